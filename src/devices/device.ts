@@ -1,0 +1,57 @@
+/**
+ * The one interface every memory-mapped device implements (kvmtool's device ops, Firecracker's
+ * BusDevice). The bus hands a device offsets relative to its base; 8-byte guest accesses are split
+ * by the bus into two 4-byte accesses, low word first, so devices only see sizes 1, 2 and 4.
+ */
+export type MmioSize = 1 | 2 | 4;
+
+export interface MmioDevice {
+  /** Short name used in logs and errors, e.g. "uart0". */
+  readonly name: string;
+  /** Bytes of address space the device decodes, starting at its base. */
+  readonly size: number;
+  /** Read `size` bytes at `offset`; returns the value zero-extended (unsigned). */
+  read(offset: number, size: MmioSize): number;
+  /** Write the low `size` bytes of `value` at `offset`. */
+  write(offset: number, size: MmioSize, value: number): void;
+  /** The device-tree node describing this device at `base` (see machine/devicetree.ts). */
+  describe?(base: number, ctx: DtContext): DtNode;
+  /** Release host resources (files, sockets, timers). Called once, in reverse creation order. */
+  close?(): void;
+}
+
+/** A level-triggered interrupt input, e.g. one PLIC source. */
+export interface IrqLine {
+  set(level: boolean): void;
+}
+
+/**
+ * Where interrupt controllers deliver to: a hart's `mip` register. `mask` is one or more mip bits
+ * (RISC-V privileged spec, 3.1.9: MSIP=1<<3, MTIP=1<<7, MEIP=1<<11, SEIP=1<<9, ...).
+ */
+export interface InterruptTarget {
+  readonly hartId: number;
+  setPending(mask: number, level: boolean): void;
+  /** Wake the hart if it sleeps in WFI (a pending bit changed). */
+  wake(): void;
+}
+
+/** A device-tree value: empty, string(s), 32-bit cells, or raw bytes. */
+export type DtValue = null | string | readonly string[] | readonly number[] | Uint8Array;
+
+export interface DtNode {
+  /** Node name with unit address, e.g. "serial@10000000". */
+  name: string;
+  props: Record<string, DtValue>;
+  children?: DtNode[];
+}
+
+/** What a device needs to know to describe itself. */
+export interface DtContext {
+  /** phandle of the PLIC, for `interrupt-parent`. */
+  plicPhandle: number;
+  /** phandle of each hart's local interrupt controller ("riscv,cpu-intc"), by hart index. */
+  cpuIntcPhandles: readonly number[];
+  /** Timebase frequency in Hz (mtime ticks per second). */
+  timebaseHz: number;
+}

@@ -1,0 +1,133 @@
+import { CorralError } from "../errors.js";
+
+/** QEMU virt board: DRAM starts at 2 GiB. */
+export const RAM_BASE = 0x8000_0000;
+export const PAGE_SIZE = 4096;
+
+/**
+ * What a device may do with guest memory: read and write guest-physical ranges, nothing else.
+ * Every access is bounds-checked; an address outside RAM throws GuestMemoryError, which device
+ * code turns into a failed request (the guest is untrusted, rust-vmm vm-memory style).
+ */
+export interface GuestMemory {
+  /** True when [gpa, gpa+len) lies entirely inside guest RAM. */
+  contains(gpa: number, len: number): boolean;
+  /** A view (no copy) of guest RAM; valid until the next write to that range by anyone. */
+  slice(gpa: number, len: number): Uint8Array;
+  read(gpa: number, dst: Uint8Array): void;
+  write(gpa: number, src: Uint8Array): void;
+  fill(gpa: number, len: number, value: number): void;
+  readU8(gpa: number): number;
+  readU16(gpa: number): number;
+  readU32(gpa: number): number;
+  readU64(gpa: number): bigint;
+  writeU8(gpa: number, v: number): void;
+  writeU16(gpa: number, v: number): void;
+  writeU32(gpa: number, v: number): void;
+  writeU64(gpa: number, v: bigint): void;
+}
+
+export class GuestMemoryError extends CorralError {
+  constructor(readonly gpa: number, readonly len: number) {
+    super("GUEST_MEMORY_RANGE", `guest address 0x${gpa.toString(16)}+${len} is outside guest RAM`);
+  }
+}
+
+/**
+ * Guest RAM: one ArrayBuffer mapped at RAM_BASE. The CPU reads it through `view`/`u8` directly on
+ * its fast path; devices go through the checked GuestMemory methods.
+ *
+ * Code tracking: the CPU caches decoded instructions per physical page. `codePages[p]` is non-zero
+ * while page p has cached code; any write that touches such a page (from a device, the loader or
+ * the CPU's slow store path) calls `onCodeWrite(p)` so the cache drops that page's blocks.
+ */
+export class GuestRam implements GuestMemory {
+  readonly buffer: ArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly view: DataView;
+  readonly codePages: Uint8Array;
+  onCodeWrite: (page: number) => void = () => {};
+
+  constructor(
+    readonly size: number,
+    readonly base: number = RAM_BASE,
+  ) {
+    if (size <= 0 || size % PAGE_SIZE !== 0) throw new RangeError(`RAM size ${size} is not a positive multiple of 4 KiB`);
+    this.buffer = new ArrayBuffer(size);
+    this.u8 = new Uint8Array(this.buffer);
+    this.view = new DataView(this.buffer);
+    this.codePages = new Uint8Array(size / PAGE_SIZE);
+  }
+
+  get end(): number {
+    return this.base + this.size;
+  }
+
+  contains(gpa: number, len: number): boolean {
+    return Number.isInteger(gpa) && len >= 0 && gpa >= this.base && gpa + len <= this.base + this.size;
+  }
+
+  /** Offset into `u8` of a checked range. */
+  private off(gpa: number, len: number): number {
+    if (!this.contains(gpa, len)) throw new GuestMemoryError(gpa, len);
+    return gpa - this.base;
+  }
+
+  /** Tell the code cache about a write to [off, off+len) (offsets relative to RAM start). */
+  noteWrite(off: number, len: number): void {
+    if (len <= 0) return;
+    const last = (off + len - 1) >>> 12;
+    for (let p = off >>> 12; p <= last; p++) if (this.codePages[p]) this.onCodeWrite(p);
+  }
+
+  slice(gpa: number, len: number): Uint8Array {
+    const o = this.off(gpa, len);
+    return this.u8.subarray(o, o + len);
+  }
+  read(gpa: number, dst: Uint8Array): void {
+    const o = this.off(gpa, dst.length);
+    dst.set(this.u8.subarray(o, o + dst.length));
+  }
+  write(gpa: number, src: Uint8Array): void {
+    const o = this.off(gpa, src.length);
+    this.u8.set(src, o);
+    this.noteWrite(o, src.length);
+  }
+  fill(gpa: number, len: number, value: number): void {
+    const o = this.off(gpa, len);
+    this.u8.fill(value, o, o + len);
+    this.noteWrite(o, len);
+  }
+  readU8(gpa: number): number {
+    return this.u8[this.off(gpa, 1)]!;
+  }
+  readU16(gpa: number): number {
+    return this.view.getUint16(this.off(gpa, 2), true);
+  }
+  readU32(gpa: number): number {
+    return this.view.getUint32(this.off(gpa, 4), true);
+  }
+  readU64(gpa: number): bigint {
+    return this.view.getBigUint64(this.off(gpa, 8), true);
+  }
+  writeU8(gpa: number, v: number): void {
+    const o = this.off(gpa, 1);
+    this.u8[o] = v;
+    this.noteWrite(o, 1);
+  }
+  writeU16(gpa: number, v: number): void {
+    const o = this.off(gpa, 2);
+    this.view.setUint16(o, v, true);
+    this.noteWrite(o, 2);
+  }
+  writeU32(gpa: number, v: number): void {
+    const o = this.off(gpa, 4);
+    this.view.setUint32(o, v >>> 0, true);
+    this.noteWrite(o, 4);
+  }
+  writeU64(gpa: number, v: bigint): void {
+    const o = this.off(gpa, 8);
+    this.view.setBigUint64(o, BigInt.asUintN(64, v), true);
+    this.noteWrite(o, 8);
+  }
+}

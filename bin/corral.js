@@ -1,2 +1,6 @@
 #!/usr/bin/env node
-import "../dist/src/cli/main.js";
+import { cliMain, reportError } from "../dist/src/cli/main.js";
+cliMain(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e) => { process.exitCode = reportError(e); },
+);

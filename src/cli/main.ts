@@ -1,0 +1,64 @@
+import { isCorralError } from "../errors.js";
+
+/**
+ * `corral` entry point: one verb per module (kvmtool's builtin-*.c), loaded lazily so that a
+ * verb pays only for what it imports. Every verb module exports `main(argv): Promise<number>`.
+ */
+type Verb = { summary: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> };
+
+const verbs: Record<string, Verb> = {
+  run: { summary: "boot a RISC-V Linux guest (or a bare-metal program)", load: () => import("./run.js") },
+  image: { summary: "fetch and build guest images", load: () => import("./image.js") },
+  oci: { summary: "OCI runtime, command-line compatible with runc", load: () => import("./oci.js") },
+  container: { summary: "run and manage OS-level containers", load: () => import("./container.js") },
+};
+
+export const USAGE = `Usage: corral <command> [options]
+
+Commands:
+${Object.entries(verbs)
+  .map(([name, v]) => `  ${name.padEnd(10)} ${v.summary}`)
+  .join("\n")}
+
+Run 'corral <command> --help' for the options of a command.`;
+
+export async function cliMain(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "--help" || verb === "-h" || verb === "help") {
+    process.stdout.write(USAGE + "\n");
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === "--version") {
+    process.stdout.write("corral 0.1.0\n");
+    return 0;
+  }
+  const v = verbs[verb];
+  if (!v) {
+    process.stderr.write(`corral: unknown command '${verb}'; run 'corral --help' for the list\n`);
+    return 2;
+  }
+  const mod = await v.load();
+  return mod.main(rest);
+}
+
+/** Print a user-facing error as one line; anything else is a bug and keeps its stack. */
+export function reportError(e: unknown): number {
+  if (isCorralError(e)) {
+    process.stderr.write(`corral: ${e.message}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(`corral: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return 70;
+}
+
+const isEntry = process.argv[1] !== undefined && /(?:cli[\\/]main\.js|bin[\\/]corral(?:\.js)?)$/.test(process.argv[1]);
+if (isEntry) {
+  cliMain(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.exitCode = reportError(e);
+    },
+  );
+}

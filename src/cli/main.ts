@@ -50,15 +50,3 @@ export function reportError(e: unknown): number {
   process.stderr.write(`corral: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   return 70;
 }
-
-const isEntry = process.argv[1] !== undefined && /(?:cli[\\/]main\.js|bin[\\/]corral(?:\.js)?)$/.test(process.argv[1]);
-if (isEntry) {
-  cliMain(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.exitCode = reportError(e);
-    },
-  );
-}

@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Builds every tests/isa/*.S program into tests/isa/build/<name>.elf with Debian's bare-metal
+// RISC-V toolchain. Incremental: a program is rebuilt when its ELF is missing or older than its
+// source, the shared headers or the link script. Usage: node tests/isa/build.mjs [name...]
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ISA_DIR = dirname(fileURLToPath(import.meta.url));
+export const BUILD_DIR = join(ISA_DIR, "build");
+const CC = process.env.RISCV_CC ?? "riscv64-unknown-elf-gcc";
+const FLAGS = [
+  "-march=rv64gc_zicsr_zifencei", "-mabi=lp64d", "-nostdlib", "-nostartfiles", "-static",
+  "-T", join(ISA_DIR, "link.ld"), "-I", ISA_DIR, "-Wa,--fatal-warnings",
+];
+const SHARED = ["common.h", "runtime.h", "link.ld", "build.mjs"].map((f) => join(ISA_DIR, f));
+
+/** Names (without .S) of all test programs. */
+export function programNames() {
+  return readdirSync(ISA_DIR).filter((f) => f.endsWith(".S")).map((f) => f.slice(0, -2)).sort();
+}
+
+function mtime(path) {
+  return existsSync(path) ? statSync(path).mtimeMs : -1;
+}
+
+/** Builds the named programs (default: all); returns the paths of their ELFs. */
+export function buildAll(names = programNames()) {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const newestShared = Math.max(...SHARED.map(mtime));
+  return names.map((name) => {
+    const src = join(ISA_DIR, `${name}.S`);
+    const elf = join(BUILD_DIR, `${name}.elf`);
+    const built = mtime(elf);
+    if (built < mtime(src) || built < newestShared) {
+      execFileSync(CC, [...FLAGS, "-o", elf, src], { stdio: ["ignore", "inherit", "inherit"] });
+    }
+    return elf;
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  try {
+    for (const elf of buildAll(args.length > 0 ? args : undefined)) process.stdout.write(`${elf}\n`);
+  } catch {
+    process.exitCode = 1;
+  }
+}

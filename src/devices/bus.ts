@@ -20,6 +20,8 @@ interface Mapping {
  */
 export class MmioBus {
   private readonly maps: Mapping[] = [];
+  /** Devices in the order they were mapped, for teardown. */
+  private readonly mapped: MmioDevice[] = [];
   private last: Mapping | undefined;
 
   /** Decode `dev.size` bytes starting at `base` to `dev`. Refuses windows that overlap. */
@@ -44,6 +46,7 @@ export class MmioBus {
       );
     }
     this.maps.splice(i, 0, { base, end, dev });
+    this.mapped.push(dev);
   }
 
   /** The device decoding `addr`, and its base, or undefined. */
@@ -95,7 +98,7 @@ export class MmioBus {
 
   /** Release every device's host resources, in reverse order of mapping (teardown mirrors setup). */
   close(): void {
-    for (let i = this.maps.length - 1; i >= 0; i--) this.maps[i]?.dev.close?.();
+    for (let i = this.mapped.length - 1; i >= 0; i--) this.mapped[i]?.close?.();
   }
 
   private lookup(addr: number, len: number): Mapping | undefined {

@@ -11,6 +11,14 @@ _start:
     la sp, _stack_top
     la tp, trap_info
     li gp, 0
+    // RAM is zero at power-on on QEMU, but do not rely on a loader for .bss.
+    la t0, _bss_start
+    la t1, _bss_end
+1:  bgeu t0, t1, 2f
+    sd zero, 0(t0)
+    addi t0, t0, 8
+    j 1b
+2:
     // S/U-mode accesses need a PMP entry when PMP is implemented (privileged spec 3.7.1:
     // no matching entry denies S/U). pmpaddr0 = all, NAPOT, RWX. PMP CSRs may be absent:
     // a temporary mtvec skips the writes if they trap.

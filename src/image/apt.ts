@@ -1,0 +1,163 @@
+/**
+ * A private apt for another Debian release and architecture (trixie riscv64), run through the
+ * host's apt-get/apt-cache with its own sources, lists and cache directory: the host's apt state
+ * is never read or written (see docs in /work/shared/notes/guest-images.md, and apt.conf(5) for
+ * the Dir::* options). apt verifies the release signature and each package's SHA256.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import type { Readable } from "node:stream";
+import { join } from "node:path";
+import { CorralError } from "../errors.js";
+import { MIRROR_ENV } from "./mirror.js";
+
+export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+export interface AptPackageInfo {
+  package: string;
+  version: string;
+  architecture: string;
+  /** Size of the .deb in bytes. */
+  size: number;
+  /** Unpacked size in bytes (Installed-Size is in KiB). */
+  installedSize: number;
+  sha256: string;
+}
+
+/** Throw APT_NOT_FOUND unless apt-get, apt-cache and dpkg-deb are on PATH. */
+export function requireApt(): void {
+  for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) {
+    const r = spawnSync(tool, ["--version"], { stdio: "ignore" });
+    if (r.error || r.status !== 0) {
+      throw new CorralError(
+        "APT_NOT_FOUND",
+        `'${tool}' is not available: Corral fetches its default guest image with Debian's apt; install apt or pass --kernel/--initrd`,
+      );
+    }
+  }
+}
+
+export class PrivateApt {
+  private readonly opts: string[];
+
+  /**
+   * @param dir private state directory (created); holds sources.list, lists/ and cache/
+   * @param mirror archive URI, e.g. the value findAptMirror() returns
+   */
+  constructor(
+    readonly dir: string,
+    readonly mirror: string,
+    readonly suite = "trixie",
+    readonly arch = "riscv64",
+  ) {
+    mkdirSync(join(dir, "lists", "partial"), { recursive: true });
+    mkdirSync(join(dir, "cache", "archives", "partial"), { recursive: true });
+    const sources = join(dir, "sources.list");
+    writeFileSync(sources, `deb [arch=${arch} signed-by=${DEBIAN_KEYRING}] ${mirror} ${suite} main\n`);
+    this.opts = [
+      ["APT::Architecture", arch],
+      ["APT::Architectures", arch],
+      ["Dir::State::Lists", join(dir, "lists")],
+      ["Dir::Etc::SourceList", sources],
+      ["Dir::Etc::SourceParts", "/nonexistent"],
+      ["Dir::Etc::Preferences", "/nonexistent"],
+      ["Dir::Etc::PreferencesParts", "/nonexistent"],
+      ["Dir::Cache", join(dir, "cache")],
+      ["Dir::State::status", "/dev/null"],
+      // Our directories live under the user's home, which apt's '_apt' sandbox user cannot enter.
+      ["APT::Sandbox::User", "root"],
+    ].flatMap(([k, v]) => ["-o", `${k}=${v}`]);
+  }
+
+  /** Fetch the suite's index; MIRROR_UNREACHABLE if any part fails (apt alone would only warn). */
+  update(): void {
+    const r = spawnSync("apt-get", [...this.opts, "-q", "--error-on=any", "update"], { encoding: "utf8" });
+    if (r.status !== 0) {
+      const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${r.status}`;
+      throw new CorralError(
+        "MIRROR_UNREACHABLE",
+        `could not read the ${this.suite}/${this.arch} package index from ${this.mirror} (${why}); set ${MIRROR_ENV} to a reachable Debian mirror`,
+      );
+    }
+  }
+
+  /** Packages `pkg` depends on (apt-cache depends), e.g. the versioned kernel behind a metapackage. */
+  depends(pkg: string): string[] {
+    const out = this.run("apt-cache", ["depends", pkg]);
+    return [...out.matchAll(/^\s+(?:\|)?Depends:\s+(\S+)/gm)].map((m) => m[1] ?? "").filter(Boolean);
+  }
+
+  /** The candidate version's record (apt-cache show --no-all-versions). */
+  show(pkg: string): AptPackageInfo {
+    const out = this.run("apt-cache", ["show", "--no-all-versions", pkg]);
+    const field = (name: string): string => {
+      const v = new RegExp(`^${name}: (.+)$`, "m").exec(out)?.[1];
+      if (v === undefined) throw new CorralError("APT_BAD_RECORD", `apt-cache show ${pkg} has no ${name} field`);
+      return v.trim();
+    };
+    return {
+      package: field("Package"),
+      version: field("Version"),
+      architecture: field("Architecture"),
+      size: Number(field("Size")),
+      installedSize: Number(field("Installed-Size")) * 1024,
+      sha256: field("SHA256"),
+    };
+  }
+
+  /**
+   * `apt-get download` the packages into `into` (apt checks each SHA256). `onProgress` gets the
+   * overall fraction done, parsed from apt's machine-readable status lines (APT::Status-Fd,
+   * "dlstatus:<item>:<percent>:<text>").
+   */
+  download(pkgs: readonly string[], into: string, onProgress?: (fraction: number) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", "download", ...pkgs], {
+        cwd: into,
+        stdio: ["ignore", "ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stdio[2]?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      let pending = "";
+      (child.stdio[3] as Readable | null)?.on("data", (d: Buffer) => {
+        pending += d.toString("utf8");
+        const lines = pending.split("\n");
+        pending = lines.pop() ?? "";
+        for (const line of lines) {
+          const m = /^dlstatus:[^:]*:([0-9.]+):/.exec(line);
+          if (m && onProgress) onProgress(Math.min(1, Number(m[1]) / 100));
+        }
+      });
+      child.on("error", (e) => reject(new CorralError("APT_NOT_FOUND", `could not run apt-get: ${e.message}`, { cause: e })));
+      child.on("close", (status, signal) => {
+        if (status === 0) return resolve();
+        const why = lastError(stderr) ?? (signal ? `killed by ${signal}` : `exit status ${status}`);
+        if (/No space left on device/i.test(stderr)) return reject(diskFull(into, why));
+        reject(new CorralError("DOWNLOAD_FAILED", `apt-get could not download ${pkgs.join(", ")} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`));
+      });
+    });
+  }
+
+  private run(tool: string, args: string[]): string {
+    const r = spawnSync(tool, [...this.opts, ...args], { encoding: "utf8" });
+    if (r.status !== 0) {
+      throw new CorralError(
+        "PACKAGE_NOT_FOUND",
+        `${tool} ${args.join(" ")} failed (${lastError(r.stderr) ?? `exit status ${r.status}`}); is ${this.mirror} a Debian ${this.suite} mirror with ${this.arch}?`,
+      );
+    }
+    return r.stdout;
+  }
+}
+
+/** apt's last "E: ..." line (or last non-empty line), without the prefix. */
+function lastError(stderr: string | undefined): string | undefined {
+  const lines = (stderr ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => l.startsWith("E: "));
+  const pick = errors.find((l) => !/Some index files failed/.test(l)) ?? errors[0] ?? lines[lines.length - 1];
+  return pick?.replace(/^[EW]: /, "");
+}
+
+export function diskFull(where: string, detail: string): CorralError {
+  return new CorralError("DISK_FULL", `no space left on the device holding ${where} (${detail}); free some space or set CORRAL_HOME to another disk`);
+}

@@ -1,0 +1,59 @@
+/**
+ * The guest's /init (PID 1), a busybox `sh` script, and the files it reads. The host talks to it
+ * through a second cpio archive appended at boot (the kernel unpacks concatenated archives, see
+ * the kernel's Documentation/driver-api/early-userspace/buffer-format.rst) holding /corral/cmd and
+ * /corral/files/*. Output lines the host parses:
+ *   "corral: init started"       first line init prints (boot benchmarks time up to it)
+ *   "@@CORRAL-BEGIN@@"           the command's output follows
+ *   "@@CORRAL-EXIT <status>@@"   the command ended with <status>
+ */
+export const INIT_STARTED = "corral: init started";
+export const CMD_BEGIN = "@@CORRAL-BEGIN@@";
+export const CMD_EXIT_RE = /^@@CORRAL-EXIT (\d+)@@$/m;
+export const GUEST_HOSTNAME = "corral";
+
+/** Where the host's command archive puts things inside the guest. */
+export const GUEST_CMD_PATH = "/corral/cmd";
+export const GUEST_FILES_DIR = "/corral/files";
+/** Modules to insmod, one file name per line, in dependency order (written by buildInitramfs). */
+export const GUEST_MODULE_LIST = "/etc/corral/modules";
+export const GUEST_MODULE_DIR = "/lib/modules/corral";
+
+export const MOTD = "Corral guest; 'poweroff' or Ctrl-A X to quit\n";
+
+export const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=\${TERM:-vt100}
+export PS1='\\u@\\h:\\w\\$ '
+cat /etc/motd
+`;
+
+export const INIT_SCRIPT = `#!/bin/sh
+# Corral guest init. Runs as PID 1 from the initramfs; must never exit (the kernel would panic),
+# so every path ends in 'poweroff -f'.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+hostname ${GUEST_HOSTNAME}
+echo "${INIT_STARTED}"
+
+if [ -s ${GUEST_MODULE_LIST} ]; then
+  while read -r m; do
+    insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
+  done < ${GUEST_MODULE_LIST}
+fi
+
+cd /
+if [ -f ${GUEST_CMD_PATH} ]; then
+  echo "${CMD_BEGIN}"
+  sh ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
+  echo "@@CORRAL-EXIT $?@@"
+else
+  # cttyhack opens the real console tty (e.g. ttyS0) so job control and Ctrl-C work.
+  setsid cttyhack sh -l
+fi
+sync
+poweroff -f
+while :; do sleep 60; done
+`;

@@ -77,6 +77,34 @@ fail:
     sw t1, 0(t0)
 2:  j 2b
 
+// print_hex: write a0 as 16 hex digits and a newline to the UART (diagnostics only; clobbers
+// nothing). Use as `call print_hex` from M-mode.
+print_hex:
+    addi sp, sp, -32
+    sd t0, 0(sp)
+    sd t1, 8(sp)
+    sd t2, 16(sp)
+    sd t3, 24(sp)
+    li t0, UART0
+    li t1, 60
+1:  srl t2, a0, t1
+    andi t2, t2, 15
+    addi t3, t2, '0'
+    li t2, '9'
+    ble t3, t2, 2f
+    addi t3, t3, 'a' - '9' - 1
+2:  sb t3, 0(t0)
+    addi t1, t1, -4
+    bgez t1, 1b
+    li t3, '\n'
+    sb t3, 0(t0)
+    ld t0, 0(sp)
+    ld t1, 8(sp)
+    ld t2, 16(sp)
+    ld t3, 24(sp)
+    addi sp, sp, 32
+    ret
+
 // M-mode trap handler (direct mode). Records cause/epc/tval/mstatus in trap_info, then:
 //  exception: resume at TI_RESUME in M-mode if set (cleared), else skip the faulting
 //             instruction (2 or 4 bytes, read at mepc) and return to the same mode;

@@ -175,6 +175,32 @@
     mret
 .endm
 
+// Enter privilege `mpp` at `target` without arming TI_RESUME: traps taken there return to the
+// same mode (the M-mode handler skips the faulting instruction), so lower-privilege code can run
+// a sequence of checks with the usual macros while satp is Bare. Leave with BACK_TO_M.
+.macro ENTER_MODE mpp, target
+    li t6, MSTATUS_MPP
+    csrc mstatus, t6
+    li t6, \mpp
+    csrs mstatus, t6
+    la t6, \target
+    csrw mepc, t6
+    mret
+.endm
+
+// From S/U (satp Bare): return to M-mode at `resume` through an ECALL (EBREAK with ebreak=1,
+// for when ECALLs are delegated to S). Resets TI_COUNT: CHECK_TRAP then sees that one trap.
+.macro BACK_TO_M resume, use_ebreak=0
+    la t6, \resume
+    sd t6, TI_RESUME(tp)
+    sd zero, TI_COUNT(tp)
+    .if \use_ebreak
+    ebreak
+    .else
+    ecall
+    .endif
+.endm
+
 // Bounded wait for interrupts: loop until the M-mode handler has logged at least `count`
 // interrupts; fail with check n after 10 million iterations ("eventually", not a deadline).
 .macro WAIT_IRQS n, count

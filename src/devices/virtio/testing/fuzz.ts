@@ -130,10 +130,13 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
     } catch (e) {
       fail(seed, n, `notify threw ${e instanceof Error ? e.stack : String(e)}`);
     }
-    for (let i = 0; i < before.length; i++) {
-      if (before[i] === ram.u8[i]) continue;
-      const gpa = ram.base + i;
-      if (!allowed.some(([a, b]) => gpa >= a && gpa < b)) fail(seed, n, `device wrote guest byte 0x${gpa.toString(16)} outside the chain's buffers`);
+    for (let page = 0; page < before.length; page += 4096) {
+      if (Buffer.compare(before.subarray(page, page + 4096), ram.u8.subarray(page, page + 4096)) === 0) continue;
+      for (let i = page; i < page + 4096; i++) {
+        if (before[i] === ram.u8[i]) continue;
+        const gpa = ram.base + i;
+        if (!allowed.some(([a, b]) => gpa >= a && gpa < b)) fail(seed, n, `device wrote guest byte 0x${gpa.toString(16)} outside the chain's buffers`);
+      }
     }
     if (driver.status & Status.DEVICE_NEEDS_RESET) {
       result.needsReset++;

@@ -1,0 +1,59 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { RawDisk } from "./disk-raw.js";
+
+function scratch(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), "corral-raw-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test("missing and directory images give clear CorralErrors", (t) => {
+  const dir = scratch(t);
+  assert.throws(() => RawDisk.open(join(dir, "nope.img")), { code: "DISK_NOT_FOUND", message: /does not exist/ });
+  assert.throws(() => RawDisk.open(dir), (e: unknown) => ["DISK_NOT_A_FILE", "DISK_UNREADABLE"].includes((e as { code: string }).code));
+});
+
+test("size is whole sectors; reads past a short file read zeros", (t) => {
+  const path = join(scratch(t), "odd.img");
+  writeFileSync(path, new Uint8Array(1000).fill(7));
+  const d = RawDisk.open(path);
+  t.after(() => d.close());
+  assert.equal(d.size, 512);
+});
+
+test("an image open read-write is refused to a second opener, read-only or not, until closed", (t) => {
+  const path = join(scratch(t), "a.img");
+  writeFileSync(path, new Uint8Array(4096));
+  const a = RawDisk.open(path);
+  assert.throws(() => RawDisk.open(path), { code: "DISK_IN_USE" });
+  assert.throws(() => RawDisk.open(path, { readOnly: true }), { code: "DISK_IN_USE", message: /open read-write by another Corral VM/ });
+  a.close();
+  a.close(); // idempotent
+  const r1 = RawDisk.open(path, { readOnly: true });
+  const r2 = RawDisk.open(path, { readOnly: true });
+  assert.throws(() => RawDisk.open(path), { code: "DISK_IN_USE" }, "a writer waits for the readers");
+  r1.close();
+  r2.close();
+  RawDisk.open(path).close();
+  assert.deepEqual(readdirSync(join(path, "..")), ["a.img"], "no lock file left behind");
+});
+
+test("the lock of a killed process goes away with it", async (t) => {
+  const path = join(scratch(t), "b.img");
+  writeFileSync(path, new Uint8Array(4096));
+  const mod = fileURLToPath(new URL("./disk-raw.js", import.meta.url));
+  const child = spawn(process.execPath, ["--input-type=module", "-e", `const { RawDisk } = await import(${JSON.stringify(mod)}); RawDisk.open(${JSON.stringify(path)}); console.log("locked"); setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
+  t.after(() => child.kill("SIGKILL"));
+  await once(child.stdout, "data");
+  assert.throws(() => RawDisk.open(path), { code: "DISK_IN_USE" });
+  child.kill("SIGKILL");
+  await once(child, "exit");
+  RawDisk.open(path).close();
+});

@@ -1,0 +1,75 @@
+/**
+ * What virtio-blk needs from a disk image: synchronous byte-addressed I/O. Implementations:
+ * disk-raw.ts (a raw image file) and disk-overlay.ts (a copy-on-write overlay over a read-only
+ * base). Methods throw on host I/O errors (ENOSPC, EIO, ...); the device turns any throw into
+ * VIRTIO_BLK_S_IOERR for that request and keeps running.
+ */
+import { readSync, writeSync } from "node:fs";
+import { CorralError } from "../../errors.js";
+
+export interface DiskBackend {
+  /** The image file, for messages. */
+  readonly path: string;
+  /** Size the guest sees, in bytes; a multiple of 512. */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** Fill `dst` from byte `offset`; the range lies inside `size`. */
+  read(offset: number, dst: Uint8Array): void;
+  /** Store `src` at byte `offset`; the range lies inside `size`. Not durable before flush(). */
+  write(offset: number, src: Uint8Array): void;
+  /** Make every completed write durable (survives a host crash or the process being killed). */
+  flush(): void;
+  /** The guest no longer needs the range: the backend may free it (reads then return zeros or old data). */
+  discard(offset: number, len: number): void;
+  /** The range reads as zeros afterwards. */
+  writeZeroes(offset: number, len: number): void;
+  /** Flush what can be flushed and release the file and its lock. Idempotent. */
+  close(): void;
+}
+
+export const SECTOR_SIZE = 512;
+
+/** A write to a disk opened read-only. */
+export class DiskReadOnlyError extends CorralError {
+  constructor(path: string) {
+    super("DISK_READ_ONLY", `disk image ${path} is attached read-only; attach it without ",ro" to write`);
+  }
+}
+
+/** Turn an fs error from opening an image into a CorralError that says what to do. */
+export function openError(path: string, e: unknown, readOnly: boolean): CorralError {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case "ENOENT":
+      return new CorralError("DISK_NOT_FOUND", `disk image ${path} does not exist; check the path or create it first`, { cause: e });
+    case "EACCES":
+    case "EPERM":
+      return new CorralError("DISK_UNREADABLE", `disk image ${path} cannot be opened ${readOnly ? "for reading" : "for writing"} (permission denied); fix its permissions${readOnly ? "" : ' or attach it read-only with ",ro"'}`, { cause: e });
+    case "EROFS":
+      return new CorralError("DISK_UNREADABLE", `disk image ${path} is on a read-only file system; attach it read-only with ",ro"`, { cause: e });
+    case "EISDIR":
+      return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, { cause: e });
+    default:
+      return new CorralError("DISK_UNREADABLE", `disk image ${path} cannot be opened: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** pread until `dst` is full; bytes past end of file read as zeros. */
+export function preadFull(fd: number, dst: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < dst.length) {
+    const n = readSync(fd, dst, done, dst.length - done, position + done);
+    if (n === 0) {
+      dst.fill(0, done);
+      return;
+    }
+    done += n;
+  }
+}
+
+/** pwrite until all of `src` is written. */
+export function pwriteFull(fd: number, src: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < src.length) done += writeSync(fd, src, done, src.length - done, position + done);
+}
+

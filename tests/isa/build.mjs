@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Builds every tests/isa/*.S program into tests/isa/build/<name>.elf with Debian's bare-metal
-// RISC-V toolchain. Incremental: a program is rebuilt when its ELF is missing or older than its
-// source, the shared headers or the link script. Usage: node tests/isa/build.mjs [name...]
+// Builds every tests/isa/*.S program with Debian's bare-metal RISC-V toolchain, twice:
+//   build/<name>.elf       the strict program (run on Corral);
+//   build/<name>.qemu.elf  with -DQEMU_REFERENCE, which leaves out the few checks where QEMU 7.2
+//                          itself departs from the specification (see README.md).
+// Incremental: an ELF is rebuilt when it is missing or older than its source, the shared headers
+// or the link script. Usage: node tests/isa/build.mjs [name...]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -25,18 +28,25 @@ function mtime(path) {
   return existsSync(path) ? statSync(path).mtimeMs : -1;
 }
 
+const VARIANTS = [
+  { suffix: ".elf", defines: [] },
+  { suffix: ".qemu.elf", defines: ["-DQEMU_REFERENCE"] },
+];
+
 /** Builds the named programs (default: all); returns the paths of their ELFs. */
 export function buildAll(names = programNames()) {
   mkdirSync(BUILD_DIR, { recursive: true });
   const newestShared = Math.max(...SHARED.map(mtime));
-  return names.map((name) => {
+  return names.flatMap((name) => {
     const src = join(ISA_DIR, `${name}.S`);
-    const elf = join(BUILD_DIR, `${name}.elf`);
-    const built = mtime(elf);
-    if (built < mtime(src) || built < newestShared) {
-      execFileSync(CC, [...FLAGS, "-o", elf, src], { stdio: ["ignore", "inherit", "inherit"] });
-    }
-    return elf;
+    return VARIANTS.map(({ suffix, defines }) => {
+      const elf = join(BUILD_DIR, `${name}${suffix}`);
+      const built = mtime(elf);
+      if (built < mtime(src) || built < newestShared) {
+        execFileSync(CC, [...FLAGS, ...defines, "-o", elf, src], { stdio: ["ignore", "inherit", "inherit"] });
+      }
+      return elf;
+    });
   });
 }
 

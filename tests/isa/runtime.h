@@ -106,7 +106,7 @@ print_hex:
     ret
 
 // M-mode trap handler (direct mode). Records cause/epc/tval/mstatus in trap_info, then:
-//  exception: resume at TI_RESUME in M-mode if set (cleared), else skip the faulting
+//  exception: resume at TI_RESUME in M-mode with MIE = 0 if set (cleared), else skip the faulting
 //             instruction (2 or 4 bytes, read at mepc) and return to the same mode;
 //  interrupt: log the code and silence its source, return to the interrupted instruction.
     .align 2
@@ -138,6 +138,8 @@ trap_entry:
     csrw mepc, t2
     li t1, MSTATUS_MPP
     csrs mstatus, t1
+    li t1, MSTATUS_MPIE
+    csrc mstatus, t1
     j .Lm_out
 .Lm_skip:
     csrr t2, mepc
@@ -207,7 +209,7 @@ nested_trap:
     j fail
 
 // S-mode trap handler (install with stvec). Same record in strap_info; an exception resumes in
-// S-mode at TI_RESUME if set, else skips the instruction (read at sepc: identity-mapped code
+// S-mode at TI_RESUME (with SIE = 0) if set, else skips the instruction (read at sepc: identity-mapped code
 // only). Interrupts: SSI is cleared in sip; STI/SEI cannot be cleared from S, so their enable
 // bit in sie is cleared instead.
     .align 2
@@ -239,6 +241,8 @@ strap_entry:
     csrw sepc, t2
     li t1, MSTATUS_SPP
     csrs sstatus, t1
+    li t1, MSTATUS_SPIE
+    csrc sstatus, t1
     j .Ls_out
 .Ls_skip:
     csrr t2, sepc

@@ -75,10 +75,16 @@ TEST_BEGIN
     NO_TRAP 19, csrrs a0, mhartid, x0
     NO_TRAP 20, csrrsi a0, mhartid, 0
     NO_TRAP 21, csrrci a0, mhartid, 0
-    // (CSRRS/C with rs1 != x0 holding zero also attempts the write, so it should trap too;
-    // QEMU 7.2 skips the check when the value is zero, so that case is not tested.)
     li a1, 1
     MUST_TRAP 22, csrrs a0, mhartid, a1
+#ifndef QEMU_REFERENCE
+    // rs1 != x0 holding zero still attempts the write (Zicsr 9.1), so this traps too; QEMU 7.2
+    // skips the check when the value is zero.
+    li a1, 0
+    MUST_TRAP 53, csrrs a0, mhartid, a1
+    MUST_TRAP 54, csrrc a0, mhartid, a1
+    li a1, 1
+#endif
     MUST_TRAP 23, csrrw a0, mhartid, a1
     MUST_TRAP 24, csrrwi a0, mhartid, 0
     MUST_TRAP 25, csrrw x0, mvendorid, a1
@@ -120,8 +126,20 @@ TEST_BEGIN
     srli a2, a0, 13
     andi a2, a2, 3
     CHECK 38, a2, 1
-    // (MPP is WARL and 2 is reserved, so a write of 2 should read back as 0, 1 or 3; QEMU 7.2
-    // keeps 2, so that is not checked. Check 39 is unused.)
+#ifndef QEMU_REFERENCE
+    // MPP is WARL and 2 is reserved: a write of 2 reads back as a supported mode (privileged
+    // spec 3.1.6.1). QEMU 7.2 keeps 2.
+    li a1, MSTATUS_MPP
+    csrc mstatus, a1
+    li a1, (2 << 11)
+    csrs mstatus, a1
+    csrr a0, mstatus
+    srli a0, a0, 11
+    andi a0, a0, 3
+    li gp, 39
+    li a1, 2
+    beq a0, a1, fail
+#endif
     // MPP/SPP/MPRV/SUM/MXR/TVM/TW/TSR/SPIE/MPIE hold what is written
     li a1, MSTATUS_MPP
     csrs mstatus, a1
@@ -186,8 +204,13 @@ TEST_BEGIN
     csrr a3, mtvec
     la a1, trap_entry
     CHECKR 50, a3, a1
-    // (mepc[0] always reads zero per privileged spec 3.1.14; QEMU 7.2 returns the written bit,
-    // so that is not checked. Check 51 is unused.)
+#ifndef QEMU_REFERENCE
+    // mepc[0] always reads zero (privileged spec 3.1.14); QEMU 7.2 returns the written bit.
+    li a1, 0x80001235
+    csrw mepc, a1
+    csrr a0, mepc
+    CHECK 51, a0, 0x80001234
+#endif
     // mscratch holds all 64 bits
     li a1, -1
     csrw mscratch, a1

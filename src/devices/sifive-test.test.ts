@@ -1,53 +1,29 @@
 /**
- * The test finisher against QEMU's: a bare-metal RISC-V program (hand-assembled below) stores
+ * The test finisher against QEMU's: a bare-metal RISC-V program (hand-assembled with bare-metal.testkit.ts) stores
  * values to QEMU virt's finisher; QEMU's exit status is compared with what SifiveTest reports
  * for the same stores.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { asm, haveQemu, runBareMetal, S0, S1, T0, T1, T2, VIRT_TEST_BASE } from "./bare-metal.testkit.js";
 import { FINISHER, type FinishEvent, SifiveTest } from "./sifive-test.js";
-
-// RV64I encodings (unprivileged spec, chapter 2 "RV32I Base Integer Instruction Set").
-const lui = (rd: number, imm20: number): number => ((imm20 & 0xfffff) << 12) | (rd << 7) | 0x37;
-const auipc = (rd: number, imm20: number): number => ((imm20 & 0xfffff) << 12) | (rd << 7) | 0x17;
-const addi = (rd: number, rs1: number, imm: number): number => ((imm & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13;
-const lw = (rd: number, rs1: number, imm: number): number => ((imm & 0xfff) << 20) | (rs1 << 15) | (2 << 12) | (rd << 7) | 0x03;
-const sw = (rs2: number, rs1: number, imm: number): number =>
-  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((imm & 0x1f) << 7) | 0x23;
-const bne = (rs1: number, rs2: number, off: number): number =>
-  (((off >> 12) & 1) << 31) |
-  (((off >> 5) & 0x3f) << 25) |
-  (rs2 << 20) |
-  (rs1 << 15) |
-  (1 << 12) |
-  (((off >> 1) & 0xf) << 8) |
-  (((off >> 11) & 1) << 7) |
-  0x63;
-const JUMP_SELF = 0x6f; // jal x0, 0
-
-/** li rd, v for a 32-bit v (lui + addi; the store only uses the low 32 bits). */
-function li(rd: number, v: number): number[] {
-  const hi = ((v + 0x800) >>> 12) & 0xfffff;
-  const lo = (v - hi * 4096) << 20 >> 20;
-  return [lui(rd, hi), addi(rd, rd, lo)];
-}
 
 /**
  * Stores `first` to the finisher one by one; if the machine resets and runs the program again,
  * stores `afterReset` instead. A word of RAM past the program (not reloaded on reset) tells the
  * two runs apart.
  */
-function program(finisherBase: number, first: number[], afterReset: number[]): Uint8Array {
-  const T0 = 5, T1 = 6, T2 = 7, S0 = 8, S1 = 9;
-  const stores = (vs: number[]): number[] => vs.flatMap((v) => [...li(T1, v), sw(T1, T0, 0)]).concat(JUMP_SELF);
+function program(first: number[], afterReset: number[]): number[] {
+  const stores = (vs: number[]): number[] => vs.flatMap((v) => [...asm.li(T1, v), asm.sw(T1, T0, 0)]).concat(asm.spin);
   const a = stores(first);
-  const head = [lui(T0, finisherBase >>> 12), auipc(T2, 1), lw(S0, T2, 0), addi(S1, 0, 1), sw(S1, T2, 0)];
-  const words = [...head, bne(S0, 0, 4 * (a.length + 1)), ...a, ...stores(afterReset)];
-  return new Uint8Array(Uint32Array.from(words).buffer);
+  const head = [
+    asm.lui(T0, VIRT_TEST_BASE >>> 12),
+    asm.auipc(T2, 1),
+    asm.lw(S0, T2, 0),
+    asm.addi(S1, 0, 1),
+    asm.sw(S1, T2, 0),
+  ];
+  return [...head, asm.bne(S0, 0, 4 * (a.length + 1)), ...a, ...stores(afterReset)];
 }
 
 /** What SifiveTest reports for the same stores: the last event, following a reset like QEMU. */
@@ -70,7 +46,7 @@ function ours(first: number[], afterReset: number[]): FinishEvent | undefined {
   return last;
 }
 
-const qemuMissing = spawnSync("qemu-system-riscv64", ["--version"]).status !== 0;
+const qemuMissing = !haveQemu();
 
 const cases: { what: string; first: number[]; afterReset?: number[]; poweroffCode: number }[] = [
   { what: "pass", first: [FINISHER.pass], poweroffCode: 0 },
@@ -83,21 +59,9 @@ const cases: { what: string; first: number[]; afterReset?: number[]; poweroffCod
 
 for (const c of cases) {
   test(`finisher: ${c.what}, as QEMU's`, { skip: qemuMissing && "needs qemu-system-riscv64 (apt: qemu-system-misc)" }, () => {
-    const dir = mkdtempSync(join(tmpdir(), "corral-finisher-"));
-    try {
-      const bin = join(dir, "fin.bin");
-      writeFileSync(bin, program(0x100000, c.first, c.afterReset ?? []));
-      const run = spawnSync(
-        "qemu-system-riscv64",
-        ["-M", "virt", "-bios", "none", "-kernel", bin, "-display", "none", "-serial", "none", "-monitor", "none"],
-        { timeout: 60_000 }, // only a guard against a hung emulator; never an expectation
-      );
-      assert.equal(run.error, undefined);
-      assert.equal(run.status, c.poweroffCode, `QEMU exit status; stderr: ${String(run.stderr)}`);
-      assert.deepEqual(ours(c.first, c.afterReset ?? []), { kind: "poweroff", code: run.status });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const run = runBareMetal(program(c.first, c.afterReset ?? []));
+    assert.equal(run.status, c.poweroffCode, `QEMU exit status; stderr: ${run.stderr}`);
+    assert.deepEqual(ours(c.first, c.afterReset ?? []), { kind: "poweroff", code: run.status });
   });
 }
 

@@ -1,16 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  IER_MSI,
   IER_RDI,
+  IER_RLSI,
   IER_THRI,
   IIR_FIFO_ENABLED,
-  IIR_MSI,
   IIR_NONE,
   IIR_RDI,
+  IIR_RLSI,
   IIR_THRI,
   IIR_TIMEOUT,
   LSR_DR,
+  LSR_OE,
   LSR_TEMT,
   LSR_THRE,
   UART_FIFO_DEPTH,
@@ -203,16 +204,20 @@ test("FCR clears the receive FIFO", () => {
   assert.equal(uart.pendingInput(), 0);
 });
 
-test("modem status interrupt on a loopback change, cleared by reading MSR", () => {
+test("a loopback overrun sets LSR.OE and raises the line status interrupt until LSR is read", () => {
   const { uart, irq } = setup();
+  wr(uart, R.iirFcr, 0x01);
   wr(uart, R.mcr, 0x10);
-  wr(uart, R.ier, IER_MSI);
-  rd(uart, R.msr); // entering loopback changed the inputs; start clean
+  wr(uart, R.ier, IER_RLSI);
+  for (let i = 0; i < UART_FIFO_DEPTH; i++) wr(uart, R.data, i);
   assert.equal(irq.level, false);
-  wr(uart, R.mcr, 0x12); // RTS -> CTS
+  wr(uart, R.data, 0xee); // the 17th byte does not fit
   assert.equal(irq.level, true);
-  assert.equal(rd(uart, R.iirFcr) & 0x0f, IIR_MSI);
-  assert.equal(rd(uart, R.msr), 0x10 | 0x01, "CTS with its delta bit");
+  assert.equal(rd(uart, R.iirFcr) & 0x0f, IIR_RLSI);
+  assert.equal(rd(uart, R.lsr) & LSR_OE, LSR_OE);
   assert.equal(irq.level, false);
-  assert.equal(rd(uart, R.msr), 0x10);
+  assert.equal(rd(uart, R.lsr) & LSR_OE, 0);
+  const got: number[] = [];
+  while (rd(uart, R.lsr) & LSR_DR) got.push(rd(uart, R.data));
+  assert.deepEqual(got, [...Array(UART_FIFO_DEPTH).keys()]);
 });

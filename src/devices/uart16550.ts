@@ -33,6 +33,7 @@ export const IIR_TIMEOUT = 0x0c;
 export const IIR_FIFO_ENABLED = 0xc0;
 export const FCR_ENABLE = 0x01;
 export const FCR_CLEAR_RX = 0x02;
+export const FCR_CLEAR_TX = 0x04;
 export const LCR_DLAB = 0x80;
 export const MCR_DTR = 0x01;
 export const MCR_RTS = 0x02;
@@ -40,9 +41,9 @@ export const MCR_OUT1 = 0x04;
 export const MCR_OUT2 = 0x08;
 export const MCR_LOOP = 0x10;
 export const LSR_DR = 0x01;
+export const LSR_OE = 0x02;
 export const LSR_THRE = 0x20;
 export const LSR_TEMT = 0x40;
-export const MSR_DCTS = 0x01;
 export const MSR_CTS = 0x10;
 export const MSR_DSR = 0x20;
 export const MSR_RI = 0x40;
@@ -68,8 +69,10 @@ export interface Uart16550Options {
  * The console UART. Transmission is instantaneous: THR and the transmitter are always empty to
  * the guest, so LSR.THRE and LSR.TEMT stay set. Host input waits in an unbounded host-side queue
  * and enters the 16-byte receive FIFO as the guest drains it, so nothing is ever dropped (no
- * overrun errors). With loopback (MCR.LOOP) on, transmitted bytes come back as input and the
- * modem inputs follow the modem outputs, as the 8250 driver's probe expects.
+ * overrun errors from the host side). With loopback (MCR.LOOP) on, transmitted bytes come back
+ * as input and the modem inputs follow the modem outputs, as the 8250 driver's probe expects.
+ * Where the datasheet leaves room, behaviour follows QEMU's serial device (hw/char/serial.c),
+ * which uart16550.test.ts compares register by register.
  */
 export class Uart16550 implements MmioDevice {
   readonly name = "uart0";
@@ -82,16 +85,19 @@ export class Uart16550 implements MmioDevice {
   private rxCount = 0;
   private readonly hostQueue: Uint8Array[] = [];
   private hostPos = 0;
+  /** What RBR returns when FIFOs are off: the last byte received, even once read. */
+  private rbr = 0;
   private ier = 0;
   private lcr = 0;
-  private mcr = 0;
+  /** OUT2 set at reset, as QEMU does. */
+  private mcr = MCR_OUT2;
   private fcr = 0;
   private scr = 0;
-  private dll = 0;
+  /** Divisor 12: 9600 baud from the 1.8432 MHz PC clock, QEMU's reset value. */
+  private dll = 12;
   private dlm = 0;
-  /** Modem status inputs without loopback: QEMU reports a present, ready peer. */
-  private msrInputs = MSR_DCD | MSR_DSR | MSR_CTS;
-  private msrDelta = 0;
+  /** Overrun (LSR.OE), only possible in loopback; cleared by reading LSR. */
+  private overrun = false;
   /** THRE interrupt latch: set when THR empties or THRI is enabled, cleared by IIR read or THR write. */
   private thrIpending = false;
   private irqLevel = false;
@@ -130,9 +136,9 @@ export class Uart16550 implements MmioDevice {
       case UART_REG.mcr:
         return this.mcr;
       case UART_REG.lsr:
-        return (this.rxCount > 0 ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
+        return this.readLsr();
       case UART_REG.msr:
-        return this.readMsr();
+        return this.modemInputs();
       default:
         return this.scr;
     }
@@ -185,13 +191,22 @@ export class Uart16550 implements MmioDevice {
   }
 
   private readRbr(): number {
-    if (this.rxCount === 0) return 0;
+    if (this.rxCount === 0) return this.fifoEnabled ? 0 : this.rbr;
     const b = this.rx[this.rxHead] as number;
     this.rxHead = (this.rxHead + 1) % UART_FIFO_DEPTH;
     this.rxCount--;
     this.fillRx();
     this.updateIrq();
     return b;
+  }
+
+  private readLsr(): number {
+    const v = (this.rxCount > 0 ? LSR_DR : 0) | (this.overrun ? LSR_OE : 0) | LSR_THRE | LSR_TEMT;
+    if (this.overrun) {
+      this.overrun = false;
+      this.updateIrq();
+    }
+    return v;
   }
 
   private writeThr(v: number): void {
@@ -214,30 +229,30 @@ export class Uart16550 implements MmioDevice {
   }
 
   private writeFcr(v: number): void {
-    // Toggling the FIFO enable resets both FIFOs, as does FCR bit 1 for the receiver.
-    if ((v & FCR_ENABLE) !== (this.fcr & FCR_ENABLE) || v & FCR_CLEAR_RX) {
+    // Toggling the FIFO enable resets both FIFOs; bits 1 and 2 reset one each and self-clear.
+    const toggled = (v & FCR_ENABLE) !== (this.fcr & FCR_ENABLE);
+    if (toggled || v & FCR_CLEAR_RX) {
       this.rxHead = 0;
       this.rxCount = 0;
     }
-    this.fcr = v & 0xc9; // FCR bits 1 and 2 are self-clearing
+    // An emptied transmitter raises THRE anew (QEMU does this; THRI still gates it).
+    if (toggled || v & FCR_CLEAR_TX) this.thrIpending = true;
+    this.fcr = v & 0xc9;
     this.fillRx();
   }
 
   private writeMcr(v: number): void {
-    const before = this.modemInputs();
     this.mcr = v;
-    const after = this.modemInputs();
-    // Delta bits record changes of CTS, DSR, DCD, and RI's trailing edge (datasheet, MSR bits 3:0).
-    const changed = before ^ after;
-    if (changed & MSR_CTS) this.msrDelta |= 0x01;
-    if (changed & MSR_DSR) this.msrDelta |= 0x02;
-    if (before & MSR_RI && !(after & MSR_RI)) this.msrDelta |= 0x04;
-    if (changed & MSR_DCD) this.msrDelta |= 0x08;
     this.fillRx(); // leaving loopback reconnects host input
   }
 
+  /**
+   * MSR. The host side has no modem lines, so outside loopback the peer always looks present
+   * and ready (DCD, DSR, CTS) and the delta bits never set, as in QEMU with a non-tty backend.
+   * In loopback QEMU reports the looped-back outputs without deltas, and so do we.
+   */
   private modemInputs(): number {
-    if (!(this.mcr & MCR_LOOP)) return this.msrInputs;
+    if (!(this.mcr & MCR_LOOP)) return MSR_DCD | MSR_DSR | MSR_CTS;
     // Loopback wires RTS->CTS, DTR->DSR, OUT1->RI, OUT2->DCD (datasheet, MCR bit 4).
     return (
       (this.mcr & MCR_RTS ? MSR_CTS : 0) |
@@ -247,21 +262,14 @@ export class Uart16550 implements MmioDevice {
     );
   }
 
-  private readMsr(): number {
-    const v = this.modemInputs() | this.msrDelta;
-    this.msrDelta = 0;
-    this.updateIrq();
-    return v;
-  }
-
   /** The highest-priority pending interrupt (datasheet, table IV), without side effects. */
   private pendingInterrupt(): number {
+    if (this.ier & IER_RLSI && this.overrun) return IIR_RLSI;
     if (this.ier & IER_RDI && this.rxCount > 0) {
       return this.fifoEnabled && this.rxCount < this.rxTrigger() ? IIR_TIMEOUT : IIR_RDI;
     }
     if (this.ier & IER_THRI && this.thrIpending) return IIR_THRI;
-    if (this.ier & IER_MSI && this.msrDelta !== 0) return IIR_MSI;
-    return IIR_NONE;
+    return IIR_NONE; // no modem status interrupts: MSR never changes by itself (see modemInputs)
   }
 
   private readIir(): number {
@@ -282,9 +290,21 @@ export class Uart16550 implements MmioDevice {
     return RX_TRIGGER[this.fcr >>> 6] as number;
   }
 
+  /** A byte arriving at the receiver. Only loopback can overrun: host input waits its turn. */
   private receive(b: number): void {
-    const cap = this.fifoEnabled ? UART_FIFO_DEPTH : 1;
-    if (this.rxCount >= cap) return; // loopback overrun: the 16550 drops the byte too
+    if (!this.fifoEnabled) {
+      // The holding register is overwritten, with an overrun if unread (datasheet, LSR bit 1).
+      if (this.rxCount > 0) this.overrun = true;
+      this.rxHead = 0;
+      this.rx[0] = b;
+      this.rbr = b;
+      this.rxCount = 1;
+      return;
+    }
+    if (this.rxCount >= UART_FIFO_DEPTH) {
+      this.overrun = true; // a full FIFO keeps its contents and loses the new byte
+      return;
+    }
     this.rx[(this.rxHead + this.rxCount) % UART_FIFO_DEPTH] = b;
     this.rxCount++;
   }

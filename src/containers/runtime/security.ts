@@ -1,0 +1,29 @@
+import { existsSync } from "node:fs";
+import { buildSeccomp } from "../seccomp/index.js";
+import { capabilitySets } from "../security/index.js";
+import type { Process } from "../spec/types.js";
+import type { SecurityParts } from "./plan.js";
+
+/**
+ * Capability sets and seccomp program for a process (OCI config.md "Linux Process",
+ * config-linux.md "Seccomp"). Absent `capabilities` keeps the runtime's own (runc does the same).
+ * AppArmor and SELinux labels are ignored with a warning: Corral loads no LSM policy.
+ */
+export function securityFor(proc: Process, seccomp: unknown, warn: (m: string) => void): SecurityParts {
+  const out: SecurityParts = {};
+  if (proc.capabilities !== undefined) out.caps = capabilitySets(proc.capabilities, { warn });
+  if (seccomp !== undefined) {
+    const prog = buildSeccomp(seccomp);
+    for (const w of prog.warnings) warn(w);
+    out.seccomp = prog;
+  }
+  if (proc.apparmorProfile) {
+    const has = existsSync("/sys/kernel/security/apparmor");
+    warn(`process.apparmorProfile '${proc.apparmorProfile}' ignored: ${has ? "Corral does not load AppArmor profiles" : "this host has no AppArmor"}`);
+  }
+  if (proc.selinuxLabel) {
+    const has = existsSync("/sys/fs/selinux/enforce");
+    warn(`process.selinuxLabel ignored: ${has ? "Corral does not set SELinux labels" : "this host has no SELinux"}`);
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { defaultConfig } from "../../src/containers/spec/defaults.js";
+
+/**
+ * Test fixtures: a busybox root filesystem built from the host's busybox-static package (no
+ * network images), bundles with runc's default config, and counters of everything a container
+ * could leave behind (cgroups, mounts, network links, processes).
+ */
+export function busyboxRootfs(dir: string): string {
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  copyFileSync("/bin/busybox", join(dir, "bin", "busybox"));
+  execFileSync("chmod", ["0755", join(dir, "bin", "busybox")]);
+  const applets = execFileSync("/bin/busybox", ["--list-full"], { encoding: "utf8" }).split("\n").filter(Boolean);
+  for (const a of applets) {
+    const p = join(dir, a);
+    mkdirSync(dirname(p), { recursive: true });
+    try {
+      symlinkSync("/bin/busybox", p);
+    } catch {
+      // busybox itself, or listed twice
+    }
+  }
+  for (const d of ["proc", "sys", "dev", "etc", "tmp", "root", "var", "run"]) mkdirSync(join(dir, d), { recursive: true });
+  writeFileSync(join(dir, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n");
+  writeFileSync(join(dir, "etc", "group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
+  return dir;
+}
+
+export interface Fixture {
+  dir: string;
+  rootfs: string;
+  bundle(name: string, args: string[], patch?: (c: Record<string, unknown>) => void): string;
+  cleanup(): void;
+}
+
+export function fixture(): Fixture {
+  const dir = mkdtempSync(join(tmpdir(), "corral-ct-"));
+  const rootfs = busyboxRootfs(join(dir, "rootfs"));
+  return {
+    dir,
+    rootfs,
+    bundle(name, args, patch) {
+      const b = join(dir, name);
+      mkdirSync(b, { recursive: true });
+      const c = defaultConfig(args, { rootfs });
+      patch?.(c);
+      writeFileSync(join(b, "config.json"), JSON.stringify(c, null, 2));
+      return b;
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function countDirs(dir: string): number {
+  let n = 0;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) if (e.isDirectory()) n += 1 + countDirs(join(dir, e.name));
+  return n;
+}
+
+/** Everything a container could leave behind, counted on the host. */
+export interface Leftovers { cgroups: number; mounts: number; links: number; processes: number }
+
+export function leftovers(): Leftovers {
+  const cgroups = readdirSync("/sys/fs/cgroup").reduce((n, h) => n + countDirs(join("/sys/fs/cgroup", h)), 0);
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter(Boolean).length;
+  const links = readdirSync("/sys/class/net").length;
+  let processes = 0;
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const exe = readlinkSync(`/proc/${p}/exe`);
+      if (exe.endsWith("/corral-init") || exe.endsWith("/busybox")) processes++;
+    } catch {
+      // kernel thread or gone
+    }
+  }
+  return { cgroups, mounts, links, processes };
+}

@@ -155,7 +155,7 @@ function lastError(stderr: string | undefined): string | undefined {
   const lines = (stderr ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
   const errors = lines.filter((l) => l.startsWith("E: "));
   const pick = errors.find((l) => !/Some index files failed/.test(l)) ?? errors[0] ?? lines[lines.length - 1];
-  return pick?.replace(/^[EW]: /, "");
+  return pick?.replace(/^[EW]: /, "").replace(/\s+/g, " ");
 }
 
 export function diskFull(where: string, detail: string): CorralError {

@@ -21,8 +21,13 @@ export const GUEST_MODULE_DIR = "/lib/modules/corral";
 
 export const MOTD = "Corral guest; 'poweroff' or Ctrl-A X to quit\n";
 
+// busybox poweroff/reboot without -f signal PID 1, and our /init is a plain script that would
+// ignore them: in the shell they go straight to the kernel (busybox still syncs first).
 export const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=\${TERM:-vt100}
 export PS1='\\u@\\h:\\w\\$ '
+poweroff() { /bin/busybox poweroff -f; }
+halt() { /bin/busybox poweroff -f; }
+reboot() { /bin/busybox reboot -f; }
 cat /etc/motd
 `;
 

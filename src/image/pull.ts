@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import { PrivateApt, diskFull, requireApt, type AptPackageInfo } from "./apt.js";
@@ -113,6 +113,16 @@ export async function pullDefaultImage(opts: PullOptions = {}): Promise<ImagePat
   } finally {
     scratch.dispose();
     release();
+    removeIfEmpty(tmpRoot);
+    removeIfEmpty(join(home, "images"));
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty (another pull is running) or already gone
   }
 }
 

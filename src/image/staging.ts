@@ -4,7 +4,7 @@
  * leaves something that looks complete; temporaries of dead processes are swept at the next pull.
  */
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CorralError } from "../errors.js";
 
 function alive(pid: number): boolean {
@@ -64,7 +64,12 @@ export async function acquireLock(path: string, what: string, timeoutMs = 30 * 6
       closeSync(fd);
       return () => rmSync(path, { force: true });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") {
+        mkdirSync(dirname(path), { recursive: true }); // removed by a finishing pull: recreate
+        continue;
+      }
+      if (code !== "EEXIST") throw e;
     }
     let holder = NaN;
     try {

@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSy
 import { join } from "node:path";
 import { CorralError } from "../../errors.js";
 import { IpError, ip, ipBatch, type Netns } from "./ip.js";
+import { loopbackUp } from "./loopback.js";
 import { allocate, parseSubnet, readPool, withLock, writePool, type Subnet } from "./ipam.js";
 
 export type NetworkMode = "bridge" | { macvlan: string } | { ipvlan: string } | "none";
@@ -141,7 +142,7 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
   const inside: Netns = { pid: opts.pid };
   const mode = opts.mode;
   if (mode === "none") {
-    await ip(inside, ["link", "set", "lo", "up"]);
+    loopbackUp(opts.pid);
     return { ifname: "lo", teardown: async () => {} };
   }
   const teardown = (): Promise<void> => cleanupNetwork(id);

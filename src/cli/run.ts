@@ -1,5 +1,259 @@
-// Placeholder until the 'run' verb lands; replaced by its owner.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write("corral: 'run' is not available yet\n");
-  return 2;
+/**
+ * `corral run`: boot a guest. With no command, an interactive serial console; with `-- cmd ...`,
+ * run the command in the guest, print its output and exit with its status.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CorralError } from "../errors.js";
+import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import type { MachineExit } from "../machine/machine.js";
+import { CMD_BEGIN } from "../image/init-script.js";
+import { commandArchive } from "../image/initramfs.js";
+import { ensureDefaultImage } from "../image/pull.js";
+import { attachConsole } from "./console.js";
+
+export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
+
+Boot a 64-bit RISC-V Linux guest. Without options, boots Corral's default guest (Debian's
+riscv64 kernel with a busybox initramfs; fetched on first use) to an interactive shell.
+
+Options:
+  --kernel FILE     Linux kernel to boot: a RISC-V Image or vmlinux ELF (default: the default guest's)
+  --initrd FILE     initramfs to load (default: the default guest's, when no --kernel is given)
+  --append STRING   kernel command line (default: "${defaultCmdline()}")
+  --memory SIZE     guest RAM, e.g. 512M or 1G; a plain number is MiB (default: 512M)
+  --cpus N          number of harts, 1 to 8 (default: 1)
+  --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
+                    without a kernel, a bare-metal ELF run from its entry point, whose exit
+                    status comes from the test finisher device
+  -h, --help        show this help
+
+With '-- command ...' (default guest only), the command runs in the guest through /bin/sh and
+corral exits with its exit status. Without a command, the guest console is attached to this
+terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
+`;
+
+function defaultCmdline(): string {
+  return "console=ttyS0 quiet";
+}
+
+/** "512M", "1G", "65536K", "512" (MiB) to bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(s.trim());
+  if (!m) throw new CorralError("BAD_MEMORY", `--memory '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
+  const n = Number(m[1]);
+  const unit = (m[2] ?? "").toUpperCase();
+  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : 2 ** 20);
+}
+
+function readBlob(path: string, what: string, flag: string): NamedBlob {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new CorralError("NOT_A_FILE", `${what} ${path} is not a regular file: pass a file to ${flag}`, { exitCode: 2 });
+    size = st.size;
+  } catch (e) {
+    if (e instanceof CorralError) throw e;
+    throw new CorralError("FILE_NOT_FOUND", `${what} ${path} does not exist or cannot be read: check the path given to ${flag}`, { exitCode: 2 });
+  }
+  if (size === 0) throw new CorralError("FILE_EMPTY", `${what} ${path} is empty: pass a real ${what} to ${flag}`, { exitCode: 2 });
+  return { name: path, data: new Uint8Array(readFileSync(path)) };
+}
+
+export interface RunOptions {
+  kernel?: string | undefined;
+  initrd?: string | undefined;
+  append?: string | undefined;
+  memory: number;
+  cpus: number;
+  firmware?: string | undefined;
+  command: string[];
+}
+
+export function parseRunArgs(argv: string[]): RunOptions | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        kernel: { type: "string" },
+        initrd: { type: "string" },
+        append: { type: "string" },
+        memory: { type: "string", default: "512M" },
+        cpus: { type: "string", default: "1" },
+        firmware: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    throw new CorralError("BAD_ARGS", `${msg}; see 'corral run --help'`, { exitCode: 2 });
+  }
+  const v = parsed.values;
+  if (v.help) return "help";
+  const sep = argv.indexOf("--");
+  const command = sep >= 0 ? argv.slice(sep + 1) : [];
+  if (sep < 0 && parsed.positionals.length > 0) {
+    throw new CorralError("BAD_ARGS", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
+  }
+  if (!/^\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+  return {
+    kernel: v.kernel,
+    initrd: v.initrd,
+    append: v.append,
+    memory: parseSize(v.memory),
+    cpus: Number(v.cpus),
+    firmware: v.firmware,
+    command,
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const opts = parseRunArgs(argv);
+  if (opts === "help") {
+    process.stdout.write(RUN_USAGE);
+    return 0;
+  }
+  let kernel = opts.kernel ? readBlob(opts.kernel, "kernel", "--kernel") : undefined;
+  let initrd = opts.initrd ? readBlob(opts.initrd, "initrd", "--initrd") : undefined;
+  const firmware = opts.firmware ? readBlob(opts.firmware, "firmware", "--firmware") : undefined;
+  const useDefault = !kernel && !firmware;
+  if (opts.command.length > 0 && (kernel || initrd) && !useDefault) {
+    throw new CorralError("BAD_ARGS", "a guest command needs the default guest image: drop --kernel/--initrd or the command", { exitCode: 2 });
+  }
+  if (useDefault) {
+    const img = await ensureDefaultImage();
+    kernel = { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) };
+    initrd ??= { name: img.initramfs, data: new Uint8Array(readFileSync(img.initramfs)) };
+  }
+  const command = opts.command.length > 0 ? shellQuote(opts.command) : null;
+  if (command !== null && initrd) {
+    // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
+    initrd = { name: initrd.name, data: concat(initrd.data, commandArchive(command)) };
+  }
+
+  const out = command === null ? new PassThroughSink() : new CommandSink();
+  const machine = buildMachine({
+    memory: opts.memory,
+    cpus: opts.cpus,
+    kernel,
+    initrd,
+    firmware,
+    cmdline: opts.append ?? (kernel ? defaultCmdline() : undefined),
+    console: (b) => out.write(b),
+  });
+  const interactive = command === null && kernel !== undefined;
+  const con = interactive ? attachConsole({ onInput: (b) => machine.uart?.pushInput(b), onQuit: () => machine.stop() }) : null;
+  const onSignal = (): void => machine.stop();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let exit: MachineExit;
+  try {
+    exit = await machine.run();
+  } finally {
+    out.flush();
+    con?.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    machine.close();
+  }
+  return exitStatus(exit, out instanceof CommandSink ? out : null);
+}
+
+function exitStatus(exit: MachineExit, cmd: CommandSink | null): number {
+  switch (exit.kind) {
+    case "poweroff":
+      if (cmd) {
+        if (cmd.status === null) throw new CorralError("GUEST_NO_STATUS", `the guest powered off before the command finished; its console said:\n${cmd.transcript()}`);
+        return cmd.status;
+      }
+      return exit.code;
+    case "reset":
+      process.stderr.write("corral: the guest asked for a reset; stopping\n");
+      return 0;
+    case "panic":
+      throw new CorralError("GUEST_PANIC", `guest kernel panic: ${exit.message.trim()}`);
+    case "stopped":
+      return cmd ? 130 : 0;
+    case "fault":
+      throw new CorralError("EMULATOR_FAULT", `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`);
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  // Each archive starts 4-byte aligned (Linux Documentation/driver-api/early-userspace/buffer-format.rst).
+  const pad = (4 - (a.length % 4)) % 4;
+  const r = new Uint8Array(a.length + pad + b.length);
+  r.set(a, 0);
+  r.set(b, a.length + pad);
+  return r;
+}
+
+/** Quote argv words for /bin/sh so the guest runs exactly them. */
+export function shellQuote(words: string[]): string {
+  return words.map((w) => (/^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/** Interactive console and bare-metal runs: guest bytes straight to stdout, batched. */
+class PassThroughSink {
+  private parts: Buffer[] = [];
+  private timer: NodeJS.Immediate | null = null;
+  write(b: Uint8Array): void {
+    this.parts.push(Buffer.from(b));
+    this.timer ??= setImmediate(() => this.flush());
+  }
+  flush(): void {
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = null;
+    if (this.parts.length) process.stdout.write(Buffer.concat(this.parts));
+    this.parts = [];
+  }
+}
+
+/**
+ * Command runs: the guest's console carries boot noise, then CMD_BEGIN, the command's output and
+ * a status line. Only the output reaches stdout (with the tty's CRLF turned back into LF).
+ */
+class CommandSink {
+  private buf = "";
+  private started = false;
+  private log = "";
+  status: number | null = null;
+  write(b: Uint8Array): void {
+    const s = Buffer.from(b).toString("latin1");
+    this.log = (this.log + s).slice(-4000);
+    if (this.status !== null) return;
+    this.buf += s;
+    this.drain(false);
+  }
+  private drain(final: boolean): void {
+    for (;;) {
+      const nl = this.buf.indexOf("\n");
+      if (nl < 0) break;
+      const line = this.buf.slice(0, nl + 1);
+      this.buf = this.buf.slice(nl + 1);
+      const bare = line.replace(/\r?\n$/, "").replace(/\r$/, "");
+      if (!this.started) {
+        if (bare.endsWith(CMD_BEGIN)) this.started = true;
+        continue;
+      }
+      const m = /@@CORRAL-EXIT (\d+)@@$/.exec(bare);
+      if (m) {
+        const before = bare.slice(0, m.index);
+        if (before) process.stdout.write(Buffer.from(before, "latin1"));
+        this.status = Number(m[1]);
+        return;
+      }
+      process.stdout.write(Buffer.from(line.replace(/\r\n$/, "\n"), "latin1"));
+    }
+    if (final && this.started && this.buf) process.stdout.write(Buffer.from(this.buf, "latin1"));
+  }
+  flush(): void {
+    this.drain(true);
+  }
+  transcript(): string {
+    return this.log.split(/\r?\n/).slice(-15).join("\n");
+  }
 }

@@ -1,0 +1,119 @@
+/**
+ * Loading what the guest boots: a Linux kernel (flat RISC-V `Image`, as Debian ships it, or an ELF
+ * `vmlinux`), a bare-metal ELF program, or M-mode firmware. Loaders only place bytes and report
+ * where they went (rust-vmm linux-loader style); the boot builder decides registers and the DTB.
+ */
+import { CorralError } from "../errors.js";
+import { EM_RISCV, parseElf, PT } from "../formats/elf.js";
+import type { GuestRam } from "../machine/memory.js";
+
+/** Linux Documentation/arch/riscv/boot-image-header.rst: "RISCV\0\0\0" at 0x30, "RSC\x05" at 0x38. */
+export const IMAGE_HEADER = {
+  textOffset: 8,
+  imageSize: 16,
+  magic: 0x30,
+  magic2: 0x38,
+  size: 64,
+} as const;
+const IMAGE_MAGIC = "RISCV\0\0\0";
+const IMAGE_MAGIC2 = "RSC\x05";
+
+export interface Loaded {
+  /** Guest-physical entry point. */
+  entry: number;
+  /** First and one-past-last guest-physical byte the image occupies (incl. bss). */
+  start: number;
+  end: number;
+}
+
+export function isLinuxImage(b: Uint8Array): boolean {
+  if (b.length < IMAGE_HEADER.size) return false;
+  const ascii = (o: number, n: number): string => String.fromCharCode(...b.subarray(o, o + n));
+  return ascii(IMAGE_HEADER.magic, 8) === IMAGE_MAGIC && ascii(IMAGE_HEADER.magic2, 4) === IMAGE_MAGIC2;
+}
+
+function isElf(b: Uint8Array): boolean {
+  return b.length >= 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+}
+
+function fits(ram: GuestRam, start: number, len: number, what: string, name: string): void {
+  if (!ram.contains(start, len)) {
+    const mib = Math.ceil((start + len - ram.base) / 2 ** 20);
+    throw new CorralError(
+      "IMAGE_TOO_LARGE",
+      `${name}: the ${what} needs guest memory up to ${mib} MiB but the guest has ${ram.size / 2 ** 20} MiB; raise --memory`,
+    );
+  }
+}
+
+/** Load a Linux kernel: a flat Image at RAM base + text_offset, or an ELF vmlinux. */
+export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
+  if (b.length === 0) throw new CorralError("KERNEL_EMPTY", `${name} is empty: pass a RISC-V Linux Image or vmlinux with --kernel`);
+  if (isLinuxImage(b)) {
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const textOffset = Number(dv.getBigUint64(IMAGE_HEADER.textOffset, true));
+    const imageSize = Math.max(Number(dv.getBigUint64(IMAGE_HEADER.imageSize, true)), b.length);
+    const start = ram.base + textOffset;
+    fits(ram, start, imageSize, "kernel", name);
+    ram.write(start, b);
+    return { entry: start, start, end: start + imageSize };
+  }
+  if (isElf(b)) return loadElf(ram, b, name, true);
+  throw new CorralError(
+    "KERNEL_FORMAT",
+    `${name} is neither a RISC-V Linux Image nor an ELF file: pass the kernel's Image (arch/riscv/boot/Image) or vmlinux`,
+  );
+}
+
+/**
+ * Load an ELF's PT_LOAD segments at their physical addresses. A kernel ELF linked at virtual
+ * addresses (vmlinux: 0xffffffff80000000) is placed at RAM base + 2 MiB, preserving offsets.
+ */
+export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = false): Loaded {
+  const elf = parseElf(b, { name, machine: EM_RISCV });
+  const loads = elf.segments.filter((s) => s.type === PT.LOAD && s.memsz > 0);
+  if (loads.length === 0) throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
+  const lowest = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0]!.paddr);
+  const inRam = lowest >= BigInt(ram.base) && lowest < BigInt(ram.base + ram.size);
+  const delta = kernel && !inRam ? BigInt(ram.base + 0x20_0000) - lowest : 0n;
+  let start = Infinity;
+  let end = 0;
+  for (const s of loads) {
+    const pa = Number(s.paddr + delta);
+    fits(ram, pa, s.memsz, "program", name);
+    const off = Number(s.offset);
+    if (off + s.filesz > b.length) throw new CorralError("ELF_TRUNCATED", `${name} is truncated: a segment ends past the end of the file`);
+    ram.write(pa, b.subarray(off, off + s.filesz));
+    if (s.memsz > s.filesz) ram.fill(pa + s.filesz, s.memsz - s.filesz, 0);
+    start = Math.min(start, pa);
+    end = Math.max(end, pa + s.memsz);
+  }
+  // The entry is virtual for a kernel ELF: move it with the same delta, relative to the lowest vaddr.
+  let entry = Number(elf.entry + delta);
+  if (kernel && !inRam) {
+    const lowV = loads.reduce((m, s) => (s.vaddr < m ? s.vaddr : m), loads[0]!.vaddr);
+    entry = Number(elf.entry - lowV + BigInt(ram.base + 0x20_0000));
+  }
+  return { entry, start, end };
+}
+
+/** Load firmware or a bare-metal program: an ELF at its addresses, or a flat binary at RAM base. */
+export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded {
+  if (b.length === 0) throw new CorralError("FIRMWARE_EMPTY", `${name} is empty: pass an M-mode ELF or flat binary with --firmware`);
+  if (isElf(b)) return loadElf(ram, b, name);
+  fits(ram, ram.base, b.length, "firmware", name);
+  ram.write(ram.base, b);
+  return { entry: ram.base, start: ram.base, end: ram.base + b.length };
+}
+
+/** Copy a blob (initrd, DTB) to `at`, checking it fits below `limit`. */
+export function placeBlob(ram: GuestRam, b: Uint8Array, at: number, limit: number, what: string, hint: string): { start: number; end: number } {
+  if (at < ram.base || at + b.length > limit) {
+    throw new CorralError(
+      "IMAGE_TOO_LARGE",
+      `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint}`,
+    );
+  }
+  ram.write(at, b);
+  return { start: at, end: at + b.length };
+}

@@ -1,0 +1,501 @@
+import type { InterruptTarget } from "../devices/device.js";
+import type { Clock } from "../machine/clock.js";
+import type { GuestRam } from "../machine/memory.js";
+import {
+  Exc,
+  IRQ_PRIORITY,
+  MENVCFG_HI_STCE,
+  MIP_STIP,
+  MS_MIE,
+  MS_MPIE,
+  MS_MPP,
+  MS_MPP_SHIFT,
+  MS_MPRV,
+  MS_SIE,
+  MS_SPIE,
+  MS_SPP,
+  MS_SUM,
+  PRIV_M,
+  PRIV_S,
+  PRIV_U,
+  SATP_BARE,
+} from "./defs.js";
+import type { FpuHart } from "./fpu/index.js";
+import { Access, translate } from "./mmu.js";
+import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
+
+/** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
+export interface PhysBus {
+  read(pa: number, size: 1 | 2 | 4): number | undefined;
+  write(pa: number, size: 1 | 2 | 4, value: number): boolean;
+}
+
+/** What a hart is attached to. Shared by all harts of a machine. */
+export interface HartHost {
+  readonly ram: GuestRam;
+  readonly bus: PhysBus;
+  readonly clock: Clock;
+  /** Called when a RAM page that holds decoded code is written through the CPU's slow path. */
+  codeWritten(ramPage: number): void;
+  /** Direct boot: the hypervisor is the SBI (ecall from S lands here). Null when firmware runs in M-mode. */
+  readonly sbi: ((h: Hart) => void) | null;
+  /** A hart left WFI or was started: the scheduler should run it again soon. */
+  wake(h: Hart): void;
+}
+
+/** Thrown (never constructed anew) to unwind an instruction that traps; cause and tval are on the hart. */
+export const TRAP: { readonly trap: true } = Object.freeze({ trap: true });
+
+/** HSM hart states (SBI spec, chapter 9, table 30). */
+export const enum HartState {
+  Started = 0,
+  Stopped = 1,
+  StartPending = 2,
+}
+
+const TWO32 = 4294967296;
+
+/** Low and high words of a 64-bit value held exactly in a JS number (|v| < 2^53). */
+export function lo32(v: number): number {
+  return v | 0;
+}
+export function hi32(v: number): number {
+  return Math.floor(v / TWO32) | 0;
+}
+
+/**
+ * One RISC-V hart: architectural state plus the memory-access fast paths that decoded
+ * instructions call. Integer registers are pairs of int32 (x[2r] low, x[2r+1] high) because V8 runs
+ * 32-bit integer arithmetic without allocation; slot 32 (x[64], x[65]) is a scratch target that the
+ * decoder uses for rd = x0, so no instruction needs an `rd !== 0` test.
+ *
+ * Virtual addresses (pc, load/store addresses, epc, tval) are JS numbers holding the signed 64-bit
+ * value: every canonical Sv39/Sv48 address is below 2^48 in magnitude, so it is exact.
+ */
+export class Hart implements InterruptTarget, FpuHart {
+  readonly x = new Int32Array(66);
+  readonly f = new Int32Array(64);
+  fflags = 0;
+  frm = 0;
+  pc = 0;
+  priv: number = PRIV_M;
+  state: HartState = HartState.Started;
+  /** In WFI (or HSM suspend) until an enabled interrupt is pending. */
+  sleeping = false;
+
+  // Trap and interrupt state (privileged spec chapter 3 and 4).
+  mstatus = 0;
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** mip bits driven by devices and timers (MSIP, MTIP, MEIP, external SEIP, Sstc STIP). */
+  mipExt = 0;
+  /** mip bits written by software (SSIP, STIP, SEIP). */
+  mipSw = 0;
+  mtvec = 0;
+  stvec = 0;
+  mepc = 0;
+  sepc = 0;
+  mtval = 0;
+  stval = 0;
+  /** mcause/scause: code plus interrupt flag. */
+  mcause = 0;
+  mcauseInt = false;
+  scause = 0;
+  scauseInt = false;
+  /** mscratch, sscratch, menvcfg, senvcfg, mseccfg exactly, as pairs. */
+  readonly scratch = new Int32Array(10);
+  mcounteren = 0;
+  scounteren = 0;
+  mcountinhibit = 0;
+  stimecmp = Number.MAX_VALUE;
+  readonly pmpcfg = new Int32Array(16); // pmpcfg0, 2, ..., 14 as pairs
+  readonly pmpaddr = new Float64Array(64);
+  satpMode = SATP_BARE;
+  /** satp.PPN * 4096: the root page table. */
+  satpRoot = 0;
+  instret = 0;
+  cycleOffset = 0;
+  instretOffset = 0;
+
+  /** Set whenever anything that decides interrupt delivery changed; the run loop re-evaluates. */
+  irqCheck = false;
+  /** LR reservation: RAM byte offset, or -1. */
+  reservation = -1;
+
+  /** Cause and tval of the trap being raised (read by the run loop after catching TRAP). */
+  trapCause = 0;
+  trapTval = 0;
+  /** High word of the last 64-bit load. */
+  hiOut = 0;
+
+  // Fast-path views of the current translation contexts.
+  readonly ctx: TlbContext[] = Array.from({ length: CTX_COUNT }, () => new TlbContext());
+  rtag: Float64Array;
+  radd: Float64Array;
+  wtag: Float64Array;
+  wadd: Float64Array;
+  xtag: Float64Array;
+  xadd: Float64Array;
+  readonly view: DataView;
+  readonly ram: GuestRam;
+
+  constructor(
+    readonly hartId: number,
+    readonly host: HartHost,
+  ) {
+    this.ram = host.ram;
+    this.view = host.ram.view;
+    const c = this.ctx[CTX_M]!;
+    this.rtag = c.r.tag;
+    this.radd = c.r.add;
+    this.wtag = c.w.tag;
+    this.wadd = c.w.add;
+    this.xtag = c.x.tag;
+    this.xadd = c.x.add;
+  }
+
+  // ---- InterruptTarget ----
+  setPending(mask: number, level: boolean): void {
+    const old = this.mipExt;
+    this.mipExt = level ? old | mask : old & ~mask;
+    if (this.mipExt !== old) this.irqCheck = true;
+    if (level) this.wake();
+  }
+  wake(): void {
+    if (this.sleeping && (this.mip & this.mie) !== 0) {
+      this.sleeping = false;
+      this.host.wake(this);
+    }
+  }
+
+  get mip(): number {
+    return this.mipExt | this.mipSw;
+  }
+
+  /** Raise a synchronous exception: record it and unwind to the run loop. */
+  raise(cause: number, tval: number): never {
+    this.trapCause = cause;
+    this.trapTval = tval;
+    throw TRAP;
+  }
+
+  /** Take a trap now (exceptions: pc is the faulting instruction; 3.1.6.1, 3.3.1 and 4.1.1). */
+  enterTrap(cause: number, tval: number, interrupt: boolean): void {
+    if (!interrupt && cause === Exc.EcallS && this.priv === PRIV_S && this.host.sbi) {
+      this.host.sbi(this);
+      this.pc += 4;
+      return;
+    }
+    const deleg = this.priv <= PRIV_S && ((interrupt ? this.mideleg : this.medeleg) >>> cause) & 1;
+    const ms = this.mstatus;
+    if (deleg) {
+      this.scause = cause;
+      this.scauseInt = interrupt;
+      this.sepc = this.pc;
+      this.stval = tval;
+      this.mstatus = (ms & ~(MS_SPP | MS_SPIE | MS_SIE)) | (this.priv === PRIV_S ? MS_SPP : 0) | (ms & MS_SIE ? MS_SPIE : 0);
+      this.setPriv(PRIV_S);
+      const v = this.stvec;
+      this.pc = v - (v & 3) + ((v & 3) === 1 && interrupt ? 4 * cause : 0);
+    } else {
+      this.mcause = cause;
+      this.mcauseInt = interrupt;
+      this.mepc = this.pc;
+      this.mtval = tval;
+      this.mstatus = (ms & ~(MS_MPP | MS_MPIE | MS_MIE)) | (this.priv << MS_MPP_SHIFT) | (ms & MS_MIE ? MS_MPIE : 0);
+      this.setPriv(PRIV_M);
+      const v = this.mtvec;
+      this.pc = v - (v & 3) + ((v & 3) === 1 && interrupt ? 4 * cause : 0);
+    }
+    this.reservation = -1;
+  }
+
+  /** Deliver the highest-priority enabled pending interrupt, if any (3.1.9). */
+  pollInterrupts(): boolean {
+    this.irqCheck = false;
+    const pending = this.mip & this.mie;
+    if (pending === 0) return false;
+    const ms = this.mstatus;
+    const mLevel = pending & ~this.mideleg;
+    const mOn = this.priv < PRIV_M || (ms & MS_MIE) !== 0;
+    const sLevel = pending & this.mideleg;
+    const sOn = this.priv < PRIV_S || (this.priv === PRIV_S && (ms & MS_SIE) !== 0);
+    const take = (mOn ? mLevel : 0) || (sOn ? sLevel : 0);
+    if (take === 0) return false;
+    for (const irq of IRQ_PRIORITY) {
+      if (take & (1 << irq)) {
+        this.sleeping = false;
+        this.enterTrap(irq, 0, true);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Change privilege and the translation contexts that follow from it. */
+  setPriv(p: number): void {
+    this.priv = p;
+    this.updateContexts();
+    this.irqCheck = true;
+  }
+
+  /** Re-point the fast-path TLB arrays after a change of priv, MPRV, MPP or SUM. */
+  updateContexts(): void {
+    const ms = this.mstatus;
+    const xc = this.ctx[ctxFor(this.priv, ms)]!;
+    const dPriv = this.priv === PRIV_M && ms & MS_MPRV ? (ms & MS_MPP) >>> MS_MPP_SHIFT : this.priv;
+    const dc = this.ctx[ctxFor(dPriv, ms)]!;
+    this.xtag = xc.x.tag;
+    this.xadd = xc.x.add;
+    this.rtag = dc.r.tag;
+    this.radd = dc.r.add;
+    this.wtag = dc.w.tag;
+    this.wadd = dc.w.add;
+  }
+
+  get dataPriv(): number {
+    const ms = this.mstatus;
+    return this.priv === PRIV_M && ms & MS_MPRV ? (ms & MS_MPP) >>> MS_MPP_SHIFT : this.priv;
+  }
+
+  flushTlb(): void {
+    for (const c of this.ctx) c.flush();
+  }
+  flushTlbPage(va: number): void {
+    const base = va - (va & 0xfff);
+    for (const c of this.ctx) c.flushPage(base);
+  }
+
+  /** Sstc (and SBI set_timer): STIP follows time >= stimecmp. */
+  updateTimer(now: number): void {
+    if (this.scratch[5]! & MENVCFG_HI_STCE || this.host.sbi) this.setPending(MIP_STIP, now >= this.stimecmp);
+  }
+
+  // ---- Loads: fast path through the read TLB, slow path walks (RISC-V misaligned accesses are done in hardware). ----
+  lb(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off) return this.view.getInt8(this.radd[i]! + off);
+    return (this.loadSlow(a, 1) << 24) >> 24;
+  }
+  lbu(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off) return this.view.getUint8(this.radd[i]! + off);
+    return this.loadSlow(a, 1) & 0xff;
+  }
+  lh(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off && off <= 4094) return this.view.getInt16(this.radd[i]! + off, true);
+    return (this.loadSlow(a, 2) << 16) >> 16;
+  }
+  lhu(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off && off <= 4094) return this.view.getUint16(this.radd[i]! + off, true);
+    return this.loadSlow(a, 2) & 0xffff;
+  }
+  lw(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off && off <= 4092) return this.view.getInt32(this.radd[i]! + off, true);
+    return this.loadSlow(a, 4);
+  }
+  /** 64-bit load: returns the low word, the high word in `hiOut`. */
+  ld(a: number): number {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.rtag[i] === a - off && off <= 4088) {
+      const p = this.radd[i]! + off;
+      this.hiOut = this.view.getInt32(p + 4, true);
+      return this.view.getInt32(p, true);
+    }
+    return this.loadSlow(a, 8);
+  }
+
+  sb(a: number, v: number): void {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.wtag[i] === a - off) this.view.setInt8(this.wadd[i]! + off, v);
+    else this.storeSlow(a, 1, v, 0);
+  }
+  sh(a: number, v: number): void {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.wtag[i] === a - off && off <= 4094) this.view.setInt16(this.wadd[i]! + off, v, true);
+    else this.storeSlow(a, 2, v, 0);
+  }
+  sw(a: number, v: number): void {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.wtag[i] === a - off && off <= 4092) this.view.setInt32(this.wadd[i]! + off, v, true);
+    else this.storeSlow(a, 4, v, 0);
+  }
+  sd(a: number, lo: number, hi: number): void {
+    const off = a & 0xfff;
+    const i = (a >>> 12) & TLB_MASK;
+    if (this.wtag[i] === a - off && off <= 4088) {
+      const p = this.wadd[i]! + off;
+      this.view.setInt32(p, lo, true);
+      this.view.setInt32(p + 4, hi, true);
+    } else this.storeSlow(a, 8, lo, hi);
+  }
+
+  /** Translate for data and return the RAM offset, or -1 for a physical address outside RAM. */
+  private dataRamOffset(a: number, access: Access): number {
+    const pa = translate(this, a, access, this.dataPriv);
+    const off = pa - this.ram.base;
+    return off >= 0 && off < this.ram.size ? off : -(pa + 1) - 0; // encode MMIO as -(pa+1)
+  }
+
+  loadSlow(a: number, size: 1 | 2 | 4 | 8): number {
+    const inPage = a & 0xfff;
+    if (inPage + size > 4096) return this.loadSplit(a, size);
+    const r = this.dataRamOffset(a, Access.Read);
+    if (r >= 0) {
+      const base = a - inPage;
+      this.ctx[this.dataCtx()]!.r.fill(base, r - inPage);
+      const v = this.view;
+      if (size === 1) return v.getUint8(r);
+      if (size === 2) return v.getUint16(r, true);
+      if (size === 4) return v.getInt32(r, true);
+      this.hiOut = v.getInt32(r + 4, true);
+      return v.getInt32(r, true);
+    }
+    const pa = -(r + 1);
+    // Device registers are accessed naturally aligned; anything else is an access fault.
+    if (pa % size !== 0) this.raise(Exc.LoadAccess, a);
+    if (size === 8) {
+      const lo = this.host.bus.read(pa, 4);
+      const hi = this.host.bus.read(pa + 4, 4);
+      if (lo === undefined || hi === undefined) this.raise(Exc.LoadAccess, a);
+      this.hiOut = hi | 0;
+      return lo | 0;
+    }
+    const v = this.host.bus.read(pa, size);
+    if (v === undefined) return this.raise(Exc.LoadAccess, a);
+    return size === 4 ? v | 0 : v;
+  }
+
+  /** A load that crosses a page boundary: byte by byte, each byte translated. */
+  private loadSplit(a: number, size: number): number {
+    let lo = 0;
+    let hi = 0;
+    for (let k = 0; k < size; k++) {
+      const b = this.loadSlow(a + k, 1) & 0xff;
+      if (k < 4) lo |= b << (8 * k);
+      else hi |= b << (8 * (k - 4));
+    }
+    this.hiOut = hi;
+    return size === 2 ? lo & 0xffff : lo;
+  }
+
+  storeSlow(a: number, size: 1 | 2 | 4 | 8, lo: number, hi: number): void {
+    const inPage = a & 0xfff;
+    if (inPage + size > 4096) {
+      // Translate both pages before writing anything, so a fault leaves memory unchanged.
+      this.dataRamOffset(a, Access.Write);
+      this.dataRamOffset(a + size - 1, Access.Write);
+      for (let k = 0; k < size; k++) this.storeSlow(a + k, 1, k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4)), 0);
+      return;
+    }
+    const r = this.dataRamOffset(a, Access.Write);
+    if (r >= 0) {
+      const page = r >>> 12;
+      if (this.ram.codePages[page]) this.host.codeWritten(page);
+      this.ctx[this.dataCtx()]!.w.fill(a - inPage, r - inPage);
+      const v = this.view;
+      if (size === 1) v.setInt8(r, lo);
+      else if (size === 2) v.setInt16(r, lo, true);
+      else if (size === 4) v.setInt32(r, lo, true);
+      else {
+        v.setInt32(r, lo, true);
+        v.setInt32(r + 4, hi, true);
+      }
+      return;
+    }
+    const pa = -(r + 1);
+    if (pa % size !== 0) this.raise(Exc.StoreAccess, a);
+    const bus = this.host.bus;
+    const ok = size === 8 ? bus.write(pa, 4, lo) && bus.write(pa + 4, 4, hi) : bus.write(pa, size, size === 4 ? lo : lo & (size === 1 ? 0xff : 0xffff));
+    if (!ok) this.raise(Exc.StoreAccess, a);
+  }
+
+  /** RAM offset for an AMO/SC (write permission, RAM only, naturally aligned; spec 8.4). */
+  amoOffset(a: number, size: 4 | 8, isLr: boolean): number {
+    if (a % size !== 0) this.raise(isLr ? Exc.LoadMisaligned : Exc.StoreMisaligned, a);
+    const off = a & 0xfff;
+    if (!isLr) {
+      const i = (a >>> 12) & TLB_MASK;
+      if (this.wtag[i] === a - off) return this.wadd[i]! + off;
+    }
+    const r = this.dataRamOffset(a, isLr ? Access.Read : Access.Write);
+    if (r < 0) this.raise(isLr ? Exc.LoadAccess : Exc.StoreAccess, a);
+    if (!isLr) {
+      const page = r >>> 12;
+      if (this.ram.codePages[page]) this.host.codeWritten(page);
+      this.ctx[this.dataCtx()]!.w.fill(a - off, r - off);
+    }
+    return r;
+  }
+
+  /** RAM offset of the instruction at virtual `pc` (fetch: priv, not MPRV). */
+  fetchOffset(pc: number): number {
+    const off = pc & 0xfff;
+    const i = (pc >>> 12) & TLB_MASK;
+    if (this.xtag[i] === pc - off) return this.xadd[i]! + off;
+    const pa = translate(this, pc, Access.Exec, this.priv);
+    const r = pa - this.ram.base;
+    if (r < 0 || r >= this.ram.size) this.raise(Exc.InstAccess, pc);
+    this.ctx[ctxFor(this.priv, this.mstatus)]!.x.fill(pc - off, r - off);
+    return r;
+  }
+
+  private dataCtx(): number {
+    return ctxFor(this.dataPriv, this.mstatus);
+  }
+
+  /** Drop write-TLB entries for a RAM page that now holds code. */
+  protectCodePage(ramPage: number): void {
+    const off = ramPage * 4096;
+    for (const c of this.ctx) c.w.flushRamPage(off);
+  }
+
+  /** Reset to the state a hart has at power-on (privileged spec 3.4). */
+  reset(pc: number): void {
+    this.x.fill(0);
+    this.f.fill(0);
+    this.fflags = 0;
+    this.frm = 0;
+    this.pc = pc;
+    this.mstatus = 0;
+    this.medeleg = 0;
+    this.mideleg = 0;
+    this.mie = 0;
+    this.mipSw = 0;
+    this.mcounteren = 0;
+    this.scounteren = 0;
+    this.scratch.fill(0);
+    this.satpMode = SATP_BARE;
+    this.satpRoot = 0;
+    this.stimecmp = Number.MAX_VALUE;
+    this.reservation = -1;
+    this.sleeping = false;
+    this.flushTlb();
+    this.setPriv(PRIV_M);
+  }
+
+  markFsDirty(): void {
+    this.mstatus |= 3 << 13;
+  }
+}
+
+function ctxFor(priv: number, mstatus: number): number {
+  if (priv === PRIV_M) return CTX_M;
+  if (priv === PRIV_U) return CTX_U;
+  return mstatus & MS_SUM ? CTX_S_SUM : CTX_S;
+}
+
+export { PRIV_M, PRIV_S, PRIV_U };

@@ -1,0 +1,169 @@
+/**
+ * Control transfer and system instructions: branches, jumps, CSR access, ECALL/EBREAK, xRET,
+ * WFI and SFENCE.VMA (unprivileged spec 2.5, 2.8, chapter 9 "Zicsr"; privileged spec 3.3, 4.2).
+ * These end a block: while a block runs, `h.pc` holds the block's start, so each op adds its own
+ * offset `off` within the block.
+ */
+import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
+import { Exc, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
+import type { Hart } from "./hart.js";
+import type { Op } from "./ops-int.js";
+
+const TWO32 = 4294967296;
+
+export function jal(d: number, off: number, imm: number, len: number): Op {
+  return (h) => {
+    const link = h.pc + off + len;
+    h.x[d] = link | 0;
+    h.x[d + 1] = Math.floor(link / TWO32) | 0;
+    h.pc += off + imm;
+  };
+}
+export function jalr(d: number, a: number, imm: number, off: number, len: number): Op {
+  return (h) => {
+    const x = h.x;
+    const t = x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm;
+    const link = h.pc + off + len;
+    x[d] = link | 0;
+    x[d + 1] = Math.floor(link / TWO32) | 0;
+    h.pc = t - (t & 1);
+  };
+}
+
+/** BEQ, BNE, BLT, BGE, BLTU, BGEU (funct3 0, 1, 4, 5, 6, 7). */
+export function branch(f3: number, a: number, b: number, off: number, imm: number, len: number): Op | null {
+  const taken = off + imm;
+  const next = off + len;
+  switch (f3) {
+    case 0:
+      return (h) => {
+        const x = h.x;
+        h.pc += x[a] === x[b] && x[a + 1] === x[b + 1] ? taken : next;
+      };
+    case 1:
+      return (h) => {
+        const x = h.x;
+        h.pc += x[a] !== x[b] || x[a + 1] !== x[b + 1] ? taken : next;
+      };
+    case 4:
+      return (h) => {
+        const x = h.x;
+        const ah = x[a + 1]!;
+        const bh = x[b + 1]!;
+        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? taken : next;
+      };
+    case 5:
+      return (h) => {
+        const x = h.x;
+        const ah = x[a + 1]!;
+        const bh = x[b + 1]!;
+        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? next : taken;
+      };
+    case 6:
+      return (h) => {
+        const x = h.x;
+        const ah = x[a + 1]! >>> 0;
+        const bh = x[b + 1]! >>> 0;
+        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? taken : next;
+      };
+    case 7:
+      return (h) => {
+        const x = h.x;
+        const ah = x[a + 1]! >>> 0;
+        const bh = x[b + 1]! >>> 0;
+        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? next : taken;
+      };
+  }
+  return null;
+}
+
+/**
+ * CSRRW/CSRRS/CSRRC and the immediate forms (Zicsr, 9.1): CSRRW with rd = x0 does not read;
+ * CSRRS/CSRRC with rs1 = x0 (or uimm = 0) do not write, so a read-only CSR may be read that way.
+ */
+export function csrOp(f3: number, csr: number, d: number, rs1: number, off: number, inst: number): Op {
+  const kind = f3 & 3; // 1 = RW, 2 = RS, 3 = RC
+  const imm = (f3 & 4) !== 0;
+  const writes = kind === 1 || rs1 !== 0;
+  const reads = kind !== 1 || d !== 64;
+  return (h) => {
+    if (!csrAllowed(h, csr, writes)) h.raise(Exc.Illegal, inst);
+    const sl = imm ? rs1 : h.x[2 * rs1]!;
+    const sh = imm ? 0 : h.x[2 * rs1 + 1]!;
+    let ol = 0;
+    let oh = 0;
+    if (reads) {
+      if (!csrRead(h, csr)) h.raise(Exc.Illegal, inst);
+      ol = csrOut.lo;
+      oh = csrOut.hi;
+    }
+    if (writes) {
+      const nl = kind === 1 ? sl : kind === 2 ? ol | sl : ol & ~sl;
+      const nh = kind === 1 ? sh : kind === 2 ? oh | sh : oh & ~sh;
+      if (!csrWrite(h, csr, nl, nh)) h.raise(Exc.Illegal, inst);
+    }
+    h.x[d] = ol;
+    h.x[d + 1] = oh;
+    h.pc += off + 4;
+  };
+}
+
+export function ecall(): Op {
+  return (h) => h.raise(h.priv === PRIV_U ? Exc.EcallU : h.priv === PRIV_S ? Exc.EcallS : Exc.EcallM, 0);
+}
+export function ebreak(off: number): Op {
+  return (h) => h.raise(Exc.Breakpoint, h.pc + off);
+}
+export function illegal(inst: number): Op {
+  return (h) => h.raise(Exc.Illegal, inst >>> 0);
+}
+
+/** MRET (3.3.2): back to MPP with MIE = MPIE; leaving M clears MPRV. */
+export function mret(inst: number): Op {
+  return (h) => {
+    if (h.priv < PRIV_M) h.raise(Exc.Illegal, inst);
+    const ms = h.mstatus;
+    const mpp = (ms & MS_MPP) >>> 11;
+    let n = (ms & ~(MS_MIE | MS_MPP)) | MS_MPIE | (ms & MS_MPIE ? MS_MIE : 0);
+    if (mpp !== PRIV_M) n &= ~MS_MPRV;
+    h.mstatus = n;
+    h.pc = h.mepc;
+    h.setPriv(mpp);
+  };
+}
+/** SRET (3.3.2): illegal in U, and in S when mstatus.TSR is set. */
+export function sret(inst: number): Op {
+  return (h) => {
+    const ms = h.mstatus;
+    if (h.priv < PRIV_S || (h.priv === PRIV_S && ms & MS_TSR)) h.raise(Exc.Illegal, inst);
+    const spp = ms & MS_SPP ? PRIV_S : PRIV_U;
+    h.mstatus = (ms & ~(MS_SIE | MS_SPP | MS_MPRV)) | MS_SPIE | (ms & MS_SPIE ? MS_SIE : 0);
+    h.pc = h.sepc;
+    h.setPriv(spp);
+  };
+}
+/** WFI (3.3.3): the hart sleeps until an interrupt is pending and enabled in mie, whatever the global enables. */
+export function wfi(off: number, inst: number): Op {
+  return (h) => {
+    if (h.priv === PRIV_U || (h.priv === PRIV_S && h.mstatus & MS_TW)) h.raise(Exc.Illegal, inst);
+    h.pc += off + 4;
+    if ((h.mip & h.mie) === 0) h.sleeping = true;
+  };
+}
+/** SFENCE.VMA (4.2.1): rs1 = x0 flushes everything, otherwise the page of rs1 (ASIDs are not implemented). */
+export function sfenceVma(a: number, off: number, inst: number): Op {
+  return (h) => {
+    if (h.priv === PRIV_U || (h.priv === PRIV_S && h.mstatus & MS_TVM)) h.raise(Exc.Illegal, inst);
+    if (a === 0) h.flushTlb();
+    else h.flushTlbPage(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0));
+    h.pc += off + 4;
+  };
+}
+/** FENCE.I: stores to code already invalidate cached blocks (see exec.ts), so only the block ends. */
+export function fenceI(off: number): Op {
+  return (h) => {
+    h.pc += off + 4;
+  };
+}
+
+export type { Hart };

@@ -1,0 +1,223 @@
+/**
+ * The boot builder: one linear recipe from a configuration to a machine ready to run
+ * (Firecracker's builder.rs): validate, memory, machine and harts, devices, images, device
+ * tree, initial register state. Each step reads like the board's manual; nothing runs yet.
+ *
+ * Memory map (QEMU virt): test finisher 0x10_0000, CLINT 0x200_0000, PLIC 0xc00_0000,
+ * UART 0x1000_0000, RAM 0x8000_0000.
+ */
+import { randomBytes } from "node:crypto";
+import { totalmem } from "node:os";
+import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
+import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, PRIV_M, PRIV_S, S_INTS } from "../cpu/defs.js";
+import { HartState } from "../cpu/hart.js";
+import { Clint } from "../devices/clint.js";
+import { Plic } from "../devices/plic.js";
+import { SifiveTest } from "../devices/sifive-test.js";
+import { Uart16550 } from "../devices/uart16550.js";
+import { CorralError } from "../errors.js";
+import { encodeFdt } from "../formats/fdt.js";
+import { boardTree, phandles } from "./devicetree.js";
+import { Machine } from "./machine.js";
+import { GuestRam, RAM_BASE } from "./memory.js";
+import { Sbi } from "./sbi.js";
+
+export const MEMMAP = {
+  test: 0x10_0000,
+  clint: 0x200_0000,
+  plic: 0xc00_0000,
+  uart: 0x1000_0000,
+  ram: RAM_BASE,
+} as const;
+export const UART_IRQ = 10;
+export const MIN_CPUS = 1;
+export const MAX_CPUS = 8;
+/** Largest guest RAM: one ArrayBuffer, below the 4 GiB a typed array can index here. */
+export const MAX_MEMORY = 4 * 2 ** 30 - 2 ** 20;
+export const MIN_MEMORY = 16 * 2 ** 20;
+
+export interface NamedBlob {
+  name: string;
+  data: Uint8Array;
+}
+
+export interface MachineConfig {
+  /** Guest RAM in bytes. */
+  memory: number;
+  cpus: number;
+  /** A Linux kernel (Image or vmlinux). Without it, `firmware` is run bare-metal. */
+  kernel?: NamedBlob | undefined;
+  initrd?: NamedBlob | undefined;
+  cmdline?: string | undefined;
+  /** M-mode firmware (e.g. OpenSBI fw_dynamic) or, without a kernel, a bare-metal program. */
+  firmware?: NamedBlob | undefined;
+  /** Where guest console bytes go. */
+  console: (bytes: Uint8Array) => void;
+}
+
+/** OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six longs. */
+export const FW_DYNAMIC_INFO = { magic: 0, version: 8, nextAddr: 16, nextMode: 24, options: 32, bootHart: 40, size: 48 } as const;
+const FW_DYNAMIC_MAGIC = 0x4942534fn;
+/** Direct boot: the kernel at RAM + 2 MiB (its Image header says so too); firmware boot the same. */
+const KERNEL_OFFSET = 0x20_0000;
+
+export function validateConfig(c: MachineConfig): void {
+  if (!Number.isInteger(c.cpus) || c.cpus < MIN_CPUS || c.cpus > MAX_CPUS) {
+    throw new CorralError("BAD_CPUS", `--cpus must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
+  }
+  if (!Number.isInteger(c.memory) || c.memory < MIN_MEMORY) {
+    throw new CorralError("MEMORY_TOO_SMALL", `--memory must be at least ${MIN_MEMORY / 2 ** 20}M (got ${fmtMiB(c.memory)})`, { exitCode: 2 });
+  }
+  const host = totalmem();
+  if (c.memory > MAX_MEMORY || c.memory > host - 256 * 2 ** 20) {
+    throw new CorralError(
+      "MEMORY_TOO_LARGE",
+      `--memory ${fmtMiB(c.memory)} is more than this host can give (at most ${fmtMiB(Math.min(MAX_MEMORY, host - 256 * 2 ** 20))})`,
+      { exitCode: 2 },
+    );
+  }
+  if (c.memory % 4096 !== 0) throw new CorralError("MEMORY_ALIGN", `--memory must be a multiple of 4K`, { exitCode: 2 });
+  if (!c.kernel && !c.firmware) throw new CorralError("NO_KERNEL", "nothing to boot: pass --kernel or --firmware", { exitCode: 2 });
+}
+
+function fmtMiB(n: number): string {
+  return `${Math.round(n / 2 ** 20)}M`;
+}
+
+export function buildMachine(c: MachineConfig): Machine {
+  validateConfig(c);
+
+  // 1. Memory and harts.
+  const ram = new GuestRam(c.memory);
+  const m = new Machine(ram, c.cpus, c.console);
+
+  // 2. Devices, wired to the harts' interrupt inputs.
+  const clint = new Clint(m.clock, m.harts);
+  const plic = new Plic(m.harts);
+  const uart = new Uart16550({ irq: plic.irq(UART_IRQ), irqSource: UART_IRQ, output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b) });
+  const test = new SifiveTest((e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }), { phandle: 100 });
+  const devices = [
+    [MEMMAP.test, test],
+    [MEMMAP.clint, clint],
+    [MEMMAP.uart, uart],
+    [MEMMAP.plic, plic],
+  ] as const;
+  for (const [base, dev] of devices) m.bus.map(base, dev);
+  m.clint = clint;
+  m.uart = uart;
+
+  // 3. Images: kernel (direct or behind firmware), firmware or a bare-metal program.
+  const direct = c.kernel !== undefined && c.firmware === undefined;
+  let entry: number;
+  let kernelEnd = ram.base;
+  if (c.firmware) {
+    const fw = loadFirmware(ram, c.firmware.data, c.firmware.name);
+    entry = fw.entry;
+    kernelEnd = fw.end;
+  }
+  let kernelEntry = 0;
+  if (c.kernel) {
+    const k = loadKernel(ram, c.kernel.data, c.kernel.name);
+    if (c.firmware && k.start < kernelEnd) {
+      throw new CorralError("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
+    }
+    kernelEntry = k.entry;
+    kernelEnd = k.end;
+    if (direct) entry = k.entry;
+  }
+  entry ??= ram.base;
+
+  // 4. The device tree goes at the top of RAM, the initrd below it (as QEMU: half of RAM, at most 128 MiB above the kernel).
+  const ph = phandles(c.cpus);
+  const ctx = { ...ph, timebaseHz: m.clock.hz };
+  const dtbReserve = 64 * 1024;
+  const dtbAt = ram.end - dtbReserve;
+  let initrd: { start: number; end: number } | undefined;
+  if (c.initrd) {
+    const want = Math.max(align(kernelEnd, 2 ** 20), ram.base + KERNEL_OFFSET + Math.min(c.memory / 2, 128 * 2 ** 20));
+    const at = want + c.initrd.data.length <= dtbAt ? want : align(kernelEnd, 4096);
+    initrd = placeBlob(ram, c.initrd.data, at, dtbAt, "initrd", "raise --memory or use a smaller initrd");
+  }
+  const tree = boardTree(
+    {
+      cpus: c.cpus,
+      timebaseHz: m.clock.hz,
+      ramBase: ram.base,
+      ramSize: ram.size,
+      cmdline: c.cmdline ?? "",
+      initrd,
+      socNodes: devices.map(([base, dev]) => dev.describe(base, ctx)),
+      rootNodes: test.rootNodes(),
+      stdoutPath: `/soc/serial@${MEMMAP.uart.toString(16)}`,
+      rngSeed: randomBytes(32),
+    },
+    ph,
+  );
+  const dtb = encodeFdt(tree);
+  placeBlob(ram, dtb, dtbAt, ram.end, "device tree", "raise --memory");
+
+  // 5. Initial hart state.
+  if (direct) {
+    // Direct boot: Corral is the SBI. Hart 0 enters the kernel in S-mode (Linux
+    // Documentation/arch/riscv/boot.rst: a0 = hartid, a1 = DTB, satp = 0); the others wait
+    // for HSM hart_start. Everything S-mode may own is delegated, as firmware would.
+    const sbi = new Sbi({
+      harts: m.harts,
+      now: () => m.clock.ticks(),
+      ramSlice: (pa, len) => (ram.contains(pa, len) ? ram.slice(pa, len) : undefined),
+      consoleWrite: (b) => m.consoleWrite(b),
+      // Console input goes to the UART; the SBI debug console reads nothing.
+      consoleRead: () => -1,
+      systemReset: (kind, code) => m.finish(kind === "poweroff" ? { kind: "poweroff", code } : { kind: "reset" }),
+      wake: (h) => m.wake(h),
+    });
+    m.sbi = (h) => sbi.call(h);
+    for (const h of m.harts) {
+      h.reset(entry);
+      h.medeleg = MEDELEG_MASK & ~(1 << Exc.EcallS);
+      h.mideleg = S_INTS;
+      h.mcounteren = 7;
+      h.scratch[5] = MENVCFG_HI_STCE;
+      h.setPriv(PRIV_S);
+      h.state = h.hartId === 0 ? HartState.Started : HartState.Stopped;
+    }
+  } else {
+    // Firmware or bare metal: every hart starts in M-mode at the entry point, as from a reset
+    // vector; a0 = hartid, a1 = DTB, a2 = fw_dynamic_info when there is a kernel to hand over to.
+    let info = 0;
+    if (c.kernel) {
+      info = dtbAt - FW_DYNAMIC_INFO.size;
+      const v = new DataView(ram.buffer, info - ram.base, FW_DYNAMIC_INFO.size);
+      v.setBigUint64(FW_DYNAMIC_INFO.magic, FW_DYNAMIC_MAGIC, true);
+      v.setBigUint64(FW_DYNAMIC_INFO.version, 2n, true);
+      v.setBigUint64(FW_DYNAMIC_INFO.nextAddr, BigInt(kernelEntry), true);
+      v.setBigUint64(FW_DYNAMIC_INFO.nextMode, 1n, true); // S-mode
+      v.setBigUint64(FW_DYNAMIC_INFO.options, 0n, true);
+      v.setBigInt64(FW_DYNAMIC_INFO.bootHart, -1n, true); // any hart
+    }
+    for (const h of m.harts) {
+      h.reset(entry);
+      h.setPriv(PRIV_M);
+      h.state = HartState.Started;
+    }
+    setArg(m.harts, 2, info);
+  }
+  for (const h of m.harts) {
+    h.x[20] = h.hartId; // a0
+    h.x[21] = 0;
+    h.x[22] = dtbAt | 0; // a1
+    h.x[23] = Math.floor(dtbAt / 2 ** 32);
+  }
+  return m;
+}
+
+function setArg(harts: Machine["harts"], i: number, v: number): void {
+  for (const h of harts) {
+    h.x[20 + 2 * i] = v | 0;
+    h.x[21 + 2 * i] = Math.floor(v / 2 ** 32);
+  }
+}
+
+function align(v: number, a: number): number {
+  return Math.ceil(v / a) * a;
+}

@@ -1,0 +1,169 @@
+/**
+ * A running virtual machine: RAM, harts, the MMIO bus and its devices, and the scheduler that
+ * runs the harts in turn on this thread. Built by builder.ts; torn down by close().
+ *
+ * Scheduling: each runnable hart runs a slice of instructions in turn (so SMP guests see real
+ * concurrency at slice granularity); LR reservations are dropped whenever another hart may have
+ * run, which makes a racing SC fail as the spec permits. Timers are polled between rounds. When
+ * every hart waits in WFI the loop sleeps until the next timer deadline or until a device wakes a
+ * hart: an idle guest costs no host CPU. The loop yields to Node's event loop every few
+ * milliseconds so host I/O (terminal input, sockets) is served.
+ */
+import { TIMEBASE_HZ, Clock } from "./clock.js";
+import type { GuestRam } from "./memory.js";
+import { CodeCache, runHart } from "../cpu/exec.js";
+import { Hart, HartState, type HartHost } from "../cpu/hart.js";
+import { MmioBus } from "../devices/bus.js";
+import type { Clint } from "../devices/clint.js";
+import type { Uart16550 } from "../devices/uart16550.js";
+
+/** Why a machine stopped. */
+export type MachineExit =
+  | { kind: "poweroff"; code: number }
+  | { kind: "reset" }
+  | { kind: "panic"; message: string }
+  | { kind: "stopped" }
+  | { kind: "fault"; message: string };
+
+/** Instructions a hart runs before the next one gets its turn. */
+const SLICE = 20_000;
+/** Host milliseconds between yields to the event loop. */
+const YIELD_MS = 8;
+
+export class Machine implements HartHost {
+  readonly clock = new Clock(TIMEBASE_HZ);
+  readonly bus = new MmioBus();
+  readonly harts: Hart[] = [];
+  readonly cache: CodeCache;
+  clint: Clint | null = null;
+  uart: Uart16550 | null = null;
+  sbi: ((h: Hart) => void) | null = null;
+  private exitReason: MachineExit | null = null;
+  private wakeUp: (() => void) | null = null;
+  private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));
+  /** Instructions retired by all harts. */
+  retired = 0;
+
+  constructor(
+    readonly ram: GuestRam,
+    cpus: number,
+    private readonly consoleSink: (bytes: Uint8Array) => void,
+  ) {
+    this.cache = new CodeCache(ram, () => this.harts);
+    for (let i = 0; i < cpus; i++) this.harts.push(new Hart(i, this));
+  }
+
+  // ---- HartHost ----
+  codeWritten(ramPage: number): void {
+    this.cache.invalidatePage(ramPage);
+  }
+  wake(_h: Hart): void {
+    const w = this.wakeUp;
+    if (w) {
+      this.wakeUp = null;
+      w();
+    }
+  }
+
+  /** Guest console output (UART or SBI debug console): to the sink, and watched for a kernel panic. */
+  consoleWrite(bytes: Uint8Array): void {
+    this.consoleSink(bytes);
+    this.panic.feed(bytes);
+  }
+
+  get exited(): MachineExit | null {
+    return this.exitReason;
+  }
+
+  /** End the run (first reason wins). */
+  finish(e: MachineExit): void {
+    if (this.exitReason === null) this.exitReason = e;
+    this.wake(this.harts[0]!);
+  }
+
+  /** Ask a running machine to stop, as Ctrl-A X does. */
+  stop(): void {
+    this.finish({ kind: "stopped" });
+  }
+
+  async run(): Promise<MachineExit> {
+    let lastYield = performance.now();
+    try {
+      while (this.exitReason === null) {
+        let ran = 0;
+        for (const h of this.harts) {
+          if (h.state !== HartState.Started) continue;
+          if (h.sleeping) continue;
+          this.retired += runHart(h, this.cache, SLICE);
+          ran++;
+          if (this.exitReason !== null) break;
+        }
+        if (ran > 1) for (const h of this.harts) h.reservation = -1;
+        const deadline = this.pollTimers();
+        if (ran === 0 && this.exitReason === null) await this.idle(deadline);
+        const now = performance.now();
+        if (now - lastYield >= YIELD_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          lastYield = performance.now();
+        }
+      }
+    } catch (e) {
+      // A bug in Corral, never the guest's doing: stop this VM, keep the host process alive.
+      this.exitReason = { kind: "fault", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+    }
+    return this.exitReason;
+  }
+
+  /** Update timer interrupts; returns the earliest future deadline in ticks. */
+  private pollTimers(): number {
+    let next = this.clint ? this.clint.poll() : Infinity;
+    const now = this.clock.ticks();
+    for (const h of this.harts) {
+      h.updateTimer(now);
+      if (h.stimecmp > now && h.stimecmp < next) next = h.stimecmp;
+    }
+    return next;
+  }
+
+  private async idle(deadline: number): Promise<void> {
+    // A hart that became runnable meanwhile (its interrupt is pending) needs no sleep.
+    for (const h of this.harts) if (h.state === HartState.Started && (!h.sleeping || (h.mip & h.mie) !== 0)) return;
+    const ms = this.clock.msUntil(deadline);
+    await new Promise<void>((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(() => this.wake(this.harts[0]!), Math.max(0, ms)) : null;
+      this.wakeUp = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Release host resources held by devices (reverse order of creation). */
+  close(): void {
+    this.bus.close();
+  }
+}
+
+/**
+ * Watches console output for Linux's panic banner ("Kernel panic - not syncing: ..."), so a
+ * panicked guest is reported and stopped instead of spinning forever.
+ */
+class PanicWatch {
+  private tail = "";
+  private message: string | null = null;
+  constructor(private readonly onPanic: (message: string) => void) {}
+  feed(bytes: Uint8Array): void {
+    this.tail = (this.tail + Buffer.from(bytes).toString("latin1")).slice(-512);
+    if (this.message === null) {
+      const i = this.tail.indexOf("Kernel panic - not syncing");
+      if (i < 0) return;
+      this.tail = this.tail.slice(i);
+      this.message = "";
+    }
+    const nl = this.tail.indexOf("\n");
+    if (nl >= 0) {
+      this.message = this.tail.slice(0, nl).replace(/\r$/, "");
+      this.onPanic(this.message);
+    }
+  }
+}

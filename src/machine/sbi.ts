@@ -1,0 +1,263 @@
+/**
+ * The SBI (RISC-V Supervisor Binary Interface, version 2.0), implemented by the hypervisor itself
+ * for direct boot: the guest kernel's ECALLs from S-mode land here instead of in M-mode firmware.
+ * This is Corral's paravirtual interface to the guest: timers, IPIs, remote fences, hart start/stop,
+ * reset and a debug console, without emulating M-mode at all.
+ *
+ * Calling convention (SBI spec chapter 3): a7 = extension id, a6 = function id, a0..a5 arguments;
+ * returns error in a0 and value in a1. Legacy extensions (chapter 5) return in a0 only.
+ */
+import { MIP_SSIP, PRIV_S } from "../cpu/defs.js";
+import { HartState, type Hart } from "../cpu/hart.js";
+
+export const SBI_SPEC_VERSION = (2 << 24) | 0; // 2.0
+/** Implementation id: not one of the registered ones (SBI spec table 3). */
+export const SBI_IMPL_ID = 0x436f7272; // "Corr"
+
+export const enum SbiErr {
+  Success = 0,
+  Failed = -1,
+  NotSupported = -2,
+  InvalidParam = -3,
+  Denied = -4,
+  InvalidAddress = -5,
+  AlreadyAvailable = -6,
+  AlreadyStarted = -7,
+  AlreadyStopped = -8,
+}
+
+export const enum Ext {
+  LegacySetTimer = 0x00,
+  LegacyPutchar = 0x01,
+  LegacyGetchar = 0x02,
+  LegacyClearIpi = 0x03,
+  LegacyShutdown = 0x08,
+  Base = 0x10,
+  Time = 0x54494d45,
+  Ipi = 0x735049,
+  Rfence = 0x52464e43,
+  Hsm = 0x48534d,
+  Srst = 0x53525354,
+  Dbcn = 0x4442434e,
+}
+
+const IMPLEMENTED = new Set<number>([Ext.Base, Ext.Time, Ext.Ipi, Ext.Rfence, Ext.Hsm, Ext.Srst, Ext.Dbcn]);
+
+/** What the SBI needs from the machine. */
+export interface SbiHost {
+  readonly harts: readonly Hart[];
+  now(): number;
+  /** Guest RAM bytes at a physical address, or undefined when outside RAM. */
+  ramSlice(pa: number, len: number): Uint8Array | undefined;
+  consoleWrite(bytes: Uint8Array): void;
+  /** One byte of console input, or -1. */
+  consoleRead(): number;
+  /** SRST: power off (code 0, or 1 for a system failure) or reset. */
+  systemReset(kind: "poweroff" | "reset", code: number): void;
+  /** A hart became runnable (HSM start). */
+  wake(h: Hart): void;
+}
+
+const TWO32 = 4294967296;
+const A0 = 20;
+const A1 = 22;
+
+function argU(h: Hart, i: number): number {
+  return (h.x[A0 + 2 * i + 1]! >>> 0) * TWO32 + (h.x[A0 + 2 * i]! >>> 0);
+}
+function argLo(h: Hart, i: number): number {
+  return h.x[A0 + 2 * i]!;
+}
+function ret(h: Hart, err: number, value = 0): void {
+  h.x[A0] = err;
+  h.x[A0 + 1] = err < 0 ? -1 : 0;
+  h.x[A1] = value | 0;
+  h.x[A1 + 1] = Math.floor(value / TWO32) | 0;
+}
+
+export class Sbi {
+  constructor(private readonly host: SbiHost) {}
+
+  /** Handle the ECALL the hart just made from S-mode (its pc is advanced by the caller). */
+  call(h: Hart): void {
+    const eid = h.x[2 * 17]! >>> 0; // a7
+    const fid = h.x[2 * 16]! >>> 0; // a6
+    switch (eid) {
+      case Ext.LegacySetTimer:
+        this.setTimer(h, argU(h, 0));
+        h.x[A0] = 0;
+        h.x[A0 + 1] = 0;
+        return;
+      case Ext.LegacyPutchar:
+        this.host.consoleWrite(Uint8Array.of(argLo(h, 0) & 0xff));
+        h.x[A0] = 0;
+        h.x[A0 + 1] = 0;
+        return;
+      case Ext.LegacyGetchar: {
+        const c = this.host.consoleRead();
+        h.x[A0] = c;
+        h.x[A0 + 1] = c < 0 ? -1 : 0;
+        return;
+      }
+      case Ext.LegacyClearIpi:
+        h.mipSw &= ~MIP_SSIP;
+        h.x[A0] = 0;
+        h.x[A0 + 1] = 0;
+        return;
+      case Ext.LegacyShutdown:
+        this.host.systemReset("poweroff", 0);
+        return;
+      case Ext.Base:
+        return this.base(h, fid);
+      case Ext.Time:
+        if (fid !== 0) return ret(h, SbiErr.NotSupported);
+        this.setTimer(h, argU(h, 0));
+        return ret(h, SbiErr.Success);
+      case Ext.Ipi:
+        if (fid !== 0) return ret(h, SbiErr.NotSupported);
+        return this.forHarts(h, (t) => {
+          t.mipSw |= MIP_SSIP;
+          t.irqCheck = true;
+          t.wake();
+        });
+      case Ext.Rfence:
+        // 0: FENCE.I (stores already invalidate decoded code), 1/2: SFENCE.VMA (with ASID): ASIDs
+        // are not implemented, so a full flush is always correct. Hypervisor fences (3..6) are not.
+        if (fid > 2) return ret(h, SbiErr.NotSupported);
+        return this.forHarts(h, (t) => {
+          if (fid !== 0) t.flushTlb();
+        });
+      case Ext.Hsm:
+        return this.hsm(h, fid);
+      case Ext.Srst:
+        return this.srst(h, fid);
+      case Ext.Dbcn:
+        return this.dbcn(h, fid);
+      default:
+        return ret(h, SbiErr.NotSupported);
+    }
+  }
+
+  private setTimer(h: Hart, when: number): void {
+    h.stimecmp = when;
+    h.updateTimer(this.host.now());
+  }
+
+  private base(h: Hart, fid: number): void {
+    switch (fid) {
+      case 0:
+        return ret(h, 0, SBI_SPEC_VERSION);
+      case 1:
+        return ret(h, 0, SBI_IMPL_ID);
+      case 2:
+        return ret(h, 0, 1);
+      case 3:
+        return ret(h, 0, IMPLEMENTED.has(argU(h, 0)) || argU(h, 0) <= 3 || argU(h, 0) === 8 ? 1 : 0);
+      case 4:
+      case 5:
+      case 6:
+        return ret(h, 0, 0); // mvendorid, marchid, mimpid
+      default:
+        return ret(h, SbiErr.NotSupported);
+    }
+  }
+
+  /** Apply `f` to the harts named by (hart_mask, hart_mask_base) in a0, a1 (SBI spec 3.1). */
+  private forHarts(h: Hart, f: (t: Hart) => void): void {
+    const harts = this.host.harts;
+    const maskLo = h.x[A0]! >>> 0;
+    const maskHi = h.x[A0 + 1]! >>> 0;
+    const baseAll = h.x[A1] === -1 && h.x[A1 + 1] === -1;
+    if (baseAll) {
+      for (const t of harts) f(t);
+      return ret(h, 0);
+    }
+    const base = argU(h, 1);
+    for (let bit = 0; bit < 64; bit++) {
+      const set = bit < 32 ? (maskLo >>> bit) & 1 : (maskHi >>> (bit - 32)) & 1;
+      if (!set) continue;
+      const t = harts[base + bit];
+      if (!t) return ret(h, SbiErr.InvalidParam);
+      f(t);
+    }
+    return ret(h, 0);
+  }
+
+  /** Hart state management (chapter 9). */
+  private hsm(h: Hart, fid: number): void {
+    const harts = this.host.harts;
+    switch (fid) {
+      case 0: {
+        // hart_start(hartid, start_addr, opaque): the hart begins in S-mode, satp = 0, SIE = 0.
+        const t = harts[argU(h, 0)];
+        if (!t) return ret(h, SbiErr.InvalidParam);
+        if (t.state !== HartState.Stopped) return ret(h, SbiErr.AlreadyAvailable);
+        const start = argU(h, 1);
+        t.reset(start);
+        t.mideleg = h.mideleg;
+        t.medeleg = h.medeleg;
+        t.mcounteren = h.mcounteren;
+        t.scratch.set(h.scratch.subarray(4, 6), 4); // menvcfg (Sstc enable)
+        t.setPriv(PRIV_S);
+        t.x[A0] = t.hartId;
+        t.x[A1] = h.x[A0 + 4]!;
+        t.x[A1 + 1] = h.x[A0 + 5]!;
+        t.state = HartState.Started;
+        this.host.wake(t);
+        return ret(h, 0);
+      }
+      case 1:
+        // hart_stop: never returns to the caller on success.
+        h.state = HartState.Stopped;
+        return ret(h, 0);
+      case 2: {
+        const t = harts[argU(h, 0)];
+        if (!t) return ret(h, SbiErr.InvalidParam);
+        return ret(h, 0, t.state === HartState.Started ? 0 : t.state === HartState.Stopped ? 1 : 2);
+      }
+      case 3:
+        // hart_suspend: default retentive suspend behaves as WFI; non-retentive is not offered
+        // (the device tree lists no idle states, so Linux does not ask for it).
+        if (argU(h, 0) !== 0) return ret(h, SbiErr.NotSupported);
+        if ((h.mip & h.mie) === 0) h.sleeping = true;
+        return ret(h, 0);
+      default:
+        return ret(h, SbiErr.NotSupported);
+    }
+  }
+
+  /** System reset (chapter 10): shutdown, cold or warm reboot; reason 1 is a system failure. */
+  private srst(h: Hart, fid: number): void {
+    if (fid !== 0) return ret(h, SbiErr.NotSupported);
+    const type = argU(h, 0);
+    const reason = argU(h, 1);
+    if (type === 0) this.host.systemReset("poweroff", reason === 1 ? 1 : 0);
+    else if (type === 1 || type === 2) this.host.systemReset("reset", 0);
+    else return ret(h, SbiErr.InvalidParam);
+    return ret(h, 0);
+  }
+
+  /** Debug console (chapter 12): writes and reads guest-physical buffers. */
+  private dbcn(h: Hart, fid: number): void {
+    if (fid === 2) {
+      this.host.consoleWrite(Uint8Array.of(argLo(h, 0) & 0xff));
+      return ret(h, 0);
+    }
+    if (fid > 1) return ret(h, SbiErr.NotSupported);
+    const len = argU(h, 0);
+    const pa = argU(h, 2) * TWO32 + argU(h, 1);
+    const buf = this.host.ramSlice(pa, len);
+    if (!buf) return ret(h, SbiErr.InvalidParam);
+    if (fid === 0) {
+      this.host.consoleWrite(buf.slice());
+      return ret(h, 0, len);
+    }
+    let n = 0;
+    while (n < len) {
+      const c = this.host.consoleRead();
+      if (c < 0) break;
+      buf[n++] = c;
+    }
+    return ret(h, 0, n);
+  }
+}

@@ -4,6 +4,7 @@
  * Program shape (seccomp_filter.rst, "Return values" and "Example"):
  *   ld arch; if != AUDIT_ARCH_X86_64 -> KILL_PROCESS        (i386 int 0x80 calls use other numbers)
  *   ld nr;   if >= X32_SYSCALL_BIT   -> KILL_PROCESS        (x32 calls would bypass x86_64 rules)
+ *            if > newest named       -> ERRNO(ENOSYS)       (unless the default lets calls through)
  *   rules in config order; first match wins; rules without arguments jump to a shared `ret`
  *   ret defaultAction
  * Argument comparisons are unsigned 64-bit, done on the two 32-bit halves of args[i] (classic BPF
@@ -12,7 +13,7 @@
 import { CorralError } from "../../errors.js";
 import { BpfAssembler, type Label } from "./bpf.js";
 import {
-  AUDIT_ARCH_X86_64, BPF_MAXINSNS, SECCOMP_DATA, SECCOMP_RET, X32_SYSCALL_BIT, argWordOffset,
+  AUDIT_ARCH_X86_64, BPF_MAXINSNS, ENOSYS, SECCOMP_DATA, SECCOMP_RET, X32_SYSCALL_BIT, argWordOffset,
 } from "./layout.js";
 import { SYSCALLS_X86_64 } from "./syscalls-x86_64.js";
 import type { ArgCondition, SeccompModel, SyscallRule } from "./validate.js";
@@ -93,6 +94,15 @@ export function generate(model: SeccompModel): Generated {
   asm.cond("jeq", AUDIT_ARCH_X86_64, "next", badArch);
   asm.loadWord(SECCOMP_DATA.nr);
   asm.cond("jge", X32_SYSCALL_BIT, badArch, "next");
+  // Like runc's "ENOSYS stub" (libcontainer/seccomp/patchbpf): a syscall numbered above every one
+  // the profile names is newer than the profile, so it fails with ENOSYS, which libc treats as
+  // "not implemented, use the fallback", instead of the default action's EPERM or kill.
+  const passes = (ret: number): boolean => ret === SECCOMP_RET.ALLOW || ret === SECCOMP_RET.LOG;
+  if (!passes(model.defaultRet)) {
+    const named = model.syscalls.flatMap((r) => r.names.map((n) => SYSCALLS_X86_64[n] ?? -1));
+    const newest = Math.max(-1, ...named);
+    if (newest >= 0) asm.cond("jgt", newest, retLabel((SECCOMP_RET.ERRNO | ENOSYS) >>> 0), "next");
+  }
 
   for (const rule of model.syscalls) {
     // runc skips rules whose action is the default: with first-match order they would only shadow later rules.

@@ -153,6 +153,18 @@ describe("seccomp filters in the host kernel", () => {
     assert.equal(r.results[3]?.errno, EPERM, "lseek with whence=0 is not");
   });
 
+  test("syscalls newer than every one the profile names get ENOSYS (runc's stub); older unnamed ones the default", () => {
+    const f = compileSeccomp({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["write", "exit_group", "getpid"], action: "SCMP_ACT_ALLOW" }],
+    });
+    const r = runner.run(f, [`${nr("getppid")}`, `${nr("futex_waitv")}`, "1000", `${nr("getpid")}`]);
+    assert.ok(r.loaded, JSON.stringify(r));
+    assert.deepEqual(r.results.map((x) => x.errno), [EPERM, ENOSYS, ENOSYS, 0]);
+    const allowAll = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["getpid"], action: "SCMP_ACT_ERRNO" }] });
+    assert.equal(runner.run(allowAll, [`${nr("futex_waitv")},0,0,0,0,0`]).results[0]?.errno === EPERM, false, "no stub when the default allows");
+  });
+
   test("the TSYNC and LOG flags are accepted by seccomp(2)", () => {
     const p = buildSeccomp({ defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"] });
     const r = runner.run(p.filter, [`${nr("getpid")}`], p.flags);

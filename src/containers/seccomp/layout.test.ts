@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { compileC } from "../../../tests/containers-lib/cc.js";
 import { DEFAULT_UNISTD_64_H, parseUnistd } from "./gen-syscalls.js";
 import {
-  AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, BPF, BPF_MAXINSNS, SECCOMP_DATA, SECCOMP_FILTER_FLAG, SECCOMP_RET,
+  AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, BPF, BPF_MAXINSNS, ENOSYS, EPERM, SECCOMP_DATA, SECCOMP_FILTER_FLAG, SECCOMP_RET,
   SECCOMP_SET_MODE_FILTER, SOCK_FILTER, X32_SYSCALL_BIT, argWordOffset,
 } from "./layout.js";
 import { SYSCALLS_X86_64 } from "./syscalls-x86_64.js";
@@ -18,6 +18,7 @@ const PROBE = `
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <asm/unistd.h>
+#include <errno.h>
 #define P(name, v) printf("\\"%s\\": %llu,\\n", name, (unsigned long long)(v))
 int main(void) {
   struct seccomp_data d;
@@ -48,6 +49,7 @@ int main(void) {
   P("SET_MODE_FILTER", SECCOMP_SET_MODE_FILTER);
   P("AUDIT_ARCH_X86_64", AUDIT_ARCH_X86_64); P("AUDIT_ARCH_I386", AUDIT_ARCH_I386);
   P("X32_BIT", __X32_SYSCALL_BIT);
+  P("EPERM", EPERM); P("ENOSYS", ENOSYS);
   /* args[1] of a value with distinct halves, to check which word is the low one */
   d.args[1] = 0x1122334455667788ULL;
   P("lo_word", *(unsigned int *)((char *)&d + ${argWordOffset(1, "lo")}));
@@ -88,6 +90,7 @@ test("seccomp_data, sock_filter and constants match the host's C headers", () =>
     assert.equal(AUDIT_ARCH_X86_64, c["AUDIT_ARCH_X86_64"]);
     assert.equal(AUDIT_ARCH_I386, c["AUDIT_ARCH_I386"]);
     assert.equal(X32_SYSCALL_BIT, c["X32_BIT"]);
+    assert.deepEqual([EPERM, ENOSYS], [c["EPERM"], c["ENOSYS"]]);
     assert.equal(c["lo_word"], 0x55667788);
     assert.equal(c["hi_word"], 0x11223344);
   } finally {

@@ -76,5 +76,6 @@ export const X32_SYSCALL_BIT = 0x40000000;
 
 /** errno values the filter may return (asm-generic/errno-base.h). */
 export const EPERM = 1;
+export const ENOSYS = 38;
 /** Linux caps SECCOMP_RET_ERRNO data at MAX_ERRNO (include/linux/err.h). */
 export const MAX_ERRNO = 4095;

@@ -17,7 +17,10 @@ const FLAGS = [
   "-march=rv64gc_zicsr_zifencei", "-mabi=lp64d", "-nostdlib", "-nostartfiles", "-static",
   "-T", join(ISA_DIR, "link.ld"), "-I", ISA_DIR, "-Wa,--fatal-warnings",
 ];
-const SHARED = ["common.h", "runtime.h", "link.ld", "build.mjs"].map((f) => join(ISA_DIR, f));
+/** Files every program depends on: the headers, the link script and this script. */
+const SHARED = readdirSync(ISA_DIR)
+  .filter((f) => f.endsWith(".h") || f === "link.ld" || f === "build.mjs")
+  .map((f) => join(ISA_DIR, f));
 
 /** Names (without .S) of all test programs. */
 export function programNames() {

@@ -35,6 +35,8 @@ export const asm = {
   /** Branch offsets are in bytes from the branch itself. */
   beq: (rs1: number, rs2: number, off: number): number => bType(0, rs1, rs2, off),
   bne: (rs1: number, rs2: number, off: number): number => bType(1, rs1, rs2, off),
+  /** csrrs rd, csr, x0: read a CSR (Zicsr). */
+  csrr: (rd: number, csr: number): number => iType(0x73, 2, rd, 0, csr),
   /** jal x0, 0: spin forever. */
   spin: 0x6f,
   /** li rd, v for a 32-bit v: lui + addi (addi's immediate is sign-extended, hence the +0x800). */
@@ -55,6 +57,10 @@ export const S1 = 9;
 /** QEMU virt addresses the programs use. */
 export const VIRT_TEST_BASE = 0x100000;
 export const VIRT_UART0_BASE = 0x10000000;
+export const VIRT_CLINT_BASE = 0x2000000;
+export const VIRT_PLIC_BASE = 0xc000000;
+/** The machine interrupt-pending CSR (privileged spec 3.1.9). */
+export const CSR_MIP = 0x344;
 
 export function haveQemu(): boolean {
   return spawnSync("qemu-system-riscv64", ["--version"]).status === 0;

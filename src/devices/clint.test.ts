@@ -45,15 +45,17 @@ test("layout: msip, mtimecmp and mtime where the SiFive CLINT has them", () => {
 test("msip bit 0 raises and clears MSIP of that hart only, and wakes it", () => {
   const harts = [new Hart(0), new Hart(1)];
   const clint = new Clint(new Clock(), harts);
+  for (const h of harts) h.wakes = 0;
   clint.write(4, 4, 1);
-  assert.equal(harts[1]?.mip, MIP_MSIP);
+  assert.equal(harts[1]?.mip, MIP_MSIP | MIP_MTIP); // MTIP: mtimecmp resets to 0
   assert.equal(harts[1]?.wakes, 1);
-  assert.equal(harts[0]?.mip, 0);
+  assert.equal(harts[0]?.mip, MIP_MTIP);
+  assert.equal(harts[0]?.wakes, 0);
   assert.equal(clint.read(4, 4), 1);
   assert.equal(clint.read(0, 4), 0);
   clint.write(4, 4, 0xfffffffe); // bits 31:1 are hardwired to zero
   assert.equal(clint.read(4, 4), 0);
-  assert.equal(harts[1]?.mip, 0);
+  assert.equal(harts[1]?.mip, MIP_MTIP);
   clint.write(8, 4, 1); // hart 2 does not exist
   assert.equal(clint.read(8, 4), 0);
 });
@@ -75,15 +77,17 @@ test("writing mtimecmp updates MTIP at once; poll() reports the next deadline in
   clock.freeze();
   const hart = new Hart(0);
   const clint = new Clint(clock, [hart]);
-  assert.equal(clint.poll(), Infinity); // reset: no deadline, no MTIP
-  assert.equal(hart.mip, 0);
+  // Reset: mtimecmp is 0 as in QEMU, so MTIP is pending and no deadline lies ahead.
+  assert.equal(hart.mip, MIP_MTIP);
+  assert.equal(clint.read(L.mtimecmp, 4), 0);
+  assert.equal(clint.poll(), Infinity);
   const now = clint.mtime();
   setCmp(clint, 0, now + 1000);
   assert.equal(hart.mip & MIP_MTIP, 0);
   assert.equal(clint.poll(), now + 1000);
   setCmp(clint, 0, now);
   assert.equal(hart.mip & MIP_MTIP, MIP_MTIP);
-  assert.equal(hart.wakes, 1);
+  assert.equal(hart.wakes, 2);
   assert.equal(clint.poll(), Infinity);
   clint.write(L.mtimecmp + 4, 4, 0xffffffff); // the "disable" value Linux and OpenSBI use
   clint.write(L.mtimecmp, 4, 0xffffffff);
@@ -106,6 +110,7 @@ test("poll() returns the earliest future deadline of all harts and drives each M
   const harts = [new Hart(0), new Hart(1), new Hart(2)];
   const clint = new Clint(clock, harts);
   const now = clint.mtime();
+  assert.equal(clint.poll(), Infinity);
   setCmp(clint, 0, now + 300);
   setCmp(clint, 1, now + 200);
   setCmp(clint, 2, now - 1);
@@ -120,6 +125,7 @@ test("a timer deadline on the real Clock: MTIP rises once mtime passes mtimecmp"
   const clock = new Clock();
   const hart = new Hart(0);
   const clint = new Clint(clock, [hart]);
+  hart.wakes = 0;
   const before = clint.mtime();
   const cmp = before + clock.hz / 500; // 2 ms ahead
   setCmp(clint, 0, cmp);

@@ -51,10 +51,12 @@ export class Clint implements MmioDevice {
   ) {
     if (harts.length > CLINT_LAYOUT.maxHarts) throw new RangeError(`the CLINT serves at most ${CLINT_LAYOUT.maxHarts} harts`);
     this.msip = new Uint8Array(harts.length);
-    // The reset value of mtimecmp is unspecified (ACLINT 3.1); all-ones means "no deadline", so
-    // no hart sees a timer interrupt before its firmware programs one.
-    this.cmpWords = new Uint32Array(harts.length * 2).fill(0xffff_ffff);
+    // The reset value of mtimecmp is unspecified (ACLINT 3.1). QEMU resets it to 0, so MTIP is
+    // pending from the start; firmware programs mtimecmp before it enables MTIE (OpenSBI writes
+    // all ones at hart init). We do the same, and deliver that initial MTIP now.
+    this.cmpWords = new Uint32Array(harts.length * 2);
     this.mtip = new Uint8Array(harts.length);
+    this.poll();
   }
 
   /** The current mtime, which the CPU's `time` CSR must also read (privileged spec 3.2.1). */

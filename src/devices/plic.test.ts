@@ -65,7 +65,7 @@ test("layout: QEMU virt's PLIC registers and sizes", () => {
   assert.ok(PLIC_NUM_SOURCES / 8 <= L.enableStride);
 });
 
-test("a level-triggered source: pending while high, claimed once, pending again on completion", () => {
+test("a level-triggered gateway: one request per assertion, held until claimed, renewed on completion", () => {
   const { harts, plic, drv } = setup(1);
   const uart = plic.irq(10);
   drv.enable(1, 10); // hart 0, S-mode
@@ -84,13 +84,19 @@ test("a level-triggered source: pending while high, claimed once, pending again 
   uart.set(true); // a new assertion while claimed is held back by the gateway
   assert.equal(drv.pending(10), false);
 
-  drv.complete(1, 10); // line still high: a new request
+  drv.complete(1, 10); // line still high: a new request at once
   assert.equal(drv.pending(10), true);
   assert.equal(harts[0]?.mip, MIP_SEIP);
-  uart.set(false); // the device stopped asking before it was served
+  uart.set(false); // the device stopped asking before it was served: the request stays
+  assert.equal(drv.pending(10), true);
+  assert.equal(harts[0]?.mip, MIP_SEIP);
+  assert.equal(drv.claim(1), 10);
+  drv.complete(1, 10); // line low now: nothing new
   assert.equal(drv.pending(10), false);
   assert.equal(harts[0]?.mip, 0);
-  assert.equal(drv.claim(1), 0);
+  uart.set(true); // the next assertion is a new request
+  assert.equal(drv.pending(10), true);
+  assert.equal(drv.claim(1), 10);
 });
 
 test("claims return the highest priority first, ties to the lowest id", () => {

@@ -36,15 +36,19 @@ const WORDS = Math.ceil(PLIC_NUM_SOURCES / 32);
  * Platform-level interrupt controller: gathers device interrupt lines and routes them by priority
  * to each hart's M-mode and S-mode external interrupt bits.
  *
- * Gateways are level-triggered as in QEMU: a source is pending while its line is high and it is
- * not claimed. A claim takes the source out of the pending set until the matching completion,
- * after which a line that is still high makes it pending again (PLIC spec, "Interrupt Gateways").
+ * Gateways are level-triggered (PLIC spec, "Interrupt Gateways"): the first assertion of a line
+ * becomes a request (pending bit); the request stays pending even if the line drops before it is
+ * claimed, as the spec says and QEMU does. A claim takes it out of the pending set; further
+ * assertions are held back until the completion, after which a line that is still high makes a
+ * new request at once.
  */
 export class Plic implements MmioDevice {
   readonly name = "plic";
   readonly size = PLIC_LAYOUT.size;
   private readonly priority = new Uint8Array(PLIC_NUM_SOURCES);
   private readonly level = new Uint32Array(WORDS);
+  private readonly pending = new Uint32Array(WORDS);
+  /** Claimed and not yet completed: the gateway forwards nothing new for these. */
   private readonly claimed = new Uint32Array(WORDS);
   private readonly enable: Uint32Array;
   private readonly threshold: Uint8Array;
@@ -69,9 +73,10 @@ export class Plic implements MmioDevice {
     return {
       set: (high: boolean): void => {
         const old = this.level[word] as number;
-        const now = high ? old | bit : old & ~bit;
-        if (now === old) return;
-        this.level[word] = now;
+        this.level[word] = high ? old | bit : old & ~bit;
+        if (!high || old & bit) return;
+        if (((this.pending[word] as number) | (this.claimed[word] as number)) & bit) return;
+        this.pending[word] = (this.pending[word] as number) | bit;
         this.update();
       },
     };
@@ -159,7 +164,7 @@ export class Plic implements MmioDevice {
   }
 
   private pendingWord(w: number): number {
-    return ((this.level[w] as number) & ~(this.claimed[w] as number)) >>> 0;
+    return (this.pending[w] as number) >>> 0;
   }
 
   /**
@@ -191,7 +196,10 @@ export class Plic implements MmioDevice {
   private claim(ctx: number): number {
     const src = this.best(ctx);
     if (src !== 0) {
-      this.claimed[src >>> 5] = (this.claimed[src >>> 5] as number) | (1 << (src & 31));
+      const w = src >>> 5;
+      const bit = 1 << (src & 31);
+      this.pending[w] = (this.pending[w] as number) & ~bit;
+      this.claimed[w] = (this.claimed[w] as number) | bit;
       this.update();
     }
     return src;
@@ -204,6 +212,7 @@ export class Plic implements MmioDevice {
     const bit = 1 << (src & 31);
     if (((this.enable[ctx * WORDS + w] as number) & bit) === 0) return;
     this.claimed[w] = (this.claimed[w] as number) & ~bit;
+    if ((this.level[w] as number) & bit) this.pending[w] = (this.pending[w] as number) | bit;
   }
 
   /** Re-evaluate every context's notification and deliver changes to the harts. */

@@ -11,7 +11,6 @@
     li t5, 10000000
 .Lloop\@:
     csrr t6, mip
-    srli t6, t6, 0
     li a7, \mask
     and t6, t6, a7
     beq t6, a7, .Ldone\@

@@ -10,7 +10,7 @@
 #define VAL_A 0xaaaaaaaa00000001
 #define VAL_B 0xbbbbbbbb00000002
 
-// The mtval of the last trap equals register `reg` and A/D of PTE slot `slot` are `ad`.
+// The A/D bits of the PTE in slot `slot` are `ad`.
 .macro PTE_AD n, slot, ad
     PTE_OF \slot
     andi a0, a0, PTE_A | PTE_D
@@ -91,7 +91,6 @@ s_data:
     CHECK 8, a0, 0x1234
     S_FAULT 9, CAUSE_STORE_PAGE, VA_T(0), sd zero, 0(a1)          // R only
     S_FAULT 10, CAUSE_LOAD_PAGE, VA_T(2) + 8, ld a0, 0(a1)        // X only, MXR = 0
-    csrr a0, sstatus
     li a0, MSTATUS_MXR
     csrs sstatus, a0
     li a1, VA_T(2) + 8

@@ -38,6 +38,8 @@ export interface Fixture {
 
 export function fixture(): Fixture {
   const dir = mkdtempSync(join(tmpdir(), "corral-ct-"));
+  // A user-namespaced container's root is an unprivileged host uid: it must reach the rootfs.
+  execFileSync("chmod", ["0755", dir]);
   const rootfs = busyboxRootfs(join(dir, "rootfs"));
   return {
     dir,
@@ -86,4 +88,32 @@ export function leftovers(): Leftovers {
     }
   }
   return { cgroups, mounts, links, processes };
+}
+
+import { closeSync, openSync } from "node:fs";
+import { Runtime } from "../../src/containers/runtime/runtime.js";
+
+/** Run a container in-process to completion; returns its exit status and output (stdout+stderr). */
+export async function runCapture(rt: Runtime, id: string, bundle: string): Promise<{ code: number; out: string }> {
+  const file = join(rt.store.root, `${id}.out`);
+  mkdirSync(rt.store.root, { recursive: true });
+  const fd = openSync(file, "w+");
+  try {
+    const c = await rt.run(id, { bundle, stdio: ["ignore", fd, fd] });
+    const code = await c.exited;
+    await rt.delete(id, true);
+    return { code, out: readFileSync(file, "utf8") };
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+}
+
+/** Poll until `check` holds (or the attempts run out); for states the kernel reaches asynchronously. */
+export async function until(check: () => boolean, attempts = 500): Promise<boolean> {
+  for (let i = 0; i < attempts; i++) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return check();
 }

@@ -205,7 +205,17 @@ export class Runtime {
 
   /** runtime.md "delete": a running container needs force (runc's --force). */
   async delete(id: string, force = false): Promise<void> {
-    const st = this.store.load(id);
+    let st: StoredState;
+    try {
+      st = this.store.load(id);
+    } catch (e) {
+      // Like runc: a forced delete of a container that is already gone succeeds.
+      if (force) {
+        this.store.remove(id);
+        return;
+      }
+      throw e;
+    }
     const status = this.status(st);
     if ((status === "running" || status === "paused") && !force)
       throw new CorralError("OCI_CONTAINER_RUNNING", `container '${id}' is ${status}; stop it first or delete it with --force`);

@@ -1,10 +1,16 @@
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from "node:fs";
 import { CorralError } from "../../errors.js";
 
 /** Small file helpers for cgroupfs, where every write is a request the kernel may refuse. */
 export function cgWrite(file: string, value: string): void {
   try {
-    writeFileSync(file, value);
+    // "r+": cgroupfs cannot create files, and O_CREAT would turn a missing control into EACCES.
+    const fd = openSync(file, "r+");
+    try {
+      writeSync(fd, value);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
     if (code === "ENOENT")

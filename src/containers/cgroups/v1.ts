@@ -80,8 +80,10 @@ export class CgroupV1 implements Cgroup {
     const bio = res.blockIO;
     if (bio) {
       const d = this.dir("blkio");
-      if (bio.weight !== undefined) cgWrite(join(d, "blkio.weight"), String(bio.weight));
-      for (const w of bio.weightDevice) if (w.weight !== undefined) cgWrite(join(d, "blkio.weight_device"), `${w.major}:${w.minor} ${w.weight}`);
+      // CFQ's blkio.weight is gone from recent kernels; BFQ offers the same scale as blkio.bfq.weight.
+      const bfq = !existsSync(join(d, "blkio.weight")) && existsSync(join(d, "blkio.bfq.weight")) ? "bfq." : "";
+      if (bio.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight`), String(bio.weight));
+      for (const w of bio.weightDevice) if (w.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight_device`), `${w.major}:${w.minor} ${w.weight}`);
       const thr = (file: string, list: { major: number; minor: number; rate: number }[]) => {
         for (const t of list) cgWrite(join(d, file), `${t.major}:${t.minor} ${t.rate}`);
       };

@@ -4,7 +4,7 @@
  * is never read or written (see docs in /work/shared/notes/guest-images.md, and apt.conf(5) for
  * the Dir::* options). apt verifies the release signature and each package's SHA256.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { join } from "node:path";
@@ -63,6 +63,9 @@ export class PrivateApt {
       ["Dir::Etc::Preferences", "/nonexistent"],
       ["Dir::Etc::PreferencesParts", "/nonexistent"],
       ["Dir::Cache", join(dir, "cache")],
+      // No binary package caches: they cost ~50 MB and are rebuilt per run anyway.
+      ["Dir::Cache::pkgcache", ""],
+      ["Dir::Cache::srcpkgcache", ""],
       ["Dir::State::status", "/dev/null"],
       // Our directories live under the user's home, which apt's '_apt' sandbox user cannot enter.
       ["APT::Sandbox::User", "root"],
@@ -74,6 +77,7 @@ export class PrivateApt {
     const r = spawnSync("apt-get", [...this.opts, "-q", "--error-on=any", "update"], { encoding: "utf8" });
     if (r.status !== 0) {
       const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${r.status}`;
+      if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, why);
       throw new CorralError(
         "MIRROR_UNREACHABLE",
         `could not read the ${this.suite}/${this.arch} package index from ${this.mirror} (${why}); set ${MIRROR_ENV} to a reachable Debian mirror`,
@@ -110,12 +114,18 @@ export class PrivateApt {
    * overall fraction done, parsed from apt's machine-readable status lines (APT::Status-Fd,
    * "dlstatus:<item>:<percent>:<text>").
    */
-  download(pkgs: readonly string[], into: string, onProgress?: (fraction: number) => void): Promise<void> {
+  download(
+    pkgs: readonly string[],
+    into: string,
+    onProgress?: (fraction: number) => void,
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", "download", ...pkgs], {
         cwd: into,
         stdio: ["ignore", "ignore", "pipe", "pipe"],
       });
+      onSpawn?.(child);
       let stderr = "";
       child.stdio[2]?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
       let pending = "";
@@ -141,6 +151,7 @@ export class PrivateApt {
   private run(tool: string, args: string[]): string {
     const r = spawnSync(tool, [...this.opts, ...args], { encoding: "utf8" });
     if (r.status !== 0) {
+      if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, lastError(r.stderr) ?? "");
       throw new CorralError(
         "PACKAGE_NOT_FOUND",
         `${tool} ${args.join(" ")} failed (${lastError(r.stderr) ?? `exit status ${r.status}`}); is ${this.mirror} a Debian ${this.suite} mirror with ${this.arch}?`,

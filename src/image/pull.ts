@@ -14,7 +14,7 @@ import { INIT_SCRIPT, MOTD, PROFILE } from "./init-script.js";
 import { buildInitramfs } from "./initramfs.js";
 import { findAptMirror } from "./mirror.js";
 import { createProgress, type ProgressSink } from "./progress.js";
-import { acquireLock, makeScratch, sweepStale } from "./staging.js";
+import { acquireLock, makeScratch, sweepStale, type Scratch } from "./staging.js";
 
 export const KERNEL_METAPACKAGE = "linux-image-riscv64";
 export const BUSYBOX_PACKAGE = "busybox-static";
@@ -95,9 +95,14 @@ export async function pullDefaultImage(opts: PullOptions = {}): Promise<ImagePat
   } catch (e) {
     throw mapFsError(e, home);
   }
-  const release = await acquireLock(join(home, "images", ".default.lock"), "the default image");
   const scratch = makeScratch(tmpRoot, "pull");
+  // Cleanups run latest first: release the lock, then drop directories we leave empty.
+  scratch.onCleanup(() => {
+    removeIfEmpty(tmpRoot);
+    removeIfEmpty(join(home, "images"));
+  });
   try {
+    scratch.onCleanup(await acquireLock(join(home, "images", ".default.lock"), "the default image"));
     if (!opts.force) {
       try {
         return pathsOf(dir, verifyImage(dir));
@@ -105,16 +110,13 @@ export async function pullDefaultImage(opts: PullOptions = {}): Promise<ImagePat
         if (!isCorralError(e)) throw e;
       }
     }
-    const stage = await fetchAndStage(scratch.dir, env, out);
+    const stage = await fetchAndStage(scratch, env, out);
     swapIntoPlace(stage, dir, join(scratch.dir, "old"));
     return pathsOf(dir, readManifest(dir));
   } catch (e) {
     throw mapFsError(e, home);
   } finally {
     scratch.dispose();
-    release();
-    removeIfEmpty(tmpRoot);
-    removeIfEmpty(join(home, "images"));
   }
 }
 
@@ -126,7 +128,8 @@ function removeIfEmpty(dir: string): void {
   }
 }
 
-async function fetchAndStage(work: string, env: NodeJS.ProcessEnv, out: ProgressSink): Promise<string> {
+async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: ProgressSink): Promise<string> {
+  const work = scratch.dir;
   const apt = new PrivateApt(join(work, "apt"), findAptMirror(env));
   apt.update();
   const kernelPkg = apt.depends(KERNEL_METAPACKAGE).find((p) => p.startsWith("linux-image-"));
@@ -138,7 +141,7 @@ async function fetchAndStage(work: string, env: NodeJS.ProcessEnv, out: Progress
   const debs = join(work, "debs");
   mkdirSync(debs);
   const bar = createProgress(`corral: downloading ${kernelPkg}, busybox, opensbi`, total, out);
-  await apt.download(pkgs.map((p) => p.package), debs, (f) => bar.update(f));
+  await apt.download(pkgs.map((p) => p.package), debs, (f) => bar.update(f), (child) => scratch.track(child));
   bar.done();
 
   // Unpack (dpkg-deb -x: the data archive only, no maintainer scripts run).

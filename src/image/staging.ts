@@ -4,6 +4,7 @@
  * leaves something that looks complete; temporaries of dead processes are swept at the next pull.
  */
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { CorralError } from "../errors.js";
 
@@ -27,7 +28,11 @@ export function sweepStale(tmpRoot: string, prefix: string): void {
 
 export interface Scratch {
   dir: string;
-  /** Remove the directory (idempotent) and stop watching signals. */
+  /** Kill this child process if we are interrupted or disposed while it runs. */
+  track(child: ChildProcess): void;
+  /** Run `fn` at dispose (after the directory is removed), latest registered first. */
+  onCleanup(fn: () => void): void;
+  /** Kill tracked children, remove the directory, run cleanups (idempotent); stop watching signals. */
   dispose(): void;
 }
 
@@ -38,17 +43,38 @@ export interface Scratch {
 export function makeScratch(tmpRoot: string, prefix: string): Scratch {
   mkdirSync(tmpRoot, { recursive: true });
   const dir = mkdtempSync(join(tmpRoot, `${prefix}-${process.pid}-`));
+  const children = new Set<ChildProcess>();
+  const cleanups: (() => void)[] = [];
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   const onSignal = (sig: NodeJS.Signals): void => {
     dispose();
     process.kill(process.pid, sig); // our handler is gone: die of the signal as we would have
   };
+  let disposed = false;
   const dispose = (): void => {
+    if (disposed) return;
+    disposed = true;
     for (const s of signals) process.removeListener(s, onSignal);
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
+    for (const fn of cleanups.reverse()) {
+      try {
+        fn();
+      } catch {
+        // cleanup is best effort; the next run sweeps what is left
+      }
+    }
   };
   for (const s of signals) process.once(s, onSignal);
-  return { dir, dispose };
+  return {
+    dir,
+    dispose,
+    track: (c) => {
+      children.add(c);
+      c.once("exit", () => children.delete(c));
+    },
+    onCleanup: (fn) => void cleanups.push(fn),
+  };
 }
 
 /**

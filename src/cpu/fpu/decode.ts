@@ -5,8 +5,7 @@
  * rs2 [24:20], fmt [26:25] (00 = S, 01 = D), funct5 [31:27] (rs3 for R4). All checks that depend
  * only on the encoding happen here, once; the returned closure only reads frm when rm = DYN.
  */
-import { fastOps } from "./ops-table.js";
-import { binaryD, binaryS, ternaryD, ternaryS } from "./ops-arith.js";
+import { SQRT, binaryD, binaryS, fmaOpD, fmaOpS } from "./ops-arith.js";
 import { cvtDFromInt, cvtDFromS, cvtIntFromD, cvtIntFromS, cvtSFromD, cvtSFromInt } from "./ops-convert.js";
 import { classD, classS, cmpD, cmpS, minMaxD, minMaxS, mvDX, mvWX, mvXD, mvXW, sgnjD, sgnjS } from "./ops-misc.js";
 import type { FpExec } from "./hart.js";
@@ -43,8 +42,7 @@ function validRm(rm: number): boolean {
 function decodeR4(opcode: number, rd: number, rm: number, rs1: number, rs2: number, fmt: number, rs3: number): FpExec | null {
   if (!validRm(rm)) return null;
   const kind = (opcode - OP_FMADD) >> 2; // 0 FMADD, 1 FMSUB, 2 FNMSUB, 3 FNMADD
-  if (fmt === FMT_S) return ternaryS(rd, rs1, rs2, rs3, rm, fastOps.fmaS[kind]!, fastOps.fmaSlow[kind]!);
-  return ternaryD(rd, rs1, rs2, rs3, rm, fastOps.fmaD[kind]!, fastOps.fmaSlow[kind]!);
+  return fmt === FMT_S ? fmaOpS(rd, rs1, rs2, rs3, rm, kind) : fmaOpD(rd, rs1, rs2, rs3, rm, kind);
 }
 
 function decodeOpFp(rd: number, rm: number, rs1: number, rs2: number, fmt: number, funct5: number): FpExec | null {
@@ -53,15 +51,14 @@ function decodeOpFp(rd: number, rm: number, rs1: number, rs2: number, fmt: numbe
     case F_ADD:
     case F_SUB:
     case F_MUL:
-    case F_DIV: {
+    case F_DIV:
+      // funct5 0..3 are the executors' ADD, SUB, MUL, DIV op numbers.
       if (!validRm(rm)) return null;
-      const slow = fastOps.slow2[funct5]!;
-      return isS ? binaryS(rd, rs1, rs2, rm, fastOps.fastS[funct5]!, slow) : binaryD(rd, rs1, rs2, rm, fastOps.fastD[funct5]!, slow);
-    }
+      return isS ? binaryS(rd, rs1, rs2, rm, funct5) : binaryD(rd, rs1, rs2, rm, funct5);
     case F_SQRT:
       if (rs2 !== 0 || !validRm(rm)) return null;
       // Square root reads rs1 twice so the binary executor's operand checks see only rs1.
-      return isS ? binaryS(rd, rs1, rs1, rm, fastOps.sqrtS, fastOps.sqrtSlow) : binaryD(rd, rs1, rs1, rm, fastOps.sqrtD, fastOps.sqrtSlow);
+      return isS ? binaryS(rd, rs1, rs1, rm, SQRT) : binaryD(rd, rs1, rs1, rm, SQRT);
     case F_SGNJ:
       if (rm > 2) return null;
       return isS ? sgnjS(rd, rs1, rs2, rm) : sgnjD(rd, rs1, rs2, rm);

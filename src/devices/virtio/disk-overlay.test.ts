@@ -179,26 +179,32 @@ test("a full host disk gives the guest IOERR and leaves the overlay consistent",
   OverlayDisk.create(ovl, s.base, { clusterSize: 16384 });
   const rig = blkRig(OverlayDisk.open(ovl));
   const expect = Buffer.from(s.content);
-  let ok = 0;
-  let status = BlkStatus.OK as number;
-  // One cluster per write, so the failing write changes nothing at all.
-  for (let sector = 0; status === BlkStatus.OK; sector += 32) {
-    const data = randomBytes(32 * 512);
-    status = rig.write(sector, data);
-    if (status === BlkStatus.OK) {
-      data.copy(expect, sector * 512);
-      ok++;
+  try {
+    let ok = 0;
+    let status = BlkStatus.OK as number;
+    // One cluster per write, so the failing write changes nothing at all.
+    for (let sector = 0; status === BlkStatus.OK; sector += 32) {
+      const data = randomBytes(32 * 512);
+      status = rig.write(sector, data);
+      if (status === BlkStatus.OK) {
+        data.copy(expect, sector * 512);
+        ok++;
+      }
     }
+    assert.equal(status, BlkStatus.IOERR, "the write that found the disk full failed");
+    assert.ok(ok > 0);
+    assert.equal(rig.raw([blkHeader(BlkType.FLUSH, 0)], [1]).status, BlkStatus.OK, "flushing what was written still works");
+    const r = rig.read(0, 8);
+    assert.equal(r.status, BlkStatus.OK, "the device keeps serving reads");
+  } finally {
+    rig.transport.close(); // before the unmount
   }
-  assert.equal(status, BlkStatus.IOERR, "the write that found the disk full failed");
-  assert.ok(ok > 0);
-  assert.equal(rig.raw([blkHeader(BlkType.FLUSH, 0)], [1]).status, BlkStatus.OK, "flushing what was written still works");
-  const r = rig.read(0, 8);
-  assert.equal(r.status, BlkStatus.OK, "the device keeps serving reads");
-  rig.transport.close();
   const d = OverlayDisk.open(ovl, { readOnly: true });
   const all = new Uint8Array(4 << 20);
-  d.read(0, all);
-  d.close();
+  try {
+    d.read(0, all);
+  } finally {
+    d.close();
+  }
   assert.ok(Buffer.from(all).equals(expect), "acknowledged writes are there, the failed one left the base showing");
 });

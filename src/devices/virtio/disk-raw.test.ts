@@ -1,12 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RawDisk } from "./disk-raw.js";
+import { OverlayDisk } from "./disk-overlay.js";
+import { openDisk, parseDiskSpec } from "./disk-open.js";
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), "corral-raw-"));
@@ -56,4 +58,45 @@ test("the lock of a killed process goes away with it", async (t) => {
   child.kill("SIGKILL");
   await once(child, "exit");
   RawDisk.open(path).close();
+});
+
+test("a raw image on a full file system fails the write with a host error, reads go on", (t) => {
+  if (process.getuid?.() !== 0) return t.skip("needs root to mount a small tmpfs");
+  const mnt = mkdtempSync(join(tmpdir(), "corral-rawfull-"));
+  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
+  t.after(() => {
+    if (m.status === 0) spawnSync("umount", [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+  });
+  if (m.status !== 0) return t.skip(`cannot mount tmpfs: ${m.stderr}`);
+  const path = join(mnt, "sparse.img");
+  writeFileSync(path, "");
+  truncateSync(path, 4 << 20); // sparse: blocks are only needed when written
+  const d = RawDisk.open(path);
+  try {
+    assert.throws(() => {
+      for (let at = 0; at < 4 << 20; at += 65536) d.write(at, new Uint8Array(65536).fill(1));
+    }, { code: "ENOSPC" });
+    const b = new Uint8Array(512);
+    d.read(0, b);
+    assert.ok(b.every((x) => x === 1));
+  } finally {
+    d.close(); // before the unmount
+  }
+});
+
+test("openDisk tells overlays from raw images; --disk FILE,ro parses", (t) => {
+  const dir = scratch(t);
+  const base = join(dir, "base.img");
+  writeFileSync(base, new Uint8Array(8192).fill(3));
+  OverlayDisk.create(join(dir, "o.ovl"), base);
+  assert.deepEqual(parseDiskSpec("a.img,ro"), { path: "a.img", readOnly: true });
+  assert.deepEqual(parseDiskSpec("a,b.img"), { path: "a,b.img" });
+  const o = openDisk({ path: join(dir, "o.ovl") });
+  assert.ok(o instanceof OverlayDisk);
+  o.close();
+  const r = openDisk({ path: base, readOnly: true });
+  assert.ok(r instanceof RawDisk && r.readOnly);
+  r.close();
+  assert.throws(() => openDisk({ path: join(dir, "missing") }), { code: "DISK_NOT_FOUND" });
 });

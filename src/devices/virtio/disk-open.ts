@@ -1,0 +1,41 @@
+/**
+ * Open a `--disk FILE[,ro]` image: a Corral overlay (recognised by its magic) or a raw image.
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import type { DiskBackend } from "./disk.js";
+import { openError } from "./disk.js";
+import { OVERLAY_MAGIC } from "./disk-overlay-format.js";
+import { OverlayDisk } from "./disk-overlay.js";
+import { RawDisk } from "./disk-raw.js";
+
+export interface DiskSpec {
+  path: string;
+  readOnly?: boolean;
+}
+
+/** Parse "FILE" or "FILE,ro" (the CLI's --disk syntax). */
+export function parseDiskSpec(arg: string): DiskSpec {
+  const m = /^(.*),ro$/.exec(arg);
+  return m ? { path: m[1]!, readOnly: true } : { path: arg };
+}
+
+export function isOverlay(path: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    throw openError(path, e, true);
+  }
+  try {
+    const magic = new Uint8Array(OVERLAY_MAGIC.length);
+    const n = readSync(fd, magic, 0, magic.length, 0);
+    return n === magic.length && new TextDecoder().decode(magic) === OVERLAY_MAGIC;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function openDisk(spec: DiskSpec): DiskBackend {
+  const opts = { readOnly: spec.readOnly ?? false };
+  return isOverlay(spec.path) ? OverlayDisk.open(spec.path, opts) : RawDisk.open(spec.path, opts);
+}

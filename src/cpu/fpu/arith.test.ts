@@ -134,3 +134,21 @@ test("single-precision arithmetic matches the host's IEEE arithmetic in RNE/RTZ/
 test("double-precision arithmetic matches the host's IEEE arithmetic in RNE/RTZ/RDN/RUP", () => {
   check(D, 2);
 });
+
+test("an exact zero sum is +0, or -0 when rounding down (IEEE 754 §6.3), on every path", () => {
+  const h = new TestHart();
+  for (const fm of [S, D]) {
+    const one = fm.single ? 0x3f800000n : 0x3ff0000000000000n;
+    const sign = 1n << BigInt(fm.width - 1);
+    h.setF(1, one, fm.single);
+    h.setF(2, one, fm.single);
+    h.setF(3, one | sign, fm.single);
+    for (let rm = 0; rm <= 4; rm++) {
+      const want = rm === 2 ? sign : 0n;
+      run(h, opFp(1, fm.single ? 0 : 1, 2, 1, rm, 4)); // 1 - 1
+      assert.equal(h.getF(4) & ((1n << BigInt(fm.width)) - 1n), want, `fsub rm ${rm}`);
+      run(h, r4(0x43, 3, fm.single ? 0 : 1, 2, 1, rm, 4)); // 1*1 + (-1)
+      assert.equal(h.getF(4) & ((1n << BigInt(fm.width)) - 1n), want, `fmadd rm ${rm}`);
+    }
+  }
+});

@@ -2,7 +2,8 @@
  * Executors for the rounding arithmetic: FADD, FSUB, FMUL, FDIV, FSQRT and the four fused
  * multiply-adds, in S and D. Each closure resolves the rounding mode (rm = DYN reads frm; a
  * reserved frm makes the instruction illegal before anything is modified), takes the JS-double
- * fast path in RNE with finite operands, and otherwise the exact general path. Kernels are
+ * fast path in RNE with finite operands (in other modes only when that result is exact), and
+ * otherwise the exact general path. Kernels are
  * chosen by a switch on a small op number rather than by a function value, so every call site
  * stays monomorphic and inlinable.
  */
@@ -25,6 +26,22 @@ export const FMADD = 0;
 export const FMSUB = 1;
 export const FNMSUB = 2;
 export const FNMADD = 3;
+
+/** Flags of a trial RNE computation made on behalf of another rounding mode. */
+const probe: FlagSink = { fflags: 0 };
+
+/**
+ * In RTZ, RDN, RUP and RMM the RNE kernel's result is still right when it is exact: an exact
+ * result needs no rounding, so every mode agrees. Not for a zero sum, whose sign depends on the
+ * mode (IEEE 754 §6.3: x - x is -0 in RDN), hence `op` (MUL, DIV and SQRT zeros are exact
+ * products of zero operands with a mode-independent sign). NaN asks for the general path.
+ */
+function exactOnly(r: number, op: number): number {
+  const flags = probe.fflags;
+  probe.fflags = 0;
+  if (flags !== 0 || (r === 0 && op <= SUB)) return NaN;
+  return r;
+}
 
 function fast2S(op: number, a: number, b: number, env: FlagSink): number {
   switch (op) {
@@ -64,9 +81,9 @@ export function binaryS(rd: number, rs1: number, rs2: number, rm: number, op: nu
     const f = h.f;
     const a = readS(f, rs1);
     const b = readS(f, rs2);
-    if (mode === RNE && finiteS(a) && finiteS(b)) {
+    if (finiteS(a) && finiteS(b)) {
       const v = floats(f);
-      const r = fast2S(op, v[2 * rs1]!, v[2 * rs2]!, h);
+      const r = mode === RNE ? fast2S(op, v[2 * rs1]!, v[2 * rs2]!, h) : exactOnly(fast2S(op, v[2 * rs1]!, v[2 * rs2]!, probe), op);
       if (r === r) {
         v[2 * rd] = r;
         f[2 * rd + 1] = -1;
@@ -86,9 +103,9 @@ export function binaryD(rd: number, rs1: number, rs2: number, rm: number, op: nu
     const mode = rm === DYN ? h.frm : rm;
     if (mode > RMM) return false;
     const f = h.f;
-    if (mode === RNE && finiteD(f[2 * rs1 + 1]!) && finiteD(f[2 * rs2 + 1]!)) {
+    if (finiteD(f[2 * rs1 + 1]!) && finiteD(f[2 * rs2 + 1]!)) {
       const v = doubles(f);
-      const r = fast2D(op, v[rs1]!, v[rs2]!, h);
+      const r = mode === RNE ? fast2D(op, v[rs1]!, v[rs2]!, h) : exactOnly(fast2D(op, v[rs1]!, v[rs2]!, probe), op);
       if (r === r) {
         v[rd] = r;
         h.markFsDirty();
@@ -115,11 +132,13 @@ export function fmaOpS(rd: number, rs1: number, rs2: number, rs3: number, rm: nu
     const a = readS(f, rs1);
     const b = readS(f, rs2);
     const c = readS(f, rs3);
-    if (mode === RNE && finiteS(a) && finiteS(b) && finiteS(c)) {
+    if (finiteS(a) && finiteS(b) && finiteS(c)) {
       const v = floats(f);
       const x = v[2 * rs1]!;
       const z = v[2 * rs3]!;
-      const r = fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, h);
+      const r = mode === RNE
+        ? fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, h)
+        : exactOnly(fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, probe), ADD);
       if (r === r) {
         v[2 * rd] = r;
         f[2 * rd + 1] = -1;
@@ -140,11 +159,13 @@ export function fmaOpD(rd: number, rs1: number, rs2: number, rs3: number, rm: nu
     const mode = rm === DYN ? h.frm : rm;
     if (mode > RMM) return false;
     const f = h.f;
-    if (mode === RNE && finiteD(f[2 * rs1 + 1]!) && finiteD(f[2 * rs2 + 1]!) && finiteD(f[2 * rs3 + 1]!)) {
+    if (finiteD(f[2 * rs1 + 1]!) && finiteD(f[2 * rs2 + 1]!) && finiteD(f[2 * rs3 + 1]!)) {
       const v = doubles(f);
       const x = v[rs1]!;
       const z = v[rs3]!;
-      const r = fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, h);
+      const r = mode === RNE
+        ? fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, h)
+        : exactOnly(fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, probe), ADD);
       if (r === r) {
         v[rd] = r;
         h.markFsDirty();

@@ -9,13 +9,21 @@ let owner: Int32Array | null = null;
 let f64: Float64Array = new Float64Array(0);
 let f32: Float32Array = new Float32Array(0);
 
+/** Views per register file, so harts taking turns (SMP) do not re-create them. */
+const known = new WeakMap<Int32Array, { f64: Float64Array; f32: Float32Array }>();
+
 function attach(f: Int32Array): void {
-  if (f.byteOffset % 8 !== 0) {
-    throw new CorralError("FPU_REGS_MISALIGNED", "the hart's f register array must start on an 8-byte boundary; allocate it as its own Int32Array");
+  let v = known.get(f);
+  if (v === undefined) {
+    if (f.byteOffset % 8 !== 0) {
+      throw new CorralError("FPU_REGS_MISALIGNED", "the hart's f register array must start on an 8-byte boundary; allocate it as its own Int32Array");
+    }
+    v = { f64: new Float64Array(f.buffer, f.byteOffset, f.length >> 1), f32: new Float32Array(f.buffer, f.byteOffset, f.length) };
+    known.set(f, v);
   }
   owner = f;
-  f64 = new Float64Array(f.buffer, f.byteOffset, f.length >> 1);
-  f32 = new Float32Array(f.buffer, f.byteOffset, f.length);
+  f64 = v.f64;
+  f32 = v.f32;
 }
 
 /** The double view of f (re-created only when a different register file is seen). */

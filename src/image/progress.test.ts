@@ -26,6 +26,7 @@ test("on a TTY: a bar redrawn in place with carriage returns, newline at the end
   p.done();
   const frames = s.text().split("\r").filter(Boolean);
   assert.equal(frames.length, 2);
-  assert.match(frames[0] ?? "", /^dl \[#+\.+\]  25% 0\.5\/2\.0 MB$/);
-  assert.match(frames[1] ?? "", /^dl \[#+\] 100% 2\.0\/2\.0 MB\n$/);
+  // Each frame ends with "erase to end of line" (ESC [ K) so a shorter frame leaves no residue.
+  assert.match(frames[0] ?? "", /^dl \[#+\.+\]  25% 0\.5\/2\.0 MB\x1b\[K$/);
+  assert.match(frames[1] ?? "", /^dl \[#+\] 100% 2\.0\/2\.0 MB\x1b\[K\n$/);
 });

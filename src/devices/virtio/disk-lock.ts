@@ -12,7 +12,12 @@ export type LockMode = "shared" | "exclusive";
 
 /** Lock `fd` (image `path`) or throw DISK_IN_USE. */
 export function lockImage(fd: number, path: string, mode: LockMode): void {
-  const err = flock(fd, (mode === "exclusive" ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  let err: number;
+  try {
+    err = flock(fd, (mode === "exclusive" ? LOCK_EX : LOCK_SH) | LOCK_NB);
+  } catch (e) {
+    throw new CorralError("DISK_LOCK_FAILED", `cannot lock disk image ${path}: flock is unavailable (${e instanceof Error ? e.message : String(e)}); reinstall Corral's dependencies (koffi)`, { cause: e });
+  }
   if (err === 0) return;
   if (err === EWOULDBLOCK) {
     throw new CorralError(

@@ -1,9 +1,17 @@
 /**
  * The few libc calls the disk backends need that node:fs lacks, through koffi. Raw bindings only;
- * disk-lock.ts and disk-raw.ts wrap them. Loaded lazily so that importing a device does not load
- * the FFI.
+ * disk-lock.ts and disk-raw.ts wrap them. koffi is loaded on first use, so importing a device
+ * does not load the native module.
  */
-import koffi from "koffi";
+import { createRequire } from "node:module";
+import type Koffi from "koffi";
+
+type KoffiModule = typeof Koffi;
+let koffiModule: KoffiModule | undefined;
+function koffi(): KoffiModule {
+  koffiModule ??= createRequire(import.meta.url)("koffi") as KoffiModule;
+  return koffiModule;
+}
 
 /** flock(2) operations. */
 export const LOCK_SH = 1;
@@ -30,7 +38,7 @@ let libc: Libc | undefined;
 
 function load(): Libc {
   if (libc) return libc;
-  const lib = koffi.load("libc.so.6");
+  const lib = koffi().load("libc.so.6");
   const flock = lib.func("int flock(int fd, int operation)");
   const fallocate = lib.func("int fallocate(int fd, int mode, int64_t offset, int64_t len)");
   libc = {
@@ -42,10 +50,10 @@ function load(): Libc {
 
 /** flock(2); returns 0 or the errno. */
 export function flock(fd: number, op: number): number {
-  return load().flock(fd, op) === 0 ? 0 : koffi.errno();
+  return load().flock(fd, op) === 0 ? 0 : koffi().errno();
 }
 
 /** fallocate(2); returns 0 or the errno. */
 export function fallocate(fd: number, mode: number, offset: number, len: number): number {
-  return load().fallocate(fd, mode, offset, len) === 0 ? 0 : koffi.errno();
+  return load().fallocate(fd, mode, offset, len) === 0 ? 0 : koffi().errno();
 }

@@ -198,3 +198,24 @@ test("control registers ignore narrow accesses and unknown queues", () => {
   assert.equal(drv.reg(Reg.QUEUE_READY), 0);
   drv.setReg(Reg.QUEUE_NOTIFY, 7);
 });
+
+test("EVENT_IDX end to end: the driver kicks only when avail_event asks, interrupts follow used_event", () => {
+  const { drv, irq, device } = setup();
+  drv.init();
+  drv.armUsedEvent(0);
+  drv.add(0, [new Uint8Array([1])], [1]);
+  assert.equal(drv.kick(0, false), true, "first buffer: the device is waiting for it");
+  assert.equal(drv.reap(0).length, 1);
+  assert.equal(irq.level, true);
+  drv.ackInterrupt();
+  // Interrupts off until 2 more used entries (used_event = last_used + 1).
+  drv.armUsedEvent(0, 1);
+  drv.add(0, [new Uint8Array([2])], [1]);
+  drv.kick(0, false);
+  assert.equal(irq.level, false, "used_event not reached yet");
+  drv.add(0, [new Uint8Array([3])], [1]);
+  drv.kick(0, false);
+  assert.equal(irq.level, true);
+  assert.equal(drv.reap(0).length, 2);
+  assert.deepEqual(device.notified, [0, 0, 0]);
+});

@@ -18,16 +18,31 @@ import type { GuestRam } from "../machine/memory.js";
 import { decode } from "./decode.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
+import type { TlbSet } from "./tlb.js";
 
 export const MAX_BLOCK = 128;
 
-export interface Block {
-  /** The instructions' closures, plus a final "next pc" op when the block falls through. */
-  readonly ops: Op[];
-  /** Byte offset of each op from the block start (for trap pcs). */
-  readonly offs: Int32Array;
-  /** Number of guest instructions (the fall-through op is not one). */
-  readonly n: number;
+export class Block {
+  /** Set when the page's code was overwritten: the block must never run again. */
+  dead = false;
+  // Two chain slots (a branch has two successors): the block that followed, for which pc, under
+  // which exec TLB and generation. Following a chain skips the TLB and the cache lookup.
+  c0: Block | null = null;
+  pc0 = 0;
+  s0: TlbSet | null = null;
+  g0 = 0;
+  c1: Block | null = null;
+  pc1 = 0;
+  s1: TlbSet | null = null;
+  g1 = 0;
+  constructor(
+    /** The instructions' closures, plus a final "next pc" op when the block falls through. */
+    readonly ops: Op[],
+    /** Byte offset of each op from the block start (for trap pcs). */
+    readonly offs: Int32Array,
+    /** Number of guest instructions (the fall-through op is not one). */
+    readonly n: number,
+  ) {}
 }
 
 export class CodeCache {
@@ -61,12 +76,40 @@ export class CodeCache {
     return built.block;
   }
 
+  /** The block that runs after `prev` at the hart's pc: through prev's chain when still valid. */
+  next(h: Hart, prev: Block | null): Block {
+    if (prev === null) return this.lookup(h);
+    const pc = h.pc;
+    const xs = h.xset;
+    let c = prev.c0;
+    if (c !== null && prev.pc0 === pc && prev.s0 === xs && prev.g0 === xs.gen && !c.dead) return c;
+    c = prev.c1;
+    if (c !== null && prev.pc1 === pc && prev.s1 === xs && prev.g1 === xs.gen && !c.dead) return c;
+    const b = this.lookup(h);
+    // lookup may have filled the TLB but never flushes it, so the generation read above still holds.
+    if (prev.c0 === null || prev.g0 !== xs.gen || prev.s0 !== xs) {
+      prev.c0 = b;
+      prev.pc0 = pc;
+      prev.s0 = xs;
+      prev.g0 = xs.gen;
+    } else {
+      prev.c1 = b;
+      prev.pc1 = pc;
+      prev.s1 = xs;
+      prev.g1 = xs.gen;
+    }
+    return b;
+  }
+
   invalidatePage(page: number): void {
+    const m = this.pages[page];
+    if (m) for (const b of m.values()) b.dead = true;
     this.pages[page] = undefined;
     this.ram.codePages[page] = 0;
   }
 
   invalidateAll(): void {
+    for (const m of this.pages) if (m) for (const b of m.values()) b.dead = true;
     this.pages.fill(undefined);
     this.ram.codePages.fill(0);
   }
@@ -115,7 +158,10 @@ export class CodeCache {
       });
       offs.push(len);
     }
-    return { block: { ops, offs: Int32Array.from(offs), n }, cacheable };
+    const block = new Block(ops, Int32Array.from(offs), n);
+    // An uncached block is never chained to: nothing would mark it dead when its code changes.
+    block.dead = !cacheable;
+    return { block, cacheable };
   }
 }
 
@@ -125,18 +171,22 @@ export class CodeCache {
  */
 export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   let done = 0;
-  while (done < budget) {
-    if (h.irqCheck) h.pollInterrupts();
-    if (h.sleeping || h.state !== 0) break;
-    let b: Block | null = null;
-    let i = 0;
+  let b: Block | null = null;
+  let i = 0;
+  for (;;) {
     try {
-      b = cache.lookup(h);
-      const ops = b.ops;
-      const n = ops.length;
-      for (; i < n; i++) ops[i]!(h);
-      done += b.n;
-      h.instret += b.n;
+      for (;;) {
+        if (h.irqCheck && h.pollInterrupts()) b = null;
+        if (done >= budget || h.sleeping || h.state !== 0) return done;
+        const prev = b;
+        b = null; // a fetch fault below belongs to no block
+        b = cache.next(h, prev);
+        const ops = b.ops;
+        const n = ops.length;
+        for (i = 0; i < n; i++) ops[i]!(h);
+        done += b.n;
+        h.instret += b.n;
+      }
     } catch (e) {
       if (e !== TRAP) throw e;
       if (b !== null) {
@@ -144,8 +194,8 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
         done += i;
         h.instret += i;
       }
+      b = null;
       h.enterTrap(h.trapCause, h.trapTval, false);
     }
   }
-  return done;
 }

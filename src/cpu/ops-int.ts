@@ -215,13 +215,48 @@ export function mul(d: number, a: number, b: number): Op {
     mulLow(x, d, x[a]!, x[a + 1]!, x[b]!, x[b + 1]!);
   };
 }
-/** MULH (ss), MULHSU (su), MULHU (uu): the high 64 bits of the 128-bit product. */
+/**
+ * High 64 bits of the unsigned 128-bit product of two pairs, by 16-bit limbs (every partial
+ * product and column sum stays below 2^53, so doubles are exact). Result in x[d], x[d+1].
+ */
+function mulhu64(x: Int32Array, d: number, al: number, ah: number, bl: number, bh: number): void {
+  const a0 = al & 0xffff, a1 = al >>> 16, a2 = ah & 0xffff, a3 = ah >>> 16;
+  const b0 = bl & 0xffff, b1 = bl >>> 16, b2 = bh & 0xffff, b3 = bh >>> 16;
+  let c = Math.floor((a0 * b0) / 65536);
+  c = Math.floor((c + a0 * b1 + a1 * b0) / 65536);
+  c = Math.floor((c + a0 * b2 + a1 * b1 + a2 * b0) / 65536);
+  c = Math.floor((c + a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) / 65536);
+  const c4 = c + a1 * b3 + a2 * b2 + a3 * b1;
+  const r4 = c4 % 65536;
+  const c5 = Math.floor(c4 / 65536) + a2 * b3 + a3 * b2;
+  const r5 = c5 % 65536;
+  const c6 = Math.floor(c5 / 65536) + a3 * b3;
+  x[d] = r4 | (r5 << 16);
+  x[d + 1] = c6 | 0;
+}
+/**
+ * MULH (ss), MULHSU (su), MULHU (uu): the high 64 bits of the 128-bit product. Signed forms
+ * correct the unsigned product: a negative operand contributes -(other operand) * 2^64.
+ */
 export function mulh(kind: "ss" | "su" | "uu", d: number, a: number, b: number): Op {
   return (h) => {
     const x = h.x;
-    const va = kind === "uu" ? toBigU(x[a]!, x[a + 1]!) : toBig(x[a]!, x[a + 1]!);
-    const vb = kind === "ss" ? toBig(x[b]!, x[b + 1]!) : toBigU(x[b]!, x[b + 1]!);
-    setBig(x, d, (va * vb) >> 64n);
+    const al = x[a]!, ah = x[a + 1]!, bl = x[b]!, bh = x[b + 1]!;
+    mulhu64(x, d, al, ah, bl, bh);
+    if (kind === "uu") return;
+    let rl = x[d]!, rh = x[d + 1]!;
+    if (ah < 0) {
+      const s = (rl >>> 0) - (bl >>> 0);
+      rh = (rh - bh - (s < 0 ? 1 : 0)) | 0;
+      rl = s | 0;
+    }
+    if (kind === "ss" && bh < 0) {
+      const s = (rl >>> 0) - (al >>> 0);
+      rh = (rh - ah - (s < 0 ? 1 : 0)) | 0;
+      rl = s | 0;
+    }
+    x[d] = rl;
+    x[d + 1] = rh;
   };
 }
 /**

@@ -1,0 +1,59 @@
+/**
+ * Guest MIPS benchmark (issue 2): a CPU-bound bare-metal program (guest/cpubound.c) built with
+ * Debian's RISC-V cross compiler, run on Corral and on QEMU (-bios none), wall time each; the
+ * dynamic instruction count comes from Corral's retired-instruction counter (the program is
+ * deterministic, so it is the same on QEMU).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildMachine } from "../machine/builder.js";
+import { timeUntil } from "./spawn-until.js";
+
+const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
+
+export function buildCpuBound(): { elf: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
+  const elf = join(dir, "cpubound.elf");
+  execFileSync("riscv64-unknown-elf-gcc", [
+    "-O2", "-ffreestanding", "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-nostdlib", "-nostartfiles", "-static",
+    "-Wl,--no-warn-rwx-segments", "-T", join(SRC, "link.ld"), join(SRC, "start.S"), join(SRC, "cpubound.c"), "-o", elf,
+  ]);
+  return { elf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Instructions the program retires, counted by running it in-process. */
+export async function countInstructions(elf: string): Promise<number> {
+  const m = buildMachine({ memory: 128 * 2 ** 20, cpus: 1, firmware: { name: elf, data: new Uint8Array(readFileSync(elf)) }, console: () => {} });
+  const exit = await m.run();
+  m.close();
+  if (exit.kind !== "poweroff" || exit.code !== 0) throw new Error(`cpubound failed: ${JSON.stringify(exit)}`);
+  return m.retired;
+}
+
+export interface CpuResult {
+  instructions: number;
+  corralMs: number[];
+  qemuMs: number[];
+}
+
+export async function benchCpu(rounds: number, corralBin: string): Promise<CpuResult> {
+  const prog = buildCpuBound();
+  try {
+    const instructions = await countInstructions(prog.elf);
+    const r: CpuResult = { instructions, corralMs: [], qemuMs: [] };
+    for (let i = 0; i < rounds; i++) {
+      const q = await timeUntil("qemu-system-riscv64", ["-M", "virt", "-m", "128M", "-nographic", "-bios", "none", "-kernel", prog.elf], null);
+      if (q.exitCode !== 0) throw new Error(`QEMU: cpubound exited ${q.exitCode}`);
+      r.qemuMs.push(q.ms);
+      const c = await timeUntil(process.execPath, [corralBin, "run", "--memory", "128M", "--firmware", prog.elf], null);
+      if (c.exitCode !== 0) throw new Error(`Corral: cpubound exited ${c.exitCode}`);
+      r.corralMs.push(c.ms);
+    }
+    return r;
+  } finally {
+    prog.cleanup();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
+ * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [containers] [--rounds N]
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BOOT_CMDLINE, benchBoot } from "./boot.js";
+import { benchCpu } from "./cpu.js";
+
+const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+const sec = (ms: number): string => (ms / 1000).toFixed(2);
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const ri = args.indexOf("--rounds");
+  const rounds = ri >= 0 ? Number(args[ri + 1]) : 3;
+  const only = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds");
+  const want = (n: string): boolean => only.length === 0 || only.includes(n);
+  const out: string[] = [`Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`, ""];
+
+  if (want("boot")) {
+    const b = await benchBoot(rounds, CORRAL);
+    const c = median(b.corralMs);
+    const q = median(b.qemuMs);
+    out.push(
+      `### Boot to /init (default image, 1 hart, 512 MiB, append "${BOOT_CMDLINE}")`,
+      "",
+      "| | Corral | qemu-system-riscv64 -M virt | ratio (Corral / QEMU) |",
+      "|---|---|---|---|",
+      `| wall time to "corral: init started" | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`,
+      "",
+    );
+  }
+  if (want("cpu")) {
+    const r = await benchCpu(rounds, CORRAL);
+    const c = median(r.corralMs);
+    const q = median(r.qemuMs);
+    const mips = (ms: number): string => (r.instructions / ms / 1000).toFixed(0);
+    out.push(
+      `### CPU-bound guest program (src/bench/guest/cpubound.c, ${(r.instructions / 1e6).toFixed(0)} M instructions)`,
+      "",
+      "| | Corral | qemu-system-riscv64 (TCG) | ratio (Corral / QEMU) |",
+      "|---|---|---|---|",
+      `| wall time | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`,
+      `| guest MIPS | ${mips(c)} | ${mips(q)} | ${(q / c).toFixed(2)}x |`,
+      "",
+    );
+  }
+  if (want("containers")) {
+    try {
+      // Loaded by name: the containers benchmark lives with the container runtime.
+      const spec = "./containers.js";
+      const mod = (await import(spec)) as { benchContainers(): Promise<string> };
+      out.push(await mod.benchContainers());
+    } catch (e) {
+      out.push(`### Containers\n\nnot run: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+  process.stdout.write(out.join("\n") + "\n");
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+});

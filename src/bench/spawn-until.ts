@@ -1,0 +1,39 @@
+import { spawn } from "node:child_process";
+
+export interface TimedRun {
+  /** Milliseconds from spawn to the first output containing `marker` (or to exit without it). */
+  ms: number;
+  found: boolean;
+  exitCode: number | null;
+}
+
+/**
+ * Start a command, time it until its output contains `marker` (or it exits), then stop it.
+ * Both Corral and QEMU are measured this way, so the ratio compares like with like.
+ */
+export function timeUntil(cmd: string, args: string[], marker: string | null, timeoutMs = 600_000): Promise<TimedRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let tail = "";
+    let done = false;
+    const finish = (found: boolean, code: number | null): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      const ms = performance.now() - t0;
+      if (child.exitCode === null) child.kill("SIGKILL");
+      resolve({ ms, found, exitCode: code });
+    };
+    const timer = setTimeout(() => finish(false, null), timeoutMs);
+    const watch = (d: Buffer): void => {
+      if (marker === null) return;
+      tail = (tail + d.toString("latin1")).slice(-4096);
+      if (tail.includes(marker)) finish(true, null);
+    };
+    child.stdout.on("data", watch);
+    child.stderr.on("data", watch);
+    child.on("error", reject);
+    child.on("exit", (code) => finish(marker === null, code));
+  });
+}

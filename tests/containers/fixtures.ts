@@ -1,34 +1,17 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
+import { busyboxRootfs } from "../../src/containers/image/busybox.js";
 import { defaultConfig } from "../../src/containers/spec/defaults.js";
+
+export { busyboxRootfs };
 
 /**
  * Test fixtures: a busybox root filesystem built from the host's busybox-static package (no
  * network images), bundles with runc's default config, and counters of everything a container
  * could leave behind (cgroups, mounts, network links, processes).
  */
-export function busyboxRootfs(dir: string): string {
-  mkdirSync(join(dir, "bin"), { recursive: true });
-  copyFileSync("/bin/busybox", join(dir, "bin", "busybox"));
-  execFileSync("chmod", ["0755", join(dir, "bin", "busybox")]);
-  const applets = execFileSync("/bin/busybox", ["--list-full"], { encoding: "utf8" }).split("\n").filter(Boolean);
-  for (const a of applets) {
-    const p = join(dir, a);
-    mkdirSync(dirname(p), { recursive: true });
-    try {
-      symlinkSync("/bin/busybox", p);
-    } catch {
-      // busybox itself, or listed twice
-    }
-  }
-  for (const d of ["proc", "sys", "dev", "etc", "tmp", "root", "var", "run"]) mkdirSync(join(dir, d), { recursive: true });
-  writeFileSync(join(dir, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n");
-  writeFileSync(join(dir, "etc", "group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
-  return dir;
-}
-
 export interface Fixture {
   dir: string;
   rootfs: string;

@@ -70,7 +70,16 @@ export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
  * addresses (vmlinux: 0xffffffff80000000) is placed at RAM base + 2 MiB, preserving offsets.
  */
 export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = false): Loaded {
-  const elf = parseElf(b, { name, machine: EM_RISCV });
+  let elf;
+  try {
+    elf = parseElf(b, { name, machine: EM_RISCV });
+  } catch (e) {
+    if (e instanceof CorralError) {
+      const what = kernel ? "a riscv64 Linux kernel with --kernel" : "a 64-bit RISC-V ELF with --firmware";
+      throw new CorralError(e.code, `${e.message}: pass ${what}`, { cause: e });
+    }
+    throw e;
+  }
   const loads = elf.segments.filter((s) => s.type === PT.LOAD && s.memsz > 0);
   if (loads.length === 0) throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
   const lowest = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0]!.paddr);

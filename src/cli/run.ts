@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { MachineExit } from "../machine/machine.js";
-import { CMD_BEGIN } from "../image/init-script.js";
+import { CommandConsole, commandStatus, concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { attachConsole } from "./console.js";
@@ -39,11 +39,11 @@ function defaultCmdline(): string {
 
 /** "512M", "1G", "65536K", "512" (MiB) to bytes. */
 export function parseSize(s: string): number {
-  const m = /^(\d+)([KMG]?)i?B?$/i.exec(s.trim());
+  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
   if (!m) throw new CorralError("BAD_MEMORY", `--memory '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
   const n = Number(m[1]);
   const unit = (m[2] ?? "").toUpperCase();
-  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : 2 ** 20);
+  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : unit === "T" ? 2 ** 40 : 2 ** 20);
 }
 
 function readBlob(path: string, what: string, flag: string): NamedBlob {
@@ -131,10 +131,10 @@ export async function main(argv: string[]): Promise<number> {
   const command = opts.command.length > 0 ? shellQuote(opts.command) : null;
   if (command !== null && initrd) {
     // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
-    initrd = { name: initrd.name, data: concat(initrd.data, commandArchive(command)) };
+    initrd = { name: initrd.name, data: concatArchives(initrd.data, commandArchive(command)) };
   }
 
-  const out = command === null ? new PassThroughSink() : new CommandSink();
+  const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   const machine = buildMachine({
     memory: opts.memory,
     cpus: opts.cpus,
@@ -159,36 +159,23 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", onSignal);
     machine.close();
   }
-  return exitStatus(exit, out instanceof CommandSink ? out : null);
+  return exitStatus(exit, out instanceof CommandConsole ? out : null);
 }
 
-function exitStatus(exit: MachineExit, cmd: CommandSink | null): number {
+function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
+  if (cmd) return commandStatus(exit, cmd);
   switch (exit.kind) {
     case "poweroff":
-      if (cmd) {
-        if (cmd.status === null) throw new CorralError("GUEST_NO_STATUS", `the guest powered off before the command finished; its console said:\n${cmd.transcript()}`);
-        return cmd.status;
-      }
       return exit.code;
     case "reset":
       process.stderr.write("corral: the guest asked for a reset; stopping\n");
       return 0;
-    case "panic":
-      throw new CorralError("GUEST_PANIC", `guest kernel panic: ${exit.message.trim()}`);
     case "stopped":
-      return cmd ? 130 : 0;
+      return 0;
+    case "panic":
     case "fault":
-      throw new CorralError("EMULATOR_FAULT", `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`);
+      return commandStatus(exit, new CommandConsole(() => {}));
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  // Each archive starts 4-byte aligned (Linux Documentation/driver-api/early-userspace/buffer-format.rst).
-  const pad = (4 - (a.length % 4)) % 4;
-  const r = new Uint8Array(a.length + pad + b.length);
-  r.set(a, 0);
-  r.set(b, a.length + pad);
-  return r;
 }
 
 /** Quote argv words for /bin/sh so the guest runs exactly them. */
@@ -209,51 +196,5 @@ class PassThroughSink {
     this.timer = null;
     if (this.parts.length) process.stdout.write(Buffer.concat(this.parts));
     this.parts = [];
-  }
-}
-
-/**
- * Command runs: the guest's console carries boot noise, then CMD_BEGIN, the command's output and
- * a status line. Only the output reaches stdout (with the tty's CRLF turned back into LF).
- */
-class CommandSink {
-  private buf = "";
-  private started = false;
-  private log = "";
-  status: number | null = null;
-  write(b: Uint8Array): void {
-    const s = Buffer.from(b).toString("latin1");
-    this.log = (this.log + s).slice(-4000);
-    if (this.status !== null) return;
-    this.buf += s;
-    this.drain(false);
-  }
-  private drain(final: boolean): void {
-    for (;;) {
-      const nl = this.buf.indexOf("\n");
-      if (nl < 0) break;
-      const line = this.buf.slice(0, nl + 1);
-      this.buf = this.buf.slice(nl + 1);
-      const bare = line.replace(/\r?\n$/, "").replace(/\r$/, "");
-      if (!this.started) {
-        if (bare.endsWith(CMD_BEGIN)) this.started = true;
-        continue;
-      }
-      const m = /@@CORRAL-EXIT (\d+)@@$/.exec(bare);
-      if (m) {
-        const before = bare.slice(0, m.index);
-        if (before) process.stdout.write(Buffer.from(before, "latin1"));
-        this.status = Number(m[1]);
-        return;
-      }
-      process.stdout.write(Buffer.from(line.replace(/\r\n$/, "\n"), "latin1"));
-    }
-    if (final && this.started && this.buf) process.stdout.write(Buffer.from(this.buf, "latin1"));
-  }
-  flush(): void {
-    this.drain(true);
-  }
-  transcript(): string {
-    return this.log.split(/\r?\n/).slice(-15).join("\n");
   }
 }

@@ -60,6 +60,8 @@ export const FW_DYNAMIC_INFO = { magic: 0, version: 8, nextAddr: 16, nextMode: 2
 const FW_DYNAMIC_MAGIC = 0x4942534fn;
 /** Direct boot: the kernel at RAM + 2 MiB (its Image header says so too); firmware boot the same. */
 const KERNEL_OFFSET = 0x20_0000;
+/** Guest memory a Linux kernel needs beyond its image and initrd to boot to userspace. */
+const LINUX_HEADROOM = 48 * 2 ** 20;
 
 export function validateConfig(c: MachineConfig): void {
   if (!Number.isInteger(c.cpus) || c.cpus < MIN_CPUS || c.cpus > MAX_CPUS) {
@@ -123,6 +125,11 @@ export function buildMachine(c: MachineConfig): Machine {
     }
     kernelEntry = k.entry;
     kernelEnd = k.end;
+    // Linux needs room beyond its image for page tables, memmap and its first allocations.
+    const need = k.end - ram.base + (c.initrd?.data.length ?? 0) + LINUX_HEADROOM;
+    if (c.memory < need) {
+      throw new CorralError("MEMORY_TOO_SMALL", `${c.kernel.name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${fmtMiB(c.memory)}): raise --memory`, { exitCode: 2 });
+    }
     if (direct) entry = k.entry;
   }
   entry ??= ram.base;

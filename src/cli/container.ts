@@ -1,5 +1,120 @@
-// Placeholder until the 'container' verb lands; replaced by its owner.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write("corral: 'container' is not available yet\n");
-  return 2;
+import { CorralError } from "../errors.js";
+import { Containers, type RunRequest } from "../containers/front.js";
+import type { NetworkMode } from "../containers/net/index.js";
+import { flagBool, flagStr, parseFlags } from "../containers/oci/flags.js";
+
+/**
+ * `corral container`: run and manage OS-level containers (issue 4, "The user's front").
+ *   corral container run [--name N] [--cpus 0.5] [--memory 256M] [--pids 100]
+ *                        [--net bridge|macvlan:eth0|ipvlan:eth0|none] [-d] [--rm] IMAGE -- CMD...
+ *   corral container ls | exec NAME -- CMD... | stop NAME | rm [-f] NAME | stats NAME
+ */
+const USAGE = `Usage:
+  corral container run [--name N] [--cpus 0.5] [--memory 256M] [--pids 100]
+                       [--net bridge|macvlan:IF|ipvlan:IF|none] [-d] [--rm] IMAGE -- CMD...
+  corral container ls
+  corral container exec NAME -- CMD...
+  corral container stop [-t SECONDS] NAME
+  corral container rm [-f] NAME
+  corral container stats NAME
+
+IMAGE is a root filesystem directory, a rootfs tarball, or 'busybox' (built from the host's
+busybox-static). Each container gets an overlay on the shared image.
+`;
+
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(s.trim());
+  if (!m) throw new CorralError("CONTAINER_USAGE", `'${s}' is not a size; use e.g. 256M or 1G`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? "").toLowerCase()] ?? 1;
+  return Math.round(Number(m[1]) * mult);
+}
+
+export function parseNet(s: string): NetworkMode {
+  if (s === "bridge" || s === "none") return s;
+  const [kind, dev] = s.split(":");
+  if ((kind === "macvlan" || kind === "ipvlan") && dev) return kind === "macvlan" ? { macvlan: dev } : { ipvlan: dev };
+  throw new CorralError("CONTAINER_USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
+}
+
+function positiveNumber(s: string | undefined, flag: string): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isFinite(n) || n <= 0) throw new CorralError("CONTAINER_USAGE", `${flag} needs a positive number (got '${s}')`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (!verb || verb === "--help" || verb === "-h") {
+    process.stdout.write(USAGE);
+    return verb ? 0 : 2;
+  }
+  const cts = new Containers();
+  const name = (p: { args: string[] }) => {
+    const n = p.args[0];
+    if (!n) throw new CorralError("CONTAINER_USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
+    return n;
+  };
+  switch (verb) {
+    case "run": {
+      const p = parseFlags(rest, [
+        { names: ["name"], kind: "string" }, { names: ["cpus"], kind: "string" }, { names: ["memory", "m"], kind: "string" },
+        { names: ["pids"], kind: "string" }, { names: ["net"], kind: "string" }, { names: ["detach", "d"], kind: "bool" },
+        { names: ["rm"], kind: "bool" },
+      ], "corral container run");
+      const [image, ...after] = p.args;
+      const cmd = after[0] === "--" ? after.slice(1) : after;
+      if (!image) throw new CorralError("CONTAINER_USAGE", "run needs an IMAGE; see 'corral container --help'");
+      const req: RunRequest = { image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach") };
+      const n = flagStr(p, "name");
+      if (n) req.name = n;
+      const cpus = positiveNumber(flagStr(p, "cpus"), "--cpus");
+      if (cpus !== undefined) req.cpus = cpus;
+      const mem = flagStr(p, "memory");
+      if (mem) req.memory = parseSize(mem);
+      const pids = positiveNumber(flagStr(p, "pids"), "--pids");
+      if (pids !== undefined) req.pids = Math.floor(pids);
+      const c = await cts.run(req);
+      if (req.detach) {
+        process.stdout.write(`${c.id}${c.address ? " " + c.address : ""}\n`);
+        return 0;
+      }
+      const code = await c.exited;
+      if (flagBool(p, "rm")) await cts.rm(c.id, true);
+      return code;
+    }
+    case "ls": {
+      const rows = [["NAME", "STATUS", "PID", "IMAGE", "NET", "ADDRESS"], ...cts.ls().map((c) => [c.name, c.status, String(c.pid), c.image, c.net, c.address])];
+      const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd((w[i] ?? 0) + 2)).join("").trimEnd()).join("\n") + "\n");
+      return 0;
+    }
+    case "exec": {
+      const n = rest[0];
+      if (!n) throw new CorralError("CONTAINER_USAGE", "exec needs a container name");
+      const cmd = rest.slice(rest[1] === "--" ? 2 : 1);
+      if (cmd.length === 0) throw new CorralError("CONTAINER_USAGE", "exec needs a command after the name");
+      return cts.exec(n, cmd);
+    }
+    case "stop": {
+      const p = parseFlags(rest, [{ names: ["time", "t"], kind: "string" }], "corral container stop");
+      await cts.stop(name(p), positiveNumber(flagStr(p, "time"), "--time") ?? 10);
+      return 0;
+    }
+    case "rm": {
+      const p = parseFlags(rest, [{ names: ["force", "f"], kind: "bool" }], "corral container rm");
+      await cts.rm(name(p), flagBool(p, "force"));
+      return 0;
+    }
+    case "stats": {
+      const p = parseFlags(rest, [], "corral container stats");
+      const s = cts.stats(name(p));
+      const mib = (n: number) => (n / 1048576).toFixed(1) + " MiB";
+      const limit = s.memory.usage.limit > 2 ** 60 || s.memory.usage.limit === 0 ? "no limit" : mib(s.memory.usage.limit);
+      process.stdout.write(`cpu      ${(s.cpu.usage.total / 1e9).toFixed(2)} s (throttled ${s.cpu.throttling.throttledPeriods} of ${s.cpu.throttling.periods} periods)\nmemory   ${mib(s.memory.usage.usage)} of ${limit}\npids     ${s.pids.current}${s.pids.limit ? " of " + s.pids.limit : ""}\n`);
+      return 0;
+    }
+    default:
+      throw new CorralError("CONTAINER_USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
+  }
 }

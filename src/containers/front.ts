@@ -1,0 +1,139 @@
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CorralError } from "../errors.js";
+import { mountOverlay, removeOverlay } from "./image/overlay.js";
+import { resolveImage, stateDir } from "./image/store.js";
+import { cleanupNetwork, setupNetwork, type NetworkMode } from "./net/index.js";
+import { Runtime, type Created } from "./runtime/runtime.js";
+import { checkId, type OciState } from "./runtime/state.js";
+import { ENGINE_DEFAULT_CAPABILITIES } from "./security/index.js";
+import { defaultConfig } from "./spec/defaults.js";
+import { parseSpec } from "./spec/validate.js";
+import type { CgroupStats } from "./cgroups/index.js";
+
+/**
+ * `corral container`: OpenVZ-style containers for people, on Corral's OCI runtime. A container
+ * is an overlay over a shared image, its own namespaces (network included), cgroup limits from
+ * simple flags, and a network attachment from the network module.
+ */
+export interface RunRequest {
+  name?: string;
+  image: string;
+  cmd: string[];
+  /** CPU cores (0.5 = half a core), as a CFS quota over a 100 ms period. */
+  cpus?: number;
+  memory?: number;
+  pids?: number;
+  net: NetworkMode;
+  detach: boolean;
+  tty?: boolean;
+}
+
+export interface ContainerInfo { name: string; status: OciState["status"]; pid: number; image: string; net: string; address: string; created: string }
+
+export function netModeName(m: NetworkMode): string {
+  return typeof m === "string" ? m : "macvlan" in m ? `macvlan:${m.macvlan}` : `ipvlan:${m.ipvlan}`;
+}
+
+export class Containers {
+  readonly rt: Runtime;
+  constructor(root = join(stateDir(), "run")) {
+    this.rt = new Runtime({ root });
+  }
+
+  private dir(name: string): string {
+    return join(stateDir(), "containers", name);
+  }
+
+  async run(req: RunRequest): Promise<Created & { address?: string }> {
+    const name = req.name ?? `c-${randomBytes(4).toString("hex")}`;
+    checkId(name);
+    if (existsSync(join(this.rt.store.root, name))) throw new CorralError("CONTAINER_EXISTS", `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`);
+    const lower = resolveImage(req.image);
+    const dir = this.dir(name);
+    mkdirSync(dir, { recursive: true });
+    let created = false;
+    try {
+      const rootfs = mountOverlay(lower, dir);
+      const config = defaultConfig(req.cmd, { rootfs, hostname: name, terminal: false });
+      (config["root"] as Record<string, unknown>)["readonly"] = false;
+      const caps = [...ENGINE_DEFAULT_CAPABILITIES];
+      (config["process"] as Record<string, unknown>)["capabilities"] = { bounding: caps, effective: caps, permitted: caps };
+      const res: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
+      if (req.cpus !== undefined) res["cpu"] = { quota: Math.round(req.cpus * 100000), period: 100000 };
+      if (req.memory !== undefined) res["memory"] = { limit: req.memory, swap: req.memory };
+      if (req.pids !== undefined) res["pids"] = { limit: req.pids };
+      (config["linux"] as Record<string, unknown>)["resources"] = res;
+      const spec = parseSpec(config);
+      const log = openSync(join(dir, "output.log"), "a");
+      const stdio = req.detach ? (["ignore", log, log] as const) : "inherit";
+      const c = await this.rt.create(name, {
+        bundle: dir, spec, rootfs, detach: req.detach, stdio: typeof stdio === "string" ? stdio : [...stdio],
+        extra: { image: req.image, overlay: dir, net: netModeName(req.net) },
+      });
+      closeSync(log);
+      created = true;
+      let address: string | undefined;
+      if (req.net !== "none") {
+        const n = await setupNetwork({ pid: c.pid, mode: req.net, containerId: name });
+        address = n.address;
+        const st = this.rt.stored(name);
+        this.rt.store.save({ ...st, extra: { ...(st.extra ?? {}), address: address ?? "" } });
+      }
+      await this.rt.start(name);
+      return { ...c, ...(address ? { address } : {}) };
+    } catch (e) {
+      await this.cleanup(name, created);
+      throw e;
+    }
+  }
+
+  private async cleanup(name: string, created: boolean): Promise<void> {
+    if (created) await this.rt.delete(name, true).catch(() => undefined);
+    await cleanupNetwork(name).catch(() => undefined);
+    removeOverlay(this.dir(name));
+  }
+
+  ls(): ContainerInfo[] {
+    return this.rt.list().map((s) => {
+      const extra = this.rt.stored(s.id).extra ?? {};
+      return { name: s.id, status: s.status, pid: s.pid, image: extra["image"] ?? "", net: extra["net"] ?? "", address: extra["address"] ?? "", created: s.created };
+    });
+  }
+
+  async exec(name: string, cmd: string[]): Promise<number> {
+    const st = this.rt.stored(name);
+    const spec = parseSpec(defaultConfig(cmd));
+    const proc = spec.process;
+    if (!proc) throw new CorralError("CONTAINER_EXEC", "no command given");
+    const caps = [...ENGINE_DEFAULT_CAPABILITIES];
+    proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    const c = await this.rt.exec(st.id, proc);
+    return c.exited;
+  }
+
+  /** SIGTERM, then SIGKILL after `timeoutS` seconds (docker stop's contract). */
+  async stop(name: string, timeoutS = 10): Promise<void> {
+    if (this.rt.state(name).status === "stopped") return;
+    if (this.rt.state(name).status === "paused") await this.rt.resume(name);
+    await this.rt.kill(name, 15, false);
+    for (let i = 0; i < timeoutS * 50; i++) {
+      if (this.rt.state(name).status === "stopped") return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await this.rt.kill(name, 9, true);
+  }
+
+  async rm(name: string, force = false): Promise<void> {
+    const status = this.rt.state(name).status;
+    if (status !== "stopped" && !force) throw new CorralError("CONTAINER_RUNNING", `container '${name}' is ${status}; stop it first or use 'rm -f'`);
+    await this.rt.delete(name, true);
+    await cleanupNetwork(name);
+    removeOverlay(this.dir(name));
+  }
+
+  stats(name: string): CgroupStats {
+    return this.rt.cgroup(name).stats();
+  }
+}

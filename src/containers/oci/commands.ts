@@ -7,7 +7,7 @@ import { defaultConfig } from "../spec/defaults.js";
 import { obj } from "../spec/read.js";
 import { loadBundle, parseProcess } from "../spec/validate.js";
 import type { Process } from "../spec/types.js";
-import { flagBool, flagList, flagStr, parseDuration, parseFlags, type FlagSpec, type Parsed } from "./flags.js";
+import { flagBool, flagList, flagStr, parseDuration, type FlagSpec, type Parsed } from "./flags.js";
 import { parseSignal } from "./signals.js";
 
 /** One `corral oci` sub-command: its flags and what it does (runc's command set). */

@@ -6,6 +6,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BOOT_CMDLINE, benchBoot } from "./boot.js";
+import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
@@ -53,14 +54,7 @@ async function main(): Promise<void> {
     );
   }
   if (want("containers")) {
-    try {
-      // Loaded by name: the containers benchmark lives with the container runtime.
-      const spec = "./containers.js";
-      const mod = (await import(spec)) as { benchContainers(): Promise<string> };
-      out.push(await mod.benchContainers());
-    } catch (e) {
-      out.push(`### Containers\n\nnot run: ${e instanceof Error ? e.message : String(e)}\n`);
-    }
+    out.push(await benchContainers());
   }
   process.stdout.write(out.join("\n") + "\n");
 }

@@ -10,6 +10,8 @@ import type { MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
+import { VirtioBlk } from "../devices/virtio/blk.js";
+import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import { attachConsole } from "./console.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
@@ -23,6 +25,8 @@ Options:
   --append STRING   kernel command line (default: "${defaultCmdline()}")
   --memory SIZE     guest RAM, e.g. 512M or 1G; a plain number is MiB (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
+  --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
+                    ',ro' attaches it read-only. The guest sees /dev/vda, /dev/vdb, ...
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
@@ -67,6 +71,8 @@ export interface RunOptions {
   memory: number;
   cpus: number;
   firmware?: string | undefined;
+  /** FILE[,ro] for each --disk. */
+  disks: string[];
   command: string[];
 }
 
@@ -84,6 +90,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
         memory: { type: "string", default: "512M" },
         cpus: { type: "string", default: "1" },
         firmware: { type: "string" },
+        disk: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -106,6 +113,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
     memory: parseSize(v.memory),
     cpus: Number(v.cpus),
     firmware: v.firmware,
+    disks: v.disk ?? [],
     command,
   };
 }
@@ -134,16 +142,24 @@ export async function main(argv: string[]): Promise<number> {
     initrd = { name: initrd.name, data: concatArchives(initrd.data, commandArchive(command)) };
   }
 
+  const disks = openDisks(opts.disks);
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
-  const machine = buildMachine({
+  let machine: ReturnType<typeof buildMachine>;
+  try {
+    machine = buildMachine({
     memory: opts.memory,
     cpus: opts.cpus,
     kernel,
     initrd,
     firmware,
     cmdline: opts.append ?? (kernel ? defaultCmdline() : undefined),
-    console: (b) => out.write(b),
-  });
+      console: (b) => out.write(b),
+      virtio: disks,
+    });
+  } catch (e) {
+    for (const d of disks) d.close();
+    throw e;
+  }
   const interactive = command === null && kernel !== undefined;
   const con = interactive ? attachConsole({ onInput: (b) => machine.uart?.pushInput(b), onQuit: () => machine.stop() }) : null;
   const onSignal = (): void => machine.stop();
@@ -160,6 +176,18 @@ export async function main(argv: string[]): Promise<number> {
     machine.close();
   }
   return exitStatus(exit, out instanceof CommandConsole ? out : null);
+}
+
+/** A virtio-blk device per --disk, named vda, vdb, ... as the guest will see them. */
+function openDisks(specs: string[]): VirtioBlk[] {
+  const devs: VirtioBlk[] = [];
+  try {
+    for (const [i, spec] of specs.entries()) devs.push(new VirtioBlk({ disk: openDisk(parseDiskSpec(spec)), name: `vd${String.fromCharCode(97 + i)}` }));
+  } catch (e) {
+    for (const d of devs) d.close();
+    throw e;
+  }
+  return devs;
 }
 
 function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {

@@ -43,7 +43,8 @@ mount -t devpts devpts /dev/pts
 hostname ${GUEST_HOSTNAME}
 echo "${INIT_STARTED}"
 
-if [ -s ${GUEST_MODULE_LIST} ]; then
+# Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices.
+if [ -s ${GUEST_MODULE_LIST} ] && ls /sys/bus/platform/devices | grep -q virtio_mmio; then
   while read -r m; do
     insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
   done < ${GUEST_MODULE_LIST}

@@ -76,7 +76,12 @@ function pathsOf(dir: string, manifest: Manifest): ImagePaths {
 }
 
 /** Identifies the code-defined inputs of initramfs.cpio, so a changed /init is rebuilt. */
-export const INITRAMFS_RECIPE = createHash("sha256").update(`1\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}`).digest("hex").slice(0, 16);
+/** Modules the default initramfs carries (Debian builds these as modules); /init loads them when virtio devices exist. */
+export const DEFAULT_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_balloon", "virtio_rng", "crc32c_generic", "ext4"] as const;
+export const INITRAMFS_RECIPE = createHash("sha256")
+  .update(`2\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${DEFAULT_MODULES.join(",")}`)
+  .digest("hex")
+  .slice(0, 16);
 
 /**
  * Fetch, unpack and cache the default image (even when one is cached, if `force`).
@@ -172,7 +177,14 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   renameSync(join(root, "usr/lib/modules", kernelRelease), join(stage, IMAGE_FILES.modules, kernelRelease));
   rmSync(root, { recursive: true, force: true });
 
-  writeFileSync(join(stage, IMAGE_FILES.initramfs), buildInitramfs({ busybox: new Uint8Array(readFileSync(join(stage, IMAGE_FILES.busybox))) }));
+  writeFileSync(
+    join(stage, IMAGE_FILES.initramfs),
+    buildInitramfs({
+      busybox: new Uint8Array(readFileSync(join(stage, IMAGE_FILES.busybox))),
+      modules: DEFAULT_MODULES,
+      modulesDir: join(stage, IMAGE_FILES.modules, kernelRelease),
+    }),
+  );
   const packages: Manifest["packages"] = {};
   for (const p of pkgs) packages[p.package] = { version: p.version, architecture: p.architecture };
   writeManifest(stage, { packages, kernelRelease, initramfsRecipe: INITRAMFS_RECIPE });
@@ -239,7 +251,7 @@ export async function ensureDefaultImage(opts: EnsureOptions = {}): Promise<Imag
 
 function rebuildInitramfs(dir: string, manifest: Manifest): Manifest {
   const busybox = new Uint8Array(readFileSync(join(dir, IMAGE_FILES.busybox)));
-  const cpio = buildInitramfs({ busybox });
+  const cpio = buildInitramfs({ busybox, modules: DEFAULT_MODULES, modulesDir: join(dir, IMAGE_FILES.modules, manifest.kernelRelease) });
   const files = {
     ...manifest.files,
     [IMAGE_FILES.initramfs]: { size: cpio.length, sha256: createHash("sha256").update(cpio).digest("hex") },

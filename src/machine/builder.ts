@@ -15,6 +15,9 @@ import { Clint } from "../devices/clint.js";
 import { Plic } from "../devices/plic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
+import type { MmioDevice } from "../devices/device.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
+import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
 import { CorralError } from "../errors.js";
 import { encodeFdt } from "../formats/fdt.js";
 import { boardTree, phandles } from "./devicetree.js";
@@ -27,8 +30,11 @@ export const MEMMAP = {
   clint: 0x200_0000,
   plic: 0xc00_0000,
   uart: 0x1000_0000,
+  virtio: 0x1000_1000,
   ram: RAM_BASE,
 } as const;
+/** QEMU virt has eight virtio-mmio slots, on PLIC sources 1..8. */
+export const VIRTIO_SLOTS = 8;
 export const UART_IRQ = 10;
 export const MIN_CPUS = 1;
 export const MAX_CPUS = 8;
@@ -53,6 +59,8 @@ export interface MachineConfig {
   firmware?: NamedBlob | undefined;
   /** Where guest console bytes go. */
   console: (bytes: Uint8Array) => void;
+  /** Paravirtual devices, each behind its own virtio-mmio transport (QEMU virt: 0x1000_1000 + 0x1000 * i, PLIC source 1 + i). */
+  virtio?: readonly VirtioDevice[] | undefined;
 }
 
 /** OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six longs. */
@@ -98,12 +106,18 @@ export function buildMachine(c: MachineConfig): Machine {
   const plic = new Plic(m.harts);
   const uart = new Uart16550({ irq: plic.irq(UART_IRQ), irqSource: UART_IRQ, output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b) });
   const test = new SifiveTest((e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }), { phandle: 100 });
-  const devices = [
+  const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
     [MEMMAP.clint, clint],
     [MEMMAP.uart, uart],
     [MEMMAP.plic, plic],
-  ] as const;
+  ];
+  const virtio = c.virtio ?? [];
+  if (virtio.length > VIRTIO_SLOTS) throw new CorralError("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
+  virtio.forEach((device, i) => {
+    const irqNumber = 1 + i;
+    devices.push([MEMMAP.virtio + 0x1000 * i, new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber })]);
+  });
   for (const [base, dev] of devices) m.bus.map(base, dev);
   m.clint = clint;
   m.uart = uart;

@@ -276,41 +276,44 @@ export class Hart implements InterruptTarget, FpuHart {
     if (this.scratch[5]! & MENVCFG_HI_STCE || this.host.sbi) this.setPending(MIP_STIP, now >= this.stimecmp);
   }
 
-  // ---- Loads: fast path through the read TLB, slow path walks (RISC-V misaligned accesses are done in hardware). ----
-  lb(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  // ---- Loads and stores: fast path through the TLB, slow path walks; misaligned accesses are done
+  // in hardware. `a` is the virtual address as a number, `lo` its low 32 bits as an int32 (the
+  // callers compute it with integer arithmetic): indexing with `lo` avoids converting a large
+  // double to an integer, which V8 does out of line. ----
+  lb(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off) return this.view.getInt8(this.radd[i]! + off);
     return (this.loadSlow(a, 1) << 24) >> 24;
   }
-  lbu(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  lbu(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off) return this.view.getUint8(this.radd[i]! + off);
     return this.loadSlow(a, 1) & 0xff;
   }
-  lh(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  lh(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off && off <= 4094) return this.view.getInt16(this.radd[i]! + off, true);
     return (this.loadSlow(a, 2) << 16) >> 16;
   }
-  lhu(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  lhu(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off && off <= 4094) return this.view.getUint16(this.radd[i]! + off, true);
     return this.loadSlow(a, 2) & 0xffff;
   }
-  lw(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  lw(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off && off <= 4092) return this.view.getInt32(this.radd[i]! + off, true);
     return this.loadSlow(a, 4);
   }
   /** 64-bit load: returns the low word, the high word in `hiOut`. */
-  ld(a: number): number {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  ld(a: number, lo: number): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off && off <= 4088) {
       const p = this.radd[i]! + off;
       this.hiOut = this.view.getInt32(p + 4, true);
@@ -319,27 +322,27 @@ export class Hart implements InterruptTarget, FpuHart {
     return this.loadSlow(a, 8);
   }
 
-  sb(a: number, v: number): void {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  sb(a: number, lo: number, v: number): void {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.wtag[i] === a - off) this.view.setInt8(this.wadd[i]! + off, v);
     else this.storeSlow(a, 1, v, 0);
   }
-  sh(a: number, v: number): void {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  sh(a: number, lo: number, v: number): void {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.wtag[i] === a - off && off <= 4094) this.view.setInt16(this.wadd[i]! + off, v, true);
     else this.storeSlow(a, 2, v, 0);
   }
-  sw(a: number, v: number): void {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  sw(a: number, lo: number, v: number): void {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
     if (this.wtag[i] === a - off && off <= 4092) this.view.setInt32(this.wadd[i]! + off, v, true);
     else this.storeSlow(a, 4, v, 0);
   }
-  sd(a: number, lo: number, hi: number): void {
-    const off = a & 0xfff;
-    const i = (a >>> 12) & TLB_MASK;
+  sd(a: number, alo: number, lo: number, hi: number): void {
+    const off = alo & 0xfff;
+    const i = (alo >>> 12) & TLB_MASK;
     if (this.wtag[i] === a - off && off <= 4088) {
       const p = this.wadd[i]! + off;
       this.view.setInt32(p, lo, true);

@@ -15,13 +15,13 @@ export function load(width: number, unsigned: boolean, d: number, a: number, imm
       return unsigned
         ? (h) => {
             const x = h.x;
-            const v = h.lbu(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lbu(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = 0;
           }
         : (h) => {
             const x = h.x;
-            const v = h.lb(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lb(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = v >> 31;
           };
@@ -29,13 +29,13 @@ export function load(width: number, unsigned: boolean, d: number, a: number, imm
       return unsigned
         ? (h) => {
             const x = h.x;
-            const v = h.lhu(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lhu(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = 0;
           }
         : (h) => {
             const x = h.x;
-            const v = h.lh(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lh(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = v >> 31;
           };
@@ -43,20 +43,20 @@ export function load(width: number, unsigned: boolean, d: number, a: number, imm
       return unsigned
         ? (h) => {
             const x = h.x;
-            const v = h.lw(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lw(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = 0;
           }
         : (h) => {
             const x = h.x;
-            const v = h.lw(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+            const v = h.lw(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
             x[d] = v;
             x[d + 1] = v >> 31;
           };
     default:
       return (h) => {
         const x = h.x;
-        const v = h.ld(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm);
+        const v = h.ld(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0);
         x[d] = v;
         x[d + 1] = h.hiOut;
       };
@@ -66,15 +66,15 @@ export function load(width: number, unsigned: boolean, d: number, a: number, imm
 export function store(width: number, a: number, b: number, imm: number): Op {
   switch (width) {
     case 0:
-      return (h) => h.sb(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, h.x[b]!);
+      return (h) => h.sb(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, (h.x[a]! + imm) | 0, h.x[b]!);
     case 1:
-      return (h) => h.sh(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, h.x[b]!);
+      return (h) => h.sh(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, (h.x[a]! + imm) | 0, h.x[b]!);
     case 2:
-      return (h) => h.sw(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, h.x[b]!);
+      return (h) => h.sw(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0) + imm, (h.x[a]! + imm) | 0, h.x[b]!);
     default:
       return (h) => {
         const x = h.x;
-        h.sd(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, x[b]!, x[b + 1]!);
+        h.sd(x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm, (x[a]! + imm) | 0, x[b]!, x[b + 1]!);
       };
   }
 }
@@ -85,12 +85,13 @@ export function fpLoad(double: boolean, fd: number, a: number, imm: number, inst
     if (!(h.mstatus & MS_FS)) h.raise(Exc.Illegal, inst);
     const x = h.x;
     const addr = x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm;
+    const alo = (x[a]! + imm) | 0;
     if (double) {
-      const lo = h.ld(addr);
+      const lo = h.ld(addr, alo);
       h.f[fd + 1] = h.hiOut;
       h.f[fd] = lo;
     } else {
-      h.f[fd] = h.lw(addr);
+      h.f[fd] = h.lw(addr, alo);
       h.f[fd + 1] = -1;
     }
     h.markFsDirty();
@@ -101,8 +102,9 @@ export function fpStore(double: boolean, a: number, fs: number, imm: number, ins
     if (!(h.mstatus & MS_FS)) h.raise(Exc.Illegal, inst);
     const x = h.x;
     const addr = x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm;
-    if (double) h.sd(addr, h.f[fs]!, h.f[fs + 1]!);
-    else h.sw(addr, h.f[fs]!);
+    const alo = (x[a]! + imm) | 0;
+    if (double) h.sd(addr, alo, h.f[fs]!, h.f[fs + 1]!);
+    else h.sw(addr, alo, h.f[fs]!);
   };
 }
 

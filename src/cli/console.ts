@@ -49,3 +49,58 @@ export function attachConsole(opts: { onInput: (bytes: Uint8Array) => void; onQu
   process.once("exit", restore);
   return { close: restore };
 }
+
+/**
+ * `corral console NAME`: attach this terminal to a running VM's serial console. Ctrl-A X
+ * detaches and leaves the VM running (here also when stdin is not a terminal, so scripts can
+ * detach); Ctrl-A Ctrl-A sends Ctrl-A.
+ */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("-h") || argv.includes("--help") || argv.length !== 1) {
+    process.stdout.write("Usage: corral console NAME\n\nAttach to the serial console of running VM NAME; Ctrl-A X detaches (the VM keeps running).\n");
+    return argv.length === 1 ? 0 : 2;
+  }
+  const name = argv[0]!;
+  const { VmClient } = await import("../vm/client.js");
+  const sock = await new VmClient(name).console();
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) process.stderr.write(`corral: attached to ${name}; Ctrl-A X detaches\r\n`);
+  return new Promise<number>((resolve) => {
+    let escape = false;
+    let detached = false;
+    const onData = (chunk: Buffer): void => {
+      const out: number[] = [];
+      for (const b of chunk) {
+        if (escape) {
+          escape = false;
+          if (b === 0x78 || b === 0x58) {
+            detached = true;
+            finish();
+            return;
+          }
+          if (b === CTRL_A) out.push(CTRL_A);
+          continue;
+        }
+        if (b === CTRL_A) escape = true;
+        else out.push(b);
+      }
+      if (out.length) sock.write(Uint8Array.from(out));
+    };
+    const finish = (): void => {
+      stdin.off("data", onData);
+      if (raw) stdin.setRawMode(false);
+      stdin.pause();
+      sock.destroy();
+      if (!detached) process.stderr.write(`\r\ncorral: VM '${name}' stopped\r\n`);
+      resolve(0);
+    };
+    if (raw) stdin.setRawMode(true);
+    stdin.on("data", onData);
+    stdin.resume();
+    sock.on("data", (b: Buffer) => process.stdout.write(b));
+    sock.on("close", () => {
+      if (!detached) finish();
+    });
+  });
+}

@@ -13,6 +13,8 @@ import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
 import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import { attachConsole } from "./console.js";
+import { openNets, withNetCmdline } from "../net/attach.js";
+import { runDetached } from "./vm.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -27,9 +29,15 @@ Options:
   --cpus N          number of harts, 1 to 8 (default: 1)
   --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
                     ',ro' attaches it read-only. The guest sees /dev/vda, /dev/vdb, ...
+  --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
+                    switch:NAME[,mac=MAC]  the host-local switch NAME shared by VMs, with DHCP
+                    tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
+                                           address with --append "... ip=ADDR::GW:MASK"
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
+  -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
+  --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
 
 With '-- command ...' (default guest only), the command runs in the guest through /bin/sh and
@@ -73,7 +81,11 @@ export interface RunOptions {
   firmware?: string | undefined;
   /** FILE[,ro] for each --disk. */
   disks: string[];
+  /** --net specs (net/attach.ts). */
+  nets: string[];
   command: string[];
+  detach: boolean;
+  name?: string | undefined;
 }
 
 export function parseRunArgs(argv: string[]): RunOptions | "help" {
@@ -91,7 +103,10 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
         cpus: { type: "string", default: "1" },
         firmware: { type: "string" },
         disk: { type: "string", multiple: true },
+        net: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
+        detach: { type: "boolean", short: "d" },
+        name: { type: "string" },
       },
     });
   } catch (e) {
@@ -114,7 +129,10 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
     cpus: Number(v.cpus),
     firmware: v.firmware,
     disks: v.disk ?? [],
+    nets: v.net ?? [],
     command,
+    detach: v.detach === true,
+    name: v.name,
   };
 }
 
@@ -124,6 +142,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
+  if (opts.detach || opts.name !== undefined) return runDetached(opts);
   let kernel = opts.kernel ? readBlob(opts.kernel, "kernel", "--kernel") : undefined;
   let initrd = opts.initrd ? readBlob(opts.initrd, "initrd", "--initrd") : undefined;
   const firmware = opts.firmware ? readBlob(opts.firmware, "firmware", "--firmware") : undefined;
@@ -143,6 +162,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   const disks = openDisks(opts.disks);
+  const nets = await openNets(opts.nets).catch((e: unknown) => {
+    for (const d of disks) d.close();
+    throw e;
+  });
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   let machine: ReturnType<typeof buildMachine>;
   try {
@@ -152,12 +175,12 @@ export async function main(argv: string[]): Promise<number> {
     kernel,
     initrd,
     firmware,
-    cmdline: opts.append ?? (kernel ? defaultCmdline() : undefined),
+    cmdline: kernel ? withNetCmdline(opts.append ?? defaultCmdline(), nets.cmdline) : opts.append,
       console: (b) => out.write(b),
-      virtio: disks,
+      virtio: [...disks, ...nets.devices],
     });
   } catch (e) {
-    for (const d of disks) d.close();
+    for (const d of [...disks, ...nets.devices]) d.close();
     throw e;
   }
   const interactive = command === null && kernel !== undefined;

@@ -7,6 +7,11 @@
  *   "@@CORRAL-BEGIN@@"           the command's output follows
  *   "@@CORRAL-EXIT <status>@@"   the command ended with <status>
  */
+import { createHash } from "node:crypto";
+import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
+
+import { GUEST_NET_SETUP } from "../net/guest-net.js";
+
 export const INIT_STARTED = "corral: init started";
 export const CMD_BEGIN = "@@CORRAL-BEGIN@@";
 export const CMD_EXIT_RE = /^@@CORRAL-EXIT (\d+)@@$/m;
@@ -49,6 +54,11 @@ if [ -s ${GUEST_MODULE_LIST} ] && ls /sys/bus/platform/devices | grep -q virtio_
     insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
   done < ${GUEST_MODULE_LIST}
 fi
+
+${GUEST_NET_SETUP}
+# The guest agent (image/agent.ts) serves 'corral exec' on its virtio-console port, if any.
+# agent ${createHash("sha256").update(AGENT_SCRIPT).digest("hex").slice(0, 12)} (a new agent changes /init, so the cached initramfs is rebuilt)
+setsid ${GUEST_AGENT_PATH} </dev/null >/dev/null 2>&1 &
 
 cd /
 if [ -f ${GUEST_CMD_PATH} ]; then

@@ -16,6 +16,7 @@ import {
   PROFILE,
 } from "./init-script.js";
 import { resolveModules } from "./modules.js";
+import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -65,6 +66,7 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
   w.file("etc/hostname", text(`${GUEST_HOSTNAME}\n`));
   w.file("etc/passwd", text("root:x:0:0:root:/root:/bin/sh\n"));
   w.file("etc/group", text("root:x:0:\n"));
+  w.file(GUEST_AGENT_PATH.slice(1), text(AGENT_SCRIPT), 0o755);
 
   const modules = opts.modules ?? [];
   if (modules.length > 0) {

@@ -1,0 +1,40 @@
+/**
+ * `corral vm memory NAME SIZE`: set the memory target of a running VM through its virtio-balloon
+ * (the guest gives pages back, and the host drops them). Also the detached half of `corral run -d`.
+ */
+import { parseArgs } from "node:util";
+import { CorralError } from "../errors.js";
+import { launchVm } from "../vm/launch.js";
+import { VmClient } from "../vm/client.js";
+import { parseSize, type RunOptions } from "./run.js";
+
+export const VM_USAGE = `Usage: corral vm memory NAME SIZE
+
+Set how much memory the guest of running VM NAME may use (e.g. 256M; at most its --memory).
+The guest's balloon driver gives the rest back to the host; prints the result.
+`;
+
+const mib = (n: number | undefined): string => (n === undefined ? "-" : `${Math.round(n / 2 ** 20)}M`);
+
+export async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, strict: false, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    process.stdout.write(VM_USAGE);
+    return 0;
+  }
+  const [sub, name, size] = positionals;
+  if (sub !== "memory" || name === undefined) throw new CorralError("BAD_ARGS", "usage: corral vm memory NAME [SIZE]; see 'corral vm --help'", { exitCode: 2 });
+  const client = new VmClient(name);
+  const m = size === undefined ? await client.memory() : await client.setMemory(parseSize(size));
+  process.stdout.write(`${name}: memory ${mib(m.memory)}, target ${mib(m.targetBytes)}, balloon ${mib(m.balloonPages * 4096)}, host resident ${mib(m.hostResident)}\n`);
+  return 0;
+}
+
+/** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
+export async function runDetached(opts: RunOptions): Promise<number> {
+  if (opts.command.length > 0) throw new CorralError("BAD_ARGS", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
+  if (opts.firmware !== undefined) throw new CorralError("BAD_ARGS", "--firmware is not supported with --detach", { exitCode: 2 });
+  const client = await launchVm({ name: opts.name, memory: opts.memory, cpus: opts.cpus, disks: opts.disks, kernel: opts.kernel, initrd: opts.initrd, append: opts.append });
+  process.stdout.write(`${client.name}\n`);
+  return 0;
+}

@@ -1,0 +1,133 @@
+/**
+ * Starting and stopping VM processes. A VM runs in its own detached process (its own session,
+ * stdio to the console log) so it outlives the command that started it, and so the emulator,
+ * which keeps its thread busy, never starves the caller's event loop.
+ */
+import { spawn } from "node:child_process";
+import { openSync, closeSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CorralError } from "../errors.js";
+import { corralHome } from "../image/cache.js";
+import { VmClient } from "./client.js";
+import type { DaemonConfig } from "./daemon.js";
+import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, removeState, vmDir } from "./state.js";
+
+export interface LaunchOptions {
+  name?: string | undefined;
+  home?: string | undefined;
+  memory: number;
+  cpus: number;
+  disks?: string[] | undefined;
+  kernel?: string | undefined;
+  initrd?: string | undefined;
+  append?: string | undefined;
+  /** Wait until the guest agent answers (default true); otherwise return once the socket serves. */
+  waitForAgent?: boolean | undefined;
+  bootTimeoutMs?: number | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function randomName(): string {
+  return `vm-${randomBytes(4).toString("hex")}`;
+}
+
+/** Start a VM process and wait until it runs. Returns a client for it. */
+export async function launchVm(o: LaunchOptions): Promise<VmClient> {
+  const name = o.name ?? randomName();
+  checkName(name);
+  const home = o.home ?? corralHome();
+  claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
+  const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [] };
+  if (o.kernel !== undefined) cfg.kernel = o.kernel;
+  if (o.initrd !== undefined) cfg.initrd = o.initrd;
+  if (o.append !== undefined) cfg.append = o.append;
+  const logPath = join(vmDir(name, home), VM_FILES.log);
+  const log = openSync(logPath, "w");
+  let pid: number;
+  try {
+    const script = fileURLToPath(new URL("./daemon.js", import.meta.url));
+    const child = spawn(process.execPath, [script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")], {
+      detached: true,
+      stdio: ["ignore", log, log],
+      env: { ...process.env, CORRAL_HOME: home },
+    });
+    child.unref();
+    if (child.pid === undefined) throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
+    pid = child.pid;
+  } catch (e) {
+    removeState(name, home);
+    throw e;
+  } finally {
+    closeSync(log);
+  }
+  const client = new VmClient(name, home);
+  const deadline = Date.now() + (o.bootTimeoutMs ?? 300_000);
+  for (;;) {
+    const rec = readRecord(name, home);
+    const alive = isVmProcess(pid, name);
+    if (!alive) {
+      removeState(name, home);
+      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${lastError(logPath)}`);
+    }
+    if (rec && rec.pid === pid) {
+      try {
+        const info = await client.info();
+        if (o.waitForAgent === false || info.state === "running") return client;
+      } catch {
+        // the socket is not up yet
+      }
+    }
+    if (Date.now() > deadline) {
+      process.kill(pid, "SIGKILL");
+      removeState(name, home);
+      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time; its console log is ${logPath}`);
+    }
+    await sleep(200);
+  }
+}
+
+function lastError(logPath: string): string {
+  try {
+    const lines = readFileSync(logPath, "utf8").split("\n").filter((l) => l.startsWith("corral: "));
+    const l = lines[lines.length - 1];
+    if (l) return l.slice("corral: ".length);
+  } catch {
+    // no log
+  }
+  return `see ${logPath}`;
+}
+
+/**
+ * Power a VM off: graceful (the agent syncs and powers off), forced by the VM process after
+ * `timeoutMs`, and if the process still lives a little later, SIGKILL and clean its state.
+ * Returns how it ended.
+ */
+export async function stopVm(name: string, opts: { home?: string | undefined; timeoutMs?: number } = {}): Promise<"graceful" | "killed"> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const client = new VmClient(name, opts.home);
+  const rec = client.record();
+  try {
+    await client.requestStop(timeoutMs);
+  } catch {
+    // not answering: killed below
+  }
+  const deadline = Date.now() + timeoutMs + 5_000;
+  while (Date.now() < deadline) {
+    if (!isVmProcess(rec.pid, name)) {
+      liveRecord(name, opts.home);
+      return "graceful";
+    }
+    await sleep(100);
+  }
+  try {
+    process.kill(rec.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  while (isVmProcess(rec.pid, name)) await sleep(50);
+  removeState(name, opts.home);
+  return "killed";
+}

@@ -1,0 +1,108 @@
+/**
+ * The guest agent protocol: text lines over the virtio-console port AGENT_PORT_NAME, fields
+ * separated by one space, binary data base64-encoded (so a line never holds a space or newline
+ * of user data). The guest side is the busybox script in src/image/agent.ts.
+ *
+ * Host to guest:
+ *   X <id> <script> <stdin>   start exec <id>: <script> (base64) is run by `sh` in a new session;
+ *                             <stdin> 1: stdin follows as I lines and ends with E (the command
+ *                             starts at E), 0: stdin is /dev/null and the command starts now
+ *   I <id> <data>             a chunk of stdin (base64)
+ *   E <id>                    end of stdin
+ *   K <id>                    kill exec <id>'s process group (SIGKILL)
+ *   P <id>                    ping
+ *   S                         sync and power off
+ * Guest to host:
+ *   H <version>               the agent is up
+ *   A <id>                    exec <id> was received
+ *   O <id> <fd> <data>        output of exec <id> on fd 1 or 2 (base64)
+ *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N)
+ *   P <id>                    answer to a ping
+ */
+export const AGENT_PORT_NAME = "org.corral.agent";
+export const AGENT_VERSION = 1;
+/** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
+export const OUTPUT_CHUNK = 3072;
+/** Bytes of stdin per I line (the agent's `read` builtin reads a line a byte at a time). */
+export const STDIN_CHUNK = 24 * 1024;
+
+export type AgentMessage =
+  | { kind: "hello"; version: number }
+  | { kind: "ack"; id: number }
+  | { kind: "output"; id: number; fd: 1 | 2; data: Buffer }
+  | { kind: "exit"; id: number; status: number }
+  | { kind: "pong"; id: number };
+
+/** Parse one guest line; undefined for anything malformed (boot noise, a truncated line). */
+export function parseAgentLine(line: string): AgentMessage | undefined {
+  const f = line.trim().split(" ");
+  const num = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined);
+  const id = num(f[1]);
+  switch (f[0]) {
+    case "H":
+      return id === undefined ? undefined : { kind: "hello", version: id };
+    case "A":
+      return id === undefined ? undefined : { kind: "ack", id };
+    case "P":
+      return id === undefined ? undefined : { kind: "pong", id };
+    case "R": {
+      const status = num(f[2]);
+      return id === undefined || status === undefined ? undefined : { kind: "exit", id, status };
+    }
+    case "O": {
+      const fd = num(f[2]);
+      if (id === undefined || (fd !== 1 && fd !== 2)) return undefined;
+      return { kind: "output", id, fd, data: Buffer.from(f[3] ?? "", "base64") };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const b64 = (d: string | Uint8Array): string => Buffer.from(d).toString("base64");
+
+export function execFrame(id: number, script: string, hasStdin: boolean): string {
+  return `X ${id} ${b64(script)} ${hasStdin ? 1 : 0}\n`;
+}
+export function stdinFrames(id: number, data: Uint8Array): string[] {
+  const out: string[] = [];
+  for (let at = 0; at < data.length; at += STDIN_CHUNK) out.push(`I ${id} ${b64(data.subarray(at, at + STDIN_CHUNK))}\n`);
+  out.push(`E ${id}\n`);
+  return out;
+}
+export const killFrame = (id: number): string => `K ${id}\n`;
+export const pingFrame = (id: number): string => `P ${id}\n`;
+export const SHUTDOWN_FRAME = "S\n";
+
+/** Quote one word for /bin/sh. */
+export function shQuote(w: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The script an exec runs: change directory, set the environment, exec argv (no shell parsing of argv). */
+export function execScript(argv: readonly string[], env: Readonly<Record<string, string>> = {}, cwd?: string): string {
+  const lines: string[] = [];
+  if (cwd !== undefined) lines.push(`cd ${shQuote(cwd)} || exit 126`);
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RangeError(`environment variable name '${k}' is not valid`);
+    lines.push(`export ${k}=${shQuote(v)}`);
+  }
+  lines.push(`exec ${argv.map(shQuote).join(" ")}`);
+  return lines.join("\n") + "\n";
+}
+
+/** Splits a byte stream into lines (the port delivers arbitrary chunks). */
+export class LineSplitter {
+  private buf = "";
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(bytes: Uint8Array): void {
+    this.buf += Buffer.from(bytes).toString("latin1");
+    for (let nl = this.buf.indexOf("\n"); nl >= 0; nl = this.buf.indexOf("\n")) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      this.onLine(line);
+    }
+    // A guest that never sends a newline must not grow this without bound.
+    if (this.buf.length > 1 << 20) this.buf = "";
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The control socket of a VM process: HTTP/1.1 over a Unix socket (as Firecracker's API socket).
+ *   GET  /vm        {name, pid, cpus, memory, state, startedAt}
+ *   POST /exec      body ExecBody; response application/x-ndjson: {"fd":1|2,"data":base64} lines,
+ *                   then {"exitCode":N,"timedOut":bool} or {"error":{"code","message"}}
+ *   POST /stop      body {"timeoutMs":N}: graceful power-off, forced after timeoutMs; 202
+ *   GET  /memory    balloon state; PUT /memory body {"bytes":N} sets the guest's memory target
+ *   GET  /console   with "Upgrade: corral-console": the serial console as raw bytes both ways
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { rmSync } from "node:fs";
+import type { Duplex } from "node:stream";
+import { isCorralError } from "../errors.js";
+import { BalloonStat } from "../devices/virtio/balloon.js";
+import { PAGE_SIZE } from "../machine/memory.js";
+import type { VmContext } from "./daemon.js";
+import { residentBytes } from "./madvise.js";
+
+export interface ExecBody {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** base64 */
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+/** How long an exec waits for a booting guest's agent. */
+const BOOT_WAIT_MS = 180_000;
+
+export const CONSOLE_UPGRADE = "corral-console";
+
+async function body(req: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    const b = c as Buffer;
+    n += b.length;
+    if (n > 256 * 2 ** 20) throw new Error("request body too large");
+    parts.push(b);
+  }
+  const s = Buffer.concat(parts).toString("utf8");
+  return s ? (JSON.parse(s) as unknown) : {};
+}
+
+function json(res: ServerResponse, status: number, v: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(v));
+}
+
+function fail(res: ServerResponse, status: number, code: string, message: string): void {
+  json(res, status, { error: { code, message } });
+}
+
+export async function serveControl(path: string, vm: VmContext): Promise<Server> {
+  const server = createServer((req, res) => {
+    route(req, res, vm).catch((e: unknown) => {
+      const code = isCorralError(e) ? e.code : "BAD_REQUEST";
+      const message = e instanceof Error ? e.message : String(e);
+      if (!res.headersSent) fail(res, isCorralError(e) ? 500 : 400, code, message);
+      else res.end(JSON.stringify({ error: { code, message } }) + "\n");
+    });
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex) => attachConsole(req, socket, vm));
+  rmSync(path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => resolve());
+  });
+  return server;
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): Promise<void> {
+  const url = req.url ?? "/";
+  if (req.method === "GET" && url === "/vm") {
+    json(res, 200, { ...vm.rec, state: vm.state(), uptimeMs: Date.now() - vm.rec.startedAt });
+  } else if (req.method === "POST" && url === "/exec") {
+    await exec((await body(req)) as ExecBody, res, vm);
+  } else if (req.method === "POST" && url === "/stop") {
+    const b = (await body(req)) as { timeoutMs?: number };
+    vm.stop(typeof b.timeoutMs === "number" ? b.timeoutMs : 10_000);
+    json(res, 202, { state: "stopping" });
+  } else if (url === "/memory" && (req.method === "GET" || req.method === "PUT")) {
+    if (req.method === "PUT") {
+      const b = (await body(req)) as { bytes?: unknown };
+      if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0) return fail(res, 400, "BAD_MEMORY", "body must be {\"bytes\": N} with N > 0");
+      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `the target ${b.bytes} is more than the VM's ${vm.rec.memory} bytes of RAM`);
+      vm.balloon.setTarget(Math.floor((vm.rec.memory - b.bytes) / PAGE_SIZE));
+    }
+    vm.balloon.requestStats();
+    const stat = (t: number): number | undefined => {
+      const v = vm.balloon.stats.get(t);
+      return v === undefined ? undefined : Number(v);
+    };
+    json(res, 200, {
+      memory: vm.rec.memory,
+      targetBytes: vm.rec.memory - vm.balloon.target * PAGE_SIZE,
+      balloonPages: vm.balloon.actual,
+      guestTotal: stat(BalloonStat.MEMTOT),
+      guestAvailable: stat(BalloonStat.AVAIL),
+      hostResident: residentBytes(),
+      releasedBytes: vm.balloon.releasedBytes,
+    });
+  } else {
+    fail(res, 404, "NOT_FOUND", `no route ${req.method ?? ""} ${url}`);
+  }
+}
+
+async function exec(b: ExecBody, res: ServerResponse, vm: VmContext): Promise<void> {
+  if (!Array.isArray(b.argv) || b.argv.length === 0 || !b.argv.every((a) => typeof a === "string")) {
+    return fail(res, 400, "BAD_EXEC", "argv must be a non-empty array of strings");
+  }
+  if (vm.state() === "stopping") return fail(res, 409, "VM_NOT_RUNNING", `VM '${vm.rec.name}' is stopping`);
+  if (!vm.agent.ready) {
+    const t = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), BOOT_WAIT_MS).unref());
+    if ((await Promise.race([vm.agent.whenReady(), t])) === "timeout") {
+      return fail(res, 504, "AGENT_TIMEOUT", `the guest agent of VM '${vm.rec.name}' has not started: see its console log`);
+    }
+  }
+  const req = {
+    argv: b.argv,
+    ...(b.env ? { env: b.env } : {}),
+    ...(b.cwd !== undefined ? { cwd: b.cwd } : {}),
+    ...(b.stdin !== undefined ? { stdin: Buffer.from(b.stdin, "base64") } : {}),
+    ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
+  };
+  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  const { id, done } = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") }) + "\n"));
+  // A client that goes away takes its command with it.
+  res.on("close", () => {
+    if (!res.writableFinished) vm.agent.kill(id);
+  });
+  try {
+    const r = await done;
+    res.end(JSON.stringify(r) + "\n");
+  } catch (e) {
+    res.end(JSON.stringify({ error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } }) + "\n");
+  }
+}
+
+function attachConsole(req: IncomingMessage, socket: Duplex, vm: VmContext): void {
+  if (req.url !== "/console" || (req.headers.upgrade ?? "").toLowerCase() !== CONSOLE_UPGRADE) {
+    socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    return;
+  }
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${CONSOLE_UPGRADE}\r\nConnection: Upgrade\r\n\r\n`);
+  socket.write(vm.consoleTail());
+  const out = (b: Uint8Array): void => {
+    socket.write(b);
+  };
+  vm.consoleListeners.add(out);
+  socket.on("data", (b: Buffer) => vm.machine.uart?.pushInput(b));
+  const done = (): void => {
+    vm.consoleListeners.delete(out);
+  };
+  socket.on("close", done);
+  socket.on("error", done);
+}

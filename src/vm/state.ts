@@ -1,0 +1,129 @@
+/**
+ * Where a running VM lives on the host: $CORRAL_HOME/vms/<name>/ holds
+ *   vm.json      the record (pid, sizes, start time); created with O_EXCL, so it is also the
+ *                lock that makes names unique
+ *   api.sock     the control socket (HTTP over a Unix socket, like Firecracker's API socket)
+ *   console.log  everything the guest wrote on its serial console (kept after the VM ends)
+ * A VM process removes vm.json and api.sock when it ends; after a crash (SIGKILL, OOM) they stay
+ * behind and the next `ps`, `run` or API call that meets them finds the pid dead and removes them.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CorralError } from "../errors.js";
+import { corralHome } from "../image/cache.js";
+
+export interface VmRecord {
+  name: string;
+  pid: number;
+  cpus: number;
+  memory: number;
+  /** ms since the epoch */
+  startedAt: number;
+}
+
+export const VM_FILES = { record: "vm.json", socket: "api.sock", log: "console.log" } as const;
+/** The VM process's argv carries this marker, so a reused pid is not mistaken for a VM. */
+export const DAEMON_MARKER = "corral-vm-daemon";
+
+export function vmsRoot(home = corralHome()): string {
+  return join(home, "vms");
+}
+export function vmDir(name: string, home = corralHome()): string {
+  return join(vmsRoot(home), name);
+}
+
+export function checkName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) {
+    throw new CorralError("BAD_VM_NAME", `VM name '${name}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`, { exitCode: 2 });
+  }
+}
+
+/** True when `pid` is a live Corral VM process for `name`. */
+export function isVmProcess(pid: number, name: string): boolean {
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return argv.includes(DAEMON_MARKER) && argv.includes(name);
+  } catch {
+    return false;
+  }
+}
+
+export function readRecord(name: string, home?: string): VmRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(vmDir(name, home), VM_FILES.record), "utf8")) as VmRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remove what a VM that is no longer running left behind (the console log stays). */
+export function removeState(name: string, home?: string): void {
+  const dir = vmDir(name, home);
+  rmSync(join(dir, VM_FILES.socket), { force: true });
+  rmSync(join(dir, VM_FILES.record), { force: true });
+}
+
+/** The record of a running VM; stale state of a dead one is removed and undefined returned. */
+export function liveRecord(name: string, home?: string): VmRecord | undefined {
+  const rec = readRecord(name, home);
+  if (rec && isVmProcess(rec.pid, name)) return rec;
+  if (existsSync(join(vmDir(name, home), VM_FILES.record))) removeState(name, home);
+  return undefined;
+}
+
+/**
+ * Claim `name` for a new VM (O_EXCL on vm.json). The pid is filled in by `publish` once the VM
+ * process exists; a claim whose process never appears is stale after STALE_CLAIM_MS.
+ */
+const STALE_CLAIM_MS = 120_000;
+export function claimName(rec: VmRecord, home?: string): void {
+  checkName(rec.name);
+  const dir = vmDir(rec.name, home);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, VM_FILES.record);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, JSON.stringify(rec) + "\n", { flag: "wx" });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const old = readRecord(rec.name, home);
+      const claimedNoPid = old !== undefined && old.pid === 0 && Date.now() - old.startedAt < STALE_CLAIM_MS;
+      if (claimedNoPid || (old && old.pid !== 0 && isVmProcess(old.pid, rec.name))) {
+        throw new CorralError("VM_NAME_IN_USE", `a VM named '${rec.name}' is already running: pick another --name or 'corral stop ${rec.name}'`);
+      }
+      removeState(rec.name, home);
+    }
+  }
+  throw new CorralError("VM_NAME_IN_USE", `could not claim the VM name '${rec.name}': another corral is starting it`);
+}
+
+export function publish(rec: VmRecord, home?: string): void {
+  writeFileSync(join(vmDir(rec.name, home), VM_FILES.record), JSON.stringify(rec) + "\n");
+}
+
+/** Running VMs; stale entries are cleaned on the way. */
+export function listVms(home?: string): VmRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(vmsRoot(home));
+  } catch {
+    return [];
+  }
+  const out: VmRecord[] = [];
+  for (const n of names.sort()) {
+    const rec = readRecord(n, home);
+    if (rec && rec.pid === 0 && Date.now() - rec.startedAt < STALE_CLAIM_MS) continue; // starting
+    const live = liveRecord(n, home);
+    if (live) out.push(live);
+  }
+  return out;
+}
+
+/** The record of running VM `name`, or VM_NOT_RUNNING. */
+export function requireVm(name: string, home?: string): VmRecord {
+  checkName(name);
+  const rec = liveRecord(name, home);
+  if (!rec) throw new CorralError("VM_NOT_RUNNING", `no running VM named '${name}': 'corral ps' lists the running ones`);
+  return rec;
+}

@@ -21,10 +21,39 @@ import type { Op } from "./ops-int.js";
 import type { TlbSet } from "./tlb.js";
 
 export const MAX_BLOCK = 128;
+/** Runs after which a block is compiled. Compiling costs tens of microseconds; cold code never pays it. */
+export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 500);
+
+/**
+ * The first tier of the JIT: turn a block's ops into one function that calls each op directly.
+ * Every call site in it then always calls the same closure, so V8 can inline the ops into the
+ * block (the interpreter's `ops[i](h)` loop is one megamorphic call site that it never can).
+ * The index of the op that is running is kept in a local so a trap can still name its pc.
+ * A later tier can emit the instructions' semantics inline instead of calling the closures.
+ */
+export function compileBlock(b: Block): (h: Hart) => void {
+  const names = b.ops.map((_, k) => `o${k}`);
+  const body = names.map((n, k) => (k === 0 ? `${n}(h);` : `i = ${k}; ${n}(h);`)).join("\n    ");
+  const src = `const [${names.join(", ")}] = ops;
+return function block(h) {
+  let i = 0;
+  try {
+    ${body}
+  } catch (e) {
+    h.faultIndex = i;
+    throw e;
+  }
+};`;
+  return new Function("ops", src)(b.ops) as (h: Hart) => void;
+}
 
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
+  /** Times the block ran; at HOT_BLOCK it is compiled (see compileBlock). */
+  hits = 0;
+  /** The compiled form, once hot: the same ops as straight-line direct calls. */
+  run: ((h: Hart) => void) | null = null;
   // Two chain slots (a branch has two successors): the block that followed, for which pc, under
   // which exec TLB and generation. Following a chain skips the TLB and the cache lookup.
   c0: Block | null = null;
@@ -176,23 +205,33 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   for (;;) {
     try {
       for (;;) {
-        if (h.irqCheck && h.pollInterrupts()) b = null;
-        if (done >= budget || h.sleeping || h.state !== 0) return done;
+        if (h.irqCheck) {
+          if (h.pollInterrupts()) b = null;
+          if (h.sleeping || h.state !== 0) return done;
+        }
+        if (done >= budget) return done;
         const prev = b;
         b = null; // a fetch fault below belongs to no block
         b = cache.next(h, prev);
-        const ops = b.ops;
-        const n = ops.length;
-        for (i = 0; i < n; i++) ops[i]!(h);
+        const run = b.run;
+        if (run !== null) {
+          run(h);
+        } else {
+          const ops = b.ops;
+          const n = ops.length;
+          for (i = 0; i < n; i++) ops[i]!(h);
+          if (++b.hits === HOT_BLOCK && !b.dead) b.run = compileBlock(b);
+        }
         done += b.n;
         h.instret += b.n;
       }
     } catch (e) {
       if (e !== TRAP) throw e;
       if (b !== null) {
-        h.pc += b.offs[i]!;
-        done += i;
-        h.instret += i;
+        const k = b.run !== null ? h.faultIndex : i;
+        h.pc += b.offs[k]!;
+        done += k;
+        h.instret += k;
       }
       b = null;
       h.enterTrap(h.trapCause, h.trapTval, false);

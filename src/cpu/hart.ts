@@ -128,6 +128,8 @@ export class Hart implements InterruptTarget, FpuHart {
   trapTval = 0;
   /** High word of the last 64-bit load. */
   hiOut = 0;
+  /** Index within its block of the op a compiled block was running when it trapped. */
+  faultIndex = 0;
 
   // Fast-path views of the current translation contexts.
   readonly ctx: TlbContext[] = Array.from({ length: CTX_COUNT }, () => new TlbContext());

@@ -147,7 +147,10 @@ export function wfi(off: number, inst: number): Op {
   return (h) => {
     if (h.priv === PRIV_U || (h.priv === PRIV_S && h.mstatus & MS_TW)) h.raise(Exc.Illegal, inst);
     h.pc += off + 4;
-    if ((h.mip & h.mie) === 0) h.sleeping = true;
+    if ((h.mip & h.mie) === 0) {
+      h.sleeping = true;
+      h.irqCheck = true; // the run loop looks at sleeping/state only when irqCheck is set
+    }
   };
 }
 /** SFENCE.VMA (4.2.1): rs1 = x0 flushes everything, otherwise the page of rs1 (ASIDs are not implemented). */

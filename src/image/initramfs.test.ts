@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { buildInitramfs, commandArchive } from "./initramfs.js";
 import { CMD_BEGIN, CMD_EXIT_RE, INIT_STARTED } from "./init-script.js";
 import { sharedImage } from "./testing.js";
-import type { ImagePaths } from "./pull.js";
+import { DEFAULT_MODULES, type ImagePaths } from "./pull.js";
 
 function withTmp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), "corral-initramfs-"));
@@ -49,7 +49,7 @@ test("the initramfs extracts with real cpio: /init, busybox, applets, device nod
     assert.equal(lstatSync(join(root, "tmp")).mode & 0o7777, 0o1777);
     assert.equal(lstatSync(join(root, "etc/extra")).mode & 0o777, 0o600);
     // The cached image's initramfs is this same build.
-    assert.deepEqual(new Uint8Array(readFileSync(img.initramfs)), buildInitramfs({ busybox }));
+    assert.deepEqual(new Uint8Array(readFileSync(img.initramfs)), buildInitramfs({ busybox, modules: DEFAULT_MODULES, modulesDir: img.modulesDir }));
   }));
 
 test("the command archive holds /corral/cmd and /corral/files", () =>

@@ -209,6 +209,7 @@ export class Sbi {
       case 1:
         // hart_stop: never returns to the caller on success.
         h.state = HartState.Stopped;
+        h.irqCheck = true;
         return ret(h, 0);
       case 2: {
         const t = harts[argU(h, 0)];
@@ -219,7 +220,10 @@ export class Sbi {
         // hart_suspend: default retentive suspend behaves as WFI; non-retentive is not offered
         // (the device tree lists no idle states, so Linux does not ask for it).
         if (argU(h, 0) !== 0) return ret(h, SbiErr.NotSupported);
-        if ((h.mip & h.mie) === 0) h.sleeping = true;
+        if ((h.mip & h.mie) === 0) {
+          h.sleeping = true;
+          h.irqCheck = true;
+        }
         return ret(h, 0);
       default:
         return ret(h, SbiErr.NotSupported);

@@ -1,0 +1,158 @@
+/**
+ * Corral's TypeScript API for VMs:
+ *
+ *   const vm = await Corral.start({ name: "dev", memory: "512M" });
+ *   const r = await vm.exec(["uname", "-a"]);            // { exitCode, stdout, stderr }
+ *   await vm.files.write("/tmp/x", "hello");
+ *   await vm.setMemory("256M");                           // the balloon
+ *   await vm.stop();
+ *
+ * Design: every VM runs in its own detached process (src/vm/daemon.ts), also when started from
+ * this API. The emulator keeps the thread it runs on busy, so an in-process VM would starve the
+ * caller's event loop (timers, sockets, its own HTTP server); a separate process also lets a VM
+ * started here be seen and managed by `corral ps/exec/console/stop`, and survive a crash of the
+ * caller. The API is a client of the VM's control socket (src/vm/client.ts).
+ */
+import { CorralError } from "../errors.js";
+import { parseSize } from "../cli/run.js";
+import { VmClient, type MemoryInfo, type VmInfo } from "../vm/client.js";
+import { launchVm, stopVm } from "../vm/launch.js";
+import { listVms, type VmRecord } from "../vm/state.js";
+import { shQuote } from "../vm/protocol.js";
+
+export { CorralError } from "../errors.js";
+export type { MemoryInfo, VmInfo } from "../vm/client.js";
+export type { VmRecord } from "../vm/state.js";
+
+export interface StartOptions {
+  /** Unique among running VMs; default a random "vm-xxxxxxxx". */
+  name?: string;
+  /** Bytes, or a size like "512M" (default 512M). */
+  memory?: number | string;
+  cpus?: number;
+  /** Disk specs as for --disk: "FILE" or "FILE,ro". */
+  disks?: string[];
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  /** How long to wait for the guest to boot (default 300 s). */
+  bootTimeoutMs?: number;
+}
+
+export interface ExecOptions {
+  stdin?: string | Uint8Array;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Kill the command (its whole process group, not the VM) after this long. */
+  timeoutMs?: number;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The raw bytes of stdout (stdout is their UTF-8 decoding). */
+  stdoutBytes: Buffer;
+  timedOut: boolean;
+}
+
+const toBytes = (n: number | string): number => (typeof n === "number" ? n : parseSize(n));
+
+export class Vm {
+  readonly files: {
+    /** Write `data` to `path` in the guest (created or truncated). */
+    write(path: string, data: string | Uint8Array): Promise<void>;
+    /** The bytes of `path` in the guest. */
+    read(path: string): Promise<Buffer>;
+  };
+
+  constructor(private readonly client: VmClient) {
+    this.files = {
+      write: async (path, data) => {
+        const r = await this.exec(["sh", "-c", `cat > ${shQuote(path)}`], { stdin: data });
+        if (r.exitCode !== 0) throw new CorralError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+      },
+      read: async (path) => {
+        const r = await this.exec(["cat", path]);
+        if (r.exitCode !== 0) throw new CorralError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+        return r.stdoutBytes;
+      },
+    };
+  }
+
+  get name(): string {
+    return this.client.name;
+  }
+
+  info(): Promise<VmInfo> {
+    return this.client.info();
+  }
+
+  /** Run argv in the guest (no shell: pass ["sh", "-c", "..."] for one). */
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const r = await this.client.exec(
+      {
+        argv,
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+        ...(opts.stdin !== undefined ? { stdin: Buffer.from(opts.stdin).toString("base64") } : {}),
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      },
+      (fd, data) => {
+        if (fd === 1) {
+          out.push(data);
+          opts.onStdout?.(data);
+        } else {
+          err.push(data);
+          opts.onStderr?.(data);
+        }
+      },
+    );
+    const stdoutBytes = Buffer.concat(out);
+    return { exitCode: r.exitCode, timedOut: r.timedOut, stdout: stdoutBytes.toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), stdoutBytes };
+  }
+
+  /** Set the guest's memory target through the balloon (at most the VM's memory). */
+  setMemory(size: number | string): Promise<MemoryInfo> {
+    return this.client.setMemory(toBytes(size));
+  }
+
+  memory(): Promise<MemoryInfo> {
+    return this.client.memory();
+  }
+
+  /** Power off: graceful through the agent, forced after `timeoutMs` (default 10 s). */
+  async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
+    await stopVm(this.name, { home: this.client.home, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+  }
+}
+
+export const Corral = {
+  /** Boot a VM in its own process; resolves when its guest agent answers. */
+  async start(o: StartOptions = {}): Promise<Vm> {
+    const client = await launchVm({
+      name: o.name,
+      memory: toBytes(o.memory ?? "512M"),
+      cpus: o.cpus ?? 1,
+      disks: o.disks,
+      kernel: o.kernel,
+      initrd: o.initrd,
+      append: o.append,
+      bootTimeoutMs: o.bootTimeoutMs,
+    });
+    return new Vm(client);
+  },
+  /** A running VM by name (VM_NOT_RUNNING if there is none). */
+  get(name: string): Vm {
+    const c = new VmClient(name);
+    c.record();
+    return new Vm(c);
+  },
+  list(): VmRecord[] {
+    return listVms();
+  },
+};

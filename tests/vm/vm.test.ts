@@ -1,0 +1,223 @@
+// Running VMs end to end with the Debian guest (issue 3 item 6, and the balloon of item 5): two
+// VMs boot once, in parallel (one through `corral run -d`, one through the TypeScript API), and
+// every check runs against them. The CLI VM ends with a wedged agent and a forced stop, the API
+// VM with a crash (SIGKILL of its process), so both clean-up paths are exercised.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Corral, type Vm } from "../../src/api/index.js";
+import { GUEST_AGENT_PID } from "../../src/image/agent.js";
+import { VM_FILES, vmDir } from "../../src/vm/state.js";
+
+const CORRAL = fileURLToPath(new URL("../../bin/corral.js", import.meta.url));
+const A = `t-cli-${process.pid}`;
+const B = `t-api-${process.pid}`;
+let apiVm: Vm;
+
+function corral(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", timeout: 400_000, ...(input !== undefined ? { input } : {}) });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function corralAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string; endedAt: number }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CORRAL, ...args]);
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    p.on("close", (status) => resolve({ status, stdout, stderr, endedAt: performance.now() }));
+  });
+}
+
+function meminfo(name: string): { total: number; available: number } {
+  const r = corral(["exec", name, "--", "cat", "/proc/meminfo"]);
+  const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(r.stdout)?.[1] ?? NaN);
+  return { total: kb("MemTotal"), available: kb("MemAvailable") };
+}
+
+function daemonPid(name: string): number {
+  return (JSON.parse(readFileSync(join(vmDir(name), VM_FILES.record), "utf8")) as { pid: number }).pid;
+}
+
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
+}
+
+before(async () => {
+  const cli = corralAsync(["run", "-d", "--name", A, "--memory", "512M"]);
+  apiVm = await Corral.start({ name: B, memory: "256M" });
+  const r = await cli;
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), A);
+});
+
+after(() => {
+  for (const n of [A, B]) if (existsSync(join(vmDir(n), VM_FILES.record))) corral(["stop", "-t", "1", n]);
+});
+
+test("ps lists both VMs as running with their sizes", () => {
+  const r = corral(["ps"]);
+  assert.equal(r.status, 0);
+  const row = r.stdout.split("\n").find((l) => l.startsWith(A + " "));
+  assert.ok(row, r.stdout);
+  assert.match(row, new RegExp(`^${A}\\s+${daemonPid(A)}\\s+1\\s+512M\\s+running\\s+\\d+[smh]$`));
+  assert.ok(Corral.list().some((v) => v.name === B && v.memory === 256 * 2 ** 20));
+});
+
+test("exec: stdout and stderr apart, the exit status, argv without shell parsing", () => {
+  const r = corral(["exec", A, "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+  assert.equal(r.status, 7);
+  assert.equal(r.stdout, "out\n");
+  assert.equal(r.stderr, "err\n");
+  const u = corral(["exec", A, "--", "uname", "-m"]);
+  assert.equal(u.stdout, "riscv64\n");
+  const q = corral(["exec", A, "--", "printf", "%s|", "a b", "$HOME", "it's"]);
+  assert.equal(q.stdout, "a b|$HOME|it's|");
+  const missing = corral(["exec", A, "--", "/no/such/program"]);
+  assert.equal(missing.status, 127);
+});
+
+test("exec: stdin is forwarded with -i", () => {
+  const r = corral(["exec", "-i", A, "--", "sh", "-c", "tr a-z A-Z; echo done"], "hello\nworld\n");
+  assert.equal(r.status, 0);
+  assert.equal(r.stdout, "HELLO\nWORLD\ndone\n");
+});
+
+test("exec: several at once, each with its own output", async () => {
+  const slow = corralAsync(["exec", A, "--", "sh", "-c", "sleep 4; echo slow"]);
+  const fast = await Promise.all([1, 2, 3].map((i) => corralAsync(["exec", A, "--", "sh", "-c", `echo fast-${i}; echo e-${i} >&2; exit ${i}`])));
+  const s = await slow;
+  fast.forEach((r, i) => {
+    assert.equal(r.stdout, `fast-${i + 1}\n`);
+    assert.equal(r.stderr, `e-${i + 1}\n`);
+    assert.equal(r.status, i + 1);
+    // They ran while the slow one was still sleeping.
+    assert.ok(r.endedAt < s.endedAt);
+  });
+  assert.equal(s.stdout, "slow\n");
+});
+
+test("exec: a timeout kills the guest process group, not the VM", () => {
+  const r = corral(["exec", "--timeout", "2", A, "--", "sh", "-c", "sleep 300 & sleep 301; echo never"]);
+  assert.equal(r.status, 137);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /timed out/);
+  const ps = corral(["exec", A, "--", "ps", "-o", "args"]);
+  assert.equal(ps.status, 0);
+  assert.doesNotMatch(ps.stdout, /sleep 30[01]/);
+});
+
+test("API: exec with env, cwd, streaming callbacks; files write and read back", async () => {
+  const chunks: string[] = [];
+  const r = await apiVm.exec(["sh", "-c", 'echo "$GREETING from $(pwd)"; uname -a; echo warn >&2'], {
+    env: { GREETING: "hi there" },
+    cwd: "/tmp",
+    onStdout: (b) => chunks.push(b.toString()),
+  });
+  assert.equal(r.exitCode, 0);
+  assert.match(r.stdout, /^hi there from \/tmp\nLinux corral .* riscv64/);
+  assert.equal(r.stderr, "warn\n");
+  assert.equal(chunks.join(""), r.stdout);
+  const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+  await apiVm.files.write("/tmp/blob", data);
+  assert.deepEqual(await apiVm.files.read("/tmp/blob"), data);
+  const sum = await apiVm.exec(["sh", "-c", "wc -c < /tmp/blob"]);
+  assert.equal(sum.stdout.trim(), "5000");
+  const t = await apiVm.exec(["sleep", "100"], { timeoutMs: 1500 });
+  assert.equal(t.timedOut, true);
+  assert.equal(t.exitCode, 137);
+  await assert.rejects(apiVm.files.read("/no/such"), { code: "GUEST_FILE_READ" });
+});
+
+test("console: attach, type a command, Ctrl-A X detaches and the VM keeps running", async () => {
+  const p = spawn(process.execPath, [CORRAL, "console", A]);
+  let out = "";
+  p.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  p.stdin.write("echo con-$((6*7))\n");
+  for (let i = 0; i < 300 && !out.includes("con-42"); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(out, /con-42/);
+  p.stdin.write("\x01x");
+  const code = await new Promise<number | null>((r) => p.on("close", r));
+  assert.equal(code, 0);
+  assert.match(corral(["ps"]).stdout, new RegExp(`^${A}\\s.*running`, "m"));
+});
+
+test("balloon: inflate and deflate change MemTotal/MemAvailable; freed guest memory leaves the host", async () => {
+  const pid = daemonPid(A);
+  // Fill 200 MiB of guest memory (a file on the tmpfs root): resident on the host.
+  assert.equal(corral(["exec", A, "--", "dd", "if=/dev/zero", "of=/tmp/fill", "bs=1M", "count=200"]).status, 0);
+  const before = meminfo(A);
+  const rssFull = rssOf(pid);
+  // Free it in the guest and shrink the guest to 192M: free page reporting and the balloon's
+  // inflated pages both reach the host as madvise(MADV_DONTNEED).
+  assert.equal(corral(["exec", A, "--", "rm", "/tmp/fill"]).status, 0);
+  const set = corral(["vm", "memory", A, "192M"]);
+  assert.equal(set.status, 0, set.stderr);
+  let inflated = before;
+  for (let i = 0; i < 60 && inflated.total > before.total - 250 * 1024; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    inflated = meminfo(A);
+  }
+  const rssAfter = rssOf(pid);
+  process.stderr.write(`# balloon 512M -> 192M: MemTotal ${before.total} -> ${inflated.total} kB, MemAvailable ${before.available} -> ${inflated.available} kB, host RSS ${rssFull >> 20} -> ${rssAfter >> 20} MiB\n`);
+  assert.ok(inflated.total <= before.total - 250 * 1024, "MemTotal fell by the ballooned amount");
+  assert.ok(inflated.available < before.available, "MemAvailable no longer counts the ballooned pages");
+  assert.ok(rssAfter < rssFull - 150 * 2 ** 20, `host RSS fell: ${rssFull} -> ${rssAfter}`);
+  const info = await Corral.get(A).memory();
+  assert.ok(info.releasedBytes > 150 * 2 ** 20);
+  assert.equal(info.balloonPages * 4096, 512 * 2 ** 20 - 192 * 2 ** 20);
+
+  await Corral.get(A).setMemory("512M");
+  let deflated = inflated;
+  for (let i = 0; i < 60 && deflated.total < before.total; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    deflated = meminfo(A);
+  }
+  assert.equal(deflated.total, before.total, "MemTotal is back after deflating");
+  assert.ok(deflated.available > inflated.available);
+});
+
+test("bad input: a duplicate name, a bad size, a VM that does not exist", () => {
+  const dup = corral(["run", "-d", "--name", A]);
+  assert.notEqual(dup.status, 0);
+  assert.match(dup.stderr, /^corral: a VM named '.*' is already running/);
+  const big = corral(["vm", "memory", A, "4G"]);
+  assert.notEqual(big.status, 0);
+  assert.match(big.stderr, /more than the VM's/);
+  const none = corral(["exec", "no-such-vm", "--", "true"]);
+  assert.equal(none.status, 1);
+  assert.equal(none.stderr, "corral: no running VM named 'no-such-vm': 'corral ps' lists the running ones\n");
+});
+
+test("an agent that does not answer: a clear timeout, then a forced stop leaves nothing behind", () => {
+  const stopAgent = corral(["exec", A, "--", "sh", "-c", `kill -STOP $(cat ${GUEST_AGENT_PID})`]);
+  assert.equal(stopAgent.status, 0, stopAgent.stderr);
+  const r = corral(["exec", A, "--", "true"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^corral: the guest agent of VM '.*' did not answer within \d+ s/);
+  const pid = daemonPid(A);
+  const s = corral(["stop", "-t", "2", A]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.doesNotMatch(corral(["ps"]).stdout, new RegExp(`^${A}\\s`, "m"));
+  assert.equal(existsSync(`/proc/${pid}`), false, "the VM process is gone");
+  assert.equal(existsSync(join(vmDir(A), VM_FILES.socket)), false);
+  assert.equal(existsSync(join(vmDir(A), VM_FILES.record)), false);
+  const again = corral(["exec", A, "--", "true"]);
+  assert.equal(again.status, 1);
+  assert.match(again.stderr, /no running VM named/);
+});
+
+test("a crashed VM process: its stale state is detected and removed", async () => {
+  const pid = daemonPid(B);
+  process.kill(pid, "SIGKILL");
+  while (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), true, "SIGKILL leaves the record behind");
+  await assert.rejects(apiVm.exec(["true"]), { code: "VM_NOT_RUNNING" });
+  assert.equal(Corral.list().some((v) => v.name === B), false);
+  assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), false);
+  assert.equal(existsSync(join(vmDir(B), VM_FILES.socket)), false);
+});

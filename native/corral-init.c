@@ -41,6 +41,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -140,9 +141,30 @@ static void make_target(const char *dst, const char *kind) {
     int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0) die("create mount target %s", dst);
     close(fd);
-  } else if (kind[0] == 'd') {
+  } else if (kind[0] == 'd' || kind[0] == 's') {
     mkdir_p(dst, 0755);
   }
+}
+
+/* Flags a mount in a user namespace must keep on remount (mount_namespaces(7) "locked" flags:
+ * nosuid, nodev, noexec and the atime flags inherited from a more privileged mount). */
+static unsigned long locked_flags(const char *path) {
+  struct statvfs sv;
+  if (statvfs(path, &sv) < 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+static int remount_bind(const char *path, unsigned long flags) {
+  if (mount(path, path, NULL, flags | MS_BIND | MS_REMOUNT, NULL) == 0) return 0;
+  if (errno != EPERM) return -1;
+  return mount(path, path, NULL, flags | locked_flags(path) | MS_BIND | MS_REMOUNT, NULL);
 }
 
 /* mount <src> <dst> <type> <flags> <data> <kind> : a bind mount's extra flags (MS_RDONLY...)
@@ -162,7 +184,11 @@ static void do_mount(const struct record *r) {
         die("remount %s with flags 0x%lx", dst, extra);
     }
   } else if (mount(src, dst, t, flags, d) < 0) {
-    die("mount %s (%s) on %s", src, type, dst);
+    /* Kind 's': sysfs belongs to the owner of the network namespace; where the kernel refuses
+     * a new one, bind the host's read-only (what runc does rootless). */
+    if (!(arg(r, 6)[0] == 's' && errno == EPERM)) die("mount %s (%s) on %s", src, type, dst);
+    if (mount("/sys", dst, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind /sys on %s", dst);
+    if (remount_bind(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0) die("remount %s read-only", dst);
   }
 }
 
@@ -222,8 +248,7 @@ static void do_readonly(const char *path) {
   struct stat st;
   if (stat(path, &st) < 0) return;
   if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind %s", path);
-  if (mount(path, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-    die("remount %s read-only", path);
+  if (remount_bind(path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0) die("remount %s read-only", path);
 }
 
 /* Terminal: create a pty inside the container and pass its master to the console socket
@@ -316,6 +341,29 @@ static void drop_bounding(const struct capset5 *c) {
   }
 }
 
+/* newuidmap/newgidmap PID ID HOSTID SIZE...: the setuid tools of the uidmap package write maps
+ * beyond the caller's own id after checking /etc/subuid and /etc/subgid. */
+static void run_idmap_tool(const char *tool, pid_t pid, char *map) {
+  char *argv[3 * 340 + 3];
+  char pidstr[32];
+  int n = 0;
+  snprintf(pidstr, sizeof pidstr, "%d", pid);
+  argv[n++] = (char *)tool;
+  argv[n++] = pidstr;
+  char *save = NULL;
+  for (char *tok = strtok_r(map, " \n", &save); tok && n < (int)(sizeof argv / sizeof argv[0]) - 1; tok = strtok_r(NULL, " \n", &save)) argv[n++] = tok;
+  argv[n] = NULL;
+  pid_t t = fork();
+  if (t < 0) die("fork %s", tool);
+  if (t == 0) {
+    execv(tool, argv);
+    _exit(127);
+  }
+  int st;
+  while (waitpid(t, &st, 0) < 0) if (errno != EINTR) die("wait for %s", tool);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { errno = 0; die("%s %s failed (status %d); check /etc/subuid and /etc/subgid", tool, pidstr, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)); }
+}
+
 static void forward(int sig) { if (child_pid > 0) kill(child_pid, sig); }
 
 int main(int argc, char **argv) {
@@ -330,6 +378,7 @@ int main(int argc, char **argv) {
   unsigned long clone_flags = 0, seccomp_flags = 0;
   uid_t uid = 0; gid_t gid = 0; gid_t gids[256]; int ngids = 0, has_user = 0;
   char uidmap[4096] = "", gidmap[4096] = "";
+  const char *newuidmap = NULL, *newgidmap = NULL, *setgroups_mode = NULL;
   struct capset5 caps = { 0 };
   int umask_val = -1;
 
@@ -350,6 +399,9 @@ int main(int argc, char **argv) {
     else if (is(r, "gid") && ngids < 256) gids[ngids++] = (gid_t)num(r, 1);
     else if (is(r, "uidmap")) { strncat(uidmap, arg(r, 1), sizeof uidmap - strlen(uidmap) - 2); strcat(uidmap, "\n"); }
     else if (is(r, "gidmap")) { strncat(gidmap, arg(r, 1), sizeof gidmap - strlen(gidmap) - 2); strcat(gidmap, "\n"); }
+    else if (is(r, "newuidmap")) newuidmap = arg(r, 1);
+    else if (is(r, "newgidmap")) newgidmap = arg(r, 1);
+    else if (is(r, "setgroups")) setgroups_mode = arg(r, 1);
     else if (is(r, "caps")) { caps = (struct capset5){ num(r, 1), num(r, 2), num(r, 3), num(r, 4), num(r, 5), 1 }; }
   }
   args[nargs] = NULL;
@@ -388,10 +440,11 @@ int main(int argc, char **argv) {
     if (userns_new) {
       /* user_namespaces(7): only a process outside the namespace may write its maps. */
       char p[64];
-      snprintf(p, sizeof p, "/proc/%d/uid_map", pid);
-      if (uidmap[0]) write_file(p, uidmap);
-      snprintf(p, sizeof p, "/proc/%d/gid_map", pid);
-      if (gidmap[0]) write_file(p, gidmap);
+      if (newuidmap) run_idmap_tool(newuidmap, pid, uidmap);
+      else if (uidmap[0]) { snprintf(p, sizeof p, "/proc/%d/uid_map", pid); write_file(p, uidmap); }
+      if (setgroups_mode) { snprintf(p, sizeof p, "/proc/%d/setgroups", pid); write_file(p, setgroups_mode); }
+      if (newgidmap) run_idmap_tool(newgidmap, pid, gidmap);
+      else if (gidmap[0]) { snprintf(p, sizeof p, "/proc/%d/gid_map", pid); write_file(p, gidmap); }
     }
     if (write(sync[1], "1", 1) != 1) die("sync with container");
     close(sync[1]);
@@ -429,7 +482,7 @@ int main(int argc, char **argv) {
     else if (is(r, "chdir")) { if (chdir(arg(r, 1)) < 0) die("chdir %s", arg(r, 1)); }
     else if (is(r, "mask")) do_mask(arg(r, 1));
     else if (is(r, "ropath")) do_readonly(arg(r, 1));
-    else if (is(r, "rootro")) { if (mount("/", "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) die("remount / read-only"); }
+    else if (is(r, "rootro")) { if (remount_bind("/", MS_RDONLY) < 0) die("remount / read-only"); }
     else if (is(r, "sysctl")) write_file(arg(r, 1), arg(r, 2));
     else if (is(r, "rlimit")) {
       struct rlimit rl = { num(r, 2), num(r, 3) };

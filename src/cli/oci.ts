@@ -3,7 +3,6 @@ import { CorralError, isCorralError } from "../errors.js";
 import { COMMANDS } from "../containers/oci/commands.js";
 import { flagBool, flagStr, parseFlags } from "../containers/oci/flags.js";
 import { Runtime } from "../containers/runtime/runtime.js";
-import { DEFAULT_ROOT } from "../containers/runtime/state.js";
 
 /**
  * `corral oci`: Corral's OCI runtime, command-line compatible with runc (global flags --root,
@@ -63,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const p = parseFlags(rest, cmd.flags, `corral oci ${name}`);
-    const rt = new Runtime({ root: flagStr(globals, "root") ?? DEFAULT_ROOT, warn: (m) => { report("warning", m); process.stderr.write(`corral: warning: ${m}\n`); } });
+    const root = flagStr(globals, "root");
+    const rt = new Runtime({ ...(root ? { root } : {}), warn: (m) => { report("warning", m); process.stderr.write(`corral: warning: ${m}\n`); } });
     return await cmd.run(rt, p);
   } catch (e) {
     report("error", isCorralError(e) ? e.message : String(e));

@@ -4,6 +4,7 @@ import { cgRmdir } from "./fsutil.js";
 import { detectLayout, type CgroupLayout } from "./layout.js";
 import { CgroupV1 } from "./v1.js";
 import { CgroupV2 } from "./v2.js";
+import { NoCgroup } from "./none.js";
 
 export type { Cgroup, CgroupStats } from "./cgroup.js";
 export { detectLayout, type CgroupLayout } from "./layout.js";
@@ -22,7 +23,11 @@ export function cgroupPath(id: string, configured: string | undefined): string {
   return clean;
 }
 
+/** "" is the path of no cgroup at all (a rootless container without a delegated cgroup). */
+export const NO_CGROUP = "";
+
 export function openCgroup(relPath: string, layout: CgroupLayout = detectLayout()): Cgroup {
+  if (relPath === NO_CGROUP) return new NoCgroup();
   return layout.mode === "unified" ? new CgroupV2(layout, relPath) : new CgroupV1(layout, relPath);
 }
 

@@ -7,6 +7,7 @@ import { secureJoin } from "../spec/paths.js";
 import type { Namespace, NamespaceType, Process, Spec } from "../spec/types.js";
 import type { CapabilitySets } from "../security/index.js";
 import type { SeccompProgram } from "../seccomp/index.js";
+import type { IdMapTools } from "./rootless.js";
 
 /**
  * The helper's plan (see native/corral-init.c): records of tab-separated fields, one per line.
@@ -101,6 +102,9 @@ export interface CreatePlanInput {
   detach: boolean;
   noPivot: boolean;
   security: SecurityParts;
+  /** Run by an unprivileged caller: maps written under user_namespaces(7)'s unprivileged rules. */
+  rootless?: boolean;
+  idTools?: IdMapTools;
 }
 
 /** The plan for a container's init process (OCI runtime.md "create"). */
@@ -125,6 +129,11 @@ export function createPlan(o: CreatePlanInput): Plan {
       throw new CorralError("OCI_CONFIG_INVALID", "config.json: linux.uidMappings and linux.gidMappings are required with a new user namespace");
     for (const m of spec.linux.uidMappings) plan.add("uidmap", `${m.containerID} ${m.hostID} ${m.size}`);
     for (const m of spec.linux.gidMappings) plan.add("gidmap", `${m.containerID} ${m.hostID} ${m.size}`);
+    // user_namespaces(7) "Writing to mapping files": newuidmap/newgidmap write maps beyond the
+    // caller's own id; without CAP_SETGID the gid map needs setgroups denied first.
+    if (o.idTools?.uid) plan.add("newuidmap", o.idTools.uid);
+    if (o.idTools?.gid) plan.add("newgidmap", o.idTools.gid);
+    else if (o.rootless) plan.add("setgroups", "deny");
   }
   if (spec.hostname !== undefined) plan.add("hostname", spec.hostname);
   if (spec.domainname !== undefined) plan.add("domainname", spec.domainname);
@@ -158,7 +167,8 @@ export function createPlan(o: CreatePlanInput): Plan {
       // sysfs can be mounted only by the owner of the network namespace: bind the host's.
       plan.add("mount", "/sys", dst, "", MS.BIND | MS.REC | (flags & MS.RDONLY), "", "d");
     } else {
-      plan.add("mount", m.source, dst, m.type, flags, data.join(","), "d");
+      // "s": a sysfs the kernel refuses (EPERM in a user namespace) becomes a read-only bind of /sys.
+      plan.add("mount", m.source, dst, m.type, flags, data.join(","), m.type === "sysfs" ? "s" : "d");
     }
     for (const p of propagation) plan.add("prop", dst, p);
     if (m.destination === "/dev/pts" && m.type === "devpts") devpts = true;

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { StdioOptions } from "node:child_process";
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { CorralError } from "../../errors.js";
-import { cgroupPath, detectLayout, openCgroup, removeCgroup, type Cgroup } from "../cgroups/index.js";
+import { cgroupPath, detectLayout, NO_CGROUP, openCgroup, removeCgroup, type Cgroup } from "../cgroups/index.js";
 import { loadBundle } from "../spec/validate.js";
 import type { Process, Spec } from "../spec/types.js";
 import { runHooks } from "./hooks.js";
@@ -12,9 +12,10 @@ import { securityFor } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
 import { openFifoForStart } from "./fifo.js";
 import { mkfifo } from "../linux/libc.js";
+import { cgroupWritable, checkUserNamespaces, defaultRoot, isRootless, pidsInNamespaceOf, rootlessSpec, type IdMapTools } from "./rootless.js";
 
 export interface RuntimeOptions {
-  /** State directory (runc --root). */
+  /** State directory (runc --root; default /run/corral-oci, or $XDG_RUNTIME_DIR/corral-oci rootless). */
   root?: string;
   warn?: (message: string) => void;
 }
@@ -54,7 +55,7 @@ export class Runtime {
   private readonly warn: (m: string) => void;
 
   constructor(opts: RuntimeOptions = {}) {
-    this.store = new StateStore(opts.root);
+    this.store = new StateStore(opts.root ?? defaultRoot());
     this.warn = opts.warn ?? ((m) => void process.stderr.write(`corral: warning: ${m}\n`));
   }
 
@@ -80,12 +81,24 @@ export class Runtime {
 
   private async launch(id: string, o: CreateOptions, withFifo: boolean): Promise<Created> {
     const bundle = o.spec ? { dir: o.bundle, spec: o.spec, rootfs: o.rootfs ?? resolve(o.bundle, o.spec.root.path) } : loadBundle(o.bundle);
-    const { spec } = bundle;
+    let { spec } = bundle;
+    let idTools: IdMapTools = {};
+    const rootless = isRootless();
+    if (rootless) {
+      checkUserNamespaces();
+      ({ spec, tools: idTools } = rootlessSpec(spec));
+    }
     const proc = spec.process as Process;
     const security = securityFor(proc, spec.linux.seccomp, this.warn);
-    const stateDir = this.store.reserve(id);
-    const cgPath = cgroupPath(id, spec.linux.cgroupsPath);
     const layout = detectLayout();
+    let cgPath = cgroupPath(id, spec.linux.cgroupsPath);
+    if (rootless && !cgroupWritable(openCgroup(cgPath, layout).dirs())) {
+      // runc and crun do the same rootless: no cgroup rather than no container.
+      const limits = Object.entries(spec.linux.resources).filter(([k, v]) => k !== "devices" && v !== undefined && !(typeof v === "object" && Object.keys(v).length === 0)).map(([k]) => k);
+      this.warn(`no writable cgroup for ${cgPath} (rootless without a delegated cgroup): running without cgroups${limits.length ? `; linux.resources ${limits.join(", ")} ignored` : ""}`);
+      cgPath = NO_CGROUP;
+    }
+    const stateDir = this.store.reserve(id);
     const cg = openCgroup(cgPath, layout);
     let created: string[] = [];
     let pid = 0;
@@ -102,7 +115,7 @@ export class Runtime {
         spec, bundleDir: bundle.dir, rootfs: bundle.rootfs, cgroupProcs: cg.procsFiles(),
         cgroupDirs: cg.dirs().map((d) => ({ mount: d.slice(0, d.length - cgPath.length), dir: d })),
         ...(withFifo ? { stateDir } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
-        detach: o.detach ?? false, noPivot: o.noPivot ?? false, security,
+        detach: o.detach ?? false, noPivot: o.noPivot ?? false, security, rootless, idTools,
       });
       const h = runHelper(plan, o.stdio ?? "inherit");
       h.pid.then((p) => { pid = p; }, () => undefined);
@@ -123,7 +136,7 @@ export class Runtime {
     } catch (e) {
       // Nothing stays behind after a failed create: process, cgroups, state.
       await this.destroy(id, cg, created, pid);
-      throw e;
+      throw rootless ? explainRootless(e) : e;
     }
   }
 
@@ -193,7 +206,7 @@ export class Runtime {
     const st = this.store.load(id);
     const status = this.status(st);
     if (status === "stopped") throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is not running; nothing to signal`);
-    const pids = all ? openCgroup(st.cgroupPath).pids() : [st.pid];
+    const pids = all ? this.ps(id) : [st.pid];
     for (const p of pids) {
       try {
         process.kill(p, signal);
@@ -244,7 +257,9 @@ export class Runtime {
   }
 
   ps(id: string): number[] {
-    return openCgroup(this.store.load(id).cgroupPath).pids();
+    const st = this.store.load(id);
+    if (st.cgroupPath === NO_CGROUP) return alive(st.pid, st.pidStartTime) ? pidsInNamespaceOf(st.pid) : [];
+    return openCgroup(st.cgroupPath).pids();
   }
 
   async pause(id: string): Promise<void> {
@@ -258,6 +273,14 @@ export class Runtime {
     if (this.status(st) !== "paused") throw new CorralError("OCI_NOT_PAUSED", `container '${id}' is not paused`);
     await openCgroup(st.cgroupPath).thaw();
   }
+}
+
+/** A helper failure that only a rootless caller meets gets the reason said plainly. */
+function explainRootless(e: unknown): unknown {
+  if (!(e instanceof CorralError) || e.code !== "OCI_CONTAINER_START_FAILED") return e;
+  if (/clone with flags.*(No space left|Operation not permitted)/.test(e.message))
+    return new CorralError("OCI_USERNS_DISABLED", `the kernel refused an unprivileged user namespace (${e.message.replace(/^container set-up failed: /, "")}); check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, or run as root`, { cause: e });
+  return e;
 }
 
 function existsFifo(dir: string): boolean {

@@ -56,7 +56,12 @@ export class StateStore {
   /** Reserve a container id: its directory must not exist yet. */
   reserve(id: string): string {
     checkId(id);
-    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    try {
+      mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "error";
+      throw new CorralError("OCI_STATE_FAILED", `cannot create the state directory ${this.root} (${code}); pass --root with a directory you can write`, { cause: e });
+    }
     const d = this.dir(id);
     try {
       mkdirSync(d, { mode: 0o711 });

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { MachineExit } from "../machine/machine.js";
-import { CommandConsole, commandStatus, concatArchives } from "../api/guest-command.js";
+import { CommandConsole, commandStatus, concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
@@ -46,7 +46,7 @@ terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 `;
 
 function defaultCmdline(): string {
-  return "console=ttyS0 quiet";
+  return DEFAULT_CMDLINE;
 }
 
 /** "512M", "1G", "65536K", "512" (MiB) to bytes. */
@@ -198,6 +198,7 @@ export async function main(argv: string[]): Promise<number> {
     process.off("SIGTERM", onSignal);
     machine.close();
   }
+  if (interactive && exit.kind === "stopped") process.stdout.write("\r\n");
   return exitStatus(exit, out instanceof CommandConsole ? out : null);
 }
 

@@ -23,12 +23,12 @@ import {
   SSTATUS_HI_XL,
   SSTATUS_MASK,
 } from "./defs.js";
-import { hi32, lo32, type Hart } from "./hart.js";
+import type { Hart } from "./hart.js";
+import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "./int64.js";
 
 /** The value a CSR read produced (two words, to stay exact). */
 export const csrOut = { lo: 0, hi: 0 };
 
-const TWO32 = 4294967296;
 // Slots in Hart.scratch (pairs).
 const MSCRATCH = 0;
 const SSCRATCH = 2;
@@ -320,12 +320,6 @@ function writeMstatus(h: Hart, v: number): true {
   return true;
 }
 
-function signed(lo: number, hi: number): number {
-  return (hi | 0) * TWO32 + (lo >>> 0);
-}
-function u64(lo: number, hi: number): number {
-  return (hi >>> 0) * TWO32 + (lo >>> 0);
-}
 /** mtvec/stvec: modes 0 (direct) and 1 (vectored); others are reserved, read back as direct. */
 function tvec(lo: number, hi: number): number {
   const mode = lo & 3;

@@ -53,15 +53,6 @@ export const enum HartState {
   StartPending = 2,
 }
 
-const TWO32 = 4294967296;
-
-/** Low and high words of a 64-bit value held exactly in a JS number (|v| < 2^53). */
-export function lo32(v: number): number {
-  return v | 0;
-}
-export function hi32(v: number): number {
-  return Math.floor(v / TWO32) | 0;
-}
 
 /**
  * One RISC-V hart: architectural state plus the memory-access fast paths that decoded

@@ -3,11 +3,11 @@
  * Each factory captures its operands once at decode time and returns the closure the block runs.
  * `d` is the destination pair index (2*rd, or 64 for x0: the scratch slot), `a`/`b` the sources'.
  */
+import { TWO32 } from "./int64.js";
 import type { Hart } from "./hart.js";
 
 export type Op = (h: Hart) => void;
 
-const TWO32 = 4294967296;
 
 // ---- helpers on pairs ----
 function sltPair(ah: number, al: number, bh: number, bl: number): boolean {

@@ -3,11 +3,11 @@
  * computed as a JS number (exact for canonical addresses, see hart.ts); the hart's fast paths
  * do translation, permission checks and faults.
  */
+import { TWO32 } from "./int64.js";
 import { Exc, MS_FS } from "./defs.js";
 import type { Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
 
-const TWO32 = 4294967296;
 
 export function load(width: number, unsigned: boolean, d: number, a: number, imm: number): Op {
   switch (width) {

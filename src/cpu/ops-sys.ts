@@ -4,12 +4,12 @@
  * These end a block: while a block runs, `h.pc` holds the block's start, so each op adds its own
  * offset `off` within the block.
  */
+import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
 import { Exc, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
 import type { Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
 
-const TWO32 = 4294967296;
 
 export function jal(d: number, off: number, imm: number, len: number): Op {
   return (h) => {

@@ -7,6 +7,7 @@
  * Calling convention (SBI spec chapter 3): a7 = extension id, a6 = function id, a0..a5 arguments;
  * returns error in a0 and value in a1. Legacy extensions (chapter 5) return in a0 only.
  */
+import { TWO32 } from "../cpu/int64.js";
 import { MIP_SSIP, PRIV_S } from "../cpu/defs.js";
 import { HartState, type Hart } from "../cpu/hart.js";
 
@@ -58,7 +59,6 @@ export interface SbiHost {
   wake(h: Hart): void;
 }
 
-const TWO32 = 4294967296;
 const A0 = 20;
 const A1 = 22;
 

@@ -347,7 +347,8 @@ export class Hart implements InterruptTarget, FpuHart {
   private dataRamOffset(a: number, access: Access): number {
     const pa = translate(this, a, access, this.dataPriv);
     const off = pa - this.ram.base;
-    return off >= 0 && off < this.ram.size ? off : -(pa + 1) - 0; // encode MMIO as -(pa+1)
+    // Outside RAM the physical address is returned encoded as -(pa + 1), for the MMIO path.
+    return off >= 0 && off < this.ram.size ? off : -(pa + 1);
   }
 
   loadSlow(a: number, size: 1 | 2 | 4 | 8): number {

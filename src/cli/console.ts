@@ -90,7 +90,8 @@ export async function main(argv: string[]): Promise<number> {
     const finish = (): void => {
       stdin.off("data", onData);
       if (raw) stdin.setRawMode(false);
-      stdin.pause();
+      // pause() alone keeps a piped stdin's handle alive until EOF; this process is done with it.
+      stdin.destroy();
       sock.destroy();
       if (!detached) process.stderr.write(`\r\ncorral: VM '${name}' stopped\r\n`);
       resolve(0);

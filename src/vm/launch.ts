@@ -89,6 +89,15 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   }
 }
 
+/** The process has ended (no longer exists, or a zombie waiting for its parent). */
+function ended(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
+  }
+}
+
 function lastError(logPath: string): string {
   try {
     const lines = readFileSync(logPath, "utf8").split("\n").filter((l) => l.startsWith("corral: "));
@@ -117,6 +126,8 @@ export async function stopVm(name: string, opts: { home?: string | undefined; ti
   const deadline = Date.now() + timeoutMs + 5_000;
   while (Date.now() < deadline) {
     if (!isVmProcess(rec.pid, name)) {
+      // Its argv is gone once it is exiting; wait until it has ended.
+      while (!ended(rec.pid)) await sleep(20);
       liveRecord(name, opts.home);
       return "graceful";
     }

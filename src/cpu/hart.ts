@@ -133,6 +133,10 @@ export class Hart implements InterruptTarget, FpuHart {
   /** The exec TLB of the current context (block chains are valid per TLB and generation). */
   xset: TlbSet;
   readonly view: DataView;
+  // Views of guest RAM for naturally aligned accesses (typed-array indexing is cheaper than DataView).
+  readonly u8: Uint8Array;
+  readonly i8: Int8Array;
+  readonly i32: Int32Array;
   readonly ram: GuestRam;
 
   constructor(
@@ -141,6 +145,9 @@ export class Hart implements InterruptTarget, FpuHart {
   ) {
     this.ram = host.ram;
     this.view = host.ram.view;
+    this.u8 = host.ram.u8;
+    this.i8 = new Int8Array(host.ram.buffer);
+    this.i32 = new Int32Array(host.ram.buffer);
     const c = this.ctx[CTX_M]!;
     this.rtag = c.r.tag;
     this.radd = c.r.add;
@@ -276,13 +283,13 @@ export class Hart implements InterruptTarget, FpuHart {
   lb(a: number, lo: number): number {
     const off = lo & 0xfff;
     const i = (lo >>> 12) & TLB_MASK;
-    if (this.rtag[i] === a - off) return this.view.getInt8(this.radd[i]! + off);
+    if (this.rtag[i] === a - off) return this.i8[this.radd[i]! + off]!;
     return (this.loadSlow(a, 1) << 24) >> 24;
   }
   lbu(a: number, lo: number): number {
     const off = lo & 0xfff;
     const i = (lo >>> 12) & TLB_MASK;
-    if (this.rtag[i] === a - off) return this.view.getUint8(this.radd[i]! + off);
+    if (this.rtag[i] === a - off) return this.u8[this.radd[i]! + off]!;
     return this.loadSlow(a, 1) & 0xff;
   }
   lh(a: number, lo: number): number {
@@ -300,7 +307,10 @@ export class Hart implements InterruptTarget, FpuHart {
   lw(a: number, lo: number): number {
     const off = lo & 0xfff;
     const i = (lo >>> 12) & TLB_MASK;
-    if (this.rtag[i] === a - off && off <= 4092) return this.view.getInt32(this.radd[i]! + off, true);
+    if (this.rtag[i] === a - off && off <= 4092) {
+      const p = this.radd[i]! + off;
+      return (p & 3) === 0 ? this.i32[p >>> 2]! : this.view.getInt32(p, true);
+    }
     return this.loadSlow(a, 4);
   }
   /** 64-bit load: returns the low word, the high word in `hiOut`. */
@@ -309,6 +319,11 @@ export class Hart implements InterruptTarget, FpuHart {
     const i = (lo >>> 12) & TLB_MASK;
     if (this.rtag[i] === a - off && off <= 4088) {
       const p = this.radd[i]! + off;
+      if ((p & 7) === 0) {
+        const w = p >>> 2;
+        this.hiOut = this.i32[w + 1]!;
+        return this.i32[w]!;
+      }
       this.hiOut = this.view.getInt32(p + 4, true);
       return this.view.getInt32(p, true);
     }
@@ -318,7 +333,7 @@ export class Hart implements InterruptTarget, FpuHart {
   sb(a: number, lo: number, v: number): void {
     const off = lo & 0xfff;
     const i = (lo >>> 12) & TLB_MASK;
-    if (this.wtag[i] === a - off) this.view.setInt8(this.wadd[i]! + off, v);
+    if (this.wtag[i] === a - off) this.u8[this.wadd[i]! + off] = v;
     else this.storeSlow(a, 1, v, 0);
   }
   sh(a: number, lo: number, v: number): void {
@@ -330,16 +345,25 @@ export class Hart implements InterruptTarget, FpuHart {
   sw(a: number, lo: number, v: number): void {
     const off = lo & 0xfff;
     const i = (lo >>> 12) & TLB_MASK;
-    if (this.wtag[i] === a - off && off <= 4092) this.view.setInt32(this.wadd[i]! + off, v, true);
-    else this.storeSlow(a, 4, v, 0);
+    if (this.wtag[i] === a - off && off <= 4092) {
+      const p = this.wadd[i]! + off;
+      if ((p & 3) === 0) this.i32[p >>> 2] = v;
+      else this.view.setInt32(p, v, true);
+    } else this.storeSlow(a, 4, v, 0);
   }
   sd(a: number, alo: number, lo: number, hi: number): void {
     const off = alo & 0xfff;
     const i = (alo >>> 12) & TLB_MASK;
     if (this.wtag[i] === a - off && off <= 4088) {
       const p = this.wadd[i]! + off;
-      this.view.setInt32(p, lo, true);
-      this.view.setInt32(p + 4, hi, true);
+      if ((p & 7) === 0) {
+        const w = p >>> 2;
+        this.i32[w] = lo;
+        this.i32[w + 1] = hi;
+      } else {
+        this.view.setInt32(p, lo, true);
+        this.view.setInt32(p + 4, hi, true);
+      }
     } else this.storeSlow(a, 8, lo, hi);
   }
 

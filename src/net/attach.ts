@@ -1,0 +1,95 @@
+/**
+ * `--net` for `corral run`: parse each spec, open its backend and wrap it in a virtio-net device.
+ *   tap[:NAME][,mac=MAC]     a TAP interface (root); NAME may hold %d (default corral%d)
+ *   switch:NAME[,mac=MAC]    the host-local switch NAME, with DHCP served by Corral
+ * Each NIC's default MAC comes from the VM (its process id) and the NIC index, so two running VMs
+ * never share one.
+ */
+import { join } from "node:path";
+import { parseMac, VirtioNet, type NetBackend } from "../devices/virtio/net.js";
+import { CorralError } from "../errors.js";
+import { corralHome } from "../image/cache.js";
+import { DhcpServer, type Subnet } from "./dhcp.js";
+import { FileLeaseStore } from "./leases.js";
+import { formatMac } from "./packet.js";
+import { ServicesBackend } from "./services.js";
+import { SwitchPort } from "./switch.js";
+import { TapBackend } from "./tap.js";
+
+export type NetSpec = { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string };
+
+/** The subnet every switch serves: QEMU user networking's, familiar to users. */
+export const SWITCH_SUBNET: Subnet = { network: 0x0a000200, prefix: 24, router: 0x0a000202, leaseSeconds: 86400 };
+export const SWITCH_POOL = { first: 0x0a00020f, last: 0x0a0002fe } as const;
+
+const USAGE = "use tap[:NAME][,mac=MAC] or switch:NAME[,mac=MAC]";
+
+export function parseNetSpec(spec: string): NetSpec {
+  const [head = "", ...opts] = spec.split(",");
+  let mac: string | undefined;
+  for (const o of opts) {
+    const m = /^mac=(.*)$/.exec(o);
+    if (!m) throw new CorralError("BAD_NET", `--net '${spec}': unknown option '${o}': ${USAGE}`, { exitCode: 2 });
+    try {
+      parseMac(m[1]!);
+    } catch {
+      throw new CorralError("BAD_NET", `--net '${spec}': '${m[1]}' is not a MAC address: write it as 52:54:00:12:34:56`, { exitCode: 2 });
+    }
+    if ((parseMac(m[1]!)[0]! & 1) === 1) throw new CorralError("BAD_NET", `--net '${spec}': ${m[1]} is a multicast MAC: the first byte must be even`, { exitCode: 2 });
+    mac = m[1]!.toLowerCase();
+  }
+  const [kind, name, extra] = head.split(":");
+  if (extra !== undefined) throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
+  if (kind === "tap") return { kind: "tap", ...(name ? { name } : {}), ...(mac ? { mac } : {}) };
+  if (kind === "switch") {
+    if (!name || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/.test(name)) {
+      throw new CorralError("BAD_NET", `--net '${spec}': a switch needs a name of 1 to 32 letters, digits, '_', '-' or '.'`, { exitCode: 2 });
+    }
+    return { kind: "switch", name, ...(mac ? { mac } : {}) };
+  }
+  throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
+}
+
+/** 52:54 then 32 bits from the VM's pid and the NIC index: unique among running VMs. */
+export function defaultMac(nic: number, pid: number = process.pid): string {
+  const v = ((pid & 0x1fffffff) * 8 + (nic & 7)) >>> 0;
+  return formatMac(Uint8Array.of(0x52, 0x54, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff));
+}
+
+export function switchDir(name: string, home: string = corralHome()): string {
+  return join(home, "run", "switch", name);
+}
+
+export interface OpenedNets {
+  devices: VirtioNet[];
+  /** What the guest's /init should do with eth0 ("ip=dhcp" on a switch), or "" (see init-script.ts). */
+  cmdline: string;
+}
+
+/** Open every --net spec; on failure, everything opened so far is closed again. */
+export async function openNets(specs: readonly string[], home: string = corralHome()): Promise<OpenedNets> {
+  const parsed = specs.map(parseNetSpec);
+  const devices: VirtioNet[] = [];
+  try {
+    for (const [i, s] of parsed.entries()) {
+      let backend: NetBackend;
+      if (s.kind === "tap") backend = TapBackend.open(s.name);
+      else {
+        const dir = switchDir(s.name, home);
+        const port = await SwitchPort.open(dir, i);
+        backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL)));
+      }
+      devices.push(new VirtioNet({ backend, mac: s.mac ?? defaultMac(i), name: `eth${i}` }));
+    }
+  } catch (e) {
+    for (const d of devices) d.close();
+    throw e;
+  }
+  return { devices, cmdline: parsed[0]?.kind === "switch" ? "ip=dhcp" : "" };
+}
+
+/** Add the network setting to a kernel command line unless the user already chose one with ip=. */
+export function withNetCmdline(cmdline: string, net: string): string {
+  if (!net || /(^|\s)ip=/.test(cmdline)) return cmdline;
+  return `${cmdline} ${net}`.trim();
+}

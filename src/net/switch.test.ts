@@ -1,0 +1,113 @@
+// The switch with real virtio-net devices driven by the mock driver: frames go through the
+// guest-side queues, the device, a SwitchPort, a real Unix socket and back.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NET_HDR, VirtioNet, parseMac, type NetBackend } from "../devices/virtio/net.js";
+import { MockDriver, MockIrq, makeRam } from "../devices/virtio/testing/mock-driver.js";
+import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
+import { SwitchPort, removeStaleSockets } from "./switch.js";
+
+export function nic(backend: NetBackend, mac: string) {
+  const ram = makeRam();
+  const irq = new MockIrq();
+  const dev = new VirtioNet({ backend, mac, queueSize: 64 });
+  const drv = new MockDriver(ram, new VirtioMmioTransport({ device: dev, memory: ram, irq, irqNumber: 1 }), irq);
+  drv.init({ want: drv.deviceFeatures() });
+  const posted = Array.from({ length: 32 }, () => drv.add(0, [], [NET_HDR.size + 1514]));
+  drv.kick(0);
+  return {
+    dev,
+    send(f: Uint8Array): void {
+      drv.request(1, [new Uint8Array(NET_HDR.size), f], []);
+    },
+    /** Frames the guest has received so far (without their virtio_net_hdr). */
+    received(): Uint8Array[] {
+      return drv.reap(0).map((u) => {
+        const b = posted.find((p) => p.head === u.id)!;
+        return drv.readBuf(b.writable[0]!).subarray(NET_HDR.size, u.len);
+      });
+    },
+  };
+}
+
+export function frame(dst: string, src: string, text: string): Uint8Array {
+  return new Uint8Array([...parseMac(dst), ...parseMac(src), 0x88, 0xb5, ...new TextEncoder().encode(text.padEnd(46, "."))]);
+}
+
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
+
+async function collect(n: ReturnType<typeof nic>, want: number): Promise<string[]> {
+  const got: string[] = [];
+  for (let i = 0; i < 100 && got.length < want; i++) {
+    await settle();
+    for (const f of n.received()) got.push(new TextDecoder().decode(f.subarray(14)).replace(/\.+$/, ""));
+  }
+  return got;
+}
+
+const MAC = ["52:54:00:00:00:01", "52:54:00:00:00:02", "52:54:00:00:00:03"];
+const BCAST = "ff:ff:ff:ff:ff:ff";
+
+test("three NICs on a switch: broadcast floods, learned unicast goes to one port only", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-switch-"));
+  try {
+    const ports = [await SwitchPort.open(dir, 0), await SwitchPort.open(dir, 1), await SwitchPort.open(dir, 2)];
+    await settle();
+    for (const p of ports) assert.equal(p.peerIds.length, 2, `port ${p.id} sees both others`);
+    const [a, b, c] = ports.map((p, i) => nic(p, MAC[i]!));
+    a!.send(frame(BCAST, MAC[0]!, "hello all"));
+    assert.deepEqual(await collect(b!, 1), ["hello all"]);
+    assert.deepEqual(await collect(c!, 1), ["hello all"]);
+    // b and c now know where a is; a learns b from its reply.
+    b!.send(frame(MAC[0]!, MAC[1]!, "b to a"));
+    assert.deepEqual(await collect(a!, 1), ["b to a"]);
+    a!.send(frame(MAC[1]!, MAC[0]!, "a to b"));
+    assert.deepEqual(await collect(b!, 1), ["a to b"]);
+    await settle();
+    assert.deepEqual(c!.received(), [], "c never sees unicast between a and b");
+    assert.equal(a!.dev.stats.rxFrames, 1);
+    for (const p of ports) p.close();
+    assert.equal(existsSync(dir), false, "the last port removes the switch directory");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a port that leaves stops receiving; the others keep talking", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-switch-"));
+  try {
+    const ports = [await SwitchPort.open(dir, 0), await SwitchPort.open(dir, 1), await SwitchPort.open(dir, 2)];
+    const [a, b] = ports.map((p, i) => nic(p, MAC[i]!));
+    ports[2]!.close();
+    await settle();
+    assert.deepEqual(ports[0]!.peerIds, [ports[1]!.id]);
+    a!.send(frame(BCAST, MAC[0]!, "still here"));
+    assert.deepEqual(await collect(b!, 1), ["still here"]);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".sock")).sort(), [`${ports[0]!.id}.sock`, `${ports[1]!.id}.sock`].sort());
+    ports[0]!.close();
+    ports[1]!.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("sockets of dead processes are removed when a port joins", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-switch-"));
+  try {
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid!;
+    // A leftover of a VM killed with SIGKILL: the file exists, nobody listens.
+    writeFileSync(join(dir, `${dead}-0.sock`), "");
+    assert.deepEqual(removeStaleSockets(dir), []);
+    writeFileSync(join(dir, `${dead}-1.sock`), "");
+    const p = await SwitchPort.open(dir, 0);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".sock")), [`${p.id}.sock`]);
+    assert.deepEqual(p.peerIds, []);
+    p.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

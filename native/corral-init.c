@@ -409,6 +409,11 @@ int main(int argc, char **argv) {
   if (nargs == 0) { errno = 0; die("no process args"); }
   userns_new = (clone_flags & CLONE_NEWUSER) != 0;
 
+  /* The console socket is a path on the caller's side: connect before joining a mount
+   * namespace (exec), where the path would resolve inside the container. */
+  int fifo_fd = -1, console_fd = -1;
+  if (console) console_fd = connect_console(console);
+
   /* Stage P: cgroups, oom score, namespaces to join, all inherited by the clone. */
   for (int i = 0; i < nrecs; i++) {
     struct record *r = &recs[i];
@@ -426,9 +431,7 @@ int main(int argc, char **argv) {
       close(fd);
     }
   }
-  int fifo_fd = -1, console_fd = -1;
   if (fifo_dir && (fifo_fd = open(fifo_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) die("open %s", fifo_dir);
-  if (console) console_fd = connect_console(console);
 
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) < 0) die("pipe");

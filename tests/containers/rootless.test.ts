@@ -4,6 +4,7 @@ import { chownSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
+import { buildReceiver, startReceiver } from "./console.js";
 import { fixture, until, type Fixture } from "./fixtures.js";
 
 // Rootless `corral oci`: a real unprivileged user, created for the test and removed after it,
@@ -133,4 +134,18 @@ test("where the kernel forbids unprivileged user namespaces the error names the 
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0] ?? "", /forbids unprivileged user namespaces \(sysctl user\.max_user_namespaces = 0\)/);
   assert.equal(existsSync(join(xdg, "nested", "rl5")), false);
+});
+
+test("a rootless container with a terminal gets a pty through the console socket", async () => {
+  const recv = buildReceiver(f.dir);
+  const b = f.bundle("rl6", ["sh", "-c", "tty; id -u"], (c) => {
+    (c["process"] as Record<string, unknown>)["terminal"] = true;
+  });
+  const r = await startReceiver(recv, join(xdg, "rl6.sock"), USER);
+  const run = asUser(`${OCI} run --bundle ${b} --console-socket ${r.socket} rl6`);
+  assert.equal(run.status, 0, run.stderr);
+  const [name, tty, id] = (await r.output()).split("\n");
+  assert.match(name ?? "", /^name=\/dev\/pts\/\d+$/);
+  assert.equal(tty, `${name?.slice(5)}\r`);
+  assert.equal(id, "0\r");
 });

@@ -149,3 +149,20 @@ test("a rootless container with a terminal gets a pty through the console socket
   assert.equal(tty, `${name?.slice(5)}\r`);
   assert.equal(id, "0\r");
 });
+
+test("spec --rootless writes a config the user can run as is", () => {
+  const b = join(xdg, "spec");
+  mkdirSync(b);
+  chownSync(b, uid, gid);
+  const spec = asUser(`${OCI} spec --rootless --bundle ${b}`);
+  assert.equal(spec.status, 0, spec.stderr);
+  const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8")) as { linux: { uidMappings: unknown[] }; process: Record<string, unknown>; root: Record<string, unknown> };
+  assert.deepEqual(c.linux.uidMappings, [{ containerID: 0, hostID: uid, size: 1 }]);
+  c.process["terminal"] = false;
+  c.process["args"] = ["sh", "-c", "cat /proc/self/gid_map"];
+  c.root["path"] = f.rootfs;
+  spawnSync("runuser", ["-u", USER, "--", "sh", "-c", `cat > ${join(b, "config.json")}`], { input: JSON.stringify(c) });
+  const r = asUser(`${OCI} run --bundle ${b} spec1`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split(/\s+/).map(Number), [0, gid, 1]);
+});

@@ -79,6 +79,18 @@ function execProcess(rt: Runtime, id: string, p: Parsed): { proc: Process; secco
   return { proc, seccomp: spec.linux.seccomp };
 }
 
+/**
+ * runc spec --rootless: a user namespace mapping the caller to root, and devpts without gid=5
+ * (no such group is mapped). The runtime makes the same changes itself when run rootless.
+ */
+function rootlessConfig(c: Record<string, unknown>): void {
+  const linux = c["linux"] as Record<string, unknown>;
+  (linux["namespaces"] as unknown[]).push({ type: "user" });
+  linux["uidMappings"] = [{ containerID: 0, hostID: process.geteuid?.() ?? 0, size: 1 }];
+  linux["gidMappings"] = [{ containerID: 0, hostID: process.getegid?.() ?? 0, size: 1 }];
+  for (const m of c["mounts"] as { type: string; options: string[] }[]) if (m.type === "devpts") m.options = m.options.filter((o) => !o.startsWith("gid="));
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n") + "\n";
@@ -217,11 +229,13 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   spec: {
-    summary: "write a default config.json", usage: "spec [--bundle DIR]", flags: [f("string", "bundle", "b"), f("bool", "rootless")],
+    summary: "write a default config.json", usage: "spec [--bundle DIR] [--rootless]", flags: [f("string", "bundle", "b"), f("bool", "rootless")],
     async run(_rt, p) {
       const file = join(flagStr(p, "bundle") ?? process.cwd(), "config.json");
       if (existsSync(file)) throw new CorralError("OCI_EXISTS", `${file} exists already; remove it first`);
-      writeFileSync(file, JSON.stringify(defaultConfig(["sh"], { terminal: true }), null, 2) + "\n");
+      const config = defaultConfig(["sh"], { terminal: true });
+      if (flagBool(p, "rootless")) rootlessConfig(config);
+      writeFileSync(file, JSON.stringify(config, null, 2) + "\n");
       return 0;
     },
   },

@@ -6,9 +6,11 @@
  * qemu-guest-agent, which the default image does not ship).
  */
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Corral } from "../api/index.js";
+import { vmDir } from "../vm/state.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -49,5 +51,6 @@ export async function benchExec(runs = 20): Promise<string> {
     ].join("\n");
   } finally {
     await vm.stop();
+    rmSync(vmDir(vm.name), { recursive: true, force: true });
   }
 }

@@ -4,7 +4,7 @@
 // VM with a crash (SIGKILL of its process), so both clean-up paths are exercised.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -65,7 +65,11 @@ before(async () => {
 });
 
 after(() => {
-  for (const n of [A, B]) if (existsSync(join(vmDir(n), VM_FILES.record))) corral(["stop", "-t", "1", n]);
+  for (const n of [A, B]) {
+    if (existsSync(join(vmDir(n), VM_FILES.record))) corral(["stop", "-t", "1", n]);
+    // Only the console log is left by a stopped VM; the test's logs go too.
+    rmSync(vmDir(n), { recursive: true, force: true });
+  }
 });
 
 test("ps lists both VMs as running with their sizes", () => {

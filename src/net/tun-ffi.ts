@@ -27,7 +27,7 @@ export const MAX_IFNAME = 15;
 
 interface TunLib {
   ioctl: (fd: number, req: number, arg: Buffer) => number;
-  pollAsync: (fds: Buffer, n: number, timeoutMs: number, cb: (err: unknown, res: number) => void) => void;
+  pollAsync: (fd: number, timeoutMs: number, cb: (err: unknown, res: number) => void) => void;
 }
 
 let lib: TunLib | undefined;
@@ -37,10 +37,13 @@ function load(): TunLib {
   const k = koffi();
   const libc = k.load("libc.so.6");
   const ioctl = libc.func("int ioctl(int fd, unsigned long request, void *arg)");
-  const poll = libc.func("int poll(void *fds, unsigned long nfds, int timeout)");
+  // The pollfd is a koffi struct, not a Buffer: koffi copies it into memory of its own for the
+  // asynchronous call, so nothing the garbage collector may move or free reaches the worker thread.
+  k.struct("corral_pollfd", { fd: "int", events: "short", revents: "short" });
+  const poll = libc.func("int poll(_Inout_ corral_pollfd *fds, unsigned long nfds, int timeout)");
   lib = {
     ioctl: (fd, req, arg) => ioctl(fd, req, arg) as number,
-    pollAsync: (fds, n, t, cb) => poll.async(fds, n, t, cb),
+    pollAsync: (fd, t, cb) => poll.async({ fd, events: POLLIN, revents: 0 }, 1, t, cb),
   };
   return lib;
 }
@@ -60,8 +63,5 @@ export function tunSetIff(fd: number, name: string): string {
 
 /** poll(fd, POLLIN, timeoutMs) on a worker thread; cb gets poll's result (>0 readable, 0 timeout, <0 error). */
 export function pollReadable(fd: number, timeoutMs: number, cb: (res: number) => void): void {
-  const fds = Buffer.alloc(POLLFD.size);
-  fds.writeInt32LE(fd, POLLFD.fd);
-  fds.writeInt16LE(POLLIN, POLLFD.events);
-  load().pollAsync(fds, 1, timeoutMs, (err, res) => cb(err ? -1 : res));
+  load().pollAsync(fd, timeoutMs, (err, res) => cb(err ? -1 : res));
 }

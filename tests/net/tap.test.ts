@@ -63,7 +63,7 @@ test("a VM on TAP reaches a server in a test namespace; the TAP goes with the VM
     inNs(VM_NS, "ip", "link", "set", TAP, "up");
     const r = await vm.done;
     httpd.kill();
-    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.equal(r.code, 0, `exit ${r.code} ${r.signal}: ${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /2 packets transmitted, 2 packets received/);
     assert.ok(r.stdout.includes(secret), `the guest fetched the server's file: ${r.stdout}`);
     assert.equal(linkExists(VM_NS, TAP), false, "the TAP device is removed when the VM stops");

@@ -9,13 +9,14 @@ import { loadBundle, parseProcess } from "../spec/validate.js";
 import type { Process } from "../spec/types.js";
 import { flagBool, flagList, flagStr, parseDuration, type FlagSpec, type Parsed } from "./flags.js";
 import { parseSignal } from "./signals.js";
+import { callPath, type CallIO } from "./io.js";
 
 /** One `corral oci` sub-command: its flags and what it does (runc's command set). */
 export interface Command {
   summary: string;
   usage: string;
   flags: FlagSpec[];
-  run(rt: Runtime, p: Parsed): Promise<number>;
+  run(rt: Runtime, p: Parsed, io: CallIO): Promise<number>;
 }
 
 const f = (kind: FlagSpec["kind"], ...names: string[]): FlagSpec => ({ names, kind });
@@ -30,24 +31,25 @@ function oneId(p: Parsed, usage: string): string {
   return id;
 }
 
-function createOpts(p: Parsed) {
+function createOpts(p: Parsed, io: CallIO) {
   const pf = flagStr(p, "preserve-fds");
-  if (pf && pf !== "0") process.stderr.write("corral: warning: --preserve-fds is not supported; no extra descriptors are passed\n");
+  if (pf && pf !== "0") io.err("corral: warning: --preserve-fds is not supported; no extra descriptors are passed\n");
   const o: { bundle: string; consoleSocket?: string; pidFile?: string; noPivot: boolean } = {
-    bundle: flagStr(p, "bundle") ?? process.cwd(), noPivot: flagBool(p, "no-pivot"),
+    bundle: callPath(io, flagStr(p, "bundle") ?? "."), noPivot: flagBool(p, "no-pivot"),
   };
   const cs = flagStr(p, "console-socket");
-  if (cs) o.consoleSocket = cs;
+  if (cs) o.consoleSocket = callPath(io, cs);
   const pid = flagStr(p, "pid-file");
-  if (pid) o.pidFile = pid;
+  if (pid) o.pidFile = callPath(io, pid);
   return o;
 }
 
 /** runc exec's process: --process FILE, or the container's own process with flags applied. */
-function execProcess(rt: Runtime, id: string, p: Parsed): { proc: Process; seccomp: unknown } {
+function execProcess(rt: Runtime, id: string, p: Parsed, io: CallIO): { proc: Process; seccomp: unknown } {
   const bundle = rt.stored(id).bundle;
   const spec = loadBundle(bundle).spec;
-  const file = flagStr(p, "process");
+  const given = flagStr(p, "process");
+  const file = given === undefined ? undefined : callPath(io, given);
   if (file) {
     let doc: unknown;
     try {
@@ -99,8 +101,8 @@ function table(rows: string[][]): string {
 export const COMMANDS: Record<string, Command> = {
   create: {
     summary: "create a container (its process waits for 'start')", usage: "create [--bundle DIR] [--console-socket S] [--pid-file F] ID", flags: CREATE_FLAGS,
-    async run(rt, p) {
-      await rt.create(oneId(p, this.usage), { ...createOpts(p), detach: true });
+    async run(rt, p, io) {
+      await rt.create(oneId(p, this.usage), { ...createOpts(p, io), detach: true });
       return 0;
     },
   },
@@ -113,13 +115,12 @@ export const COMMANDS: Record<string, Command> = {
   },
   run: {
     summary: "create and start a container", usage: "run [--bundle DIR] [--detach] [--keep] ID", flags: [...CREATE_FLAGS, f("bool", "detach", "d"), f("bool", "keep")],
-    async run(rt, p) {
+    async run(rt, p, io) {
       const id = oneId(p, this.usage);
       const detach = flagBool(p, "detach");
-      const c = await rt.run(id, { ...createOpts(p), detach });
+      const c = await rt.run(id, { ...createOpts(p, io), detach });
       if (detach) return 0;
-      const stop = (sig: NodeJS.Signals) => () => void rt.kill(id, parseSignal(sig)).catch(() => undefined);
-      for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, stop(s));
+      io.onSignal((sig) => void rt.kill(id, parseSignal(sig)).catch(() => undefined));
       const code = await c.exited;
       if (!flagBool(p, "keep")) await rt.delete(id, true);
       return code;
@@ -127,8 +128,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   state: {
     summary: "print the state of a container as JSON", usage: "state ID", flags: [],
-    async run(rt, p) {
-      process.stdout.write(JSON.stringify(rt.state(oneId(p, this.usage)), null, 2) + "\n");
+    async run(rt, p, io) {
+      io.out(JSON.stringify(rt.state(oneId(p, this.usage)), null, 2) + "\n");
       return 0;
     },
   },
@@ -154,50 +155,50 @@ export const COMMANDS: Record<string, Command> = {
       f("bool", "no-new-privs"), f("list", "cap", "c"), f("bool", "detach", "d"), f("string", "pid-file"), f("string", "preserve-fds"),
       f("string", "cgroup"), f("bool", "ignore-paused"),
     ],
-    async run(rt, p) {
+    async run(rt, p, io) {
       const id = oneId(p, this.usage);
-      const { proc, seccomp } = execProcess(rt, id, p);
+      const { proc, seccomp } = execProcess(rt, id, p, io);
       const detach = flagBool(p, "detach");
       const o: Parameters<Runtime["exec"]>[2] = { seccomp, detach };
       const cs = flagStr(p, "console-socket");
-      if (cs) o.consoleSocket = cs;
+      if (cs) o.consoleSocket = callPath(io, cs);
       const pf = flagStr(p, "pid-file");
-      if (pf) o.pidFile = pf;
+      if (pf) o.pidFile = callPath(io, pf);
       const c = await rt.exec(id, proc, o);
       return detach ? 0 : await c.exited;
     },
   },
   ps: {
     summary: "list the processes of a container", usage: "ps [--format table|json] ID [PS-ARGS...]", flags: [f("string", "format", "f")],
-    async run(rt, p) {
+    async run(rt, p, io) {
       const pids = rt.ps(oneId(p, this.usage));
       if (flagStr(p, "format") === "json") {
-        process.stdout.write(JSON.stringify(pids) + "\n");
+        io.out(JSON.stringify(pids) + "\n");
         return 0;
       }
       const ps = spawnSync("ps", p.args.length > 1 ? p.args.slice(1) : ["-ef"], { encoding: "utf8" });
       const lines = ps.stdout.split("\n");
       const col = (lines[0] ?? "").trim().split(/\s+/).indexOf("PID");
       const keep = lines.slice(1).filter((l) => pids.includes(Number(l.trim().split(/\s+/)[col] ?? -1)));
-      process.stdout.write([lines[0], ...keep].join("\n") + "\n");
+      io.out([lines[0], ...keep].join("\n") + "\n");
       return 0;
     },
   },
   list: {
     summary: "list containers", usage: "list [--format table|json] [--quiet]", flags: [f("string", "format", "f"), f("bool", "quiet", "q")],
-    async run(rt, p) {
+    async run(rt, p, io) {
       const all = rt.list();
-      if (flagBool(p, "quiet")) process.stdout.write(all.map((s) => s.id + "\n").join(""));
-      else if (flagStr(p, "format") === "json") process.stdout.write(JSON.stringify(all) + "\n");
-      else process.stdout.write(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || "root"])]));
+      if (flagBool(p, "quiet")) io.out(all.map((s) => s.id + "\n").join(""));
+      else if (flagStr(p, "format") === "json") io.out(JSON.stringify(all) + "\n");
+      else io.out(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || "root"])]));
       return 0;
     },
   },
   events: {
     summary: "print container events (stats, oom) as JSON lines", usage: "events [--stats] [--interval 5s] ID", flags: [f("bool", "stats"), f("string", "interval")],
-    async run(rt, p) {
+    async run(rt, p, io) {
       const id = oneId(p, this.usage);
-      const emit = (type: string, data?: unknown) => process.stdout.write(JSON.stringify({ type, id, ...(data === undefined ? {} : { data }) }) + "\n");
+      const emit = (type: string, data?: unknown) => io.out(JSON.stringify({ type, id, ...(data === undefined ? {} : { data }) }) + "\n");
       if (flagBool(p, "stats")) {
         emit("stats", rt.cgroup(id).stats());
         return 0;
@@ -205,7 +206,7 @@ export const COMMANDS: Record<string, Command> = {
       const every = parseDuration(flagStr(p, "interval") ?? "5s");
       let ooms = rt.cgroup(id).oomKills();
       for (;;) {
-        if (rt.state(id).status === "stopped") return 0;
+        if (io.gone() || rt.state(id).status === "stopped") return 0;
         const n = rt.cgroup(id).oomKills();
         if (n > ooms) emit("oom");
         ooms = n;
@@ -230,8 +231,8 @@ export const COMMANDS: Record<string, Command> = {
   },
   spec: {
     summary: "write a default config.json", usage: "spec [--bundle DIR] [--rootless]", flags: [f("string", "bundle", "b"), f("bool", "rootless")],
-    async run(_rt, p) {
-      const file = join(flagStr(p, "bundle") ?? process.cwd(), "config.json");
+    async run(_rt, p, io) {
+      const file = join(callPath(io, flagStr(p, "bundle") ?? "."), "config.json");
       if (existsSync(file)) throw new CorralError("OCI_EXISTS", `${file} exists already; remove it first`);
       const config = defaultConfig(["sh"], { terminal: true });
       if (flagBool(p, "rootless")) rootlessConfig(config);
@@ -241,7 +242,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   features: {
     summary: "print what this runtime supports (JSON)", usage: "features", flags: [],
-    async run() {
+    async run(_rt, _p, io) {
       const features = {
         ociVersionMin: "1.0.0", ociVersionMax: "1.1.0",
         hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
@@ -253,7 +254,7 @@ export const COMMANDS: Record<string, Command> = {
           apparmor: { enabled: false }, selinux: { enabled: false },
         },
       };
-      process.stdout.write(JSON.stringify(features, null, 2) + "\n");
+      io.out(JSON.stringify(features, null, 2) + "\n");
       return 0;
     },
   },

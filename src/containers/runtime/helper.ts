@@ -25,56 +25,99 @@ export interface HelperRun {
   helperPid: number;
 }
 
+/** Starts the helper for a plan: in this process's tree (runHelper) or the caller's (the server). */
+export type HelperRunner = (plan: Plan, stdio: StdioOptions) => HelperRun;
+
 /**
- * Start corral-init with a plan and follow its status channel (fd 3): "pid N", "ready",
- * "exit N", "error MESSAGE".
+ * Follows corral-init's status channel (fd 3): "pid N", "ready", "exit N", "error MESSAGE",
+ * then the end of the channel and of the helper. Shared by runHelper and the resident server,
+ * whose client runs the helper and relays these events.
  */
-export function runHelper(plan: Plan, stdio: StdioOptions = "inherit"): HelperRun {
+export class StatusTracker {
+  readonly pid: Promise<number>;
+  readonly ready: Promise<void>;
+  readonly exit: Promise<number>;
+  private resolvePid!: (n: number) => void;
+  private rejectPid!: (e: Error) => void;
+  private resolveReady!: () => void;
+  private rejectReady!: (e: Error) => void;
+  private resolveExit!: (n: number) => void;
+  private rejectExit!: (e: Error) => void;
+  private failure: CorralError | undefined;
+  private exitCode: number | undefined;
+  private gotReady = false;
+  private statusClosed = false;
+  private helperExited = false;
+  private helperCode = 0;
+
+  constructor() {
+    this.pid = new Promise<number>((a, b) => { this.resolvePid = a; this.rejectPid = b; });
+    this.ready = new Promise<void>((a, b) => { this.resolveReady = a; this.rejectReady = b; });
+    this.exit = new Promise<number>((a, b) => { this.resolveExit = a; this.rejectExit = b; });
+    // A caller may await only some of these: unobserved rejections must not crash the process.
+    for (const p of [this.pid, this.ready, this.exit]) p.catch(() => undefined);
+  }
+
+  line(line: string): void {
+    const sp = line.indexOf(" ");
+    const word = sp < 0 ? line : line.slice(0, sp);
+    const rest = sp < 0 ? "" : line.slice(sp + 1);
+    if (word === "pid") this.resolvePid(Number(rest));
+    else if (word === "ready") { this.gotReady = true; this.resolveReady(); }
+    else if (word === "exit") this.exitCode = Number(rest);
+    else if (word === "error") this.failure ??= new CorralError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
+  }
+
+  closed(): void {
+    this.statusClosed = true;
+    this.settle();
+  }
+
+  exited(code: number): void {
+    this.helperExited = true;
+    this.helperCode = code;
+    this.settle();
+  }
+
+  /** The helper could not be started (or its caller went away): everything still open fails. */
+  failed(err: CorralError): void {
+    this.failure ??= err;
+    this.statusClosed = true;
+    this.helperExited = true;
+    this.settle();
+  }
+
+  private settle(): void {
+    if (!this.statusClosed || !this.helperExited) return;
+    const err = this.failure ?? new CorralError("OCI_CONTAINER_START_FAILED", `the container helper ended (status ${this.helperCode}) before the container was ready`);
+    this.rejectPid(err);
+    if (!this.gotReady) this.rejectReady(err);
+    if (this.exitCode !== undefined) this.resolveExit(this.exitCode);
+    else if (this.gotReady && !this.failure) this.resolveExit(this.helperCode);
+    else this.rejectExit(err);
+  }
+}
+
+/** Start corral-init with a plan as a child of this process and follow its status channel. */
+export const runHelper: HelperRunner = (plan, stdio = "inherit") => {
   const io: StdioOptions = Array.isArray(stdio) ? [...stdio.slice(0, 3), "pipe"] : [stdio, stdio, stdio, "pipe"];
   if (process.env["CORRAL_DEBUG_PLAN"]) process.stderr.write(`corral: helper plan:\n${plan.toString()}\n`);
   const child = spawn(helperPath(), [plan.toString()], { stdio: io });
   const status = child.stdio[3] as Readable;
-  let resolvePid!: (n: number) => void, rejectPid!: (e: Error) => void;
-  let resolveReady!: () => void, rejectReady!: (e: Error) => void;
-  let resolveExit!: (n: number) => void, rejectExit!: (e: Error) => void;
-  const pid = new Promise<number>((a, b) => { resolvePid = a; rejectPid = b; });
-  const ready = new Promise<void>((a, b) => { resolveReady = a; rejectReady = b; });
-  const exit = new Promise<number>((a, b) => { resolveExit = a; rejectExit = b; });
-  // A caller may await only some of these: unobserved rejections must not crash the process.
-  for (const p of [pid, ready, exit]) p.catch(() => undefined);
-  let failure: CorralError | undefined;
-  let exitCode: number | undefined;
-  let gotReady = false;
+  const t = new StatusTracker();
   let buf = "";
   status.setEncoding("utf8");
   status.on("data", (chunk: string) => {
     buf += chunk;
     let nl: number;
     while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
+      t.line(buf.slice(0, nl));
       buf = buf.slice(nl + 1);
-      const sp = line.indexOf(" ");
-      const word = sp < 0 ? line : line.slice(0, sp);
-      const rest = sp < 0 ? "" : line.slice(sp + 1);
-      if (word === "pid") resolvePid(Number(rest));
-      else if (word === "ready") { gotReady = true; resolveReady(); }
-      else if (word === "exit") exitCode = Number(rest);
-      else if (word === "error") failure ??= new CorralError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
     }
   });
-  let statusClosed = false, helperExited = false, helperCode = 0;
-  const settle = () => {
-    if (!statusClosed || !helperExited) return;
-    const err = failure ?? new CorralError("OCI_CONTAINER_START_FAILED", `the container helper ended (status ${helperCode}) before the container was ready`);
-    rejectPid(err);
-    if (!gotReady) rejectReady(err);
-    if (exitCode !== undefined) resolveExit(exitCode);
-    else if (gotReady && !failure) resolveExit(helperCode);
-    else rejectExit(err);
-  };
-  status.on("close", () => { statusClosed = true; settle(); });
+  status.on("close", () => t.closed());
   status.on("error", () => undefined);
-  child.on("error", (e) => { failure ??= new CorralError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e }); helperExited = true; statusClosed = true; settle(); });
-  child.on("exit", (code, sig) => { helperExited = true; helperCode = code ?? 128 + (sig ? 9 : 0); settle(); });
-  return { pid, ready, exit, helperPid: child.pid ?? -1 };
-}
+  child.on("error", (e) => t.failed(new CorralError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e })));
+  child.on("exit", (code, sig) => t.exited(code ?? 128 + (sig ? 9 : 0)));
+  return { pid: t.pid, ready: t.ready, exit: t.exit, helperPid: child.pid ?? -1 };
+};

@@ -6,7 +6,7 @@ import { cgroupPath, detectLayout, NO_CGROUP, openCgroup, removeCgroup, type Cgr
 import { loadBundle } from "../spec/validate.js";
 import type { Process, Spec } from "../spec/types.js";
 import { runHooks } from "./hooks.js";
-import { runHelper } from "./helper.js";
+import { runHelper, type HelperRunner } from "./helper.js";
 import { createPlan, execPlan } from "./plan.js";
 import { securityFor } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   /** State directory (runc --root; default /run/corral-oci, or $XDG_RUNTIME_DIR/corral-oci rootless). */
   root?: string;
   warn?: (message: string) => void;
+  /** Who starts the native helper (default: a child of this process; the resident server's client otherwise). */
+  helper?: HelperRunner;
 }
 
 export interface CreateOptions {
@@ -53,10 +55,12 @@ export interface Created {
 export class Runtime {
   readonly store: StateStore;
   private readonly warn: (m: string) => void;
+  private readonly helper: HelperRunner;
 
   constructor(opts: RuntimeOptions = {}) {
     this.store = new StateStore(opts.root ?? defaultRoot());
     this.warn = opts.warn ?? ((m) => void process.stderr.write(`corral: warning: ${m}\n`));
+    this.helper = opts.helper ?? runHelper;
   }
 
   /** runtime.md "create": everything but the user's program, which waits for `start`. */
@@ -117,7 +121,7 @@ export class Runtime {
         ...(withFifo ? { stateDir } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
         detach: o.detach ?? false, noPivot: o.noPivot ?? false, security, rootless, idTools,
       });
-      const h = runHelper(plan, o.stdio ?? "inherit");
+      const h = this.helper(plan, o.stdio ?? "inherit");
       h.pid.then((p) => { pid = p; }, () => undefined);
       await h.ready;
       pid = await h.pid;
@@ -249,7 +253,7 @@ export class Runtime {
       process: proc, initPid: st.pid, namespaces: st.namespaces, cgroupProcs: cg.procsFiles(), detach: o.detach ?? false,
       security: securityFor(proc, o.seccomp, this.warn), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
     });
-    const h = runHelper(plan, o.stdio ?? "inherit");
+    const h = this.helper(plan, o.stdio ?? "inherit");
     await h.ready;
     const pid = await h.pid;
     if (o.pidFile) writeFileSync(o.pidFile, String(pid));

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { buildSeccomp } from "../seccomp/index.js";
+import { summarizeSeccompWarnings } from "../seccomp/warnings.js";
 import { capabilitySets } from "../security/index.js";
 import type { Process } from "../spec/types.js";
 import type { SecurityParts } from "./plan.js";
@@ -14,7 +15,7 @@ export function securityFor(proc: Process, seccomp: unknown, warn: (m: string) =
   if (proc.capabilities !== undefined) out.caps = capabilitySets(proc.capabilities, { warn });
   if (seccomp !== undefined) {
     const prog = buildSeccomp(seccomp);
-    for (const w of prog.warnings) warn(w);
+    for (const w of summarizeSeccompWarnings(prog.warnings)) warn(w);
     out.seccomp = prog;
   }
   if (proc.apparmorProfile) {

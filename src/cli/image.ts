@@ -2,6 +2,9 @@ import { CorralError } from "../errors.js";
 import { MIRROR_ENV } from "../image/mirror.js";
 import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
+import { buildRootDisk } from "../image/rootdisk.js";
+import { OverlayDisk } from "../devices/virtio/disk-overlay.js";
+import { parseSize } from "./run.js";
 
 /** `corral image`: fetch the default guest image and show where it is cached. */
 export const IMAGE_USAGE = `Usage: corral image <command> [options]
@@ -12,6 +15,12 @@ Commands:
   path             print the paths of the cached image's files (fetching it if needed;
                    --offline never fetches)
   verify           re-hash every cached file against the image manifest
+  build [--size SIZE] --output FILE
+                   make an ext4 root disk of the default guest (default size 256M); boot it
+                   with: corral run --disk FILE --append "console=ttyS0 root=/dev/vda"
+  overlay BASE --output FILE
+                   make a copy-on-write overlay of the disk image BASE (docs/overlay-format.md):
+                   the VM writes to FILE and BASE stays unchanged, so many VMs share one base
 
 The cache lives in $${HOME_ENV} (default ~/.cache/corral). Packages come from the Debian mirror of
 the host's apt configuration; set $${MIRROR_ENV} to use another.`;
@@ -37,6 +46,20 @@ function parseFlags(args: string[], allowed: readonly string[]): Set<string> {
     flags.add(a);
   }
   return flags;
+}
+
+function parseBuildFlags(args: string[]): { output: string; size: number } {
+  let output: string | undefined;
+  let size = 256 * 2 ** 20;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const v = args[i + 1];
+    if ((a === "--output" || a === "-o") && v !== undefined) output = args[++i];
+    else if (a === "--size" && v !== undefined) size = parseSize(args[++i]!, "--size");
+    else throw new CorralError("USAGE", `unexpected argument '${a}'; run 'corral image --help'`, { exitCode: 2 });
+  }
+  if (output === undefined) throw new CorralError("USAGE", "corral image build needs --output FILE", { exitCode: 2 });
+  return { output, size };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -68,6 +91,24 @@ export async function main(argv: string[]): Promise<number> {
       const dir = imageDir(corralHome());
       const m = verifyImage(dir, { full: true });
       process.stdout.write(`${Object.keys(m.files).length} files of ${dir} match the manifest\n`);
+      return 0;
+    }
+    case "build": {
+      const o = parseBuildFlags(rest);
+      const img = await ensureDefaultImage();
+      buildRootDisk({ initramfs: img.initramfs, output: o.output, size: o.size });
+      process.stderr.write(`corral: root disk ${o.output} ready; boot it with: corral run --disk ${o.output} --append "console=ttyS0 root=/dev/vda"\n`);
+      return 0;
+    }
+    case "overlay": {
+      const [base, ...flags] = rest;
+      const oi = flags.indexOf("--output");
+      const output = oi >= 0 ? flags[oi + 1] : undefined;
+      if (base === undefined || base.startsWith("-") || output === undefined || flags.length !== 2) {
+        throw new CorralError("USAGE", "usage: corral image overlay BASE --output FILE", { exitCode: 2 });
+      }
+      OverlayDisk.create(output, base);
+      process.stderr.write(`corral: overlay ${output} of ${base} ready; attach it with --disk ${output}\n`);
       return 0;
     }
     default:

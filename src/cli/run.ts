@@ -50,9 +50,9 @@ function defaultCmdline(): string {
 }
 
 /** "512M", "1G", "65536K", "512" (MiB) to bytes. */
-export function parseSize(s: string): number {
+export function parseSize(s: string, flag = "--memory"): number {
   const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new CorralError("BAD_MEMORY", `--memory '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
+  if (!m) throw new CorralError("BAD_SIZE", `${flag} '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
   const n = Number(m[1]);
   const unit = (m[2] ?? "").toUpperCase();
   return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : unit === "T" ? 2 ** 40 : 2 ** 20);

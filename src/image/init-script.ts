@@ -51,8 +51,21 @@ echo "${INIT_STARTED}"
 # Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices.
 if [ -s ${GUEST_MODULE_LIST} ] && ls /sys/bus/platform/devices | grep -q virtio_mmio; then
   while read -r m; do
-    insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
+    [ -d /sys/module/"\${m%.ko}" ] || insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
   done < ${GUEST_MODULE_LIST}
+fi
+
+# A root disk (corral image build): with root=/dev/vdX on the command line, mount it and switch
+# to it; its own /init (this script) then runs with CORRAL_ROOT set and skips this step.
+root=$(sed -n 's|.*root=\\(/dev/[a-z0-9]*\\).*|\\1|p' /proc/cmdline)
+if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
+  mkdir -p /newroot
+  if mount -t ext4 "$root" /newroot; then
+    [ -d /corral ] && rm -rf /newroot/corral && cp -a /corral /newroot/corral
+    umount /dev/pts; umount /dev; umount /sys; umount /proc
+    CORRAL_ROOT=1 exec switch_root /newroot /init
+  fi
+  echo "corral: could not mount the root disk $root; staying in the initramfs"
 fi
 
 ${GUEST_NET_SETUP}
@@ -70,6 +83,8 @@ else
   setsid cttyhack sh -l
 fi
 sync
+# On a root disk, leave the file system clean (no journal to replay at the next mount).
+[ -n "$CORRAL_ROOT" ] && mount -o remount,ro / 2>/dev/null
 poweroff -f
 while :; do sleep 60; done
 `;

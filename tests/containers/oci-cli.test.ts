@@ -20,6 +20,8 @@ before(() => {
   start = leftovers();
 });
 after(() => {
+  // The calls went through the resident server (bin/corral-oci's native client): end it.
+  assert.equal(oci("server", "stop").status, 0);
   assert.deepEqual(leftovers(), start, "nothing left behind");
   f.cleanup();
 });

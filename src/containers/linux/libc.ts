@@ -13,6 +13,7 @@ interface Libc {
   mkfifo: (path: string, mode: number) => number;
   mount: (src: string | null, dst: string, type: string | null, flags: number, data: string | null) => number;
   umount2: (target: string, flags: number) => number;
+  prctl: (option: number, a2: number, a3: number, a4: number, a5: number) => number;
 }
 
 let lib: Libc | undefined;
@@ -26,6 +27,7 @@ function libc(): { l: Libc; k: typeof Koffi } {
       mkfifo: so.func("int mkfifo(const char *path, uint32_t mode)") as Libc["mkfifo"],
       mount: so.func("int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)") as Libc["mount"],
       umount2: so.func("int umount2(const char *target, int flags)") as Libc["umount2"],
+      prctl: so.func("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)") as Libc["prctl"],
     };
   }
   return { l: lib, k: koffi };
@@ -49,4 +51,11 @@ export const MNT_DETACH = 2;
 
 export function umount(target: string, flags = MNT_DETACH): void {
   if (libc().l.umount2(target, flags) !== 0) fail(`umount ${target}`, "MOUNT_FAILED");
+}
+
+/** prctl(2) PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to this process (as to conmon). */
+const PR_SET_CHILD_SUBREAPER = 36;
+
+export function setChildSubreaper(on: boolean): void {
+  if (libc().l.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0) fail("prctl(PR_SET_CHILD_SUBREAPER)", "OCI_STATE_FAILED");
 }

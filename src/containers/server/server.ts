@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, type Socket } from "node:net";
 import { chmodSync, mkdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError } from "../../errors.js";
@@ -57,7 +57,7 @@ export function serve(o: ServeOptions): Promise<void> {
   let stopping = false;
   let idleTimer: NodeJS.Timeout | undefined;
   let ino = 0;
-  let server: Server;
+
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });
 
@@ -91,7 +91,7 @@ export function serve(o: ServeOptions): Promise<void> {
   // ends this one without waiting for the idle period.
   const watch = setInterval(() => { if (!ownsSocket()) stop(); }, 1000);
 
-  server = createServer((sock) => {
+  const server = createServer((sock) => {
     active++;
     idle();
     serveConnection(sock, o.root, mine, stop).finally(() => {

@@ -134,6 +134,11 @@ export class SwitchPort implements NetBackend {
       this.stats.dropped++;
       return;
     }
+    // Frames the guest queues in one burst leave in one writev: cork until the burst ends.
+    if (p.socket.writableCorked === 0) {
+      p.socket.cork();
+      process.nextTick(() => p.socket.uncork());
+    }
     p.socket.write(msg);
   }
 

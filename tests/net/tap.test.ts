@@ -5,6 +5,7 @@
 // cannot be made and corral says so.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { test } from "node:test";
 import { startVm, until, CORRAL } from "./vm.js";
 
@@ -63,6 +64,7 @@ test("a VM on TAP reaches a server in a test namespace; the TAP goes with the VM
     inNs(VM_NS, "ip", "link", "set", TAP, "up");
     const r = await vm.done;
     httpd.kill();
+    rmSync(www, { recursive: true, force: true });
     assert.equal(r.code, 0, `exit ${r.code} ${r.signal}: ${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /2 packets transmitted, 2 packets received/);
     assert.ok(r.stdout.includes(secret), `the guest fetched the server's file: ${r.stdout}`);

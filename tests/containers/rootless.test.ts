@@ -69,7 +69,9 @@ test("an unprivileged user runs a container: state under XDG_RUNTIME_DIR, root i
   const del = asUser(`${OCI} delete --force rl1`);
   assert.equal(del.status, 0, del.stderr);
   assert.equal(existsSync(join(stateDir(), "rl1")), false);
-  // The killed init is reaped by whoever adopted it once the detached helper left.
+  // The killed init is reaped by whoever adopted it once the detached helper left; the user's
+  // resident corral-oci server (started by the first call) is stopped.
+  assert.equal(asUser(`${OCI} server stop`).status, 0);
   assert.ok(await until(() => sh(`pgrep -u ${USER}`).stdout === ""), "no process of the user is left");
 });
 

@@ -73,11 +73,15 @@ test("create leaves the container's init a descendant of the caller, not of the 
 test("calls are served concurrently, and a signal to the client stops a foreground run", async () => {
   const fg = spawn(OCI, ["--root", root, "run", "--bundle", f.bundle("fg", ["sh", "-c", "trap 'exit 42' TERM; sleep 30 & wait"]), "fg"], { stdio: "ignore" });
   const exited = new Promise<number | null>((r) => fg.on("exit", (code) => r(code)));
-  // Two processes: the shell has set its trap and started sleep.
-  assert.ok(await until(() => oci(["ps", "--format", "json", "fg"]).stdout.split(",").length === 2), "ps answered while run waits");
-  fg.kill("SIGTERM");
-  // As with Node per call: the client's SIGTERM is passed to the container (its PID 1 traps it).
-  assert.equal(await exited, 42);
+  // More than one process: the shell has set its trap and started sleep.
+  assert.ok(await until(() => (JSON.parse(oci(["ps", "--format", "json", "fg"]).stdout || "[]") as number[]).length >= 2), "ps answered while run waits");
+  try {
+    fg.kill("SIGTERM");
+    // As with Node per call: the client's SIGTERM is passed to the container (its PID 1 traps it).
+    assert.equal(await exited, 42);
+  } finally {
+    oci(["delete", "--force", "fg"]);
+  }
   assert.equal(oci(["list", "-q"]).stdout, "", "run deleted it");
 });
 

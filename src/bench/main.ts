@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [exec] [net] [containers] [--rounds N]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [--rounds N]
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BOOT_CMDLINES, benchBoot } from "./boot.js";
 import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
+import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
       "",
     );
   }
+  if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
   if (want("containers")) {
     out.push(await benchContainers());

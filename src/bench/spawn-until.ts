@@ -37,3 +37,22 @@ export function timeUntil(cmd: string, args: string[], marker: string | null, ti
     child.on("exit", (code) => finish(marker === null, code));
   });
 }
+
+/** Run a command to its end and return everything it printed (stdout and stderr). */
+export function runUntilExit(cmd: string, args: string[], timeoutMs = 900_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${cmd} did not finish in ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.stdout.on("data", (d: Buffer) => (out += d.toString("latin1")));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString("latin1")));
+    child.on("error", reject);
+    child.on("exit", () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}

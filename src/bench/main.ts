@@ -10,6 +10,7 @@ import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
+import { benchNet } from "./net.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
   }
   if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
+  if (want("net")) out.push(await benchNet());
   if (want("containers")) {
     out.push(await benchContainers());
   }

@@ -198,6 +198,9 @@ export function buildMachine(c: MachineConfig): Machine {
       h.medeleg = MEDELEG_MASK & ~(1 << Exc.EcallS);
       h.mideleg = S_INTS;
       h.mcounteren = 7;
+      // U-mode may read the time CSR (the vDSO's clock_gettime does). Linux's SBI PMU driver
+      // sets this itself; without the SBI PMU extension nothing would, so firmware's part is ours.
+      h.scounteren = 2;
       h.scratch[5] = MENVCFG_HI_STCE;
       h.setPriv(PRIV_S);
       h.state = h.hartId === 0 ? HartState.Started : HartState.Stopped;

@@ -14,6 +14,8 @@ import { VirtioBlk } from "../devices/virtio/blk.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
+import { DEFAULT_CMDLINE } from "../api/guest-command.js";
+import { openNets, withNetCmdline } from "../net/attach.js";
 import { AgentChannel } from "./agent-channel.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./protocol.js";
@@ -26,6 +28,8 @@ export interface DaemonConfig {
   memory: number;
   cpus: number;
   disks: string[];
+  /** --net specs (see net/attach.ts). */
+  nets: string[];
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -77,6 +81,8 @@ async function main(argv: string[]): Promise<void> {
       initrd = { name: img.initramfs, data: new Uint8Array(readFileSync(cfg.initrd ?? img.initramfs)) };
     }
     for (const [i, spec] of cfg.disks.entries()) devices.push(new VirtioBlk({ disk: openDisk(parseDiskSpec(spec)), name: `vd${String.fromCharCode(97 + i)}` }));
+    const nets = await openNets(cfg.nets, cfg.home);
+    devices.push(...nets.devices);
     const con = new VirtioConsole({ name: "agent0", ports: [{ name: AGENT_PORT_NAME }] });
     const balloon = new ReleasingBalloon();
     devices.push(con, balloon);
@@ -85,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
       cpus: cfg.cpus,
       kernel,
       initrd,
-      cmdline: cfg.append ?? "console=ttyS0 quiet",
+      cmdline: withNetCmdline(cfg.append ?? DEFAULT_CMDLINE, nets.cmdline),
       console: onConsole,
       virtio: devices,
     });

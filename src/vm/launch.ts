@@ -20,6 +20,7 @@ export interface LaunchOptions {
   memory: number;
   cpus: number;
   disks?: string[] | undefined;
+  nets?: string[] | undefined;
   kernel?: string | undefined;
   initrd?: string | undefined;
   append?: string | undefined;
@@ -40,7 +41,7 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   checkName(name);
   const home = o.home ?? corralHome();
   claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
-  const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [] };
+  const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
   if (o.kernel !== undefined) cfg.kernel = o.kernel;
   if (o.initrd !== undefined) cfg.initrd = o.initrd;
   if (o.append !== undefined) cfg.append = o.append;

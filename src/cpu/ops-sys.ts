@@ -6,7 +6,7 @@
  */
 import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
-import { Exc, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
+import { Csr, Exc, MIP_SEIP, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
 import type { Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
 
@@ -98,7 +98,11 @@ export function csrOp(f3: number, csr: number, d: number, rs1: number, off: numb
       oh = csrOut.hi;
     }
     if (writes) {
-      const nl = kind === 1 ? sl : kind === 2 ? ol | sl : ol & ~sl;
+      // mip.SEIP reads as the software bit OR the PLIC's signal, but only the software bit takes
+      // part in CSRRS/CSRRC's read-modify-write (privileged spec 3.1.9); otherwise a set of SSIP
+      // would latch a momentary external interrupt into the software bit forever.
+      const base = csr === Csr.mip ? (ol & ~MIP_SEIP) | (h.mipSw & MIP_SEIP) : ol;
+      const nl = kind === 1 ? sl : kind === 2 ? base | sl : base & ~sl;
       const nh = kind === 1 ? sh : kind === 2 ? oh | sh : oh & ~sh;
       if (!csrWrite(h, csr, nl, nh)) h.raise(Exc.Illegal, inst);
     }

@@ -12,6 +12,7 @@ import type { Machine } from "../machine/machine.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
+import { VirtioRng } from "../devices/virtio/rng.js";
 import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
@@ -85,7 +86,8 @@ async function main(argv: string[]): Promise<void> {
     devices.push(...nets.devices);
     const con = new VirtioConsole({ name: "agent0", ports: [{ name: AGENT_PORT_NAME }] });
     const balloon = new ReleasingBalloon();
-    devices.push(con, balloon);
+    // virtio-rng: host entropy for the guest's /dev/hwrng (virtio 1.2 section 5.4).
+    devices.push(con, balloon, new VirtioRng());
     const m = buildMachine({
       memory: cfg.memory,
       cpus: cfg.cpus,

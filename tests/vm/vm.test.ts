@@ -94,6 +94,15 @@ test("exec: stdout and stderr apart, the exit status, argv without shell parsing
   assert.equal(missing.status, 127);
 });
 
+test("virtio-rng: the guest reads host entropy from /dev/hwrng", () => {
+  // Random bytes do not compress: gzip of 4096 of them is larger than the input.
+  const r = corral(["exec", A, "--", "sh", "-c", "cat /sys/class/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | gzip -c | wc -c"]);
+  assert.equal(r.status, 0, r.stderr);
+  const [current, gzipped] = r.stdout.trim().split("\n");
+  assert.match(current!, /^virtio_rng/);
+  assert.ok(Number(gzipped) > 4096, `4096 bytes of /dev/hwrng compressed to ${gzipped}`);
+});
+
 test("exec: stdin is forwarded with -i", () => {
   const r = corral(["exec", "-i", A, "--", "sh", "-c", "tr a-z A-Z; echo done"], "hello\nworld\n");
   assert.equal(r.status, 0);

@@ -10,9 +10,17 @@ export interface ConsoleHandle {
   close(): void;
 }
 
-export function attachConsole(opts: { onInput: (bytes: Uint8Array) => void; onQuit: () => void }): ConsoleHandle {
+export interface ConsoleOptions {
+  onInput: (bytes: Uint8Array) => void;
+  onQuit: () => void;
+  /** Honour Ctrl-A X even when stdin is not a terminal (so scripts can detach). */
+  escapeWhenPiped?: boolean;
+}
+
+export function attachConsole(opts: ConsoleOptions): ConsoleHandle {
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
+  const escapes = raw || opts.escapeWhenPiped === true;
   let escape = false;
   let closed = false;
   const onData = (chunk: Buffer): void => {
@@ -22,13 +30,14 @@ export function attachConsole(opts: { onInput: (bytes: Uint8Array) => void; onQu
         escape = false;
         if (b === 0x78 || b === 0x58) {
           // 'x'
+          if (out.length) opts.onInput(Uint8Array.from(out));
           opts.onQuit();
           return;
         }
         if (b === CTRL_A) out.push(CTRL_A);
         continue;
       }
-      if (b === CTRL_A && raw) {
+      if (b === CTRL_A && escapes) {
         escape = true;
         continue;
       }
@@ -67,38 +76,23 @@ export async function main(argv: string[]): Promise<number> {
   const raw = stdin.isTTY === true;
   if (raw) process.stderr.write(`corral: attached to ${name}; Ctrl-A X detaches\r\n`);
   return new Promise<number>((resolve) => {
-    let escape = false;
     let detached = false;
-    const onData = (chunk: Buffer): void => {
-      const out: number[] = [];
-      for (const b of chunk) {
-        if (escape) {
-          escape = false;
-          if (b === 0x78 || b === 0x58) {
-            detached = true;
-            finish();
-            return;
-          }
-          if (b === CTRL_A) out.push(CTRL_A);
-          continue;
-        }
-        if (b === CTRL_A) escape = true;
-        else out.push(b);
-      }
-      if (out.length) sock.write(Uint8Array.from(out));
-    };
     const finish = (): void => {
-      stdin.off("data", onData);
-      if (raw) stdin.setRawMode(false);
+      con.close();
       // pause() alone keeps a piped stdin's handle alive until EOF; this process is done with it.
       stdin.destroy();
       sock.destroy();
       if (!detached) process.stderr.write(`\r\ncorral: VM '${name}' stopped\r\n`);
       resolve(0);
     };
-    if (raw) stdin.setRawMode(true);
-    stdin.on("data", onData);
-    stdin.resume();
+    const con = attachConsole({
+      onInput: (b) => sock.write(b),
+      onQuit: () => {
+        detached = true;
+        finish();
+      },
+      escapeWhenPiped: true,
+    });
     sock.on("data", (b: Buffer) => process.stdout.write(b));
     sock.on("close", () => {
       if (!detached) finish();

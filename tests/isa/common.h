@@ -27,6 +27,9 @@
 #define PLIC_ENABLE_M  (PLIC + 0x2000)    /* context 0 = hart 0 M-mode */
 #define PLIC_THRESH_M  (PLIC + 0x200000)
 #define PLIC_CLAIM_M   (PLIC + 0x200004)
+#define PLIC_ENABLE_S  (PLIC + 0x2080)    /* context 1 = hart 0 S-mode */
+#define PLIC_THRESH_S  (PLIC + 0x201000)
+#define PLIC_CLAIM_S   (PLIC + 0x201004)
 #define UART_IRQ       10
 
 // mstatus fields (privileged spec 3.1.6)

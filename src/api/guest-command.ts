@@ -8,7 +8,7 @@ import { CorralError } from "../errors.js";
 import { CMD_BEGIN } from "../image/init-script.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage, type ImagePaths } from "../image/pull.js";
-import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import { buildMachine, type GuestConsole, type NamedBlob } from "../machine/builder.js";
 import type { MachineExit } from "../machine/machine.js";
 
 /**
@@ -17,6 +17,11 @@ import type { MachineExit } from "../machine/machine.js";
  * measured: see docs/benchmarks.md); the algorithms themselves are unchanged.
  */
 export const DEFAULT_CMDLINE = "console=ttyS0 quiet cryptomgr.notests";
+
+/** The default command line for a guest whose console is `console` (only console= differs). */
+export function defaultCmdline(console: GuestConsole = "ttyS0"): string {
+  return DEFAULT_CMDLINE.replace(/\bconsole=ttyS0\b/, `console=${console}`);
+}
 
 /**
  * Splits the console stream of a command run: boot noise until CMD_BEGIN, then the command's

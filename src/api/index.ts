@@ -15,6 +15,7 @@
  */
 import { CorralError } from "../errors.js";
 import { parseSize } from "../cli/run.js";
+import { parseGuestConsole, type GuestConsole } from "../machine/builder.js";
 import { VmClient, type MemoryInfo, type VmInfo } from "../vm/client.js";
 import { launchVm, stopVm } from "../vm/launch.js";
 import { listVms, type VmRecord } from "../vm/state.js";
@@ -35,6 +36,8 @@ export interface StartOptions {
   kernel?: string;
   initrd?: string;
   append?: string;
+  /** The guest's console device: "ttyS0" (the UART, default) or "hvc0" (virtio-console port 0). */
+  console?: GuestConsole;
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
 }
@@ -142,6 +145,7 @@ export const Corral = {
       kernel: o.kernel,
       initrd: o.initrd,
       append: o.append,
+      console: o.console === undefined ? undefined : parseGuestConsole(o.console, "console"),
       bootTimeoutMs: o.bootTimeoutMs,
     });
     return new Vm(client);

@@ -5,9 +5,9 @@
 import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
-import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import { buildMachine, parseGuestConsole, type GuestConsole, type NamedBlob } from "../machine/builder.js";
 import type { MachineExit } from "../machine/machine.js";
-import { CommandConsole, commandStatus, concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
+import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
@@ -24,7 +24,10 @@ riscv64 kernel with a busybox initramfs; fetched on first use) to an interactive
 Options:
   --kernel FILE     Linux kernel to boot: a RISC-V Image or vmlinux ELF (default: the default guest's)
   --initrd FILE     initramfs to load (default: the default guest's, when no --kernel is given)
-  --append STRING   kernel command line (default: "${defaultCmdline()}")
+  --append STRING   kernel command line (default: "${defaultCmdline()}";
+                    with --console hvc0, console=hvc0 instead)
+  --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
+                    (default), or hvc0, virtio-console port 0; the UART stays on the board
   --memory SIZE     guest RAM, e.g. 512M or 1G; a plain number is MiB (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
   --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
@@ -44,10 +47,6 @@ With '-- command ...' (default guest only), the command runs in the guest throug
 corral exits with its exit status. Without a command, the guest console is attached to this
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 `;
-
-function defaultCmdline(): string {
-  return DEFAULT_CMDLINE;
-}
 
 /** "512M", "1G", "65536K", "512" (MiB) to bytes. */
 export function parseSize(s: string, flag = "--memory"): number {
@@ -79,6 +78,8 @@ export interface RunOptions {
   memory: number;
   cpus: number;
   firmware?: string | undefined;
+  /** The guest's console device (--console). */
+  console: GuestConsole;
   /** FILE[,ro] for each --disk. */
   disks: string[];
   /** --net specs (net/attach.ts). */
@@ -102,6 +103,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
         memory: { type: "string", default: "512M" },
         cpus: { type: "string", default: "1" },
         firmware: { type: "string" },
+        console: { type: "string", default: "ttyS0" },
         disk: { type: "string", multiple: true },
         net: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
@@ -128,6 +130,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
     memory: parseSize(v.memory),
     cpus: Number(v.cpus),
     firmware: v.firmware,
+    console: parseGuestConsole(v.console),
     disks: v.disk ?? [],
     nets: v.net ?? [],
     command,
@@ -175,8 +178,9 @@ export async function main(argv: string[]): Promise<number> {
     kernel,
     initrd,
     firmware,
-    cmdline: kernel ? withNetCmdline(opts.append ?? defaultCmdline(), nets.cmdline) : opts.append,
+    cmdline: kernel ? withNetCmdline(opts.append ?? defaultCmdline(opts.console), nets.cmdline) : opts.append,
       console: (b) => out.write(b),
+      consoleDevice: opts.console,
       virtio: [...disks, ...nets.devices],
     });
   } catch (e) {
@@ -184,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const interactive = command === null && kernel !== undefined;
-  const con = interactive ? attachConsole({ onInput: (b) => machine.uart?.pushInput(b), onQuit: () => machine.stop() }) : null;
+  const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
   const onSignal = (): void => machine.stop();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);

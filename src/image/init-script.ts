@@ -55,6 +55,19 @@ if [ -s ${GUEST_MODULE_LIST} ] && ls /sys/bus/platform/devices | grep -q virtio_
   done < ${GUEST_MODULE_LIST}
 fi
 
+# With console=hvc0 the console is virtio-console port 0. The driver is built in but its
+# transport, virtio_mmio, is a module (loaded just above), so the kernel had no console to open
+# for PID 1: stdin/stdout/stderr are closed until now. With named ports (MULTIPORT) port 0 is
+# added only after the host answers the driver's DEVICE_READY (virtio 1.2 5.3.6.2): wait for it.
+if ! [ -t 1 ] && grep -q 'console=hvc' /proc/cmdline; then
+  i=0
+  until (: </dev/console) 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+  if (: </dev/console) 2>/dev/null; then
+    exec </dev/console >/dev/console 2>&1
+    echo "${INIT_STARTED}"
+  fi
+fi
+
 # A root disk (corral image build): with root=/dev/vdX on the command line, mount it and switch
 # to it; its own /init (this script) then runs with CORRAL_ROOT set and skips this step.
 root=$(sed -n 's|.*root=\\(/dev/[a-z0-9]*\\).*|\\1|p' /proc/cmdline)
@@ -79,7 +92,8 @@ if [ -f ${GUEST_CMD_PATH} ]; then
   sh ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
   echo "@@CORRAL-EXIT $?@@"
 else
-  # cttyhack opens the real console tty (e.g. ttyS0) so job control and Ctrl-C work.
+  # cttyhack opens the real console tty (ttyS0 or hvc0, from /sys/class/tty/console/active) so
+  # job control and Ctrl-C work.
   setsid cttyhack sh -l
 fi
 sync

@@ -17,6 +17,7 @@ import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
 import type { MmioDevice } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
+import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
 import { CorralError } from "../errors.js";
 import { encodeFdt } from "../formats/fdt.js";
@@ -42,6 +43,20 @@ export const MAX_CPUS = 8;
 export const MAX_MEMORY = 4 * 2 ** 30 - 2 ** 20;
 export const MIN_MEMORY = 16 * 2 ** 20;
 
+/**
+ * Which device is the guest's console: the NS16550A UART (Linux's ttyS0) or port 0 of a
+ * virtio-console (hvc0, virtio 1.2 section 5.3). The other stays on the board either way.
+ */
+export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
+export type GuestConsole = (typeof GUEST_CONSOLES)[number];
+
+/** `s` as a GuestConsole, or a BAD_CONSOLE error naming the choices (`what` is the option's name). */
+export function parseGuestConsole(s: string, what = "--console"): GuestConsole {
+  const found = GUEST_CONSOLES.find((c) => c === s);
+  if (found === undefined) throw new CorralError("BAD_CONSOLE", `${what} must be one of ${GUEST_CONSOLES.join(", ")} (got '${s}')`, { exitCode: 2 });
+  return found;
+}
+
 export interface NamedBlob {
   name: string;
   data: Uint8Array;
@@ -59,6 +74,13 @@ export interface MachineConfig {
   firmware?: NamedBlob | undefined;
   /** Where guest console bytes go. */
   console: (bytes: Uint8Array) => void;
+  /**
+   * The guest's console device (default ttyS0): its output goes to `console`, and
+   * Machine.consoleInput feeds it. With hvc0, port 0 of the first VirtioConsole in `virtio` is
+   * used, or a virtio-console is added for it. The UART's output (firmware such as OpenSBI
+   * prints there, following the device tree's stdout-path) still goes to `console` too.
+   */
+  consoleDevice?: GuestConsole | undefined;
   /** Paravirtual devices, each behind its own virtio-mmio transport (QEMU virt: 0x1000_1000 + 0x1000 * i, PLIC source 1 + i). */
   virtio?: readonly VirtioDevice[] | undefined;
 }
@@ -112,7 +134,16 @@ export function buildMachine(c: MachineConfig): Machine {
     [MEMMAP.uart, uart],
     [MEMMAP.plic, plic],
   ];
-  const virtio = c.virtio ?? [];
+  const virtio = [...(c.virtio ?? [])];
+  let hvc: VirtioConsole | undefined;
+  if (c.consoleDevice === "hvc0") {
+    hvc = virtio.find((d): d is VirtioConsole => d instanceof VirtioConsole);
+    if (!hvc) {
+      hvc = new VirtioConsole({ name: "hvc0" });
+      virtio.push(hvc);
+    }
+    hvc.ports[0]!.onOutput = (b) => m.consoleWrite(b);
+  }
   if (virtio.length > VIRTIO_SLOTS) throw new CorralError("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
   virtio.forEach((device, i) => {
     const irqNumber = 1 + i;
@@ -121,6 +152,8 @@ export function buildMachine(c: MachineConfig): Machine {
   for (const [base, dev] of devices) m.bus.map(base, dev);
   m.clint = clint;
   m.uart = uart;
+  const con = hvc;
+  m.consoleInput = con ? (b) => con.pushInput(b, 0) : (b) => uart.pushInput(b);
 
   // 3. Images: kernel (direct or behind firmware), firmware or a bare-metal program.
   const direct = c.kernel !== undefined && c.firmware === undefined;

@@ -38,6 +38,8 @@ export class Machine implements HartHost {
   clint: Clint | null = null;
   uart: Uart16550 | null = null;
   sbi: ((h: Hart) => void) | null = null;
+  /** Console input (the terminal, `corral console`) for the guest's console device; set by the builder. */
+  consoleInput: (bytes: Uint8Array) => void = () => {};
   private exitReason: MachineExit | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));

@@ -7,7 +7,7 @@
 import { createWriteStream, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
-import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import { buildMachine, type GuestConsole, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
@@ -15,7 +15,7 @@ import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioRng } from "../devices/virtio/rng.js";
 import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
-import { DEFAULT_CMDLINE } from "../api/guest-command.js";
+import { defaultCmdline } from "../api/guest-command.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
 import { AgentChannel } from "./agent-channel.js";
 import { ReleasingBalloon } from "./madvise.js";
@@ -31,6 +31,8 @@ export interface DaemonConfig {
   disks: string[];
   /** --net specs (see net/attach.ts). */
   nets: string[];
+  /** The guest's console device (default ttyS0): hvc0 is port 0 of the agent's virtio-console. */
+  console?: GuestConsole;
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -93,8 +95,9 @@ async function main(argv: string[]): Promise<void> {
       cpus: cfg.cpus,
       kernel,
       initrd,
-      cmdline: withNetCmdline(cfg.append ?? DEFAULT_CMDLINE, nets.cmdline),
+      cmdline: withNetCmdline(cfg.append ?? defaultCmdline(cfg.console), nets.cmdline),
       console: onConsole,
+      consoleDevice: cfg.console,
       virtio: devices,
     });
     machine = m;

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
+import type { GuestConsole } from "../machine/builder.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import type { DaemonConfig } from "./daemon.js";
@@ -21,6 +22,8 @@ export interface LaunchOptions {
   cpus: number;
   disks?: string[] | undefined;
   nets?: string[] | undefined;
+  /** The guest's console device (default ttyS0); `corral console` attaches to it. */
+  console?: GuestConsole | undefined;
   kernel?: string | undefined;
   initrd?: string | undefined;
   append?: string | undefined;
@@ -42,6 +45,7 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   const home = o.home ?? corralHome();
   claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
+  if (o.console !== undefined) cfg.console = o.console;
   if (o.kernel !== undefined) cfg.kernel = o.kernel;
   if (o.initrd !== undefined) cfg.initrd = o.initrd;
   if (o.append !== undefined) cfg.append = o.append;

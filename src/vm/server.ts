@@ -5,7 +5,7 @@
  *                   then {"exitCode":N,"timedOut":bool} or {"error":{"code","message"}}
  *   POST /stop      body {"timeoutMs":N}: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    balloon state; PUT /memory body {"bytes":N} sets the guest's memory target
- *   GET  /console   with "Upgrade: corral-console": the serial console as raw bytes both ways
+ *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { rmSync } from "node:fs";
@@ -149,7 +149,7 @@ function attachConsole(req: IncomingMessage, socket: Duplex, vm: VmContext): voi
     socket.write(b);
   };
   vm.consoleListeners.add(out);
-  socket.on("data", (b: Buffer) => vm.machine.uart?.pushInput(b));
+  socket.on("data", (b: Buffer) => vm.machine.consoleInput(b));
   const done = (): void => {
     vm.consoleListeners.delete(out);
   };

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isCorralError } from "../errors.js";
 import { Clock } from "../machine/clock.js";
-import { MmioBus, narrowRead, regCells } from "./bus.js";
+import { hartInterrupts, MmioBus, narrowRead, regCells, WordRegisterDevice } from "./bus.js";
 import { Clint, CLINT_LAYOUT } from "./clint.js";
 import type { InterruptTarget, MmioDevice, MmioSize } from "./device.js";
 import { SifiveTest } from "./sifive-test.js";
@@ -146,4 +146,36 @@ test("narrowRead picks little-endian byte lanes; regCells splits 64-bit base and
   assert.equal(narrowRead(0x11223344, 2, 2), 0x1122);
   assert.equal(narrowRead(0xffffffff | 0, 0, 4), 0xffffffff);
   assert.deepEqual(regCells(0x4_0000_1000, 0x1_0000_0000), [4, 0x1000, 1, 0]);
+});
+
+/** Two word registers; records the word writes it is given. */
+class Words extends WordRegisterDevice {
+  readonly name = "words";
+  readonly size = 8;
+  readonly regs = [0x11223344, 0xaabbccdd];
+  readonly writes: string[] = [];
+  protected read32(offset: number): number {
+    return this.regs[offset >>> 2] ?? 0;
+  }
+  protected write32(offset: number, value: number): void {
+    this.writes.push(`${offset}=${value.toString(16)}`);
+  }
+}
+
+test("WordRegisterDevice: narrow loads take their lanes of the word; only whole aligned words are stored", () => {
+  const d = new Words();
+  assert.equal(d.read(4, 4), 0xaabbccdd);
+  assert.equal(d.read(5, 1), 0xcc);
+  assert.equal(d.read(6, 2), 0xaabb);
+  d.write(4, 4, -1);
+  d.write(4, 2, 1);
+  d.write(5, 1, 1);
+  d.write(2, 4, 1);
+  assert.deepEqual(d.writes, ["4=ffffffff"], "the store of -1 arrives unsigned; narrow and misaligned ones are ignored");
+});
+
+test("hartInterrupts: each hart's cpu-intc phandle with each mip bit, hart by hart", () => {
+  const ctx = { plicPhandle: 1, cpuIntcPhandles: [10, 20], timebaseHz: 1 };
+  assert.deepEqual(hartInterrupts(ctx, 2, [3, 7]), [10, 3, 10, 7, 20, 3, 20, 7]);
+  assert.throws(() => hartInterrupts(ctx, 3, [9]), RangeError);
 });

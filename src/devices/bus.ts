@@ -133,6 +133,42 @@ export function narrowRead(word: number, offset: number, size: MmioSize): number
   return size === 1 ? shifted & 0xff : shifted & 0xffff;
 }
 
+/**
+ * A device whose registers are all 32 bits wide: the CLINT (ACLINT spec, sections 2 and 3) and
+ * the PLIC (PLIC spec, "Memory Map"). A narrower load returns its bytes of the word; a store that
+ * is not one whole aligned word is ignored, as QEMU's CLINT and PLIC refuse them. Subclasses see
+ * only word-aligned offsets and unsigned 32-bit values.
+ */
+export abstract class WordRegisterDevice implements MmioDevice {
+  abstract readonly name: string;
+  abstract readonly size: number;
+
+  read(offset: number, size: MmioSize): number {
+    return narrowRead(this.read32(offset & ~3), offset, size);
+  }
+
+  write(offset: number, size: MmioSize, value: number): void {
+    if (size !== 4 || (offset & 3) !== 0) return;
+    this.write32(offset, value >>> 0);
+  }
+
+  protected abstract read32(offset: number): number;
+  protected abstract write32(offset: number, value: number): void;
+}
+
+/**
+ * `interrupts-extended` cells for a device wired to every hart's local interrupt controller:
+ * for each of the first `harts` harts, its cpu-intc phandle with each mip bit number in `bits`.
+ */
+export function hartInterrupts(ctx: DtContext, harts: number, bits: readonly number[]): number[] {
+  const cells: number[] = [];
+  for (let h = 0; h < harts; h++) {
+    const intc = intcPhandle(ctx, h);
+    for (const bit of bits) cells.push(intc, bit);
+  }
+  return cells;
+}
+
 /** phandle of hart h's "riscv,cpu-intc" node. */
 export function intcPhandle(ctx: DtContext, h: number): number {
   const p = ctx.cpuIntcPhandles[h];

@@ -1,6 +1,6 @@
 import type { Clock } from "../machine/clock.js";
-import { intcPhandle, narrowRead, regCells } from "./bus.js";
-import type { DtContext, DtNode, InterruptTarget, MmioDevice, MmioSize } from "./device.js";
+import { hartInterrupts, regCells, WordRegisterDevice } from "./bus.js";
+import type { DtContext, DtNode, InterruptTarget } from "./device.js";
 
 /**
  * Register layout of the SiFive CLINT, which is the RISC-V ACLINT MSWI device followed by an
@@ -34,7 +34,7 @@ const TWO32 = 0x1_0000_0000;
  * without any register access, the machine calls `poll()` between slices of guest execution; a
  * write to mtimecmp re-evaluates that hart's MTIP at once.
  */
-export class Clint implements MmioDevice {
+export class Clint extends WordRegisterDevice {
   readonly name = "clint";
   readonly size = CLINT_LAYOUT.size;
   private readonly msip: Uint8Array;
@@ -49,6 +49,7 @@ export class Clint implements MmioDevice {
     private readonly clock: Clock,
     private readonly harts: readonly InterruptTarget[],
   ) {
+    super();
     if (harts.length > CLINT_LAYOUT.maxHarts) throw new RangeError(`the CLINT serves at most ${CLINT_LAYOUT.maxHarts} harts`);
     this.msip = new Uint8Array(harts.length);
     // The reset value of mtimecmp is unspecified (ACLINT 3.1). QEMU resets it to 0, so MTIP is
@@ -80,33 +81,18 @@ export class Clint implements MmioDevice {
     return next === Infinity ? Infinity : next - this.offset;
   }
 
-  read(offset: number, size: MmioSize): number {
-    return narrowRead(this.read32(offset & ~3), offset, size);
-  }
-
-  /** Registers are 32 bits wide; narrower stores are ignored, as QEMU's CLINT refuses them. */
-  write(offset: number, size: MmioSize, value: number): void {
-    if (size !== 4 || (offset & 3) !== 0) return;
-    this.write32(offset, value >>> 0);
-  }
-
   describe(base: number, ctx: DtContext): DtNode {
-    const ints: number[] = [];
-    for (let h = 0; h < this.harts.length; h++) {
-      const intc = intcPhandle(ctx, h);
-      ints.push(intc, 3, intc, 7); // mip bit numbers of MSIP and MTIP
-    }
     return {
       name: `clint@${base.toString(16)}`,
       props: {
-        "interrupts-extended": ints,
+        "interrupts-extended": hartInterrupts(ctx, this.harts.length, [3, 7]), // mip bit numbers of MSIP and MTIP
         reg: regCells(base, this.size),
         compatible: ["sifive,clint0", "riscv,clint0"],
       },
     };
   }
 
-  private read32(offset: number): number {
+  protected read32(offset: number): number {
     const L = CLINT_LAYOUT;
     if (offset < L.mtimecmp) {
       const h = offset / L.msipStride;
@@ -120,7 +106,7 @@ export class Clint implements MmioDevice {
     return word < this.cmpWords.length ? (this.cmpWords[word] as number) : 0;
   }
 
-  private write32(offset: number, value: number): void {
+  protected write32(offset: number, value: number): void {
     const L = CLINT_LAYOUT;
     if (offset < L.mtimecmp) {
       const h = offset / L.msipStride;

@@ -1,5 +1,5 @@
-import { intcPhandle, narrowRead, regCells } from "./bus.js";
-import type { DtContext, DtNode, InterruptTarget, IrqLine, MmioDevice, MmioSize } from "./device.js";
+import { hartInterrupts, regCells, WordRegisterDevice } from "./bus.js";
+import type { DtContext, DtNode, InterruptTarget, IrqLine } from "./device.js";
 
 /**
  * Register layout of the SiFive PLIC as QEMU's virt board configures it (RISC-V PLIC spec,
@@ -42,7 +42,7 @@ const WORDS = Math.ceil(PLIC_NUM_SOURCES / 32);
  * assertions are held back until the completion, after which a line that is still high makes a
  * new request at once.
  */
-export class Plic implements MmioDevice {
+export class Plic extends WordRegisterDevice {
   readonly name = "plic";
   readonly size = PLIC_LAYOUT.size;
   private readonly priority = new Uint8Array(PLIC_NUM_SOURCES);
@@ -57,6 +57,7 @@ export class Plic implements MmioDevice {
   private readonly contexts: number;
 
   constructor(private readonly harts: readonly InterruptTarget[]) {
+    super();
     this.contexts = harts.length * 2;
     this.enable = new Uint32Array(this.contexts * WORDS);
     this.threshold = new Uint8Array(this.contexts);
@@ -82,22 +83,8 @@ export class Plic implements MmioDevice {
     };
   }
 
-  read(offset: number, size: MmioSize): number {
-    return narrowRead(this.read32(offset & ~3), offset, size);
-  }
-
-  /** Registers are 32 bits wide (PLIC spec, "Memory Map"); narrower stores are ignored. */
-  write(offset: number, size: MmioSize, value: number): void {
-    if (size !== 4 || (offset & 3) !== 0) return;
-    this.write32(offset, value >>> 0);
-  }
-
   describe(base: number, ctx: DtContext): DtNode {
-    const ints: number[] = [];
-    for (let h = 0; h < this.harts.length; h++) {
-      const intc = intcPhandle(ctx, h);
-      ints.push(intc, 11, intc, 9); // contexts 2h (MEIP) and 2h+1 (SEIP)
-    }
+    const ints = hartInterrupts(ctx, this.harts.length, [11, 9]); // contexts 2h (MEIP) and 2h+1 (SEIP)
     return {
       name: `plic@${base.toString(16)}`,
       props: {
@@ -115,7 +102,7 @@ export class Plic implements MmioDevice {
     };
   }
 
-  private read32(offset: number): number {
+  protected read32(offset: number): number {
     const L = PLIC_LAYOUT;
     if (offset < L.pending) {
       const src = offset >>> 2;
@@ -138,7 +125,7 @@ export class Plic implements MmioDevice {
     return 0;
   }
 
-  private write32(offset: number, value: number): void {
+  protected write32(offset: number, value: number): void {
     const L = PLIC_LAYOUT;
     if (offset < L.pending) {
       const src = offset >>> 2;

@@ -3,20 +3,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Clock } from "../machine/clock.js";
 import { Clint, CLINT_LAYOUT, MIP_MSIP, MIP_MTIP } from "./clint.js";
-import type { InterruptTarget } from "./device.js";
-
-/** A hart's mip as the CLINT sees it, plus a count of wake() calls. */
-class Hart implements InterruptTarget {
-  mip = 0;
-  wakes = 0;
-  constructor(readonly hartId: number) {}
-  setPending(mask: number, level: boolean): void {
-    this.mip = level ? this.mip | mask : this.mip & ~mask;
-  }
-  wake(): void {
-    this.wakes++;
-  }
-}
+import { RecordingHart } from "./recording-hart.testkit.js";
 
 const L = CLINT_LAYOUT;
 const TWO32 = 2 ** 32;
@@ -43,7 +30,7 @@ test("layout: msip, mtimecmp and mtime where the SiFive CLINT has them", () => {
 });
 
 test("msip bit 0 raises and clears MSIP of that hart only, and wakes it", () => {
-  const harts = [new Hart(0), new Hart(1)];
+  const harts = [new RecordingHart(0), new RecordingHart(1)];
   const clint = new Clint(new Clock(), harts);
   for (const h of harts) h.wakes = 0;
   clint.write(4, 4, 1);
@@ -63,7 +50,7 @@ test("msip bit 0 raises and clears MSIP of that hart only, and wakes it", () => 
 test("mtime follows the Clock; writes to it set an offset, word by word", () => {
   const clock = new Clock();
   clock.freeze();
-  const clint = new Clint(clock, [new Hart(0)]);
+  const clint = new Clint(clock, [new RecordingHart(0)]);
   assert.equal(readMtime(clint), clock.ticks());
   clint.write(L.mtime + 4, 4, 1);
   clint.write(L.mtime, 4, 5);
@@ -75,7 +62,7 @@ test("mtime follows the Clock; writes to it set an offset, word by word", () => 
 test("writing mtimecmp updates MTIP at once; poll() reports the next deadline in Clock ticks", () => {
   const clock = new Clock();
   clock.freeze();
-  const hart = new Hart(0);
+  const hart = new RecordingHart(0);
   const clint = new Clint(clock, [hart]);
   // Reset: mtimecmp is 0 as in QEMU, so MTIP is pending and no deadline lies ahead.
   assert.equal(hart.mip, MIP_MTIP);
@@ -107,7 +94,7 @@ test("writing mtimecmp updates MTIP at once; poll() reports the next deadline in
 test("poll() returns the earliest future deadline of all harts and drives each MTIP", () => {
   const clock = new Clock();
   clock.freeze();
-  const harts = [new Hart(0), new Hart(1), new Hart(2)];
+  const harts = [new RecordingHart(0), new RecordingHart(1), new RecordingHart(2)];
   const clint = new Clint(clock, harts);
   const now = clint.mtime();
   assert.equal(clint.poll(), Infinity);
@@ -123,7 +110,7 @@ test("poll() returns the earliest future deadline of all harts and drives each M
 
 test("a timer deadline on the real Clock: MTIP rises once mtime passes mtimecmp", async () => {
   const clock = new Clock();
-  const hart = new Hart(0);
+  const hart = new RecordingHart(0);
   const clint = new Clint(clock, [hart]);
   hart.wakes = 0;
   const before = clint.mtime();

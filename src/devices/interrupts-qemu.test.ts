@@ -27,8 +27,8 @@ import {
 import { Clock } from "../machine/clock.js";
 import { MmioBus } from "./bus.js";
 import { Clint, CLINT_LAYOUT } from "./clint.js";
-import type { InterruptTarget } from "./device.js";
 import { PLIC_LAYOUT, Plic } from "./plic.js";
+import { RecordingHart } from "./recording-hart.testkit.js";
 import { FINISHER } from "./sifive-test.js";
 import { UART_REG, Uart16550 } from "./uart16550.js";
 
@@ -175,17 +175,9 @@ function guest(ops: Op[]): number[] {
   return code;
 }
 
-class Hart implements InterruptTarget {
-  mip = 0;
-  readonly hartId = 0;
-  setPending(mask: number, level: boolean): void {
-    this.mip = level ? this.mip | mask : this.mip & ~mask;
-  }
-  wake(): void {}
-}
 
 function ours(ops: Op[]): number[] {
-  const hart = new Hart();
+  const hart = new RecordingHart();
   const bus = new MmioBus();
   const plic = new Plic([hart]);
   bus.map(VIRT_CLINT_BASE, new Clint(new Clock(), [hart]));

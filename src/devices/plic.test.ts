@@ -1,19 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { InterruptTarget } from "./device.js";
+import { RecordingHart } from "./recording-hart.testkit.js";
 import { MIP_MEIP, MIP_SEIP, PLIC_LAYOUT, PLIC_MAX_PRIORITY, PLIC_NUM_SOURCES, Plic } from "./plic.js";
-
-class Hart implements InterruptTarget {
-  mip = 0;
-  wakes = 0;
-  constructor(readonly hartId: number) {}
-  setPending(mask: number, level: boolean): void {
-    this.mip = level ? this.mip | mask : this.mip & ~mask;
-  }
-  wake(): void {
-    this.wakes++;
-  }
-}
 
 const L = PLIC_LAYOUT;
 
@@ -43,8 +31,8 @@ class Driver {
   }
 }
 
-function setup(nHarts = 2): { harts: Hart[]; plic: Plic; drv: Driver } {
-  const harts = Array.from({ length: nHarts }, (_, h) => new Hart(h));
+function setup(nHarts = 2): { harts: RecordingHart[]; plic: Plic; drv: Driver } {
+  const harts = Array.from({ length: nHarts }, (_, h) => new RecordingHart(h));
   const plic = new Plic(harts);
   return { harts, plic, drv: new Driver(plic) };
 }

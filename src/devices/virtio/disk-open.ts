@@ -1,9 +1,9 @@
 /**
  * Open a `--disk FILE[,ro]` image: a Corral overlay (recognised by its magic) or a raw image.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import type { DiskBackend } from "./disk.js";
-import { openError } from "./disk.js";
+import { openImage } from "./disk.js";
 import { OVERLAY_MAGIC } from "./disk-overlay-format.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { RawDisk } from "./disk-raw.js";
@@ -20,12 +20,7 @@ export function parseDiskSpec(arg: string): DiskSpec {
 }
 
 export function isOverlay(path: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (e) {
-    throw openError(path, e, true);
-  }
+  const fd = openImage(path, true);
   try {
     const magic = new Uint8Array(OVERLAY_MAGIC.length);
     const n = readSync(fd, magic, 0, magic.length, 0);

@@ -15,7 +15,7 @@
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openError, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
+import { DiskReadOnlyError, SECTOR_SIZE, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
 import {
   DEFAULT_CLUSTER_SIZE,
   ENTRY_SIZE,
@@ -125,23 +125,14 @@ export class OverlayDisk implements DiskBackend {
   /** Open an overlay: checks the header, the base (size and mtime unchanged) and every table entry. */
   static open(path: string, opts: { readOnly?: boolean } = {}): OverlayDisk {
     const readOnly = opts.readOnly ?? false;
-    let fd: number;
-    try {
-      fd = openSync(path, readOnly ? "r" : "r+");
-    } catch (e) {
-      throw openError(path, e, readOnly);
-    }
+    const fd = openImage(path, readOnly);
     let baseFd: number | undefined;
     try {
       lockImage(fd, path, readOnly ? "shared" : "exclusive");
       const head = new Uint8Array(OVERLAY_HEADER_SIZE);
       preadFull(fd, head, 0);
       const h = decodeHeader(path, head);
-      try {
-        baseFd = openSync(h.basePath, "r");
-      } catch (e) {
-        throw openError(h.basePath, e, true);
-      }
+      baseFd = openImage(h.basePath, true);
       // The base is shared by every overlay on it; nobody may write it meanwhile.
       lockImage(baseFd, h.basePath, "shared");
       const bst = fstatSync(baseFd, { bigint: true });

@@ -3,9 +3,9 @@
  * exclusively, read-only ones shared (disk-lock.ts). Discard punches holes, so a guest's fstrim
  * gives the space back to the host file system.
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync } from "node:fs";
+import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
 import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openError, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
+import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
 import { lockImage } from "./disk-lock.js";
 import { EOPNOTSUPP, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate } from "./libc.js";
 
@@ -31,12 +31,7 @@ export class RawDisk implements DiskBackend {
   /** Open and lock `path`. Throws DISK_NOT_FOUND, DISK_UNREADABLE, DISK_NOT_A_FILE or DISK_IN_USE. */
   static open(path: string, opts: RawDiskOptions = {}): RawDisk {
     const readOnly = opts.readOnly ?? false;
-    let fd: number;
-    try {
-      fd = openSync(path, readOnly ? "r" : "r+");
-    } catch (e) {
-      throw openError(path, e, readOnly);
-    }
+    const fd = openImage(path, readOnly);
     try {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new CorralError("DISK_NOT_A_FILE", `disk image ${path} is not a regular file; give the path of an image file`);

@@ -4,7 +4,7 @@
  * base). Methods throw on host I/O errors (ENOSPC, EIO, ...); the device turns any throw into
  * VIRTIO_BLK_S_IOERR for that request and keeps running.
  */
-import { readSync, writeSync } from "node:fs";
+import { openSync, readSync, writeSync } from "node:fs";
 import { CorralError } from "../../errors.js";
 
 export interface DiskBackend {
@@ -51,6 +51,15 @@ export function openError(path: string, e: unknown, readOnly: boolean): CorralEr
       return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, { cause: e });
     default:
       return new CorralError("DISK_UNREADABLE", `disk image ${path} cannot be opened: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}
+
+/** Open an image file read-only ("r") or for reading and writing ("r+"); errors as openError says. */
+export function openImage(path: string, readOnly: boolean): number {
+  try {
+    return openSync(path, readOnly ? "r" : "r+");
+  } catch (e) {
+    throw openError(path, e, readOnly);
   }
 }
 

@@ -3,6 +3,8 @@
  *
  *   const vm = await Corral.start({ name: "dev", memory: "512M" });
  *   const r = await vm.exec(["uname", "-a"]);            // { exitCode, stdout, stderr }
+ *   const sh = vm.exec(["sh"], { tty: { rows: 40, cols: 120 }, stdin: process.stdin, onStdout });
+ *   sh.resize(50, 132);                                    // the guest gets SIGWINCH
  *   await vm.files.write("/tmp/x", "hello");
  *   await vm.setMemory("256M");                           // the balloon
  *   await vm.stop();
@@ -16,14 +18,15 @@
 import { CorralError } from "../errors.js";
 import { parseSize } from "../cli/run.js";
 import { parseGuestConsole, type GuestConsole } from "../machine/builder.js";
-import { VmClient, type MemoryInfo, type VmInfo } from "../vm/client.js";
+import { VmClient, type ExecSession, type MemoryInfo, type VmInfo } from "../vm/client.js";
 import { launchVm, stopVm } from "../vm/launch.js";
 import { listVms, type VmRecord } from "../vm/state.js";
-import { shQuote } from "../vm/protocol.js";
+import { DEFAULT_TTY_SIZE, checkTtySize, shQuote, type TtySize } from "../vm/protocol.js";
 
 export { CorralError } from "../errors.js";
 export type { MemoryInfo, VmInfo } from "../vm/client.js";
 export type { VmRecord } from "../vm/state.js";
+export type { TtySize } from "../vm/protocol.js";
 
 export interface StartOptions {
   /** Unique among running VMs; default a random "vm-xxxxxxxx". */
@@ -43,7 +46,17 @@ export interface StartOptions {
 }
 
 export interface ExecOptions {
-  stdin?: string | Uint8Array;
+  /**
+   * The command's stdin: bytes, or a stream of chunks (an AsyncIterable such as a Readable),
+   * each passed on as it comes; its end is the command's end of file. Without it, /dev/null.
+   */
+  stdin?: string | Uint8Array | AsyncIterable<Uint8Array | string>;
+  /**
+   * Run the command on a pseudo-terminal (default 24x80): it sees a tty, its stdout and stderr
+   * are one stream (stdout here), Ctrl-C in stdin interrupts it, and with a stream for stdin
+   * its end is typed as Ctrl-D. TERM is taken from `env`, else this process, else xterm.
+   */
+  tty?: boolean | TtySize;
   env?: Record<string, string>;
   cwd?: string;
   /** Kill the command (its whole process group, not the VM) after this long. */
@@ -51,6 +64,12 @@ export interface ExecOptions {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
 }
+
+/** A running exec: await it for the result. */
+export type ExecRun = Promise<ExecResult> & {
+  /** Change the size of the exec's terminal (tty execs only); the command gets SIGWINCH. */
+  resize(rows: number, cols: number): void;
+};
 
 export interface ExecResult {
   exitCode: number;
@@ -94,29 +113,44 @@ export class Vm {
   }
 
   /** Run argv in the guest (no shell: pass ["sh", "-c", "..."] for one). */
-  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  exec(argv: string[], opts: ExecOptions = {}): ExecRun {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    const r = await this.client.exec(
-      {
-        argv,
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-        ...(opts.stdin !== undefined ? { stdin: Buffer.from(opts.stdin).toString("base64") } : {}),
-        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      },
-      (fd, data) => {
-        if (fd === 1) {
-          out.push(data);
-          opts.onStdout?.(data);
-        } else {
-          err.push(data);
-          opts.onStderr?.(data);
-        }
-      },
-    );
-    const stdoutBytes = Buffer.concat(out);
-    return { exitCode: r.exitCode, timedOut: r.timedOut, stdout: stdoutBytes.toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), stdoutBytes };
+    const stdin = typeof opts.stdin === "string" ? Buffer.from(opts.stdin) : opts.stdin;
+    let session: ExecSession;
+    try {
+      const tty = opts.tty === undefined || opts.tty === false ? undefined : opts.tty === true ? DEFAULT_TTY_SIZE : checkTtySize(opts.tty);
+      session = this.client.exec(
+        {
+          argv,
+          ...(opts.env ? { env: opts.env } : {}),
+          ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+          ...(tty ? { tty } : {}),
+          ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        },
+        (fd, data) => {
+          if (fd === 1) {
+            out.push(data);
+            opts.onStdout?.(data);
+          } else {
+            err.push(data);
+            opts.onStderr?.(data);
+          }
+        },
+        stdin,
+      );
+    } catch (e) {
+      return Object.assign(Promise.reject(e as Error), {
+        resize: (): void => {
+          throw e;
+        },
+      });
+    }
+    const result = session.result.then((r): ExecResult => {
+      const stdoutBytes = Buffer.concat(out);
+      return { exitCode: r.exitCode, timedOut: r.timedOut, stdout: stdoutBytes.toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), stdoutBytes };
+    });
+    return Object.assign(result, { resize: (rows: number, cols: number): void => session.resize({ rows, cols }) });
   }
 
   /** Set the guest's memory target through the balloon (at most the VM's memory). */

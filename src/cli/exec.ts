@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
+import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/protocol.js";
 
 export const EXEC_USAGE = `Usage: corral exec [options] NAME -- command [args...]
 
@@ -9,16 +10,22 @@ Run a command in running VM NAME; its stdout and stderr come back separately and
 with its exit status (137 when killed by --timeout).
 
 Options:
-  -i, --interactive   send this process's stdin to the command (read to its end first)
-  -e, --env K=V       set an environment variable (repeatable)
+  -i, --interactive   send this process's stdin to the command as it comes
+  -t, --tty           run the command on a terminal in the guest, sized like this one (24x80
+                      if this is none); stdout and stderr are then one stream. With -i and a
+                      terminal here, keys go to the command as typed (Ctrl-C interrupts it)
+  -e, --env K=V       set an environment variable (repeatable); with -t, TERM comes from here
   -w, --workdir DIR   working directory in the guest
   --timeout SECONDS   kill the command (not the VM) after this long
 `;
 
-async function readStdin(): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of process.stdin) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+/** Signals that end this process while attached: the terminal is restored first. */
+const EXIT_SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 } as const;
+
+/** The host terminal's size, if stdout is a terminal that knows it. */
+function hostSize(): TtySize | undefined {
+  const out = process.stdout;
+  return out.isTTY && out.rows > 0 && out.columns > 0 ? { rows: out.rows, cols: out.columns } : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,7 +50,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   const name = positionals[0];
   if (name === undefined || command.length === 0) throw new CorralError("BAD_ARGS", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
-  if (values.tty) throw new CorralError("NOT_SUPPORTED", "exec -t (a TTY) is not supported yet: use 'corral console NAME' for an interactive shell", { exitCode: 2 });
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf("=");
@@ -53,17 +59,49 @@ export async function main(argv: string[]): Promise<number> {
   if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout)) throw new CorralError("BAD_ARGS", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
   const client = new VmClient(name);
   client.record();
-  const stdin = values.interactive ? await readStdin() : undefined;
-  const r = await client.exec(
+
+  const tty = values.tty === true;
+  const stdin = process.stdin;
+  // Raw mode: every key goes to the guest as typed, and its terminal echoes and interprets them.
+  const raw = tty && values.interactive === true && stdin.isTTY === true;
+  const restore = (): void => {
+    if (raw && stdin.isTTY) stdin.setRawMode(false);
+  };
+  const onSignal = (sig: keyof typeof EXIT_SIGNALS): void => {
+    restore();
+    process.exit(128 + EXIT_SIGNALS[sig]);
+  };
+  const signals = Object.keys(EXIT_SIGNALS) as (keyof typeof EXIT_SIGNALS)[];
+  for (const s of signals) process.on(s, onSignal);
+  process.once("exit", restore);
+  if (raw) stdin.setRawMode(true);
+  const onResize = (): void => {
+    const size = hostSize();
+    if (size) session.resize(size);
+  };
+  const session = client.exec(
     {
       argv: command,
       env,
       ...(values.workdir !== undefined ? { cwd: values.workdir } : {}),
-      ...(stdin !== undefined ? { stdin: stdin.toString("base64") } : {}),
+      ...(tty ? { tty: hostSize() ?? DEFAULT_TTY_SIZE } : {}),
       ...(values.timeout !== undefined ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
     },
     (fd, data) => (fd === 1 ? process.stdout : process.stderr).write(data),
+    // Chunk by chunk as they come: a line typed reaches the command before the next is.
+    values.interactive ? stdin : undefined,
   );
-  if (r.timedOut) process.stderr.write(`corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`);
-  return r.exitCode;
+  // The kernel's SIGWINCH for this terminal: Node reports it as stdout's 'resize'.
+  if (tty) process.stdout.on("resize", onResize);
+  try {
+    const r = await session.result;
+    if (r.timedOut) process.stderr.write(`corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`);
+    return r.exitCode;
+  } finally {
+    process.stdout.off("resize", onResize);
+    for (const s of signals) process.off(s, onSignal);
+    restore();
+    // A stdin still open (a terminal, an unfinished pipe) must not keep this process alive.
+    if (values.interactive) stdin.destroy();
+  }
 }

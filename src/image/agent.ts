@@ -1,14 +1,31 @@
 /**
  * The guest agent: a busybox `sh` script (nothing compiled for the user's machine) that /init
- * starts in the background. It serves one virtio-console named port (virtio 1.2 §5.3.6.2
- * PORT_NAME; the guest sees /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with a line
- * protocol; src/vm/protocol.ts is the host side and documents the frames.
+ * starts. It serves one virtio-console named port (virtio 1.2 §5.3.6.2 PORT_NAME; the guest sees
+ * /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with a line protocol; src/vm/protocol.ts
+ * is the host side and documents the frames.
  *
- * Each exec runs in its own session (setsid), so a timeout kills its whole process group and
- * leaves the agent and the VM running. Output is read from FIFOs with `dd` (one read per chunk,
- * so output streams as it is produced), base64-encoded and written as one line per write(2):
- * Linux's virtio_console sends each write (up to 32 KiB) as one buffer under the port's lock,
- * so lines from concurrent execs never interleave.
+ * Each exec has a runner (this script run as `corral-agent run ...`) started with
+ * `setsid setsid`: the second setsid is then a process-group leader, so it forks and returns at
+ * once, which starts the runner in the background without the shell's `&`. A shell gives what it
+ * starts with `&` SIGINT and SIGQUIT ignored (POSIX 2.11, "Signals and Error Handling"), the
+ * command would inherit that, and Ctrl-C on its terminal would do nothing. The runner runs the
+ * command in its own session (setsid), so a timeout kills its whole process group and leaves the
+ * agent and the VM running.
+ *
+ * Output is read from FIFOs with `dd` (one read per chunk, so output streams as it is produced),
+ * base64-encoded and written as one line per write(2): Linux's virtio_console sends each write
+ * (up to 32 KiB) as one buffer under the port's lock, so lines from concurrent execs never
+ * interleave.
+ *
+ * Stdin is streamed: the main loop hands I and E lines to the exec's feeder through a FIFO (ctl)
+ * and never waits for the command; the feeder keeps the command's stdin FIFO open for writing
+ * until E (so the command does not read end of file between chunks) and answers each chunk with
+ * a credit (C), which bounds what the host sends and so what ctl ever holds.
+ *
+ * With a terminal (-t), the command runs under busybox `telnetd -i` (the only pseudo-terminal
+ * server in the guest's busybox; the host side of its encoding is src/vm/telnet.ts), which starts
+ * this script again, with CORRAL_TTY set, on the pseudo-terminal: it publishes the terminal's
+ * name for W frames, sets its size, runs the command and keeps its status.
  */
 import { AGENT_PORT_NAME, AGENT_VERSION, OUTPUT_CHUNK } from "../vm/protocol.js";
 
@@ -20,6 +37,74 @@ export const GUEST_AGENT_PID = "/run/corral-agent/pid";
 export const AGENT_SCRIPT = `#!/bin/sh
 # Corral guest agent (see src/image/agent.ts and src/vm/protocol.ts on the host).
 D=/run/corral-agent
+
+# stream ID FD FIFO: the FIFO's bytes as "O ID FD base64" lines, one dd read per line.
+stream() {
+  while c=$(dd bs=${OUTPUT_CHUNK} count=1 2>/dev/null | base64 | tr -d '\\n'); [ -n "$c" ]; do
+    echo "O $1 $2 $c" >&3
+  done < "$3"
+}
+
+# feed ID: stdin of exec ID. Its I and E lines come on fd 6 (the FIFO ctl, opened by the main
+# loop before this started, so no line is lost); the FIFO in stays open for writing until E.
+feed() {
+  exec 5> $D/$1/in
+  while read -r op a <&6; do
+    [ "$op" = I ] || break
+    echo "$a" | base64 -d >&5
+    echo "C $1" >&3
+  done
+}
+
+# run ID STDIN [ROWS COLS]: the runner of exec ID; "R ID STATUS" when the command ends.
+run() {
+  d=$D/$1
+  mkfifo $d/1 $d/2
+  stream $1 1 $d/1 &
+  a=$!
+  stream $1 2 $d/2 &
+  b=$!
+  in=/dev/null
+  f=
+  if [ "$2" = 1 ]; then in=$d/in; feed $1 & f=$!; fi
+  exec 6<&-
+  if [ -n "$3" ]; then
+    echo "rows $3 cols $4" > $d/size
+    # -K: the session ends when the command does, even if a background job keeps the terminal.
+    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d/pgid; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d/1 2> $d/2 3>&-
+    st=137
+    [ -s $d/st ] && st=$(cat $d/st)
+  else
+    setsid sh -c "echo \\$\\$ > $d/pgid; exec sh $d/cmd" < $in > $d/1 2> $d/2 3>&-
+    st=$?
+  fi
+  [ -n "$f" ] && kill $f 2>/dev/null
+  wait $a $b
+  echo "R $1 $st" >&3
+  rm -rf $d
+}
+
+# On the pseudo-terminal of a -t exec (telnetd runs this as its login program). Writing pts
+# before reading size, while W writes size before reading pts, means a resize during start-up is
+# applied by one side or the other.
+if [ -n "$CORRAL_TTY" ]; then
+  d=$CORRAL_TTY
+  unset CORRAL_TTY
+  echo $$ > $d/tpg
+  tty > $d/pts.n && mv $d/pts.n $d/pts
+  stty $(cat $d/size)
+  # Ctrl-C interrupts the command, not this shell, which must stay to report the status.
+  trap : INT
+  sh $d/cmd
+  echo $? > $d/st
+  exit 0
+fi
+if [ "$1" = run ]; then
+  shift
+  run "$@"
+  exit 0
+fi
+
 # No virtio-console on this board (virtio 1.2 §5: device ID 3): nothing to serve.
 grep -qx 0x0003 /sys/bus/virtio/devices/*/device 2>/dev/null || exit 0
 mkdir -p $D
@@ -34,43 +119,24 @@ done
 [ -n "$port" ] || exit 0
 echo $$ > ${GUEST_AGENT_PID}
 
-# stream ID FD FIFO: the FIFO's bytes as "O ID FD base64" lines, one dd read per line.
-stream() {
-  while c=$(dd bs=${OUTPUT_CHUNK} count=1 2>/dev/null | base64 | tr -d '\\n'); [ -n "$c" ]; do
-    echo "O $1 $2 $c" >&3
-  done < "$3"
-}
-
-# run ID STDIN: the command script of exec ID in a new session; "R ID STATUS" when it ends.
-run() {
-  d=$D/$1
-  mkfifo $d/1 $d/2
-  stream $1 1 $d/1 &
-  a=$!
-  stream $1 2 $d/2 &
-  b=$!
-  in=/dev/null
-  [ "$2" = 1 ] && in=$d/in
-  setsid sh $d/cmd < $in > $d/1 2> $d/2 &
-  echo $! > $d/pgid
-  wait $!
-  st=$?
-  wait $a $b
-  echo "R $1 $st" >&3
-  rm -rf $d
-}
-
 exec 3<> "$port"
 echo "H ${AGENT_VERSION}" >&3
+# I and E open ctl with <>, which never blocks, and one line never fills its pipe (the credits
+# bound what it holds), so no exec can stall this loop; lines for an exec that has ended are
+# dropped.
 while :; do
-  while read -r op id a b <&3; do
+  while read -r op id a b c e <&3; do
+    d=$D/$id
     case "$op" in
-      X) mkdir -p $D/$id && echo "$a" | base64 -d > $D/$id/cmd
+      X) mkdir -p $d && echo "$a" | base64 -d > $d/cmd
          echo "A $id" >&3
-         if [ "$b" = 1 ]; then : > $D/$id/in; else run $id 0 & fi ;;
-      I) echo "$a" | base64 -d >> $D/$id/in ;;
-      E) run $id 1 & ;;
-      K) [ -f $D/$id/pgid ] && kill -9 -- -$(cat $D/$id/pgid) 2>/dev/null ;;
+         [ "$b" = 1 ] && mkfifo $d/in $d/ctl && exec 6<> $d/ctl
+         setsid setsid ${GUEST_AGENT_PATH} run $id $b $c $e
+         exec 6<&- ;;
+      I) [ -p $d/ctl ] && echo "I $a" 1<> $d/ctl ;;
+      E) [ -p $d/ctl ] && echo E 1<> $d/ctl ;;
+      W) echo "rows $a cols $b" > $d/size.n && mv $d/size.n $d/size && [ -f $d/pts ] && stty -F $(cat $d/pts) rows $a cols $b ;;
+      K) for g in $(cat $d/tpg $d/pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
       S) sync; poweroff -f ;;
     esac

@@ -84,7 +84,9 @@ fi
 ${GUEST_NET_SETUP}
 # The guest agent (image/agent.ts) serves 'corral exec' on its virtio-console port, if any.
 # agent ${createHash("sha256").update(AGENT_SCRIPT).digest("hex").slice(0, 12)} (a new agent changes /init, so the cached initramfs is rebuilt)
-setsid ${GUEST_AGENT_PATH} </dev/null >/dev/null 2>&1 &
+# Not with '&', which would leave SIGINT ignored in the agent and every command it runs (POSIX
+# 2.11): the second setsid is a process-group leader, so it forks and returns at once.
+setsid setsid ${GUEST_AGENT_PATH} </dev/null >/dev/null 2>&1
 
 cd /
 if [ -f ${GUEST_CMD_PATH} ]; then

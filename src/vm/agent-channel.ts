@@ -1,25 +1,63 @@
 /**
  * The host end of the guest agent (protocol.ts) on a virtio-console port: several execs at once,
- * each with its own id; output streamed to callbacks; a timeout kills the guest process group.
+ * each with its own id; output streamed to callbacks; stdin streamed with credits; a timeout
+ * kills the guest process group.
  */
 import { CorralError } from "../errors.js";
 import type { ConsolePort } from "../devices/virtio/console.js";
-import { LineSplitter, execFrame, execScript, killFrame, parseAgentLine, pingFrame, stdinFrames, SHUTDOWN_FRAME, type AgentMessage } from "./protocol.js";
+import {
+  AGENT_VERSION,
+  LineSplitter,
+  STDIN_CHUNK,
+  STDIN_WINDOW,
+  SHUTDOWN_FRAME,
+  eofFrame,
+  execFrame,
+  execScript,
+  killFrame,
+  parseAgentLine,
+  pingFrame,
+  resizeFrame,
+  stdinFrames,
+  type AgentMessage,
+  type TtySize,
+} from "./protocol.js";
+import { TelnetDecoder, telnetEncode } from "./telnet.js";
 
 /** How long the agent may take to acknowledge a request before it counts as not answering. */
 export const AGENT_ACK_MS = 15_000;
+/** Stdin bytes queued for one exec before write() asks its caller to wait for drain. */
+const STDIN_HIGH_WATER = 256 * 1024;
+/** Ctrl-D: with a terminal the end of stdin is typed as the terminal's end-of-file character. */
+const VEOF = Uint8Array.of(4);
 
 export interface ExecRequest {
   argv: string[];
   env?: Record<string, string>;
   cwd?: string;
-  stdin?: Uint8Array;
+  /** Stdin is streamed through the handle (write, end); otherwise it is /dev/null. */
+  stdin?: boolean;
+  /** Run on a pseudo-terminal of this size (stdout and stderr are one stream, fd 1). */
+  tty?: TtySize;
   timeoutMs?: number;
 }
 
 export interface ExecResult {
   exitCode: number;
   timedOut: boolean;
+}
+
+/** A running exec. */
+export interface ExecHandle {
+  id: number;
+  done: Promise<ExecResult>;
+  /** Queue stdin; false when the caller should wait for drained() before writing more. */
+  write(data: Uint8Array): boolean;
+  /** Resolves when the queued stdin has fallen below the high-water mark (or the exec ended). */
+  drained(): Promise<void>;
+  /** End of stdin, once the queued chunks are sent. */
+  end(): void;
+  resize(size: TtySize): void;
 }
 
 interface Running {
@@ -29,11 +67,22 @@ interface Running {
   resolve: (r: ExecResult) => void;
   reject: (e: Error) => void;
   timers: NodeJS.Timeout[];
+  /** Stdin chunks not yet sent, each at most STDIN_CHUNK bytes. */
+  queue: Buffer[];
+  queued: number;
+  /** I lines sent and not yet credited. */
+  inFlight: number;
+  ending: boolean;
+  ended: boolean;
+  drainWaiters: (() => void)[];
+  telnet?: TelnetDecoder;
 }
 
 export class AgentChannel {
   /** The agent said hello. */
   ready = false;
+  /** The protocol version the agent announced. */
+  version: number | undefined;
   private nextId = 1;
   private readonly running = new Map<number, Running>();
   private readonly pings = new Map<number, () => void>();
@@ -52,11 +101,29 @@ export class AgentChannel {
     return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));
   }
 
-  exec(req: ExecRequest, onOutput: (fd: 1 | 2, data: Buffer) => void): { id: number; done: Promise<ExecResult> } {
+  exec(req: ExecRequest, onOutput: (fd: 1 | 2, data: Buffer) => void): ExecHandle {
+    if (this.version !== AGENT_VERSION) {
+      throw new CorralError(
+        "AGENT_VERSION",
+        `the guest agent of VM '${this.vmName}' speaks protocol ${String(this.version)}, this corral needs ${AGENT_VERSION}: restart the VM with the default image ('corral stop ${this.vmName}', then 'corral run -d')`,
+      );
+    }
     const id = this.nextId++;
     const script = execScript(req.argv, req.env ?? {}, req.cwd);
+    const tty = req.tty;
+    // A terminal always has a stdin: it carries what is typed, and Ctrl-D stands for its end.
+    const stdin = req.stdin === true || tty !== undefined;
+    let r!: Running;
     const done = new Promise<ExecResult>((resolve, reject) => {
-      const r: Running = { onOutput, acked: false, timedOut: false, resolve, reject, timers: [] };
+      r = { onOutput, acked: false, timedOut: false, resolve, reject, timers: [], queue: [], queued: 0, inFlight: 0, ending: false, ended: !stdin, drainWaiters: [] };
+      if (tty) {
+        const telnet = new TelnetDecoder();
+        r.telnet = telnet;
+        r.onOutput = (fd, data) => {
+          const d = fd === 1 ? telnet.push(data) : data;
+          if (d.length > 0) onOutput(fd, d);
+        };
+      }
       this.running.set(id, r);
       r.timers.push(
         setTimeout(() => {
@@ -74,9 +141,33 @@ export class AgentChannel {
         );
       }
     });
-    this.send(execFrame(id, script, req.stdin !== undefined));
-    if (req.stdin !== undefined) for (const f of stdinFrames(id, req.stdin)) this.send(f);
-    return { id, done };
+    this.send(execFrame(id, script, stdin, tty));
+    const live = (): boolean => this.running.get(id) === r;
+    return {
+      id,
+      done,
+      write: (data) => {
+        if (!live() || r.ending || data.length === 0) return true;
+        if (tty) {
+          // Escape per piece so that a doubled IAC never straddles two I lines.
+          for (let at = 0; at < data.length; at += STDIN_CHUNK / 2) this.enqueue(r, telnetEncode(data.subarray(at, at + STDIN_CHUNK / 2)));
+        } else {
+          for (let at = 0; at < data.length; at += STDIN_CHUNK) this.enqueue(r, Buffer.from(data.subarray(at, at + STDIN_CHUNK)));
+        }
+        this.pump(id, r);
+        return r.queued < STDIN_HIGH_WATER;
+      },
+      drained: () => (!live() || r.queued < STDIN_HIGH_WATER ? Promise.resolve() : new Promise((res) => r.drainWaiters.push(res))),
+      end: () => {
+        if (!live() || r.ending) return;
+        if (tty) this.enqueue(r, Buffer.from(VEOF));
+        r.ending = true;
+        this.pump(id, r);
+      },
+      resize: (size) => {
+        if (tty && live()) this.send(resizeFrame(id, size));
+      },
+    };
   }
 
   /** SIGKILL the process group of exec `id` in the guest. */
@@ -117,11 +208,36 @@ export class AgentChannel {
     this.port.write(Buffer.from(frame, "latin1"));
   }
 
+  private enqueue(r: Running, chunk: Buffer): void {
+    r.queue.push(chunk);
+    r.queued += chunk.length;
+  }
+
+  /** Send queued stdin while the guest has credit for it; E once everything is out. */
+  private pump(id: number, r: Running): void {
+    while (r.inFlight < STDIN_WINDOW && r.queue.length > 0) {
+      const chunk = r.queue.shift()!;
+      r.queued -= chunk.length;
+      r.inFlight++;
+      for (const f of stdinFrames(id, chunk)) this.send(f);
+    }
+    if (r.queued < STDIN_HIGH_WATER) for (const w of r.drainWaiters.splice(0)) w();
+    // With a terminal the feeder keeps stdin open until the command ends (telnetd ends the
+    // session at end of file), so only Ctrl-D was queued.
+    if (r.ending && !r.ended && r.queue.length === 0 && r.telnet === undefined) {
+      r.ended = true;
+      this.send(eofFrame(id));
+    }
+  }
+
   private finish(id: number): Running | undefined {
     const r = this.running.get(id);
     if (!r) return undefined;
     for (const t of r.timers) clearTimeout(t);
     this.running.delete(id);
+    r.queue = [];
+    r.queued = 0;
+    for (const w of r.drainWaiters.splice(0)) w();
     return r;
   }
 
@@ -131,11 +247,20 @@ export class AgentChannel {
     switch (m.kind) {
       case "hello":
         this.ready = true;
+        this.version = m.version;
         for (const w of this.readyWaiters.splice(0)) w();
         return;
       case "ack": {
         const r = this.running.get(m.id);
         if (r) r.acked = true;
+        return;
+      }
+      case "credit": {
+        const r = this.running.get(m.id);
+        if (r) {
+          r.inFlight = Math.max(0, r.inFlight - 1);
+          this.pump(m.id, r);
+        }
         return;
       }
       case "output":

@@ -2,11 +2,12 @@
  * A client of one VM's control socket (server.ts). Every call first checks that the VM is
  * running, so a stopped or crashed VM gives VM_NOT_RUNNING rather than a socket error.
  */
-import { request, type IncomingMessage } from "node:http";
+import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Socket } from "node:net";
 import { CorralError } from "../errors.js";
-import { CONSOLE_UPGRADE, type ExecBody } from "./server.js";
+import { CONSOLE_UPGRADE, type ExecBody, type ExecInput } from "./server.js";
+import { checkTtySize, type TtySize } from "./protocol.js";
 import { VM_FILES, requireVm, vmDir, type VmRecord } from "./state.js";
 
 export interface VmInfo extends VmRecord {
@@ -29,6 +30,19 @@ export interface ExecOutcome {
   exitCode: number;
   timedOut: boolean;
 }
+
+/** Stdin for exec: bytes, or chunks as they come (a Readable is one), each sent at once. */
+export type ExecStdin = Uint8Array | AsyncIterable<Uint8Array | string>;
+
+/** A command running in the guest. */
+export interface ExecSession {
+  result: Promise<ExecOutcome>;
+  /** Set the terminal's size (execs with a tty only): the guest command gets SIGWINCH. */
+  resize(size: TtySize): void;
+}
+
+/** Bytes of stdin per request line. */
+const STDIN_LINE = 64 * 1024;
 
 interface ApiError {
   error?: { code: string; message: string };
@@ -82,9 +96,79 @@ export class VmClient {
     await this.jsonCall("POST", "/stop", { timeoutMs });
   }
 
-  /** Run a command; output is streamed to `onOutput` as it arrives. */
-  async exec(body: ExecBody, onOutput: (fd: 1 | 2, data: Buffer) => void): Promise<ExecOutcome> {
-    const res = await this.call("POST", "/exec", body);
+  /**
+   * Run a command; output is streamed to `onOutput` as it arrives, stdin is sent as it comes.
+   * One request carries both ways (server.ts): its body is written while the response is read.
+   * With `body.tty` and no TERM in `body.env`, the guest gets this process's TERM (or xterm).
+   */
+  exec(body: Omit<ExecBody, "stdin">, onOutput: (fd: 1 | 2, data: Buffer) => void, stdin?: ExecStdin): ExecSession {
+    let req: ClientRequest | undefined;
+    let finished = false;
+    const line = (v: ExecBody | ExecInput): boolean => (req !== undefined && !finished && !req.destroyed ? req.write(JSON.stringify(v) + "\n") : true);
+    const result = (async (): Promise<ExecOutcome> => {
+      this.record();
+      const tty = body.tty === undefined ? undefined : checkTtySize(body.tty);
+      const env = tty && body.env?.["TERM"] === undefined ? { ...body.env, TERM: process.env["TERM"] || "xterm" } : body.env;
+      const r = request({ socketPath: this.socket, method: "POST", path: "/exec", headers: { "content-type": "application/x-ndjson" } });
+      req = r;
+      const response = new Promise<IncomingMessage>((resolve, reject) => {
+        r.on("response", resolve);
+        r.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message}): it may be stopping`)));
+      });
+      line({ ...body, ...(env ? { env } : {}), ...(tty ? { tty } : {}), stdin: stdin !== undefined });
+      const it = stdin === undefined || stdin instanceof Uint8Array ? undefined : stdin[Symbol.asyncIterator]();
+      if (stdin !== undefined) void this.pumpStdin(r, it ?? (stdin as Uint8Array), () => finished);
+      try {
+        return await this.readExec(await response, onOutput);
+      } finally {
+        finished = true;
+        r.end();
+        // A source still waiting for input (a terminal's stdin) is told to stop, once it can be.
+        it?.return?.().catch(() => {});
+      }
+    })();
+    return {
+      result,
+      resize: (size) => {
+        if (body.tty === undefined) throw new CorralError("EXEC_NOT_TTY", "resize needs an exec started with a tty");
+        line({ resize: checkTtySize(size) });
+      },
+    };
+  }
+
+  /** Write stdin as request lines, waiting for the socket to drain; then the end of stdin. */
+  private async pumpStdin(req: ClientRequest, stdin: Uint8Array | AsyncIterator<Uint8Array | string>, done: () => boolean): Promise<void> {
+    const open = (): boolean => !done() && !req.destroyed;
+    const drained = (): Promise<void> =>
+      new Promise((resolve) => {
+        const go = (): void => {
+          req.off("drain", go);
+          req.off("close", go);
+          resolve();
+        };
+        req.on("drain", go);
+        req.on("close", go);
+      });
+    const send = async (chunk: Uint8Array): Promise<void> => {
+      for (let at = 0; at < chunk.length && open(); at += STDIN_LINE) {
+        const v: ExecInput = { stdin: Buffer.from(chunk.subarray(at, at + STDIN_LINE)).toString("base64") };
+        if (!req.write(JSON.stringify(v) + "\n")) await drained();
+      }
+    };
+    try {
+      if (stdin instanceof Uint8Array) await send(stdin);
+      else {
+        for (let n = await stdin.next(); !n.done && open(); n = await stdin.next()) {
+          await send(typeof n.value === "string" ? Buffer.from(n.value) : n.value);
+        }
+      }
+    } catch {
+      // A failing stdin source ends stdin; the command goes on.
+    }
+    if (open()) req.write(JSON.stringify({ eof: true } satisfies ExecInput) + "\n");
+  }
+
+  private async readExec(res: IncomingMessage, onOutput: (fd: 1 | 2, data: Buffer) => void): Promise<ExecOutcome> {
     let buf = "";
     let result: ExecOutcome | undefined;
     let error: { code: string; message: string } | undefined;

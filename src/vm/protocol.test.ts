@@ -1,27 +1,40 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { LineSplitter, execFrame, execScript, parseAgentLine, stdinFrames, OUTPUT_CHUNK, STDIN_CHUNK } from "./protocol.js";
+import { LineSplitter, checkTtySize, eofFrame, execFrame, execScript, parseAgentLine, resizeFrame, stdinFrames, OUTPUT_CHUNK, STDIN_CHUNK, STDIN_WINDOW } from "./protocol.js";
 
 test("guest lines parse; malformed ones are ignored", () => {
   assert.deepEqual(parseAgentLine("H 1"), { kind: "hello", version: 1 });
   assert.deepEqual(parseAgentLine("A 7\r"), { kind: "ack", id: 7 });
+  assert.deepEqual(parseAgentLine("C 4"), { kind: "credit", id: 4 });
   assert.deepEqual(parseAgentLine("R 3 137"), { kind: "exit", id: 3, status: 137 });
   assert.deepEqual(parseAgentLine(`O 2 2 ${Buffer.from("err\n").toString("base64")}`), { kind: "output", id: 2, fd: 2, data: Buffer.from("err\n") });
   for (const bad of ["", "O 1 3 AAAA", "R x 1", "R 1", "Z 1", "[    1.0] virtio_console", "H"]) assert.equal(parseAgentLine(bad), undefined, bad);
 });
 
-test("frames: one line each, no spaces inside fields; stdin split into chunks and ended", () => {
+test("frames: one line each, no spaces inside fields; stdin split into chunks", () => {
   const f = execFrame(5, "exec echo 'a b'\n", true);
   assert.match(f, /^X 5 [A-Za-z0-9+/=]+ 1\n$/);
+  assert.match(execFrame(6, "true\n", true, { rows: 33, cols: 101 }), /^X 6 [A-Za-z0-9+/=]+ 1 33 101\n$/);
+  assert.match(execFrame(7, "true\n", false), /^X 7 [A-Za-z0-9+/=]+ 0\n$/);
+  assert.equal(resizeFrame(6, { rows: 50, cols: 132 }), "W 6 50 132\n");
+  assert.equal(eofFrame(5), "E 5\n");
   const data = Buffer.alloc(STDIN_CHUNK * 2 + 10, 0x41);
   const frames = stdinFrames(5, data);
-  assert.equal(frames.length, 4);
-  assert.equal(frames[3], "E 5\n");
-  const back = Buffer.concat(frames.slice(0, 3).map((l) => Buffer.from(l.split(" ")[2]!, "base64")));
+  assert.equal(frames.length, 3);
+  const back = Buffer.concat(frames.map((l) => Buffer.from(l.split(" ")[2]!, "base64")));
   assert.deepEqual(back, data);
   // An output line stays far below the 32 KiB Linux's virtio_console sends per write.
   assert.ok(Math.ceil(OUTPUT_CHUNK / 3) * 4 + 16 < 32 * 1024);
+  // The I lines the host may have in flight fit in the feeder's 64 KiB pipe with the E line.
+  assert.ok(STDIN_WINDOW * (Math.ceil(STDIN_CHUNK / 3) * 4 + 16) + 16 <= 64 * 1024);
+});
+
+test("terminal sizes: positive whole numbers that fit struct winsize", () => {
+  assert.deepEqual(checkTtySize({ rows: 24, cols: 80 }), { rows: 24, cols: 80 });
+  for (const bad of [{ rows: 0, cols: 80 }, { rows: 24, cols: -1 }, { rows: 2.5, cols: 80 }, { rows: 24, cols: 65536 }, { rows: "24", cols: 80 }, { rows: 24 }, null, 7]) {
+    assert.throws(() => checkTtySize(bad), { code: "BAD_TTY_SIZE" }, JSON.stringify(bad));
+  }
 });
 
 test("the exec script runs argv exactly, with env and cwd, under a real sh", () => {

@@ -4,31 +4,69 @@
  * of user data). The guest side is the busybox script in src/image/agent.ts.
  *
  * Host to guest:
- *   X <id> <script> <stdin>   start exec <id>: <script> (base64) is run by `sh` in a new session;
- *                             <stdin> 1: stdin follows as I lines and ends with E (the command
- *                             starts at E), 0: stdin is /dev/null and the command starts now
- *   I <id> <data>             a chunk of stdin (base64)
- *   E <id>                    end of stdin
+ *   X <id> <script> <stdin> [<rows> <cols>]
+ *                             start exec <id> at once: <script> (base64) is run by `sh` in a new
+ *                             session; <stdin> 1: stdin is streamed as I lines and ended by E,
+ *                             0: stdin is /dev/null. With <rows> <cols> the command runs on a
+ *                             pseudo-terminal of that size (stdout and stderr are its output,
+ *                             fd 1, in the telnet encoding of busybox telnetd: see telnet.ts)
+ *   I <id> <data>             a chunk of stdin (base64), at most STDIN_CHUNK bytes; the host sends
+ *                             at most STDIN_WINDOW chunks that the guest has not credited (C)
+ *   E <id>                    end of stdin: the command reads end of file
+ *   W <id> <rows> <cols>      the pseudo-terminal's new size (the kernel sends SIGWINCH)
  *   K <id>                    kill exec <id>'s process group (SIGKILL)
  *   P <id>                    ping
  *   S                         sync and power off
  * Guest to host:
- *   H <version>               the agent is up
+ *   H <version>               the agent is up and speaks AGENT_VERSION <version>
  *   A <id>                    exec <id> was received
+ *   C <id>                    exec <id> took one stdin chunk (a credit for one more I line)
  *   O <id> <fd> <data>        output of exec <id> on fd 1 or 2 (base64)
  *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N)
  *   P <id>                    answer to a ping
  */
+import { CorralError } from "../errors.js";
+
 export const AGENT_PORT_NAME = "org.corral.agent";
-export const AGENT_VERSION = 1;
+/** 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). */
+export const AGENT_VERSION = 2;
 /** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
 export const OUTPUT_CHUNK = 3072;
-/** Bytes of stdin per I line (the agent's `read` builtin reads a line a byte at a time). */
-export const STDIN_CHUNK = 24 * 1024;
+/**
+ * Bytes of stdin per I line (16 KiB of base64). The agent passes I lines to the exec's feeder
+ * through a FIFO; STDIN_WINDOW of them (48 KiB) always fit in its 64 KiB pipe buffer (pipe(7)),
+ * so the agent's main loop never blocks on a command that does not read its stdin.
+ */
+export const STDIN_CHUNK = 12 * 1024;
+export const STDIN_WINDOW = 3;
+
+/** A pseudo-terminal's size in character cells. */
+export interface TtySize {
+  rows: number;
+  cols: number;
+}
+
+/** The size of a terminal that no host terminal gave a size to (a VT100's). */
+export const DEFAULT_TTY_SIZE: TtySize = { rows: 24, cols: 80 };
+
+/** The window size the kernel keeps is two unsigned shorts (struct winsize, tty_ioctl(4)). */
+const TTY_MAX = 0xffff;
+
+/** `size` as a TtySize, or a CorralError BAD_TTY_SIZE that says what is wrong. */
+export function checkTtySize(size: unknown): TtySize {
+  const s = size as Partial<TtySize> | null;
+  const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0 && n <= TTY_MAX;
+  if (typeof s !== "object" || s === null || !ok(s.rows) || !ok(s.cols)) {
+    const shown = typeof s === "object" && s !== null ? `${String(s.rows)}x${String(s.cols)}` : String(size);
+    throw new CorralError("BAD_TTY_SIZE", `the terminal size ${shown} is not valid: rows and cols must be whole numbers from 1 to ${TTY_MAX}`);
+  }
+  return { rows: s.rows, cols: s.cols };
+}
 
 export type AgentMessage =
   | { kind: "hello"; version: number }
   | { kind: "ack"; id: number }
+  | { kind: "credit"; id: number }
   | { kind: "output"; id: number; fd: 1 | 2; data: Buffer }
   | { kind: "exit"; id: number; status: number }
   | { kind: "pong"; id: number };
@@ -43,6 +81,8 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
       return id === undefined ? undefined : { kind: "hello", version: id };
     case "A":
       return id === undefined ? undefined : { kind: "ack", id };
+    case "C":
+      return id === undefined ? undefined : { kind: "credit", id };
     case "P":
       return id === undefined ? undefined : { kind: "pong", id };
     case "R": {
@@ -61,15 +101,17 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
 
 const b64 = (d: string | Uint8Array): string => Buffer.from(d).toString("base64");
 
-export function execFrame(id: number, script: string, hasStdin: boolean): string {
-  return `X ${id} ${b64(script)} ${hasStdin ? 1 : 0}\n`;
+export function execFrame(id: number, script: string, stdin: boolean, tty?: TtySize): string {
+  return `X ${id} ${b64(script)} ${stdin ? 1 : 0}${tty ? ` ${tty.rows} ${tty.cols}` : ""}\n`;
 }
+/** I lines for `data`, split into chunks of at most STDIN_CHUNK bytes. */
 export function stdinFrames(id: number, data: Uint8Array): string[] {
   const out: string[] = [];
   for (let at = 0; at < data.length; at += STDIN_CHUNK) out.push(`I ${id} ${b64(data.subarray(at, at + STDIN_CHUNK))}\n`);
-  out.push(`E ${id}\n`);
   return out;
 }
+export const eofFrame = (id: number): string => `E ${id}\n`;
+export const resizeFrame = (id: number, size: TtySize): string => `W ${id} ${size.rows} ${size.cols}\n`;
 export const killFrame = (id: number): string => `K ${id}\n`;
 export const pingFrame = (id: number): string => `P ${id}\n`;
 export const SHUTDOWN_FRAME = "S\n";

@@ -1,8 +1,10 @@
 /**
  * The control socket of a VM process: HTTP/1.1 over a Unix socket (as Firecracker's API socket).
  *   GET  /vm        {name, pid, cpus, memory, state, startedAt}
- *   POST /exec      body ExecBody; response application/x-ndjson: {"fd":1|2,"data":base64} lines,
- *                   then {"exitCode":N,"timedOut":bool} or {"error":{"code","message"}}
+ *   POST /exec      body application/x-ndjson, sent while the command runs: an ExecBody line, then
+ *                   ExecInput lines (stdin chunks, end of stdin, terminal sizes); response
+ *                   application/x-ndjson, streamed: {"fd":1|2,"data":base64} lines, then
+ *                   {"exitCode":N,"timedOut":bool} or {"error":{"code","message"}}
  *   POST /stop      body {"timeoutMs":N}: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    balloon state; PUT /memory body {"bytes":N} sets the guest's memory target
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
@@ -15,15 +17,21 @@ import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
 import { residentBytes } from "./madvise.js";
+import { checkTtySize, type TtySize } from "./protocol.js";
 
 export interface ExecBody {
   argv: string[];
   env?: Record<string, string>;
   cwd?: string;
-  /** base64 */
-  stdin?: string;
+  /** Stdin follows as ExecInput lines; otherwise the command's stdin is /dev/null. */
+  stdin?: boolean;
+  /** Run the command on a pseudo-terminal of this size. */
+  tty?: TtySize;
   timeoutMs?: number;
 }
+
+/** The lines after the ExecBody. */
+export type ExecInput = { stdin: string } | { eof: true } | { resize: TtySize };
 
 /** How long an exec waits for a booting guest's agent. */
 const BOOT_WAIT_MS = 180_000;
@@ -61,6 +69,8 @@ export async function serveControl(path: string, vm: VmContext): Promise<Server>
       else res.end(JSON.stringify({ error: { code, message } }) + "\n");
     });
   });
+  // An exec's request body lasts as long as its command (stdin is streamed): no time limit on it.
+  server.requestTimeout = 0;
   server.on("upgrade", (req: IncomingMessage, socket: Duplex) => attachConsole(req, socket, vm));
   rmSync(path, { force: true });
   await new Promise<void>((resolve, reject) => {
@@ -75,7 +85,7 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
   if (req.method === "GET" && url === "/vm") {
     json(res, 200, { ...vm.rec, state: vm.state(), uptimeMs: Date.now() - vm.rec.startedAt });
   } else if (req.method === "POST" && url === "/exec") {
-    await exec((await body(req)) as ExecBody, res, vm);
+    await exec(req, res, vm);
   } else if (req.method === "POST" && url === "/stop") {
     const b = (await body(req)) as { timeoutMs?: number };
     vm.stop(typeof b.timeoutMs === "number" ? b.timeoutMs : 10_000);
@@ -106,9 +116,34 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
   }
 }
 
-async function exec(b: ExecBody, res: ServerResponse, vm: VmContext): Promise<void> {
+/** The request body as JSON lines, read as they arrive (the client writes while the command runs). */
+async function* ndjson(req: IncomingMessage): AsyncGenerator<unknown> {
+  let buf = "";
+  for await (const c of req) {
+    buf += (c as Buffer).toString("utf8");
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) yield JSON.parse(line) as unknown;
+    }
+    if (buf.length > 64 * 2 ** 20) throw new Error("request line too long");
+  }
+  if (buf.trim()) yield JSON.parse(buf) as unknown;
+}
+
+async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext): Promise<void> {
+  const lines = ndjson(httpReq);
+  const first = await lines.next();
+  const b = (first.done ? {} : first.value) as ExecBody;
   if (!Array.isArray(b.argv) || b.argv.length === 0 || !b.argv.every((a) => typeof a === "string")) {
     return fail(res, 400, "BAD_EXEC", "argv must be a non-empty array of strings");
+  }
+  if (b.tty !== undefined) {
+    try {
+      b.tty = checkTtySize(b.tty);
+    } catch (e) {
+      return fail(res, 400, "BAD_TTY_SIZE", (e as Error).message);
+    }
   }
   if (vm.state() === "stopping") return fail(res, 409, "VM_NOT_RUNNING", `VM '${vm.rec.name}' is stopping`);
   if (!vm.agent.ready) {
@@ -121,17 +156,32 @@ async function exec(b: ExecBody, res: ServerResponse, vm: VmContext): Promise<vo
     argv: b.argv,
     ...(b.env ? { env: b.env } : {}),
     ...(b.cwd !== undefined ? { cwd: b.cwd } : {}),
-    ...(b.stdin !== undefined ? { stdin: Buffer.from(b.stdin, "base64") } : {}),
+    ...(b.stdin === true ? { stdin: true } : {}),
+    ...(b.tty !== undefined ? { tty: b.tty } : {}),
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
   };
+  const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") }) + "\n"));
   res.writeHead(200, { "content-type": "application/x-ndjson" });
-  const { id, done } = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") }) + "\n"));
+  // The status line goes out before the command writes anything (the client waits for it).
+  res.flushHeaders();
   // A client that goes away takes its command with it.
   res.on("close", () => {
-    if (!res.writableFinished) vm.agent.kill(id);
+    if (!res.writableFinished) vm.agent.kill(h.id);
   });
+  const input = async (): Promise<void> => {
+    for await (const v of lines) {
+      const m = v as Partial<{ stdin: unknown; eof: unknown; resize: unknown }>;
+      if (typeof m.stdin === "string") {
+        if (!h.write(Buffer.from(m.stdin, "base64"))) await h.drained();
+      } else if (m.eof === true) h.end();
+      else if (m.resize !== undefined) h.resize(checkTtySize(m.resize));
+    }
+  };
+  // A broken or malformed input stream ends the input, not the command: the close handler above
+  // kills it if the client is gone.
+  input().catch(() => {});
   try {
-    const r = await done;
+    const r = await h.done;
     res.end(JSON.stringify(r) + "\n");
   } catch (e) {
     res.end(JSON.stringify({ error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } }) + "\n");

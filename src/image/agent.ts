@@ -4,13 +4,13 @@
  * /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with a line protocol; src/vm/protocol.ts
  * is the host side and documents the frames.
  *
- * Each exec has a runner (this script run as `corral-agent run ...`) started with
- * `setsid setsid`: the second setsid is then a process-group leader, so it forks and returns at
- * once, which starts the runner in the background without the shell's `&`. A shell gives what it
- * starts with `&` SIGINT and SIGQUIT ignored (POSIX 2.11, "Signals and Error Handling"), the
- * command would inherit that, and Ctrl-C on its terminal would do nothing. The runner runs the
- * command in its own session (setsid), so a timeout kills its whole process group and leaves the
- * agent and the VM running.
+ * Each exec has a runner, which runs the command in its own session (setsid), so a timeout kills
+ * its whole process group and leaves the agent and the VM running. The runner of a -t exec is
+ * this script run again as `corral-agent run ...` with `setsid setsid`: the second setsid is then
+ * a process-group leader, so it forks and returns at once, which starts the runner in the
+ * background without the shell's `&`. A shell gives what it starts with `&` SIGINT and SIGQUIT
+ * ignored (POSIX 2.11, "Signals and Error Handling"), the command would inherit that, and Ctrl-C
+ * on its terminal would do nothing (/init starts the agent the same way for the same reason).
  *
  * Output is read from FIFOs with `dd` (one read per chunk, so output streams as it is produced),
  * base64-encoded and written as one line per write(2): Linux's virtio_console sends each write
@@ -45,13 +45,14 @@ stream() {
   done < "$3"
 }
 
-# feed ID: stdin of exec ID. Its I and E lines come on fd 6 (the FIFO ctl, opened by the main
-# loop before this started, so no line is lost); the FIFO in stays open for writing until E.
+# feed ID: stdin of exec ID. Its chunks ("I N" and N bytes) and E come on fd 6 (the FIFO ctl,
+# opened by the main loop before this started, so nothing is lost); the FIFO in stays open for
+# writing until E.
 feed() {
   exec 5> $D/$1/in
-  while read -r op a <&6; do
+  while read -r op n <&6; do
     [ "$op" = I ] || break
-    echo "$a" | base64 -d >&5
+    dd bs=$n count=1 iflag=fullblock <&6 >&5 2>/dev/null
     echo "C $1" >&3
   done
 }
@@ -68,14 +69,23 @@ run() {
   f=
   if [ "$2" = 1 ]; then in=$d/in; feed $1 & f=$!; fi
   exec 6<&-
+  # A kill (K) that comes before a process group is known leaves $d/kill: each group writes its
+  # id, then looks for kill, while K writes kill, then reads the ids, so one of them sees the other.
   if [ -n "$3" ]; then
     echo "rows $3 cols $4" > $d/size
-    # -K: the session ends when the command does, even if a background job keeps the terminal.
-    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d/pgid; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d/1 2> $d/2 3>&-
+    # Started in the foreground: this runner was started without '&' (see the main loop) and so
+    # is telnetd, so SIGINT is not ignored on the terminal. -K: the session ends when the
+    # command does, even if a background job keeps the terminal open.
+    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d/pgid; [ -e $d/kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d/1 2> $d/2 3>&-
     st=137
     [ -s $d/st ] && st=$(cat $d/st)
   else
-    setsid sh -c "echo \\$\\$ > $d/pgid; exec sh $d/cmd" < $in > $d/1 2> $d/2 3>&-
+    setsid sh $d/cmd < $in > $d/1 2> $d/2 3>&- &
+    p=$!
+    echo $p > $d/pgid
+    # Before setsid the group may not exist yet: the process itself is killed too.
+    [ -e $d/kill ] && kill -9 -- -$p $p 2>/dev/null
+    wait $p
     st=$?
   fi
   [ -n "$f" ] && kill $f 2>/dev/null
@@ -91,6 +101,7 @@ if [ -n "$CORRAL_TTY" ]; then
   d=$CORRAL_TTY
   unset CORRAL_TTY
   echo $$ > $d/tpg
+  [ -e $d/kill ] && exit 0
   tty > $d/pts.n && mv $d/pts.n $d/pts
   stty $(cat $d/size)
   # Ctrl-C interrupts the command, not this shell, which must stay to report the status.
@@ -121,9 +132,10 @@ echo $$ > ${GUEST_AGENT_PID}
 
 exec 3<> "$port"
 echo "H ${AGENT_VERSION}" >&3
-# I and E open ctl with <>, which never blocks, and one line never fills its pipe (the credits
-# bound what it holds), so no exec can stall this loop; lines for an exec that has ended are
-# dropped.
+# I and E open ctl with <>, which never blocks, and one chunk never fills its pipe (the credits
+# bound what it holds), so no exec can stall this loop. A chunk's bytes follow its I line: dd
+# reads exactly them (never past them) in large reads, where the read builtin takes one byte per
+# system call; if ctl is gone they are read and dropped, so the stream stays in step.
 while :; do
   while read -r op id a b c e <&3; do
     d=$D/$id
@@ -131,12 +143,17 @@ while :; do
       X) mkdir -p $d && echo "$a" | base64 -d > $d/cmd
          echo "A $id" >&3
          [ "$b" = 1 ] && mkfifo $d/in $d/ctl && exec 6<> $d/ctl
-         setsid setsid ${GUEST_AGENT_PATH} run $id $b $c $e
+         # A terminal's runner is started without '&' (see the top of this file); other execs
+         # keep the cheaper fork of this shell (a fork and exec of busybox costs 100-200 ms
+         # here), and their commands, like any started with '&', ignore SIGINT.
+         if [ -n "$c" ]; then setsid setsid ${GUEST_AGENT_PATH} run $id $b $c $e; else run $id $b & fi
          exec 6<&- ;;
-      I) [ -p $d/ctl ] && echo "I $a" 1<> $d/ctl ;;
+      I) { echo "I $a"; dd bs=$a count=1 iflag=fullblock <&3 2>/dev/null; a=; } 1<> $d/ctl 2>/dev/null
+         [ -z "$a" ] || dd bs=$a count=1 iflag=fullblock <&3 >/dev/null 2>&1 ;;
       E) [ -p $d/ctl ] && echo E 1<> $d/ctl ;;
       W) echo "rows $a cols $b" > $d/size.n && mv $d/size.n $d/size && [ -f $d/pts ] && stty -F $(cat $d/pts) rows $a cols $b ;;
-      K) for g in $(cat $d/tpg $d/pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
+      K) [ -d $d ] && : > $d/kill
+         for g in $(cat $d/tpg $d/pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
       S) sync; poweroff -f ;;
     esac

@@ -204,8 +204,8 @@ export class AgentChannel {
     }
   }
 
-  private send(frame: string): void {
-    this.port.write(Buffer.from(frame, "latin1"));
+  private send(frame: string | Buffer): void {
+    this.port.write(typeof frame === "string" ? Buffer.from(frame, "latin1") : frame);
   }
 
   private enqueue(r: Running, chunk: Buffer): void {

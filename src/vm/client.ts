@@ -109,7 +109,8 @@ export class VmClient {
       this.record();
       const tty = body.tty === undefined ? undefined : checkTtySize(body.tty);
       const env = tty && body.env?.["TERM"] === undefined ? { ...body.env, TERM: process.env["TERM"] || "xterm" } : body.env;
-      const r = request({ socketPath: this.socket, method: "POST", path: "/exec", headers: { "content-type": "application/x-ndjson" } });
+      // A connection of its own (agent: false): never a kept-alive one the server may be closing.
+      const r = request({ socketPath: this.socket, method: "POST", path: "/exec", agent: false, headers: { "content-type": "application/x-ndjson" } });
       req = r;
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         r.on("response", resolve);
@@ -118,11 +119,16 @@ export class VmClient {
       line({ ...body, ...(env ? { env } : {}), ...(tty ? { tty } : {}), stdin: stdin !== undefined });
       const it = stdin === undefined || stdin instanceof Uint8Array ? undefined : stdin[Symbol.asyncIterator]();
       if (stdin !== undefined) void this.pumpStdin(r, it ?? (stdin as Uint8Array), () => finished);
-      try {
-        return await this.readExec(await response, onOutput);
-      } finally {
+      // The last line ends the request: the server ends the response once it has read that.
+      const last = (): void => {
+        if (finished) return;
         finished = true;
         r.end();
+      };
+      try {
+        return await this.readExec(await response, onOutput, last);
+      } finally {
+        last();
         // A source still waiting for input (a terminal's stdin) is told to stop, once it can be.
         it?.return?.().catch(() => {});
       }
@@ -168,7 +174,7 @@ export class VmClient {
     if (open()) req.write(JSON.stringify({ eof: true } satisfies ExecInput) + "\n");
   }
 
-  private async readExec(res: IncomingMessage, onOutput: (fd: 1 | 2, data: Buffer) => void): Promise<ExecOutcome> {
+  private async readExec(res: IncomingMessage, onOutput: (fd: 1 | 2, data: Buffer) => void, onLast: () => void): Promise<ExecOutcome> {
     let buf = "";
     let result: ExecOutcome | undefined;
     let error: { code: string; message: string } | undefined;
@@ -178,6 +184,7 @@ export class VmClient {
       if (v.error) error = v.error;
       else if (v.fd !== undefined && v.data !== undefined) onOutput(v.fd, Buffer.from(v.data, "base64"));
       else if (v.exitCode !== undefined) result = { exitCode: v.exitCode, timedOut: v.timedOut === true };
+      if (v.error || v.exitCode !== undefined) onLast();
     };
     for await (const c of res) {
       buf += (c as Buffer).toString("utf8");

@@ -22,12 +22,20 @@ test("frames: one line each, no spaces inside fields; stdin split into chunks", 
   const data = Buffer.alloc(STDIN_CHUNK * 2 + 10, 0x41);
   const frames = stdinFrames(5, data);
   assert.equal(frames.length, 3);
-  const back = Buffer.concat(frames.map((l) => Buffer.from(l.split(" ")[2]!, "base64")));
+  const back = Buffer.concat(
+    frames.map((f) => {
+      const nl = f.indexOf(0x0a);
+      const [op, id, n] = f.subarray(0, nl).toString("latin1").split(" ");
+      assert.deepEqual([op, id], ["I", "5"]);
+      assert.equal(f.length - nl - 1, Number(n));
+      return f.subarray(nl + 1);
+    }),
+  );
   assert.deepEqual(back, data);
   // An output line stays far below the 32 KiB Linux's virtio_console sends per write.
   assert.ok(Math.ceil(OUTPUT_CHUNK / 3) * 4 + 16 < 32 * 1024);
-  // The I lines the host may have in flight fit in the feeder's 64 KiB pipe with the E line.
-  assert.ok(STDIN_WINDOW * (Math.ceil(STDIN_CHUNK / 3) * 4 + 16) + 16 <= 64 * 1024);
+  // The chunks the host may have in flight fit in the feeder's 64 KiB pipe with the E line.
+  assert.ok(STDIN_WINDOW * (STDIN_CHUNK + 16) + 16 <= 64 * 1024);
 });
 
 test("terminal sizes: positive whole numbers that fit struct winsize", () => {

@@ -10,8 +10,9 @@
  *                             0: stdin is /dev/null. With <rows> <cols> the command runs on a
  *                             pseudo-terminal of that size (stdout and stderr are its output,
  *                             fd 1, in the telnet encoding of busybox telnetd: see telnet.ts)
- *   I <id> <data>             a chunk of stdin (base64), at most STDIN_CHUNK bytes; the host sends
- *                             at most STDIN_WINDOW chunks that the guest has not credited (C)
+ *   I <id> <n>                a chunk of stdin: the line is followed by <n> raw bytes (at most
+ *                             STDIN_CHUNK; the agent reads them with dd, not a byte at a time);
+ *                             the host sends at most STDIN_WINDOW chunks not yet credited (C)
  *   E <id>                    end of stdin: the command reads end of file
  *   W <id> <rows> <cols>      the pseudo-terminal's new size (the kernel sends SIGWINCH)
  *   K <id>                    kill exec <id>'s process group (SIGKILL)
@@ -33,9 +34,9 @@ export const AGENT_VERSION = 2;
 /** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
 export const OUTPUT_CHUNK = 3072;
 /**
- * Bytes of stdin per I line (16 KiB of base64). The agent passes I lines to the exec's feeder
- * through a FIFO; STDIN_WINDOW of them (48 KiB) always fit in its 64 KiB pipe buffer (pipe(7)),
- * so the agent's main loop never blocks on a command that does not read its stdin.
+ * Bytes of stdin per I frame. The agent passes chunks to the exec's feeder through a FIFO;
+ * STDIN_WINDOW of them (36 KiB) always fit in its 64 KiB pipe buffer (pipe(7)), so the agent's
+ * main loop never blocks on a command that does not read its stdin.
  */
 export const STDIN_CHUNK = 12 * 1024;
 export const STDIN_WINDOW = 3;
@@ -104,10 +105,13 @@ const b64 = (d: string | Uint8Array): string => Buffer.from(d).toString("base64"
 export function execFrame(id: number, script: string, stdin: boolean, tty?: TtySize): string {
   return `X ${id} ${b64(script)} ${stdin ? 1 : 0}${tty ? ` ${tty.rows} ${tty.cols}` : ""}\n`;
 }
-/** I lines for `data`, split into chunks of at most STDIN_CHUNK bytes. */
-export function stdinFrames(id: number, data: Uint8Array): string[] {
-  const out: string[] = [];
-  for (let at = 0; at < data.length; at += STDIN_CHUNK) out.push(`I ${id} ${b64(data.subarray(at, at + STDIN_CHUNK))}\n`);
+/** I frames for `data`, split into chunks of at most STDIN_CHUNK bytes. */
+export function stdinFrames(id: number, data: Uint8Array): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < data.length; at += STDIN_CHUNK) {
+    const chunk = data.subarray(at, at + STDIN_CHUNK);
+    out.push(Buffer.concat([Buffer.from(`I ${id} ${chunk.length}\n`, "latin1"), chunk]));
+  }
   return out;
 }
 export const eofFrame = (id: number): string => `E ${id}\n`;

@@ -179,13 +179,17 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
   };
   // A broken or malformed input stream ends the input, not the command: the close handler above
   // kills it if the client is gone.
-  input().catch(() => {});
+  const inputDone = input().catch(() => {});
   try {
     const r = await h.done;
-    res.end(JSON.stringify(r) + "\n");
+    res.write(JSON.stringify(r) + "\n");
   } catch (e) {
-    res.end(JSON.stringify({ error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } }) + "\n");
+    res.write(JSON.stringify({ error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } }) + "\n");
   }
+  // The client ends its request when it reads the last line; ending the response (and closing
+  // the connection) before that could cut off stdin it is still writing, and so its reading.
+  await inputDone;
+  res.end();
 }
 
 function attachConsole(req: IncomingMessage, socket: Duplex, vm: VmContext): void {

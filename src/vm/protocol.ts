@@ -35,10 +35,10 @@ export const AGENT_VERSION = 2;
 export const OUTPUT_CHUNK = 3072;
 /**
  * Bytes of stdin per I frame. The agent passes chunks to the exec's feeder through a FIFO;
- * STDIN_WINDOW of them (36 KiB) always fit in its 64 KiB pipe buffer (pipe(7)), so the agent's
+ * STDIN_WINDOW of them (48 KiB) always fit in its 64 KiB pipe buffer (pipe(7)), so the agent's
  * main loop never blocks on a command that does not read its stdin.
  */
-export const STDIN_CHUNK = 12 * 1024;
+export const STDIN_CHUNK = 16 * 1024;
 export const STDIN_WINDOW = 3;
 
 /** A pseudo-terminal's size in character cells. */

@@ -86,7 +86,7 @@ test("a command that never reads its stdin does not stall other execs", async ()
   let stop = false;
   let enough: () => void = () => {};
   const filled = new Promise<void>((r) => (enough = r));
-  // More than the guest's FIFO (64 KiB) and the agent's window (36 KiB) hold: the feeder is
+  // More than the guest's FIFO (64 KiB) and the agent's window (48 KiB) hold: the feeder is
   // blocked on a command that never reads, while the daemon queues the rest.
   async function* flood(): AsyncGenerator<Uint8Array> {
     const chunk = Buffer.alloc(64 * 1024, 0x61);

@@ -191,6 +191,28 @@ test("CLI: exec -it on a real terminal: raw mode while attached, Ctrl-C reaches 
   assert.match(out.text, /40 120\r+\n\/dev\/pts\/\d+/);
 });
 
+test("CLI: exec -it killed by a signal restores the terminal, and its command goes with it", { skip: !HAS_SCRIPT && "util-linux script is not installed" }, async () => {
+  const fifo = join(vmDir(NAME), "go");
+  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+  // The shell starts corral in the background, waits for the test's word, then sends SIGTERM.
+  const sh = `echo "before=$(stty -g)"; "${process.execPath}" "${CORRAL}" exec -it ${NAME} -- sh -c 'echo ready; exec sleep 4321' & p=$!; read x < "${fifo}"; kill -TERM $p; wait $p; echo "status=$?"; echo "after=$(stty -g)"`;
+  const p = spawn("script", ["-q", "-e", "-c", sh, "/dev/null"]);
+  const out = new Collector();
+  p.stdout.on("data", out.push);
+  const code = new Promise<number | null>((r) => p.on("close", r));
+  await out.until("ready");
+  spawnSync("sh", ["-c", `echo go > "${fifo}"`]);
+  await out.until("after=");
+  p.stdin.end();
+  await code;
+  assert.match(out.text, /status=143/);
+  assert.equal(/after=(\S+)/.exec(out.text)?.[1], /before=(\S+)/.exec(out.text)?.[1], "the terminal settings are restored");
+  // The daemon kills the command of a client that went away (once it has seen the connection close).
+  let ps = await vm.exec(["ps", "-o", "args"]);
+  for (let i = 0; i < 5 && ps.stdout.includes("sleep 4321"); i++) ps = await vm.exec(["ps", "-o", "args"]);
+  assert.doesNotMatch(ps.stdout, /sleep 4321/);
+});
+
 test("bad input: -t on a VM that is not running, sizes that are not positive whole numbers", async () => {
   for (const flags of [["-t"], ["-it"]]) {
     const r = corral(["exec", ...flags, "no-such-vm", "--", "true"]);

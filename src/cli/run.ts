@@ -33,7 +33,9 @@ Options:
   --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
                     ',ro' attaches it read-only. The guest sees /dev/vda, /dev/vdb, ...
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
-                    switch:NAME[,mac=MAC]  the host-local switch NAME shared by VMs, with DHCP
+                    switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
+                                           VMs, with DHCP; TCP checksum and segmentation
+                                           offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;

@@ -16,18 +16,23 @@ import { ServicesBackend } from "./services.js";
 import { SwitchPort } from "./switch.js";
 import { TapBackend } from "./tap.js";
 
-export type NetSpec = { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string };
+export type NetSpec = { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string; offload?: false };
 
 /** The subnet every switch serves: QEMU user networking's, familiar to users. */
 export const SWITCH_SUBNET: Subnet = { network: 0x0a000200, prefix: 24, router: 0x0a000202, leaseSeconds: 86400 };
 export const SWITCH_POOL = { first: 0x0a00020f, last: 0x0a0002fe } as const;
 
-const USAGE = "use tap[:NAME][,mac=MAC] or switch:NAME[,mac=MAC]";
+const USAGE = "use tap[:NAME][,mac=MAC] or switch:NAME[,mac=MAC][,offload=off]";
 
 export function parseNetSpec(spec: string): NetSpec {
   const [head = "", ...opts] = spec.split(",");
   let mac: string | undefined;
+  let offload = true;
   for (const o of opts) {
+    if (o === "offload=off" || o === "offload=on") {
+      offload = o === "offload=on";
+      continue;
+    }
     const m = /^mac=(.*)$/.exec(o);
     if (!m) throw new CorralError("BAD_NET", `--net '${spec}': unknown option '${o}': ${USAGE}`, { exitCode: 2 });
     try {
@@ -40,12 +45,15 @@ export function parseNetSpec(spec: string): NetSpec {
   }
   const [kind, name, extra] = head.split(":");
   if (extra !== undefined) throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
-  if (kind === "tap") return { kind: "tap", ...(name ? { name } : {}), ...(mac ? { mac } : {}) };
+  if (kind === "tap") {
+    if (!offload) throw new CorralError("BAD_NET", `--net '${spec}': offload=off is an option of switch NICs (a TAP NIC never offloads)`, { exitCode: 2 });
+    return { kind: "tap", ...(name ? { name } : {}), ...(mac ? { mac } : {}) };
+  }
   if (kind === "switch") {
     if (!name || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/.test(name)) {
       throw new CorralError("BAD_NET", `--net '${spec}': a switch needs a name of 1 to 32 letters, digits, '_', '-' or '.'`, { exitCode: 2 });
     }
-    return { kind: "switch", name, ...(mac ? { mac } : {}) };
+    return { kind: "switch", name, ...(mac ? { mac } : {}), ...(offload ? {} : { offload: false as const }) };
   }
   throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
 }
@@ -79,7 +87,7 @@ export async function openNets(specs: readonly string[], home: string = corralHo
         const port = await SwitchPort.open(dir, i);
         backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL)));
       }
-      devices.push(new VirtioNet({ backend, mac: s.mac ?? defaultMac(i), name: `eth${i}` }));
+      devices.push(new VirtioNet({ backend, mac: s.mac ?? defaultMac(i), name: `eth${i}`, offloads: s.kind === "switch" && s.offload !== false }));
     }
   } catch (e) {
     for (const d of devices) d.close();

@@ -5,6 +5,7 @@
  * shares the switch's lease file with the others.
  */
 import type { NetBackend } from "../devices/virtio/net.js";
+import { completeFrames, NetGso, type NetOffload } from "../devices/virtio/net-offload.js";
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, encodeDhcp, parseDhcp } from "./dhcp.js";
 import { ARP, ArpOp, ETH, EtherType, buildUdp, get16, get32, parseUdp, set16 } from "./packet.js";
 
@@ -12,24 +13,27 @@ import { ARP, ArpOp, ETH, EtherType, buildUdp, get16, get32, parseUdp, set16 } f
 export const SERVICES_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0x00, 0x02, 0x02);
 
 export class ServicesBackend implements NetBackend {
-  private cb: (frame: Uint8Array) => void = () => {};
+  private cb: (frame: Uint8Array, offload?: NetOffload) => void = () => {};
   readonly stats = { dhcpReplies: 0, arpReplies: 0 };
+  readonly offloads: boolean;
 
   constructor(
     private readonly inner: NetBackend,
     private readonly dhcp: DhcpServer,
   ) {
-    inner.onReceive((f) => this.cb(f));
+    this.offloads = inner.offloads ?? false;
+    inner.onReceive((f, o) => this.cb(f, o));
   }
 
-  onReceive(cb: (frame: Uint8Array) => void): void {
+  onReceive(cb: (frame: Uint8Array, offload?: NetOffload) => void): void {
     this.cb = cb;
   }
 
-  send(frame: Uint8Array): void {
-    const reply = this.answer(frame);
+  send(frame: Uint8Array, offload?: NetOffload): void {
+    // A TCP segment is never for the services; a checksum left to do is finished before parsing.
+    const reply = offload?.gsoType !== undefined && offload.gsoType !== NetGso.NONE ? null : this.answer(offload ? completeFrames(frame, offload)[0]! : frame);
     if (reply === null) {
-      this.inner.send(frame);
+      this.inner.send(frame, offload);
       return;
     }
     // Deliver after the guest's transmit completes: the device is inside its TX loop now.

@@ -7,23 +7,29 @@
  * MAC was last seen on, broadcast, multicast and unknown destinations go to every port.
  *
  * On a connection each side first sends a hello naming its port; when two ports connected to each
- * other at once, both keep the connection opened by the port with the smaller id. Frames travel as
- * a 2-byte big-endian length and the frame. A socket whose owner is dead (no listener, or its pid
- * is gone) is stale and removed by the next port that sees it.
+ * other at once, both keep the connection opened by the port with the smaller id. A message is a
+ * 4-byte big-endian length, then (after the hello) the offload header of virtio-net
+ * (net-offload.ts: OFFLOAD_WIRE, all zero for a complete frame) and the frame: TCP segments of up
+ * to 64 KiB with their checksums left to do cross the switch as they left the sending guest. A
+ * socket whose owner is dead (no listener, or its pid is gone) is stale and removed by the next
+ * port that sees it.
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { NetBackend } from "../devices/virtio/net.js";
+import { decodeOffload, encodeOffload, OFFLOAD_WIRE, type NetOffload } from "../devices/virtio/net-offload.js";
 import { CorralError } from "../errors.js";
 import { ETH, isMulticastMac } from "./packet.js";
 import { pidAlive } from "./leases.js";
 
-const HELLO = "corral-switch/1 ";
+const HELLO = "corral-switch/2 ";
 /** sun_path is 108 bytes including the NUL (unix(7)). */
 const MAX_SOCKET_PATH = 107;
 /** Bytes queued to one peer beyond which frames are dropped, as a full switch queue would. */
-const MAX_QUEUED = 1 << 20;
+const MAX_QUEUED = 4 << 20;
+/** The largest message: the offload header and a 64 KiB TCP segment with its headers. */
+const MAX_MESSAGE = OFFLOAD_WIRE.size + 14 + 40 + 65535;
 
 interface Peer {
   id: string;
@@ -65,7 +71,9 @@ export function removeSwitchIfUnused(dir: string): boolean {
 
 export class SwitchPort implements NetBackend {
   readonly stats = { txFrames: 0, rxFrames: 0, dropped: 0 };
-  private cb: (frame: Uint8Array) => void = () => {};
+  private cb: (frame: Uint8Array, offload?: NetOffload) => void = () => {};
+  /** Every port is a Corral virtio-net device, which takes offloaded frames or finishes them. */
+  readonly offloads = true;
   private readonly peers = new Map<string, Peer>();
   private readonly macs = new Map<string, Peer>();
   private readonly pending = new Set<Socket>();
@@ -109,7 +117,7 @@ export class SwitchPort implements NetBackend {
     return port;
   }
 
-  onReceive(cb: (frame: Uint8Array) => void): void {
+  onReceive(cb: (frame: Uint8Array, offload?: NetOffload) => void): void {
     this.cb = cb;
   }
 
@@ -118,12 +126,13 @@ export class SwitchPort implements NetBackend {
     return [...this.peers.keys()].sort();
   }
 
-  send(frame: Uint8Array): void {
+  send(frame: Uint8Array, offload?: NetOffload): void {
     if (this.closed || frame.length < ETH.size) return;
     this.stats.txFrames++;
-    const msg = Buffer.allocUnsafe(2 + frame.length);
-    msg.writeUInt16BE(frame.length, 0);
-    msg.set(frame, 2);
+    const msg = Buffer.allocUnsafe(4 + OFFLOAD_WIRE.size + frame.length);
+    msg.writeUInt32BE(OFFLOAD_WIRE.size + frame.length, 0);
+    encodeOffload(offload, msg, 4);
+    msg.set(frame, 4 + OFFLOAD_WIRE.size);
     const known = isMulticastMac(frame, ETH.dst) ? undefined : this.macs.get(macKey(frame, ETH.dst));
     if (known) this.write(known, msg);
     else for (const p of this.peers.values()) this.write(p, msg);
@@ -168,19 +177,24 @@ export class SwitchPort implements NetBackend {
     s.setNoDelay?.(true);
     this.pending.add(s);
     const hello = Buffer.from(HELLO + this.id);
-    const h = Buffer.allocUnsafe(2);
-    h.writeUInt16BE(hello.length, 0);
+    const h = Buffer.allocUnsafe(4);
+    h.writeUInt32BE(hello.length, 0);
     s.write(Buffer.concat([h, hello]));
     let peer: Peer | undefined;
     let buf: Buffer = Buffer.alloc(0);
     s.on("data", (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       let off = 0;
-      while (buf.length - off >= 2) {
-        const len = buf.readUInt16BE(off);
-        if (buf.length - off - 2 < len) break;
-        const body = buf.subarray(off + 2, off + 2 + len);
-        off += 2 + len;
+      while (buf.length - off >= 4) {
+        const len = buf.readUInt32BE(off);
+        // A peer is another Corral process, but a confused one must not make this one buffer without end.
+        if (len > MAX_MESSAGE) {
+          s.destroy();
+          return;
+        }
+        if (buf.length - off - 4 < len) break;
+        const body = buf.subarray(off + 4, off + 4 + len);
+        off += 4 + len;
         if (peer) this.deliver(peer, body);
         else {
           peer = this.hello(s, body, opener);
@@ -219,11 +233,12 @@ export class SwitchPort implements NetBackend {
     return peer;
   }
 
-  private deliver(peer: Peer, frame: Buffer): void {
-    if (frame.length < ETH.size || this.peers.get(peer.id) !== peer) return;
+  private deliver(peer: Peer, body: Buffer): void {
+    if (body.length < OFFLOAD_WIRE.size + ETH.size || this.peers.get(peer.id) !== peer) return;
+    const frame = new Uint8Array(body.buffer, body.byteOffset + OFFLOAD_WIRE.size, body.length - OFFLOAD_WIRE.size);
     if (!isMulticastMac(frame, ETH.src)) this.macs.set(macKey(frame, ETH.src), peer);
     this.stats.rxFrames++;
-    this.cb(new Uint8Array(frame.buffer, frame.byteOffset, frame.length));
+    this.cb(frame, decodeOffload(body, 0));
   }
 
   private forget(peer: Peer): void {

@@ -5,6 +5,7 @@ import { makeRam, MockDriver, MockIrq } from "./testing/mock-driver.js";
 import { fuzzDevice } from "./testing/fuzz.js";
 import { Reg, VirtioMmioTransport } from "./transport-mmio.js";
 import { feature } from "./spec.js";
+import { encodeOffload, NetGso, segmentTcp, type NetOffload } from "./net-offload.js";
 
 /** Two backends joined back to back: what one NIC sends, the other receives. */
 function wire(): [NetBackend, NetBackend] {
@@ -13,13 +14,13 @@ function wire(): [NetBackend, NetBackend] {
   return [end(0), end(1)];
 }
 
-function nic(backend: NetBackend, mac: string) {
+function nic(backend: NetBackend, mac: string, refuse = 0n) {
   const ram = makeRam();
   const irq = new MockIrq();
   const dev = new VirtioNet({ backend, mac, queueSize: 32 });
   const t = new VirtioMmioTransport({ device: dev, memory: ram, irq, irqNumber: 1 });
   const drv = new MockDriver(ram, t, irq);
-  drv.init({ want: drv.deviceFeatures() });
+  drv.init({ want: drv.deviceFeatures() & ~refuse });
   return { dev, drv, t };
 }
 
@@ -79,4 +80,66 @@ test("virtio-net survives 2000 randomized malformed descriptor tables", () => {
   const [a] = wire();
   const r = fuzzDevice({ device: new VirtioNet({ backend: a, mac: "52:54:00:00:00:04", queueSize: 16 }), queues: [1] }, 0x4e7_0005, 2000);
   assert.ok(r.completed > 500, JSON.stringify(r));
+});
+
+/** A TCPv4 segment of `n` payload bytes as a TSO driver hands it over (IP checksum done, TCP's left). */
+function tsoFrame(n: number): { frame: Uint8Array; off: NetOffload } {
+  const f = new Uint8Array(14 + 20 + 20 + n);
+  f.set([0x52, 0x54, 0, 0, 0, 2, 0x52, 0x54, 0, 0, 0, 1, 0x08, 0x00]);
+  f.set([0x45, 0, (40 + n) >>> 8, (40 + n) & 0xff, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 2, 15, 10, 0, 2, 16], 14);
+  f.set([0x9c, 0x40, 0x13, 0x88, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xfa, 0xf0], 34);
+  for (let i = 0; i < n; i++) f[54 + i] = i & 0xff;
+  return { frame: f, off: { flags: 1, gsoType: NetGso.TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 } };
+}
+
+test("offloads: offered only over a backend that carries them; TSO frames pass through to a guest that takes them", () => {
+  const got: { f: Uint8Array; o: NetOffload | undefined }[] = [];
+  const plain = nic({ send: () => {}, onReceive: () => {} }, "52:54:00:00:00:05");
+  assert.equal(plain.drv.features & feature(NetFeature.HOST_TSO4), 0n, "a TAP-like backend gets no offloads");
+  let deliver: (f: Uint8Array, o?: NetOffload) => void = () => {};
+  const A = nic({ offloads: true, send: (f, o) => got.push({ f: f.slice(), o }), onReceive: (cb) => void (deliver = cb) }, "52:54:00:00:00:01");
+  assert.notEqual(A.drv.features & feature(NetFeature.HOST_TSO4), 0n);
+  const { frame, off } = tsoFrame(20_000);
+  const hdr = new Uint8Array(NET_HDR.size);
+  encodeOffload(off, hdr, 0);
+  A.drv.request(1, [hdr, frame], []);
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0]!.o, off);
+  assert.deepEqual(got[0]!.f, frame);
+  // Received whole into a big buffer, its header saying what is left to do (§5.1.6.4).
+  const rx = A.drv.add(0, [], [NET_HDR.size + 65_600]);
+  A.drv.kick(0);
+  deliver(frame, off);
+  const used = A.drv.reap(0);
+  assert.deepEqual(used, [{ id: rx.head, len: NET_HDR.size + frame.length }]);
+  const b = A.drv.readBuf(rx.writable[0]!);
+  assert.deepEqual([...b.subarray(0, 2)], [1, NetGso.TCPV4]);
+});
+
+test("offloads: a guest without GUEST_TSO4/GUEST_CSUM gets MSS-sized complete frames; bad offload headers are dropped", () => {
+  let deliver: (f: Uint8Array, o?: NetOffload) => void = () => {};
+  const sent: Uint8Array[] = [];
+  const B = nic(
+    { offloads: true, send: (f) => sent.push(f), onReceive: (cb) => void (deliver = cb) },
+    "52:54:00:00:00:02",
+    feature(NetFeature.GUEST_TSO4) | feature(NetFeature.GUEST_CSUM) | feature(NetFeature.HOST_TSO4),
+  );
+  const bufs = Array.from({ length: 16 }, () => B.drv.add(0, [], [NET_HDR.size + 1514]));
+  B.drv.kick(0);
+  const { frame, off } = tsoFrame(10_000);
+  deliver(frame, off);
+  const used = B.drv.reap(0);
+  const expect = segmentTcp(frame, off);
+  assert.equal(used.length, expect.length);
+  used.forEach((u, k) => {
+    const b = B.drv.readBuf(bufs.find((p) => p.head === u.id)!.writable[0]!);
+    assert.deepEqual([...b.subarray(0, 2)], [0, 0], "no offload left in the header");
+    assert.deepEqual(b.subarray(NET_HDR.size, u.len), expect[k]);
+  });
+  // HOST_TSO4 was not negotiated: a TSO header from this guest is refused.
+  const hdr = new Uint8Array(NET_HDR.size);
+  encodeOffload(off, hdr, 0);
+  B.drv.request(1, [hdr, frame], []);
+  assert.equal(sent.length, 0);
+  assert.equal(B.dev.stats.txDropped, 1);
 });

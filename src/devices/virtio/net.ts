@@ -1,24 +1,49 @@
 /**
  * virtio-net (virtio 1.2 §5.1): one receive/transmit queue pair and a MAC address, frames to and
- * from a pluggable NetBackend (a TAP device, an in-process switch, a test wire). No offloads are
- * offered, so every frame carries a plain 12-byte virtio_net_hdr (§5.1.6: with VERSION_1 the
- * header always includes num_buffers) with no checksum or segmentation work to do.
+ * from a pluggable NetBackend (a TAP device, the switch between VMs, a test wire). Every frame
+ * carries a 12-byte virtio_net_hdr (§5.1.6: with VERSION_1 it always includes num_buffers).
+ *
+ * When the backend carries offload metadata (the switch does), the device offers checksum and TCP
+ * segmentation offload both ways (CSUM, GUEST_CSUM, HOST_TSO4/6, GUEST_TSO4/6): a guest then hands
+ * over 64 KiB TCP segments with the checksum left to do, and the receiving guest takes them as
+ * they are, so neither guest checksums or segments each 1500-byte frame on its emulated CPU.
+ * A receiver that did not negotiate those features gets complete frames (net-offload.ts).
  */
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Segment } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
 import { DeviceId, feature } from "./spec.js";
+import { completeFrames, decodeOffload, encodeOffload, NetGso, NET_HDR_F_NEEDS_CSUM, offloadValid, type NetOffload } from "./net-offload.js";
 
 /** Where frames go and come from. */
 export interface NetBackend {
-  send(frame: Uint8Array): void;
-  onReceive(cb: (frame: Uint8Array) => void): void;
+  /** `offload` (only from a device whose backend says `offloads`) describes work left on the frame. */
+  send(frame: Uint8Array, offload?: NetOffload): void;
+  onReceive(cb: (frame: Uint8Array, offload?: NetOffload) => void): void;
+  /** The backend carries offload metadata to a peer that can take it (or finishes the work itself). */
+  readonly offloads?: boolean;
   close?(): void;
 }
 
 /** §5.1.3 feature bits (those used here). */
-export const NetFeature = { CSUM: 0, GUEST_CSUM: 1, MTU: 3, MAC: 5, MRG_RXBUF: 15, STATUS: 16, CTRL_VQ: 17 } as const;
+export const NetFeature = {
+  CSUM: 0,
+  GUEST_CSUM: 1,
+  MTU: 3,
+  MAC: 5,
+  GUEST_TSO4: 7,
+  GUEST_TSO6: 8,
+  HOST_TSO4: 11,
+  HOST_TSO6: 12,
+  MRG_RXBUF: 15,
+  STATUS: 16,
+  CTRL_VQ: 17,
+} as const;
+const OFFLOAD_FEATURES = [NetFeature.CSUM, NetFeature.GUEST_CSUM, NetFeature.GUEST_TSO4, NetFeature.GUEST_TSO6, NetFeature.HOST_TSO4, NetFeature.HOST_TSO6].reduce(
+  (f, b) => f | feature(b),
+  0n,
+);
 
 /** §5.1.4 struct virtio_net_config (fields used here). */
 export const NET_CONFIG = { size: 12, mac: 0, status: 6, maxVirtqueuePairs: 8, mtu: 10 } as const;
@@ -30,6 +55,8 @@ export const NET_HDR = { size: 12, flags: 0, gsoType: 1, hdrLen: 2, gsoSize: 4, 
 /** Ethernet frames: at least a header, at most a 1500-byte MTU frame with a VLAN tag. */
 export const MIN_FRAME = 14;
 export const MAX_FRAME = 1522;
+/** A TSO frame: Ethernet, IPv6 header and its largest payload (64 KiB - 1). */
+export const MAX_GSO_FRAME = 14 + 40 + 65535;
 /** Frames kept for a guest that posts no receive buffers; more are dropped, like a full NIC ring. */
 export const RX_BACKLOG = 256;
 
@@ -39,6 +66,8 @@ export interface NetOptions {
   mac: string;
   name?: string;
   queueSize?: number;
+  /** Offer checksum and segmentation offloads when the backend carries them (default true). */
+  offloads?: boolean;
 }
 
 export interface NetStats {
@@ -58,24 +87,25 @@ export function parseMac(mac: string): Uint8Array {
 export class VirtioNet implements VirtioDevice {
   readonly deviceId = DeviceId.NET;
   readonly name: string;
-  readonly features = feature(NetFeature.MAC) | feature(NetFeature.STATUS);
+  readonly features: bigint;
   readonly queueMaxSizes: readonly number[];
   readonly configSize = NET_CONFIG.size;
   readonly stats: NetStats = { txFrames: 0, rxFrames: 0, txDropped: 0, rxDropped: 0 };
   private readonly config = new ConfigSpace(NET_CONFIG.size);
   private readonly backend: NetBackend;
   private ctx: VirtioDeviceContext | undefined;
-  private backlog: Uint8Array[] = [];
+  private backlog: { frame: Uint8Array; offload: NetOffload | undefined }[] = [];
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
     this.backend = opts.backend;
+    this.features = feature(NetFeature.MAC) | feature(NetFeature.STATUS) | (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
     const qs = opts.queueSize ?? 256;
     this.queueMaxSizes = [qs, qs];
     this.config.bytes.set(parseMac(opts.mac), NET_CONFIG.mac);
     this.config.set16(NET_CONFIG.status, VIRTIO_NET_S_LINK_UP);
     this.config.set16(NET_CONFIG.maxVirtqueuePairs, 1);
-    this.backend.onReceive((frame) => this.receive(frame));
+    this.backend.onReceive((frame, offload) => this.receive(frame, offload));
   }
 
   readConfig(offset: number, size: 1 | 2 | 4): number {
@@ -100,36 +130,61 @@ export class VirtioNet implements VirtioDevice {
     const vq = ctx?.queue(1);
     if (!ctx || !vq) return;
     for (let chain = vq.pop(); chain; chain = vq.pop()) {
-      const frame = this.takeFrame(ctx, chain.readable, chain.readableLen);
+      const taken = this.takeFrame(ctx, chain.readable, chain.readableLen);
       vq.push(chain.head, 0);
-      if (!frame) {
+      if (!taken) {
         this.stats.txDropped++;
         continue;
       }
       this.stats.txFrames++;
-      this.backend.send(frame);
+      this.backend.send(taken.frame, taken.offload);
     }
     ctx.signalUsed(1);
   }
 
-  /** The frame after the header of a transmit chain, or undefined when the request is invalid. */
-  private takeFrame(ctx: VirtioDeviceContext, readable: readonly Segment[], readableLen: number): Uint8Array | undefined {
-    const frameLen = readableLen - NET_HDR.size;
-    if (frameLen < MIN_FRAME || frameLen > MAX_FRAME) return undefined;
-    const hdr = new Uint8Array(NET_HDR.size);
-    readSegments(ctx.memory, readable, 0, hdr);
-    // Without CSUM or GSO features the driver sends neither; a header asking for them is invalid.
-    if (hdr[NET_HDR.flags] !== 0 || hdr[NET_HDR.gsoType] !== 0) return undefined;
-    return gather(ctx.memory, readable, readableLen).subarray(NET_HDR.size);
+  private has(bit: number): boolean {
+    return ((this.ctx?.features ?? 0n) & feature(bit)) !== 0n;
   }
 
-  /** A frame from the backend for the guest. */
-  private receive(frame: Uint8Array): void {
-    if (frame.length < MIN_FRAME || frame.length > MAX_FRAME || this.backlog.length >= RX_BACKLOG) {
+  /**
+   * The frame after the header of a transmit chain and what is left to do on it, or undefined
+   * when the request is invalid: a header may ask only for what was negotiated (§5.1.6.2.1).
+   */
+  private takeFrame(ctx: VirtioDeviceContext, readable: readonly Segment[], readableLen: number): { frame: Uint8Array; offload: NetOffload | undefined } | undefined {
+    const frameLen = readableLen - NET_HDR.size;
+    if (frameLen < MIN_FRAME || frameLen > MAX_GSO_FRAME) return undefined;
+    const hdr = new Uint8Array(NET_HDR.size);
+    readSegments(ctx.memory, readable, 0, hdr);
+    const offload = decodeOffload(hdr, 0);
+    if (offload) {
+      if (!offloadValid(offload, frameLen)) return undefined;
+      if (offload.flags & NET_HDR_F_NEEDS_CSUM && !this.has(NetFeature.CSUM)) return undefined;
+      if (offload.gsoType === NetGso.TCPV4 && !this.has(NetFeature.HOST_TSO4)) return undefined;
+      if (offload.gsoType === NetGso.TCPV6 && !this.has(NetFeature.HOST_TSO6)) return undefined;
+    }
+    if (frameLen > MAX_FRAME && (offload === undefined || offload.gsoType === NetGso.NONE)) return undefined;
+    return { frame: gather(ctx.memory, readable, readableLen).subarray(NET_HDR.size), offload };
+  }
+
+  /** A frame from the backend for the guest; finished in software when the guest cannot take the offload. */
+  private receive(frame: Uint8Array, offload?: NetOffload): void {
+    if (frame.length < MIN_FRAME || frame.length > (offload ? MAX_GSO_FRAME : MAX_FRAME) || this.backlog.length >= RX_BACKLOG) {
       this.stats.rxDropped++;
       return;
     }
-    this.backlog.push(frame.slice());
+    if (offload && !offloadValid(offload, frame.length)) {
+      this.stats.rxDropped++;
+      return;
+    }
+    const gsoOk =
+      !offload ||
+      offload.gsoType === NetGso.NONE ||
+      (offload.gsoType === NetGso.TCPV4 ? this.has(NetFeature.GUEST_TSO4) : this.has(NetFeature.GUEST_TSO6));
+    if (offload && (!gsoOk || (offload.flags & NET_HDR_F_NEEDS_CSUM && !this.has(NetFeature.GUEST_CSUM)))) {
+      for (const f of completeFrames(frame, offload)) this.backlog.push({ frame: f, offload: undefined });
+    } else {
+      this.backlog.push({ frame: frame.slice(), offload });
+    }
     this.fill();
   }
 
@@ -142,7 +197,7 @@ export class VirtioNet implements VirtioDevice {
     while (this.backlog.length > 0 && vq.hasAvailable()) {
       const chain = vq.pop();
       if (!chain) break;
-      const frame = this.backlog.shift()!;
+      const { frame, offload } = this.backlog.shift()!;
       pushed = true;
       if (chain.writableLen < NET_HDR.size + frame.length) {
         // Without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1); this one cannot.
@@ -151,6 +206,7 @@ export class VirtioNet implements VirtioDevice {
         continue;
       }
       const pkt = new Uint8Array(NET_HDR.size + frame.length);
+      if (offload) encodeOffload(offload, pkt, 0);
       new DataView(pkt.buffer).setUint16(NET_HDR.numBuffers, 1, true);
       pkt.set(frame, NET_HDR.size);
       vq.push(chain.head, writeSegments(ctx.memory, chain.writable, 0, pkt));

@@ -6,7 +6,8 @@
  *
  * Both VMs find each other from their own address: on a fresh switch the DHCP server hands out
  * the first two addresses of its pool (or the caller passes both addresses).
- *   receiver: listens on 5000, tells the sender it is ready (5002), stores the file, acks (5001)
+ *   receiver: listens on 5000, tells the sender it is ready (5002), stores the file, acks (5001),
+ *             then hashes what it got
  *   sender:   pings the receiver, waits for ready, sends, waits for the ack;
  *             prints "elapsed <seconds>" measured with the guest's /proc/uptime
  */
@@ -31,8 +32,9 @@ export function receiverScript(p: TransferPlan): string {
     "sleep 1",
     "i=0; until echo ready | nc $peer 5002 2>/dev/null; do i=$((i+1)); [ $i -gt 300 ] && break; sleep 1; done",
     "wait $NC; kill $HOLD",
-    'echo "bytes $(wc -c < /tmp/got)"; echo "sha256 $(sha256sum /tmp/got | cut -d" " -f1)"',
+    // Ack before hashing: the sender's clock stops at the ack, and hashing 4 MiB is not network time.
     "i=0; until echo ok | nc $peer 5001 2>/dev/null; do i=$((i+1)); [ $i -gt 30 ] && break; sleep 1; done",
+    'echo "bytes $(wc -c < /tmp/got)"; echo "sha256 $(sha256sum /tmp/got | cut -d" " -f1)"',
   ].join("\n");
 }
 
@@ -44,9 +46,11 @@ export function senderScript(p: TransferPlan): string {
     'echo "sha256 $(sha256sum /tmp/f | cut -d" " -f1)"',
     "nc -l -p 5002 < /dev/null > /dev/null",
     "ping -c 3 $peer | grep -E 'packets (transmitted|received)'",
+    // The ack listener is up before the first byte leaves, so the receiver never waits to ack.
+    "nc -l -p 5001 < /dev/null > /dev/null & ACK=$!",
     "read t0 x < /proc/uptime",
     "i=0; until nc $peer 5000 < /tmp/f; do i=$((i+1)); [ $i -gt 30 ] && break; sleep 1; done",
-    "nc -l -p 5001 < /dev/null > /dev/null",
+    "wait $ACK",
     "read t1 x < /proc/uptime",
     'echo "elapsed $(echo "$t0 $t1" | awk \'{print $2 - $1}\')"',
   ].join("\n");

@@ -25,11 +25,13 @@ import { openDisk, parseDiskSpec } from "../dist/src/devices/virtio/disk-open.js
 import { openNets, withNetCmdline } from "../dist/src/net/attach.js";
 
 const sep = process.argv.indexOf("--");
-const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" } } });
+const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" } } });
 const workload = sep < 0 ? "true" : process.argv.slice(sep + 1).join(" ");
 // The symbols go out through a scratch disk of their own (the last one): the UART is far too slow for them.
 const symDev = values.disk ? "/dev/vdb" : "/dev/vda";
-const cmd = `echo @@PROF-ON@@; ${workload}; echo @@PROF-OFF@@; grep -i ' t ' /proc/kallsyms > ${symDev}; sync`;
+// With --own-markers the workload prints @@PROF-ON@@ and @@PROF-OFF@@ itself, around the part to measure.
+const dump = `grep -i ' t ' /proc/kallsyms > ${symDev}; sync`;
+const cmd = values["own-markers"] ? `${workload}; ${dump}` : `echo @@PROF-ON@@; ${workload}; echo @@PROF-OFF@@; ${dump}`;
 const symDisk = join(mkdtempSync(join(tmpdir(), "corral-prof-")), "syms.img");
 writeFileSync(symDisk, Buffer.alloc(32 * 2 ** 20));
 const img = await ensureDefaultImage();

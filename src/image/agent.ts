@@ -40,7 +40,7 @@ D=/run/corral-agent
 
 # stream ID FD FIFO: the FIFO's bytes as "O ID FD base64" lines, one dd read per line.
 stream() {
-  while c=$(dd bs=${OUTPUT_CHUNK} count=1 2>/dev/null | base64 | tr -d '\\n'); [ -n "$c" ]; do
+  while c=$(dd bs=${OUTPUT_CHUNK} count=1 2>/dev/null | base64 -w 0); [ -n "$c" ]; do
     echo "O $1 $2 $c" >&3
   done < "$3"
 }
@@ -140,7 +140,7 @@ while :; do
   while read -r op id a b c e <&3; do
     d=$D/$id
     case "$op" in
-      X) mkdir -p $d && echo "$a" | base64 -d > $d/cmd
+      X) mkdir -p $d && printf '%b' "$a" > $d/cmd
          echo "A $id" >&3
          [ "$b" = 1 ] && mkfifo $d/in $d/ctl && exec 6<> $d/ctl
          # A terminal's runner is started without '&' (see the top of this file); other execs

@@ -5,7 +5,8 @@
  *
  * Host to guest:
  *   X <id> <script> <stdin> [<rows> <cols>]
- *                             start exec <id> at once: <script> (base64) is run by `sh` in a new
+ *                             start exec <id> at once: <script> (escaped for the shell's
+ *                             builtin `printf %b`: see printfEscape) is run by `sh` in a new
  *                             session; <stdin> 1: stdin is streamed as I lines and ended by E,
  *                             0: stdin is /dev/null. With <rows> <cols> the command runs on a
  *                             pseudo-terminal of that size (stdout and stderr are its output,
@@ -29,8 +30,8 @@
 import { CorralError } from "../errors.js";
 
 export const AGENT_PORT_NAME = "org.corral.agent";
-/** 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). */
-export const AGENT_VERSION = 2;
+/** 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). 3: X scripts in printf %b escapes. */
+export const AGENT_VERSION = 3;
 /** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
 export const OUTPUT_CHUNK = 3072;
 /**
@@ -102,8 +103,23 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
 
 const b64 = (d: string | Uint8Array): string => Buffer.from(d).toString("base64");
 
+/**
+ * `text` as an argument the shell's builtin `printf '%b'` turns back into its UTF-8 bytes, with no
+ * space, tab, newline or backslash of its own: letters, digits and plain punctuation stay, every
+ * other byte becomes \0ooo (POSIX printf, %b). The agent decodes an exec's script without
+ * starting a process (base64 -d would cost a fork and an exec of busybox in the guest).
+ */
+export function printfEscape(text: string): string {
+  let out = "";
+  for (const byte of Buffer.from(text, "utf8")) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9_.,:;=+\-/@%^*()[\]{}<>!?#~|&$'"`]/.test(c) ? c : `\\0${byte.toString(8).padStart(3, "0")}`;
+  }
+  return out;
+}
+
 export function execFrame(id: number, script: string, stdin: boolean, tty?: TtySize): string {
-  return `X ${id} ${b64(script)} ${stdin ? 1 : 0}${tty ? ` ${tty.rows} ${tty.cols}` : ""}\n`;
+  return `X ${id} ${printfEscape(script)} ${stdin ? 1 : 0}${tty ? ` ${tty.rows} ${tty.cols}` : ""}\n`;
 }
 /** I frames for `data`, split into chunks of at most STDIN_CHUNK bytes. */
 export function stdinFrames(id: number, data: Uint8Array): Buffer[] {

@@ -49,7 +49,7 @@ stream() {
 # opened by the main loop before this started, so nothing is lost); the FIFO in stays open for
 # writing until E.
 feed() {
-  exec 5> $D/$1/in
+  exec 5> $D/$1.in
   while read -r op n <&6; do
     [ "$op" = I ] || break
     dd bs=$n count=1 iflag=fullblock <&6 >&5 2>/dev/null
@@ -60,38 +60,38 @@ feed() {
 # run ID STDIN [ROWS COLS]: the runner of exec ID; "R ID STATUS" when the command ends.
 run() {
   d=$D/$1
-  mkfifo $d/1 $d/2
-  stream $1 1 $d/1 &
+  mkfifo $d.1 $d.2
+  stream $1 1 $d.1 &
   a=$!
-  stream $1 2 $d/2 &
+  stream $1 2 $d.2 &
   b=$!
   in=/dev/null
   f=
-  if [ "$2" = 1 ]; then in=$d/in; feed $1 & f=$!; fi
+  if [ "$2" = 1 ]; then in=$d.in; feed $1 & f=$!; fi
   exec 6<&-
-  # A kill (K) that comes before a process group is known leaves $d/kill: each group writes its
+  # A kill (K) that comes before a process group is known leaves $d.kill: each group writes its
   # id, then looks for kill, while K writes kill, then reads the ids, so one of them sees the other.
   if [ -n "$3" ]; then
-    echo "rows $3 cols $4" > $d/size
+    echo "rows $3 cols $4" > $d.size
     # Started in the foreground: this runner was started without '&' (see the main loop) and so
     # is telnetd, so SIGINT is not ignored on the terminal. -K: the session ends when the
     # command does, even if a background job keeps the terminal open.
-    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d/pgid; [ -e $d/kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d/1 2> $d/2 3>&-
+    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d.pgid; [ -e $d.kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d.1 2> $d.2 3>&-
     st=137
-    [ -s $d/st ] && st=$(cat $d/st)
+    [ -s $d.st ] && st=$(cat $d.st)
   else
-    setsid sh $d/cmd < $in > $d/1 2> $d/2 3>&- &
+    setsid sh $d.cmd < $in > $d.1 2> $d.2 3>&- &
     p=$!
-    echo $p > $d/pgid
+    echo $p > $d.pgid
     # Before setsid the group may not exist yet: the process itself is killed too.
-    [ -e $d/kill ] && kill -9 -- -$p $p 2>/dev/null
+    [ -e $d.kill ] && kill -9 -- -$p $p 2>/dev/null
     wait $p
     st=$?
   fi
   [ -n "$f" ] && kill $f 2>/dev/null
   wait $a $b
   echo "R $1 $st" >&3
-  rm -rf $d
+  rm -f $d.*
 }
 
 # On the pseudo-terminal of a -t exec (telnetd runs this as its login program). Writing pts
@@ -100,14 +100,14 @@ run() {
 if [ -n "$CORRAL_TTY" ]; then
   d=$CORRAL_TTY
   unset CORRAL_TTY
-  echo $$ > $d/tpg
-  [ -e $d/kill ] && exit 0
-  tty > $d/pts.n && mv $d/pts.n $d/pts
-  stty $(cat $d/size)
+  echo $$ > $d.tpg
+  [ -e $d.kill ] && exit 0
+  tty > $d.pts.n && mv $d.pts.n $d.pts
+  stty $(cat $d.size)
   # Ctrl-C interrupts the command, not this shell, which must stay to report the status.
   trap : INT
-  sh $d/cmd
-  echo $? > $d/st
+  sh $d.cmd
+  echo $? > $d.st
   exit 0
 fi
 if [ "$1" = run ]; then
@@ -140,20 +140,20 @@ while :; do
   while read -r op id a b c e <&3; do
     d=$D/$id
     case "$op" in
-      X) mkdir -p $d && printf '%b' "$a" > $d/cmd
+      X) printf '%b' "$a" > $d.cmd
          echo "A $id" >&3
-         [ "$b" = 1 ] && mkfifo $d/in $d/ctl && exec 6<> $d/ctl
+         [ "$b" = 1 ] && mkfifo $d.in $d.ctl && exec 6<> $d.ctl
          # A terminal's runner is started without '&' (see the top of this file); other execs
          # keep the cheaper fork of this shell (a fork and exec of busybox costs 100-200 ms
          # here), and their commands, like any started with '&', ignore SIGINT.
          if [ -n "$c" ]; then setsid setsid ${GUEST_AGENT_PATH} run $id $b $c $e; else run $id $b & fi
          exec 6<&- ;;
-      I) { echo "I $a"; dd bs=$a count=1 iflag=fullblock <&3 2>/dev/null; a=; } 1<> $d/ctl 2>/dev/null
+      I) { echo "I $a"; dd bs=$a count=1 iflag=fullblock <&3 2>/dev/null; a=; } 1<> $d.ctl 2>/dev/null
          [ -z "$a" ] || dd bs=$a count=1 iflag=fullblock <&3 >/dev/null 2>&1 ;;
-      E) [ -p $d/ctl ] && echo E 1<> $d/ctl ;;
-      W) echo "rows $a cols $b" > $d/size.n && mv $d/size.n $d/size && [ -f $d/pts ] && stty -F $(cat $d/pts) rows $a cols $b ;;
-      K) [ -d $d ] && : > $d/kill
-         for g in $(cat $d/tpg $d/pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
+      E) [ -p $d.ctl ] && echo E 1<> $d.ctl ;;
+      W) echo "rows $a cols $b" > $d.size.n && mv $d.size.n $d.size && [ -f $d.pts ] && stty -F $(cat $d.pts) rows $a cols $b ;;
+      K) [ -e $d.cmd ] && : > $d.kill
+         for g in $(cat $d.tpg $d.pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
       S) sync; poweroff -f ;;
     esac

@@ -101,7 +101,6 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
   }
 }
 
-const b64 = (d: string | Uint8Array): string => Buffer.from(d).toString("base64");
 
 /**
  * `text` as an argument the shell's builtin `printf '%b'` turns back into its UTF-8 bytes, with no

@@ -17,7 +17,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import type { NetBackend } from "../devices/virtio/net.js";
+import { MAX_GSO_FRAME, type NetBackend } from "../devices/virtio/net.js";
 import { decodeOffload, encodeOffload, OFFLOAD_WIRE, type NetOffload } from "../devices/virtio/net-offload.js";
 import { CorralError } from "../errors.js";
 import { ETH, isMulticastMac } from "./packet.js";
@@ -29,7 +29,7 @@ const MAX_SOCKET_PATH = 107;
 /** Bytes queued to one peer beyond which frames are dropped, as a full switch queue would. */
 const MAX_QUEUED = 4 << 20;
 /** The largest message: the offload header and a 64 KiB TCP segment with its headers. */
-const MAX_MESSAGE = OFFLOAD_WIRE.size + 14 + 40 + 65535;
+const MAX_MESSAGE = OFFLOAD_WIRE.size + MAX_GSO_FRAME;
 
 interface Peer {
   id: string;

@@ -84,6 +84,15 @@ export function parseMac(mac: string): Uint8Array {
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }
 
+/** A frame as the guest receives it: its virtio_net_hdr (one buffer, §5.1.6.4), then the frame (copied once). */
+function packet(frame: Uint8Array, offload: NetOffload | undefined): Uint8Array {
+  const pkt = new Uint8Array(NET_HDR.size + frame.length);
+  if (offload) encodeOffload(offload, pkt, 0);
+  new DataView(pkt.buffer).setUint16(NET_HDR.numBuffers, 1, true);
+  pkt.set(frame, NET_HDR.size);
+  return pkt;
+}
+
 export class VirtioNet implements VirtioDevice {
   readonly deviceId = DeviceId.NET;
   readonly name: string;
@@ -94,7 +103,10 @@ export class VirtioNet implements VirtioDevice {
   private readonly config = new ConfigSpace(NET_CONFIG.size);
   private readonly backend: NetBackend;
   private ctx: VirtioDeviceContext | undefined;
-  private backlog: { frame: Uint8Array; offload: NetOffload | undefined }[] = [];
+  /** Feature bits 0-31 both sides agreed on (ctx.features), read per frame without BigInt work. */
+  private negotiated = 0;
+  /** Received packets waiting for a buffer: virtio_net_hdr and frame, ready to copy into the guest. */
+  private backlog: Uint8Array[] = [];
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
@@ -117,6 +129,7 @@ export class VirtioNet implements VirtioDevice {
 
   activate(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
+    this.negotiated = Number(ctx.features & 0xffffffffn);
     this.fill();
   }
 
@@ -143,7 +156,15 @@ export class VirtioNet implements VirtioDevice {
   }
 
   private has(bit: number): boolean {
-    return ((this.ctx?.features ?? 0n) & feature(bit)) !== 0n;
+    return ((this.negotiated >>> bit) & 1) === 1;
+  }
+
+  /** Whether the guest negotiated what `o` leaves to do (§5.1.6.4: GUEST_CSUM, GUEST_TSO4/6). */
+  private guestTakes(o: NetOffload): boolean {
+    if (o.flags & NET_HDR_F_NEEDS_CSUM && !this.has(NetFeature.GUEST_CSUM)) return false;
+    if (o.gsoType === NetGso.TCPV4) return this.has(NetFeature.GUEST_TSO4);
+    if (o.gsoType === NetGso.TCPV6) return this.has(NetFeature.GUEST_TSO6);
+    return true;
   }
 
   /**
@@ -176,14 +197,10 @@ export class VirtioNet implements VirtioDevice {
       this.stats.rxDropped++;
       return;
     }
-    const gsoOk =
-      !offload ||
-      offload.gsoType === NetGso.NONE ||
-      (offload.gsoType === NetGso.TCPV4 ? this.has(NetFeature.GUEST_TSO4) : this.has(NetFeature.GUEST_TSO6));
-    if (offload && (!gsoOk || (offload.flags & NET_HDR_F_NEEDS_CSUM && !this.has(NetFeature.GUEST_CSUM)))) {
-      for (const f of completeFrames(frame, offload)) this.backlog.push({ frame: f, offload: undefined });
+    if (offload && !this.guestTakes(offload)) {
+      for (const f of completeFrames(frame, offload)) this.backlog.push(packet(f, undefined));
     } else {
-      this.backlog.push({ frame: frame.slice(), offload });
+      this.backlog.push(packet(frame, offload));
     }
     this.fill();
   }
@@ -197,18 +214,14 @@ export class VirtioNet implements VirtioDevice {
     while (this.backlog.length > 0 && vq.hasAvailable()) {
       const chain = vq.pop();
       if (!chain) break;
-      const { frame, offload } = this.backlog.shift()!;
+      const pkt = this.backlog.shift()!;
       pushed = true;
-      if (chain.writableLen < NET_HDR.size + frame.length) {
+      if (chain.writableLen < pkt.length) {
         // Without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1); this one cannot.
         this.stats.rxDropped++;
         vq.push(chain.head, 0);
         continue;
       }
-      const pkt = new Uint8Array(NET_HDR.size + frame.length);
-      if (offload) encodeOffload(offload, pkt, 0);
-      new DataView(pkt.buffer).setUint16(NET_HDR.numBuffers, 1, true);
-      pkt.set(frame, NET_HDR.size);
       vq.push(chain.head, writeSegments(ctx.memory, chain.writable, 0, pkt));
       this.stats.rxFrames++;
     }
@@ -217,6 +230,7 @@ export class VirtioNet implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
+    this.negotiated = 0;
     this.backlog = [];
   }
 

@@ -22,9 +22,9 @@ const HANG_GUARD_MS = Number(process.env.ISA_TEST_HANG_MS ?? 300_000);
 
 type Run = { status: number | null; signal: NodeJS.Signals | null; output: string; hung: boolean };
 
-function run(cmd: string, args: string[]): Promise<Run> {
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const collect = (b: Buffer): void => {
       output = (output + b.toString("latin1")).slice(-4000);
@@ -79,6 +79,13 @@ describe("RISC-V ISA programs", () => {
       test("Corral", async () => {
         const r = await run(process.execPath, [join(ROOT, "bin", "corral.js"), "run", "--firmware", elf]);
         verdict(program, "Corral", r);
+      });
+      // Most checks run once, so the block closures run them; here the JIT compiles every block
+      // before its first run (src/cpu/jit.ts), so the same checks hold of the compiled code.
+      test("Corral, every block compiled by the JIT", async () => {
+        const env = { ...process.env, CORRAL_HOT_BLOCK: "1" };
+        const r = await run(process.execPath, [join(ROOT, "bin", "corral.js"), "run", "--firmware", elf], env);
+        verdict(program, "Corral with CORRAL_HOT_BLOCK=1", r);
       });
     });
   }

@@ -7,8 +7,8 @@
  * mapping of that code. While a block runs, `h.pc` holds the virtual address of its first
  * instruction; each op knows its own offset, and the last op sets the next pc.
  *
- * `Block.run` is the seam for a JIT: today every block runs through `interpret`; a compiler can
- * replace `run` with generated code for hot blocks without changing the loop.
+ * A block first runs as its list of closures; after HOT_BLOCK runs, jit.ts compiles it into one
+ * function (`Block.run`) and the loop calls that instead.
  *
  * Self-modifying code (and DMA into code pages) is handled precisely: a page holding cached blocks
  * is marked in `GuestRam.codePages` and kept out of every write TLB, so the first store to it takes
@@ -16,66 +16,54 @@
  */
 import type { GuestRam } from "../machine/memory.js";
 import { decode } from "./decode.js";
+import { compileBlock } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
-import type { TlbSet } from "./tlb.js";
+import { TLB_MASK } from "./tlb.js";
 
 export const MAX_BLOCK = 128;
-/** Runs after which a block is compiled. Compiling costs tens of microseconds; cold code never pays it. */
-export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 500);
-
 /**
- * The first tier of the JIT: turn a block's ops into one function that calls each op directly.
- * Every call site in it then always calls the same closure, so V8 can inline the ops into the
- * block (the interpreter's `ops[i](h)` loop is one megamorphic call site that it never can).
- * The index of the op that is running is kept in a local so a trap can still name its pc.
- * A later tier can emit the instructions' semantics inline instead of calling the closures.
+ * Runs of a block before it is compiled (its HOT_BLOCK-th run is compiled code; 1 compiles every
+ * block before it first runs). Compiling costs tens of microseconds and V8 must then warm the new
+ * function up itself, so cold code never pays it.
  */
-export function compileBlock(b: Block): (h: Hart) => void {
-  const names = b.ops.map((_, k) => `o${k}`);
-  const body = names.map((n, k) => (k === 0 ? `${n}(h);` : `i = ${k}; ${n}(h);`)).join("\n    ");
-  const src = `const [${names.join(", ")}] = ops;
-return function block(h) {
-  let i = 0;
-  try {
-    ${body}
-  } catch (e) {
-    h.faultIndex = i;
-    throw e;
-  }
-};`;
-  return new Function("ops", src)(b.ops) as (h: Hart) => void;
-}
+export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 20_000);
 
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
   /** Times the block ran; at HOT_BLOCK it is compiled (see compileBlock). */
   hits = 0;
-  /** The compiled form, once hot: the same ops as straight-line direct calls. */
+  /** The compiled form, once hot (jit.ts). */
   run: ((h: Hart) => void) | null = null;
-  // Two chain slots (a branch has two successors): the block that followed, for which pc, under
-  // which exec TLB and generation. Following a chain skips the TLB and the cache lookup.
-  c0: Block | null = null;
-  pc0 = 0;
-  s0: TlbSet | null = null;
-  g0 = 0;
-  c1: Block | null = null;
-  pc1 = 0;
-  s1: TlbSet | null = null;
-  g1 = 0;
   constructor(
+    /** RAM byte offset of the first instruction: the block's identity. */
+    readonly off: number,
     /** The instructions' closures, plus a final "next pc" op when the block falls through. */
     readonly ops: Op[],
     /** Byte offset of each op from the block start (for trap pcs). */
     readonly offs: Int32Array,
+    /** Each instruction's encoding (a 16-bit parcel for compressed ones), for the JIT. */
+    readonly raws: Int32Array,
     /** Number of guest instructions (the fall-through op is not one). */
     readonly n: number,
   ) {}
 }
 
+/** Entries of the jump cache (a power of two). */
+const JC_SIZE = 1 << 16;
+const JC_MASK = JC_SIZE - 1;
+
 export class CodeCache {
   private readonly pages: (Map<number, Block> | undefined)[];
+  /**
+   * The jump cache: the last block found at each RAM offset, direct-mapped by offset. Finding the
+   * next block is then one exec-TLB probe and one array load. A block is identified by where its
+   * code lives in RAM, not by the virtual pc, so an entry stays right across TLB flushes and
+   * address-space switches (QEMU's tb_jmp_cache is keyed by virtual pc and flushed with the TLB;
+   * keying by physical offset needs no flush, only the `dead` check when code is overwritten).
+   */
+  private readonly jc: (Block | undefined)[] = new Array<Block | undefined>(JC_SIZE).fill(undefined);
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -84,49 +72,41 @@ export class CodeCache {
     ram.onCodeWrite = (p) => this.invalidatePage(p);
   }
 
-  /** The block at the hart's pc; raises the fetch fault when the pc cannot be fetched. */
-  lookup(h: Hart): Block {
+  /**
+   * The block at the hart's pc; raises the fetch fault when the pc cannot be fetched. The fast
+   * path is the exec TLB's hit test inline (as in Hart.fetchOffset) and the jump cache.
+   */
+  next(h: Hart): Block {
     const pc = h.pc;
-    const off = h.fetchOffset(pc);
+    const po = pc & 0xfff;
+    const i = (pc >>> 12) & TLB_MASK;
+    if (h.xtag[i] === pc - po) {
+      const off = h.xadd[i]! + po;
+      const b = this.jc[(off >>> 1) & JC_MASK];
+      if (b !== undefined && b.off === off && !b.dead) return b;
+    }
+    return this.lookup(h);
+  }
+
+  /** The block at the hart's pc, through the TLB and the page's block map, built when missing. */
+  lookup(h: Hart): Block {
+    const off = h.fetchOffset(h.pc);
     const page = off >>> 12;
     let m = this.pages[page];
-    const hit = m?.get(off);
-    if (hit) return hit;
-    const built = this.build(h, off);
-    if (built.cacheable) {
+    let b = m?.get(off);
+    if (b === undefined) {
+      const built = this.build(h, off);
+      b = built.block;
+      if (!built.cacheable) return b;
       if (!m) {
         m = new Map();
         this.pages[page] = m;
         this.ram.codePages[page] = 1;
         for (const other of this.harts()) other.protectCodePage(page);
       }
-      m.set(off, built.block);
+      m.set(off, b);
     }
-    return built.block;
-  }
-
-  /** The block that runs after `prev` at the hart's pc: through prev's chain when still valid. */
-  next(h: Hart, prev: Block | null): Block {
-    if (prev === null) return this.lookup(h);
-    const pc = h.pc;
-    const xs = h.xset;
-    let c = prev.c0;
-    if (c !== null && prev.pc0 === pc && prev.s0 === xs && prev.g0 === xs.gen && !c.dead) return c;
-    c = prev.c1;
-    if (c !== null && prev.pc1 === pc && prev.s1 === xs && prev.g1 === xs.gen && !c.dead) return c;
-    const b = this.lookup(h);
-    // lookup may have filled the TLB but never flushes it, so the generation read above still holds.
-    if (prev.c0 === null || prev.g0 !== xs.gen || prev.s0 !== xs) {
-      prev.c0 = b;
-      prev.pc0 = pc;
-      prev.s0 = xs;
-      prev.g0 = xs.gen;
-    } else {
-      prev.c1 = b;
-      prev.pc1 = pc;
-      prev.s1 = xs;
-      prev.g1 = xs.gen;
-    }
+    this.jc[(off >>> 1) & JC_MASK] = b;
     return b;
   }
 
@@ -147,6 +127,7 @@ export class CodeCache {
     const u8 = this.ram.u8;
     const ops: Op[] = [];
     const offs: number[] = [];
+    const raws: number[] = [];
     const pageEnd = (start | 0xfff) + 1;
     let p = start;
     let ended = false;
@@ -156,10 +137,13 @@ export class CodeCache {
       let dec;
       if ((lo & 3) !== 3) {
         dec = decode(lo, 2, p - start);
+        raws.push(lo);
         offs.push(p - start);
         p += 2;
       } else if (p + 4 <= pageEnd) {
-        dec = decode(lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24), 4, p - start);
+        const word = lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+        dec = decode(word, 4, p - start);
+        raws.push(word);
         offs.push(p - start);
         p += 4;
       } else {
@@ -169,6 +153,7 @@ export class CodeCache {
         const hiOff = h.fetchOffset(h.pc + 2);
         const word = lo | (u8[hiOff]! << 16) | (u8[hiOff + 1]! << 24);
         dec = decode(word, 4, 0);
+        raws.push(word);
         offs.push(0);
         p += 4;
         cacheable = false;
@@ -187,8 +172,8 @@ export class CodeCache {
       });
       offs.push(len);
     }
-    const block = new Block(ops, Int32Array.from(offs), n);
-    // An uncached block is never chained to: nothing would mark it dead when its code changes.
+    const block = new Block(start, ops, Int32Array.from(offs), Int32Array.from(raws), n);
+    // An uncached block never enters the jump cache: nothing would mark it dead when its code changes.
     block.dead = !cacheable;
     return { block, cacheable };
   }
@@ -206,21 +191,20 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
     try {
       for (;;) {
         if (h.irqCheck) {
-          if (h.pollInterrupts()) b = null;
+          h.pollInterrupts();
           if (h.sleeping || h.state !== 0) return done;
         }
         if (done >= budget) return done;
-        const prev = b;
         b = null; // a fetch fault below belongs to no block
-        b = cache.next(h, prev);
-        const run = b.run;
+        b = cache.next(h);
+        let run = b.run;
+        if (run === null && ++b.hits >= HOT_BLOCK && !b.dead) run = b.run = compileBlock(b);
         if (run !== null) {
           run(h);
         } else {
           const ops = b.ops;
           const n = ops.length;
           for (i = 0; i < n; i++) ops[i]!(h);
-          if (++b.hits === HOT_BLOCK && !b.dead) b.run = compileBlock(b);
         }
         done += b.n;
         h.instret += b.n;

@@ -22,7 +22,7 @@ import {
 } from "./defs.js";
 import type { FpuHart } from "./fpu/index.js";
 import { Access, translate } from "./mmu.js";
-import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext, type TlbSet } from "./tlb.js";
+import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
 
 /** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
 export interface PhysBus {
@@ -130,8 +130,6 @@ export class Hart implements InterruptTarget, FpuHart {
   wadd: Float64Array;
   xtag: Float64Array;
   xadd: Float64Array;
-  /** The exec TLB of the current context (block chains are valid per TLB and generation). */
-  xset: TlbSet;
   readonly view: DataView;
   // Views of guest RAM for naturally aligned accesses (typed-array indexing is cheaper than DataView).
   readonly u8: Uint8Array;
@@ -155,7 +153,6 @@ export class Hart implements InterruptTarget, FpuHart {
     this.wadd = c.w.add;
     this.xtag = c.x.tag;
     this.xadd = c.x.add;
-    this.xset = c.x;
   }
 
   // ---- InterruptTarget ----
@@ -251,7 +248,6 @@ export class Hart implements InterruptTarget, FpuHart {
     const dc = this.ctx[ctxFor(dPriv, ms)]!;
     this.xtag = xc.x.tag;
     this.xadd = xc.x.add;
-    this.xset = xc.x;
     this.rtag = dc.r.tag;
     this.radd = dc.r.add;
     this.wtag = dc.w.tag;

@@ -17,7 +17,7 @@ function sltuPair(ah: number, al: number, bh: number, bl: number): boolean {
   return ah >>> 0 < bh >>> 0 || (ah === bh && al >>> 0 < bl >>> 0);
 }
 /** Shift left a pair by 0..63, writing x[d], x[d+1]. */
-function sll(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
+export function sll(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
   if (s === 0) {
     x[d] = l;
     x[d + 1] = hgh;
@@ -29,7 +29,7 @@ function sll(x: Int32Array, d: number, l: number, hgh: number, s: number): void 
     x[d] = 0;
   }
 }
-function srl(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
+export function srl(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
   if (s === 0) {
     x[d] = l;
     x[d + 1] = hgh;
@@ -41,7 +41,7 @@ function srl(x: Int32Array, d: number, l: number, hgh: number, s: number): void 
     x[d + 1] = 0;
   }
 }
-function sra(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
+export function sra(x: Int32Array, d: number, l: number, hgh: number, s: number): void {
   if (s === 0) {
     x[d] = l;
     x[d + 1] = hgh;
@@ -55,7 +55,7 @@ function sra(x: Int32Array, d: number, l: number, hgh: number, s: number): void 
 }
 
 /** Low 64 bits of a 64x64 product, from 16-bit limbs so every partial product is exact. */
-function mulLow(x: Int32Array, d: number, al: number, ah: number, bl: number, bh: number): void {
+export function mulLow(x: Int32Array, d: number, al: number, ah: number, bl: number, bh: number): void {
   const a0 = al & 0xffff;
   const a1 = al >>> 16;
   const b0 = bl & 0xffff;

@@ -20,16 +20,12 @@ const EMPTY = 1;
 export class TlbSet {
   readonly tag = new Float64Array(TLB_SIZE).fill(EMPTY);
   readonly add = new Float64Array(TLB_SIZE);
-  /** Bumped whenever entries are removed: block chains made under an older generation are stale. */
-  gen = 0;
   flush(): void {
     this.tag.fill(EMPTY);
-    this.gen++;
   }
   flushPage(pageBase: number): void {
     const i = (pageBase >>> 12) & TLB_MASK;
     if (this.tag[i] === pageBase) this.tag[i] = EMPTY;
-    this.gen++;
   }
   /** Drop every entry that maps to RAM page offset `ramPage` (used when a page becomes code). */
   flushRamPage(ramOff: number): void {

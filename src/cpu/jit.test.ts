@@ -1,0 +1,164 @@
+// The JIT against the closures it replaces: random blocks (fixed seeds) of the instructions
+// jit.ts emits inline, plus some it leaves to the closures, run once through each tier on two
+// identical real harts; registers, pc, memory, and any trap (cause, tval, which instruction) must
+// agree. The ISA suite adds a run with every block compiled (tests/isa.test.ts).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Machine } from "../machine/machine.js";
+import { GuestRam, RAM_BASE } from "../machine/memory.js";
+import { TRAP, type Hart } from "./hart.js";
+import { blockSource, compileBlock } from "./jit.js";
+
+const DATA = 0x10000; // loads and stores land around here
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s;
+  };
+}
+
+// Encoders (unprivileged spec chapter 2.3, "Immediate Encoding Variants").
+const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
+  (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
+const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
+  ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
+const S = (imm: number, rs2: number, rs1: number, f3: number): number =>
+  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23;
+const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
+  (((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (((imm >> 1) & 15) << 8) | (((imm >> 11) & 1) << 7) | 0x63;
+const J = (imm: number, rd: number): number =>
+  (((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f;
+
+/** Destinations never include the address registers x5..x7, so loads and stores stay near DATA. */
+const DESTS = [0, 1, 2, 3, 4, 8, 9, 10];
+const SRCS = [0, 1, 2, 3, 4, 5, 8, 9, 10];
+const BASES = [5, 6, 7];
+
+function randomBlock(r: () => number): number[] {
+  const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length]!;
+  const imm12 = (): number => ((r() & 0xfff) << 20) >> 20;
+  const sh = (): number => r() % 64;
+  const words: number[] = [];
+  const count = 1 + (r() % 10);
+  for (let k = 0; k < count; k++) {
+    const d = pick(DESTS);
+    const a = pick(SRCS);
+    const b = pick(SRCS);
+    const kinds: (() => number)[] = [
+      () => I(imm12(), a, pick([0, 2, 3, 4, 6, 7]), d, 0x13), // ADDI SLTI SLTIU XORI ORI ANDI
+      () => I(sh(), a, 1, d, 0x13), // SLLI
+      () => I(sh() | (r() & 1 ? 0x400 : 0), a, 5, d, 0x13), // SRLI SRAI
+      () => I(imm12(), a, 0, d, 0x1b), // ADDIW
+      () => I((r() % 32) | (r() & 1 ? 0x400 : 0), a, 5, d, 0x1b), // SRLIW SRAIW
+      () => I(r() % 32, a, 1, d, 0x1b), // SLLIW
+      () => R(pick([0, 0x20]), b, a, 0, d, 0x33), // ADD SUB
+      () => R(0, b, a, pick([1, 2, 3, 4, 5, 6, 7]), d, 0x33), // SLL SLT SLTU XOR SRL OR AND
+      () => R(0x20, b, a, 5, d, 0x33), // SRA
+      () => R(1, b, a, r() % 8, d, 0x33), // M: MUL inline, the rest through closures
+      () => R(pick([0, 0x20]), b, a, pick([0, 5]), d, 0x3b), // ADDW SUBW SRLW SRAW
+      () => R(0, b, a, 1, d, 0x3b), // SLLW
+      () => R(1, b, a, pick([0, 4, 5, 6, 7]), d, 0x3b), // MULW DIVW...
+      () => (r() & 0xfffff000) | (d << 7) | pick([0x37, 0x17]), // LUI AUIPC
+      () => I(imm12(), pick(BASES), pick([0, 1, 2, 3, 4, 5, 6]), d, 0x03), // loads
+      () => S(imm12(), b, pick(BASES), r() % 4), // stores
+      () => 0x0ff0000f, // FENCE
+      () => 0x0001 | (((d || 1) & 31) << 7) | ((r() & 31) << 2), // C.ADDI
+      () => 0x4001 | ((d & 31) << 7) | ((r() & 31) << 2) | ((r() & 1) << 12), // C.LI
+      () => 0x9002 | (((d || 1) & 31) << 7) | (((a || 1) & 31) << 2), // C.ADD
+    ];
+    words.push(pick(kinds)());
+  }
+  const a = pick(SRCS);
+  const b = pick(SRCS);
+  const enders: (() => number | null)[] = [
+    () => null, // no control transfer: the block ends at the page boundary and falls through
+    () => B(((r() % 512) - 256) * 2, b, a, pick([0, 1, 4, 5, 6, 7])),
+    () => J(((r() % 4096) - 2048) * 2, pick(DESTS)),
+    () => I(imm12(), a, 0, pick(DESTS), 0x67), // JALR
+  ];
+  const end = pick(enders)();
+  if (end !== null) words.push(end);
+  return words;
+}
+
+const CODE_END = 0x2000; // blocks are placed to end at this page boundary, so a block without
+// a control transfer ends there and falls through
+
+function place(m: Machine, h: Hart, words: number[], regs: Int32Array, dataSeed: number): void {
+  const mem = m.ram.u8;
+  const fill = rng(dataSeed);
+  for (let i = DATA - 0x1000; i < DATA + 0x9000; i++) mem[i] = fill() & 0xff;
+  const size = words.reduce((n, w) => n + ((w & 3) !== 3 ? 2 : 4), 0);
+  let p = CODE_END - size;
+  h.pc = RAM_BASE + p;
+  for (const w of words) {
+    const compressed = (w & 3) !== 3;
+    for (let k = 0; k < (compressed ? 2 : 4); k++) mem[p + k] = (w >>> (8 * k)) & 0xff;
+    p += compressed ? 2 : 4;
+  }
+  m.cache.invalidateAll(); // the code was written behind the CPU's back
+  h.x.set(regs);
+}
+
+type Outcome = { x: number[]; pc: number; data: string; trap: string; src: string };
+
+function runOnce(m: Machine, h: Hart, compiled: boolean): Outcome {
+  const b = m.cache.lookup(h);
+  const src = blockSource(b);
+  let trap = "none";
+  let i = 0;
+  try {
+    if (compiled) compileBlock(b)(h);
+    else for (i = 0; i < b.ops.length; i++) b.ops[i]!(h);
+  } catch (e) {
+    if (e !== TRAP) throw e;
+    trap = `cause ${h.trapCause} tval ${h.trapTval} at op ${compiled ? h.faultIndex : i}`;
+  }
+  const data = Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64");
+  return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc, data, trap, src };
+}
+
+test("compiled blocks match the closures on random instruction mixes", () => {
+  const r = rng(20261126);
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
+  const A = new Machine(new GuestRam(1 << 20), 1, () => {});
+  const B = new Machine(new GuestRam(1 << 20), 1, () => {});
+  let traps = 0;
+  for (let n = 0; n < 3000; n++) {
+    const words = randomBlock(r);
+    const regs = new Int32Array(66);
+    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
+    for (const base of BASES) {
+      // An address register points near DATA, now and then somewhere unmapped (an access fault).
+      const addr = r() % 16 === 0 ? 0x1000 : RAM_BASE + DATA + (r() % 0x7000);
+      regs[2 * base] = addr | 0;
+      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
+    }
+    const seed = r();
+    place(A, A.harts[0]!, words, regs, seed);
+    place(B, B.harts[0]!, words, regs, seed);
+    const want = runOnce(A, A.harts[0]!, false);
+    const got = runOnce(B, B.harts[0]!, true);
+    if (want.trap !== "none") traps++;
+    const what = `block ${words.map((w) => (w >>> 0).toString(16)).join(" ")}:\n${got.src}`;
+    assert.equal(got.trap, want.trap, what);
+    assert.deepEqual(got.x, want.x, what);
+    assert.equal(got.pc, want.pc, what);
+    assert.equal(got.data, want.data, what);
+  }
+  assert.ok(traps > 50, `the mix should include faulting accesses (had ${traps})`);
+});
+
+test("the JIT emits common instructions inline, not as closure calls", () => {
+  // addi a0, a0, 1; ld a1, 8(a0); bne a0, a1, -8
+  const src = blockSource({
+    ops: [() => {}, () => {}, () => {}],
+    raws: Int32Array.from([I(1, 10, 0, 10, 0x13), I(8, 10, 3, 11, 0x03), B(-8, 11, 10, 1)]),
+    offs: Int32Array.from([0, 4, 8]),
+    n: 3,
+  });
+  assert.doesNotMatch(src, /\bo\d+\(h\)/, src);
+  assert.match(src, /h\.ld\(/);
+});

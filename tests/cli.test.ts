@@ -57,6 +57,15 @@ test("a garbage kernel", () => expectError(["run", "--kernel", garbage], /neithe
 test("an ELF for another architecture", () => expectError(["run", "--kernel", process.execPath], /ELF for x86-64, not RISC-V: pass/));
 test("an initrd that does not fit in guest memory", () =>
   expectError(["run", "--kernel", tinyKernel, "--initrd", bigInitrd, "--memory", "64M"], /needs at least \d+M of guest memory.*raise --memory/));
+test("a firmware ELF linked below guest RAM", () => {
+  // A real RISC-V ELF from Debian's cross toolchain, linked at 0x1000 instead of RAM (0x80000000).
+  const src = join(dir, "low.S");
+  const elf = join(dir, "low.elf");
+  writeFileSync(src, ".globl _start\n_start:\n  j _start\n");
+  const cc = spawnSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-Wl,-Ttext=0x1000", src, "-o", elf], { encoding: "utf8" });
+  assert.equal(cc.status, 0, cc.stderr);
+  expectError(["run", "--firmware", elf], /has a segment at 0x[0-9a-f]+, below guest RAM at 0x80000000; link it at 0x80000000 or above/);
+});
 test("--memory below what the kernel needs", () => expectError(["run", "--kernel", tinyKernel, "--memory", "16M"], /raise --memory/));
 test("--memory above what the host can give", () => expectError(["run", "--kernel", tinyKernel, "--memory", "64G"], /more than this host can give/));
 test("--memory that is not a size", () => expectError(["run", "--memory", "lots"], /not a size/));

@@ -37,6 +37,13 @@ function isElf(b: Uint8Array): boolean {
 }
 
 function fits(ram: GuestRam, start: number, len: number, what: string, name: string): void {
+  if (start < ram.base) {
+    const base = `0x${ram.base.toString(16)}`;
+    throw new CorralError(
+      "IMAGE_OUTSIDE_RAM",
+      `${name}: the ${what} has a segment at 0x${start.toString(16)}, below guest RAM at ${base}; link it at ${base} or above`,
+    );
+  }
   if (!ram.contains(start, len)) {
     const mib = Math.ceil((start + len - ram.base) / 2 ** 20);
     throw new CorralError(

@@ -119,8 +119,13 @@ export class Hart implements InterruptTarget, FpuHart {
   trapTval = 0;
   /** High word of the last 64-bit load. */
   hiOut = 0;
-  /** Index within its block of the op a compiled block was running when it trapped. */
+  /**
+   * Where compiled code trapped (jit.ts): the op index within its block, that block's op offsets,
+   * and the instructions the compiled code retired before that block.
+   */
   faultIndex = 0;
+  faultOffs: Int32Array = new Int32Array(1);
+  faultDone = 0;
 
   // Fast-path views of the current translation contexts.
   readonly ctx: TlbContext[] = Array.from({ length: CTX_COUNT }, () => new TlbContext());

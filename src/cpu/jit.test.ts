@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { Machine } from "../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../machine/memory.js";
 import { TRAP, type Hart } from "./hart.js";
-import { blockSource, compileBlock } from "./jit.js";
+import { blockSource, compileRegion } from "./jit.js";
 
 const DATA = 0x10000; // loads and stores land around here
 
@@ -110,7 +110,7 @@ function runOnce(m: Machine, h: Hart, compiled: boolean): Outcome {
   let trap = "none";
   let i = 0;
   try {
-    if (compiled) compileBlock(b)(h);
+    if (compiled) compileRegion([b])(h, 1);
     else for (i = 0; i < b.ops.length; i++) b.ops[i]!(h);
   } catch (e) {
     if (e !== TRAP) throw e;
@@ -161,4 +161,57 @@ test("the JIT emits common instructions inline, not as closure calls", () => {
   });
   assert.doesNotMatch(src, /\bo\d+\(h\)/, src);
   assert.match(src, /h\.ld\(/);
+});
+
+test("a region runs a loop inside one page and stops at a trap with the right pc and count", () => {
+  // x10 = 0; x11 = 50; loop: x10 += 3; sd x10, 0(x5); x11 -= 1; bne x11, x0, loop; ebreak
+  const prog = [I(0, 0, 0, 10, 0x13), I(50, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-12, 0, 11, 1), 0x00100073];
+  const regs = new Int32Array(66);
+  regs[10] = (RAM_BASE + DATA) | 0;
+  regs[11] = 0;
+  const runs = [false, true].map((compiled) => {
+    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+    const h = m.harts[0]!;
+    place(m, h, prog, regs, 1);
+    const start = h.pc;
+    let retired = 0;
+    let where = "";
+    if (compiled) {
+      // The three blocks the loop is made of: from the start, from the loop head, the EBREAK.
+      const blocks = [0, 8, 24].map((o) => {
+        h.pc = start + o;
+        return m.cache.lookup(h);
+      });
+      h.pc = start;
+      try {
+        compileRegion(blocks)(h, 1e9);
+      } catch (e) {
+        if (e !== TRAP) throw e;
+        h.pc += h.faultOffs[h.faultIndex]!;
+        retired = h.instret + h.faultIndex;
+        where = `cause ${h.trapCause}`;
+      }
+    } else {
+      for (;;) {
+        const b = m.cache.lookup(h);
+        let k = 0;
+        try {
+          for (k = 0; k < b.ops.length; k++) b.ops[k]!(h);
+          retired += b.n;
+        } catch (e) {
+          if (e !== TRAP) throw e;
+          h.pc += b.offs[k]!;
+          retired += k;
+          where = `cause ${h.trapCause}`;
+          break;
+        }
+      }
+    }
+    return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
+  });
+  assert.deepEqual(runs[1], runs[0]);
+  assert.equal(runs[0]!.pc, 24);
+  assert.equal(runs[0]!.retired, 2 + 50 * 4);
+  assert.equal(runs[0]!.mem, 150);
+  assert.equal(runs[0]!.where, "cause 3");
 });

@@ -13,6 +13,9 @@
  * kernel code showed those builtins at a fifth of host time. Inline semantics make a block one
  * straight-line function without calls on its fast path.
  *
+ * Hot blocks of one page are compiled together into a region (compileRegion), so control that
+ * stays within the page stays in one host function.
+ *
  * Traps: only loads, stores and closure calls can raise; the index of the op about to run is kept
  * in a local and stored in `h.faultIndex` when a trap unwinds, so the run loop can name its pc.
  * The semantics here must equal the closures' (ops-*.ts): jit.test.ts runs random blocks through
@@ -233,38 +236,105 @@ function op(f3: number, f7: number, d: number, a: number, b: number, pure: (s: s
   }
 }
 
-/** The source of a block's function body (exported for tests and for reading what the JIT makes). */
-export function blockSource(b: CompileInput): string {
+/** The source of a block's body; its closures are named `${prefix}${k}` (exported for tests). */
+export function blockSource(b: CompileInput, prefix = "o"): string {
   const lines: string[] = [];
   for (let k = 0; k < b.ops.length; k++) {
     if (k === b.n) {
       lines.push(`h.pc += ${b.offs[k]!};`); // the fall-through op
       break;
     }
-    const raw = b.raws[k]!;
-    const compressed = (raw & 3) !== 3;
-    const inst = compressed ? expandCompressed(raw & 0xffff) : raw;
-    const e = inst === -1 ? null : emit(inst, compressed ? 2 : 4, b.offs[k]!);
-    if (e === null) lines.push(`i = ${k}; o${k}(h);`);
+    const e = emitAt(b, k);
+    if (e === null) lines.push(`i = ${k}; ${prefix}${k}(h);`);
     else lines.push(e.traps ? `i = ${k}; ${e.src}` : e.src);
   }
-  return lines.join("\n    ");
+  return lines.join("\n        ");
 }
 
-/** Compile a block into one function of the hart (see the file comment). */
-export function compileBlock(b: CompileInput): (h: Hart) => void {
-  const body = blockSource(b);
-  const used = b.ops.map((_, k) => `o${k}`).filter((name) => new RegExp(`\\b${name}\\(`).test(body));
-  const src = `const { ${used.map((n) => `${n.slice(1)}: ${n}`).join(", ")} } = ops;
-return function block(h) {
+function emitAt(b: CompileInput, k: number): Emitted | null {
+  const raw = b.raws[k]!;
+  const compressed = (raw & 3) !== 3;
+  const inst = compressed ? expandCompressed(raw & 0xffff) : raw;
+  return inst === -1 ? null : emit(inst, compressed ? 2 : 4, b.offs[k]!);
+}
+
+/**
+ * Whether control may stay in the region after the block: it falls through or ends in a jump or
+ * branch. A block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may
+ * change the translation, the privilege or interrupt state, so the region returns after it.
+ */
+function continues(b: CompileInput): boolean {
+  if (b.ops.length > b.n) return true;
+  const raw = b.raws[b.n - 1]!;
+  const inst = (raw & 3) !== 3 ? expandCompressed(raw & 0xffff) : raw;
+  const opcode = inst & 0x7f;
+  return inst !== -1 && (opcode === 0x63 || opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
+}
+
+/** A block as a region member: where it starts in RAM, and the flag set when its code is overwritten. */
+export interface RegionBlock extends CompileInput {
+  readonly off: number;
+  readonly dead: boolean;
+}
+
+/**
+ * Run compiled code from the hart's pc: returns the instructions retired (whole blocks), at most
+ * about `budget` (it stops at the first block boundary at or past it). Adds them to `h.instret`.
+ */
+export type Compiled = (h: Hart, budget: number) => number;
+
+/**
+ * Compile blocks of one physical page into one function: a loop around a switch on the pc's
+ * offset in the page, so a jump or branch to another member runs on without returning to the run
+ * loop (QEMU chains translated blocks by patching jumps; a JavaScript JIT cannot, but a loop in
+ * one function is as direct). Every member's entry is a case, so the region is entered at any of
+ * them. Successors in the same virtual page are in the same physical page because nothing inside
+ * the region changes the translation (blocks that could end the region, see `continues`).
+ *
+ * It leaves the loop at a pc outside the members, after a block that does not `continue`, when
+ * the budget is spent, when an interrupt may be pending (`h.irqCheck`), and when a store has
+ * overwritten the page's code (the members' `dead` flag). A trap records the running member's
+ * offsets, the op index and the instructions retired before it (`h.faultOffs`, `faultIndex`).
+ */
+export function compileRegion(blocks: readonly RegionBlock[]): Compiled {
+  const cases = blocks.map((b, j) => {
+    const body = blockSource(b, `o${j}_`);
+    const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
+    return `case ${b.off & 0xfff}: {
+        cur = B${j};
+        ${body}
+        ${tail}
+      }`;
+  });
+  const src = cases.join("\n      ");
+  const closures = blocks.flatMap((b, j) => b.ops.map((_, k) => `o${j}_${k}`).filter((n) => src.includes(`${n}(h)`)));
+  const bind = closures.map((n) => {
+    const [j, k] = n.slice(1).split("_");
+    return `const ${n} = blocks[${j}].ops[${k}];`;
+  });
+  const factory = `${blocks.map((_, j) => `const B${j} = blocks[${j}];`).join("\n")}
+${bind.join("\n")}
+return function region(h, budget) {
   const x = h.x;
+  const vbase = h.pc - (h.pc & 4095);
   let i = 0;
+  let cur = B0;
+  let done = 0;
   try {
-    ${body}
+    for (;;) {
+      switch (h.pc - vbase) {
+      ${src}
+      default:
+        return done;
+      }
+      if (done >= budget || h.irqCheck || B0.dead) return done;
+    }
   } catch (e) {
+    h.faultOffs = cur.offs;
     h.faultIndex = i;
+    h.faultDone = done;
     throw e;
   }
 };`;
-  return new Function("ops", "mulLow", "sll", "srl", "sra", src)(b.ops, mulLow, sll, srl, sra) as (h: Hart) => void;
+  return new Function("blocks", "mulLow", "sll", "srl", "sra", factory)(blocks, mulLow, sll, srl, sra) as Compiled;
 }

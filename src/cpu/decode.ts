@@ -18,6 +18,14 @@ export interface Decoded {
 }
 
 
+// Immediates of the S, B and J formats (unprivileged spec 2.3, "Immediate Encoding Variants"),
+// shared with the JIT (jit.ts), which reads the same encodings.
+export const immS = (inst: number): number => ((inst >> 25) << 5) | ((inst >>> 7) & 31);
+export const immB = (inst: number): number =>
+  ((inst >> 31) << 12) | (((inst >>> 25) & 0x3f) << 5) | (((inst >>> 8) & 15) << 1) | (((inst >>> 7) & 1) << 11);
+export const immJ = (inst: number): number =>
+  ((inst >> 31) << 20) | (((inst >>> 21) & 0x3ff) << 1) | (((inst >>> 20) & 1) << 11) | (((inst >>> 12) & 0xff) << 12);
+
 /**
  * Decode the instruction `raw` (a 32-bit word, or a 16-bit parcel when `len` is 2) found `off`
  * bytes into its block.
@@ -34,7 +42,6 @@ export function decode(raw: number, len: 2 | 4, off: number): Decoded {
   const b = ((inst >>> 20) & 31) * 2;
   const f7 = inst >>> 25;
   const immI = inst >> 20;
-  const immS = ((inst >> 25) << 5) | ((inst >>> 7) & 31);
   const ill = { op: S.illegal(raw), ends: true };
   const at = (op: Op | null, ends = false): Decoded => (op ? { op, ends } : ill);
 
@@ -43,24 +50,20 @@ export function decode(raw: number, len: 2 | 4, off: number): Decoded {
       return at(I.lui(d, inst & 0xfffff000));
     case 0x17:
       return at(I.auipc(d, off, inst & 0xfffff000));
-    case 0x6f: {
-      const imm = ((inst >> 31) << 20) | (((inst >>> 21) & 0x3ff) << 1) | (((inst >>> 20) & 1) << 11) | (((inst >>> 12) & 0xff) << 12);
-      return at(S.jal(d, off, imm, len), true);
-    }
+    case 0x6f:
+      return at(S.jal(d, off, immJ(inst), len), true);
     case 0x67:
       return f3 === 0 ? at(S.jalr(d, a, immI, off, len), true) : ill;
-    case 0x63: {
-      const imm = ((inst >> 31) << 12) | (((inst >>> 25) & 0x3f) << 5) | (((inst >>> 8) & 15) << 1) | (((inst >>> 7) & 1) << 11);
-      return at(S.branch(f3, a, b, off, imm, len), true);
-    }
+    case 0x63:
+      return at(S.branch(f3, a, b, off, immB(inst), len), true);
     case 0x03:
       return f3 === 7 ? ill : at(M.load(f3 & 3, f3 >= 4, d, a, immI));
     case 0x23:
-      return f3 >= 4 ? ill : at(M.store(f3, a, b, immS));
+      return f3 >= 4 ? ill : at(M.store(f3, a, b, immS(inst)));
     case 0x07:
       return f3 === 2 || f3 === 3 ? at(M.fpLoad(f3 === 3, ((inst >>> 7) & 31) * 2, a, immI, raw)) : ill;
     case 0x27:
-      return f3 === 2 || f3 === 3 ? at(M.fpStore(f3 === 3, a, ((inst >>> 20) & 31) * 2, immS, raw)) : ill;
+      return f3 === 2 || f3 === 3 ? at(M.fpStore(f3 === 3, a, ((inst >>> 20) & 31) * 2, immS(inst), raw)) : ill;
     case 0x13:
       return at(opImm(f3, d, a, inst));
     case 0x1b:

@@ -19,7 +19,6 @@ import { decode } from "./decode.js";
 import { compileRegion, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
-import { TLB_MASK } from "./tlb.js";
 
 export const MAX_BLOCK = 128;
 /**
@@ -32,9 +31,9 @@ export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 20_000);
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
-  /** Times the block ran; at HOT_BLOCK it is compiled (see compileBlock). */
+  /** Times the block ran as closures; at HOT_BLOCK it is compiled (CodeCache.compile). */
   hits = 0;
-  /** The compiled form once hot: the region of its page that it belongs to (jit.ts). */
+  /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
   run: Compiled | null = null;
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
@@ -74,23 +73,22 @@ export class CodeCache {
 
   /**
    * The block at the hart's pc; raises the fetch fault when the pc cannot be fetched. The fast
-   * path is the exec TLB's hit test inline (as in Hart.fetchOffset) and the jump cache.
+   * path is the exec TLB (Hart.fetchOffset) and the jump cache.
    */
   next(h: Hart): Block {
-    const pc = h.pc;
-    const po = pc & 0xfff;
-    const i = (pc >>> 12) & TLB_MASK;
-    if (h.xtag[i] === pc - po) {
-      const off = h.xadd[i]! + po;
-      const b = this.jc[(off >>> 1) & JC_MASK];
-      if (b !== undefined && b.off === off && !b.dead) return b;
-    }
-    return this.lookup(h);
+    const off = h.fetchOffset(h.pc);
+    const b = this.jc[(off >>> 1) & JC_MASK];
+    if (b !== undefined && b.off === off && !b.dead) return b;
+    return this.blockAt(h, off);
   }
 
-  /** The block at the hart's pc, through the TLB and the page's block map, built when missing. */
+  /** The block at the hart's pc, through its page's block map (not the jump cache). */
   lookup(h: Hart): Block {
-    const off = h.fetchOffset(h.pc);
+    return this.blockAt(h, h.fetchOffset(h.pc));
+  }
+
+  /** The block at RAM offset `off` (the hart's pc): from its page's map, built when missing. */
+  private blockAt(h: Hart, off: number): Block {
     const page = off >>> 12;
     let m = this.pages[page];
     let b = m?.get(off);
@@ -201,8 +199,6 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   let done = 0;
   let b: Block | null = null;
   let i = 0;
-  /** Whether the trap (if one comes) is raised inside compiled code, which reports where itself. */
-  let compiled = false;
   for (;;) {
     try {
       for (;;) {
@@ -216,10 +212,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
         let run = b.run;
         if (run === null && ++b.hits >= HOT_BLOCK && !b.dead) run = cache.compile(b);
         if (run !== null) {
-          // Compiled code counts its own instructions into h.instret.
-          compiled = true;
           done += run(h, budget - done);
-          compiled = false;
         } else {
           const ops = b.ops;
           const n = ops.length;
@@ -231,10 +224,10 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
     } catch (e) {
       if (e !== TRAP) throw e;
       if (b !== null) {
+        // Compiled code (b.run is only ever set before the block runs) reports where it trapped.
         let k = i;
         let offs = b.offs;
-        if (compiled) {
-          compiled = false;
+        if (b.run !== null) {
           k = h.faultIndex;
           offs = h.faultOffs;
           done += h.faultDone;

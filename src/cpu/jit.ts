@@ -22,6 +22,7 @@
  * both and compares, and the ISA suite runs with every block compiled.
  */
 import { expandCompressed } from "./compressed.js";
+import { immB, immJ, immS } from "./decode.js";
 import type { Hart } from "./hart.js";
 import { mulLow, sll, sra, srl, type Op } from "./ops-int.js";
 
@@ -44,6 +45,8 @@ const lo = (p: number): string => (p === 0 ? "0" : `x[${p}]`);
 const hi = (p: number): string => (p === 0 ? "0" : `x[${p + 1}]`);
 /** Write a 32-bit result sign-extended to 64 bits (the W forms, chapter 5.3 of the unprivileged spec). */
 const setW = (d: number, v: string): string => `{ const v = ${v}; x[${d}] = v; x[${d + 1}] = v >> 31; }`;
+/** Set pair `d` from `v`, an exact integer held in a double (a pc-relative address). */
+const setNum = (d: number, v: string): string => `const v = ${v}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0;`;
 /** The virtual address rs1 + imm as a double, and its low word as an int32 (see Hart.lb). */
 function addr(a: number, imm: number): string {
   return a === 0 ? `${imm}, ${imm | 0}` : `${hi(a)} * ${TWO32} + (${lo(a)} >>> 0) + ${imm}, (${lo(a)} + ${imm}) | 0`;
@@ -69,15 +72,14 @@ function emit(inst: number, len: number, off: number): Emitted | null {
     case 0x37: // LUI
       return pure(`x[${d}] = ${inst & 0xfffff000}; x[${d + 1}] = ${(inst & 0xfffff000) >> 31};`);
     case 0x17: // AUIPC: pc-relative, the pc is a double (hart.ts)
-      return pure(`{ const v = h.pc + ${off + (inst & 0xfffff000)}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0; }`);
+      return pure(`{ ${setNum(d, `h.pc + ${off + (inst & 0xfffff000)}`)} }`);
     case 0x6f: {
-      const imm = ((inst >> 31) << 20) | (((inst >>> 21) & 0x3ff) << 1) | (((inst >>> 20) & 1) << 11) | (((inst >>> 12) & 0xff) << 12);
-      const link = rd === 0 ? "" : `{ const v = h.pc + ${off + len}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0; } `;
-      return { src: `${link}h.pc += ${off + imm};`, traps: false };
+      const link = rd === 0 ? "" : `{ ${setNum(d, `h.pc + ${off + len}`)} } `;
+      return { src: `${link}h.pc += ${off + immJ(inst)};`, traps: false };
     }
     case 0x67: {
       if (f3 !== 0) return null;
-      const link = rd === 0 ? "" : `const v = h.pc + ${off + len}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0; `;
+      const link = rd === 0 ? "" : `${setNum(d, `h.pc + ${off + len}`)} `;
       return { src: `{ const t = ${hi(a)} * ${TWO32} + (${lo(a)} >>> 0) + ${immI}; ${link}h.pc = t - (t & 1); }`, traps: false };
     }
     case 0x63:
@@ -85,8 +87,7 @@ function emit(inst: number, len: number, off: number): Emitted | null {
     case 0x03:
       return load(f3, d === 0 ? 64 : d, a, immI);
     case 0x23: {
-      const imm = ((inst >> 25) << 5) | ((inst >>> 7) & 31);
-      const at = addr(a, imm);
+      const at = addr(a, immS(inst));
       if (f3 === 3) return { src: `h.sd(${at}, ${lo(b)}, ${hi(b)});`, traps: true };
       const fn = ["sb", "sh", "sw"][f3];
       return fn ? { src: `h.${fn}(${at}, ${lo(b)});`, traps: true } : null;
@@ -145,7 +146,7 @@ const slt = (ah: string, al: string, bh: string, bl: string): string => `(${ah} 
 const sltu = (ah: string, al: string, bh: string, bl: string): string => `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && (${al} >>> 0) < (${bl} >>> 0)))`;
 
 function branch(inst: number, f3: number, a: number, b: number, off: number, len: number): Emitted | null {
-  const imm = ((inst >> 31) << 12) | (((inst >>> 25) & 0x3f) << 5) | (((inst >>> 8) & 15) << 1) | (((inst >>> 7) & 1) << 11);
+  const imm = immB(inst);
   const [al, ah, bl, bh] = [lo(a), hi(a), lo(b), hi(b)];
   const conds: Record<number, string | undefined> = {
     0: `${al} === ${bl} && ${ah} === ${bh}`,
@@ -251,11 +252,15 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
   return lines.join("\n        ");
 }
 
-function emitAt(b: CompileInput, k: number): Emitted | null {
+/** Instruction k of a block as a 32-bit encoding (compressed ones expanded; -1 if reserved). */
+function instAt(b: CompileInput, k: number): number {
   const raw = b.raws[k]!;
-  const compressed = (raw & 3) !== 3;
-  const inst = compressed ? expandCompressed(raw & 0xffff) : raw;
-  return inst === -1 ? null : emit(inst, compressed ? 2 : 4, b.offs[k]!);
+  return (raw & 3) !== 3 ? expandCompressed(raw & 0xffff) : raw;
+}
+
+function emitAt(b: CompileInput, k: number): Emitted | null {
+  const inst = instAt(b, k);
+  return inst === -1 ? null : emit(inst, (b.raws[k]! & 3) !== 3 ? 2 : 4, b.offs[k]!);
 }
 
 /**
@@ -265,8 +270,7 @@ function emitAt(b: CompileInput, k: number): Emitted | null {
  */
 function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
-  const raw = b.raws[b.n - 1]!;
-  const inst = (raw & 3) !== 3 ? expandCompressed(raw & 0xffff) : raw;
+  const inst = instAt(b, b.n - 1);
   const opcode = inst & 0x7f;
   return inst !== -1 && (opcode === 0x63 || opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
 }

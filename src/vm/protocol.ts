@@ -101,7 +101,6 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
   }
 }
 
-
 /**
  * `text` as an argument the shell's builtin `printf '%b'` turns back into its UTF-8 bytes, with no
  * space, tab, newline or backslash of its own: letters, digits and plain punctuation stay, every

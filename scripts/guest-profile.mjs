@@ -25,7 +25,7 @@ import { openDisk, parseDiskSpec } from "../dist/src/devices/virtio/disk-open.js
 import { openNets, withNetCmdline } from "../dist/src/net/attach.js";
 
 const sep = process.argv.indexOf("--");
-const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" } } });
+const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" }, counts: { type: "boolean" } } });
 const workload = sep < 0 ? "true" : process.argv.slice(sep + 1).join(" ");
 // The symbols go out through a scratch disk of their own (the last one): the UART is far too slow for them.
 const symDev = values.disk ? "/dev/vdb" : "/dev/vda";
@@ -64,6 +64,18 @@ const m = buildMachine({
   virtio,
 });
 let t0 = 0, t1 = 0, r0 = 0, r1 = 0;
+// --counts: how often the engine's slow paths run inside the window (wrapping slows the run; the counts stay exact).
+const counts = {};
+if (values.counts) {
+  const wrap = (proto, name, key = name) => {
+    const f = proto[name];
+    proto[name] = function (...a) { if (on === true) counts[key] = (counts[key] ?? 0) + 1; return f.apply(this, a); };
+  };
+  const H = Object.getPrototypeOf(m.harts[0]);
+  for (const n of ["loadSlow", "storeSlow", "enterTrap", "pollInterrupts", "flushTlb", "flushTlbPage", "updateContexts"]) wrap(H, n);
+  const C = Object.getPrototypeOf(m.cache);
+  for (const n of ["next", "blockAt", "build", "compile", "invalidatePage"]) wrap(C, n);
+}
 const samples = new Map();
 // The scheduler of Machine.run, with a pc sample after each hart's slice.
 const origRun = m.run.bind(m);
@@ -90,6 +102,7 @@ const progress = setInterval(() => process.stderr.write(`[${m.retired} ${JSON.st
 const exit = await m.run();
 clearInterval(progress);
 m.close();
+if (values.counts) console.log("counts", JSON.stringify(counts));
 console.log(`runHart calls ${calls}, short ${short}, idle waits ${sleeps}`);
 const syms = [];
 const raw = readFileSync(symDisk);

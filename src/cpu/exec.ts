@@ -16,7 +16,7 @@
  */
 import type { GuestRam } from "../machine/memory.js";
 import { decode } from "./decode.js";
-import { compileRegion, type Compiled } from "./jit.js";
+import { compileRegion, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
 
@@ -35,6 +35,16 @@ export class Block {
   hits = 0;
   /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
   run: Compiled | null = null;
+  /**
+   * Successor links (see runHart): two blocks of the same physical page that ran after this one,
+   * each with the distance of its virtual pc from this block's. Null/NaN when unset.
+   */
+  l0: Block | null = null;
+  d0 = NaN;
+  l1: Block | null = null;
+  d1 = NaN;
+  /** Ends in a branch, jump or fall-through: nothing in it changes translation or privilege. */
+  readonly linkable: boolean;
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
     readonly off: number,
@@ -46,7 +56,9 @@ export class Block {
     readonly raws: Int32Array,
     /** Number of guest instructions (the fall-through op is not one). */
     readonly n: number,
-  ) {}
+  ) {
+    this.linkable = continues(this);
+  }
 }
 
 /** Entries of the jump cache (a power of two). */
@@ -198,17 +210,42 @@ export class CodeCache {
 export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   let done = 0;
   let b: Block | null = null;
+  // The block that ran last, if it may link to its successor, and the virtual pc it started at.
+  let prev: Block | null = null;
+  let start = 0;
   let i = 0;
   for (;;) {
     try {
       for (;;) {
         if (h.irqCheck) {
-          h.pollInterrupts();
+          if (h.pollInterrupts()) prev = null;
           if (h.sleeping || h.state !== 0) return done;
         }
         if (done >= budget) return done;
         b = null; // a fetch fault below belongs to no block
-        b = cache.next(h);
+        if (prev !== null) {
+          // In-page links: the successor lives in the same physical page as `prev`, at the same
+          // distance as the pcs, so no TLB probe or jump-cache lookup is needed. The page's
+          // translation cannot have changed since `prev` was fetched (it ends in a branch, a
+          // jump or a fall-through), and a dead successor means the page was rewritten.
+          const d = h.pc - start;
+          b = d === prev.d0 ? prev.l0 : d === prev.d1 ? prev.l1 : null;
+          if (b === null || b.dead) {
+            b = cache.next(h);
+            if (b.off - prev.off === d && b.off >>> 12 === prev.off >>> 12 && !b.dead) {
+              if (prev.l0 === null) {
+                prev.l0 = b;
+                prev.d0 = d;
+              } else {
+                prev.l1 = b;
+                prev.d1 = d;
+              }
+            }
+          }
+        } else {
+          b = cache.next(h);
+        }
+        start = h.pc;
         let run = b.run;
         if (run === null && ++b.hits >= HOT_BLOCK && !b.dead) run = cache.compile(b);
         if (run !== null) {
@@ -220,9 +257,11 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           done += b.n;
           h.instret += b.n;
         }
+        prev = b.linkable ? b : null;
       }
     } catch (e) {
       if (e !== TRAP) throw e;
+      prev = null;
       if (b !== null) {
         // Compiled code (b.run is only ever set before the block runs) reports where it trapped.
         let k = i;

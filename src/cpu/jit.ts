@@ -268,7 +268,7 @@ function emitAt(b: CompileInput, k: number): Emitted | null {
  * branch. A block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may
  * change the translation, the privilege or interrupt state, so the region returns after it.
  */
-function continues(b: CompileInput): boolean {
+export function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
   const inst = instAt(b, b.n - 1);
   const opcode = inst & 0x7f;

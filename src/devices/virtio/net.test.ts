@@ -61,6 +61,70 @@ test("a frame sent by one NIC arrives at the other with a virtio_net_hdr", () =>
   assert.equal(B.dev.stats.rxFrames, 2);
 });
 
+test("MRG_RXBUF: a frame spreads over as many buffers as it needs, the first header counts them", () => {
+  const [wa, wb] = wire();
+  const A = nic(wa, "52:54:00:00:00:01");
+  const B = nic(wb, "52:54:00:00:00:02");
+  assert.ok(B.drv.features & feature(NetFeature.MRG_RXBUF));
+  const f = frame(parseMac("52:54:00:00:00:02"), parseMac("52:54:00:00:00:01"), "merged"); // 60 bytes
+  const send = (): void => void A.drv.request(1, [new Uint8Array(NET_HDR.size), f], []);
+  // 12 + 60 bytes into 40-byte buffers: the first one alone is not enough, so the device waits.
+  const b1 = B.drv.add(0, [], [40]);
+  B.drv.kick(0);
+  send();
+  assert.deepEqual(B.drv.reap(0), []);
+  const b2 = B.drv.add(0, [], [40]);
+  const b3 = B.drv.add(0, [], [40]);
+  B.drv.kick(0);
+  assert.deepEqual(B.drv.reap(0), [
+    { id: b1.head, len: 40 },
+    { id: b2.head, len: 32 },
+  ]);
+  const got = new Uint8Array([...B.drv.readBuf(b1.writable[0]!), ...B.drv.readBuf(b2.writable[0]!).subarray(0, 32)]);
+  assert.equal(new DataView(got.buffer).getUint16(NET_HDR.numBuffers, true), 2);
+  assert.deepEqual(got.subarray(NET_HDR.size), f);
+  // The third buffer was left on the ring; a buffer shorter than the header comes back empty.
+  const tiny = B.drv.add(0, [], [8]);
+  const b5 = B.drv.add(0, [], [100]);
+  B.drv.kick(0);
+  send();
+  // The short one is returned as soon as it is seen; the packet's buffers stay consecutive.
+  assert.deepEqual(B.drv.reap(0), [
+    { id: tiny.head, len: 0 },
+    { id: b3.head, len: 40 },
+    { id: b5.head, len: 32 },
+  ]);
+  assert.equal(B.dev.stats.rxFrames, 2);
+  assert.equal(B.dev.stats.rxDropped, 0);
+});
+
+test("MRG_RXBUF: a frame no ring could hold is dropped; without the feature a short buffer drops the frame", () => {
+  const [wa, wb] = wire();
+  const A = nic(wa, "52:54:00:00:00:01");
+  const B = nic(wb, "52:54:00:00:00:02");
+  const f = frame(parseMac("52:54:00:00:00:02"), parseMac("52:54:00:00:00:01"), "x".repeat(1400));
+  // 32 buffers (the whole ring) of 16 bytes hold 512 bytes: the 1426-byte packet can never fit.
+  for (let i = 0; i < 32; i++) B.drv.add(0, [], [16]);
+  B.drv.kick(0);
+  A.drv.request(1, [new Uint8Array(NET_HDR.size), f], []);
+  assert.equal(B.dev.stats.rxDropped, 1);
+  // The held buffers serve the next frame that fits them.
+  const small = frame(parseMac("52:54:00:00:00:02"), parseMac("52:54:00:00:00:01"), "small");
+  A.drv.request(1, [new Uint8Array(NET_HDR.size), small], []);
+  const used = B.drv.reap(0);
+  assert.equal(used.length, Math.ceil((NET_HDR.size + small.length) / 16));
+  assert.equal(B.dev.stats.rxFrames, 1);
+
+  const [wc, wd] = wire();
+  const C = nic(wc, "52:54:00:00:00:03");
+  const D = nic(wd, "52:54:00:00:00:04", feature(NetFeature.MRG_RXBUF));
+  const d1 = D.drv.add(0, [], [40]);
+  D.drv.kick(0);
+  C.drv.request(1, [new Uint8Array(NET_HDR.size), small], []);
+  assert.deepEqual(D.drv.reap(0), [{ id: d1.head, len: 0 }]);
+  assert.equal(D.dev.stats.rxDropped, 1);
+});
+
 test("invalid transmit requests are dropped: short, oversized, offload flags", () => {
   const sent: Uint8Array[] = [];
   const { drv, dev } = nic({ send: (f) => sent.push(f), onReceive: () => {} }, "52:54:00:00:00:03");

@@ -10,7 +10,7 @@
  * A receiver that did not negotiate those features gets complete frames (net-offload.ts).
  */
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
-import type { Segment } from "./virtqueue.js";
+import type { Chain, Segment, Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
 import { DeviceId, feature } from "./spec.js";
@@ -107,11 +107,17 @@ export class VirtioNet implements VirtioDevice {
   private negotiated = 0;
   /** Received packets waiting for a buffer: virtio_net_hdr and frame, ready to copy into the guest. */
   private backlog: Uint8Array[] = [];
+  /**
+   * With MRG_RXBUF: receive chains taken off the ring for a packet that does not fit yet. The
+   * device may hold buffers as long as it likes (§2.7.13); they go out with the next packet, so
+   * a packet's buffers are always consecutive in the used ring.
+   */
+  private held: Chain[] = [];
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
     this.backend = opts.backend;
-    this.features = feature(NetFeature.MAC) | feature(NetFeature.STATUS) | (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
+    this.features = feature(NetFeature.MAC) | feature(NetFeature.STATUS) | feature(NetFeature.MRG_RXBUF) | (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
     const qs = opts.queueSize ?? 256;
     this.queueMaxSizes = [qs, qs];
     this.config.bytes.set(parseMac(opts.mac), NET_CONFIG.mac);
@@ -205,11 +211,17 @@ export class VirtioNet implements VirtioDevice {
     this.fill();
   }
 
-  /** Deliver backlogged frames into posted receive buffers, one frame per chain. */
+  /** Deliver backlogged frames into posted receive buffers. */
   private fill(): void {
     const ctx = this.ctx;
     const vq = ctx?.queue(0);
     if (!ctx || !vq) return;
+    const pushed = this.has(NetFeature.MRG_RXBUF) ? this.fillMerged(ctx, vq) : this.fillWhole(ctx, vq);
+    if (pushed) ctx.signalUsed(0);
+  }
+
+  /** One frame per chain: without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1). */
+  private fillWhole(ctx: VirtioDeviceContext, vq: Virtqueue): boolean {
     let pushed = false;
     while (this.backlog.length > 0 && vq.hasAvailable()) {
       const chain = vq.pop();
@@ -217,7 +229,6 @@ export class VirtioNet implements VirtioDevice {
       const pkt = this.backlog.shift()!;
       pushed = true;
       if (chain.writableLen < pkt.length) {
-        // Without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1); this one cannot.
         this.stats.rxDropped++;
         vq.push(chain.head, 0);
         continue;
@@ -225,13 +236,61 @@ export class VirtioNet implements VirtioDevice {
       vq.push(chain.head, writeSegments(ctx.memory, chain.writable, 0, pkt));
       this.stats.rxFrames++;
     }
-    if (pushed) ctx.signalUsed(0);
+    return pushed;
+  }
+
+  /**
+   * MRG_RXBUF (§5.1.6.4): a packet fills as many buffers as it needs, each but the last up to its
+   * full length, and the first one's header says how many (num_buffers). A buffer too short for
+   * the header breaks the driver's side of the contract (§5.1.6.3.1) and is returned empty.
+   */
+  private fillMerged(ctx: VirtioDeviceContext, vq: Virtqueue): boolean {
+    let pushed = false;
+    const held = this.held;
+    let room = 0;
+    for (const c of held) room += c.writableLen;
+    while (this.backlog.length > 0) {
+      const pkt = this.backlog[0]!;
+      while (room < pkt.length) {
+        const c = vq.pop();
+        if (!c) break;
+        if (c.writableLen < NET_HDR.size) {
+          vq.push(c.head, 0);
+          pushed = true;
+          continue;
+        }
+        held.push(c);
+        room += c.writableLen;
+      }
+      if (room < pkt.length) {
+        // Wait for more buffers, unless the guest could never post enough: the ring is all held.
+        if (held.length < vq.config.size) break;
+        this.backlog.shift();
+        this.stats.rxDropped++;
+        continue;
+      }
+      this.backlog.shift();
+      let count = 0;
+      for (let need = pkt.length; need > 0; count++) need -= held[count]!.writableLen;
+      new DataView(pkt.buffer, pkt.byteOffset).setUint16(NET_HDR.numBuffers, count, true);
+      let done = 0;
+      for (const c of held.splice(0, count)) {
+        const n = writeSegments(ctx.memory, c.writable, 0, pkt.subarray(done, done + c.writableLen));
+        vq.push(c.head, n);
+        room -= c.writableLen;
+        done += n;
+      }
+      pushed = true;
+      this.stats.rxFrames++;
+    }
+    return pushed;
   }
 
   reset(): void {
     this.ctx = undefined;
     this.negotiated = 0;
     this.backlog = [];
+    this.held = [];
   }
 
   close(): void {

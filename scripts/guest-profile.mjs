@@ -25,7 +25,7 @@ import { openDisk, parseDiskSpec } from "../dist/src/devices/virtio/disk-open.js
 import { openNets, withNetCmdline } from "../dist/src/net/attach.js";
 
 const sep = process.argv.indexOf("--");
-const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" }, counts: { type: "boolean" } } });
+const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" }, counts: { type: "boolean" }, stacks: { type: "boolean" } } });
 const workload = sep < 0 ? "true" : process.argv.slice(sep + 1).join(" ");
 // The symbols go out through a scratch disk of their own (the last one): the UART is far too slow for them.
 const symDev = values.disk ? "/dev/vdb" : "/dev/vda";
@@ -82,12 +82,32 @@ const origRun = m.run.bind(m);
 const hart = m.harts[0];
 const SLICE = Number(process.env.SLICE ?? 2000);
 let calls = 0, short = 0, sleeps = 0;
+// --stacks: each sample also walks the kernel's frame-pointer chain (s0; ra at fp-8, the caller's
+// fp at fp-16) for the callers of the hottest functions.
+const stackSamples = [];
+const pair = (r) => hart.x[2 * r + 1] * 4294967296 + (hart.x[2 * r] >>> 0);
+function callers() {
+  const out = [pair(1)];
+  let fp = pair(8);
+  for (let k = 0; k < 8 && fp < 0; k++) {
+    try {
+      const lo = (fp - 8) | 0;
+      const ra = hart.ld(fp - 8, lo) >>> 0;
+      const raHi = hart.hiOut;
+      const prev = hart.ld(fp - 16, (fp - 16) | 0) >>> 0;
+      const prevHi = hart.hiOut;
+      out.push(raHi * 4294967296 + ra);
+      fp = prevHi * 4294967296 + prev;
+    } catch { break; }
+  }
+  return out;
+}
 m.run = async () => {
   let last = performance.now();
   while (m.exited === null) {
     if (hart.state === HartState.Started && !hart.sleeping) {
       const n = runHart(hart, m.cache, SLICE); m.retired += n; if (on === true) { calls++; if (n < SLICE) short++; }
-      if (on === true) { const pc = hart.pc; samples.set(pc, (samples.get(pc) ?? 0) + 1); }
+      if (on === true) { const pc = hart.pc; samples.set(pc, (samples.get(pc) ?? 0) + 1); if (values.stacks) stackSamples.push([pc, ...callers()]); }
     } else {
       if (on === true) { sleeps++; samples.set("idle", (samples.get("idle") ?? 0) + 1); }
       await new Promise((r) => setTimeout(r, 1));
@@ -125,6 +145,16 @@ for (const [pc, n] of samples) {
     name = v < 0x8000000000000000n ? "(user)" : best >= 0 ? syms[best][1] : "?";
   }
   byFn.set(name, (byFn.get(name) ?? 0) + n);
+}
+if (values.stacks) {
+  const sym = (pc) => { const v = BigInt.asUintN(64, BigInt(pc)); let lo = 0, hi = syms.length - 1, best = -1; while (lo <= hi) { const mid = (lo + hi) >> 1; if (syms[mid][0] <= v) { best = mid; lo = mid + 1; } else hi = mid - 1; } return v < 0x8000000000000000n ? "(user)" : best >= 0 ? syms[best][1] : "?"; };
+  const top = [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n]) => n);
+  for (const fn of top) {
+    const chains = new Map();
+    for (const st of stackSamples) if (sym(st[0]) === fn) { const k = st.slice(1).map(sym).join(" < "); chains.set(k, (chains.get(k) ?? 0) + 1); }
+    console.log(`callers of ${fn}:`);
+    for (const [k, n] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${n}  ${k}`);
+  }
 }
 const out = log.slice(log.indexOf("@@PROF-ON@@"), log.indexOf("@@PROF-OFF@@")).slice(0, 3000);
 console.log(out); if (process.env.SHOWLOG) console.log(log.slice(-3000));

@@ -38,11 +38,13 @@ export const AGENT_SCRIPT = `#!/bin/sh
 # Corral guest agent (see src/image/agent.ts and src/vm/protocol.ts on the host).
 D=/run/corral-agent
 
-# stream ID FD FIFO: the FIFO's bytes as "O ID FD base64" lines, one dd read per line.
+# stream ID FD: the output of exec ID on fd FD, read from stdin (its FIFO), as "O ID FD base64"
+# lines, one dd read per line. dd writes each chunk to a file, not a pipe: the last read (end of
+# file) then costs one process, dd, where \$(dd | base64) costs three.
 stream() {
-  while c=$(dd bs=${OUTPUT_CHUNK} count=1 2>/dev/null | base64 -w 0); [ -n "$c" ]; do
-    echo "O $1 $2 $c" >&3
-  done < "$3"
+  while dd bs=${OUTPUT_CHUNK} count=1 of=$D/$1.o$2 2>/dev/null && [ -s $D/$1.o$2 ]; do
+    echo "O $1 $2 $(base64 -w 0 < $D/$1.o$2)" >&3
+  done
 }
 
 # feed ID: stdin of exec ID. Its chunks ("I N" and N bytes) and E come on fd 6 (the FIFO ctl,
@@ -60,11 +62,8 @@ feed() {
 # run ID STDIN [ROWS COLS]: the runner of exec ID; "R ID STATUS" when the command ends.
 run() {
   d=$D/$1
-  mkfifo $d.1 $d.2
-  stream $1 1 $d.1 &
-  a=$!
-  stream $1 2 $d.2 &
-  b=$!
+  # With stdin the main loop made all the FIFOs at once (one process less).
+  [ "$2" = 1 ] || mkfifo $d.1 $d.2
   in=/dev/null
   f=
   if [ "$2" = 1 ]; then in=$d.in; feed $1 & f=$!; fi
@@ -72,24 +71,33 @@ run() {
   # A kill (K) that comes before a process group is known leaves $d.kill: each group writes its
   # id, then looks for kill, while K writes kill, then reads the ids, so one of them sees the other.
   if [ -n "$3" ]; then
+    stream $1 1 < $d.1 &
+    a=$!
+    stream $1 2 < $d.2 &
+    b=$!
     echo "rows $3 cols $4" > $d.size
     # Started in the foreground: this runner was started without '&' (see the main loop) and so
     # is telnetd, so SIGINT is not ignored on the terminal. -K: the session ends when the
     # command does, even if a background job keeps the terminal open.
     CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d.pgid; [ -e $d.kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d.1 2> $d.2 3>&-
     st=137
-    [ -s $d.st ] && st=$(cat $d.st)
+    [ -s $d.st ] && read -r st < $d.st
+    wait $a
   else
     setsid sh $d.cmd < $in > $d.1 2> $d.2 3>&- &
     p=$!
     echo $p > $d.pgid
     # Before setsid the group may not exist yet: the process itself is killed too.
     [ -e $d.kill ] && kill -9 -- -$p $p 2>/dev/null
+    # This runner reads stdout itself (a fork less); stderr needs a reader of its own.
+    stream $1 2 < $d.2 &
+    b=$!
+    stream $1 1 < $d.1
     wait $p
     st=$?
   fi
   [ -n "$f" ] && kill $f 2>/dev/null
-  wait $a $b
+  wait $b
   echo "R $1 $st" >&3
   rm -f $d.*
 }
@@ -142,7 +150,7 @@ while :; do
     case "$op" in
       X) printf '%b' "$a" > $d.cmd
          echo "A $id" >&3
-         [ "$b" = 1 ] && mkfifo $d.in $d.ctl && exec 6<> $d.ctl
+         [ "$b" = 1 ] && mkfifo $d.in $d.ctl $d.1 $d.2 && exec 6<> $d.ctl
          # A terminal's runner is started without '&' (see the top of this file); other execs
          # keep the cheaper fork of this shell (a fork and exec of busybox costs 100-200 ms
          # here), and their commands, like any started with '&', ignore SIGINT.

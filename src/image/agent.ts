@@ -17,6 +17,15 @@
  * (up to 32 KiB) as one buffer under the port's lock, so lines from concurrent execs never
  * interleave.
  *
+ * Processes are what an exec costs here: each fork of busybox takes tens of milliseconds of the
+ * guest's time (an exec as much again), while the shell's builtins (echo, printf, read, test,
+ * kill, wait, redirections) cost next to nothing. So an exec without stdin or terminal starts
+ * five: the runner (a fork of this shell), the command (setsid, then sh), a reader of stderr (a
+ * fork of the runner) and one dd per stream at end of file; the runner reads stdout itself. Each
+ * chunk of output adds two (dd and base64). Such an exec takes a slot, $D/sN.*: its FIFOs and
+ * files are made once and reused by later execs, so neither mkfifo nor rm runs per exec. An exec
+ * with stdin (or a terminal) has files of its own, made with one mkfifo and removed after R.
+ *
  * Stdin is streamed: the main loop hands I and E lines to the exec's feeder through a FIFO (ctl)
  * and never waits for the command; the feeder keeps the command's stdin FIFO open for writing
  * until E (so the command does not read end of file between chunks) and answers each chunk with
@@ -38,12 +47,12 @@ export const AGENT_SCRIPT = `#!/bin/sh
 # Corral guest agent (see src/image/agent.ts and src/vm/protocol.ts on the host).
 D=/run/corral-agent
 
-# stream ID FD: the output of exec ID on fd FD, read from stdin (its FIFO), as "O ID FD base64"
-# lines, one dd read per line. dd writes each chunk to a file, not a pipe: the last read (end of
-# file) then costs one process, dd, where \$(dd | base64) costs three.
+# stream ID FD FILE: the output of exec ID on fd FD, read from stdin (its FIFO), as "O ID FD
+# base64" lines, one dd read per line. dd writes each chunk to FILE, not a pipe: the last read
+# (end of file) then costs one process, dd, where a command substitution of dd | base64 costs three.
 stream() {
-  while dd bs=${OUTPUT_CHUNK} count=1 of=$D/$1.o$2 2>/dev/null && [ -s $D/$1.o$2 ]; do
-    echo "O $1 $2 $(base64 -w 0 < $D/$1.o$2)" >&3
+  while dd bs=${OUTPUT_CHUNK} count=1 of=$3 2>/dev/null && [ -s $3 ]; do
+    echo "O $1 $2 $(base64 -w 0 < $3)" >&3
   done
 }
 
@@ -59,27 +68,26 @@ feed() {
   done
 }
 
-# run ID STDIN [ROWS COLS]: the runner of exec ID; "R ID STATUS" when the command ends.
+# run ID FILES STDIN [ROWS COLS]: the runner of exec ID, whose files are FILES.* (a slot's or its
+# own: see the main loop); "R ID STATUS" when the command ends.
 run() {
-  d=$D/$1
-  # With stdin the main loop made all the FIFOs at once (one process less).
-  [ "$2" = 1 ] || mkfifo $d.1 $d.2
+  d=$2
   in=/dev/null
   f=
-  if [ "$2" = 1 ]; then in=$d.in; feed $1 & f=$!; fi
+  if [ "$3" = 1 ]; then in=$d.in; feed $1 & f=$!; fi
   exec 6<&-
   # A kill (K) that comes before a process group is known leaves $d.kill: each group writes its
   # id, then looks for kill, while K writes kill, then reads the ids, so one of them sees the other.
-  if [ -n "$3" ]; then
-    stream $1 1 < $d.1 &
+  if [ -n "$4" ]; then
+    stream $1 1 $d.o1 < $d.1 &
     a=$!
-    stream $1 2 < $d.2 &
+    stream $1 2 $d.o2 < $d.2 &
     b=$!
-    echo "rows $3 cols $4" > $d.size
+    echo "rows $4 cols $5" > $d.size
     # Started in the foreground: this runner was started without '&' (see the main loop) and so
     # is telnetd, so SIGINT is not ignored on the terminal. -K: the session ends when the
     # command does, even if a background job keeps the terminal open.
-    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d.pgid; [ -e $d.kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d.1 2> $d.2 3>&-
+    CORRAL_TTY=$d setsid sh -c "echo \\$\\$ > $d.pgid; [ -s $d.kill ] && exit 137; exec telnetd -i -K -l ${GUEST_AGENT_PATH} -f /dev/null" < $in > $d.1 2> $d.2 3>&-
     st=137
     [ -s $d.st ] && read -r st < $d.st
     wait $a
@@ -88,18 +96,24 @@ run() {
     p=$!
     echo $p > $d.pgid
     # Before setsid the group may not exist yet: the process itself is killed too.
-    [ -e $d.kill ] && kill -9 -- -$p $p 2>/dev/null
+    [ -s $d.kill ] && kill -9 -- -$p $p 2>/dev/null
     # This runner reads stdout itself (a fork less); stderr needs a reader of its own.
-    stream $1 2 < $d.2 &
+    stream $1 2 $d.o2 < $d.2 &
     b=$!
-    stream $1 1 < $d.1
+    stream $1 1 $d.o1 < $d.1
     wait $p
     st=$?
   fi
   [ -n "$f" ] && kill $f 2>/dev/null
+  # Both streams at end of file: no process holds the FIFOs any more.
   wait $b
-  echo "R $1 $st" >&3
-  rm -f $d.*
+  case $d in
+    # Free the slot before R, so that the host's next exec finds it free.
+    $D/s*) : > $d.u
+      echo "R $1 $st" >&3 ;;
+    *) echo "R $1 $st" >&3
+      rm -f $d.* ;;
+  esac
 }
 
 # On the pseudo-terminal of a -t exec (telnetd runs this as its login program). Writing pts
@@ -148,19 +162,36 @@ while :; do
   while read -r op id a b c e <&3; do
     d=$D/$id
     case "$op" in
-      X) printf '%b' "$a" > $d.cmd
+      X) if [ "$b" != 1 ]; then
+           # The first free slot (its user file u is empty): its FIFOs and files are reused.
+           s=0
+           while [ -s $D/s$s.u ]; do s=$((s + 1)); done
+           d=$D/s$s
+           [ -p $d.1 ] || mkfifo $d.1 $d.2
+           : > $d.pgid
+           : > $d.kill
+           echo $id > $d.u
+         fi
+         printf '%b' "$a" > $d.cmd
          echo "A $id" >&3
          [ "$b" = 1 ] && mkfifo $d.in $d.ctl $d.1 $d.2 && exec 6<> $d.ctl
          # A terminal's runner is started without '&' (see the top of this file); other execs
          # keep the cheaper fork of this shell (a fork and exec of busybox costs 100-200 ms
          # here), and their commands, like any started with '&', ignore SIGINT.
-         if [ -n "$c" ]; then setsid setsid ${GUEST_AGENT_PATH} run $id $b $c $e; else run $id $b & fi
+         if [ -n "$c" ]; then setsid setsid ${GUEST_AGENT_PATH} run $id $d $b $c $e; else run $id $d $b & fi
          exec 6<&- ;;
       I) { echo "I $a"; dd bs=$a count=1 iflag=fullblock <&3 2>/dev/null; a=; } 1<> $d.ctl 2>/dev/null
          [ -z "$a" ] || dd bs=$a count=1 iflag=fullblock <&3 >/dev/null 2>&1 ;;
       E) [ -p $d.ctl ] && echo E 1<> $d.ctl ;;
       W) echo "rows $a cols $b" > $d.size.n && mv $d.size.n $d.size && [ -f $d.pts ] && stty -F $(cat $d.pts) rows $a cols $b ;;
-      K) [ -e $d.cmd ] && : > $d.kill
+      K) # The exec's slot is the one whose user file names it; with stdin it has its own files.
+         s=0
+         while [ -e $D/s$s.u ]; do
+           read -r u < $D/s$s.u
+           [ "$u" = "$id" ] && d=$D/s$s && break
+           s=$((s + 1))
+         done
+         [ -e $d.cmd ] && echo "$id" > $d.kill
          for g in $(cat $d.tpg $d.pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
       S) sync; poweroff -f ;;

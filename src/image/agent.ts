@@ -176,7 +176,7 @@ while :; do
          echo "A $id" >&3
          [ "$b" = 1 ] && mkfifo $d.in $d.ctl $d.1 $d.2 && exec 6<> $d.ctl
          # A terminal's runner is started without '&' (see the top of this file); other execs
-         # keep the cheaper fork of this shell (a fork and exec of busybox costs 100-200 ms
+         # keep the cheaper fork of this shell (a fork and exec of busybox costs 40-80 ms
          # here), and their commands, like any started with '&', ignore SIGINT.
          if [ -n "$c" ]; then setsid setsid ${GUEST_AGENT_PATH} run $id $d $b $c $e; else run $id $d $b & fi
          exec 6<&- ;;

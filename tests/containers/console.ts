@@ -63,7 +63,8 @@ export async function startReceiver(bin: string, socket: string, user?: string):
   const proc = spawn(argv[0] ?? bin, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   proc.stdout?.setEncoding("utf8").on("data", (d: string) => { out += d; });
-  const done = new Promise<string>((resolve) => proc.on("exit", () => resolve(out)));
+  // "close", not "exit": the process may exit before its last output has been read from the pipe.
+  const done = new Promise<string>((resolve) => proc.on("close", () => resolve(out)));
   await until(() => existsSync(socket));
   return { socket, output: () => done, proc };
 }

@@ -133,21 +133,22 @@ for (const line of symText.split(/\r?\n/)) {
   if (f.length >= 3 && /^[0-9a-f]{16}$/.test(f[0])) syms.push([BigInt("0x" + f[0]), f[2]]);
 }
 syms.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+/** The kernel function holding `pc` (the last symbol at or below it), or "(user)". */
+function sym(pc) {
+  const v = BigInt.asUintN(64, BigInt(pc));
+  if (v < 0x8000000000000000n) return "(user)";
+  let lo = 0, hi = syms.length - 1, best = -1;
+  while (lo <= hi) { const mid = (lo + hi) >> 1; if (syms[mid][0] <= v) { best = mid; lo = mid + 1; } else hi = mid - 1; }
+  return best >= 0 ? syms[best][1] : "?";
+}
 const byFn = new Map();
 let total = 0;
 for (const [pc, n] of samples) {
   total += n;
-  let name = "idle";
-  if (pc !== "idle") {
-    const v = BigInt.asUintN(64, BigInt(pc));
-    let lo = 0, hi = syms.length - 1, best = -1;
-    while (lo <= hi) { const mid = (lo + hi) >> 1; if (syms[mid][0] <= v) { best = mid; lo = mid + 1; } else hi = mid - 1; }
-    name = v < 0x8000000000000000n ? "(user)" : best >= 0 ? syms[best][1] : "?";
-  }
+  const name = pc === "idle" ? "idle" : sym(pc);
   byFn.set(name, (byFn.get(name) ?? 0) + n);
 }
 if (values.stacks) {
-  const sym = (pc) => { const v = BigInt.asUintN(64, BigInt(pc)); let lo = 0, hi = syms.length - 1, best = -1; while (lo <= hi) { const mid = (lo + hi) >> 1; if (syms[mid][0] <= v) { best = mid; lo = mid + 1; } else hi = mid - 1; } return v < 0x8000000000000000n ? "(user)" : best >= 0 ? syms[best][1] : "?"; };
   const top = [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n]) => n);
   for (const fn of top) {
     const chains = new Map();

@@ -59,6 +59,22 @@ export class Block {
   ) {
     this.linkable = continues(this);
   }
+
+  /**
+   * Remember `next`, which ran after this block with its pc `d` bytes from this one's, if it is in
+   * the same physical page at that same distance (the only successors runHart may follow without
+   * a lookup). The second slot is overwritten when both are taken.
+   */
+  link(next: Block, d: number): void {
+    if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead) return;
+    if (this.l0 === null) {
+      this.l0 = next;
+      this.d0 = d;
+    } else {
+      this.l1 = next;
+      this.d1 = d;
+    }
+  }
 }
 
 /** Entries of the jump cache (a power of two). */
@@ -232,15 +248,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           b = d === prev.d0 ? prev.l0 : d === prev.d1 ? prev.l1 : null;
           if (b === null || b.dead) {
             b = cache.next(h);
-            if (b.off - prev.off === d && b.off >>> 12 === prev.off >>> 12 && !b.dead) {
-              if (prev.l0 === null) {
-                prev.l0 = b;
-                prev.d0 = d;
-              } else {
-                prev.l1 = b;
-                prev.d1 = d;
-              }
-            }
+            prev.link(b, d);
           }
         } else {
           b = cache.next(h);

@@ -7,7 +7,8 @@
  * mapping of that code. While a block runs, `h.pc` holds the virtual address of its first
  * instruction; each op knows its own offset, and the last op sets the next pc.
  *
- * A block first runs as its list of closures; after HOT_BLOCK runs, jit.ts compiles it into one
+ * A block first runs through the interpreter (interp.ts: a table of pre-decoded ops, with
+ * closures for the uncommon instructions); after HOT_BLOCK runs, jit.ts compiles it into one
  * function (`Block.run`) and the loop calls that instead.
  *
  * Self-modifying code (and DMA into code pages) is handled precisely: a page holding cached blocks
@@ -16,6 +17,7 @@
  */
 import type { GuestRam } from "../machine/memory.js";
 import { decode } from "./decode.js";
+import { interpret, predecode } from "./interp.js";
 import { compileRegion, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
@@ -31,7 +33,7 @@ export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 20_000);
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
-  /** Times the block ran as closures; at HOT_BLOCK it is compiled (CodeCache.compile). */
+  /** Times the block ran in the interpreter; at HOT_BLOCK it is compiled (CodeCache.compile). */
   hits = 0;
   /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
   run: Compiled | null = null;
@@ -45,6 +47,8 @@ export class Block {
   d1 = NaN;
   /** Ends in a branch, jump or fall-through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
+  /** The interpreter's table (interp.ts): how the block runs until it is compiled. */
+  readonly table: Int32Array;
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
     readonly off: number,
@@ -58,6 +62,7 @@ export class Block {
     readonly n: number,
   ) {
     this.linkable = continues(this);
+    this.table = predecode(this);
   }
 
   /**
@@ -229,7 +234,6 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   // The block that ran last, if it may link to its successor, and the virtual pc it started at.
   let prev: Block | null = null;
   let start = 0;
-  let i = 0;
   for (;;) {
     try {
       for (;;) {
@@ -259,9 +263,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
         if (run !== null) {
           done += run(h, budget - done);
         } else {
-          const ops = b.ops;
-          const n = ops.length;
-          for (i = 0; i < n; i++) ops[i]!(h);
+          interpret(h, b.table, b.ops);
           done += b.n;
           h.instret += b.n;
         }
@@ -271,11 +273,11 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
       if (e !== TRAP) throw e;
       prev = null;
       if (b !== null) {
-        // Compiled code (b.run is only ever set before the block runs) reports where it trapped.
-        let k = i;
+        // Both tiers report the op that trapped (b.run is only ever set before the block runs);
+        // compiled code also reports the member block and what it retired before it.
+        const k = h.faultIndex;
         let offs = b.offs;
         if (b.run !== null) {
-          k = h.faultIndex;
           offs = h.faultOffs;
           done += h.faultDone;
         }

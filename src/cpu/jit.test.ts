@@ -1,21 +1,30 @@
-// The JIT against the closures it replaces: random blocks (fixed seeds) of the instructions
-// jit.ts emits inline, plus some it leaves to the closures, run once through each tier on two
-// identical real harts; registers, pc, memory, and any trap (cause, tval, which instruction) must
-// agree. The ISA suite adds a run with every block compiled (tests/isa.test.ts).
+// The interpreter and the JIT against the closures (the reference semantics): random blocks
+// (fixed seeds) of the instructions both handle themselves, plus some they leave to the closures,
+// run once through each on identical real harts; registers, pc, memory, and any trap (cause,
+// tval, which instruction) must agree. The ISA suite adds a run with every block compiled
+// (tests/isa.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Machine } from "../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../machine/memory.js";
 import { TRAP, type Hart } from "./hart.js";
+import { interpret } from "./interp.js";
 import { blockSource, compileRegion } from "./jit.js";
 
 const DATA = 0x10000; // loads and stores land around here
 
+/**
+ * A 32-bit generator with a mixed output (a Weyl sequence through murmur3's finalizer). A bare
+ * LCG will not do: its low bits repeat with short periods, and `r() % n` picks then skipped
+ * whole instruction kinds (XORI never appeared).
+ */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s;
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    return (z ^ (z >>> 16)) >>> 0;
   };
 }
 
@@ -77,6 +86,8 @@ function randomBlock(r: () => number): number[] {
     () => B(((r() % 512) - 256) * 2, b, a, pick([0, 1, 4, 5, 6, 7])),
     () => J(((r() % 4096) - 2048) * 2, pick(DESTS)),
     () => I(imm12(), a, 0, pick(DESTS), 0x67), // JALR
+    () => 0x9002 | ((a || 1) << 7), // C.JALR: links pc + 2
+    () => 0xa001 | ((r() & 0x7ff) << 2), // C.J
   ];
   const end = pick(enders)();
   if (end !== null) words.push(end);
@@ -104,27 +115,31 @@ function place(m: Machine, h: Hart, words: number[], regs: Int32Array, dataSeed:
 
 type Outcome = { x: number[]; pc: number; data: string; trap: string; src: string };
 
-function runOnce(m: Machine, h: Hart, compiled: boolean): Outcome {
+type Tier = "closures" | "interpreter" | "compiled";
+
+function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   const b = m.cache.lookup(h);
   const src = blockSource(b);
   let trap = "none";
   let i = 0;
   try {
-    if (compiled) compileRegion([b])(h, 1);
+    if (tier === "compiled") compileRegion([b])(h, 1);
+    else if (tier === "interpreter") interpret(h, b.table, b.ops);
     else for (i = 0; i < b.ops.length; i++) b.ops[i]!(h);
   } catch (e) {
     if (e !== TRAP) throw e;
-    trap = `cause ${h.trapCause} tval ${h.trapTval} at op ${compiled ? h.faultIndex : i}`;
+    trap = `cause ${h.trapCause} tval ${h.trapTval} at op ${tier === "closures" ? i : h.faultIndex}`;
   }
   const data = Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64");
   return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc, data, trap, src };
 }
 
-test("compiled blocks match the closures on random instruction mixes", () => {
+test("the interpreter and compiled blocks match the closures on random instruction mixes", () => {
   const r = rng(20261126);
   const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
   const A = new Machine(new GuestRam(1 << 20), 1, () => {});
   const B = new Machine(new GuestRam(1 << 20), 1, () => {});
+  const C = new Machine(new GuestRam(1 << 20), 1, () => {});
   let traps = 0;
   for (let n = 0; n < 3000; n++) {
     const words = randomBlock(r);
@@ -137,16 +152,17 @@ test("compiled blocks match the closures on random instruction mixes", () => {
       regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
     }
     const seed = r();
-    place(A, A.harts[0]!, words, regs, seed);
-    place(B, B.harts[0]!, words, regs, seed);
-    const want = runOnce(A, A.harts[0]!, false);
-    const got = runOnce(B, B.harts[0]!, true);
+    for (const m of [A, B, C]) place(m, m.harts[0]!, words, regs, seed);
+    const want = runOnce(A, A.harts[0]!, "closures");
     if (want.trap !== "none") traps++;
-    const what = `block ${words.map((w) => (w >>> 0).toString(16)).join(" ")}:\n${got.src}`;
-    assert.equal(got.trap, want.trap, what);
-    assert.deepEqual(got.x, want.x, what);
-    assert.equal(got.pc, want.pc, what);
-    assert.equal(got.data, want.data, what);
+    for (const [m, tier] of [[B, "interpreter"], [C, "compiled"]] as const) {
+      const got = runOnce(m, m.harts[0]!, tier);
+      const what = `${tier}, block ${words.map((w) => (w >>> 0).toString(16)).join(" ")}:\n${got.src}`;
+      assert.equal(got.trap, want.trap, what);
+      assert.deepEqual(got.x, want.x, what);
+      assert.equal(got.pc, want.pc, what);
+      assert.equal(got.data, want.data, what);
+    }
   }
   assert.ok(traps > 50, `the mix should include faulting accesses (had ${traps})`);
 });

@@ -253,7 +253,7 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
 }
 
 /** Instruction k of a block as a 32-bit encoding (compressed ones expanded; -1 if reserved). */
-function instAt(b: CompileInput, k: number): number {
+export function instAt(b: CompileInput, k: number): number {
   const raw = b.raws[k]!;
   return (raw & 3) !== 3 ? expandCompressed(raw & 0xffff) : raw;
 }

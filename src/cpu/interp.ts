@@ -20,12 +20,13 @@
  *   [1] immediate (or branch/JAL target offset from the block's pc, or fall-through length)
  *   [2] offset of the next instruction from the block's pc (links, untaken branches) or, for
  *       AUIPC, the instruction's own offset
- *   [3] unused (keeps entries a power of two)
+ *   [3] access size in bytes for loads and stores
  */
 import { immB, immJ, immS } from "./decode.js";
 import type { Hart } from "./hart.js";
 import { instAt, type CompileInput } from "./jit.js";
 import { mulLow, sll, sra, srl, type Op } from "./ops-int.js";
+import { TLB_MASK } from "./tlb.js";
 
 /** Op kinds, dense from 0 so V8 compiles the switch to a jump table. */
 export const enum K {
@@ -44,6 +45,10 @@ const TWO32 = 4294967296;
 /** One pre-decoded op: kind and operands, or null when it must call its closure. */
 type Entry = [kind: K, d: number, a: number, b: number, w1: number, w2: number];
 
+const SIZES: Partial<Record<K, number>> = {
+  [K.LB]: 1, [K.LH]: 2, [K.LW]: 4, [K.LD]: 8, [K.LBU]: 1, [K.LHU]: 2, [K.LWU]: 4,
+  [K.SB]: 1, [K.SH]: 2, [K.SW]: 4, [K.SD]: 8,
+};
 const LOADS = [K.LB, K.LH, K.LW, K.LD, K.LBU, K.LHU, K.LWU] as const;
 const STORES = [K.SB, K.SH, K.SW, K.SD] as const;
 const BRANCHES: Record<number, K | undefined> = { 0: K.BEQ, 1: K.BNE, 4: K.BLT, 5: K.BGE, 6: K.BLTU, 7: K.BGEU };
@@ -86,10 +91,12 @@ function classify(inst: number, len: number, off: number): Entry | null {
     }
     case 0x13: {
       const sh = (inst >>> 20) & 63;
-      if (f3 === 1) return inst >>> 26 === 0 ? pure(K.SLLI, sh) : null;
+      // A shift by 0 is a move (ADDI 0): the shift cases then never shift a word by 32.
+      if (f3 === 1) return inst >>> 26 === 0 ? pure(sh === 0 ? K.ADDI : K.SLLI, sh) : null;
       if (f3 === 5) {
         const f6 = inst >>> 26;
-        return f6 === 0 ? pure(K.SRLI, sh) : f6 === 0x10 ? pure(K.SRAI, sh) : null;
+        if (f6 !== 0 && f6 !== 0x10) return null;
+        return pure(sh === 0 ? K.ADDI : f6 === 0 ? K.SRLI : K.SRAI, sh);
       }
       return pure(OP_IMM[f3]!, immI);
     }
@@ -129,6 +136,7 @@ export function predecode(b: CompileInput): Int32Array {
     t[4 * k] = kind | (d << 8) | (a << 16) | (bb << 24);
     t[4 * k + 1] = w1;
     t[4 * k + 2] = w2;
+    t[4 * k + 3] = SIZES[kind] ?? 0;
   }
   return t;
 }
@@ -183,7 +191,10 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
           break;
         }
         case K.JALR: {
-          const target = ah * TWO32 + (al >>> 0) + imm;
+          // Operands swapped against the loads' address (the sum is the same: IEEE addition
+          // commutes; the grouping is not changed, which would round differently), so V8 does not
+          // merge the two and hoist the arithmetic above the switch, where every op would pay.
+          const target = (al >>> 0) + ah * TWO32 + imm;
           const v = h.pc + t[p + 2]!;
           x[d] = v | 0;
           x[d + 1] = Math.floor(v / TWO32) | 0;
@@ -208,52 +219,81 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
         case K.BGEU:
           h.pc += sltu(ah, al, bh, bl) ? t[p + 2]! : imm;
           break;
-        case K.LB: {
-          const v = h.lb(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d] = v;
-          x[d + 1] = v >> 31;
-          break;
-        }
-        case K.LH: {
-          const v = h.lh(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d] = v;
-          x[d + 1] = v >> 31;
-          break;
-        }
-        case K.LW: {
-          const v = h.lw(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d] = v;
-          x[d + 1] = v >> 31;
-          break;
-        }
+        // Loads and stores probe the hart's TLB here rather than through Hart.lw and friends
+        // (the JIT's path, which V8 inlines into small compiled blocks): V8 inlines few of them
+        // into a function this large, and an out-of-line call boxes the address. Same tags and
+        // the same slow paths, so translation still has one definition (hart.ts, tlb.ts).
+        case K.LB:
+        case K.LH:
+        case K.LW:
         case K.LD:
-          x[d] = h.ld(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d + 1] = h.hiOut;
-          break;
         case K.LBU:
-          x[d] = h.lbu(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d + 1] = 0;
-          break;
         case K.LHU:
-          x[d] = h.lhu(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d + 1] = 0;
+        case K.LWU: {
+          const lo = (al + imm) | 0;
+          const off = lo & 0xfff;
+          const i = (lo >>> 12) & TLB_MASK;
+          const at = ah * TWO32 + (al >>> 0) + imm;
+          const size = t[p + 3]! as 1 | 2 | 4 | 8;
+          let v: number;
+          let vh = 0;
+          if (h.rtag[i] === at - off && off <= 4096 - size) {
+            const r = h.radd[i]! + off;
+            const m = h.view;
+            if (size === 1) v = h.u8[r]!;
+            else if (size === 2) v = m.getUint16(r, true);
+            else {
+              v = m.getInt32(r, true);
+              if (size === 8) vh = m.getInt32(r + 4, true);
+            }
+          } else {
+            v = h.loadSlow(at, size);
+            if (size === 8) vh = h.hiOut;
+          }
+          switch (w & 0xff) {
+            case K.LB:
+              v = (v << 24) >> 24;
+              vh = v >> 31;
+              break;
+            case K.LH:
+              v = (v << 16) >> 16;
+              vh = v >> 31;
+              break;
+            case K.LW:
+              vh = v >> 31;
+              break;
+            case K.LBU:
+              v &= 0xff;
+              break;
+            case K.LHU:
+              v &= 0xffff;
+              break;
+          }
+          x[d] = v;
+          x[d + 1] = vh;
           break;
-        case K.LWU:
-          x[d] = h.lw(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0);
-          x[d + 1] = 0;
-          break;
+        }
         case K.SB:
-          h.sb(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0, bl);
-          break;
         case K.SH:
-          h.sh(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0, bl);
-          break;
         case K.SW:
-          h.sw(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0, bl);
+        case K.SD: {
+          const lo = (al + imm) | 0;
+          const off = lo & 0xfff;
+          const i = (lo >>> 12) & TLB_MASK;
+          const at = ah * TWO32 + (al >>> 0) + imm;
+          const size = t[p + 3]! as 1 | 2 | 4 | 8;
+          if (h.wtag[i] === at - off && off <= 4096 - size) {
+            const r = h.wadd[i]! + off;
+            const m = h.view;
+            if (size === 1) h.u8[r] = bl;
+            else if (size === 2) m.setInt16(r, bl, true);
+            else {
+              m.setInt32(r, bl, true);
+              if (size === 8) m.setInt32(r + 4, bh, true);
+            }
+          } else h.storeSlow(at, size, bl, size === 8 ? bh : 0);
           break;
-        case K.SD:
-          h.sd(ah * TWO32 + (al >>> 0) + imm, (al + imm) | 0, bl, bh);
-          break;
+        }
         case K.ADDI: {
           const s = (al >>> 0) + (imm >>> 0);
           x[d + 1] = (ah + (imm >> 31) + (s > 4294967295 ? 1 : 0)) | 0;
@@ -280,14 +320,33 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
           x[d] = al & imm;
           x[d + 1] = ah & (imm >> 31);
           break;
+        // Shifts by 1..63 (0 was decoded as a move), inline: a call would box its operands.
         case K.SLLI:
-          sll(x, d, al, ah, imm);
+          if (imm < 32) {
+            x[d + 1] = (ah << imm) | (al >>> (32 - imm));
+            x[d] = al << imm;
+          } else {
+            x[d + 1] = al << (imm - 32);
+            x[d] = 0;
+          }
           break;
         case K.SRLI:
-          srl(x, d, al, ah, imm);
+          if (imm < 32) {
+            x[d] = (al >>> imm) | (ah << (32 - imm));
+            x[d + 1] = ah >>> imm;
+          } else {
+            x[d] = ah >>> (imm - 32);
+            x[d + 1] = 0;
+          }
           break;
         case K.SRAI:
-          sra(x, d, al, ah, imm);
+          if (imm < 32) {
+            x[d] = (al >>> imm) | (ah << (32 - imm));
+            x[d + 1] = ah >> imm;
+          } else {
+            x[d] = ah >> (imm - 32);
+            x[d + 1] = ah >> 31;
+          }
           break;
         case K.ADDIW: {
           const v = (al + imm) | 0;

@@ -125,6 +125,22 @@ test("MRG_RXBUF: a frame no ring could hold is dropped; without the feature a sh
   assert.equal(D.dev.stats.rxDropped, 1);
 });
 
+test("MRG_RXBUF: chains of several descriptors that fill the ring and still cannot hold a frame drop it", () => {
+  const [wa, wb] = wire();
+  const A = nic(wa, "52:54:00:00:00:01");
+  const B = nic(wb, "52:54:00:00:00:02");
+  // 16 chains of two 16-byte descriptors: all 32 descriptors of the ring, 512 bytes in all.
+  for (let i = 0; i < 16; i++) B.drv.add(0, [], [16, 16]);
+  B.drv.kick(0);
+  const big = frame(parseMac("52:54:00:00:00:02"), parseMac("52:54:00:00:00:01"), "x".repeat(1400));
+  A.drv.request(1, [new Uint8Array(NET_HDR.size), big], []);
+  assert.equal(B.dev.stats.rxDropped, 1);
+  const small = frame(parseMac("52:54:00:00:00:02"), parseMac("52:54:00:00:00:01"), "small");
+  A.drv.request(1, [new Uint8Array(NET_HDR.size), small], []);
+  assert.equal(B.drv.reap(0).length, Math.ceil((NET_HDR.size + small.length) / 32));
+  assert.equal(B.dev.stats.rxFrames, 1);
+});
+
 test("invalid transmit requests are dropped: short, oversized, offload flags", () => {
   const sent: Uint8Array[] = [];
   const { drv, dev } = nic({ send: (f) => sent.push(f), onReceive: () => {} }, "52:54:00:00:00:03");

@@ -248,7 +248,11 @@ export class VirtioNet implements VirtioDevice {
     let pushed = false;
     const held = this.held;
     let room = 0;
-    for (const c of held) room += c.writableLen;
+    let descs = 0;
+    for (const c of held) {
+      room += c.writableLen;
+      descs += c.ringDescs;
+    }
     while (this.backlog.length > 0) {
       const pkt = this.backlog[0]!;
       while (room < pkt.length) {
@@ -261,10 +265,12 @@ export class VirtioNet implements VirtioDevice {
         }
         held.push(c);
         room += c.writableLen;
+        descs += c.ringDescs;
       }
       if (room < pkt.length) {
-        // Wait for more buffers, unless the guest could never post enough: the ring is all held.
-        if (held.length < vq.config.size) break;
+        // Wait for more buffers, unless the guest could never post enough: every descriptor of
+        // the ring is in a held chain (counting chains would stall on multi-descriptor chains).
+        if (descs < vq.config.size) break;
         this.backlog.shift();
         this.stats.rxDropped++;
         continue;
@@ -278,6 +284,7 @@ export class VirtioNet implements VirtioDevice {
         const n = writeSegments(ctx.memory, c.writable, 0, pkt.subarray(done, done + c.writableLen));
         vq.push(c.head, n);
         room -= c.writableLen;
+        descs -= c.ringDescs;
         done += n;
       }
       pushed = true;

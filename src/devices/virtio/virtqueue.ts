@@ -39,6 +39,8 @@ export interface Chain {
   readonly writable: readonly Segment[];
   readonly readableLen: number;
   readonly writableLen: number;
+  /** Entries of the queue's own descriptor table it occupies (an indirect table counts as one). */
+  readonly ringDescs: number;
 }
 
 /** Where the driver put the queue and what was negotiated for it. */
@@ -181,7 +183,9 @@ export class Virtqueue {
     let inIndirect = false;
     let idx = head;
     let count = 0;
+    let ringDescs = 0;
     for (;;) {
+      if (!inIndirect) ringDescs++;
       const d = table + VIRTQ_DESC.size * idx;
       const rawAddr = this.mem.readU64(d + VIRTQ_DESC.fields.addr.offset);
       const len = this.mem.readU32(d + VIRTQ_DESC.fields.len.offset);
@@ -219,7 +223,7 @@ export class Virtqueue {
       if (next >= tableSize) throw new BadChain(`next index ${next} outside a table of ${tableSize}`);
       idx = next;
     }
-    return { head, readable, writable, readableLen, writableLen };
+    return { head, readable, writable, readableLen, writableLen, ringDescs };
   }
 
   /** Return chain `head` to the driver, saying `writtenLen` bytes of its writable part were written. */

@@ -229,17 +229,35 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
         case K.LD:
         case K.LBU:
         case K.LHU:
-        case K.LWU: {
+        case K.LWU:
+        case K.SB:
+        case K.SH:
+        case K.SW:
+        case K.SD: {
           const lo = (al + imm) | 0;
           const off = lo & 0xfff;
           const i = (lo >>> 12) & TLB_MASK;
           const at = ah * TWO32 + (al >>> 0) + imm;
           const size = t[p + 3]! as 1 | 2 | 4 | 8;
+          const m = h.view;
+          const kind = w & 0xff;
+          if (kind >= K.SB) {
+            // A store (the stores follow the loads in K).
+            if (h.wtag[i] === at - off && off <= 4096 - size) {
+              const r = h.wadd[i]! + off;
+              if (size === 1) h.u8[r] = bl;
+              else if (size === 2) m.setInt16(r, bl, true);
+              else {
+                m.setInt32(r, bl, true);
+                if (size === 8) m.setInt32(r + 4, bh, true);
+              }
+            } else h.storeSlow(at, size, bl, size === 8 ? bh : 0);
+            break;
+          }
           let v: number;
           let vh = 0;
           if (h.rtag[i] === at - off && off <= 4096 - size) {
             const r = h.radd[i]! + off;
-            const m = h.view;
             if (size === 1) v = h.u8[r]!;
             else if (size === 2) v = m.getUint16(r, true);
             else {
@@ -250,7 +268,7 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
             v = h.loadSlow(at, size);
             if (size === 8) vh = h.hiOut;
           }
-          switch (w & 0xff) {
+          switch (kind) {
             case K.LB:
               v = (v << 24) >> 24;
               vh = v >> 31;
@@ -271,27 +289,6 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
           }
           x[d] = v;
           x[d + 1] = vh;
-          break;
-        }
-        case K.SB:
-        case K.SH:
-        case K.SW:
-        case K.SD: {
-          const lo = (al + imm) | 0;
-          const off = lo & 0xfff;
-          const i = (lo >>> 12) & TLB_MASK;
-          const at = ah * TWO32 + (al >>> 0) + imm;
-          const size = t[p + 3]! as 1 | 2 | 4 | 8;
-          if (h.wtag[i] === at - off && off <= 4096 - size) {
-            const r = h.wadd[i]! + off;
-            const m = h.view;
-            if (size === 1) h.u8[r] = bl;
-            else if (size === 2) m.setInt16(r, bl, true);
-            else {
-              m.setInt32(r, bl, true);
-              if (size === 8) m.setInt32(r + 4, bh, true);
-            }
-          } else h.storeSlow(at, size, bl, size === 8 ? bh : 0);
           break;
         }
         case K.ADDI: {

@@ -6,12 +6,14 @@
  * immediates folded in as constants; x0 as a source folds to 0. Everything else (M, A, F/D, CSR,
  * system) calls the instruction's decoded closure, so this file only has to be right about what
  * it emits. Memory accesses call the hart's TLB fast paths (Hart.lw and friends), which V8 inlines
- * into the block: one definition of translation serves both tiers.
+ into the block: one definition of translation serves the closures and this tier (the
+ * interpreter, interp.ts, probes the same TLB arrays inline).
  *
- * Why not closures only (the first tier, still used for blocks that are not hot): each op is a
- * call through V8's generic Call builtin unless V8 chose to inline that closure; profiles of
- * kernel code showed those builtins at a fifth of host time. Inline semantics make a block one
- * straight-line function without calls on its fast path.
+ * Why compile at all, when the interpreter (the first tier) has no call per instruction either:
+ * a compiled block has its operands folded in as constants and no dispatch between
+ * instructions, and loops inside one page stay in host code. Before the interpreter, blocks
+ * that were not hot ran as closure calls, one through V8's generic Call builtin per instruction
+ * (a fifth of host time on kernel code).
  *
  * Hot blocks of one page are compiled together into a region (compileRegion), so control that
  * stays within the page stays in one host function.
@@ -28,7 +30,7 @@ import { mulLow, sll, sra, srl, type Op } from "./ops-int.js";
 
 /** What a compiled block needs besides the hart: the closures it falls back to. */
 export interface CompileInput {
-  /** The decoded closures (tier one), including a final fall-through op when the block falls through. */
+  /** The decoded closures (the reference semantics), including a final fall-through op when the block falls through. */
   readonly ops: readonly Op[];
   /** Each instruction's raw encoding (a 16-bit parcel for compressed ones). */
   readonly raws: Int32Array;

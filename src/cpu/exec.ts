@@ -17,7 +17,7 @@
  */
 import type { GuestRam } from "../machine/memory.js";
 import { decode } from "./decode.js";
-import { interpret, predecode } from "./interp.js";
+import { interpret, OpTables } from "./interp.js";
 import { compileRegion, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
 import type { Op } from "./ops-int.js";
@@ -49,8 +49,7 @@ export class Block {
   d1 = NaN;
   /** Ends in a branch, jump or fall-through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
-  /** The interpreter's table (interp.ts): how the block runs until it is compiled. */
-  readonly table: Int32Array;
+
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
     readonly off: number,
@@ -62,9 +61,10 @@ export class Block {
     readonly raws: Int32Array,
     /** Number of guest instructions (the fall-through op is not one). */
     readonly n: number,
+    /** Where the interpreter's table for it starts in `CodeCache.tables` (interp.ts). */
+    readonly tbase: number,
   ) {
     this.linkable = continues(this);
-    this.table = predecode(this);
   }
 
   /**
@@ -98,10 +98,15 @@ export class CodeCache {
    * keying by physical offset needs no flush, only the `dead` check when code is overwritten).
    */
   private readonly jc: (Block | undefined)[] = new Array<Block | undefined>(JC_SIZE).fill(undefined);
+  /** The interpreter's tables of all blocks (interp.ts). */
+  readonly tables: OpTables;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
+    /** Words of table space (OpTables); the default serves real guests, tests make it small. */
+    tableWords?: number,
   ) {
+    this.tables = new OpTables(tableWords);
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
   }
@@ -125,6 +130,11 @@ export class CodeCache {
   /** The block at RAM offset `off` (the hart's pc): from its page's map, built when missing. */
   private blockAt(h: Hart, off: number): Block {
     const page = off >>> 12;
+    // Full table space: flush every block first, so the one built below lands in fresh maps.
+    if (!this.tables.fits(MAX_BLOCK + 1)) {
+      this.invalidateAll();
+      this.tables.reset();
+    }
     let m = this.pages[page];
     let b = m?.get(off);
     if (b === undefined) {
@@ -219,7 +229,8 @@ export class CodeCache {
       });
       offs.push(len);
     }
-    const block = new Block(start, ops, Int32Array.from(offs), Int32Array.from(raws), n);
+    const input = { ops, offs: Int32Array.from(offs), raws: Int32Array.from(raws), n };
+    const block = new Block(start, ops, input.offs, input.raws, n, this.tables.add(input));
     // An uncached block never enters the jump cache: nothing would mark it dead when its code changes.
     block.dead = !cacheable;
     return { block, cacheable };
@@ -265,7 +276,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
         if (run !== null) {
           done += run(h, budget - done);
         } else {
-          interpret(h, b.table, b.ops);
+          interpret(h, cache.tables.t, b.tbase, b.ops);
           done += b.n;
           h.instret += b.n;
         }

@@ -122,9 +122,52 @@ function classify(inst: number, len: number, off: number): Entry | null {
   return null;
 }
 
-/** The interpreter's table for a block (its ops, and the fall-through op if it has one). */
-export function predecode(b: CompileInput): Int32Array {
-  const t = new Int32Array(4 * b.ops.length);
+/**
+ * The tables of all cached blocks, appended to one Int32Array. A table per block would be an
+ * object of its own with its own backing store: two dependent cache misses before a block's first
+ * op, seen as the interpreter's hottest instructions in `perf annotate`. Dead blocks' tables stay
+ * until the space is full; the code cache is then flushed and the space reused (as QEMU flushes
+ * its translation buffer when full).
+ */
+export class OpTables {
+  /** The space; replaced by a larger copy as it grows, so callers read it afresh per block. */
+  t = new Int32Array(1 << 16);
+  /** Words in use. */
+  top = 0;
+  /** Times the space was reset. */
+  resets = 0;
+
+  /** `max`: at most this many words (by default 4 Mi words, 16 MiB). */
+  constructor(readonly max = 1 << 22) {}
+
+  /** Whether a block of up to `ops` ops still fits without a flush. */
+  fits(ops: number): boolean {
+    return this.top + 4 * ops <= this.max;
+  }
+
+  /** Append block `b`'s table (its ops, and the fall-through op if it has one); returns its base. */
+  add(b: CompileInput): number {
+    const words = 4 * b.ops.length;
+    if (this.top + words > this.t.length) {
+      const next = new Int32Array(Math.min(this.max, Math.max(this.t.length * 2, this.top + words)));
+      next.set(this.t.subarray(0, this.top));
+      this.t = next;
+    }
+    const base = this.top;
+    writeTable(b, this.t, base);
+    this.top += words;
+    return base;
+  }
+
+  /** Forget every table (the code cache was flushed: no live block refers to one). */
+  reset(): void {
+    this.top = 0;
+    this.resets++;
+  }
+}
+
+/** Write block `b`'s table into `t` from word `base`. */
+export function writeTable(b: CompileInput, t: Int32Array, base: number): void {
   for (let k = 0; k < b.ops.length; k++) {
     let e: Entry | null;
     if (k === b.n) e = [K.NEXT, 0, 0, 0, b.offs[k]!, 0];
@@ -133,12 +176,12 @@ export function predecode(b: CompileInput): Int32Array {
       e = inst === -1 ? null : classify(inst, (b.raws[k]! & 3) !== 3 ? 2 : 4, b.offs[k]!);
     }
     const [kind, d, a, bb, w1, w2] = e ?? [K.CALL, 0, 0, 0, 0, 0];
-    t[4 * k] = kind | (d << 8) | (a << 16) | (bb << 24);
-    t[4 * k + 1] = w1;
-    t[4 * k + 2] = w2;
-    t[4 * k + 3] = SIZES[kind] ?? 0;
+    const q = base + 4 * k;
+    t[q] = kind | (d << 8) | (a << 16) | (bb << 24);
+    t[q + 1] = w1;
+    t[q + 2] = w2;
+    t[q + 3] = SIZES[kind] ?? 0;
   }
-  return t;
 }
 
 const slt = (ah: number, al: number, bh: number, bl: number): boolean => ah < bh || (ah === bh && al >>> 0 < bl >>> 0);
@@ -146,13 +189,13 @@ const sltu = (ah: number, al: number, bh: number, bl: number): boolean =>
   ah >>> 0 < bh >>> 0 || (ah === bh && al >>> 0 < bl >>> 0);
 
 /**
- * Run one block from its table. `h.pc` holds the block's virtual pc on entry and the next pc on
- * return. A trap unwinds with `h.faultIndex` naming the op that raised it.
+ * Run one block from its table, at word `base` of `t`. `h.pc` holds the block's virtual pc on
+ * entry and the next pc on return. A trap unwinds with `h.faultIndex` naming the op that raised it.
  */
-export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
+export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op[]): void {
   const x = h.x;
-  const end = t.length;
-  let p = 0;
+  const end = base + 4 * ops.length;
+  let p = base;
   try {
     for (; p < end; p += 4) {
       const w = t[p]!;
@@ -166,7 +209,7 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
       const bh = x[b + 1]!;
       switch (w & 0xff) {
         case K.CALL:
-          ops[p >>> 2]!(h);
+          ops[(p - base) >>> 2]!(h);
           break;
         case K.NEXT:
           h.pc += imm;
@@ -452,7 +495,7 @@ export function interpret(h: Hart, t: Int32Array, ops: readonly Op[]): void {
       }
     }
   } catch (e) {
-    h.faultIndex = p >>> 2;
+    h.faultIndex = (p - base) >>> 2;
     throw e;
   }
 }

@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { Machine } from "../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../machine/memory.js";
 import { TRAP, type Hart } from "./hart.js";
+import { CodeCache, MAX_BLOCK, runHart } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileRegion } from "./jit.js";
 
@@ -124,7 +125,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   let i = 0;
   try {
     if (tier === "compiled") compileRegion([b])(h, 1);
-    else if (tier === "interpreter") interpret(h, b.table, b.ops);
+    else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
     else for (i = 0; i < b.ops.length; i++) b.ops[i]!(h);
   } catch (e) {
     if (e !== TRAP) throw e;
@@ -230,4 +231,34 @@ test("a region runs a loop inside one page and stops at a trap with the right pc
   assert.equal(runs[0]!.retired, 2 + 50 * 4);
   assert.equal(runs[0]!.mem, 150);
   assert.equal(runs[0]!.where, "cause 3");
+});
+
+test("the interpreter's table space, when full, flushes the code cache and the guest runs on unchanged", () => {
+  //  0: addi x11, x0, 2
+  //  4: loop: addi x10, x10, 3
+  //  8: jal x0, q
+  // 12: q: sd x10, 0(x5)
+  // 16: addi x11, x11, -1
+  // 20: bne x11, x0, loop
+  // 24: j .
+  const prog = [I(2, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), J(4, 0), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
+  const regs = new Int32Array(66);
+  regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
+  const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+  const h = m.harts[0]!;
+  place(m, h, prog, regs, 1);
+  const start = h.pc;
+  // Room for the largest block plus one op: each block built after one of two ops or more flushes
+  // the cache first. The blocks at 0, 12, 4, 12 again and 24 are built in that order, each after
+  // a flush; the second run of the block at 12 must not find the first one's table, which the
+  // block at 4 has overwritten.
+  const cache = new CodeCache(m.ram, () => m.harts, 4 * (MAX_BLOCK + 1) + 4);
+  let retired = 0;
+  while (retired < 2 * 5 + 10) retired += runHart(h, cache, 10);
+  assert.equal(cache.tables.resets, 4);
+  assert.ok(cache.tables.top <= cache.tables.max);
+  assert.equal(h.x[2 * 10], 6); // x10 (pairs: x[2r] is the low word)
+  assert.equal(h.x[2 * 11], 0);
+  assert.equal(m.ram.view.getInt32(DATA, true), 6);
+  assert.equal(h.pc - start, 24); // at the final `j .`
 });

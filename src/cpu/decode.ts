@@ -19,7 +19,7 @@ export interface Decoded {
 
 
 // Immediates of the S, B and J formats (unprivileged spec 2.3, "Immediate Encoding Variants"),
-// shared with the JIT (jit.ts), which reads the same encodings.
+// shared with the fast-subset classifier (fast-ops.ts), which reads the same encodings.
 export const immS = (inst: number): number => ((inst >> 25) << 5) | ((inst >>> 7) & 31);
 export const immB = (inst: number): number =>
   ((inst >> 31) << 12) | (((inst >>> 25) & 0x3f) << 5) | (((inst >>> 8) & 15) << 1) | (((inst >>> 7) & 1) << 11);

@@ -8,11 +8,11 @@
  * time. One interpreter function is warmed up and optimized by V8 once, and then serves every
  * cold block: no per-block compile, no per-instruction call.
  *
- * The instructions handled here are the ones jit.ts emits inline (RV64I ALU, W forms, MUL,
- * LUI/AUIPC, loads and stores through the hart's TLB fast paths, branches, JAL/JALR); everything
- * else (M divisions, A, F/D, CSR and system instructions) calls its closure (`K.CALL`). The
- * semantics must equal the closures' (ops-*.ts): jit.test.ts runs random blocks through the
- * closures, this interpreter and the JIT and compares them.
+ * The instructions handled here are the fast subset as fast-ops.ts classifies them, the same
+ * classification the JIT emits code from; everything else (M divisions, A, F/D, CSR and system
+ * instructions) calls its closure (`K.CALL`). The semantics must equal the closures' (ops-*.ts):
+ * jit.test.ts runs random blocks through the closures, this interpreter and the JIT and compares
+ * them.
  *
  * Table layout, four int32 words per op (the fall-through op included):
  *   [0] kind | d << 8 | a << 16 | b << 24   (d, a, b: register pair indices 2*r; d is 64, the
@@ -22,105 +22,11 @@
  *       AUIPC, the instruction's own offset
  *   [3] access size in bytes for loads and stores
  */
-import { immB, immJ, immS } from "./decode.js";
+import { classifyAt, K, SIZES, type CompileInput } from "./fast-ops.js";
 import type { Hart } from "./hart.js";
-import { instAt, type CompileInput } from "./jit.js";
+import { TWO32 } from "./int64.js";
 import { mulLow, sll, sra, srl, type Op } from "./ops-int.js";
 import { TLB_MASK } from "./tlb.js";
-
-/** Op kinds, dense from 0 so V8 compiles the switch to a jump table. */
-export const enum K {
-  CALL, NEXT, NOP, LUI, AUIPC, JAL, JALR,
-  BEQ, BNE, BLT, BGE, BLTU, BGEU,
-  LB, LH, LW, LD, LBU, LHU, LWU,
-  SB, SH, SW, SD,
-  ADDI, SLTI, SLTIU, XORI, ORI, ANDI, SLLI, SRLI, SRAI,
-  ADDIW, SLLIW, SRLIW, SRAIW,
-  ADD, SUB, SLL, SLT, SLTU, XOR, SRL, SRA, OR, AND, MUL,
-  ADDW, SUBW, SLLW, SRLW, SRAW, MULW,
-}
-
-const TWO32 = 4294967296;
-
-/** One pre-decoded op: kind and operands, or null when it must call its closure. */
-type Entry = [kind: K, d: number, a: number, b: number, w1: number, w2: number];
-
-const SIZES: Partial<Record<K, number>> = {
-  [K.LB]: 1, [K.LH]: 2, [K.LW]: 4, [K.LD]: 8, [K.LBU]: 1, [K.LHU]: 2, [K.LWU]: 4,
-  [K.SB]: 1, [K.SH]: 2, [K.SW]: 4, [K.SD]: 8,
-};
-const LOADS = [K.LB, K.LH, K.LW, K.LD, K.LBU, K.LHU, K.LWU] as const;
-const STORES = [K.SB, K.SH, K.SW, K.SD] as const;
-const BRANCHES: Record<number, K | undefined> = { 0: K.BEQ, 1: K.BNE, 4: K.BLT, 5: K.BGE, 6: K.BLTU, 7: K.BGEU };
-const OP_IMM = [K.ADDI, K.SLLI, K.SLTI, K.SLTIU, K.XORI, K.SRLI, K.ORI, K.ANDI] as const;
-const OP = [K.ADD, K.SLL, K.SLT, K.SLTU, K.XOR, K.SRL, K.OR, K.AND] as const;
-const OP_32: Record<string, K | undefined> = { "0:0": K.ADDW, "32:0": K.SUBW, "0:1": K.SLLW, "0:5": K.SRLW, "32:5": K.SRAW, "1:0": K.MULW };
-
-/** Classify one 32-bit instruction `len` bytes long at `off` in its block (see the table layout). */
-function classify(inst: number, len: number, off: number): Entry | null {
-  const opcode = inst & 0x7f;
-  const rd = (inst >>> 7) & 31;
-  const d = rd === 0 ? 64 : rd * 2;
-  const f3 = (inst >>> 12) & 7;
-  const a = ((inst >>> 15) & 31) * 2;
-  const b = ((inst >>> 20) & 31) * 2;
-  const f7 = inst >>> 25;
-  const immI = inst >> 20;
-  // An instruction whose only effect is writing rd does nothing when rd is x0 (hints, chapter 2.9).
-  const pure = (k: K, w1 = 0, bb = 0): Entry => (rd === 0 ? [K.NOP, 0, 0, 0, 0, 0] : [k, d, a, bb, w1, 0]);
-  switch (opcode) {
-    case 0x37:
-      return pure(K.LUI, inst & 0xfffff000);
-    case 0x17:
-      return rd === 0 ? pure(K.NOP) : [K.AUIPC, d, 0, 0, inst & 0xfffff000, off];
-    case 0x6f:
-      return [K.JAL, d, 0, 0, off + immJ(inst), off + len];
-    case 0x67:
-      return f3 === 0 ? [K.JALR, d, a, 0, immI, off + len] : null;
-    case 0x63: {
-      const k = BRANCHES[f3];
-      return k === undefined ? null : [k, 0, a, b, off + immB(inst), off + len];
-    }
-    case 0x03: {
-      const k = LOADS[f3];
-      return k === undefined ? null : [k, d, a, 0, immI, 0];
-    }
-    case 0x23: {
-      const k = STORES[f3];
-      return k === undefined ? null : [k, 0, a, b, immS(inst), 0];
-    }
-    case 0x13: {
-      const sh = (inst >>> 20) & 63;
-      // A shift by 0 is a move (ADDI 0): the shift cases then never shift a word by 32.
-      if (f3 === 1) return inst >>> 26 === 0 ? pure(sh === 0 ? K.ADDI : K.SLLI, sh) : null;
-      if (f3 === 5) {
-        const f6 = inst >>> 26;
-        if (f6 !== 0 && f6 !== 0x10) return null;
-        return pure(sh === 0 ? K.ADDI : f6 === 0 ? K.SRLI : K.SRAI, sh);
-      }
-      return pure(OP_IMM[f3]!, immI);
-    }
-    case 0x1b: {
-      const sh = (inst >>> 20) & 31;
-      if (f3 === 0) return pure(K.ADDIW, immI);
-      if (f3 === 1 && f7 === 0) return pure(K.SLLIW, sh);
-      if (f3 === 5 && f7 === 0) return pure(K.SRLIW, sh);
-      if (f3 === 5 && f7 === 0x20) return pure(K.SRAIW, sh);
-      return null;
-    }
-    case 0x33:
-      if (f7 === 1) return f3 === 0 ? pure(K.MUL, 0, b) : null;
-      if (f7 === 0x20) return f3 === 0 ? pure(K.SUB, 0, b) : f3 === 5 ? pure(K.SRA, 0, b) : null;
-      return f7 === 0 ? pure(OP[f3]!, 0, b) : null;
-    case 0x3b: {
-      const k = OP_32[`${f7}:${f3}`];
-      return k === undefined ? null : pure(k, 0, b);
-    }
-    case 0x0f: // FENCE: a sequentially consistent machine has nothing to do (FENCE.I: closure)
-      return f3 === 0 ? [K.NOP, 0, 0, 0, 0, 0] : null;
-  }
-  return null;
-}
 
 /**
  * The tables of all cached blocks, appended to one Int32Array. A table per block would be an
@@ -169,13 +75,7 @@ export class OpTables {
 /** Write block `b`'s table into `t` from word `base`. */
 export function writeTable(b: CompileInput, t: Int32Array, base: number): void {
   for (let k = 0; k < b.ops.length; k++) {
-    let e: Entry | null;
-    if (k === b.n) e = [K.NEXT, 0, 0, 0, b.offs[k]!, 0];
-    else {
-      const inst = instAt(b, k);
-      e = inst === -1 ? null : classify(inst, (b.raws[k]! & 3) !== 3 ? 2 : 4, b.offs[k]!);
-    }
-    const [kind, d, a, bb, w1, w2] = e ?? [K.CALL, 0, 0, 0, 0, 0];
+    const [kind, d, a, bb, w1, w2] = classifyAt(b, k);
     const q = base + 4 * k;
     t[q] = kind | (d << 8) | (a << 16) | (bb << 24);
     t[q + 1] = w1;

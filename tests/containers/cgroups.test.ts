@@ -56,7 +56,9 @@ test("the OOM kill is counted in the container's cgroup", async () => {
 });
 
 test("a fork bomb stops at pids.max", async () => {
-  const c = await rt.run("bomb", { bundle: f.bundle("bomb", ["sh", "-c", "b() { b | b & }; b; sleep 3"], resources({ pids: { limit: 32 } })), stdio: "ignore" });
+  // The container's shell outlives the checks (it is deleted with force below): with a short
+  // sleep, a loaded machine could take longer than it to reach 30 pids, and the shell was gone.
+  const c = await rt.run("bomb", { bundle: f.bundle("bomb", ["sh", "-c", "b() { b | b & }; b; sleep 60"], resources({ pids: { limit: 32 } })), stdio: "ignore" });
   const cg = rt.cgroup("bomb");
   await until(() => cg.stats().pids.current >= 30);
   for (let i = 0; i < 20; i++) {

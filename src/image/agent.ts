@@ -92,15 +92,24 @@ run() {
     [ -s $d.st ] && read -r st < $d.st
     wait $a
   else
-    setsid sh $d.cmd < $in > $d.1 2> $d.2 3>&- &
+    # The runner opens the output FIFOs itself, first read-write (which never blocks, fifo(7)),
+    # then read-only, and only the command gets write ends. No open can block, and the readers
+    # see end of file once the command's last process is gone, even a command killed (K) before
+    # it ran: its copies of the write ends close with it. (When the command opened the FIFOs
+    # itself, one killed before its opens left this runner blocked on a FIFO without writers.)
+    exec 7<> $d.1 8<> $d.2 4< $d.1 5< $d.2
+    setsid sh $d.cmd < $in >&7 2>&8 3>&- 4<&- 5<&- 7>&- 8>&- &
     p=$!
+    exec 7>&- 8>&-
     echo $p > $d.pgid
     # Before setsid the group may not exist yet: the process itself is killed too.
     [ -s $d.kill ] && kill -9 -- -$p $p 2>/dev/null
     # This runner reads stdout itself (a fork less); stderr needs a reader of its own.
-    stream $1 2 $d.o2 < $d.2 &
+    stream $1 2 $d.o2 <&5 4<&- &
     b=$!
-    stream $1 1 $d.o1 < $d.1
+    exec 5<&-
+    stream $1 1 $d.o1 <&4
+    exec 4<&-
     wait $p
     st=$?
   fi
@@ -192,7 +201,8 @@ while :; do
            s=$((s + 1))
          done
          [ -e $d.cmd ] && echo "$id" > $d.kill
-         for g in $(cat $d.tpg $d.pgid 2>/dev/null); do kill -9 -- -$g; done 2>/dev/null ;;
+         # The process too: before its setsid, its group does not exist yet.
+         for g in $(cat $d.tpg $d.pgid 2>/dev/null); do kill -9 -- -$g $g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
       S) sync; poweroff -f ;;
     esac

@@ -154,6 +154,14 @@ test("API: exec with env, cwd, streaming callbacks; files write and read back", 
   const t = await apiVm.exec(["sleep", "100"], { timeoutMs: 1500 });
   assert.equal(t.timedOut, true);
   assert.equal(t.exitCode, 137);
+  // A kill that reaches the agent before the command has even started (a timeout of a few ms)
+  // still ends the exec: it used to leave the agent's runner waiting on the output FIFOs forever.
+  for (const ms of [1, 2, 5, 20]) {
+    const hung = new Promise<"hung">((r) => setTimeout(() => r("hung"), 60_000).unref());
+    const k = await Promise.race([apiVm.exec(["sleep", "100"], { timeoutMs: ms }), hung]);
+    assert.notEqual(k, "hung", `an exec killed after ${ms} ms never ended`);
+    if (k !== "hung") assert.deepEqual([k.timedOut, k.exitCode], [true, 137]);
+  }
   await assert.rejects(apiVm.files.read("/no/such"), { code: "GUEST_FILE_READ" });
 });
 

@@ -45,6 +45,14 @@ test("corral run -- cmd prints the output and exits with the command's status", 
   assert.equal(r.status, 7);
 });
 
+test("commands piped into `corral run` before the guest's shell starts all reach it", () => {
+  // The input is all there before the kernel boots; the UART holds it until the shell's tty is
+  // open (Linux's 8250 driver resets the FIFO and reads RBR while opening the port).
+  const r = spawnSync(process.execPath, [CORRAL, "run"], { encoding: "utf8", timeout: 600_000, input: "echo piped-$((6*7))\npoweroff\n" });
+  assert.match(r.stdout, /^piped-42\r?$/m, r.stdout.slice(-1000));
+  assert.equal(r.status, 0);
+});
+
 test("a guest user program's illegal instruction is a SIGILL, and the guest goes on", async () => {
   const dir = mkdtempSync(join(tmpdir(), "corral-ill-"));
   try {

@@ -20,7 +20,7 @@ import {
 } from "./uart16550.js";
 
 /** A UART with its interrupt line and transmitted bytes recorded. */
-function setup(): { uart: Uart16550; out: number[]; irq: { level: boolean; edges: number } } {
+function setup(holdInputUntilOpen = false): { uart: Uart16550; out: number[]; irq: { level: boolean; edges: number } } {
   const out: number[] = [];
   const irq = { level: false, edges: 0 };
   const uart = new Uart16550({
@@ -34,6 +34,7 @@ function setup(): { uart: Uart16550; out: number[]; irq: { level: boolean; edges
       if (typeof b === "number") out.push(b);
       else out.push(...b);
     },
+    holdInputUntilOpen,
   });
   return { uart, out, irq };
 }
@@ -183,6 +184,28 @@ test("host input beyond the FIFO waits on the host side and is never dropped", (
   assert.equal(rd(uart, R.data), "y".charCodeAt(0));
   assert.equal(rd(uart, R.data), "z".charCodeAt(0));
   assert.equal(rd(uart, R.lsr) & LSR_DR, 0);
+});
+
+test("holdInputUntilOpen: input waits through Linux's open sequence and none of it is lost", () => {
+  const { uart, irq } = setup(true);
+  uart.pushInput(bytes("uname -m\n"));
+  // What Linux's 8250 driver does when a program opens the port (logged from the default guest):
+  // RDI on while the FIFO is still off and RTS low, RBR read to clear it, then the FIFO
+  // enabled (which resets it), then DTR | RTS | OUT2.
+  wr(uart, R.ier, IER_RDI | IER_RLSI);
+  assert.equal(rd(uart, R.lsr) & LSR_DR, 0, "nothing received before RTS");
+  rd(uart, R.data);
+  wr(uart, R.iirFcr, 0x81);
+  assert.equal(irq.level, false);
+  wr(uart, R.mcr, 0x0b);
+  assert.equal(irq.level, true, "RDI raised once the driver is ready");
+  const got: number[] = [];
+  while (rd(uart, R.lsr) & LSR_DR) got.push(rd(uart, R.data));
+  assert.equal(Buffer.from(got).toString(), "uname -m\n");
+  // Without the option, a program that polls (IER 0, RTS low) reads input as before.
+  const { uart: polled } = setup();
+  polled.pushInput(bytes("k"));
+  assert.equal(rd(polled, R.data), "k".charCodeAt(0));
 });
 
 test("loopback disconnects host input until it is switched off", () => {

@@ -63,6 +63,15 @@ export interface Uart16550Options {
   output: (bytes: Uint8Array | number) => void;
   /** The PLIC source the `irq` line is wired to, for the device tree (default 10, as QEMU). */
   irqSource?: number;
+  /**
+   * Keep host input in the host queue until the guest is ready to receive: received-data
+   * interrupt on (IER.RDI) and Request To Send raised (MCR.RTS), which Linux's 8250 driver does
+   * when a program opens the port, after resetting the FIFO and (while still polling, FIFO off)
+   * reading RBR. Input that came earlier (typed ahead, or piped into `corral run`) would otherwise
+   * be lost there. RTS/CTS flow control, in effect. Off for bare-metal programs, which may poll
+   * without either.
+   */
+  holdInputUntilOpen?: boolean;
 }
 
 /**
@@ -80,6 +89,7 @@ export class Uart16550 implements MmioDevice {
   private readonly irq: IrqLine;
   private readonly output: (bytes: Uint8Array | number) => void;
   private readonly irqSource: number;
+  private readonly holdInput: boolean;
   private readonly rx = new Uint8Array(UART_FIFO_DEPTH);
   private rxHead = 0;
   private rxCount = 0;
@@ -106,6 +116,7 @@ export class Uart16550 implements MmioDevice {
     this.irq = opts.irq;
     this.output = opts.output;
     this.irqSource = opts.irqSource ?? UART_DEFAULT_IRQ_SOURCE;
+    this.holdInput = opts.holdInputUntilOpen === true;
   }
 
   /** Queue bytes typed on the host; they reach the guest as it reads them. */
@@ -226,6 +237,7 @@ export class Uart16550 implements MmioDevice {
       this.thrIpending = false;
     }
     this.ier = v;
+    this.fillRx(); // held input (holdInputUntilOpen) enters once RDI and RTS are on
   }
 
   private writeFcr(v: number): void {
@@ -243,7 +255,7 @@ export class Uart16550 implements MmioDevice {
 
   private writeMcr(v: number): void {
     this.mcr = v;
-    this.fillRx(); // leaving loopback reconnects host input
+    this.fillRx(); // leaving loopback reconnects host input; RTS may release held input
   }
 
   /**
@@ -312,6 +324,7 @@ export class Uart16550 implements MmioDevice {
   /** Move host input into the receive FIFO (one holding byte when FIFOs are off). */
   private fillRx(): void {
     if (this.mcr & MCR_LOOP) return; // loopback disconnects the serial input
+    if (this.holdInput && !(this.ier & IER_RDI && this.mcr & MCR_RTS)) return;
     const cap = this.fifoEnabled ? UART_FIFO_DEPTH : 1;
     while (this.rxCount < cap) {
       const chunk = this.hostQueue[0];

@@ -126,7 +126,13 @@ export function buildMachine(c: MachineConfig): Machine {
   // 2. Devices, wired to the harts' interrupt inputs.
   const clint = new Clint(m.clock, m.harts);
   const plic = new Plic(m.harts);
-  const uart = new Uart16550({ irq: plic.irq(UART_IRQ), irqSource: UART_IRQ, output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b) });
+  // A kernel's driver opens the port when a program opens its tty: host input waits for that.
+  const uart = new Uart16550({
+    irq: plic.irq(UART_IRQ),
+    irqSource: UART_IRQ,
+    output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b),
+    holdInputUntilOpen: c.kernel !== undefined,
+  });
   const test = new SifiveTest((e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }), { phandle: 100 });
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],

@@ -49,6 +49,8 @@ export class Block {
   d1 = NaN;
   /** Ends in a branch, jump or fall-through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
+  /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
+  readonly tbase: number;
 
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
@@ -61,10 +63,11 @@ export class Block {
     readonly raws: Int32Array,
     /** Number of guest instructions (the fall-through op is not one). */
     readonly n: number,
-    /** Where the interpreter's table for it starts in `CodeCache.tables` (interp.ts). */
-    readonly tbase: number,
+    /** The space its interpreter table is written to (CodeCache.tables). */
+    tables: OpTables,
   ) {
     this.linkable = continues(this);
+    this.tbase = tables.add(this);
   }
 
   /**
@@ -130,14 +133,15 @@ export class CodeCache {
   /** The block at RAM offset `off` (the hart's pc): from its page's map, built when missing. */
   private blockAt(h: Hart, off: number): Block {
     const page = off >>> 12;
-    // Full table space: flush every block first, so the one built below lands in fresh maps.
-    if (!this.tables.fits(MAX_BLOCK + 1)) {
-      this.invalidateAll();
-      this.tables.reset();
-    }
     let m = this.pages[page];
     let b = m?.get(off);
     if (b === undefined) {
+      // Full table space: flush every block first, so the one built below lands in fresh maps.
+      if (!this.tables.fits(MAX_BLOCK + 1)) {
+        this.invalidateAll();
+        this.tables.reset();
+        m = undefined;
+      }
       const built = this.build(h, off);
       b = built.block;
       if (!built.cacheable) return b;
@@ -229,8 +233,7 @@ export class CodeCache {
       });
       offs.push(len);
     }
-    const input = { ops, offs: Int32Array.from(offs), raws: Int32Array.from(raws), n };
-    const block = new Block(start, ops, input.offs, input.raws, n, this.tables.add(input));
+    const block = new Block(start, ops, Int32Array.from(offs), Int32Array.from(raws), n, this.tables);
     // An uncached block never enters the jump cache: nothing would mark it dead when its code changes.
     block.dead = !cacheable;
     return { block, cacheable };

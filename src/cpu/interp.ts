@@ -25,7 +25,7 @@
 import { classifyAt, K, SIZES, type CompileInput } from "./fast-ops.js";
 import type { Hart } from "./hart.js";
 import { TWO32 } from "./int64.js";
-import { mulLow, sll, sra, srl, type Op } from "./ops-int.js";
+import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "./ops-int.js";
 import { TLB_MASK } from "./tlb.js";
 
 /**
@@ -73,7 +73,7 @@ export class OpTables {
 }
 
 /** Write block `b`'s table into `t` from word `base`. */
-export function writeTable(b: CompileInput, t: Int32Array, base: number): void {
+function writeTable(b: CompileInput, t: Int32Array, base: number): void {
   for (let k = 0; k < b.ops.length; k++) {
     const [kind, d, a, bb, w1, w2] = classifyAt(b, k);
     const q = base + 4 * k;
@@ -83,10 +83,6 @@ export function writeTable(b: CompileInput, t: Int32Array, base: number): void {
     t[q + 3] = SIZES[kind] ?? 0;
   }
 }
-
-const slt = (ah: number, al: number, bh: number, bl: number): boolean => ah < bh || (ah === bh && al >>> 0 < bl >>> 0);
-const sltu = (ah: number, al: number, bh: number, bl: number): boolean =>
-  ah >>> 0 < bh >>> 0 || (ah === bh && al >>> 0 < bl >>> 0);
 
 /**
  * Run one block from its table, at word `base` of `t`. `h.pc` holds the block's virtual pc on

@@ -10,10 +10,10 @@ export type Op = (h: Hart) => void;
 
 
 // ---- helpers on pairs ----
-function sltPair(ah: number, al: number, bh: number, bl: number): boolean {
+export function sltPair(ah: number, al: number, bh: number, bl: number): boolean {
   return ah < bh || (ah === bh && al >>> 0 < bl >>> 0);
 }
-function sltuPair(ah: number, al: number, bh: number, bl: number): boolean {
+export function sltuPair(ah: number, al: number, bh: number, bl: number): boolean {
   return ah >>> 0 < bh >>> 0 || (ah === bh && al >>> 0 < bl >>> 0);
 }
 /** Shift left a pair by 0..63, writing x[d], x[d+1]. */

@@ -13,7 +13,10 @@ import * as S from "./ops-sys.js";
 
 export interface Decoded {
   op: Op;
-  /** True when the instruction transfers control or changes state the block loop must see. */
+  /**
+   * True when the instruction always leaves its block: it transfers control or changes state the
+   * block loop must see. Conditional branches do not: they leave only when taken.
+   */
   ends: boolean;
 }
 
@@ -55,7 +58,8 @@ export function decode(raw: number, len: 2 | 4, off: number): Decoded {
     case 0x67:
       return f3 === 0 ? at(S.jalr(d, a, immI, off, len), true) : ill;
     case 0x63:
-      return at(S.branch(f3, a, b, off, immB(inst), len), true);
+      // A side exit: the block runs on when the branch is not taken (exec.ts).
+      return at(S.branch(f3, a, b, off, immB(inst)));
     case 0x03:
       return f3 === 7 ? ill : at(M.load(f3 & 3, f3 >= 4, d, a, immI));
     case 0x23:

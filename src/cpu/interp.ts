@@ -18,8 +18,8 @@
  *   [0] kind | d << 8 | a << 16 | b << 24   (d, a, b: register pair indices 2*r; d is 64, the
  *                                            scratch pair, when rd is x0 and the op still runs)
  *   [1] immediate (or branch/JAL target offset from the block's pc, or fall-through length)
- *   [2] offset of the next instruction from the block's pc (links, untaken branches) or, for
- *       AUIPC, the instruction's own offset
+ *   [2] offset of the next instruction from the block's pc (links) or, for AUIPC, the
+ *       instruction's own offset
  *   [3] access size in bytes for loads and stores
  */
 import { classifyAt, K, SIZES, type CompileInput } from "./fast-ops.js";
@@ -84,11 +84,18 @@ function writeTable(b: CompileInput, t: Int32Array, base: number): void {
   }
 }
 
+/** A taken branch at word `p`: the pc moves to its target; returns the instructions retired. */
+function taken(h: Hart, target: number, p: number, base: number): number {
+  h.pc += target;
+  return ((p - base) >>> 2) + 1;
+}
+
 /**
  * Run one block from its table, at word `base` of `t`. `h.pc` holds the block's virtual pc on
- * entry and the next pc on return. A trap unwinds with `h.faultIndex` naming the op that raised it.
+ * entry and the next pc on return. Returns the instructions retired: all of the block's, or fewer
+ * when a taken branch left it early. A trap unwinds with `h.faultIndex` naming the op that raised it.
  */
-export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op[]): void {
+export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op[]): number {
   const x = h.x;
   const end = base + 4 * ops.length;
   let p = base;
@@ -108,8 +115,9 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
           ops[(p - base) >>> 2]!(h);
           break;
         case K.NEXT:
+          // The fall-through op, always last; it is not an instruction.
           h.pc += imm;
-          break;
+          return (p - base) >>> 2;
         case K.NOP:
           break;
         case K.LUI:
@@ -140,23 +148,25 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
           h.pc = target - (target & 1);
           break;
         }
+        // Branches are side exits: taken, the block ends here (this op retires too); untaken,
+        // the next op runs.
         case K.BEQ:
-          h.pc += al === bl && ah === bh ? imm : t[p + 2]!;
+          if (al === bl && ah === bh) return taken(h, imm, p, base);
           break;
         case K.BNE:
-          h.pc += al !== bl || ah !== bh ? imm : t[p + 2]!;
+          if (al !== bl || ah !== bh) return taken(h, imm, p, base);
           break;
         case K.BLT:
-          h.pc += slt(ah, al, bh, bl) ? imm : t[p + 2]!;
+          if (slt(ah, al, bh, bl)) return taken(h, imm, p, base);
           break;
         case K.BGE:
-          h.pc += slt(ah, al, bh, bl) ? t[p + 2]! : imm;
+          if (!slt(ah, al, bh, bl)) return taken(h, imm, p, base);
           break;
         case K.BLTU:
-          h.pc += sltu(ah, al, bh, bl) ? imm : t[p + 2]!;
+          if (sltu(ah, al, bh, bl)) return taken(h, imm, p, base);
           break;
         case K.BGEU:
-          h.pc += sltu(ah, al, bh, bl) ? t[p + 2]! : imm;
+          if (!sltu(ah, al, bh, bl)) return taken(h, imm, p, base);
           break;
         // Loads and stores probe the hart's TLB here rather than through Hart.lw and friends
         // (the JIT's path, which V8 inlines into small compiled blocks): V8 inlines few of them
@@ -394,4 +404,5 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
     h.faultIndex = (p - base) >>> 2;
     throw e;
   }
+  return ops.length;
 }

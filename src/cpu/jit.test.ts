@@ -77,6 +77,8 @@ function randomBlock(r: () => number): number[] {
       () => 0x0001 | (((d || 1) & 31) << 7) | ((r() & 31) << 2), // C.ADDI
       () => 0x4001 | ((d & 31) << 7) | ((r() & 31) << 2) | ((r() & 1) << 12), // C.LI
       () => 0x9002 | (((d || 1) & 31) << 7) | (((a || 1) & 31) << 2), // C.ADD
+      () => B(((r() % 64) - 32) * 2, b, a, pick([0, 1, 4, 5, 6, 7])), // a branch: a side exit
+      () => (r() & 1 ? 0xc001 : 0xe001) | ((r() % 8) << 7) | ((r() & 0x1f) << 2) | ((r() & 7) << 10), // C.BEQZ C.BNEZ
     ];
     words.push(pick(kinds)());
   }
@@ -126,7 +128,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   try {
     if (tier === "compiled") compileRegion([b])(h, 1);
     else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
-    else for (i = 0; i < b.ops.length; i++) b.ops[i]!(h);
+    else for (i = 0; i < b.ops.length; i++) if (b.ops[i]!(h) === true) break;
   } catch (e) {
     if (e !== TRAP) throw e;
     trap = `cause ${h.trapCause} tval ${h.trapTval} at op ${tier === "closures" ? i : h.faultIndex}`;
@@ -213,8 +215,8 @@ test("a region runs a loop inside one page and stops at a trap with the right pc
         const b = m.cache.lookup(h);
         let k = 0;
         try {
-          for (k = 0; k < b.ops.length; k++) b.ops[k]!(h);
-          retired += b.n;
+          for (k = 0; k < b.ops.length; k++) if (b.ops[k]!(h) === true) break;
+          retired += Math.min(k + 1, b.n);
         } catch (e) {
           if (e !== TRAP) throw e;
           h.pc += b.offs[k]!;

@@ -83,8 +83,12 @@ const LOADS: Partial<Record<K, [fn: string, high: "sign" | "zero" | "hiOut"]>> =
 };
 const STORES: Partial<Record<K, string>> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
 
-/** One classified op (fast-ops.ts) as JavaScript with its operands folded in. */
-function emit([kind, d, a, b, w1, w2]: Entry): Emitted | null {
+/**
+ * One classified op (fast-ops.ts) as JavaScript with its operands folded in; `k` is its index in
+ * the block. A taken branch is a side exit: it retires the k + 1 instructions up to and including
+ * itself (in the region's `done` and `h.instret`) and leaves the member's case (compileRegion).
+ */
+function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
   const pure = (src: string): Emitted => ({ src, traps: false });
   const [al, ah, bl, bh] = [lo(a), hi(a), lo(b), hi(b)];
   const ih = w1 >> 31;
@@ -130,7 +134,7 @@ function emit([kind, d, a, b, w1, w2]: Entry): Emitted | null {
         [K.BLTU]: sltu(ah, al, bh, bl),
         [K.BGEU]: `!${sltu(ah, al, bh, bl)}`,
       }[kind];
-      return pure(`h.pc += (${c}) ? ${w1} : ${w2};`);
+      return pure(`if (${c}) { h.pc += ${w1}; done += ${k + 1}; h.instret += ${k + 1}; break; }`);
     }
     case K.ADDI:
       if (a === 0) return pure(`x[${d}] = ${w1}; x[${d + 1}] = ${ih};`);
@@ -196,7 +200,10 @@ function emit([kind, d, a, b, w1, w2]: Entry): Emitted | null {
   return null;
 }
 
-/** The source of a block's body; its closures are named `${prefix}${k}` (exported for tests). */
+/**
+ * The source of a block's body, a member's case in a region (compileRegion: it uses the region's
+ * `done`, and `break` leaves the case); its closures are named `${prefix}${k}` (exported for tests).
+ */
 export function blockSource(b: CompileInput, prefix = "o"): string {
   const lines: string[] = [];
   for (let k = 0; k < b.ops.length; k++) {
@@ -204,7 +211,7 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
       lines.push(`h.pc += ${b.offs[k]!};`); // the fall-through op
       break;
     }
-    const e = emit(classifyAt(b, k));
+    const e = emit(classifyAt(b, k), k);
     if (e === null) lines.push(`i = ${k}; ${prefix}${k}(h);`);
     else lines.push(e.traps ? `i = ${k}; ${e.src}` : e.src);
   }

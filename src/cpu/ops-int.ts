@@ -6,7 +6,11 @@
 import { TWO32 } from "./int64.js";
 import type { Hart } from "./hart.js";
 
-export type Op = (h: Hart) => void;
+/**
+ * An instruction's closure. It returns true only when it ended its block early: a taken branch,
+ * the one side exit in the middle of a block (exec.ts). Every other op returns nothing.
+ */
+export type Op = (h: Hart) => boolean | void;
 
 
 // ---- helpers on pairs ----

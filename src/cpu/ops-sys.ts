@@ -1,8 +1,8 @@
 /**
  * Control transfer and system instructions: branches, jumps, CSR access, ECALL/EBREAK, xRET,
  * WFI and SFENCE.VMA (unprivileged spec 2.5, 2.8, chapter 9 "Zicsr"; privileged spec 3.3, 4.2).
- * These end a block: while a block runs, `h.pc` holds the block's start, so each op adds its own
- * offset `off` within the block.
+ * These end a block (branches only when taken): while a block runs, `h.pc` holds the block's
+ * start, so each op adds its own offset `off` within the block.
  */
 import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
@@ -30,49 +30,41 @@ export function jalr(d: number, a: number, imm: number, off: number, len: number
   };
 }
 
-/** BEQ, BNE, BLT, BGE, BLTU, BGEU (funct3 0, 1, 4, 5, 6, 7). */
-export function branch(f3: number, a: number, b: number, off: number, imm: number, len: number): Op | null {
+/**
+ * BEQ, BNE, BLT, BGE, BLTU, BGEU (funct3 0, 1, 4, 5, 6, 7). A branch is a side exit, not a block
+ * end (exec.ts: blocks run on through untaken branches): taken, it sets the pc to its target and
+ * returns true, which ends the block there; untaken, it returns false and the next op runs.
+ */
+export function branch(f3: number, a: number, b: number, off: number, imm: number): Op | null {
   const taken = off + imm;
-  const next = off + len;
+  const cond = branchCondition(f3, a, b);
+  if (!cond) return null;
+  return (h) => {
+    if (!cond(h.x)) return false;
+    h.pc += taken;
+    return true;
+  };
+}
+
+function branchCondition(f3: number, a: number, b: number): ((x: Int32Array) => boolean) | null {
+  const lt = (x: Int32Array, unsigned: boolean): boolean => {
+    const ah = unsigned ? x[a + 1]! >>> 0 : x[a + 1]!;
+    const bh = unsigned ? x[b + 1]! >>> 0 : x[b + 1]!;
+    return ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0);
+  };
   switch (f3) {
     case 0:
-      return (h) => {
-        const x = h.x;
-        h.pc += x[a] === x[b] && x[a + 1] === x[b + 1] ? taken : next;
-      };
+      return (x) => x[a] === x[b] && x[a + 1] === x[b + 1];
     case 1:
-      return (h) => {
-        const x = h.x;
-        h.pc += x[a] !== x[b] || x[a + 1] !== x[b + 1] ? taken : next;
-      };
+      return (x) => x[a] !== x[b] || x[a + 1] !== x[b + 1];
     case 4:
-      return (h) => {
-        const x = h.x;
-        const ah = x[a + 1]!;
-        const bh = x[b + 1]!;
-        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? taken : next;
-      };
+      return (x) => lt(x, false);
     case 5:
-      return (h) => {
-        const x = h.x;
-        const ah = x[a + 1]!;
-        const bh = x[b + 1]!;
-        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? next : taken;
-      };
+      return (x) => !lt(x, false);
     case 6:
-      return (h) => {
-        const x = h.x;
-        const ah = x[a + 1]! >>> 0;
-        const bh = x[b + 1]! >>> 0;
-        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? taken : next;
-      };
+      return (x) => lt(x, true);
     case 7:
-      return (h) => {
-        const x = h.x;
-        const ah = x[a + 1]! >>> 0;
-        const bh = x[b + 1]! >>> 0;
-        h.pc += ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0) ? next : taken;
-      };
+      return (x) => !lt(x, true);
   }
   return null;
 }

@@ -3,12 +3,15 @@
 // that is not sign-extended for the mode). Checks: satp MODE, 4 KiB / 2 MiB / 1 GiB leaves,
 // R/W/X and U/S permissions with the right cause (12/13/15) and mtval, SUM, MXR, MPRV, invalid
 // and reserved PTEs, misaligned superpages, non-canonical addresses, A/D bits (hardware update
-// or page fault, both exactly right), SFENCE.VMA after a PTE change, reserved MODEs and Sv57
-// (mode 10): ignored, or if accepted it must translate.
+// or page fault, both exactly right), SFENCE.VMA after a PTE change, an instruction whose halves
+// lie in two pages, reserved MODEs and Sv57 (mode 10): ignored, or if accepted it must translate.
 #include "common.h"
 #include "vm.h"
 #define VAL_A 0xaaaaaaaa00000001
 #define VAL_B 0xbbbbbbbb00000002
+// ADDI a0, a0, imm (0x00000513 | imm << 20) as two 16-bit halves.
+#define ADDI_A0_LO 0x0513
+#define ADDI_A0_HI(imm) (((imm) << 4) | 5)
 
 // The A/D bits of the PTE in slot `slot` are `ad`.
 .macro PTE_AD n, slot, ad
@@ -34,6 +37,8 @@ TEST_BEGIN
     MAP VA_T(7), dpage_a, PTE_V | PTE_W | PTE_A | PTE_D, 0, 7             // W without R: reserved
     MAP VA_T(8), dpage_a, PTE_V | PTE_R | PTE_A, 0, 8                     // remapped below
     MAP VA_T(9), ad_page2, PTE_V | PTE_R | PTE_W, 0, 9                    // A = D = 0
+    MAP VA_T(10), xstr_lo, PTE_V | PTE_X | PTE_A, 0, 10                   // an instruction's low half
+    MAP VA_T(11), xstr_hi_a, PTE_V | PTE_X | PTE_A, 0, 11                 // its high half: remapped below
     MAP_PA VA_MEGA, 0x80000000, PTE_V | PTE_R | PTE_A, 1
     MAP_PA VA_MEGA_BAD, 0x80001000, PTE_V | PTE_R | PTE_A, 1               // PPN[0] != 0
     li a0, VM_MODE
@@ -186,6 +191,32 @@ s_data:
     sfence.vma a1, zero
     ld a0, 0(a1)
     CHECK 34, a0, VAL_A
+
+    // An instruction across a page boundary (its halves are fetched, and translated, separately):
+    // VA_T(10) ends with the low half of ADDI a0, a0, imm, VA_T(11) begins with the high half.
+    // Each check runs it 40 times (so an emulator has cached it), after a change of the second
+    // page's translation and then of its contents: every run must use the halves as they are now.
+    li a0, 0
+    call straddle40
+    CHECK 50, a0, 40                    // imm 1, from xstr_hi_a
+    la a1, pte_addr
+    ld a1, 8 * 11(a1)
+    la a2, xstr_hi_b
+    srli a2, a2, 12
+    slli a2, a2, 10
+    ori a2, a2, PTE_V | PTE_X | PTE_A
+    sd a2, 0(a1)
+    sfence.vma
+    li a0, 0
+    call straddle40
+    CHECK 51, a0, 280                   // imm 7, from xstr_hi_b
+    la a1, xstr_hi_b                    // identity-mapped, writable
+    li a2, ADDI_A0_HI(3)
+    sh a2, 0(a1)
+    fence.i
+    li a0, 0
+    call straddle40
+    CHECK 52, a0, 120                   // imm 3: xstr_hi_b rewritten
     BACK_TO_M 1f
 1:  CHECK_TRAP 35, CAUSE_ECALL_S
 
@@ -255,5 +286,31 @@ s_sv57:
     csrw satp, zero
     sfence.vma
 TEST_PASS
+
+// Call the instruction across VA_T(10) and VA_T(11) 40 times (it adds to a0). Clobbers t3-t5.
+straddle40:
+    mv t3, ra
+    li t4, 40
+1:  li t5, VA_T(10) + 4094
+    jalr t5
+    addi t4, t4, -1
+    bnez t4, 1b
+    mv ra, t3
+    ret
+
+// Its pages: the low half in the last two bytes of xstr_lo; a high half, then C.JR ra (return),
+// at the start of xstr_hi_a (imm 1) and xstr_hi_b (imm 7).
+    .align 12
+xstr_lo:
+    .skip 4094
+    .hword ADDI_A0_LO
+xstr_hi_a:
+    .hword ADDI_A0_HI(1)
+    .hword 0x8082
+    .align 12
+xstr_hi_b:
+    .hword ADDI_A0_HI(7)
+    .hword 0x8082
+    .align 12
 
 VM_CODE

@@ -14,6 +14,12 @@ export interface GuestMemory {
   contains(gpa: number, len: number): boolean;
   /** A view (no copy) of guest RAM; valid until the next write to that range by anyone. */
   slice(gpa: number, len: number): Uint8Array;
+  /**
+   * A view of guest RAM for a device to fill directly (DMA: a disk read lands in the guest's
+   * buffer without a bounce copy). Code cached from the range is dropped first, as for write();
+   * the caller fills the view before the guest runs again.
+   */
+  dmaTarget(gpa: number, len: number): Uint8Array;
   read(gpa: number, dst: Uint8Array): void;
   write(gpa: number, src: Uint8Array): void;
   fill(gpa: number, len: number, value: number): void;
@@ -82,6 +88,11 @@ export class GuestRam implements GuestMemory {
 
   slice(gpa: number, len: number): Uint8Array {
     const o = this.off(gpa, len);
+    return this.u8.subarray(o, o + len);
+  }
+  dmaTarget(gpa: number, len: number): Uint8Array {
+    const o = this.off(gpa, len);
+    this.noteWrite(o, len);
     return this.u8.subarray(o, o + len);
   }
   read(gpa: number, dst: Uint8Array): void {

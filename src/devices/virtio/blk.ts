@@ -11,7 +11,7 @@
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Chain } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
-import { readSegments, writeSegments } from "./chain-io.js";
+import { forEachRange, readSegments, writeSegments } from "./chain-io.js";
 import { SECTOR_SIZE, type DiskBackend } from "./disk.js";
 import { DeviceId, feature } from "./spec.js";
 import type { GuestMemory } from "../../machine/memory.js";
@@ -64,8 +64,6 @@ export const BLK_DWZ_SEGMENT = { size: 16, sector: 0, numSectors: 8, flags: 12 }
 export const BLK_ID_BYTES = 20;
 
 const DWZ_FLAG_UNMAP = 1;
-/** Bounce buffer size: a request larger than this is copied in pieces. */
-const CHUNK = 1 << 20;
 /** Largest discard / write-zeroes range per segment (2 GiB in sectors) and segments per request. */
 const MAX_DWZ_SECTORS = 1 << 22;
 const MAX_DWZ_SEG = 32;
@@ -178,29 +176,18 @@ export class VirtioBlk implements VirtioDevice {
     const dataIn = chain.writableLen - 1;
     const dataOut = chain.readableLen - BLK_REQ_HEADER.size;
     switch (type) {
+      // Data moves straight between the image and the guest's buffers, segment by segment (no
+      // bounce buffer: a 1 MiB request used to allocate, zero and copy a 1 MiB one).
       case BlkType.IN: {
         if (dataOut !== 0 || dataIn % SECTOR_SIZE !== 0) throw new RequestError(BlkStatus.IOERR);
         const pos = this.range(sector, dataIn / SECTOR_SIZE);
-        const buf = new Uint8Array(Math.min(dataIn, CHUNK));
-        for (let done = 0; done < dataIn; ) {
-          const piece = buf.subarray(0, Math.min(buf.length, dataIn - done));
-          this.disk.read(pos + done, piece);
-          const n = writeSegments(mem, chain.writable, done, piece);
-          if (n === 0) throw new RequestError(BlkStatus.IOERR);
-          done += n;
-        }
+        forEachRange(chain.writable, 0, dataIn, (addr, n, at) => this.disk.read(pos + at, mem.dmaTarget(addr, n)));
         return dataIn;
       }
       case BlkType.OUT: {
         if (dataIn !== 0 || dataOut % SECTOR_SIZE !== 0 || this.disk.readOnly) throw new RequestError(BlkStatus.IOERR);
         const pos = this.range(sector, dataOut / SECTOR_SIZE);
-        const buf = new Uint8Array(Math.min(dataOut, CHUNK));
-        for (let done = 0; done < dataOut; ) {
-          const piece = buf.subarray(0, Math.min(buf.length, dataOut - done));
-          readSegments(mem, chain.readable, BLK_REQ_HEADER.size + done, piece);
-          this.disk.write(pos + done, piece);
-          done += piece.length;
-        }
+        forEachRange(chain.readable, BLK_REQ_HEADER.size, dataOut, (addr, n, at) => this.disk.write(pos + at, mem.slice(addr, n)));
         return 0;
       }
       case BlkType.FLUSH:

@@ -264,3 +264,42 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   assert.equal(m.ram.view.getInt32(DATA, true), 6);
   assert.equal(h.pc - start, 24); // at the final `j .`
 });
+
+test("both tiers count the instructions of superblocks left early at a taken branch", () => {
+  //  0: addi x11, x0, 10
+  //  4: loop: andi x12, x11, 1
+  //  8: beq x12, x0, +8        (a side exit to 16 when x11 is even)
+  // 12: addi x10, x10, 1
+  // 16: addi x11, x11, -1
+  // 20: bne x11, x0, -16       (a side exit back to 4)
+  // 24: j .
+  // Blocks start at 0, 16 and 4 and run on through untaken branches. Until pc 24 and the one run
+  // of `j .` there: 1 + 5 odd rounds of 5 + 5 even rounds of 4 + 1 = 47 instructions.
+  const prog = [I(10, 0, 0, 11, 0x13), I(1, 11, 7, 12, 0x13), B(8, 0, 12, 0), I(1, 10, 0, 10, 0x13), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
+  for (const compiled of [false, true]) {
+    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+    const h = m.harts[0]!;
+    place(m, h, prog, new Int32Array(66), 1);
+    const start = h.pc;
+    if (compiled) {
+      for (const o of [0, 4, 16]) {
+        h.pc = start + o;
+        m.cache.compile(m.cache.lookup(h));
+      }
+      h.pc = start;
+    }
+    let retired = 0;
+    let calls = 0;
+    do {
+      retired += runHart(h, m.cache, 1);
+      calls++;
+    } while (h.pc !== start + 24 && calls < 100);
+    const tier = compiled ? "compiled" : "interpreter";
+    assert.equal(retired, 47, tier);
+    assert.equal(h.instret, 47, tier);
+    assert.equal(h.x[2 * 10], 5, tier);
+    // One block per call: once from 0, five times from 16, nine from 4 (each runs on through
+    // its untaken branches).
+    assert.equal(calls, 15, tier);
+  }
+});

@@ -11,7 +11,12 @@ import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { runUntilExit } from "./spawn-until.js";
 
-const MB = 64;
+/**
+ * Transfer size. The guest's clock reads in centiseconds (below), and QEMU moved 64 MiB in 8-10 cs,
+ * so one tick was a tenth of its time and its rates jumped between 640, 711 and 800 MB/s. 256 MiB
+ * takes it about 40 cs.
+ */
+const MB = 256;
 // Debian's busybox dd prints no rate and its date has no %N, so the guest times each dd with
 // /proc/uptime (two decimals: centiseconds).
 const timed = (kind: string, dd: string): string =>

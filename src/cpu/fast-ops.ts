@@ -39,8 +39,8 @@ export const enum K {
 /**
  * One pre-decoded op: kind, operands, and two words whose meaning depends on the kind: w1 is the
  * immediate (for branches and JAL the target's offset from the block's pc, for NEXT the
- * fall-through length), w2 the offset of the next instruction (links, untaken branches) or, for
- * AUIPC, the instruction's own offset.
+ * fall-through length), w2 the offset of the next instruction (the link of JAL and JALR) or, for
+ * AUIPC, the instruction's own offset. Branches leave w2 0: untaken, they run on to the next op.
  */
 export type Entry = [kind: K, d: number, a: number, b: number, w1: number, w2: number];
 
@@ -79,7 +79,7 @@ function classify(inst: number, len: number, off: number): Entry | null {
       return f3 === 0 ? [K.JALR, d, a, 0, immI, off + len] : null;
     case 0x63: {
       const k = BRANCHES[f3];
-      return k === undefined ? null : [k, 0, a, b, off + immB(inst), off + len];
+      return k === undefined ? null : [k, 0, a, b, off + immB(inst), 0];
     }
     case 0x03: {
       const k = LOADS[f3];

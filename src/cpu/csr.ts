@@ -71,8 +71,13 @@ export function csrAllowed(h: Hart, csr: number, write: boolean): boolean {
   return true;
 }
 
-/** Read a CSR into csrOut. Returns false for a CSR that does not exist (illegal instruction). */
-export function csrRead(h: Hart, csr: number): boolean {
+/**
+ * Read a CSR into csrOut. Returns false for a CSR that does not exist (illegal instruction).
+ * `retired`: instructions retired before this one that `h.instret` does not count yet (those of
+ * the running block, added when it ends), so cycle and instret read exactly (privileged spec
+ * 3.1.11: minstret counts the instructions the hart has retired).
+ */
+export function csrRead(h: Hart, csr: number, retired = 0): boolean {
   switch (csr) {
     case Csr.fflags:
       return out(h.fflags, 0);
@@ -82,10 +87,10 @@ export function csrRead(h: Hart, csr: number): boolean {
       return out((h.frm << 5) | h.fflags, 0);
     case Csr.cycle:
     case Csr.mcycle:
-      return outU(h.instret + h.cycleOffset);
+      return outU(h.instret + retired + h.cycleOffset);
     case Csr.instret:
     case Csr.minstret:
-      return outU(h.instret + h.instretOffset);
+      return outU(h.instret + retired + h.instretOffset);
     case Csr.time:
       return outU(h.host.clock.ticks());
     case Csr.sstatus: {
@@ -168,8 +173,11 @@ function sd(h: Hart): boolean {
   return (h.mstatus & MS_FS) === MS_FS;
 }
 
-/** Write a CSR (already checked with csrAllowed). Returns false for a CSR that does not exist. */
-export function csrWrite(h: Hart, csr: number, lo: number, hi: number): boolean {
+/**
+ * Write a CSR (already checked with csrAllowed). Returns false for a CSR that does not exist.
+ * `retired` as for csrRead.
+ */
+export function csrWrite(h: Hart, csr: number, lo: number, hi: number, retired = 0): boolean {
   switch (csr) {
     case Csr.fflags:
       h.fflags = lo & 0x1f;
@@ -185,11 +193,11 @@ export function csrWrite(h: Hart, csr: number, lo: number, hi: number): boolean 
       h.markFsDirty();
       return true;
     case Csr.mcycle:
-      h.cycleOffset = u64(lo, hi) - h.instret;
+      h.cycleOffset = u64(lo, hi) - h.instret - retired;
       return true;
     case Csr.minstret:
       // The instruction that writes minstret is itself not counted after the write (3.1.10).
-      h.instretOffset = u64(lo, hi) - h.instret - 1;
+      h.instretOffset = u64(lo, hi) - h.instret - retired - 1;
       return true;
     case Csr.sstatus:
       return writeMstatus(h, (h.mstatus & ~SSTATUS_MASK) | (lo & SSTATUS_MASK));

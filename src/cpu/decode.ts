@@ -31,9 +31,9 @@ export const immJ = (inst: number): number =>
 
 /**
  * Decode the instruction `raw` (a 32-bit word, or a 16-bit parcel when `len` is 2) found `off`
- * bytes into its block.
+ * bytes into its block, after `index` other instructions of it.
  */
-export function decode(raw: number, len: 2 | 4, off: number): Decoded {
+export function decode(raw: number, len: 2 | 4, off: number, index = 0): Decoded {
   const inst = len === 2 ? expandCompressed(raw) : raw;
   if (inst === -1) return { op: S.illegal(raw), ends: true };
   const opcode = inst & 0x7f;
@@ -84,7 +84,7 @@ export function decode(raw: number, len: 2 | 4, off: number): Decoded {
       if (f3 === 1) return at(S.fenceI(off), true);
       return ill;
     case 0x73:
-      return system(inst, raw, f3, d, r1, off);
+      return system(inst, raw, f3, d, r1, off, index);
     case 0x53:
     case 0x43:
     case 0x47:
@@ -196,8 +196,8 @@ function op32(f3: number, f7: number, d: number, a: number, b: number): Op | nul
   return null;
 }
 
-function system(inst: number, raw: number, f3: number, d: number, r1: number, off: number): Decoded {
-  if (f3 !== 0 && f3 !== 4) return { op: S.csrOp(f3, inst >>> 20, d, r1, off, raw), ends: true };
+function system(inst: number, raw: number, f3: number, d: number, r1: number, off: number, index: number): Decoded {
+  if (f3 !== 0 && f3 !== 4) return { op: S.csrOp(f3, inst >>> 20, d, r1, off, raw, index), ends: true };
   const ill = { op: S.illegal(raw), ends: true };
   if (f3 !== 0 || ((inst >>> 7) & 31) !== 0) return ill;
   if (inst >>> 25 === 0x09) return { op: S.sfenceVma(r1 * 2, off, raw), ends: true };

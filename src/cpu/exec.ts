@@ -227,13 +227,13 @@ export class CodeCache {
       const lo = u8[p]! | (u8[p + 1]! << 8);
       let dec;
       if ((lo & 3) !== 3) {
-        dec = decode(lo, 2, p - start);
+        dec = decode(lo, 2, p - start, ops.length);
         raws.push(lo);
         offs.push(p - start);
         p += 2;
       } else if (p + 4 <= pageEnd) {
         const word = lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-        dec = decode(word, 4, p - start);
+        dec = decode(word, 4, p - start, ops.length);
         raws.push(word);
         offs.push(p - start);
         p += 4;

@@ -73,7 +73,11 @@ function branchCondition(f3: number, a: number, b: number): ((x: Int32Array) => 
  * CSRRW/CSRRS/CSRRC and the immediate forms (Zicsr, 9.1): CSRRW with rd = x0 does not read;
  * CSRRS/CSRRC with rs1 = x0 (or uimm = 0) do not write, so a read-only CSR may be read that way.
  */
-export function csrOp(f3: number, csr: number, d: number, rs1: number, off: number, inst: number): Op {
+/**
+ * CSRRW/S/C and their immediate forms. `index`: instructions of the block before this one; they
+ * retire before it but are added to instret only when the block ends, so counter CSRs add them.
+ */
+export function csrOp(f3: number, csr: number, d: number, rs1: number, off: number, inst: number, index: number): Op {
   const kind = f3 & 3; // 1 = RW, 2 = RS, 3 = RC
   const imm = (f3 & 4) !== 0;
   const writes = kind === 1 || rs1 !== 0;
@@ -85,7 +89,7 @@ export function csrOp(f3: number, csr: number, d: number, rs1: number, off: numb
     let ol = 0;
     let oh = 0;
     if (reads) {
-      if (!csrRead(h, csr)) h.raise(Exc.Illegal, inst);
+      if (!csrRead(h, csr, index)) h.raise(Exc.Illegal, inst);
       ol = csrOut.lo;
       oh = csrOut.hi;
     }
@@ -96,7 +100,7 @@ export function csrOp(f3: number, csr: number, d: number, rs1: number, off: numb
       const base = csr === Csr.mip ? (ol & ~MIP_SEIP) | (h.mipSw & MIP_SEIP) : ol;
       const nl = kind === 1 ? sl : kind === 2 ? base | sl : base & ~sl;
       const nh = kind === 1 ? sh : kind === 2 ? oh | sh : oh & ~sh;
-      if (!csrWrite(h, csr, nl, nh)) h.raise(Exc.Illegal, inst);
+      if (!csrWrite(h, csr, nl, nh, index)) h.raise(Exc.Illegal, inst);
     }
     h.x[d] = ol;
     h.x[d + 1] = oh;

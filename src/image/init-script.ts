@@ -58,11 +58,13 @@ fi
 # With console=hvc0 the console is virtio-console port 0. The driver is built in but its
 # transport, virtio_mmio, is a module (loaded just above), so the kernel had no console to open
 # for PID 1: stdin/stdout/stderr are closed until now. With named ports (MULTIPORT) port 0 is
-# added only after the host answers the driver's DEVICE_READY (virtio 1.2 5.3.6.2): wait for it.
+# added only after the host answers the driver's DEVICE_READY (virtio 1.2 5.3.6.2): wait for it
+# in sysfs. Not by opening /dev/console to try: the last close of a tty throws away its input,
+# and host input (commands piped into 'corral run') reaches the tty as soon as it is first opened.
 if ! [ -t 1 ] && grep -q 'console=hvc' /proc/cmdline; then
   i=0
-  until (: </dev/console) 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
-  if (: </dev/console) 2>/dev/null; then
+  until grep -qw hvc0 /sys/class/tty/console/active 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done
+  if grep -qw hvc0 /sys/class/tty/console/active 2>/dev/null; then
     exec </dev/console >/dev/console 2>&1
     echo "${INIT_STARTED}"
   fi

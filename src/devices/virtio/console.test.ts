@@ -8,13 +8,15 @@ import { feature } from "./spec.js";
 
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 
-function rig(opts: ConsoleOptions) {
+/** A device and a mock driver; `multiport: false` for a driver that does not take MULTIPORT. */
+function rig(opts: ConsoleOptions, multiport = true) {
   const ram = makeRam();
   const irq = new MockIrq();
   const con = new VirtioConsole(opts);
   const t = new VirtioMmioTransport({ device: con, memory: ram, irq, irqNumber: 1 });
   const drv = new MockDriver(ram, t, irq);
-  drv.init({ want: drv.deviceFeatures() });
+  const offered = drv.deviceFeatures();
+  drv.init({ want: multiport ? offered : offered & ~feature(ConsoleFeature.MULTIPORT) });
   return { con, t, drv, irq };
 }
 
@@ -27,10 +29,11 @@ function ctrl(id: number, event: number, value: number): Uint8Array {
   return b;
 }
 
-test("hvc0: guest output reaches the callback, host input fills posted receive buffers", () => {
+test("hvc0 without MULTIPORT: guest output reaches the callback, host input fills posted receive buffers", () => {
   const out: string[] = [];
-  const { con, drv, irq } = rig({ onOutput: (b) => out.push(text(b)) });
+  const { con, drv, irq } = rig({ onOutput: (b) => out.push(text(b)) }, false);
   assert.equal(drv.reg(Reg.DEVICE_ID), 3);
+  assert.ok(drv.deviceFeatures() & feature(ConsoleFeature.MULTIPORT), "offered even without named ports");
   assert.equal(drv.features & feature(ConsoleFeature.MULTIPORT), 0n);
   drv.request(1, [new TextEncoder().encode("hello "), new TextEncoder().encode("world\n")], []);
   assert.deepEqual(out, ["hello world\n"]);
@@ -101,6 +104,32 @@ test("MULTIPORT: the Linux handshake names the ports; named port traffic both wa
   drv.request(3, [ctrl(9, ConsoleEvent.PORT_OPEN, 1)], []); // unknown port: ignored
   drv.request(3, [new Uint8Array(3)], []); // short message: ignored
   assert.deepEqual(changes, [true, false]);
+});
+
+test("MULTIPORT: input for a port, hvc0 included, waits until the guest opens it", () => {
+  const { con, drv } = rig({ ports: [{ name: "org.corral.agent" }] });
+  for (let i = 0; i < 8; i++) drv.add(2, [], [64]);
+  drv.kick(2);
+  drv.request(3, [ctrl(0, ConsoleEvent.DEVICE_READY, 1)], []);
+  drv.request(3, [ctrl(0, ConsoleEvent.PORT_READY, 1)], []);
+  drv.request(3, [ctrl(1, ConsoleEvent.PORT_READY, 1)], []);
+  drv.reap(2); // the device's answers: DEVICE_ADD, CONSOLE_PORT, PORT_NAME, PORT_OPEN
+  // Linux posts the ports' receive buffers before it has connected them (virtio_console.c
+  // add_port), and discards what arrives there until then: commands piped in at boot were lost.
+  const rx0 = drv.add(0, [], [64]);
+  const rx1 = drv.add(4, [], [64]);
+  drv.kick(0);
+  drv.kick(4);
+  con.pushInput(new TextEncoder().encode("echo hi\n"));
+  con.port("org.corral.agent")!.write(new TextEncoder().encode("X1"));
+  assert.deepEqual(drv.reap(0), [], "hvc0 input held before its PORT_OPEN");
+  assert.deepEqual(drv.reap(4), [], "port 1 input held before its PORT_OPEN");
+  // init_port_console sends PORT_OPEN for hvc0 once the console is set up.
+  drv.request(3, [ctrl(0, ConsoleEvent.PORT_OPEN, 1)], []);
+  assert.deepEqual(drv.reap(0), [{ id: rx0.head, len: 8 }]);
+  assert.equal(text(drv.readBuf(rx0.writable[0]!).subarray(0, 8)), "echo hi\n");
+  drv.request(3, [ctrl(1, ConsoleEvent.PORT_OPEN, 1)], []);
+  assert.deepEqual(drv.reap(4), [{ id: rx1.head, len: 2 }]);
 });
 
 test("virtio-console survives 2000 randomized malformed descriptor tables", () => {

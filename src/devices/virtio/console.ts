@@ -5,7 +5,9 @@
  *
  * Queues (§5.3.2): 0/1 receiveq/transmitq of port 0, 2/3 the control receiveq/transmitq, then a
  * receiveq/transmitq pair per further port (port p: 2p+2, 2p+3). Bytes for the guest wait in a
- * bounded per-port buffer until the driver posts receive buffers.
+ * bounded per-port buffer until the driver posts receive buffers and, with MULTIPORT, until it has
+ * opened the port (PORT_OPEN): Linux throws away input for a port it has not connected, and that
+ * includes hvc0 until its console is set up (virtio_console.c sends PORT_OPEN for it then).
  */
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Virtqueue } from "./virtqueue.js";
@@ -48,14 +50,14 @@ export interface ConsoleOptions {
   name?: string;
   /** Output of hvc0 (port 0). */
   onOutput?: (bytes: Uint8Array) => void;
-  /** Further named ports (ids 1, 2, ...); offering any enables MULTIPORT. */
+  /** Further named ports (ids 1, 2, ...). */
   ports?: readonly ConsolePortOptions[];
   queueSize?: number;
 }
 
 /** One port as the host sees it. */
 export class ConsolePort {
-  /** The guest has the port open (PORT_OPEN from the driver; hvc0 counts as always open). */
+  /** The guest has the port open (PORT_OPEN from the driver; without MULTIPORT hvc0 always is). */
   guestOpen = false;
   onOutput: (bytes: Uint8Array) => void;
   onGuestOpenChange: (open: boolean) => void = () => {};
@@ -96,9 +98,12 @@ export class VirtioConsole implements VirtioDevice {
     const extra = opts.ports ?? [];
     this.ports = [new ConsolePort(0, "", opts.onOutput, this), ...extra.map((p, i) => new ConsolePort(i + 1, p.name, p.onOutput, this))];
     const qs = opts.queueSize ?? 64;
-    this.features = feature(ConsoleFeature.EMERG_WRITE) | (extra.length > 0 ? feature(ConsoleFeature.MULTIPORT) : 0n);
-    // Without MULTIPORT only port 0's pair exists; with it, the control pair and one pair per port.
-    this.queueMaxSizes = Array.from({ length: extra.length > 0 ? 2 * (this.ports.length + 1) : 2 }, () => qs);
+    // MULTIPORT is offered even with hvc0 alone, as QEMU's virtio-serial does: only its control
+    // messages tell when the guest has set up its console (PORT_OPEN), and Linux discards input
+    // that reaches the port before that. A driver that does not take it uses port 0's pair alone.
+    this.features = feature(ConsoleFeature.EMERG_WRITE) | feature(ConsoleFeature.MULTIPORT);
+    // Port 0's pair, the control pair, then one pair per further port.
+    this.queueMaxSizes = Array.from({ length: 2 * (this.ports.length + 1) }, () => qs);
     this.config.set32(CONSOLE_CONFIG.maxNrPorts, this.ports.length);
   }
 
@@ -119,8 +124,8 @@ export class VirtioConsole implements VirtioDevice {
   activate(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
     this.multiport = hasFeature(ctx.features, ConsoleFeature.MULTIPORT);
-    // Port 0 is the console: open from the start (without MULTIPORT there is no PORT_OPEN).
-    this.ports[0]!.guestOpen = true;
+    // Without MULTIPORT there are no control messages: port 0, the console, is open from the start.
+    this.ports[0]!.guestOpen = !this.multiport;
     this.fillAll();
   }
 
@@ -158,7 +163,7 @@ export class VirtioConsole implements VirtioDevice {
   private fill(id: number): void {
     const ctx = this.ctx;
     const port = this.ports[id];
-    if (!ctx || !port || (id > 0 && !this.multiport)) return;
+    if (!ctx || !port || (id > 0 && !this.multiport) || !port.guestOpen) return;
     const qi = this.rxQueue(id);
     const vq = ctx.queue(qi);
     if (!vq) return;
@@ -246,7 +251,7 @@ export class VirtioConsole implements VirtioDevice {
       // The host side of every port is connected as long as the device exists.
       this.queueControl(port.id, ConsoleEvent.PORT_OPEN, 1);
       this.fill(port.id);
-    } else if (event === ConsoleEvent.PORT_OPEN && port.id !== 0) {
+    } else if (event === ConsoleEvent.PORT_OPEN) {
       const open = value === 1;
       if (open !== port.guestOpen) {
         port.guestOpen = open;
@@ -260,7 +265,7 @@ export class VirtioConsole implements VirtioDevice {
     this.ctx = undefined;
     this.control = [];
     for (const p of this.ports) {
-      if (p.guestOpen && p.id !== 0) p.onGuestOpenChange(false);
+      if (p.guestOpen) p.onGuestOpenChange(false);
       p.guestOpen = false;
     }
   }

@@ -60,7 +60,7 @@ export class Block {
    * every other block.
    */
   hi = -1;
-  /** Ends in a branch, jump or fall-through: nothing in it changes translation or privilege. */
+  /** Ends in a jump or falls through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
   /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
   readonly tbase: number;

@@ -219,15 +219,16 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
 }
 
 /**
- * Whether control may stay in the region after the block: it falls through or ends in a jump or
- * branch. A block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may
- * change the translation, the privilege or interrupt state, so the region returns after it.
+ * Whether control may stay in the region after the block: it falls through (a block whose last
+ * instruction is a branch falls through too: branches never end blocks) or ends in a jump. A
+ * block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may change the
+ * translation, the privilege or interrupt state, so the region returns after it.
  */
 export function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
   const inst = instAt(b, b.n - 1);
   const opcode = inst & 0x7f;
-  return inst !== -1 && (opcode === 0x63 || opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
+  return inst !== -1 && (opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
 }
 
 /** A block as a region member: where it starts in RAM, and the flag set when its code is overwritten. */

@@ -8,7 +8,7 @@ import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
 import { Csr, Exc, MIP_SEIP, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
 import type { Hart } from "./hart.js";
-import type { Op } from "./ops-int.js";
+import { sltPair, sltuPair, type Op } from "./ops-int.js";
 
 
 export function jal(d: number, off: number, imm: number, len: number): Op {
@@ -47,24 +47,19 @@ export function branch(f3: number, a: number, b: number, off: number, imm: numbe
 }
 
 function branchCondition(f3: number, a: number, b: number): ((x: Int32Array) => boolean) | null {
-  const lt = (x: Int32Array, unsigned: boolean): boolean => {
-    const ah = unsigned ? x[a + 1]! >>> 0 : x[a + 1]!;
-    const bh = unsigned ? x[b + 1]! >>> 0 : x[b + 1]!;
-    return ah < bh || (ah === bh && x[a]! >>> 0 < x[b]! >>> 0);
-  };
   switch (f3) {
     case 0:
       return (x) => x[a] === x[b] && x[a + 1] === x[b + 1];
     case 1:
       return (x) => x[a] !== x[b] || x[a + 1] !== x[b + 1];
     case 4:
-      return (x) => lt(x, false);
+      return (x) => sltPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
     case 5:
-      return (x) => !lt(x, false);
+      return (x) => !sltPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
     case 6:
-      return (x) => lt(x, true);
+      return (x) => sltuPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
     case 7:
-      return (x) => !lt(x, true);
+      return (x) => !sltuPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
   }
   return null;
 }
@@ -72,10 +67,8 @@ function branchCondition(f3: number, a: number, b: number): ((x: Int32Array) => 
 /**
  * CSRRW/CSRRS/CSRRC and the immediate forms (Zicsr, 9.1): CSRRW with rd = x0 does not read;
  * CSRRS/CSRRC with rs1 = x0 (or uimm = 0) do not write, so a read-only CSR may be read that way.
- */
-/**
- * CSRRW/S/C and their immediate forms. `index`: instructions of the block before this one; they
- * retire before it but are added to instret only when the block ends, so counter CSRs add them.
+ * `index`: instructions of the block before this one; they retire before it but are added to
+ * instret only when the block ends, so the counter CSRs add them.
  */
 export function csrOp(f3: number, csr: number, d: number, rs1: number, off: number, inst: number, index: number): Op {
   const kind = f3 & 3; // 1 = RW, 2 = RS, 3 = RC

@@ -91,9 +91,9 @@ export class GuestRam implements GuestMemory {
     return this.u8.subarray(o, o + len);
   }
   dmaTarget(gpa: number, len: number): Uint8Array {
-    const o = this.off(gpa, len);
-    this.noteWrite(o, len);
-    return this.u8.subarray(o, o + len);
+    const view = this.slice(gpa, len);
+    this.noteWrite(gpa - this.base, len);
+    return view;
   }
   read(gpa: number, dst: Uint8Array): void {
     const o = this.off(gpa, dst.length);

@@ -163,7 +163,8 @@ export class VirtioConsole implements VirtioDevice {
   private fill(id: number): void {
     const ctx = this.ctx;
     const port = this.ports[id];
-    if (!ctx || !port || (id > 0 && !this.multiport) || !port.guestOpen) return;
+    // Without MULTIPORT only port 0 is ever open (the others open by control messages).
+    if (!ctx || !port || !port.guestOpen) return;
     const qi = this.rxQueue(id);
     const vq = ctx.queue(qi);
     if (!vq) return;

@@ -23,6 +23,7 @@ import {
 import type { FpuHart } from "./fpu/index.js";
 import { Access, translate } from "./mmu.js";
 import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
+import { HartArea, TLB_SET } from "./wasm/layout.js";
 
 /** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
 export interface PhysBus {
@@ -64,7 +65,7 @@ export const enum HartState {
  * value: every canonical Sv39/Sv48 address is below 2^48 in magnitude, so it is exact.
  */
 export class Hart implements InterruptTarget, FpuHart {
-  readonly x = new Int32Array(66);
+  readonly x: Int32Array;
   readonly f = new Int32Array(64);
   fflags = 0;
   frm = 0;
@@ -127,8 +128,16 @@ export class Hart implements InterruptTarget, FpuHart {
   faultOffs: Int32Array = new Int32Array(1);
   faultDone = 0;
 
+  /**
+   * This hart's area in the machine's wasm memory (wasm/layout.ts), or -1 without one: the
+   * registers and TLBs are then arrays of their own and the wasm tier is off.
+   */
+  readonly area: number;
+  /** The area as int32s (slots such as HartArea.stop); empty without an area. */
+  readonly slots: Int32Array;
+
   // Fast-path views of the current translation contexts.
-  readonly ctx: TlbContext[] = Array.from({ length: CTX_COUNT }, () => new TlbContext());
+  readonly ctx: TlbContext[];
   rtag: Float64Array;
   radd: Float64Array;
   wtag: Float64Array;
@@ -146,11 +155,23 @@ export class Hart implements InterruptTarget, FpuHart {
     readonly hartId: number,
     readonly host: HartHost,
   ) {
-    this.ram = host.ram;
-    this.view = host.ram.view;
-    this.u8 = host.ram.u8;
-    this.i8 = new Int8Array(host.ram.buffer);
-    this.i32 = new Int32Array(host.ram.buffer);
+    const ram = host.ram;
+    this.ram = ram;
+    this.view = ram.view;
+    this.u8 = ram.u8;
+    this.i8 = new Int8Array(ram.buffer, ram.byteOffset, ram.size);
+    this.i32 = new Int32Array(ram.buffer, ram.byteOffset, ram.size >>> 2);
+    const area = ram.allocHartArea();
+    this.area = area;
+    if (area >= 0) {
+      this.x = new Int32Array(ram.buffer, area + HartArea.x, 66);
+      this.slots = new Int32Array(ram.buffer, area, HartArea.tlb >>> 2);
+      this.ctx = Array.from({ length: CTX_COUNT }, (_, c) => new TlbContext(ram.buffer, area + HartArea.tlb + 3 * c * TLB_SET));
+    } else {
+      this.x = new Int32Array(66);
+      this.slots = new Int32Array(0);
+      this.ctx = Array.from({ length: CTX_COUNT }, () => new TlbContext());
+    }
     const c = this.ctx[CTX_M]!;
     this.rtag = c.r.tag;
     this.radd = c.r.add;
@@ -158,6 +179,7 @@ export class Hart implements InterruptTarget, FpuHart {
     this.wadd = c.w.add;
     this.xtag = c.x.tag;
     this.xadd = c.x.add;
+    this.updateContexts();
   }
 
   // ---- InterruptTarget ----
@@ -257,6 +279,10 @@ export class Hart implements InterruptTarget, FpuHart {
     this.radd = dc.r.add;
     this.wtag = dc.w.tag;
     this.wadd = dc.w.add;
+    if (this.area >= 0) {
+      this.slots[HartArea.rtag >>> 2] = dc.r.tag.byteOffset;
+      this.slots[HartArea.wtag >>> 2] = dc.w.tag.byteOffset;
+    }
   }
 
   get dataPriv(): number {

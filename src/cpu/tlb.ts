@@ -11,6 +11,8 @@
  * never needs a page walk; pages holding decoded code are never entered for write, so that every
  * store to code goes through the slow path and invalidates the cached blocks.
  */
+import { TLB_ADD, TLB_SET } from "./wasm/layout.js";
+
 export const TLB_BITS = 11;
 export const TLB_SIZE = 1 << TLB_BITS;
 export const TLB_MASK = TLB_SIZE - 1;
@@ -18,8 +20,17 @@ export const TLB_MASK = TLB_SIZE - 1;
 const EMPTY = 1;
 
 export class TlbSet {
-  readonly tag = new Float64Array(TLB_SIZE).fill(EMPTY);
-  readonly add = new Float64Array(TLB_SIZE);
+  readonly tag: Float64Array;
+  readonly add: Float64Array;
+  /**
+   * `at`: where in `buffer` the set lives (the hart's area of the wasm memory, wasm/layout.ts: tags
+   * then RAM offsets); by default it has arrays of its own.
+   */
+  constructor(buffer?: ArrayBuffer, at = 0) {
+    this.tag = buffer ? new Float64Array(buffer, at, TLB_SIZE) : new Float64Array(TLB_SIZE);
+    this.add = buffer ? new Float64Array(buffer, at + TLB_ADD, TLB_SIZE) : new Float64Array(TLB_SIZE);
+    this.tag.fill(EMPTY);
+  }
   flush(): void {
     this.tag.fill(EMPTY);
   }
@@ -42,9 +53,15 @@ export class TlbSet {
 
 /** The three TLBs of one translation context. */
 export class TlbContext {
-  readonly r = new TlbSet();
-  readonly w = new TlbSet();
-  readonly x = new TlbSet();
+  readonly r: TlbSet;
+  readonly w: TlbSet;
+  readonly x: TlbSet;
+  /** `at`: where its three sets start in `buffer` (read, write, execute; TLB_SET bytes each). */
+  constructor(buffer?: ArrayBuffer, at = 0) {
+    this.r = new TlbSet(buffer, at);
+    this.w = new TlbSet(buffer, at + TLB_SET);
+    this.x = new TlbSet(buffer, at + 2 * TLB_SET);
+  }
   flush(): void {
     this.r.flush();
     this.w.flush();

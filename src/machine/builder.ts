@@ -250,7 +250,7 @@ export function buildMachine(c: MachineConfig): Machine {
     let info = 0;
     if (c.kernel) {
       info = dtbAt - FW_DYNAMIC_INFO.size;
-      const v = new DataView(ram.buffer, info - ram.base, FW_DYNAMIC_INFO.size);
+      const v = new DataView(ram.buffer, ram.byteOffset + info - ram.base, FW_DYNAMIC_INFO.size);
       v.setBigUint64(FW_DYNAMIC_INFO.magic, FW_DYNAMIC_MAGIC, true);
       v.setBigUint64(FW_DYNAMIC_INFO.version, 2n, true);
       v.setBigUint64(FW_DYNAMIC_INFO.nextAddr, BigInt(kernelEntry), true);

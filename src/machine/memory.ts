@@ -1,4 +1,8 @@
 import { CorralError } from "../errors.js";
+import { HART_AREA, HART_SLOTS, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
+
+/** WebAssembly page size (core spec 2.0, 2.5.5). */
+const WASM_PAGE = 65536;
 
 /** QEMU virt board: DRAM starts at 2 GiB. */
 export const RAM_BASE = 0x8000_0000;
@@ -40,7 +44,7 @@ export class GuestMemoryError extends CorralError {
 }
 
 /**
- * Guest RAM: one ArrayBuffer mapped at RAM_BASE. The CPU reads it through `view`/`u8` directly on
+ * Guest RAM: one buffer mapped at RAM_BASE (inside a WebAssembly.Memory, see `memory`). The CPU reads it through `view`/`u8` directly on
  * its fast path; devices go through the checked GuestMemory methods.
  *
  * Code tracking: the CPU caches decoded instructions per physical page. `codePages[p]` is non-zero
@@ -48,21 +52,45 @@ export class GuestMemoryError extends CorralError {
  * the CPU's slow store path) calls `onCodeWrite(p)` so the cache drops that page's blocks.
  */
 export class GuestRam implements GuestMemory {
+  /**
+   * The linear memory that holds RAM and the harts' registers and TLBs (cpu/wasm/layout.ts), so
+   * the wasm tier can run on them; undefined when RAM is too large for one (then RAM is a plain
+   * ArrayBuffer and the CPU runs without that tier).
+   */
+  readonly memory: WebAssembly.Memory | undefined;
+  /** The buffer RAM lives in, from byte `byteOffset` (RAM offset 0). */
   readonly buffer: ArrayBuffer;
+  readonly byteOffset: number;
   readonly u8: Uint8Array;
   readonly view: DataView;
   readonly codePages: Uint8Array;
   onCodeWrite: (page: number) => void = () => {};
+  private hartAreas = 0;
 
   constructor(
     readonly size: number,
     readonly base: number = RAM_BASE,
   ) {
     if (size <= 0 || size % PAGE_SIZE !== 0) throw new RangeError(`RAM size ${size} is not a positive multiple of 4 KiB`);
-    this.buffer = new ArrayBuffer(size);
-    this.u8 = new Uint8Array(this.buffer);
-    this.view = new DataView(this.buffer);
+    if (RAM_OFFSET + size <= MAX_LINEAR) {
+      const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
+      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+      this.buffer = this.memory.buffer;
+      this.byteOffset = RAM_OFFSET;
+    } else {
+      this.memory = undefined;
+      this.buffer = new ArrayBuffer(size);
+      this.byteOffset = 0;
+    }
+    this.u8 = new Uint8Array(this.buffer, this.byteOffset, size);
+    this.view = new DataView(this.buffer, this.byteOffset, size);
     this.codePages = new Uint8Array(size / PAGE_SIZE);
+  }
+
+  /** A hart's area in `memory` (byte offset), or -1 when there is no memory or no area left. */
+  allocHartArea(): number {
+    if (this.memory === undefined || this.hartAreas === HART_SLOTS) return -1;
+    return HART_AREA * this.hartAreas++;
   }
 
   get end(): number {

@@ -1,7 +1,7 @@
 /**
- * Giving guest memory back to the host. Guest RAM is one ArrayBuffer; V8 gets a large one from
- * calloc, which glibc serves with a private anonymous mmap, so its pages can be dropped with
- * madvise(MADV_DONTNEED) (madvise(2): later reads of a private anonymous mapping see zero-filled
+ * Giving guest memory back to the host. Guest RAM lives in a WebAssembly.Memory (or, for RAM too
+ * large for one, an ArrayBuffer that V8 gets from calloc); V8 maps either as private anonymous
+ * memory, so its pages can be dropped with madvise(MADV_DONTNEED) (madvise(2): later reads of a private anonymous mapping see zero-filled
  * pages, which is what the balloon and free page reporting promise the guest, virtio 1.2 §5.5.6).
  * koffi.address gives the ArrayBuffer's address (a TypedArray argument would be copied).
  */
@@ -35,8 +35,8 @@ function load(): Ffi | null {
 
 /**
  * Zero [gpa, gpa+len) of guest RAM and give the host pages wholly inside it back to the kernel.
- * The ArrayBuffer starts 16 bytes into its mapping (malloc's chunk header), so a guest page never
- * covers a whole host page on its own: callers merge adjacent ranges first. Returns bytes released.
+ * A calloc'd ArrayBuffer starts 16 bytes into its mapping (malloc's chunk header), so a guest page
+ * need not cover a whole host page on its own: callers merge adjacent ranges first. Returns bytes released.
  */
 export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
   if (len <= 0 || !ram.contains(gpa, len)) return 0;
@@ -44,7 +44,7 @@ export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
   const f = load();
   let released = 0;
   if (f) {
-    const base = Number(f.address(ram.buffer));
+    const base = Number(f.address(ram.buffer)) + ram.byteOffset;
     const a = Math.ceil((base + off) / PAGE_SIZE) * PAGE_SIZE - base;
     const b = Math.floor((base + off + len) / PAGE_SIZE) * PAGE_SIZE - base;
     if (b > a && f.madvise(BigInt(base + a), b - a, MADV_DONTNEED) === 0) {

@@ -1,0 +1,40 @@
+/**
+ * Where the state that compiled WebAssembly code touches lives in the machine's linear memory.
+ *
+ * Guest RAM, each hart's integer registers and its TLB arrays are views of one
+ * `WebAssembly.Memory`, so code compiled by the wasm tier (compile.ts) reads and writes them with
+ * plain loads and stores while the interpreter, the closures and the devices keep using typed
+ * arrays over the same bytes. The registers are already little-endian (low, high) int32 pairs,
+ * which is exactly an i64 in linear memory; the TLB arrays are Float64Arrays, f64 in linear memory.
+ *
+ * Memory map: HART_SLOTS areas of HART_AREA bytes, then guest RAM (RAM offset 0 is byte
+ * `RAM_OFFSET`). Inside a hart's area:
+ */
+export const HartArea = {
+  /** Registers x0..x31 plus the scratch pair (hart.ts), 66 int32. */
+  x: 0,
+  /** The pc at which compiled code left off, as an i64. */
+  pc: 512,
+  /** High word of the last slow-path load (Hart.hiOut for the wasm tier), an i32. */
+  hiOut: 520,
+  /** Non-zero when compiled code must return to the run loop at the next block boundary. */
+  stop: 524,
+  /** Byte offsets (in the memory) of the current data contexts' read and write tag arrays. */
+  rtag: 528,
+  wtag: 532,
+  /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
+  tlb: 4096,
+} as const;
+
+/** One TLB set: a Float64Array of tags followed by a Float64Array of RAM offsets (tlb.ts). */
+export const TLB_SET = 2 * 2048 * 8;
+/** Offset of a set's RAM offsets from its tags. */
+export const TLB_ADD = 2048 * 8;
+/** Bytes per hart area: registers, slots and 4 contexts x 3 TLB sets, rounded up. */
+export const HART_AREA = 512 * 1024;
+/** Hart areas in front of RAM: Corral's most CPUs per VM (builder.ts MAX_CPUS). */
+export const HART_SLOTS = 8;
+/** RAM offset 0 in the memory. */
+export const RAM_OFFSET = HART_AREA * HART_SLOTS;
+/** The largest WebAssembly.Memory (65536 pages of 64 KiB, memory32). */
+export const MAX_LINEAR = 2 ** 32;

@@ -11,8 +11,9 @@
  * instruction; each op knows its own offset, and the op that leaves the block sets the next pc.
  *
  * A block first runs through the interpreter (interp.ts: a table of pre-decoded ops, with
- * closures for the uncommon instructions); after HOT_BLOCK runs, jit.ts compiles it into one
- * function (`Block.run`) and the loop calls that instead.
+ * closures for the uncommon instructions); once hot (CodeCache.hot runs), the wasm tier
+ * (wasm/compile.ts) or the JavaScript JIT (jit.ts) compiles it into one function (`Block.run`)
+ * and the loop calls that instead.
  *
  * Self-modifying code (and DMA into code pages) is handled precisely: a page holding cached blocks
  * is marked in `GuestRam.codePages` and kept out of every write TLB, so the first store to it takes
@@ -23,27 +24,41 @@ import { decode } from "./decode.js";
 import { interpret, OpTables } from "./interp.js";
 import { compileRegion, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
+import { WasmTier, wasmReady } from "./wasm/compile.js";
 import type { Op } from "./ops-int.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
 const NO_LINK = 1 << 30;
 /**
- * Runs of a block before it is compiled (its HOT_BLOCK-th run is compiled code; 1 compiles every
- * block before it first runs). Compiling costs tens of microseconds and V8 must then warm the new
- * function up itself, so cold code never pays it. 60,000 since the interpreter (interp.ts) made
- * cold code cheaper: at 20,000 a 64 MiB dd read spent its time compiling the per-page I/O path
- * (0.45 s against 0.30 s; sixteen reads in a row took the same time either way).
+ * The compiling tier: "wasm" (wasm/compile.ts), wherever the machine's RAM is in a wasm memory,
+ * else "js" (jit.ts). CORRAL_TIER=js chooses the JavaScript JIT (for comparisons).
  */
-export const HOT_BLOCK = Number(process.env["CORRAL_HOT_BLOCK"] ?? 60_000);
+export const TIER: "wasm" | "js" = process.env["CORRAL_TIER"] === "js" ? "js" : "wasm";
+/**
+ * Runs of a block before it is compiled (its threshold-th run is compiled code; 1 compiles every
+ * block before it first runs); CORRAL_HOT_BLOCK overrides both.
+ *
+ * JavaScript JIT: 60,000. Compiling costs tens of microseconds and V8 must then warm the new
+ * function up itself, so cold code never pays it; at 20,000 a 64 MiB dd read spent its time
+ * compiling the per-page I/O path (0.45 s against 0.30 s).
+ *
+ * wasm tier: a module compiles in microseconds straight to machine code, so blocks are compiled
+ * much earlier (see docs/benchmarks.md for the measurement behind the figure).
+ */
+const HOT_JS = 60_000;
+const HOT_WASM = 10_000;
+const HOT_OVERRIDE = process.env["CORRAL_HOT_BLOCK"];
 
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
-  /** Times the block ran in the interpreter; at HOT_BLOCK it is compiled (CodeCache.compile). */
+  /** Times the block ran in the interpreter; at CodeCache.hot it is compiled (CodeCache.compile). */
   hits = 0;
   /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
   run: Compiled | null = null;
+  /** Its index in the wasm tier's table once compiled there (WasmTier.compile), else -1. */
+  wx = -1;
   /**
    * Successor links (see runHart): two blocks of the same physical page that ran after this one,
    * each with the distance of its virtual pc from this block's. Null/NO_LINK when unset. The
@@ -116,6 +131,10 @@ export class CodeCache {
   private readonly jc: (Block | undefined)[] = new Array<Block | undefined>(JC_SIZE).fill(undefined);
   /** The interpreter's tables of all blocks (interp.ts). */
   readonly tables: OpTables;
+  /** The wasm tier, when blocks are compiled by it (TIER, and RAM in a wasm memory). */
+  readonly wasm: WasmTier | null;
+  /** Runs of a block before it is compiled. */
+  readonly hot: number;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -123,6 +142,8 @@ export class CodeCache {
     tableWords?: number,
   ) {
     this.tables = new OpTables(tableWords);
+    this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory) : null;
+    this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
   }
@@ -195,21 +216,29 @@ export class CodeCache {
    * every recompilation of a page's region is a new, larger function for V8 to warm up
    * (docs/benchmarks.md).
    */
-  compile(b: Block): Compiled {
-    const run = compileRegion([b]);
-    b.run = run;
-    return run;
+  compile(b: Block): void {
+    if (this.wasm !== null && this.harts().every(wasmReady)) b.wx = this.wasm.compile(b);
+    else b.run = compileRegion([b]);
   }
 
   invalidatePage(page: number): void {
     const m = this.pages[page];
-    if (m) for (const b of m.values()) b.dead = true;
+    if (m) for (const b of m.values()) this.kill(b);
     this.pages[page] = undefined;
     this.ram.codePages[page] = 0;
   }
 
+  /** Mark `b` dead, and give its wasm function's slot back. */
+  private kill(b: Block): void {
+    b.dead = true;
+    if (b.wx >= 0) {
+      this.wasm?.release(b.wx);
+      b.wx = -1;
+    }
+  }
+
   invalidateAll(): void {
-    for (const m of this.pages) if (m) for (const b of m.values()) b.dead = true;
+    for (const m of this.pages) if (m) for (const b of m.values()) this.kill(b);
     this.pages.fill(undefined);
     this.ram.codePages.fill(0);
   }
@@ -278,6 +307,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   // The block that ran last, if it may link to its successor, and the virtual pc it started at.
   let prev: Block | null = null;
   let start = 0;
+  let compiled = false;
   for (;;) {
     try {
       for (;;) {
@@ -302,9 +332,13 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           b = cache.next(h);
         }
         start = h.pc;
-        let run = b.run;
-        if (run === null && ++b.hits >= HOT_BLOCK && !b.dead) run = cache.compile(b);
-        if (run !== null) {
+        if (b.run === null && b.wx < 0 && ++b.hits >= cache.hot && !b.dead) cache.compile(b);
+        const run = b.run;
+        // Whether compiled code runs the block (kept: a block may be killed during its own run).
+        compiled = b.wx >= 0 || run !== null;
+        if (b.wx >= 0) {
+          done += cache.wasm!.run(h, b.wx, budget - done);
+        } else if (run !== null) {
           done += run(h, budget - done);
         } else {
           const n = interpret(h, cache.tables.t, b.tbase, b.ops);
@@ -317,11 +351,11 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
       if (e !== TRAP) throw e;
       prev = null;
       if (b !== null) {
-        // Both tiers report the op that trapped (b.run is only ever set before the block runs);
-        // compiled code also reports the member block and what it retired before it.
+        // Every tier reports the op that trapped; compiled code also reports the member block
+        // and what it retired before it.
         const k = h.faultIndex;
         let offs = b.offs;
-        if (b.run !== null) {
+        if (compiled) {
           offs = h.faultOffs;
           done += h.faultDone;
         }

@@ -1,0 +1,454 @@
+/**
+ * The wasm tier: a hot block becomes a WebAssembly function.
+ *
+ * Why, when the JavaScript JIT (jit.ts) exists: kernel code is thousands of blocks that each run
+ * tens of thousands of times. A JavaScript function starts in V8's bytecode interpreter and is
+ * optimized only after many calls, into several KiB of machine code, so the JIT paid off late on
+ * such code (docs/benchmarks.md, sixth session). WebAssembly is compiled at once by V8's baseline
+ * compiler (Liftoff) into compact code, has native i64 arithmetic for the 64-bit registers
+ * instead of int32 pairs, and reads registers, TLB and RAM as plain loads from the machine's
+ * linear memory (layout.ts). A module costs microseconds to compile, so blocks are compiled
+ * after far fewer runs than the JIT's threshold.
+ *
+ * What is emitted: the fast subset, classified once in fast-ops.ts for every tier, inline; every
+ * other instruction calls its closure through the `call` import (decode.ts and ops-*.ts, the
+ * reference semantics). Loads and stores probe the hart's current TLB arrays (their offsets are in
+ * the hart's area, written by Hart.updateContexts) exactly as Hart.lw and friends do, and take
+ * the hart's own slow paths through imports on a miss. The semantics must equal the closures':
+ * jit.test.ts runs random blocks through the closures and every tier and compares.
+ *
+ * Contract with the run loop (the same as a compiled region of one block, jit.ts): `h.pc` holds
+ * the block's pc on entry and the next pc on return; the block runs again in place while it
+ * jumps to its own start, the budget lasts, and nothing asked the loop to look (the `stop` slot:
+ * an interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Imports keep
+ * `h.instret` exact for the closures and, before anything that may trap, record the op index and
+ * the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
+ */
+import { classifyAt, K, SIZES, type Entry } from "../fast-ops.js";
+import type { Hart } from "../hart.js";
+import { TLB_MASK } from "../tlb.js";
+import { continues, type RegionBlock } from "../jit.js";
+import { Code, encodeModule, Op, T } from "./encoder.js";
+import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
+
+/** Parameters and locals of the block function. */
+const enum L {
+  /** Byte offset of the hart's area (param). */
+  HB,
+  /** The block's pc as a double (param). */
+  PC,
+  /** Instruction budget (param). */
+  BUDGET,
+  /** The block's pc, i64. */
+  BPC,
+  /** The pc to continue at, i64. */
+  NPC,
+  /** Instructions retired by this call. */
+  DONE,
+  /** Byte offsets of the current read and write tag arrays. */
+  RT,
+  WT,
+  /** A memory access: its address, its index into the tag array (times 8), its page offset. */
+  ADDR,
+  IDX,
+  OFF,
+  /** A loaded value. */
+  V,
+}
+const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64];
+
+/** Imports, in order: function indices 0..2. */
+const F_CALL = 0;
+const F_LOAD = 1;
+const F_STORE = 2;
+const IMPORTS = [
+  { name: "call", type: { params: [T.I32, T.I32], results: [] } },
+  { name: "load", type: { params: [T.I32, T.I32, T.I32, T.I32], results: [T.I32] } },
+  { name: "store", type: { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [] } },
+];
+
+/** Memory pages the modules declare as their minimum: any machine's memory is larger. */
+const MIN_PAGES = 1;
+
+const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+/** Loads by kind: the fast-path opcode, and how the slow path's int32 becomes the value. */
+const LOADS: Partial<Record<K, [op: Op, slow: Op | null]>> = {
+  [K.LB]: [Op.I64Load8S, Op.I64ExtendI32S],
+  [K.LH]: [Op.I64Load16S, Op.I64ExtendI32S],
+  [K.LW]: [Op.I64Load32S, Op.I64ExtendI32S],
+  [K.LD]: [Op.I64Load, null],
+  [K.LBU]: [Op.I64Load8U, Op.I64ExtendI32U],
+  [K.LHU]: [Op.I64Load16U, Op.I64ExtendI32U],
+  [K.LWU]: [Op.I64Load32U, Op.I64ExtendI32U],
+};
+const STORES: Partial<Record<K, Op>> = { [K.SB]: Op.I64Store8, [K.SH]: Op.I64Store16, [K.SW]: Op.I64Store32, [K.SD]: Op.I64Store };
+/** Narrow slow-path results: the bits that are the value (loadSlow returns 1 and 2 bytes unsigned). */
+const SIGN_BITS: Partial<Record<K, number>> = { [K.LB]: 24, [K.LH]: 16 };
+
+const BR: Partial<Record<K, Op>> = {
+  [K.BEQ]: Op.I64Eq, [K.BNE]: Op.I64Ne, [K.BLT]: Op.I64LtS, [K.BGE]: Op.I64GeS, [K.BLTU]: Op.I64LtU, [K.BGEU]: Op.I64GeU,
+};
+const ALU: Partial<Record<K, Op>> = {
+  [K.ADD]: Op.I64Add, [K.SUB]: Op.I64Sub, [K.XOR]: Op.I64Xor, [K.OR]: Op.I64Or, [K.AND]: Op.I64And, [K.MUL]: Op.I64Mul,
+  [K.SLL]: Op.I64Shl, [K.SRL]: Op.I64ShrU, [K.SRA]: Op.I64ShrS,
+  [K.ADDI]: Op.I64Add, [K.XORI]: Op.I64Xor, [K.ORI]: Op.I64Or, [K.ANDI]: Op.I64And,
+  [K.SLLI]: Op.I64Shl, [K.SRLI]: Op.I64ShrU, [K.SRAI]: Op.I64ShrS,
+};
+/** The W forms as i32 operations on the low words, sign-extended (unprivileged spec 5.3). */
+const ALU_W: Partial<Record<K, Op>> = {
+  [K.ADDW]: Op.I32Add, [K.SUBW]: Op.I32Sub, [K.MULW]: Op.I32Mul, [K.SLLW]: Op.I32Shl, [K.SRLW]: Op.I32ShrU, [K.SRAW]: Op.I32ShrS,
+  [K.ADDIW]: Op.I32Add, [K.SLLIW]: Op.I32Shl, [K.SRLIW]: Op.I32ShrU, [K.SRAIW]: Op.I32ShrS,
+};
+const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.SRAI, K.SLTI, K.SLTIU, K.ADDIW, K.SLLIW, K.SRLIW, K.SRAIW]);
+
+/** Emits one block's function body. */
+class Emitter {
+  readonly c = new Code();
+
+  /** Push register pair `p` (2*r) as an i64; x0 is 0. */
+  reg(p: number): void {
+    if (p === 0) this.c.i64(0n);
+    else this.c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * p);
+  }
+  /** Pop an i64 into register pair `d` (the scratch pair for x0 takes it harmlessly). */
+  setReg(d: number, value: () => void): void {
+    this.c.get(L.HB);
+    value();
+    this.c.mem(Op.I64Store, 3, HartArea.x + 4 * d);
+  }
+  /** Reload the current TLB arrays' offsets (a closure may have switched contexts). */
+  tlbBases(): void {
+    this.c.get(L.HB).mem(Op.I32Load, 2, HartArea.rtag).set(L.RT);
+    this.c.get(L.HB).mem(Op.I32Load, 2, HartArea.wtag).set(L.WT);
+  }
+  /** pc-relative value: the block's pc plus `rel`. */
+  pcRel(rel: number): void {
+    this.c.get(L.BPC).i64(BigInt(rel)).op(Op.I64Add);
+  }
+  /** Retire `n` instructions: DONE += n. */
+  retire(n: number): void {
+    this.c.get(L.DONE).i32(n).op(Op.I32Add).set(L.DONE);
+  }
+
+  /**
+   * The TLB probe of Hart.lw and friends: leaves an i32 condition "the entry matches and the
+   * access stays in its page", with ADDR, IDX and OFF set. Tags are page bases as doubles.
+   */
+  probe(a: number, imm: number, size: number, tags: L.RT | L.WT): void {
+    const c = this.c;
+    this.reg(a);
+    c.i64(BigInt(imm)).op(Op.I64Add).set(L.ADDR);
+    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(tags).op(Op.I32Add).tee(L.IDX);
+    c.mem(Op.F64Load, 3, 0);
+    c.get(L.ADDR).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
+    c.get(L.OFF).i32(0xfff).op(Op.I32And).tee(L.OFF).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
+  }
+  /** The guest RAM byte the probed access reaches, as an i32 address in the memory (less RAM_OFFSET). */
+  ramAddr(): void {
+    this.c.get(L.IDX).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(L.OFF).op(Op.I32Add);
+  }
+  /** The address as the slow paths take it: low and high words. */
+  addrWords(): void {
+    this.c.get(L.ADDR).op(Op.I32WrapI64).get(L.ADDR).i64(32n).op(Op.I64ShrU).op(Op.I32WrapI64);
+  }
+
+  load(kind: K, d: number, a: number, imm: number, k: number): void {
+    const [fast, widen] = LOADS[kind]!;
+    const size = SIZES[kind]!;
+    const c = this.c;
+    this.probe(a, imm, size, L.RT);
+    c.open(Op.If);
+    this.ramAddr();
+    c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
+    c.op(Op.Else);
+    c.i32(k).get(L.DONE);
+    this.addrWords();
+    c.call(F_LOAD);
+    const bits = SIGN_BITS[kind];
+    if (bits !== undefined) c.i32(bits).op(Op.I32Shl).i32(bits).op(Op.I32ShrS); // sign-extend the narrow value
+    if (widen === null) {
+      // 64 bits: the low word returned, the high word left in the hiOut slot.
+      c.op(Op.I64ExtendI32U).get(L.HB).mem(Op.I64Load32U, 2, HartArea.hiOut).i64(32n).op(Op.I64Shl).op(Op.I64Or);
+    } else c.op(widen);
+    c.set(L.V);
+    c.op(Op.End);
+    this.setReg(d, () => c.get(L.V));
+  }
+
+  store(kind: K, a: number, b: number, imm: number, k: number): void {
+    const size = SIZES[kind]!;
+    const c = this.c;
+    this.probe(a, imm, size, L.WT);
+    c.open(Op.If);
+    this.ramAddr();
+    this.reg(b);
+    c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
+    c.op(Op.Else);
+    c.i32(k).get(L.DONE);
+    this.addrWords();
+    this.reg(b);
+    c.op(Op.I32WrapI64);
+    this.reg(b);
+    c.i64(32n).op(Op.I64ShrU).op(Op.I32WrapI64);
+    c.call(F_STORE);
+    c.op(Op.End);
+  }
+
+  /**
+   * Op `k` of a block of `n` instructions. Returns "exit" when it ends the block with NPC set
+   * (jumps, the fall-through), "call" after a closure, or null.
+   */
+  op([kind, d, a, b, w1, w2]: Entry, k: number, n: number): "exit" | "call" | null {
+    const c = this.c;
+    const ld = LOADS[kind];
+    if (ld) {
+      this.load(kind, d, a, w1, k);
+      return null;
+    }
+    if (STORES[kind] !== undefined) {
+      this.store(kind, a, b, w1, k);
+      return null;
+    }
+    const br = BR[kind];
+    if (br !== undefined) {
+      // A side exit: taken, the pc moves to the target and this op retires with those before it.
+      this.reg(a);
+      this.reg(b);
+      c.op(br).open(Op.If);
+      this.pcRel(w1);
+      c.set(L.NPC);
+      this.retire(k + 1);
+      c.br(Op.Br, 1); // out of the if and the $exit block
+      c.op(Op.End);
+      return null;
+    }
+    const alu = ALU[kind];
+    if (alu !== undefined) {
+      this.setReg(d, () => {
+        this.reg(a);
+        if (IMM_KINDS.has(kind)) c.i64(BigInt(w1));
+        else this.reg(b);
+        c.op(alu);
+      });
+      return null;
+    }
+    const w = ALU_W[kind];
+    if (w !== undefined) {
+      this.setReg(d, () => {
+        this.reg(a);
+        c.op(Op.I32WrapI64);
+        if (IMM_KINDS.has(kind)) c.i32(w1);
+        else {
+          this.reg(b);
+          c.op(Op.I32WrapI64);
+        }
+        c.op(w).op(Op.I64ExtendI32S);
+      });
+      return null;
+    }
+    switch (kind) {
+      case K.NOP:
+        return null;
+      case K.CALL:
+        c.i32(k).get(L.DONE).call(F_CALL);
+        this.tlbBases();
+        return "call";
+      case K.NEXT:
+        this.pcRel(w1);
+        c.set(L.NPC);
+        this.retire(n);
+        return "exit";
+      case K.LUI:
+        this.setReg(d, () => c.i64(BigInt(w1)));
+        return null;
+      case K.AUIPC:
+        this.setReg(d, () => this.pcRel(w2 + w1));
+        return null;
+      case K.JAL:
+        if (d !== 64) this.setReg(d, () => this.pcRel(w2));
+        this.pcRel(w1);
+        c.set(L.NPC);
+        this.retire(n);
+        return "exit";
+      case K.JALR:
+        this.reg(a);
+        c.i64(BigInt(w1)).op(Op.I64Add).i64(-2n).op(Op.I64And).set(L.NPC);
+        if (d !== 64) this.setReg(d, () => this.pcRel(w2));
+        this.retire(n);
+        return "exit";
+      case K.SLT:
+      case K.SLTU:
+      case K.SLTI:
+      case K.SLTIU:
+        this.setReg(d, () => {
+          this.reg(a);
+          if (kind === K.SLTI || kind === K.SLTIU) c.i64(BigInt(w1));
+          else this.reg(b);
+          c.op(kind === K.SLT || kind === K.SLTI ? Op.I64LtS : Op.I64LtU).op(Op.I64ExtendI32U);
+        });
+        return null;
+    }
+    throw new Error(`wasm tier: op kind ${kind} has no emitter`);
+  }
+}
+
+/** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
+export function wasmReady(h: Hart): boolean {
+  return h.area >= 0;
+}
+
+/** The block functions' signature: (hart area, pc, budget) -> instructions retired. */
+const RUN_TYPE = { params: [T.I32, T.F64, T.I32], results: [T.I32] };
+
+/**
+ * The wasm tier of one code cache: compiled blocks live in one function table, and the run loop
+ * enters them all through one exported function (`enter`, a call_indirect). Calling each block's
+ * own export from JavaScript instead went through V8's generic JS-to-wasm wrapper, the call site
+ * seeing thousands of different functions: that made the tier slower than the interpreter.
+ */
+export class WasmTier {
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
+  private readonly free: number[] = [];
+  private next = 0;
+  private readonly enter: (idx: number, hb: number, pc: number, budget: number) => number;
+  /** The run in progress, for the imports: its hart and the hart's instret on entry. */
+  h: Hart | null = null;
+  instret0 = 0;
+
+  constructor(private readonly memory: WebAssembly.Memory) {
+    const c = new Code();
+    c.get(1).get(2).get(3).get(0);
+    c.op(Op.CallIndirect, 0, 0); // type 0 (RUN_TYPE), table 0
+    const bytes = encodeModule({
+      imports: [],
+      memoryPages: MIN_PAGES,
+      table: true,
+      types: [RUN_TYPE],
+      funcs: [{ type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] }, locals: [], code: c, export: "enter" }],
+    });
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
+    this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
+  }
+
+  /** Compile block `b`; returns its index in the table (Block.wx). */
+  compile(b: RegionBlock): number {
+    const run = compileBlock(b, this.memory, this);
+    let idx = this.free.pop();
+    if (idx === undefined) {
+      idx = this.next++;
+      if (idx >= this.table.length) this.table.grow(this.table.length);
+    }
+    this.table.set(idx, run);
+    return idx;
+  }
+
+  /** Forget the function at `idx` (its block is dead); the slot is reused. */
+  release(idx: number): void {
+    this.table.set(idx, null);
+    this.free.push(idx);
+  }
+
+  /** Run the block at `idx` on hart `hart` (the JIT's Compiled contract, see the file comment). */
+  run(hart: Hart, idx: number, budget: number): number {
+    if (this.h !== hart) this.h = hart;
+    const i0 = hart.instret;
+    this.instret0 = i0;
+    const s = hart.slots;
+    s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
+    const done = this.enter(idx, hart.area, hart.pc, budget);
+    hart.instret = i0 + done;
+    hart.pc = s[(HartArea.pc >>> 2) + 1]! * 4294967296 + (s[HartArea.pc >>> 2]! >>> 0);
+    return done;
+  }
+}
+
+/** Compile block `b` into a module of its own; returns its `run` export. */
+function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier): (hb: number, pc: number, budget: number) => number {
+  const e = new Emitter();
+  const c = e.c;
+  const selfLoop = continues(b);
+  // Prologue.
+  c.get(L.PC).op(Op.I64TruncF64S).set(L.BPC);
+  e.tlbBases();
+  // loop $top { block $exit { ops } ; loop check }
+  c.open(Op.Loop);
+  c.open(Op.Block);
+  let ended = false;
+  for (let k = 0; k < b.ops.length && !ended; k++) {
+    const r = e.op(classifyAt(b, k), k, b.n);
+    if (r === "exit") ended = true;
+    if (r === "call" && k === b.n - 1 && b.ops.length === b.n && !selfLoop) {
+      // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.
+      e.retire(b.n);
+      c.get(L.DONE).op(Op.Return);
+      ended = true;
+    }
+  }
+  if (!ended) throw new Error("wasm tier: a block that neither jumps, falls through nor ends in a closure");
+  c.op(Op.End); // $exit: NPC and DONE are set
+  if (selfLoop) {
+    // Run again while the block jumps to itself, the budget lasts and nothing asked to stop.
+    c.get(L.NPC).get(L.BPC).op(Op.I64Eq);
+    c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS).op(Op.I32And);
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
+    c.br(Op.BrIf, 0);
+  }
+  c.op(Op.End); // loop
+  c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
+  c.get(L.DONE);
+
+  const bytes = encodeModule({
+    imports: IMPORTS,
+    memoryPages: MIN_PAGES,
+    funcs: [{ type: RUN_TYPE, locals: LOCALS, code: c, export: "run" }],
+  });
+
+  // What the imports do before anything that may trap or read instret: make instret exact and
+  // name the op (the run loop's trap path reads these).
+  const at = (h: Hart, k: number, done: number): void => {
+    h.instret = tier.instret0 + done;
+    h.faultIndex = k;
+    h.faultOffs = b.offs;
+    h.faultDone = done;
+  };
+  const stopCheck = (h: Hart): void => {
+    if (h.irqCheck || b.dead) h.slots[HartArea.stop >>> 2] = 1;
+  };
+  const sizes = Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[];
+  const ops = b.ops;
+  const last = b.n - 1;
+  const imports = {
+    i: {
+      m: memory,
+      call: (k: number, done: number): void => {
+        const h = tier.h!;
+        at(h, k, done);
+        ops[k]!(h);
+        if (k === last) setPc(h, h.pc);
+        stopCheck(h);
+      },
+      load: (k: number, done: number, lo: number, hi: number): number => {
+        const h = tier.h!;
+        at(h, k, done);
+        const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!);
+        if (sizes[k] === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
+        stopCheck(h);
+        return v;
+      },
+      store: (k: number, done: number, lo: number, hi: number, vlo: number, vhi: number): void => {
+        const h = tier.h!;
+        at(h, k, done);
+        h.storeSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!, vlo, vhi);
+        stopCheck(h);
+      },
+    },
+  };
+  return (new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports as { run: (hb: number, pc: number, budget: number) => number }).run;
+}
+
+/** Write `pc` into the hart's pc slot (as compiled code leaves it). */
+function setPc(h: Hart, pc: number): void {
+  const s = h.slots;
+  s[HartArea.pc >>> 2] = pc | 0;
+  s[(HartArea.pc >>> 2) + 1] = Math.floor(pc / 4294967296) | 0;
+}

@@ -21,7 +21,6 @@ export const enum Op {
   End = 0x0b,
   Br = 0x0c,
   BrIf = 0x0d,
-  BrTable = 0x0e,
   Return = 0x0f,
   Call = 0x10,
   CallIndirect = 0x11,
@@ -123,20 +122,20 @@ export class Code {
     for (const o of ops) this.bytes.push(o);
     return this;
   }
-  get(l: number): this {
-    this.bytes.push(Op.LocalGet);
-    uleb(this.bytes, l);
+  /** An opcode with one index immediate (locals, labels, functions). */
+  private indexed(op: Op, i: number): this {
+    this.bytes.push(op);
+    uleb(this.bytes, i);
     return this;
+  }
+  get(l: number): this {
+    return this.indexed(Op.LocalGet, l);
   }
   set(l: number): this {
-    this.bytes.push(Op.LocalSet);
-    uleb(this.bytes, l);
-    return this;
+    return this.indexed(Op.LocalSet, l);
   }
   tee(l: number): this {
-    this.bytes.push(Op.LocalTee);
-    uleb(this.bytes, l);
-    return this;
+    return this.indexed(Op.LocalTee, l);
   }
   i32(v: number): this {
     this.bytes.push(Op.I32Const);
@@ -160,21 +159,10 @@ export class Code {
     return this;
   }
   br(op: Op.Br | Op.BrIf, depth: number): this {
-    this.bytes.push(op);
-    uleb(this.bytes, depth);
-    return this;
-  }
-  brTable(depths: readonly number[], otherwise: number): this {
-    this.bytes.push(Op.BrTable);
-    uleb(this.bytes, depths.length);
-    for (const d of depths) uleb(this.bytes, d);
-    uleb(this.bytes, otherwise);
-    return this;
+    return this.indexed(op, depth);
   }
   call(f: number): this {
-    this.bytes.push(Op.Call);
-    uleb(this.bytes, f);
-    return this;
+    return this.indexed(Op.Call, f);
   }
 }
 

@@ -347,3 +347,35 @@ test("a block looping on itself in compiled code traps with the exact count, pc 
     assert.deepEqual(got, { pc: 20, mepc: 4, mcause: 5, x11: 6, x5: 5 * 256, x13: 21, ret: 1000, instret: 1000 }, tier);
   }
 });
+
+test("compiled code runs a loop in place when its block ends in a closure (a CSR op)", () => {
+  //  0: loop: addi x10, x10, 1
+  //  4: bne x10, x11, loop     (a side exit back to the block's own start)
+  //  8: csrrs x13, minstret, x0 (ends the block: a closure that sets the pc)
+  // 12: j .
+  // Linux's __clear_user is such a loop, followed by `csrc sstatus`.
+  const prog = [I(1, 10, 0, 10, 0x13), B(-4, 11, 10, 1), I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
+  for (const tier of ["js", "wasm"] as const) {
+    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+    const h = m.harts[0]!;
+    const regs = new Int32Array(66);
+    regs[22] = 50; // x11
+    place(m, h, prog, regs, 1);
+    const start = h.pc;
+    const b = m.cache.lookup(h);
+    compileIn(m, b, tier);
+    let calls = 0;
+    if (tier === "wasm") {
+      const w = m.cache.wasm!;
+      const run = w.run.bind(w);
+      w.run = (...a) => (calls++, run(...a));
+    } else {
+      const run = b.run!;
+      b.run = (...a) => (calls++, run(...a));
+    }
+    runHart(h, m.cache, 1000);
+    assert.equal(h.x[26], 100, `${tier}: minstret after 50 rounds of 2`);
+    assert.equal(h.pc - start, 12, tier);
+    assert.equal(calls, 1, `${tier}: the loop ran inside one call of compiled code`);
+  }
+});

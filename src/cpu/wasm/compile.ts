@@ -27,7 +27,7 @@
 import { classifyAt, K, SIZES, type Entry } from "../fast-ops.js";
 import type { Hart } from "../hart.js";
 import { TLB_MASK } from "../tlb.js";
-import { continues, type RegionBlock } from "../jit.js";
+import type { RegionBlock } from "../jit.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
 
@@ -366,7 +366,6 @@ export class WasmTier {
 function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier): (hb: number, pc: number, budget: number) => number {
   const e = new Emitter();
   const c = e.c;
-  const selfLoop = continues(b);
   // Prologue.
   c.get(L.PC).op(Op.I64TruncF64S).set(L.BPC);
   e.tlbBases();
@@ -377,7 +376,7 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
   for (let k = 0; k < b.ops.length && !ended; k++) {
     const r = e.op(classifyAt(b, k), k, b.n);
     if (r === "exit") ended = true;
-    if (r === "call" && k === b.n - 1 && b.ops.length === b.n && !selfLoop) {
+    if (r === "call" && k === b.n - 1 && b.ops.length === b.n) {
       // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.
       e.retire(b.n);
       c.get(L.DONE).op(Op.Return);
@@ -386,13 +385,14 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
   }
   if (!ended) throw new Error("wasm tier: a block that neither jumps, falls through nor ends in a closure");
   c.op(Op.End); // $exit: NPC and DONE are set
-  if (selfLoop) {
-    // Run again while the block jumps to itself, the budget lasts and nothing asked to stop.
-    c.get(L.NPC).get(L.BPC).op(Op.I64Eq);
-    c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS).op(Op.I32And);
-    c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
-    c.br(Op.BrIf, 0);
-  }
+  // Run again while the block goes back to its own start, the budget lasts and nothing asked to
+  // stop. Taken branches come here too, also in a block that ends in a closure (a copy loop
+  // followed by `csrc sstatus`, as Linux's __clear_user is): without that, each round of such a
+  // loop was a trip through the run loop.
+  c.get(L.NPC).get(L.BPC).op(Op.I64Eq);
+  c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS).op(Op.I32And);
+  c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
+  c.br(Op.BrIf, 0);
   c.op(Op.End); // loop
   c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
   c.get(L.DONE);

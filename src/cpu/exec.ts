@@ -142,7 +142,7 @@ export class CodeCache {
     tableWords?: number,
   ) {
     this.tables = new OpTables(tableWords);
-    this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory) : null;
+    this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory, ram.claimJumpCache()) : null;
     this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
@@ -232,7 +232,7 @@ export class CodeCache {
   private kill(b: Block): void {
     b.dead = true;
     if (b.wx >= 0) {
-      this.wasm?.release(b.wx);
+      this.wasm?.release(b.wx, b.off);
       b.wx = -1;
     }
   }
@@ -345,7 +345,8 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           done += n;
           h.instret += n;
         }
-        prev = b.linkable ? b : null;
+        // After compiled wasm code the hart may be several chained blocks further on (WasmTier).
+        prev = b.linkable && b.wx < 0 ? b : null;
       }
     } catch (e) {
       if (e !== TRAP) throw e;

@@ -282,6 +282,7 @@ export class Hart implements InterruptTarget, FpuHart {
     if (this.area >= 0) {
       this.slots[HartArea.rtag >>> 2] = dc.r.tag.byteOffset;
       this.slots[HartArea.wtag >>> 2] = dc.w.tag.byteOffset;
+      this.slots[HartArea.xtag >>> 2] = xc.x.tag.byteOffset;
     }
   }
 

@@ -129,7 +129,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   try {
     if (tier === "compiled") compileRegion([b])(h, 1);
     else if (tier === "wasm") {
-      const w = new WasmTier(m.ram.memory!);
+      const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compile(b), 1);
     }
     else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
@@ -377,5 +377,67 @@ test("compiled code runs a loop in place when its block ends in a closure (a CSR
     assert.equal(h.x[26], 100, `${tier}: minstret after 50 rounds of 2`);
     assert.equal(h.pc - start, 12, tier);
     assert.equal(calls, 1, `${tier}: the loop ran inside one call of compiled code`);
+  }
+});
+
+/** Count the wasm tier's entries from the run loop. */
+function countEntries(m: Machine): () => number {
+  const w = m.cache.wasm!;
+  const run = w.run.bind(w);
+  let calls = 0;
+  w.run = (...a) => (calls++, run(...a));
+  return () => calls;
+}
+
+test("compiled wasm blocks chain into each other without the run loop, and stop at one that is not compiled", () => {
+  //  0: A: addi x10, x10, 1
+  //  4:    jal x0, C
+  //  8:    nop
+  // 12: C: addi x11, x11, 3
+  // 16:    bne x10, x12, A      (a side exit to another block)
+  // 20: D: j .                  (left to the interpreter)
+  const prog = [I(1, 10, 0, 10, 0x13), J(8, 0), I(0, 0, 0, 0, 0x13), I(3, 11, 0, 11, 0x13), B(-16, 12, 10, 1), J(0, 0)];
+  for (const tier of TIERS) {
+    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+    const h = m.harts[0]!;
+    const regs = new Int32Array(66);
+    regs[24] = 50; // x12
+    place(m, h, prog, regs, 1);
+    const start = h.pc;
+    for (const o of [0, 12]) {
+      h.pc = start + o;
+      compileIn(m, m.cache.lookup(h), tier);
+    }
+    h.pc = start;
+    const entries = tier === "wasm" ? countEntries(m) : () => 1;
+    const ret = runHart(h, m.cache, 1000);
+    assert.deepEqual({ x10: h.x[20], x11: h.x[22], pc: h.pc - start, ret, instret: h.instret }, { x10: 50, x11: 150, pc: 20, ret: 1000, instret: 1000 }, tier);
+    assert.equal(entries(), 1, `${tier}: 100 blocks in one entry`);
+  }
+});
+
+test("a store to another page's code drops that page's compiled block from the chain", () => {
+  // 0x1ff8: A: sw x13, 0(x5)      x5 = the first instruction of B, x13 = addi x10, x0, 42
+  // 0x1ffc:    jal x0, B
+  // 0x2000: B: addi x10, x0, 1    (the next page; compiled before A runs)
+  // 0x2004:    j .
+  const newInst = I(42, 0, 0, 10, 0x13);
+  for (const tier of TIERS) {
+    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+    const h = m.harts[0]!;
+    const regs = new Int32Array(66);
+    regs[10] = (RAM_BASE + CODE_END) | 0; // x5
+    regs[26] = newInst; // x13
+    place(m, h, [S(0, 13, 5, 2), J(4, 0)], regs, 1);
+    m.ram.view.setInt32(CODE_END, I(1, 0, 0, 10, 0x13), true);
+    m.ram.view.setInt32(CODE_END + 4, J(0, 0), true);
+    const start = h.pc;
+    h.pc = RAM_BASE + CODE_END;
+    compileIn(m, m.cache.lookup(h), tier);
+    h.pc = start;
+    compileIn(m, m.cache.lookup(h), tier);
+    runHart(h, m.cache, 100);
+    assert.equal(h.x[20], 42, `${tier}: the rewritten instruction ran`);
+    assert.equal(h.pc, RAM_BASE + CODE_END + 4, tier);
   }
 });

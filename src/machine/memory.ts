@@ -1,5 +1,5 @@
 import { CorralError } from "../errors.js";
-import { HART_AREA, HART_SLOTS, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
+import { HART_AREA, HART_SLOTS, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
 const WASM_PAGE = 65536;
@@ -66,6 +66,7 @@ export class GuestRam implements GuestMemory {
   readonly codePages: Uint8Array;
   onCodeWrite: (page: number) => void = () => {};
   private hartAreas = 0;
+  private jumpCacheClaimed = false;
 
   constructor(
     readonly size: number,
@@ -85,6 +86,13 @@ export class GuestRam implements GuestMemory {
     this.u8 = new Uint8Array(this.buffer, this.byteOffset, size);
     this.view = new DataView(this.buffer, this.byteOffset, size);
     this.codePages = new Uint8Array(size / PAGE_SIZE);
+  }
+
+  /** The jump cache's bytes in `memory` for the one code cache that claims them, or -1. */
+  claimJumpCache(): number {
+    if (this.memory === undefined || this.jumpCacheClaimed) return -1;
+    this.jumpCacheClaimed = true;
+    return JC_OFFSET;
   }
 
   /** A hart's area in `memory` (byte offset), or -1 when there is no memory or no area left. */

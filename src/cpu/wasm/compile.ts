@@ -29,7 +29,7 @@ import type { Hart } from "../hart.js";
 import { TLB_MASK } from "../tlb.js";
 import type { RegionBlock } from "../jit.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
+import { HartArea, JC_ENTRIES, RAM_OFFSET, TLB_ADD } from "./layout.js";
 
 /** Parameters and locals of the block function. */
 const enum L {
@@ -39,12 +39,15 @@ const enum L {
   PC,
   /** Instruction budget (param). */
   BUDGET,
+  /**
+   * Instructions retired in this entry from compiled code (param: those of the blocks chained
+   * before this one, see WasmTier; the block adds its own and returns the sum).
+   */
+  DONE,
   /** The block's pc, i64. */
   BPC,
   /** The pc to continue at, i64. */
   NPC,
-  /** Instructions retired by this call. */
-  DONE,
   /** Byte offsets of the current read and write tag arrays. */
   RT,
   WT,
@@ -55,16 +58,19 @@ const enum L {
   /** A loaded value. */
   V,
 }
-const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64];
+const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64];
 
-/** Imports, in order: function indices 0..2. */
+/**
+ * Imports, in order: function indices 0..2. Each takes the op's index, the instructions retired
+ * so far and the block's pc (so that the run loop can attribute a trap), then its operands.
+ */
 const F_CALL = 0;
 const F_LOAD = 1;
 const F_STORE = 2;
 const IMPORTS = [
-  { name: "call", type: { params: [T.I32, T.I32], results: [] } },
-  { name: "load", type: { params: [T.I32, T.I32, T.I32, T.I32], results: [T.I32] } },
-  { name: "store", type: { params: [T.I32, T.I32, T.I32, T.I32, T.I32, T.I32], results: [] } },
+  { name: "call", type: { params: [T.I32, T.I32, T.F64], results: [] } },
+  { name: "load", type: { params: [T.I32, T.I32, T.F64, T.I32, T.I32], results: [T.I32] } },
+  { name: "store", type: { params: [T.I32, T.I32, T.F64, T.I32, T.I32, T.I32, T.I32], results: [] } },
 ];
 
 /** Memory pages the modules declare as their minimum: any machine's memory is larger. */
@@ -161,7 +167,7 @@ class Emitter {
     this.ramAddr();
     c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
     c.op(Op.Else);
-    c.i32(k).get(L.DONE);
+    c.i32(k).get(L.DONE).get(L.PC);
     this.addrWords();
     c.call(F_LOAD);
     const bits = SIGN_BITS[kind];
@@ -184,7 +190,7 @@ class Emitter {
     this.reg(b);
     c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
     c.op(Op.Else);
-    c.i32(k).get(L.DONE);
+    c.i32(k).get(L.DONE).get(L.PC);
     this.addrWords();
     this.reg(b);
     c.op(Op.I32WrapI64);
@@ -250,7 +256,7 @@ class Emitter {
       case K.NOP:
         return null;
       case K.CALL:
-        c.i32(k).get(L.DONE).call(F_CALL);
+        c.i32(k).get(L.DONE).get(L.PC).call(F_CALL);
         this.tlbBases();
         return "call";
       case K.NEXT:
@@ -297,41 +303,51 @@ export function wasmReady(h: Hart): boolean {
   return h.area >= 0;
 }
 
-/** The block functions' signature: (hart area, pc, budget) -> instructions retired. */
-const RUN_TYPE = { params: [T.I32, T.F64, T.I32], results: [T.I32] };
+/** The block functions' signature: (hart area, pc, budget, retired before) -> retired after. */
+const RUN_TYPE = { params: [T.I32, T.F64, T.I32, T.I32], results: [T.I32] };
 
 /**
  * The wasm tier of one code cache: compiled blocks live in one function table, and the run loop
  * enters them all through one exported function (`enter`, a call_indirect). Calling each block's
  * own export from JavaScript instead went through V8's generic JS-to-wasm wrapper, the call site
  * seeing thousands of different functions: that made the tier slower than the interpreter.
+ *
+ * Chaining: after a block, `enter` looks the next pc up itself, in the hart's current execute
+ * TLB and in a jump cache of compiled blocks kept in linear memory (layout.ts JC_*: RAM offset
+ * and table index, direct-mapped like CodeCache's), and calls that block without returning to
+ * JavaScript, as QEMU chains its translated blocks. It returns when the budget is spent, when
+ * anything asked the run loop to look (the stop slot), or when the next block is not compiled or
+ * not in the TLB. This is what runHart would do between two compiled blocks, minus its work.
  */
 export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
   private readonly free: number[] = [];
   private next = 0;
   private readonly enter: (idx: number, hb: number, pc: number, budget: number) => number;
+  /** The jump cache as int32 pairs (RAM offset, table index), or null when another cache has it. */
+  private readonly jc: Int32Array | null;
   /** The run in progress, for the imports: its hart and the hart's instret on entry. */
   h: Hart | null = null;
   instret0 = 0;
 
-  constructor(private readonly memory: WebAssembly.Memory) {
-    const c = new Code();
-    c.get(1).get(2).get(3).get(0);
-    c.op(Op.CallIndirect, 0, 0); // type 0 (RUN_TYPE), table 0
+  constructor(private readonly memory: WebAssembly.Memory, jcAt: number) {
+    this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
     const bytes = encodeModule({
       imports: [],
       memoryPages: MIN_PAGES,
       table: true,
       types: [RUN_TYPE],
-      funcs: [{ type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] }, locals: [], code: c, export: "enter" }],
+      funcs: [{ type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] }, locals: [T.I32, T.I64, T.I32, T.I32], code: hub(jcAt), export: "enter" }],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
   }
 
-  /** Compile block `b`; returns its index in the table (Block.wx). */
-  compile(b: RegionBlock): number {
+  /**
+   * Compile block `b`; returns its index in the table (Block.wx). A block whose instruction
+   * straddles two pages stays out of the jump cache, as it stays out of CodeCache's.
+   */
+  compile(b: RegionBlock & { readonly hi: number }): number {
     const run = compileBlock(b, this.memory, this);
     let idx = this.free.pop();
     if (idx === undefined) {
@@ -339,11 +355,21 @@ export class WasmTier {
       if (idx >= this.table.length) this.table.grow(this.table.length);
     }
     this.table.set(idx, run);
+    if (this.jc !== null && b.hi < 0) {
+      const e = 2 * ((b.off >>> 1) & (JC_ENTRIES - 1));
+      this.jc[e] = b.off;
+      this.jc[e + 1] = idx;
+    }
     return idx;
   }
 
-  /** Forget the function at `idx` (its block is dead); the slot is reused. */
-  release(idx: number): void {
+  /** Forget the function at `idx`, the block at RAM offset `off` (it is dead); the slot is reused. */
+  release(idx: number, off: number): void {
+    const jc = this.jc;
+    if (jc !== null) {
+      const e = 2 * ((off >>> 1) & (JC_ENTRIES - 1));
+      if (jc[e] === off && jc[e + 1] === idx) jc[e] = -1;
+    }
     this.table.set(idx, null);
     this.free.push(idx);
   }
@@ -360,6 +386,48 @@ export class WasmTier {
     hart.pc = s[(HartArea.pc >>> 2) + 1]! * 4294967296 + (s[HartArea.pc >>> 2]! >>> 0);
     return done;
   }
+}
+
+/** Locals of `enter` (after its parameters idx, hb, pc, budget). */
+const enum H {
+  IDX,
+  HB,
+  PC,
+  BUDGET,
+  DONE,
+  NPC,
+  /** The execute TLB entry's address, then the jump cache entry's. */
+  T,
+  /** The next block's RAM offset. */
+  OFF,
+}
+
+/** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
+function hub(jcAt: number): Code {
+  const c = new Code();
+  c.open(Op.Loop);
+  c.get(H.HB).get(H.PC).get(H.BUDGET).get(H.DONE).get(H.IDX).op(Op.CallIndirect, 0, 0).set(H.DONE); // type 0, table 0
+  if (jcAt >= 0) {
+    c.open(Op.Block);
+    c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
+    // The next pc's RAM offset through the execute TLB (Hart.fetchOffset's fast path).
+    c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
+    c.get(H.NPC).op(Op.I32WrapI64).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag).op(Op.I32Add).tee(H.T).mem(Op.F64Load, 3, 0);
+    c.get(H.NPC).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 0);
+    c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).tee(H.OFF);
+    // Its compiled block, if any.
+    c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
+    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
+    c.get(H.T).mem(Op.I32Load, 2, jcAt + 4).set(H.IDX);
+    c.get(H.NPC).op(Op.F64ConvertI64S).set(H.PC);
+    c.br(Op.Br, 1);
+    c.op(Op.End);
+  }
+  c.op(Op.End);
+  c.get(H.DONE);
+  return c;
 }
 
 /** Compile block `b` into a module of its own; returns its `run` export. */
@@ -405,7 +473,8 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
 
   // What the imports do before anything that may trap or read instret: make instret exact and
   // name the op (the run loop's trap path reads these).
-  const at = (h: Hart, k: number, done: number): void => {
+  const at = (h: Hart, k: number, done: number, pc: number): void => {
+    h.pc = pc;
     h.instret = tier.instret0 + done;
     h.faultIndex = k;
     h.faultOffs = b.offs;
@@ -420,24 +489,24 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
   const imports = {
     i: {
       m: memory,
-      call: (k: number, done: number): void => {
+      call: (k: number, done: number, pc: number): void => {
         const h = tier.h!;
-        at(h, k, done);
+        at(h, k, done, pc);
         ops[k]!(h);
         if (k === last) setPc(h, h.pc);
         stopCheck(h);
       },
-      load: (k: number, done: number, lo: number, hi: number): number => {
+      load: (k: number, done: number, pc: number, lo: number, hi: number): number => {
         const h = tier.h!;
-        at(h, k, done);
+        at(h, k, done, pc);
         const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!);
         if (sizes[k] === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
         stopCheck(h);
         return v;
       },
-      store: (k: number, done: number, lo: number, hi: number, vlo: number, vhi: number): void => {
+      store: (k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number): void => {
         const h = tier.h!;
-        at(h, k, done);
+        at(h, k, done, pc);
         h.storeSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!, vlo, vhi);
         stopCheck(h);
       },

@@ -63,6 +63,7 @@ export const enum Op {
   I64GeS = 0x59,
   I64GeU = 0x5a,
   F64Eq = 0x61,
+  F64Ne = 0x62,
   I32Add = 0x6a,
   I32Sub = 0x6b,
   I32Mul = 0x6c,

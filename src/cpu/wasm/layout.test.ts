@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
 import { CTX_COUNT, TLB_SIZE } from "../tlb.js";
-import { HART_AREA, HART_SLOTS, HartArea, MAX_LINEAR, RAM_OFFSET, TLB_ADD, TLB_SET } from "./layout.js";
+import { HART_AREA, HART_SLOTS, HartArea, JC_ENTRIES, JC_OFFSET, MAX_LINEAR, RAM_OFFSET, TLB_ADD, TLB_SET } from "./layout.js";
 
 test("a hart's area holds its registers, slots and twelve TLB sets without overlap", () => {
   const spans: [string, number, number][] = [
@@ -16,6 +16,7 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
     ["stop", HartArea.stop, 4],
     ["rtag", HartArea.rtag, 4],
     ["wtag", HartArea.wtag, 4],
+    ["xtag", HartArea.xtag, 4],
     ["tlb", HartArea.tlb, 3 * CTX_COUNT * TLB_SET],
   ];
   spans.sort((a, b) => a[1] - b[1]);
@@ -27,7 +28,8 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
   assert.ok(la + ll <= HART_AREA);
   assert.equal(TLB_SET, 2 * TLB_ADD);
   assert.equal(TLB_ADD, TLB_SIZE * 8);
-  assert.equal(RAM_OFFSET, HART_SLOTS * HART_AREA);
+  assert.equal(JC_OFFSET, HART_SLOTS * HART_AREA);
+  assert.equal(RAM_OFFSET, JC_OFFSET + JC_ENTRIES * 8);
   assert.equal(HartArea.pc % 8, 0, "the pc is an aligned i64");
 });
 
@@ -44,6 +46,7 @@ test("a machine's harts, TLBs and RAM live in one wasm memory, where the map say
     // The current read and write tag arrays are named in the slots, and are the hart's own.
     assert.equal(dv.getInt32(h.area + HartArea.rtag, true), h.rtag.byteOffset);
     assert.equal(dv.getInt32(h.area + HartArea.wtag, true), h.wtag.byteOffset);
+    assert.equal(dv.getInt32(h.area + HartArea.xtag, true), h.xtag.byteOffset);
     assert.ok(h.rtag.byteOffset >= h.area + HartArea.tlb && h.rtag.byteOffset < h.area + HART_AREA);
     assert.equal(h.radd.byteOffset, h.rtag.byteOffset + TLB_ADD);
   });
@@ -69,8 +72,10 @@ test("the largest RAM that fits takes the whole wasm memory; one page more falls
   assert.equal(over.allocHartArea(), -1, "without a wasm memory a hart has no area");
 });
 
-test("hart areas run out after the eighth", () => {
+test("hart areas run out after the eighth; the jump cache goes to the first claim only", () => {
   const ram = new GuestRam(4096);
   const areas = Array.from({ length: HART_SLOTS + 1 }, () => ram.allocHartArea());
   assert.deepEqual(areas, [...Array.from({ length: HART_SLOTS }, (_, i) => i * HART_AREA), -1]);
+  assert.equal(ram.claimJumpCache(), JC_OFFSET);
+  assert.equal(ram.claimJumpCache(), -1);
 });

@@ -7,8 +7,8 @@
  * arrays over the same bytes. The registers are already little-endian (low, high) int32 pairs,
  * which is exactly an i64 in linear memory; the TLB arrays are Float64Arrays, f64 in linear memory.
  *
- * Memory map: HART_SLOTS areas of HART_AREA bytes, then guest RAM (RAM offset 0 is byte
- * `RAM_OFFSET`). Inside a hart's area:
+ * Memory map: HART_SLOTS areas of HART_AREA bytes, the jump cache, then guest RAM (RAM offset 0
+ * is byte `RAM_OFFSET`). Inside a hart's area:
  */
 export const HartArea = {
   /** Registers x0..x31 plus the scratch pair (hart.ts), 66 int32. */
@@ -19,9 +19,13 @@ export const HartArea = {
   hiOut: 520,
   /** Non-zero when compiled code must return to the run loop at the next block boundary. */
   stop: 524,
-  /** Byte offsets (in the memory) of the current data contexts' read and write tag arrays. */
+  /**
+   * Byte offsets (in the memory) of the current data contexts' read and write tag arrays, and of
+   * the current fetch context's execute tag array.
+   */
   rtag: 528,
   wtag: 532,
+  xtag: 536,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;
@@ -34,7 +38,14 @@ export const TLB_ADD = 2048 * 8;
 export const HART_AREA = 512 * 1024;
 /** Hart areas in front of RAM: Corral's most CPUs per VM (builder.ts MAX_CPUS). */
 export const HART_SLOTS = 8;
+/**
+ * The wasm tier's jump cache (compile.ts): JC_ENTRIES pairs of int32 (a block's RAM offset, its
+ * index in the function table), direct-mapped by RAM offset, after the hart areas.
+ */
+export const JC_OFFSET = HART_AREA * HART_SLOTS;
+export const JC_ENTRIES = 1 << 16;
+export const JC_BYTES = JC_ENTRIES * 8;
 /** RAM offset 0 in the memory. */
-export const RAM_OFFSET = HART_AREA * HART_SLOTS;
+export const RAM_OFFSET = JC_OFFSET + JC_BYTES;
 /** The largest WebAssembly.Memory (65536 pages of 64 KiB, memory32). */
 export const MAX_LINEAR = 2 ** 32;

@@ -24,7 +24,7 @@
  * `h.instret` exact for the closures and, before anything that may trap, record the op index and
  * the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { classifyAt, K, SIZES, type Entry } from "../fast-ops.js";
+import { classifyAt, instAt, K, SIZES, type Entry } from "../fast-ops.js";
 import type { Hart } from "../hart.js";
 import { TLB_MASK } from "../tlb.js";
 import type { RegionBlock } from "../jit.js";
@@ -104,6 +104,19 @@ const ALU: Partial<Record<K, Op>> = {
 const ALU_W: Partial<Record<K, Op>> = {
   [K.ADDW]: Op.I32Add, [K.SUBW]: Op.I32Sub, [K.MULW]: Op.I32Mul, [K.SLLW]: Op.I32Shl, [K.SRLW]: Op.I32ShrU, [K.SRAW]: Op.I32ShrS,
   [K.ADDIW]: Op.I32Add, [K.SLLIW]: Op.I32Shl, [K.SRLIW]: Op.I32ShrU, [K.SRAIW]: Op.I32ShrS,
+};
+/**
+ * AMOs by funct5 (chapter 8): the wasm op combining old and rs2, or for min/max a comparison
+ * choosing old (`select`); W forms as i32, D forms as i64.
+ */
+type AmoOp = readonly [op: Op | "swap", pickOld?: Op];
+const AMO_W: Partial<Record<number, AmoOp>> = {
+  0x00: [Op.I32Add], 0x01: ["swap"], 0x04: [Op.I32Xor], 0x08: [Op.I32Or], 0x0c: [Op.I32And],
+  0x10: [Op.Select, Op.I32LtS], 0x14: [Op.Select, Op.I32GtS], 0x18: [Op.Select, Op.I32LtU], 0x1c: [Op.Select, Op.I32GtU],
+};
+const AMO_D: Partial<Record<number, AmoOp>> = {
+  0x00: [Op.I64Add], 0x01: ["swap"], 0x04: [Op.I64Xor], 0x08: [Op.I64Or], 0x0c: [Op.I64And],
+  0x10: [Op.Select, Op.I64LtS], 0x14: [Op.Select, Op.I64GtS], 0x18: [Op.Select, Op.I64LtU], 0x1c: [Op.Select, Op.I64GtU],
 };
 const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.SRAI, K.SLTI, K.SLTIU, K.ADDIW, K.SLLIW, K.SRLIW, K.SRAIW]);
 
@@ -198,6 +211,65 @@ class Emitter {
     c.i64(32n).op(Op.I64ShrU).op(Op.I32WrapI64);
     c.call(F_STORE);
     c.op(Op.End);
+  }
+
+  /**
+   * An AMO (unprivileged spec chapter 8) inline: aligned and in a page the write TLB holds (as
+   * Hart.amoOffset's fast path), the read, the operation and the write happen here; otherwise the
+   * instruction's closure runs it (and raises its faults). LR and SC stay closures (they keep
+   * the reservation). Returns false for anything else. The kernel's page reference counts are
+   * AMOs: a quarter of a direct-I/O read's closure calls were.
+   */
+  amo(inst: number, k: number): boolean {
+    const f5 = inst >>> 27;
+    const f3 = (inst >>> 12) & 7;
+    const ops = f3 === 2 ? AMO_W[f5] : f3 === 3 ? AMO_D[f5] : undefined;
+    if ((inst & 0x7f) !== 0x2f || ops === undefined) return false;
+    const size = f3 === 2 ? 4 : 8;
+    const rd = (inst >>> 7) & 31;
+    const a = 2 * ((inst >>> 15) & 31);
+    const b = 2 * ((inst >>> 20) & 31);
+    const c = this.c;
+    this.reg(a);
+    c.set(L.ADDR);
+    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
+    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(L.WT).op(Op.I32Add).tee(L.IDX);
+    c.mem(Op.F64Load, 3, 0);
+    c.get(L.ADDR).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
+    c.open(Op.If);
+    c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
+    this.ramAddr();
+    c.set(L.OFF);
+    c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
+    c.get(L.OFF);
+    // The new value from the old one and rs2: W forms on the low words (i32), D forms on i64.
+    const old = (): void => {
+      c.get(L.V);
+      if (size === 4) c.op(Op.I32WrapI64);
+    };
+    const src = (): void => {
+      this.reg(b);
+      if (size === 4) c.op(Op.I32WrapI64);
+    };
+    const [op, cmp] = ops;
+    if (op === "swap") src();
+    else if (cmp === undefined) {
+      old();
+      src();
+      c.op(op);
+    } else {
+      old();
+      src();
+      old();
+      src();
+      c.op(cmp).op(Op.Select);
+    }
+    c.mem(size === 4 ? Op.I32Store : Op.I64Store, ALIGN[size]!, RAM_OFFSET);
+    if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
+    c.op(Op.Else);
+    c.i32(k).get(L.DONE).get(L.PC).call(F_CALL);
+    c.op(Op.End);
+    return true;
   }
 
   /**
@@ -442,7 +514,9 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
   c.open(Op.Block);
   let ended = false;
   for (let k = 0; k < b.ops.length && !ended; k++) {
-    const r = e.op(classifyAt(b, k), k, b.n);
+    const entry = classifyAt(b, k);
+    if (entry[0] === K.CALL && e.amo(instAt(b, k), k)) continue;
+    const r = e.op(entry, k, b.n);
     if (r === "exit") ended = true;
     if (r === "call" && k === b.n - 1 && b.ops.length === b.n) {
       // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.

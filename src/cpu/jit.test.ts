@@ -132,7 +132,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
     if (tier === "compiled") compileRegion([b])(h, 1);
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
-      w.run(h, w.compile(b), 1);
+      w.run(h, w.compileNow(b), 1);
     }
     else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
     else for (i = 0; i < b.ops.length; i++) if (b.ops[i]!(h) === true) break;
@@ -283,7 +283,7 @@ test("the interpreter's table space, when full, flushes the code cache and the g
 const TIERS = ["interpreter", "js", "wasm"] as const;
 function compileIn(m: Machine, b: Block, tier: (typeof TIERS)[number]): void {
   if (tier === "js") b.run = compileRegion([b]);
-  else if (tier === "wasm") b.wx = m.cache.wasm!.compile(b);
+  else if (tier === "wasm") m.cache.wasm!.compileNow(b);
 }
 
 test("every tier counts the instructions of superblocks left early at a taken branch", () => {
@@ -443,4 +443,39 @@ test("a store to another page's code drops that page's compiled block from the c
     assert.equal(h.x[20], 42, `${tier}: the rewritten instruction ran`);
     assert.equal(h.pc, RAM_BASE + CODE_END + 4, tier);
   }
+});
+
+test("the wasm tier compiles hot blocks a batch at a time, or at once when one of them stays hot", () => {
+  // 17 blocks, each `addi x10, x10, 1; jal x0, next`, then `j .`.
+  const prog: number[] = [];
+  for (let i = 0; i < 17; i++) prog.push(I(1, 10, 0, 10, 0x13), J(4, 0));
+  prog.push(J(0, 0));
+  const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+  const h = m.harts[0]!;
+  place(m, h, prog, new Int32Array(66), 1);
+  const start = h.pc;
+  const blocks = Array.from({ length: 17 }, (_, i) => {
+    h.pc = start + 8 * i;
+    return m.cache.lookup(h);
+  });
+  const tier = m.cache.wasm!;
+  const hot = 100;
+  blocks.slice(0, 15).forEach((b) => assert.equal(tier.compile(b, hot), false, "queued"));
+  assert.ok(blocks.slice(0, 15).every((b) => b.wx === -1 && b.queued));
+  assert.equal(tier.compile(blocks[15]!, hot), true, "the sixteenth fills the batch");
+  const idx = blocks.slice(0, 16).map((b) => b.wx);
+  assert.ok(idx.every((x) => x >= 0) && new Set(idx).size === 16, "sixteen table slots");
+  const last = blocks[16]!;
+  assert.equal(tier.compile(last, hot), false);
+  last.hits = 2 * hot - 1;
+  assert.equal(tier.compile(last, hot), false, "not yet hot twice over");
+  last.hits = 2 * hot;
+  assert.equal(tier.compile(last, hot), true, "hot twice over: its batch compiles as it is");
+  // And the compiled chain runs: 17 increments, then `j .`.
+  h.pc = start;
+  const entries = countEntries(m);
+  runHart(h, m.cache, 1000);
+  assert.equal(h.x[20], 17);
+  assert.equal(h.pc - start, 8 * 17);
+  assert.equal(entries(), 1, "the 17 blocks chained in one entry");
 });

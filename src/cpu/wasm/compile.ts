@@ -61,17 +61,20 @@ const enum L {
 const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64];
 
 /**
- * Imports, in order: function indices 0..2. Each takes the op's index, the instructions retired
- * so far and the block's pc (so that the run loop can attribute a trap), then its operands.
+ * The services compiled code calls: a closure, the slow load path, the slow store path. Each
+ * takes the block's table index, the op's index, the instructions retired so far and the block's
+ * pc (so that the run loop can attribute a trap), then its operands. They are WasmTier's
+ * methods, the same functions imported by every block module.
  */
-const F_CALL = 0;
-const F_LOAD = 1;
-const F_STORE = 2;
-const IMPORTS = [
-  { name: "call", type: { params: [T.I32, T.I32, T.F64], results: [] } },
-  { name: "load", type: { params: [T.I32, T.I32, T.F64, T.I32, T.I32], results: [T.I32] } },
-  { name: "store", type: { params: [T.I32, T.I32, T.F64, T.I32, T.I32, T.I32, T.I32], results: [] } },
+const SERVICES = [
+  { name: "call", type: { params: [T.I32, T.I32, T.I32, T.F64], results: [] } },
+  { name: "load", type: { params: [T.I32, T.I32, T.I32, T.F64, T.I32, T.I32], results: [T.I32] } },
+  { name: "store", type: { params: [T.I32, T.I32, T.I32, T.F64, T.I32, T.I32, T.I32, T.I32], results: [] } },
 ];
+/** Function indices of the services in block modules (their imports). */
+const S_CALL = 0;
+const S_LOAD = 1;
+const S_STORE = 2;
 
 /** Memory pages the modules declare as their minimum: any machine's memory is larger. */
 const MIN_PAGES = 1;
@@ -123,10 +126,19 @@ const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.S
 /** Emits one block's function body. */
 class Emitter {
   readonly c = new Code();
+  /** `id`: the block's index in the function table (the services' first argument). */
+  constructor(private readonly id: number) {}
+
+  /** Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest. */
+  service(slot: number, k: number, args: () => void = () => {}): void {
+    this.c.i32(this.id).i32(k).get(L.DONE).get(L.PC);
+    args();
+    this.c.call(slot);
+  }
 
   /** Push register pair `p` (2*r) as an i64; x0 is 0. */
   reg(p: number): void {
-    if (p === 0) this.c.i64(0n);
+    if (p === 0) this.c.i64(0);
     else this.c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * p);
   }
   /** Pop an i64 into register pair `d` (the scratch pair for x0 takes it harmlessly). */
@@ -142,7 +154,7 @@ class Emitter {
   }
   /** pc-relative value: the block's pc plus `rel`. */
   pcRel(rel: number): void {
-    this.c.get(L.BPC).i64(BigInt(rel)).op(Op.I64Add);
+    this.c.get(L.BPC).i64(rel).op(Op.I64Add);
   }
   /** Retire `n` instructions: DONE += n. */
   retire(n: number): void {
@@ -156,10 +168,10 @@ class Emitter {
   probe(a: number, imm: number, size: number, tags: L.RT | L.WT): void {
     const c = this.c;
     this.reg(a);
-    c.i64(BigInt(imm)).op(Op.I64Add).set(L.ADDR);
+    c.i64(imm).op(Op.I64Add).set(L.ADDR);
     c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(tags).op(Op.I32Add).tee(L.IDX);
     c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
+    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
     c.get(L.OFF).i32(0xfff).op(Op.I32And).tee(L.OFF).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
   }
   /** The guest RAM byte the probed access reaches, as an i32 address in the memory (less RAM_OFFSET). */
@@ -168,7 +180,7 @@ class Emitter {
   }
   /** The address as the slow paths take it: low and high words. */
   addrWords(): void {
-    this.c.get(L.ADDR).op(Op.I32WrapI64).get(L.ADDR).i64(32n).op(Op.I64ShrU).op(Op.I32WrapI64);
+    this.c.get(L.ADDR).op(Op.I32WrapI64).get(L.ADDR).i64(32).op(Op.I64ShrU).op(Op.I32WrapI64);
   }
 
   load(kind: K, d: number, a: number, imm: number, k: number): void {
@@ -180,14 +192,12 @@ class Emitter {
     this.ramAddr();
     c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
     c.op(Op.Else);
-    c.i32(k).get(L.DONE).get(L.PC);
-    this.addrWords();
-    c.call(F_LOAD);
+    this.service(S_LOAD, k, () => this.addrWords());
     const bits = SIGN_BITS[kind];
     if (bits !== undefined) c.i32(bits).op(Op.I32Shl).i32(bits).op(Op.I32ShrS); // sign-extend the narrow value
     if (widen === null) {
       // 64 bits: the low word returned, the high word left in the hiOut slot.
-      c.op(Op.I64ExtendI32U).get(L.HB).mem(Op.I64Load32U, 2, HartArea.hiOut).i64(32n).op(Op.I64Shl).op(Op.I64Or);
+      c.op(Op.I64ExtendI32U).get(L.HB).mem(Op.I64Load32U, 2, HartArea.hiOut).i64(32).op(Op.I64Shl).op(Op.I64Or);
     } else c.op(widen);
     c.set(L.V);
     c.op(Op.End);
@@ -203,13 +213,13 @@ class Emitter {
     this.reg(b);
     c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
     c.op(Op.Else);
-    c.i32(k).get(L.DONE).get(L.PC);
-    this.addrWords();
-    this.reg(b);
-    c.op(Op.I32WrapI64);
-    this.reg(b);
-    c.i64(32n).op(Op.I64ShrU).op(Op.I32WrapI64);
-    c.call(F_STORE);
+    this.service(S_STORE, k, () => {
+      this.addrWords();
+      this.reg(b);
+      c.op(Op.I32WrapI64);
+      this.reg(b);
+      c.i64(32).op(Op.I64ShrU).op(Op.I32WrapI64);
+    });
     c.op(Op.End);
   }
 
@@ -235,7 +245,7 @@ class Emitter {
     c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
     c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(L.WT).op(Op.I32Add).tee(L.IDX);
     c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
+    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
     c.open(Op.If);
     c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
     this.ramAddr();
@@ -267,7 +277,7 @@ class Emitter {
     c.mem(size === 4 ? Op.I32Store : Op.I64Store, ALIGN[size]!, RAM_OFFSET);
     if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
     c.op(Op.Else);
-    c.i32(k).get(L.DONE).get(L.PC).call(F_CALL);
+    this.service(S_CALL, k);
     c.op(Op.End);
     return true;
   }
@@ -304,7 +314,7 @@ class Emitter {
     if (alu !== undefined) {
       this.setReg(d, () => {
         this.reg(a);
-        if (IMM_KINDS.has(kind)) c.i64(BigInt(w1));
+        if (IMM_KINDS.has(kind)) c.i64(w1);
         else this.reg(b);
         c.op(alu);
       });
@@ -328,7 +338,7 @@ class Emitter {
       case K.NOP:
         return null;
       case K.CALL:
-        c.i32(k).get(L.DONE).get(L.PC).call(F_CALL);
+        this.service(S_CALL, k);
         this.tlbBases();
         return "call";
       case K.NEXT:
@@ -337,7 +347,7 @@ class Emitter {
         this.retire(n);
         return "exit";
       case K.LUI:
-        this.setReg(d, () => c.i64(BigInt(w1)));
+        this.setReg(d, () => c.i64(w1));
         return null;
       case K.AUIPC:
         this.setReg(d, () => this.pcRel(w2 + w1));
@@ -350,7 +360,7 @@ class Emitter {
         return "exit";
       case K.JALR:
         this.reg(a);
-        c.i64(BigInt(w1)).op(Op.I64Add).i64(-2n).op(Op.I64And).set(L.NPC);
+        c.i64(w1).op(Op.I64Add).i64(-2).op(Op.I64And).set(L.NPC);
         if (d !== 64) this.setReg(d, () => this.pcRel(w2));
         this.retire(n);
         return "exit";
@@ -360,7 +370,7 @@ class Emitter {
       case K.SLTIU:
         this.setReg(d, () => {
           this.reg(a);
-          if (kind === K.SLTI || kind === K.SLTIU) c.i64(BigInt(w1));
+          if (kind === K.SLTI || kind === K.SLTIU) c.i64(w1);
           else this.reg(b);
           c.op(kind === K.SLT || kind === K.SLTI ? Op.I64LtS : Op.I64LtU).op(Op.I64ExtendI32U);
         });
@@ -398,11 +408,21 @@ export class WasmTier {
   private readonly enter: (idx: number, hb: number, pc: number, budget: number) => number;
   /** The jump cache as int32 pairs (RAM offset, table index), or null when another cache has it. */
   private readonly jc: Int32Array | null;
-  /** The run in progress, for the imports: its hart and the hart's instret on entry. */
-  h: Hart | null = null;
-  instret0 = 0;
+  /**
+   * What the services need of each compiled block, by table index. An entry outlives its block's
+   * release until the slot is reused: a block killed by one of its own stores still finishes
+   * the op in progress.
+   */
+  private readonly sites: Site[] = [];
+  /** Hot blocks waiting to be compiled together (see `compile`). */
+  private queue: Queued[] = [];
+  /** The imports of every block module. */
+  private readonly imports: WebAssembly.Imports;
+  /** The run in progress: its hart and the hart's instret on entry. */
+  private h: Hart | null = null;
+  private instret0 = 0;
 
-  constructor(private readonly memory: WebAssembly.Memory, jcAt: number) {
+  constructor(memory: WebAssembly.Memory, jcAt: number) {
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
     const bytes = encodeModule({
       imports: [],
@@ -413,26 +433,66 @@ export class WasmTier {
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
   }
 
   /**
-   * Compile block `b`; returns its index in the table (Block.wx). A block whose instruction
-   * straddles two pages stays out of the jump cache, as it stays out of CodeCache's.
+   * Block `b` is hot. Hot blocks are compiled BATCH at a time, into one module: V8's cost per
+   * module (its instantiation, the import wrappers) was most of a block's compile time, about
+   * 400 µs against about 50 in a batch. A block waits in the interpreter meanwhile; one that
+   * runs another `hot` times before its batch is full compiles the batch as it is. Returns
+   * whether `b` was compiled (Block.wx set).
    */
-  compile(b: RegionBlock & { readonly hi: number }): number {
-    const run = compileBlock(b, this.memory, this);
-    let idx = this.free.pop();
-    if (idx === undefined) {
-      idx = this.next++;
-      if (idx >= this.table.length) this.table.grow(this.table.length);
-    }
-    this.table.set(idx, run);
-    if (this.jc !== null && b.hi < 0) {
-      const e = 2 * ((b.off >>> 1) & (JC_ENTRIES - 1));
-      this.jc[e] = b.off;
-      this.jc[e + 1] = idx;
-    }
-    return idx;
+  compile(b: Queued, hot: number): boolean {
+    if (!b.queued) {
+      b.queued = true;
+      this.queue.push(b);
+      // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
+      if (this.queue.length < BATCH && hot > 1) return false;
+    } else if (b.hits < 2 * hot) return false;
+    this.flush();
+    return b.wx >= 0;
+  }
+
+  /** Compile block `b` at once (with anything queued); returns its table index. */
+  compileNow(b: Queued): number {
+    this.compile(b, 1);
+    return b.wx;
+  }
+
+  /** Compile every queued block that is still alive, in one module. */
+  flush(): void {
+    const blocks = this.queue.filter((b) => !b.dead);
+    for (const b of this.queue) b.queued = false;
+    this.queue = [];
+    if (blocks.length === 0) return;
+    const idxs = blocks.map(() => {
+      let idx = this.free.pop();
+      if (idx === undefined) {
+        idx = this.next++;
+        if (idx >= this.table.length) this.table.grow(this.table.length);
+      }
+      return idx;
+    });
+    const bytes = encodeModule({
+      imports: SERVICES,
+      memoryPages: MIN_PAGES,
+      funcs: blocks.map((b, j) => ({ type: RUN_TYPE, locals: LOCALS, code: blockBody(b, idxs[j]!), export: `b${j}` })),
+    });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    blocks.forEach((b, j) => {
+      const idx = idxs[j]!;
+      this.table.set(idx, exports[`b${j}`]);
+      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
+      // A block whose instruction straddles two pages stays out of the jump cache, as it stays
+      // out of CodeCache's.
+      if (this.jc !== null && b.hi < 0) {
+        const e = 2 * ((b.off >>> 1) & (JC_ENTRIES - 1));
+        this.jc[e] = b.off;
+        this.jc[e + 1] = idx;
+      }
+      b.wx = idx;
+    });
   }
 
   /** Forget the function at `idx`, the block at RAM offset `off` (it is dead); the slot is reused. */
@@ -458,6 +518,71 @@ export class WasmTier {
     hart.pc = s[(HartArea.pc >>> 2) + 1]! * 4294967296 + (s[HartArea.pc >>> 2]! >>> 0);
     return done;
   }
+
+  // The services (SERVICES). Before anything that may trap or read instret, `at` makes instret
+  // exact and names the op and block (the run loop's trap path reads these); after it, `stopCheck`
+  // asks compiled code to return if an interrupt may be pending or the block was overwritten.
+
+  private at(h: Hart, site: Site, k: number, done: number, pc: number): void {
+    h.pc = pc;
+    h.instret = this.instret0 + done;
+    h.faultIndex = k;
+    h.faultOffs = site.b.offs;
+    h.faultDone = done;
+  }
+
+  private stopCheck(h: Hart, site: Site): void {
+    if (h.irqCheck || site.b.dead) h.slots[HartArea.stop >>> 2] = 1;
+  }
+
+  private readonly call = (id: number, k: number, done: number, pc: number): void => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    site.b.ops[k]!(h);
+    // A closure ending the block set the pc itself (xRET, ECALL, WFI...): compiled code leaves it.
+    if (k === site.last) setPc(h, h.pc);
+    this.stopCheck(h, site);
+  };
+
+  private readonly load = (id: number, k: number, done: number, pc: number, lo: number, hi: number): number => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    const size = site.sizes[k]!;
+    const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), size);
+    if (size === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
+    this.stopCheck(h, site);
+    return v;
+  };
+
+  private readonly store = (id: number, k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number): void => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    h.storeSlow(hi * 4294967296 + (lo >>> 0), site.sizes[k]!, vlo, vhi);
+    this.stopCheck(h, site);
+  };
+}
+
+/** Blocks compiled per module (WasmTier.compile). */
+const BATCH = 16;
+
+/** A block as the tier takes it (exec.ts Block). */
+export interface Queued extends RegionBlock {
+  readonly hi: number;
+  readonly hits: number;
+  /** Waiting in the tier's queue. */
+  queued: boolean;
+  /** Its table index once compiled (set by the tier), else -1. */
+  wx: number;
+}
+
+/** A compiled block as the services see it: its ops, access sizes and last instruction's index. */
+interface Site {
+  readonly b: RegionBlock;
+  readonly sizes: readonly (1 | 2 | 4 | 8)[];
+  readonly last: number;
 }
 
 /** Locals of `enter` (after its parameters idx, hb, pc, budget). */
@@ -487,7 +612,7 @@ function hub(jcAt: number): Code {
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
     c.get(H.NPC).op(Op.I32WrapI64).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag).op(Op.I32Add).tee(H.T).mem(Op.F64Load, 3, 0);
-    c.get(H.NPC).i64(-4096n).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 0);
+    c.get(H.NPC).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 0);
     c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).tee(H.OFF);
     // Its compiled block, if any.
     c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
@@ -502,9 +627,9 @@ function hub(jcAt: number): Code {
   return c;
 }
 
-/** Compile block `b` into a module of its own; returns its `run` export. */
-function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier): (hb: number, pc: number, budget: number) => number {
-  const e = new Emitter();
+/** The body of block `b`'s function, `id` being its table index (the services' first argument). */
+function blockBody(b: RegionBlock, id: number): Code {
+  const e = new Emitter(id);
   const c = e.c;
   // Prologue.
   c.get(L.PC).op(Op.I64TruncF64S).set(L.BPC);
@@ -538,55 +663,7 @@ function compileBlock(b: RegionBlock, memory: WebAssembly.Memory, tier: WasmTier
   c.op(Op.End); // loop
   c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
   c.get(L.DONE);
-
-  const bytes = encodeModule({
-    imports: IMPORTS,
-    memoryPages: MIN_PAGES,
-    funcs: [{ type: RUN_TYPE, locals: LOCALS, code: c, export: "run" }],
-  });
-
-  // What the imports do before anything that may trap or read instret: make instret exact and
-  // name the op (the run loop's trap path reads these).
-  const at = (h: Hart, k: number, done: number, pc: number): void => {
-    h.pc = pc;
-    h.instret = tier.instret0 + done;
-    h.faultIndex = k;
-    h.faultOffs = b.offs;
-    h.faultDone = done;
-  };
-  const stopCheck = (h: Hart): void => {
-    if (h.irqCheck || b.dead) h.slots[HartArea.stop >>> 2] = 1;
-  };
-  const sizes = Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[];
-  const ops = b.ops;
-  const last = b.n - 1;
-  const imports = {
-    i: {
-      m: memory,
-      call: (k: number, done: number, pc: number): void => {
-        const h = tier.h!;
-        at(h, k, done, pc);
-        ops[k]!(h);
-        if (k === last) setPc(h, h.pc);
-        stopCheck(h);
-      },
-      load: (k: number, done: number, pc: number, lo: number, hi: number): number => {
-        const h = tier.h!;
-        at(h, k, done, pc);
-        const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!);
-        if (sizes[k] === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
-        stopCheck(h);
-        return v;
-      },
-      store: (k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number): void => {
-        const h = tier.h!;
-        at(h, k, done, pc);
-        h.storeSlow(hi * 4294967296 + (lo >>> 0), sizes[k]!, vlo, vhi);
-        stopCheck(h);
-      },
-    },
-  };
-  return (new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports as { run: (hb: number, pc: number, budget: number) => number }).run;
+  return c;
 }
 
 /** Write `pc` into the hart's pc slot (as compiled code leaves it). */

@@ -280,9 +280,9 @@ export class Hart implements InterruptTarget, FpuHart {
     this.wtag = dc.w.tag;
     this.wadd = dc.w.add;
     if (this.area >= 0) {
-      this.slots[HartArea.rtag >>> 2] = dc.r.tag.byteOffset;
-      this.slots[HartArea.wtag >>> 2] = dc.w.tag.byteOffset;
-      this.slots[HartArea.xtag >>> 2] = xc.x.tag.byteOffset;
+      this.slots[HartArea.rtag >>> 2] = dc.r.at;
+      this.slots[HartArea.wtag >>> 2] = dc.w.at;
+      this.slots[HartArea.xtag >>> 2] = xc.x.at;
     }
   }
 

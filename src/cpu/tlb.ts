@@ -26,7 +26,10 @@ export class TlbSet {
    * `at`: where in `buffer` the set lives (the hart's area of the wasm memory, wasm/layout.ts: tags
    * then RAM offsets); by default it has arrays of its own.
    */
+  /** The tags' byte offset in `buffer` (read on every privilege change: the getter is a builtin call). */
+  readonly at: number;
   constructor(buffer?: ArrayBuffer, at = 0) {
+    this.at = at;
     this.tag = buffer ? new Float64Array(buffer, at, TLB_SIZE) : new Float64Array(TLB_SIZE);
     this.add = buffer ? new Float64Array(buffer, at + TLB_ADD, TLB_SIZE) : new Float64Array(TLB_SIZE);
     this.tag.fill(EMPTY);

@@ -136,16 +136,64 @@ class Emitter {
     this.c.call(slot);
   }
 
+  // Registers are cached in locals within one pass through the block: loaded on first use,
+  // stored back when written ("dirty") only where memory must be right: before a closure (which
+  // reads and writes the register file; every cached value is forgotten after it), before a slow
+  // path (it may trap, and the trap unwinds the locals), and at every exit. Without the cache
+  // every instruction loaded its sources from memory and stored its result there.
+  /** Pair index -> its local, for every register given one. */
+  private readonly localOf = new Map<number, number>();
+  /** Registers whose local holds the current value, and those of them not yet stored back. */
+  private readonly cached = new Set<number>();
+  private readonly dirty = new Set<number>();
+  /** Locals given to registers so far (they follow LOCALS). */
+  regLocals = 0;
+
+  private local(p: number): number {
+    let l = this.localOf.get(p);
+    if (l === undefined) {
+      l = L.V + 1 + this.regLocals++;
+      this.localOf.set(p, l);
+    }
+    return l;
+  }
+  /**
+   * Make register pair `p` cached. Must not be first done inside one arm of an if: the other
+   * arm would not have loaded it. Ops touch their sources before opening one.
+   */
+  touch(p: number): void {
+    if (p === 0 || p === 64 || this.cached.has(p)) return;
+    this.c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * p).set(this.local(p));
+    this.cached.add(p);
+  }
   /** Push register pair `p` (2*r) as an i64; x0 is 0. */
   reg(p: number): void {
     if (p === 0) this.c.i64(0);
-    else this.c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * p);
+    else {
+      this.touch(p);
+      this.c.get(this.local(p));
+    }
   }
-  /** Pop an i64 into register pair `d` (the scratch pair for x0 takes it harmlessly). */
+  /** Set register pair `d` to the i64 `value` pushes (for the scratch pair, rd = x0, drop it). */
   setReg(d: number, value: () => void): void {
-    this.c.get(L.HB);
     value();
-    this.c.mem(Op.I64Store, 3, HartArea.x + 4 * d);
+    if (d === 64) {
+      this.c.op(Op.Drop);
+      return;
+    }
+    this.c.set(this.local(d));
+    this.cached.add(d);
+    this.dirty.add(d);
+  }
+  /** Store registers `regs` (by default the dirty ones) back; `clean`: they are then clean. */
+  flush(clean: boolean, regs: ReadonlySet<number> = this.dirty): void {
+    for (const p of regs) this.c.get(L.HB).get(this.local(p)).mem(Op.I64Store, 3, HartArea.x + 4 * p);
+    if (clean) this.dirty.clear();
+  }
+  /** After a closure: memory holds the registers; no local may be trusted. */
+  forget(): void {
+    this.cached.clear();
+    this.dirty.clear();
   }
   /** Reload the current TLB arrays' offsets (a closure may have switched contexts). */
   tlbBases(): void {
@@ -192,6 +240,7 @@ class Emitter {
     this.ramAddr();
     c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
     c.op(Op.Else);
+    this.flush(false);
     this.service(S_LOAD, k, () => this.addrWords());
     const bits = SIGN_BITS[kind];
     if (bits !== undefined) c.i32(bits).op(Op.I32Shl).i32(bits).op(Op.I32ShrS); // sign-extend the narrow value
@@ -207,12 +256,14 @@ class Emitter {
   store(kind: K, a: number, b: number, imm: number, k: number): void {
     const size = SIZES[kind]!;
     const c = this.c;
+    this.touch(b);
     this.probe(a, imm, size, L.WT);
     c.open(Op.If);
     this.ramAddr();
     this.reg(b);
     c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
     c.op(Op.Else);
+    this.flush(false);
     this.service(S_STORE, k, () => {
       this.addrWords();
       this.reg(b);
@@ -242,6 +293,8 @@ class Emitter {
     const c = this.c;
     this.reg(a);
     c.set(L.ADDR);
+    this.touch(b);
+    const dirtyBefore = new Set(this.dirty);
     c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
     c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(L.WT).op(Op.I32Add).tee(L.IDX);
     c.mem(Op.F64Load, 3, 0);
@@ -277,7 +330,11 @@ class Emitter {
     c.mem(size === 4 ? Op.I32Store : Op.I64Store, ALIGN[size]!, RAM_OFFSET);
     if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
     c.op(Op.Else);
+    // The closure reads its operands from memory and writes rd there: store what the fast arm
+    // found dirty (not rd, set only in that arm), then take rd back.
+    this.flush(false, dirtyBefore);
     this.service(S_CALL, k);
+    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
     c.op(Op.End);
     return true;
   }
@@ -306,6 +363,7 @@ class Emitter {
       this.pcRel(w1);
       c.set(L.NPC);
       this.retire(k + 1);
+      this.flush(false);
       c.br(Op.Br, 1); // out of the if and the $exit block
       c.op(Op.End);
       return null;
@@ -338,7 +396,9 @@ class Emitter {
       case K.NOP:
         return null;
       case K.CALL:
+        this.flush(true);
         this.service(S_CALL, k);
+        this.forget();
         this.tlbBases();
         return "call";
       case K.NEXT:
@@ -477,7 +537,10 @@ export class WasmTier {
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
-      funcs: blocks.map((b, j) => ({ type: RUN_TYPE, locals: LOCALS, code: blockBody(b, idxs[j]!), export: `b${j}` })),
+      funcs: blocks.map((b, j) => {
+        const { code, regLocals } = blockBody(b, idxs[j]!);
+        return { type: RUN_TYPE, locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)], code, export: `b${j}` };
+      }),
     });
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
     blocks.forEach((b, j) => {
@@ -627,8 +690,11 @@ function hub(jcAt: number): Code {
   return c;
 }
 
-/** The body of block `b`'s function, `id` being its table index (the services' first argument). */
-function blockBody(b: RegionBlock, id: number): Code {
+/**
+ * The body of block `b`'s function, `id` being its table index (the services' first argument),
+ * and the number of i64 locals its registers need (after LOCALS).
+ */
+function blockBody(b: RegionBlock, id: number): { code: Code; regLocals: number } {
   const e = new Emitter(id);
   const c = e.c;
   // Prologue.
@@ -642,7 +708,10 @@ function blockBody(b: RegionBlock, id: number): Code {
     const entry = classifyAt(b, k);
     if (entry[0] === K.CALL && e.amo(instAt(b, k), k)) continue;
     const r = e.op(entry, k, b.n);
-    if (r === "exit") ended = true;
+    if (r === "exit") {
+      e.flush(true);
+      ended = true;
+    }
     if (r === "call" && k === b.n - 1 && b.ops.length === b.n) {
       // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.
       e.retire(b.n);
@@ -663,7 +732,7 @@ function blockBody(b: RegionBlock, id: number): Code {
   c.op(Op.End); // loop
   c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
   c.get(L.DONE);
-  return c;
+  return { code: c, regLocals: e.regLocals };
 }
 
 /** Write `pc` into the hart's pc slot (as compiled code leaves it). */

@@ -12,7 +12,7 @@
  *
  * A block first runs through the interpreter (interp.ts: a table of pre-decoded ops, with
  * closures for the uncommon instructions); once hot (CodeCache.hot runs), the wasm tier
- * (wasm/compile.ts) or the JavaScript JIT (jit.ts) compiles it into one function (`Block.run`)
+ * (wasm/tier.ts, `Block.wx`) or the JavaScript JIT (jit.ts, `Block.run`) compiles it
  * and the loop calls that instead.
  *
  * Self-modifying code (and DMA into code pages) is handled precisely: a page holding cached blocks
@@ -24,14 +24,14 @@ import { decode } from "./decode.js";
 import { interpret, OpTables } from "./interp.js";
 import { compileRegion, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "./hart.js";
-import { WasmTier, wasmReady } from "./wasm/compile.js";
+import { WasmTier, wasmReady } from "./wasm/tier.js";
 import type { Op } from "./ops-int.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
 const NO_LINK = 1 << 30;
 /**
- * The compiling tier: "wasm" (wasm/compile.ts), wherever the machine's RAM is in a wasm memory,
+ * The compiling tier: "wasm" (wasm/tier.ts), wherever the machine's RAM is in a wasm memory,
  * else "js" (jit.ts). CORRAL_TIER=js chooses the JavaScript JIT (for comparisons).
  */
 export const TIER: "wasm" | "js" = process.env["CORRAL_TIER"] === "js" ? "js" : "wasm";
@@ -211,14 +211,13 @@ export class CodeCache {
   }
 
   /**
-   * Compile the hot block `b` (jit.ts). It is compiled as a region of one: a block that branches
-   * back to itself (memset, copy and checksum loops) loops inside host code. Regions of several
-   * blocks of a page are built and tested (jit.test.ts) but not used yet: measured, they made the
-   * CPU-bound program 1.5x faster and kernel workloads (fork loop, dd) 15-45 % slower, because
-   * every recompilation of a page's region is a new, larger function for V8 to warm up
-   * (docs/benchmarks.md).
+   * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); the JavaScript JIT
+   * compiles it as a region of one (jit.ts), so that a block that branches back to itself loops
+   * inside host code. Regions of several blocks of a page are built and tested (jit.test.ts) but
+   * not used: measured, they made the CPU-bound program 1.5x faster and kernel workloads (fork
+   * loop, dd) 15-45 % slower, because every recompilation of a page's region is a new, larger
+   * function for V8 to warm up (docs/benchmarks.md).
    */
-  /** Block `b` is hot: compile it, or (wasm tier) queue it for its batch. */
   compile(b: Block): void {
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
     else b.run = compileRegion([b]);

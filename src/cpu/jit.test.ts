@@ -11,7 +11,7 @@ import { TRAP, type Hart } from "./hart.js";
 import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileRegion } from "./jit.js";
-import { WasmTier } from "./wasm/compile.js";
+import { WasmTier } from "./wasm/tier.js";
 
 const DATA = 0x10000; // loads and stores land around here
 

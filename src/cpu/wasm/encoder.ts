@@ -1,5 +1,5 @@
 /**
- * A small WebAssembly binary writer: just what the wasm tier (wasm/compile.ts) emits. Opcodes,
+ * A small WebAssembly binary writer: just what the wasm tier (wasm/emit.ts, wasm/tier.ts) emits. Opcodes,
  * section ids and encodings follow the WebAssembly core specification 2.0, chapter 5 ("Binary
  * Format"): 5.2.2 LEB128 integers, 5.3 types, 5.4 instructions, 5.5 modules.
  */

@@ -2,7 +2,7 @@
  * Where the state that compiled WebAssembly code touches lives in the machine's linear memory.
  *
  * Guest RAM, each hart's integer registers and its TLB arrays are views of one
- * `WebAssembly.Memory`, so code compiled by the wasm tier (compile.ts) reads and writes them with
+ * `WebAssembly.Memory`, so code compiled by the wasm tier (emit.ts, tier.ts) reads and writes them with
  * plain loads and stores while the interpreter, the closures and the devices keep using typed
  * arrays over the same bytes. The registers are already little-endian (low, high) int32 pairs,
  * which is exactly an i64 in linear memory; the TLB arrays are Float64Arrays, f64 in linear memory.
@@ -39,7 +39,7 @@ export const HART_AREA = 512 * 1024;
 /** Hart areas in front of RAM: Corral's most CPUs per VM (builder.ts MAX_CPUS). */
 export const HART_SLOTS = 8;
 /**
- * The wasm tier's jump cache (compile.ts): JC_ENTRIES pairs of int32 (a block's RAM offset, its
+ * The wasm tier's jump cache (tier.ts): JC_ENTRIES pairs of int32 (a block's RAM offset, its
  * index in the function table), direct-mapped by RAM offset, after the hart areas.
  */
 export const JC_OFFSET = HART_AREA * HART_SLOTS;

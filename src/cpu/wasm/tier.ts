@@ -1,0 +1,273 @@
+/**
+ * The wasm tier at run time (its code generator is emit.ts): compiled blocks sit in one function
+ * table; the run loop enters through one export, which chains from block to block inside wasm;
+ * hot blocks compile 16 to a module.
+ *
+ * Contract with the run loop (as for a compiled region of one block, jit.ts): `h.pc` holds the
+ * block's pc on entry and the next pc on return; a block runs again in place while it goes back
+ * to its own start, the budget lasts, and nothing asked the loop to look (the `stop` slot: an
+ * interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Services keep
+ * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
+ * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
+ */
+import { classifyAt, SIZES } from "../fast-ops.js";
+import type { Hart } from "../hart.js";
+import { TLB_MASK } from "../tlb.js";
+import type { RegionBlock } from "../jit.js";
+import { Code, encodeModule, Op, T } from "./encoder.js";
+import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES } from "./emit.js";
+import { HartArea, JC_ENTRIES, TLB_ADD } from "./layout.js";
+
+/** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
+export function wasmReady(h: Hart): boolean {
+  return h.area >= 0;
+}
+
+/**
+ * The wasm tier of one code cache: compiled blocks live in one function table, and the run loop
+ * enters them all through one exported function (`enter`, a call_indirect). Calling each block's
+ * own export from JavaScript instead went through V8's generic JS-to-wasm wrapper, the call site
+ * seeing thousands of different functions: that made the tier slower than the interpreter.
+ *
+ * Chaining: after a block, `enter` looks the next pc up itself, in the hart's current execute
+ * TLB and in a jump cache of compiled blocks kept in linear memory (layout.ts JC_*: RAM offset
+ * and table index, direct-mapped like CodeCache's), and calls that block without returning to
+ * JavaScript, as QEMU chains its translated blocks. It returns when the budget is spent, when
+ * anything asked the run loop to look (the stop slot), or when the next block is not compiled or
+ * not in the TLB. This is what runHart would do between two compiled blocks, minus its work.
+ */
+export class WasmTier {
+  private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
+  private readonly free: number[] = [];
+  private next = 0;
+  private readonly enter: (idx: number, hb: number, pc: number, budget: number) => number;
+  /** The jump cache as int32 pairs (RAM offset, table index), or null when another cache has it. */
+  private readonly jc: Int32Array | null;
+  /**
+   * What the services need of each compiled block, by table index. An entry outlives its block's
+   * release until the slot is reused: a block killed by one of its own stores still finishes
+   * the op in progress.
+   */
+  private readonly sites: Site[] = [];
+  /** Hot blocks waiting to be compiled together (see `compile`). */
+  private queue: Queued[] = [];
+  /** The imports of every block module. */
+  private readonly imports: WebAssembly.Imports;
+  /** The run in progress: its hart and the hart's instret on entry. */
+  private h: Hart | null = null;
+  private instret0 = 0;
+
+  constructor(memory: WebAssembly.Memory, jcAt: number) {
+    this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
+    const bytes = encodeModule({
+      imports: [],
+      memoryPages: MIN_PAGES,
+      table: true,
+      types: [RUN_TYPE],
+      funcs: [{ type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] }, locals: [T.I32, T.I64, T.I32, T.I32], code: hub(jcAt), export: "enter" }],
+    });
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
+    this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
+  }
+
+  /**
+   * Block `b` is hot. Hot blocks are compiled BATCH at a time, into one module: V8's cost per
+   * module (its instantiation, the import wrappers) was most of a block's compile time, about
+   * 400 µs against about 50 in a batch. A block waits in the interpreter meanwhile; one that
+   * runs another `hot` times before its batch is full compiles the batch as it is. Returns
+   * whether `b` was compiled (Block.wx set).
+   */
+  compile(b: Queued, hot: number): boolean {
+    if (!b.queued) {
+      b.queued = true;
+      this.queue.push(b);
+      // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
+      if (this.queue.length < BATCH && hot > 1) return false;
+    } else if (b.hits < 2 * hot) return false;
+    this.flush();
+    return b.wx >= 0;
+  }
+
+  /** Compile block `b` at once (with anything queued); returns its table index. */
+  compileNow(b: Queued): number {
+    this.compile(b, 1);
+    return b.wx;
+  }
+
+  /** Compile every queued block that is still alive, in one module. */
+  flush(): void {
+    const blocks = this.queue.filter((b) => !b.dead);
+    for (const b of this.queue) b.queued = false;
+    this.queue = [];
+    if (blocks.length === 0) return;
+    const idxs = blocks.map(() => {
+      let idx = this.free.pop();
+      if (idx === undefined) {
+        idx = this.next++;
+        if (idx >= this.table.length) this.table.grow(this.table.length);
+      }
+      return idx;
+    });
+    const bytes = encodeModule({
+      imports: SERVICES,
+      memoryPages: MIN_PAGES,
+      funcs: blocks.map((b, j) => {
+        const { code, regLocals } = blockBody(b, idxs[j]!);
+        return { type: RUN_TYPE, locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)], code, export: `b${j}` };
+      }),
+    });
+    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    blocks.forEach((b, j) => {
+      const idx = idxs[j]!;
+      this.table.set(idx, exports[`b${j}`]);
+      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
+      // A block whose instruction straddles two pages stays out of the jump cache, as it stays
+      // out of CodeCache's.
+      if (this.jc !== null && b.hi < 0) {
+        const e = 2 * ((b.off >>> 1) & (JC_ENTRIES - 1));
+        this.jc[e] = b.off;
+        this.jc[e + 1] = idx;
+      }
+      b.wx = idx;
+    });
+  }
+
+  /** Forget the function at `idx`, the block at RAM offset `off` (it is dead); the slot is reused. */
+  release(idx: number, off: number): void {
+    const jc = this.jc;
+    if (jc !== null) {
+      const e = 2 * ((off >>> 1) & (JC_ENTRIES - 1));
+      if (jc[e] === off && jc[e + 1] === idx) jc[e] = -1;
+    }
+    this.table.set(idx, null);
+    this.free.push(idx);
+  }
+
+  /** Run the block at `idx` on hart `hart` (the JIT's Compiled contract, see the file comment). */
+  run(hart: Hart, idx: number, budget: number): number {
+    if (this.h !== hart) this.h = hart;
+    const i0 = hart.instret;
+    this.instret0 = i0;
+    const s = hart.slots;
+    s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
+    const done = this.enter(idx, hart.area, hart.pc, budget);
+    hart.instret = i0 + done;
+    hart.pc = s[(HartArea.pc >>> 2) + 1]! * 4294967296 + (s[HartArea.pc >>> 2]! >>> 0);
+    return done;
+  }
+
+  // The services (SERVICES). Before anything that may trap or read instret, `at` makes instret
+  // exact and names the op and block (the run loop's trap path reads these); after it, `stopCheck`
+  // asks compiled code to return if an interrupt may be pending or the block was overwritten.
+
+  private at(h: Hart, site: Site, k: number, done: number, pc: number): void {
+    h.pc = pc;
+    h.instret = this.instret0 + done;
+    h.faultIndex = k;
+    h.faultOffs = site.b.offs;
+    h.faultDone = done;
+  }
+
+  private stopCheck(h: Hart, site: Site): void {
+    if (h.irqCheck || site.b.dead) h.slots[HartArea.stop >>> 2] = 1;
+  }
+
+  private readonly call = (id: number, k: number, done: number, pc: number): void => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    site.b.ops[k]!(h);
+    // A closure ending the block set the pc itself (xRET, ECALL, WFI...): compiled code leaves it.
+    if (k === site.last) setPc(h, h.pc);
+    this.stopCheck(h, site);
+  };
+
+  private readonly load = (id: number, k: number, done: number, pc: number, lo: number, hi: number): number => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    const size = site.sizes[k]!;
+    const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), size);
+    if (size === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
+    this.stopCheck(h, site);
+    return v;
+  };
+
+  private readonly store = (id: number, k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number): void => {
+    const h = this.h!;
+    const site = this.sites[id]!;
+    this.at(h, site, k, done, pc);
+    h.storeSlow(hi * 4294967296 + (lo >>> 0), site.sizes[k]!, vlo, vhi);
+    this.stopCheck(h, site);
+  };
+}
+
+/** Blocks compiled per module (WasmTier.compile). */
+const BATCH = 16;
+
+/** A block as the tier takes it (exec.ts Block). */
+export interface Queued extends RegionBlock {
+  readonly hi: number;
+  readonly hits: number;
+  /** Waiting in the tier's queue. */
+  queued: boolean;
+  /** Its table index once compiled (set by the tier), else -1. */
+  wx: number;
+}
+
+/** A compiled block as the services see it: its ops, access sizes and last instruction's index. */
+interface Site {
+  readonly b: RegionBlock;
+  readonly sizes: readonly (1 | 2 | 4 | 8)[];
+  readonly last: number;
+}
+
+/** Locals of `enter` (after its parameters idx, hb, pc, budget). */
+const enum H {
+  IDX,
+  HB,
+  PC,
+  BUDGET,
+  DONE,
+  NPC,
+  /** The execute TLB entry's address, then the jump cache entry's. */
+  T,
+  /** The next block's RAM offset. */
+  OFF,
+}
+
+/** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
+function hub(jcAt: number): Code {
+  const c = new Code();
+  c.open(Op.Loop);
+  c.get(H.HB).get(H.PC).get(H.BUDGET).get(H.DONE).get(H.IDX).op(Op.CallIndirect, 0, 0).set(H.DONE); // type 0, table 0
+  if (jcAt >= 0) {
+    c.open(Op.Block);
+    c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
+    // The next pc's RAM offset through the execute TLB (Hart.fetchOffset's fast path).
+    c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
+    c.get(H.NPC).op(Op.I32WrapI64).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag).op(Op.I32Add).tee(H.T).mem(Op.F64Load, 3, 0);
+    c.get(H.NPC).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 0);
+    c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).tee(H.OFF);
+    // Its compiled block, if any.
+    c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
+    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
+    c.get(H.T).mem(Op.I32Load, 2, jcAt + 4).set(H.IDX);
+    c.get(H.NPC).op(Op.F64ConvertI64S).set(H.PC);
+    c.br(Op.Br, 1);
+    c.op(Op.End);
+  }
+  c.op(Op.End);
+  c.get(H.DONE);
+  return c;
+}
+
+/** Write `pc` into the hart's pc slot (as compiled code leaves it). */
+function setPc(h: Hart, pc: number): void {
+  const s = h.slots;
+  s[HartArea.pc >>> 2] = pc | 0;
+  s[(HartArea.pc >>> 2) + 1] = Math.floor(pc / 4294967296) | 0;
+}

@@ -112,8 +112,13 @@ export class Hart implements InterruptTarget, FpuHart {
 
   /** Set whenever anything that decides interrupt delivery changed; the run loop re-evaluates. */
   irqCheck = false;
-  /** LR reservation: RAM byte offset, or -1. */
-  reservation = -1;
+  /** LR reservation: RAM byte offset, or -1. In the hart's area, where compiled LR/SC keep it. */
+  get reservation(): number {
+    return this.slots[HartArea.reservation >>> 2]!;
+  }
+  set reservation(off: number) {
+    this.slots[HartArea.reservation >>> 2] = off;
+  }
 
   /** Cause and tval of the trap being raised (read by the run loop after catching TRAP). */
   trapCause = 0;
@@ -133,7 +138,7 @@ export class Hart implements InterruptTarget, FpuHart {
    * registers and TLBs are then arrays of their own and the wasm tier is off.
    */
   readonly area: number;
-  /** The area as int32s (slots such as HartArea.stop); empty without an area. */
+  /** The area as int32s (slots such as HartArea.stop); an array of its own without an area. */
   readonly slots: Int32Array;
 
   // Fast-path views of the current translation contexts.
@@ -169,9 +174,10 @@ export class Hart implements InterruptTarget, FpuHart {
       this.ctx = Array.from({ length: CTX_COUNT }, (_, c) => new TlbContext(ram.buffer, area + HartArea.tlb + 3 * c * TLB_SET));
     } else {
       this.x = new Int32Array(66);
-      this.slots = new Int32Array(0);
+      this.slots = new Int32Array(HartArea.tlb >>> 2);
       this.ctx = Array.from({ length: CTX_COUNT }, () => new TlbContext());
     }
+    this.reservation = -1;
     const c = this.ctx[CTX_M]!;
     this.rtag = c.r.tag;
     this.radd = c.r.add;

@@ -335,6 +335,60 @@ class Emitter {
   }
 
   /**
+   * LR and SC (unprivileged spec 8.2) inline, as the closures do them (ops-mem.ts) when the
+   * address is aligned and the page is in the read (LR) or write (SC) TLB: LR loads and reserves
+   * the RAM offset, SC stores only if the reservation is that offset, and either clears it. The
+   * reservation is the hart's slot (Hart.reservation). Otherwise the closure runs. Linux's
+   * cmpxchg loops are LR/SC: about one pair per page of a disk read. Returns false for anything
+   * else.
+   */
+  lrsc(inst: number, k: number): boolean {
+    const f5 = inst >>> 27;
+    const f3 = (inst >>> 12) & 7;
+    if ((inst & 0x7f) !== 0x2f || (f3 !== 2 && f3 !== 3) || (f5 !== 0x02 && f5 !== 0x03)) return false;
+    const lr = f5 === 0x02;
+    const size = f3 === 2 ? 4 : 8;
+    const rd = (inst >>> 7) & 31;
+    const a = 2 * ((inst >>> 15) & 31);
+    const b = 2 * ((inst >>> 20) & 31);
+    const c = this.c;
+    this.reg(a);
+    c.set(L.ADDR);
+    if (!lr) this.touch(b);
+    const dirtyBefore = new Set(this.dirty);
+    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
+    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(lr ? L.RT : L.WT).op(Op.I32Add).tee(L.IDX);
+    c.mem(Op.F64Load, 3, 0);
+    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
+    c.open(Op.If);
+    c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
+    this.ramAddr();
+    c.set(L.OFF); // the RAM offset
+    if (lr) {
+      c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
+      c.get(L.HB).get(L.OFF).mem(Op.I32Store, 2, HartArea.reservation);
+    } else {
+      // V = 1 (failure) unless the reservation is this offset; then store rs2 and V = 0.
+      c.i64(1).set(L.V);
+      c.get(L.HB).mem(Op.I32Load, 2, HartArea.reservation).get(L.OFF).op(Op.I32Eq).open(Op.If);
+      c.get(L.OFF);
+      this.reg(b);
+      if (size === 4) c.op(Op.I32WrapI64).mem(Op.I32Store, 2, RAM_OFFSET);
+      else c.mem(Op.I64Store, 3, RAM_OFFSET);
+      c.i64(0).set(L.V);
+      c.op(Op.End);
+      c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.reservation);
+    }
+    if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
+    c.op(Op.Else);
+    this.flush(false, dirtyBefore);
+    this.service(S_CALL, k);
+    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
+    c.op(Op.End);
+    return true;
+  }
+
+  /**
    * Op `k` of a block of `n` instructions. Returns "exit" when it ends the block with NPC set
    * (jumps, the fall-through), "call" after a closure, or null.
    */
@@ -454,7 +508,7 @@ export function blockBody(b: RegionBlock, id: number): { code: Code; regLocals: 
   let ended = false;
   for (let k = 0; k < b.ops.length && !ended; k++) {
     const entry = classifyAt(b, k);
-    if (entry[0] === K.CALL && e.amo(instAt(b, k), k)) continue;
+    if (entry[0] === K.CALL && (e.amo(instAt(b, k), k) || e.lrsc(instAt(b, k), k))) continue;
     const r = e.op(entry, k, b.n);
     if (r === "exit") {
       e.flush(true);

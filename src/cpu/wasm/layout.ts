@@ -26,6 +26,8 @@ export const HartArea = {
   rtag: 528,
   wtag: 532,
   xtag: 536,
+  /** The LR reservation (Hart.reservation): a RAM offset, or -1. */
+  reservation: 540,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;

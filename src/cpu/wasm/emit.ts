@@ -52,8 +52,10 @@ const enum L {
   OFF,
   /** A loaded value. */
   V,
+  /** The RAM offset of the next block when the exit is a static in-page target, else -1. */
+  NXT,
 }
-export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64];
+export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32];
 
 /**
  * The services compiled code calls: a closure, the slow load path, the slow store path. Each
@@ -121,8 +123,26 @@ const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.S
 /** Emits one block's function body. */
 class Emitter {
   readonly c = new Code();
-  /** `id`: the block's index in the function table (the services' first argument). */
-  constructor(private readonly id: number) {}
+  /**
+   * `id`: the block's index in the function table (the services' first argument); `off`: its RAM
+   * offset.
+   */
+  constructor(
+    private readonly id: number,
+    private readonly off: number,
+  ) {}
+
+  /**
+   * Leave for the block's pc plus `rel`: NPC, and NXT, the target's RAM offset when it lies in the
+   * block's own page (so in the same physical page: nothing in a block changes the translation
+   * before its end), which spares the hub its TLB probe (tier.ts).
+   */
+  exitTo(rel: number): void {
+    this.pcRel(rel);
+    this.c.set(L.NPC);
+    const inPage = (this.off & 0xfff) + rel;
+    this.c.i32(inPage >= 0 && inPage < 4096 ? this.off + rel : -1).set(L.NXT);
+  }
 
   /** Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest. */
   service(slot: number, k: number, args: () => void = () => {}): void {
@@ -147,7 +167,7 @@ class Emitter {
   private local(p: number): number {
     let l = this.localOf.get(p);
     if (l === undefined) {
-      l = L.V + 1 + this.regLocals++;
+      l = L.NXT + 1 + this.regLocals++;
       this.localOf.set(p, l);
     }
     return l;
@@ -409,8 +429,7 @@ class Emitter {
       this.reg(a);
       this.reg(b);
       c.op(br).open(Op.If);
-      this.pcRel(w1);
-      c.set(L.NPC);
+      this.exitTo(w1);
       this.retire(k + 1);
       this.flush(false);
       c.br(Op.Br, 1); // out of the if and the $exit block
@@ -451,8 +470,7 @@ class Emitter {
         this.tlbBases();
         return "call";
       case K.NEXT:
-        this.pcRel(w1);
-        c.set(L.NPC);
+        this.exitTo(w1);
         this.retire(n);
         return "exit";
       case K.LUI:
@@ -463,13 +481,13 @@ class Emitter {
         return null;
       case K.JAL:
         if (d !== 64) this.setReg(d, () => this.pcRel(w2));
-        this.pcRel(w1);
-        c.set(L.NPC);
+        this.exitTo(w1);
         this.retire(n);
         return "exit";
       case K.JALR:
         this.reg(a);
         c.i64(w1).op(Op.I64Add).i64(-2).op(Op.I64And).set(L.NPC);
+        c.i32(-1).set(L.NXT);
         if (d !== 64) this.setReg(d, () => this.pcRel(w2));
         this.retire(n);
         return "exit";
@@ -496,8 +514,8 @@ export const RUN_TYPE = { params: [T.I32, T.F64, T.I32, T.I32], results: [T.I32]
  * The body of block `b`'s function, `id` being its table index (the services' first argument),
  * and the number of i64 locals its registers need (after LOCALS).
  */
-export function blockBody(b: RegionBlock, id: number): { code: Code; regLocals: number } {
-  const e = new Emitter(id);
+export function blockBody(b: RegionBlock & { readonly off: number }, id: number): { code: Code; regLocals: number } {
+  const e = new Emitter(id, b.off);
   const c = e.c;
   // Prologue.
   c.get(L.PC).op(Op.I64TruncF64S).set(L.BPC);
@@ -517,6 +535,7 @@ export function blockBody(b: RegionBlock, id: number): { code: Code; regLocals: 
     if (r === "call" && k === b.n - 1 && b.ops.length === b.n) {
       // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.
       e.retire(b.n);
+      c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.next);
       c.get(L.DONE).op(Op.Return);
       ended = true;
     }
@@ -533,6 +552,7 @@ export function blockBody(b: RegionBlock, id: number): { code: Code; regLocals: 
   c.br(Op.BrIf, 0);
   c.op(Op.End); // loop
   c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
+  c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
   c.get(L.DONE);
   return { code: c, regLocals: e.regLocals };
 }

@@ -28,6 +28,8 @@ export const HartArea = {
   xtag: 536,
   /** The LR reservation (Hart.reservation): a RAM offset, or -1. */
   reservation: 540,
+  /** The RAM offset of the block compiled code left for, when it knows it statically, else -1. */
+  next: 544,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;

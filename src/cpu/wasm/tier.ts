@@ -246,13 +246,17 @@ function hub(jcAt: number): Code {
     c.open(Op.Block);
     c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
-    // The next pc's RAM offset through the execute TLB (Hart.fetchOffset's fast path).
+    // The next pc's RAM offset: given by the block for a static in-page exit (emit.ts exitTo),
+    // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);
     c.get(H.NPC).op(Op.I32WrapI64).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag).op(Op.I32Add).tee(H.T).mem(Op.F64Load, 3, 0);
-    c.get(H.NPC).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 0);
-    c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).tee(H.OFF);
+    c.get(H.NPC).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 1);
+    c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
+    c.op(Op.End);
     // Its compiled block, if any.
+    c.get(H.OFF);
     c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
     c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
     c.get(H.T).mem(Op.I32Load, 2, jcAt + 4).set(H.IDX);

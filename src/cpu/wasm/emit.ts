@@ -25,7 +25,6 @@ import type { RegionBlock } from "../jit.js";
 import { Code, Op, T } from "./encoder.js";
 import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
 
-
 /** Parameters and locals of the block function. */
 const enum L {
   /** Byte offset of the hart's area (param). */
@@ -289,6 +288,43 @@ class Emitter {
     c.op(Op.End);
   }
 
+  /** An AMO, LR or SC's access size, rd and rs2 pair; sets ADDR to rs1 (chapter 8: no offset). */
+  atomicOperands(inst: number): { size: 4 | 8; rd: number; b: number } {
+    this.reg(2 * ((inst >>> 15) & 31));
+    this.c.set(L.ADDR);
+    return { size: ((inst >>> 12) & 7) === 2 ? 4 : 8, rd: (inst >>> 7) & 31, b: 2 * ((inst >>> 20) & 31) };
+  }
+
+  /**
+   * For AMOs, LR and SC (ADDR set): open an `if` taken when the access is aligned and the page is
+   * in the TLB `tags` (as Hart.amoOffset's fast path), with OFF the RAM offset inside it.
+   */
+  atomicProbe(size: number, tags: L.RT | L.WT): void {
+    const c = this.c;
+    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
+    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(tags).op(Op.I32Add).tee(L.IDX);
+    c.mem(Op.F64Load, 3, 0);
+    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
+    c.open(Op.If);
+    c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
+    this.ramAddr();
+    c.set(L.OFF);
+  }
+
+  /**
+   * Close atomicProbe's `if` with the other arm: op `k`'s closure. It reads its operands from
+   * memory and writes rd there: store what was dirty before the fast arm (not rd, set only in
+   * that arm), then take rd back.
+   */
+  atomicFallback(k: number, rd: number, dirtyBefore: ReadonlySet<number>): void {
+    const c = this.c;
+    c.op(Op.Else);
+    this.flush(false, dirtyBefore);
+    this.service(S_CALL, k);
+    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
+    c.op(Op.End);
+  }
+
   /**
    * An AMO (unprivileged spec chapter 8) inline: aligned and in a page the write TLB holds (as
    * Hart.amoOffset's fast path), the read, the operation and the write happen here; otherwise the
@@ -301,23 +337,11 @@ class Emitter {
     const f3 = (inst >>> 12) & 7;
     const ops = f3 === 2 ? AMO_W[f5] : f3 === 3 ? AMO_D[f5] : undefined;
     if ((inst & 0x7f) !== 0x2f || ops === undefined) return false;
-    const size = f3 === 2 ? 4 : 8;
-    const rd = (inst >>> 7) & 31;
-    const a = 2 * ((inst >>> 15) & 31);
-    const b = 2 * ((inst >>> 20) & 31);
     const c = this.c;
-    this.reg(a);
-    c.set(L.ADDR);
+    const { size, rd, b } = this.atomicOperands(inst);
     this.touch(b);
     const dirtyBefore = new Set(this.dirty);
-    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
-    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(L.WT).op(Op.I32Add).tee(L.IDX);
-    c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
-    c.open(Op.If);
-    c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
-    this.ramAddr();
-    c.set(L.OFF);
+    this.atomicProbe(size, L.WT);
     c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
     c.get(L.OFF);
     // The new value from the old one and rs2: W forms on the low words (i32), D forms on i64.
@@ -344,13 +368,7 @@ class Emitter {
     }
     c.mem(size === 4 ? Op.I32Store : Op.I64Store, ALIGN[size]!, RAM_OFFSET);
     if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
-    c.op(Op.Else);
-    // The closure reads its operands from memory and writes rd there: store what the fast arm
-    // found dirty (not rd, set only in that arm), then take rd back.
-    this.flush(false, dirtyBefore);
-    this.service(S_CALL, k);
-    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
-    c.op(Op.End);
+    this.atomicFallback(k, rd, dirtyBefore);
     return true;
   }
 
@@ -367,23 +385,11 @@ class Emitter {
     const f3 = (inst >>> 12) & 7;
     if ((inst & 0x7f) !== 0x2f || (f3 !== 2 && f3 !== 3) || (f5 !== 0x02 && f5 !== 0x03)) return false;
     const lr = f5 === 0x02;
-    const size = f3 === 2 ? 4 : 8;
-    const rd = (inst >>> 7) & 31;
-    const a = 2 * ((inst >>> 15) & 31);
-    const b = 2 * ((inst >>> 20) & 31);
     const c = this.c;
-    this.reg(a);
-    c.set(L.ADDR);
+    const { size, rd, b } = this.atomicOperands(inst);
     if (!lr) this.touch(b);
     const dirtyBefore = new Set(this.dirty);
-    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
-    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(lr ? L.RT : L.WT).op(Op.I32Add).tee(L.IDX);
-    c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
-    c.open(Op.If);
-    c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
-    this.ramAddr();
-    c.set(L.OFF); // the RAM offset
+    this.atomicProbe(size, lr ? L.RT : L.WT);
     if (lr) {
       c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
       c.get(L.HB).get(L.OFF).mem(Op.I32Store, 2, HartArea.reservation);
@@ -400,11 +406,7 @@ class Emitter {
       c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.reservation);
     }
     if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
-    c.op(Op.Else);
-    this.flush(false, dirtyBefore);
-    this.service(S_CALL, k);
-    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
-    c.op(Op.End);
+    this.atomicFallback(k, rd, dirtyBefore);
     return true;
   }
 

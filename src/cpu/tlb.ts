@@ -23,10 +23,10 @@ export class TlbSet {
   readonly tag: Float64Array;
   readonly add: Float64Array;
   /**
-   * `at`: where in `buffer` the set lives (the hart's area of the wasm memory, wasm/layout.ts: tags
-   * then RAM offsets); by default it has arrays of its own.
+   * Where in `buffer` the set lives (the hart's area of the wasm memory, wasm/layout.ts: tags
+   * then RAM offsets); by default it has arrays of its own. Kept as a field: it is read on every
+   * privilege change, and TypedArray.byteOffset is a builtin call.
    */
-  /** The tags' byte offset in `buffer` (read on every privilege change: the getter is a builtin call). */
   readonly at: number;
   constructor(buffer?: ArrayBuffer, at = 0) {
     this.at = at;

@@ -44,8 +44,9 @@ export class GuestMemoryError extends CorralError {
 }
 
 /**
- * Guest RAM: one buffer mapped at RAM_BASE (inside a WebAssembly.Memory, see `memory`). The CPU reads it through `view`/`u8` directly on
- * its fast path; devices go through the checked GuestMemory methods.
+ * Guest RAM: one buffer mapped at RAM_BASE (inside a WebAssembly.Memory, see `memory`). The CPU
+ * reads it through `view`/`u8` directly on its fast path; devices go through the checked
+ * GuestMemory methods.
  *
  * Code tracking: the CPU caches decoded instructions per physical page. `codePages[p]` is non-zero
  * while page p has cached code; any write that touches such a page (from a device, the loader or

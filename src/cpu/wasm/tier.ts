@@ -73,10 +73,10 @@ export class WasmTier {
 
   /**
    * Block `b` is hot. Hot blocks are compiled BATCH at a time, into one module: V8's cost per
-   * module (its instantiation, the import wrappers) was most of a block's compile time, about
-   * 400 µs against about 50 in a batch. A block waits in the interpreter meanwhile; one that
-   * runs another `hot` times before its batch is full compiles the batch as it is. Returns
-   * whether `b` was compiled (Block.wx set).
+   * module (chiefly the import wrappers it compiles for each) was most of a block's compile
+   * time, 475 µs a block compiled alone against about 100-130 in a batch (docs/benchmarks.md).
+   * A block waits in the interpreter meanwhile; one that runs another `hot` times before its
+   * batch is full compiles the batch as it is. Returns whether `b` was compiled (Block.wx set).
    */
   compile(b: Queued, hot: number): boolean {
     if (!b.queued) {

@@ -285,11 +285,9 @@ export class Hart implements InterruptTarget, FpuHart {
     this.radd = dc.r.add;
     this.wtag = dc.w.tag;
     this.wadd = dc.w.add;
-    if (this.area >= 0) {
-      this.slots[HartArea.rtag >>> 2] = dc.r.at;
-      this.slots[HartArea.wtag >>> 2] = dc.w.at;
-      this.slots[HartArea.xtag >>> 2] = xc.x.at;
-    }
+    this.slots[HartArea.rtag >>> 2] = dc.r.at;
+    this.slots[HartArea.wtag >>> 2] = dc.w.at;
+    this.slots[HartArea.xtag >>> 2] = xc.x.at;
   }
 
   get dataPriv(): number {

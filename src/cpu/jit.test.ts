@@ -119,6 +119,17 @@ function place(m: Machine, h: Hart, words: number[], regs: Int32Array, dataSeed:
   h.x.set(regs);
 }
 
+/**
+ * A machine with `prog` placed to end at CODE_END (place) and registers `regs`: the machine, its
+ * hart and the program's start.
+ */
+function loaded(prog: number[], regs = new Int32Array(66), ramSize = 1 << 20): { m: Machine; h: Hart; start: number } {
+  const m = new Machine(new GuestRam(ramSize), 1, () => {});
+  const h = m.harts[0]!;
+  place(m, h, prog, regs, 1);
+  return { m, h, start: h.pc };
+}
+
 type Outcome = { x: number[]; pc: number; data: string; trap: string; src: string };
 
 type Tier = "closures" | "interpreter" | "compiled" | "wasm";
@@ -203,10 +214,7 @@ test("a region runs a loop inside one page and stops at a trap with the right pc
   regs[10] = (RAM_BASE + DATA) | 0;
   regs[11] = 0;
   const runs = [false, true].map((compiled) => {
-    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-    const h = m.harts[0]!;
-    place(m, h, prog, regs, 1);
-    const start = h.pc;
+    const { m, h, start } = loaded(prog, regs);
     let retired = 0;
     let where = "";
     if (compiled) {
@@ -260,10 +268,7 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   const prog = [I(2, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), J(4, 0), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
   const regs = new Int32Array(66);
   regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
-  const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-  const h = m.harts[0]!;
-  place(m, h, prog, regs, 1);
-  const start = h.pc;
+  const { m, h, start } = loaded(prog, regs);
   // Room for the largest block plus one op: each block built after one of two ops or more flushes
   // the cache first. The blocks at 0, 12, 4, 12 again and 24 are built in that order, each after
   // a flush; the second run of the block at 12 must not find the first one's table, which the
@@ -298,10 +303,7 @@ test("every tier counts the instructions of superblocks left early at a taken br
   // of `j .` there: 1 + 5 odd rounds of 5 + 5 even rounds of 4 + 1 = 47 instructions.
   const prog = [I(10, 0, 0, 11, 0x13), I(1, 11, 7, 12, 0x13), B(8, 0, 12, 0), I(1, 10, 0, 10, 0x13), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
   for (const tier of TIERS) {
-    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-    const h = m.harts[0]!;
-    place(m, h, prog, new Int32Array(66), 1);
-    const start = h.pc;
+    const { m, h, start } = loaded(prog);
     for (const o of [0, 4, 16]) {
       h.pc = start + o;
       compileIn(m, m.cache.lookup(h), tier);
@@ -333,14 +335,11 @@ test("a block looping on itself in compiled code traps with the exact count, pc 
   const prog = [I(1, 11, 0, 11, 0x13), I(0, 5, 3, 12, 0x03), I(256, 5, 0, 5, 0x13), J(-12, 0), I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
   const ramSize = 1 << 20;
   for (const tier of TIERS) {
-    const m = new Machine(new GuestRam(ramSize), 1, () => {});
-    const h = m.harts[0]!;
     const regs = new Int32Array(66);
     const x5 = RAM_BASE + ramSize - 5 * 256;
     regs[10] = x5 | 0;
     regs[11] = Math.floor(x5 / 2 ** 32);
-    place(m, h, prog, regs, 1);
-    const start = h.pc;
+    const { m, h, start } = loaded(prog, regs, ramSize);
     h.mtvec = start + 16;
     compileIn(m, m.cache.lookup(h), tier);
     const ret = runHart(h, m.cache, 1000);
@@ -359,27 +358,21 @@ test("compiled code runs a loop in place when its block ends in a closure (a CSR
   // Linux's __clear_user is such a loop, followed by `csrc sstatus`.
   const prog = [I(1, 10, 0, 10, 0x13), B(-4, 11, 10, 1), I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
   for (const tier of ["js", "wasm"] as const) {
-    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-    const h = m.harts[0]!;
     const regs = new Int32Array(66);
     regs[22] = 50; // x11
-    place(m, h, prog, regs, 1);
-    const start = h.pc;
+    const { m, h, start } = loaded(prog, regs);
     const b = m.cache.lookup(h);
     compileIn(m, b, tier);
-    let calls = 0;
-    if (tier === "wasm") {
-      const w = m.cache.wasm!;
-      const run = w.run.bind(w);
-      w.run = (...a) => (calls++, run(...a));
-    } else {
+    let jsCalls = 0;
+    if (tier === "js") {
       const run = b.run!;
-      b.run = (...a) => (calls++, run(...a));
+      b.run = (...a) => (jsCalls++, run(...a));
     }
+    const entries = tier === "wasm" ? countEntries(m) : () => jsCalls;
     runHart(h, m.cache, 1000);
     assert.equal(h.x[26], 100, `${tier}: minstret after 50 rounds of 2`);
     assert.equal(h.pc - start, 12, tier);
-    assert.equal(calls, 1, `${tier}: the loop ran inside one call of compiled code`);
+    assert.equal(entries(), 1, `${tier}: the loop ran inside one call of compiled code`);
   }
 });
 
@@ -401,12 +394,9 @@ test("compiled wasm blocks chain into each other without the run loop, and stop 
   // 20: D: j .                  (left to the interpreter)
   const prog = [I(1, 10, 0, 10, 0x13), J(8, 0), I(0, 0, 0, 0, 0x13), I(3, 11, 0, 11, 0x13), B(-16, 12, 10, 1), J(0, 0)];
   for (const tier of TIERS) {
-    const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-    const h = m.harts[0]!;
     const regs = new Int32Array(66);
     regs[24] = 50; // x12
-    place(m, h, prog, regs, 1);
-    const start = h.pc;
+    const { m, h, start } = loaded(prog, regs);
     for (const o of [0, 12]) {
       h.pc = start + o;
       compileIn(m, m.cache.lookup(h), tier);
@@ -417,6 +407,28 @@ test("compiled wasm blocks chain into each other without the run loop, and stop 
     assert.deepEqual({ x10: h.x[20], x11: h.x[22], pc: h.pc - start, ret, instret: h.instret }, { x10: 50, x11: 150, pc: 20, ret: 1000, instret: 1000 }, tier);
     assert.equal(entries(), 1, `${tier}: 100 blocks in one entry`);
   }
+});
+
+test("a chain follows a return (JALR) through the execute TLB as well as in-page jumps", () => {
+  //  0: A: addi x10, x10, 1
+  //  4:    jal x1, F
+  //  8: B: bne x10, x12, A      (a side exit)
+  // 12:    j .                  (its own block, left to the interpreter)
+  // 16: F: addi x11, x11, 3
+  // 20:    jalr x0, 0(x1)       (to B: a computed target, looked up in the TLB)
+  const prog = [I(1, 10, 0, 10, 0x13), J(12, 1), B(-8, 12, 10, 1), J(0, 0), I(3, 11, 0, 11, 0x13), I(0, 1, 0, 0, 0x67)];
+  const regs = new Int32Array(66);
+  regs[24] = 50; // x12
+  const { m, h, start } = loaded(prog, regs);
+  for (const o of [0, 8, 16]) {
+    h.pc = start + o;
+    compileIn(m, m.cache.lookup(h), "wasm");
+  }
+  h.pc = start;
+  const entries = countEntries(m);
+  runHart(h, m.cache, 1000);
+  assert.deepEqual({ x10: h.x[20], x11: h.x[22], pc: h.pc - start }, { x10: 50, x11: 150, pc: 12 });
+  assert.equal(entries(), 1, "150 blocks in one entry");
 });
 
 test("a store to another page's code drops that page's compiled block from the chain", () => {
@@ -450,10 +462,7 @@ test("the wasm tier compiles hot blocks a batch at a time, or at once when one o
   const prog: number[] = [];
   for (let i = 0; i < 17; i++) prog.push(I(1, 10, 0, 10, 0x13), J(4, 0));
   prog.push(J(0, 0));
-  const m = new Machine(new GuestRam(1 << 20), 1, () => {});
-  const h = m.harts[0]!;
-  place(m, h, prog, new Int32Array(66), 1);
-  const start = h.pc;
+  const { m, h, start } = loaded(prog);
   const blocks = Array.from({ length: 17 }, (_, i) => {
     h.pc = start + 8 * i;
     return m.cache.lookup(h);

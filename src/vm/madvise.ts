@@ -1,8 +1,9 @@
 /**
  * Giving guest memory back to the host. Guest RAM lives in a WebAssembly.Memory (or, for RAM too
  * large for one, an ArrayBuffer that V8 gets from calloc); V8 maps either as private anonymous
- * memory, so its pages can be dropped with madvise(MADV_DONTNEED) (madvise(2): later reads of a private anonymous mapping see zero-filled
- * pages, which is what the balloon and free page reporting promise the guest, virtio 1.2 §5.5.6).
+ * memory, so its pages can be dropped with madvise(MADV_DONTNEED) (madvise(2): later reads of a
+ * private anonymous mapping see zero-filled pages, which is what the balloon and free page
+ * reporting promise the guest, virtio 1.2 §5.5.6).
  * koffi.address gives the ArrayBuffer's address (a TypedArray argument would be copied).
  */
 import { readFileSync } from "node:fs";
@@ -36,7 +37,8 @@ function load(): Ffi | null {
 /**
  * Zero [gpa, gpa+len) of guest RAM and give the host pages wholly inside it back to the kernel.
  * A calloc'd ArrayBuffer starts 16 bytes into its mapping (malloc's chunk header), so a guest page
- * need not cover a whole host page on its own: callers merge adjacent ranges first. Returns bytes released.
+ * need not cover a whole host page on its own: callers merge adjacent ranges first. Returns the
+ * bytes released.
  */
 export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
   if (len <= 0 || !ram.contains(gpa, len)) return 0;

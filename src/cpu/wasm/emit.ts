@@ -25,6 +25,24 @@ import type { RegionBlock } from "../jit.js";
 import { Code, Op, T } from "./encoder.js";
 import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
 
+/**
+ * The TLB probe of Hart.lw and Hart.fetchOffset, in wasm (tlb.ts: tags are page bases as doubles,
+ * direct-mapped by page number). With the address in i64 local `addr` and the tag array's byte
+ * offset pushed by `tags`, push an i32, non-zero when the entry of the address's page holds that
+ * page; leave the entry's byte offset in `idx` and the address's low word in `low`.
+ */
+export function tlbMatch(c: Code, addr: number, tags: () => void, idx: number, low: number): void {
+  c.get(addr).op(Op.I32WrapI64).tee(low).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
+  tags();
+  c.op(Op.I32Add).tee(idx).mem(Op.F64Load, 3, 0);
+  c.get(addr).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
+}
+
+/** Push the RAM offset of the page whose matching TLB entry is at byte `idx` (tlbMatch). */
+export function tlbPage(c: Code, idx: number): void {
+  c.get(idx).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U);
+}
+
 /** Parameters and locals of the block function. */
 const enum L {
   /** Byte offset of the hart's area (param). */
@@ -231,14 +249,13 @@ class Emitter {
     const c = this.c;
     this.reg(a);
     c.i64(imm).op(Op.I64Add).set(L.ADDR);
-    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(tags).op(Op.I32Add).tee(L.IDX);
-    c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
+    tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
     c.get(L.OFF).i32(0xfff).op(Op.I32And).tee(L.OFF).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
   }
   /** The guest RAM byte the probed access reaches, as an i32 address in the memory (less RAM_OFFSET). */
   ramAddr(): void {
-    this.c.get(L.IDX).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(L.OFF).op(Op.I32Add);
+    tlbPage(this.c, L.IDX);
+    this.c.get(L.OFF).op(Op.I32Add);
   }
   /** The address as the slow paths take it: low and high words. */
   addrWords(): void {
@@ -302,9 +319,8 @@ class Emitter {
   atomicProbe(size: number, tags: L.RT | L.WT): void {
     const c = this.c;
     c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
-    c.get(L.ADDR).op(Op.I32WrapI64).tee(L.OFF).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl).get(tags).op(Op.I32Add).tee(L.IDX);
-    c.mem(Op.F64Load, 3, 0);
-    c.get(L.ADDR).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq).op(Op.I32And);
+    tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
+    c.op(Op.I32And);
     c.open(Op.If);
     c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
     this.ramAddr();

@@ -12,11 +12,10 @@
  */
 import { classifyAt, SIZES } from "../fast-ops.js";
 import type { Hart } from "../hart.js";
-import { TLB_MASK } from "../tlb.js";
 import type { RegionBlock } from "../jit.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES } from "./emit.js";
-import { HartArea, JC_ENTRIES, TLB_ADD } from "./layout.js";
+import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
+import { HartArea, JC_ENTRIES } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -153,7 +152,7 @@ export class WasmTier {
     s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
     const done = this.enter(idx, hart.area, hart.pc, budget);
     hart.instret = i0 + done;
-    hart.pc = s[(HartArea.pc >>> 2) + 1]! * 4294967296 + (s[HartArea.pc >>> 2]! >>> 0);
+    hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
     return done;
   }
 
@@ -188,7 +187,7 @@ export class WasmTier {
     const site = this.sites[id]!;
     this.at(h, site, k, done, pc);
     const size = site.sizes[k]!;
-    const v = h.loadSlow(hi * 4294967296 + (lo >>> 0), size);
+    const v = h.loadSlow(address(lo, hi), size);
     if (size === 8) h.slots[HartArea.hiOut >>> 2] = h.hiOut;
     this.stopCheck(h, site);
     return v;
@@ -198,7 +197,7 @@ export class WasmTier {
     const h = this.h!;
     const site = this.sites[id]!;
     this.at(h, site, k, done, pc);
-    h.storeSlow(hi * 4294967296 + (lo >>> 0), site.sizes[k]!, vlo, vhi);
+    h.storeSlow(address(lo, hi), site.sizes[k]!, vlo, vhi);
     this.stopCheck(h, site);
   };
 }
@@ -250,10 +249,10 @@ function hub(jcAt: number): Code {
     // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);
-    c.get(H.NPC).op(Op.I32WrapI64).i32(12).op(Op.I32ShrU).i32(TLB_MASK).op(Op.I32And).i32(3).op(Op.I32Shl);
-    c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag).op(Op.I32Add).tee(H.T).mem(Op.F64Load, 3, 0);
-    c.get(H.NPC).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Ne).br(Op.BrIf, 1);
-    c.get(H.T).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U).get(H.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
+    tlbMatch(c, H.NPC, () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag), H.T, H.OFF);
+    c.op(Op.I32Eqz).br(Op.BrIf, 1);
+    tlbPage(c, H.T);
+    c.get(H.OFF).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
     c.op(Op.End);
     // Its compiled block, if any.
     c.get(H.OFF);
@@ -267,6 +266,11 @@ function hub(jcAt: number): Code {
   c.op(Op.End);
   c.get(H.DONE);
   return c;
+}
+
+/** A virtual address from its low and high words, as the hart holds addresses (hart.ts). */
+function address(lo: number, hi: number): number {
+  return hi * 4294967296 + (lo >>> 0);
 }
 
 /** Write `pc` into the hart's pc slot (as compiled code leaves it). */

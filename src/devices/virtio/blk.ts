@@ -176,18 +176,22 @@ export class VirtioBlk implements VirtioDevice {
     const dataIn = chain.writableLen - 1;
     const dataOut = chain.readableLen - BLK_REQ_HEADER.size;
     switch (type) {
-      // Data moves straight between the image and the guest's buffers, segment by segment (no
+      // Data moves straight between the image and the guest's buffers in one vectored call (no
       // bounce buffer: a 1 MiB request used to allocate, zero and copy a 1 MiB one).
       case BlkType.IN: {
         if (dataOut !== 0 || dataIn % SECTOR_SIZE !== 0) throw new RequestError(BlkStatus.IOERR);
         const pos = this.range(sector, dataIn / SECTOR_SIZE);
-        forEachRange(chain.writable, 0, dataIn, (addr, n, at) => this.disk.read(pos + at, mem.dmaTarget(addr, n)));
+        const dsts: Uint8Array[] = [];
+        forEachRange(chain.writable, 0, dataIn, (addr, n) => dsts.push(mem.dmaTarget(addr, n)));
+        this.disk.readv(pos, dsts);
         return dataIn;
       }
       case BlkType.OUT: {
         if (dataIn !== 0 || dataOut % SECTOR_SIZE !== 0 || this.disk.readOnly) throw new RequestError(BlkStatus.IOERR);
         const pos = this.range(sector, dataOut / SECTOR_SIZE);
-        forEachRange(chain.readable, BLK_REQ_HEADER.size, dataOut, (addr, n, at) => this.disk.write(pos + at, mem.slice(addr, n)));
+        const srcs: Uint8Array[] = [];
+        forEachRange(chain.readable, BLK_REQ_HEADER.size, dataOut, (addr, n) => srcs.push(mem.slice(addr, n)));
+        this.disk.writev(pos, srcs);
         return 0;
       }
       case BlkType.FLUSH:

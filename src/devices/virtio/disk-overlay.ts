@@ -15,7 +15,7 @@
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
+import { DiskReadOnlyError, SECTOR_SIZE, eachAt, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
 import {
   DEFAULT_CLUSTER_SIZE,
   ENTRY_SIZE,
@@ -192,6 +192,14 @@ export class OverlayDisk implements DiskBackend {
       else if (e === ENTRY_ZERO) piece.fill(0);
       else preadFull(fd, piece, e + within);
     });
+  }
+
+  readv(offset: number, dsts: readonly Uint8Array[]): void {
+    eachAt(offset, dsts, (b, at) => this.read(at, b));
+  }
+
+  writev(offset: number, srcs: readonly Uint8Array[]): void {
+    eachAt(offset, srcs, (b, at) => this.write(at, b));
   }
 
   write(offset: number, src: Uint8Array): void {

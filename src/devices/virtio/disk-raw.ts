@@ -5,7 +5,7 @@
  */
 import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
 import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
+import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, preadvFull, pwriteFull, pwritevFull, type DiskBackend } from "./disk.js";
 import { lockImage } from "./disk-lock.js";
 import { EOPNOTSUPP, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate } from "./libc.js";
 
@@ -56,6 +56,15 @@ export class RawDisk implements DiskBackend {
   write(offset: number, src: Uint8Array): void {
     if (this.readOnly) throw new DiskReadOnlyError(this.path);
     pwriteFull(this.handle, src, offset);
+  }
+
+  readv(offset: number, dsts: readonly Uint8Array[]): void {
+    preadvFull(this.handle, dsts, offset);
+  }
+
+  writev(offset: number, srcs: readonly Uint8Array[]): void {
+    if (this.readOnly) throw new DiskReadOnlyError(this.path);
+    pwritevFull(this.handle, srcs, offset);
   }
 
   flush(): void {

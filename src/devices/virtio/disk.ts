@@ -5,7 +5,9 @@
  * VIRTIO_BLK_S_IOERR for that request and keeps running.
  */
 import { openSync, readSync, writeSync } from "node:fs";
+import { getSystemErrorName } from "node:util";
 import { CorralError } from "../../errors.js";
+import { IOV_MAX, preadv, pwritev } from "./libc.js";
 
 export interface DiskBackend {
   /** The image file, for messages. */
@@ -17,6 +19,10 @@ export interface DiskBackend {
   read(offset: number, dst: Uint8Array): void;
   /** Store `src` at byte `offset`; the range lies inside `size`. Not durable before flush(). */
   write(offset: number, src: Uint8Array): void;
+  /** Fill `dsts` one after another from byte `offset` (a request's scattered guest buffers). */
+  readv(offset: number, dsts: readonly Uint8Array[]): void;
+  /** Store `srcs` one after another at byte `offset`. Not durable before flush(). */
+  writev(offset: number, srcs: readonly Uint8Array[]): void;
   /** Make every completed write durable (survives a host crash or the process being killed). */
   flush(): void;
   /** The guest no longer needs the range: the backend may free it (reads then return zeros or old data). */
@@ -82,3 +88,56 @@ export function pwriteFull(fd: number, src: Uint8Array, position: number): void 
   while (done < src.length) done += writeSync(fd, src, done, src.length - done, position + done);
 }
 
+
+/** Call `fn(buf, position)` for each of `bufs` laid end to end from `offset`. */
+export function eachAt(offset: number, bufs: readonly Uint8Array[], fn: (buf: Uint8Array, position: number) => void): void {
+  let at = offset;
+  for (const b of bufs) {
+    fn(b, at);
+    at += b.length;
+  }
+}
+
+/**
+ * One vectored call per IOV_MAX buffers, finishing a short transfer (end of file, a signal, a full
+ * disk) buffer by buffer with `each`, which reports the error or zero-fills. One preadv for a
+ * 1 MiB request instead of 256 readSync calls: each of those cost about 1.6 µs of binding.
+ */
+function vectoredFull(
+  call: typeof preadv,
+  fd: number,
+  bufs: readonly Uint8Array[],
+  position: number,
+  each: (fd: number, buf: Uint8Array, position: number) => void,
+): void {
+  for (let first = 0; first < bufs.length; first += IOV_MAX) {
+    const group = bufs.length <= IOV_MAX ? bufs : bufs.slice(first, first + IOV_MAX);
+    const total = group.reduce((n, b) => n + b.length, 0);
+    const n = call(fd, group, position);
+    if (n < 0) {
+      const name = getSystemErrorName(n);
+      throw Object.assign(new Error(`${call.name} failed: ${name}`), { code: name, errno: n });
+    }
+    if (n < total) {
+      let skip = n;
+      eachAt(position, group, (b, at) => {
+        if (skip >= b.length) skip -= b.length;
+        else {
+          each(fd, b.subarray(skip), at + skip);
+          skip = 0;
+        }
+      });
+    }
+    position += total;
+  }
+}
+
+/** preadv until every buffer of `dsts` is full; bytes past end of file read as zeros. */
+export function preadvFull(fd: number, dsts: readonly Uint8Array[], position: number): void {
+  vectoredFull(preadv, fd, dsts, position, preadFull);
+}
+
+/** pwritev until all of `srcs` is written. */
+export function pwritevFull(fd: number, srcs: readonly Uint8Array[], position: number): void {
+  vectoredFull(pwritev, fd, srcs, position, pwriteFull);
+}

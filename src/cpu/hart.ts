@@ -70,13 +70,28 @@ export class Hart implements InterruptTarget, FpuHart {
   fflags = 0;
   frm = 0;
   pc = 0;
-  priv: number = PRIV_M;
+  /** The privilege level, in the hart's area (compiled code reads it: wasm/emit.ts sstatus). */
+  get priv(): number {
+    return this.slots[HartArea.priv >>> 2]!;
+  }
+  set priv(p: number) {
+    this.slots[HartArea.priv >>> 2] = p;
+  }
   state: HartState = HartState.Started;
   /** In WFI (or HSM suspend) until an enabled interrupt is pending. */
   sleeping = false;
 
   // Trap and interrupt state (privileged spec chapter 3 and 4).
-  mstatus = 0;
+  /**
+   * mstatus bits 31:0, in the hart's area, where compiled code sets and clears SIE; bits 63:32
+   * are fixed (csr.ts MSTATUS_HI_XL) and SD is computed.
+   */
+  get mstatus(): number {
+    return this.slots[HartArea.mstatus >>> 2]!;
+  }
+  set mstatus(v: number) {
+    this.slots[HartArea.mstatus >>> 2] = v;
+  }
   medeleg = 0;
   mideleg = 0;
   mie = 0;
@@ -178,6 +193,8 @@ export class Hart implements InterruptTarget, FpuHart {
       this.ctx = Array.from({ length: CTX_COUNT }, () => new TlbContext());
     }
     this.reservation = -1;
+    this.priv = PRIV_M;
+    this.mstatus = 0;
     const c = this.ctx[CTX_M]!;
     this.rtag = c.r.tag;
     this.radd = c.r.add;

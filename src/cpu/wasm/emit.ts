@@ -23,7 +23,8 @@ import { classifyAt, instAt, K, SIZES, type Entry } from "../fast-ops.js";
 import { TLB_MASK } from "../tlb.js";
 import type { RegionBlock } from "../jit.js";
 import { Code, Op, T } from "./encoder.js";
-import { HartArea, RAM_OFFSET, TLB_ADD } from "./layout.js";
+import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../defs.js";
+import { HartArea, RAM_OFFSET, STOP_IRQ, TLB_ADD } from "./layout.js";
 
 /**
  * The TLB probe of Hart.lw and Hart.fetchOffset, in wasm (tlb.ts: tags are page bases as doubles,
@@ -427,6 +428,73 @@ class Emitter {
   }
 
   /**
+   * A block's last op `k` when it is CSRRS or CSRRC on sstatus (or an immediate form) that only
+   * reads or only touches SIE: Linux's local_irq_save, local_irq_restore, local_irq_enable and
+   * local_irq_disable, a few per page of a disk read, each a closure call before. Inline when the
+   * hart is in S or M mode (sstatus is an S-level CSR, privileged spec 2.1) and a register
+   * operand has no bit but SIE; otherwise the closure runs (it raises the illegal-instruction
+   * trap, or writes other bits). Clearing SIE needs nothing more; setting it asks the run loop
+   * to look for a pending interrupt (STOP_IRQ), which it takes at the block boundary, as after
+   * the closure. Reads give SSTATUS_MASK's bits, UXL and SD (csr.ts). Returns false for any
+   * other instruction, having emitted nothing; true after emitting the exit.
+   */
+  sstatus(inst: number, k: number, n: number, next: number): boolean {
+    const f3 = (inst >>> 12) & 7;
+    const src = (inst >>> 15) & 31;
+    const imm = (f3 & 4) !== 0;
+    if ((inst & 0x7f) !== 0x73 || inst >>> 20 !== Csr.sstatus || (f3 & 3) < 2) return false;
+    if (imm && src !== 0 && src !== MS_SIE) return false;
+    const set = (f3 & 3) === 2;
+    const rd = (inst >>> 7) & 31;
+    const c = this.c;
+    const byReg = !imm && src !== 0;
+    const dirtyBefore = new Set(this.dirty);
+    // The condition, with every operand touched before the if (see `touch`).
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.priv).i32(PRIV_S).op(Op.I32GeU);
+    if (byReg) {
+      this.reg(2 * src);
+      c.i64(~MS_SIE).op(Op.I64And).op(Op.I64Eqz).op(Op.I32And);
+    }
+    c.open(Op.If);
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).set(L.OFF);
+    if (src !== 0) {
+      c.get(L.HB);
+      if (byReg) {
+        this.reg(2 * src);
+        c.op(Op.I32WrapI64);
+      } else c.i32(MS_SIE);
+      if (set) c.get(L.OFF).op(Op.I32Or);
+      else c.i32(-1).op(Op.I32Xor).get(L.OFF).op(Op.I32And);
+      c.tee(L.IDX).mem(Op.I32Store, 2, HartArea.mstatus);
+      if (set) {
+        // SIE went from 0 to 1: stop |= STOP_IRQ.
+        c.get(L.IDX).get(L.OFF).i32(-1).op(Op.I32Xor).op(Op.I32And).i32(MS_SIE).op(Op.I32And).open(Op.If);
+        c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.stop).i32(STOP_IRQ).op(Op.I32Or).mem(Op.I32Store, 2, HartArea.stop);
+        c.op(Op.End);
+      }
+    }
+    // rd last: it may be the source register.
+    if (rd !== 0) {
+      this.setReg(2 * rd, () => {
+        c.get(L.OFF).i32(SSTATUS_MASK).op(Op.I32And).op(Op.I64ExtendI32U);
+        c.i64(SSTATUS_HI_XL * 2 ** 32).op(Op.I64Or);
+        c.get(L.OFF).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq).op(Op.I64ExtendI32U).i64(63).op(Op.I64Shl).op(Op.I64Or);
+      });
+    }
+    c.op(Op.Else);
+    // The closure ends the block, leaving the pc in the slot (as a closure-ended block does).
+    this.flush(false, dirtyBefore);
+    this.service(S_CALL, k);
+    this.retire(n);
+    c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.next);
+    c.get(L.DONE).op(Op.Return);
+    c.op(Op.End);
+    this.exitTo(next);
+    this.retire(n);
+    return true;
+  }
+
+  /**
    * Op `k` of a block of `n` instructions. Returns "exit" when it ends the block with NPC set
    * (jumps, the fall-through), "call" after a closure, or null.
    */
@@ -545,6 +613,12 @@ export function blockBody(b: RegionBlock & { readonly off: number }, id: number)
   for (let k = 0; k < b.ops.length && !ended; k++) {
     const entry = classifyAt(b, k);
     if (entry[0] === K.CALL && (e.amo(instAt(b, k), k) || e.lrsc(instAt(b, k), k))) continue;
+    const last = k === b.n - 1 && b.ops.length === b.n;
+    if (entry[0] === K.CALL && last && e.sstatus(instAt(b, k), k, b.n, b.offs[k]! + 4)) {
+      e.flush(true);
+      ended = true;
+      continue;
+    }
     const r = e.op(entry, k, b.n);
     if (r === "exit") {
       e.flush(true);

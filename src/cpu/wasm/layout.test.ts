@@ -19,6 +19,8 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
     ["xtag", HartArea.xtag, 4],
     ["reservation", HartArea.reservation, 4],
     ["next", HartArea.next, 4],
+    ["priv", HartArea.priv, 4],
+    ["mstatus", HartArea.mstatus, 4],
     ["tlb", HartArea.tlb, 3 * CTX_COUNT * TLB_SET],
   ];
   spans.sort((a, b) => a[1] - b[1]);

@@ -17,7 +17,10 @@ export const HartArea = {
   pc: 512,
   /** High word of the last slow-path load (Hart.hiOut for the wasm tier), an i32. */
   hiOut: 520,
-  /** Non-zero when compiled code must return to the run loop at the next block boundary. */
+  /**
+   * Non-zero when compiled code must return to the run loop at the next block boundary; bit 1
+   * (STOP_IRQ) set by compiled code that enabled interrupts: the run loop must look for one.
+   */
   stop: 524,
   /**
    * Byte offsets (in the memory) of the current data contexts' read and write tag arrays, and of
@@ -30,9 +33,15 @@ export const HartArea = {
   reservation: 540,
   /** The RAM offset of the block compiled code left for, when it knows it statically, else -1. */
   next: 544,
+  /** The privilege level (Hart.priv) and mstatus (Hart.mstatus, its low word: the rest is fixed). */
+  priv: 548,
+  mstatus: 552,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;
+
+/** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
+export const STOP_IRQ = 2;
 
 /** One TLB set: a Float64Array of tags followed by a Float64Array of RAM offsets (tlb.ts). */
 export const TLB_SET = 2 * 2048 * 8;

@@ -15,7 +15,7 @@ import type { Hart } from "../hart.js";
 import type { RegionBlock } from "../jit.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
-import { HartArea, JC_ENTRIES } from "./layout.js";
+import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -151,6 +151,7 @@ export class WasmTier {
     const s = hart.slots;
     s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
     const done = this.enter(idx, hart.area, hart.pc, budget);
+    if (s[HartArea.stop >>> 2]! & STOP_IRQ) hart.irqCheck = true;
     hart.instret = i0 + done;
     hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
     return done;

@@ -195,6 +195,28 @@ test("the interpreter and compiled blocks match the closures on random instructi
   assert.ok(traps > 50, `the mix should include faulting accesses (had ${traps})`);
 });
 
+test("compiled M-extension instructions match the closures on edge operands (zero divisor, overflow, signs)", () => {
+  // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit.ts mulDiv).
+  const ops = [1, 2, 3, 4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x33)).concat([4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x3b)));
+  // Values as (low, high) words: 0, 1, -1, 2^63 (MIN), 2^63 - 1, -2^31 and 2^31 in the low word,
+  // 2^32, a mixed one.
+  const vals: [number, number][] = [[0, 0], [1, 0], [-1, -1], [0, -0x80000000], [-1, 0x7fffffff], [-0x80000000, -1], [-0x80000000, 0], [0, 1], [0x9abcdef1 | 0, 0x12345678]];
+  const A = new Machine(new GuestRam(1 << 20), 1, () => {});
+  const D = new Machine(new GuestRam(1 << 20), 1, () => {});
+  for (const op of ops) {
+    for (const [al, ah] of vals) {
+      for (const [bl, bh] of vals) {
+        const regs = new Int32Array(66);
+        regs.set([al, ah, bl, bh], 16); // x8, x9
+        for (const m of [A, D]) place(m, m.harts[0]!, [op, J(0, 0)], regs, 1);
+        const want = runOnce(A, A.harts[0]!, "closures");
+        const got = runOnce(D, D.harts[0]!, "wasm");
+        assert.deepEqual(got.x.slice(20, 22), want.x.slice(20, 22), `${(op >>> 0).toString(16)} of ${al},${ah} and ${bl},${bh}`);
+      }
+    }
+  }
+});
+
 test("the JIT emits common instructions inline, not as closure calls", () => {
   // addi a0, a0, 1; ld a1, 8(a0); bne a0, a1, -8
   const src = blockSource({

@@ -72,8 +72,11 @@ const enum L {
   V,
   /** The RAM offset of the next block when the exit is a static in-page target, else -1. */
   NXT,
+  /** The operands of a multiplication or division (mulDiv). */
+  TA,
+  TB,
 }
-export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32];
+export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32, T.I64, T.I64];
 
 /**
  * The services compiled code calls: a closure, the slow load path, the slow store path. Each
@@ -185,7 +188,7 @@ class Emitter {
   private local(p: number): number {
     let l = this.localOf.get(p);
     if (l === undefined) {
-      l = L.NXT + 1 + this.regLocals++;
+      l = L.TB + 1 + this.regLocals++;
       this.localOf.set(p, l);
     }
     return l;
@@ -428,6 +431,106 @@ class Emitter {
   }
 
   /**
+   * The M extension's instructions other than MUL and MULW (unprivileged spec chapter 13) inline:
+   * MULH, MULHSU and MULHU from 32-bit partial products (wasm has no high multiply); DIV, DIVU,
+   * REM, REMU and the W forms with RISC-V's results for a zero divisor and for signed overflow
+   * (13.2, table 13.1) where wasm would trap: the divisor becomes 1 there and the result is
+   * picked with `select`. MULHU alone was millions of closure calls in a boot. Returns false for
+   * any other instruction, having emitted nothing.
+   */
+  mulDiv(inst: number): boolean {
+    const opc = inst & 0x7f;
+    const f3 = (inst >>> 12) & 7;
+    const word = opc === 0x3b;
+    if ((opc !== 0x33 && !word) || inst >>> 25 !== 1 || f3 === 0 || (word && f3 < 4)) return false;
+    const rd = (inst >>> 7) & 31;
+    const c = this.c;
+    this.reg(2 * ((inst >>> 15) & 31));
+    c.set(L.TA);
+    this.reg(2 * ((inst >>> 20) & 31));
+    c.set(L.TB);
+    this.setReg(rd === 0 ? 64 : 2 * rd, () => {
+      if (f3 < 4) this.mulHigh(f3);
+      else if (word) this.divide32(f3);
+      else this.divide64(f3);
+    });
+    return true;
+  }
+
+  /** Push the high 64 bits of TA * TB: MULH (f3 1), MULHSU (2) or MULHU (3). */
+  private mulHigh(f3: number): void {
+    const c = this.c;
+    const lo = (l: L): void => void c.get(l).i64(0xffffffff).op(Op.I64And);
+    const hi = (l: L): void => void c.get(l).i64(32).op(Op.I64ShrU);
+    // Unsigned: aH*bH + (aL*bH >> 32) + (aH*bL >> 32) + the carry out of the middle column.
+    lo(L.TA);
+    hi(L.TB);
+    c.op(Op.I64Mul).set(L.ADDR); // aL*bH
+    hi(L.TA);
+    lo(L.TB);
+    c.op(Op.I64Mul).set(L.V); // aH*bL
+    lo(L.TA);
+    lo(L.TB);
+    c.op(Op.I64Mul).i64(32).op(Op.I64ShrU);
+    lo(L.ADDR);
+    c.op(Op.I64Add);
+    lo(L.V);
+    c.op(Op.I64Add).i64(32).op(Op.I64ShrU);
+    hi(L.TA);
+    hi(L.TB);
+    c.op(Op.I64Mul).op(Op.I64Add);
+    hi(L.ADDR);
+    c.op(Op.I64Add);
+    hi(L.V);
+    c.op(Op.I64Add);
+    // Signed operands: a negative a (MULH, MULHSU) subtracts b; a negative b (MULH) subtracts a.
+    const fix = (neg: L, other: L): void => void c.get(other).i64(0).get(neg).i64(0).op(Op.I64LtS).op(Op.Select).op(Op.I64Sub);
+    if (f3 !== 3) fix(L.TA, L.TB);
+    if (f3 === 1) fix(L.TB, L.TA);
+  }
+
+  /** Push DIV (f3 4), DIVU (5), REM (6) or REMU (7) of TA by TB. */
+  private divide64(f3: number): void {
+    const c = this.c;
+    const signed = f3 === 4 || f3 === 6;
+    const rem = f3 >= 6;
+    // The divisor made safe: 1 when it is zero or, signed, for the overflow MIN / -1 (which then
+    // gives MIN, and REM 0, as the spec says).
+    c.get(L.TA).i64(1).get(L.TB);
+    c.get(L.TB).op(Op.I64Eqz);
+    if (signed) {
+      c.get(L.TA).i64(1).i64(63).op(Op.I64Shl).op(Op.I64Eq);
+      c.get(L.TB).i64(-1).op(Op.I64Eq).op(Op.I32And).op(Op.I32Or);
+    }
+    c.op(Op.Select);
+    c.op(rem ? (signed ? Op.I64RemS : Op.I64RemU) : signed ? Op.I64DivS : Op.I64DivU).set(L.V);
+    // By zero: the quotient is all ones, the remainder the dividend.
+    if (rem) c.get(L.TA);
+    else c.i64(-1);
+    c.get(L.V).get(L.TB).op(Op.I64Eqz).op(Op.Select);
+  }
+
+  /** Push DIVW (f3 4), DIVUW (5), REMW (6) or REMUW (7) of TA by TB's low words, sign-extended. */
+  private divide32(f3: number): void {
+    const c = this.c;
+    const signed = f3 === 4 || f3 === 6;
+    const rem = f3 >= 6;
+    c.get(L.TA).op(Op.I32WrapI64).set(L.IDX);
+    c.get(L.TB).op(Op.I32WrapI64).set(L.OFF);
+    c.get(L.IDX).i32(1).get(L.OFF);
+    c.get(L.OFF).op(Op.I32Eqz);
+    if (signed) {
+      c.get(L.IDX).i32(-0x80000000).op(Op.I32Eq);
+      c.get(L.OFF).i32(-1).op(Op.I32Eq).op(Op.I32And).op(Op.I32Or);
+    }
+    c.op(Op.Select);
+    c.op(rem ? (signed ? Op.I32RemS : Op.I32RemU) : signed ? Op.I32DivS : Op.I32DivU).set(L.IDX);
+    if (rem) c.get(L.TA).op(Op.I32WrapI64);
+    else c.i32(-1);
+    c.get(L.IDX).get(L.OFF).op(Op.I32Eqz).op(Op.Select).op(Op.I64ExtendI32S);
+  }
+
+  /**
    * A block's last op `k` when it is CSRRS or CSRRC on sstatus (or an immediate form) that only
    * reads or only touches SIE: Linux's local_irq_save, local_irq_restore, local_irq_enable and
    * local_irq_disable, a few per page of a disk read, each a closure call before. Inline when the
@@ -612,7 +715,7 @@ export function blockBody(b: RegionBlock & { readonly off: number }, id: number)
   let ended = false;
   for (let k = 0; k < b.ops.length && !ended; k++) {
     const entry = classifyAt(b, k);
-    if (entry[0] === K.CALL && (e.amo(instAt(b, k), k) || e.lrsc(instAt(b, k), k))) continue;
+    if (entry[0] === K.CALL && (e.mulDiv(instAt(b, k)) || e.amo(instAt(b, k), k) || e.lrsc(instAt(b, k), k))) continue;
     const last = k === b.n - 1 && b.ops.length === b.n;
     if (entry[0] === K.CALL && last && e.sstatus(instAt(b, k), k, b.n, b.offs[k]! + 4)) {
       e.flush(true);

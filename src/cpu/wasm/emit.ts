@@ -39,9 +39,14 @@ export function tlbMatch(c: Code, addr: number, tags: () => void, idx: number, l
   c.get(addr).i64(-4096).op(Op.I64And).op(Op.F64ConvertI64S).op(Op.F64Eq);
 }
 
-/** Push the RAM offset of the page whose matching TLB entry is at byte `idx` (tlbMatch). */
+/**
+ * Push the RAM offset of the page whose matching TLB entry is at byte `idx` (tlbMatch). The entry
+ * holds it as a double, a whole number below 2^32: adding 2^52 puts it in the low bits of the
+ * double's mantissa, read as an integer. A wasm truncation checked its operand's range and
+ * exactness on every access (V8 emitted a rounding, a conversion and two branches).
+ */
 export function tlbPage(c: Code, idx: number): void {
-  c.get(idx).mem(Op.F64Load, 3, TLB_ADD).op(Op.I32TruncF64U);
+  c.get(idx).mem(Op.F64Load, 3, TLB_ADD).f64(2 ** 52).op(Op.F64Add).op(Op.I64ReinterpretF64).op(Op.I32WrapI64);
 }
 
 /** Parameters and locals of the block function. */

@@ -61,3 +61,27 @@ test("a module with an imported function, memory and table, locals and a loop ru
   assert.deepEqual(seen, [3, 2, 1]);
   assert.equal(new DataView(memory.buffer).getBigInt64(8, true), -7n);
 });
+
+test("f64 constants, and the TLB's double-to-offset conversion (emit.ts tlbPage), run in V8", () => {
+  // g(d f64) -> i32: the low word of (d + 2^52)'s bits; k() -> f64: a constant.
+  const g = new Code();
+  g.get(0).f64(2 ** 52).op(Op.F64Add).op(Op.I64ReinterpretF64).op(Op.I32WrapI64);
+  const consts = [0, -0, 1.5, -(2 ** 60), 2 ** 52, Math.PI, Number.MAX_VALUE, Infinity];
+  const bytes = encodeModule({
+    imports: [],
+    memoryPages: 1,
+    funcs: [
+      { type: { params: [T.F64], results: [T.I32] }, locals: [], code: g, export: "g" },
+      ...consts.map((v, i) => {
+        const c = new Code();
+        c.f64(v);
+        return { type: { params: [], results: [T.F64] }, locals: [], code: c, export: `k${i}` };
+      }),
+    ],
+  });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: new WebAssembly.Memory({ initial: 1 }) } });
+  const ex = inst.exports as Record<string, (d?: number) => number>;
+  consts.forEach((v, i) => assert.ok(Object.is(ex[`k${i}`]!(), v), `f64.const ${v}`));
+  // Every RAM offset a TLB entry may hold: whole numbers from 0 to 2^32 - 1.
+  for (const off of [0, 1, 4096, 0x7ffff000, 0x80000000, 0xfffff000, 2 ** 32 - 1]) assert.equal(ex["g"]!(off) >>> 0, off);
+});

@@ -46,6 +46,7 @@ export const enum Op {
   I64Store32 = 0x3e,
   I32Const = 0x41,
   I64Const = 0x42,
+  F64Const = 0x44,
   I32Eqz = 0x45,
   I32Eq = 0x46,
   I32Ne = 0x47,
@@ -93,14 +94,19 @@ export const enum Op {
   I64Shl = 0x86,
   I64ShrS = 0x87,
   I64ShrU = 0x88,
+  F64Add = 0xa0,
   I32WrapI64 = 0xa7,
   I32TruncF64U = 0xab,
   I64ExtendI32S = 0xac,
   I64ExtendI32U = 0xad,
   I64TruncF64S = 0xb0,
   F64ConvertI64S = 0xb9,
+  I64ReinterpretF64 = 0xbd,
   I64Extend32S = 0xc4,
 }
+
+const F64_BITS = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64_BITS.buffer);
 
 /** Block type "no result" (5.4.1). */
 export const VOID = 0x40;
@@ -200,6 +206,13 @@ export class Code {
   i64(v: number): this {
     this.bytes.push(Op.I64Const);
     sleb(this.bytes, v);
+    return this;
+  }
+  /** An f64 constant, its IEEE 754 bits little-endian (5.4.1 f64.const). */
+  f64(v: number): this {
+    this.bytes.push(Op.F64Const);
+    F64_BITS[0] = v;
+    for (const b of F64_BYTES) this.bytes.push(b);
     return this;
   }
   /** A load or store with its memarg (5.4.6): alignment exponent and a constant offset. */

@@ -53,7 +53,7 @@ export function tlbPage(c: Code, idx: number): void {
 const enum L {
   /** Byte offset of the hart's area (param). */
   HB,
-  /** The block's pc as a double (param). */
+  /** The block's pc (param, i64). */
   PC,
   /** Instruction budget (param). */
   BUDGET,
@@ -172,7 +172,7 @@ class Emitter {
 
   /** Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest. */
   service(slot: number, k: number, args: () => void = () => {}): void {
-    this.c.i32(this.id).i32(k).get(L.DONE).get(L.PC);
+    this.c.i32(this.id).i32(k).get(L.DONE).get(L.BPC).op(Op.F64ConvertI64S);
     args();
     this.c.call(slot);
   }
@@ -702,7 +702,7 @@ class Emitter {
 }
 
 /** The block functions' signature: (hart area, pc, budget, retired before) -> retired after. */
-export const RUN_TYPE = { params: [T.I32, T.F64, T.I32, T.I32], results: [T.I32] };
+export const RUN_TYPE = { params: [T.I32, T.I64, T.I32, T.I32], results: [T.I32] };
 
 /**
  * The body of block `b`'s function, `id` being its table index (the services' first argument),
@@ -712,7 +712,7 @@ export function blockBody(b: RegionBlock & { readonly off: number }, id: number)
   const e = new Emitter(id, b.off);
   const c = e.c;
   // Prologue.
-  c.get(L.PC).op(Op.I64TruncF64S).set(L.BPC);
+  c.get(L.PC).set(L.BPC);
   e.tlbBases();
   // loop $top { block $exit { ops } ; loop check }
   c.open(Op.Loop);

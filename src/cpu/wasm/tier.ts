@@ -240,8 +240,10 @@ const enum H {
 /** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
 function hub(jcAt: number): Code {
   const c = new Code();
+  // Blocks take the pc as an i64: converted once here, not in every block's prologue.
+  c.get(H.PC).op(Op.I64TruncF64S).set(H.NPC);
   c.open(Op.Loop);
-  c.get(H.HB).get(H.PC).get(H.BUDGET).get(H.DONE).get(H.IDX).op(Op.CallIndirect, 0, 0).set(H.DONE); // type 0, table 0
+  c.get(H.HB).get(H.NPC).get(H.BUDGET).get(H.DONE).get(H.IDX).op(Op.CallIndirect, 0, 0).set(H.DONE); // type 0, table 0
   if (jcAt >= 0) {
     c.open(Op.Block);
     c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
@@ -260,7 +262,6 @@ function hub(jcAt: number): Code {
     c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
     c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
     c.get(H.T).mem(Op.I32Load, 2, jcAt + 4).set(H.IDX);
-    c.get(H.NPC).op(Op.F64ConvertI64S).set(H.PC);
     c.br(Op.Br, 1);
     c.op(Op.End);
   }

@@ -3,11 +3,12 @@
  * direct I/O on a virtio-blk disk, Corral beside QEMU (virtio-blk-device on its virtio-mmio bus),
  * same kernel, initramfs, command line and workload, alternating rounds in one run.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
+import { fadvise, POSIX_FADV_DONTNEED } from "../devices/virtio/libc.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { runUntilExit } from "./spawn-until.js";
 
@@ -26,6 +27,23 @@ const WORKLOAD = [
   timed("read", `dd if=/dev/vda of=/dev/null bs=1M count=${MB} iflag=direct`),
 ].join("; ");
 
+/**
+ * A zeroed image, written out and dropped from the host's page cache, so that each VM starts
+ * from the same state. Before, QEMU started on a freshly written (dirty, cached) file, whose
+ * write-back its first O_DIRECT write waited for, and Corral on the file QEMU left (clean, out
+ * of the cache, which O_DIRECT writes invalidate), so its writes allocated page-cache pages.
+ */
+function freshImage(path: string): void {
+  writeFileSync(path, Buffer.alloc((MB + 8) * 2 ** 20));
+  const fd = openSync(path, "r+");
+  try {
+    fdatasyncSync(fd);
+    fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function rate(out: string, kind: "write" | "read"): number {
   const m = new RegExp(`${kind}-cs: (\\d+)`).exec(out);
   if (!m) throw new Error(`no dd ${kind} result in:\n${out.slice(-800)}`);
@@ -41,11 +59,12 @@ export async function benchDisk(rounds: number, corralBin: string): Promise<stri
     writeFileSync(initrd, concatArchives(new Uint8Array(readFileSync(img.initramfs)), commandArchive(WORKLOAD)));
     const rows: { c: [number, number]; q: [number, number] }[] = [];
     for (let i = 0; i < rounds; i++) {
-      writeFileSync(disk, Buffer.alloc((MB + 8) * 2 ** 20));
+      freshImage(disk);
       const q = await runUntilExit("qemu-system-riscv64", [
         "-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-kernel", img.kernel, "-initrd", initrd, "-append", DEFAULT_CMDLINE,
         "-drive", `file=${disk},if=none,id=d0,format=raw,cache=none`, "-device", "virtio-blk-device,drive=d0",
       ]);
+      freshImage(disk);
       const c = await runUntilExit(process.execPath, [corralBin, "run", "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd, "--append", DEFAULT_CMDLINE, "--disk", disk]);
       rows.push({ c: [rate(c, "write"), rate(c, "read")], q: [rate(q, "write"), rate(q, "read")] });
     }

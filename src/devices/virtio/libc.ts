@@ -24,6 +24,9 @@ export const FALLOC_FL_KEEP_SIZE = 0x01;
 export const FALLOC_FL_PUNCH_HOLE = 0x02;
 export const FALLOC_FL_ZERO_RANGE = 0x10;
 
+/** posix_fadvise(2) advice (x86-64 and most architectures; s390 differs). */
+export const POSIX_FADV_DONTNEED = 4;
+
 /** errno values used by callers (asm-generic/errno-base.h, errno.h). */
 export const EWOULDBLOCK = 11;
 export const EOPNOTSUPP = 95;
@@ -35,6 +38,7 @@ export const IOV_MAX = 1024;
 interface Libc {
   flock: (fd: number, op: number) => number;
   fallocate: (fd: number, mode: number, offset: number, len: number) => number;
+  fadvise: (fd: number, offset: number, len: number, advice: number) => number;
   preadv: (fd: number, iov: Uint32Array, count: number, offset: number) => number;
   pwritev: (fd: number, iov: Uint32Array, count: number, offset: number) => number;
 }
@@ -46,12 +50,14 @@ function load(): Libc {
   const lib = koffi().load("libc.so.6");
   const flock = lib.func("int flock(int fd, int operation)");
   const fallocate = lib.func("int fallocate(int fd, int mode, int64_t offset, int64_t len)");
+  const fadvise = lib.func("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)");
   // The iovec array is a typed array koffi passes by address (no copy); see fillIovec.
   const preadv = lib.func("intptr_t preadv(int fd, const void *iov, int iovcnt, int64_t offset)");
   const pwritev = lib.func("intptr_t pwritev(int fd, const void *iov, int iovcnt, int64_t offset)");
   libc = {
     flock: (fd, op) => flock(fd, op) as number,
     fallocate: (fd, mode, offset, len) => fallocate(fd, mode, offset, len) as number,
+    fadvise: (fd, offset, len, advice) => fadvise(fd, offset, len, advice) as number,
     preadv: (fd, iov, count, offset) => preadv(fd, iov, count, offset) as number,
     pwritev: (fd, iov, count, offset) => pwritev(fd, iov, count, offset) as number,
   };
@@ -66,6 +72,11 @@ export function flock(fd: number, op: number): number {
 /** fallocate(2); returns 0 or the errno. */
 export function fallocate(fd: number, mode: number, offset: number, len: number): number {
   return load().fallocate(fd, mode, offset, len) === 0 ? 0 : koffi().errno();
+}
+
+/** posix_fadvise(2); returns 0 or the errno (it returns the error itself, not -1). */
+export function fadvise(fd: number, offset: number, len: number, advice: number): number {
+  return load().fadvise(fd, offset, len, advice);
 }
 
 /** `struct iovec { void *iov_base; size_t iov_len; }` on LP64: four 32-bit words each. */

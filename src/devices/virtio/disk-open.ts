@@ -7,6 +7,7 @@ import { openImage } from "./disk.js";
 import { OVERLAY_MAGIC } from "./disk-overlay-format.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { RawDisk } from "./disk-raw.js";
+import { WriteBehindDisk } from "./disk-write-behind.js";
 
 export interface DiskSpec {
   path: string;
@@ -30,7 +31,16 @@ export function isOverlay(path: string): boolean {
   }
 }
 
+/** Open an image; a raw one opened for writing gets write-behind (disk-write-behind.ts). */
 export function openDisk(spec: DiskSpec): DiskBackend {
   const opts = { readOnly: spec.readOnly ?? false };
-  return isOverlay(spec.path) ? OverlayDisk.open(spec.path, opts) : RawDisk.open(spec.path, opts);
+  if (isOverlay(spec.path)) return OverlayDisk.open(spec.path, opts);
+  const raw = RawDisk.open(spec.path, opts);
+  if (opts.readOnly) return raw;
+  try {
+    return new WriteBehindDisk(raw);
+  } catch (e) {
+    raw.close();
+    throw e;
+  }
 }

@@ -44,7 +44,8 @@ export class RawDisk implements DiskBackend {
     }
   }
 
-  private get handle(): number {
+  /** The open file (write-behind's worker writes to it too, disk-write-behind.ts). */
+  get handle(): number {
     if (this.fd === undefined) throw new CorralError("DISK_CLOSED", `disk image ${this.path} is closed`);
     return this.fd;
   }

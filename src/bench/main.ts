@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   }
   if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
-  if (want("net")) out.push(await benchNet());
+  if (want("net")) out.push(await benchNet(rounds));
   if (want("containers")) {
     out.push(await benchContainers());
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
@@ -14,6 +14,7 @@ import { BlkStatus, BlkType } from "./blk.js";
 import { blkHeader, blkRig } from "./testing/blk-driver.js";
 import { BLOCK, blockContent, blockOffset } from "./testing/overlay-writer.js";
 import { Prng } from "./testing/prng.js";
+import { smallTmpfs } from "./testing/small-fs.js";
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
@@ -166,15 +167,9 @@ test("killed at random points, the overlay stays consistent and keeps every flus
 });
 
 test("a full host disk gives the guest IOERR and leaves the overlay consistent", (t) => {
-  if (process.getuid?.() !== 0) return t.skip("needs root to mount a small tmpfs");
+  const mnt = smallTmpfs(t, "512k");
+  if (mnt === null) return;
   const s = setup(t, 4 << 20);
-  const mnt = mkdtempSync(join(tmpdir(), "corral-full-"));
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt]);
-  t.after(() => {
-    if (m.status === 0) spawnSync("umount", [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  if (m.status !== 0) return t.skip(`cannot mount tmpfs: ${m.stderr}`);
   const ovl = join(mnt, "vm.ovl");
   OverlayDisk.create(ovl, s.base, { clusterSize: 16384 });
   const rig = blkRig(OverlayDisk.open(ovl));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { RawDisk } from "./disk-raw.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { openDisk, parseDiskSpec } from "./disk-open.js";
+import { smallTmpfs } from "./testing/small-fs.js";
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), "corral-raw-"));
@@ -61,14 +62,8 @@ test("the lock of a killed process goes away with it", async (t) => {
 });
 
 test("a raw image on a full file system fails the write with a host error, reads go on", (t) => {
-  if (process.getuid?.() !== 0) return t.skip("needs root to mount a small tmpfs");
-  const mnt = mkdtempSync(join(tmpdir(), "corral-rawfull-"));
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
-  t.after(() => {
-    if (m.status === 0) spawnSync("umount", [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  if (m.status !== 0) return t.skip(`cannot mount tmpfs: ${m.stderr}`);
+  const mnt = smallTmpfs(t, "256k");
+  if (mnt === null) return;
   const path = join(mnt, "sparse.img");
   writeFileSync(path, "");
   truncateSync(path, 4 << 20); // sparse: blocks are only needed when written

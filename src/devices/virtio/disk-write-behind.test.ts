@@ -3,7 +3,6 @@
 // reported by the next flush, and close leaves no thread behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,6 +10,7 @@ import { RawDisk } from "./disk-raw.js";
 import { WriteBehindDisk } from "./disk-write-behind.js";
 import { SLOT_BYTES } from "./disk-write-ring.js";
 import { Prng } from "./testing/prng.js";
+import { smallTmpfs } from "./testing/small-fs.js";
 
 function scratch(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), "corral-wb-"));
@@ -100,14 +100,8 @@ test("write-behind: discard and write-zeroes are not overtaken by queued writes"
 });
 
 test("write-behind: a write the worker cannot store (full host disk) fails the next flush with the host's error", (t) => {
-  if (process.getuid?.() !== 0) return t.skip("needs root to mount a small tmpfs");
-  const mnt = mkdtempSync(join(tmpdir(), "corral-wbfull-"));
-  const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
-  t.after(() => {
-    if (m.status === 0) spawnSync("umount", [mnt]);
-    rmSync(mnt, { recursive: true, force: true });
-  });
-  if (m.status !== 0) return t.skip(`cannot mount tmpfs: ${m.stderr}`);
+  const mnt = smallTmpfs(t, "256k");
+  if (mnt === null) return;
   const path = join(mnt, "sparse.img");
   writeFileSync(path, "");
   truncateSync(path, 4 << 20);

@@ -140,6 +140,21 @@ test("close() releases devices in reverse order of mapping", () => {
   assert.deepEqual(closed, ["second", "first"]);
 });
 
+test("close() closes every device when one of them fails, then throws the failure", () => {
+  closed.length = 0;
+  const bus = new MmioBus();
+  const failing = new Recorder("failing", 0x10);
+  failing.close = () => {
+    closed.push("failing");
+    throw new Error("last writes lost");
+  };
+  bus.map(0x1000, new Recorder("first", 0x10));
+  bus.map(0x2000, failing);
+  bus.map(0x3000, new Recorder("last", 0x10));
+  assert.throws(() => bus.close(), /last writes lost/);
+  assert.deepEqual(closed, ["last", "failing", "first"]);
+});
+
 test("narrowRead picks little-endian byte lanes; regCells splits 64-bit base and size", () => {
   assert.equal(narrowRead(0x11223344, 0, 1), 0x44);
   assert.equal(narrowRead(0x11223344, 3, 1), 0x11);

@@ -96,9 +96,21 @@ export class MmioBus {
     return true;
   }
 
-  /** Release every device's host resources, in reverse order of mapping (teardown mirrors setup). */
+  /**
+   * Release every device's host resources, in reverse order of mapping (teardown mirrors setup).
+   * One that fails (a disk whose last writes could not be stored) does not keep the others open:
+   * the first error is thrown once all are closed.
+   */
   close(): void {
-    for (let i = this.mapped.length - 1; i >= 0; i--) this.mapped[i]?.close?.();
+    let failure: unknown;
+    for (let i = this.mapped.length - 1; i >= 0; i--) {
+      try {
+        this.mapped[i]?.close?.();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   private lookup(addr: number, len: number): Mapping | undefined {

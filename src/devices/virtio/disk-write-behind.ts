@@ -5,8 +5,9 @@
  * and filled: 50 to 400 ms for 256 MiB on these machines, docs/benchmarks.md) then lands on the
  * other core instead of the vCPU's.
  *
- * This is the volatile write cache virtio-blk offers with VIRTIO_BLK_F_FLUSH (virtio 1.2
- * §5.2.6.2): completion does not mean durable, FLUSH does. So flush() first waits for the ring
+ * This is the volatile write cache that VIRTIO_BLK_F_FLUSH announces (virtio 1.2 §5.2.3; Linux's
+ * Documentation/block/writeback_cache_control.rst): a completed write is not yet durable, a
+ * completed FLUSH makes every write completed before it so. So flush() first waits for the ring
  * to empty, then fdatasync()s; close() does the same. Reads, discards and write-zeroes wait for
  * the ring to empty first, so they see every completed write. A write that fails in the worker
  * (a full host disk) is reported by the next write or flush as the host's error (the guest gets

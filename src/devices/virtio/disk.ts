@@ -88,7 +88,6 @@ export function pwriteFull(fd: number, src: Uint8Array, position: number): void 
   while (done < src.length) done += writeSync(fd, src, done, src.length - done, position + done);
 }
 
-
 /** Call `fn(buf, position)` for each of `bufs` laid end to end from `offset`. */
 export function eachAt(offset: number, bufs: readonly Uint8Array[], fn: (buf: Uint8Array, position: number) => void): void {
   let at = offset;

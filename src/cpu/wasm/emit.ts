@@ -436,11 +436,12 @@ class Emitter {
   }
 
   /**
-   * The M extension's instructions other than MUL and MULW (unprivileged spec chapter 13) inline:
-   * MULH, MULHSU and MULHU from 32-bit partial products (wasm has no high multiply); DIV, DIVU,
-   * REM, REMU and the W forms with RISC-V's results for a zero divisor and for signed overflow
-   * (13.2, table 13.1) where wasm would trap: the divisor becomes 1 there and the result is
-   * picked with `select`. MULHU alone was millions of closure calls in a boot. Returns false for
+   * The M extension's instructions other than MUL and MULW (unprivileged spec, the "M" extension
+   * for integer multiplication and division) inline: MULH, MULHSU and MULHU from 32-bit partial
+   * products (wasm has no high multiply); DIV, DIVU, REM, REMU and the W forms with RISC-V's
+   * results for a zero divisor and for signed overflow (its table of division by zero and
+   * overflow) where wasm would trap: the divisor becomes 1 there and the result is picked with
+   * `select`. MULHU alone was millions of closure calls in a boot. Returns false for
    * any other instruction, having emitted nothing.
    */
   mulDiv(inst: number): boolean {

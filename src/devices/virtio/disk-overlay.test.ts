@@ -3,8 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OverlayDisk } from "./disk-overlay.js";
@@ -14,13 +13,12 @@ import { BlkStatus, BlkType } from "./blk.js";
 import { blkHeader, blkRig } from "./testing/blk-driver.js";
 import { BLOCK, blockContent, blockOffset } from "./testing/overlay-writer.js";
 import { Prng } from "./testing/prng.js";
-import { smallTmpfs } from "./testing/small-fs.js";
+import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
 function setup(t: { after: (fn: () => void) => void }, baseSize = 1 << 20) {
-  const dir = mkdtempSync(join(tmpdir(), "corral-ovl-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir(t, "ovl");
   const base = join(dir, "base.img");
   const content = randomBytes(baseSize);
   writeFileSync(base, content);

@@ -2,29 +2,22 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RawDisk } from "./disk-raw.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { openDisk, parseDiskSpec } from "./disk-open.js";
-import { smallTmpfs } from "./testing/small-fs.js";
-
-function scratch(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "corral-raw-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
 
 test("missing and directory images give clear CorralErrors", (t) => {
-  const dir = scratch(t);
+  const dir = scratchDir(t, "raw");
   assert.throws(() => RawDisk.open(join(dir, "nope.img")), { code: "DISK_NOT_FOUND", message: /does not exist/ });
   assert.throws(() => RawDisk.open(dir), (e: unknown) => ["DISK_NOT_A_FILE", "DISK_UNREADABLE"].includes((e as { code: string }).code));
 });
 
 test("size is whole sectors; reads past a short file read zeros", (t) => {
-  const path = join(scratch(t), "odd.img");
+  const path = join(scratchDir(t, "raw"), "odd.img");
   writeFileSync(path, new Uint8Array(1000).fill(7));
   const d = RawDisk.open(path);
   t.after(() => d.close());
@@ -32,7 +25,7 @@ test("size is whole sectors; reads past a short file read zeros", (t) => {
 });
 
 test("an image open read-write is refused to a second opener, read-only or not, until closed", (t) => {
-  const path = join(scratch(t), "a.img");
+  const path = join(scratchDir(t, "raw"), "a.img");
   writeFileSync(path, new Uint8Array(4096));
   const a = RawDisk.open(path);
   assert.throws(() => RawDisk.open(path), { code: "DISK_IN_USE" });
@@ -49,7 +42,7 @@ test("an image open read-write is refused to a second opener, read-only or not, 
 });
 
 test("the lock of a killed process goes away with it", async (t) => {
-  const path = join(scratch(t), "b.img");
+  const path = join(scratchDir(t, "raw"), "b.img");
   writeFileSync(path, new Uint8Array(4096));
   const mod = fileURLToPath(new URL("./disk-raw.js", import.meta.url));
   const child = spawn(process.execPath, ["--input-type=module", "-e", `const { RawDisk } = await import(${JSON.stringify(mod)}); RawDisk.open(${JSON.stringify(path)}); console.log("locked"); setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
@@ -83,7 +76,7 @@ test("a raw image on a full file system fails the write with a host error, reads
 });
 
 test("openDisk tells overlays from raw images; --disk FILE,ro parses", (t) => {
-  const dir = scratch(t);
+  const dir = scratchDir(t, "raw");
   const base = join(dir, "base.img");
   writeFileSync(base, new Uint8Array(8192).fill(3));
   OverlayDisk.create(join(dir, "o.ovl"), base);

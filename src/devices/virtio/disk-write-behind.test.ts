@@ -3,23 +3,16 @@
 // reported by the next flush, and close leaves no thread behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RawDisk } from "./disk-raw.js";
 import { WriteBehindDisk } from "./disk-write-behind.js";
 import { SLOT_BYTES } from "./disk-write-ring.js";
 import { Prng } from "./testing/prng.js";
-import { smallTmpfs } from "./testing/small-fs.js";
-
-function scratch(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "corral-wb-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
 
 test("write-behind: reads see every completed write; flush and close leave them in the file", (t) => {
-  const path = join(scratch(t), "raw.img");
+  const path = join(scratchDir(t, "wb"), "raw.img");
   const size = 8 << 20;
   writeFileSync(path, new Uint8Array(size));
   const model = new Uint8Array(size);
@@ -53,7 +46,7 @@ test("write-behind: reads see every completed write; flush and close leave them 
 });
 
 test("write-behind: every other operation waits for the queued writes (a worker slowed on purpose)", (t) => {
-  const path = join(scratch(t), "raw.img");
+  const path = join(scratchDir(t, "wb"), "raw.img");
   const fill = (at: number, len: number, v: number): void => d.write(at, new Uint8Array(len).fill(v));
   const file = (): Uint8Array => new Uint8Array(readFileSync(path));
   writeFileSync(path, new Uint8Array(4 << 20).fill(1));
@@ -82,7 +75,7 @@ test("write-behind: every other operation waits for the queued writes (a worker 
 });
 
 test("write-behind: discard and write-zeroes are not overtaken by queued writes", (t) => {
-  const path = join(scratch(t), "raw.img");
+  const path = join(scratchDir(t, "wb"), "raw.img");
   writeFileSync(path, new Uint8Array(1 << 20).fill(1));
   const d = new WriteBehindDisk(RawDisk.open(path), { workerDelayMs: 20 });
   t.after(() => d.close());

@@ -1,18 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { preadvFull, pwritevFull } from "./disk.js";
 import { RawDisk } from "./disk-raw.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { IOV_MAX } from "./libc.js";
-
-function scratch(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), "corral-vec-"));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { scratchDir } from "./testing/scratch-fs.js";
 
 /** Bytes that differ at every position of a file, so a misplaced buffer shows. */
 function pattern(len: number, seed: number): Uint8Array {
@@ -42,7 +36,7 @@ function scatteredViews(count: number): Uint8Array[] {
 const total = (bufs: readonly Uint8Array[]): number => bufs.reduce((n, b) => n + b.length, 0);
 
 test("vectored reads and writes put every buffer in its place, beyond IOV_MAX buffers", (t) => {
-  const path = join(scratch(t), "raw.img");
+  const path = join(scratchDir(t, "vec"), "raw.img");
   const views = scatteredViews(IOV_MAX + 700);
   const len = total(views);
   const image = pattern(len + 8192, 3);
@@ -71,7 +65,7 @@ test("vectored reads and writes put every buffer in its place, beyond IOV_MAX bu
 });
 
 test("a vectored read past the end of the file fills the rest with zeros", (t) => {
-  const path = join(scratch(t), "short.img");
+  const path = join(scratchDir(t, "vec"), "short.img");
   const image = pattern(5000, 1);
   writeFileSync(path, image);
   const fd = openSync(path, "r");
@@ -85,7 +79,7 @@ test("a vectored read past the end of the file fills the rest with zeros", (t) =
 });
 
 test("vectored I/O on a file not open for it throws the host's error code", (t) => {
-  const path = join(scratch(t), "ro.img");
+  const path = join(scratchDir(t, "vec"), "ro.img");
   writeFileSync(path, new Uint8Array(8192));
   const fd = openSync(path, "r");
   t.after(() => closeSync(fd));
@@ -94,7 +88,7 @@ test("vectored I/O on a file not open for it throws the host's error code", (t) 
 });
 
 test("an overlay's vectored reads and writes match its single-buffer ones", (t) => {
-  const dir = scratch(t);
+  const dir = scratchDir(t, "vec");
   const base = join(dir, "base.img");
   writeFileSync(base, pattern(1 << 20, 5));
   const ov = join(dir, "ov.qcow");

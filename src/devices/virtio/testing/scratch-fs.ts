@@ -1,8 +1,4 @@
-/**
- * A small tmpfs for tests of a full host disk: mounted under a fresh directory, unmounted and
- * removed after the test. Needs root; returns null, having marked the test skipped, otherwise
- * or when the mount fails. Callers close their files before the test ends (the unmount).
- */
+/** Directories for the disk tests, removed (and unmounted) after the test that made them. */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +9,18 @@ interface TestContext {
   after(fn: () => void): void;
 }
 
+/** A fresh directory under the system's temporary directory, named after `name`. */
+export function scratchDir(t: Pick<TestContext, "after">, name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `corral-${name}-`));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A small tmpfs for tests of a full host disk, mounted on a scratch directory. Needs root; returns
+ * null, having marked the test skipped, otherwise or when the mount fails. Callers close their
+ * files before the test ends (the unmount).
+ */
 export function smallTmpfs(t: TestContext, size: string): string | null {
   if (process.getuid?.() !== 0) {
     t.skip("needs root to mount a small tmpfs");

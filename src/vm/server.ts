@@ -16,7 +16,7 @@ import { isCorralError } from "../errors.js";
 import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
-import { residentBytes } from "./madvise.js";
+import { residentBytes } from "../sys/proc.js";
 import { checkTtySize, type TtySize } from "./protocol.js";
 
 export interface ExecBody {

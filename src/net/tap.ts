@@ -57,7 +57,6 @@ export class TapBackend implements NetBackend {
       const errno = e instanceof SysError ? e.errno : 0;
       if (errno === EPERM || errno === EACCES) throw new CorralError("TAP_PERMISSION", `cannot create TAP device '${name}' (${errnoName(errno)}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`, { cause: e });
       if (errno === EBUSY) throw new CorralError("TAP_BUSY", `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`, { cause: e });
-      if (e instanceof CorralError && !(e instanceof SysError)) throw e;
       throw new CorralError("TAP_FAILED", `cannot create TAP device '${name}' (${errnoName(errno)}): ${(e as Error).message}`, { cause: e });
     }
     return new TapBackend(fd, ifname);

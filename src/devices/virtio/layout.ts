@@ -69,3 +69,25 @@ export function usedEventOffset(n: number): number {
 export function availEventOffset(n: number): number {
   return VIRTQ_USED.size + VIRTQ_USED_ELEM.size * n;
 }
+
+/**
+ * §5.10.6 struct virtio_vsock_hdr (packed, 44 bytes): the header before every vsock packet's
+ * payload on the receive and transmit queues.
+ */
+export const VSOCK_HDR = layout(44, {
+  srcCid: { offset: 0, size: 8 },
+  dstCid: { offset: 8, size: 8 },
+  srcPort: { offset: 16, size: 4 },
+  dstPort: { offset: 20, size: 4 },
+  len: { offset: 24, size: 4 },
+  type: { offset: 28, size: 2 },
+  op: { offset: 30, size: 2 },
+  flags: { offset: 32, size: 4 },
+  bufAlloc: { offset: 36, size: 4 },
+  fwdCnt: { offset: 40, size: 4 },
+});
+
+/** §5.10.4 struct virtio_vsock_config. */
+export const VSOCK_CONFIG = layout(8, {
+  guestCid: { offset: 0, size: 8 },
+});

@@ -20,6 +20,7 @@ export const DeviceId = {
   CONSOLE: 3,
   ENTROPY: 4,
   BALLOON: 5,
+  SOCKET: 19,
 } as const;
 
 /** §6 Reserved Feature Bits (bit numbers, device-independent). */

@@ -2,7 +2,7 @@
 // do, a non-zero exit, no stack trace, no hang, run through the real `corral` executable.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -46,7 +46,7 @@ writeFileSync(tinyKernel, hdr);
 test("--help documents every flag", () => {
   const r = corral(["run", "--help"]);
   assert.equal(r.status, 0);
-  for (const flag of ["--kernel", "--initrd", "--append", "--memory", "--cpus", "--firmware"]) assert.match(r.stdout, new RegExp(flag));
+  for (const flag of ["--kernel", "--initrd", "--append", "--memory", "--cpus", "--firmware", "--vsock"]) assert.match(r.stdout, new RegExp(flag));
   const top = corral(["--help"]);
   assert.equal(top.status, 0);
   assert.match(top.stdout, /run/);
@@ -71,5 +71,10 @@ test("--memory above what the host can give", () => expectError(["run", "--kerne
 test("--memory that is not a size", () => expectError(["run", "--memory", "lots"], /not a size/));
 test("--cpus 0", () => expectError(["run", "--kernel", tinyKernel, "--cpus", "0"], /--cpus must be a whole number from 1 to 8/));
 test("--cpus 9", () => expectError(["run", "--kernel", tinyKernel, "--cpus", "9"], /--cpus must be a whole number from 1 to 8/));
+test("--vsock with a reserved guest CID", () => expectError(["run", "--kernel", tinyKernel, "--vsock", join(dir, "v.sock") + ",cid=2"], /--vsock .*cid=2.*PATH\[,cid=N\] with N from 3/));
+test("--vsock on a path that is not a socket (the file is left alone)", () => {
+  expectError(["run", "--kernel", tinyKernel, "--vsock", garbage], /--vsock path .*garbage exists and is not a socket: choose another path/);
+  assert.equal(readFileSync(garbage).length, 100_000);
+});
 test("an unknown flag", () => expectError(["run", "--bogus"], /Unknown option '--bogus'.*corral run --help/));
 test("an unknown command", () => expectError(["frobnicate"], /unknown command 'frobnicate'/));

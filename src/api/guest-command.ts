@@ -10,6 +10,7 @@ import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildMachine, type GuestConsole, type NamedBlob } from "../machine/builder.js";
 import type { MachineExit } from "../machine/machine.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
 
 /**
  * The default guest's kernel command line. `cryptomgr.notests` skips the crypto self-tests that
@@ -111,6 +112,8 @@ export interface GuestCommandOptions {
   image?: ImagePaths;
   /** Streamed command output. */
   onOutput?: (text: string) => void;
+  /** Virtio devices for the guest (closed with the machine). */
+  virtio?: VirtioDevice[];
 }
 
 /** Boot the default guest, run `cmd` with /bin/sh, power off. Returns the status and the output. */
@@ -130,6 +133,7 @@ export async function runGuestCommand(cmd: string, opts: GuestCommandOptions = {
     firmware: opts.firmware,
     cmdline: opts.cmdline ?? DEFAULT_CMDLINE,
     console: (b) => con.write(b),
+    virtio: opts.virtio,
   });
   let exit: MachineExit;
   try {

@@ -23,6 +23,7 @@ import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
 import { launchVm, stopVm } from "../vm/launch.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
+import { parseVsockSpec } from "../net/vsock-attach.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 
 export { CorralError } from "../errors.js";
@@ -43,6 +44,12 @@ export interface StartOptions {
   append?: string;
   /** The guest's console device: "ttyS0" (the UART, default) or "hvc0" (virtio-console port 0). */
   console?: GuestConsole;
+  /**
+   * A virtio-vsock device whose host side is this Unix socket, as for --vsock PATH[,cid=N]:
+   * "CONNECT <port>\n" on `path` reaches a guest listener; guest connections to CID 2 port P
+   * reach a host listener on `${path}_${P}`. The guest CID defaults to 3.
+   */
+  vsock?: { path: string; cid?: number };
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
 }
@@ -181,6 +188,7 @@ export const Corral = {
       kernel: o.kernel,
       initrd: o.initrd,
       append: o.append,
+      vsock: o.vsock === undefined ? undefined : parseVsockSpec(o.vsock.cid === undefined ? o.vsock.path : `${o.vsock.path},cid=${o.vsock.cid}`),
       console: o.console === undefined ? undefined : parseGuestConsole(o.console, "console"),
       bootTimeoutMs: o.bootTimeoutMs,
     });

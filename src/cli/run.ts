@@ -14,6 +14,8 @@ import { VirtioBlk } from "../devices/virtio/blk.js";
 import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import { attachConsole } from "./console.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
+import { openVsock, parseVsockSpec, type VsockSpec } from "../net/vsock-attach.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
 import { runDetached } from "./vm.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
@@ -38,6 +40,11 @@ Options:
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
+  --vsock PATH[,cid=N]  a virtio-vsock device (guest CID N, default 3) whose host side is the
+                    Unix socket PATH, in Firecracker's convention: a host program connects
+                    to PATH and writes "CONNECT <port>\n" to reach a guest listener on that
+                    port (it reads "OK <hostport>\n" first); a guest connection to CID 2
+                    port P reaches the host program listening on PATH_P
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
@@ -86,6 +93,8 @@ export interface RunOptions {
   disks: string[];
   /** --net specs (net/attach.ts). */
   nets: string[];
+  /** --vsock PATH[,cid=N] (net/vsock-attach.ts). */
+  vsock?: VsockSpec | undefined;
   command: string[];
   detach: boolean;
   name?: string | undefined;
@@ -108,6 +117,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
         console: { type: "string", default: "ttyS0" },
         disk: { type: "string", multiple: true },
         net: { type: "string", multiple: true },
+        vsock: { type: "string" },
         help: { type: "boolean", short: "h" },
         detach: { type: "boolean", short: "d" },
         name: { type: "string" },
@@ -135,6 +145,7 @@ export function parseRunArgs(argv: string[]): RunOptions | "help" {
     console: parseGuestConsole(v.console),
     disks: v.disk ?? [],
     nets: v.net ?? [],
+    vsock: v.vsock === undefined ? undefined : parseVsockSpec(v.vsock),
     command,
     detach: v.detach === true,
     name: v.name,
@@ -171,6 +182,11 @@ export async function main(argv: string[]): Promise<number> {
     for (const d of disks) d.close();
     throw e;
   });
+  const vsock = opts.vsock ? await openVsock(opts.vsock).catch((e: unknown) => {
+    for (const d of [...disks, ...nets.devices]) d.close();
+    throw e;
+  }) : undefined;
+  const devices: VirtioDevice[] = [...disks, ...nets.devices, ...(vsock ? [vsock] : [])];
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   let machine: ReturnType<typeof buildMachine>;
   try {
@@ -183,10 +199,10 @@ export async function main(argv: string[]): Promise<number> {
     cmdline: kernel ? withNetCmdline(opts.append ?? defaultCmdline(opts.console), nets.cmdline) : opts.append,
       console: (b) => out.write(b),
       consoleDevice: opts.console,
-      virtio: [...disks, ...nets.devices],
+      virtio: devices,
     });
   } catch (e) {
-    for (const d of [...disks, ...nets.devices]) d.close();
+    for (const d of devices) d.close();
     throw e;
   }
   const interactive = command === null && kernel !== undefined;

@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
 export async function runDetached(opts: RunOptions): Promise<number> {
   if (opts.command.length > 0) throw new CorralError("BAD_ARGS", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
   if (opts.firmware !== undefined) throw new CorralError("BAD_ARGS", "--firmware is not supported with --detach", { exitCode: 2 });
-  const client = await launchVm({ name: opts.name, memory: opts.memory, cpus: opts.cpus, disks: opts.disks, nets: opts.nets, console: opts.console, kernel: opts.kernel, initrd: opts.initrd, append: opts.append });
+  const client = await launchVm({ name: opts.name, memory: opts.memory, cpus: opts.cpus, disks: opts.disks, nets: opts.nets, vsock: opts.vsock, console: opts.console, kernel: opts.kernel, initrd: opts.initrd, append: opts.append });
   process.stdout.write(`${client.name}\n`);
   return 0;
 }

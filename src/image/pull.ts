@@ -77,7 +77,17 @@ function pathsOf(dir: string, manifest: Manifest): ImagePaths {
 
 /** Identifies the code-defined inputs of initramfs.cpio, so a changed /init is rebuilt. */
 /** Modules the default initramfs carries (Debian builds these as modules); /init loads them when virtio devices exist. */
-export const DEFAULT_MODULES = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_balloon", "virtio_rng", "crc32c_generic", "ext4"] as const;
+export const DEFAULT_MODULES = [
+  "virtio_mmio",
+  "virtio_blk",
+  "virtio_net",
+  "virtio_balloon",
+  "virtio_rng",
+  // AF_VSOCK over virtio (--vsock): pulls in vsock and vmw_vsock_virtio_transport_common.
+  "vmw_vsock_virtio_transport",
+  "crc32c_generic",
+  "ext4",
+] as const;
 export const INITRAMFS_RECIPE = createHash("sha256")
   .update(`2\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${DEFAULT_MODULES.join(",")}`)
   .digest("hex")

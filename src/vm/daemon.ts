@@ -17,6 +17,7 @@ import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { defaultCmdline } from "../api/guest-command.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
+import { openVsock, type VsockSpec } from "../net/vsock-attach.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
@@ -31,6 +32,8 @@ export interface DaemonConfig {
   disks: string[];
   /** --net specs (see net/attach.ts). */
   nets: string[];
+  /** --vsock: the VM's Unix socket for host programs (closed when the VM stops). */
+  vsock?: VsockSpec;
   /** The guest's console device (default ttyS0): hvc0 is port 0 of the agent's virtio-console. */
   console?: GuestConsole;
   kernel?: string;
@@ -86,6 +89,7 @@ async function main(argv: string[]): Promise<void> {
     for (const [i, spec] of cfg.disks.entries()) devices.push(new VirtioBlk({ disk: openDisk(parseDiskSpec(spec)), name: `vd${String.fromCharCode(97 + i)}` }));
     const nets = await openNets(cfg.nets, cfg.home);
     devices.push(...nets.devices);
+    if (cfg.vsock) devices.push(await openVsock(cfg.vsock));
     const con = new VirtioConsole({ name: "agent0", ports: [{ name: AGENT_PORT_NAME }] });
     const balloon = new ReleasingBalloon();
     // virtio-rng: host entropy for the guest's /dev/hwrng (virtio 1.2 section 5.4).

@@ -13,6 +13,7 @@ import type { GuestConsole } from "../machine/builder.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import type { DaemonConfig } from "./daemon.js";
+import type { VsockSpec } from "../net/vsock-attach.js";
 import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, removeState, vmDir } from "./state.js";
 
 export interface LaunchOptions {
@@ -22,6 +23,8 @@ export interface LaunchOptions {
   cpus: number;
   disks?: string[] | undefined;
   nets?: string[] | undefined;
+  /** A virtio-vsock device on a host Unix socket (net/vsock-attach.ts). */
+  vsock?: VsockSpec | undefined;
   /** The guest's console device (default ttyS0); `corral console` attaches to it. */
   console?: GuestConsole | undefined;
   kernel?: string | undefined;
@@ -45,6 +48,7 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   const home = o.home ?? corralHome();
   claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
+  if (o.vsock !== undefined) cfg.vsock = o.vsock;
   if (o.console !== undefined) cfg.console = o.console;
   if (o.kernel !== undefined) cfg.kernel = o.kernel;
   if (o.initrd !== undefined) cfg.initrd = o.initrd;

@@ -5,13 +5,14 @@
 // socket PATH_6000; then it listens on port 52, and a host program reaches it with "CONNECT 52".
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runGuestCommand } from "../src/api/guest-command.js";
+import { Corral } from "../src/api/index.js";
 import { VirtioVsock } from "../src/devices/virtio/vsock.js";
 import { UnixVsockBackend, hostPortPath } from "../src/net/vsock-unix.js";
 
@@ -90,4 +91,30 @@ test("vsock: the guest reaches a host listener on PATH_6000, and a host CONNECT 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("vsock on a detached VM (the API's vsock option): CONNECT reaches a guest listener; the socket goes with the VM", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-vsock-vm-"));
+  const path = join(dir, "vm.sock");
+  const vm = await Corral.start({ name: `t-vsock-${process.pid}`, memory: "256M", vsock: { path, cid: 7 } });
+  try {
+    await vm.files.write("/tmp/gv", buildGuestProgram(dir));
+    assert.equal((await vm.exec(["chmod", "755", "/tmp/gv"])).exitCode, 0);
+    const listening = vm.exec(["/tmp/gv", "listen", "52"]);
+    let reply = "";
+    let done = false;
+    void listening.finally(() => (done = true));
+    while (!done) {
+      reply = await hostConnect(path, 52, "over the API\n");
+      if (reply.includes("guest got")) break;
+      await sleep(200);
+    }
+    assert.equal((await listening).exitCode, 0);
+    assert.match(reply, /^OK \d+\nguest got: over the API\n$/);
+    // The device accepts only packets from the configured CID: the guest took cid=7 from its config space.
+  } finally {
+    await vm.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(existsSync(path), false);
 });

@@ -19,14 +19,14 @@ import { readSegments, writeSegments } from "./chain-io.js";
 import { VSOCK_CONFIG, VSOCK_HDR } from "./layout.js";
 import { DeviceId } from "./spec.js";
 
-/** §5.10.4: CIDs 0-2 are reserved (2 is the host), and 0xffffffff means "any". */
+/** §5.10.4: CIDs 0, 1, 2 (the host) and 0xffffffff are reserved; the upper 32 bits are zero. */
 export const VSOCK_HOST_CID = 2;
 export const MIN_GUEST_CID = 3;
 export const MAX_GUEST_CID = 0xfffffffe;
 
 /** §5.10.6 operations. */
 export const VsockOp = { INVALID: 0, REQUEST: 1, RESPONSE: 2, RST: 3, SHUTDOWN: 4, RW: 5, CREDIT_UPDATE: 6, CREDIT_REQUEST: 7 } as const;
-/** §5.10.6 socket types: only streams (no VIRTIO_VSOCK_F_SEQPACKET offered). */
+/** §5.10.6.2 socket types: only streams (no VIRTIO_VSOCK_F_SEQPACKET offered). */
 export const VSOCK_TYPE_STREAM = 1;
 /** §5.10.6.5 SHUTDOWN flags: the sender will receive no more / send no more. */
 export const VsockShutdown = { RCV: 1, SEND: 2 } as const;
@@ -279,7 +279,7 @@ export class VirtioVsock implements VirtioDevice {
   }
 
   reset(): void {
-    // §5.10.6.6: a device reset ends every connection; their host sockets close.
+    // A device reset ends every connection (the driver forgets them too); their host sockets close.
     for (const c of this.conns.values()) this.drop(c);
     this.control = [];
     this.ctx = undefined;
@@ -290,7 +290,7 @@ export class VirtioVsock implements VirtioDevice {
     this.backend.close();
   }
 
-  /** Packets from the guest (§5.10.6.2): header, then `len` payload bytes for RW. */
+  /** Packets from the guest (§5.10.6.4): header, then `len` payload bytes for RW. */
   private transmit(): void {
     const ctx = this.ctx;
     const vq = ctx?.queue(1);
@@ -321,6 +321,7 @@ export class VirtioVsock implements VirtioDevice {
       return;
     }
     const conn = this.conns.get(key(h.srcPort, h.dstPort));
+    // §5.10.6.4: a packet of an unknown type is answered RST.
     if (h.type !== VSOCK_TYPE_STREAM) {
       this.rejected++;
       if (conn) this.reset1(conn);
@@ -329,7 +330,8 @@ export class VirtioVsock implements VirtioDevice {
     }
     if (!conn) {
       if (h.op === VsockOp.REQUEST) this.openFromGuest(h);
-      // §5.10.6.4: anything else for an unknown connection is answered RST (but never RST itself).
+      // Anything else for an unknown connection is answered RST, never an RST itself (§5.10.6.5:
+      // RST aborts; Linux's virtio_transport_reset_no_sock does the same).
       else if (h.op !== VsockOp.RST) this.answerRst(h);
       return;
     }
@@ -370,7 +372,7 @@ export class VirtioVsock implements VirtioDevice {
       return this.reset1(conn);
     }
     if (payload.length === 0) return;
-    // §5.10.6.3.1: the sender must not exceed the receiver's credit; one that does is reset.
+    // §5.10.6.3: the sender must not exceed the receiver's free space; one that does is reset.
     if (conn.rxCnt - conn.forwarded() + payload.length > BUF_ALLOC) {
       this.rejected++;
       return this.reset1(conn);
@@ -436,7 +438,8 @@ export class VirtioVsock implements VirtioDevice {
     if (conn.removed) return;
     conn.host = undefined;
     if (conn.state === "connecting") return this.reset1(conn);
-    // The guest gets what is pending, then SHUTDOWN; if it never reads or answers, RST.
+    // The guest gets what is pending, then SHUTDOWN; if it never reads or answers RST, RST
+    // (§5.10.6.5: a clean disconnect ends with the peer's RST, or a forced one after a while).
     clearTimeout(conn.timer);
     conn.timer = setTimeout(() => this.reset1(conn), HANDSHAKE_TIMEOUT_MS).unref();
     this.kick(conn);

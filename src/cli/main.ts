@@ -1,4 +1,4 @@
-import { isCorralError } from "../errors.js";
+import { describeFailure } from "../errors.js";
 
 /**
  * `corral` entry point: one verb per module (kvmtool's builtin-*.c), loaded lazily so that a
@@ -46,12 +46,9 @@ export async function cliMain(argv: string[]): Promise<number> {
   return mod.main(rest);
 }
 
-/** Print a user-facing error as one line; anything else is a bug and keeps its stack. */
+/** Print a failure as one line (errors.ts describeFailure); returns the exit status. */
 export function reportError(e: unknown): number {
-  if (isCorralError(e)) {
-    process.stderr.write(`corral: ${e.message}\n`);
-    return e.exitCode;
-  }
-  process.stderr.write(`corral: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  return 70;
+  const { text, code } = describeFailure(e);
+  process.stderr.write(text);
+  return code;
 }

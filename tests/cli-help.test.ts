@@ -44,7 +44,7 @@ function commands(): string[][] {
 
 test("--help works for every verb and sub-verb", () => {
   const all = commands();
-  for (const want of [["container", "run"], ["image", "build"], ["vm", "memory"], ["oci", "server"]]) {
+  for (const want of [["container", "run"], ["image", "build"], ["vm", "memory"], ["oci", "server"], ["rm"]]) {
     assert.ok(all.some((c) => c.join(" ") === want.join(" ")), `${want.join(" ")} is listed`);
   }
   for (const c of all) {

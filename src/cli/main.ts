@@ -11,10 +11,11 @@ const verbs: Record<string, Verb> = {
   image: { summary: "fetch and build guest images", load: () => import("./image.js") },
   oci: { summary: "OCI runtime, command-line compatible with runc", load: () => import("./oci.js") },
   container: { summary: "run and manage OS-level containers", load: () => import("./container.js") },
-  ps: { summary: "list running VMs", load: () => import("./ps.js") },
+  ps: { summary: "list running VMs (-a: and those that ended)", load: () => import("./ps.js") },
   exec: { summary: "run a command in a running VM", load: () => import("./exec.js") },
   console: { summary: "attach to a running VM's serial console", load: () => import("./console.js") },
   stop: { summary: "power a running VM off", load: () => import("./stop.js") },
+  rm: { summary: "remove VMs that ended (-f: stop them first)", load: () => import("./rm.js") },
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
 };
 

@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { stopVm } from "../vm/launch.js";
-import { checkName, liveRecord, removeVm } from "../vm/state.js";
+import { checkName, removeVm, vmActivity } from "../vm/state.js";
 
 const USAGE = `Usage: corral rm [-f] NAME...
 
@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
   if (parsed.positionals.length === 0) throw new CorralError("BAD_ARGS", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", { exitCode: 2 });
   for (const name of parsed.positionals) checkName(name);
   for (const name of parsed.positionals) {
-    if (parsed.values.force && liveRecord(name)) await stopVm(name);
+    if (parsed.values.force && vmActivity(name) === "running") await stopVm(name);
     removeVm(name);
     process.stdout.write(`${name}\n`);
   }

@@ -10,8 +10,10 @@ import type { RunOptions } from "./run.js";
 
 export const VM_USAGE = `Usage: corral vm memory NAME SIZE
 
-Set how much memory the guest of running VM NAME may use (e.g. 256M; at most its --memory).
-The guest's balloon driver gives the rest back to the host; prints the result.
+Set how much memory the guest of running VM NAME may use (e.g. 256M): at most its --memory, and
+at least what its kernel and guest agent need (128M for a 512M VM; the error says the range).
+The guest's balloon driver gives the rest back to the host; prints the result. Without SIZE,
+prints the current figures.
 `;
 
 const mib = (n: number | undefined): string => (n === undefined ? "-" : `${Math.round(n / 2 ** 20)}M`);

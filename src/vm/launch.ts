@@ -116,7 +116,9 @@ function lastError(logPath: string): string {
   } catch {
     // no log
   }
-  return `see ${logPath}`;
+  // The log goes with the failed VM's directory: say what it ended on.
+  const last = lastLine(logPath);
+  return last ? `its console's last line: ${last}` : "its process ended without a message";
 }
 
 /** The last non-empty line of the console log, without control characters. */

@@ -138,16 +138,19 @@ export function publish(rec: VmRecord, home?: string): void {
   writeFileSync(join(vmDir(rec.name, home), VM_FILES.record), JSON.stringify(rec) + "\n");
 }
 
-/** Running VMs; stale entries are cleaned on the way. */
-export function listVms(home?: string): VmRecord[] {
-  let names: string[];
+/** The names of the VMs that have a directory, sorted. */
+function vmNames(home?: string): string[] {
   try {
-    names = readdirSync(vmsRoot(home));
+    return readdirSync(vmsRoot(home)).sort();
   } catch {
     return [];
   }
+}
+
+/** Running VMs; stale entries are cleaned on the way. */
+export function listVms(home?: string): VmRecord[] {
   const out: VmRecord[] = [];
-  for (const n of names.sort()) {
+  for (const n of vmNames(home)) {
     const rec = readRecord(n, home);
     if (rec && rec.pid === 0 && Date.now() - rec.startedAt < STALE_CLAIM_MS) continue; // starting
     const live = liveRecord(n, home);
@@ -158,20 +161,22 @@ export function listVms(home?: string): VmRecord[] {
 
 /** VMs that ran and ended (`corral ps -a`), by name; running ones are not among them. */
 export function listEnded(home?: string): VmExit[] {
-  let names: string[];
-  try {
-    names = readdirSync(vmsRoot(home));
-  } catch {
-    return [];
-  }
   const out: VmExit[] = [];
-  for (const n of names.sort()) {
+  for (const n of vmNames(home)) {
     // Running or starting (listVms, run first, has cleaned the records of crashed ones).
     if (existsSync(join(vmDir(n, home), VM_FILES.record))) continue;
     const e = readExit(n, home);
     if (e) out.push(e);
   }
   return out;
+}
+
+/** Whether VM `name` runs, is being started (its name claimed) or neither; changes nothing. */
+export function vmActivity(name: string, home?: string): "running" | "starting" | "none" {
+  const rec = readRecord(name, home);
+  if (!rec) return "none";
+  if (rec.pid === 0) return Date.now() - rec.startedAt < STALE_CLAIM_MS ? "starting" : "none";
+  return isVmProcess(rec.pid, name) ? "running" : "none";
 }
 
 /**
@@ -182,8 +187,7 @@ export function removeVm(name: string, home?: string): void {
   checkName(name);
   const dir = vmDir(name, home);
   if (!existsSync(dir)) throw new CorralError("VM_NOT_FOUND", `no VM named '${name}': 'corral ps -a' lists them all`);
-  const rec = readRecord(name, home);
-  if (rec && (rec.pid === 0 ? Date.now() - rec.startedAt < STALE_CLAIM_MS : isVmProcess(rec.pid, name))) {
+  if (vmActivity(name, home) !== "none") {
     throw new CorralError("VM_RUNNING", `VM '${name}' is running: stop it first ('corral stop ${name}'), or use 'corral rm -f ${name}'`);
   }
   rmSync(dir, { recursive: true, force: true });

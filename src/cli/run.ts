@@ -17,6 +17,7 @@ import { openNets, withNetCmdline } from "../net/attach.js";
 import { openVsock, parseVsockSpec, type VsockSpec } from "../net/vsock-attach.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { runDetached } from "./vm.js";
+import { negativeValues, parseSize } from "./args.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -57,15 +58,6 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 `;
 
-/** "512M", "1G", "65536K", "512" (MiB) to bytes. */
-export function parseSize(s: string, flag = "--memory"): number {
-  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new CorralError("BAD_SIZE", `${flag} '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
-  const n = Number(m[1]);
-  const unit = (m[2] ?? "").toUpperCase();
-  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : unit === "T" ? 2 ** 40 : 2 ** 20);
-}
-
 function readBlob(path: string, what: string, flag: string): NamedBlob {
   let size: number;
   try {
@@ -100,29 +92,26 @@ export interface RunOptions {
   name?: string | undefined;
 }
 
+const RUN_OPTIONS = {
+  kernel: { type: "string" },
+  initrd: { type: "string" },
+  append: { type: "string" },
+  memory: { type: "string", default: "512M" },
+  cpus: { type: "string", default: "1" },
+  firmware: { type: "string" },
+  console: { type: "string", default: "ttyS0" },
+  disk: { type: "string", multiple: true },
+  net: { type: "string", multiple: true },
+  vsock: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  detach: { type: "boolean", short: "d" },
+  name: { type: "string" },
+} as const;
+
 export function parseRunArgs(argv: string[]): RunOptions | "help" {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        kernel: { type: "string" },
-        initrd: { type: "string" },
-        append: { type: "string" },
-        memory: { type: "string", default: "512M" },
-        cpus: { type: "string", default: "1" },
-        firmware: { type: "string" },
-        console: { type: "string", default: "ttyS0" },
-        disk: { type: "string", multiple: true },
-        net: { type: "string", multiple: true },
-        vsock: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        detach: { type: "boolean", short: "d" },
-        name: { type: "string" },
-      },
-    });
+    parsed = parseArgs({ args: negativeValues(argv, RUN_OPTIONS), allowPositionals: true, strict: true, options: RUN_OPTIONS });
   } catch (e) {
     const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
     throw new CorralError("BAD_ARGS", `${msg}; see 'corral run --help'`, { exitCode: 2 });

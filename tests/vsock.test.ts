@@ -4,7 +4,7 @@
 // convention. The guest first connects to the host (CID 2) port 6000, which lands on the Unix
 // socket PATH_6000; then it listens on port 52, and a host program reaches it with "CONNECT 52".
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { Corral } from "../src/api/index.js";
 import { VirtioVsock } from "../src/devices/virtio/vsock.js";
 import { UnixVsockBackend, hostPortPath } from "../src/net/vsock-unix.js";
 
+const CORRAL = fileURLToPath(new URL("../../bin/corral.js", import.meta.url));
 const SOURCE = fileURLToPath(new URL("../../tests/vsock/guest-vsock.c", import.meta.url)); // dist/tests/ -> tests/
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -117,4 +118,21 @@ test("vsock on a detached VM (the API's vsock option): CONNECT reaches a guest l
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(existsSync(path), false);
+});
+
+test("corral run --vsock PATH,cid=9: the guest has a virtio socket device and /dev/vsock; PATH is gone after the run", () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-vsock-cli-"));
+  try {
+    const path = join(dir, "vm.sock");
+    // /sys/bus/virtio/devices/*/device is the virtio device id (19 = 0x0013, socket); /dev/vsock
+    // exists once the vsock modules from the initramfs are loaded.
+    const cmd = "cat /sys/bus/virtio/devices/*/device; ls /dev/vsock";
+    const r = spawnSync(process.execPath, [CORRAL, "run", "--vsock", `${path},cid=9`, "--", "sh", "-c", cmd], { encoding: "utf8", timeout: 600_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^0x0013$/m);
+    assert.match(r.stdout, /^\/dev\/vsock$/m);
+    assert.equal(existsSync(path), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -32,7 +32,7 @@ export function parseVsockSpec(spec: string): VsockSpec {
 }
 
 /** Listen on the spec's socket and make the device (closing the device closes the socket). */
-export async function openVsock(spec: VsockSpec): Promise<VirtioVsock> {
+export async function openVsock(spec: VsockSpec, name?: string): Promise<VirtioVsock> {
   const backend = await UnixVsockBackend.open(spec.path);
-  return new VirtioVsock({ guestCid: spec.guestCid, backend });
+  return new VirtioVsock({ guestCid: spec.guestCid, backend, ...(name !== undefined ? { name } : {}) });
 }

@@ -41,11 +41,12 @@ Options:
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
-  --vsock PATH[,cid=N]  a virtio-vsock device (guest CID N, default 3) whose host side is the
-                    Unix socket PATH, in Firecracker's convention: a host program connects
-                    to PATH and writes "CONNECT <port>\n" to reach a guest listener on that
-                    port (it reads "OK <hostport>\n" first); a guest connection to CID 2
-                    port P reaches the host program listening on PATH_P
+  --vsock PATH[,cid=N]
+                    a virtio-vsock device (guest CID N, default 3) on the Unix socket PATH,
+                    in Firecracker's convention: a host program connects to PATH and writes
+                    "CONNECT <port>\\n" to reach the guest's listener on that port (it reads
+                    "OK <hostport>\\n" first); a guest connection to CID 2 port P reaches the
+                    host program listening on PATH_P
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device

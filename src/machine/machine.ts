@@ -9,6 +9,7 @@
  * hart: an idle guest costs no host CPU. The loop yields to Node's event loop every few
  * milliseconds so host I/O (terminal input, sockets) is served.
  */
+import { constants } from "node:os";
 import { TIMEBASE_HZ, Clock } from "./clock.js";
 import type { GuestRam } from "./memory.js";
 import { CodeCache, runHart } from "../cpu/exec.js";
@@ -22,13 +23,24 @@ export type MachineExit =
   | { kind: "poweroff"; code: number }
   | { kind: "reset" }
   | { kind: "panic"; message: string }
-  | { kind: "stopped" }
+  /** Stopped from the host: by a signal to this process, or by the user (Ctrl-A X, the API). */
+  | { kind: "stopped"; signal?: StopSignal }
   | { kind: "fault"; message: string };
+
+/** The signals that stop a machine (the run exits with 128 + the signal's number, as a shell reports it). */
+export type StopSignal = "SIGINT" | "SIGTERM";
+
+/** 128 + the signal's number: how a shell reports a process that signal ended (POSIX 2.8.2). */
+export function signalStatus(signal: StopSignal): number {
+  return 128 + constants.signals[signal];
+}
 
 /** Instructions a hart runs before the next one gets its turn. */
 const SLICE = 20_000;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
+/** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Machine implements HartHost {
   readonly clock = new Clock(TIMEBASE_HZ);
@@ -83,9 +95,9 @@ export class Machine implements HartHost {
     this.wake(this.harts[0]!);
   }
 
-  /** Ask a running machine to stop, as Ctrl-A X does. */
-  stop(): void {
-    this.finish({ kind: "stopped" });
+  /** Ask a running machine to stop, as Ctrl-A X does, or because this process got `signal`. */
+  stop(signal?: StopSignal): void {
+    this.finish(signal === undefined ? { kind: "stopped" } : { kind: "stopped", signal });
   }
 
   async run(): Promise<MachineExit> {
@@ -95,7 +107,11 @@ export class Machine implements HartHost {
         let ran = 0;
         for (const h of this.harts) {
           if (h.state !== HartState.Started) continue;
-          if (h.sleeping) continue;
+          if (h.sleeping) {
+            // WFI ends once an interrupt is pending and enabled in mie (privileged spec 3.3.3).
+            if ((h.mip & h.mie) === 0) continue;
+            h.sleeping = false;
+          }
           this.retired += runHart(h, this.cache, SLICE);
           ran++;
           if (this.exitReason !== null) break;
@@ -127,14 +143,20 @@ export class Machine implements HartHost {
     return next;
   }
 
+  /**
+   * Sleep until the next timer deadline or a wake-up. With no deadline at all (every hart waits
+   * with its interrupts off, or has stopped) the guest waits forever, as on QEMU; the timer is
+   * still armed, at its longest, because it is what keeps Node's event loop, and so the process,
+   * alive: without it the run would end as if the guest had powered off.
+   */
   private async idle(deadline: number): Promise<void> {
     // A hart that became runnable meanwhile (its interrupt is pending) needs no sleep.
     for (const h of this.harts) if (h.state === HartState.Started && (!h.sleeping || (h.mip & h.mie) !== 0)) return;
-    const ms = this.clock.msUntil(deadline);
+    const ms = Math.min(Math.max(0, this.clock.msUntil(deadline)), MAX_TIMER_MS);
     await new Promise<void>((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(() => this.wake(this.harts[0]!), Math.max(0, ms)) : null;
+      const timer = setTimeout(() => this.wake(this.harts[0]!), ms);
       this.wakeUp = () => {
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
         resolve();
       };
     });

@@ -1,4 +1,5 @@
 /** `corral ps`: the running VMs (stale state of crashed ones is cleaned on the way). */
+import { isCorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
 import { listVms } from "../vm/state.js";
 
@@ -16,7 +17,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const rows = await Promise.all(
     listVms().map(async (r) => {
-      const state = await new VmClient(r.name).info().then((i) => i.state, () => "unknown");
+      // Asked all at once, each with its own time limit (client.ts): a wedged VM is shown as
+      // such, never waited on, and never delays the others.
+      const state = await new VmClient(r.name).info().then(
+        (i) => i.state,
+        (e: unknown) => (isCorralError(e) && e.code === "VM_NOT_ANSWERING" ? "not answering" : "unknown"),
+      );
       return { ...r, state, uptimeMs: Date.now() - r.startedAt };
     }),
   );

@@ -15,7 +15,6 @@ import type { GuestRam } from "./memory.js";
 import { CodeCache, runHart } from "../cpu/exec.js";
 import { Hart, HartState, type HartHost } from "../cpu/hart.js";
 import { MmioBus } from "../devices/bus.js";
-import type { Clint } from "../devices/clint.js";
 import type { Uart16550 } from "../devices/uart16550.js";
 
 /** Why a machine stopped. */
@@ -47,7 +46,12 @@ export class Machine implements HartHost {
   readonly bus = new MmioBus();
   readonly harts: Hart[] = [];
   readonly cache: CodeCache;
-  clint: Clint | null = null;
+  /**
+   * Devices whose time-driven state the loop brings up to date between slices (the CLINT's
+   * mtimecmp, the RTC's alarm); each returns its next deadline in Clock ticks, which bounds how
+   * long an idle machine sleeps, or Infinity for none.
+   */
+  readonly timers: { poll(): number }[] = [];
   uart: Uart16550 | null = null;
   sbi: ((h: Hart) => void) | null = null;
   /** Console input (the terminal, `corral console`) for the guest's console device; set by the builder. */
@@ -134,7 +138,8 @@ export class Machine implements HartHost {
 
   /** Update timer interrupts; returns the earliest future deadline in ticks. */
   private pollTimers(): number {
-    let next = this.clint ? this.clint.poll() : Infinity;
+    let next = Infinity;
+    for (const t of this.timers) next = Math.min(next, t.poll());
     const now = this.clock.ticks();
     for (const h of this.harts) {
       h.updateTimer(now);

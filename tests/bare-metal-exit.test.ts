@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after as afterAll, describe, test } from "node:test";
 import { ensureDefaultImage } from "../src/image/pull.js";
-import { CORRAL, FINISHER, HAVE_CC, HAVE_QEMU, after, buildProgram, cpuTicks, printChar, watch } from "./bare-metal.js";
+import { CORRAL, FINISHER, HAVE_CC, HAVE_QEMU, HAVE_SCRIPT, after, buildProgram, cpuTicks, printChar, watch } from "./bare-metal.js";
 
 /** Hang guard, not a performance threshold: how long a stopped run may take to exit before it counts as hung. */
 const HANG_MS = 60_000;
@@ -27,6 +27,13 @@ const TRAP_LOOPS: Record<string, string> = {
   // mtvec at an illegal instruction: the handler's first instruction traps to itself.
   "mtvec at an illegal instruction": `${printChar("R")}  la t0, bad\n  csrw mtvec, t0\n  .word 0\n.balign 4\nbad:\n  .word 0\n`,
 };
+
+/** The first 100 bytes of the default guest's kernel: an Image header, then code cut short. */
+async function kernelHead(): Promise<string> {
+  const k = join(dir, "kernel-head");
+  writeFileSync(k, readFileSync((await ensureDefaultImage()).kernel).subarray(0, 100));
+  return k;
+}
 
 function program(name: string, body: string): string {
   return buildProgram(dir, name.replace(/\W+/g, "-"), `.globl _start\n_start:\n${body}`);
@@ -59,9 +66,7 @@ describe("a trap that makes no progress", { skip }, () => {
     assert.equal(r.stderr, "corral: stopped by SIGINT\n");
   });
   test("the first 100 bytes of a kernel as --kernel: stoppable", async () => {
-    const img = await ensureDefaultImage();
-    const k = join(dir, "kernel-head");
-    writeFileSync(k, readFileSync(img.kernel).subarray(0, 100));
+    const k = await kernelHead();
     const run = watch(process.execPath, [CORRAL, "run", "--kernel", k, "--memory", "128M"]);
     // Nothing is printed: wait until the guest has run a while (by its CPU time), then stop it.
     while (run.child.exitCode === null && cpuTicks(run.child.pid!) < 100) await after(100, null);
@@ -69,6 +74,16 @@ describe("a trap that makes no progress", { skip }, () => {
     const r = await Promise.race([run.exited, after(HANG_MS, null)]);
     if (r === null) run.child.kill("SIGKILL");
     assert.deepEqual(r, { status: 143, signal: null }, run.stderr());
+  });
+  test("Ctrl-A X on the console quits, with status 0 as QEMU's", { skip: !HAVE_SCRIPT && "util-linux script is not installed" }, async () => {
+    const k = await kernelHead();
+    // util-linux script gives corral a terminal, so its console takes Ctrl-A X (cli/console.ts). The
+    // keys are read only when the run loop lets the event loop run: before the fix, never.
+    const run = watch("script", ["-q", "-e", "-c", `${process.execPath} ${CORRAL} run --memory 128M --kernel ${k}`, "/dev/null"], "pipe");
+    run.child.stdin!.write("\x01x");
+    const r = await Promise.race([run.exited, after(HANG_MS, null)]);
+    if (r === null) run.child.kill("SIGKILL");
+    assert.deepEqual(r, { status: 0, signal: null }, run.stderr());
   });
 });
 

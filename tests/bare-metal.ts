@@ -11,6 +11,8 @@ const CC = process.env["RISCV_CC"] ?? "riscv64-unknown-elf-gcc";
 
 export const HAVE_CC = spawnSync(CC, ["--version"]).status === 0;
 export const HAVE_QEMU = spawnSync("qemu-system-riscv64", ["--version"]).status === 0;
+/** util-linux script, which gives a command a terminal. */
+export const HAVE_SCRIPT = spawnSync("script", ["--version"]).status === 0;
 
 /** The link script of the ISA programs: everything at RAM (0x8000_0000), entry _start. */
 export const ISA_LINK = ["-T", join(ROOT, "tests", "isa", "link.ld")];
@@ -43,9 +45,9 @@ export interface Watched {
   exited: Promise<{ status: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Run `cmd args`, collecting its output. */
-export function watch(cmd: string, args: string[]): Watched {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+/** Run `cmd args`, collecting its output; its stdin is /dev/null unless `stdin` is "pipe". */
+export function watch(cmd: string, args: string[], stdin: "ignore" | "pipe" = "ignore"): Watched {
+  const child = spawn(cmd, args, { stdio: [stdin, "pipe", "pipe"] });
   let out = "";
   let err = "";
   let closed = false;

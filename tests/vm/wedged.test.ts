@@ -1,8 +1,9 @@
-// Issue 14 item 1, second part: the control path of one VM never waits on another. Two detached
-// VMs run a small S-mode program (built with riscv64-unknown-elf-gcc, booted as the kernel); one
-// is then wedged (SIGSTOP: its control socket still accepts connections in the kernel, but nothing
+// Issue 14 item 1: the control path of one VM never waits on another. Three detached VMs run
+// small S-mode programs (built with riscv64-unknown-elf-gcc, booted as the kernel): one waits, one
+// takes a trap whose vector faults for ever (its run loop must still serve the socket), and one
+// is wedged (SIGSTOP: its control socket still accepts connections in the kernel, but nothing
 // answers, as when its event loop is blocked, and SIGTERM stays pending). `corral ps` must answer
-// for both, `exec` on the wedged one must fail with one line, and `corral stop` must kill it.
+// for all three, `exec` on the wedged one must fail with one line, and `corral stop` must kill it.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -17,6 +18,8 @@ import { CORRAL, HAVE_CC, after as delay, buildProgram } from "../bare-metal.js"
 const HANG_MS = 90_000;
 const home = mkdtempSync(join(tmpdir(), "corral-wedged-"));
 const HEALTHY = "healthy";
+/** Its guest takes a trap whose vector faults, forever: the VM must still answer (the run loop yields). */
+const TRAPPING = "trapping";
 const WEDGED = "wedged";
 const pids: number[] = [];
 
@@ -36,12 +39,19 @@ function corral(args: string[]): Promise<{ status: number | null; stdout: string
 before(async () => {
   if (!HAVE_CC) return;
   // Waits for interrupts in S-mode (booted directly, as a kernel): the VM serves its socket.
-  const elf = buildProgram(home, "idle", ".globl _start\n_start:\n1:\n  wfi\n  j 1b\n");
-  for (const name of [HEALTHY, WEDGED]) {
-    const vm = await launchVm({ name, home, memory: 64 * 2 ** 20, cpus: 1, kernel: elf, waitForAgent: false });
+  const idle = buildProgram(home, "idle", ".globl _start\n_start:\n1:\n  wfi\n  j 1b\n");
+  // stvec = 0: the illegal instruction traps (delegated to S-mode) to 0, where no RAM is, and the
+  // fetch fault traps there again.
+  const trapping = buildProgram(home, "trapping", ".globl _start\n_start:\n  csrw stvec, zero\n  .word 0\n");
+  for (const [name, kernel] of [
+    [HEALTHY, idle],
+    [TRAPPING, trapping],
+    [WEDGED, idle],
+  ] as const) {
+    const vm = await launchVm({ name, home, memory: 64 * 2 ** 20, cpus: 1, kernel, waitForAgent: false, bootTimeoutMs: HANG_MS });
     pids.push(vm.record().pid);
   }
-  process.kill(pids[1]!, "SIGSTOP");
+  process.kill(pids[2]!, "SIGSTOP");
 });
 
 after(() => {
@@ -67,6 +77,7 @@ test("ps answers for the healthy VM and shows the wedged one as not answering", 
     rows.map((v) => [v.name, v.state]),
     [
       [HEALTHY, "booting"],
+      [TRAPPING, "booting"],
       [WEDGED, "not answering"],
     ],
   );
@@ -81,14 +92,13 @@ test("exec on the wedged VM fails with one line saying so", { skip }, async () =
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
 });
 
-test("stop kills the wedged VM, and stops the healthy one", { skip }, async () => {
-  const r = await corral(["stop", "-t", "1", WEDGED, HEALTHY]);
+test("stop kills the wedged VM, and stops the others", { skip }, async () => {
+  const r = await corral(["stop", "-t", "1", WEDGED, TRAPPING, HEALTHY]);
   assert.notEqual(r, "hung", "corral stop waited on the wedged VM for ever");
   if (r === "hung") return;
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, `${WEDGED} (killed)\n${HEALTHY}\n`);
-  assert.equal(isVmProcess(pids[1]!, WEDGED), false);
-  assert.equal(isVmProcess(pids[0]!, HEALTHY), false);
+  assert.equal(r.stdout, `${WEDGED} (killed)\n${TRAPPING}\n${HEALTHY}\n`);
+  for (const [i, name] of [HEALTHY, TRAPPING, WEDGED].entries()) assert.equal(isVmProcess(pids[i]!, name), false, name);
   const ps = await corral(["ps", "--json"]);
   assert.notEqual(ps, "hung");
   if (ps !== "hung") assert.equal(ps.stdout, "[]\n");

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { execFileSync } from "node:child_process";
@@ -39,6 +39,16 @@ function readAll(s: Socket): { text: () => string } {
   return { text: () => t };
 }
 
+/** A mock guest whose vsock device listens on a fresh socket PATH, with 16 receive buffers posted. */
+async function guestOnSocket(t: TestContext) {
+  const dir = scratchDir(t, "vsock");
+  const path = join(dir, "v.sock");
+  const backend = await UnixVsockBackend.open(path);
+  const r = vsockRig(backend);
+  r.post(16);
+  return { dir, path, backend, r, next: inbox(r) };
+}
+
 test("CONNECT lines: a decimal u32 port and nothing else", () => {
   assert.equal(parseConnectLine("CONNECT 52"), 52);
   assert.equal(parseConnectLine("CONNECT 4294967295"), 0xffffffff);
@@ -47,11 +57,7 @@ test("CONNECT lines: a decimal u32 port and nothing else", () => {
 });
 
 test("a host program's CONNECT reaches the guest's listener: OK <hostport>, then bytes both ways", async (t) => {
-  const dir = scratchDir(t, "vsock");
-  const backend = await UnixVsockBackend.open(join(dir, "v.sock"));
-  const r = vsockRig(backend);
-  const next = inbox(r);
-  r.post(16);
+  const { dir, r, next } = await guestOnSocket(t);
   const s = createConnection(join(dir, "v.sock"));
   const got = readAll(s);
   s.write("CONNECT 52\nhello");
@@ -71,11 +77,7 @@ test("a host program's CONNECT reaches the guest's listener: OK <hostport>, then
 });
 
 test("a host program's CONNECT to a port the guest refuses, or a malformed line, is closed", async (t) => {
-  const dir = scratchDir(t, "vsock");
-  const backend = await UnixVsockBackend.open(join(dir, "v.sock"));
-  const r = vsockRig(backend);
-  const next = inbox(r);
-  r.post(16);
+  const { dir, r, next } = await guestOnSocket(t);
   const closed = (s: Socket): Promise<void> => new Promise((res) => s.on("close", () => res()));
   const a = createConnection(join(dir, "v.sock"));
   a.on("error", () => {});
@@ -94,12 +96,7 @@ test("a host program's CONNECT to a port the guest refuses, or a malformed line,
 });
 
 test("a guest connection to CID 2 port P reaches the host listener on PATH_P; none there is RST", async (t) => {
-  const dir = scratchDir(t, "vsock");
-  const path = join(dir, "v.sock");
-  const backend = await UnixVsockBackend.open(path);
-  const r = vsockRig(backend);
-  const next = inbox(r);
-  r.post(16);
+  const { path, backend, r, next } = await guestOnSocket(t);
   const accepted: Socket[] = [];
   const server: Server = createServer((c) => accepted.push(c));
   await new Promise<void>((res) => server.listen(hostPortPath(path, 5000), res));

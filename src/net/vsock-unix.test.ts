@@ -46,7 +46,7 @@ async function guestOnSocket(t: TestContext) {
   const backend = await UnixVsockBackend.open(path);
   const r = vsockRig(backend);
   r.post(16);
-  return { dir, path, backend, r, next: inbox(r) };
+  return { path, backend, r, next: inbox(r) };
 }
 
 test("CONNECT lines: a decimal u32 port and nothing else", () => {
@@ -57,8 +57,8 @@ test("CONNECT lines: a decimal u32 port and nothing else", () => {
 });
 
 test("a host program's CONNECT reaches the guest's listener: OK <hostport>, then bytes both ways", async (t) => {
-  const { dir, r, next } = await guestOnSocket(t);
-  const s = createConnection(join(dir, "v.sock"));
+  const { path, r, next } = await guestOnSocket(t);
+  const s = createConnection(path);
   const got = readAll(s);
   s.write("CONNECT 52\nhello");
   const req = await next(VsockOp.REQUEST);
@@ -73,20 +73,20 @@ test("a host program's CONNECT reaches the guest's listener: OK <hostport>, then
   s.destroy();
   await next(VsockOp.SHUTDOWN);
   r.dev.close();
-  assert.equal(existsSync(join(dir, "v.sock")), false, "the VM's socket is removed when it stops");
+  assert.equal(existsSync(path), false, "the VM's socket is removed when it stops");
 });
 
 test("a host program's CONNECT to a port the guest refuses, or a malformed line, is closed", async (t) => {
-  const { dir, r, next } = await guestOnSocket(t);
+  const { path, r, next } = await guestOnSocket(t);
   const closed = (s: Socket): Promise<void> => new Promise((res) => s.on("close", () => res()));
-  const a = createConnection(join(dir, "v.sock"));
+  const a = createConnection(path);
   a.on("error", () => {});
   a.write("CONNECT 53\n");
   const req = await next(VsockOp.REQUEST);
   r.send(vsockHdr({ op: VsockOp.RST, srcPort: 53, dstPort: req.h.srcPort }));
   await closed(a);
   for (const line of ["CONNECT ../../etc\n", "GET / HTTP/1.1\r\n", "CONNECT 1" + "1".repeat(40)]) {
-    const b = createConnection(join(dir, "v.sock"));
+    const b = createConnection(path);
     b.on("error", () => {});
     b.write(line);
     await closed(b);

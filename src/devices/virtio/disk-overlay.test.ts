@@ -70,7 +70,7 @@ test("reads fall back to the base, writes land in the overlay, the base never ch
   assert.throws(() => again.write(0, new Uint8Array(512)), { code: "DISK_READ_ONLY" });
   again.close();
   assert.equal(sha(readFileSync(s.base)), sha(s.content), "base image byte-for-byte unchanged");
-  assert.deepEqual(readdirSync(s.dir).sort(), ["base.img", "vm.ovl"], "no temporary or lock files left");
+  assert.deepEqual(readdirSync(s.dir).sort(), ["base.img", "vm.ovl", "vm.ovl.corral.json"], "no temporary or lock files left, only Corral's record");
 });
 
 test("locks: one writer per overlay, no writer on a base in use, many overlays per base", (t) => {

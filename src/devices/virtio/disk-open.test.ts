@@ -155,3 +155,47 @@ test("--disk FILE[,ro][,format=raw|overlay] parses, options from the end", () =>
   assert.deepEqual(parseDiskSpec("a.img,format=raw,ro"), { path: "a.img", readOnly: true, format: "raw" });
   assert.throws(() => parseDiskSpec("a.img,format=qcow2"), { code: "BAD_DISK_FORMAT", message: /raw or overlay, not 'qcow2'/ });
 });
+
+// Issue 14, item 5: an overlay (recorded or named) that is damaged is one line naming the file and
+// the damage, never a raw or empty disk, and never a table allocated from a header's say-so.
+const damages: { what: string; damage: (path: string, bytes: Buffer) => Buffer; code: string; message: RegExp }[] = [
+  { what: "a bad magic", damage: (_p, b) => (b.write("NOTMAGIC", 0), b), code: "OVERLAY_CORRUPT", message: /bad magic/ },
+  { what: "a bad version", damage: (_p, b) => (b.writeUint32LE(2, 8), b), code: "OVERLAY_VERSION", message: /format version 2; this Corral reads version 1/ },
+  { what: "a truncated table", damage: (_p, b) => b.subarray(0, 4096 + 8), code: "OVERLAY_CORRUPT", message: /file is 4104 bytes but its header and cluster table need \d+: truncated/ },
+  { what: "a file shorter than its header", damage: (_p, b) => b.subarray(0, 100), code: "OVERLAY_CORRUPT", message: /file is 100 bytes, shorter than the 4096-byte header/ },
+  {
+    what: "a header whose table lies far outside the file",
+    damage: (_p, b) => {
+      // A consistent geometry for a 1 PiB disk: 128 GiB of table that the file does not hold.
+      const virtualSize = 2 ** 50;
+      const plan = planLayout(virtualSize, 65536);
+      b.writeBigUint64LE(BigInt(virtualSize), 16);
+      b.writeBigUint64LE(BigInt(plan.tableEntries), 40);
+      b.writeBigUint64LE(BigInt(plan.dataOffset), 48);
+      return b;
+    },
+    code: "OVERLAY_CORRUPT",
+    message: /cluster table need \d+: truncated/,
+  },
+  { what: "unknown flags", damage: (_p, b) => (b.writeUint32LE(1, 28), b), code: "OVERLAY_CORRUPT", message: /unknown flags 1/ },
+];
+
+for (const d of damages) {
+  test(`an overlay with ${d.what} is refused in one line naming the file, recorded or named`, (t) => {
+    const s = scene(t);
+    const ovl = join(s.dir, "vm1.img");
+    OverlayDisk.create(ovl, s.raw);
+    writeFileSync(ovl, d.damage(ovl, readFileSync(ovl)));
+    const check = (e: Error & { code?: string }): boolean => {
+      assert.equal(e.code, d.code);
+      assert.match(e.message, d.message);
+      assert.ok(e.message.includes(ovl), e.message);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    };
+    assert.throws(() => openDisk(parseDiskSpec(ovl)), check);
+    rmSync(`${ovl}.corral.json`);
+    assert.throws(() => openDisk(parseDiskSpec(`${ovl},format=overlay`)), check);
+    assert.ok(!existsSync(`${ovl}.corral.json`), "a damaged overlay is not adopted");
+  });
+}

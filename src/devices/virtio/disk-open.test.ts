@@ -1,7 +1,7 @@
 // How `--disk` decides a disk's format (issue 14, item 2): never from the bytes a guest writes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeHeader, planLayout } from "./disk-overlay-format.js";
 import { OverlayDisk } from "./disk-overlay.js";
@@ -144,6 +144,17 @@ test("an overlay whose header was rewritten to name another base is refused befo
   writeFileSync(ovl, bytes);
   rmSync(s.secret); // were it opened, the error would be DISK_NOT_FOUND
   assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "OVERLAY_RECORD_MISMATCH", message: /header is not the one Corral wrote/ });
+});
+
+test("a record is never attached as a disk: its guest could rewrite it to say 'overlay'", (t) => {
+  const s = scene(t);
+  openDisk(parseDiskSpec(`${s.raw},ro`)).close(); // first use: recorded as raw
+  const record = `${s.raw}.corral.json`;
+  assert.ok(existsSync(record));
+  assert.throws(() => openDisk(parseDiskSpec(record)), { code: "DISK_IS_RECORD", message: /is Corral's record of a disk image, not a disk image/ });
+  const link = join(s.dir, "innocent.img");
+  symlinkSync(record, link);
+  assert.throws(() => openDisk(parseDiskSpec(`${link},format=raw`)), { code: "DISK_IS_RECORD" });
 });
 
 test("--disk FILE[,ro][,format=raw|overlay] parses, options from the end", () => {

@@ -13,7 +13,7 @@ import { openImage, preadFull } from "./disk.js";
 import { OVERLAY_MAGIC } from "./disk-overlay-format.js";
 import { OverlayDisk } from "./disk-overlay.js";
 import { RawDisk } from "./disk-raw.js";
-import { readRecord, recordPath, recordRaw, writeRecord, type DiskFormat, type ImageRecord } from "./disk-record.js";
+import { isRecordFile, readRecord, recordPath, recordRaw, writeRecord, type DiskFormat, type ImageRecord } from "./disk-record.js";
 import { WriteBehindDisk } from "./disk-write-behind.js";
 
 export interface DiskSpec {
@@ -83,6 +83,9 @@ function adoptRaw(path: string): void {
 function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   const warn = o.warn ?? ((m: string) => void process.stderr.write(`corral: warning: ${m}\n`));
   const opts = { readOnly: spec.readOnly ?? false };
+  if (isRecordFile(spec.path)) {
+    throw new CorralError("DISK_IS_RECORD", `${spec.path} is Corral's record of a disk image, not a disk image; a guest given it could rewrite it: attach the image beside it`);
+  }
   const rec = recordOf(spec.path);
   const format = spec.format ?? rec?.format;
   if (format === "overlay") {

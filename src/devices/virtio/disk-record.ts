@@ -39,6 +39,15 @@ export type ImageRecord = { version: 1; format: "raw"; dev: string; ino: string 
 
 const SUFFIX = ".corral.json";
 
+/** `path` is (or links to) a record: attached as a disk, its guest could rewrite it. */
+export function isRecordFile(path: string): boolean {
+  try {
+    return realpathSync(path).endsWith(SUFFIX);
+  } catch {
+    return false;
+  }
+}
+
 /** Where the record of `image` lives: beside the real file. */
 export function recordPath(image: string): string {
   return realpathSync(image) + SUFFIX;

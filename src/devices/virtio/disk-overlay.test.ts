@@ -101,6 +101,16 @@ test("a changed or missing base, a damaged overlay and bad options are refused c
   writeFileSync(s.base, s.content);
   rmSync(s.overlay);
   OverlayDisk.create(s.overlay, s.base);
+  // Two entries naming one data cluster: a write to either would show in both.
+  const pristine = readFileSync(s.overlay);
+  const d = OverlayDisk.open(s.overlay);
+  d.write(0, new Uint8Array(512).fill(9));
+  d.close();
+  const shared = readFileSync(s.overlay);
+  shared.writeBigUint64LE(shared.readBigUint64LE(OVERLAY_HEADER_SIZE), OVERLAY_HEADER_SIZE + 8 * 5);
+  writeFileSync(s.overlay, shared);
+  assert.throws(() => OverlayDisk.open(s.overlay), { code: "OVERLAY_CORRUPT", message: /cluster 5: entry \d+ is another cluster's data too/ });
+  writeFileSync(s.overlay, pristine);
   const raw = readFileSync(s.overlay);
   raw.writeBigUint64LE(123456789n, OVERLAY_HEADER_SIZE + 8); // entry 1 points nowhere
   writeFileSync(s.overlay, raw);

@@ -117,6 +117,20 @@ test("an overlay made before records (or whose record was lost) is adopted only 
   again.close();
 });
 
+test("a record about another file (the image was replaced) or a damaged record is no record", (t) => {
+  const s = scene(t);
+  const ovl = join(s.dir, "vm1.img");
+  OverlayDisk.create(ovl, s.raw);
+  const copy = join(s.dir, "copy.img");
+  writeFileSync(copy, readFileSync(ovl));
+  renameSync(copy, ovl); // the same bytes in another inode
+  assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "DISK_FORMAT_UNKNOWN" });
+  writeFileSync(`${ovl}.corral.json`, '{"version":1,"format":"overlay","overlay":{"dev":1}}');
+  assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "DISK_FORMAT_UNKNOWN" });
+  writeFileSync(`${ovl}.corral.json`, "not json");
+  assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "DISK_FORMAT_UNKNOWN" });
+});
+
 test("an overlay whose recorded base was replaced by another file of the same size and time is refused", (t) => {
   const s = scene(t);
   const when = new Date(1_700_000_000_000);

@@ -61,9 +61,17 @@ export function overlayIdentity(st: BigIntStats, header: Uint8Array, base: BaseI
   return { dev: String(st.dev), ino: String(st.ino), headerSha256: headerSha256(header), base };
 }
 
-const isString = (x: unknown): x is string => typeof x === "string";
-const hasStrings = (o: unknown, keys: readonly string[]): o is Record<string, string> =>
-  typeof o === "object" && o !== null && keys.every((k) => isString((o as Record<string, unknown>)[k]));
+/** The string fields `keys` of `o`, or undefined if any is missing or not a string. */
+function strings<K extends string>(o: unknown, keys: readonly K[]): Record<K, string> | undefined {
+  if (typeof o !== "object" || o === null) return undefined;
+  const out = {} as Record<K, string>;
+  for (const k of keys) {
+    const v = (o as Record<string, unknown>)[k];
+    if (typeof v !== "string") return undefined;
+    out[k] = v;
+  }
+  return out;
+}
 
 function parseRecord(text: string): ImageRecord | undefined {
   let r: unknown;
@@ -73,12 +81,15 @@ function parseRecord(text: string): ImageRecord | undefined {
     return undefined;
   }
   if (typeof r !== "object" || r === null || (r as { version?: unknown }).version !== 1) return undefined;
-  const { format, overlay } = r as { format?: unknown; overlay?: unknown };
-  if (format === "raw" && hasStrings(r, ["dev", "ino"])) return { version: 1, format, dev: r.dev!, ino: r.ino! };
-  if (format === "overlay" && hasStrings(overlay, ["dev", "ino", "headerSha256"]) && hasStrings(overlay.base, ["path", "dev", "ino", "size", "mtimeNs"])) {
-    const b = overlay.base as unknown as BaseIdentity;
-    const base: BaseIdentity = { path: b.path, dev: b.dev, ino: b.ino, size: b.size, mtimeNs: b.mtimeNs };
-    return { version: 1, format, overlay: { dev: overlay.dev!, ino: overlay.ino!, headerSha256: overlay.headerSha256!, base } };
+  const { format, overlay } = r as { format?: unknown; overlay?: { base?: unknown } };
+  if (format === "raw") {
+    const id = strings(r, ["dev", "ino"]);
+    return id && { version: 1, format, ...id };
+  }
+  if (format === "overlay") {
+    const id = strings(overlay, ["dev", "ino", "headerSha256"]);
+    const base = strings(overlay?.base, ["path", "dev", "ino", "size", "mtimeNs"]);
+    return id && base && { version: 1, format, overlay: { ...id, base } };
   }
   return undefined;
 }

@@ -61,19 +61,14 @@ export function openError(path: string, e: unknown, readOnly: boolean): CorralEr
   }
 }
 
-/** What a non-regular file is, for messages. */
-function fileKind(st: Pick<Stats, "isDirectory" | "isBlockDevice" | "isCharacterDevice" | "isFIFO" | "isSocket">): string {
+/** What a file that is not a regular file is, for messages. */
+function fileKind(st: Stats): string {
   if (st.isDirectory()) return "a directory";
   if (st.isBlockDevice()) return "a block device";
   if (st.isCharacterDevice()) return "a character device";
   if (st.isFIFO()) return "a FIFO";
   if (st.isSocket()) return "a socket";
   return "not a regular file";
-}
-
-/** Corral attaches image files only: a directory, device, FIFO or socket is refused. */
-export function notAFile(path: string, st: Parameters<typeof fileKind>[0]): CorralError {
-  return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is ${fileKind(st)}; give the path of an image file`);
 }
 
 /**
@@ -91,7 +86,8 @@ export function openImage(path: string, readOnly: boolean): number {
   const st = fstatSync(fd);
   if (!st.isFile()) {
     closeSync(fd);
-    throw notAFile(path, st);
+    // Corral attaches image files only.
+    throw new CorralError("DISK_NOT_A_FILE", `disk image ${path} is ${fileKind(st)}; give the path of an image file`);
   }
   return fd;
 }

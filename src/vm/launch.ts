@@ -45,7 +45,12 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   checkName(name);
   const home = o.home ?? corralHome();
   // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
-  checkDisks(o.disks ?? []);
+  try {
+    checkDisks(o.disks ?? []);
+  } catch (e) {
+    if (e instanceof CorralError) throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    throw e;
+  }
   claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
   if (o.console !== undefined) cfg.console = o.console;

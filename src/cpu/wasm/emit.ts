@@ -10,20 +10,20 @@
  * instead of int32 pairs, and reads registers, TLB and RAM as plain loads from the machine's
  * linear memory (layout.ts).
  *
- * What is emitted: the fast subset, classified once in fast-ops.ts for every tier, inline, plus
+ * What is emitted: the fast subset, classified once in isa/kinds.ts for every tier, inline, plus
  * AMOs; every other instruction calls its closure through the `call` service (decode.ts and
  * ops-*.ts, the reference semantics). Loads and stores probe the hart's current TLB arrays (their
  * offsets are in the hart's area, written by Hart.updateContexts) exactly as Hart.lw and friends
  * do, and take the hart's own slow paths through services on a miss. Registers live in locals
- * within a pass through the block (Emitter). The semantics must equal the closures': jit.test.ts
+ * within a pass through the block (Emitter). The semantics must equal the closures': engine/tiers.test.ts
  * runs random blocks through the closures and every tier and compares, and the ISA suite runs
  * with every block compiled.
  */
-import { classifyAt, instAt, K, SIZES, type Entry } from "../fast-ops.js";
-import { TLB_MASK } from "../tlb.js";
-import type { RegionBlock } from "../jit.js";
+import { classifyAt, instAt, K, SIZES, type Entry } from "../isa/kinds.js";
+import { TLB_MASK } from "../hart/tlb.js";
+import type { RegionBlock } from "../engine/jit.js";
 import { Code, Op, T } from "./encoder.js";
-import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../defs.js";
+import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../isa/defs.js";
 import { HartArea, RAM_OFFSET, STOP_IRQ, TLB_ADD } from "./layout.js";
 
 /**

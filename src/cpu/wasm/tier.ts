@@ -10,9 +10,9 @@
  * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
  * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { classifyAt, SIZES } from "../fast-ops.js";
-import type { Hart } from "../hart.js";
-import type { RegionBlock } from "../jit.js";
+import { classifyAt, SIZES } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
+import type { RegionBlock } from "../engine/jit.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";

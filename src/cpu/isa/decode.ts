@@ -4,7 +4,7 @@
  * Decoding happens once per instruction per cached block (see exec.ts), never on the hot path.
  */
 import { Exc, MS_FS } from "./defs.js";
-import { decodeFp } from "./fpu/index.js";
+import { decodeFp } from "../fpu/index.js";
 import { expandCompressed } from "./compressed.js";
 import * as I from "./ops-int.js";
 import type { Op } from "./ops-int.js";
@@ -22,7 +22,7 @@ export interface Decoded {
 
 
 // Immediates of the S, B and J formats (unprivileged spec 2.3, "Immediate Encoding Variants"),
-// shared with the fast-subset classifier (fast-ops.ts), which reads the same encodings.
+// shared with the fast-subset classifier (kinds.ts), which reads the same encodings.
 export const immS = (inst: number): number => ((inst >> 25) << 5) | ((inst >>> 7) & 31);
 export const immB = (inst: number): number =>
   ((inst >> 31) << 12) | (((inst >>> 25) & 0x3f) << 5) | (((inst >>> 8) & 15) << 1) | (((inst >>> 7) & 1) << 11);

@@ -1,17 +1,17 @@
-// The interpreter and the JIT against the closures (the reference semantics): random blocks
+// Every tier (the interpreter, the JavaScript JIT, the wasm tier) against the closures (the reference semantics): random blocks
 // (fixed seeds) of the instructions both handle themselves, plus some they leave to the closures,
 // run once through each on identical real harts; registers, pc, memory, and any trap (cause,
 // tval, which instruction) must agree. The ISA suite adds a run with every block compiled
 // (tests/isa.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Machine } from "../machine/machine.js";
-import { GuestRam, RAM_BASE } from "../machine/memory.js";
-import { TRAP, type Hart } from "./hart.js";
+import { Machine } from "../../machine/machine.js";
+import { GuestRam, RAM_BASE } from "../../machine/memory.js";
+import { TRAP, type Hart } from "../hart/hart.js";
 import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileRegion } from "./jit.js";
-import { WasmTier } from "./wasm/tier.js";
+import { WasmTier } from "../wasm/tier.js";
 
 const DATA = 0x10000; // loads and stores land around here
 

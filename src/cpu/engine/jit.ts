@@ -1,7 +1,7 @@
 /**
  * The JIT: a hot block becomes one JavaScript function that V8 compiles to host code.
  *
- * The common RV64I instructions (the fast subset, classified once in fast-ops.ts for both tiers:
+ * The common RV64I instructions (the fast subset, classified once in isa/kinds.ts for both tiers:
  * ALU ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
  * pairs, with operands and immediates folded in as constants; x0 as a source folds to 0.
  * Everything else (M, A, F/D, CSR, system) calls the instruction's decoded closure, so this file
@@ -20,15 +20,15 @@
  *
  * Traps: only loads, stores and closure calls can raise; the index of the op about to run is kept
  * in a local and stored in `h.faultIndex` when a trap unwinds, so the run loop can name its pc.
- * The semantics here must equal the closures' (ops-*.ts): jit.test.ts runs random blocks through
+ * The semantics here must equal the closures' (ops-*.ts): engine/tiers.test.ts runs random blocks through
  * the closures, the interpreter and this tier and compares, and the ISA suite runs with every
  * block compiled.
  */
-import { classifyAt, instAt, K, type CompileInput, type Entry } from "./fast-ops.js";
-import type { Hart } from "./hart.js";
-import { mulLow, sll, sra, srl } from "./ops-int.js";
+import { classifyAt, instAt, K, type CompileInput, type Entry } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
+import { mulLow, sll, sra, srl } from "../isa/ops-int.js";
 
-export type { CompileInput } from "./fast-ops.js";
+export type { CompileInput } from "../isa/kinds.js";
 
 const TWO32 = "4294967296";
 
@@ -84,7 +84,7 @@ const LOADS: Partial<Record<K, [fn: string, high: "sign" | "zero" | "hiOut"]>> =
 const STORES: Partial<Record<K, string>> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
 
 /**
- * One classified op (fast-ops.ts) as JavaScript with its operands folded in; `k` is its index in
+ * One classified op (isa/kinds.ts) as JavaScript with its operands folded in; `k` is its index in
  * the block. A taken branch is a side exit: it retires the k + 1 instructions up to and including
  * itself (in the region's `done` and `h.instret`) and leaves the member's case (compileRegion).
  */

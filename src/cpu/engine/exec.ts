@@ -19,13 +19,13 @@
  * is marked in `GuestRam.codePages` and kept out of every write TLB, so the first store to it takes
  * the slow path, which drops the page's blocks (QEMU does the same with its TB invalidation).
  */
-import type { GuestRam } from "../machine/memory.js";
-import { decode } from "./decode.js";
+import type { GuestRam } from "../../machine/memory.js";
+import { decode } from "../isa/decode.js";
 import { interpret, OpTables } from "./interp.js";
 import { compileRegion, continues, type Compiled } from "./jit.js";
-import { TRAP, type Hart } from "./hart.js";
-import { WasmTier, wasmReady } from "./wasm/tier.js";
-import type { Op } from "./ops-int.js";
+import { TRAP, type Hart } from "../hart/hart.js";
+import { WasmTier, wasmReady } from "../wasm/tier.js";
+import type { Op } from "../isa/ops-int.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -213,7 +213,7 @@ export class CodeCache {
   /**
    * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); the JavaScript JIT
    * compiles it as a region of one (jit.ts), so that a block that branches back to itself loops
-   * inside host code. Regions of several blocks of a page are built and tested (jit.test.ts) but
+   * inside host code. Regions of several blocks of a page are built and tested (engine/tiers.test.ts) but
    * not used: measured, they made the CPU-bound program 1.5x faster and kernel workloads (fork
    * loop, dd) 15-45 % slower, because every recompilation of a page's region is a new, larger
    * function for V8 to warm up (docs/benchmarks.md).

@@ -8,10 +8,10 @@
  * time. One interpreter function is warmed up and optimized by V8 once, and then serves every
  * cold block: no per-block compile, no per-instruction call.
  *
- * The instructions handled here are the fast subset as fast-ops.ts classifies them, the same
+ * The instructions handled here are the fast subset as isa/kinds.ts classifies them, the same
  * classification the JIT emits code from; everything else (M divisions, A, F/D, CSR and system
  * instructions) calls its closure (`K.CALL`). The semantics must equal the closures' (ops-*.ts):
- * jit.test.ts runs random blocks through the closures, this interpreter and the JIT and compares
+ * engine/tiers.test.ts runs random blocks through the closures, this interpreter and the JIT and compares
  * them.
  *
  * Table layout, four int32 words per op (the fall-through op included):
@@ -22,11 +22,11 @@
  *       instruction's own offset
  *   [3] access size in bytes for loads and stores
  */
-import { classifyAt, K, SIZES, type CompileInput } from "./fast-ops.js";
-import type { Hart } from "./hart.js";
-import { TWO32 } from "./int64.js";
-import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "./ops-int.js";
-import { TLB_MASK } from "./tlb.js";
+import { classifyAt, K, SIZES, type CompileInput } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
+import { TWO32 } from "../isa/int64.js";
+import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "../isa/ops-int.js";
+import { TLB_MASK } from "../hart/tlb.js";
 
 /**
  * The tables of all cached blocks, appended to one Int32Array. A table per block would be an

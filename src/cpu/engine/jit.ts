@@ -1,8 +1,8 @@
 /**
  * The JIT: a hot block becomes one JavaScript function that V8 compiles to host code.
  *
- * The common RV64I instructions (the fast subset, classified once in isa/kinds.ts for both tiers:
- * ALU ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
+ * The common RV64I instructions (the fast subset of the instruction kinds, isa/kinds.ts: ALU
+ * ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
  * pairs, with operands and immediates folded in as constants; x0 as a source folds to 0.
  * Everything else (M, A, F/D, CSR, system) calls the instruction's decoded closure, so this file
  * only has to be right about what it emits. Memory accesses call the hart's TLB fast paths
@@ -20,11 +20,11 @@
  *
  * Traps: only loads, stores and closure calls can raise; the index of the op about to run is kept
  * in a local and stored in `h.faultIndex` when a trap unwinds, so the run loop can name its pc.
- * The semantics here must equal the closures' (ops-*.ts): engine/tiers.test.ts runs random blocks through
- * the closures, the interpreter and this tier and compares, and the ISA suite runs with every
- * block compiled.
+ * The semantics here must equal the closures' (isa/ops-*.ts): tiers.test.ts runs random blocks
+ * through the closures, the interpreter and this tier and compares, and the ISA suite runs with
+ * every block compiled.
  */
-import { classifyAt, instAt, K, type CompileInput, type Entry } from "../isa/kinds.js";
+import { entryAt, K, kindAt, unreachable, type CompileInput, type Entry } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { mulLow, sll, sra, srl } from "../isa/ops-int.js";
 
@@ -77,14 +77,14 @@ function shiftConst(kind: K.SLLI | K.SRLI | K.SRAI, d: number, a: number, s: num
 }
 
 /** Loads: the hart accessor, and how the high word is made. */
-const LOADS: Partial<Record<K, [fn: string, high: "sign" | "zero" | "hiOut"]>> = {
+const LOADS: Record<K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU, [fn: string, high: "sign" | "zero" | "hiOut"]> = {
   [K.LB]: ["lb", "sign"], [K.LH]: ["lh", "sign"], [K.LW]: ["lw", "sign"], [K.LD]: ["ld", "hiOut"],
   [K.LBU]: ["lbu", "zero"], [K.LHU]: ["lhu", "zero"], [K.LWU]: ["lw", "zero"],
 };
-const STORES: Partial<Record<K, string>> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
+const STORES: Record<K.SB | K.SH | K.SW, string> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
 
 /**
- * One classified op (isa/kinds.ts) as JavaScript with its operands folded in; `k` is its index in
+ * One decoded op (isa/kinds.ts) as JavaScript with its operands folded in; `k` is its index in
  * the block. A taken branch is a side exit: it retires the k + 1 instructions up to and including
  * itself (in the region's `done` and `h.instret`) and leaves the member's case (compileRegion).
  */
@@ -92,22 +92,26 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
   const pure = (src: string): Emitted => ({ src, traps: false });
   const [al, ah, bl, bh] = [lo(a), hi(a), lo(b), hi(b)];
   const ih = w1 >> 31;
-  const ld = LOADS[kind];
-  if (ld) {
-    const [fn, high] = ld;
-    const at = addr(a, w1);
-    const src =
-      high === "sign"
-        ? `{ const v = h.${fn}(${at}); x[${d}] = v; x[${d + 1}] = v >> 31; }`
-        : `x[${d}] = h.${fn}(${at}); x[${d + 1}] = ${high === "zero" ? "0" : "h.hiOut"};`;
-    return { src, traps: true };
-  }
-  const st = STORES[kind];
-  if (st) return { src: `h.${st}(${addr(a, w1)}, ${bl});`, traps: true };
   switch (kind) {
-    case K.CALL:
-    case K.NEXT:
-      return null;
+    case K.LB:
+    case K.LH:
+    case K.LW:
+    case K.LD:
+    case K.LBU:
+    case K.LHU:
+    case K.LWU: {
+      const [fn, high] = LOADS[kind];
+      const at = addr(a, w1);
+      const src =
+        high === "sign"
+          ? `{ const v = h.${fn}(${at}); x[${d}] = v; x[${d + 1}] = v >> 31; }`
+          : `x[${d}] = h.${fn}(${at}); x[${d + 1}] = ${high === "zero" ? "0" : "h.hiOut"};`;
+      return { src, traps: true };
+    }
+    case K.SB:
+    case K.SH:
+    case K.SW:
+      return { src: `h.${STORES[kind]}(${addr(a, w1)}, ${bl});`, traps: true };
     case K.NOP:
       return pure("");
     case K.SD:
@@ -196,8 +200,63 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
       return pure(setW(d, `${al} >> (${bl} & 31)`));
     case K.MULW:
       return pure(setW(d, `Math.imul(${al}, ${bl})`));
+    // The fall-through op (blockSource emits it) and every kind run by its closure.
+    case K.NEXT:
+    case K.MULH:
+    case K.MULHSU:
+    case K.MULHU:
+    case K.DIV:
+    case K.DIVU:
+    case K.REM:
+    case K.REMU:
+    case K.DIVW:
+    case K.DIVUW:
+    case K.REMW:
+    case K.REMUW:
+    case K.LR_W:
+    case K.SC_W:
+    case K.AMOSWAP_W:
+    case K.AMOADD_W:
+    case K.AMOXOR_W:
+    case K.AMOAND_W:
+    case K.AMOOR_W:
+    case K.AMOMIN_W:
+    case K.AMOMAX_W:
+    case K.AMOMINU_W:
+    case K.AMOMAXU_W:
+    case K.LR_D:
+    case K.SC_D:
+    case K.AMOSWAP_D:
+    case K.AMOADD_D:
+    case K.AMOXOR_D:
+    case K.AMOAND_D:
+    case K.AMOOR_D:
+    case K.AMOMIN_D:
+    case K.AMOMAX_D:
+    case K.AMOMINU_D:
+    case K.AMOMAXU_D:
+    case K.FLW:
+    case K.FLD:
+    case K.FSW:
+    case K.FSD:
+    case K.FP:
+    case K.CSRRW:
+    case K.CSRRS:
+    case K.CSRRC:
+    case K.CSRRWI:
+    case K.CSRRSI:
+    case K.CSRRCI:
+    case K.FENCE_I:
+    case K.ECALL:
+    case K.EBREAK:
+    case K.SRET:
+    case K.MRET:
+    case K.WFI:
+    case K.SFENCE_VMA:
+    case K.ILLEGAL:
+      return null;
   }
-  return null;
+  return unreachable(kind);
 }
 
 /**
@@ -211,7 +270,7 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
       lines.push(`h.pc += ${b.offs[k]!};`); // the fall-through op
       break;
     }
-    const e = emit(classifyAt(b, k), k);
+    const e = emit(entryAt(b.code, k), k);
     if (e === null) lines.push(`i = ${k}; ${prefix}${k}(h);`);
     else lines.push(e.traps ? `i = ${k}; ${e.src}` : e.src);
   }
@@ -226,9 +285,8 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
  */
 export function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
-  const inst = instAt(b, b.n - 1);
-  const opcode = inst & 0x7f;
-  return inst !== -1 && (opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
+  const last = kindAt(b.code, b.n - 1);
+  return last === K.JAL || last === K.JALR;
 }
 
 /** A block as a region member: where it starts in RAM, and the flag set when its code is overwritten. */

@@ -10,18 +10,19 @@
  * instead of int32 pairs, and reads registers, TLB and RAM as plain loads from the machine's
  * linear memory (layout.ts).
  *
- * What is emitted: the fast subset, classified once in isa/kinds.ts for every tier, inline, plus
- * AMOs; every other instruction calls its closure through the `call` service (decode.ts and
- * ops-*.ts, the reference semantics). Loads and stores probe the hart's current TLB arrays (their
+ * What is emitted: the switch in Emitter.op is on the instruction kinds (isa/kinds.ts, decoded
+ * once for every tier): the fast subset inline, and the M extension, AMOs, LR/SC and sstatus's
+ * interrupt-enable accesses inline with a closure fallback; every other kind calls its closure
+ * through the `call` service (isa/decode.ts and isa/ops-*.ts, the reference semantics). Loads and stores probe the hart's current TLB arrays (their
  * offsets are in the hart's area, written by Hart.updateContexts) exactly as Hart.lw and friends
  * do, and take the hart's own slow paths through services on a miss. Registers live in locals
- * within a pass through the block (Emitter). The semantics must equal the closures': engine/tiers.test.ts
- * runs random blocks through the closures and every tier and compares, and the ISA suite runs
- * with every block compiled.
+ * within a pass through the block (Emitter). The semantics must equal the closures':
+ * engine/tiers.test.ts runs random blocks through the closures and every tier and compares, and
+ * the ISA suite runs with every block compiled.
  */
-import { classifyAt, instAt, K, SIZES, type Entry } from "../isa/kinds.js";
-import { TLB_MASK } from "../hart/tlb.js";
+import { amoDouble, entryAt, K, SIZES, unreachable, type Entry } from "../isa/kinds.js";
 import type { RegionBlock } from "../engine/jit.js";
+import { TLB_MASK } from "../hart/tlb.js";
 import { Code, Op, T } from "./encoder.js";
 import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../isa/defs.js";
 import { HartArea, RAM_OFFSET, STOP_IRQ, TLB_ADD } from "./layout.js";
@@ -117,33 +118,40 @@ const STORES: Partial<Record<K, Op>> = { [K.SB]: Op.I64Store8, [K.SH]: Op.I64Sto
 /** Narrow slow-path results: the bits that are the value (loadSlow returns 1 and 2 bytes unsigned). */
 const SIGN_BITS: Partial<Record<K, number>> = { [K.LB]: 24, [K.LH]: 16 };
 
-const BR: Partial<Record<K, Op>> = {
+const BR: Record<K.BEQ | K.BNE | K.BLT | K.BGE | K.BLTU | K.BGEU, Op> = {
   [K.BEQ]: Op.I64Eq, [K.BNE]: Op.I64Ne, [K.BLT]: Op.I64LtS, [K.BGE]: Op.I64GeS, [K.BLTU]: Op.I64LtU, [K.BGEU]: Op.I64GeU,
 };
-const ALU: Partial<Record<K, Op>> = {
+const ALU: Record<
+  K.ADD | K.SUB | K.XOR | K.OR | K.AND | K.MUL | K.SLL | K.SRL | K.SRA | K.ADDI | K.XORI | K.ORI | K.ANDI | K.SLLI | K.SRLI | K.SRAI,
+  Op
+> = {
   [K.ADD]: Op.I64Add, [K.SUB]: Op.I64Sub, [K.XOR]: Op.I64Xor, [K.OR]: Op.I64Or, [K.AND]: Op.I64And, [K.MUL]: Op.I64Mul,
   [K.SLL]: Op.I64Shl, [K.SRL]: Op.I64ShrU, [K.SRA]: Op.I64ShrS,
   [K.ADDI]: Op.I64Add, [K.XORI]: Op.I64Xor, [K.ORI]: Op.I64Or, [K.ANDI]: Op.I64And,
   [K.SLLI]: Op.I64Shl, [K.SRLI]: Op.I64ShrU, [K.SRAI]: Op.I64ShrS,
 };
 /** The W forms as i32 operations on the low words, sign-extended (unprivileged spec 5.3). */
-const ALU_W: Partial<Record<K, Op>> = {
+const ALU_W: Record<K.ADDW | K.SUBW | K.MULW | K.SLLW | K.SRLW | K.SRAW | K.ADDIW | K.SLLIW | K.SRLIW | K.SRAIW, Op> = {
   [K.ADDW]: Op.I32Add, [K.SUBW]: Op.I32Sub, [K.MULW]: Op.I32Mul, [K.SLLW]: Op.I32Shl, [K.SRLW]: Op.I32ShrU, [K.SRAW]: Op.I32ShrS,
   [K.ADDIW]: Op.I32Add, [K.SLLIW]: Op.I32Shl, [K.SRLIW]: Op.I32ShrU, [K.SRAIW]: Op.I32ShrS,
 };
 /**
- * AMOs by funct5 (chapter 8): the wasm op combining old and rs2, or for min/max a comparison
+ * AMOs by kind (chapter 8): the wasm op combining old and rs2, or for min/max a comparison
  * choosing old (`select`); W forms as i32, D forms as i64.
  */
 type AmoOp = readonly [op: Op | "swap", pickOld?: Op];
-const AMO_W: Partial<Record<number, AmoOp>> = {
-  0x00: [Op.I32Add], 0x01: ["swap"], 0x04: [Op.I32Xor], 0x08: [Op.I32Or], 0x0c: [Op.I32And],
-  0x10: [Op.Select, Op.I32LtS], 0x14: [Op.Select, Op.I32GtS], 0x18: [Op.Select, Op.I32LtU], 0x1c: [Op.Select, Op.I32GtU],
+type AmoKind = Exclude<AtomicKind, K.LR_W | K.SC_W | K.LR_D | K.SC_D>;
+type AtomicKind =
+  | K.LR_W | K.SC_W | K.AMOSWAP_W | K.AMOADD_W | K.AMOXOR_W | K.AMOAND_W | K.AMOOR_W | K.AMOMIN_W | K.AMOMAX_W | K.AMOMINU_W | K.AMOMAXU_W
+  | K.LR_D | K.SC_D | K.AMOSWAP_D | K.AMOADD_D | K.AMOXOR_D | K.AMOAND_D | K.AMOOR_D | K.AMOMIN_D | K.AMOMAX_D | K.AMOMINU_D | K.AMOMAXU_D;
+const AMO: Record<AmoKind, AmoOp> = {
+  [K.AMOADD_W]: [Op.I32Add], [K.AMOSWAP_W]: ["swap"], [K.AMOXOR_W]: [Op.I32Xor], [K.AMOOR_W]: [Op.I32Or], [K.AMOAND_W]: [Op.I32And],
+  [K.AMOMIN_W]: [Op.Select, Op.I32LtS], [K.AMOMAX_W]: [Op.Select, Op.I32GtS], [K.AMOMINU_W]: [Op.Select, Op.I32LtU], [K.AMOMAXU_W]: [Op.Select, Op.I32GtU],
+  [K.AMOADD_D]: [Op.I64Add], [K.AMOSWAP_D]: ["swap"], [K.AMOXOR_D]: [Op.I64Xor], [K.AMOOR_D]: [Op.I64Or], [K.AMOAND_D]: [Op.I64And],
+  [K.AMOMIN_D]: [Op.Select, Op.I64LtS], [K.AMOMAX_D]: [Op.Select, Op.I64GtS], [K.AMOMINU_D]: [Op.Select, Op.I64LtU], [K.AMOMAXU_D]: [Op.Select, Op.I64GtU],
 };
-const AMO_D: Partial<Record<number, AmoOp>> = {
-  0x00: [Op.I64Add], 0x01: ["swap"], 0x04: [Op.I64Xor], 0x08: [Op.I64Or], 0x0c: [Op.I64And],
-  0x10: [Op.Select, Op.I64LtS], 0x14: [Op.Select, Op.I64GtS], 0x18: [Op.Select, Op.I64LtU], 0x1c: [Op.Select, Op.I64GtU],
-};
+/** The M extension's kinds beyond MUL and MULW, emitted by mulDiv. */
+type MulDivKind = K.MULH | K.MULHSU | K.MULHU | K.DIV | K.DIVU | K.REM | K.REMU | K.DIVW | K.DIVUW | K.REMW | K.REMUW;
 const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.SRAI, K.SLTI, K.SLTIU, K.ADDIW, K.SLLIW, K.SRLIW, K.SRAIW]);
 
 /** Emits one block's function body. */
@@ -314,11 +322,11 @@ class Emitter {
     c.op(Op.End);
   }
 
-  /** An AMO, LR or SC's access size, rd and rs2 pair; sets ADDR to rs1 (chapter 8: no offset). */
-  atomicOperands(inst: number): { size: 4 | 8; rd: number; b: number } {
-    this.reg(2 * ((inst >>> 15) & 31));
+  /** An AMO, LR or SC's access size; sets ADDR to rs1 (chapter 8: no offset). */
+  atomicOperands(kind: AtomicKind, a: number): 4 | 8 {
+    this.reg(a);
     this.c.set(L.ADDR);
-    return { size: ((inst >>> 12) & 7) === 2 ? 4 : 8, rd: (inst >>> 7) & 31, b: 2 * ((inst >>> 20) & 31) };
+    return amoDouble(kind) ? 8 : 4;
   }
 
   /**
@@ -341,12 +349,12 @@ class Emitter {
    * memory and writes rd there: store what was dirty before the fast arm (not rd, set only in
    * that arm), then take rd back.
    */
-  atomicFallback(k: number, rd: number, dirtyBefore: ReadonlySet<number>): void {
+  atomicFallback(k: number, d: number, dirtyBefore: ReadonlySet<number>): void {
     const c = this.c;
     c.op(Op.Else);
     this.flush(false, dirtyBefore);
     this.service(S_CALL, k);
-    if (rd !== 0) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 8 * rd).set(this.local(2 * rd));
+    if (d !== 64) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * d).set(this.local(d));
     c.op(Op.End);
   }
 
@@ -354,16 +362,12 @@ class Emitter {
    * An AMO (unprivileged spec chapter 8) inline: aligned and in a page the write TLB holds (as
    * Hart.amoOffset's fast path), the read, the operation and the write happen here; otherwise the
    * instruction's closure runs it (and raises its faults). LR and SC stay closures (they keep
-   * the reservation). Returns false for anything else. The kernel's page reference counts are
-   * AMOs: a quarter of a direct-I/O read's closure calls were.
+   * the reservation, see lrsc). The kernel's page reference counts are AMOs: a quarter of a
+   * direct-I/O read's closure calls were.
    */
-  amo(inst: number, k: number): boolean {
-    const f5 = inst >>> 27;
-    const f3 = (inst >>> 12) & 7;
-    const ops = f3 === 2 ? AMO_W[f5] : f3 === 3 ? AMO_D[f5] : undefined;
-    if ((inst & 0x7f) !== 0x2f || ops === undefined) return false;
+  amo(kind: AmoKind, d: number, a: number, b: number, k: number): void {
     const c = this.c;
-    const { size, rd, b } = this.atomicOperands(inst);
+    const size = this.atomicOperands(kind, a);
     this.touch(b);
     const dirtyBefore = new Set(this.dirty);
     this.atomicProbe(size, L.WT);
@@ -378,7 +382,7 @@ class Emitter {
       this.reg(b);
       if (size === 4) c.op(Op.I32WrapI64);
     };
-    const [op, cmp] = ops;
+    const [op, cmp] = AMO[kind];
     if (op === "swap") src();
     else if (cmp === undefined) {
       old();
@@ -392,9 +396,8 @@ class Emitter {
       c.op(cmp).op(Op.Select);
     }
     c.mem(size === 4 ? Op.I32Store : Op.I64Store, ALIGN[size]!, RAM_OFFSET);
-    if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
-    this.atomicFallback(k, rd, dirtyBefore);
-    return true;
+    if (d !== 64) this.setReg(d, () => c.get(L.V));
+    this.atomicFallback(k, d, dirtyBefore);
   }
 
   /**
@@ -402,16 +405,12 @@ class Emitter {
    * address is aligned and the page is in the read (LR) or write (SC) TLB: LR loads and reserves
    * the RAM offset, SC stores only if the reservation is that offset, and either clears it. The
    * reservation is the hart's slot (Hart.reservation). Otherwise the closure runs. Linux's
-   * cmpxchg loops are LR/SC: about one pair per page of a disk read. Returns false for anything
-   * else.
+   * cmpxchg loops are LR/SC: about one pair per page of a disk read.
    */
-  lrsc(inst: number, k: number): boolean {
-    const f5 = inst >>> 27;
-    const f3 = (inst >>> 12) & 7;
-    if ((inst & 0x7f) !== 0x2f || (f3 !== 2 && f3 !== 3) || (f5 !== 0x02 && f5 !== 0x03)) return false;
-    const lr = f5 === 0x02;
+  lrsc(kind: K.LR_W | K.SC_W | K.LR_D | K.SC_D, d: number, a: number, b: number, k: number): void {
+    const lr = kind === K.LR_W || kind === K.LR_D;
     const c = this.c;
-    const { size, rd, b } = this.atomicOperands(inst);
+    const size = this.atomicOperands(kind, a);
     if (!lr) this.touch(b);
     const dirtyBefore = new Set(this.dirty);
     this.atomicProbe(size, lr ? L.RT : L.WT);
@@ -430,9 +429,8 @@ class Emitter {
       c.op(Op.End);
       c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.reservation);
     }
-    if (rd !== 0) this.setReg(2 * rd, () => c.get(L.V));
-    this.atomicFallback(k, rd, dirtyBefore);
-    return true;
+    if (d !== 64) this.setReg(d, () => c.get(L.V));
+    this.atomicFallback(k, d, dirtyBefore);
   }
 
   /**
@@ -441,30 +439,36 @@ class Emitter {
    * products (wasm has no high multiply); DIV, DIVU, REM, REMU and the W forms with RISC-V's
    * results for a zero divisor and for signed overflow (its table of division by zero and
    * overflow) where wasm would trap: the divisor becomes 1 there and the result is picked with
-   * `select`. MULHU alone was millions of closure calls in a boot. Returns false for
-   * any other instruction, having emitted nothing.
+   * `select`. MULHU alone was millions of closure calls in a boot.
    */
-  mulDiv(inst: number): boolean {
-    const opc = inst & 0x7f;
-    const f3 = (inst >>> 12) & 7;
-    const word = opc === 0x3b;
-    if ((opc !== 0x33 && !word) || inst >>> 25 !== 1 || f3 === 0 || (word && f3 < 4)) return false;
-    const rd = (inst >>> 7) & 31;
+  mulDiv(kind: MulDivKind, d: number, a: number, b: number): void {
     const c = this.c;
-    this.reg(2 * ((inst >>> 15) & 31));
+    this.reg(a);
     c.set(L.TA);
-    this.reg(2 * ((inst >>> 20) & 31));
+    this.reg(b);
     c.set(L.TB);
-    this.setReg(rd === 0 ? 64 : 2 * rd, () => {
-      if (f3 < 4) this.mulHigh(f3);
-      else if (word) this.divide32(f3);
-      else this.divide64(f3);
+    this.setReg(d, () => {
+      switch (kind) {
+        case K.MULH:
+        case K.MULHSU:
+        case K.MULHU:
+          return this.mulHigh(kind);
+        case K.DIV:
+        case K.DIVU:
+        case K.REM:
+        case K.REMU:
+          return this.divide64(kind === K.DIV || kind === K.REM, kind === K.REM || kind === K.REMU);
+        case K.DIVW:
+        case K.DIVUW:
+        case K.REMW:
+        case K.REMUW:
+          return this.divide32(kind === K.DIVW || kind === K.REMW, kind === K.REMW || kind === K.REMUW);
+      }
     });
-    return true;
   }
 
-  /** Push the high 64 bits of TA * TB: MULH (f3 1), MULHSU (2) or MULHU (3). */
-  private mulHigh(f3: number): void {
+  /** Push the high 64 bits of TA * TB: MULH, MULHSU or MULHU. */
+  private mulHigh(kind: K.MULH | K.MULHSU | K.MULHU): void {
     const c = this.c;
     const lo = (l: L): void => void c.get(l).i64(0xffffffff).op(Op.I64And);
     const hi = (l: L): void => void c.get(l).i64(32).op(Op.I64ShrU);
@@ -491,15 +495,13 @@ class Emitter {
     c.op(Op.I64Add);
     // Signed operands: a negative a (MULH, MULHSU) subtracts b; a negative b (MULH) subtracts a.
     const fix = (neg: L, other: L): void => void c.get(other).i64(0).get(neg).i64(0).op(Op.I64LtS).op(Op.Select).op(Op.I64Sub);
-    if (f3 !== 3) fix(L.TA, L.TB);
-    if (f3 === 1) fix(L.TB, L.TA);
+    if (kind !== K.MULHU) fix(L.TA, L.TB);
+    if (kind === K.MULH) fix(L.TB, L.TA);
   }
 
-  /** Push DIV (f3 4), DIVU (5), REM (6) or REMU (7) of TA by TB. */
-  private divide64(f3: number): void {
+  /** Push DIV, DIVU, REM or REMU (`signed`, `rem`) of TA by TB. */
+  private divide64(signed: boolean, rem: boolean): void {
     const c = this.c;
-    const signed = f3 === 4 || f3 === 6;
-    const rem = f3 >= 6;
     // The divisor made safe: 1 when it is zero or, signed, for the overflow MIN / -1 (which then
     // gives MIN, and REM 0, as the spec says).
     c.get(L.TA).i64(1).get(L.TB);
@@ -516,11 +518,9 @@ class Emitter {
     c.get(L.V).get(L.TB).op(Op.I64Eqz).op(Op.Select);
   }
 
-  /** Push DIVW (f3 4), DIVUW (5), REMW (6) or REMUW (7) of TA by TB's low words, sign-extended. */
-  private divide32(f3: number): void {
+  /** Push DIVW, DIVUW, REMW or REMUW (`signed`, `rem`) of TA by TB's low words, sign-extended. */
+  private divide32(signed: boolean, rem: boolean): void {
     const c = this.c;
-    const signed = f3 === 4 || f3 === 6;
-    const rem = f3 >= 6;
     c.get(L.TA).op(Op.I32WrapI64).set(L.IDX);
     c.get(L.TB).op(Op.I32WrapI64).set(L.OFF);
     c.get(L.IDX).i32(1).get(L.OFF);
@@ -545,23 +545,21 @@ class Emitter {
    * trap, or writes other bits). Clearing SIE needs nothing more; setting it asks the run loop
    * to look for a pending interrupt (STOP_IRQ), which it takes at the block boundary, as after
    * the closure. Reads give SSTATUS_MASK's bits, UXL and SD (csr.ts). Returns false for any
-   * other instruction, having emitted nothing; true after emitting the exit.
+   * other CSR or operand, having emitted nothing; true after emitting the exit.
    */
-  sstatus(inst: number, k: number, n: number, next: number): boolean {
-    const f3 = (inst >>> 12) & 7;
-    const src = (inst >>> 15) & 31;
-    const imm = (f3 & 4) !== 0;
-    if ((inst & 0x7f) !== 0x73 || inst >>> 20 !== Csr.sstatus || (f3 & 3) < 2) return false;
+  sstatus([kind, d, a, , w1, w2]: Entry, k: number, n: number, next: number): boolean {
+    const imm = kind === K.CSRRSI || kind === K.CSRRCI;
+    const src = imm ? w2 : a >>> 1;
+    if (w1 !== Csr.sstatus || k !== n - 1) return false;
     if (imm && src !== 0 && src !== MS_SIE) return false;
-    const set = (f3 & 3) === 2;
-    const rd = (inst >>> 7) & 31;
+    const set = kind === K.CSRRS || kind === K.CSRRSI;
     const c = this.c;
     const byReg = !imm && src !== 0;
     const dirtyBefore = new Set(this.dirty);
     // The condition, with every operand touched before the if (see `touch`).
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.priv).i32(PRIV_S).op(Op.I32GeU);
     if (byReg) {
-      this.reg(2 * src);
+      this.reg(a);
       c.i64(~MS_SIE).op(Op.I64And).op(Op.I64Eqz).op(Op.I32And);
     }
     c.open(Op.If);
@@ -569,7 +567,7 @@ class Emitter {
     if (src !== 0) {
       c.get(L.HB);
       if (byReg) {
-        this.reg(2 * src);
+        this.reg(a);
         c.op(Op.I32WrapI64);
       } else c.i32(MS_SIE);
       if (set) c.get(L.OFF).op(Op.I32Or);
@@ -583,8 +581,8 @@ class Emitter {
       }
     }
     // rd last: it may be the source register.
-    if (rd !== 0) {
-      this.setReg(2 * rd, () => {
+    if (d !== 64) {
+      this.setReg(d, () => {
         c.get(L.OFF).i32(SSTATUS_MASK).op(Op.I32And).op(Op.I64ExtendI32U);
         c.i64(SSTATUS_HI_XL * 2 ** 32).op(Op.I64Or);
         c.get(L.OFF).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq).op(Op.I64ExtendI32U).i64(63).op(Op.I64Shl).op(Op.I64Or);
@@ -603,67 +601,116 @@ class Emitter {
     return true;
   }
 
+  /** A closure call for op `k`: registers stored before it, forgotten after it. */
+  call(k: number): "call" {
+    this.flush(true);
+    this.service(S_CALL, k);
+    this.forget();
+    this.tlbBases();
+    return "call";
+  }
+
   /**
-   * Op `k` of a block of `n` instructions. Returns "exit" when it ends the block with NPC set
-   * (jumps, the fall-through), "call" after a closure, or null.
+   * Op `k` of a block of `n` instructions, `next` bytes from the block's pc to the instruction
+   * after it. Returns "exit" when it ends the block with NPC set (jumps, the fall-through, an
+   * inline sstatus access), "call" after a closure, or null.
    */
-  op([kind, d, a, b, w1, w2]: Entry, k: number, n: number): "exit" | "call" | null {
+  op(entry: Entry, k: number, n: number, next: number): "exit" | "call" | null {
+    const [kind, d, a, b, w1, w2] = entry;
     const c = this.c;
-    const ld = LOADS[kind];
-    if (ld) {
-      this.load(kind, d, a, w1, k);
-      return null;
-    }
-    if (STORES[kind] !== undefined) {
-      this.store(kind, a, b, w1, k);
-      return null;
-    }
-    const br = BR[kind];
-    if (br !== undefined) {
-      // A side exit: taken, the pc moves to the target and this op retires with those before it.
-      this.reg(a);
-      this.reg(b);
-      c.op(br).open(Op.If);
-      this.exitTo(w1);
-      this.retire(k + 1);
-      this.flush(false);
-      c.br(Op.Br, 1); // out of the if and the $exit block
-      c.op(Op.End);
-      return null;
-    }
-    const alu = ALU[kind];
-    if (alu !== undefined) {
-      this.setReg(d, () => {
-        this.reg(a);
-        if (IMM_KINDS.has(kind)) c.i64(w1);
-        else this.reg(b);
-        c.op(alu);
-      });
-      return null;
-    }
-    const w = ALU_W[kind];
-    if (w !== undefined) {
-      this.setReg(d, () => {
-        this.reg(a);
-        c.op(Op.I32WrapI64);
-        if (IMM_KINDS.has(kind)) c.i32(w1);
-        else {
-          this.reg(b);
-          c.op(Op.I32WrapI64);
-        }
-        c.op(w).op(Op.I64ExtendI32S);
-      });
-      return null;
-    }
     switch (kind) {
+      case K.LB:
+      case K.LH:
+      case K.LW:
+      case K.LD:
+      case K.LBU:
+      case K.LHU:
+      case K.LWU:
+        this.load(kind, d, a, w1, k);
+        return null;
+      case K.SB:
+      case K.SH:
+      case K.SW:
+      case K.SD:
+        this.store(kind, a, b, w1, k);
+        return null;
+      case K.BEQ:
+      case K.BNE:
+      case K.BLT:
+      case K.BGE:
+      case K.BLTU:
+      case K.BGEU:
+        // A side exit: taken, the pc moves to the target and this op retires with those before it.
+        this.reg(a);
+        this.reg(b);
+        c.op(BR[kind]).open(Op.If);
+        this.exitTo(w1);
+        this.retire(k + 1);
+        this.flush(false);
+        c.br(Op.Br, 1); // out of the if and the $exit block
+        c.op(Op.End);
+        return null;
+      case K.ADD:
+      case K.SUB:
+      case K.XOR:
+      case K.OR:
+      case K.AND:
+      case K.MUL:
+      case K.SLL:
+      case K.SRL:
+      case K.SRA:
+      case K.ADDI:
+      case K.XORI:
+      case K.ORI:
+      case K.ANDI:
+      case K.SLLI:
+      case K.SRLI:
+      case K.SRAI: {
+        const alu = ALU[kind];
+        this.setReg(d, () => {
+          this.reg(a);
+          if (IMM_KINDS.has(kind)) c.i64(w1);
+          else this.reg(b);
+          c.op(alu);
+        });
+        return null;
+      }
+      case K.ADDW:
+      case K.SUBW:
+      case K.MULW:
+      case K.SLLW:
+      case K.SRLW:
+      case K.SRAW:
+      case K.ADDIW:
+      case K.SLLIW:
+      case K.SRLIW:
+      case K.SRAIW: {
+        const w = ALU_W[kind];
+        this.setReg(d, () => {
+          this.reg(a);
+          c.op(Op.I32WrapI64);
+          if (IMM_KINDS.has(kind)) c.i32(w1);
+          else {
+            this.reg(b);
+            c.op(Op.I32WrapI64);
+          }
+          c.op(w).op(Op.I64ExtendI32S);
+        });
+        return null;
+      }
+      case K.SLT:
+      case K.SLTU:
+      case K.SLTI:
+      case K.SLTIU:
+        this.setReg(d, () => {
+          this.reg(a);
+          if (kind === K.SLTI || kind === K.SLTIU) c.i64(w1);
+          else this.reg(b);
+          c.op(kind === K.SLT || kind === K.SLTI ? Op.I64LtS : Op.I64LtU).op(Op.I64ExtendI32U);
+        });
+        return null;
       case K.NOP:
         return null;
-      case K.CALL:
-        this.flush(true);
-        this.service(S_CALL, k);
-        this.forget();
-        this.tlbBases();
-        return "call";
       case K.NEXT:
         this.exitTo(w1);
         this.retire(n);
@@ -686,19 +733,68 @@ class Emitter {
         if (d !== 64) this.setReg(d, () => this.pcRel(w2));
         this.retire(n);
         return "exit";
-      case K.SLT:
-      case K.SLTU:
-      case K.SLTI:
-      case K.SLTIU:
-        this.setReg(d, () => {
-          this.reg(a);
-          if (kind === K.SLTI || kind === K.SLTIU) c.i64(w1);
-          else this.reg(b);
-          c.op(kind === K.SLT || kind === K.SLTI ? Op.I64LtS : Op.I64LtU).op(Op.I64ExtendI32U);
-        });
+      case K.MULH:
+      case K.MULHSU:
+      case K.MULHU:
+      case K.DIV:
+      case K.DIVU:
+      case K.REM:
+      case K.REMU:
+      case K.DIVW:
+      case K.DIVUW:
+      case K.REMW:
+      case K.REMUW:
+        this.mulDiv(kind, d, a, b);
         return null;
+      case K.LR_W:
+      case K.SC_W:
+      case K.LR_D:
+      case K.SC_D:
+        this.lrsc(kind, d, a, b, k);
+        return null;
+      case K.AMOSWAP_W:
+      case K.AMOADD_W:
+      case K.AMOXOR_W:
+      case K.AMOAND_W:
+      case K.AMOOR_W:
+      case K.AMOMIN_W:
+      case K.AMOMAX_W:
+      case K.AMOMINU_W:
+      case K.AMOMAXU_W:
+      case K.AMOSWAP_D:
+      case K.AMOADD_D:
+      case K.AMOXOR_D:
+      case K.AMOAND_D:
+      case K.AMOOR_D:
+      case K.AMOMIN_D:
+      case K.AMOMAX_D:
+      case K.AMOMINU_D:
+      case K.AMOMAXU_D:
+        this.amo(kind, d, a, b, k);
+        return null;
+      case K.CSRRS:
+      case K.CSRRC:
+      case K.CSRRSI:
+      case K.CSRRCI:
+        return this.sstatus(entry, k, n, next) ? "exit" : this.call(k);
+      case K.FLW:
+      case K.FLD:
+      case K.FSW:
+      case K.FSD:
+      case K.FP:
+      case K.CSRRW:
+      case K.CSRRWI:
+      case K.FENCE_I:
+      case K.ECALL:
+      case K.EBREAK:
+      case K.SRET:
+      case K.MRET:
+      case K.WFI:
+      case K.SFENCE_VMA:
+      case K.ILLEGAL:
+        return this.call(k);
     }
-    throw new Error(`wasm tier: op kind ${kind} has no emitter`);
+    return unreachable(kind);
   }
 }
 
@@ -720,15 +816,7 @@ export function blockBody(b: RegionBlock & { readonly off: number }, id: number)
   c.open(Op.Block);
   let ended = false;
   for (let k = 0; k < b.ops.length && !ended; k++) {
-    const entry = classifyAt(b, k);
-    if (entry[0] === K.CALL && (e.mulDiv(instAt(b, k)) || e.amo(instAt(b, k), k) || e.lrsc(instAt(b, k), k))) continue;
-    const last = k === b.n - 1 && b.ops.length === b.n;
-    if (entry[0] === K.CALL && last && e.sstatus(instAt(b, k), k, b.n, b.offs[k]! + 4)) {
-      e.flush(true);
-      ended = true;
-      continue;
-    }
-    const r = e.op(entry, k, b.n);
+    const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
     if (r === "exit") {
       e.flush(true);
       ended = true;

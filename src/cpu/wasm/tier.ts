@@ -10,9 +10,9 @@
  * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
  * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { classifyAt, SIZES } from "../isa/kinds.js";
-import type { Hart } from "../hart/hart.js";
+import { kindAt, SIZES } from "../isa/kinds.js";
 import type { RegionBlock } from "../engine/jit.js";
+import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
@@ -120,7 +120,7 @@ export class WasmTier {
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
       this.table.set(idx, exports[`b${j}`]);
-      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
+      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
       // out of CodeCache's.
       if (this.jc !== null && b.hi < 0) {

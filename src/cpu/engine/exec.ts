@@ -23,7 +23,7 @@ import type { GuestRam } from "../../machine/memory.js";
 import { decode } from "../isa/decode.js";
 import { K, pack, WORDS, type Entry } from "../isa/kinds.js";
 import { interpret, OpTables } from "./interp.js";
-import { compileRegion, continues, type Compiled } from "./jit.js";
+import { compileBlock, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
@@ -212,16 +212,13 @@ export class CodeCache {
   }
 
   /**
-   * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); the JavaScript JIT
-   * compiles it as a region of one (jit.ts), so that a block that branches back to itself loops
-   * inside host code. Regions of several blocks of a page are built and tested (engine/tiers.test.ts) but
-   * not used: measured, they made the CPU-bound program 1.5x faster and kernel workloads (fork
-   * loop, dd) 15-45 % slower, because every recompilation of a page's region is a new, larger
-   * function for V8 to warm up (docs/benchmarks.md).
+   * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); where the wasm tier
+   * cannot run, the JavaScript tier compiles it (jit.ts), so that a block that branches back to
+   * itself loops inside host code.
    */
   compile(b: Block): void {
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
-    else b.run = compileRegion([b]);
+    else b.run = compileBlock(b);
   }
 
   invalidatePage(page: number): void {

@@ -1,5 +1,12 @@
 /**
- * The JIT: a hot block becomes one JavaScript function that V8 compiles to host code.
+ * The JavaScript tier: a hot block becomes one JavaScript function that V8 compiles to host code.
+ *
+ * Kept as a fallback and a reference, not for speed: the wasm tier (../wasm/) compiles hot blocks
+ * by default and is faster (docs/benchmarks.md, seventh session). This tier compiles them where
+ * the wasm tier cannot run: a machine whose RAM does not fit in one wasm memory (4 GiB less the
+ * harts' areas, machine/memory.ts) or a hart beyond the memory's eight hart areas (wasm/layout.ts
+ * HART_SLOTS); and with CORRAL_TIER=js. The tests use it as a second compiler to compare against
+ * (engine/tiers.test.ts, and the ISA suite runs every program with every block compiled by it).
  *
  * The common RV64I instructions (the fast subset of the instruction kinds, isa/kinds.ts: ALU
  * ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
@@ -15,8 +22,7 @@
  * that were not hot ran as closure calls, one through V8's generic Call builtin per instruction
  * (a fifth of host time on kernel code).
  *
- * Hot blocks of one page are compiled together into a region (compileRegion), so control that
- * stays within the page stays in one host function.
+ * A block that loops back to its own start loops inside its function (compileBlock).
  *
  * Traps: only loads, stores and closure calls can raise; the index of the op about to run is kept
  * in a local and stored in `h.faultIndex` when a trap unwinds, so the run loop can name its pc.
@@ -260,8 +266,9 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
 }
 
 /**
- * The source of a block's body, a member's case in a region (compileRegion: it uses the region's
- * `done`, and `break` leaves the case); its closures are named `${prefix}${k}` (exported for tests).
+ * The source of a block's body, the case of its function's switch (compileBlock: it uses the
+ * function's `done`, and `break` leaves the case); its closures are named `${prefix}${k}`
+ * (exported for tests).
  */
 export function blockSource(b: CompileInput, prefix = "o"): string {
   const lines: string[] = [];
@@ -278,10 +285,10 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
 }
 
 /**
- * Whether control may stay in the region after the block: it falls through (a block whose last
- * instruction is a branch falls through too: branches never end blocks) or ends in a jump. A
- * block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may change the
- * translation, the privilege or interrupt state, so the region returns after it.
+ * Whether control may stay in compiled code after the block: it falls through (a block whose
+ * last instruction is a branch falls through too: branches never end blocks) or ends in a jump.
+ * A block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may change the
+ * translation, the privilege or interrupt state, so compiled code returns after it.
  */
 export function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
@@ -289,49 +296,45 @@ export function continues(b: CompileInput): boolean {
   return last === K.JAL || last === K.JALR;
 }
 
-/** A block as a region member: where it starts in RAM, and the flag set when its code is overwritten. */
-export interface RegionBlock extends CompileInput {
+/** A block as this tier compiles it: where it starts in RAM, and the flag set when its code is overwritten. */
+export interface JitBlock extends CompileInput {
   readonly off: number;
   readonly dead: boolean;
 }
 
 /**
- * Run compiled code from the hart's pc: returns the instructions retired (whole blocks), at most
- * about `budget` (it stops at the first block boundary at or past it). Adds them to `h.instret`.
+ * Run compiled code from the hart's pc: returns the instructions retired, at most about `budget`
+ * (it stops at the first block boundary at or past it). Adds them to `h.instret`.
  */
 export type Compiled = (h: Hart, budget: number) => number;
 
 /**
- * Compile blocks of one physical page into one function: a loop around a switch on the pc's
- * offset in the page, so a jump or branch to another member runs on without returning to the run
- * loop (QEMU chains translated blocks by patching jumps; a JavaScript JIT cannot, but a loop in
- * one function is as direct). Every member's entry is a case, so the region is entered at any of
- * them. Successors in the same virtual page are in the same physical page because nothing inside
- * the region changes the translation (blocks that could end the region, see `continues`).
+ * Compile block `b` into one function: a loop around a switch on the pc's offset in the page
+ * whose one case is the block, so a block that jumps or branches back to its own start runs on
+ * without returning to the run loop (QEMU chains translated blocks by patching jumps; a loop in
+ * one function is as direct).
  *
- * It leaves the loop at a pc outside the members, after a block that does not `continue`, when
- * the budget is spent, when an interrupt may be pending (`h.irqCheck`), and when a store has
- * overwritten the page's code (the members' `dead` flag). A trap records the running member's
- * offsets, the op index and the instructions retired before it (`h.faultOffs`, `faultIndex`).
+ * It leaves the loop at any other pc, after a block that does not `continue`, when the budget is
+ * spent, when an interrupt may be pending (`h.irqCheck`), and when a store has overwritten the
+ * block's code (its `dead` flag). A trap records the block's offsets, the op index and the
+ * instructions retired before it (`h.faultOffs`, `faultIndex`, `faultDone`).
+ *
+ * (This compiled several blocks of a page into one function, a region, until issue 15: measured,
+ * regions made the CPU-bound program 1.5x faster and kernel workloads 15-45 % slower, since every
+ * recompilation of a page's region was a new, larger function for V8 to warm up; they were never
+ * used. The generated code for one block is the region of one it always was.)
  */
-export function compileRegion(blocks: readonly RegionBlock[]): Compiled {
-  const cases = blocks.map((b, j) => {
-    const body = blockSource(b, `o${j}_`);
-    const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
-    return `case ${b.off & 0xfff}: {
-        cur = B${j};
+export function compileBlock(b: JitBlock): Compiled {
+  const body = blockSource(b, "o0_");
+  const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
+  const src = `case ${b.off & 0xfff}: {
+        cur = B0;
         ${body}
         ${tail}
       }`;
-  });
-  const src = cases.join("\n      ");
-  const closures = blocks.flatMap((b, j) => b.ops.map((_, k) => `o${j}_${k}`).filter((n) => src.includes(`${n}(h)`)));
-  const bind = closures.map((n) => {
-    const [j, k] = n.slice(1).split("_");
-    return `const ${n} = blocks[${j}].ops[${k}];`;
-  });
-  const factory = `${blocks.map((_, j) => `const B${j} = blocks[${j}];`).join("\n")}
-${bind.join("\n")}
+  const bind = b.ops.map((_, k) => k).filter((k) => src.includes(`o0_${k}(h)`));
+  const factory = `const B0 = b;
+${bind.map((k) => `const o0_${k} = b.ops[${k}];`).join("\n")}
 return function region(h, budget) {
   const x = h.x;
   const vbase = h.pc - (h.pc & 4095);
@@ -354,5 +357,5 @@ return function region(h, budget) {
     throw e;
   }
 };`;
-  return new Function("blocks", "mulLow", "sll", "srl", "sra", factory)(blocks, mulLow, sll, srl, sra) as Compiled;
+  return new Function("b", "mulLow", "sll", "srl", "sra", factory)(b, mulLow, sll, srl, sra) as Compiled;
 }

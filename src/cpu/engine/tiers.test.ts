@@ -10,7 +10,7 @@ import { GuestRam, RAM_BASE } from "../../machine/memory.js";
 import { TRAP, type Hart } from "../hart/hart.js";
 import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
-import { blockSource, compileRegion } from "./jit.js";
+import { blockSource, compileBlock } from "./jit.js";
 import { WasmTier } from "../wasm/tier.js";
 import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
@@ -143,7 +143,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   let trap = "none";
   let i = 0;
   try {
-    if (tier === "compiled") compileRegion([b])(h, 1);
+    if (tier === "compiled") compileBlock(b)(h, 1);
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compileNow(b), 1);
@@ -304,58 +304,56 @@ test("the JIT emits common instructions inline, not as closure calls", () => {
 /** The run loop's tiers, and how a test makes a block run in one (CodeCache.compile picks one). */
 const TIERS = ["interpreter", "js", "wasm"] as const;
 function compileIn(m: Machine, b: Block, tier: (typeof TIERS)[number]): void {
-  if (tier === "js") b.run = compileRegion([b]);
+  if (tier === "js") b.run = compileBlock(b);
   else if (tier === "wasm") m.cache.wasm!.compileNow(b);
 }
 
-test("a region runs a loop inside one page and stops at a trap with the right pc and count", () => {
+test("a loop inside one page runs in every tier and stops at a trap with the right pc and count", () => {
   // x10 = 0; x11 = 50; loop: x10 += 3; sd x10, 0(x5); x11 -= 1; bne x11, x0, loop; ebreak
+  // 28: the trap handler: csrrs x13, minstret, x0; j .
   const prog = [I(0, 0, 0, 10, 0x13), I(50, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-12, 0, 11, 1), 0x00100073];
+  const handler = [I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
   const regs = new Int32Array(66);
   regs[10] = (RAM_BASE + DATA) | 0;
   regs[11] = 0;
-  const runs = [false, true].map((compiled) => {
-    const { m, h, start } = loaded(prog, regs);
-    let retired = 0;
-    let where = "";
-    if (compiled) {
-      // The three blocks the loop is made of: from the start, from the loop head, the EBREAK.
-      const blocks = [0, 8, 24].map((o) => {
-        h.pc = start + o;
-        return m.cache.lookup(h);
-      });
-      h.pc = start;
-      try {
-        compileRegion(blocks)(h, 1e9);
-      } catch (e) {
-        if (e !== TRAP) throw e;
-        h.pc += h.faultOffs[h.faultIndex]!;
-        retired = h.instret + h.faultIndex;
-        where = `cause ${h.trapCause}`;
-      }
-    } else {
-      for (;;) {
-        const b = m.cache.lookup(h);
-        let k = 0;
-        try {
-          for (k = 0; k < b.ops.length; k++) if (b.ops[k]!(h) === true) break;
-          retired += Math.min(k + 1, b.n);
-        } catch (e) {
-          if (e !== TRAP) throw e;
-          h.pc += b.offs[k]!;
-          retired += k;
-          where = `cause ${h.trapCause}`;
-          break;
-        }
-      }
+  // The reference: the closures, block by block, up to the trap.
+  const { m, h, start } = loaded([...prog, ...handler], regs);
+  let retired = 0;
+  let where = "";
+  for (;;) {
+    const b = m.cache.lookup(h);
+    let k = 0;
+    try {
+      for (k = 0; k < b.ops.length; k++) if (b.ops[k]!(h) === true) break;
+      retired += Math.min(k + 1, b.n);
+    } catch (e) {
+      if (e !== TRAP) throw e;
+      h.pc += b.offs[k]!;
+      retired += k;
+      where = `cause ${h.trapCause}`;
+      break;
     }
-    return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
-  });
-  assert.deepEqual(runs[1], runs[0]);
-  assert.equal(runs[0]!.pc, 24);
-  assert.equal(runs[0]!.retired, 2 + 50 * 4);
-  assert.equal(runs[0]!.mem, 150);
-  assert.equal(runs[0]!.where, "cause 3");
+  }
+  const want = { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
+  assert.equal(want.pc, 24);
+  assert.equal(want.retired, 2 + 50 * 4);
+  assert.equal(want.mem, 150);
+  assert.equal(want.where, "cause 3");
+  // Each tier, with the three blocks the loop is made of compiled (from the start, from the loop
+  // head, the EBREAK), through the run loop; the handler reads minstret at the trap.
+  for (const tier of TIERS) {
+    const t = loaded([...prog, ...handler], regs);
+    t.h.mtvec = t.start + 28;
+    for (const o of [0, 8, 24]) {
+      t.h.pc = t.start + o;
+      compileIn(t.m, t.m.cache.lookup(t.h), tier);
+    }
+    t.h.pc = t.start;
+    runHart(t.h, t.m.cache, 1000);
+    const x = Array.from(t.h.x.subarray(0, 64));
+    const got = { x: [...x.slice(0, 26), 0, 0, ...x.slice(28)], pc: t.h.mepc - t.start, retired: x[26], where: `cause ${t.h.mcause}`, mem: t.m.ram.view.getInt32(DATA, true) };
+    assert.deepEqual(got, want, tier);
+  }
 });
 
 test("the interpreter's table space, when full, flushes the code cache and the guest runs on unchanged", () => {

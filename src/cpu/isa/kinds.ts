@@ -11,7 +11,6 @@
  * Operands: d, a, b are register pair indices (2*r); d is 64, the scratch pair, when rd is x0 and
  * the op must still run (loads may trap, jumps still jump). Pure ops writing x0 are `K.NOP`.
  */
-import { expandCompressed } from "./compressed.js";
 import type { Op } from "./ops-int.js";
 
 /**
@@ -233,12 +232,6 @@ export function classify(inst: number, len: number, off: number): Entry {
       return [K.FP, 0, 0, 0, 0, 0];
   }
   return ILLEGAL;
-}
-
-/** A 32-bit word or 16-bit parcel (`len` 2), at byte `off` of its block, decoded (ILLEGAL if reserved). */
-export function classifyRaw(raw: number, len: 2 | 4, off: number): Entry {
-  const inst = len === 2 ? expandCompressed(raw) : raw;
-  return inst === -1 ? ILLEGAL : classify(inst, len, off);
 }
 
 /**

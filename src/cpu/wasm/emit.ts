@@ -20,8 +20,7 @@
  * engine/tiers.test.ts runs random blocks through the closures and every tier and compares, and
  * the ISA suite runs with every block compiled.
  */
-import { amoDouble, entryAt, K, SIZES, unreachable, type Entry } from "../isa/kinds.js";
-import type { RegionBlock } from "../engine/jit.js";
+import { amoDouble, entryAt, K, SIZES, unreachable, type CompileInput, type Entry } from "../isa/kinds.js";
 import { TLB_MASK } from "../hart/tlb.js";
 import { Code, Op, T } from "./encoder.js";
 import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../isa/defs.js";
@@ -805,7 +804,7 @@ export const RUN_TYPE = { params: [T.I32, T.I64, T.I32, T.I32], results: [T.I32]
  * The body of block `b`'s function, `id` being its table index (the services' first argument),
  * and the number of i64 locals its registers need (after LOCALS).
  */
-export function blockBody(b: RegionBlock & { readonly off: number }, id: number): { code: Code; regLocals: number } {
+export function blockBody(b: CompileInput & { readonly off: number }, id: number): { code: Code; regLocals: number } {
   const e = new Emitter(id, b.off);
   const c = e.c;
   // Prologue.

@@ -3,15 +3,14 @@
  * table; the run loop enters through one export, which chains from block to block inside wasm;
  * hot blocks compile 16 to a module.
  *
- * Contract with the run loop (as for a compiled region of one block, jit.ts): `h.pc` holds the
- * block's pc on entry and the next pc on return; a block runs again in place while it goes back
- * to its own start, the budget lasts, and nothing asked the loop to look (the `stop` slot: an
- * interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Services keep
+ * Contract with the run loop (as for a block compiled by the JavaScript tier, engine/jit.ts):
+ * `h.pc` holds the block's pc on entry and the next pc on return; a block runs again in place
+ * while it goes back to its own start, the budget lasts, and nothing asked the loop to look (the
+ * `stop` slot: an interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Services keep
  * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
  * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { kindAt, SIZES } from "../isa/kinds.js";
-import type { RegionBlock } from "../engine/jit.js";
+import { kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
@@ -206,8 +205,12 @@ export class WasmTier {
 /** Blocks compiled per module (WasmTier.compile). */
 const BATCH = 16;
 
-/** A block as the tier takes it (exec.ts Block). */
-export interface Queued extends RegionBlock {
+/** A block as the tier takes it (engine/exec.ts Block). */
+export interface Queued extends CompileInput {
+  /** RAM offset of its first instruction. */
+  readonly off: number;
+  /** Set when its code was overwritten. */
+  readonly dead: boolean;
   readonly hi: number;
   readonly hits: number;
   /** Waiting in the tier's queue. */
@@ -218,7 +221,7 @@ export interface Queued extends RegionBlock {
 
 /** A compiled block as the services see it: its ops, access sizes and last instruction's index. */
 interface Site {
-  readonly b: RegionBlock;
+  readonly b: Queued;
   readonly sizes: readonly (1 | 2 | 4 | 8)[];
   readonly last: number;
 }

@@ -266,7 +266,7 @@ test("every instruction kind decodes from its sample and runs alike in every tie
 });
 
 test("compiled M-extension instructions match the closures on edge operands (zero divisor, overflow, signs)", () => {
-  // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit.ts mulDiv).
+  // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit-ext.ts mulDiv).
   const ops = [1, 2, 3, 4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x33)).concat([4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x3b)));
   // Values as (low, high) words: 0, 1, -1, 2^63 (MIN), 2^63 - 1, -2^31 and 2^31 in the low word,
   // 2^32, a mixed one.

@@ -1,4 +1,4 @@
-// Compiled CSRRS/CSRRC on sstatus (emit.ts Emitter.sstatus) against the closures, the reference
+// Compiled CSRRS/CSRRC on sstatus (emit-ext.ts ExtEmitter.sstatus) against the closures, the reference
 // semantics: every form, privilege and operand, inline or through the closure; and an interrupt
 // enabled by compiled code is taken at once.
 import assert from "node:assert/strict";

@@ -13,7 +13,8 @@
 import { kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
+import { blockBody, RUN_TYPE } from "./emit.js";
+import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
@@ -251,7 +252,7 @@ function hub(jcAt: number): Code {
     c.open(Op.Block);
     c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
-    // The next pc's RAM offset: given by the block for a static in-page exit (emit.ts exitTo),
+    // The next pc's RAM offset: given by the block for a static in-page exit (emitter.ts exitTo),
     // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);

@@ -351,7 +351,8 @@ test("a loop inside one page runs in every tier and stops at a trap with the rig
     t.h.pc = t.start;
     runHart(t.h, t.m.cache, 1000);
     const x = Array.from(t.h.x.subarray(0, 64));
-    const got = { x: [...x.slice(0, 26), 0, 0, ...x.slice(28)], pc: t.h.mepc - t.start, retired: x[26], where: `cause ${t.h.mcause}`, mem: t.m.ram.view.getInt32(DATA, true) };
+    const mem = t.m.ram.view.getInt32(DATA, true);
+    const got = { x: [...x.slice(0, 26), 0, 0, ...x.slice(28)], pc: t.h.mepc - t.start, retired: x[26], where: `cause ${t.h.mcause}`, mem };
     assert.deepEqual(got, want, tier);
   }
 });

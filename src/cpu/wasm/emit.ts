@@ -2,8 +2,8 @@
  * The wasm tier's code generator: one block's instructions as the body of a WebAssembly function
  * (tier.ts compiles and runs them).
  *
- * Why WebAssembly, when the JavaScript tier (engine/jit.ts) exists: kernel code is thousands of blocks
- * that each run tens of thousands of times. A JavaScript function starts in V8's bytecode
+ * Why WebAssembly, when the JavaScript tier (engine/jit.ts) exists: kernel code is thousands of
+ * blocks that each run tens of thousands of times. A JavaScript function starts in V8's bytecode
  * interpreter and is optimized only after many calls, into several KiB of machine code, so the
  * JIT paid off late on such code (docs/benchmarks.md, sixth session). WebAssembly is compiled at
  * once by V8's baseline compiler (Liftoff), has native i64 arithmetic for the 64-bit registers

@@ -22,7 +22,7 @@
  *       instruction's own offset
  *   [3] access size in bytes for loads and stores
  */
-import { K, unreachable, type CompileInput } from "../isa/kinds.js";
+import { K, type ClosureKind, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { TWO32 } from "../isa/int64.js";
 import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "../isa/ops-int.js";
@@ -383,63 +383,12 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
           x[d + 1] = v >> 31;
           break;
         }
-        // Every other kind runs its closure.
-        case K.MULH:
-        case K.MULHSU:
-        case K.MULHU:
-        case K.DIV:
-        case K.DIVU:
-        case K.REM:
-        case K.REMU:
-        case K.DIVW:
-        case K.DIVUW:
-        case K.REMW:
-        case K.REMUW:
-        case K.LR_W:
-        case K.SC_W:
-        case K.AMOSWAP_W:
-        case K.AMOADD_W:
-        case K.AMOXOR_W:
-        case K.AMOAND_W:
-        case K.AMOOR_W:
-        case K.AMOMIN_W:
-        case K.AMOMAX_W:
-        case K.AMOMINU_W:
-        case K.AMOMAXU_W:
-        case K.LR_D:
-        case K.SC_D:
-        case K.AMOSWAP_D:
-        case K.AMOADD_D:
-        case K.AMOXOR_D:
-        case K.AMOAND_D:
-        case K.AMOOR_D:
-        case K.AMOMIN_D:
-        case K.AMOMAX_D:
-        case K.AMOMINU_D:
-        case K.AMOMAXU_D:
-        case K.FLW:
-        case K.FLD:
-        case K.FSW:
-        case K.FSD:
-        case K.FP:
-        case K.CSRRW:
-        case K.CSRRS:
-        case K.CSRRC:
-        case K.CSRRWI:
-        case K.CSRRSI:
-        case K.CSRRCI:
-        case K.FENCE_I:
-        case K.ECALL:
-        case K.EBREAK:
-        case K.SRET:
-        case K.MRET:
-        case K.WFI:
-        case K.SFENCE_VMA:
-        case K.ILLEGAL:
+        default: {
+          // Every other kind runs its closure (the type says no inline kind was left out).
+          const _closure: ClosureKind = kind;
           ops[(p - base) >>> 2]!(h);
           break;
-        default:
-          unreachable(kind);
+        }
       }
     }
   } catch (e) {

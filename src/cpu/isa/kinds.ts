@@ -45,6 +45,24 @@ export const enum K {
 /** Number of kinds. */
 export const KINDS = K.ILLEGAL + 1;
 
+/** The fast subset: the kinds every tier runs inline. */
+export type InlineKind =
+  | K.NOP | K.LUI | K.AUIPC | K.JAL | K.JALR | K.BEQ | K.BNE | K.BLT | K.BGE | K.BLTU | K.BGEU
+  | K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU | K.SB | K.SH | K.SW | K.SD
+  | K.ADDI | K.SLTI | K.SLTIU | K.XORI | K.ORI | K.ANDI | K.SLLI | K.SRLI | K.SRAI | K.ADDIW | K.SLLIW | K.SRLIW | K.SRAIW
+  | K.ADD | K.SUB | K.SLL | K.SLT | K.SLTU | K.XOR | K.SRL | K.SRA | K.OR | K.AND | K.MUL
+  | K.ADDW | K.SUBW | K.SLLW | K.SRLW | K.SRAW | K.MULW;
+/**
+ * Every other instruction kind: a tier that does not run it inline calls its closure. A tier's
+ * switch handles the kinds it inlines case by case and ends in a default typed as the rest of
+ * this set, so TypeScript rejects a switch that leaves an inline kind out.
+ */
+export type ClosureKind = Exclude<K, InlineKind | K.NEXT>;
+/** LR, SC and the AMOs. */
+export type AtomicKind =
+  | K.LR_W | K.SC_W | K.AMOSWAP_W | K.AMOADD_W | K.AMOXOR_W | K.AMOAND_W | K.AMOOR_W | K.AMOMIN_W | K.AMOMAX_W | K.AMOMINU_W | K.AMOMAXU_W
+  | K.LR_D | K.SC_D | K.AMOSWAP_D | K.AMOADD_D | K.AMOXOR_D | K.AMOAND_D | K.AMOOR_D | K.AMOMIN_D | K.AMOMAX_D | K.AMOMINU_D | K.AMOMAXU_D;
+
 /**
  * Each kind's name as the ISA manual spells it (`objdump -M no-aliases` prints the same), with
  * whether it always ends its block: it transfers control or changes state the run loop must see
@@ -88,11 +106,6 @@ export const KIND_INFO: Readonly<Record<K, readonly [name: string, ends: boolean
   [K.SRET]: ["sret", true], [K.MRET]: ["mret", true], [K.WFI]: ["wfi", true], [K.SFENCE_VMA]: ["sfence.vma", true],
   [K.ILLEGAL]: ["(illegal)", true],
 };
-
-/** The end of a switch that handles every kind: TypeScript checks that none is left (`k` is never). */
-export function unreachable(k: never): never {
-  throw new Error(`no case for instruction kind ${String(k)}`);
-}
 
 /** Whether an instruction of kind `k` always ends its block (KIND_INFO). */
 export const endsBlock = (k: K): boolean => KIND_INFO[k][1];

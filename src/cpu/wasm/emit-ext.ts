@@ -3,7 +3,7 @@
  * accesses (emit.ts's switch calls them for their kinds): instructions that were the most
  * frequent closure calls in kernel code (docs/benchmarks.md, seventh session).
  */
-import { amoDouble, K, type Entry } from "../isa/kinds.js";
+import { amoDouble, K, type AtomicKind, type Entry } from "../isa/kinds.js";
 import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../isa/defs.js";
 import { Op } from "./encoder.js";
 import { ALIGN, Emitter, L, S_CALL, tlbMatch } from "./emitter.js";
@@ -15,9 +15,6 @@ import { HartArea, RAM_OFFSET, STOP_IRQ } from "./layout.js";
  */
 type AmoOp = readonly [op: Op | "swap", pickOld?: Op];
 export type AmoKind = Exclude<AtomicKind, K.LR_W | K.SC_W | K.LR_D | K.SC_D>;
-export type AtomicKind =
-  | K.LR_W | K.SC_W | K.AMOSWAP_W | K.AMOADD_W | K.AMOXOR_W | K.AMOAND_W | K.AMOOR_W | K.AMOMIN_W | K.AMOMAX_W | K.AMOMINU_W | K.AMOMAXU_W
-  | K.LR_D | K.SC_D | K.AMOSWAP_D | K.AMOADD_D | K.AMOXOR_D | K.AMOAND_D | K.AMOOR_D | K.AMOMIN_D | K.AMOMAX_D | K.AMOMINU_D | K.AMOMAXU_D;
 const AMO: Record<AmoKind, AmoOp> = {
   [K.AMOADD_W]: [Op.I32Add], [K.AMOSWAP_W]: ["swap"], [K.AMOXOR_W]: [Op.I32Xor], [K.AMOOR_W]: [Op.I32Or], [K.AMOAND_W]: [Op.I32And],
   [K.AMOMIN_W]: [Op.Select, Op.I32LtS], [K.AMOMAX_W]: [Op.Select, Op.I32GtS], [K.AMOMINU_W]: [Op.Select, Op.I32LtU], [K.AMOMAXU_W]: [Op.Select, Op.I32GtU],

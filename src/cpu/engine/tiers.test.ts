@@ -15,23 +15,9 @@ import { WasmTier } from "../wasm/tier.js";
 import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
 import { MS_FS } from "../isa/defs.js";
+import { rng } from "../testing/rng.js";
 
 const DATA = 0x10000; // loads and stores land around here
-
-/**
- * A 32-bit generator with a mixed output (a Weyl sequence through murmur3's finalizer). A bare
- * LCG will not do: its low bits repeat with short periods, and `r() % n` picks then skipped
- * whole instruction kinds (XORI never appeared).
- */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
 
 // Encoders (unprivileged spec chapter 2.3, "Immediate Encoding Variants").
 const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>

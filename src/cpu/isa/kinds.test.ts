@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { decode } from "./decode.js";
 import { K, KIND_INFO, KINDS } from "./kinds.js";
+import { rng } from "../testing/rng.js";
 
 const OBJDUMP = ["riscv64-unknown-elf-objdump", "riscv64-linux-gnu-objdump"].find((c) => {
   try {
@@ -76,16 +77,6 @@ function agrees(kind: K, w: number, mn: string, args: string[]): boolean {
 
 /** Every major opcode of RV64GC's 32-bit instructions (unprivileged spec chapter 24, table 24.1). */
 const OPCODES = [0x03, 0x07, 0x0f, 0x13, 0x17, 0x1b, 0x23, 0x27, 0x2f, 0x33, 0x37, 0x3b, 0x43, 0x47, 0x4b, 0x4f, 0x53, 0x63, 0x67, 0x6f, 0x73];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
 
 const NO_OBJDUMP = OBJDUMP === undefined && "no RISC-V objdump (binutils-riscv64-linux-gnu)";
 

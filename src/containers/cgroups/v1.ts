@@ -82,6 +82,11 @@ export class CgroupV1 implements Cgroup {
       const d = this.dir("blkio");
       // CFQ's blkio.weight is gone from recent kernels; BFQ offers the same scale as blkio.bfq.weight.
       const bfq = !existsSync(join(d, "blkio.weight")) && existsSync(join(d, "blkio.bfq.weight")) ? "bfq." : "";
+      const weighted = bio.weight !== undefined ? "weight" : bio.weightDevice.some((w) => w.weight !== undefined) ? "weightDevice" : undefined;
+      if (weighted && bfq === "" && !existsSync(join(d, "blkio.weight"))) {
+        // mq-deadline, kyber and none have no cgroup weights; runc fails here too, less plainly.
+        throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.blockIO.${weighted}: this host's I/O schedulers take no cgroup weight, neither blkio.weight (CFQ) nor blkio.bfq.weight (BFQ) exists; remove it, or switch the disk's scheduler to bfq`);
+      }
       if (bio.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight`), String(bio.weight));
       for (const w of bio.weightDevice) if (w.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight_device`), `${w.major}:${w.minor} ${w.weight}`);
       const thr = (file: string, list: { major: number; minor: number; rate: number }[]) => {

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
@@ -10,6 +10,7 @@ import { checkId, type OciState } from "./runtime/state.js";
 import { ENGINE_DEFAULT_CAPABILITIES } from "./security/index.js";
 import { defaultConfig } from "./spec/defaults.js";
 import { parseSpec } from "./spec/validate.js";
+import { seccompFor, type SeccompChoice } from "./seccomp/choice.js";
 import type { CgroupStats } from "./cgroups/index.js";
 
 /**
@@ -28,6 +29,8 @@ export interface RunRequest {
   net: NetworkMode;
   detach: boolean;
   tty?: boolean;
+  /** Default: Corral's profile (seccomp/profile.ts). */
+  seccomp?: SeccompChoice;
 }
 
 export interface ContainerInfo { name: string; status: OciState["status"]; pid: number; image: string; net: string; address: string; created: string }
@@ -50,6 +53,7 @@ export class Containers {
     const name = req.name ?? `c-${randomBytes(4).toString("hex")}`;
     checkId(name);
     if (existsSync(join(this.rt.store.root, name))) throw new CorralError("CONTAINER_EXISTS", `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`);
+    const seccomp = seccompFor(req.seccomp ?? { kind: "default" });
     const lower = resolveImage(req.image);
     const dir = this.dir(name);
     mkdirSync(dir, { recursive: true });
@@ -65,6 +69,11 @@ export class Containers {
       if (req.memory !== undefined) res["memory"] = { limit: req.memory, swap: req.memory };
       if (req.pids !== undefined) res["pids"] = { limit: req.pids };
       (config["linux"] as Record<string, unknown>)["resources"] = res;
+      // Kept beside the overlay: `exec` puts its processes under the same filter (runc exec does).
+      if (seccomp !== undefined) {
+        (config["linux"] as Record<string, unknown>)["seccomp"] = seccomp;
+        writeFileSync(join(dir, "seccomp.json"), JSON.stringify(seccomp));
+      }
       const spec = parseSpec(config);
       const log = openSync(join(dir, "output.log"), "a");
       const stdio = req.detach ? (["ignore", log, log] as const) : "inherit";
@@ -109,7 +118,9 @@ export class Containers {
     if (!proc) throw new CorralError("CONTAINER_EXEC", "no command given");
     const caps = [...ENGINE_DEFAULT_CAPABILITIES];
     proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
-    const c = await this.rt.exec(st.id, proc);
+    const profile = join(this.dir(name), "seccomp.json");
+    const seccomp: unknown = existsSync(profile) ? JSON.parse(readFileSync(profile, "utf8")) : undefined;
+    const c = await this.rt.exec(st.id, proc, seccomp !== undefined ? { seccomp } : {});
     return c.exited;
   }
 

@@ -104,7 +104,12 @@ export class CgroupV1 implements Cgroup {
         cgWrite(join(d, r.allow ? "devices.allow" : "devices.deny"), r.type === "a" || r.type === undefined ? "a" : rule);
       }
       // The default devices and the ones config.json creates stay usable (runc does the same).
-      for (const dev of [...DEFAULT_DEVICES, ...devices]) cgWrite(join(d, "devices.allow"), `${dev.type} ${dev.major}:${dev.minor} rwm`);
+      // The devices cgroup knows only a, b and c (cgroup-v1/devices.rst): a FIFO (p) needs no
+      // rule, and an unbuffered character device (u) is a c device to the kernel.
+      for (const dev of [...DEFAULT_DEVICES, ...devices]) {
+        if (dev.type === "p") continue;
+        cgWrite(join(d, "devices.allow"), `${dev.type === "u" ? "c" : dev.type} ${dev.major}:${dev.minor} rwm`);
+      }
       cgWrite(join(d, "devices.allow"), "c 136:* rwm");
       cgWrite(join(d, "devices.allow"), "c 5:2 rwm");
     }

@@ -8,7 +8,7 @@ import type { Process, Spec } from "../spec/types.js";
 import { runHooks } from "./hooks.js";
 import { runHelper, type HelperRunner } from "./helper.js";
 import { createPlan, execPlan } from "./plan.js";
-import { securityFor } from "./security.js";
+import { securityFor, warnMountLabel } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
 import { openFifoForStart } from "./fifo.js";
 import { mkfifo } from "../linux/libc.js";
@@ -94,6 +94,7 @@ export class Runtime {
     }
     const proc = spec.process as Process;
     const security = securityFor(proc, spec.linux.seccomp, this.warn);
+    warnMountLabel(spec.linux.mountLabel, this.warn);
     const layout = detectLayout();
     let cgPath = cgroupPath(id, spec.linux.cgroupsPath);
     if (rootless && !cgroupWritable(openCgroup(cgPath, layout).dirs())) {

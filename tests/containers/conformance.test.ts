@@ -1,0 +1,59 @@
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { Runtime } from "../../src/containers/runtime/runtime.js";
+import { fixture, leftoversUnder, runCapture, type Fixture } from "./fixtures.js";
+
+// OCI runtime spec conformance (issue 14 item 10), against the host kernel: what runc accepts or
+// reports, Corral must too.
+let f: Fixture;
+let rt: Runtime;
+const warnings: string[] = [];
+const PREFIX = `oc${process.pid}-`;
+const id = (name: string) => `${PREFIX}${name}`;
+type Patch = (c: Record<string, unknown>) => void;
+const linux = (c: Record<string, unknown>) => c["linux"] as Record<string, unknown>;
+const proc = (c: Record<string, unknown>) => c["process"] as Record<string, unknown>;
+
+before(() => {
+  f = fixture();
+  rt = new Runtime({ root: join(f.dir, "state"), warn: (m) => warnings.push(m) });
+});
+after(() => {
+  assert.deepEqual(leftoversUnder(f.dir, PREFIX), { mounts: [], cgroups: [], processes: [] }, "nothing left behind");
+  f.cleanup();
+});
+
+/** create must fail with this message, and leave no state, cgroup, mount or process. */
+async function createFails(name: string, patch: Patch, message: RegExp): Promise<void> {
+  await assert.rejects(rt.create(id(name), { bundle: f.bundle(name, ["true"], patch), stdio: "ignore" }), (e: Error) => {
+    assert.match(e.message, message);
+    assert.equal(e.message.includes("\n"), false, "one line");
+    return true;
+  });
+  assert.throws(() => rt.state(id(name)), { code: "OCI_NOT_FOUND" });
+  assert.deepEqual(leftoversUnder(f.dir, PREFIX), { mounts: [], cgroups: [], processes: [] });
+}
+
+test("a FIFO in linux.devices (type p) is made with mknod and left out of the devices cgroup", async () => {
+  const r = await runCapture(rt, id("fifo"), f.bundle("fifo", ["ls", "-l", "/dev/myfifo"], (c) => {
+    linux(c)["devices"] = [{ type: "p", path: "/dev/myfifo", major: 0, minor: 0, fileMode: 0o640 }];
+  }));
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /^prw-r-----/);
+});
+
+test("errors of the last set-up steps (chdir, capset) are reported by create, not lost after it", async () => {
+  await createFails("cwd", (c) => { proc(c)["cwd"] = "/bin/busybox"; }, /^container set-up failed: chdir \/bin\/busybox: Not a directory$/);
+  await createFails("caps", (c) => {
+    // An effective capability outside the permitted set: capset(2) refuses it with EPERM.
+    proc(c)["capabilities"] = { bounding: ["CAP_KILL"], effective: ["CAP_KILL", "CAP_CHOWN"], permitted: ["CAP_KILL"] };
+  }, /^container set-up failed: capset: Operation not permitted$/);
+});
+
+test("linux.mountLabel is ignored with a warning, as AppArmor and SELinux process labels are", async () => {
+  warnings.length = 0;
+  const r = await runCapture(rt, id("label"), f.bundle("label", ["true"], (c) => { linux(c)["mountLabel"] = "system_u:object_r:container_file_t:s0"; }));
+  assert.equal(r.code, 0, r.out);
+  assert.ok(warnings.some((w) => /^linux\.mountLabel 'system_u:object_r:container_file_t:s0' ignored: /.test(w)), warnings.join("; "));
+});

@@ -122,6 +122,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`cpu      ${(s.cpu.usage.total / 1e9).toFixed(2)} s (throttled ${s.cpu.throttling.throttledPeriods} of ${s.cpu.throttling.periods} periods)\nmemory   ${mib(s.memory.usage.usage)} of ${limit}\npids     ${s.pids.current}${s.pids.limit ? " of " + s.pids.limit : ""}\n`);
       return 0;
     }
+    case "_release": {
+      // Internal: started by a detached run; not in the usage text.
+      await cts.releaseWhenStopped(name({ args: rest }));
+      return 0;
+    }
     default:
       throw new CorralError("CONTAINER_USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
   }

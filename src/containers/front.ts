@@ -2,7 +2,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
-import { mountOverlay, removeOverlay } from "./image/overlay.js";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { mountOverlay, removeOverlay, unmountOverlay } from "./image/overlay.js";
 import { resolveImage, stateDir } from "./image/store.js";
 import { cleanupNetwork, setupNetwork, type NetworkMode } from "./net/index.js";
 import { Runtime, type Created } from "./runtime/runtime.js";
@@ -91,7 +93,15 @@ export class Containers {
         this.rt.store.save({ ...st, extra: { ...(st.extra ?? {}), address: address ?? "" } });
       }
       await this.rt.start(name);
-      return { ...c, ...(address ? { address } : {}) };
+      // An exited container keeps only its record, log and upper layer until rm: the overlay
+      // mount and the cgroups go when it exits. A foreground run sees the exit itself; a
+      // detached one leaves a small watcher behind (the `_release` verb).
+      const exited = req.detach ? c.exited : c.exited.then(async (code) => {
+        await this.release(name);
+        return code;
+      });
+      if (req.detach) this.watch(name);
+      return { ...c, exited, ...(address ? { address } : {}) };
     } catch (e) {
       await this.cleanup(name, created);
       throw e;
@@ -102,6 +112,31 @@ export class Containers {
     if (created) await this.rt.delete(name, true).catch(() => undefined);
     await cleanupNetwork(name).catch(() => undefined);
     removeOverlay(this.dir(name));
+  }
+
+  /** Release what a stopped container holds on the host (overlay mount, cgroups); false while it runs. */
+  async release(name: string): Promise<boolean> {
+    if (!(await this.rt.releaseCgroup(name))) return false;
+    unmountOverlay(this.dir(name));
+    return true;
+  }
+
+  /** Wait for a detached container to stop, then release it (run by `corral container _release`). */
+  async releaseWhenStopped(name: string): Promise<void> {
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        if (await this.release(name)) return;
+      } catch (e) {
+        if (e instanceof CorralError && e.code === "OCI_NOT_FOUND") return; // removed meanwhile
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  private watch(name: string): void {
+    const cli = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+    spawn(process.execPath, [cli, "container", "_release", name], { detached: true, stdio: "ignore" }).unref();
   }
 
   ls(): ContainerInfo[] {

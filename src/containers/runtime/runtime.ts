@@ -161,6 +161,22 @@ export class Runtime {
     }
   }
 
+  /**
+   * Remove the cgroup of a container that has stopped, before delete (which still removes it if
+   * this never ran). runc keeps it until delete, and engines read it after the exit, so only the
+   * `corral container` front calls this. Returns false while the container is not stopped.
+   */
+  async releaseCgroup(id: string): Promise<boolean> {
+    const st = this.store.load(id);
+    if (this.status(st) !== "stopped") return false;
+    if (st.cgroupReleased) return true;
+    const cg = openCgroup(st.cgroupPath);
+    await killAll(cg);
+    await removeCgroup(cg, st.cgroupCreated);
+    this.store.save({ ...st, cgroupReleased: true });
+    return true;
+  }
+
   /** runtime.md "start": let the waiting process exec the user's program. */
   async start(id: string): Promise<void> {
     const st = this.store.load(id);

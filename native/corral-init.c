@@ -495,6 +495,10 @@ int main(int argc, char **argv) {
     else if (is(r, "symlink")) { if (symlink(arg(r, 1), arg(r, 2)) < 0 && errno != EEXIST) die("symlink %s", arg(r, 2)); }
     else if (is(r, "pivot")) do_pivot(arg(r, 1));
     else if (is(r, "chroot")) do_chroot(arg(r, 1));
+    else if (is(r, "chrootonly")) {
+      /* No mount namespace of its own: chroot(2) alone, nothing moved in the shared mount table. */
+      if (chdir(arg(r, 1)) < 0 || chroot(".") < 0 || chdir("/") < 0) die("chroot %s", arg(r, 1));
+    }
     else if (is(r, "chdir")) { if (chdir(arg(r, 1)) < 0) die("chdir %s", arg(r, 1)); }
     else if (is(r, "mask")) do_mask(arg(r, 1));
     else if (is(r, "ropath")) do_readonly(arg(r, 1));

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Runtime } from "../../src/containers/runtime/runtime.js";
@@ -56,4 +57,30 @@ test("linux.mountLabel is ignored with a warning, as AppArmor and SELinux proces
   const r = await runCapture(rt, id("label"), f.bundle("label", ["true"], (c) => { linux(c)["mountLabel"] = "system_u:object_r:container_file_t:s0"; }));
   assert.equal(r.code, 0, r.out);
   assert.ok(warnings.some((w) => /^linux\.mountLabel 'system_u:object_r:container_file_t:s0' ignored: /.test(w)), warnings.join("; "));
+});
+
+test("without a mount namespace the container shares the runtime's: chroot only, no mount is made", async () => {
+  const before = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(f.dir)).length;
+  const shared: Patch = (c) => {
+    c["mounts"] = [];
+    (c["root"] as Record<string, unknown>)["readonly"] = false;
+    const l = linux(c);
+    l["namespaces"] = (l["namespaces"] as { type: string }[]).filter((n) => n.type !== "mount");
+    l["maskedPaths"] = [];
+    l["readonlyPaths"] = [];
+  };
+  const c = await rt.run(id("nomnt"), { bundle: f.bundle("nomnt", ["sleep", "60"], shared), stdio: "ignore" });
+  try {
+    assert.equal(readlinkSync(`/proc/${c.pid}/ns/mnt`), readlinkSync("/proc/self/ns/mnt"), "the runtime's mount namespace");
+    assert.notEqual(readlinkSync(`/proc/${c.pid}/ns/pid`), readlinkSync("/proc/self/ns/pid"), "the listed namespaces are its own");
+    assert.equal(readlinkSync(`/proc/${c.pid}/root`), f.rootfs, "chrooted into the rootfs");
+    assert.equal(readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(f.dir)).length, before, "no mount made");
+  } finally {
+    await rt.delete(id("nomnt"), true);
+  }
+  // What would change the host's mount table is refused, naming the field, as runc refuses masked paths.
+  await createFails("nomnt2", (cfg) => {
+    const l = linux(cfg);
+    l["namespaces"] = (l["namespaces"] as { type: string }[]).filter((n) => n.type !== "mount");
+  }, /^config\.json: mounts \(\/proc first\) would be mounted in the host's mount namespace, .*add \{"type": "mount"\} to linux\.namespaces or remove mounts$/);
 });

@@ -159,7 +159,7 @@ test("a missing cgroup controller is reported as such", async (t) => {
   const l = detectLayout();
   const { CgroupV1 } = await import("../../src/containers/cgroups/v1.js");
   const noPids = new CgroupV1({ ...l, v1: l.v1.filter((h) => !h.controllers.includes("pids")) }, "/corral-nopids");
-  assert.throws(() => noPids.apply({ devices: [], unified: {}, pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
+  assert.throws(() => noPids.apply({ devices: [], unified: {}, hugepageLimits: [], pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
   assert.deepEqual(leftovers(), before);
 });
 

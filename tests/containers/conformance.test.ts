@@ -2,6 +2,8 @@ import { strict as assert } from "node:assert";
 import { readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { detectLayout } from "../../src/containers/cgroups/index.js";
+import { hostPageSizes } from "../../src/containers/cgroups/hugetlb.js";
 import { Runtime } from "../../src/containers/runtime/runtime.js";
 import { fixture, leftoversUnder, runCapture, type Fixture } from "./fixtures.js";
 
@@ -83,4 +85,42 @@ test("without a mount namespace the container shares the runtime's: chroot only,
     const l = linux(cfg);
     l["namespaces"] = (l["namespaces"] as { type: string }[]).filter((n) => n.type !== "mount");
   }, /^config\.json: mounts \(\/proc first\) would be mounted in the host's mount namespace, .*add \{"type": "mount"\} to linux\.namespaces or remove mounts$/);
+});
+
+const resources = (r: Record<string, unknown>): Patch => (c) => { linux(c)["resources"] = r; };
+
+test("hugepageLimits go to the hugetlb controller (v1, or cgroup2 in the hybrid layout); a page size the host lacks is refused", async (t) => {
+  const l = detectLayout();
+  const where = l.v1.some((h) => h.controllers.includes("hugetlb")) ? "v1" : l.v2Controllers.includes("hugetlb") ? "v2" : undefined;
+  const size = hostPageSizes()[0];
+  if (!where || !size) {
+    await createFails("huge0", resources({ hugepageLimits: [{ pageSize: "2MB", limit: 8 << 20 }] }), /hugepageLimits/);
+    return t.skip(`this host has ${where ? "no huge page sizes" : "no hugetlb controller"}: only the refusal was checked`);
+  }
+  const limit = 4 * (size.endsWith("GB") ? 1 << 30 : size.endsWith("MB") ? 1 << 20 : 1 << 10) * parseInt(size, 10);
+  await rt.run(id("huge"), { bundle: f.bundle("huge", ["sleep", "60"], resources({ hugepageLimits: [{ pageSize: size, limit }] })), stdio: "ignore" });
+  try {
+    const dirs = rt.cgroup(id("huge")).dirs();
+    const file = where === "v1" ? join(dirs.find((d) => d.includes("/hugetlb/")) ?? "", `hugetlb.${size}.limit_in_bytes`) : join(dirs.find((d) => l.v2 !== undefined && d.startsWith(l.v2)) ?? "", `hugetlb.${size}.max`);
+    assert.equal(readFileSync(file, "utf8").trim(), String(limit));
+  } finally {
+    await rt.delete(id("huge"), true);
+  }
+  await createFails("huge3", resources({ hugepageLimits: [{ pageSize: "3MB", limit }] }), /^linux\.resources\.hugepageLimits\[0\]\.pageSize: this host has no 3MB huge pages/);
+});
+
+test("linux.resources.network goes to net_cls/net_prio where mounted, and is refused clearly where not", async (t) => {
+  const l = detectLayout();
+  const cls = l.v1.some((h) => h.controllers.includes("net_cls"));
+  if (!cls) {
+    await createFails("netcls", resources({ network: { classID: 0x100001 } }), /^linux\.resources\.network\.classID: the host has no net_cls cgroup controller mounted; /);
+    return t.skip("this host mounts no net_cls hierarchy: only the refusal was checked");
+  }
+  await rt.run(id("netcls"), { bundle: f.bundle("netcls", ["sleep", "60"], resources({ network: { classID: 0x100001 } })), stdio: "ignore" });
+  try {
+    const d = rt.cgroup(id("netcls")).dirs().find((x) => x.includes("net_cls")) ?? "";
+    assert.equal(readFileSync(join(d, "net_cls.classid"), "utf8").trim(), String(0x100001));
+  } finally {
+    await rt.delete(id("netcls"), true);
+  }
 });

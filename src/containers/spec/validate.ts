@@ -184,7 +184,26 @@ function parseResources(r: Obj): Resources {
       return d;
     }),
     unified: strMap(r, "unified", p),
+    hugepageLimits: arr(r, "hugepageLimits", p).map((v, i) => {
+      const q = `${p}.hugepageLimits[${i}]`;
+      const o = obj(v, q);
+      const pageSize = str(o["pageSize"], `${q}.pageSize`);
+      if (!/^\d+[KMG]B$/.test(pageSize)) throw invalid(`${q}.pageSize`, `'${pageSize}' is not a page size like 2MB or 1GB`);
+      return { pageSize, limit: int(o["limit"], `${q}.limit`, 0) };
+    }),
   };
+  const net = optObj(r, "network", p);
+  if (net) {
+    const q = `${p}.network`;
+    res.network = {
+      priorities: arr(net, "priorities", q).map((v, i) => {
+        const o = obj(v, `${q}.priorities[${i}]`);
+        return { name: str(o["name"], `${q}.priorities[${i}].name`), priority: int(o["priority"], `${q}.priorities[${i}].priority`, 0, 0xffffffff) };
+      }),
+    };
+    const classID = optInt(net, "classID", q, 0, 0xffffffff);
+    if (classID !== undefined) res.network.classID = classID;
+  }
   const pick = (o: Obj, q: string, keys: string[], min?: number) => {
     const out: Record<string, number> = {};
     for (const k of keys) {

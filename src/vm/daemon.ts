@@ -17,9 +17,9 @@ import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { defaultCmdline } from "../api/guest-command.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
-import { AgentChannel } from "./agent-channel.js";
+import { AgentChannel } from "./agent/channel.js";
 import { ReleasingBalloon } from "./madvise.js";
-import { AGENT_PORT_NAME } from "./protocol.js";
+import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { DAEMON_MARKER, VM_FILES, publish, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 

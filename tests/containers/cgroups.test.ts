@@ -7,7 +7,7 @@ import { detectLayout } from "../../src/containers/cgroups/index.js";
 import { CgroupV2 } from "../../src/containers/cgroups/v2.js";
 import { cgRmdir } from "../../src/containers/cgroups/fsutil.js";
 import { Runtime } from "../../src/containers/runtime/runtime.js";
-import { fixture, leftovers, runCapture, until, type Fixture, type Leftovers } from "./fixtures.js";
+import { fixture, leftovers, leftoversUnder, runCapture, until, type Fixture, type Leftovers } from "./fixtures.js";
 
 // Real cgroup limits on the host kernel (config-linux.md "Control groups"): each test puts a
 // busybox workload against a limit and reads what the kernel did.
@@ -49,6 +49,9 @@ function blkioWeightFiles(): string[] {
     rmdirSync(probe);
   }
 }
+
+/** Checked by name: host-wide counts move while other work on the machine runs containers. */
+const NONE = { mounts: [], cgroups: [], processes: [] };
 
 const resources = (r: Record<string, unknown>) => (c: Record<string, unknown>) => {
   (c["linux"] as Record<string, unknown>)["resources"] = r;
@@ -143,15 +146,13 @@ test("limits land in the kernel's files: shares, cpuset, reservation, block I/O 
 });
 
 test("a limit the kernel refuses fails create with a clear error and leaves nothing", async () => {
-  const before = leftovers();
   await assert.rejects(rt.run("bad", { bundle: f.bundle("bad", ["true"], resources({ cpu: { cpus: "64-70" } })), stdio: "ignore" }), { code: "CGROUP_LIMIT_REFUSED" });
-  assert.deepEqual(leftovers(), before);
+  assert.deepEqual(leftoversUnder(f.dir, "bad"), NONE);
   assert.throws(() => rt.state("bad"), { code: "OCI_NOT_FOUND" });
 });
 
 test("a missing cgroup controller is reported as such", async (t) => {
   if (!needsV1(t, "pids")) return;
-  const before = leftovers();
   // On a host whose controllers are v1 hierarchies, cgroup2 files cannot be set.
   if (detectLayout().mode !== "unified")
     await assert.rejects(rt.run("u", { bundle: f.bundle("u", ["true"], resources({ unified: { "memory.high": "1G" } })), stdio: "ignore" }), { code: "CGROUP_CONTROLLER_MISSING" });
@@ -160,7 +161,7 @@ test("a missing cgroup controller is reported as such", async (t) => {
   const { CgroupV1 } = await import("../../src/containers/cgroups/v1.js");
   const noPids = new CgroupV1({ ...l, v1: l.v1.filter((h) => !h.controllers.includes("pids")) }, "/corral-nopids");
   assert.throws(() => noPids.apply({ devices: [], unified: {}, hugepageLimits: [], pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
-  assert.deepEqual(leftovers(), before);
+  assert.deepEqual(leftoversUnder(f.dir, "u"), NONE);
 });
 
 test("block I/O weight goes to blkio.weight or BFQ's blkio.bfq.weight", async (t) => {
@@ -176,12 +177,11 @@ test("block I/O weight goes to blkio.weight or BFQ's blkio.bfq.weight", async (t
 test("where no scheduler offers weights, a block I/O weight is refused with a clear error", async (t) => {
   if (!needsV1(t, "blkio")) return;
   if (blkioWeightFiles().length > 0) return t.skip("this host's I/O scheduler takes weights (blkio.weight or blkio.bfq.weight)");
-  const before = leftovers();
   await assert.rejects(rt.run("bw0", { bundle: f.bundle("bw0", ["true"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" }), {
     code: "CGROUP_CONTROLLER_MISSING",
     message: /linux\.resources\.blockIO\.weight: .*neither blkio\.weight \(CFQ\) nor blkio\.bfq\.weight \(BFQ\)/,
   });
-  assert.deepEqual(leftovers(), before);
+  assert.deepEqual(leftoversUnder(f.dir, "bw0"), NONE);
 });
 
 test("stats report CPU, memory and pids usage", async () => {

@@ -97,7 +97,8 @@ export class Containers {
       // mount and the cgroups go when it exits. A foreground run sees the exit itself; a
       // detached one leaves a small watcher behind (the `_release` verb).
       const exited = req.detach ? c.exited : c.exited.then(async (code) => {
-        await this.release(name);
+        // The exit status is the answer; a failed release is said, and rm still cleans up.
+        await this.release(name).catch((e: Error) => void process.stderr.write(`corral: warning: ${e.message}; 'corral container rm ${name}' removes the rest\n`));
         return code;
       });
       if (req.detach) this.watch(name);

@@ -16,7 +16,7 @@
  * caller. The API is a client of the VM's control socket (src/vm/client.ts).
  */
 import { CorralError } from "../errors.js";
-import { parseSize } from "../cli/run.js";
+import { parseSize } from "../cli/args.js";
 import { parseGuestConsole, type GuestConsole } from "../machine/builder.js";
 import { VmClient, type ExecSession } from "../vm/client.js";
 import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";

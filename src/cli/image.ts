@@ -4,7 +4,7 @@ import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildRootDisk } from "../image/rootdisk.js";
 import { OverlayDisk } from "../devices/virtio/disk-overlay.js";
-import { parseSize } from "./run.js";
+import { parseSize } from "./args.js";
 
 /** `corral image`: fetch the default guest image and show where it is cached. */
 export const IMAGE_USAGE = `Usage: corral image <command> [options]
@@ -64,6 +64,7 @@ function parseBuildFlags(args: string[]): { output: string; size: number } {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (rest.includes("--help") || rest.includes("-h")) return main(["--help"]);
   switch (cmd) {
     case undefined:
       process.stderr.write(IMAGE_USAGE + "\n");
@@ -74,7 +75,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(IMAGE_USAGE + "\n");
       return 0;
     case "pull": {
-      if (rest.includes("--help")) return main(["--help"]);
       const flags = parseFlags(rest, ["--force", "-f"]);
       const p = await pullDefaultImage({ force: flags.has("--force") || flags.has("-f") });
       const versions = Object.entries(p.manifest.packages).map(([name, v]) => `${name} ${v.version}`);

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { buildMachine, parseGuestConsole, type GuestConsole, type NamedBlob } from "../machine/builder.js";
-import type { MachineExit } from "../machine/machine.js";
+import { signalStatus, type MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
@@ -15,6 +15,7 @@ import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import { attachConsole } from "./console.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
 import { runDetached } from "./vm.js";
+import { negativeValues, parseSize } from "./args.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -50,15 +51,6 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 `;
 
-/** "512M", "1G", "65536K", "512" (MiB) to bytes. */
-export function parseSize(s: string, flag = "--memory"): number {
-  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new CorralError("BAD_SIZE", `${flag} '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
-  const n = Number(m[1]);
-  const unit = (m[2] ?? "").toUpperCase();
-  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : unit === "T" ? 2 ** 40 : 2 ** 20);
-}
-
 function readBlob(path: string, what: string, flag: string): NamedBlob {
   let size: number;
   try {
@@ -91,28 +83,25 @@ export interface RunOptions {
   name?: string | undefined;
 }
 
+const RUN_OPTIONS = {
+  kernel: { type: "string" },
+  initrd: { type: "string" },
+  append: { type: "string" },
+  memory: { type: "string", default: "512M" },
+  cpus: { type: "string", default: "1" },
+  firmware: { type: "string" },
+  console: { type: "string", default: "ttyS0" },
+  disk: { type: "string", multiple: true },
+  net: { type: "string", multiple: true },
+  help: { type: "boolean", short: "h" },
+  detach: { type: "boolean", short: "d" },
+  name: { type: "string" },
+} as const;
+
 export function parseRunArgs(argv: string[]): RunOptions | "help" {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        kernel: { type: "string" },
-        initrd: { type: "string" },
-        append: { type: "string" },
-        memory: { type: "string", default: "512M" },
-        cpus: { type: "string", default: "1" },
-        firmware: { type: "string" },
-        console: { type: "string", default: "ttyS0" },
-        disk: { type: "string", multiple: true },
-        net: { type: "string", multiple: true },
-        help: { type: "boolean", short: "h" },
-        detach: { type: "boolean", short: "d" },
-        name: { type: "string" },
-      },
-    });
+    parsed = parseArgs({ args: negativeValues(argv, RUN_OPTIONS), allowPositionals: true, strict: true, options: RUN_OPTIONS });
   } catch (e) {
     const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
     throw new CorralError("BAD_ARGS", `${msg}; see 'corral run --help'`, { exitCode: 2 });
@@ -191,17 +180,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const interactive = command === null && kernel !== undefined;
   const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
-  const onSignal = (): void => machine.stop();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const onInt = (): void => machine.stop("SIGINT");
+  const onTerm = (): void => machine.stop("SIGTERM");
+  process.once("SIGINT", onInt);
+  process.once("SIGTERM", onTerm);
   let exit: MachineExit;
   try {
     exit = await machine.run();
   } finally {
     out.flush();
     con?.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
     machine.close();
   }
   if (interactive && exit.kind === "stopped") process.stdout.write("\r\n");
@@ -220,7 +210,17 @@ function openDisks(specs: string[]): VirtioBlk[] {
   return devs;
 }
 
+/**
+ * The run's exit status, truthful for every way a machine ends:
+ * - poweroff: the guest's own code (SBI SRST: 0, or 1 for a system failure; the test finisher:
+ *   its code, as QEMU exits with it);
+ * - reset: 0 with a line saying so; Corral does not reboot, as QEMU with -no-reboot, which exits 0;
+ * - stopped by SIGINT/SIGTERM: 128 + the signal's number, as a shell reports a command that signal
+ *   ended, with a line saying so; by Ctrl-A X: 0, as QEMU's quit;
+ * - panic, fault: a CorralError (status 1) with the message.
+ */
 function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
+  if (exit.kind === "stopped" && exit.signal !== undefined) process.stderr.write(`corral: stopped by ${exit.signal}\n`);
   if (cmd) return commandStatus(exit, cmd);
   switch (exit.kind) {
     case "poweroff":
@@ -229,7 +229,7 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
       process.stderr.write("corral: the guest asked for a reset; stopping\n");
       return 0;
     case "stopped":
-      return 0;
+      return exit.signal === undefined ? 0 : signalStatus(exit.signal);
     case "panic":
     case "fault":
       return commandStatus(exit, new CommandConsole(() => {}));

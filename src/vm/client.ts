@@ -34,6 +34,29 @@ export interface ExecSession {
   resize(size: TtySize): void;
 }
 
+/**
+ * How long a VM's control socket may take to start answering a request. A VM process whose event
+ * loop is blocked (or that is stopped) accepts connections in the kernel but never answers: past
+ * this it counts as not answering (VM_NOT_ANSWERING), so no command waits on one VM for ever.
+ * Generous, because a busy host can be slow; an exec's command may then run as long as it likes.
+ */
+export const CONTROL_TIMEOUT_MS = 10_000;
+
+/** Fail `req` with VM_NOT_ANSWERING unless the server answers (`event`) within CONTROL_TIMEOUT_MS. */
+function answerWithin(req: ClientRequest, name: string, event: "response" | "upgrade" = "response"): void {
+  const t = setTimeout(() => {
+    req.destroy(new CorralError("VM_NOT_ANSWERING", `VM '${name}' does not answer on its control socket (${CONTROL_TIMEOUT_MS / 1000} s): it may be wedged; 'corral stop ${name}' kills it`));
+  }, CONTROL_TIMEOUT_MS);
+  const clear = (): void => clearTimeout(t);
+  req.once(event, clear);
+  req.once("close", clear);
+}
+
+/** A socket error as VM_NOT_RUNNING; VM_NOT_ANSWERING (answerWithin) as it is. */
+function socketError(name: string, e: Error, hint = ": it may be stopping"): CorralError {
+  return e instanceof CorralError ? e : new CorralError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
+}
+
 /** Bytes of stdin per request line. */
 const STDIN_LINE = 64 * 1024;
 
@@ -55,16 +78,22 @@ export class VmClient {
     this.record();
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socket, method, path, headers: { "content-type": "application/json" } }, resolve);
-      req.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message}): it may be stopping`)));
+      answerWithin(req, this.name);
+      req.on("error", (e) => reject(socketError(this.name, e)));
       req.end(payload === undefined ? undefined : JSON.stringify(payload));
     });
   }
 
   private async jsonCall<T>(method: string, path: string, payload?: unknown): Promise<T> {
     const res = await this.call(method, path, payload);
-    const parts: Buffer[] = [];
-    for await (const c of res) parts.push(c as Buffer);
-    const v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
+    let v: T & Partial<ApiError>;
+    try {
+      const parts: Buffer[] = [];
+      for await (const c of res) parts.push(c as Buffer);
+      v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
+    } catch (e) {
+      throw this.lost(e, "answered");
+    }
     if (v.error) throw new CorralError(v.error.code, v.error.message);
     return v;
   }
@@ -101,9 +130,11 @@ export class VmClient {
       // A connection of its own (agent: false): never a kept-alive one the server may be closing.
       const r = request({ socketPath: this.socket, method: "POST", path: ROUTES.exec, agent: false, headers: { "content-type": NDJSON } });
       req = r;
+      // The server sends its status line at once (server.ts), before the command or the agent.
+      answerWithin(r, this.name);
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         r.on("response", resolve);
-        r.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message}): it may be stopping`)));
+        r.on("error", (e) => reject(socketError(this.name, e)));
       });
       line({ ...body, ...(env ? { env } : {}), ...(tty ? { tty } : {}), stdin: stdin !== undefined });
       const it = stdin === undefined || stdin instanceof Uint8Array ? undefined : stdin[Symbol.asyncIterator]();
@@ -175,17 +206,39 @@ export class VmClient {
       else if (v.exitCode !== undefined) result = { exitCode: v.exitCode, timedOut: v.timedOut === true };
       if (v.error || v.exitCode !== undefined) onLast();
     };
-    for await (const c of res) {
-      buf += (c as Buffer).toString("utf8");
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        line(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
+    try {
+      for await (const c of res) {
+        buf += (c as Buffer).toString("utf8");
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          line(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
       }
+      line(buf.trim());
+    } catch (e) {
+      throw this.lost(e, "the command finished");
     }
-    line(buf.trim());
     if (error) throw new CorralError(error.code, error.message);
     if (!result) throw new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);
     return result;
+  }
+
+  /**
+   * The response broke off (the VM process was killed or exited: Node's "aborted", ECONNRESET) or
+   * was not what the server sends: VM_NOT_RUNNING, saying whether the VM is still there.
+   */
+  private lost(e: unknown, before: string): CorralError {
+    if (e instanceof CorralError) return e;
+    const why = e instanceof Error ? e.message : String(e);
+    let running = true;
+    try {
+      this.record();
+    } catch {
+      running = false;
+    }
+    return running
+      ? new CorralError("VM_CONNECTION_LOST", `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`, { cause: e })
+      : new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before ${before}`, { cause: e });
   }
 
   /** The serial console as a raw byte stream (HTTP upgrade). */
@@ -198,7 +251,8 @@ export class VmClient {
         resolve(socket as Socket);
       });
       req.on("response", (res) => reject(new CorralError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`)));
-      req.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message})`)));
+      answerWithin(req, this.name, "upgrade");
+      req.on("error", (e) => reject(socketError(this.name, e, "")));
       req.end();
     });
   }

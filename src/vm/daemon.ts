@@ -20,7 +20,7 @@ import { openNets, withNetCmdline } from "../net/attach.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
-import { DAEMON_MARKER, VM_FILES, publish, removeState, vmDir, type VmRecord } from "./state.js";
+import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 
 export interface DaemonConfig {
@@ -127,11 +127,12 @@ async function main(argv: string[]): Promise<void> {
       removeState(cfg.name, cfg.home);
     };
     cleanup = closeAll;
-    process.on("SIGTERM", () => m.stop());
-    process.on("SIGINT", () => m.stop());
+    process.on("SIGTERM", () => m.stop("SIGTERM"));
+    process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
     const exit = await m.run();
-    log.write(`\r\ncorral: VM '${cfg.name}' ended: ${exit.kind}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
+    log.write(`\r\ncorral: VM '${cfg.name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
+    recordExit(rec, exit.kind === "poweroff" ? `poweroff ${exit.code}` : exit.kind, cfg.home);
     closeAll();
   } catch (e) {
     log.write(`\ncorral: ${isCorralError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -4,7 +4,7 @@
  * which keeps its thread busy, never starves the caller's event loop.
  */
 import { spawn } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { openSync, closeSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -13,7 +13,7 @@ import type { GuestConsole } from "../machine/builder.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import type { DaemonConfig } from "./daemon.js";
-import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, removeState, vmDir } from "./state.js";
+import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
 
 export interface LaunchOptions {
   name?: string | undefined;
@@ -63,7 +63,7 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
     if (child.pid === undefined) throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
     pid = child.pid;
   } catch (e) {
-    removeState(name, home);
+    rmSync(vmDir(name, home), { recursive: true, force: true });
     throw e;
   } finally {
     closeSync(log);
@@ -74,8 +74,11 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
     const rec = readRecord(name, home);
     const alive = isVmProcess(pid, name);
     if (!alive) {
-      removeState(name, home);
-      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${lastError(logPath)}`);
+      const why = lastError(logPath);
+      // A start that failed leaves nothing behind (issue 14 item 7): the reason is in the error.
+      if (!existsSync(join(vmDir(name, home), VM_FILES.exit))) rmSync(vmDir(name, home), { recursive: true, force: true });
+      else removeState(name, home);
+      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
     }
     if (rec && rec.pid === pid) {
       try {
@@ -87,8 +90,10 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
     }
     if (Date.now() > deadline) {
       process.kill(pid, "SIGKILL");
-      removeState(name, home);
-      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time; its console log is ${logPath}`);
+      while (!ended(pid)) await sleep(20);
+      const last = lastLine(logPath);
+      rmSync(vmDir(name, home), { recursive: true, force: true });
+      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`);
     }
     await sleep(200);
   }
@@ -111,24 +116,43 @@ function lastError(logPath: string): string {
   } catch {
     // no log
   }
-  return `see ${logPath}`;
+  // The log goes with the failed VM's directory: say what it ended on.
+  const last = lastLine(logPath);
+  return last ? `its console's last line: ${last}` : "its process ended without a message";
 }
+
+/** The last non-empty line of the console log, without control characters. */
+function lastLine(logPath: string): string | undefined {
+  try {
+    const lines = readFileSync(logPath, "latin1").split(/\r?\n/).map((l) => l.replace(/[\x00-\x1f\x7f-\xff]/g, "").trim()).filter((l) => l !== "");
+    return lines[lines.length - 1]?.slice(0, 200);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How long a VM process has to end after SIGTERM before it is killed (SIGKILL). */
+const TERM_GRACE_MS = 5_000;
 
 /**
  * Power a VM off: graceful (the agent syncs and powers off), forced by the VM process after
- * `timeoutMs`, and if the process still lives a little later, SIGKILL and clean its state.
- * Returns how it ended.
+ * `timeoutMs`, and if the process still lives a little later, SIGKILL and clean its state. A VM
+ * that does not answer its control socket (a blocked or stopped process) gets SIGTERM at once and
+ * SIGKILL after TERM_GRACE_MS: a wedged VM is always killed. Returns how it ended.
  */
 export async function stopVm(name: string, opts: { home?: string | undefined; timeoutMs?: number } = {}): Promise<"graceful" | "killed"> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const client = new VmClient(name, opts.home);
   const rec = client.record();
+  let wait = timeoutMs + TERM_GRACE_MS;
   try {
     await client.requestStop(timeoutMs);
   } catch {
-    // not answering: killed below
+    // Not answering: the daemon's own SIGTERM handler stops the machine if its loop runs at all.
+    signal(rec.pid, "SIGTERM");
+    wait = TERM_GRACE_MS;
   }
-  const deadline = Date.now() + timeoutMs + 5_000;
+  const deadline = Date.now() + wait;
   while (Date.now() < deadline) {
     if (!isVmProcess(rec.pid, name)) {
       // Its argv is gone once it is exiting; wait until it has ended.
@@ -138,12 +162,17 @@ export async function stopVm(name: string, opts: { home?: string | undefined; ti
     }
     await sleep(100);
   }
+  signal(rec.pid, "SIGKILL");
+  while (isVmProcess(rec.pid, name)) await sleep(50);
+  recordExit(rec, "killed", opts.home);
+  removeState(name, opts.home);
+  return "killed";
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
   try {
-    process.kill(rec.pid, "SIGKILL");
+    process.kill(pid, sig);
   } catch {
     // already gone
   }
-  while (isVmProcess(rec.pid, name)) await sleep(50);
-  removeState(name, opts.home);
-  return "killed";
 }

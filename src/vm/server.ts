@@ -9,6 +9,7 @@ import { isCorralError } from "../errors.js";
 import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
+import { minGuestMemory } from "./balloon-floor.js";
 import { residentBytes } from "../sys/proc.js";
 import {
   CONSOLE_UPGRADE,
@@ -43,6 +44,11 @@ async function body(req: IncomingMessage): Promise<unknown> {
 function json(res: ServerResponse, status: number, v: unknown): void {
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(v));
+}
+
+/** A size as the CLI takes it: 128M, 512K, or bytes. */
+function mib(n: number): string {
+  return n % 2 ** 20 === 0 ? `${n / 2 ** 20}M` : n % 1024 === 0 ? `${n / 1024}K` : `${n} bytes`;
 }
 
 function fail(res: ServerResponse, status: number, code: string, message: string): void {
@@ -83,7 +89,10 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
     if (req.method === "PUT") {
       const b = (await body(req)) as Partial<Record<keyof MemoryBody, unknown>>;
       if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0) return fail(res, 400, "BAD_MEMORY", "body must be {\"bytes\": N} with N > 0");
-      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `the target ${b.bytes} is more than the VM's ${vm.rec.memory} bytes of RAM`);
+      const min = minGuestMemory(vm.rec.memory);
+      const range = `give from ${mib(min)} (what its kernel and agent need) to ${mib(vm.rec.memory)} (its RAM)`;
+      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `${mib(b.bytes)} is more than VM '${vm.rec.name}' has: ${range}`);
+      if (b.bytes < min) return fail(res, 400, "MEMORY_BELOW_FLOOR", `${mib(b.bytes)} would leave VM '${vm.rec.name}' too little to keep its guest agent alive: ${range}`);
       vm.balloon.setTarget(Math.floor((vm.rec.memory - b.bytes) / PAGE_SIZE));
     }
     vm.balloon.requestStats();
@@ -135,10 +144,16 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     }
   }
   if (vm.state() === "stopping") return fail(res, 409, "VM_NOT_RUNNING", `VM '${vm.rec.name}' is stopping`);
+  res.writeHead(200, { "content-type": NDJSON });
+  // The status line goes out at once, before the agent or the command writes anything: the client
+  // counts a VM whose status line does not come as not answering (client.ts CONTROL_TIMEOUT_MS).
+  res.flushHeaders();
   if (!vm.agent.ready) {
     const t = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), BOOT_WAIT_MS).unref());
     if ((await Promise.race([vm.agent.whenReady(), t])) === "timeout") {
-      return fail(res, 504, "AGENT_TIMEOUT", `the guest agent of VM '${vm.rec.name}' has not started: see its console log`);
+      const error: ApiError = { error: { code: "AGENT_TIMEOUT", message: `the guest agent of VM '${vm.rec.name}' has not started: see its console log` } };
+      res.end(JSON.stringify(error) + "\n");
+      return;
     }
   }
   const req = {
@@ -150,9 +165,6 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
   };
   const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") } satisfies ExecOutput) + "\n"));
-  res.writeHead(200, { "content-type": NDJSON });
-  // The status line goes out before the command writes anything (the client waits for it).
-  res.flushHeaders();
   // A client that goes away takes its command with it.
   res.on("close", () => {
     if (!res.writableFinished) vm.agent.kill(h.id);

@@ -11,7 +11,7 @@ import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from ".
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
-import { openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
+import { checkDisks, openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
 import { attachConsole } from "./console.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
 import { openVsock, parseVsockSpec, type VsockSpec } from "../net/vsock-attach.js";
@@ -33,8 +33,11 @@ Options:
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
   --memory SIZE     guest RAM, e.g. 512M or 1G; a plain number is MiB (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
-  --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
-                    ',ro' attaches it read-only. The guest sees /dev/vda, /dev/vdb, ...
+  --disk FILE[,ro][,format=raw|overlay]
+                    a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
+                    /dev/vdb, ... ',ro' attaches it read-only. An image Corral made ('corral
+                    image build', 'image overlay') is known by Corral's record FILE.corral.json;
+                    any other is raw unless format=overlay says so (docs/security.md)
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
                     switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
                                            VMs, with DHCP; TCP checksum and segmentation
@@ -149,6 +152,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (opts.detach || opts.name !== undefined) return runDetached(opts);
+  // A bad disk is one line before anything else happens (the default image is not even fetched);
+  // the open below warns, if there is anything to warn about.
+  checkDisks(opts.disks, { warn: () => {} });
   let kernel = opts.kernel ? readBlob(opts.kernel, "kernel", "--kernel") : undefined;
   let initrd = opts.initrd ? readBlob(opts.initrd, "initrd", "--initrd") : undefined;
   const firmware = opts.firmware ? readBlob(opts.firmware, "firmware", "--firmware") : undefined;

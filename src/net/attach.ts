@@ -81,13 +81,14 @@ export async function openNets(specs: readonly string[], home: string = corralHo
   try {
     for (const [i, s] of parsed.entries()) {
       let backend: NetBackend;
+      const mac = s.mac ?? defaultMac(i);
       if (s.kind === "tap") backend = TapBackend.open(s.name);
       else {
         const dir = switchDir(s.name, home);
         const port = await SwitchPort.open(dir, i);
-        backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL)));
+        backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac));
       }
-      devices.push(new VirtioNet({ backend, mac: s.mac ?? defaultMac(i), name: `eth${i}`, offloads: s.kind === "switch" && s.offload !== false }));
+      devices.push(new VirtioNet({ backend, mac, name: `eth${i}`, offloads: s.kind === "switch" && s.offload !== false }));
     }
   } catch (e) {
     for (const d of devices) d.close();

@@ -4,7 +4,7 @@
  * port carries the guest agent, a virtio-balloon that returns memory to the host, and the disks;
  * it serves the control socket (server.ts) and cleans its state up however the guest ends.
  */
-import { createWriteStream, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import { buildMachine, type GuestConsole, type NamedBlob } from "../machine/builder.js";
@@ -19,6 +19,7 @@ import { defaultCmdline } from "../api/guest-command.js";
 import { openNets, withNetCmdline } from "../net/attach.js";
 import { openVsock, type VsockSpec } from "../net/vsock-attach.js";
 import { AgentChannel } from "./agent/channel.js";
+import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
@@ -61,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined) throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
   const cfg = JSON.parse(Buffer.from(argv[2], "base64").toString("utf8")) as DaemonConfig;
   const dir = vmDir(cfg.name, cfg.home);
-  const log = createWriteStream(join(dir, VM_FILES.log), { flags: "a" });
+  const log = new ConsoleLog(join(dir, VM_FILES.log));
   let tail = Buffer.alloc(0);
   const listeners = new Set<(b: Uint8Array) => void>();
   const onConsole = (b: Uint8Array): void => {
@@ -145,7 +146,7 @@ async function main(argv: string[]): Promise<void> {
     machine?.close();
     if (!machine) for (const d of devices) d.close();
     cleanup();
-    await new Promise<void>((r) => log.end(r));
+    log.close();
   }
   // Timers of finished requests must not keep a stopped VM's process alive.
   process.exit();

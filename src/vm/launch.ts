@@ -12,6 +12,7 @@ import { CorralError } from "../errors.js";
 import type { GuestConsole } from "../machine/builder.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
+import { checkDisks } from "../devices/virtio/disk-open.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VsockSpec } from "../net/vsock-attach.js";
 import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
@@ -46,6 +47,13 @@ export async function launchVm(o: LaunchOptions): Promise<VmClient> {
   const name = o.name ?? randomName();
   checkName(name);
   const home = o.home ?? corralHome();
+  // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
+  try {
+    checkDisks(o.disks ?? []);
+  } catch (e) {
+    if (e instanceof CorralError) throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    throw e;
+  }
   claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
   if (o.vsock !== undefined) cfg.vsock = o.vsock;

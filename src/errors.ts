@@ -21,3 +21,25 @@ export class CorralError extends Error {
 export function isCorralError(e: unknown): e is CorralError {
   return e instanceof CorralError;
 }
+
+/**
+ * An error about one field of a VM spec (src/vm/spec.ts): the message names the field by its path
+ * in the spec ("memory", "boot.kernel"), and a front end can name it its own way: the CLI by the
+ * flag that set it ("--memory"), so the machine builder never writes CLI text.
+ */
+export class FieldError extends CorralError {
+  constructor(
+    code: string,
+    /** The field's path in the spec, e.g. "harts" or "devices[2].path". */
+    readonly field: string,
+    private readonly say: (name: string) => string,
+    options?: { cause?: unknown; exitCode?: number },
+  ) {
+    super(code, say(field), options);
+  }
+
+  /** The same error with the field called `name`. */
+  renamed(name: string): CorralError {
+    return new CorralError(this.code, this.say(name), { cause: this, exitCode: this.exitCode });
+  }
+}

@@ -16,10 +16,11 @@
  * caller. The API is a client of the VM's control socket (src/vm/client.ts).
  */
 import { CorralError } from "../errors.js";
-import { parseSize } from "../cli/run.js";
-import { parseGuestConsole, type GuestConsole } from "../machine/builder.js";
+import { parseSize } from "../size.js";
 import { VmClient, type ExecSession, type MemoryInfo, type VmInfo } from "../vm/client.js";
 import { launchVm, stopVm } from "../vm/launch.js";
+import { vmSpec } from "../vm/options.js";
+import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, shQuote, type TtySize } from "../vm/protocol.js";
 
@@ -36,6 +37,8 @@ export interface StartOptions {
   cpus?: number;
   /** Disk specs as for --disk: "FILE" or "FILE,ro". */
   disks?: string[];
+  /** NICs as for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
+  networks?: string[];
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -171,17 +174,8 @@ export class Vm {
 export const Corral = {
   /** Boot a VM in its own process; resolves when its guest agent answers. */
   async start(o: StartOptions = {}): Promise<Vm> {
-    const client = await launchVm({
-      name: o.name,
-      memory: toBytes(o.memory ?? "512M"),
-      cpus: o.cpus ?? 1,
-      disks: o.disks,
-      kernel: o.kernel,
-      initrd: o.initrd,
-      append: o.append,
-      console: o.console === undefined ? undefined : parseGuestConsole(o.console, "console"),
-      bootTimeoutMs: o.bootTimeoutMs,
-    });
+    const spec = vmSpec({ ...o, nets: o.networks });
+    const client = await launchVm(spec, { bootTimeoutMs: o.bootTimeoutMs });
     return new Vm(client);
   },
   /** A running VM by name (VM_NOT_RUNNING if there is none). */

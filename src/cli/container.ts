@@ -2,6 +2,7 @@ import { CorralError } from "../errors.js";
 import { Containers, type RunRequest } from "../containers/front.js";
 import type { NetworkMode } from "../containers/net/index.js";
 import { flagBool, flagStr, parseFlags } from "../containers/oci/flags.js";
+import { SIZE_HELP, parseSize } from "../size.js";
 
 /**
  * `corral container`: run and manage OS-level containers (issue 4, "The user's front").
@@ -20,14 +21,8 @@ const USAGE = `Usage:
 
 IMAGE is a root filesystem directory, a rootfs tarball, or 'busybox' (built from the host's
 busybox-static). Each container gets an overlay on the shared image.
+--memory SIZE: ${SIZE_HELP}.
 `;
-
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new CorralError("CONTAINER_USAGE", `'${s}' is not a size; use e.g. 256M or 1G`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? "").toLowerCase()] ?? 1;
-  return Math.round(Number(m[1]) * mult);
-}
 
 export function parseNet(s: string): NetworkMode {
   if (s === "bridge" || s === "none") return s;

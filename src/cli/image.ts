@@ -4,7 +4,7 @@ import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildRootDisk } from "../image/rootdisk.js";
 import { OverlayDisk } from "../devices/virtio/disk-overlay.js";
-import { parseSize } from "./run.js";
+import { SIZE_HELP, parseSize } from "../size.js";
 
 /** `corral image`: fetch the default guest image and show where it is cached. */
 export const IMAGE_USAGE = `Usage: corral image <command> [options]
@@ -21,6 +21,8 @@ Commands:
   overlay BASE --output FILE
                    make a copy-on-write overlay of the disk image BASE (docs/overlay-format.md):
                    the VM writes to FILE and BASE stays unchanged, so many VMs share one base
+
+${SIZE_HELP}.
 
 The cache lives in $${HOME_ENV} (default ~/.cache/corral). Packages come from the Debian mirror of
 the host's apt configuration; set $${MIRROR_ENV} to use another.`;

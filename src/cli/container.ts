@@ -28,13 +28,13 @@ export function parseNet(s: string): NetworkMode {
   if (s === "bridge" || s === "none") return s;
   const [kind, dev] = s.split(":");
   if ((kind === "macvlan" || kind === "ipvlan") && dev) return kind === "macvlan" ? { macvlan: dev } : { ipvlan: dev };
-  throw new CorralError("CONTAINER_USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
+  throw new CorralError("USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
 }
 
 function positiveNumber(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;
   const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) throw new CorralError("CONTAINER_USAGE", `${flag} needs a positive number (got '${s}')`);
+  if (!Number.isFinite(n) || n <= 0) throw new CorralError("USAGE", `${flag} needs a positive number (got '${s}')`);
   return n;
 }
 
@@ -47,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   const cts = new Containers();
   const name = (p: { args: string[] }) => {
     const n = p.args[0];
-    if (!n) throw new CorralError("CONTAINER_USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
+    if (!n) throw new CorralError("USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
     return n;
   };
   switch (verb) {
@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
       ], "corral container run");
       const [image, ...after] = p.args;
       const cmd = after[0] === "--" ? after.slice(1) : after;
-      if (!image) throw new CorralError("CONTAINER_USAGE", "run needs an IMAGE; see 'corral container --help'");
+      if (!image) throw new CorralError("USAGE", "run needs an IMAGE; see 'corral container --help'");
       const req: RunRequest = { image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach") };
       const n = flagStr(p, "name");
       if (n) req.name = n;
@@ -86,9 +86,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "exec": {
       const n = rest[0];
-      if (!n) throw new CorralError("CONTAINER_USAGE", "exec needs a container name");
+      if (!n) throw new CorralError("USAGE", "exec needs a container name");
       const cmd = rest.slice(rest[1] === "--" ? 2 : 1);
-      if (cmd.length === 0) throw new CorralError("CONTAINER_USAGE", "exec needs a command after the name");
+      if (cmd.length === 0) throw new CorralError("USAGE", "exec needs a command after the name");
       return cts.exec(n, cmd);
     }
     case "stop": {
@@ -110,6 +110,6 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new CorralError("CONTAINER_USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
+      throw new CorralError("USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
   }
 }

@@ -2,7 +2,6 @@
  * `corral run`: boot a guest. With no command, an interactive serial console; with `-- cmd ...`,
  * run the command in the guest, print its output and exit with its status.
  */
-import { parseArgs } from "node:util";
 import { CorralError, FieldError } from "../errors.js";
 import type { MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
@@ -12,6 +11,7 @@ import { composeVm } from "../vm/compose.js";
 import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
+import { parseVerbArgs } from "./args.js";
 import { attachConsole } from "./console.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
@@ -78,39 +78,28 @@ export interface RunArgs {
 }
 
 export function parseRunArgs(argv: string[]): RunArgs | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        kernel: { type: "string" },
-        initrd: { type: "string" },
-        append: { type: "string" },
-        memory: { type: "string", default: "512M" },
-        cpus: { type: "string", default: "1" },
-        firmware: { type: "string" },
-        console: { type: "string", default: "ttyS0" },
-        disk: { type: "string", multiple: true },
-        net: { type: "string", multiple: true },
-        help: { type: "boolean", short: "h" },
-        detach: { type: "boolean", short: "d" },
-        name: { type: "string" },
-      },
-    });
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new CorralError("BAD_ARGS", `${msg}; see 'corral run --help'`, { exitCode: 2 });
-  }
+  const parsed = parseVerbArgs("run", argv, {
+    kernel: { type: "string" },
+    initrd: { type: "string" },
+    append: { type: "string" },
+    memory: { type: "string", default: "512M" },
+    cpus: { type: "string", default: "1" },
+    firmware: { type: "string" },
+    console: { type: "string", default: "ttyS0" },
+    disk: { type: "string", multiple: true },
+    net: { type: "string", multiple: true },
+    help: { type: "boolean", short: "h" },
+    detach: { type: "boolean", short: "d" },
+    name: { type: "string" },
+  });
   const v = parsed.values;
   if (v.help) return "help";
   const sep = argv.indexOf("--");
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
   if (sep < 0 && parsed.positionals.length > 0) {
-    throw new CorralError("BAD_ARGS", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
+    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
   }
-  if (!/^\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+  if (!/^-?\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
   const spec = vmSpec({
     name: v.name,
     memory: v.memory,
@@ -143,7 +132,7 @@ async function run(argv: string[]): Promise<number> {
   const { spec } = opts;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
-    throw new CorralError("BAD_ARGS", "a guest command needs the default guest image: drop --kernel/--firmware or the command", { exitCode: 2 });
+    throw new CorralError("USAGE", "a guest command needs the default guest image: drop --kernel/--firmware or the command", { exitCode: 2 });
   }
   const command = opts.command.length > 0 ? shellQuote(opts.command) : null;
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
@@ -174,8 +163,8 @@ async function run(argv: string[]): Promise<number> {
 
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
-  if (opts.command.length > 0) throw new CorralError("BAD_ARGS", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
-  if (opts.spec.boot.firmware !== undefined) throw new CorralError("BAD_ARGS", "--firmware is not supported with --detach", { exitCode: 2 });
+  if (opts.command.length > 0) throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
+  if (opts.spec.boot.firmware !== undefined) throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

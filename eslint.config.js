@@ -11,4 +11,12 @@ export default tseslint.config(
       "no-constant-condition": ["error", { checkLoops: false }],
     },
   },
+  {
+    // One system-call layer: only src/sys loads the FFI; everything else calls its typed wrappers.
+    files: ["**/*.ts"],
+    ignores: ["src/sys/**"],
+    rules: {
+      "no-restricted-syntax": ["error", { selector: "Literal[value='koffi']", message: "koffi is used only in src/sys: call (or add) a wrapper there" }],
+    },
+  },
 );

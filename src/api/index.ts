@@ -17,17 +17,19 @@
  */
 import { CorralError } from "../errors.js";
 import { parseSize } from "../size.js";
-import { VmClient, type ExecSession, type MemoryInfo, type VmInfo } from "../vm/client.js";
+import { VmClient, type ExecSession } from "../vm/client.js";
+import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
 import { launchVm, stopVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
-import { DEFAULT_TTY_SIZE, checkTtySize, shQuote, type TtySize } from "../vm/protocol.js";
+import { shQuote } from "../vm/agent/protocol.js";
+import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 
 export { CorralError } from "../errors.js";
-export type { MemoryInfo, VmInfo } from "../vm/client.js";
+export type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
 export type { VmRecord } from "../vm/state.js";
-export type { TtySize } from "../vm/protocol.js";
+export type { TtySize } from "../vm/tty.js";
 
 export interface StartOptions {
   /** Unique among running VMs; default a random "vm-xxxxxxxx". */

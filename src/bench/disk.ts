@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
-import { fadvise, POSIX_FADV_DONTNEED } from "../devices/virtio/libc.js";
+import { fadvise } from "../sys/io.js";
+import { POSIX_FADV_DONTNEED } from "../sys/layout.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { runUntilExit } from "./spawn-until.js";
 

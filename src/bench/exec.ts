@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { Corral } from "../api/index.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
-import { AGENT_PORT_NAME, AGENT_VERSION, execFrame, execScript, LineSplitter, parseAgentLine, SHUTDOWN_FRAME } from "../vm/protocol.js";
+import { AGENT_PORT_NAME, AGENT_VERSION, execFrame, execScript, LineSplitter, parseAgentLine, SHUTDOWN_FRAME } from "../vm/agent/protocol.js";
 import { vmDir } from "../vm/state.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");

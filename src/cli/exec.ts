@@ -2,7 +2,7 @@
 import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
 import { parseVerbArgs } from "./args.js";
-import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/protocol.js";
+import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/tty.js";
 
 export const EXEC_USAGE = `Usage: corral exec [options] NAME -- command [args...]
 

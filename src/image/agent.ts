@@ -1,7 +1,7 @@
 /**
  * The guest agent: a busybox `sh` script (nothing compiled for the user's machine) that /init
  * starts. It serves one virtio-console named port (virtio 1.2 §5.3.6.2 PORT_NAME; the guest sees
- * /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with a line protocol; src/vm/protocol.ts
+ * /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with a line protocol; src/vm/agent/protocol.ts
  * is the host side and documents the frames.
  *
  * Each exec has a runner, which runs the command in its own session (setsid), so a timeout kills
@@ -32,11 +32,11 @@
  * a credit (C), which bounds what the host sends and so what ctl ever holds.
  *
  * With a terminal (-t), the command runs under busybox `telnetd -i` (the only pseudo-terminal
- * server in the guest's busybox; the host side of its encoding is src/vm/telnet.ts), which starts
+ * server in the guest's busybox; the host side of its encoding is src/vm/agent/telnet.ts), which starts
  * this script again, with CORRAL_TTY set, on the pseudo-terminal: it publishes the terminal's
  * name for W frames, sets its size, runs the command and keeps its status.
  */
-import { AGENT_PORT_NAME, AGENT_VERSION, OUTPUT_CHUNK } from "../vm/protocol.js";
+import { AGENT_PORT_NAME, AGENT_VERSION, OUTPUT_CHUNK } from "../vm/agent/protocol.js";
 
 /** Where /init finds the agent. */
 export const GUEST_AGENT_PATH = "/bin/corral-agent";

@@ -6,7 +6,8 @@
  * given to another MAC (oldest first), after every never-used address.
  */
 import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { LOCK_EX, LOCK_UN, flock } from "../devices/virtio/libc.js";
+import { flock } from "../sys/io.js";
+import { LOCK_EX, LOCK_UN } from "../sys/layout.js";
 import { CorralError } from "../errors.js";
 import type { LeaseStore } from "./dhcp.js";
 

@@ -10,7 +10,9 @@
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import type { NetBackend } from "../devices/virtio/net.js";
 import { CorralError } from "../errors.js";
-import { MAX_IFNAME, pollReadable, tunSetIff } from "./tun-ffi.js";
+import { EACCES, EBUSY, EPERM, SysError, errnoName } from "../sys/errno.js";
+import { MAX_IFNAME } from "../sys/layout.js";
+import { pollReadable, tunSetIff } from "../sys/net.js";
 
 export const TUN_PATH = "/dev/net/tun";
 /** The kernel replaces %d with the first free number. */
@@ -19,8 +21,6 @@ export const DEFAULT_TAP_NAME = "corral%d";
 const POLL_MS = 100;
 /** Frames read per wakeup before giving the emulator its turn again. */
 const BURST = 64;
-
-const errnoName: Record<number, string> = { 1: "EPERM", 2: "ENOENT", 13: "EACCES", 16: "EBUSY", 19: "ENODEV", 22: "EINVAL" };
 
 export class TapBackend implements NetBackend {
   readonly stats = { txFrames: 0, rxFrames: 0, txErrors: 0 };
@@ -54,11 +54,10 @@ export class TapBackend implements NetBackend {
       ifname = tunSetIff(fd, name);
     } catch (e) {
       closeSync(fd);
-      const errno = (e as { errno?: number }).errno ?? 0;
-      if (errno === 1 || errno === 13) throw new CorralError("TAP_PERMISSION", `cannot create TAP device '${name}' (${errnoName[errno]}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`, { cause: e });
-      if (errno === 16) throw new CorralError("TAP_BUSY", `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`, { cause: e });
-      if (e instanceof CorralError) throw e;
-      throw new CorralError("TAP_FAILED", `cannot create TAP device '${name}' (${errnoName[errno] ?? `errno ${errno}`}): ${(e as Error).message}`, { cause: e });
+      const errno = e instanceof SysError ? e.errno : 0;
+      if (errno === EPERM || errno === EACCES) throw new CorralError("TAP_PERMISSION", `cannot create TAP device '${name}' (${errnoName(errno)}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`, { cause: e });
+      if (errno === EBUSY) throw new CorralError("TAP_BUSY", `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`, { cause: e });
+      throw new CorralError("TAP_FAILED", `cannot create TAP device '${name}' (${errnoName(errno)}): ${(e as Error).message}`, { cause: e });
     }
     return new TapBackend(fd, ifname);
   }

@@ -1,35 +1,28 @@
 /**
- * A client of one VM's control socket (server.ts). Every call first checks that the VM is
- * running, so a stopped or crashed VM gives VM_NOT_RUNNING rather than a socket error.
+ * A client of one VM's control socket (control/protocol.ts; served by server.ts, which this does
+ * not load). Every call first checks that the VM is running, so a stopped or crashed VM gives
+ * VM_NOT_RUNNING rather than a socket error.
  */
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Socket } from "node:net";
 import { CorralError } from "../errors.js";
-import { CONSOLE_UPGRADE, type ExecBody, type ExecInput } from "./server.js";
-import { checkTtySize, type TtySize } from "./protocol.js";
+import {
+  CONSOLE_UPGRADE,
+  NDJSON,
+  ROUTES,
+  type ApiError,
+  type ExecBody,
+  type ExecInput,
+  type ExecOutcome,
+  type ExecOutput,
+  type MemoryBody,
+  type MemoryInfo,
+  type StopBody,
+  type VmInfo,
+} from "./control/protocol.js";
+import { checkTtySize, type TtySize } from "./tty.js";
 import { VM_FILES, requireVm, vmDir, type VmRecord } from "./state.js";
-
-export interface VmInfo extends VmRecord {
-  state: "booting" | "running" | "stopping";
-  uptimeMs: number;
-}
-
-export interface MemoryInfo {
-  memory: number;
-  targetBytes: number;
-  balloonPages: number;
-  guestTotal?: number;
-  guestAvailable?: number;
-  hostResident: number;
-  /** Bytes of guest RAM handed back to the host kernel (madvise) since boot. */
-  releasedBytes: number;
-}
-
-export interface ExecOutcome {
-  exitCode: number;
-  timedOut: boolean;
-}
 
 /** Stdin for exec: bytes, or chunks as they come (a Readable is one), each sent at once. */
 export type ExecStdin = Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -43,10 +36,6 @@ export interface ExecSession {
 
 /** Bytes of stdin per request line. */
 const STDIN_LINE = 64 * 1024;
-
-interface ApiError {
-  error?: { code: string; message: string };
-}
 
 export class VmClient {
   readonly socket: string;
@@ -75,25 +64,25 @@ export class VmClient {
     const res = await this.call(method, path, payload);
     const parts: Buffer[] = [];
     for await (const c of res) parts.push(c as Buffer);
-    const v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & ApiError;
+    const v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
     if (v.error) throw new CorralError(v.error.code, v.error.message);
     return v;
   }
 
   info(): Promise<VmInfo> {
-    return this.jsonCall<VmInfo>("GET", "/vm");
+    return this.jsonCall<VmInfo>("GET", ROUTES.vm);
   }
 
   memory(): Promise<MemoryInfo> {
-    return this.jsonCall<MemoryInfo>("GET", "/memory");
+    return this.jsonCall<MemoryInfo>("GET", ROUTES.memory);
   }
 
   setMemory(bytes: number): Promise<MemoryInfo> {
-    return this.jsonCall<MemoryInfo>("PUT", "/memory", { bytes });
+    return this.jsonCall<MemoryInfo>("PUT", ROUTES.memory, { bytes } satisfies MemoryBody);
   }
 
   async requestStop(timeoutMs: number): Promise<void> {
-    await this.jsonCall("POST", "/stop", { timeoutMs });
+    await this.jsonCall("POST", ROUTES.stop, { timeoutMs } satisfies StopBody);
   }
 
   /**
@@ -110,7 +99,7 @@ export class VmClient {
       const tty = body.tty === undefined ? undefined : checkTtySize(body.tty);
       const env = tty && body.env?.["TERM"] === undefined ? { ...body.env, TERM: process.env["TERM"] || "xterm" } : body.env;
       // A connection of its own (agent: false): never a kept-alive one the server may be closing.
-      const r = request({ socketPath: this.socket, method: "POST", path: "/exec", agent: false, headers: { "content-type": "application/x-ndjson" } });
+      const r = request({ socketPath: this.socket, method: "POST", path: ROUTES.exec, agent: false, headers: { "content-type": NDJSON } });
       req = r;
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         r.on("response", resolve);
@@ -180,7 +169,7 @@ export class VmClient {
     let error: { code: string; message: string } | undefined;
     const line = (l: string): void => {
       if (!l) return;
-      const v = JSON.parse(l) as { fd?: 1 | 2; data?: string; exitCode?: number; timedOut?: boolean } & ApiError;
+      const v = JSON.parse(l) as Partial<ExecOutput & ExecOutcome & ApiError>;
       if (v.error) error = v.error;
       else if (v.fd !== undefined && v.data !== undefined) onOutput(v.fd, Buffer.from(v.data, "base64"));
       else if (v.exitCode !== undefined) result = { exitCode: v.exitCode, timedOut: v.timedOut === true };
@@ -203,7 +192,7 @@ export class VmClient {
   console(): Promise<Socket> {
     this.record();
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, path: "/console", headers: { connection: "Upgrade", upgrade: CONSOLE_UPGRADE } });
+      const req = request({ socketPath: this.socket, path: ROUTES.console, headers: { connection: "Upgrade", upgrade: CONSOLE_UPGRADE } });
       req.on("upgrade", (_res, socket, head) => {
         if (head.length > 0) socket.unshift(head);
         resolve(socket as Socket);

@@ -3,36 +3,12 @@
  * large for one, an ArrayBuffer that V8 gets from calloc); V8 maps either as private anonymous
  * memory, so its pages can be dropped with madvise(MADV_DONTNEED) (madvise(2): later reads of a
  * private anonymous mapping see zero-filled pages, which is what the balloon and free page
- * reporting promise the guest, virtio 1.2 §5.5.6).
- * koffi.address gives the ArrayBuffer's address (a TypedArray argument would be copied).
+ * reporting promise the guest, virtio 1.2 §5.5.6). The call itself is src/sys/mem.ts.
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import type Koffi from "koffi";
+import { dropPages, hostAddress } from "../sys/mem.js";
 import { GuestRam, PAGE_SIZE, type GuestMemory } from "../machine/memory.js";
 import type { VirtioDeviceContext } from "../devices/virtio/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon.js";
-
-/** asm-generic/mman-common.h */
-const MADV_DONTNEED = 4;
-
-interface Ffi {
-  madvise: (addr: bigint, len: number, advice: number) => number;
-  address: (buf: ArrayBuffer) => bigint;
-}
-let ffi: Ffi | null | undefined;
-
-function load(): Ffi | null {
-  if (ffi !== undefined) return ffi;
-  try {
-    const koffi = createRequire(import.meta.url)("koffi") as typeof Koffi;
-    const fn = koffi.load("libc.so.6").func("int madvise(uintptr_t addr, size_t length, int advice)");
-    ffi = { madvise: (addr, len, advice) => fn(addr, len, advice) as number, address: (buf) => koffi.address(buf) };
-  } catch {
-    ffi = null; // no FFI: zeroing keeps the pages resident, but the guest sees the same thing
-  }
-  return ffi;
-}
 
 /**
  * Zero [gpa, gpa+len) of guest RAM and give the host pages wholly inside it back to the kernel.
@@ -43,13 +19,14 @@ function load(): Ffi | null {
 export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
   if (len <= 0 || !ram.contains(gpa, len)) return 0;
   const off = gpa - ram.base;
-  const f = load();
+  const address = hostAddress(ram.buffer);
   let released = 0;
-  if (f) {
-    const base = Number(f.address(ram.buffer)) + ram.byteOffset;
+  // Without the FFI, zeroing keeps the pages resident, but the guest sees the same thing.
+  if (address !== undefined) {
+    const base = address + ram.byteOffset;
     const a = Math.ceil((base + off) / PAGE_SIZE) * PAGE_SIZE - base;
     const b = Math.floor((base + off + len) / PAGE_SIZE) * PAGE_SIZE - base;
-    if (b > a && f.madvise(BigInt(base + a), b - a, MADV_DONTNEED) === 0) {
+    if (b > a && dropPages(base + a, b - a)) {
       ram.u8.fill(0, off, a);
       ram.u8.fill(0, b, off + len);
       released = b - a;
@@ -94,19 +71,5 @@ export class ReleasingBalloon extends VirtioBalloon {
       if (mem instanceof GuestRam) this.releasedBytes += releaseRange(mem, gpa, len);
       else mem?.fill(gpa, len, 0);
     }
-  }
-}
-
-/** This process's resident memory (VmRSS), bytes. */
-export function residentBytes(pid: number | "self" = "self"): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readStatus(pid));
-  return m ? Number(m[1]) * 1024 : 0;
-}
-
-function readStatus(pid: number | "self"): string {
-  try {
-    return readFileSync(`/proc/${pid}/status`, "utf8");
-  } catch {
-    return "";
   }
 }

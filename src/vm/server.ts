@@ -1,13 +1,6 @@
 /**
- * The control socket of a VM process: HTTP/1.1 over a Unix socket (as Firecracker's API socket).
- *   GET  /vm        {name, pid, cpus, memory, state, startedAt}
- *   POST /exec      body application/x-ndjson, sent while the command runs: an ExecBody line, then
- *                   ExecInput lines (stdin chunks, end of stdin, terminal sizes); response
- *                   application/x-ndjson, streamed: {"fd":1|2,"data":base64} lines, then
- *                   {"exitCode":N,"timedOut":bool} or {"error":{"code","message"}}
- *   POST /stop      body {"timeoutMs":N}: graceful power-off, forced after timeoutMs; 202
- *   GET  /memory    balloon state; PUT /memory body {"bytes":N} sets the guest's memory target
- *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
+ * The VM process's end of its control socket: the routes of control/protocol.ts, served over
+ * HTTP/1.1 on a Unix socket.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { rmSync } from "node:fs";
@@ -16,27 +9,23 @@ import { isCorralError } from "../errors.js";
 import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
-import { residentBytes } from "./madvise.js";
-import { checkTtySize, type TtySize } from "./protocol.js";
-
-export interface ExecBody {
-  argv: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** Stdin follows as ExecInput lines; otherwise the command's stdin is /dev/null. */
-  stdin?: boolean;
-  /** Run the command on a pseudo-terminal of this size. */
-  tty?: TtySize;
-  timeoutMs?: number;
-}
-
-/** The lines after the ExecBody. */
-export type ExecInput = { stdin: string } | { eof: true } | { resize: TtySize };
+import { residentBytes } from "../sys/proc.js";
+import {
+  CONSOLE_UPGRADE,
+  NDJSON,
+  ROUTES,
+  type ApiError,
+  type ExecBody,
+  type ExecOutput,
+  type MemoryBody,
+  type MemoryInfo,
+  type StopBody,
+  type VmInfo,
+} from "./control/protocol.js";
+import { checkTtySize } from "./tty.js";
 
 /** How long an exec waits for a booting guest's agent. */
 const BOOT_WAIT_MS = 180_000;
-
-export const CONSOLE_UPGRADE = "corral-console";
 
 async function body(req: IncomingMessage): Promise<unknown> {
   const parts: Buffer[] = [];
@@ -57,7 +46,7 @@ function json(res: ServerResponse, status: number, v: unknown): void {
 }
 
 function fail(res: ServerResponse, status: number, code: string, message: string): void {
-  json(res, status, { error: { code, message } });
+  json(res, status, { error: { code, message } } satisfies ApiError);
 }
 
 export async function serveControl(path: string, vm: VmContext): Promise<Server> {
@@ -66,7 +55,7 @@ export async function serveControl(path: string, vm: VmContext): Promise<Server>
       const code = isCorralError(e) ? e.code : "BAD_REQUEST";
       const message = e instanceof Error ? e.message : String(e);
       if (!res.headersSent) fail(res, isCorralError(e) ? 500 : 400, code, message);
-      else res.end(JSON.stringify({ error: { code, message } }) + "\n");
+      else res.end(JSON.stringify({ error: { code, message } } satisfies ApiError) + "\n");
     });
   });
   // An exec's request body lasts as long as its command (stdin is streamed): no time limit on it.
@@ -82,17 +71,17 @@ export async function serveControl(path: string, vm: VmContext): Promise<Server>
 
 async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): Promise<void> {
   const url = req.url ?? "/";
-  if (req.method === "GET" && url === "/vm") {
-    json(res, 200, { ...vm.rec, state: vm.state(), uptimeMs: Date.now() - vm.rec.startedAt });
-  } else if (req.method === "POST" && url === "/exec") {
+  if (req.method === "GET" && url === ROUTES.vm) {
+    json(res, 200, { ...vm.rec, state: vm.state(), uptimeMs: Date.now() - vm.rec.startedAt } satisfies VmInfo);
+  } else if (req.method === "POST" && url === ROUTES.exec) {
     await exec(req, res, vm);
-  } else if (req.method === "POST" && url === "/stop") {
-    const b = (await body(req)) as { timeoutMs?: number };
+  } else if (req.method === "POST" && url === ROUTES.stop) {
+    const b = (await body(req)) as StopBody;
     vm.stop(typeof b.timeoutMs === "number" ? b.timeoutMs : 10_000);
     json(res, 202, { state: "stopping" });
-  } else if (url === "/memory" && (req.method === "GET" || req.method === "PUT")) {
+  } else if (url === ROUTES.memory && (req.method === "GET" || req.method === "PUT")) {
     if (req.method === "PUT") {
-      const b = (await body(req)) as { bytes?: unknown };
+      const b = (await body(req)) as Partial<Record<keyof MemoryBody, unknown>>;
       if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0) return fail(res, 400, "BAD_MEMORY", "body must be {\"bytes\": N} with N > 0");
       if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `the target ${b.bytes} is more than the VM's ${vm.rec.memory} bytes of RAM`);
       vm.balloon.setTarget(Math.floor((vm.rec.memory - b.bytes) / PAGE_SIZE));
@@ -110,7 +99,7 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
       guestAvailable: stat(BalloonStat.AVAIL),
       hostResident: residentBytes(),
       releasedBytes: vm.balloon.releasedBytes,
-    });
+    } satisfies MemoryInfo);
   } else {
     fail(res, 404, "NOT_FOUND", `no route ${req.method ?? ""} ${url}`);
   }
@@ -160,8 +149,8 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     ...(b.tty !== undefined ? { tty: b.tty } : {}),
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
   };
-  const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") }) + "\n"));
-  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") } satisfies ExecOutput) + "\n"));
+  res.writeHead(200, { "content-type": NDJSON });
   // The status line goes out before the command writes anything (the client waits for it).
   res.flushHeaders();
   // A client that goes away takes its command with it.
@@ -170,7 +159,7 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
   });
   const input = async (): Promise<void> => {
     for await (const v of lines) {
-      const m = v as Partial<{ stdin: unknown; eof: unknown; resize: unknown }>;
+      const m = v as Partial<Record<"stdin" | "eof" | "resize", unknown>>; // an ExecInput line, checked field by field
       if (typeof m.stdin === "string") {
         if (!h.write(Buffer.from(m.stdin, "base64"))) await h.drained();
       } else if (m.eof === true) h.end();
@@ -184,7 +173,8 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     const r = await h.done;
     res.write(JSON.stringify(r) + "\n");
   } catch (e) {
-    res.write(JSON.stringify({ error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } }) + "\n");
+    const error: ApiError = { error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } };
+    res.write(JSON.stringify(error) + "\n");
   }
   // The client ends its request when it reads the last line; ending the response (and closing
   // the connection) before that could cut off stdin it is still writing, and so its reading.
@@ -193,7 +183,7 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
 }
 
 function attachConsole(req: IncomingMessage, socket: Duplex, vm: VmContext): void {
-  if (req.url !== "/console" || (req.headers.upgrade ?? "").toLowerCase() !== CONSOLE_UPGRADE) {
+  if (req.url !== ROUTES.console || (req.headers.upgrade ?? "").toLowerCase() !== CONSOLE_UPGRADE) {
     socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     return;
   }

@@ -10,7 +10,7 @@ import { z } from "zod";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import { FieldError } from "../errors.js";
 import { formatMiB, sizeBytes } from "../size.js";
-import { AGENT_PORT_NAME } from "./protocol.js";
+import { AGENT_PORT_NAME } from "./agent/protocol.js";
 
 export const MIN_CPUS = 1;
 export const MAX_CPUS = 8;

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
-import { setChildSubreaper } from "../../src/containers/linux/libc.js";
+import { setChildSubreaper } from "../../src/sys/proc.js";
 import { SOCKET_NAME } from "../../src/containers/server/protocol.js";
 import { fixture, leftovers, until, type Fixture, type Leftovers } from "./fixtures.js";
 

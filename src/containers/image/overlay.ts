@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { mount, umount } from "../linux/libc.js";
+import { mount, umount } from "../../sys/fs.js";
 
 /**
  * A container's root filesystem: overlayfs with the shared image as the read-only lower layer

@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSy
 import { join } from "node:path";
 import { CorralError } from "../../errors.js";
 import { IpError, ip, ipBatch, type Netns } from "./ip.js";
-import { loopbackUp } from "./loopback.js";
+import { loopbackUp } from "../../sys/net.js";
 import { allocate, parseSubnet, readPool, withLock, writePool, type Subnet } from "./ipam.js";
 
 export type NetworkMode = "bridge" | { macvlan: string } | { ipvlan: string } | "none";

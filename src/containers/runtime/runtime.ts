@@ -11,7 +11,7 @@ import { createPlan, execPlan } from "./plan.js";
 import { securityFor } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
 import { openFifoForStart } from "./fifo.js";
-import { mkfifo } from "../linux/libc.js";
+import { mkfifo } from "../../sys/fs.js";
 import { cgroupWritable, checkUserNamespaces, defaultRoot, isRootless, pidsInNamespaceOf, rootlessSpec, type IdMapTools } from "./rootless.js";
 
 export interface RuntimeOptions {

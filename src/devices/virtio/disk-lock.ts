@@ -6,7 +6,9 @@
  * closed or the process dies: nothing is left behind on close or crash (no lock files to go stale).
  */
 import { CorralError } from "../../errors.js";
-import { EWOULDBLOCK, LOCK_EX, LOCK_NB, LOCK_SH, flock } from "./libc.js";
+import { EWOULDBLOCK } from "../../sys/errno.js";
+import { flock } from "../../sys/io.js";
+import { LOCK_EX, LOCK_NB, LOCK_SH } from "../../sys/layout.js";
 
 export type LockMode = "shared" | "exclusive";
 

@@ -7,7 +7,9 @@ import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
 import { CorralError } from "../../errors.js";
 import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, preadvFull, pwriteFull, pwritevFull, type DiskBackend } from "./disk.js";
 import { lockImage } from "./disk-lock.js";
-import { EOPNOTSUPP, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, fallocate } from "./libc.js";
+import { EOPNOTSUPP } from "../../sys/errno.js";
+import { fallocate } from "../../sys/io.js";
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../../sys/layout.js";
 
 export interface RawDiskOptions {
   readOnly?: boolean;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { preadvFull, pwritevFull } from "./disk.js";
 import { RawDisk } from "./disk-raw.js";
 import { OverlayDisk } from "./disk-overlay.js";
-import { IOV_MAX } from "./libc.js";
+import { IOV_MAX } from "../../sys/layout.js";
 import { scratchDir } from "./testing/scratch-fs.js";
 
 /** Bytes that differ at every position of a file, so a misplaced buffer shows. */

@@ -7,7 +7,8 @@
 import { openSync, readSync, writeSync } from "node:fs";
 import { getSystemErrorName } from "node:util";
 import { CorralError } from "../../errors.js";
-import { IOV_MAX, preadv, pwritev } from "./libc.js";
+import { preadv, pwritev } from "../../sys/io.js";
+import { IOV_MAX } from "../../sys/layout.js";
 
 export interface DiskBackend {
   /** The image file, for messages. */

@@ -3,8 +3,8 @@
  * each with its own id; output streamed to callbacks; stdin streamed with credits; a timeout
  * kills the guest process group.
  */
-import { CorralError } from "../errors.js";
-import type { ConsolePort } from "../devices/virtio/console.js";
+import { CorralError } from "../../errors.js";
+import type { ConsolePort } from "../../devices/virtio/console.js";
 import {
   AGENT_VERSION,
   LineSplitter,
@@ -20,8 +20,8 @@ import {
   resizeFrame,
   stdinFrames,
   type AgentMessage,
-  type TtySize,
 } from "./protocol.js";
+import type { TtySize } from "../tty.js";
 import { TelnetDecoder, telnetEncode } from "./telnet.js";
 
 /** How long the agent may take to acknowledge a request before it counts as not answering. */

@@ -27,7 +27,7 @@
  *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N)
  *   P <id>                    answer to a ping
  */
-import { CorralError } from "../errors.js";
+import type { TtySize } from "../tty.js";
 
 export const AGENT_PORT_NAME = "org.corral.agent";
 /** 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). 3: X scripts in printf %b escapes. */
@@ -41,29 +41,6 @@ export const OUTPUT_CHUNK = 3072;
  */
 export const STDIN_CHUNK = 16 * 1024;
 export const STDIN_WINDOW = 3;
-
-/** A pseudo-terminal's size in character cells. */
-export interface TtySize {
-  rows: number;
-  cols: number;
-}
-
-/** The size of a terminal that no host terminal gave a size to (a VT100's). */
-export const DEFAULT_TTY_SIZE: TtySize = { rows: 24, cols: 80 };
-
-/** The window size the kernel keeps is two unsigned shorts (struct winsize, tty_ioctl(4)). */
-const TTY_MAX = 0xffff;
-
-/** `size` as a TtySize, or a CorralError BAD_TTY_SIZE that says what is wrong. */
-export function checkTtySize(size: unknown): TtySize {
-  const s = size as Partial<TtySize> | null;
-  const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0 && n <= TTY_MAX;
-  if (typeof s !== "object" || s === null || !ok(s.rows) || !ok(s.cols)) {
-    const shown = typeof s === "object" && s !== null ? `${String(s.rows)}x${String(s.cols)}` : String(size);
-    throw new CorralError("BAD_TTY_SIZE", `the terminal size ${shown} is not valid: rows and cols must be whole numbers from 1 to ${TTY_MAX}`);
-  }
-  return { rows: s.rows, cols: s.cols };
-}
 
 export type AgentMessage =
   | { kind: "hello"; version: number }

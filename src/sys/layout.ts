@@ -1,0 +1,57 @@
+/**
+ * Struct layouts and constants of the Linux/glibc ABI Corral passes to libc, for x86-64 and the
+ * other LP64 Linux targets (s390 differs in POSIX_FADV_DONTNEED). Each is checked against the
+ * host's C headers by layout.test.ts.
+ */
+
+/** struct iovec (sys/uio.h): void *iov_base; size_t iov_len. Byte offsets. */
+export const IOVEC = Object.freeze({ base: 0, len: 8, size: 16 });
+/** The most buffers one preadv/pwritev takes (IOV_MAX, limits.h). */
+export const IOV_MAX = 1024;
+
+/** struct ifreq (linux/if.h): char ifr_name[IFNAMSIZ]; then a union whose first member is short ifr_flags. */
+export const IFREQ = Object.freeze({ name: 0, nameSize: 16, flags: 16, size: 40 });
+/** IFNAMSIZ minus the NUL. */
+export const MAX_IFNAME = IFREQ.nameSize - 1;
+/** Interface flags (linux/if.h) and the ioctls that get and set them (linux/sockios.h, netdevice(7)). */
+export const IFF_UP = 0x1;
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+
+/** _IOW('T', 202, int) (linux/if_tun.h) and its flags (Documentation/networking/tuntap.rst). */
+export const TUNSETIFF = 0x400454ca;
+export const IFF_TAP = 0x0002;
+export const IFF_NO_PI = 0x1000;
+
+/** struct pollfd (poll.h) and POLLIN. */
+export const POLLFD = Object.freeze({ fd: 0, events: 4, revents: 6, size: 8 });
+export const POLLIN = 1;
+
+/** socket(2) arguments (sys/socket.h). */
+export const AF_INET = 2;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+/** setns(2) namespace type (sched.h). */
+export const CLONE_NEWNET = 0x40000000;
+
+/** flock(2) operations (sys/file.h). */
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** fallocate(2) modes (linux/falloc.h). */
+export const FALLOC_FL_KEEP_SIZE = 0x01;
+export const FALLOC_FL_PUNCH_HOLE = 0x02;
+
+/** posix_fadvise(2) advice (fcntl.h). */
+export const POSIX_FADV_DONTNEED = 4;
+
+/** madvise(2) advice (asm-generic/mman-common.h). */
+export const MADV_DONTNEED = 4;
+
+/** umount2(2) flag (sys/mount.h). */
+export const MNT_DETACH = 2;
+
+/** prctl(2) option (linux/prctl.h): orphaned descendants are re-parented to this process. */
+export const PR_SET_CHILD_SUBREAPER = 36;

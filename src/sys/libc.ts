@@ -1,0 +1,88 @@
+/**
+ * The C library, loaded once through koffi, and every function of it Corral calls. Raw bindings
+ * only: each returns what C returns (-1 and errno, or an error number). The typed wrappers beside
+ * this file (io.ts, mem.ts, net.ts, fs.ts, proc.ts) give them meaning; nothing outside src/sys
+ * touches koffi. koffi and libc are loaded on first use, so importing a module that may call
+ * into libc does not load the native module.
+ */
+import { createRequire } from "node:module";
+import type Koffi from "koffi";
+
+/** struct pollfd as koffi marshals it (layout: POLLFD in layout.ts). */
+export interface PollFd {
+  fd: number;
+  events: number;
+  revents: number;
+}
+
+export interface Libc {
+  flock(fd: number, op: number): number;
+  fallocate(fd: number, mode: number, offset: number, len: number): number;
+  posixFadvise(fd: number, offset: number, len: number, advice: number): number;
+  /** `iov` is an array of struct iovec (IOVEC in layout.ts) that koffi passes by address, uncopied. */
+  preadv(fd: number, iov: Uint32Array, count: number, offset: number): number;
+  pwritev(fd: number, iov: Uint32Array, count: number, offset: number): number;
+  madvise(addr: bigint, len: number, advice: number): number;
+  mkfifo(path: string, mode: number): number;
+  mount(src: string | null, dst: string, type: string | null, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
+  prctl(option: number, a2: number, a3: number, a4: number, a5: number): number;
+  setns(fd: number, nstype: number): number;
+  socket(domain: number, type: number, protocol: number): number;
+  /** ioctl(2) with a pointer argument: `arg` is passed by address. */
+  ioctl(fd: number, request: number, arg: Buffer): number;
+  /** poll(2) on a koffi worker thread; koffi copies `fds` into memory of its own for the call. */
+  pollAsync(fds: PollFd, nfds: number, timeoutMs: number, cb: (err: unknown, res: number) => void): void;
+  /** errno as the last call on this thread left it (koffi saves it right after each call). */
+  errno(): number;
+  /** The host address of a buffer's first byte (of the ArrayBuffer, or of the view's own bytes). */
+  address(buf: ArrayBufferLike | ArrayBufferView): bigint;
+}
+
+let libc: Libc | undefined;
+
+/** The bindings; throws when koffi or libc cannot be loaded (callers that can do without catch it). */
+export function sys(): Libc {
+  return (libc ??= bind());
+}
+
+function bind(): Libc {
+  const k = createRequire(import.meta.url)("koffi") as typeof Koffi;
+  const so = k.load("libc.so.6");
+  const f = (proto: string) => so.func(proto);
+  const flock = f("int flock(int fd, int operation)");
+  const fallocate = f("int fallocate(int fd, int mode, int64_t offset, int64_t len)");
+  const fadvise = f("int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)");
+  const preadv = f("intptr_t preadv(int fd, const void *iov, int iovcnt, int64_t offset)");
+  const pwritev = f("intptr_t pwritev(int fd, const void *iov, int iovcnt, int64_t offset)");
+  const madvise = f("int madvise(uintptr_t addr, size_t length, int advice)");
+  const mkfifo = f("int mkfifo(const char *path, uint32_t mode)");
+  const mount = f("int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)");
+  const umount2 = f("int umount2(const char *target, int flags)");
+  const prctl = f("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)");
+  const setns = f("int setns(int fd, int nstype)");
+  const socket = f("int socket(int domain, int type, int protocol)");
+  const ioctl = f("int ioctl(int fd, unsigned long request, void *arg)");
+  // A koffi struct, not a Buffer: koffi copies it for the asynchronous call, so nothing the
+  // garbage collector may move or free reaches the worker thread.
+  k.struct("corral_pollfd", { fd: "int", events: "short", revents: "short" });
+  const poll = f("int poll(_Inout_ corral_pollfd *fds, unsigned long nfds, int timeout)");
+  return {
+    flock: (fd, op) => flock(fd, op) as number,
+    fallocate: (fd, mode, offset, len) => fallocate(fd, mode, offset, len) as number,
+    posixFadvise: (fd, offset, len, advice) => fadvise(fd, offset, len, advice) as number,
+    preadv: (fd, iov, count, offset) => preadv(fd, iov, count, offset) as number,
+    pwritev: (fd, iov, count, offset) => pwritev(fd, iov, count, offset) as number,
+    madvise: (addr, len, advice) => madvise(addr, len, advice) as number,
+    mkfifo: (path, mode) => mkfifo(path, mode) as number,
+    mount: (src, dst, type, flags, data) => mount(src, dst, type, flags, data) as number,
+    umount2: (target, flags) => umount2(target, flags) as number,
+    prctl: (option, a2, a3, a4, a5) => prctl(option, a2, a3, a4, a5) as number,
+    setns: (fd, nstype) => setns(fd, nstype) as number,
+    socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
+    ioctl: (fd, request, arg) => ioctl(fd, request, arg) as number,
+    pollAsync: (fds, nfds, timeoutMs, cb) => poll.async(fds, nfds, timeoutMs, cb),
+    errno: () => k.errno(),
+    address: (buf) => k.address(buf),
+  };
+}

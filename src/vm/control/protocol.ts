@@ -1,0 +1,83 @@
+/**
+ * The control socket of a VM process: HTTP/1.1 over a Unix socket (as Firecracker's API socket),
+ * served by the VM process (../server.ts) and spoken by the `corral` CLI and the API (../client.ts).
+ * This module is all the two share, so a client loads no server code.
+ *
+ *   GET  /vm        VmInfo
+ *   POST /exec      body application/x-ndjson, sent while the command runs: an ExecBody line, then
+ *                   ExecInput lines (stdin chunks, end of stdin, terminal sizes); response
+ *                   application/x-ndjson, streamed: ExecOutput lines ({"fd":1|2,"data":base64}),
+ *                   then an ExecOutcome ({"exitCode":N,"timedOut":bool}) or an ApiError
+ *   POST /stop      body StopBody: graceful power-off, forced after timeoutMs; 202
+ *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
+ *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
+ * A failed request answers an ApiError with a 4xx or 5xx status.
+ */
+import type { VmRecord } from "../state.js";
+import type { TtySize } from "../tty.js";
+
+export const ROUTES = Object.freeze({ vm: "/vm", exec: "/exec", stop: "/stop", memory: "/memory", console: "/console" });
+
+/** The protocol name of the console's HTTP upgrade (RFC 9110 §7.8). */
+export const CONSOLE_UPGRADE = "corral-console";
+/** The media type of /exec's request and response bodies: one JSON value per line. */
+export const NDJSON = "application/x-ndjson";
+
+export type VmState = "booting" | "running" | "stopping";
+
+export interface VmInfo extends VmRecord {
+  state: VmState;
+  uptimeMs: number;
+}
+
+export interface MemoryInfo {
+  memory: number;
+  targetBytes: number;
+  balloonPages: number;
+  /** The guest's own figures (virtio 1.2 §5.5.6.3), absent until its balloon driver reports them. */
+  guestTotal?: number | undefined;
+  guestAvailable?: number | undefined;
+  hostResident: number;
+  /** Bytes of guest RAM handed back to the host kernel (madvise) since boot. */
+  releasedBytes: number;
+}
+
+export interface MemoryBody {
+  /** The guest's memory target, bytes: more than 0, at most the VM's RAM. */
+  bytes: number;
+}
+
+export interface StopBody {
+  /** How long the guest has to power off before it is stopped by force (default 10 s). */
+  timeoutMs?: number;
+}
+
+/** The first line of an /exec request. */
+export interface ExecBody {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Stdin follows as ExecInput lines; otherwise the command's stdin is /dev/null. */
+  stdin?: boolean;
+  /** Run the command on a pseudo-terminal of this size. */
+  tty?: TtySize;
+  timeoutMs?: number;
+}
+
+/** The lines after the ExecBody: a stdin chunk (base64), the end of stdin, a new terminal size. */
+export type ExecInput = { stdin: string } | { eof: true } | { resize: TtySize };
+
+/** Output of the command, base64. */
+export interface ExecOutput {
+  fd: 1 | 2;
+  data: string;
+}
+
+export interface ExecOutcome {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+export interface ApiError {
+  error: { code: string; message: string };
+}

@@ -3,11 +3,15 @@
  * (for scripts and the API) and a message that says what happened and what to do about it.
  * The CLI prints `corral: <message>` and exits non-zero; it never prints a stack trace for these.
  */
-export class CorralError extends Error {
+export class CorralError<C extends string = string> extends Error {
   override readonly name: string = "CorralError";
   constructor(
-    /** Stable, machine-readable identifier, e.g. "KERNEL_NOT_FOUND". Never reworded. */
-    readonly code: string,
+    /**
+     * Stable, machine-readable identifier, e.g. "KERNEL_NOT_FOUND". Never reworded. A module
+     * declares its codes as a union (SpecErrorCode, ComposeErrorCode, ...) and throws
+     * CorralError<ItsCode>, so a code is spelt once and a caller can switch on them.
+     */
+    readonly code: C,
     message: string,
     options?: { cause?: unknown; exitCode?: number },
   ) {
@@ -27,9 +31,9 @@ export function isCorralError(e: unknown): e is CorralError {
  * in the spec ("memory", "boot.kernel"), and a front end can name it its own way: the CLI by the
  * flag that set it ("--memory"), so the machine builder never writes CLI text.
  */
-export class FieldError extends CorralError {
+export class FieldError<C extends string = string> extends CorralError<C> {
   constructor(
-    code: string,
+    code: C,
     /** The field's path in the spec, e.g. "harts" or "devices[2].path". */
     readonly field: string,
     private readonly say: (name: string) => string,
@@ -39,7 +43,7 @@ export class FieldError extends CorralError {
   }
 
   /** The same error with the field called `name`. */
-  renamed(name: string): CorralError {
+  renamed(name: string): CorralError<C> {
     return new CorralError(this.code, this.say(name), { cause: this, exitCode: this.exitCode });
   }
 }

@@ -13,9 +13,10 @@ import { CorralError } from "../errors.js";
 
 /** The code of every "the command line is wrong" failure, for every verb and dialect. */
 export const USAGE = "USAGE";
+export type UsageErrorCode = typeof USAGE;
 
 /** A usage failure: one line that says what to do. */
-export function usageError(message: string, exitCode = 2): CorralError {
+export function usageError(message: string, exitCode = 2): CorralError<UsageErrorCode> {
   return new CorralError(USAGE, message, { exitCode });
 }
 

@@ -37,6 +37,9 @@ export const MEMMAP = {
   ram: RAM_BASE,
 } as const;
 export const UART_IRQ = 10;
+/** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
+export type BuildErrorCode = "BAD_CPUS" | "IMAGE_OVERLAP" | "MEMORY_ALIGN" | "MEMORY_TOO_LARGE" | "MEMORY_TOO_SMALL" | "NO_CONSOLE_DEVICE" | "NO_KERNEL" | "TOO_MANY_DEVICES";
+
 export interface NamedBlob {
   name: string;
   data: Uint8Array;
@@ -75,18 +78,18 @@ const LINUX_HEADROOM = 48 * 2 ** 20;
 
 export function validateConfig(c: MachineConfig): void {
   if (!Number.isInteger(c.cpus) || c.cpus < MIN_CPUS || c.cpus > MAX_CPUS) {
-    throw new FieldError("BAD_CPUS", "harts", (n) => `${n} must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>("BAD_CPUS", "harts", (n) => `${n} must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
   }
   if (!Number.isInteger(c.memory) || c.memory < MIN_MEMORY) {
-    throw new FieldError("MEMORY_TOO_SMALL", "memory", (n) => `${n} must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(c.memory)})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${n} must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(c.memory)})`, { exitCode: 2 });
   }
   const host = totalmem();
   if (c.memory > MAX_MEMORY || c.memory > host - 256 * 2 ** 20) {
     const most = formatMiB(Math.min(MAX_MEMORY, host - 256 * 2 ** 20));
-    throw new FieldError("MEMORY_TOO_LARGE", "memory", (n) => `${n} ${formatMiB(c.memory)} is more than this host can give (at most ${most})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>("MEMORY_TOO_LARGE", "memory", (n) => `${n} ${formatMiB(c.memory)} is more than this host can give (at most ${most})`, { exitCode: 2 });
   }
-  if (c.memory % 4096 !== 0) throw new FieldError("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, { exitCode: 2 });
-  if (!c.kernel && !c.firmware) throw new CorralError("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
+  if (c.memory % 4096 !== 0) throw new FieldError<BuildErrorCode>("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, { exitCode: 2 });
+  if (!c.kernel && !c.firmware) throw new CorralError<BuildErrorCode>("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
 }
 
 export function buildMachine(c: MachineConfig): Machine {
@@ -117,10 +120,10 @@ export function buildMachine(c: MachineConfig): Machine {
   let hvc: VirtioConsole | undefined;
   if (c.consoleDevice === "hvc0") {
     hvc = virtio.find((d): d is VirtioConsole => d instanceof VirtioConsole);
-    if (!hvc) throw new FieldError("NO_CONSOLE_DEVICE", "console", (n) => `${n} hvc0 needs a virtio-console among the devices: add one`, { exitCode: 2 });
+    if (!hvc) throw new FieldError<BuildErrorCode>("NO_CONSOLE_DEVICE", "console", (n) => `${n} hvc0 needs a virtio-console among the devices: add one`, { exitCode: 2 });
     hvc.ports[0]!.onOutput = (b) => m.consoleWrite(b);
   }
-  if (virtio.length > VIRTIO_SLOTS) throw new CorralError("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
+  if (virtio.length > VIRTIO_SLOTS) throw new CorralError<BuildErrorCode>("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
   virtio.forEach((device, i) => {
     const irqNumber = 1 + i;
     devices.push([MEMMAP.virtio + 0x1000 * i, new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber })]);
@@ -144,7 +147,7 @@ export function buildMachine(c: MachineConfig): Machine {
   if (c.kernel) {
     const k = loadKernel(ram, c.kernel.data, c.kernel.name);
     if (c.firmware && k.start < kernelEnd) {
-      throw new CorralError("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
+      throw new CorralError<BuildErrorCode>("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
     }
     kernelEntry = k.entry;
     kernelEnd = k.end;
@@ -152,7 +155,7 @@ export function buildMachine(c: MachineConfig): Machine {
     const need = k.end - ram.base + (c.initrd?.data.length ?? 0) + LINUX_HEADROOM;
     if (c.memory < need) {
       const name = c.kernel.name;
-      throw new FieldError("MEMORY_TOO_SMALL", "memory", (n) => `${name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${formatMiB(c.memory)}): raise ${n}`, { exitCode: 2 });
+      throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${formatMiB(c.memory)}): raise ${n}`, { exitCode: 2 });
     }
     if (direct) entry = k.entry;
   }

@@ -19,6 +19,9 @@ import type { Machine } from "../machine/machine.js";
 import { withParams } from "./cmdline.js";
 import type { DeviceSpec, VmSpec } from "./spec.js";
 
+/** Every way composing a VM can fail here (devices and the builder add their own). */
+export type ComposeErrorCode = "UNKNOWN_DEVICE" | "NOT_A_FILE" | "FILE_NOT_FOUND" | "FILE_EMPTY";
+
 export interface OpenedDevices {
   /** In the spec's order: the order of the board's virtio-mmio slots. */
   devices: VirtioDevice[];
@@ -52,7 +55,7 @@ export async function openDevices(
   try {
     for (const s of specs) {
       const kind = kinds[s.kind];
-      if (!kind) throw new CorralError("UNKNOWN_DEVICE", `unknown device kind '${s.kind}': use one of ${Object.keys(kinds).join(", ")}`, { exitCode: 2 });
+      if (!kind) throw new CorralError<ComposeErrorCode>("UNKNOWN_DEVICE", `unknown device kind '${s.kind}': use one of ${Object.keys(kinds).join(", ")}`, { exitCode: 2 });
       const index = count.get(s.kind) ?? 0;
       count.set(s.kind, index + 1);
       const opened = await kind.open(s, { index, home });
@@ -141,12 +144,12 @@ function readBlob(path: string, what: string, field: string): NamedBlob {
   let size: number;
   try {
     const st = statSync(path);
-    if (!st.isFile()) throw new FieldError("NOT_A_FILE", field, (n) => `${what} ${path} is not a regular file: pass a file to ${n}`, { exitCode: 2 });
+    if (!st.isFile()) throw new FieldError<ComposeErrorCode>("NOT_A_FILE", field, (n) => `${what} ${path} is not a regular file: pass a file to ${n}`, { exitCode: 2 });
     size = st.size;
   } catch (e) {
     if (e instanceof CorralError) throw e;
-    throw new FieldError("FILE_NOT_FOUND", field, (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`, { exitCode: 2 });
+    throw new FieldError<ComposeErrorCode>("FILE_NOT_FOUND", field, (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`, { exitCode: 2 });
   }
-  if (size === 0) throw new FieldError("FILE_EMPTY", field, (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`, { exitCode: 2 });
+  if (size === 0) throw new FieldError<ComposeErrorCode>("FILE_EMPTY", field, (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`, { exitCode: 2 });
   return { name: path, data: new Uint8Array(readFileSync(path)) };
 }

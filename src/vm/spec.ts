@@ -111,17 +111,32 @@ export type VmSpecInput = z.input<typeof VmSpecSchema>;
 /** A validated spec: every default filled in, memory in bytes. */
 export type VmSpec = z.output<typeof VmSpecSchema>;
 
-/** The stable code of each field's failures, unless the issue names its own. */
-const FIELD_CODES: Record<string, string> = { name: "BAD_VM_NAME", harts: "BAD_CPUS", memory: "BAD_SIZE", console: "BAD_CONSOLE", boot: "BAD_BOOT", devices: "BAD_DEVICE" };
-const TOO_MANY = "TOO_MANY_DEVICES";
+/** Every way a spec can be refused (src/errors.ts). */
+export type SpecErrorCode =
+  | "BAD_VM_NAME"
+  | "BAD_CPUS"
+  | "BAD_SIZE"
+  | "MEMORY_TOO_SMALL"
+  | "MEMORY_ALIGN"
+  | "BAD_CONSOLE"
+  | "BAD_BOOT"
+  | "BAD_DEVICE"
+  | "UNKNOWN_DEVICE"
+  | "DUPLICATE_DEVICE"
+  | "TOO_MANY_DEVICES"
+  | "BAD_SPEC";
 
-/** `input` validated into a VmSpec, or a FieldError (exit status 2) for its first problem. */
+/** The stable code of each field's failures, unless the issue names its own. */
+const FIELD_CODES: Record<string, SpecErrorCode> = { name: "BAD_VM_NAME", harts: "BAD_CPUS", memory: "BAD_SIZE", console: "BAD_CONSOLE", boot: "BAD_BOOT", devices: "BAD_DEVICE" };
+const TOO_MANY: SpecErrorCode = "TOO_MANY_DEVICES";
+
+/** `input` validated into a VmSpec, or a FieldError<SpecErrorCode> (exit status 2) for its first problem. */
 export function parseVmSpec(input: unknown): VmSpec {
   const r = VmSpecSchema.safeParse(input);
   if (r.success) return r.data;
   const iss = r.error.issues[0]!;
   const field = iss.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
-  const own = iss.code === "custom" ? (iss.params as { code?: string } | undefined)?.code : undefined;
+  const own = iss.code === "custom" ? (iss.params as { code?: SpecErrorCode } | undefined)?.code : undefined;
   const head = String(iss.path[0] ?? "");
   const unknownKind = iss.code === "invalid_union" && head === "devices" && iss.path.length === 3 && iss.path[2] === "kind";
   const code = own ?? (iss.code === "too_big" && field === "devices" ? TOO_MANY : unknownKind ? "UNKNOWN_DEVICE" : iss.code === "unrecognized_keys" ? "BAD_SPEC" : (FIELD_CODES[head] ?? "BAD_SPEC"));
@@ -136,8 +151,8 @@ export function parseVmSpec(input: unknown): VmSpec {
   return fail(code, field || "spec", message);
 }
 
-function fail(code: string, field: string, message: string): never {
-  throw new FieldError(code, field, (name) => `${name} ${message}`, { exitCode: 2 });
+function fail(code: SpecErrorCode, field: string, message: string): never {
+  throw new FieldError<SpecErrorCode>(code, field, (name) => `${name} ${message}`, { exitCode: 2 });
 }
 
 /** The JSON Schema of what a client may send (sizes as strings or bytes, defaults optional). */

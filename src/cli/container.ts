@@ -21,7 +21,7 @@ const USAGE = `Usage:
 
 IMAGE is a root filesystem directory, a rootfs tarball, or 'busybox' (built from the host's
 busybox-static). Each container gets an overlay on the shared image.
---memory SIZE: ${SIZE_HELP}.
+${SIZE_HELP}.
 `;
 
 export function parseNet(s: string): NetworkMode {

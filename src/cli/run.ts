@@ -47,8 +47,9 @@ With '-- command ...' (default guest only), the command runs in the guest throug
 corral exits with its exit status. Without a command, the guest console is attached to this
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
-${SIZE_HELP}. Every VM has, after its disks and NICs, a virtio-console (the guest
-agent's port), a virtio-balloon and a virtio-rng: at most five disks and NICs fit.
+${SIZE_HELP}.
+Every VM has, after its disks and NICs, a virtio-console (the guest agent's port), a
+virtio-balloon and a virtio-rng: at most five disks and NICs fit.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */

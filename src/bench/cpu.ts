@@ -28,7 +28,7 @@ export function buildCpuBound(): { elf: string; cleanup(): void } {
 /** Instructions the program retires, counted by running it in-process. */
 export async function countInstructions(elf: string): Promise<number> {
   const spec = parseVmSpec({ memory: "128M", boot: { firmware: elf } });
-  const { machine: m } = await composeVm(spec, { console: () => {}, defaultCmdline: () => "" });
+  const { machine: m } = await composeVm(spec, { console: () => {} });
   const exit = await m.run();
   m.close();
   if (exit.kind !== "poweroff" || exit.code !== 0) throw new Error(`cpubound failed: ${JSON.stringify(exit)}`);

@@ -139,7 +139,6 @@ async function run(argv: string[]): Promise<number> {
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   const { machine, defaultGuest } = await composeVm(spec, {
     console: (b) => out.write(b),
-    defaultCmdline: (s) => defaultCmdline(s.console),
     // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
     ...(command !== null ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) } : {}),
   });

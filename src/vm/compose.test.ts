@@ -109,6 +109,6 @@ test("a machine that cannot be built closes the devices opened for it", async ()
   hdr.write("RSC\x05", 0x38, "latin1");
   writeFileSync(kernel, hdr);
   const spec = parseVmSpec({ memory: "32M", boot: { kernel }, devices: [SAMPLES.blk, SAMPLES.rng] });
-  await assert.rejects(composeVm(spec, { console: () => {}, home, defaultCmdline: () => "" }), { code: "IMAGE_TOO_LARGE" });
+  await assert.rejects(composeVm(spec, { console: () => {}, home }), { code: "IMAGE_TOO_LARGE" });
   assert.ok(!imageInUse(), "the disk was closed");
 });

@@ -9,6 +9,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import type { Writable } from "node:stream";
+import { defaultCmdline } from "../api/guest-command.js";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -81,8 +82,8 @@ export interface ComposeOptions {
   imageLog?: Writable;
   /** A cpio archive appended to the initrd (the command of `corral run -- cmd`). */
   initrdAppend?: (initrd: Uint8Array) => Uint8Array;
-  /** The default command line for the spec's console (api/guest-command.ts). */
-  defaultCmdline: (spec: VmSpec) => string;
+  /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
+  defaultCmdline?: (spec: VmSpec) => string;
 }
 
 export interface Composed {
@@ -104,7 +105,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       kernel: boot.kernel,
       initrd: boot.initrd,
       firmware: boot.firmware,
-      cmdline: boot.kernel ? withParams(spec.boot.cmdline ?? o.defaultCmdline(spec), opened.cmdline) : spec.boot.cmdline,
+      cmdline: boot.kernel ? withParams(spec.boot.cmdline ?? (o.defaultCmdline ?? ((s) => defaultCmdline(s.console)))(spec), opened.cmdline) : spec.boot.cmdline,
       console: o.console,
       consoleDevice: spec.console,
       virtio: opened.devices,

@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
-import { defaultCmdline } from "../api/guest-command.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
@@ -61,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     const spec = parseVmSpec({ ...cfg.spec, name });
     const rec: VmRecord = { name, pid: process.pid, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() };
-    const composed = await composeVm(spec, { console: onConsole, home: cfg.home, imageLog: log, defaultCmdline: (s) => defaultCmdline(s.console) });
+    const composed = await composeVm(spec, { console: onConsole, home: cfg.home, imageLog: log });
     const m = composed.machine;
     machine = m;
     const port = composed.devices.flatMap((d) => (d instanceof VirtioConsole ? [d.port(AGENT_PORT_NAME)] : [])).find((p) => p !== undefined);

@@ -1,33 +1,55 @@
 #!/usr/bin/env node
 // Builds Corral's native helper (native/corral-init.c) and runtime client (native/corral-oci.c) with the host's C compiler into
-// dist/native/. Run by `npm run build`; needs gcc and libc6-dev (Debian). The helper is linked
+// dist/native/. Run by `npm run build` (so by `npm start`); needs gcc and libc6-dev (Debian). The helper is linked
 // statically so that starting it costs no dynamic loading (it runs once per container).
 // Why the helper exists: see the comment at the top of native/corral-init.c.
-import { execFileSync } from "node:child_process";
-import { mkdirSync, statSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const outDir = join(root, "dist", "native");
-mkdirSync(outDir, { recursive: true });
+const cc = process.env.CC ?? "gcc";
+/** On a fresh machine: what to install, in one line, and no stack trace from a failed spawn. */
+const PACKAGES = "install the Debian packages gcc and libc6-dev (apt-get install gcc libc6-dev)";
+
+/**
+ * Checked before compiling: the compiler runs, and it builds and statically links a program that
+ * includes a libc header (headers and libc.a both come from libc6-dev), so a missing package is
+ * named rather than shown as a compiler or linker error.
+ */
+function checkCompiler() {
+  const v = spawnSync(cc, ["--version"], { encoding: "utf8" });
+  if (v.error || v.status !== 0) fail(`the C compiler '${cc}' does not run (${v.error?.code ?? `exit ${v.status}`}): ${PACKAGES}`);
+  const probe = join(outDir, ".probe");
+  const r = spawnSync(cc, ["-static", "-x", "c", "-o", probe, "-"], { input: "#include <errno.h>\nint main(void) { return errno; }\n", encoding: "utf8" });
+  rmSync(probe, { force: true });
+  if (r.status !== 0) fail(`'${cc}' cannot build a static C program (no C library headers or libc.a): ${PACKAGES}`);
+}
+
+function fail(message) {
+  process.stderr.write(`build-native: ${message}\n`);
+  process.exit(1);
+}
+
 // corral-oci: the client bin/corral-oci runs first, handing calls to the resident server.
 const targets = [{ src: "native/corral-init.c", out: "corral-init" }, { src: "native/corral-oci.c", out: "corral-oci" }];
-for (const t of targets) {
-  const src = join(root, t.src);
-  const out = join(outDir, t.out);
-  let fresh = false;
+const stale = targets.filter((t) => {
   try {
-    fresh = statSync(out).mtimeMs >= statSync(src).mtimeMs;
+    return statSync(join(outDir, t.out)).mtimeMs < statSync(join(root, t.src)).mtimeMs;
   } catch {
-    fresh = false;
+    return true;
   }
-  if (fresh) continue;
-  const cc = process.env.CC ?? "gcc";
+});
+if (stale.length > 0) {
+  mkdirSync(outDir, { recursive: true });
+  checkCompiler();
+}
+for (const t of stale) {
   try {
-    execFileSync(cc, ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", out, src], { stdio: "inherit" });
-  } catch (e) {
-    process.stderr.write(`build-native: ${cc} failed for ${t.src}; install gcc and libc6-dev\n`);
-    throw e;
+    execFileSync(cc, ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", join(outDir, t.out), join(root, t.src)], { stdio: "inherit" });
+  } catch {
+    fail(`${cc} failed for ${t.src} (its messages are above)`);
   }
 }

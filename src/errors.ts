@@ -47,3 +47,18 @@ export class FieldError<C extends string = string> extends CorralError<C> {
     return new CorralError(this.code, this.say(name), { cause: this, exitCode: this.exitCode });
   }
 }
+
+/** Set (to anything) to see the stack of an unexpected exception. */
+export const DEBUG_ENV = "CORRAL_DEBUG";
+
+/**
+ * What the CLI prints for a failure, and its exit status: a CorralError is its message; anything
+ * else is a bug, reported as one "internal error" line (70, EX_SOFTWARE in sysexits.h), with its
+ * stack only when $CORRAL_DEBUG is set.
+ */
+export function describeFailure(e: unknown, env: NodeJS.ProcessEnv = process.env): { text: string; code: number } {
+  if (isCorralError(e)) return { text: `corral: ${e.message}\n`, code: e.exitCode };
+  const debug = env[DEBUG_ENV] !== undefined && env[DEBUG_ENV] !== "";
+  const what = e instanceof Error ? (debug ? (e.stack ?? e.message) : `${e.name}: ${e.message.split("\n")[0]}`) : String(e).split("\n")[0];
+  return { text: `corral: internal error: ${what}${debug ? "" : ` (please report it; set ${DEBUG_ENV}=1 for the stack)`}\n`, code: 70 };
+}

@@ -18,11 +18,21 @@ export function sizeBytes(s: string): number | undefined {
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
-/** `s` in bytes, or a BAD_SIZE error naming `what` (e.g. "--memory" or "memory"). */
+/** `s` in bytes, or what is wrong with it ("is negative: ..."), to follow the size's name and `s` in a message. */
+export function checkSize(s: string | number): { bytes: number } | { problem: string } {
+  const text = String(s);
+  if (/^\s*-\d/.test(text)) return { problem: "is negative: give a size such as 512M or 1G" };
+  const bytes = typeof s === "number" ? (Number.isSafeInteger(s) ? s : undefined) : sizeBytes(s);
+  if (bytes === undefined) return { problem: "is not a size: use e.g. 512M or 1G" };
+  if (bytes === 0) return { problem: "is zero: give a size such as 512M or 1G" };
+  return { bytes };
+}
+
+/** `s` in bytes, or a BAD_SIZE error naming `what` (e.g. "--memory" or "SIZE"): not a size, negative or zero. */
 export function parseSize(s: string, what = "--memory"): number {
-  const n = sizeBytes(s);
-  if (n === undefined) throw new CorralError("BAD_SIZE", `${what} '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
-  return n;
+  const r = checkSize(s);
+  if ("problem" in r) throw new CorralError("BAD_SIZE", `${what} '${s}' ${r.problem}`, { exitCode: 2 });
+  return r.bytes;
 }
 
 /** Bytes as whole MiB, e.g. "512M", for messages. */

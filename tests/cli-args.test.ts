@@ -16,7 +16,7 @@ function corral(args: string[]): { status: number | null; stdout: string; stderr
 test("negative numbers are taken as values, then refused by the verb in one line", () => {
   for (const [args, re] of [
     [["run", "--cpus", "-1"], /^corral: --cpus must be a whole number from 1 to 8 \(got '?-1'?\)\n$/],
-    [["run", "--memory", "-512"], /^corral: --memory '-512' is not a size: use e\.g\. 512M or 1G\n$/],
+    [["run", "--memory", "-512"], /^corral: --memory '-512' is negative: give a size such as 512M or 1G\n$/],
     [["stop", "-t", "-5", "x"], /^corral: -t must be a number of seconds \(got '-5'\)\n$/],
     [["exec", "x", "--timeout", "-3", "--", "true"], /^corral: --timeout must be seconds \(got '-3'\)\n$/],
   ] as const) {

@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [--rounds N]
+ * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,12 +21,42 @@ function median(xs: number[]): number {
 }
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
+/** The benchmarks, in the order they run. */
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers"] as const;
+const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N]
+
+Runs the named benchmarks (all of them when none is named), each beside its peer, and prints
+markdown rows for docs/benchmarks.md. --rounds: alternating rounds per benchmark (default 3).
+`;
+
+class UsageError extends Error {}
+
+/** The benchmarks to run and the rounds; refuses what it does not know before anything runs. */
+function parseBenchArgs(args: string[]): { only: string[]; rounds: number } | "help" {
+  const only: string[] = [];
+  let rounds = 3;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--help" || a === "-h") return "help";
+    if (a === "--rounds") {
+      const v = args[++i] ?? "";
+      if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--rounds needs a whole number of at least 1 (got '${v}')`);
+      rounds = Number(v);
+    } else if (a.startsWith("-")) throw new UsageError(`unknown flag '${a}': the flags are --rounds N and --help`);
+    else if ((BENCHMARKS as readonly string[]).includes(a)) only.push(a);
+    else throw new UsageError(`unknown benchmark '${a}': choose from ${BENCHMARKS.join(", ")}`);
+  }
+  return { only, rounds };
+}
+
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const ri = args.indexOf("--rounds");
-  const rounds = ri >= 0 ? Number(args[ri + 1]) : 3;
-  const only = args.filter((a, i) => !a.startsWith("--") && args[i - 1] !== "--rounds");
-  const want = (n: string): boolean => only.length === 0 || only.includes(n);
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { only, rounds } = parsed;
+  const want = (n: (typeof BENCHMARKS)[number]): boolean => only.length === 0 || only.includes(n);
   const out: string[] = [`Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`, ""];
 
   if (want("boot")) {
@@ -69,5 +100,5 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exitCode = 1;
+  process.exitCode = e instanceof UsageError ? 2 : 1;
 });

@@ -44,6 +44,23 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return verb ? 0 : 2;
   }
+  // Help for every sub-verb, before its flags are parsed (exec's command may take -h of its own).
+  const end = rest.indexOf("--");
+  const own = verb === "exec" ? rest.slice(0, 1) : end >= 0 ? rest.slice(0, end) : rest;
+  if (own.includes("--help") || own.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await subVerb(verb, rest);
+  } catch (e) {
+    // The runtime's error names no command: the hint names this front's.
+    if (e instanceof CorralError && e.code === "OCI_NOT_FOUND") throw new CorralError(e.code, `${e.message}; 'corral container ls' lists the containers`, { cause: e, exitCode: e.exitCode });
+    throw e;
+  }
+}
+
+async function subVerb(verb: string, rest: string[]): Promise<number> {
   const cts = new Containers();
   const name = (p: { args: string[] }) => {
     const n = p.args[0];

@@ -91,8 +91,12 @@ export async function main(argv: string[]): Promise<number> {
   if (tty) process.stdout.on("resize", onResize);
   try {
     const r = await session.result;
-    if (r.timedOut) process.stderr.write(`corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`);
-    return r.exitCode;
+    if (!r.timedOut) return r.exitCode;
+    // 137 (128 + SIGKILL) as documented, whatever status the guest reported: the command's first
+    // process may have ended on its own (status 0) while the rest of its group (a fork bomb's)
+    // ran on until the kill.
+    process.stderr.write(`corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`);
+    return 137;
   } finally {
     process.stdout.off("resize", onResize);
     for (const s of signals) process.off(s, onSignal);

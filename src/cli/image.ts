@@ -48,6 +48,7 @@ function flagsOf<O extends Parameters<typeof parseVerbArgs>[2]>(args: string[], 
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (rest.includes("--help") || rest.includes("-h")) return main(["--help"]);
   switch (cmd) {
     case undefined:
       process.stderr.write(IMAGE_USAGE + "\n");
@@ -58,7 +59,6 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(IMAGE_USAGE + "\n");
       return 0;
     case "pull": {
-      if (rest.includes("--help")) return main(["--help"]);
       const flags = flagsOf(rest, { force: { type: "boolean", short: "f" } });
       const p = await pullDefaultImage({ force: flags.force === true });
       const versions = Object.entries(p.manifest.packages).map(([name, v]) => `${name} ${v.version}`);

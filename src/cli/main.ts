@@ -1,4 +1,4 @@
-import { isCorralError } from "../errors.js";
+import { describeFailure } from "../errors.js";
 
 /**
  * `corral` entry point: one verb per module (kvmtool's builtin-*.c), loaded lazily so that a
@@ -11,10 +11,11 @@ const verbs: Record<string, Verb> = {
   image: { summary: "fetch and build guest images", load: () => import("./image.js") },
   oci: { summary: "OCI runtime, command-line compatible with runc", load: () => import("./oci.js") },
   container: { summary: "run and manage OS-level containers", load: () => import("./container.js") },
-  ps: { summary: "list running VMs", load: () => import("./ps.js") },
+  ps: { summary: "list running VMs (-a: and those that ended)", load: () => import("./ps.js") },
   exec: { summary: "run a command in a running VM", load: () => import("./exec.js") },
   console: { summary: "attach to a running VM's serial console", load: () => import("./console.js") },
   stop: { summary: "power a running VM off", load: () => import("./stop.js") },
+  rm: { summary: "remove VMs that ended (-f: stop them first)", load: () => import("./rm.js") },
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
 };
 
@@ -46,12 +47,9 @@ export async function cliMain(argv: string[]): Promise<number> {
   return mod.main(rest);
 }
 
-/** Print a user-facing error as one line; anything else is a bug and keeps its stack. */
+/** Print a failure as one line (errors.ts describeFailure); returns the exit status. */
 export function reportError(e: unknown): number {
-  if (isCorralError(e)) {
-    process.stderr.write(`corral: ${e.message}\n`);
-    return e.exitCode;
-  }
-  process.stderr.write(`corral: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  return 70;
+  const { text, code } = describeFailure(e);
+  process.stderr.write(text);
+  return code;
 }

@@ -18,6 +18,10 @@ export { VERSION_TEXT } from "../containers/oci/call.js";
  */
 export async function main(argv: string[]): Promise<number> {
   const { globals, cmdAt } = splitGlobals(argv);
+  if (cmdAt >= 0 && argv[cmdAt] === "server" && ["--help", "-h"].includes(argv[cmdAt + 1] ?? "")) {
+    process.stdout.write("Usage: corral oci [--root DIR] server run|stop|status\n\nThe resident server bin/corral-oci hands calls to: 'run' serves, 'stop' ends it, 'status' reports it.\n");
+    return 0;
+  }
   if (cmdAt >= 0 && argv[cmdAt] === "server") {
     const r = flagStr(globals, "root");
     return serverCommand(argv[cmdAt + 1] ?? "status", r === undefined ? defaultRoot() : resolve(r));

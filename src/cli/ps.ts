@@ -1,6 +1,15 @@
-/** `corral ps`: the running VMs (stale state of crashed ones is cleaned on the way). */
+/** `corral ps [-a]`: the running VMs, and with -a those that ended (stale state of crashed ones is cleaned on the way). */
+import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
-import { listVms } from "../vm/state.js";
+import { listEnded, listVms } from "../vm/state.js";
+
+const USAGE = `Usage: corral ps [-a] [--json]
+
+List running VMs: name, pid, cpus, memory, state, uptime. With -a (--all), also the VMs that
+ended (state 'exited'), with how they ended: 'poweroff CODE', 'stopped', 'reset', 'panic',
+'fault', 'killed' (by 'corral stop' after its timeout) or 'crashed' (their process died);
+'corral rm NAME' removes one.
+`;
 
 function duration(ms: number): string {
   const s = Math.floor(ms / 1000);
@@ -11,20 +20,26 @@ function duration(ms: number): string {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help")) {
-    process.stdout.write("Usage: corral ps [--json]\n\nList running VMs: name, pid, cpus, memory, state, uptime.\n");
+    process.stdout.write(USAGE);
     return 0;
   }
+  const bad = argv.find((a) => !["-a", "--all", "--json"].includes(a));
+  if (bad !== undefined) throw new CorralError("USAGE", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
+  const all = argv.includes("-a") || argv.includes("--all");
   const rows = await Promise.all(
     listVms().map(async (r) => {
       const state = await new VmClient(r.name).info().then((i) => i.state, () => "unknown");
-      return { ...r, state, uptimeMs: Date.now() - r.startedAt };
+      return { ...r, state, uptimeMs: Date.now() - r.startedAt, exit: undefined as string | undefined };
     }),
   );
+  if (all) for (const e of listEnded()) rows.push({ name: e.name, pid: e.pid, cpus: e.cpus, memory: e.memory, startedAt: e.startedAt, state: "exited", uptimeMs: e.endedAt - e.startedAt, exit: e.how });
+  rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (argv.includes("--json")) {
     process.stdout.write(JSON.stringify(rows) + "\n");
     return 0;
   }
-  const table = [["NAME", "PID", "CPUS", "MEMORY", "STATE", "UPTIME"], ...rows.map((r) => [r.name, String(r.pid), String(r.cpus), `${Math.round(r.memory / 2 ** 20)}M`, r.state, duration(r.uptimeMs)])];
+  const head = ["NAME", "PID", "CPUS", "MEMORY", "STATE", "UPTIME", ...(all ? ["EXIT"] : [])];
+  const table = [head, ...rows.map((r) => [r.name, r.exit === undefined ? String(r.pid) : "-", String(r.cpus), `${Math.round(r.memory / 2 ** 20)}M`, r.state, duration(r.uptimeMs), ...(all ? [r.exit ?? "-"] : [])])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const row of table) process.stdout.write(row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
   return 0;

@@ -144,17 +144,18 @@ async function run(argv: string[]): Promise<number> {
   });
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
-  const onSignal = (): void => machine.stop();
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  const onInt = (): void => machine.stop();
+  const onTerm = (): void => machine.stop();
+  process.once("SIGINT", onInt);
+  process.once("SIGTERM", onTerm);
   let exit: MachineExit;
   try {
     exit = await machine.run();
   } finally {
     out.flush();
     con?.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onInt);
+    process.off("SIGTERM", onTerm);
     machine.close();
   }
   if (interactive && exit.kind === "stopped") process.stdout.write("\r\n");

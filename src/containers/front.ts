@@ -127,7 +127,7 @@ export class Containers {
 
   async rm(name: string, force = false): Promise<void> {
     const status = this.rt.state(name).status;
-    if (status !== "stopped" && !force) throw new CorralError("CONTAINER_RUNNING", `container '${name}' is ${status}; stop it first or use 'rm -f'`);
+    if (status !== "stopped" && !force) throw new CorralError("CONTAINER_RUNNING", `container '${name}' is ${status}; 'corral container stop ${name}' first, or 'corral container rm -f ${name}'`);
     await this.rt.delete(name, true);
     await cleanupNetwork(name);
     removeOverlay(this.dir(name));

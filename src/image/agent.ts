@@ -71,6 +71,8 @@ feed() {
 # run ID FILES STDIN [ROWS COLS]: the runner of exec ID, whose files are FILES.* (a slot's or its
 # own: see the main loop); "R ID STATUS" when the command ends.
 run() {
+  # The agent is exempt from the OOM killer (/init); the commands it runs are not.
+  echo 0 > /proc/self/oom_score_adj
   d=$2
   in=/dev/null
   f=
@@ -162,7 +164,8 @@ done
 echo $$ > ${GUEST_AGENT_PID}
 
 exec 3<> "$port"
-echo "H ${AGENT_VERSION}" >&3
+# A restarted agent (see /init) starts a fresh line: its killed predecessor may have left half of one.
+printf '\\nH ${AGENT_VERSION}\\n' >&3
 # I and E open ctl with <>, which never blocks, and one chunk never fills its pipe (the credits
 # bound what it holds), so no exec can stall this loop. A chunk's bytes follow its I line: dd
 # reads exactly them (never past them) in large reads, where the read builtin takes one byte per

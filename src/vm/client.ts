@@ -62,9 +62,14 @@ export class VmClient {
 
   private async jsonCall<T>(method: string, path: string, payload?: unknown): Promise<T> {
     const res = await this.call(method, path, payload);
-    const parts: Buffer[] = [];
-    for await (const c of res) parts.push(c as Buffer);
-    const v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
+    let v: T & Partial<ApiError>;
+    try {
+      const parts: Buffer[] = [];
+      for await (const c of res) parts.push(c as Buffer);
+      v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
+    } catch (e) {
+      throw this.lost(e, "answered");
+    }
     if (v.error) throw new CorralError(v.error.code, v.error.message);
     return v;
   }
@@ -175,17 +180,39 @@ export class VmClient {
       else if (v.exitCode !== undefined) result = { exitCode: v.exitCode, timedOut: v.timedOut === true };
       if (v.error || v.exitCode !== undefined) onLast();
     };
-    for await (const c of res) {
-      buf += (c as Buffer).toString("utf8");
-      for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-        line(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
+    try {
+      for await (const c of res) {
+        buf += (c as Buffer).toString("utf8");
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+          line(buf.slice(0, nl));
+          buf = buf.slice(nl + 1);
+        }
       }
+      line(buf.trim());
+    } catch (e) {
+      throw this.lost(e, "the command finished");
     }
-    line(buf.trim());
     if (error) throw new CorralError(error.code, error.message);
     if (!result) throw new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);
     return result;
+  }
+
+  /**
+   * The response broke off (the VM process was killed or exited: Node's "aborted", ECONNRESET) or
+   * was not what the server sends: VM_NOT_RUNNING, saying whether the VM is still there.
+   */
+  private lost(e: unknown, before: string): CorralError {
+    if (e instanceof CorralError) return e;
+    const why = e instanceof Error ? e.message : String(e);
+    let running = true;
+    try {
+      this.record();
+    } catch {
+      running = false;
+    }
+    return running
+      ? new CorralError("VM_CONNECTION_LOST", `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`, { cause: e })
+      : new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before ${before}`, { cause: e });
   }
 
   /** The serial console as a raw byte stream (HTTP upgrade). */

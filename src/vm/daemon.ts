@@ -13,7 +13,7 @@ import { VirtioConsole } from "../devices/virtio/console.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
-import { DAEMON_MARKER, VM_FILES, publish, removeState, vmDir, type VmRecord } from "./state.js";
+import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 import { composeVm } from "./compose.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
@@ -97,6 +97,7 @@ async function main(argv: string[]): Promise<void> {
     process.on("SIGHUP", () => {});
     const exit = await m.run();
     log.write(`\r\ncorral: VM '${name}' ended: ${exit.kind}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
+    recordExit(rec, exit.kind === "poweroff" ? `poweroff ${exit.code}` : exit.kind, cfg.home);
     closeAll();
   } catch (e) {
     log.write(`\ncorral: ${isCorralError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

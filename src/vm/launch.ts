@@ -4,7 +4,7 @@
  * which keeps its thread busy, never starves the caller's event loop.
  */
 import { spawn } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { openSync, closeSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -13,7 +13,7 @@ import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";
-import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, removeState, vmDir } from "./state.js";
+import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -49,7 +49,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     if (child.pid === undefined) throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
     pid = child.pid;
   } catch (e) {
-    removeState(name, home);
+    rmSync(vmDir(name, home), { recursive: true, force: true });
     throw e;
   } finally {
     closeSync(log);
@@ -60,8 +60,11 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     const rec = readRecord(name, home);
     const alive = isVmProcess(pid, name);
     if (!alive) {
-      removeState(name, home);
-      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${lastError(logPath)}`);
+      const why = lastError(logPath);
+      // A start that failed leaves nothing behind (issue 14 item 7): the reason is in the error.
+      if (!existsSync(join(vmDir(name, home), VM_FILES.exit))) rmSync(vmDir(name, home), { recursive: true, force: true });
+      else removeState(name, home);
+      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
     }
     if (rec && rec.pid === pid) {
       try {
@@ -73,8 +76,10 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     }
     if (Date.now() > deadline) {
       process.kill(pid, "SIGKILL");
-      removeState(name, home);
-      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time; its console log is ${logPath}`);
+      while (!ended(pid)) await sleep(20);
+      const last = lastLine(logPath);
+      rmSync(vmDir(name, home), { recursive: true, force: true });
+      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`);
     }
     await sleep(200);
   }
@@ -97,7 +102,19 @@ function lastError(logPath: string): string {
   } catch {
     // no log
   }
-  return `see ${logPath}`;
+  // The log goes with the failed VM's directory: say what it ended on.
+  const last = lastLine(logPath);
+  return last ? `its console's last line: ${last}` : "its process ended without a message";
+}
+
+/** The last non-empty line of the console log, without control characters. */
+function lastLine(logPath: string): string | undefined {
+  try {
+    const lines = readFileSync(logPath, "latin1").split(/\r?\n/).map((l) => l.replace(/[\x00-\x1f\x7f-\xff]/g, "").trim()).filter((l) => l !== "");
+    return lines[lines.length - 1]?.slice(0, 200);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -130,6 +147,7 @@ export async function stopVm(name: string, opts: { home?: string | undefined; ti
     // already gone
   }
   while (isVmProcess(rec.pid, name)) await sleep(50);
+  recordExit(rec, "killed", opts.home);
   removeState(name, opts.home);
   return "killed";
 }

@@ -9,6 +9,7 @@ import { isCorralError } from "../errors.js";
 import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
+import { minGuestMemory } from "./balloon-floor.js";
 import { residentBytes } from "../sys/proc.js";
 import {
   CONSOLE_UPGRADE,
@@ -43,6 +44,11 @@ async function body(req: IncomingMessage): Promise<unknown> {
 function json(res: ServerResponse, status: number, v: unknown): void {
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(v));
+}
+
+/** A size as the CLI takes it: 128M, 512K, or bytes. */
+function mib(n: number): string {
+  return n % 2 ** 20 === 0 ? `${n / 2 ** 20}M` : n % 1024 === 0 ? `${n / 1024}K` : `${n} bytes`;
 }
 
 function fail(res: ServerResponse, status: number, code: string, message: string): void {
@@ -83,7 +89,10 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
     if (req.method === "PUT") {
       const b = (await body(req)) as Partial<Record<keyof MemoryBody, unknown>>;
       if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0) return fail(res, 400, "BAD_MEMORY", "body must be {\"bytes\": N} with N > 0");
-      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `the target ${b.bytes} is more than the VM's ${vm.rec.memory} bytes of RAM`);
+      const min = minGuestMemory(vm.rec.memory);
+      const range = `give from ${mib(min)} (what its kernel and agent need) to ${mib(vm.rec.memory)} (its RAM)`;
+      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `${mib(b.bytes)} is more than VM '${vm.rec.name}' has: ${range}`);
+      if (b.bytes < min) return fail(res, 400, "MEMORY_BELOW_FLOOR", `${mib(b.bytes)} would leave VM '${vm.rec.name}' too little to keep its guest agent alive: ${range}`);
       vm.balloon.setTarget(Math.floor((vm.rec.memory - b.bytes) / PAGE_SIZE));
     }
     vm.balloon.requestStats();

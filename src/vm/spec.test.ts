@@ -41,7 +41,9 @@ test("sizes: bytes or one size syntax; bad ones refused with a one-line message"
   assert.equal(parseVmSpec({ memory: "256" }).memory, 256 * 2 ** 20);
   assert.equal(parseVmSpec({ memory: 64 * 2 ** 20 }).memory, 64 * 2 ** 20);
   refuses({ memory: "lots" }, "BAD_SIZE", "memory 'lots' is not a size: use e.g. 512M or 1G");
-  refuses({ memory: "-1M" }, "BAD_SIZE", "memory '-1M' is not a size: use e.g. 512M or 1G");
+  refuses({ memory: "-1M" }, "BAD_SIZE", "memory '-1M' is negative: give a size such as 512M or 1G");
+  refuses({ memory: -4096 }, "BAD_SIZE", "memory '-4096' is negative: give a size such as 512M or 1G");
+  refuses({ memory: "0" }, "BAD_SIZE", "memory '0' is zero: give a size such as 512M or 1G");
   refuses({ memory: "8M" }, "MEMORY_TOO_SMALL", "memory must be at least 16M (got 8M)");
   refuses({ memory: 17 * 2 ** 20 + 1 }, "MEMORY_ALIGN", "memory must be a multiple of 4K");
   refuses({ harts: 9 }, "BAD_CPUS", "harts must be a whole number from 1 to 8 (got 9)");

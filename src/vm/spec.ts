@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import { FieldError } from "../errors.js";
-import { formatMiB, sizeBytes } from "../size.js";
+import { checkSize, formatMiB } from "../size.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 
 export const MIN_CPUS = 1;
@@ -49,13 +49,13 @@ function kindOf(v: unknown): unknown {
 export const STANDARD_DEVICES: readonly DeviceSpec[] = [{ kind: "console", ports: [AGENT_PORT_NAME] }, { kind: "balloon" }, { kind: "rng" }];
 
 const Memory = z
-  .union([z.int().positive(), z.string()], { error: "must be a size in bytes or a string such as 512M" })
+  .union([z.int(), z.string()], { error: "must be a size in bytes or a string such as 512M" })
   .transform((v, ctx) => {
-    const n = typeof v === "number" ? v : sizeBytes(v);
-    if (n === undefined) ctx.issues.push({ code: "custom", input: v, message: `'${String(v)}' is not a size: use e.g. 512M or 1G`, params: { code: "BAD_SIZE" } });
-    else if (n < MIN_MEMORY) ctx.issues.push({ code: "custom", input: v, message: `must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(n)})`, params: { code: "MEMORY_TOO_SMALL" } });
-    else if (n % 4096 !== 0) ctx.issues.push({ code: "custom", input: v, message: "must be a multiple of 4K", params: { code: "MEMORY_ALIGN" } });
-    return n ?? 0;
+    const r = checkSize(v);
+    if ("problem" in r) ctx.issues.push({ code: "custom", input: v, message: `'${String(v)}' ${r.problem}`, params: { code: "BAD_SIZE" } });
+    else if (r.bytes < MIN_MEMORY) ctx.issues.push({ code: "custom", input: v, message: `must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(r.bytes)})`, params: { code: "MEMORY_TOO_SMALL" } });
+    else if (r.bytes % 4096 !== 0) ctx.issues.push({ code: "custom", input: v, message: "must be a multiple of 4K", params: { code: "MEMORY_ALIGN" } });
+    return "bytes" in r ? r.bytes : 0;
   });
 
 const hartsError = (iss: { input?: unknown }): string => `must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${String(iss.input)})`;

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DAEMON_MARKER, VM_FILES, checkName, claimName, listVms, publish, requireVm, vmDir } from "./state.js";
+import { DAEMON_MARKER, VM_FILES, checkName, claimName, listEnded, listVms, publish, readExit, removeVm, requireVm, vmActivity, vmDir } from "./state.js";
 
 const home = mkdtempSync(join(tmpdir(), "corral-vmstate-"));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -42,4 +42,21 @@ test("a live VM process holds its name; a dead one's state is cleaned", async ()
   claimName(rec("reused", 0), home);
   publish(rec("reused", live.pid!), home);
   assert.equal(listVms(home).some((v) => v.name === "reused"), false);
+});
+
+test("a crash is recorded as how the VM ended; rm refuses a VM being started and keeps its claim", () => {
+  const dead = spawnSync("true").pid!;
+  claimName(rec("gone", 0), home);
+  publish(rec("gone", dead), home);
+  assert.deepEqual(listVms(home).map((v) => v.name).includes("gone"), false);
+  assert.equal(readExit("gone", home)?.how, "crashed");
+  assert.ok(listEnded(home).some((e) => e.name === "gone"));
+  removeVm("gone", home);
+  assert.equal(existsSync(vmDir("gone", home)), false);
+
+  claimName(rec("starting", 0), home);
+  assert.equal(vmActivity("starting", home), "starting");
+  assert.throws(() => removeVm("starting", home), { code: "VM_RUNNING" });
+  assert.equal(existsSync(join(vmDir("starting", home), VM_FILES.record)), true, "the claim stays");
+  assert.throws(() => removeVm("never", home), { code: "VM_NOT_FOUND" });
 });

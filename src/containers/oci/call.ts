@@ -84,12 +84,11 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
     return await cmd.run(rt, p, io);
   } catch (e) {
     report("error", isCorralError(e) ? e.message : String(e));
+    // The runtime's error names no command: the hint names this front's.
+    if (isCorralError(e) && e.code === "OCI_NOT_FOUND") throw new CorralError(e.code, `${e.message}; 'corral oci list' shows the containers`, { cause: e, exitCode: e.exitCode });
     throw e;
   }
 }
 
 /** What the CLI prints for a failed call, and its exit status (as src/cli/main.ts reports errors). */
-export function describeFailure(e: unknown): { text: string; code: number } {
-  if (isCorralError(e)) return { text: `corral: ${e.message}\n`, code: e.exitCode };
-  return { text: `corral: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`, code: 70 };
-}
+export { describeFailure } from "../../errors.js";

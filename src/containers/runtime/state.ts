@@ -83,7 +83,7 @@ export class StateStore {
     try {
       return JSON.parse(readFileSync(join(this.dir(id), "state.json"), "utf8")) as StoredState;
     } catch {
-      throw new CorralError("OCI_NOT_FOUND", `container '${id}' does not exist; 'list' shows the containers`, { exitCode: 1 });
+      throw new CorralError("OCI_NOT_FOUND", `container '${id}' does not exist`, { exitCode: 1 });
     }
   }
 

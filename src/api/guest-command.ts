@@ -10,7 +10,7 @@ import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { GuestConsole } from "../vm/spec.js";
-import type { MachineExit } from "../machine/machine.js";
+import { signalStatus, type MachineExit } from "../machine/machine.js";
 
 /**
  * The default guest's kernel command line. `cryptomgr.notests` skips the crypto self-tests that
@@ -86,7 +86,8 @@ export function commandStatus(exit: MachineExit, con: CommandConsole): number {
     case "panic":
       throw new CorralError("GUEST_PANIC", `guest kernel panic: ${exit.message.trim()}`);
     case "stopped":
-      return 130;
+      // Stopped by a signal: the status a shell gives a command that signal killed; else as ^C.
+      return signalStatus(exit.signal ?? "SIGINT");
     case "fault":
       throw new CorralError("EMULATOR_FAULT", `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`);
   }

@@ -4,7 +4,7 @@
  * where they went (rust-vmm linux-loader style); the boot builder decides registers and the DTB.
  */
 import { CorralError, FieldError } from "../errors.js";
-import { EM_RISCV, parseElf, PT } from "../formats/elf.js";
+import { EM_RISCV, parseElf, PT, SHF, type ElfFile, type ElfSegment } from "../formats/elf.js";
 import type { GuestRam } from "../machine/memory.js";
 
 /** Linux Documentation/arch/riscv/boot-image-header.rst: "RISCV\0\0\0" at 0x30, "RSC\x05" at 0x38. */
@@ -72,6 +72,10 @@ export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
 /**
  * Load an ELF's PT_LOAD segments at their physical addresses. A kernel ELF linked at virtual
  * addresses (vmlinux: 0xffffffff80000000) is placed at RAM base + 2 MiB, preserving offsets.
+ *
+ * What lies in RAM is loaded; a segment may reach outside RAM only with bytes that are no code or
+ * data, as QEMU's loader drops them: `gcc -nostdlib -Ttext=0x80000000` makes a first segment that
+ * starts a page lower, at 0x7ffff000, because it carries the ELF and program headers.
  */
 export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = false): Loaded {
   let elf;
@@ -85,30 +89,67 @@ export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = fal
     }
     throw e;
   }
-  const loads = elf.segments.filter((s) => s.type === PT.LOAD && s.memsz > 0);
+  const loads = [...elf.segments.entries()].filter(([, s]) => s.type === PT.LOAD && s.memsz > 0);
   if (loads.length === 0) throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
-  const lowest = loads.reduce((m, s) => (s.paddr < m ? s.paddr : m), loads[0]!.paddr);
+  const lowest = loads.reduce((m, [, s]) => (s.paddr < m ? s.paddr : m), loads[0]![1].paddr);
   const inRam = lowest >= BigInt(ram.base) && lowest < BigInt(ram.base + ram.size);
   const delta = kernel && !inRam ? BigInt(ram.base + 0x20_0000) - lowest : 0n;
   let start = Infinity;
   let end = 0;
-  for (const s of loads) {
+  for (const [i, s] of loads) {
     const pa = Number(s.paddr + delta);
-    fits(ram, pa, s.memsz, "program", name);
-    const off = Number(s.offset);
-    if (off + s.filesz > b.length) throw new CorralError("ELF_TRUNCATED", `${name} is truncated: a segment ends past the end of the file`);
-    ram.write(pa, b.subarray(off, off + s.filesz));
-    if (s.memsz > s.filesz) ram.fill(pa + s.filesz, s.memsz - s.filesz, 0);
-    start = Math.min(start, pa);
-    end = Math.max(end, pa + s.memsz);
+    const lo = Math.max(pa, ram.base);
+    const hi = Math.min(pa + s.memsz, ram.end);
+    refuseOutsideRam(ram, elf, i, s, pa, lo, hi, name);
+    if (hi <= lo) continue;
+    // [pa, pa + filesz) comes from the file, the rest of memsz is zeros (bss).
+    const fileEnd = Math.min(hi, pa + s.filesz);
+    const off = Number(s.offset) + (lo - pa);
+    if (fileEnd > lo) ram.write(lo, b.subarray(off, off + (fileEnd - lo)));
+    const zeroFrom = Math.max(lo, fileEnd);
+    if (hi > zeroFrom) ram.fill(zeroFrom, hi - zeroFrom, 0);
+    start = Math.min(start, lo);
+    end = Math.max(end, hi);
   }
   // The entry is virtual for a kernel ELF: move it with the same delta, relative to the lowest vaddr.
   let entry = Number(elf.entry + delta);
   if (kernel && !inRam) {
-    const lowV = loads.reduce((m, s) => (s.vaddr < m ? s.vaddr : m), loads[0]!.vaddr);
+    const lowV = loads.reduce((m, [, s]) => (s.vaddr < m ? s.vaddr : m), loads[0]![1].vaddr);
     entry = Number(elf.entry - lowV + BigInt(ram.base + 0x20_0000));
   }
   return { entry, start, end };
+}
+
+/**
+ * Refuse segment `i` if what lies outside RAM (below `lo` or from `hi` on, of [pa, pa + memsz))
+ * is code or data: an allocated section (SHF_ALLOC) there. Without section headers nothing tells
+ * headers from code, so any byte outside RAM is refused.
+ */
+function refuseOutsideRam(ram: GuestRam, elf: ElfFile, i: number, s: ElfSegment, pa: number, lo: number, hi: number, name: string): void {
+  const outside = (a: number, len: number): boolean => a < lo || a + len > Math.max(hi, lo);
+  let what: string | undefined;
+  let at = 0;
+  if (elf.sections.length === 0) {
+    if (outside(pa, s.memsz)) [what, at] = ["its bytes", pa < lo ? pa : Math.max(hi, lo)];
+  } else {
+    for (const sec of elf.sections) {
+      if ((sec.flags & SHF.ALLOC) === 0 || sec.size === 0 || sec.addr < s.vaddr || sec.addr >= s.vaddr + BigInt(s.memsz)) continue;
+      const secPa = pa + Number(sec.addr - s.vaddr);
+      if (outside(secPa, sec.size)) {
+        [what, at] = [`section ${sec.name || "(unnamed)"}`, secPa];
+        break;
+      }
+    }
+  }
+  if (what === undefined) return;
+  const above = at >= ram.end;
+  throw new FieldError(
+    above ? "IMAGE_TOO_LARGE" : "IMAGE_OUTSIDE_RAM",
+    "memory",
+    (n) =>
+      `${name}: segment ${i} puts ${what} at 0x${at.toString(16)}, outside guest RAM (0x${ram.base.toString(16)}-0x${(ram.end - 1).toString(16)}); ` +
+      (above ? `raise ${n} or link it lower` : `link it at 0x${ram.base.toString(16)} or above`),
+  );
 }
 
 /** Load firmware or a bare-metal program: an ELF at its addresses, or a flat binary at RAM base. */

@@ -1,5 +1,5 @@
 /** `corral ps [-a]`: the running VMs, and with -a those that ended (stale state of crashed ones is cleaned on the way). */
-import { CorralError } from "../errors.js";
+import { CorralError, isCorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
 import { listEnded, listVms } from "../vm/state.js";
 
@@ -28,7 +28,12 @@ export async function main(argv: string[]): Promise<number> {
   const all = argv.includes("-a") || argv.includes("--all");
   const rows = await Promise.all(
     listVms().map(async (r) => {
-      const state = await new VmClient(r.name).info().then((i) => i.state, () => "unknown");
+      // Asked all at once, each with its own time limit (client.ts): a wedged VM is shown as
+      // such, never waited on, and never delays the others.
+      const state = await new VmClient(r.name).info().then(
+        (i) => i.state,
+        (e: unknown) => (isCorralError(e) && e.code === "VM_NOT_ANSWERING" ? "not answering" : "unknown"),
+      );
       return { ...r, state, uptimeMs: Date.now() - r.startedAt, exit: undefined as string | undefined };
     }),
   );

@@ -3,7 +3,7 @@
  * run the command in the guest, print its output and exit with its status.
  */
 import { CorralError, FieldError } from "../errors.js";
-import type { MachineExit } from "../machine/machine.js";
+import { signalStatus, type MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { SIZE_HELP } from "../size.js";
@@ -144,8 +144,8 @@ async function run(argv: string[]): Promise<number> {
   });
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
-  const onInt = (): void => machine.stop();
-  const onTerm = (): void => machine.stop();
+  const onInt = (): void => machine.stop("SIGINT");
+  const onTerm = (): void => machine.stop("SIGTERM");
   process.once("SIGINT", onInt);
   process.once("SIGTERM", onTerm);
   let exit: MachineExit;
@@ -171,7 +171,17 @@ async function runDetached(opts: RunArgs): Promise<number> {
   return 0;
 }
 
+/**
+ * The run's exit status, truthful for every way a machine ends:
+ * - poweroff: the guest's own code (SBI SRST: 0, or 1 for a system failure; the test finisher:
+ *   its code, as QEMU exits with it);
+ * - reset: 0 with a line saying so; Corral does not reboot, as QEMU with -no-reboot, which exits 0;
+ * - stopped by SIGINT/SIGTERM: 128 + the signal's number, as a shell reports a command that signal
+ *   ended, with a line saying so; by Ctrl-A X: 0, as QEMU's quit;
+ * - panic, fault: a CorralError (status 1) with the message.
+ */
 function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
+  if (exit.kind === "stopped" && exit.signal !== undefined) process.stderr.write(`corral: stopped by ${exit.signal}\n`);
   if (cmd) return commandStatus(exit, cmd);
   switch (exit.kind) {
     case "poweroff":
@@ -180,7 +190,7 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
       process.stderr.write("corral: the guest asked for a reset; stopping\n");
       return 0;
     case "stopped":
-      return 0;
+      return exit.signal === undefined ? 0 : signalStatus(exit.signal);
     case "panic":
     case "fault":
       return commandStatus(exit, new CommandConsole(() => {}));

@@ -302,6 +302,12 @@ export class CodeCache {
 /**
  * Run `h` for about `budget` instructions (whole blocks), delivering interrupts between blocks.
  * Returns the number of instructions retired. Stops early when the hart sleeps (WFI) or stops.
+ *
+ * Every trap, exception or interrupt, spends one unit of the budget, though it retires nothing:
+ * a trap whose handler cannot be fetched or faults on its first instruction (mtvec = 0, outside
+ * RAM, an illegal instruction) traps again at once, forever, and must still hand the thread back
+ * to the machine's loop, which serves signals, the console's Ctrl-A X and the control socket
+ * between slices.
  */
 export function runHart(h: Hart, cache: CodeCache, budget: number): number {
   let done = 0;
@@ -314,7 +320,10 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
     try {
       for (;;) {
         if (h.irqCheck) {
-          if (h.pollInterrupts()) prev = null;
+          if (h.pollInterrupts()) {
+            prev = null;
+            budget--;
+          }
           if (h.sleeping || h.state !== 0) return done;
         }
         if (done >= budget) return done;
@@ -353,6 +362,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
     } catch (e) {
       if (e !== TRAP) throw e;
       prev = null;
+      budget--;
       if (b !== null) {
         // Every tier reports the op that trapped; compiled code also reports the member block
         // and what it retired before it.

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { Clock } from "../machine/clock.js";
 import type { DtContext, DtNode, DtValue, InterruptTarget, MmioDevice } from "./device.js";
 import { Clint } from "./clint.js";
+import { GoldfishRtc } from "./goldfish-rtc.js";
 import { PLIC_NUM_SOURCES, Plic } from "./plic.js";
 import { SifiveTest } from "./sifive-test.js";
 import { Uart16550, uartStdoutPath } from "./uart16550.js";
@@ -140,6 +141,7 @@ for (const harts of [1, 2]) {
         ["plic", plic],
         ["serial", new Uart16550({ irq: plic.irq(10), output: () => {} })],
         ["test", finisher],
+        ["rtc", new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: plic.irq(11), irqSource: 11 })],
       ];
       const soc: DtNode[] = [];
       for (const [prefix, dev] of devices) {

@@ -81,6 +81,8 @@ export const PT = { NULL: 0, LOAD: 1, DYNAMIC: 2, INTERP: 3, NOTE: 4, PHDR: 6, T
 /** Segment permission bits (p_flags). */
 export const PF = { X: 1, W: 2, R: 4 } as const;
 export const SHT = { SYMTAB: 2, STRTAB: 3, NOBITS: 8, DYNSYM: 11 } as const;
+/** sh_flags bits (System V ABI, "Sections"). */
+export const SHF = { WRITE: 1, ALLOC: 2, EXECINSTR: 4 } as const;
 export const EM_RISCV = 243;
 const SHN_UNDEF = 0;
 const STB_LOCAL = 0;
@@ -116,6 +118,8 @@ export interface ElfSegment {
 export interface ElfSection {
   name: string;
   type: number;
+  /** sh_flags (SHF): SHF.ALLOC marks what a loader puts in memory (code and data). */
+  flags: number;
   addr: bigint;
   offset: number;
   size: number;
@@ -241,6 +245,7 @@ function readSections(dv: DataView, need: Need, fail: Fail): { raw: RawSection[]
       name: "",
       nameOff: num(dv, base, SHDR.sh_name),
       type,
+      flags: num(dv, base, SHDR.sh_flags),
       addr: big(dv, base, SHDR.sh_addr),
       offset: num(dv, base, SHDR.sh_offset),
       size: num(dv, base, SHDR.sh_size),
@@ -253,7 +258,7 @@ function readSections(dv: DataView, need: Need, fail: Fail): { raw: RawSection[]
   const shstr = raw[num(dv, 0, EHDR.e_shstrndx)];
   const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
   if (shstr) for (const s of raw) s.name = cstr(bytes, shstr.offset + s.nameOff, shstr.offset + shstr.size);
-  return { raw, list: raw.map(({ name, type, addr, offset, size }) => ({ name, type, addr, offset, size })) };
+  return { raw, list: raw.map(({ name, type, flags, addr, offset, size }) => ({ name, type, flags, addr, offset, size })) };
 }
 
 function readSymbols(dv: DataView, buf: Uint8Array, sections: RawSection[], need: Need): Map<string, bigint> {

@@ -3,7 +3,7 @@
  * (Firecracker's builder.rs): validate, memory, machine and harts, devices, images, device
  * tree, initial register state. Each step reads like the board's manual; nothing runs yet.
  *
- * Memory map (QEMU virt): test finisher 0x10_0000, CLINT 0x200_0000, PLIC 0xc00_0000,
+ * Memory map (QEMU virt): test finisher 0x10_0000, RTC 0x10_1000, CLINT 0x200_0000, PLIC 0xc00_0000,
  * UART 0x1000_0000, RAM 0x8000_0000.
  */
 import { randomBytes } from "node:crypto";
@@ -12,6 +12,7 @@ import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
 import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, PRIV_M, PRIV_S, S_INTS } from "../cpu/defs.js";
 import { HartState } from "../cpu/hart.js";
 import { Clint } from "../devices/clint.js";
+import { GoldfishRtc } from "../devices/goldfish-rtc.js";
 import { Plic } from "../devices/plic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
@@ -30,6 +31,7 @@ import { Sbi } from "./sbi.js";
 
 export const MEMMAP = {
   test: 0x10_0000,
+  rtc: 0x10_1000,
   clint: 0x200_0000,
   plic: 0xc00_0000,
   uart: 0x1000_0000,
@@ -37,6 +39,7 @@ export const MEMMAP = {
   ram: RAM_BASE,
 } as const;
 export const UART_IRQ = 10;
+export const RTC_IRQ = 11;
 /** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
 export type BuildErrorCode = "BAD_CPUS" | "IMAGE_OVERLAP" | "MEMORY_ALIGN" | "MEMORY_TOO_LARGE" | "MEMORY_TOO_SMALL" | "NO_CONSOLE_DEVICE" | "NO_KERNEL" | "TOO_MANY_DEVICES";
 
@@ -109,9 +112,12 @@ export function buildMachine(c: MachineConfig): Machine {
     output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b),
     holdInputUntilOpen: c.kernel !== undefined,
   });
+  // A wall clock, so the guest knows the date (QEMU virt has the same RTC at the same place).
+  const rtc = new GoldfishRtc({ clock: m.clock, irq: plic.irq(RTC_IRQ), irqSource: RTC_IRQ });
   const test = new SifiveTest((e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }), { phandle: 100 });
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
+    [MEMMAP.rtc, rtc],
     [MEMMAP.clint, clint],
     [MEMMAP.uart, uart],
     [MEMMAP.plic, plic],
@@ -129,7 +135,7 @@ export function buildMachine(c: MachineConfig): Machine {
     devices.push([MEMMAP.virtio + 0x1000 * i, new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber })]);
   });
   for (const [base, dev] of devices) m.bus.map(base, dev);
-  m.clint = clint;
+  m.timers.push(clint, rtc);
   m.uart = uart;
   const con = hvc;
   m.consoleInput = con ? (b) => con.pushInput(b, 0) : (b) => uart.pushInput(b);

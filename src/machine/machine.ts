@@ -9,12 +9,12 @@
  * hart: an idle guest costs no host CPU. The loop yields to Node's event loop every few
  * milliseconds so host I/O (terminal input, sockets) is served.
  */
+import { constants } from "node:os";
 import { TIMEBASE_HZ, Clock } from "./clock.js";
 import type { GuestRam } from "./memory.js";
 import { CodeCache, runHart } from "../cpu/exec.js";
 import { Hart, HartState, type HartHost } from "../cpu/hart.js";
 import { MmioBus } from "../devices/bus.js";
-import type { Clint } from "../devices/clint.js";
 import type { Uart16550 } from "../devices/uart16550.js";
 
 /** Why a machine stopped. */
@@ -22,20 +22,36 @@ export type MachineExit =
   | { kind: "poweroff"; code: number }
   | { kind: "reset" }
   | { kind: "panic"; message: string }
-  | { kind: "stopped" }
+  /** Stopped from the host: by a signal to this process, or by the user (Ctrl-A X, the API). */
+  | { kind: "stopped"; signal?: StopSignal }
   | { kind: "fault"; message: string };
+
+/** The signals that stop a machine (the run exits with 128 + the signal's number, as a shell reports it). */
+export type StopSignal = "SIGINT" | "SIGTERM";
+
+/** 128 + the signal's number: how a shell reports a process that signal ended (POSIX 2.8.2). */
+export function signalStatus(signal: StopSignal): number {
+  return 128 + constants.signals[signal];
+}
 
 /** Instructions a hart runs before the next one gets its turn. */
 const SLICE = 20_000;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
+/** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class Machine implements HartHost {
   readonly clock = new Clock(TIMEBASE_HZ);
   readonly bus = new MmioBus();
   readonly harts: Hart[] = [];
   readonly cache: CodeCache;
-  clint: Clint | null = null;
+  /**
+   * Devices whose time-driven state the loop brings up to date between slices (the CLINT's
+   * mtimecmp, the RTC's alarm); each returns its next deadline in Clock ticks, which bounds how
+   * long an idle machine sleeps, or Infinity for none.
+   */
+  readonly timers: { poll(): number }[] = [];
   uart: Uart16550 | null = null;
   sbi: ((h: Hart) => void) | null = null;
   /** Console input (the terminal, `corral console`) for the guest's console device; set by the builder. */
@@ -83,9 +99,9 @@ export class Machine implements HartHost {
     this.wake(this.harts[0]!);
   }
 
-  /** Ask a running machine to stop, as Ctrl-A X does. */
-  stop(): void {
-    this.finish({ kind: "stopped" });
+  /** Ask a running machine to stop, as Ctrl-A X does, or because this process got `signal`. */
+  stop(signal?: StopSignal): void {
+    this.finish(signal === undefined ? { kind: "stopped" } : { kind: "stopped", signal });
   }
 
   async run(): Promise<MachineExit> {
@@ -95,7 +111,11 @@ export class Machine implements HartHost {
         let ran = 0;
         for (const h of this.harts) {
           if (h.state !== HartState.Started) continue;
-          if (h.sleeping) continue;
+          if (h.sleeping) {
+            // WFI ends once an interrupt is pending and enabled in mie (privileged spec 3.3.3).
+            if ((h.mip & h.mie) === 0) continue;
+            h.sleeping = false;
+          }
           this.retired += runHart(h, this.cache, SLICE);
           ran++;
           if (this.exitReason !== null) break;
@@ -118,7 +138,8 @@ export class Machine implements HartHost {
 
   /** Update timer interrupts; returns the earliest future deadline in ticks. */
   private pollTimers(): number {
-    let next = this.clint ? this.clint.poll() : Infinity;
+    let next = Infinity;
+    for (const t of this.timers) next = Math.min(next, t.poll());
     const now = this.clock.ticks();
     for (const h of this.harts) {
       h.updateTimer(now);
@@ -127,14 +148,20 @@ export class Machine implements HartHost {
     return next;
   }
 
+  /**
+   * Sleep until the next timer deadline or a wake-up. With no deadline at all (every hart waits
+   * with its interrupts off, or has stopped) the guest waits forever, as on QEMU; the timer is
+   * still armed, at its longest, because it is what keeps Node's event loop, and so the process,
+   * alive: without it the run would end as if the guest had powered off.
+   */
   private async idle(deadline: number): Promise<void> {
     // A hart that became runnable meanwhile (its interrupt is pending) needs no sleep.
     for (const h of this.harts) if (h.state === HartState.Started && (!h.sleeping || (h.mip & h.mie) !== 0)) return;
-    const ms = this.clock.msUntil(deadline);
+    const ms = Math.min(Math.max(0, this.clock.msUntil(deadline)), MAX_TIMER_MS);
     await new Promise<void>((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(() => this.wake(this.harts[0]!), Math.max(0, ms)) : null;
+      const timer = setTimeout(() => this.wake(this.harts[0]!), ms);
       this.wakeUp = () => {
-        if (timer) clearTimeout(timer);
+        clearTimeout(timer);
         resolve();
       };
     });

@@ -34,6 +34,29 @@ export interface ExecSession {
   resize(size: TtySize): void;
 }
 
+/**
+ * How long a VM's control socket may take to start answering a request. A VM process whose event
+ * loop is blocked (or that is stopped) accepts connections in the kernel but never answers: past
+ * this it counts as not answering (VM_NOT_ANSWERING), so no command waits on one VM for ever.
+ * Generous, because a busy host can be slow; an exec's command may then run as long as it likes.
+ */
+export const CONTROL_TIMEOUT_MS = 10_000;
+
+/** Fail `req` with VM_NOT_ANSWERING unless the server answers (`event`) within CONTROL_TIMEOUT_MS. */
+function answerWithin(req: ClientRequest, name: string, event: "response" | "upgrade" = "response"): void {
+  const t = setTimeout(() => {
+    req.destroy(new CorralError("VM_NOT_ANSWERING", `VM '${name}' does not answer on its control socket (${CONTROL_TIMEOUT_MS / 1000} s): it may be wedged; 'corral stop ${name}' kills it`));
+  }, CONTROL_TIMEOUT_MS);
+  const clear = (): void => clearTimeout(t);
+  req.once(event, clear);
+  req.once("close", clear);
+}
+
+/** A socket error as VM_NOT_RUNNING; VM_NOT_ANSWERING (answerWithin) as it is. */
+function socketError(name: string, e: Error, hint = ": it may be stopping"): CorralError {
+  return e instanceof CorralError ? e : new CorralError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
+}
+
 /** Bytes of stdin per request line. */
 const STDIN_LINE = 64 * 1024;
 
@@ -55,7 +78,8 @@ export class VmClient {
     this.record();
     return new Promise((resolve, reject) => {
       const req = request({ socketPath: this.socket, method, path, headers: { "content-type": "application/json" } }, resolve);
-      req.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message}): it may be stopping`)));
+      answerWithin(req, this.name);
+      req.on("error", (e) => reject(socketError(this.name, e)));
       req.end(payload === undefined ? undefined : JSON.stringify(payload));
     });
   }
@@ -106,9 +130,11 @@ export class VmClient {
       // A connection of its own (agent: false): never a kept-alive one the server may be closing.
       const r = request({ socketPath: this.socket, method: "POST", path: ROUTES.exec, agent: false, headers: { "content-type": NDJSON } });
       req = r;
+      // The server sends its status line at once (server.ts), before the command or the agent.
+      answerWithin(r, this.name);
       const response = new Promise<IncomingMessage>((resolve, reject) => {
         r.on("response", resolve);
-        r.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message}): it may be stopping`)));
+        r.on("error", (e) => reject(socketError(this.name, e)));
       });
       line({ ...body, ...(env ? { env } : {}), ...(tty ? { tty } : {}), stdin: stdin !== undefined });
       const it = stdin === undefined || stdin instanceof Uint8Array ? undefined : stdin[Symbol.asyncIterator]();
@@ -225,7 +251,8 @@ export class VmClient {
         resolve(socket as Socket);
       });
       req.on("response", (res) => reject(new CorralError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`)));
-      req.on("error", (e) => reject(new CorralError("VM_NOT_RUNNING", `VM '${this.name}' does not answer on its control socket (${e.message})`)));
+      answerWithin(req, this.name, "upgrade");
+      req.on("error", (e) => reject(socketError(this.name, e, "")));
       req.end();
     });
   }

@@ -92,11 +92,11 @@ async function main(argv: string[]): Promise<void> {
       removeState(name, cfg.home);
     };
     cleanup = closeAll;
-    process.on("SIGTERM", () => m.stop());
-    process.on("SIGINT", () => m.stop());
+    process.on("SIGTERM", () => m.stop("SIGTERM"));
+    process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
     const exit = await m.run();
-    log.write(`\r\ncorral: VM '${name}' ended: ${exit.kind}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
+    log.write(`\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
     recordExit(rec, exit.kind === "poweroff" ? `poweroff ${exit.code}` : exit.kind, cfg.home);
     closeAll();
   } catch (e) {

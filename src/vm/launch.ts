@@ -117,21 +117,28 @@ function lastLine(logPath: string): string | undefined {
   }
 }
 
+/** How long a VM process has to end after SIGTERM before it is killed (SIGKILL). */
+const TERM_GRACE_MS = 5_000;
+
 /**
  * Power a VM off: graceful (the agent syncs and powers off), forced by the VM process after
- * `timeoutMs`, and if the process still lives a little later, SIGKILL and clean its state.
- * Returns how it ended.
+ * `timeoutMs`, and if the process still lives a little later, SIGKILL and clean its state. A VM
+ * that does not answer its control socket (a blocked or stopped process) gets SIGTERM at once and
+ * SIGKILL after TERM_GRACE_MS: a wedged VM is always killed. Returns how it ended.
  */
 export async function stopVm(name: string, opts: { home?: string | undefined; timeoutMs?: number } = {}): Promise<"graceful" | "killed"> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const client = new VmClient(name, opts.home);
   const rec = client.record();
+  let wait = timeoutMs + TERM_GRACE_MS;
   try {
     await client.requestStop(timeoutMs);
   } catch {
-    // not answering: killed below
+    // Not answering: the daemon's own SIGTERM handler stops the machine if its loop runs at all.
+    signal(rec.pid, "SIGTERM");
+    wait = TERM_GRACE_MS;
   }
-  const deadline = Date.now() + timeoutMs + 5_000;
+  const deadline = Date.now() + wait;
   while (Date.now() < deadline) {
     if (!isVmProcess(rec.pid, name)) {
       // Its argv is gone once it is exiting; wait until it has ended.
@@ -141,13 +148,17 @@ export async function stopVm(name: string, opts: { home?: string | undefined; ti
     }
     await sleep(100);
   }
-  try {
-    process.kill(rec.pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
+  signal(rec.pid, "SIGKILL");
   while (isVmProcess(rec.pid, name)) await sleep(50);
   recordExit(rec, "killed", opts.home);
   removeState(name, opts.home);
   return "killed";
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
 }

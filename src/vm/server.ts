@@ -144,10 +144,16 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     }
   }
   if (vm.state() === "stopping") return fail(res, 409, "VM_NOT_RUNNING", `VM '${vm.rec.name}' is stopping`);
+  res.writeHead(200, { "content-type": NDJSON });
+  // The status line goes out at once, before the agent or the command writes anything: the client
+  // counts a VM whose status line does not come as not answering (client.ts CONTROL_TIMEOUT_MS).
+  res.flushHeaders();
   if (!vm.agent.ready) {
     const t = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), BOOT_WAIT_MS).unref());
     if ((await Promise.race([vm.agent.whenReady(), t])) === "timeout") {
-      return fail(res, 504, "AGENT_TIMEOUT", `the guest agent of VM '${vm.rec.name}' has not started: see its console log`);
+      const error: ApiError = { error: { code: "AGENT_TIMEOUT", message: `the guest agent of VM '${vm.rec.name}' has not started: see its console log` } };
+      res.end(JSON.stringify(error) + "\n");
+      return;
     }
   }
   const req = {
@@ -159,9 +165,6 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
   };
   const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") } satisfies ExecOutput) + "\n"));
-  res.writeHead(200, { "content-type": NDJSON });
-  // The status line goes out before the command writes anything (the client waits for it).
-  res.flushHeaders();
   // A client that goes away takes its command with it.
   res.on("close", () => {
     if (!res.writableFinished) vm.agent.kill(h.id);

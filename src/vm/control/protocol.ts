@@ -11,7 +11,8 @@
  *   POST /stop      body StopBody: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
- * A failed request answers an ApiError with a 4xx or 5xx status.
+ * A failed request answers an ApiError with a 4xx or 5xx status; an exec whose status line has
+ * gone out (at once, before the agent is waited for) ends its stream with the ApiError instead.
  */
 import type { VmRecord } from "../state.js";
 import type { TtySize } from "../tty.js";

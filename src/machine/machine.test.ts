@@ -1,0 +1,36 @@
+// The machine's run loop always hands the thread back: a guest whose traps make no progress (the
+// trap vector itself faults) can still be stopped, as Ctrl-A X and the signal handlers do.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { asm } from "../devices/bare-metal.testkit.js";
+import { Exc } from "../cpu/defs.js";
+import { buildMachine } from "./builder.js";
+
+/** csrrw x0, mtvec, x0 (Zicsr): mtvec = 0, where no RAM is. */
+const CSRW_MTVEC_ZERO = 0x30501073;
+/** An all-zero word: an illegal instruction (unprivileged spec 26.2: reserved). */
+const ILLEGAL = 0;
+
+function machineOf(words: number[]): ReturnType<typeof buildMachine> {
+  const data = new Uint8Array(Uint32Array.from(words).buffer);
+  return buildMachine({ memory: 16 * 2 ** 20, cpus: 1, firmware: { name: "prog.bin", data }, console: () => {} });
+}
+
+test("a trap vector that faults forever: machine.stop() ends the run", { timeout: 120_000 }, async () => {
+  const m = machineOf([CSRW_MTVEC_ZERO, ILLEGAL]);
+  // A timer: it fires only if the run loop lets the event loop run.
+  setTimeout(() => m.stop(), 50);
+  assert.deepEqual(await m.run(), { kind: "stopped" });
+  // The hart was taking the trap again and again: a fetch fault at 0.
+  assert.equal(m.harts[0]!.mcause, Exc.InstAccess);
+  m.close();
+});
+
+test("a trap vector at an illegal instruction: machine.stop() ends the run", { timeout: 120_000 }, async () => {
+  // auipc t0, 0 ; addi t0, t0, 12 ; csrw mtvec, t0 ; <illegal> (mtvec points at it)
+  const m = machineOf([asm.auipc(5, 0), asm.addi(5, 5, 12), 0x30529073, ILLEGAL]);
+  setTimeout(() => m.stop("SIGTERM"), 50);
+  assert.deepEqual(await m.run(), { kind: "stopped", signal: "SIGTERM" });
+  assert.equal(m.harts[0]!.mcause, Exc.Illegal);
+  m.close();
+});

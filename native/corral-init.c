@@ -315,6 +315,19 @@ static void load_seccomp(const char *hex, unsigned long flags) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0) die("load seccomp filter");
 }
 
+/* Load the filter in a throwaway child: the kernel's verdict on it, before "ready". */
+static void check_seccomp(const char *hex, unsigned long flags) {
+  pid_t t = fork();
+  if (t < 0) die("fork to check the seccomp filter");
+  if (t == 0) {
+    load_seccomp(hex, flags); /* on failure die() reports the error on the status channel */
+    _exit(0);
+  }
+  int st;
+  while (waitpid(t, &st, 0) < 0) if (errno != EINTR) die("wait for the seccomp check");
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) _exit(127);
+}
+
 struct capset5 { unsigned long long b, e, p, i, a; int set; };
 
 static void apply_caps(const struct capset5 *c) {
@@ -482,6 +495,10 @@ int main(int argc, char **argv) {
     else if (is(r, "symlink")) { if (symlink(arg(r, 1), arg(r, 2)) < 0 && errno != EEXIST) die("symlink %s", arg(r, 2)); }
     else if (is(r, "pivot")) do_pivot(arg(r, 1));
     else if (is(r, "chroot")) do_chroot(arg(r, 1));
+    else if (is(r, "chrootonly")) {
+      /* No mount namespace of its own: chroot(2) alone, nothing moved in the shared mount table. */
+      if (chdir(arg(r, 1)) < 0 || chroot(".") < 0 || chdir("/") < 0) die("chroot %s", arg(r, 1));
+    }
     else if (is(r, "chdir")) { if (chdir(arg(r, 1)) < 0) die("chdir %s", arg(r, 1)); }
     else if (is(r, "mask")) do_mask(arg(r, 1));
     else if (is(r, "ropath")) do_readonly(arg(r, 1));
@@ -497,6 +514,23 @@ int main(int argc, char **argv) {
   char exe[4096];
   if (resolve_exec(exe, sizeof exe, args[0], envs) < 0) die("executable %s not found in the container", args[0]);
   drop_bounding(&caps);
+  /* Every step that can fail runs before "ready", so create reports its error (as runc's init
+   * does before it closes its sync pipe); after "ready" come only the wait for start and exec.
+   * Without no_new_privs, seccomp needs CAP_SYS_ADMIN: load it before dropping privileges. */
+  if (seccomp && !nnp) load_seccomp(seccomp, seccomp_flags);
+  if (has_user) {
+    if (setgroups((size_t)ngids, gids) < 0 && errno != EPERM) die("setgroups");
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keepcaps");
+    if (setresgid(gid, gid, gid) < 0) die("setgid %u", gid);
+    if (setresuid(uid, uid, uid) < 0) die("setuid %u", uid);
+  }
+  apply_caps(&caps);
+  if (chdir(cwd) < 0) die("chdir %s", cwd);
+  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
+  /* With no_new_privs the filter is loaded last, right before exec, so that it governs as few
+   * of the runtime's own calls as possible (runc does the same); a child loads it first so that
+   * a filter the kernel refuses fails create, not the start that nobody watches. */
+  if (seccomp && nnp) check_seccomp(seccomp, seccomp_flags);
   say("ready");
   close(STATUS_FD);
   status_open = 0;
@@ -510,17 +544,6 @@ int main(int argc, char **argv) {
     close(f);
     close(fifo_fd);
   }
-  /* Without no_new_privs, seccomp needs CAP_SYS_ADMIN: load it before dropping privileges. */
-  if (seccomp && !nnp) load_seccomp(seccomp, seccomp_flags);
-  if (has_user) {
-    if (setgroups((size_t)ngids, gids) < 0 && errno != EPERM) die("setgroups");
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keepcaps");
-    if (setresgid(gid, gid, gid) < 0) die("setgid %u", gid);
-    if (setresuid(uid, uid, uid) < 0) die("setuid %u", uid);
-  }
-  apply_caps(&caps);
-  if (chdir(cwd) < 0) die("chdir %s", cwd);
-  if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
   if (seccomp && nnp) load_seccomp(seccomp, seccomp_flags);
   execve(exe, args, envs);
   die("exec %s", exe);

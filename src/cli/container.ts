@@ -1,18 +1,21 @@
 import { CorralError } from "../errors.js";
 import { Containers, type RunRequest } from "../containers/front.js";
 import type { NetworkMode } from "../containers/net/index.js";
-import { flagBool, flagStr, parseFlags } from "../containers/oci/flags.js";
+import { flagBool, flagList, flagStr, parseFlags } from "../containers/oci/flags.js";
+import { parseSecurityOpts } from "../containers/seccomp/choice.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 
 /**
  * `corral container`: run and manage OS-level containers (issue 4, "The user's front").
  *   corral container run [--name N] [--cpus 0.5] [--memory 256M] [--pids 100]
- *                        [--net bridge|macvlan:eth0|ipvlan:eth0|none] [-d] [--rm] IMAGE -- CMD...
+ *                        [--net bridge|macvlan:eth0|ipvlan:eth0|none] [-d] [--rm]
+ *                        [--security-opt seccomp=unconfined|PROFILE.json] IMAGE -- CMD...
  *   corral container ls | exec NAME -- CMD... | stop NAME | rm [-f] NAME | stats NAME
  */
 const USAGE = `Usage:
   corral container run [--name N] [--cpus 0.5] [--memory 256M] [--pids 100]
-                       [--net bridge|macvlan:IF|ipvlan:IF|none] [-d] [--rm] IMAGE -- CMD...
+                       [--net bridge|macvlan:IF|ipvlan:IF|none] [-d] [--rm]
+                       [--security-opt seccomp=unconfined|PROFILE.json] IMAGE -- CMD...
   corral container ls
   corral container exec NAME -- CMD...
   corral container stop [-t SECONDS] NAME
@@ -21,6 +24,8 @@ const USAGE = `Usage:
 
 IMAGE is a root filesystem directory, a rootfs tarball, or 'busybox' (built from the host's
 busybox-static). Each container gets an overlay on the shared image.
+Containers run under Corral's default seccomp profile (no keyrings, namespaces, mounts, BPF...);
+seccomp=unconfined turns it off, seccomp=FILE uses a profile in the OCI linux.seccomp form.
 ${SIZE_HELP}.
 `;
 
@@ -72,12 +77,15 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       const p = parseFlags(rest, [
         { names: ["name"], kind: "string" }, { names: ["cpus"], kind: "string" }, { names: ["memory", "m"], kind: "string" },
         { names: ["pids"], kind: "string" }, { names: ["net"], kind: "string" }, { names: ["detach", "d"], kind: "bool" },
-        { names: ["rm"], kind: "bool" },
+        { names: ["rm"], kind: "bool" }, { names: ["security-opt"], kind: "list" },
       ], "corral container run");
       const [image, ...after] = p.args;
       const cmd = after[0] === "--" ? after.slice(1) : after;
       if (!image) throw new CorralError("USAGE", "run needs an IMAGE; see 'corral container --help'");
-      const req: RunRequest = { image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach") };
+      const req: RunRequest = {
+        image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach"),
+        seccomp: parseSecurityOpts(flagList(p, "security-opt")),
+      };
       const n = flagStr(p, "name");
       if (n) req.name = n;
       const cpus = positiveNumber(flagStr(p, "cpus"), "--cpus");
@@ -124,6 +132,11 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       const mib = (n: number) => (n / 1048576).toFixed(1) + " MiB";
       const limit = s.memory.usage.limit > 2 ** 60 || s.memory.usage.limit === 0 ? "no limit" : mib(s.memory.usage.limit);
       process.stdout.write(`cpu      ${(s.cpu.usage.total / 1e9).toFixed(2)} s (throttled ${s.cpu.throttling.throttledPeriods} of ${s.cpu.throttling.periods} periods)\nmemory   ${mib(s.memory.usage.usage)} of ${limit}\npids     ${s.pids.current}${s.pids.limit ? " of " + s.pids.limit : ""}\n`);
+      return 0;
+    }
+    case "_release": {
+      // Internal: started by a detached run; not in the usage text.
+      await cts.releaseWhenStopped(name({ args: rest }));
       return 0;
     }
     default:

@@ -1,8 +1,10 @@
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
-import { mountOverlay, removeOverlay } from "./image/overlay.js";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { mountOverlay, removeOverlay, unmountOverlay } from "./image/overlay.js";
 import { resolveImage, stateDir } from "./image/store.js";
 import { cleanupNetwork, setupNetwork, type NetworkMode } from "./net/index.js";
 import { Runtime, type Created } from "./runtime/runtime.js";
@@ -10,6 +12,7 @@ import { checkId, type OciState } from "./runtime/state.js";
 import { ENGINE_DEFAULT_CAPABILITIES } from "./security/index.js";
 import { defaultConfig } from "./spec/defaults.js";
 import { parseSpec } from "./spec/validate.js";
+import { seccompFor, type SeccompChoice } from "./seccomp/choice.js";
 import type { CgroupStats } from "./cgroups/index.js";
 
 /**
@@ -28,6 +31,8 @@ export interface RunRequest {
   net: NetworkMode;
   detach: boolean;
   tty?: boolean;
+  /** Default: Corral's profile (seccomp/profile.ts). */
+  seccomp?: SeccompChoice;
 }
 
 export interface ContainerInfo { name: string; status: OciState["status"]; pid: number; image: string; net: string; address: string; created: string }
@@ -50,6 +55,7 @@ export class Containers {
     const name = req.name ?? `c-${randomBytes(4).toString("hex")}`;
     checkId(name);
     if (existsSync(join(this.rt.store.root, name))) throw new CorralError("CONTAINER_EXISTS", `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`);
+    const seccomp = seccompFor(req.seccomp ?? { kind: "default" });
     const lower = resolveImage(req.image);
     const dir = this.dir(name);
     mkdirSync(dir, { recursive: true });
@@ -65,6 +71,11 @@ export class Containers {
       if (req.memory !== undefined) res["memory"] = { limit: req.memory, swap: req.memory };
       if (req.pids !== undefined) res["pids"] = { limit: req.pids };
       (config["linux"] as Record<string, unknown>)["resources"] = res;
+      // Kept beside the overlay: `exec` puts its processes under the same filter (runc exec does).
+      if (seccomp !== undefined) {
+        (config["linux"] as Record<string, unknown>)["seccomp"] = seccomp;
+        writeFileSync(join(dir, "seccomp.json"), JSON.stringify(seccomp));
+      }
       const spec = parseSpec(config);
       const log = openSync(join(dir, "output.log"), "a");
       const stdio = req.detach ? (["ignore", log, log] as const) : "inherit";
@@ -82,7 +93,16 @@ export class Containers {
         this.rt.store.save({ ...st, extra: { ...(st.extra ?? {}), address: address ?? "" } });
       }
       await this.rt.start(name);
-      return { ...c, ...(address ? { address } : {}) };
+      // An exited container keeps only its record, log and upper layer until rm: the overlay
+      // mount and the cgroups go when it exits. A foreground run sees the exit itself; a
+      // detached one leaves a small watcher behind (the `_release` verb).
+      const exited = req.detach ? c.exited : c.exited.then(async (code) => {
+        // The exit status is the answer; a failed release is said, and rm still cleans up.
+        await this.release(name).catch((e: Error) => void process.stderr.write(`corral: warning: ${e.message}; 'corral container rm ${name}' removes the rest\n`));
+        return code;
+      });
+      if (req.detach) this.watch(name);
+      return { ...c, exited, ...(address ? { address } : {}) };
     } catch (e) {
       await this.cleanup(name, created);
       throw e;
@@ -93,6 +113,31 @@ export class Containers {
     if (created) await this.rt.delete(name, true).catch(() => undefined);
     await cleanupNetwork(name).catch(() => undefined);
     removeOverlay(this.dir(name));
+  }
+
+  /** Release what a stopped container holds on the host (overlay mount, cgroups); false while it runs. */
+  async release(name: string): Promise<boolean> {
+    if (!(await this.rt.releaseCgroup(name))) return false;
+    unmountOverlay(this.dir(name));
+    return true;
+  }
+
+  /** Wait for a detached container to stop, then release it (run by `corral container _release`). */
+  async releaseWhenStopped(name: string): Promise<void> {
+    for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+      try {
+        if (await this.release(name)) return;
+      } catch (e) {
+        if (e instanceof CorralError && e.code === "OCI_NOT_FOUND") return; // removed meanwhile
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  private watch(name: string): void {
+    const cli = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+    spawn(process.execPath, [cli, "container", "_release", name], { detached: true, stdio: "ignore" }).unref();
   }
 
   ls(): ContainerInfo[] {
@@ -109,7 +154,9 @@ export class Containers {
     if (!proc) throw new CorralError("CONTAINER_EXEC", "no command given");
     const caps = [...ENGINE_DEFAULT_CAPABILITIES];
     proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
-    const c = await this.rt.exec(st.id, proc);
+    const profile = join(this.dir(name), "seccomp.json");
+    const seccomp: unknown = existsSync(profile) ? JSON.parse(readFileSync(profile, "utf8")) : undefined;
+    const c = await this.rt.exec(st.id, proc, seccomp !== undefined ? { seccomp } : {});
     return c.exited;
   }
 

@@ -16,12 +16,13 @@ export interface CProgram {
   cleanup(): void;
 }
 
-export function compileC(name: string, source: string): CProgram {
+/** `flags` go to gcc as well, e.g. ["-static"] for a program that runs inside a bare rootfs. */
+export function compileC(name: string, source: string, flags: string[] = []): CProgram {
   const dir = mkdtempSync(join(tmpdir(), `corral-${name}-`));
   const src = join(dir, `${name}.c`);
   const exe = join(dir, name);
   writeFileSync(src, source);
-  const r = spawnSync("gcc", ["-O0", "-Wall", "-Werror", "-o", exe, src], { encoding: "utf8" });
+  const r = spawnSync("gcc", ["-O0", "-Wall", "-Werror", ...flags, "-o", exe, src], { encoding: "utf8" });
   if (r.error !== undefined || r.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`gcc failed for ${name}: ${r.error?.message ?? r.stderr}`);

@@ -1,13 +1,13 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, test, type TestContext } from "node:test";
 import { detectLayout } from "../../src/containers/cgroups/index.js";
 import { CgroupV2 } from "../../src/containers/cgroups/v2.js";
 import { cgRmdir } from "../../src/containers/cgroups/fsutil.js";
 import { Runtime } from "../../src/containers/runtime/runtime.js";
-import { fixture, leftovers, runCapture, until, type Fixture, type Leftovers } from "./fixtures.js";
+import { fixture, leftovers, leftoversUnder, runCapture, until, type Fixture, type Leftovers } from "./fixtures.js";
 
 // Real cgroup limits on the host kernel (config-linux.md "Control groups"): each test puts a
 // busybox workload against a limit and reads what the kernel did.
@@ -23,6 +23,35 @@ after(() => {
   assert.deepEqual(leftovers(), start, "nothing left behind");
   f.cleanup();
 });
+
+/**
+ * Most tests here read cgroup v1 files (pids.events, cpu.shares...): on a host that runs the
+ * controller on cgroup v2 they skip, saying so, instead of failing on a missing file.
+ */
+function needsV1(t: TestContext, ...controllers: string[]): boolean {
+  const l = detectLayout();
+  const missing = controllers.filter((c) => !l.v1.some((h) => h.controllers.includes(c)));
+  if (missing.length === 0) return true;
+  t.skip(`this host has no cgroup v1 hierarchy for ${missing.join(", ")} (the test reads v1 files)`);
+  return false;
+}
+
+/** The weight files a new blkio cgroup gets: CFQ's blkio.weight, BFQ's blkio.bfq.weight, or none (mq-deadline, kyber). */
+function blkioWeightFiles(): string[] {
+  const h = detectLayout().v1.find((x) => x.controllers.includes("blkio"));
+  if (!h) return [];
+  // BFQ's files exist only below the root (CFTYPE_NOT_ON_ROOT), so look in a fresh child.
+  const probe = join(h.mount, `corral-probe-${process.pid}`);
+  mkdirSync(probe);
+  try {
+    return ["blkio.weight", "blkio.bfq.weight"].filter((n) => existsSync(join(probe, n)));
+  } finally {
+    rmdirSync(probe);
+  }
+}
+
+/** Checked by name: host-wide counts move while other work on the machine runs containers. */
+const NONE = { mounts: [], cgroups: [], processes: [] };
 
 const resources = (r: Record<string, unknown>) => (c: Record<string, unknown>) => {
   (c["linux"] as Record<string, unknown>)["resources"] = r;
@@ -55,7 +84,8 @@ test("the OOM kill is counted in the container's cgroup", async () => {
   await rt.delete("hog2");
 });
 
-test("a fork bomb stops at pids.max", async () => {
+test("a fork bomb stops at pids.max", async (t) => {
+  if (!needsV1(t, "pids")) return;
   // The container's shell outlives the checks (it is deleted with force below): with a short
   // sleep, a loaded machine could take longer than it to reach 30 pids, and the shell was gone.
   const c = await rt.run("bomb", { bundle: f.bundle("bomb", ["sh", "-c", "b() { b | b & }; b; sleep 60"], resources({ pids: { limit: 32 } })), stdio: "ignore" });
@@ -94,7 +124,8 @@ test("pause freezes every process and resume thaws them", async () => {
   await rt.delete("frz", true);
 });
 
-test("limits land in the kernel's files: shares, cpuset, reservation, block I/O throttling", async () => {
+test("limits land in the kernel's files: shares, cpuset, reservation, block I/O throttling", async (t) => {
+  if (!needsV1(t, "cpu", "cpuset", "memory", "blkio")) return;
   const dev = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[2] ?? "0:0";
   const [maj, min] = dev.split(":").map(Number);
   await rt.run("lim", {
@@ -115,14 +146,13 @@ test("limits land in the kernel's files: shares, cpuset, reservation, block I/O 
 });
 
 test("a limit the kernel refuses fails create with a clear error and leaves nothing", async () => {
-  const before = leftovers();
   await assert.rejects(rt.run("bad", { bundle: f.bundle("bad", ["true"], resources({ cpu: { cpus: "64-70" } })), stdio: "ignore" }), { code: "CGROUP_LIMIT_REFUSED" });
-  assert.deepEqual(leftovers(), before);
+  assert.deepEqual(leftoversUnder(f.dir, "bad"), NONE);
   assert.throws(() => rt.state("bad"), { code: "OCI_NOT_FOUND" });
 });
 
-test("a missing cgroup controller is reported as such", async () => {
-  const before = leftovers();
+test("a missing cgroup controller is reported as such", async (t) => {
+  if (!needsV1(t, "pids")) return;
   // On a host whose controllers are v1 hierarchies, cgroup2 files cannot be set.
   if (detectLayout().mode !== "unified")
     await assert.rejects(rt.run("u", { bundle: f.bundle("u", ["true"], resources({ unified: { "memory.high": "1G" } })), stdio: "ignore" }), { code: "CGROUP_CONTROLLER_MISSING" });
@@ -130,16 +160,28 @@ test("a missing cgroup controller is reported as such", async () => {
   const l = detectLayout();
   const { CgroupV1 } = await import("../../src/containers/cgroups/v1.js");
   const noPids = new CgroupV1({ ...l, v1: l.v1.filter((h) => !h.controllers.includes("pids")) }, "/corral-nopids");
-  assert.throws(() => noPids.apply({ devices: [], unified: {}, pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
-  assert.deepEqual(leftovers(), before);
+  assert.throws(() => noPids.apply({ devices: [], unified: {}, hugepageLimits: [], pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
+  assert.deepEqual(leftoversUnder(f.dir, "u"), NONE);
 });
 
-test("block I/O weight goes to blkio.weight or BFQ's blkio.bfq.weight", async () => {
+test("block I/O weight goes to blkio.weight or BFQ's blkio.bfq.weight", async (t) => {
+  if (!needsV1(t, "blkio")) return;
+  const files = blkioWeightFiles();
+  if (files.length === 0) return t.skip("no I/O scheduler with weights here: neither CFQ's blkio.weight nor BFQ's blkio.bfq.weight exists (mq-deadline or kyber)");
   await rt.run("bw", { bundle: f.bundle("bw", ["sleep", "30"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" });
   const d = rt.cgroup("bw").dirs().find((x) => x.includes("/blkio/")) ?? "";
-  const file = existsSync(join(d, "blkio.weight")) ? "blkio.weight" : "blkio.bfq.weight";
-  assert.match(readFileSync(join(d, file), "utf8"), /300/);
+  assert.match(readFileSync(join(d, files[0] ?? ""), "utf8"), /300/);
   await rt.delete("bw", true);
+});
+
+test("where no scheduler offers weights, a block I/O weight is refused with a clear error", async (t) => {
+  if (!needsV1(t, "blkio")) return;
+  if (blkioWeightFiles().length > 0) return t.skip("this host's I/O scheduler takes weights (blkio.weight or blkio.bfq.weight)");
+  await assert.rejects(rt.run("bw0", { bundle: f.bundle("bw0", ["true"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" }), {
+    code: "CGROUP_CONTROLLER_MISSING",
+    message: /linux\.resources\.blockIO\.weight: .*neither blkio\.weight \(CFQ\) nor blkio\.bfq\.weight \(BFQ\)/,
+  });
+  assert.deepEqual(leftoversUnder(f.dir, "bw0"), NONE);
 });
 
 test("stats report CPU, memory and pids usage", async () => {

@@ -74,6 +74,37 @@ export function leftovers(): Leftovers {
 }
 
 import { closeSync, openSync } from "node:fs";
+
+/**
+ * What containers of one test left behind, found by name rather than counted: on a machine
+ * where other work starts and stops containers meanwhile, host-wide counts move on their own.
+ * Mounts whose path lies under `dir`, cgroup directories named `<prefix>*` below a "corral"
+ * cgroup, processes whose root directory lies under `dir`.
+ */
+export function leftoversUnder(dir: string, prefix: string): { mounts: string[]; cgroups: string[]; processes: number[] } {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir + "/"));
+  const cgroups: string[] = [];
+  for (const h of readdirSync("/sys/fs/cgroup")) {
+    const base = join("/sys/fs/cgroup", h, "corral");
+    let names: string[] = [];
+    try {
+      names = readdirSync(base);
+    } catch {
+      continue;
+    }
+    cgroups.push(...names.filter((n) => n.startsWith(prefix)).map((n) => join(base, n)));
+  }
+  const processes: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/root`).startsWith(dir + "/")) processes.push(Number(p));
+    } catch {
+      // kernel thread or gone
+    }
+  }
+  return { mounts, cgroups, processes };
+}
 import { Runtime } from "../../src/containers/runtime/runtime.js";
 
 /** Run a container in-process to completion; returns its exit status and output (stdout+stderr). */

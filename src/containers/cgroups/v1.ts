@@ -5,6 +5,8 @@ import type { Device, Resources } from "../spec/types.js";
 import { DEFAULT_DEVICES, emptyStats, sleep, type Cgroup, type CgroupStats, type MemEntry } from "./cgroup.js";
 import { cgKeyed, cgNum, cgPids, cgRead, cgWrite, mkdirTracked } from "./fsutil.js";
 import type { CgroupLayout } from "./layout.js";
+import { checkPageSize, NO_HUGETLB } from "./hugetlb.js";
+import { CgroupV2 } from "./v2.js";
 
 /**
  * A cgroup in the v1 hierarchies (Documentation/admin-guide/cgroup-v1/). In the hybrid layout
@@ -16,7 +18,7 @@ export class CgroupV1 implements Cgroup {
   private readonly byController = new Map<string, string>();
   private readonly all: string[] = [];
 
-  constructor(private readonly layout: CgroupLayout, relPath: string) {
+  constructor(private readonly layout: CgroupLayout, private readonly relPath: string) {
     for (const h of layout.v1) {
       const dir = join(h.mount, relPath);
       this.all.push(dir);
@@ -82,6 +84,11 @@ export class CgroupV1 implements Cgroup {
       const d = this.dir("blkio");
       // CFQ's blkio.weight is gone from recent kernels; BFQ offers the same scale as blkio.bfq.weight.
       const bfq = !existsSync(join(d, "blkio.weight")) && existsSync(join(d, "blkio.bfq.weight")) ? "bfq." : "";
+      const weighted = bio.weight !== undefined ? "weight" : bio.weightDevice.some((w) => w.weight !== undefined) ? "weightDevice" : undefined;
+      if (weighted && bfq === "" && !existsSync(join(d, "blkio.weight"))) {
+        // mq-deadline, kyber and none have no cgroup weights; runc fails here too, less plainly.
+        throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.blockIO.${weighted}: this host's I/O schedulers take no cgroup weight, neither blkio.weight (CFQ) nor blkio.bfq.weight (BFQ) exists; remove it, or switch the disk's scheduler to bfq`);
+      }
       if (bio.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight`), String(bio.weight));
       for (const w of bio.weightDevice) if (w.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight_device`), `${w.major}:${w.minor} ${w.weight}`);
       const thr = (file: string, list: { major: number; minor: number; rate: number }[]) => {
@@ -99,12 +106,46 @@ export class CgroupV1 implements Cgroup {
         cgWrite(join(d, r.allow ? "devices.allow" : "devices.deny"), r.type === "a" || r.type === undefined ? "a" : rule);
       }
       // The default devices and the ones config.json creates stay usable (runc does the same).
-      for (const dev of [...DEFAULT_DEVICES, ...devices]) cgWrite(join(d, "devices.allow"), `${dev.type} ${dev.major}:${dev.minor} rwm`);
+      // The devices cgroup knows only a, b and c (cgroup-v1/devices.rst): a FIFO (p) needs no
+      // rule, and an unbuffered character device (u) is a c device to the kernel.
+      for (const dev of [...DEFAULT_DEVICES, ...devices]) {
+        if (dev.type === "p") continue;
+        cgWrite(join(d, "devices.allow"), `${dev.type === "u" ? "c" : dev.type} ${dev.major}:${dev.minor} rwm`);
+      }
       cgWrite(join(d, "devices.allow"), "c 136:* rwm");
       cgWrite(join(d, "devices.allow"), "c 5:2 rwm");
     }
+    this.applyHugetlb(res.hugepageLimits);
+    const net = res.network;
+    if (net) {
+      // net_cls and net_prio exist only as v1 controllers (cgroup-v1/net_cls.rst, net_prio.rst).
+      const v1 = (c: string, field: string) => {
+        const d = this.byController.get(c);
+        if (!d) throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.network.${field}: the host has no ${c} cgroup controller mounted; remove it, or mount ${c} (a cgroup v1 hierarchy)`);
+        return d;
+      };
+      if (net.classID !== undefined) cgWrite(join(v1("net_cls", "classID"), "net_cls.classid"), String(net.classID));
+      for (const p of net.priorities) cgWrite(join(v1("net_prio", "priorities"), "net_prio.ifpriomap"), `${p.name} ${p.priority}`);
+    }
     if (Object.keys(res.unified).length > 0)
       throw new CorralError("CGROUP_CONTROLLER_MISSING", "linux.resources.unified needs cgroup v2 controllers; this host runs them as cgroup v1");
+  }
+
+  /** hugetlb in its v1 hierarchy, or, in the hybrid layout, in the cgroup2 mount that carries it. */
+  private applyHugetlb(limits: Resources["hugepageLimits"]): void {
+    if (limits.length === 0) return;
+    const v1 = this.byController.get("hugetlb");
+    let v2: CgroupV2 | undefined;
+    if (!v1) {
+      if (!this.layout.v2 || !this.layout.v2Controllers.includes("hugetlb")) throw new CorralError("CGROUP_CONTROLLER_MISSING", NO_HUGETLB);
+      v2 = new CgroupV2(this.layout, this.relPath);
+      v2.create(); // the directory exists (this.all); this enables hugetlb down its path
+    }
+    limits.forEach((h, i) => {
+      const size = checkPageSize(h.pageSize, i);
+      if (v1) cgWrite(join(v1, `hugetlb.${size}.limit_in_bytes`), String(h.limit));
+      else v2?.applyHugetlb([h]);
+    });
   }
 
   pids(): number[] {

@@ -4,6 +4,7 @@ import type { Device, Resources } from "../spec/types.js";
 import { emptyStats, sharesToWeight, sleep, type Cgroup, type CgroupStats } from "./cgroup.js";
 import { cgKeyed, cgNum, cgPids, cgRead, cgWrite, mkdirTracked } from "./fsutil.js";
 import type { CgroupLayout } from "./layout.js";
+import { checkPageSize } from "./hugetlb.js";
 
 /**
  * A cgroup in the unified hierarchy (Documentation/admin-guide/cgroup-v2.rst). Controllers
@@ -33,7 +34,8 @@ export class CgroupV2 implements Cgroup {
     const want = this.layout.v2Controllers.map((c) => `+${c}`).join(" ");
     if (want) {
       let cur = root;
-      for (const part of relative(root, this.dir).split("/").slice(0, -1)) {
+      // Each level enables the controllers for the next one, down to the container's parent.
+      for (const part of relative(root, this.dir).split("/")) {
         const before = cgRead(join(cur, "cgroup.subtree_control")).trim().split(/\s+/);
         const missing = this.layout.v2Controllers.filter((c) => !before.includes(c));
         if (missing.length > 0) {
@@ -55,7 +57,15 @@ export class CgroupV2 implements Cgroup {
     return join(this.dir, name);
   }
 
+  /** hugetlb.<size>.max (cgroup-v2.rst "HugeTLB"). */
+  applyHugetlb(limits: Resources["hugepageLimits"]): void {
+    limits.forEach((h, i) => cgWrite(this.file("hugetlb", `hugetlb.${checkPageSize(h.pageSize, i)}.max`), String(h.limit)));
+  }
+
   apply(res: Resources, _devices: Device[]): void {
+    this.applyHugetlb(res.hugepageLimits);
+    if (res.network)
+      throw new CorralError("CGROUP_CONTROLLER_MISSING", "linux.resources.network: net_cls and net_prio exist only in cgroup v1, and this container's cgroups are v2; remove linux.resources.network");
     const cpu = res.cpu;
     if (cpu) {
       if (cpu.shares !== undefined && cpu.shares > 0) cgWrite(this.file("cpu", "cpu.weight"), String(sharesToWeight(cpu.shares)));

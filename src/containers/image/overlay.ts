@@ -13,11 +13,16 @@ export function mountOverlay(lower: string, dir: string): string {
   return merged;
 }
 
-export function removeOverlay(dir: string): void {
+/** Unmount the merged view; the upper layer (what the container wrote) stays until removeOverlay. */
+export function unmountOverlay(dir: string): void {
   try {
     umount(join(dir, "merged"));
   } catch {
-    // not mounted (a failed run) or already gone
+    // not mounted (a failed run, or released when the container exited) or already gone
   }
+}
+
+export function removeOverlay(dir: string): void {
+  unmountOverlay(dir);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -12,7 +12,12 @@ import { busyboxRootfs } from "./busybox.js";
  * top of that one read-only copy, so a hundred containers share it on disk and in the page cache.
  */
 export function stateDir(): string {
-  return process.env["CORRAL_STATE_DIR"] ?? "/var/lib/corral";
+  // Like the network module's state (net/index.ts netStateDir): under $CORRAL_HOME when it is set,
+  // else system-wide; CORRAL_STATE_DIR overrides both.
+  const explicit = process.env["CORRAL_STATE_DIR"];
+  if (explicit) return explicit;
+  const home = process.env["CORRAL_HOME"];
+  return home ? join(home, "containers") : "/var/lib/corral";
 }
 
 export function resolveImage(image: string): string {

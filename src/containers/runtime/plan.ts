@@ -137,7 +137,11 @@ export function createPlan(o: CreatePlanInput): Plan {
   }
   if (spec.hostname !== undefined) plan.add("hostname", spec.hostname);
   if (spec.domainname !== undefined) plan.add("domainname", spec.domainname);
-  if (!has("mount")) throw new CorralError("OCI_CONFIG_INVALID", "config.json: linux.namespaces must include a mount namespace; Corral does not change the host's mounts");
+  if (!has("mount")) {
+    sharedMountsPlan(plan, spec, rootfs);
+    processRecords(plan, proc, o.security);
+    return plan;
+  }
 
   // Rootfs: keep host mount events out (rslave), then make the rootfs a mount point of its own
   // so pivot_root accepts it (config-linux.md "rootfsPropagation"; pivot_root(2)).
@@ -200,6 +204,29 @@ export function createPlan(o: CreatePlanInput): Plan {
   if (spec.root.readonly) plan.add("rootro");
   processRecords(plan, proc, o.security);
   return plan;
+}
+
+/**
+ * No mount namespace in linux.namespaces: the container shares the runtime's, as it shares any
+ * namespace type not listed (config-linux.md "Namespaces"). Then every mount, device node and
+ * remount the config asks for would be made in the host's mount table and outlive the container
+ * (runc makes them there and leaves them), so each is refused, naming the field; what remains
+ * is a chroot into the rootfs. runc refuses masked and read-only paths the same way.
+ */
+function sharedMountsPlan(plan: Plan, spec: Spec, rootfs: string): void {
+  const fix = "add {\"type\": \"mount\"} to linux.namespaces";
+  const refuse = (field: string, what: string) => {
+    throw new CorralError("OCI_CONFIG_INVALID", `config.json: ${field} ${what} in the host's mount namespace, which the container shares without a mount namespace of its own; ${fix} or remove ${field}`);
+  };
+  const m = spec.mounts[0];
+  if (m) refuse("mounts", `(${m.destination} first) would be mounted`);
+  if (spec.linux.maskedPaths.length > 0) refuse("linux.maskedPaths", "would be masked");
+  if (spec.linux.readonlyPaths.length > 0) refuse("linux.readonlyPaths", "would be remounted read-only");
+  if (spec.linux.devices.length > 0) refuse("linux.devices", "would get device nodes made and bound");
+  if (spec.root.readonly) refuse("root.readonly", "would remount the rootfs read-only");
+  if (spec.linux.rootfsPropagation) refuse("linux.rootfsPropagation", "would change propagation");
+  for (const [k, v] of Object.entries(spec.linux.sysctl)) plan.add("sysctl", "/proc/sys/" + k.replace(/\./g, "/"), v);
+  plan.add("chrootonly", rootfs);
 }
 
 export interface ExecPlanInput {

@@ -8,7 +8,7 @@ import type { Process, Spec } from "../spec/types.js";
 import { runHooks } from "./hooks.js";
 import { runHelper, type HelperRunner } from "./helper.js";
 import { createPlan, execPlan } from "./plan.js";
-import { securityFor } from "./security.js";
+import { securityFor, warnMountLabel } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
 import { openFifoForStart } from "./fifo.js";
 import { mkfifo } from "../../sys/fs.js";
@@ -94,6 +94,7 @@ export class Runtime {
     }
     const proc = spec.process as Process;
     const security = securityFor(proc, spec.linux.seccomp, this.warn);
+    warnMountLabel(spec.linux.mountLabel, this.warn);
     const layout = detectLayout();
     let cgPath = cgroupPath(id, spec.linux.cgroupsPath);
     if (rootless && !cgroupWritable(openCgroup(cgPath, layout).dirs())) {
@@ -158,6 +159,22 @@ export class Runtime {
     } finally {
       this.store.remove(id);
     }
+  }
+
+  /**
+   * Remove the cgroup of a container that has stopped, before delete (which still removes it if
+   * this never ran). runc keeps it until delete, and engines read it after the exit, so only the
+   * `corral container` front calls this. Returns false while the container is not stopped.
+   */
+  async releaseCgroup(id: string): Promise<boolean> {
+    const st = this.store.load(id);
+    if (this.status(st) !== "stopped") return false;
+    if (st.cgroupReleased) return true;
+    const cg = openCgroup(st.cgroupPath);
+    await killAll(cg);
+    await removeCgroup(cg, st.cgroupCreated);
+    this.store.save({ ...st, cgroupReleased: true });
+    return true;
   }
 
   /** runtime.md "start": let the waiting process exec the user's program. */

@@ -22,9 +22,15 @@ export function securityFor(proc: Process, seccomp: unknown, warn: (m: string) =
     const has = existsSync("/sys/kernel/security/apparmor");
     warn(`process.apparmorProfile '${proc.apparmorProfile}' ignored: ${has ? "Corral does not load AppArmor profiles" : "this host has no AppArmor"}`);
   }
-  if (proc.selinuxLabel) {
-    const has = existsSync("/sys/fs/selinux/enforce");
-    warn(`process.selinuxLabel ignored: ${has ? "Corral does not set SELinux labels" : "this host has no SELinux"}`);
-  }
+  if (proc.selinuxLabel) warn(`process.selinuxLabel ignored: ${selinuxWhy()}`);
   return out;
+}
+
+/** config-linux.md "Mount Label" is an SELinux context for the container's mounts: warned about, like process.selinuxLabel. */
+export function warnMountLabel(label: string | undefined, warn: (m: string) => void): void {
+  if (label) warn(`linux.mountLabel '${label}' ignored: ${selinuxWhy()}`);
+}
+
+function selinuxWhy(): string {
+  return existsSync("/sys/fs/selinux/enforce") ? "Corral does not set SELinux labels" : "this host has no SELinux";
 }

@@ -18,6 +18,8 @@ export interface StoredState {
   cgroupPath: string;
   /** Directories Corral created for the cgroup (parents included), removed on delete. */
   cgroupCreated: string[];
+  /** The cgroup was removed when the container exited (`corral container`), before delete. */
+  cgroupReleased?: boolean;
   namespaces: NamespaceType[];
   hooks: Hooks;
   /** Set by `corral container`: network and overlay to tear down on delete. */

@@ -124,12 +124,26 @@ describe("seccomp filters in the host kernel", () => {
     assert.ok((r.results[1]?.ret ?? 0) > 0);
   });
 
-  test("i386 (int 0x80) and x32 calls are killed: the rules only cover x86_64 numbers", () => {
+  test("i386 (int 0x80) calls are killed: the rules only cover x86_64 numbers", (t) => {
+    // A kernel with IA32 emulation off (ia32_emulation=0, or a hypervisor that does not route
+    // vector 0x80) raises SIGSEGV for int 0x80 before seccomp sees it: nothing to filter there.
+    const bare = runner.probe(["i386:20"]);
+    if (bare.signal !== null) {
+      t.skip(`this host cannot make i386 system calls at all (int 0x80 without a filter ends in ${bare.signal}: IA32 emulation is off in this kernel or its hypervisor)`);
+      return;
+    }
+    assert.ok((bare.results[0]?.ret ?? 0) > 0, "i386 getpid works without a filter");
     const f = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW" });
     const i386 = runner.run(f, [`${nr("getppid")}`, "i386:20"]);
     assert.equal(i386.results.length, 1);
     assert.equal(i386.signal, "SIGSYS");
+  });
+
+  test("x32 calls (nr | 0x40000000) are killed, whether or not the kernel has the x32 ABI", () => {
+    // seccomp runs before the kernel looks the number up, so this needs no host support.
+    const f = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW" });
     const x32 = runner.run(f, [`${nr("getppid")}`, `${0x40000000 + nr("getpid")}`]);
+    assert.equal(x32.results.length, 1);
     assert.equal(x32.signal, "SIGSYS");
   });
 

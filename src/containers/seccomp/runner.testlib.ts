@@ -28,16 +28,20 @@ int main(int argc, char **argv) {
   static struct sock_filter insns[8192];
   char line[256];
   if (argc < 3) { out("usage: runner FILTER FLAGS CALL...\\n"); return 2; }
-  FILE *f = fopen(argv[1], "rb");
-  if (!f) { perror("open filter"); return 2; }
-  size_t n = fread(insns, sizeof insns[0], 8192, f);
-  fclose(f);
-  struct sock_fprog prog = { .len = (unsigned short)n, .filter = insns };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 2; }
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, strtoul(argv[2], NULL, 0), &prog) != 0) {
-    snprintf(line, sizeof line, "load errno=%d\\n", errno); out(line); return 3;
+  if (strcmp(argv[1], "-") == 0) {
+    out("unfiltered\\n");
+  } else {
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) { perror("open filter"); return 2; }
+    size_t n = fread(insns, sizeof insns[0], 8192, f);
+    fclose(f);
+    struct sock_fprog prog = { .len = (unsigned short)n, .filter = insns };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("no_new_privs"); return 2; }
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, strtoul(argv[2], NULL, 0), &prog) != 0) {
+      snprintf(line, sizeof line, "load errno=%d\\n", errno); out(line); return 3;
+    }
+    out("loaded\\n");
   }
-  out("loaded\\n");
   for (int i = 3; i < argc; i++) {
     long r; int e = 0;
     if (strncmp(argv[i], "i386:", 5) == 0) {
@@ -80,6 +84,13 @@ export class SeccompRunner {
   run(filter: Uint8Array, calls: string[], flags = 0): RunResult {
     const file = join(this.prog.dir, `filter-${this.n++}.bpf`);
     writeFileSync(file, filter);
+    return this.exec(file, calls, flags);
+  }
+  /** The same calls with no filter loaded: what the host kernel itself does with them. */
+  probe(calls: string[]): RunResult {
+    return this.exec("-", calls, 0);
+  }
+  private exec(file: string, calls: string[], flags: number): RunResult {
     const r = spawnSync(this.prog.exe, [file, String(flags), ...calls], { encoding: "utf8" });
     const lines = r.stdout.split("\n").filter((l) => l !== "");
     const load = /^load errno=(\d+)$/.exec(lines[0] ?? "");

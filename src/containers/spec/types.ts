@@ -82,6 +82,10 @@ export interface Resources {
     throttleWriteIOPSDevice: ThrottleDevice[];
   };
   unified: Record<string, string>;
+  /** config-linux.md "Huge page limits": hugetlb.<pageSize> limits in bytes. */
+  hugepageLimits: { pageSize: string; limit: number }[];
+  /** config-linux.md "Network": net_cls class id and net_prio per-interface priorities (cgroup v1 only). */
+  network?: { classID?: number; priorities: { name: string; priority: number }[] };
 }
 
 export interface Linux {

@@ -37,3 +37,16 @@ for (const [name, patch, message] of cases) {
     assert.throws(() => parseSpec(withPatch(patch)), (e: Error & { code?: string }) => e.code === "OCI_CONFIG_INVALID" && message.test(e.message));
   });
 }
+
+test("a sysctl is accepted only in a namespace of the container's own (runc's rule): never the host's", () => {
+  const sysctl = (kv: Record<string, string>, drop?: string) => withPatch((c) => {
+    const l = c["linux"] as Record<string, unknown>;
+    l["sysctl"] = kv;
+    if (drop) l["namespaces"] = (l["namespaces"] as { type: string }[]).filter((n) => n.type !== drop);
+  });
+  assert.deepEqual(parseSpec(sysctl({ "net.ipv4.ip_forward": "1", "kernel.shmmax": "1000", "fs.mqueue.msg_max": "20" })).linux.sysctl["kernel.shmmax"], "1000");
+  assert.throws(() => parseSpec(sysctl({ "net.ipv4.ip_forward": "1" }, "network")), /linux\.sysctl\.net\.ipv4\.ip_forward belongs to the network namespace, which the container shares with the host/);
+  assert.throws(() => parseSpec(sysctl({ "kernel/sem": "1 2 3 4" }, "ipc")), /linux\.sysctl\.kernel\/sem belongs to the ipc namespace/);
+  assert.throws(() => parseSpec(sysctl({ "vm.swappiness": "0" })), /linux\.sysctl\.vm\.swappiness belongs to no namespace: setting it would change the host/);
+  assert.throws(() => parseSpec(sysctl({ "net/../../x": "0" })), /linux\.sysctl\.net\/\.\.\/\.\.\/x is not a sysctl name/);
+});

@@ -36,7 +36,26 @@ export function parseSpec(doc: unknown): Spec {
   const hasNs = (t: NamespaceType) => spec.linux.namespaces.some((n) => n.type === t);
   if ((spec.hostname || spec.domainname) && !hasNs("uts")) throw invalid("hostname", "needs a uts namespace in linux.namespaces");
   if (spec.linux.uidMappings.length > 0 && !hasNs("user")) throw invalid("linux.uidMappings", "needs a user namespace in linux.namespaces");
+  for (const key of Object.keys(spec.linux.sysctl)) {
+    const field = `linux.sysctl.${key}`;
+    if (!/^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$/.test(key)) throw invalid(field, "is not a sysctl name");
+    // A sysctl of a namespace the container shares, or of none, would be set for the whole host.
+    const ns = sysctlNamespace(key.replace(/\//g, "."));
+    if (ns === undefined) throw invalid(field, "belongs to no namespace: setting it would change the host; remove it");
+    if (!hasNs(ns)) throw invalid(field, `belongs to the ${ns} namespace, which the container shares with the host; add a ${ns} namespace to linux.namespaces or remove it`);
+  }
   return spec;
+}
+
+/** IPC sysctls (ipc_sysctl.c, mq_sysctl.c). */
+const IPC_SYSCTLS = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+
+/** The namespace whose copy a sysctl sets (runc's list), or undefined for the host-wide ones. */
+function sysctlNamespace(key: string): NamespaceType | undefined {
+  if (key.startsWith("net.")) return "network";
+  if (key.startsWith("fs.mqueue.") || IPC_SYSCTLS.includes(key)) return "ipc";
+  if (key === "kernel.hostname" || key === "kernel.domainname") return "uts";
+  return undefined;
 }
 
 export function parseProcess(p: Obj, path: string): Process {
@@ -184,7 +203,26 @@ function parseResources(r: Obj): Resources {
       return d;
     }),
     unified: strMap(r, "unified", p),
+    hugepageLimits: arr(r, "hugepageLimits", p).map((v, i) => {
+      const q = `${p}.hugepageLimits[${i}]`;
+      const o = obj(v, q);
+      const pageSize = str(o["pageSize"], `${q}.pageSize`);
+      if (!/^\d+[KMG]B$/.test(pageSize)) throw invalid(`${q}.pageSize`, `'${pageSize}' is not a page size like 2MB or 1GB`);
+      return { pageSize, limit: int(o["limit"], `${q}.limit`, 0) };
+    }),
   };
+  const net = optObj(r, "network", p);
+  if (net) {
+    const q = `${p}.network`;
+    res.network = {
+      priorities: arr(net, "priorities", q).map((v, i) => {
+        const o = obj(v, `${q}.priorities[${i}]`);
+        return { name: str(o["name"], `${q}.priorities[${i}].name`), priority: int(o["priority"], `${q}.priorities[${i}].priority`, 0, 0xffffffff) };
+      }),
+    };
+    const classID = optInt(net, "classID", q, 0, 0xffffffff);
+    if (classID !== undefined) res.network.classID = classID;
+  }
   const pick = (o: Obj, q: string, keys: string[], min?: number) => {
     const out: Record<string, number> = {};
     for (const k of keys) {

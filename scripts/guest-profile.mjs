@@ -15,8 +15,8 @@ import inspector from "node:inspector";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildMachine } from "../dist/src/machine/builder.js";
-import { runHart } from "../dist/src/cpu/exec.js";
-const HartState = { Started: 0 }; // src/cpu/hart.ts (a const enum)
+import { runHart } from "../dist/src/cpu/engine/exec.js";
+const HartState = { Started: 0 }; // src/cpu/hart/hart.ts (a const enum)
 import { concatArchives, DEFAULT_CMDLINE } from "../dist/src/api/guest-command.js";
 import { commandArchive } from "../dist/src/image/initramfs.js";
 import { ensureDefaultImage } from "../dist/src/image/pull.js";

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runGuestCommand } from "../src/api/guest-command.js";
-import { ISA_STRING } from "../src/cpu/defs.js";
+import { ISA_STRING } from "../src/cpu/isa/defs.js";
 import { ensureDefaultImage } from "../src/image/pull.js";
 
 const CORRAL = fileURLToPath(new URL("../../bin/corral.js", import.meta.url));

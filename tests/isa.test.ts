@@ -81,8 +81,8 @@ describe("RISC-V ISA programs", () => {
         verdict(program, "Corral", r);
       });
       // Most checks run once, so the interpreter runs them; here every block is compiled before
-      // its first run, by the wasm tier (the default, src/cpu/wasm/compile.ts) and by the
-      // JavaScript JIT (src/cpu/jit.ts), so the same checks hold of both tiers' compiled code.
+      // its first run, by the wasm tier (the default, src/cpu/wasm/) and by the
+      // JavaScript JIT (src/cpu/engine/jit.ts), so the same checks hold of both tiers' compiled code.
       for (const tier of ["wasm", "js"]) {
         test(`Corral, every block compiled by the ${tier} tier`, async () => {
           const env = { ...process.env, CORRAL_HOT_BLOCK: "1", CORRAL_TIER: tier };

@@ -9,8 +9,8 @@
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
-import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, PRIV_M, PRIV_S, S_INTS } from "../cpu/defs.js";
-import { HartState } from "../cpu/hart.js";
+import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, PRIV_M, PRIV_S, S_INTS } from "../cpu/isa/defs.js";
+import { HartState } from "../cpu/hart/hart.js";
 import { Clint } from "../devices/clint.js";
 import { GoldfishRtc } from "../devices/goldfish-rtc.js";
 import { Plic } from "../devices/plic.js";

@@ -3,7 +3,7 @@
  * (Devicetree Specification v0.4 chapters 2-3; Linux Documentation/devicetree/bindings/riscv/
  * cpus.yaml for the harts). It lists exactly the devices present on the bus.
  */
-import { ISA_EXTENSIONS, ISA_STRING } from "../cpu/defs.js";
+import { ISA_EXTENSIONS, ISA_STRING } from "../cpu/isa/defs.js";
 import type { DtContext, DtNode } from "../devices/device.js";
 import { u64Cells } from "../formats/fdt.js";
 

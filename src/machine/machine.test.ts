@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { asm } from "../devices/bare-metal.testkit.js";
-import { Exc } from "../cpu/defs.js";
+import { Exc } from "../cpu/isa/defs.js";
 import { buildMachine } from "./builder.js";
 
 /** csrrw x0, mtvec, x0 (Zicsr): mtvec = 0, where no RAM is. */

@@ -12,8 +12,8 @@
 import { constants } from "node:os";
 import { TIMEBASE_HZ, Clock } from "./clock.js";
 import type { GuestRam } from "./memory.js";
-import { CodeCache, runHart } from "../cpu/exec.js";
-import { Hart, HartState, type HartHost } from "../cpu/hart.js";
+import { CodeCache, runHart } from "../cpu/engine/exec.js";
+import { Hart, HartState, type HartHost } from "../cpu/hart/hart.js";
 import { MmioBus } from "../devices/bus.js";
 import type { Uart16550 } from "../devices/uart16550.js";
 

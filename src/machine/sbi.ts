@@ -7,9 +7,9 @@
  * Calling convention (SBI spec chapter 3): a7 = extension id, a6 = function id, a0..a5 arguments;
  * returns error in a0 and value in a1. Legacy extensions (chapter 5) return in a0 only.
  */
-import { TWO32 } from "../cpu/int64.js";
-import { MIP_SSIP, PRIV_S } from "../cpu/defs.js";
-import { HartState, type Hart } from "../cpu/hart.js";
+import { TWO32 } from "../cpu/isa/int64.js";
+import { MIP_SSIP, PRIV_S } from "../cpu/isa/defs.js";
+import { HartState, type Hart } from "../cpu/hart/hart.js";
 
 export const SBI_SPEC_VERSION = (2 << 24) | 0; // 2.0
 /** Implementation id: not one of the registered ones (SBI spec table 3). */

@@ -62,7 +62,7 @@ test("a module with an imported function, memory and table, locals and a loop ru
   assert.equal(new DataView(memory.buffer).getBigInt64(8, true), -7n);
 });
 
-test("f64 constants, and the TLB's double-to-offset conversion (emit.ts tlbPage), run in V8", () => {
+test("f64 constants, and the TLB's double-to-offset conversion (emitter.ts tlbPage), run in V8", () => {
   // g(d f64) -> i32: the low word of (d + 2^52)'s bits; k() -> f64: a constant.
   const g = new Code();
   g.get(0).f64(2 ** 52).op(Op.F64Add).op(Op.I64ReinterpretF64).op(Op.I32WrapI64);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
-import { CTX_COUNT, TLB_SIZE } from "../tlb.js";
+import { CTX_COUNT, TLB_SIZE } from "../hart/tlb.js";
 import { HART_AREA, HART_SLOTS, HartArea, JC_ENTRIES, JC_OFFSET, MAX_LINEAR, RAM_OFFSET, TLB_ADD, TLB_SET } from "./layout.js";
 
 test("a hart's area holds its registers, slots and twelve TLB sets without overlap", () => {

@@ -1,13 +1,13 @@
-// Compiled CSRRS/CSRRC on sstatus (emit.ts Emitter.sstatus) against the closures, the reference
+// Compiled CSRRS/CSRRC on sstatus (emit-ext.ts ExtEmitter.sstatus) against the closures, the reference
 // semantics: every form, privilege and operand, inline or through the closure; and an interrupt
 // enabled by compiled code is taken at once.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
-import { MS_FS, MS_SIE, MS_SPIE, MS_SUM, PRIV_M, PRIV_S, PRIV_U } from "../defs.js";
-import { TRAP, type Hart } from "../hart.js";
-import { runHart } from "../exec.js";
+import { MS_FS, MS_SIE, MS_SPIE, MS_SUM, PRIV_M, PRIV_S, PRIV_U } from "../isa/defs.js";
+import { TRAP, type Hart } from "../hart/hart.js";
+import { runHart } from "../engine/exec.js";
 import { WasmTier } from "./tier.js";
 
 /** CSR instruction (Zicsr, 9.1): csr, rs1 or uimm, funct3, rd. */

@@ -3,18 +3,18 @@
  * table; the run loop enters through one export, which chains from block to block inside wasm;
  * hot blocks compile 16 to a module.
  *
- * Contract with the run loop (as for a compiled region of one block, jit.ts): `h.pc` holds the
- * block's pc on entry and the next pc on return; a block runs again in place while it goes back
- * to its own start, the budget lasts, and nothing asked the loop to look (the `stop` slot: an
- * interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Services keep
+ * Contract with the run loop (as for a block compiled by the JavaScript tier, engine/jit.ts):
+ * `h.pc` holds the block's pc on entry and the next pc on return; a block runs again in place
+ * while it goes back to its own start, the budget lasts, and nothing asked the loop to look (the
+ * `stop` slot: an interrupt may be pending, `h.irqCheck`, or the block's code was overwritten). Services keep
  * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
  * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { classifyAt, SIZES } from "../fast-ops.js";
-import type { Hart } from "../hart.js";
-import type { RegionBlock } from "../jit.js";
+import { kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { blockBody, LOCALS, MIN_PAGES, RUN_TYPE, SERVICES, tlbMatch, tlbPage } from "./emit.js";
+import { blockBody, RUN_TYPE } from "./emit.js";
+import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
@@ -120,7 +120,7 @@ export class WasmTier {
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
       this.table.set(idx, exports[`b${j}`]);
-      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[classifyAt(b, k)[0]] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
+      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
       // out of CodeCache's.
       if (this.jc !== null && b.hi < 0) {
@@ -206,8 +206,12 @@ export class WasmTier {
 /** Blocks compiled per module (WasmTier.compile). */
 const BATCH = 16;
 
-/** A block as the tier takes it (exec.ts Block). */
-export interface Queued extends RegionBlock {
+/** A block as the tier takes it (engine/exec.ts Block). */
+export interface Queued extends CompileInput {
+  /** RAM offset of its first instruction. */
+  readonly off: number;
+  /** Set when its code was overwritten. */
+  readonly dead: boolean;
   readonly hi: number;
   readonly hits: number;
   /** Waiting in the tier's queue. */
@@ -218,7 +222,7 @@ export interface Queued extends RegionBlock {
 
 /** A compiled block as the services see it: its ops, access sizes and last instruction's index. */
 interface Site {
-  readonly b: RegionBlock;
+  readonly b: Queued;
   readonly sizes: readonly (1 | 2 | 4 | 8)[];
   readonly last: number;
 }
@@ -248,7 +252,7 @@ function hub(jcAt: number): Code {
     c.open(Op.Block);
     c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
-    // The next pc's RAM offset: given by the block for a static in-page exit (emit.ts exitTo),
+    // The next pc's RAM offset: given by the block for a static in-page exit (emitter.ts exitTo),
     // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);

@@ -11,7 +11,7 @@
  * never needs a page walk; pages holding decoded code are never entered for write, so that every
  * store to code goes through the slow path and invalidates the cached blocks.
  */
-import { TLB_ADD, TLB_SET } from "./wasm/layout.js";
+import { TLB_ADD, TLB_SET } from "../wasm/layout.js";
 
 export const TLB_BITS = 11;
 export const TLB_SIZE = 1 << TLB_BITS;

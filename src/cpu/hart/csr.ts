@@ -22,9 +22,9 @@ import {
   SATP_SV48,
   SSTATUS_HI_XL,
   SSTATUS_MASK,
-} from "./defs.js";
+} from "../isa/defs.js";
 import type { Hart } from "./hart.js";
-import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "./int64.js";
+import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "../isa/int64.js";
 
 /** The value a CSR read produced (two words, to stay exact). */
 export const csrOut = { lo: 0, hi: 0 };

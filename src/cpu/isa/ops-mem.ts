@@ -5,7 +5,7 @@
  */
 import { TWO32 } from "./int64.js";
 import { Exc, MS_FS } from "./defs.js";
-import type { Hart } from "./hart.js";
+import type { Hart } from "../hart/hart.js";
 import type { Op } from "./ops-int.js";
 
 

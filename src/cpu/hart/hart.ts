@@ -1,6 +1,6 @@
-import type { InterruptTarget } from "../devices/device.js";
-import type { Clock } from "../machine/clock.js";
-import type { GuestRam } from "../machine/memory.js";
+import type { InterruptTarget } from "../../devices/device.js";
+import type { Clock } from "../../machine/clock.js";
+import type { GuestRam } from "../../machine/memory.js";
 import {
   Exc,
   IRQ_PRIORITY,
@@ -19,11 +19,11 @@ import {
   PRIV_S,
   PRIV_U,
   SATP_BARE,
-} from "./defs.js";
-import type { FpuHart } from "./fpu/index.js";
+} from "../isa/defs.js";
+import type { FpuHart } from "../fpu/index.js";
 import { Access, translate } from "./mmu.js";
 import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
-import { HartArea, TLB_SET } from "./wasm/layout.js";
+import { HartArea, TLB_SET } from "../wasm/layout.js";
 
 /** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
 export interface PhysBus {

@@ -4,7 +4,7 @@
  * `d` is the destination pair index (2*rd, or 64 for x0: the scratch slot), `a`/`b` the sources'.
  */
 import { TWO32 } from "./int64.js";
-import type { Hart } from "./hart.js";
+import type { Hart } from "../hart/hart.js";
 
 /**
  * An instruction's closure. It returns true only when it ended its block early: a taken branch,

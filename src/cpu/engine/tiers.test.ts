@@ -1,34 +1,23 @@
-// The interpreter and the JIT against the closures (the reference semantics): random blocks
+// Every tier (the interpreter, the JavaScript JIT, the wasm tier) against the closures (the reference semantics): random blocks
 // (fixed seeds) of the instructions both handle themselves, plus some they leave to the closures,
 // run once through each on identical real harts; registers, pc, memory, and any trap (cause,
 // tval, which instruction) must agree. The ISA suite adds a run with every block compiled
 // (tests/isa.test.ts).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Machine } from "../machine/machine.js";
-import { GuestRam, RAM_BASE } from "../machine/memory.js";
-import { TRAP, type Hart } from "./hart.js";
+import { Machine } from "../../machine/machine.js";
+import { GuestRam, RAM_BASE } from "../../machine/memory.js";
+import { TRAP, type Hart } from "../hart/hart.js";
 import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
-import { blockSource, compileRegion } from "./jit.js";
-import { WasmTier } from "./wasm/tier.js";
+import { blockSource, compileBlock } from "./jit.js";
+import { WasmTier } from "../wasm/tier.js";
+import { decode } from "../isa/decode.js";
+import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
+import { MS_FS } from "../isa/defs.js";
+import { rng } from "../testing/rng.js";
 
 const DATA = 0x10000; // loads and stores land around here
-
-/**
- * A 32-bit generator with a mixed output (a Weyl sequence through murmur3's finalizer). A bare
- * LCG will not do: its low bits repeat with short periods, and `r() % n` picks then skipped
- * whole instruction kinds (XORI never appeared).
- */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x9e3779b9) >>> 0;
-    let z = Math.imul(s ^ (s >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
 
 // Encoders (unprivileged spec chapter 2.3, "Immediate Encoding Variants").
 const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
@@ -140,7 +129,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
   let trap = "none";
   let i = 0;
   try {
-    if (tier === "compiled") compileRegion([b])(h, 1);
+    if (tier === "compiled") compileBlock(b)(h, 1);
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compileNow(b), 1);
@@ -195,8 +184,75 @@ test("the interpreter and compiled blocks match the closures on random instructi
   assert.ok(traps > 50, `the mix should include faulting accesses (had ${traps})`);
 });
 
+/** One encoding of every instruction kind (isa/kinds.ts): a kind without one does not compile. */
+const SAMPLES: Record<Exclude<K, K.NEXT>, number> = {
+  [K.NOP]: I(0, 0, 0, 0, 0x13), [K.LUI]: 0x12345537, [K.AUIPC]: 0x00001517, [K.JAL]: J(8, 1), [K.JALR]: I(4, 1, 0, 10, 0x67),
+  [K.BEQ]: B(8, 9, 8, 0), [K.BNE]: B(8, 9, 8, 1), [K.BLT]: B(8, 9, 8, 4), [K.BGE]: B(8, 9, 8, 5), [K.BLTU]: B(8, 9, 8, 6), [K.BGEU]: B(8, 9, 8, 7),
+  [K.LB]: I(9, 5, 0, 10, 3), [K.LH]: I(8, 5, 1, 10, 3), [K.LW]: I(8, 5, 2, 10, 3), [K.LD]: I(8, 5, 3, 10, 3),
+  [K.LBU]: I(9, 5, 4, 10, 3), [K.LHU]: I(8, 5, 5, 10, 3), [K.LWU]: I(8, 5, 6, 10, 3),
+  [K.SB]: S(9, 9, 5, 0), [K.SH]: S(8, 9, 5, 1), [K.SW]: S(8, 9, 5, 2), [K.SD]: S(8, 9, 5, 3),
+  [K.ADDI]: I(-5, 8, 0, 10, 0x13), [K.SLTI]: I(-5, 8, 2, 10, 0x13), [K.SLTIU]: I(-5, 8, 3, 10, 0x13), [K.XORI]: I(-5, 8, 4, 10, 0x13),
+  [K.ORI]: I(-5, 8, 6, 10, 0x13), [K.ANDI]: I(-5, 8, 7, 10, 0x13), [K.SLLI]: I(35, 8, 1, 10, 0x13), [K.SRLI]: I(35, 8, 5, 10, 0x13),
+  [K.SRAI]: I(0x423, 8, 5, 10, 0x13),
+  [K.ADDIW]: I(-5, 8, 0, 10, 0x1b), [K.SLLIW]: I(3, 8, 1, 10, 0x1b), [K.SRLIW]: I(3, 8, 5, 10, 0x1b), [K.SRAIW]: I(0x403, 8, 5, 10, 0x1b),
+  [K.ADD]: R(0, 9, 8, 0, 10, 0x33), [K.SUB]: R(0x20, 9, 8, 0, 10, 0x33), [K.SLL]: R(0, 9, 8, 1, 10, 0x33), [K.SLT]: R(0, 9, 8, 2, 10, 0x33),
+  [K.SLTU]: R(0, 9, 8, 3, 10, 0x33), [K.XOR]: R(0, 9, 8, 4, 10, 0x33), [K.SRL]: R(0, 9, 8, 5, 10, 0x33), [K.SRA]: R(0x20, 9, 8, 5, 10, 0x33),
+  [K.OR]: R(0, 9, 8, 6, 10, 0x33), [K.AND]: R(0, 9, 8, 7, 10, 0x33), [K.MUL]: R(1, 9, 8, 0, 10, 0x33),
+  [K.ADDW]: R(0, 9, 8, 0, 10, 0x3b), [K.SUBW]: R(0x20, 9, 8, 0, 10, 0x3b), [K.SLLW]: R(0, 9, 8, 1, 10, 0x3b), [K.SRLW]: R(0, 9, 8, 5, 10, 0x3b),
+  [K.SRAW]: R(0x20, 9, 8, 5, 10, 0x3b), [K.MULW]: R(1, 9, 8, 0, 10, 0x3b),
+  [K.MULH]: R(1, 9, 8, 1, 10, 0x33), [K.MULHSU]: R(1, 9, 8, 2, 10, 0x33), [K.MULHU]: R(1, 9, 8, 3, 10, 0x33), [K.DIV]: R(1, 9, 8, 4, 10, 0x33),
+  [K.DIVU]: R(1, 9, 8, 5, 10, 0x33), [K.REM]: R(1, 9, 8, 6, 10, 0x33), [K.REMU]: R(1, 9, 8, 7, 10, 0x33),
+  [K.DIVW]: R(1, 9, 8, 4, 10, 0x3b), [K.DIVUW]: R(1, 9, 8, 5, 10, 0x3b), [K.REMW]: R(1, 9, 8, 6, 10, 0x3b), [K.REMUW]: R(1, 9, 8, 7, 10, 0x3b),
+  [K.LR_W]: A(0x02, 2), [K.SC_W]: A(0x03, 2), [K.AMOSWAP_W]: A(0x01, 2), [K.AMOADD_W]: A(0x00, 2), [K.AMOXOR_W]: A(0x04, 2),
+  [K.AMOAND_W]: A(0x0c, 2), [K.AMOOR_W]: A(0x08, 2), [K.AMOMIN_W]: A(0x10, 2), [K.AMOMAX_W]: A(0x14, 2), [K.AMOMINU_W]: A(0x18, 2),
+  [K.AMOMAXU_W]: A(0x1c, 2),
+  [K.LR_D]: A(0x02, 3), [K.SC_D]: A(0x03, 3), [K.AMOSWAP_D]: A(0x01, 3), [K.AMOADD_D]: A(0x00, 3), [K.AMOXOR_D]: A(0x04, 3),
+  [K.AMOAND_D]: A(0x0c, 3), [K.AMOOR_D]: A(0x08, 3), [K.AMOMIN_D]: A(0x10, 3), [K.AMOMAX_D]: A(0x14, 3), [K.AMOMINU_D]: A(0x18, 3),
+  [K.AMOMAXU_D]: A(0x1c, 3),
+  [K.FLW]: I(8, 5, 2, 10, 0x07), [K.FLD]: I(8, 5, 3, 10, 0x07), [K.FSW]: S(8, 9, 5, 2) | 4, [K.FSD]: S(8, 9, 5, 3) | 4,
+  [K.FP]: R(0x01, 9, 8, 7, 10, 0x53), // fadd.d f10, f8, f9 (dynamic rounding)
+  [K.CSRRW]: I(0x340, 8, 1, 10, 0x73), [K.CSRRS]: I(0x100, 8, 2, 10, 0x73), [K.CSRRC]: I(0x100, 8, 3, 10, 0x73),
+  [K.CSRRWI]: I(0x340, 5, 5, 10, 0x73), [K.CSRRSI]: I(0x100, 2, 6, 10, 0x73), [K.CSRRCI]: I(0x100, 2, 7, 10, 0x73),
+  [K.FENCE_I]: 0x0000100f, [K.ECALL]: 0x00000073, [K.EBREAK]: 0x00100073, [K.SRET]: 0x10200073, [K.MRET]: 0x30200073,
+  [K.WFI]: 0x10500073, [K.SFENCE_VMA]: 0x12000073, [K.ILLEGAL]: R(0x20, 9, 8, 4, 10, 0x33),
+};
+/** An LR, SC or AMO (funct5 `f5`, width funct3 `f3`) of x9 at (x5) into x10. */
+function A(f5: number, f3: number): number {
+  return R(f5 << 2, 9, 5, f3, 10, 0x2f);
+}
+
+test("every instruction kind decodes from its sample and runs alike in every tier's switch", () => {
+  const r = rng(20261206);
+  const machines = [0, 1, 2, 3].map(() => new Machine(new GuestRam(1 << 20), 1, () => {}));
+  for (let kind = 0 as K; kind < KINDS; kind++) {
+    if (kind === K.NEXT) continue;
+    const word = SAMPLES[kind];
+    assert.equal(decode(word, 4, 0).entry[0], kind, `${KIND_INFO[kind][0]}: ${(word >>> 0).toString(16)}`);
+    // Twice, with registers that make branches go both ways.
+    for (let round = 0; round < 2; round++) {
+      const regs = new Int32Array(66);
+      for (let k = 2; k < 64; k++) regs[k] = r() | 0;
+      if (round === 1) regs.set([regs[16]!, regs[17]!], 18); // x9 = x8
+      const addr = RAM_BASE + DATA + 8 * (r() % 256); // aligned for the atomics
+      regs.set([addr | 0, Math.floor(addr / 2 ** 32)], 10); // x5
+      const seed = r();
+      const outcomes = machines.map((m, j): Outcome & { f: number[] } => {
+        const h = m.harts[0]!;
+        place(m, h, [word], regs, seed);
+        h.mstatus |= MS_FS; // the F and D instructions run instead of trapping
+        h.f.fill(0x3ff00000 + kind);
+        const b = m.cache.lookup(h);
+        assert.equal(kindAt(b.code, 0), kind);
+        const o = runOnce(m, h, (["closures", "interpreter", "compiled", "wasm"] as const)[j]!);
+        return { ...o, f: Array.from(h.f), src: "" };
+      });
+      for (const o of outcomes.slice(1)) assert.deepEqual(o, outcomes[0], KIND_INFO[kind][0]);
+    }
+  }
+});
+
 test("compiled M-extension instructions match the closures on edge operands (zero divisor, overflow, signs)", () => {
-  // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit.ts mulDiv).
+  // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit-ext.ts mulDiv).
   const ops = [1, 2, 3, 4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x33)).concat([4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x3b)));
   // Values as (low, high) words: 0, 1, -1, 2^63 (MIN), 2^63 - 1, -2^31 and 2^31 in the low word,
   // 2^32, a mixed one.
@@ -219,64 +275,72 @@ test("compiled M-extension instructions match the closures on edge operands (zer
 
 test("the JIT emits common instructions inline, not as closure calls", () => {
   // addi a0, a0, 1; ld a1, 8(a0); bne a0, a1, -8
-  const src = blockSource({
-    ops: [() => {}, () => {}, () => {}],
-    raws: Int32Array.from([I(1, 10, 0, 10, 0x13), I(8, 10, 3, 11, 0x03), B(-8, 11, 10, 1)]),
-    offs: Int32Array.from([0, 4, 8]),
-    n: 3,
+  const words = [I(1, 10, 0, 10, 0x13), I(8, 10, 3, 11, 0x03), B(-8, 11, 10, 1)];
+  const code = new Int32Array(WORDS * words.length);
+  const ops = words.map((w, k) => {
+    const dec = decode(w, 4, 4 * k, k);
+    pack(dec.entry, code, k);
+    return dec.op;
   });
+  const src = blockSource({ ops, code, offs: Int32Array.from([0, 4, 8]), n: 3 });
   assert.doesNotMatch(src, /\bo\d+\(h\)/, src);
   assert.match(src, /h\.ld\(/);
 });
 
-test("a region runs a loop inside one page and stops at a trap with the right pc and count", () => {
+/** The run loop's tiers, and how a test makes a block run in one (CodeCache.compile picks one). */
+const TIERS = ["interpreter", "js", "wasm"] as const;
+function compileIn(m: Machine, b: Block, tier: (typeof TIERS)[number]): void {
+  if (tier === "js") b.run = compileBlock(b);
+  else if (tier === "wasm") m.cache.wasm!.compileNow(b);
+}
+
+test("a loop inside one page runs in every tier and stops at a trap with the right pc and count", () => {
   // x10 = 0; x11 = 50; loop: x10 += 3; sd x10, 0(x5); x11 -= 1; bne x11, x0, loop; ebreak
+  // 28: the trap handler: csrrs x13, minstret, x0; j .
   const prog = [I(0, 0, 0, 10, 0x13), I(50, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-12, 0, 11, 1), 0x00100073];
+  const handler = [I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
   const regs = new Int32Array(66);
   regs[10] = (RAM_BASE + DATA) | 0;
   regs[11] = 0;
-  const runs = [false, true].map((compiled) => {
-    const { m, h, start } = loaded(prog, regs);
-    let retired = 0;
-    let where = "";
-    if (compiled) {
-      // The three blocks the loop is made of: from the start, from the loop head, the EBREAK.
-      const blocks = [0, 8, 24].map((o) => {
-        h.pc = start + o;
-        return m.cache.lookup(h);
-      });
-      h.pc = start;
-      try {
-        compileRegion(blocks)(h, 1e9);
-      } catch (e) {
-        if (e !== TRAP) throw e;
-        h.pc += h.faultOffs[h.faultIndex]!;
-        retired = h.instret + h.faultIndex;
-        where = `cause ${h.trapCause}`;
-      }
-    } else {
-      for (;;) {
-        const b = m.cache.lookup(h);
-        let k = 0;
-        try {
-          for (k = 0; k < b.ops.length; k++) if (b.ops[k]!(h) === true) break;
-          retired += Math.min(k + 1, b.n);
-        } catch (e) {
-          if (e !== TRAP) throw e;
-          h.pc += b.offs[k]!;
-          retired += k;
-          where = `cause ${h.trapCause}`;
-          break;
-        }
-      }
+  // The reference: the closures, block by block, up to the trap.
+  const { m, h, start } = loaded([...prog, ...handler], regs);
+  let retired = 0;
+  let where = "";
+  for (;;) {
+    const b = m.cache.lookup(h);
+    let k = 0;
+    try {
+      for (k = 0; k < b.ops.length; k++) if (b.ops[k]!(h) === true) break;
+      retired += Math.min(k + 1, b.n);
+    } catch (e) {
+      if (e !== TRAP) throw e;
+      h.pc += b.offs[k]!;
+      retired += k;
+      where = `cause ${h.trapCause}`;
+      break;
     }
-    return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
-  });
-  assert.deepEqual(runs[1], runs[0]);
-  assert.equal(runs[0]!.pc, 24);
-  assert.equal(runs[0]!.retired, 2 + 50 * 4);
-  assert.equal(runs[0]!.mem, 150);
-  assert.equal(runs[0]!.where, "cause 3");
+  }
+  const want = { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
+  assert.equal(want.pc, 24);
+  assert.equal(want.retired, 2 + 50 * 4);
+  assert.equal(want.mem, 150);
+  assert.equal(want.where, "cause 3");
+  // Each tier, with the three blocks the loop is made of compiled (from the start, from the loop
+  // head, the EBREAK), through the run loop; the handler reads minstret at the trap.
+  for (const tier of TIERS) {
+    const t = loaded([...prog, ...handler], regs);
+    t.h.mtvec = t.start + 28;
+    for (const o of [0, 8, 24]) {
+      t.h.pc = t.start + o;
+      compileIn(t.m, t.m.cache.lookup(t.h), tier);
+    }
+    t.h.pc = t.start;
+    runHart(t.h, t.m.cache, 1000);
+    const x = Array.from(t.h.x.subarray(0, 64));
+    const mem = t.m.ram.view.getInt32(DATA, true);
+    const got = { x: [...x.slice(0, 26), 0, 0, ...x.slice(28)], pc: t.h.mepc - t.start, retired: x[26], where: `cause ${t.h.mcause}`, mem };
+    assert.deepEqual(got, want, tier);
+  }
 });
 
 test("the interpreter's table space, when full, flushes the code cache and the guest runs on unchanged", () => {
@@ -305,13 +369,6 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   assert.equal(m.ram.view.getInt32(DATA, true), 6);
   assert.equal(h.pc - start, 24); // at the final `j .`
 });
-
-/** The run loop's tiers, and how a test makes a block run in one (CodeCache.compile picks one). */
-const TIERS = ["interpreter", "js", "wasm"] as const;
-function compileIn(m: Machine, b: Block, tier: (typeof TIERS)[number]): void {
-  if (tier === "js") b.run = compileRegion([b]);
-  else if (tier === "wasm") m.cache.wasm!.compileNow(b);
-}
 
 test("every tier counts the instructions of superblocks left early at a taken branch", () => {
   //  0: addi x11, x0, 10

@@ -5,40 +5,42 @@
  * start, so each op adds its own offset `off` within the block.
  */
 import { TWO32 } from "./int64.js";
-import { csrAllowed, csrOut, csrRead, csrWrite } from "./csr.js";
+import { csrAllowed, csrOut, csrRead, csrWrite } from "../hart/csr.js";
 import { Csr, Exc, MIP_SEIP, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
-import type { Hart } from "./hart.js";
+import type { Hart } from "../hart/hart.js";
+import { K } from "./kinds.js";
 import { sltPair, sltuPair, type Op } from "./ops-int.js";
 
 
-export function jal(d: number, off: number, imm: number, len: number): Op {
+/** JAL: `target` and `link` are offsets from the block's pc (kinds.ts Entry). */
+export function jal(d: number, target: number, link: number): Op {
   return (h) => {
-    const link = h.pc + off + len;
-    h.x[d] = link | 0;
-    h.x[d + 1] = Math.floor(link / TWO32) | 0;
-    h.pc += off + imm;
+    const l = h.pc + link;
+    h.x[d] = l | 0;
+    h.x[d + 1] = Math.floor(l / TWO32) | 0;
+    h.pc += target;
   };
 }
-export function jalr(d: number, a: number, imm: number, off: number, len: number): Op {
+/** JALR: `link` is an offset from the block's pc. */
+export function jalr(d: number, a: number, imm: number, link: number): Op {
   return (h) => {
     const x = h.x;
     const t = x[a + 1]! * TWO32 + (x[a]! >>> 0) + imm;
-    const link = h.pc + off + len;
-    x[d] = link | 0;
-    x[d + 1] = Math.floor(link / TWO32) | 0;
+    const l = h.pc + link;
+    x[d] = l | 0;
+    x[d + 1] = Math.floor(l / TWO32) | 0;
     h.pc = t - (t & 1);
   };
 }
 
 /**
- * BEQ, BNE, BLT, BGE, BLTU, BGEU (funct3 0, 1, 4, 5, 6, 7). A branch is a side exit, not a block
- * end (exec.ts: blocks run on through untaken branches): taken, it sets the pc to its target and
- * returns true, which ends the block there; untaken, it returns false and the next op runs.
+ * BEQ, BNE, BLT, BGE, BLTU, BGEU, to `taken` bytes from the block's pc. A branch is a side exit,
+ * not a block end (engine/exec.ts: blocks run on through untaken branches): taken, it sets the pc
+ * to its target and returns true, which ends the block there; untaken, it returns false and the
+ * next op runs.
  */
-export function branch(f3: number, a: number, b: number, off: number, imm: number): Op | null {
-  const taken = off + imm;
-  const cond = branchCondition(f3, a, b);
-  if (!cond) return null;
+export function branch(kind: Branch, a: number, b: number, taken: number): Op {
+  const cond = branchCondition(kind, a, b);
   return (h) => {
     if (!cond(h.x)) return false;
     h.pc += taken;
@@ -46,22 +48,23 @@ export function branch(f3: number, a: number, b: number, off: number, imm: numbe
   };
 }
 
-function branchCondition(f3: number, a: number, b: number): ((x: Int32Array) => boolean) | null {
-  switch (f3) {
-    case 0:
+type Branch = K.BEQ | K.BNE | K.BLT | K.BGE | K.BLTU | K.BGEU;
+
+function branchCondition(kind: Branch, a: number, b: number): (x: Int32Array) => boolean {
+  switch (kind) {
+    case K.BEQ:
       return (x) => x[a] === x[b] && x[a + 1] === x[b + 1];
-    case 1:
+    case K.BNE:
       return (x) => x[a] !== x[b] || x[a + 1] !== x[b + 1];
-    case 4:
+    case K.BLT:
       return (x) => sltPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
-    case 5:
+    case K.BGE:
       return (x) => !sltPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
-    case 6:
+    case K.BLTU:
       return (x) => sltuPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
-    case 7:
+    case K.BGEU:
       return (x) => !sltuPair(x[a + 1]!, x[a]!, x[b + 1]!, x[b]!);
   }
-  return null;
 }
 
 /**

@@ -8,13 +8,13 @@
  * time. One interpreter function is warmed up and optimized by V8 once, and then serves every
  * cold block: no per-block compile, no per-instruction call.
  *
- * The instructions handled here are the fast subset as fast-ops.ts classifies them, the same
- * classification the JIT emits code from; everything else (M divisions, A, F/D, CSR and system
- * instructions) calls its closure (`K.CALL`). The semantics must equal the closures' (ops-*.ts):
- * jit.test.ts runs random blocks through the closures, this interpreter and the JIT and compares
- * them.
+ * The switch is on the instruction kinds of isa/kinds.ts, the table every tier reads: the fast
+ * subset runs inline; every other kind (M divisions, A, F/D, CSR and system instructions) calls
+ * its closure. The semantics must equal the closures' (isa/ops-*.ts): tiers.test.ts runs random
+ * blocks through the closures, this interpreter and the compiling tiers and compares them.
  *
- * Table layout, four int32 words per op (the fall-through op included):
+ * A block's table is its decoded ops (Block.code, isa/kinds.ts WORDS), copied into one space;
+ * four int32 words per op (the fall-through op included):
  *   [0] kind | d << 8 | a << 16 | b << 24   (d, a, b: register pair indices 2*r; d is 64, the
  *                                            scratch pair, when rd is x0 and the op still runs)
  *   [1] immediate (or branch/JAL target offset from the block's pc, or fall-through length)
@@ -22,11 +22,11 @@
  *       instruction's own offset
  *   [3] access size in bytes for loads and stores
  */
-import { classifyAt, K, SIZES, type CompileInput } from "./fast-ops.js";
-import type { Hart } from "./hart.js";
-import { TWO32 } from "./int64.js";
-import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "./ops-int.js";
-import { TLB_MASK } from "./tlb.js";
+import { K, type ClosureKind, type CompileInput } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
+import { TWO32 } from "../isa/int64.js";
+import { mulLow, sll, sltPair as slt, sltuPair as sltu, sra, srl, type Op } from "../isa/ops-int.js";
+import { TLB_MASK } from "../hart/tlb.js";
 
 /**
  * The tables of all cached blocks, appended to one Int32Array. A table per block would be an
@@ -53,14 +53,14 @@ export class OpTables {
 
   /** Append block `b`'s table (its ops, and the fall-through op if it has one); returns its base. */
   add(b: CompileInput): number {
-    const words = 4 * b.ops.length;
+    const words = b.code.length;
     if (this.top + words > this.t.length) {
       const next = new Int32Array(Math.min(this.max, Math.max(this.t.length * 2, this.top + words)));
       next.set(this.t.subarray(0, this.top));
       this.t = next;
     }
     const base = this.top;
-    writeTable(b, this.t, base);
+    this.t.set(b.code, base);
     this.top += words;
     return base;
   }
@@ -69,18 +69,6 @@ export class OpTables {
   reset(): void {
     this.top = 0;
     this.resets++;
-  }
-}
-
-/** Write block `b`'s table into `t` from word `base`. */
-function writeTable(b: CompileInput, t: Int32Array, base: number): void {
-  for (let k = 0; k < b.ops.length; k++) {
-    const [kind, d, a, bb, w1, w2] = classifyAt(b, k);
-    const q = base + 4 * k;
-    t[q] = kind | (d << 8) | (a << 16) | (bb << 24);
-    t[q + 1] = w1;
-    t[q + 2] = w2;
-    t[q + 3] = SIZES[kind] ?? 0;
   }
 }
 
@@ -110,10 +98,8 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
       const ah = x[a + 1]!;
       const bl = x[b]!;
       const bh = x[b + 1]!;
-      switch (w & 0xff) {
-        case K.CALL:
-          ops[(p - base) >>> 2]!(h);
-          break;
+      const kind = (w & 0xff) as K;
+      switch (kind) {
         case K.NEXT:
           // The fall-through op, always last; it is not an instruction.
           h.pc += imm;
@@ -189,7 +175,6 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
           const at = ah * TWO32 + (al >>> 0) + imm;
           const size = t[p + 3]! as 1 | 2 | 4 | 8;
           const m = h.view;
-          const kind = w & 0xff;
           if (kind >= K.SB) {
             // A store (the stores follow the loads in K).
             if (h.wtag[i] === at - off && off <= 4096 - size) {
@@ -396,6 +381,12 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
           const v = Math.imul(al, bl);
           x[d] = v;
           x[d + 1] = v >> 31;
+          break;
+        }
+        default: {
+          // Every other kind runs its closure (the type says no inline kind was left out).
+          const _closure: ClosureKind = kind;
+          ops[(p - base) >>> 2]!(h);
           break;
         }
       }

@@ -1,8 +1,15 @@
 /**
- * The JIT: a hot block becomes one JavaScript function that V8 compiles to host code.
+ * The JavaScript tier: a hot block becomes one JavaScript function that V8 compiles to host code.
  *
- * The common RV64I instructions (the fast subset, classified once in fast-ops.ts for both tiers:
- * ALU ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
+ * Kept as a fallback and a reference, not for speed: the wasm tier (../wasm/) compiles hot blocks
+ * by default and is faster (docs/benchmarks.md, seventh session). This tier compiles them where
+ * the wasm tier cannot run: a machine whose RAM does not fit in one wasm memory (4 GiB less the
+ * harts' areas, machine/memory.ts) or a hart beyond the memory's eight hart areas (wasm/layout.ts
+ * HART_SLOTS); and with CORRAL_TIER=js. The tests use it as a second compiler to compare against
+ * (engine/tiers.test.ts, and the ISA suite runs every program with every block compiled by it).
+ *
+ * The common RV64I instructions (the fast subset of the instruction kinds, isa/kinds.ts: ALU
+ * ops, loads, stores, jumps and branches) are emitted inline as JavaScript on the register
  * pairs, with operands and immediates folded in as constants; x0 as a source folds to 0.
  * Everything else (M, A, F/D, CSR, system) calls the instruction's decoded closure, so this file
  * only has to be right about what it emits. Memory accesses call the hart's TLB fast paths
@@ -15,20 +22,19 @@
  * that were not hot ran as closure calls, one through V8's generic Call builtin per instruction
  * (a fifth of host time on kernel code).
  *
- * Hot blocks of one page are compiled together into a region (compileRegion), so control that
- * stays within the page stays in one host function.
+ * A block that loops back to its own start loops inside its function (compileBlock).
  *
  * Traps: only loads, stores and closure calls can raise; the index of the op about to run is kept
  * in a local and stored in `h.faultIndex` when a trap unwinds, so the run loop can name its pc.
- * The semantics here must equal the closures' (ops-*.ts): jit.test.ts runs random blocks through
- * the closures, the interpreter and this tier and compares, and the ISA suite runs with every
- * block compiled.
+ * The semantics here must equal the closures' (isa/ops-*.ts): tiers.test.ts runs random blocks
+ * through the closures, the interpreter and this tier and compares, and the ISA suite runs with
+ * every block compiled.
  */
-import { classifyAt, instAt, K, type CompileInput, type Entry } from "./fast-ops.js";
-import type { Hart } from "./hart.js";
-import { mulLow, sll, sra, srl } from "./ops-int.js";
+import { entryAt, K, kindAt, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
+import type { Hart } from "../hart/hart.js";
+import { mulLow, sll, sra, srl } from "../isa/ops-int.js";
 
-export type { CompileInput } from "./fast-ops.js";
+export type { CompileInput } from "../isa/kinds.js";
 
 const TWO32 = "4294967296";
 
@@ -77,14 +83,14 @@ function shiftConst(kind: K.SLLI | K.SRLI | K.SRAI, d: number, a: number, s: num
 }
 
 /** Loads: the hart accessor, and how the high word is made. */
-const LOADS: Partial<Record<K, [fn: string, high: "sign" | "zero" | "hiOut"]>> = {
+const LOADS: Record<K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU, [fn: string, high: "sign" | "zero" | "hiOut"]> = {
   [K.LB]: ["lb", "sign"], [K.LH]: ["lh", "sign"], [K.LW]: ["lw", "sign"], [K.LD]: ["ld", "hiOut"],
   [K.LBU]: ["lbu", "zero"], [K.LHU]: ["lhu", "zero"], [K.LWU]: ["lw", "zero"],
 };
-const STORES: Partial<Record<K, string>> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
+const STORES: Record<K.SB | K.SH | K.SW, string> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
 
 /**
- * One classified op (fast-ops.ts) as JavaScript with its operands folded in; `k` is its index in
+ * One decoded op (isa/kinds.ts) as JavaScript with its operands folded in; `k` is its index in
  * the block. A taken branch is a side exit: it retires the k + 1 instructions up to and including
  * itself (in the region's `done` and `h.instret`) and leaves the member's case (compileRegion).
  */
@@ -92,22 +98,26 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
   const pure = (src: string): Emitted => ({ src, traps: false });
   const [al, ah, bl, bh] = [lo(a), hi(a), lo(b), hi(b)];
   const ih = w1 >> 31;
-  const ld = LOADS[kind];
-  if (ld) {
-    const [fn, high] = ld;
-    const at = addr(a, w1);
-    const src =
-      high === "sign"
-        ? `{ const v = h.${fn}(${at}); x[${d}] = v; x[${d + 1}] = v >> 31; }`
-        : `x[${d}] = h.${fn}(${at}); x[${d + 1}] = ${high === "zero" ? "0" : "h.hiOut"};`;
-    return { src, traps: true };
-  }
-  const st = STORES[kind];
-  if (st) return { src: `h.${st}(${addr(a, w1)}, ${bl});`, traps: true };
   switch (kind) {
-    case K.CALL:
-    case K.NEXT:
-      return null;
+    case K.LB:
+    case K.LH:
+    case K.LW:
+    case K.LD:
+    case K.LBU:
+    case K.LHU:
+    case K.LWU: {
+      const [fn, high] = LOADS[kind];
+      const at = addr(a, w1);
+      const src =
+        high === "sign"
+          ? `{ const v = h.${fn}(${at}); x[${d}] = v; x[${d + 1}] = v >> 31; }`
+          : `x[${d}] = h.${fn}(${at}); x[${d + 1}] = ${high === "zero" ? "0" : "h.hiOut"};`;
+      return { src, traps: true };
+    }
+    case K.SB:
+    case K.SH:
+    case K.SW:
+      return { src: `h.${STORES[kind]}(${addr(a, w1)}, ${bl});`, traps: true };
     case K.NOP:
       return pure("");
     case K.SD:
@@ -196,13 +206,20 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
       return pure(setW(d, `${al} >> (${bl} & 31)`));
     case K.MULW:
       return pure(setW(d, `Math.imul(${al}, ${bl})`));
+    case K.NEXT: // the fall-through op: blockSource emits it
+      return null;
+    default: {
+      // Every other kind runs its closure (the type says no inline kind was left out).
+      const _closure: ClosureKind = kind;
+      return null;
+    }
   }
-  return null;
 }
 
 /**
- * The source of a block's body, a member's case in a region (compileRegion: it uses the region's
- * `done`, and `break` leaves the case); its closures are named `${prefix}${k}` (exported for tests).
+ * The source of a block's body, the case of its function's switch (compileBlock: it uses the
+ * function's `done`, and `break` leaves the case); its closures are named `${prefix}${k}`
+ * (exported for tests).
  */
 export function blockSource(b: CompileInput, prefix = "o"): string {
   const lines: string[] = [];
@@ -211,7 +228,7 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
       lines.push(`h.pc += ${b.offs[k]!};`); // the fall-through op
       break;
     }
-    const e = emit(classifyAt(b, k), k);
+    const e = emit(entryAt(b.code, k), k);
     if (e === null) lines.push(`i = ${k}; ${prefix}${k}(h);`);
     else lines.push(e.traps ? `i = ${k}; ${e.src}` : e.src);
   }
@@ -219,61 +236,56 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
 }
 
 /**
- * Whether control may stay in the region after the block: it falls through (a block whose last
- * instruction is a branch falls through too: branches never end blocks) or ends in a jump. A
- * block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may change the
- * translation, the privilege or interrupt state, so the region returns after it.
+ * Whether control may stay in compiled code after the block: it falls through (a block whose
+ * last instruction is a branch falls through too: branches never end blocks) or ends in a jump.
+ * A block that ends in anything else (CSR, ECALL, xRET, SFENCE.VMA, FENCE.I, WFI) may change the
+ * translation, the privilege or interrupt state, so compiled code returns after it.
  */
 export function continues(b: CompileInput): boolean {
   if (b.ops.length > b.n) return true;
-  const inst = instAt(b, b.n - 1);
-  const opcode = inst & 0x7f;
-  return inst !== -1 && (opcode === 0x6f || (opcode === 0x67 && ((inst >>> 12) & 7) === 0));
+  const last = kindAt(b.code, b.n - 1);
+  return last === K.JAL || last === K.JALR;
 }
 
-/** A block as a region member: where it starts in RAM, and the flag set when its code is overwritten. */
-export interface RegionBlock extends CompileInput {
+/** A block as this tier compiles it: where it starts in RAM, and the flag set when its code is overwritten. */
+export interface JitBlock extends CompileInput {
   readonly off: number;
   readonly dead: boolean;
 }
 
 /**
- * Run compiled code from the hart's pc: returns the instructions retired (whole blocks), at most
- * about `budget` (it stops at the first block boundary at or past it). Adds them to `h.instret`.
+ * Run compiled code from the hart's pc: returns the instructions retired, at most about `budget`
+ * (it stops at the first block boundary at or past it). Adds them to `h.instret`.
  */
 export type Compiled = (h: Hart, budget: number) => number;
 
 /**
- * Compile blocks of one physical page into one function: a loop around a switch on the pc's
- * offset in the page, so a jump or branch to another member runs on without returning to the run
- * loop (QEMU chains translated blocks by patching jumps; a JavaScript JIT cannot, but a loop in
- * one function is as direct). Every member's entry is a case, so the region is entered at any of
- * them. Successors in the same virtual page are in the same physical page because nothing inside
- * the region changes the translation (blocks that could end the region, see `continues`).
+ * Compile block `b` into one function: a loop around a switch on the pc's offset in the page
+ * whose one case is the block, so a block that jumps or branches back to its own start runs on
+ * without returning to the run loop (QEMU chains translated blocks by patching jumps; a loop in
+ * one function is as direct).
  *
- * It leaves the loop at a pc outside the members, after a block that does not `continue`, when
- * the budget is spent, when an interrupt may be pending (`h.irqCheck`), and when a store has
- * overwritten the page's code (the members' `dead` flag). A trap records the running member's
- * offsets, the op index and the instructions retired before it (`h.faultOffs`, `faultIndex`).
+ * It leaves the loop at any other pc, after a block that does not `continue`, when the budget is
+ * spent, when an interrupt may be pending (`h.irqCheck`), and when a store has overwritten the
+ * block's code (its `dead` flag). A trap records the block's offsets, the op index and the
+ * instructions retired before it (`h.faultOffs`, `faultIndex`, `faultDone`).
+ *
+ * (This compiled several blocks of a page into one function, a region, until issue 15: measured,
+ * regions made the CPU-bound program 1.5x faster and kernel workloads 15-45 % slower, since every
+ * recompilation of a page's region was a new, larger function for V8 to warm up; they were never
+ * used. The generated code for one block is the region of one it always was.)
  */
-export function compileRegion(blocks: readonly RegionBlock[]): Compiled {
-  const cases = blocks.map((b, j) => {
-    const body = blockSource(b, `o${j}_`);
-    const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
-    return `case ${b.off & 0xfff}: {
-        cur = B${j};
+export function compileBlock(b: JitBlock): Compiled {
+  const body = blockSource(b, "o0_");
+  const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
+  const src = `case ${b.off & 0xfff}: {
+        cur = B0;
         ${body}
         ${tail}
       }`;
-  });
-  const src = cases.join("\n      ");
-  const closures = blocks.flatMap((b, j) => b.ops.map((_, k) => `o${j}_${k}`).filter((n) => src.includes(`${n}(h)`)));
-  const bind = closures.map((n) => {
-    const [j, k] = n.slice(1).split("_");
-    return `const ${n} = blocks[${j}].ops[${k}];`;
-  });
-  const factory = `${blocks.map((_, j) => `const B${j} = blocks[${j}];`).join("\n")}
-${bind.join("\n")}
+  const bind = b.ops.map((_, k) => k).filter((k) => src.includes(`o0_${k}(h)`));
+  const factory = `const B0 = b;
+${bind.map((k) => `const o0_${k} = b.ops[${k}];`).join("\n")}
 return function region(h, budget) {
   const x = h.x;
   const vbase = h.pc - (h.pc & 4095);
@@ -296,5 +308,5 @@ return function region(h, budget) {
     throw e;
   }
 };`;
-  return new Function("blocks", "mulLow", "sll", "srl", "sra", factory)(blocks, mulLow, sll, srl, sra) as Compiled;
+  return new Function("b", "mulLow", "sll", "srl", "sra", factory)(b, mulLow, sll, srl, sra) as Compiled;
 }

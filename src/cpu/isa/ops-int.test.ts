@@ -2,7 +2,7 @@
 // semantics, unprivileged spec chapter 7), over edge values and seeded random operands.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Hart } from "./hart.js";
+import type { Hart } from "../hart/hart.js";
 import * as I from "./ops-int.js";
 
 const EDGE = [0n, 1n, 2n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n, 0x123456789abcdef0n, 0xfedcba9876543210n];

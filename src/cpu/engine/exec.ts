@@ -19,13 +19,14 @@
  * is marked in `GuestRam.codePages` and kept out of every write TLB, so the first store to it takes
  * the slow path, which drops the page's blocks (QEMU does the same with its TB invalidation).
  */
-import type { GuestRam } from "../machine/memory.js";
-import { decode } from "./decode.js";
+import type { GuestRam } from "../../machine/memory.js";
+import { decode } from "../isa/decode.js";
+import { K, pack, WORDS, type Entry } from "../isa/kinds.js";
 import { interpret, OpTables } from "./interp.js";
-import { compileRegion, continues, type Compiled } from "./jit.js";
-import { TRAP, type Hart } from "./hart.js";
-import { WasmTier, wasmReady } from "./wasm/tier.js";
-import type { Op } from "./ops-int.js";
+import { compileBlock, continues, type Compiled } from "./jit.js";
+import { TRAP, type Hart } from "../hart/hart.js";
+import { WasmTier, wasmReady } from "../wasm/tier.js";
+import type { Op } from "../isa/ops-int.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -89,8 +90,8 @@ export class Block {
     readonly ops: Op[],
     /** Byte offset of each op from the block start (for trap pcs). */
     readonly offs: Int32Array,
-    /** Each instruction's encoding (a 16-bit parcel for compressed ones), for the JIT. */
-    readonly raws: Int32Array,
+    /** Every op decoded: kind and operands (isa/kinds.ts), the table every tier reads. */
+    readonly code: Int32Array,
     /** Number of guest instructions (the fall-through op is not one). */
     readonly n: number,
     /** The space its interpreter table is written to (CodeCache.tables). */
@@ -211,16 +212,13 @@ export class CodeCache {
   }
 
   /**
-   * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); the JavaScript JIT
-   * compiles it as a region of one (jit.ts), so that a block that branches back to itself loops
-   * inside host code. Regions of several blocks of a page are built and tested (jit.test.ts) but
-   * not used: measured, they made the CPU-bound program 1.5x faster and kernel workloads (fork
-   * loop, dd) 15-45 % slower, because every recompilation of a page's region is a new, larger
-   * function for V8 to warm up (docs/benchmarks.md).
+   * Block `b` is hot: the wasm tier queues it for its batch (wasm/tier.ts); where the wasm tier
+   * cannot run, the JavaScript tier compiles it (jit.ts), so that a block that branches back to
+   * itself loops inside host code.
    */
   compile(b: Block): void {
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
-    else b.run = compileRegion([b]);
+    else b.run = compileBlock(b);
   }
 
   invalidatePage(page: number): void {
@@ -249,7 +247,7 @@ export class CodeCache {
     const u8 = this.ram.u8;
     const ops: Op[] = [];
     const offs: number[] = [];
-    const raws: number[] = [];
+    const entries: Entry[] = [];
     const pageEnd = (start | 0xfff) + 1;
     let p = start;
     let ended = false;
@@ -259,13 +257,11 @@ export class CodeCache {
       let dec;
       if ((lo & 3) !== 3) {
         dec = decode(lo, 2, p - start, ops.length);
-        raws.push(lo);
         offs.push(p - start);
         p += 2;
       } else if (p + 4 <= pageEnd) {
         const word = lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
         dec = decode(word, 4, p - start, ops.length);
-        raws.push(word);
         offs.push(p - start);
         p += 4;
       } else {
@@ -275,11 +271,11 @@ export class CodeCache {
         hi = h.fetchOffset(h.pc + 2);
         const word = lo | (u8[hi]! << 16) | (u8[hi + 1]! << 24);
         dec = decode(word, 4, 0);
-        raws.push(word);
         offs.push(0);
         p += 4;
       }
       ops.push(dec.op);
+      entries.push(dec.entry);
       if (dec.ends) {
         ended = true;
         break;
@@ -292,8 +288,11 @@ export class CodeCache {
         hh.pc += len;
       });
       offs.push(len);
+      entries.push([K.NEXT, 0, 0, 0, len, 0]);
     }
-    const block = new Block(start, ops, Int32Array.from(offs), Int32Array.from(raws), n, this.tables);
+    const code = new Int32Array(WORDS * entries.length);
+    entries.forEach((e, k) => pack(e, code, k));
+    const block = new Block(start, ops, Int32Array.from(offs), code, n, this.tables);
     block.hi = hi;
     return block;
   }

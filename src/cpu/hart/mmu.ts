@@ -1,4 +1,4 @@
-import { Exc, MS_MXR, MS_SUM, PRIV_M, PRIV_S, PRIV_U, SATP_BARE, SATP_SV39 } from "./defs.js";
+import { Exc, MS_MXR, MS_SUM, PRIV_M, PRIV_S, PRIV_U, SATP_BARE, SATP_SV39 } from "../isa/defs.js";
 import type { Hart } from "./hart.js";
 
 /** What an access wants (RISC-V privileged spec 4.3.2 step 5). */

@@ -37,7 +37,7 @@ export interface StartOptions {
   /** Bytes, or a size like "512M" (default 512M). */
   memory?: number | string;
   cpus?: number;
-  /** Disk specs as for --disk: "FILE" or "FILE,ro". */
+  /** Disk specs as for --disk: "FILE", "FILE,ro", with ",format=raw" or ",format=overlay" (docs/security.md). */
   disks?: string[];
   /** NICs as for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
   networks?: string[];

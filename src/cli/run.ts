@@ -12,6 +12,8 @@ import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
+import { checkDisks } from "../devices/virtio/disk-open.js";
+import { diskSpecOf } from "../devices/kinds/blk.js";
 import { attachConsole } from "./console.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
@@ -28,8 +30,11 @@ Options:
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
   --memory SIZE     guest RAM, e.g. 512M or 1G (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
-  --disk FILE[,ro]  a virtio-blk disk (raw image or Corral overlay); repeat for more disks;
-                    ',ro' attaches it read-only. The guest sees /dev/vda, /dev/vdb, ...
+  --disk FILE[,ro][,format=raw|overlay]
+                    a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
+                    /dev/vdb, ... ',ro' attaches it read-only. An image Corral made ('corral
+                    image build', 'image overlay') is known by Corral's record FILE.corral.json;
+                    any other is raw unless format=overlay says so (docs/security.md)
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
                     switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
                                            VMs, with DHCP; TCP checksum and segmentation
@@ -132,6 +137,9 @@ async function run(argv: string[]): Promise<number> {
   }
   const { spec } = opts;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
+  // A bad disk is one line before anything else happens (the default image is not even fetched);
+  // the open below warns, if there is anything to warn about.
+  checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])), { warn: () => {} });
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
     throw new CorralError("USAGE", "a guest command needs the default guest image: drop --kernel/--firmware or the command", { exitCode: 2 });
   }

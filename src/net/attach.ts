@@ -82,15 +82,16 @@ export interface NicOptions {
 
 /** Open one NIC's backend and wrap it in a virtio-net device. */
 export async function openNic(s: NetSpec, o: NicOptions): Promise<VirtioNet> {
+  const mac = o.mac ?? defaultMac(o.index);
   let backend: NetBackend;
   if (s.kind === "tap") backend = TapBackend.open(s.name);
   else {
     const dir = switchDir(s.name, o.home);
     const port = await SwitchPort.open(dir, o.index);
-    backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL)));
+    backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac));
   }
   try {
-    return new VirtioNet({ backend, mac: o.mac ?? defaultMac(o.index), name: o.name, offloads: o.offloads });
+    return new VirtioNet({ backend, mac, name: o.name, offloads: o.offloads });
   } catch (e) {
     backend.close?.();
     throw e;

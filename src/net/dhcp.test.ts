@@ -94,3 +94,19 @@ test("file leases are shared between stores (processes) and reclaimed from dead 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a guest gets leases only for its own NIC's MAC: no pool exhaustion, no RELEASE of another VM's address", () => {
+  // Two VMs on one switch: each process has its own server over the shared store.
+  const store = new MemoryLeaseStore(pool);
+  const vmA = new DhcpServer(subnet, store, "52:54:00:00:00:01");
+  const vmB = new DhcpServer(subnet, store, "52:54:00:00:00:02");
+  const a = vmA.handle(client(1, MsgType.DISCOVER))!;
+  assert.equal(formatIpv4(a.message.yiaddr), "10.0.2.15");
+  // Guest B makes up client MACs: A's, and a flood of new ones.
+  assert.equal(vmB.handle(client(1, MsgType.RELEASE)), undefined);
+  assert.equal(vmB.handle(client(1, MsgType.REQUEST, [[Opt.REQUESTED_IP, u32(a.message.yiaddr)]])), undefined);
+  for (let m = 3; m < 40; m++) assert.equal(vmB.handle(client(m, MsgType.DISCOVER)), undefined);
+  assert.equal(store.leases.length, 1, "only A's lease");
+  assert.equal(store.lookup("52:54:00:00:00:01"), a.message.yiaddr, "A keeps its address");
+  assert.equal(formatIpv4(vmB.handle(client(2, MsgType.DISCOVER))!.message.yiaddr), "10.0.2.16", "B's own NIC is served");
+});

@@ -4,7 +4,7 @@
  * from a LeaseStore, which the switch shares between the VM processes so every VM on the switch
  * sees the same leases. Options are RFC 2132's.
  */
-import { get16, get32, set16, set32 } from "./packet.js";
+import { formatMac, get16, get32, set16, set32 } from "./packet.js";
 
 /** RFC 2131 §2 Figure 1: the fixed part of a DHCP message; options follow the magic cookie. */
 export const DHCP = { op: 0, htype: 1, hlen: 2, hops: 3, xid: 4, secs: 8, flags: 10, ciaddr: 12, yiaddr: 16, siaddr: 20, giaddr: 24, chaddr: 28, sname: 44, file: 108, magic: 236, options: 240 } as const;
@@ -121,16 +121,24 @@ export function netmask(prefix: number): number {
 export type DhcpReply = { type: "offer" | "ack" | "nak"; message: DhcpMessage };
 
 export class DhcpServer {
+  /**
+   * `client`: the MAC of the one NIC this server answers ("52:54:..."). The guest writes chaddr,
+   * and leases (a file shared by every VM on the switch) are keyed by it: a server that took any
+   * chaddr would let one guest take every address with made-up MACs, or RELEASE and then take
+   * another VM's. With `client`, a message for any other MAC is ignored.
+   */
   constructor(
     readonly subnet: Subnet,
     private readonly leases: LeaseStore,
+    private readonly client?: string,
   ) {}
 
   /** The reply to a client's message, or undefined when none is due (RFC 2131 §4.3). */
   handle(req: DhcpMessage): DhcpReply | undefined {
     if (req.op !== BootOp.REQUEST) return undefined;
     const type = req.options.get(Opt.MSG_TYPE)?.[0];
-    const mac = Array.from(req.chaddr, (x) => x.toString(16).padStart(2, "0")).join(":");
+    const mac = formatMac(req.chaddr);
+    if (this.client !== undefined && mac !== this.client.toLowerCase()) return undefined;
     const requested = optU32(req.options.get(Opt.REQUESTED_IP));
     switch (type) {
       case MsgType.DISCOVER: {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { frame, nic } from "./testing/nic.js";
-import { SwitchPort, removeStaleSockets } from "./switch.js";
+import { MAX_LEARNED_MACS, SwitchPort, removeStaleSockets } from "./switch.js";
 
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 50));
 
@@ -78,6 +78,26 @@ test("sockets of dead processes are removed when a port joins", async () => {
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".sock")), [`${p.id}.sock`]);
     assert.deepEqual(p.peerIds, []);
     p.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a guest sending from made-up MACs cannot grow another port's MAC table without bound", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "corral-switch-"));
+  try {
+    const [a, b] = [await SwitchPort.open(dir, 0), await SwitchPort.open(dir, 1)];
+    await settle();
+    const n = MAX_LEARNED_MACS * 2;
+    for (let i = 0; i < n; i++) {
+      const src = `52:54:${[(i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff, 1].map((x) => x.toString(16).padStart(2, "0")).join(":")}`;
+      a.send(frame(BCAST, src, "spoof"));
+    }
+    for (let i = 0; i < 200 && b.stats.rxFrames < n; i++) await settle();
+    assert.equal(b.stats.rxFrames, n, "every frame arrived");
+    assert.equal(b.learnedMacs, MAX_LEARNED_MACS);
+    a.close();
+    b.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -26,6 +26,13 @@ import { pidAlive } from "./leases.js";
 const HELLO = "corral-switch/2 ";
 /** sun_path is 108 bytes including the NUL (unix(7)). */
 const MAX_SOCKET_PATH = 107;
+/**
+ * Source MACs a port remembers. Guests choose the source MAC of every frame they send: without a
+ * bound, one guest sending frames from made-up MACs would grow this table in every other VM's
+ * process without end. Past it the oldest entry goes (its MAC floods again until seen anew), as a
+ * hardware switch's filtering database ages entries out (IEEE 802.1D §7.9).
+ */
+export const MAX_LEARNED_MACS = 4096;
 /** Bytes queued to one peer beyond which frames are dropped, as a full switch queue would. */
 const MAX_QUEUED = 4 << 20;
 /** The largest message: the offload header and a 64 KiB TCP segment with its headers. */
@@ -236,9 +243,21 @@ export class SwitchPort implements NetBackend {
   private deliver(peer: Peer, body: Buffer): void {
     if (body.length < OFFLOAD_WIRE.size + ETH.size || this.peers.get(peer.id) !== peer) return;
     const frame = new Uint8Array(body.buffer, body.byteOffset + OFFLOAD_WIRE.size, body.length - OFFLOAD_WIRE.size);
-    if (!isMulticastMac(frame, ETH.src)) this.macs.set(macKey(frame, ETH.src), peer);
+    if (!isMulticastMac(frame, ETH.src)) this.learn(macKey(frame, ETH.src), peer);
     this.stats.rxFrames++;
     this.cb(frame, decodeOffload(body, 0));
+  }
+
+  /** Remember where `mac` was seen last; the most recently seen are kept (Map keeps insertion order). */
+  private learn(mac: string, peer: Peer): void {
+    this.macs.delete(mac);
+    if (this.macs.size >= MAX_LEARNED_MACS) this.macs.delete(this.macs.keys().next().value!);
+    this.macs.set(mac, peer);
+  }
+
+  /** How many MACs this port has learned. */
+  get learnedMacs(): number {
+    return this.macs.size;
   }
 
   private forget(peer: Peer): void {

@@ -8,13 +8,13 @@
  * in reverse order of mapping, which is the same order).
  */
 import { readFileSync, statSync } from "node:fs";
-import type { Writable } from "node:stream";
 import { defaultCmdline } from "../api/guest-command.js";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { CorralError, FieldError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
+import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
 import { withParams } from "./cmdline.js";
@@ -79,7 +79,7 @@ export interface ComposeOptions {
   console: (bytes: Uint8Array) => void;
   home?: string;
   /** Progress of a first download of the default image (default stderr). */
-  imageLog?: Writable;
+  imageLog?: ProgressSink;
   /** A cpio archive appended to the initrd (the command of `corral run -- cmd`). */
   initrdAppend?: (initrd: Uint8Array) => Uint8Array;
   /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */

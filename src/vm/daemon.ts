@@ -5,12 +5,12 @@
  * its virtio-console, drives its balloon, serves the control socket (server.ts) and cleans its
  * state up however the guest ends.
  */
-import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { AgentChannel } from "./agent/channel.js";
+import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
   const cfg = JSON.parse(Buffer.from(argv[2], "base64").toString("utf8")) as DaemonConfig;
   const name = argv[1]!;
   const dir = vmDir(name, cfg.home);
-  const log = createWriteStream(join(dir, VM_FILES.log), { flags: "a" });
+  const log = new ConsoleLog(join(dir, VM_FILES.log));
   let tail = Buffer.alloc(0);
   const listeners = new Set<(b: Uint8Array) => void>();
   const onConsole = (b: Uint8Array): void => {
@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     machine?.close();
     cleanup();
-    await new Promise<void>((r) => log.end(r));
+    log.close();
   }
   // Timers of finished requests must not keep a stopped VM's process alive.
   process.exit();

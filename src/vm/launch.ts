@@ -11,6 +11,8 @@ import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
+import { checkDisks } from "../devices/virtio/disk-open.js";
+import { diskSpecOf } from "../devices/kinds/blk.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";
 import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
@@ -33,6 +35,13 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const name = spec.name ?? randomName();
   checkName(name);
   const home = o.home ?? corralHome();
+  // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
+  try {
+    checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
+  } catch (e) {
+    if (e instanceof CorralError) throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    throw e;
+  }
   claimName({ name, pid: 0, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { home, spec: { ...spec, name } };
   const logPath = join(vmDir(name, home), VM_FILES.log);

@@ -55,6 +55,8 @@ test("unknown device kinds, unknown fields and bad device options", () => {
   refuses({ cpus: 2 }, "BAD_SPEC", "spec has no field 'cpus'");
   refuses({ devices: [{ kind: "rng", speed: 1 }] }, "BAD_SPEC", "devices[0] has no field 'speed'");
   refuses({ devices: [{ kind: "blk" }] }, "BAD_DEVICE", "devices[0].path is required");
+  refuses({ devices: [{ kind: "blk", path: "a.img", format: "qcow2" }] }, "BAD_DEVICE", "devices[0].format must be raw or overlay");
+  assert.deepEqual(vmSpec({ disks: ["a.img,ro,format=overlay"] }).devices[0], { kind: "blk", path: "a.img", readOnly: true, format: "overlay" });
   refuses({ devices: [{ kind: "net", backend: { type: "switch", switch: "lan" }, mac: "01:00:5e:00:00:01" }] }, "BAD_DEVICE", "devices[0].mac must be a unicast MAC: its first byte even");
   refuses({ console: "foo" }, "BAD_CONSOLE", "console must be one of ttyS0, hvc0 (got 'foo')");
   refuses({ name: "a b" }, "BAD_VM_NAME", "name 'a b' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)");

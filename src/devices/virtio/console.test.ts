@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CONSOLE_CONFIG, CONSOLE_CONTROL, ConsoleEvent, ConsoleFeature, VirtioConsole, type ConsoleOptions } from "./console.js";
+import { CONSOLE_CONFIG, CONSOLE_CONTROL, CONTROL_LIMIT, ConsoleEvent, ConsoleFeature, VirtioConsole, type ConsoleOptions } from "./console.js";
 import { makeRam, MockDriver, MockIrq } from "./testing/mock-driver.js";
 import { fuzzDevice } from "./testing/fuzz.js";
 import { Reg, VirtioMmioTransport } from "./transport-mmio.js";
@@ -137,4 +137,19 @@ test("virtio-console survives 2000 randomized malformed descriptor tables", () =
   const events = [0, 1, 3, 4, 6, 7, 99];
   const r = fuzzDevice({ device: con, queues: [1, 3, 5], request: (rng) => ctrl(rng.int(4), rng.pick(events), rng.int(3)) }, 0xc0_50_1e, 2000);
   assert.ok(r.completed > 500, JSON.stringify(r));
+});
+
+test("MULTIPORT: a guest sending control messages without posting control buffers cannot grow the host's queue", () => {
+  const { drv } = rig({ ports: [{ name: "a", onOutput: () => {} }, { name: "b", onOutput: () => {} }] });
+  // Each DEVICE_READY queues a DEVICE_ADD per port (three), each PORT_READY two or three replies.
+  for (let i = 0; i < 5000; i++) drv.request(3, [ctrl(0, ConsoleEvent.DEVICE_READY, 1), ctrl(1, ConsoleEvent.PORT_READY, 1)], []);
+  let delivered = 0;
+  for (let round = 0; round < 100; round++) {
+    for (let i = 0; i < 8; i++) drv.add(2, [], [64]);
+    drv.kick(2);
+    const n = drv.reap(2).length;
+    delivered += n;
+    if (n < 8) break;
+  }
+  assert.equal(delivered, CONTROL_LIMIT, "the messages held were bounded");
 });

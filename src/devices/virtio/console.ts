@@ -38,6 +38,12 @@ export const ConsoleEvent = {
 
 /** Bytes kept per port for a guest that is not reading; older bytes are dropped beyond this. */
 export const INPUT_LIMIT = 1 << 20;
+/**
+ * Control messages held for the guest while it posts no control receive buffers. The guest's own
+ * messages (DEVICE_READY, PORT_READY) each queue replies: a guest sending them in a loop without
+ * posting buffers grew the queue in host memory without bound. A driver needs a few per port.
+ */
+export const CONTROL_LIMIT = 64;
 /** Bytes taken from one transmit chain at most. */
 const OUTPUT_LIMIT = 1 << 20;
 
@@ -205,7 +211,7 @@ export class VirtioConsole implements VirtioDevice {
     v.setUint16(CONSOLE_CONTROL.event, event, true);
     v.setUint16(CONSOLE_CONTROL.value, value, true);
     if (extra) msg.set(extra, CONSOLE_CONTROL.size);
-    this.control.push(msg);
+    if (this.control.length < CONTROL_LIMIT) this.control.push(msg);
     this.sendControl();
   }
 

@@ -83,7 +83,7 @@ function corrupt(path: string, what: string): CorralError {
 
 /** Decode and check a header read from `path`. */
 export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
-  if (b.length < OVERLAY_HEADER_SIZE) throw corrupt(path, "file shorter than the header");
+  if (b.length < OVERLAY_HEADER_SIZE) throw corrupt(path, `file is ${b.length} bytes, shorter than the ${OVERLAY_HEADER_SIZE}-byte header`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const F = OVERLAY_HEADER;
   if (new TextDecoder().decode(b.subarray(0, 8)) !== OVERLAY_MAGIC) throw corrupt(path, "bad magic");
@@ -94,10 +94,14 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
     if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(path, `field at ${off} out of range`);
     return Number(x);
   };
+  const headerSize = v.getUint32(F.headerSize.offset, true);
+  if (headerSize !== OVERLAY_HEADER_SIZE) throw corrupt(path, `header size ${headerSize}`);
+  const flags = v.getUint32(F.flags.offset, true);
+  if (flags !== 0) throw corrupt(path, `unknown flags ${flags}`);
   const clusterSize = v.getUint32(F.clusterSize.offset, true);
   if (clusterSize < MIN_CLUSTER_SIZE || clusterSize > MAX_CLUSTER_SIZE || (clusterSize & (clusterSize - 1)) !== 0) throw corrupt(path, `cluster size ${clusterSize}`);
   const virtualSize = num(F.virtualSize.offset);
-  if (virtualSize % 512 !== 0) throw corrupt(path, "virtual size not whole sectors");
+  if (virtualSize % 512 !== 0 || virtualSize === 0) throw corrupt(path, `virtual size ${virtualSize} is not a positive number of sectors`);
   const h: OverlayHeader = {
     virtualSize,
     clusterSize,
@@ -113,7 +117,18 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
   const len = v.getUint32(F.basePathLength.offset, true);
   if (len === 0 || len > F.basePath.size) throw corrupt(path, "base path length");
   h.basePath = new TextDecoder().decode(b.subarray(F.basePath.offset, F.basePath.offset + len));
+  if (!h.basePath.startsWith("/") || h.basePath.includes("\0")) throw corrupt(path, "base path is not an absolute path");
   return h;
+}
+
+/**
+ * The header and the whole table must lie inside the file: creation writes the table as real
+ * zeros up to dataOffset, so a shorter file was truncated (read past its end, the table would
+ * silently say "unallocated" and show the base). Checked before the table is read, this also
+ * bounds the memory the table takes by the file's size.
+ */
+export function checkExtent(path: string, h: OverlayHeader, fileSize: number): void {
+  if (fileSize < h.dataOffset) throw corrupt(path, `file is ${fileSize} bytes but its header and cluster table need ${h.dataOffset}: truncated`);
 }
 
 /**

@@ -70,7 +70,7 @@ test("reads fall back to the base, writes land in the overlay, the base never ch
   assert.throws(() => again.write(0, new Uint8Array(512)), { code: "DISK_READ_ONLY" });
   again.close();
   assert.equal(sha(readFileSync(s.base)), sha(s.content), "base image byte-for-byte unchanged");
-  assert.deepEqual(readdirSync(s.dir).sort(), ["base.img", "vm.ovl"], "no temporary or lock files left");
+  assert.deepEqual(readdirSync(s.dir).sort(), ["base.img", "vm.ovl", "vm.ovl.corral.json"], "no temporary or lock files left, only Corral's record");
 });
 
 test("locks: one writer per overlay, no writer on a base in use, many overlays per base", (t) => {
@@ -101,6 +101,16 @@ test("a changed or missing base, a damaged overlay and bad options are refused c
   writeFileSync(s.base, s.content);
   rmSync(s.overlay);
   OverlayDisk.create(s.overlay, s.base);
+  // Two entries naming one data cluster: a write to either would show in both.
+  const pristine = readFileSync(s.overlay);
+  const d = OverlayDisk.open(s.overlay);
+  d.write(0, new Uint8Array(512).fill(9));
+  d.close();
+  const shared = readFileSync(s.overlay);
+  shared.writeBigUint64LE(shared.readBigUint64LE(OVERLAY_HEADER_SIZE), OVERLAY_HEADER_SIZE + 8 * 5);
+  writeFileSync(s.overlay, shared);
+  assert.throws(() => OverlayDisk.open(s.overlay), { code: "OVERLAY_CORRUPT", message: /cluster 5: entry \d+ is another cluster's data too/ });
+  writeFileSync(s.overlay, pristine);
   const raw = readFileSync(s.overlay);
   raw.writeBigUint64LE(123456789n, OVERLAY_HEADER_SIZE + 8); // entry 1 points nowhere
   writeFileSync(s.overlay, raw);

@@ -23,12 +23,14 @@ import {
   ENTRY_ZERO,
   OVERLAY_HEADER_SIZE,
   checkEntry,
+  checkExtent,
   decodeHeader,
   encodeHeader,
   planLayout,
   type OverlayHeader,
 } from "./disk-overlay-format.js";
 import { lockImage } from "./disk-lock.js";
+import { baseIdentity, checkIdentity, headerSha256, overlayIdentity, writeRecord, type OverlayIdentity } from "./disk-record.js";
 
 export interface OverlayCreateOptions {
   /** Cluster size in bytes, a power of two from 4 KiB to 2 MiB (default 64 KiB). */
@@ -56,6 +58,8 @@ export class OverlayDisk implements DiskBackend {
     readonly path: string,
     readonly readOnly: boolean,
     private readonly header: OverlayHeader,
+    /** What Corral records about this overlay (disk-record.ts). */
+    readonly identity: OverlayIdentity,
     fd: number,
     baseFd: number,
     table: Float64Array,
@@ -71,7 +75,8 @@ export class OverlayDisk implements DiskBackend {
 
   /**
    * Create an overlay at `path` over `basePath` (the base is recorded by absolute path, size and
-   * mtime). The file appears atomically (written under a temporary name, synced, renamed).
+   * mtime) and Corral's record of it (disk-record.ts). The file appears atomically (written under a
+   * temporary name, synced, renamed).
    */
   static create(path: string, basePath: string, opts: OverlayCreateOptions = {}): void {
     const base = resolve(basePath);
@@ -91,7 +96,9 @@ export class OverlayDisk implements DiskBackend {
     decodeHeader(path, bytes); // the same checks a later open makes (cluster size, ...)
     const tmp = `${path}.tmp-${process.pid}`;
     const fd = openSync(tmp, "wx");
+    let identity: OverlayIdentity;
     try {
+      identity = overlayIdentity(fstatSync(fd, { bigint: true }), bytes, baseIdentity(base, st));
       pwriteFull(fd, bytes, 0);
       // The table is written as real zeros, not left sparse: committing entries later never needs
       // new blocks, so a full host disk cannot fail a table update.
@@ -114,6 +121,14 @@ export class OverlayDisk implements DiskBackend {
     } finally {
       unlinkSync(tmp);
     }
+    // The record is what makes Corral open this file as an overlay (disk-record.ts); the file is
+    // not an overlay without it.
+    try {
+      writeRecord(path, { version: 1, format: "overlay", overlay: identity });
+    } catch (e) {
+      unlinkSync(path);
+      throw e;
+    }
     const dir = openSync(dirname(resolve(path)), "r");
     try {
       fsyncSync(dir);
@@ -122,36 +137,55 @@ export class OverlayDisk implements DiskBackend {
     }
   }
 
-  /** Open an overlay: checks the header, the base (size and mtime unchanged) and every table entry. */
-  static open(path: string, opts: { readOnly?: boolean } = {}): OverlayDisk {
+  /**
+   * Open an overlay: checks the header, that header and table lie inside the file, the base (size
+   * and mtime unchanged) and every table entry. With `expect` (Corral's record, disk-record.ts),
+   * the header must also be the one Corral wrote, checked before the base it names is opened, and
+   * the base the very file recorded.
+   */
+  static open(path: string, opts: { readOnly?: boolean; expect?: OverlayIdentity | undefined } = {}): OverlayDisk {
     const readOnly = opts.readOnly ?? false;
     const fd = openImage(path, readOnly);
     let baseFd: number | undefined;
     try {
       lockImage(fd, path, readOnly ? "shared" : "exclusive");
+      const st = fstatSync(fd, { bigint: true });
+      const fileSize = Number(st.size);
       const head = new Uint8Array(OVERLAY_HEADER_SIZE);
       preadFull(fd, head, 0);
-      const h = decodeHeader(path, head);
+      const h = decodeHeader(path, head.subarray(0, Math.min(fileSize, OVERLAY_HEADER_SIZE)));
+      checkExtent(path, h, fileSize);
+      const want = opts.expect;
+      if (want) checkIdentity(path, want, { ...want, headerSha256: headerSha256(head) });
       baseFd = openImage(h.basePath, true);
       // The base is shared by every overlay on it; nobody may write it meanwhile.
       lockImage(baseFd, h.basePath, "shared");
       const bst = fstatSync(baseFd, { bigint: true });
+      const identity = overlayIdentity(st, head, baseIdentity(h.basePath, bst));
+      if (want) checkIdentity(path, want, identity);
       if (Number(bst.size) !== h.baseSize || bst.mtimeNs !== h.baseMtimeNs) {
         throw new CorralError("OVERLAY_BASE_CHANGED", `base image ${h.basePath} changed since overlay ${path} was made on it (size or modification time differ); recreate the overlay`);
       }
-      const fileSize = fstatSync(fd).size;
       const raw = new Uint8Array(h.tableEntries * ENTRY_SIZE);
       preadFull(fd, raw, h.tableOffset);
       const view = new DataView(raw.buffer);
       const table = new Float64Array(h.tableEntries);
+      // One bit per data cluster of the file: two entries sharing one would make a write to
+      // either show in both (a bit per cluster: 2 MiB for a 1 TiB file of 64 KiB clusters).
+      const used = new Uint8Array(Math.ceil((fileSize - h.dataOffset) / h.clusterSize / 8));
       for (let i = 0; i < h.tableEntries; i++) {
         const e = view.getBigUint64(i * ENTRY_SIZE, true);
         const n = e > BigInt(Number.MAX_SAFE_INTEGER) ? -1 : Number(e);
-        const bad = n < 0 ? "entry out of range" : checkEntry(n, h, fileSize);
+        let bad = n < 0 ? "entry out of range" : checkEntry(n, h, fileSize);
+        if (!bad && n !== ENTRY_UNALLOCATED && n !== ENTRY_ZERO) {
+          const c = (n - h.dataOffset) / h.clusterSize;
+          if (used[c >> 3]! & (1 << (c & 7))) bad = `entry ${n} is another cluster's data too`;
+          used[c >> 3]! |= 1 << (c & 7);
+        }
         if (bad) throw new CorralError("OVERLAY_CORRUPT", `overlay ${path} is damaged (cluster ${i}: ${bad}); recreate it from its base image`);
         table[i] = n;
       }
-      return new OverlayDisk(path, readOnly, h, fd, baseFd, table, fileSize);
+      return new OverlayDisk(path, readOnly, h, identity, fd, baseFd, table, fileSize);
     } catch (e) {
       closeSync(fd);
       if (baseFd !== undefined) closeSync(baseFd);

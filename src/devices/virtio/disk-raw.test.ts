@@ -6,8 +6,6 @@ import { readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RawDisk } from "./disk-raw.js";
-import { OverlayDisk } from "./disk-overlay.js";
-import { openDisk, parseDiskSpec } from "./disk-open.js";
 import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
 
 test("missing and directory images give clear CorralErrors", (t) => {
@@ -73,20 +71,4 @@ test("a raw image on a full file system fails the write with a host error, reads
   } finally {
     d.close(); // before the unmount
   }
-});
-
-test("openDisk tells overlays from raw images; --disk FILE,ro parses", (t) => {
-  const dir = scratchDir(t, "raw");
-  const base = join(dir, "base.img");
-  writeFileSync(base, new Uint8Array(8192).fill(3));
-  OverlayDisk.create(join(dir, "o.ovl"), base);
-  assert.deepEqual(parseDiskSpec("a.img,ro"), { path: "a.img", readOnly: true });
-  assert.deepEqual(parseDiskSpec("a,b.img"), { path: "a,b.img" });
-  const o = openDisk({ path: join(dir, "o.ovl") });
-  assert.ok(o instanceof OverlayDisk);
-  o.close();
-  const r = openDisk({ path: base, readOnly: true });
-  assert.ok(r instanceof RawDisk && r.readOnly);
-  r.close();
-  assert.throws(() => openDisk({ path: join(dir, "missing") }), { code: "DISK_NOT_FOUND" });
 });

@@ -36,7 +36,6 @@ export class RawDisk implements DiskBackend {
     const fd = openImage(path, readOnly);
     try {
       const st = fstatSync(fd);
-      if (!st.isFile()) throw new CorralError("DISK_NOT_A_FILE", `disk image ${path} is not a regular file; give the path of an image file`);
       lockImage(fd, path, readOnly ? "shared" : "exclusive");
       // The guest sees whole sectors; a partial last sector is not addressable.
       return new RawDisk(path, fd, st.size - (st.size % SECTOR_SIZE), readOnly);

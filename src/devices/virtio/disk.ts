@@ -4,7 +4,7 @@
  * base). Methods throw on host I/O errors (ENOSPC, EIO, ...); the device turns any throw into
  * VIRTIO_BLK_S_IOERR for that request and keeps running.
  */
-import { openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync, type Stats } from "node:fs";
 import { getSystemErrorName } from "node:util";
 import { CorralError } from "../../errors.js";
 import { preadv, pwritev } from "../../sys/io.js";
@@ -61,13 +61,35 @@ export function openError(path: string, e: unknown, readOnly: boolean): CorralEr
   }
 }
 
-/** Open an image file read-only ("r") or for reading and writing ("r+"); errors as openError says. */
+/** What a file that is not a regular file is, for messages. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Open an image file read-only or for reading and writing; errors as openError says. O_NONBLOCK
+ * makes opening a FIFO return at once instead of waiting for a writer (open(2)); it changes
+ * nothing for a regular file, and anything else is refused here, on the descriptor itself.
+ */
 export function openImage(path: string, readOnly: boolean): number {
+  let fd: number;
   try {
-    return openSync(path, readOnly ? "r" : "r+");
+    fd = openSync(path, (readOnly ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     throw openError(path, e, readOnly);
   }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    // Corral attaches image files only.
+    throw new CorralError("DISK_NOT_A_FILE", `disk image ${path} is ${fileKind(st)}; give the path of an image file`);
+  }
+  return fd;
 }
 
 /** pread until `dst` is full; bytes past end of file read as zeros. */

@@ -3,11 +3,15 @@
  * (for scripts and the API) and a message that says what happened and what to do about it.
  * The CLI prints `corral: <message>` and exits non-zero; it never prints a stack trace for these.
  */
-export class CorralError extends Error {
+export class CorralError<C extends string = string> extends Error {
   override readonly name: string = "CorralError";
   constructor(
-    /** Stable, machine-readable identifier, e.g. "KERNEL_NOT_FOUND". Never reworded. */
-    readonly code: string,
+    /**
+     * Stable, machine-readable identifier, e.g. "KERNEL_NOT_FOUND". Never reworded. A module
+     * declares its codes as a union (SpecErrorCode, ComposeErrorCode, ...) and throws
+     * CorralError<ItsCode>, so a code is spelt once and a caller can switch on them.
+     */
+    readonly code: C,
     message: string,
     options?: { cause?: unknown; exitCode?: number },
   ) {
@@ -20,6 +24,28 @@ export class CorralError extends Error {
 
 export function isCorralError(e: unknown): e is CorralError {
   return e instanceof CorralError;
+}
+
+/**
+ * An error about one field of a VM spec (src/vm/spec.ts): the message names the field by its path
+ * in the spec ("memory", "boot.kernel"), and a front end can name it its own way: the CLI by the
+ * flag that set it ("--memory"), so the machine builder never writes CLI text.
+ */
+export class FieldError<C extends string = string> extends CorralError<C> {
+  constructor(
+    code: C,
+    /** The field's path in the spec, e.g. "harts" or "devices[2].path". */
+    readonly field: string,
+    private readonly say: (name: string) => string,
+    options?: { cause?: unknown; exitCode?: number },
+  ) {
+    super(code, say(field), options);
+  }
+
+  /** The same error with the field called `name`. */
+  renamed(name: string): CorralError<C> {
+    return new CorralError(this.code, this.say(name), { cause: this, exitCode: this.exitCode });
+  }
 }
 
 /** Set (to anything) to see the stack of an unexpected exception. */

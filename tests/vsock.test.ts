@@ -97,7 +97,7 @@ test("vsock: the guest reaches a host listener on PATH_6000, and a host CONNECT 
 test("vsock on a detached VM (the API's vsock option): CONNECT reaches a guest listener; the socket goes with the VM", async () => {
   const dir = mkdtempSync(join(tmpdir(), "corral-vsock-vm-"));
   const path = join(dir, "vm.sock");
-  const vm = await Corral.start({ name: `t-vsock-${process.pid}`, memory: "256M", vsock: { path, cid: 7 } });
+  const vm = await Corral.start({ name: `t-vsock-${process.pid}`, memory: "256M", vsock: `${path},cid=7` });
   try {
     await vm.files.write("/tmp/gv", buildGuestProgram(dir));
     assert.equal((await vm.exec(["chmod", "755", "/tmp/gv"])).exitCode, 0);

@@ -8,7 +8,8 @@ import { CorralError } from "../errors.js";
 import { CMD_BEGIN } from "../image/init-script.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage, type ImagePaths } from "../image/pull.js";
-import { buildMachine, type GuestConsole, type NamedBlob } from "../machine/builder.js";
+import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import type { GuestConsole } from "../vm/spec.js";
 import { signalStatus, type MachineExit } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 

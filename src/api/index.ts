@@ -16,14 +16,14 @@
  * caller. The API is a client of the VM's control socket (src/vm/client.ts).
  */
 import { CorralError } from "../errors.js";
-import { parseSize } from "../cli/args.js";
-import { parseGuestConsole, type GuestConsole } from "../machine/builder.js";
+import { parseSize } from "../size.js";
 import { VmClient, type ExecSession } from "../vm/client.js";
 import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
 import { launchVm, stopVm } from "../vm/launch.js";
+import { vmSpec } from "../vm/options.js";
+import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
-import { parseVsockSpec } from "../net/vsock-attach.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 
 export { CorralError } from "../errors.js";
@@ -39,17 +39,18 @@ export interface StartOptions {
   cpus?: number;
   /** Disk specs as for --disk: "FILE", "FILE,ro", with ",format=raw" or ",format=overlay" (docs/security.md). */
   disks?: string[];
+  /** NICs as for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
+  networks?: string[];
+  /**
+   * A virtio-vsock device as for --vsock, "PATH[,cid=N]": "CONNECT <port>\n" on PATH reaches a
+   * guest listener; guest connections to CID 2 port P reach a host listener on PATH_P.
+   */
+  vsock?: string;
   kernel?: string;
   initrd?: string;
   append?: string;
   /** The guest's console device: "ttyS0" (the UART, default) or "hvc0" (virtio-console port 0). */
   console?: GuestConsole;
-  /**
-   * A virtio-vsock device whose host side is this Unix socket, as for --vsock PATH[,cid=N]:
-   * "CONNECT <port>\n" on `path` reaches a guest listener; guest connections to CID 2 port P
-   * reach a host listener on `${path}_${P}`. The guest CID defaults to 3.
-   */
-  vsock?: { path: string; cid?: number };
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
 }
@@ -180,18 +181,8 @@ export class Vm {
 export const Corral = {
   /** Boot a VM in its own process; resolves when its guest agent answers. */
   async start(o: StartOptions = {}): Promise<Vm> {
-    const client = await launchVm({
-      name: o.name,
-      memory: toBytes(o.memory ?? "512M"),
-      cpus: o.cpus ?? 1,
-      disks: o.disks,
-      kernel: o.kernel,
-      initrd: o.initrd,
-      append: o.append,
-      vsock: o.vsock === undefined ? undefined : parseVsockSpec(o.vsock.cid === undefined ? o.vsock.path : `${o.vsock.path},cid=${o.vsock.cid}`),
-      console: o.console === undefined ? undefined : parseGuestConsole(o.console, "console"),
-      bootTimeoutMs: o.bootTimeoutMs,
-    });
+    const spec = vmSpec({ ...o, nets: o.networks });
+    const client = await launchVm(spec, { bootTimeoutMs: o.bootTimeoutMs });
     return new Vm(client);
   },
   /** A running VM by name (VM_NOT_RUNNING if there is none). */

@@ -5,11 +5,12 @@
  * deterministic, so it is the same on QEMU).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildMachine } from "../machine/builder.js";
+import { composeVm } from "../vm/compose.js";
+import { parseVmSpec } from "../vm/spec.js";
 import { timeUntil } from "./spawn-until.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
@@ -26,7 +27,8 @@ export function buildCpuBound(): { elf: string; cleanup(): void } {
 
 /** Instructions the program retires, counted by running it in-process. */
 export async function countInstructions(elf: string): Promise<number> {
-  const m = buildMachine({ memory: 128 * 2 ** 20, cpus: 1, firmware: { name: elf, data: new Uint8Array(readFileSync(elf)) }, console: () => {} });
+  const spec = parseVmSpec({ memory: "128M", boot: { firmware: elf } });
+  const { machine: m } = await composeVm(spec, { console: () => {} });
   const exit = await m.run();
   m.close();
   if (exit.kind !== "poweroff" || exit.code !== 0) throw new Error(`cpubound failed: ${JSON.stringify(exit)}`);

@@ -3,7 +3,7 @@
  * `vmlinux`), a bare-metal ELF program, or M-mode firmware. Loaders only place bytes and report
  * where they went (rust-vmm linux-loader style); the boot builder decides registers and the DTB.
  */
-import { CorralError } from "../errors.js";
+import { CorralError, FieldError } from "../errors.js";
 import { EM_RISCV, parseElf, PT, SHF, type ElfFile, type ElfSegment } from "../formats/elf.js";
 import type { GuestRam } from "../machine/memory.js";
 
@@ -46,16 +46,13 @@ function fits(ram: GuestRam, start: number, len: number, what: string, name: str
   }
   if (!ram.contains(start, len)) {
     const mib = Math.ceil((start + len - ram.base) / 2 ** 20);
-    throw new CorralError(
-      "IMAGE_TOO_LARGE",
-      `${name}: the ${what} needs guest memory up to ${mib} MiB but the guest has ${ram.size / 2 ** 20} MiB; raise --memory`,
-    );
+    throw new FieldError("IMAGE_TOO_LARGE", "memory", (n) => `${name}: the ${what} needs guest memory up to ${mib} MiB but the guest has ${ram.size / 2 ** 20} MiB; raise ${n}`);
   }
 }
 
 /** Load a Linux kernel: a flat Image at RAM base + text_offset, or an ELF vmlinux. */
 export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
-  if (b.length === 0) throw new CorralError("KERNEL_EMPTY", `${name} is empty: pass a RISC-V Linux Image or vmlinux with --kernel`);
+  if (b.length === 0) throw new FieldError("KERNEL_EMPTY", "boot.kernel", (n) => `${name} is empty: pass a RISC-V Linux Image or vmlinux with ${n}`);
   if (isLinuxImage(b)) {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const textOffset = Number(dv.getBigUint64(IMAGE_HEADER.textOffset, true));
@@ -86,8 +83,9 @@ export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = fal
     elf = parseElf(b, { name, machine: EM_RISCV });
   } catch (e) {
     if (e instanceof CorralError) {
-      const what = kernel ? "a riscv64 Linux kernel with --kernel" : "a 64-bit RISC-V ELF with --firmware";
-      throw new CorralError(e.code, `${e.message}: pass ${what}`, { cause: e });
+      const what = kernel ? "a riscv64 Linux kernel with" : "a 64-bit RISC-V ELF with";
+      const message = e.message;
+      throw new FieldError(e.code, kernel ? "boot.kernel" : "boot.firmware", (n) => `${message}: pass ${what} ${n}`, { cause: e });
     }
     throw e;
   }
@@ -145,29 +143,28 @@ function refuseOutsideRam(ram: GuestRam, elf: ElfFile, i: number, s: ElfSegment,
   }
   if (what === undefined) return;
   const above = at >= ram.end;
-  throw new CorralError(
+  throw new FieldError(
     above ? "IMAGE_TOO_LARGE" : "IMAGE_OUTSIDE_RAM",
-    `${name}: segment ${i} puts ${what} at 0x${at.toString(16)}, outside guest RAM (0x${ram.base.toString(16)}-0x${(ram.end - 1).toString(16)}); ` +
-      (above ? "raise --memory or link it lower" : `link it at 0x${ram.base.toString(16)} or above`),
+    "memory",
+    (n) =>
+      `${name}: segment ${i} puts ${what} at 0x${at.toString(16)}, outside guest RAM (0x${ram.base.toString(16)}-0x${(ram.end - 1).toString(16)}); ` +
+      (above ? `raise ${n} or link it lower` : `link it at 0x${ram.base.toString(16)} or above`),
   );
 }
 
 /** Load firmware or a bare-metal program: an ELF at its addresses, or a flat binary at RAM base. */
 export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded {
-  if (b.length === 0) throw new CorralError("FIRMWARE_EMPTY", `${name} is empty: pass an M-mode ELF or flat binary with --firmware`);
+  if (b.length === 0) throw new FieldError("FIRMWARE_EMPTY", "boot.firmware", (n) => `${name} is empty: pass an M-mode ELF or flat binary with ${n}`);
   if (isElf(b)) return loadElf(ram, b, name);
   fits(ram, ram.base, b.length, "firmware", name);
   ram.write(ram.base, b);
   return { entry: ram.base, start: ram.base, end: ram.base + b.length };
 }
 
-/** Copy a blob (initrd, DTB) to `at`, checking it fits below `limit`. */
-export function placeBlob(ram: GuestRam, b: Uint8Array, at: number, limit: number, what: string, hint: string): { start: number; end: number } {
+/** Copy a blob (initrd, DTB) to `at`, checking it fits below `limit`; `hint(n)` says what to do, the memory field called `n`. */
+export function placeBlob(ram: GuestRam, b: Uint8Array, at: number, limit: number, what: string, hint: (n: string) => string): { start: number; end: number } {
   if (at < ram.base || at + b.length > limit) {
-    throw new CorralError(
-      "IMAGE_TOO_LARGE",
-      `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint}`,
-    );
+    throw new FieldError("IMAGE_TOO_LARGE", "memory", (n) => `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint(n)}`);
   }
   ram.write(at, b);
   return { start: at, end: at + b.length };

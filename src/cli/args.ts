@@ -1,19 +1,47 @@
-/** What the verbs' argument parsing shares. */
-import type { ParseArgsConfig } from "node:util";
+/**
+ * The one argument layer of the `corral` verbs: node:util's parseArgs with Corral's rules on
+ * top, so every verb reads its flags the same way and fails the same way.
+ *  - A flag's value may start with '-' when it is a number (`--cpus -1`, `-t -5`): it is taken as
+ *    the value and the verb refuses it with its own message, instead of parseArgs' "ambiguous".
+ *  - Every usage failure is one code, USAGE (exit status 2 unless a dialect says otherwise,
+ *    as runc's does), with a message that ends by naming the verb's --help.
+ * The runc-compatible dialect (src/containers/oci/flags.ts) reads flags runc's way and fails
+ * with the same USAGE code.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CorralError } from "../errors.js";
 
+/** The code of every "the command line is wrong" failure, for every verb and dialect. */
+export const USAGE = "USAGE";
+export type UsageErrorCode = typeof USAGE;
+
+/** A usage failure: one line that says what to do. */
+export function usageError(message: string, exitCode = 2): CorralError<UsageErrorCode> {
+  return new CorralError(USAGE, message, { exitCode });
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
 /**
- * Node's parseArgs takes `--memory -5` as a flag with no value ("argument is ambiguous"): a value
- * that starts with a dash must be written `--memory=-5`. Do that for every option that takes a
- * value and is followed by a number, so a negative number is parsed and then refused as what it is.
+ * Parse `argv` for `verb` ("run", "vm", ...). Options and results are parseArgs' own
+ * (strict, positionals allowed).
  */
-export function negativeValues(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): string[] {
-  const valued = new Map<string, string>();
-  for (const [name, o] of Object.entries(options)) {
-    if (o.type !== "string") continue;
-    valued.set(`--${name}`, name);
-    if (o.short !== undefined) valued.set(`-${o.short}`, name);
+export function parseVerbArgs<O extends Options>(verb: string, argv: readonly string[], options: O): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
+  } catch (e) {
+    const msg = e instanceof Error ? (e.message.split("\n")[0] ?? "") : String(e);
+    throw usageError(`${msg}; see 'corral ${verb} --help'`);
   }
+}
+
+/** `--flag -5` and `-f -5` as `--flag=-5` for string options, so a negative number is a value. */
+export function joinNegativeValues(argv: readonly string[], options: Options): string[] {
+  const takesValue = (a: string): string | undefined => {
+    if (a.startsWith("--")) return options[a.slice(2)]?.type === "string" ? a.slice(2) : undefined;
+    if (/^-[A-Za-z]$/.test(a)) return Object.entries(options).find(([, o]) => o.short === a[1] && o.type === "string")?.[0];
+    return undefined;
+  };
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -21,7 +49,7 @@ export function negativeValues(argv: string[], options: NonNullable<ParseArgsCon
       out.push(...argv.slice(i));
       break;
     }
-    const name = valued.get(a);
+    const name = takesValue(a);
     const next = argv[i + 1];
     if (name !== undefined && next !== undefined && /^-\d/.test(next)) {
       out.push(`--${name}=${next}`);
@@ -29,15 +57,4 @@ export function negativeValues(argv: string[], options: NonNullable<ParseArgsCon
     } else out.push(a);
   }
   return out;
-}
-
-/** "512M", "1G", "65536K", "512" (MiB) to bytes; refuses zero, negative and garbage sizes. */
-export function parseSize(s: string, flag = "--memory"): number {
-  if (/^\s*-\d/.test(s)) throw new CorralError("BAD_SIZE", `${flag} '${s}' is negative: give a size such as 512M or 1G`, { exitCode: 2 });
-  const m = /^(\d+)([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new CorralError("BAD_SIZE", `${flag} '${s}' is not a size: use e.g. 512M or 1G`, { exitCode: 2 });
-  const n = Number(m[1]);
-  if (n === 0) throw new CorralError("BAD_SIZE", `${flag} '${s}' is zero: give a size such as 512M or 1G`, { exitCode: 2 });
-  const unit = (m[2] ?? "").toUpperCase();
-  return n * (unit === "K" ? 1024 : unit === "G" ? 2 ** 30 : unit === "T" ? 2 ** 40 : 2 ** 20);
 }

@@ -3,6 +3,7 @@ import { Containers, type RunRequest } from "../containers/front.js";
 import type { NetworkMode } from "../containers/net/index.js";
 import { flagBool, flagList, flagStr, parseFlags } from "../containers/oci/flags.js";
 import { parseSecurityOpts } from "../containers/seccomp/choice.js";
+import { SIZE_HELP, parseSize } from "../size.js";
 
 /**
  * `corral container`: run and manage OS-level containers (issue 4, "The user's front").
@@ -25,26 +26,20 @@ IMAGE is a root filesystem directory, a rootfs tarball, or 'busybox' (built from
 busybox-static). Each container gets an overlay on the shared image.
 Containers run under Corral's default seccomp profile (no keyrings, namespaces, mounts, BPF...);
 seccomp=unconfined turns it off, seccomp=FILE uses a profile in the OCI linux.seccomp form.
+${SIZE_HELP}.
 `;
-
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)([kmgt]?)i?b?$/i.exec(s.trim());
-  if (!m) throw new CorralError("CONTAINER_USAGE", `'${s}' is not a size; use e.g. 256M or 1G`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? "").toLowerCase()] ?? 1;
-  return Math.round(Number(m[1]) * mult);
-}
 
 export function parseNet(s: string): NetworkMode {
   if (s === "bridge" || s === "none") return s;
   const [kind, dev] = s.split(":");
   if ((kind === "macvlan" || kind === "ipvlan") && dev) return kind === "macvlan" ? { macvlan: dev } : { ipvlan: dev };
-  throw new CorralError("CONTAINER_USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
+  throw new CorralError("USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
 }
 
 function positiveNumber(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;
   const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) throw new CorralError("CONTAINER_USAGE", `${flag} needs a positive number (got '${s}')`);
+  if (!Number.isFinite(n) || n <= 0) throw new CorralError("USAGE", `${flag} needs a positive number (got '${s}')`);
   return n;
 }
 
@@ -74,7 +69,7 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
   const cts = new Containers();
   const name = (p: { args: string[] }) => {
     const n = p.args[0];
-    if (!n) throw new CorralError("CONTAINER_USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
+    if (!n) throw new CorralError("USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
     return n;
   };
   switch (verb) {
@@ -86,7 +81,7 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       ], "corral container run");
       const [image, ...after] = p.args;
       const cmd = after[0] === "--" ? after.slice(1) : after;
-      if (!image) throw new CorralError("CONTAINER_USAGE", "run needs an IMAGE; see 'corral container --help'");
+      if (!image) throw new CorralError("USAGE", "run needs an IMAGE; see 'corral container --help'");
       const req: RunRequest = {
         image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach"),
         seccomp: parseSecurityOpts(flagList(p, "security-opt")),
@@ -116,9 +111,9 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
     }
     case "exec": {
       const n = rest[0];
-      if (!n) throw new CorralError("CONTAINER_USAGE", "exec needs a container name");
+      if (!n) throw new CorralError("USAGE", "exec needs a container name");
       const cmd = rest.slice(rest[1] === "--" ? 2 : 1);
-      if (cmd.length === 0) throw new CorralError("CONTAINER_USAGE", "exec needs a command after the name");
+      if (cmd.length === 0) throw new CorralError("USAGE", "exec needs a command after the name");
       return cts.exec(n, cmd);
     }
     case "stop": {
@@ -145,6 +140,6 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new CorralError("CONTAINER_USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
+      throw new CorralError("USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
   }
 }

@@ -1,7 +1,7 @@
 /** `corral exec NAME -- cmd ...`: run a command in a running VM through its guest agent. */
-import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
+import { parseVerbArgs } from "./args.js";
 import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/tty.js";
 
 export const EXEC_USAGE = `Usage: corral exec [options] NAME -- command [args...]
@@ -32,31 +32,27 @@ export async function main(argv: string[]): Promise<number> {
   const sep = argv.indexOf("--");
   const head = sep >= 0 ? argv.slice(0, sep) : argv;
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
-  const { positionals, values } = parseArgs({
-    args: head,
-    allowPositionals: true,
-    options: {
-      interactive: { type: "boolean", short: "i" },
-      tty: { type: "boolean", short: "t" },
-      env: { type: "string", short: "e", multiple: true },
-      workdir: { type: "string", short: "w" },
-      timeout: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  const { positionals, values } = parseVerbArgs("exec", head, {
+    interactive: { type: "boolean", short: "i" },
+    tty: { type: "boolean", short: "t" },
+    env: { type: "string", short: "e", multiple: true },
+    workdir: { type: "string", short: "w" },
+    timeout: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
   if (values.help) {
     process.stdout.write(EXEC_USAGE);
     return 0;
   }
   const name = positionals[0];
-  if (name === undefined || command.length === 0) throw new CorralError("BAD_ARGS", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
+  if (name === undefined || command.length === 0) throw new CorralError("USAGE", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf("=");
-    if (eq <= 0) throw new CorralError("BAD_ARGS", `--env '${kv}' must be NAME=VALUE`, { exitCode: 2 });
+    if (eq <= 0) throw new CorralError("USAGE", `--env '${kv}' must be NAME=VALUE`, { exitCode: 2 });
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout)) throw new CorralError("BAD_ARGS", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
+  if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout)) throw new CorralError("USAGE", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
   const client = new VmClient(name);
   client.record();
 

@@ -1,10 +1,10 @@
-import { CorralError } from "../errors.js";
 import { MIRROR_ENV } from "../image/mirror.js";
 import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildRootDisk } from "../image/rootdisk.js";
 import { OverlayDisk } from "../devices/virtio/disk-overlay.js";
-import { parseSize } from "./args.js";
+import { SIZE_HELP, parseSize } from "../size.js";
+import { parseVerbArgs, usageError } from "./args.js";
 
 /** `corral image`: fetch the default guest image and show where it is cached. */
 export const IMAGE_USAGE = `Usage: corral image <command> [options]
@@ -22,6 +22,8 @@ Commands:
                    make a copy-on-write overlay of the disk image BASE (docs/overlay-format.md):
                    the VM writes to FILE and BASE stays unchanged, so many VMs share one base
 
+${SIZE_HELP}.
+
 The cache lives in $${HOME_ENV} (default ~/.cache/corral). Packages come from the Debian mirror of
 the host's apt configuration; set $${MIRROR_ENV} to use another.`;
 
@@ -37,29 +39,11 @@ function printPaths(p: ImagePaths): void {
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(10)} ${v}\n`);
 }
 
-function parseFlags(args: string[], allowed: readonly string[]): Set<string> {
-  const flags = new Set<string>();
-  for (const a of args) {
-    if (!allowed.includes(a)) {
-      throw new CorralError("USAGE", `unexpected argument '${a}'; run 'corral image --help'`, { exitCode: 2 });
-    }
-    flags.add(a);
-  }
-  return flags;
-}
-
-function parseBuildFlags(args: string[]): { output: string; size: number } {
-  let output: string | undefined;
-  let size = 256 * 2 ** 20;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    const v = args[i + 1];
-    if ((a === "--output" || a === "-o") && v !== undefined) output = args[++i];
-    else if (a === "--size" && v !== undefined) size = parseSize(args[++i]!, "--size");
-    else throw new CorralError("USAGE", `unexpected argument '${a}'; run 'corral image --help'`, { exitCode: 2 });
-  }
-  if (output === undefined) throw new CorralError("USAGE", "corral image build needs --output FILE", { exitCode: 2 });
-  return { output, size };
+/** `args` of `corral image <sub>` with no positional arguments. */
+function flagsOf<O extends Parameters<typeof parseVerbArgs>[2]>(args: string[], options: O): ReturnType<typeof parseVerbArgs<O>>["values"] {
+  const p = parseVerbArgs("image", args, options);
+  if (p.positionals.length > 0) throw usageError(`unexpected argument '${p.positionals[0]}'; run 'corral image --help'`);
+  return p.values;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -75,43 +59,43 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(IMAGE_USAGE + "\n");
       return 0;
     case "pull": {
-      const flags = parseFlags(rest, ["--force", "-f"]);
-      const p = await pullDefaultImage({ force: flags.has("--force") || flags.has("-f") });
+      const flags = flagsOf(rest, { force: { type: "boolean", short: "f" } });
+      const p = await pullDefaultImage({ force: flags.force === true });
       const versions = Object.entries(p.manifest.packages).map(([name, v]) => `${name} ${v.version}`);
       process.stderr.write(`corral: default image ready in ${p.dir} (${versions.join(", ")})\n`);
       return 0;
     }
     case "path": {
-      const flags = parseFlags(rest, ["--offline"]);
-      printPaths(await ensureDefaultImage({ offline: flags.has("--offline") }));
+      const flags = flagsOf(rest, { offline: { type: "boolean" } });
+      printPaths(await ensureDefaultImage({ offline: flags.offline === true }));
       return 0;
     }
     case "verify": {
-      parseFlags(rest, []);
+      flagsOf(rest, {});
       const dir = imageDir(corralHome());
       const m = verifyImage(dir, { full: true });
       process.stdout.write(`${Object.keys(m.files).length} files of ${dir} match the manifest\n`);
       return 0;
     }
     case "build": {
-      const o = parseBuildFlags(rest);
+      const o = flagsOf(rest, { output: { type: "string", short: "o" }, size: { type: "string", default: "256M" } });
+      if (o.output === undefined) throw usageError("corral image build needs --output FILE");
+      const size = parseSize(o.size, "--size");
       const img = await ensureDefaultImage();
-      buildRootDisk({ initramfs: img.initramfs, output: o.output, size: o.size });
+      buildRootDisk({ initramfs: img.initramfs, output: o.output, size });
       process.stderr.write(`corral: root disk ${o.output} ready; boot it with: corral run --disk ${o.output} --append "console=ttyS0 root=/dev/vda"\n`);
       return 0;
     }
     case "overlay": {
-      const [base, ...flags] = rest;
-      const oi = flags.indexOf("--output");
-      const output = oi >= 0 ? flags[oi + 1] : undefined;
-      if (base === undefined || base.startsWith("-") || output === undefined || flags.length !== 2) {
-        throw new CorralError("USAGE", "usage: corral image overlay BASE --output FILE", { exitCode: 2 });
-      }
+      const p = parseVerbArgs("image", rest, { output: { type: "string", short: "o" } });
+      const [base, extra] = p.positionals;
+      const output = p.values.output;
+      if (base === undefined || extra !== undefined || output === undefined) throw usageError("usage: corral image overlay BASE --output FILE");
       OverlayDisk.create(output, base);
       process.stderr.write(`corral: overlay ${output} of ${base} ready; attach it with --disk ${output}\n`);
       return 0;
     }
     default:
-      throw new CorralError("USAGE", `unknown image command '${cmd}'; run 'corral image --help'`, { exitCode: 2 });
+      throw usageError(`unknown image command '${cmd}'; run 'corral image --help'`);
   }
 }

@@ -35,7 +35,7 @@ async function serverCommand(sub: string, root: string): Promise<number> {
     await serve({ root, idleMs: Number.isFinite(idle) && idle > 0 ? idle : DEFAULT_IDLE_MS });
     return 0;
   }
-  if (sub !== "stop" && sub !== "status") throw new CorralError("OCI_USAGE", `unknown server command '${sub}'; use run, stop or status`, { exitCode: 2 });
+  if (sub !== "stop" && sub !== "status") throw new CorralError("USAGE", `unknown server command '${sub}'; use run, stop or status`, { exitCode: 2 });
   // Node is running this call (no client, or it fell back): talk to the server directly.
   return new Promise<number>((done) => {
     const sock = connect(join(root, SOCKET_NAME));

@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const bad = argv.find((a) => !["-a", "--all", "--json"].includes(a));
-  if (bad !== undefined) throw new CorralError("BAD_ARGS", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
+  if (bad !== undefined) throw new CorralError("USAGE", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
   const all = argv.includes("-a") || argv.includes("--all");
   const rows = await Promise.all(
     listVms().map(async (r) => {

@@ -1,8 +1,8 @@
 /** `corral rm [-f] NAME...`: remove VMs that ended (their console log and record of how). */
-import { parseArgs } from "node:util";
 import { CorralError } from "../errors.js";
 import { stopVm } from "../vm/launch.js";
 import { checkName, removeVm, vmActivity } from "../vm/state.js";
+import { parseVerbArgs } from "./args.js";
 
 const USAGE = `Usage: corral rm [-f] NAME...
 
@@ -11,17 +11,12 @@ A running VM is refused; with -f (--force) it is stopped first (as 'corral stop 
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { force: { type: "boolean", short: "f" }, help: { type: "boolean", short: "h" } } });
-  } catch (e) {
-    throw new CorralError("BAD_ARGS", `${e instanceof Error ? e.message.split("\n")[0] : String(e)}; see 'corral rm --help'`, { exitCode: 2 });
-  }
+  const parsed = parseVerbArgs("rm", argv, { force: { type: "boolean", short: "f" }, help: { type: "boolean", short: "h" } });
   if (parsed.values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (parsed.positionals.length === 0) throw new CorralError("BAD_ARGS", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", { exitCode: 2 });
+  if (parsed.positionals.length === 0) throw new CorralError("USAGE", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", { exitCode: 2 });
   for (const name of parsed.positionals) checkName(name);
   for (const name of parsed.positionals) {
     if (parsed.values.force && vmActivity(name) === "running") await stopVm(name);

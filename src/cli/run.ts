@@ -2,22 +2,19 @@
  * `corral run`: boot a guest. With no command, an interactive serial console; with `-- cmd ...`,
  * run the command in the guest, print its output and exit with its status.
  */
-import { readFileSync, statSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { CorralError } from "../errors.js";
-import { buildMachine, parseGuestConsole, type GuestConsole, type NamedBlob } from "../machine/builder.js";
+import { CorralError, FieldError } from "../errors.js";
 import { signalStatus, type MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
-import { ensureDefaultImage } from "../image/pull.js";
-import { VirtioBlk } from "../devices/virtio/blk.js";
-import { checkDisks, openDisk, parseDiskSpec } from "../devices/virtio/disk-open.js";
+import { SIZE_HELP } from "../size.js";
+import { composeVm } from "../vm/compose.js";
+import { launchVm } from "../vm/launch.js";
+import { vmSpec } from "../vm/options.js";
+import type { VmSpec } from "../vm/spec.js";
+import { parseVerbArgs } from "./args.js";
+import { checkDisks } from "../devices/virtio/disk-open.js";
+import { diskSpecOf } from "../devices/kinds/blk.js";
 import { attachConsole } from "./console.js";
-import { openNets, withNetCmdline } from "../net/attach.js";
-import { openVsock, parseVsockSpec, type VsockSpec } from "../net/vsock-attach.js";
-import type { VirtioDevice } from "../devices/virtio/device.js";
-import { runDetached } from "./vm.js";
-import { negativeValues, parseSize } from "./args.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -31,7 +28,7 @@ Options:
                     with --console hvc0, console=hvc0 instead)
   --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
-  --memory SIZE     guest RAM, e.g. 512M or 1G; a plain number is MiB (default: 512M)
+  --memory SIZE     guest RAM, e.g. 512M or 1G (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
   --disk FILE[,ro][,format=raw|overlay]
                     a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
@@ -60,148 +57,108 @@ Options:
 With '-- command ...' (default guest only), the command runs in the guest through /bin/sh and
 corral exits with its exit status. Without a command, the guest console is attached to this
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
+
+${SIZE_HELP}.
+Every VM has, after its disks and NICs, a virtio-console (the guest agent's port), a
+virtio-balloon and a virtio-rng: at most five disks and NICs fit.
 `;
 
-function readBlob(path: string, what: string, flag: string): NamedBlob {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw new CorralError("NOT_A_FILE", `${what} ${path} is not a regular file: pass a file to ${flag}`, { exitCode: 2 });
-    size = st.size;
-  } catch (e) {
-    if (e instanceof CorralError) throw e;
-    throw new CorralError("FILE_NOT_FOUND", `${what} ${path} does not exist or cannot be read: check the path given to ${flag}`, { exitCode: 2 });
-  }
-  if (size === 0) throw new CorralError("FILE_EMPTY", `${what} ${path} is empty: pass a real ${what} to ${flag}`, { exitCode: 2 });
-  return { name: path, data: new Uint8Array(readFileSync(path)) };
+/** The flag that sets each field of the spec (errors about a field name it so). */
+const FLAGS: Record<string, string> = {
+  name: "--name",
+  harts: "--cpus",
+  memory: "--memory",
+  console: "--console",
+  "boot.kernel": "--kernel",
+  "boot.initrd": "--initrd",
+  "boot.cmdline": "--append",
+  "boot.firmware": "--firmware",
+  devices: "--disk/--net",
+};
+
+/** An error about a spec field, told in flags. */
+export function withFlagNames(e: unknown): unknown {
+  if (!(e instanceof FieldError)) return e;
+  const flag = FLAGS[e.field] ?? (e.field.startsWith("devices[") ? FLAGS.devices : undefined);
+  return flag === undefined ? e : e.renamed(flag);
 }
 
-export interface RunOptions {
-  kernel?: string | undefined;
-  initrd?: string | undefined;
-  append?: string | undefined;
-  memory: number;
-  cpus: number;
-  firmware?: string | undefined;
-  /** The guest's console device (--console). */
-  console: GuestConsole;
-  /** FILE[,ro] for each --disk. */
-  disks: string[];
-  /** --net specs (net/attach.ts). */
-  nets: string[];
-  /** --vsock PATH[,cid=N] (net/vsock-attach.ts). */
-  vsock?: VsockSpec | undefined;
+export interface RunArgs {
+  spec: VmSpec;
   command: string[];
   detach: boolean;
-  name?: string | undefined;
 }
 
-const RUN_OPTIONS = {
-  kernel: { type: "string" },
-  initrd: { type: "string" },
-  append: { type: "string" },
-  memory: { type: "string", default: "512M" },
-  cpus: { type: "string", default: "1" },
-  firmware: { type: "string" },
-  console: { type: "string", default: "ttyS0" },
-  disk: { type: "string", multiple: true },
-  net: { type: "string", multiple: true },
-  vsock: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  detach: { type: "boolean", short: "d" },
-  name: { type: "string" },
-} as const;
-
-export function parseRunArgs(argv: string[]): RunOptions | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: negativeValues(argv, RUN_OPTIONS), allowPositionals: true, strict: true, options: RUN_OPTIONS });
-  } catch (e) {
-    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new CorralError("BAD_ARGS", `${msg}; see 'corral run --help'`, { exitCode: 2 });
-  }
+export function parseRunArgs(argv: string[]): RunArgs | "help" {
+  const parsed = parseVerbArgs("run", argv, {
+    kernel: { type: "string" },
+    initrd: { type: "string" },
+    append: { type: "string" },
+    memory: { type: "string", default: "512M" },
+    cpus: { type: "string", default: "1" },
+    firmware: { type: "string" },
+    console: { type: "string", default: "ttyS0" },
+    disk: { type: "string", multiple: true },
+    net: { type: "string", multiple: true },
+    vsock: { type: "string" },
+    help: { type: "boolean", short: "h" },
+    detach: { type: "boolean", short: "d" },
+    name: { type: "string" },
+  });
   const v = parsed.values;
   if (v.help) return "help";
   const sep = argv.indexOf("--");
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
   if (sep < 0 && parsed.positionals.length > 0) {
-    throw new CorralError("BAD_ARGS", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
+    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
   }
-  if (!/^\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
-  return {
+  if (!/^-?\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+  const spec = vmSpec({
+    name: v.name,
+    memory: v.memory,
+    cpus: Number(v.cpus),
+    console: v.console,
     kernel: v.kernel,
     initrd: v.initrd,
     append: v.append,
-    memory: parseSize(v.memory),
-    cpus: Number(v.cpus),
     firmware: v.firmware,
-    console: parseGuestConsole(v.console),
-    disks: v.disk ?? [],
-    nets: v.net ?? [],
-    vsock: v.vsock === undefined ? undefined : parseVsockSpec(v.vsock),
-    command,
-    detach: v.detach === true,
-    name: v.name,
-  };
+    disks: v.disk,
+    nets: v.net,
+    vsock: v.vsock,
+  });
+  return { spec, command, detach: v.detach === true };
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await run(argv);
+  } catch (e) {
+    throw withFlagNames(e);
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
   const opts = parseRunArgs(argv);
   if (opts === "help") {
     process.stdout.write(RUN_USAGE);
     return 0;
   }
-  if (opts.detach || opts.name !== undefined) return runDetached(opts);
+  const { spec } = opts;
+  if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
-  checkDisks(opts.disks, { warn: () => {} });
-  let kernel = opts.kernel ? readBlob(opts.kernel, "kernel", "--kernel") : undefined;
-  let initrd = opts.initrd ? readBlob(opts.initrd, "initrd", "--initrd") : undefined;
-  const firmware = opts.firmware ? readBlob(opts.firmware, "firmware", "--firmware") : undefined;
-  const useDefault = !kernel && !firmware;
-  if (opts.command.length > 0 && (kernel || initrd) && !useDefault) {
-    throw new CorralError("BAD_ARGS", "a guest command needs the default guest image: drop --kernel/--initrd or the command", { exitCode: 2 });
-  }
-  if (useDefault) {
-    const img = await ensureDefaultImage();
-    kernel = { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) };
-    initrd ??= { name: img.initramfs, data: new Uint8Array(readFileSync(img.initramfs)) };
+  checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])), { warn: () => {} });
+  if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
+    throw new CorralError("USAGE", "a guest command needs the default guest image: drop --kernel/--firmware or the command", { exitCode: 2 });
   }
   const command = opts.command.length > 0 ? shellQuote(opts.command) : null;
-  if (command !== null && initrd) {
-    // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
-    initrd = { name: initrd.name, data: concatArchives(initrd.data, commandArchive(command)) };
-  }
-
-  const disks = openDisks(opts.disks);
-  const nets = await openNets(opts.nets).catch((e: unknown) => {
-    for (const d of disks) d.close();
-    throw e;
-  });
-  const vsock = opts.vsock ? await openVsock(opts.vsock).catch((e: unknown) => {
-    for (const d of [...disks, ...nets.devices]) d.close();
-    throw e;
-  }) : undefined;
-  const devices: VirtioDevice[] = [...disks, ...nets.devices, ...(vsock ? [vsock] : [])];
   const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
-  let machine: ReturnType<typeof buildMachine>;
-  try {
-    machine = buildMachine({
-    memory: opts.memory,
-    cpus: opts.cpus,
-    kernel,
-    initrd,
-    firmware,
-    cmdline: kernel ? withNetCmdline(opts.append ?? defaultCmdline(opts.console), nets.cmdline) : opts.append,
-      console: (b) => out.write(b),
-      consoleDevice: opts.console,
-      virtio: devices,
-    });
-  } catch (e) {
-    for (const d of devices) d.close();
-    throw e;
-  }
-  const interactive = command === null && kernel !== undefined;
+  const { machine, defaultGuest } = await composeVm(spec, {
+    console: (b) => out.write(b),
+    // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
+    ...(command !== null ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) } : {}),
+  });
+  const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
   const onInt = (): void => machine.stop("SIGINT");
   const onTerm = (): void => machine.stop("SIGTERM");
@@ -221,16 +178,13 @@ export async function main(argv: string[]): Promise<number> {
   return exitStatus(exit, out instanceof CommandConsole ? out : null);
 }
 
-/** A virtio-blk device per --disk, named vda, vdb, ... as the guest will see them. */
-function openDisks(specs: string[]): VirtioBlk[] {
-  const devs: VirtioBlk[] = [];
-  try {
-    for (const [i, spec] of specs.entries()) devs.push(new VirtioBlk({ disk: openDisk(parseDiskSpec(spec)), name: `vd${String.fromCharCode(97 + i)}` }));
-  } catch (e) {
-    for (const d of devs) d.close();
-    throw e;
-  }
-  return devs;
+/** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
+async function runDetached(opts: RunArgs): Promise<number> {
+  if (opts.command.length > 0) throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
+  if (opts.spec.boot.firmware !== undefined) throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+  const client = await launchVm(opts.spec);
+  process.stdout.write(`${client.name}\n`);
+  return 0;
 }
 
 /**

@@ -20,7 +20,9 @@ import type { MmioDevice } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
-import { CorralError } from "../errors.js";
+import { CorralError, FieldError } from "../errors.js";
+import { formatMiB } from "../size.js";
+import { VIRTIO_SLOTS, MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, type GuestConsole } from "../vm/spec.js";
 import { encodeFdt } from "../formats/fdt.js";
 import { boardTree, phandles } from "./devicetree.js";
 import { Machine } from "./machine.js";
@@ -36,29 +38,10 @@ export const MEMMAP = {
   virtio: 0x1000_1000,
   ram: RAM_BASE,
 } as const;
-/** QEMU virt has eight virtio-mmio slots, on PLIC sources 1..8. */
-export const VIRTIO_SLOTS = 8;
 export const UART_IRQ = 10;
 export const RTC_IRQ = 11;
-export const MIN_CPUS = 1;
-export const MAX_CPUS = 8;
-/** Largest guest RAM: one ArrayBuffer, below the 4 GiB a typed array can index here. */
-export const MAX_MEMORY = 4 * 2 ** 30 - 2 ** 20;
-export const MIN_MEMORY = 16 * 2 ** 20;
-
-/**
- * Which device is the guest's console: the NS16550A UART (Linux's ttyS0) or port 0 of a
- * virtio-console (hvc0, virtio 1.2 section 5.3). The other stays on the board either way.
- */
-export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
-export type GuestConsole = (typeof GUEST_CONSOLES)[number];
-
-/** `s` as a GuestConsole, or a BAD_CONSOLE error naming the choices (`what` is the option's name). */
-export function parseGuestConsole(s: string, what = "--console"): GuestConsole {
-  const found = GUEST_CONSOLES.find((c) => c === s);
-  if (found === undefined) throw new CorralError("BAD_CONSOLE", `${what} must be one of ${GUEST_CONSOLES.join(", ")} (got '${s}')`, { exitCode: 2 });
-  return found;
-}
+/** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
+export type BuildErrorCode = "BAD_CPUS" | "IMAGE_OVERLAP" | "MEMORY_ALIGN" | "MEMORY_TOO_LARGE" | "MEMORY_TOO_SMALL" | "NO_CONSOLE_DEVICE" | "NO_KERNEL" | "TOO_MANY_DEVICES";
 
 export interface NamedBlob {
   name: string;
@@ -80,7 +63,7 @@ export interface MachineConfig {
   /**
    * The guest's console device (default ttyS0): its output goes to `console`, and
    * Machine.consoleInput feeds it. With hvc0, port 0 of the first VirtioConsole in `virtio` is
-   * used, or a virtio-console is added for it. The UART's output (firmware such as OpenSBI
+   * used (the composition step, src/vm/compose.ts, gives every VM one). The UART's output (firmware such as OpenSBI
    * prints there, following the device tree's stdout-path) still goes to `console` too.
    */
   consoleDevice?: GuestConsole | undefined;
@@ -98,25 +81,18 @@ const LINUX_HEADROOM = 48 * 2 ** 20;
 
 export function validateConfig(c: MachineConfig): void {
   if (!Number.isInteger(c.cpus) || c.cpus < MIN_CPUS || c.cpus > MAX_CPUS) {
-    throw new CorralError("BAD_CPUS", `--cpus must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>("BAD_CPUS", "harts", (n) => `${n} must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
   }
   if (!Number.isInteger(c.memory) || c.memory < MIN_MEMORY) {
-    throw new CorralError("MEMORY_TOO_SMALL", `--memory must be at least ${MIN_MEMORY / 2 ** 20}M (got ${fmtMiB(c.memory)})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${n} must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(c.memory)})`, { exitCode: 2 });
   }
   const host = totalmem();
   if (c.memory > MAX_MEMORY || c.memory > host - 256 * 2 ** 20) {
-    throw new CorralError(
-      "MEMORY_TOO_LARGE",
-      `--memory ${fmtMiB(c.memory)} is more than this host can give (at most ${fmtMiB(Math.min(MAX_MEMORY, host - 256 * 2 ** 20))})`,
-      { exitCode: 2 },
-    );
+    const most = formatMiB(Math.min(MAX_MEMORY, host - 256 * 2 ** 20));
+    throw new FieldError<BuildErrorCode>("MEMORY_TOO_LARGE", "memory", (n) => `${n} ${formatMiB(c.memory)} is more than this host can give (at most ${most})`, { exitCode: 2 });
   }
-  if (c.memory % 4096 !== 0) throw new CorralError("MEMORY_ALIGN", `--memory must be a multiple of 4K`, { exitCode: 2 });
-  if (!c.kernel && !c.firmware) throw new CorralError("NO_KERNEL", "nothing to boot: pass --kernel or --firmware", { exitCode: 2 });
-}
-
-function fmtMiB(n: number): string {
-  return `${Math.round(n / 2 ** 20)}M`;
+  if (c.memory % 4096 !== 0) throw new FieldError<BuildErrorCode>("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, { exitCode: 2 });
+  if (!c.kernel && !c.firmware) throw new CorralError<BuildErrorCode>("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
 }
 
 export function buildMachine(c: MachineConfig): Machine {
@@ -150,13 +126,10 @@ export function buildMachine(c: MachineConfig): Machine {
   let hvc: VirtioConsole | undefined;
   if (c.consoleDevice === "hvc0") {
     hvc = virtio.find((d): d is VirtioConsole => d instanceof VirtioConsole);
-    if (!hvc) {
-      hvc = new VirtioConsole({ name: "hvc0" });
-      virtio.push(hvc);
-    }
+    if (!hvc) throw new FieldError<BuildErrorCode>("NO_CONSOLE_DEVICE", "console", (n) => `${n} hvc0 needs a virtio-console among the devices: add one`, { exitCode: 2 });
     hvc.ports[0]!.onOutput = (b) => m.consoleWrite(b);
   }
-  if (virtio.length > VIRTIO_SLOTS) throw new CorralError("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
+  if (virtio.length > VIRTIO_SLOTS) throw new CorralError<BuildErrorCode>("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
   virtio.forEach((device, i) => {
     const irqNumber = 1 + i;
     devices.push([MEMMAP.virtio + 0x1000 * i, new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber })]);
@@ -180,14 +153,15 @@ export function buildMachine(c: MachineConfig): Machine {
   if (c.kernel) {
     const k = loadKernel(ram, c.kernel.data, c.kernel.name);
     if (c.firmware && k.start < kernelEnd) {
-      throw new CorralError("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
+      throw new CorralError<BuildErrorCode>("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
     }
     kernelEntry = k.entry;
     kernelEnd = k.end;
     // Linux needs room beyond its image for page tables, memmap and its first allocations.
     const need = k.end - ram.base + (c.initrd?.data.length ?? 0) + LINUX_HEADROOM;
     if (c.memory < need) {
-      throw new CorralError("MEMORY_TOO_SMALL", `${c.kernel.name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${fmtMiB(c.memory)}): raise --memory`, { exitCode: 2 });
+      const name = c.kernel.name;
+      throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${formatMiB(c.memory)}): raise ${n}`, { exitCode: 2 });
     }
     if (direct) entry = k.entry;
   }
@@ -202,7 +176,7 @@ export function buildMachine(c: MachineConfig): Machine {
   if (c.initrd) {
     const want = Math.max(align(kernelEnd, 2 ** 20), ram.base + KERNEL_OFFSET + Math.min(c.memory / 2, 128 * 2 ** 20));
     const at = want + c.initrd.data.length <= dtbAt ? want : align(kernelEnd, 4096);
-    initrd = placeBlob(ram, c.initrd.data, at, dtbAt, "initrd", "raise --memory or use a smaller initrd");
+    initrd = placeBlob(ram, c.initrd.data, at, dtbAt, "initrd", (n) => `raise ${n} or use a smaller initrd`);
   }
   const tree = boardTree(
     {
@@ -220,7 +194,7 @@ export function buildMachine(c: MachineConfig): Machine {
     ph,
   );
   const dtb = encodeFdt(tree);
-  placeBlob(ram, dtb, dtbAt, ram.end, "device tree", "raise --memory");
+  placeBlob(ram, dtb, dtbAt, ram.end, "device tree", (n) => `raise ${n}`);
 
   // 5. Initial hart state.
   if (direct) {

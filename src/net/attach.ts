@@ -1,5 +1,6 @@
 /**
- * `--net` for `corral run`: parse each spec, open its backend and wrap it in a virtio-net device.
+ * `--net` for `corral run`: parse each spec; open a NIC's backend and wrap it in a virtio-net device
+ * (for the net device kind, src/devices/kinds/net.ts).
  *   tap[:NAME][,mac=MAC]     a TAP interface (root); NAME may hold %d (default corral%d)
  *   switch:NAME[,mac=MAC]    the host-local switch NAME, with DHCP served by Corral
  * Each NIC's default MAC comes from the VM (its process id) and the NIC index, so two running VMs
@@ -8,6 +9,7 @@
 import { join } from "node:path";
 import { parseMac, VirtioNet, type NetBackend } from "../devices/virtio/net.js";
 import { CorralError } from "../errors.js";
+import { withParams } from "../vm/cmdline.js";
 import { corralHome } from "../image/cache.js";
 import { DhcpServer, type Subnet } from "./dhcp.js";
 import { FileLeaseStore } from "./leases.js";
@@ -68,37 +70,35 @@ export function switchDir(name: string, home: string = corralHome()): string {
   return join(home, "run", "switch", name);
 }
 
-export interface OpenedNets {
-  devices: VirtioNet[];
-  /** What the guest's /init should do with eth0 ("ip=dhcp" on a switch), or "" (see init-script.ts). */
-  cmdline: string;
+export interface NicOptions {
+  /** The NIC's index in the VM (its default MAC and its port on a switch). */
+  index: number;
+  home: string;
+  /** The device's name, e.g. eth0. */
+  name: string;
+  mac?: string;
+  offloads: boolean;
 }
 
-/** Open every --net spec; on failure, everything opened so far is closed again. */
-export async function openNets(specs: readonly string[], home: string = corralHome()): Promise<OpenedNets> {
-  const parsed = specs.map(parseNetSpec);
-  const devices: VirtioNet[] = [];
+/** Open one NIC's backend and wrap it in a virtio-net device. */
+export async function openNic(s: NetSpec, o: NicOptions): Promise<VirtioNet> {
+  const mac = o.mac ?? defaultMac(o.index);
+  let backend: NetBackend;
+  if (s.kind === "tap") backend = TapBackend.open(s.name);
+  else {
+    const dir = switchDir(s.name, o.home);
+    const port = await SwitchPort.open(dir, o.index);
+    backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac));
+  }
   try {
-    for (const [i, s] of parsed.entries()) {
-      let backend: NetBackend;
-      const mac = s.mac ?? defaultMac(i);
-      if (s.kind === "tap") backend = TapBackend.open(s.name);
-      else {
-        const dir = switchDir(s.name, home);
-        const port = await SwitchPort.open(dir, i);
-        backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac));
-      }
-      devices.push(new VirtioNet({ backend, mac, name: `eth${i}`, offloads: s.kind === "switch" && s.offload !== false }));
-    }
+    return new VirtioNet({ backend, mac, name: o.name, offloads: o.offloads });
   } catch (e) {
-    for (const d of devices) d.close();
+    backend.close?.();
     throw e;
   }
-  return { devices, cmdline: parsed[0]?.kind === "switch" ? "ip=dhcp" : "" };
 }
 
 /** Add the network setting to a kernel command line unless the user already chose one with ip=. */
 export function withNetCmdline(cmdline: string, net: string): string {
-  if (!net || /(^|\s)ip=/.test(cmdline)) return cmdline;
-  return `${cmdline} ${net}`.trim();
+  return withParams(cmdline, net ? [net] : []);
 }

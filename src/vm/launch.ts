@@ -9,28 +9,16 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
-import type { GuestConsole } from "../machine/builder.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import { checkDisks } from "../devices/virtio/disk-open.js";
+import { diskSpecOf } from "../devices/kinds/blk.js";
 import type { DaemonConfig } from "./daemon.js";
-import type { VsockSpec } from "../net/vsock-attach.js";
+import type { VmSpec } from "./spec.js";
 import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
 
 export interface LaunchOptions {
-  name?: string | undefined;
   home?: string | undefined;
-  memory: number;
-  cpus: number;
-  disks?: string[] | undefined;
-  nets?: string[] | undefined;
-  /** A virtio-vsock device on a host Unix socket (net/vsock-attach.ts). */
-  vsock?: VsockSpec | undefined;
-  /** The guest's console device (default ttyS0); `corral console` attaches to it. */
-  console?: GuestConsole | undefined;
-  kernel?: string | undefined;
-  initrd?: string | undefined;
-  append?: string | undefined;
   /** Wait until the guest agent answers (default true); otherwise return once the socket serves. */
   waitForAgent?: boolean | undefined;
   bootTimeoutMs?: number | undefined;
@@ -42,25 +30,20 @@ export function randomName(): string {
   return `vm-${randomBytes(4).toString("hex")}`;
 }
 
-/** Start a VM process and wait until it runs. Returns a client for it. */
-export async function launchVm(o: LaunchOptions): Promise<VmClient> {
-  const name = o.name ?? randomName();
+/** Start a VM process for `spec` (validated) and wait until it runs. Returns a client for it. */
+export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmClient> {
+  const name = spec.name ?? randomName();
   checkName(name);
   const home = o.home ?? corralHome();
   // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
   try {
-    checkDisks(o.disks ?? []);
+    checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
   } catch (e) {
     if (e instanceof CorralError) throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
     throw e;
   }
-  claimName({ name, pid: 0, cpus: o.cpus, memory: o.memory, startedAt: Date.now() }, home);
-  const cfg: DaemonConfig = { name, home, memory: o.memory, cpus: o.cpus, disks: o.disks ?? [], nets: o.nets ?? [] };
-  if (o.vsock !== undefined) cfg.vsock = o.vsock;
-  if (o.console !== undefined) cfg.console = o.console;
-  if (o.kernel !== undefined) cfg.kernel = o.kernel;
-  if (o.initrd !== undefined) cfg.initrd = o.initrd;
-  if (o.append !== undefined) cfg.append = o.append;
+  claimName({ name, pid: 0, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() }, home);
+  const cfg: DaemonConfig = { home, spec: { ...spec, name } };
   const logPath = join(vmDir(name, home), VM_FILES.log);
   const log = openSync(logPath, "w");
   let pid: number;

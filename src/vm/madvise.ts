@@ -49,8 +49,9 @@ export class ReleasingBalloon extends VirtioBalloon {
   /** Bytes handed back to the host kernel so far. */
   releasedBytes = 0;
 
-  constructor() {
+  constructor(name?: string) {
     super({
+      ...(name !== undefined ? { name } : {}),
       release: (ctx: VirtioDeviceContext, gpa: number, len: number) => {
         this.memory = ctx.memory;
         const last = this.pending[this.pending.length - 1];

@@ -12,6 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { VM_NAME } from "./spec.js";
 import { CorralError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
 
@@ -44,7 +45,7 @@ export function vmDir(name: string, home = corralHome()): string {
 }
 
 export function checkName(name: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name)) {
+  if (!VM_NAME.test(name)) {
     throw new CorralError("BAD_VM_NAME", `VM name '${name}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`, { exitCode: 2 });
   }
 }

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { launchVm } from "../../src/vm/launch.js";
+import { vmSpec } from "../../src/vm/options.js";
 import { isVmProcess } from "../../src/vm/state.js";
 import { CORRAL, HAVE_CC, after as delay, buildProgram } from "../bare-metal.js";
 
@@ -48,7 +49,7 @@ before(async () => {
     [TRAPPING, trapping],
     [WEDGED, idle],
   ] as const) {
-    const vm = await launchVm({ name, home, memory: 64 * 2 ** 20, cpus: 1, kernel, waitForAgent: false, bootTimeoutMs: HANG_MS });
+    const vm = await launchVm(vmSpec({ name, memory: 64 * 2 ** 20, cpus: 1, kernel }), { home, waitForAgent: false, bootTimeoutMs: HANG_MS });
     pids.push(vm.record().pid);
   }
   process.kill(pids[2]!, "SIGSTOP");

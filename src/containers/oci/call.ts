@@ -70,7 +70,7 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
       throw new CorralError("OCI_SYSTEMD_CGROUP", "--systemd-cgroup is not supported: Corral manages cgroupfs itself; configure the engine's cgroup manager as cgroupfs");
     const name = argv[cmdAt] ?? "";
     const cmd = COMMANDS[name];
-    if (!cmd) throw new CorralError("OCI_USAGE", `unknown command '${name}'; run 'corral oci --help' for the list`, { exitCode: 1 });
+    if (!cmd) throw new CorralError("USAGE", `unknown command '${name}'; run 'corral oci --help' for the list`, { exitCode: 1 });
     const rest = argv.slice(cmdAt + 1);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.out(`Usage: corral oci ${cmd.usage}\n`);

@@ -27,7 +27,7 @@ const CREATE_FLAGS = [
 
 function oneId(p: Parsed, usage: string): string {
   const id = p.args[0];
-  if (!id) throw new CorralError("OCI_USAGE", `missing container id; usage: ${usage}`, { exitCode: 1 });
+  if (!id) throw new CorralError("USAGE", `missing container id; usage: ${usage}`, { exitCode: 1 });
   return id;
 }
 
@@ -61,7 +61,7 @@ function execProcess(rt: Runtime, id: string, p: Parsed, io: CallIO): { proc: Pr
   }
   const base = spec.process as Process;
   const args = p.args.slice(1);
-  if (args.length === 0) throw new CorralError("OCI_USAGE", "exec needs a command (or --process FILE)", { exitCode: 1 });
+  if (args.length === 0) throw new CorralError("USAGE", "exec needs a command (or --process FILE)", { exitCode: 1 });
   const proc: Process = { ...base, args, env: [...base.env, ...flagList(p, "env")], terminal: flagBool(p, "tty") };
   const cwd = flagStr(p, "cwd");
   if (cwd) proc.cwd = cwd;

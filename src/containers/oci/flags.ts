@@ -36,7 +36,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], what: string): Par
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     const spec = byName.get(name);
-    if (!spec) throw new CorralError("OCI_USAGE", `${what}: unknown flag '${a}'; run with --help for the list`, { exitCode: 1 });
+    if (!spec) throw new CorralError("USAGE", `${what}: unknown flag '${a}'; run with --help for the list`, { exitCode: 1 });
     const key = spec.names[0] ?? name;
     if (spec.kind === "bool") {
       flags.set(key, eq < 0 ? true : !["false", "0"].includes(body.slice(eq + 1)));
@@ -46,7 +46,7 @@ export function parseFlags(argv: string[], specs: FlagSpec[], what: string): Par
     if (eq >= 0) value = body.slice(eq + 1);
     else {
       const next = argv[++i];
-      if (next === undefined) throw new CorralError("OCI_USAGE", `${what}: flag '${a}' needs a value`, { exitCode: 1 });
+      if (next === undefined) throw new CorralError("USAGE", `${what}: flag '${a}' needs a value`, { exitCode: 1 });
       value = next;
     }
     if (spec.kind === "list") flags.set(key, [...((flags.get(key) as string[] | undefined) ?? []), value]);
@@ -72,7 +72,7 @@ export function flagList(p: Parsed, key: string): string[] {
 /** Go duration strings as runc's --interval takes them: "5s", "500ms", "1m". */
 export function parseDuration(s: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s);
-  if (!m) throw new CorralError("OCI_USAGE", `'${s}' is not a duration; use e.g. 5s or 500ms`, { exitCode: 1 });
+  if (!m) throw new CorralError("USAGE", `'${s}' is not a duration; use e.g. 5s or 500ms`, { exitCode: 1 });
   const unit = { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2] ?? "s"] ?? 1000;
   return Number(m[1]) * unit;
 }

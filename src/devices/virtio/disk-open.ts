@@ -137,6 +137,6 @@ export function openDisk(spec: DiskSpec, o: OpenDiskOptions = {}): DiskBackend {
  * Open and close every disk of `specs`: the checks a VM's start makes, done before anything of
  * the VM exists (no VM directory, no lock left), so a bad disk is one line and nothing else.
  */
-export function checkDisks(specs: readonly string[], o: OpenDiskOptions = {}): void {
-  for (const s of specs) openAs(parseDiskSpec(s), o).close();
+export function checkDisks(specs: readonly DiskSpec[], o: OpenDiskOptions = {}): void {
+  for (const s of specs) openAs(s, o).close();
 }

@@ -1,0 +1,18 @@
+/**
+ * virtio-balloon whose released pages go back to the host (src/vm/madvise.ts; virtio 1.2
+ * section 5.5): `corral vm memory` and the API's setMemory drive it.
+ */
+import { z } from "zod";
+import { deviceKind } from "./kind.js";
+import { DeviceName } from "./names.js";
+
+const defaultName = (i: number): string => `balloon${i}`;
+
+export const balloon = deviceKind({
+  schema: z.strictObject({ kind: z.literal("balloon"), name: DeviceName.optional() }),
+  defaultName,
+  async open(s, ctx) {
+    const { ReleasingBalloon } = await import("../../vm/madvise.js");
+    return { device: new ReleasingBalloon(s.name ?? defaultName(ctx.index)) };
+  },
+});

@@ -1,0 +1,34 @@
+/**
+ * virtio-blk (virtio 1.2 section 5.2) on a raw image or a Corral overlay (src/devices/virtio/
+ * disk-open.ts). The guest sees the disks in the order of the spec: /dev/vda, /dev/vdb, ...
+ */
+import { z } from "zod";
+import { deviceKind } from "./kind.js";
+import { DeviceName } from "./names.js";
+import type { DiskSpec } from "../virtio/disk-open.js";
+import type { DiskFormat } from "../virtio/disk-record.js";
+
+/** A blk entry as disk-open.ts's DiskSpec. */
+export function diskSpecOf(s: { path: string; readOnly?: boolean | undefined; format?: DiskFormat | undefined }): DiskSpec {
+  return { path: s.path, ...(s.readOnly !== undefined ? { readOnly: s.readOnly } : {}), ...(s.format !== undefined ? { format: s.format } : {}) };
+}
+
+const defaultName = (i: number): string => `vd${String.fromCharCode(97 + (i % 26))}`;
+
+export const blk = deviceKind({
+  schema: z.strictObject({
+    kind: z.literal("blk"),
+    name: DeviceName.optional(),
+    /** The image file on the host. */
+    path: z.string().min(1, { error: "must be the path of the disk's image" }),
+    readOnly: z.boolean().optional(),
+    /** raw or overlay; without it, Corral's record of the image decides, else raw (disk-open.ts). */
+    format: z.enum(["raw", "overlay"], { error: "must be raw or overlay" }).optional(),
+  }),
+  defaultName,
+  async open(s, ctx) {
+    const [{ VirtioBlk }, { openDisk }] = await Promise.all([import("../virtio/blk.js"), import("../virtio/disk-open.js")]);
+    const disk = openDisk(diskSpecOf(s));
+    return { device: new VirtioBlk({ disk, name: s.name ?? defaultName(ctx.index) }) };
+  },
+});

@@ -1,0 +1,15 @@
+/** virtio-rng: host entropy for the guest's /dev/hwrng (virtio 1.2 section 5.4). */
+import { z } from "zod";
+import { deviceKind } from "./kind.js";
+import { DeviceName } from "./names.js";
+
+const defaultName = (i: number): string => `rng${i}`;
+
+export const rng = deviceKind({
+  schema: z.strictObject({ kind: z.literal("rng"), name: DeviceName.optional() }),
+  defaultName,
+  async open(s, ctx) {
+    const { VirtioRng } = await import("../virtio/rng.js");
+    return { device: new VirtioRng({ name: s.name ?? defaultName(ctx.index) }) };
+  },
+});

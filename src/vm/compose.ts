@@ -1,0 +1,156 @@
+/**
+ * The one composition step (Firecracker's builder.rs, kvmtool's init lists): from a VmSpec to
+ * a machine ready to run. `corral run`, the VM process behind `corral run -d` and the API, and
+ * the bench all come through here, so they build the same devices for the same spec.
+ *
+ * Devices open in the spec's order and close in the reverse order, also when one fails to open
+ * halfway or the machine cannot be built; once built, the machine owns them (its bus closes them
+ * in reverse order of mapping, which is the same order).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { defaultCmdline } from "../api/guest-command.js";
+import { DEVICE_KINDS } from "../devices/registry.js";
+import type { DeviceKind } from "../devices/kinds/kind.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
+import { CorralError, FieldError } from "../errors.js";
+import { corralHome } from "../image/cache.js";
+import type { ProgressSink } from "../image/progress.js";
+import { buildMachine, type NamedBlob } from "../machine/builder.js";
+import type { Machine } from "../machine/machine.js";
+import { withParams } from "./cmdline.js";
+import type { DeviceSpec, VmSpec } from "./spec.js";
+
+/** Every way composing a VM can fail here (devices and the builder add their own). */
+export type ComposeErrorCode = "UNKNOWN_DEVICE" | "NOT_A_FILE" | "FILE_NOT_FOUND" | "FILE_EMPTY";
+
+export interface OpenedDevices {
+  /** In the spec's order: the order of the board's virtio-mmio slots. */
+  devices: VirtioDevice[];
+  /** Kernel command-line parameters the devices asked for. */
+  cmdline: string[];
+  /** Close every device, last opened first; the first failure is thrown once all are closed. */
+  close(): void;
+}
+
+/** Open `specs`' devices in order; on any failure, close those already open (last first) and throw. */
+export async function openDevices(
+  specs: readonly DeviceSpec[],
+  opts: { home?: string; kinds?: Readonly<Record<string, DeviceKind>> } = {},
+): Promise<OpenedDevices> {
+  const kinds: Readonly<Record<string, DeviceKind>> = opts.kinds ?? DEVICE_KINDS;
+  const home = opts.home ?? corralHome();
+  const devices: VirtioDevice[] = [];
+  const cmdline: string[] = [];
+  const close = (): void => {
+    let failure: unknown;
+    for (const d of devices.splice(0).reverse()) {
+      try {
+        d.close();
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  };
+  const count = new Map<string, number>();
+  try {
+    for (const s of specs) {
+      const kind = kinds[s.kind];
+      if (!kind) throw new CorralError<ComposeErrorCode>("UNKNOWN_DEVICE", `unknown device kind '${s.kind}': use one of ${Object.keys(kinds).join(", ")}`, { exitCode: 2 });
+      const index = count.get(s.kind) ?? 0;
+      count.set(s.kind, index + 1);
+      const opened = await kind.open(s, { index, home });
+      devices.push(opened.device);
+      cmdline.push(...(opened.cmdline ?? []));
+    }
+  } catch (e) {
+    try {
+      close();
+    } catch {
+      // the open failure is the one to report
+    }
+    throw e;
+  }
+  return { devices, cmdline, close };
+}
+
+export interface ComposeOptions {
+  /** Where guest console bytes go. */
+  console: (bytes: Uint8Array) => void;
+  home?: string;
+  /** Progress of a first download of the default image (default stderr). */
+  imageLog?: ProgressSink;
+  /** A cpio archive appended to the initrd (the command of `corral run -- cmd`). */
+  initrdAppend?: (initrd: Uint8Array) => Uint8Array;
+  /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
+  defaultCmdline?: (spec: VmSpec) => string;
+}
+
+export interface Composed {
+  machine: Machine;
+  devices: VirtioDevice[];
+  /** The kernel was the default guest's (no boot.kernel and no boot.firmware). */
+  defaultGuest: boolean;
+}
+
+/** Load the boot images, open the devices and build the machine. */
+export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Composed> {
+  const boot = await bootImages(spec, o);
+  if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
+  const opened = await openDevices(spec.devices, o.home !== undefined ? { home: o.home } : {});
+  try {
+    const machine = buildMachine({
+      memory: spec.memory,
+      cpus: spec.harts,
+      kernel: boot.kernel,
+      initrd: boot.initrd,
+      firmware: boot.firmware,
+      cmdline: boot.kernel ? withParams(spec.boot.cmdline ?? (o.defaultCmdline ?? ((s) => defaultCmdline(s.console)))(spec), opened.cmdline) : spec.boot.cmdline,
+      console: o.console,
+      consoleDevice: spec.console,
+      virtio: opened.devices,
+    });
+    return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
+}
+
+interface BootImages {
+  kernel: NamedBlob | undefined;
+  initrd: NamedBlob | undefined;
+  firmware: NamedBlob | undefined;
+  defaultGuest: boolean;
+}
+
+/** The spec's kernel, initrd and firmware; without a kernel or firmware, the default guest's (fetched on first use). */
+async function bootImages(spec: VmSpec, o: ComposeOptions): Promise<BootImages> {
+  const b = spec.boot;
+  const kernel = b.kernel !== undefined ? readBlob(b.kernel, "kernel", "boot.kernel") : undefined;
+  const initrd = b.initrd !== undefined ? readBlob(b.initrd, "initrd", "boot.initrd") : undefined;
+  const firmware = b.firmware !== undefined ? readBlob(b.firmware, "firmware", "boot.firmware") : undefined;
+  if (kernel || firmware) return { kernel, initrd, firmware, defaultGuest: false };
+  const { ensureDefaultImage } = await import("../image/pull.js");
+  const img = await ensureDefaultImage({ ...(o.home !== undefined ? { home: o.home } : {}), ...(o.imageLog ? { out: o.imageLog } : {}) });
+  return {
+    kernel: { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) },
+    initrd: initrd ?? { name: img.initramfs, data: new Uint8Array(readFileSync(img.initramfs)) },
+    firmware: undefined,
+    defaultGuest: true,
+  };
+}
+
+function readBlob(path: string, what: string, field: string): NamedBlob {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new FieldError<ComposeErrorCode>("NOT_A_FILE", field, (n) => `${what} ${path} is not a regular file: pass a file to ${n}`, { exitCode: 2 });
+    size = st.size;
+  } catch (e) {
+    if (e instanceof CorralError) throw e;
+    throw new FieldError<ComposeErrorCode>("FILE_NOT_FOUND", field, (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`, { exitCode: 2 });
+  }
+  if (size === 0) throw new FieldError<ComposeErrorCode>("FILE_EMPTY", field, (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`, { exitCode: 2 });
+  return { name: path, data: new Uint8Array(readFileSync(path)) };
+}

@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { z } from "zod";
+import { DEVICE_KINDS } from "../devices/registry.js";
+import { FieldError } from "../errors.js";
+import { vmSpec } from "./options.js";
+import { parseVmSpec, STANDARD_DEVICES, VmSpecSchema, vmSpecJsonSchema } from "./spec.js";
+
+/** parseVmSpec(input) fails with `code` and exactly `message`, on one line. */
+function refuses(input: unknown, code: string, message: string): void {
+  assert.throws(
+    () => parseVmSpec(input),
+    (e: unknown) => {
+      assert.ok(e instanceof FieldError, String(e));
+      assert.equal(e.code, code);
+      assert.equal(e.message, message);
+      assert.equal(e.exitCode, 2);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    },
+  );
+}
+
+test("defaults: one hart, 512M, ttyS0, the standard devices (agent console, balloon, rng)", () => {
+  const s = parseVmSpec({});
+  assert.deepEqual(s, { harts: 1, memory: 512 * 2 ** 20, boot: {}, console: "ttyS0", devices: [{ kind: "console", ports: ["org.corral.agent"] }, { kind: "balloon" }, { kind: "rng" }] });
+  assert.deepEqual(s.devices, STANDARD_DEVICES);
+});
+
+test("a validated spec survives JSON (the VM process receives it so) unchanged", () => {
+  const s = vmSpec({ name: "web", memory: "1G", cpus: 2, console: "hvc0", disks: ["a.img,ro", "b.img"], nets: ["switch:lan,mac=52:54:00:AB:CD:EF,offload=off", "tap:t0"] });
+  assert.deepEqual(parseVmSpec(JSON.parse(JSON.stringify(s))), s);
+  assert.deepEqual(
+    s.devices.map((d) => d.kind),
+    ["blk", "blk", "net", "net", "console", "balloon", "rng"],
+  );
+  assert.deepEqual(s.devices[2], { kind: "net", backend: { type: "switch", switch: "lan", offload: false }, mac: "52:54:00:ab:cd:ef" });
+});
+
+test("sizes: bytes or one size syntax; bad ones refused with a one-line message", () => {
+  assert.equal(parseVmSpec({ memory: "256" }).memory, 256 * 2 ** 20);
+  assert.equal(parseVmSpec({ memory: 64 * 2 ** 20 }).memory, 64 * 2 ** 20);
+  refuses({ memory: "lots" }, "BAD_SIZE", "memory 'lots' is not a size: use e.g. 512M or 1G");
+  refuses({ memory: "-1M" }, "BAD_SIZE", "memory '-1M' is negative: give a size such as 512M or 1G");
+  refuses({ memory: -4096 }, "BAD_SIZE", "memory '-4096' is negative: give a size such as 512M or 1G");
+  refuses({ memory: "0" }, "BAD_SIZE", "memory '0' is zero: give a size such as 512M or 1G");
+  refuses({ memory: "8M" }, "MEMORY_TOO_SMALL", "memory must be at least 16M (got 8M)");
+  refuses({ memory: 17 * 2 ** 20 + 1 }, "MEMORY_ALIGN", "memory must be a multiple of 4K");
+  refuses({ harts: 9 }, "BAD_CPUS", "harts must be a whole number from 1 to 8 (got 9)");
+  refuses({ harts: 1.5 }, "BAD_CPUS", "harts must be a whole number from 1 to 8 (got 1.5)");
+});
+
+test("unknown device kinds, unknown fields and bad device options", () => {
+  refuses({ devices: [{ kind: "rng" }, { kind: "gpu" }] }, "UNKNOWN_DEVICE", "devices[1].kind 'gpu' is not a device kind: use one of blk, net, console, balloon, rng, vsock");
+  refuses({ cpus: 2 }, "BAD_SPEC", "spec has no field 'cpus'");
+  refuses({ devices: [{ kind: "rng", speed: 1 }] }, "BAD_SPEC", "devices[0] has no field 'speed'");
+  refuses({ devices: [{ kind: "blk" }] }, "BAD_DEVICE", "devices[0].path is required");
+  refuses({ devices: [{ kind: "blk", path: "a.img", format: "qcow2" }] }, "BAD_DEVICE", "devices[0].format must be raw or overlay");
+  assert.deepEqual(vmSpec({ disks: ["a.img,ro,format=overlay"] }).devices[0], { kind: "blk", path: "a.img", readOnly: true, format: "overlay" });
+  refuses({ devices: [{ kind: "net", backend: { type: "switch", switch: "lan" }, mac: "01:00:5e:00:00:01" }] }, "BAD_DEVICE", "devices[0].mac must be a unicast MAC: its first byte even");
+  refuses({ console: "foo" }, "BAD_CONSOLE", "console must be one of ttyS0, hvc0 (got 'foo')");
+  refuses({ name: "a b" }, "BAD_VM_NAME", "name 'a b' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)");
+  refuses({ devices: Array.from({ length: 9 }, (_, i) => ({ kind: "rng", name: `r${i}` })) }, "TOO_MANY_DEVICES", "devices lists 9 devices, but at most 8 fit on the board");
+});
+
+test("duplicate device names, given or by default, are refused", () => {
+  refuses({ devices: [{ kind: "blk", path: "a" }, { kind: "blk", path: "b", name: "vda" }] }, "DUPLICATE_DEVICE", "devices[1].name 'vda' is already the name of devices[0]: give each device its own name");
+  refuses({ devices: [{ kind: "rng" }, { kind: "balloon", name: "rng0" }] }, "DUPLICATE_DEVICE", "devices[1].name 'rng0' is already the name of devices[0]: give each device its own name");
+  assert.equal(parseVmSpec({ devices: [{ kind: "rng" }, { kind: "rng" }] }).devices.length, 2);
+});
+
+test("a front end names the field its own way (the CLI by its flag)", () => {
+  try {
+    parseVmSpec({ memory: "lots" });
+    assert.fail("accepted");
+  } catch (e) {
+    assert.ok(e instanceof FieldError);
+    assert.equal(e.field, "memory");
+    assert.equal(e.renamed("--memory").message, "--memory 'lots' is not a size: use e.g. 512M or 1G");
+  }
+});
+
+test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the registry", () => {
+  const js = z.toJSONSchema(VmSpecSchema, { io: "input" });
+  assert.equal(js.type, "object");
+  assert.deepEqual(Object.keys(js.properties ?? {}), ["name", "harts", "memory", "boot", "console", "devices"]);
+  assert.equal(js.additionalProperties, false);
+  const devices = js.properties?.devices as { items: { oneOf: { properties: { kind: { const: string } } }[] } };
+  assert.deepEqual(
+    devices.items.oneOf.map((o) => o.properties.kind.const),
+    Object.keys(DEVICE_KINDS),
+  );
+  assert.deepEqual(vmSpecJsonSchema(), js);
+});

@@ -21,7 +21,7 @@ import { concatArchives, DEFAULT_CMDLINE } from "../dist/src/api/guest-command.j
 import { commandArchive } from "../dist/src/image/initramfs.js";
 import { ensureDefaultImage } from "../dist/src/image/pull.js";
 import { VirtioBlk } from "../dist/src/devices/virtio/blk.js";
-import { openDisk, parseDiskSpec } from "../dist/src/devices/virtio/disk-open.js";
+import { openDisk, parseDiskSpec } from "../dist/src/disk/open.js";
 import { openNets, withNetCmdline } from "../dist/src/net/attach.js";
 
 const sep = process.argv.indexOf("--");

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { OverlayDisk } from "../src/devices/virtio/disk-overlay.js";
-import { encodeHeader, planLayout } from "../src/devices/virtio/disk-overlay-format.js";
+import { OverlayDisk } from "../src/disk/overlay.js";
+import { encodeHeader, planLayout } from "../src/disk/overlay-format.js";
 
 const CORRAL = fileURLToPath(new URL("../../bin/corral.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "corral-diskcli-"));

@@ -2,7 +2,7 @@ import { MIRROR_ENV } from "../image/mirror.js";
 import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
 import { buildRootDisk } from "../image/rootdisk.js";
-import { OverlayDisk } from "../devices/virtio/disk-overlay.js";
+import { OverlayDisk } from "../disk/overlay.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 import { parseVerbArgs, usageError } from "./args.js";
 

@@ -12,7 +12,7 @@ import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
-import { checkDisks } from "../devices/virtio/disk-open.js";
+import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import { attachConsole } from "./console.js";
 

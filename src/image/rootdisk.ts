@@ -10,7 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync
 import { dirname, join } from "node:path";
 import { CorralError } from "../errors.js";
 import { readCpio } from "../formats/cpio.js";
-import { recordRaw } from "../devices/virtio/disk-record.js";
+import { recordRaw } from "../disk/record.js";
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -62,7 +62,7 @@ export function buildRootDisk(o: RootDiskOptions): void {
       throw new CorralError("MKE2FS_FAILED", `mke2fs failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]} (is --size large enough?)`);
     }
     renameSync(tmpImage, o.output);
-    // Corral's record that this is a raw image (devices/virtio/disk-record.ts): no guest-written
+    // Corral's record that this is a raw image (disk/record.ts): no guest-written
     // overlay header in it will ever be taken for one.
     recordRaw(o.output);
   } finally {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { DEVICE_KINDS, type DeviceKindName } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
-import { openDisk } from "../devices/virtio/disk-open.js";
+import { openDisk } from "../disk/open.js";
 import { DeviceId } from "../devices/virtio/spec.js";
 import { composeVm, openDevices } from "./compose.js";
 import { parseVmSpec, type DeviceSpec } from "./spec.js";

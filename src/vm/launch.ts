@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
-import { checkDisks } from "../devices/virtio/disk-open.js";
+import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";

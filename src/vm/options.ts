@@ -3,7 +3,7 @@
  * spec: disks and NICs in their command-line syntax, then the standard devices. Both front ends
  * go through here, so the same options give the same spec.
  */
-import { parseDiskSpec } from "../devices/virtio/disk-open.js";
+import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
 import { STANDARD_DEVICES, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";

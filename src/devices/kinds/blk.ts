@@ -1,14 +1,14 @@
 /**
  * virtio-blk (virtio 1.2 section 5.2) on a raw image or a Corral overlay (src/devices/virtio/
- * disk-open.ts). The guest sees the disks in the order of the spec: /dev/vda, /dev/vdb, ...
+ * src/disk/open.ts). The guest sees the disks in the order of the spec: /dev/vda, /dev/vdb, ...
  */
 import { z } from "zod";
 import { deviceKind } from "./kind.js";
 import { DeviceName } from "./names.js";
-import type { DiskSpec } from "../virtio/disk-open.js";
-import type { DiskFormat } from "../virtio/disk-record.js";
+import type { DiskSpec } from "../../disk/open.js";
+import type { DiskFormat } from "../../disk/record.js";
 
-/** A blk entry as disk-open.ts's DiskSpec. */
+/** A blk entry as src/disk/open.ts's DiskSpec. */
 export function diskSpecOf(s: { path: string; readOnly?: boolean | undefined; format?: DiskFormat | undefined }): DiskSpec {
   return { path: s.path, ...(s.readOnly !== undefined ? { readOnly: s.readOnly } : {}), ...(s.format !== undefined ? { format: s.format } : {}) };
 }
@@ -22,12 +22,12 @@ export const blk = deviceKind({
     /** The image file on the host. */
     path: z.string().min(1, { error: "must be the path of the disk's image" }),
     readOnly: z.boolean().optional(),
-    /** raw or overlay; without it, Corral's record of the image decides, else raw (disk-open.ts). */
+    /** raw or overlay; without it, Corral's record of the image decides, else raw (src/disk/open.ts). */
     format: z.enum(["raw", "overlay"], { error: "must be raw or overlay" }).optional(),
   }),
   defaultName,
   async open(s, ctx) {
-    const [{ VirtioBlk }, { openDisk }] = await Promise.all([import("../virtio/blk.js"), import("../virtio/disk-open.js")]);
+    const [{ VirtioBlk }, { openDisk }] = await Promise.all([import("../virtio/blk.js"), import("../../disk/open.js")]);
     const disk = openDisk(diskSpecOf(s));
     return { device: new VirtioBlk({ disk, name: s.name ?? defaultName(ctx.index) }) };
   },

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { BLK_CONFIG, BlkFeature, BlkStatus, BlkType, VirtioBlk } from "./blk.js";
-import { RawDisk } from "./disk-raw.js";
+import { RawDisk } from "../../disk/raw.js";
 import { blkHeader, blkRig, dwzSegments } from "./testing/blk-driver.js";
 import { fuzzDevice } from "./testing/fuzz.js";
 import { Reg } from "./transport-mmio.js";

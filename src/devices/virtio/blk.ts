@@ -12,7 +12,7 @@ import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Chain } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { forEachRange, readSegments, writeSegments } from "./chain-io.js";
-import { SECTOR_SIZE, type DiskBackend } from "./disk.js";
+import { SECTOR_SIZE, type DiskBackend } from "../../disk/backend.js";
 import { DeviceId, feature } from "./spec.js";
 import type { GuestMemory } from "../../machine/memory.js";
 

@@ -2,7 +2,7 @@
  * Test helpers that speak virtio-blk through the mock driver, the way Linux's virtio_blk.c lays out
  * requests: header in one buffer, data in its own, status byte last.
  */
-import type { DiskBackend } from "../disk.js";
+import type { DiskBackend } from "../../../disk/backend.js";
 import { BLK_DWZ_SEGMENT, BLK_REQ_HEADER, VirtioBlk, type BlkOptions } from "../blk.js";
 import { VirtioMmioTransport } from "../transport-mmio.js";
 import { MockDriver, MockIrq, makeRam } from "./mock-driver.js";

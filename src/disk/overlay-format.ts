@@ -1,9 +1,9 @@
 /**
  * The on-disk format of Corral's copy-on-write overlay (docs/overlay-format.md), declared once:
  * header layout, table entry encoding, and the pure functions that encode, decode and check them.
- * disk-overlay.ts does the I/O.
+ * overlay.ts does the I/O.
  */
-import { CorralError } from "../../errors.js";
+import { CorralError } from "../errors.js";
 
 export const OVERLAY_MAGIC = "CRLOVRL1";
 export const OVERLAY_VERSION = 1;

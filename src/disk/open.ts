@@ -1,20 +1,20 @@
 /**
  * Open a `--disk FILE[,ro][,format=raw|overlay]` image. The one place that decides a disk's
  * format, and never from the image's bytes, which the guest writes: the format is the one given,
- * else the one in Corral's record of the image (disk-record.ts), else raw. An image that starts
+ * else the one in Corral's record of the image (record.ts), else raw. An image that starts
  * with the overlay magic but has neither is refused: it may be an overlay an older Corral made,
  * or a raw disk on which a guest wrote an overlay header naming a host file to read
  * (docs/security.md, "Disk formats").
  */
 import { closeSync, fstatSync } from "node:fs";
-import { CorralError } from "../../errors.js";
-import type { DiskBackend } from "./disk.js";
-import { openImage, preadFull } from "./disk.js";
-import { OVERLAY_MAGIC } from "./disk-overlay-format.js";
-import { OverlayDisk } from "./disk-overlay.js";
-import { RawDisk } from "./disk-raw.js";
-import { isRecordFile, readRecord, recordPath, recordRaw, writeRecord, type DiskFormat, type ImageRecord } from "./disk-record.js";
-import { WriteBehindDisk } from "./disk-write-behind.js";
+import { CorralError } from "../errors.js";
+import type { DiskBackend } from "./backend.js";
+import { openImage, preadFull } from "./backend.js";
+import { OVERLAY_MAGIC } from "./overlay-format.js";
+import { OverlayDisk } from "./overlay.js";
+import { RawDisk } from "./raw.js";
+import { isRecordFile, readRecord, recordPath, recordRaw, writeRecord, type DiskFormat, type ImageRecord } from "./record.js";
+import { WriteBehindDisk } from "./write-behind.js";
 
 export interface DiskSpec {
   path: string;
@@ -56,7 +56,7 @@ function startsWithOverlayMagic(path: string): boolean {
   }
 }
 
-/** The image's record, when it has one about this very file (disk-record.ts). */
+/** The image's record, when it has one about this very file (record.ts). */
 function recordOf(path: string): ImageRecord | undefined {
   const fd = openImage(path, true); // the one-line errors for a missing file, a directory, ...
   try {
@@ -121,7 +121,7 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   return raw;
 }
 
-/** Open an image; a raw one opened for writing gets write-behind (disk-write-behind.ts). */
+/** Open an image; a raw one opened for writing gets write-behind (write-behind.ts). */
 export function openDisk(spec: DiskSpec, o: OpenDiskOptions = {}): DiskBackend {
   const raw = openAs(spec, o);
   if (raw instanceof OverlayDisk || raw.readOnly) return raw;

@@ -1,14 +1,14 @@
 /**
  * What virtio-blk needs from a disk image: synchronous byte-addressed I/O. Implementations:
- * disk-raw.ts (a raw image file) and disk-overlay.ts (a copy-on-write overlay over a read-only
+ * raw.ts (a raw image file) and overlay.ts (a copy-on-write overlay over a read-only
  * base). Methods throw on host I/O errors (ENOSPC, EIO, ...); the device turns any throw into
  * VIRTIO_BLK_S_IOERR for that request and keeps running.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync, type Stats } from "node:fs";
 import { getSystemErrorName } from "node:util";
-import { CorralError } from "../../errors.js";
-import { preadv, pwritev } from "../../sys/io.js";
-import { IOV_MAX } from "../../sys/layout.js";
+import { CorralError } from "../errors.js";
+import { preadv, pwritev } from "../sys/io.js";
+import { IOV_MAX } from "../sys/layout.js";
 
 export interface DiskBackend {
   /** The image file, for messages. */

@@ -1,15 +1,15 @@
-// Write-behind (disk-write-behind.ts) on real files with its real worker thread: reads see every
+// Write-behind (write-behind.ts) on real files with its real worker thread: reads see every
 // completed write, flush and close leave them in the file, a write the worker could not store is
 // reported by the next flush, and close leaves no thread behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RawDisk } from "./disk-raw.js";
-import { WriteBehindDisk } from "./disk-write-behind.js";
-import { SLOT_BYTES } from "./disk-write-ring.js";
-import { Prng } from "./testing/prng.js";
-import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
+import { RawDisk } from "./raw.js";
+import { WriteBehindDisk } from "./write-behind.js";
+import { SLOT_BYTES } from "./write-ring.js";
+import { Prng } from "../devices/virtio/testing/prng.js";
+import { scratchDir, smallTmpfs } from "../devices/virtio/testing/scratch-fs.js";
 
 test("write-behind: reads see every completed write; flush and close leave them in the file", (t) => {
   const path = join(scratchDir(t, "wb"), "raw.img");

@@ -6,14 +6,14 @@ import { once } from "node:events";
 import { readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OverlayDisk } from "./disk-overlay.js";
-import { OVERLAY_HEADER, OVERLAY_HEADER_SIZE, encodeHeader, decodeHeader, planLayout } from "./disk-overlay-format.js";
-import { RawDisk } from "./disk-raw.js";
-import { BlkStatus, BlkType } from "./blk.js";
-import { blkHeader, blkRig } from "./testing/blk-driver.js";
+import { OverlayDisk } from "./overlay.js";
+import { OVERLAY_HEADER, OVERLAY_HEADER_SIZE, encodeHeader, decodeHeader, planLayout } from "./overlay-format.js";
+import { RawDisk } from "./raw.js";
+import { BlkStatus, BlkType } from "../devices/virtio/blk.js";
+import { blkHeader, blkRig } from "../devices/virtio/testing/blk-driver.js";
 import { BLOCK, blockContent, blockOffset } from "./testing/overlay-writer.js";
-import { Prng } from "./testing/prng.js";
-import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
+import { Prng } from "../devices/virtio/testing/prng.js";
+import { scratchDir, smallTmpfs } from "../devices/virtio/testing/scratch-fs.js";
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 

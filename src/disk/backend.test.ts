@@ -2,11 +2,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { preadvFull, pwritevFull } from "./disk.js";
-import { RawDisk } from "./disk-raw.js";
-import { OverlayDisk } from "./disk-overlay.js";
-import { IOV_MAX } from "../../sys/layout.js";
-import { scratchDir } from "./testing/scratch-fs.js";
+import { preadvFull, pwritevFull } from "./backend.js";
+import { RawDisk } from "./raw.js";
+import { OverlayDisk } from "./overlay.js";
+import { IOV_MAX } from "../sys/layout.js";
+import { scratchDir } from "../devices/virtio/testing/scratch-fs.js";
 
 /** Bytes that differ at every position of a file, so a misplaced buffer shows. */
 function pattern(len: number, seed: number): Uint8Array {

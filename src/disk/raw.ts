@@ -1,15 +1,15 @@
 /**
  * A raw disk image: the file's bytes are the disk's bytes. Read-write images are locked
- * exclusively, read-only ones shared (disk-lock.ts). Discard punches holes, so a guest's fstrim
+ * exclusively, read-only ones shared (lock.ts). Discard punches holes, so a guest's fstrim
  * gives the space back to the host file system.
  */
 import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
-import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, preadvFull, pwriteFull, pwritevFull, type DiskBackend } from "./disk.js";
-import { lockImage } from "./disk-lock.js";
-import { EOPNOTSUPP } from "../../sys/errno.js";
-import { fallocate } from "../../sys/io.js";
-import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../../sys/layout.js";
+import { CorralError } from "../errors.js";
+import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, preadvFull, pwriteFull, pwritevFull, type DiskBackend } from "./backend.js";
+import { lockImage } from "./lock.js";
+import { EOPNOTSUPP } from "../sys/errno.js";
+import { fallocate } from "../sys/io.js";
+import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../sys/layout.js";
 
 export interface RawDiskOptions {
   readOnly?: boolean;
@@ -45,7 +45,7 @@ export class RawDisk implements DiskBackend {
     }
   }
 
-  /** The open file (write-behind's worker writes to it too, disk-write-behind.ts). */
+  /** The open file (write-behind's worker writes to it too, write-behind.ts). */
   get handle(): number {
     if (this.fd === undefined) throw new CorralError("DISK_CLOSED", `disk image ${this.path} is closed`);
     return this.fd;

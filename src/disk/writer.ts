@@ -1,11 +1,11 @@
 /**
- * The worker thread of write-behind (disk-write-behind.ts): takes writes from the shared ring in
+ * The worker thread of write-behind (write-behind.ts): takes writes from the shared ring in
  * order and stores them in the image file with pwrite. It records the first failure's errno for
  * the device to report, and leaves when asked once the ring is empty.
  */
 import { writeSync } from "node:fs";
 import { workerData } from "node:worker_threads";
-import { Ring } from "./disk-write-ring.js";
+import { Ring } from "./write-ring.js";
 
 const { sab, fd } = workerData as { sab: SharedArrayBuffer; fd: number };
 const ring = new Ring(sab);

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
-import { CorralError } from "../../errors.js";
+import { CorralError } from "../errors.js";
 
 export type DiskFormat = "raw" | "overlay";
 

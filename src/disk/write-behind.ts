@@ -1,6 +1,6 @@
 /**
  * Write-behind for a raw image: a write's data is copied into a slot of a ring shared with a
- * worker thread, the request completes, and the worker stores it in the file (disk-writer.ts)
+ * worker thread, the request completes, and the worker stores it in the file (writer.ts)
  * while the guest runs on. The host's own cost of a buffered write (page-cache pages allocated
  * and filled: 50 to 400 ms for 256 MiB on these machines, docs/benchmarks.md) then lands on the
  * other core instead of the vCPU's.
@@ -16,10 +16,10 @@
  */
 import { Worker } from "node:worker_threads";
 import { getSystemErrorName } from "node:util";
-import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, eachAt, type DiskBackend } from "./disk.js";
-import type { RawDisk } from "./disk-raw.js";
-import { Ring, SLOTS, SLOT_BYTES } from "./disk-write-ring.js";
+import { CorralError } from "../errors.js";
+import { DiskReadOnlyError, eachAt, type DiskBackend } from "./backend.js";
+import type { RawDisk } from "./raw.js";
+import { Ring, SLOTS, SLOT_BYTES } from "./write-ring.js";
 
 /** How long a write may take the worker before the device gives up on it (a stuck host disk). */
 const STALL_MS = 60_000;
@@ -35,7 +35,7 @@ export class WriteBehindDisk implements DiskBackend {
   ) {
     if (inner.readOnly) throw new DiskReadOnlyError(inner.path);
     this.ring.delayMs = opts.workerDelayMs ?? 0;
-    this.worker = new Worker(new URL("./disk-writer.js", import.meta.url), { workerData: { sab: this.ring.sab, fd: inner.handle } });
+    this.worker = new Worker(new URL("./writer.js", import.meta.url), { workerData: { sab: this.ring.sab, fd: inner.handle } });
     // The worker must not keep a finished process alive; close() stops it.
     this.worker.unref();
     this.worker.on("error", () => this.ring.fail(-5));

@@ -14,8 +14,8 @@
  */
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { CorralError } from "../../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, eachAt, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./disk.js";
+import { CorralError } from "../errors.js";
+import { DiskReadOnlyError, SECTOR_SIZE, eachAt, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./backend.js";
 import {
   DEFAULT_CLUSTER_SIZE,
   ENTRY_SIZE,
@@ -28,9 +28,9 @@ import {
   encodeHeader,
   planLayout,
   type OverlayHeader,
-} from "./disk-overlay-format.js";
-import { lockImage } from "./disk-lock.js";
-import { baseIdentity, checkIdentity, headerSha256, overlayIdentity, writeRecord, type OverlayIdentity } from "./disk-record.js";
+} from "./overlay-format.js";
+import { lockImage } from "./lock.js";
+import { baseIdentity, checkIdentity, headerSha256, overlayIdentity, writeRecord, type OverlayIdentity } from "./record.js";
 
 export interface OverlayCreateOptions {
   /** Cluster size in bytes, a power of two from 4 KiB to 2 MiB (default 64 KiB). */
@@ -58,7 +58,7 @@ export class OverlayDisk implements DiskBackend {
     readonly path: string,
     readonly readOnly: boolean,
     private readonly header: OverlayHeader,
-    /** What Corral records about this overlay (disk-record.ts). */
+    /** What Corral records about this overlay (record.ts). */
     readonly identity: OverlayIdentity,
     fd: number,
     baseFd: number,
@@ -75,7 +75,7 @@ export class OverlayDisk implements DiskBackend {
 
   /**
    * Create an overlay at `path` over `basePath` (the base is recorded by absolute path, size and
-   * mtime) and Corral's record of it (disk-record.ts). The file appears atomically (written under a
+   * mtime) and Corral's record of it (record.ts). The file appears atomically (written under a
    * temporary name, synced, renamed).
    */
   static create(path: string, basePath: string, opts: OverlayCreateOptions = {}): void {
@@ -121,7 +121,7 @@ export class OverlayDisk implements DiskBackend {
     } finally {
       unlinkSync(tmp);
     }
-    // The record is what makes Corral open this file as an overlay (disk-record.ts); the file is
+    // The record is what makes Corral open this file as an overlay (record.ts); the file is
     // not an overlay without it.
     try {
       writeRecord(path, { version: 1, format: "overlay", overlay: identity });
@@ -139,7 +139,7 @@ export class OverlayDisk implements DiskBackend {
 
   /**
    * Open an overlay: checks the header, that header and table lie inside the file, the base (size
-   * and mtime unchanged) and every table entry. With `expect` (Corral's record, disk-record.ts),
+   * and mtime unchanged) and every table entry. With `expect` (Corral's record, record.ts),
    * the header must also be the one Corral wrote, checked before the base it names is opened, and
    * the base the very file recorded.
    */

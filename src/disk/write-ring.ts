@@ -1,6 +1,6 @@
 /**
- * The ring shared by write-behind's device side and its worker (disk-write-behind.ts,
- * disk-writer.ts), declared once: a control block of int32 counters, then SLOTS slots of a write's
+ * The ring shared by write-behind's device side and its worker (write-behind.ts,
+ * writer.ts), declared once: a control block of int32 counters, then SLOTS slots of a write's
  * position and length, then SLOTS data areas of SLOT_BYTES. `head` counts writes queued, `tail`
  * writes stored; both wrap as int32s.
  */

@@ -4,7 +4,7 @@
  * printing "flushed <index>" after each flush, until killed or `count` blocks are written.
  * Usage: node overlay-writer.js <overlay> <firstIndex> <every> <count>
  */
-import { OverlayDisk } from "../disk-overlay.js";
+import { OverlayDisk } from "../overlay.js";
 
 export const BLOCK = 4096;
 

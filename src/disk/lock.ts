@@ -5,10 +5,10 @@
  * one process as well as between processes, and the kernel drops them when the descriptor is
  * closed or the process dies: nothing is left behind on close or crash (no lock files to go stale).
  */
-import { CorralError } from "../../errors.js";
-import { EWOULDBLOCK } from "../../sys/errno.js";
-import { flock } from "../../sys/io.js";
-import { LOCK_EX, LOCK_NB, LOCK_SH } from "../../sys/layout.js";
+import { CorralError } from "../errors.js";
+import { EWOULDBLOCK } from "../sys/errno.js";
+import { flock } from "../sys/io.js";
+import { LOCK_EX, LOCK_NB, LOCK_SH } from "../sys/layout.js";
 
 export type LockMode = "shared" | "exclusive";
 

@@ -5,8 +5,8 @@ import { once } from "node:events";
 import { readdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RawDisk } from "./disk-raw.js";
-import { scratchDir, smallTmpfs } from "./testing/scratch-fs.js";
+import { RawDisk } from "./raw.js";
+import { scratchDir, smallTmpfs } from "../devices/virtio/testing/scratch-fs.js";
 
 test("missing and directory images give clear CorralErrors", (t) => {
   const dir = scratchDir(t, "raw");
@@ -42,7 +42,7 @@ test("an image open read-write is refused to a second opener, read-only or not, 
 test("the lock of a killed process goes away with it", async (t) => {
   const path = join(scratchDir(t, "raw"), "b.img");
   writeFileSync(path, new Uint8Array(4096));
-  const mod = fileURLToPath(new URL("./disk-raw.js", import.meta.url));
+  const mod = fileURLToPath(new URL("./raw.js", import.meta.url));
   const child = spawn(process.execPath, ["--input-type=module", "-e", `const { RawDisk } = await import(${JSON.stringify(mod)}); RawDisk.open(${JSON.stringify(path)}); console.log("locked"); setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
   t.after(() => child.kill("SIGKILL"));
   await once(child.stdout, "data");

@@ -16,7 +16,10 @@ export default tseslint.config(
     files: ["**/*.ts"],
     ignores: ["src/sys/**"],
     rules: {
-      "no-restricted-syntax": ["error", { selector: "Literal[value='koffi']", message: "koffi is used only in src/sys: call (or add) a wrapper there" }],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "Literal[value='koffi']", message: "koffi is used only in src/sys: call (or add) a wrapper there" },
+      ],
     },
   },
 );

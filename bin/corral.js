@@ -9,6 +9,10 @@ const fail = (e) => {
 process.on("uncaughtException", fail);
 process.on("unhandledRejection", fail);
 cliMain(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (e) => { process.exitCode = reportError(e); },
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.exitCode = reportError(e);
+  },
 );

@@ -21,9 +21,13 @@ const PACKAGES = "install the Debian packages gcc and libc6-dev (apt-get install
  */
 function checkCompiler() {
   const v = spawnSync(cc, ["--version"], { encoding: "utf8" });
-  if (v.error || v.status !== 0) fail(`the C compiler '${cc}' does not run (${v.error?.code ?? `exit ${v.status}`}): ${PACKAGES}`);
+  if (v.error || v.status !== 0)
+    fail(`the C compiler '${cc}' does not run (${v.error?.code ?? `exit ${v.status}`}): ${PACKAGES}`);
   const probe = join(outDir, ".probe");
-  const r = spawnSync(cc, ["-static", "-x", "c", "-o", probe, "-"], { input: "#include <errno.h>\nint main(void) { return errno; }\n", encoding: "utf8" });
+  const r = spawnSync(cc, ["-static", "-x", "c", "-o", probe, "-"], {
+    input: "#include <errno.h>\nint main(void) { return errno; }\n",
+    encoding: "utf8",
+  });
   rmSync(probe, { force: true });
   if (r.status !== 0) fail(`'${cc}' cannot build a static C program (no C library headers or libc.a): ${PACKAGES}`);
 }
@@ -34,7 +38,10 @@ function fail(message) {
 }
 
 // corral-oci: the client bin/corral-oci runs first, handing calls to the resident server.
-const targets = [{ src: "native/corral-init.c", out: "corral-init" }, { src: "native/corral-oci.c", out: "corral-oci" }];
+const targets = [
+  { src: "native/corral-init.c", out: "corral-init" },
+  { src: "native/corral-oci.c", out: "corral-oci" },
+];
 const stale = targets.filter((t) => {
   try {
     return statSync(join(outDir, t.out)).mtimeMs < statSync(join(root, t.src)).mtimeMs;
@@ -48,7 +55,9 @@ if (stale.length > 0) {
 }
 for (const t of stale) {
   try {
-    execFileSync(cc, ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", join(outDir, t.out), join(root, t.src)], { stdio: "inherit" });
+    execFileSync(cc, ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", join(outDir, t.out), join(root, t.src)], {
+      stdio: "inherit",
+    });
   } catch {
     fail(`${cc} failed for ${t.src} (its messages are above)`);
   }

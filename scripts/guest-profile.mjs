@@ -25,30 +25,55 @@ import { openDisk, parseDiskSpec } from "../dist/src/disk/open.js";
 import { openNets, withNetCmdline } from "../dist/src/net/attach.js";
 
 const sep = process.argv.indexOf("--");
-const { values } = parseArgs({ args: process.argv.slice(2, sep < 0 ? undefined : sep), options: { disk: { type: "string" }, top: { type: "string" }, memory: { type: "string" }, net: { type: "string" }, "host-prof": { type: "string" }, "no-sample": { type: "boolean" }, "own-markers": { type: "boolean" }, counts: { type: "boolean" }, stacks: { type: "boolean" } } });
+const { values } = parseArgs({
+  args: process.argv.slice(2, sep < 0 ? undefined : sep),
+  options: {
+    disk: { type: "string" },
+    top: { type: "string" },
+    memory: { type: "string" },
+    net: { type: "string" },
+    "host-prof": { type: "string" },
+    "no-sample": { type: "boolean" },
+    "own-markers": { type: "boolean" },
+    counts: { type: "boolean" },
+    stacks: { type: "boolean" },
+  },
+});
 const workload = sep < 0 ? "true" : process.argv.slice(sep + 1).join(" ");
 // The symbols go out through a scratch disk of their own (the last one): the UART is far too slow for them.
 const symDev = values.disk ? "/dev/vdb" : "/dev/vda";
 // With --own-markers the workload prints @@PROF-ON@@ and @@PROF-OFF@@ itself, around the part to measure.
 const dump = `grep -i ' t ' /proc/kallsyms > ${symDev}; sync`;
-const cmd = values["own-markers"] ? `${workload}; ${dump}` : `echo @@PROF-ON@@; ${workload}; echo @@PROF-OFF@@; ${dump}`;
+const cmd = values["own-markers"]
+  ? `${workload}; ${dump}`
+  : `echo @@PROF-ON@@; ${workload}; echo @@PROF-OFF@@; ${dump}`;
 const symDisk = join(mkdtempSync(join(tmpdir(), "corral-prof-")), "syms.img");
 writeFileSync(symDisk, Buffer.alloc(32 * 2 ** 20));
 const img = await ensureDefaultImage();
 // --host-prof FILE: a V8 CPU profile of the emulator over the window only (open it in Chrome's DevTools).
-const hostProf = values["host-prof"] ? (() => {
-  const session = new inspector.Session();
-  session.connect();
-  session.post("Profiler.enable");
-  return {
-    start: () => session.post("Profiler.start"),
-    stop: () => session.post("Profiler.stop", (err, r) => { if (!err) writeFileSync(values["host-prof"], JSON.stringify(r.profile)); }),
-  };
-})() : undefined;
+const hostProf = values["host-prof"]
+  ? (() => {
+      const session = new inspector.Session();
+      session.connect();
+      session.post("Profiler.enable");
+      return {
+        start: () => session.post("Profiler.start"),
+        stop: () =>
+          session.post("Profiler.stop", (err, r) => {
+            if (!err) writeFileSync(values["host-prof"], JSON.stringify(r.profile));
+          }),
+      };
+    })()
+  : undefined;
 let log = "";
 let on = false;
 const nets = values.net ? await openNets([values.net]) : { devices: [], cmdline: "" };
-const virtio = [...nets.devices, ...[...(values.disk ? [values.disk] : []), symDisk].map((d, i) => new VirtioBlk({ name: `blk${i}`, disk: openDisk(parseDiskSpec(d)) }))];
+const virtio = [
+  ...nets.devices,
+  ...[...(values.disk ? [values.disk] : []), symDisk].map(
+    (d, i) => new VirtioBlk({ name: `blk${i}`, disk: openDisk(parseDiskSpec(d)) }),
+  ),
+];
 const m = buildMachine({
   memory: Number(values.memory ?? 512) * 2 ** 20,
   cpus: 1,
@@ -58,21 +83,48 @@ const m = buildMachine({
   console: (b) => {
     const s = Buffer.from(b).toString("latin1");
     log += s;
-    if (!on && log.includes("@@PROF-ON@@\r\n")) { on = true; t0 = performance.now(); r0 = m.retired; hostProf?.start(); }
-    if (on && log.includes("@@PROF-OFF@@")) { if (on === true) { t1 = performance.now(); r1 = m.retired; hostProf?.stop(); } on = "done"; }
+    if (!on && log.includes("@@PROF-ON@@\r\n")) {
+      on = true;
+      t0 = performance.now();
+      r0 = m.retired;
+      hostProf?.start();
+    }
+    if (on && log.includes("@@PROF-OFF@@")) {
+      if (on === true) {
+        t1 = performance.now();
+        r1 = m.retired;
+        hostProf?.stop();
+      }
+      on = "done";
+    }
   },
   virtio,
 });
-let t0 = 0, t1 = 0, r0 = 0, r1 = 0;
+let t0 = 0,
+  t1 = 0,
+  r0 = 0,
+  r1 = 0;
 // --counts: how often the engine's slow paths run inside the window (wrapping slows the run; the counts stay exact).
 const counts = {};
 if (values.counts) {
   const wrap = (proto, name, key = name) => {
     const f = proto[name];
-    proto[name] = function (...a) { if (on === true) counts[key] = (counts[key] ?? 0) + 1; return f.apply(this, a); };
+    proto[name] = function (...a) {
+      if (on === true) counts[key] = (counts[key] ?? 0) + 1;
+      return f.apply(this, a);
+    };
   };
   const H = Object.getPrototypeOf(m.harts[0]);
-  for (const n of ["loadSlow", "storeSlow", "enterTrap", "pollInterrupts", "flushTlb", "flushTlbPage", "updateContexts"]) wrap(H, n);
+  for (const n of [
+    "loadSlow",
+    "storeSlow",
+    "enterTrap",
+    "pollInterrupts",
+    "flushTlb",
+    "flushTlbPage",
+    "updateContexts",
+  ])
+    wrap(H, n);
   const C = Object.getPrototypeOf(m.cache);
   for (const n of ["next", "blockAt", "build", "compile", "invalidatePage"]) wrap(C, n);
 }
@@ -81,7 +133,9 @@ const samples = new Map();
 const origRun = m.run.bind(m);
 const hart = m.harts[0];
 const SLICE = Number(process.env.SLICE ?? 2000);
-let calls = 0, short = 0, sleeps = 0;
+let calls = 0,
+  short = 0,
+  sleeps = 0;
 // --stacks: each sample also walks the kernel's frame-pointer chain (s0; ra at fp-8, the caller's
 // fp at fp-16) for the callers of the hottest functions.
 const stackSamples = [];
@@ -98,7 +152,9 @@ function callers() {
       const prevHi = hart.hiOut;
       out.push(raHi * 4294967296 + ra);
       fp = prevHi * 4294967296 + prev;
-    } catch { break; }
+    } catch {
+      break;
+    }
   }
   return out;
 }
@@ -106,14 +162,29 @@ m.run = async () => {
   let last = performance.now();
   while (m.exited === null) {
     if (hart.state === HartState.Started && !hart.sleeping) {
-      const n = runHart(hart, m.cache, SLICE); m.retired += n; if (on === true) { calls++; if (n < SLICE) short++; }
-      if (on === true) { const pc = hart.pc; samples.set(pc, (samples.get(pc) ?? 0) + 1); if (values.stacks) stackSamples.push([pc, ...callers()]); }
+      const n = runHart(hart, m.cache, SLICE);
+      m.retired += n;
+      if (on === true) {
+        calls++;
+        if (n < SLICE) short++;
+      }
+      if (on === true) {
+        const pc = hart.pc;
+        samples.set(pc, (samples.get(pc) ?? 0) + 1);
+        if (values.stacks) stackSamples.push([pc, ...callers()]);
+      }
     } else {
-      if (on === true) { sleeps++; samples.set("idle", (samples.get("idle") ?? 0) + 1); }
+      if (on === true) {
+        sleeps++;
+        samples.set("idle", (samples.get("idle") ?? 0) + 1);
+      }
       await new Promise((r) => setTimeout(r, 1));
     }
     m["pollTimers"]();
-    if (performance.now() - last > 8) { await new Promise((r) => setImmediate(r)); last = performance.now(); }
+    if (performance.now() - last > 8) {
+      await new Promise((r) => setImmediate(r));
+      last = performance.now();
+    }
   }
   return m.exited;
 };
@@ -137,8 +208,16 @@ syms.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 function sym(pc) {
   const v = BigInt.asUintN(64, BigInt(pc));
   if (v < 0x8000000000000000n) return "(user)";
-  let lo = 0, hi = syms.length - 1, best = -1;
-  while (lo <= hi) { const mid = (lo + hi) >> 1; if (syms[mid][0] <= v) { best = mid; lo = mid + 1; } else hi = mid - 1; }
+  let lo = 0,
+    hi = syms.length - 1,
+    best = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (syms[mid][0] <= v) {
+      best = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
   return best >= 0 ? syms[best][1] : "?";
 }
 const byFn = new Map();
@@ -149,15 +228,26 @@ for (const [pc, n] of samples) {
   byFn.set(name, (byFn.get(name) ?? 0) + n);
 }
 if (values.stacks) {
-  const top = [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([n]) => n);
+  const top = [...byFn]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([n]) => n);
   for (const fn of top) {
     const chains = new Map();
-    for (const st of stackSamples) if (sym(st[0]) === fn) { const k = st.slice(1).map(sym).join(" < "); chains.set(k, (chains.get(k) ?? 0) + 1); }
+    for (const st of stackSamples)
+      if (sym(st[0]) === fn) {
+        const k = st.slice(1).map(sym).join(" < ");
+        chains.set(k, (chains.get(k) ?? 0) + 1);
+      }
     console.log(`callers of ${fn}:`);
     for (const [k, n] of [...chains].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  ${n}  ${k}`);
   }
 }
 const out = log.slice(log.indexOf("@@PROF-ON@@"), log.indexOf("@@PROF-OFF@@")).slice(0, 3000);
-console.log(out); if (process.env.SHOWLOG) console.log(log.slice(-3000));
-console.log(`exit ${exit.kind}; window ${((t1 - t0) / 1000).toFixed(2)} s, ${((r1 - r0) / 1e6).toFixed(1)} M instructions, ${((r1 - r0) / (t1 - t0) / 1000).toFixed(1)} MIPS, ${syms.length} symbols`);
-for (const [name, n] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top ?? 40))) console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${name}`);
+console.log(out);
+if (process.env.SHOWLOG) console.log(log.slice(-3000));
+console.log(
+  `exit ${exit.kind}; window ${((t1 - t0) / 1000).toFixed(2)} s, ${((r1 - r0) / 1e6).toFixed(1)} M instructions, ${((r1 - r0) / (t1 - t0) / 1000).toFixed(1)} MIPS, ${syms.length} symbols`,
+);
+for (const [name, n] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top ?? 40)))
+  console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${name}`);

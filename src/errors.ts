@@ -59,6 +59,14 @@ export const DEBUG_ENV = "CORRAL_DEBUG";
 export function describeFailure(e: unknown, env: NodeJS.ProcessEnv = process.env): { text: string; code: number } {
   if (isCorralError(e)) return { text: `corral: ${e.message}\n`, code: e.exitCode };
   const debug = env[DEBUG_ENV] !== undefined && env[DEBUG_ENV] !== "";
-  const what = e instanceof Error ? (debug ? (e.stack ?? e.message) : `${e.name}: ${e.message.split("\n")[0]}`) : String(e).split("\n")[0];
-  return { text: `corral: internal error: ${what}${debug ? "" : ` (please report it; set ${DEBUG_ENV}=1 for the stack)`}\n`, code: 70 };
+  const what =
+    e instanceof Error
+      ? debug
+        ? (e.stack ?? e.message)
+        : `${e.name}: ${e.message.split("\n")[0]}`
+      : String(e).split("\n")[0];
+  return {
+    text: `corral: internal error: ${what}${debug ? "" : ` (please report it; set ${DEBUG_ENV}=1 for the stack)`}\n`,
+    code: 70,
+  };
 }

@@ -15,7 +15,16 @@ test("one size syntax: a unit, or MiB for a bare number", () => {
 });
 
 test("parseSize: a one-line error naming what was given", () => {
-  assert.throws(() => parseSize("lots", "--size"), { code: "BAD_SIZE", message: "--size 'lots' is not a size: use e.g. 512M or 1G" });
-  assert.throws(() => parseSize("-5", "SIZE"), { code: "BAD_SIZE", message: "SIZE '-5' is negative: give a size such as 512M or 1G" });
-  assert.throws(() => parseSize("0", "SIZE"), { code: "BAD_SIZE", message: "SIZE '0' is zero: give a size such as 512M or 1G" });
+  assert.throws(() => parseSize("lots", "--size"), {
+    code: "BAD_SIZE",
+    message: "--size 'lots' is not a size: use e.g. 512M or 1G",
+  });
+  assert.throws(() => parseSize("-5", "SIZE"), {
+    code: "BAD_SIZE",
+    message: "SIZE '-5' is negative: give a size such as 512M or 1G",
+  });
+  assert.throws(() => parseSize("0", "SIZE"), {
+    code: "BAD_SIZE",
+    message: "SIZE '0' is zero: give a size such as 512M or 1G",
+  });
 });

@@ -7,7 +7,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after as afterAll, describe, test } from "node:test";
 import { ensureDefaultImage } from "../src/image/pull.js";
-import { CORRAL, FINISHER, HAVE_CC, HAVE_QEMU, HAVE_SCRIPT, after, buildProgram, cpuTicks, printChar, watch } from "./bare-metal.js";
+import {
+  CORRAL,
+  FINISHER,
+  HAVE_CC,
+  HAVE_QEMU,
+  HAVE_SCRIPT,
+  after,
+  buildProgram,
+  cpuTicks,
+  printChar,
+  watch,
+} from "./bare-metal.js";
 
 /** Hang guard, not a performance threshold: how long a stopped run may take to exit before it counts as hung. */
 const HANG_MS = 60_000;
@@ -39,7 +50,11 @@ function program(name: string, body: string): string {
   return buildProgram(dir, name.replace(/\W+/g, "-"), `.globl _start\n_start:\n${body}`);
 }
 
-async function stopWith(signal: NodeJS.Signals, elf: string, ready: string): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+async function stopWith(
+  signal: NodeJS.Signals,
+  elf: string,
+  ready: string,
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   const run = watch(process.execPath, [CORRAL, "run", "--firmware", elf]);
   await Promise.race([run.printed(ready), after(HANG_MS, null)]);
   assert.ok(run.stdout().includes(ready), `the program never printed ${ready}: the run loop never let its output out`);
@@ -75,30 +90,49 @@ describe("a trap that makes no progress", { skip }, () => {
     if (r === null) run.child.kill("SIGKILL");
     assert.deepEqual(r, { status: 143, signal: null }, run.stderr());
   });
-  test("Ctrl-A X on the console quits, with status 0 as QEMU's", { skip: !HAVE_SCRIPT && "util-linux script is not installed" }, async () => {
-    const k = await kernelHead();
-    // util-linux script gives corral a terminal, so its console takes Ctrl-A X (cli/console.ts). The
-    // keys are read only when the run loop lets the event loop run: before the fix, never.
-    const run = watch("script", ["-q", "-e", "-c", `${process.execPath} ${CORRAL} run --memory 128M --kernel ${k}`, "/dev/null"], "pipe");
-    run.child.stdin!.write("\x01x");
-    const r = await Promise.race([run.exited, after(HANG_MS, null)]);
-    if (r === null) run.child.kill("SIGKILL");
-    assert.deepEqual(r, { status: 0, signal: null }, run.stderr());
-  });
+  test(
+    "Ctrl-A X on the console quits, with status 0 as QEMU's",
+    { skip: !HAVE_SCRIPT && "util-linux script is not installed" },
+    async () => {
+      const k = await kernelHead();
+      // util-linux script gives corral a terminal, so its console takes Ctrl-A X (cli/console.ts). The
+      // keys are read only when the run loop lets the event loop run: before the fix, never.
+      const run = watch(
+        "script",
+        ["-q", "-e", "-c", `${process.execPath} ${CORRAL} run --memory 128M --kernel ${k}`, "/dev/null"],
+        "pipe",
+      );
+      run.child.stdin!.write("\x01x");
+      const r = await Promise.race([run.exited, after(HANG_MS, null)]);
+      if (r === null) run.child.kill("SIGKILL");
+      assert.deepEqual(r, { status: 0, signal: null }, run.stderr());
+    },
+  );
 });
-
 
 describe("a guest waiting with its interrupts off", { skip }, () => {
   // WFI with mie = 0 and mstatus.MIE = 0: nothing can ever wake the hart (privileged spec 3.3.3).
   const body = `${printChar("W")}  csrw mie, zero\n  csrci mstatus, 8\n1:\n  wfi\n  j 1b\n`;
 
-  test("QEMU keeps waiting (the reference)", { skip: !HAVE_QEMU && "qemu-system-riscv64 is not installed" }, async () => {
-    const run = watch("qemu-system-riscv64", ["-M", "virt", "-bios", "none", "-nographic", "-kernel", program("wfi-off", body)]);
-    await run.printed("W");
-    assert.equal(await Promise.race([run.exited, after(WATCH_MS, "waiting")]), "waiting");
-    run.child.kill("SIGKILL");
-    await run.exited;
-  });
+  test(
+    "QEMU keeps waiting (the reference)",
+    { skip: !HAVE_QEMU && "qemu-system-riscv64 is not installed" },
+    async () => {
+      const run = watch("qemu-system-riscv64", [
+        "-M",
+        "virt",
+        "-bios",
+        "none",
+        "-nographic",
+        "-kernel",
+        program("wfi-off", body),
+      ]);
+      await run.printed("W");
+      assert.equal(await Promise.race([run.exited, after(WATCH_MS, "waiting")]), "waiting");
+      run.child.kill("SIGKILL");
+      await run.exited;
+    },
+  );
 
   test("Corral keeps waiting, costs no CPU, and SIGTERM stops it with status 143", async () => {
     const run = watch(process.execPath, [CORRAL, "run", "--firmware", program("wfi-off", body)]);
@@ -130,7 +164,16 @@ describe("exit statuses match QEMU's", { skip }, () => {
     test(`finisher ${what}: status ${status}`, async () => {
       const elf = program(`finish-${what}`, finish(value));
       if (HAVE_QEMU) {
-        const q = watch("qemu-system-riscv64", ["-M", "virt", "-bios", "none", "-nographic", "-no-reboot", "-kernel", elf]);
+        const q = watch("qemu-system-riscv64", [
+          "-M",
+          "virt",
+          "-bios",
+          "none",
+          "-nographic",
+          "-no-reboot",
+          "-kernel",
+          elf,
+        ]);
         assert.equal((await q.exited).status, status, "QEMU");
       }
       const c = watch(process.execPath, [CORRAL, "run", "--firmware", elf]);

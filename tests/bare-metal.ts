@@ -26,7 +26,9 @@ export function buildProgram(dir: string, name: string, source: string, link: st
   const src = join(dir, `${name}.S`);
   const elf = join(dir, `${name}.elf`);
   writeFileSync(src, source);
-  execFileSync(CC, ["-march=rv64gc_zicsr", "-mabi=lp64d", "-nostdlib", "-static", ...link, "-o", elf, src], { stdio: ["ignore", "inherit", "inherit"] });
+  execFileSync(CC, ["-march=rv64gc_zicsr", "-mabi=lp64d", "-nostdlib", "-static", ...link, "-o", elf, src], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   return elf;
 }
 
@@ -83,7 +85,9 @@ export function watch(cmd: string, args: string[], stdin: "ignore" | "pipe" = "i
 
 /** CPU time (user + system) a live process has used, in clock ticks (proc(5), fields 14 and 15). */
 export function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+    .replace(/^.*\) /, "")
+    .split(" ");
   return Number(fields[11]) + Number(fields[12]);
 }
 

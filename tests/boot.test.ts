@@ -40,7 +40,10 @@ test("OpenSBI fw_dynamic boot, 1 hart", () => bootAndCheck(1, true));
 test("OpenSBI fw_dynamic boot, 4 harts", () => bootAndCheck(4, true));
 
 test("corral run -- cmd prints the output and exits with the command's status", () => {
-  const r = spawnSync(process.execPath, [CORRAL, "run", "--", "sh", "-c", "uname -m; exit 7"], { encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(process.execPath, [CORRAL, "run", "--", "sh", "-c", "uname -m; exit 7"], {
+    encoding: "utf8",
+    timeout: 600_000,
+  });
   assert.equal(r.stdout, "riscv64\n");
   assert.equal(r.status, 7);
 });
@@ -48,7 +51,11 @@ test("corral run -- cmd prints the output and exits with the command's status", 
 test("commands piped into `corral run` before the guest's shell starts all reach it", () => {
   // The input is all there before the kernel boots; the UART holds it until the shell's tty is
   // open (Linux's 8250 driver resets the FIFO and reads RBR while opening the port).
-  const r = spawnSync(process.execPath, [CORRAL, "run"], { encoding: "utf8", timeout: 600_000, input: "echo piped-$((6*7))\npoweroff\n" });
+  const r = spawnSync(process.execPath, [CORRAL, "run"], {
+    encoding: "utf8",
+    timeout: 600_000,
+    input: "echo piped-$((6*7))\npoweroff\n",
+  });
   assert.match(r.stdout, /^piped-42\r?$/m, r.stdout.slice(-1000));
   assert.equal(r.status, 0);
 });
@@ -58,7 +65,14 @@ test("a guest user program's illegal instruction is a SIGILL, and the guest goes
   try {
     // A static riscv64 Linux program whose first instruction is the defined-illegal all-zero word.
     writeFileSync(join(dir, "ill.S"), ".globl _start\n_start:\n  .word 0\n  li a7, 93\n  li a0, 0\n  ecall\n");
-    execFileSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-static", "-Wl,-Ttext=0x10000", "-o", join(dir, "ill"), join(dir, "ill.S")]);
+    execFileSync("riscv64-unknown-elf-gcc", [
+      "-nostdlib",
+      "-static",
+      "-Wl,-Ttext=0x10000",
+      "-o",
+      join(dir, "ill"),
+      join(dir, "ill.S"),
+    ]);
     const ill = new Uint8Array(readFileSync(join(dir, "ill")));
     const r = await runGuestCommand("/corral/files/ill; echo status=$?", { files: { ill } });
     assert.match(r.output, /status=132/, "128 + SIGILL (4)");
@@ -71,11 +85,15 @@ test("a guest user program's illegal instruction is a SIGILL, and the guest goes
 test("a guest kernel panic is reported as such and exits non-zero", () => {
   const img = join(tmpdir(), "unused");
   void img;
-  const r = spawnSync(process.execPath, [CORRAL, "run", "--append", "console=ttyS0 quiet rdinit=/no-such-init init=/no-such-init"], {
-    encoding: "utf8",
-    timeout: 600_000,
-    input: "",
-  });
+  const r = spawnSync(
+    process.execPath,
+    [CORRAL, "run", "--append", "console=ttyS0 quiet rdinit=/no-such-init init=/no-such-init"],
+    {
+      encoding: "utf8",
+      timeout: 600_000,
+      input: "",
+    },
+  );
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /^corral: guest kernel panic: .*Kernel panic - not syncing/m);
 });

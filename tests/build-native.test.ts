@@ -18,7 +18,11 @@ cpSync(join(ROOT, "native"), join(dir, "native"), { recursive: true });
 
 function build(cc: string): { status: number | null; stderr: string } {
   rmSync(join(dir, "dist"), { recursive: true, force: true });
-  const r = spawnSync(process.execPath, [join(dir, "scripts", "build-native.mjs")], { encoding: "utf8", env: { ...process.env, CC: cc }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(dir, "scripts", "build-native.mjs")], {
+    encoding: "utf8",
+    env: { ...process.env, CC: cc },
+    timeout: 120_000,
+  });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -32,7 +36,10 @@ function expectOneLine(r: { status: number | null; stderr: string }, pattern: Re
 }
 
 test("no C compiler: one line naming gcc and libc6-dev", () => {
-  expectOneLine(build(join(dir, "no-such-gcc")), /^build-native: the C compiler '.*no-such-gcc' does not run \(ENOENT\)/);
+  expectOneLine(
+    build(join(dir, "no-such-gcc")),
+    /^build-native: the C compiler '.*no-such-gcc' does not run \(ENOENT\)/,
+  );
 });
 
 test("gcc without a static libc (an empty sysroot, as without libc6-dev): one line naming the packages", () => {

@@ -45,7 +45,10 @@ function commands(): string[][] {
 test("--help works for every verb and sub-verb", () => {
   const all = commands();
   for (const want of [["container", "run"], ["image", "build"], ["vm", "memory"], ["oci", "server"], ["rm"]]) {
-    assert.ok(all.some((c) => c.join(" ") === want.join(" ")), `${want.join(" ")} is listed`);
+    assert.ok(
+      all.some((c) => c.join(" ") === want.join(" ")),
+      `${want.join(" ")} is listed`,
+    );
   }
   for (const c of all) {
     const r = run(CORRAL, [...c, "--help"]);
@@ -58,15 +61,20 @@ test("--help works for every verb and sub-verb", () => {
 test("every 'corral ...' hint in the sources names a real command", () => {
   const all = new Set(commands().map((c) => c.join(" ")));
   const withSubs = new Set([...all].filter((c) => c.includes(" ")).map((c) => c.split(" ")[0]!));
-  const files = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+  const files = readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).filter(
+    (f) => f.endsWith(".ts") && !f.endsWith(".test.ts"),
+  );
   let hints = 0;
   for (const f of files) {
-    for (const m of readFileSync(join(ROOT, "src", f), "utf8").matchAll(/'corral ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?/g)) {
+    for (const m of readFileSync(join(ROOT, "src", f), "utf8").matchAll(
+      /'corral ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?/g,
+    )) {
       hints++;
       const [verb, sub] = [m[1]!, m[2]];
       assert.ok(all.has(verb), `${f}: '${m[0]}' names no verb`);
       // A verb with sub-verbs is followed by one (or by a flag, NAME or a variable, not matched).
-      if (withSubs.has(verb) && sub !== undefined) assert.ok(all.has(`${verb} ${sub}`), `${f}: '${m[0]}' names no sub-verb of ${verb}`);
+      if (withSubs.has(verb) && sub !== undefined)
+        assert.ok(all.has(`${verb} ${sub}`), `${f}: '${m[0]}' names no sub-verb of ${verb}`);
     }
   }
   assert.ok(hints > 10, `hints found: ${hints}`);
@@ -81,7 +89,10 @@ test("a container that does not exist: the hint names this front's list command"
 test("npm run bench: --help, and unknown flags and benchmarks refused before anything runs", () => {
   const help = run(BENCH, ["--help"]);
   assert.equal(help.status, 0);
-  assert.match(help.stdout, /^Usage: npm run bench -- \[boot\] \[cpu\] \[disk\] \[exec\] \[net\] \[containers\] \[--rounds N\]/);
+  assert.match(
+    help.stdout,
+    /^Usage: npm run bench -- \[boot\] \[cpu\] \[disk\] \[exec\] \[net\] \[containers\] \[--rounds N\]/,
+  );
   const cases: [string[], RegExp][] = [
     [["--bogus"], /^bench: unknown flag '--bogus': the flags are --rounds N and --help$/],
     [["cpu", "bogus"], /^bench: unknown benchmark 'bogus': choose from boot, cpu, disk, exec, net, containers$/],

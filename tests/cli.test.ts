@@ -46,7 +46,8 @@ writeFileSync(tinyKernel, hdr);
 test("--help documents every flag", () => {
   const r = corral(["run", "--help"]);
   assert.equal(r.status, 0);
-  for (const flag of ["--kernel", "--initrd", "--append", "--memory", "--cpus", "--firmware", "--vsock"]) assert.match(r.stdout, new RegExp(flag));
+  for (const flag of ["--kernel", "--initrd", "--append", "--memory", "--cpus", "--firmware", "--vsock"])
+    assert.match(r.stdout, new RegExp(flag));
   const top = corral(["--help"]);
   assert.equal(top.status, 0);
   assert.match(top.stdout, /run/);
@@ -54,26 +55,46 @@ test("--help documents every flag", () => {
 test("a missing kernel", () => expectError(["run", "--kernel", join(dir, "nope")], /does not exist.*--kernel/));
 test("an empty kernel", () => expectError(["run", "--kernel", empty], /is empty/));
 test("a garbage kernel", () => expectError(["run", "--kernel", garbage], /neither a RISC-V Linux Image nor an ELF/));
-test("an ELF for another architecture", () => expectError(["run", "--kernel", process.execPath], /ELF for x86-64, not RISC-V: pass/));
+test("an ELF for another architecture", () =>
+  expectError(["run", "--kernel", process.execPath], /ELF for x86-64, not RISC-V: pass/));
 test("an initrd that does not fit in guest memory", () =>
-  expectError(["run", "--kernel", tinyKernel, "--initrd", bigInitrd, "--memory", "64M"], /needs at least \d+M of guest memory.*raise --memory/));
+  expectError(
+    ["run", "--kernel", tinyKernel, "--initrd", bigInitrd, "--memory", "64M"],
+    /needs at least \d+M of guest memory.*raise --memory/,
+  ));
 test("a firmware ELF linked below guest RAM", () => {
   // A real RISC-V ELF from Debian's cross toolchain, linked at 0x1000 instead of RAM (0x80000000).
   const src = join(dir, "low.S");
   const elf = join(dir, "low.elf");
   writeFileSync(src, ".globl _start\n_start:\n  j _start\n");
-  const cc = spawnSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-Wl,-Ttext=0x1000", src, "-o", elf], { encoding: "utf8" });
+  const cc = spawnSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-Wl,-Ttext=0x1000", src, "-o", elf], {
+    encoding: "utf8",
+  });
   assert.equal(cc.status, 0, cc.stderr);
-  expectError(["run", "--firmware", elf], /segment \d+ puts section \.text at 0x1000, outside guest RAM \(0x80000000-0x9fffffff\); link it at 0x80000000 or above/);
+  expectError(
+    ["run", "--firmware", elf],
+    /segment \d+ puts section \.text at 0x1000, outside guest RAM \(0x80000000-0x9fffffff\); link it at 0x80000000 or above/,
+  );
 });
-test("--memory below what the kernel needs", () => expectError(["run", "--kernel", tinyKernel, "--memory", "16M"], /raise --memory/));
-test("--memory above what the host can give", () => expectError(["run", "--kernel", tinyKernel, "--memory", "64G"], /more than this host can give/));
+test("--memory below what the kernel needs", () =>
+  expectError(["run", "--kernel", tinyKernel, "--memory", "16M"], /raise --memory/));
+test("--memory above what the host can give", () =>
+  expectError(["run", "--kernel", tinyKernel, "--memory", "64G"], /more than this host can give/));
 test("--memory that is not a size", () => expectError(["run", "--memory", "lots"], /not a size/));
-test("--cpus 0", () => expectError(["run", "--kernel", tinyKernel, "--cpus", "0"], /--cpus must be a whole number from 1 to 8/));
-test("--cpus 9", () => expectError(["run", "--kernel", tinyKernel, "--cpus", "9"], /--cpus must be a whole number from 1 to 8/));
-test("--vsock with a reserved guest CID", () => expectError(["run", "--kernel", tinyKernel, "--vsock", join(dir, "v.sock") + ",cid=2"], /--vsock .*cid=2.*PATH\[,cid=N\] with N from 3/));
+test("--cpus 0", () =>
+  expectError(["run", "--kernel", tinyKernel, "--cpus", "0"], /--cpus must be a whole number from 1 to 8/));
+test("--cpus 9", () =>
+  expectError(["run", "--kernel", tinyKernel, "--cpus", "9"], /--cpus must be a whole number from 1 to 8/));
+test("--vsock with a reserved guest CID", () =>
+  expectError(
+    ["run", "--kernel", tinyKernel, "--vsock", join(dir, "v.sock") + ",cid=2"],
+    /--vsock .*cid=2.*PATH\[,cid=N\] with N from 3/,
+  ));
 test("--vsock on a path that is not a socket (the file is left alone)", () => {
-  expectError(["run", "--kernel", tinyKernel, "--vsock", garbage], /--vsock path .*garbage exists and is not a socket: choose another path/);
+  expectError(
+    ["run", "--kernel", tinyKernel, "--vsock", garbage],
+    /--vsock path .*garbage exists and is not a socket: choose another path/,
+  );
   assert.equal(readFileSync(garbage).length, 100_000);
 });
 test("an unknown flag", () => expectError(["run", "--bogus"], /Unknown option '--bogus'.*corral run --help/));

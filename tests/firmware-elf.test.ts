@@ -57,7 +57,10 @@ test("an ELF whose first segment carries its headers below RAM runs as on QEMU",
   const c = corral(["run", "--firmware", elf]);
   assert.deepEqual([c.status, c.stdout, c.stderr], [0, "hello from .data\n", ""]);
   if (HAVE_QEMU) {
-    const q = spawnSync("qemu-system-riscv64", ["-M", "virt", "-bios", "none", "-kernel", elf, "-nographic"], { encoding: "utf8", timeout: 120_000 });
+    const q = spawnSync("qemu-system-riscv64", ["-M", "virt", "-bios", "none", "-kernel", elf, "-nographic"], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     assert.deepEqual([q.status, q.stdout], [c.status, c.stdout], "QEMU");
   }
 });
@@ -65,11 +68,17 @@ test("an ELF whose first segment carries its headers below RAM runs as on QEMU",
 test("data linked below RAM is refused with one line naming the segment and RAM", { skip }, () => {
   const c = corral(["run", "--firmware", build("low-data", ["-Tdata=0x7f000000"])]);
   assert.equal(c.status, 1);
-  assert.equal(c.stderr, `corral: ${join(dir, "low-data.elf")}: segment 1 puts section .data at 0x7f000000, outside guest RAM (0x80000000-0x9fffffff); link it at 0x80000000 or above\n`);
+  assert.equal(
+    c.stderr,
+    `corral: ${join(dir, "low-data.elf")}: segment 1 puts section .data at 0x7f000000, outside guest RAM (0x80000000-0x9fffffff); link it at 0x80000000 or above\n`,
+  );
 });
 
 test("data linked beyond the end of RAM is refused, naming --memory", { skip }, () => {
   const c = corral(["run", "--memory", "64M", "--firmware", build("high-data", ["-Tdata=0x90000000"])]);
   assert.equal(c.status, 1);
-  assert.match(c.stderr, /^corral: .*high-data\.elf: segment \d puts section \.data at 0x90000000, outside guest RAM \(0x80000000-0x83ffffff\); raise --memory or link it lower\n$/);
+  assert.match(
+    c.stderr,
+    /^corral: .*high-data\.elf: segment \d puts section \.data at 0x90000000, outside guest RAM \(0x80000000-0x83ffffff\); raise --memory or link it lower\n$/,
+  );
 });

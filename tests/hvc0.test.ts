@@ -75,13 +75,20 @@ test("commands piped into `corral run --console hvc0` before the guest's shell s
   // Two ways they were lost: Linux discards input that reaches port 0 before its console is set
   // up (the device now waits for the driver's PORT_OPEN), and /init used to probe for the console
   // by opening and closing it (the last close of a tty discards its input; it now waits in sysfs).
-  const r = spawnSync(process.execPath, [CORRAL, "run", "--console", "hvc0"], { encoding: "utf8", timeout: 600_000, input: "echo piped-$((6*7))\npoweroff\n" });
+  const r = spawnSync(process.execPath, [CORRAL, "run", "--console", "hvc0"], {
+    encoding: "utf8",
+    timeout: 600_000,
+    input: "echo piped-$((6*7))\npoweroff\n",
+  });
   assert.match(r.stdout, /^piped-42\r?$/m, r.stdout.slice(-1000));
   assert.equal(r.status, 0);
 });
 
 test("a detached VM with console hvc0 (TypeScript API): exec sees hvc0; corral console attaches to the shell on /dev/hvc0", async () => {
-  await assert.rejects(Corral.start({ console: "foo" as "hvc0" }), { code: "BAD_CONSOLE", message: "console must be one of ttyS0, hvc0 (got 'foo')" });
+  await assert.rejects(Corral.start({ console: "foo" as "hvc0" }), {
+    code: "BAD_CONSOLE",
+    message: "console must be one of ttyS0, hvc0 (got 'foo')",
+  });
   const name = `t-hvc0-${process.pid}`;
   const vm = await Corral.start({ name, memory: "256M", console: "hvc0" });
   try {

@@ -72,7 +72,15 @@ describe("RISC-V ISA programs", () => {
     describe(program, () => {
       test("QEMU (reference)", async () => {
         const r = await run("qemu-system-riscv64", [
-          "-M", "virt", "-m", "128M", "-nographic", "-bios", "none", "-kernel", qemuElf,
+          "-M",
+          "virt",
+          "-m",
+          "128M",
+          "-nographic",
+          "-bios",
+          "none",
+          "-kernel",
+          qemuElf,
         ]);
         verdict(program, "QEMU", r);
       });

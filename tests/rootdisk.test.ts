@@ -30,7 +30,16 @@ test("corral image build makes a root disk; what a boot writes, the next boot re
   assert.notEqual(again.status, 0, "an existing disk is never overwritten");
   assert.match(again.stderr, /already exists/);
 
-  const w = corral(["run", "--disk", root, ...ROOT_ARGS, "--", "sh", "-c", "mount | grep ' / '; echo first-boot > /root/note"]);
+  const w = corral([
+    "run",
+    "--disk",
+    root,
+    ...ROOT_ARGS,
+    "--",
+    "sh",
+    "-c",
+    "mount | grep ' / '; echo first-boot > /root/note",
+  ]);
   assert.equal(w.status, 0, w.stderr);
   assert.match(w.stdout, /^\/dev\/vda on \/ type ext4/);
   const r = corral(["run", "--disk", root, ...ROOT_ARGS, "--", "cat", "/root/note"]);
@@ -44,12 +53,31 @@ test("an overlay takes the writes and leaves its base byte-for-byte unchanged", 
   const ov = join(dir, "vm1.overlay");
   const c = corral(["image", "overlay", root, "--output", ov]);
   assert.equal(c.status, 0, c.stderr);
-  const w = corral(["run", "--disk", ov, ...ROOT_ARGS, "--", "sh", "-c", "cat /root/note; echo overlay > /root/note; cat /root/note"]);
+  const w = corral([
+    "run",
+    "--disk",
+    ov,
+    ...ROOT_ARGS,
+    "--",
+    "sh",
+    "-c",
+    "cat /root/note; echo overlay > /root/note; cat /root/note",
+  ]);
   assert.equal(w.status, 0, w.stderr);
   assert.equal(w.stdout, "first-boot\noverlay\n");
   assert.equal(sha(root), before, "the base image must not change");
   const r = corral(["run", "--disk", ov, ...ROOT_ARGS, "--", "cat", "/root/note"]);
   assert.equal(r.stdout, "overlay\n");
-  const base = corral(["run", "--disk", `${root},ro`, ...ROOT_ARGS.slice(0, 1), `${DEFAULT_CMDLINE}`, "--", "sh", "-c", "mount -o ro -t ext4 /dev/vda /mnt && cat /mnt/root/note"]);
+  const base = corral([
+    "run",
+    "--disk",
+    `${root},ro`,
+    ...ROOT_ARGS.slice(0, 1),
+    `${DEFAULT_CMDLINE}`,
+    "--",
+    "sh",
+    "-c",
+    "mount -o ro -t ext4 /dev/vda /mnt && cat /mnt/root/note",
+  ]);
   assert.equal(base.stdout, "first-boot\n", "the base still holds what it held");
 });

@@ -8,7 +8,9 @@ import { runGuestCommand } from "../src/api/guest-command.js";
 test("date in a real guest prints the current year; the guest can set its own RTC", async () => {
   const before = new Date().getUTCFullYear();
   const hostBefore = Date.now();
-  const r = await runGuestCommand("date -u +%Y; date -u +%s; cat /sys/class/rtc/rtc0/name; date -u -s @86400 >/dev/null; hwclock -u -w; hwclock -u -r");
+  const r = await runGuestCommand(
+    "date -u +%Y; date -u +%s; cat /sys/class/rtc/rtc0/name; date -u -s @86400 >/dev/null; hwclock -u -w; hwclock -u -r",
+  );
   const after = new Date().getUTCFullYear();
   assert.equal(r.status, 0, r.output);
   const [year, seconds, rtcName, hwclock] = r.output.trim().split("\n");

@@ -23,7 +23,18 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function buildGuestProgram(dir: string): Uint8Array {
   const out = join(dir, "guest-vsock");
   // --no-relax: nothing sets gp in a program without a C library's start-up code.
-  execFileSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-static", "-ffreestanding", "-fno-builtin", "-O2", "-Wl,-Ttext=0x10000", "-Wl,--no-relax", "-o", out, SOURCE]);
+  execFileSync("riscv64-unknown-elf-gcc", [
+    "-nostdlib",
+    "-static",
+    "-ffreestanding",
+    "-fno-builtin",
+    "-O2",
+    "-Wl,-Ttext=0x10000",
+    "-Wl,--no-relax",
+    "-o",
+    out,
+    SOURCE,
+  ]);
   return new Uint8Array(readFileSync(out));
 }
 
@@ -64,11 +75,14 @@ test("vsock: the guest reaches a host listener on PATH_6000, and a host CONNECT 
     });
     await new Promise<void>((r) => listener.listen(hostPortPath(path, 6000), r));
     let output = "";
-    const run = runGuestCommand("/corral/files/gv connect 6000 hello-host; echo connect-status=$?; /corral/files/gv listen 52; echo listen-status=$?", {
-      files: { gv: prog },
-      virtio: [vsock],
-      onOutput: (t) => (output += t),
-    });
+    const run = runGuestCommand(
+      "/corral/files/gv connect 6000 hello-host; echo connect-status=$?; /corral/files/gv listen 52; echo listen-status=$?",
+      {
+        files: { gv: prog },
+        virtio: [vsock],
+        onOutput: (t) => (output += t),
+      },
+    );
     // The guest listens on 52 once its connect is done; until then the guest's kernel refuses (RST).
     let reply = "";
     let finished = false;
@@ -127,7 +141,10 @@ test("corral run --vsock PATH,cid=9: the guest has a virtio socket device and /d
     // /sys/bus/virtio/devices/*/device is the virtio device id (19 = 0x0013, socket); /dev/vsock
     // exists once the vsock modules from the initramfs are loaded.
     const cmd = "cat /sys/bus/virtio/devices/*/device; ls /dev/vsock";
-    const r = spawnSync(process.execPath, [CORRAL, "run", "--vsock", `${path},cid=9`, "--", "sh", "-c", cmd], { encoding: "utf8", timeout: 600_000 });
+    const r = spawnSync(process.execPath, [CORRAL, "run", "--vsock", `${path},cid=9`, "--", "sh", "-c", cmd], {
+      encoding: "utf8",
+      timeout: 600_000,
+    });
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /^0x0013$/m);
     assert.match(r.stdout, /^\/dev\/vsock$/m);

@@ -80,7 +80,11 @@ export class CommandConsole {
 export function commandStatus(exit: MachineExit, con: CommandConsole): number {
   switch (exit.kind) {
     case "poweroff":
-      if (con.status === null) throw new CorralError("GUEST_NO_STATUS", `the guest powered off before the command finished; its console said:\n${con.transcript()}`);
+      if (con.status === null)
+        throw new CorralError(
+          "GUEST_NO_STATUS",
+          `the guest powered off before the command finished; its console said:\n${con.transcript()}`,
+        );
       return con.status;
     case "reset":
       throw new CorralError("GUEST_RESET", "the guest reset before the command finished");
@@ -90,7 +94,10 @@ export function commandStatus(exit: MachineExit, con: CommandConsole): number {
       // Stopped by a signal: the status a shell gives a command that signal killed; else as ^C.
       return signalStatus(exit.signal ?? "SIGINT");
     case "fault":
-      throw new CorralError("EMULATOR_FAULT", `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`);
+      throw new CorralError(
+        "EMULATOR_FAULT",
+        `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`,
+      );
   }
 }
 
@@ -119,7 +126,10 @@ export interface GuestCommandOptions {
 }
 
 /** Boot the default guest, run `cmd` with /bin/sh, power off. Returns the status and the output. */
-export async function runGuestCommand(cmd: string, opts: GuestCommandOptions = {}): Promise<{ status: number; output: string }> {
+export async function runGuestCommand(
+  cmd: string,
+  opts: GuestCommandOptions = {},
+): Promise<{ status: number; output: string }> {
   const img = opts.image ?? (await ensureDefaultImage());
   let output = "";
   const con = new CommandConsole((t) => {

@@ -104,11 +104,13 @@ export class Vm {
     this.files = {
       write: async (path, data) => {
         const r = await this.exec(["sh", "-c", `cat > ${shQuote(path)}`], { stdin: data });
-        if (r.exitCode !== 0) throw new CorralError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+        if (r.exitCode !== 0)
+          throw new CorralError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
       },
       read: async (path) => {
         const r = await this.exec(["cat", path]);
-        if (r.exitCode !== 0) throw new CorralError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+        if (r.exitCode !== 0)
+          throw new CorralError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
         return r.stdoutBytes;
       },
     };
@@ -129,7 +131,12 @@ export class Vm {
     const stdin = typeof opts.stdin === "string" ? Buffer.from(opts.stdin) : opts.stdin;
     let session: ExecSession;
     try {
-      const tty = opts.tty === undefined || opts.tty === false ? undefined : opts.tty === true ? DEFAULT_TTY_SIZE : checkTtySize(opts.tty);
+      const tty =
+        opts.tty === undefined || opts.tty === false
+          ? undefined
+          : opts.tty === true
+            ? DEFAULT_TTY_SIZE
+            : checkTtySize(opts.tty);
       session = this.client.exec(
         {
           argv,
@@ -158,7 +165,13 @@ export class Vm {
     }
     const result = session.result.then((r): ExecResult => {
       const stdoutBytes = Buffer.concat(out);
-      return { exitCode: r.exitCode, timedOut: r.timedOut, stdout: stdoutBytes.toString("utf8"), stderr: Buffer.concat(err).toString("utf8"), stdoutBytes };
+      return {
+        exitCode: r.exitCode,
+        timedOut: r.timedOut,
+        stdout: stdoutBytes.toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        stdoutBytes,
+      };
     });
     return Object.assign(result, { resize: (rows: number, cols: number): void => session.resize({ rows, cols }) });
   }
@@ -174,7 +187,10 @@ export class Vm {
 
   /** Power off: graceful through the agent, forced after `timeoutMs` (default 10 s). */
   async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
-    await stopVm(this.name, { home: this.client.home, ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+    await stopVm(this.name, {
+      home: this.client.home,
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
   }
 }
 

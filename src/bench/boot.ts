@@ -22,7 +22,21 @@ export async function benchBoot(rounds: number, corralBin: string, cmdline: stri
   for (let i = 0; i < rounds; i++) {
     const q = await timeUntil(
       "qemu-system-riscv64",
-      ["-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-kernel", img.kernel, "-initrd", img.initramfs, "-append", cmdline],
+      [
+        "-M",
+        "virt",
+        "-smp",
+        "1",
+        "-m",
+        "512",
+        "-nographic",
+        "-kernel",
+        img.kernel,
+        "-initrd",
+        img.initramfs,
+        "-append",
+        cmdline,
+      ],
       INIT_STARTED,
     );
     if (!q.found) throw new Error("QEMU did not reach /init");

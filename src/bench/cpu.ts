@@ -19,8 +19,21 @@ export function buildCpuBound(): { elf: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
   const elf = join(dir, "cpubound.elf");
   execFileSync("riscv64-unknown-elf-gcc", [
-    "-O2", "-ffreestanding", "-march=rv64gc", "-mabi=lp64d", "-mcmodel=medany", "-nostdlib", "-nostartfiles", "-static",
-    "-Wl,--no-warn-rwx-segments", "-T", join(SRC, "link.ld"), join(SRC, "start.S"), join(SRC, "cpubound.c"), "-o", elf,
+    "-O2",
+    "-ffreestanding",
+    "-march=rv64gc",
+    "-mabi=lp64d",
+    "-mcmodel=medany",
+    "-nostdlib",
+    "-nostartfiles",
+    "-static",
+    "-Wl,--no-warn-rwx-segments",
+    "-T",
+    join(SRC, "link.ld"),
+    join(SRC, "start.S"),
+    join(SRC, "cpubound.c"),
+    "-o",
+    elf,
   ]);
   return { elf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -47,7 +60,11 @@ export async function benchCpu(rounds: number, corralBin: string): Promise<CpuRe
     const instructions = await countInstructions(prog.elf);
     const r: CpuResult = { instructions, corralMs: [], qemuMs: [] };
     for (let i = 0; i < rounds; i++) {
-      const q = await timeUntil("qemu-system-riscv64", ["-M", "virt", "-m", "128M", "-nographic", "-bios", "none", "-kernel", prog.elf], null);
+      const q = await timeUntil(
+        "qemu-system-riscv64",
+        ["-M", "virt", "-m", "128M", "-nographic", "-bios", "none", "-kernel", prog.elf],
+        null,
+      );
       if (q.exitCode !== 0) throw new Error(`QEMU: cpubound exited ${q.exitCode}`);
       r.qemuMs.push(q.ms);
       const c = await timeUntil(process.execPath, [corralBin, "run", "--memory", "128M", "--firmware", prog.elf], null);

@@ -62,11 +62,39 @@ export async function benchDisk(rounds: number, corralBin: string): Promise<stri
     for (let i = 0; i < rounds; i++) {
       freshImage(disk);
       const q = await runUntilExit("qemu-system-riscv64", [
-        "-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-kernel", img.kernel, "-initrd", initrd, "-append", DEFAULT_CMDLINE,
-        "-drive", `file=${disk},if=none,id=d0,format=raw,cache=none`, "-device", "virtio-blk-device,drive=d0",
+        "-M",
+        "virt",
+        "-smp",
+        "1",
+        "-m",
+        "512",
+        "-nographic",
+        "-kernel",
+        img.kernel,
+        "-initrd",
+        initrd,
+        "-append",
+        DEFAULT_CMDLINE,
+        "-drive",
+        `file=${disk},if=none,id=d0,format=raw,cache=none`,
+        "-device",
+        "virtio-blk-device,drive=d0",
       ]);
       freshImage(disk);
-      const c = await runUntilExit(process.execPath, [corralBin, "run", "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd, "--append", DEFAULT_CMDLINE, "--disk", disk]);
+      const c = await runUntilExit(process.execPath, [
+        corralBin,
+        "run",
+        "--memory",
+        "512M",
+        "--kernel",
+        img.kernel,
+        "--initrd",
+        initrd,
+        "--append",
+        DEFAULT_CMDLINE,
+        "--disk",
+        disk,
+      ]);
       rows.push({ c: [rate(c, "write"), rate(c, "read")], q: [rate(q, "write"), rate(q, "read")] });
     }
     const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -15,14 +15,26 @@ import { fileURLToPath } from "node:url";
 import { Corral } from "../api/index.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
-import { AGENT_PORT_NAME, AGENT_VERSION, execFrame, execScript, LineSplitter, parseAgentLine, SHUTDOWN_FRAME } from "../vm/agent/protocol.js";
+import {
+  AGENT_PORT_NAME,
+  AGENT_VERSION,
+  execFrame,
+  execScript,
+  LineSplitter,
+  parseAgentLine,
+  SHUTDOWN_FRAME,
+} from "../vm/agent/protocol.js";
 import { vmDir } from "../vm/state.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
 function stats(xs: number[]): { median: number; p90: number; min: number } {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, p90: s[Math.min(s.length - 1, Math.floor(s.length * 0.9))]!, min: s[0]! };
+  return {
+    median: s[Math.floor(s.length / 2)]!,
+    p90: s[Math.min(s.length - 1, Math.floor(s.length * 0.9))]!,
+    min: s[0]!,
+  };
 }
 
 /** `exec true` round trips through the guest agent of a QEMU guest (see the top of this file). */
@@ -30,13 +42,34 @@ async function qemuExec(runs: number): Promise<number[]> {
   const img = await ensureDefaultImage();
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-exec-"));
   const sock = join(dir, "agent.sock");
-  const qemu = spawn("qemu-system-riscv64", [
-    "-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-no-reboot",
-    "-global", "virtio-mmio.force-legacy=false",
-    "-kernel", img.kernel, "-initrd", img.initramfs, "-append", DEFAULT_CMDLINE,
-    "-device", "virtio-serial-device", "-chardev", `socket,id=ag,path=${sock},server=on,wait=off`,
-    "-device", `virtserialport,chardev=ag,name=${AGENT_PORT_NAME}`,
-  ], { stdio: "ignore" });
+  const qemu = spawn(
+    "qemu-system-riscv64",
+    [
+      "-M",
+      "virt",
+      "-smp",
+      "1",
+      "-m",
+      "512",
+      "-nographic",
+      "-no-reboot",
+      "-global",
+      "virtio-mmio.force-legacy=false",
+      "-kernel",
+      img.kernel,
+      "-initrd",
+      img.initramfs,
+      "-append",
+      DEFAULT_CMDLINE,
+      "-device",
+      "virtio-serial-device",
+      "-chardev",
+      `socket,id=ag,path=${sock},server=on,wait=off`,
+      "-device",
+      `virtserialport,chardev=ag,name=${AGENT_PORT_NAME}`,
+    ],
+    { stdio: "ignore" },
+  );
   try {
     for (let i = 0; i < 600 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
     const s: Socket = createConnection(sock);

@@ -57,11 +57,14 @@ async function main(): Promise<void> {
   }
   const { only, rounds } = parsed;
   const want = (n: (typeof BENCHMARKS)[number]): boolean => only.length === 0 || only.includes(n);
-  const out: string[] = [`Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`, ""];
+  const out: string[] = [
+    `Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`,
+    "",
+  ];
 
   if (want("boot")) {
     out.push(
-      "### Boot to /init (default image, 1 hart, 512 MiB; wall time to the line \"corral: init started\")",
+      '### Boot to /init (default image, 1 hart, 512 MiB; wall time to the line "corral: init started")',
       "",
       "| kernel command line (both) | Corral | qemu-system-riscv64 -M virt | ratio (Corral / QEMU) |",
       "|---|---|---|---|",

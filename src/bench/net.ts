@@ -40,7 +40,9 @@ function throughput(who: string, sender: Out, receiver: Out): number {
   const got = field(receiver.out, "sha256");
   const elapsed = Number(field(sender.out, "elapsed"));
   if (!sent || sent !== got || !(elapsed > 0)) {
-    throw new Error(`${who}: the transfer failed\n--- sender ---\n${sender.out.slice(-2000)}\n--- receiver ---\n${receiver.out.slice(-2000)}`);
+    throw new Error(
+      `${who}: the transfer failed\n--- sender ---\n${sender.out.slice(-2000)}\n--- receiver ---\n${receiver.out.slice(-2000)}`,
+    );
   }
   return (PLAN.kib * 1024) / 1e6 / elapsed;
 }
@@ -67,16 +69,41 @@ async function qemu(): Promise<number> {
     const port = 20000 + (process.pid % 20000);
     const vm = (ip: string, mac: string, initrdPath: string, netdev: string): Promise<Out> =>
       run("qemu-system-riscv64", [
-        "-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-no-reboot",
-        "-global", "virtio-mmio.force-legacy=false",
-        "-kernel", img.kernel, "-initrd", initrdPath,
-        "-append", `console=ttyS0 quiet ip=${ip}:::255.255.255.0::eth0:off`,
-        "-netdev", `socket,id=n0,${netdev}`, "-device", `virtio-net-device,netdev=n0,mac=${mac}`,
+        "-M",
+        "virt",
+        "-smp",
+        "1",
+        "-m",
+        "512",
+        "-nographic",
+        "-no-reboot",
+        "-global",
+        "virtio-mmio.force-legacy=false",
+        "-kernel",
+        img.kernel,
+        "-initrd",
+        initrdPath,
+        "-append",
+        `console=ttyS0 quiet ip=${ip}:::255.255.255.0::eth0:off`,
+        "-netdev",
+        `socket,id=n0,${netdev}`,
+        "-device",
+        `virtio-net-device,netdev=n0,mac=${mac}`,
       ]);
-    const receiver = vm(PLAN.addresses[0], "52:54:00:be:00:01", initrd(receiverScript(PLAN), "recv.cpio"), `listen=127.0.0.1:${port}`);
+    const receiver = vm(
+      PLAN.addresses[0],
+      "52:54:00:be:00:01",
+      initrd(receiverScript(PLAN), "recv.cpio"),
+      `listen=127.0.0.1:${port}`,
+    );
     // The connecting side needs the listener up: QEMU opens it before the guest starts.
     await new Promise((r) => setTimeout(r, 1000));
-    const sender = vm(PLAN.addresses[1], "52:54:00:be:00:02", initrd(senderScript(PLAN), "send.cpio"), `connect=127.0.0.1:${port}`);
+    const sender = vm(
+      PLAN.addresses[1],
+      "52:54:00:be:00:02",
+      initrd(senderScript(PLAN), "send.cpio"),
+      `connect=127.0.0.1:${port}`,
+    );
     const [r, s] = await Promise.all([receiver, sender]);
     return throughput("QEMU", s, r);
   } finally {

@@ -46,13 +46,23 @@ function fits(ram: GuestRam, start: number, len: number, what: string, name: str
   }
   if (!ram.contains(start, len)) {
     const mib = Math.ceil((start + len - ram.base) / 2 ** 20);
-    throw new FieldError("IMAGE_TOO_LARGE", "memory", (n) => `${name}: the ${what} needs guest memory up to ${mib} MiB but the guest has ${ram.size / 2 ** 20} MiB; raise ${n}`);
+    throw new FieldError(
+      "IMAGE_TOO_LARGE",
+      "memory",
+      (n) =>
+        `${name}: the ${what} needs guest memory up to ${mib} MiB but the guest has ${ram.size / 2 ** 20} MiB; raise ${n}`,
+    );
   }
 }
 
 /** Load a Linux kernel: a flat Image at RAM base + text_offset, or an ELF vmlinux. */
 export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
-  if (b.length === 0) throw new FieldError("KERNEL_EMPTY", "boot.kernel", (n) => `${name} is empty: pass a RISC-V Linux Image or vmlinux with ${n}`);
+  if (b.length === 0)
+    throw new FieldError(
+      "KERNEL_EMPTY",
+      "boot.kernel",
+      (n) => `${name} is empty: pass a RISC-V Linux Image or vmlinux with ${n}`,
+    );
   if (isLinuxImage(b)) {
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const textOffset = Number(dv.getBigUint64(IMAGE_HEADER.textOffset, true));
@@ -85,12 +95,15 @@ export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = fal
     if (e instanceof CorralError) {
       const what = kernel ? "a riscv64 Linux kernel with" : "a 64-bit RISC-V ELF with";
       const message = e.message;
-      throw new FieldError(e.code, kernel ? "boot.kernel" : "boot.firmware", (n) => `${message}: pass ${what} ${n}`, { cause: e });
+      throw new FieldError(e.code, kernel ? "boot.kernel" : "boot.firmware", (n) => `${message}: pass ${what} ${n}`, {
+        cause: e,
+      });
     }
     throw e;
   }
   const loads = [...elf.segments.entries()].filter(([, s]) => s.type === PT.LOAD && s.memsz > 0);
-  if (loads.length === 0) throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
+  if (loads.length === 0)
+    throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
   const lowest = loads.reduce((m, [, s]) => (s.paddr < m ? s.paddr : m), loads[0]![1].paddr);
   const inRam = lowest >= BigInt(ram.base) && lowest < BigInt(ram.base + ram.size);
   const delta = kernel && !inRam ? BigInt(ram.base + 0x20_0000) - lowest : 0n;
@@ -125,7 +138,16 @@ export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = fal
  * is code or data: an allocated section (SHF_ALLOC) there. Without section headers nothing tells
  * headers from code, so any byte outside RAM is refused.
  */
-function refuseOutsideRam(ram: GuestRam, elf: ElfFile, i: number, s: ElfSegment, pa: number, lo: number, hi: number, name: string): void {
+function refuseOutsideRam(
+  ram: GuestRam,
+  elf: ElfFile,
+  i: number,
+  s: ElfSegment,
+  pa: number,
+  lo: number,
+  hi: number,
+  name: string,
+): void {
   const outside = (a: number, len: number): boolean => a < lo || a + len > Math.max(hi, lo);
   let what: string | undefined;
   let at = 0;
@@ -133,7 +155,13 @@ function refuseOutsideRam(ram: GuestRam, elf: ElfFile, i: number, s: ElfSegment,
     if (outside(pa, s.memsz)) [what, at] = ["its bytes", pa < lo ? pa : Math.max(hi, lo)];
   } else {
     for (const sec of elf.sections) {
-      if ((sec.flags & SHF.ALLOC) === 0 || sec.size === 0 || sec.addr < s.vaddr || sec.addr >= s.vaddr + BigInt(s.memsz)) continue;
+      if (
+        (sec.flags & SHF.ALLOC) === 0 ||
+        sec.size === 0 ||
+        sec.addr < s.vaddr ||
+        sec.addr >= s.vaddr + BigInt(s.memsz)
+      )
+        continue;
       const secPa = pa + Number(sec.addr - s.vaddr);
       if (outside(secPa, sec.size)) {
         [what, at] = [`section ${sec.name || "(unnamed)"}`, secPa];
@@ -154,7 +182,12 @@ function refuseOutsideRam(ram: GuestRam, elf: ElfFile, i: number, s: ElfSegment,
 
 /** Load firmware or a bare-metal program: an ELF at its addresses, or a flat binary at RAM base. */
 export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded {
-  if (b.length === 0) throw new FieldError("FIRMWARE_EMPTY", "boot.firmware", (n) => `${name} is empty: pass an M-mode ELF or flat binary with ${n}`);
+  if (b.length === 0)
+    throw new FieldError(
+      "FIRMWARE_EMPTY",
+      "boot.firmware",
+      (n) => `${name} is empty: pass an M-mode ELF or flat binary with ${n}`,
+    );
   if (isElf(b)) return loadElf(ram, b, name);
   fits(ram, ram.base, b.length, "firmware", name);
   ram.write(ram.base, b);
@@ -162,9 +195,21 @@ export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded
 }
 
 /** Copy a blob (initrd, DTB) to `at`, checking it fits below `limit`; `hint(n)` says what to do, the memory field called `n`. */
-export function placeBlob(ram: GuestRam, b: Uint8Array, at: number, limit: number, what: string, hint: (n: string) => string): { start: number; end: number } {
+export function placeBlob(
+  ram: GuestRam,
+  b: Uint8Array,
+  at: number,
+  limit: number,
+  what: string,
+  hint: (n: string) => string,
+): { start: number; end: number } {
   if (at < ram.base || at + b.length > limit) {
-    throw new FieldError("IMAGE_TOO_LARGE", "memory", (n) => `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint(n)}`);
+    throw new FieldError(
+      "IMAGE_TOO_LARGE",
+      "memory",
+      (n) =>
+        `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint(n)}`,
+    );
   }
   ram.write(at, b);
   return { start: at, end: at + b.length };

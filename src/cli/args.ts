@@ -26,7 +26,11 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
  * Parse `argv` for `verb` ("run", "vm", ...). Options and results are parseArgs' own
  * (strict, positionals allowed).
  */
-export function parseVerbArgs<O extends Options>(verb: string, argv: readonly string[], options: O): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
+export function parseVerbArgs<O extends Options>(
+  verb: string,
+  argv: readonly string[],
+  options: O,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>> {
   try {
     return parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
   } catch (e) {
@@ -39,7 +43,8 @@ export function parseVerbArgs<O extends Options>(verb: string, argv: readonly st
 export function joinNegativeValues(argv: readonly string[], options: Options): string[] {
   const takesValue = (a: string): string | undefined => {
     if (a.startsWith("--")) return options[a.slice(2)]?.type === "string" ? a.slice(2) : undefined;
-    if (/^-[A-Za-z]$/.test(a)) return Object.entries(options).find(([, o]) => o.short === a[1] && o.type === "string")?.[0];
+    if (/^-[A-Za-z]$/.test(a))
+      return Object.entries(options).find(([, o]) => o.short === a[1] && o.type === "string")?.[0];
     return undefined;
   };
   const out: string[] = [];

@@ -66,7 +66,9 @@ export function attachConsole(opts: ConsoleOptions): ConsoleHandle {
  */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help") || argv.length !== 1) {
-    process.stdout.write("Usage: corral console NAME\n\nAttach to the console (ttyS0 or hvc0, as started) of running VM NAME; Ctrl-A X detaches (the VM keeps running).\n");
+    process.stdout.write(
+      "Usage: corral console NAME\n\nAttach to the console (ttyS0 or hvc0, as started) of running VM NAME; Ctrl-A X detaches (the VM keeps running).\n",
+    );
     return argv.length === 1 ? 0 : 2;
   }
   const name = argv[0]!;

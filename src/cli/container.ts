@@ -60,7 +60,11 @@ export async function main(argv: string[]): Promise<number> {
     return await subVerb(verb, rest);
   } catch (e) {
     // The runtime's error names no command: the hint names this front's.
-    if (e instanceof CorralError && e.code === "OCI_NOT_FOUND") throw new CorralError(e.code, `${e.message}; 'corral container ls' lists the containers`, { cause: e, exitCode: e.exitCode });
+    if (e instanceof CorralError && e.code === "OCI_NOT_FOUND")
+      throw new CorralError(e.code, `${e.message}; 'corral container ls' lists the containers`, {
+        cause: e,
+        exitCode: e.exitCode,
+      });
     throw e;
   }
 }
@@ -69,21 +73,37 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
   const cts = new Containers();
   const name = (p: { args: string[] }) => {
     const n = p.args[0];
-    if (!n) throw new CorralError("USAGE", `'corral container ${verb}' needs a container name; see 'corral container --help'`);
+    if (!n)
+      throw new CorralError(
+        "USAGE",
+        `'corral container ${verb}' needs a container name; see 'corral container --help'`,
+      );
     return n;
   };
   switch (verb) {
     case "run": {
-      const p = parseFlags(rest, [
-        { names: ["name"], kind: "string" }, { names: ["cpus"], kind: "string" }, { names: ["memory", "m"], kind: "string" },
-        { names: ["pids"], kind: "string" }, { names: ["net"], kind: "string" }, { names: ["detach", "d"], kind: "bool" },
-        { names: ["rm"], kind: "bool" }, { names: ["security-opt"], kind: "list" },
-      ], "corral container run");
+      const p = parseFlags(
+        rest,
+        [
+          { names: ["name"], kind: "string" },
+          { names: ["cpus"], kind: "string" },
+          { names: ["memory", "m"], kind: "string" },
+          { names: ["pids"], kind: "string" },
+          { names: ["net"], kind: "string" },
+          { names: ["detach", "d"], kind: "bool" },
+          { names: ["rm"], kind: "bool" },
+          { names: ["security-opt"], kind: "list" },
+        ],
+        "corral container run",
+      );
       const [image, ...after] = p.args;
       const cmd = after[0] === "--" ? after.slice(1) : after;
       if (!image) throw new CorralError("USAGE", "run needs an IMAGE; see 'corral container --help'");
       const req: RunRequest = {
-        image, cmd: cmd.length > 0 ? cmd : ["sh"], net: parseNet(flagStr(p, "net") ?? "none"), detach: flagBool(p, "detach"),
+        image,
+        cmd: cmd.length > 0 ? cmd : ["sh"],
+        net: parseNet(flagStr(p, "net") ?? "none"),
+        detach: flagBool(p, "detach"),
         seccomp: parseSecurityOpts(flagList(p, "security-opt")),
       };
       const n = flagStr(p, "name");
@@ -104,9 +124,21 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       return code;
     }
     case "ls": {
-      const rows = [["NAME", "STATUS", "PID", "IMAGE", "NET", "ADDRESS"], ...cts.ls().map((c) => [c.name, c.status, String(c.pid), c.image, c.net, c.address])];
+      const rows = [
+        ["NAME", "STATUS", "PID", "IMAGE", "NET", "ADDRESS"],
+        ...cts.ls().map((c) => [c.name, c.status, String(c.pid), c.image, c.net, c.address]),
+      ];
       const w = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-      process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd((w[i] ?? 0) + 2)).join("").trimEnd()).join("\n") + "\n");
+      process.stdout.write(
+        rows
+          .map((r) =>
+            r
+              .map((c, i) => c.padEnd((w[i] ?? 0) + 2))
+              .join("")
+              .trimEnd(),
+          )
+          .join("\n") + "\n",
+      );
       return 0;
     }
     case "exec": {
@@ -130,8 +162,11 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       const p = parseFlags(rest, [], "corral container stats");
       const s = cts.stats(name(p));
       const mib = (n: number) => (n / 1048576).toFixed(1) + " MiB";
-      const limit = s.memory.usage.limit > 2 ** 60 || s.memory.usage.limit === 0 ? "no limit" : mib(s.memory.usage.limit);
-      process.stdout.write(`cpu      ${(s.cpu.usage.total / 1e9).toFixed(2)} s (throttled ${s.cpu.throttling.throttledPeriods} of ${s.cpu.throttling.periods} periods)\nmemory   ${mib(s.memory.usage.usage)} of ${limit}\npids     ${s.pids.current}${s.pids.limit ? " of " + s.pids.limit : ""}\n`);
+      const limit =
+        s.memory.usage.limit > 2 ** 60 || s.memory.usage.limit === 0 ? "no limit" : mib(s.memory.usage.limit);
+      process.stdout.write(
+        `cpu      ${(s.cpu.usage.total / 1e9).toFixed(2)} s (throttled ${s.cpu.throttling.throttledPeriods} of ${s.cpu.throttling.periods} periods)\nmemory   ${mib(s.memory.usage.usage)} of ${limit}\npids     ${s.pids.current}${s.pids.limit ? " of " + s.pids.limit : ""}\n`,
+      );
       return 0;
     }
     case "_release": {

@@ -45,14 +45,16 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const name = positionals[0];
-  if (name === undefined || command.length === 0) throw new CorralError("USAGE", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
+  if (name === undefined || command.length === 0)
+    throw new CorralError("USAGE", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf("=");
     if (eq <= 0) throw new CorralError("USAGE", `--env '${kv}' must be NAME=VALUE`, { exitCode: 2 });
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout)) throw new CorralError("USAGE", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
+  if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout))
+    throw new CorralError("USAGE", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
   const client = new VmClient(name);
   client.record();
 

@@ -40,9 +40,13 @@ function printPaths(p: ImagePaths): void {
 }
 
 /** `args` of `corral image <sub>` with no positional arguments. */
-function flagsOf<O extends Parameters<typeof parseVerbArgs>[2]>(args: string[], options: O): ReturnType<typeof parseVerbArgs<O>>["values"] {
+function flagsOf<O extends Parameters<typeof parseVerbArgs>[2]>(
+  args: string[],
+  options: O,
+): ReturnType<typeof parseVerbArgs<O>>["values"] {
   const p = parseVerbArgs("image", args, options);
-  if (p.positionals.length > 0) throw usageError(`unexpected argument '${p.positionals[0]}'; run 'corral image --help'`);
+  if (p.positionals.length > 0)
+    throw usageError(`unexpected argument '${p.positionals[0]}'; run 'corral image --help'`);
   return p.values;
 }
 
@@ -83,14 +87,17 @@ export async function main(argv: string[]): Promise<number> {
       const size = parseSize(o.size, "--size");
       const img = await ensureDefaultImage();
       buildRootDisk({ initramfs: img.initramfs, output: o.output, size });
-      process.stderr.write(`corral: root disk ${o.output} ready; boot it with: corral run --disk ${o.output} --append "console=ttyS0 root=/dev/vda"\n`);
+      process.stderr.write(
+        `corral: root disk ${o.output} ready; boot it with: corral run --disk ${o.output} --append "console=ttyS0 root=/dev/vda"\n`,
+      );
       return 0;
     }
     case "overlay": {
       const p = parseVerbArgs("image", rest, { output: { type: "string", short: "o" } });
       const [base, extra] = p.positionals;
       const output = p.values.output;
-      if (base === undefined || extra !== undefined || output === undefined) throw usageError("usage: corral image overlay BASE --output FILE");
+      if (base === undefined || extra !== undefined || output === undefined)
+        throw usageError("usage: corral image overlay BASE --output FILE");
       OverlayDisk.create(output, base);
       process.stderr.write(`corral: overlay ${output} of ${base} ready; attach it with --disk ${output}\n`);
       return 0;

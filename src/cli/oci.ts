@@ -19,7 +19,9 @@ export { VERSION_TEXT } from "../containers/oci/call.js";
 export async function main(argv: string[]): Promise<number> {
   const { globals, cmdAt } = splitGlobals(argv);
   if (cmdAt >= 0 && argv[cmdAt] === "server" && ["--help", "-h"].includes(argv[cmdAt + 1] ?? "")) {
-    process.stdout.write("Usage: corral oci [--root DIR] server run|stop|status\n\nThe resident server bin/corral-oci hands calls to: 'run' serves, 'stop' ends it, 'status' reports it.\n");
+    process.stdout.write(
+      "Usage: corral oci [--root DIR] server run|stop|status\n\nThe resident server bin/corral-oci hands calls to: 'run' serves, 'stop' ends it, 'status' reports it.\n",
+    );
     return 0;
   }
   if (cmdAt >= 0 && argv[cmdAt] === "server") {
@@ -35,7 +37,8 @@ async function serverCommand(sub: string, root: string): Promise<number> {
     await serve({ root, idleMs: Number.isFinite(idle) && idle > 0 ? idle : DEFAULT_IDLE_MS });
     return 0;
   }
-  if (sub !== "stop" && sub !== "status") throw new CorralError("USAGE", `unknown server command '${sub}'; use run, stop or status`, { exitCode: 2 });
+  if (sub !== "stop" && sub !== "status")
+    throw new CorralError("USAGE", `unknown server command '${sub}'; use run, stop or status`, { exitCode: 2 });
   // Node is running this call (no client, or it fell back): talk to the server directly.
   return new Promise<number>((done) => {
     const sock = connect(join(root, SOCKET_NAME));

@@ -24,7 +24,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const bad = argv.find((a) => !["-a", "--all", "--json"].includes(a));
-  if (bad !== undefined) throw new CorralError("USAGE", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
+  if (bad !== undefined)
+    throw new CorralError("USAGE", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
   const all = argv.includes("-a") || argv.includes("--all");
   const rows = await Promise.all(
     listVms().map(async (r) => {
@@ -37,15 +38,43 @@ export async function main(argv: string[]): Promise<number> {
       return { ...r, state, uptimeMs: Date.now() - r.startedAt, exit: undefined as string | undefined };
     }),
   );
-  if (all) for (const e of listEnded()) rows.push({ name: e.name, pid: e.pid, cpus: e.cpus, memory: e.memory, startedAt: e.startedAt, state: "exited", uptimeMs: e.endedAt - e.startedAt, exit: e.how });
+  if (all)
+    for (const e of listEnded())
+      rows.push({
+        name: e.name,
+        pid: e.pid,
+        cpus: e.cpus,
+        memory: e.memory,
+        startedAt: e.startedAt,
+        state: "exited",
+        uptimeMs: e.endedAt - e.startedAt,
+        exit: e.how,
+      });
   rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (argv.includes("--json")) {
     process.stdout.write(JSON.stringify(rows) + "\n");
     return 0;
   }
   const head = ["NAME", "PID", "CPUS", "MEMORY", "STATE", "UPTIME", ...(all ? ["EXIT"] : [])];
-  const table = [head, ...rows.map((r) => [r.name, r.exit === undefined ? String(r.pid) : "-", String(r.cpus), `${Math.round(r.memory / 2 ** 20)}M`, r.state, duration(r.uptimeMs), ...(all ? [r.exit ?? "-"] : [])])];
+  const table = [
+    head,
+    ...rows.map((r) => [
+      r.name,
+      r.exit === undefined ? String(r.pid) : "-",
+      String(r.cpus),
+      `${Math.round(r.memory / 2 ** 20)}M`,
+      r.state,
+      duration(r.uptimeMs),
+      ...(all ? [r.exit ?? "-"] : []),
+    ]),
+  ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  for (const row of table) process.stdout.write(row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd() + "\n");
+  for (const row of table)
+    process.stdout.write(
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd() + "\n",
+    );
   return 0;
 }

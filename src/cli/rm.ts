@@ -11,12 +11,18 @@ A running VM is refused; with -f (--force) it is stopped first (as 'corral stop 
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  const parsed = parseVerbArgs("rm", argv, { force: { type: "boolean", short: "f" }, help: { type: "boolean", short: "h" } });
+  const parsed = parseVerbArgs("rm", argv, {
+    force: { type: "boolean", short: "f" },
+    help: { type: "boolean", short: "h" },
+  });
   if (parsed.values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (parsed.positionals.length === 0) throw new CorralError("USAGE", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", { exitCode: 2 });
+  if (parsed.positionals.length === 0)
+    throw new CorralError("USAGE", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", {
+      exitCode: 2,
+    });
   for (const name of parsed.positionals) checkName(name);
   for (const name of parsed.positionals) {
     if (parsed.values.force && vmActivity(name) === "running") await stopVm(name);

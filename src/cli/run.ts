@@ -110,9 +110,12 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
   const sep = argv.indexOf("--");
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
   if (sep < 0 && parsed.positionals.length > 0) {
-    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, { exitCode: 2 });
+    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, {
+      exitCode: 2,
+    });
   }
-  if (!/^-?\d+$/.test(v.cpus)) throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+  if (!/^-?\d+$/.test(v.cpus))
+    throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
   const spec = vmSpec({
     name: v.name,
     memory: v.memory,
@@ -147,19 +150,33 @@ async function run(argv: string[]): Promise<number> {
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
-  checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])), { warn: () => {} });
+  checkDisks(
+    spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])),
+    { warn: () => {} },
+  );
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
-    throw new CorralError("USAGE", "a guest command needs the default guest image: drop --kernel/--firmware or the command", { exitCode: 2 });
+    throw new CorralError(
+      "USAGE",
+      "a guest command needs the default guest image: drop --kernel/--firmware or the command",
+      { exitCode: 2 },
+    );
   }
   const command = opts.command.length > 0 ? shellQuote(opts.command) : null;
-  const out = command === null ? new PassThroughSink() : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
+  const out =
+    command === null
+      ? new PassThroughSink()
+      : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   const { machine, defaultGuest } = await composeVm(spec, {
     console: (b) => out.write(b),
     // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
-    ...(command !== null ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) } : {}),
+    ...(command !== null
+      ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) }
+      : {}),
   });
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
-  const con = interactive ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() }) : null;
+  const con = interactive
+    ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() })
+    : null;
   const onInt = (): void => machine.stop("SIGINT");
   const onTerm = (): void => machine.stop("SIGTERM");
   process.once("SIGINT", onInt);
@@ -180,8 +197,12 @@ async function run(argv: string[]): Promise<number> {
 
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
-  if (opts.command.length > 0) throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", { exitCode: 2 });
-  if (opts.spec.boot.firmware !== undefined) throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+  if (opts.command.length > 0)
+    throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
+      exitCode: 2,
+    });
+  if (opts.spec.boot.firmware !== undefined)
+    throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

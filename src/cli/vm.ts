@@ -24,11 +24,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(VM_USAGE);
     return 0;
   }
-  if (flags.length > 0) throw new CorralError("USAGE", `unknown flag '${flags[0]}'; see 'corral vm --help'`, { exitCode: 2 });
+  if (flags.length > 0)
+    throw new CorralError("USAGE", `unknown flag '${flags[0]}'; see 'corral vm --help'`, { exitCode: 2 });
   const [sub, name, size, extra] = positionals;
-  if (sub !== "memory" || name === undefined || extra !== undefined) throw new CorralError("USAGE", "usage: corral vm memory NAME [SIZE]; see 'corral vm --help'", { exitCode: 2 });
+  if (sub !== "memory" || name === undefined || extra !== undefined)
+    throw new CorralError("USAGE", "usage: corral vm memory NAME [SIZE]; see 'corral vm --help'", { exitCode: 2 });
   const client = new VmClient(name);
   const m = size === undefined ? await client.memory() : await client.setMemory(parseSize(size, "SIZE"));
-  process.stdout.write(`${name}: memory ${mib(m.memory)}, target ${mib(m.targetBytes)}, balloon ${mib(m.balloonPages * 4096)}, host resident ${mib(m.hostResident)}\n`);
+  process.stdout.write(
+    `${name}: memory ${mib(m.memory)}, target ${mib(m.targetBytes)}, balloon ${mib(m.balloonPages * 4096)}, host resident ${mib(m.hostResident)}\n`,
+  );
   return 0;
 }

@@ -35,7 +35,15 @@ export interface RunRequest {
   seccomp?: SeccompChoice;
 }
 
-export interface ContainerInfo { name: string; status: OciState["status"]; pid: number; image: string; net: string; address: string; created: string }
+export interface ContainerInfo {
+  name: string;
+  status: OciState["status"];
+  pid: number;
+  image: string;
+  net: string;
+  address: string;
+  created: string;
+}
 
 export function netModeName(m: NetworkMode): string {
   return typeof m === "string" ? m : "macvlan" in m ? `macvlan:${m.macvlan}` : `ipvlan:${m.ipvlan}`;
@@ -54,7 +62,11 @@ export class Containers {
   async run(req: RunRequest): Promise<Created & { address?: string }> {
     const name = req.name ?? `c-${randomBytes(4).toString("hex")}`;
     checkId(name);
-    if (existsSync(join(this.rt.store.root, name))) throw new CorralError("CONTAINER_EXISTS", `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`);
+    if (existsSync(join(this.rt.store.root, name)))
+      throw new CorralError(
+        "CONTAINER_EXISTS",
+        `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`,
+      );
     const seccomp = seccompFor(req.seccomp ?? { kind: "default" });
     const lower = resolveImage(req.image);
     const dir = this.dir(name);
@@ -65,7 +77,11 @@ export class Containers {
       const config = defaultConfig(req.cmd, { rootfs, hostname: name, terminal: false });
       (config["root"] as Record<string, unknown>)["readonly"] = false;
       const caps = [...ENGINE_DEFAULT_CAPABILITIES];
-      (config["process"] as Record<string, unknown>)["capabilities"] = { bounding: caps, effective: caps, permitted: caps };
+      (config["process"] as Record<string, unknown>)["capabilities"] = {
+        bounding: caps,
+        effective: caps,
+        permitted: caps,
+      };
       const res: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
       if (req.cpus !== undefined) res["cpu"] = { quota: Math.round(req.cpus * 100000), period: 100000 };
       if (req.memory !== undefined) res["memory"] = { limit: req.memory, swap: req.memory };
@@ -80,7 +96,11 @@ export class Containers {
       const log = openSync(join(dir, "output.log"), "a");
       const stdio = req.detach ? (["ignore", log, log] as const) : "inherit";
       const c = await this.rt.create(name, {
-        bundle: dir, spec, rootfs, detach: req.detach, stdio: typeof stdio === "string" ? stdio : [...stdio],
+        bundle: dir,
+        spec,
+        rootfs,
+        detach: req.detach,
+        stdio: typeof stdio === "string" ? stdio : [...stdio],
         extra: { image: req.image, overlay: dir, net: netModeName(req.net) },
       });
       closeSync(log);
@@ -96,11 +116,18 @@ export class Containers {
       // An exited container keeps only its record, log and upper layer until rm: the overlay
       // mount and the cgroups go when it exits. A foreground run sees the exit itself; a
       // detached one leaves a small watcher behind (the `_release` verb).
-      const exited = req.detach ? c.exited : c.exited.then(async (code) => {
-        // The exit status is the answer; a failed release is said, and rm still cleans up.
-        await this.release(name).catch((e: Error) => void process.stderr.write(`corral: warning: ${e.message}; 'corral container rm ${name}' removes the rest\n`));
-        return code;
-      });
+      const exited = req.detach
+        ? c.exited
+        : c.exited.then(async (code) => {
+            // The exit status is the answer; a failed release is said, and rm still cleans up.
+            await this.release(name).catch(
+              (e: Error) =>
+                void process.stderr.write(
+                  `corral: warning: ${e.message}; 'corral container rm ${name}' removes the rest\n`,
+                ),
+            );
+            return code;
+          });
       if (req.detach) this.watch(name);
       return { ...c, exited, ...(address ? { address } : {}) };
     } catch (e) {
@@ -143,7 +170,15 @@ export class Containers {
   ls(): ContainerInfo[] {
     return this.rt.list().map((s) => {
       const extra = this.rt.stored(s.id).extra ?? {};
-      return { name: s.id, status: s.status, pid: s.pid, image: extra["image"] ?? "", net: extra["net"] ?? "", address: extra["address"] ?? "", created: s.created };
+      return {
+        name: s.id,
+        status: s.status,
+        pid: s.pid,
+        image: extra["image"] ?? "",
+        net: extra["net"] ?? "",
+        address: extra["address"] ?? "",
+        created: s.created,
+      };
     });
   }
 
@@ -174,7 +209,11 @@ export class Containers {
 
   async rm(name: string, force = false): Promise<void> {
     const status = this.rt.state(name).status;
-    if (status !== "stopped" && !force) throw new CorralError("CONTAINER_RUNNING", `container '${name}' is ${status}; 'corral container stop ${name}' first, or 'corral container rm -f ${name}'`);
+    if (status !== "stopped" && !force)
+      throw new CorralError(
+        "CONTAINER_RUNNING",
+        `container '${name}' is ${status}; 'corral container stop ${name}' first, or 'corral container rm -f ${name}'`,
+      );
     await this.rt.delete(name, true);
     await cleanupNetwork(name);
     removeOverlay(this.dir(name));

@@ -72,12 +72,30 @@ test("refuses overlapping windows and nonsense ranges with stable error codes", 
     }
     return undefined;
   };
-  assert.equal(codeOf(() => bus.map(0x1800, new Recorder("below", 0x900))), "MMIO_OVERLAP");
-  assert.equal(codeOf(() => bus.map(0x2fff, new Recorder("above", 0x10))), "MMIO_OVERLAP");
-  assert.equal(codeOf(() => bus.map(0x2100, new Recorder("inside", 0x10))), "MMIO_OVERLAP");
-  assert.equal(codeOf(() => bus.map(0x1000, new Recorder("around", 0x3000))), "MMIO_OVERLAP");
-  assert.equal(codeOf(() => bus.map(-4, new Recorder("neg", 4))), "MMIO_BAD_RANGE");
-  assert.equal(codeOf(() => bus.map(0x9000, new Recorder("empty", 0))), "MMIO_BAD_RANGE");
+  assert.equal(
+    codeOf(() => bus.map(0x1800, new Recorder("below", 0x900))),
+    "MMIO_OVERLAP",
+  );
+  assert.equal(
+    codeOf(() => bus.map(0x2fff, new Recorder("above", 0x10))),
+    "MMIO_OVERLAP",
+  );
+  assert.equal(
+    codeOf(() => bus.map(0x2100, new Recorder("inside", 0x10))),
+    "MMIO_OVERLAP",
+  );
+  assert.equal(
+    codeOf(() => bus.map(0x1000, new Recorder("around", 0x3000))),
+    "MMIO_OVERLAP",
+  );
+  assert.equal(
+    codeOf(() => bus.map(-4, new Recorder("neg", 4))),
+    "MMIO_BAD_RANGE",
+  );
+  assert.equal(
+    codeOf(() => bus.map(0x9000, new Recorder("empty", 0))),
+    "MMIO_BAD_RANGE",
+  );
   // Touching neighbours are fine.
   bus.map(0x1000, new Recorder("left", 0x1000));
   bus.map(0x3000, new Recorder("right", 0x1000));
@@ -186,7 +204,11 @@ test("WordRegisterDevice: narrow loads take their lanes of the word; only whole 
   d.write(4, 2, 1);
   d.write(5, 1, 1);
   d.write(2, 4, 1);
-  assert.deepEqual(d.writes, ["4=ffffffff"], "the store of -1 arrives unsigned; narrow and misaligned ones are ignored");
+  assert.deepEqual(
+    d.writes,
+    ["4=ffffffff"],
+    "the store of -1 arrives unsigned; narrow and misaligned ones are ignored",
+  );
 });
 
 test("hartInterrupts: each hart's cpu-intc phandle with each mip bit, hart by hart", () => {

@@ -37,7 +37,8 @@ export class MmioBus {
     const i = this.insertionIndex(base);
     const before = this.maps[i - 1];
     const after = this.maps[i];
-    const clash = before !== undefined && before.end > base ? before : after !== undefined && after.base < end ? after : undefined;
+    const clash =
+      before !== undefined && before.end > base ? before : after !== undefined && after.base < end ? after : undefined;
     if (clash !== undefined) {
       throw new CorralError(
         "MMIO_OVERLAP",
@@ -190,5 +191,10 @@ export function intcPhandle(ctx: DtContext, h: number): number {
 
 /** `reg` for a node under QEMU virt's /soc, where #address-cells = #size-cells = 2. */
 export function regCells(base: number, size: number): number[] {
-  return [Math.floor(base / 0x1_0000_0000), base % 0x1_0000_0000, Math.floor(size / 0x1_0000_0000), size % 0x1_0000_0000];
+  return [
+    Math.floor(base / 0x1_0000_0000),
+    base % 0x1_0000_0000,
+    Math.floor(size / 0x1_0000_0000),
+    size % 0x1_0000_0000,
+  ];
 }

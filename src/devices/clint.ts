@@ -50,7 +50,8 @@ export class Clint extends WordRegisterDevice {
     private readonly harts: readonly InterruptTarget[],
   ) {
     super();
-    if (harts.length > CLINT_LAYOUT.maxHarts) throw new RangeError(`the CLINT serves at most ${CLINT_LAYOUT.maxHarts} harts`);
+    if (harts.length > CLINT_LAYOUT.maxHarts)
+      throw new RangeError(`the CLINT serves at most ${CLINT_LAYOUT.maxHarts} harts`);
     this.msip = new Uint8Array(harts.length);
     // The reset value of mtimecmp is unspecified (ACLINT 3.1). QEMU resets it to 0, so MTIP is
     // pending from the start; firmware programs mtimecmp before it enables MTIE (OpenSBI writes

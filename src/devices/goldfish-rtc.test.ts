@@ -34,7 +34,17 @@ function write64(rtc: GoldfishRtc, lowReg: number, v: bigint): void {
 
 test("layout: the registers where QEMU and Linux have them", () => {
   assert.deepEqual(
-    [R.timeLow, R.timeHigh, R.alarmLow, R.alarmHigh, R.irqEnabled, R.clearAlarm, R.alarmStatus, R.clearInterrupt, R.size],
+    [
+      R.timeLow,
+      R.timeHigh,
+      R.alarmLow,
+      R.alarmHigh,
+      R.irqEnabled,
+      R.clearAlarm,
+      R.alarmStatus,
+      R.clearInterrupt,
+      R.size,
+    ],
     [0x00, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x1000],
   );
 });

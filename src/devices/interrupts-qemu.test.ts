@@ -53,7 +53,12 @@ const claim = (ctx: number): number => threshold(ctx) + P.claim;
 const UART_IRQ = 10;
 
 /** UART0 raising its line: loopback, FIFOs off, receive interrupt on, one byte looped back. */
-const uartRaise = [uartW(UART_REG.mcr, 0x10), uartW(UART_REG.iirFcr, 0), uartW(UART_REG.ier, 0x01), uartW(UART_REG.data, 0x55)];
+const uartRaise = [
+  uartW(UART_REG.mcr, 0x10),
+  uartW(UART_REG.iirFcr, 0),
+  uartW(UART_REG.ier, 0x01),
+  uartW(UART_REG.data, 0x55),
+];
 /** ... and lowering it by reading the byte. */
 const uartLower = [uartR(UART_REG.data, "RBR")];
 
@@ -174,7 +179,6 @@ function guest(ops: Op[]): number[] {
   code.push(asm.lui(T0, VIRT_TEST_BASE >>> 12), ...asm.li(T1, FINISHER.pass), asm.sw(T1, T0, 0), asm.spin);
   return code;
 }
-
 
 function ours(ops: Op[]): number[] {
   const hart = new RecordingHart();

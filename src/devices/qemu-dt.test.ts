@@ -94,7 +94,10 @@ function viaDtc(dir: string, soc: DtNode[], rootNodes: DtNode[]): DtsNode {
   const src =
     "/dts-v1/;\n/ {\n\t#address-cells = <2>;\n\t#size-cells = <2>;\n" +
     rootNodes.map((n) => renderNode(n, "\t")).join("") +
-    renderNode({ name: "soc", props: { "#address-cells": [2], "#size-cells": [2], ranges: null }, children: soc }, "\t") +
+    renderNode(
+      { name: "soc", props: { "#address-cells": [2], "#size-cells": [2], ranges: null }, children: soc },
+      "\t",
+    ) +
     "};\n";
   writeFileSync(join(dir, "corral.dts"), src);
   execFileSync("dtc", ["-q", "-I", "dts", "-O", "dtb", "-o", join(dir, "corral.dtb"), join(dir, "corral.dts")]);
@@ -170,7 +173,10 @@ for (const harts of [1, 2]) {
       for (const name of ["poweroff", "reboot"]) {
         assert.deepEqual(child(ours, name).props, child(qemu, name).props, `node /${name}`);
       }
-      assert.equal(`"${uartStdoutPath(qemuNode(qsoc, "serial").base)}"`, child(qemu, "chosen").props.get("stdout-path"));
+      assert.equal(
+        `"${uartStdoutPath(qemuNode(qsoc, "serial").base)}"`,
+        child(qemu, "chosen").props.get("stdout-path"),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

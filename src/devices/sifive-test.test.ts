@@ -54,15 +54,24 @@ const cases: { what: string; first: number[]; afterReset?: number[]; poweroffCod
   { what: "fail with code 3", first: [(3 << 16) | FINISHER.fail], poweroffCode: 3 },
   { what: "fail with code 255", first: [(255 << 16) | FINISHER.fail], poweroffCode: 255 },
   { what: "other values are ignored", first: [0x1234, 0x3334, (5 << 16) | FINISHER.fail], poweroffCode: 5 },
-  { what: "reset reruns the machine", first: [FINISHER.reset], afterReset: [(9 << 16) | FINISHER.fail], poweroffCode: 9 },
+  {
+    what: "reset reruns the machine",
+    first: [FINISHER.reset],
+    afterReset: [(9 << 16) | FINISHER.fail],
+    poweroffCode: 9,
+  },
 ];
 
 for (const c of cases) {
-  test(`finisher: ${c.what}, as QEMU's`, { skip: qemuMissing && "needs qemu-system-riscv64 (apt: qemu-system-misc)" }, () => {
-    const run = runBareMetal(program(c.first, c.afterReset ?? []));
-    assert.equal(run.status, c.poweroffCode, `QEMU exit status; stderr: ${run.stderr}`);
-    assert.deepEqual(ours(c.first, c.afterReset ?? []), { kind: "poweroff", code: run.status });
-  });
+  test(
+    `finisher: ${c.what}, as QEMU's`,
+    { skip: qemuMissing && "needs qemu-system-riscv64 (apt: qemu-system-misc)" },
+    () => {
+      const run = runBareMetal(program(c.first, c.afterReset ?? []));
+      assert.equal(run.status, c.poweroffCode, `QEMU exit status; stderr: ${run.stderr}`);
+      assert.deepEqual(ours(c.first, c.afterReset ?? []), { kind: "poweroff", code: run.status });
+    },
+  );
 }
 
 test("events for each store; narrow stores and other offsets as QEMU treats them", () => {

@@ -48,16 +48,32 @@ export function openError(path: string, e: unknown, readOnly: boolean): CorralEr
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case "ENOENT":
-      return new CorralError("DISK_NOT_FOUND", `disk image ${path} does not exist; check the path or create it first`, { cause: e });
+      return new CorralError("DISK_NOT_FOUND", `disk image ${path} does not exist; check the path or create it first`, {
+        cause: e,
+      });
     case "EACCES":
     case "EPERM":
-      return new CorralError("DISK_UNREADABLE", `disk image ${path} cannot be opened ${readOnly ? "for reading" : "for writing"} (permission denied); fix its permissions${readOnly ? "" : ' or attach it read-only with ",ro"'}`, { cause: e });
+      return new CorralError(
+        "DISK_UNREADABLE",
+        `disk image ${path} cannot be opened ${readOnly ? "for reading" : "for writing"} (permission denied); fix its permissions${readOnly ? "" : ' or attach it read-only with ",ro"'}`,
+        { cause: e },
+      );
     case "EROFS":
-      return new CorralError("DISK_UNREADABLE", `disk image ${path} is on a read-only file system; attach it read-only with ",ro"`, { cause: e });
+      return new CorralError(
+        "DISK_UNREADABLE",
+        `disk image ${path} is on a read-only file system; attach it read-only with ",ro"`,
+        { cause: e },
+      );
     case "EISDIR":
-      return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, { cause: e });
+      return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, {
+        cause: e,
+      });
     default:
-      return new CorralError("DISK_UNREADABLE", `disk image ${path} cannot be opened: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      return new CorralError(
+        "DISK_UNREADABLE",
+        `disk image ${path} cannot be opened: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
   }
 }
 
@@ -112,7 +128,11 @@ export function pwriteFull(fd: number, src: Uint8Array, position: number): void 
 }
 
 /** Call `fn(buf, position)` for each of `bufs` laid end to end from `offset`. */
-export function eachAt(offset: number, bufs: readonly Uint8Array[], fn: (buf: Uint8Array, position: number) => void): void {
+export function eachAt(
+  offset: number,
+  bufs: readonly Uint8Array[],
+  fn: (buf: Uint8Array, position: number) => void,
+): void {
   let at = offset;
   for (const b of bufs) {
     fn(b, at);

@@ -18,7 +18,11 @@ export function lockImage(fd: number, path: string, mode: LockMode): void {
   try {
     err = flock(fd, (mode === "exclusive" ? LOCK_EX : LOCK_SH) | LOCK_NB);
   } catch (e) {
-    throw new CorralError("DISK_LOCK_FAILED", `cannot lock disk image ${path}: flock is unavailable (${e instanceof Error ? e.message : String(e)}); reinstall Corral's dependencies (koffi)`, { cause: e });
+    throw new CorralError(
+      "DISK_LOCK_FAILED",
+      `cannot lock disk image ${path}: flock is unavailable (${e instanceof Error ? e.message : String(e)}); reinstall Corral's dependencies (koffi)`,
+      { cause: e },
+    );
   }
   if (err === 0) return;
   if (err === EWOULDBLOCK) {
@@ -29,5 +33,8 @@ export function lockImage(fd: number, path: string, mode: LockMode): void {
         : `disk image ${path} is in use by another Corral VM; stop that VM, or attach the image read-only with ",ro" in both`,
     );
   }
-  throw new CorralError("DISK_LOCK_FAILED", `cannot lock disk image ${path} (errno ${err}); is it on a file system without flock support?`);
+  throw new CorralError(
+    "DISK_LOCK_FAILED",
+    `cannot lock disk image ${path} (errno ${err}); is it on a file system without flock support?`,
+  );
 }

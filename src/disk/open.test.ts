@@ -1,7 +1,16 @@
 // How `--disk` decides a disk's format (issue 14, item 2): never from the bytes a guest writes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { encodeHeader, planLayout } from "./overlay-format.js";
 import { OverlayDisk } from "./overlay.js";
@@ -29,7 +38,14 @@ function scene(t: { after: (fn: () => void) => void }) {
 function forgedHeader(target: string): Uint8Array {
   const st = statSync(target, { bigint: true }); // the most a guest could hope to guess
   const virtualSize = 64 * 1024;
-  return encodeHeader({ virtualSize, clusterSize: 4096, ...planLayout(virtualSize, 4096), baseSize: Number(st.size), baseMtimeNs: st.mtimeNs, basePath: target });
+  return encodeHeader({
+    virtualSize,
+    clusterSize: 4096,
+    ...planLayout(virtualSize, 4096),
+    baseSize: Number(st.size),
+    baseMtimeNs: st.mtimeNs,
+    basePath: target,
+  });
 }
 
 function readAll(d: DiskBackend): Buffer {
@@ -75,12 +91,15 @@ test("an image with the overlay magic that Corral has no record of is refused un
   const img = Buffer.alloc(DISK);
   Buffer.from(forgedHeader(s.secret)).copy(img);
   writeFileSync(s.raw, img); // never attached: the record a first use makes does not exist
-  assert.throws(() => openDisk(parseDiskSpec(s.raw)), (e: Error & { code?: string }) => {
-    assert.equal(e.code, "DISK_FORMAT_UNKNOWN");
-    assert.match(e.message, /no record.*guest\.img,format=overlay.*guest\.img,format=raw/);
-    assert.doesNotMatch(e.message, /\n/);
-    return true;
-  });
+  assert.throws(
+    () => openDisk(parseDiskSpec(s.raw)),
+    (e: Error & { code?: string }) => {
+      assert.equal(e.code, "DISK_FORMAT_UNKNOWN");
+      assert.match(e.message, /no record.*guest\.img,format=overlay.*guest\.img,format=raw/);
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    },
+  );
   const raw = openDisk(parseDiskSpec(`${s.raw},ro,format=raw`));
   assert.ok(raw instanceof RawDisk && raw.readOnly);
   assert.ok(readAll(raw).equals(img));
@@ -89,7 +108,10 @@ test("an image with the overlay magic that Corral has no record of is refused un
   const w = warnings();
   openDisk(parseDiskSpec(`${s.raw},ro`), w).close();
   assert.equal(w.list.length, 1);
-  assert.throws(() => openDisk(parseDiskSpec(`${s.raw},format=overlay`)), { code: "DISK_RECORDED_RAW", message: /written by its guest/ });
+  assert.throws(() => openDisk(parseDiskSpec(`${s.raw},format=overlay`)), {
+    code: "DISK_RECORDED_RAW",
+    message: /written by its guest/,
+  });
 });
 
 test("'corral image overlay' then --disk FILE needs no flag: Corral's record says overlay", (t) => {
@@ -143,8 +165,15 @@ test("an overlay whose recorded base was replaced by another file of the same si
   renameSync(other, s.raw);
   // Size and modification time match what the header says: only the record tells.
   OverlayDisk.open(ovl, { readOnly: true }).close();
-  assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "OVERLAY_BASE_CHANGED", message: /vm1\.img does not match Corral's record of it: base .*guest\.img was replaced/ });
-  assert.throws(() => openDisk(parseDiskSpec(`${ovl},format=overlay`)), { code: "OVERLAY_BASE_CHANGED" }, "naming the format does not skip the record");
+  assert.throws(() => openDisk(parseDiskSpec(ovl)), {
+    code: "OVERLAY_BASE_CHANGED",
+    message: /vm1\.img does not match Corral's record of it: base .*guest\.img was replaced/,
+  });
+  assert.throws(
+    () => openDisk(parseDiskSpec(`${ovl},format=overlay`)),
+    { code: "OVERLAY_BASE_CHANGED" },
+    "naming the format does not skip the record",
+  );
 });
 
 test("an overlay whose header was rewritten to name another base is refused before that base is opened", (t) => {
@@ -157,7 +186,10 @@ test("an overlay whose header was rewritten to name another base is refused befo
   Buffer.from(forged.subarray(56)).copy(bytes, 56);
   writeFileSync(ovl, bytes);
   rmSync(s.secret); // were it opened, the error would be DISK_NOT_FOUND
-  assert.throws(() => openDisk(parseDiskSpec(ovl)), { code: "OVERLAY_RECORD_MISMATCH", message: /header is not the one Corral wrote/ });
+  assert.throws(() => openDisk(parseDiskSpec(ovl)), {
+    code: "OVERLAY_RECORD_MISMATCH",
+    message: /header is not the one Corral wrote/,
+  });
 });
 
 test("a record is never attached as a disk: its guest could rewrite it to say 'overlay'", (t) => {
@@ -165,7 +197,10 @@ test("a record is never attached as a disk: its guest could rewrite it to say 'o
   openDisk(parseDiskSpec(`${s.raw},ro`)).close(); // first use: recorded as raw
   const record = `${s.raw}.corral.json`;
   assert.ok(existsSync(record));
-  assert.throws(() => openDisk(parseDiskSpec(record)), { code: "DISK_IS_RECORD", message: /is Corral's record of a disk image, not a disk image/ });
+  assert.throws(() => openDisk(parseDiskSpec(record)), {
+    code: "DISK_IS_RECORD",
+    message: /is Corral's record of a disk image, not a disk image/,
+  });
   const link = join(s.dir, "innocent.img");
   symlinkSync(record, link);
   assert.throws(() => openDisk(parseDiskSpec(`${link},format=raw`)), { code: "DISK_IS_RECORD" });
@@ -178,16 +213,39 @@ test("--disk FILE[,ro][,format=raw|overlay] parses, options from the end", () =>
   assert.deepEqual(parseDiskSpec("a.img,format=overlay"), { path: "a.img", format: "overlay" });
   assert.deepEqual(parseDiskSpec("a.img,ro,format=raw"), { path: "a.img", readOnly: true, format: "raw" });
   assert.deepEqual(parseDiskSpec("a.img,format=raw,ro"), { path: "a.img", readOnly: true, format: "raw" });
-  assert.throws(() => parseDiskSpec("a.img,format=qcow2"), { code: "BAD_DISK_FORMAT", message: /raw or overlay, not 'qcow2'/ });
+  assert.throws(() => parseDiskSpec("a.img,format=qcow2"), {
+    code: "BAD_DISK_FORMAT",
+    message: /raw or overlay, not 'qcow2'/,
+  });
 });
 
 // Issue 14, item 5: an overlay (recorded or named) that is damaged is one line naming the file and
 // the damage, never a raw or empty disk, and never a table allocated from a header's say-so.
 const damages: { what: string; damage: (path: string, bytes: Buffer) => Buffer; code: string; message: RegExp }[] = [
-  { what: "a bad magic", damage: (_p, b) => (b.write("NOTMAGIC", 0), b), code: "OVERLAY_CORRUPT", message: /bad magic/ },
-  { what: "a bad version", damage: (_p, b) => (b.writeUint32LE(2, 8), b), code: "OVERLAY_VERSION", message: /format version 2; this Corral reads version 1/ },
-  { what: "a truncated table", damage: (_p, b) => b.subarray(0, 4096 + 8), code: "OVERLAY_CORRUPT", message: /file is 4104 bytes but its header and cluster table need \d+: truncated/ },
-  { what: "a file shorter than its header", damage: (_p, b) => b.subarray(0, 100), code: "OVERLAY_CORRUPT", message: /file is 100 bytes, shorter than the 4096-byte header/ },
+  {
+    what: "a bad magic",
+    damage: (_p, b) => (b.write("NOTMAGIC", 0), b),
+    code: "OVERLAY_CORRUPT",
+    message: /bad magic/,
+  },
+  {
+    what: "a bad version",
+    damage: (_p, b) => (b.writeUint32LE(2, 8), b),
+    code: "OVERLAY_VERSION",
+    message: /format version 2; this Corral reads version 1/,
+  },
+  {
+    what: "a truncated table",
+    damage: (_p, b) => b.subarray(0, 4096 + 8),
+    code: "OVERLAY_CORRUPT",
+    message: /file is 4104 bytes but its header and cluster table need \d+: truncated/,
+  },
+  {
+    what: "a file shorter than its header",
+    damage: (_p, b) => b.subarray(0, 100),
+    code: "OVERLAY_CORRUPT",
+    message: /file is 100 bytes, shorter than the 4096-byte header/,
+  },
   {
     what: "a header whose table lies far outside the file",
     damage: (_p, b) => {
@@ -202,7 +260,12 @@ const damages: { what: string; damage: (path: string, bytes: Buffer) => Buffer; 
     code: "OVERLAY_CORRUPT",
     message: /cluster table need \d+: truncated/,
   },
-  { what: "unknown flags", damage: (_p, b) => (b.writeUint32LE(1, 28), b), code: "OVERLAY_CORRUPT", message: /unknown flags 1/ },
+  {
+    what: "unknown flags",
+    damage: (_p, b) => (b.writeUint32LE(1, 28), b),
+    code: "OVERLAY_CORRUPT",
+    message: /unknown flags 1/,
+  },
 ];
 
 for (const d of damages) {

@@ -13,7 +13,15 @@ import { openImage, preadFull } from "./backend.js";
 import { OVERLAY_MAGIC } from "./overlay-format.js";
 import { OverlayDisk } from "./overlay.js";
 import { RawDisk } from "./raw.js";
-import { isRecordFile, readRecord, recordPath, recordRaw, writeRecord, type DiskFormat, type ImageRecord } from "./record.js";
+import {
+  isRecordFile,
+  readRecord,
+  recordPath,
+  recordRaw,
+  writeRecord,
+  type DiskFormat,
+  type ImageRecord,
+} from "./record.js";
 import { WriteBehindDisk } from "./write-behind.js";
 
 export interface DiskSpec {
@@ -39,7 +47,10 @@ export function parseDiskSpec(arg: string): DiskSpec {
     if (!m) return spec;
     if (m[2] === "ro") spec.readOnly = true;
     else if (m[3] === "raw" || m[3] === "overlay") spec.format ??= m[3];
-    else throw new CorralError("BAD_DISK_FORMAT", `--disk ${arg}: format must be raw or overlay, not '${m[3]}'`, { exitCode: 2 });
+    else
+      throw new CorralError("BAD_DISK_FORMAT", `--disk ${arg}: format must be raw or overlay, not '${m[3]}'`, {
+        exitCode: 2,
+      });
     spec.path = m[1]!;
   }
 }
@@ -84,7 +95,10 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   const warn = o.warn ?? ((m: string) => void process.stderr.write(`corral: warning: ${m}\n`));
   const opts = { readOnly: spec.readOnly ?? false };
   if (isRecordFile(spec.path)) {
-    throw new CorralError("DISK_IS_RECORD", `${spec.path} is Corral's record of a disk image, not a disk image; a guest given it could rewrite it: attach the image beside it`);
+    throw new CorralError(
+      "DISK_IS_RECORD",
+      `${spec.path} is Corral's record of a disk image, not a disk image; a guest given it could rewrite it: attach the image beside it`,
+    );
   }
   const rec = recordOf(spec.path);
   const format = spec.format ?? rec?.format;
@@ -114,7 +128,10 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
         `disk image ${spec.path} starts with the overlay magic but Corral has no record of making it (an older Corral made it, or a guest wrote it); attach it with '${spec.path},format=overlay' if 'corral image overlay' made it, else with '${spec.path},format=raw'`,
       );
     }
-    if (spec.format === undefined) warn(`disk image ${spec.path} is a raw image that starts with the overlay magic (written by its guest); attached as raw`);
+    if (spec.format === undefined)
+      warn(
+        `disk image ${spec.path} is a raw image that starts with the overlay magic (written by its guest); attached as raw`,
+      );
   }
   const raw = RawDisk.open(spec.path, opts);
   if (!rec) adoptRaw(spec.path);

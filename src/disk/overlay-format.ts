@@ -48,7 +48,10 @@ export interface OverlayHeader {
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 /** Where the table and the data area go for a disk of `virtualSize` bytes. */
-export function planLayout(virtualSize: number, clusterSize: number): Pick<OverlayHeader, "tableOffset" | "tableEntries" | "dataOffset"> {
+export function planLayout(
+  virtualSize: number,
+  clusterSize: number,
+): Pick<OverlayHeader, "tableOffset" | "tableEntries" | "dataOffset"> {
   const tableEntries = Math.ceil(virtualSize / clusterSize);
   const tableOffset = OVERLAY_HEADER_SIZE;
   // Data clusters are cluster-aligned in the file, so "offset % clusterSize === 0" marks a valid entry.
@@ -71,24 +74,36 @@ export function encodeHeader(h: OverlayHeader): Uint8Array {
   v.setBigUint64(F.baseSize.offset, BigInt(h.baseSize), true);
   v.setBigUint64(F.baseMtimeNs.offset, h.baseMtimeNs, true);
   const path = new TextEncoder().encode(h.basePath);
-  if (path.length > F.basePath.size) throw new CorralError("OVERLAY_BASE_PATH_TOO_LONG", `base image path ${h.basePath} is longer than ${F.basePath.size} bytes; move the base image to a shorter path`);
+  if (path.length > F.basePath.size)
+    throw new CorralError(
+      "OVERLAY_BASE_PATH_TOO_LONG",
+      `base image path ${h.basePath} is longer than ${F.basePath.size} bytes; move the base image to a shorter path`,
+    );
   v.setUint32(F.basePathLength.offset, path.length, true);
   b.set(path, F.basePath.offset);
   return b;
 }
 
 function corrupt(path: string, what: string): CorralError {
-  return new CorralError("OVERLAY_CORRUPT", `overlay ${path} is not a valid Corral overlay (${what}); recreate it from its base image`);
+  return new CorralError(
+    "OVERLAY_CORRUPT",
+    `overlay ${path} is not a valid Corral overlay (${what}); recreate it from its base image`,
+  );
 }
 
 /** Decode and check a header read from `path`. */
 export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
-  if (b.length < OVERLAY_HEADER_SIZE) throw corrupt(path, `file is ${b.length} bytes, shorter than the ${OVERLAY_HEADER_SIZE}-byte header`);
+  if (b.length < OVERLAY_HEADER_SIZE)
+    throw corrupt(path, `file is ${b.length} bytes, shorter than the ${OVERLAY_HEADER_SIZE}-byte header`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const F = OVERLAY_HEADER;
   if (new TextDecoder().decode(b.subarray(0, 8)) !== OVERLAY_MAGIC) throw corrupt(path, "bad magic");
   const version = v.getUint32(F.version.offset, true);
-  if (version !== OVERLAY_VERSION) throw new CorralError("OVERLAY_VERSION", `overlay ${path} has format version ${version}; this Corral reads version ${OVERLAY_VERSION}`);
+  if (version !== OVERLAY_VERSION)
+    throw new CorralError(
+      "OVERLAY_VERSION",
+      `overlay ${path} has format version ${version}; this Corral reads version ${OVERLAY_VERSION}`,
+    );
   const num = (off: number): number => {
     const x = v.getBigUint64(off, true);
     if (x > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(path, `field at ${off} out of range`);
@@ -99,9 +114,11 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
   const flags = v.getUint32(F.flags.offset, true);
   if (flags !== 0) throw corrupt(path, `unknown flags ${flags}`);
   const clusterSize = v.getUint32(F.clusterSize.offset, true);
-  if (clusterSize < MIN_CLUSTER_SIZE || clusterSize > MAX_CLUSTER_SIZE || (clusterSize & (clusterSize - 1)) !== 0) throw corrupt(path, `cluster size ${clusterSize}`);
+  if (clusterSize < MIN_CLUSTER_SIZE || clusterSize > MAX_CLUSTER_SIZE || (clusterSize & (clusterSize - 1)) !== 0)
+    throw corrupt(path, `cluster size ${clusterSize}`);
   const virtualSize = num(F.virtualSize.offset);
-  if (virtualSize % 512 !== 0 || virtualSize === 0) throw corrupt(path, `virtual size ${virtualSize} is not a positive number of sectors`);
+  if (virtualSize % 512 !== 0 || virtualSize === 0)
+    throw corrupt(path, `virtual size ${virtualSize} is not a positive number of sectors`);
   const h: OverlayHeader = {
     virtualSize,
     clusterSize,
@@ -113,11 +130,13 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
     basePath: "",
   };
   const plan = planLayout(virtualSize, clusterSize);
-  if (h.tableOffset !== plan.tableOffset || h.tableEntries !== plan.tableEntries || h.dataOffset !== plan.dataOffset) throw corrupt(path, "table geometry");
+  if (h.tableOffset !== plan.tableOffset || h.tableEntries !== plan.tableEntries || h.dataOffset !== plan.dataOffset)
+    throw corrupt(path, "table geometry");
   const len = v.getUint32(F.basePathLength.offset, true);
   if (len === 0 || len > F.basePath.size) throw corrupt(path, "base path length");
   h.basePath = new TextDecoder().decode(b.subarray(F.basePath.offset, F.basePath.offset + len));
-  if (!h.basePath.startsWith("/") || h.basePath.includes("\0")) throw corrupt(path, "base path is not an absolute path");
+  if (!h.basePath.startsWith("/") || h.basePath.includes("\0"))
+    throw corrupt(path, "base path is not an absolute path");
   return h;
 }
 
@@ -128,7 +147,8 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
  * bounds the memory the table takes by the file's size.
  */
 export function checkExtent(path: string, h: OverlayHeader, fileSize: number): void {
-  if (fileSize < h.dataOffset) throw corrupt(path, `file is ${fileSize} bytes but its header and cluster table need ${h.dataOffset}: truncated`);
+  if (fileSize < h.dataOffset)
+    throw corrupt(path, `file is ${fileSize} bytes but its header and cluster table need ${h.dataOffset}: truncated`);
 }
 
 /**

@@ -34,7 +34,14 @@ test("header layout: fields in order inside 4 KiB, encode/decode round trip", ()
     end = field.offset + field.size;
   }
   assert.equal(end, OVERLAY_HEADER_SIZE);
-  const h = { virtualSize: 10 << 20, clusterSize: 65536, ...planLayout(10 << 20, 65536), baseSize: 12345, baseMtimeNs: 1700000000123456789n, basePath: "/images/base.img" };
+  const h = {
+    virtualSize: 10 << 20,
+    clusterSize: 65536,
+    ...planLayout(10 << 20, 65536),
+    baseSize: 12345,
+    baseMtimeNs: 1700000000123456789n,
+    basePath: "/images/base.img",
+  };
   assert.deepEqual(decodeHeader("x", encodeHeader(h)), h);
   assert.equal(h.tableEntries, 160);
   assert.equal(h.dataOffset, 65536);
@@ -70,7 +77,11 @@ test("reads fall back to the base, writes land in the overlay, the base never ch
   assert.throws(() => again.write(0, new Uint8Array(512)), { code: "DISK_READ_ONLY" });
   again.close();
   assert.equal(sha(readFileSync(s.base)), sha(s.content), "base image byte-for-byte unchanged");
-  assert.deepEqual(readdirSync(s.dir).sort(), ["base.img", "vm.ovl", "vm.ovl.corral.json"], "no temporary or lock files left, only Corral's record");
+  assert.deepEqual(
+    readdirSync(s.dir).sort(),
+    ["base.img", "vm.ovl", "vm.ovl.corral.json"],
+    "no temporary or lock files left, only Corral's record",
+  );
 });
 
 test("locks: one writer per overlay, no writer on a base in use, many overlays per base", (t) => {
@@ -93,7 +104,9 @@ test("a changed or missing base, a damaged overlay and bad options are refused c
   OverlayDisk.create(s.overlay, s.base);
   assert.throws(() => OverlayDisk.create(s.overlay, s.base), { code: "OVERLAY_EXISTS" });
   assert.throws(() => OverlayDisk.create(join(s.dir, "x.ovl"), join(s.dir, "none.img")), { code: "DISK_NOT_FOUND" });
-  assert.throws(() => OverlayDisk.create(join(s.dir, "y.ovl"), s.base, { clusterSize: 1000 }), { code: "OVERLAY_CORRUPT" });
+  assert.throws(() => OverlayDisk.create(join(s.dir, "y.ovl"), s.base, { clusterSize: 1000 }), {
+    code: "OVERLAY_CORRUPT",
+  });
   utimesSync(s.base, new Date(2000, 1, 1), new Date(2000, 1, 1));
   assert.throws(() => OverlayDisk.open(s.overlay), { code: "OVERLAY_BASE_CHANGED", message: /recreate the overlay/ });
   rmSync(s.base);
@@ -109,7 +122,10 @@ test("a changed or missing base, a damaged overlay and bad options are refused c
   const shared = readFileSync(s.overlay);
   shared.writeBigUint64LE(shared.readBigUint64LE(OVERLAY_HEADER_SIZE), OVERLAY_HEADER_SIZE + 8 * 5);
   writeFileSync(s.overlay, shared);
-  assert.throws(() => OverlayDisk.open(s.overlay), { code: "OVERLAY_CORRUPT", message: /cluster 5: entry \d+ is another cluster's data too/ });
+  assert.throws(() => OverlayDisk.open(s.overlay), {
+    code: "OVERLAY_CORRUPT",
+    message: /cluster 5: entry \d+ is another cluster's data too/,
+  });
   writeFileSync(s.overlay, pristine);
   const raw = readFileSync(s.overlay);
   raw.writeBigUint64LE(123456789n, OVERLAY_HEADER_SIZE + 8); // entry 1 points nowhere
@@ -129,7 +145,9 @@ test("killed at random points, the overlay stays consistent and keeps every flus
   const rounds: { start: number; flushed: number }[] = [];
   for (let r = 0; r < 6; r++) {
     const start = r * perRound;
-    const child = spawn(process.execPath, [writer, s.overlay, String(start), "5", String(perRound)], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [writer, s.overlay, String(start), "5", String(perRound)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     t.after(() => child.kill("SIGKILL"));
     const killAfter = 1 + rng.int(40);
     let flushed = start - 1;
@@ -196,7 +214,11 @@ test("a full host disk gives the guest IOERR and leaves the overlay consistent",
     }
     assert.equal(status, BlkStatus.IOERR, "the write that found the disk full failed");
     assert.ok(ok > 0);
-    assert.equal(rig.raw([blkHeader(BlkType.FLUSH, 0)], [1]).status, BlkStatus.OK, "flushing what was written still works");
+    assert.equal(
+      rig.raw([blkHeader(BlkType.FLUSH, 0)], [1]).status,
+      BlkStatus.OK,
+      "flushing what was written still works",
+    );
     const r = rig.read(0, 8);
     assert.equal(r.status, BlkStatus.OK, "the device keeps serving reads");
   } finally {

@@ -15,7 +15,16 @@
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CorralError } from "../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, eachAt, openError, openImage, preadFull, pwriteFull, type DiskBackend } from "./backend.js";
+import {
+  DiskReadOnlyError,
+  SECTOR_SIZE,
+  eachAt,
+  openError,
+  openImage,
+  preadFull,
+  pwriteFull,
+  type DiskBackend,
+} from "./backend.js";
 import {
   DEFAULT_CLUSTER_SIZE,
   ENTRY_SIZE,
@@ -30,7 +39,14 @@ import {
   type OverlayHeader,
 } from "./overlay-format.js";
 import { lockImage } from "./lock.js";
-import { baseIdentity, checkIdentity, headerSha256, overlayIdentity, writeRecord, type OverlayIdentity } from "./record.js";
+import {
+  baseIdentity,
+  checkIdentity,
+  headerSha256,
+  overlayIdentity,
+  writeRecord,
+  type OverlayIdentity,
+} from "./record.js";
 
 export interface OverlayCreateOptions {
   /** Cluster size in bytes, a power of two from 4 KiB to 2 MiB (default 64 KiB). */
@@ -90,8 +106,16 @@ export class OverlayDisk implements DiskBackend {
     const baseSize = Number(st.size);
     const clusterSize = opts.clusterSize ?? DEFAULT_CLUSTER_SIZE;
     const virtualSize = opts.size ?? Math.ceil(baseSize / SECTOR_SIZE) * SECTOR_SIZE;
-    if (virtualSize % SECTOR_SIZE !== 0 || virtualSize <= 0) throw new CorralError("OVERLAY_BAD_SIZE", `overlay size ${virtualSize} is not a positive multiple of 512 bytes`);
-    const header: OverlayHeader = { virtualSize, clusterSize, ...planLayout(virtualSize, clusterSize), baseSize, baseMtimeNs: st.mtimeNs, basePath: base };
+    if (virtualSize % SECTOR_SIZE !== 0 || virtualSize <= 0)
+      throw new CorralError("OVERLAY_BAD_SIZE", `overlay size ${virtualSize} is not a positive multiple of 512 bytes`);
+    const header: OverlayHeader = {
+      virtualSize,
+      clusterSize,
+      ...planLayout(virtualSize, clusterSize),
+      baseSize,
+      baseMtimeNs: st.mtimeNs,
+      basePath: base,
+    };
     const bytes = encodeHeader(header);
     decodeHeader(path, bytes); // the same checks a later open makes (cluster size, ...)
     const tmp = `${path}.tmp-${process.pid}`;
@@ -104,7 +128,8 @@ export class OverlayDisk implements DiskBackend {
       // new blocks, so a full host disk cannot fail a table update.
       const zeros = new Uint8Array(1 << 20);
       const tableEnd = header.dataOffset;
-      for (let at = OVERLAY_HEADER_SIZE; at < tableEnd; at += zeros.length) pwriteFull(fd, zeros.subarray(0, Math.min(zeros.length, tableEnd - at)), at);
+      for (let at = OVERLAY_HEADER_SIZE; at < tableEnd; at += zeros.length)
+        pwriteFull(fd, zeros.subarray(0, Math.min(zeros.length, tableEnd - at)), at);
       fsyncSync(fd);
     } catch (e) {
       closeSync(fd);
@@ -116,7 +141,8 @@ export class OverlayDisk implements DiskBackend {
     try {
       linkSync(tmp, path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new CorralError("OVERLAY_EXISTS", `overlay ${path} already exists; remove it first or pick another name`);
+      if ((e as NodeJS.ErrnoException).code === "EEXIST")
+        throw new CorralError("OVERLAY_EXISTS", `overlay ${path} already exists; remove it first or pick another name`);
       throw e;
     } finally {
       unlinkSync(tmp);
@@ -164,7 +190,10 @@ export class OverlayDisk implements DiskBackend {
       const identity = overlayIdentity(st, head, baseIdentity(h.basePath, bst));
       if (want) checkIdentity(path, want, identity);
       if (Number(bst.size) !== h.baseSize || bst.mtimeNs !== h.baseMtimeNs) {
-        throw new CorralError("OVERLAY_BASE_CHANGED", `base image ${h.basePath} changed since overlay ${path} was made on it (size or modification time differ); recreate the overlay`);
+        throw new CorralError(
+          "OVERLAY_BASE_CHANGED",
+          `base image ${h.basePath} changed since overlay ${path} was made on it (size or modification time differ); recreate the overlay`,
+        );
       }
       const raw = new Uint8Array(h.tableEntries * ENTRY_SIZE);
       preadFull(fd, raw, h.tableOffset);
@@ -182,7 +211,11 @@ export class OverlayDisk implements DiskBackend {
           if (used[c >> 3]! & (1 << (c & 7))) bad = `entry ${n} is another cluster's data too`;
           used[c >> 3]! |= 1 << (c & 7);
         }
-        if (bad) throw new CorralError("OVERLAY_CORRUPT", `overlay ${path} is damaged (cluster ${i}: ${bad}); recreate it from its base image`);
+        if (bad)
+          throw new CorralError(
+            "OVERLAY_CORRUPT",
+            `overlay ${path} is damaged (cluster ${i}: ${bad}); recreate it from its base image`,
+          );
         table[i] = n;
       }
       return new OverlayDisk(path, readOnly, h, identity, fd, baseFd, table, fileSize);
@@ -207,7 +240,7 @@ export class OverlayDisk implements DiskBackend {
 
   /** Call fn(cluster index, offset in cluster, position in the request, length) for each cluster piece. */
   private each(offset: number, len: number, fn: (ci: number, within: number, at: number, n: number) => void): void {
-    for (let at = 0; at < len; ) {
+    for (let at = 0; at < len;) {
       const pos = offset + at;
       const ci = Math.floor(pos / this.cluster);
       const within = pos - ci * this.cluster;
@@ -275,7 +308,8 @@ export class OverlayDisk implements DiskBackend {
       const len = Math.min(TABLE_PAGE, tableBytes - start);
       const buf = new Uint8Array(len);
       const view = new DataView(buf.buffer);
-      for (let i = 0; i < len / ENTRY_SIZE; i++) view.setBigUint64(i * ENTRY_SIZE, BigInt(this.table[start / ENTRY_SIZE + i]!), true);
+      for (let i = 0; i < len / ENTRY_SIZE; i++)
+        view.setBigUint64(i * ENTRY_SIZE, BigInt(this.table[start / ENTRY_SIZE + i]!), true);
       pwriteFull(fd, buf, this.header.tableOffset + start);
     }
     fdatasyncSync(fd);

@@ -5,7 +5,16 @@
  */
 import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
 import { CorralError } from "../errors.js";
-import { DiskReadOnlyError, SECTOR_SIZE, openImage, preadFull, preadvFull, pwriteFull, pwritevFull, type DiskBackend } from "./backend.js";
+import {
+  DiskReadOnlyError,
+  SECTOR_SIZE,
+  openImage,
+  preadFull,
+  preadvFull,
+  pwriteFull,
+  pwritevFull,
+  type DiskBackend,
+} from "./backend.js";
 import { lockImage } from "./lock.js";
 import { EOPNOTSUPP } from "../sys/errno.js";
 import { fallocate } from "../sys/io.js";
@@ -77,7 +86,8 @@ export class RawDisk implements DiskBackend {
     if (this.readOnly) throw new DiskReadOnlyError(this.path);
     // A hint (§5.2.6.2): where holes are unsupported the data simply stays.
     const err = fallocate(this.handle, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len);
-    if (err !== 0 && err !== EOPNOTSUPP) throw new CorralError("DISK_IO", `discard on ${this.path} failed (errno ${err})`);
+    if (err !== 0 && err !== EOPNOTSUPP)
+      throw new CorralError("DISK_IO", `discard on ${this.path} failed (errno ${err})`);
   }
 
   writeZeroes(offset: number, len: number): void {
@@ -87,7 +97,8 @@ export class RawDisk implements DiskBackend {
     if (err === 0) return;
     if (err !== EOPNOTSUPP) throw new CorralError("DISK_IO", `write-zeroes on ${this.path} failed (errno ${err})`);
     const zeros = new Uint8Array(Math.min(len, ZERO_CHUNK));
-    for (let at = 0; at < len; at += zeros.length) pwriteFull(this.handle, zeros.subarray(0, Math.min(zeros.length, len - at)), offset + at);
+    for (let at = 0; at < len; at += zeros.length)
+      pwriteFull(this.handle, zeros.subarray(0, Math.min(zeros.length, len - at)), offset + at);
   }
 
   close(): void {

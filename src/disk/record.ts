@@ -35,7 +35,8 @@ export interface OverlayIdentity {
   base: BaseIdentity;
 }
 
-export type ImageRecord = { version: 1; format: "raw"; dev: string; ino: string } | { version: 1; format: "overlay"; overlay: OverlayIdentity };
+export type ImageRecord =
+  { version: 1; format: "raw"; dev: string; ino: string } | { version: 1; format: "overlay"; overlay: OverlayIdentity };
 
 const SUFFIX = ".corral.json";
 
@@ -122,7 +123,11 @@ export function writeRecord(image: string, r: ImageRecord): void {
     renameSync(tmp, path);
   } catch (e) {
     if (tmp !== undefined) rmSync(tmp, { force: true });
-    throw new CorralError("DISK_RECORD_FAILED", `cannot write ${path}, Corral's record of disk image ${image}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new CorralError(
+      "DISK_RECORD_FAILED",
+      `cannot write ${path}, Corral's record of disk image ${image}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
   }
 }
 
@@ -132,7 +137,11 @@ export function recordRaw(image: string): void {
   try {
     st = statSync(image, { bigint: true });
   } catch (e) {
-    throw new CorralError("DISK_RECORD_FAILED", `cannot record disk image ${image}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new CorralError(
+      "DISK_RECORD_FAILED",
+      `cannot record disk image ${image}: ${e instanceof Error ? e.message : String(e)}`,
+      { cause: e },
+    );
   }
   writeRecord(image, { version: 1, format: "raw", dev: String(st.dev), ino: String(st.ino) });
 }
@@ -144,10 +153,17 @@ export function headerSha256(header: Uint8Array): string {
 /** Refuse an overlay that is not what Corral recorded: its header, its base's path and identity. */
 export function checkIdentity(path: string, want: OverlayIdentity, got: OverlayIdentity): void {
   const fail = (code: string, why: string): CorralError =>
-    new CorralError(code, `overlay ${path} does not match Corral's record of it: ${why}; recreate the overlay with 'corral image overlay'`);
-  if (got.headerSha256 !== want.headerSha256) throw fail("OVERLAY_RECORD_MISMATCH", "its header is not the one Corral wrote");
+    new CorralError(
+      code,
+      `overlay ${path} does not match Corral's record of it: ${why}; recreate the overlay with 'corral image overlay'`,
+    );
+  if (got.headerSha256 !== want.headerSha256)
+    throw fail("OVERLAY_RECORD_MISMATCH", "its header is not the one Corral wrote");
   const [w, g] = [want.base, got.base];
-  if (g.path !== w.path) throw fail("OVERLAY_RECORD_MISMATCH", `its header names base ${g.path}, Corral recorded ${w.path}`);
-  if (g.dev !== w.dev || g.ino !== w.ino) throw fail("OVERLAY_BASE_CHANGED", `base ${w.path} was replaced by another file`);
-  if (g.size !== w.size || g.mtimeNs !== w.mtimeNs) throw fail("OVERLAY_BASE_CHANGED", `base ${w.path} was modified (size or modification time differ)`);
+  if (g.path !== w.path)
+    throw fail("OVERLAY_RECORD_MISMATCH", `its header names base ${g.path}, Corral recorded ${w.path}`);
+  if (g.dev !== w.dev || g.ino !== w.ino)
+    throw fail("OVERLAY_BASE_CHANGED", `base ${w.path} was replaced by another file`);
+  if (g.size !== w.size || g.mtimeNs !== w.mtimeNs)
+    throw fail("OVERLAY_BASE_CHANGED", `base ${w.path} was modified (size or modification time differ)`);
 }

@@ -25,8 +25,15 @@ test("write-behind: reads see every completed write; flush and close leave them 
     const sectors = n % 50 === 49 ? SLOT_BYTES / 512 + 8 : 1 + (r() % 64);
     const at = 512 * (r() % (size / 512 - sectors));
     const data = new Uint8Array(sectors * 512).map(() => r() & 0xff);
-    const cuts = [0, ...Array.from({ length: r() % 4 }, () => 512 * (r() % sectors)).sort((a, b) => a - b), data.length];
-    d.writev(at, cuts.slice(1).map((end, i) => data.subarray(cuts[i], end)));
+    const cuts = [
+      0,
+      ...Array.from({ length: r() % 4 }, () => 512 * (r() % sectors)).sort((a, b) => a - b),
+      data.length,
+    ];
+    d.writev(
+      at,
+      cuts.slice(1).map((end, i) => data.subarray(cuts[i], end)),
+    );
     model.set(data, at);
     if (r() % 3 === 0) {
       const from = Math.max(0, at - 4096);
@@ -57,7 +64,10 @@ test("write-behind: every other operation waits for the queued writes (a worker 
   fill(0, 4096, 2);
   const b = new Uint8Array(4096);
   d.read(0, b);
-  assert.ok(b.every((x) => x === 2), "read");
+  assert.ok(
+    b.every((x) => x === 2),
+    "read",
+  );
   fill(0, 65536, 3);
   d.writeZeroes(4096, 8192);
   fill(65536, 65536, 4);
@@ -67,11 +77,22 @@ test("write-behind: every other operation waits for the queued writes (a worker 
   fill(2 << 20, 4096, 7);
   d.flush();
   const f = file();
-  assert.ok(f.subarray(0, SLOT_BYTES + 4096).every((x) => x === 6), "a large write after queued ones");
-  assert.ok(f.subarray(2 << 20, (2 << 20) + 4096).every((x) => x === 7), "flush");
+  assert.ok(
+    f.subarray(0, SLOT_BYTES + 4096).every((x) => x === 6),
+    "a large write after queued ones",
+  );
+  assert.ok(
+    f.subarray(2 << 20, (2 << 20) + 4096).every((x) => x === 7),
+    "flush",
+  );
   fill(3 << 20, 4096, 8);
   d.close();
-  assert.ok(file().subarray(3 << 20, (3 << 20) + 4096).every((x) => x === 8), "close");
+  assert.ok(
+    file()
+      .subarray(3 << 20, (3 << 20) + 4096)
+      .every((x) => x === 8),
+    "close",
+  );
 });
 
 test("write-behind: discard and write-zeroes are not overtaken by queued writes", (t) => {
@@ -86,9 +107,15 @@ test("write-behind: discard and write-zeroes are not overtaken by queued writes"
   d.flush();
   const f = new Uint8Array(readFileSync(path));
   assert.ok(f.subarray(0, 4096).every((x) => x === 2));
-  assert.ok(f.subarray(4096, 12288).every((x) => x === 0), "write-zeroes");
+  assert.ok(
+    f.subarray(4096, 12288).every((x) => x === 0),
+    "write-zeroes",
+  );
   assert.ok(f.subarray(12288, 65536).every((x) => x === 2));
-  assert.ok(f.subarray(131072, 135168).every((x) => x === 0), "discard");
+  assert.ok(
+    f.subarray(131072, 135168).every((x) => x === 0),
+    "discard",
+  );
   assert.ok(f.subarray(135168, 196608).every((x) => x === 3));
 });
 
@@ -101,10 +128,13 @@ test("write-behind: a write the worker cannot store (full host disk) fails the n
   const d = new WriteBehindDisk(RawDisk.open(path));
   try {
     // The writes complete (a volatile cache); storing them runs out of space in the worker.
-    assert.throws(() => {
-      for (let at = 0; at < 4 << 20; at += 65536) d.write(at, new Uint8Array(65536).fill(3));
-      d.flush();
-    }, { code: "ENOSPC" });
+    assert.throws(
+      () => {
+        for (let at = 0; at < 4 << 20; at += 65536) d.write(at, new Uint8Array(65536).fill(3));
+        d.flush();
+      },
+      { code: "ENOSPC" },
+    );
     // Writes still queued when that was reported may have failed too: the next flush says so.
     try {
       d.flush();

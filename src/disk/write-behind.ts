@@ -35,7 +35,9 @@ export class WriteBehindDisk implements DiskBackend {
   ) {
     if (inner.readOnly) throw new DiskReadOnlyError(inner.path);
     this.ring.delayMs = opts.workerDelayMs ?? 0;
-    this.worker = new Worker(new URL("./writer.js", import.meta.url), { workerData: { sab: this.ring.sab, fd: inner.handle } });
+    this.worker = new Worker(new URL("./writer.js", import.meta.url), {
+      workerData: { sab: this.ring.sab, fd: inner.handle },
+    });
     // The worker must not keep a finished process alive; close() stops it.
     this.worker.unref();
     this.worker.on("error", () => this.ring.fail(-5));
@@ -64,7 +66,10 @@ export class WriteBehindDisk implements DiskBackend {
       // worker that makes no progress for STALL_MS is taken for dead, and the request fails
       // instead of hanging the VM.
       if (!this.ring.waitTail(tail, STALL_MS)) {
-        throw new CorralError("DISK_IO", `the writer thread of disk image ${this.inner.path} stopped answering; stop the VM and check the host's disk`);
+        throw new CorralError(
+          "DISK_IO",
+          `the writer thread of disk image ${this.inner.path} stopped answering; stop the VM and check the host's disk`,
+        );
       }
     }
   }
@@ -132,7 +137,9 @@ export class WriteBehindDisk implements DiskBackend {
       void worker.terminate();
       this.report();
     } catch (e) {
-      throw e instanceof CorralError ? e : new CorralError("DISK_IO", `disk image ${this.inner.path}: ${(e as Error).message}`, { cause: e });
+      throw e instanceof CorralError
+        ? e
+        : new CorralError("DISK_IO", `disk image ${this.inner.path}: ${(e as Error).message}`, { cause: e });
     } finally {
       this.inner.close();
     }

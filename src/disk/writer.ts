@@ -21,7 +21,7 @@ for (;;) {
   if (delay > 0) ring.sleep(delay);
   const { position, data } = ring.slot(tail);
   try {
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+    for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, position + done);
   } catch (e) {
     ring.fail((e as NodeJS.ErrnoException).errno ?? -5);
   }

@@ -1,7 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdirSync, symlinkSync } from "node:fs";
+import {
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+  symlinkSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -75,7 +84,10 @@ test("our reader agrees with an archive made by real cpio -o -H newc", () => {
     symlinkSync("d/f", join(src, "l"));
     const made = execFileSync("cpio", ["-o", "-H", "newc", "--quiet"], { cwd: src, input: "d\nd/f\nl\n" });
     const entries = readCpio(new Uint8Array(made));
-    assert.deepEqual(entries.map((e) => e.name), ["d", "d/f", "l"]);
+    assert.deepEqual(
+      entries.map((e) => e.name),
+      ["d", "d/f", "l"],
+    );
     assert.equal(new TextDecoder().decode(entries[1]?.data), "data!");
     assert.equal((entries[2]?.mode ?? 0) & 0o170000, S_IF.LNK);
     assert.equal(new TextDecoder().decode(entries[2]?.data), "d/f");
@@ -84,15 +96,22 @@ test("our reader agrees with an archive made by real cpio -o -H newc", () => {
 
 test("parents come first, inode numbers are stable, repeated paths replace", () => {
   const build = (): Uint8Array =>
-    new CpioWriter().file("x/y/z", new Uint8Array([1, 2])).dir("x", 0o700).file("x/y/z", new Uint8Array([3])).finish();
+    new CpioWriter()
+      .file("x/y/z", new Uint8Array([1, 2]))
+      .dir("x", 0o700)
+      .file("x/y/z", new Uint8Array([3]))
+      .finish();
   const a = build();
   assert.deepEqual(a, build());
   const entries = readCpio(a);
-  assert.deepEqual(entries.map((e) => [e.name, e.ino, e.mode]), [
-    ["x", 1, S_IF.DIR | 0o700],
-    ["x/y", 2, S_IF.DIR | 0o755],
-    ["x/y/z", 3, S_IF.REG | 0o644],
-  ]);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.ino, e.mode]),
+    [
+      ["x", 1, S_IF.DIR | 0o700],
+      ["x/y", 2, S_IF.DIR | 0o755],
+      ["x/y/z", 3, S_IF.REG | 0o644],
+    ],
+  );
   assert.deepEqual(entries[2]?.data, new Uint8Array([3]));
 });
 

@@ -75,7 +75,12 @@ export class CpioWriter {
   }
 
   charDevice(path: string, major: number, minor: number, mode = 0o600): this {
-    return this.put(path, { mode: S_IF.CHR | (mode & 0o7777), data: new Uint8Array(0), rdevmajor: major, rdevminor: minor });
+    return this.put(path, {
+      mode: S_IF.CHR | (mode & 0o7777),
+      data: new Uint8Array(0),
+      rdevmajor: major,
+      rdevminor: minor,
+    });
   }
 
   has(path: string): boolean {
@@ -89,7 +94,8 @@ export class CpioWriter {
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       const existing = this.entries.get(parent);
-      if (!existing) this.entries.set(parent, { mode: S_IF.DIR | 0o755, data: new Uint8Array(0), rdevmajor: 0, rdevminor: 0 });
+      if (!existing)
+        this.entries.set(parent, { mode: S_IF.DIR | 0o755, data: new Uint8Array(0), rdevmajor: 0, rdevminor: 0 });
       else if ((existing.mode & 0o170000) !== S_IF.DIR) {
         throw new CorralError("CPIO_BAD_PATH", `cpio: cannot add '${name}': '${parent}' is not a directory`);
       }
@@ -109,8 +115,19 @@ export class CpioWriter {
     const add = (name: string, fields: Partial<Record<CpioField, number>>, data: Uint8Array): void => {
       const nameBytes = utf8.encode(name + "\0");
       const all: Record<CpioField, number> = {
-        ino: 0, mode: 0, uid: 0, gid: 0, nlink: 1, mtime: this.mtime, filesize: data.length,
-        devmajor: 0, devminor: 0, rdevmajor: 0, rdevminor: 0, namesize: nameBytes.length, check: 0,
+        ino: 0,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        nlink: 1,
+        mtime: this.mtime,
+        filesize: data.length,
+        devmajor: 0,
+        devminor: 0,
+        rdevmajor: 0,
+        rdevminor: 0,
+        namesize: nameBytes.length,
+        check: 0,
         ...fields,
       };
       const text = CPIO_MAGIC + CPIO_FIELDS.map((f) => hex8(all[f], f)).join("");
@@ -118,7 +135,11 @@ export class CpioWriter {
     };
     for (const [name, e] of this.entries) {
       const isDir = (e.mode & 0o170000) === S_IF.DIR;
-      add(name, { ino: ino++, mode: e.mode, nlink: isDir ? 2 : 1, rdevmajor: e.rdevmajor, rdevminor: e.rdevminor }, e.data);
+      add(
+        name,
+        { ino: ino++, mode: e.mode, nlink: isDir ? 2 : 1, rdevmajor: e.rdevmajor, rdevminor: e.rdevminor },
+        e.data,
+      );
     }
     add(CPIO_TRAILER, { mtime: 0 }, new Uint8Array(0));
 
@@ -167,7 +188,8 @@ export function readCpio(buf: Uint8Array): CpioEntry[] {
   const out: CpioEntry[] = [];
   let o = 0;
   for (;;) {
-    if (o + CPIO_HEADER_SIZE > buf.length) throw new CorralError("CPIO_BAD_ARCHIVE", "cpio: archive ends without a trailer");
+    if (o + CPIO_HEADER_SIZE > buf.length)
+      throw new CorralError("CPIO_BAD_ARCHIVE", "cpio: archive ends without a trailer");
     const head = text.decode(buf.subarray(o, o + CPIO_HEADER_SIZE));
     if (!head.startsWith(CPIO_MAGIC)) throw new CorralError("CPIO_BAD_ARCHIVE", `cpio: no newc magic at offset ${o}`);
     const f = {} as Record<CpioField, number>;

@@ -5,7 +5,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { EHDR, EHDR_SIZE, EM_RISCV, PHDR, PHDR_SIZE, PT, SHDR, SHDR_SIZE, SYM, SYM_SIZE, parseElf, type Field } from "./elf.js";
+import {
+  EHDR,
+  EHDR_SIZE,
+  EM_RISCV,
+  PHDR,
+  PHDR_SIZE,
+  PT,
+  SHDR,
+  SHDR_SIZE,
+  SYM,
+  SYM_SIZE,
+  parseElf,
+  type Field,
+} from "./elf.js";
 import { isCorralError } from "../errors.js";
 
 /** A record layout is contiguous, in order, and adds up to the declared size. */
@@ -44,7 +57,14 @@ function readelf(tool: string, path: string): { entry: bigint; machine: string; 
   const re = /^\s+([A-Z_a-z+]+)\s+(0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+) /gm;
   for (const m of h.matchAll(re)) {
     const [, type = "", offset = "", vaddr = "", paddr = "", filesz = "", memsz = ""] = m;
-    segments.push({ type, offset: BigInt(offset), vaddr: BigInt(vaddr), paddr: BigInt(paddr), filesz: Number(filesz), memsz: Number(memsz) });
+    segments.push({
+      type,
+      offset: BigInt(offset),
+      vaddr: BigInt(vaddr),
+      paddr: BigInt(paddr),
+      filesz: Number(filesz),
+      memsz: Number(memsz),
+    });
   }
   return { entry, machine, segments };
 }
@@ -62,7 +82,10 @@ test("/bin/ls parses like readelf says (x86-64, dynamic symbols)", () => {
   ref.segments.forEach((r, i) => {
     const s = elf.segments[i];
     assert.ok(s);
-    assert.deepEqual({ offset: s.offset, vaddr: s.vaddr, paddr: s.paddr, filesz: s.filesz, memsz: s.memsz }, { offset: r.offset, vaddr: r.vaddr, paddr: r.paddr, filesz: r.filesz, memsz: r.memsz });
+    assert.deepEqual(
+      { offset: s.offset, vaddr: s.vaddr, paddr: s.paddr, filesz: s.filesz, memsz: s.memsz },
+      { offset: r.offset, vaddr: r.vaddr, paddr: r.paddr, filesz: r.filesz, memsz: r.memsz },
+    );
     if (r.type === "LOAD") assert.equal(s.type, PT.LOAD);
   });
   assert.ok(elf.sections.some((s) => s.name === ".text"));
@@ -89,7 +112,16 @@ scratch: .space 4096
 `,
     );
     const exe = join(dir, "t.elf");
-    execFileSync("riscv64-unknown-elf-gcc", ["-nostdlib", "-nostartfiles", "-march=rv64gc", "-mabi=lp64d", "-Wl,-Ttext=0x80000000", "-o", exe, join(dir, "t.S")]);
+    execFileSync("riscv64-unknown-elf-gcc", [
+      "-nostdlib",
+      "-nostartfiles",
+      "-march=rv64gc",
+      "-mabi=lp64d",
+      "-Wl,-Ttext=0x80000000",
+      "-o",
+      exe,
+      join(dir, "t.S"),
+    ]);
     const elf = parseElf(new Uint8Array(readFileSync(exe)), { name: exe, machine: EM_RISCV });
     const ref = readelf("riscv64-unknown-elf-readelf", exe);
     assert.equal(elf.machine, EM_RISCV);

@@ -180,7 +180,8 @@ export function parseElf(buf: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
     throw fail("ELF_BAD_MAGIC", "is not an ELF file (no \\x7fELF magic)");
   }
   need(0, EHDR_SIZE, "ELF header");
-  if (buf[EI.CLASS] !== ELFCLASS64) throw fail("ELF_NOT_64BIT", "is a 32-bit ELF; Corral needs a 64-bit (ELFCLASS64) file");
+  if (buf[EI.CLASS] !== ELFCLASS64)
+    throw fail("ELF_NOT_64BIT", "is a 32-bit ELF; Corral needs a 64-bit (ELFCLASS64) file");
   if (buf[EI.DATA] !== ELFDATA2LSB) throw fail("ELF_NOT_LITTLE_ENDIAN", "is a big-endian ELF; RISC-V is little-endian");
 
   const machine = num(dv, 0, EHDR.e_machine);
@@ -191,7 +192,8 @@ export function parseElf(buf: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
   const phoff = big(dv, 0, EHDR.e_phoff);
   const phnum = num(dv, 0, EHDR.e_phnum);
   const phentsize = num(dv, 0, EHDR.e_phentsize);
-  if (phnum > 0 && phentsize < PHDR_SIZE) throw fail("ELF_BAD_HEADER", `has program headers of ${phentsize} bytes (< ${PHDR_SIZE})`);
+  if (phnum > 0 && phentsize < PHDR_SIZE)
+    throw fail("ELF_BAD_HEADER", `has program headers of ${phentsize} bytes (< ${PHDR_SIZE})`);
   const segments: ElfSegment[] = [];
   for (let i = 0; i < phnum; i++) {
     const base = need(phoff + BigInt(i * phentsize), PHDR_SIZE, "program header table");
@@ -206,7 +208,8 @@ export function parseElf(buf: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
       align: big(dv, base, PHDR.p_align),
     };
     if (seg.type === PT.LOAD) need(seg.offset, seg.filesz, `segment ${i}`);
-    if (seg.type === PT.LOAD && seg.filesz > seg.memsz) throw fail("ELF_BAD_HEADER", `has loadable segment ${i} with filesz > memsz`);
+    if (seg.type === PT.LOAD && seg.filesz > seg.memsz)
+      throw fail("ELF_BAD_HEADER", `has loadable segment ${i} with filesz > memsz`);
     segments.push(seg);
   }
 
@@ -258,7 +261,10 @@ function readSections(dv: DataView, need: Need, fail: Fail): { raw: RawSection[]
   const shstr = raw[num(dv, 0, EHDR.e_shstrndx)];
   const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength);
   if (shstr) for (const s of raw) s.name = cstr(bytes, shstr.offset + s.nameOff, shstr.offset + shstr.size);
-  return { raw, list: raw.map(({ name, type, flags, addr, offset, size }) => ({ name, type, flags, addr, offset, size })) };
+  return {
+    raw,
+    list: raw.map(({ name, type, flags, addr, offset, size }) => ({ name, type, flags, addr, offset, size })),
+  };
 }
 
 function readSymbols(dv: DataView, buf: Uint8Array, sections: RawSection[], need: Need): Map<string, bigint> {

@@ -23,7 +23,10 @@ const sample: DtNode = {
   props: { "#address-cells": [2], "#size-cells": [2], compatible: "riscv-virtio", model: "corral,rv64" },
   children: [
     { name: "chosen", props: { bootargs: "console=ttyS0 quiet", "stdout-path": "/soc/serial@10000000" } },
-    { name: "memory@80000000", props: { device_type: "memory", reg: [...u64Cells(0x8000_0000), ...u64Cells(512n << 20n)] } },
+    {
+      name: "memory@80000000",
+      props: { device_type: "memory", reg: [...u64Cells(0x8000_0000), ...u64Cells(512n << 20n)] },
+    },
     {
       name: "cpus",
       props: { "#address-cells": [1], "#size-cells": [0], "timebase-frequency": [10_000_000] },
@@ -32,7 +35,15 @@ const sample: DtNode = {
           name: "cpu@0",
           props: { device_type: "cpu", reg: [0], compatible: "riscv", "riscv,isa": "rv64imafdc", status: "okay" },
           children: [
-            { name: "interrupt-controller", props: { "#interrupt-cells": [1], "interrupt-controller": null, compatible: "riscv,cpu-intc", phandle: [1] } },
+            {
+              name: "interrupt-controller",
+              props: {
+                "#interrupt-cells": [1],
+                "interrupt-controller": null,
+                compatible: "riscv,cpu-intc",
+                phandle: [1],
+              },
+            },
           ],
         },
       ],
@@ -41,7 +52,15 @@ const sample: DtNode = {
       name: "soc",
       props: { "#address-cells": [2], "#size-cells": [2], compatible: "simple-bus", ranges: null },
       children: [
-        { name: "serial@10000000", props: { compatible: ["ns16550a", "ns16550"], reg: [0, 0x1000_0000, 0, 0x100], "clock-frequency": [3_686_400], "interrupts-extended": [1, 10] } },
+        {
+          name: "serial@10000000",
+          props: {
+            compatible: ["ns16550a", "ns16550"],
+            reg: [0, 0x1000_0000, 0, 0x100],
+            "clock-frequency": [3_686_400],
+            "interrupts-extended": [1, 10],
+          },
+        },
         { name: "blob@0", props: { "odd-bytes": new Uint8Array([1, 2, 3]), "empty-list": [] } },
       ],
     },
@@ -64,7 +83,10 @@ function withTmp<T>(fn: (dir: string) => T): T {
 
 test("header layout is the spec's ten big-endian u32 fields", () => {
   const offsets = Object.values(FDT_HEADER);
-  assert.deepEqual(offsets, offsets.map((_, i) => i * 4));
+  assert.deepEqual(
+    offsets,
+    offsets.map((_, i) => i * 4),
+  );
   assert.equal(FDT_HEADER_SIZE, offsets.length * 4);
 });
 
@@ -72,7 +94,10 @@ test("u64Cells splits high cell first", () => {
   assert.deepEqual(u64Cells(0x1_2345_6789n), [1, 0x2345_6789]);
   assert.deepEqual(u64Cells(0x8000_0000), [0, 0x8000_0000]);
   assert.deepEqual(u64Cells(0xffff_ffff_ffff_ffffn), [0xffff_ffff, 0xffff_ffff]);
-  assert.throws(() => u64Cells(-1), (e) => isCorralError(e) && e.code === "FDT_BAD_VALUE");
+  assert.throws(
+    () => u64Cells(-1),
+    (e) => isCorralError(e) && e.code === "FDT_BAD_VALUE",
+  );
 });
 
 test("encode then decode gives the tree back; header fields are consistent", () => {
@@ -138,7 +163,10 @@ test("dtc accepts our blob and prints the same tree", () => {
     assert.match(dts, /odd-bytes = \[01 02 03\];/);
     assert.match(dts, /ranges;/);
     // fdtdump (same package) prints the header fields as dtc sees them.
-    const dump = execFileSync("fdtdump", [join(dir, "ours.dtb")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const dump = execFileSync("fdtdump", [join(dir, "ours.dtb")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     assert.match(dump, /\/\/ version:\s+17$/m);
     assert.match(dump, /\/\/ last_comp_version:\s+16$/m);
     assert.match(dump, /\/\/ boot_cpuid_phys:\s+0x2$/m);

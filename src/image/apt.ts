@@ -138,12 +138,19 @@ export class PrivateApt {
           if (m && onProgress) onProgress(Math.min(1, Number(m[1]) / 100));
         }
       });
-      child.on("error", (e) => reject(new CorralError("APT_NOT_FOUND", `could not run apt-get: ${e.message}`, { cause: e })));
+      child.on("error", (e) =>
+        reject(new CorralError("APT_NOT_FOUND", `could not run apt-get: ${e.message}`, { cause: e })),
+      );
       child.on("close", (status, signal) => {
         if (status === 0) return resolve();
         const why = lastError(stderr) ?? (signal ? `killed by ${signal}` : `exit status ${status}`);
         if (/No space left on device/i.test(stderr)) return reject(diskFull(into, why));
-        reject(new CorralError("DOWNLOAD_FAILED", `apt-get could not download ${pkgs.join(", ")} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`));
+        reject(
+          new CorralError(
+            "DOWNLOAD_FAILED",
+            `apt-get could not download ${pkgs.join(", ")} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`,
+          ),
+        );
       });
     });
   }
@@ -163,12 +170,18 @@ export class PrivateApt {
 
 /** apt's last "E: ..." line (or last non-empty line), without the prefix. */
 function lastError(stderr: string | undefined): string | undefined {
-  const lines = (stderr ?? "").split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = (stderr ?? "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const errors = lines.filter((l) => l.startsWith("E: "));
   const pick = errors.find((l) => !/Some index files failed/.test(l)) ?? errors[0] ?? lines[lines.length - 1];
   return pick?.replace(/^[EW]: /, "").replace(/\s+/g, " ");
 }
 
 export function diskFull(where: string, detail: string): CorralError {
-  return new CorralError("DISK_FULL", `no space left on the device holding ${where} (${detail}); free some space or set CORRAL_HOME to another disk`);
+  return new CorralError(
+    "DISK_FULL",
+    `no space left on the device holding ${where} (${detail}); free some space or set CORRAL_HOME to another disk`,
+  );
 }

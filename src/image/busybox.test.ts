@@ -10,8 +10,13 @@ test("the applet table read from the host's busybox equals its own --list", () =
   // The host busybox can run, so it is the reference for the parser.
   const listed = execFileSync("busybox", ["--list"], { encoding: "utf8" }).trim().split("\n").sort();
   const path = execFileSync("sh", ["-c", "command -v busybox"], { encoding: "utf8" }).trim();
-  const parsed = busyboxApplets(new Uint8Array(readFileSync(path))).filter((a) => a !== "busybox").sort();
-  assert.deepEqual(parsed, listed.filter((a) => a !== "busybox"));
+  const parsed = busyboxApplets(new Uint8Array(readFileSync(path)))
+    .filter((a) => a !== "busybox")
+    .sort();
+  assert.deepEqual(
+    parsed,
+    listed.filter((a) => a !== "busybox"),
+  );
 });
 
 test("Debian's riscv64 busybox-static has every applet Corral needs", async () => {
@@ -22,5 +27,8 @@ test("Debian's riscv64 busybox-static has every applet Corral needs", async () =
 });
 
 test("a binary that is not busybox is refused", () => {
-  assert.throws(() => busyboxApplets(new Uint8Array(readFileSync("/bin/ls"))), (e) => isCorralError(e) && e.code === "IMAGE_BAD_BUSYBOX");
+  assert.throws(
+    () => busyboxApplets(new Uint8Array(readFileSync("/bin/ls"))),
+    (e) => isCorralError(e) && e.code === "IMAGE_BAD_BUSYBOX",
+  );
 });

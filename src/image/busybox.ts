@@ -8,7 +8,17 @@ import { CorralError } from "../errors.js";
 
 /** Applets Corral's /init and a usable shell need; a busybox without them is refused. */
 export const REQUIRED_APPLETS = [
-  "sh", "mount", "hostname", "setsid", "cttyhack", "poweroff", "insmod", "cat", "echo", "mkdir", "ls",
+  "sh",
+  "mount",
+  "hostname",
+  "setsid",
+  "cttyhack",
+  "poweroff",
+  "insmod",
+  "cat",
+  "echo",
+  "mkdir",
+  "ls",
 ] as const;
 
 const START = new Uint8Array([0x5b, 0, 0x5b, 0x5b, 0]); // "[\0[[\0"

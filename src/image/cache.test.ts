@@ -2,7 +2,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MANIFEST, VERIFIED, corralHome, sha256File, verifyImage, writeManifest } from "./cache.js";
@@ -14,7 +26,11 @@ function withImage(fn: (dir: string) => void): void {
     writeFileSync(join(dir, "Image"), randomBytes(3_000_000));
     mkdirSync(join(dir, "modules/x"), { recursive: true });
     writeFileSync(join(dir, "modules/x/a.ko.xz"), randomBytes(1000));
-    writeManifest(dir, { packages: { k: { version: "1", architecture: "riscv64" } }, kernelRelease: "x", initramfsRecipe: "r" });
+    writeManifest(dir, {
+      packages: { k: { version: "1", architecture: "riscv64" } },
+      kernelRelease: "x",
+      initramfsRecipe: "r",
+    });
     fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -50,18 +66,27 @@ test("a flipped byte is found even when size and mtime are put back", () => {
     writeSync(fd, new Uint8Array([(readFileSync(path)[1000] ?? 0) ^ 0xff]), 0, 1, 1000);
     closeSync(fd);
     utimesSync(path, before.atime, before.mtime);
-    assert.throws(() => verifyImage(dir), (e) => corruptCode(e) && /Image does not match its SHA-256/.test((e as Error).message));
+    assert.throws(
+      () => verifyImage(dir),
+      (e) => corruptCode(e) && /Image does not match its SHA-256/.test((e as Error).message),
+    );
   });
 });
 
 test("truncated, missing and manifest damage are detected", () => {
   withImage((dir) => {
     truncateSync(join(dir, "Image"), 1000);
-    assert.throws(() => verifyImage(dir), (e) => corruptCode(e) && /truncated/.test((e as Error).message));
+    assert.throws(
+      () => verifyImage(dir),
+      (e) => corruptCode(e) && /truncated/.test((e as Error).message),
+    );
   });
   withImage((dir) => {
     rmSync(join(dir, "modules/x/a.ko.xz"));
-    assert.throws(() => verifyImage(dir), (e) => corruptCode(e) && /is missing/.test((e as Error).message));
+    assert.throws(
+      () => verifyImage(dir),
+      (e) => corruptCode(e) && /is missing/.test((e as Error).message),
+    );
   });
   withImage((dir) => {
     writeFileSync(join(dir, MANIFEST), "{ not json");
@@ -69,7 +94,10 @@ test("truncated, missing and manifest damage are detected", () => {
   });
   withImage((dir) => {
     rmSync(join(dir, MANIFEST));
-    assert.throws(() => verifyImage(dir), (e) => isCorralError(e) && e.code === "IMAGE_MISSING");
+    assert.throws(
+      () => verifyImage(dir),
+      (e) => isCorralError(e) && e.code === "IMAGE_MISSING",
+    );
   });
 });
 

@@ -7,7 +7,17 @@
  * user space cannot set back, so a remembered check is only reused for an untouched file.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, readdirSync, renameSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { CorralError } from "../errors.js";
@@ -47,7 +57,7 @@ export function sha256File(path: string): string {
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = openSync(path, "r");
   try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
   } finally {
     closeSync(fd);
   }
@@ -93,7 +103,9 @@ export function readManifest(dir: string): Manifest {
     }
     return m as Manifest;
   } catch (e) {
-    throw new CorralError("IMAGE_CORRUPT", `the image manifest ${path} is unreadable (${(e as Error).message})`, { cause: e });
+    throw new CorralError("IMAGE_CORRUPT", `the image manifest ${path} is unreadable (${(e as Error).message})`, {
+      cause: e,
+    });
   }
 }
 

@@ -24,7 +24,10 @@ test("the initramfs extracts with real cpio: /init, busybox, applets, device nod
     const img = await sharedImage();
     const busybox = new Uint8Array(readFileSync(img.busybox));
     const root = join(dir, "root");
-    extract(buildInitramfs({ busybox, extraFiles: { "/etc/extra": { data: new Uint8Array([1]), mode: 0o600 } } }), root);
+    extract(
+      buildInitramfs({ busybox, extraFiles: { "/etc/extra": { data: new Uint8Array([1]), mode: 0o600 } } }),
+      root,
+    );
 
     const init = lstatSync(join(root, "init"));
     assert.ok(init.isFile());
@@ -36,7 +39,8 @@ test("the initramfs extracts with real cpio: /init, busybox, applets, device nod
 
     assert.deepEqual(new Uint8Array(readFileSync(join(root, "bin/busybox"))), busybox);
     assert.equal(lstatSync(join(root, "bin/busybox")).mode & 0o777, 0o755);
-    for (const applet of ["sh", "mount", "cttyhack", "poweroff", "insmod"]) assert.equal(readlinkSync(join(root, "bin", applet)), "busybox");
+    for (const applet of ["sh", "mount", "cttyhack", "poweroff", "insmod"])
+      assert.equal(readlinkSync(join(root, "bin", applet)), "busybox");
     assert.equal(readlinkSync(join(root, "sbin")), "bin");
     assert.equal(readlinkSync(join(root, "usr/bin")), "../bin");
 
@@ -49,7 +53,10 @@ test("the initramfs extracts with real cpio: /init, busybox, applets, device nod
     assert.equal(lstatSync(join(root, "tmp")).mode & 0o7777, 0o1777);
     assert.equal(lstatSync(join(root, "etc/extra")).mode & 0o777, 0o600);
     // The cached image's initramfs is this same build.
-    assert.deepEqual(new Uint8Array(readFileSync(img.initramfs)), buildInitramfs({ busybox, modules: DEFAULT_MODULES, modulesDir: img.modulesDir }));
+    assert.deepEqual(
+      new Uint8Array(readFileSync(img.initramfs)),
+      buildInitramfs({ busybox, modules: DEFAULT_MODULES, modulesDir: img.modulesDir }),
+    );
   }));
 
 test("the command archive holds /corral/cmd and /corral/files", () =>
@@ -64,8 +71,25 @@ test("the command archive holds /corral/cmd and /corral/files", () =>
 function bootQemu(img: ImagePaths, initrd: string, extraArgs: string[] = []): string {
   return execFileSync(
     "qemu-system-riscv64",
-    ["-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-no-reboot", "-bios", img.firmware, "-kernel", img.kernel,
-      "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet", ...extraArgs],
+    [
+      "-M",
+      "virt",
+      "-smp",
+      "1",
+      "-m",
+      "512",
+      "-nographic",
+      "-no-reboot",
+      "-bios",
+      img.firmware,
+      "-kernel",
+      img.kernel,
+      "-initrd",
+      initrd,
+      "-append",
+      "console=ttyS0 panic=-1 quiet",
+      ...extraArgs,
+    ],
     { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000 },
   );
 }
@@ -74,9 +98,12 @@ test("booted by QEMU, /init runs the appended command and frames its output", ()
   withTmp(async (dir) => {
     const img = await sharedImage();
     const initrd = join(dir, "initrd.cpio");
-    const cmd = commandArchive('echo "host=$(hostname)"; cat /corral/files/greeting; grep -c devtmpfs /proc/mounts; exit 7', {
-      greeting: new TextEncoder().encode("hello from the host\n"),
-    });
+    const cmd = commandArchive(
+      'echo "host=$(hostname)"; cat /corral/files/greeting; grep -c devtmpfs /proc/mounts; exit 7',
+      {
+        greeting: new TextEncoder().encode("hello from the host\n"),
+      },
+    );
     writeFileSync(initrd, Buffer.concat([readFileSync(img.initramfs), cmd]));
     const out = bootQemu(img, initrd).replace(/\r/g, "");
     const started = out.indexOf(`${INIT_STARTED}\n`);
@@ -91,10 +118,19 @@ test("modules listed at build time are loaded by /init in dependency order", () 
   withTmp(async (dir) => {
     const img = await sharedImage();
     const initrd = join(dir, "initrd.cpio");
-    const base = buildInitramfs({ busybox: new Uint8Array(readFileSync(img.busybox)), modules: ["virtio_mmio", "virtio_blk"], modulesDir: img.modulesDir });
+    const base = buildInitramfs({
+      busybox: new Uint8Array(readFileSync(img.busybox)),
+      modules: ["virtio_mmio", "virtio_blk"],
+      modulesDir: img.modulesDir,
+    });
     writeFileSync(join(dir, "disk.img"), new Uint8Array(1 << 20));
     writeFileSync(initrd, Buffer.concat([base, commandArchive("cut -d' ' -f1 /proc/modules | sort; ls /sys/block")]));
-    const out = bootQemu(img, initrd, ["-drive", `file=${join(dir, "disk.img")},format=raw,if=none,id=d0`, "-device", "virtio-blk-device,drive=d0"]);
+    const out = bootQemu(img, initrd, [
+      "-drive",
+      `file=${join(dir, "disk.img")},format=raw,if=none,id=d0`,
+      "-device",
+      "virtio-blk-device,drive=d0",
+    ]);
     const body = out.replace(/\r/g, "").split(`${CMD_BEGIN}\n`)[1] ?? "";
     assert.equal(body.slice(0, body.search(CMD_EXIT_RE)), "virtio_blk\nvirtio_mmio\nvda\n", out);
     assert.equal(CMD_EXIT_RE.exec(body)?.[1], "0");

@@ -31,10 +31,13 @@ Suites: bookworm
 
 test("deb822 stanzas: comments, deb-src and disabled stanzas are skipped", () => {
   const s = parseDeb822Sources(DEB822, "f.sources");
-  assert.deepEqual(s.map((x) => [x.uris, x.suites]), [
-    [["http://mirror.example/debian"], ["bookworm", "bookworm-updates"]],
-    [["http://mirror.example/debian-security"], ["bookworm-security"]],
-  ]);
+  assert.deepEqual(
+    s.map((x) => [x.uris, x.suites]),
+    [
+      [["http://mirror.example/debian"], ["bookworm", "bookworm-updates"]],
+      [["http://mirror.example/debian-security"], ["bookworm-security"]],
+    ],
+  );
 });
 
 test("one-line sources with options and comments", () => {
@@ -42,7 +45,10 @@ test("one-line sources with options and comments", () => {
     "# deb http://old.example/debian buster main\ndeb [arch=amd64 signed-by=/k.gpg] http://one.example/debian bookworm main\ndeb-src http://src.example/debian bookworm main\n",
     "sources.list",
   );
-  assert.deepEqual(s.map((x) => [x.uris, x.suites]), [[["http://one.example/debian"], ["bookworm"]]]);
+  assert.deepEqual(
+    s.map((x) => [x.uris, x.suites]),
+    [[["http://one.example/debian"], ["bookworm"]]],
+  );
 });
 
 test("the host's release archive wins over -security and third-party sources", () => {
@@ -64,7 +70,10 @@ test("reads a whole apt configuration directory; CORRAL_APT_MIRROR overrides it"
     assert.equal(findAptMirror({}, etc), "http://mirror.example/debian");
     assert.equal(findAptMirror({ CORRAL_APT_MIRROR: "http://127.0.0.1:9/debian/" }, etc), "http://127.0.0.1:9/debian");
     rmSync(join(etc, "sources.list.d", "debian.sources"));
-    assert.throws(() => findAptMirror({}, etc), (e) => isCorralError(e) && e.code === "MIRROR_NOT_CONFIGURED" && /CORRAL_APT_MIRROR/.test(e.message));
+    assert.throws(
+      () => findAptMirror({}, etc),
+      (e) => isCorralError(e) && e.code === "MIRROR_NOT_CONFIGURED" && /CORRAL_APT_MIRROR/.test(e.message),
+    );
   } finally {
     rmSync(etc, { recursive: true, force: true });
   }

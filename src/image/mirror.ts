@@ -86,7 +86,10 @@ function hostCodename(osRelease = "/etc/os-release"): string | undefined {
 export function pickDebianMirror(sources: readonly AptSource[], codename?: string): string | undefined {
   const usable = (u: string): boolean => /^(https?|file):/.test(u);
   const first = (pred: (s: AptSource) => boolean): string | undefined =>
-    sources.filter(pred).flatMap((s) => s.uris).find(usable);
+    sources
+      .filter(pred)
+      .flatMap((s) => s.uris)
+      .find(usable);
   return (
     (codename ? first((s) => s.suites.includes(codename)) : undefined) ??
     first((s) => s.uris.some((u) => /\/debian\/?$/.test(u)))

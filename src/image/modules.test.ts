@@ -13,7 +13,9 @@ function readelfDepends(ko: Uint8Array): string[] {
   const dir = mkdtempSync(join(tmpdir(), "corral-ko-"));
   try {
     writeFileSync(join(dir, "m.ko"), ko);
-    const dump = execFileSync("riscv64-unknown-elf-readelf", ["-p", ".modinfo", join(dir, "m.ko")], { encoding: "utf8" });
+    const dump = execFileSync("riscv64-unknown-elf-readelf", ["-p", ".modinfo", join(dir, "m.ko")], {
+      encoding: "utf8",
+    });
     const dep = /\]\s+depends=(\S*)/.exec(dump)?.[1] ?? "";
     return dep.split(",").filter(Boolean);
   } finally {
@@ -28,7 +30,14 @@ test("module dependencies read from .modinfo agree with readelf", async () => {
     const path = index.get(name);
     assert.ok(path, name);
     const ko = readModule(path);
-    assert.deepEqual(modinfo(ko).get("depends")?.flatMap((d) => d.split(",")).filter(Boolean) ?? [], readelfDepends(ko), name);
+    assert.deepEqual(
+      modinfo(ko)
+        .get("depends")
+        ?.flatMap((d) => d.split(","))
+        .filter(Boolean) ?? [],
+      readelfDepends(ko),
+      name,
+    );
     assert.equal(modinfo(ko).get("name")?.[0], name);
   }
 });
@@ -43,7 +52,8 @@ test("resolution puts dependencies first, once, and skips built-in modules", asy
   assert.ok(!names.includes("virtio"));
   // Every module comes after everything it depends on.
   for (const [i, m] of mods.entries()) {
-    for (const dep of readelfDepends(m.data)) assert.ok(names.indexOf(dep) >= 0 && names.indexOf(dep) < i, `${dep} before ${m.name}`);
+    for (const dep of readelfDepends(m.data))
+      assert.ok(names.indexOf(dep) >= 0 && names.indexOf(dep) < i, `${dep} before ${m.name}`);
   }
   assert.ok(names.includes("net_failover") && names.includes("failover"));
   // Decompressed modules are RISC-V ELF relocatables.
@@ -52,5 +62,8 @@ test("resolution puts dependencies first, once, and skips built-in modules", asy
 
 test("an unknown module is MODULE_NOT_FOUND", async () => {
   const img = await sharedImage();
-  assert.throws(() => resolveModules(img.modulesDir, ["no_such_module"]), (e) => isCorralError(e) && e.code === "MODULE_NOT_FOUND");
+  assert.throws(
+    () => resolveModules(img.modulesDir, ["no_such_module"]),
+    (e) => isCorralError(e) && e.code === "MODULE_NOT_FOUND",
+  );
 });

@@ -56,7 +56,9 @@ export function readModule(path: string): Uint8Array {
   try {
     return new Uint8Array(execFileSync(tool, ["-dc", path], { maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "pipe"] }));
   } catch (e) {
-    throw new CorralError("MODULE_UNREADABLE", `could not decompress ${path} with ${tool} (install ${tool}?)`, { cause: e });
+    throw new CorralError("MODULE_UNREADABLE", `could not decompress ${path} with ${tool} (install ${tool}?)`, {
+      cause: e,
+    });
   }
 }
 

@@ -2,7 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createProgress } from "./progress.js";
 
-function sink(isTTY: boolean): { out: { write(s: string): void; isTTY: boolean; columns: number }; text: () => string } {
+function sink(isTTY: boolean): {
+  out: { write(s: string): void; isTTY: boolean; columns: number };
+  text: () => string;
+} {
   let text = "";
   return { out: { write: (s: string) => void (text += s), isTTY, columns: 100 }, text: () => text };
 }
@@ -14,7 +17,10 @@ test("without a TTY: one plain line per 10%, ending at 100%", () => {
   p.update(0.5); // going backwards prints nothing
   p.done();
   const lines = s.text().trimEnd().split("\n");
-  assert.deepEqual(lines.map((l) => /: (\d+)%/.exec(l)?.[1]), ["0", "10", "20", "30", "40", "50", "60", "70", "80", "90", "100"]);
+  assert.deepEqual(
+    lines.map((l) => /: (\d+)%/.exec(l)?.[1]),
+    ["0", "10", "20", "30", "40", "50", "60", "70", "80", "90", "100"],
+  );
   assert.equal(lines[lines.length - 1], "dl: 100% (114/114 MB)");
   assert.ok(!s.text().includes("\r"));
 });

@@ -26,7 +26,9 @@ export function createProgress(label: string, totalBytes: number, out: ProgressS
     if (out.isTTY) {
       const width = Math.max(10, Math.min(40, (out.columns || 80) - label.length - sizes.length - 16));
       const full = Math.round(f * width);
-      out.write(`\r${label} [${"#".repeat(full)}${".".repeat(width - full)}] ${String(pct).padStart(3)}% ${sizes}\x1b[K`);
+      out.write(
+        `\r${label} [${"#".repeat(full)}${".".repeat(width - full)}] ${String(pct).padStart(3)}% ${sizes}\x1b[K`,
+      );
     } else {
       out.write(`${label}: ${pct}% (${sizes})\n`);
     }

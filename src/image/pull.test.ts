@@ -6,7 +6,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureDefaultImage, imageDir, pullDefaultImage, RISCV_IMAGE_MAGIC } from "./pull.js";
@@ -21,7 +33,10 @@ function sink(): { out: { write(s: string): boolean }; text: () => string } {
   return { out: { write: (s: string) => ((text += s), true) }, text: () => text };
 }
 
-const hasCode = (code: string) => (e: unknown): boolean => isCorralError(e) && e.code === code;
+const hasCode =
+  (code: string) =>
+  (e: unknown): boolean =>
+    isCorralError(e) && e.code === code;
 
 /** Run the CLI as a user would. */
 function cli(args: string[], env: NodeJS.ProcessEnv): { status: number | null; stdout: string; stderr: string } {
@@ -37,11 +52,21 @@ test("default image: pull, verify, corruption, truncation, dead mirror, interrup
   await t.test("pull fetches, unpacks and caches the packages with a manifest", async () => {
     const log = sink();
     const p = await pullDefaultImage({ home, out: log.out, env: {} });
-    assert.deepEqual(Object.keys(p.manifest.packages).sort(), ["busybox-static", `linux-image-${p.manifest.kernelRelease}`, "opensbi"]);
+    assert.deepEqual(Object.keys(p.manifest.packages).sort(), [
+      "busybox-static",
+      `linux-image-${p.manifest.kernelRelease}`,
+      "opensbi",
+    ]);
     const kernel = readFileSync(p.kernel);
-    assert.equal(kernel.subarray(RISCV_IMAGE_MAGIC.offset, RISCV_IMAGE_MAGIC.offset + 8).toString("latin1"), RISCV_IMAGE_MAGIC.bytes);
+    assert.equal(
+      kernel.subarray(RISCV_IMAGE_MAGIC.offset, RISCV_IMAGE_MAGIC.offset + 8).toString("latin1"),
+      RISCV_IMAGE_MAGIC.bytes,
+    );
     // The busybox is a riscv64 executable (file(1) is the outside opinion).
-    assert.match(execFileSync("file", ["-b", p.busybox], { encoding: "utf8" }), /ELF 64-bit LSB.*RISC-V.*statically linked/);
+    assert.match(
+      execFileSync("file", ["-b", p.busybox], { encoding: "utf8" }),
+      /ELF 64-bit LSB.*RISC-V.*statically linked/,
+    );
     assert.ok(existsSync(join(p.modulesDir, "kernel/drivers/block/virtio_blk.ko.xz")));
     assert.ok(p.manifest.files["fw_dynamic.bin"]);
     assert.equal(verifyImage(dir, { full: true }).created, p.manifest.created);
@@ -74,7 +99,10 @@ test("default image: pull, verify, corruption, truncation, dead mirror, interrup
 
   await t.test("a truncated file is detected", async () => {
     truncateSync(join(dir, "fw_dynamic.bin"), 1000);
-    await assert.rejects(ensureDefaultImage({ home, env: {}, offline: true }), (e) => hasCode("IMAGE_CORRUPT")(e) && /fw_dynamic\.bin has 1000 bytes.*truncated/.test((e as Error).message));
+    await assert.rejects(
+      ensureDefaultImage({ home, env: {}, offline: true }),
+      (e) => hasCode("IMAGE_CORRUPT")(e) && /fw_dynamic\.bin has 1000 bytes.*truncated/.test((e as Error).message),
+    );
   });
 
   await t.test("an unreachable mirror is a clear error and leaves nothing behind", async () => {
@@ -88,15 +116,24 @@ test("default image: pull, verify, corruption, truncation, dead mirror, interrup
     // Through the CLI: one line, exit status 1.
     const r = cli(["image", "pull"], { CORRAL_HOME: fresh, CORRAL_APT_MIRROR: DEAD_MIRROR });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^corral: could not read the trixie\/riscv64 package index from http:\/\/127\.0\.0\.1:9\/debian .*CORRAL_APT_MIRROR[^\n]*\n$/);
+    assert.match(
+      r.stderr,
+      /^corral: could not read the trixie\/riscv64 package index from http:\/\/127\.0\.0\.1:9\/debian .*CORRAL_APT_MIRROR[^\n]*\n$/,
+    );
     // A forced pull that fails keeps the image that was there (here: the truncated one, untouched).
-    await assert.rejects(pullDefaultImage({ home, force: true, env: { CORRAL_APT_MIRROR: DEAD_MIRROR }, out: sink().out }), hasCode("MIRROR_UNREACHABLE"));
+    await assert.rejects(
+      pullDefaultImage({ home, force: true, env: { CORRAL_APT_MIRROR: DEAD_MIRROR }, out: sink().out }),
+      hasCode("MIRROR_UNREACHABLE"),
+    );
     assert.ok(existsSync(join(dir, "manifest.json")));
   });
 
   await t.test("an interrupted pull leaves no image and no scratch", async () => {
     const fresh = join(home, "interrupted");
-    const child = spawn(process.execPath, [CLI, "image", "pull"], { env: { ...process.env, CORRAL_HOME: fresh }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "image", "pull"], {
+      env: { ...process.env, CORRAL_HOME: fresh },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let err = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
       err += d;
@@ -129,6 +166,9 @@ test("default image: pull, verify, corruption, truncation, dead mirror, interrup
     symlinkSync(process.execPath, join(bin, "node"));
     const r = cli(["image", "pull"], { CORRAL_HOME: join(home, "noapt"), PATH: bin });
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, "corral: 'apt-get' is not available: Corral fetches its default guest image with Debian's apt; install apt or pass --kernel/--initrd\n");
+    assert.equal(
+      r.stderr,
+      "corral: 'apt-get' is not available: Corral fetches its default guest image with Debian's apt; install apt or pass --kernel/--initrd\n",
+    );
   });
 });

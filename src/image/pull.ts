@@ -5,7 +5,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  statfsSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import { PrivateApt, diskFull, requireApt, type AptPackageInfo } from "./apt.js";
@@ -148,7 +158,8 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   const apt = new PrivateApt(join(work, "apt"), findAptMirror(env));
   apt.update();
   const kernelPkg = apt.depends(KERNEL_METAPACKAGE).find((p) => p.startsWith("linux-image-"));
-  if (!kernelPkg) throw new CorralError("PACKAGE_NOT_FOUND", `${KERNEL_METAPACKAGE} names no kernel package in ${apt.suite}`);
+  if (!kernelPkg)
+    throw new CorralError("PACKAGE_NOT_FOUND", `${KERNEL_METAPACKAGE} names no kernel package in ${apt.suite}`);
   const pkgs = [kernelPkg, BUSYBOX_PACKAGE, OPENSBI_PACKAGE].map((p) => apt.show(p));
   const total = pkgs.reduce((n, p) => n + p.size, 0);
   checkSpace(work, pkgs);
@@ -156,7 +167,12 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   const debs = join(work, "debs");
   mkdirSync(debs);
   const bar = createProgress(`corral: downloading ${kernelPkg}, busybox, opensbi`, total, out);
-  await apt.download(pkgs.map((p) => p.package), debs, (f) => bar.update(f), (child) => scratch.track(child));
+  await apt.download(
+    pkgs.map((p) => p.package),
+    debs,
+    (f) => bar.update(f),
+    (child) => scratch.track(child),
+  );
   bar.done();
 
   // Unpack (dpkg-deb -x: the data archive only, no maintainer scripts run).
@@ -207,7 +223,10 @@ export const RISCV_IMAGE_MAGIC = { offset: 0x30, bytes: "RISCV\0\0\0" } as const
 function checkRiscvImage(path: string, pkg: string): void {
   const head = readFileSync(path).subarray(RISCV_IMAGE_MAGIC.offset, RISCV_IMAGE_MAGIC.offset + 8);
   if (head.toString("latin1") !== RISCV_IMAGE_MAGIC.bytes) {
-    throw new CorralError("IMAGE_UNPACK_FAILED", `the kernel in ${pkg} is not a RISC-V Image (no "RISCV" magic at 0x30)`);
+    throw new CorralError(
+      "IMAGE_UNPACK_FAILED",
+      `the kernel in ${pkg} is not a RISC-V Image (no "RISCV" magic at 0x30)`,
+    );
   }
 }
 
@@ -261,7 +280,11 @@ export async function ensureDefaultImage(opts: EnsureOptions = {}): Promise<Imag
 
 function rebuildInitramfs(dir: string, manifest: Manifest): Manifest {
   const busybox = new Uint8Array(readFileSync(join(dir, IMAGE_FILES.busybox)));
-  const cpio = buildInitramfs({ busybox, modules: DEFAULT_MODULES, modulesDir: join(dir, IMAGE_FILES.modules, manifest.kernelRelease) });
+  const cpio = buildInitramfs({
+    busybox,
+    modules: DEFAULT_MODULES,
+    modulesDir: join(dir, IMAGE_FILES.modules, manifest.kernelRelease),
+  });
   const files = {
     ...manifest.files,
     [IMAGE_FILES.initramfs]: { size: cpio.length, sha256: createHash("sha256").update(cpio).digest("hex") },

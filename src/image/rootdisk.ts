@@ -6,7 +6,17 @@
  * which copies a directory into a new file system without mounting anything.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { CorralError } from "../errors.js";
 import { readCpio } from "../formats/cpio.js";
@@ -47,7 +57,10 @@ export interface RootDiskOptions {
 
 /** Build the disk image atomically: a failure leaves neither a partial image nor the staging tree. */
 export function buildRootDisk(o: RootDiskOptions): void {
-  if (existsSync(o.output)) throw new CorralError("DISK_EXISTS", `${o.output} already exists: remove it or choose another --output`, { exitCode: 2 });
+  if (existsSync(o.output))
+    throw new CorralError("DISK_EXISTS", `${o.output} already exists: remove it or choose another --output`, {
+      exitCode: 2,
+    });
   const stage = mkdtempSync(join(dirname(o.output), ".corral-rootdisk-"));
   const tmpImage = join(stage, "disk.img");
   try {
@@ -55,11 +68,23 @@ export function buildRootDisk(o: RootDiskOptions): void {
     mkdirSync(tree);
     unpackTree(new Uint8Array(readFileSync(o.initramfs)), tree);
     try {
-      execFileSync("mke2fs", ["-q", "-F", "-t", "ext4", "-L", "corral-root", "-d", tree, tmpImage, `${Math.floor(o.size / 1024)}k`], { stdio: ["ignore", "ignore", "pipe"] });
+      execFileSync(
+        "mke2fs",
+        ["-q", "-F", "-t", "ext4", "-L", "corral-root", "-d", tree, tmpImage, `${Math.floor(o.size / 1024)}k`],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (err.code === "ENOENT") throw new CorralError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
-      throw new CorralError("MKE2FS_FAILED", `mke2fs failed: ${String(err.stderr ?? err.message).trim().split("\n")[0]} (is --size large enough?)`);
+      if (err.code === "ENOENT")
+        throw new CorralError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
+      throw new CorralError(
+        "MKE2FS_FAILED",
+        `mke2fs failed: ${
+          String(err.stderr ?? err.message)
+            .trim()
+            .split("\n")[0]
+        } (is --size large enough?)`,
+      );
     }
     renameSync(tmpImage, o.output);
     // Corral's record that this is a raw image (disk/record.ts): no guest-written

@@ -3,7 +3,17 @@
  * temporary directory and renames the finished image into place, so an interrupted pull never
  * leaves something that looks complete; temporaries of dead processes are swept at the next pull.
  */
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
 import { CorralError } from "../errors.js";
@@ -108,7 +118,10 @@ export async function acquireLock(path: string, what: string, timeoutMs = 30 * 6
       continue;
     }
     if (Date.now() > deadline) {
-      throw new CorralError("IMAGE_BUSY", `${what} is locked by process ${holder} (${path}); wait for it or remove the lock`);
+      throw new CorralError(
+        "IMAGE_BUSY",
+        `${what} is locked by process ${holder} (${path}); wait for it or remove the lock`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }

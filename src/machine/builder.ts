@@ -41,7 +41,15 @@ export const MEMMAP = {
 export const UART_IRQ = 10;
 export const RTC_IRQ = 11;
 /** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
-export type BuildErrorCode = "BAD_CPUS" | "IMAGE_OVERLAP" | "MEMORY_ALIGN" | "MEMORY_TOO_LARGE" | "MEMORY_TOO_SMALL" | "NO_CONSOLE_DEVICE" | "NO_KERNEL" | "TOO_MANY_DEVICES";
+export type BuildErrorCode =
+  | "BAD_CPUS"
+  | "IMAGE_OVERLAP"
+  | "MEMORY_ALIGN"
+  | "MEMORY_TOO_LARGE"
+  | "MEMORY_TOO_SMALL"
+  | "NO_CONSOLE_DEVICE"
+  | "NO_KERNEL"
+  | "TOO_MANY_DEVICES";
 
 export interface NamedBlob {
   name: string;
@@ -72,7 +80,15 @@ export interface MachineConfig {
 }
 
 /** OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six longs. */
-export const FW_DYNAMIC_INFO = { magic: 0, version: 8, nextAddr: 16, nextMode: 24, options: 32, bootHart: 40, size: 48 } as const;
+export const FW_DYNAMIC_INFO = {
+  magic: 0,
+  version: 8,
+  nextAddr: 16,
+  nextMode: 24,
+  options: 32,
+  bootHart: 40,
+  size: 48,
+} as const;
 const FW_DYNAMIC_MAGIC = 0x4942534fn;
 /** Direct boot: the kernel at RAM + 2 MiB (its Image header says so too); firmware boot the same. */
 const KERNEL_OFFSET = 0x20_0000;
@@ -81,18 +97,37 @@ const LINUX_HEADROOM = 48 * 2 ** 20;
 
 export function validateConfig(c: MachineConfig): void {
   if (!Number.isInteger(c.cpus) || c.cpus < MIN_CPUS || c.cpus > MAX_CPUS) {
-    throw new FieldError<BuildErrorCode>("BAD_CPUS", "harts", (n) => `${n} must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>(
+      "BAD_CPUS",
+      "harts",
+      (n) => `${n} must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${c.cpus})`,
+      { exitCode: 2 },
+    );
   }
   if (!Number.isInteger(c.memory) || c.memory < MIN_MEMORY) {
-    throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${n} must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(c.memory)})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>(
+      "MEMORY_TOO_SMALL",
+      "memory",
+      (n) => `${n} must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(c.memory)})`,
+      { exitCode: 2 },
+    );
   }
   const host = totalmem();
   if (c.memory > MAX_MEMORY || c.memory > host - 256 * 2 ** 20) {
     const most = formatMiB(Math.min(MAX_MEMORY, host - 256 * 2 ** 20));
-    throw new FieldError<BuildErrorCode>("MEMORY_TOO_LARGE", "memory", (n) => `${n} ${formatMiB(c.memory)} is more than this host can give (at most ${most})`, { exitCode: 2 });
+    throw new FieldError<BuildErrorCode>(
+      "MEMORY_TOO_LARGE",
+      "memory",
+      (n) => `${n} ${formatMiB(c.memory)} is more than this host can give (at most ${most})`,
+      { exitCode: 2 },
+    );
   }
-  if (c.memory % 4096 !== 0) throw new FieldError<BuildErrorCode>("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, { exitCode: 2 });
-  if (!c.kernel && !c.firmware) throw new CorralError<BuildErrorCode>("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
+  if (c.memory % 4096 !== 0)
+    throw new FieldError<BuildErrorCode>("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, {
+      exitCode: 2,
+    });
+  if (!c.kernel && !c.firmware)
+    throw new CorralError<BuildErrorCode>("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
 }
 
 export function buildMachine(c: MachineConfig): Machine {
@@ -114,7 +149,10 @@ export function buildMachine(c: MachineConfig): Machine {
   });
   // A wall clock, so the guest knows the date (QEMU virt has the same RTC at the same place).
   const rtc = new GoldfishRtc({ clock: m.clock, irq: plic.irq(RTC_IRQ), irqSource: RTC_IRQ });
-  const test = new SifiveTest((e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }), { phandle: 100 });
+  const test = new SifiveTest(
+    (e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }),
+    { phandle: 100 },
+  );
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
     [MEMMAP.rtc, rtc],
@@ -126,13 +164,27 @@ export function buildMachine(c: MachineConfig): Machine {
   let hvc: VirtioConsole | undefined;
   if (c.consoleDevice === "hvc0") {
     hvc = virtio.find((d): d is VirtioConsole => d instanceof VirtioConsole);
-    if (!hvc) throw new FieldError<BuildErrorCode>("NO_CONSOLE_DEVICE", "console", (n) => `${n} hvc0 needs a virtio-console among the devices: add one`, { exitCode: 2 });
+    if (!hvc)
+      throw new FieldError<BuildErrorCode>(
+        "NO_CONSOLE_DEVICE",
+        "console",
+        (n) => `${n} hvc0 needs a virtio-console among the devices: add one`,
+        { exitCode: 2 },
+      );
     hvc.ports[0]!.onOutput = (b) => m.consoleWrite(b);
   }
-  if (virtio.length > VIRTIO_SLOTS) throw new CorralError<BuildErrorCode>("TOO_MANY_DEVICES", `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`, { exitCode: 2 });
+  if (virtio.length > VIRTIO_SLOTS)
+    throw new CorralError<BuildErrorCode>(
+      "TOO_MANY_DEVICES",
+      `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`,
+      { exitCode: 2 },
+    );
   virtio.forEach((device, i) => {
     const irqNumber = 1 + i;
-    devices.push([MEMMAP.virtio + 0x1000 * i, new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber })]);
+    devices.push([
+      MEMMAP.virtio + 0x1000 * i,
+      new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber }),
+    ]);
   });
   for (const [base, dev] of devices) m.bus.map(base, dev);
   m.timers.push(clint, rtc);
@@ -153,7 +205,10 @@ export function buildMachine(c: MachineConfig): Machine {
   if (c.kernel) {
     const k = loadKernel(ram, c.kernel.data, c.kernel.name);
     if (c.firmware && k.start < kernelEnd) {
-      throw new CorralError<BuildErrorCode>("IMAGE_OVERLAP", `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`);
+      throw new CorralError<BuildErrorCode>(
+        "IMAGE_OVERLAP",
+        `the firmware ${c.firmware.name} overlaps the kernel at 0x${k.start.toString(16)}: use a firmware linked below RAM + 2 MiB`,
+      );
     }
     kernelEntry = k.entry;
     kernelEnd = k.end;
@@ -161,7 +216,13 @@ export function buildMachine(c: MachineConfig): Machine {
     const need = k.end - ram.base + (c.initrd?.data.length ?? 0) + LINUX_HEADROOM;
     if (c.memory < need) {
       const name = c.kernel.name;
-      throw new FieldError<BuildErrorCode>("MEMORY_TOO_SMALL", "memory", (n) => `${name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${formatMiB(c.memory)}): raise ${n}`, { exitCode: 2 });
+      throw new FieldError<BuildErrorCode>(
+        "MEMORY_TOO_SMALL",
+        "memory",
+        (n) =>
+          `${name} needs at least ${Math.ceil(need / 2 ** 20)}M of guest memory (got ${formatMiB(c.memory)}): raise ${n}`,
+        { exitCode: 2 },
+      );
     }
     if (direct) entry = k.entry;
   }

@@ -38,7 +38,10 @@ export interface GuestMemory {
 }
 
 export class GuestMemoryError extends CorralError {
-  constructor(readonly gpa: number, readonly len: number) {
+  constructor(
+    readonly gpa: number,
+    readonly len: number,
+  ) {
     super("GUEST_MEMORY_RANGE", `guest address 0x${gpa.toString(16)}+${len} is outside guest RAM`);
   }
 }
@@ -73,7 +76,8 @@ export class GuestRam implements GuestMemory {
     readonly size: number,
     readonly base: number = RAM_BASE,
   ) {
-    if (size <= 0 || size % PAGE_SIZE !== 0) throw new RangeError(`RAM size ${size} is not a positive multiple of 4 KiB`);
+    if (size <= 0 || size % PAGE_SIZE !== 0)
+      throw new RangeError(`RAM size ${size} is not a positive multiple of 4 KiB`);
     if (RAM_OFFSET + size <= MAX_LINEAR) {
       const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
       this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });

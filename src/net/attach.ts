@@ -18,7 +18,8 @@ import { ServicesBackend } from "./services.js";
 import { SwitchPort } from "./switch.js";
 import { TapBackend } from "./tap.js";
 
-export type NetSpec = { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string; offload?: false };
+export type NetSpec =
+  { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string; offload?: false };
 
 /** The subnet every switch serves: QEMU user networking's, familiar to users. */
 export const SWITCH_SUBNET: Subnet = { network: 0x0a000200, prefix: 24, router: 0x0a000202, leaseSeconds: 86400 };
@@ -40,20 +41,36 @@ export function parseNetSpec(spec: string): NetSpec {
     try {
       parseMac(m[1]!);
     } catch {
-      throw new CorralError("BAD_NET", `--net '${spec}': '${m[1]}' is not a MAC address: write it as 52:54:00:12:34:56`, { exitCode: 2 });
+      throw new CorralError(
+        "BAD_NET",
+        `--net '${spec}': '${m[1]}' is not a MAC address: write it as 52:54:00:12:34:56`,
+        { exitCode: 2 },
+      );
     }
-    if ((parseMac(m[1]!)[0]! & 1) === 1) throw new CorralError("BAD_NET", `--net '${spec}': ${m[1]} is a multicast MAC: the first byte must be even`, { exitCode: 2 });
+    if ((parseMac(m[1]!)[0]! & 1) === 1)
+      throw new CorralError("BAD_NET", `--net '${spec}': ${m[1]} is a multicast MAC: the first byte must be even`, {
+        exitCode: 2,
+      });
     mac = m[1]!.toLowerCase();
   }
   const [kind, name, extra] = head.split(":");
   if (extra !== undefined) throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
   if (kind === "tap") {
-    if (!offload) throw new CorralError("BAD_NET", `--net '${spec}': offload=off is an option of switch NICs (a TAP NIC never offloads)`, { exitCode: 2 });
+    if (!offload)
+      throw new CorralError(
+        "BAD_NET",
+        `--net '${spec}': offload=off is an option of switch NICs (a TAP NIC never offloads)`,
+        { exitCode: 2 },
+      );
     return { kind: "tap", ...(name ? { name } : {}), ...(mac ? { mac } : {}) };
   }
   if (kind === "switch") {
     if (!name || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/.test(name)) {
-      throw new CorralError("BAD_NET", `--net '${spec}': a switch needs a name of 1 to 32 letters, digits, '_', '-' or '.'`, { exitCode: 2 });
+      throw new CorralError(
+        "BAD_NET",
+        `--net '${spec}': a switch needs a name of 1 to 32 letters, digits, '_', '-' or '.'`,
+        { exitCode: 2 },
+      );
     }
     return { kind: "switch", name, ...(mac ? { mac } : {}), ...(offload ? {} : { offload: false as const }) };
   }
@@ -88,7 +105,10 @@ export async function openNic(s: NetSpec, o: NicOptions): Promise<VirtioNet> {
   else {
     const dir = switchDir(s.name, o.home);
     const port = await SwitchPort.open(dir, o.index);
-    backend = new ServicesBackend(port, new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac));
+    backend = new ServicesBackend(
+      port,
+      new DhcpServer(SWITCH_SUBNET, new FileLeaseStore(join(dir, "leases.json"), SWITCH_POOL), mac),
+    );
   }
   try {
     return new VirtioNet({ backend, mac, name: o.name, offloads: o.offloads });

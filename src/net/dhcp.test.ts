@@ -51,7 +51,12 @@ test("DISCOVER, OFFER, REQUEST, ACK; a REQUEST for someone else's address is NAK
   assert.deepEqual(o.get(Opt.SUBNET_MASK), u32(0xffffff00));
   assert.deepEqual(o.get(Opt.ROUTER), u32(subnet.router));
   assert.deepEqual(o.get(Opt.LEASE_TIME), u32(3600));
-  const ack = s.handle(client(1, MsgType.REQUEST, [[Opt.REQUESTED_IP, u32(offer.message.yiaddr)], [Opt.SERVER_ID, u32(subnet.router)]]))!;
+  const ack = s.handle(
+    client(1, MsgType.REQUEST, [
+      [Opt.REQUESTED_IP, u32(offer.message.yiaddr)],
+      [Opt.SERVER_ID, u32(subnet.router)],
+    ]),
+  )!;
   assert.equal(ack.type, "ack");
   assert.equal(ack.message.yiaddr, offer.message.yiaddr);
   assert.equal(ack.message.xid, client(1, 0).xid);
@@ -108,5 +113,9 @@ test("a guest gets leases only for its own NIC's MAC: no pool exhaustion, no REL
   for (let m = 3; m < 40; m++) assert.equal(vmB.handle(client(m, MsgType.DISCOVER)), undefined);
   assert.equal(store.leases.length, 1, "only A's lease");
   assert.equal(store.lookup("52:54:00:00:00:01"), a.message.yiaddr, "A keeps its address");
-  assert.equal(formatIpv4(vmB.handle(client(2, MsgType.DISCOVER))!.message.yiaddr), "10.0.2.16", "B's own NIC is served");
+  assert.equal(
+    formatIpv4(vmB.handle(client(2, MsgType.DISCOVER))!.message.yiaddr),
+    "10.0.2.16",
+    "B's own NIC is served",
+  );
 });

@@ -7,17 +7,55 @@
 import { formatMac, get16, get32, set16, set32 } from "./packet.js";
 
 /** RFC 2131 §2 Figure 1: the fixed part of a DHCP message; options follow the magic cookie. */
-export const DHCP = { op: 0, htype: 1, hlen: 2, hops: 3, xid: 4, secs: 8, flags: 10, ciaddr: 12, yiaddr: 16, siaddr: 20, giaddr: 24, chaddr: 28, sname: 44, file: 108, magic: 236, options: 240 } as const;
+export const DHCP = {
+  op: 0,
+  htype: 1,
+  hlen: 2,
+  hops: 3,
+  xid: 4,
+  secs: 8,
+  flags: 10,
+  ciaddr: 12,
+  yiaddr: 16,
+  siaddr: 20,
+  giaddr: 24,
+  chaddr: 28,
+  sname: 44,
+  file: 108,
+  magic: 236,
+  options: 240,
+} as const;
 export const DHCP_MAGIC = 0x63825363;
 export const BootOp = { REQUEST: 1, REPLY: 2 } as const;
 export const DHCP_SERVER_PORT = 67;
 export const DHCP_CLIENT_PORT = 68;
 
 /** RFC 2132 option codes used here. */
-export const Opt = { PAD: 0, SUBNET_MASK: 1, ROUTER: 3, HOSTNAME: 12, REQUESTED_IP: 50, LEASE_TIME: 51, MSG_TYPE: 53, SERVER_ID: 54, RENEWAL_T1: 58, REBINDING_T2: 59, END: 255 } as const;
+export const Opt = {
+  PAD: 0,
+  SUBNET_MASK: 1,
+  ROUTER: 3,
+  HOSTNAME: 12,
+  REQUESTED_IP: 50,
+  LEASE_TIME: 51,
+  MSG_TYPE: 53,
+  SERVER_ID: 54,
+  RENEWAL_T1: 58,
+  REBINDING_T2: 59,
+  END: 255,
+} as const;
 
 /** RFC 2132 §9.6 DHCP message types. */
-export const MsgType = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
+export const MsgType = {
+  DISCOVER: 1,
+  OFFER: 2,
+  REQUEST: 3,
+  DECLINE: 4,
+  ACK: 5,
+  NAK: 6,
+  RELEASE: 7,
+  INFORM: 8,
+} as const;
 
 export interface DhcpMessage {
   op: number;
@@ -152,7 +190,8 @@ export class DhcpServer {
           return undefined;
         }
         const want = requested ?? req.ciaddr;
-        const ip = this.leases.lookup(mac) ?? (want !== 0 && this.inSubnet(want) ? this.leases.allocate(mac, want) : undefined);
+        const ip =
+          this.leases.lookup(mac) ?? (want !== 0 && this.inSubnet(want) ? this.leases.allocate(mac, want) : undefined);
         if (ip !== undefined && ip === want) return { type: "ack", message: this.reply(req, MsgType.ACK, ip) };
         return { type: "nak", message: this.reply(req, MsgType.NAK, 0) };
       }
@@ -183,7 +222,17 @@ export class DhcpServer {
       options.set(Opt.SUBNET_MASK, u32(netmask(this.subnet.prefix)));
       options.set(Opt.ROUTER, u32(this.subnet.router));
     }
-    return { op: BootOp.REPLY, xid: req.xid, flags: req.flags, ciaddr: 0, yiaddr, siaddr: this.subnet.router, giaddr: req.giaddr, chaddr: req.chaddr, options };
+    return {
+      op: BootOp.REPLY,
+      xid: req.xid,
+      flags: req.flags,
+      ciaddr: 0,
+      yiaddr,
+      siaddr: this.subnet.router,
+      giaddr: req.giaddr,
+      chaddr: req.chaddr,
+      options,
+    };
   }
 }
 

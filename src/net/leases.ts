@@ -35,7 +35,14 @@ export function pidAlive(pid: number): boolean {
 }
 
 /** Pick an address for mac from a lease list (shared by both stores). Mutates `leases`. */
-export function allocateIn(leases: Lease[], pool: Pool, mac: string, hint: number | undefined, pid: number, alive: (pid: number) => boolean): number | undefined {
+export function allocateIn(
+  leases: Lease[],
+  pool: Pool,
+  mac: string,
+  hint: number | undefined,
+  pid: number,
+  alive: (pid: number) => boolean,
+): number | undefined {
   const mine = leases.find((l) => l.mac === mac);
   if (mine) {
     mine.pid = pid;
@@ -102,7 +109,9 @@ export class FileLeaseStore implements LeaseStore {
     try {
       fd = openSync(lock, "a");
     } catch (e) {
-      throw new CorralError("NET_LEASES", `cannot open the switch lease file ${lock}: ${(e as Error).message}`, { cause: e });
+      throw new CorralError("NET_LEASES", `cannot open the switch lease file ${lock}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     try {
       if (flock(fd, LOCK_EX) !== 0) throw new CorralError("NET_LEASES", `cannot lock the switch lease file ${lock}`);
@@ -123,7 +132,11 @@ export class FileLeaseStore implements LeaseStore {
   private read(): Lease[] {
     try {
       const j = JSON.parse(readFileSync(this.path, "utf8")) as { leases?: unknown };
-      return Array.isArray(j.leases) ? (j.leases as Lease[]).filter((l) => typeof l.mac === "string" && Number.isInteger(l.ip) && Number.isInteger(l.pid)) : [];
+      return Array.isArray(j.leases)
+        ? (j.leases as Lease[]).filter(
+            (l) => typeof l.mac === "string" && Number.isInteger(l.ip) && Number.isInteger(l.pid),
+          )
+        : [];
     } catch {
       // Missing or damaged (a crash mid-write cannot happen: writes are renames): start afresh.
       return [];

@@ -31,7 +31,15 @@ test("Internet checksum: RFC 1071's worked example and a real IPv4 header", () =
 
 test("UDP frames built here parse back, with valid IP and UDP checksums", () => {
   const payload = new TextEncoder().encode("hello, odd length");
-  const f = buildUdp({ dstMac: Uint8Array.of(1, 2, 3, 4, 5, 6), srcMac: Uint8Array.of(0x52, 0x54, 0, 0, 0, 1), srcIp: parseIpv4("10.0.2.2")!, dstIp: 0xffffffff, srcPort: 67, dstPort: 68, payload });
+  const f = buildUdp({
+    dstMac: Uint8Array.of(1, 2, 3, 4, 5, 6),
+    srcMac: Uint8Array.of(0x52, 0x54, 0, 0, 0, 1),
+    srcIp: parseIpv4("10.0.2.2")!,
+    dstIp: 0xffffffff,
+    srcPort: 67,
+    dstPort: 68,
+    payload,
+  });
   assert.equal(inetChecksum(f, ETH.size, ETH.size + IPV4.size), 0);
   const u = parseUdp(f)!;
   assert.equal(formatIpv4(u.srcIp), "10.0.2.2");

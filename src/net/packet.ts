@@ -7,10 +7,33 @@
 export const ETH = { dst: 0, src: 6, type: 12, size: 14 } as const;
 export const EtherType = { IPV4: 0x0800, ARP: 0x0806 } as const;
 
-export const ARP = { htype: 0, ptype: 2, hlen: 4, plen: 5, op: 6, sha: 8, spa: 14, tha: 18, tpa: 24, size: 28 } as const;
+export const ARP = {
+  htype: 0,
+  ptype: 2,
+  hlen: 4,
+  plen: 5,
+  op: 6,
+  sha: 8,
+  spa: 14,
+  tha: 18,
+  tpa: 24,
+  size: 28,
+} as const;
 export const ArpOp = { REQUEST: 1, REPLY: 2 } as const;
 
-export const IPV4 = { verIhl: 0, tos: 1, totalLen: 2, id: 4, frag: 6, ttl: 8, proto: 9, csum: 10, src: 12, dst: 16, size: 20 } as const;
+export const IPV4 = {
+  verIhl: 0,
+  tos: 1,
+  totalLen: 2,
+  id: 4,
+  frag: 6,
+  ttl: 8,
+  proto: 9,
+  csum: 10,
+  src: 12,
+  dst: 16,
+  size: 20,
+} as const;
 export const IpProto = { ICMP: 1, TCP: 6, UDP: 17 } as const;
 
 export const UDP = { srcPort: 0, dstPort: 2, len: 4, csum: 6, size: 8 } as const;
@@ -93,7 +116,15 @@ export function parseUdp(frame: Uint8Array): UdpDatagram | undefined {
 }
 
 /** Build Ethernet + IPv4 + UDP around a payload, with both checksums (RFC 768 pseudo-header). */
-export function buildUdp(d: { dstMac: Uint8Array; srcMac: Uint8Array; srcIp: number; dstIp: number; srcPort: number; dstPort: number; payload: Uint8Array }): Uint8Array {
+export function buildUdp(d: {
+  dstMac: Uint8Array;
+  srcMac: Uint8Array;
+  srcIp: number;
+  dstIp: number;
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}): Uint8Array {
   const ip = ETH.size;
   const udp = ip + IPV4.size;
   const udpLen = UDP.size + d.payload.length;
@@ -113,7 +144,8 @@ export function buildUdp(d: { dstMac: Uint8Array; srcMac: Uint8Array; srcIp: num
   set16(f, udp + UDP.len, udpLen);
   f.set(d.payload, udp + UDP.size);
   // Pseudo-header: source, destination, zero + protocol, UDP length.
-  const pseudo = ((d.srcIp >>> 16) + (d.srcIp & 0xffff) + (d.dstIp >>> 16) + (d.dstIp & 0xffff) + IpProto.UDP + udpLen) >>> 0;
+  const pseudo =
+    ((d.srcIp >>> 16) + (d.srcIp & 0xffff) + (d.dstIp >>> 16) + (d.dstIp & 0xffff) + IpProto.UDP + udpLen) >>> 0;
   const c = inetChecksum(f, udp, udp + udpLen, pseudo);
   set16(f, udp + UDP.csum, c === 0 ? 0xffff : c);
   return f;

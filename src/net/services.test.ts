@@ -2,7 +2,17 @@
 // the "guest" (the mock driver) and the services.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { BootOp, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, MsgType, Opt, encodeDhcp, parseDhcp, u32 } from "./dhcp.js";
+import {
+  BootOp,
+  DHCP_CLIENT_PORT,
+  DHCP_SERVER_PORT,
+  DhcpServer,
+  MsgType,
+  Opt,
+  encodeDhcp,
+  parseDhcp,
+  u32,
+} from "./dhcp.js";
 import { MemoryLeaseStore } from "./leases.js";
 import { parseMac, type NetBackend } from "../devices/virtio/net.js";
 import { ARP, ETH, buildUdp, formatIpv4, get16, parseIpv4, parseUdp } from "./packet.js";
@@ -15,13 +25,34 @@ const MAC = "52:54:00:aa:bb:01";
 function setup() {
   const toSwitch: Uint8Array[] = [];
   const inner: NetBackend = { send: (f) => toSwitch.push(f.slice()), onReceive: () => {} };
-  const services = new ServicesBackend(inner, new DhcpServer(subnet, new MemoryLeaseStore({ first: 0x0a00020f, last: 0x0a000220 })));
+  const services = new ServicesBackend(
+    inner,
+    new DhcpServer(subnet, new MemoryLeaseStore({ first: 0x0a00020f, last: 0x0a000220 })),
+  );
   return { toSwitch, services, guest: nic(services, MAC) };
 }
 
 function dhcpFrame(type: number, extra: [number, Uint8Array][] = []): Uint8Array {
-  const payload = encodeDhcp({ op: BootOp.REQUEST, xid: 0xc0ffee, flags: 0, ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: 0, chaddr: parseMac(MAC), options: new Map([[Opt.MSG_TYPE, Uint8Array.of(type)], ...extra]) });
-  return buildUdp({ dstMac: Uint8Array.of(255, 255, 255, 255, 255, 255), srcMac: parseMac(MAC), srcIp: 0, dstIp: 0xffffffff, srcPort: DHCP_CLIENT_PORT, dstPort: DHCP_SERVER_PORT, payload });
+  const payload = encodeDhcp({
+    op: BootOp.REQUEST,
+    xid: 0xc0ffee,
+    flags: 0,
+    ciaddr: 0,
+    yiaddr: 0,
+    siaddr: 0,
+    giaddr: 0,
+    chaddr: parseMac(MAC),
+    options: new Map([[Opt.MSG_TYPE, Uint8Array.of(type)], ...extra]),
+  });
+  return buildUdp({
+    dstMac: Uint8Array.of(255, 255, 255, 255, 255, 255),
+    srcMac: parseMac(MAC),
+    srcIp: 0,
+    dstIp: 0xffffffff,
+    srcPort: DHCP_CLIENT_PORT,
+    dstPort: DHCP_SERVER_PORT,
+    payload,
+  });
 }
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
@@ -40,7 +71,12 @@ test("DHCP through the virtqueues: DISCOVER/OFFER, REQUEST/ACK; nothing reaches 
   assert.equal(offer.options.get(Opt.MSG_TYPE)?.[0], MsgType.OFFER);
   assert.equal(offer.xid, 0xc0ffee);
   assert.equal(formatIpv4(offer.yiaddr), "10.0.2.15");
-  guest.send(dhcpFrame(MsgType.REQUEST, [[Opt.REQUESTED_IP, u32(offer.yiaddr)], [Opt.SERVER_ID, u32(subnet.router)]]));
+  guest.send(
+    dhcpFrame(MsgType.REQUEST, [
+      [Opt.REQUESTED_IP, u32(offer.yiaddr)],
+      [Opt.SERVER_ID, u32(subnet.router)],
+    ]),
+  );
   await tick();
   const ack = parseDhcp(parseUdp(guest.received()[0]!)!.payload)!;
   assert.equal(ack.options.get(Opt.MSG_TYPE)?.[0], MsgType.ACK);

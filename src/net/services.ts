@@ -54,7 +54,15 @@ export class ServicesBackend implements NetBackend {
     if (!r) return undefined;
     this.stats.dhcpReplies++;
     // Broadcast to the client's MAC: before the ACK it has no address to unicast to (RFC 2131 §4.1).
-    return buildUdp({ dstMac: msg.chaddr, srcMac: SERVICES_MAC, srcIp: this.dhcp.subnet.router, dstIp: 0xffffffff, srcPort: DHCP_SERVER_PORT, dstPort: DHCP_CLIENT_PORT, payload: encodeDhcp(r.message) });
+    return buildUdp({
+      dstMac: msg.chaddr,
+      srcMac: SERVICES_MAC,
+      srcIp: this.dhcp.subnet.router,
+      dstIp: 0xffffffff,
+      srcPort: DHCP_SERVER_PORT,
+      dstPort: DHCP_CLIENT_PORT,
+      payload: encodeDhcp(r.message),
+    });
   }
 
   /** RFC 826: answer "who has <server address>"; other ARP goes to the switch. */

@@ -58,7 +58,12 @@ test("a port that leaves stops receiving; the others keep talking", async () => 
     assert.deepEqual(ports[0]!.peerIds, [ports[1]!.id]);
     a!.send(frame(BCAST, MAC[0]!, "still here"));
     assert.deepEqual(await collect(b!, 1), ["still here"]);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".sock")).sort(), [`${ports[0]!.id}.sock`, `${ports[1]!.id}.sock`].sort());
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((f) => f.endsWith(".sock"))
+        .sort(),
+      [`${ports[0]!.id}.sock`, `${ports[1]!.id}.sock`].sort(),
+    );
     ports[0]!.close();
     ports[1]!.close();
   } finally {
@@ -75,7 +80,10 @@ test("sockets of dead processes are removed when a port joins", async () => {
     assert.deepEqual(removeStaleSockets(dir), []);
     writeFileSync(join(dir, `${dead}-1.sock`), "");
     const p = await SwitchPort.open(dir, 0);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".sock")), [`${p.id}.sock`]);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith(".sock")),
+      [`${p.id}.sock`],
+    );
     assert.deepEqual(p.peerIds, []);
     p.close();
   } finally {

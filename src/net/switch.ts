@@ -101,25 +101,34 @@ export class SwitchPort implements NetBackend {
     const id = `${process.pid}-${nic}`;
     const path = join(dir, `${id}.sock`);
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-      throw new CorralError("NET_PATH_TOO_LONG", `the switch socket path ${path} is longer than Unix sockets allow: use a shorter switch name or CORRAL_HOME`, { exitCode: 2 });
+      throw new CorralError(
+        "NET_PATH_TOO_LONG",
+        `the switch socket path ${path} is longer than Unix sockets allow: use a shorter switch name or CORRAL_HOME`,
+        { exitCode: 2 },
+      );
     }
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new CorralError("NET_SWITCH", `cannot create the switch directory ${dir}: ${(e as Error).message}`, { cause: e });
+      throw new CorralError("NET_SWITCH", `cannot create the switch directory ${dir}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     const others = removeStaleSockets(dir).filter((f) => f !== `${id}.sock`);
     rmSync(path, { force: true });
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
-      server.once("error", (e) => reject(new CorralError("NET_SWITCH", `cannot listen on the switch socket ${path}: ${e.message}`, { cause: e })));
+      server.once("error", (e) =>
+        reject(new CorralError("NET_SWITCH", `cannot listen on the switch socket ${path}: ${e.message}`, { cause: e })),
+      );
       server.listen(path, resolve);
     });
     const port = new SwitchPort(dir, id, path, server);
     server.on("connection", (s) => port.adopt(s, null));
     server.on("error", () => {});
     // Listen first, then look: a port started at the same moment finds this one either way.
-    for (const f of readdirSync(dir)) if (f.endsWith(".sock") && f !== `${id}.sock` && !others.includes(f)) others.push(f);
+    for (const f of readdirSync(dir))
+      if (f.endsWith(".sock") && f !== `${id}.sock` && !others.includes(f)) others.push(f);
     await Promise.all(others.map((f) => port.connect(f)));
     return port;
   }

@@ -39,15 +39,28 @@ export class TapBackend implements NetBackend {
   /** Create a TAP interface; `name` may hold %d. Needs CAP_NET_ADMIN. */
   static open(name: string = DEFAULT_TAP_NAME): TapBackend {
     if (name.length === 0 || name.length > MAX_IFNAME || !/^[A-Za-z0-9_.%-]+$/.test(name)) {
-      throw new CorralError("TAP_BAD_NAME", `'${name}' is not a valid interface name: use 1 to ${MAX_IFNAME} letters, digits, '-', '_' or '.'`, { exitCode: 2 });
+      throw new CorralError(
+        "TAP_BAD_NAME",
+        `'${name}' is not a valid interface name: use 1 to ${MAX_IFNAME} letters, digits, '-', '_' or '.'`,
+        { exitCode: 2 },
+      );
     }
     let fd: number;
     try {
       fd = openSync(TUN_PATH, constants.O_RDWR | constants.O_NONBLOCK);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EACCES" || code === "EPERM") throw new CorralError("TAP_PERMISSION", `cannot open ${TUN_PATH} (${code}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`, { cause: e });
-      throw new CorralError("TAP_UNAVAILABLE", `cannot open ${TUN_PATH} (${code ?? "error"}): load the tun module (modprobe tun) or use --net switch:NAME`, { cause: e });
+      if (code === "EACCES" || code === "EPERM")
+        throw new CorralError(
+          "TAP_PERMISSION",
+          `cannot open ${TUN_PATH} (${code}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`,
+          { cause: e },
+        );
+      throw new CorralError(
+        "TAP_UNAVAILABLE",
+        `cannot open ${TUN_PATH} (${code ?? "error"}): load the tun module (modprobe tun) or use --net switch:NAME`,
+        { cause: e },
+      );
     }
     let ifname: string;
     try {
@@ -55,9 +68,23 @@ export class TapBackend implements NetBackend {
     } catch (e) {
       closeSync(fd);
       const errno = e instanceof SysError ? e.errno : 0;
-      if (errno === EPERM || errno === EACCES) throw new CorralError("TAP_PERMISSION", `cannot create TAP device '${name}' (${errnoName(errno)}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`, { cause: e });
-      if (errno === EBUSY) throw new CorralError("TAP_BUSY", `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`, { cause: e });
-      throw new CorralError("TAP_FAILED", `cannot create TAP device '${name}' (${errnoName(errno)}): ${(e as Error).message}`, { cause: e });
+      if (errno === EPERM || errno === EACCES)
+        throw new CorralError(
+          "TAP_PERMISSION",
+          `cannot create TAP device '${name}' (${errnoName(errno)}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`,
+          { cause: e },
+        );
+      if (errno === EBUSY)
+        throw new CorralError(
+          "TAP_BUSY",
+          `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`,
+          { cause: e },
+        );
+      throw new CorralError(
+        "TAP_FAILED",
+        `cannot create TAP device '${name}' (${errnoName(errno)}): ${(e as Error).message}`,
+        { cause: e },
+      );
     }
     return new TapBackend(fd, ifname);
   }

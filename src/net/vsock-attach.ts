@@ -25,7 +25,8 @@ export function parseVsockSpec(spec: string): VsockSpec {
   for (const o of opts) {
     const m = /^cid=(\d{1,10})$/.exec(o);
     const cid = m ? Number(m[1]) : NaN;
-    if (!(cid >= MIN_GUEST_CID && cid <= MAX_GUEST_CID)) throw new CorralError("BAD_VSOCK", `--vsock '${spec}': bad option '${o}': ${USAGE}`, { exitCode: 2 });
+    if (!(cid >= MIN_GUEST_CID && cid <= MAX_GUEST_CID))
+      throw new CorralError("BAD_VSOCK", `--vsock '${spec}': bad option '${o}': ${USAGE}`, { exitCode: 2 });
     guestCid = cid;
   }
   return { path: resolve(path), guestCid };

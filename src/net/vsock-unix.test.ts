@@ -52,7 +52,16 @@ async function guestOnSocket(t: TestContext) {
 test("CONNECT lines: a decimal u32 port and nothing else", () => {
   assert.equal(parseConnectLine("CONNECT 52"), 52);
   assert.equal(parseConnectLine("CONNECT 4294967295"), 0xffffffff);
-  for (const bad of ["CONNECT 4294967296", "CONNECT -1", "CONNECT 0x10", "CONNECT ../x", "connect 5", "CONNECT 5 ", "CONNECT"]) assert.equal(parseConnectLine(bad), undefined, bad);
+  for (const bad of [
+    "CONNECT 4294967296",
+    "CONNECT -1",
+    "CONNECT 0x10",
+    "CONNECT ../x",
+    "connect 5",
+    "CONNECT 5 ",
+    "CONNECT",
+  ])
+    assert.equal(parseConnectLine(bad), undefined, bad);
   assert.equal(hostPortPath("/run/v.sock", 2 ** 32 + 7), "/run/v.sock_7");
 });
 
@@ -123,9 +132,15 @@ test("a guest connection to CID 2 port P reaches the host listener on PATH_P; no
 test("the socket path: a file that is not a socket is refused, a stale socket is replaced", async (t) => {
   const dir = scratchDir(t, "vsock");
   writeFileSync(join(dir, "file"), "mine");
-  await assert.rejects(UnixVsockBackend.open(join(dir, "file")), (e) => isCorralError(e) && e.code === "VSOCK_PATH_EXISTS");
+  await assert.rejects(
+    UnixVsockBackend.open(join(dir, "file")),
+    (e) => isCorralError(e) && e.code === "VSOCK_PATH_EXISTS",
+  );
   const live = await UnixVsockBackend.open(join(dir, "v.sock"));
-  await assert.rejects(UnixVsockBackend.open(join(dir, "v.sock")), (e) => isCorralError(e) && e.code === "VSOCK_PATH_IN_USE");
+  await assert.rejects(
+    UnixVsockBackend.open(join(dir, "v.sock")),
+    (e) => isCorralError(e) && e.code === "VSOCK_PATH_IN_USE",
+  );
   live.close();
   // A socket file nobody listens on (a VM that was killed) is taken over.
   const script = `require("node:net").createServer().listen(${JSON.stringify(join(dir, "s.sock"))}, () => process.exit(0))`;
@@ -133,5 +148,8 @@ test("the socket path: a file that is not a socket is refused, a stale socket is
   assert.equal(existsSync(join(dir, "s.sock")), true);
   const b = await UnixVsockBackend.open(join(dir, "s.sock"));
   b.close();
-  await assert.rejects(UnixVsockBackend.open(join(dir, "x".repeat(120))), (e) => isCorralError(e) && e.code === "VSOCK_PATH_TOO_LONG");
+  await assert.rejects(
+    UnixVsockBackend.open(join(dir, "x".repeat(120))),
+    (e) => isCorralError(e) && e.code === "VSOCK_PATH_TOO_LONG",
+  );
 });

@@ -84,12 +84,23 @@ export class UnixVsockBackend implements VsockBackend {
   /** Listen on `path` (which must not exist, unless it is a stale socket nobody listens on). */
   static async open(path: string): Promise<UnixVsockBackend> {
     if (Buffer.byteLength(path) + PORT_SUFFIX > MAX_SOCKET_PATH) {
-      throw new CorralError("VSOCK_PATH_TOO_LONG", `--vsock path ${path} is too long for a Unix socket (with _PORT added): use a shorter path`, { exitCode: 2 });
+      throw new CorralError(
+        "VSOCK_PATH_TOO_LONG",
+        `--vsock path ${path} is too long for a Unix socket (with _PORT added): use a shorter path`,
+        { exitCode: 2 },
+      );
     }
     await removeStale(path);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     await new Promise<void>((resolve, reject) => {
-      server.once("error", (e) => reject(new CorralError("VSOCK_LISTEN", `cannot listen on the vsock socket ${path}: ${e.message}`, { cause: e, exitCode: 2 })));
+      server.once("error", (e) =>
+        reject(
+          new CorralError("VSOCK_LISTEN", `cannot listen on the vsock socket ${path}: ${e.message}`, {
+            cause: e,
+            exitCode: 2,
+          }),
+        ),
+      );
       server.listen(path, resolve);
     });
     server.on("error", () => {});
@@ -179,7 +190,10 @@ async function removeStale(path: string): Promise<void> {
   } catch {
     return; // nothing there
   }
-  if (!isSocket) throw new CorralError("VSOCK_PATH_EXISTS", `--vsock path ${path} exists and is not a socket: choose another path`, { exitCode: 2 });
+  if (!isSocket)
+    throw new CorralError("VSOCK_PATH_EXISTS", `--vsock path ${path} exists and is not a socket: choose another path`, {
+      exitCode: 2,
+    });
   const live = await new Promise<boolean>((resolve) => {
     const s = createConnection(path);
     s.once("connect", () => {
@@ -188,6 +202,11 @@ async function removeStale(path: string): Promise<void> {
     });
     s.once("error", () => resolve(false));
   });
-  if (live) throw new CorralError("VSOCK_PATH_IN_USE", `--vsock path ${path} is in use by a running program (another VM?): choose another path`, { exitCode: 2 });
+  if (live)
+    throw new CorralError(
+      "VSOCK_PATH_IN_USE",
+      `--vsock path ${path} is in use by a running program (another VM?): choose another path`,
+      { exitCode: 2 },
+    );
   rmSync(path, { force: true });
 }

@@ -10,7 +10,8 @@ export function mkfifo(path: string, mode: number): void {
 
 export function mount(src: string | null, dst: string, type: string | null, flags: number, data: string | null): void {
   const c = sys();
-  if (c.mount(src, dst, type, flags, data) !== 0) throw new SysError("MOUNT_FAILED", `mount ${type ?? ""} on ${dst}`, c.errno());
+  if (c.mount(src, dst, type, flags, data) !== 0)
+    throw new SysError("MOUNT_FAILED", `mount ${type ?? ""} on ${dst}`, c.errno());
 }
 
 export function umount(target: string, flags = MNT_DETACH): void {

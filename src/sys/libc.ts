@@ -57,7 +57,9 @@ function bind(): Libc {
   const pwritev = f("intptr_t pwritev(int fd, const void *iov, int iovcnt, int64_t offset)");
   const madvise = f("int madvise(uintptr_t addr, size_t length, int advice)");
   const mkfifo = f("int mkfifo(const char *path, uint32_t mode)");
-  const mount = f("int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)");
+  const mount = f(
+    "int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)",
+  );
   const umount2 = f("int umount2(const char *target, int flags)");
   const prctl = f("int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)");
   const setns = f("int setns(int fd, int nstype)");

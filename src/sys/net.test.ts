@@ -14,12 +14,20 @@ test("lo comes up in the target namespace, and this thread stays in its own", as
   try {
     while (readlinkSync(`/proc/${pid}/ns/net`) === own) await sleep(5);
     const flags = (): string[] =>
-      (JSON.parse(spawnSync("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-j", "link", "show", "lo"], { encoding: "utf8" }).stdout) as Array<{ flags: string[] }>)[0]?.flags ?? [];
+      (
+        JSON.parse(
+          spawnSync("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-j", "link", "show", "lo"], { encoding: "utf8" })
+            .stdout,
+        ) as Array<{ flags: string[] }>
+      )[0]?.flags ?? [];
     assert.ok(!flags().includes("UP"), "a new namespace starts with lo down");
     loopbackUp(pid);
     assert.ok(flags().includes("UP"));
     assert.equal(readlinkSync("/proc/thread-self/ns/net"), own);
-    assert.throws(() => loopbackUp(999999999), (e: unknown) => e instanceof CorralError && e.code === "NET_NO_PROCESS");
+    assert.throws(
+      () => loopbackUp(999999999),
+      (e: unknown) => e instanceof CorralError && e.code === "NET_NO_PROCESS",
+    );
   } finally {
     child.kill("SIGKILL");
   }

@@ -8,7 +8,20 @@ import { closeSync, openSync } from "node:fs";
 import { CorralError } from "../errors.js";
 import { SysError } from "./errno.js";
 import { sys, type Libc } from "./libc.js";
-import { AF_INET, CLONE_NEWNET, IFF_NO_PI, IFF_TAP, IFF_UP, IFREQ, POLLIN, SIOCGIFFLAGS, SIOCSIFFLAGS, SOCK_CLOEXEC, SOCK_DGRAM, TUNSETIFF } from "./layout.js";
+import {
+  AF_INET,
+  CLONE_NEWNET,
+  IFF_NO_PI,
+  IFF_TAP,
+  IFF_UP,
+  IFREQ,
+  POLLIN,
+  SIOCGIFFLAGS,
+  SIOCSIFFLAGS,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  TUNSETIFF,
+} from "./layout.js";
 
 /** ioctl(TUNSETIFF) with IFF_TAP|IFF_NO_PI; returns the kernel's interface name or throws a SysError. */
 export function tunSetIff(fd: number, name: string): string {
@@ -36,11 +49,15 @@ function socketIn(c: Libc, pid: number): number {
   try {
     target = openSync(`/proc/${pid}/ns/net`, "r");
   } catch {
-    throw new CorralError("NET_NO_PROCESS", `process ${pid} does not exist; start the container's process before setting up its network`);
+    throw new CorralError(
+      "NET_NO_PROCESS",
+      `process ${pid} does not exist; start the container's process before setting up its network`,
+    );
   }
   const self = openSync("/proc/thread-self/ns/net", "r");
   try {
-    if (c.setns(target, CLONE_NEWNET) !== 0) throw new SysError("NET_SETUP_FAILED", `setns into the network namespace of ${pid}`, c.errno());
+    if (c.setns(target, CLONE_NEWNET) !== 0)
+      throw new SysError("NET_SETUP_FAILED", `setns into the network namespace of ${pid}`, c.errno());
     const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     const errno = c.errno();
     if (c.setns(self, CLONE_NEWNET) !== 0) {

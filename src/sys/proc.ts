@@ -7,7 +7,8 @@ import { PR_SET_CHILD_SUBREAPER } from "./layout.js";
 /** PR_SET_CHILD_SUBREAPER: orphaned descendants are re-parented to this process (as to conmon). */
 export function setChildSubreaper(on: boolean): void {
   const c = sys();
-  if (c.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0) throw new SysError("OCI_STATE_FAILED", "prctl(PR_SET_CHILD_SUBREAPER)", c.errno());
+  if (c.prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) !== 0)
+    throw new SysError("OCI_STATE_FAILED", "prctl(PR_SET_CHILD_SUBREAPER)", c.errno());
 }
 
 /** A process's resident memory (VmRSS in /proc/PID/status), bytes; 0 when it cannot be read. */

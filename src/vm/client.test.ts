@@ -35,7 +35,10 @@ process.stdout.write(JSON.stringify({ urls, cjs }));
 `;
 
 function modulesLoadedBy(url: string): { ours: string[]; cjs: string[] } {
-  const r = spawnSync(process.execPath, ["--input-type=module", "-e", LOADER, url], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", LOADER, url], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const { urls, cjs } = JSON.parse(r.stdout) as { urls: string[]; cjs: string[] };
   return { ours: urls.filter((u) => u.startsWith(DIST)).map((u) => u.slice(DIST.length)), cjs };
@@ -45,10 +48,16 @@ test("the control-socket client loads no server, device, balloon, madvise or FFI
   const { ours, cjs } = modulesLoadedBy(new URL("./client.js", import.meta.url).href);
   // The hook saw the client itself: the list below is not empty by accident.
   assert.ok(ours.includes("src/vm/client.js"), ours.join(" "));
-  const serverSide = ours.filter((m) => /^src\/(sys|devices|machine|cpu|net)\/|\/(server|daemon|madvise|balloon)\.js$/.test(m));
+  const serverSide = ours.filter((m) =>
+    /^src\/(sys|devices|machine|cpu|net)\/|\/(server|daemon|madvise|balloon)\.js$/.test(m),
+  );
   assert.deepEqual([...new Set(serverSide)], [], "the client loaded these");
   assert.ok(ours.includes("src/vm/control/protocol.js"), ours.join(" "));
-  assert.deepEqual(cjs.filter((p) => /\/node_modules\/koffi\//.test(p)), [], "the client loaded koffi");
+  assert.deepEqual(
+    cjs.filter((p) => /\/node_modules\/koffi\//.test(p)),
+    [],
+    "the client loaded koffi",
+  );
 });
 
 test("the hook sees what the VM process's side loads (the check above can fail)", () => {

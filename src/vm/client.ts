@@ -45,7 +45,12 @@ export const CONTROL_TIMEOUT_MS = 10_000;
 /** Fail `req` with VM_NOT_ANSWERING unless the server answers (`event`) within CONTROL_TIMEOUT_MS. */
 function answerWithin(req: ClientRequest, name: string, event: "response" | "upgrade" = "response"): void {
   const t = setTimeout(() => {
-    req.destroy(new CorralError("VM_NOT_ANSWERING", `VM '${name}' does not answer on its control socket (${CONTROL_TIMEOUT_MS / 1000} s): it may be wedged; 'corral stop ${name}' kills it`));
+    req.destroy(
+      new CorralError(
+        "VM_NOT_ANSWERING",
+        `VM '${name}' does not answer on its control socket (${CONTROL_TIMEOUT_MS / 1000} s): it may be wedged; 'corral stop ${name}' kills it`,
+      ),
+    );
   }, CONTROL_TIMEOUT_MS);
   const clear = (): void => clearTimeout(t);
   req.once(event, clear);
@@ -54,7 +59,9 @@ function answerWithin(req: ClientRequest, name: string, event: "response" | "upg
 
 /** A socket error as VM_NOT_RUNNING; VM_NOT_ANSWERING (answerWithin) as it is. */
 function socketError(name: string, e: Error, hint = ": it may be stopping"): CorralError {
-  return e instanceof CorralError ? e : new CorralError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
+  return e instanceof CorralError
+    ? e
+    : new CorralError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
 }
 
 /** Bytes of stdin per request line. */
@@ -77,7 +84,10 @@ export class VmClient {
   private call(method: string, path: string, payload?: unknown): Promise<IncomingMessage> {
     this.record();
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, method, path, headers: { "content-type": "application/json" } }, resolve);
+      const req = request(
+        { socketPath: this.socket, method, path, headers: { "content-type": "application/json" } },
+        resolve,
+      );
       answerWithin(req, this.name);
       req.on("error", (e) => reject(socketError(this.name, e)));
       req.end(payload === undefined ? undefined : JSON.stringify(payload));
@@ -122,13 +132,21 @@ export class VmClient {
   exec(body: Omit<ExecBody, "stdin">, onOutput: (fd: 1 | 2, data: Buffer) => void, stdin?: ExecStdin): ExecSession {
     let req: ClientRequest | undefined;
     let finished = false;
-    const line = (v: ExecBody | ExecInput): boolean => (req !== undefined && !finished && !req.destroyed ? req.write(JSON.stringify(v) + "\n") : true);
+    const line = (v: ExecBody | ExecInput): boolean =>
+      req !== undefined && !finished && !req.destroyed ? req.write(JSON.stringify(v) + "\n") : true;
     const result = (async (): Promise<ExecOutcome> => {
       this.record();
       const tty = body.tty === undefined ? undefined : checkTtySize(body.tty);
-      const env = tty && body.env?.["TERM"] === undefined ? { ...body.env, TERM: process.env["TERM"] || "xterm" } : body.env;
+      const env =
+        tty && body.env?.["TERM"] === undefined ? { ...body.env, TERM: process.env["TERM"] || "xterm" } : body.env;
       // A connection of its own (agent: false): never a kept-alive one the server may be closing.
-      const r = request({ socketPath: this.socket, method: "POST", path: ROUTES.exec, agent: false, headers: { "content-type": NDJSON } });
+      const r = request({
+        socketPath: this.socket,
+        method: "POST",
+        path: ROUTES.exec,
+        agent: false,
+        headers: { "content-type": NDJSON },
+      });
       req = r;
       // The server sends its status line at once (server.ts), before the command or the agent.
       answerWithin(r, this.name);
@@ -163,7 +181,11 @@ export class VmClient {
   }
 
   /** Write stdin as request lines, waiting for the socket to drain; then the end of stdin. */
-  private async pumpStdin(req: ClientRequest, stdin: Uint8Array | AsyncIterator<Uint8Array | string>, done: () => boolean): Promise<void> {
+  private async pumpStdin(
+    req: ClientRequest,
+    stdin: Uint8Array | AsyncIterator<Uint8Array | string>,
+    done: () => boolean,
+  ): Promise<void> {
     const open = (): boolean => !done() && !req.destroyed;
     const drained = (): Promise<void> =>
       new Promise((resolve) => {
@@ -194,7 +216,11 @@ export class VmClient {
     if (open()) req.write(JSON.stringify({ eof: true } satisfies ExecInput) + "\n");
   }
 
-  private async readExec(res: IncomingMessage, onOutput: (fd: 1 | 2, data: Buffer) => void, onLast: () => void): Promise<ExecOutcome> {
+  private async readExec(
+    res: IncomingMessage,
+    onOutput: (fd: 1 | 2, data: Buffer) => void,
+    onLast: () => void,
+  ): Promise<ExecOutcome> {
     let buf = "";
     let result: ExecOutcome | undefined;
     let error: { code: string; message: string } | undefined;
@@ -237,7 +263,11 @@ export class VmClient {
       running = false;
     }
     return running
-      ? new CorralError("VM_CONNECTION_LOST", `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`, { cause: e })
+      ? new CorralError(
+          "VM_CONNECTION_LOST",
+          `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`,
+          { cause: e },
+        )
       : new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before ${before}`, { cause: e });
   }
 
@@ -245,12 +275,20 @@ export class VmClient {
   console(): Promise<Socket> {
     this.record();
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, path: ROUTES.console, headers: { connection: "Upgrade", upgrade: CONSOLE_UPGRADE } });
+      const req = request({
+        socketPath: this.socket,
+        path: ROUTES.console,
+        headers: { connection: "Upgrade", upgrade: CONSOLE_UPGRADE },
+      });
       req.on("upgrade", (_res, socket, head) => {
         if (head.length > 0) socket.unshift(head);
         resolve(socket as Socket);
       });
-      req.on("response", (res) => reject(new CorralError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`)));
+      req.on("response", (res) =>
+        reject(
+          new CorralError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`),
+        ),
+      );
       answerWithin(req, this.name, "upgrade");
       req.on("error", (e) => reject(socketError(this.name, e, "")));
       req.end();

@@ -28,7 +28,14 @@ const SAMPLES: Record<DeviceKindName, DeviceSpec> = {
   rng: { kind: "rng" },
   vsock: { kind: "vsock", path: join(home, "vsock.sock") },
 };
-const IDS: Record<DeviceKindName, number> = { blk: DeviceId.BLOCK, net: DeviceId.NET, console: DeviceId.CONSOLE, balloon: DeviceId.BALLOON, rng: DeviceId.ENTROPY, vsock: DeviceId.SOCKET };
+const IDS: Record<DeviceKindName, number> = {
+  blk: DeviceId.BLOCK,
+  net: DeviceId.NET,
+  console: DeviceId.CONSOLE,
+  balloon: DeviceId.BALLOON,
+  rng: DeviceId.ENTROPY,
+  vsock: DeviceId.SOCKET,
+};
 
 /** The image is open read-write by a device: a second writer is refused (its flock). */
 function imageInUse(): boolean {
@@ -78,24 +85,44 @@ test("every kind in the registry opens (the device it names, on real host resour
   assert.deepEqual(opened.cmdline, ["ip=dhcp"], "a first NIC on a switch asks for DHCP");
   assert.ok(imageInUse());
   const switchDir = join(home, "run", "switch", "composetest");
-  assert.ok(readdirSync(switchDir).some((f) => f.endsWith(".sock")), "the NIC's port on the switch");
+  assert.ok(
+    readdirSync(switchDir).some((f) => f.endsWith(".sock")),
+    "the NIC's port on the switch",
+  );
   assert.ok(existsSync(join(home, "vsock.sock")), "the vsock device's socket");
   opened.close();
   assert.ok(!existsSync(join(home, "vsock.sock")), "the vsock socket was removed");
   assert.ok(!imageInUse(), "the disk was closed");
-  assert.ok(!existsSync(switchDir) || !readdirSync(switchDir).some((f) => f.endsWith(".sock")), "the NIC left the switch");
+  assert.ok(
+    !existsSync(switchDir) || !readdirSync(switchDir).some((f) => f.endsWith(".sock")),
+    "the NIC left the switch",
+  );
 });
 
 test("devices close in the reverse order of opening", async () => {
   const log: string[] = [];
-  const opened = await openDevices(parseVmSpec({ devices: [SAMPLES.blk, SAMPLES.rng, SAMPLES.console, SAMPLES.balloon] }).devices, { home, kinds: recording(log) });
+  const opened = await openDevices(
+    parseVmSpec({ devices: [SAMPLES.blk, SAMPLES.rng, SAMPLES.console, SAMPLES.balloon] }).devices,
+    { home, kinds: recording(log) },
+  );
   opened.close();
-  assert.deepEqual(log, ["open vda", "open rng0", "open console0", "open balloon0", "close balloon0", "close console0", "close rng0", "close vda"]);
+  assert.deepEqual(log, [
+    "open vda",
+    "open rng0",
+    "open console0",
+    "open balloon0",
+    "close balloon0",
+    "close console0",
+    "close rng0",
+    "close vda",
+  ]);
 });
 
 test("a device failing to open halfway: those opened are closed, last first, and its error is thrown", async () => {
   const log: string[] = [];
-  const specs = parseVmSpec({ devices: [SAMPLES.blk, SAMPLES.rng, { kind: "blk", path: join(home, "missing.img") }, SAMPLES.balloon] }).devices;
+  const specs = parseVmSpec({
+    devices: [SAMPLES.blk, SAMPLES.rng, { kind: "blk", path: join(home, "missing.img") }, SAMPLES.balloon],
+  }).devices;
   await assert.rejects(openDevices(specs, { home, kinds: recording(log) }), /missing\.img/);
   assert.deepEqual(log, ["open vda", "open rng0", "close rng0", "close vda"]);
   assert.ok(!imageInUse());

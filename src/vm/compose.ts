@@ -56,7 +56,12 @@ export async function openDevices(
   try {
     for (const s of specs) {
       const kind = kinds[s.kind];
-      if (!kind) throw new CorralError<ComposeErrorCode>("UNKNOWN_DEVICE", `unknown device kind '${s.kind}': use one of ${Object.keys(kinds).join(", ")}`, { exitCode: 2 });
+      if (!kind)
+        throw new CorralError<ComposeErrorCode>(
+          "UNKNOWN_DEVICE",
+          `unknown device kind '${s.kind}': use one of ${Object.keys(kinds).join(", ")}`,
+          { exitCode: 2 },
+        );
       const index = count.get(s.kind) ?? 0;
       count.set(s.kind, index + 1);
       const opened = await kind.open(s, { index, home });
@@ -105,7 +110,12 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       kernel: boot.kernel,
       initrd: boot.initrd,
       firmware: boot.firmware,
-      cmdline: boot.kernel ? withParams(spec.boot.cmdline ?? (o.defaultCmdline ?? ((s) => defaultCmdline(s.console)))(spec), opened.cmdline) : spec.boot.cmdline,
+      cmdline: boot.kernel
+        ? withParams(
+            spec.boot.cmdline ?? (o.defaultCmdline ?? ((s) => defaultCmdline(s.console)))(spec),
+            opened.cmdline,
+          )
+        : spec.boot.cmdline,
       console: o.console,
       consoleDevice: spec.console,
       virtio: opened.devices,
@@ -132,7 +142,10 @@ async function bootImages(spec: VmSpec, o: ComposeOptions): Promise<BootImages> 
   const firmware = b.firmware !== undefined ? readBlob(b.firmware, "firmware", "boot.firmware") : undefined;
   if (kernel || firmware) return { kernel, initrd, firmware, defaultGuest: false };
   const { ensureDefaultImage } = await import("../image/pull.js");
-  const img = await ensureDefaultImage({ ...(o.home !== undefined ? { home: o.home } : {}), ...(o.imageLog ? { out: o.imageLog } : {}) });
+  const img = await ensureDefaultImage({
+    ...(o.home !== undefined ? { home: o.home } : {}),
+    ...(o.imageLog ? { out: o.imageLog } : {}),
+  });
   return {
     kernel: { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) },
     initrd: initrd ?? { name: img.initramfs, data: new Uint8Array(readFileSync(img.initramfs)) },
@@ -145,12 +158,29 @@ function readBlob(path: string, what: string, field: string): NamedBlob {
   let size: number;
   try {
     const st = statSync(path);
-    if (!st.isFile()) throw new FieldError<ComposeErrorCode>("NOT_A_FILE", field, (n) => `${what} ${path} is not a regular file: pass a file to ${n}`, { exitCode: 2 });
+    if (!st.isFile())
+      throw new FieldError<ComposeErrorCode>(
+        "NOT_A_FILE",
+        field,
+        (n) => `${what} ${path} is not a regular file: pass a file to ${n}`,
+        { exitCode: 2 },
+      );
     size = st.size;
   } catch (e) {
     if (e instanceof CorralError) throw e;
-    throw new FieldError<ComposeErrorCode>("FILE_NOT_FOUND", field, (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`, { exitCode: 2 });
+    throw new FieldError<ComposeErrorCode>(
+      "FILE_NOT_FOUND",
+      field,
+      (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`,
+      { exitCode: 2 },
+    );
   }
-  if (size === 0) throw new FieldError<ComposeErrorCode>("FILE_EMPTY", field, (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`, { exitCode: 2 });
+  if (size === 0)
+    throw new FieldError<ComposeErrorCode>(
+      "FILE_EMPTY",
+      field,
+      (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`,
+      { exitCode: 2 },
+    );
   return { name: path, data: new Uint8Array(readFileSync(path)) };
 }

@@ -41,7 +41,8 @@ export interface VmContext {
 const TAIL = 8192;
 
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] !== DAEMON_MARKER || argv[2] === undefined) throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
+  if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
+    throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
   const cfg = JSON.parse(Buffer.from(argv[2], "base64").toString("utf8")) as DaemonConfig;
   const name = argv[1]!;
   const dir = vmDir(name, cfg.home);
@@ -63,9 +64,15 @@ async function main(argv: string[]): Promise<void> {
     const composed = await composeVm(spec, { console: onConsole, home: cfg.home, imageLog: log });
     const m = composed.machine;
     machine = m;
-    const port = composed.devices.flatMap((d) => (d instanceof VirtioConsole ? [d.port(AGENT_PORT_NAME)] : [])).find((p) => p !== undefined);
+    const port = composed.devices
+      .flatMap((d) => (d instanceof VirtioConsole ? [d.port(AGENT_PORT_NAME)] : []))
+      .find((p) => p !== undefined);
     const balloon = composed.devices.find((d): d is ReleasingBalloon => d instanceof ReleasingBalloon);
-    if (!port || !balloon) throw new CorralError("VM_DEVICES", `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`);
+    if (!port || !balloon)
+      throw new CorralError(
+        "VM_DEVICES",
+        `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`,
+      );
     const agent = new AgentChannel(port, name);
     let stopping = false;
     const ctx: VmContext = {
@@ -96,7 +103,9 @@ async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
     const exit = await m.run();
-    log.write(`\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`);
+    log.write(
+      `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
+    );
     recordExit(rec, exit.kind === "poweroff" ? `poweroff ${exit.code}` : exit.kind, cfg.home);
     closeAll();
   } catch (e) {

@@ -15,7 +15,18 @@ import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";
-import { DAEMON_MARKER, VM_FILES, checkName, claimName, isVmProcess, liveRecord, readRecord, recordExit, removeState, vmDir } from "./state.js";
+import {
+  DAEMON_MARKER,
+  VM_FILES,
+  checkName,
+  claimName,
+  isVmProcess,
+  liveRecord,
+  readRecord,
+  recordExit,
+  removeState,
+  vmDir,
+} from "./state.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -39,7 +50,8 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   try {
     checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
   } catch (e) {
-    if (e instanceof CorralError) throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
+    if (e instanceof CorralError)
+      throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
     throw e;
   }
   claimName({ name, pid: 0, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() }, home);
@@ -49,13 +61,18 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   let pid: number;
   try {
     const script = fileURLToPath(new URL("./daemon.js", import.meta.url));
-    const child = spawn(process.execPath, [script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")], {
-      detached: true,
-      stdio: ["ignore", log, log],
-      env: { ...process.env, CORRAL_HOME: home },
-    });
+    const child = spawn(
+      process.execPath,
+      [script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")],
+      {
+        detached: true,
+        stdio: ["ignore", log, log],
+        env: { ...process.env, CORRAL_HOME: home },
+      },
+    );
     child.unref();
-    if (child.pid === undefined) throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
+    if (child.pid === undefined)
+      throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
     pid = child.pid;
   } catch (e) {
     rmSync(vmDir(name, home), { recursive: true, force: true });
@@ -71,7 +88,8 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     if (!alive) {
       const why = lastError(logPath);
       // A start that failed leaves nothing behind (issue 14 item 7): the reason is in the error.
-      if (!existsSync(join(vmDir(name, home), VM_FILES.exit))) rmSync(vmDir(name, home), { recursive: true, force: true });
+      if (!existsSync(join(vmDir(name, home), VM_FILES.exit)))
+        rmSync(vmDir(name, home), { recursive: true, force: true });
       else removeState(name, home);
       throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
     }
@@ -88,7 +106,10 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       while (!ended(pid)) await sleep(20);
       const last = lastLine(logPath);
       rmSync(vmDir(name, home), { recursive: true, force: true });
-      throw new CorralError("VM_BOOT_TIMEOUT", `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`);
+      throw new CorralError(
+        "VM_BOOT_TIMEOUT",
+        `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`,
+      );
     }
     await sleep(200);
   }
@@ -105,7 +126,9 @@ function ended(pid: number): boolean {
 
 function lastError(logPath: string): string {
   try {
-    const lines = readFileSync(logPath, "utf8").split("\n").filter((l) => l.startsWith("corral: "));
+    const lines = readFileSync(logPath, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("corral: "));
     const l = lines[lines.length - 1];
     if (l) return l.slice("corral: ".length);
   } catch {
@@ -119,7 +142,10 @@ function lastError(logPath: string): string {
 /** The last non-empty line of the console log, without control characters. */
 function lastLine(logPath: string): string | undefined {
   try {
-    const lines = readFileSync(logPath, "latin1").split(/\r?\n/).map((l) => l.replace(/[\x00-\x1f\x7f-\xff]/g, "").trim()).filter((l) => l !== "");
+    const lines = readFileSync(logPath, "latin1")
+      .split(/\r?\n/)
+      .map((l) => l.replace(/[\x00-\x1f\x7f-\xff]/g, "").trim())
+      .filter((l) => l !== "");
     return lines[lines.length - 1]?.slice(0, 200);
   } catch {
     return undefined;
@@ -135,7 +161,10 @@ const TERM_GRACE_MS = 5_000;
  * that does not answer its control socket (a blocked or stopped process) gets SIGTERM at once and
  * SIGKILL after TERM_GRACE_MS: a wedged VM is always killed. Returns how it ended.
  */
-export async function stopVm(name: string, opts: { home?: string | undefined; timeoutMs?: number } = {}): Promise<"graceful" | "killed"> {
+export async function stopVm(
+  name: string,
+  opts: { home?: string | undefined; timeoutMs?: number } = {},
+): Promise<"graceful" | "killed"> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const client = new VmClient(name, opts.home);
   const rec = client.record();

@@ -35,7 +35,10 @@ export function diskDevice(text: string): DeviceSpec {
 /** A --net argument as a device entry. */
 export function netDevice(text: string): DeviceSpec {
   const n = parseNetSpec(text);
-  const backend = n.kind === "tap" ? { type: "tap" as const, ...(n.name !== undefined ? { ifname: n.name } : {}) } : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
+  const backend =
+    n.kind === "tap"
+      ? { type: "tap" as const, ...(n.name !== undefined ? { ifname: n.name } : {}) }
+      : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
   return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}) };
 }
 
@@ -54,6 +57,11 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.cpus !== undefined ? { harts: o.cpus } : {}),
     ...(o.console !== undefined ? { console: o.console } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
-    devices: [...(o.disks ?? []).map(diskDevice), ...(o.nets ?? []).map(netDevice), ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []), ...STANDARD_DEVICES],
+    devices: [
+      ...(o.disks ?? []).map(diskDevice),
+      ...(o.nets ?? []).map(netDevice),
+      ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
+      ...STANDARD_DEVICES,
+    ],
   });
 }

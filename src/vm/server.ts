@@ -88,11 +88,19 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
   } else if (url === ROUTES.memory && (req.method === "GET" || req.method === "PUT")) {
     if (req.method === "PUT") {
       const b = (await body(req)) as Partial<Record<keyof MemoryBody, unknown>>;
-      if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0) return fail(res, 400, "BAD_MEMORY", "body must be {\"bytes\": N} with N > 0");
+      if (typeof b.bytes !== "number" || !Number.isFinite(b.bytes) || b.bytes <= 0)
+        return fail(res, 400, "BAD_MEMORY", 'body must be {"bytes": N} with N > 0');
       const min = minGuestMemory(vm.rec.memory);
       const range = `give from ${mib(min)} (what its kernel and agent need) to ${mib(vm.rec.memory)} (its RAM)`;
-      if (b.bytes > vm.rec.memory) return fail(res, 400, "BAD_MEMORY", `${mib(b.bytes)} is more than VM '${vm.rec.name}' has: ${range}`);
-      if (b.bytes < min) return fail(res, 400, "MEMORY_BELOW_FLOOR", `${mib(b.bytes)} would leave VM '${vm.rec.name}' too little to keep its guest agent alive: ${range}`);
+      if (b.bytes > vm.rec.memory)
+        return fail(res, 400, "BAD_MEMORY", `${mib(b.bytes)} is more than VM '${vm.rec.name}' has: ${range}`);
+      if (b.bytes < min)
+        return fail(
+          res,
+          400,
+          "MEMORY_BELOW_FLOOR",
+          `${mib(b.bytes)} would leave VM '${vm.rec.name}' too little to keep its guest agent alive: ${range}`,
+        );
       vm.balloon.setTarget(Math.floor((vm.rec.memory - b.bytes) / PAGE_SIZE));
     }
     vm.balloon.requestStats();
@@ -151,7 +159,12 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
   if (!vm.agent.ready) {
     const t = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), BOOT_WAIT_MS).unref());
     if ((await Promise.race([vm.agent.whenReady(), t])) === "timeout") {
-      const error: ApiError = { error: { code: "AGENT_TIMEOUT", message: `the guest agent of VM '${vm.rec.name}' has not started: see its console log` } };
+      const error: ApiError = {
+        error: {
+          code: "AGENT_TIMEOUT",
+          message: `the guest agent of VM '${vm.rec.name}' has not started: see its console log`,
+        },
+      };
       res.end(JSON.stringify(error) + "\n");
       return;
     }
@@ -164,7 +177,9 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     ...(b.tty !== undefined ? { tty: b.tty } : {}),
     ...(b.timeoutMs !== undefined ? { timeoutMs: b.timeoutMs } : {}),
   };
-  const h = vm.agent.exec(req, (fd, data) => res.write(JSON.stringify({ fd, data: data.toString("base64") } satisfies ExecOutput) + "\n"));
+  const h = vm.agent.exec(req, (fd, data) =>
+    res.write(JSON.stringify({ fd, data: data.toString("base64") } satisfies ExecOutput) + "\n"),
+  );
   // A client that goes away takes its command with it.
   res.on("close", () => {
     if (!res.writableFinished) vm.agent.kill(h.id);
@@ -185,7 +200,9 @@ async function exec(httpReq: IncomingMessage, res: ServerResponse, vm: VmContext
     const r = await h.done;
     res.write(JSON.stringify(r) + "\n");
   } catch (e) {
-    const error: ApiError = { error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) } };
+    const error: ApiError = {
+      error: { code: isCorralError(e) ? e.code : "EXEC_FAILED", message: e instanceof Error ? e.message : String(e) },
+    };
     res.write(JSON.stringify(error) + "\n");
   }
   // The client ends its request when it reads the last line; ending the response (and closing

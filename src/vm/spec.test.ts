@@ -23,18 +23,35 @@ function refuses(input: unknown, code: string, message: string): void {
 
 test("defaults: one hart, 512M, ttyS0, the standard devices (agent console, balloon, rng)", () => {
   const s = parseVmSpec({});
-  assert.deepEqual(s, { harts: 1, memory: 512 * 2 ** 20, boot: {}, console: "ttyS0", devices: [{ kind: "console", ports: ["org.corral.agent"] }, { kind: "balloon" }, { kind: "rng" }] });
+  assert.deepEqual(s, {
+    harts: 1,
+    memory: 512 * 2 ** 20,
+    boot: {},
+    console: "ttyS0",
+    devices: [{ kind: "console", ports: ["org.corral.agent"] }, { kind: "balloon" }, { kind: "rng" }],
+  });
   assert.deepEqual(s.devices, STANDARD_DEVICES);
 });
 
 test("a validated spec survives JSON (the VM process receives it so) unchanged", () => {
-  const s = vmSpec({ name: "web", memory: "1G", cpus: 2, console: "hvc0", disks: ["a.img,ro", "b.img"], nets: ["switch:lan,mac=52:54:00:AB:CD:EF,offload=off", "tap:t0"] });
+  const s = vmSpec({
+    name: "web",
+    memory: "1G",
+    cpus: 2,
+    console: "hvc0",
+    disks: ["a.img,ro", "b.img"],
+    nets: ["switch:lan,mac=52:54:00:AB:CD:EF,offload=off", "tap:t0"],
+  });
   assert.deepEqual(parseVmSpec(JSON.parse(JSON.stringify(s))), s);
   assert.deepEqual(
     s.devices.map((d) => d.kind),
     ["blk", "blk", "net", "net", "console", "balloon", "rng"],
   );
-  assert.deepEqual(s.devices[2], { kind: "net", backend: { type: "switch", switch: "lan", offload: false }, mac: "52:54:00:ab:cd:ef" });
+  assert.deepEqual(s.devices[2], {
+    kind: "net",
+    backend: { type: "switch", switch: "lan", offload: false },
+    mac: "52:54:00:ab:cd:ef",
+  });
 });
 
 test("sizes: bytes or one size syntax; bad ones refused with a one-line message", () => {
@@ -51,21 +68,59 @@ test("sizes: bytes or one size syntax; bad ones refused with a one-line message"
 });
 
 test("unknown device kinds, unknown fields and bad device options", () => {
-  refuses({ devices: [{ kind: "rng" }, { kind: "gpu" }] }, "UNKNOWN_DEVICE", "devices[1].kind 'gpu' is not a device kind: use one of blk, net, console, balloon, rng, vsock");
+  refuses(
+    { devices: [{ kind: "rng" }, { kind: "gpu" }] },
+    "UNKNOWN_DEVICE",
+    "devices[1].kind 'gpu' is not a device kind: use one of blk, net, console, balloon, rng, vsock",
+  );
   refuses({ cpus: 2 }, "BAD_SPEC", "spec has no field 'cpus'");
   refuses({ devices: [{ kind: "rng", speed: 1 }] }, "BAD_SPEC", "devices[0] has no field 'speed'");
   refuses({ devices: [{ kind: "blk" }] }, "BAD_DEVICE", "devices[0].path is required");
-  refuses({ devices: [{ kind: "blk", path: "a.img", format: "qcow2" }] }, "BAD_DEVICE", "devices[0].format must be raw or overlay");
-  assert.deepEqual(vmSpec({ disks: ["a.img,ro,format=overlay"] }).devices[0], { kind: "blk", path: "a.img", readOnly: true, format: "overlay" });
-  refuses({ devices: [{ kind: "net", backend: { type: "switch", switch: "lan" }, mac: "01:00:5e:00:00:01" }] }, "BAD_DEVICE", "devices[0].mac must be a unicast MAC: its first byte even");
+  refuses(
+    { devices: [{ kind: "blk", path: "a.img", format: "qcow2" }] },
+    "BAD_DEVICE",
+    "devices[0].format must be raw or overlay",
+  );
+  assert.deepEqual(vmSpec({ disks: ["a.img,ro,format=overlay"] }).devices[0], {
+    kind: "blk",
+    path: "a.img",
+    readOnly: true,
+    format: "overlay",
+  });
+  refuses(
+    { devices: [{ kind: "net", backend: { type: "switch", switch: "lan" }, mac: "01:00:5e:00:00:01" }] },
+    "BAD_DEVICE",
+    "devices[0].mac must be a unicast MAC: its first byte even",
+  );
   refuses({ console: "foo" }, "BAD_CONSOLE", "console must be one of ttyS0, hvc0 (got 'foo')");
-  refuses({ name: "a b" }, "BAD_VM_NAME", "name 'a b' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)");
-  refuses({ devices: Array.from({ length: 9 }, (_, i) => ({ kind: "rng", name: `r${i}` })) }, "TOO_MANY_DEVICES", "devices lists 9 devices, but at most 8 fit on the board");
+  refuses(
+    { name: "a b" },
+    "BAD_VM_NAME",
+    "name 'a b' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)",
+  );
+  refuses(
+    { devices: Array.from({ length: 9 }, (_, i) => ({ kind: "rng", name: `r${i}` })) },
+    "TOO_MANY_DEVICES",
+    "devices lists 9 devices, but at most 8 fit on the board",
+  );
 });
 
 test("duplicate device names, given or by default, are refused", () => {
-  refuses({ devices: [{ kind: "blk", path: "a" }, { kind: "blk", path: "b", name: "vda" }] }, "DUPLICATE_DEVICE", "devices[1].name 'vda' is already the name of devices[0]: give each device its own name");
-  refuses({ devices: [{ kind: "rng" }, { kind: "balloon", name: "rng0" }] }, "DUPLICATE_DEVICE", "devices[1].name 'rng0' is already the name of devices[0]: give each device its own name");
+  refuses(
+    {
+      devices: [
+        { kind: "blk", path: "a" },
+        { kind: "blk", path: "b", name: "vda" },
+      ],
+    },
+    "DUPLICATE_DEVICE",
+    "devices[1].name 'vda' is already the name of devices[0]: give each device its own name",
+  );
+  refuses(
+    { devices: [{ kind: "rng" }, { kind: "balloon", name: "rng0" }] },
+    "DUPLICATE_DEVICE",
+    "devices[1].name 'rng0' is already the name of devices[0]: give each device its own name",
+  );
   assert.equal(parseVmSpec({ devices: [{ kind: "rng" }, { kind: "rng" }] }).devices.length, 2);
 });
 

@@ -33,7 +33,10 @@ export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
 export const DeviceSpecSchema = z.discriminatedUnion("kind", [firstKind!, ...moreKinds], {
-  error: (iss) => (iss.code === "invalid_union" ? `'${String(kindOf(iss.input))}' is not a device kind: use one of ${Object.keys(DEVICE_KINDS).join(", ")}` : undefined),
+  error: (iss) =>
+    iss.code === "invalid_union"
+      ? `'${String(kindOf(iss.input))}' is not a device kind: use one of ${Object.keys(DEVICE_KINDS).join(", ")}`
+      : undefined,
 });
 export type DeviceSpec = z.output<typeof DeviceSpecSchema>;
 
@@ -46,19 +49,42 @@ function kindOf(v: unknown): unknown {
  * virtio-console whose named port carries the guest agent (`corral exec`, the API), the balloon
  * (`corral vm memory`) and virtio-rng. They take three of the board's eight virtio slots.
  */
-export const STANDARD_DEVICES: readonly DeviceSpec[] = [{ kind: "console", ports: [AGENT_PORT_NAME] }, { kind: "balloon" }, { kind: "rng" }];
+export const STANDARD_DEVICES: readonly DeviceSpec[] = [
+  { kind: "console", ports: [AGENT_PORT_NAME] },
+  { kind: "balloon" },
+  { kind: "rng" },
+];
 
 const Memory = z
   .union([z.int(), z.string()], { error: "must be a size in bytes or a string such as 512M" })
   .transform((v, ctx) => {
     const r = checkSize(v);
-    if ("problem" in r) ctx.issues.push({ code: "custom", input: v, message: `'${String(v)}' ${r.problem}`, params: { code: "BAD_SIZE" } });
-    else if (r.bytes < MIN_MEMORY) ctx.issues.push({ code: "custom", input: v, message: `must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(r.bytes)})`, params: { code: "MEMORY_TOO_SMALL" } });
-    else if (r.bytes % 4096 !== 0) ctx.issues.push({ code: "custom", input: v, message: "must be a multiple of 4K", params: { code: "MEMORY_ALIGN" } });
+    if ("problem" in r)
+      ctx.issues.push({
+        code: "custom",
+        input: v,
+        message: `'${String(v)}' ${r.problem}`,
+        params: { code: "BAD_SIZE" },
+      });
+    else if (r.bytes < MIN_MEMORY)
+      ctx.issues.push({
+        code: "custom",
+        input: v,
+        message: `must be at least ${formatMiB(MIN_MEMORY)} (got ${formatMiB(r.bytes)})`,
+        params: { code: "MEMORY_TOO_SMALL" },
+      });
+    else if (r.bytes % 4096 !== 0)
+      ctx.issues.push({
+        code: "custom",
+        input: v,
+        message: "must be a multiple of 4K",
+        params: { code: "MEMORY_ALIGN" },
+      });
     return "bytes" in r ? r.bytes : 0;
   });
 
-const hartsError = (iss: { input?: unknown }): string => `must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${String(iss.input)})`;
+const hartsError = (iss: { input?: unknown }): string =>
+  `must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${String(iss.input)})`;
 
 const Path = z.string().min(1, { error: "must be a file path" });
 
@@ -67,9 +93,16 @@ export const VmSpecSchema = z
     /** Unique among running VMs (default: a random "vm-xxxxxxxx"). */
     name: z
       .string()
-      .regex(VM_NAME, { error: (iss) => `'${String(iss.input)}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)` })
+      .regex(VM_NAME, {
+        error: (iss) =>
+          `'${String(iss.input)}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`,
+      })
       .optional(),
-    harts: z.int({ error: hartsError }).min(MIN_CPUS, { error: hartsError }).max(MAX_CPUS, { error: hartsError }).default(1),
+    harts: z
+      .int({ error: hartsError })
+      .min(MIN_CPUS, { error: hartsError })
+      .max(MAX_CPUS, { error: hartsError })
+      .default(1),
     /** Guest RAM: bytes, or a size such as "512M". */
     memory: Memory.default(DEFAULT_MEMORY),
     boot: z
@@ -84,11 +117,18 @@ export const VmSpecSchema = z
         firmware: Path.optional(),
       })
       .default({}),
-    console: z.enum(GUEST_CONSOLES, { error: (iss) => `must be one of ${GUEST_CONSOLES.join(", ")} (got '${String(iss.input)}')` }).default("ttyS0"),
+    console: z
+      .enum(GUEST_CONSOLES, {
+        error: (iss) => `must be one of ${GUEST_CONSOLES.join(", ")} (got '${String(iss.input)}')`,
+      })
+      .default("ttyS0"),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
     devices: z
       .array(DeviceSpecSchema)
-      .max(VIRTIO_SLOTS, { error: (iss) => `lists ${String((iss.input as unknown[]).length)} devices, but at most ${VIRTIO_SLOTS} fit on the board` })
+      .max(VIRTIO_SLOTS, {
+        error: (iss) =>
+          `lists ${String((iss.input as unknown[]).length)} devices, but at most ${VIRTIO_SLOTS} fit on the board`,
+      })
       .default(() => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
@@ -100,7 +140,13 @@ export const VmSpecSchema = z
       const name = d.name ?? DEVICE_KINDS[d.kind].defaultName(n);
       const first = seen.get(name);
       if (first !== undefined) {
-        ctx.issues.push({ code: "custom", input: d, path: ["devices", i, "name"], message: `'${name}' is already the name of devices[${first}]: give each device its own name`, params: { code: "DUPLICATE_DEVICE" } });
+        ctx.issues.push({
+          code: "custom",
+          input: d,
+          path: ["devices", i, "name"],
+          message: `'${name}' is already the name of devices[${first}]: give each device its own name`,
+          params: { code: "DUPLICATE_DEVICE" },
+        });
       }
       seen.set(name, i);
     }
@@ -127,7 +173,14 @@ export type SpecErrorCode =
   | "BAD_SPEC";
 
 /** The stable code of each field's failures, unless the issue names its own. */
-const FIELD_CODES: Record<string, SpecErrorCode> = { name: "BAD_VM_NAME", harts: "BAD_CPUS", memory: "BAD_SIZE", console: "BAD_CONSOLE", boot: "BAD_BOOT", devices: "BAD_DEVICE" };
+const FIELD_CODES: Record<string, SpecErrorCode> = {
+  name: "BAD_VM_NAME",
+  harts: "BAD_CPUS",
+  memory: "BAD_SIZE",
+  console: "BAD_CONSOLE",
+  boot: "BAD_BOOT",
+  devices: "BAD_DEVICE",
+};
 const TOO_MANY: SpecErrorCode = "TOO_MANY_DEVICES";
 
 /** `input` validated into a VmSpec, or a FieldError<SpecErrorCode> (exit status 2) for its first problem. */
@@ -135,11 +188,23 @@ export function parseVmSpec(input: unknown): VmSpec {
   const r = VmSpecSchema.safeParse(input);
   if (r.success) return r.data;
   const iss = r.error.issues[0]!;
-  const field = iss.path.reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)), "");
+  const field = iss.path.reduce<string>(
+    (p, k) => (typeof k === "number" ? `${p}[${k}]` : p ? `${p}.${String(k)}` : String(k)),
+    "",
+  );
   const own = iss.code === "custom" ? (iss.params as { code?: SpecErrorCode } | undefined)?.code : undefined;
   const head = String(iss.path[0] ?? "");
-  const unknownKind = iss.code === "invalid_union" && head === "devices" && iss.path.length === 3 && iss.path[2] === "kind";
-  const code = own ?? (iss.code === "too_big" && field === "devices" ? TOO_MANY : unknownKind ? "UNKNOWN_DEVICE" : iss.code === "unrecognized_keys" ? "BAD_SPEC" : (FIELD_CODES[head] ?? "BAD_SPEC"));
+  const unknownKind =
+    iss.code === "invalid_union" && head === "devices" && iss.path.length === 3 && iss.path[2] === "kind";
+  const code =
+    own ??
+    (iss.code === "too_big" && field === "devices"
+      ? TOO_MANY
+      : unknownKind
+        ? "UNKNOWN_DEVICE"
+        : iss.code === "unrecognized_keys"
+          ? "BAD_SPEC"
+          : (FIELD_CODES[head] ?? "BAD_SPEC"));
   const message =
     iss.code === "unrecognized_keys"
       ? `has no field ${iss.keys.map((k) => `'${k}'`).join(", ")}`

@@ -4,7 +4,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { DAEMON_MARKER, VM_FILES, checkName, claimName, listEnded, listVms, publish, readExit, removeVm, requireVm, vmActivity, vmDir } from "./state.js";
+import {
+  DAEMON_MARKER,
+  VM_FILES,
+  checkName,
+  claimName,
+  listEnded,
+  listVms,
+  publish,
+  readExit,
+  removeVm,
+  requireVm,
+  vmActivity,
+  vmDir,
+} from "./state.js";
 
 const home = mkdtempSync(join(tmpdir(), "corral-vmstate-"));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -13,7 +26,8 @@ const rec = (name: string, pid: number) => ({ name, pid, cpus: 1, memory: 2 ** 2
 
 test("names are validated", () => {
   checkName("web-1.test_2");
-  for (const bad of ["", "-x", "a/b", "..", "a b", "x".repeat(64)]) assert.throws(() => checkName(bad), { code: "BAD_VM_NAME" }, bad);
+  for (const bad of ["", "-x", "a/b", "..", "a b", "x".repeat(64)])
+    assert.throws(() => checkName(bad), { code: "BAD_VM_NAME" }, bad);
 });
 
 test("a live VM process holds its name; a dead one's state is cleaned", async () => {
@@ -21,9 +35,14 @@ test("a live VM process holds its name; a dead one's state is cleaned", async ()
   const live = spawn("sh", ["-c", "sleep 30; :", DAEMON_MARKER, "alive"]);
   const dead = spawnSync("true").pid!;
   after(() => live.kill());
-  while (!readFileSync(`/proc/${live.pid!}/cmdline`, "utf8").includes(DAEMON_MARKER)) await new Promise((r) => setTimeout(r, 10));
+  while (!readFileSync(`/proc/${live.pid!}/cmdline`, "utf8").includes(DAEMON_MARKER))
+    await new Promise((r) => setTimeout(r, 10));
   claimName(rec("alive", 0), home);
-  assert.throws(() => claimName(rec("alive", 0), home), { code: "VM_NAME_IN_USE" }, "a claim in progress holds the name");
+  assert.throws(
+    () => claimName(rec("alive", 0), home),
+    { code: "VM_NAME_IN_USE" },
+    "a claim in progress holds the name",
+  );
   publish(rec("alive", live.pid!), home);
   assert.throws(() => claimName(rec("alive", 0), home), { code: "VM_NAME_IN_USE" });
   assert.equal(requireVm("alive", home).pid, live.pid);
@@ -31,7 +50,10 @@ test("a live VM process holds its name; a dead one's state is cleaned", async ()
   claimName(rec("crashed", 0), home);
   publish(rec("crashed", dead), home);
   writeFileSync(join(vmDir("crashed", home), VM_FILES.socket), "");
-  assert.deepEqual(listVms(home).map((v) => v.name), ["alive"]);
+  assert.deepEqual(
+    listVms(home).map((v) => v.name),
+    ["alive"],
+  );
   assert.equal(existsSync(join(vmDir("crashed", home), VM_FILES.record)), false);
   assert.equal(existsSync(join(vmDir("crashed", home), VM_FILES.socket)), false);
   assert.throws(() => requireVm("crashed", home), { code: "VM_NOT_RUNNING" });
@@ -41,14 +63,22 @@ test("a live VM process holds its name; a dead one's state is cleaned", async ()
   // A pid reused by an unrelated process does not count as the VM.
   claimName(rec("reused", 0), home);
   publish(rec("reused", live.pid!), home);
-  assert.equal(listVms(home).some((v) => v.name === "reused"), false);
+  assert.equal(
+    listVms(home).some((v) => v.name === "reused"),
+    false,
+  );
 });
 
 test("a crash is recorded as how the VM ended; rm refuses a VM being started and keeps its claim", () => {
   const dead = spawnSync("true").pid!;
   claimName(rec("gone", 0), home);
   publish(rec("gone", dead), home);
-  assert.deepEqual(listVms(home).map((v) => v.name).includes("gone"), false);
+  assert.deepEqual(
+    listVms(home)
+      .map((v) => v.name)
+      .includes("gone"),
+    false,
+  );
   assert.equal(readExit("gone", home)?.how, "crashed");
   assert.ok(listEnded(home).some((e) => e.name === "gone"));
   removeVm("gone", home);

@@ -46,7 +46,11 @@ export function vmDir(name: string, home = corralHome()): string {
 
 export function checkName(name: string): void {
   if (!VM_NAME.test(name)) {
-    throw new CorralError("BAD_VM_NAME", `VM name '${name}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`, { exitCode: 2 });
+    throw new CorralError(
+      "BAD_VM_NAME",
+      `VM name '${name}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`,
+      { exitCode: 2 },
+    );
   }
 }
 
@@ -127,7 +131,10 @@ export function claimName(rec: VmRecord, home?: string): void {
       const old = readRecord(rec.name, home);
       const claimedNoPid = old !== undefined && old.pid === 0 && Date.now() - old.startedAt < STALE_CLAIM_MS;
       if (claimedNoPid || (old && old.pid !== 0 && isVmProcess(old.pid, rec.name))) {
-        throw new CorralError("VM_NAME_IN_USE", `a VM named '${rec.name}' is already running: pick another --name or 'corral stop ${rec.name}'`);
+        throw new CorralError(
+          "VM_NAME_IN_USE",
+          `a VM named '${rec.name}' is already running: pick another --name or 'corral stop ${rec.name}'`,
+        );
       }
       removeState(rec.name, home);
     }
@@ -189,7 +196,10 @@ export function removeVm(name: string, home?: string): void {
   const dir = vmDir(name, home);
   if (!existsSync(dir)) throw new CorralError("VM_NOT_FOUND", `no VM named '${name}': 'corral ps -a' lists them all`);
   if (vmActivity(name, home) !== "none") {
-    throw new CorralError("VM_RUNNING", `VM '${name}' is running: stop it first ('corral stop ${name}'), or use 'corral rm -f ${name}'`);
+    throw new CorralError(
+      "VM_RUNNING",
+      `VM '${name}' is running: stop it first ('corral stop ${name}'), or use 'corral rm -f ${name}'`,
+    );
   }
   rmSync(dir, { recursive: true, force: true });
 }
@@ -198,6 +208,7 @@ export function removeVm(name: string, home?: string): void {
 export function requireVm(name: string, home?: string): VmRecord {
   checkName(name);
   const rec = liveRecord(name, home);
-  if (!rec) throw new CorralError("VM_NOT_RUNNING", `no running VM named '${name}': 'corral ps' lists the running ones`);
+  if (!rec)
+    throw new CorralError("VM_NOT_RUNNING", `no running VM named '${name}': 'corral ps' lists the running ones`);
   return rec;
 }

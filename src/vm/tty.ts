@@ -22,7 +22,10 @@ export function checkTtySize(size: unknown): TtySize {
   const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0 && n <= TTY_MAX;
   if (typeof s !== "object" || s === null || !ok(s.rows) || !ok(s.cols)) {
     const shown = typeof s === "object" && s !== null ? `${String(s.rows)}x${String(s.cols)}` : String(size);
-    throw new CorralError("BAD_TTY_SIZE", `the terminal size ${shown} is not valid: rows and cols must be whole numbers from 1 to ${TTY_MAX}`);
+    throw new CorralError(
+      "BAD_TTY_SIZE",
+      `the terminal size ${shown} is not valid: rows and cols must be whole numbers from 1 to ${TTY_MAX}`,
+    );
   }
   return { rows: s.rows, cols: s.cols };
 }

@@ -67,7 +67,11 @@ test("the layout of this host is detected (v1 controllers, cgroup2 mount)", () =
 
 test("a memory hog is OOM-killed at its limit while another container goes on", async () => {
   const other = await rt.run("calm", { bundle: f.bundle("calm", ["sleep", "30"]), stdio: "ignore" });
-  const r = await runCapture(rt, "hog", f.bundle("hog", ["sh", "-c", "tail /dev/zero"], resources({ memory: { limit: 32 << 20, swap: 32 << 20 } })));
+  const r = await runCapture(
+    rt,
+    "hog",
+    f.bundle("hog", ["sh", "-c", "tail /dev/zero"], resources({ memory: { limit: 32 << 20, swap: 32 << 20 } })),
+  );
   assert.equal(r.code, 137, "killed by SIGKILL");
   assert.equal(rt.state("calm").status, "running");
   assert.ok(existsSync(`/proc/${other.pid}`));
@@ -75,7 +79,14 @@ test("a memory hog is OOM-killed at its limit while another container goes on", 
 });
 
 test("the OOM kill is counted in the container's cgroup", async () => {
-  const c = await rt.run("hog2", { bundle: f.bundle("hog2", ["sh", "-c", "tail /dev/zero"], resources({ memory: { limit: 16 << 20, swap: 16 << 20 } })), stdio: "ignore" });
+  const c = await rt.run("hog2", {
+    bundle: f.bundle(
+      "hog2",
+      ["sh", "-c", "tail /dev/zero"],
+      resources({ memory: { limit: 16 << 20, swap: 16 << 20 } }),
+    ),
+    stdio: "ignore",
+  });
   const code = await c.exited;
   const cg = rt.cgroup("hog2");
   assert.equal(code, 137);
@@ -88,7 +99,10 @@ test("a fork bomb stops at pids.max", async (t) => {
   if (!needsV1(t, "pids")) return;
   // The container's shell outlives the checks (it is deleted with force below): with a short
   // sleep, a loaded machine could take longer than it to reach 30 pids, and the shell was gone.
-  const c = await rt.run("bomb", { bundle: f.bundle("bomb", ["sh", "-c", "b() { b | b & }; b; sleep 60"], resources({ pids: { limit: 32 } })), stdio: "ignore" });
+  const c = await rt.run("bomb", {
+    bundle: f.bundle("bomb", ["sh", "-c", "b() { b | b & }; b; sleep 60"], resources({ pids: { limit: 32 } })),
+    stdio: "ignore",
+  });
   const cg = rt.cgroup("bomb");
   await until(() => cg.stats().pids.current >= 30);
   for (let i = 0; i < 20; i++) {
@@ -102,7 +116,10 @@ test("a fork bomb stops at pids.max", async (t) => {
 });
 
 test("a CPU hog with a 0.2 quota gets about 20% of a core, not more than 25%", async () => {
-  await rt.run("cpu", { bundle: f.bundle("cpu", ["sh", "-c", "while :; do :; done"], resources({ cpu: { quota: 20000, period: 100000 } })), stdio: "ignore" });
+  await rt.run("cpu", {
+    bundle: f.bundle("cpu", ["sh", "-c", "while :; do :; done"], resources({ cpu: { quota: 20000, period: 100000 } })),
+    stdio: "ignore",
+  });
   const cg = rt.cgroup("cpu");
   await new Promise((r) => setTimeout(r, 300));
   const u0 = cg.stats().cpu.usage.total;
@@ -126,17 +143,27 @@ test("pause freezes every process and resume thaws them", async () => {
 
 test("limits land in the kernel's files: shares, cpuset, reservation, block I/O throttling", async (t) => {
   if (!needsV1(t, "cpu", "cpuset", "memory", "blkio")) return;
-  const dev = readFileSync("/proc/self/mountinfo", "utf8").split("\n").find((l) => l.split(" ")[4] === "/")?.split(" ")[2] ?? "0:0";
+  const dev =
+    readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .find((l) => l.split(" ")[4] === "/")
+      ?.split(" ")[2] ?? "0:0";
   const [maj, min] = dev.split(":").map(Number);
   await rt.run("lim", {
-    bundle: f.bundle("lim", ["sleep", "30"], resources({
-      cpu: { shares: 512, cpus: "0" }, memory: { limit: 64 << 20, reservation: 32 << 20 },
-      blockIO: { throttleWriteBpsDevice: [{ major: maj, minor: min, rate: 1048576 }] },
-    })),
+    bundle: f.bundle(
+      "lim",
+      ["sleep", "30"],
+      resources({
+        cpu: { shares: 512, cpus: "0" },
+        memory: { limit: 64 << 20, reservation: 32 << 20 },
+        blockIO: { throttleWriteBpsDevice: [{ major: maj, minor: min, rate: 1048576 }] },
+      }),
+    ),
     stdio: "ignore",
   });
   const dirs = rt.cgroup("lim").dirs();
-  const read = (ctl: string, file: string) => readFileSync(join(dirs.find((d) => d.includes(`/${ctl}/`)) ?? "", file), "utf8").trim();
+  const read = (ctl: string, file: string) =>
+    readFileSync(join(dirs.find((d) => d.includes(`/${ctl}/`)) ?? "", file), "utf8").trim();
   assert.equal(read("cpu", "cpu.shares"), "512");
   assert.equal(read("cpuset", "cpuset.cpus"), "0");
   assert.equal(read("memory", "memory.soft_limit_in_bytes"), String(32 << 20));
@@ -146,7 +173,10 @@ test("limits land in the kernel's files: shares, cpuset, reservation, block I/O 
 });
 
 test("a limit the kernel refuses fails create with a clear error and leaves nothing", async () => {
-  await assert.rejects(rt.run("bad", { bundle: f.bundle("bad", ["true"], resources({ cpu: { cpus: "64-70" } })), stdio: "ignore" }), { code: "CGROUP_LIMIT_REFUSED" });
+  await assert.rejects(
+    rt.run("bad", { bundle: f.bundle("bad", ["true"], resources({ cpu: { cpus: "64-70" } })), stdio: "ignore" }),
+    { code: "CGROUP_LIMIT_REFUSED" },
+  );
   assert.deepEqual(leftoversUnder(f.dir, "bad"), NONE);
   assert.throws(() => rt.state("bad"), { code: "OCI_NOT_FOUND" });
 });
@@ -155,37 +185,62 @@ test("a missing cgroup controller is reported as such", async (t) => {
   if (!needsV1(t, "pids")) return;
   // On a host whose controllers are v1 hierarchies, cgroup2 files cannot be set.
   if (detectLayout().mode !== "unified")
-    await assert.rejects(rt.run("u", { bundle: f.bundle("u", ["true"], resources({ unified: { "memory.high": "1G" } })), stdio: "ignore" }), { code: "CGROUP_CONTROLLER_MISSING" });
+    await assert.rejects(
+      rt.run("u", {
+        bundle: f.bundle("u", ["true"], resources({ unified: { "memory.high": "1G" } })),
+        stdio: "ignore",
+      }),
+      { code: "CGROUP_CONTROLLER_MISSING" },
+    );
   // A host without a pids hierarchy (same kernel files, the pids mount left out of the layout).
   const l = detectLayout();
   const { CgroupV1 } = await import("../../src/containers/cgroups/v1.js");
   const noPids = new CgroupV1({ ...l, v1: l.v1.filter((h) => !h.controllers.includes("pids")) }, "/corral-nopids");
-  assert.throws(() => noPids.apply({ devices: [], unified: {}, hugepageLimits: [], pids: { limit: 10 } }, []), { code: "CGROUP_CONTROLLER_MISSING" });
+  assert.throws(() => noPids.apply({ devices: [], unified: {}, hugepageLimits: [], pids: { limit: 10 } }, []), {
+    code: "CGROUP_CONTROLLER_MISSING",
+  });
   assert.deepEqual(leftoversUnder(f.dir, "u"), NONE);
 });
 
 test("block I/O weight goes to blkio.weight or BFQ's blkio.bfq.weight", async (t) => {
   if (!needsV1(t, "blkio")) return;
   const files = blkioWeightFiles();
-  if (files.length === 0) return t.skip("no I/O scheduler with weights here: neither CFQ's blkio.weight nor BFQ's blkio.bfq.weight exists (mq-deadline or kyber)");
-  await rt.run("bw", { bundle: f.bundle("bw", ["sleep", "30"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" });
-  const d = rt.cgroup("bw").dirs().find((x) => x.includes("/blkio/")) ?? "";
+  if (files.length === 0)
+    return t.skip(
+      "no I/O scheduler with weights here: neither CFQ's blkio.weight nor BFQ's blkio.bfq.weight exists (mq-deadline or kyber)",
+    );
+  await rt.run("bw", {
+    bundle: f.bundle("bw", ["sleep", "30"], resources({ blockIO: { weight: 300 } })),
+    stdio: "ignore",
+  });
+  const d =
+    rt
+      .cgroup("bw")
+      .dirs()
+      .find((x) => x.includes("/blkio/")) ?? "";
   assert.match(readFileSync(join(d, files[0] ?? ""), "utf8"), /300/);
   await rt.delete("bw", true);
 });
 
 test("where no scheduler offers weights, a block I/O weight is refused with a clear error", async (t) => {
   if (!needsV1(t, "blkio")) return;
-  if (blkioWeightFiles().length > 0) return t.skip("this host's I/O scheduler takes weights (blkio.weight or blkio.bfq.weight)");
-  await assert.rejects(rt.run("bw0", { bundle: f.bundle("bw0", ["true"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" }), {
-    code: "CGROUP_CONTROLLER_MISSING",
-    message: /linux\.resources\.blockIO\.weight: .*neither blkio\.weight \(CFQ\) nor blkio\.bfq\.weight \(BFQ\)/,
-  });
+  if (blkioWeightFiles().length > 0)
+    return t.skip("this host's I/O scheduler takes weights (blkio.weight or blkio.bfq.weight)");
+  await assert.rejects(
+    rt.run("bw0", { bundle: f.bundle("bw0", ["true"], resources({ blockIO: { weight: 300 } })), stdio: "ignore" }),
+    {
+      code: "CGROUP_CONTROLLER_MISSING",
+      message: /linux\.resources\.blockIO\.weight: .*neither blkio\.weight \(CFQ\) nor blkio\.bfq\.weight \(BFQ\)/,
+    },
+  );
   assert.deepEqual(leftoversUnder(f.dir, "bw0"), NONE);
 });
 
 test("stats report CPU, memory and pids usage", async () => {
-  await rt.run("st", { bundle: f.bundle("st", ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 30"]), stdio: "ignore" });
+  await rt.run("st", {
+    bundle: f.bundle("st", ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 30"]),
+    stdio: "ignore",
+  });
   await new Promise((r) => setTimeout(r, 300));
   const s = rt.cgroup("st").stats();
   assert.ok(s.cpu.usage.total > 0);

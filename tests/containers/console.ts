@@ -55,14 +55,20 @@ export function buildReceiver(dir: string): string {
   return bin;
 }
 
-export interface Receiver { socket: string; output: () => Promise<string>; proc: ChildProcess }
+export interface Receiver {
+  socket: string;
+  output: () => Promise<string>;
+  proc: ChildProcess;
+}
 
 /** Start a receiver on `socket` (as `user` if given) and wait until it listens. */
 export async function startReceiver(bin: string, socket: string, user?: string): Promise<Receiver> {
   const argv = user ? ["runuser", "-u", user, "--", bin, socket] : [bin, socket];
   const proc = spawn(argv[0] ?? bin, argv.slice(1), { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
-  proc.stdout?.setEncoding("utf8").on("data", (d: string) => { out += d; });
+  proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
+    out += d;
+  });
   // "close", not "exit": the process may exit before its last output has been read from the pipe.
   const done = new Promise<string>((resolve) => proc.on("close", () => resolve(out)));
   await until(() => existsSync(socket));

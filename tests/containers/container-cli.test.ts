@@ -29,7 +29,30 @@ after(() => {
 });
 
 test("run -d with limits and a bridge address; ls, exec, stats, stop, rm", () => {
-  const run = spawnSync(process.execPath, [CORRAL, "container", "run", "--name", "web", "--cpus", "0.5", "--memory", "64M", "--pids", "50", "--net", "bridge", "-d", f.rootfs, "--", "sleep", "60"], { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+  const run = spawnSync(
+    process.execPath,
+    [
+      CORRAL,
+      "container",
+      "run",
+      "--name",
+      "web",
+      "--cpus",
+      "0.5",
+      "--memory",
+      "64M",
+      "--pids",
+      "50",
+      "--net",
+      "bridge",
+      "-d",
+      f.rootfs,
+      "--",
+      "sleep",
+      "60",
+    ],
+    { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] },
+  );
   assert.equal(run.status, 0, run.stderr);
   const [, address] = run.stdout.trim().split(" ");
   assert.match(address ?? "", /^\d+\.\d+\.\d+\.\d+$/);

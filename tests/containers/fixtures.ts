@@ -54,7 +54,12 @@ function countDirs(dir: string): number {
 }
 
 /** Everything a container could leave behind, counted on the host. */
-export interface Leftovers { cgroups: number; mounts: number; links: number; processes: number }
+export interface Leftovers {
+  cgroups: number;
+  mounts: number;
+  links: number;
+  processes: number;
+}
 
 export function leftovers(): Leftovers {
   const cgroups = readdirSync("/sys/fs/cgroup").reduce((n, h) => n + countDirs(join("/sys/fs/cgroup", h)), 0);
@@ -81,8 +86,14 @@ import { closeSync, openSync } from "node:fs";
  * Mounts whose path lies under `dir`, cgroup directories named `<prefix>*` below a "corral"
  * cgroup, processes whose root directory lies under `dir`.
  */
-export function leftoversUnder(dir: string, prefix: string): { mounts: string[]; cgroups: string[]; processes: number[] } {
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir + "/"));
+export function leftoversUnder(
+  dir: string,
+  prefix: string,
+): { mounts: string[]; cgroups: string[]; processes: number[] } {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.startsWith(dir + "/"));
   const cgroups: string[] = [];
   for (const h of readdirSync("/sys/fs/cgroup")) {
     const base = join("/sys/fs/cgroup", h, "corral");

@@ -8,13 +8,17 @@ import { fixture, leftovers, type Fixture } from "./fixtures.js";
 // "Nothing is left behind after any failure or after delete" (issue 4): a thousand cycles of
 // create/delete, a quarter of them failing at different stages, then the host is counted.
 let f: Fixture;
-before(() => { f = fixture(); });
+before(() => {
+  f = fixture();
+});
 after(() => f.cleanup());
 
 test("1000 create/delete cycles, failures included, leave no cgroup, mount, link or process", async () => {
   const rt = new Runtime({ root: join(f.dir, "state"), warn: () => undefined });
   const ok = f.bundle("ok", ["sleep", "30"]);
-  const refused = f.bundle("refused", ["true"], (c) => { (c["linux"] as Record<string, unknown>)["resources"] = { cpu: { cpus: "64-70" } }; });
+  const refused = f.bundle("refused", ["true"], (c) => {
+    (c["linux"] as Record<string, unknown>)["resources"] = { cpu: { cpus: "64-70" } };
+  });
   const noExe = f.bundle("noexe", ["/no/such/program"]);
   const before = leftovers();
   const failures: Record<string, number> = {};

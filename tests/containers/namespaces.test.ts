@@ -31,18 +31,32 @@ test("PID 1 in the container is itself and no host process is visible", async ()
 
 test("hostname is the container's own and the host's is unchanged", async () => {
   const hostBefore = readFileSync("/proc/sys/kernel/hostname", "utf8");
-  const r = await runCapture(rt, "uts", f.bundle("uts", ["hostname"], (c) => { c["hostname"] = "inside-corral"; }));
+  const r = await runCapture(
+    rt,
+    "uts",
+    f.bundle("uts", ["hostname"], (c) => {
+      c["hostname"] = "inside-corral";
+    }),
+  );
   assert.equal(r.out.trim(), "inside-corral");
   assert.equal(readFileSync("/proc/sys/kernel/hostname", "utf8"), hostBefore);
 });
 
 test("mounts made inside stay inside", async () => {
   const hostMounts = readFileSync("/proc/self/mountinfo", "utf8");
-  const r = await runCapture(rt, "mnt", f.bundle("mnt", ["sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && grep -c ' /tmp/m ' /proc/self/mountinfo"], (c) => {
-    const p = c["process"] as Record<string, unknown>;
-    p["capabilities"] = { bounding: ["CAP_SYS_ADMIN"], effective: ["CAP_SYS_ADMIN"], permitted: ["CAP_SYS_ADMIN"] };
-    (c["root"] as Record<string, unknown>)["readonly"] = false;
-  }));
+  const r = await runCapture(
+    rt,
+    "mnt",
+    f.bundle(
+      "mnt",
+      ["sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && grep -c ' /tmp/m ' /proc/self/mountinfo"],
+      (c) => {
+        const p = c["process"] as Record<string, unknown>;
+        p["capabilities"] = { bounding: ["CAP_SYS_ADMIN"], effective: ["CAP_SYS_ADMIN"], permitted: ["CAP_SYS_ADMIN"] };
+        (c["root"] as Record<string, unknown>)["readonly"] = false;
+      },
+    ),
+  );
   assert.equal(r.out.trim(), "1", r.out);
   assert.equal(readFileSync("/proc/self/mountinfo", "utf8").includes("/tmp/m "), hostMounts.includes("/tmp/m "));
 });
@@ -58,7 +72,11 @@ test("a file outside the rootfs cannot be reached, not even through a symlink to
   // From the host this link names the secret; inside, absolute links resolve in the new root.
   symlinkSync(join(f.dir, "secret"), join(f.rootfs, "escape"));
   try {
-    const r = await runCapture(rt, "escape", f.bundle("escape", ["sh", "-c", "cat /../secret ../../secret /escape 2>&1"]));
+    const r = await runCapture(
+      rt,
+      "escape",
+      f.bundle("escape", ["sh", "-c", "cat /../secret ../../secret /escape 2>&1"]),
+    );
     assert.ok(!r.out.includes("host secret"), r.out);
     assert.equal(r.out.match(/No such file/g)?.length, 3, r.out);
   } finally {
@@ -89,11 +107,15 @@ test("a user-namespaced container's root is an unprivileged uid on the host", as
 test("a container joins another's network namespace by path", async () => {
   const owner = await rt.run("netowner", { bundle: f.bundle("netowner", ["sleep", "30"]), stdio: "ignore" });
   try {
-    const r = await runCapture(rt, "joiner", f.bundle("joiner", ["sh", "-c", "readlink /proc/self/ns/net"], (c) => {
-      const ns = (c["linux"] as Record<string, unknown>)["namespaces"] as { type: string; path?: string }[];
-      const net = ns.find((n) => n.type === "network");
-      if (net) net.path = `/proc/${owner.pid}/ns/net`;
-    }));
+    const r = await runCapture(
+      rt,
+      "joiner",
+      f.bundle("joiner", ["sh", "-c", "readlink /proc/self/ns/net"], (c) => {
+        const ns = (c["linux"] as Record<string, unknown>)["namespaces"] as { type: string; path?: string }[];
+        const net = ns.find((n) => n.type === "network");
+        if (net) net.path = `/proc/${owner.pid}/ns/net`;
+      }),
+    );
     const { readlinkSync } = await import("node:fs");
     assert.equal(r.out.trim(), readlinkSync(`/proc/${owner.pid}/ns/net`));
   } finally {

@@ -34,7 +34,11 @@ test("create, state, start, kill, delete: the OCI lifecycle with runc's state JS
   assert.equal(st["id"], "life");
   assert.equal(st["bundle"], b);
   assert.equal(String(st["pid"]), readFileSync(join(f.dir, "pid"), "utf8"));
-  assert.equal(readFileSync(`/proc/${String(st["pid"])}/cmdline`, "utf8").startsWith("/"), true, "still the helper before start");
+  assert.equal(
+    readFileSync(`/proc/${String(st["pid"])}/cmdline`, "utf8").startsWith("/"),
+    true,
+    "still the helper before start",
+  );
   assert.equal(oci("start", "life").status, 0);
   assert.equal(JSON.parse(oci("state", "life").stdout)["status"], "running");
   const again = oci("start", "life");
@@ -72,11 +76,15 @@ test("bad input gets a clear error and a non-zero exit", () => {
   const unknown = oci("state", "nope");
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /'nope' does not exist/);
-  const bad = f.bundle("bad", ["true"], (c) => { ((c["linux"] as Record<string, unknown>)["resources"] as Record<string, unknown>)["memory"] = { limit: "lots" }; });
+  const bad = f.bundle("bad", ["true"], (c) => {
+    ((c["linux"] as Record<string, unknown>)["resources"] as Record<string, unknown>)["memory"] = { limit: "lots" };
+  });
   const r = oci("create", "--bundle", bad, "bad");
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /linux\.resources\.memory\.limit must be an integer/);
-  const noRoot = f.bundle("noroot", ["true"], (c) => { c["root"] = { path: join(f.dir, "missing") }; });
+  const noRoot = f.bundle("noroot", ["true"], (c) => {
+    c["root"] = { path: join(f.dir, "missing") };
+  });
   assert.match(oci("create", "--bundle", noRoot, "nr").stderr, /rootfs .* is not a directory/);
   const sd = spawnSync(OCI, ["--systemd-cgroup", "--root", root, "list"], { encoding: "utf8" });
   assert.notEqual(sd.status, 0);
@@ -94,8 +102,13 @@ test("--log-format json records failures for the engine to read", () => {
 
 test("hooks run with the state on stdin (prestart, poststart, poststop)", async () => {
   const out = join(f.dir, "hooks.log");
-  const hook = (stage: string) => ({ path: "/bin/sh", args: ["sh", "-c", `cat >> ${out}; echo " ${stage}" >> ${out}`] });
-  const b = f.bundle("hk", ["true"], (c) => { c["hooks"] = { prestart: [hook("prestart")], poststart: [hook("poststart")], poststop: [hook("poststop")] }; });
+  const hook = (stage: string) => ({
+    path: "/bin/sh",
+    args: ["sh", "-c", `cat >> ${out}; echo " ${stage}" >> ${out}`],
+  });
+  const b = f.bundle("hk", ["true"], (c) => {
+    c["hooks"] = { prestart: [hook("prestart")], poststart: [hook("poststart")], poststop: [hook("poststop")] };
+  });
   assert.equal(oci("run", "--bundle", b, "hk").status, 0);
   const text = readFileSync(out, "utf8");
   for (const s of ["prestart", "poststart", "poststop"]) assert.ok(text.includes(s), text);

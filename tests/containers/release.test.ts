@@ -12,7 +12,12 @@ const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url))
 const PREFIX = `rl${process.pid}-`;
 let f: Fixture;
 let env: NodeJS.ProcessEnv;
-const corral = (...a: string[]) => spawnSync(process.execPath, [CORRAL, "container", ...a], { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+const corral = (...a: string[]) =>
+  spawnSync(process.execPath, [CORRAL, "container", ...a], {
+    encoding: "utf8",
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 const held = () => leftoversUnder(f.dir, PREFIX);
 const nothing = { mounts: [], cgroups: [], processes: [] };
 

@@ -12,7 +12,8 @@ import { fixture, until, type Fixture } from "./fixtures.js";
 const OCI = fileURLToPath(new URL("../../../bin/corral-oci", import.meta.url));
 const USER = `corralrl${process.pid % 100000}`;
 let f: Fixture;
-let uid = 0, gid = 0;
+let uid = 0,
+  gid = 0;
 let xdg = "";
 
 const sh = (cmd: string) => spawnSync("sh", ["-c", cmd], { encoding: "utf8" });
@@ -36,14 +37,22 @@ after(() => {
 
 /** Run `corral-oci ARGS` as the test user, in `cwd`, with a shell line around it if given. */
 function asUser(line: string, cwd = f.dir): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync("runuser", ["-u", USER, "--", "env", `XDG_RUNTIME_DIR=${xdg}`, "sh", "-c", line], { cwd, encoding: "utf8", timeout: 60000 });
+  return spawnSync("runuser", ["-u", USER, "--", "env", `XDG_RUNTIME_DIR=${xdg}`, "sh", "-c", line], {
+    cwd,
+    encoding: "utf8",
+    timeout: 60000,
+  });
 }
 
 const stateDir = () => join(xdg, "corral-oci");
 
 test("an unprivileged user runs a container: state under XDG_RUNTIME_DIR, root inside is the user outside", async () => {
   const out = join(xdg, "rl1.out");
-  const b = f.bundle("rl1", ["sh", "-c", "echo pid $$; id -u; hostname; ls /sys/class/net; grep ' /sys ' /proc/mounts; ls -l /dev/null; exec sleep 60"]);
+  const b = f.bundle("rl1", [
+    "sh",
+    "-c",
+    "echo pid $$; id -u; hostname; ls /sys/class/net; grep ' /sys ' /proc/mounts; ls -l /dev/null; exec sleep 60",
+  ]);
   const create = asUser(`${OCI} create --bundle ${b} rl1 > ${out} 2>&1`);
   assert.equal(create.status, 0, create.stderr + readFileSync(out, "utf8"));
   // runc and crun skip cgroups the same way when none is delegated to the user.
@@ -56,7 +65,9 @@ test("an unprivileged user runs a container: state under XDG_RUNTIME_DIR, root i
   assert.equal(Number(hostUid), uid);
   assert.equal(asUser(`${OCI} start rl1`).status, 0);
   assert.ok(await until(() => readFileSync(out, "utf8").includes("/dev/null")), readFileSync(out, "utf8"));
-  const lines = readFileSync(out, "utf8").split("\n").filter((l) => !l.startsWith("corral: warning"));
+  const lines = readFileSync(out, "utf8")
+    .split("\n")
+    .filter((l) => !l.startsWith("corral: warning"));
   assert.equal(lines[0], "pid 1");
   assert.equal(lines[1], "0", "root inside the container");
   assert.equal(lines[2], "corral");
@@ -84,14 +95,18 @@ test("a rootless `run` reports the exit status and keeps the read-only rootfs", 
 });
 
 function subRange(file: string): { start: number; size: number } | undefined {
-  const line = readFileSync(file, "utf8").split("\n").find((l) => l.startsWith(`${USER}:`));
+  const line = readFileSync(file, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${USER}:`));
   const [, start, size] = line?.split(":") ?? [];
   return start && size ? { start: Number(start), size: Number(size) } : undefined;
 }
 
 test("maps beyond the user's own id go through newuidmap/newgidmap and /etc/subuid", (t) => {
-  if (sh("command -v newuidmap && command -v newgidmap").status !== 0) return t.skip("the uidmap package is not installed");
-  const su = subRange("/etc/subuid"), sg = subRange("/etc/subgid");
+  if (sh("command -v newuidmap && command -v newgidmap").status !== 0)
+    return t.skip("the uidmap package is not installed");
+  const su = subRange("/etc/subuid"),
+    sg = subRange("/etc/subgid");
   if (!su || !sg) return t.skip("useradd gave the user no subordinate ids");
   const shared = join(f.dir, "shared");
   mkdirSync(shared);
@@ -99,16 +114,28 @@ test("maps beyond the user's own id go through newuidmap/newgidmap and /etc/subu
   const b = f.bundle("rl3", ["sh", "-c", "cat /proc/self/uid_map; touch /tmp/f; chown 1000:1000 /tmp/f"], (c) => {
     const l = c["linux"] as Record<string, unknown>;
     (l["namespaces"] as unknown[]).push({ type: "user" });
-    l["uidMappings"] = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: su.start, size: su.size }];
-    l["gidMappings"] = [{ containerID: 0, hostID: gid, size: 1 }, { containerID: 1, hostID: sg.start, size: sg.size }];
+    l["uidMappings"] = [
+      { containerID: 0, hostID: uid, size: 1 },
+      { containerID: 1, hostID: su.start, size: su.size },
+    ];
+    l["gidMappings"] = [
+      { containerID: 0, hostID: gid, size: 1 },
+      { containerID: 1, hostID: sg.start, size: sg.size },
+    ];
     const p = c["process"] as Record<string, Record<string, string[]>>;
     for (const k of ["bounding", "effective", "permitted"]) p["capabilities"]?.[k]?.push("CAP_CHOWN");
     (c["mounts"] as unknown[]).push({ destination: "/tmp", type: "bind", source: shared, options: ["rbind", "rw"] });
   });
   const r = asUser(`${OCI} run --bundle ${b} rl3`);
   assert.equal(r.status, 0, r.stderr);
-  const maps = r.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).map(Number));
-  assert.deepEqual(maps, [[0, uid, 1], [1, su.start, su.size]]);
+  const maps = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  assert.deepEqual(maps, [
+    [0, uid, 1],
+    [1, su.start, su.size],
+  ]);
   // Container uid 1000 is subordinate id start+999 on the host.
   const owner = sh(`stat -c '%u %g' ${join(shared, "f")}`).stdout.trim();
   assert.equal(owner, `${su.start + 999} ${sg.start + 999}`);
@@ -118,7 +145,10 @@ test("a mapping the user was not granted is refused, naming the field", () => {
   const b = f.bundle("rl4", ["true"], (c) => {
     const l = c["linux"] as Record<string, unknown>;
     (l["namespaces"] as unknown[]).push({ type: "user" });
-    l["uidMappings"] = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: 1, size: 10 }];
+    l["uidMappings"] = [
+      { containerID: 0, hostID: uid, size: 1 },
+      { containerID: 1, hostID: 1, size: 10 },
+    ];
   });
   const r = asUser(`${OCI} run --bundle ${b} rl4`);
   assert.notEqual(r.status, 0);
@@ -130,7 +160,9 @@ test("where the kernel forbids unprivileged user namespaces the error names the 
   // user.max_user_namespaces is per user namespace (Linux 4.9+): set to 0 in a namespace of
   // the test user's own, it forbids new ones there without touching the rest of the machine.
   const b = f.bundle("rl5", ["true"]);
-  const r = asUser(`unshare -U -r sh -c 'echo 0 > /proc/sys/user/max_user_namespaces && exec ${OCI} --root ${xdg}/nested run --bundle ${b} rl5'`);
+  const r = asUser(
+    `unshare -U -r sh -c 'echo 0 > /proc/sys/user/max_user_namespaces && exec ${OCI} --root ${xdg}/nested run --bundle ${b} rl5'`,
+  );
   assert.notEqual(r.status, 0);
   const lines = r.stderr.trim().split("\n");
   assert.equal(lines.length, 1, r.stderr);
@@ -158,7 +190,11 @@ test("spec --rootless writes a config the user can run as is", () => {
   chownSync(b, uid, gid);
   const spec = asUser(`${OCI} spec --rootless --bundle ${b}`);
   assert.equal(spec.status, 0, spec.stderr);
-  const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8")) as { linux: { uidMappings: unknown[] }; process: Record<string, unknown>; root: Record<string, unknown> };
+  const c = JSON.parse(readFileSync(join(b, "config.json"), "utf8")) as {
+    linux: { uidMappings: unknown[] };
+    process: Record<string, unknown>;
+    root: Record<string, unknown>;
+  };
   assert.deepEqual(c.linux.uidMappings, [{ containerID: 0, hostID: uid, size: 1 }]);
   c.process["terminal"] = false;
   c.process["args"] = ["sh", "-c", "cat /proc/self/gid_map"];

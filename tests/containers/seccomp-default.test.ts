@@ -52,7 +52,12 @@ let env: NodeJS.ProcessEnv;
 let probe: CProgram;
 const PREFIX = `sd${process.pid}-`;
 let n = 0;
-const corral = (...a: string[]) => spawnSync(process.execPath, [CORRAL, "container", ...a], { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+const corral = (...a: string[]) =>
+  spawnSync(process.execPath, [CORRAL, "container", ...a], {
+    encoding: "utf8",
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 /** `run --rm` under a name this file can find its leftovers by. */
 const runRm = (...a: string[]) => corral("run", "--rm", "--name", `${PREFIX}${n++}`, ...a);
 
@@ -60,7 +65,12 @@ const runRm = (...a: string[]) => corral("run", "--rm", "--name", `${PREFIX}${n+
 function probeIn(...flags: string[]): Record<string, number> {
   const r = runRm(...flags, f.rootfs, "--", "/bin/probe");
   assert.equal(r.status, 0, r.stderr);
-  return Object.fromEntries(r.stdout.trim().split("\n").map((l) => [l.split(" ")[0] ?? "", Number(l.split(" ")[1])]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => [l.split(" ")[0] ?? "", Number(l.split(" ")[1])]),
+  );
 }
 
 before(() => {
@@ -85,15 +95,25 @@ test("by default a container is under a seccomp filter: Seccomp 2 in its status"
 test("the default profile denies keyrings, new namespaces and odd personalities; ordinary calls work", () => {
   const got = probeIn();
   assert.deepEqual(got, {
-    keyctl: EPERM, add_key: EPERM, personality_query: 0, personality_norandom: EPERM, unshare_user: EPERM,
-    clone_newuser: EPERM, clone3: ENOSYS, io_uring_setup: ENOSYS, socket_vsock: EPERM, socket_inet: 0, getpid: 0,
+    keyctl: EPERM,
+    add_key: EPERM,
+    personality_query: 0,
+    personality_norandom: EPERM,
+    unshare_user: EPERM,
+    clone_newuser: EPERM,
+    clone3: ENOSYS,
+    io_uring_setup: ENOSYS,
+    socket_vsock: EPERM,
+    socket_inet: 0,
+    getpid: 0,
   });
 });
 
 test("ordinary programs still work: busybox sh, ls, ps, a TCP socket on loopback", () => {
   // On the bridge, for a loopback that is up. The server answers and closes (-e); the client retries until the server listens: no guess
   // at how long that takes.
-  const sh = "ls / | grep -c '^bin$'; ps > /dev/null && echo ps-ok; nc -l -p 7000 -e echo hi & " +
+  const sh =
+    "ls / | grep -c '^bin$'; ps > /dev/null && echo ps-ok; nc -l -p 7000 -e echo hi & " +
     "until nc 127.0.0.1 7000 < /dev/null; do sleep 0.1; done 2>/dev/null; wait";
   const r = runRm("--net", "bridge", f.rootfs, "--", "sh", "-c", sh);
   assert.equal(r.status, 0, r.stderr);
@@ -121,7 +141,13 @@ test("--security-opt seccomp=unconfined: no filter, and the calls reach the kern
 
 test("--security-opt seccomp=FILE uses that profile; bad files and options are refused in one line", () => {
   const file = join(f.dir, "profile.json");
-  writeFileSync(file, JSON.stringify({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["keyctl"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS }] }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["keyctl"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS }],
+    }),
+  );
   const got = probeIn("--security-opt", `seccomp=${file}`);
   assert.equal(got["keyctl"], ENOSYS);
   assert.equal(got["unshare_user"], 0);
@@ -133,7 +159,13 @@ test("--security-opt seccomp=FILE uses that profile; bad files and options are r
   };
   writeFileSync(file, "{");
   bad(`seccomp=${file}`, /profile .* is not JSON/);
-  writeFileSync(file, JSON.stringify({ defaultAction: "SCMP_ACT_ERRNO", syscalls: [{ names: ["mount"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] } }] }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [{ names: ["mount"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] } }],
+    }),
+  );
   bad(`seccomp=${file}`, /engine 'includes'\/'excludes' conditions/);
   bad(`seccomp=${join(f.dir, "none.json")}`, /cannot be read \(ENOENT\)/);
   bad("label=disable", /--security-opt 'label=disable' is not supported/);

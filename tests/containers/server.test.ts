@@ -14,10 +14,12 @@ const OCI = fileURLToPath(new URL("../../../bin/corral-oci", import.meta.url));
 let f: Fixture;
 let root: string;
 let start: Leftovers;
-const oci = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(OCI, ["--root", root, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
+const oci = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  spawnSync(OCI, ["--root", root, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
 const sock = () => join(root, SOCKET_NAME);
 const serverPid = (): number => Number(/server (\d+) serving/.exec(oci(["server", "status"]).stdout)?.[1] ?? 0);
-const running = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
+const running = (pid: number) =>
+  existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z");
 before(() => {
   f = fixture();
   root = join(f.dir, "state");
@@ -37,7 +39,11 @@ test("the first call starts a server on a 0600 socket in --root owned by the cal
   assert.equal(st.uid, process.getuid?.());
   const pid = serverPid();
   assert.ok(pid > 0);
-  assert.equal(readFileSync(`/proc/${pid}/comm`, "utf8").trim(), "corral-oci-serv", "the server's process title (comm keeps 15 characters)");
+  assert.equal(
+    readFileSync(`/proc/${pid}/comm`, "utf8").trim(),
+    "corral-oci-serv",
+    "the server's process title (comm keeps 15 characters)",
+  );
   const r = oci(["run", "--bundle", f.bundle("rc", ["sh", "-c", "echo out; echo err >&2; exit 7"]), "rc"]);
   assert.equal(r.status, 7);
   assert.equal(r.stdout, "out\n");
@@ -58,7 +64,9 @@ test("create leaves the container's init a descendant of the caller, not of the 
   // The test process plays conmon: a subreaper that adopts what its children leave behind.
   setChildSubreaper(true);
   try {
-    const r = spawnSync(OCI, ["--root", root, "create", "--bundle", f.bundle("tree", ["sleep", "30"]), "tree"], { stdio: "ignore" });
+    const r = spawnSync(OCI, ["--root", root, "create", "--bundle", f.bundle("tree", ["sleep", "30"]), "tree"], {
+      stdio: "ignore",
+    });
     assert.equal(r.status, 0);
     const pid = Number(JSON.parse(oci(["state", "tree"]).stdout)["pid"]);
     const ppid = Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1]);
@@ -71,10 +79,17 @@ test("create leaves the container's init a descendant of the caller, not of the 
 });
 
 test("calls are served concurrently, and a signal to the client stops a foreground run", async () => {
-  const fg = spawn(OCI, ["--root", root, "run", "--bundle", f.bundle("fg", ["sh", "-c", "trap 'exit 42' TERM; sleep 30 & wait"]), "fg"], { stdio: "ignore" });
+  const fg = spawn(
+    OCI,
+    ["--root", root, "run", "--bundle", f.bundle("fg", ["sh", "-c", "trap 'exit 42' TERM; sleep 30 & wait"]), "fg"],
+    { stdio: "ignore" },
+  );
   const exited = new Promise<number | null>((r) => fg.on("exit", (code) => r(code)));
   // More than one process: the shell has set its trap and started sleep.
-  assert.ok(await until(() => (JSON.parse(oci(["ps", "--format", "json", "fg"]).stdout || "[]") as number[]).length >= 2), "ps answered while run waits");
+  assert.ok(
+    await until(() => (JSON.parse(oci(["ps", "--format", "json", "fg"]).stdout || "[]") as number[]).length >= 2),
+    "ps answered while run waits",
+  );
   try {
     fg.kill("SIGTERM");
     // As with Node per call: the client's SIGTERM is passed to the container (its PID 1 traps it).
@@ -89,7 +104,9 @@ test("without a server (CORRAL_OCI_SERVER=0, or one in another context) Node run
   const r = oci(["run", "--bundle", f.bundle("off", ["sh", "-c", "exit 5"]), "off"], { CORRAL_OCI_SERVER: "0" });
   assert.equal(r.status, 5);
   // Another PATH: the server answers "fall back" and the call still works.
-  const other = oci(["run", "--bundle", f.bundle("path", ["sh", "-c", "exit 6"]), "path"], { PATH: `/nonexistent:${process.env["PATH"] ?? ""}` });
+  const other = oci(["run", "--bundle", f.bundle("path", ["sh", "-c", "exit 6"]), "path"], {
+    PATH: `/nonexistent:${process.env["PATH"] ?? ""}`,
+  });
   assert.equal(other.status, 6);
 });
 

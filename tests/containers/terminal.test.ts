@@ -18,7 +18,8 @@ before(() => {
 });
 after(() => f.cleanup());
 
-const oci = (...a: string[]) => spawnSync(OCI, ["--root", join(f.dir, "state"), ...a], { encoding: "utf8", timeout: 60000 });
+const oci = (...a: string[]) =>
+  spawnSync(OCI, ["--root", join(f.dir, "state"), ...a], { encoding: "utf8", timeout: 60000 });
 const has = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 
 test("run with a terminal sends the pty master to the console socket", async () => {
@@ -47,7 +48,10 @@ test("a terminal without --console-socket is refused clearly and leaves nothing"
 test("exec --tty gets its own pty through the console socket", async () => {
   const b = f.bundle("tty3", ["sleep", "60"]);
   // Detached, the container keeps the stdio it was given: give it none to hold open.
-  const run = spawnSync(OCI, ["--root", join(f.dir, "state"), "run", "--bundle", b, "--detach", "tty3"], { stdio: "ignore", timeout: 60000 });
+  const run = spawnSync(OCI, ["--root", join(f.dir, "state"), "run", "--bundle", b, "--detach", "tty3"], {
+    stdio: "ignore",
+    timeout: 60000,
+  });
   assert.equal(run.status, 0);
   try {
     const r = await startReceiver(recv, join(f.dir, "tty3.sock"));
@@ -67,7 +71,23 @@ const PODMAN = ["--runtime", OCI, "--network", "none", "--ulimit", "nofile=1024:
 
 test("podman run -t through corral oci: tty inside is a pty and output arrives", (t) => {
   if (!has("podman")) return t.skip("podman is not installed");
-  const r = spawnSync("podman", ["--runtime", OCI, "run", "--rm", "-t", ...PODMAN.slice(2), "--rootfs", f.rootfs, "sh", "-c", "tty; echo hi-podman"], { encoding: "utf8", timeout: 120000, stdio: ["ignore", "pipe", "pipe"] });
+  const r = spawnSync(
+    "podman",
+    [
+      "--runtime",
+      OCI,
+      "run",
+      "--rm",
+      "-t",
+      ...PODMAN.slice(2),
+      "--rootfs",
+      f.rootfs,
+      "sh",
+      "-c",
+      "tty; echo hi-podman",
+    ],
+    { encoding: "utf8", timeout: 120000, stdio: ["ignore", "pipe", "pipe"] },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^\/dev\/pts\/\d+\r\nhi-podman\r\n$/);
 });
@@ -75,10 +95,18 @@ test("podman run -t through corral oci: tty inside is a pty and output arrives",
 test("podman exec -t through corral oci gets a pty", (t) => {
   if (!has("podman")) return t.skip("podman is not installed");
   const name = `corral-tty-${process.pid}`;
-  const run = spawnSync("podman", ["--runtime", OCI, "run", "-d", "--name", name, ...PODMAN.slice(2), "--rootfs", f.rootfs, "sleep", "60"], { encoding: "utf8", timeout: 120000 });
+  const run = spawnSync(
+    "podman",
+    ["--runtime", OCI, "run", "-d", "--name", name, ...PODMAN.slice(2), "--rootfs", f.rootfs, "sleep", "60"],
+    { encoding: "utf8", timeout: 120000 },
+  );
   try {
     assert.equal(run.status, 0, run.stderr);
-    const ex = spawnSync("podman", ["--runtime", OCI, "exec", "-t", name, "tty"], { encoding: "utf8", timeout: 60000, stdio: ["ignore", "pipe", "pipe"] });
+    const ex = spawnSync("podman", ["--runtime", OCI, "exec", "-t", name, "tty"], {
+      encoding: "utf8",
+      timeout: 60000,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     assert.equal(ex.status, 0, ex.stderr);
     assert.match(ex.stdout, /^\/dev\/pts\/\d+\r\n$/);
   } finally {

@@ -14,8 +14,16 @@ export const ISA_DIR = dirname(fileURLToPath(import.meta.url));
 export const BUILD_DIR = join(ISA_DIR, "build");
 const CC = process.env.RISCV_CC ?? "riscv64-unknown-elf-gcc";
 const FLAGS = [
-  "-march=rv64gc_zicsr_zifencei", "-mabi=lp64d", "-nostdlib", "-nostartfiles", "-static",
-  "-T", join(ISA_DIR, "link.ld"), "-I", ISA_DIR, "-Wa,--fatal-warnings",
+  "-march=rv64gc_zicsr_zifencei",
+  "-mabi=lp64d",
+  "-nostdlib",
+  "-nostartfiles",
+  "-static",
+  "-T",
+  join(ISA_DIR, "link.ld"),
+  "-I",
+  ISA_DIR,
+  "-Wa,--fatal-warnings",
 ];
 /** Files every program depends on: the headers, the link script and this script. */
 const SHARED = readdirSync(ISA_DIR)
@@ -24,7 +32,10 @@ const SHARED = readdirSync(ISA_DIR)
 
 /** Names (without .S) of all test programs. */
 export function programNames() {
-  return readdirSync(ISA_DIR).filter((f) => f.endsWith(".S")).map((f) => f.slice(0, -2)).sort();
+  return readdirSync(ISA_DIR)
+    .filter((f) => f.endsWith(".S"))
+    .map((f) => f.slice(0, -2))
+    .sort();
 }
 
 function mtime(path) {

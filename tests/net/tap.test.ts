@@ -52,10 +52,30 @@ test("a VM on TAP reaches a server in a test namespace; the TAP goes with the VM
     const secret = `corral-tap-${process.pid}-${Date.now()}`;
     const www = execFileSync("mktemp", ["-d"], { encoding: "utf8" }).trim();
     execFileSync("sh", ["-c", `printf '%s' '${secret}' > ${www}/hello.txt`]);
-    const httpd = startDaemon(["ip", "netns", "exec", SRV_NS, "busybox", "httpd", "-f", "-p", "10.77.2.2:8080", "-h", www]);
+    const httpd = startDaemon([
+      "ip",
+      "netns",
+      "exec",
+      SRV_NS,
+      "busybox",
+      "httpd",
+      "-f",
+      "-p",
+      "10.77.2.2:8080",
+      "-h",
+      www,
+    ]);
     const vm = startVm(
-      ["--net", `tap:${TAP}`, "--append", "console=ttyS0 quiet ip=10.77.1.2::10.77.1.1:255.255.255.0::eth0:off", "--", "sh", "-c",
-        "ping -c 2 10.77.2.2 | grep 'packets received'; wget -q -O - http://10.77.2.2:8080/hello.txt; echo"],
+      [
+        "--net",
+        `tap:${TAP}`,
+        "--append",
+        "console=ttyS0 quiet ip=10.77.1.2::10.77.1.1:255.255.255.0::eth0:off",
+        "--",
+        "sh",
+        "-c",
+        "ping -c 2 10.77.2.2 | grep 'packets received'; wget -q -O - http://10.77.2.2:8080/hello.txt; echo",
+      ],
       ["ip", "netns", "exec", VM_NS],
     );
     // The TAP exists as soon as corral has started; give it the router address.
@@ -84,10 +104,25 @@ test("a VM on TAP reaches a server in a test namespace; the TAP goes with the VM
 test("without root the TAP cannot be made: a clear TAP_PERMISSION error", () => {
   // nobody may read the repository but not /root's image cache: --firmware with any readable
   // file gets corral past the image to the NIC (NICs open before anything boots).
-  const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CORRAL, "run", "--firmware", "/etc/hostname", "--net", "tap:cnoroot0"], {
-    encoding: "utf8",
-    env: { ...process.env, CORRAL_HOME: "/tmp" },
-  });
+  const r = spawnSync(
+    "setpriv",
+    [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      process.execPath,
+      CORRAL,
+      "run",
+      "--firmware",
+      "/etc/hostname",
+      "--net",
+      "tap:cnoroot0",
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, CORRAL_HOME: "/tmp" },
+    },
+  );
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /TAP networking needs root/);
 });

@@ -25,7 +25,9 @@ export function startVm(args: string[], prefix: string[] = []): Vm {
   let stderr = "";
   child.stdout!.on("data", (b: Buffer) => (stdout += b.toString()));
   child.stderr!.on("data", (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<Finished>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<Finished>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 

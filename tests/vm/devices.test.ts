@@ -32,7 +32,10 @@ test("corral run and Corral.start build the same devices for the same spec", asy
   const b = join(dir, "b.img");
   writeFileSync(a, Buffer.alloc(1 << 20));
   writeFileSync(b, Buffer.alloc(1 << 20));
-  const cli = spawnSync(process.execPath, [CORRAL, "run", "--memory", "256M", "--disk", a, "--", "sh", "-c", LIST], { encoding: "utf8", timeout: 600_000 });
+  const cli = spawnSync(process.execPath, [CORRAL, "run", "--memory", "256M", "--disk", a, "--", "sh", "-c", LIST], {
+    encoding: "utf8",
+    timeout: 600_000,
+  });
   assert.equal(cli.status, 0, cli.stderr);
   assert.deepEqual(ids(cli.stdout), EXPECTED, cli.stdout);
 

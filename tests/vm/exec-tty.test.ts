@@ -15,7 +15,10 @@ const NAME = `t-tty-${process.pid}`;
 const HAS_SCRIPT = spawnSync("script", ["--version"]).status === 0;
 let vm: Vm;
 
-function corral(args: string[], env: NodeJS.ProcessEnv = process.env): { status: number | null; stdout: string; stderr: string } {
+function corral(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", timeout: 400_000, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -42,7 +45,10 @@ async function* paced(out: Collector, steps: { send: string; then?: string }[]):
 }
 
 before(async () => {
-  const r = spawnSync(process.execPath, [CORRAL, "run", "-d", "--name", NAME, "--memory", "256M"], { encoding: "utf8", timeout: 400_000 });
+  const r = spawnSync(process.execPath, [CORRAL, "run", "-d", "--name", NAME, "--memory", "256M"], {
+    encoding: "utf8",
+    timeout: 400_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   vm = Corral.get(NAME);
 });
@@ -116,7 +122,10 @@ test("a command that never reads its stdin does not stall other execs", async ()
 });
 
 test("-t: the command sees a terminal; stdout and stderr are one stream; TERM comes from the host", async () => {
-  const r = await vm.exec(["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; echo err >&2"], { tty: true, env: { TERM: "vt220" } });
+  const r = await vm.exec(["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys; echo $TERM; echo err >&2"], {
+    tty: true,
+    env: { TERM: "vt220" },
+  });
   assert.equal(r.exitCode, 0);
   assert.match(r.stdout, /^\/dev\/pts\/\d+\r\nboth-ttys\r\nvt220\r\nerr\r\n$/);
   assert.equal(r.stderr, "");
@@ -135,15 +144,22 @@ test("-t: the size sent, then a resize seen by the same command (with SIGWINCH)"
   // interrupts busybox sh's `read`, and busybox stty sets rows and cols with one ioctl each (so
   // one or two SIGWINCHs). The kernel signals before it stores the new size (tty_do_resize), so
   // once the loop sees 50 132 the trap is pending and runs before the last `stty size`.
-  const run = vm.exec(["sh", "-c", "trap 'echo winch' WINCH; stty size; until [ \"$(stty size)\" = '50 132' ]; do sleep 0.1; done; stty size"], {
-    tty: { rows: 33, cols: 101 },
-    stdin: (async function* () {
-      await out.until("33 101\r\n");
-      session.run?.resize(50, 132);
-      await out.until("50 132");
-    })(),
-    onStdout: out.push,
-  });
+  const run = vm.exec(
+    [
+      "sh",
+      "-c",
+      "trap 'echo winch' WINCH; stty size; until [ \"$(stty size)\" = '50 132' ]; do sleep 0.1; done; stty size",
+    ],
+    {
+      tty: { rows: 33, cols: 101 },
+      stdin: (async function* () {
+        await out.until("33 101\r\n");
+        session.run?.resize(50, 132);
+        await out.until("50 132");
+      })(),
+      onStdout: out.push,
+    },
+  );
   session.run = run;
   const r = await run;
   assert.equal(r.exitCode, 0);
@@ -154,7 +170,10 @@ test("-t: Ctrl-C interrupts the command (status 130) and the VM keeps running", 
   const out = new Collector();
   const r = await vm.exec(["sh", "-c", "echo ready; exec sleep 100"], {
     tty: true,
-    stdin: paced(out, [{ send: "", then: "ready" }, { send: "\x03", then: "never printed" }]),
+    stdin: paced(out, [
+      { send: "", then: "ready" },
+      { send: "\x03", then: "never printed" },
+    ]),
     onStdout: out.push,
   });
   assert.equal(r.exitCode, 130);
@@ -173,47 +192,59 @@ test("-t: the end of a stdin stream is Ctrl-D; a timeout kills the command", asy
   assert.equal(t.exitCode, 137);
 });
 
-test("CLI: exec -it on a real terminal: raw mode while attached, Ctrl-C reaches the guest, the terminal is restored", { skip: !HAS_SCRIPT && "util-linux script is not installed" }, async () => {
-  // util-linux script gives the shell a pseudo-terminal; the shell prints its settings before and after.
-  const sh = `stty rows 40 cols 120; echo "before=$(stty -g)"; "${process.execPath}" "${CORRAL}" exec -it ${NAME} -- sh -c 'stty size; tty; echo ready; exec sleep 100'; echo "status=$?"; echo "after=$(stty -g)"`;
-  const p = spawn("script", ["-q", "-e", "-c", sh, "/dev/null"]);
-  const out = new Collector();
-  p.stdout.on("data", out.push);
-  const code = new Promise<number | null>((r) => p.on("close", r));
-  await out.until("ready");
-  p.stdin.write("\x03");
-  await out.until("after=");
-  p.stdin.end();
-  await code;
-  const before = /before=(\S+)/.exec(out.text)?.[1];
-  const afterSettings = /after=(\S+)/.exec(out.text)?.[1];
-  assert.ok(before, out.text);
-  assert.equal(afterSettings, before, "the terminal settings are restored");
-  assert.match(out.text, /status=130/);
-  assert.match(out.text, /40 120\r+\n\/dev\/pts\/\d+/);
-});
+test(
+  "CLI: exec -it on a real terminal: raw mode while attached, Ctrl-C reaches the guest, the terminal is restored",
+  { skip: !HAS_SCRIPT && "util-linux script is not installed" },
+  async () => {
+    // util-linux script gives the shell a pseudo-terminal; the shell prints its settings before and after.
+    const sh = `stty rows 40 cols 120; echo "before=$(stty -g)"; "${process.execPath}" "${CORRAL}" exec -it ${NAME} -- sh -c 'stty size; tty; echo ready; exec sleep 100'; echo "status=$?"; echo "after=$(stty -g)"`;
+    const p = spawn("script", ["-q", "-e", "-c", sh, "/dev/null"]);
+    const out = new Collector();
+    p.stdout.on("data", out.push);
+    const code = new Promise<number | null>((r) => p.on("close", r));
+    await out.until("ready");
+    p.stdin.write("\x03");
+    await out.until("after=");
+    p.stdin.end();
+    await code;
+    const before = /before=(\S+)/.exec(out.text)?.[1];
+    const afterSettings = /after=(\S+)/.exec(out.text)?.[1];
+    assert.ok(before, out.text);
+    assert.equal(afterSettings, before, "the terminal settings are restored");
+    assert.match(out.text, /status=130/);
+    assert.match(out.text, /40 120\r+\n\/dev\/pts\/\d+/);
+  },
+);
 
-test("CLI: exec -it killed by a signal restores the terminal, and its command goes with it", { skip: !HAS_SCRIPT && "util-linux script is not installed" }, async () => {
-  const fifo = join(vmDir(NAME), "go");
-  assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
-  // The shell starts corral in the background, waits for the test's word, then sends SIGTERM.
-  const sh = `echo "before=$(stty -g)"; "${process.execPath}" "${CORRAL}" exec -it ${NAME} -- sh -c 'echo ready; exec sleep 4321' & p=$!; read x < "${fifo}"; kill -TERM $p; wait $p; echo "status=$?"; echo "after=$(stty -g)"`;
-  const p = spawn("script", ["-q", "-e", "-c", sh, "/dev/null"]);
-  const out = new Collector();
-  p.stdout.on("data", out.push);
-  const code = new Promise<number | null>((r) => p.on("close", r));
-  await out.until("ready");
-  spawnSync("sh", ["-c", `echo go > "${fifo}"`]);
-  await out.until("after=");
-  p.stdin.end();
-  await code;
-  assert.match(out.text, /status=143/);
-  assert.equal(/after=(\S+)/.exec(out.text)?.[1], /before=(\S+)/.exec(out.text)?.[1], "the terminal settings are restored");
-  // The daemon kills the command of a client that went away (once it has seen the connection close).
-  let ps = await vm.exec(["ps", "-o", "args"]);
-  for (let i = 0; i < 5 && ps.stdout.includes("sleep 4321"); i++) ps = await vm.exec(["ps", "-o", "args"]);
-  assert.doesNotMatch(ps.stdout, /sleep 4321/);
-});
+test(
+  "CLI: exec -it killed by a signal restores the terminal, and its command goes with it",
+  { skip: !HAS_SCRIPT && "util-linux script is not installed" },
+  async () => {
+    const fifo = join(vmDir(NAME), "go");
+    assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+    // The shell starts corral in the background, waits for the test's word, then sends SIGTERM.
+    const sh = `echo "before=$(stty -g)"; "${process.execPath}" "${CORRAL}" exec -it ${NAME} -- sh -c 'echo ready; exec sleep 4321' & p=$!; read x < "${fifo}"; kill -TERM $p; wait $p; echo "status=$?"; echo "after=$(stty -g)"`;
+    const p = spawn("script", ["-q", "-e", "-c", sh, "/dev/null"]);
+    const out = new Collector();
+    p.stdout.on("data", out.push);
+    const code = new Promise<number | null>((r) => p.on("close", r));
+    await out.until("ready");
+    spawnSync("sh", ["-c", `echo go > "${fifo}"`]);
+    await out.until("after=");
+    p.stdin.end();
+    await code;
+    assert.match(out.text, /status=143/);
+    assert.equal(
+      /after=(\S+)/.exec(out.text)?.[1],
+      /before=(\S+)/.exec(out.text)?.[1],
+      "the terminal settings are restored",
+    );
+    // The daemon kills the command of a client that went away (once it has seen the connection close).
+    let ps = await vm.exec(["ps", "-o", "args"]);
+    for (let i = 0; i < 5 && ps.stdout.includes("sleep 4321"); i++) ps = await vm.exec(["ps", "-o", "args"]);
+    assert.doesNotMatch(ps.stdout, /sleep 4321/);
+  },
+);
 
 test("bad input: -t on a VM that is not running, sizes that are not positive whole numbers", async () => {
   for (const flags of [["-t"], ["-it"]]) {

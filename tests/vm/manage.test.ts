@@ -63,7 +63,9 @@ function daemonPid(name: string): number {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
-  const starts = await Promise.all([A, B, C].map((n) => corralAsync(["run", "-d", "--name", n, "--memory", "256M"]).done));
+  const starts = await Promise.all(
+    [A, B, C].map((n) => corralAsync(["run", "-d", "--name", n, "--memory", "256M"]).done),
+  );
   for (const r of starts) assert.equal(r.status, 0, r.stderr);
 });
 
@@ -75,7 +77,10 @@ after(() => {
 test("vm memory: sizes outside what the guest can live with are refused in one line", () => {
   // The floor of a 256M VM (src/vm/balloon-floor.ts): 56M + 256M/64 + 64M.
   const range = /give from 124M \(what its kernel and agent need\) to 256M \(its RAM\)$/;
-  oneLineError(corral(["vm", "memory", A, "4M"]), /^corral: 4M would leave VM 'vm-a' too little to keep its guest agent alive: /);
+  oneLineError(
+    corral(["vm", "memory", A, "4M"]),
+    /^corral: 4M would leave VM 'vm-a' too little to keep its guest agent alive: /,
+  );
   oneLineError(corral(["vm", "memory", A, "1K"]), range);
   oneLineError(corral(["vm", "memory", A, "123M"]), range);
   oneLineError(corral(["vm", "memory", A, "1G"]), /^corral: 1024M is more than VM 'vm-a' has: give from 124M/);
@@ -91,7 +96,14 @@ test("vm memory: sizes outside what the guest can live with are refused in one l
 test("the guest agent: spared by the OOM killer at the floor, and restarted after kill -9", async () => {
   // The balloon is at the floor (previous test): wait until the guest has given the memory back.
   for (let i = 0; i < 120 && !/balloon 13[0-9]M/.test(corral(["vm", "memory", A]).stdout); i++) await sleep(1000);
-  const adj = corral(["exec", A, "--", "sh", "-c", `cat /proc/$(cat ${GUEST_AGENT_PID})/oom_score_adj /proc/self/oom_score_adj`]);
+  const adj = corral([
+    "exec",
+    A,
+    "--",
+    "sh",
+    "-c",
+    `cat /proc/$(cat ${GUEST_AGENT_PID})/oom_score_adj /proc/self/oom_score_adj`,
+  ]);
   assert.equal(adj.stdout, "-1000\n0\n", adj.stderr);
   // More than the guest has: the OOM killer takes the command, never the agent.
   const hog = corral(["exec", A, "--", "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}"]);
@@ -122,10 +134,19 @@ test("exec after a fork bomb: the bomb is killed by --timeout, the next exec ans
 });
 
 test("rm refuses a running VM; a failed start leaves nothing", () => {
-  oneLineError(corral(["rm", A]), /^corral: VM 'vm-a' is running: stop it first \('corral stop vm-a'\), or use 'corral rm -f vm-a'$/);
+  oneLineError(
+    corral(["rm", A]),
+    /^corral: VM 'vm-a' is running: stop it first \('corral stop vm-a'\), or use 'corral rm -f vm-a'$/,
+  );
   oneLineError(corral(["rm", "no-such"]), /^corral: no VM named 'no-such': 'corral ps -a' lists them all$/);
-  oneLineError(corral(["run", "-d", "--name", "bad-disk", "--disk", join(home, "no-such.img")]), /^corral: VM 'bad-disk' did not start: /);
-  oneLineError(corral(["run", "-d", "--name", "bad-mem", "--memory", "64G"]), /^corral: VM 'bad-mem' did not start: .*more than this host can give/);
+  oneLineError(
+    corral(["run", "-d", "--name", "bad-disk", "--disk", join(home, "no-such.img")]),
+    /^corral: VM 'bad-disk' did not start: /,
+  );
+  oneLineError(
+    corral(["run", "-d", "--name", "bad-mem", "--memory", "64G"]),
+    /^corral: VM 'bad-mem' did not start: .*more than this host can give/,
+  );
   oneLineError(corral(["run", "-d", "--name", "bad-flag", "--memory", "-5"]), /is negative/);
   assert.deepEqual(readdirSync(join(home, "vms")).sort(), [A, B, C]);
 });
@@ -163,7 +184,11 @@ test("ps -a lists the VMs that ended, with how; rm removes them", () => {
       [B, "exited", "crashed"],
     ],
   );
-  assert.equal(corral(["ps"]).stdout.trim(), "NAME  PID  CPUS  MEMORY  STATE  UPTIME", "plain ps lists running VMs only");
+  assert.equal(
+    corral(["ps"]).stdout.trim(),
+    "NAME  PID  CPUS  MEMORY  STATE  UPTIME",
+    "plain ps lists running VMs only",
+  );
   const table = corral(["ps", "-a"]).stdout;
   assert.match(table, /^vm-b\s+-\s+1\s+256M\s+exited\s+\d+[smh]\s+crashed$/m);
   const rm = corral(["rm", A, B]);

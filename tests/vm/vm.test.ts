@@ -18,7 +18,11 @@ const B = `t-api-${process.pid}`;
 let apiVm: Vm;
 
 function corral(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", timeout: 400_000, ...(input !== undefined ? { input } : {}) });
+  const r = spawnSync(process.execPath, [CORRAL, ...args], {
+    encoding: "utf8",
+    timeout: 400_000,
+    ...(input !== undefined ? { input } : {}),
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -96,7 +100,14 @@ test("exec: stdout and stderr apart, the exit status, argv without shell parsing
 
 test("virtio-rng: the guest reads host entropy from /dev/hwrng", () => {
   // Random bytes do not compress: gzip of 4096 of them is larger than the input.
-  const r = corral(["exec", A, "--", "sh", "-c", "cat /sys/class/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | gzip -c | wc -c"]);
+  const r = corral([
+    "exec",
+    A,
+    "--",
+    "sh",
+    "-c",
+    "cat /sys/class/misc/hw_random/rng_current; head -c 4096 /dev/hwrng | gzip -c | wc -c",
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const [current, gzipped] = r.stdout.trim().split("\n");
   assert.match(current!, /^virtio_rng/);
@@ -112,8 +123,17 @@ test("exec: stdin is forwarded with -i", () => {
 test("exec: several at once, each with its own output", async () => {
   // The first command waits for a file that only a later exec creates: serialized execs would
   // never finish.
-  const waiting = corralAsync(["exec", A, "--", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.2; done; echo released"]);
-  const fast = await Promise.all([1, 2, 3].map((i) => corralAsync(["exec", A, "--", "sh", "-c", `echo fast-${i}; echo e-${i} >&2; exit ${i}`])));
+  const waiting = corralAsync([
+    "exec",
+    A,
+    "--",
+    "sh",
+    "-c",
+    "while [ ! -e /tmp/go ]; do sleep 0.2; done; echo released",
+  ]);
+  const fast = await Promise.all(
+    [1, 2, 3].map((i) => corralAsync(["exec", A, "--", "sh", "-c", `echo fast-${i}; echo e-${i} >&2; exit ${i}`])),
+  );
   fast.forEach((r, i) => {
     assert.equal(r.stdout, `fast-${i + 1}\n`);
     assert.equal(r.stderr, `e-${i + 1}\n`);
@@ -192,10 +212,13 @@ test("balloon: inflate and deflate change MemTotal/MemAvailable; freed guest mem
   const set = corral(["vm", "memory", A, "192M"]);
   assert.equal(set.status, 0, set.stderr);
   // The driver inflates in steps; wait until it holds the whole 320M.
-  for (let i = 0; i < 120 && (await Corral.get(A).memory()).balloonPages * 4096 < 320 * 2 ** 20; i++) await new Promise((r) => setTimeout(r, 1000));
+  for (let i = 0; i < 120 && (await Corral.get(A).memory()).balloonPages * 4096 < 320 * 2 ** 20; i++)
+    await new Promise((r) => setTimeout(r, 1000));
   const inflated = meminfo(A);
   const rssAfter = rssOf(pid);
-  process.stderr.write(`# balloon 512M -> 192M: MemTotal ${before.total} -> ${inflated.total} kB, MemAvailable ${before.available} -> ${inflated.available} kB, host RSS ${rssFull >> 20} -> ${rssAfter >> 20} MiB\n`);
+  process.stderr.write(
+    `# balloon 512M -> 192M: MemTotal ${before.total} -> ${inflated.total} kB, MemAvailable ${before.available} -> ${inflated.available} kB, host RSS ${rssFull >> 20} -> ${rssAfter >> 20} MiB\n`,
+  );
   assert.ok(inflated.total <= before.total - 250 * 1024, "MemTotal fell by the ballooned amount");
   assert.ok(inflated.available < before.available, "MemAvailable no longer counts the ballooned pages");
   assert.ok(rssAfter < rssFull - 150 * 2 ** 20, `host RSS fell: ${rssFull} -> ${rssAfter}`);
@@ -246,10 +269,14 @@ test("an agent that does not answer: a clear timeout, then a forced stop leaves 
 test("a crashed VM process: its stale state is detected and removed", async () => {
   const pid = daemonPid(B);
   process.kill(pid, "SIGKILL");
-  while (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0) await new Promise((r) => setTimeout(r, 50));
+  while (existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`).length > 0)
+    await new Promise((r) => setTimeout(r, 50));
   assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), true, "SIGKILL leaves the record behind");
   await assert.rejects(apiVm.exec(["true"]), { code: "VM_NOT_RUNNING" });
-  assert.equal(Corral.list().some((v) => v.name === B), false);
+  assert.equal(
+    Corral.list().some((v) => v.name === B),
+    false,
+  );
   assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), false);
   assert.equal(existsSync(join(vmDir(B), VM_FILES.socket)), false);
 });

@@ -30,7 +30,9 @@ function corral(args: string[]): Promise<{ status: number | null; stdout: string
   let stderr = "";
   p.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
   p.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => p.on("close", (status) => resolve({ status, stdout, stderr })));
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    p.on("close", (status) => resolve({ status, stdout, stderr })),
+  );
   return Promise.race([done, delay(HANG_MS, "hung" as const)]).then((r) => {
     if (r === "hung") p.kill("SIGKILL");
     return r;
@@ -49,7 +51,11 @@ before(async () => {
     [TRAPPING, trapping],
     [WEDGED, idle],
   ] as const) {
-    const vm = await launchVm(vmSpec({ name, memory: 64 * 2 ** 20, cpus: 1, kernel }), { home, waitForAgent: false, bootTimeoutMs: HANG_MS });
+    const vm = await launchVm(vmSpec({ name, memory: 64 * 2 ** 20, cpus: 1, kernel }), {
+      home,
+      waitForAgent: false,
+      bootTimeoutMs: HANG_MS,
+    });
     pids.push(vm.record().pid);
   }
   process.kill(pids[2]!, "SIGSTOP");

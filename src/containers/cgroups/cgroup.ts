@@ -2,13 +2,26 @@ import type { Device, Resources } from "../spec/types.js";
 
 /** runc's `events --stats` data shape (runc libcontainer/cgroups Stats, JSON names). */
 export interface CgroupStats {
-  cpu: { usage: { total: number; percpu: number[]; kernel: number; user: number }; throttling: { periods: number; throttledPeriods: number; throttledTime: number } };
+  cpu: {
+    usage: { total: number; percpu: number[]; kernel: number; user: number };
+    throttling: { periods: number; throttledPeriods: number; throttledTime: number };
+  };
   memory: { cache: number; usage: MemEntry; swap: MemEntry; kernel: MemEntry; raw: Record<string, number> };
   pids: { current: number; limit: number };
   blkio: { ioServiceBytesRecursive: BlkioEntry[]; ioServicedRecursive: BlkioEntry[] };
 }
-export interface MemEntry { limit: number; usage: number; max: number; failcnt: number }
-export interface BlkioEntry { major: number; minor: number; op: string; value: number }
+export interface MemEntry {
+  limit: number;
+  usage: number;
+  max: number;
+  failcnt: number;
+}
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
 
 /** One container's cgroup, in whichever layout the host has. */
 export interface Cgroup {
@@ -32,7 +45,10 @@ export interface Cgroup {
 export function emptyStats(): CgroupStats {
   const mem = (): MemEntry => ({ limit: 0, usage: 0, max: 0, failcnt: 0 });
   return {
-    cpu: { usage: { total: 0, percpu: [], kernel: 0, user: 0 }, throttling: { periods: 0, throttledPeriods: 0, throttledTime: 0 } },
+    cpu: {
+      usage: { total: 0, percpu: [], kernel: 0, user: 0 },
+      throttling: { periods: 0, throttledPeriods: 0, throttledTime: 0 },
+    },
     memory: { cache: 0, usage: mem(), swap: mem(), kernel: mem(), raw: {} },
     pids: { current: 0, limit: 0 },
     blkio: { ioServiceBytesRecursive: [], ioServicedRecursive: [] },

@@ -14,8 +14,16 @@ export function cgWrite(file: string, value: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
     if (code === "ENOENT")
-      throw new CorralError("CGROUP_CONTROLLER_MISSING", `${file} does not exist: this kernel lacks that cgroup control; remove the setting from linux.resources`, { cause: e });
-    throw new CorralError("CGROUP_LIMIT_REFUSED", `the kernel refused '${value}' for ${file} (${code}); use a value the host allows`, { cause: e });
+      throw new CorralError(
+        "CGROUP_CONTROLLER_MISSING",
+        `${file} does not exist: this kernel lacks that cgroup control; remove the setting from linux.resources`,
+        { cause: e },
+      );
+    throw new CorralError(
+      "CGROUP_LIMIT_REFUSED",
+      `the kernel refused '${value}' for ${file} (${code}); use a value the host allows`,
+      { cause: e },
+    );
   }
 }
 
@@ -78,7 +86,10 @@ export async function cgRmdir(dir: string, attempts = 200): Promise<void> {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
-      if (code !== "EBUSY" || i >= attempts) throw new CorralError("CGROUP_BUSY", `cannot remove cgroup ${dir} (${code}); a process is still in it`, { cause: e });
+      if (code !== "EBUSY" || i >= attempts)
+        throw new CorralError("CGROUP_BUSY", `cannot remove cgroup ${dir} (${code}); a process is still in it`, {
+          cause: e,
+        });
       await sleep(i < 10 ? 1 : 10);
     }
   }

@@ -23,8 +23,12 @@ export function hostPageSizes(): string[] {
 export function checkPageSize(size: string, i: number): string {
   const sizes = hostPageSizes();
   if (!sizes.includes(size))
-    throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.hugepageLimits[${i}].pageSize: this host has no ${size} huge pages (it has ${sizes.join(", ") || "none"}); use one of those or remove the limit`);
+    throw new CorralError(
+      "CGROUP_CONTROLLER_MISSING",
+      `linux.resources.hugepageLimits[${i}].pageSize: this host has no ${size} huge pages (it has ${sizes.join(", ") || "none"}); use one of those or remove the limit`,
+    );
   return size;
 }
 
-export const NO_HUGETLB = "linux.resources.hugepageLimits: this host has no hugetlb cgroup controller (neither a v1 hierarchy nor in cgroup2); remove hugepageLimits";
+export const NO_HUGETLB =
+  "linux.resources.hugepageLimits: this host has no hugetlb cgroup controller (neither a v1 hierarchy nor in cgroup2); remove hugepageLimits";

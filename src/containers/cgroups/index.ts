@@ -18,8 +18,16 @@ export { detectLayout, type CgroupLayout } from "./layout.js";
 export function cgroupPath(id: string, configured: string | undefined): string {
   if (configured === undefined || configured === "") return `/corral/${id}`;
   if (configured.includes(":"))
-    throw new CorralError("OCI_SYSTEMD_CGROUP", `linux.cgroupsPath '${configured}' is a systemd slice path; Corral manages cgroupfs directly: run the engine with the cgroupfs cgroup manager`);
-  const clean = "/" + configured.split("/").filter((p) => p && p !== "." && p !== "..").join("/");
+    throw new CorralError(
+      "OCI_SYSTEMD_CGROUP",
+      `linux.cgroupsPath '${configured}' is a systemd slice path; Corral manages cgroupfs directly: run the engine with the cgroupfs cgroup manager`,
+    );
+  const clean =
+    "/" +
+    configured
+      .split("/")
+      .filter((p) => p && p !== "." && p !== "..")
+      .join("/");
   return clean;
 }
 

@@ -24,7 +24,9 @@ export interface CgroupLayout {
   v2Controllers: string[];
 }
 
-export function parseMountinfo(text: string): { mountPoint: string; root: string; fstype: string; superOpts: string[] }[] {
+export function parseMountinfo(
+  text: string,
+): { mountPoint: string; root: string; fstype: string; superOpts: string[] }[] {
   const out = [];
   for (const line of text.split("\n")) {
     if (!line) continue;
@@ -34,7 +36,12 @@ export function parseMountinfo(text: string): { mountPoint: string; root: string
     const f = left.split(" ");
     const r = right.split(" ");
     const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-    out.push({ root: unescape(f[3] ?? "/"), mountPoint: unescape(f[4] ?? ""), fstype: r[0] ?? "", superOpts: (r[2] ?? "").split(",") });
+    out.push({
+      root: unescape(f[3] ?? "/"),
+      mountPoint: unescape(f[4] ?? ""),
+      fstype: r[0] ?? "",
+      superOpts: (r[2] ?? "").split(","),
+    });
   }
   return out;
 }
@@ -50,7 +57,21 @@ export function detectLayout(mountinfo = readFileSync("/proc/self/mountinfo", "u
   for (const m of mounts) {
     if (m.fstype === "cgroup2" && v2 === undefined) v2 = m.mountPoint;
     if (m.fstype !== "cgroup") continue;
-    const controllers = m.superOpts.filter((o) => !["rw", "ro", "relatime", "noexec", "nosuid", "nodev", "clone_children", "xattr", "noprefix", "cpuset_v2_mode"].includes(o) && !o.startsWith("release_agent="));
+    const controllers = m.superOpts.filter(
+      (o) =>
+        ![
+          "rw",
+          "ro",
+          "relatime",
+          "noexec",
+          "nosuid",
+          "nodev",
+          "clone_children",
+          "xattr",
+          "noprefix",
+          "cpuset_v2_mode",
+        ].includes(o) && !o.startsWith("release_agent="),
+    );
     const key = controllers.join(",");
     if (seen.has(key)) continue;
     seen.add(key);
@@ -64,7 +85,11 @@ export function detectLayout(mountinfo = readFileSync("/proc/self/mountinfo", "u
       v2Controllers = [];
     }
   }
-  const mode = v1.some((h) => !h.controllers.every((c) => c.startsWith("name="))) ? (v2 ? "hybrid" : "legacy") : "unified";
+  const mode = v1.some((h) => !h.controllers.every((c) => c.startsWith("name=")))
+    ? v2
+      ? "hybrid"
+      : "legacy"
+    : "unified";
   const layout: CgroupLayout = { mode, v1, v2Controllers };
   if (v2 !== undefined) layout.v2 = v2;
   if (arguments.length === 0) cached = layout;

@@ -8,16 +8,37 @@ import { emptyStats, type Cgroup, type CgroupStats } from "./cgroup.js";
  */
 export class NoCgroup implements Cgroup {
   readonly version = 1 as const;
-  dirs(): string[] { return []; }
-  procsFiles(): string[] { return []; }
-  create(): string[] { return []; }
-  apply(): void {}
-  pids(): number[] { return []; }
-  freeze(): Promise<void> {
-    return Promise.reject(new CorralError("OCI_NO_CGROUP", "this rootless container has no cgroup, so it cannot be paused; give the user a delegated cgroup to use pause"));
+  dirs(): string[] {
+    return [];
   }
-  thaw(): Promise<void> { return this.freeze(); }
-  frozen(): boolean { return false; }
-  stats(): CgroupStats { return emptyStats(); }
-  oomKills(): number { return 0; }
+  procsFiles(): string[] {
+    return [];
+  }
+  create(): string[] {
+    return [];
+  }
+  apply(): void {}
+  pids(): number[] {
+    return [];
+  }
+  freeze(): Promise<void> {
+    return Promise.reject(
+      new CorralError(
+        "OCI_NO_CGROUP",
+        "this rootless container has no cgroup, so it cannot be paused; give the user a delegated cgroup to use pause",
+      ),
+    );
+  }
+  thaw(): Promise<void> {
+    return this.freeze();
+  }
+  frozen(): boolean {
+    return false;
+  }
+  stats(): CgroupStats {
+    return emptyStats();
+  }
+  oomKills(): number {
+    return 0;
+  }
 }

@@ -18,7 +18,10 @@ export class CgroupV1 implements Cgroup {
   private readonly byController = new Map<string, string>();
   private readonly all: string[] = [];
 
-  constructor(private readonly layout: CgroupLayout, private readonly relPath: string) {
+  constructor(
+    private readonly layout: CgroupLayout,
+    private readonly relPath: string,
+  ) {
     for (const h of layout.v1) {
       const dir = join(h.mount, relPath);
       this.all.push(dir);
@@ -37,7 +40,11 @@ export class CgroupV1 implements Cgroup {
 
   private dir(controller: string): string {
     const d = this.byController.get(controller);
-    if (!d) throw new CorralError("CGROUP_CONTROLLER_MISSING", `the host has no '${controller}' cgroup controller mounted; remove that limit from linux.resources or mount the controller`);
+    if (!d)
+      throw new CorralError(
+        "CGROUP_CONTROLLER_MISSING",
+        `the host has no '${controller}' cgroup controller mounted; remove that limit from linux.resources or mount the controller`,
+      );
     return d;
   }
 
@@ -61,8 +68,10 @@ export class CgroupV1 implements Cgroup {
     const cpu = res.cpu;
     if (cpu) {
       if (cpu.shares !== undefined && cpu.shares > 0) cgWrite(join(this.dir("cpu"), "cpu.shares"), String(cpu.shares));
-      if (cpu.period !== undefined && cpu.period > 0) cgWrite(join(this.dir("cpu"), "cpu.cfs_period_us"), String(cpu.period));
-      if (cpu.quota !== undefined && cpu.quota !== 0) cgWrite(join(this.dir("cpu"), "cpu.cfs_quota_us"), String(cpu.quota));
+      if (cpu.period !== undefined && cpu.period > 0)
+        cgWrite(join(this.dir("cpu"), "cpu.cfs_period_us"), String(cpu.period));
+      if (cpu.quota !== undefined && cpu.quota !== 0)
+        cgWrite(join(this.dir("cpu"), "cpu.cfs_quota_us"), String(cpu.quota));
       if (cpu.realtimePeriod) cgWrite(join(this.dir("cpu"), "cpu.rt_period_us"), String(cpu.realtimePeriod));
       if (cpu.realtimeRuntime) cgWrite(join(this.dir("cpu"), "cpu.rt_runtime_us"), String(cpu.realtimeRuntime));
       if (cpu.cpus) cgWrite(join(this.dir("cpuset"), "cpuset.cpus"), cpu.cpus);
@@ -72,10 +81,12 @@ export class CgroupV1 implements Cgroup {
     if (mem) {
       const d = () => this.dir("memory");
       if (mem.limit !== undefined && mem.limit !== 0) cgWrite(join(d(), "memory.limit_in_bytes"), String(mem.limit));
-      if (mem.reservation !== undefined && mem.reservation !== 0) cgWrite(join(d(), "memory.soft_limit_in_bytes"), String(mem.reservation));
+      if (mem.reservation !== undefined && mem.reservation !== 0)
+        cgWrite(join(d(), "memory.soft_limit_in_bytes"), String(mem.reservation));
       // OCI "swap" is the memory+swap limit, which is exactly v1's memsw.
       if (mem.swap !== undefined && mem.swap !== 0) cgWrite(join(d(), "memory.memsw.limit_in_bytes"), String(mem.swap));
-      if (mem.swappiness !== undefined && mem.swappiness >= 0) cgWrite(join(d(), "memory.swappiness"), String(mem.swappiness));
+      if (mem.swappiness !== undefined && mem.swappiness >= 0)
+        cgWrite(join(d(), "memory.swappiness"), String(mem.swappiness));
       if (mem.disableOOMKiller) cgWrite(join(d(), "memory.oom_control"), "1");
     }
     if (res.pids) cgWrite(join(this.dir("pids"), "pids.max"), res.pids.limit > 0 ? String(res.pids.limit) : "max");
@@ -84,13 +95,22 @@ export class CgroupV1 implements Cgroup {
       const d = this.dir("blkio");
       // CFQ's blkio.weight is gone from recent kernels; BFQ offers the same scale as blkio.bfq.weight.
       const bfq = !existsSync(join(d, "blkio.weight")) && existsSync(join(d, "blkio.bfq.weight")) ? "bfq." : "";
-      const weighted = bio.weight !== undefined ? "weight" : bio.weightDevice.some((w) => w.weight !== undefined) ? "weightDevice" : undefined;
+      const weighted =
+        bio.weight !== undefined
+          ? "weight"
+          : bio.weightDevice.some((w) => w.weight !== undefined)
+            ? "weightDevice"
+            : undefined;
       if (weighted && bfq === "" && !existsSync(join(d, "blkio.weight"))) {
         // mq-deadline, kyber and none have no cgroup weights; runc fails here too, less plainly.
-        throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.blockIO.${weighted}: this host's I/O schedulers take no cgroup weight, neither blkio.weight (CFQ) nor blkio.bfq.weight (BFQ) exists; remove it, or switch the disk's scheduler to bfq`);
+        throw new CorralError(
+          "CGROUP_CONTROLLER_MISSING",
+          `linux.resources.blockIO.${weighted}: this host's I/O schedulers take no cgroup weight, neither blkio.weight (CFQ) nor blkio.bfq.weight (BFQ) exists; remove it, or switch the disk's scheduler to bfq`,
+        );
       }
       if (bio.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight`), String(bio.weight));
-      for (const w of bio.weightDevice) if (w.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight_device`), `${w.major}:${w.minor} ${w.weight}`);
+      for (const w of bio.weightDevice)
+        if (w.weight !== undefined) cgWrite(join(d, `blkio.${bfq}weight_device`), `${w.major}:${w.minor} ${w.weight}`);
       const thr = (file: string, list: { major: number; minor: number; rate: number }[]) => {
         for (const t of list) cgWrite(join(d, file), `${t.major}:${t.minor} ${t.rate}`);
       };
@@ -103,7 +123,10 @@ export class CgroupV1 implements Cgroup {
       const d = this.dir("devices");
       for (const r of res.devices) {
         const rule = `${r.type ?? "a"} ${r.major ?? "*"}:${r.minor ?? "*"} ${r.access ?? "rwm"}`;
-        cgWrite(join(d, r.allow ? "devices.allow" : "devices.deny"), r.type === "a" || r.type === undefined ? "a" : rule);
+        cgWrite(
+          join(d, r.allow ? "devices.allow" : "devices.deny"),
+          r.type === "a" || r.type === undefined ? "a" : rule,
+        );
       }
       // The default devices and the ones config.json creates stay usable (runc does the same).
       // The devices cgroup knows only a, b and c (cgroup-v1/devices.rst): a FIFO (p) needs no
@@ -121,14 +144,22 @@ export class CgroupV1 implements Cgroup {
       // net_cls and net_prio exist only as v1 controllers (cgroup-v1/net_cls.rst, net_prio.rst).
       const v1 = (c: string, field: string) => {
         const d = this.byController.get(c);
-        if (!d) throw new CorralError("CGROUP_CONTROLLER_MISSING", `linux.resources.network.${field}: the host has no ${c} cgroup controller mounted; remove it, or mount ${c} (a cgroup v1 hierarchy)`);
+        if (!d)
+          throw new CorralError(
+            "CGROUP_CONTROLLER_MISSING",
+            `linux.resources.network.${field}: the host has no ${c} cgroup controller mounted; remove it, or mount ${c} (a cgroup v1 hierarchy)`,
+          );
         return d;
       };
       if (net.classID !== undefined) cgWrite(join(v1("net_cls", "classID"), "net_cls.classid"), String(net.classID));
-      for (const p of net.priorities) cgWrite(join(v1("net_prio", "priorities"), "net_prio.ifpriomap"), `${p.name} ${p.priority}`);
+      for (const p of net.priorities)
+        cgWrite(join(v1("net_prio", "priorities"), "net_prio.ifpriomap"), `${p.name} ${p.priority}`);
     }
     if (Object.keys(res.unified).length > 0)
-      throw new CorralError("CGROUP_CONTROLLER_MISSING", "linux.resources.unified needs cgroup v2 controllers; this host runs them as cgroup v1");
+      throw new CorralError(
+        "CGROUP_CONTROLLER_MISSING",
+        "linux.resources.unified needs cgroup v2 controllers; this host runs them as cgroup v1",
+      );
   }
 
   /** hugetlb in its v1 hierarchy, or, in the hybrid layout, in the cgroup2 mount that carries it. */
@@ -137,7 +168,8 @@ export class CgroupV1 implements Cgroup {
     const v1 = this.byController.get("hugetlb");
     let v2: CgroupV2 | undefined;
     if (!v1) {
-      if (!this.layout.v2 || !this.layout.v2Controllers.includes("hugetlb")) throw new CorralError("CGROUP_CONTROLLER_MISSING", NO_HUGETLB);
+      if (!this.layout.v2 || !this.layout.v2Controllers.includes("hugetlb"))
+        throw new CorralError("CGROUP_CONTROLLER_MISSING", NO_HUGETLB);
       v2 = new CgroupV2(this.layout, this.relPath);
       v2.create(); // the directory exists (this.all); this enables hugetlb down its path
     }
@@ -189,13 +221,19 @@ export class CgroupV1 implements Cgroup {
     const cpu = this.byController.get("cpu");
     if (cpu) {
       const st = cgKeyed(join(cpu, "cpu.stat"));
-      s.cpu.throttling = { periods: st["nr_periods"] ?? 0, throttledPeriods: st["nr_throttled"] ?? 0, throttledTime: st["throttled_time"] ?? 0 };
+      s.cpu.throttling = {
+        periods: st["nr_periods"] ?? 0,
+        throttledPeriods: st["nr_throttled"] ?? 0,
+        throttledTime: st["throttled_time"] ?? 0,
+      };
     }
     const mem = this.byController.get("memory");
     if (mem) {
       const entry = (prefix: string): MemEntry => ({
-        usage: cgNum(join(mem, `${prefix}usage_in_bytes`)), max: cgNum(join(mem, `${prefix}max_usage_in_bytes`)),
-        limit: cgNum(join(mem, `${prefix}limit_in_bytes`)), failcnt: cgNum(join(mem, `${prefix}failcnt`)),
+        usage: cgNum(join(mem, `${prefix}usage_in_bytes`)),
+        max: cgNum(join(mem, `${prefix}max_usage_in_bytes`)),
+        limit: cgNum(join(mem, `${prefix}limit_in_bytes`)),
+        failcnt: cgNum(join(mem, `${prefix}failcnt`)),
       });
       s.memory.usage = entry("memory.");
       s.memory.swap = entry("memory.memsw.");

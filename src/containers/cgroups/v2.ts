@@ -14,7 +14,10 @@ export class CgroupV2 implements Cgroup {
   readonly version = 2 as const;
   private readonly dir: string;
 
-  constructor(private readonly layout: CgroupLayout, relPath: string) {
+  constructor(
+    private readonly layout: CgroupLayout,
+    relPath: string,
+  ) {
     if (!layout.v2) throw new CorralError("CGROUP_CONTROLLER_MISSING", "no cgroup2 hierarchy is mounted on this host");
     this.dir = join(layout.v2, relPath);
   }
@@ -53,22 +56,31 @@ export class CgroupV2 implements Cgroup {
 
   private file(controller: string, name: string): string {
     if (!cgRead(join(this.dir, "cgroup.controllers")).split(/\s+/).includes(controller))
-      throw new CorralError("CGROUP_CONTROLLER_MISSING", `the cgroup2 controller '${controller}' is not available to ${this.dir}; remove that limit from linux.resources or enable the controller`);
+      throw new CorralError(
+        "CGROUP_CONTROLLER_MISSING",
+        `the cgroup2 controller '${controller}' is not available to ${this.dir}; remove that limit from linux.resources or enable the controller`,
+      );
     return join(this.dir, name);
   }
 
   /** hugetlb.<size>.max (cgroup-v2.rst "HugeTLB"). */
   applyHugetlb(limits: Resources["hugepageLimits"]): void {
-    limits.forEach((h, i) => cgWrite(this.file("hugetlb", `hugetlb.${checkPageSize(h.pageSize, i)}.max`), String(h.limit)));
+    limits.forEach((h, i) =>
+      cgWrite(this.file("hugetlb", `hugetlb.${checkPageSize(h.pageSize, i)}.max`), String(h.limit)),
+    );
   }
 
   apply(res: Resources, _devices: Device[]): void {
     this.applyHugetlb(res.hugepageLimits);
     if (res.network)
-      throw new CorralError("CGROUP_CONTROLLER_MISSING", "linux.resources.network: net_cls and net_prio exist only in cgroup v1, and this container's cgroups are v2; remove linux.resources.network");
+      throw new CorralError(
+        "CGROUP_CONTROLLER_MISSING",
+        "linux.resources.network: net_cls and net_prio exist only in cgroup v1, and this container's cgroups are v2; remove linux.resources.network",
+      );
     const cpu = res.cpu;
     if (cpu) {
-      if (cpu.shares !== undefined && cpu.shares > 0) cgWrite(this.file("cpu", "cpu.weight"), String(sharesToWeight(cpu.shares)));
+      if (cpu.shares !== undefined && cpu.shares > 0)
+        cgWrite(this.file("cpu", "cpu.weight"), String(sharesToWeight(cpu.shares)));
       if ((cpu.quota !== undefined && cpu.quota !== 0) || cpu.period) {
         const quota = cpu.quota === undefined || cpu.quota < 0 ? "max" : String(cpu.quota);
         cgWrite(this.file("cpu", "cpu.max"), `${quota} ${cpu.period ?? 100000}`);
@@ -81,7 +93,8 @@ export class CgroupV2 implements Cgroup {
     if (mem) {
       const v = (n: number) => (n < 0 ? "max" : String(n));
       if (mem.limit !== undefined && mem.limit !== 0) cgWrite(this.file("memory", "memory.max"), v(mem.limit));
-      if (mem.reservation !== undefined && mem.reservation !== 0) cgWrite(this.file("memory", "memory.low"), v(mem.reservation));
+      if (mem.reservation !== undefined && mem.reservation !== 0)
+        cgWrite(this.file("memory", "memory.low"), v(mem.reservation));
       // OCI swap is memory+swap; v2 limits swap alone (runc's ConvertMemorySwapToCgroupV2Value).
       if (mem.swap !== undefined && mem.swap !== 0) {
         const swap = mem.swap < 0 ? "max" : String(mem.swap - (mem.limit ?? 0));
@@ -93,7 +106,8 @@ export class CgroupV2 implements Cgroup {
     const bio = res.blockIO;
     if (bio) {
       // BFQ's io.bfq.weight takes 1..1000 like blkio.weight; io.weight takes 1..10000.
-      if (bio.weight !== undefined) cgWrite(this.file("io", "io.weight"), `default ${Math.max(1, Math.round((bio.weight * 10000) / 1000))}`);
+      if (bio.weight !== undefined)
+        cgWrite(this.file("io", "io.weight"), `default ${Math.max(1, Math.round((bio.weight * 10000) / 1000))}`);
       const lines = new Map<string, string[]>();
       const add = (key: string, list: { major: number; minor: number; rate: number }[]) => {
         for (const t of list) {
@@ -109,7 +123,11 @@ export class CgroupV2 implements Cgroup {
     }
     // Device rules in v2 need an eBPF program attached to the cgroup; Corral does not load one.
     for (const [k, val] of Object.entries(res.unified)) {
-      if (k.includes("/") || k.startsWith(".")) throw new CorralError("OCI_CONFIG_INVALID", `config.json: linux.resources.unified key '${k}' is not a cgroup file name`);
+      if (k.includes("/") || k.startsWith("."))
+        throw new CorralError(
+          "OCI_CONFIG_INVALID",
+          `config.json: linux.resources.unified key '${k}' is not a cgroup file name`,
+        );
       cgWrite(join(this.dir, k), val);
     }
   }
@@ -142,9 +160,23 @@ export class CgroupV2 implements Cgroup {
     s.cpu.usage.total = (cpu["usage_usec"] ?? 0) * 1000;
     s.cpu.usage.user = (cpu["user_usec"] ?? 0) * 1000;
     s.cpu.usage.kernel = (cpu["system_usec"] ?? 0) * 1000;
-    s.cpu.throttling = { periods: cpu["nr_periods"] ?? 0, throttledPeriods: cpu["nr_throttled"] ?? 0, throttledTime: (cpu["throttled_usec"] ?? 0) * 1000 };
-    s.memory.usage = { usage: cgNum(join(this.dir, "memory.current")), max: cgNum(join(this.dir, "memory.peak")), limit: cgNum(join(this.dir, "memory.max")), failcnt: cgKeyed(join(this.dir, "memory.events"))["max"] ?? 0 };
-    s.memory.swap = { usage: cgNum(join(this.dir, "memory.swap.current")), max: 0, limit: cgNum(join(this.dir, "memory.swap.max")), failcnt: 0 };
+    s.cpu.throttling = {
+      periods: cpu["nr_periods"] ?? 0,
+      throttledPeriods: cpu["nr_throttled"] ?? 0,
+      throttledTime: (cpu["throttled_usec"] ?? 0) * 1000,
+    };
+    s.memory.usage = {
+      usage: cgNum(join(this.dir, "memory.current")),
+      max: cgNum(join(this.dir, "memory.peak")),
+      limit: cgNum(join(this.dir, "memory.max")),
+      failcnt: cgKeyed(join(this.dir, "memory.events"))["max"] ?? 0,
+    };
+    s.memory.swap = {
+      usage: cgNum(join(this.dir, "memory.swap.current")),
+      max: 0,
+      limit: cgNum(join(this.dir, "memory.swap.max")),
+      failcnt: 0,
+    };
     s.memory.raw = cgKeyed(join(this.dir, "memory.stat"));
     s.memory.cache = s.memory.raw["file"] ?? 0;
     s.pids = { current: cgNum(join(this.dir, "pids.current")), limit: cgNum(join(this.dir, "pids.max")) };
@@ -152,9 +184,16 @@ export class CgroupV2 implements Cgroup {
       const m = /^(\d+):(\d+) (.*)$/.exec(line);
       if (!m) continue;
       const kv = Object.fromEntries((m[3] ?? "").split(" ").map((p) => p.split("=")));
-      const major = Number(m[1]), minor = Number(m[2]);
-      s.blkio.ioServiceBytesRecursive.push({ major, minor, op: "Read", value: Number(kv["rbytes"] ?? 0) }, { major, minor, op: "Write", value: Number(kv["wbytes"] ?? 0) });
-      s.blkio.ioServicedRecursive.push({ major, minor, op: "Read", value: Number(kv["rios"] ?? 0) }, { major, minor, op: "Write", value: Number(kv["wios"] ?? 0) });
+      const major = Number(m[1]),
+        minor = Number(m[2]);
+      s.blkio.ioServiceBytesRecursive.push(
+        { major, minor, op: "Read", value: Number(kv["rbytes"] ?? 0) },
+        { major, minor, op: "Write", value: Number(kv["wbytes"] ?? 0) },
+      );
+      s.blkio.ioServicedRecursive.push(
+        { major, minor, op: "Read", value: Number(kv["rios"] ?? 0) },
+        { major, minor, op: "Write", value: Number(kv["wios"] ?? 0) },
+      );
     }
     return s;
   }

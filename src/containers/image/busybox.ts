@@ -9,7 +9,8 @@ import { CorralError } from "../../errors.js";
  * `corral container run busybox`. No network image is involved.
  */
 export function busyboxRootfs(dir: string, busybox = "/bin/busybox"): string {
-  if (!existsSync(busybox)) throw new CorralError("BUSYBOX_MISSING", `${busybox} is missing; install Debian's busybox-static package`);
+  if (!existsSync(busybox))
+    throw new CorralError("BUSYBOX_MISSING", `${busybox} is missing; install Debian's busybox-static package`);
   mkdirSync(join(dir, "bin"), { recursive: true });
   copyFileSync(busybox, join(dir, "bin", "busybox"));
   chmodSync(join(dir, "bin", "busybox"), 0o755);
@@ -19,7 +20,8 @@ export function busyboxRootfs(dir: string, busybox = "/bin/busybox"): string {
     mkdirSync(dirname(p), { recursive: true });
     if (!existsSync(p)) symlinkSync("/bin/busybox", p);
   }
-  for (const d of ["proc", "sys", "dev", "etc", "tmp", "root", "var", "run"]) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ["proc", "sys", "dev", "etc", "tmp", "root", "var", "run"])
+    mkdirSync(join(dir, d), { recursive: true });
   chmodSync(join(dir, "tmp"), 0o1777);
   writeFileSync(join(dir, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n");
   writeFileSync(join(dir, "etc", "group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");

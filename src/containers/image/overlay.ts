@@ -7,7 +7,9 @@ import { mount, umount } from "../../sys/fs.js";
  * and a private upper layer (Documentation/filesystems/overlayfs.rst).
  */
 export function mountOverlay(lower: string, dir: string): string {
-  const upper = join(dir, "upper"), work = join(dir, "work"), merged = join(dir, "merged");
+  const upper = join(dir, "upper"),
+    work = join(dir, "work"),
+    merged = join(dir, "merged");
   for (const d of [upper, work, merged]) mkdirSync(d, { recursive: true, mode: 0o755 });
   mount("overlay", merged, "overlay", 0, `lowerdir=${lower},upperdir=${upper},workdir=${work}`);
   return merged;

@@ -28,7 +28,11 @@ export function resolveImage(image: string): string {
     return dir;
   }
   const abs = resolve(image);
-  if (!existsSync(abs)) throw new CorralError("IMAGE_NOT_FOUND", `image ${abs} does not exist; give a root filesystem directory, a rootfs tarball or 'busybox'`);
+  if (!existsSync(abs))
+    throw new CorralError(
+      "IMAGE_NOT_FOUND",
+      `image ${abs} does not exist; give a root filesystem directory, a rootfs tarball or 'busybox'`,
+    );
   const st = statSync(abs);
   if (st.isDirectory()) return abs;
   // Same file, same size and time: same image. Unpacked once.
@@ -39,7 +43,11 @@ export function resolveImage(image: string): string {
       try {
         execFileSync("tar", ["-x", "-f", abs, "-C", tmp, "--numeric-owner"], { stdio: ["ignore", "ignore", "pipe"] });
       } catch (e) {
-        throw new CorralError("IMAGE_UNPACK_FAILED", `cannot unpack ${abs} as a tar archive; give a rootfs tarball or a directory`, { cause: e });
+        throw new CorralError(
+          "IMAGE_UNPACK_FAILED",
+          `cannot unpack ${abs} as a tar archive; give a rootfs tarball or a directory`,
+          { cause: e },
+        );
       }
     });
   }

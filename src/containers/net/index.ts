@@ -71,13 +71,19 @@ export function vethName(containerId: string): string {
 
 function checkId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$/.test(id)) {
-    throw new CorralError("NET_INVALID_ID", `container id '${id}' may only contain letters, digits and _ . + - (runc's rule)`);
+    throw new CorralError(
+      "NET_INVALID_ID",
+      `container id '${id}' may only contain letters, digits and _ . + - (runc's rule)`,
+    );
   }
 }
 
 function checkIfName(name: string, what: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(name)) {
-    throw new CorralError("NET_INVALID_NAME", `${what} '${name}' is not a valid interface name (1 to 15 letters, digits, _ . -)`);
+    throw new CorralError(
+      "NET_INVALID_NAME",
+      `${what} '${name}' is not a valid interface name (1 to 15 letters, digits, _ . -)`,
+    );
   }
 }
 
@@ -86,7 +92,10 @@ function netnsOf(pid: number): { dev: number; ino: number } {
     const s = statSync(`/proc/${pid}/ns/net`);
     return { dev: s.dev, ino: s.ino };
   } catch {
-    throw new CorralError("NET_NO_PROCESS", `process ${pid} does not exist; start the container's process before setting up its network`);
+    throw new CorralError(
+      "NET_NO_PROCESS",
+      `process ${pid} does not exist; start the container's process before setting up its network`,
+    );
   }
 }
 
@@ -97,7 +106,11 @@ async function ensureBridge(bridge: string, subnet: Subnet): Promise<void> {
     addrs = JSON.parse(await ip("host", ["-j", "addr", "show", "dev", bridge])) as typeof addrs;
   } catch (e) {
     if (!(e instanceof IpError && e.code === "NET_DEVICE_MISSING")) throw e;
-    await ipBatch("host", [`link add ${bridge} type bridge`, `addr add ${want} dev ${bridge}`, `link set ${bridge} up`]);
+    await ipBatch("host", [
+      `link add ${bridge} type bridge`,
+      `addr add ${want} dev ${bridge}`,
+      `link set ${bridge} up`,
+    ]);
     return;
   }
   const has = (addrs[0]?.addr_info ?? []).some((a) => `${a.local}/${a.prefixlen}` === want);
@@ -105,7 +118,11 @@ async function ensureBridge(bridge: string, subnet: Subnet): Promise<void> {
 }
 
 /** Allocates an address in a pool and writes the container's record, under the pool's lock. */
-async function reserve(rec: NetRecord, subnet: Subnet | undefined, before?: () => Promise<void>): Promise<string | undefined> {
+async function reserve(
+  rec: NetRecord,
+  subnet: Subnet | undefined,
+  before?: () => Promise<void>,
+): Promise<string | undefined> {
   const dir = netStateDir();
   mkdirSync(join(dir, "containers"), { recursive: true });
   const writeRecord = (): void => writeFileSync(recordFile(rec.containerId), JSON.stringify(rec) + "\n");
@@ -137,7 +154,10 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
   const netns = netnsOf(opts.pid);
   const own = netnsOf(process.pid);
   if (netns.dev === own.dev && netns.ino === own.ino) {
-    throw new CorralError("NET_SAME_NAMESPACE", `process ${opts.pid} shares this host's network namespace; give the container its own (linux.namespaces "network")`);
+    throw new CorralError(
+      "NET_SAME_NAMESPACE",
+      `process ${opts.pid} shares this host's network namespace; give the container its own (linux.namespaces "network")`,
+    );
   }
   const inside: Netns = { pid: opts.pid };
   const mode = opts.mode;
@@ -159,7 +179,11 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
     pid: opts.pid,
     netns,
   };
-  const address = await reserve(rec, subnet, kind === "bridge" && subnet !== undefined ? () => ensureBridge(parent, subnet) : undefined);
+  const address = await reserve(
+    rec,
+    subnet,
+    kind === "bridge" && subnet !== undefined ? () => ensureBridge(parent, subnet) : undefined,
+  );
   try {
     if (kind === "bridge") {
       const hostIf = vethName(id);
@@ -175,23 +199,35 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
     }
     await ipBatch(inside, [
       "link set lo up",
-      ...(address !== undefined && subnet !== undefined ? [`addr add ${address}/${subnet.prefix} dev ${CONTAINER_IF}`] : []),
+      ...(address !== undefined && subnet !== undefined
+        ? [`addr add ${address}/${subnet.prefix} dev ${CONTAINER_IF}`]
+        : []),
       `link set ${CONTAINER_IF} up`,
       ...(address !== undefined && subnet !== undefined ? [`route add default via ${subnet.gateway}`] : []),
     ]);
   } catch (e) {
     await cleanupNetwork(id).catch(() => {});
     if (e instanceof IpError && e.code === "NET_DRIVER_MISSING") {
-      throw new CorralError("NET_DRIVER_MISSING", `this kernel has no ${kind} driver (CONFIG_${kind.toUpperCase()}); use another network mode`, { cause: e });
+      throw new CorralError(
+        "NET_DRIVER_MISSING",
+        `this kernel has no ${kind} driver (CONFIG_${kind.toUpperCase()}); use another network mode`,
+        { cause: e },
+      );
     }
     if (e instanceof IpError && e.code === "NET_DEVICE_MISSING" && kind !== "bridge") {
-      throw new CorralError("NET_DEVICE_MISSING", `host interface '${parent}' does not exist; name an existing NIC for ${kind} (see 'ip link')`, { cause: e });
+      throw new CorralError(
+        "NET_DEVICE_MISSING",
+        `host interface '${parent}' does not exist; name an existing NIC for ${kind} (see 'ip link')`,
+        { cause: e },
+      );
     }
     throw e;
   }
   return {
     ifname: CONTAINER_IF,
-    ...(address !== undefined && subnet !== undefined ? { address, prefixLength: subnet.prefix, gateway: subnet.gateway } : {}),
+    ...(address !== undefined && subnet !== undefined
+      ? { address, prefixLength: subnet.prefix, gateway: subnet.gateway }
+      : {}),
     teardown,
   };
 }

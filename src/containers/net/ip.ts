@@ -25,7 +25,11 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
     child.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", (e) =>
-      reject(new CorralError("NET_TOOL_MISSING", `cannot run '${cmd}' (${e.message}); install iproute2 and util-linux`, { cause: e })),
+      reject(
+        new CorralError("NET_TOOL_MISSING", `cannot run '${cmd}' (${e.message}); install iproute2 and util-linux`, {
+          cause: e,
+        }),
+      ),
     );
     child.on("close", (status) => resolve({ status, stdout, stderr }));
     if (child.stdin !== null) {

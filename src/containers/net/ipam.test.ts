@@ -9,9 +9,17 @@ import { CorralError } from "../../errors.js";
 import { allocate, parseSubnet, readPool, withLock, writePool, type Pool } from "./ipam.js";
 
 test("subnets: canonical form, gateway, and clear refusals", () => {
-  assert.deepEqual(parseSubnet("172.31.200.0/24"), { cidr: "172.31.200.0/24", network: 0xac1fc800, prefix: 24, gateway: "172.31.200.1" });
+  assert.deepEqual(parseSubnet("172.31.200.0/24"), {
+    cidr: "172.31.200.0/24",
+    network: 0xac1fc800,
+    prefix: 24,
+    gateway: "172.31.200.1",
+  });
   for (const bad of ["172.31.200.1/24", "300.1.1.0/24", "10.0.0.0/31", "10.0.0.0", "x"]) {
-    assert.throws(() => parseSubnet(bad), (e: unknown) => e instanceof CorralError && e.code === "NET_SUBNET_INVALID");
+    assert.throws(
+      () => parseSubnet(bad),
+      (e: unknown) => e instanceof CorralError && e.code === "NET_SUBNET_INVALID",
+    );
   }
 });
 
@@ -21,7 +29,10 @@ test("allocation takes the lowest free address, skips gateway and broadcast, and
   const got = ["a", "b", "c", "d", "e"].map((id) => allocate(pool, s, id));
   assert.deepEqual(got, ["10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"]);
   assert.equal(allocate(pool, s, "c"), "10.1.2.4");
-  assert.throws(() => allocate(pool, s, "f"), (e: unknown) => e instanceof CorralError && e.code === "NET_POOL_EXHAUSTED");
+  assert.throws(
+    () => allocate(pool, s, "f"),
+    (e: unknown) => e instanceof CorralError && e.code === "NET_POOL_EXHAUSTED",
+  );
   delete pool.leases["b"];
   assert.equal(allocate(pool, s, "g"), "10.1.2.3");
 });

@@ -3,7 +3,16 @@
  * (`<state>/<pool>.json`: the subnet and a lease per container id), changed only under a lock
  * file, written atomically (write + rename) so a crash never leaves half a file.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CorralError } from "../../errors.js";
@@ -37,12 +46,18 @@ export function parseSubnet(s: string): Subnet {
   const addr = m?.[1] === undefined ? undefined : ipToInt(m[1]);
   const prefix = Number(m?.[2]);
   if (addr === undefined || !(prefix >= 8 && prefix <= 30)) {
-    throw new CorralError("NET_SUBNET_INVALID", `subnet '${s}' is not an IPv4 network like 172.31.200.0/24 (prefix 8 to 30)`);
+    throw new CorralError(
+      "NET_SUBNET_INVALID",
+      `subnet '${s}' is not an IPv4 network like 172.31.200.0/24 (prefix 8 to 30)`,
+    );
   }
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const network = (addr & mask) >>> 0;
   if (network !== addr) {
-    throw new CorralError("NET_SUBNET_INVALID", `subnet '${s}' has host bits set; did you mean ${intToIp(network)}/${prefix}?`);
+    throw new CorralError(
+      "NET_SUBNET_INVALID",
+      `subnet '${s}' has host bits set; did you mean ${intToIp(network)}/${prefix}?`,
+    );
   }
   return { cidr: `${intToIp(network)}/${prefix}`, network, prefix, gateway: intToIp(network + 1) };
 }
@@ -58,7 +73,10 @@ export function readPool(file: string): Pool | undefined {
     return JSON.parse(readFileSync(file, "utf8")) as Pool;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new CorralError("NET_STATE_CORRUPT", `cannot read ${file} (${(e as Error).message}); remove it if no container uses this network`);
+    throw new CorralError(
+      "NET_STATE_CORRUPT",
+      `cannot read ${file} (${(e as Error).message}); remove it if no container uses this network`,
+    );
   }
 }
 
@@ -89,7 +107,10 @@ export function allocate(pool: Pool, subnet: Subnet, id: string): string {
       return s;
     }
   }
-  throw new CorralError("NET_POOL_EXHAUSTED", `no free address left in ${subnet.cidr}; remove stopped containers or use a larger subnet`);
+  throw new CorralError(
+    "NET_POOL_EXHAUSTED",
+    `no free address left in ${subnet.cidr}; remove stopped containers or use a larger subnet`,
+  );
 }
 
 function alive(pid: number): boolean {
@@ -132,7 +153,10 @@ export async function withLock<T>(dir: string, name: string, fn: () => Promise<T
       continue;
     }
     if (attempt > 1000) {
-      throw new CorralError("NET_LOCK_TIMEOUT", `${path} is held by process ${owner}; wait for it or remove the file if that process is not Corral`);
+      throw new CorralError(
+        "NET_LOCK_TIMEOUT",
+        `${path} is held by process ${owner}; wait for it or remove the file if that process is not Corral`,
+      );
     }
     await sleep(10);
   }

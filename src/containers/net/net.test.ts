@@ -8,9 +8,19 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { CorralError } from "../../errors.js";
 import { DEFAULT_BRIDGE, cleanupNetwork, setupNetwork, vethName } from "./index.js";
-import { IN_TEST_NETNS, linkNames, ping, rerunInPrivateNetns, startContainer, type FakeContainer } from "./netns.testlib.js";
+import {
+  IN_TEST_NETNS,
+  linkNames,
+  ping,
+  rerunInPrivateNetns,
+  startContainer,
+  type FakeContainer,
+} from "./netns.testlib.js";
 
-const isCode = (code: string) => (e: unknown): boolean => e instanceof CorralError && e.code === code;
+const isCode =
+  (code: string) =>
+  (e: unknown): boolean =>
+    e instanceof CorralError && e.code === code;
 
 if (process.env[IN_TEST_NETNS] !== "1") {
   test("container networking (run inside a private network namespace)", () => {
@@ -71,16 +81,34 @@ if (process.env[IN_TEST_NETNS] !== "1") {
 
     test("a released address is reused; a configurable subnet on another bridge", async () => {
       const a = await start();
-      const n1 = await setupNetwork({ pid: a.pid, mode: "bridge", bridge: "testbr1", subnet: "10.77.0.0/29", containerId: "s1" });
+      const n1 = await setupNetwork({
+        pid: a.pid,
+        mode: "bridge",
+        bridge: "testbr1",
+        subnet: "10.77.0.0/29",
+        containerId: "s1",
+      });
       assert.equal(n1.address, "10.77.0.2");
       assert.equal(n1.gateway, "10.77.0.1");
       await assert.rejects(
-        setupNetwork({ pid: (await start()).pid, mode: "bridge", bridge: "testbr1", subnet: "10.78.0.0/24", containerId: "s2" }),
+        setupNetwork({
+          pid: (await start()).pid,
+          mode: "bridge",
+          bridge: "testbr1",
+          subnet: "10.78.0.0/24",
+          containerId: "s2",
+        }),
         isCode("NET_SUBNET_CONFLICT"),
       );
       await n1.teardown();
       const b = await start();
-      const n2 = await setupNetwork({ pid: b.pid, mode: "bridge", bridge: "testbr1", subnet: "10.77.0.0/29", containerId: "s3" });
+      const n2 = await setupNetwork({
+        pid: b.pid,
+        mode: "bridge",
+        bridge: "testbr1",
+        subnet: "10.77.0.0/29",
+        containerId: "s3",
+      });
       assert.equal(n2.address, "10.77.0.2");
       await n2.teardown();
       spawnSync("ip", ["link", "del", "testbr1"]);
@@ -88,10 +116,25 @@ if (process.env[IN_TEST_NETNS] !== "1") {
 
     test("a pool that is full is refused clearly and leaves nothing behind", async () => {
       const got = [];
-      for (let i = 0; i < 5; i++) got.push(await setupNetwork({ pid: (await start()).pid, mode: "bridge", bridge: "testbr2", subnet: "10.79.0.0/29", containerId: `full${i}` }));
+      for (let i = 0; i < 5; i++)
+        got.push(
+          await setupNetwork({
+            pid: (await start()).pid,
+            mode: "bridge",
+            bridge: "testbr2",
+            subnet: "10.79.0.0/29",
+            containerId: `full${i}`,
+          }),
+        );
       const links = linkNames();
       await assert.rejects(
-        setupNetwork({ pid: (await start()).pid, mode: "bridge", bridge: "testbr2", subnet: "10.79.0.0/29", containerId: "full5" }),
+        setupNetwork({
+          pid: (await start()).pid,
+          mode: "bridge",
+          bridge: "testbr2",
+          subnet: "10.79.0.0/29",
+          containerId: "full5",
+        }),
         isCode("NET_POOL_EXHAUSTED"),
       );
       assert.deepEqual(linkNames(), links);
@@ -144,12 +187,27 @@ if (process.env[IN_TEST_NETNS] !== "1") {
       const a = await start();
       const b = await start();
       const before = linkNames();
-      const na = await setupNetwork({ pid: a.pid, mode: { macvlan: nic }, containerId: "mv-a", subnet: "192.168.77.0/24" });
-      const nb = await setupNetwork({ pid: b.pid, mode: { macvlan: nic }, containerId: "mv-b", subnet: "192.168.77.0/24" });
+      const na = await setupNetwork({
+        pid: a.pid,
+        mode: { macvlan: nic },
+        containerId: "mv-a",
+        subnet: "192.168.77.0/24",
+      });
+      const nb = await setupNetwork({
+        pid: b.pid,
+        mode: { macvlan: nic },
+        containerId: "mv-b",
+        subnet: "192.168.77.0/24",
+      });
       assert.deepEqual(linkNames(), before, "the children live only in the containers");
       type Link = { ifname: string; address: string; link_index?: number; linkinfo?: { info_kind?: string } };
-      const show = (c: FakeContainer): Link => (JSON.parse(c.exec(["ip", "-j", "-d", "link", "show", "eth0"]).stdout) as Link[])[0] as Link;
-      const nicIndex = (JSON.parse(spawnSync("ip", ["-j", "link", "show", nic], { encoding: "utf8" }).stdout) as Array<{ ifindex: number }>)[0]?.ifindex;
+      const show = (c: FakeContainer): Link =>
+        (JSON.parse(c.exec(["ip", "-j", "-d", "link", "show", "eth0"]).stdout) as Link[])[0] as Link;
+      const nicIndex = (
+        JSON.parse(spawnSync("ip", ["-j", "link", "show", nic], { encoding: "utf8" }).stdout) as Array<{
+          ifindex: number;
+        }>
+      )[0]?.ifindex;
       for (const c of [a, b]) {
         assert.equal(show(c).linkinfo?.info_kind, "macvlan");
         assert.equal(show(c).link_index, nicIndex, "a child of the test's NIC");
@@ -188,7 +246,12 @@ if (process.env[IN_TEST_NETNS] !== "1") {
         assert.deepEqual(stateFiles(), []);
         return;
       }
-      const nb = await setupNetwork({ pid: b.pid, mode: { ipvlan: nic }, containerId: "iv-b", subnet: "192.168.78.0/24" });
+      const nb = await setupNetwork({
+        pid: b.pid,
+        mode: { ipvlan: nic },
+        containerId: "iv-b",
+        subnet: "192.168.78.0/24",
+      });
       assert.ok(ping(a, nb.address ?? ""));
       await na.teardown();
       await nb.teardown();
@@ -197,7 +260,10 @@ if (process.env[IN_TEST_NETNS] !== "1") {
 
     test("a missing parent NIC is refused clearly and leaves nothing behind", async () => {
       const a = await start();
-      await assert.rejects(setupNetwork({ pid: a.pid, mode: { macvlan: "nosuchnic" }, containerId: "mv-x", subnet: "192.168.79.0/24" }), isCode("NET_DEVICE_MISSING"));
+      await assert.rejects(
+        setupNetwork({ pid: a.pid, mode: { macvlan: "nosuchnic" }, containerId: "mv-x", subnet: "192.168.79.0/24" }),
+        isCode("NET_DEVICE_MISSING"),
+      );
       assert.deepEqual(linkNames(a.exec), ["lo"]);
       assert.deepEqual(stateFiles(), []);
     });
@@ -216,12 +282,30 @@ if (process.env[IN_TEST_NETNS] !== "1") {
 
     test("bad input gets stable codes", async () => {
       const a = await start();
-      await assert.rejects(setupNetwork({ pid: 999999999, mode: "bridge", containerId: "x" }), isCode("NET_NO_PROCESS"));
-      await assert.rejects(setupNetwork({ pid: process.pid, mode: "bridge", containerId: "x" }), isCode("NET_SAME_NAMESPACE"));
-      await assert.rejects(setupNetwork({ pid: a.pid, mode: "bridge", subnet: "10.0.0.1/24", containerId: "x" }), isCode("NET_SUBNET_INVALID"));
-      await assert.rejects(setupNetwork({ pid: a.pid, mode: "bridge", subnet: "banana", containerId: "x" }), isCode("NET_SUBNET_INVALID"));
-      await assert.rejects(setupNetwork({ pid: a.pid, mode: "bridge", containerId: "../etc" }), isCode("NET_INVALID_ID"));
-      await assert.rejects(setupNetwork({ pid: a.pid, mode: "bridge", bridge: "a-name-far-too-long", containerId: "x" }), isCode("NET_INVALID_NAME"));
+      await assert.rejects(
+        setupNetwork({ pid: 999999999, mode: "bridge", containerId: "x" }),
+        isCode("NET_NO_PROCESS"),
+      );
+      await assert.rejects(
+        setupNetwork({ pid: process.pid, mode: "bridge", containerId: "x" }),
+        isCode("NET_SAME_NAMESPACE"),
+      );
+      await assert.rejects(
+        setupNetwork({ pid: a.pid, mode: "bridge", subnet: "10.0.0.1/24", containerId: "x" }),
+        isCode("NET_SUBNET_INVALID"),
+      );
+      await assert.rejects(
+        setupNetwork({ pid: a.pid, mode: "bridge", subnet: "banana", containerId: "x" }),
+        isCode("NET_SUBNET_INVALID"),
+      );
+      await assert.rejects(
+        setupNetwork({ pid: a.pid, mode: "bridge", containerId: "../etc" }),
+        isCode("NET_INVALID_ID"),
+      );
+      await assert.rejects(
+        setupNetwork({ pid: a.pid, mode: "bridge", bridge: "a-name-far-too-long", containerId: "x" }),
+        isCode("NET_INVALID_NAME"),
+      );
       assert.deepEqual(linkNames(a.exec), ["lo"]);
       assert.deepEqual(stateFiles(), []);
     });

@@ -14,7 +14,10 @@ export function rerunInPrivateNetns(file: string): { status: number | null; outp
   const r = spawnSync("unshare", ["--net", "--", process.execPath, "--test", file], {
     encoding: "utf8",
     // Without NODE_TEST_CONTEXT the inner runner reports and exits on its own, like a top-level run.
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")), [IN_TEST_NETNS]: "1" },
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "NODE_TEST_CONTEXT")),
+      [IN_TEST_NETNS]: "1",
+    },
   });
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
 }
@@ -59,7 +62,8 @@ export async function startContainer(): Promise<FakeContainer> {
 /** Names of the links in the test's namespace (or a container's, given its exec). */
 export function linkNames(exec?: FakeContainer["exec"]): string[] {
   const cmd = ["ip", "-j", "link", "show"];
-  const out = exec !== undefined ? exec(cmd).stdout : spawnSync(cmd[0] ?? "ip", cmd.slice(1), { encoding: "utf8" }).stdout;
+  const out =
+    exec !== undefined ? exec(cmd).stdout : spawnSync(cmd[0] ?? "ip", cmd.slice(1), { encoding: "utf8" }).stdout;
   return (JSON.parse(out) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
 }
 

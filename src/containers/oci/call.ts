@@ -11,10 +11,14 @@ import { callPath, type CallIO } from "./io.js";
  * then the command), with the caller's I/O given: the CLI and the resident server both run it.
  */
 const GLOBAL = [
-  { names: ["root"], kind: "string" as const }, { names: ["log"], kind: "string" as const },
-  { names: ["log-format"], kind: "string" as const }, { names: ["debug"], kind: "bool" as const },
-  { names: ["systemd-cgroup"], kind: "bool" as const }, { names: ["rootless"], kind: "string" as const },
-  { names: ["criu"], kind: "string" as const }, { names: ["version", "v"], kind: "bool" as const },
+  { names: ["root"], kind: "string" as const },
+  { names: ["log"], kind: "string" as const },
+  { names: ["log-format"], kind: "string" as const },
+  { names: ["debug"], kind: "bool" as const },
+  { names: ["systemd-cgroup"], kind: "bool" as const },
+  { names: ["rootless"], kind: "string" as const },
+  { names: ["criu"], kind: "string" as const },
+  { names: ["version", "v"], kind: "bool" as const },
   { names: ["help", "h"], kind: "bool" as const },
 ];
 const VALUED = ["--root", "--log", "--log-format", "--rootless", "--criu"];
@@ -25,7 +29,10 @@ function usage(): string {
   return `Usage: corral oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [options] ID
 
 Commands:
-${Object.entries(COMMANDS).filter(([n]) => n !== "ls").map(([n, c]) => `  ${n.padEnd(9)} ${c.summary}`).join("\n")}
+${Object.entries(COMMANDS)
+  .filter(([n]) => n !== "ls")
+  .map(([n, c]) => `  ${n.padEnd(9)} ${c.summary}`)
+  .join("\n")}
   server    the resident server: 'server stop' ends it (it also ends after 30 s without calls)
 `;
 }
@@ -50,7 +57,9 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
   const json = flagStr(globals, "log-format") === "json";
   const report = (level: string, msg: string) => {
     if (!log) return;
-    const line = json ? JSON.stringify({ level, msg, time: new Date().toISOString() }) : `time="${new Date().toISOString()}" level=${level} msg="${msg}"`;
+    const line = json
+      ? JSON.stringify({ level, msg, time: new Date().toISOString() })
+      : `time="${new Date().toISOString()}" level=${level} msg="${msg}"`;
     try {
       appendFileSync(log, line + "\n");
     } catch {
@@ -67,10 +76,16 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
       return cmdAt < 0 && !flagBool(globals, "help") ? 2 : 0;
     }
     if (flagBool(globals, "systemd-cgroup"))
-      throw new CorralError("OCI_SYSTEMD_CGROUP", "--systemd-cgroup is not supported: Corral manages cgroupfs itself; configure the engine's cgroup manager as cgroupfs");
+      throw new CorralError(
+        "OCI_SYSTEMD_CGROUP",
+        "--systemd-cgroup is not supported: Corral manages cgroupfs itself; configure the engine's cgroup manager as cgroupfs",
+      );
     const name = argv[cmdAt] ?? "";
     const cmd = COMMANDS[name];
-    if (!cmd) throw new CorralError("USAGE", `unknown command '${name}'; run 'corral oci --help' for the list`, { exitCode: 1 });
+    if (!cmd)
+      throw new CorralError("USAGE", `unknown command '${name}'; run 'corral oci --help' for the list`, {
+        exitCode: 1,
+      });
     const rest = argv.slice(cmdAt + 1);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.out(`Usage: corral oci ${cmd.usage}\n`);
@@ -79,13 +94,20 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
     const p = parseFlags(rest, cmd.flags, `corral oci ${name}`);
     const rootFlag = flagStr(globals, "root");
     const root = rootFlag === undefined ? o.root : callPath(io, rootFlag);
-    const warn = (m: string) => { report("warning", m); io.err(`corral: warning: ${m}\n`); };
+    const warn = (m: string) => {
+      report("warning", m);
+      io.err(`corral: warning: ${m}\n`);
+    };
     const rt = new Runtime({ ...(root ? { root } : {}), warn, ...(o.helper ? { helper: o.helper } : {}) });
     return await cmd.run(rt, p, io);
   } catch (e) {
     report("error", isCorralError(e) ? e.message : String(e));
     // The runtime's error names no command: the hint names this front's.
-    if (isCorralError(e) && e.code === "OCI_NOT_FOUND") throw new CorralError(e.code, `${e.message}; 'corral oci list' shows the containers`, { cause: e, exitCode: e.exitCode });
+    if (isCorralError(e) && e.code === "OCI_NOT_FOUND")
+      throw new CorralError(e.code, `${e.message}; 'corral oci list' shows the containers`, {
+        cause: e,
+        exitCode: e.exitCode,
+      });
     throw e;
   }
 }

@@ -21,8 +21,13 @@ export interface Command {
 
 const f = (kind: FlagSpec["kind"], ...names: string[]): FlagSpec => ({ names, kind });
 const CREATE_FLAGS = [
-  f("string", "bundle", "b"), f("string", "console-socket"), f("string", "pid-file"), f("bool", "no-pivot"),
-  f("bool", "no-new-keyring"), f("string", "preserve-fds"), f("bool", "no-subreaper"),
+  f("string", "bundle", "b"),
+  f("string", "console-socket"),
+  f("string", "pid-file"),
+  f("bool", "no-pivot"),
+  f("bool", "no-new-keyring"),
+  f("string", "preserve-fds"),
+  f("bool", "no-subreaper"),
 ];
 
 function oneId(p: Parsed, usage: string): string {
@@ -35,7 +40,8 @@ function createOpts(p: Parsed, io: CallIO) {
   const pf = flagStr(p, "preserve-fds");
   if (pf && pf !== "0") io.err("corral: warning: --preserve-fds is not supported; no extra descriptors are passed\n");
   const o: { bundle: string; consoleSocket?: string; pidFile?: string; noPivot: boolean } = {
-    bundle: callPath(io, flagStr(p, "bundle") ?? "."), noPivot: flagBool(p, "no-pivot"),
+    bundle: callPath(io, flagStr(p, "bundle") ?? "."),
+    noPivot: flagBool(p, "no-pivot"),
   };
   const cs = flagStr(p, "console-socket");
   if (cs) o.consoleSocket = callPath(io, cs);
@@ -55,7 +61,9 @@ function execProcess(rt: Runtime, id: string, p: Parsed, io: CallIO): { proc: Pr
     try {
       doc = JSON.parse(readFileSync(file, "utf8"));
     } catch (e) {
-      throw new CorralError("OCI_CONFIG_INVALID", `--process ${file} is not readable JSON (${(e as Error).message})`, { cause: e });
+      throw new CorralError("OCI_CONFIG_INVALID", `--process ${file} is not readable JSON (${(e as Error).message})`, {
+        cause: e,
+      });
     }
     return { proc: parseProcess(obj(doc, "process"), "process"), seccomp: spec.linux.seccomp };
   }
@@ -76,7 +84,9 @@ function execProcess(rt: Runtime, id: string, p: Parsed, io: CallIO): { proc: Pr
   const caps = flagList(p, "cap");
   if (caps.length > 0 && proc.capabilities && typeof proc.capabilities === "object") {
     const c = proc.capabilities as Record<string, string[]>;
-    proc.capabilities = Object.fromEntries(Object.entries(c).map(([k, v]) => [k, k === "inheritable" ? v : [...v, ...caps]]));
+    proc.capabilities = Object.fromEntries(
+      Object.entries(c).map(([k, v]) => [k, k === "inheritable" ? v : [...v, ...caps]]),
+    );
   }
   return { proc, seccomp: spec.linux.seccomp };
 }
@@ -90,31 +100,41 @@ function rootlessConfig(c: Record<string, unknown>): void {
   (linux["namespaces"] as unknown[]).push({ type: "user" });
   linux["uidMappings"] = [{ containerID: 0, hostID: process.geteuid?.() ?? 0, size: 1 }];
   linux["gidMappings"] = [{ containerID: 0, hostID: process.getegid?.() ?? 0, size: 1 }];
-  for (const m of c["mounts"] as { type: string; options: string[] }[]) if (m.type === "devpts") m.options = m.options.filter((o) => !o.startsWith("gid="));
+  for (const m of c["mounts"] as { type: string; options: string[] }[])
+    if (m.type === "devpts") m.options = m.options.filter((o) => !o.startsWith("gid="));
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n") + "\n";
+  return (
+    rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3))).join("")).join("\n") +
+    "\n"
+  );
 }
 
 export const COMMANDS: Record<string, Command> = {
   create: {
-    summary: "create a container (its process waits for 'start')", usage: "create [--bundle DIR] [--console-socket S] [--pid-file F] ID", flags: CREATE_FLAGS,
+    summary: "create a container (its process waits for 'start')",
+    usage: "create [--bundle DIR] [--console-socket S] [--pid-file F] ID",
+    flags: CREATE_FLAGS,
     async run(rt, p, io) {
       await rt.create(oneId(p, this.usage), { ...createOpts(p, io), detach: true });
       return 0;
     },
   },
   start: {
-    summary: "run the user process of a created container", usage: "start ID", flags: [],
+    summary: "run the user process of a created container",
+    usage: "start ID",
+    flags: [],
     async run(rt, p) {
       await rt.start(oneId(p, this.usage));
       return 0;
     },
   },
   run: {
-    summary: "create and start a container", usage: "run [--bundle DIR] [--detach] [--keep] ID", flags: [...CREATE_FLAGS, f("bool", "detach", "d"), f("bool", "keep")],
+    summary: "create and start a container",
+    usage: "run [--bundle DIR] [--detach] [--keep] ID",
+    flags: [...CREATE_FLAGS, f("bool", "detach", "d"), f("bool", "keep")],
     async run(rt, p, io) {
       const id = oneId(p, this.usage);
       const detach = flagBool(p, "detach");
@@ -127,33 +147,52 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   state: {
-    summary: "print the state of a container as JSON", usage: "state ID", flags: [],
+    summary: "print the state of a container as JSON",
+    usage: "state ID",
+    flags: [],
     async run(rt, p, io) {
       io.out(JSON.stringify(rt.state(oneId(p, this.usage)), null, 2) + "\n");
       return 0;
     },
   },
   kill: {
-    summary: "send a signal to a container's init (or all its processes)", usage: "kill [--all] ID [SIGNAL]", flags: [f("bool", "all", "a")],
+    summary: "send a signal to a container's init (or all its processes)",
+    usage: "kill [--all] ID [SIGNAL]",
+    flags: [f("bool", "all", "a")],
     async run(rt, p) {
       await rt.kill(oneId(p, this.usage), parseSignal(p.args[1] ?? "TERM"), flagBool(p, "all"));
       return 0;
     },
   },
   delete: {
-    summary: "delete a container and everything it holds", usage: "delete [--force] ID", flags: [f("bool", "force", "f")],
+    summary: "delete a container and everything it holds",
+    usage: "delete [--force] ID",
+    flags: [f("bool", "force", "f")],
     async run(rt, p) {
       await rt.delete(oneId(p, this.usage), flagBool(p, "force"));
       return 0;
     },
   },
   exec: {
-    summary: "run a process inside a container", usage: "exec [--process F] [--tty] [--detach] [--env K=V] [--cwd D] [--user U[:G]] ID CMD...",
+    summary: "run a process inside a container",
+    usage: "exec [--process F] [--tty] [--detach] [--env K=V] [--cwd D] [--user U[:G]] ID CMD...",
     flags: [
-      f("string", "process", "p"), f("string", "console-socket"), f("string", "cwd"), f("list", "env", "e"), f("bool", "tty", "t"),
-      f("string", "user", "u"), f("list", "additional-gids", "g"), f("string", "process-label"), f("string", "apparmor"),
-      f("bool", "no-new-privs"), f("list", "cap", "c"), f("bool", "detach", "d"), f("string", "pid-file"), f("string", "preserve-fds"),
-      f("string", "cgroup"), f("bool", "ignore-paused"),
+      f("string", "process", "p"),
+      f("string", "console-socket"),
+      f("string", "cwd"),
+      f("list", "env", "e"),
+      f("bool", "tty", "t"),
+      f("string", "user", "u"),
+      f("list", "additional-gids", "g"),
+      f("string", "process-label"),
+      f("string", "apparmor"),
+      f("bool", "no-new-privs"),
+      f("list", "cap", "c"),
+      f("bool", "detach", "d"),
+      f("string", "pid-file"),
+      f("string", "preserve-fds"),
+      f("string", "cgroup"),
+      f("bool", "ignore-paused"),
     ],
     async run(rt, p, io) {
       const id = oneId(p, this.usage);
@@ -169,7 +208,9 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   ps: {
-    summary: "list the processes of a container", usage: "ps [--format table|json] ID [PS-ARGS...]", flags: [f("string", "format", "f")],
+    summary: "list the processes of a container",
+    usage: "ps [--format table|json] ID [PS-ARGS...]",
+    flags: [f("string", "format", "f")],
     async run(rt, p, io) {
       const pids = rt.ps(oneId(p, this.usage));
       if (flagStr(p, "format") === "json") {
@@ -185,20 +226,31 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   list: {
-    summary: "list containers", usage: "list [--format table|json] [--quiet]", flags: [f("string", "format", "f"), f("bool", "quiet", "q")],
+    summary: "list containers",
+    usage: "list [--format table|json] [--quiet]",
+    flags: [f("string", "format", "f"), f("bool", "quiet", "q")],
     async run(rt, p, io) {
       const all = rt.list();
       if (flagBool(p, "quiet")) io.out(all.map((s) => s.id + "\n").join(""));
       else if (flagStr(p, "format") === "json") io.out(JSON.stringify(all) + "\n");
-      else io.out(table([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || "root"])]));
+      else
+        io.out(
+          table([
+            ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+            ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || "root"]),
+          ]),
+        );
       return 0;
     },
   },
   events: {
-    summary: "print container events (stats, oom) as JSON lines", usage: "events [--stats] [--interval 5s] ID", flags: [f("bool", "stats"), f("string", "interval")],
+    summary: "print container events (stats, oom) as JSON lines",
+    usage: "events [--stats] [--interval 5s] ID",
+    flags: [f("bool", "stats"), f("string", "interval")],
     async run(rt, p, io) {
       const id = oneId(p, this.usage);
-      const emit = (type: string, data?: unknown) => io.out(JSON.stringify({ type, id, ...(data === undefined ? {} : { data }) }) + "\n");
+      const emit = (type: string, data?: unknown) =>
+        io.out(JSON.stringify({ type, id, ...(data === undefined ? {} : { data }) }) + "\n");
       if (flagBool(p, "stats")) {
         emit("stats", rt.cgroup(id).stats());
         return 0;
@@ -216,21 +268,27 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   pause: {
-    summary: "freeze every process of a container", usage: "pause ID", flags: [],
+    summary: "freeze every process of a container",
+    usage: "pause ID",
+    flags: [],
     async run(rt, p) {
       await rt.pause(oneId(p, this.usage));
       return 0;
     },
   },
   resume: {
-    summary: "thaw a paused container", usage: "resume ID", flags: [],
+    summary: "thaw a paused container",
+    usage: "resume ID",
+    flags: [],
     async run(rt, p) {
       await rt.resume(oneId(p, this.usage));
       return 0;
     },
   },
   spec: {
-    summary: "write a default config.json", usage: "spec [--bundle DIR] [--rootless]", flags: [f("string", "bundle", "b"), f("bool", "rootless")],
+    summary: "write a default config.json",
+    usage: "spec [--bundle DIR] [--rootless]",
+    flags: [f("string", "bundle", "b"), f("bool", "rootless")],
     async run(_rt, p, io) {
       const file = join(callPath(io, flagStr(p, "bundle") ?? "."), "config.json");
       if (existsSync(file)) throw new CorralError("OCI_EXISTS", `${file} exists already; remove it first`);
@@ -241,17 +299,46 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   features: {
-    summary: "print what this runtime supports (JSON)", usage: "features", flags: [],
+    summary: "print what this runtime supports (JSON)",
+    usage: "features",
+    flags: [],
     async run(_rt, _p, io) {
       const features = {
-        ociVersionMin: "1.0.0", ociVersionMax: "1.1.0",
+        ociVersionMin: "1.0.0",
+        ociVersionMax: "1.1.0",
         hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        mountOptions: ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "private", "rprivate", "slave", "rslave", "shared", "rshared"],
+        mountOptions: [
+          "ro",
+          "rw",
+          "bind",
+          "rbind",
+          "nosuid",
+          "nodev",
+          "noexec",
+          "private",
+          "rprivate",
+          "slave",
+          "rslave",
+          "shared",
+          "rshared",
+        ],
         linux: {
           namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
-          capabilities: [], cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-          seccomp: { enabled: true, actions: ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_LOG"] },
-          apparmor: { enabled: false }, selinux: { enabled: false },
+          capabilities: [],
+          cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
+          seccomp: {
+            enabled: true,
+            actions: [
+              "SCMP_ACT_ALLOW",
+              "SCMP_ACT_ERRNO",
+              "SCMP_ACT_KILL",
+              "SCMP_ACT_TRAP",
+              "SCMP_ACT_TRACE",
+              "SCMP_ACT_LOG",
+            ],
+          },
+          apparmor: { enabled: false },
+          selinux: { enabled: false },
         },
       };
       io.out(JSON.stringify(features, null, 2) + "\n");

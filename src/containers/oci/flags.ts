@@ -36,7 +36,8 @@ export function parseFlags(argv: string[], specs: FlagSpec[], what: string): Par
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     const spec = byName.get(name);
-    if (!spec) throw new CorralError("USAGE", `${what}: unknown flag '${a}'; run with --help for the list`, { exitCode: 1 });
+    if (!spec)
+      throw new CorralError("USAGE", `${what}: unknown flag '${a}'; run with --help for the list`, { exitCode: 1 });
     const key = spec.names[0] ?? name;
     if (spec.kind === "bool") {
       flags.set(key, eq < 0 ? true : !["false", "0"].includes(body.slice(eq + 1)));

@@ -22,7 +22,9 @@ export function processIO(): CallIO {
     cwd: process.cwd(),
     out: (t) => void process.stdout.write(t),
     err: (t) => void process.stderr.write(t),
-    onSignal: (h) => { for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => h(s)); },
+    onSignal: (h) => {
+      for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => h(s));
+    },
     gone: () => false,
   };
 }

@@ -9,6 +9,9 @@ export function parseSignal(s: string): number {
   }
   const name = s.toUpperCase().replace(/^SIG/, "");
   const n = SIGNALS[name];
-  if (n === undefined) throw new CorralError("OCI_BAD_SIGNAL", `'${s}' is not a signal; use a name like TERM or KILL, or a number`, { exitCode: 1 });
+  if (n === undefined)
+    throw new CorralError("OCI_BAD_SIGNAL", `'${s}' is not a signal; use a name like TERM or KILL, or a number`, {
+      exitCode: 1,
+    });
   return n;
 }

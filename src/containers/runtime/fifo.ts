@@ -11,7 +11,9 @@ export async function openFifoForStart(path: string, stillAlive: () => boolean):
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new CorralError("OCI_NOT_CREATED", `cannot open ${path}: the container was started already or is gone`, { cause: e });
+    throw new CorralError("OCI_NOT_CREATED", `cannot open ${path}: the container was started already or is gone`, {
+      cause: e,
+    });
   }
   try {
     const buf = Buffer.alloc(1);
@@ -21,8 +23,13 @@ export async function openFifoForStart(path: string, stillAlive: () => boolean):
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
       }
-      if (!stillAlive()) throw new CorralError("OCI_CONTAINER_EXITED", "the container process exited before it could start; see its output above");
-      if (i > 10000) throw new CorralError("OCI_START_TIMEOUT", "the container did not take the start signal within 10 s");
+      if (!stillAlive())
+        throw new CorralError(
+          "OCI_CONTAINER_EXITED",
+          "the container process exited before it could start; see its output above",
+        );
+      if (i > 10000)
+        throw new CorralError("OCI_START_TIMEOUT", "the container did not take the start signal within 10 s");
       await new Promise((r) => setTimeout(r, i < 50 ? 0 : 1));
     }
   } finally {

@@ -10,7 +10,11 @@ export function helperPath(): string {
   const env = process.env["CORRAL_INIT"];
   if (env) return env;
   const p = fileURLToPath(new URL("../../../native/corral-init", import.meta.url));
-  if (!existsSync(p)) throw new CorralError("OCI_HELPER_MISSING", `the native helper ${p} is missing; run 'npm run build' (it needs gcc and libc6-dev)`);
+  if (!existsSync(p))
+    throw new CorralError(
+      "OCI_HELPER_MISSING",
+      `the native helper ${p} is missing; run 'npm run build' (it needs gcc and libc6-dev)`,
+    );
   return p;
 }
 
@@ -51,9 +55,18 @@ export class StatusTracker {
   private helperCode = 0;
 
   constructor() {
-    this.pid = new Promise<number>((a, b) => { this.resolvePid = a; this.rejectPid = b; });
-    this.ready = new Promise<void>((a, b) => { this.resolveReady = a; this.rejectReady = b; });
-    this.exit = new Promise<number>((a, b) => { this.resolveExit = a; this.rejectExit = b; });
+    this.pid = new Promise<number>((a, b) => {
+      this.resolvePid = a;
+      this.rejectPid = b;
+    });
+    this.ready = new Promise<void>((a, b) => {
+      this.resolveReady = a;
+      this.rejectReady = b;
+    });
+    this.exit = new Promise<number>((a, b) => {
+      this.resolveExit = a;
+      this.rejectExit = b;
+    });
     // A caller may await only some of these: unobserved rejections must not crash the process.
     for (const p of [this.pid, this.ready, this.exit]) p.catch(() => undefined);
   }
@@ -63,9 +76,12 @@ export class StatusTracker {
     const word = sp < 0 ? line : line.slice(0, sp);
     const rest = sp < 0 ? "" : line.slice(sp + 1);
     if (word === "pid") this.resolvePid(Number(rest));
-    else if (word === "ready") { this.gotReady = true; this.resolveReady(); }
-    else if (word === "exit") this.exitCode = Number(rest);
-    else if (word === "error") this.failure ??= new CorralError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
+    else if (word === "ready") {
+      this.gotReady = true;
+      this.resolveReady();
+    } else if (word === "exit") this.exitCode = Number(rest);
+    else if (word === "error")
+      this.failure ??= new CorralError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
   }
 
   closed(): void {
@@ -89,7 +105,12 @@ export class StatusTracker {
 
   private settle(): void {
     if (!this.statusClosed || !this.helperExited) return;
-    const err = this.failure ?? new CorralError("OCI_CONTAINER_START_FAILED", `the container helper ended (status ${this.helperCode}) before the container was ready`);
+    const err =
+      this.failure ??
+      new CorralError(
+        "OCI_CONTAINER_START_FAILED",
+        `the container helper ended (status ${this.helperCode}) before the container was ready`,
+      );
     this.rejectPid(err);
     if (!this.gotReady) this.rejectReady(err);
     if (this.exitCode !== undefined) this.resolveExit(this.exitCode);
@@ -117,7 +138,9 @@ export const runHelper: HelperRunner = (plan, stdio = "inherit") => {
   });
   status.on("close", () => t.closed());
   status.on("error", () => undefined);
-  child.on("error", (e) => t.failed(new CorralError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e })));
+  child.on("error", (e) =>
+    t.failed(new CorralError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e })),
+  );
   child.on("exit", (code, sig) => t.exited(code ?? 128 + (sig ? 9 : 0)));
   return { pid: t.pid, ready: t.ready, exit: t.exit, helperPid: child.pid ?? -1 };
 };

@@ -8,7 +8,13 @@ import type { OciState } from "./state.js";
  * a failing or timed-out hook fails the operation for the create/start stages, and only warns
  * for poststart/poststop (the spec says those errors are logged and ignored).
  */
-export async function runHooks(stage: string, hooks: Hook[], state: OciState, fatal: boolean, warn: (m: string) => void): Promise<void> {
+export async function runHooks(
+  stage: string,
+  hooks: Hook[],
+  state: OciState,
+  fatal: boolean,
+  warn: (m: string) => void,
+): Promise<void> {
   for (const [i, h] of hooks.entries()) {
     try {
       await runOne(h, state);
@@ -23,10 +29,21 @@ export async function runHooks(stage: string, hooks: Hook[], state: OciState, fa
 function runOne(h: Hook, state: OciState): Promise<void> {
   return new Promise((resolve, reject) => {
     const [argv0, ...args] = h.args.length > 0 ? h.args : [h.path];
-    const child = spawn(h.path, args, { argv0: argv0 ?? h.path, env: Object.fromEntries(h.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])), stdio: ["pipe", "inherit", "inherit"] });
+    const child = spawn(h.path, args, {
+      argv0: argv0 ?? h.path,
+      env: Object.fromEntries(h.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
+      stdio: ["pipe", "inherit", "inherit"],
+    });
     let timer: NodeJS.Timeout | undefined;
-    if (h.timeout) timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error(`timed out after ${h.timeout} s`)); }, h.timeout * 1000);
-    child.on("error", (e) => { if (timer) clearTimeout(timer); reject(e); });
+    if (h.timeout)
+      timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`timed out after ${h.timeout} s`));
+      }, h.timeout * 1000);
+    child.on("error", (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
     child.on("exit", (code, sig) => {
       if (timer) clearTimeout(timer);
       if (code === 0) resolve();

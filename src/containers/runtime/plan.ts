@@ -18,7 +18,11 @@ export class Plan {
   add(op: string, ...fields: (string | number | bigint)[]): this {
     const all = [op, ...fields.map(String)];
     for (const f of all) {
-      if (/[\t\n]/.test(f)) throw new CorralError("OCI_CONFIG_INVALID", `config.json: the value '${f.slice(0, 60)}' contains a tab or newline, which Corral cannot pass on; remove it`);
+      if (/[\t\n]/.test(f))
+        throw new CorralError(
+          "OCI_CONFIG_INVALID",
+          `config.json: the value '${f.slice(0, 60)}' contains a tab or newline, which Corral cannot pass on; remove it`,
+        );
     }
     this.lines.push(all.join("\t"));
     return this;
@@ -59,7 +63,11 @@ function namespaceRecords(plan: Plan, namespaces: Namespace[]): number {
     const ns = namespaces.find((n) => n.type === t);
     if (!ns) continue;
     if (ns.path) {
-      if (!existsSync(ns.path)) throw new CorralError("OCI_NAMESPACE_MISSING", `config.json: linux.namespaces ${t} path ${ns.path} does not exist; start the namespace's owner first`);
+      if (!existsSync(ns.path))
+        throw new CorralError(
+          "OCI_NAMESPACE_MISSING",
+          `config.json: linux.namespaces ${t} path ${ns.path} does not exist; start the namespace's owner first`,
+        );
       plan.add("setns", ns.path, CLONE_NEW[t]);
     } else {
       cloneFlags |= CLONE_NEW[t];
@@ -111,7 +119,8 @@ export interface CreatePlanInput {
 export function createPlan(o: CreatePlanInput): Plan {
   const { spec, rootfs } = o;
   const proc = spec.process;
-  if (!proc) throw new CorralError("OCI_CONFIG_INVALID", "config.json: process is missing; a container needs a process to run");
+  if (!proc)
+    throw new CorralError("OCI_CONFIG_INVALID", "config.json: process is missing; a container needs a process to run");
   const plan = new Plan();
   for (const f of o.cgroupProcs) plan.add("cgroup", f);
   if (proc.oomScoreAdj !== undefined) plan.add("oom", proc.oomScoreAdj);
@@ -126,7 +135,10 @@ export function createPlan(o: CreatePlanInput): Plan {
   const fresh = (t: NamespaceType) => ns.some((n) => n.type === t && !n.path);
   if (newUser) {
     if (spec.linux.uidMappings.length === 0 || spec.linux.gidMappings.length === 0)
-      throw new CorralError("OCI_CONFIG_INVALID", "config.json: linux.uidMappings and linux.gidMappings are required with a new user namespace");
+      throw new CorralError(
+        "OCI_CONFIG_INVALID",
+        "config.json: linux.uidMappings and linux.gidMappings are required with a new user namespace",
+      );
     for (const m of spec.linux.uidMappings) plan.add("uidmap", `${m.containerID} ${m.hostID} ${m.size}`);
     for (const m of spec.linux.gidMappings) plan.add("gidmap", `${m.containerID} ${m.hostID} ${m.size}`);
     // user_namespaces(7) "Writing to mapping files": newuidmap/newgidmap write maps beyond the
@@ -150,22 +162,44 @@ export function createPlan(o: CreatePlanInput): Plan {
   let devpts = false;
   for (const [i, m] of spec.mounts.entries()) {
     const dst = secureJoin(rootfs, m.destination);
-    if (dst === rootfs) throw new CorralError("OCI_CONFIG_INVALID", `config.json: mounts[${i}].destination may not be the root`);
+    if (dst === rootfs)
+      throw new CorralError("OCI_CONFIG_INVALID", `config.json: mounts[${i}].destination may not be the root`);
     const { flags, propagation, data } = mountFlags(m.options);
     if (m.type === "cgroup") {
       // The container's own cgroup directories, bound read-only (or rw if asked) under a tmpfs.
       plan.add("mount", "tmpfs", dst, "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", "d");
       for (const c of o.cgroupDirs) {
         const sub = join(dst, c.mount.split("/").pop() ?? "x");
-        plan.add("mount", c.dir, sub, "", MS.BIND | MS.REC | (flags & MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC, "", "d");
+        plan.add(
+          "mount",
+          c.dir,
+          sub,
+          "",
+          MS.BIND | MS.REC | (flags & MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+          "",
+          "d",
+        );
       }
-      if (flags & MS.RDONLY) plan.add("mount", "tmpfs", dst, "tmpfs", MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, "mode=755", "d");
+      if (flags & MS.RDONLY)
+        plan.add(
+          "mount",
+          "tmpfs",
+          dst,
+          "tmpfs",
+          MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC,
+          "mode=755",
+          "d",
+        );
       continue;
     }
     const isBind = (flags & MS.BIND) !== 0 || m.type === "bind";
     if (isBind) {
       const src = isAbsolute(m.source) ? m.source : resolve(o.bundleDir, m.source);
-      if (!existsSync(src)) throw new CorralError("OCI_MOUNT_SOURCE_MISSING", `config.json: mounts[${i}].source ${src} does not exist; create it or fix the path`);
+      if (!existsSync(src))
+        throw new CorralError(
+          "OCI_MOUNT_SOURCE_MISSING",
+          `config.json: mounts[${i}].source ${src} does not exist; create it or fix the path`,
+        );
       plan.add("mount", src, dst, "", flags | MS.BIND, data.join(","), statSync(src).isDirectory() ? "d" : "f");
     } else if (m.type === "sysfs" && newUser && !fresh("network")) {
       // sysfs can be mounted only by the owner of the network namespace: bind the host's.
@@ -188,7 +222,12 @@ export function createPlan(o: CreatePlanInput): Plan {
     plan.add("mknod", path, typeBits | (d.fileMode ?? 0o666), d.major, d.minor, d.uid ?? 0, d.gid ?? 0, d.path);
   }
   const dev = secureJoin(rootfs, "/dev");
-  for (const [target, name] of [["/proc/self/fd", "fd"], ["/proc/self/fd/0", "stdin"], ["/proc/self/fd/1", "stdout"], ["/proc/self/fd/2", "stderr"]] as const)
+  for (const [target, name] of [
+    ["/proc/self/fd", "fd"],
+    ["/proc/self/fd/0", "stdin"],
+    ["/proc/self/fd/1", "stdout"],
+    ["/proc/self/fd/2", "stderr"],
+  ] as const)
     plan.add("symlink", target, join(dev, name));
   if (devpts) plan.add("symlink", "pts/ptmx", join(dev, "ptmx"));
 
@@ -214,9 +253,12 @@ export function createPlan(o: CreatePlanInput): Plan {
  * is a chroot into the rootfs. runc refuses masked and read-only paths the same way.
  */
 function sharedMountsPlan(plan: Plan, spec: Spec, rootfs: string): void {
-  const fix = "add {\"type\": \"mount\"} to linux.namespaces";
+  const fix = 'add {"type": "mount"} to linux.namespaces';
   const refuse = (field: string, what: string) => {
-    throw new CorralError("OCI_CONFIG_INVALID", `config.json: ${field} ${what} in the host's mount namespace, which the container shares without a mount namespace of its own; ${fix} or remove ${field}`);
+    throw new CorralError(
+      "OCI_CONFIG_INVALID",
+      `config.json: ${field} ${what} in the host's mount namespace, which the container shares without a mount namespace of its own; ${fix} or remove ${field}`,
+    );
   };
   const m = spec.mounts[0];
   if (m) refuse("mounts", `(${m.destination} first) would be mounted`);

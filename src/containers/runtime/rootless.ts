@@ -47,10 +47,14 @@ function sysctl(path: string): string | undefined {
  */
 export function checkUserNamespaces(read: (p: string) => string | undefined = sysctl): void {
   const deny = (name: string, value: string) => {
-    throw new CorralError("OCI_USERNS_DISABLED", `this kernel forbids unprivileged user namespaces (sysctl ${name} = ${value}); have root run 'sysctl -w ${name}=${name.startsWith("user.") ? 15000 : name.includes("apparmor") ? 0 : 1}', or run corral oci as root`);
+    throw new CorralError(
+      "OCI_USERNS_DISABLED",
+      `this kernel forbids unprivileged user namespaces (sysctl ${name} = ${value}); have root run 'sysctl -w ${name}=${name.startsWith("user.") ? 15000 : name.includes("apparmor") ? 0 : 1}', or run corral oci as root`,
+    );
   };
   if (read("/proc/sys/kernel/unprivileged_userns_clone") === "0") deny("kernel.unprivileged_userns_clone", "0");
-  if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1") deny("kernel.apparmor_restrict_unprivileged_userns", "1");
+  if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") === "1")
+    deny("kernel.apparmor_restrict_unprivileged_userns", "1");
   if (read("/proc/sys/user/max_user_namespaces") === "0") deny("user.max_user_namespaces", "0");
 }
 
@@ -71,7 +75,9 @@ export function subIdRanges(file: string, name: string, id: number): { start: nu
 }
 
 function findTool(name: string): string | undefined {
-  for (const d of (process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").concat(["/usr/bin", "/usr/sbin"])) {
+  for (const d of (process.env["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+    .split(":")
+    .concat(["/usr/bin", "/usr/sbin"])) {
     const p = join(d, name);
     try {
       accessSync(p, constants.X_OK);
@@ -102,10 +108,18 @@ function mapTool(kind: "uid" | "gid", maps: IdMapping[], own: number): string | 
   const ranges = [{ start: own, size: 1 }, ...subIdRanges(file, userInfo().username, own)];
   for (const [i, m] of maps.entries()) {
     const fits = ranges.some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.size);
-    if (!fits) throw new CorralError("OCI_IDMAP_DENIED", `config.json: ${field}[${i}] maps host ids ${m.hostID}..${m.hostID + m.size - 1}, which ${file} does not grant to ${userInfo().username}; map only your own ${kind} or ranges listed there`);
+    if (!fits)
+      throw new CorralError(
+        "OCI_IDMAP_DENIED",
+        `config.json: ${field}[${i}] maps host ids ${m.hostID}..${m.hostID + m.size - 1}, which ${file} does not grant to ${userInfo().username}; map only your own ${kind} or ranges listed there`,
+      );
   }
   const tool = findTool(`new${kind}map`);
-  if (!tool) throw new CorralError("OCI_NEWUIDMAP_MISSING", `config.json: ${field} maps more than your own ${kind}, which needs new${kind}map; install the uidmap package`);
+  if (!tool)
+    throw new CorralError(
+      "OCI_NEWUIDMAP_MISSING",
+      `config.json: ${field} maps more than your own ${kind}, which needs new${kind}map; install the uidmap package`,
+    );
   return tool;
 }
 
@@ -117,7 +131,8 @@ const mapped = (maps: IdMapping[], id: number) => maps.some((m) => id >= m.conta
  * kernel refuses gid=5 when gid 5 has no mapping; runc's `spec --rootless` drops it too).
  */
 export function rootlessSpec(spec: Spec): { spec: Spec; tools: IdMapTools } {
-  const uid = process.geteuid?.() ?? 0, gid = process.getegid?.() ?? 0;
+  const uid = process.geteuid?.() ?? 0,
+    gid = process.getegid?.() ?? 0;
   const linux = { ...spec.linux, namespaces: [...spec.linux.namespaces] };
   const userNs = linux.namespaces.find((n) => n.type === "user");
   if (!userNs) linux.namespaces.push({ type: "user" });

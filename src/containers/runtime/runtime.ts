@@ -12,7 +12,15 @@ import { securityFor, warnMountLabel } from "./security.js";
 import { alive, procStat, StateStore, type OciState, type Status, type StoredState } from "./state.js";
 import { openFifoForStart } from "./fifo.js";
 import { mkfifo } from "../../sys/fs.js";
-import { cgroupWritable, checkUserNamespaces, defaultRoot, isRootless, pidsInNamespaceOf, rootlessSpec, type IdMapTools } from "./rootless.js";
+import {
+  cgroupWritable,
+  checkUserNamespaces,
+  defaultRoot,
+  isRootless,
+  pidsInNamespaceOf,
+  rootlessSpec,
+  type IdMapTools,
+} from "./rootless.js";
 
 export interface RuntimeOptions {
   /** State directory (runc --root; default /run/corral-oci, or $XDG_RUNTIME_DIR/corral-oci rootless). */
@@ -72,7 +80,8 @@ export class Runtime {
   async run(id: string, o: CreateOptions): Promise<Created> {
     const spec = o.spec ?? loadBundle(o.bundle).spec;
     const h = spec.hooks;
-    const needsGap = h.prestart.length + h.createRuntime.length + h.createContainer.length + h.startContainer.length > 0;
+    const needsGap =
+      h.prestart.length + h.createRuntime.length + h.createContainer.length + h.startContainer.length > 0;
     if (needsGap) {
       const c = await this.launch(id, { ...o, spec }, true);
       await this.start(id);
@@ -84,7 +93,9 @@ export class Runtime {
   }
 
   private async launch(id: string, o: CreateOptions, withFifo: boolean): Promise<Created> {
-    const bundle = o.spec ? { dir: o.bundle, spec: o.spec, rootfs: o.rootfs ?? resolve(o.bundle, o.spec.root.path) } : loadBundle(o.bundle);
+    const bundle = o.spec
+      ? { dir: o.bundle, spec: o.spec, rootfs: o.rootfs ?? resolve(o.bundle, o.spec.root.path) }
+      : loadBundle(o.bundle);
     let { spec } = bundle;
     let idTools: IdMapTools = {};
     const rootless = isRootless();
@@ -99,8 +110,14 @@ export class Runtime {
     let cgPath = cgroupPath(id, spec.linux.cgroupsPath);
     if (rootless && !cgroupWritable(openCgroup(cgPath, layout).dirs())) {
       // runc and crun do the same rootless: no cgroup rather than no container.
-      const limits = Object.entries(spec.linux.resources).filter(([k, v]) => k !== "devices" && v !== undefined && !(typeof v === "object" && Object.keys(v).length === 0)).map(([k]) => k);
-      this.warn(`no writable cgroup for ${cgPath} (rootless without a delegated cgroup): running without cgroups${limits.length ? `; linux.resources ${limits.join(", ")} ignored` : ""}`);
+      const limits = Object.entries(spec.linux.resources)
+        .filter(
+          ([k, v]) => k !== "devices" && v !== undefined && !(typeof v === "object" && Object.keys(v).length === 0),
+        )
+        .map(([k]) => k);
+      this.warn(
+        `no writable cgroup for ${cgPath} (rootless without a delegated cgroup): running without cgroups${limits.length ? `; linux.resources ${limits.join(", ")} ignored` : ""}`,
+      );
       cgPath = NO_CGROUP;
     }
     const stateDir = this.store.reserve(id);
@@ -117,19 +134,42 @@ export class Runtime {
         chmodSync(join(stateDir, "exec.fifo"), 0o622);
       }
       const plan = createPlan({
-        spec, bundleDir: bundle.dir, rootfs: bundle.rootfs, cgroupProcs: cg.procsFiles(),
+        spec,
+        bundleDir: bundle.dir,
+        rootfs: bundle.rootfs,
+        cgroupProcs: cg.procsFiles(),
         cgroupDirs: cg.dirs().map((d) => ({ mount: d.slice(0, d.length - cgPath.length), dir: d })),
-        ...(withFifo ? { stateDir } : {}), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
-        detach: o.detach ?? false, noPivot: o.noPivot ?? false, security, rootless, idTools,
+        ...(withFifo ? { stateDir } : {}),
+        ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
+        detach: o.detach ?? false,
+        noPivot: o.noPivot ?? false,
+        security,
+        rootless,
+        idTools,
       });
       const h = this.helper(plan, o.stdio ?? "inherit");
-      h.pid.then((p) => { pid = p; }, () => undefined);
+      h.pid.then(
+        (p) => {
+          pid = p;
+        },
+        () => undefined,
+      );
       await h.ready;
       pid = await h.pid;
       const st: StoredState = {
-        ociVersion: spec.ociVersion, id, pid, pidStartTime: procStat(pid)?.startTime ?? "", bundle: bundle.dir,
-        rootfs: bundle.rootfs, created: new Date().toISOString(), owner: "", annotations: spec.annotations,
-        cgroupPath: cgPath, cgroupCreated: created, namespaces: spec.linux.namespaces.map((n) => n.type), hooks: spec.hooks,
+        ociVersion: spec.ociVersion,
+        id,
+        pid,
+        pidStartTime: procStat(pid)?.startTime ?? "",
+        bundle: bundle.dir,
+        rootfs: bundle.rootfs,
+        created: new Date().toISOString(),
+        owner: "",
+        annotations: spec.annotations,
+        cgroupPath: cgPath,
+        cgroupCreated: created,
+        namespaces: spec.linux.namespaces.map((n) => n.type),
+        hooks: spec.hooks,
         ...(o.extra ? { extra: o.extra } : {}),
       };
       this.store.save(st);
@@ -181,7 +221,11 @@ export class Runtime {
   async start(id: string): Promise<void> {
     const st = this.store.load(id);
     const status = this.status(st);
-    if (status !== "created") throw new CorralError("OCI_NOT_CREATED", `container '${id}' is ${status}, not created; only a created container can be started`);
+    if (status !== "created")
+      throw new CorralError(
+        "OCI_NOT_CREATED",
+        `container '${id}' is ${status}, not created; only a created container can be started`,
+      );
     await openFifoForStart(join(this.store.dir(id), "exec.fifo"), () => alive(st.pid, st.pidStartTime));
     await runHooks("poststart", st.hooks.poststart, this.state(id), false, this.warn);
   }
@@ -196,8 +240,14 @@ export class Runtime {
     const st = this.store.load(id);
     const status = this.status(st);
     const s: OciState = {
-      ociVersion: st.ociVersion, id: st.id, pid: status === "stopped" ? 0 : st.pid, status, bundle: st.bundle,
-      rootfs: st.rootfs, created: st.created, owner: st.owner,
+      ociVersion: st.ociVersion,
+      id: st.id,
+      pid: status === "stopped" ? 0 : st.pid,
+      status,
+      bundle: st.bundle,
+      rootfs: st.rootfs,
+      created: st.created,
+      owner: st.owner,
     };
     if (Object.keys(st.annotations).length > 0) s.annotations = st.annotations;
     return s;
@@ -226,7 +276,8 @@ export class Runtime {
   async kill(id: string, signal: number, all = false): Promise<void> {
     const st = this.store.load(id);
     const status = this.status(st);
-    if (status === "stopped") throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is not running; nothing to signal`);
+    if (status === "stopped")
+      throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is not running; nothing to signal`);
     const pids = all ? this.ps(id) : [st.pid];
     for (const p of pids) {
       try {
@@ -252,7 +303,10 @@ export class Runtime {
     }
     const status = this.status(st);
     if ((status === "running" || status === "paused") && !force)
-      throw new CorralError("OCI_CONTAINER_RUNNING", `container '${id}' is ${status}; stop it first or delete it with --force`);
+      throw new CorralError(
+        "OCI_CONTAINER_RUNNING",
+        `container '${id}' is ${status}; stop it first or delete it with --force`,
+      );
     const cg = openCgroup(st.cgroupPath);
     if (status === "paused") await cg.thaw();
     const state = this.state(id);
@@ -261,14 +315,24 @@ export class Runtime {
   }
 
   /** runc exec: a new process in the container's namespaces and cgroup. */
-  async exec(id: string, proc: Process, o: { seccomp?: unknown; consoleSocket?: string; pidFile?: string; detach?: boolean; stdio?: StdioOptions } = {}): Promise<Created> {
+  async exec(
+    id: string,
+    proc: Process,
+    o: { seccomp?: unknown; consoleSocket?: string; pidFile?: string; detach?: boolean; stdio?: StdioOptions } = {},
+  ): Promise<Created> {
     const st = this.store.load(id);
     const status = this.status(st);
-    if (status !== "running" && status !== "created") throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is ${status}; exec needs a running container`);
+    if (status !== "running" && status !== "created")
+      throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is ${status}; exec needs a running container`);
     const cg = openCgroup(st.cgroupPath);
     const plan = execPlan({
-      process: proc, initPid: st.pid, namespaces: st.namespaces, cgroupProcs: cg.procsFiles(), detach: o.detach ?? false,
-      security: securityFor(proc, o.seccomp, this.warn), ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
+      process: proc,
+      initPid: st.pid,
+      namespaces: st.namespaces,
+      cgroupProcs: cg.procsFiles(),
+      detach: o.detach ?? false,
+      security: securityFor(proc, o.seccomp, this.warn),
+      ...(o.consoleSocket ? { consoleSocket: o.consoleSocket } : {}),
     });
     const h = this.helper(plan, o.stdio ?? "inherit");
     await h.ready;
@@ -285,7 +349,11 @@ export class Runtime {
 
   async pause(id: string): Promise<void> {
     const st = this.store.load(id);
-    if (this.status(st) !== "running") throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is not running; only a running container can be paused`);
+    if (this.status(st) !== "running")
+      throw new CorralError(
+        "OCI_NOT_RUNNING",
+        `container '${id}' is not running; only a running container can be paused`,
+      );
     await openCgroup(st.cgroupPath).freeze();
   }
 
@@ -300,7 +368,11 @@ export class Runtime {
 function explainRootless(e: unknown): unknown {
   if (!(e instanceof CorralError) || e.code !== "OCI_CONTAINER_START_FAILED") return e;
   if (/clone with flags.*(No space left|Operation not permitted)/.test(e.message))
-    return new CorralError("OCI_USERNS_DISABLED", `the kernel refused an unprivileged user namespace (${e.message.replace(/^container set-up failed: /, "")}); check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, or run as root`, { cause: e });
+    return new CorralError(
+      "OCI_USERNS_DISABLED",
+      `the kernel refused an unprivileged user namespace (${e.message.replace(/^container set-up failed: /, "")}); check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, or run as root`,
+      { cause: e },
+    );
   return e;
 }
 
@@ -322,5 +394,8 @@ export async function killAll(cg: Cgroup): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, i < 20 ? 1 : 10));
   }
-  throw new CorralError("OCI_KILL_FAILED", "processes of the container survived SIGKILL for 5 s; check for tasks stuck in the kernel (D state)");
+  throw new CorralError(
+    "OCI_KILL_FAILED",
+    "processes of the container survived SIGKILL for 5 s; check for tasks stuck in the kernel (D state)",
+  );
 }

@@ -20,7 +20,9 @@ export function securityFor(proc: Process, seccomp: unknown, warn: (m: string) =
   }
   if (proc.apparmorProfile) {
     const has = existsSync("/sys/kernel/security/apparmor");
-    warn(`process.apparmorProfile '${proc.apparmorProfile}' ignored: ${has ? "Corral does not load AppArmor profiles" : "this host has no AppArmor"}`);
+    warn(
+      `process.apparmorProfile '${proc.apparmorProfile}' ignored: ${has ? "Corral does not load AppArmor profiles" : "this host has no AppArmor"}`,
+    );
   }
   if (proc.selinuxLabel) warn(`process.selinuxLabel ignored: ${selinuxWhy()}`);
   return out;

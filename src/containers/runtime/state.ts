@@ -45,7 +45,8 @@ export const DEFAULT_ROOT = "/run/corral-oci";
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
 
 export function checkId(id: string): void {
-  if (!ID_RE.test(id)) throw new CorralError("OCI_BAD_ID", `container id '${id}' is invalid; use letters, digits and . _ + -`);
+  if (!ID_RE.test(id))
+    throw new CorralError("OCI_BAD_ID", `container id '${id}' is invalid; use letters, digits and . _ + -`);
 }
 
 export class StateStore {
@@ -62,13 +63,21 @@ export class StateStore {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "error";
-      throw new CorralError("OCI_STATE_FAILED", `cannot create the state directory ${this.root} (${code}); pass --root with a directory you can write`, { cause: e });
+      throw new CorralError(
+        "OCI_STATE_FAILED",
+        `cannot create the state directory ${this.root} (${code}); pass --root with a directory you can write`,
+        { cause: e },
+      );
     }
     const d = this.dir(id);
     try {
       mkdirSync(d, { mode: 0o711 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EEXIST") throw new CorralError("OCI_ID_EXISTS", `a container named '${id}' already exists; delete it or pick another id`);
+      if ((e as NodeJS.ErrnoException).code === "EEXIST")
+        throw new CorralError(
+          "OCI_ID_EXISTS",
+          `a container named '${id}' already exists; delete it or pick another id`,
+        );
       throw e;
     }
     return d;
@@ -91,7 +100,9 @@ export class StateStore {
 
   ids(): string[] {
     if (!existsSync(this.root)) return [];
-    return readdirSync(this.root).filter((id) => existsSync(join(this.root, id, "state.json"))).sort();
+    return readdirSync(this.root)
+      .filter((id) => existsSync(join(this.root, id, "state.json")))
+      .sort();
   }
 
   remove(id: string): void {

@@ -15,7 +15,11 @@ export function parseSecurityOpts(opts: string[]): SeccompChoice {
   let choice: SeccompChoice = { kind: "default" };
   for (const o of opts) {
     const m = /^seccomp[=:](.+)$/.exec(o);
-    if (!m?.[1]) throw new CorralError("USAGE", `--security-opt '${o}' is not supported; use seccomp=unconfined or seccomp=PROFILE.json`);
+    if (!m?.[1])
+      throw new CorralError(
+        "USAGE",
+        `--security-opt '${o}' is not supported; use seccomp=unconfined or seccomp=PROFILE.json`,
+      );
     choice = m[1] === "unconfined" ? { kind: "unconfined" } : { kind: "file", path: m[1] };
   }
   return choice;
@@ -33,15 +37,26 @@ export function seccompFor(choice: SeccompChoice): unknown {
       try {
         profile = JSON.parse(readFileSync(choice.path, "utf8"));
       } catch (e) {
-        const why = e instanceof SyntaxError ? "is not JSON" : `cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"})`;
-        throw new CorralError("USAGE", `seccomp profile ${choice.path} ${why}; give a JSON file in the OCI linux.seccomp form`, { cause: e });
+        const why =
+          e instanceof SyntaxError ? "is not JSON" : `cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"})`;
+        throw new CorralError(
+          "USAGE",
+          `seccomp profile ${choice.path} ${why}; give a JSON file in the OCI linux.seccomp form`,
+          { cause: e },
+        );
       }
       const rules = (profile as { syscalls?: unknown }).syscalls;
       // Engine profiles (Docker's, podman's) carry capability conditions an engine resolves
       // before it hands the profile to a runtime; taken as they are, a rule meant only for
       // CAP_SYS_ADMIN (mount, unshare...) would apply to every container.
-      if (Array.isArray(rules) && rules.some((r) => typeof r === "object" && r !== null && ("includes" in r || "excludes" in r)))
-        throw new CorralError("USAGE", `seccomp profile ${choice.path} has engine 'includes'/'excludes' conditions, which Corral does not resolve; give a profile in the OCI linux.seccomp form`);
+      if (
+        Array.isArray(rules) &&
+        rules.some((r) => typeof r === "object" && r !== null && ("includes" in r || "excludes" in r))
+      )
+        throw new CorralError(
+          "USAGE",
+          `seccomp profile ${choice.path} has engine 'includes'/'excludes' conditions, which Corral does not resolve; give a profile in the OCI linux.seccomp form`,
+        );
       buildSeccomp(profile);
       return profile;
     }

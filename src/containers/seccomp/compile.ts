@@ -13,7 +13,13 @@
 import { CorralError } from "../../errors.js";
 import { BpfAssembler, type Label } from "./bpf.js";
 import {
-  AUDIT_ARCH_X86_64, BPF_MAXINSNS, ENOSYS, SECCOMP_DATA, SECCOMP_RET, X32_SYSCALL_BIT, argWordOffset,
+  AUDIT_ARCH_X86_64,
+  BPF_MAXINSNS,
+  ENOSYS,
+  SECCOMP_DATA,
+  SECCOMP_RET,
+  X32_SYSCALL_BIT,
+  argWordOffset,
 } from "./layout.js";
 import { SYSCALLS_X86_64 } from "./syscalls-x86_64.js";
 import type { ArgCondition, SeccompModel, SyscallRule } from "./validate.js";
@@ -44,30 +50,44 @@ function emitCondition(asm: BpfAssembler, c: ArgCondition, fail: Label): void {
   const loadLo = (): void => asm.loadWord(argWordOffset(c.index, "lo"));
   switch (c.op) {
     case "SCMP_CMP_EQ":
-      loadHi(); asm.cond("jeq", hi, "next", fail);
-      loadLo(); asm.cond("jeq", lo, "next", fail);
+      loadHi();
+      asm.cond("jeq", hi, "next", fail);
+      loadLo();
+      asm.cond("jeq", lo, "next", fail);
       break;
     case "SCMP_CMP_NE":
-      loadHi(); asm.cond("jeq", hi, "next", pass);
-      loadLo(); asm.cond("jeq", lo, fail, "next");
+      loadHi();
+      asm.cond("jeq", hi, "next", pass);
+      loadLo();
+      asm.cond("jeq", lo, fail, "next");
       break;
     case "SCMP_CMP_GT":
     case "SCMP_CMP_GE":
-      loadHi(); asm.cond("jgt", hi, pass, "next"); asm.cond("jeq", hi, "next", fail);
-      loadLo(); asm.cond(c.op === "SCMP_CMP_GT" ? "jgt" : "jge", lo, "next", fail);
+      loadHi();
+      asm.cond("jgt", hi, pass, "next");
+      asm.cond("jeq", hi, "next", fail);
+      loadLo();
+      asm.cond(c.op === "SCMP_CMP_GT" ? "jgt" : "jge", lo, "next", fail);
       break;
     case "SCMP_CMP_LT":
     case "SCMP_CMP_LE":
       // x < v is !(x >= v); x <= v is !(x > v).
-      loadHi(); asm.cond("jgt", hi, fail, "next"); asm.cond("jeq", hi, "next", pass);
-      loadLo(); asm.cond(c.op === "SCMP_CMP_LT" ? "jge" : "jgt", lo, fail, "next");
+      loadHi();
+      asm.cond("jgt", hi, fail, "next");
+      asm.cond("jeq", hi, "next", pass);
+      loadLo();
+      asm.cond(c.op === "SCMP_CMP_LT" ? "jge" : "jgt", lo, fail, "next");
       break;
     case "SCMP_CMP_MASKED_EQ": {
       // OCI/libseccomp: value is the mask, valueTwo the expected result of (arg & mask).
       const dhi = Number(c.valueTwo >> 32n);
       const dlo = Number(c.valueTwo & 0xffffffffn);
-      loadHi(); asm.and(hi); asm.cond("jeq", dhi, "next", fail);
-      loadLo(); asm.and(lo); asm.cond("jeq", dlo, "next", fail);
+      loadHi();
+      asm.and(hi);
+      asm.cond("jeq", dhi, "next", fail);
+      loadLo();
+      asm.and(lo);
+      asm.cond("jeq", dlo, "next", fail);
       break;
     }
   }
@@ -78,7 +98,9 @@ export function generate(model: SeccompModel): Generated {
   const warnings: string[] = [];
   for (const a of model.architectures) {
     if (FOREIGN_ON_X86_64.has(a)) {
-      warnings.push(`linux.seccomp.architectures: ${a} system calls are killed (Corral's filter has only the x86_64 table)`);
+      warnings.push(
+        `linux.seccomp.architectures: ${a} system calls are killed (Corral's filter has only the x86_64 table)`,
+      );
     }
   }
   const asm = new BpfAssembler();
@@ -110,7 +132,8 @@ export function generate(model: SeccompModel): Generated {
     const numbers: number[] = [];
     for (const name of rule.names) {
       const nr = SYSCALLS_X86_64[name];
-      if (nr === undefined) warnings.push(`${rule.field}.names: unknown syscall '${name}' skipped (not in the x86_64 table)`);
+      if (nr === undefined)
+        warnings.push(`${rule.field}.names: unknown syscall '${name}' skipped (not in the x86_64 table)`);
       else numbers.push(nr);
     }
     if (numbers.length === 0) continue;

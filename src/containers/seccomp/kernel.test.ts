@@ -22,7 +22,10 @@ after(() => runner.cleanup());
 
 describe("seccomp filters in the host kernel", () => {
   test("a denied syscall returns EPERM, others work", () => {
-    const f = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["getpid"], action: "SCMP_ACT_ERRNO" }] });
+    const f = compileSeccomp({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["getpid"], action: "SCMP_ACT_ERRNO" }],
+    });
     const r = runner.run(f, [`${nr("getpid")}`, `${nr("getppid")}`]);
     assert.ok(r.loaded, JSON.stringify(r));
     assert.deepEqual(r.results[0], { ret: -1, errno: EPERM });
@@ -41,13 +44,27 @@ describe("seccomp filters in the host kernel", () => {
     });
     const r = runner.run(f, [`${nr("getuid")}`, `${nr("getpid")}`, `${nr("getppid")}`]);
     assert.ok(r.loaded, JSON.stringify(r));
-    assert.deepEqual(r.results.slice(0, 2), [{ ret: -1, errno: EBADF }, { ret: -1, errno: EACCES }]);
+    assert.deepEqual(r.results.slice(0, 2), [
+      { ret: -1, errno: EBADF },
+      { ret: -1, errno: EACCES },
+    ]);
     assert.ok((r.results[2]?.ret ?? 0) > 0);
   });
 
   // Probes around a value with distinct high and low halves, so each half of the comparison matters.
   const V = 0x1_0000_0005n;
-  const probes = [0n, 5n, V - 1n, V, V + 1n, 0x1_0000_0000n, 0x1_ffff_ffffn, 0x2_0000_0005n, 0xffff_ffff_0000_0005n, (1n << 64n) - 1n];
+  const probes = [
+    0n,
+    5n,
+    V - 1n,
+    V,
+    V + 1n,
+    0x1_0000_0000n,
+    0x1_ffff_ffffn,
+    0x2_0000_0005n,
+    0xffff_ffff_0000_0005n,
+    (1n << 64n) - 1n,
+  ];
   const reference: Record<string, (x: bigint) => boolean> = {
     SCMP_CMP_EQ: (x) => x === V,
     SCMP_CMP_NE: (x) => x !== V,
@@ -75,7 +92,13 @@ describe("seccomp filters in the host kernel", () => {
     const want = 0x12_0000_0034n;
     const f = compileSeccomp({
       defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{ names: ["lseek"], action: "SCMP_ACT_ERRNO", args: [{ index: 1, value: mask, valueTwo: want, op: "SCMP_CMP_MASKED_EQ" }] }],
+      syscalls: [
+        {
+          names: ["lseek"],
+          action: "SCMP_ACT_ERRNO",
+          args: [{ index: 1, value: mask, valueTwo: want, op: "SCMP_CMP_MASKED_EQ" }],
+        },
+      ],
     });
     const xs = [want, want | 0xab_cd00n, 0x34n, 0x12_0000_0000n, 0x13_0000_0034n, 0xffff_ff12_ffff_ff34n, 0n];
     const r = runner.run(f, xs.map(lseek));
@@ -85,23 +108,41 @@ describe("seccomp filters in the host kernel", () => {
   test("conditions on different arguments are ANDed; repeated indexes are ORed (runc)", () => {
     const and = compileSeccomp({
       defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{
-        names: ["lseek"], action: "SCMP_ACT_ERRNO",
-        args: [{ index: 1, value: 7, op: "SCMP_CMP_EQ" }, { index: 2, value: 1, op: "SCMP_CMP_EQ" }],
-      }],
+      syscalls: [
+        {
+          names: ["lseek"],
+          action: "SCMP_ACT_ERRNO",
+          args: [
+            { index: 1, value: 7, op: "SCMP_CMP_EQ" },
+            { index: 2, value: 1, op: "SCMP_CMP_EQ" },
+          ],
+        },
+      ],
     });
     const call = (off: number, whence: number): string => `${nr("lseek")},-1,${off},${whence}`;
     const r1 = runner.run(and, [call(7, 1), call(7, 0), call(8, 1)]);
-    assert.deepEqual(r1.results.map((x) => x.errno), [EPERM, EBADF, EBADF]);
+    assert.deepEqual(
+      r1.results.map((x) => x.errno),
+      [EPERM, EBADF, EBADF],
+    );
     const or = compileSeccomp({
       defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{
-        names: ["lseek"], action: "SCMP_ACT_ERRNO",
-        args: [{ index: 1, value: 7, op: "SCMP_CMP_EQ" }, { index: 1, value: 9, op: "SCMP_CMP_EQ" }],
-      }],
+      syscalls: [
+        {
+          names: ["lseek"],
+          action: "SCMP_ACT_ERRNO",
+          args: [
+            { index: 1, value: 7, op: "SCMP_CMP_EQ" },
+            { index: 1, value: 9, op: "SCMP_CMP_EQ" },
+          ],
+        },
+      ],
     });
     const r2 = runner.run(or, [call(7, 0), call(9, 0), call(8, 0)]);
-    assert.deepEqual(r2.results.map((x) => x.errno), [EPERM, EPERM, EBADF]);
+    assert.deepEqual(
+      r2.results.map((x) => x.errno),
+      [EPERM, EPERM, EBADF],
+    );
   });
 
   for (const action of ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"]) {
@@ -117,7 +158,10 @@ describe("seccomp filters in the host kernel", () => {
   test("SCMP_ACT_TRACE without a tracer fails the call with ENOSYS; SCMP_ACT_LOG allows it", () => {
     const f = compileSeccomp({
       defaultAction: "SCMP_ACT_ALLOW",
-      syscalls: [{ names: ["getpid"], action: "SCMP_ACT_TRACE" }, { names: ["getppid"], action: "SCMP_ACT_LOG" }],
+      syscalls: [
+        { names: ["getpid"], action: "SCMP_ACT_TRACE" },
+        { names: ["getppid"], action: "SCMP_ACT_LOG" },
+      ],
     });
     const r = runner.run(f, [`${nr("getpid")}`, `${nr("getppid")}`]);
     assert.deepEqual(r.results[0], { ret: -1, errno: ENOSYS });
@@ -129,7 +173,9 @@ describe("seccomp filters in the host kernel", () => {
     // vector 0x80) raises SIGSEGV for int 0x80 before seccomp sees it: nothing to filter there.
     const bare = runner.probe(["i386:20"]);
     if (bare.signal !== null) {
-      t.skip(`this host cannot make i386 system calls at all (int 0x80 without a filter ends in ${bare.signal}: IA32 emulation is off in this kernel or its hypervisor)`);
+      t.skip(
+        `this host cannot make i386 system calls at all (int 0x80 without a filter ends in ${bare.signal}: IA32 emulation is off in this kernel or its hypervisor)`,
+      );
       return;
     }
     assert.ok((bare.results[0]?.ret ?? 0) > 0, "i386 getpid works without a filter");
@@ -158,8 +204,16 @@ describe("seccomp filters in the host kernel", () => {
     });
     const insns = decode(p.filter);
     assert.ok(insns.length > 256);
-    assert.ok(insns.some((i) => i.code === (BPF.JMP | BPF.JA)), "trampolines were needed");
-    const r = runner.run(p.filter, [`${nr("getpid")}`, `${nr("getppid")}`, `${nr("lseek")},-1,0,1`, `${nr("lseek")},-1,0,0`]);
+    assert.ok(
+      insns.some((i) => i.code === (BPF.JMP | BPF.JA)),
+      "trampolines were needed",
+    );
+    const r = runner.run(p.filter, [
+      `${nr("getpid")}`,
+      `${nr("getppid")}`,
+      `${nr("lseek")},-1,0,1`,
+      `${nr("lseek")},-1,0,0`,
+    ]);
     assert.ok(r.loaded, JSON.stringify(r));
     assert.equal(r.results[0]?.errno, EPERM);
     assert.ok((r.results[1]?.ret ?? 0) > 0);
@@ -174,13 +228,26 @@ describe("seccomp filters in the host kernel", () => {
     });
     const r = runner.run(f, [`${nr("getppid")}`, `${nr("futex_waitv")}`, "1000", `${nr("getpid")}`]);
     assert.ok(r.loaded, JSON.stringify(r));
-    assert.deepEqual(r.results.map((x) => x.errno), [EPERM, ENOSYS, ENOSYS, 0]);
-    const allowAll = compileSeccomp({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["getpid"], action: "SCMP_ACT_ERRNO" }] });
-    assert.equal(runner.run(allowAll, [`${nr("futex_waitv")},0,0,0,0,0`]).results[0]?.errno === EPERM, false, "no stub when the default allows");
+    assert.deepEqual(
+      r.results.map((x) => x.errno),
+      [EPERM, ENOSYS, ENOSYS, 0],
+    );
+    const allowAll = compileSeccomp({
+      defaultAction: "SCMP_ACT_ALLOW",
+      syscalls: [{ names: ["getpid"], action: "SCMP_ACT_ERRNO" }],
+    });
+    assert.equal(
+      runner.run(allowAll, [`${nr("futex_waitv")},0,0,0,0,0`]).results[0]?.errno === EPERM,
+      false,
+      "no stub when the default allows",
+    );
   });
 
   test("the TSYNC and LOG flags are accepted by seccomp(2)", () => {
-    const p = buildSeccomp({ defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"] });
+    const p = buildSeccomp({
+      defaultAction: "SCMP_ACT_ALLOW",
+      flags: ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"],
+    });
     const r = runner.run(p.filter, [`${nr("getpid")}`], p.flags);
     assert.ok(r.loaded, JSON.stringify(r));
   });

@@ -6,8 +6,19 @@ import { test } from "node:test";
 import { compileC } from "../../../tests/containers-lib/cc.js";
 import { DEFAULT_UNISTD_64_H, parseUnistd } from "./gen-syscalls.js";
 import {
-  AUDIT_ARCH_I386, AUDIT_ARCH_X86_64, BPF, BPF_MAXINSNS, ENOSYS, EPERM, SECCOMP_DATA, SECCOMP_FILTER_FLAG, SECCOMP_RET,
-  SECCOMP_SET_MODE_FILTER, SOCK_FILTER, X32_SYSCALL_BIT, argWordOffset,
+  AUDIT_ARCH_I386,
+  AUDIT_ARCH_X86_64,
+  BPF,
+  BPF_MAXINSNS,
+  ENOSYS,
+  EPERM,
+  SECCOMP_DATA,
+  SECCOMP_FILTER_FLAG,
+  SECCOMP_RET,
+  SECCOMP_SET_MODE_FILTER,
+  SOCK_FILTER,
+  X32_SYSCALL_BIT,
+  argWordOffset,
 } from "./layout.js";
 import { SYSCALLS_X86_64 } from "./syscalls-x86_64.js";
 
@@ -69,7 +80,10 @@ test("seccomp_data, sock_filter and constants match the host's C headers", () =>
       [SECCOMP_DATA.nr, SECCOMP_DATA.arch, SECCOMP_DATA.instructionPointer, SECCOMP_DATA.args],
       [c["data.nr"], c["data.arch"], c["data.ip"], c["data.args"]],
     );
-    assert.deepEqual([SECCOMP_DATA.argSize, SECCOMP_DATA.argCount, SECCOMP_DATA.size], [c["data.argSize"], c["data.argCount"], c["data.size"]]);
+    assert.deepEqual(
+      [SECCOMP_DATA.argSize, SECCOMP_DATA.argCount, SECCOMP_DATA.size],
+      [c["data.argSize"], c["data.argCount"], c["data.size"]],
+    );
     assert.deepEqual(
       [SOCK_FILTER.code, SOCK_FILTER.jt, SOCK_FILTER.jf, SOCK_FILTER.k, SOCK_FILTER.size],
       [c["sf.code"], c["sf.jt"], c["sf.jf"], c["sf.k"], c["sf.size"]],
@@ -83,7 +97,13 @@ test("seccomp_data, sock_filter and constants match the host's C headers", () =>
     }
     assert.equal(SECCOMP_RET.DATA_MASK, c["DATA_MASK"]);
     assert.deepEqual(
-      [SECCOMP_FILTER_FLAG.TSYNC, SECCOMP_FILTER_FLAG.LOG, SECCOMP_FILTER_FLAG.SPEC_ALLOW, SECCOMP_FILTER_FLAG.NEW_LISTENER, SECCOMP_FILTER_FLAG.TSYNC_ESRCH],
+      [
+        SECCOMP_FILTER_FLAG.TSYNC,
+        SECCOMP_FILTER_FLAG.LOG,
+        SECCOMP_FILTER_FLAG.SPEC_ALLOW,
+        SECCOMP_FILTER_FLAG.NEW_LISTENER,
+        SECCOMP_FILTER_FLAG.TSYNC_ESRCH,
+      ],
       [c["F_TSYNC"], c["F_LOG"], c["F_SPEC_ALLOW"], c["F_NEW_LISTENER"], c["F_TSYNC_ESRCH"]],
     );
     assert.equal(SECCOMP_SET_MODE_FILTER, c["SET_MODE_FILTER"]);

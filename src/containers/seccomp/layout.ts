@@ -35,10 +35,19 @@ export const BPF_MAX_COND_JUMP = 255;
 
 /** Classic BPF opcode parts (linux/bpf_common.h). */
 export const BPF = Object.freeze({
-  LD: 0x00, ALU: 0x04, JMP: 0x05, RET: 0x06,
-  W: 0x00, ABS: 0x20, K: 0x00,
+  LD: 0x00,
+  ALU: 0x04,
+  JMP: 0x05,
+  RET: 0x06,
+  W: 0x00,
+  ABS: 0x20,
+  K: 0x00,
   AND: 0x50,
-  JA: 0x00, JEQ: 0x10, JGT: 0x20, JGE: 0x30, JSET: 0x40,
+  JA: 0x00,
+  JEQ: 0x10,
+  JGT: 0x20,
+  JGE: 0x30,
+  JSET: 0x40,
 });
 
 /** Filter return values (linux/seccomp.h). The low 16 bits carry SECCOMP_RET_DATA (errno). */

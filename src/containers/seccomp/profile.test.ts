@@ -13,7 +13,30 @@ test("the default profile names only calls of the x86_64 table and compiles clea
 });
 
 test("the calls the profile exists to stop are not in its allowlist", () => {
-  const allowed = new Set(defaultSeccompProfile().syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && r.args === undefined).flatMap((r) => r.names));
-  for (const n of ["keyctl", "add_key", "request_key", "unshare", "setns", "mount", "umount2", "pivot_root", "bpf", "perf_event_open", "userfaultfd", "kexec_load", "init_module", "open_by_handle_at", "clone", "clone3", "personality", "socket"])
+  const allowed = new Set(
+    defaultSeccompProfile()
+      .syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && r.args === undefined)
+      .flatMap((r) => r.names),
+  );
+  for (const n of [
+    "keyctl",
+    "add_key",
+    "request_key",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "kexec_load",
+    "init_module",
+    "open_by_handle_at",
+    "clone",
+    "clone3",
+    "personality",
+    "socket",
+  ])
     assert.equal(allowed.has(n), false, `${n} is not allowed without conditions`);
 });

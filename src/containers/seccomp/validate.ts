@@ -6,23 +6,54 @@ import { CorralError } from "../../errors.js";
 import { EPERM, MAX_ERRNO, SECCOMP_FILTER_FLAG, SECCOMP_RET } from "./layout.js";
 
 export const ACTIONS = [
-  "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-  "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+  "SCMP_ACT_KILL",
+  "SCMP_ACT_KILL_PROCESS",
+  "SCMP_ACT_KILL_THREAD",
+  "SCMP_ACT_TRAP",
+  "SCMP_ACT_ERRNO",
+  "SCMP_ACT_TRACE",
+  "SCMP_ACT_ALLOW",
+  "SCMP_ACT_LOG",
+  "SCMP_ACT_NOTIFY",
 ] as const;
 export type SeccompAction = (typeof ACTIONS)[number];
 
 export const OPERATORS = [
-  "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
+  "SCMP_CMP_NE",
+  "SCMP_CMP_LT",
+  "SCMP_CMP_LE",
+  "SCMP_CMP_EQ",
+  "SCMP_CMP_GE",
+  "SCMP_CMP_GT",
+  "SCMP_CMP_MASKED_EQ",
 ] as const;
 export type CmpOp = (typeof OPERATORS)[number];
 
 /** The spec's list (libseccomp 2.5) plus the architectures libseccomp has added since. */
 export const ARCHITECTURES = [
-  "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",
-  "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
-  "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X",
-  "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64", "SCMP_ARCH_LOONGARCH64", "SCMP_ARCH_M68K",
-  "SCMP_ARCH_SH", "SCMP_ARCH_SHEB",
+  "SCMP_ARCH_X86",
+  "SCMP_ARCH_X86_64",
+  "SCMP_ARCH_X32",
+  "SCMP_ARCH_ARM",
+  "SCMP_ARCH_AARCH64",
+  "SCMP_ARCH_MIPS",
+  "SCMP_ARCH_MIPS64",
+  "SCMP_ARCH_MIPS64N32",
+  "SCMP_ARCH_MIPSEL",
+  "SCMP_ARCH_MIPSEL64",
+  "SCMP_ARCH_MIPSEL64N32",
+  "SCMP_ARCH_PPC",
+  "SCMP_ARCH_PPC64",
+  "SCMP_ARCH_PPC64LE",
+  "SCMP_ARCH_S390",
+  "SCMP_ARCH_S390X",
+  "SCMP_ARCH_PARISC",
+  "SCMP_ARCH_PARISC64",
+  "SCMP_ARCH_RISCV64",
+  "SCMP_ARCH_LOONGARCH64",
+  "SCMP_ARCH_M68K",
+  "SCMP_ARCH_SH",
+  "SCMP_ARCH_SHEB",
 ] as const;
 
 export const FLAGS: Readonly<Record<string, number>> = {
@@ -59,7 +90,10 @@ const ROOT = "linux.seccomp";
 const U64_LIMIT = 1n << 64n;
 
 function invalid(field: string, what: string): CorralError {
-  return new CorralError("SECCOMP_INVALID", `${field}: ${what}; fix config.json (OCI runtime spec, config-linux.md "Seccomp")`);
+  return new CorralError(
+    "SECCOMP_INVALID",
+    `${field}: ${what}; fix config.json (OCI runtime spec, config-linux.md "Seccomp")`,
+  );
 }
 
 function describe(v: unknown): string {
@@ -67,7 +101,8 @@ function describe(v: unknown): string {
 }
 
 function record(v: unknown, field: string): Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) throw invalid(field, `must be an object, got ${describe(v)}`);
+  if (typeof v !== "object" || v === null || Array.isArray(v))
+    throw invalid(field, `must be an object, got ${describe(v)}`);
   return v as Record<string, unknown>;
 }
 
@@ -79,20 +114,25 @@ function list(v: unknown, field: string): unknown[] {
 
 function strings(v: unknown, field: string): string[] {
   return list(v, field).map((s, i) => {
-    if (typeof s !== "string" || s === "") throw invalid(`${field}[${i}]`, `must be a non-empty string, got ${describe(s)}`);
+    if (typeof s !== "string" || s === "")
+      throw invalid(`${field}[${i}]`, `must be a non-empty string, got ${describe(s)}`);
     return s;
   });
 }
 
 function oneOf<T extends string>(v: unknown, allowed: readonly T[], field: string, what: string): T {
   if (typeof v !== "string") throw invalid(field, `must be a string, got ${describe(v)}`);
-  if (!(allowed as readonly string[]).includes(v)) throw invalid(field, `unknown ${what} '${v}' (known: ${allowed.join(", ")})`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw invalid(field, `unknown ${what} '${v}' (known: ${allowed.join(", ")})`);
   return v as T;
 }
 
 function uint(v: unknown, field: string, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > max) {
-    throw invalid(field, `must be an integer from 0 to ${max}, got ${describe(v) === "number" ? String(v) : describe(v)}`);
+    throw invalid(
+      field,
+      `must be an integer from 0 to ${max}, got ${describe(v) === "number" ? String(v) : describe(v)}`,
+    );
   }
   return v;
 }

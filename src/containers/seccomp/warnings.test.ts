@@ -5,9 +5,13 @@ import { summarizeSeccompWarnings } from "./warnings.js";
 
 // A profile shaped like the engines' defaults: names of other architectures next to real ones.
 const profile = {
-  defaultAction: "SCMP_ACT_ERRNO", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+  defaultAction: "SCMP_ACT_ERRNO",
+  architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
   syscalls: [
-    { names: ["read", "chown32", "_llseek", "mmap2", "fcntl64", "stat64", "waitpid", "socketcall", "write"], action: "SCMP_ACT_ALLOW" },
+    {
+      names: ["read", "chown32", "_llseek", "mmap2", "fcntl64", "stat64", "waitpid", "socketcall", "write"],
+      action: "SCMP_ACT_ALLOW",
+    },
     { names: ["stime"], action: "SCMP_ACT_ALLOW" },
   ],
 };
@@ -18,11 +22,23 @@ test("unknown syscall names become one line with a count, architectures one line
   const lines = summarizeSeccompWarnings(raw);
   assert.equal(lines.length, 2);
   const unknown = lines.find((l) => l.includes("syscall names")) ?? "";
-  assert.match(unknown, /^linux\.seccomp\.syscalls: 8 syscall names not in the x86_64 table skipped \(chown32, _llseek, mmap2, fcntl64, stat64, waitpid, and 2 more\)/);
-  assert.match(lines.find((l) => l.includes("architectures")) ?? "", /SCMP_ARCH_X86, SCMP_ARCH_X32 system calls are killed/);
+  assert.match(
+    unknown,
+    /^linux\.seccomp\.syscalls: 8 syscall names not in the x86_64 table skipped \(chown32, _llseek, mmap2, fcntl64, stat64, waitpid, and 2 more\)/,
+  );
+  assert.match(
+    lines.find((l) => l.includes("architectures")) ?? "",
+    /SCMP_ARCH_X86, SCMP_ARCH_X32 system calls are killed/,
+  );
 });
 
 test("one unknown name keeps its own message; other warnings pass unchanged", () => {
-  const lines = summarizeSeccompWarnings(["something else", "linux.seccomp.syscalls[3].names: unknown syscall 'nice' skipped (not in the x86_64 table)"]);
-  assert.deepEqual(lines, ["something else", "linux.seccomp.syscalls: unknown syscall 'nice' skipped (not in the x86_64 table)"]);
+  const lines = summarizeSeccompWarnings([
+    "something else",
+    "linux.seccomp.syscalls[3].names: unknown syscall 'nice' skipped (not in the x86_64 table)",
+  ]);
+  assert.deepEqual(lines, [
+    "something else",
+    "linux.seccomp.syscalls: unknown syscall 'nice' skipped (not in the x86_64 table)",
+  ]);
 });

@@ -5,7 +5,8 @@
  * real error in podman's message. Unknown names become one line (a count and the first few);
  * the architectures without a table become one line too. Other warnings pass unchanged.
  */
-const UNKNOWN = /^linux\.seccomp\.syscalls\[\d+\]\.names: unknown syscall '([^']*)' skipped \(not in the (\S+) table\)$/;
+const UNKNOWN =
+  /^linux\.seccomp\.syscalls\[\d+\]\.names: unknown syscall '([^']*)' skipped \(not in the (\S+) table\)$/;
 const ARCH = /^linux\.seccomp\.architectures: (\S+) system calls are killed (\(.*\))$/;
 const SHOWN = 6;
 
@@ -15,7 +16,8 @@ export function summarizeSeccompWarnings(warnings: readonly string[]): string[] 
   let table = "x86_64";
   let archWhy = "";
   const out: string[] = [];
-  let unknownAt = -1, archAt = -1;
+  let unknownAt = -1,
+    archAt = -1;
   for (const w of warnings) {
     const u = UNKNOWN.exec(w);
     const a = u ? null : ARCH.exec(w);
@@ -30,9 +32,10 @@ export function summarizeSeccompWarnings(warnings: readonly string[]): string[] 
     } else out.push(w);
   }
   if (unknownAt >= 0) {
-    out[unknownAt] = names.length === 1
-      ? `linux.seccomp.syscalls: unknown syscall '${names[0] ?? ""}' skipped (not in the ${table} table)`
-      : `linux.seccomp.syscalls: ${names.length} syscall names not in the ${table} table skipped (${names.slice(0, SHOWN).join(", ")}${names.length > SHOWN ? `, and ${names.length - SHOWN} more` : ""}); other architectures' calls, harmless`;
+    out[unknownAt] =
+      names.length === 1
+        ? `linux.seccomp.syscalls: unknown syscall '${names[0] ?? ""}' skipped (not in the ${table} table)`
+        : `linux.seccomp.syscalls: ${names.length} syscall names not in the ${table} table skipped (${names.slice(0, SHOWN).join(", ")}${names.length > SHOWN ? `, and ${names.length - SHOWN} more` : ""}); other architectures' calls, harmless`;
   }
   if (archAt >= 0) out[archAt] = `linux.seccomp.architectures: ${archs.join(", ")} system calls are killed ${archWhy}`;
   return out;

@@ -71,8 +71,19 @@ export const RUNC_DEFAULT_CAPABILITY_SPEC = Object.freeze({
 
 /** The set container engines (containerd's and moby's OCI defaults) grant a container's root. */
 export const ENGINE_DEFAULT_CAPABILITIES: readonly CapabilityName[] = Object.freeze([
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
   "CAP_AUDIT_WRITE",
 ]);
 
@@ -95,7 +106,10 @@ export interface CapabilityOptions {
 const ROOT = "process.capabilities";
 
 function invalid(field: string, what: string): CorralError {
-  return new CorralError("CAPABILITY_INVALID", `${field}: ${what}; fix config.json (OCI runtime spec, config.md "Linux Process")`);
+  return new CorralError(
+    "CAPABILITY_INVALID",
+    `${field}: ${what}; fix config.json (OCI runtime spec, config.md "Linux Process")`,
+  );
 }
 
 /** The running kernel's highest capability number (capabilities(7), /proc/sys/kernel/cap_last_cap). */
@@ -131,7 +145,8 @@ export function capabilitySets(spec: unknown, opts: CapabilityOptions = {}): Cap
       }
       // Like runc: a capability newer than the running kernel is left out with a warning, so one
       // config.json works across kernels.
-      if (nr > lastCap) return void warn(`${field}: ${name} is not supported by this kernel (last is ${lastCap}); ignored`);
+      if (nr > lastCap)
+        return void warn(`${field}: ${name} is not supported by this kernel (last is ${lastCap}); ignored`);
       sets[set] |= 1n << BigInt(nr);
     });
   }

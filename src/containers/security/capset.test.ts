@@ -7,7 +7,11 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { compileC, type CProgram } from "../../../tests/containers-lib/cc.js";
 import {
-  ENGINE_DEFAULT_CAPABILITIES, RUNC_DEFAULT_CAPABILITIES, capabilityNames, capabilitySets, type CapabilitySets,
+  ENGINE_DEFAULT_CAPABILITIES,
+  RUNC_DEFAULT_CAPABILITIES,
+  capabilityNames,
+  capabilitySets,
+  type CapabilitySets,
 } from "./capabilities.js";
 import { CAP_USER_DATA, CAP_USER_HEADER, LINUX_CAPABILITY_VERSION_3, PR, encodeCapset } from "./capset.js";
 
@@ -64,10 +68,28 @@ after(() => helper.cleanup());
 test("capset and prctl layouts match the C headers", () => {
   const p = compileC("capset-layout", LAYOUT);
   try {
-    const rows = spawnSync(p.exe, { encoding: "utf8" }).stdout.trim().split("\n").map((l) => l.split(" ").map(Number));
+    const rows = spawnSync(p.exe, { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .map((l) => l.split(" ").map(Number));
     assert.deepEqual(rows[0], [CAP_USER_HEADER.version, CAP_USER_HEADER.pid, CAP_USER_HEADER.size]);
-    assert.deepEqual(rows[1], [CAP_USER_DATA.effective, CAP_USER_DATA.permitted, CAP_USER_DATA.inheritable, CAP_USER_DATA.size, CAP_USER_DATA.count]);
-    assert.deepEqual(rows[2], [LINUX_CAPABILITY_VERSION_3, PR.SET_KEEPCAPS, PR.CAPBSET_READ, PR.CAPBSET_DROP, PR.SET_NO_NEW_PRIVS, PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, PR.CAP_AMBIENT_CLEAR_ALL]);
+    assert.deepEqual(rows[1], [
+      CAP_USER_DATA.effective,
+      CAP_USER_DATA.permitted,
+      CAP_USER_DATA.inheritable,
+      CAP_USER_DATA.size,
+      CAP_USER_DATA.count,
+    ]);
+    assert.deepEqual(rows[2], [
+      LINUX_CAPABILITY_VERSION_3,
+      PR.SET_KEEPCAPS,
+      PR.CAPBSET_READ,
+      PR.CAPBSET_DROP,
+      PR.SET_NO_NEW_PRIVS,
+      PR.CAP_AMBIENT,
+      PR.CAP_AMBIENT_RAISE,
+      PR.CAP_AMBIENT_CLEAR_ALL,
+    ]);
   } finally {
     p.cleanup();
   }
@@ -84,15 +106,24 @@ function applyAndRead(sets: CapabilitySets): Record<string, bigint> {
   return out;
 }
 
-const ownBounding = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`);
+const ownBounding = BigInt(
+  `0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"}`,
+);
 const OWN = capabilityNames(ownBounding);
 
 const cases: Record<string, unknown> = {
   "runc's defaults (inheritable added, which ambient needs)": {
-    bounding: RUNC_DEFAULT_CAPABILITIES, effective: RUNC_DEFAULT_CAPABILITIES, permitted: RUNC_DEFAULT_CAPABILITIES,
-    inheritable: RUNC_DEFAULT_CAPABILITIES, ambient: RUNC_DEFAULT_CAPABILITIES,
+    bounding: RUNC_DEFAULT_CAPABILITIES,
+    effective: RUNC_DEFAULT_CAPABILITIES,
+    permitted: RUNC_DEFAULT_CAPABILITIES,
+    inheritable: RUNC_DEFAULT_CAPABILITIES,
+    ambient: RUNC_DEFAULT_CAPABILITIES,
   },
-  "container engines' defaults": { bounding: ENGINE_DEFAULT_CAPABILITIES, effective: ENGINE_DEFAULT_CAPABILITIES, permitted: ENGINE_DEFAULT_CAPABILITIES },
+  "container engines' defaults": {
+    bounding: ENGINE_DEFAULT_CAPABILITIES,
+    effective: ENGINE_DEFAULT_CAPABILITIES,
+    permitted: ENGINE_DEFAULT_CAPABILITIES,
+  },
   "five different sets": {
     bounding: ENGINE_DEFAULT_CAPABILITIES,
     permitted: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_SETUID"],
@@ -102,7 +133,10 @@ const cases: Record<string, unknown> = {
   },
   // Every capability this test process may hold (a sandbox may lack some), including those above bit 31.
   "every capability we hold": {
-    bounding: OWN, effective: OWN, permitted: OWN, inheritable: OWN,
+    bounding: OWN,
+    effective: OWN,
+    permitted: OWN,
+    inheritable: OWN,
     ambient: OWN.filter((n) => n === "CAP_SYSLOG" || n === "CAP_CHECKPOINT_RESTORE"),
   },
   "nothing at all": {},
@@ -113,8 +147,20 @@ for (const [name, spec] of Object.entries(cases)) {
     const sets = capabilitySets(spec);
     const seen = applyAndRead(sets);
     assert.deepEqual(
-      { CapBnd: seen["CapBnd"], CapEff: seen["CapEff"], CapPrm: seen["CapPrm"], CapInh: seen["CapInh"], CapAmb: seen["CapAmb"] },
-      { CapBnd: sets.bounding, CapEff: sets.effective, CapPrm: sets.permitted, CapInh: sets.inheritable, CapAmb: sets.ambient },
+      {
+        CapBnd: seen["CapBnd"],
+        CapEff: seen["CapEff"],
+        CapPrm: seen["CapPrm"],
+        CapInh: seen["CapInh"],
+        CapAmb: seen["CapAmb"],
+      },
+      {
+        CapBnd: sets.bounding,
+        CapEff: sets.effective,
+        CapPrm: sets.permitted,
+        CapInh: sets.inheritable,
+        CapAmb: sets.ambient,
+      },
     );
   });
 }

@@ -12,11 +12,18 @@ test("a frame is a type byte, a little-endian u32 length, the payload (as native
 });
 
 test("the reader reassembles frames split anywhere and keeps their order", () => {
-  const bytes = Buffer.concat([encodeFrame(TO_SERVER.ARGS, "run\0--bundle\0b\0id\0"), encodeFrame(TO_SERVER.GO), encodeFrame(TO_SERVER.STATUS, "pid 42")]);
+  const bytes = Buffer.concat([
+    encodeFrame(TO_SERVER.ARGS, "run\0--bundle\0b\0id\0"),
+    encodeFrame(TO_SERVER.GO),
+    encodeFrame(TO_SERVER.STATUS, "pid 42"),
+  ]);
   for (let cut = 0; cut <= bytes.length; cut++) {
     const r = new FrameReader();
     const got = [...r.push(bytes.subarray(0, cut)), ...r.push(bytes.subarray(cut))];
-    assert.deepEqual(got.map((g) => g.type), ["A", "G", "S"]);
+    assert.deepEqual(
+      got.map((g) => g.type),
+      ["A", "G", "S"],
+    );
     assert.deepEqual(nulList(got[0]?.payload ?? Buffer.alloc(0)), ["run", "--bundle", "b", "id"]);
     assert.equal(got[2]?.payload.toString(), "pid 42");
   }

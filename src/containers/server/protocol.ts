@@ -50,7 +50,10 @@ export const TO_CLIENT = {
  */
 export const CALLER_CONTEXT = ["PATH", "NS_USER", "NS_MNT", "NS_PID"] as const;
 
-export interface Frame { type: string; payload: Buffer }
+export interface Frame {
+  type: string;
+  payload: Buffer;
+}
 
 export function encodeFrame(type: string, payload: Buffer | string = Buffer.alloc(0)): Buffer {
   const body = typeof payload === "string" ? Buffer.from(payload) : payload;
@@ -77,7 +80,10 @@ export class FrameReader {
       const len = this.buf.readUInt32LE(FRAME.lengthOffset);
       if (len > FRAME.maxPayload) throw new Error(`frame of ${len} bytes exceeds ${FRAME.maxPayload}`);
       if (this.buf.length < FRAME.headerSize + len) break;
-      out.push({ type: this.buf.toString("latin1", FRAME.typeOffset, FRAME.typeOffset + 1), payload: this.buf.subarray(FRAME.headerSize, FRAME.headerSize + len) });
+      out.push({
+        type: this.buf.toString("latin1", FRAME.typeOffset, FRAME.typeOffset + 1),
+        payload: this.buf.subarray(FRAME.headerSize, FRAME.headerSize + len),
+      });
       this.buf = this.buf.subarray(FRAME.headerSize + len);
     }
     return out;

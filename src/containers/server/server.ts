@@ -5,7 +5,17 @@ import { CorralError } from "../../errors.js";
 import { StatusTracker, type HelperRunner } from "../runtime/helper.js";
 import { describeFailure, ociCall, splitGlobals } from "../oci/call.js";
 import type { CallIO } from "../oci/io.js";
-import { CALLER_CONTEXT, encodeFrame, FrameReader, nulList, SOCKET_NAME, TO_CLIENT, TO_SERVER, u32, type Frame } from "./protocol.js";
+import {
+  CALLER_CONTEXT,
+  encodeFrame,
+  FrameReader,
+  nulList,
+  SOCKET_NAME,
+  TO_CLIENT,
+  TO_SERVER,
+  u32,
+  type Frame,
+} from "./protocol.js";
 
 /**
  * The resident server behind `corral-oci` (issue 4: keep Node's start-up off the per-call
@@ -59,7 +69,9 @@ export function serve(o: ServeOptions): Promise<void> {
   let ino = 0;
 
   let done!: () => void;
-  const finished = new Promise<void>((r) => { done = r; });
+  const finished = new Promise<void>((r) => {
+    done = r;
+  });
 
   const stop = () => {
     if (stopping) return;
@@ -85,11 +97,14 @@ export function serve(o: ServeOptions): Promise<void> {
   };
   const idle = () => {
     if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = active === 0 ? setTimeout(stop, process.ppid === 1 ? idleMs : Math.min(idleMs, ADOPTED_IDLE_MS)) : undefined;
+    idleTimer =
+      active === 0 ? setTimeout(stop, process.ppid === 1 ? idleMs : Math.min(idleMs, ADOPTED_IDLE_MS)) : undefined;
   };
   // A test that removes its --root directory, or a second server that replaced the socket,
   // ends this one without waiting for the idle period.
-  const watch = setInterval(() => { if (!ownsSocket()) stop(); }, 1000);
+  const watch = setInterval(() => {
+    if (!ownsSocket()) stop();
+  }, 1000);
 
   const server = createServer((sock) => {
     active++;
@@ -108,7 +123,11 @@ export function serve(o: ServeOptions): Promise<void> {
   // The socket is created 0600 (umask), so there is no moment where others could connect.
   const mask = process.umask(0o177);
   return new Promise<void>((resolve, reject) => {
-    server.once("error", (e) => { process.umask(mask); clearInterval(watch); reject(new CorralError("OCI_SERVER_FAILED", `cannot listen on ${path}: ${e.message}`, { cause: e })); });
+    server.once("error", (e) => {
+      process.umask(mask);
+      clearInterval(watch);
+      reject(new CorralError("OCI_SERVER_FAILED", `cannot listen on ${path}: ${e.message}`, { cause: e }));
+    });
     server.listen(path, () => {
       process.umask(mask);
       chmodSync(path, 0o600);
@@ -120,7 +139,12 @@ export function serve(o: ServeOptions): Promise<void> {
 }
 
 /** One client: read its request, run the call with its I/O, reply with the exit status. */
-async function serveConnection(sock: Socket, root: string, mine: Record<string, string>, stopServer: () => void): Promise<void> {
+async function serveConnection(
+  sock: Socket,
+  root: string,
+  mine: Record<string, string>,
+  stopServer: () => void,
+): Promise<void> {
   const reader = new FrameReader();
   let args: string[] = [];
   let cwd = "/";
@@ -129,28 +153,47 @@ async function serveConnection(sock: Socket, root: string, mine: Record<string, 
   let tracker: StatusTracker | undefined;
   const signalHandlers: ((s: NodeJS.Signals) => void)[] = [];
   let go!: () => void;
-  const request = new Promise<void>((r) => { go = r; });
+  const request = new Promise<void>((r) => {
+    go = r;
+  });
   const send = (type: string, payload?: Buffer | string) => {
     if (!closed) sock.write(encodeFrame(type, payload));
   };
   const onFrame = (f: Frame) => {
     switch (f.type) {
-      case TO_SERVER.ARGS: args = nulList(f.payload); break;
-      case TO_SERVER.CWD: cwd = f.payload.toString("utf8"); break;
+      case TO_SERVER.ARGS:
+        args = nulList(f.payload);
+        break;
+      case TO_SERVER.CWD:
+        cwd = f.payload.toString("utf8");
+        break;
       case TO_SERVER.ENV:
         for (const kv of nulList(f.payload)) env[kv.slice(0, kv.indexOf("="))] = kv.slice(kv.indexOf("=") + 1);
         break;
-      case TO_SERVER.GO: go(); break;
-      case TO_SERVER.STATUS: tracker?.line(f.payload.toString("utf8")); break;
-      case TO_SERVER.STATUS_CLOSED: tracker?.closed(); break;
-      case TO_SERVER.HELPER_EXIT: tracker?.exited(f.payload.readUInt32LE(0)); break;
-      case TO_SERVER.HELPER_FAILED: tracker?.failed(new CorralError("OCI_HELPER_MISSING", f.payload.toString("utf8"))); break;
+      case TO_SERVER.GO:
+        go();
+        break;
+      case TO_SERVER.STATUS:
+        tracker?.line(f.payload.toString("utf8"));
+        break;
+      case TO_SERVER.STATUS_CLOSED:
+        tracker?.closed();
+        break;
+      case TO_SERVER.HELPER_EXIT:
+        tracker?.exited(f.payload.readUInt32LE(0));
+        break;
+      case TO_SERVER.HELPER_FAILED:
+        tracker?.failed(new CorralError("OCI_HELPER_MISSING", f.payload.toString("utf8")));
+        break;
       case TO_SERVER.SIGNAL: {
-        const sig = ({ 1: "SIGHUP", 2: "SIGINT", 15: "SIGTERM" } as Record<number, NodeJS.Signals>)[f.payload.readUInt32LE(0)];
+        const sig = ({ 1: "SIGHUP", 2: "SIGINT", 15: "SIGTERM" } as Record<number, NodeJS.Signals>)[
+          f.payload.readUInt32LE(0)
+        ];
         if (sig) for (const h of signalHandlers) h(sig);
         break;
       }
-      default: sock.destroy();
+      default:
+        sock.destroy();
     }
   };
   const gone = new Promise<void>((r) => {
@@ -191,11 +234,19 @@ async function serveConnection(sock: Socket, root: string, mine: Record<string, 
     return gone;
   }
   const helper: HelperRunner = (plan) => {
-    if (tracker) throw new CorralError("OCI_SERVER_FAILED", "a second helper was asked for while one still runs; this is a bug in corral");
+    if (tracker)
+      throw new CorralError(
+        "OCI_SERVER_FAILED",
+        "a second helper was asked for while one still runs; this is a bug in corral",
+      );
     const t = new StatusTracker();
     tracker = t;
     // One helper per call at a time; the next may start when this one has ended.
-    t.exit.finally(() => { if (tracker === t) tracker = undefined; }).catch(() => undefined);
+    t.exit
+      .finally(() => {
+        if (tracker === t) tracker = undefined;
+      })
+      .catch(() => undefined);
     send(TO_CLIENT.PLAN, plan.toString());
     if (closed) t.failed(new CorralError("OCI_CLIENT_GONE", "the corral-oci client went away"));
     return { pid: t.pid, ready: t.ready, exit: t.exit, helperPid: -1 };

@@ -29,7 +29,11 @@ export interface Process {
   oomScoreAdj?: number;
 }
 
-export interface Rlimit { type: string; soft: bigint; hard: bigint }
+export interface Rlimit {
+  type: string;
+  soft: bigint;
+  hard: bigint;
+}
 
 export interface Mount {
   destination: string;
@@ -38,7 +42,12 @@ export interface Mount {
   options: string[];
 }
 
-export interface Hook { path: string; args: string[]; env: string[]; timeout?: number }
+export interface Hook {
+  path: string;
+  args: string[];
+  env: string[];
+  timeout?: number;
+}
 export interface Hooks {
   prestart: Hook[];
   createRuntime: Hook[];
@@ -49,8 +58,15 @@ export interface Hooks {
 }
 
 export type NamespaceType = "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup" | "time";
-export interface Namespace { type: NamespaceType; path?: string }
-export interface IdMapping { containerID: number; hostID: number; size: number }
+export interface Namespace {
+  type: NamespaceType;
+  path?: string;
+}
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
 
 export interface Device {
   type: "c" | "b" | "u" | "p";
@@ -62,15 +78,46 @@ export interface Device {
   gid?: number;
 }
 
-export interface DeviceRule { allow: boolean; type?: string; major?: number; minor?: number; access?: string }
-export interface ThrottleDevice { major: number; minor: number; rate: number }
-export interface WeightDevice { major: number; minor: number; weight?: number; leafWeight?: number }
+export interface DeviceRule {
+  allow: boolean;
+  type?: string;
+  major?: number;
+  minor?: number;
+  access?: string;
+}
+export interface ThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+export interface WeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
 
 /** linux.resources (config-linux.md "Control groups"). Limits stay bigint-free: numbers fit. */
 export interface Resources {
   devices: DeviceRule[];
-  memory?: { limit?: number; reservation?: number; swap?: number; kernel?: number; swappiness?: number; disableOOMKiller?: boolean };
-  cpu?: { shares?: number; quota?: number; period?: number; realtimeRuntime?: number; realtimePeriod?: number; cpus?: string; mems?: string; idle?: number };
+  memory?: {
+    limit?: number;
+    reservation?: number;
+    swap?: number;
+    kernel?: number;
+    swappiness?: number;
+    disableOOMKiller?: boolean;
+  };
+  cpu?: {
+    shares?: number;
+    quota?: number;
+    period?: number;
+    realtimeRuntime?: number;
+    realtimePeriod?: number;
+    cpus?: string;
+    mems?: string;
+    idle?: number;
+  };
   pids?: { limit: number };
   blockIO?: {
     weight?: number;

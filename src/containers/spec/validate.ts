@@ -2,12 +2,23 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { CorralError } from "../../errors.js";
 import { RLIMITS } from "../linux/consts.js";
-import {
-  arr, bool, int, invalid, isObj, obj, optInt, optObj, optStr, str, strArr, strMap, type Obj,
-} from "./read.js";
+import { arr, bool, int, invalid, isObj, obj, optInt, optObj, optStr, str, strArr, strMap, type Obj } from "./read.js";
 import type {
-  Device, DeviceRule, Hook, Hooks, IdMapping, Linux, Mount, Namespace, NamespaceType, Process, Resources,
-  Rlimit, Spec, ThrottleDevice, WeightDevice,
+  Device,
+  DeviceRule,
+  Hook,
+  Hooks,
+  IdMapping,
+  Linux,
+  Mount,
+  Namespace,
+  NamespaceType,
+  Process,
+  Resources,
+  Rlimit,
+  Spec,
+  ThrottleDevice,
+  WeightDevice,
 } from "./types.js";
 
 const NS_TYPES: readonly NamespaceType[] = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
@@ -34,21 +45,36 @@ export function parseSpec(doc: unknown): Spec {
   const domainname = optStr(c, "domainname", "");
   if (domainname !== undefined) spec.domainname = domainname;
   const hasNs = (t: NamespaceType) => spec.linux.namespaces.some((n) => n.type === t);
-  if ((spec.hostname || spec.domainname) && !hasNs("uts")) throw invalid("hostname", "needs a uts namespace in linux.namespaces");
-  if (spec.linux.uidMappings.length > 0 && !hasNs("user")) throw invalid("linux.uidMappings", "needs a user namespace in linux.namespaces");
+  if ((spec.hostname || spec.domainname) && !hasNs("uts"))
+    throw invalid("hostname", "needs a uts namespace in linux.namespaces");
+  if (spec.linux.uidMappings.length > 0 && !hasNs("user"))
+    throw invalid("linux.uidMappings", "needs a user namespace in linux.namespaces");
   for (const key of Object.keys(spec.linux.sysctl)) {
     const field = `linux.sysctl.${key}`;
     if (!/^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$/.test(key)) throw invalid(field, "is not a sysctl name");
     // A sysctl of a namespace the container shares, or of none, would be set for the whole host.
     const ns = sysctlNamespace(key.replace(/\//g, "."));
     if (ns === undefined) throw invalid(field, "belongs to no namespace: setting it would change the host; remove it");
-    if (!hasNs(ns)) throw invalid(field, `belongs to the ${ns} namespace, which the container shares with the host; add a ${ns} namespace to linux.namespaces or remove it`);
+    if (!hasNs(ns))
+      throw invalid(
+        field,
+        `belongs to the ${ns} namespace, which the container shares with the host; add a ${ns} namespace to linux.namespaces or remove it`,
+      );
   }
   return spec;
 }
 
 /** IPC sysctls (ipc_sysctl.c, mq_sysctl.c). */
-const IPC_SYSCTLS = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+const IPC_SYSCTLS = [
+  "kernel.msgmax",
+  "kernel.msgmnb",
+  "kernel.msgmni",
+  "kernel.sem",
+  "kernel.shmall",
+  "kernel.shmmax",
+  "kernel.shmmni",
+  "kernel.shm_rmid_forced",
+];
 
 /** The namespace whose copy a sysctl sets (runc's list), or undefined for the host-wide ones. */
 function sysctlNamespace(key: string): NamespaceType | undefined {
@@ -65,13 +91,17 @@ export function parseProcess(p: Obj, path: string): Process {
   const cwd = str(p["cwd"] ?? "/", `${path}.cwd`);
   if (!isAbsolute(cwd)) throw invalid(`${path}.cwd`, "must be an absolute path");
   const env = strArr(p, "env", path);
-  env.forEach((e, i) => { if (!e.includes("=")) throw invalid(`${path}.env[${i}]`, "must be NAME=value"); });
+  env.forEach((e, i) => {
+    if (!e.includes("=")) throw invalid(`${path}.env[${i}]`, "must be NAME=value");
+  });
   const out: Process = {
     terminal: bool(p, "terminal", path),
     user: {
       uid: int(user["uid"] ?? 0, `${path}.user.uid`, 0, U32),
       gid: int(user["gid"] ?? 0, `${path}.user.gid`, 0, U32),
-      additionalGids: arr(user, "additionalGids", `${path}.user`).map((g, i) => int(g, `${path}.user.additionalGids[${i}]`, 0, U32)),
+      additionalGids: arr(user, "additionalGids", `${path}.user`).map((g, i) =>
+        int(g, `${path}.user.additionalGids[${i}]`, 0, U32),
+      ),
     },
     args,
     env,
@@ -81,7 +111,8 @@ export function parseProcess(p: Obj, path: string): Process {
   };
   const umask = optInt(user, "umask", `${path}.user`, 0, 0o777);
   if (umask !== undefined) out.user.umask = umask;
-  if (p["capabilities"] !== undefined && p["capabilities"] !== null) out.capabilities = obj(p["capabilities"], `${path}.capabilities`);
+  if (p["capabilities"] !== undefined && p["capabilities"] !== null)
+    out.capabilities = obj(p["capabilities"], `${path}.capabilities`);
   const aa = optStr(p, "apparmorProfile", path);
   if (aa) out.apparmorProfile = aa;
   const se = optStr(p, "selinuxLabel", path);
@@ -97,7 +128,8 @@ function parseRlimit(v: unknown, path: string): Rlimit {
   if (!(type in RLIMITS)) throw invalid(`${path}.type`, `is not a known rlimit ('${type}'); use e.g. RLIMIT_NOFILE`);
   const big = (k: string) => {
     const x = r[k];
-    if (typeof x !== "number" || !Number.isInteger(x) || x < 0) throw invalid(`${path}.${k}`, "must be a non-negative integer");
+    if (typeof x !== "number" || !Number.isInteger(x) || x < 0)
+      throw invalid(`${path}.${k}`, "must be a non-negative integer");
     return BigInt(x);
   };
   return { type, soft: big("soft"), hard: big("hard") };
@@ -124,8 +156,12 @@ function parseHooks(h: Obj): Hooks {
       return hook;
     });
   return {
-    prestart: list("prestart"), createRuntime: list("createRuntime"), createContainer: list("createContainer"),
-    startContainer: list("startContainer"), poststart: list("poststart"), poststop: list("poststop"),
+    prestart: list("prestart"),
+    createRuntime: list("createRuntime"),
+    createContainer: list("createContainer"),
+    startContainer: list("startContainer"),
+    poststart: list("poststart"),
+    poststop: list("poststop"),
   };
 }
 
@@ -149,14 +185,23 @@ function parseLinux(l: Obj): Linux {
     arr(l, k, p).map((v, i) => {
       const o = obj(v, `${p}.${k}[${i}]`);
       const q = `${p}.${k}[${i}]`;
-      return { containerID: int(o["containerID"], `${q}.containerID`, 0, U32), hostID: int(o["hostID"], `${q}.hostID`, 0, U32), size: int(o["size"], `${q}.size`, 1, U32) };
+      return {
+        containerID: int(o["containerID"], `${q}.containerID`, 0, U32),
+        hostID: int(o["hostID"], `${q}.hostID`, 0, U32),
+        size: int(o["size"], `${q}.size`, 1, U32),
+      };
     });
   const devices: Device[] = arr(l, "devices", p).map((v, i) => {
     const q = `${p}.devices[${i}]`;
     const o = obj(v, q);
     const type = str(o["type"], `${q}.type`);
     if (!["c", "b", "u", "p"].includes(type)) throw invalid(`${q}.type`, "must be c, b, u or p");
-    const d: Device = { type: type as Device["type"], path: str(o["path"], `${q}.path`), major: optInt(o, "major", q) ?? 0, minor: optInt(o, "minor", q) ?? 0 };
+    const d: Device = {
+      type: type as Device["type"],
+      path: str(o["path"], `${q}.path`),
+      major: optInt(o, "major", q) ?? 0,
+      minor: optInt(o, "minor", q) ?? 0,
+    };
     const fm = optInt(o, "fileMode", q, 0, 0o7777);
     if (fm !== undefined) d.fileMode = fm;
     const uid = optInt(o, "uid", q, 0, U32);
@@ -166,9 +211,14 @@ function parseLinux(l: Obj): Linux {
     return d;
   });
   const linux: Linux = {
-    namespaces, uidMappings: maps("uidMappings"), gidMappings: maps("gidMappings"), devices,
+    namespaces,
+    uidMappings: maps("uidMappings"),
+    gidMappings: maps("gidMappings"),
+    devices,
     resources: parseResources(optObj(l, "resources", p) ?? {}),
-    sysctl: strMap(l, "sysctl", p), maskedPaths: strArr(l, "maskedPaths", p), readonlyPaths: strArr(l, "readonlyPaths", p),
+    sysctl: strMap(l, "sysctl", p),
+    maskedPaths: strArr(l, "maskedPaths", p),
+    readonlyPaths: strArr(l, "readonlyPaths", p),
   };
   const cg = optStr(l, "cgroupsPath", p);
   if (cg) linux.cgroupsPath = cg;
@@ -207,7 +257,8 @@ function parseResources(r: Obj): Resources {
       const q = `${p}.hugepageLimits[${i}]`;
       const o = obj(v, q);
       const pageSize = str(o["pageSize"], `${q}.pageSize`);
-      if (!/^\d+[KMG]B$/.test(pageSize)) throw invalid(`${q}.pageSize`, `'${pageSize}' is not a page size like 2MB or 1GB`);
+      if (!/^\d+[KMG]B$/.test(pageSize))
+        throw invalid(`${q}.pageSize`, `'${pageSize}' is not a page size like 2MB or 1GB`);
       return { pageSize, limit: int(o["limit"], `${q}.limit`, 0) };
     }),
   };
@@ -217,7 +268,10 @@ function parseResources(r: Obj): Resources {
     res.network = {
       priorities: arr(net, "priorities", q).map((v, i) => {
         const o = obj(v, `${q}.priorities[${i}]`);
-        return { name: str(o["name"], `${q}.priorities[${i}].name`), priority: int(o["priority"], `${q}.priorities[${i}].priority`, 0, 0xffffffff) };
+        return {
+          name: str(o["name"], `${q}.priorities[${i}].name`),
+          priority: int(o["priority"], `${q}.priorities[${i}].priority`, 0, 0xffffffff),
+        };
       }),
     };
     const classID = optInt(net, "classID", q, 0, 0xffffffff);
@@ -252,18 +306,27 @@ function parseResources(r: Obj): Resources {
     const thr = (k: string): ThrottleDevice[] =>
       arr(bio, k, q).map((v, i) => {
         const o = obj(v, `${q}.${k}[${i}]`);
-        return { major: int(o["major"], `${q}.${k}[${i}].major`, 0), minor: int(o["minor"], `${q}.${k}[${i}].minor`, 0), rate: int(o["rate"], `${q}.${k}[${i}].rate`, 0) };
+        return {
+          major: int(o["major"], `${q}.${k}[${i}].major`, 0),
+          minor: int(o["minor"], `${q}.${k}[${i}].minor`, 0),
+          rate: int(o["rate"], `${q}.${k}[${i}].rate`, 0),
+        };
       });
     res.blockIO = {
       weightDevice: arr(bio, "weightDevice", q).map((v, i): WeightDevice => {
         const o = obj(v, `${q}.weightDevice[${i}]`);
-        const w: WeightDevice = { major: int(o["major"], `${q}.weightDevice[${i}].major`, 0), minor: int(o["minor"], `${q}.weightDevice[${i}].minor`, 0) };
+        const w: WeightDevice = {
+          major: int(o["major"], `${q}.weightDevice[${i}].major`, 0),
+          minor: int(o["minor"], `${q}.weightDevice[${i}].minor`, 0),
+        };
         const wt = optInt(o, "weight", `${q}.weightDevice[${i}]`, 10, 1000);
         if (wt !== undefined) w.weight = wt;
         return w;
       }),
-      throttleReadBpsDevice: thr("throttleReadBpsDevice"), throttleWriteBpsDevice: thr("throttleWriteBpsDevice"),
-      throttleReadIOPSDevice: thr("throttleReadIOPSDevice"), throttleWriteIOPSDevice: thr("throttleWriteIOPSDevice"),
+      throttleReadBpsDevice: thr("throttleReadBpsDevice"),
+      throttleWriteBpsDevice: thr("throttleWriteBpsDevice"),
+      throttleReadIOPSDevice: thr("throttleReadIOPSDevice"),
+      throttleWriteIOPSDevice: thr("throttleWriteIOPSDevice"),
     };
     const w = optInt(bio, "weight", q, 10, 1000);
     if (w !== undefined) res.blockIO.weight = w;
@@ -272,22 +335,34 @@ function parseResources(r: Obj): Resources {
 }
 
 /** A bundle: its directory, its parsed config and the absolute rootfs path. */
-export interface Bundle { dir: string; spec: Spec; rootfs: string }
+export interface Bundle {
+  dir: string;
+  spec: Spec;
+  rootfs: string;
+}
 
 export function loadBundle(dir: string): Bundle {
   const abs = resolve(dir);
   const file = join(abs, "config.json");
-  if (!existsSync(file)) throw new CorralError("OCI_BUNDLE_INVALID", `${abs} has no config.json; pass the bundle directory with --bundle`);
+  if (!existsSync(file))
+    throw new CorralError("OCI_BUNDLE_INVALID", `${abs} has no config.json; pass the bundle directory with --bundle`);
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new CorralError("OCI_CONFIG_INVALID", `config.json in ${abs} is not valid JSON (${(e as Error).message}); fix the file`, { cause: e });
+    throw new CorralError(
+      "OCI_CONFIG_INVALID",
+      `config.json in ${abs} is not valid JSON (${(e as Error).message}); fix the file`,
+      { cause: e },
+    );
   }
   const spec = parseSpec(doc);
   const rootfs = resolve(abs, spec.root.path);
   if (!existsSync(rootfs) || !statSync(rootfs).isDirectory())
-    throw new CorralError("OCI_BUNDLE_INVALID", `the bundle's rootfs ${rootfs} (root.path) is not a directory; unpack the root filesystem there`);
+    throw new CorralError(
+      "OCI_BUNDLE_INVALID",
+      `the bundle's rootfs ${rootfs} (root.path) is not a directory; unpack the root filesystem there`,
+    );
   if (!spec.process) throw invalid("process", "is missing; a container needs a process to run");
   return { dir: abs, spec, rootfs };
 }

@@ -44,7 +44,8 @@ const hi = (p: number): string => (p === 0 ? "0" : `x[${p + 1}]`);
 /** Write a 32-bit result sign-extended to 64 bits (the W forms, chapter 5.3 of the unprivileged spec). */
 const setW = (d: number, v: string): string => `{ const v = ${v}; x[${d}] = v; x[${d + 1}] = v >> 31; }`;
 /** Set pair `d` from `v`, an exact integer held in a double (a pc-relative address). */
-const setNum = (d: number, v: string): string => `const v = ${v}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0;`;
+const setNum = (d: number, v: string): string =>
+  `const v = ${v}; x[${d}] = v | 0; x[${d + 1}] = Math.floor(v / ${TWO32}) | 0;`;
 /** Set pair `d` to the pc-relative link `h.pc + rel`, unless d is the scratch pair (rd = x0). */
 const link = (d: number, rel: number): string => (d === 64 ? "" : `{ ${setNum(d, `h.pc + ${rel}`)} } `);
 /** The virtual address rs1 + imm as a double, and its low word as an int32 (see Hart.lb). */
@@ -59,8 +60,10 @@ interface Emitted {
 }
 
 /** 64-bit signed and unsigned less-than of pairs a < b, as source. */
-const slt = (ah: string, al: string, bh: string, bl: string): string => `(${ah} < ${bh} || (${ah} === ${bh} && (${al} >>> 0) < (${bl} >>> 0)))`;
-const sltu = (ah: string, al: string, bh: string, bl: string): string => `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && (${al} >>> 0) < (${bl} >>> 0)))`;
+const slt = (ah: string, al: string, bh: string, bl: string): string =>
+  `(${ah} < ${bh} || (${ah} === ${bh} && (${al} >>> 0) < (${bl} >>> 0)))`;
+const sltu = (ah: string, al: string, bh: string, bl: string): string =>
+  `((${ah} >>> 0) < (${bh} >>> 0) || (${ah} === ${bh} && (${al} >>> 0) < (${bl} >>> 0)))`;
 
 /** d = a + (imm as a 64-bit value), with the carry out of the low word. */
 function add64(d: number, a: number, bl: string, bh: string): string {
@@ -83,10 +86,16 @@ function shiftConst(kind: K.SLLI | K.SRLI | K.SRAI, d: number, a: number, s: num
 }
 
 /** Loads: the hart accessor, and how the high word is made. */
-const LOADS: Record<K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU, [fn: string, high: "sign" | "zero" | "hiOut"]> = {
-  [K.LB]: ["lb", "sign"], [K.LH]: ["lh", "sign"], [K.LW]: ["lw", "sign"], [K.LD]: ["ld", "hiOut"],
-  [K.LBU]: ["lbu", "zero"], [K.LHU]: ["lhu", "zero"], [K.LWU]: ["lw", "zero"],
-};
+const LOADS: Record<K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU, [fn: string, high: "sign" | "zero" | "hiOut"]> =
+  {
+    [K.LB]: ["lb", "sign"],
+    [K.LH]: ["lh", "sign"],
+    [K.LW]: ["lw", "sign"],
+    [K.LD]: ["ld", "hiOut"],
+    [K.LBU]: ["lbu", "zero"],
+    [K.LHU]: ["lhu", "zero"],
+    [K.LWU]: ["lw", "zero"],
+  };
 const STORES: Record<K.SB | K.SH | K.SW, string> = { [K.SB]: "sb", [K.SH]: "sh", [K.SW]: "sw" };
 
 /**
@@ -175,7 +184,9 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
     case K.ADD:
       return pure(add64(d, a, bl, bh));
     case K.SUB:
-      return pure(`{ const s = (${al} >>> 0) - (${bl} >>> 0); x[${d + 1}] = (${ah} - ${bh} - (s < 0 ? 1 : 0)) | 0; x[${d}] = s | 0; }`);
+      return pure(
+        `{ const s = (${al} >>> 0) - (${bl} >>> 0); x[${d + 1}] = (${ah} - ${bh} - (s < 0 ? 1 : 0)) | 0; x[${d}] = s | 0; }`,
+      );
     case K.SLL:
       return pure(`sll(x, ${d}, ${al}, ${ah}, ${bl} & 63);`);
     case K.SLT:
@@ -277,7 +288,9 @@ export type Compiled = (h: Hart, budget: number) => number;
  */
 export function compileBlock(b: JitBlock): Compiled {
   const body = blockSource(b, "o0_");
-  const tail = continues(b) ? `done += ${b.n}; h.instret += ${b.n}; break;` : `h.instret += ${b.n}; return done + ${b.n};`;
+  const tail = continues(b)
+    ? `done += ${b.n}; h.instret += ${b.n}; break;`
+    : `h.instret += ${b.n}; return done + ${b.n};`;
   const src = `case ${b.off & 0xfff}: {
         cur = B0;
         ${body}

@@ -27,9 +27,21 @@ const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): numbe
 const S = (imm: number, rs2: number, rs1: number, f3: number): number =>
   (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23;
 const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 12) & 1) << 31) | (((imm >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (((imm >> 1) & 15) << 8) | (((imm >> 11) & 1) << 7) | 0x63;
+  (((imm >> 12) & 1) << 31) |
+  (((imm >> 5) & 0x3f) << 25) |
+  (rs2 << 20) |
+  (rs1 << 15) |
+  (f3 << 12) |
+  (((imm >> 1) & 15) << 8) |
+  (((imm >> 11) & 1) << 7) |
+  0x63;
 const J = (imm: number, rd: number): number =>
-  (((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f;
+  (((imm >> 20) & 1) << 31) |
+  (((imm >> 1) & 0x3ff) << 21) |
+  (((imm >> 11) & 1) << 20) |
+  (((imm >> 12) & 0xff) << 12) |
+  (rd << 7) |
+  0x6f;
 
 /** Destinations never include the address registers x5..x7, so loads and stores stay near DATA. */
 const DESTS = [0, 1, 2, 3, 4, 8, 9, 10];
@@ -69,7 +81,15 @@ function randomBlock(r: () => number): number[] {
       () => 0x9002 | (((d || 1) & 31) << 7) | (((a || 1) & 31) << 2), // C.ADD
       () => B(((r() % 64) - 32) * 2, b, a, pick([0, 1, 4, 5, 6, 7])), // a branch: a side exit
       // AMOs (inline in the wasm tier), LR and SC, .W and .D: often misaligned or unmapped (faults)
-      () => R((pick([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x02, 0x03]) << 2) | (r() & 3), b, pick(BASES), pick([2, 3]), d, 0x2f),
+      () =>
+        R(
+          (pick([0x00, 0x01, 0x04, 0x08, 0x0c, 0x10, 0x14, 0x18, 0x1c, 0x02, 0x03]) << 2) | (r() & 3),
+          b,
+          pick(BASES),
+          pick([2, 3]),
+          d,
+          0x2f,
+        ),
       () => (r() & 1 ? 0xc001 : 0xe001) | ((r() % 8) << 7) | ((r() & 0x1f) << 2) | ((r() & 7) << 10), // C.BEQZ C.BNEZ
     ];
     words.push(pick(kinds)());
@@ -133,8 +153,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compileNow(b), 1);
-    }
-    else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
+    } else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
     else for (i = 0; i < b.ops.length; i++) if (b.ops[i]!(h) === true) break;
   } catch (e) {
     if (e !== TRAP) throw e;
@@ -166,7 +185,11 @@ test("the interpreter and compiled blocks match the closures on random instructi
     for (const m of [A, B, C, D]) place(m, m.harts[0]!, words, regs, seed);
     const want = runOnce(A, A.harts[0]!, "closures");
     if (want.trap !== "none") traps++;
-    for (const [m, tier] of [[B, "interpreter"], [C, "compiled"], [D, "wasm"]] as const) {
+    for (const [m, tier] of [
+      [B, "interpreter"],
+      [C, "compiled"],
+      [D, "wasm"],
+    ] as const) {
       const got = runOnce(m, m.harts[0]!, tier);
       const what = `${tier}, block ${words.map((w) => (w >>> 0).toString(16)).join(" ")}:\n${got.src}`;
       assert.equal(got.trap, want.trap, what);
@@ -186,35 +209,110 @@ test("the interpreter and compiled blocks match the closures on random instructi
 
 /** One encoding of every instruction kind (isa/kinds.ts): a kind without one does not compile. */
 const SAMPLES: Record<Exclude<K, K.NEXT>, number> = {
-  [K.NOP]: I(0, 0, 0, 0, 0x13), [K.LUI]: 0x12345537, [K.AUIPC]: 0x00001517, [K.JAL]: J(8, 1), [K.JALR]: I(4, 1, 0, 10, 0x67),
-  [K.BEQ]: B(8, 9, 8, 0), [K.BNE]: B(8, 9, 8, 1), [K.BLT]: B(8, 9, 8, 4), [K.BGE]: B(8, 9, 8, 5), [K.BLTU]: B(8, 9, 8, 6), [K.BGEU]: B(8, 9, 8, 7),
-  [K.LB]: I(9, 5, 0, 10, 3), [K.LH]: I(8, 5, 1, 10, 3), [K.LW]: I(8, 5, 2, 10, 3), [K.LD]: I(8, 5, 3, 10, 3),
-  [K.LBU]: I(9, 5, 4, 10, 3), [K.LHU]: I(8, 5, 5, 10, 3), [K.LWU]: I(8, 5, 6, 10, 3),
-  [K.SB]: S(9, 9, 5, 0), [K.SH]: S(8, 9, 5, 1), [K.SW]: S(8, 9, 5, 2), [K.SD]: S(8, 9, 5, 3),
-  [K.ADDI]: I(-5, 8, 0, 10, 0x13), [K.SLTI]: I(-5, 8, 2, 10, 0x13), [K.SLTIU]: I(-5, 8, 3, 10, 0x13), [K.XORI]: I(-5, 8, 4, 10, 0x13),
-  [K.ORI]: I(-5, 8, 6, 10, 0x13), [K.ANDI]: I(-5, 8, 7, 10, 0x13), [K.SLLI]: I(35, 8, 1, 10, 0x13), [K.SRLI]: I(35, 8, 5, 10, 0x13),
+  [K.NOP]: I(0, 0, 0, 0, 0x13),
+  [K.LUI]: 0x12345537,
+  [K.AUIPC]: 0x00001517,
+  [K.JAL]: J(8, 1),
+  [K.JALR]: I(4, 1, 0, 10, 0x67),
+  [K.BEQ]: B(8, 9, 8, 0),
+  [K.BNE]: B(8, 9, 8, 1),
+  [K.BLT]: B(8, 9, 8, 4),
+  [K.BGE]: B(8, 9, 8, 5),
+  [K.BLTU]: B(8, 9, 8, 6),
+  [K.BGEU]: B(8, 9, 8, 7),
+  [K.LB]: I(9, 5, 0, 10, 3),
+  [K.LH]: I(8, 5, 1, 10, 3),
+  [K.LW]: I(8, 5, 2, 10, 3),
+  [K.LD]: I(8, 5, 3, 10, 3),
+  [K.LBU]: I(9, 5, 4, 10, 3),
+  [K.LHU]: I(8, 5, 5, 10, 3),
+  [K.LWU]: I(8, 5, 6, 10, 3),
+  [K.SB]: S(9, 9, 5, 0),
+  [K.SH]: S(8, 9, 5, 1),
+  [K.SW]: S(8, 9, 5, 2),
+  [K.SD]: S(8, 9, 5, 3),
+  [K.ADDI]: I(-5, 8, 0, 10, 0x13),
+  [K.SLTI]: I(-5, 8, 2, 10, 0x13),
+  [K.SLTIU]: I(-5, 8, 3, 10, 0x13),
+  [K.XORI]: I(-5, 8, 4, 10, 0x13),
+  [K.ORI]: I(-5, 8, 6, 10, 0x13),
+  [K.ANDI]: I(-5, 8, 7, 10, 0x13),
+  [K.SLLI]: I(35, 8, 1, 10, 0x13),
+  [K.SRLI]: I(35, 8, 5, 10, 0x13),
   [K.SRAI]: I(0x423, 8, 5, 10, 0x13),
-  [K.ADDIW]: I(-5, 8, 0, 10, 0x1b), [K.SLLIW]: I(3, 8, 1, 10, 0x1b), [K.SRLIW]: I(3, 8, 5, 10, 0x1b), [K.SRAIW]: I(0x403, 8, 5, 10, 0x1b),
-  [K.ADD]: R(0, 9, 8, 0, 10, 0x33), [K.SUB]: R(0x20, 9, 8, 0, 10, 0x33), [K.SLL]: R(0, 9, 8, 1, 10, 0x33), [K.SLT]: R(0, 9, 8, 2, 10, 0x33),
-  [K.SLTU]: R(0, 9, 8, 3, 10, 0x33), [K.XOR]: R(0, 9, 8, 4, 10, 0x33), [K.SRL]: R(0, 9, 8, 5, 10, 0x33), [K.SRA]: R(0x20, 9, 8, 5, 10, 0x33),
-  [K.OR]: R(0, 9, 8, 6, 10, 0x33), [K.AND]: R(0, 9, 8, 7, 10, 0x33), [K.MUL]: R(1, 9, 8, 0, 10, 0x33),
-  [K.ADDW]: R(0, 9, 8, 0, 10, 0x3b), [K.SUBW]: R(0x20, 9, 8, 0, 10, 0x3b), [K.SLLW]: R(0, 9, 8, 1, 10, 0x3b), [K.SRLW]: R(0, 9, 8, 5, 10, 0x3b),
-  [K.SRAW]: R(0x20, 9, 8, 5, 10, 0x3b), [K.MULW]: R(1, 9, 8, 0, 10, 0x3b),
-  [K.MULH]: R(1, 9, 8, 1, 10, 0x33), [K.MULHSU]: R(1, 9, 8, 2, 10, 0x33), [K.MULHU]: R(1, 9, 8, 3, 10, 0x33), [K.DIV]: R(1, 9, 8, 4, 10, 0x33),
-  [K.DIVU]: R(1, 9, 8, 5, 10, 0x33), [K.REM]: R(1, 9, 8, 6, 10, 0x33), [K.REMU]: R(1, 9, 8, 7, 10, 0x33),
-  [K.DIVW]: R(1, 9, 8, 4, 10, 0x3b), [K.DIVUW]: R(1, 9, 8, 5, 10, 0x3b), [K.REMW]: R(1, 9, 8, 6, 10, 0x3b), [K.REMUW]: R(1, 9, 8, 7, 10, 0x3b),
-  [K.LR_W]: A(0x02, 2), [K.SC_W]: A(0x03, 2), [K.AMOSWAP_W]: A(0x01, 2), [K.AMOADD_W]: A(0x00, 2), [K.AMOXOR_W]: A(0x04, 2),
-  [K.AMOAND_W]: A(0x0c, 2), [K.AMOOR_W]: A(0x08, 2), [K.AMOMIN_W]: A(0x10, 2), [K.AMOMAX_W]: A(0x14, 2), [K.AMOMINU_W]: A(0x18, 2),
+  [K.ADDIW]: I(-5, 8, 0, 10, 0x1b),
+  [K.SLLIW]: I(3, 8, 1, 10, 0x1b),
+  [K.SRLIW]: I(3, 8, 5, 10, 0x1b),
+  [K.SRAIW]: I(0x403, 8, 5, 10, 0x1b),
+  [K.ADD]: R(0, 9, 8, 0, 10, 0x33),
+  [K.SUB]: R(0x20, 9, 8, 0, 10, 0x33),
+  [K.SLL]: R(0, 9, 8, 1, 10, 0x33),
+  [K.SLT]: R(0, 9, 8, 2, 10, 0x33),
+  [K.SLTU]: R(0, 9, 8, 3, 10, 0x33),
+  [K.XOR]: R(0, 9, 8, 4, 10, 0x33),
+  [K.SRL]: R(0, 9, 8, 5, 10, 0x33),
+  [K.SRA]: R(0x20, 9, 8, 5, 10, 0x33),
+  [K.OR]: R(0, 9, 8, 6, 10, 0x33),
+  [K.AND]: R(0, 9, 8, 7, 10, 0x33),
+  [K.MUL]: R(1, 9, 8, 0, 10, 0x33),
+  [K.ADDW]: R(0, 9, 8, 0, 10, 0x3b),
+  [K.SUBW]: R(0x20, 9, 8, 0, 10, 0x3b),
+  [K.SLLW]: R(0, 9, 8, 1, 10, 0x3b),
+  [K.SRLW]: R(0, 9, 8, 5, 10, 0x3b),
+  [K.SRAW]: R(0x20, 9, 8, 5, 10, 0x3b),
+  [K.MULW]: R(1, 9, 8, 0, 10, 0x3b),
+  [K.MULH]: R(1, 9, 8, 1, 10, 0x33),
+  [K.MULHSU]: R(1, 9, 8, 2, 10, 0x33),
+  [K.MULHU]: R(1, 9, 8, 3, 10, 0x33),
+  [K.DIV]: R(1, 9, 8, 4, 10, 0x33),
+  [K.DIVU]: R(1, 9, 8, 5, 10, 0x33),
+  [K.REM]: R(1, 9, 8, 6, 10, 0x33),
+  [K.REMU]: R(1, 9, 8, 7, 10, 0x33),
+  [K.DIVW]: R(1, 9, 8, 4, 10, 0x3b),
+  [K.DIVUW]: R(1, 9, 8, 5, 10, 0x3b),
+  [K.REMW]: R(1, 9, 8, 6, 10, 0x3b),
+  [K.REMUW]: R(1, 9, 8, 7, 10, 0x3b),
+  [K.LR_W]: A(0x02, 2),
+  [K.SC_W]: A(0x03, 2),
+  [K.AMOSWAP_W]: A(0x01, 2),
+  [K.AMOADD_W]: A(0x00, 2),
+  [K.AMOXOR_W]: A(0x04, 2),
+  [K.AMOAND_W]: A(0x0c, 2),
+  [K.AMOOR_W]: A(0x08, 2),
+  [K.AMOMIN_W]: A(0x10, 2),
+  [K.AMOMAX_W]: A(0x14, 2),
+  [K.AMOMINU_W]: A(0x18, 2),
   [K.AMOMAXU_W]: A(0x1c, 2),
-  [K.LR_D]: A(0x02, 3), [K.SC_D]: A(0x03, 3), [K.AMOSWAP_D]: A(0x01, 3), [K.AMOADD_D]: A(0x00, 3), [K.AMOXOR_D]: A(0x04, 3),
-  [K.AMOAND_D]: A(0x0c, 3), [K.AMOOR_D]: A(0x08, 3), [K.AMOMIN_D]: A(0x10, 3), [K.AMOMAX_D]: A(0x14, 3), [K.AMOMINU_D]: A(0x18, 3),
+  [K.LR_D]: A(0x02, 3),
+  [K.SC_D]: A(0x03, 3),
+  [K.AMOSWAP_D]: A(0x01, 3),
+  [K.AMOADD_D]: A(0x00, 3),
+  [K.AMOXOR_D]: A(0x04, 3),
+  [K.AMOAND_D]: A(0x0c, 3),
+  [K.AMOOR_D]: A(0x08, 3),
+  [K.AMOMIN_D]: A(0x10, 3),
+  [K.AMOMAX_D]: A(0x14, 3),
+  [K.AMOMINU_D]: A(0x18, 3),
   [K.AMOMAXU_D]: A(0x1c, 3),
-  [K.FLW]: I(8, 5, 2, 10, 0x07), [K.FLD]: I(8, 5, 3, 10, 0x07), [K.FSW]: S(8, 9, 5, 2) | 4, [K.FSD]: S(8, 9, 5, 3) | 4,
+  [K.FLW]: I(8, 5, 2, 10, 0x07),
+  [K.FLD]: I(8, 5, 3, 10, 0x07),
+  [K.FSW]: S(8, 9, 5, 2) | 4,
+  [K.FSD]: S(8, 9, 5, 3) | 4,
   [K.FP]: R(0x01, 9, 8, 7, 10, 0x53), // fadd.d f10, f8, f9 (dynamic rounding)
-  [K.CSRRW]: I(0x340, 8, 1, 10, 0x73), [K.CSRRS]: I(0x100, 8, 2, 10, 0x73), [K.CSRRC]: I(0x100, 8, 3, 10, 0x73),
-  [K.CSRRWI]: I(0x340, 5, 5, 10, 0x73), [K.CSRRSI]: I(0x100, 2, 6, 10, 0x73), [K.CSRRCI]: I(0x100, 2, 7, 10, 0x73),
-  [K.FENCE_I]: 0x0000100f, [K.ECALL]: 0x00000073, [K.EBREAK]: 0x00100073, [K.SRET]: 0x10200073, [K.MRET]: 0x30200073,
-  [K.WFI]: 0x10500073, [K.SFENCE_VMA]: 0x12000073, [K.ILLEGAL]: R(0x20, 9, 8, 4, 10, 0x33),
+  [K.CSRRW]: I(0x340, 8, 1, 10, 0x73),
+  [K.CSRRS]: I(0x100, 8, 2, 10, 0x73),
+  [K.CSRRC]: I(0x100, 8, 3, 10, 0x73),
+  [K.CSRRWI]: I(0x340, 5, 5, 10, 0x73),
+  [K.CSRRSI]: I(0x100, 2, 6, 10, 0x73),
+  [K.CSRRCI]: I(0x100, 2, 7, 10, 0x73),
+  [K.FENCE_I]: 0x0000100f,
+  [K.ECALL]: 0x00000073,
+  [K.EBREAK]: 0x00100073,
+  [K.SRET]: 0x10200073,
+  [K.MRET]: 0x30200073,
+  [K.WFI]: 0x10500073,
+  [K.SFENCE_VMA]: 0x12000073,
+  [K.ILLEGAL]: R(0x20, 9, 8, 4, 10, 0x33),
 };
 /** An LR, SC or AMO (funct5 `f5`, width funct3 `f3`) of x9 at (x5) into x10. */
 function A(f5: number, f3: number): number {
@@ -253,10 +351,22 @@ test("every instruction kind decodes from its sample and runs alike in every tie
 
 test("compiled M-extension instructions match the closures on edge operands (zero divisor, overflow, signs)", () => {
   // MULH MULHSU MULHU DIV DIVU REM REMU, then DIVW DIVUW REMW REMUW (wasm: emit-ext.ts mulDiv).
-  const ops = [1, 2, 3, 4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x33)).concat([4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x3b)));
+  const ops = [1, 2, 3, 4, 5, 6, 7]
+    .map((f3) => R(1, 9, 8, f3, 10, 0x33))
+    .concat([4, 5, 6, 7].map((f3) => R(1, 9, 8, f3, 10, 0x3b)));
   // Values as (low, high) words: 0, 1, -1, 2^63 (MIN), 2^63 - 1, -2^31 and 2^31 in the low word,
   // 2^32, a mixed one.
-  const vals: [number, number][] = [[0, 0], [1, 0], [-1, -1], [0, -0x80000000], [-1, 0x7fffffff], [-0x80000000, -1], [-0x80000000, 0], [0, 1], [0x9abcdef1 | 0, 0x12345678]];
+  const vals: [number, number][] = [
+    [0, 0],
+    [1, 0],
+    [-1, -1],
+    [0, -0x80000000],
+    [-1, 0x7fffffff],
+    [-0x80000000, -1],
+    [-0x80000000, 0],
+    [0, 1],
+    [0x9abcdef1 | 0, 0x12345678],
+  ];
   const A = new Machine(new GuestRam(1 << 20), 1, () => {});
   const D = new Machine(new GuestRam(1 << 20), 1, () => {});
   for (const op of ops) {
@@ -267,7 +377,11 @@ test("compiled M-extension instructions match the closures on edge operands (zer
         for (const m of [A, D]) place(m, m.harts[0]!, [op, J(0, 0)], regs, 1);
         const want = runOnce(A, A.harts[0]!, "closures");
         const got = runOnce(D, D.harts[0]!, "wasm");
-        assert.deepEqual(got.x.slice(20, 22), want.x.slice(20, 22), `${(op >>> 0).toString(16)} of ${al},${ah} and ${bl},${bh}`);
+        assert.deepEqual(
+          got.x.slice(20, 22),
+          want.x.slice(20, 22),
+          `${(op >>> 0).toString(16)} of ${al},${ah} and ${bl},${bh}`,
+        );
       }
     }
   }
@@ -297,7 +411,15 @@ function compileIn(m: Machine, b: Block, tier: (typeof TIERS)[number]): void {
 test("a loop inside one page runs in every tier and stops at a trap with the right pc and count", () => {
   // x10 = 0; x11 = 50; loop: x10 += 3; sd x10, 0(x5); x11 -= 1; bne x11, x0, loop; ebreak
   // 28: the trap handler: csrrs x13, minstret, x0; j .
-  const prog = [I(0, 0, 0, 10, 0x13), I(50, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-12, 0, 11, 1), 0x00100073];
+  const prog = [
+    I(0, 0, 0, 10, 0x13),
+    I(50, 0, 0, 11, 0x13),
+    I(3, 10, 0, 10, 0x13),
+    S(0, 10, 5, 3),
+    I(-1, 11, 0, 11, 0x13),
+    B(-12, 0, 11, 1),
+    0x00100073,
+  ];
   const handler = [I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
   const regs = new Int32Array(66);
   regs[10] = (RAM_BASE + DATA) | 0;
@@ -320,7 +442,13 @@ test("a loop inside one page runs in every tier and stops at a trap with the rig
       break;
     }
   }
-  const want = { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, retired, where, mem: m.ram.view.getInt32(DATA, true) };
+  const want = {
+    x: Array.from(h.x.subarray(0, 64)),
+    pc: h.pc - start,
+    retired,
+    where,
+    mem: m.ram.view.getInt32(DATA, true),
+  };
   assert.equal(want.pc, 24);
   assert.equal(want.retired, 2 + 50 * 4);
   assert.equal(want.mem, 150);
@@ -338,7 +466,13 @@ test("a loop inside one page runs in every tier and stops at a trap with the rig
     runHart(t.h, t.m.cache, 1000);
     const x = Array.from(t.h.x.subarray(0, 64));
     const mem = t.m.ram.view.getInt32(DATA, true);
-    const got = { x: [...x.slice(0, 26), 0, 0, ...x.slice(28)], pc: t.h.mepc - t.start, retired: x[26], where: `cause ${t.h.mcause}`, mem };
+    const got = {
+      x: [...x.slice(0, 26), 0, 0, ...x.slice(28)],
+      pc: t.h.mepc - t.start,
+      retired: x[26],
+      where: `cause ${t.h.mcause}`,
+      mem,
+    };
     assert.deepEqual(got, want, tier);
   }
 });
@@ -351,7 +485,15 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   // 16: addi x11, x11, -1
   // 20: bne x11, x0, loop
   // 24: j .
-  const prog = [I(2, 0, 0, 11, 0x13), I(3, 10, 0, 10, 0x13), J(4, 0), S(0, 10, 5, 3), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
+  const prog = [
+    I(2, 0, 0, 11, 0x13),
+    I(3, 10, 0, 10, 0x13),
+    J(4, 0),
+    S(0, 10, 5, 3),
+    I(-1, 11, 0, 11, 0x13),
+    B(-16, 0, 11, 1),
+    J(0, 0),
+  ];
   const regs = new Int32Array(66);
   regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
   const { m, h, start } = loaded(prog, regs);
@@ -380,7 +522,15 @@ test("every tier counts the instructions of superblocks left early at a taken br
   // 24: j .
   // Blocks start at 0, 16 and 4 and run on through untaken branches. Until pc 24 and the one run
   // of `j .` there: 1 + 5 odd rounds of 5 + 5 even rounds of 4 + 1 = 47 instructions.
-  const prog = [I(10, 0, 0, 11, 0x13), I(1, 11, 7, 12, 0x13), B(8, 0, 12, 0), I(1, 10, 0, 10, 0x13), I(-1, 11, 0, 11, 0x13), B(-16, 0, 11, 1), J(0, 0)];
+  const prog = [
+    I(10, 0, 0, 11, 0x13),
+    I(1, 11, 7, 12, 0x13),
+    B(8, 0, 12, 0),
+    I(1, 10, 0, 10, 0x13),
+    I(-1, 11, 0, 11, 0x13),
+    B(-16, 0, 11, 1),
+    J(0, 0),
+  ];
   for (const tier of TIERS) {
     const { m, h, start } = loaded(prog);
     for (const o of [0, 4, 16]) {
@@ -411,7 +561,14 @@ test("a block looping on itself in compiled code traps with the exact count, pc 
   // 16: handler: csrrs x13, minstret, x0
   // 20: j .
   // x5 starts 5 * 256 bytes below the end of RAM: five rounds load, the sixth faults at its ld.
-  const prog = [I(1, 11, 0, 11, 0x13), I(0, 5, 3, 12, 0x03), I(256, 5, 0, 5, 0x13), J(-12, 0), I(0xb02, 0, 2, 13, 0x73), J(0, 0)];
+  const prog = [
+    I(1, 11, 0, 11, 0x13),
+    I(0, 5, 3, 12, 0x03),
+    I(256, 5, 0, 5, 0x13),
+    J(-12, 0),
+    I(0xb02, 0, 2, 13, 0x73),
+    J(0, 0),
+  ];
   const ramSize = 1 << 20;
   for (const tier of TIERS) {
     const regs = new Int32Array(66);
@@ -422,7 +579,16 @@ test("a block looping on itself in compiled code traps with the exact count, pc 
     h.mtvec = start + 16;
     compileIn(m, m.cache.lookup(h), tier);
     const ret = runHart(h, m.cache, 1000);
-    const got = { pc: h.pc - start, mepc: h.mepc - start, mcause: h.mcause, x11: h.x[22], x5: h.x[10]! - (x5 | 0), x13: h.x[26], ret, instret: h.instret };
+    const got = {
+      pc: h.pc - start,
+      mepc: h.mepc - start,
+      mcause: h.mcause,
+      x11: h.x[22],
+      x5: h.x[10]! - (x5 | 0),
+      x13: h.x[26],
+      ret,
+      instret: h.instret,
+    };
     // 5 rounds of 4, then the addi before the faulting ld: minstret reads 21 in the handler. The
     // run loop's count agrees with instret (it stops at its budget inside the one-instruction `j .`);
     // the trap spent one unit of the budget of 1000 (runHart), so 999 instructions retired.
@@ -484,7 +650,11 @@ test("compiled wasm blocks chain into each other without the run loop, and stop 
     h.pc = start;
     const entries = tier === "wasm" ? countEntries(m) : () => 1;
     const ret = runHart(h, m.cache, 1000);
-    assert.deepEqual({ x10: h.x[20], x11: h.x[22], pc: h.pc - start, ret, instret: h.instret }, { x10: 50, x11: 150, pc: 20, ret: 1000, instret: 1000 }, tier);
+    assert.deepEqual(
+      { x10: h.x[20], x11: h.x[22], pc: h.pc - start, ret, instret: h.instret },
+      { x10: 50, x11: 150, pc: 20, ret: 1000, instret: 1000 },
+      tier,
+    );
     assert.equal(entries(), 1, `${tier}: 100 blocks in one entry`);
   }
 });

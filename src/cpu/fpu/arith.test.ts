@@ -6,7 +6,24 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { D, Rng, S, TestHart, build, canonicalNaN, hex, isNaNBits, opFp, r4, randomValue, reference, relatedValue, run, type Fmt, type RefCase } from "./testkit.js";
+import {
+  D,
+  Rng,
+  S,
+  TestHart,
+  build,
+  canonicalNaN,
+  hex,
+  isNaNBits,
+  opFp,
+  r4,
+  randomValue,
+  reference,
+  relatedValue,
+  run,
+  type Fmt,
+  type RefCase,
+} from "./testkit.js";
 
 const NV = 0x10;
 const OPS = ["add", "sub", "mul", "div", "sqrt", "madd", "msub", "nmsub", "nmadd"] as const;
@@ -119,8 +136,10 @@ function check(fm: Fmt, seed: number): void {
     if (gotBits !== want || h.fflags !== wantFlags || !boxed || h.dirty === 0) {
       failures++;
       if (messages.length < 12) {
-        messages.push(`${c.op}.${c.fmt} rm=${c.rm}${dyn ? "(dyn)" : ""} a=${hex(c.a)} b=${hex(c.b)} c=${hex(c.c)}: ` +
-          `got ${hex(got)} flags ${h.fflags}, want ${hex(want)} flags ${wantFlags}`);
+        messages.push(
+          `${c.op}.${c.fmt} rm=${c.rm}${dyn ? "(dyn)" : ""} a=${hex(c.a)} b=${hex(c.b)} c=${hex(c.c)}: ` +
+            `got ${hex(got)} flags ${h.fflags}, want ${hex(want)} flags ${wantFlags}`,
+        );
       }
     }
   });

@@ -12,7 +12,10 @@ const i32 = new Int32Array(scratch);
 
 // Register halves are (low, high) words; the typed-array views below assume a little-endian host.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-  throw new CorralError("HOST_BIG_ENDIAN", "the FPU emulation needs a little-endian host; run Corral on x86-64 or arm64");
+  throw new CorralError(
+    "HOST_BIG_ENDIAN",
+    "the FPU emulation needs a little-endian host; run Corral on x86-64 or arm64",
+  );
 }
 
 /** Canonical single-precision NaN bits (spec "NaN Generation and Propagation"). */

@@ -51,7 +51,7 @@ export function minMaxPick(isMax: boolean, ka: number, a: number, kb: number, b:
     const aNeg = Object.is(a, -0);
     return isMax === aNeg ? 1 : 0;
   }
-  return (a > b) === isMax ? 0 : 1;
+  return a > b === isMax ? 0 : 1;
 }
 
 /** FCLASS mask bit from the kind and sign (spec table "Format of result of FCLASS instruction"). */

@@ -6,7 +6,21 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { D, Rng, S, TestHart, canonicalNaN, hex, isNaNBits, opFp, randomValue, reference, run, type Fmt, type RefCase } from "./testkit.js";
+import {
+  D,
+  Rng,
+  S,
+  TestHart,
+  canonicalNaN,
+  hex,
+  isNaNBits,
+  opFp,
+  randomValue,
+  reference,
+  run,
+  type Fmt,
+  type RefCase,
+} from "./testkit.js";
 
 const NV = 0x10;
 const NX = 0x01;
@@ -56,7 +70,8 @@ function checkFloatToInt(fm: Fmt): void {
   const values = [...boundaryValues(fm)];
   for (let i = 0; i < 1500; i++) values.push(randomValue(fm, rng));
   const cases: RefCase[] = [];
-  for (const a of values) for (let rm = 0; rm <= 4; rm++) cases.push({ op: "rint", fmt: fm.single ? "s" : "d", rm, a, b: 0n, c: 0n });
+  for (const a of values)
+    for (let rm = 0; rm <= 4; rm++) cases.push({ op: "rint", fmt: fm.single ? "s" : "d", rm, a, b: 0n, c: 0n });
   const refs = reference(cases);
   const h = new TestHart();
   const bad: string[] = [];
@@ -72,8 +87,10 @@ function checkFloatToInt(fm: Fmt): void {
       } else {
         const r = bitsNum(ref.bits); // the rounded value, ±∞ for infinities
         const rb = Number.isFinite(r) ? BigInt(r) : signBit === 1n ? range.min - 1n : range.max + 1n;
-        if (rb < range.min) [want, wantFlags] = [range.min, NV]; // "out-of-range negative input", -∞
-        else if (rb > range.max) [want, wantFlags] = [range.max, NV]; // "out-of-range positive input", +∞
+        if (rb < range.min)
+          [want, wantFlags] = [range.min, NV]; // "out-of-range negative input", -∞
+        else if (rb > range.max)
+          [want, wantFlags] = [range.max, NV]; // "out-of-range positive input", +∞
         else [want, wantFlags] = [rb, ref.flags & NX];
       }
       h.fflags = 0;
@@ -84,7 +101,9 @@ function checkFloatToInt(fm: Fmt): void {
       const got = h.getX(5);
       const exp = xValue(want, range.wide);
       if (got !== exp || h.fflags !== wantFlags) {
-        bad.push(`fcvt type ${type} from ${c.fmt} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags}, want ${hex(exp)}/${wantFlags}`);
+        bad.push(
+          `fcvt type ${type} from ${c.fmt} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags}, want ${hex(exp)}/${wantFlags}`,
+        );
       }
     }
   });
@@ -96,7 +115,20 @@ test("FCVT.{W,WU,L,LU}.D: rounding in all five modes, saturation and NV per the 
 
 function randomInt(rng: Rng): bigint {
   const k = rng.int(5);
-  if (k === 0) return rng.pick([0n, 1n, -1n, 2n ** 31n, 2n ** 31n - 1n, 2n ** 32n - 1n, 2n ** 63n, 2n ** 63n - 1n, 2n ** 64n - 1n, 2n ** 53n + 1n, 2n ** 24n + 1n]);
+  if (k === 0)
+    return rng.pick([
+      0n,
+      1n,
+      -1n,
+      2n ** 31n,
+      2n ** 31n - 1n,
+      2n ** 32n - 1n,
+      2n ** 63n,
+      2n ** 63n - 1n,
+      2n ** 64n - 1n,
+      2n ** 53n + 1n,
+      2n ** 24n + 1n,
+    ]);
   const bits = 1 + rng.int(64);
   return rng.big(bits);
 }
@@ -108,7 +140,9 @@ function checkIntToFloat(fm: Fmt): void {
   const cases: RefCase[] = [];
   for (let i = 0; i < 1500; i++) {
     const v = randomInt(rng);
-    for (let type = 0; type < 4; type++) for (let rm = 0; rm < 4; rm++) cases.push({ op: FROM[type]!, fmt: fm.single ? "s" : "d", rm, a: v, b: 0n, c: 0n });
+    for (let type = 0; type < 4; type++)
+      for (let rm = 0; rm < 4; rm++)
+        cases.push({ op: FROM[type]!, fmt: fm.single ? "s" : "d", rm, a: v, b: 0n, c: 0n });
   }
   const refs = reference(cases);
   const h = new TestHart();
@@ -121,7 +155,8 @@ function checkIntToFloat(fm: Fmt): void {
     assert.equal(run(h, opFp(0x1a, fm.single ? 0 : 1, FROM.indexOf(c.op), 5, i % 2 ? 7 : c.rm, 4)), true);
     const got = h.getF(4);
     const want = fm.single ? ref.bits | 0xffffffff00000000n : ref.bits;
-    if (got !== want || h.fflags !== ref.flags) bad.push(`${c.op}.${c.fmt} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags} want ${hex(want)}/${ref.flags}`);
+    if (got !== want || h.fflags !== ref.flags)
+      bad.push(`${c.op}.${c.fmt} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags} want ${hex(want)}/${ref.flags}`);
   });
   assert.deepEqual(bad.slice(0, 10), []);
 }
@@ -135,9 +170,12 @@ test("FCVT.S.D and FCVT.D.S match the host's conversions; NaNs become canonical"
   for (let i = 0; i < 3000; i++) {
     const k = rng.int(3);
     // Doubles near the single-precision range edges, and arbitrary ones.
-    const d = k === 0 ? randomValue(D, rng) : k === 1
-      ? (BigInt(rng.int(2)) << 63n) | (BigInt(1023 - 150 + rng.int(30)) << 52n) | rng.big(52)
-      : (BigInt(rng.int(2)) << 63n) | (BigInt(1023 + 120 + rng.int(10)) << 52n) | rng.big(52);
+    const d =
+      k === 0
+        ? randomValue(D, rng)
+        : k === 1
+          ? (BigInt(rng.int(2)) << 63n) | (BigInt(1023 - 150 + rng.int(30)) << 52n) | rng.big(52)
+          : (BigInt(rng.int(2)) << 63n) | (BigInt(1023 + 120 + rng.int(10)) << 52n) | rng.big(52);
     for (let rm = 0; rm < 4; rm++) {
       cases.push({ op: "tos", fmt: "d", rm, a: d, b: 0n, c: 0n });
       cases.push({ op: "tod", fmt: "s", rm, a: randomValue(S, rng), b: 0n, c: 0n });
@@ -157,7 +195,8 @@ test("FCVT.S.D and FCVT.D.S match the host's conversions; NaNs become canonical"
     const fm = toS ? S : D;
     let want = isNaNBits(fm, ref.bits) ? canonicalNaN(fm) : ref.bits;
     if (toS) want |= 0xffffffff00000000n;
-    if (got !== want || h.fflags !== ref.flags) bad.push(`${c.op} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags} want ${hex(want)}/${ref.flags}`);
+    if (got !== want || h.fflags !== ref.flags)
+      bad.push(`${c.op} ${hex(c.a)} rm ${c.rm}: got ${hex(got)}/${h.fflags} want ${hex(want)}/${ref.flags}`);
   });
   assert.deepEqual(bad.slice(0, 10), []);
 });

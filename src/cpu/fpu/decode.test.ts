@@ -31,16 +31,25 @@ function assemble(lines: readonly string[]): number[] {
 const ALL: readonly string[] = (() => {
   const out: string[] = [];
   for (const s of ["s", "d"]) {
-    for (const op of ["fadd", "fsub", "fmul", "fdiv"]) for (const rm of ["rne", "rtz", "rdn", "rup", "rmm", "dyn"]) out.push(`${op}.${s} f4, f1, f2, ${rm}`);
+    for (const op of ["fadd", "fsub", "fmul", "fdiv"])
+      for (const rm of ["rne", "rtz", "rdn", "rup", "rmm", "dyn"]) out.push(`${op}.${s} f4, f1, f2, ${rm}`);
     out.push(`fsqrt.${s} f4, f1, rtz`);
     for (const op of ["fmadd", "fmsub", "fnmsub", "fnmadd"]) out.push(`${op}.${s} f4, f1, f2, f3, rdn`);
     for (const op of ["fsgnj", "fsgnjn", "fsgnjx", "fmin", "fmax"]) out.push(`${op}.${s} f4, f1, f2`);
     for (const op of ["feq", "flt", "fle"]) out.push(`${op}.${s} a0, f1, f2`);
     out.push(`fclass.${s} a0, f1`);
     // GNU as accepts no rm on FCVT.D.W[U], which is exact.
-    for (const t of ["w", "wu", "l", "lu"]) out.push(`fcvt.${t}.${s} a0, f1, rtz`, `fcvt.${s}.${t} f4, a1${s === "d" && t.startsWith("w") ? "" : ", rup"}`);
+    for (const t of ["w", "wu", "l", "lu"])
+      out.push(`fcvt.${t}.${s} a0, f1, rtz`, `fcvt.${s}.${t} f4, a1${s === "d" && t.startsWith("w") ? "" : ", rup"}`);
   }
-  out.push("fcvt.s.d f4, f1, rmm", "fcvt.d.s f4, f1", "fmv.x.w a0, f1", "fmv.w.x f4, a1", "fmv.x.d a0, f1", "fmv.d.x f4, a1");
+  out.push(
+    "fcvt.s.d f4, f1, rmm",
+    "fcvt.d.s f4, f1",
+    "fmv.x.w a0, f1",
+    "fmv.w.x f4, a1",
+    "fmv.x.d a0, f1",
+    "fmv.d.x f4, a1",
+  );
   return out;
 })();
 
@@ -51,8 +60,20 @@ test("every F and D instruction GNU as emits decodes", () => {
 });
 
 test("the test encoders agree with GNU as", () => {
-  const words = assemble(["fadd.d f4, f1, f2, rtz", "fsqrt.s f4, f1, rne", "fnmadd.d f4, f1, f2, f3, dyn", "fcvt.lu.s x5, f1, rmm", "fcvt.s.d f4, f1, rup"]);
-  assert.deepEqual(words, [opFp(0, 1, 2, 1, 1, 4), opFp(11, 0, 0, 1, 0, 4), r4(0x4f, 3, 1, 2, 1, 7, 4), opFp(0x18, 0, 3, 1, 4, 5), opFp(8, 0, 1, 1, 3, 4)]);
+  const words = assemble([
+    "fadd.d f4, f1, f2, rtz",
+    "fsqrt.s f4, f1, rne",
+    "fnmadd.d f4, f1, f2, f3, dyn",
+    "fcvt.lu.s x5, f1, rmm",
+    "fcvt.s.d f4, f1, rup",
+  ]);
+  assert.deepEqual(words, [
+    opFp(0, 1, 2, 1, 1, 4),
+    opFp(11, 0, 0, 1, 0, 4),
+    r4(0x4f, 3, 1, 2, 1, 7, 4),
+    opFp(0x18, 0, 3, 1, 4, 5),
+    opFp(8, 0, 1, 1, 3, 4),
+  ]);
 });
 
 test("illegal encodings decode to null", () => {
@@ -91,8 +112,14 @@ test("rm = DYN with a reserved frm is illegal at run time and modifies nothing",
   const f0 = h.f.slice();
   const x0 = h.x.slice();
   const dyn = [
-    opFp(0, 1, 2, 1, 7, 4), opFp(3, 0, 2, 1, 7, 4), opFp(11, 1, 0, 1, 7, 4), r4(0x4b, 3, 0, 2, 1, 7, 4),
-    opFp(0x18, 1, 0, 1, 7, 5), opFp(0x1a, 0, 3, 1, 7, 4), opFp(8, 0, 1, 1, 7, 4), opFp(8, 1, 0, 1, 7, 4),
+    opFp(0, 1, 2, 1, 7, 4),
+    opFp(3, 0, 2, 1, 7, 4),
+    opFp(11, 1, 0, 1, 7, 4),
+    r4(0x4b, 3, 0, 2, 1, 7, 4),
+    opFp(0x18, 1, 0, 1, 7, 5),
+    opFp(0x1a, 0, 3, 1, 7, 4),
+    opFp(8, 0, 1, 1, 7, 4),
+    opFp(8, 1, 0, 1, 7, 4),
   ];
   for (const frm of [5, 6, 7]) {
     h.frm = frm;

@@ -39,7 +39,15 @@ function validRm(rm: number): boolean {
   return rm !== 5 && rm !== 6;
 }
 
-function decodeR4(opcode: number, rd: number, rm: number, rs1: number, rs2: number, fmt: number, rs3: number): FpExec | null {
+function decodeR4(
+  opcode: number,
+  rd: number,
+  rm: number,
+  rs1: number,
+  rs2: number,
+  fmt: number,
+  rs3: number,
+): FpExec | null {
   if (!validRm(rm)) return null;
   const kind = (opcode - OP_FMADD) >> 2; // 0 FMADD, 1 FMSUB, 2 FNMSUB, 3 FNMADD
   return fmt === FMT_S ? fmaOpS(rd, rs1, rs2, rs3, rm, kind) : fmaOpD(rd, rs1, rs2, rs3, rm, kind);

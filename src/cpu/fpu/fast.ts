@@ -33,14 +33,14 @@ function productError(a: number, b: number, p: number): number {
   t = SPLIT * b;
   const bh = t - (t - b);
   const bl = b - bh;
-  return ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+  return ah * bh - p + ah * bl + al * bh + al * bl;
 }
 
 /** The exact error a+b - s of s = RN(a+b) (Knuth's TwoSum), valid when nothing overflows. */
 function sumError(a: number, b: number, s: number): number {
   const bv = s - a;
   const av = s - bv;
-  return (a - av) + (b - bv);
+  return a - av + (b - bv);
 }
 
 /** True when |v| lies in [2^-480, 2^480] or v is zero: products and quotients of two such values
@@ -124,7 +124,7 @@ export function fmaD(a: number, b: number, c: number, env: FlagSink): number {
   let v = s;
   if (e !== 0) {
     f64[0] = s;
-    if ((i32[0]! & 1) === 0) v = stepUlp(s, (e > 0) === (s > 0));
+    if ((i32[0]! & 1) === 0) v = stepUlp(s, e > 0 === s > 0);
   }
   const z = th + v;
   const mz = Math.abs(z);

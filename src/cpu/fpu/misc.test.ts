@@ -6,7 +6,22 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { D, Rng, S, TestHart, canonicalNaN, hex, isNaNBits, opFp, randomValue, reference, relatedValue, run, type Fmt, type RefCase } from "./testkit.js";
+import {
+  D,
+  Rng,
+  S,
+  TestHart,
+  canonicalNaN,
+  hex,
+  isNaNBits,
+  opFp,
+  randomValue,
+  reference,
+  relatedValue,
+  run,
+  type Fmt,
+  type RefCase,
+} from "./testkit.js";
 
 const NV = 0x10;
 
@@ -17,7 +32,14 @@ function pairs(fm: Fmt, seed: number, n: number): [bigint, bigint][] {
     const a = randomValue(fm, rng);
     const k = rng.int(4);
     // Equal values, opposite zeros, and neighbours exercise the orderings' edges.
-    const b = k === 0 ? a : k === 1 ? a ^ (1n << BigInt(fm.width - 1)) : k === 2 ? relatedValue(fm, rng, a) : randomValue(fm, rng);
+    const b =
+      k === 0
+        ? a
+        : k === 1
+          ? a ^ (1n << BigInt(fm.width - 1))
+          : k === 2
+            ? relatedValue(fm, rng, a)
+            : randomValue(fm, rng);
     out.push([a, b]);
   }
   return out;
@@ -55,7 +77,10 @@ function checkCompareAndClass(fm: Fmt, seed: number): void {
     // "FCLASS.S does not set the floating-point exception flags" (the C classification of a
     // signaling NaN may raise invalid as a side effect, so its flags are not the reference).
     const wantFlags = isClass ? 0 : ref.flags;
-    if (h.getX(10) !== want || h.fflags !== wantFlags) bad.push(`${c.op}.${fmt} ${hex(c.a)} ${hex(c.b)}: got ${hex(h.getX(10))}/${h.fflags} want ${hex(want)}/${wantFlags}`);
+    if (h.getX(10) !== want || h.fflags !== wantFlags)
+      bad.push(
+        `${c.op}.${fmt} ${hex(c.a)} ${hex(c.b)}: got ${hex(h.getX(10))}/${h.fflags} want ${hex(want)}/${wantFlags}`,
+      );
   });
   assert.deepEqual(bad.slice(0, 10), []);
 }
@@ -81,7 +106,8 @@ function checkMinMax(fm: Fmt, seed: number): void {
       if (isNaNBits(fm, a) && isNaNBits(fm, b)) want = canonicalNaN(fm);
       else if (isNaNBits(fm, a)) want = b;
       else if (isNaNBits(fm, b)) want = a;
-      else if ((a | b) === sign && a !== b) want = isMax ? 0n : sign; // +0 and -0
+      else if ((a | b) === sign && a !== b)
+        want = isMax ? 0n : sign; // +0 and -0
       else want = lt !== isMax ? a : b;
       // "Signaling NaN inputs set the invalid operation exception flag, even when the result is not NaN."
       const wantFlags = isSNaN(a) || isSNaN(b) ? NV : 0;
@@ -110,7 +136,11 @@ test("sign injection keeps every other bit, NaN payloads included, and sets no f
       h.fflags = 0;
       h.setF(1, a, fm.single);
       h.setF(2, b, fm.single);
-      for (const [funct3, s] of [[0, b & sign], [1, ~b & sign], [2, (a ^ b) & sign]] as const) {
+      for (const [funct3, s] of [
+        [0, b & sign],
+        [1, ~b & sign],
+        [2, (a ^ b) & sign],
+      ] as const) {
         run(h, opFp(4, fm.single ? 0 : 1, 2, 1, funct3, 4));
         const want = (a & ~sign) | s;
         assert.equal(h.getF(4), fm.single ? want | 0xffffffff00000000n : want);

@@ -45,31 +45,46 @@ function exactOnly(r: number, op: number): number {
 
 function fast2S(op: number, a: number, b: number, env: FlagSink): number {
   switch (op) {
-    case ADD: return addS(a, b, env);
-    case SUB: return addS(a, -b, env);
-    case MUL: return mulS(a, b, env);
-    case DIV: return divS(a, b, env);
-    default: return sqrtS(a, env);
+    case ADD:
+      return addS(a, b, env);
+    case SUB:
+      return addS(a, -b, env);
+    case MUL:
+      return mulS(a, b, env);
+    case DIV:
+      return divS(a, b, env);
+    default:
+      return sqrtS(a, env);
   }
 }
 
 function fast2D(op: number, a: number, b: number, env: FlagSink): number {
   switch (op) {
-    case ADD: return addD(a, b, env);
-    case SUB: return addD(a, -b, env);
-    case MUL: return mulD(a, b, env);
-    case DIV: return divD(a, b, env);
-    default: return sqrtD(a, env);
+    case ADD:
+      return addD(a, b, env);
+    case SUB:
+      return addD(a, -b, env);
+    case MUL:
+      return mulD(a, b, env);
+    case DIV:
+      return divD(a, b, env);
+    default:
+      return sqrtD(a, env);
   }
 }
 
 function slow2(op: number, fmt: FloatFormat, a: bigint, b: bigint, rm: number, env: FlagSink): bigint {
   switch (op) {
-    case ADD: return fAdd(fmt, a, b, rm, env);
-    case SUB: return fAdd(fmt, a, b, rm, env, true);
-    case MUL: return fMul(fmt, a, b, rm, env);
-    case DIV: return fDiv(fmt, a, b, rm, env);
-    default: return fSqrt(fmt, a, rm, env);
+    case ADD:
+      return fAdd(fmt, a, b, rm, env);
+    case SUB:
+      return fAdd(fmt, a, b, rm, env, true);
+    case MUL:
+      return fMul(fmt, a, b, rm, env);
+    case DIV:
+      return fDiv(fmt, a, b, rm, env);
+    default:
+      return fSqrt(fmt, a, rm, env);
   }
 }
 
@@ -83,7 +98,10 @@ export function binaryS(rd: number, rs1: number, rs2: number, rm: number, op: nu
     const b = readS(f, rs2);
     if (finiteS(a) && finiteS(b)) {
       const v = floats(f);
-      const r = mode === RNE ? fast2S(op, v[2 * rs1]!, v[2 * rs2]!, h) : exactOnly(fast2S(op, v[2 * rs1]!, v[2 * rs2]!, probe), op);
+      const r =
+        mode === RNE
+          ? fast2S(op, v[2 * rs1]!, v[2 * rs2]!, h)
+          : exactOnly(fast2S(op, v[2 * rs1]!, v[2 * rs2]!, probe), op);
       if (r === r) {
         v[2 * rd] = r;
         f[2 * rd + 1] = -1;
@@ -136,9 +154,10 @@ export function fmaOpS(rd: number, rs1: number, rs2: number, rs3: number, rm: nu
       const v = floats(f);
       const x = v[2 * rs1]!;
       const z = v[2 * rs3]!;
-      const r = mode === RNE
-        ? fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, h)
-        : exactOnly(fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, probe), ADD);
+      const r =
+        mode === RNE
+          ? fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, h)
+          : exactOnly(fmaS(negProd ? -x : x, v[2 * rs2]!, negAdd ? -z : z, probe), ADD);
       if (r === r) {
         v[2 * rd] = r;
         f[2 * rd + 1] = -1;
@@ -163,9 +182,10 @@ export function fmaOpD(rd: number, rs1: number, rs2: number, rs3: number, rm: nu
       const v = doubles(f);
       const x = v[rs1]!;
       const z = v[rs3]!;
-      const r = mode === RNE
-        ? fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, h)
-        : exactOnly(fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, probe), ADD);
+      const r =
+        mode === RNE
+          ? fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, h)
+          : exactOnly(fmaD(negProd ? -x : x, v[rs2]!, negAdd ? -z : z, probe), ADD);
       if (r === r) {
         v[rd] = r;
         h.markFsDirty();

@@ -66,7 +66,16 @@ function writeX(h: FpuHart, rd: number, lo: number, hi: number): void {
 }
 
 /** The float-to-integer core shared by S and D: `kind` from the bits, `v` the value when finite. */
-function toInt(h: FpuHart, rd: number, kind: number, sign: number, v: number, dom: IntDomain, rm: number, wide: boolean): void {
+function toInt(
+  h: FpuHart,
+  rd: number,
+  kind: number,
+  sign: number,
+  v: number,
+  dom: IntDomain,
+  rm: number,
+  wide: boolean,
+): void {
   if (isNaNKind(kind)) {
     // NaN (any sign) converts to the maximum (spec table: "Output for +∞ or NaN").
     h.fflags |= NV;
@@ -207,7 +216,8 @@ export function cvtDFromInt(rd: number, rs1: number, type: number, rm: number): 
  *  rounding (judged on v scaled by 2^64, where float32 has its full precision). */
 function narrowFlags(v: number, r: number, env: FlagSink): void {
   if (r === Infinity || r === -Infinity) env.fflags |= OF | NX;
-  else if (Math.abs(r) <= MIN_NORMAL_S && Math.abs(Math.fround(v * TWO_P64)) < MIN_NORMAL_S * TWO_P64) env.fflags |= UF | NX;
+  else if (Math.abs(r) <= MIN_NORMAL_S && Math.abs(Math.fround(v * TWO_P64)) < MIN_NORMAL_S * TWO_P64)
+    env.fflags |= UF | NX;
   else env.fflags |= NX;
 }
 
@@ -253,4 +263,3 @@ export function cvtDFromS(rd: number, rs1: number, rm: number): FpExec {
     return true;
   };
 }
-

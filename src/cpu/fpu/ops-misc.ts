@@ -174,5 +174,3 @@ export function mvDX(rd: number, rs1: number): FpExec {
     return true;
   };
 }
-
-

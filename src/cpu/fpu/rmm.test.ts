@@ -7,7 +7,23 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { D, Rng, S, TestHart, canonicalNaN, hex, isNaNBits, opFp, r4, randomValue, reference, relatedValue, run, type Fmt, type RefCase } from "./testkit.js";
+import {
+  D,
+  Rng,
+  S,
+  TestHart,
+  canonicalNaN,
+  hex,
+  isNaNBits,
+  opFp,
+  r4,
+  randomValue,
+  reference,
+  relatedValue,
+  run,
+  type Fmt,
+  type RefCase,
+} from "./testkit.js";
 
 const RMM = 4;
 const NX = 0x01;
@@ -51,11 +67,16 @@ function resultEquals(fm: Fmt, c: RefCase, m: Exact): boolean | null {
   const z = exact(fm, c.c);
   if (a === null || b === null || z === null) return null;
   switch (c.op) {
-    case "add": return eq(add(a, b), m);
-    case "sub": return eq(add(a, neg(b)), m);
-    case "mul": return eq(mul(a, b), m);
-    case "div": return eq(a, mul(m, b));
-    case "sqrt": return eq(a, mul(m, m));
+    case "add":
+      return eq(add(a, b), m);
+    case "sub":
+      return eq(add(a, neg(b)), m);
+    case "mul":
+      return eq(mul(a, b), m);
+    case "div":
+      return eq(a, mul(m, b));
+    case "sqrt":
+      return eq(a, mul(m, m));
     default: {
       const p = c.op.startsWith("n") ? neg(mul(a, b)) : mul(a, b);
       return eq(add(p, c.op === "madd" || c.op === "nmsub" ? z : neg(z)), m);
@@ -102,7 +123,11 @@ function checkProperty(fm: Fmt, seed: number): void {
     const away = rne!.bits >> BigInt(fm.width - 1) ? rdn! : rup!;
     const lo = exact(fm, rtz!.bits);
     const hi = exact(fm, away.bits);
-    const tie = lo !== null && hi !== null && rtz!.bits !== away.bits && resultEquals(fm, c, { ...add(lo, hi), exp: add(lo, hi).exp - 1 }) === true;
+    const tie =
+      lo !== null &&
+      hi !== null &&
+      rtz!.bits !== away.bits &&
+      resultEquals(fm, c, { ...add(lo, hi), exp: add(lo, hi).exp - 1 }) === true;
     if (tie) {
       ties++;
       assert.equal(hex(got), hex(away.bits), `tie: ${label}`);
@@ -120,7 +145,11 @@ function checkProperty(fm: Fmt, seed: number): void {
 function fewBits(fm: Fmt, rng: Rng): bigint {
   const bits = 1 + rng.int(fm.single ? 12 : 27);
   const exp = rng.int(8) === 0 ? rng.int(fm.expMax) : fm.bias - 6 + rng.int(12);
-  return (BigInt(rng.int(2)) << BigInt(fm.width - 1)) | (BigInt(exp) << BigInt(fm.fracBits)) | (rng.big(bits) << BigInt(fm.fracBits - bits));
+  return (
+    (BigInt(rng.int(2)) << BigInt(fm.width - 1)) |
+    (BigInt(exp) << BigInt(fm.fracBits)) |
+    (rng.big(bits) << BigInt(fm.fracBits - bits))
+  );
 }
 
 test("RMM (S) equals RNE except at exact midpoints, where it rounds away from zero", () => checkProperty(S, 51));

@@ -39,9 +39,14 @@ function cancelSign(rm: number): number {
 /** Exact sum of two finite nonzero values given as (sign, sig, exp), then rounded. */
 function addFinite(
   fmt: FloatFormat,
-  sa: number, ma: bigint, ea: number,
-  sb: number, mb: bigint, eb: number,
-  rm: number, env: FlagSink,
+  sa: number,
+  ma: bigint,
+  ea: number,
+  sb: number,
+  mb: bigint,
+  eb: number,
+  rm: number,
+  env: FlagSink,
 ): bigint {
   const e = Math.min(ea, eb);
   const va = ma << BigInt(ea - e);
@@ -139,15 +144,20 @@ export function fSqrt(fmt: FloatFormat, a: bigint, rm: number, env: FlagSink): b
  * FMADD: (0,0), FMSUB: (0,1), FNMSUB: (1,0), FNMADD: (1,1) (spec "fused multiply-add").
  */
 export function fFma(
-  fmt: FloatFormat, a: bigint, b: bigint, c: bigint,
-  negProd: boolean, negAdd: boolean, rm: number, env: FlagSink,
+  fmt: FloatFormat,
+  a: bigint,
+  b: bigint,
+  c: bigint,
+  negProd: boolean,
+  negAdd: boolean,
+  rm: number,
+  env: FlagSink,
 ): bigint {
   const x = unpack(fmt, a);
   const y = unpack(fmt, b);
   const z = unpack(fmt, c);
   // ∞ × 0 is invalid even when the addend is a quiet NaN (spec, F extension, FMA paragraph).
-  const infTimesZero =
-    (x.kind === INF && y.kind === ZERO) || (x.kind === ZERO && y.kind === INF);
+  const infTimesZero = (x.kind === INF && y.kind === ZERO) || (x.kind === ZERO && y.kind === INF);
   if (infTimesZero) {
     env.fflags |= NV;
     return fmt.canonicalNaN;

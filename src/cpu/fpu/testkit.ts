@@ -88,7 +88,11 @@ export const S: Fmt = { single: true, width: 32, fracBits: 23, expMax: 255, bias
 export const D: Fmt = { single: false, width: 64, fracBits: 52, expMax: 2047, bias: 1023 };
 
 export function build(fm: Fmt, sign: number, exp: number, frac: bigint): bigint {
-  return (BigInt(sign) << BigInt(fm.width - 1)) | (BigInt(exp) << BigInt(fm.fracBits)) | (frac & ((1n << BigInt(fm.fracBits)) - 1n));
+  return (
+    (BigInt(sign) << BigInt(fm.width - 1)) |
+    (BigInt(exp) << BigInt(fm.fracBits)) |
+    (frac & ((1n << BigInt(fm.fracBits)) - 1n))
+  );
 }
 
 export function isNaNBits(fm: Fmt, v: bigint): boolean {
@@ -108,11 +112,24 @@ export function specials(fm: Fmt): bigint[] {
   const out: bigint[] = [];
   for (const s of [0, 1]) {
     out.push(
-      build(fm, s, 0, 0n), build(fm, s, 0, 1n), build(fm, s, 0, all), build(fm, s, 0, top),
-      build(fm, s, 1, 0n), build(fm, s, 1, 1n), build(fm, s, fm.expMax - 1, all), build(fm, s, fm.expMax - 1, 0n),
-      build(fm, s, fm.bias, 0n), build(fm, s, fm.bias, 1n), build(fm, s, fm.bias - 1, all), build(fm, s, fm.bias, all),
-      build(fm, s, fm.bias - 1, 0n), build(fm, s, fm.bias + 1, top), build(fm, s, fm.expMax, 0n),
-      build(fm, s, fm.expMax, top), build(fm, s, fm.expMax, top | 0x5n), build(fm, s, fm.expMax, 1n),
+      build(fm, s, 0, 0n),
+      build(fm, s, 0, 1n),
+      build(fm, s, 0, all),
+      build(fm, s, 0, top),
+      build(fm, s, 1, 0n),
+      build(fm, s, 1, 1n),
+      build(fm, s, fm.expMax - 1, all),
+      build(fm, s, fm.expMax - 1, 0n),
+      build(fm, s, fm.bias, 0n),
+      build(fm, s, fm.bias, 1n),
+      build(fm, s, fm.bias - 1, all),
+      build(fm, s, fm.bias, all),
+      build(fm, s, fm.bias - 1, 0n),
+      build(fm, s, fm.bias + 1, top),
+      build(fm, s, fm.expMax, 0n),
+      build(fm, s, fm.expMax, top),
+      build(fm, s, fm.expMax, top | 0x5n),
+      build(fm, s, fm.expMax, 1n),
       build(fm, s, fm.expMax, top - 1n),
     );
   }
@@ -146,9 +163,27 @@ export function relatedValue(fm: Fmt, rng: Rng, a: bigint): bigint {
   const exp = Number((a >> BigInt(fm.fracBits)) & BigInt(fm.expMax));
   const flip = rng.int(2) ? 1n << BigInt(fm.width - 1) : 0n;
   if (k <= 1) return (a ^ flip) + BigInt(rng.int(5)) - 2n; // cancellation
-  if (k === 2) return build(fm, rng.int(2), Math.max(0, Math.min(fm.expMax - 1, fm.bias * 2 - exp + rng.int(5) - 2)), rng.big(fm.fracBits)); // product ~ 2^emax
-  if (k === 3) return build(fm, rng.int(2), Math.max(0, Math.min(fm.expMax - 1, 2 - exp + rng.int(2 * fm.fracBits) + 2)), rng.big(fm.fracBits)); // product ~ subnormal
-  if (k === 4) return build(fm, rng.int(2), Math.max(0, Math.min(fm.expMax - 1, exp - rng.int(fm.fracBits + 4))), rng.big(fm.fracBits)); // alignment shifts
+  if (k === 2)
+    return build(
+      fm,
+      rng.int(2),
+      Math.max(0, Math.min(fm.expMax - 1, fm.bias * 2 - exp + rng.int(5) - 2)),
+      rng.big(fm.fracBits),
+    ); // product ~ 2^emax
+  if (k === 3)
+    return build(
+      fm,
+      rng.int(2),
+      Math.max(0, Math.min(fm.expMax - 1, 2 - exp + rng.int(2 * fm.fracBits) + 2)),
+      rng.big(fm.fracBits),
+    ); // product ~ subnormal
+  if (k === 4)
+    return build(
+      fm,
+      rng.int(2),
+      Math.max(0, Math.min(fm.expMax - 1, exp - rng.int(fm.fracBits + 4))),
+      rng.big(fm.fracBits),
+    ); // alignment shifts
   return randomValue(fm, rng);
 }
 
@@ -248,9 +283,23 @@ export function reference(cases: readonly RefCase[]): RefResult[] {
   const dir = mkdtempSync(join(tmpdir(), "corral-fpu-"));
   try {
     writeFileSync(join(dir, "ref.c"), C_REFERENCE);
-    execFileSync("gcc", ["-O0", "-frounding-math", "-ffp-contract=off", "-fno-builtin", "-o", join(dir, "ref"), join(dir, "ref.c"), "-lm"]);
-    const input = cases.map((c) => `${c.op} ${c.fmt} ${c.rm} ${c.a.toString(16)} ${c.b.toString(16)} ${c.c.toString(16)}\n`).join("");
-    const out = execFileSync(join(dir, "ref"), { input, maxBuffer: 1 << 28 }).toString().trim().split("\n");
+    execFileSync("gcc", [
+      "-O0",
+      "-frounding-math",
+      "-ffp-contract=off",
+      "-fno-builtin",
+      "-o",
+      join(dir, "ref"),
+      join(dir, "ref.c"),
+      "-lm",
+    ]);
+    const input = cases
+      .map((c) => `${c.op} ${c.fmt} ${c.rm} ${c.a.toString(16)} ${c.b.toString(16)} ${c.c.toString(16)}\n`)
+      .join("");
+    const out = execFileSync(join(dir, "ref"), { input, maxBuffer: 1 << 28 })
+      .toString()
+      .trim()
+      .split("\n");
     if (out.length !== cases.length) throw new Error(`reference printed ${out.length} lines for ${cases.length} cases`);
     return out.map((line) => {
       const [bits, flags] = line.split(" ");

@@ -16,9 +16,15 @@ function attach(f: Int32Array): void {
   let v = known.get(f);
   if (v === undefined) {
     if (f.byteOffset % 8 !== 0) {
-      throw new CorralError("FPU_REGS_MISALIGNED", "the hart's f register array must start on an 8-byte boundary; allocate it as its own Int32Array");
+      throw new CorralError(
+        "FPU_REGS_MISALIGNED",
+        "the hart's f register array must start on an 8-byte boundary; allocate it as its own Int32Array",
+      );
     }
-    v = { f64: new Float64Array(f.buffer, f.byteOffset, f.length >> 1), f32: new Float32Array(f.buffer, f.byteOffset, f.length) };
+    v = {
+      f64: new Float64Array(f.buffer, f.byteOffset, f.length >> 1),
+      f32: new Float32Array(f.buffer, f.byteOffset, f.length),
+    };
     known.set(f, v);
   }
   owner = f;

@@ -165,7 +165,8 @@ export function csrRead(h: Hart, csr: number, retired = 0): boolean {
   }
   if (csr >= 0x3b0 && csr <= 0x3ef) return outNum(h.pmpaddr[csr - 0x3b0]!);
   // Unimplemented hardware performance counters and their events read as zero (3.1.10).
-  if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return out(0, 0);
+  if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f))
+    return out(0, 0);
   return false;
 }
 

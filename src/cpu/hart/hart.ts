@@ -54,7 +54,6 @@ export const enum HartState {
   StartPending = 2,
 }
 
-
 /**
  * One RISC-V hart: architectural state plus the memory-access fast paths that decoded
  * instructions call. Integer registers are pairs of int32 (x[2r] low, x[2r+1] high) because V8 runs
@@ -186,7 +185,10 @@ export class Hart implements InterruptTarget, FpuHart {
     if (area >= 0) {
       this.x = new Int32Array(ram.buffer, area + HartArea.x, 66);
       this.slots = new Int32Array(ram.buffer, area, HartArea.tlb >>> 2);
-      this.ctx = Array.from({ length: CTX_COUNT }, (_, c) => new TlbContext(ram.buffer, area + HartArea.tlb + 3 * c * TLB_SET));
+      this.ctx = Array.from(
+        { length: CTX_COUNT },
+        (_, c) => new TlbContext(ram.buffer, area + HartArea.tlb + 3 * c * TLB_SET),
+      );
     } else {
       this.x = new Int32Array(66);
       this.slots = new Int32Array(HartArea.tlb >>> 2);
@@ -244,7 +246,8 @@ export class Hart implements InterruptTarget, FpuHart {
       this.scauseInt = interrupt;
       this.sepc = this.pc;
       this.stval = tval;
-      this.mstatus = (ms & ~(MS_SPP | MS_SPIE | MS_SIE)) | (this.priv === PRIV_S ? MS_SPP : 0) | (ms & MS_SIE ? MS_SPIE : 0);
+      this.mstatus =
+        (ms & ~(MS_SPP | MS_SPIE | MS_SIE)) | (this.priv === PRIV_S ? MS_SPP : 0) | (ms & MS_SIE ? MS_SPIE : 0);
       this.setPriv(PRIV_S);
       const v = this.stvec;
       this.pc = v - (v & 3) + ((v & 3) === 1 && interrupt ? 4 * cause : 0);
@@ -493,7 +496,10 @@ export class Hart implements InterruptTarget, FpuHart {
     const pa = -(r + 1);
     if (pa % size !== 0) this.raise(Exc.StoreAccess, a);
     const bus = this.host.bus;
-    const ok = size === 8 ? bus.write(pa, 4, lo) && bus.write(pa + 4, 4, hi) : bus.write(pa, size, size === 4 ? lo : lo & (size === 1 ? 0xff : 0xffff));
+    const ok =
+      size === 8
+        ? bus.write(pa, 4, lo) && bus.write(pa + 4, 4, hi)
+        : bus.write(pa, size, size === 4 ? lo : lo & (size === 1 ? 0xff : 0xffff));
     if (!ok) this.raise(Exc.StoreAccess, a);
   }
 

@@ -75,7 +75,11 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
     }
     const mxr = (h.mstatus & MS_MXR) !== 0;
     const ok =
-      access === Access.Read ? (lo & PTE_R) !== 0 || (mxr && (lo & PTE_X) !== 0) : access === Access.Write ? (lo & PTE_W) !== 0 : (lo & PTE_X) !== 0;
+      access === Access.Read
+        ? (lo & PTE_R) !== 0 || (mxr && (lo & PTE_X) !== 0)
+        : access === Access.Write
+          ? (lo & PTE_W) !== 0
+          : (lo & PTE_X) !== 0;
     if (!ok) h.raise(PAGE_FAULT[access], va);
     // A superpage's PPN must be aligned to its size (step 6).
     const pageSpan = LEVEL_PAGES[level]!;

@@ -49,7 +49,11 @@ export function expandCompressed(c: number): number {
         if (rd === 2) {
           // C.ADDI16SP: nzimm[9] = bit 12, nzimm[4|6|8:7|5] = bits 6:2.
           const imm = sext(
-            (b12 << 9) | (((c >>> 6) & 1) << 4) | (((c >>> 5) & 1) << 6) | (((c >>> 3) & 3) << 7) | (((c >>> 2) & 1) << 5),
+            (b12 << 9) |
+              (((c >>> 6) & 1) << 4) |
+              (((c >>> 5) & 1) << 6) |
+              (((c >>> 3) & 3) << 7) |
+              (((c >>> 2) & 1) << 5),
             10,
           );
           return imm === 0 ? -1 : encI(0x13, 2, 0, 2, imm);
@@ -91,7 +95,11 @@ export function expandCompressed(c: number): number {
       case 7: {
         // C.BEQZ / C.BNEZ: offset[8|4:3] in 12:10, offset[7:6|2:1|5] in 6:2.
         const imm = sext(
-          (b12 << 8) | (((c >>> 10) & 3) << 3) | (((c >>> 5) & 3) << 6) | (((c >>> 3) & 3) << 1) | (((c >>> 2) & 1) << 5),
+          (b12 << 8) |
+            (((c >>> 10) & 3) << 3) |
+            (((c >>> 5) & 3) << 6) |
+            (((c >>> 3) & 3) << 1) |
+            (((c >>> 2) & 1) << 5),
           9,
         );
         return encB(f3 === 6 ? 0 : 1, rs1p, 0, imm);
@@ -166,6 +174,11 @@ function encB(f3: number, rs1: number, rs2: number, imm: number): number {
 }
 function encJ(rd: number, imm: number): number {
   return (
-    (((imm >> 20) & 1) << 31) | (((imm >> 1) & 0x3ff) << 21) | (((imm >> 11) & 1) << 20) | (((imm >> 12) & 0xff) << 12) | (rd << 7) | 0x6f
+    (((imm >> 20) & 1) << 31) |
+    (((imm >> 1) & 0x3ff) << 21) |
+    (((imm >> 11) & 1) << 20) |
+    (((imm >> 12) & 0xff) << 12) |
+    (rd << 7) |
+    0x6f
   );
 }

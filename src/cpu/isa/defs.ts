@@ -133,10 +133,21 @@ export const enum Csr {
 }
 
 /** misa for RV64IMAFDC + S + U (3.1.1): MXL=2 in bits 63:62, extension letters in 25:0. */
-export const MISA_EXT =
-  (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // A C D F I M S U
+export const MISA_EXT = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20); // A C D F I M S U
 export const MISA_HI = 0x8000_0000; // MXL = 2 at bits 63:62
 
 /** The ISA string Corral implements, as the device tree advertises it. */
-export const ISA_EXTENSIONS = ["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei", "zihintpause", "sstc"] as const;
+export const ISA_EXTENSIONS = [
+  "i",
+  "m",
+  "a",
+  "f",
+  "d",
+  "c",
+  "zicntr",
+  "zicsr",
+  "zifencei",
+  "zihintpause",
+  "sstc",
+] as const;
 export const ISA_STRING = "rv64imafdc_zicntr_zicsr_zifencei_zihintpause_sstc";

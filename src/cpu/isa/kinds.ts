@@ -20,25 +20,115 @@ import type { Op } from "./ops-int.js";
  */
 export const enum K {
   /** The fall-through op that ends a block without a jump: not an instruction. */
-  NEXT, NOP, LUI, AUIPC, JAL, JALR,
-  BEQ, BNE, BLT, BGE, BLTU, BGEU,
-  LB, LH, LW, LD, LBU, LHU, LWU,
-  SB, SH, SW, SD,
-  ADDI, SLTI, SLTIU, XORI, ORI, ANDI, SLLI, SRLI, SRAI,
-  ADDIW, SLLIW, SRLIW, SRAIW,
-  ADD, SUB, SLL, SLT, SLTU, XOR, SRL, SRA, OR, AND, MUL,
-  ADDW, SUBW, SLLW, SRLW, SRAW, MULW,
+  NEXT,
+  NOP,
+  LUI,
+  AUIPC,
+  JAL,
+  JALR,
+  BEQ,
+  BNE,
+  BLT,
+  BGE,
+  BLTU,
+  BGEU,
+  LB,
+  LH,
+  LW,
+  LD,
+  LBU,
+  LHU,
+  LWU,
+  SB,
+  SH,
+  SW,
+  SD,
+  ADDI,
+  SLTI,
+  SLTIU,
+  XORI,
+  ORI,
+  ANDI,
+  SLLI,
+  SRLI,
+  SRAI,
+  ADDIW,
+  SLLIW,
+  SRLIW,
+  SRAIW,
+  ADD,
+  SUB,
+  SLL,
+  SLT,
+  SLTU,
+  XOR,
+  SRL,
+  SRA,
+  OR,
+  AND,
+  MUL,
+  ADDW,
+  SUBW,
+  SLLW,
+  SRLW,
+  SRAW,
+  MULW,
   /** M (unprivileged spec, the "M" extension) beyond MUL and MULW. */
-  MULH, MULHSU, MULHU, DIV, DIVU, REM, REMU, DIVW, DIVUW, REMW, REMUW,
+  MULH,
+  MULHSU,
+  MULHU,
+  DIV,
+  DIVU,
+  REM,
+  REMU,
+  DIVW,
+  DIVUW,
+  REMW,
+  REMUW,
   /** A (chapter 8), word forms then doubleword forms, each in AMO_FUNCT5's order. */
-  LR_W, SC_W, AMOSWAP_W, AMOADD_W, AMOXOR_W, AMOAND_W, AMOOR_W, AMOMIN_W, AMOMAX_W, AMOMINU_W, AMOMAXU_W,
-  LR_D, SC_D, AMOSWAP_D, AMOADD_D, AMOXOR_D, AMOAND_D, AMOOR_D, AMOMIN_D, AMOMAX_D, AMOMINU_D, AMOMAXU_D,
+  LR_W,
+  SC_W,
+  AMOSWAP_W,
+  AMOADD_W,
+  AMOXOR_W,
+  AMOAND_W,
+  AMOOR_W,
+  AMOMIN_W,
+  AMOMAX_W,
+  AMOMINU_W,
+  AMOMAXU_W,
+  LR_D,
+  SC_D,
+  AMOSWAP_D,
+  AMOADD_D,
+  AMOXOR_D,
+  AMOAND_D,
+  AMOOR_D,
+  AMOMIN_D,
+  AMOMAX_D,
+  AMOMINU_D,
+  AMOMAXU_D,
   /** F and D: loads and stores, and every OP-FP and fused multiply-add (fpu/decode.ts). */
-  FLW, FLD, FSW, FSD, FP,
+  FLW,
+  FLD,
+  FSW,
+  FSD,
+  FP,
   /** Zicsr. */
-  CSRRW, CSRRS, CSRRC, CSRRWI, CSRRSI, CSRRCI,
+  CSRRW,
+  CSRRS,
+  CSRRC,
+  CSRRWI,
+  CSRRSI,
+  CSRRCI,
   /** Zifencei and the privileged instructions. */
-  FENCE_I, ECALL, EBREAK, SRET, MRET, WFI, SFENCE_VMA,
+  FENCE_I,
+  ECALL,
+  EBREAK,
+  SRET,
+  MRET,
+  WFI,
+  SFENCE_VMA,
   /** Reserved or unimplemented encodings: the closure raises the illegal-instruction trap. */
   ILLEGAL,
 }
@@ -47,11 +137,58 @@ export const KINDS = K.ILLEGAL + 1;
 
 /** The fast subset: the kinds every tier runs inline. */
 export type InlineKind =
-  | K.NOP | K.LUI | K.AUIPC | K.JAL | K.JALR | K.BEQ | K.BNE | K.BLT | K.BGE | K.BLTU | K.BGEU
-  | K.LB | K.LH | K.LW | K.LD | K.LBU | K.LHU | K.LWU | K.SB | K.SH | K.SW | K.SD
-  | K.ADDI | K.SLTI | K.SLTIU | K.XORI | K.ORI | K.ANDI | K.SLLI | K.SRLI | K.SRAI | K.ADDIW | K.SLLIW | K.SRLIW | K.SRAIW
-  | K.ADD | K.SUB | K.SLL | K.SLT | K.SLTU | K.XOR | K.SRL | K.SRA | K.OR | K.AND | K.MUL
-  | K.ADDW | K.SUBW | K.SLLW | K.SRLW | K.SRAW | K.MULW;
+  | K.NOP
+  | K.LUI
+  | K.AUIPC
+  | K.JAL
+  | K.JALR
+  | K.BEQ
+  | K.BNE
+  | K.BLT
+  | K.BGE
+  | K.BLTU
+  | K.BGEU
+  | K.LB
+  | K.LH
+  | K.LW
+  | K.LD
+  | K.LBU
+  | K.LHU
+  | K.LWU
+  | K.SB
+  | K.SH
+  | K.SW
+  | K.SD
+  | K.ADDI
+  | K.SLTI
+  | K.SLTIU
+  | K.XORI
+  | K.ORI
+  | K.ANDI
+  | K.SLLI
+  | K.SRLI
+  | K.SRAI
+  | K.ADDIW
+  | K.SLLIW
+  | K.SRLIW
+  | K.SRAIW
+  | K.ADD
+  | K.SUB
+  | K.SLL
+  | K.SLT
+  | K.SLTU
+  | K.XOR
+  | K.SRL
+  | K.SRA
+  | K.OR
+  | K.AND
+  | K.MUL
+  | K.ADDW
+  | K.SUBW
+  | K.SLLW
+  | K.SRLW
+  | K.SRAW
+  | K.MULW;
 /**
  * Every other instruction kind: a tier that does not run it inline calls its closure. A tier's
  * switch handles the kinds it inlines case by case and ends in a default typed as the rest of
@@ -60,8 +197,28 @@ export type InlineKind =
 export type ClosureKind = Exclude<K, InlineKind | K.NEXT>;
 /** LR, SC and the AMOs. */
 export type AtomicKind =
-  | K.LR_W | K.SC_W | K.AMOSWAP_W | K.AMOADD_W | K.AMOXOR_W | K.AMOAND_W | K.AMOOR_W | K.AMOMIN_W | K.AMOMAX_W | K.AMOMINU_W | K.AMOMAXU_W
-  | K.LR_D | K.SC_D | K.AMOSWAP_D | K.AMOADD_D | K.AMOXOR_D | K.AMOAND_D | K.AMOOR_D | K.AMOMIN_D | K.AMOMAX_D | K.AMOMINU_D | K.AMOMAXU_D;
+  | K.LR_W
+  | K.SC_W
+  | K.AMOSWAP_W
+  | K.AMOADD_W
+  | K.AMOXOR_W
+  | K.AMOAND_W
+  | K.AMOOR_W
+  | K.AMOMIN_W
+  | K.AMOMAX_W
+  | K.AMOMINU_W
+  | K.AMOMAXU_W
+  | K.LR_D
+  | K.SC_D
+  | K.AMOSWAP_D
+  | K.AMOADD_D
+  | K.AMOXOR_D
+  | K.AMOAND_D
+  | K.AMOOR_D
+  | K.AMOMIN_D
+  | K.AMOMAX_D
+  | K.AMOMINU_D
+  | K.AMOMAXU_D;
 
 /**
  * Each kind's name as the ISA manual spells it (`objdump -M no-aliases` prints the same), with
@@ -71,39 +228,110 @@ export type AtomicKind =
  * does not compile.
  */
 export const KIND_INFO: Readonly<Record<K, readonly [name: string, ends: boolean]>> = {
-  [K.NEXT]: ["(fall-through)", true], [K.NOP]: ["(nop)", false], [K.LUI]: ["lui", false], [K.AUIPC]: ["auipc", false],
-  [K.JAL]: ["jal", true], [K.JALR]: ["jalr", true],
-  [K.BEQ]: ["beq", false], [K.BNE]: ["bne", false], [K.BLT]: ["blt", false], [K.BGE]: ["bge", false],
-  [K.BLTU]: ["bltu", false], [K.BGEU]: ["bgeu", false],
-  [K.LB]: ["lb", false], [K.LH]: ["lh", false], [K.LW]: ["lw", false], [K.LD]: ["ld", false],
-  [K.LBU]: ["lbu", false], [K.LHU]: ["lhu", false], [K.LWU]: ["lwu", false],
-  [K.SB]: ["sb", false], [K.SH]: ["sh", false], [K.SW]: ["sw", false], [K.SD]: ["sd", false],
-  [K.ADDI]: ["addi", false], [K.SLTI]: ["slti", false], [K.SLTIU]: ["sltiu", false], [K.XORI]: ["xori", false],
-  [K.ORI]: ["ori", false], [K.ANDI]: ["andi", false], [K.SLLI]: ["slli", false], [K.SRLI]: ["srli", false],
+  [K.NEXT]: ["(fall-through)", true],
+  [K.NOP]: ["(nop)", false],
+  [K.LUI]: ["lui", false],
+  [K.AUIPC]: ["auipc", false],
+  [K.JAL]: ["jal", true],
+  [K.JALR]: ["jalr", true],
+  [K.BEQ]: ["beq", false],
+  [K.BNE]: ["bne", false],
+  [K.BLT]: ["blt", false],
+  [K.BGE]: ["bge", false],
+  [K.BLTU]: ["bltu", false],
+  [K.BGEU]: ["bgeu", false],
+  [K.LB]: ["lb", false],
+  [K.LH]: ["lh", false],
+  [K.LW]: ["lw", false],
+  [K.LD]: ["ld", false],
+  [K.LBU]: ["lbu", false],
+  [K.LHU]: ["lhu", false],
+  [K.LWU]: ["lwu", false],
+  [K.SB]: ["sb", false],
+  [K.SH]: ["sh", false],
+  [K.SW]: ["sw", false],
+  [K.SD]: ["sd", false],
+  [K.ADDI]: ["addi", false],
+  [K.SLTI]: ["slti", false],
+  [K.SLTIU]: ["sltiu", false],
+  [K.XORI]: ["xori", false],
+  [K.ORI]: ["ori", false],
+  [K.ANDI]: ["andi", false],
+  [K.SLLI]: ["slli", false],
+  [K.SRLI]: ["srli", false],
   [K.SRAI]: ["srai", false],
-  [K.ADDIW]: ["addiw", false], [K.SLLIW]: ["slliw", false], [K.SRLIW]: ["srliw", false], [K.SRAIW]: ["sraiw", false],
-  [K.ADD]: ["add", false], [K.SUB]: ["sub", false], [K.SLL]: ["sll", false], [K.SLT]: ["slt", false],
-  [K.SLTU]: ["sltu", false], [K.XOR]: ["xor", false], [K.SRL]: ["srl", false], [K.SRA]: ["sra", false],
-  [K.OR]: ["or", false], [K.AND]: ["and", false], [K.MUL]: ["mul", false],
-  [K.ADDW]: ["addw", false], [K.SUBW]: ["subw", false], [K.SLLW]: ["sllw", false], [K.SRLW]: ["srlw", false],
-  [K.SRAW]: ["sraw", false], [K.MULW]: ["mulw", false],
-  [K.MULH]: ["mulh", false], [K.MULHSU]: ["mulhsu", false], [K.MULHU]: ["mulhu", false], [K.DIV]: ["div", false],
-  [K.DIVU]: ["divu", false], [K.REM]: ["rem", false], [K.REMU]: ["remu", false], [K.DIVW]: ["divw", false],
-  [K.DIVUW]: ["divuw", false], [K.REMW]: ["remw", false], [K.REMUW]: ["remuw", false],
-  [K.LR_W]: ["lr.w", false], [K.SC_W]: ["sc.w", false], [K.AMOSWAP_W]: ["amoswap.w", false],
-  [K.AMOADD_W]: ["amoadd.w", false], [K.AMOXOR_W]: ["amoxor.w", false], [K.AMOAND_W]: ["amoand.w", false],
-  [K.AMOOR_W]: ["amoor.w", false], [K.AMOMIN_W]: ["amomin.w", false], [K.AMOMAX_W]: ["amomax.w", false],
-  [K.AMOMINU_W]: ["amominu.w", false], [K.AMOMAXU_W]: ["amomaxu.w", false],
-  [K.LR_D]: ["lr.d", false], [K.SC_D]: ["sc.d", false], [K.AMOSWAP_D]: ["amoswap.d", false],
-  [K.AMOADD_D]: ["amoadd.d", false], [K.AMOXOR_D]: ["amoxor.d", false], [K.AMOAND_D]: ["amoand.d", false],
-  [K.AMOOR_D]: ["amoor.d", false], [K.AMOMIN_D]: ["amomin.d", false], [K.AMOMAX_D]: ["amomax.d", false],
-  [K.AMOMINU_D]: ["amominu.d", false], [K.AMOMAXU_D]: ["amomaxu.d", false],
-  [K.FLW]: ["flw", false], [K.FLD]: ["fld", false], [K.FSW]: ["fsw", false], [K.FSD]: ["fsd", false],
+  [K.ADDIW]: ["addiw", false],
+  [K.SLLIW]: ["slliw", false],
+  [K.SRLIW]: ["srliw", false],
+  [K.SRAIW]: ["sraiw", false],
+  [K.ADD]: ["add", false],
+  [K.SUB]: ["sub", false],
+  [K.SLL]: ["sll", false],
+  [K.SLT]: ["slt", false],
+  [K.SLTU]: ["sltu", false],
+  [K.XOR]: ["xor", false],
+  [K.SRL]: ["srl", false],
+  [K.SRA]: ["sra", false],
+  [K.OR]: ["or", false],
+  [K.AND]: ["and", false],
+  [K.MUL]: ["mul", false],
+  [K.ADDW]: ["addw", false],
+  [K.SUBW]: ["subw", false],
+  [K.SLLW]: ["sllw", false],
+  [K.SRLW]: ["srlw", false],
+  [K.SRAW]: ["sraw", false],
+  [K.MULW]: ["mulw", false],
+  [K.MULH]: ["mulh", false],
+  [K.MULHSU]: ["mulhsu", false],
+  [K.MULHU]: ["mulhu", false],
+  [K.DIV]: ["div", false],
+  [K.DIVU]: ["divu", false],
+  [K.REM]: ["rem", false],
+  [K.REMU]: ["remu", false],
+  [K.DIVW]: ["divw", false],
+  [K.DIVUW]: ["divuw", false],
+  [K.REMW]: ["remw", false],
+  [K.REMUW]: ["remuw", false],
+  [K.LR_W]: ["lr.w", false],
+  [K.SC_W]: ["sc.w", false],
+  [K.AMOSWAP_W]: ["amoswap.w", false],
+  [K.AMOADD_W]: ["amoadd.w", false],
+  [K.AMOXOR_W]: ["amoxor.w", false],
+  [K.AMOAND_W]: ["amoand.w", false],
+  [K.AMOOR_W]: ["amoor.w", false],
+  [K.AMOMIN_W]: ["amomin.w", false],
+  [K.AMOMAX_W]: ["amomax.w", false],
+  [K.AMOMINU_W]: ["amominu.w", false],
+  [K.AMOMAXU_W]: ["amomaxu.w", false],
+  [K.LR_D]: ["lr.d", false],
+  [K.SC_D]: ["sc.d", false],
+  [K.AMOSWAP_D]: ["amoswap.d", false],
+  [K.AMOADD_D]: ["amoadd.d", false],
+  [K.AMOXOR_D]: ["amoxor.d", false],
+  [K.AMOAND_D]: ["amoand.d", false],
+  [K.AMOOR_D]: ["amoor.d", false],
+  [K.AMOMIN_D]: ["amomin.d", false],
+  [K.AMOMAX_D]: ["amomax.d", false],
+  [K.AMOMINU_D]: ["amominu.d", false],
+  [K.AMOMAXU_D]: ["amomaxu.d", false],
+  [K.FLW]: ["flw", false],
+  [K.FLD]: ["fld", false],
+  [K.FSW]: ["fsw", false],
+  [K.FSD]: ["fsd", false],
   [K.FP]: ["(op-fp)", false],
-  [K.CSRRW]: ["csrrw", true], [K.CSRRS]: ["csrrs", true], [K.CSRRC]: ["csrrc", true],
-  [K.CSRRWI]: ["csrrwi", true], [K.CSRRSI]: ["csrrsi", true], [K.CSRRCI]: ["csrrci", true],
-  [K.FENCE_I]: ["fence.i", true], [K.ECALL]: ["ecall", true], [K.EBREAK]: ["ebreak", true],
-  [K.SRET]: ["sret", true], [K.MRET]: ["mret", true], [K.WFI]: ["wfi", true], [K.SFENCE_VMA]: ["sfence.vma", true],
+  [K.CSRRW]: ["csrrw", true],
+  [K.CSRRS]: ["csrrs", true],
+  [K.CSRRC]: ["csrrc", true],
+  [K.CSRRWI]: ["csrrwi", true],
+  [K.CSRRSI]: ["csrrsi", true],
+  [K.CSRRCI]: ["csrrci", true],
+  [K.FENCE_I]: ["fence.i", true],
+  [K.ECALL]: ["ecall", true],
+  [K.EBREAK]: ["ebreak", true],
+  [K.SRET]: ["sret", true],
+  [K.MRET]: ["mret", true],
+  [K.WFI]: ["wfi", true],
+  [K.SFENCE_VMA]: ["sfence.vma", true],
   [K.ILLEGAL]: ["(illegal)", true],
 };
 
@@ -124,8 +352,17 @@ export type Entry = [kind: K, d: number, a: number, b: number, w1: number, w2: n
 
 /** Access size in bytes of each load and store kind. */
 export const SIZES: Partial<Record<K, 1 | 2 | 4 | 8>> = {
-  [K.LB]: 1, [K.LH]: 2, [K.LW]: 4, [K.LD]: 8, [K.LBU]: 1, [K.LHU]: 2, [K.LWU]: 4,
-  [K.SB]: 1, [K.SH]: 2, [K.SW]: 4, [K.SD]: 8,
+  [K.LB]: 1,
+  [K.LH]: 2,
+  [K.LW]: 4,
+  [K.LD]: 8,
+  [K.LBU]: 1,
+  [K.LHU]: 2,
+  [K.LWU]: 4,
+  [K.SB]: 1,
+  [K.SH]: 2,
+  [K.SW]: 4,
+  [K.SD]: 8,
 };
 
 /** funct5 of LR, SC and each AMO (chapter 8), in the order of their kinds from K.LR_W and K.LR_D. */
@@ -149,12 +386,33 @@ const OP_IMM = [K.ADDI, K.SLLI, K.SLTI, K.SLTIU, K.XORI, K.SRLI, K.ORI, K.ANDI] 
 const OP = [K.ADD, K.SLL, K.SLT, K.SLTU, K.XOR, K.SRL, K.OR, K.AND] as const;
 const OP_M = [K.MUL, K.MULH, K.MULHSU, K.MULHU, K.DIV, K.DIVU, K.REM, K.REMU] as const;
 const OP_32: Record<string, K | undefined> = {
-  "0:0": K.ADDW, "32:0": K.SUBW, "0:1": K.SLLW, "0:5": K.SRLW, "32:5": K.SRAW,
-  "1:0": K.MULW, "1:4": K.DIVW, "1:5": K.DIVUW, "1:6": K.REMW, "1:7": K.REMUW,
+  "0:0": K.ADDW,
+  "32:0": K.SUBW,
+  "0:1": K.SLLW,
+  "0:5": K.SRLW,
+  "32:5": K.SRAW,
+  "1:0": K.MULW,
+  "1:4": K.DIVW,
+  "1:5": K.DIVUW,
+  "1:6": K.REMW,
+  "1:7": K.REMUW,
 };
-const CSR_OPS: Record<number, K | undefined> = { 1: K.CSRRW, 2: K.CSRRS, 3: K.CSRRC, 5: K.CSRRWI, 6: K.CSRRSI, 7: K.CSRRCI };
+const CSR_OPS: Record<number, K | undefined> = {
+  1: K.CSRRW,
+  2: K.CSRRS,
+  3: K.CSRRC,
+  5: K.CSRRWI,
+  6: K.CSRRSI,
+  7: K.CSRRCI,
+};
 /** SYSTEM instructions with funct3 0, rd and rs1 x0, by funct12 (privileged spec 2.2, table 2.3 and chapter 3.3). */
-const PRIV_OPS: Record<number, K | undefined> = { 0x000: K.ECALL, 0x001: K.EBREAK, 0x102: K.SRET, 0x302: K.MRET, 0x105: K.WFI };
+const PRIV_OPS: Record<number, K | undefined> = {
+  0x000: K.ECALL,
+  0x001: K.EBREAK,
+  0x102: K.SRET,
+  0x302: K.MRET,
+  0x105: K.WFI,
+};
 
 export const ILLEGAL: Entry = [K.ILLEGAL, 0, 0, 0, 0, 0];
 

@@ -5,7 +5,20 @@ import { test } from "node:test";
 import type { Hart } from "../hart/hart.js";
 import * as I from "./ops-int.js";
 
-const EDGE = [0n, 1n, 2n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n, 0x123456789abcdef0n, 0xfedcba9876543210n];
+const EDGE = [
+  0n,
+  1n,
+  2n,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  (1n << 63n) - 1n,
+  1n << 63n,
+  (1n << 64n) - 1n,
+  0x123456789abcdef0n,
+  0xfedcba9876543210n,
+];
 
 function rng(seed: number): () => bigint {
   let s = BigInt(seed);
@@ -36,9 +49,17 @@ const CASES: [string, (d: number, a: number, b: number) => I.Op, (a: bigint, b: 
   ["mulhu", (d, a, b) => I.mulh("uu", d, a, b), (a, b) => (a * b) >> 64n],
   ["mulh", (d, a, b) => I.mulh("ss", d, a, b), (a, b) => (s64(a) * s64(b)) >> 64n],
   ["mulhsu", (d, a, b) => I.mulh("su", d, a, b), (a, b) => (s64(a) * b) >> 64n],
-  ["div", (d, a, b) => I.div(true, false, d, a, b), (a, b) => (b === 0n ? -1n : s64(a) === -(1n << 63n) && s64(b) === -1n ? a : s64(a) / s64(b))],
+  [
+    "div",
+    (d, a, b) => I.div(true, false, d, a, b),
+    (a, b) => (b === 0n ? -1n : s64(a) === -(1n << 63n) && s64(b) === -1n ? a : s64(a) / s64(b)),
+  ],
   ["divu", (d, a, b) => I.div(false, false, d, a, b), (a, b) => (b === 0n ? -1n : a / b)],
-  ["rem", (d, a, b) => I.div(true, true, d, a, b), (a, b) => (b === 0n ? a : s64(a) === -(1n << 63n) && s64(b) === -1n ? 0n : s64(a) % s64(b))],
+  [
+    "rem",
+    (d, a, b) => I.div(true, true, d, a, b),
+    (a, b) => (b === 0n ? a : s64(a) === -(1n << 63n) && s64(b) === -1n ? 0n : s64(a) % s64(b)),
+  ],
   ["remu", (d, a, b) => I.div(false, true, d, a, b), (a, b) => (b === 0n ? a : a % b)],
   ["sll", (d, a, b) => I.shift(0, d, a, b), (a, b) => a << (b & 63n)],
   ["srl", (d, a, b) => I.shift(1, d, a, b), (a, b) => a >> (b & 63n)],
@@ -73,14 +94,22 @@ test("W forms sign-extend their 32-bit results", () => {
     [I.opW("sll", 6, 2, 4), (a, b) => sx(a << (b & 31n))],
     [I.opW("srl", 6, 2, 4), (a, b) => sx(BigInt.asUintN(32, a) >> (b & 31n))],
     [I.opW("sra", 6, 2, 4), (a, b) => sx(BigInt.asIntN(32, a) >> (b & 31n))],
-    [I.divW(true, false, 6, 2, 4), (a, b) => {
-      const x = BigInt.asIntN(32, a), y = BigInt.asIntN(32, b);
-      return y === 0n ? u64(-1n) : x === -(1n << 31n) && y === -1n ? sx(x) : sx(x / y);
-    }],
-    [I.divW(false, true, 6, 2, 4), (a, b) => {
-      const x = BigInt.asUintN(32, a), y = BigInt.asUintN(32, b);
-      return y === 0n ? sx(x) : sx(x % y);
-    }],
+    [
+      I.divW(true, false, 6, 2, 4),
+      (a, b) => {
+        const x = BigInt.asIntN(32, a),
+          y = BigInt.asIntN(32, b);
+        return y === 0n ? u64(-1n) : x === -(1n << 31n) && y === -1n ? sx(x) : sx(x / y);
+      },
+    ],
+    [
+      I.divW(false, true, 6, 2, 4),
+      (a, b) => {
+        const x = BigInt.asUintN(32, a),
+          y = BigInt.asUintN(32, b);
+        return y === 0n ? sx(x) : sx(x % y);
+      },
+    ],
   ];
   for (const [op, ref] of ws)
     for (const a of vs)

@@ -12,7 +12,6 @@ import type { Hart } from "../hart/hart.js";
  */
 export type Op = (h: Hart) => boolean | void;
 
-
 // ---- helpers on pairs ----
 export function sltPair(ah: number, al: number, bh: number, bl: number): boolean {
   return ah < bh || (ah === bh && al >>> 0 < bl >>> 0);
@@ -65,7 +64,7 @@ export function mulLow(x: Int32Array, d: number, al: number, ah: number, bl: num
   const b0 = bl & 0xffff;
   const b1 = bl >>> 16;
   const p00 = a0 * b0;
-  const mid = (p00 >>> 16) + (a0 * b1 & 0xffff) + (a1 * b0 & 0xffff);
+  const mid = (p00 >>> 16) + ((a0 * b1) & 0xffff) + ((a1 * b0) & 0xffff);
   const hiOfLow = a1 * b1 + ((a0 * b1) >>> 16) + ((a1 * b0) >>> 16) + (mid >>> 16);
   x[d] = (mid << 16) | (p00 & 0xffff);
   x[d + 1] = (hiOfLow + Math.imul(al, bh) + Math.imul(ah, bl)) | 0;
@@ -224,8 +223,14 @@ export function mul(d: number, a: number, b: number): Op {
  * product and column sum stays below 2^53, so doubles are exact). Result in x[d], x[d+1].
  */
 function mulhu64(x: Int32Array, d: number, al: number, ah: number, bl: number, bh: number): void {
-  const a0 = al & 0xffff, a1 = al >>> 16, a2 = ah & 0xffff, a3 = ah >>> 16;
-  const b0 = bl & 0xffff, b1 = bl >>> 16, b2 = bh & 0xffff, b3 = bh >>> 16;
+  const a0 = al & 0xffff,
+    a1 = al >>> 16,
+    a2 = ah & 0xffff,
+    a3 = ah >>> 16;
+  const b0 = bl & 0xffff,
+    b1 = bl >>> 16,
+    b2 = bh & 0xffff,
+    b3 = bh >>> 16;
   let c = Math.floor((a0 * b0) / 65536);
   c = Math.floor((c + a0 * b1 + a1 * b0) / 65536);
   c = Math.floor((c + a0 * b2 + a1 * b1 + a2 * b0) / 65536);
@@ -245,10 +250,14 @@ function mulhu64(x: Int32Array, d: number, al: number, ah: number, bl: number, b
 export function mulh(kind: "ss" | "su" | "uu", d: number, a: number, b: number): Op {
   return (h) => {
     const x = h.x;
-    const al = x[a]!, ah = x[a + 1]!, bl = x[b]!, bh = x[b + 1]!;
+    const al = x[a]!,
+      ah = x[a + 1]!,
+      bl = x[b]!,
+      bh = x[b + 1]!;
     mulhu64(x, d, al, ah, bl, bh);
     if (kind === "uu") return;
-    let rl = x[d]!, rh = x[d + 1]!;
+    let rl = x[d]!,
+      rh = x[d + 1]!;
     if (ah < 0) {
       const s = (rl >>> 0) - (bl >>> 0);
       rh = (rh - bh - (s < 0 ? 1 : 0)) | 0;

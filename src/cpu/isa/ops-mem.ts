@@ -8,7 +8,6 @@ import { Exc, MS_FS } from "./defs.js";
 import type { Hart } from "../hart/hart.js";
 import type { Op } from "./ops-int.js";
 
-
 export function load(width: number, unsigned: boolean, d: number, a: number, imm: number): Op {
   switch (width) {
     case 0:
@@ -145,7 +144,9 @@ function amo64(f: number, ol: number, oh: number, vl: number, vh: number): numbe
   }
   // min/max: pick one operand by a signed or unsigned 64-bit comparison
   const signed = f === 0x10 || f === 0x14;
-  const less = signed ? oh < vh || (oh === vh && ol >>> 0 < vl >>> 0) : oh >>> 0 < vh >>> 0 || (oh === vh && ol >>> 0 < vl >>> 0);
+  const less = signed
+    ? oh < vh || (oh === vh && ol >>> 0 < vl >>> 0)
+    : oh >>> 0 < vh >>> 0 || (oh === vh && ol >>> 0 < vl >>> 0);
   const pickOld = f === 0x10 || f === 0x18 ? less : !less;
   amoHi = pickOld ? oh : vh;
   return pickOld ? ol : vl;

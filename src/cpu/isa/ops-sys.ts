@@ -6,11 +6,27 @@
  */
 import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "../hart/csr.js";
-import { Csr, Exc, MIP_SEIP, MS_MIE, MS_MPIE, MS_MPP, MS_MPRV, MS_SIE, MS_SPIE, MS_SPP, MS_TSR, MS_TVM, MS_TW, PRIV_M, PRIV_S, PRIV_U } from "./defs.js";
+import {
+  Csr,
+  Exc,
+  MIP_SEIP,
+  MS_MIE,
+  MS_MPIE,
+  MS_MPP,
+  MS_MPRV,
+  MS_SIE,
+  MS_SPIE,
+  MS_SPP,
+  MS_TSR,
+  MS_TVM,
+  MS_TW,
+  PRIV_M,
+  PRIV_S,
+  PRIV_U,
+} from "./defs.js";
 import type { Hart } from "../hart/hart.js";
 import { K } from "./kinds.js";
 import { sltPair, sltuPair, type Op } from "./ops-int.js";
-
 
 /** JAL: `target` and `link` are offsets from the block's pc (kinds.ts Entry). */
 export function jal(d: number, target: number, link: number): Op {

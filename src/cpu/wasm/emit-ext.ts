@@ -16,13 +16,28 @@ import { HartArea, RAM_OFFSET, STOP_IRQ } from "./layout.js";
 type AmoOp = readonly [op: Op | "swap", pickOld?: Op];
 export type AmoKind = Exclude<AtomicKind, K.LR_W | K.SC_W | K.LR_D | K.SC_D>;
 const AMO: Record<AmoKind, AmoOp> = {
-  [K.AMOADD_W]: [Op.I32Add], [K.AMOSWAP_W]: ["swap"], [K.AMOXOR_W]: [Op.I32Xor], [K.AMOOR_W]: [Op.I32Or], [K.AMOAND_W]: [Op.I32And],
-  [K.AMOMIN_W]: [Op.Select, Op.I32LtS], [K.AMOMAX_W]: [Op.Select, Op.I32GtS], [K.AMOMINU_W]: [Op.Select, Op.I32LtU], [K.AMOMAXU_W]: [Op.Select, Op.I32GtU],
-  [K.AMOADD_D]: [Op.I64Add], [K.AMOSWAP_D]: ["swap"], [K.AMOXOR_D]: [Op.I64Xor], [K.AMOOR_D]: [Op.I64Or], [K.AMOAND_D]: [Op.I64And],
-  [K.AMOMIN_D]: [Op.Select, Op.I64LtS], [K.AMOMAX_D]: [Op.Select, Op.I64GtS], [K.AMOMINU_D]: [Op.Select, Op.I64LtU], [K.AMOMAXU_D]: [Op.Select, Op.I64GtU],
+  [K.AMOADD_W]: [Op.I32Add],
+  [K.AMOSWAP_W]: ["swap"],
+  [K.AMOXOR_W]: [Op.I32Xor],
+  [K.AMOOR_W]: [Op.I32Or],
+  [K.AMOAND_W]: [Op.I32And],
+  [K.AMOMIN_W]: [Op.Select, Op.I32LtS],
+  [K.AMOMAX_W]: [Op.Select, Op.I32GtS],
+  [K.AMOMINU_W]: [Op.Select, Op.I32LtU],
+  [K.AMOMAXU_W]: [Op.Select, Op.I32GtU],
+  [K.AMOADD_D]: [Op.I64Add],
+  [K.AMOSWAP_D]: ["swap"],
+  [K.AMOXOR_D]: [Op.I64Xor],
+  [K.AMOOR_D]: [Op.I64Or],
+  [K.AMOAND_D]: [Op.I64And],
+  [K.AMOMIN_D]: [Op.Select, Op.I64LtS],
+  [K.AMOMAX_D]: [Op.Select, Op.I64GtS],
+  [K.AMOMINU_D]: [Op.Select, Op.I64LtU],
+  [K.AMOMAXU_D]: [Op.Select, Op.I64GtU],
 };
 /** The M extension's kinds beyond MUL and MULW, emitted by mulDiv. */
-export type MulDivKind = K.MULH | K.MULHSU | K.MULHU | K.DIV | K.DIVU | K.REM | K.REMU | K.DIVW | K.DIVUW | K.REMW | K.REMUW;
+export type MulDivKind =
+  K.MULH | K.MULHSU | K.MULHU | K.DIV | K.DIVU | K.REM | K.REMU | K.DIVW | K.DIVUW | K.REMW | K.REMUW;
 
 /** Emits the M and A extensions and sstatus's SIE accesses inline. */
 export class ExtEmitter extends Emitter {
@@ -39,7 +54,11 @@ export class ExtEmitter extends Emitter {
    */
   atomicProbe(size: number, tags: L.RT | L.WT): void {
     const c = this.c;
-    c.get(L.ADDR).op(Op.I32WrapI64).i32(size - 1).op(Op.I32And).op(Op.I32Eqz);
+    c.get(L.ADDR)
+      .op(Op.I32WrapI64)
+      .i32(size - 1)
+      .op(Op.I32And)
+      .op(Op.I32Eqz);
     tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
     c.op(Op.I32And);
     c.open(Op.If);
@@ -58,7 +77,10 @@ export class ExtEmitter extends Emitter {
     c.op(Op.Else);
     this.flush(false, dirtyBefore);
     this.service(S_CALL, k);
-    if (d !== 64) c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * d).set(this.local(d));
+    if (d !== 64)
+      c.get(L.HB)
+        .mem(Op.I64Load, 3, HartArea.x + 4 * d)
+        .set(this.local(d));
     c.op(Op.End);
   }
 
@@ -75,7 +97,9 @@ export class ExtEmitter extends Emitter {
     this.touch(b);
     const dirtyBefore = new Set(this.dirty);
     this.atomicProbe(size, L.WT);
-    c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
+    c.get(L.OFF)
+      .mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET)
+      .set(L.V);
     c.get(L.OFF);
     // The new value from the old one and rs2: W forms on the low words (i32), D forms on i64.
     const old = (): void => {
@@ -119,7 +143,9 @@ export class ExtEmitter extends Emitter {
     const dirtyBefore = new Set(this.dirty);
     this.atomicProbe(size, lr ? L.RT : L.WT);
     if (lr) {
-      c.get(L.OFF).mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET).set(L.V);
+      c.get(L.OFF)
+        .mem(size === 4 ? Op.I64Load32S : Op.I64Load, ALIGN[size]!, RAM_OFFSET)
+        .set(L.V);
       c.get(L.HB).get(L.OFF).mem(Op.I32Store, 2, HartArea.reservation);
     } else {
       // V = 1 (failure) unless the reservation is this offset; then store rs2 and V = 0.
@@ -198,7 +224,8 @@ export class ExtEmitter extends Emitter {
     hi(L.V);
     c.op(Op.I64Add);
     // Signed operands: a negative a (MULH, MULHSU) subtracts b; a negative b (MULH) subtracts a.
-    const fix = (neg: L, other: L): void => void c.get(other).i64(0).get(neg).i64(0).op(Op.I64LtS).op(Op.Select).op(Op.I64Sub);
+    const fix = (neg: L, other: L): void =>
+      void c.get(other).i64(0).get(neg).i64(0).op(Op.I64LtS).op(Op.Select).op(Op.I64Sub);
     if (kind !== K.MULHU) fix(L.TA, L.TB);
     if (kind === K.MULH) fix(L.TB, L.TA);
   }
@@ -280,7 +307,12 @@ export class ExtEmitter extends Emitter {
       if (set) {
         // SIE went from 0 to 1: stop |= STOP_IRQ.
         c.get(L.IDX).get(L.OFF).i32(-1).op(Op.I32Xor).op(Op.I32And).i32(MS_SIE).op(Op.I32And).open(Op.If);
-        c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.stop).i32(STOP_IRQ).op(Op.I32Or).mem(Op.I32Store, 2, HartArea.stop);
+        c.get(L.HB)
+          .get(L.HB)
+          .mem(Op.I32Load, 2, HartArea.stop)
+          .i32(STOP_IRQ)
+          .op(Op.I32Or)
+          .mem(Op.I32Store, 2, HartArea.stop);
         c.op(Op.End);
       }
     }
@@ -289,7 +321,15 @@ export class ExtEmitter extends Emitter {
       this.setReg(d, () => {
         c.get(L.OFF).i32(SSTATUS_MASK).op(Op.I32And).op(Op.I64ExtendI32U);
         c.i64(SSTATUS_HI_XL * 2 ** 32).op(Op.I64Or);
-        c.get(L.OFF).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq).op(Op.I64ExtendI32U).i64(63).op(Op.I64Shl).op(Op.I64Or);
+        c.get(L.OFF)
+          .i32(MS_FS)
+          .op(Op.I32And)
+          .i32(MS_FS)
+          .op(Op.I32Eq)
+          .op(Op.I64ExtendI32U)
+          .i64(63)
+          .op(Op.I64Shl)
+          .op(Op.I64Or);
       });
     }
     c.op(Op.Else);

@@ -36,28 +36,87 @@ const LOADS: Partial<Record<K, [op: Op, slow: Op | null]>> = {
   [K.LHU]: [Op.I64Load16U, Op.I64ExtendI32U],
   [K.LWU]: [Op.I64Load32U, Op.I64ExtendI32U],
 };
-const STORES: Partial<Record<K, Op>> = { [K.SB]: Op.I64Store8, [K.SH]: Op.I64Store16, [K.SW]: Op.I64Store32, [K.SD]: Op.I64Store };
+const STORES: Partial<Record<K, Op>> = {
+  [K.SB]: Op.I64Store8,
+  [K.SH]: Op.I64Store16,
+  [K.SW]: Op.I64Store32,
+  [K.SD]: Op.I64Store,
+};
 /** Narrow slow-path results: the bits that are the value (loadSlow returns 1 and 2 bytes unsigned). */
 const SIGN_BITS: Partial<Record<K, number>> = { [K.LB]: 24, [K.LH]: 16 };
 
 const BR: Record<K.BEQ | K.BNE | K.BLT | K.BGE | K.BLTU | K.BGEU, Op> = {
-  [K.BEQ]: Op.I64Eq, [K.BNE]: Op.I64Ne, [K.BLT]: Op.I64LtS, [K.BGE]: Op.I64GeS, [K.BLTU]: Op.I64LtU, [K.BGEU]: Op.I64GeU,
+  [K.BEQ]: Op.I64Eq,
+  [K.BNE]: Op.I64Ne,
+  [K.BLT]: Op.I64LtS,
+  [K.BGE]: Op.I64GeS,
+  [K.BLTU]: Op.I64LtU,
+  [K.BGEU]: Op.I64GeU,
 };
 const ALU: Record<
-  K.ADD | K.SUB | K.XOR | K.OR | K.AND | K.MUL | K.SLL | K.SRL | K.SRA | K.ADDI | K.XORI | K.ORI | K.ANDI | K.SLLI | K.SRLI | K.SRAI,
+  | K.ADD
+  | K.SUB
+  | K.XOR
+  | K.OR
+  | K.AND
+  | K.MUL
+  | K.SLL
+  | K.SRL
+  | K.SRA
+  | K.ADDI
+  | K.XORI
+  | K.ORI
+  | K.ANDI
+  | K.SLLI
+  | K.SRLI
+  | K.SRAI,
   Op
 > = {
-  [K.ADD]: Op.I64Add, [K.SUB]: Op.I64Sub, [K.XOR]: Op.I64Xor, [K.OR]: Op.I64Or, [K.AND]: Op.I64And, [K.MUL]: Op.I64Mul,
-  [K.SLL]: Op.I64Shl, [K.SRL]: Op.I64ShrU, [K.SRA]: Op.I64ShrS,
-  [K.ADDI]: Op.I64Add, [K.XORI]: Op.I64Xor, [K.ORI]: Op.I64Or, [K.ANDI]: Op.I64And,
-  [K.SLLI]: Op.I64Shl, [K.SRLI]: Op.I64ShrU, [K.SRAI]: Op.I64ShrS,
+  [K.ADD]: Op.I64Add,
+  [K.SUB]: Op.I64Sub,
+  [K.XOR]: Op.I64Xor,
+  [K.OR]: Op.I64Or,
+  [K.AND]: Op.I64And,
+  [K.MUL]: Op.I64Mul,
+  [K.SLL]: Op.I64Shl,
+  [K.SRL]: Op.I64ShrU,
+  [K.SRA]: Op.I64ShrS,
+  [K.ADDI]: Op.I64Add,
+  [K.XORI]: Op.I64Xor,
+  [K.ORI]: Op.I64Or,
+  [K.ANDI]: Op.I64And,
+  [K.SLLI]: Op.I64Shl,
+  [K.SRLI]: Op.I64ShrU,
+  [K.SRAI]: Op.I64ShrS,
 };
 /** The W forms as i32 operations on the low words, sign-extended (unprivileged spec 5.3). */
 const ALU_W: Record<K.ADDW | K.SUBW | K.MULW | K.SLLW | K.SRLW | K.SRAW | K.ADDIW | K.SLLIW | K.SRLIW | K.SRAIW, Op> = {
-  [K.ADDW]: Op.I32Add, [K.SUBW]: Op.I32Sub, [K.MULW]: Op.I32Mul, [K.SLLW]: Op.I32Shl, [K.SRLW]: Op.I32ShrU, [K.SRAW]: Op.I32ShrS,
-  [K.ADDIW]: Op.I32Add, [K.SLLIW]: Op.I32Shl, [K.SRLIW]: Op.I32ShrU, [K.SRAIW]: Op.I32ShrS,
+  [K.ADDW]: Op.I32Add,
+  [K.SUBW]: Op.I32Sub,
+  [K.MULW]: Op.I32Mul,
+  [K.SLLW]: Op.I32Shl,
+  [K.SRLW]: Op.I32ShrU,
+  [K.SRAW]: Op.I32ShrS,
+  [K.ADDIW]: Op.I32Add,
+  [K.SLLIW]: Op.I32Shl,
+  [K.SRLIW]: Op.I32ShrU,
+  [K.SRAIW]: Op.I32ShrS,
 };
-const IMM_KINDS = new Set<K>([K.ADDI, K.XORI, K.ORI, K.ANDI, K.SLLI, K.SRLI, K.SRAI, K.SLTI, K.SLTIU, K.ADDIW, K.SLLIW, K.SRLIW, K.SRAIW]);
+const IMM_KINDS = new Set<K>([
+  K.ADDI,
+  K.XORI,
+  K.ORI,
+  K.ANDI,
+  K.SLLI,
+  K.SRLI,
+  K.SRAI,
+  K.SLTI,
+  K.SLTIU,
+  K.ADDIW,
+  K.SLLIW,
+  K.SRLIW,
+  K.SRAIW,
+]);
 
 /** Emits a block: the fast subset inline, and the switch on every instruction kind. */
 class BlockEmitter extends ExtEmitter {

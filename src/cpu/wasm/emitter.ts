@@ -27,7 +27,12 @@ export function tlbMatch(c: Code, addr: number, tags: () => void, idx: number, l
  * exactness on every access (V8 emitted a rounding, a conversion and two branches).
  */
 export function tlbPage(c: Code, idx: number): void {
-  c.get(idx).mem(Op.F64Load, 3, TLB_ADD).f64(2 ** 52).op(Op.F64Add).op(Op.I64ReinterpretF64).op(Op.I32WrapI64);
+  c.get(idx)
+    .mem(Op.F64Load, 3, TLB_ADD)
+    .f64(2 ** 52)
+    .op(Op.F64Add)
+    .op(Op.I64ReinterpretF64)
+    .op(Op.I32WrapI64);
 }
 
 /** Parameters and locals of the block function. */
@@ -143,7 +148,10 @@ export class Emitter {
    */
   touch(p: number): void {
     if (p === 0 || p === 64 || this.cached.has(p)) return;
-    this.c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * p).set(this.local(p));
+    this.c
+      .get(L.HB)
+      .mem(Op.I64Load, 3, HartArea.x + 4 * p)
+      .set(this.local(p));
     this.cached.add(p);
   }
   /** Push register pair `p` (2*r) as an i64; x0 is 0. */
@@ -167,7 +175,11 @@ export class Emitter {
   }
   /** Store registers `regs` (by default the dirty ones) back; `clean`: they are then clean. */
   flush(clean: boolean, regs: ReadonlySet<number> = this.dirty): void {
-    for (const p of regs) this.c.get(L.HB).get(this.local(p)).mem(Op.I64Store, 3, HartArea.x + 4 * p);
+    for (const p of regs)
+      this.c
+        .get(L.HB)
+        .get(this.local(p))
+        .mem(Op.I64Store, 3, HartArea.x + 4 * p);
     if (clean) this.dirty.clear();
   }
   /** After a closure: memory holds the registers; no local may be trusted. */
@@ -198,7 +210,13 @@ export class Emitter {
     this.reg(a);
     c.i64(imm).op(Op.I64Add).set(L.ADDR);
     tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
-    c.get(L.OFF).i32(0xfff).op(Op.I32And).tee(L.OFF).i32(4096 - size).op(Op.I32LeU).op(Op.I32And);
+    c.get(L.OFF)
+      .i32(0xfff)
+      .op(Op.I32And)
+      .tee(L.OFF)
+      .i32(4096 - size)
+      .op(Op.I32LeU)
+      .op(Op.I32And);
   }
   /** The guest RAM byte the probed access reaches, as an i32 address in the memory (less RAM_OFFSET). */
   ramAddr(): void {

@@ -42,7 +42,9 @@ test("a module with an imported function, memory and table, locals and a loop ru
   c.get(0).i32(1).op(Op.I32Sub).tee(0).br(Op.BrIf, 0);
   c.op(Op.End);
   c.i32(0).get(1).mem(Op.I64Store, 3, 8);
-  c.get(1).i64(-(2 ** 53 - 1)).op(Op.I64Xor);
+  c.get(1)
+    .i64(-(2 ** 53 - 1))
+    .op(Op.I64Xor);
   const bytes = encodeModule({
     imports: [{ name: "f", type: { params: [T.I32], results: [T.I32] } }],
     memoryPages: 1,
@@ -54,7 +56,9 @@ test("a module with an imported function, memory and table, locals and a loop ru
   const memory = new WebAssembly.Memory({ initial: 1 });
   const table = new WebAssembly.Table({ element: "anyfunc", initial: 1 });
   const seen: number[] = [];
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { f: (n: number) => (seen.push(n), -n), m: memory, t: table } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    i: { f: (n: number) => (seen.push(n), -n), m: memory, t: table },
+  });
   const run = inst.exports["run"] as (n: number, x: bigint) => bigint;
   // x: 1 -> 3-3=0 -> 0-2=-2 -> -6-1=-7
   assert.equal(run(3, 1n), -7n ^ -(2n ** 53n - 1n));
@@ -65,7 +69,11 @@ test("a module with an imported function, memory and table, locals and a loop ru
 test("f64 constants, and the TLB's double-to-offset conversion (emitter.ts tlbPage), run in V8", () => {
   // g(d f64) -> i32: the low word of (d + 2^52)'s bits; k() -> f64: a constant.
   const g = new Code();
-  g.get(0).f64(2 ** 52).op(Op.F64Add).op(Op.I64ReinterpretF64).op(Op.I32WrapI64);
+  g.get(0)
+    .f64(2 ** 52)
+    .op(Op.F64Add)
+    .op(Op.I64ReinterpretF64)
+    .op(Op.I32WrapI64);
   const consts = [0, -0, 1.5, -(2 ** 60), 2 ** 52, Math.PI, Number.MAX_VALUE, Infinity];
   const bytes = encodeModule({
     imports: [],
@@ -79,9 +87,12 @@ test("f64 constants, and the TLB's double-to-offset conversion (emitter.ts tlbPa
       }),
     ],
   });
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: new WebAssembly.Memory({ initial: 1 }) } });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
+    i: { m: new WebAssembly.Memory({ initial: 1 }) },
+  });
   const ex = inst.exports as Record<string, (d?: number) => number>;
   consts.forEach((v, i) => assert.ok(Object.is(ex[`k${i}`]!(), v), `f64.const ${v}`));
   // Every RAM offset a TLB entry may hold: whole numbers from 0 to 2^32 - 1.
-  for (const off of [0, 1, 4096, 0x7ffff000, 0x80000000, 0xfffff000, 2 ** 32 - 1]) assert.equal(ex["g"]!(off) >>> 0, off);
+  for (const off of [0, 1, 4096, 0x7ffff000, 0x80000000, 0xfffff000, 2 ** 32 - 1])
+    assert.equal(ex["g"]!(off) >>> 0, off);
 });

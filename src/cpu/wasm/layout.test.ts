@@ -6,7 +6,17 @@ import { test } from "node:test";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
 import { CTX_COUNT, TLB_SIZE } from "../hart/tlb.js";
-import { HART_AREA, HART_SLOTS, HartArea, JC_ENTRIES, JC_OFFSET, MAX_LINEAR, RAM_OFFSET, TLB_ADD, TLB_SET } from "./layout.js";
+import {
+  HART_AREA,
+  HART_SLOTS,
+  HartArea,
+  JC_ENTRIES,
+  JC_OFFSET,
+  MAX_LINEAR,
+  RAM_OFFSET,
+  TLB_ADD,
+  TLB_SET,
+} from "./layout.js";
 
 test("a hart's area holds its registers, slots and twelve TLB sets without overlap", () => {
   const spans: [string, number, number][] = [
@@ -46,7 +56,11 @@ test("a machine's harts, TLBs and RAM live in one wasm memory, where the map say
     assert.equal(h.area, i * HART_AREA);
     h.x[2 * 7] = 0x89abcdef | 0;
     h.x[2 * 7 + 1] = 0x01234567;
-    assert.equal(dv.getBigUint64(h.area + HartArea.x + 8 * 7, true), 0x0123456789abcdefn, "a register pair is a little-endian i64");
+    assert.equal(
+      dv.getBigUint64(h.area + HartArea.x + 8 * 7, true),
+      0x0123456789abcdefn,
+      "a register pair is a little-endian i64",
+    );
     // The current read and write tag arrays are named in the slots, and are the hart's own.
     assert.equal(dv.getInt32(h.area + HartArea.rtag, true), h.rtag.byteOffset);
     assert.equal(dv.getInt32(h.area + HartArea.wtag, true), h.wtag.byteOffset);

@@ -11,13 +11,15 @@ import { runHart } from "../engine/exec.js";
 import { WasmTier } from "./tier.js";
 
 /** CSR instruction (Zicsr, 9.1): csr, rs1 or uimm, funct3, rd. */
-const CSR = (csr: number, src: number, f3: number, rd: number): number => (csr << 20) | (src << 15) | (f3 << 12) | (rd << 7) | 0x73;
+const CSR = (csr: number, src: number, f3: number, rd: number): number =>
+  (csr << 20) | (src << 15) | (f3 << 12) | (rd << 7) | 0x73;
 const SSTATUS = 0x100;
 const RS = 2;
 const RC = 3;
 const RSI = 6;
 const RCI = 7;
-const I = (f3: number, rd: number, rs: number, imm: number): number => ((imm & 0xfff) << 20) | (rs << 15) | (f3 << 12) | (rd << 7) | 0x13;
+const I = (f3: number, rd: number, rs: number, imm: number): number =>
+  ((imm & 0xfff) << 20) | (rs << 15) | (f3 << 12) | (rd << 7) | 0x13;
 const ADDI = (rd: number, rs: number, imm: number): number => I(0, rd, rs, imm);
 const XORI = (rd: number, rs: number, imm: number): number => I(4, rd, rs, imm);
 const J_SELF = 0x6f; // jal x0, 0
@@ -40,7 +42,10 @@ type Case = { inst: number; priv: number; mstatus: number; x11: number; x11hi: n
  * compiled code holds modified in a local, which the closure must find in memory); what it left,
  * and how often the CSR op's closure ran.
  */
-function run(c: Case, tier: "closures" | "wasm"): { x: number[]; pc: number; mstatus: number; trap: string; irq: boolean; closureRuns: number } {
+function run(
+  c: Case,
+  tier: "closures" | "wasm",
+): { x: number[]; pc: number; mstatus: number; trap: string; irq: boolean; closureRuns: number } {
   const { m, h, start } = machine([XORI(11, 11, -1), c.inst, J_SELF]);
   h.setPriv(c.priv);
   h.mstatus = c.mstatus;
@@ -66,7 +71,14 @@ function run(c: Case, tier: "closures" | "wasm"): { x: number[]; pc: number; mst
     if (e !== TRAP) throw e;
     trap = `cause ${h.trapCause}`;
   }
-  return { x: Array.from(h.x.subarray(0, 64)), pc: h.pc - start, mstatus: h.mstatus, trap, irq: h.irqCheck, closureRuns };
+  return {
+    x: Array.from(h.x.subarray(0, 64)),
+    pc: h.pc - start,
+    mstatus: h.mstatus,
+    trap,
+    irq: h.irqCheck,
+    closureRuns,
+  };
 }
 
 test("compiled CSRRS/CSRRC on sstatus match the closures; SIE-only forms in S and M mode run inline", () => {
@@ -83,7 +95,13 @@ test("compiled CSRRS/CSRRC on sstatus match the closures; SIE-only forms in S an
     { inst: CSR(SSTATUS, 11, 1, 12), inline: false }, // CSRRW: the closure
   ];
   const statuses = [0, MS_SIE, MS_SPIE | MS_SUM, MS_SIE | MS_FS | MS_SUM, MS_FS >>> 1];
-  const x11s: [number, number][] = [[0, 0], [MS_SIE, 0], [MS_SIE | MS_SUM, 0], [MS_SIE, 1], [-1, -1]];
+  const x11s: [number, number][] = [
+    [0, 0],
+    [MS_SIE, 0],
+    [MS_SIE | MS_SUM, 0],
+    [MS_SIE, 1],
+    [-1, -1],
+  ];
   let inlined = 0;
   for (const f of forms) {
     for (const priv of [PRIV_M, PRIV_S, PRIV_U]) {
@@ -128,7 +146,14 @@ test("an interrupt that compiled code enables with csrsi is taken before the nex
   // must take it before the addi (without STOP_IRQ the chain ran on into `j .`).
   runHart(h, m.cache, 10);
   assert.deepEqual(
-    { scause: h.scause, int: h.scauseInt, sepc: h.sepc - start, x10: h.x[20], pc: h.pc - start, spie: (h.mstatus & MS_SPIE) !== 0 },
+    {
+      scause: h.scause,
+      int: h.scauseInt,
+      sepc: h.sepc - start,
+      x10: h.x[20],
+      pc: h.pc - start,
+      spie: (h.mstatus & MS_SPIE) !== 0,
+    },
     { scause: 5, int: true, sepc: 4, x10: 0, pc: 12, spie: true },
   );
 });

@@ -63,7 +63,14 @@ export class WasmTier {
       memoryPages: MIN_PAGES,
       table: true,
       types: [RUN_TYPE],
-      funcs: [{ type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] }, locals: [T.I32, T.I64, T.I32, T.I32], code: hub(jcAt), export: "enter" }],
+      funcs: [
+        {
+          type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] },
+          locals: [T.I32, T.I64, T.I32, T.I32],
+          code: hub(jcAt),
+          export: "enter",
+        },
+      ],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
@@ -120,7 +127,11 @@ export class WasmTier {
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
       this.table.set(idx, exports[`b${j}`]);
-      this.sites[idx] = { b, sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[], last: b.n - 1 };
+      this.sites[idx] = {
+        b,
+        sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
+        last: b.n - 1,
+      };
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
       // out of CodeCache's.
       if (this.jc !== null && b.hi < 0) {
@@ -194,7 +205,16 @@ export class WasmTier {
     return v;
   };
 
-  private readonly store = (id: number, k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number): void => {
+  private readonly store = (
+    id: number,
+    k: number,
+    done: number,
+    pc: number,
+    lo: number,
+    hi: number,
+    vlo: number,
+    vhi: number,
+  ): void => {
     const h = this.h!;
     const site = this.sites[id]!;
     this.at(h, site, k, done, pc);
@@ -263,9 +283,17 @@ function hub(jcAt: number): Code {
     c.op(Op.End);
     // Its compiled block, if any.
     c.get(H.OFF);
-    c.i32(1).op(Op.I32ShrU).i32(JC_ENTRIES - 1).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
+    c.i32(1)
+      .op(Op.I32ShrU)
+      .i32(JC_ENTRIES - 1)
+      .op(Op.I32And)
+      .i32(3)
+      .op(Op.I32Shl)
+      .tee(H.T);
     c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
-    c.get(H.T).mem(Op.I32Load, 2, jcAt + 4).set(H.IDX);
+    c.get(H.T)
+      .mem(Op.I32Load, 2, jcAt + 4)
+      .set(H.IDX);
     c.br(Op.Br, 1);
     c.op(Op.End);
   }

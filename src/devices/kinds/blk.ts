@@ -9,8 +9,16 @@ import type { DiskSpec } from "../../disk/open.js";
 import type { DiskFormat } from "../../disk/record.js";
 
 /** A blk entry as src/disk/open.ts's DiskSpec. */
-export function diskSpecOf(s: { path: string; readOnly?: boolean | undefined; format?: DiskFormat | undefined }): DiskSpec {
-  return { path: s.path, ...(s.readOnly !== undefined ? { readOnly: s.readOnly } : {}), ...(s.format !== undefined ? { format: s.format } : {}) };
+export function diskSpecOf(s: {
+  path: string;
+  readOnly?: boolean | undefined;
+  format?: DiskFormat | undefined;
+}): DiskSpec {
+  return {
+    path: s.path,
+    ...(s.readOnly !== undefined ? { readOnly: s.readOnly } : {}),
+    ...(s.format !== undefined ? { format: s.format } : {}),
+  };
 }
 
 const defaultName = (i: number): string => `vd${String.fromCharCode(97 + (i % 26))}`;

@@ -14,11 +14,15 @@ export const consoleKind = deviceKind({
     kind: z.literal("console"),
     name: DeviceName.optional(),
     /** Names of the ports after port 0 (the guest finds them under /sys/class/virtio-ports). */
-    ports: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be 1 to 64 letters, digits, '_', '.' or '-'" })).default([]),
+    ports: z
+      .array(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: "must be 1 to 64 letters, digits, '_', '.' or '-'" }))
+      .default([]),
   }),
   defaultName,
   async open(s, ctx) {
     const { VirtioConsole } = await import("../virtio/console.js");
-    return { device: new VirtioConsole({ name: s.name ?? defaultName(ctx.index), ports: s.ports.map((name) => ({ name })) }) };
+    return {
+      device: new VirtioConsole({ name: s.name ?? defaultName(ctx.index), ports: s.ports.map((name) => ({ name })) }),
+    };
   },
 });

@@ -21,6 +21,8 @@ export const vsock = deviceKind({
   defaultName,
   async open(s, ctx) {
     const { openVsock, DEFAULT_GUEST_CID } = await import("../../net/vsock-attach.js");
-    return { device: await openVsock({ path: s.path, guestCid: s.cid ?? DEFAULT_GUEST_CID }, s.name ?? defaultName(ctx.index)) };
+    return {
+      device: await openVsock({ path: s.path, guestCid: s.cid ?? DEFAULT_GUEST_CID }, s.name ?? defaultName(ctx.index)),
+    };
   },
 });

@@ -42,7 +42,10 @@ test("inflate gives pages back (zeroed), deflate takes them again; bad PFNs are 
   const pfn = page / 4096;
   drv.request(0, [pfnList([pfn, pfn + 1, 0x10, 0xffffffff])], []);
   assert.equal(dev.inflatedPages, 2);
-  assert.ok(ram.slice(page, 8192).every((b) => b === 0), "inflated pages are released");
+  assert.ok(
+    ram.slice(page, 8192).every((b) => b === 0),
+    "inflated pages are released",
+  );
   drv.request(1, [pfnList([pfn])], []);
   assert.equal(dev.inflatedPages, 1);
 });

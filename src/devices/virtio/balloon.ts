@@ -18,7 +18,14 @@ import { DeviceId, feature, hasFeature } from "./spec.js";
 import { PAGE_SIZE } from "../../machine/memory.js";
 
 /** §5.5.3 feature bits. */
-export const BalloonFeature = { MUST_TELL_HOST: 0, STATS_VQ: 1, DEFLATE_ON_OOM: 2, FREE_PAGE_HINT: 3, PAGE_POISON: 4, REPORTING: 5 } as const;
+export const BalloonFeature = {
+  MUST_TELL_HOST: 0,
+  STATS_VQ: 1,
+  DEFLATE_ON_OOM: 2,
+  FREE_PAGE_HINT: 3,
+  PAGE_POISON: 4,
+  REPORTING: 5,
+} as const;
 
 /** §5.5.4 struct virtio_balloon_config. */
 export const BALLOON_CONFIG = { size: 16, numPages: 0, actual: 4, freePageHintCmdId: 8, poisonVal: 12 } as const;

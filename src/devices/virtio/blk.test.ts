@@ -32,7 +32,14 @@ test("virtio-blk config: capacity in sectors, blk_size, seg_max, limits; feature
   assert.ok(cfg(BLK_CONFIG.maxDiscardSectors) > 0);
   assert.ok(cfg(BLK_CONFIG.maxWriteZeroesSeg) > 0);
   const f = rig.drv.deviceFeatures();
-  for (const b of [BlkFeature.SEG_MAX, BlkFeature.BLK_SIZE, BlkFeature.FLUSH, BlkFeature.DISCARD, BlkFeature.WRITE_ZEROES]) assert.ok(f & feature(b), `bit ${b}`);
+  for (const b of [
+    BlkFeature.SEG_MAX,
+    BlkFeature.BLK_SIZE,
+    BlkFeature.FLUSH,
+    BlkFeature.DISCARD,
+    BlkFeature.WRITE_ZEROES,
+  ])
+    assert.ok(f & feature(b), `bit ${b}`);
   assert.equal(f & feature(BlkFeature.RO), 0n);
 });
 
@@ -64,7 +71,10 @@ test("a request split across many descriptors at odd boundaries is one byte stre
   t.after(() => rig.transport.close());
   const hdr = blkHeader(BlkType.OUT, 5);
   const data = randomBytes(1024);
-  const st = rig.raw([hdr.subarray(0, 3), hdr.subarray(3), data.subarray(0, 7), data.subarray(7, 700), data.subarray(700)], [1]).status;
+  const st = rig.raw(
+    [hdr.subarray(0, 3), hdr.subarray(3), data.subarray(0, 7), data.subarray(7, 700), data.subarray(700)],
+    [1],
+  ).status;
   assert.equal(st, BlkStatus.OK);
   const r = rig.raw([hdr.subarray(0, 10).map((b, i) => (i === 0 ? 0 : b)), hdr.subarray(10)], [100, 924, 1]);
   assert.equal(r.status, BlkStatus.OK);
@@ -90,10 +100,31 @@ test("DISCARD and WRITE_ZEROES zero the ranges in the file; flags are checked", 
   t.after(() => rmSync(img.dir, { recursive: true }));
   const rig = blkRig(RawDisk.open(img.path));
   t.after(() => rig.transport.close());
-  assert.equal(rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0), dwzSegments([{ sector: 8, count: 16, flags: 1 }, { sector: 100, count: 3 }])], [1]).status, BlkStatus.OK);
-  assert.equal(rig.raw([blkHeader(BlkType.DISCARD, 0), dwzSegments([{ sector: 512, count: 512 }])], [1]).status, BlkStatus.OK);
-  assert.equal(rig.raw([blkHeader(BlkType.DISCARD, 0), dwzSegments([{ sector: 0, count: 8, flags: 1 }])], [1]).status, BlkStatus.UNSUPP);
-  assert.equal(rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0), dwzSegments([{ sector: 2040, count: 16 }])], [1]).status, BlkStatus.IOERR);
+  assert.equal(
+    rig.raw(
+      [
+        blkHeader(BlkType.WRITE_ZEROES, 0),
+        dwzSegments([
+          { sector: 8, count: 16, flags: 1 },
+          { sector: 100, count: 3 },
+        ]),
+      ],
+      [1],
+    ).status,
+    BlkStatus.OK,
+  );
+  assert.equal(
+    rig.raw([blkHeader(BlkType.DISCARD, 0), dwzSegments([{ sector: 512, count: 512 }])], [1]).status,
+    BlkStatus.OK,
+  );
+  assert.equal(
+    rig.raw([blkHeader(BlkType.DISCARD, 0), dwzSegments([{ sector: 0, count: 8, flags: 1 }])], [1]).status,
+    BlkStatus.UNSUPP,
+  );
+  assert.equal(
+    rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0), dwzSegments([{ sector: 2040, count: 16 }])], [1]).status,
+    BlkStatus.IOERR,
+  );
   assert.equal(rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0)], [1]).status, BlkStatus.IOERR, "no segment");
   const f = readFileSync(img.path);
   const zero = (a: number, n: number) => f.subarray(a * 512, (a + n) * 512).every((b) => b === 0);
@@ -137,7 +168,10 @@ test("a read-only disk offers F_RO and refuses writes with IOERR", (t) => {
   t.after(() => rig.transport.close());
   assert.ok(rig.drv.deviceFeatures() & feature(BlkFeature.RO));
   assert.equal(rig.write(0, new Uint8Array(512)), BlkStatus.IOERR);
-  assert.equal(rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0), dwzSegments([{ sector: 0, count: 1 }])], [1]).status, BlkStatus.IOERR);
+  assert.equal(
+    rig.raw([blkHeader(BlkType.WRITE_ZEROES, 0), dwzSegments([{ sector: 0, count: 1 }])], [1]).status,
+    BlkStatus.IOERR,
+  );
   assert.equal(rig.read(0, 1).status, BlkStatus.OK);
   assert.deepEqual(readFileSync(img.path), img.content);
 });
@@ -154,7 +188,9 @@ test("virtio-blk survives 2000 randomized malformed descriptor tables", (t) => {
       queues: [0],
       request: (rng) => {
         const h = blkHeader(rng.pick(types), rng.chance(0.8) ? rng.int(600) : rng.u32());
-        return rng.chance(0.5) ? h : new Uint8Array([...h, ...dwzSegments([{ sector: rng.int(600), count: rng.int(64), flags: rng.int(3) }])]);
+        return rng.chance(0.5)
+          ? h
+          : new Uint8Array([...h, ...dwzSegments([{ sector: rng.int(600), count: rng.int(64), flags: rng.int(3) }])]);
       },
     },
     0xb1c0_0002,

@@ -32,7 +32,16 @@ export const BlkFeature = {
 } as const;
 
 /** §5.2.6 request types. */
-export const BlkType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, GET_LIFETIME: 10, DISCARD: 11, WRITE_ZEROES: 13, SECURE_ERASE: 14 } as const;
+export const BlkType = {
+  IN: 0,
+  OUT: 1,
+  FLUSH: 4,
+  GET_ID: 8,
+  GET_LIFETIME: 10,
+  DISCARD: 11,
+  WRITE_ZEROES: 13,
+  SECURE_ERASE: 14,
+} as const;
 
 /** §5.2.6 status values. */
 export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
@@ -239,7 +248,8 @@ export class VirtioBlk implements VirtioDevice {
 
   /** Byte offset of `sectors` sectors at `sector`, or IOERR when they do not fit the disk. */
   private range(sector: bigint, sectors: number): number {
-    if (sector > BigInt(this.capacity) || Number(sector) + sectors > this.capacity) throw new RequestError(BlkStatus.IOERR);
+    if (sector > BigInt(this.capacity) || Number(sector) + sectors > this.capacity)
+      throw new RequestError(BlkStatus.IOERR);
     return Number(sector) * SECTOR_SIZE;
   }
 

@@ -11,7 +11,12 @@ import type { Segment } from "./virtqueue.js";
  * formed by `segs`, `at` being the range's position in that window; returns the bytes covered
  * (less than `len` when the stream is shorter).
  */
-export function forEachRange(segs: readonly Segment[], offset: number, len: number, fn: (addr: number, n: number, at: number) => void): number {
+export function forEachRange(
+  segs: readonly Segment[],
+  offset: number,
+  len: number,
+  fn: (addr: number, n: number, at: number) => void,
+): number {
   let pos = 0;
   let skip = offset;
   for (const s of segs) {

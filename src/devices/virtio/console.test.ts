@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CONSOLE_CONFIG, CONSOLE_CONTROL, CONTROL_LIMIT, ConsoleEvent, ConsoleFeature, VirtioConsole, type ConsoleOptions } from "./console.js";
+import {
+  CONSOLE_CONFIG,
+  CONSOLE_CONTROL,
+  CONTROL_LIMIT,
+  ConsoleEvent,
+  ConsoleFeature,
+  VirtioConsole,
+  type ConsoleOptions,
+} from "./console.js";
 import { makeRam, MockDriver, MockIrq } from "./testing/mock-driver.js";
 import { fuzzDevice } from "./testing/fuzz.js";
 import { Reg, VirtioMmioTransport } from "./transport-mmio.js";
@@ -43,7 +51,10 @@ test("hvc0 without MULTIPORT: guest output reaches the callback, host input fill
   drv.armUsedEvent(0);
   drv.kick(0);
   const used = drv.reap(0);
-  assert.deepEqual(used, [{ id: a.head, len: 4 }, { id: b.head, len: 7 }]);
+  assert.deepEqual(used, [
+    { id: a.head, len: 4 },
+    { id: b.head, len: 7 },
+  ]);
   assert.equal(text(drv.readBuf(a.writable[0]!)), "type");
   assert.equal(text(drv.readBuf(b.writable[0]!).subarray(0, 7)), "d early");
   drv.ackInterrupt();
@@ -78,7 +89,10 @@ test("MULTIPORT: the Linux handshake names the ports; named port traffic both wa
       const v = new DataView(buf.buffer, buf.byteOffset);
       return [v.getUint32(0, true), v.getUint16(4, true), v.getUint16(6, true), text(buf.subarray(8))] as const;
     });
-  assert.deepEqual(read(), [[0, ConsoleEvent.DEVICE_ADD, 0, ""], [1, ConsoleEvent.DEVICE_ADD, 0, ""]]);
+  assert.deepEqual(read(), [
+    [0, ConsoleEvent.DEVICE_ADD, 0, ""],
+    [1, ConsoleEvent.DEVICE_ADD, 0, ""],
+  ]);
   drv.request(3, [ctrl(0, ConsoleEvent.PORT_READY, 1)], []);
   drv.request(3, [ctrl(1, ConsoleEvent.PORT_READY, 1)], []);
   assert.deepEqual(read(), [
@@ -93,11 +107,11 @@ test("MULTIPORT: the Linux handshake names the ports; named port traffic both wa
   drv.request(3, [ctrl(1, ConsoleEvent.PORT_OPEN, 1)], []);
   assert.deepEqual(changes, [true]);
   // Port 1 uses queues 4 (receive) and 5 (transmit).
-  agent.write(new TextEncoder().encode("{\"exec\":1}"));
+  agent.write(new TextEncoder().encode('{"exec":1}'));
   const rx = drv.add(4, [], [32]);
   drv.kick(4);
   assert.equal(drv.reap(4)[0]?.len, 10);
-  assert.equal(text(drv.readBuf(rx.writable[0]!).subarray(0, 10)), "{\"exec\":1}");
+  assert.equal(text(drv.readBuf(rx.writable[0]!).subarray(0, 10)), '{"exec":1}');
   drv.request(5, [new TextEncoder().encode("ok")], []);
   assert.deepEqual(agentOut, ["ok"]);
   drv.request(3, [ctrl(1, ConsoleEvent.PORT_OPEN, 0)], []);
@@ -135,14 +149,24 @@ test("MULTIPORT: input for a port, hvc0 included, waits until the guest opens it
 test("virtio-console survives 2000 randomized malformed descriptor tables", () => {
   const con = new VirtioConsole({ ports: [{ name: "a" }], queueSize: 16 });
   const events = [0, 1, 3, 4, 6, 7, 99];
-  const r = fuzzDevice({ device: con, queues: [1, 3, 5], request: (rng) => ctrl(rng.int(4), rng.pick(events), rng.int(3)) }, 0xc0_50_1e, 2000);
+  const r = fuzzDevice(
+    { device: con, queues: [1, 3, 5], request: (rng) => ctrl(rng.int(4), rng.pick(events), rng.int(3)) },
+    0xc0_50_1e,
+    2000,
+  );
   assert.ok(r.completed > 500, JSON.stringify(r));
 });
 
 test("MULTIPORT: a guest sending control messages without posting control buffers cannot grow the host's queue", () => {
-  const { drv } = rig({ ports: [{ name: "a", onOutput: () => {} }, { name: "b", onOutput: () => {} }] });
+  const { drv } = rig({
+    ports: [
+      { name: "a", onOutput: () => {} },
+      { name: "b", onOutput: () => {} },
+    ],
+  });
   // Each DEVICE_READY queues a DEVICE_ADD per port (three), each PORT_READY two or three replies.
-  for (let i = 0; i < 5000; i++) drv.request(3, [ctrl(0, ConsoleEvent.DEVICE_READY, 1), ctrl(1, ConsoleEvent.PORT_READY, 1)], []);
+  for (let i = 0; i < 5000; i++)
+    drv.request(3, [ctrl(0, ConsoleEvent.DEVICE_READY, 1), ctrl(1, ConsoleEvent.PORT_READY, 1)], []);
   let delivered = 0;
   for (let round = 0; round < 100; round++) {
     for (let i = 0; i < 8; i++) drv.add(2, [], [64]);

@@ -102,7 +102,10 @@ export class VirtioConsole implements VirtioDevice {
   constructor(opts: ConsoleOptions = {}) {
     this.name = opts.name ?? "console0";
     const extra = opts.ports ?? [];
-    this.ports = [new ConsolePort(0, "", opts.onOutput, this), ...extra.map((p, i) => new ConsolePort(i + 1, p.name, p.onOutput, this))];
+    this.ports = [
+      new ConsolePort(0, "", opts.onOutput, this),
+      ...extra.map((p, i) => new ConsolePort(i + 1, p.name, p.onOutput, this)),
+    ];
     const qs = opts.queueSize ?? 64;
     // MULTIPORT is offered even with hvc0 alone, as QEMU's virtio-serial does: only its control
     // messages tell when the guest has set up its console (PORT_OPEN), and Linux discards input
@@ -147,7 +150,7 @@ export class VirtioConsole implements VirtioDevice {
     if (index === 2) this.sendControl();
     else if (index === 3) this.receiveControl(vq);
     else if (index % 2 === 1) this.transmit(vq, index === 1 ? 0 : (index - 3) / 2);
-    else this.fill((index === 0 ? 0 : (index - 2) / 2));
+    else this.fill(index === 0 ? 0 : (index - 2) / 2);
     ctx.signalUsed(index);
   }
 
@@ -157,7 +160,8 @@ export class VirtioConsole implements VirtioDevice {
     if (!port || bytes.length === 0) return;
     port.pending.push(bytes.slice());
     port.pendingBytes += bytes.length;
-    while (port.pendingBytes > INPUT_LIMIT && port.pending.length > 1) port.pendingBytes -= port.pending.shift()!.length;
+    while (port.pendingBytes > INPUT_LIMIT && port.pending.length > 1)
+      port.pendingBytes -= port.pending.shift()!.length;
     this.fill(id);
   }
 
@@ -240,7 +244,11 @@ export class VirtioConsole implements VirtioDevice {
       vq.push(chain.head, 0);
       if (msg.length < CONSOLE_CONTROL.size) continue; // too short: ignored
       const v = new DataView(msg.buffer);
-      this.onControl(v.getUint32(CONSOLE_CONTROL.id, true), v.getUint16(CONSOLE_CONTROL.event, true), v.getUint16(CONSOLE_CONTROL.value, true));
+      this.onControl(
+        v.getUint32(CONSOLE_CONTROL.id, true),
+        v.getUint16(CONSOLE_CONTROL.event, true),
+        v.getUint16(CONSOLE_CONTROL.value, true),
+      );
     }
   }
 

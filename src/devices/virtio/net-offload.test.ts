@@ -1,6 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { completeFrames, decodeOffload, encodeOffload, finishChecksum, NetGso, NET_HDR_F_NEEDS_CSUM, offloadValid, OFFLOAD_WIRE, segmentTcp, type NetOffload } from "./net-offload.js";
+import {
+  completeFrames,
+  decodeOffload,
+  encodeOffload,
+  finishChecksum,
+  NetGso,
+  NET_HDR_F_NEEDS_CSUM,
+  offloadValid,
+  OFFLOAD_WIRE,
+  segmentTcp,
+  type NetOffload,
+} from "./net-offload.js";
 
 // An independent reference: RFC 1071's sum, word by word with BigInt, folded at the end.
 function rfc1071(bytes: Uint8Array): number {
@@ -19,14 +30,39 @@ const SRC6 = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : i));
 const DST6 = Uint8Array.from({ length: 16 }, (_, i) => (i === 0 ? 0xfd : 0x40 + i));
 
 /** A TCP frame as Linux hands it to a TSO device: checksum field holding the pseudo-header sum only. */
-function gsoFrame(v6: boolean, payload: Uint8Array, flags: number, seq: number): { frame: Uint8Array; off: NetOffload } {
+function gsoFrame(
+  v6: boolean,
+  payload: Uint8Array,
+  flags: number,
+  seq: number,
+): { frame: Uint8Array; off: NetOffload } {
   const eth = cat(new Uint8Array(12).fill(0x52), be16(v6 ? 0x86dd : 0x0800));
-  const tcp = cat(be16(40000), be16(5000), be32(seq), be32(7), Uint8Array.of(0x50, flags), be16(64240), be16(0), be16(0));
+  const tcp = cat(
+    be16(40000),
+    be16(5000),
+    be32(seq),
+    be32(7),
+    Uint8Array.of(0x50, flags),
+    be16(64240),
+    be16(0),
+    be16(0),
+  );
   const tcpLen = tcp.length + payload.length;
   const ip = v6
     ? cat(Uint8Array.of(0x60, 0, 0, 0), be16(tcpLen), Uint8Array.of(6, 64), SRC6, DST6)
-    : cat(Uint8Array.of(0x45, 0), be16(20 + tcpLen), be16(0x1234), be16(0x4000), Uint8Array.of(64, 6), be16(0), SRC4, DST4);
-  const pseudo = v6 ? cat(SRC6, DST6, be32(tcpLen), Uint8Array.of(0, 0, 0, 6)) : cat(SRC4, DST4, Uint8Array.of(0, 6), be16(tcpLen));
+    : cat(
+        Uint8Array.of(0x45, 0),
+        be16(20 + tcpLen),
+        be16(0x1234),
+        be16(0x4000),
+        Uint8Array.of(64, 6),
+        be16(0),
+        SRC4,
+        DST4,
+      );
+  const pseudo = v6
+    ? cat(SRC6, DST6, be32(tcpLen), Uint8Array.of(0, 0, 0, 6))
+    : cat(SRC4, DST4, Uint8Array.of(0, 6), be16(tcpLen));
   if (!v6) {
     const c = ~rfc1071(ip) & 0xffff; // the IP header checksum is always the driver's own work
     ip[10] = c >>> 8;
@@ -37,7 +73,17 @@ function gsoFrame(v6: boolean, payload: Uint8Array, flags: number, seq: number):
   const p = rfc1071(pseudo);
   frame[at] = p >>> 8;
   frame[at + 1] = p & 0xff;
-  return { frame, off: { flags: NET_HDR_F_NEEDS_CSUM, gsoType: v6 ? NetGso.TCPV6 : NetGso.TCPV4, hdrLen: 14 + ip.length + 20, gsoSize: 1448, csumStart: 14 + ip.length, csumOffset: 16 } };
+  return {
+    frame,
+    off: {
+      flags: NET_HDR_F_NEEDS_CSUM,
+      gsoType: v6 ? NetGso.TCPV6 : NetGso.TCPV4,
+      hdrLen: 14 + ip.length + 20,
+      gsoSize: 1448,
+      csumStart: 14 + ip.length,
+      csumOffset: 16,
+    },
+  };
 }
 
 /** Check one segment with the reference sum: IPv4 header and TCP checksums verify. */
@@ -50,9 +96,16 @@ function verify(seg: Uint8Array, v6: boolean): { seq: number; flags: number; pay
     assert.equal(rfc1071(seg.subarray(14, tcp)), 0xffff, "IPv4 header checksum");
     assert.equal(dv.getUint16(16), seg.length - 14, "IPv4 total length");
   } else assert.equal(dv.getUint16(18), tcpLen, "IPv6 payload length");
-  const pseudo = v6 ? cat(seg.subarray(22, 54), be32(tcpLen), Uint8Array.of(0, 0, 0, 6)) : cat(seg.subarray(26, 34), Uint8Array.of(0, 6), be16(tcpLen));
+  const pseudo = v6
+    ? cat(seg.subarray(22, 54), be32(tcpLen), Uint8Array.of(0, 0, 0, 6))
+    : cat(seg.subarray(26, 34), Uint8Array.of(0, 6), be16(tcpLen));
   assert.equal(rfc1071(cat(pseudo, seg.subarray(tcp))), 0xffff, "TCP checksum");
-  return { seq: dv.getUint32(tcp + 4), flags: seg[tcp + 13]!, payload: seg.subarray(tcp + 20), id: v6 ? 0 : dv.getUint16(18) };
+  return {
+    seq: dv.getUint32(tcp + 4),
+    flags: seg[tcp + 13]!,
+    payload: seg.subarray(tcp + 20),
+    id: v6 ? 0 : dv.getUint16(18),
+  };
 }
 
 for (const v6 of [false, true]) {

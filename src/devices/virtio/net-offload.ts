@@ -23,7 +23,15 @@ export interface NetOffload {
 }
 
 /** The offload header as it travels between processes: virtio_net_hdr without num_buffers (LE). */
-export const OFFLOAD_WIRE = { size: 10, flags: 0, gsoType: 1, hdrLen: 2, gsoSize: 4, csumStart: 6, csumOffset: 8 } as const;
+export const OFFLOAD_WIRE = {
+  size: 10,
+  flags: 0,
+  gsoType: 1,
+  hdrLen: 2,
+  gsoSize: 4,
+  csumStart: 6,
+  csumOffset: 8,
+} as const;
 
 export function encodeOffload(o: NetOffload | undefined, dst: Uint8Array, at: number): void {
   const v = new DataView(dst.buffer, dst.byteOffset + at, OFFLOAD_WIRE.size);

@@ -158,7 +158,11 @@ test("invalid transmit requests are dropped: short, oversized, offload flags", (
 
 test("virtio-net survives 2000 randomized malformed descriptor tables", () => {
   const [a] = wire();
-  const r = fuzzDevice({ device: new VirtioNet({ backend: a, mac: "52:54:00:00:00:04", queueSize: 16 }), queues: [1] }, 0x4e7_0005, 2000);
+  const r = fuzzDevice(
+    { device: new VirtioNet({ backend: a, mac: "52:54:00:00:00:04", queueSize: 16 }), queues: [1] },
+    0x4e7_0005,
+    2000,
+  );
   assert.ok(r.completed > 500, JSON.stringify(r));
 });
 
@@ -169,7 +173,10 @@ function tsoFrame(n: number): { frame: Uint8Array; off: NetOffload } {
   f.set([0x45, 0, (40 + n) >>> 8, (40 + n) & 0xff, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 2, 15, 10, 0, 2, 16], 14);
   f.set([0x9c, 0x40, 0x13, 0x88, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 0xfa, 0xf0], 34);
   for (let i = 0; i < n; i++) f[54 + i] = i & 0xff;
-  return { frame: f, off: { flags: 1, gsoType: NetGso.TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 } };
+  return {
+    frame: f,
+    off: { flags: 1, gsoType: NetGso.TCPV4, hdrLen: 54, gsoSize: 1448, csumStart: 34, csumOffset: 16 },
+  };
 }
 
 test("offloads: offered only over a backend that carries them; TSO frames pass through to a guest that takes them", () => {
@@ -177,7 +184,10 @@ test("offloads: offered only over a backend that carries them; TSO frames pass t
   const plain = nic({ send: () => {}, onReceive: () => {} }, "52:54:00:00:00:05");
   assert.equal(plain.drv.features & feature(NetFeature.HOST_TSO4), 0n, "a TAP-like backend gets no offloads");
   let deliver: (f: Uint8Array, o?: NetOffload) => void = () => {};
-  const A = nic({ offloads: true, send: (f, o) => got.push({ f: f.slice(), o }), onReceive: (cb) => void (deliver = cb) }, "52:54:00:00:00:01");
+  const A = nic(
+    { offloads: true, send: (f, o) => got.push({ f: f.slice(), o }), onReceive: (cb) => void (deliver = cb) },
+    "52:54:00:00:00:01",
+  );
   assert.notEqual(A.drv.features & feature(NetFeature.HOST_TSO4), 0n);
   const { frame, off } = tsoFrame(20_000);
   const hdr = new Uint8Array(NET_HDR.size);

@@ -14,7 +14,15 @@ import type { Chain, Segment, Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
 import { DeviceId, feature } from "./spec.js";
-import { completeFrames, decodeOffload, encodeOffload, NetGso, NET_HDR_F_NEEDS_CSUM, offloadValid, type NetOffload } from "./net-offload.js";
+import {
+  completeFrames,
+  decodeOffload,
+  encodeOffload,
+  NetGso,
+  NET_HDR_F_NEEDS_CSUM,
+  offloadValid,
+  type NetOffload,
+} from "./net-offload.js";
 
 /** Where frames go and come from. */
 export interface NetBackend {
@@ -40,17 +48,30 @@ export const NetFeature = {
   STATUS: 16,
   CTRL_VQ: 17,
 } as const;
-const OFFLOAD_FEATURES = [NetFeature.CSUM, NetFeature.GUEST_CSUM, NetFeature.GUEST_TSO4, NetFeature.GUEST_TSO6, NetFeature.HOST_TSO4, NetFeature.HOST_TSO6].reduce(
-  (f, b) => f | feature(b),
-  0n,
-);
+const OFFLOAD_FEATURES = [
+  NetFeature.CSUM,
+  NetFeature.GUEST_CSUM,
+  NetFeature.GUEST_TSO4,
+  NetFeature.GUEST_TSO6,
+  NetFeature.HOST_TSO4,
+  NetFeature.HOST_TSO6,
+].reduce((f, b) => f | feature(b), 0n);
 
 /** §5.1.4 struct virtio_net_config (fields used here). */
 export const NET_CONFIG = { size: 12, mac: 0, status: 6, maxVirtqueuePairs: 8, mtu: 10 } as const;
 export const VIRTIO_NET_S_LINK_UP = 1;
 
 /** §5.1.6 struct virtio_net_hdr. */
-export const NET_HDR = { size: 12, flags: 0, gsoType: 1, hdrLen: 2, gsoSize: 4, csumStart: 6, csumOffset: 8, numBuffers: 10 } as const;
+export const NET_HDR = {
+  size: 12,
+  flags: 0,
+  gsoType: 1,
+  hdrLen: 2,
+  gsoSize: 4,
+  csumStart: 6,
+  csumOffset: 8,
+  numBuffers: 10,
+} as const;
 
 /** Ethernet frames: at least a header, at most a 1500-byte MTU frame with a VLAN tag. */
 export const MIN_FRAME = 14;
@@ -80,7 +101,8 @@ export interface NetStats {
 /** Parse "aa:bb:cc:dd:ee:ff". */
 export function parseMac(mac: string): Uint8Array {
   const parts = mac.split(":");
-  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) throw new RangeError(`invalid MAC address ${mac}`);
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p)))
+    throw new RangeError(`invalid MAC address ${mac}`);
   return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
 }
 
@@ -117,7 +139,11 @@ export class VirtioNet implements VirtioDevice {
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
     this.backend = opts.backend;
-    this.features = feature(NetFeature.MAC) | feature(NetFeature.STATUS) | feature(NetFeature.MRG_RXBUF) | (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
+    this.features =
+      feature(NetFeature.MAC) |
+      feature(NetFeature.STATUS) |
+      feature(NetFeature.MRG_RXBUF) |
+      (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
     const qs = opts.queueSize ?? 256;
     this.queueMaxSizes = [qs, qs];
     this.config.bytes.set(parseMac(opts.mac), NET_CONFIG.mac);
@@ -177,7 +203,11 @@ export class VirtioNet implements VirtioDevice {
    * The frame after the header of a transmit chain and what is left to do on it, or undefined
    * when the request is invalid: a header may ask only for what was negotiated (§5.1.6.2.1).
    */
-  private takeFrame(ctx: VirtioDeviceContext, readable: readonly Segment[], readableLen: number): { frame: Uint8Array; offload: NetOffload | undefined } | undefined {
+  private takeFrame(
+    ctx: VirtioDeviceContext,
+    readable: readonly Segment[],
+    readableLen: number,
+  ): { frame: Uint8Array; offload: NetOffload | undefined } | undefined {
     const frameLen = readableLen - NET_HDR.size;
     if (frameLen < MIN_FRAME || frameLen > MAX_GSO_FRAME) return undefined;
     const hdr = new Uint8Array(NET_HDR.size);
@@ -195,7 +225,11 @@ export class VirtioNet implements VirtioDevice {
 
   /** A frame from the backend for the guest; finished in software when the guest cannot take the offload. */
   private receive(frame: Uint8Array, offload?: NetOffload): void {
-    if (frame.length < MIN_FRAME || frame.length > (offload ? MAX_GSO_FRAME : MAX_FRAME) || this.backlog.length >= RX_BACKLOG) {
+    if (
+      frame.length < MIN_FRAME ||
+      frame.length > (offload ? MAX_GSO_FRAME : MAX_FRAME) ||
+      this.backlog.length >= RX_BACKLOG
+    ) {
       this.stats.rxDropped++;
       return;
     }

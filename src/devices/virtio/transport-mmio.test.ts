@@ -101,7 +101,10 @@ test("feature negotiation refuses unknown bits and a driver without VERSION_1", 
   drv.setReg(Reg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
   assert.equal(drv.status & Status.FEATURES_OK, 0, "bit 7 was never offered");
   drv.setReg(Reg.STATUS, 0);
-  assert.equal(drv.init(), feature(FeatureBit.VERSION_1) | feature(FeatureBit.RING_INDIRECT_DESC) | feature(FeatureBit.RING_EVENT_IDX));
+  assert.equal(
+    drv.init(),
+    feature(FeatureBit.VERSION_1) | feature(FeatureBit.RING_INDIRECT_DESC) | feature(FeatureBit.RING_EVENT_IDX),
+  );
   assert.equal(drv.status, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK);
 });
 

@@ -115,7 +115,14 @@ export class VirtioMmioTransport implements MmioDevice {
   }
 
   private freshQueues(): QueueRegs[] {
-    return this.device.queueMaxSizes.map(() => ({ num: 0, ready: false, desc: [0, 0], driver: [0, 0], device: [0, 0], vq: undefined }));
+    return this.device.queueMaxSizes.map(() => ({
+      num: 0,
+      ready: false,
+      desc: [0, 0],
+      driver: [0, 0],
+      device: [0, 0],
+      vq: undefined,
+    }));
   }
 
   /** The DT node QEMU's virt board gives each virtio-mmio slot (#address-cells = #size-cells = 2). */
@@ -157,7 +164,11 @@ export class VirtioMmioTransport implements MmioDevice {
       case Reg.VENDOR_ID:
         return CORRAL_VENDOR_ID;
       case Reg.DEVICE_FEATURES:
-        return this.deviceFeaturesSel === 0 ? lo32(this.offered) : this.deviceFeaturesSel === 1 ? hi32(this.offered) : 0;
+        return this.deviceFeaturesSel === 0
+          ? lo32(this.offered)
+          : this.deviceFeaturesSel === 1
+            ? hi32(this.offered)
+            : 0;
       case Reg.QUEUE_NUM_MAX:
         return this.device.queueMaxSizes[this.queueSel] ?? 0;
       case Reg.QUEUE_READY:
@@ -240,7 +251,8 @@ export class VirtioMmioTransport implements MmioDevice {
     // §3.1.1: features are fixed once FEATURES_OK is set.
     if (this.status & Status.FEATURES_OK) return;
     if (this.driverFeaturesSel === 0) this.driverFeatures = (this.driverFeatures & ~0xffffffffn) | BigInt(value);
-    else if (this.driverFeaturesSel === 1) this.driverFeatures = (this.driverFeatures & 0xffffffffn) | (BigInt(value) << 32n);
+    else if (this.driverFeaturesSel === 1)
+      this.driverFeatures = (this.driverFeatures & 0xffffffffn) | (BigInt(value) << 32n);
   }
 
   private writeStatus(value: number): void {
@@ -297,7 +309,8 @@ export class VirtioMmioTransport implements MmioDevice {
       features: this.driverFeatures,
       queue: (i) => (live() ? this.queues[i]?.vq : undefined),
       signalUsed: (i) => {
-        if (live() && this.queues[i]?.vq?.needsInterrupt()) this.setInterrupt(this.interruptStatus | Interrupt.USED_BUFFER);
+        if (live() && this.queues[i]?.vq?.needsInterrupt())
+          this.setInterrupt(this.interruptStatus | Interrupt.USED_BUFFER);
       },
       configChanged: () => {
         if (!live()) return;

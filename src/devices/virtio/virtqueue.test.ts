@@ -15,9 +15,27 @@ function setup(size = 8, opts: Partial<QueueConfig> = {}) {
   const desc = drv.alloc(16 * size, 16);
   const avail = drv.alloc(6 + 2 * size, 2);
   const used = drv.alloc(6 + 8 * size, 4);
-  const dq = { index: 0, size, desc, avail, used, availIdx: 0, lastUsed: 0, free: Array.from({ length: size }, (_, i) => i), held: new Map<number, number[]>() };
+  const dq = {
+    index: 0,
+    size,
+    desc,
+    avail,
+    used,
+    availIdx: 0,
+    lastUsed: 0,
+    free: Array.from({ length: size }, (_, i) => i),
+    held: new Map<number, number[]>(),
+  };
   drv.queues[0] = dq;
-  const cfg: QueueConfig = { size, descAddr: desc, driverAddr: avail, deviceAddr: used, eventIdx: false, indirect: true, ...opts };
+  const cfg: QueueConfig = {
+    size,
+    descAddr: desc,
+    driverAddr: avail,
+    deviceAddr: used,
+    eventIdx: false,
+    indirect: true,
+    ...opts,
+  };
   const vq = Virtqueue.create(ram, cfg, 256);
   assert.ok(vq instanceof Virtqueue);
   const broken: string[] = [];
@@ -35,7 +53,14 @@ test("vring_need_event follows the spec's wrap-around rule", () => {
 
 test("queue geometry is checked: power of two, QueueNumMax, alignment, inside RAM", () => {
   const ram = makeRam(64 * 1024);
-  const ok = { size: 8, descAddr: RAM_BASE, driverAddr: RAM_BASE + 0x100, deviceAddr: RAM_BASE + 0x200, eventIdx: true, indirect: true };
+  const ok = {
+    size: 8,
+    descAddr: RAM_BASE,
+    driverAddr: RAM_BASE + 0x100,
+    deviceAddr: RAM_BASE + 0x200,
+    eventIdx: true,
+    indirect: true,
+  };
   assert.equal(checkQueueConfig(ram, ok, 8), undefined);
   assert.match(checkQueueConfig(ram, { ...ok, size: 6 }, 8)!, /power of two/);
   assert.match(checkQueueConfig(ram, { ...ok, size: 0 }, 8)!, /power of two/);
@@ -51,8 +76,14 @@ test("a chain with NEXT is returned readable-then-writable, and push publishes i
   const chain = vq.pop();
   assert.ok(chain);
   assert.equal(chain.head, head);
-  assert.deepEqual(chain.readable.map((s) => s.len), [3]);
-  assert.deepEqual(chain.writable.map((s) => s.len), [10, 5]);
+  assert.deepEqual(
+    chain.readable.map((s) => s.len),
+    [3],
+  );
+  assert.deepEqual(
+    chain.writable.map((s) => s.len),
+    [10, 5],
+  );
   assert.equal(chain.writableLen, 15);
   assert.deepEqual(ram.slice(chain.readable[0]!.addr, 3), new Uint8Array([1, 2, 3]));
   assert.equal(vq.pop(), null);
@@ -65,8 +96,14 @@ test("indirect tables are followed", () => {
   drv.add(0, [new Uint8Array(16), new Uint8Array(4)], [1], true);
   const chain = vq.pop();
   assert.ok(chain);
-  assert.deepEqual(chain.readable.map((s) => s.len), [16, 4]);
-  assert.deepEqual(chain.writable.map((s) => s.len), [1]);
+  assert.deepEqual(
+    chain.readable.map((s) => s.len),
+    [16, 4],
+  );
+  assert.deepEqual(
+    chain.writable.map((s) => s.len),
+    [1],
+  );
 });
 
 function badChain(build: (s: ReturnType<typeof setup>) => void, opts: Partial<QueueConfig> = {}) {

@@ -70,7 +70,8 @@ function isPowerOfTwo(n: number): boolean {
 /** Why a queue configuration cannot be used, or undefined when it can. */
 export function checkQueueConfig(mem: GuestMemory, cfg: QueueConfig, maxSize: number): string | undefined {
   const { size } = cfg;
-  if (!isPowerOfTwo(size) || size > MAX_QUEUE_SIZE) return `queue size ${size} is not a power of two <= ${MAX_QUEUE_SIZE}`;
+  if (!isPowerOfTwo(size) || size > MAX_QUEUE_SIZE)
+    return `queue size ${size} is not a power of two <= ${MAX_QUEUE_SIZE}`;
   if (size > maxSize) return `queue size ${size} exceeds QueueNumMax ${maxSize}`;
   const sizes = ringSizes(size);
   const parts: [string, number, number, number][] = [
@@ -146,7 +147,8 @@ export class Virtqueue {
       const pending = (this.availIdx() - this.lastAvail) & 0xffff;
       if (pending === 0) return null;
       // §2.7.13.3: the driver can have at most `size` chains outstanding.
-      if (pending > size) return this.fail(`available index ran ${pending} entries ahead of the device (queue size ${size})`);
+      if (pending > size)
+        return this.fail(`available index ran ${pending} entries ahead of the device (queue size ${size})`);
       const slot = driverAddr + VIRTQ_AVAIL.fields.ring.offset + VIRTQ_AVAIL_ENTRY_SIZE * (this.lastAvail % size);
       const head = this.mem.readU16(slot);
       this.lastAvail = (this.lastAvail + 1) & 0xffff;

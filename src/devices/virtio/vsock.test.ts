@@ -97,7 +97,10 @@ test("a guest connection to CID 2 reaches the listening host port, data both way
   post(8);
   send(vsockHdr({ op: VsockOp.REQUEST }));
   const [resp] = recv();
-  assert.deepEqual([resp!.h.op, resp!.h.srcCid, resp!.h.dstCid, resp!.h.srcPort, resp!.h.dstPort, resp!.h.bufAlloc], [VsockOp.RESPONSE, 2n, 3n, 5000, 1234, BUF_ALLOC]);
+  assert.deepEqual(
+    [resp!.h.op, resp!.h.srcCid, resp!.h.dstCid, resp!.h.srcPort, resp!.h.dstPort, resp!.h.bufAlloc],
+    [VsockOp.RESPONSE, 2n, 3n, 5000, 1234, BUF_ALLOC],
+  );
   const host = backend.accepted[0]!;
   send(vsockHdr({ op: VsockOp.RW }), bytes("ping"));
   assert.equal(host.text, "ping");
@@ -116,7 +119,10 @@ test("a guest connection to a port nobody listens on is answered RST", () => {
   const { post, recv, send, dev } = rig();
   post(2);
   send(vsockHdr({ op: VsockOp.REQUEST, dstPort: 7 }));
-  assert.deepEqual(recv().map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]), [[VsockOp.RST, 7, 1234]]);
+  assert.deepEqual(
+    recv().map((p) => [p.h.op, p.h.srcPort, p.h.dstPort]),
+    [[VsockOp.RST, 7, 1234]],
+  );
   assert.equal(dev.connections, 0);
 });
 
@@ -132,7 +138,10 @@ test("a host CONNECT becomes a REQUEST; RESPONSE establishes it, RST refuses it"
   assert.equal(recv().length, 0);
   send(vsockHdr({ op: VsockOp.RESPONSE, srcPort: 52, dstPort: hostPort }));
   assert.equal(host.established_, hostPort);
-  assert.deepEqual(recv().map((p) => text(p.payload)), ["early"]);
+  assert.deepEqual(
+    recv().map((p) => text(p.payload)),
+    ["early"],
+  );
   send(vsockHdr({ op: VsockOp.RW, srcPort: 52, dstPort: hostPort }), bytes("reply"));
   assert.equal(host.text, "reply");
   const refused = backend.hostConnect(53);
@@ -150,9 +159,16 @@ test("credit: the device never sends beyond the guest's buf_alloc, and resumes o
   const host = backend.accepted[0]!;
   host.guest!.data(new Uint8Array(3000).fill(7));
   const first = recv();
-  assert.equal(first.reduce((n, p) => n + p.payload.length, 0), 1000, "exactly the guest's buf_alloc");
+  assert.equal(
+    first.reduce((n, p) => n + p.payload.length, 0),
+    1000,
+    "exactly the guest's buf_alloc",
+  );
   send(vsockHdr({ op: VsockOp.CREDIT_UPDATE, bufAlloc: 1000, fwdCnt: 600 }));
-  assert.equal(recv().reduce((n, p) => n + p.payload.length, 0), 600);
+  assert.equal(
+    recv().reduce((n, p) => n + p.payload.length, 0),
+    600,
+  );
   // A guest that never reads: the host's bytes pile up to HOST_PENDING_LIMIT, then the host socket is paused.
   assert.equal(host.paused, false);
   host.guest!.data(new Uint8Array(HOST_PENDING_LIMIT));
@@ -186,7 +202,10 @@ test("credit: a guest that sends beyond the host's buf_alloc is reset; fwd_cnt c
   assert.equal(host.closed, false);
   send(vsockHdr({ op: VsockOp.RW }), bytes("x"));
   assert.equal(host.closed, true, "one byte beyond the credit");
-  assert.deepEqual(recv().map((p) => p.h.op), [VsockOp.RST]);
+  assert.deepEqual(
+    recv().map((p) => p.h.op),
+    [VsockOp.RST],
+  );
 });
 
 test("malformed packets: wrong CIDs dropped, bad length, type or op answered RST, short headers dropped", () => {
@@ -202,7 +221,13 @@ test("malformed packets: wrong CIDs dropped, bad length, type or op answered RST
   send(vsockHdr({ op: VsockOp.RW, srcPort: 99 }), bytes("?"));
   send(vsockHdr({ op: VsockOp.REQUEST, type: 2 }));
   send(vsockHdr({ op: VsockOp.RST, srcPort: 98 }));
-  assert.deepEqual(recv().map((p) => [p.h.op, p.h.dstPort]), [[VsockOp.RST, 99], [VsockOp.RST, 1234]]);
+  assert.deepEqual(
+    recv().map((p) => [p.h.op, p.h.dstPort]),
+    [
+      [VsockOp.RST, 99],
+      [VsockOp.RST, 1234],
+    ],
+  );
   // On an open connection: a length beyond the buffer, then an unknown op.
   send(vsockHdr({ op: VsockOp.REQUEST, srcPort: 10 }));
   send(vsockHdr({ op: VsockOp.REQUEST, srcPort: 11 }));
@@ -211,7 +236,13 @@ test("malformed packets: wrong CIDs dropped, bad length, type or op answered RST
   drv.request(1, [vsockPacket(vsockHdr({ op: VsockOp.RW, srcPort: 10, len: 1000 }), bytes("short"))], []);
   send(vsockHdr({ op: 42, srcPort: 11 }));
   assert.deepEqual([a!.closed, b!.closed, a!.text], [true, true, ""]);
-  assert.deepEqual(recv().map((p) => [p.h.op, p.h.dstPort]), [[VsockOp.RST, 10], [VsockOp.RST, 11]]);
+  assert.deepEqual(
+    recv().map((p) => [p.h.op, p.h.dstPort]),
+    [
+      [VsockOp.RST, 10],
+      [VsockOp.RST, 11],
+    ],
+  );
   assert.equal(dev.connections, 0);
   assert.ok(dev.rejected >= 7);
 });

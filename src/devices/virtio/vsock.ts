@@ -25,7 +25,16 @@ export const MIN_GUEST_CID = 3;
 export const MAX_GUEST_CID = 0xfffffffe;
 
 /** §5.10.6 operations. */
-export const VsockOp = { INVALID: 0, REQUEST: 1, RESPONSE: 2, RST: 3, SHUTDOWN: 4, RW: 5, CREDIT_UPDATE: 6, CREDIT_REQUEST: 7 } as const;
+export const VsockOp = {
+  INVALID: 0,
+  REQUEST: 1,
+  RESPONSE: 2,
+  RST: 3,
+  SHUTDOWN: 4,
+  RW: 5,
+  CREDIT_UPDATE: 6,
+  CREDIT_REQUEST: 7,
+} as const;
 /** §5.10.6.2 socket types: only streams (no VIRTIO_VSOCK_F_SEQPACKET offered). */
 export const VSOCK_TYPE_STREAM = 1;
 /** §5.10.6.5 SHUTDOWN flags: the sender will receive no more / send no more. */
@@ -350,7 +359,13 @@ export class VirtioVsock implements VirtioDevice {
       case VsockOp.CREDIT_UPDATE:
         break;
       case VsockOp.CREDIT_REQUEST:
-        this.queueControl({ op: VsockOp.CREDIT_UPDATE, hostPort: conn.hostPort, guestPort: conn.guestPort, flags: 0, conn });
+        this.queueControl({
+          op: VsockOp.CREDIT_UPDATE,
+          hostPort: conn.hostPort,
+          guestPort: conn.guestPort,
+          flags: 0,
+          conn,
+        });
         break;
       case VsockOp.SHUTDOWN:
         this.guestShutdown(conn, h.flags);
@@ -391,7 +406,8 @@ export class VirtioVsock implements VirtioDevice {
     }
     if (flags & VsockShutdown.SEND) conn.host?.endWrite();
     // Both directions shut: the connection is over, and the closing side waits for our RST.
-    if ((flags & (VsockShutdown.RCV | VsockShutdown.SEND)) === (VsockShutdown.RCV | VsockShutdown.SEND)) this.reset1(conn);
+    if ((flags & (VsockShutdown.RCV | VsockShutdown.SEND)) === (VsockShutdown.RCV | VsockShutdown.SEND))
+      this.reset1(conn);
   }
 
   /** Guest REQUEST to host port dstPort: open the host side, then RESPONSE or RST. */
@@ -415,7 +431,8 @@ export class VirtioVsock implements VirtioDevice {
   private openFromHost(guestPort: number, host: HostEnd): GuestEnd | null {
     if (!this.ctx || this.conns.size >= MAX_CONNECTIONS) return null;
     let hostPort = this.nextHostPort;
-    while (this.conns.has(key(guestPort, hostPort))) hostPort = hostPort + 1 > 0xffffffff ? HOST_PORT_BASE : hostPort + 1;
+    while (this.conns.has(key(guestPort, hostPort)))
+      hostPort = hostPort + 1 > 0xffffffff ? HOST_PORT_BASE : hostPort + 1;
     this.nextHostPort = hostPort + 1 > 0xffffffff ? HOST_PORT_BASE : hostPort + 1;
     const conn = new Connection(this, guestPort, hostPort, true);
     conn.host = host;
@@ -451,7 +468,13 @@ export class VirtioVsock implements VirtioDevice {
     const freed = conn.forwarded() - conn.lastFwdSent;
     if (freed >= BUF_ALLOC / 4 || (drained && freed > 0 && conn.host?.queued === 0)) {
       conn.creditQueued = true;
-      this.queueControl({ op: VsockOp.CREDIT_UPDATE, hostPort: conn.hostPort, guestPort: conn.guestPort, flags: 0, conn });
+      this.queueControl({
+        op: VsockOp.CREDIT_UPDATE,
+        hostPort: conn.hostPort,
+        guestPort: conn.guestPort,
+        flags: 0,
+        conn,
+      });
       this.deliver();
     }
   }
@@ -460,7 +483,13 @@ export class VirtioVsock implements VirtioDevice {
     const owed = conn.hostShut & ~conn.shutSent;
     if (owed === 0 || conn.pendingBytes > 0 || conn.state !== "open") return;
     conn.shutSent |= owed;
-    this.queueControl({ op: VsockOp.SHUTDOWN, hostPort: conn.hostPort, guestPort: conn.guestPort, flags: conn.shutSent, conn });
+    this.queueControl({
+      op: VsockOp.SHUTDOWN,
+      hostPort: conn.hostPort,
+      guestPort: conn.guestPort,
+      flags: conn.shutSent,
+      conn,
+    });
   }
 
   /** End a connection with RST (the other side forgets it too). */
@@ -506,7 +535,14 @@ export class VirtioVsock implements VirtioDevice {
     return undefined;
   }
 
-  private header(op: number, hostPort: number, guestPort: number, flags: number, len: number, conn: Connection | undefined): VsockHeader {
+  private header(
+    op: number,
+    hostPort: number,
+    guestPort: number,
+    flags: number,
+    len: number,
+    conn: Connection | undefined,
+  ): VsockHeader {
     const fwdCnt = conn ? conn.forwarded() : 0;
     if (conn) conn.lastFwdSent = fwdCnt;
     return {
@@ -548,7 +584,10 @@ export class VirtioVsock implements VirtioDevice {
         this.control.shift();
         pkt = new Uint8Array(VSOCK_HDR.size);
         if (control.op === VsockOp.CREDIT_UPDATE && control.conn) control.conn.creditQueued = false;
-        encodeVsockHeader(this.header(control.op, control.hostPort, control.guestPort, control.flags, 0, control.conn), pkt);
+        encodeVsockHeader(
+          this.header(control.op, control.hostPort, control.guestPort, control.flags, 0, control.conn),
+          pkt,
+        );
       } else {
         const c = conn!;
         const n = Math.min(c.pendingBytes, c.credit(), chain.writableLen - VSOCK_HDR.size, MAX_PAYLOAD);

@@ -39,6 +39,11 @@ export function nic(backend: NetBackend, mac: string): TestNic {
 
 /** An Ethernet frame of the local experimental EtherType 0x88b5 carrying text. */
 export function frame(dst: string, src: string, text: string): Uint8Array {
-  return new Uint8Array([...parseMac(dst), ...parseMac(src), 0x88, 0xb5, ...new TextEncoder().encode(text.padEnd(46, "."))]);
+  return new Uint8Array([
+    ...parseMac(dst),
+    ...parseMac(src),
+    0x88,
+    0xb5,
+    ...new TextEncoder().encode(text.padEnd(46, ".")),
+  ]);
 }
-

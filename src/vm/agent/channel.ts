@@ -115,7 +115,20 @@ export class AgentChannel {
     const stdin = req.stdin === true || tty !== undefined;
     let r!: Running;
     const done = new Promise<ExecResult>((resolve, reject) => {
-      r = { onOutput, acked: false, timedOut: false, resolve, reject, timers: [], queue: [], queued: 0, inFlight: 0, ending: false, ended: !stdin, drainWaiters: [] };
+      r = {
+        onOutput,
+        acked: false,
+        timedOut: false,
+        resolve,
+        reject,
+        timers: [],
+        queue: [],
+        queued: 0,
+        inFlight: 0,
+        ending: false,
+        ended: !stdin,
+        drainWaiters: [],
+      };
       if (tty) {
         const telnet = new TelnetDecoder();
         r.telnet = telnet;
@@ -129,7 +142,12 @@ export class AgentChannel {
         setTimeout(() => {
           if (r.acked) return;
           this.finish(id);
-          reject(new CorralError("AGENT_TIMEOUT", `the guest agent of VM '${this.vmName}' did not answer within ${AGENT_ACK_MS / 1000} s: the guest may be hung or out of memory; 'corral console ${this.vmName}' shows it`));
+          reject(
+            new CorralError(
+              "AGENT_TIMEOUT",
+              `the guest agent of VM '${this.vmName}' did not answer within ${AGENT_ACK_MS / 1000} s: the guest may be hung or out of memory; 'corral console ${this.vmName}' shows it`,
+            ),
+          );
         }, AGENT_ACK_MS),
       );
       if (req.timeoutMs !== undefined && req.timeoutMs > 0) {
@@ -150,14 +168,17 @@ export class AgentChannel {
         if (!live() || r.ending || data.length === 0) return true;
         if (tty) {
           // Escape per piece so that a doubled IAC never straddles two I lines.
-          for (let at = 0; at < data.length; at += STDIN_CHUNK / 2) this.enqueue(r, telnetEncode(data.subarray(at, at + STDIN_CHUNK / 2)));
+          for (let at = 0; at < data.length; at += STDIN_CHUNK / 2)
+            this.enqueue(r, telnetEncode(data.subarray(at, at + STDIN_CHUNK / 2)));
         } else {
-          for (let at = 0; at < data.length; at += STDIN_CHUNK) this.enqueue(r, Buffer.from(data.subarray(at, at + STDIN_CHUNK)));
+          for (let at = 0; at < data.length; at += STDIN_CHUNK)
+            this.enqueue(r, Buffer.from(data.subarray(at, at + STDIN_CHUNK)));
         }
         this.pump(id, r);
         return r.queued < STDIN_HIGH_WATER;
       },
-      drained: () => (!live() || r.queued < STDIN_HIGH_WATER ? Promise.resolve() : new Promise((res) => r.drainWaiters.push(res))),
+      drained: () =>
+        !live() || r.queued < STDIN_HIGH_WATER ? Promise.resolve() : new Promise((res) => r.drainWaiters.push(res)),
       end: () => {
         if (!live() || r.ending) return;
         if (tty) this.enqueue(r, Buffer.from(VEOF));
@@ -181,7 +202,12 @@ export class AgentChannel {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.pings.delete(id);
-        reject(new CorralError("AGENT_TIMEOUT", `the guest agent of VM '${this.vmName}' did not answer a ping within ${timeoutMs / 1000} s`));
+        reject(
+          new CorralError(
+            "AGENT_TIMEOUT",
+            `the guest agent of VM '${this.vmName}' did not answer a ping within ${timeoutMs / 1000} s`,
+          ),
+        );
       }, timeoutMs);
       this.pings.set(id, () => {
         clearTimeout(t);

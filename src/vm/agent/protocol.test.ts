@@ -1,15 +1,32 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { LineSplitter, eofFrame, execFrame, execScript, parseAgentLine, resizeFrame, stdinFrames, OUTPUT_CHUNK, STDIN_CHUNK, STDIN_WINDOW } from "./protocol.js";
+import {
+  LineSplitter,
+  eofFrame,
+  execFrame,
+  execScript,
+  parseAgentLine,
+  resizeFrame,
+  stdinFrames,
+  OUTPUT_CHUNK,
+  STDIN_CHUNK,
+  STDIN_WINDOW,
+} from "./protocol.js";
 
 test("guest lines parse; malformed ones are ignored", () => {
   assert.deepEqual(parseAgentLine("H 1"), { kind: "hello", version: 1 });
   assert.deepEqual(parseAgentLine("A 7\r"), { kind: "ack", id: 7 });
   assert.deepEqual(parseAgentLine("C 4"), { kind: "credit", id: 4 });
   assert.deepEqual(parseAgentLine("R 3 137"), { kind: "exit", id: 3, status: 137 });
-  assert.deepEqual(parseAgentLine(`O 2 2 ${Buffer.from("err\n").toString("base64")}`), { kind: "output", id: 2, fd: 2, data: Buffer.from("err\n") });
-  for (const bad of ["", "O 1 3 AAAA", "R x 1", "R 1", "Z 1", "[    1.0] virtio_console", "H"]) assert.equal(parseAgentLine(bad), undefined, bad);
+  assert.deepEqual(parseAgentLine(`O 2 2 ${Buffer.from("err\n").toString("base64")}`), {
+    kind: "output",
+    id: 2,
+    fd: 2,
+    data: Buffer.from("err\n"),
+  });
+  for (const bad of ["", "O 1 3 AAAA", "R x 1", "R 1", "Z 1", "[    1.0] virtio_console", "H"])
+    assert.equal(parseAgentLine(bad), undefined, bad);
 });
 
 test("frames: one line each, no spaces inside fields; stdin split into chunks", () => {
@@ -42,7 +59,11 @@ test("frames: one line each, no spaces inside fields; stdin split into chunks", 
 test("the exec script runs argv exactly, with env and cwd, under a real sh", () => {
   const argv = ["printf", "[%s]", "a b", "$HOME", "it's", "*", "", "x\ny"];
   const script = execScript(argv, { GREET: "hello world", Q: "'\"$" }, "/");
-  const r = spawnSync("sh", ["-c", script.replace(/exec printf/, 'printf "%s|%s|%s|" "$GREET" "$Q" "$(pwd)"; exec printf')], { encoding: "utf8" });
+  const r = spawnSync(
+    "sh",
+    ["-c", script.replace(/exec printf/, 'printf "%s|%s|%s|" "$GREET" "$Q" "$(pwd)"; exec printf')],
+    { encoding: "utf8" },
+  );
   assert.equal(r.stdout, `hello world|'"$|/|[a b][$HOME][it's][*][][x\ny]`);
   const bad = spawnSync("sh", ["-c", execScript(["true"], {}, "/no/such/dir")]);
   assert.equal(bad.status, 126);

@@ -53,7 +53,8 @@ export type AgentMessage =
 /** Parse one guest line; undefined for anything malformed (boot noise, a truncated line). */
 export function parseAgentLine(line: string): AgentMessage | undefined {
   const f = line.trim().split(" ");
-  const num = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined);
+  const num = (s: string | undefined): number | undefined =>
+    s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined;
   const id = num(f[1]);
   switch (f[0]) {
     case "H":

@@ -14,7 +14,25 @@ test("telnetd's opening negotiation and banner line are dropped; data and IAC IA
 
 test("commands split across chunks, subnegotiations and a missing banner", () => {
   const d = new TelnetDecoder();
-  const bytes = [...OPENING, ...Buffer.from("\r\r\nab"), IAC, 250, 31, 0, 80, 0, 24, IAC, 240, 0x63, IAC, 241, 0x64, IAC, IAC];
+  const bytes = [
+    ...OPENING,
+    ...Buffer.from("\r\r\nab"),
+    IAC,
+    250,
+    31,
+    0,
+    80,
+    0,
+    24,
+    IAC,
+    240,
+    0x63,
+    IAC,
+    241,
+    0x64,
+    IAC,
+    IAC,
+  ];
   let out = Buffer.alloc(0);
   for (const b of bytes) out = Buffer.concat([out, d.push(Uint8Array.of(b))]);
   assert.equal(out.toString("latin1"), "abcd\xff");

@@ -17,7 +17,13 @@
 import type { VmRecord } from "../state.js";
 import type { TtySize } from "../tty.js";
 
-export const ROUTES = Object.freeze({ vm: "/vm", exec: "/exec", stop: "/stop", memory: "/memory", console: "/console" });
+export const ROUTES = Object.freeze({
+  vm: "/vm",
+  exec: "/exec",
+  stop: "/stop",
+  memory: "/memory",
+  console: "/console",
+});
 
 /** The protocol name of the console's HTTP upgrade (RFC 9110 §7.8). */
 export const CONSOLE_UPGRADE = "corral-console";

@@ -35,7 +35,10 @@ export interface BlkRig {
   read(sector: number, sectors: number, indirect?: boolean): { status: number; data: Uint8Array; len: number };
   write(sector: number, data: Uint8Array, indirect?: boolean): number;
   /** Send a request with arbitrary parts; returns the status byte and the used length. */
-  raw(out: Uint8Array[], inLens: number[]): { status: number | undefined; len: number | undefined; writable: Uint8Array[] };
+  raw(
+    out: Uint8Array[],
+    inLens: number[],
+  ): { status: number | undefined; len: number | undefined; writable: Uint8Array[] };
 }
 
 export function blkRig(disk: DiskBackend, opts: Partial<BlkOptions> = {}, ramSize = 4 << 20): BlkRig {

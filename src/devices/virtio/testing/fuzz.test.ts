@@ -30,11 +30,17 @@ function buggy(bug: "writes-readable" | "drops-requests" | "throws"): VirtioDevi
 }
 
 test("the fuzz harness catches a device writing outside writable buffers", () => {
-  assert.throws(() => fuzzDevice({ device: buggy("writes-readable"), queues: [0] }, 1, 300), /outside the chain's buffers/);
+  assert.throws(
+    () => fuzzDevice({ device: buggy("writes-readable"), queues: [0] }, 1, 300),
+    /outside the chain's buffers/,
+  );
 });
 
 test("the fuzz harness catches a device that silently drops requests", () => {
-  assert.throws(() => fuzzDevice({ device: buggy("drops-requests"), queues: [0] }, 2, 300), /completed, no DEVICE_NEEDS_RESET/);
+  assert.throws(
+    () => fuzzDevice({ device: buggy("drops-requests"), queues: [0] }, 2, 300),
+    /completed, no DEVICE_NEEDS_RESET/,
+  );
 });
 
 test("a device that throws is contained by the transport (DEVICE_NEEDS_RESET)", () => {

@@ -39,7 +39,13 @@ function fail(seed: number, n: number, msg: string): never {
   throw new AssertionError({ message: `fuzz seed ${seed} case ${n}: ${msg}` });
 }
 
-function randomDesc(rng: Prng, ram: GuestRam, data: number, tables: readonly number[], tableSize: number): { addr: bigint; len: number; flags: number; next: number } {
+function randomDesc(
+  rng: Prng,
+  ram: GuestRam,
+  data: number,
+  tables: readonly number[],
+  tableSize: number,
+): { addr: bigint; len: number; flags: number; next: number } {
   let flags = 0;
   if (rng.chance(0.5)) flags |= DescFlag.NEXT;
   if (rng.chance(0.4)) flags |= DescFlag.WRITE;
@@ -47,11 +53,26 @@ function randomDesc(rng: Prng, ram: GuestRam, data: number, tables: readonly num
   if (rng.chance(0.12)) {
     const t = rng.pick(tables);
     const lens = [INDIRECT_ENTRIES * VIRTQ_DESC.size, 3 * VIRTQ_DESC.size, 0, 17, VIRTQ_DESC.size * 4096];
-    return { addr: BigInt(rng.chance(0.9) ? t : ram.end - 8), len: rng.pick(lens), flags: flags | DescFlag.INDIRECT, next: rng.int(tableSize) };
+    return {
+      addr: BigInt(rng.chance(0.9) ? t : ram.end - 8),
+      len: rng.pick(lens),
+      flags: flags | DescFlag.INDIRECT,
+      next: rng.int(tableSize),
+    };
   }
   const r = rng.int(100);
   const addr =
-    r < 75 ? data + rng.int(DATA_SIZE) : r < 82 ? ram.end - rng.int(64) : r < 88 ? RAM_BASE - 1 - rng.int(4096) : r < 94 ? 0 : r < 97 ? 2 ** 63 : ram.base + rng.int(ram.size);
+    r < 75
+      ? data + rng.int(DATA_SIZE)
+      : r < 82
+        ? ram.end - rng.int(64)
+        : r < 88
+          ? RAM_BASE - 1 - rng.int(4096)
+          : r < 94
+            ? 0
+            : r < 97
+              ? 2 ** 63
+              : ram.base + rng.int(ram.size);
   const len = rng.chance(0.8) ? rng.pick(LENS) : rng.u32();
   const next = rng.chance(0.85) ? rng.int(tableSize) : rng.int(0x10000);
   return { addr: BigInt(addr), len, flags, next };
@@ -100,7 +121,9 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
     const data = driver.alloc(DATA_SIZE, 16);
     ram.write(data, rng.bytes(DATA_SIZE));
     const tables = [driver.alloc(INDIRECT_ENTRIES * VIRTQ_DESC.size), driver.alloc(INDIRECT_ENTRIES * VIRTQ_DESC.size)];
-    for (const t of tables) for (let i = 0; i < INDIRECT_ENTRIES; i++) driver.writeDesc(t, i, randomDesc(rng, ram, data, tables, INDIRECT_ENTRIES));
+    for (const t of tables)
+      for (let i = 0; i < INDIRECT_ENTRIES; i++)
+        driver.writeDesc(t, i, randomDesc(rng, ram, data, tables, INDIRECT_ENTRIES));
     for (let i = 0; i < q.size; i++) driver.writeDesc(q.desc, i, randomDesc(rng, ram, data, tables, q.size));
     // Plausible request headers at the start of some readable buffers make the device parse further.
     if (target.request) {
@@ -108,7 +131,12 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
         const req = target.request(rng);
         const at = data + rng.int(DATA_SIZE - req.length);
         ram.write(at, req);
-        driver.writeDesc(q.desc, rng.int(q.size), { addr: at, len: rng.chance(0.7) ? 16 : req.length, flags: DescFlag.NEXT, next: rng.int(q.size) });
+        driver.writeDesc(q.desc, rng.int(q.size), {
+          addr: at,
+          len: rng.chance(0.7) ? 16 : req.length,
+          flags: DescFlag.NEXT,
+          next: rng.int(q.size),
+        });
       }
     }
     const heads: number[] = [];
@@ -135,7 +163,8 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
       for (let i = page; i < page + 4096; i++) {
         if (before[i] === ram.u8[i]) continue;
         const gpa = ram.base + i;
-        if (!allowed.some(([a, b]) => gpa >= a && gpa < b)) fail(seed, n, `device wrote guest byte 0x${gpa.toString(16)} outside the chain's buffers`);
+        if (!allowed.some(([a, b]) => gpa >= a && gpa < b))
+          fail(seed, n, `device wrote guest byte 0x${gpa.toString(16)} outside the chain's buffers`);
       }
     }
     if (driver.status & Status.DEVICE_NEEDS_RESET) {
@@ -143,7 +172,8 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
       continue;
     }
     const used = driver.reap(qi);
-    if (used.length !== heads.length) fail(seed, n, `${heads.length} requests published, ${used.length} completed, no DEVICE_NEEDS_RESET`);
+    if (used.length !== heads.length)
+      fail(seed, n, `${heads.length} requests published, ${used.length} completed, no DEVICE_NEEDS_RESET`);
     used.forEach((u, i) => {
       if (u.id !== heads[i]) fail(seed, n, `used element ${i} names ${u.id}, expected ${heads[i]}`);
     });

@@ -111,12 +111,14 @@ export class MockDriver {
 
   /** The virtio_mmio probe + virtio_dev_probe sequence (§3.1.1). Returns the negotiated features. */
   init(opts: InitOptions = {}): bigint {
-    if (this.reg(Reg.MAGIC_VALUE) !== 0x74726976 || this.reg(Reg.VERSION) !== 2) throw new Error("not a virtio-mmio v2 device");
+    if (this.reg(Reg.MAGIC_VALUE) !== 0x74726976 || this.reg(Reg.VERSION) !== 2)
+      throw new Error("not a virtio-mmio v2 device");
     this.setReg(Reg.STATUS, 0);
     this.setReg(Reg.STATUS, Status.ACKNOWLEDGE);
     this.setReg(Reg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER);
     const want =
-      opts.want ?? (feature(FeatureBit.VERSION_1) | feature(FeatureBit.RING_INDIRECT_DESC) | feature(FeatureBit.RING_EVENT_IDX));
+      opts.want ??
+      feature(FeatureBit.VERSION_1) | feature(FeatureBit.RING_INDIRECT_DESC) | feature(FeatureBit.RING_EVENT_IDX);
     this.features = this.deviceFeatures() & want;
     this.writeFeatures(this.features);
     this.setReg(Reg.STATUS, Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK);
@@ -196,7 +198,12 @@ export class MockDriver {
    * `indirect`, the chain goes in an indirect table (one ring descriptor). Returns the head and the
    * writable buffers' addresses.
    */
-  add(index: number, out: readonly Uint8Array[], inLens: readonly number[], indirect = false): { head: number; writable: PostedBuffer[] } {
+  add(
+    index: number,
+    out: readonly Uint8Array[],
+    inLens: readonly number[],
+    indirect = false,
+  ): { head: number; writable: PostedBuffer[] } {
     const q = this.queue(index);
     const bufs: RawDesc[] = [];
     const writable: PostedBuffer[] = [];
@@ -218,7 +225,12 @@ export class MockDriver {
         this.writeDesc(table, i, { ...d, flags: d.flags | (last ? 0 : DescFlag.NEXT), next: last ? 0 : i + 1 });
       });
       const head = this.take(q, 1)[0]!;
-      this.writeDesc(q.desc, head, { addr: table, len: VIRTQ_DESC.size * bufs.length, flags: DescFlag.INDIRECT, next: 0 });
+      this.writeDesc(q.desc, head, {
+        addr: table,
+        len: VIRTQ_DESC.size * bufs.length,
+        flags: DescFlag.INDIRECT,
+        next: 0,
+      });
       q.held.set(head, [head]);
       this.publish(q, head);
       return { head, writable };
@@ -226,7 +238,11 @@ export class MockDriver {
     const ids = this.take(q, bufs.length);
     bufs.forEach((d, i) => {
       const last = i === bufs.length - 1;
-      this.writeDesc(q.desc, ids[i]!, { ...d, flags: d.flags | (last ? 0 : DescFlag.NEXT), next: last ? 0 : ids[i + 1]! });
+      this.writeDesc(q.desc, ids[i]!, {
+        ...d,
+        flags: d.flags | (last ? 0 : DescFlag.NEXT),
+        next: last ? 0 : ids[i + 1]!,
+      });
     });
     const head = ids[0]!;
     q.held.set(head, ids);
@@ -291,7 +307,12 @@ export class MockDriver {
   }
 
   /** Add one request, kick, and return its completion (the device completes synchronously). */
-  request(index: number, out: readonly Uint8Array[], inLens: readonly number[], indirect = false): { used: UsedElem | undefined; writable: Uint8Array[] } {
+  request(
+    index: number,
+    out: readonly Uint8Array[],
+    inLens: readonly number[],
+    indirect = false,
+  ): { used: UsedElem | undefined; writable: Uint8Array[] } {
     const { head, writable } = this.add(index, out, inLens, indirect);
     this.kick(index);
     const used = this.reap(index).find((u) => u.id === head);

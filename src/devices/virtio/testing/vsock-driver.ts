@@ -5,7 +5,16 @@
  */
 import { VSOCK_HDR } from "../layout.js";
 import { VirtioMmioTransport } from "../transport-mmio.js";
-import { VSOCK_HOST_CID, VSOCK_TYPE_STREAM, VirtioVsock, VsockOp, decodeVsockHeader, encodeVsockHeader, type VsockBackend, type VsockHeader } from "../vsock.js";
+import {
+  VSOCK_HOST_CID,
+  VSOCK_TYPE_STREAM,
+  VirtioVsock,
+  VsockOp,
+  decodeVsockHeader,
+  encodeVsockHeader,
+  type VsockBackend,
+  type VsockHeader,
+} from "../vsock.js";
 import { MockDriver, MockIrq, makeRam, type PostedBuffer } from "./mock-driver.js";
 
 export const TEST_GUEST_CID = 3;

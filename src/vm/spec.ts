@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { DEVICE_KINDS } from "../devices/registry.js";
+import { VM_NAME } from "./name.js";
 import { FieldError } from "../errors.js";
 import { checkSize, formatMiB } from "../size.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
@@ -27,8 +28,6 @@ export const VIRTIO_SLOTS = 8;
  */
 export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
 export type GuestConsole = (typeof GUEST_CONSOLES)[number];
-
-export const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */

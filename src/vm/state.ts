@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { VM_NAME } from "./spec.js";
+import { VM_NAME } from "./name.js";
 import { CorralError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
 

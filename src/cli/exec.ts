@@ -97,7 +97,11 @@ export async function main(argv: string[]): Promise<number> {
     // 137 (128 + SIGKILL) as documented, whatever status the guest reported: the command's first
     // process may have ended on its own (status 0) while the rest of its group (a fork bomb's)
     // ran on until the kill.
-    process.stderr.write(`corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`);
+    process.stderr.write(
+      r.unconfirmed
+        ? `corral: the command timed out after ${values.timeout ?? "?"} s; the guest did not confirm killing it (it may be overloaded: 'corral console ${name}' shows it)\n`
+        : `corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`,
+    );
     return 137;
   } finally {
     process.stdout.off("resize", onResize);

@@ -212,7 +212,7 @@ export class Containers {
     if (status !== "stopped" && !force)
       throw new CorralError(
         "CONTAINER_RUNNING",
-        `container '${name}' is ${status}; 'corral container stop ${name}' first, or 'corral container rm -f ${name}'`,
+        `container '${name}' is ${status}: stop it first ('corral container stop ${name}'), or use 'corral container rm -f ${name}'`,
       );
     await this.rt.delete(name, true);
     await cleanupNetwork(name);

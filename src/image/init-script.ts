@@ -101,8 +101,15 @@ if [ -f ${GUEST_CMD_PATH} ]; then
   echo "@@CORRAL-EXIT $?@@"
 else
   # cttyhack opens the real console tty (ttyS0 or hvc0, from /sys/class/tty/console/active) so
-  # job control and Ctrl-C work.
-  setsid cttyhack sh -l
+  # job control and Ctrl-C work. A shell that the user leaves (exit, Ctrl-D) powers the VM off; one
+  # killed by a signal (the guest's OOM killer under a fork bomb, status 128+N) is started again,
+  # so a detached VM is not powered off by its own memory pressure.
+  while :; do
+    setsid cttyhack sh -l
+    s=$?
+    [ "$s" -gt 128 ] || break
+    echo "corral: the console shell was killed (status $s); starting another"
+  done
 fi
 sync
 # On a root disk, leave the file system clean (no journal to replay at the next mount).

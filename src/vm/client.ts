@@ -229,7 +229,12 @@ export class VmClient {
       const v = JSON.parse(l) as Partial<ExecOutput & ExecOutcome & ApiError>;
       if (v.error) error = v.error;
       else if (v.fd !== undefined && v.data !== undefined) onOutput(v.fd, Buffer.from(v.data, "base64"));
-      else if (v.exitCode !== undefined) result = { exitCode: v.exitCode, timedOut: v.timedOut === true };
+      else if (v.exitCode !== undefined)
+        result = {
+          exitCode: v.exitCode,
+          timedOut: v.timedOut === true,
+          ...(v.unconfirmed ? { unconfirmed: true } : {}),
+        };
       if (v.error || v.exitCode !== undefined) onLast();
     };
     try {

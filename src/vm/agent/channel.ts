@@ -26,6 +26,8 @@ import { TelnetDecoder, telnetEncode } from "./telnet.js";
 
 /** How long the agent may take to acknowledge a request before it counts as not answering. */
 export const AGENT_ACK_MS = 15_000;
+/** How long after a timeout's kill the host waits for the guest to report the end. */
+export const KILL_CONFIRM_MS = 10_000;
 /** Stdin bytes queued for one exec before write() asks its caller to wait for drain. */
 const STDIN_HIGH_WATER = 256 * 1024;
 /** Ctrl-D: with a terminal the end of stdin is typed as the terminal's end-of-file character. */
@@ -45,6 +47,8 @@ export interface ExecRequest {
 export interface ExecResult {
   exitCode: number;
   timedOut: boolean;
+  /** Timed out, and the guest did not report the command's end within KILL_CONFIRM_MS of the kill. */
+  unconfirmed?: boolean;
 }
 
 /** A running exec. */
@@ -155,6 +159,13 @@ export class AgentChannel {
           setTimeout(() => {
             r.timedOut = true;
             this.kill(id);
+            // The kill is carried out by the guest's agent; a guest too loaded to do it (a fork
+            // bomb leaves it unable to fork) must not keep the caller waiting past its timeout.
+            r.timers.push(
+              setTimeout(() => {
+                if (this.finish(id)) resolve({ exitCode: 137, timedOut: true, unconfirmed: true });
+              }, KILL_CONFIRM_MS),
+            );
           }, req.timeoutMs),
         );
       }

@@ -83,6 +83,8 @@ export interface ExecOutput {
 export interface ExecOutcome {
   exitCode: number;
   timedOut: boolean;
+  /** Timed out, and the guest never reported that the kill took effect (src/vm/agent/channel.ts). */
+  unconfirmed?: boolean;
 }
 
 export interface ApiError {

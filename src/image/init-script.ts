@@ -102,12 +102,13 @@ if [ -f ${GUEST_CMD_PATH} ]; then
 else
   # cttyhack opens the real console tty (ttyS0 or hvc0, from /sys/class/tty/console/active) so
   # job control and Ctrl-C work. A shell that the user leaves (exit, Ctrl-D) powers the VM off; one
-  # killed by a signal (the guest's OOM killer under a fork bomb, status 128+N) is started again,
-  # so a detached VM is not powered off by its own memory pressure.
+  # killed by SIGKILL (status 137: the guest's OOM killer, under a fork bomb say) is started again,
+  # so a detached VM is not powered off by its own memory pressure. Only 137: a shell left right
+  # after a command that Ctrl-C ended also reports 128+N, and must still power off.
   while :; do
     setsid cttyhack sh -l
     s=$?
-    [ "$s" -gt 128 ] || break
+    [ "$s" -eq 137 ] || break
     echo "corral: the console shell was killed (status $s); starting another"
   done
 fi

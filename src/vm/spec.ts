@@ -158,7 +158,7 @@ export const VmSpecSchema = z
           code: "custom",
           input: d,
           path: ["devices", i, "tag"],
-          message: `tag '${d.tag}' is already the tag of devices[${first}]: give each share its own tag`,
+          message: `'${d.tag}' is already the tag of devices[${first}]: give each share its own tag`,
           params: { code: "DUPLICATE_SHARE_TAG" },
         });
       tags.set(d.tag, i);

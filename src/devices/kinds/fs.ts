@@ -15,7 +15,7 @@ export const MAX_TAG_BYTES = 36;
 export const ShareTag = z
   .string()
   .refine((t) => t.length > 0 && Buffer.byteLength(t, "utf8") <= MAX_TAG_BYTES && !t.includes("\0"), {
-    error: (iss) => `tag '${String(iss.input)}' must be 1 to ${MAX_TAG_BYTES} bytes (UTF-8), without NUL`,
+    error: (iss) => `'${String(iss.input)}' must be 1 to ${MAX_TAG_BYTES} bytes (UTF-8), without NUL`,
   });
 
 export const fs = deviceKind({

@@ -83,7 +83,13 @@ export function renameat2(od: number, oldName: Uint8Array, nd: number, newName: 
 }
 
 /** linkat(2) with `oldPath` relative to `od` ("" with AT_EMPTY_PATH: the file `od` itself). */
-export function linkat(od: number, oldPath: Uint8Array | string, nd: number, newName: Uint8Array, flags: number): number {
+export function linkat(
+  od: number,
+  oldPath: Uint8Array | string,
+  nd: number,
+  newName: Uint8Array,
+  flags: number,
+): number {
   return ret(sys().linkat(od, cstr(oldPath), nd, cstr(newName), flags));
 }
 

@@ -102,9 +102,18 @@ test("unknown device kinds, unknown fields and bad device options", () => {
     "BAD_DEVICE",
     "devices[0].tag '' must be 1 to 36 bytes (UTF-8), without NUL",
   );
-  refuses({ devices: [{ kind: "fs", path: "srv", tag: "t" }] }, "BAD_DEVICE", "devices[0].path must be an absolute path");
   refuses(
-    { devices: [{ kind: "fs", path: "/a", tag: "t" }, { kind: "fs", path: "/b", tag: "t" }] },
+    { devices: [{ kind: "fs", path: "srv", tag: "t" }] },
+    "BAD_DEVICE",
+    "devices[0].path must be an absolute path",
+  );
+  refuses(
+    {
+      devices: [
+        { kind: "fs", path: "/a", tag: "t" },
+        { kind: "fs", path: "/b", tag: "t" },
+      ],
+    },
     "DUPLICATE_SHARE_TAG",
     "devices[1].tag 't' is already the tag of devices[0]: give each share its own tag",
   );

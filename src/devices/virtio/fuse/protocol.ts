@@ -76,7 +76,17 @@ export const Fattr = {
 export const FUSE_FSYNC_FDATASYNC = 1;
 
 /** Offsets of each structure's fields; `size` is sizeof. */
-export const IN_HEADER = { len: 0, opcode: 4, unique: 8, nodeid: 16, uid: 24, gid: 28, pid: 32, totalExtlen: 36, size: 40 };
+export const IN_HEADER = {
+  len: 0,
+  opcode: 4,
+  unique: 8,
+  nodeid: 16,
+  uid: 24,
+  gid: 28,
+  pid: 32,
+  totalExtlen: 36,
+  size: 40,
+};
 export const OUT_HEADER = { len: 0, error: 4, unique: 8, size: 16 };
 export const ATTR = {
   ino: 0,

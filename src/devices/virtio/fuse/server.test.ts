@@ -84,7 +84,12 @@ class Client {
     const r = this.call(P.Op.OPEN, id, o);
     return { errno: r.errno, fh: r.errno === 0 ? r.data.readBigUInt64LE(0) : 0n };
   }
-  create(parent: bigint | number, name: string, flags: number, mode: number): { errno: number; id: bigint; fh: bigint } {
+  create(
+    parent: bigint | number,
+    name: string,
+    flags: number,
+    mode: number,
+  ): { errno: number; id: bigint; fh: bigint } {
     const c = Buffer.alloc(P.CREATE_IN.size);
     c.writeUInt32LE(flags, 0);
     c.writeUInt32LE(mode, 4);
@@ -118,7 +123,7 @@ class Client {
       q.writeUInt32LE(size, 16);
       const d = this.ok(P.Op.READDIR, id, q);
       if (d.length === 0) break;
-      for (let at = 0; at < d.length; ) {
+      for (let at = 0; at < d.length;) {
         const n = d.readUInt32LE(at + P.DIRENT.namelen);
         names.push(d.subarray(at + P.DIRENT.name, at + P.DIRENT.name + n).toString());
         off = d.readBigUInt64LE(at + P.DIRENT.off);
@@ -170,7 +175,8 @@ test("a listing resumes at the host's directory cookies across small READDIRs", 
 test("names are one component: '..', '.', '/' and empty names are refused", () => {
   const { dir } = share({ a: "" });
   const c = client(dir);
-  for (const bad of ["..", ".", "a/../../outside", "../outside", ""]) assert.equal(c.lookup(1, bad).errno, E.EINVAL, bad);
+  for (const bad of ["..", ".", "a/../../outside", "../outside", ""])
+    assert.equal(c.lookup(1, bad).errno, E.EINVAL, bad);
   assert.equal(c.lookup(1, "x".repeat(256)).errno, E.ENAMETOOLONG);
   assert.equal(c.create(1, "../outside/evil", 0o101, 0o644).errno, E.EINVAL);
   c.srv.close();

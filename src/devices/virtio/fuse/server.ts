@@ -660,7 +660,7 @@ export class FuseServer {
     for (;;) {
       const n = check(sysfs.getdents64(h.fd, src));
       if (n === 0) break;
-      for (let at = 0; at < n; ) {
+      for (let at = 0; at < n;) {
         const reclen = sv.getUint16(at + DIRENT64.reclen, true);
         const nameEnd = src.indexOf(0, at + DIRENT64.name);
         const name = src.subarray(at + DIRENT64.name, nameEnd < 0 || nameEnd > at + reclen ? at + reclen : nameEnd);

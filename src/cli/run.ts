@@ -64,8 +64,8 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 ${SIZE_HELP}.
-Every VM has, after its disks and NICs, a virtio-console (the guest agent's port), a
-virtio-balloon and a virtio-rng: at most five disks and NICs fit.
+Every VM has, after its disks, NICs, vsock and shares, a virtio-console (the guest agent's port), a
+virtio-balloon and a virtio-rng: at most five of those fit.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */

@@ -77,8 +77,9 @@ test("a guest mounts shares: POSIX behaviour as on the host, checksums, no escap
   symlinkSync("../outside/marker", join(rw, "rel-escape"));
   mkdirSync(join(rw, "swap"));
 
+  const name = `t-share-${process.pid}`;
   const vm = await Corral.start({
-    name: `t-share-${process.pid}`,
+    name,
     memory: "256M",
     shares: [`${rw}:rw`, `${ro}:ro,ro`],
   });
@@ -141,5 +142,6 @@ test("a guest mounts shares: POSIX behaviour as on the host, checksums, no escap
     assert.equal(um.stdout.trim(), "unmounted", um.stderr);
   } finally {
     await vm.stop();
+    corral(["rm", name]);
   }
 });

@@ -305,7 +305,7 @@ export class Runtime {
     const status = this.status(st);
     if ((status === "running" || status === "paused") && !force)
       throw new ContainerError(
-        "OCI_CONTAINER_RUNNING",
+        "CONTAINER_RUNNING",
         `container '${id}' is ${status}; stop it first or delete it with --force`,
       );
     const cg = openCgroup(st.cgroupPath);

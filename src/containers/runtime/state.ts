@@ -75,7 +75,7 @@ export class StateStore {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST")
         throw new ContainerError(
-          "OCI_ID_EXISTS",
+          "CONTAINER_EXISTS",
           `a container named '${id}' already exists; delete it or pick another id`,
         );
       throw e;

@@ -2,7 +2,7 @@
  * `corral run`: boot a guest. With no command, an interactive serial console; with `-- cmd ...`,
  * run the command in the guest, print its output and exit with its status.
  */
-import { CorralError, FieldError } from "../errors.js";
+import { FieldError } from "../errors.js";
 import { signalStatus, type MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
@@ -16,6 +16,7 @@ import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
+import { CliError } from "./errors.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -121,12 +122,12 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
   const sep = argv.indexOf("--");
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
   if (sep < 0 && parsed.positionals.length > 0) {
-    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, {
+    throw new CliError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, {
       exitCode: 2,
     });
   }
   if (!/^-?\d+$/.test(v.cpus))
-    throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+    throw new CliError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
   const spec = vmSpec({
     name: v.name,
     memory: v.memory,
@@ -168,7 +169,7 @@ async function run(argv: string[]): Promise<number> {
   );
   checkShares(spec.devices);
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
-    throw new CorralError(
+    throw new CliError(
       "USAGE",
       "a guest command needs the default guest image: drop --kernel/--firmware or the command",
       { exitCode: 2 },
@@ -211,11 +212,11 @@ async function run(argv: string[]): Promise<number> {
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
   if (opts.command.length > 0)
-    throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
+    throw new CliError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
       exitCode: 2,
     });
   if (opts.spec.boot.firmware !== undefined)
-    throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+    throw new CliError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

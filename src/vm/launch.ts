@@ -28,6 +28,7 @@ import {
   removeState,
   vmDir,
 } from "./state.js";
+import { VmError } from "./errors.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -74,8 +75,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       },
     );
     child.unref();
-    if (child.pid === undefined)
-      throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
+    if (child.pid === undefined) throw new VmError("VM_START_FAILED", `could not start the VM process for '${name}'`);
     pid = child.pid;
   } catch (e) {
     rmSync(vmDir(name, home), { recursive: true, force: true });
@@ -94,7 +94,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       if (!existsSync(join(vmDir(name, home), VM_FILES.exit)))
         rmSync(vmDir(name, home), { recursive: true, force: true });
       else removeState(name, home);
-      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
+      throw new VmError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
     }
     if (rec && rec.pid === pid) {
       try {
@@ -109,7 +109,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       while (!ended(pid)) await sleep(20);
       const last = lastLine(logPath);
       rmSync(vmDir(name, home), { recursive: true, force: true });
-      throw new CorralError(
+      throw new VmError(
         "VM_BOOT_TIMEOUT",
         `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`,
       );

@@ -13,7 +13,7 @@ import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Corral } from "../api/index.js";
+import { Corral, type Vm } from "../api/index.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import {
@@ -46,39 +46,32 @@ const CASES = {
 type Case = keyof typeof CASES;
 type Times = Record<Case, number[]>;
 
-/** Exec round trips through the guest agent of a QEMU guest (see the top of this file). */
-async function qemuExec(runs: number, outputRuns: number): Promise<Times> {
+/** A booted peer: runs one case and returns its round trip in ms. */
+interface Peer {
+  run(c: Case): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** A QEMU guest whose agent is driven through its chardev socket (see the top of this file). */
+async function qemuPeer(): Promise<Peer> {
   const img = await ensureDefaultImage();
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-exec-"));
   const sock = join(dir, "agent.sock");
   const qemu = spawn(
     "qemu-system-riscv64",
     [
-      "-M",
-      "virt",
-      "-smp",
-      "1",
-      "-m",
-      "512",
-      "-nographic",
-      "-no-reboot",
-      "-global",
-      "virtio-mmio.force-legacy=false",
-      "-kernel",
-      img.kernel,
-      "-initrd",
-      img.initramfs,
-      "-append",
-      DEFAULT_CMDLINE,
-      "-device",
-      "virtio-serial-device",
-      "-chardev",
-      `socket,id=ag,path=${sock},server=on,wait=off`,
-      "-device",
-      `virtserialport,chardev=ag,name=${AGENT_PORT_NAME}`,
+      ...["-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-no-reboot"],
+      ...["-global", "virtio-mmio.force-legacy=false", "-kernel", img.kernel, "-initrd", img.initramfs],
+      ...["-append", DEFAULT_CMDLINE, "-device", "virtio-serial-device"],
+      ...["-chardev", `socket,id=ag,path=${sock},server=on,wait=off`],
+      ...["-device", `virtserialport,chardev=ag,name=${AGENT_PORT_NAME}`],
     ],
     { stdio: "ignore" },
   );
+  const close = async (): Promise<void> => {
+    qemu.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
   try {
     for (let i = 0; i < 600 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
     const s: Socket = createConnection(sock);
@@ -95,50 +88,59 @@ async function qemuExec(runs: number, outputRuns: number): Promise<Times> {
     const wait = (key: string): Promise<number> => new Promise((r) => waiters.set(key, r));
     await wait("hello");
     let id = 0;
-    const run = async (c: Case): Promise<number> => {
-      const t = performance.now();
-      const done = wait(`exit ${++id}`);
-      s.write(execFrame(id, { argv: CASES[c].argv }, false));
-      const status = await done;
-      const ms = performance.now() - t;
-      if (status !== 0 || (received.get(id) ?? 0) !== CASES[c].stdout)
-        throw new Error(`QEMU: ${c} exited ${status} with ${received.get(id) ?? 0} bytes`);
-      return ms;
+    return {
+      run: async (c) => {
+        const t = performance.now();
+        const done = wait(`exit ${++id}`);
+        s.write(execFrame(id, { argv: CASES[c].argv }, false));
+        const status = await done;
+        const ms = performance.now() - t;
+        if (status !== 0 || (received.get(id) ?? 0) !== CASES[c].stdout)
+          throw new Error(`QEMU: ${c} exited ${status} with ${received.get(id) ?? 0} bytes`);
+        return ms;
+      },
+      close: async () => {
+        s.write(SHUTDOWN_FRAME);
+        s.destroy();
+        await close();
+      },
     };
-    const times: Times = { true: [], output: [] };
-    // The first of each warms the page cache, as for Corral.
-    for (const [c, n] of [
-      ["true", runs],
-      ["output", outputRuns],
-    ] as const) {
-      await run(c);
-      for (let i = 0; i < n; i++) times[c].push(await run(c));
-    }
-    s.write(SHUTDOWN_FRAME);
-    s.destroy();
-    return times;
-  } finally {
-    qemu.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+  } catch (e) {
+    await close();
+    throw e;
   }
 }
 
+/**
+ * Both guests are booted first, then the runs alternate between them, so that the load of this
+ * shared machine falls on both alike.
+ */
 export async function benchExec(runs = 20, outputRuns = 5): Promise<string> {
-  const q = await qemuExec(runs, outputRuns);
-  const vm = await Corral.start({ name: `bench-exec-${process.pid}`, memory: "512M" });
+  const qemu = await qemuPeer();
+  let vm: Vm | undefined;
   try {
-    const api: Times = { true: [], output: [] };
+    vm = await Corral.start({ name: `bench-exec-${process.pid}`, memory: "512M" });
+    const corral = vm;
+    const api = async (c: Case): Promise<number> => {
+      const t = performance.now();
+      const r = await corral.exec([...CASES[c].argv]);
+      const ms = performance.now() - t;
+      if (r.exitCode !== 0 || r.stdoutBytes.length !== CASES[c].stdout)
+        throw new Error(`exec ${c} exited ${r.exitCode} with ${r.stdoutBytes.length} bytes`);
+      return ms;
+    };
+    const q: Times = { true: [], output: [] };
+    const a: Times = { true: [], output: [] };
     for (const [c, n] of [
       ["true", runs],
       ["output", outputRuns],
     ] as const) {
-      await vm.exec([...CASES[c].argv]); // warm the guest's page cache
+      // The first of each warms the guests' page caches.
+      await qemu.run(c);
+      await api(c);
       for (let i = 0; i < n; i++) {
-        const t = performance.now();
-        const r = await vm.exec([...CASES[c].argv]);
-        api[c].push(performance.now() - t);
-        if (r.exitCode !== 0 || r.stdoutBytes.length !== CASES[c].stdout)
-          throw new Error(`exec ${c} exited ${r.exitCode} with ${r.stdoutBytes.length} bytes`);
+        q[c].push(await qemu.run(c));
+        a[c].push(await api(c));
       }
     }
     const cli: number[] = [];
@@ -150,11 +152,11 @@ export async function benchExec(runs = 20, outputRuns = 5): Promise<string> {
     }
     const ms = (x: number): string => `${x.toFixed(0)} ms`;
     const row = (what: string, xs: number[], peer: number[]): string => {
-      const a = stats(xs);
-      return `| ${what} | ${ms(a.median)} | ${ms(a.p90)} | ${ms(a.min)} | ${(a.median / stats(peer).median).toFixed(2)}x |`;
+      const st = stats(xs);
+      return `| ${what} | ${ms(st.median)} | ${ms(st.p90)} | ${ms(st.min)} | ${(st.median / stats(peer).median).toFixed(2)}x |`;
     };
     return [
-      `### Exec round trip (compiled guest agent; a running default guest, 1 hart, 512 MiB; ${runs} runs of \`true\`, ${outputRuns} of 1 MiB of output)`,
+      `### Exec round trip (compiled guest agent; a running default guest, 1 hart, 512 MiB; ${runs} runs of \`true\`, ${outputRuns} of 1 MiB of output, alternating with QEMU's)`,
       "",
       "| path | median | p90 | min | median / QEMU's |",
       "|---|---|---|---|---|",
@@ -163,14 +165,17 @@ export async function benchExec(runs = 20, outputRuns = 5): Promise<string> {
         q.true,
         q.true,
       ),
-      row('Corral API `vm.exec(["true"])`', api.true, q.true),
-      row("Corral CLI `corral exec NAME -- true`", cli, q.true),
+      row('Corral API `vm.exec(["true"])`', a.true, q.true),
+      row("Corral CLI `corral exec NAME -- true` (Node's start-up included)", cli, q.true),
       row("QEMU: `head -c 1M /dev/zero` (1 MiB back as O lines)", q.output, q.output),
-      row("Corral API: `head -c 1M /dev/zero`", api.output, q.output),
+      row("Corral API: `head -c 1M /dev/zero`", a.output, q.output),
       "",
     ].join("\n");
   } finally {
-    await vm.stop();
-    rmSync(vmDir(vm.name), { recursive: true, force: true });
+    await qemu.close();
+    if (vm) {
+      await vm.stop();
+      rmSync(vmDir(vm.name), { recursive: true, force: true });
+    }
   }
 }

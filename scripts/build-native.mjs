@@ -2,6 +2,8 @@
 // Builds Corral's native helper (native/corral-init.c) and runtime client (native/corral-oci.c) with the host's C compiler into
 // dist/native/. Run by `npm run build` (so by `npm start`); needs gcc and libc6-dev (Debian). The helper is linked
 // statically so that starting it costs no dynamic loading (it runs once per container).
+// Also the guest agent (native/corral-agent.c), a riscv64 Linux program with no C library, with a riscv64 cross
+// compiler: any riscv64 gcc builds it (Debian's gcc-riscv64-unknown-elf, or gcc-riscv64-linux-gnu).
 // Why the helper exists: see the comment at the top of native/corral-init.c.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync } from "node:fs";
@@ -32,6 +34,36 @@ function checkCompiler() {
   if (r.status !== 0) fail(`'${cc}' cannot build a static C program (no C library headers or libc.a): ${PACKAGES}`);
 }
 
+/** The guest agent's compiler: $CORRAL_GUEST_CC, else the first riscv64 gcc that runs. */
+const GUEST_PACKAGES =
+  "install the Debian package gcc-riscv64-unknown-elf (apt-get install gcc-riscv64-unknown-elf), or set CORRAL_GUEST_CC to a riscv64 gcc";
+function guestCompiler() {
+  const names = process.env.CORRAL_GUEST_CC
+    ? [process.env.CORRAL_GUEST_CC]
+    : ["riscv64-linux-gnu-gcc", "riscv64-unknown-elf-gcc"];
+  for (const name of names) {
+    const v = spawnSync(name, ["--version"], { encoding: "utf8" });
+    if (!v.error && v.status === 0) return name;
+  }
+  fail(`no riscv64 C compiler for the guest agent (tried ${names.join(", ")}): ${GUEST_PACKAGES}`);
+}
+/** Freestanding: no C library, no start files; --no-relax because nothing sets gp. */
+const GUEST_FLAGS = [
+  "-nostdlib",
+  "-static",
+  "-ffreestanding",
+  "-fno-builtin",
+  "-fno-stack-protector",
+  "-fno-pie",
+  "-no-pie",
+  "-O2",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-Wl,--no-relax",
+  "-Wl,--build-id=none",
+];
+
 function fail(message) {
   process.stderr.write(`build-native: ${message}\n`);
   process.exit(1);
@@ -41,6 +73,7 @@ function fail(message) {
 const targets = [
   { src: "native/corral-init.c", out: "corral-init" },
   { src: "native/corral-oci.c", out: "corral-oci" },
+  { src: "native/corral-agent.c", out: "corral-agent", guest: true },
 ];
 const stale = targets.filter((t) => {
   try {
@@ -51,14 +84,15 @@ const stale = targets.filter((t) => {
 });
 if (stale.length > 0) {
   mkdirSync(outDir, { recursive: true });
-  checkCompiler();
+  if (stale.some((t) => !t.guest)) checkCompiler();
 }
+const gcc = stale.some((t) => t.guest) ? guestCompiler() : undefined;
 for (const t of stale) {
+  const compiler = t.guest ? gcc : cc;
+  const flags = t.guest ? GUEST_FLAGS : ["-O2", "-static", "-Wall", "-Wextra", "-Werror"];
   try {
-    execFileSync(cc, ["-O2", "-static", "-Wall", "-Wextra", "-Werror", "-o", join(outDir, t.out), join(root, t.src)], {
-      stdio: "inherit",
-    });
+    execFileSync(compiler, [...flags, "-o", join(outDir, t.out), join(root, t.src)], { stdio: "inherit" });
   } catch {
-    fail(`${cc} failed for ${t.src} (its messages are above)`);
+    fail(`${compiler} failed for ${t.src} (its messages are above)`);
   }
 }

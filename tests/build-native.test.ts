@@ -16,11 +16,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 cpSync(join(ROOT, "scripts", "build-native.mjs"), join(dir, "scripts", "build-native.mjs"));
 cpSync(join(ROOT, "native"), join(dir, "native"), { recursive: true });
 
-function build(cc: string): { status: number | null; stderr: string } {
+function build(cc: string, guestCc?: string): { status: number | null; stderr: string } {
   rmSync(join(dir, "dist"), { recursive: true, force: true });
+  const env: NodeJS.ProcessEnv = { ...process.env, CC: cc };
+  delete env["CORRAL_GUEST_CC"];
+  if (guestCc !== undefined) env["CORRAL_GUEST_CC"] = guestCc;
   const r = spawnSync(process.execPath, [join(dir, "scripts", "build-native.mjs")], {
     encoding: "utf8",
-    env: { ...process.env, CC: cc },
+    env,
     timeout: 120_000,
   });
   return { status: r.status, stderr: r.stderr };
@@ -51,8 +54,21 @@ test("gcc without a static libc (an empty sysroot, as without libc6-dev): one li
   expectOneLine(build(wrapper), /^build-native: '.*gcc-no-libc' cannot build a static C program/);
 });
 
-test("with gcc and libc6-dev both helpers are built", () => {
+test("with gcc and libc6-dev both helpers are built, and the guest agent with a riscv64 gcc", () => {
   const r = build("gcc");
   assert.equal(r.status, 0, r.stderr);
-  for (const f of ["corral-init", "corral-oci"]) assert.ok(existsSync(join(dir, "dist", "native", f)), f);
+  for (const f of ["corral-init", "corral-oci", "corral-agent"])
+    assert.ok(existsSync(join(dir, "dist", "native", f)), f);
+});
+
+test("no riscv64 compiler for the guest agent: one line naming gcc-riscv64-unknown-elf", () => {
+  const r = build("gcc", join(dir, "no-such-riscv64-gcc"));
+  assert.equal(r.status, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
+  assert.match(
+    lines[0]!,
+    /^build-native: no riscv64 C compiler for the guest agent \(tried .*no-such-riscv64-gcc\): install the Debian package gcc-riscv64-unknown-elf/,
+  );
+  assert.equal(existsSync(join(dir, "dist", "native", "corral-agent")), false);
 });

@@ -6,6 +6,7 @@ import { CorralError } from "../errors.js";
 
 export type ImageErrorCode =
   | "APT_BAD_RECORD"
+  | "AGENT_NOT_BUILT"
   | "APT_NOT_FOUND"
   | "DISK_EXISTS"
   | "DISK_FULL"

@@ -7,8 +7,7 @@
  *   "@@CORRAL-BEGIN@@"           the command's output follows
  *   "@@CORRAL-EXIT <status>@@"   the command ended with <status>
  */
-import { createHash } from "node:crypto";
-import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
+import { GUEST_AGENT_PATH } from "./agent.js";
 
 import { GUEST_NET_SETUP } from "../net/guest-net.js";
 
@@ -88,14 +87,14 @@ if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
 fi
 
 ${GUEST_NET_SETUP}
-# The guest agent (image/agent.ts) serves 'corral exec' on its virtio-console port, if any.
-# agent ${createHash("sha256").update(AGENT_SCRIPT).digest("hex").slice(0, 12)} (a new agent changes /init, so the cached initramfs is rebuilt)
-# Not with '&', which would leave SIGINT ignored in the agent and every command it runs (POSIX
-# 2.11): the second setsid is a process-group leader, so it forks and returns at once.
+# The guest agent (native/corral-agent.c, image/agent.ts) serves 'corral exec' on its
+# virtio-console port, if any. Not with '&', which would leave SIGINT ignored in the agent and
+# every command it runs (POSIX 2.11): the second setsid is a process-group leader, so it forks
+# and returns at once.
 # An agent that ends is started again (issue 14 item 3: the OOM killer or a kill -9 must not leave
 # the VM without exec for good); it exits 0 only when there is no port to serve. The loop and the
 # agent are exempt from the OOM killer (oom_score_adj -1000, proc(5), as systemd does for the
-# services that must survive); each exec's runner puts its own back to 0, so commands stay killable.
+# services that must survive); the agent puts each command's back to 0, so commands stay killable.
 setsid setsid sh -c 'echo -1000 > /proc/self/oom_score_adj; until ${GUEST_AGENT_PATH}; do sleep 1; done' </dev/null >/dev/null 2>&1
 
 cd /

@@ -1,6 +1,6 @@
 /**
  * The default guest's root filesystem: an uncompressed cpio "newc" initramfs (the kernel unpacks
- * it faster than a compressed one) holding a static busybox, /init and a few device nodes; plus
+ * it faster than a compressed one) holding a static busybox, /init, the guest agent and a few device nodes; plus
  * the small per-boot archive carrying the command to run.
  */
 import { CpioWriter } from "../formats/cpio.js";
@@ -16,7 +16,7 @@ import {
   PROFILE,
 } from "./init-script.js";
 import { resolveModules } from "./modules.js";
-import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
+import { GUEST_AGENT_PATH, guestAgent } from "./agent.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -29,6 +29,8 @@ export interface ExtraFile {
 export interface InitramfsOptions {
   /** A static riscv64 busybox (from Debian's busybox-static). */
   busybox: Uint8Array;
+  /** The guest agent; default the one the build made (agent.ts). */
+  agent?: Uint8Array;
   /** More files, by absolute guest path; they override the defaults at the same path. */
   extraFiles?: Record<string, Uint8Array | ExtraFile>;
   /** Kernel modules for /init to load (dependencies are added), e.g. ["virtio_blk"]. */
@@ -66,7 +68,7 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
   w.file("etc/hostname", text(`${GUEST_HOSTNAME}\n`));
   w.file("etc/passwd", text("root:x:0:0:root:/root:/bin/sh\n"));
   w.file("etc/group", text("root:x:0:\n"));
-  w.file(GUEST_AGENT_PATH.slice(1), text(AGENT_SCRIPT), 0o755);
+  w.file(GUEST_AGENT_PATH.slice(1), opts.agent ?? guestAgent(), 0o755);
 
   const modules = opts.modules ?? [];
   if (modules.length > 0) {

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { isCorralError } from "../errors.js";
 import { PrivateApt, diskFull, requireApt, type AptPackageInfo } from "./apt.js";
 import { MANIFEST, corralHome, readManifest, verifyImage, writeAtomic, writeManifest, type Manifest } from "./cache.js";
+import { guestAgent } from "./agent.js";
 import { INIT_SCRIPT, MOTD, PROFILE } from "./init-script.js";
 import { buildInitramfs } from "./initramfs.js";
 import { findAptMirror } from "./mirror.js";
@@ -86,7 +87,6 @@ function pathsOf(dir: string, manifest: Manifest): ImagePaths {
   };
 }
 
-/** Identifies the code-defined inputs of initramfs.cpio, so a changed /init is rebuilt. */
 /** Modules the default initramfs carries (Debian builds these as modules); /init loads them when virtio devices exist. */
 export const DEFAULT_MODULES = [
   "virtio_mmio",
@@ -99,10 +99,17 @@ export const DEFAULT_MODULES = [
   "crc32c_generic",
   "ext4",
 ] as const;
-export const INITRAMFS_RECIPE = createHash("sha256")
-  .update(`2\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${DEFAULT_MODULES.join(",")}`)
-  .digest("hex")
-  .slice(0, 16);
+/**
+ * Identifies the code-defined inputs of initramfs.cpio (/init, the guest agent's bytes, the
+ * modules), so that a cached image made by another Corral gets its initramfs rebuilt.
+ */
+export function initramfsRecipe(): string {
+  return createHash("sha256")
+    .update(`3\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${DEFAULT_MODULES.join(",")}\0`)
+    .update(guestAgent())
+    .digest("hex")
+    .slice(0, 16);
+}
 
 /**
  * Fetch, unpack and cache the default image (even when one is cached, if `force`).
@@ -214,7 +221,7 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   );
   const packages: Manifest["packages"] = {};
   for (const p of pkgs) packages[p.package] = { version: p.version, architecture: p.architecture };
-  writeManifest(stage, { packages, kernelRelease, initramfsRecipe: INITRAMFS_RECIPE });
+  writeManifest(stage, { packages, kernelRelease, initramfsRecipe: initramfsRecipe() });
   return stage;
 }
 
@@ -275,7 +282,7 @@ export async function ensureDefaultImage(opts: EnsureOptions = {}): Promise<Imag
     else throw e;
     return pullDefaultImage({ ...opts, home, env, out, force: true });
   }
-  if (manifest.initramfsRecipe !== INITRAMFS_RECIPE) manifest = rebuildInitramfs(dir, manifest);
+  if (manifest.initramfsRecipe !== initramfsRecipe()) manifest = rebuildInitramfs(dir, manifest);
   return pathsOf(dir, manifest);
 }
 
@@ -290,7 +297,7 @@ function rebuildInitramfs(dir: string, manifest: Manifest): Manifest {
     ...manifest.files,
     [IMAGE_FILES.initramfs]: { size: cpio.length, sha256: createHash("sha256").update(cpio).digest("hex") },
   };
-  const next: Manifest = { ...manifest, initramfsRecipe: INITRAMFS_RECIPE, files };
+  const next: Manifest = { ...manifest, initramfsRecipe: initramfsRecipe(), files };
   // If we die between these two renames the manifest disagrees with the file: the next check
   // reports IMAGE_CORRUPT and the image is fetched again, which is safe.
   writeAtomic(join(dir, IMAGE_FILES.initramfs), cpio);

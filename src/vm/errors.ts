@@ -7,6 +7,7 @@ import { CorralError } from "../errors.js";
 export type VmErrorCode =
   | "AGENT_TIMEOUT"
   | "AGENT_VERSION"
+  | "BAD_EXEC"
   | "BAD_TTY_SIZE"
   | "BAD_VM_NAME"
   | "CONSOLE_REFUSED"

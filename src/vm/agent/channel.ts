@@ -12,7 +12,6 @@ import {
   SHUTDOWN_FRAME,
   eofFrame,
   execFrame,
-  execScript,
   killFrame,
   parseAgentLine,
   pingFrame,
@@ -21,7 +20,6 @@ import {
   type AgentMessage,
 } from "./protocol.js";
 import type { TtySize } from "../tty.js";
-import { TelnetDecoder, telnetEncode } from "./telnet.js";
 import { VmError } from "../errors.js";
 
 /** How long the agent may take to acknowledge a request before it counts as not answering. */
@@ -79,7 +77,8 @@ interface Running {
   ending: boolean;
   ended: boolean;
   drainWaiters: (() => void)[];
-  telnet?: TelnetDecoder;
+  /** On a pseudo-terminal: the end of stdin is typed (Ctrl-D), never sent as E. */
+  tty: boolean;
 }
 
 export class AgentChannel {
@@ -113,10 +112,11 @@ export class AgentChannel {
       );
     }
     const id = this.nextId++;
-    const script = execScript(req.argv, req.env ?? {}, req.cwd);
     const tty = req.tty;
     // A terminal always has a stdin: it carries what is typed, and Ctrl-D stands for its end.
     const stdin = req.stdin === true || tty !== undefined;
+    // Built before anything is registered: a request no frame can carry (BAD_EXEC) leaves nothing behind.
+    const frame = execFrame(id, req, stdin, tty);
     let r!: Running;
     const done = new Promise<ExecResult>((resolve, reject) => {
       r = {
@@ -132,15 +132,8 @@ export class AgentChannel {
         ending: false,
         ended: !stdin,
         drainWaiters: [],
+        tty: tty !== undefined,
       };
-      if (tty) {
-        const telnet = new TelnetDecoder();
-        r.telnet = telnet;
-        r.onOutput = (fd, data) => {
-          const d = fd === 1 ? telnet.push(data) : data;
-          if (d.length > 0) onOutput(fd, d);
-        };
-      }
       this.running.set(id, r);
       r.timers.push(
         setTimeout(() => {
@@ -170,21 +163,15 @@ export class AgentChannel {
         );
       }
     });
-    this.send(execFrame(id, script, stdin, tty));
+    this.send(frame);
     const live = (): boolean => this.running.get(id) === r;
     return {
       id,
       done,
       write: (data) => {
         if (!live() || r.ending || data.length === 0) return true;
-        if (tty) {
-          // Escape per piece so that a doubled IAC never straddles two I lines.
-          for (let at = 0; at < data.length; at += STDIN_CHUNK / 2)
-            this.enqueue(r, telnetEncode(data.subarray(at, at + STDIN_CHUNK / 2)));
-        } else {
-          for (let at = 0; at < data.length; at += STDIN_CHUNK)
-            this.enqueue(r, Buffer.from(data.subarray(at, at + STDIN_CHUNK)));
-        }
+        for (let at = 0; at < data.length; at += STDIN_CHUNK)
+          this.enqueue(r, Buffer.from(data.subarray(at, at + STDIN_CHUNK)));
         this.pump(id, r);
         return r.queued < STDIN_HIGH_WATER;
       },
@@ -259,9 +246,8 @@ export class AgentChannel {
       for (const f of stdinFrames(id, chunk)) this.send(f);
     }
     if (r.queued < STDIN_HIGH_WATER) for (const w of r.drainWaiters.splice(0)) w();
-    // With a terminal the feeder keeps stdin open until the command ends (telnetd ends the
-    // session at end of file), so only Ctrl-D was queued.
-    if (r.ending && !r.ended && r.queue.length === 0 && r.telnet === undefined) {
+    // With a terminal the agent keeps it open until the command ends: only Ctrl-D was queued.
+    if (r.ending && !r.ended && r.queue.length === 0 && !r.tty) {
       r.ended = true;
       this.send(eofFrame(id));
     }

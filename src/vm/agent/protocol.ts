@@ -1,20 +1,25 @@
 /**
  * The guest agent protocol: text lines over the virtio-console port AGENT_PORT_NAME, fields
  * separated by one space, binary data base64-encoded (so a line never holds a space or newline
- * of user data). The guest side is the busybox script in src/image/agent.ts.
+ * of user data). The guest side is the compiled agent native/corral-agent.c (src/image/agent.ts).
  *
  * Host to guest:
- *   X <id> <script> <stdin> [<rows> <cols>]
- *                             start exec <id> at once: <script> (escaped for the shell's
- *                             builtin `printf %b`: see printfEscape) is run by `sh` in a new
- *                             session; <stdin> 1: stdin is streamed as I lines and ended by E,
- *                             0: stdin is /dev/null. With <rows> <cols> the command runs on a
- *                             pseudo-terminal of that size (stdout and stderr are its output,
- *                             fd 1, in the telnet encoding of busybox telnetd: see telnet.ts)
+ *   X <id> <stdin> <rows> <cols> <envc> <argc> <request>
+ *                             start exec <id> at once. <request> is the base64 of NUL-terminated
+ *                             strings: the working directory (empty: the agent's, /), <envc>
+ *                             environment entries NAME=VALUE (added to the agent's environment,
+ *                             replacing its entries of the same name), and the <argc> >= 1
+ *                             arguments, argv[0] looked up in the PATH the command gets. The
+ *                             command runs in a new session. <stdin> 1: stdin is streamed as I
+ *                             frames and ended by E, 0: stdin is /dev/null. <rows> <cols> not 0:
+ *                             the command runs on a new pseudo-terminal of that size (stdin,
+ *                             stdout and stderr are the terminal; its output comes as fd 1).
+ *                             A line is at most AGENT_MAX_LINE bytes.
  *   I <id> <n>                a chunk of stdin: the line is followed by <n> raw bytes (at most
- *                             STDIN_CHUNK; the agent reads them with dd, not a byte at a time);
- *                             the host sends at most STDIN_WINDOW chunks not yet credited (C)
- *   E <id>                    end of stdin: the command reads end of file
+ *                             STDIN_CHUNK); the host sends at most STDIN_WINDOW chunks not yet
+ *                             credited (C)
+ *   E <id>                    end of stdin: the command reads end of file (not with a terminal,
+ *                             where Ctrl-D is typed instead)
  *   W <id> <rows> <cols>      the pseudo-terminal's new size (the kernel sends SIGWINCH)
  *   K <id>                    kill exec <id>'s process group (SIGKILL)
  *   P <id>                    ping
@@ -22,25 +27,32 @@
  * Guest to host:
  *   H <version>               the agent is up and speaks AGENT_VERSION <version>
  *   A <id>                    exec <id> was received
- *   C <id>                    exec <id> took one stdin chunk (a credit for one more I line)
- *   O <id> <fd> <data>        output of exec <id> on fd 1 or 2 (base64)
- *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N)
+ *   C <id>                    exec <id> passed one stdin chunk on (a credit for one more I line)
+ *   O <id> <fd> <data>        output of exec <id> on fd 1 or 2 (base64, at most OUTPUT_CHUNK bytes)
+ *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N; 127: not
+ *                             found, 126: could not be run, with one line on its stderr saying why)
  *   P <id>                    answer to a ping
  */
+import { VmError } from "../errors.js";
 import type { TtySize } from "../tty.js";
 
 export const AGENT_PORT_NAME = "org.corral.agent";
-/** 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). 3: X scripts in printf %b escapes. */
-export const AGENT_VERSION = 3;
+/**
+ * 2: stdin streamed with credits (C), pseudo-terminals (X sizes, W). 3: X scripts in printf %b
+ * escapes. 4: the compiled agent: X carries argv, environment and directory (no shell); a
+ * terminal's output is raw bytes (no telnet encoding).
+ */
+export const AGENT_VERSION = 4;
 /** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
 export const OUTPUT_CHUNK = 3072;
 /**
- * Bytes of stdin per I frame. The agent passes chunks to the exec's feeder through a FIFO;
- * STDIN_WINDOW of them (48 KiB) always fit in its 64 KiB pipe buffer (pipe(7)), so the agent's
- * main loop never blocks on a command that does not read its stdin.
+ * Bytes of stdin per I frame, and how many may be in flight: what the agent holds for an exec
+ * whose command does not read (it never blocks on one) is bounded by the two.
  */
 export const STDIN_CHUNK = 16 * 1024;
 export const STDIN_WINDOW = 3;
+/** The longest line the agent reads (an X frame: argv and environment); longer ones are dropped. */
+export const AGENT_MAX_LINE = 256 * 1024;
 
 export type AgentMessage =
   | { kind: "hello"; version: number }
@@ -79,23 +91,33 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
   }
 }
 
-/**
- * `text` as an argument the shell's builtin `printf '%b'` turns back into its UTF-8 bytes, with no
- * space, tab, newline or backslash of its own: letters, digits and plain punctuation stay, every
- * other byte becomes \0ooo (POSIX printf, %b). The agent decodes an exec's script without
- * starting a process (base64 -d would cost a fork and an exec of busybox in the guest).
- */
-export function printfEscape(text: string): string {
-  let out = "";
-  for (const byte of Buffer.from(text, "utf8")) {
-    const c = String.fromCharCode(byte);
-    out += /[A-Za-z0-9_.,:;=+\-/@%^*()[\]{}<>!?#~|&$'"`]/.test(c) ? c : `\\0${byte.toString(8).padStart(3, "0")}`;
-  }
-  return out;
+export interface ExecCommand {
+  argv: readonly string[];
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
 }
 
-export function execFrame(id: number, script: string, stdin: boolean, tty?: TtySize): string {
-  return `X ${id} ${printfEscape(script)} ${stdin ? 1 : 0}${tty ? ` ${tty.rows} ${tty.cols}` : ""}\n`;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The X frame of an exec; BAD_EXEC for what no command line can carry (NUL bytes, bad names, too much). */
+export function execFrame(id: number, cmd: ExecCommand, stdin: boolean, tty?: TtySize): string {
+  if (cmd.argv.length === 0) throw new VmError("BAD_EXEC", "argv must not be empty");
+  const env = Object.entries(cmd.env ?? {});
+  for (const [k] of env) {
+    if (!ENV_NAME.test(k))
+      throw new VmError("BAD_EXEC", `environment variable name '${k}' is not valid (letters, digits and _)`);
+  }
+  const strings = [cmd.cwd ?? "", ...env.map(([k, v]) => `${k}=${v}`), ...cmd.argv];
+  if (strings.some((s) => s.includes("\0")))
+    throw new VmError("BAD_EXEC", "argv, environment and directory cannot hold NUL characters");
+  const request = Buffer.from(strings.map((s) => `${s}\0`).join(""), "utf8").toString("base64");
+  const frame = `X ${id} ${stdin ? 1 : 0} ${tty?.rows ?? 0} ${tty?.cols ?? 0} ${env.length} ${cmd.argv.length} ${request}\n`;
+  if (frame.length > AGENT_MAX_LINE)
+    throw new VmError(
+      "BAD_EXEC",
+      `argv and environment are too large for the guest agent (${frame.length} bytes encoded, at most ${AGENT_MAX_LINE}): pass large data on stdin`,
+    );
+  return frame;
 }
 /** I frames for `data`, split into chunks of at most STDIN_CHUNK bytes. */
 export function stdinFrames(id: number, data: Uint8Array): Buffer[] {
@@ -115,18 +137,6 @@ export const SHUTDOWN_FRAME = "S\n";
 /** Quote one word for /bin/sh. */
 export function shQuote(w: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The script an exec runs: change directory, set the environment, exec argv (no shell parsing of argv). */
-export function execScript(argv: readonly string[], env: Readonly<Record<string, string>> = {}, cwd?: string): string {
-  const lines: string[] = [];
-  if (cwd !== undefined) lines.push(`cd ${shQuote(cwd)} || exit 126`);
-  for (const [k, v] of Object.entries(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new RangeError(`environment variable name '${k}' is not valid`);
-    lines.push(`export ${k}=${shQuote(v)}`);
-  }
-  lines.push(`exec ${argv.map(shQuote).join(" ")}`);
-  return lines.join("\n") + "\n";
 }
 
 /** Splits a byte stream into lines (the port delivers arbitrary chunks). */

@@ -18,6 +18,7 @@ import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
 import { withParams } from "./cmdline.js";
+import { shareMemoryDefault, shareRam } from "./madvise.js";
 import type { DeviceSpec, VmSpec } from "./spec.js";
 
 /** Every way composing a VM can fail here (devices and the builder add their own). */
@@ -120,6 +121,8 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       consoleDevice: spec.console,
       virtio: opened.devices,
     });
+    // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
+    if (spec.shareMemory ?? shareMemoryDefault()) shareRam(machine.ram);
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {
     opened.close();

@@ -34,13 +34,16 @@ Options:
                     a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
                     /dev/vdb, ... ',ro' attaches it read-only. An image Corral made ('corral
                     image build', 'image overlay') is known by Corral's record FILE.corral.json;
-                    any other is raw unless format=overlay says so (docs/security.md)
+                    any other is raw unless format=overlay says so (docs/security.md).
+                    Rate limits: ,bw=SIZE (bytes per second, e.g. bw=50M), ,iops=N, ,burst=SIZE;
+                    a running VM's change with 'corral vm limit'
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
                     switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
                                            VMs, with DHCP; TCP checksum and segmentation
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
+                    either with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
   --vsock PATH[,cid=N]
                     a virtio-vsock device (guest CID N, default 3) on the Unix socket PATH,
                     in Firecracker's convention: a host program connects to PATH and writes

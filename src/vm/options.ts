@@ -6,6 +6,7 @@
 import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
+import { takeLimitOptions } from "../devices/kinds/limit.js";
 import { STANDARD_DEVICES, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
 
 export interface VmOptions {
@@ -19,7 +20,7 @@ export interface VmOptions {
   initrd?: string | undefined;
   append?: string | undefined;
   firmware?: string | undefined;
-  /** As for --disk: "FILE" or "FILE,ro". */
+  /** As for --disk: "FILE", "FILE,ro", with limits "FILE,bw=50M,iops=1000" (devices/kinds/limit.ts). */
   disks?: readonly string[] | undefined;
   /** As for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
   nets?: readonly string[] | undefined;
@@ -31,17 +32,19 @@ export interface VmOptions {
 
 /** A --disk argument as a device entry. */
 export function diskDevice(text: string): DeviceSpec {
-  return { kind: "blk", ...parseDiskSpec(text) };
+  const { rest, limit } = takeLimitOptions(text, "blk", "--disk");
+  return { kind: "blk", ...parseDiskSpec(rest), ...(limit ? { limit } : {}) };
 }
 
 /** A --net argument as a device entry. */
 export function netDevice(text: string): DeviceSpec {
-  const n = parseNetSpec(text);
+  const { rest, limit } = takeLimitOptions(text, "net", "--net");
+  const n = parseNetSpec(rest);
   const backend =
     n.kind === "tap"
       ? { type: "tap" as const, ...(n.name !== undefined ? { ifname: n.name } : {}) }
       : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
-  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}) };
+  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}), ...(limit ? { limit } : {}) };
 }
 
 /** A --vsock argument as a device entry. */

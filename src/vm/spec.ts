@@ -169,6 +169,7 @@ export type SpecErrorCode =
   | "BAD_SIZE"
   | "MEMORY_TOO_SMALL"
   | "MEMORY_ALIGN"
+  | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
@@ -182,7 +183,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   name: "BAD_VM_NAME",
   harts: "BAD_CPUS",
   memory: "BAD_SIZE",
-  shareMemory: "BAD_SPEC",
+  shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",

@@ -7,6 +7,7 @@ import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
 import { takeLimitOptions } from "../devices/kinds/limit.js";
+import { parseShareSpec } from "../devices/virtio/fuse/share.js";
 import { STANDARD_DEVICES, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
 
 export interface VmOptions {
@@ -28,6 +29,8 @@ export interface VmOptions {
   vsock?: string | undefined;
   /** As --share-memory: offer guest RAM to KSM (default: the host's, CORRAL_SHARE_MEMORY). */
   shareMemory?: boolean | undefined;
+  /** As for --share: "HOST_DIR:TAG[,ro]". */
+  shares?: readonly string[] | undefined;
 }
 
 /** A --disk argument as a device entry. */
@@ -53,7 +56,13 @@ export function vsockDevice(text: string): DeviceSpec {
   return { kind: "vsock", path: v.path, cid: v.guestCid };
 }
 
-/** The spec `o` describes: its disks, its NICs, then the standard devices; validated. */
+/** A --share argument as a device entry. */
+export function shareDevice(text: string): DeviceSpec {
+  const s = parseShareSpec(text);
+  return { kind: "fs", path: s.path, tag: s.tag, ...(s.readOnly ? { readOnly: true } : {}) };
+}
+
+/** The spec `o` describes: its disks, its NICs, vsock, shares, then the standard devices; validated. */
 export function vmSpec(o: VmOptions): VmSpec {
   const boot = { kernel: o.kernel, initrd: o.initrd, cmdline: o.append, firmware: o.firmware };
   return parseVmSpec({
@@ -67,6 +76,7 @@ export function vmSpec(o: VmOptions): VmSpec {
       ...(o.disks ?? []).map(diskDevice),
       ...(o.nets ?? []).map(netDevice),
       ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
+      ...(o.shares ?? []).map(shareDevice),
       ...STANDARD_DEVICES,
     ],
   });

@@ -55,6 +55,8 @@ export interface StartOptions {
   console?: GuestConsole;
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
+  /** Offer guest RAM to the host's KSM (as --share-memory; default the host's, CORRAL_SHARE_MEMORY). */
+  shareMemory?: boolean;
 }
 
 export interface ExecOptions {

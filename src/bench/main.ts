@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [--rounds N]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
+ * [--rounds N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -13,6 +14,7 @@ import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
 import { benchFuzz } from "./fuzz.js";
 import { benchLimits } from "./limits.js";
+import { benchMemory } from "./memory.js";
 import { benchNet } from "./net.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
@@ -24,7 +26,7 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers", "limits", "fuzz"] as const;
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers", "limits", "memory", "fuzz"] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
 
 Runs the named benchmarks (all but fuzz when none is named), each beside its peer, and prints
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
     out.push(await benchContainers());
   }
   if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
+  if (want("memory")) out.push(await benchMemory());
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

@@ -17,6 +17,7 @@ const verbs: Record<string, Verb> = {
   stop: { summary: "power a running VM off", load: () => import("./stop.js") },
   rm: { summary: "remove VMs that ended (-f: stop them first)", load: () => import("./rm.js") },
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
+  host: { summary: "this host's settings for VMs (KSM page sharing)", load: () => import("./host.js") },
 };
 
 export const USAGE = `Usage: corral <command> [options]

@@ -59,6 +59,9 @@ Options:
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
+  --share-memory    offer the guest's RAM to the host kernel's same-page merging (KSM; start it
+                    with 'corral host ksm on'); off by default, or CORRAL_SHARE_MEMORY=1 makes
+                    it the host's default: merged pages let VMs time each other's memory
   -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
   --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
@@ -116,6 +119,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     help: { type: "boolean", short: "h" },
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
+    "share-memory": { type: "boolean" },
   });
   const v = parsed.values;
   if (v.help) return "help";
@@ -140,6 +144,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     disks: v.disk,
     nets: v.net,
     vsock: v.vsock,
+    ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,
   });
   return { spec, command, detach: v.detach === true };

@@ -13,7 +13,8 @@ export const VM_USAGE = `Usage: corral vm memory NAME SIZE
 Set how much memory the guest of running VM NAME may use (e.g. 256M): at most its --memory, and
 at least what its kernel and guest agent need (128M for a 512M VM; the error says the range).
 The guest's balloon driver gives the rest back to the host; prints the result. Without SIZE,
-prints the current figures. ${SIZE_HELP}.
+prints the current figures: the balloon, and how the guest's RAM sits in host memory (resident,
+private, shared with other processes, merged by KSM; see 'corral host ksm'). ${SIZE_HELP}.
 `;
 
 const mib = (n: number | undefined): string => (n === undefined ? "-" : `${Math.round(n / 2 ** 20)}M`);
@@ -36,5 +37,11 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `${name}: memory ${mib(m.memory)}, target ${mib(m.targetBytes)}, balloon ${mib(m.balloonPages * 4096)}, host resident ${mib(m.hostResident)}\n`,
   );
+  const p = m.pages;
+  if (p)
+    process.stdout.write(
+      `${name}: guest RAM in host: resident ${mib(p.resident)}, private ${mib(p.private)}, shared ${mib(p.shared)}` +
+        `${p.ksm !== undefined ? `, merged by KSM ${mib(p.ksm)}` : ""}; share-memory ${p.mergeable ? "on" : "off"}; process PSS ${mib(p.processPss)}\n`,
+    );
   return 0;
 }

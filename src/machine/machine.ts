@@ -58,6 +58,7 @@ export class Machine implements HartHost {
   consoleInput: (bytes: Uint8Array) => void = () => {};
   private exitReason: MachineExit | null = null;
   private wakeUp: (() => void) | null = null;
+  private readonly pendingTrim: ((blocks: number) => void)[] = [];
   private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));
   /** Instructions retired by all harts. */
   retired = 0;
@@ -87,6 +88,18 @@ export class Machine implements HartHost {
   consoleWrite(bytes: Uint8Array): void {
     this.consoleSink(bytes);
     this.panic.feed(bytes);
+  }
+
+  /**
+   * Drop the code cache (CodeCache.trim) at the next pause between slices, so no block is
+   * running when it goes; the guest's next blocks are built again as they run. Resolves with the
+   * number of blocks dropped.
+   */
+  trimCode(): Promise<number> {
+    return new Promise((resolve) => {
+      this.pendingTrim.push(resolve);
+      this.wake(this.harts[0]!);
+    });
   }
 
   get exited(): MachineExit | null {
@@ -121,6 +134,10 @@ export class Machine implements HartHost {
           if (this.exitReason !== null) break;
         }
         if (ran > 1) for (const h of this.harts) h.reservation = -1;
+        if (this.pendingTrim.length > 0) {
+          const n = this.cache.trim();
+          for (const r of this.pendingTrim.splice(0)) r(n);
+        }
         const deadline = this.pollTimers();
         if (ran === 0 && this.exitReason === null) await this.idle(deadline);
         const now = performance.now();

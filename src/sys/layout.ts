@@ -49,6 +49,9 @@ export const POSIX_FADV_DONTNEED = 4;
 
 /** madvise(2) advice (asm-generic/mman-common.h). */
 export const MADV_DONTNEED = 4;
+/** The range may be merged with identical pages by KSM (Documentation/admin-guide/mm/ksm.rst); and back. */
+export const MADV_MERGEABLE = 12;
+export const MADV_UNMERGEABLE = 13;
 
 /** umount2(2) flag (sys/mount.h). */
 export const MNT_DETACH = 2;

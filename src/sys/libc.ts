@@ -24,6 +24,8 @@ export interface Libc {
   preadv(fd: number, iov: Uint32Array, count: number, offset: number): number;
   pwritev(fd: number, iov: Uint32Array, count: number, offset: number): number;
   madvise(addr: bigint, len: number, advice: number): number;
+  /** glibc's malloc_trim(3): 1 when memory was given back to the system. */
+  mallocTrim(pad: number): number;
   mkfifo(path: string, mode: number): number;
   mount(src: string | null, dst: string, type: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
@@ -71,6 +73,13 @@ function bind(): Libc {
   const preadv = f("intptr_t preadv(int fd, const void *iov, int iovcnt, int64_t offset)");
   const pwritev = f("intptr_t pwritev(int fd, const void *iov, int iovcnt, int64_t offset)");
   const madvise = f("int madvise(uintptr_t addr, size_t length, int advice)");
+  // glibc's own: a C library without it (musl) gets a stand-in that trims nothing.
+  let mallocTrim: (pad: number) => unknown = () => 0;
+  try {
+    mallocTrim = f("int malloc_trim(size_t pad)");
+  } catch {
+    // keep the stand-in
+  }
   const mkfifo = f("int mkfifo(const char *path, uint32_t mode)");
   const mount = f(
     "int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)",
@@ -104,6 +113,7 @@ function bind(): Libc {
     preadv: (fd, iov, count, offset) => preadv(fd, iov, count, offset) as number,
     pwritev: (fd, iov, count, offset) => pwritev(fd, iov, count, offset) as number,
     madvise: (addr, len, advice) => madvise(addr, len, advice) as number,
+    mallocTrim: (pad) => mallocTrim(pad) as number,
     mkfifo: (path, mode) => mkfifo(path, mode) as number,
     mount: (src, dst, type, flags, data) => mount(src, dst, type, flags, data) as number,
     umount2: (target, flags) => umount2(target, flags) as number,

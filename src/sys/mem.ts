@@ -4,7 +4,8 @@
  * later reads see zero-filled pages (madvise(2)).
  */
 import { sys, type Libc } from "./libc.js";
-import { MADV_DONTNEED } from "./layout.js";
+import { MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE } from "./layout.js";
+import { SysError } from "./errno.js";
 
 let ffi: Libc | null | undefined;
 
@@ -30,4 +31,28 @@ export function hostAddress(buf: ArrayBufferLike): number | undefined {
 export function dropPages(addr: number, len: number): boolean {
   const f = load();
   return f !== null && f.madvise(BigInt(addr), len, MADV_DONTNEED) === 0;
+}
+
+/**
+ * madvise(addr, len, MADV_MERGEABLE or MADV_UNMERGEABLE): offer the range's pages to the host
+ * kernel's same-page merging (KSM), or take them back (KSM copies merged pages apart again).
+ * `addr` and `len` must be host-page aligned. Throws SysError (code MEM_ADVICE) when the kernel
+ * refuses: EINVAL means a kernel built without CONFIG_KSM.
+ */
+export function adviseMergeable(addr: number, len: number, on: boolean): void {
+  const f = load();
+  if (f === null) throw new SysError("MEM_ADVICE", "madvise(MADV_MERGEABLE): no FFI", 0);
+  if (f.madvise(BigInt(addr), len, on ? MADV_MERGEABLE : MADV_UNMERGEABLE) !== 0)
+    throw new SysError("MEM_ADVICE", `madvise(${on ? "MADV_MERGEABLE" : "MADV_UNMERGEABLE"})`, f.errno());
+}
+
+/**
+ * Give the C heap's free memory back to the kernel (glibc malloc_trim(3): the free top of every
+ * arena, and the free pages inside them). Freed blocks of a large heap stay resident otherwise.
+ * True when something was given back; false also where there is no FFI or no glibc (libc.ts).
+ */
+export function trimMallocHeap(): boolean {
+  const f = load();
+  if (f === null) return false;
+  return f.mallocTrim(0) === 1;
 }

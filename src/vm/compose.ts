@@ -17,6 +17,7 @@ import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
 import { defaultCmdline, withParams } from "./cmdline.js";
+import { shareMemoryDefault, shareRam } from "./madvise.js";
 import type { DeviceSpec, VmSpec } from "./spec.js";
 
 /** Every way composing a VM can fail here (devices and the builder add their own). */
@@ -127,6 +128,8 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       consoleDevice: spec.console,
       virtio: [...opened.devices, ...(o.attach ?? [])],
     });
+    // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
+    if (spec.shareMemory ?? shareMemoryDefault()) shareRam(machine.ram);
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {
     opened.close();

@@ -13,6 +13,7 @@ import type { VirtioDevice } from "../devices/virtio/device.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
+import { trimMallocHeap } from "../sys/mem.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
@@ -43,6 +44,15 @@ export interface VmContext {
 }
 
 const TAIL = 8192;
+
+/**
+ * A full collection, when the VM process runs with --expose-gc (launch.ts DAEMON_NODE_FLAGS),
+ * then the C heap's free pages back to the kernel: the blocks' typed arrays live there.
+ */
+function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  trimMallocHeap();
+}
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
@@ -97,6 +107,12 @@ async function main(argv: string[]): Promise<void> {
     };
     const server = await serveControl(join(dir, VM_FILES.socket), ctx);
     publish(rec, cfg.home);
+    // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
+    // heap they held goes back to the system at once instead of when V8 next feels the need.
+    void agent
+      .whenReady()
+      .then(() => m.trimCode())
+      .then(() => collectGarbage());
     const closeAll = (): void => {
       server.close();
       server.closeAllConnections();

@@ -5,7 +5,10 @@
  * private anonymous mapping see zero-filled pages, which is what the balloon and free page
  * reporting promise the guest, virtio 1.2 §5.5.6). The call itself is src/sys/mem.ts.
  */
-import { dropPages, hostAddress } from "../sys/mem.js";
+import { adviseMergeable, dropPages, hostAddress } from "../sys/mem.js";
+import { CorralError, isCorralError } from "../errors.js";
+import { readRollup, readSmaps } from "../sys/smaps.js";
+import type { RamPages } from "./control/protocol.js";
 import { GuestRam, PAGE_SIZE, type GuestMemory } from "../machine/memory.js";
 import type { VirtioDeviceContext } from "../devices/virtio/device.js";
 import { VirtioBalloon } from "../devices/virtio/balloon.js";
@@ -36,6 +39,77 @@ export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
   // The range now reads as zeros: drop any code the CPU had decoded from it.
   ram.noteWrite(off, len);
   return released;
+}
+
+/** The environment variable that makes --share-memory the host's default (README, "Shared pages"). */
+export const SHARE_MEMORY_ENV = "CORRAL_SHARE_MEMORY";
+
+/** The host's default for a spec without `shareMemory`: CORRAL_SHARE_MEMORY=1 (or on, true); off otherwise. */
+export function shareMemoryDefault(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env[SHARE_MEMORY_ENV] ?? "").trim().toLowerCase();
+  if (v === "" || v === "0" || v === "off" || v === "false") return false;
+  if (v === "1" || v === "on" || v === "true") return true;
+  throw new CorralError(
+    "BAD_SHARE_MEMORY",
+    `${SHARE_MEMORY_ENV}='${v}' is not a setting: use 1 (share guest RAM with KSM by default) or 0`,
+    { exitCode: 2 },
+  );
+}
+
+/** The host address range of guest RAM, whole host pages only (a calloc'd buffer starts 16 bytes in). */
+export function ramHostRange(ram: GuestRam): { start: number; len: number } | undefined {
+  const address = hostAddress(ram.buffer);
+  if (address === undefined) return undefined;
+  const base = address + ram.byteOffset;
+  const start = Math.ceil(base / PAGE_SIZE) * PAGE_SIZE;
+  const end = Math.floor((base + ram.size) / PAGE_SIZE) * PAGE_SIZE;
+  return { start, len: end - start };
+}
+
+/**
+ * Offer guest RAM to the host kernel's same-page merging (madvise MADV_MERGEABLE on the range of
+ * the WebAssembly.Memory, or the ArrayBuffer, that holds it: the RAM's own part only, not the
+ * harts' registers and TLBs in front of it). ksmd then merges identical pages of every VM that
+ * did the same, copy-on-write, once KSM runs (`corral host ksm on`). Returns the range.
+ */
+export function shareRam(ram: GuestRam): { start: number; len: number } {
+  const r = ramHostRange(ram);
+  const refuse = (why: string): CorralError =>
+    new CorralError("SHARE_MEMORY_FAILED", `cannot share guest memory with KSM: ${why}`, { exitCode: 2 });
+  if (r === undefined) throw refuse("the system-call layer (koffi) did not load");
+  try {
+    adviseMergeable(r.start, r.len, true);
+  } catch (e) {
+    throw refuse(
+      isCorralError(e) && e.message.endsWith("EINVAL")
+        ? "this host's kernel has no KSM (CONFIG_KSM): start the VM without --share-memory"
+        : e instanceof Error
+          ? e.message
+          : String(e),
+    );
+  }
+  return r;
+}
+
+/**
+ * Guest RAM's pages in the host, summed over the mappings its range covers in /proc/self/smaps
+ * (madvise splits a mapping where the advice starts): this process must be the VM's.
+ */
+export function ramPages(ram: GuestRam): RamPages | undefined {
+  const r = ramHostRange(ram);
+  if (r === undefined) return undefined;
+  const maps = readSmaps("self").filter((m) => m.start < r.start + r.len && m.end > r.start);
+  if (maps.length === 0) return undefined;
+  const sum = (...keys: string[]): number =>
+    maps.reduce((a, m) => a + keys.reduce((b, k) => b + (m.fields[k] ?? 0), 0), 0);
+  return {
+    mergeable: maps.every((m) => m.vmFlags.includes("mg")),
+    resident: sum("Rss"),
+    private: sum("Private_Clean", "Private_Dirty"),
+    shared: sum("Shared_Clean", "Shared_Dirty"),
+    ksm: maps.every((m) => "KSM" in m.fields) ? sum("KSM") : undefined,
+    processPss: readRollup("self")?.["Pss"] ?? 0,
+  };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface VmOptions {
   nets?: readonly string[] | undefined;
   /** As for --vsock: "PATH[,cid=N]". */
   vsock?: string | undefined;
+  /** As --share-memory: offer guest RAM to KSM (default: the host's, CORRAL_SHARE_MEMORY). */
+  shareMemory?: boolean | undefined;
   /** As for --share: "HOST_DIR:TAG[,ro]". */
   shares?: readonly string[] | undefined;
 }
@@ -68,6 +70,7 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.memory !== undefined ? { memory: o.memory } : {}),
     ...(o.cpus !== undefined ? { harts: o.cpus } : {}),
     ...(o.console !== undefined ? { console: o.console } : {}),
+    ...(o.shareMemory !== undefined ? { shareMemory: o.shareMemory } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
     devices: [
       ...(o.disks ?? []).map(diskDevice),

@@ -10,6 +10,7 @@ import { BalloonStat } from "../devices/virtio/balloon.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { VmContext } from "./daemon.js";
 import { minGuestMemory } from "./balloon-floor.js";
+import { ramPages } from "./madvise.js";
 import { residentBytes } from "../sys/proc.js";
 import {
   CONSOLE_UPGRADE,
@@ -117,6 +118,7 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
       guestAvailable: stat(BalloonStat.AVAIL),
       hostResident: residentBytes(),
       releasedBytes: vm.balloon.releasedBytes,
+      pages: ramPages(vm.machine.ram),
     } satisfies MemoryInfo);
   } else if (url === ROUTES.limits && req.method === "GET") {
     json(res, 200, limitInfo(vm.devices));

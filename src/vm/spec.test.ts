@@ -169,7 +169,15 @@ test("a front end names the field its own way (the CLI by its flag)", () => {
 test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the registry", () => {
   const js = z.toJSONSchema(VmSpecSchema, { io: "input" });
   assert.equal(js.type, "object");
-  assert.deepEqual(Object.keys(js.properties ?? {}), ["name", "harts", "memory", "boot", "console", "devices"]);
+  assert.deepEqual(Object.keys(js.properties ?? {}), [
+    "name",
+    "harts",
+    "memory",
+    "shareMemory",
+    "boot",
+    "console",
+    "devices",
+  ]);
   assert.equal(js.additionalProperties, false);
   const devices = js.properties?.devices as { items: { oneOf: { properties: { kind: { const: string } } }[] } };
   assert.deepEqual(
@@ -177,4 +185,14 @@ test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the
     Object.keys(DEVICE_KINDS),
   );
   assert.deepEqual(vmSpecJsonSchema(), js);
+});
+
+test("shareMemory: absent means the host's default, a boolean is kept, anything else is refused in one line", () => {
+  assert.equal(parseVmSpec({}).shareMemory, undefined);
+  assert.equal(parseVmSpec({ shareMemory: true }).shareMemory, true);
+  assert.throws(
+    () => parseVmSpec({ shareMemory: "yes" }),
+    (e: unknown) =>
+      e instanceof FieldError && e.code === "BAD_SHARE_MEMORY" && e.message === "shareMemory must be true or false",
+  );
 });

@@ -104,6 +104,12 @@ export const VmSpecSchema = z
       .default(1),
     /** Guest RAM: bytes, or a size such as "512M". */
     memory: Memory.default(DEFAULT_MEMORY),
+    /**
+     * Offer guest RAM to the host kernel's same-page merging (KSM, src/vm/madvise.ts shareRam).
+     * Absent: the host's default (CORRAL_SHARE_MEMORY, shareMemoryDefault). Off unless asked:
+     * merged pages are a timing side channel between VMs (README, "Shared pages").
+     */
+    shareMemory: z.boolean({ error: "must be true or false" }).optional(),
     boot: z
       .strictObject({
         /** A RISC-V Linux Image or vmlinux ELF (default: the default guest's). */
@@ -177,6 +183,7 @@ export type SpecErrorCode =
   | "BAD_SIZE"
   | "MEMORY_TOO_SMALL"
   | "MEMORY_ALIGN"
+  | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
@@ -191,6 +198,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   name: "BAD_VM_NAME",
   harts: "BAD_CPUS",
   memory: "BAD_SIZE",
+  shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",

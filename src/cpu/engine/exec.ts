@@ -254,6 +254,24 @@ export class CodeCache {
     this.ram.codePages.fill(0);
   }
 
+  /**
+   * Drop every block, compiled or not, and the memory they hold: their closures and tables, the
+   * jump cache's references, the wasm tier's slots. The daemon calls this once the guest has
+   * booted (src/vm/daemon.ts): most of the tens of thousands of blocks a boot builds (kernel init
+   * code, the initramfs's scripts) never run again, and they were most of an idle VM's V8 heap
+   * (docs/benchmarks.md, "Lean VMs"). Call it between runs only (Machine.trimCode), never from
+   * inside a block. Returns the number of blocks dropped.
+   */
+  trim(): number {
+    let n = 0;
+    for (const m of this.pages) if (m) n += m.size;
+    this.invalidateAll();
+    this.jc.fill(undefined);
+    this.tables.reset(true);
+    this.wasm?.forgetAll();
+    return n;
+  }
+
   private build(h: Hart, start: number): Block {
     const u8 = this.ram.u8;
     const ops: Op[] = [];

@@ -65,9 +65,13 @@ export class OpTables {
     return base;
   }
 
-  /** Forget every table (the code cache was flushed: no live block refers to one). */
-  reset(): void {
+  /**
+   * Forget every table (the code cache was flushed: no live block refers to one); `shrink` also
+   * gives the grown space back (CodeCache.trim), the next blocks start in a small one.
+   */
+  reset(shrink = false): void {
     this.top = 0;
+    if (shrink) this.t = new Int32Array(1 << 16);
     this.resets++;
   }
 }

@@ -513,6 +513,48 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   assert.equal(h.pc - start, 24); // at the final `j .`
 });
 
+test("trim drops every block, compiled ones too, and the guest runs on unchanged (the VM process's trim after boot)", () => {
+  //  0: addi x11, x0, 40
+  //  4: loop: addi x10, x10, 3
+  //  8: sd x10, 0(x5)
+  // 12: addi x11, x11, -1
+  // 16: bne x11, x0, loop
+  // 20: j .
+  const prog = [
+    I(40, 0, 0, 11, 0x13),
+    I(3, 10, 0, 10, 0x13),
+    S(0, 10, 5, 3),
+    I(-1, 11, 0, 11, 0x13),
+    B(-12, 0, 11, 1),
+    J(0, 0),
+  ];
+  const regs = new Int32Array(66);
+  regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
+  const { m, h, start } = loaded(prog, regs);
+  const cache = new CodeCache(m.ram, () => m.harts);
+  // Twenty rounds of the loop in the interpreter, then its block compiled by whichever tier
+  // compiles here (forced: it has not run the default threshold's times).
+  let retired = 0;
+  while (retired < 1 + 4 * 20) retired += runHart(h, cache, 1 + 4 * 20 - retired);
+  const loop = cache.lookup(h);
+  cache.compile(loop);
+  if (cache.wasm) cache.wasm.flush();
+  assert.ok(loop.wx >= 0 || loop.run !== null, "the loop's block is compiled");
+  assert.ok(cache.trim() >= 2, "the first block and the loop's were dropped");
+  assert.ok(loop.dead);
+  assert.equal(loop.wx, -1, "its wasm slot was given back");
+  assert.equal(cache.tables.top, 0);
+  assert.equal(
+    m.ram.codePages.reduce((a, b) => a + b, 0),
+    0,
+  );
+  while (h.pc - start !== 20) runHart(h, cache, 1000);
+  assert.notEqual(cache.lookup(h), loop, "blocks are built again");
+  assert.equal(h.x[2 * 10], 120);
+  assert.equal(h.x[2 * 11], 0);
+  assert.equal(m.ram.view.getInt32(DATA, true), 120);
+});
+
 test("every tier counts the instructions of superblocks left early at a taken branch", () => {
   //  0: addi x11, x0, 10
   //  4: loop: andi x12, x11, 1

@@ -154,6 +154,18 @@ export class WasmTier {
     this.free.push(idx);
   }
 
+  /**
+   * Every block was released (CodeCache.trim, between runs, so no block is mid-op): drop what
+   * the slots still remember of them, so the dead blocks and their modules can be collected.
+   */
+  forgetAll(): void {
+    for (const b of this.queue) b.queued = false;
+    this.queue = [];
+    this.sites.length = 0;
+    this.free.length = 0;
+    this.next = 0;
+  }
+
   /** Run the block at `idx` on hart `hart` (the JIT's Compiled contract, see the file comment). */
   run(hart: Hart, idx: number, budget: number): number {
     if (this.h !== hart) this.h = hart;

@@ -50,6 +50,24 @@ export interface MemoryInfo {
   hostResident: number;
   /** Bytes of guest RAM handed back to the host kernel (madvise) since boot. */
   releasedBytes: number;
+  /** How the guest's RAM sits in host memory (from /proc/PID/smaps of the VM process). */
+  pages?: RamPages | undefined;
+}
+
+/** Guest RAM's host pages, bytes (src/vm/madvise.ts ramPages). */
+export interface RamPages {
+  /** The RAM is offered to KSM (--share-memory: its mapping's VmFlags has "mg"). */
+  mergeable: boolean;
+  /** Resident pages of guest RAM. */
+  resident: number;
+  /** Resident pages only this VM maps. */
+  private: number;
+  /** Resident pages it shares with other processes, KSM-merged ones included. */
+  shared: number;
+  /** Pages KSM merged (smaps' KSM field; undefined on kernels before 6.x that lack it). */
+  ksm: number | undefined;
+  /** The VM process's proportional set size: its share of every page it maps. */
+  processPss: number;
 }
 
 export interface MemoryBody {

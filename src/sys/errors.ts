@@ -4,7 +4,7 @@
  */
 import { CorralError } from "../errors.js";
 
-export type SysErrorCode = "NET_NO_PROCESS";
+export type SysErrorCode = "KSM_SETTING" | "KSM_UNAVAILABLE" | "NET_NO_PROCESS";
 
 /** An error of the system-call layer (src/sys): a CorralError whose code is a SysErrorCode. */
 export class SysCallError extends CorralError<SysErrorCode> {}

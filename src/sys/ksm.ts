@@ -4,9 +4,9 @@
  * a process offered with madvise(MADV_MERGEABLE) (src/sys/mem.ts adviseMergeable); `run` starts
  * and stops it, `pages_to_scan` and `sleep_millisecs` set how fast it scans.
  */
+import { SysCallError } from "./errors.js";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../errors.js";
 import { errnoName } from "./errno.js";
 
 export const KSM_SYSFS = "/sys/kernel/mm/ksm";
@@ -39,8 +39,8 @@ export function ksmAvailable(root = KSM_SYSFS): boolean {
   return existsSync(join(root, "run"));
 }
 
-function unavailable(root: string): CorralError {
-  return new CorralError("KSM_UNAVAILABLE", `this host's kernel has no KSM (no ${root}): it needs CONFIG_KSM`);
+function unavailable(root: string): SysCallError {
+  return new SysCallError("KSM_UNAVAILABLE", `this host's kernel has no KSM (no ${root}): it needs CONFIG_KSM`);
 }
 
 function num(root: string, file: string): number | undefined {
@@ -74,7 +74,7 @@ export function setKsm(t: KsmTuning, root = KSM_SYSFS): void {
       writeFileSync(join(root, file), `${v}\n`);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "";
-      throw new CorralError(
+      throw new SysCallError(
         "KSM_SETTING",
         code === "EACCES" || code === "EPERM"
           ? `cannot change KSM's settings (${join(root, file)}): run as root`

@@ -5,6 +5,8 @@
 import { CorralError } from "../errors.js";
 
 export type VmErrorCode =
+  | "SHARE_MEMORY_FAILED"
+  | "BAD_SHARE_MEMORY"
   | "AGENT_TIMEOUT"
   | "AGENT_VERSION"
   | "BAD_EXEC"

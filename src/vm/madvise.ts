@@ -5,8 +5,9 @@
  * private anonymous mapping see zero-filled pages, which is what the balloon and free page
  * reporting promise the guest, virtio 1.2 §5.5.6). The call itself is src/sys/mem.ts.
  */
+import { VmError } from "./errors.js";
 import { adviseMergeable, dropPages, hostAddress } from "../sys/mem.js";
-import { CorralError, isCorralError } from "../errors.js";
+import { isCorralError } from "../errors.js";
 import { readRollup, readSmaps } from "../sys/smaps.js";
 import type { RamPages } from "./control/protocol.js";
 import { GuestRam, PAGE_SIZE, type GuestMemory } from "../machine/memory.js";
@@ -49,7 +50,7 @@ export function shareMemoryDefault(env: NodeJS.ProcessEnv = process.env): boolea
   const v = (env[SHARE_MEMORY_ENV] ?? "").trim().toLowerCase();
   if (v === "" || v === "0" || v === "off" || v === "false") return false;
   if (v === "1" || v === "on" || v === "true") return true;
-  throw new CorralError(
+  throw new VmError(
     "BAD_SHARE_MEMORY",
     `${SHARE_MEMORY_ENV}='${v}' is not a setting: use 1 (share guest RAM with KSM by default) or 0`,
     { exitCode: 2 },
@@ -74,8 +75,8 @@ export function ramHostRange(ram: GuestRam): { start: number; len: number } | un
  */
 export function shareRam(ram: GuestRam): { start: number; len: number } {
   const r = ramHostRange(ram);
-  const refuse = (why: string): CorralError =>
-    new CorralError("SHARE_MEMORY_FAILED", `cannot share guest memory with KSM: ${why}`, { exitCode: 2 });
+  const refuse = (why: string): VmError =>
+    new VmError("SHARE_MEMORY_FAILED", `cannot share guest memory with KSM: ${why}`, { exitCode: 2 });
   if (r === undefined) throw refuse("the system-call layer (koffi) did not load");
   try {
     adviseMergeable(r.start, r.len, true);

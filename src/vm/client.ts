@@ -18,6 +18,8 @@ import {
   type ExecOutput,
   type MemoryBody,
   type MemoryInfo,
+  type SnapshotBody,
+  type SnapshotInfo,
   type StopBody,
   type VmInfo,
 } from "./control/protocol.js";
@@ -118,6 +120,11 @@ export class VmClient {
 
   setMemory(bytes: number): Promise<MemoryInfo> {
     return this.jsonCall<MemoryInfo>("PUT", ROUTES.memory, { bytes } satisfies MemoryBody);
+  }
+
+  /** Snapshot the VM into `dir` (absolute, not existing): src/snapshot/write.ts. */
+  snapshot(dir: string, o: { hashRam?: boolean } = {}): Promise<SnapshotInfo> {
+    return this.jsonCall<SnapshotInfo>("POST", ROUTES.snapshot, { dir, ...o } satisfies SnapshotBody);
   }
 
   async requestStop(timeoutMs: number): Promise<void> {

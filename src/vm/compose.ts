@@ -89,6 +89,8 @@ export interface ComposeOptions {
   initrdAppend?: (initrd: Uint8Array) => Uint8Array;
   /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
   defaultCmdline?: (spec: VmSpec) => string;
+  /** Build the machine to restore a snapshot into (src/snapshot/restore.ts): no boot images are read. */
+  restore?: { ramFile: number; sbi: boolean };
 }
 
 export interface Composed {
@@ -100,7 +102,9 @@ export interface Composed {
 
 /** Load the boot images, open the devices and build the machine. */
 export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Composed> {
-  const boot = await bootImages(spec, o);
+  const boot: BootImages = o.restore
+    ? { kernel: undefined, initrd: undefined, firmware: undefined, defaultGuest: spec.boot.kernel === undefined }
+    : await bootImages(spec, o);
   if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
   const opened = await openDevices(spec.devices, o.home !== undefined ? { home: o.home } : {});
   try {
@@ -119,6 +123,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       console: o.console,
       consoleDevice: spec.console,
       virtio: opened.devices,
+      restore: o.restore,
     });
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {

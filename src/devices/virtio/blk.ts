@@ -104,7 +104,7 @@ export class VirtioBlk implements VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   readonly configSize = BLK_CONFIG.size;
   readonly stats: BlkStats = { requests: 0, errors: 0 };
-  private readonly disk: DiskBackend;
+  private disk: DiskBackend;
   private readonly config = new ConfigSpace(BLK_CONFIG.size);
   private readonly serial: Uint8Array;
   private readonly capacity: number;
@@ -153,6 +153,27 @@ export class VirtioBlk implements VirtioDevice {
     if (!ctx || !vq || index !== 0) return;
     for (let chain = vq.pop(); chain; chain = vq.pop()) vq.push(chain.head, this.handle(ctx.memory, chain));
     ctx.signalUsed(index);
+  }
+
+  /** Requests complete before notify() returns: nothing in flight, nothing to save but the link. */
+  saveState(): Record<string, never> {
+    return {};
+  }
+  restoreState(_s: unknown, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+  }
+
+  /** The image the guest's writes go to (a snapshot freezes it: src/snapshot/disks.ts). */
+  get backend(): DiskBackend {
+    return this.disk;
+  }
+  /**
+   * Continue on `disk`, which shows the same bytes (an overlay on the image just frozen). Called
+   * while the machine is paused, with every request of the old backend complete and flushed.
+   */
+  replaceBackend(disk: DiskBackend): void {
+    if (disk.size !== this.disk.size) throw new Error(`${this.name}: new backend has another size`);
+    this.disk = disk;
   }
 
   /** Serve one request; returns the used length (data bytes written + the status byte). */

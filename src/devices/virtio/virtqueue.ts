@@ -111,6 +111,26 @@ export class Virtqueue {
     return checkQueueConfig(mem, cfg, maxSize) ?? new Virtqueue(mem, cfg);
   }
 
+  /**
+   * The device's side of the rings (§2.7.13, §2.7.14): where it will read the next available entry
+   * and write the next used one. Everything else is in guest RAM; the configuration comes back
+   * through the transport's registers.
+   */
+  saveState(): { lastAvail: number; usedIdx: number; signalledUsed: number; broken: string | null } {
+    return {
+      lastAvail: this.lastAvail,
+      usedIdx: this.usedIdx,
+      signalledUsed: this.signalledUsed,
+      broken: this.brokenReason ?? null,
+    };
+  }
+  restoreState(s: { lastAvail: number; usedIdx: number; signalledUsed: number; broken: string | null }): void {
+    this.lastAvail = s.lastAvail & 0xffff;
+    this.usedIdx = s.usedIdx & 0xffff;
+    this.signalledUsed = s.signalledUsed & 0xffff;
+    this.brokenReason = s.broken ?? undefined;
+  }
+
   get size(): number {
     return this.config.size;
   }

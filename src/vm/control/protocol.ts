@@ -10,6 +10,7 @@
  *                   then an ExecOutcome ({"exitCode":N,"timedOut":bool}) or an ApiError
  *   POST /stop      body StopBody: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
+ *   POST /snapshot  body SnapshotBody: pause, write a snapshot into dir, resume; SnapshotInfo
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
  * A failed request answers an ApiError with a 4xx or 5xx status; an exec whose status line has
  * gone out (at once, before the agent is waited for) ends its stream with the ApiError instead.
@@ -23,6 +24,7 @@ export const ROUTES = Object.freeze({
   stop: "/stop",
   memory: "/memory",
   console: "/console",
+  snapshot: "/snapshot",
 });
 
 /** The protocol name of the console's HTTP upgrade (RFC 9110 §7.8). */
@@ -52,6 +54,20 @@ export interface MemoryInfo {
 export interface MemoryBody {
   /** The guest's memory target, bytes: more than 0, at most the VM's RAM. */
   bytes: number;
+}
+
+export interface SnapshotBody {
+  /** An absolute directory that does not exist yet. */
+  dir: string;
+  /** Hash RAM for the manifest (default true; a fork's own short-lived snapshot skips it). */
+  hashRam?: boolean;
+}
+
+export interface SnapshotInfo {
+  dir: string;
+  ramBytes: number;
+  /** How long the request took in the VM process (the guest was paused for most of it), ms. */
+  tookMs: number;
 }
 
 export interface StopBody {

@@ -25,6 +25,7 @@ import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
+import { forkVm } from "../snapshot/fork.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 
@@ -193,6 +194,20 @@ export class Vm {
    */
   snapshot(dir: string): Promise<SnapshotInfo> {
     return snapshotVm(this.name, dir, this.client.home !== undefined ? { home: this.client.home } : {});
+  }
+
+  /**
+   * `count` (default 1) running clones of this VM sharing its memory copy-on-write, each with
+   * its own name (NAME-xxxxxx, also its hostname), VM generation ID (its kernel reseeds its RNG)
+   * and disk overlays. Resolves once every clone answers.
+   */
+  async fork(o: { count?: number } = {}): Promise<Vm[]> {
+    const clients = await forkVm(
+      this.name,
+      o.count ?? 1,
+      this.client.home !== undefined ? { home: this.client.home } : {},
+    );
+    return clients.map((c) => new Vm(c));
   }
 
   /** Power off: graceful through the agent, forced after `timeoutMs` (default 10 s). */

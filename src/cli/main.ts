@@ -19,6 +19,7 @@ const verbs: Record<string, Verb> = {
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
   snapshot: { summary: "write a running VM's snapshot into a new directory", load: () => import("./snapshot.js") },
   restore: { summary: "start a VM from a snapshot", load: () => import("./restore.js") },
+  fork: { summary: "make running clones of a running VM (shared memory)", load: () => import("./fork.js") },
 };
 
 export const USAGE = `Usage: corral <command> [options]

@@ -4,7 +4,8 @@
  * tree, initial register state. Each step reads like the board's manual; nothing runs yet.
  *
  * Memory map (QEMU virt): test finisher 0x10_0000, RTC 0x10_1000, CLINT 0x200_0000, PLIC 0xc00_0000,
- * UART 0x1000_0000, RAM 0x8000_0000.
+ * UART 0x1000_0000, RAM 0x8000_0000; and Corral's VM generation ID at 0x10_2000 (IRQ 12), free on
+ * QEMU's board.
  */
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
@@ -16,6 +17,7 @@ import { GoldfishRtc } from "../devices/goldfish-rtc.js";
 import { Plic } from "../devices/plic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
+import { VmGenId } from "../devices/vmgenid.js";
 import type { MmioDevice } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
@@ -32,6 +34,7 @@ import { Sbi } from "./sbi.js";
 export const MEMMAP = {
   test: 0x10_0000,
   rtc: 0x10_1000,
+  vmgenid: 0x10_2000,
   clint: 0x200_0000,
   plic: 0xc00_0000,
   uart: 0x1000_0000,
@@ -40,6 +43,7 @@ export const MEMMAP = {
 } as const;
 export const UART_IRQ = 10;
 export const RTC_IRQ = 11;
+export const VMGENID_IRQ = 12;
 /** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
 export type BuildErrorCode =
   | "BAD_CPUS"
@@ -160,9 +164,12 @@ export function buildMachine(c: MachineConfig): Machine {
     (e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }),
     { phandle: 100 },
   );
+  // The VM generation ID, which a fork's clones change (src/snapshot/fork.ts).
+  const vmgenid = new VmGenId({ irq: plic.irq(VMGENID_IRQ), irqSource: VMGENID_IRQ });
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
     [MEMMAP.rtc, rtc],
+    [MEMMAP.vmgenid, vmgenid],
     [MEMMAP.clint, clint],
     [MEMMAP.uart, uart],
     [MEMMAP.plic, plic],

@@ -11,6 +11,7 @@ import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { AgentChannel } from "./agent/channel.js";
+import { VmGenId } from "../devices/vmgenid.js";
 import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
@@ -32,7 +33,10 @@ export interface DaemonConfig {
 
 export interface RestoreConfig {
   dir: string;
-  /** A new identity for the guest, set through the agent once it runs (fork). */
+  /**
+   * A fork's clone: a new VM generation ID (src/devices/vmgenid.ts) and this hostname, set
+   * through the agent before the VM counts as running.
+   */
   hostname?: string;
 }
 
@@ -113,9 +117,13 @@ async function main(argv: string[]): Promise<void> {
       const host = restoring.restoreMachine(m, restoring.readState(cfg.restore.dir));
       const a = host["agent"] as { ready: boolean; version: number | null; nextId: number } | undefined;
       if (a) agent.restoreState(a);
+      if (cfg.restore.hostname !== undefined)
+        for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
       log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
     }
     let stopping = false;
+    // A clone counts as running once it has its own hostname (resync below).
+    let identity = cfg.restore?.hostname === undefined;
     const ctx: VmContext = {
       rec,
       machine: m,
@@ -123,7 +131,7 @@ async function main(argv: string[]): Promise<void> {
       balloon,
       consoleListeners: listeners,
       consoleTail: () => tail,
-      state: () => (stopping ? "stopping" : agent.ready ? "running" : "booting"),
+      state: () => (stopping ? "stopping" : agent.ready && identity ? "running" : "booting"),
       stop: (timeoutMs) => {
         stopping = true;
         if (agent.ready) agent.shutdown();
@@ -159,7 +167,7 @@ async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
     const running = m.run();
-    if (cfg.restore) resync(agent, cfg.restore.hostname, log);
+    if (cfg.restore) resync(agent, cfg.restore.hostname, log, () => (identity = true));
     const exit = await running;
     log.write(
       `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
@@ -183,19 +191,22 @@ async function main(argv: string[]): Promise<void> {
  * from the clock that went on from there): set it to the host's; a fork's clone also takes its
  * new hostname. Through the agent, once; a failure is logged, the VM runs on.
  */
-function resync(agent: AgentChannel, hostname: string | undefined, log: ConsoleLog): void {
+function resync(agent: AgentChannel, hostname: string | undefined, log: ConsoleLog, done: () => void): void {
   const now = Math.floor(Date.now() / 1000);
   const script = `date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}`;
   try {
     const h = agent.exec({ argv: ["sh", "-c", script], timeoutMs: 30_000 }, () => {});
     h.done.then(
       (r) => {
-        if (r.exitCode !== 0) log.write(`\r\ncorral: setting the restored guest's clock failed (${r.exitCode})\r\n`);
+        if (r.exitCode !== 0)
+          log.write(`\r\ncorral: setting the restored guest's clock or hostname failed (${r.exitCode})\r\n`);
+        done();
       },
-      () => {},
+      () => done(),
     );
   } catch {
     // an agent of another version: nothing to set it with
+    done();
   }
 }
 

@@ -56,7 +56,7 @@ export async function forkVm(name: string, count: number, o: { home?: string } =
   const tmp = mkdtempSync(join(FORK_ROOT, `corral-fork-${name}-`));
   const dir = join(tmp, "snapshot");
   try {
-    await parent.snapshot(dir, { hashRam: false });
+    await parent.snapshot(dir, { hashRam: false, fork: true });
     const started = await Promise.allSettled(
       names.map((n) => restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true })),
     );

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import type { Machine } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
+import { VirtioNet } from "../devices/virtio/net.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
 import type { VmSpec } from "../vm/spec.js";
 import { isCorralError } from "../errors.js";
@@ -34,6 +35,11 @@ export interface SnapshotSource {
 export interface SnapshotOptions {
   /** Skip hashing RAM (a fork's private, short-lived snapshot): its part then has an empty-file hash. */
   hashRam?: boolean;
+  /**
+   * For a fork: refuse a VM with a NIC before anything is paused, since its clones would all
+   * answer to its MAC and IP address (a new MAC and lease per clone is not done yet).
+   */
+  fork?: boolean;
 }
 
 /** The machine's state as one JSON value: clock, harts, every MMIO device in bus order. */
@@ -93,12 +99,29 @@ function* slices(u8: Uint8Array, step: number): Generator<Uint8Array> {
   for (let at = 0; at < u8.length; at += step) yield u8.subarray(at, Math.min(u8.length, at + step));
 }
 
+/** The spec as JSON, each NIC with the MAC its guest was given: a restore keeps it (the guest's driver read it at boot). */
+function specWithMacs(src: SnapshotSource): Record<string, unknown> {
+  const spec = JSON.parse(JSON.stringify(src.spec)) as VmSpec;
+  spec.devices = spec.devices.map((d, i) => {
+    const dev = src.devices[i];
+    return d.kind === "net" && dev instanceof VirtioNet ? { ...d, mac: dev.mac } : d;
+  });
+  return spec as unknown as Record<string, unknown>;
+}
+
 /** Take a snapshot of `src` into `dirArg` (which must not exist). */
 export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: SnapshotOptions = {}): Promise<Manifest> {
   const dir = resolve(dirArg);
   const m = src.machine;
   checkDevices(m);
   unsupportedVirtio(src.devices);
+  const nic = src.devices.find((d) => d instanceof VirtioNet);
+  if (o.fork && nic)
+    throw new SnapshotError(
+      "SNAPSHOT_UNSUPPORTED",
+      `VM '${src.name}' has a NIC (${nic.name}): its clones would share its MAC and IP address, and forking VMs with NICs is not supported yet; snapshot and restore it instead`,
+      { exitCode: 2 },
+    );
   if (m.exited)
     throw new SnapshotError("SNAPSHOT_FAILED", `VM '${src.name}' has ended: nothing to snapshot`, { exitCode: 1 });
   try {
@@ -133,7 +156,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       version: SNAPSHOT_VERSION,
       createdAt: Date.now(),
       source: src.name,
-      spec: JSON.parse(JSON.stringify(src.spec)) as Record<string, unknown>,
+      spec: specWithMacs(src),
       sbi: m.sbi !== null,
       ram,
       ramStamp:

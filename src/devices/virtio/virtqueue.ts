@@ -194,6 +194,20 @@ export class Virtqueue {
   }
 
   /** Follow a chain from `head`, validating every descriptor (§2.7.5, §2.7.5.3). */
+  /**
+   * The chain at `head` walked again from guest RAM: a restored device's buffers it had taken off
+   * the ring before the snapshot (the driver leaves them alone until they are used, §2.7.13).
+   * Null when it is no longer a valid chain (then the device forgets it).
+   */
+  chainAt(head: number): Chain | null {
+    if (!Number.isInteger(head) || head < 0 || head >= this.config.size) return null;
+    try {
+      return this.walk(head);
+    } catch {
+      return null;
+    }
+  }
+
   private walk(head: number): Chain {
     const { size, descAddr, indirect } = this.config;
     const readable: Segment[] = [];

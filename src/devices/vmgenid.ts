@@ -34,7 +34,7 @@ export class VmGenId implements MmioDevice, Snapshottable {
 
   /** The current generation ID. */
   get generation(): Uint8Array {
-    return this.id.slice();
+    return new Uint8Array(this.id);
   }
 
   /** A new generation (this VM is a clone now): a fresh random GUID and one interrupt. */

@@ -65,6 +65,12 @@ async function readSector(vm: Vm, sector: number, n: number): Promise<string> {
   return r.stdout;
 }
 
+async function remove(vm: Vm): Promise<void> {
+  await vm.stop();
+  vms.splice(vms.indexOf(vm), 1);
+  rmSync(vmDir(vm.name), { recursive: true, force: true });
+}
+
 async function mark(vm: Vm): Promise<string> {
   const r = await vm.exec(["cat", "/tmp/mark"]);
   assert.equal(r.exitCode, 0, r.stderr);
@@ -83,7 +89,7 @@ before(async () => {
 after(async () => {
   spawnSync("umount", [full]);
   for (const vm of vms.reverse()) await vm.stop().catch(() => {});
-  for (const n of ["", "-r1", "-r2", "-bad"]) rmSync(vmDir(NAME + n), { recursive: true, force: true });
+  for (const n of ["", "-r1", "-r2", "-r3", "-bad"]) rmSync(vmDir(NAME + n), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -121,6 +127,19 @@ test("a snapshot restored twice: each restore has the parent's state, and writes
   assert.equal(sha(disk), base);
   const hn = await r2.exec(["sh", "-c", 'test "$(date +%s)" -ge ' + String(Math.floor(Date.now() / 1000) - 60)]);
   assert.equal(hn.exitCode, 0, "the restored guest's wall clock was set again");
+});
+
+test("a second snapshot of the parent, now on an overlay, copies it: its restore sees the parent's later writes", async () => {
+  const s2 = join(dir, "s2");
+  await parent.snapshot(s2);
+  assert.ok(existsSync(join(s2, "disk0.ovl")), "the overlay is copied into the snapshot");
+  const r3 = await Corral.restore(s2, { name: `${NAME}-r3` });
+  vms.push(r3);
+  assert.equal(await mark(r3), "parent-after");
+  assert.equal(await readSector(r3, 8, 11), "PARENTAFTER");
+  await writeSector(r3, 24, "R3DISK");
+  assert.notEqual(await readSector(parent, 24, 6), "R3DISK");
+  await remove(r3);
 });
 
 /** A copy of the snapshot (RAM hard-linked unless it is to be damaged) with `change` applied. */

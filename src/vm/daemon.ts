@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
 import { AgentChannel } from "./agent/channel.js";
 import { VmGenId } from "../devices/vmgenid.js";
 import { ConsoleLog } from "./console-log.js";
@@ -45,6 +46,8 @@ export interface VmContext {
   machine: Machine;
   agent: AgentChannel;
   balloon: ReleasingBalloon;
+  /** Every device of the VM, in the spec's order (the /limits route finds disks and NICs here). */
+  devices: readonly VirtioDevice[];
   /** Guest console bytes go to these listeners too. */
   consoleListeners: Set<(b: Uint8Array) => void>;
   /** The last console bytes, replayed to a console that attaches. */
@@ -129,6 +132,7 @@ async function main(argv: string[]): Promise<void> {
       machine: m,
       agent,
       balloon,
+      devices: composed.devices,
       consoleListeners: listeners,
       consoleTail: () => tail,
       state: () => (stopping ? "stopping" : agent.ready && identity ? "running" : "booting"),

@@ -94,7 +94,7 @@ test("npm run bench: --help, and unknown flags and benchmarks refused before any
     /^Usage: npm run bench -- \[boot\] \[cpu\] \[disk\] \[exec\] \[net\] \[containers\] (\[[a-z]+\] )*\[--rounds N\]/,
   );
   const cases: [string[], RegExp][] = [
-    [["--bogus"], /^bench: unknown flag '--bogus': the flags are --rounds N and --help$/],
+    [["--bogus"], /^bench: unknown flag '--bogus': the flags are --rounds N, --minutes N, --seed S and --help$/],
     [
       ["cpu", "bogus"],
       /^bench: unknown benchmark 'bogus': choose from boot, cpu, disk, exec, net, containers(, [a-z]+)*$/,

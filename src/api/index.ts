@@ -23,6 +23,9 @@ import { vmSpec } from "../vm/options.js";
 import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
+import { restoreVm, snapshotVm } from "../snapshot/vm.js";
+import { forkVm } from "../snapshot/fork.js";
+import type { SnapshotInfo } from "../vm/control/protocol.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 import { ApiError } from "./errors.js";
 
@@ -189,6 +192,28 @@ export class Vm {
     return this.client.memory();
   }
 
+  /**
+   * Pause the VM, write its snapshot into `dir` (a new directory: RAM, CPU and device state, a
+   * frozen point of its disks) and let it run on. `Corral.restore(dir)` starts VMs from it.
+   */
+  snapshot(dir: string): Promise<SnapshotInfo> {
+    return snapshotVm(this.name, dir, this.client.home !== undefined ? { home: this.client.home } : {});
+  }
+
+  /**
+   * `count` (default 1) running clones of this VM sharing its memory copy-on-write, each with
+   * its own name (NAME-xxxxxx, also its hostname), VM generation ID (its kernel reseeds its RNG)
+   * and disk overlays. Resolves once every clone answers.
+   */
+  async fork(o: { count?: number } = {}): Promise<Vm[]> {
+    const clients = await forkVm(
+      this.name,
+      o.count ?? 1,
+      this.client.home !== undefined ? { home: this.client.home } : {},
+    );
+    return clients.map((c) => new Vm(c));
+  }
+
   /** Power off: graceful through the agent, forced after `timeoutMs` (default 10 s). */
   async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
     await stopVm(this.name, {
@@ -204,6 +229,14 @@ export const Corral = {
     const spec = vmSpec({ ...o, nets: o.networks });
     const client = await launchVm(spec, { bootTimeoutMs: o.bootTimeoutMs });
     return new Vm(client);
+  },
+  /**
+   * Start a VM from the snapshot in `dir` (Vm.snapshot, `corral snapshot`), where it left off:
+   * RAM mapped copy-on-write from the snapshot, its disks new overlays on the snapshot's frozen
+   * ones. Resolves once its agent answers.
+   */
+  async restore(dir: string, o: { name?: string } = {}): Promise<Vm> {
+    return new Vm(await restoreVm(dir, { name: o.name }));
   },
   /** A running VM by name (VM_NOT_RUNNING if there is none). */
   get(name: string): Vm {

@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [--rounds N]
+ * [snapshot] [fuzz] [--rounds N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -16,6 +16,7 @@ import { benchFuzz } from "./fuzz.js";
 import { benchLimits } from "./limits.js";
 import { benchMemory } from "./memory.js";
 import { benchNet } from "./net.js";
+import { benchSnapshot } from "./snapshot.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -26,7 +27,18 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers", "limits", "memory", "fuzz"] as const;
+const BENCHMARKS = [
+  "boot",
+  "cpu",
+  "disk",
+  "exec",
+  "net",
+  "containers",
+  "limits",
+  "memory",
+  "snapshot",
+  "fuzz",
+] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
 
 Runs the named benchmarks (all but fuzz when none is named), each beside its peer, and prints
@@ -114,6 +126,7 @@ async function main(): Promise<void> {
   }
   if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
+  if (want("snapshot")) out.push(await benchSnapshot(rounds));
   if (want("net")) out.push(await benchNet(rounds));
   if (want("containers")) {
     out.push(await benchContainers());

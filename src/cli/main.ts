@@ -18,6 +18,9 @@ const verbs: Record<string, Verb> = {
   rm: { summary: "remove VMs that ended (-f: stop them first)", load: () => import("./rm.js") },
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
   host: { summary: "this host's settings for VMs (KSM page sharing)", load: () => import("./host.js") },
+  snapshot: { summary: "write a running VM's snapshot into a new directory", load: () => import("./snapshot.js") },
+  restore: { summary: "start a VM from a snapshot", load: () => import("./restore.js") },
+  fork: { summary: "make running clones of a running VM (shared memory)", load: () => import("./fork.js") },
 };
 
 export const USAGE = `Usage: corral <command> [options]

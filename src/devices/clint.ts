@@ -1,6 +1,7 @@
 import type { Clock } from "../machine/clock.js";
 import { hartInterrupts, regCells, WordRegisterDevice } from "./bus.js";
 import type { DtContext, DtNode, InterruptTarget } from "./device.js";
+import { arr, fill, num, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
  * Register layout of the SiFive CLINT, which is the RISC-V ACLINT MSWI device followed by an
@@ -34,7 +35,7 @@ const TWO32 = 0x1_0000_0000;
  * without any register access, the machine calls `poll()` between slices of guest execution; a
  * write to mtimecmp re-evaluates that hart's MTIP at once.
  */
-export class Clint extends WordRegisterDevice {
+export class Clint extends WordRegisterDevice implements Snapshottable {
   readonly name = "clint";
   readonly size = CLINT_LAYOUT.size;
   private readonly msip: Uint8Array;
@@ -80,6 +81,18 @@ export class Clint extends WordRegisterDevice {
       if (cmp > now && cmp < next && Number.isSafeInteger(cmp)) next = cmp;
     }
     return next === Infinity ? Infinity : next - this.offset;
+  }
+
+  /** Registers as they are; mtime itself is the machine's clock (Machine.saveState) plus `offset`. */
+  saveState(): SavedState {
+    return { msip: arr(this.msip), cmp: arr(this.cmpWords), mtip: arr(this.mtip), offset: this.offset };
+  }
+  /** Levels already delivered to the harts are restored with the harts (their mip), not sent again. */
+  restoreState(s: SavedState): void {
+    fill(this.msip, s, "msip");
+    fill(this.cmpWords, s, "cmp");
+    fill(this.mtip, s, "mtip");
+    this.offset = num(s, "offset");
   }
 
   describe(base: number, ctx: DtContext): DtNode {

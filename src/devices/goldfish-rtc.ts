@@ -1,6 +1,7 @@
 import type { Clock } from "../machine/clock.js";
 import { regCells, WordRegisterDevice } from "./bus.js";
 import type { DtContext, DtNode, IrqLine } from "./device.js";
+import { big, bool, num, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
  * Register layout of the Goldfish RTC (Android emulator's "goldfish" board; QEMU virt maps one at
@@ -46,7 +47,7 @@ export interface GoldfishRtcOptions {
  * The alarm compares against the same time. The machine polls it between slices (Machine.timers)
  * and sleeps until its deadline when idle; with no alarm armed it asks for no wake-up at all.
  */
-export class GoldfishRtc extends WordRegisterDevice {
+export class GoldfishRtc extends WordRegisterDevice implements Snapshottable {
   readonly name = "rtc";
   readonly size = GOLDFISH_RTC.size;
   /** Guest time minus host time, in ns; changed only by guest writes to TIME_LOW/TIME_HIGH. */
@@ -61,6 +62,29 @@ export class GoldfishRtc extends WordRegisterDevice {
   constructor(private readonly o: GoldfishRtcOptions) {
     super();
     this.wallNs = o.wallNs ?? ((): bigint => BigInt(Date.now()) * 1_000_000n);
+  }
+
+  /**
+   * The guest's offset from the host's wall clock goes with it, so a restored guest reads the
+   * current date (plus any offset it set itself): its wall clock does not stay at the snapshot's.
+   */
+  saveState(): SavedState {
+    return {
+      offset: String(this.offset),
+      latchedHigh: this.latchedHigh,
+      alarm: String(this.alarm),
+      armed: this.armed,
+      irqEnabled: this.irqEnabled,
+      pending: this.pending,
+    };
+  }
+  restoreState(s: SavedState): void {
+    this.offset = big(s, "offset");
+    this.latchedHigh = num(s, "latchedHigh");
+    this.alarm = big(s, "alarm");
+    this.armed = bool(s, "armed");
+    this.irqEnabled = bool(s, "irqEnabled");
+    this.pending = bool(s, "pending");
   }
 
   /** The guest's time in ns since the epoch. */

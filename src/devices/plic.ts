@@ -1,5 +1,6 @@
 import { hartInterrupts, regCells, WordRegisterDevice } from "./bus.js";
 import type { DtContext, DtNode, InterruptTarget, IrqLine } from "./device.js";
+import { arr, fill, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
  * Register layout of the SiFive PLIC as QEMU's virt board configures it (RISC-V PLIC spec,
@@ -42,7 +43,7 @@ const WORDS = Math.ceil(PLIC_NUM_SOURCES / 32);
  * assertions are held back until the completion, after which a line that is still high makes a
  * new request at once.
  */
-export class Plic extends WordRegisterDevice {
+export class Plic extends WordRegisterDevice implements Snapshottable {
   readonly name = "plic";
   readonly size = PLIC_LAYOUT.size;
   private readonly priority = new Uint8Array(PLIC_NUM_SOURCES);
@@ -81,6 +82,28 @@ export class Plic extends WordRegisterDevice {
         this.update();
       },
     };
+  }
+
+  saveState(): SavedState {
+    return {
+      priority: arr(this.priority),
+      level: arr(this.level),
+      pending: arr(this.pending),
+      claimed: arr(this.claimed),
+      enable: arr(this.enable),
+      threshold: arr(this.threshold),
+      eip: arr(this.eip),
+    };
+  }
+  /** The lines' levels come back with it; what was delivered to the harts comes back with them. */
+  restoreState(s: SavedState): void {
+    fill(this.priority, s, "priority");
+    fill(this.level, s, "level");
+    fill(this.pending, s, "pending");
+    fill(this.claimed, s, "claimed");
+    fill(this.enable, s, "enable");
+    fill(this.threshold, s, "threshold");
+    fill(this.eip, s, "eip");
   }
 
   describe(base: number, ctx: DtContext): DtNode {

@@ -1,5 +1,6 @@
 import { regCells } from "./bus.js";
 import type { DtContext, DtNode, MmioDevice, MmioSize } from "./device.js";
+import type { SavedState, Snapshottable } from "../snapshot/state.js";
 
 /**
  * SiFive test finisher: one 32-bit register at offset 0 whose low 16 bits select an action and
@@ -23,7 +24,7 @@ export interface SifiveTestOptions {
   phandle?: number;
 }
 
-export class SifiveTest implements MmioDevice {
+export class SifiveTest implements MmioDevice, Snapshottable {
   readonly name = "test";
   readonly size = FINISHER.size;
   private readonly phandle: number | undefined;
@@ -34,6 +35,12 @@ export class SifiveTest implements MmioDevice {
   ) {
     this.phandle = opts.phandle;
   }
+
+  /** No state: a write ends the machine at once. */
+  saveState(): SavedState {
+    return {};
+  }
+  restoreState(): void {}
 
   read(_offset: number, _size: MmioSize): number {
     return 0;

@@ -1,5 +1,6 @@
 import { regCells } from "./bus.js";
 import type { DtContext, DtNode, IrqLine, MmioDevice, MmioSize } from "./device.js";
+import { arr, bool, fill, num, str, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
  * NS16550A register offsets (National Semiconductor PC16550D datasheet, table II), one byte each
@@ -83,7 +84,7 @@ export interface Uart16550Options {
  * Where the datasheet leaves room, behaviour follows QEMU's serial device (hw/char/serial.c),
  * which uart16550.test.ts compares register by register.
  */
-export class Uart16550 implements MmioDevice {
+export class Uart16550 implements MmioDevice, Snapshottable {
   readonly name = "uart0";
   readonly size = UART_SIZE;
   private readonly irq: IrqLine;
@@ -117,6 +118,48 @@ export class Uart16550 implements MmioDevice {
     this.output = opts.output;
     this.irqSource = opts.irqSource ?? UART_DEFAULT_IRQ_SOURCE;
     this.holdInput = opts.holdInputUntilOpen === true;
+  }
+
+  /** Registers and received bytes not read yet (host input still queued included). */
+  saveState(): SavedState {
+    const queued = Buffer.concat(this.hostQueue).subarray(this.hostPos);
+    return {
+      rx: arr(this.rx),
+      rxHead: this.rxHead,
+      rxCount: this.rxCount,
+      queued: queued.toString("base64"),
+      rbr: this.rbr,
+      ier: this.ier,
+      lcr: this.lcr,
+      mcr: this.mcr,
+      fcr: this.fcr,
+      scr: this.scr,
+      dll: this.dll,
+      dlm: this.dlm,
+      overrun: this.overrun,
+      thrIpending: this.thrIpending,
+      irqLevel: this.irqLevel,
+    };
+  }
+  restoreState(s: SavedState): void {
+    fill(this.rx, s, "rx");
+    this.rxHead = num(s, "rxHead") % UART_FIFO_DEPTH;
+    this.rxCount = Math.min(num(s, "rxCount"), UART_FIFO_DEPTH);
+    this.hostQueue.length = 0;
+    this.hostPos = 0;
+    const queued = Buffer.from(str(s, "queued"), "base64");
+    if (queued.length > 0) this.hostQueue.push(new Uint8Array(queued));
+    this.rbr = num(s, "rbr");
+    this.ier = num(s, "ier");
+    this.lcr = num(s, "lcr");
+    this.mcr = num(s, "mcr");
+    this.fcr = num(s, "fcr");
+    this.scr = num(s, "scr");
+    this.dll = num(s, "dll");
+    this.dlm = num(s, "dlm");
+    this.overrun = bool(s, "overrun");
+    this.thrIpending = bool(s, "thrIpending");
+    this.irqLevel = bool(s, "irqLevel");
   }
 
   /** Queue bytes typed on the host; they reach the guest as it reads them. */

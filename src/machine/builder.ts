@@ -4,7 +4,8 @@
  * tree, initial register state. Each step reads like the board's manual; nothing runs yet.
  *
  * Memory map (QEMU virt): test finisher 0x10_0000, RTC 0x10_1000, CLINT 0x200_0000, PLIC 0xc00_0000,
- * UART 0x1000_0000, RAM 0x8000_0000.
+ * UART 0x1000_0000, RAM 0x8000_0000; and Corral's VM generation ID at 0x10_2000 (IRQ 12), free on
+ * QEMU's board.
  */
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
@@ -16,6 +17,7 @@ import { GoldfishRtc } from "../devices/goldfish-rtc.js";
 import { Plic } from "../devices/plic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
+import { VmGenId } from "../devices/vmgenid.js";
 import type { MmioDevice } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
@@ -32,6 +34,7 @@ import { Sbi } from "./sbi.js";
 export const MEMMAP = {
   test: 0x10_0000,
   rtc: 0x10_1000,
+  vmgenid: 0x10_2000,
   clint: 0x200_0000,
   plic: 0xc00_0000,
   uart: 0x1000_0000,
@@ -40,6 +43,7 @@ export const MEMMAP = {
 } as const;
 export const UART_IRQ = 10;
 export const RTC_IRQ = 11;
+export const VMGENID_IRQ = 12;
 /** Every way the builder itself refuses a configuration (the loaders in boot/kernel.ts add theirs). */
 export type BuildErrorCode =
   | "BAD_CPUS"
@@ -77,6 +81,12 @@ export interface MachineConfig {
   consoleDevice?: GuestConsole | undefined;
   /** Paravirtual devices, each behind its own virtio-mmio transport (QEMU virt: 0x1000_1000 + 0x1000 * i, PLIC source 1 + i). */
   virtio?: readonly VirtioDevice[] | undefined;
+  /**
+   * Restore instead of boot (src/snapshot/): RAM is this file (a snapshot's RAM, mapped
+   * copy-on-write), no image is loaded, no device tree written; the caller restores the harts'
+   * and devices' state before it runs the machine.
+   */
+  restore?: { ramFile: number; sbi: boolean } | undefined;
 }
 
 /** OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six longs. */
@@ -126,7 +136,7 @@ export function validateConfig(c: MachineConfig): void {
     throw new FieldError<BuildErrorCode>("MEMORY_ALIGN", "memory", (n) => `${n} must be a multiple of 4K`, {
       exitCode: 2,
     });
-  if (!c.kernel && !c.firmware)
+  if (!c.kernel && !c.firmware && c.restore === undefined)
     throw new CorralError<BuildErrorCode>("NO_KERNEL", "nothing to boot: give a kernel or a firmware", { exitCode: 2 });
 }
 
@@ -139,6 +149,7 @@ export function buildMachine(config: MachineConfig): Machine {
 
   // 1. Memory and harts.
   const ram = new GuestRam(c.memory);
+  if (c.restore) ram.loadFrom(c.restore.ramFile);
   const m = new Machine(ram, c.cpus, c.console);
 
   // 2. Devices, wired to the harts' interrupt inputs.
@@ -149,7 +160,7 @@ export function buildMachine(config: MachineConfig): Machine {
     irq: plic.irq(UART_IRQ),
     irqSource: UART_IRQ,
     output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b),
-    holdInputUntilOpen: c.kernel !== undefined,
+    holdInputUntilOpen: c.kernel !== undefined || c.restore !== undefined,
   });
   // A wall clock, so the guest knows the date (QEMU virt has the same RTC at the same place).
   const rtc = new GoldfishRtc({ clock: m.clock, irq: plic.irq(RTC_IRQ), irqSource: RTC_IRQ });
@@ -157,9 +168,12 @@ export function buildMachine(config: MachineConfig): Machine {
     (e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }),
     { phandle: 100 },
   );
+  // The VM generation ID, which a fork's clones change (src/snapshot/fork.ts).
+  const vmgenid = new VmGenId({ irq: plic.irq(VMGENID_IRQ), irqSource: VMGENID_IRQ });
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
     [MEMMAP.rtc, rtc],
+    [MEMMAP.vmgenid, vmgenid],
     [MEMMAP.clint, clint],
     [MEMMAP.uart, uart],
     [MEMMAP.plic, plic],
@@ -195,6 +209,12 @@ export function buildMachine(config: MachineConfig): Machine {
   m.uart = uart;
   const con = hvc;
   m.consoleInput = con ? (b) => con.pushInput(b, 0) : (b) => uart.pushInput(b);
+
+  if (c.restore) {
+    // A restored machine keeps its snapshot's SBI: direct boot's, unless firmware runs in M-mode.
+    if (c.restore.sbi) m.sbi = directSbi(m, ram);
+    return m;
+  }
 
   // 3. Images: kernel (direct or behind firmware), firmware or a bare-metal program.
   const direct = c.kernel !== undefined && c.firmware === undefined;
@@ -266,17 +286,7 @@ export function buildMachine(config: MachineConfig): Machine {
     // Direct boot: Corral is the SBI. Hart 0 enters the kernel in S-mode (Linux
     // Documentation/arch/riscv/boot.rst: a0 = hartid, a1 = DTB, satp = 0); the others wait
     // for HSM hart_start. Everything S-mode may own is delegated, as firmware would.
-    const sbi = new Sbi({
-      harts: m.harts,
-      now: () => m.clock.ticks(),
-      ramSlice: (pa, len) => (ram.contains(pa, len) ? ram.slice(pa, len) : undefined),
-      consoleWrite: (b) => m.consoleWrite(b),
-      // Console input goes to the UART; the SBI debug console reads nothing.
-      consoleRead: () => -1,
-      systemReset: (kind, code) => m.finish(kind === "poweroff" ? { kind: "poweroff", code } : { kind: "reset" }),
-      wake: (h) => m.wake(h),
-    });
-    m.sbi = (h) => sbi.call(h);
+    m.sbi = directSbi(m, ram);
     for (const h of m.harts) {
       h.reset(entry);
       h.medeleg = MEDELEG_MASK & ~(1 << Exc.EcallS);
@@ -319,6 +329,21 @@ export function buildMachine(config: MachineConfig): Machine {
   }
   c.kernel = c.initrd = c.firmware = undefined;
   return m;
+}
+
+/** Corral as the SBI of a directly booted kernel. */
+function directSbi(m: Machine, ram: GuestRam): (h: Machine["harts"][number]) => void {
+  const sbi = new Sbi({
+    harts: m.harts,
+    now: () => m.clock.ticks(),
+    ramSlice: (pa, len) => (ram.contains(pa, len) ? ram.slice(pa, len) : undefined),
+    consoleWrite: (b) => m.consoleWrite(b),
+    // Console input goes to the UART; the SBI debug console reads nothing.
+    consoleRead: () => -1,
+    systemReset: (kind, code) => m.finish(kind === "poweroff" ? { kind: "poweroff", code } : { kind: "reset" }),
+    wake: (h) => m.wake(h),
+  });
+  return (h) => sbi.call(h);
 }
 
 function setArg(harts: Machine["harts"], i: number, v: number): void {

@@ -21,6 +21,14 @@ export class Clock {
     const d = deadline - this.ticks();
     return d <= 0 ? 0 : (d * 1000) / this.hz;
   }
+  /**
+   * Continue from `t` ticks (a restored snapshot's mtime): the guest sees time go on from where
+   * it was saved, never backwards, whatever this host's monotonic clock reads.
+   */
+  continueFrom(t: number): void {
+    this.frozenAt = null;
+    this.originNs = process.hrtime.bigint() - BigInt(Math.round((t * 1e9) / this.hz));
+  }
   freeze(): void {
     if (this.frozenAt === null) this.frozenAt = this.ticks();
   }

@@ -57,6 +57,8 @@ export class Machine implements HartHost {
   /** Console input (the terminal, `corral console`) for the guest's console device; set by the builder. */
   consoleInput: (bytes: Uint8Array) => void = () => {};
   private exitReason: MachineExit | null = null;
+  /** A pause asked for (pause()): the loop stops at the next slice boundary and calls `reached`. */
+  private pauseAsk: { reached: () => void; resumed: Promise<void> } | null = null;
   private wakeUp: (() => void) | null = null;
   private readonly pendingTrim: ((blocks: number) => void)[] = [];
   private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));
@@ -121,6 +123,14 @@ export class Machine implements HartHost {
     let lastYield = performance.now();
     try {
       while (this.exitReason === null) {
+        const ask = this.pauseAsk;
+        if (ask) {
+          this.clock.freeze();
+          ask.reached();
+          await ask.resumed;
+          this.clock.thaw();
+          continue;
+        }
         let ran = 0;
         for (const h of this.harts) {
           if (h.state !== HartState.Started) continue;
@@ -151,6 +161,37 @@ export class Machine implements HartHost {
       this.exitReason = { kind: "fault", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
     }
     return this.exitReason;
+  }
+
+  /**
+   * Stop the harts at the next slice boundary (every instruction whole, device state settled) with
+   * the guest's clock frozen, as for a snapshot; resolves once they have stopped, with the function
+   * that lets them run again. The guest does not see the time spent paused. A machine that has
+   * ended (or ends meanwhile) resolves at once.
+   */
+  pause(): Promise<() => void> {
+    if (this.pauseAsk) throw new Error("machine already paused");
+    let resume!: () => void;
+    const resumed = new Promise<void>((r) => (resume = r));
+    return new Promise((resolve) => {
+      const done = (): void =>
+        resolve(() => {
+          this.pauseAsk = null;
+          resume();
+        });
+      this.pauseAsk = { reached: done, resumed };
+      if (this.exitReason !== null) done();
+      else this.wake(this.harts[0]!);
+    });
+  }
+
+  /** What the machine itself keeps beyond harts and devices: the guest's clock. */
+  saveState(): { ticks: number; retired: number } {
+    return { ticks: this.clock.ticks(), retired: this.retired };
+  }
+  restoreState(s: { ticks: number; retired: number }): void {
+    this.clock.continueFrom(s.ticks);
+    this.retired = s.retired;
   }
 
   /** Update timer interrupts; returns the earliest future deadline in ticks. */

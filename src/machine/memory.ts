@@ -1,5 +1,7 @@
 import { CorralError } from "../errors.js";
+import { readSync } from "node:fs";
 import { HART_AREA, HART_SLOTS, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
+import { hostAddress, mapFilePrivate } from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
 const WASM_PAGE = 65536;
@@ -93,6 +95,31 @@ export class GuestRam implements GuestMemory {
     this.u8 = new Uint8Array(this.buffer, this.byteOffset, size);
     this.view = new DataView(this.buffer, this.byteOffset, size);
     this.codePages = new Uint8Array(size / PAGE_SIZE);
+  }
+
+  /**
+   * Make RAM the contents of the file `fd` (a snapshot's RAM, exactly `size` bytes): mapped
+   * copy-on-write over RAM's pages (sys/mem.ts), so pages load on first touch and restores of
+   * one snapshot share the pages none of them wrote through the host's page cache. Where RAM
+   * cannot be mapped (no FFI, RAM not page-aligned in an ArrayBuffer) the file is read in.
+   * Call before anything runs on RAM.
+   */
+  loadFrom(fd: number): "mapped" | "copied" {
+    const at = hostAddress(this.buffer);
+    if (at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0) {
+      try {
+        mapFilePrivate(at + this.byteOffset, this.size, fd);
+        return "mapped";
+      } catch {
+        // read it in below
+      }
+    }
+    for (let done = 0; done < this.size;) {
+      const n = readSync(fd, this.u8, done, Math.min(1 << 24, this.size - done), done);
+      if (n === 0) throw new RangeError("RAM file shorter than RAM");
+      done += n;
+    }
+    return "copied";
   }
 
   /** The jump cache's bytes in `memory` for the one code cache that claims them, or -1. */

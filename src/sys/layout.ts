@@ -53,6 +53,12 @@ export const MADV_DONTNEED = 4;
 export const MADV_MERGEABLE = 12;
 export const MADV_UNMERGEABLE = 13;
 
+/** mmap(2) protections and flags (asm-generic/mman-common.h, linux/mman.h). */
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_PRIVATE = 0x02;
+export const MAP_FIXED = 0x10;
+
 /** umount2(2) flag (sys/mount.h). */
 export const MNT_DETACH = 2;
 

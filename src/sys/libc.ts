@@ -26,6 +26,8 @@ export interface Libc {
   madvise(addr: bigint, len: number, advice: number): number;
   /** glibc's malloc_trim(3): 1 when memory was given back to the system. */
   mallocTrim(pad: number): number;
+  /** mmap(2); returns the mapping's address, or MAP_FAILED (2^64 - 1) with errno. */
+  mmap(addr: bigint, len: number, prot: number, flags: number, fd: number, offset: number): bigint;
   mkfifo(path: string, mode: number): number;
   mount(src: string | null, dst: string, type: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
@@ -80,6 +82,7 @@ function bind(): Libc {
   } catch {
     // keep the stand-in
   }
+  const mmap = f("uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)");
   const mkfifo = f("int mkfifo(const char *path, uint32_t mode)");
   const mount = f(
     "int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)",
@@ -114,6 +117,7 @@ function bind(): Libc {
     pwritev: (fd, iov, count, offset) => pwritev(fd, iov, count, offset) as number,
     madvise: (addr, len, advice) => madvise(addr, len, advice) as number,
     mallocTrim: (pad) => mallocTrim(pad) as number,
+    mmap: (addr, len, prot, flags, fd, offset) => BigInt(mmap(addr, len, prot, flags, fd, offset) as number | bigint),
     mkfifo: (path, mode) => mkfifo(path, mode) as number,
     mount: (src, dst, type, flags, data) => mount(src, dst, type, flags, data) as number,
     umount2: (target, flags) => umount2(target, flags) as number,

@@ -4,7 +4,15 @@
  * later reads see zero-filled pages (madvise(2)).
  */
 import { sys, type Libc } from "./libc.js";
-import { MADV_DONTNEED, MADV_MERGEABLE, MADV_UNMERGEABLE } from "./layout.js";
+import {
+  MADV_DONTNEED,
+  MADV_MERGEABLE,
+  MADV_UNMERGEABLE,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from "./layout.js";
 import { SysError } from "./errno.js";
 
 let ffi: Libc | null | undefined;
@@ -55,4 +63,18 @@ export function trimMallocHeap(): boolean {
   const f = load();
   if (f === null) return false;
   return f.mallocTrim(0) === 1;
+}
+
+/**
+ * Map `len` bytes of the file `fd` from offset 0 copy-on-write over [addr, addr+len), which must
+ * be page-aligned memory this process owns (guest RAM inside its WebAssembly.Memory): mmap(2)
+ * MAP_PRIVATE | MAP_FIXED. Pages load from the file on first touch and are shared through the
+ * page cache with every other private mapping of it until written; writes never reach the file.
+ * Throws SysError when the FFI cannot be loaded or the kernel refuses.
+ */
+export function mapFilePrivate(addr: number, len: number, fd: number): void {
+  const f = load();
+  if (f === null) throw new SysError("MMAP_FAILED", "mmap of guest RAM", 38 /* ENOSYS */);
+  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (got !== BigInt(addr)) throw new SysError("MMAP_FAILED", "mmap of guest RAM", f.errno());
 }

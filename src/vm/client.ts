@@ -21,6 +21,8 @@ import {
   type LimitBody,
   type LimitInfo,
   type MemoryInfo,
+  type SnapshotBody,
+  type SnapshotInfo,
   type StopBody,
   type VmInfo,
 } from "./control/protocol.js";
@@ -122,6 +124,11 @@ export class VmClient {
 
   setMemory(bytes: number): Promise<MemoryInfo> {
     return this.jsonCall<MemoryInfo>("PUT", ROUTES.memory, { bytes } satisfies MemoryBody);
+  }
+
+  /** Snapshot the VM into `dir` (absolute, not existing): src/snapshot/write.ts. */
+  snapshot(dir: string, o: { hashRam?: boolean; fork?: boolean } = {}): Promise<SnapshotInfo> {
+    return this.jsonCall<SnapshotInfo>("POST", ROUTES.snapshot, { dir, ...o } satisfies SnapshotBody);
   }
 
   /** Every disk's and NIC's rate limits and counters. */

@@ -96,6 +96,8 @@ export interface ComposeOptions {
   attach?: readonly VirtioDevice[];
   /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
   defaultCmdline?: (spec: VmSpec) => string;
+  /** Build the machine to restore a snapshot into (src/snapshot/restore.ts): no boot images are read. */
+  restore?: { ramFile: number; sbi: boolean };
 }
 
 export interface Composed {
@@ -107,7 +109,9 @@ export interface Composed {
 
 /** Load the boot images, open the devices and build the machine. */
 export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Composed> {
-  const boot = await bootImages(spec, o);
+  const boot: BootImages = o.restore
+    ? { kernel: undefined, initrd: undefined, firmware: undefined, defaultGuest: spec.boot.kernel === undefined }
+    : await bootImages(spec, o);
   if (o.firmware) boot.firmware = o.firmware;
   if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
   const opened = await openDevices(spec.devices, o.home !== undefined ? { home: o.home } : {});
@@ -127,6 +131,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       console: o.console,
       consoleDevice: spec.console,
       virtio: [...opened.devices, ...(o.attach ?? [])],
+      restore: o.restore,
     });
     // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
     if (spec.shareMemory ?? shareMemoryDefault()) shareRam(machine.ram);

@@ -5,12 +5,14 @@
  * its virtio-console, drives its balloon, serves the control socket (server.ts) and cleans its
  * state up however the guest ends.
  */
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { AgentChannel } from "./agent/channel.js";
+import { VmGenId } from "../devices/vmgenid.js";
 import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { trimMallocHeap } from "../sys/mem.js";
@@ -20,11 +22,25 @@ import { serveControl } from "./server.js";
 import { composeVm } from "./compose.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { VmError } from "./errors.js";
+import type { SnapshotOptions } from "../snapshot/write.js";
+import type { Manifest } from "../snapshot/format.js";
+import type { SavedState } from "../snapshot/state.js";
 
 export interface DaemonConfig {
   home: string;
   /** The VM's spec as launch.ts validated it, with its name; validated here again. */
   spec: VmSpec & { name: string };
+  /** Restore this snapshot instead of booting (src/snapshot/restore.ts); its disks are already in `spec`. */
+  restore?: RestoreConfig;
+}
+
+export interface RestoreConfig {
+  dir: string;
+  /**
+   * A fork's clone: a new VM generation ID (src/devices/vmgenid.ts) and this hostname, set
+   * through the agent before the VM counts as running.
+   */
+  hostname?: string;
 }
 
 export interface VmContext {
@@ -41,6 +57,8 @@ export interface VmContext {
   state(): "booting" | "running" | "stopping";
   /** Graceful power-off through the agent, forced after `timeoutMs`. */
   stop(timeoutMs: number): void;
+  /** Take a snapshot into `dir` (src/snapshot/write.ts); the VM runs on. */
+  snapshot(dir: string, o?: SnapshotOptions): Promise<Manifest>;
 }
 
 const TAIL = 8192;
@@ -75,7 +93,28 @@ async function main(argv: string[]): Promise<void> {
   try {
     const spec = parseVmSpec({ ...cfg.spec, name });
     const rec: VmRecord = { name, pid: process.pid, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() };
-    const composed = await composeVm(spec, { console: onConsole, home: cfg.home, imageLog: log });
+    const restoring = cfg.restore ? await import("../snapshot/restore.js") : undefined;
+    let ramFd: number | undefined;
+    let sbi = true;
+    if (cfg.restore) {
+      const { readManifest, checkPart, SNAPSHOT_FILES } = await import("../snapshot/format.js");
+      const manifest = readManifest(cfg.restore.dir);
+      checkPart(cfg.restore.dir, manifest.state);
+      sbi = manifest.sbi;
+      ramFd = openSync(join(cfg.restore.dir, SNAPSHOT_FILES.ram), "r");
+    }
+    let composed;
+    try {
+      composed = await composeVm(spec, {
+        console: onConsole,
+        home: cfg.home,
+        imageLog: log,
+        ...(ramFd !== undefined ? { restore: { ramFile: ramFd, sbi } } : {}),
+      });
+    } finally {
+      // The mapping holds the file from here on.
+      if (ramFd !== undefined) closeSync(ramFd);
+    }
     const m = composed.machine;
     machine = m;
     const port = composed.devices
@@ -88,7 +127,17 @@ async function main(argv: string[]): Promise<void> {
         `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`,
       );
     const agent = new AgentChannel(port, name);
+    if (cfg.restore && restoring) {
+      const host = restoring.restoreMachine(m, restoring.readState(cfg.restore.dir));
+      const a = host["agent"] as { ready: boolean; version: number | null; nextId: number } | undefined;
+      if (a) agent.restoreState(a);
+      if (cfg.restore.hostname !== undefined)
+        for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
+      log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
+    }
     let stopping = false;
+    // A clone counts as running once it has its own hostname (resync below).
+    let identity = cfg.restore?.hostname === undefined;
     const ctx: VmContext = {
       rec,
       machine: m,
@@ -97,12 +146,27 @@ async function main(argv: string[]): Promise<void> {
       devices: composed.devices,
       consoleListeners: listeners,
       consoleTail: () => tail,
-      state: () => (stopping ? "stopping" : agent.ready ? "running" : "booting"),
+      state: () => (stopping ? "stopping" : agent.ready && identity ? "running" : "booting"),
       stop: (timeoutMs) => {
         stopping = true;
         if (agent.ready) agent.shutdown();
         else m.stop();
         setTimeout(() => m.stop(), timeoutMs).unref();
+      },
+      snapshot: async (to, o) => {
+        const { takeSnapshot } = await import("../snapshot/write.js");
+        return takeSnapshot(
+          {
+            name,
+            spec,
+            machine: m,
+            devices: composed.devices,
+            host: (): SavedState => ({ agent: agent.saveState() }),
+            diskDir: join(dir, "disks"),
+          },
+          to,
+          o,
+        );
       },
     };
     const server = await serveControl(join(dir, VM_FILES.socket), ctx);
@@ -123,7 +187,9 @@ async function main(argv: string[]): Promise<void> {
     process.on("SIGTERM", () => m.stop("SIGTERM"));
     process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
-    const exit = await m.run();
+    const running = m.run();
+    if (cfg.restore) resync(agent, cfg.restore.hostname, log, () => (identity = true));
+    const exit = await running;
     log.write(
       `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
     );
@@ -139,6 +205,30 @@ async function main(argv: string[]): Promise<void> {
   }
   // Timers of finished requests must not keep a stopped VM's process alive.
   process.exit();
+}
+
+/**
+ * After a restore: the guest's wall clock still reads the snapshot's time (its kernel keeps it
+ * from the clock that went on from there): set it to the host's; a fork's clone also takes its
+ * new hostname. Through the agent, once; a failure is logged, the VM runs on.
+ */
+function resync(agent: AgentChannel, hostname: string | undefined, log: ConsoleLog, done: () => void): void {
+  const now = Math.floor(Date.now() / 1000);
+  const script = `date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}`;
+  try {
+    const h = agent.exec({ argv: ["sh", "-c", script], timeoutMs: 30_000 }, () => {});
+    h.done.then(
+      (r) => {
+        if (r.exitCode !== 0)
+          log.write(`\r\ncorral: setting the restored guest's clock or hostname failed (${r.exitCode})\r\n`);
+        done();
+      },
+      () => done(),
+    );
+  } catch {
+    // an agent of another version: nothing to set it with
+    done();
+  }
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

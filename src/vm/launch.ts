@@ -14,7 +14,8 @@ import { VmClient } from "./client.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
-import type { DaemonConfig } from "./daemon.js";
+import type { DaemonConfig, RestoreConfig } from "./daemon.js";
+import type { CheckedSnapshot } from "../snapshot/restore.js";
 import type { VmSpec } from "./spec.js";
 import {
   DAEMON_MARKER,
@@ -35,6 +36,11 @@ export interface LaunchOptions {
   /** Wait until the guest agent answers (default true); otherwise return once the socket serves. */
   waitForAgent?: boolean | undefined;
   bootTimeoutMs?: number | undefined;
+  /**
+   * Restore this snapshot (checked whole by checkSnapshot) instead of booting: the VM gets its own
+   * disks (new overlays in its directory) made once its name is claimed.
+   */
+  restore?: (CheckedSnapshot & Omit<RestoreConfig, "dir">) | undefined;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +72,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   // Every disk opens (format, record, lock) and every share is a directory before the VM exists:
   // a bad one leaves nothing behind.
   try {
-    checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
+    if (!o.restore) checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
     checkShares(spec.devices);
   } catch (e) {
     if (e instanceof CorralError)
@@ -75,6 +81,17 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   }
   claimName({ name, pid: 0, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() }, home);
   const cfg: DaemonConfig = { home, spec: { ...spec, name } };
+  if (o.restore) {
+    const r = o.restore;
+    try {
+      const { restoreDevices } = await import("../snapshot/restore.js");
+      cfg.spec.devices = restoreDevices(r, join(vmDir(name, home), "disks"));
+    } catch (e) {
+      rmSync(vmDir(name, home), { recursive: true, force: true });
+      throw e;
+    }
+    cfg.restore = { dir: r.dir, ...(r.hostname !== undefined ? { hostname: r.hostname } : {}) };
+  }
   const logPath = join(vmDir(name, home), VM_FILES.log);
   const log = openSync(logPath, "w");
   let pid: number;
@@ -129,7 +146,8 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
         `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`,
       );
     }
-    await sleep(200);
+    // A restore answers within milliseconds: look often.
+    await sleep(o.restore ? 5 : 200);
   }
 }
 

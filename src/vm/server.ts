@@ -21,6 +21,8 @@ import {
   type ExecOutput,
   type MemoryBody,
   type MemoryInfo,
+  type SnapshotBody,
+  type SnapshotInfo,
   type StopBody,
   type VmInfo,
 } from "./control/protocol.js";
@@ -87,6 +89,18 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
     const b = (await body(req)) as StopBody;
     vm.stop(typeof b.timeoutMs === "number" ? b.timeoutMs : 10_000);
     json(res, 202, { state: "stopping" });
+  } else if (req.method === "POST" && url === ROUTES.snapshot) {
+    const b = (await body(req)) as Partial<Record<keyof SnapshotBody, unknown>>;
+    if (typeof b.dir !== "string" || !b.dir.startsWith("/"))
+      return fail(res, 400, "BAD_SNAPSHOT", 'body must be {"dir": "/absolute/path"}');
+    const t0 = performance.now();
+    try {
+      const m = await vm.snapshot(b.dir, { ...(b.hashRam === false ? { hashRam: false } : {}), fork: b.fork === true });
+      json(res, 200, { dir: b.dir, ramBytes: m.ram.size, tookMs: performance.now() - t0 } satisfies SnapshotInfo);
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      fail(res, e.exitCode === 2 ? 400 : 500, e.code, e.message);
+    }
   } else if (url === ROUTES.memory && (req.method === "GET" || req.method === "PUT")) {
     if (req.method === "PUT") {
       const b = (await body(req)) as Partial<Record<keyof MemoryBody, unknown>>;

@@ -26,6 +26,7 @@ import { Pmp, PMP_R, PMP_W, PMP_X } from "./pmp.js";
 import { T_EXEC, T_LOAD, T_STORE, Triggers } from "./trigger.js";
 import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
 import { HartArea, TLB_SET } from "../wasm/layout.js";
+import { arr, bool, fill, num, nums, obj, type SavedState, type Snapshottable } from "../../snapshot/state.js";
 
 /** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
 export interface PhysBus {
@@ -65,7 +66,7 @@ export const enum HartState {
  * Virtual addresses (pc, load/store addresses, epc, tval) are JS numbers holding the signed 64-bit
  * value: every canonical Sv39/Sv48 address is below 2^48 in magnitude, so it is exact.
  */
-export class Hart implements InterruptTarget, FpuHart {
+export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   readonly x: Int32Array;
   readonly f = new Int32Array(64);
   fflags = 0;
@@ -632,6 +633,101 @@ export class Hart implements InterruptTarget, FpuHart {
     this.trig.reset();
     this.flushTlb();
     this.setPriv(PRIV_M);
+  }
+
+  /**
+   * The architectural state (registers, CSRs, privilege, HSM state) at a slice boundary, where no
+   * instruction is half done. TLBs, the LR reservation and decoded code are caches: a restored hart
+   * starts with them empty (an SC after restore fails, as the spec allows any time).
+   */
+  saveState(): SavedState {
+    return {
+      x: arr(this.x.subarray(0, 64)),
+      f: arr(this.f),
+      fflags: this.fflags,
+      frm: this.frm,
+      pc: this.pc,
+      priv: this.priv,
+      state: this.state,
+      sleeping: this.sleeping,
+      mstatus: this.mstatus,
+      medeleg: this.medeleg,
+      mideleg: this.mideleg,
+      mie: this.mie,
+      mipExt: this.mipExt,
+      mipSw: this.mipSw,
+      mtvec: this.mtvec,
+      stvec: this.stvec,
+      mepc: this.mepc,
+      sepc: this.sepc,
+      mtval: this.mtval,
+      stval: this.stval,
+      mcause: this.mcause,
+      mcauseInt: this.mcauseInt,
+      scause: this.scause,
+      scauseInt: this.scauseInt,
+      scratch: arr(this.scratch),
+      mcounteren: this.mcounteren,
+      scounteren: this.scounteren,
+      mcountinhibit: this.mcountinhibit,
+      // Number.MAX_VALUE (no timer) is a finite JSON number.
+      stimecmp: this.stimecmp,
+      pmp: this.pmp.save(),
+      triggers: this.trig.save(),
+      satpMode: this.satpMode,
+      satpRoot: this.satpRoot,
+      instret: this.instret,
+      cycleOffset: this.cycleOffset,
+      instretOffset: this.instretOffset,
+    };
+  }
+
+  restoreState(s: SavedState): void {
+    fill(this.x.subarray(0, 64), s, "x");
+    fill(this.f, s, "f");
+    this.fflags = num(s, "fflags");
+    this.frm = num(s, "frm");
+    this.pc = num(s, "pc");
+    this.mstatus = num(s, "mstatus");
+    this.state = num(s, "state") as HartState;
+    this.sleeping = bool(s, "sleeping");
+    this.medeleg = num(s, "medeleg");
+    this.mideleg = num(s, "mideleg");
+    this.mie = num(s, "mie");
+    this.mipExt = num(s, "mipExt");
+    this.mipSw = num(s, "mipSw");
+    this.mtvec = num(s, "mtvec");
+    this.stvec = num(s, "stvec");
+    this.mepc = num(s, "mepc");
+    this.sepc = num(s, "sepc");
+    this.mtval = num(s, "mtval");
+    this.stval = num(s, "stval");
+    this.mcause = num(s, "mcause");
+    this.mcauseInt = bool(s, "mcauseInt");
+    this.scause = num(s, "scause");
+    this.scauseInt = bool(s, "scauseInt");
+    fill(this.scratch, s, "scratch");
+    this.mcounteren = num(s, "mcounteren");
+    this.scounteren = num(s, "scounteren");
+    this.mcountinhibit = num(s, "mcountinhibit");
+    this.stimecmp = num(s, "stimecmp");
+    const pmp = obj(s, "pmp");
+    this.pmp.restore({ cfg: nums(pmp, "cfg"), addrLo: nums(pmp, "addrLo"), addrHi: nums(pmp, "addrHi") });
+    const trig = obj(s, "triggers");
+    this.trig.restore({
+      select: num(trig, "select"),
+      type: nums(trig, "type"),
+      ctl: nums(trig, "ctl"),
+      d2: nums(trig, "d2"),
+    });
+    this.satpMode = num(s, "satpMode");
+    this.satpRoot = num(s, "satpRoot");
+    this.instret = num(s, "instret");
+    this.cycleOffset = num(s, "cycleOffset");
+    this.instretOffset = num(s, "instretOffset");
+    this.reservation = -1;
+    this.flushTlb();
+    this.setPriv(num(s, "priv"));
   }
 
   markFsDirty(): void {

@@ -56,6 +56,19 @@ export class Pmp {
     this.compile();
   }
 
+  /** The architectural state, for a snapshot (src/snapshot). */
+  save(): { cfg: number[]; addrLo: number[]; addrHi: number[] } {
+    return { cfg: [...this.cfg], addrLo: [...this.addrLo], addrHi: [...this.addrHi] };
+  }
+
+  /** Back to a saved state, locks and all (a restore is not a CSR write: no WARL rule applies). */
+  restore(s: { cfg: readonly number[]; addrLo: readonly number[]; addrHi: readonly number[] }): void {
+    this.cfg.set(s.cfg.slice(0, PMP_ENTRIES));
+    this.addrLo.set(s.addrLo.slice(0, PMP_ENTRIES));
+    this.addrHi.set(s.addrHi.slice(0, PMP_ENTRIES));
+    this.compile();
+  }
+
   /** pmpcfgN (N even, RV64): its eight bytes as two words. */
   readCfg(n: number): [number, number] {
     const w = [0, 0];

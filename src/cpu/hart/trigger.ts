@@ -67,6 +67,20 @@ export class Triggers {
     this.update();
   }
 
+  /** The architectural state, for a snapshot (src/snapshot). */
+  save(): { select: number; type: number[]; ctl: number[]; d2: number[] } {
+    return { select: this.select, type: [...this.type], ctl: [...this.ctl], d2: [...this.d2] };
+  }
+
+  restore(s: { select: number; type: readonly number[]; ctl: readonly number[]; d2: readonly number[] }): void {
+    this.select = s.select >>> 0 < TRIGGERS ? s.select : 0;
+    this.type.set(s.type.slice(0, TRIGGERS));
+    this.ctl.set(s.ctl.slice(0, TRIGGERS));
+    this.d2.set(s.d2.slice(0, 2 * TRIGGERS));
+    for (let t = 0; t < TRIGGERS; t++) this.addr[t] = signed64(this.d2[2 * t]!, this.d2[2 * t + 1]!);
+    this.update();
+  }
+
   writeSelect(v: number, hi: number): void {
     // WARL: an index without a trigger leaves tselect as it was (debuggers read it back).
     if (hi === 0 && v >>> 0 < TRIGGERS) this.select = v;

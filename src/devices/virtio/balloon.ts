@@ -16,6 +16,7 @@ import { ConfigSpace } from "./config-space.js";
 import { gather } from "./chain-io.js";
 import { DeviceId, feature, hasFeature } from "./spec.js";
 import { PAGE_SIZE } from "../../machine/memory.js";
+import { arr, nums, num, type SavedState } from "../../snapshot/state.js";
 
 /** §5.5.3 feature bits. */
 export const BalloonFeature = {
@@ -185,6 +186,31 @@ export class VirtioBalloon implements VirtioDevice {
     this.statsHead = undefined;
     ctx.signalUsed(index);
     return true;
+  }
+
+  /** Target and actual (its configuration), inflated pages and the statistics buffer it holds. */
+  saveState(): SavedState {
+    return {
+      config: arr(this.config.bytes),
+      roles: this.roles,
+      inflated: [...this.inflated],
+      statsHead: this.statsHead ?? -1,
+      reportedBytes: this.reportedBytes,
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+    const cfg = nums(s, "config");
+    if (cfg.length !== BALLOON_CONFIG.size) throw new RangeError("balloon config size");
+    this.config.bytes.set(cfg);
+    const roles = (s["roles"] ?? []) as Role[];
+    this.roles = roles.filter((r) => ["inflate", "deflate", "stats", "reporting"].includes(r));
+    this.inflated.clear();
+    for (const p of nums(s, "inflated")) this.inflated.add(p);
+    const head = num(s, "statsHead");
+    this.statsHead = head >= 0 ? head : undefined;
+    this.reportedBytes = num(s, "reportedBytes");
   }
 
   reset(): void {

@@ -107,7 +107,7 @@ export class VirtioBlk implements VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   readonly configSize = BLK_CONFIG.size;
   readonly stats: BlkStats = { requests: 0, errors: 0 };
-  private readonly disk: DiskBackend;
+  private disk: DiskBackend;
   private readonly config = new ConfigSpace(BLK_CONFIG.size);
   private readonly serial: Uint8Array;
   private readonly capacity: number;
@@ -183,6 +183,32 @@ export class VirtioBlk implements VirtioDevice {
       served = true;
     }
     if (served) ctx.signalUsed(0);
+  }
+
+  /**
+   * Requests complete before notify() returns: nothing in flight, nothing to save but the link.
+   * Requests a rate limit held back stay in the ring; the restored device serves them once the
+   * restore is done (the guest will not notify for them again). Its limiter starts full.
+   */
+  saveState(): Record<string, never> {
+    return {};
+  }
+  restoreState(_s: unknown, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+    if (ctx) setImmediate(() => this.serve());
+  }
+
+  /** The image the guest's writes go to (a snapshot freezes it: src/snapshot/disks.ts). */
+  get backend(): DiskBackend {
+    return this.disk;
+  }
+  /**
+   * Continue on `disk`, which shows the same bytes (an overlay on the image just frozen). Called
+   * while the machine is paused, with every request of the old backend complete and flushed.
+   */
+  replaceBackend(disk: DiskBackend): void {
+    if (disk.size !== this.disk.size) throw new Error(`${this.name}: new backend has another size`);
+    this.disk = disk;
   }
 
   /** Serve one request; returns the used length (data bytes written + the status byte). */

@@ -14,6 +14,13 @@ import type { Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, writeSegments } from "./chain-io.js";
 import { DeviceId, feature, hasFeature } from "./spec.js";
+import { bool, corrupt, list, type Json, type SavedState } from "../../snapshot/state.js";
+
+const b64 = (parts: readonly Uint8Array[]): string => Buffer.concat(parts).toString("base64");
+const unb64 = (v: Json | undefined, what: string): Uint8Array => {
+  if (typeof v !== "string") throw corrupt(what);
+  return new Uint8Array(Buffer.from(v, "base64"));
+};
 
 /** §5.3.3 feature bits. */
 export const ConsoleFeature = { SIZE: 0, MULTIPORT: 1, EMERG_WRITE: 2 } as const;
@@ -274,6 +281,31 @@ export class VirtioConsole implements VirtioDevice {
       }
       if (open) this.fill(port.id);
     }
+  }
+
+  /** Which ports the guest has open, input and control messages not yet delivered. */
+  saveState(): SavedState {
+    return {
+      multiport: this.multiport,
+      ports: this.ports.map((p) => ({ open: p.guestOpen, pending: b64(p.pending) })),
+      control: this.control.map((m) => b64([m])),
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+    this.multiport = bool(s, "multiport");
+    const ports = list(s, "ports");
+    if (ports.length !== this.ports.length) throw corrupt(`${this.name} has ${ports.length} ports`);
+    ports.forEach((j, i) => {
+      const p = this.ports[i]!;
+      const o = j as SavedState;
+      p.guestOpen = bool(o, "open");
+      const pending = unb64(o["pending"], `${this.name} port ${i}`);
+      p.pending = pending.length > 0 ? [pending] : [];
+      p.pendingBytes = pending.length;
+    });
+    this.control = list(s, "control").map((m) => unb64(m, `${this.name} control`));
   }
 
   reset(): void {

@@ -6,6 +6,7 @@
  */
 import type { GuestMemory } from "../../machine/memory.js";
 import type { Virtqueue } from "./virtqueue.js";
+import type { SavedState } from "../../snapshot/state.js";
 
 /** What the transport hands a device when the driver sets DRIVER_OK (§3.1.1 step 8). */
 export interface VirtioDeviceContext {
@@ -51,4 +52,11 @@ export interface VirtioDevice {
   reset(): void;
   /** Release host resources (files, timers). Called once, when the machine is torn down. */
   close(): void;
+  /**
+   * Snapshots (src/snapshot/state.ts): the device's own state beyond its queues and registers,
+   * which the transport saves. A device without these refuses to be snapshotted.
+   */
+  saveState?(): SavedState;
+  /** Continue from `s`; `ctx` is the activation context when the driver had set DRIVER_OK. */
+  restoreState?(s: SavedState, ctx: VirtioDeviceContext | undefined): void;
 }

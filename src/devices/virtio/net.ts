@@ -24,6 +24,7 @@ import {
   offloadValid,
   type NetOffload,
 } from "./net-offload.js";
+import { list, num, nums, type SavedState } from "../../snapshot/state.js";
 
 /** Where frames go and come from. */
 export interface NetBackend {
@@ -363,6 +364,41 @@ export class VirtioNet implements VirtioDevice {
       this.stats.rxFrames++;
     }
     return pushed;
+  }
+
+  /** The MAC address the guest was given (config space), as "52:54:00:..". */
+  get mac(): string {
+    return Array.from(this.config.bytes.subarray(NET_CONFIG.mac, NET_CONFIG.mac + 6), (b) =>
+      b.toString(16).padStart(2, "0"),
+    ).join(":");
+  }
+
+  /**
+   * Frames waiting for receive buffers and the receive chains held for a packet (by head: the
+   * restored device walks them again from guest RAM). The host side (switch port, TAP) is opened
+   * anew by the restore, with the same MAC (src/snapshot/write.ts records it in the spec).
+   */
+  saveState(): SavedState {
+    return {
+      negotiated: this.negotiated,
+      backlog: this.backlog.map((f) => Buffer.from(f).toString("base64")),
+      held: this.held.map((c) => c.head),
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+    this.negotiated = num(s, "negotiated");
+    this.backlog = list(s, "backlog").map((f) => new Uint8Array(Buffer.from(typeof f === "string" ? f : "", "base64")));
+    const vq = ctx?.queue(0);
+    this.held = vq ? nums(s, "held").flatMap((h) => vq.chainAt(h) ?? []) : [];
+    // Frames a rate limit held in the transmit ring, and the backlog: served once the restore is
+    // done (the guest will not notify for them again). The limiters start full.
+    if (ctx)
+      setImmediate(() => {
+        this.transmit();
+        this.fill();
+      });
   }
 
   reset(): void {

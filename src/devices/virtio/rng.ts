@@ -55,6 +55,14 @@ export class VirtioRng implements VirtioDevice {
     ctx.signalUsed(index);
   }
 
+  /** Nothing beyond its queue: every request is answered at once. */
+  saveState(): Record<string, never> {
+    return {};
+  }
+  restoreState(_s: unknown, ctx: VirtioDeviceContext | undefined): void {
+    this.ctx = ctx;
+  }
+
   reset(): void {
     this.ctx = undefined;
   }

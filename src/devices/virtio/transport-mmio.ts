@@ -8,6 +8,18 @@ import type { GuestMemory } from "../../machine/memory.js";
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import { FeatureBit, Interrupt, Status, feature } from "./spec.js";
 import { Virtqueue } from "./virtqueue.js";
+import {
+  SnapshotError,
+  big,
+  bool,
+  corrupt,
+  list,
+  num,
+  obj,
+  type Json,
+  type SavedState,
+  type Snapshottable,
+} from "../../snapshot/state.js";
 
 /** §4.2.2 MMIO Device Register Layout (offsets from the window base). */
 export const Reg = {
@@ -80,7 +92,7 @@ const U32 = 0x1_0000_0000;
 const hi32 = (v: bigint): number => Number((v >> 32n) & 0xffffffffn);
 const lo32 = (v: bigint): number => Number(v & 0xffffffffn);
 
-export class VirtioMmioTransport implements MmioDevice {
+export class VirtioMmioTransport implements MmioDevice, Snapshottable {
   readonly size = VIRTIO_MMIO_SIZE;
   readonly name: string;
   private readonly device: VirtioDevice;
@@ -301,7 +313,91 @@ export class VirtioMmioTransport implements MmioDevice {
     q.ready = true;
   }
 
-  private activate(): void {
+  /**
+   * The registers (status, features, queue addresses, interrupt status, config generation), each
+   * queue's ring indices (virtqueue.ts) and the device's own state. Refused for a device that
+   * cannot save its state (its host side is a connection that cannot be carried over).
+   */
+  saveState(): SavedState {
+    const dev = this.device;
+    if (!dev.saveState)
+      throw new SnapshotError(
+        "SNAPSHOT_UNSUPPORTED",
+        `device ${this.name} (virtio device type ${dev.deviceId}) cannot be saved in a snapshot yet: start the VM without it to snapshot it`,
+      );
+    return {
+      status: this.status,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      driverFeatures: String(this.driverFeatures),
+      queueSel: this.queueSel,
+      interruptStatus: this.interruptStatus,
+      configGeneration: this.configGeneration,
+      active: this.active,
+      queues: this.queues.map((q) => ({
+        num: q.num,
+        ready: q.ready,
+        desc: [...q.desc],
+        driver: [...q.driver],
+        device: [...q.device],
+        vq: q.vq ? q.vq.saveState() : null,
+      })),
+      device: dev.saveState(),
+    };
+  }
+
+  restoreState(s: SavedState): void {
+    const dev = this.device;
+    if (!dev.restoreState) throw corrupt(`device ${this.name} cannot be restored`);
+    this.status = num(s, "status");
+    this.deviceFeaturesSel = num(s, "deviceFeaturesSel");
+    this.driverFeaturesSel = num(s, "driverFeaturesSel");
+    this.driverFeatures = big(s, "driverFeatures");
+    this.queueSel = num(s, "queueSel");
+    this.interruptStatus = num(s, "interruptStatus");
+    this.configGeneration = num(s, "configGeneration");
+    const qs = list(s, "queues");
+    if (qs.length !== this.queues.length)
+      throw corrupt(`${this.name} has ${qs.length} queues, not ${this.queues.length}`);
+    const pair = (q: SavedState, k: string): [number, number] => {
+      const v = list(q, k);
+      if (v.length !== 2 || typeof v[0] !== "number" || typeof v[1] !== "number") throw corrupt(`${this.name} ${k}`);
+      return [v[0], v[1]];
+    };
+    this.queues = qs.map((j: Json, i) => {
+      if (typeof j !== "object" || j === null || Array.isArray(j)) throw corrupt(`${this.name} queue ${i}`);
+      const q = j as SavedState;
+      const regs: QueueRegs = {
+        num: num(q, "num"),
+        ready: false,
+        desc: pair(q, "desc"),
+        driver: pair(q, "driver"),
+        device: pair(q, "device"),
+        vq: undefined,
+      };
+      if (bool(q, "ready")) {
+        const sel = this.queueSel;
+        this.queueSel = i;
+        this.setQueueReady(regs, true);
+        this.queueSel = sel;
+        if (!regs.vq) throw corrupt(`${this.name} queue ${i} does not fit guest RAM`);
+        const v = obj(q, "vq");
+        const broken = v["broken"];
+        regs.vq.restoreState({
+          lastAvail: num(v, "lastAvail"),
+          usedIdx: num(v, "usedIdx"),
+          signalledUsed: num(v, "signalledUsed"),
+          broken: typeof broken === "string" ? broken : null,
+        });
+      }
+      return regs;
+    });
+    this.active = bool(s, "active");
+    dev.restoreState(obj(s, "device"), this.active ? this.context() : undefined);
+  }
+
+  /** The context a device uses from DRIVER_OK until the next reset. */
+  private context(): VirtioDeviceContext {
     const epoch = this.epoch;
     const live = (): boolean => epoch === this.epoch;
     const ctx: VirtioDeviceContext = {
@@ -321,6 +417,11 @@ export class VirtioMmioTransport implements MmioDevice {
         if (live()) this.needsReset(reason);
       },
     };
+    return ctx;
+  }
+
+  private activate(): void {
+    const ctx = this.context();
     this.active = true;
     this.guard(() => this.device.activate(ctx));
   }

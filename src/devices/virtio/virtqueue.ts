@@ -111,6 +111,26 @@ export class Virtqueue {
     return checkQueueConfig(mem, cfg, maxSize) ?? new Virtqueue(mem, cfg);
   }
 
+  /**
+   * The device's side of the rings (§2.7.13, §2.7.14): where it will read the next available entry
+   * and write the next used one. Everything else is in guest RAM; the configuration comes back
+   * through the transport's registers.
+   */
+  saveState(): { lastAvail: number; usedIdx: number; signalledUsed: number; broken: string | null } {
+    return {
+      lastAvail: this.lastAvail,
+      usedIdx: this.usedIdx,
+      signalledUsed: this.signalledUsed,
+      broken: this.brokenReason ?? null,
+    };
+  }
+  restoreState(s: { lastAvail: number; usedIdx: number; signalledUsed: number; broken: string | null }): void {
+    this.lastAvail = s.lastAvail & 0xffff;
+    this.usedIdx = s.usedIdx & 0xffff;
+    this.signalledUsed = s.signalledUsed & 0xffff;
+    this.brokenReason = s.broken ?? undefined;
+  }
+
   get size(): number {
     return this.config.size;
   }
@@ -174,6 +194,20 @@ export class Virtqueue {
   }
 
   /** Follow a chain from `head`, validating every descriptor (§2.7.5, §2.7.5.3). */
+  /**
+   * The chain at `head` walked again from guest RAM: a restored device's buffers it had taken off
+   * the ring before the snapshot (the driver leaves them alone until they are used, §2.7.13).
+   * Null when it is no longer a valid chain (then the device forgets it).
+   */
+  chainAt(head: number): Chain | null {
+    if (!Number.isInteger(head) || head < 0 || head >= this.config.size) return null;
+    try {
+      return this.walk(head);
+    } catch {
+      return null;
+    }
+  }
+
   private walk(head: number): Chain {
     const { size, descAddr, indirect } = this.config;
     const readable: Segment[] = [];

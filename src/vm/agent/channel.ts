@@ -99,6 +99,21 @@ export class AgentChannel {
     port.onOutput = (b) => this.lines.push(b);
   }
 
+  /**
+   * What a restored VM's channel needs to talk to the agent that was already up: it said hello
+   * before the snapshot and will not again; ids continue, so none collides with an exec the
+   * guest was still running then (its lines are ignored: no one waits for that id here).
+   */
+  saveState(): { ready: boolean; version: number | null; nextId: number } {
+    return { ready: this.ready, version: this.version ?? null, nextId: this.nextId };
+  }
+  restoreState(s: { ready: boolean; version: number | null; nextId: number }): void {
+    this.ready = s.ready;
+    this.version = s.version ?? undefined;
+    this.nextId = s.nextId;
+    if (this.ready) for (const w of this.readyWaiters.splice(0)) w();
+  }
+
   /** Resolves when the agent is up (or at once if it is). */
   whenReady(): Promise<void> {
     return this.ready ? Promise.resolve() : new Promise((r) => this.readyWaiters.push(r));

@@ -10,6 +10,7 @@
  *                   then an ExecOutcome ({"exitCode":N,"timedOut":bool}) or an ApiError
  *   POST /stop      body StopBody: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
+ *   POST /snapshot  body SnapshotBody: pause, write a snapshot into dir, resume; SnapshotInfo
  *   GET  /limits    LimitInfo[] (every disk and NIC); PUT /limits body LimitBody changes one device's limits
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
  * A failed request answers an ApiError with a 4xx or 5xx status; an exec whose status line has
@@ -26,6 +27,7 @@ export const ROUTES = Object.freeze({
   memory: "/memory",
   limits: "/limits",
   console: "/console",
+  snapshot: "/snapshot",
 });
 
 /** The protocol name of the console's HTTP upgrade (RFC 9110 §7.8). */
@@ -73,6 +75,22 @@ export interface RamPages {
 export interface MemoryBody {
   /** The guest's memory target, bytes: more than 0, at most the VM's RAM. */
   bytes: number;
+}
+
+export interface SnapshotBody {
+  /** An absolute directory that does not exist yet. */
+  dir: string;
+  /** Hash RAM for the manifest (default true; a fork's own short-lived snapshot skips it). */
+  hashRam?: boolean;
+  /** A fork's snapshot: refused for a VM with a NIC before anything is paused. */
+  fork?: boolean;
+}
+
+export interface SnapshotInfo {
+  dir: string;
+  ramBytes: number;
+  /** How long the request took in the VM process (the guest was paused for most of it), ms. */
+  tookMs: number;
 }
 
 /** A disk's or NIC's rate limits (src/devices/kinds/limit.ts) and what went through. */

@@ -1,0 +1,49 @@
+/**
+ * Snapshots of VMs by name, shared by the CLI (`corral snapshot`, `corral restore`) and the API:
+ * the checks a user's input needs (one line each, nothing left behind), then the VM process does
+ * the work (src/snapshot/write.ts through its control socket; a new VM process for a restore).
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { VmClient } from "../vm/client.js";
+import type { SnapshotInfo } from "../vm/control/protocol.js";
+import { launchVm, randomName } from "../vm/launch.js";
+import { checkName } from "../vm/state.js";
+import { checkSnapshot } from "./restore.js";
+import { SnapshotError } from "./state.js";
+
+/** Snapshot the running VM `name` into `dir` (which must not exist yet). */
+export async function snapshotVm(name: string, dir: string, o: { home?: string } = {}): Promise<SnapshotInfo> {
+  const abs = resolve(dir);
+  const client = new VmClient(name, o.home);
+  client.record(); // VM_NOT_RUNNING: one line
+  if (existsSync(abs))
+    throw new SnapshotError("SNAPSHOT_EXISTS", `${abs} already exists: give a new directory for the snapshot`, {
+      exitCode: 2,
+    });
+  return client.snapshot(abs);
+}
+
+export interface RestoreOptions {
+  /** The new VM's name (default a random one). */
+  name?: string | undefined;
+  home?: string | undefined;
+  /** Set the guest's hostname to this once it runs (fork: its name). */
+  hostname?: string | undefined;
+  /** Do not re-hash RAM (a fork's own snapshot, just written by this host). */
+  trustRam?: boolean | undefined;
+}
+
+/** Start a VM from the snapshot in `dir`; resolves once it answers, with a client for it. */
+export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<VmClient> {
+  const name = o.name ?? randomName();
+  checkName(name);
+  const snap = checkSnapshot(dir, { trustRam: o.trustRam === true });
+  return launchVm(
+    { ...snap.spec, name },
+    {
+      home: o.home,
+      restore: { ...snap, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
+    },
+  );
+}

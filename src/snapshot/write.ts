@@ -1,0 +1,190 @@
+/**
+ * Taking a snapshot of a running machine (`corral snapshot NAME DIR`, run inside the VM process):
+ * pause the harts at a slice boundary, write RAM, the machine's, harts' and devices' state and a
+ * consistent point of the disks (disks.ts), then the manifest with every part's SHA-256
+ * (format.ts), and let the guest run again. Any failure (a full disk among them) removes the
+ * partial directory and the VM runs on.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Machine } from "../machine/machine.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
+import { VirtioBlk } from "../devices/virtio/blk.js";
+import { VirtioNet } from "../devices/virtio/net.js";
+import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
+import type { VmSpec } from "../vm/spec.js";
+import { isCorralError } from "../errors.js";
+import { freezeDisk, type FrozenDisk } from "./disks.js";
+import { SNAPSHOT_FILES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type FilePart, type Manifest } from "./format.js";
+import { isSnapshottable, SnapshotError, type SavedState } from "./state.js";
+
+/** What the VM process hands over: its machine, its devices in spec order, and host-side state. */
+export interface SnapshotSource {
+  name: string;
+  spec: VmSpec;
+  machine: Machine;
+  /** The spec's devices as opened, in spec order. */
+  devices: readonly VirtioDevice[];
+  /** Host-side state that goes along (the agent channel's). */
+  host: () => SavedState;
+  /** Where the running VM's new disk overlays go (its VM directory). */
+  diskDir: string;
+}
+
+export interface SnapshotOptions {
+  /** Skip hashing RAM (a fork's private, short-lived snapshot): its part then has an empty-file hash. */
+  hashRam?: boolean;
+  /**
+   * For a fork: refuse a VM with a NIC before anything is paused, since its clones would all
+   * answer to its MAC and IP address (a new MAC and lease per clone is not done yet).
+   */
+  fork?: boolean;
+}
+
+/** The machine's state as one JSON value: clock, harts, every MMIO device in bus order. */
+export function machineState(m: Machine, host: SavedState): SavedState {
+  return {
+    machine: m.saveState(),
+    harts: m.harts.map((h) => h.saveState()),
+    mmio: m.bus.devices().map((d) => {
+      if (!isSnapshottable(d))
+        throw new SnapshotError("SNAPSHOT_UNSUPPORTED", `device ${d.name} cannot be saved in a snapshot`);
+      return { name: d.name, state: d.saveState() };
+    }),
+    host,
+  };
+}
+
+/** Refuse before pausing anything: a device that cannot save its state. */
+function checkDevices(m: Machine): void {
+  for (const d of m.bus.devices()) {
+    if (d instanceof VirtioMmioTransport) continue;
+    if (!isSnapshottable(d))
+      throw new SnapshotError(
+        "SNAPSHOT_UNSUPPORTED",
+        `device ${d.name} cannot be saved in a snapshot yet: start the VM without it to snapshot it`,
+      );
+  }
+}
+
+function unsupportedVirtio(devices: readonly VirtioDevice[]): void {
+  for (const d of devices)
+    if (!d.saveState)
+      throw new SnapshotError(
+        "SNAPSHOT_UNSUPPORTED",
+        `device ${d.name} cannot be saved in a snapshot yet (its host side is a live connection): start the VM without it to snapshot it`,
+      );
+}
+
+/** Write `bytes` to a new file `path`, fsynced; returns its part (hash optional). */
+function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): FilePart {
+  const fd = openSync(path, "wx", 0o600);
+  const h = createHash("sha256");
+  let size = 0;
+  try {
+    for (const c of chunks) {
+      for (let done = 0; done < c.length;) done += writeSync(fd, c, done, c.length - done);
+      if (hash) h.update(c);
+      size += c.length;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
+}
+
+function* slices(u8: Uint8Array, step: number): Generator<Uint8Array> {
+  for (let at = 0; at < u8.length; at += step) yield u8.subarray(at, Math.min(u8.length, at + step));
+}
+
+/** The spec as JSON, each NIC with the MAC its guest was given: a restore keeps it (the guest's driver read it at boot). */
+function specWithMacs(src: SnapshotSource): Record<string, unknown> {
+  const spec = JSON.parse(JSON.stringify(src.spec)) as VmSpec;
+  spec.devices = spec.devices.map((d, i) => {
+    const dev = src.devices[i];
+    return d.kind === "net" && dev instanceof VirtioNet ? { ...d, mac: dev.mac } : d;
+  });
+  return spec as unknown as Record<string, unknown>;
+}
+
+/** Take a snapshot of `src` into `dirArg` (which must not exist). */
+export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: SnapshotOptions = {}): Promise<Manifest> {
+  const dir = resolve(dirArg);
+  const m = src.machine;
+  checkDevices(m);
+  unsupportedVirtio(src.devices);
+  const nic = src.devices.find((d) => d instanceof VirtioNet);
+  if (o.fork && nic)
+    throw new SnapshotError(
+      "SNAPSHOT_UNSUPPORTED",
+      `VM '${src.name}' has a NIC (${nic.name}): its clones would share its MAC and IP address, and forking VMs with NICs is not supported yet; snapshot and restore it instead`,
+      { exitCode: 2 },
+    );
+  if (m.exited)
+    throw new SnapshotError("SNAPSHOT_FAILED", `VM '${src.name}' has ended: nothing to snapshot`, { exitCode: 1 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST")
+      throw new SnapshotError("SNAPSHOT_EXISTS", `${dir} already exists: give a new directory for the snapshot`, {
+        exitCode: 2,
+      });
+    throw new SnapshotError(
+      "SNAPSHOT_FAILED",
+      `cannot create ${dir}: ${code ?? String(e)}; give a directory in a writable place`,
+      { exitCode: 2 },
+    );
+  }
+  const resume = await m.pause();
+  const frozen: FrozenDisk[] = [];
+  try {
+    const ram = writePart(join(dir, SNAPSHOT_FILES.ram), slices(m.ram.u8, 1 << 24), o.hashRam !== false);
+    const rst = statSync(join(dir, SNAPSHOT_FILES.ram), { bigint: true });
+    const state = writePart(
+      join(dir, SNAPSHOT_FILES.state),
+      [Buffer.from(JSON.stringify(machineState(m, src.host())))],
+      true,
+    );
+    src.devices.forEach((d, i) => {
+      if (d instanceof VirtioBlk) frozen.push(freezeDisk(d, i, dir, src.diskDir));
+    });
+    const manifest: Manifest = {
+      format: SNAPSHOT_FORMAT,
+      version: SNAPSHOT_VERSION,
+      createdAt: Date.now(),
+      source: src.name,
+      spec: specWithMacs(src),
+      sbi: m.sbi !== null,
+      ram,
+      ramStamp:
+        o.hashRam === false ? null : { dev: String(rst.dev), ino: String(rst.ino), mtimeNs: String(rst.mtimeNs) },
+      state,
+      disks: frozen.map((f) => f.part),
+    };
+    // Last: a directory without a manifest is no snapshot.
+    writePart(join(dir, SNAPSHOT_FILES.manifest), [Buffer.from(JSON.stringify(manifest, null, 2) + "\n")], false);
+    const d = openSync(dir, "r");
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+    return manifest;
+  } catch (e) {
+    for (const f of frozen.reverse()) f.undo();
+    rmSync(dir, { recursive: true, force: true });
+    if (isCorralError(e)) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new SnapshotError(
+      "SNAPSHOT_FAILED",
+      code === "ENOSPC"
+        ? `the snapshot of VM '${src.name}' did not fit in ${dir} (no space left on its file system): free space or give a directory elsewhere; the VM runs on`
+        : `the snapshot of VM '${src.name}' failed (${code ?? (e instanceof Error ? e.message : String(e))}); the VM runs on`,
+    );
+  } finally {
+    resume();
+  }
+}

@@ -1,0 +1,68 @@
+// Fork with a real guest (issue 16 item 4): two clones of a running VM answer exec, each with its
+// own name as hostname; Linux's vmgenid driver (bound to Corral's "microsoft,vmgenid" device)
+// saw the generation ID change and reseeded the kernel's RNG; what a clone writes stays in it.
+// --count 0 and more clones than the host's free memory are refused before anything starts.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Corral, type Vm } from "../../src/api/index.js";
+import { checkForkCount } from "../../src/snapshot/fork.js";
+import { vmDir, vmsRoot } from "../../src/vm/state.js";
+
+const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+const NAME = `t-fork-${process.pid}`;
+const RESEEDED = "crng reseeded due to virtual machine fork";
+let parent: Vm;
+const vms: Vm[] = [];
+
+before(async () => {
+  parent = await Corral.start({ name: NAME, memory: "256M" });
+  vms.push(parent);
+  const r = await parent.exec(["sh", "-c", "echo parent > /tmp/mark"]);
+  assert.equal(r.exitCode, 0, r.stderr);
+});
+
+after(async () => {
+  for (const vm of vms.reverse()) await vm.stop().catch(() => {});
+  for (const n of readdirSync(vmsRoot())) if (n.startsWith(NAME)) spawnSync("rm", ["-rf", vmDir(n)]);
+});
+
+async function sh(vm: Vm, script: string): Promise<string> {
+  const r = await vm.exec(["sh", "-c", script]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+test("fork --count 2: clones answer exec with their own hostname and a new VM generation ID", async () => {
+  // The driver bound to the device at boot.
+  assert.match(await sh(parent, "ls /sys/bus/platform/drivers/vmgenid"), /vmgenid/);
+  const clones = await parent.fork({ count: 2 });
+  vms.push(...clones);
+  assert.equal(clones.length, 2);
+  const [a, b] = clones as [Vm, Vm];
+  assert.notEqual(a.name, b.name);
+  assert.equal(await sh(a, "hostname"), a.name);
+  assert.equal(await sh(b, "hostname"), b.name);
+  assert.equal(await sh(a, "cat /tmp/mark"), "parent");
+  for (const c of clones) assert.match(await sh(c, "dmesg"), new RegExp(RESEEDED));
+  assert.doesNotMatch(await sh(parent, "dmesg"), new RegExp(RESEEDED));
+
+  await sh(a, "echo clone-a > /tmp/mark");
+  assert.equal(await sh(b, "cat /tmp/mark"), "parent");
+  assert.equal(await sh(parent, "cat /tmp/mark"), "parent");
+  assert.equal(await sh(a, "cat /tmp/mark"), "clone-a");
+});
+
+test("--count 0, or more clones than free memory holds: refused before anything starts", () => {
+  const before = readdirSync(vmsRoot()).filter((n) => n.startsWith(NAME)).length;
+  const r = spawnSync(process.execPath, [CORRAL, "fork", NAME, "--count", "0"], { encoding: "utf8" });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /--count must be a whole number from 1/);
+  assert.equal(readdirSync(vmsRoot()).filter((n) => n.startsWith(NAME)).length, before);
+  assert.throws(() => checkForkCount(5, 2 ** 30, 4 * 2 ** 30), /more than the host's free memory/);
+  assert.doesNotThrow(() => checkForkCount(3, 2 ** 30, 4 * 2 ** 30));
+  assert.equal(existsSync(vmDir(`${NAME}-none`)), false);
+});

@@ -23,6 +23,9 @@ case "$1" in
       set -- $router
       ip route add default via "$1" dev "$interface"
     fi
+    if [ -n "$dns" ]; then
+      for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf
+    fi
     echo "corral: $interface $ip" >/dev/console ;;
 esac
 exit 0

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [--rounds N]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [usernet] [containers] [--rounds N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -12,6 +12,7 @@ import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
 import { benchNet } from "./net.js";
+import { benchUserNet } from "./usernet.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -22,7 +23,7 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers"] as const;
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "usernet", "containers"] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N]
 
 Runs the named benchmarks (all of them when none is named), each beside its peer, and prints
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
   if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
   if (want("net")) out.push(await benchNet(rounds));
+  if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("containers")) {
     out.push(await benchContainers());
   }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, get, type Server as HttpServer } from "node:http";
 import { createConnection, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -18,6 +18,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_CMDLINE, runGuestCommand } from "../../src/api/guest-command.js";
+import { buildInitramfs } from "../../src/image/initramfs.js";
+import { DEFAULT_MODULES, ensureDefaultImage, type ImagePaths } from "../../src/image/pull.js";
 import { VirtioNet } from "../../src/devices/virtio/net.js";
 import { MAX_UDP, UserNet } from "../../src/net/user/backend.js";
 import { CORRAL, startVm } from "./vm.js";
@@ -34,6 +36,24 @@ function buildGuestUdp(dir: string): Uint8Array {
     ...["-o", out, SOURCE],
   ]);
   return new Uint8Array(readFileSync(out));
+}
+
+/**
+ * The default image with an initramfs built from this tree's /init into `dir`: the cached one is
+ * rebuilt by whichever Corral last ran with another /init (every checkout shares the cache).
+ */
+async function imageWithThisInit(dir: string): Promise<ImagePaths> {
+  const img = await ensureDefaultImage();
+  const initramfs = join(dir, "initramfs.cpio");
+  writeFileSync(
+    initramfs,
+    buildInitramfs({
+      busybox: new Uint8Array(readFileSync(img.busybox)),
+      modules: DEFAULT_MODULES,
+      modulesDir: img.modulesDir,
+    }),
+  );
+  return { ...img, initramfs };
 }
 
 /** A DNS answerer (RFC 1035 §4.1): every A question for `name` gets `ip`; others NXDOMAIN. */
@@ -134,16 +154,18 @@ test(
         "cat /etc/resolv.conf",
         `wget -qO- http://10.0.2.2:${httpPort}/`,
         `wget -qO /tmp/big http://10.0.2.2:${httpPort}/big && echo "big $(sha256sum < /tmp/big)"`,
-        'head -c 1048576 /dev/urandom > /tmp/up; echo "up $(sha256sum < /tmp/up)"',
+        // busybox wget posts its file as a C string: text, not random bytes.
+        'head -c 349526 /dev/urandom | od -An -tx1 -v | head -c 1048576 > /tmp/up; echo "up $(sha256sum < /tmp/up)"',
         `wget -qO- --post-file=/tmp/up http://10.0.2.2:${httpPort}/`,
         `/corral/files/gu send 10.0.2.2 ${udpPort} ping-udp; echo udp-status=$?`,
-        "nslookup test.corral.invalid | sed -n 's/^Address: \\(192[0-9.]*\\)$/dns \\1/p'",
+        "nslookup test.corral.invalid 10.0.2.3 | sed -n 's/^Address: \\(192[0-9.]*\\)$/dns \\1/p'",
         "echo udp-forward-ready; /corral/files/gu echo 5353; echo echo-status=$?",
         `/corral/files/gu flood 10.0.2.2 20000 ${MAX_UDP + 100}; echo flood-status=$?`,
         `wget -qO- http://10.0.2.2:${httpPort}/ | sed 's/^/after flood: /'`,
       ].join("\n");
       let output = "";
       const run = runGuestCommand(script, {
+        image: await imageWithThisInit(dir),
         files: { gu: buildGuestUdp(dir) },
         virtio: [new VirtioNet({ backend: net, mac: MAC, offloads: true })],
         cmdline: `${DEFAULT_CMDLINE} ip=dhcp`,

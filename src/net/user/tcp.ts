@@ -29,6 +29,8 @@ const MAX_IN_FLIGHT = 256 * 1024;
 const MAX_SEGMENT = 63 * 1024;
 /** Retransmission after this long without an acknowledgement that moves. */
 export const RTO_MS = 1000;
+/** Retransmissions without progress before the connection is given up (a guest that stopped answering). */
+const MAX_RETRIES = 8;
 
 export type TcpState =
   /** Guest SYN seen; the host socket is connecting. */
@@ -81,6 +83,7 @@ export class TcpConn {
   private queued = 0;
   private paused = false;
   private progressAt = Date.now();
+  private retries = 0;
 
   // From the guest (receive sequence variables).
   private rcvNxt = 0;
@@ -305,6 +308,7 @@ export class TcpConn {
       this.dropAcked(data);
       this.sndUna = seg.ack;
       this.progressAt = Date.now();
+      this.retries = 0;
     }
     this.sndWnd = seg.window << this.sndShift;
   }
@@ -381,6 +385,7 @@ export class TcpConn {
   tick(now: number): void {
     if (this.state === "closed" || diff(this.sndNxt, this.sndUna) === 0 || now - this.progressAt < RTO_MS) return;
     this.progressAt = now;
+    if (++this.retries > MAX_RETRIES) return this.abort(true);
     if (this.state === "syn-sent") return this.sendSyn(TcpFlag.SYN);
     if (this.state === "syn-received") return this.sendSyn(TcpFlag.SYN | TcpFlag.ACK);
     if (this.state !== "established") return;

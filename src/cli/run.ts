@@ -34,7 +34,9 @@ Options:
                     a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
                     /dev/vdb, ... ',ro' attaches it read-only. An image Corral made ('corral
                     image build', 'image overlay') is known by Corral's record FILE.corral.json;
-                    any other is raw unless format=overlay says so (docs/security.md)
+                    any other is raw unless format=overlay says so (docs/security.md).
+                    Rate limits: ,bw=SIZE (bytes per second, e.g. bw=50M), ,iops=N, ,burst=SIZE;
+                    a running VM's change with 'corral vm limit'
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...).
                     Without --net, one user-mode NIC ('user'); 'none' for no NIC:
                     user[,host-loopback=on][,dns=IP[:PORT]][,mac=MAC]  user-mode networking, as
@@ -48,6 +50,7 @@ Options:
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
+                    each with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
   -p, --publish [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]
                     forward a host port (on HOSTIP, default 127.0.0.1) to the guest's port,
                     through the user-mode NIC; repeat for more (TCP unless /udp)

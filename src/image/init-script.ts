@@ -45,6 +45,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
+# /run is a tmpfs, as on any Linux system: the agent keeps its runtime files there, and on a root
+# disk they must not hold the file system busy when it is remounted read-only at poweroff.
+mkdir -p /run
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 hostname ${GUEST_HOSTNAME}
 echo "${INIT_STARTED}"
 
@@ -77,7 +81,7 @@ if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
   mkdir -p /newroot
   if mount -t ext4 "$root" /newroot; then
     [ -d /corral ] && rm -rf /newroot/corral && cp -a /corral /newroot/corral
-    umount /dev/pts; umount /dev; umount /sys; umount /proc
+    umount /run; umount /dev/pts; umount /dev; umount /sys; umount /proc
     CORRAL_ROOT=1 exec switch_root /newroot /init
   fi
   echo "corral: could not mount the root disk $root; staying in the initramfs"
@@ -113,8 +117,14 @@ else
   done
 fi
 sync
-# On a root disk, leave the file system clean (no journal to replay at the next mount).
-[ -n "$CORRAL_ROOT" ] && mount -o remount,ro / 2>/dev/null
+# On a root disk, leave the file system clean (no journal to replay at the next mount), as a real
+# shutdown does: end every other process first (the agent, a command's leftovers), since one file
+# still open for writing makes the remount fail with EBUSY; they exit asynchronously, so retry.
+if [ -n "$CORRAL_ROOT" ]; then
+  kill -9 -1 2>/dev/null
+  i=0
+  until mount -o remount,ro / 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
+fi
 poweroff -f
 while :; do sleep 60; done
 `;

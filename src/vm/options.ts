@@ -9,6 +9,7 @@ import { parseNetSpec } from "../net/attach.js";
 import { parsePortForward } from "../net/user/config.js";
 import { CorralError } from "../errors.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
+import { takeLimitOptions } from "../devices/kinds/limit.js";
 import { STANDARD_DEVICES, VIRTIO_SLOTS, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
 
 export interface VmOptions {
@@ -22,7 +23,7 @@ export interface VmOptions {
   initrd?: string | undefined;
   append?: string | undefined;
   firmware?: string | undefined;
-  /** As for --disk: "FILE" or "FILE,ro". */
+  /** As for --disk: "FILE", "FILE,ro", with limits "FILE,bw=50M,iops=1000" (devices/kinds/limit.ts). */
   disks?: readonly string[] | undefined;
   /** As for --net: "user[,...]", "switch:NAME[,mac=MAC][,offload=off]", "tap[:NAME][,mac=MAC]" or "none". */
   nets?: readonly string[] | undefined;
@@ -34,14 +35,16 @@ export interface VmOptions {
 
 /** A --disk argument as a device entry. */
 export function diskDevice(text: string): DeviceSpec {
-  return { kind: "blk", ...parseDiskSpec(text) };
+  const { rest, limit } = takeLimitOptions(text, "blk", "--disk");
+  return { kind: "blk", ...parseDiskSpec(rest), ...(limit ? { limit } : {}) };
 }
 
 type NetDevice = Extract<DeviceSpec, { kind: "net" }>;
 
 /** A --net argument as a device entry (undefined for "none"). */
 export function netDevice(text: string): NetDevice | undefined {
-  const n = parseNetSpec(text);
+  const { rest, limit } = takeLimitOptions(text, "net", "--net");
+  const n = parseNetSpec(rest);
   if (n.kind === "none") return undefined;
   const backend: NetDevice["backend"] =
     n.kind === "tap"
@@ -49,7 +52,7 @@ export function netDevice(text: string): NetDevice | undefined {
       : n.kind === "user"
         ? { type: "user" as const, ...(n.hostLoopback ? { hostLoopback: true } : {}), ...(n.dns ? { dns: n.dns } : {}) }
         : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
-  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}) };
+  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}), ...(limit ? { limit } : {}) };
 }
 
 /**

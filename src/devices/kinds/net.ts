@@ -6,6 +6,9 @@
 import { z } from "zod";
 import { deviceKind } from "./kind.js";
 import { DeviceName } from "./names.js";
+
+/** ip= (Documentation/admin-guide/nfs/nfsroot.rst) for user-mode networking: 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3 (net/user/config.ts). */
+export const USER_IP_PARAM = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3";
 import { RateLimitSpec } from "./limit.js";
 
 const Mac = z
@@ -99,7 +102,10 @@ export const net = deviceKind({
       },
     );
     if (s.limit) device.setLimit(s.limit);
-    // The guest's /init configures eth0 by DHCP when the first NIC has a DHCP server (init-script.ts).
-    return { device, ...(ctx.index === 0 && b.type !== "tap" ? { cmdline: ["ip=dhcp"] } : {}) };
+    // The guest's /init configures eth0 (init-script.ts): by DHCP on a switch; on user-mode
+    // networking with its fixed addresses, as its DHCP server would (udhcpc and its script cost
+    // the guest about 1.5 s of boot; the server still answers a guest's own DHCP client).
+    if (ctx.index !== 0 || b.type === "tap") return { device };
+    return { device, cmdline: [b.type === "user" ? USER_IP_PARAM : "ip=dhcp"] };
   },
 });

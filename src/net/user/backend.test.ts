@@ -17,12 +17,14 @@ import {
   TCP,
   TcpFlag,
   buildUdp,
+  formatIpv4,
   get32,
   inetChecksum,
   parseUdp,
   set16,
   set32,
 } from "../packet.js";
+import { USER_IP_PARAM } from "../../devices/kinds/net.js";
 import { MAX_TCP, UserNet } from "./backend.js";
 import { USER_DNS, USER_GATEWAY, USER_GUEST, parsePortForward } from "./config.js";
 import { parseIpv4Packet, parseTcp, type TcpSegment } from "./frames.js";
@@ -315,4 +317,12 @@ test("-p syntax: [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]", () => {
   });
   for (const bad of ["80", "8080:0", "x:80", "1.2.3:80:80", "80:80/sctp", "70000:80", "a:b:c:d"])
     assert.throws(() => parsePortForward(bad), { code: "BAD_PORT_FORWARD" }, bad);
+});
+
+test("the ip= a user-mode NIC gives /init names the addresses its DHCP server hands out", () => {
+  const [client, , gw, mask, , dev, auto, dns] = USER_IP_PARAM.slice(3).split(":");
+  assert.deepEqual(
+    [client, gw, mask, dev, auto, dns],
+    [formatIpv4(USER_GUEST), formatIpv4(USER_GATEWAY), "255.255.255.0", "eth0", "off", formatIpv4(USER_DNS)],
+  );
 });

@@ -5,6 +5,9 @@
  */
 import { CorralError } from "./errors.js";
 
+/** The one code of a bad size. */
+export type SizeErrorCode = "BAD_SIZE";
+
 /** The rule as the --help of every verb that takes a size prints it. */
 export const SIZE_HELP = "SIZE is a number with a unit K, M, G or T (powers of 1024); a bare number means MiB";
 
@@ -31,7 +34,7 @@ export function checkSize(s: string | number): { bytes: number } | { problem: st
 /** `s` in bytes, or a BAD_SIZE error naming `what` (e.g. "--memory" or "SIZE"): not a size, negative or zero. */
 export function parseSize(s: string, what = "--memory"): number {
   const r = checkSize(s);
-  if ("problem" in r) throw new CorralError("BAD_SIZE", `${what} '${s}' ${r.problem}`, { exitCode: 2 });
+  if ("problem" in r) throw new CorralError<SizeErrorCode>("BAD_SIZE", `${what} '${s}' ${r.problem}`, { exitCode: 2 });
   return r.bytes;
 }
 

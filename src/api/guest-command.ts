@@ -3,27 +3,19 @@
  * runs /corral/cmd (from a second cpio archive appended to the initrd) and frames its output with
  * CMD_BEGIN and "@@CORRAL-EXIT <status>@@" lines on the console (see image/init-script.ts).
  */
-import { readFileSync } from "node:fs";
-import { CorralError } from "../errors.js";
 import { CMD_BEGIN } from "../image/init-script.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage, type ImagePaths } from "../image/pull.js";
-import { buildMachine, type NamedBlob } from "../machine/builder.js";
-import type { GuestConsole } from "../vm/spec.js";
+import type { NamedBlob } from "../machine/builder.js";
+import { composeVm } from "../vm/compose.js";
+import { parseVmSpec } from "../vm/spec.js";
 import { signalStatus, type MachineExit } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
+import { ApiError } from "./errors.js";
 
-/**
- * The default guest's kernel command line. `cryptomgr.notests` skips the crypto self-tests that
- * Debian's kernel otherwise runs at every boot (about half of the instructions before /init,
- * measured: see docs/benchmarks.md); the algorithms themselves are unchanged.
- */
-export const DEFAULT_CMDLINE = "console=ttyS0 quiet cryptomgr.notests";
-
-/** The default command line for a guest whose console is `console` (only console= differs). */
-export function defaultCmdline(console: GuestConsole = "ttyS0"): string {
-  return DEFAULT_CMDLINE.replace(/\bconsole=ttyS0\b/, `console=${console}`);
-}
+// The default guest's command line lives with the composition step that applies it.
+export { DEFAULT_CMDLINE, defaultCmdline } from "../vm/cmdline.js";
+import { DEFAULT_CMDLINE } from "../vm/cmdline.js";
 
 /**
  * Splits the console stream of a command run: boot noise until CMD_BEGIN, then the command's
@@ -81,20 +73,20 @@ export function commandStatus(exit: MachineExit, con: CommandConsole): number {
   switch (exit.kind) {
     case "poweroff":
       if (con.status === null)
-        throw new CorralError(
+        throw new ApiError(
           "GUEST_NO_STATUS",
           `the guest powered off before the command finished; its console said:\n${con.transcript()}`,
         );
       return con.status;
     case "reset":
-      throw new CorralError("GUEST_RESET", "the guest reset before the command finished");
+      throw new ApiError("GUEST_RESET", "the guest reset before the command finished");
     case "panic":
-      throw new CorralError("GUEST_PANIC", `guest kernel panic: ${exit.message.trim()}`);
+      throw new ApiError("GUEST_PANIC", `guest kernel panic: ${exit.message.trim()}`);
     case "stopped":
       // Stopped by a signal: the status a shell gives a command that signal killed; else as ^C.
       return signalStatus(exit.signal ?? "SIGINT");
     case "fault":
-      throw new CorralError(
+      throw new ApiError(
         "EMULATOR_FAULT",
         `the virtual machine stopped on an internal error (please report it): ${exit.message.split("\n")[0]}`,
       );
@@ -136,16 +128,24 @@ export async function runGuestCommand(
     output += t;
     opts.onOutput?.(t);
   });
-  const initrd = concatArchives(new Uint8Array(readFileSync(img.initramfs)), commandArchive(cmd, opts.files ?? {}));
-  const m = buildMachine({
+  // The one composition step (vm/compose.ts), as corral run and the VM process use: the default
+  // image's kernel and initrd with the command's archive appended, and only the devices given.
+  const spec = parseVmSpec({
+    harts: opts.cpus ?? 1,
     memory: opts.memory ?? 512 * 2 ** 20,
-    cpus: opts.cpus ?? 1,
-    kernel: { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) },
-    initrd: { name: img.initramfs, data: initrd },
-    firmware: opts.firmware,
-    cmdline: opts.cmdline ?? DEFAULT_CMDLINE,
+    boot: {
+      kernel: img.kernel,
+      initrd: img.initramfs,
+      ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),
+    },
+    devices: [],
+  });
+  const { machine: m } = await composeVm(spec, {
     console: (b) => con.write(b),
-    virtio: opts.virtio,
+    initrdAppend: (initrd) => concatArchives(initrd, commandArchive(cmd, opts.files ?? {})),
+    defaultCmdline: () => DEFAULT_CMDLINE,
+    ...(opts.firmware ? { firmware: opts.firmware } : {}),
+    ...(opts.virtio ? { attach: opts.virtio } : {}),
   });
   let exit: MachineExit;
   try {

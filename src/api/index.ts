@@ -15,7 +15,6 @@
  * started here be seen and managed by `corral ps/exec/console/stop`, and survive a crash of the
  * caller. The API is a client of the VM's control socket (src/vm/client.ts).
  */
-import { CorralError } from "../errors.js";
 import { parseSize } from "../size.js";
 import { VmClient, type ExecSession } from "../vm/client.js";
 import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
@@ -25,6 +24,7 @@ import type { GuestConsole } from "../vm/spec.js";
 import { listVms, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
+import { ApiError } from "./errors.js";
 
 export { CorralError } from "../errors.js";
 export type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
@@ -51,6 +51,8 @@ export interface StartOptions {
    * guest listener; guest connections to CID 2 port P reach a host listener on PATH_P.
    */
   vsock?: string;
+  /** Host directories shared through virtio-fs as for --share, "HOST_DIR:TAG[,ro]": mount -t virtiofs TAG /mnt. */
+  shares?: string[];
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -110,12 +112,12 @@ export class Vm {
       write: async (path, data) => {
         const r = await this.exec(["sh", "-c", `cat > ${shQuote(path)}`], { stdin: data });
         if (r.exitCode !== 0)
-          throw new CorralError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+          throw new ApiError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
       },
       read: async (path) => {
         const r = await this.exec(["cat", path]);
         if (r.exitCode !== 0)
-          throw new CorralError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
+          throw new ApiError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
         return r.stdoutBytes;
       },
     };

@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [usernet] [containers] [limits]
- * [--rounds N]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [usernet] [containers] [limits] [fuzz]
+ * [--rounds N] [--minutes N] [--seed S]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -12,6 +12,7 @@ import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
+import { benchFuzz } from "./fuzz.js";
 import { benchLimits } from "./limits.js";
 import { benchNet } from "./net.js";
 import { benchUserNet } from "./usernet.js";
@@ -25,19 +26,24 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "usernet", "containers", "limits"] as const;
-const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N]
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "usernet", "containers", "limits", "fuzz"] as const;
+const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
 
-Runs the named benchmarks (all of them when none is named), each beside its peer, and prints
+Runs the named benchmarks (all but fuzz when none is named), each beside its peer, and prints
 markdown rows for docs/benchmarks.md. --rounds: alternating rounds per benchmark (default 3).
+fuzz: random programs run on QEMU and on each of Corral's tiers, compared, for --minutes
+(default 1) from seed --seed (default: from the clock); with --seed alone, that one program.
 `;
 
 class UsageError extends Error {}
 
 /** The benchmarks to run and the rounds; refuses what it does not know before anything runs. */
-function parseBenchArgs(args: string[]): { only: string[]; rounds: number } | "help" {
+type BenchArgs = { only: string[]; rounds: number; minutes: number | undefined; seed: number | undefined };
+function parseBenchArgs(args: string[]): BenchArgs | "help" {
   const only: string[] = [];
   let rounds = 3;
+  let minutes: number | undefined;
+  let seed: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--help" || a === "-h") return "help";
@@ -45,11 +51,22 @@ function parseBenchArgs(args: string[]): { only: string[]; rounds: number } | "h
       const v = args[++i] ?? "";
       if (!/^[1-9]\d*$/.test(v)) throw new UsageError(`--rounds needs a whole number of at least 1 (got '${v}')`);
       rounds = Number(v);
-    } else if (a.startsWith("-")) throw new UsageError(`unknown flag '${a}': the flags are --rounds N and --help`);
+    } else if (a === "--minutes") {
+      const v = args[++i] ?? "";
+      if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0)
+        throw new UsageError(`--minutes needs a positive number (got '${v}')`);
+      minutes = Number(v);
+    } else if (a === "--seed") {
+      const v = args[++i] ?? "";
+      if (!/^\d+$/.test(v) || Number(v) >= 2 ** 32)
+        throw new UsageError(`--seed needs a whole number below 2^32 (got '${v}')`);
+      seed = Number(v);
+    } else if (a.startsWith("-"))
+      throw new UsageError(`unknown flag '${a}': the flags are --rounds N, --minutes N, --seed S and --help`);
     else if ((BENCHMARKS as readonly string[]).includes(a)) only.push(a);
     else throw new UsageError(`unknown benchmark '${a}': choose from ${BENCHMARKS.join(", ")}`);
   }
-  return { only, rounds };
+  return { only, rounds, minutes, seed };
 }
 
 async function main(): Promise<void> {
@@ -58,8 +75,8 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const { only, rounds } = parsed;
-  const want = (n: (typeof BENCHMARKS)[number]): boolean => only.length === 0 || only.includes(n);
+  const { only, rounds, minutes, seed } = parsed;
+  const want = (n: (typeof BENCHMARKS)[number]): boolean => (only.length === 0 && n !== "fuzz") || only.includes(n);
   const out: string[] = [
     `Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`,
     "",
@@ -103,6 +120,10 @@ async function main(): Promise<void> {
     out.push(await benchContainers());
   }
   if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
+  if (want("fuzz")) {
+    const onlySeed = seed !== undefined && minutes === undefined;
+    out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));
+  }
   process.stdout.write(out.join("\n") + "\n");
 }
 

@@ -6,6 +6,7 @@
 import { CorralError, FieldError } from "../errors.js";
 import { EM_RISCV, parseElf, PT, SHF, type ElfFile, type ElfSegment } from "../formats/elf.js";
 import type { GuestRam } from "../machine/memory.js";
+import { BootError, type BootErrorCode } from "./errors.js";
 
 /** Linux Documentation/arch/riscv/boot-image-header.rst: "RISCV\0\0\0" at 0x30, "RSC\x05" at 0x38. */
 export const IMAGE_HEADER = {
@@ -39,14 +40,14 @@ function isElf(b: Uint8Array): boolean {
 function fits(ram: GuestRam, start: number, len: number, what: string, name: string): void {
   if (start < ram.base) {
     const base = `0x${ram.base.toString(16)}`;
-    throw new CorralError(
+    throw new BootError(
       "IMAGE_OUTSIDE_RAM",
       `${name}: the ${what} has a segment at 0x${start.toString(16)}, below guest RAM at ${base}; link it at ${base} or above`,
     );
   }
   if (!ram.contains(start, len)) {
     const mib = Math.ceil((start + len - ram.base) / 2 ** 20);
-    throw new FieldError(
+    throw new FieldError<BootErrorCode>(
       "IMAGE_TOO_LARGE",
       "memory",
       (n) =>
@@ -58,7 +59,7 @@ function fits(ram: GuestRam, start: number, len: number, what: string, name: str
 /** Load a Linux kernel: a flat Image at RAM base + text_offset, or an ELF vmlinux. */
 export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
   if (b.length === 0)
-    throw new FieldError(
+    throw new FieldError<BootErrorCode>(
       "KERNEL_EMPTY",
       "boot.kernel",
       (n) => `${name} is empty: pass a RISC-V Linux Image or vmlinux with ${n}`,
@@ -73,7 +74,7 @@ export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
     return { entry: start, start, end: start + imageSize };
   }
   if (isElf(b)) return loadElf(ram, b, name, true);
-  throw new CorralError(
+  throw new BootError(
     "KERNEL_FORMAT",
     `${name} is neither a RISC-V Linux Image nor an ELF file: pass the kernel's Image (arch/riscv/boot/Image) or vmlinux`,
   );
@@ -103,7 +104,7 @@ export function loadElf(ram: GuestRam, b: Uint8Array, name: string, kernel = fal
   }
   const loads = [...elf.segments.entries()].filter(([, s]) => s.type === PT.LOAD && s.memsz > 0);
   if (loads.length === 0)
-    throw new CorralError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
+    throw new BootError("ELF_NO_SEGMENTS", `${name} has no loadable segments: it cannot be booted`);
   const lowest = loads.reduce((m, [, s]) => (s.paddr < m ? s.paddr : m), loads[0]![1].paddr);
   const inRam = lowest >= BigInt(ram.base) && lowest < BigInt(ram.base + ram.size);
   const delta = kernel && !inRam ? BigInt(ram.base + 0x20_0000) - lowest : 0n;
@@ -183,7 +184,7 @@ function refuseOutsideRam(
 /** Load firmware or a bare-metal program: an ELF at its addresses, or a flat binary at RAM base. */
 export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded {
   if (b.length === 0)
-    throw new FieldError(
+    throw new FieldError<BootErrorCode>(
       "FIRMWARE_EMPTY",
       "boot.firmware",
       (n) => `${name} is empty: pass an M-mode ELF or flat binary with ${n}`,
@@ -204,7 +205,7 @@ export function placeBlob(
   hint: (n: string) => string,
 ): { start: number; end: number } {
   if (at < ram.base || at + b.length > limit) {
-    throw new FieldError(
+    throw new FieldError<BootErrorCode>(
       "IMAGE_TOO_LARGE",
       "memory",
       (n) =>

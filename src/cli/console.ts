@@ -3,6 +3,8 @@
  * Ctrl-A X quits, Ctrl-A Ctrl-A sends a literal Ctrl-A (QEMU's -nographic escapes). The terminal
  * is restored however the run ends: normal exit, error, or a signal.
  */
+import { parseVerbArgs, usageError } from "./args.js";
+
 const CTRL_A = 0x01;
 
 export interface ConsoleHandle {
@@ -59,19 +61,23 @@ export function attachConsole(opts: ConsoleOptions): ConsoleHandle {
   return { close: restore };
 }
 
+const CONSOLE_USAGE =
+  "Usage: corral console NAME\n\nAttach to the console (ttyS0 or hvc0, as started) of running VM NAME; Ctrl-A X detaches (the VM keeps running).\n";
+
 /**
  * `corral console NAME`: attach this terminal to a running VM's serial console. Ctrl-A X
  * detaches and leaves the VM running (here also when stdin is not a terminal, so scripts can
  * detach); Ctrl-A Ctrl-A sends Ctrl-A.
  */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("-h") || argv.includes("--help") || argv.length !== 1) {
-    process.stdout.write(
-      "Usage: corral console NAME\n\nAttach to the console (ttyS0 or hvc0, as started) of running VM NAME; Ctrl-A X detaches (the VM keeps running).\n",
-    );
-    return argv.length === 1 ? 0 : 2;
+  const { values, positionals } = parseVerbArgs("console", argv, { help: { type: "boolean", short: "h" } });
+  if (values.help === true) {
+    process.stdout.write(CONSOLE_USAGE);
+    return 0;
   }
-  const name = argv[0]!;
+  const [name, extra] = positionals;
+  if (name === undefined || extra !== undefined)
+    throw usageError("name one VM: corral console NAME; see 'corral console --help'");
   const { VmClient } = await import("../vm/client.js");
   const sock = await new VmClient(name).console();
   const stdin = process.stdin;

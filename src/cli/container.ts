@@ -1,7 +1,7 @@
 import { CorralError } from "../errors.js";
 import { Containers, type RunRequest } from "../containers/front.js";
 import type { NetworkMode } from "../containers/net/index.js";
-import { flagBool, flagList, flagStr, parseFlags } from "../containers/oci/flags.js";
+import { parseVerbArgs, usageError, type Options } from "./args.js";
 import { parseSecurityOpts } from "../containers/seccomp/choice.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 
@@ -33,13 +33,13 @@ export function parseNet(s: string): NetworkMode {
   if (s === "bridge" || s === "none") return s;
   const [kind, dev] = s.split(":");
   if ((kind === "macvlan" || kind === "ipvlan") && dev) return kind === "macvlan" ? { macvlan: dev } : { ipvlan: dev };
-  throw new CorralError("USAGE", `--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
+  throw usageError(`--net '${s}' is not understood; use bridge, none, macvlan:IF or ipvlan:IF`);
 }
 
 function positiveNumber(s: string | undefined, flag: string): number | undefined {
   if (s === undefined) return undefined;
   const n = Number(s);
-  if (!Number.isFinite(n) || n <= 0) throw new CorralError("USAGE", `${flag} needs a positive number (got '${s}')`);
+  if (!Number.isFinite(n) || n <= 0) throw usageError(`${flag} needs a positive number (got '${s}')`);
   return n;
 }
 
@@ -71,48 +71,42 @@ export async function main(argv: string[]): Promise<number> {
 
 async function subVerb(verb: string, rest: string[]): Promise<number> {
   const cts = new Containers();
-  const name = (p: { args: string[] }) => {
-    const n = p.args[0];
-    if (!n)
-      throw new CorralError(
-        "USAGE",
-        `'corral container ${verb}' needs a container name; see 'corral container --help'`,
-      );
+  const name = (p: { positionals: string[] }) => {
+    const n = p.positionals[0];
+    if (!n) throw usageError(`'corral container ${verb}' needs a container name; see 'corral container --help'`);
     return n;
   };
+  const parse = <O extends Options>(options: O) =>
+    parseVerbArgs(`container ${verb}`, rest, options, { flagsFirst: true });
   switch (verb) {
     case "run": {
-      const p = parseFlags(
-        rest,
-        [
-          { names: ["name"], kind: "string" },
-          { names: ["cpus"], kind: "string" },
-          { names: ["memory", "m"], kind: "string" },
-          { names: ["pids"], kind: "string" },
-          { names: ["net"], kind: "string" },
-          { names: ["detach", "d"], kind: "bool" },
-          { names: ["rm"], kind: "bool" },
-          { names: ["security-opt"], kind: "list" },
-        ],
-        "corral container run",
-      );
-      const [image, ...after] = p.args;
+      const p = parse({
+        name: { type: "string" },
+        cpus: { type: "string" },
+        memory: { type: "string", short: "m" },
+        pids: { type: "string" },
+        net: { type: "string" },
+        detach: { type: "boolean", short: "d" },
+        rm: { type: "boolean" },
+        "security-opt": { type: "string", multiple: true },
+      });
+      const [image, ...after] = p.positionals;
       const cmd = after[0] === "--" ? after.slice(1) : after;
-      if (!image) throw new CorralError("USAGE", "run needs an IMAGE; see 'corral container --help'");
+      if (!image) throw usageError("run needs an IMAGE; see 'corral container --help'");
       const req: RunRequest = {
         image,
         cmd: cmd.length > 0 ? cmd : ["sh"],
-        net: parseNet(flagStr(p, "net") ?? "none"),
-        detach: flagBool(p, "detach"),
-        seccomp: parseSecurityOpts(flagList(p, "security-opt")),
+        net: parseNet(p.values.net ?? "none"),
+        detach: p.values.detach === true,
+        seccomp: parseSecurityOpts(p.values["security-opt"] ?? []),
       };
-      const n = flagStr(p, "name");
+      const n = p.values.name;
       if (n) req.name = n;
-      const cpus = positiveNumber(flagStr(p, "cpus"), "--cpus");
+      const cpus = positiveNumber(p.values.cpus, "--cpus");
       if (cpus !== undefined) req.cpus = cpus;
-      const mem = flagStr(p, "memory");
+      const mem = p.values.memory;
       if (mem) req.memory = parseSize(mem);
-      const pids = positiveNumber(flagStr(p, "pids"), "--pids");
+      const pids = positiveNumber(p.values.pids, "--pids");
       if (pids !== undefined) req.pids = Math.floor(pids);
       const c = await cts.run(req);
       if (req.detach) {
@@ -120,7 +114,7 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
         return 0;
       }
       const code = await c.exited;
-      if (flagBool(p, "rm")) await cts.rm(c.id, true);
+      if (p.values.rm === true) await cts.rm(c.id, true);
       return code;
     }
     case "ls": {
@@ -142,24 +136,24 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
       return 0;
     }
     case "exec": {
-      const n = rest[0];
-      if (!n) throw new CorralError("USAGE", "exec needs a container name");
-      const cmd = rest.slice(rest[1] === "--" ? 2 : 1);
-      if (cmd.length === 0) throw new CorralError("USAGE", "exec needs a command after the name");
+      const args = parse({}).positionals;
+      const n = name({ positionals: args });
+      const cmd = args.slice(args[1] === "--" ? 2 : 1);
+      if (cmd.length === 0) throw usageError("exec needs a command after the name; see 'corral container --help'");
       return cts.exec(n, cmd);
     }
     case "stop": {
-      const p = parseFlags(rest, [{ names: ["time", "t"], kind: "string" }], "corral container stop");
-      await cts.stop(name(p), positiveNumber(flagStr(p, "time"), "--time") ?? 10);
+      const p = parse({ time: { type: "string", short: "t" } });
+      await cts.stop(name(p), positiveNumber(p.values.time, "--time") ?? 10);
       return 0;
     }
     case "rm": {
-      const p = parseFlags(rest, [{ names: ["force", "f"], kind: "bool" }], "corral container rm");
-      await cts.rm(name(p), flagBool(p, "force"));
+      const p = parse({ force: { type: "boolean", short: "f" } });
+      await cts.rm(name(p), p.values.force === true);
       return 0;
     }
     case "stats": {
-      const p = parseFlags(rest, [], "corral container stats");
+      const p = parse({});
       const s = cts.stats(name(p));
       const mib = (n: number) => (n / 1048576).toFixed(1) + " MiB";
       const limit =
@@ -171,10 +165,10 @@ async function subVerb(verb: string, rest: string[]): Promise<number> {
     }
     case "_release": {
       // Internal: started by a detached run; not in the usage text.
-      await cts.releaseWhenStopped(name({ args: rest }));
+      await cts.releaseWhenStopped(name({ positionals: rest }));
       return 0;
     }
     default:
-      throw new CorralError("USAGE", `unknown 'corral container ${verb}'; see 'corral container --help'`);
+      throw usageError(`unknown 'corral container ${verb}'; see 'corral container --help'`);
   }
 }

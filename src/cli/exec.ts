@@ -1,8 +1,8 @@
 /** `corral exec NAME -- cmd ...`: run a command in a running VM through its guest agent. */
-import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
 import { parseVerbArgs } from "./args.js";
 import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/tty.js";
+import { CliError } from "./errors.js";
 
 export const EXEC_USAGE = `Usage: corral exec [options] NAME -- command [args...]
 
@@ -46,15 +46,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const name = positionals[0];
   if (name === undefined || command.length === 0)
-    throw new CorralError("USAGE", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
+    throw new CliError("USAGE", "usage: corral exec NAME -- command [args...]", { exitCode: 2 });
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf("=");
-    if (eq <= 0) throw new CorralError("USAGE", `--env '${kv}' must be NAME=VALUE`, { exitCode: 2 });
+    if (eq <= 0) throw new CliError("USAGE", `--env '${kv}' must be NAME=VALUE`, { exitCode: 2 });
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   if (values.timeout !== undefined && !/^\d+(\.\d+)?$/.test(values.timeout))
-    throw new CorralError("USAGE", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
+    throw new CliError("USAGE", `--timeout must be seconds (got '${values.timeout}')`, { exitCode: 2 });
   const client = new VmClient(name);
   client.record();
 

@@ -1,8 +1,7 @@
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { CorralError } from "../errors.js";
+import { usageError } from "./args.js";
 import { ociCall, splitGlobals } from "../containers/oci/call.js";
-import { flagStr } from "../containers/oci/flags.js";
 import { processIO } from "../containers/oci/io.js";
 import { defaultRoot } from "../containers/runtime/rootless.js";
 import { encodeFrame, FrameReader, SOCKET_NAME, TO_CLIENT, TO_SERVER } from "../containers/server/protocol.js";
@@ -17,16 +16,16 @@ export { VERSION_TEXT } from "../containers/oci/call.js";
  * bin/corral-oci's native client hands calls to (src/containers/server/).
  */
 export async function main(argv: string[]): Promise<number> {
-  const { globals, cmdAt } = splitGlobals(argv);
-  if (cmdAt >= 0 && argv[cmdAt] === "server" && ["--help", "-h"].includes(argv[cmdAt + 1] ?? "")) {
+  const { globals, command, rest } = splitGlobals(argv);
+  if (command === "server" && ["--help", "-h"].includes(rest[0] ?? "")) {
     process.stdout.write(
       "Usage: corral oci [--root DIR] server run|stop|status\n\nThe resident server bin/corral-oci hands calls to: 'run' serves, 'stop' ends it, 'status' reports it.\n",
     );
     return 0;
   }
-  if (cmdAt >= 0 && argv[cmdAt] === "server") {
-    const r = flagStr(globals, "root");
-    return serverCommand(argv[cmdAt + 1] ?? "status", r === undefined ? defaultRoot() : resolve(r));
+  if (command === "server") {
+    const r = globals.root;
+    return serverCommand(rest[0] ?? "status", r === undefined ? defaultRoot() : resolve(r));
   }
   return ociCall(argv, processIO());
 }
@@ -37,8 +36,7 @@ async function serverCommand(sub: string, root: string): Promise<number> {
     await serve({ root, idleMs: Number.isFinite(idle) && idle > 0 ? idle : DEFAULT_IDLE_MS });
     return 0;
   }
-  if (sub !== "stop" && sub !== "status")
-    throw new CorralError("USAGE", `unknown server command '${sub}'; use run, stop or status`, { exitCode: 2 });
+  if (sub !== "stop" && sub !== "status") throw usageError(`unknown server command '${sub}'; use run, stop or status`);
   // Node is running this call (no client, or it fell back): talk to the server directly.
   return new Promise<number>((done) => {
     const sock = connect(join(root, SOCKET_NAME));

@@ -1,5 +1,6 @@
 /** `corral ps [-a]`: the running VMs, and with -a those that ended (stale state of crashed ones is cleaned on the way). */
-import { CorralError, isCorralError } from "../errors.js";
+import { isCorralError } from "../errors.js";
+import { parseVerbArgs, usageError } from "./args.js";
 import { VmClient } from "../vm/client.js";
 import { listEnded, listVms } from "../vm/state.js";
 
@@ -19,14 +20,17 @@ function duration(ms: number): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("-h") || argv.includes("--help")) {
+  const { values, positionals } = parseVerbArgs("ps", argv, {
+    all: { type: "boolean", short: "a" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help === true) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const bad = argv.find((a) => !["-a", "--all", "--json"].includes(a));
-  if (bad !== undefined)
-    throw new CorralError("USAGE", `unexpected argument '${bad}'; see 'corral ps --help'`, { exitCode: 2 });
-  const all = argv.includes("-a") || argv.includes("--all");
+  if (positionals.length > 0) throw usageError(`unexpected argument '${positionals[0]}'; see 'corral ps --help'`);
+  const all = values.all === true;
   const rows = await Promise.all(
     listVms().map(async (r) => {
       // Asked all at once, each with its own time limit (client.ts): a wedged VM is shown as
@@ -51,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
         exit: e.how,
       });
   rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  if (argv.includes("--json")) {
+  if (values.json === true) {
     process.stdout.write(JSON.stringify(rows) + "\n");
     return 0;
   }

@@ -1,8 +1,8 @@
 /** `corral rm [-f] NAME...`: remove VMs that ended (their console log and record of how). */
-import { CorralError } from "../errors.js";
 import { stopVm } from "../vm/launch.js";
 import { checkName, removeVm, vmActivity } from "../vm/state.js";
 import { parseVerbArgs } from "./args.js";
+import { CliError } from "./errors.js";
 
 const USAGE = `Usage: corral rm [-f] NAME...
 
@@ -20,7 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (parsed.positionals.length === 0)
-    throw new CorralError("USAGE", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", {
+    throw new CliError("USAGE", "name the VM to remove: corral rm NAME ('corral ps -a' lists them)", {
       exitCode: 2,
     });
   for (const name of parsed.positionals) checkName(name);

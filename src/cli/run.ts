@@ -2,7 +2,7 @@
  * `corral run`: boot a guest. With no command, an interactive serial console; with `-- cmd ...`,
  * run the command in the guest, print its output and exit with its status.
  */
-import { CorralError, FieldError } from "../errors.js";
+import { FieldError } from "../errors.js";
 import { signalStatus, type MachineExit } from "../machine/machine.js";
 import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
@@ -14,7 +14,9 @@ import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
+import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
+import { CliError } from "./errors.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -60,6 +62,10 @@ Options:
                     "CONNECT <port>\\n" to reach the guest's listener on that port (it reads
                     "OK <hostport>\\n" first); a guest connection to CID 2 port P reaches the
                     host program listening on PATH_P
+  --share HOST_DIR:TAG[,ro]
+                    share the host directory HOST_DIR with the guest through virtio-fs; the
+                    guest mounts it with 'mount -t virtiofs TAG /mnt'. ',ro' refuses every
+                    write. Repeat for more shares (each its own TAG, at most 36 bytes)
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
@@ -72,9 +78,9 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 ${SIZE_HELP}.
-Every VM has, after its disks and NICs (one user-mode NIC unless --net says otherwise), a
-virtio-console (the guest agent's port), a virtio-balloon and a virtio-rng: at most five
-disks and NICs fit.
+Every VM has, after its disks, NICs (one user-mode NIC unless --net says otherwise), vsock and
+shares, a virtio-console (the guest agent's port), a virtio-balloon and a virtio-rng: at most five
+of those fit.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */
@@ -87,13 +93,15 @@ const FLAGS: Record<string, string> = {
   "boot.initrd": "--initrd",
   "boot.cmdline": "--append",
   "boot.firmware": "--firmware",
-  devices: "--disk/--net",
+  devices: "--disk/--net/--vsock/--share",
 };
 
 /** An error about a spec field, told in flags. */
 export function withFlagNames(e: unknown): unknown {
   if (!(e instanceof FieldError)) return e;
-  const flag = FLAGS[e.field] ?? (e.field.startsWith("devices[") ? FLAGS.devices : undefined);
+  const flag =
+    FLAGS[e.field] ??
+    (/^devices\[\d+\]\.tag$/.test(e.field) ? "--share" : e.field.startsWith("devices[") ? FLAGS.devices : undefined);
   return flag === undefined ? e : e.renamed(flag);
 }
 
@@ -116,6 +124,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     net: { type: "string", multiple: true },
     publish: { type: "string", multiple: true, short: "p" },
     vsock: { type: "string" },
+    share: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
@@ -125,12 +134,12 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
   const sep = argv.indexOf("--");
   const command = sep >= 0 ? argv.slice(sep + 1) : [];
   if (sep < 0 && parsed.positionals.length > 0) {
-    throw new CorralError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, {
+    throw new CliError("USAGE", `unexpected argument '${parsed.positionals[0]}': put the guest command after '--'`, {
       exitCode: 2,
     });
   }
   if (!/^-?\d+$/.test(v.cpus))
-    throw new CorralError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
+    throw new CliError("BAD_CPUS", `--cpus must be a whole number from 1 to 8 (got '${v.cpus}')`, { exitCode: 2 });
   const spec = vmSpec({
     name: v.name,
     memory: v.memory,
@@ -144,6 +153,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     nets: v.net,
     publish: v.publish,
     vsock: v.vsock,
+    shares: v.share,
   });
   return { spec, command, detach: v.detach === true };
 }
@@ -170,8 +180,9 @@ async function run(argv: string[]): Promise<number> {
     spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])),
     { warn: () => {} },
   );
+  checkShares(spec.devices);
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
-    throw new CorralError(
+    throw new CliError(
       "USAGE",
       "a guest command needs the default guest image: drop --kernel/--firmware or the command",
       { exitCode: 2 },
@@ -214,11 +225,11 @@ async function run(argv: string[]): Promise<number> {
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
   if (opts.command.length > 0)
-    throw new CorralError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
+    throw new CliError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
       exitCode: 2,
     });
   if (opts.spec.boot.firmware !== undefined)
-    throw new CorralError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+    throw new CliError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

@@ -1,7 +1,7 @@
 /** `corral stop NAME...`: graceful power-off through the guest agent, forced after a timeout. */
-import { CorralError } from "../errors.js";
 import { stopVm } from "../vm/launch.js";
 import { parseVerbArgs } from "./args.js";
+import { CliError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseVerbArgs("stop", argv, {
@@ -14,10 +14,9 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  if (positionals.length === 0)
-    throw new CorralError("USAGE", "name the VM to stop: corral stop NAME", { exitCode: 2 });
+  if (positionals.length === 0) throw new CliError("USAGE", "name the VM to stop: corral stop NAME", { exitCode: 2 });
   if (!/^\d+(\.\d+)?$/.test(values.time))
-    throw new CorralError("USAGE", `-t must be a number of seconds (got '${values.time}')`, { exitCode: 2 });
+    throw new CliError("USAGE", `-t must be a number of seconds (got '${values.time}')`, { exitCode: 2 });
   for (const name of positionals) {
     const how = await stopVm(name, { timeoutMs: Number(values.time) * 1000 });
     process.stdout.write(how === "graceful" ? `${name}\n` : `${name} (killed)\n`);

@@ -2,7 +2,7 @@
  * `corral vm limit NAME [DEVICE LIMITS]`: show or change the rate limits of a running VM's disks
  * and NICs (issue 18 item 5), in force at once.
  */
-import { CorralError } from "../errors.js";
+import { parseVerbArgs, usageError } from "./args.js";
 import { VmClient } from "../vm/client.js";
 import { LIMIT_HELP, parseLimitText } from "../devices/kinds/limit.js";
 import type { LimitInfo } from "../vm/control/protocol.js";
@@ -29,15 +29,14 @@ function line(i: LimitInfo): string {
 }
 
 export async function limitMain(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
+  const { values, positionals } = parseVerbArgs("vm limit", argv, { help: { type: "boolean", short: "h" } });
+  if (values.help === true) {
     process.stdout.write(VM_LIMIT_USAGE);
     return 0;
   }
-  const [name, device, text, extra] = argv;
+  const [name, device, text, extra] = positionals;
   if (name === undefined || (device !== undefined && text === undefined) || extra !== undefined)
-    throw new CorralError("USAGE", "usage: corral vm limit NAME [DEVICE LIMITS|off]; see 'corral vm limit --help'", {
-      exitCode: 2,
-    });
+    throw usageError("usage: corral vm limit NAME [DEVICE LIMITS|off]; see 'corral vm limit --help'");
   const client = new VmClient(name);
   if (device === undefined) {
     for (const i of await client.limits()) process.stdout.write(line(i));

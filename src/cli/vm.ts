@@ -2,7 +2,7 @@
  * `corral vm memory NAME SIZE`: set the memory target of a running VM through its virtio-balloon
  * (the guest gives pages back, and the host drops them).
  */
-import { CorralError } from "../errors.js";
+import { parseVerbArgs, usageError } from "./args.js";
 import { VmClient } from "../vm/client.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 import { limitMain } from "./vm-limit.js";
@@ -20,21 +20,16 @@ const mib = (n: number | undefined): string => (n === undefined ? "-" : `${Math.
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "limit") return limitMain(argv.slice(1));
-  // Not parseArgs: a negative SIZE (-5) is a value to refuse as negative, not a flag.
-  const flags = argv.filter((a) => a.startsWith("-") && !/^-\d/.test(a));
-  const positionals = argv.filter((a) => !flags.includes(a));
-  if (flags.some((f) => f === "--help" || f === "-h")) {
+  // A negative SIZE (-5) reaches parseSize, which refuses it as negative (args.ts).
+  const { values, positionals } = parseVerbArgs("vm", argv, { help: { type: "boolean", short: "h" } });
+  if (values.help === true) {
     process.stdout.write(VM_USAGE);
     return 0;
   }
-  if (flags.length > 0)
-    throw new CorralError("USAGE", `unknown flag '${flags[0]}'; see 'corral vm --help'`, { exitCode: 2 });
   const [sub, name, size, extra] = positionals;
   if (sub !== "memory" || name === undefined || extra !== undefined)
-    throw new CorralError(
-      "USAGE",
+    throw usageError(
       "usage: corral vm memory NAME [SIZE] or corral vm limit NAME [DEVICE LIMITS]; see 'corral vm --help'",
-      { exitCode: 2 },
     );
   const client = new VmClient(name);
   const m = size === undefined ? await client.memory() : await client.setMemory(parseSize(size, "SIZE"));

@@ -14,6 +14,7 @@ import { defaultConfig } from "./spec/defaults.js";
 import { parseSpec } from "./spec/validate.js";
 import { seccompFor, type SeccompChoice } from "./seccomp/choice.js";
 import type { CgroupStats } from "./cgroups/index.js";
+import { ContainerError } from "./errors.js";
 
 /**
  * `corral container`: OpenVZ-style containers for people, on Corral's OCI runtime. A container
@@ -63,7 +64,7 @@ export class Containers {
     const name = req.name ?? `c-${randomBytes(4).toString("hex")}`;
     checkId(name);
     if (existsSync(join(this.rt.store.root, name)))
-      throw new CorralError(
+      throw new ContainerError(
         "CONTAINER_EXISTS",
         `a container named '${name}' exists; remove it with 'corral container rm ${name}' or pick another name`,
       );
@@ -186,7 +187,7 @@ export class Containers {
     const st = this.rt.stored(name);
     const spec = parseSpec(defaultConfig(cmd));
     const proc = spec.process;
-    if (!proc) throw new CorralError("CONTAINER_EXEC", "no command given");
+    if (!proc) throw new ContainerError("CONTAINER_EXEC", "no command given");
     const caps = [...ENGINE_DEFAULT_CAPABILITIES];
     proc.capabilities = { bounding: caps, effective: caps, permitted: caps };
     const profile = join(this.dir(name), "seccomp.json");
@@ -210,7 +211,7 @@ export class Containers {
   async rm(name: string, force = false): Promise<void> {
     const status = this.rt.state(name).status;
     if (status !== "stopped" && !force)
-      throw new CorralError(
+      throw new ContainerError(
         "CONTAINER_RUNNING",
         `container '${name}' is ${status}: stop it first ('corral container stop ${name}'), or use 'corral container rm -f ${name}'`,
       );

@@ -1,5 +1,5 @@
-import { CorralError } from "../errors.js";
 import type { DtContext, MmioDevice, MmioSize } from "./device.js";
+import { DeviceError } from "./errors.js";
 
 /** One device's window on the bus: [base, end). */
 interface Mapping {
@@ -28,7 +28,7 @@ export class MmioBus {
   map(base: number, dev: MmioDevice): void {
     const end = base + dev.size;
     if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(dev.size) || dev.size <= 0) {
-      throw new CorralError(
+      throw new DeviceError(
         "MMIO_BAD_RANGE",
         `device ${dev.name} cannot be mapped at 0x${base.toString(16)} with size ${dev.size}: ` +
           "use a non-negative integer base and a positive integer size",
@@ -40,7 +40,7 @@ export class MmioBus {
     const clash =
       before !== undefined && before.end > base ? before : after !== undefined && after.base < end ? after : undefined;
     if (clash !== undefined) {
-      throw new CorralError(
+      throw new DeviceError(
         "MMIO_OVERLAP",
         `device ${dev.name} at [0x${base.toString(16)}, 0x${end.toString(16)}) overlaps ${clash.dev.name} at ` +
           `[0x${clash.base.toString(16)}, 0x${clash.end.toString(16)}): give one of them another base address`,

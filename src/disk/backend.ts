@@ -9,6 +9,7 @@ import { getSystemErrorName } from "node:util";
 import { CorralError } from "../errors.js";
 import { preadv, pwritev } from "../sys/io.js";
 import { IOV_MAX } from "../sys/layout.js";
+import { DiskError } from "./errors.js";
 
 export interface DiskBackend {
   /** The image file, for messages. */
@@ -48,28 +49,28 @@ export function openError(path: string, e: unknown, readOnly: boolean): CorralEr
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case "ENOENT":
-      return new CorralError("DISK_NOT_FOUND", `disk image ${path} does not exist; check the path or create it first`, {
+      return new DiskError("DISK_NOT_FOUND", `disk image ${path} does not exist; check the path or create it first`, {
         cause: e,
       });
     case "EACCES":
     case "EPERM":
-      return new CorralError(
+      return new DiskError(
         "DISK_UNREADABLE",
         `disk image ${path} cannot be opened ${readOnly ? "for reading" : "for writing"} (permission denied); fix its permissions${readOnly ? "" : ' or attach it read-only with ",ro"'}`,
         { cause: e },
       );
     case "EROFS":
-      return new CorralError(
+      return new DiskError(
         "DISK_UNREADABLE",
         `disk image ${path} is on a read-only file system; attach it read-only with ",ro"`,
         { cause: e },
       );
     case "EISDIR":
-      return new CorralError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, {
+      return new DiskError("DISK_NOT_A_FILE", `disk image ${path} is a directory; give the path of an image file`, {
         cause: e,
       });
     default:
-      return new CorralError(
+      return new DiskError(
         "DISK_UNREADABLE",
         `disk image ${path} cannot be opened: ${e instanceof Error ? e.message : String(e)}`,
         { cause: e },
@@ -103,7 +104,7 @@ export function openImage(path: string, readOnly: boolean): number {
   if (!st.isFile()) {
     closeSync(fd);
     // Corral attaches image files only.
-    throw new CorralError("DISK_NOT_A_FILE", `disk image ${path} is ${fileKind(st)}; give the path of an image file`);
+    throw new DiskError("DISK_NOT_A_FILE", `disk image ${path} is ${fileKind(st)}; give the path of an image file`);
   }
   return fd;
 }

@@ -5,10 +5,10 @@
  * one process as well as between processes, and the kernel drops them when the descriptor is
  * closed or the process dies: nothing is left behind on close or crash (no lock files to go stale).
  */
-import { CorralError } from "../errors.js";
 import { EWOULDBLOCK } from "../sys/errno.js";
 import { flock } from "../sys/io.js";
 import { LOCK_EX, LOCK_NB, LOCK_SH } from "../sys/layout.js";
+import { DiskError } from "./errors.js";
 
 export type LockMode = "shared" | "exclusive";
 
@@ -18,7 +18,7 @@ export function lockImage(fd: number, path: string, mode: LockMode): void {
   try {
     err = flock(fd, (mode === "exclusive" ? LOCK_EX : LOCK_SH) | LOCK_NB);
   } catch (e) {
-    throw new CorralError(
+    throw new DiskError(
       "DISK_LOCK_FAILED",
       `cannot lock disk image ${path}: flock is unavailable (${e instanceof Error ? e.message : String(e)}); reinstall Corral's dependencies (koffi)`,
       { cause: e },
@@ -26,14 +26,14 @@ export function lockImage(fd: number, path: string, mode: LockMode): void {
   }
   if (err === 0) return;
   if (err === EWOULDBLOCK) {
-    throw new CorralError(
+    throw new DiskError(
       "DISK_IN_USE",
       mode === "shared"
         ? `disk image ${path} is open read-write by another Corral VM; stop that VM first`
         : `disk image ${path} is in use by another Corral VM; stop that VM, or attach the image read-only with ",ro" in both`,
     );
   }
-  throw new CorralError(
+  throw new DiskError(
     "DISK_LOCK_FAILED",
     `cannot lock disk image ${path} (errno ${err}); is it on a file system without flock support?`,
   );

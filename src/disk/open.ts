@@ -7,7 +7,6 @@
  * (docs/security.md, "Disk formats").
  */
 import { closeSync, fstatSync } from "node:fs";
-import { CorralError } from "../errors.js";
 import type { DiskBackend } from "./backend.js";
 import { openImage, preadFull } from "./backend.js";
 import { OVERLAY_MAGIC } from "./overlay-format.js";
@@ -23,6 +22,7 @@ import {
   type ImageRecord,
 } from "./record.js";
 import { WriteBehindDisk } from "./write-behind.js";
+import { DiskError } from "./errors.js";
 
 export interface DiskSpec {
   path: string;
@@ -48,7 +48,7 @@ export function parseDiskSpec(arg: string): DiskSpec {
     if (m[2] === "ro") spec.readOnly = true;
     else if (m[3] === "raw" || m[3] === "overlay") spec.format ??= m[3];
     else
-      throw new CorralError("BAD_DISK_FORMAT", `--disk ${arg}: format must be raw or overlay, not '${m[3]}'`, {
+      throw new DiskError("BAD_DISK_FORMAT", `--disk ${arg}: format must be raw or overlay, not '${m[3]}'`, {
         exitCode: 2,
       });
     spec.path = m[1]!;
@@ -95,7 +95,7 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   const warn = o.warn ?? ((m: string) => void process.stderr.write(`corral: warning: ${m}\n`));
   const opts = { readOnly: spec.readOnly ?? false };
   if (isRecordFile(spec.path)) {
-    throw new CorralError(
+    throw new DiskError(
       "DISK_IS_RECORD",
       `${spec.path} is Corral's record of a disk image, not a disk image; a guest given it could rewrite it: attach the image beside it`,
     );
@@ -104,7 +104,7 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   const format = spec.format ?? rec?.format;
   if (format === "overlay") {
     if (rec?.format === "raw") {
-      throw new CorralError(
+      throw new DiskError(
         "DISK_RECORDED_RAW",
         `Corral recorded disk image ${spec.path} as raw (${recordPath(spec.path)}), so an overlay header in it was written by its guest; attach it without ',format=overlay' (if Corral did make it as an overlay, remove that record first)`,
       );
@@ -123,7 +123,7 @@ function openAs(spec: DiskSpec, o: OpenDiskOptions): RawDisk | OverlayDisk {
   }
   if (startsWithOverlayMagic(spec.path)) {
     if (format === undefined) {
-      throw new CorralError(
+      throw new DiskError(
         "DISK_FORMAT_UNKNOWN",
         `disk image ${spec.path} starts with the overlay magic but Corral has no record of making it (an older Corral made it, or a guest wrote it); attach it with '${spec.path},format=overlay' if 'corral image overlay' made it, else with '${spec.path},format=raw'`,
       );

@@ -4,6 +4,7 @@
  * overlay.ts does the I/O.
  */
 import { CorralError } from "../errors.js";
+import { DiskError } from "./errors.js";
 
 export const OVERLAY_MAGIC = "CRLOVRL1";
 export const OVERLAY_VERSION = 1;
@@ -75,7 +76,7 @@ export function encodeHeader(h: OverlayHeader): Uint8Array {
   v.setBigUint64(F.baseMtimeNs.offset, h.baseMtimeNs, true);
   const path = new TextEncoder().encode(h.basePath);
   if (path.length > F.basePath.size)
-    throw new CorralError(
+    throw new DiskError(
       "OVERLAY_BASE_PATH_TOO_LONG",
       `base image path ${h.basePath} is longer than ${F.basePath.size} bytes; move the base image to a shorter path`,
     );
@@ -85,7 +86,7 @@ export function encodeHeader(h: OverlayHeader): Uint8Array {
 }
 
 function corrupt(path: string, what: string): CorralError {
-  return new CorralError(
+  return new DiskError(
     "OVERLAY_CORRUPT",
     `overlay ${path} is not a valid Corral overlay (${what}); recreate it from its base image`,
   );
@@ -100,7 +101,7 @@ export function decodeHeader(path: string, b: Uint8Array): OverlayHeader {
   if (new TextDecoder().decode(b.subarray(0, 8)) !== OVERLAY_MAGIC) throw corrupt(path, "bad magic");
   const version = v.getUint32(F.version.offset, true);
   if (version !== OVERLAY_VERSION)
-    throw new CorralError(
+    throw new DiskError(
       "OVERLAY_VERSION",
       `overlay ${path} has format version ${version}; this Corral reads version ${OVERLAY_VERSION}`,
     );

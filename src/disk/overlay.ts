@@ -14,7 +14,6 @@
  */
 import { closeSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { CorralError } from "../errors.js";
 import {
   DiskReadOnlyError,
   SECTOR_SIZE,
@@ -47,6 +46,7 @@ import {
   writeRecord,
   type OverlayIdentity,
 } from "./record.js";
+import { DiskError } from "./errors.js";
 
 export interface OverlayCreateOptions {
   /** Cluster size in bytes, a power of two from 4 KiB to 2 MiB (default 64 KiB). */
@@ -102,12 +102,12 @@ export class OverlayDisk implements DiskBackend {
     } catch (e) {
       throw openError(base, e, true);
     }
-    if (!st.isFile()) throw new CorralError("DISK_NOT_A_FILE", `base image ${base} is not a regular file`);
+    if (!st.isFile()) throw new DiskError("DISK_NOT_A_FILE", `base image ${base} is not a regular file`);
     const baseSize = Number(st.size);
     const clusterSize = opts.clusterSize ?? DEFAULT_CLUSTER_SIZE;
     const virtualSize = opts.size ?? Math.ceil(baseSize / SECTOR_SIZE) * SECTOR_SIZE;
     if (virtualSize % SECTOR_SIZE !== 0 || virtualSize <= 0)
-      throw new CorralError("OVERLAY_BAD_SIZE", `overlay size ${virtualSize} is not a positive multiple of 512 bytes`);
+      throw new DiskError("OVERLAY_BAD_SIZE", `overlay size ${virtualSize} is not a positive multiple of 512 bytes`);
     const header: OverlayHeader = {
       virtualSize,
       clusterSize,
@@ -142,7 +142,7 @@ export class OverlayDisk implements DiskBackend {
       linkSync(tmp, path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST")
-        throw new CorralError("OVERLAY_EXISTS", `overlay ${path} already exists; remove it first or pick another name`);
+        throw new DiskError("OVERLAY_EXISTS", `overlay ${path} already exists; remove it first or pick another name`);
       throw e;
     } finally {
       unlinkSync(tmp);
@@ -190,7 +190,7 @@ export class OverlayDisk implements DiskBackend {
       const identity = overlayIdentity(st, head, baseIdentity(h.basePath, bst));
       if (want) checkIdentity(path, want, identity);
       if (Number(bst.size) !== h.baseSize || bst.mtimeNs !== h.baseMtimeNs) {
-        throw new CorralError(
+        throw new DiskError(
           "OVERLAY_BASE_CHANGED",
           `base image ${h.basePath} changed since overlay ${path} was made on it (size or modification time differ); recreate the overlay`,
         );
@@ -212,7 +212,7 @@ export class OverlayDisk implements DiskBackend {
           used[c >> 3]! |= 1 << (c & 7);
         }
         if (bad)
-          throw new CorralError(
+          throw new DiskError(
             "OVERLAY_CORRUPT",
             `overlay ${path} is damaged (cluster ${i}: ${bad}); recreate it from its base image`,
           );
@@ -227,7 +227,7 @@ export class OverlayDisk implements DiskBackend {
   }
 
   private get handle(): number {
-    if (this.fd === undefined) throw new CorralError("DISK_CLOSED", `overlay ${this.path} is closed`);
+    if (this.fd === undefined) throw new DiskError("DISK_CLOSED", `overlay ${this.path} is closed`);
     return this.fd;
   }
 

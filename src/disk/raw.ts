@@ -4,7 +4,6 @@
  * gives the space back to the host file system.
  */
 import { closeSync, fdatasyncSync, fstatSync } from "node:fs";
-import { CorralError } from "../errors.js";
 import {
   DiskReadOnlyError,
   SECTOR_SIZE,
@@ -19,6 +18,7 @@ import { lockImage } from "./lock.js";
 import { EOPNOTSUPP } from "../sys/errno.js";
 import { fallocate } from "../sys/io.js";
 import { FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE } from "../sys/layout.js";
+import { DiskError } from "./errors.js";
 
 export interface RawDiskOptions {
   readOnly?: boolean;
@@ -56,7 +56,7 @@ export class RawDisk implements DiskBackend {
 
   /** The open file (write-behind's worker writes to it too, write-behind.ts). */
   get handle(): number {
-    if (this.fd === undefined) throw new CorralError("DISK_CLOSED", `disk image ${this.path} is closed`);
+    if (this.fd === undefined) throw new DiskError("DISK_CLOSED", `disk image ${this.path} is closed`);
     return this.fd;
   }
 
@@ -87,7 +87,7 @@ export class RawDisk implements DiskBackend {
     // A hint (§5.2.6.2): where holes are unsupported the data simply stays.
     const err = fallocate(this.handle, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len);
     if (err !== 0 && err !== EOPNOTSUPP)
-      throw new CorralError("DISK_IO", `discard on ${this.path} failed (errno ${err})`);
+      throw new DiskError("DISK_IO", `discard on ${this.path} failed (errno ${err})`);
   }
 
   writeZeroes(offset: number, len: number): void {
@@ -95,7 +95,7 @@ export class RawDisk implements DiskBackend {
     // A punched hole reads as zeros; fall back to writing zeros.
     const err = fallocate(this.handle, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, len);
     if (err === 0) return;
-    if (err !== EOPNOTSUPP) throw new CorralError("DISK_IO", `write-zeroes on ${this.path} failed (errno ${err})`);
+    if (err !== EOPNOTSUPP) throw new DiskError("DISK_IO", `write-zeroes on ${this.path} failed (errno ${err})`);
     const zeros = new Uint8Array(Math.min(len, ZERO_CHUNK));
     for (let at = 0; at < len; at += zeros.length)
       pwriteFull(this.handle, zeros.subarray(0, Math.min(zeros.length, len - at)), offset + at);

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
-import { CorralError } from "../errors.js";
+import { DiskError, type DiskErrorCode } from "./errors.js";
 
 export type DiskFormat = "raw" | "overlay";
 
@@ -123,7 +123,7 @@ export function writeRecord(image: string, r: ImageRecord): void {
     renameSync(tmp, path);
   } catch (e) {
     if (tmp !== undefined) rmSync(tmp, { force: true });
-    throw new CorralError(
+    throw new DiskError(
       "DISK_RECORD_FAILED",
       `cannot write ${path}, Corral's record of disk image ${image}: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
@@ -137,7 +137,7 @@ export function recordRaw(image: string): void {
   try {
     st = statSync(image, { bigint: true });
   } catch (e) {
-    throw new CorralError(
+    throw new DiskError(
       "DISK_RECORD_FAILED",
       `cannot record disk image ${image}: ${e instanceof Error ? e.message : String(e)}`,
       { cause: e },
@@ -152,8 +152,8 @@ export function headerSha256(header: Uint8Array): string {
 
 /** Refuse an overlay that is not what Corral recorded: its header, its base's path and identity. */
 export function checkIdentity(path: string, want: OverlayIdentity, got: OverlayIdentity): void {
-  const fail = (code: string, why: string): CorralError =>
-    new CorralError(
+  const fail = (code: DiskErrorCode, why: string): DiskError =>
+    new DiskError(
       code,
       `overlay ${path} does not match Corral's record of it: ${why}; recreate the overlay with 'corral image overlay'`,
     );

@@ -20,6 +20,7 @@ import { CorralError } from "../errors.js";
 import { DiskReadOnlyError, eachAt, type DiskBackend } from "./backend.js";
 import type { RawDisk } from "./raw.js";
 import { Ring, SLOTS, SLOT_BYTES } from "./write-ring.js";
+import { DiskError } from "./errors.js";
 
 /** How long a write may take the worker before the device gives up on it (a stuck host disk). */
 const STALL_MS = 60_000;
@@ -66,7 +67,7 @@ export class WriteBehindDisk implements DiskBackend {
       // worker that makes no progress for STALL_MS is taken for dead, and the request fails
       // instead of hanging the VM.
       if (!this.ring.waitTail(tail, STALL_MS)) {
-        throw new CorralError(
+        throw new DiskError(
           "DISK_IO",
           `the writer thread of disk image ${this.inner.path} stopped answering; stop the VM and check the host's disk`,
         );
@@ -139,7 +140,7 @@ export class WriteBehindDisk implements DiskBackend {
     } catch (e) {
       throw e instanceof CorralError
         ? e
-        : new CorralError("DISK_IO", `disk image ${this.inner.path}: ${(e as Error).message}`, { cause: e });
+        : new DiskError("DISK_IO", `disk image ${this.inner.path}: ${(e as Error).message}`, { cause: e });
     } finally {
       this.inner.close();
     }

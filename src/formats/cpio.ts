@@ -5,7 +5,7 @@
  * padded so header+name is a multiple of 4, then the data padded to a multiple of 4. The archive
  * ends with an entry named "TRAILER!!!". Archives may be concatenated; the kernel unpacks each.
  */
-import { CorralError } from "../errors.js";
+import { FormatError } from "./errors.js";
 
 export const CPIO_MAGIC = "070701";
 /** Header fields after the magic, in order, each 8 hex digits (buffer-format.rst). */
@@ -46,7 +46,7 @@ const pad4 = (n: number): number => (4 - (n % 4)) % 4;
 function normalize(path: string): string {
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.length === 0 || parts.includes("..")) {
-    throw new CorralError("CPIO_BAD_PATH", `cpio: '${path}' is not a path inside the archive`);
+    throw new FormatError("CPIO_BAD_PATH", `cpio: '${path}' is not a path inside the archive`);
   }
   return parts.join("/");
 }
@@ -97,7 +97,7 @@ export class CpioWriter {
       if (!existing)
         this.entries.set(parent, { mode: S_IF.DIR | 0o755, data: new Uint8Array(0), rdevmajor: 0, rdevminor: 0 });
       else if ((existing.mode & 0o170000) !== S_IF.DIR) {
-        throw new CorralError("CPIO_BAD_PATH", `cpio: cannot add '${name}': '${parent}' is not a directory`);
+        throw new FormatError("CPIO_BAD_PATH", `cpio: cannot add '${name}': '${parent}' is not a directory`);
       }
     }
     this.entries.set(name, e);
@@ -166,7 +166,7 @@ export class CpioWriter {
 
 function hex8(v: number, field: string): string {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) {
-    throw new CorralError("CPIO_TOO_LARGE", `cpio: ${field} ${v} does not fit the newc format's 32 bits`);
+    throw new FormatError("CPIO_TOO_LARGE", `cpio: ${field} ${v} does not fit the newc format's 32 bits`);
   }
   return v.toString(16).padStart(CPIO_FIELD_WIDTH, "0");
 }
@@ -189,9 +189,9 @@ export function readCpio(buf: Uint8Array): CpioEntry[] {
   let o = 0;
   for (;;) {
     if (o + CPIO_HEADER_SIZE > buf.length)
-      throw new CorralError("CPIO_BAD_ARCHIVE", "cpio: archive ends without a trailer");
+      throw new FormatError("CPIO_BAD_ARCHIVE", "cpio: archive ends without a trailer");
     const head = text.decode(buf.subarray(o, o + CPIO_HEADER_SIZE));
-    if (!head.startsWith(CPIO_MAGIC)) throw new CorralError("CPIO_BAD_ARCHIVE", `cpio: no newc magic at offset ${o}`);
+    if (!head.startsWith(CPIO_MAGIC)) throw new FormatError("CPIO_BAD_ARCHIVE", `cpio: no newc magic at offset ${o}`);
     const f = {} as Record<CpioField, number>;
     CPIO_FIELDS.forEach((name, i) => {
       const at = CPIO_MAGIC.length + i * CPIO_FIELD_WIDTH;

@@ -5,7 +5,7 @@
  * Reference: System V ABI "gABI" chapter 4 (Object Files) and 5 (Program Loading); the ELF64
  * structures as in the Linux uapi `elf.h`. RISC-V's e_machine is 243 (RISC-V ELF psABI).
  */
-import { CorralError } from "../errors.js";
+import { FormatError, type FormatErrorCode } from "./errors.js";
 
 /** A field of a binary record: byte offset and width (1, 2, 4 or 8; 8-byte fields read as bigint). */
 export interface Field {
@@ -166,7 +166,7 @@ const big = (dv: DataView, base: number, f: Field): bigint => BigInt(read(dv, ba
 
 export function parseElf(buf: Uint8Array, opts: ParseElfOptions = {}): ElfFile {
   const what = opts.name ?? "the file";
-  const fail = (code: string, msg: string): CorralError => new CorralError(code, `${what} ${msg}`);
+  const fail = (code: FormatErrorCode, msg: string): FormatError => new FormatError(code, `${what} ${msg}`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   /** Throws ELF_TRUNCATED unless [off, off+len) lies in the file. */
   const need = (off: bigint | number, len: bigint | number, part: string): number => {
@@ -232,7 +232,7 @@ interface RawSection extends ElfSection {
   entsize: number;
 }
 type Need = (off: bigint | number, len: bigint | number, part: string) => number;
-type Fail = (code: string, msg: string) => CorralError;
+type Fail = (code: FormatErrorCode, msg: string) => FormatError;
 
 function readSections(dv: DataView, need: Need, fail: Fail): { raw: RawSection[]; list: ElfSection[] } {
   const shoff = big(dv, 0, EHDR.e_shoff);

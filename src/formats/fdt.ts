@@ -7,6 +7,7 @@
  */
 import { CorralError } from "../errors.js";
 import type { DtNode, DtValue } from "../devices/device.js";
+import { FormatError } from "./errors.js";
 
 export type { DtNode, DtValue };
 
@@ -50,7 +51,7 @@ export interface FdtEncodeOptions {
 export function u64Cells(v: number | bigint): number[] {
   const b = BigInt(v);
   if (b < 0n || b > 0xffff_ffff_ffff_ffffn) {
-    throw new CorralError("FDT_BAD_VALUE", `u64Cells: ${b} does not fit in 64 bits`);
+    throw new FormatError("FDT_BAD_VALUE", `u64Cells: ${b} does not fit in 64 bits`);
   }
   return [Number(b >> 32n), Number(b & 0xffff_ffffn)];
 }
@@ -70,7 +71,7 @@ export function dtValueBytes(v: DtValue, propName = "?"): Uint8Array {
   const dv = new DataView(out.buffer);
   cells.forEach((c, i) => {
     if (!Number.isInteger(c) || c < 0 || c > 0xffff_ffff) {
-      throw new CorralError("FDT_BAD_VALUE", `property '${propName}': cell ${c} is not a u32`);
+      throw new FormatError("FDT_BAD_VALUE", `property '${propName}': cell ${c} is not a u32`);
     }
     dv.setUint32(i * 4, c);
   });
@@ -79,7 +80,7 @@ export function dtValueBytes(v: DtValue, propName = "?"): Uint8Array {
 
 function cstrings(list: readonly string[], propName: string): Uint8Array {
   const parts = list.map((s) => {
-    if (s.includes("\0")) throw new CorralError("FDT_BAD_VALUE", `property '${propName}': string contains NUL`);
+    if (s.includes("\0")) throw new FormatError("FDT_BAD_VALUE", `property '${propName}': string contains NUL`);
     return utf8.encode(s);
   });
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
@@ -200,7 +201,7 @@ export interface FdtHeader {
 }
 
 function bad(msg: string): CorralError {
-  return new CorralError("FDT_BAD_BLOB", `invalid device tree blob: ${msg}`);
+  return new FormatError("FDT_BAD_BLOB", `invalid device tree blob: ${msg}`);
 }
 
 /** Read and check the header (5.2). */

@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import { join } from "node:path";
 import { CorralError } from "../errors.js";
 import { MIRROR_ENV } from "./mirror.js";
+import { ImageError } from "./errors.js";
 
 export const DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
@@ -29,7 +30,7 @@ export function requireApt(): void {
   for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) {
     const r = spawnSync(tool, ["--version"], { stdio: "ignore" });
     if (r.error || r.status !== 0) {
-      throw new CorralError(
+      throw new ImageError(
         "APT_NOT_FOUND",
         `'${tool}' is not available: Corral fetches its default guest image with Debian's apt; install apt or pass --kernel/--initrd`,
       );
@@ -78,7 +79,7 @@ export class PrivateApt {
     if (r.status !== 0) {
       const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${r.status}`;
       if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, why);
-      throw new CorralError(
+      throw new ImageError(
         "MIRROR_UNREACHABLE",
         `could not read the ${this.suite}/${this.arch} package index from ${this.mirror} (${why}); set ${MIRROR_ENV} to a reachable Debian mirror`,
       );
@@ -96,7 +97,7 @@ export class PrivateApt {
     const out = this.run("apt-cache", ["show", "--no-all-versions", pkg]);
     const field = (name: string): string => {
       const v = new RegExp(`^${name}: (.+)$`, "m").exec(out)?.[1];
-      if (v === undefined) throw new CorralError("APT_BAD_RECORD", `apt-cache show ${pkg} has no ${name} field`);
+      if (v === undefined) throw new ImageError("APT_BAD_RECORD", `apt-cache show ${pkg} has no ${name} field`);
       return v.trim();
     };
     return {
@@ -139,14 +140,14 @@ export class PrivateApt {
         }
       });
       child.on("error", (e) =>
-        reject(new CorralError("APT_NOT_FOUND", `could not run apt-get: ${e.message}`, { cause: e })),
+        reject(new ImageError("APT_NOT_FOUND", `could not run apt-get: ${e.message}`, { cause: e })),
       );
       child.on("close", (status, signal) => {
         if (status === 0) return resolve();
         const why = lastError(stderr) ?? (signal ? `killed by ${signal}` : `exit status ${status}`);
         if (/No space left on device/i.test(stderr)) return reject(diskFull(into, why));
         reject(
-          new CorralError(
+          new ImageError(
             "DOWNLOAD_FAILED",
             `apt-get could not download ${pkgs.join(", ")} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`,
           ),
@@ -159,7 +160,7 @@ export class PrivateApt {
     const r = spawnSync(tool, [...this.opts, ...args], { encoding: "utf8" });
     if (r.status !== 0) {
       if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, lastError(r.stderr) ?? "");
-      throw new CorralError(
+      throw new ImageError(
         "PACKAGE_NOT_FOUND",
         `${tool} ${args.join(" ")} failed (${lastError(r.stderr) ?? `exit status ${r.status}`}); is ${this.mirror} a Debian ${this.suite} mirror with ${this.arch}?`,
       );
@@ -180,7 +181,7 @@ function lastError(stderr: string | undefined): string | undefined {
 }
 
 export function diskFull(where: string, detail: string): CorralError {
-  return new CorralError(
+  return new ImageError(
     "DISK_FULL",
     `no space left on the device holding ${where} (${detail}); free some space or set CORRAL_HOME to another disk`,
   );

@@ -21,6 +21,7 @@ import {
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { CorralError } from "../errors.js";
+import { ImageError } from "./errors.js";
 
 export const HOME_ENV = "CORRAL_HOME";
 export const MANIFEST = "manifest.json";
@@ -95,7 +96,7 @@ export function writeAtomic(path: string, data: string | Uint8Array): void {
 
 export function readManifest(dir: string): Manifest {
   const path = join(dir, MANIFEST);
-  if (!existsSync(path)) throw new CorralError("IMAGE_MISSING", `no image at ${dir}; run 'corral image pull'`);
+  if (!existsSync(path)) throw new ImageError("IMAGE_MISSING", `no image at ${dir}; run 'corral image pull'`);
   try {
     const m = JSON.parse(readFileSync(path, "utf8")) as Partial<Manifest>;
     if (m.format !== 1 || typeof m.files !== "object" || m.files === null || typeof m.kernelRelease !== "string") {
@@ -103,7 +104,7 @@ export function readManifest(dir: string): Manifest {
     }
     return m as Manifest;
   } catch (e) {
-    throw new CorralError("IMAGE_CORRUPT", `the image manifest ${path} is unreadable (${(e as Error).message})`, {
+    throw new ImageError("IMAGE_CORRUPT", `the image manifest ${path} is unreadable (${(e as Error).message})`, {
       cause: e,
     });
   }
@@ -135,7 +136,7 @@ export function verifyImage(dir: string, opts: VerifyOptions = {}): Manifest {
   }
   const checked: Record<string, string> = {};
   const corrupt = (file: string, why: string): CorralError =>
-    new CorralError("IMAGE_CORRUPT", `cached image file ${join(dir, file)} ${why}`);
+    new ImageError("IMAGE_CORRUPT", `cached image file ${join(dir, file)} ${why}`);
   for (const [file, want] of Object.entries(manifest.files)) {
     const path = join(dir, file);
     if (!existsSync(path)) throw corrupt(file, "is missing");

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../errors.js";
+import { ImageError } from "./errors.js";
 
 export const MIRROR_ENV = "CORRAL_APT_MIRROR";
 
@@ -102,7 +102,7 @@ export function findAptMirror(env: NodeJS.ProcessEnv = process.env, etcApt = "/e
   if (override) return override.replace(/\/+$/, "");
   const uri = pickDebianMirror(readAptSources(etcApt), hostCodename());
   if (!uri) {
-    throw new CorralError(
+    throw new ImageError(
       "MIRROR_NOT_CONFIGURED",
       `found no Debian mirror in ${etcApt}/sources.list{,.d}; set ${MIRROR_ENV} to a Debian mirror URI (…/debian)`,
     );

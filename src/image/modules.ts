@@ -8,8 +8,8 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { CorralError } from "../errors.js";
 import { EM_RISCV, parseElf } from "../formats/elf.js";
+import { ImageError } from "./errors.js";
 
 export interface ResolvedModule {
   /** Canonical name ('-' written as '_'), e.g. "virtio_blk". */
@@ -56,7 +56,7 @@ export function readModule(path: string): Uint8Array {
   try {
     return new Uint8Array(execFileSync(tool, ["-dc", path], { maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "pipe"] }));
   } catch (e) {
-    throw new CorralError("MODULE_UNREADABLE", `could not decompress ${path} with ${tool} (install ${tool}?)`, {
+    throw new ImageError("MODULE_UNREADABLE", `could not decompress ${path} with ${tool} (install ${tool}?)`, {
       cause: e,
     });
   }
@@ -91,12 +91,12 @@ export function resolveModules(modulesDir: string, names: readonly string[]): Re
     const name = canon(raw);
     if (builtin.has(name) || state.get(name) === "done") return;
     if (state.get(name) === "visiting") {
-      throw new CorralError("MODULE_CYCLE", `kernel modules depend on each other in a cycle through ${name}`);
+      throw new ImageError("MODULE_CYCLE", `kernel modules depend on each other in a cycle through ${name}`);
     }
     const path = index.get(name);
     if (!path) {
       const by = wantedBy ? ` (needed by ${wantedBy})` : "";
-      throw new CorralError("MODULE_NOT_FOUND", `kernel module ${name}${by} is not in ${modulesDir}`);
+      throw new ImageError("MODULE_NOT_FOUND", `kernel module ${name}${by} is not in ${modulesDir}`);
     }
     state.set(name, "visiting");
     const data = readModule(path);

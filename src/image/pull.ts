@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { CorralError, isCorralError } from "../errors.js";
+import { isCorralError } from "../errors.js";
 import { PrivateApt, diskFull, requireApt, type AptPackageInfo } from "./apt.js";
 import { MANIFEST, corralHome, readManifest, verifyImage, writeAtomic, writeManifest, type Manifest } from "./cache.js";
 import { INIT_SCRIPT, MOTD, PROFILE } from "./init-script.js";
@@ -25,6 +25,7 @@ import { buildInitramfs } from "./initramfs.js";
 import { findAptMirror } from "./mirror.js";
 import { createProgress, type ProgressSink } from "./progress.js";
 import { acquireLock, makeScratch, sweepStale, type Scratch } from "./staging.js";
+import { ImageError } from "./errors.js";
 
 export const KERNEL_METAPACKAGE = "linux-image-riscv64";
 export const BUSYBOX_PACKAGE = "busybox-static";
@@ -159,7 +160,7 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   apt.update();
   const kernelPkg = apt.depends(KERNEL_METAPACKAGE).find((p) => p.startsWith("linux-image-"));
   if (!kernelPkg)
-    throw new CorralError("PACKAGE_NOT_FOUND", `${KERNEL_METAPACKAGE} names no kernel package in ${apt.suite}`);
+    throw new ImageError("PACKAGE_NOT_FOUND", `${KERNEL_METAPACKAGE} names no kernel package in ${apt.suite}`);
   const pkgs = [kernelPkg, BUSYBOX_PACKAGE, OPENSBI_PACKAGE].map((p) => apt.show(p));
   const total = pkgs.reduce((n, p) => n + p.size, 0);
   checkSpace(work, pkgs);
@@ -184,7 +185,7 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
     } catch (e) {
       const msg = String((e as { stderr?: unknown }).stderr ?? e);
       if (/No space left/i.test(msg)) throw diskFull(work, msg.trim());
-      throw new CorralError("IMAGE_UNPACK_FAILED", `dpkg-deb could not unpack ${deb}: ${msg.trim()}`);
+      throw new ImageError("IMAGE_UNPACK_FAILED", `dpkg-deb could not unpack ${deb}: ${msg.trim()}`);
     }
     rmSync(join(debs, deb)); // free the space before the next one
   }
@@ -192,7 +193,7 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   const stage = join(work, "image");
   mkdirSync(stage);
   const vmlinux = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinux-"));
-  if (!vmlinux) throw new CorralError("IMAGE_UNPACK_FAILED", `${kernelPkg} has no /boot/vmlinux-*`);
+  if (!vmlinux) throw new ImageError("IMAGE_UNPACK_FAILED", `${kernelPkg} has no /boot/vmlinux-*`);
   const kernelRelease = vmlinux.slice("vmlinux-".length);
   checkRiscvImage(join(root, "boot", vmlinux), kernelPkg);
   renameSync(join(root, "boot", vmlinux), join(stage, IMAGE_FILES.kernel));
@@ -223,7 +224,7 @@ export const RISCV_IMAGE_MAGIC = { offset: 0x30, bytes: "RISCV\0\0\0" } as const
 function checkRiscvImage(path: string, pkg: string): void {
   const head = readFileSync(path).subarray(RISCV_IMAGE_MAGIC.offset, RISCV_IMAGE_MAGIC.offset + 8);
   if (head.toString("latin1") !== RISCV_IMAGE_MAGIC.bytes) {
-    throw new CorralError(
+    throw new ImageError(
       "IMAGE_UNPACK_FAILED",
       `the kernel in ${pkg} is not a RISC-V Image (no "RISCV" magic at 0x30)`,
     );

@@ -18,9 +18,9 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { CorralError } from "../errors.js";
 import { readCpio } from "../formats/cpio.js";
 import { recordRaw } from "../disk/record.js";
+import { ImageError } from "./errors.js";
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
@@ -58,7 +58,7 @@ export interface RootDiskOptions {
 /** Build the disk image atomically: a failure leaves neither a partial image nor the staging tree. */
 export function buildRootDisk(o: RootDiskOptions): void {
   if (existsSync(o.output))
-    throw new CorralError("DISK_EXISTS", `${o.output} already exists: remove it or choose another --output`, {
+    throw new ImageError("DISK_EXISTS", `${o.output} already exists: remove it or choose another --output`, {
       exitCode: 2,
     });
   const stage = mkdtempSync(join(dirname(o.output), ".corral-rootdisk-"));
@@ -76,8 +76,8 @@ export function buildRootDisk(o: RootDiskOptions): void {
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
       if (err.code === "ENOENT")
-        throw new CorralError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
-      throw new CorralError(
+        throw new ImageError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
+      throw new ImageError(
         "MKE2FS_FAILED",
         `mke2fs failed: ${
           String(err.stderr ?? err.message)

@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import type { ChildProcess } from "node:child_process";
 import { dirname, join } from "node:path";
-import { CorralError } from "../errors.js";
+import { ImageError } from "./errors.js";
 
 function alive(pid: number): boolean {
   try {
@@ -118,7 +118,7 @@ export async function acquireLock(path: string, what: string, timeoutMs = 30 * 6
       continue;
     }
     if (Date.now() > deadline) {
-      throw new CorralError(
+      throw new ImageError(
         "IMAGE_BUSY",
         `${what} is locked by process ${holder} (${path}); wait for it or remove the lock`,
       );

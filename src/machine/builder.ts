@@ -282,6 +282,7 @@ export function buildMachine(c: MachineConfig): Machine {
       // sets this itself; without the SBI PMU extension nothing would, so firmware's part is ours.
       h.scounteren = 2;
       h.scratch[5] = MENVCFG_HI_STCE;
+      h.openPmp(); // S-mode needs a PMP entry (privileged spec 3.7.1), as firmware leaves one
       h.setPriv(PRIV_S);
       h.state = h.hartId === 0 ? HartState.Started : HartState.Stopped;
     }

@@ -69,6 +69,8 @@ export class GuestRam implements GuestMemory {
   readonly view: DataView;
   readonly codePages: Uint8Array;
   onCodeWrite: (page: number) => void = () => {};
+  /** Drop every decoded block (a hart's PMP or triggers changed: Hart.protectionChanged). */
+  onCodeFlush: () => void = () => {};
   private hartAreas = 0;
   private jumpCacheClaimed = false;
 

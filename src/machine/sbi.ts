@@ -198,6 +198,7 @@ export class Sbi {
         t.medeleg = h.medeleg;
         t.mcounteren = h.mcounteren;
         t.scratch.set(h.scratch.subarray(4, 6), 4); // menvcfg (Sstc enable)
+        t.openPmp();
         t.setPriv(PRIV_S);
         t.x[A0] = t.hartId;
         t.x[A1] = h.x[A0 + 4]!;

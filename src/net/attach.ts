@@ -10,7 +10,6 @@
  */
 import { join } from "node:path";
 import { parseMac, VirtioNet, type NetBackend } from "../devices/virtio/net.js";
-import { CorralError } from "../errors.js";
 import { withParams } from "../vm/cmdline.js";
 import { corralHome } from "../image/cache.js";
 import { DhcpServer, type Subnet } from "./dhcp.js";
@@ -20,6 +19,7 @@ import { ServicesBackend } from "./services.js";
 import { SwitchPort } from "./switch.js";
 import { TapBackend } from "./tap.js";
 import { parseHostPort, type UserNetConfig } from "./user/config.js";
+import { NetError } from "./errors.js";
 
 export type NetSpec =
   | { kind: "tap"; name?: string; mac?: string }
@@ -53,40 +53,34 @@ export function parseNetSpec(spec: string): NetSpec {
     if (kindOf === "user" && o.startsWith("dns=")) {
       dns = o.slice(4);
       if (!parseHostPort(dns, 53))
-        throw new CorralError(
-          "BAD_NET",
-          `--net '${spec}': dns= takes an IPv4 address, optionally :PORT (got '${dns}')`,
-          {
-            exitCode: 2,
-          },
-        );
+        throw new NetError("BAD_NET", `--net '${spec}': dns= takes an IPv4 address, optionally :PORT (got '${dns}')`, {
+          exitCode: 2,
+        });
       continue;
     }
     const m = /^mac=(.*)$/.exec(o);
-    if (!m) throw new CorralError("BAD_NET", `--net '${spec}': unknown option '${o}': ${USAGE}`, { exitCode: 2 });
+    if (!m) throw new NetError("BAD_NET", `--net '${spec}': unknown option '${o}': ${USAGE}`, { exitCode: 2 });
     try {
       parseMac(m[1]!);
     } catch {
-      throw new CorralError(
-        "BAD_NET",
-        `--net '${spec}': '${m[1]}' is not a MAC address: write it as 52:54:00:12:34:56`,
-        { exitCode: 2 },
-      );
+      throw new NetError("BAD_NET", `--net '${spec}': '${m[1]}' is not a MAC address: write it as 52:54:00:12:34:56`, {
+        exitCode: 2,
+      });
     }
     if ((parseMac(m[1]!)[0]! & 1) === 1)
-      throw new CorralError("BAD_NET", `--net '${spec}': ${m[1]} is a multicast MAC: the first byte must be even`, {
+      throw new NetError("BAD_NET", `--net '${spec}': ${m[1]} is a multicast MAC: the first byte must be even`, {
         exitCode: 2,
       });
     mac = m[1]!.toLowerCase();
   }
   const [kind, name, extra] = head.split(":");
-  if (extra !== undefined) throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
+  if (extra !== undefined) throw new NetError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
   if ((kind === "user" || kind === "none") && name !== undefined)
-    throw new CorralError("BAD_NET", `--net '${spec}': ${kind} takes no name: ${USAGE}`, { exitCode: 2 });
+    throw new NetError("BAD_NET", `--net '${spec}': ${kind} takes no name: ${USAGE}`, { exitCode: 2 });
   if (kind !== "switch" && !offload)
-    throw new CorralError("BAD_NET", `--net '${spec}': offload=off is an option of switch NICs`, { exitCode: 2 });
+    throw new NetError("BAD_NET", `--net '${spec}': offload=off is an option of switch NICs`, { exitCode: 2 });
   if (kind === "none") {
-    if (opts.length > 0) throw new CorralError("BAD_NET", `--net none takes no options`, { exitCode: 2 });
+    if (opts.length > 0) throw new NetError("BAD_NET", `--net none takes no options`, { exitCode: 2 });
     return { kind: "none" };
   }
   if (kind === "user")
@@ -101,7 +95,7 @@ export function parseNetSpec(spec: string): NetSpec {
   }
   if (kind === "switch") {
     if (!name || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/.test(name)) {
-      throw new CorralError(
+      throw new NetError(
         "BAD_NET",
         `--net '${spec}': a switch needs a name of 1 to 32 letters, digits, '_', '-' or '.'`,
         { exitCode: 2 },
@@ -109,7 +103,7 @@ export function parseNetSpec(spec: string): NetSpec {
     }
     return { kind: "switch", name, ...(mac ? { mac } : {}), ...(offload ? {} : { offload: false as const }) };
   }
-  throw new CorralError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
+  throw new NetError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
 }
 
 /** 52:54 then 32 bits from the VM's pid and the NIC index: unique among running VMs. */

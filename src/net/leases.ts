@@ -8,8 +8,8 @@
 import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { flock } from "../sys/io.js";
 import { LOCK_EX, LOCK_UN } from "../sys/layout.js";
-import { CorralError } from "../errors.js";
 import type { LeaseStore } from "./dhcp.js";
+import { NetError } from "./errors.js";
 
 export interface Lease {
   mac: string;
@@ -109,12 +109,12 @@ export class FileLeaseStore implements LeaseStore {
     try {
       fd = openSync(lock, "a");
     } catch (e) {
-      throw new CorralError("NET_LEASES", `cannot open the switch lease file ${lock}: ${(e as Error).message}`, {
+      throw new NetError("NET_LEASES", `cannot open the switch lease file ${lock}: ${(e as Error).message}`, {
         cause: e,
       });
     }
     try {
-      if (flock(fd, LOCK_EX) !== 0) throw new CorralError("NET_LEASES", `cannot lock the switch lease file ${lock}`);
+      if (flock(fd, LOCK_EX) !== 0) throw new NetError("NET_LEASES", `cannot lock the switch lease file ${lock}`);
       const leases = this.read();
       const before = JSON.stringify(leases);
       const r = fn(leases);

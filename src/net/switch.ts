@@ -19,9 +19,9 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { join } from "node:path";
 import { MAX_GSO_FRAME, type NetBackend } from "../devices/virtio/net.js";
 import { decodeOffload, encodeOffload, OFFLOAD_WIRE, type NetOffload } from "../devices/virtio/net-offload.js";
-import { CorralError } from "../errors.js";
 import { ETH, isMulticastMac } from "./packet.js";
 import { pidAlive } from "./leases.js";
+import { NetError } from "./errors.js";
 
 const HELLO = "corral-switch/2 ";
 /** sun_path is 108 bytes including the NUL (unix(7)). */
@@ -101,7 +101,7 @@ export class SwitchPort implements NetBackend {
     const id = `${process.pid}-${nic}`;
     const path = join(dir, `${id}.sock`);
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-      throw new CorralError(
+      throw new NetError(
         "NET_PATH_TOO_LONG",
         `the switch socket path ${path} is longer than Unix sockets allow: use a shorter switch name or CORRAL_HOME`,
         { exitCode: 2 },
@@ -110,7 +110,7 @@ export class SwitchPort implements NetBackend {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new CorralError("NET_SWITCH", `cannot create the switch directory ${dir}: ${(e as Error).message}`, {
+      throw new NetError("NET_SWITCH", `cannot create the switch directory ${dir}: ${(e as Error).message}`, {
         cause: e,
       });
     }
@@ -119,7 +119,7 @@ export class SwitchPort implements NetBackend {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once("error", (e) =>
-        reject(new CorralError("NET_SWITCH", `cannot listen on the switch socket ${path}: ${e.message}`, { cause: e })),
+        reject(new NetError("NET_SWITCH", `cannot listen on the switch socket ${path}: ${e.message}`, { cause: e })),
       );
       server.listen(path, resolve);
     });

@@ -9,10 +9,10 @@
  */
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import type { NetBackend } from "../devices/virtio/net.js";
-import { CorralError } from "../errors.js";
 import { EACCES, EBUSY, EPERM, SysError, errnoName } from "../sys/errno.js";
 import { MAX_IFNAME } from "../sys/layout.js";
 import { pollReadable, tunSetIff } from "../sys/net.js";
+import { NetError } from "./errors.js";
 
 export const TUN_PATH = "/dev/net/tun";
 /** The kernel replaces %d with the first free number. */
@@ -39,7 +39,7 @@ export class TapBackend implements NetBackend {
   /** Create a TAP interface; `name` may hold %d. Needs CAP_NET_ADMIN. */
   static open(name: string = DEFAULT_TAP_NAME): TapBackend {
     if (name.length === 0 || name.length > MAX_IFNAME || !/^[A-Za-z0-9_.%-]+$/.test(name)) {
-      throw new CorralError(
+      throw new NetError(
         "TAP_BAD_NAME",
         `'${name}' is not a valid interface name: use 1 to ${MAX_IFNAME} letters, digits, '-', '_' or '.'`,
         { exitCode: 2 },
@@ -51,12 +51,12 @@ export class TapBackend implements NetBackend {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EACCES" || code === "EPERM")
-        throw new CorralError(
+        throw new NetError(
           "TAP_PERMISSION",
           `cannot open ${TUN_PATH} (${code}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`,
           { cause: e },
         );
-      throw new CorralError(
+      throw new NetError(
         "TAP_UNAVAILABLE",
         `cannot open ${TUN_PATH} (${code ?? "error"}): load the tun module (modprobe tun) or use --net switch:NAME`,
         { cause: e },
@@ -69,18 +69,18 @@ export class TapBackend implements NetBackend {
       closeSync(fd);
       const errno = e instanceof SysError ? e.errno : 0;
       if (errno === EPERM || errno === EACCES)
-        throw new CorralError(
+        throw new NetError(
           "TAP_PERMISSION",
           `cannot create TAP device '${name}' (${errnoName(errno)}): TAP networking needs root (or CAP_NET_ADMIN); run as root or use --net switch:NAME`,
           { cause: e },
         );
       if (errno === EBUSY)
-        throw new CorralError(
+        throw new NetError(
           "TAP_BUSY",
           `TAP device '${name}' is in use by another process or is not a TAP device: pick another name`,
           { cause: e },
         );
-      throw new CorralError(
+      throw new NetError(
         "TAP_FAILED",
         `cannot create TAP device '${name}' (${errnoName(errno)}): ${(e as Error).message}`,
         { cause: e },

@@ -4,9 +4,9 @@
  * (virtio 1.2 §5.10.4: 0-2 are reserved, 2 being the host).
  */
 import { resolve } from "node:path";
-import { CorralError } from "../errors.js";
 import { MAX_GUEST_CID, MIN_GUEST_CID, VirtioVsock } from "../devices/virtio/vsock.js";
 import { UnixVsockBackend } from "./vsock-unix.js";
+import { NetError } from "./errors.js";
 
 export const DEFAULT_GUEST_CID = 3;
 
@@ -20,13 +20,13 @@ const USAGE = "use --vsock PATH[,cid=N] with N from 3 to 4294967294";
 
 export function parseVsockSpec(spec: string): VsockSpec {
   const [path = "", ...opts] = spec.split(",");
-  if (path === "") throw new CorralError("BAD_VSOCK", `--vsock '${spec}': no socket path: ${USAGE}`, { exitCode: 2 });
+  if (path === "") throw new NetError("BAD_VSOCK", `--vsock '${spec}': no socket path: ${USAGE}`, { exitCode: 2 });
   let guestCid = DEFAULT_GUEST_CID;
   for (const o of opts) {
     const m = /^cid=(\d{1,10})$/.exec(o);
     const cid = m ? Number(m[1]) : NaN;
     if (!(cid >= MIN_GUEST_CID && cid <= MAX_GUEST_CID))
-      throw new CorralError("BAD_VSOCK", `--vsock '${spec}': bad option '${o}': ${USAGE}`, { exitCode: 2 });
+      throw new NetError("BAD_VSOCK", `--vsock '${spec}': bad option '${o}': ${USAGE}`, { exitCode: 2 });
     guestCid = cid;
   }
   return { path: resolve(path), guestCid };

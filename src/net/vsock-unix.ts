@@ -9,8 +9,8 @@
  */
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { lstatSync, rmSync } from "node:fs";
-import { CorralError } from "../errors.js";
 import type { GuestEnd, HostEnd, VsockBackend } from "../devices/virtio/vsock.js";
+import { NetError } from "./errors.js";
 
 /** sun_path holds 108 bytes with the terminating NUL (unix(7)); PATH_<u32> must fit too. */
 const MAX_SOCKET_PATH = 107;
@@ -84,7 +84,7 @@ export class UnixVsockBackend implements VsockBackend {
   /** Listen on `path` (which must not exist, unless it is a stale socket nobody listens on). */
   static async open(path: string): Promise<UnixVsockBackend> {
     if (Buffer.byteLength(path) + PORT_SUFFIX > MAX_SOCKET_PATH) {
-      throw new CorralError(
+      throw new NetError(
         "VSOCK_PATH_TOO_LONG",
         `--vsock path ${path} is too long for a Unix socket (with _PORT added): use a shorter path`,
         { exitCode: 2 },
@@ -95,7 +95,7 @@ export class UnixVsockBackend implements VsockBackend {
     await new Promise<void>((resolve, reject) => {
       server.once("error", (e) =>
         reject(
-          new CorralError("VSOCK_LISTEN", `cannot listen on the vsock socket ${path}: ${e.message}`, {
+          new NetError("VSOCK_LISTEN", `cannot listen on the vsock socket ${path}: ${e.message}`, {
             cause: e,
             exitCode: 2,
           }),
@@ -191,7 +191,7 @@ async function removeStale(path: string): Promise<void> {
     return; // nothing there
   }
   if (!isSocket)
-    throw new CorralError("VSOCK_PATH_EXISTS", `--vsock path ${path} exists and is not a socket: choose another path`, {
+    throw new NetError("VSOCK_PATH_EXISTS", `--vsock path ${path} exists and is not a socket: choose another path`, {
       exitCode: 2,
     });
   const live = await new Promise<boolean>((resolve) => {
@@ -203,7 +203,7 @@ async function removeStale(path: string): Promise<void> {
     s.once("error", () => resolve(false));
   });
   if (live)
-    throw new CorralError(
+    throw new NetError(
       "VSOCK_PATH_IN_USE",
       `--vsock path ${path} is in use by a running program (another VM?): choose another path`,
       { exitCode: 2 },

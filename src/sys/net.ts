@@ -5,7 +5,6 @@
  * "none" of every container with its own namespace needs only this).
  */
 import { closeSync, openSync } from "node:fs";
-import { CorralError } from "../errors.js";
 import { SysError } from "./errno.js";
 import { sys, type Libc } from "./libc.js";
 import {
@@ -22,6 +21,7 @@ import {
   SOCK_DGRAM,
   TUNSETIFF,
 } from "./layout.js";
+import { SysCallError } from "./errors.js";
 
 /** ioctl(TUNSETIFF) with IFF_TAP|IFF_NO_PI; returns the kernel's interface name or throws a SysError. */
 export function tunSetIff(fd: number, name: string): string {
@@ -49,7 +49,7 @@ function socketIn(c: Libc, pid: number): number {
   try {
     target = openSync(`/proc/${pid}/ns/net`, "r");
   } catch {
-    throw new CorralError(
+    throw new SysCallError(
       "NET_NO_PROCESS",
       `process ${pid} does not exist; start the container's process before setting up its network`,
     );

@@ -26,6 +26,7 @@ import {
 } from "./control/protocol.js";
 import { checkTtySize, type TtySize } from "./tty.js";
 import { VM_FILES, requireVm, vmDir, type VmRecord } from "./state.js";
+import { VmError } from "./errors.js";
 
 /** Stdin for exec: bytes, or chunks as they come (a Readable is one), each sent at once. */
 export type ExecStdin = Uint8Array | AsyncIterable<Uint8Array | string>;
@@ -49,7 +50,7 @@ export const CONTROL_TIMEOUT_MS = 10_000;
 function answerWithin(req: ClientRequest, name: string, event: "response" | "upgrade" = "response"): void {
   const t = setTimeout(() => {
     req.destroy(
-      new CorralError(
+      new VmError(
         "VM_NOT_ANSWERING",
         `VM '${name}' does not answer on its control socket (${CONTROL_TIMEOUT_MS / 1000} s): it may be wedged; 'corral stop ${name}' kills it`,
       ),
@@ -64,7 +65,7 @@ function answerWithin(req: ClientRequest, name: string, event: "response" | "upg
 function socketError(name: string, e: Error, hint = ": it may be stopping"): CorralError {
   return e instanceof CorralError
     ? e
-    : new CorralError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
+    : new VmError("VM_NOT_RUNNING", `VM '${name}' does not answer on its control socket (${e.message})${hint}`);
 }
 
 /** Bytes of stdin per request line. */
@@ -187,7 +188,7 @@ export class VmClient {
     return {
       result,
       resize: (size) => {
-        if (body.tty === undefined) throw new CorralError("EXEC_NOT_TTY", "resize needs an exec started with a tty");
+        if (body.tty === undefined) throw new VmError("EXEC_NOT_TTY", "resize needs an exec started with a tty");
         line({ resize: checkTtySize(size) });
       },
     };
@@ -263,7 +264,7 @@ export class VmClient {
       throw this.lost(e, "the command finished");
     }
     if (error) throw new CorralError(error.code, error.message);
-    if (!result) throw new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);
+    if (!result) throw new VmError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);
     return result;
   }
 
@@ -281,12 +282,12 @@ export class VmClient {
       running = false;
     }
     return running
-      ? new CorralError(
+      ? new VmError(
           "VM_CONNECTION_LOST",
           `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`,
           { cause: e },
         )
-      : new CorralError("VM_NOT_RUNNING", `VM '${this.name}' stopped before ${before}`, { cause: e });
+      : new VmError("VM_NOT_RUNNING", `VM '${this.name}' stopped before ${before}`, { cause: e });
   }
 
   /** The serial console as a raw byte stream (HTTP upgrade). */
@@ -303,9 +304,7 @@ export class VmClient {
         resolve(socket as Socket);
       });
       req.on("response", (res) =>
-        reject(
-          new CorralError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`),
-        ),
+        reject(new VmError("CONSOLE_REFUSED", `VM '${this.name}' refused the console (HTTP ${res.statusCode ?? 0})`)),
       );
       answerWithin(req, this.name, "upgrade");
       req.on("error", (e) => reject(socketError(this.name, e, "")));

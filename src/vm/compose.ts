@@ -8,7 +8,6 @@
  * in reverse order of mapping, which is the same order).
  */
 import { readFileSync, statSync } from "node:fs";
-import { defaultCmdline } from "../api/guest-command.js";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -17,7 +16,7 @@ import { corralHome } from "../image/cache.js";
 import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
-import { withParams } from "./cmdline.js";
+import { defaultCmdline, withParams } from "./cmdline.js";
 import type { DeviceSpec, VmSpec } from "./spec.js";
 
 /** Every way composing a VM can fail here (devices and the builder add their own). */
@@ -87,6 +86,13 @@ export interface ComposeOptions {
   imageLog?: ProgressSink;
   /** A cpio archive appended to the initrd (the command of `corral run -- cmd`). */
   initrdAppend?: (initrd: Uint8Array) => Uint8Array;
+  /** Firmware already in memory, instead of the spec's boot.firmware path. */
+  firmware?: NamedBlob;
+  /**
+   * Devices the caller opened itself (a test's own backend), on the board after the spec's;
+   * like those, the machine closes them.
+   */
+  attach?: readonly VirtioDevice[];
   /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
   defaultCmdline?: (spec: VmSpec) => string;
 }
@@ -101,6 +107,7 @@ export interface Composed {
 /** Load the boot images, open the devices and build the machine. */
 export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Composed> {
   const boot = await bootImages(spec, o);
+  if (o.firmware) boot.firmware = o.firmware;
   if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
   const opened = await openDevices(spec.devices, o.home !== undefined ? { home: o.home } : {});
   try {
@@ -118,7 +125,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
         : spec.boot.cmdline,
       console: o.console,
       consoleDevice: spec.console,
-      virtio: opened.devices,
+      virtio: [...opened.devices, ...(o.attach ?? [])],
     });
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {

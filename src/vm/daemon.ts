@@ -18,6 +18,7 @@ import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type 
 import { serveControl } from "./server.js";
 import { composeVm } from "./compose.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
+import { VmError } from "./errors.js";
 
 export interface DaemonConfig {
   home: string;
@@ -72,7 +73,7 @@ async function main(argv: string[]): Promise<void> {
       .find((p) => p !== undefined);
     const balloon = composed.devices.find((d): d is ReleasingBalloon => d instanceof ReleasingBalloon);
     if (!port || !balloon)
-      throw new CorralError(
+      throw new VmError(
         "VM_DEVICES",
         `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`,
       );

@@ -13,6 +13,7 @@ import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
+import { checkShares } from "../devices/virtio/fuse/share.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";
 import {
@@ -27,6 +28,7 @@ import {
   removeState,
   vmDir,
 } from "./state.js";
+import { VmError } from "./errors.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -46,9 +48,11 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const name = spec.name ?? randomName();
   checkName(name);
   const home = o.home ?? corralHome();
-  // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
+  // Every disk opens (format, record, lock) and every share is a directory before the VM exists:
+  // a bad one leaves nothing behind.
   try {
     checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
+    checkShares(spec.devices);
   } catch (e) {
     if (e instanceof CorralError)
       throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });
@@ -71,8 +75,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       },
     );
     child.unref();
-    if (child.pid === undefined)
-      throw new CorralError("VM_START_FAILED", `could not start the VM process for '${name}'`);
+    if (child.pid === undefined) throw new VmError("VM_START_FAILED", `could not start the VM process for '${name}'`);
     pid = child.pid;
   } catch (e) {
     rmSync(vmDir(name, home), { recursive: true, force: true });
@@ -91,7 +94,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       if (!existsSync(join(vmDir(name, home), VM_FILES.exit)))
         rmSync(vmDir(name, home), { recursive: true, force: true });
       else removeState(name, home);
-      throw new CorralError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
+      throw new VmError("VM_START_FAILED", `VM '${name}' did not start: ${why}`);
     }
     if (rec && rec.pid === pid) {
       try {
@@ -106,7 +109,7 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       while (!ended(pid)) await sleep(20);
       const last = lastLine(logPath);
       rmSync(vmDir(name, home), { recursive: true, force: true });
-      throw new CorralError(
+      throw new VmError(
         "VM_BOOT_TIMEOUT",
         `VM '${name}' did not finish booting in time${last ? `; its console's last line: ${last}` : ""}`,
       );

@@ -8,9 +8,18 @@ import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
 import { parsePortForward } from "../net/user/config.js";
 import { CorralError } from "../errors.js";
+import { NetError } from "../net/errors.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
 import { takeLimitOptions } from "../devices/kinds/limit.js";
-import { STANDARD_DEVICES, VIRTIO_SLOTS, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
+import { parseShareSpec } from "../devices/virtio/fuse/share.js";
+import {
+  STANDARD_DEVICES,
+  VIRTIO_SLOTS,
+  parseVmSpec,
+  type DeviceSpec,
+  type SpecErrorCode,
+  type VmSpec,
+} from "./spec.js";
 
 export interface VmOptions {
   name?: string | undefined;
@@ -31,6 +40,8 @@ export interface VmOptions {
   publish?: readonly string[] | undefined;
   /** As for --vsock: "PATH[,cid=N]". */
   vsock?: string | undefined;
+  /** As for --share: "HOST_DIR:TAG[,ro]". */
+  shares?: readonly string[] | undefined;
 }
 
 /** A --disk argument as a device entry. */
@@ -62,13 +73,13 @@ export function netDevice(text: string): NetDevice | undefined {
 export function netDevices(nets: readonly string[] = [], publish: readonly string[] = []): NetDevice[] {
   const none = nets.filter((n) => n === "none" || n.startsWith("none,")).length;
   if (none > 0 && nets.length > none)
-    throw new CorralError("BAD_NET", "--net none means no NIC: drop it or the other --net options", { exitCode: 2 });
+    throw new NetError("BAD_NET", "--net none means no NIC: drop it or the other --net options", { exitCode: 2 });
   const devices = nets.length === 0 ? [netDevice("user")!] : nets.flatMap((n) => netDevice(n) ?? []);
   const forwards = publish.map(parsePortForward);
   if (forwards.length === 0) return devices;
   const user = devices.find((d) => d.backend.type === "user");
   if (!user || user.backend.type !== "user")
-    throw new CorralError(
+    throw new NetError(
       "BAD_PORT_FORWARD",
       "-p forwards host ports to a user-mode NIC: drop --net none or add --net user",
       {
@@ -79,7 +90,7 @@ export function netDevices(nets: readonly string[] = [], publish: readonly strin
   for (const f of forwards) {
     const k = `${f.proto}:${f.hostIp}:${f.hostPort}`;
     if (seen.has(k))
-      throw new CorralError("BAD_PORT_FORWARD", `-p: host port ${f.hostIp}:${f.hostPort}/${f.proto} is given twice`, {
+      throw new NetError("BAD_PORT_FORWARD", `-p: host port ${f.hostIp}:${f.hostPort}/${f.proto} is given twice`, {
         exitCode: 2,
       });
     seen.add(k);
@@ -94,7 +105,13 @@ export function vsockDevice(text: string): DeviceSpec {
   return { kind: "vsock", path: v.path, cid: v.guestCid };
 }
 
-/** The spec `o` describes: its disks, its NICs, then the standard devices; validated. */
+/** A --share argument as a device entry. */
+export function shareDevice(text: string): DeviceSpec {
+  const s = parseShareSpec(text);
+  return { kind: "fs", path: s.path, tag: s.tag, ...(s.readOnly ? { readOnly: true } : {}) };
+}
+
+/** The spec `o` describes: its disks, its NICs, vsock, shares, then the standard devices; validated. */
 export function vmSpec(o: VmOptions): VmSpec {
   const boot = { kernel: o.kernel, initrd: o.initrd, cmdline: o.append, firmware: o.firmware };
   return parseVmSpec({
@@ -113,10 +130,11 @@ function devices(o: VmOptions): DeviceSpec[] {
     ...(o.disks ?? []).map(diskDevice),
     ...nics,
     ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
+    ...(o.shares ?? []).map(shareDevice),
     ...STANDARD_DEVICES,
   ];
   if (list.length > VIRTIO_SLOTS && (o.nets ?? []).length === 0)
-    throw new CorralError(
+    throw new CorralError<SpecErrorCode>(
       "TOO_MANY_DEVICES",
       `${list.length} devices with the default user-mode NIC, but at most ${VIRTIO_SLOTS} fit on the board: add --net none or drop a disk`,
       { exitCode: 2 },

@@ -13,8 +13,8 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { VM_NAME } from "./name.js";
-import { CorralError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
+import { VmError } from "./errors.js";
 
 export interface VmRecord {
   name: string;
@@ -46,7 +46,7 @@ export function vmDir(name: string, home = corralHome()): string {
 
 export function checkName(name: string): void {
   if (!VM_NAME.test(name)) {
-    throw new CorralError(
+    throw new VmError(
       "BAD_VM_NAME",
       `VM name '${name}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`,
       { exitCode: 2 },
@@ -131,7 +131,7 @@ export function claimName(rec: VmRecord, home?: string): void {
       const old = readRecord(rec.name, home);
       const claimedNoPid = old !== undefined && old.pid === 0 && Date.now() - old.startedAt < STALE_CLAIM_MS;
       if (claimedNoPid || (old && old.pid !== 0 && isVmProcess(old.pid, rec.name))) {
-        throw new CorralError(
+        throw new VmError(
           "VM_NAME_IN_USE",
           `a VM named '${rec.name}' is already running: pick another --name or 'corral stop ${rec.name}'`,
         );
@@ -139,7 +139,7 @@ export function claimName(rec: VmRecord, home?: string): void {
       removeState(rec.name, home);
     }
   }
-  throw new CorralError("VM_NAME_IN_USE", `could not claim the VM name '${rec.name}': another corral is starting it`);
+  throw new VmError("VM_NAME_IN_USE", `could not claim the VM name '${rec.name}': another corral is starting it`);
 }
 
 export function publish(rec: VmRecord, home?: string): void {
@@ -194,9 +194,9 @@ export function vmActivity(name: string, home?: string): "running" | "starting" 
 export function removeVm(name: string, home?: string): void {
   checkName(name);
   const dir = vmDir(name, home);
-  if (!existsSync(dir)) throw new CorralError("VM_NOT_FOUND", `no VM named '${name}': 'corral ps -a' lists them all`);
+  if (!existsSync(dir)) throw new VmError("VM_NOT_FOUND", `no VM named '${name}': 'corral ps -a' lists them all`);
   if (vmActivity(name, home) !== "none") {
-    throw new CorralError(
+    throw new VmError(
       "VM_RUNNING",
       `VM '${name}' is running: stop it first ('corral stop ${name}'), or use 'corral rm -f ${name}'`,
     );
@@ -208,7 +208,6 @@ export function removeVm(name: string, home?: string): void {
 export function requireVm(name: string, home?: string): VmRecord {
   checkName(name);
   const rec = liveRecord(name, home);
-  if (!rec)
-    throw new CorralError("VM_NOT_RUNNING", `no running VM named '${name}': 'corral ps' lists the running ones`);
+  if (!rec) throw new VmError("VM_NOT_RUNNING", `no running VM named '${name}': 'corral ps' lists the running ones`);
   return rec;
 }

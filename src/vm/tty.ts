@@ -2,7 +2,7 @@
  * A terminal's size, as the control socket (control/protocol.ts) and the guest agent
  * (agent/protocol.ts) both carry it.
  */
-import { CorralError } from "../errors.js";
+import { VmError } from "./errors.js";
 
 /** A pseudo-terminal's size in character cells. */
 export interface TtySize {
@@ -22,7 +22,7 @@ export function checkTtySize(size: unknown): TtySize {
   const ok = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n > 0 && n <= TTY_MAX;
   if (typeof s !== "object" || s === null || !ok(s.rows) || !ok(s.cols)) {
     const shown = typeof s === "object" && s !== null ? `${String(s.rows)}x${String(s.cols)}` : String(size);
-    throw new CorralError(
+    throw new VmError(
       "BAD_TTY_SIZE",
       `the terminal size ${shown} is not valid: rows and cols must be whole numbers from 1 to ${TTY_MAX}`,
     );

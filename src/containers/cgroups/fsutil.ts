@@ -1,5 +1,5 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from "node:fs";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /** Small file helpers for cgroupfs, where every write is a request the kernel may refuse. */
 export function cgWrite(file: string, value: string): void {
@@ -14,12 +14,12 @@ export function cgWrite(file: string, value: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
     if (code === "ENOENT")
-      throw new CorralError(
+      throw new ContainerError(
         "CGROUP_CONTROLLER_MISSING",
         `${file} does not exist: this kernel lacks that cgroup control; remove the setting from linux.resources`,
         { cause: e },
       );
-    throw new CorralError(
+    throw new ContainerError(
       "CGROUP_LIMIT_REFUSED",
       `the kernel refused '${value}' for ${file} (${code}); use a value the host allows`,
       { cause: e },
@@ -87,7 +87,7 @@ export async function cgRmdir(dir: string, attempts = 200): Promise<void> {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
       if (code !== "EBUSY" || i >= attempts)
-        throw new CorralError("CGROUP_BUSY", `cannot remove cgroup ${dir} (${code}); a process is still in it`, {
+        throw new ContainerError("CGROUP_BUSY", `cannot remove cgroup ${dir} (${code}); a process is still in it`, {
           cause: e,
         });
       await sleep(i < 10 ? 1 : 10);

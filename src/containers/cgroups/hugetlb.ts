@@ -1,5 +1,5 @@
 import { readdirSync } from "node:fs";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Huge page sizes as the hugetlb controller names its files ("2MB", "1GB"; mm/hugetlb_cgroup.c
@@ -23,7 +23,7 @@ export function hostPageSizes(): string[] {
 export function checkPageSize(size: string, i: number): string {
   const sizes = hostPageSizes();
   if (!sizes.includes(size))
-    throw new CorralError(
+    throw new ContainerError(
       "CGROUP_CONTROLLER_MISSING",
       `linux.resources.hugepageLimits[${i}].pageSize: this host has no ${size} huge pages (it has ${sizes.join(", ") || "none"}); use one of those or remove the limit`,
     );

@@ -1,10 +1,10 @@
-import { CorralError } from "../../errors.js";
 import type { Cgroup } from "./cgroup.js";
 import { cgRmdir } from "./fsutil.js";
 import { detectLayout, type CgroupLayout } from "./layout.js";
 import { CgroupV1 } from "./v1.js";
 import { CgroupV2 } from "./v2.js";
 import { NoCgroup } from "./none.js";
+import { ContainerError } from "../errors.js";
 
 export type { Cgroup, CgroupStats } from "./cgroup.js";
 export { detectLayout, type CgroupLayout } from "./layout.js";
@@ -18,7 +18,7 @@ export { detectLayout, type CgroupLayout } from "./layout.js";
 export function cgroupPath(id: string, configured: string | undefined): string {
   if (configured === undefined || configured === "") return `/corral/${id}`;
   if (configured.includes(":"))
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_SYSTEMD_CGROUP",
       `linux.cgroupsPath '${configured}' is a systemd slice path; Corral manages cgroupfs directly: run the engine with the cgroupfs cgroup manager`,
     );

@@ -1,5 +1,5 @@
-import { CorralError } from "../../errors.js";
 import { emptyStats, type Cgroup, type CgroupStats } from "./cgroup.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * The cgroup of a rootless container that got none: the host's hierarchies are not writable by
@@ -23,7 +23,7 @@ export class NoCgroup implements Cgroup {
   }
   freeze(): Promise<void> {
     return Promise.reject(
-      new CorralError(
+      new ContainerError(
         "OCI_NO_CGROUP",
         "this rootless container has no cgroup, so it cannot be paused; give the user a delegated cgroup to use pause",
       ),

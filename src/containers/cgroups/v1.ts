@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../../errors.js";
 import type { Device, Resources } from "../spec/types.js";
 import { DEFAULT_DEVICES, emptyStats, sleep, type Cgroup, type CgroupStats, type MemEntry } from "./cgroup.js";
 import { cgKeyed, cgNum, cgPids, cgRead, cgWrite, mkdirTracked } from "./fsutil.js";
 import type { CgroupLayout } from "./layout.js";
 import { checkPageSize, NO_HUGETLB } from "./hugetlb.js";
 import { CgroupV2 } from "./v2.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * A cgroup in the v1 hierarchies (Documentation/admin-guide/cgroup-v1/). In the hybrid layout
@@ -41,7 +41,7 @@ export class CgroupV1 implements Cgroup {
   private dir(controller: string): string {
     const d = this.byController.get(controller);
     if (!d)
-      throw new CorralError(
+      throw new ContainerError(
         "CGROUP_CONTROLLER_MISSING",
         `the host has no '${controller}' cgroup controller mounted; remove that limit from linux.resources or mount the controller`,
       );
@@ -103,7 +103,7 @@ export class CgroupV1 implements Cgroup {
             : undefined;
       if (weighted && bfq === "" && !existsSync(join(d, "blkio.weight"))) {
         // mq-deadline, kyber and none have no cgroup weights; runc fails here too, less plainly.
-        throw new CorralError(
+        throw new ContainerError(
           "CGROUP_CONTROLLER_MISSING",
           `linux.resources.blockIO.${weighted}: this host's I/O schedulers take no cgroup weight, neither blkio.weight (CFQ) nor blkio.bfq.weight (BFQ) exists; remove it, or switch the disk's scheduler to bfq`,
         );
@@ -145,7 +145,7 @@ export class CgroupV1 implements Cgroup {
       const v1 = (c: string, field: string) => {
         const d = this.byController.get(c);
         if (!d)
-          throw new CorralError(
+          throw new ContainerError(
             "CGROUP_CONTROLLER_MISSING",
             `linux.resources.network.${field}: the host has no ${c} cgroup controller mounted; remove it, or mount ${c} (a cgroup v1 hierarchy)`,
           );
@@ -156,7 +156,7 @@ export class CgroupV1 implements Cgroup {
         cgWrite(join(v1("net_prio", "priorities"), "net_prio.ifpriomap"), `${p.name} ${p.priority}`);
     }
     if (Object.keys(res.unified).length > 0)
-      throw new CorralError(
+      throw new ContainerError(
         "CGROUP_CONTROLLER_MISSING",
         "linux.resources.unified needs cgroup v2 controllers; this host runs them as cgroup v1",
       );
@@ -169,7 +169,7 @@ export class CgroupV1 implements Cgroup {
     let v2: CgroupV2 | undefined;
     if (!v1) {
       if (!this.layout.v2 || !this.layout.v2Controllers.includes("hugetlb"))
-        throw new CorralError("CGROUP_CONTROLLER_MISSING", NO_HUGETLB);
+        throw new ContainerError("CGROUP_CONTROLLER_MISSING", NO_HUGETLB);
       v2 = new CgroupV2(this.layout, this.relPath);
       v2.create(); // the directory exists (this.all); this enables hugetlb down its path
     }

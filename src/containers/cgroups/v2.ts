@@ -1,10 +1,10 @@
 import { join, relative } from "node:path";
-import { CorralError } from "../../errors.js";
 import type { Device, Resources } from "../spec/types.js";
 import { emptyStats, sharesToWeight, sleep, type Cgroup, type CgroupStats } from "./cgroup.js";
 import { cgKeyed, cgNum, cgPids, cgRead, cgWrite, mkdirTracked } from "./fsutil.js";
 import type { CgroupLayout } from "./layout.js";
 import { checkPageSize } from "./hugetlb.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * A cgroup in the unified hierarchy (Documentation/admin-guide/cgroup-v2.rst). Controllers
@@ -18,7 +18,8 @@ export class CgroupV2 implements Cgroup {
     private readonly layout: CgroupLayout,
     relPath: string,
   ) {
-    if (!layout.v2) throw new CorralError("CGROUP_CONTROLLER_MISSING", "no cgroup2 hierarchy is mounted on this host");
+    if (!layout.v2)
+      throw new ContainerError("CGROUP_CONTROLLER_MISSING", "no cgroup2 hierarchy is mounted on this host");
     this.dir = join(layout.v2, relPath);
   }
 
@@ -56,7 +57,7 @@ export class CgroupV2 implements Cgroup {
 
   private file(controller: string, name: string): string {
     if (!cgRead(join(this.dir, "cgroup.controllers")).split(/\s+/).includes(controller))
-      throw new CorralError(
+      throw new ContainerError(
         "CGROUP_CONTROLLER_MISSING",
         `the cgroup2 controller '${controller}' is not available to ${this.dir}; remove that limit from linux.resources or enable the controller`,
       );
@@ -73,7 +74,7 @@ export class CgroupV2 implements Cgroup {
   apply(res: Resources, _devices: Device[]): void {
     this.applyHugetlb(res.hugepageLimits);
     if (res.network)
-      throw new CorralError(
+      throw new ContainerError(
         "CGROUP_CONTROLLER_MISSING",
         "linux.resources.network: net_cls and net_prio exist only in cgroup v1, and this container's cgroups are v2; remove linux.resources.network",
       );
@@ -124,7 +125,7 @@ export class CgroupV2 implements Cgroup {
     // Device rules in v2 need an eBPF program attached to the cgroup; Corral does not load one.
     for (const [k, val] of Object.entries(res.unified)) {
       if (k.includes("/") || k.startsWith("."))
-        throw new CorralError(
+        throw new ContainerError(
           "OCI_CONFIG_INVALID",
           `config.json: linux.resources.unified key '${k}' is not a cgroup file name`,
         );

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * A minimal root filesystem from the host's static busybox (Debian's busybox-static): the
@@ -10,7 +10,7 @@ import { CorralError } from "../../errors.js";
  */
 export function busyboxRootfs(dir: string, busybox = "/bin/busybox"): string {
   if (!existsSync(busybox))
-    throw new CorralError("BUSYBOX_MISSING", `${busybox} is missing; install Debian's busybox-static package`);
+    throw new ContainerError("BUSYBOX_MISSING", `${busybox} is missing; install Debian's busybox-static package`);
   mkdirSync(join(dir, "bin"), { recursive: true });
   copyFileSync(busybox, join(dir, "bin", "busybox"));
   chmodSync(join(dir, "bin", "busybox"), 0o755);

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { CorralError } from "../../errors.js";
 import { busyboxRootfs } from "./busybox.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Images for `corral container`: a directory is used in place; a rootfs tarball (from
@@ -29,7 +29,7 @@ export function resolveImage(image: string): string {
   }
   const abs = resolve(image);
   if (!existsSync(abs))
-    throw new CorralError(
+    throw new ContainerError(
       "IMAGE_NOT_FOUND",
       `image ${abs} does not exist; give a root filesystem directory, a rootfs tarball or 'busybox'`,
     );
@@ -43,7 +43,7 @@ export function resolveImage(image: string): string {
       try {
         execFileSync("tar", ["-x", "-f", abs, "-C", tmp, "--numeric-owner"], { stdio: ["ignore", "ignore", "pipe"] });
       } catch (e) {
-        throw new CorralError(
+        throw new ContainerError(
           "IMAGE_UNPACK_FAILED",
           `cannot unpack ${abs} as a tar archive; give a rootfs tarball or a directory`,
           { cause: e },

@@ -17,10 +17,10 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../../errors.js";
 import { IpError, ip, ipBatch, type Netns } from "./ip.js";
 import { loopbackUp } from "../../sys/net.js";
 import { allocate, parseSubnet, readPool, withLock, writePool, type Subnet } from "./ipam.js";
+import { ContainerError } from "../errors.js";
 
 export type NetworkMode = "bridge" | { macvlan: string } | { ipvlan: string } | "none";
 
@@ -71,7 +71,7 @@ export function vethName(containerId: string): string {
 
 function checkId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,199}$/.test(id)) {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_INVALID_ID",
       `container id '${id}' may only contain letters, digits and _ . + - (runc's rule)`,
     );
@@ -80,7 +80,7 @@ function checkId(id: string): void {
 
 function checkIfName(name: string, what: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(name)) {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_INVALID_NAME",
       `${what} '${name}' is not a valid interface name (1 to 15 letters, digits, _ . -)`,
     );
@@ -92,7 +92,7 @@ function netnsOf(pid: number): { dev: number; ino: number } {
     const s = statSync(`/proc/${pid}/ns/net`);
     return { dev: s.dev, ino: s.ino };
   } catch {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_NO_PROCESS",
       `process ${pid} does not exist; start the container's process before setting up its network`,
     );
@@ -135,7 +135,7 @@ async function reserve(
     const file = join(dir, `${poolName}.json`);
     const pool = readPool(file) ?? { subnet: subnet.cidr, leases: {} };
     if (pool.subnet !== subnet.cidr) {
-      throw new CorralError(
+      throw new ContainerError(
         "NET_SUBNET_CONFLICT",
         `network ${poolName} already uses ${pool.subnet}, not ${subnet.cidr}; use the same subnet or another bridge`,
       );
@@ -154,7 +154,7 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
   const netns = netnsOf(opts.pid);
   const own = netnsOf(process.pid);
   if (netns.dev === own.dev && netns.ino === own.ino) {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_SAME_NAMESPACE",
       `process ${opts.pid} shares this host's network namespace; give the container its own (linux.namespaces "network")`,
     );
@@ -208,14 +208,14 @@ export async function setupNetwork(opts: NetworkOptions): Promise<ContainerNetwo
   } catch (e) {
     await cleanupNetwork(id).catch(() => {});
     if (e instanceof IpError && e.code === "NET_DRIVER_MISSING") {
-      throw new CorralError(
+      throw new ContainerError(
         "NET_DRIVER_MISSING",
         `this kernel has no ${kind} driver (CONFIG_${kind.toUpperCase()}); use another network mode`,
         { cause: e },
       );
     }
     if (e instanceof IpError && e.code === "NET_DEVICE_MISSING" && kind !== "bridge") {
-      throw new CorralError(
+      throw new ContainerError(
         "NET_DEVICE_MISSING",
         `host interface '${parent}' does not exist; name an existing NIC for ${kind} (see 'ip link')`,
         { cause: e },

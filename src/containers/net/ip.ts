@@ -10,6 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 export interface RunResult {
   status: number | null;
@@ -26,7 +27,7 @@ export function run(cmd: string, args: string[], input?: string): Promise<RunRes
     child.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", (e) =>
       reject(
-        new CorralError("NET_TOOL_MISSING", `cannot run '${cmd}' (${e.message}); install iproute2 and util-linux`, {
+        new ContainerError("NET_TOOL_MISSING", `cannot run '${cmd}' (${e.message}); install iproute2 and util-linux`, {
           cause: e,
         }),
       ),

@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 export interface Subnet {
   /** Canonical "a.b.c.d/p". */
@@ -46,7 +46,7 @@ export function parseSubnet(s: string): Subnet {
   const addr = m?.[1] === undefined ? undefined : ipToInt(m[1]);
   const prefix = Number(m?.[2]);
   if (addr === undefined || !(prefix >= 8 && prefix <= 30)) {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_SUBNET_INVALID",
       `subnet '${s}' is not an IPv4 network like 172.31.200.0/24 (prefix 8 to 30)`,
     );
@@ -54,7 +54,7 @@ export function parseSubnet(s: string): Subnet {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const network = (addr & mask) >>> 0;
   if (network !== addr) {
-    throw new CorralError(
+    throw new ContainerError(
       "NET_SUBNET_INVALID",
       `subnet '${s}' has host bits set; did you mean ${intToIp(network)}/${prefix}?`,
     );
@@ -73,7 +73,7 @@ export function readPool(file: string): Pool | undefined {
     return JSON.parse(readFileSync(file, "utf8")) as Pool;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new CorralError(
+    throw new ContainerError(
       "NET_STATE_CORRUPT",
       `cannot read ${file} (${(e as Error).message}); remove it if no container uses this network`,
     );
@@ -107,7 +107,7 @@ export function allocate(pool: Pool, subnet: Subnet, id: string): string {
       return s;
     }
   }
-  throw new CorralError(
+  throw new ContainerError(
     "NET_POOL_EXHAUSTED",
     `no free address left in ${subnet.cidr}; remove stopped containers or use a larger subnet`,
   );
@@ -153,7 +153,7 @@ export async function withLock<T>(dir: string, name: string, fn: () => Promise<T
       continue;
     }
     if (attempt > 1000) {
-      throw new CorralError(
+      throw new ContainerError(
         "NET_LOCK_TIMEOUT",
         `${path} is held by process ${owner}; wait for it or remove the file if that process is not Corral`,
       );

@@ -3,25 +3,25 @@ import { CorralError, isCorralError } from "../../errors.js";
 import type { HelperRunner } from "../runtime/helper.js";
 import { Runtime } from "../runtime/runtime.js";
 import { COMMANDS } from "./commands.js";
-import { flagBool, flagStr, parseFlags, type Parsed } from "./flags.js";
+import { parseGlobalArgs, usageError, type Args } from "../../cli/args.js";
 import { callPath, type CallIO } from "./io.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * One `corral oci` call (runc's command line: global flags --root, --log, --log-format, --debug,
  * then the command), with the caller's I/O given: the CLI and the resident server both run it.
  */
-const GLOBAL = [
-  { names: ["root"], kind: "string" as const },
-  { names: ["log"], kind: "string" as const },
-  { names: ["log-format"], kind: "string" as const },
-  { names: ["debug"], kind: "bool" as const },
-  { names: ["systemd-cgroup"], kind: "bool" as const },
-  { names: ["rootless"], kind: "string" as const },
-  { names: ["criu"], kind: "string" as const },
-  { names: ["version", "v"], kind: "bool" as const },
-  { names: ["help", "h"], kind: "bool" as const },
-];
-const VALUED = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+const GLOBAL = {
+  root: { type: "string" },
+  log: { type: "string" },
+  "log-format": { type: "string" },
+  debug: { type: "boolean" },
+  "systemd-cgroup": { type: "boolean" },
+  rootless: { type: "string" },
+  criu: { type: "string" },
+  version: { type: "boolean", short: "v" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 export const VERSION_TEXT = "corral-oci version 0.1.0\nspec: 1.1.0\n";
 
@@ -37,10 +37,14 @@ ${Object.entries(COMMANDS)
 `;
 }
 
-/** The global flags and where the command starts. */
-export function splitGlobals(argv: string[]): { globals: Parsed; cmdAt: number } {
-  const cmdAt = argv.findIndex((a, i) => !a.startsWith("-") && !VALUED.includes(argv[i - 1] ?? ""));
-  return { globals: parseFlags(cmdAt < 0 ? argv : argv.slice(0, cmdAt), GLOBAL, "corral oci"), cmdAt };
+/** runc's global flags (before the command), the command and its arguments. */
+export function splitGlobals(argv: readonly string[]): {
+  globals: Args<typeof GLOBAL>["values"];
+  command: string | undefined;
+  rest: string[];
+} {
+  const { values, command, rest } = parseGlobalArgs("oci", argv, GLOBAL);
+  return { globals: values, command, rest };
 }
 
 export interface CallOptions {
@@ -51,10 +55,10 @@ export interface CallOptions {
 }
 
 export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): Promise<number> {
-  const { globals, cmdAt } = splitGlobals(argv);
-  const logFlag = flagStr(globals, "log");
+  const { globals, command: name, rest } = splitGlobals(argv);
+  const logFlag = globals.log;
   const log = logFlag === undefined ? undefined : callPath(io, logFlag);
-  const json = flagStr(globals, "log-format") === "json";
+  const json = globals["log-format"] === "json";
   const report = (level: string, msg: string) => {
     if (!log) return;
     const line = json
@@ -67,39 +71,34 @@ export async function ociCall(argv: string[], io: CallIO, o: CallOptions = {}): 
     }
   };
   try {
-    if (flagBool(globals, "version")) {
+    if (globals.version === true) {
       io.out(VERSION_TEXT);
       return 0;
     }
-    if (cmdAt < 0 || flagBool(globals, "help")) {
+    if (name === undefined || globals.help === true) {
       io.out(usage());
-      return cmdAt < 0 && !flagBool(globals, "help") ? 2 : 0;
+      return name === undefined && !globals.help === true ? 2 : 0;
     }
-    if (flagBool(globals, "systemd-cgroup"))
-      throw new CorralError(
+    if (globals["systemd-cgroup"] === true)
+      throw new ContainerError(
         "OCI_SYSTEMD_CGROUP",
         "--systemd-cgroup is not supported: Corral manages cgroupfs itself; configure the engine's cgroup manager as cgroupfs",
       );
-    const name = argv[cmdAt] ?? "";
     const cmd = COMMANDS[name];
-    if (!cmd)
-      throw new CorralError("USAGE", `unknown command '${name}'; run 'corral oci --help' for the list`, {
-        exitCode: 1,
-      });
-    const rest = argv.slice(cmdAt + 1);
+    if (!cmd) throw usageError(`unknown command '${name}'; run 'corral oci --help' for the list`, 1);
     if (rest.includes("--help") || rest.includes("-h")) {
       io.out(`Usage: corral oci ${cmd.usage}\n`);
       return 0;
     }
-    const p = parseFlags(rest, cmd.flags, `corral oci ${name}`);
-    const rootFlag = flagStr(globals, "root");
+    const run = cmd.bind(rest, name);
+    const rootFlag = globals.root;
     const root = rootFlag === undefined ? o.root : callPath(io, rootFlag);
     const warn = (m: string) => {
       report("warning", m);
       io.err(`corral: warning: ${m}\n`);
     };
     const rt = new Runtime({ ...(root ? { root } : {}), warn, ...(o.helper ? { helper: o.helper } : {}) });
-    return await cmd.run(rt, p, io);
+    return await run(rt, io);
   } catch (e) {
     report("error", isCorralError(e) ? e.message : String(e));
     // The runtime's error names no command: the hint names this front's.

@@ -1,5 +1,5 @@
-import { CorralError } from "../../errors.js";
 import { SIGNALS } from "../linux/consts.js";
+import { ContainerError } from "../errors.js";
 
 /** A signal as runc's kill takes it: "KILL", "SIGKILL" or "9". */
 export function parseSignal(s: string): number {
@@ -10,7 +10,7 @@ export function parseSignal(s: string): number {
   const name = s.toUpperCase().replace(/^SIG/, "");
   const n = SIGNALS[name];
   if (n === undefined)
-    throw new CorralError("OCI_BAD_SIGNAL", `'${s}' is not a signal; use a name like TERM or KILL, or a number`, {
+    throw new ContainerError("OCI_BAD_SIGNAL", `'${s}' is not a signal; use a name like TERM or KILL, or a number`, {
       exitCode: 1,
     });
   return n;

@@ -1,5 +1,5 @@
 import { closeSync, constants, openSync, readSync, unlinkSync } from "node:fs";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * The `start` side of the exec FIFO: the container's init blocks opening it for writing until
@@ -11,7 +11,7 @@ export async function openFifoForStart(path: string, stillAlive: () => boolean):
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    throw new CorralError("OCI_NOT_CREATED", `cannot open ${path}: the container was started already or is gone`, {
+    throw new ContainerError("OCI_NOT_CREATED", `cannot open ${path}: the container was started already or is gone`, {
       cause: e,
     });
   }
@@ -24,12 +24,12 @@ export async function openFifoForStart(path: string, stillAlive: () => boolean):
         if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
       }
       if (!stillAlive())
-        throw new CorralError(
+        throw new ContainerError(
           "OCI_CONTAINER_EXITED",
           "the container process exited before it could start; see its output above",
         );
       if (i > 10000)
-        throw new CorralError("OCI_START_TIMEOUT", "the container did not take the start signal within 10 s");
+        throw new ContainerError("OCI_START_TIMEOUT", "the container did not take the start signal within 10 s");
       await new Promise((r) => setTimeout(r, i < 50 ? 0 : 1));
     }
   } finally {

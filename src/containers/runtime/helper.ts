@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { Readable } from "node:stream";
 import { CorralError } from "../../errors.js";
 import type { Plan } from "./plan.js";
+import { ContainerError } from "../errors.js";
 
 /** Where `npm run build` puts the native helper (scripts/build-native.mjs). */
 export function helperPath(): string {
@@ -11,7 +12,7 @@ export function helperPath(): string {
   if (env) return env;
   const p = fileURLToPath(new URL("../../../native/corral-init", import.meta.url));
   if (!existsSync(p))
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_HELPER_MISSING",
       `the native helper ${p} is missing; run 'npm run build' (it needs gcc and libc6-dev)`,
     );
@@ -81,7 +82,7 @@ export class StatusTracker {
       this.resolveReady();
     } else if (word === "exit") this.exitCode = Number(rest);
     else if (word === "error")
-      this.failure ??= new CorralError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
+      this.failure ??= new ContainerError("OCI_CONTAINER_START_FAILED", `container set-up failed: ${rest}`);
   }
 
   closed(): void {
@@ -107,7 +108,7 @@ export class StatusTracker {
     if (!this.statusClosed || !this.helperExited) return;
     const err =
       this.failure ??
-      new CorralError(
+      new ContainerError(
         "OCI_CONTAINER_START_FAILED",
         `the container helper ended (status ${this.helperCode}) before the container was ready`,
       );
@@ -139,7 +140,7 @@ export const runHelper: HelperRunner = (plan, stdio = "inherit") => {
   status.on("close", () => t.closed());
   status.on("error", () => undefined);
   child.on("error", (e) =>
-    t.failed(new CorralError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e })),
+    t.failed(new ContainerError("OCI_HELPER_MISSING", `cannot start ${helperPath()}: ${e.message}`, { cause: e })),
   );
   child.on("exit", (code, sig) => t.exited(code ?? 128 + (sig ? 9 : 0)));
   return { pid: t.pid, ready: t.ready, exit: t.exit, helperPid: child.pid ?? -1 };

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { CorralError } from "../../errors.js";
 import type { Hook } from "../spec/types.js";
 import type { OciState } from "./state.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Run OCI hooks (config.md "POSIX-platform Hooks"): each gets the container state on stdin;
@@ -20,7 +20,7 @@ export async function runHooks(
       await runOne(h, state);
     } catch (e) {
       const msg = `hooks.${stage}[${i}] (${h.path}) failed: ${(e as Error).message}`;
-      if (fatal) throw new CorralError("OCI_HOOK_FAILED", `${msg}; fix or remove the hook`, { cause: e });
+      if (fatal) throw new ContainerError("OCI_HOOK_FAILED", `${msg}; fix or remove the hook`, { cause: e });
       warn(msg);
     }
   }

@@ -1,6 +1,5 @@
 import { existsSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { CorralError } from "../../errors.js";
 import { DEFAULT_DEVICES } from "../cgroups/cgroup.js";
 import { CLONE_NEW, MOUNT_OPTIONS, MS, NS_FILE, PROPAGATION, RLIMITS } from "../linux/consts.js";
 import { secureJoin } from "../spec/paths.js";
@@ -8,6 +7,7 @@ import type { Namespace, NamespaceType, Process, Spec } from "../spec/types.js";
 import type { CapabilitySets } from "../security/index.js";
 import type { SeccompProgram } from "../seccomp/index.js";
 import type { IdMapTools } from "./rootless.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * The helper's plan (see native/corral-init.c): records of tab-separated fields, one per line.
@@ -19,7 +19,7 @@ export class Plan {
     const all = [op, ...fields.map(String)];
     for (const f of all) {
       if (/[\t\n]/.test(f))
-        throw new CorralError(
+        throw new ContainerError(
           "OCI_CONFIG_INVALID",
           `config.json: the value '${f.slice(0, 60)}' contains a tab or newline, which Corral cannot pass on; remove it`,
         );
@@ -64,7 +64,7 @@ function namespaceRecords(plan: Plan, namespaces: Namespace[]): number {
     if (!ns) continue;
     if (ns.path) {
       if (!existsSync(ns.path))
-        throw new CorralError(
+        throw new ContainerError(
           "OCI_NAMESPACE_MISSING",
           `config.json: linux.namespaces ${t} path ${ns.path} does not exist; start the namespace's owner first`,
         );
@@ -120,7 +120,10 @@ export function createPlan(o: CreatePlanInput): Plan {
   const { spec, rootfs } = o;
   const proc = spec.process;
   if (!proc)
-    throw new CorralError("OCI_CONFIG_INVALID", "config.json: process is missing; a container needs a process to run");
+    throw new ContainerError(
+      "OCI_CONFIG_INVALID",
+      "config.json: process is missing; a container needs a process to run",
+    );
   const plan = new Plan();
   for (const f of o.cgroupProcs) plan.add("cgroup", f);
   if (proc.oomScoreAdj !== undefined) plan.add("oom", proc.oomScoreAdj);
@@ -135,7 +138,7 @@ export function createPlan(o: CreatePlanInput): Plan {
   const fresh = (t: NamespaceType) => ns.some((n) => n.type === t && !n.path);
   if (newUser) {
     if (spec.linux.uidMappings.length === 0 || spec.linux.gidMappings.length === 0)
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_CONFIG_INVALID",
         "config.json: linux.uidMappings and linux.gidMappings are required with a new user namespace",
       );
@@ -163,7 +166,7 @@ export function createPlan(o: CreatePlanInput): Plan {
   for (const [i, m] of spec.mounts.entries()) {
     const dst = secureJoin(rootfs, m.destination);
     if (dst === rootfs)
-      throw new CorralError("OCI_CONFIG_INVALID", `config.json: mounts[${i}].destination may not be the root`);
+      throw new ContainerError("OCI_CONFIG_INVALID", `config.json: mounts[${i}].destination may not be the root`);
     const { flags, propagation, data } = mountFlags(m.options);
     if (m.type === "cgroup") {
       // The container's own cgroup directories, bound read-only (or rw if asked) under a tmpfs.
@@ -196,7 +199,7 @@ export function createPlan(o: CreatePlanInput): Plan {
     if (isBind) {
       const src = isAbsolute(m.source) ? m.source : resolve(o.bundleDir, m.source);
       if (!existsSync(src))
-        throw new CorralError(
+        throw new ContainerError(
           "OCI_MOUNT_SOURCE_MISSING",
           `config.json: mounts[${i}].source ${src} does not exist; create it or fix the path`,
         );
@@ -255,7 +258,7 @@ export function createPlan(o: CreatePlanInput): Plan {
 function sharedMountsPlan(plan: Plan, spec: Spec, rootfs: string): void {
   const fix = 'add {"type": "mount"} to linux.namespaces';
   const refuse = (field: string, what: string) => {
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_CONFIG_INVALID",
       `config.json: ${field} ${what} in the host's mount namespace, which the container shares without a mount namespace of its own; ${fix} or remove ${field}`,
     );

@@ -1,8 +1,8 @@
 import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
-import { CorralError } from "../../errors.js";
 import type { IdMapping, Mount, Spec } from "../spec/types.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Rootless containers: `corral oci` run by an unprivileged user (or by root inside a user
@@ -47,7 +47,7 @@ function sysctl(path: string): string | undefined {
  */
 export function checkUserNamespaces(read: (p: string) => string | undefined = sysctl): void {
   const deny = (name: string, value: string) => {
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_USERNS_DISABLED",
       `this kernel forbids unprivileged user namespaces (sysctl ${name} = ${value}); have root run 'sysctl -w ${name}=${name.startsWith("user.") ? 15000 : name.includes("apparmor") ? 0 : 1}', or run corral oci as root`,
     );
@@ -109,14 +109,14 @@ function mapTool(kind: "uid" | "gid", maps: IdMapping[], own: number): string | 
   for (const [i, m] of maps.entries()) {
     const fits = ranges.some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.size);
     if (!fits)
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_IDMAP_DENIED",
         `config.json: ${field}[${i}] maps host ids ${m.hostID}..${m.hostID + m.size - 1}, which ${file} does not grant to ${userInfo().username}; map only your own ${kind} or ranges listed there`,
       );
   }
   const tool = findTool(`new${kind}map`);
   if (!tool)
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_NEWUIDMAP_MISSING",
       `config.json: ${field} maps more than your own ${kind}, which needs new${kind}map; install the uidmap package`,
     );

@@ -21,6 +21,7 @@ import {
   rootlessSpec,
   type IdMapTools,
 } from "./rootless.js";
+import { ContainerError } from "../errors.js";
 
 export interface RuntimeOptions {
   /** State directory (runc --root; default /run/corral-oci, or $XDG_RUNTIME_DIR/corral-oci rootless). */
@@ -222,7 +223,7 @@ export class Runtime {
     const st = this.store.load(id);
     const status = this.status(st);
     if (status !== "created")
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_NOT_CREATED",
         `container '${id}' is ${status}, not created; only a created container can be started`,
       );
@@ -277,7 +278,7 @@ export class Runtime {
     const st = this.store.load(id);
     const status = this.status(st);
     if (status === "stopped")
-      throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is not running; nothing to signal`);
+      throw new ContainerError("OCI_NOT_RUNNING", `container '${id}' is not running; nothing to signal`);
     const pids = all ? this.ps(id) : [st.pid];
     for (const p of pids) {
       try {
@@ -303,8 +304,8 @@ export class Runtime {
     }
     const status = this.status(st);
     if ((status === "running" || status === "paused") && !force)
-      throw new CorralError(
-        "OCI_CONTAINER_RUNNING",
+      throw new ContainerError(
+        "CONTAINER_RUNNING",
         `container '${id}' is ${status}; stop it first or delete it with --force`,
       );
     const cg = openCgroup(st.cgroupPath);
@@ -323,7 +324,7 @@ export class Runtime {
     const st = this.store.load(id);
     const status = this.status(st);
     if (status !== "running" && status !== "created")
-      throw new CorralError("OCI_NOT_RUNNING", `container '${id}' is ${status}; exec needs a running container`);
+      throw new ContainerError("OCI_NOT_RUNNING", `container '${id}' is ${status}; exec needs a running container`);
     const cg = openCgroup(st.cgroupPath);
     const plan = execPlan({
       process: proc,
@@ -350,7 +351,7 @@ export class Runtime {
   async pause(id: string): Promise<void> {
     const st = this.store.load(id);
     if (this.status(st) !== "running")
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_NOT_RUNNING",
         `container '${id}' is not running; only a running container can be paused`,
       );
@@ -359,7 +360,7 @@ export class Runtime {
 
   async resume(id: string): Promise<void> {
     const st = this.store.load(id);
-    if (this.status(st) !== "paused") throw new CorralError("OCI_NOT_PAUSED", `container '${id}' is not paused`);
+    if (this.status(st) !== "paused") throw new ContainerError("OCI_NOT_PAUSED", `container '${id}' is not paused`);
     await openCgroup(st.cgroupPath).thaw();
   }
 }
@@ -368,7 +369,7 @@ export class Runtime {
 function explainRootless(e: unknown): unknown {
   if (!(e instanceof CorralError) || e.code !== "OCI_CONTAINER_START_FAILED") return e;
   if (/clone with flags.*(No space left|Operation not permitted)/.test(e.message))
-    return new CorralError(
+    return new ContainerError(
       "OCI_USERNS_DISABLED",
       `the kernel refused an unprivileged user namespace (${e.message.replace(/^container set-up failed: /, "")}); check sysctl user.max_user_namespaces and kernel.unprivileged_userns_clone, or run as root`,
       { cause: e },
@@ -394,7 +395,7 @@ export async function killAll(cg: Cgroup): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, i < 20 ? 1 : 10));
   }
-  throw new CorralError(
+  throw new ContainerError(
     "OCI_KILL_FAILED",
     "processes of the container survived SIGKILL for 5 s; check for tasks stuck in the kernel (D state)",
   );

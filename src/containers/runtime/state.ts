@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../../errors.js";
 import type { Hooks, NamespaceType } from "../spec/types.js";
+import { ContainerError } from "../errors.js";
 
 /** What Corral keeps per container in <root>/<id>/state.json. */
 export interface StoredState {
@@ -46,7 +46,7 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
 
 export function checkId(id: string): void {
   if (!ID_RE.test(id))
-    throw new CorralError("OCI_BAD_ID", `container id '${id}' is invalid; use letters, digits and . _ + -`);
+    throw new ContainerError("OCI_BAD_ID", `container id '${id}' is invalid; use letters, digits and . _ + -`);
 }
 
 export class StateStore {
@@ -63,7 +63,7 @@ export class StateStore {
       mkdirSync(this.root, { recursive: true, mode: 0o711 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "error";
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_STATE_FAILED",
         `cannot create the state directory ${this.root} (${code}); pass --root with a directory you can write`,
         { cause: e },
@@ -74,8 +74,8 @@ export class StateStore {
       mkdirSync(d, { mode: 0o711 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "EEXIST")
-        throw new CorralError(
-          "OCI_ID_EXISTS",
+        throw new ContainerError(
+          "CONTAINER_EXISTS",
           `a container named '${id}' already exists; delete it or pick another id`,
         );
       throw e;
@@ -94,7 +94,7 @@ export class StateStore {
     try {
       return JSON.parse(readFileSync(join(this.dir(id), "state.json"), "utf8")) as StoredState;
     } catch {
-      throw new CorralError("OCI_NOT_FOUND", `container '${id}' does not exist`, { exitCode: 1 });
+      throw new ContainerError("OCI_NOT_FOUND", `container '${id}' does not exist`, { exitCode: 1 });
     }
   }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import { CorralError } from "../../errors.js";
 import { buildSeccomp } from "./index.js";
 import { defaultSeccompProfile } from "./profile.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * The seccomp filter of a `corral container`: Corral's default profile, none ("unconfined",
@@ -16,7 +16,7 @@ export function parseSecurityOpts(opts: string[]): SeccompChoice {
   for (const o of opts) {
     const m = /^seccomp[=:](.+)$/.exec(o);
     if (!m?.[1])
-      throw new CorralError(
+      throw new ContainerError(
         "USAGE",
         `--security-opt '${o}' is not supported; use seccomp=unconfined or seccomp=PROFILE.json`,
       );
@@ -39,7 +39,7 @@ export function seccompFor(choice: SeccompChoice): unknown {
       } catch (e) {
         const why =
           e instanceof SyntaxError ? "is not JSON" : `cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"})`;
-        throw new CorralError(
+        throw new ContainerError(
           "USAGE",
           `seccomp profile ${choice.path} ${why}; give a JSON file in the OCI linux.seccomp form`,
           { cause: e },
@@ -53,7 +53,7 @@ export function seccompFor(choice: SeccompChoice): unknown {
         Array.isArray(rules) &&
         rules.some((r) => typeof r === "object" && r !== null && ("includes" in r || "excludes" in r))
       )
-        throw new CorralError(
+        throw new ContainerError(
           "USAGE",
           `seccomp profile ${choice.path} has engine 'includes'/'excludes' conditions, which Corral does not resolve; give a profile in the OCI linux.seccomp form`,
         );

@@ -10,7 +10,6 @@
  * Argument comparisons are unsigned 64-bit, done on the two 32-bit halves of args[i] (classic BPF
  * loads 32 bits at a time), high half first, as libseccomp does.
  */
-import { CorralError } from "../../errors.js";
 import { BpfAssembler, type Label } from "./bpf.js";
 import {
   AUDIT_ARCH_X86_64,
@@ -23,6 +22,7 @@ import {
 } from "./layout.js";
 import { SYSCALLS_X86_64 } from "./syscalls-x86_64.js";
 import type { ArgCondition, SeccompModel, SyscallRule } from "./validate.js";
+import { ContainerError } from "../errors.js";
 
 /** Architectures whose calls reach an x86_64 process's filter but have no table here. */
 const FOREIGN_ON_X86_64 = new Set(["SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
@@ -164,7 +164,7 @@ export function generate(model: SeccompModel): Generated {
 
   const instructions = asm.assemble();
   if (instructions.length > BPF_MAXINSNS) {
-    throw new CorralError(
+    throw new ContainerError(
       "SECCOMP_INVALID",
       `linux.seccomp: the filter needs ${instructions.length} BPF instructions, more than the kernel's limit of ${BPF_MAXINSNS}; merge rules with the same action`,
     );

@@ -3,11 +3,11 @@
  * "Seccomp") compiled to the classic BPF program the kernel's seccomp(2) takes. The runtime loads
  * it (after no_new_privs, right before exec) with the flags from `seccompFilterFlags`.
  */
-import { CorralError } from "../../errors.js";
 import { encode } from "./bpf.js";
 import { generate } from "./compile.js";
 import { SECCOMP_FILTER_FLAG } from "./layout.js";
 import { FLAGS, parseSeccomp } from "./validate.js";
+import { ContainerError } from "../errors.js";
 
 export interface SeccompProgram {
   /** The bytes of `struct sock_filter[]`. */
@@ -29,7 +29,7 @@ export interface SeccompOptions {
 export function buildSeccomp(spec: unknown): SeccompProgram {
   if (process.arch !== "x64") {
     // The program checks AUDIT_ARCH_X86_64 and kills anything else: on another host it would kill every call.
-    throw new CorralError(
+    throw new ContainerError(
       "SECCOMP_UNSUPPORTED_ARCH",
       `linux.seccomp: Corral generates seccomp filters for x86_64 only, and this host is ${process.arch}; remove linux.seccomp or run on x86_64`,
     );

@@ -4,6 +4,7 @@
  */
 import { CorralError } from "../../errors.js";
 import { EPERM, MAX_ERRNO, SECCOMP_FILTER_FLAG, SECCOMP_RET } from "./layout.js";
+import { ContainerError } from "../errors.js";
 
 export const ACTIONS = [
   "SCMP_ACT_KILL",
@@ -90,7 +91,7 @@ const ROOT = "linux.seccomp";
 const U64_LIMIT = 1n << 64n;
 
 function invalid(field: string, what: string): CorralError {
-  return new CorralError(
+  return new ContainerError(
     "SECCOMP_INVALID",
     `${field}: ${what}; fix config.json (OCI runtime spec, config-linux.md "Seccomp")`,
   );
@@ -169,7 +170,7 @@ function actionRet(action: SeccompAction, errnoRet: number | undefined, field: s
     case "SCMP_ACT_LOG":
       return SECCOMP_RET.LOG;
     case "SCMP_ACT_NOTIFY":
-      throw new CorralError(
+      throw new ContainerError(
         "SECCOMP_UNSUPPORTED",
         `${field}: SCMP_ACT_NOTIFY needs a seccomp agent (listenerPath), which Corral does not implement; use SCMP_ACT_ERRNO or SCMP_ACT_TRACE instead`,
       );

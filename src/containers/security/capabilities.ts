@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /** Capability numbers from linux/capability.h, in numeric order (the index is the number). */
 export const CAPABILITY_NAMES = Object.freeze([
@@ -106,7 +107,7 @@ export interface CapabilityOptions {
 const ROOT = "process.capabilities";
 
 function invalid(field: string, what: string): CorralError {
-  return new CorralError(
+  return new ContainerError(
     "CAPABILITY_INVALID",
     `${field}: ${what}; fix config.json (OCI runtime spec, config.md "Linux Process")`,
   );
@@ -138,7 +139,7 @@ export function capabilitySets(spec: unknown, opts: CapabilityOptions = {}): Cap
       if (typeof name !== "string") throw invalid(field, `must be a string like "CAP_CHOWN", got ${typeof name}`);
       const nr = (CAPABILITIES as Record<string, number>)[name];
       if (nr === undefined) {
-        throw new CorralError(
+        throw new ContainerError(
           "CAPABILITY_UNKNOWN",
           `${field}: unknown capability '${name}'; use a name from capabilities(7) such as CAP_NET_BIND_SERVICE`,
         );

@@ -1,7 +1,6 @@
 import { createServer, type Socket } from "node:net";
 import { chmodSync, mkdirSync, readlinkSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { CorralError } from "../../errors.js";
 import { StatusTracker, type HelperRunner } from "../runtime/helper.js";
 import { describeFailure, ociCall, splitGlobals } from "../oci/call.js";
 import type { CallIO } from "../oci/io.js";
@@ -16,6 +15,7 @@ import {
   u32,
   type Frame,
 } from "./protocol.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * The resident server behind `corral-oci` (issue 4: keep Node's start-up off the per-call
@@ -126,7 +126,7 @@ export function serve(o: ServeOptions): Promise<void> {
     server.once("error", (e) => {
       process.umask(mask);
       clearInterval(watch);
-      reject(new CorralError("OCI_SERVER_FAILED", `cannot listen on ${path}: ${e.message}`, { cause: e }));
+      reject(new ContainerError("OCI_SERVER_FAILED", `cannot listen on ${path}: ${e.message}`, { cause: e }));
     });
     server.listen(path, () => {
       process.umask(mask);
@@ -183,7 +183,7 @@ async function serveConnection(
         tracker?.exited(f.payload.readUInt32LE(0));
         break;
       case TO_SERVER.HELPER_FAILED:
-        tracker?.failed(new CorralError("OCI_HELPER_MISSING", f.payload.toString("utf8")));
+        tracker?.failed(new ContainerError("OCI_HELPER_MISSING", f.payload.toString("utf8")));
         break;
       case TO_SERVER.SIGNAL: {
         const sig = ({ 1: "SIGHUP", 2: "SIGINT", 15: "SIGTERM" } as Record<number, NodeJS.Signals>)[
@@ -199,7 +199,7 @@ async function serveConnection(
   const gone = new Promise<void>((r) => {
     sock.on("close", () => {
       closed = true;
-      tracker?.failed(new CorralError("OCI_CLIENT_GONE", "the corral-oci client went away while its helper ran"));
+      tracker?.failed(new ContainerError("OCI_CLIENT_GONE", "the corral-oci client went away while its helper ran"));
       go();
       r();
     });
@@ -214,14 +214,14 @@ async function serveConnection(
   });
   await request;
   if (closed) return;
-  let cmdAt = -1;
+  let call: ReturnType<typeof splitGlobals> | undefined;
   try {
-    ({ cmdAt } = splitGlobals(args));
+    call = splitGlobals(args);
   } catch {
     // a bad global flag: ociCall reports it
   }
-  if (args[cmdAt] === "server") {
-    const sub = args[cmdAt + 1] ?? "status";
+  if (call?.command === "server") {
+    const sub = call.rest[0] ?? "status";
     if (sub === "status") send(TO_CLIENT.STDOUT, `corral-oci server ${process.pid} serving ${root}\n`);
     send(TO_CLIENT.EXIT, u32(sub === "status" || sub === "stop" ? 0 : 2));
     sock.end();
@@ -235,7 +235,7 @@ async function serveConnection(
   }
   const helper: HelperRunner = (plan) => {
     if (tracker)
-      throw new CorralError(
+      throw new ContainerError(
         "OCI_SERVER_FAILED",
         "a second helper was asked for while one still runs; this is a bug in corral",
       );
@@ -248,7 +248,7 @@ async function serveConnection(
       })
       .catch(() => undefined);
     send(TO_CLIENT.PLAN, plan.toString());
-    if (closed) t.failed(new CorralError("OCI_CLIENT_GONE", "the corral-oci client went away"));
+    if (closed) t.failed(new ContainerError("OCI_CLIENT_GONE", "the corral-oci client went away"));
     return { pid: t.pid, ready: t.ready, exit: t.exit, helperPid: -1 };
   };
   const io: CallIO = {

@@ -1,6 +1,6 @@
 import { lstatSync, readlinkSync } from "node:fs";
 import { posix } from "node:path";
-import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Resolve `unsafe` (a path inside the container) under `root` the way the container would see
@@ -29,7 +29,8 @@ export function secureJoin(root: string, unsafe: string): string {
       done.push(part);
       continue;
     }
-    if (++links > 255) throw new CorralError("OCI_PATH_LOOP", `too many symbolic links resolving ${unsafe} in ${root}`);
+    if (++links > 255)
+      throw new ContainerError("OCI_PATH_LOOP", `too many symbolic links resolving ${unsafe} in ${root}`);
     if (target.startsWith("/")) done.length = 0;
     pending.unshift(...target.split("/").filter(Boolean));
   }

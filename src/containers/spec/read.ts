@@ -1,11 +1,12 @@
 import { CorralError } from "../../errors.js";
+import { ContainerError } from "../errors.js";
 
 /**
  * Typed readers for untrusted JSON: each names the field it rejects, so an invalid config.json
  * gets "config.json: linux.resources.memory.limit must be an integer" and not a stack trace.
  */
 export function invalid(path: string, what: string): CorralError {
-  return new CorralError("OCI_CONFIG_INVALID", `config.json: ${path} ${what}; fix the bundle's config.json`);
+  return new ContainerError("OCI_CONFIG_INVALID", `config.json: ${path} ${what}; fix the bundle's config.json`);
 }
 
 export type Obj = Record<string, unknown>;

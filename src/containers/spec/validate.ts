@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { CorralError } from "../../errors.js";
 import { RLIMITS } from "../linux/consts.js";
 import { arr, bool, int, invalid, isObj, obj, optInt, optObj, optStr, str, strArr, strMap, type Obj } from "./read.js";
 import type {
@@ -20,6 +19,7 @@ import type {
   ThrottleDevice,
   WeightDevice,
 } from "./types.js";
+import { ContainerError } from "../errors.js";
 
 const NS_TYPES: readonly NamespaceType[] = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"];
 const U32 = 0xffffffff;
@@ -345,12 +345,15 @@ export function loadBundle(dir: string): Bundle {
   const abs = resolve(dir);
   const file = join(abs, "config.json");
   if (!existsSync(file))
-    throw new CorralError("OCI_BUNDLE_INVALID", `${abs} has no config.json; pass the bundle directory with --bundle`);
+    throw new ContainerError(
+      "OCI_BUNDLE_INVALID",
+      `${abs} has no config.json; pass the bundle directory with --bundle`,
+    );
   let doc: unknown;
   try {
     doc = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_CONFIG_INVALID",
       `config.json in ${abs} is not valid JSON (${(e as Error).message}); fix the file`,
       { cause: e },
@@ -359,7 +362,7 @@ export function loadBundle(dir: string): Bundle {
   const spec = parseSpec(doc);
   const rootfs = resolve(abs, spec.root.path);
   if (!existsSync(rootfs) || !statSync(rootfs).isDirectory())
-    throw new CorralError(
+    throw new ContainerError(
       "OCI_BUNDLE_INVALID",
       `the bundle's rootfs ${rootfs} (root.path) is not a directory; unpack the root filesystem there`,
     );

@@ -96,8 +96,13 @@ export class Block {
     readonly n: number,
     /** The space its interpreter table is written to (CodeCache.tables). */
     tables: OpTables,
+    /**
+     * One instruction, always reached through the execute TLB's slow path (Hart.soloBlock: an
+     * execute trigger is armed, or PMP splits the page): never linked or compiled.
+     */
+    readonly solo = false,
   ) {
-    this.linkable = continues(this);
+    this.linkable = !solo && continues(this);
     this.tbase = tables.add(this);
   }
 
@@ -107,7 +112,8 @@ export class Block {
    * a lookup). The second slot is overwritten when both are taken.
    */
   link(next: Block, d: number): void {
-    if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead || next.hi >= 0) return;
+    if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead || next.hi >= 0 || next.solo)
+      return;
     if (this.l0 === null) {
       this.l0 = next;
       this.d0 = d | 0;
@@ -149,6 +155,7 @@ export class CodeCache {
     this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
+    ram.onCodeFlush = () => this.invalidateAll();
   }
 
   /**
@@ -217,6 +224,10 @@ export class CodeCache {
    * itself loops inside host code.
    */
   compile(b: Block): void {
+    if (b.solo) {
+      b.hits = -(1 << 30); // stays interpreted: compiled code would chain past the checks
+      return;
+    }
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
     else b.run = compileBlock(b);
   }
@@ -252,7 +263,9 @@ export class CodeCache {
     let p = start;
     let ended = false;
     let hi = -1;
-    while (ops.length < MAX_BLOCK && p < pageEnd) {
+    const solo = h.soloBlock(start);
+    const max = solo ? 1 : MAX_BLOCK;
+    while (ops.length < max && p < pageEnd) {
       const lo = u8[p]! | (u8[p + 1]! << 8);
       let dec;
       if ((lo & 3) !== 3) {
@@ -292,7 +305,7 @@ export class CodeCache {
     }
     const code = new Int32Array(WORDS * entries.length);
     entries.forEach((e, k) => pack(e, code, k));
-    const block = new Block(start, ops, Int32Array.from(offs), code, n, this.tables);
+    const block = new Block(start, ops, Int32Array.from(offs), code, n, this.tables, solo);
     block.hi = hi;
     return block;
   }

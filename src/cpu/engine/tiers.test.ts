@@ -126,6 +126,7 @@ function place(m: Machine, h: Hart, words: number[], regs: Int32Array, dataSeed:
   }
   m.cache.invalidateAll(); // the code was written behind the CPU's back
   h.x.set(regs);
+  h.openPmp(); // what firmware leaves: S and U may access everything (privileged spec 3.7.1)
 }
 
 /**

@@ -3,7 +3,7 @@
  * used for non-NaN values: a NaN passing through a JS number may lose its payload or quiet bit,
  * so NaNs are always handled as bits (spec: moves and sign injection preserve NaN payloads).
  */
-import { CorralError } from "../../errors.js";
+import { CpuError } from "../errors.js";
 
 const scratch = new ArrayBuffer(8);
 const f64 = new Float64Array(scratch);
@@ -12,10 +12,7 @@ const i32 = new Int32Array(scratch);
 
 // Register halves are (low, high) words; the typed-array views below assume a little-endian host.
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
-  throw new CorralError(
-    "HOST_BIG_ENDIAN",
-    "the FPU emulation needs a little-endian host; run Corral on x86-64 or arm64",
-  );
+  throw new CpuError("HOST_BIG_ENDIAN", "the FPU emulation needs a little-endian host; run Corral on x86-64 or arm64");
 }
 
 /** Canonical single-precision NaN bits (spec "NaN Generation and Propagation"). */

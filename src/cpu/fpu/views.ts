@@ -3,7 +3,7 @@
  * floats directly instead of assembling them from int32 halves. On the little-endian hosts Corral
  * runs on, register r is f64[r], and its low word (a NaN-boxed single) is f32[2r].
  */
-import { CorralError } from "../../errors.js";
+import { CpuError } from "../errors.js";
 
 let owner: Int32Array | null = null;
 let f64: Float64Array = new Float64Array(0);
@@ -16,7 +16,7 @@ function attach(f: Int32Array): void {
   let v = known.get(f);
   if (v === undefined) {
     if (f.byteOffset % 8 !== 0) {
-      throw new CorralError(
+      throw new CpuError(
         "FPU_REGS_MISALIGNED",
         "the hart's f register array must start on an 8-byte boundary; allocate it as its own Int32Array",
       );

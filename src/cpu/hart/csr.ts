@@ -24,6 +24,7 @@ import {
   SSTATUS_MASK,
 } from "../isa/defs.js";
 import type { Hart } from "./hart.js";
+import { PMP_ENTRIES } from "./pmp.js";
 import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "../isa/int64.js";
 
 /** The value a CSR read produced (two words, to stay exact). */
@@ -157,13 +158,33 @@ export function csrRead(h: Hart, csr: number, retired = 0): boolean {
     case Csr.mhartid:
       return out(h.hartId, 0);
   }
-  // pmpcfg0..15 (RV64: only even numbers exist), pmpaddr0..63 (3.7.1).
+  // pmpcfg0..15 (RV64: only even numbers exist), pmpaddr0..63 (3.7.1; pmp.ts).
   if (csr >= 0x3a0 && csr <= 0x3af) {
     if (csr & 1) return false;
-    const i = csr - 0x3a0;
-    return out(h.pmpcfg[i]!, h.pmpcfg[i + 1]!);
+    const [lo, hi] = h.pmp.readCfg(csr - 0x3a0);
+    return out(lo, hi);
   }
-  if (csr >= 0x3b0 && csr <= 0x3ef) return outNum(h.pmpaddr[csr - 0x3b0]!);
+  if (csr >= 0x3b0 && csr <= 0x3ef) {
+    const e = csr - 0x3b0;
+    return e < PMP_ENTRIES ? out(h.pmp.addrLo[e]!, h.pmp.addrHi[e]!) : out(0, 0);
+  }
+  // The trigger module (Sdtrig, trigger.ts).
+  switch (csr) {
+    case Csr.tselect:
+      return out(h.trig.select, 0);
+    case Csr.tdata1: {
+      const [lo, hi] = h.trig.readTdata1();
+      return out(lo, hi);
+    }
+    case Csr.tdata2: {
+      const [lo, hi] = h.trig.readTdata2();
+      return out(lo, hi);
+    }
+    case Csr.tdata3:
+      return out(0, 0); // textra: no context matching (all its fields WARL 0)
+    case Csr.tinfo:
+      return out(h.trig.readTinfo(), 0);
+  }
   // Unimplemented hardware performance counters and their events read as zero (3.1.10).
   if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f))
     return out(0, 0);
@@ -303,15 +324,26 @@ export function csrWrite(h: Hart, csr: number, lo: number, hi: number, retired =
   }
   if (csr >= 0x3a0 && csr <= 0x3af) {
     if (csr & 1) return false;
-    const i = csr - 0x3a0;
-    h.pmpcfg[i] = lo;
-    h.pmpcfg[i + 1] = hi;
+    if (h.pmp.writeCfg(csr - 0x3a0, lo, hi)) h.protectionChanged();
     return true;
   }
   if (csr >= 0x3b0 && csr <= 0x3ef) {
-    // pmpaddr holds bits 55:2 of an address (54 bits, 3.7.1).
-    h.pmpaddr[csr - 0x3b0] = (hi & 0x3fffff) * TWO32 + (lo >>> 0);
+    if (h.pmp.writeAddr(csr - 0x3b0, lo, hi)) h.protectionChanged();
     return true;
+  }
+  switch (csr) {
+    case Csr.tselect:
+      h.trig.writeSelect(lo, hi);
+      return true;
+    case Csr.tdata1:
+      if (h.trig.writeTdata1(lo, hi)) h.protectionChanged();
+      return true;
+    case Csr.tdata2:
+      h.trig.writeTdata2(lo, hi);
+      return true;
+    case Csr.tdata3:
+    case Csr.tinfo: // read-only in 1.0 (writes ignored, as QEMU does)
+      return true;
   }
   if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true;
   return false;

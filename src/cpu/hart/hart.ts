@@ -22,6 +22,8 @@ import {
 } from "../isa/defs.js";
 import type { FpuHart } from "../fpu/index.js";
 import { Access, translate } from "./mmu.js";
+import { Pmp, PMP_R, PMP_W, PMP_X } from "./pmp.js";
+import { T_EXEC, T_LOAD, T_STORE, Triggers } from "./trigger.js";
 import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
 import { HartArea, TLB_SET } from "../wasm/layout.js";
 
@@ -115,8 +117,10 @@ export class Hart implements InterruptTarget, FpuHart {
   scounteren = 0;
   mcountinhibit = 0;
   stimecmp = Number.MAX_VALUE;
-  readonly pmpcfg = new Int32Array(16); // pmpcfg0, 2, ..., 14 as pairs
-  readonly pmpaddr = new Float64Array(64);
+  /** Physical memory protection (pmp.ts): checked only in the slow paths, before a TLB fill. */
+  readonly pmp = new Pmp();
+  /** The debug trigger module (trigger.ts): checked only in the slow paths while armed. */
+  readonly trig = new Triggers();
   satpMode = SATP_BARE;
   /** satp.PPN * 4096: the root page table. */
   satpRoot = 0;
@@ -419,9 +423,20 @@ export class Hart implements InterruptTarget, FpuHart {
     } else this.storeSlow(a, 8, lo, hi);
   }
 
-  /** Translate for data and return the RAM offset, or -1 for a physical address outside RAM. */
-  private dataRamOffset(a: number, access: Access): number {
-    const pa = translate(this, a, access, this.dataPriv);
+  /**
+   * Translate for data and check PMP and triggers for the `size` bytes at `a`; return the RAM
+   * offset, or -(pa + 1) for a physical address outside RAM.
+   */
+  private dataRamOffset(a: number, access: Access, size: number): number {
+    const priv = this.dataPriv;
+    if (this.trig.data && this.trig.fires(access === Access.Write ? T_STORE : T_LOAD, a, size, this.priv))
+      this.raise(Exc.Breakpoint, a);
+    const pa = translate(this, a, access, priv);
+    if (
+      (priv !== PRIV_M || this.pmp.locked) &&
+      !this.pmp.allows(pa, size, access === Access.Write ? PMP_W : PMP_R, priv)
+    )
+      this.raise(access === Access.Write ? Exc.StoreAccess : Exc.LoadAccess, a);
     const off = pa - this.ram.base;
     // Outside RAM the physical address is returned encoded as -(pa + 1), for the MMIO path.
     return off >= 0 && off < this.ram.size ? off : -(pa + 1);
@@ -430,10 +445,10 @@ export class Hart implements InterruptTarget, FpuHart {
   loadSlow(a: number, size: 1 | 2 | 4 | 8): number {
     const inPage = a & 0xfff;
     if (inPage + size > 4096) return this.loadSplit(a, size);
-    const r = this.dataRamOffset(a, Access.Read);
+    const r = this.dataRamOffset(a, Access.Read, size);
     if (r >= 0) {
       const base = a - inPage;
-      this.ctx[this.dataCtx()]!.r.fill(base, r - inPage);
+      if (this.mayFill(r - inPage, PMP_R)) this.ctx[this.dataCtx()]!.r.fill(base, r - inPage);
       const v = this.view;
       if (size === 1) return v.getUint8(r);
       if (size === 2) return v.getUint16(r, true);
@@ -473,16 +488,16 @@ export class Hart implements InterruptTarget, FpuHart {
     const inPage = a & 0xfff;
     if (inPage + size > 4096) {
       // Translate both pages before writing anything, so a fault leaves memory unchanged.
-      this.dataRamOffset(a, Access.Write);
-      this.dataRamOffset(a + size - 1, Access.Write);
+      this.dataRamOffset(a, Access.Write, 1);
+      this.dataRamOffset(a + size - 1, Access.Write, 1);
       for (let k = 0; k < size; k++) this.storeSlow(a + k, 1, k < 4 ? lo >>> (8 * k) : hi >>> (8 * (k - 4)), 0);
       return;
     }
-    const r = this.dataRamOffset(a, Access.Write);
+    const r = this.dataRamOffset(a, Access.Write, size);
     if (r >= 0) {
       const page = r >>> 12;
       if (this.ram.codePages[page]) this.host.codeWritten(page);
-      this.ctx[this.dataCtx()]!.w.fill(a - inPage, r - inPage);
+      if (this.mayFill(r - inPage, PMP_W)) this.ctx[this.dataCtx()]!.w.fill(a - inPage, r - inPage);
       const v = this.view;
       if (size === 1) v.setInt8(r, lo);
       else if (size === 2) v.setInt16(r, lo, true);
@@ -505,18 +520,20 @@ export class Hart implements InterruptTarget, FpuHart {
 
   /** RAM offset for an AMO/SC (write permission, RAM only, naturally aligned; spec 8.4). */
   amoOffset(a: number, size: 4 | 8, isLr: boolean): number {
+    // A load/store address breakpoint comes before a misaligned address (3.1.15).
+    if (this.trig.data && this.trig.fires(isLr ? T_LOAD : T_STORE, a, size, this.priv)) this.raise(Exc.Breakpoint, a);
     if (a % size !== 0) this.raise(isLr ? Exc.LoadMisaligned : Exc.StoreMisaligned, a);
     const off = a & 0xfff;
     if (!isLr) {
       const i = (a >>> 12) & TLB_MASK;
       if (this.wtag[i] === a - off) return this.wadd[i]! + off;
     }
-    const r = this.dataRamOffset(a, isLr ? Access.Read : Access.Write);
+    const r = this.dataRamOffset(a, isLr ? Access.Read : Access.Write, size);
     if (r < 0) this.raise(isLr ? Exc.LoadAccess : Exc.StoreAccess, a);
     if (!isLr) {
       const page = r >>> 12;
       if (this.ram.codePages[page]) this.host.codeWritten(page);
-      this.ctx[this.dataCtx()]!.w.fill(a - off, r - off);
+      if (this.mayFill(r - off, PMP_W)) this.ctx[this.dataCtx()]!.w.fill(a - off, r - off);
     }
     return r;
   }
@@ -526,11 +543,59 @@ export class Hart implements InterruptTarget, FpuHart {
     const off = pc & 0xfff;
     const i = (pc >>> 12) & TLB_MASK;
     if (this.xtag[i] === pc - off) return this.xadd[i]! + off;
-    const pa = translate(this, pc, Access.Exec, this.priv);
+    const priv = this.priv;
+    // An instruction address breakpoint comes before every other fetch exception (3.1.15).
+    if (this.trig.exec && this.trig.fires(T_EXEC, pc, 1, priv)) this.raise(Exc.Breakpoint, pc);
+    const pa = translate(this, pc, Access.Exec, priv);
     const r = pa - this.ram.base;
     if (r < 0 || r >= this.ram.size) this.raise(Exc.InstAccess, pc);
-    this.ctx[ctxFor(this.priv, this.mstatus)]!.x.fill(pc - off, r - off);
+    if (priv !== PRIV_M || this.pmp.locked) {
+      // The parcel at pc, and the second one of a 32-bit instruction when it is in this page.
+      const size = (this.u8[r]! & 3) === 3 && off <= 4092 ? 4 : 2;
+      if (!this.pmp.allows(pa, size, PMP_X, priv)) this.raise(Exc.InstAccess, pc);
+      if (!this.pmp.allowsPage(pa - off, PMP_X, priv)) return r;
+    }
+    if (!this.trig.exec) this.ctx[ctxFor(priv, this.mstatus)]!.x.fill(pc - off, r - off);
     return r;
+  }
+
+  /**
+   * Whether a data TLB entry may stand for the RAM page at offset `page`: no load/store trigger
+   * is armed, and PMP allows the whole page alike for the effective privilege.
+   */
+  private mayFill(page: number, need: number): boolean {
+    if (this.trig.data) return false;
+    const priv = this.dataPriv;
+    return (priv === PRIV_M && !this.pmp.locked) || this.pmp.allowsPage(page + this.ram.base, need, priv);
+  }
+
+  /**
+   * Whether the block at RAM offset `off` must be one instruction long: an execute trigger is
+   * armed, or a PMP region boundary falls inside its page (so each fetch is checked; exec.ts).
+   */
+  soloBlock(off: number): boolean {
+    return this.trig.exec || (this.pmp.n > 0 && this.pmp.splits(off - (off & 0xfff) + this.ram.base));
+  }
+
+  /**
+   * PMP settings or the armed triggers changed: drop every translation and decoded block, which
+   * were checked against the old settings (3.7.2 lets software be required to fence; this
+   * does it for it).
+   */
+  protectionChanged(): void {
+    this.flushTlb();
+    this.ram.onCodeFlush();
+  }
+
+  /**
+   * What firmware does before it starts an S-mode kernel (OpenSBI's last PMP entry): one NAPOT
+   * entry over the whole physical address space, RWX. For the direct boot, where Corral is the
+   * firmware.
+   */
+  openPmp(): void {
+    this.pmp.writeAddr(0, -1, 0x3fffff);
+    this.pmp.writeCfg(0, 0x1f, 0);
+    this.protectionChanged();
   }
 
   private dataCtx(): number {
@@ -563,6 +628,8 @@ export class Hart implements InterruptTarget, FpuHart {
     this.stimecmp = Number.MAX_VALUE;
     this.reservation = -1;
     this.sleeping = false;
+    this.pmp.reset();
+    this.trig.reset();
     this.flushTlb();
     this.setPriv(PRIV_M);
   }

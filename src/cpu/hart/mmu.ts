@@ -1,5 +1,6 @@
 import { Exc, MS_MXR, MS_SUM, PRIV_M, PRIV_S, PRIV_U, SATP_BARE, SATP_SV39 } from "../isa/defs.js";
 import type { Hart } from "./hart.js";
+import { PMP_R, PMP_W } from "./pmp.js";
 
 /** What an access wants (RISC-V privileged spec 4.3.2 step 5). */
 export const enum Access {
@@ -57,6 +58,9 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
     const pteAddr = table + vpn * 8;
     const off = pteAddr - ram.base;
     if (off < 0 || off + 8 > ram.size) h.raise(ACCESS_FAULT[access], va);
+    // The walk's implicit reads and A/D writes are checked by PMP as S-mode accesses (3.7.1),
+    // faulting as the access that caused the walk (4.3.2 step 2).
+    if (!h.pmp.allows(pteAddr, 8, PMP_R, PRIV_S)) h.raise(ACCESS_FAULT[access], va);
     const lo = view.getInt32(off, true);
     const hi = view.getInt32(off + 4, true);
     if (!(lo & PTE_V) || (!(lo & PTE_R) && lo & PTE_W)) h.raise(PAGE_FAULT[access], va);
@@ -86,7 +90,10 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
     if (ppn % pageSpan !== 0) h.raise(PAGE_FAULT[access], va);
     let nlo = lo | PTE_A;
     if (access === Access.Write) nlo |= PTE_D;
-    if (nlo !== lo) view.setInt32(off, nlo, true);
+    if (nlo !== lo) {
+      if (!h.pmp.allows(pteAddr, 8, PMP_W, PRIV_S)) h.raise(ACCESS_FAULT[access], va);
+      view.setInt32(off, nlo, true);
+    }
     const inPage = vu % (4096 * pageSpan);
     return ppn * 4096 + inPage;
   }

@@ -128,6 +128,12 @@ export const enum Csr {
   mtinst = 0x34a,
   mtval2 = 0x34b,
   mseccfg = 0x747,
+  // Sdtrig (debug spec 1.0, 5.7): the trigger module's M-mode registers.
+  tselect = 0x7a0,
+  tdata1 = 0x7a1,
+  tdata2 = 0x7a2,
+  tdata3 = 0x7a3,
+  tinfo = 0x7a4,
   mcycle = 0xb00,
   minstret = 0xb02,
 }

@@ -31,6 +31,7 @@ function machine(prog: number[]): { m: Machine; h: Hart; start: number } {
   const h = m.harts[0]!;
   prog.forEach((w, i) => m.ram.view.setInt32(CODE + 4 * i, w, true));
   m.cache.invalidateAll();
+  h.openPmp(); // what firmware leaves: S and U may access everything (privileged spec 3.7.1)
   h.pc = RAM_BASE + CODE;
   return { m, h, start: h.pc };
 }

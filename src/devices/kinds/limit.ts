@@ -90,5 +90,5 @@ function applyLimitOption(
 }
 
 function badLimit(message: string): CorralError<LimitErrorCode> {
-  return new CorralError("BAD_LIMIT", message, { exitCode: 2 });
+  return new CorralError<LimitErrorCode>("BAD_LIMIT", message, { exitCode: 2 });
 }

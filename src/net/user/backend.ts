@@ -23,7 +23,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import type { NetBackend } from "../../devices/virtio/net.js";
 import type { NetOffload } from "../../devices/virtio/net-offload.js";
 import { parseMac } from "../../devices/virtio/net.js";
-import { CorralError } from "../../errors.js";
+import { NetError } from "../errors.js";
 import { DHCP_SERVER_PORT, DhcpServer } from "../dhcp.js";
 import { MemoryLeaseStore } from "../leases.js";
 import {
@@ -76,8 +76,6 @@ const UDP_IDLE_MS = 60_000;
 const MAX_UDP_PAYLOAD = 1500 - 20 - 8;
 /** How often retransmission and idle flows are looked at. */
 const TICK_MS = 250;
-
-export type UserNetErrorCode = "PORT_IN_USE" | "PORT_UNAVAILABLE";
 
 interface Target {
   host: string;
@@ -182,15 +180,15 @@ export class UserNet implements NetBackend, TcpOwner {
   }
 
   private async listen(f: PortForward): Promise<void> {
-    const fail = (e: NodeJS.ErrnoException): CorralError => {
+    const fail = (e: NodeJS.ErrnoException): NetError => {
       const where = `host port ${f.hostPort} on ${f.hostIp}`;
       if (e.code === "EADDRINUSE")
-        return new CorralError<UserNetErrorCode>(
+        return new NetError(
           "PORT_IN_USE",
           `-p ${formatForward(f)}: ${where} is already in use: choose another host port`,
           { exitCode: 2, cause: e },
         );
-      return new CorralError<UserNetErrorCode>(
+      return new NetError(
         "PORT_UNAVAILABLE",
         `-p ${formatForward(f)}: cannot listen on ${where} (${e.code ?? e.message}): ` +
           (e.code === "EADDRNOTAVAIL" ? "use an address of this host" : "choose another host port or address"),

@@ -5,7 +5,7 @@
  *
  * Port forwards are written as Docker and Podman take them: `-p [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]`.
  */
-import { CorralError } from "../../errors.js";
+import { NetError } from "../errors.js";
 import { parseIpv4 } from "../packet.js";
 import type { Subnet } from "../dhcp.js";
 
@@ -43,14 +43,12 @@ export interface UserNetConfig {
   forwards: PortForward[];
 }
 
-export type PortErrorCode = "BAD_PORT_FORWARD";
-
 const PORT_USAGE = "write -p [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp], e.g. -p 8080:80 or -p 127.0.0.1:5353:53/udp";
 
 function port(text: string, what: string, spec: string): number {
   const n = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(n >= 1 && n <= 65535))
-    throw new CorralError<PortErrorCode>(
+    throw new NetError(
       "BAD_PORT_FORWARD",
       `-p '${spec}': ${what} '${text}' is not a port from 1 to 65535: ${PORT_USAGE}`,
       { exitCode: 2 },
@@ -62,13 +60,13 @@ function port(text: string, what: string, spec: string): number {
 export function parsePortForward(spec: string): PortForward {
   const [body = "", proto = "tcp", extra] = spec.split("/");
   if (extra !== undefined || (proto !== "tcp" && proto !== "udp"))
-    throw new CorralError<PortErrorCode>("BAD_PORT_FORWARD", `-p '${spec}': ${PORT_USAGE}`, { exitCode: 2 });
+    throw new NetError("BAD_PORT_FORWARD", `-p '${spec}': ${PORT_USAGE}`, { exitCode: 2 });
   const parts = body.split(":");
   if (parts.length < 2 || parts.length > 3)
-    throw new CorralError<PortErrorCode>("BAD_PORT_FORWARD", `-p '${spec}': ${PORT_USAGE}`, { exitCode: 2 });
+    throw new NetError("BAD_PORT_FORWARD", `-p '${spec}': ${PORT_USAGE}`, { exitCode: 2 });
   const hostIp = parts.length === 3 ? parts[0]! : "127.0.0.1";
   if (parseIpv4(hostIp) === undefined)
-    throw new CorralError<PortErrorCode>(
+    throw new NetError(
       "BAD_PORT_FORWARD",
       `-p '${spec}': '${hostIp}' is not an IPv4 address of this host: ${PORT_USAGE}`,
       { exitCode: 2 },

@@ -3,7 +3,6 @@
  * each with its own id; output streamed to callbacks; stdin streamed with credits; a timeout
  * kills the guest process group.
  */
-import { CorralError } from "../../errors.js";
 import type { ConsolePort } from "../../devices/virtio/console.js";
 import {
   AGENT_VERSION,
@@ -23,6 +22,7 @@ import {
 } from "./protocol.js";
 import type { TtySize } from "../tty.js";
 import { TelnetDecoder, telnetEncode } from "./telnet.js";
+import { VmError } from "../errors.js";
 
 /** How long the agent may take to acknowledge a request before it counts as not answering. */
 export const AGENT_ACK_MS = 15_000;
@@ -107,7 +107,7 @@ export class AgentChannel {
 
   exec(req: ExecRequest, onOutput: (fd: 1 | 2, data: Buffer) => void): ExecHandle {
     if (this.version !== AGENT_VERSION) {
-      throw new CorralError(
+      throw new VmError(
         "AGENT_VERSION",
         `the guest agent of VM '${this.vmName}' speaks protocol ${String(this.version)}, this corral needs ${AGENT_VERSION}: restart the VM with the default image ('corral stop ${this.vmName}', then 'corral run -d')`,
       );
@@ -147,7 +147,7 @@ export class AgentChannel {
           if (r.acked) return;
           this.finish(id);
           reject(
-            new CorralError(
+            new VmError(
               "AGENT_TIMEOUT",
               `the guest agent of VM '${this.vmName}' did not answer within ${AGENT_ACK_MS / 1000} s: the guest may be hung or out of memory; 'corral console ${this.vmName}' shows it`,
             ),
@@ -214,7 +214,7 @@ export class AgentChannel {
       const t = setTimeout(() => {
         this.pings.delete(id);
         reject(
-          new CorralError(
+          new VmError(
             "AGENT_TIMEOUT",
             `the guest agent of VM '${this.vmName}' did not answer a ping within ${timeoutMs / 1000} s`,
           ),
@@ -237,7 +237,7 @@ export class AgentChannel {
   close(reason: string): void {
     for (const [id, r] of this.running) {
       this.finish(id);
-      r.reject(new CorralError("VM_NOT_RUNNING", reason));
+      r.reject(new VmError("VM_NOT_RUNNING", reason));
     }
   }
 

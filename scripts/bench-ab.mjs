@@ -1,0 +1,97 @@
+// A/B of two built Corral trees on this machine (issue 15: "no slowdown"), alternating the trees
+// each round so both see the same load: boot of KERNEL+INITRD to the /init marker, and the
+// CPU-bound bare-metal program (src/bench/guest, built with `npm run bench -- cpu` or by hand).
+// Reports wall time and CPU time (utime+stime of the Corral process, from /proc), which a loaded
+// shared machine disturbs far less than wall time. When a tree's Machine.run prints
+// "CPUSTART <microseconds of CPU>" on stderr (a one-line patch applied to that tree's dist for a
+// measurement, never committed), the CPU time is split into start-up and emulation.
+//   node scripts/bench-ab.mjs ROUNDS boot,cpu KERNEL INITRD CPUBOUND.ELF TREE_A TREE_B
+import { spawn, execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+const [, , roundsText, jobsText, kernel, initrd, elf, ...trees] = process.argv;
+if (!roundsText || !jobsText || !kernel || !initrd || !elf || trees.length < 2) {
+  console.error("usage: node scripts/bench-ab.mjs ROUNDS boot,cpu KERNEL INITRD CPUBOUND.ELF TREE_A TREE_B");
+  process.exit(2);
+}
+const MARK = "corral: init started";
+const TICK = Number(execFileSync("getconf", ["CLK_TCK"]).toString());
+const cpuMs = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
+  } catch {
+    return NaN;
+  }
+};
+
+function run(args, marker) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let tail = "";
+    let done = false;
+    let last = NaN;
+    let start = NaN;
+    const poll = setInterval(() => {
+      const v = cpuMs(c.pid);
+      if (!Number.isNaN(v)) last = v;
+    }, 20);
+    const finish = (ok) => {
+      if (done) return;
+      done = true;
+      clearInterval(poll);
+      const ms = performance.now() - t0;
+      const cpu = c.exitCode === null ? cpuMs(c.pid) : last;
+      if (c.exitCode === null) c.kill("SIGKILL");
+      resolve({ ms, cpu, startup: start, ok });
+    };
+    const watch = (d) => {
+      const m = /CPUSTART (\d+)/.exec(d.toString());
+      if (m) start = Number(m[1]) / 1000;
+      if (!marker) return;
+      tail = (tail + d.toString("latin1")).slice(-4096);
+      if (tail.includes(marker)) finish(true);
+    };
+    c.stdout.on("data", watch);
+    c.stderr.on("data", watch);
+    c.on("exit", (code) => finish(marker === null && code === 0));
+  });
+}
+
+const out = {};
+const rounds = Number(roundsText);
+for (let r = 0; r < rounds; r++)
+  for (const t of r % 2 ? [...trees].reverse() : trees)
+    for (const job of jobsText.split(",")) {
+      const bin = `${t}/bin/corral.js`;
+      const x =
+        job === "boot"
+          ? await run(
+              [
+                bin,
+                "run",
+                "--memory",
+                "512M",
+                "--kernel",
+                kernel,
+                "--initrd",
+                initrd,
+                "--append",
+                "console=ttyS0 quiet cryptomgr.notests",
+              ],
+              MARK,
+            )
+          : await run([bin, "run", "--memory", "128M", "--firmware", elf], null);
+      (out[`${job} ${t}`] ??= []).push(x);
+      const split = Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`;
+      console.log(
+        `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s${split}${x.ok ? "" : " FAILED"}`,
+      );
+    }
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
+for (const [k, v] of Object.entries(out))
+  console.log(
+    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}`,
+  );

@@ -1,0 +1,25 @@
+/**
+ * The stable codes of the errors of VM processes, their control socket and guest agent (src/vm): one union, so the compiler checks every
+ * code this module throws and a caller can switch on them (src/errors.ts).
+ */
+import { CorralError } from "../errors.js";
+
+export type VmErrorCode =
+  | "AGENT_TIMEOUT"
+  | "AGENT_VERSION"
+  | "BAD_TTY_SIZE"
+  | "BAD_VM_NAME"
+  | "CONSOLE_REFUSED"
+  | "EXEC_NOT_TTY"
+  | "VM_BOOT_TIMEOUT"
+  | "VM_CONNECTION_LOST"
+  | "VM_DEVICES"
+  | "VM_NAME_IN_USE"
+  | "VM_NOT_ANSWERING"
+  | "VM_NOT_FOUND"
+  | "VM_NOT_RUNNING"
+  | "VM_RUNNING"
+  | "VM_START_FAILED";
+
+/** An error of VM processes, their control socket and guest agent (src/vm): a CorralError whose code is a VmErrorCode. */
+export class VmError extends CorralError<VmErrorCode> {}

@@ -149,7 +149,7 @@ test("unknown device kinds, unknown fields and bad device options", () => {
     "DUPLICATE_SHARE_TAG",
     "devices[1].tag 't' is already the tag of devices[0]: give each share its own tag",
   );
-  assert.deepEqual(vmSpec({ shares: ["/srv/data:data,ro"] }).devices[0], {
+  assert.deepEqual(vmSpec({ nets: ["none"], shares: ["/srv/data:data,ro"] }).devices[0], {
     kind: "fs",
     path: "/srv/data",
     tag: "data",

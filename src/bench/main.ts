@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [usernet] [containers] [limits] [fuzz]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [usernet] [fuzz]
  * [--rounds N] [--minutes N] [--seed S]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
@@ -26,7 +26,7 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "usernet", "containers", "limits", "fuzz"] as const;
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers", "limits", "usernet", "fuzz"] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
 
 Runs the named benchmarks (all but fuzz when none is named), each beside its peer, and prints
@@ -115,11 +115,11 @@ async function main(): Promise<void> {
   if (want("disk")) out.push(await benchDisk(rounds, CORRAL));
   if (want("exec")) out.push(await benchExec());
   if (want("net")) out.push(await benchNet(rounds));
-  if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("containers")) {
     out.push(await benchContainers());
   }
   if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
+  if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

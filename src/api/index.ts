@@ -42,8 +42,13 @@ export interface StartOptions {
   cpus?: number;
   /** Disk specs as for --disk: "FILE", "FILE,ro", with ",format=raw" or ",format=overlay" (docs/security.md). */
   disks?: string[];
-  /** NICs as for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
+  /**
+   * NICs as for --net: "user[,host-loopback=on][,dns=IP[:PORT]]", "switch:NAME[,mac=MAC][,offload=off]",
+   * "tap[:NAME][,mac=MAC]" or "none"; default one user-mode NIC.
+   */
   networks?: string[];
+  /** Port forwards to the user-mode NIC as for -p: "[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]". */
+  ports?: string[];
   /**
    * A virtio-vsock device as for --vsock, "PATH[,cid=N]": "CONNECT <port>\n" on PATH reaches a
    * guest listener; guest connections to CID 2 port P reach a host listener on PATH_P.
@@ -226,7 +231,7 @@ export class Vm {
 export const Corral = {
   /** Boot a VM in its own process; resolves when its guest agent answers. */
   async start(o: StartOptions = {}): Promise<Vm> {
-    const spec = vmSpec({ ...o, nets: o.networks });
+    const spec = vmSpec({ ...o, nets: o.networks, publish: o.ports });
     const client = await launchVm(spec, { bootTimeoutMs: o.bootTimeoutMs });
     return new Vm(client);
   },

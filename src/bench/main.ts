@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [fuzz] [--rounds N]
+ * [snapshot] [usernet] [fuzz] [--rounds N] [--minutes N] [--seed S]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -17,6 +17,7 @@ import { benchLimits } from "./limits.js";
 import { benchMemory } from "./memory.js";
 import { benchNet } from "./net.js";
 import { benchSnapshot } from "./snapshot.js";
+import { benchUserNet } from "./usernet.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -37,6 +38,7 @@ const BENCHMARKS = [
   "limits",
   "memory",
   "snapshot",
+  "usernet",
   "fuzz",
 ] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
@@ -133,6 +135,7 @@ async function main(): Promise<void> {
   }
   if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
   if (want("memory")) out.push(await benchMemory());
+  if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

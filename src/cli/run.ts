@@ -39,13 +39,23 @@ Options:
                     any other is raw unless format=overlay says so (docs/security.md).
                     Rate limits: ,bw=SIZE (bytes per second, e.g. bw=50M), ,iops=N, ,burst=SIZE;
                     a running VM's change with 'corral vm limit'
-  --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
+  --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...).
+                    Without --net, one user-mode NIC ('user'); 'none' for no NIC:
+                    user[,host-loopback=on][,dns=IP[:PORT]][,mac=MAC]  user-mode networking, as
+                                           QEMU's -netdev user: the guest gets 10.0.2.15 by
+                                           DHCP, DNS at 10.0.2.3 from the host's resolver (or
+                                           dns=), TCP and UDP through host sockets (no root);
+                                           the host's loopback only with host-loopback=on, at
+                                           the gateway address 10.0.2.2
                     switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
                                            VMs, with DHCP; TCP checksum and segmentation
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
-                    either with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
+                    each with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
+  -p, --publish [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]
+                    forward a host port (on HOSTIP, default 127.0.0.1) to the guest's port,
+                    through the user-mode NIC; repeat for more (TCP unless /udp)
   --vsock PATH[,cid=N]
                     a virtio-vsock device (guest CID N, default 3) on the Unix socket PATH,
                     in Firecracker's convention: a host program connects to PATH and writes
@@ -71,8 +81,9 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 ${SIZE_HELP}.
-Every VM has, after its disks, NICs, vsock and shares, a virtio-console (the guest agent's port), a
-virtio-balloon and a virtio-rng: at most five of those fit.
+Every VM has, after its disks, NICs (one user-mode NIC unless --net says otherwise), vsock and
+shares, a virtio-console (the guest agent's port), a virtio-balloon and a virtio-rng: at most five
+of those fit.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */
@@ -114,6 +125,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     console: { type: "string", default: "ttyS0" },
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
+    publish: { type: "string", multiple: true, short: "p" },
     vsock: { type: "string" },
     share: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
@@ -143,6 +155,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     firmware: v.firmware,
     disks: v.disk,
     nets: v.net,
+    publish: v.publish,
     vsock: v.vsock,
     ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,

@@ -3,6 +3,8 @@
  * (for the net device kind, src/devices/kinds/net.ts).
  *   tap[:NAME][,mac=MAC]     a TAP interface (root); NAME may hold %d (default corral%d)
  *   switch:NAME[,mac=MAC]    the host-local switch NAME, with DHCP served by Corral
+ *   user[,host-loopback=on][,dns=IP[:PORT]][,mac=MAC]   user-mode networking (net/user/), the default
+ *   none                     no NIC at all (not even the default one)
  * Each NIC's default MAC comes from the VM (its process id) and the NIC index, so two running VMs
  * never share one.
  */
@@ -16,24 +18,44 @@ import { formatMac } from "./packet.js";
 import { ServicesBackend } from "./services.js";
 import { SwitchPort } from "./switch.js";
 import { TapBackend } from "./tap.js";
+import { parseHostPort, type UserNetConfig } from "./user/config.js";
 import { NetError } from "./errors.js";
 
 export type NetSpec =
-  { kind: "tap"; name?: string; mac?: string } | { kind: "switch"; name: string; mac?: string; offload?: false };
+  | { kind: "tap"; name?: string; mac?: string }
+  | { kind: "switch"; name: string; mac?: string; offload?: false }
+  | { kind: "user"; hostLoopback?: true; dns?: string; mac?: string }
+  | { kind: "none" };
 
 /** The subnet every switch serves: QEMU user networking's, familiar to users. */
 export const SWITCH_SUBNET: Subnet = { network: 0x0a000200, prefix: 24, router: 0x0a000202, leaseSeconds: 86400 };
 export const SWITCH_POOL = { first: 0x0a00020f, last: 0x0a0002fe } as const;
 
-const USAGE = "use tap[:NAME][,mac=MAC] or switch:NAME[,mac=MAC][,offload=off]";
+const USAGE =
+  "use user[,host-loopback=on][,dns=IP[:PORT]][,mac=MAC], switch:NAME[,mac=MAC][,offload=off], tap[:NAME][,mac=MAC] or none";
 
 export function parseNetSpec(spec: string): NetSpec {
   const [head = "", ...opts] = spec.split(",");
   let mac: string | undefined;
   let offload = true;
+  let hostLoopback = false;
+  let dns: string | undefined;
+  const kindOf = head.split(":")[0];
   for (const o of opts) {
     if (o === "offload=off" || o === "offload=on") {
       offload = o === "offload=on";
+      continue;
+    }
+    if (kindOf === "user" && (o === "host-loopback=on" || o === "host-loopback=off")) {
+      hostLoopback = o === "host-loopback=on";
+      continue;
+    }
+    if (kindOf === "user" && o.startsWith("dns=")) {
+      dns = o.slice(4);
+      if (!parseHostPort(dns, 53))
+        throw new NetError("BAD_NET", `--net '${spec}': dns= takes an IPv4 address, optionally :PORT (got '${dns}')`, {
+          exitCode: 2,
+        });
       continue;
     }
     const m = /^mac=(.*)$/.exec(o);
@@ -53,13 +75,22 @@ export function parseNetSpec(spec: string): NetSpec {
   }
   const [kind, name, extra] = head.split(":");
   if (extra !== undefined) throw new NetError("BAD_NET", `--net '${spec}': ${USAGE}`, { exitCode: 2 });
+  if ((kind === "user" || kind === "none") && name !== undefined)
+    throw new NetError("BAD_NET", `--net '${spec}': ${kind} takes no name: ${USAGE}`, { exitCode: 2 });
+  if (kind !== "switch" && !offload)
+    throw new NetError("BAD_NET", `--net '${spec}': offload=off is an option of switch NICs`, { exitCode: 2 });
+  if (kind === "none") {
+    if (opts.length > 0) throw new NetError("BAD_NET", `--net none takes no options`, { exitCode: 2 });
+    return { kind: "none" };
+  }
+  if (kind === "user")
+    return {
+      kind: "user",
+      ...(hostLoopback ? { hostLoopback: true as const } : {}),
+      ...(dns !== undefined ? { dns } : {}),
+      ...(mac ? { mac } : {}),
+    };
   if (kind === "tap") {
-    if (!offload)
-      throw new NetError(
-        "BAD_NET",
-        `--net '${spec}': offload=off is an option of switch NICs (a TAP NIC never offloads)`,
-        { exitCode: 2 },
-      );
     return { kind: "tap", ...(name ? { name } : {}), ...(mac ? { mac } : {}) };
   }
   if (kind === "switch") {
@@ -95,12 +126,18 @@ export interface NicOptions {
   offloads: boolean;
 }
 
+/** What opening a NIC takes: a NetSpec, or user-mode networking with its port forwards. */
+export type NicBackendSpec = Exclude<NetSpec, { kind: "user" } | { kind: "none" }> | ({ kind: "user" } & UserNetConfig);
+
 /** Open one NIC's backend and wrap it in a virtio-net device. */
-export async function openNic(s: NetSpec, o: NicOptions): Promise<VirtioNet> {
+export async function openNic(s: NicBackendSpec, o: NicOptions): Promise<VirtioNet> {
   const mac = o.mac ?? defaultMac(o.index);
   let backend: NetBackend;
   if (s.kind === "tap") backend = TapBackend.open(s.name);
-  else {
+  else if (s.kind === "user") {
+    const { UserNet } = await import("./user/backend.js");
+    backend = await UserNet.open(s, mac);
+  } else {
     const dir = switchDir(s.name, o.home);
     const port = await SwitchPort.open(dir, o.index);
     backend = new ServicesBackend(

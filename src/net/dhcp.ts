@@ -35,6 +35,7 @@ export const Opt = {
   PAD: 0,
   SUBNET_MASK: 1,
   ROUTER: 3,
+  DNS: 6,
   HOSTNAME: 12,
   REQUESTED_IP: 50,
   LEASE_TIME: 51,
@@ -150,6 +151,8 @@ export interface Subnet {
   /** The router and DHCP server identifier. */
   router: number;
   leaseSeconds: number;
+  /** A DNS server to name in leases (RFC 2132 §3.8); none when absent. */
+  dns?: number;
 }
 
 export function netmask(prefix: number): number {
@@ -221,6 +224,7 @@ export class DhcpServer {
       options.set(Opt.REBINDING_T2, u32(Math.floor((t * 7) / 8)));
       options.set(Opt.SUBNET_MASK, u32(netmask(this.subnet.prefix)));
       options.set(Opt.ROUTER, u32(this.subnet.router));
+      if (this.subnet.dns !== undefined) options.set(Opt.DNS, u32(this.subnet.dns));
     }
     return {
       op: BootOp.REPLY,

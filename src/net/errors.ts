@@ -6,10 +6,13 @@ import { CorralError } from "../errors.js";
 
 export type NetErrorCode =
   | "BAD_NET"
+  | "BAD_PORT_FORWARD"
   | "BAD_VSOCK"
   | "NET_LEASES"
   | "NET_PATH_TOO_LONG"
   | "NET_SWITCH"
+  | "PORT_IN_USE"
+  | "PORT_UNAVAILABLE"
   | "TAP_BAD_NAME"
   | "TAP_BUSY"
   | "TAP_FAILED"

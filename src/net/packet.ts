@@ -1,6 +1,7 @@
 /**
  * The wire formats Corral's network code reads and writes, declared once as offsets and sizes:
- * Ethernet II (IEEE 802.3 §3.1), ARP (RFC 826), IPv4 (RFC 791 §3.1), UDP (RFC 768). Helpers
+ * Ethernet II (IEEE 802.3 §3.1), ARP (RFC 826), IPv4 (RFC 791 §3.1), UDP (RFC 768), TCP (RFC 9293
+ * §3.1), ICMP echo (RFC 792). Helpers
  * read and write them on plain Uint8Arrays; nothing here allocates per field.
  */
 
@@ -37,6 +38,31 @@ export const IPV4 = {
 export const IpProto = { ICMP: 1, TCP: 6, UDP: 17 } as const;
 
 export const UDP = { srcPort: 0, dstPort: 2, len: 4, csum: 6, size: 8 } as const;
+
+/** RFC 9293 §3.1: the fixed TCP header; options follow up to dataOff * 4 bytes. */
+export const TCP = {
+  srcPort: 0,
+  dstPort: 2,
+  seq: 4,
+  ack: 8,
+  dataOff: 12,
+  flags: 13,
+  window: 14,
+  csum: 16,
+  urgent: 18,
+  size: 20,
+} as const;
+export const TcpFlag = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10, URG: 0x20 } as const;
+/** RFC 9293 §3.2 and RFC 7323 §2: the options Corral reads and writes. */
+export const TcpOpt = { END: 0, NOP: 1, MSS: 2, WSCALE: 3 } as const;
+
+/** RFC 792: echo request and reply share one layout. */
+export const ICMP = { type: 0, code: 1, csum: 2, id: 4, seq: 6, size: 8 } as const;
+export const IcmpType = { ECHO_REPLY: 0, ECHO_REQUEST: 8 } as const;
+
+/** IPv4 flags and fragment offset (RFC 791 §3.1): DF, and the bits that mark a fragment. */
+export const IP_DF = 0x4000;
+export const IP_FRAGMENT_BITS = 0x3fff;
 
 export const BROADCAST_MAC = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
 

@@ -6,11 +6,51 @@
  */
 import type { NetBackend } from "../devices/virtio/net.js";
 import type { NetOffload } from "../devices/virtio/net-offload.js";
-import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, encodeDhcp, parseDhcp } from "./dhcp.js";
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer, encodeDhcp, parseDhcp, type DhcpReply } from "./dhcp.js";
 import { ARP, ArpOp, ETH, EtherType, buildUdp, get16, get32, parseUdp, set16 } from "./packet.js";
 
 /** The MAC the host services answer from (locally administered, never a NIC's: NICs use 52:54:...). */
 export const SERVICES_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0x00, 0x02, 0x02);
+
+/** RFC 826: the reply to an ARP request for an address `ours` claims, answered from `mac`; else undefined. */
+export function arpReply(frame: Uint8Array, ours: (ip: number) => boolean, mac: Uint8Array): Uint8Array | undefined {
+  const a = ETH.size;
+  if (frame.length < a + ARP.size || get16(frame, a + ARP.op) !== ArpOp.REQUEST) return undefined;
+  if (!ours(get32(frame, a + ARP.tpa))) return undefined;
+  const r = new Uint8Array(ETH.size + ARP.size);
+  r.set(frame.subarray(ETH.src, ETH.src + 6), ETH.dst);
+  r.set(mac, ETH.src);
+  set16(r, ETH.type, EtherType.ARP);
+  r.set(frame.subarray(a, a + 6), a); // htype, ptype, hlen, plen as asked
+  set16(r, a + ARP.op, ArpOp.REPLY);
+  r.set(mac, a + ARP.sha);
+  r.set(frame.subarray(a + ARP.tpa, a + ARP.tpa + 4), a + ARP.spa);
+  r.set(frame.subarray(a + ARP.sha, a + ARP.sha + 10), a + ARP.tha);
+  return r;
+}
+
+/** A DHCP server's answer to a client's message as a frame from `mac`, with the reply itself; undefined when none is due. */
+export function dhcpReply(
+  server: DhcpServer,
+  payload: Uint8Array,
+  mac: Uint8Array,
+): { frame: Uint8Array; reply: DhcpReply } | undefined {
+  const msg = parseDhcp(payload);
+  if (!msg) return undefined;
+  const r = server.handle(msg);
+  if (!r) return undefined;
+  // Broadcast to the client's MAC: before the ACK it has no address to unicast to (RFC 2131 §4.1).
+  const frame = buildUdp({
+    dstMac: msg.chaddr,
+    srcMac: mac,
+    srcIp: server.subnet.router,
+    dstIp: 0xffffffff,
+    srcPort: DHCP_SERVER_PORT,
+    dstPort: DHCP_CLIENT_PORT,
+    payload: encodeDhcp(r.message),
+  });
+  return { frame, reply: r };
+}
 
 export class ServicesBackend implements NetBackend {
   private cb: (frame: Uint8Array, offload?: NetOffload) => void = () => {};
@@ -48,39 +88,16 @@ export class ServicesBackend implements NetBackend {
     if (type !== EtherType.IPV4) return null;
     const udp = parseUdp(frame);
     if (!udp || udp.dstPort !== DHCP_SERVER_PORT) return null;
-    const msg = parseDhcp(udp.payload);
-    if (!msg) return undefined;
-    const r = this.dhcp.handle(msg);
-    if (!r) return undefined;
-    this.stats.dhcpReplies++;
-    // Broadcast to the client's MAC: before the ACK it has no address to unicast to (RFC 2131 §4.1).
-    return buildUdp({
-      dstMac: msg.chaddr,
-      srcMac: SERVICES_MAC,
-      srcIp: this.dhcp.subnet.router,
-      dstIp: 0xffffffff,
-      srcPort: DHCP_SERVER_PORT,
-      dstPort: DHCP_CLIENT_PORT,
-      payload: encodeDhcp(r.message),
-    });
+    const r = dhcpReply(this.dhcp, udp.payload, SERVICES_MAC);
+    if (r) this.stats.dhcpReplies++;
+    return r?.frame;
   }
 
   /** RFC 826: answer "who has <server address>"; other ARP goes to the switch. */
   private arp(frame: Uint8Array): Uint8Array | null {
-    const a = ETH.size;
-    if (frame.length < a + ARP.size || get16(frame, a + ARP.op) !== ArpOp.REQUEST) return null;
-    if (get32(frame, a + ARP.tpa) !== this.dhcp.subnet.router) return null;
-    const r = new Uint8Array(ETH.size + ARP.size);
-    r.set(frame.subarray(ETH.src, ETH.src + 6), ETH.dst);
-    r.set(SERVICES_MAC, ETH.src);
-    set16(r, ETH.type, EtherType.ARP);
-    r.set(frame.subarray(a, a + 6), a); // htype, ptype, hlen, plen as asked
-    set16(r, a + ARP.op, ArpOp.REPLY);
-    r.set(SERVICES_MAC, a + ARP.sha);
-    r.set(frame.subarray(a + ARP.tpa, a + ARP.tpa + 4), a + ARP.spa);
-    r.set(frame.subarray(a + ARP.sha, a + ARP.sha + 10), a + ARP.tha);
-    this.stats.arpReplies++;
-    return r;
+    const r = arpReply(frame, (ip) => ip === this.dhcp.subnet.router, SERVICES_MAC);
+    if (r) this.stats.arpReplies++;
+    return r ?? null;
   }
 
   close(): void {

@@ -115,11 +115,20 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
   const m = src.machine;
   checkDevices(m);
   unsupportedVirtio(src.devices);
-  const nic = src.devices.find((d) => d instanceof VirtioNet);
-  if (o.fork && nic)
+  // A user-mode NIC is a private network of its own VM: every clone may keep 10.0.2.15 and the
+  // MAC behind it. A NIC on a switch or a TAP would put clones with one MAC and address on one
+  // network, and a port forward would be wanted by every clone at once.
+  const shared = src.devices.find((d, i) => {
+    const s = src.spec.devices[i];
+    return (
+      d instanceof VirtioNet &&
+      (s?.kind !== "net" || s.backend.type !== "user" || (s.backend.forwards ?? []).length > 0)
+    );
+  });
+  if (o.fork && shared)
     throw new SnapshotError(
       "SNAPSHOT_UNSUPPORTED",
-      `VM '${src.name}' has a NIC (${nic.name}): its clones would share its MAC and IP address, and forking VMs with NICs is not supported yet; snapshot and restore it instead`,
+      `VM '${src.name}' has a NIC (${shared.name}) on a switch, a TAP or with port forwards: its clones would share its MAC, address or ports, and forking such VMs is not supported yet; snapshot and restore it instead`,
       { exitCode: 2 },
     );
   if (m.exited)

@@ -1,14 +1,25 @@
 /**
  * The flat options of `corral run` and Corral.start (src/api/index.ts), as the input of one VM
  * spec: disks and NICs in their command-line syntax, then the standard devices. Both front ends
- * go through here, so the same options give the same spec.
+ * go through here, so the same options give the same spec. A VM that names no NIC gets one with
+ * user-mode networking (src/net/user/); `--net none` leaves it without.
  */
 import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
+import { parsePortForward } from "../net/user/config.js";
+import { CorralError } from "../errors.js";
+import { NetError } from "../net/errors.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
 import { takeLimitOptions } from "../devices/kinds/limit.js";
 import { parseShareSpec } from "../devices/virtio/fuse/share.js";
-import { STANDARD_DEVICES, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
+import {
+  STANDARD_DEVICES,
+  VIRTIO_SLOTS,
+  parseVmSpec,
+  type DeviceSpec,
+  type SpecErrorCode,
+  type VmSpec,
+} from "./spec.js";
 
 export interface VmOptions {
   name?: string | undefined;
@@ -23,8 +34,10 @@ export interface VmOptions {
   firmware?: string | undefined;
   /** As for --disk: "FILE", "FILE,ro", with limits "FILE,bw=50M,iops=1000" (devices/kinds/limit.ts). */
   disks?: readonly string[] | undefined;
-  /** As for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
+  /** As for --net: "user[,...]", "switch:NAME[,mac=MAC][,offload=off]", "tap[:NAME][,mac=MAC]" or "none". */
   nets?: readonly string[] | undefined;
+  /** As for -p: "[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]", forwarded to the first user-mode NIC. */
+  publish?: readonly string[] | undefined;
   /** As for --vsock: "PATH[,cid=N]". */
   vsock?: string | undefined;
   /** As --share-memory: offer guest RAM to KSM (default: the host's, CORRAL_SHARE_MEMORY). */
@@ -39,15 +52,53 @@ export function diskDevice(text: string): DeviceSpec {
   return { kind: "blk", ...parseDiskSpec(rest), ...(limit ? { limit } : {}) };
 }
 
-/** A --net argument as a device entry. */
-export function netDevice(text: string): DeviceSpec {
+type NetDevice = Extract<DeviceSpec, { kind: "net" }>;
+
+/** A --net argument as a device entry (undefined for "none"). */
+export function netDevice(text: string): NetDevice | undefined {
   const { rest, limit } = takeLimitOptions(text, "net", "--net");
   const n = parseNetSpec(rest);
-  const backend =
+  if (n.kind === "none") return undefined;
+  const backend: NetDevice["backend"] =
     n.kind === "tap"
       ? { type: "tap" as const, ...(n.name !== undefined ? { ifname: n.name } : {}) }
-      : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
+      : n.kind === "user"
+        ? { type: "user" as const, ...(n.hostLoopback ? { hostLoopback: true } : {}), ...(n.dns ? { dns: n.dns } : {}) }
+        : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
   return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}), ...(limit ? { limit } : {}) };
+}
+
+/**
+ * The NICs of --net and -p: as given, or the default user-mode NIC when none is named; `none`
+ * alone for no NIC. -p goes to the first user-mode NIC.
+ */
+export function netDevices(nets: readonly string[] = [], publish: readonly string[] = []): NetDevice[] {
+  const none = nets.filter((n) => n === "none" || n.startsWith("none,")).length;
+  if (none > 0 && nets.length > none)
+    throw new NetError("BAD_NET", "--net none means no NIC: drop it or the other --net options", { exitCode: 2 });
+  const devices = nets.length === 0 ? [netDevice("user")!] : nets.flatMap((n) => netDevice(n) ?? []);
+  const forwards = publish.map(parsePortForward);
+  if (forwards.length === 0) return devices;
+  const user = devices.find((d) => d.backend.type === "user");
+  if (!user || user.backend.type !== "user")
+    throw new NetError(
+      "BAD_PORT_FORWARD",
+      "-p forwards host ports to a user-mode NIC: drop --net none or add --net user",
+      {
+        exitCode: 2,
+      },
+    );
+  const seen = new Set<string>();
+  for (const f of forwards) {
+    const k = `${f.proto}:${f.hostIp}:${f.hostPort}`;
+    if (seen.has(k))
+      throw new NetError("BAD_PORT_FORWARD", `-p: host port ${f.hostIp}:${f.hostPort}/${f.proto} is given twice`, {
+        exitCode: 2,
+      });
+    seen.add(k);
+  }
+  user.backend.forwards = forwards;
+  return devices;
 }
 
 /** A --vsock argument as a device entry. */
@@ -72,12 +123,24 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.console !== undefined ? { console: o.console } : {}),
     ...(o.shareMemory !== undefined ? { shareMemory: o.shareMemory } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
-    devices: [
-      ...(o.disks ?? []).map(diskDevice),
-      ...(o.nets ?? []).map(netDevice),
-      ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
-      ...(o.shares ?? []).map(shareDevice),
-      ...STANDARD_DEVICES,
-    ],
+    devices: devices(o),
   });
+}
+
+function devices(o: VmOptions): DeviceSpec[] {
+  const nics = netDevices(o.nets, o.publish);
+  const list = [
+    ...(o.disks ?? []).map(diskDevice),
+    ...nics,
+    ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
+    ...(o.shares ?? []).map(shareDevice),
+    ...STANDARD_DEVICES,
+  ];
+  if (list.length > VIRTIO_SLOTS && (o.nets ?? []).length === 0)
+    throw new CorralError<SpecErrorCode>(
+      "TOO_MANY_DEVICES",
+      `${list.length} devices with the default user-mode NIC, but at most ${VIRTIO_SLOTS} fit on the board: add --net none or drop a disk`,
+      { exitCode: 2 },
+    );
+  return list;
 }

@@ -54,6 +54,38 @@ test("a validated spec survives JSON (the VM process receives it so) unchanged",
   });
 });
 
+test("the default NIC is user-mode networking; --net none has none; -p goes to the first user NIC", () => {
+  const kinds = (o: Parameters<typeof vmSpec>[0]): string[] => vmSpec(o).devices.map((d) => d.kind);
+  assert.deepEqual(kinds({}), ["net", "console", "balloon", "rng"]);
+  assert.deepEqual(vmSpec({}).devices[0], { kind: "net", backend: { type: "user" } });
+  assert.deepEqual(kinds({ nets: ["none"] }), ["console", "balloon", "rng"]);
+  assert.deepEqual(kinds({ nets: ["switch:lan"] }), ["net", "console", "balloon", "rng"]);
+  assert.deepEqual(vmSpec({ publish: ["8080:80", "10.1.2.3:53:53/udp"] }).devices[0], {
+    kind: "net",
+    backend: {
+      type: "user",
+      forwards: [
+        { proto: "tcp", hostIp: "127.0.0.1", hostPort: 8080, guestPort: 80 },
+        { proto: "udp", hostIp: "10.1.2.3", hostPort: 53, guestPort: 53 },
+      ],
+    },
+  });
+  assert.deepEqual(vmSpec({ nets: ["user,host-loopback=on,dns=127.0.0.1:5353"] }).devices[0], {
+    kind: "net",
+    backend: { type: "user", hostLoopback: true, dns: "127.0.0.1:5353" },
+  });
+  assert.throws(() => vmSpec({ nets: ["none"], publish: ["80:80"] }), { code: "BAD_PORT_FORWARD" });
+  assert.throws(() => vmSpec({ nets: ["none", "user"] }), { code: "BAD_NET" });
+  assert.throws(() => vmSpec({ publish: ["80:80", "80:81"] }), { code: "BAD_PORT_FORWARD" });
+  assert.throws(() => vmSpec({ nets: ["user:x"] }), { code: "BAD_NET" });
+  assert.throws(() => vmSpec({ nets: ["user,dns=nope"] }), { code: "BAD_NET" });
+  assert.throws(() => vmSpec({ disks: ["a", "b", "c", "d", "e"] }), {
+    code: "TOO_MANY_DEVICES",
+    message: "9 devices with the default user-mode NIC, but at most 8 fit on the board: add --net none or drop a disk",
+  });
+  assert.equal(kinds({ disks: ["a", "b", "c", "d", "e"], nets: ["none"] }).length, 8);
+});
+
 test("sizes: bytes or one size syntax; bad ones refused with a one-line message", () => {
   assert.equal(parseVmSpec({ memory: "256" }).memory, 256 * 2 ** 20);
   assert.equal(parseVmSpec({ memory: 64 * 2 ** 20 }).memory, 64 * 2 ** 20);
@@ -117,7 +149,7 @@ test("unknown device kinds, unknown fields and bad device options", () => {
     "DUPLICATE_SHARE_TAG",
     "devices[1].tag 't' is already the tag of devices[0]: give each share its own tag",
   );
-  assert.deepEqual(vmSpec({ shares: ["/srv/data:data,ro"] }).devices[0], {
+  assert.deepEqual(vmSpec({ nets: ["none"], shares: ["/srv/data:data,ro"] }).devices[0], {
     kind: "fs",
     path: "/srv/data",
     tag: "data",

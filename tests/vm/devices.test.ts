@@ -1,7 +1,8 @@
 // One device set for one spec (issue 15): a VM started by `corral run` and one started through the
 // TypeScript API (a detached VM process) get the same virtio devices, in the same order, as the
-// real Debian guest's kernel sees them in /sys/bus/virtio/devices: the disk given, then the
-// agent's virtio-console, the balloon and virtio-rng. Before, only a detached VM had virtio-rng.
+// real Debian guest's kernel sees them in /sys/bus/virtio/devices: the disk given, the default
+// user-mode NIC, then the agent's virtio-console, the balloon and virtio-rng. Before, only a
+// detached VM had virtio-rng.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -18,7 +19,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The virtio device IDs of the guest's devices in board order (virtio0, virtio1, ...). */
 const LIST = "for d in $(ls /sys/bus/virtio/devices | sort -V); do cat /sys/bus/virtio/devices/$d/device; done";
-const EXPECTED = [DeviceId.BLOCK, DeviceId.CONSOLE, DeviceId.BALLOON, DeviceId.ENTROPY];
+const EXPECTED = [DeviceId.BLOCK, DeviceId.NET, DeviceId.CONSOLE, DeviceId.BALLOON, DeviceId.ENTROPY];
 
 function ids(out: string): number[] {
   return out

@@ -1,16 +1,25 @@
 /**
- * virtio-net (virtio 1.2 section 5.1) on a host-local switch with DHCP or a TAP interface
- * (src/net/attach.ts). The guest sees the NICs in the order of the spec: eth0, eth1, ...
+ * virtio-net (virtio 1.2 section 5.1) with user-mode networking (src/net/user/), on a host-local
+ * switch with DHCP, or on a TAP interface (src/net/attach.ts). The guest sees the NICs in the
+ * order of the spec: eth0, eth1, ...
  */
 import { z } from "zod";
 import { deviceKind } from "./kind.js";
 import { DeviceName } from "./names.js";
+
+/** ip= (Documentation/admin-guide/nfs/nfsroot.rst) for user-mode networking: 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3 (net/user/config.ts). */
+export const USER_IP_PARAM = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3";
 import { RateLimitSpec } from "./limit.js";
 
 const Mac = z
   .string()
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { error: "must be written as 52:54:00:12:34:56" })
   .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { error: "must be a unicast MAC: its first byte even" });
+
+const Port = z.int({ error: "must be a port from 1 to 65535" }).min(1).max(65535);
+const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
+  error: "must be an IPv4 address",
+});
 
 const defaultName = (i: number): string => `eth${i}`;
 
@@ -22,6 +31,27 @@ export const net = deviceKind({
     backend: z.discriminatedUnion(
       "type",
       [
+        z.strictObject({
+          type: z.literal("user"),
+          /** The gateway address (10.0.2.2) reaches the host's 127.0.0.1 (default false: no host loopback). */
+          hostLoopback: z.boolean().optional(),
+          /** The DNS server behind 10.0.2.3, "IP" or "IP:PORT" (default: the host's first nameserver). */
+          dns: z
+            .string()
+            .regex(/^\d+\.\d+\.\d+\.\d+(:\d{1,5})?$/, { error: "must be IP or IP:PORT" })
+            .optional(),
+          /** Host ports forwarded to the guest (`-p`). */
+          forwards: z
+            .array(
+              z.strictObject({
+                proto: z.enum(["tcp", "udp"]),
+                hostIp: Ipv4.default("127.0.0.1"),
+                hostPort: Port,
+                guestPort: Port,
+              }),
+            )
+            .optional(),
+        }),
         z.strictObject({
           type: z.literal("switch"),
           switch: z
@@ -38,7 +68,10 @@ export const net = deviceKind({
             .optional(),
         }),
       ],
-      { error: 'must be a switch or a tap backend: { type: "switch", switch: NAME } or { type: "tap" }' },
+      {
+        error:
+          'must be a user, switch or tap backend: { type: "user" }, { type: "switch", switch: NAME } or { type: "tap" }',
+      },
     ),
     /** Default: from the VM process's id and the NIC's index, unique among running VMs. */
     mac: Mac.optional(),
@@ -50,17 +83,29 @@ export const net = deviceKind({
     const { openNic } = await import("../../net/attach.js");
     const b = s.backend;
     const device = await openNic(
-      b.type === "tap" ? { kind: "tap", ...(b.ifname ? { name: b.ifname } : {}) } : { kind: "switch", name: b.switch },
+      b.type === "tap"
+        ? { kind: "tap", ...(b.ifname ? { name: b.ifname } : {}) }
+        : b.type === "user"
+          ? {
+              kind: "user",
+              hostLoopback: b.hostLoopback === true,
+              ...(b.dns !== undefined ? { dns: b.dns } : {}),
+              forwards: b.forwards ?? [],
+            }
+          : { kind: "switch", name: b.switch },
       {
         index: ctx.index,
         home: ctx.home,
         name: s.name ?? defaultName(ctx.index),
         ...(s.mac ? { mac: s.mac.toLowerCase() } : {}),
-        offloads: b.type === "switch" && b.offload !== false,
+        offloads: b.type === "user" || (b.type === "switch" && b.offload !== false),
       },
     );
     if (s.limit) device.setLimit(s.limit);
-    // The guest's /init configures eth0 by DHCP when the first NIC is on a switch (init-script.ts).
-    return { device, ...(ctx.index === 0 && b.type === "switch" ? { cmdline: ["ip=dhcp"] } : {}) };
+    // The guest's /init configures eth0 (init-script.ts): by DHCP on a switch; on user-mode
+    // networking with its fixed addresses, as its DHCP server would (udhcpc and its script cost
+    // the guest about 1.5 s of boot; the server still answers a guest's own DHCP client).
+    if (ctx.index !== 0 || b.type === "tap") return { device };
+    return { device, cmdline: [b.type === "user" ? USER_IP_PARAM : "ip=dhcp"] };
   },
 });

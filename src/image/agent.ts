@@ -37,6 +37,7 @@
  * name for W frames, sets its size, runs the command and keeps its status.
  */
 import { AGENT_PORT_NAME, AGENT_VERSION, OUTPUT_CHUNK } from "../vm/agent/protocol.js";
+import { shutdownFunction } from "./shutdown.js";
 
 /** Where /init finds the agent. */
 export const GUEST_AGENT_PATH = "/bin/corral-agent";
@@ -46,7 +47,7 @@ export const GUEST_AGENT_PID = "/run/corral-agent/pid";
 export const AGENT_SCRIPT = `#!/bin/sh
 # Corral guest agent (see src/image/agent.ts and src/vm/protocol.ts on the host).
 D=/run/corral-agent
-
+${shutdownFunction()}
 # stream ID FD FILE: the output of exec ID on fd FD, read from stdin (its FIFO), as "O ID FD
 # base64" lines, one dd read per line. dd writes each chunk to FILE, not a pipe: the last read
 # (end of file) then costs one process, dd, where a command substitution of dd | base64 costs three.
@@ -207,7 +208,7 @@ while :; do
          # The process too: before its setsid, its group does not exist yet.
          for g in $(cat $d.tpg $d.pgid 2>/dev/null); do kill -9 -- -$g $g; done 2>/dev/null ;;
       P) echo "P $id" >&3 ;;
-      S) sync; poweroff -f ;;
+      S) corral_poweroff ;;
     esac
   done
   sleep 1

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
 
 import { GUEST_NET_SETUP } from "../net/guest-net.js";
+import { shutdownFunction } from "./shutdown.js";
 
 export const INIT_STARTED = "corral: init started";
 export const CMD_BEGIN = "@@CORRAL-BEGIN@@";
@@ -27,11 +28,11 @@ export const GUEST_MODULE_DIR = "/lib/modules/corral";
 export const MOTD = "Corral guest; 'poweroff' or Ctrl-A X to quit\n";
 
 // busybox poweroff/reboot without -f signal PID 1, and our /init is a plain script that would
-// ignore them: in the shell they go straight to the kernel (busybox still syncs first).
+// ignore them: in the shell they power off as /init does (a root disk left clean, shutdown.ts).
 export const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=\${TERM:-vt100}
 export PS1='\\u@\\h:\\w\\$ '
-poweroff() { /bin/busybox poweroff -f; }
-halt() { /bin/busybox poweroff -f; }
+${shutdownFunction()}poweroff() { corral_poweroff; }
+halt() { corral_poweroff; }
 reboot() { /bin/busybox reboot -f; }
 cat /etc/motd
 `;
@@ -112,9 +113,7 @@ else
     echo "corral: the console shell was killed (status $s); starting another"
   done
 fi
-sync
 # On a root disk, leave the file system clean (no journal to replay at the next mount).
-[ -n "$CORRAL_ROOT" ] && mount -o remount,ro / 2>/dev/null
-poweroff -f
+${shutdownFunction()}corral_poweroff
 while :; do sleep 60; done
 `;

@@ -38,16 +38,19 @@
  */
 import { AGENT_PORT_NAME, AGENT_VERSION, OUTPUT_CHUNK } from "../vm/agent/protocol.js";
 import { shutdownFunction } from "./shutdown.js";
+import { BUSYBOX_LAYOUT, type GuestLayout } from "./guest-layout.js";
 
 /** Where /init finds the agent. */
 export const GUEST_AGENT_PATH = "/bin/corral-agent";
 /** The agent's pid, e.g. for tests that make it stop answering. */
 export const GUEST_AGENT_PID = "/run/corral-agent/pid";
 
-export const AGENT_SCRIPT = `#!/bin/sh
+/** The agent for a layout: its interpreter, and the shell that runs each command. */
+export function agentScript(l: GuestLayout = BUSYBOX_LAYOUT): string {
+  return `${l.shebang}
 # Corral guest agent (see src/image/agent.ts and src/vm/protocol.ts on the host).
 D=/run/corral-agent
-${shutdownFunction()}
+${shutdownFunction(l.busybox)}
 # stream ID FD FILE: the output of exec ID on fd FD, read from stdin (its FIFO), as "O ID FD
 # base64" lines, one dd read per line. dd writes each chunk to FILE, not a pipe: the last read
 # (end of file) then costs one process, dd, where a command substitution of dd | base64 costs three.
@@ -101,7 +104,7 @@ run() {
     # it ran: its copies of the write ends close with it. (When the command opened the FIFOs
     # itself, one killed before its opens left this runner blocked on a FIFO without writers.)
     exec 7<> $d.1 8<> $d.2 4< $d.1 5< $d.2
-    setsid sh $d.cmd < $in >&7 2>&8 3>&- 4<&- 5<&- 7>&- 8>&- &
+    setsid ${l.commandShell} $d.cmd < $in >&7 2>&8 3>&- 4<&- 5<&- 7>&- 8>&- &
     p=$!
     exec 7>&- 8>&-
     echo $p > $d.pgid
@@ -140,7 +143,7 @@ if [ -n "$CORRAL_TTY" ]; then
   stty $(cat $d.size)
   # Ctrl-C interrupts the command, not this shell, which must stay to report the status.
   trap : INT
-  sh $d.cmd
+  ${l.commandShell} $d.cmd
   echo $? > $d.st
   exit 0
 fi
@@ -214,3 +217,6 @@ while :; do
   sleep 1
 done
 `;
+}
+
+export const AGENT_SCRIPT = agentScript();

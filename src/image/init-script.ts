@@ -8,7 +8,8 @@
  *   "@@CORRAL-EXIT <status>@@"   the command ended with <status>
  */
 import { createHash } from "node:crypto";
-import { AGENT_SCRIPT, GUEST_AGENT_PATH } from "./agent.js";
+import { GUEST_AGENT_PATH, agentScript } from "./agent.js";
+import { BUSYBOX_LAYOUT, type GuestLayout } from "./guest-layout.js";
 
 import { GUEST_NET_SETUP } from "../net/guest-net.js";
 import { shutdownFunction } from "./shutdown.js";
@@ -37,16 +38,18 @@ reboot() { /bin/busybox reboot -f; }
 cat /etc/motd
 `;
 
-export const INIT_SCRIPT = `#!/bin/sh
+/** The guest's /init for a layout (the default guest's unless told). */
+export function initScript(l: GuestLayout = BUSYBOX_LAYOUT): string {
+  return `${l.shebang}
 # Corral guest init. Runs as PID 1 from the initramfs; must never exit (the kernel would panic),
 # so every path ends in 'poweroff -f'.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+export PATH=${l.path} HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
-hostname ${GUEST_HOSTNAME}
+${l.mounts}hostname ${GUEST_HOSTNAME}
 echo "${INIT_STARTED}"
 
 # Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices.
@@ -86,7 +89,7 @@ fi
 
 ${GUEST_NET_SETUP}
 # The guest agent (image/agent.ts) serves 'corral exec' on its virtio-console port, if any.
-# agent ${createHash("sha256").update(AGENT_SCRIPT).digest("hex").slice(0, 12)} (a new agent changes /init, so the cached initramfs is rebuilt)
+# agent ${createHash("sha256").update(agentScript(l)).digest("hex").slice(0, 12)} (a new agent changes /init, so the cached initramfs is rebuilt)
 # Not with '&', which would leave SIGINT ignored in the agent and every command it runs (POSIX
 # 2.11): the second setsid is a process-group leader, so it forks and returns at once.
 # An agent that ends is started again (issue 14 item 3: the OOM killer or a kill -9 must not leave
@@ -98,7 +101,7 @@ setsid setsid sh -c 'echo -1000 > /proc/self/oom_score_adj; until ${GUEST_AGENT_
 cd /
 if [ -f ${GUEST_CMD_PATH} ]; then
   echo "${CMD_BEGIN}"
-  sh ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
+  ${l.commandShell} ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
   echo "@@CORRAL-EXIT $?@@"
 else
   # cttyhack opens the real console tty (ttyS0 or hvc0, from /sys/class/tty/console/active) so
@@ -107,13 +110,16 @@ else
   # so a detached VM is not powered off by its own memory pressure. Only 137: a shell left right
   # after a command that Ctrl-C ended also reports 128+N, and must still power off.
   while :; do
-    setsid cttyhack sh -l
+    setsid cttyhack ${l.loginShell}
     s=$?
     [ "$s" -eq 137 ] || break
     echo "corral: the console shell was killed (status $s); starting another"
   done
 fi
 # On a root disk, leave the file system clean (no journal to replay at the next mount).
-${shutdownFunction()}corral_poweroff
+${shutdownFunction(l.busybox)}corral_poweroff
 while :; do sleep 60; done
 `;
+}
+
+export const INIT_SCRIPT = initScript();

@@ -19,6 +19,8 @@ export interface VmOptions {
   initrd?: string | undefined;
   append?: string | undefined;
   firmware?: string | undefined;
+  /** As for --image: a root disk of the image cache by name. */
+  image?: string | undefined;
   /** As for --disk: "FILE" or "FILE,ro". */
   disks?: readonly string[] | undefined;
   /** As for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
@@ -56,6 +58,7 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.memory !== undefined ? { memory: o.memory } : {}),
     ...(o.cpus !== undefined ? { harts: o.cpus } : {}),
     ...(o.console !== undefined ? { console: o.console } : {}),
+    ...(o.image !== undefined ? { image: o.image } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
     devices: [
       ...(o.disks ?? []).map(diskDevice),

@@ -138,7 +138,15 @@ test("a front end names the field its own way (the CLI by its flag)", () => {
 test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the registry", () => {
   const js = z.toJSONSchema(VmSpecSchema, { io: "input" });
   assert.equal(js.type, "object");
-  assert.deepEqual(Object.keys(js.properties ?? {}), ["name", "harts", "memory", "boot", "console", "devices"]);
+  assert.deepEqual(Object.keys(js.properties ?? {}), [
+    "name",
+    "harts",
+    "memory",
+    "boot",
+    "console",
+    "image",
+    "devices",
+  ]);
   assert.equal(js.additionalProperties, false);
   const devices = js.properties?.devices as { items: { oneOf: { properties: { kind: { const: string } } }[] } };
   assert.deepEqual(
@@ -146,4 +154,17 @@ test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the
     Object.keys(DEVICE_KINDS),
   );
   assert.deepEqual(vmSpecJsonSchema(), js);
+});
+
+test("image: a name of the image cache, and its disk counts among the board's slots", () => {
+  assert.equal(parseVmSpec({ image: "deb1" }).image, "deb1");
+  assert.throws(
+    () => parseVmSpec({ image: "../etc" }),
+    (e: unknown) => e instanceof FieldError && e.code === "BAD_IMAGE" && e.field === "image",
+  );
+  const eight = Array.from({ length: 8 }, () => ({ kind: "rng" as const }));
+  assert.throws(
+    () => parseVmSpec({ image: "deb1", devices: eight.map((d, i) => ({ ...d, name: `r${i}` })) }),
+    (e: unknown) => e instanceof FieldError && e.code === "TOO_MANY_DEVICES",
+  );
 });

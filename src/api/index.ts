@@ -48,6 +48,8 @@ export interface StartOptions {
   vsock?: string;
   /** A root disk of the image cache by name (`corral image build --output NAME`), booted as /dev/vda. */
   image?: string;
+  /** Host directories shared through virtio-fs as for --share, "HOST_DIR:TAG[,ro]": mount -t virtiofs TAG /mnt. */
+  shares?: string[];
   kernel?: string;
   initrd?: string;
   append?: string;

@@ -21,7 +21,7 @@ import { runUntilExit } from "./spawn-until.js";
 const MB = 256;
 // Debian's busybox dd prints no rate and its date has no %N, so the guest times each dd with
 // /proc/uptime (two decimals: centiseconds).
-const timed = (kind: string, dd: string): string =>
+export const timed = (kind: string, dd: string): string =>
   `read a _ < /proc/uptime; ${dd} 2>/dev/null; read b _ < /proc/uptime; echo "${kind}-cs: $((\${b%.*}\${b#*.} - \${a%.*}\${a#*.}))"`;
 const WORKLOAD = [
   timed("write", `dd if=/dev/zero of=/dev/vda bs=1M count=${MB} oflag=direct`),
@@ -34,8 +34,8 @@ const WORKLOAD = [
  * write-back its first O_DIRECT write waited for, and Corral on the file QEMU left (clean, out
  * of the cache, which O_DIRECT writes invalidate), so its writes allocated page-cache pages.
  */
-function freshImage(path: string): void {
-  writeFileSync(path, Buffer.alloc((MB + 8) * 2 ** 20));
+export function freshImage(path: string, mib = MB + 8): void {
+  writeFileSync(path, Buffer.alloc(mib * 2 ** 20));
   const fd = openSync(path, "r+");
   try {
     fdatasyncSync(fd);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
- * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [--rounds N]
+ * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [--rounds N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -11,6 +11,7 @@ import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
+import { benchLimits } from "./limits.js";
 import { benchNet } from "./net.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
@@ -22,7 +23,7 @@ function median(xs: number[]): number {
 const sec = (ms: number): string => (ms / 1000).toFixed(2);
 
 /** The benchmarks, in the order they run. */
-const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers"] as const;
+const BENCHMARKS = ["boot", "cpu", "disk", "exec", "net", "containers", "limits"] as const;
 const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N]
 
 Runs the named benchmarks (all of them when none is named), each beside its peer, and prints
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   if (want("containers")) {
     out.push(await benchContainers());
   }
+  if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
   process.stdout.write(out.join("\n") + "\n");
 }
 

@@ -47,11 +47,15 @@ function throughput(who: string, sender: Out, receiver: Out): number {
   return (PLAN.kib * 1024) / 1e6 / elapsed;
 }
 
-async function corral(): Promise<number> {
+/** MB/s of the file copy between two Corral VMs; `senderOptions` go after the sender's --net switch (",bw=1M"). */
+export async function corralTransfer(senderOptions = ""): Promise<number> {
   const sw = `bench-${process.pid}`;
   const [r, s] = await Promise.all([
     run(process.execPath, [CORRAL, "run", "--net", `switch:${sw}`, "--", "sh", "-c", receiverScript(PLAN)]),
-    run(process.execPath, [CORRAL, "run", "--net", `switch:${sw}`, "--", "sh", "-c", senderScript(PLAN)]),
+    run(process.execPath, [
+      ...[CORRAL, "run", "--net", `switch:${sw}${senderOptions}`],
+      ...["--", "sh", "-c", senderScript(PLAN)],
+    ]),
   ]);
   return throughput("Corral", s, r);
 }
@@ -120,7 +124,7 @@ export async function benchNet(rounds: number): Promise<string> {
   const cs: number[] = [];
   for (let i = 0; i < rounds; i++) {
     qs.push(await qemu());
-    cs.push(await corral());
+    cs.push(await corralTransfer());
   }
   const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const c = med(cs);

@@ -14,6 +14,7 @@ import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
+import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
@@ -37,19 +38,26 @@ Options:
                     a virtio-blk disk; repeat for more disks. The guest sees /dev/vda,
                     /dev/vdb, ... ',ro' attaches it read-only. An image Corral made ('corral
                     image build', 'image overlay') is known by Corral's record FILE.corral.json;
-                    any other is raw unless format=overlay says so (docs/security.md)
+                    any other is raw unless format=overlay says so (docs/security.md).
+                    Rate limits: ,bw=SIZE (bytes per second, e.g. bw=50M), ,iops=N, ,burst=SIZE;
+                    a running VM's change with 'corral vm limit'
   --net SPEC        a virtio-net NIC; repeat for more (the guest sees eth0, eth1, ...):
                     switch:NAME[,mac=MAC][,offload=off]  the host-local switch NAME shared by
                                            VMs, with DHCP; TCP checksum and segmentation
                                            offloads unless offload=off
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
+                    either with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
   --vsock PATH[,cid=N]
                     a virtio-vsock device (guest CID N, default 3) on the Unix socket PATH,
                     in Firecracker's convention: a host program connects to PATH and writes
                     "CONNECT <port>\\n" to reach the guest's listener on that port (it reads
                     "OK <hostport>\\n" first); a guest connection to CID 2 port P reaches the
                     host program listening on PATH_P
+  --share HOST_DIR:TAG[,ro]
+                    share the host directory HOST_DIR with the guest through virtio-fs; the
+                    guest mounts it with 'mount -t virtiofs TAG /mnt'. ',ro' refuses every
+                    write. Repeat for more shares (each its own TAG, at most 36 bytes)
   --firmware FILE   M-mode firmware (e.g. OpenSBI fw_dynamic.bin) that boots the kernel;
                     without a kernel, a bare-metal ELF run from its entry point, whose exit
                     status comes from the test finisher device
@@ -62,8 +70,8 @@ corral exits with its exit status. Without a command, the guest console is attac
 terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 
 ${SIZE_HELP}.
-Every VM has, after its disks and NICs, a virtio-console (the guest agent's port), a
-virtio-balloon and a virtio-rng: at most five disks and NICs fit.
+Every VM has, after its disks, NICs, vsock and shares, a virtio-console (the guest agent's port), a
+virtio-balloon and a virtio-rng: at most five of those fit.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */
@@ -77,13 +85,15 @@ const FLAGS: Record<string, string> = {
   "boot.cmdline": "--append",
   "boot.firmware": "--firmware",
   image: "--image",
-  devices: "--disk/--net",
+  devices: "--disk/--net/--vsock/--share",
 };
 
 /** An error about a spec field, told in flags. */
 export function withFlagNames(e: unknown): unknown {
   if (!(e instanceof FieldError)) return e;
-  const flag = FLAGS[e.field] ?? (e.field.startsWith("devices[") ? FLAGS.devices : undefined);
+  const flag =
+    FLAGS[e.field] ??
+    (/^devices\[\d+\]\.tag$/.test(e.field) ? "--share" : e.field.startsWith("devices[") ? FLAGS.devices : undefined);
   return flag === undefined ? e : e.renamed(flag);
 }
 
@@ -106,6 +116,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
     vsock: { type: "string" },
+    share: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
@@ -134,6 +145,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     disks: v.disk,
     nets: v.net,
     vsock: v.vsock,
+    shares: v.share,
   });
   return { spec, command, detach: v.detach === true };
 }
@@ -160,6 +172,7 @@ async function run(argv: string[]): Promise<number> {
     spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])),
     { warn: () => {} },
   );
+  checkShares(spec.devices);
   if (opts.command.length > 0 && (spec.boot.kernel !== undefined || spec.boot.firmware !== undefined)) {
     throw new CorralError(
       "USAGE",

@@ -5,8 +5,10 @@
 import { CorralError } from "../errors.js";
 import { VmClient } from "../vm/client.js";
 import { SIZE_HELP, parseSize } from "../size.js";
+import { limitMain } from "./vm-limit.js";
 
 export const VM_USAGE = `Usage: corral vm memory NAME SIZE
+       corral vm limit NAME [DEVICE LIMITS|off]   (rate limits of disks and NICs: corral vm limit --help)
 
 Set how much memory the guest of running VM NAME may use (e.g. 256M): at most its --memory, and
 at least what its kernel and guest agent need (128M for a 512M VM; the error says the range).
@@ -17,6 +19,7 @@ prints the current figures. ${SIZE_HELP}.
 const mib = (n: number | undefined): string => (n === undefined ? "-" : `${Math.round(n / 2 ** 20)}M`);
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "limit") return limitMain(argv.slice(1));
   // Not parseArgs: a negative SIZE (-5) is a value to refuse as negative, not a flag.
   const flags = argv.filter((a) => a.startsWith("-") && !/^-\d/.test(a));
   const positionals = argv.filter((a) => !flags.includes(a));
@@ -28,7 +31,11 @@ export async function main(argv: string[]): Promise<number> {
     throw new CorralError("USAGE", `unknown flag '${flags[0]}'; see 'corral vm --help'`, { exitCode: 2 });
   const [sub, name, size, extra] = positionals;
   if (sub !== "memory" || name === undefined || extra !== undefined)
-    throw new CorralError("USAGE", "usage: corral vm memory NAME [SIZE]; see 'corral vm --help'", { exitCode: 2 });
+    throw new CorralError(
+      "USAGE",
+      "usage: corral vm memory NAME [SIZE] or corral vm limit NAME [DEVICE LIMITS]; see 'corral vm --help'",
+      { exitCode: 2 },
+    );
   const client = new VmClient(name);
   const m = size === undefined ? await client.memory() : await client.setMemory(parseSize(size, "SIZE"));
   process.stdout.write(

@@ -6,6 +6,7 @@
 import { balloon } from "./kinds/balloon.js";
 import { blk } from "./kinds/blk.js";
 import { consoleKind } from "./kinds/console.js";
+import { fs } from "./kinds/fs.js";
 import { net } from "./kinds/net.js";
 import { rng } from "./kinds/rng.js";
 import { vsock } from "./kinds/vsock.js";
@@ -17,6 +18,7 @@ export const DEVICE_KINDS = {
   balloon,
   rng,
   vsock,
+  fs,
 } as const;
 
 export type DeviceKindName = keyof typeof DEVICE_KINDS;

@@ -3,7 +3,7 @@
  * initramfs (and the root disks `corral image build` makes of it): busybox is /bin, and a
  * command runs under busybox `sh`. A Debian root disk (image/debian/) has Debian's own /bin:
  * Corral's busybox lives apart in /usr/lib/corral (its applets never shadow Debian's programs),
- * /init and the agent run on it, and the commands they start (`corral run -- cmd`, `corral
+ * /init and the agent run on it (/run is a tmpfs there too, as Debian expects), and the commands they start (`corral run -- cmd`, `corral
  * exec`, the console shell) run under Debian's shell with Debian's PATH.
  */
 export interface GuestLayout {
@@ -17,8 +17,6 @@ export interface GuestLayout {
   commandShell: string;
   /** The console's login shell, run under cttyhack. */
   loginShell: string;
-  /** Mounts /init makes after /dev/pts (shell lines, or ""). */
-  mounts: string;
 }
 
 export const BUSYBOX_LAYOUT: GuestLayout = {
@@ -27,7 +25,6 @@ export const BUSYBOX_LAYOUT: GuestLayout = {
   busybox: "/bin/busybox",
   commandShell: "sh",
   loginShell: "sh -l",
-  mounts: "",
 };
 
 /** Corral's directory on a Debian root disk: busybox, and its applets under bin/. */
@@ -43,6 +40,4 @@ export const DEBIAN_LAYOUT: GuestLayout = {
   // taken for a Debian program of the same name (dpkg, say).
   commandShell: `env PATH=${DEBIAN_PATH} /bin/sh`,
   loginShell: `env PATH=${DEBIAN_PATH} /bin/bash -l`,
-  // Debian expects a fresh /run (and /tmp is its own); the agent's FIFOs then stay off the disk.
-  mounts: "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run\n",
 };

@@ -49,7 +49,11 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
-${l.mounts}hostname ${GUEST_HOSTNAME}
+# /run is a tmpfs, as on any Linux system: the agent keeps its runtime files there, and on a root
+# disk they must not hold the file system busy when it is remounted read-only at poweroff.
+mkdir -p /run
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+hostname ${GUEST_HOSTNAME}
 echo "${INIT_STARTED}"
 
 # Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices.
@@ -81,7 +85,7 @@ if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
   mkdir -p /newroot
   if mount -t ext4 "$root" /newroot; then
     [ -d /corral ] && rm -rf /newroot/corral && cp -a /corral /newroot/corral
-    umount /dev/pts; umount /dev; umount /sys; umount /proc
+    umount /run; umount /dev/pts; umount /dev; umount /sys; umount /proc
     CORRAL_ROOT=1 exec switch_root /newroot /init
   fi
   echo "corral: could not mount the root disk $root; staying in the initramfs"

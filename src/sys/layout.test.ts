@@ -24,6 +24,12 @@ const PROBE = `
 #include <sys/uio.h>
 #include <net/if.h>
 #include <linux/falloc.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <unistd.h>
+#include <time.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #define P(name, v) printf("\\"%s\\": %llu,\\n", name, (unsigned long long)(v))
@@ -41,6 +47,19 @@ int main(void) {
   P("LOCK_SH", LOCK_SH); P("LOCK_EX", LOCK_EX); P("LOCK_NB", LOCK_NB); P("LOCK_UN", LOCK_UN);
   P("FALLOC_FL_KEEP_SIZE", FALLOC_FL_KEEP_SIZE); P("FALLOC_FL_PUNCH_HOLE", FALLOC_FL_PUNCH_HOLE);
   P("POSIX_FADV_DONTNEED", POSIX_FADV_DONTNEED); P("MADV_DONTNEED", MADV_DONTNEED);
+  P("O_CREAT", O_CREAT); P("O_EXCL", O_EXCL); P("O_NOFOLLOW", O_NOFOLLOW); P("O_DIRECTORY", O_DIRECTORY);
+  P("O_CLOEXEC", O_CLOEXEC); P("O_PATH", O_PATH); P("AT_REMOVEDIR", AT_REMOVEDIR);
+  P("AT_SYMLINK_FOLLOW", AT_SYMLINK_FOLLOW); P("AT_EMPTY_PATH", AT_EMPTY_PATH); P("SYS_openat2", SYS_openat2);
+  P("OPEN_HOW.flags", offsetof(struct open_how, flags)); P("OPEN_HOW.mode", offsetof(struct open_how, mode));
+  P("OPEN_HOW.resolve", offsetof(struct open_how, resolve)); P("OPEN_HOW.size", sizeof(struct open_how));
+  P("RESOLVE_NO_MAGICLINKS", RESOLVE_NO_MAGICLINKS); P("RESOLVE_NO_SYMLINKS", RESOLVE_NO_SYMLINKS);
+  P("RESOLVE_BENEATH", RESOLVE_BENEATH);
+  P("TIMESPEC.sec", offsetof(struct timespec, tv_sec)); P("TIMESPEC.nsec", offsetof(struct timespec, tv_nsec));
+  P("TIMESPEC.size", sizeof(struct timespec)); P("UTIME_NOW", UTIME_NOW); P("UTIME_OMIT", UTIME_OMIT);
+  P("DIRENT64.ino", offsetof(struct dirent64, d_ino)); P("DIRENT64.off", offsetof(struct dirent64, d_off));
+  P("DIRENT64.reclen", offsetof(struct dirent64, d_reclen)); P("DIRENT64.type", offsetof(struct dirent64, d_type));
+  P("DIRENT64.name", offsetof(struct dirent64, d_name));
+  P("SEEK_SET", SEEK_SET); P("SEEK_DATA", SEEK_DATA); P("SEEK_HOLE", SEEK_HOLE);
   P("MNT_DETACH", MNT_DETACH); P("PR_SET_CHILD_SUBREAPER", PR_SET_CHILD_SUBREAPER);
   P("EPERM", EPERM); P("EACCES", EACCES); P("EBUSY", EBUSY); P("EOPNOTSUPP", EOPNOTSUPP); P("EWOULDBLOCK", EWOULDBLOCK);
   printf("\\"end\\": 0}\\n");
@@ -54,7 +73,14 @@ test("struct layouts and constants match the host's C headers", () => {
     const r = spawnSync(prog.exe, { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     const c = JSON.parse(r.stdout) as Record<string, number>;
-    const structs = { IOVEC: L.IOVEC, IFREQ: L.IFREQ, POLLFD: L.POLLFD } as const;
+    const structs = {
+      IOVEC: L.IOVEC,
+      IFREQ: L.IFREQ,
+      POLLFD: L.POLLFD,
+      OPEN_HOW: L.OPEN_HOW,
+      TIMESPEC: L.TIMESPEC,
+      DIRENT64: L.DIRENT64,
+    } as const;
     for (const [name, layout] of Object.entries(structs)) {
       for (const [field, v] of Object.entries(layout)) assert.equal(v, c[`${name}.${field}`], `${name}.${field}`);
     }
@@ -80,6 +106,24 @@ test("struct layouts and constants match the host's C headers", () => {
       POSIX_FADV_DONTNEED: L.POSIX_FADV_DONTNEED,
       MADV_DONTNEED: L.MADV_DONTNEED,
       MNT_DETACH: L.MNT_DETACH,
+      O_CREAT: L.O_CREAT,
+      O_EXCL: L.O_EXCL,
+      O_NOFOLLOW: L.O_NOFOLLOW,
+      O_DIRECTORY: L.O_DIRECTORY,
+      O_CLOEXEC: L.O_CLOEXEC,
+      O_PATH: L.O_PATH,
+      AT_REMOVEDIR: L.AT_REMOVEDIR,
+      AT_SYMLINK_FOLLOW: L.AT_SYMLINK_FOLLOW,
+      AT_EMPTY_PATH: L.AT_EMPTY_PATH,
+      SYS_openat2: L.SYS_openat2,
+      RESOLVE_NO_MAGICLINKS: L.RESOLVE_NO_MAGICLINKS,
+      RESOLVE_NO_SYMLINKS: L.RESOLVE_NO_SYMLINKS,
+      RESOLVE_BENEATH: L.RESOLVE_BENEATH,
+      UTIME_NOW: L.UTIME_NOW,
+      UTIME_OMIT: L.UTIME_OMIT,
+      SEEK_SET: L.SEEK_SET,
+      SEEK_DATA: L.SEEK_DATA,
+      SEEK_HOLE: L.SEEK_HOLE,
       PR_SET_CHILD_SUBREAPER: L.PR_SET_CHILD_SUBREAPER,
       EPERM,
       EACCES,

@@ -55,3 +55,37 @@ export const MNT_DETACH = 2;
 
 /** prctl(2) option (linux/prctl.h): orphaned descendants are re-parented to this process. */
 export const PR_SET_CHILD_SUBREAPER = 36;
+
+/** open(2) flags (asm-generic/fcntl.h, the same on x86-64 and riscv64). */
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NOFOLLOW = 0o400000;
+export const O_DIRECTORY = 0o200000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+/** *at(2) flags (linux/fcntl.h). */
+export const AT_FDCWD = -100;
+export const AT_REMOVEDIR = 0x200;
+export const AT_SYMLINK_FOLLOW = 0x400;
+export const AT_EMPTY_PATH = 0x1000;
+
+/** openat2(2): its syscall number (the same on every architecture since Linux 5.6) and struct open_how. */
+export const SYS_openat2 = 437;
+export const OPEN_HOW = Object.freeze({ flags: 0, mode: 8, resolve: 16, size: 24 });
+/** open_how.resolve bits (linux/openat2.h). */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
+
+/** struct timespec (time.h) and the special tv_nsec values of utimensat(2). */
+export const TIMESPEC = Object.freeze({ sec: 0, nsec: 8, size: 16 });
+export const UTIME_NOW = (1 << 30) - 1;
+export const UTIME_OMIT = (1 << 30) - 2;
+
+/** struct linux_dirent64 as getdents64(2) fills it (dirent.h's struct dirent64 has the same head). */
+export const DIRENT64 = Object.freeze({ ino: 0, off: 8, reclen: 16, type: 18, name: 19 });
+
+/** lseek(2) whence values (unistd.h). */
+export const SEEK_SET = 0;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;

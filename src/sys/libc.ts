@@ -7,6 +7,7 @@
  */
 import { createRequire } from "node:module";
 import type Koffi from "koffi";
+import { SYS_openat2 } from "./layout.js";
 
 /** struct pollfd as koffi marshals it (layout: POLLFD in layout.ts). */
 export interface PollFd {
@@ -33,6 +34,20 @@ export interface Libc {
   ioctl(fd: number, request: number, arg: Buffer): number;
   /** poll(2) on a koffi worker thread; koffi copies `fds` into memory of its own for the call. */
   pollAsync(fds: PollFd, nfds: number, timeoutMs: number, cb: (err: unknown, res: number) => void): void;
+  /** openat2(2) through syscall(2) (glibc has no wrapper): `how` is a struct open_how (OPEN_HOW). */
+  openat2(dirfd: number, path: Uint8Array, how: Uint8Array): number;
+  /** The *at calls of the shared-folder server; paths are NUL-terminated bytes (names need not be UTF-8). */
+  mkdirat(dirfd: number, path: Uint8Array, mode: number): number;
+  mknodat(dirfd: number, path: Uint8Array, mode: number, dev: number): number;
+  symlinkat(target: Uint8Array, dirfd: number, path: Uint8Array): number;
+  readlinkat(dirfd: number, path: Uint8Array, buf: Uint8Array, size: number): number;
+  unlinkat(dirfd: number, path: Uint8Array, flags: number): number;
+  renameat2(olddirfd: number, oldpath: Uint8Array, newdirfd: number, newpath: Uint8Array, flags: number): number;
+  linkat(olddirfd: number, oldpath: Uint8Array, newdirfd: number, newpath: Uint8Array, flags: number): number;
+  /** `times` is two struct timespec (TIMESPEC). */
+  utimensat(dirfd: number, path: Uint8Array, times: Uint8Array, flags: number): number;
+  getdents64(fd: number, buf: Uint8Array, size: number): number;
+  lseek(fd: number, offset: bigint, whence: number): bigint;
   /** errno as the last call on this thread left it (koffi saves it right after each call). */
   errno(): number;
   /** The host address of a buffer's first byte (of the ArrayBuffer, or of the view's own bytes). */
@@ -65,6 +80,19 @@ function bind(): Libc {
   const setns = f("int setns(int fd, int nstype)");
   const socket = f("int socket(int domain, int type, int protocol)");
   const ioctl = f("int ioctl(int fd, unsigned long request, void *arg)");
+  const openat2 = so.func(
+    "long syscall(long nr, int dirfd, const uint8_t *path, const uint8_t *how, unsigned long size)",
+  );
+  const mkdirat = f("int mkdirat(int dirfd, const uint8_t *path, uint32_t mode)");
+  const mknodat = f("int mknodat(int dirfd, const uint8_t *path, uint32_t mode, uint64_t dev)");
+  const symlinkat = f("int symlinkat(const uint8_t *target, int dirfd, const uint8_t *path)");
+  const readlinkat = f("intptr_t readlinkat(int dirfd, const uint8_t *path, _Out_ uint8_t *buf, size_t size)");
+  const unlinkat = f("int unlinkat(int dirfd, const uint8_t *path, int flags)");
+  const renameat2 = f("int renameat2(int od, const uint8_t *op, int nd, const uint8_t *np, unsigned int flags)");
+  const linkat = f("int linkat(int od, const uint8_t *op, int nd, const uint8_t *np, int flags)");
+  const utimensat = f("int utimensat(int dirfd, const uint8_t *path, const uint8_t *times, int flags)");
+  const getdents64 = f("intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t size)");
+  const lseek = f("int64_t lseek(int fd, int64_t offset, int whence)");
   // A koffi struct, not a Buffer: koffi copies it for the asynchronous call, so nothing the
   // garbage collector may move or free reaches the worker thread.
   k.struct("corral_pollfd", { fd: "int", events: "short", revents: "short" });
@@ -84,6 +112,17 @@ function bind(): Libc {
     socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
     ioctl: (fd, request, arg) => ioctl(fd, request, arg) as number,
     pollAsync: (fds, nfds, timeoutMs, cb) => poll.async(fds, nfds, timeoutMs, cb),
+    openat2: (dirfd, path, how) => openat2(SYS_openat2, dirfd, path, how, how.length) as number,
+    mkdirat: (dirfd, path, mode) => mkdirat(dirfd, path, mode) as number,
+    mknodat: (dirfd, path, mode, dev) => mknodat(dirfd, path, mode, dev) as number,
+    symlinkat: (target, dirfd, path) => symlinkat(target, dirfd, path) as number,
+    readlinkat: (dirfd, path, buf, size) => readlinkat(dirfd, path, buf, size) as number,
+    unlinkat: (dirfd, path, flags) => unlinkat(dirfd, path, flags) as number,
+    renameat2: (od, op, nd, np, flags) => renameat2(od, op, nd, np, flags) as number,
+    linkat: (od, op, nd, np, flags) => linkat(od, op, nd, np, flags) as number,
+    utimensat: (dirfd, path, times, flags) => utimensat(dirfd, path, times, flags) as number,
+    getdents64: (fd, buf, size) => getdents64(fd, buf, size) as number,
+    lseek: (fd, offset, whence) => BigInt(lseek(fd, offset, whence) as number | bigint),
     errno: () => k.errno(),
     address: (buf) => k.address(buf),
   };

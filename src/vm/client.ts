@@ -3,6 +3,7 @@
  * not load). Every call first checks that the VM is running, so a stopped or crashed VM gives
  * VM_NOT_RUNNING rather than a socket error.
  */
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Socket } from "node:net";
@@ -17,6 +18,8 @@ import {
   type ExecOutcome,
   type ExecOutput,
   type MemoryBody,
+  type LimitBody,
+  type LimitInfo,
   type MemoryInfo,
   type StopBody,
   type VmInfo,
@@ -118,6 +121,16 @@ export class VmClient {
 
   setMemory(bytes: number): Promise<MemoryInfo> {
     return this.jsonCall<MemoryInfo>("PUT", ROUTES.memory, { bytes } satisfies MemoryBody);
+  }
+
+  /** Every disk's and NIC's rate limits and counters. */
+  limits(): Promise<LimitInfo[]> {
+    return this.jsonCall<LimitInfo[]>("GET", ROUTES.limits);
+  }
+
+  /** New rate limits for one disk or NIC of the running VM; undefined removes them. */
+  setLimit(device: string, limit: RateLimitSpec | undefined): Promise<LimitInfo> {
+    return this.jsonCall<LimitInfo>("PUT", ROUTES.limits, { device, limit: limit ?? null } satisfies LimitBody);
   }
 
   async requestStop(timeoutMs: number): Promise<void> {

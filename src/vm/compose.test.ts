@@ -27,6 +27,7 @@ const SAMPLES: Record<DeviceKindName, DeviceSpec> = {
   balloon: { kind: "balloon" },
   rng: { kind: "rng" },
   vsock: { kind: "vsock", path: join(home, "vsock.sock") },
+  fs: { kind: "fs", path: home, tag: "home" },
 };
 const IDS: Record<DeviceKindName, number> = {
   blk: DeviceId.BLOCK,
@@ -35,6 +36,7 @@ const IDS: Record<DeviceKindName, number> = {
   balloon: DeviceId.BALLOON,
   rng: DeviceId.ENTROPY,
   vsock: DeviceId.SOCKET,
+  fs: DeviceId.FS,
 };
 
 /** The image is open read-write by a device: a second writer is refused (its flock). */
@@ -80,7 +82,7 @@ test("every kind in the registry opens (the device it names, on real host resour
   );
   assert.deepEqual(
     opened.devices.map((d) => d.name),
-    ["vda", "eth0", "console0", "balloon0", "rng0", "vsock0"],
+    ["vda", "eth0", "console0", "balloon0", "rng0", "vsock0", "fs0"],
   );
   assert.deepEqual(opened.cmdline, ["ip=dhcp"], "a first NIC on a switch asks for DHCP");
   assert.ok(imageInUse());

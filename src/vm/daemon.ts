@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
 import type { Machine } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
+import type { VirtioDevice } from "../devices/virtio/device.js";
 import { AgentChannel } from "./agent/channel.js";
 import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
@@ -29,6 +30,8 @@ export interface VmContext {
   machine: Machine;
   agent: AgentChannel;
   balloon: ReleasingBalloon;
+  /** Every device of the VM, in the spec's order (the /limits route finds disks and NICs here). */
+  devices: readonly VirtioDevice[];
   /** Guest console bytes go to these listeners too. */
   consoleListeners: Set<(b: Uint8Array) => void>;
   /** The last console bytes, replayed to a console that attaches. */
@@ -80,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
       machine: m,
       agent,
       balloon,
+      devices: composed.devices,
       consoleListeners: listeners,
       consoleTail: () => tail,
       state: () => (stopping ? "stopping" : agent.ready ? "running" : "booting"),

@@ -13,6 +13,7 @@ import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
+import { checkShares } from "../devices/virtio/fuse/share.js";
 import type { DaemonConfig } from "./daemon.js";
 import type { VmSpec } from "./spec.js";
 import {
@@ -46,9 +47,11 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const name = spec.name ?? randomName();
   checkName(name);
   const home = o.home ?? corralHome();
-  // Every disk opens (format, record, lock) before the VM exists: a bad one leaves nothing behind.
+  // Every disk opens (format, record, lock) and every share is a directory before the VM exists:
+  // a bad one leaves nothing behind.
   try {
     checkDisks(spec.devices.flatMap((d) => (d.kind === "blk" ? [diskSpecOf(d)] : [])));
+    checkShares(spec.devices);
   } catch (e) {
     if (e instanceof CorralError)
       throw new CorralError(e.code, `VM '${name}' did not start: ${e.message}`, { cause: e, exitCode: e.exitCode });

@@ -6,6 +6,8 @@
 import { parseDiskSpec } from "../disk/open.js";
 import { parseNetSpec } from "../net/attach.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
+import { takeLimitOptions } from "../devices/kinds/limit.js";
+import { parseShareSpec } from "../devices/virtio/fuse/share.js";
 import { STANDARD_DEVICES, parseVmSpec, type DeviceSpec, type VmSpec } from "./spec.js";
 
 export interface VmOptions {
@@ -21,27 +23,31 @@ export interface VmOptions {
   firmware?: string | undefined;
   /** As for --image: a root disk of the image cache by name. */
   image?: string | undefined;
-  /** As for --disk: "FILE" or "FILE,ro". */
+  /** As for --disk: "FILE", "FILE,ro", with limits "FILE,bw=50M,iops=1000" (devices/kinds/limit.ts). */
   disks?: readonly string[] | undefined;
   /** As for --net: "switch:NAME[,mac=MAC][,offload=off]" or "tap[:NAME][,mac=MAC]". */
   nets?: readonly string[] | undefined;
   /** As for --vsock: "PATH[,cid=N]". */
   vsock?: string | undefined;
+  /** As for --share: "HOST_DIR:TAG[,ro]". */
+  shares?: readonly string[] | undefined;
 }
 
 /** A --disk argument as a device entry. */
 export function diskDevice(text: string): DeviceSpec {
-  return { kind: "blk", ...parseDiskSpec(text) };
+  const { rest, limit } = takeLimitOptions(text, "blk", "--disk");
+  return { kind: "blk", ...parseDiskSpec(rest), ...(limit ? { limit } : {}) };
 }
 
 /** A --net argument as a device entry. */
 export function netDevice(text: string): DeviceSpec {
-  const n = parseNetSpec(text);
+  const { rest, limit } = takeLimitOptions(text, "net", "--net");
+  const n = parseNetSpec(rest);
   const backend =
     n.kind === "tap"
       ? { type: "tap" as const, ...(n.name !== undefined ? { ifname: n.name } : {}) }
       : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
-  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}) };
+  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}), ...(limit ? { limit } : {}) };
 }
 
 /** A --vsock argument as a device entry. */
@@ -50,7 +56,13 @@ export function vsockDevice(text: string): DeviceSpec {
   return { kind: "vsock", path: v.path, cid: v.guestCid };
 }
 
-/** The spec `o` describes: its disks, its NICs, then the standard devices; validated. */
+/** A --share argument as a device entry. */
+export function shareDevice(text: string): DeviceSpec {
+  const s = parseShareSpec(text);
+  return { kind: "fs", path: s.path, tag: s.tag, ...(s.readOnly ? { readOnly: true } : {}) };
+}
+
+/** The spec `o` describes: its disks, its NICs, vsock, shares, then the standard devices; validated. */
 export function vmSpec(o: VmOptions): VmSpec {
   const boot = { kernel: o.kernel, initrd: o.initrd, cmdline: o.append, firmware: o.firmware };
   return parseVmSpec({
@@ -64,6 +76,7 @@ export function vmSpec(o: VmOptions): VmSpec {
       ...(o.disks ?? []).map(diskDevice),
       ...(o.nets ?? []).map(netDevice),
       ...(o.vsock !== undefined ? [vsockDevice(o.vsock)] : []),
+      ...(o.shares ?? []).map(shareDevice),
       ...STANDARD_DEVICES,
     ],
   });

@@ -24,6 +24,7 @@ import {
   type VmInfo,
 } from "./control/protocol.js";
 import { checkTtySize } from "./tty.js";
+import { limitInfo, setLimit } from "./limits.js";
 
 /** How long an exec waits for a booting guest's agent. */
 const BOOT_WAIT_MS = 180_000;
@@ -117,6 +118,15 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
       hostResident: residentBytes(),
       releasedBytes: vm.balloon.releasedBytes,
     } satisfies MemoryInfo);
+  } else if (url === ROUTES.limits && req.method === "GET") {
+    json(res, 200, limitInfo(vm.devices));
+  } else if (url === ROUTES.limits && req.method === "PUT") {
+    try {
+      json(res, 200, setLimit(vm.devices, await body(req)));
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      fail(res, e.code === "NO_SUCH_DEVICE" ? 404 : 400, e.code, e.message);
+    }
   } else {
     fail(res, 404, "NOT_FOUND", `no route ${req.method ?? ""} ${url}`);
   }

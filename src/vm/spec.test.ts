@@ -71,7 +71,7 @@ test("unknown device kinds, unknown fields and bad device options", () => {
   refuses(
     { devices: [{ kind: "rng" }, { kind: "gpu" }] },
     "UNKNOWN_DEVICE",
-    "devices[1].kind 'gpu' is not a device kind: use one of blk, net, console, balloon, rng, vsock",
+    "devices[1].kind 'gpu' is not a device kind: use one of blk, net, console, balloon, rng, vsock, fs",
   );
   refuses({ cpus: 2 }, "BAD_SPEC", "spec has no field 'cpus'");
   refuses({ devices: [{ kind: "rng", speed: 1 }] }, "BAD_SPEC", "devices[0] has no field 'speed'");
@@ -92,6 +92,37 @@ test("unknown device kinds, unknown fields and bad device options", () => {
     "BAD_DEVICE",
     "devices[0].mac must be a unicast MAC: its first byte even",
   );
+  refuses(
+    { devices: [{ kind: "fs", path: "/srv", tag: "x".repeat(37) }] },
+    "BAD_DEVICE",
+    `devices[0].tag '${"x".repeat(37)}' must be 1 to 36 bytes (UTF-8), without NUL`,
+  );
+  refuses(
+    { devices: [{ kind: "fs", path: "/srv", tag: "" }] },
+    "BAD_DEVICE",
+    "devices[0].tag '' must be 1 to 36 bytes (UTF-8), without NUL",
+  );
+  refuses(
+    { devices: [{ kind: "fs", path: "srv", tag: "t" }] },
+    "BAD_DEVICE",
+    "devices[0].path must be an absolute path",
+  );
+  refuses(
+    {
+      devices: [
+        { kind: "fs", path: "/a", tag: "t" },
+        { kind: "fs", path: "/b", tag: "t" },
+      ],
+    },
+    "DUPLICATE_SHARE_TAG",
+    "devices[1].tag 't' is already the tag of devices[0]: give each share its own tag",
+  );
+  assert.deepEqual(vmSpec({ shares: ["/srv/data:data,ro"] }).devices[0], {
+    kind: "fs",
+    path: "/srv/data",
+    tag: "data",
+    readOnly: true,
+  });
   refuses({ console: "foo" }, "BAD_CONSOLE", "console must be one of ttyS0, hvc0 (got 'foo')");
   refuses(
     { name: "a b" },

@@ -169,6 +169,20 @@ export const VmSpecSchema = z
       }
       seen.set(name, i);
     }
+    const tags = new Map<string, number>();
+    for (const [i, d] of ctx.value.devices.entries()) {
+      if (d.kind !== "fs") continue;
+      const first = tags.get(d.tag);
+      if (first !== undefined)
+        ctx.issues.push({
+          code: "custom",
+          input: d,
+          path: ["devices", i, "tag"],
+          message: `'${d.tag}' is already the tag of devices[${first}]: give each share its own tag`,
+          params: { code: "DUPLICATE_SHARE_TAG" },
+        });
+      tags.set(d.tag, i);
+    }
   });
 
 /** What callers write (sizes as strings, defaults left out). */
@@ -189,6 +203,7 @@ export type SpecErrorCode =
   | "BAD_DEVICE"
   | "UNKNOWN_DEVICE"
   | "DUPLICATE_DEVICE"
+  | "DUPLICATE_SHARE_TAG"
   | "TOO_MANY_DEVICES"
   | "BAD_SPEC";
 

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { deviceKind } from "./kind.js";
 import { DeviceName } from "./names.js";
+import { RateLimitSpec } from "./limit.js";
 import type { DiskSpec } from "../../disk/open.js";
 import type { DiskFormat } from "../../disk/record.js";
 
@@ -32,11 +33,13 @@ export const blk = deviceKind({
     readOnly: z.boolean().optional(),
     /** raw or overlay; without it, Corral's record of the image decides, else raw (src/disk/open.ts). */
     format: z.enum(["raw", "overlay"], { error: "must be raw or overlay" }).optional(),
+    /** Bandwidth and requests per second (kinds/limit.ts); `corral vm limit` changes them later. */
+    limit: RateLimitSpec.optional(),
   }),
   defaultName,
   async open(s, ctx) {
     const [{ VirtioBlk }, { openDisk }] = await Promise.all([import("../virtio/blk.js"), import("../../disk/open.js")]);
     const disk = openDisk(diskSpecOf(s));
-    return { device: new VirtioBlk({ disk, name: s.name ?? defaultName(ctx.index) }) };
+    return { device: new VirtioBlk({ disk, name: s.name ?? defaultName(ctx.index), limit: s.limit }) };
   },
 });

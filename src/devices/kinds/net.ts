@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { deviceKind } from "./kind.js";
 import { DeviceName } from "./names.js";
+import { RateLimitSpec } from "./limit.js";
 
 const Mac = z
   .string()
@@ -41,6 +42,8 @@ export const net = deviceKind({
     ),
     /** Default: from the VM process's id and the NIC's index, unique among running VMs. */
     mac: Mac.optional(),
+    /** Bandwidth and frames per second, each direction on its own (kinds/limit.ts). */
+    limit: RateLimitSpec.optional(),
   }),
   defaultName,
   async open(s, ctx) {
@@ -56,6 +59,7 @@ export const net = deviceKind({
         offloads: b.type === "switch" && b.offload !== false,
       },
     );
+    if (s.limit) device.setLimit(s.limit);
     // The guest's /init configures eth0 by DHCP when the first NIC is on a switch (init-script.ts).
     return { device, ...(ctx.index === 0 && b.type === "switch" ? { cmdline: ["ip=dhcp"] } : {}) };
   },

@@ -15,6 +15,7 @@ import { forEachRange, readSegments, writeSegments } from "./chain-io.js";
 import { SECTOR_SIZE, type DiskBackend } from "../../disk/backend.js";
 import { DeviceId, feature } from "./spec.js";
 import type { GuestMemory } from "../../machine/memory.js";
+import { RateLimiter, ResumeTimer, type RateLimit } from "./rate-limit.js";
 
 /** §5.2.3 feature bits. */
 export const BlkFeature = {
@@ -84,6 +85,8 @@ export interface BlkOptions {
   serial?: string;
   /** QueueNumMax of the request queue (default 256). */
   queueSize?: number;
+  /** Bandwidth and request-rate limits (rate-limit.ts); changeable later with setLimit. */
+  limit?: RateLimit | undefined;
 }
 
 export interface BlkStats {
@@ -109,9 +112,13 @@ export class VirtioBlk implements VirtioDevice {
   private readonly serial: Uint8Array;
   private readonly capacity: number;
   private ctx: VirtioDeviceContext | undefined;
+  /** Requests beyond the limit stay in the ring until the timer lets them through. */
+  readonly limiter: RateLimiter;
+  private readonly resume = new ResumeTimer(() => this.serve());
 
   constructor(opts: BlkOptions) {
     this.disk = opts.disk;
+    this.limiter = new RateLimiter(opts.limit);
     this.name = opts.name ?? "blk0";
     const queueSize = opts.queueSize ?? 256;
     this.queueMaxSizes = [queueSize];
@@ -148,11 +155,34 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   notify(index: number): void {
+    if (index === 0 && !this.resume.pending) this.serve();
+  }
+
+  /** New limits for a running disk; requests held back by the old ones go at the new pace. */
+  setLimit(limit: RateLimit | undefined): void {
+    this.limiter.set(limit);
+    this.resume.cancel();
+    this.serve();
+  }
+
+  /** Serve the request queue until it is empty or the limiter says wait (then a timer resumes). */
+  private serve(): void {
     const ctx = this.ctx;
-    const vq = ctx?.queue(index);
-    if (!ctx || !vq || index !== 0) return;
-    for (let chain = vq.pop(); chain; chain = vq.pop()) vq.push(chain.head, this.handle(ctx.memory, chain));
-    ctx.signalUsed(index);
+    const vq = ctx?.queue(0);
+    if (!ctx || !vq) return;
+    let served = false;
+    for (;;) {
+      const wait = this.limiter.wait();
+      if (wait > 0) {
+        this.resume.arm(wait);
+        break;
+      }
+      const chain = vq.pop();
+      if (!chain) break;
+      vq.push(chain.head, this.handle(ctx.memory, chain));
+      served = true;
+    }
+    if (served) ctx.signalUsed(0);
   }
 
   /** Serve one request; returns the used length (data bytes written + the status byte). */
@@ -172,6 +202,8 @@ export class VirtioBlk implements VirtioDevice {
       this.stats.errors++;
     }
     writeSegments(mem, chain.writable, chain.writableLen - 1, Uint8Array.of(status));
+    // What moved: the data of a read or a write (the header and status are not the disk's bytes).
+    this.limiter.charge(written + Math.max(0, chain.readableLen - BLK_REQ_HEADER.size));
     return written + 1;
   }
 
@@ -255,10 +287,12 @@ export class VirtioBlk implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
+    this.resume.cancel();
   }
 
   close(): void {
     this.ctx = undefined;
+    this.resume.cancel();
     this.disk.close();
   }
 }

@@ -13,6 +13,7 @@ import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Chain, Segment, Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
+import { RateLimiter, ResumeTimer, type RateLimit } from "./rate-limit.js";
 import { DeviceId, feature } from "./spec.js";
 import {
   completeFrames,
@@ -89,6 +90,8 @@ export interface NetOptions {
   queueSize?: number;
   /** Offer checksum and segmentation offloads when the backend carries them (default true). */
   offloads?: boolean;
+  /** Bandwidth and frame-rate limits, each direction on its own (rate-limit.ts); see setLimit. */
+  limit?: RateLimit | undefined;
 }
 
 export interface NetStats {
@@ -135,9 +138,17 @@ export class VirtioNet implements VirtioDevice {
    * a packet's buffers are always consecutive in the used ring.
    */
   private held: Chain[] = [];
+  /** Guest-to-host frames beyond the limit stay in the transmit ring until the timer resumes. */
+  readonly txLimiter: RateLimiter;
+  /** Host-to-guest frames beyond the limit wait in the backlog (and are dropped when it is full). */
+  readonly rxLimiter: RateLimiter;
+  private readonly txResume = new ResumeTimer(() => this.transmit());
+  private readonly rxResume = new ResumeTimer(() => this.fill());
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
+    this.txLimiter = new RateLimiter(opts.limit);
+    this.rxLimiter = new RateLimiter(opts.limit);
     this.backend = opts.backend;
     this.features =
       feature(NetFeature.MAC) |
@@ -166,15 +177,32 @@ export class VirtioNet implements VirtioDevice {
   }
 
   notify(index: number): void {
-    if (index === 0) this.fill();
-    else if (index === 1) this.transmit();
+    if (index === 0 && !this.rxResume.pending) this.fill();
+    else if (index === 1 && !this.txResume.pending) this.transmit();
+  }
+
+  /** New limits for both directions of a running NIC, in force at once. */
+  setLimit(limit: RateLimit | undefined): void {
+    this.txLimiter.set(limit);
+    this.rxLimiter.set(limit);
+    this.txResume.cancel();
+    this.rxResume.cancel();
+    this.transmit();
+    this.fill();
   }
 
   private transmit(): void {
     const ctx = this.ctx;
     const vq = ctx?.queue(1);
     if (!ctx || !vq) return;
-    for (let chain = vq.pop(); chain; chain = vq.pop()) {
+    for (;;) {
+      const wait = this.txLimiter.wait();
+      if (wait > 0) {
+        this.txResume.arm(wait);
+        break;
+      }
+      const chain = vq.pop();
+      if (!chain) break;
       const taken = this.takeFrame(ctx, chain.readable, chain.readableLen);
       vq.push(chain.head, 0);
       if (!taken) {
@@ -182,9 +210,17 @@ export class VirtioNet implements VirtioDevice {
         continue;
       }
       this.stats.txFrames++;
+      this.txLimiter.charge(taken.frame.length);
       this.backend.send(taken.frame, taken.offload);
     }
     ctx.signalUsed(1);
+  }
+
+  /** Whether the receive limiter lets the next frame go now (else a timer calls fill again). */
+  private rxAllowed(): boolean {
+    const wait = this.rxLimiter.wait();
+    if (wait > 0) this.rxResume.arm(wait);
+    return wait === 0;
   }
 
   private has(bit: number): boolean {
@@ -257,10 +293,11 @@ export class VirtioNet implements VirtioDevice {
   /** One frame per chain: without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1). */
   private fillWhole(ctx: VirtioDeviceContext, vq: Virtqueue): boolean {
     let pushed = false;
-    while (this.backlog.length > 0 && vq.hasAvailable()) {
+    while (this.backlog.length > 0 && vq.hasAvailable() && this.rxAllowed()) {
       const chain = vq.pop();
       if (!chain) break;
       const pkt = this.backlog.shift()!;
+      this.rxLimiter.charge(pkt.length - NET_HDR.size);
       pushed = true;
       if (chain.writableLen < pkt.length) {
         this.stats.rxDropped++;
@@ -287,7 +324,7 @@ export class VirtioNet implements VirtioDevice {
       room += c.writableLen;
       descs += c.ringDescs;
     }
-    while (this.backlog.length > 0) {
+    while (this.backlog.length > 0 && this.rxAllowed()) {
       const pkt = this.backlog[0]!;
       while (room < pkt.length) {
         const c = vq.pop();
@@ -310,6 +347,7 @@ export class VirtioNet implements VirtioDevice {
         continue;
       }
       this.backlog.shift();
+      this.rxLimiter.charge(pkt.length - NET_HDR.size);
       let count = 0;
       for (let need = pkt.length; need > 0; count++) need -= held[count]!.writableLen;
       new DataView(pkt.buffer, pkt.byteOffset).setUint16(NET_HDR.numBuffers, count, true);
@@ -329,6 +367,8 @@ export class VirtioNet implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
+    this.txResume.cancel();
+    this.rxResume.cancel();
     this.negotiated = 0;
     this.backlog = [];
     this.held = [];

@@ -21,6 +21,7 @@ export const DeviceId = {
   ENTROPY: 4,
   BALLOON: 5,
   SOCKET: 19,
+  FS: 26,
 } as const;
 
 /** §6 Reserved Feature Bits (bit numbers, device-independent). */

@@ -10,18 +10,21 @@
  *                   then an ExecOutcome ({"exitCode":N,"timedOut":bool}) or an ApiError
  *   POST /stop      body StopBody: graceful power-off, forced after timeoutMs; 202
  *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
+ *   GET  /limits    LimitInfo[] (every disk and NIC); PUT /limits body LimitBody changes one device's limits
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
  * A failed request answers an ApiError with a 4xx or 5xx status; an exec whose status line has
  * gone out (at once, before the agent is waited for) ends its stream with the ApiError instead.
  */
 import type { VmRecord } from "../state.js";
 import type { TtySize } from "../tty.js";
+import type { RateLimitSpec } from "../../devices/kinds/limit.js";
 
 export const ROUTES = Object.freeze({
   vm: "/vm",
   exec: "/exec",
   stop: "/stop",
   memory: "/memory",
+  limits: "/limits",
   console: "/console",
 });
 
@@ -52,6 +55,24 @@ export interface MemoryInfo {
 export interface MemoryBody {
   /** The guest's memory target, bytes: more than 0, at most the VM's RAM. */
   bytes: number;
+}
+
+/** A disk's or NIC's rate limits (src/devices/kinds/limit.ts) and what went through. */
+export interface LimitInfo {
+  device: string;
+  kind: "blk" | "net";
+  /** The limits in force; {} when unlimited. */
+  limit: RateLimitSpec;
+  /** Bytes and operations (requests, frames both ways) since boot, and times a queue waited. */
+  bytes: number;
+  ops: number;
+  throttled: number;
+}
+
+export interface LimitBody {
+  device: string;
+  /** The new limits; null (or {}) removes them. */
+  limit: RateLimitSpec | null;
 }
 
 export interface StopBody {

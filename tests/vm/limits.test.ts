@@ -1,0 +1,104 @@
+// I/O rate limits (issue 18 item 5) through the real CLI with the Debian guest: a disk and a NIC
+// started with limits, the guest's reads held to them (the VM's own counters say it waited), the
+// limits changed and removed on the running VM, and bad limits refused in one line.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { corralHome } from "../../src/image/cache.js";
+import { VM_FILES, vmDir } from "../../src/vm/state.js";
+
+const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+const home = mkdtempSync(join(tmpdir(), "corral-home-"));
+const shared = join(corralHome(), "images");
+mkdirSync(shared, { recursive: true });
+symlinkSync(shared, join(home, "images"));
+const env = { ...process.env, CORRAL_HOME: home };
+const VM = "limited";
+const disk = join(home, "data.img");
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function corral(args: string[]): Run {
+  const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", env, timeout: 400_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function oneLineError(r: Run, pattern: RegExp): void {
+  assert.notEqual(r.status, 0, `exit status; stderr: ${r.stderr}`);
+  assert.equal(r.stderr.trim().split("\n").length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /\n\s+at |internal error/);
+  assert.match(r.stderr.trim(), pattern);
+}
+
+/** The `corral vm limit` line of `device`. */
+function limitLine(device: string): string {
+  const r = corral(["vm", "limit", VM]);
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stdout.split("\n").find((l) => l.startsWith(`${device}\t`));
+  assert.ok(line, `no line for ${device} in:\n${r.stdout}`);
+  return line;
+}
+
+const counter = (line: string, what: string): number => Number(new RegExp(`(\\d+) ${what}`).exec(line)?.[1]);
+const waited = (line: string): number => Number(/waited (\d+) times/.exec(line)?.[1]);
+
+before(() => {
+  writeFileSync(disk, Buffer.alloc(8 * 2 ** 20, 1));
+  const r = corral([
+    ...["run", "-d", "--name", VM, "--memory", "256M"],
+    ...["--disk", `${disk},iops=20`, "--net", `switch:rl${process.pid},bw=1M,pps=500`],
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+after(() => {
+  if (existsSync(join(vmDir(VM, home), VM_FILES.record))) corral(["rm", "-f", VM]);
+  rmSync(home, { recursive: true, force: true });
+});
+
+test("a disk started with iops=20 holds the guest to it: its reads wait, and the VM counts them", () => {
+  assert.match(limitLine("vda"), /^vda\tbw - iops 20\/s\t/);
+  assert.match(limitLine("eth0"), /^eth0\tbw 1M\/s pps 500\/s\t/);
+  const before = counter(limitLine("vda"), "requests");
+  // 64 direct reads of 4 KiB at 20 a second: each one a request of its own.
+  const r = corral(["exec", VM, "--", "dd", "if=/dev/vda", "of=/dev/null", "bs=4k", "count=64", "iflag=direct"]);
+  assert.equal(r.status, 0, r.stderr);
+  const after = limitLine("vda");
+  assert.ok(counter(after, "requests") - before >= 64, after);
+  assert.ok(waited(after) > 0, `the queue must have waited for tokens: ${after}`);
+  assert.ok(counter(limitLine("eth0"), "frames") > 0, "the NIC's DHCP frames went through its limiter");
+});
+
+test("limits change and go away on the running VM; what is read stays correct", () => {
+  const set = corral(["vm", "limit", VM, "vda", "bw=64M,iops=1000"]);
+  assert.equal(set.status, 0, set.stderr);
+  assert.match(set.stdout, /^vda\tbw 64M\/s iops 1000\/s\t/);
+  const off = corral(["vm", "limit", VM, "vda", "off"]);
+  assert.equal(off.status, 0, off.stderr);
+  assert.match(off.stdout, /^vda\tunlimited\t/);
+  const sum = corral(["exec", VM, "--", "sh", "-c", "dd if=/dev/vda bs=1M count=8 iflag=direct 2>/dev/null | md5sum"]);
+  assert.equal(sum.status, 0, sum.stderr);
+  const expected = spawnSync("md5sum", [disk], { encoding: "utf8" }).stdout.split(" ")[0];
+  assert.equal(sum.stdout.split(" ")[0], expected);
+});
+
+test("bad limits are one line: unknown device, the wrong kind of limit, zero, at start too", () => {
+  oneLineError(
+    corral(["vm", "limit", VM, "eth9", "bw=1M"]),
+    /no disk or NIC named 'eth9' in this VM: it has vda, eth0$/,
+  );
+  oneLineError(corral(["vm", "limit", VM, "vda", "pps=5"]), /pps is not a limit of a disk: use iops=N$/);
+  oneLineError(corral(["vm", "limit", VM, "eth0", "bw=0"]), /bw '0' is zero/);
+  oneLineError(corral(["vm", "limit", VM, "vda"]), /usage: corral vm limit NAME \[DEVICE LIMITS\|off\]/);
+  const r = corral(["run", "-d", "--name", "never", "--disk", `${disk},iops=fast`]);
+  oneLineError(r, /iops 'fast' must be a whole number/);
+  assert.equal(existsSync(vmDir("never", home)), false, "nothing is left of a VM that never started");
+});

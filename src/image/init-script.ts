@@ -84,7 +84,9 @@ root=$(sed -n 's|.*root=\\(/dev/[a-z0-9]*\\).*|\\1|p' /proc/cmdline)
 if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
   mkdir -p /newroot
   if mount -t ext4 "$root" /newroot; then
-    [ -d /corral ] && rm -rf /newroot/corral && cp -a /corral /newroot/corral
+    # The command of this boot, if any; never the one a previous boot left on the disk.
+    rm -rf /newroot/corral
+    [ -d /corral ] && cp -a /corral /newroot/corral
     umount /run; umount /dev/pts; umount /dev; umount /sys; umount /proc
     CORRAL_ROOT=1 exec switch_root /newroot /init
   fi

@@ -28,7 +28,7 @@ while read -r p; do
 done < ${BUILD_DIR}/${PREINST_LIST}
 dpkg --force-unsafe-io --configure -a
 rm -f /usr/sbin/policy-rc.d
-rm -rf ${BUILD_DIR}
+rm -rf ${BUILD_DIR} /corral
 audit=$(dpkg --audit)
 if [ -n "$audit" ]; then echo "$audit"; exit 1; fi
 sync

@@ -46,6 +46,7 @@ typedef unsigned char u8;
 #define SYS_fcntl 25
 #define SYS_ioctl 29
 #define SYS_mkdirat 34
+#define SYS_mount 40
 #define SYS_chdir 49
 #define SYS_openat 56
 #define SYS_close 57
@@ -99,6 +100,9 @@ typedef unsigned char u8;
 #define SIGINT 2
 #define SIGQUIT 3
 #define SIGKILL 9
+/* mount(2) flags (include/uapi/linux/mount.h). */
+#define MS_RDONLY 1
+#define MS_REMOUNT 32
 #define SIGPIPE 13
 #define SIGTERM 15
 #define SIGCHLD 17
@@ -818,6 +822,17 @@ static void on_line(char *line, unsigned long n) {
   if (f[0][0] == 'S' && k == 1) {
     flush();
     sys1(SYS_sync, 0);
+    /* Leave a root disk's ext4 clean, as a real shutdown does: remounted read-only, its journal
+     * needs no replay at the next mount (a base image is later mounted read-only, and ext4
+     * refuses that while a replay is pending). One file held open for writing makes the remount
+     * fail with EBUSY: end the other processes (kill -1 spares this one and init) and retry.
+     * On the initramfs the remount is as harmless. */
+    for (int i = 0; i < 40; i++) {
+      if (sys6(SYS_mount, (long)"none", (long)"/", 0, MS_REMOUNT | MS_RDONLY, 0, 0) == 0) break;
+      if (i == 0) sys2(SYS_kill, -1, SIGTERM);
+      if (i == 5) sys2(SYS_kill, -1, SIGKILL);
+      sleep_ms(100);
+    }
     sys4(SYS_reboot, REBOOT_MAGIC1, REBOOT_MAGIC2, REBOOT_POWER_OFF, 0);
     return;
   }

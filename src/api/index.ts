@@ -54,6 +54,8 @@ export interface StartOptions {
    * guest listener; guest connections to CID 2 port P reach a host listener on PATH_P.
    */
   vsock?: string;
+  /** A root disk of the image cache by name (`corral image build --output NAME`), booted as /dev/vda. */
+  image?: string;
   /** Host directories shared through virtio-fs as for --share, "HOST_DIR:TAG[,ro]": mount -t virtiofs TAG /mnt. */
   shares?: string[];
   kernel?: string;

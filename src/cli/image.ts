@@ -1,7 +1,8 @@
 import { MIRROR_ENV } from "../image/mirror.js";
 import { HOME_ENV, corralHome, verifyImage } from "../image/cache.js";
 import { ensureDefaultImage, imageDir, pullDefaultImage, type ImagePaths } from "../image/pull.js";
-import { buildRootDisk } from "../image/rootdisk.js";
+import { buildImage } from "../image/build-image.js";
+import { listImages, removeImage } from "../image/store.js";
 import { OverlayDisk } from "../disk/overlay.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 import { parseVerbArgs, usageError } from "./args.js";
@@ -15,9 +16,19 @@ Commands:
   path             print the paths of the cached image's files (fetching it if needed;
                    --offline never fetches)
   verify           re-hash every cached file against the image manifest
-  build [--size SIZE] --output FILE
-                   make an ext4 root disk of the default guest (default size 256M); boot it
-                   with: corral run --disk FILE --append "console=ttyS0 root=/dev/vda"
+  build [--size SIZE] [--force] --output NAME|FILE
+                   make an ext4 root disk of the default guest (default size 256M). A NAME
+                   (letters, digits, '_', '-') goes into the image cache: boot it with
+                   'corral run --image NAME'. A FILE (any path with '/' or '.', e.g. root.img):
+                   corral run --disk FILE --append "console=ttyS0 root=/dev/vda"
+  build --debian SUITE [--packages P1,P2,...] [--size SIZE] [--force] --output NAME|FILE
+                   make an ext4 root disk of Debian SUITE (riscv64; e.g. trixie) with its base
+                   (Essential and required packages, and apt) and the packages named, with their
+                   dependencies (default size 2G). apt resolves and fetches them (kept in the
+                   cache: a second build fetches nothing); a guest booted from the new disk
+                   installs them with dpkg. An existing output is replaced only with --force
+  ls               list the images in the cache: name, kind, size on the host, creation time
+  rm NAME          remove an image from the cache
   overlay BASE --output FILE
                    make a copy-on-write overlay of the disk image BASE (docs/overlay-format.md):
                    the VM writes to FILE and BASE stays unchanged, so many VMs share one base
@@ -26,6 +37,12 @@ ${SIZE_HELP}.
 
 The cache lives in $${HOME_ENV} (default ~/.cache/corral). Packages come from the Debian mirror of
 the host's apt configuration; set $${MIRROR_ENV} to use another.`;
+
+/** Bytes as the cache listing shows them: MiB with one decimal under 10, else whole. */
+function formatBytes(n: number): string {
+  const mib = n / 2 ** 20;
+  return mib >= 1024 ? `${(mib / 1024).toFixed(1)}G` : `${mib.toFixed(mib < 10 ? 1 : 0)}M`;
+}
 
 function printPaths(p: ImagePaths): void {
   const rows: [string, string][] = [
@@ -82,14 +99,51 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "build": {
-      const o = flagsOf(rest, { output: { type: "string", short: "o" }, size: { type: "string", default: "256M" } });
-      if (o.output === undefined) throw usageError("corral image build needs --output FILE");
-      const size = parseSize(o.size, "--size");
-      const img = await ensureDefaultImage();
-      buildRootDisk({ initramfs: img.initramfs, output: o.output, size });
-      process.stderr.write(
-        `corral: root disk ${o.output} ready; boot it with: corral run --disk ${o.output} --append "console=ttyS0 root=/dev/vda"\n`,
-      );
+      const o = flagsOf(rest, {
+        output: { type: "string", short: "o" },
+        size: { type: "string" },
+        debian: { type: "string" },
+        packages: { type: "string" },
+        force: { type: "boolean", short: "f" },
+      });
+      if (o.output === undefined) throw usageError("corral image build needs --output NAME or --output FILE");
+      if (o.packages !== undefined && o.debian === undefined)
+        throw usageError("--packages needs --debian SUITE (the default guest is busybox only)");
+      const size = parseSize(o.size ?? (o.debian !== undefined ? "2G" : "256M"), "--size");
+      const r = await buildImage({
+        output: o.output,
+        size,
+        force: o.force === true,
+        ...(o.debian !== undefined ? { debian: { suite: o.debian, packages: o.packages ?? "" } } : {}),
+      });
+      process.stderr.write(`corral: ${r.ready}\n`);
+      return 0;
+    }
+    case "ls": {
+      flagsOf(rest, {});
+      const rows = listImages(corralHome()).map((i) => [
+        i.name,
+        i.kind,
+        formatBytes(i.bytes) + (i.diskBytes !== undefined ? ` (disk ${formatBytes(i.diskBytes)})` : ""),
+        i.created.replace(/\.\d+Z$/, "Z"),
+      ]);
+      const head = ["NAME", "KIND", "SIZE", "CREATED"];
+      const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+      for (const r of [head, ...rows])
+        process.stdout.write(
+          r
+            .map((x, c) => x.padEnd(w[c]!))
+            .join("  ")
+            .trimEnd() + "\n",
+        );
+      return 0;
+    }
+    case "rm": {
+      const p = parseVerbArgs("image", rest, {});
+      const [name, extra] = p.positionals;
+      if (name === undefined || extra !== undefined) throw usageError("usage: corral image rm NAME");
+      removeImage(corralHome(), name);
+      process.stderr.write(`corral: image '${name}' removed\n`);
       return 0;
     }
     case "overlay": {

@@ -30,6 +30,9 @@ Options:
                     with --console hvc0, console=hvc0 instead)
   --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
+  --image NAME      boot the root disk NAME of the image cache ('corral image build --output
+                    NAME', 'corral image ls'): attached first, as /dev/vda, with root=/dev/vda
+                    added to the command line; the VM writes to it
   --memory SIZE     guest RAM, e.g. 512M or 1G (default: 512M)
   --cpus N          number of harts, 1 to 8 (default: 1)
   --disk FILE[,ro][,format=raw|overlay]
@@ -96,6 +99,7 @@ const FLAGS: Record<string, string> = {
   "boot.initrd": "--initrd",
   "boot.cmdline": "--append",
   "boot.firmware": "--firmware",
+  image: "--image",
   devices: "--disk/--net/--vsock/--share",
 };
 
@@ -122,6 +126,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     memory: { type: "string", default: "512M" },
     cpus: { type: "string", default: "1" },
     firmware: { type: "string" },
+    image: { type: "string" },
     console: { type: "string", default: "ttyS0" },
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
@@ -153,6 +158,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     initrd: v.initrd,
     append: v.append,
     firmware: v.firmware,
+    image: v.image,
     disks: v.disk,
     nets: v.net,
     publish: v.publish,

@@ -5,10 +5,9 @@
  * the Dir::* options). apt verifies the release signature and each package's SHA256.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { join } from "node:path";
-import { CorralError } from "../errors.js";
 import { MIRROR_ENV } from "./mirror.js";
 import { ImageError } from "./errors.js";
 
@@ -38,23 +37,48 @@ export function requireApt(): void {
   }
 }
 
+/** One package of a resolved install, in the order apt would unpack it. */
+export interface AptInstall {
+  package: string;
+  version: string;
+  architecture: string;
+}
+
+export interface PrivateAptOptions {
+  suite?: string;
+  arch?: string;
+  /**
+   * Keep apt's binary package caches (about 50 MB) in `dir`: worth it for a state that is kept
+   * and read many times (Debian root disks), where each apt run would otherwise parse the whole
+   * index again (tens of seconds on a busy machine).
+   */
+  indexCache?: boolean;
+}
+
 export class PrivateApt {
   private readonly opts: string[];
+  readonly suite: string;
+  readonly arch: string;
 
   /**
-   * @param dir private state directory (created); holds sources.list, lists/ and cache/
+   * @param dir private state directory (created); holds sources.list, lists/, cache/ and an empty
+   *   dpkg status (nothing installed), so apt resolves an install into an empty root
    * @param mirror archive URI, e.g. the value findAptMirror() returns
    */
   constructor(
     readonly dir: string,
     readonly mirror: string,
-    readonly suite = "trixie",
-    readonly arch = "riscv64",
+    o: PrivateAptOptions = {},
   ) {
+    this.suite = o.suite ?? "trixie";
+    this.arch = o.arch ?? "riscv64";
+    const { suite, arch } = this;
     mkdirSync(join(dir, "lists", "partial"), { recursive: true });
     mkdirSync(join(dir, "cache", "archives", "partial"), { recursive: true });
     const sources = join(dir, "sources.list");
     writeFileSync(sources, `deb [arch=${arch} signed-by=${DEBIAN_KEYRING}] ${mirror} ${suite} main\n`);
+    const status = join(dir, "status");
+    if (!existsSync(status)) writeFileSync(status, "");
     this.opts = [
       ["APT::Architecture", arch],
       ["APT::Architectures", arch],
@@ -64,10 +88,13 @@ export class PrivateApt {
       ["Dir::Etc::Preferences", "/nonexistent"],
       ["Dir::Etc::PreferencesParts", "/nonexistent"],
       ["Dir::Cache", join(dir, "cache")],
-      // No binary package caches: they cost ~50 MB and are rebuilt per run anyway.
-      ["Dir::Cache::pkgcache", ""],
-      ["Dir::Cache::srcpkgcache", ""],
-      ["Dir::State::status", "/dev/null"],
+      // Without indexCache, no binary package caches: they cost ~50 MB and are rebuilt per run anyway.
+      ["Dir::Cache::pkgcache", o.indexCache ? join(dir, "pkgcache.bin") : ""],
+      ["Dir::Cache::srcpkgcache", o.indexCache ? join(dir, "srcpkgcache.bin") : ""],
+      // apt's own state (and dpkg's lock, beside the status file) in `dir`, never the host's.
+      ["Dir::State", dir],
+      ["Dir::State::status", status],
+      ["Dir::Log", join(dir, "log")],
       // Our directories live under the user's home, which apt's '_apt' sandbox user cannot enter.
       ["APT::Sandbox::User", "root"],
     ].flatMap(([k, v]) => ["-o", `${k}=${v}`]);
@@ -121,9 +148,19 @@ export class PrivateApt {
     onProgress?: (fraction: number) => void,
     onSpawn?: (child: ChildProcess) => void,
   ): Promise<void> {
+    return this.spawnWithProgress(["download", ...pkgs], into, onProgress, onSpawn, pkgs.join(", "));
+  }
+
+  private spawnWithProgress(
+    args: readonly string[],
+    cwd: string | undefined,
+    onProgress: ((fraction: number) => void) | undefined,
+    onSpawn: ((child: ChildProcess) => void) | undefined,
+    what: string,
+  ): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", "download", ...pkgs], {
-        cwd: into,
+      const child = spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", ...args], {
+        ...(cwd !== undefined ? { cwd } : {}),
         stdio: ["ignore", "ignore", "pipe", "pipe"],
       });
       onSpawn?.(child);
@@ -145,15 +182,52 @@ export class PrivateApt {
       child.on("close", (status, signal) => {
         if (status === 0) return resolve();
         const why = lastError(stderr) ?? (signal ? `killed by ${signal}` : `exit status ${status}`);
-        if (/No space left on device/i.test(stderr)) return reject(diskFull(into, why));
+        if (/No space left on device/i.test(stderr)) return reject(diskFull(cwd ?? this.dir, why));
         reject(
           new ImageError(
             "DOWNLOAD_FAILED",
-            `apt-get could not download ${pkgs.join(", ")} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`,
+            `apt-get could not download ${what} from ${this.mirror} (${why}); check the mirror or set ${MIRROR_ENV}`,
           ),
         );
       });
     });
+  }
+
+  /**
+   * What installing `pkgs` (names or apt patterns) into an empty root takes, without Recommends,
+   * in apt's unpack order ("Inst" lines of a simulated install, apt-get(8) -s). A name apt cannot
+   * install (unknown, virtual without a provider) is PACKAGE_NOT_FOUND with apt's own error.
+   */
+  simulateInstall(pkgs: readonly string[]): AptInstall[] {
+    const r = spawnSync("apt-get", [...this.opts, ...INSTALL_OPTS, "-s", "install", ...pkgs], { encoding: "utf8" });
+    if (r.status !== 0) {
+      const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${String(r.status)}`;
+      throw new ImageError("PACKAGE_NOT_FOUND", `apt: ${why}`, { exitCode: 2 });
+    }
+    return [...r.stdout.matchAll(/^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([^\]]+)\]\)/gm)].map((m) => ({
+      package: m[1] ?? "",
+      version: m[2] ?? "",
+      architecture: m[3] ?? "",
+    }));
+  }
+
+  /** The .deb file of `p` in apt's cache (cache/archives), where fetch() leaves it. */
+  archiveOf(p: AptInstall): string {
+    // apt names an archive package_version_arch.deb with the version's ':' (an epoch) escaped.
+    return join(this.dir, "cache", "archives", `${p.package}_${p.version.replace(/:/g, "%3a")}_${p.architecture}.deb`);
+  }
+
+  /**
+   * Download `pkgs` (exact versions) into apt's cache, where packages already there and whole are
+   * kept (apt-get -d install: each SHA256 is checked against the signed index).
+   */
+  fetch(
+    pkgs: readonly AptInstall[],
+    onProgress?: (fraction: number) => void,
+    onSpawn?: (child: ChildProcess) => void,
+  ): Promise<void> {
+    const args = [...INSTALL_OPTS, "-d", "-y", "install", ...pkgs.map((p) => `${p.package}=${p.version}`)];
+    return this.spawnWithProgress(args, undefined, onProgress, onSpawn, `${pkgs.length} packages`);
   }
 
   private run(tool: string, args: string[]): string {
@@ -169,6 +243,9 @@ export class PrivateApt {
   }
 }
 
+/** Options of every install apt resolves here: what debootstrap's minbase takes, no Recommends or Suggests. */
+const INSTALL_OPTS = ["-q", "-o", "APT::Install-Recommends=false", "-o", "APT::Install-Suggests=false"];
+
 /** apt's last "E: ..." line (or last non-empty line), without the prefix. */
 function lastError(stderr: string | undefined): string | undefined {
   const lines = (stderr ?? "")
@@ -180,7 +257,7 @@ function lastError(stderr: string | undefined): string | undefined {
   return pick?.replace(/^[EW]: /, "").replace(/\s+/g, " ");
 }
 
-export function diskFull(where: string, detail: string): CorralError {
+export function diskFull(where: string, detail: string): ImageError {
   return new ImageError(
     "DISK_FULL",
     `no space left on the device holding ${where} (${detail}); free some space or set CORRAL_HOME to another disk`,

@@ -5,16 +5,22 @@
 import { CorralError } from "../errors.js";
 
 export type ImageErrorCode =
-  | "APT_BAD_RECORD"
   | "AGENT_NOT_BUILT"
+  | "APT_BAD_RECORD"
   | "APT_NOT_FOUND"
+  | "BAD_PACKAGE_NAME"
+  | "BAD_SUITE"
+  | "DEBIAN_STAGE_FAILED"
   | "DISK_EXISTS"
   | "DISK_FULL"
   | "DOWNLOAD_FAILED"
   | "IMAGE_BAD_BUSYBOX"
   | "IMAGE_BUSY"
   | "IMAGE_CORRUPT"
+  | "IMAGE_IN_USE"
   | "IMAGE_MISSING"
+  | "IMAGE_NAME_TAKEN"
+  | "IMAGE_NOT_FOUND"
   | "IMAGE_UNPACK_FAILED"
   | "MIRROR_NOT_CONFIGURED"
   | "MIRROR_UNREACHABLE"

@@ -8,8 +8,10 @@
  *   "@@CORRAL-EXIT <status>@@"   the command ended with <status>
  */
 import { GUEST_AGENT_PATH } from "./agent.js";
+import { BUSYBOX_LAYOUT, type GuestLayout } from "./guest-layout.js";
 
 import { GUEST_NET_SETUP } from "../net/guest-net.js";
+import { shutdownFunction } from "./shutdown.js";
 
 export const INIT_STARTED = "corral: init started";
 export const CMD_BEGIN = "@@CORRAL-BEGIN@@";
@@ -26,19 +28,21 @@ export const GUEST_MODULE_DIR = "/lib/modules/corral";
 export const MOTD = "Corral guest; 'poweroff' or Ctrl-A X to quit\n";
 
 // busybox poweroff/reboot without -f signal PID 1, and our /init is a plain script that would
-// ignore them: in the shell they go straight to the kernel (busybox still syncs first).
+// ignore them: in the shell they power off as /init does (a root disk left clean, shutdown.ts).
 export const PROFILE = `export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=\${TERM:-vt100}
 export PS1='\\u@\\h:\\w\\$ '
-poweroff() { /bin/busybox poweroff -f; }
-halt() { /bin/busybox poweroff -f; }
+${shutdownFunction()}poweroff() { corral_poweroff; }
+halt() { corral_poweroff; }
 reboot() { /bin/busybox reboot -f; }
 cat /etc/motd
 `;
 
-export const INIT_SCRIPT = `#!/bin/sh
+/** The guest's /init for a layout (the default guest's unless told). */
+export function initScript(l: GuestLayout = BUSYBOX_LAYOUT): string {
+  return `${l.shebang}
 # Corral guest init. Runs as PID 1 from the initramfs; must never exit (the kernel would panic),
 # so every path ends in 'poweroff -f'.
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root
+export PATH=${l.path} HOME=/root
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -79,7 +83,9 @@ root=$(sed -n 's|.*root=\\(/dev/[a-z0-9]*\\).*|\\1|p' /proc/cmdline)
 if [ -n "$root" ] && [ -z "$CORRAL_ROOT" ]; then
   mkdir -p /newroot
   if mount -t ext4 "$root" /newroot; then
-    [ -d /corral ] && rm -rf /newroot/corral && cp -a /corral /newroot/corral
+    # The command of this boot, if any; never the one a previous boot left on the disk.
+    rm -rf /newroot/corral
+    [ -d /corral ] && cp -a /corral /newroot/corral
     umount /run; umount /dev/pts; umount /dev; umount /sys; umount /proc
     CORRAL_ROOT=1 exec switch_root /newroot /init
   fi
@@ -95,12 +101,13 @@ ${GUEST_NET_SETUP}
 # the VM without exec for good); it exits 0 only when there is no port to serve. The loop and the
 # agent are exempt from the OOM killer (oom_score_adj -1000, proc(5), as systemd does for the
 # services that must survive); the agent puts each command's back to 0, so commands stay killable.
-setsid setsid sh -c 'echo -1000 > /proc/self/oom_score_adj; until ${GUEST_AGENT_PATH}; do sleep 1; done' </dev/null >/dev/null 2>&1
+# The commands it starts find programs on the guest's own PATH (Debian's on a Debian disk).
+setsid setsid sh -c 'echo -1000 > /proc/self/oom_score_adj; until PATH=${l.commandPath} ${GUEST_AGENT_PATH}; do sleep 1; done' </dev/null >/dev/null 2>&1
 
 cd /
 if [ -f ${GUEST_CMD_PATH} ]; then
   echo "${CMD_BEGIN}"
-  sh ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
+  ${l.commandShell} ${GUEST_CMD_PATH} </dev/null >/dev/console 2>&1
   echo "@@CORRAL-EXIT $?@@"
 else
   # cttyhack opens the real console tty (ttyS0 or hvc0, from /sys/class/tty/console/active) so
@@ -109,21 +116,16 @@ else
   # so a detached VM is not powered off by its own memory pressure. Only 137: a shell left right
   # after a command that Ctrl-C ended also reports 128+N, and must still power off.
   while :; do
-    setsid cttyhack sh -l
+    setsid cttyhack ${l.loginShell}
     s=$?
     [ "$s" -eq 137 ] || break
     echo "corral: the console shell was killed (status $s); starting another"
   done
 fi
-sync
-# On a root disk, leave the file system clean (no journal to replay at the next mount), as a real
-# shutdown does: end every other process first (the agent, a command's leftovers), since one file
-# still open for writing makes the remount fail with EBUSY; they exit asynchronously, so retry.
-if [ -n "$CORRAL_ROOT" ]; then
-  kill -9 -1 2>/dev/null
-  i=0
-  until mount -o remount,ro / 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done
-fi
-poweroff -f
+# On a root disk, leave the file system clean (no journal to replay at the next mount).
+${shutdownFunction(l.busybox)}corral_poweroff
 while :; do sleep 60; done
 `;
+}
+
+export const INIT_SCRIPT = initScript();

@@ -67,30 +67,53 @@ export function buildRootDisk(o: RootDiskOptions): void {
     const tree = join(stage, "root");
     mkdirSync(tree);
     unpackTree(new Uint8Array(readFileSync(o.initramfs)), tree);
-    try {
-      execFileSync(
-        "mke2fs",
-        ["-q", "-F", "-t", "ext4", "-L", "corral-root", "-d", tree, tmpImage, `${Math.floor(o.size / 1024)}k`],
-        { stdio: ["ignore", "ignore", "pipe"] },
-      );
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (err.code === "ENOENT")
-        throw new ImageError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
-      throw new ImageError(
-        "MKE2FS_FAILED",
-        `mke2fs failed: ${
-          String(err.stderr ?? err.message)
-            .trim()
-            .split("\n")[0]
-        } (is --size large enough?)`,
-      );
-    }
+    makeExt4(tree, tmpImage, o.size);
     renameSync(tmpImage, o.output);
     // Corral's record that this is a raw image (disk/record.ts): no guest-written
     // overlay header in it will ever be taken for one.
     recordRaw(o.output);
   } finally {
     rmSync(stage, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An ext4 file system of `size` bytes in the new file `image`, holding the tree `dir` (mke2fs -d,
+ * no mount). The file is new, so sparse and all zeros: assume_storage_prezeroed (mke2fs(8),
+ * e2fsprogs 1.47) marks the inode tables zeroed, and the guest's kernel does not spend its first
+ * boots zeroing them (ext4lazyinit: 128 MiB of writes for a 2 GiB disk).
+ */
+export function makeExt4(dir: string, image: string, size: number): void {
+  try {
+    execFileSync(
+      "mke2fs",
+      [
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-E",
+        "assume_storage_prezeroed=1",
+        "-L",
+        "corral-root",
+        "-d",
+        dir,
+        image,
+        `${Math.floor(size / 1024)}k`,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (err.code === "ENOENT")
+      throw new ImageError("NO_MKE2FS", "mke2fs was not found: install e2fsprogs (apt-get install e2fsprogs)");
+    throw new ImageError(
+      "MKE2FS_FAILED",
+      `mke2fs failed: ${
+        String(err.stderr ?? err.message)
+          .trim()
+          .split("\n")[0]
+      } (is --size large enough?)`,
+    );
   }
 }

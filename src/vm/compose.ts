@@ -13,6 +13,7 @@ import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { CorralError, FieldError } from "../errors.js";
 import { corralHome } from "../image/cache.js";
+import { imageDisk } from "../image/store.js";
 import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
@@ -114,7 +115,12 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
     : await bootImages(spec, o);
   if (o.firmware) boot.firmware = o.firmware;
   if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
-  const opened = await openDevices(spec.devices, o.home !== undefined ? { home: o.home } : {});
+  const home = o.home ?? corralHome();
+  // An image's root disk is the first disk, /dev/vda, and the root file system.
+  const rootDisk: DeviceSpec[] =
+    spec.image !== undefined ? [{ kind: "blk", path: imageDisk(home, spec.image), format: "raw" }] : [];
+  const opened = await openDevices([...rootDisk, ...spec.devices], { home });
+  if (spec.image !== undefined) opened.cmdline.push("root=/dev/vda");
   try {
     const machine = buildMachine({
       memory: spec.memory,

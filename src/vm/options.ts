@@ -32,6 +32,8 @@ export interface VmOptions {
   initrd?: string | undefined;
   append?: string | undefined;
   firmware?: string | undefined;
+  /** As for --image: a root disk of the image cache by name. */
+  image?: string | undefined;
   /** As for --disk: "FILE", "FILE,ro", with limits "FILE,bw=50M,iops=1000" (devices/kinds/limit.ts). */
   disks?: readonly string[] | undefined;
   /** As for --net: "user[,...]", "switch:NAME[,mac=MAC][,offload=off]", "tap[:NAME][,mac=MAC]" or "none". */
@@ -122,6 +124,7 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.cpus !== undefined ? { harts: o.cpus } : {}),
     ...(o.console !== undefined ? { console: o.console } : {}),
     ...(o.shareMemory !== undefined ? { shareMemory: o.shareMemory } : {}),
+    ...(o.image !== undefined ? { image: o.image } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
     devices: devices(o),
   });

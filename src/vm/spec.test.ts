@@ -208,6 +208,7 @@ test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the
     "shareMemory",
     "boot",
     "console",
+    "image",
     "devices",
   ]);
   assert.equal(js.additionalProperties, false);
@@ -226,5 +227,18 @@ test("shareMemory: absent means the host's default, a boolean is kept, anything 
     () => parseVmSpec({ shareMemory: "yes" }),
     (e: unknown) =>
       e instanceof FieldError && e.code === "BAD_SHARE_MEMORY" && e.message === "shareMemory must be true or false",
+  );
+});
+
+test("image: a name of the image cache, and its disk counts among the board's slots", () => {
+  assert.equal(parseVmSpec({ image: "deb1" }).image, "deb1");
+  assert.throws(
+    () => parseVmSpec({ image: "../etc" }),
+    (e: unknown) => e instanceof FieldError && e.code === "BAD_IMAGE" && e.field === "image",
+  );
+  const eight = Array.from({ length: 8 }, () => ({ kind: "rng" as const }));
+  assert.throws(
+    () => parseVmSpec({ image: "deb1", devices: eight.map((d, i) => ({ ...d, name: `r${i}` })) }),
+    (e: unknown) => e instanceof FieldError && e.code === "TOO_MANY_DEVICES",
   );
 });

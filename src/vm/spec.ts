@@ -12,6 +12,7 @@ import { VM_NAME } from "./name.js";
 import { FieldError } from "../errors.js";
 import { checkSize, formatMiB } from "../size.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
+import { IMAGE_NAME } from "../image/name.js";
 
 export const MIN_CPUS = 1;
 export const MAX_CPUS = 8;
@@ -127,6 +128,17 @@ export const VmSpecSchema = z
         error: (iss) => `must be one of ${GUEST_CONSOLES.join(", ")} (got '${String(iss.input)}')`,
       })
       .default("ttyS0"),
+    /**
+     * A root disk from the image cache by name (`corral image build --output NAME`): attached
+     * first, as /dev/vda, and booted (root=/dev/vda) with the default kernel and initramfs.
+     */
+    image: z
+      .string()
+      .regex(IMAGE_NAME, {
+        error: (iss) =>
+          `'${String(iss.input)}' is not an image name: use letters, digits, '_', '-' ('corral image ls')`,
+      })
+      .optional(),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
     devices: z
       .array(DeviceSpecSchema)
@@ -137,6 +149,14 @@ export const VmSpecSchema = z
       .default(() => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
+    if (ctx.value.image !== undefined && ctx.value.devices.length >= VIRTIO_SLOTS)
+      ctx.issues.push({
+        code: "custom",
+        input: ctx.value.devices,
+        path: ["devices"],
+        message: `lists ${ctx.value.devices.length} devices, and the image's disk takes one more: at most ${VIRTIO_SLOTS} fit on the board`,
+        params: { code: "TOO_MANY_DEVICES" },
+      });
     const seen = new Map<string, number>();
     const count = new Map<string, number>();
     for (const [i, d] of ctx.value.devices.entries()) {
@@ -185,6 +205,7 @@ export type SpecErrorCode =
   | "MEMORY_ALIGN"
   | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
+  | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
   | "UNKNOWN_DEVICE"
@@ -200,6 +221,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   memory: "BAD_SIZE",
   shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
+  image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",
 };

@@ -54,7 +54,7 @@ test("bad --share arguments: one line, exit 2, no VM left behind", () => {
       ["--share", `${rw}:${"x".repeat(37)}`],
       /^corral: --share 'x{37}' must be 1 to 36 bytes \(UTF-8\), without NUL\n$/,
     ],
-    [["--share", `${rw}:t`, "--share", `${ro}:t`], /^corral: --share 't' is already the tag of devices\[0\]/],
+    [["--share", `${rw}:t`, "--share", `${ro}:t`], /^corral: --share 't' is already the tag of devices\[\d+\]/],
   ];
   for (const [args, want] of cases) {
     for (const detach of [[], ["-d", "--name", `t-share-bad-${process.pid}`]]) {

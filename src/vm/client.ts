@@ -47,6 +47,8 @@ export interface ExecSession {
  * Generous, because a busy host can be slow; an exec's command may then run as long as it likes.
  */
 export const CONTROL_TIMEOUT_MS = 10_000;
+/** How long a broken connection waits for its VM's process to end before it counts as broken. */
+const LOST_SETTLE_MS = 2_000;
 
 /** Fail `req` with VM_NOT_ANSWERING unless the server answers (`event`) within CONTROL_TIMEOUT_MS. */
 function answerWithin(req: ClientRequest, name: string, event: "response" | "upgrade" = "response"): void {
@@ -108,7 +110,7 @@ export class VmClient {
       for await (const c of res) parts.push(c as Buffer);
       v = JSON.parse(Buffer.concat(parts).toString("utf8")) as T & Partial<ApiError>;
     } catch (e) {
-      throw this.lost(e, "answered");
+      throw await this.lost(e, "answered");
     }
     if (v.error) throw new CorralError(v.error.code, v.error.message);
     return v;
@@ -268,7 +270,7 @@ export class VmClient {
       }
       line(buf.trim());
     } catch (e) {
-      throw this.lost(e, "the command finished");
+      throw await this.lost(e, "the command finished");
     }
     if (error) throw new CorralError(error.code, error.message);
     if (!result) throw new VmError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);
@@ -279,16 +281,21 @@ export class VmClient {
    * The response broke off (the VM process was killed or exited: Node's "aborted", ECONNRESET) or
    * was not what the server sends: VM_NOT_RUNNING, saying whether the VM is still there.
    */
-  private lost(e: unknown, before: string): CorralError {
+  private async lost(e: unknown, before: string): Promise<CorralError> {
     if (e instanceof CorralError) return e;
     const why = e instanceof Error ? e.message : String(e);
-    let running = true;
-    try {
-      this.record();
-    } catch {
-      running = false;
-    }
-    return running
+    const running = (): boolean => {
+      try {
+        this.record();
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // A VM being stopped (SIGTERM, `rm -f`) closes its connections before its process is gone:
+    // give it a moment to be gone before calling the connection broken.
+    for (let i = 0; i < LOST_SETTLE_MS / 50 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+    return running()
       ? new VmError(
           "VM_CONNECTION_LOST",
           `the connection to VM '${this.name}' broke off before ${before} (${why}): see 'corral ps' and its console log`,

@@ -4,36 +4,19 @@
 // pages_sharing and `corral vm memory` show. The host's KSM settings are restored afterwards.
 // Runs in a scratch $CORRAL_HOME whose images/ is the shared image cache.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { corralHome } from "../../src/image/cache.js";
 import { ksmAvailable, ksmStatus, setKsm, type KsmStatus } from "../../src/sys/ksm.js";
 import { readSmaps } from "../../src/sys/smaps.js";
 import { VM_FILES, vmDir } from "../../src/vm/state.js";
+import { CORRAL, scratchHome, type Run } from "./scratch-home.js";
 
-const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
-const home = mkdtempSync(join(tmpdir(), "corral-home-"));
-const shared = join(corralHome(), "images");
-mkdirSync(shared, { recursive: true });
-symlinkSync(shared, join(home, "images"));
-const env = { ...process.env, CORRAL_HOME: home };
+const { home, env, corral: corralIn } = scratchHome();
 const VMS = [`ksm-a-${process.pid}`, `ksm-b-${process.pid}`];
 const skip = !ksmAvailable() || process.getuid?.() !== 0 ? "needs root and a kernel with KSM" : false;
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function corral(args: string[]): Run {
-  const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", env, timeout: 120_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const corral = (args: string[]): Run => corralIn(args, 120_000);
 
 function corralAsync(args: string[]): Promise<Run> {
   const p = spawn(process.execPath, [CORRAL, ...args], { env });

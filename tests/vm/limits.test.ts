@@ -3,40 +3,15 @@
 // limits changed and removed on the running VM, and bad limits refused in one line.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { corralHome } from "../../src/image/cache.js";
 import { VM_FILES, vmDir } from "../../src/vm/state.js";
+import { oneLineError, scratchHome } from "./scratch-home.js";
 
-const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
-const home = mkdtempSync(join(tmpdir(), "corral-home-"));
-const shared = join(corralHome(), "images");
-mkdirSync(shared, { recursive: true });
-symlinkSync(shared, join(home, "images"));
-const env = { ...process.env, CORRAL_HOME: home };
+const { home, corral } = scratchHome();
 const VM = "limited";
 const disk = join(home, "data.img");
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function corral(args: string[]): Run {
-  const r = spawnSync(process.execPath, [CORRAL, ...args], { encoding: "utf8", env, timeout: 400_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function oneLineError(r: Run, pattern: RegExp): void {
-  assert.notEqual(r.status, 0, `exit status; stderr: ${r.stderr}`);
-  assert.equal(r.stderr.trim().split("\n").length, 1, `one line on stderr, got:\n${r.stderr}`);
-  assert.doesNotMatch(r.stderr, /\n\s+at |internal error/);
-  assert.match(r.stderr.trim(), pattern);
-}
 
 /** The `corral vm limit` line of `device`. */
 function limitLine(device: string): string {

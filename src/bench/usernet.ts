@@ -6,7 +6,6 @@
  * with virtio-net-device on `-netdev user` (slirp, which maps 10.0.2.2 to the host's loopback),
  * the same kernel, initramfs, script and server.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -17,6 +16,7 @@ import { concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { field } from "../net/testing/nc-transfer.js";
+import { runUntilExit } from "./spawn-until.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 const MIB = 4;
@@ -48,17 +48,6 @@ function sink(): Promise<{ server: Server; port: number }> {
   );
 }
 
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString("latin1")));
-    child.stderr.on("data", (b: Buffer) => (out += b.toString("latin1")));
-    child.on("error", reject);
-    child.on("close", () => resolve(out));
-  });
-}
-
 function throughput(who: string, out: string): number {
   const elapsed = Number(field(out, "elapsed"));
   if (field(out, "received") !== String(MIB * 1048576) || !(elapsed > 0))
@@ -67,7 +56,7 @@ function throughput(who: string, out: string): number {
 }
 
 async function corral(port: number): Promise<number> {
-  const out = await run(process.execPath, [
+  const out = await runUntilExit(process.execPath, [
     CORRAL,
     "run",
     "--net",
@@ -86,7 +75,7 @@ async function qemu(port: number): Promise<number> {
   try {
     const initrd = join(dir, "initrd.cpio");
     writeFileSync(initrd, concatArchives(new Uint8Array(readFileSync(img.initramfs)), commandArchive(script(port))));
-    const out = await run("qemu-system-riscv64", [
+    const out = await runUntilExit("qemu-system-riscv64", [
       ...["-M", "virt", "-smp", "1", "-m", "512", "-nographic", "-no-reboot"],
       ...["-global", "virtio-mmio.force-legacy=false", "-kernel", img.kernel, "-initrd", initrd],
       ...["-append", "console=ttyS0 quiet ip=dhcp"],

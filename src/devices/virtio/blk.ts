@@ -15,7 +15,7 @@ import { forEachRange, readSegments, writeSegments } from "./chain-io.js";
 import { SECTOR_SIZE, type DiskBackend } from "../../disk/backend.js";
 import { DeviceId, feature } from "./spec.js";
 import type { GuestMemory } from "../../machine/memory.js";
-import { RateLimiter, ResumeTimer, type RateLimit } from "./rate-limit.js";
+import { RateLimiter, type RateLimit } from "./rate-limit.js";
 
 /** §5.2.3 feature bits. */
 export const BlkFeature = {
@@ -114,11 +114,10 @@ export class VirtioBlk implements VirtioDevice {
   private ctx: VirtioDeviceContext | undefined;
   /** Requests beyond the limit stay in the ring until the timer lets them through. */
   readonly limiter: RateLimiter;
-  private readonly resume = new ResumeTimer(() => this.serve());
 
   constructor(opts: BlkOptions) {
     this.disk = opts.disk;
-    this.limiter = new RateLimiter(opts.limit);
+    this.limiter = new RateLimiter(opts.limit, undefined, () => this.serve());
     this.name = opts.name ?? "blk0";
     const queueSize = opts.queueSize ?? 256;
     this.queueMaxSizes = [queueSize];
@@ -155,13 +154,12 @@ export class VirtioBlk implements VirtioDevice {
   }
 
   notify(index: number): void {
-    if (index === 0 && !this.resume.pending) this.serve();
+    if (index === 0 && !this.limiter.waiting) this.serve();
   }
 
   /** New limits for a running disk; requests held back by the old ones go at the new pace. */
   setLimit(limit: RateLimit | undefined): void {
     this.limiter.set(limit);
-    this.resume.cancel();
     this.serve();
   }
 
@@ -171,17 +169,8 @@ export class VirtioBlk implements VirtioDevice {
     const vq = ctx?.queue(0);
     if (!ctx || !vq) return;
     let served = false;
-    for (;;) {
-      const wait = this.limiter.wait();
-      if (wait > 0) {
-        this.resume.arm(wait);
-        break;
-      }
-      const chain = vq.pop();
-      if (!chain) break;
+    for (let chain; this.limiter.allows() && (chain = vq.pop()); served = true)
       vq.push(chain.head, this.handle(ctx.memory, chain));
-      served = true;
-    }
     if (served) ctx.signalUsed(0);
   }
 
@@ -313,12 +302,12 @@ export class VirtioBlk implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
-    this.resume.cancel();
+    this.limiter.cancel();
   }
 
   close(): void {
     this.ctx = undefined;
-    this.resume.cancel();
+    this.limiter.cancel();
     this.disk.close();
   }
 }

@@ -13,7 +13,7 @@ import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import type { Chain, Segment, Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
-import { RateLimiter, ResumeTimer, type RateLimit } from "./rate-limit.js";
+import { RateLimiter, type RateLimit } from "./rate-limit.js";
 import { DeviceId, feature } from "./spec.js";
 import {
   completeFrames,
@@ -143,13 +143,11 @@ export class VirtioNet implements VirtioDevice {
   readonly txLimiter: RateLimiter;
   /** Host-to-guest frames beyond the limit wait in the backlog (and are dropped when it is full). */
   readonly rxLimiter: RateLimiter;
-  private readonly txResume = new ResumeTimer(() => this.transmit());
-  private readonly rxResume = new ResumeTimer(() => this.fill());
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
-    this.txLimiter = new RateLimiter(opts.limit);
-    this.rxLimiter = new RateLimiter(opts.limit);
+    this.txLimiter = new RateLimiter(opts.limit, undefined, () => this.transmit());
+    this.rxLimiter = new RateLimiter(opts.limit, undefined, () => this.fill());
     this.backend = opts.backend;
     this.features =
       feature(NetFeature.MAC) |
@@ -178,16 +176,14 @@ export class VirtioNet implements VirtioDevice {
   }
 
   notify(index: number): void {
-    if (index === 0 && !this.rxResume.pending) this.fill();
-    else if (index === 1 && !this.txResume.pending) this.transmit();
+    if (index === 0 && !this.rxLimiter.waiting) this.fill();
+    else if (index === 1 && !this.txLimiter.waiting) this.transmit();
   }
 
   /** New limits for both directions of a running NIC, in force at once. */
   setLimit(limit: RateLimit | undefined): void {
     this.txLimiter.set(limit);
     this.rxLimiter.set(limit);
-    this.txResume.cancel();
-    this.rxResume.cancel();
     this.transmit();
     this.fill();
   }
@@ -196,14 +192,7 @@ export class VirtioNet implements VirtioDevice {
     const ctx = this.ctx;
     const vq = ctx?.queue(1);
     if (!ctx || !vq) return;
-    for (;;) {
-      const wait = this.txLimiter.wait();
-      if (wait > 0) {
-        this.txResume.arm(wait);
-        break;
-      }
-      const chain = vq.pop();
-      if (!chain) break;
+    for (let chain; this.txLimiter.allows() && (chain = vq.pop());) {
       const taken = this.takeFrame(ctx, chain.readable, chain.readableLen);
       vq.push(chain.head, 0);
       if (!taken) {
@@ -215,13 +204,6 @@ export class VirtioNet implements VirtioDevice {
       this.backend.send(taken.frame, taken.offload);
     }
     ctx.signalUsed(1);
-  }
-
-  /** Whether the receive limiter lets the next frame go now (else a timer calls fill again). */
-  private rxAllowed(): boolean {
-    const wait = this.rxLimiter.wait();
-    if (wait > 0) this.rxResume.arm(wait);
-    return wait === 0;
   }
 
   private has(bit: number): boolean {
@@ -294,7 +276,7 @@ export class VirtioNet implements VirtioDevice {
   /** One frame per chain: without MRG_RXBUF every buffer must hold a whole frame (§5.1.6.3.1). */
   private fillWhole(ctx: VirtioDeviceContext, vq: Virtqueue): boolean {
     let pushed = false;
-    while (this.backlog.length > 0 && vq.hasAvailable() && this.rxAllowed()) {
+    while (this.backlog.length > 0 && vq.hasAvailable() && this.rxLimiter.allows()) {
       const chain = vq.pop();
       if (!chain) break;
       const pkt = this.backlog.shift()!;
@@ -325,7 +307,7 @@ export class VirtioNet implements VirtioDevice {
       room += c.writableLen;
       descs += c.ringDescs;
     }
-    while (this.backlog.length > 0 && this.rxAllowed()) {
+    while (this.backlog.length > 0 && this.rxLimiter.allows()) {
       const pkt = this.backlog[0]!;
       while (room < pkt.length) {
         const c = vq.pop();
@@ -403,8 +385,8 @@ export class VirtioNet implements VirtioDevice {
 
   reset(): void {
     this.ctx = undefined;
-    this.txResume.cancel();
-    this.rxResume.cancel();
+    this.txLimiter.cancel();
+    this.rxLimiter.cancel();
     this.negotiated = 0;
     this.backlog = [];
     this.held = [];

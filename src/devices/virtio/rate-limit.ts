@@ -77,11 +77,40 @@ export class RateLimiter {
   private opsBucket: TokenBucket | undefined;
   private current: RateLimit = {};
 
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * `resume` is called when a queue that `allows` stopped may go on; one timer at a time, so a
+   * guest that keeps notifying a stopped queue costs nothing.
+   */
   constructor(
     limit: RateLimit | undefined,
     private readonly clock: Clock = () => performance.now(),
+    private readonly resume: () => void = () => {},
   ) {
     this.set(limit);
+  }
+
+  /** A queue stopped by `allows` waits for its timer. */
+  get waiting(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Whether the next request may go now; if not, `resume` is called when it may. */
+  allows(): boolean {
+    const ms = this.wait();
+    if (ms > 0 && !this.timer)
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.resume();
+      }, ms);
+    return ms === 0;
+  }
+
+  /** Forget a pending resume (device reset, close, new limits). */
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** The limits in force. */
@@ -96,6 +125,7 @@ export class RateLimiter {
 
   /** New limits, at once and with full buckets (as a running VM's `corral vm limit` sets them). */
   set(limit: RateLimit | undefined): void {
+    this.cancel();
     const now = this.clock();
     const l = limit ?? {};
     this.current = Object.fromEntries(Object.entries(l).filter(([, v]) => v !== undefined));
@@ -124,32 +154,5 @@ export class RateLimiter {
     const now = this.clock();
     this.bytes?.take(bytes, now);
     this.opsBucket?.take(1, now);
-  }
-}
-
-/**
- * One timer that runs `resume` after a limiter's wait; re-arming while it is pending does
- * nothing, so a guest that keeps notifying a stopped queue costs nothing.
- */
-export class ResumeTimer {
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly resume: () => void) {}
-
-  get pending(): boolean {
-    return this.timer !== undefined;
-  }
-
-  arm(ms: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.resume();
-    }, ms);
-  }
-
-  cancel(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
   }
 }

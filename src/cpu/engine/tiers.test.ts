@@ -781,3 +781,168 @@ test("the wasm tier compiles hot blocks a batch at a time, or at once when one o
   assert.equal(h.pc - start, 8 * 17);
   assert.equal(entries(), 1, "the 17 blocks chained in one entry");
 });
+
+test("random loops of one block run alike in every tier, registers held across passes in the wasm tier", () => {
+  // loop: <a random block body>; addi x11, x11, -1; addi x6, x6, 64; bne x11, x0, loop;
+  // j next; next: ebreak; handler: j . (mtvec). The body's own branches leave the loop now and
+  // then, into code that may be anything (zeros trap as illegal instructions); its loads and
+  // stores fault now and then, also in a later pass (x6 walks off the end of RAM). x11 is never a
+  // random destination (DESTS), so every loop ends. The wasm tier holds the loop's registers in
+  // locals across passes (emit.ts blockBody): a register written in one pass must reach memory
+  // when the loop ends, and when a later pass traps before writing it again.
+  const r = rng(20261206);
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
+  const ramSize = 1 << 20;
+  let finished = 0;
+  let late = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 400; n++) {
+    const words = randomBlock(r);
+    // The body: without the random ender (a final jump or branch), if there is one.
+    const body = words.length > 1 ? words.slice(0, -1) : words;
+    const rounds = 1 + (r() % 40);
+    const size = body.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
+    const tail = [I(-1, 11, 0, 11, 0x13), I(64, 6, 0, 6, 0x13), B(-(size + 8), 0, 11, 1), J(4, 0), 0x00100073, J(0, 0)];
+    const prog = [...body, ...tail];
+    const regs = new Int32Array(66);
+    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
+    for (const base of BASES) {
+      const addr =
+        r() % 16 === 0
+          ? 0x1000
+          : base === 6 && r() % 2 === 0
+            ? RAM_BASE + ramSize - 64 * (1 + (r() % 30)) // off the end of RAM after a few passes
+            : RAM_BASE + DATA + (r() % 0x7000);
+      regs[2 * base] = addr | 0;
+      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
+    }
+    regs[22] = rounds; // x11
+    regs[23] = 0;
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, prog, regs, seed);
+      m.ram.u8.fill(0, ramSize - 0x1000);
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      const start = h.pc;
+      h.mtvec = start + size + 20;
+      compileIn(m, m.cache.lookup(h), tier);
+      h.pc = start;
+      const ret = runHart(h, m.cache, 2000);
+      return {
+        x: Array.from(h.x.subarray(0, 64)),
+        pc: h.pc - start,
+        mepc: h.mepc - start,
+        mcause: h.mcause,
+        ret,
+        instret: h.instret,
+        data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
+        end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
+      };
+    });
+    const what = `loop ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1], results[0], `js: ${what}`);
+    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
+    const want = results[0]!;
+    if (want.mcause === 3 && want.x[22] === 0) finished++;
+    if (want.mcause === 5 || want.mcause === 7) if (want.x[22]! < rounds) late++;
+  }
+  assert.ok(finished > 100, `most loops should run all their rounds (${finished} did)`);
+  assert.ok(late > 5, `some loops should fault in a later pass (${late} did)`);
+});
+
+test("random loops over several blocks of one page run alike in every tier, as one wasm region", () => {
+  // A: <random body>; j B.  B: <random body>; addi x11, x11, -1; addi x6, x6, 64; bne x11, x0, A;
+  // j C.  C: ebreak.  handler: j . (mtvec). The wasm tier compiles A, B and C in one batch: one
+  // function for the page's three blocks (emit.ts regionBody), which passes from A to B and back
+  // without the hub, registers held in locals throughout. The bodies' own branches leave now and
+  // then, to a member's start or anywhere else; accesses fault now and then, also late.
+  const r = rng(20261207);
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
+  const ramSize = 1 << 20;
+  const bytes = (ws: number[]): number => ws.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
+  const bodyOf = (): number[] => {
+    const words = randomBlock(r);
+    return words.length > 1 ? words.slice(0, -1) : words;
+  };
+  let finished = 0;
+  let shared = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 300; n++) {
+    const a = bodyOf();
+    const b = bodyOf();
+    const rounds = 1 + (r() % 30);
+    const sa = bytes(a) + 4;
+    const sb = bytes(b) + 12;
+    const prog = [
+      ...a,
+      J(4, 0), // j B: the next instruction, and the end of block A
+      ...b,
+      I(-1, 11, 0, 11, 0x13),
+      I(64, 6, 0, 6, 0x13),
+      B(-(sa + sb - 4), 0, 11, 1),
+      J(4, 0),
+      0x00100073,
+      J(0, 0),
+    ];
+    const regs = new Int32Array(66);
+    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
+    for (const base of BASES) {
+      const addr =
+        r() % 16 === 0
+          ? 0x1000
+          : base === 6 && r() % 2 === 0
+            ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
+            : RAM_BASE + DATA + (r() % 0x7000);
+      regs[2 * base] = addr | 0;
+      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
+    }
+    regs[22] = rounds; // x11
+    regs[23] = 0;
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, prog, regs, seed);
+      m.ram.u8.fill(0, ramSize - 0x1000);
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      const start = h.pc;
+      h.mtvec = start + sa + sb + 8;
+      const blocks = [0, sa, sa + sb + 4].map((o) => {
+        h.pc = start + o;
+        return m.cache.lookup(h);
+      });
+      if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+      if (tier === "wasm") {
+        const w = m.cache.wasm!;
+        for (const blk of blocks) w.compile(blk, 1000);
+        w.flush();
+        if (w.sameFunction(blocks[0]!.wx, blocks[1]!.wx)) shared++;
+      }
+      h.pc = start;
+      const ret = runHart(h, m.cache, 2000);
+      return {
+        x: Array.from(h.x.subarray(0, 64)),
+        pc: h.pc - start,
+        mepc: h.mepc - start,
+        mcause: h.mcause,
+        ret,
+        instret: h.instret,
+        data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
+        end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
+      };
+    });
+    const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1], results[0], `js: ${what}`);
+    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
+    const want = results[0]!;
+    if (want.mcause === 3 && want.x[22] === 0) finished++;
+  }
+  assert.ok(finished > 80, `most loops should run all their rounds (${finished} did)`);
+  assert.ok(shared > 250, `A and B should share one function (${shared} of 300 did)`);
+});

@@ -22,7 +22,7 @@
  */
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Op, T } from "./encoder.js";
-import { ALIGN, L, S_LOAD, S_STORE } from "./emitter.js";
+import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { ExtEmitter, type MulDivKind } from "./emit-ext.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
@@ -199,8 +199,8 @@ class BlockEmitter extends ExtEmitter {
         c.op(BR[kind]).open(Op.If);
         this.exitTo(w1);
         this.retire(k + 1);
-        this.flush(false);
-        c.br(Op.Br, 1); // out of the if and the $exit block
+        this.leave(false);
+        this.toExit(1); // out of the if and the $exit block
         c.op(Op.End);
         return null;
       case K.ADD:
@@ -342,45 +342,171 @@ class BlockEmitter extends ExtEmitter {
 /** The block functions' signature: (hart area, pc, budget, retired before) -> retired after. */
 export const RUN_TYPE = { params: [T.I32, T.I64, T.I32, T.I32], results: [T.I32] };
 
+/** A block as the code generator takes it: its decoded ops and its RAM offset. */
+export type Emittable = CompileInput & { readonly off: number };
+
+/** A function body and the number of i64 locals its registers need (after LOCALS). */
+export interface Body {
+  code: Code;
+  regLocals: number;
+}
+
 /**
- * The body of block `b`'s function, `id` being its table index (the services' first argument),
- * and the number of i64 locals its registers need (after LOCALS).
+ * The body of block `b`'s function, `id` being its table index (the services' first argument).
+ *
+ * A block that jumps or branches back to its own start (a loop that fits one block: memset,
+ * memcpy, __clear_user) runs its passes inside one call (the loop check in emitBody). Its
+ * registers are then held in locals across the passes: loaded once before the loop and stored
+ * once after it, instead of loaded and stored on every pass (Emitter.held). That needs every
+ * register it may write known before the first op (they are stored before every service, which
+ * may trap), and no closure before its end (a closure reads and writes the register file): a
+ * block that breaks either rule is emitted again without held registers.
  */
-export function blockBody(b: CompileInput & { readonly off: number }, id: number): { code: Code; regLocals: number } {
-  const e = new BlockEmitter(id, b.off);
+export function blockBody(b: Emittable, id: number): Body {
+  const held = loopsToStart(b) ? heldRegs([b]) : null;
+  return (held && emitBody([b], [id], held)) ?? emitBody([b], [id], null)!;
+}
+
+/**
+ * One function for blocks `bs` of one physical page (table indices `ids`), or null when they
+ * cannot share one (a closure before a block's end). Each block's table entry is this function;
+ * it finds the block it was entered for by the pc's page offset. A block that leaves for a static
+ * target in the page that is another member continues there inside the function (as runHart's
+ * in-page links do: the page's translation cannot change before a block's end, and a store that
+ * kills the page's blocks sets the stop slot), with the registers held in locals across all of
+ * them. The CPU-bound program's loop is two blocks that branch to each other, each pass a trip
+ * through the hub before (docs/benchmarks.md, "Regions").
+ */
+export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Body | null {
+  return emitBody(bs, ids, heldRegs(bs));
+}
+
+/** Whether a branch or JAL of block `b` targets the block's own start. */
+function loopsToStart(b: CompileInput): boolean {
+  for (let k = 0; k < b.n; k++) {
+    const [kind, , , , w1] = entryAt(b.code, k);
+    if (w1 === 0 && (kind === K.JAL || (kind >= K.BEQ && kind <= K.BGEU))) return true;
+  }
+  return false;
+}
+
+/**
+ * The registers blocks `bs` may read or write, from their entries' operand fields (which name
+ * register pairs, isa/kinds.ts), and those they may write (rd). A field of a kind that holds
+ * something else only adds a needless load; emitBody checks that every register written is among
+ * `written`.
+ */
+function heldRegs(bs: readonly CompileInput[]): HeldRegs {
+  const regs = new Set<number>();
+  const written = new Set<number>();
+  const isReg = (p: number): boolean => p >= 2 && p <= 62 && (p & 1) === 0;
+  for (const b of bs)
+    for (let k = 0; k < b.ops.length; k++) {
+      const [, d, a, r2] = entryAt(b.code, k);
+      if (isReg(d)) {
+        written.add(d);
+        regs.add(d);
+      }
+      if (isReg(a)) regs.add(a);
+      if (isReg(r2)) regs.add(r2);
+    }
+  return { regs, written };
+}
+
+/**
+ * The function body for blocks `bs` (one, or a region's members), registers `held` across
+ * passes and members or not; null when `held` cannot be.
+ *
+ *   loop $top
+ *     block $exit
+ *       block $m(n-1) ... block $m0
+ *         br_table CUR                  (a region only)
+ *       end  member 0's ops; br $exit
+ *       ...
+ *       end  member n-1's ops
+ *     end                               (NPC, NXT and DONE set)
+ *     continue at a member while the budget lasts and nothing asked to stop
+ *   end
+ */
+function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null): Body | null {
+  const n = bs.length;
+  const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
   const c = e.c;
   // Prologue.
   c.get(L.PC).set(L.BPC);
   e.tlbBases();
-  // loop $top { block $exit { ops } ; loop check }
-  c.open(Op.Loop);
-  c.open(Op.Block);
-  let ended = false;
-  for (let k = 0; k < b.ops.length && !ended; k++) {
-    const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
-    if (r === "exit") {
-      e.flush(true);
-      ended = true;
-    }
-    if (r === "call" && k === b.n - 1 && b.ops.length === b.n) {
-      // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the slot.
-      e.retire(b.n);
-      c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.next);
-      c.get(L.DONE).op(Op.Return);
-      ended = true;
+  e.loadHeld();
+  if (n > 1) {
+    // The member the hub entered: the one at the pc's page offset (all share one page).
+    c.i32(0).set(L.CUR);
+    for (let j = 1; j < n; j++) {
+      c.get(L.PC)
+        .op(Op.I32WrapI64)
+        .i32(0xfff)
+        .op(Op.I32And)
+        .i32(bs[j]!.off & 0xfff)
+        .op(Op.I32Eq)
+        .open(Op.If);
+      c.i32(j).set(L.CUR);
+      c.op(Op.End);
     }
   }
-  if (!ended) throw new Error("wasm tier: a block that neither jumps, falls through nor ends in a closure");
-  c.op(Op.End); // $exit: NPC and DONE are set
-  // Run again while the block goes back to its own start, the budget lasts and nothing asked to
-  // stop. Taken branches come here too, also in a block that ends in a closure (a copy loop
-  // followed by `csrc sstatus`, as Linux's __clear_user is): without that, each round of such a
-  // loop was a trip through the run loop.
-  c.get(L.NPC).get(L.BPC).op(Op.I64Eq);
-  c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS).op(Op.I32And);
+  c.open(Op.Loop);
+  c.open(Op.Block);
+  if (n > 1) {
+    for (let j = 0; j < n; j++) c.open(Op.Block);
+    c.get(L.CUR).brTable(
+      bs.map((_, j) => j),
+      n - 1,
+    );
+  }
+  for (let j = 0; j < n; j++) {
+    const b = bs[j]!;
+    if (n > 1) c.op(Op.End); // member j's code follows the end of its block
+    e.member(ids[j]!, b.off, n - 1 - j);
+    let ended = false;
+    for (let k = 0; k < b.ops.length && !ended; k++) {
+      const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
+      if (r === "exit") {
+        e.leave(true);
+        e.toExit(0);
+        ended = true;
+      }
+      const last = k === b.n - 1 && b.ops.length === b.n;
+      if (r === "call" && held !== null && !last) return null;
+      if (r === "call" && last) {
+        // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the
+        // slot. Registers are in memory: the call stored every dirty one, held ones included.
+        e.retire(b.n);
+        c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.next);
+        c.get(L.DONE).op(Op.Return);
+        ended = true;
+      }
+    }
+    if (!ended) throw new Error("wasm tier: a block that neither jumps, falls through nor ends in a closure");
+  }
+  if (held !== null) for (const p of e.written) if (!held.written.has(p)) return null;
+  c.op(Op.End); // $exit: NPC, NXT and DONE are set
+  // Run on while the budget lasts and nothing asked to stop: again when the block goes back to
+  // its own start, at the member a static in-page exit names in a region. Taken branches come
+  // here too, also in a block that ends in a closure (a copy loop followed by `csrc sstatus`, as
+  // Linux's __clear_user is): without that, each round of such a loop was a trip through the
+  // run loop.
+  c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS);
   c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
-  c.br(Op.BrIf, 0);
+  c.open(Op.If);
+  c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
+  if (n > 1)
+    for (let j = 0; j < n; j++) {
+      c.get(L.NXT).i32(bs[j]!.off).op(Op.I32Eq).open(Op.If);
+      c.i32(j).set(L.CUR);
+      c.get(L.NPC).set(L.BPC);
+      c.br(Op.Br, 2);
+      c.op(Op.End);
+    }
+  c.op(Op.End);
   c.op(Op.End); // loop
+  e.storeHeld();
   c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
   c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
   c.get(L.DONE);

@@ -66,8 +66,10 @@ export const enum L {
   /** The operands of a multiplication or division (mulDiv). */
   TA,
   TB,
+  /** In a region (emit.ts regionBody): the index of the member block running. */
+  CUR,
 }
-export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32, T.I64, T.I64];
+export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32, T.I64, T.I64, T.I32];
 
 /**
  * The services compiled code calls: a closure, the slow load path, the slow store path. Each
@@ -90,6 +92,14 @@ export const MIN_PAGES = 1;
 
 export const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
+/** Registers held in locals across the passes of a looping block (Emitter.held). */
+export interface HeldRegs {
+  /** Every register pair the block's code may read or write, loaded before its loop. */
+  readonly regs: ReadonlySet<number>;
+  /** Those it may write (a subset of regs), stored after its loop and before every service. */
+  readonly written: ReadonlySet<number>;
+}
+
 /** Emits one block's function body: the core every instruction uses. */
 export class Emitter {
   readonly c = new Code();
@@ -97,10 +107,39 @@ export class Emitter {
    * `id`: the block's index in the function table (the services' first argument); `off`: its RAM
    * offset.
    */
+  /**
+   * How many blocks enclose the code of the block being emitted inside its function's `$exit`
+   * block: 0 for a function of one block, more for a member of a region (emit.ts regionBody).
+   */
+  protected exitDepth = 0;
   constructor(
-    private readonly id: number,
-    private readonly off: number,
-  ) {}
+    private id: number,
+    private off: number,
+    /**
+     * For a block that loops on itself (blockBody): the registers held in locals across its
+     * passes, loaded once before its loop and, those it may write, stored once after it. Null:
+     * every pass loads what it reads and stores what it wrote at its exit.
+     */
+    protected readonly held: HeldRegs | null = null,
+  ) {
+    this.member(id, off, 0);
+  }
+
+  /**
+   * Start emitting the block with table index `id` at RAM offset `off`, `exitDepth` blocks inside
+   * `$exit`. With held registers, every block starts with all of them in their locals.
+   */
+  member(id: number, off: number, exitDepth: number): void {
+    this.id = id;
+    this.off = off;
+    this.exitDepth = exitDepth;
+    if (this.held === null) return;
+    this.cached.clear();
+    this.dirty.clear();
+    for (const p of this.held.regs) this.cached.add(p);
+    // Any register the block writes may hold a value of an earlier pass that memory lacks.
+    for (const p of this.held.written) this.dirty.add(p);
+  }
 
   /**
    * Leave for the block's pc plus `rel`: NPC, and NXT, the target's RAM offset when it lies in the
@@ -133,11 +172,13 @@ export class Emitter {
   protected readonly dirty = new Set<number>();
   /** Locals given to registers so far (they follow LOCALS). */
   regLocals = 0;
+  /** Every register pair the code sets (setReg): with `held`, it must be one of held.written. */
+  readonly written = new Set<number>();
 
   protected local(p: number): number {
     let l = this.localOf.get(p);
     if (l === undefined) {
-      l = L.TB + 1 + this.regLocals++;
+      l = L.CUR + 1 + this.regLocals++;
       this.localOf.set(p, l);
     }
     return l;
@@ -172,6 +213,30 @@ export class Emitter {
     this.c.set(this.local(d));
     this.cached.add(d);
     this.dirty.add(d);
+    this.written.add(d);
+  }
+  /**
+   * Where a pass leaves for the loop check (a taken branch, a jump, the fall-through): store
+   * what is dirty, unless registers are held across passes (stored after the loop instead).
+   */
+  leave(clean: boolean): void {
+    if (this.held === null) this.flush(clean);
+  }
+  /** Branch from the block's top level to the end of `$exit`, `inner` blocks or ifs deeper. */
+  toExit(inner: number): void {
+    if (inner + this.exitDepth > 0) this.c.br(Op.Br, inner + this.exitDepth);
+  }
+  /** Before the loop: load the held registers. */
+  loadHeld(): void {
+    for (const p of this.held?.regs ?? [])
+      this.c
+        .get(L.HB)
+        .mem(Op.I64Load, 3, HartArea.x + 4 * p)
+        .set(this.local(p));
+  }
+  /** After the loop: store the held registers the block may have written. */
+  storeHeld(): void {
+    if (this.held !== null) this.flush(false, this.held.written);
   }
   /** Store registers `regs` (by default the dirty ones) back; `clean`: they are then clean. */
   flush(clean: boolean, regs: ReadonlySet<number> = this.dirty): void {

@@ -21,6 +21,7 @@ export const enum Op {
   End = 0x0b,
   Br = 0x0c,
   BrIf = 0x0d,
+  BrTable = 0x0e,
   Return = 0x0f,
   Call = 0x10,
   CallIndirect = 0x11,
@@ -233,6 +234,14 @@ export class Code {
   }
   call(f: number): this {
     return this.indexed(Op.Call, f);
+  }
+  /** br_table (5.4.1): branch to `depths[i]` for the i32 operand i, else to `otherwise`. */
+  brTable(depths: readonly number[], otherwise: number): this {
+    this.bytes.push(Op.BrTable);
+    uleb(this.bytes, depths.length);
+    for (const d of depths) uleb(this.bytes, d);
+    uleb(this.bytes, otherwise);
+    return this;
   }
 }
 

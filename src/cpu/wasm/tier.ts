@@ -13,7 +13,7 @@
 import { kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { blockBody, RUN_TYPE } from "./emit.js";
+import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
 
@@ -115,18 +115,41 @@ export class WasmTier {
       }
       return idx;
     });
+    // One function per region (the batch's blocks of one physical page) or per block; fn[j]
+    // names block j's.
+    const bodies: Body[] = [];
+    const fn: number[] = [];
+    for (const group of regions(blocks)) {
+      const region =
+        group.length > 1
+          ? regionBody(
+              group.map((j) => blocks[j]!),
+              group.map((j) => idxs[j]!),
+            )
+          : null;
+      if (region !== null) {
+        for (const j of group) fn[j] = bodies.length;
+        bodies.push(region);
+      } else
+        for (const j of group) {
+          fn[j] = bodies.length;
+          bodies.push(blockBody(blocks[j]!, idxs[j]!));
+        }
+    }
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
-      funcs: blocks.map((b, j) => {
-        const { code, regLocals } = blockBody(b, idxs[j]!);
-        return { type: RUN_TYPE, locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)], code, export: `b${j}` };
-      }),
+      funcs: bodies.map(({ code, regLocals }, f) => ({
+        type: RUN_TYPE,
+        locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
+        code,
+        export: `f${f}`,
+      })),
     });
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
-      this.table.set(idx, exports[`b${j}`]);
+      this.table.set(idx, exports[`f${fn[j]}`]);
       this.sites[idx] = {
         b,
         sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
@@ -141,6 +164,11 @@ export class WasmTier {
       }
       b.wx = idx;
     });
+  }
+
+  /** Whether table entries `a` and `b` hold the same function (one region's blocks). */
+  sameFunction(a: number, b: number): boolean {
+    return this.table.get(a) === this.table.get(b);
   }
 
   /** Forget the function at `idx`, the block at RAM offset `off` (it is dead); the slot is reused. */
@@ -237,6 +265,25 @@ export class WasmTier {
 
 /** Blocks compiled per module (WasmTier.compile). */
 const BATCH = 16;
+
+/**
+ * The batch's blocks grouped by physical page (indices into `blocks`), each group a region
+ * (emit.ts regionBody). A block whose instruction straddles two pages stays alone: its upper
+ * half's translation is checked on every entry (engine/exec.ts CodeCache.blockAt), which a
+ * transition inside a region would skip.
+ */
+function regions(blocks: readonly Queued[]): number[][] {
+  const byPage = new Map<number, number[]>();
+  const out: number[][] = [];
+  blocks.forEach((b, j) => {
+    if (b.hi >= 0) return void out.push([j]);
+    const page = b.off >>> 12;
+    const g = byPage.get(page);
+    if (g) g.push(j);
+    else byPage.set(page, [j]);
+  });
+  return [...out, ...byPage.values()];
+}
 
 /** A block as the tier takes it (engine/exec.ts Block). */
 export interface Queued extends CompileInput {

@@ -10,7 +10,7 @@
  * `h.pc` and `h.instret` exact for the closures and, before anything that may trap, record the op
  * index and the instructions retired before it (`h.faultIndex`, `faultOffs`, `faultDone`).
  */
-import { kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
+import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
@@ -267,22 +267,53 @@ export class WasmTier {
 const BATCH = 16;
 
 /**
- * The batch's blocks grouped by physical page (indices into `blocks`), each group a region
- * (emit.ts regionBody). A block whose instruction straddles two pages stays alone: its upper
- * half's translation is checked on every entry (engine/exec.ts CodeCache.blockAt), which a
- * transition inside a region would skip.
+ * The batch's regions (emit.ts regionBody): blocks of one physical page that can reach each
+ * other through static in-page exits (a loop over several blocks), as indices into `blocks`;
+ * every other block alone. A region's entry loads every register its members use, so blocks
+ * that merely share a page, entered for one pass each as most kernel code is, stay apart. A
+ * block whose instruction straddles two pages stays alone too: its upper half's translation is
+ * checked on every entry (engine/exec.ts CodeCache.blockAt), which a transition inside a region
+ * would skip.
  */
 function regions(blocks: readonly Queued[]): number[][] {
-  const byPage = new Map<number, number[]>();
-  const out: number[][] = [];
+  const n = blocks.length;
+  const at = new Map<number, number>();
   blocks.forEach((b, j) => {
-    if (b.hi >= 0) return void out.push([j]);
-    const page = b.off >>> 12;
-    const g = byPage.get(page);
-    if (g) g.push(j);
-    else byPage.set(page, [j]);
+    if (b.hi < 0) at.set(b.off, j);
   });
-  return [...out, ...byPage.values()];
+  // reach[i][j]: block j can run after block i, within the page, without leaving the batch.
+  const reach = blocks.map(() => new Array<boolean>(n).fill(false));
+  blocks.forEach((b, i) => {
+    if (b.hi >= 0) return;
+    for (const t of staticTargets(b)) {
+      const j = at.get(t);
+      if (j !== undefined) reach[i]![j] = true;
+    }
+  });
+  for (let k = 0; k < n; k++)
+    for (let i = 0; i < n; i++) if (reach[i]![k]) for (let j = 0; j < n; j++) if (reach[k]![j]) reach[i]![j] = true;
+  const out: number[][] = [];
+  const taken = new Array<boolean>(n).fill(false);
+  for (let i = 0; i < n; i++) {
+    if (taken[i]) continue;
+    const group = [i];
+    for (let j = i + 1; j < n; j++) if (!taken[j] && reach[i]![j] && reach[j]![i]) group.push(j);
+    for (const j of group) taken[j] = true;
+    out.push(group);
+  }
+  return out;
+}
+
+/** RAM offsets of block `b`'s static exits that stay in its page (branches, JAL, the fall-through). */
+function staticTargets(b: Queued): number[] {
+  const out: number[] = [];
+  for (let k = 0; k < b.ops.length; k++) {
+    const [kind, , , , w1] = entryAt(b.code, k);
+    if (kind !== K.JAL && kind !== K.NEXT && (kind < K.BEQ || kind > K.BGEU)) continue;
+    const inPage = (b.off & 0xfff) + w1;
+    if (inPage >= 0 && inPage < 4096) out.push(b.off + w1);
+  }
+  return out;
 }
 
 /** A block as the tier takes it (engine/exec.ts Block). */

@@ -168,8 +168,8 @@ async function bootImages(spec: VmSpec, o: ComposeOptions): Promise<BootImages> 
     ...(o.imageLog ? { out: o.imageLog } : {}),
   });
   return {
-    kernel: { name: img.kernel, data: new Uint8Array(readFileSync(img.kernel)) },
-    initrd: initrd ?? { name: img.initramfs, data: new Uint8Array(readFileSync(img.initramfs)) },
+    kernel: { name: img.kernel, data: readBytes(img.kernel) },
+    initrd: initrd ?? { name: img.initramfs, data: readBytes(img.initramfs) },
     firmware: undefined,
     defaultGuest: true,
   };
@@ -203,5 +203,15 @@ function readBlob(path: string, what: string, field: string): NamedBlob {
       (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`,
       { exitCode: 2 },
     );
-  return { name: path, data: new Uint8Array(readFileSync(path)) };
+  return { name: path, data: readBytes(path) };
+}
+
+/**
+ * A file's bytes, read once. `new Uint8Array(buffer)` would copy them: for the default kernel
+ * and initramfs (43 MB) that copy was about 4 % of a boot's host time (docs/benchmarks.md,
+ * issue 17 section).
+ */
+function readBytes(path: string): Uint8Array {
+  const b = readFileSync(path);
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -17,6 +17,7 @@ import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
 import { CliError } from "./errors.js";
+import { checkProfilePath, startProfile, systemMapBeside, type SymbolSource } from "../profile/profile.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -75,6 +76,10 @@ Options:
   --share-memory    offer the guest's RAM to the host kernel's same-page merging (KSM; start it
                     with 'corral host ksm on'); off by default, or CORRAL_SHARE_MEMORY=1 makes
                     it the host's default: merged pages let VMs time each other's memory
+  --profile FILE    sample the guest's pc and this process's time while the VM runs, and when it
+                    stops write FILE: the hottest kernel symbols (the kernel's System.map), the
+                    time by privilege mode and by guest process, and the host's phases (compiled
+                    code, interpreter, compiling, devices, idle); see docs/benchmarks.md
   -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
   --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
@@ -116,6 +121,8 @@ export interface RunArgs {
   spec: VmSpec;
   command: string[];
   detach: boolean;
+  /** --profile FILE, as given. */
+  profile: string | undefined;
 }
 
 export function parseRunArgs(argv: string[]): RunArgs | "help" {
@@ -137,6 +144,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
     "share-memory": { type: "boolean" },
+    profile: { type: "string" },
   });
   const v = parsed.values;
   if (v.help) return "help";
@@ -166,7 +174,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,
   });
-  return { spec, command, detach: v.detach === true };
+  return { spec, command, detach: v.detach === true, profile: v.profile };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -184,6 +192,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { spec } = opts;
+  // Refused before anything else, so a typo costs no boot.
+  const profilePath = opts.profile !== undefined ? checkProfilePath(opts.profile) : undefined;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
@@ -211,6 +221,8 @@ async function run(argv: string[]): Promise<number> {
       ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) }
       : {}),
   });
+  const profiling =
+    profilePath !== undefined ? startProfile(machine, profilePath, await symbolSource(spec, defaultGuest)) : null;
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive
     ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() })
@@ -222,6 +234,7 @@ async function run(argv: string[]): Promise<number> {
   let exit: MachineExit;
   try {
     exit = await machine.run();
+    profiling?.finish(exit);
   } finally {
     out.flush();
     con?.close();
@@ -235,6 +248,10 @@ async function run(argv: string[]): Promise<number> {
 
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
+  if (opts.profile !== undefined)
+    throw new CliError("USAGE", "--profile profiles a VM run in the foreground: drop -d/--name or --profile", {
+      exitCode: 2,
+    });
   if (opts.command.length > 0)
     throw new CliError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
       exitCode: 2,
@@ -270,6 +287,18 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
     case "fault":
       return commandStatus(exit, new CommandConsole(() => {}));
   }
+}
+
+/** Where the profile's kernel symbols come from: the default image's System.map, or one beside --kernel. */
+async function symbolSource(spec: VmSpec, defaultGuest: boolean): Promise<SymbolSource> {
+  if (spec.boot.kernel !== undefined) return systemMapBeside(spec.boot.kernel);
+  if (!defaultGuest) return { note: "no kernel: firmware pcs are raw addresses" };
+  const { ensureDefaultImage } = await import("../image/pull.js");
+  const { ensureSystemMap } = await import("../image/system-map.js");
+  const systemMap = await ensureSystemMap(await ensureDefaultImage());
+  return systemMap !== undefined
+    ? { systemMap }
+    : { note: "the default kernel carries no symbol table: kernel pcs are raw addresses" };
 }
 
 /** Quote argv words for /bin/sh so the guest runs exactly them. */

@@ -64,6 +64,11 @@ export class Machine implements HartHost {
   private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));
   /** Instructions retired by all harts. */
   retired = 0;
+  /**
+   * Called after each hart's slice with the instructions it retired (`corral run --profile`,
+   * src/profile/): null unless profiling, so a run without a profile pays one test per slice.
+   */
+  sampler: ((h: Hart, retired: number) => void) | null = null;
 
   constructor(
     readonly ram: GuestRam,
@@ -139,7 +144,9 @@ export class Machine implements HartHost {
             if ((h.mip & h.mie) === 0) continue;
             h.sleeping = false;
           }
-          this.retired += runHart(h, this.cache, SLICE);
+          const n = runHart(h, this.cache, SLICE);
+          this.retired += n;
+          if (this.sampler !== null) this.sampler(h, n);
           ran++;
           if (this.exitReason !== null) break;
         }

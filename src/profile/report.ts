@@ -1,7 +1,7 @@
 /** The text of a profile (`corral run --profile FILE`). */
 import type { MachineExit } from "../machine/machine.js";
 import type { GuestSamples } from "./guest.js";
-import { PHASES, type HostPhases } from "./host.js";
+import { INTERVAL_MS, PHASES, type HostPhases } from "./host.js";
 
 /** Rows of the hottest-symbols table. */
 export const TOP_SYMBOLS = 40;
@@ -51,7 +51,7 @@ export function formatReport(r: ReportInput): string {
   lines.push("");
   let total = 0;
   for (const p of PHASES) total += host.micros.get(p)!;
-  lines.push(`== Host: V8's sampling profiler, every 1 ms; ${(total / 1e6).toFixed(3)} s sampled ==`);
+  lines.push(`== Host: V8's sampling profiler, every ${INTERVAL_MS} ms; ${(total / 1e6).toFixed(3)} s sampled ==`);
   for (const p of PHASES) {
     const us = host.micros.get(p)!;
     lines.push(`${pct(us, total).padStart(6)}  ${(us / 1e6).toFixed(3).padStart(8)} s  ${p}`);

@@ -295,7 +295,15 @@ async function symbolSource(spec: VmSpec, defaultGuest: boolean): Promise<Symbol
   if (!defaultGuest) return { note: "no kernel: firmware pcs are raw addresses" };
   const { ensureDefaultImage } = await import("../image/pull.js");
   const { ensureSystemMap } = await import("../image/system-map.js");
-  const systemMap = await ensureSystemMap(await ensureDefaultImage());
+  let systemMap: string | undefined;
+  try {
+    systemMap = await ensureSystemMap(await ensureDefaultImage());
+  } catch (e) {
+    // A read-only image cache, say: the profile is still worth having, with raw addresses.
+    return {
+      note: `no System.map for the default kernel (${e instanceof Error ? e.message : String(e)}): kernel pcs are raw addresses`,
+    };
+  }
   return systemMap !== undefined
     ? { systemMap }
     : { note: "the default kernel carries no symbol table: kernel pcs are raw addresses" };

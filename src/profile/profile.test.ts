@@ -18,8 +18,8 @@ test("checkProfilePath: a new file is checked and not left behind; an existing o
   assert.equal(readFileSync(old, "utf8"), "keep");
 });
 
-test("checkProfilePath refuses a directory and a missing directory with BAD_PROFILE_PATH", () => {
-  for (const bad of [dir, join(dir, "missing", "p.txt")])
+test("checkProfilePath refuses a directory, a missing directory and /proc with BAD_PROFILE_PATH", () => {
+  for (const bad of [dir, join(dir, "missing", "p.txt"), "/proc/version"])
     assert.throws(
       () => checkProfilePath(bad),
       (e: Error & { code?: string; exitCode?: number }) => e.code === "BAD_PROFILE_PATH" && e.exitCode === 2,

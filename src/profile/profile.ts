@@ -3,7 +3,7 @@
  * (host.ts); when it stops, write FILE (report.ts). The file's path is checked before the guest
  * boots, so a typo costs no boot.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Machine, MachineExit } from "../machine/machine.js";
 import { ProfileError } from "./errors.js";
@@ -13,17 +13,18 @@ import { formatReport } from "./report.js";
 import { KernelSymbols } from "./symbols.js";
 
 /**
- * `path` as an absolute path the profile can be written to, or BAD_PROFILE_PATH. Opened for
- * appending (creating it, then removing what was created), which is the write's own check:
- * permission bits, read-only mounts, a directory in the way.
+ * `path` as an absolute path the profile can be written to, or BAD_PROFILE_PATH. The profile is
+ * written beside it and renamed over it (writeProfile), so what is checked is that a file can be
+ * made in its directory (permission bits, read-only mounts, /proc), and that `path` is not a
+ * directory or device. An existing profile stays as it is until the new one replaces it.
  */
 export function checkProfilePath(path: string): string {
   const abs = resolve(path);
-  const existed = existsSync(abs);
   try {
-    if (existed && !statSync(abs).isFile()) throw new Error("not a regular file");
-    closeSync(openSync(abs, "a"));
-    if (!existed) rmSync(abs, { force: true });
+    if (existsSync(abs) && !statSync(abs).isFile()) throw new Error("not a regular file");
+    const probe = tempBeside(abs);
+    closeSync(openSync(probe, "wx"));
+    rmSync(probe, { force: true });
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new ProfileError(
@@ -33,6 +34,23 @@ export function checkProfilePath(path: string): string {
     );
   }
   return abs;
+}
+
+const tempBeside = (abs: string): string => join(dirname(abs), `.${basename(abs)}.corral-${process.pid}`);
+
+/** Write `text` to `path` whole: a file beside it, renamed over it. */
+function writeProfile(path: string, text: string): void {
+  const tmp = tempBeside(path);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new ProfileError(
+      "PROFILE_WRITE_FAILED",
+      `could not write the profile to ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
+  }
 }
 
 /** Where the symbols of the guest's kernel come from, or why there are none. */
@@ -88,7 +106,7 @@ export function startProfile(machine: Machine, path: string, source: SymbolSourc
         symbolsFrom: symbols !== null ? source.systemMap : undefined,
         note,
       });
-      writeFileSync(path, text);
+      writeProfile(path, text);
     },
   };
 }

@@ -63,7 +63,7 @@ function table(report: string, head: string): string[] {
 
 describe("corral run --profile", () => {
   test("an unwritable FILE is refused before boot: one line, status 2, nothing left behind", () => {
-    for (const bad of [join(dir, "no-such-dir", "p.txt"), dir]) {
+    for (const bad of [join(dir, "no-such-dir", "p.txt"), dir, "/proc/version"]) {
       const r = spawnSync(process.execPath, [CORRAL, "run", "--profile", bad, "--", "true"], { encoding: "utf8" });
       oneLineError(r, /--profile .*cannot write there/);
       assert.equal(r.status, 2);

@@ -11,7 +11,6 @@
 // native helpers, the guest agent, the disk writer's worker, koffi through createRequire) are the
 // same bundled or not. bin/corral.js and src/vm/launch.ts use a bundle only when it is newer than
 // its entry (src/entry.ts): after a bare `npx tsc` they run tsc's files, never a stale bundle.
-import { build } from "esbuild";
 import { readFile, rm } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +35,16 @@ const keepModuleUrls = {
 };
 
 await rm(outdir, { recursive: true, force: true });
+// A tree whose node_modules predates esbuild (a devDependency since this script): one line, and
+// the programs run from tsc's files, as after a bare tsc (slower to start, nothing else differs).
+let build;
+try {
+  ({ build } = await import("esbuild"));
+} catch (e) {
+  if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
+  console.error("bundle: esbuild is not installed (run 'npm ci'): corral starts from tsc's files, slower");
+  process.exit(0);
+}
 const result = await build({
   absWorkingDir: root,
   entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },

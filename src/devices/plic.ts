@@ -111,7 +111,7 @@ export class Plic extends WordRegisterDevice implements Snapshottable {
     return {
       name: `plic@${base.toString(16)}`,
       props: {
-        phandle: [ctx.plicPhandle],
+        phandle: [ctx.irqParent],
         // The number of usable sources, 1..95 (Linux's binding). QEMU 7.2 writes 96 here, the
         // count including source 0; later QEMU writes 95.
         "riscv,ndev": [PLIC_NUM_SOURCES - 1],

@@ -130,7 +130,8 @@ for (const harts of [1, 2]) {
       const cpus = child(qemu, "cpus");
       const test = qemuNode(qsoc, "test");
       const ctx: DtContext = {
-        plicPhandle: cell(qemuNode(qsoc, "plic").node, "phandle"),
+        irqParent: cell(qemuNode(qsoc, "plic").node, "phandle"),
+        irqCells: (n: number) => [n],
         cpuIntcPhandles: Array.from({ length: harts }, (_, h) =>
           cell(child(child(cpus, `cpu@${h}`), "interrupt-controller"), "phandle"),
         ),

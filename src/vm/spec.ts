@@ -30,6 +30,12 @@ export const VIRTIO_SLOTS = 8;
 export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
 export type GuestConsole = (typeof GUEST_CONSOLES)[number];
 
+/**
+ * The board's interrupt controllers, as QEMU virt offers them: the PLIC (default), or the
+ * Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode and an IMSIC per hart).
+ */
+export const IRQCHIPS = ["plic", "aia"] as const;
+
 const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
 export const DeviceSpecSchema = z.discriminatedUnion("kind", [firstKind!, ...moreKinds], {
@@ -128,6 +134,11 @@ export const VmSpecSchema = z
         error: (iss) => `must be one of ${GUEST_CONSOLES.join(", ")} (got '${String(iss.input)}')`,
       })
       .default("ttyS0"),
+    irqchip: z
+      .enum(IRQCHIPS, {
+        error: (iss) => `must be one of ${IRQCHIPS.join(", ")} (got '${String(iss.input)}')`,
+      })
+      .default("plic"),
     /**
      * A root disk from the image cache by name (`corral image build --output NAME`): attached
      * first, as /dev/vda, and booted (root=/dev/vda) with the default kernel and initramfs.
@@ -205,6 +216,7 @@ export type SpecErrorCode =
   | "MEMORY_ALIGN"
   | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
+  | "BAD_IRQCHIP"
   | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
@@ -221,6 +233,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   memory: "BAD_SIZE",
   shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
+  irqchip: "BAD_IRQCHIP",
   image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",

@@ -174,7 +174,7 @@ export class HartImsic {
 /**
  * The interrupt files of one privilege level, one page per hart, as one device on the bus:
  * QEMU maps each level's pages as one region (VIRT_IMSIC_M, VIRT_IMSIC_S). Only 32-bit
- * naturally aligned writes to seteipnum_le/_be have an effect; everything reads as zero.
+ * naturally aligned writes to seteipnum_le have an effect; everything reads as zero.
  */
 export class Imsic extends WordRegisterDevice implements Snapshottable {
   readonly name: string;
@@ -198,8 +198,9 @@ export class Imsic extends WordRegisterDevice implements Snapshottable {
     const file = this.files[Math.floor(offset / IMSIC_LAYOUT.pageSize)];
     const reg = offset % IMSIC_LAYOUT.pageSize;
     if (file === undefined) return;
+    // seteipnum_be need not exist on a little-endian-only system (IMSIC spec, "Memory region for
+    // an interrupt file"); like QEMU's, its writes are ignored here.
     if (reg === IMSIC_LAYOUT.seteipnumLe) file.setPending(value);
-    else if (reg === IMSIC_LAYOUT.seteipnumBe) file.setPending(bswap32(value));
   }
 
   /**
@@ -234,8 +235,4 @@ export class Imsic extends WordRegisterDevice implements Snapshottable {
     if (!Array.isArray(files) || files.length !== this.files.length) throw corrupt(`${this.name} files`);
     this.files.forEach((f, i) => f.restoreState(files[i] as SavedState));
   }
-}
-
-function bswap32(v: number): number {
-  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
 }

@@ -123,7 +123,10 @@ test("an IMSIC file: MSIs, eithreshold, claims, eidelivery driving the hart's bi
 
 test("bad MSIs are ignored: identities beyond num-ids, zero, other offsets, missing pages, narrow writes", () => {
   const { bus, harts, files } = board(2);
-  for (const hf of files) (openFile(hf.m), openFile(hf.s));
+  for (const hf of files) {
+    openFile(hf.m);
+    openFile(hf.s);
+  }
   for (const v of [0, 256, 0x7ff, 0x1_0001, 0xffff_ffff]) bus.write(IMSIC_LAYOUT.mBase, 4, v);
   bus.write(IMSIC_LAYOUT.mBase + 4, 4, 0x0500_0000); // seteipnum_be: not on a little-endian-only system
   bus.write(IMSIC_LAYOUT.mBase + 8, 4, 5);

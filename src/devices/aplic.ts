@@ -1,5 +1,5 @@
 import { regCells, WordRegisterDevice } from "./bus.js";
-import type { DtContext, DtNode, IrqLine } from "./device.js";
+import type { DtContext, DtNode, IrqLine, WiredIrqController } from "./device.js";
 import { arr, bool, corrupt, fill, num, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
@@ -75,7 +75,7 @@ export type MsiSink = (addr: number, data: number) => void;
  * at once as an MSI (hart index and EIID from its target register, address from the root's
  * MSI address configuration) and its pending bit cleared ("Interrupt forwarding by MSIs").
  */
-export class AplicDomain extends WordRegisterDevice implements Snapshottable {
+export class AplicDomain extends WordRegisterDevice implements Snapshottable, WiredIrqController {
   readonly name: string;
   readonly size = APLIC_LAYOUT.size;
   private child: AplicDomain | undefined;

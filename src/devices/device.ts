@@ -26,6 +26,15 @@ export interface IrqLine {
 }
 
 /**
+ * The board's controller of wired interrupts, which every device with an interrupt line is
+ * given a line of: the PLIC (sources 1..95), or with --irqchip aia the M-level APLIC domain
+ * (sources 1..96), which passes each source on to the S-level domain it is delegated to.
+ */
+export interface WiredIrqController {
+  irq(source: number): IrqLine;
+}
+
+/**
  * Where interrupt controllers deliver to: a hart's `mip` register. `mask` is one or more mip bits
  * (RISC-V privileged spec, 3.1.9: MSIP=1<<3, MTIP=1<<7, MEIP=1<<11, SEIP=1<<9, ...).
  */

@@ -22,7 +22,7 @@ import { HartImsic, Imsic, IMSIC_LAYOUT, ImsicFile } from "../devices/imsic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
 import { VmGenId } from "../devices/vmgenid.js";
-import type { IrqLine, MmioDevice } from "../devices/device.js";
+import type { MmioDevice, WiredIrqController } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
@@ -350,7 +350,7 @@ function interruptControllers(
   m: Machine,
   irqchip: IrqChip,
 ): {
-  wired: { irq(n: number): IrqLine };
+  wired: WiredIrqController;
   devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][];
   aplicRoot?: AplicDomain;
 } {

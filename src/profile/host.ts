@@ -2,7 +2,8 @@
  * The host half of a profile: where this process's time goes, from V8's own sampling profiler
  * (the inspector's Profiler domain, the machinery of `node --cpu-prof`), which interrupts the
  * thread from a thread of its own every INTERVAL_US and costs the hot path nothing. Each sample's
- * time (the gap to the one before) goes to the phase of the innermost frame a rule below knows:
+ * time (the gap to the one before) goes to the phase of the innermost frame a rule below knows
+ * (by its source file under src/: bin/corral.js runs tsc's files, not the bundle, for --profile):
  * compiling (the wasm tier, the JavaScript JIT), running the guest (compiled wasm or JavaScript
  * blocks, the interpreter, the hart's MMU, traps and CSRs, the run loop that finds and decodes
  * blocks), devices, and V8's own (idle: the event loop waiting, which is where a guest in WFI

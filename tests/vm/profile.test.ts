@@ -131,6 +131,9 @@ describe("corral run --profile", () => {
         parts.some((m) => m[3] === p),
         `phase ${p}`,
       );
+    // A boot runs both tiers: frames are told apart by their source files (not "other host code").
+    for (const p of ["compiled code (wasm)", "interpreter", "run loop, block lookup and decode"])
+      assert.ok(Number(parts.find((m) => m[3] === p)![2]) > 0, `time in ${p}:\n${report}`);
     assert.ok(img.kernel.length > 0);
   });
 

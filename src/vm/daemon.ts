@@ -188,10 +188,13 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
     publish(rec, cfg.home);
     // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
     // heap they held goes back to the system at once instead of when V8 next feels the need.
-    void agent
-      .whenReady()
-      .then(() => m.trimCode())
-      .then(() => collectGarbage());
+    // A restore has no boot behind it: its agent is ready at once, and a trim and a full
+    // collection then would only throw away the blocks its first exec is building.
+    if (!cfg.restore)
+      void agent
+        .whenReady()
+        .then(() => m.trimCode())
+        .then(() => collectGarbage());
     const closeAll = (): void => {
       server.close();
       server.closeAllConnections();

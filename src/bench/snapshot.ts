@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
 import { listVms, vmDir } from "../vm/state.js";
 import { cpuSeconds } from "../sys/proc.js";
+import { qemuRestore } from "./qemu-restore.js";
 import { daemonNodeFlags } from "../vm/launch.js";
 import { poolMembers, startPool, stopPool } from "../vm/pool.js";
 
@@ -88,6 +89,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       into.cpu.push(...clones.map((c) => cpuOf(c, before)));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
+    const qemu = await qemuRestore(rounds);
     for (let i = 0; i < rounds; i++) {
       await restoreOnce(i, restore);
       await forkOnce(fork);
@@ -97,18 +99,21 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       await forkOnce(poolFork);
       await stopPool();
     }
+    const q = median(qemu);
     const row = (what: string, x: Timing): string =>
-      `| ${what} (${range(x.wall)}) | ${ms(median(x.wall))} | ${ms(median(x.cpu))} | ${ms(boot)} | ${(median(x.wall) / boot).toFixed(3)}x |`;
+      `| ${what} (${range(x.wall)}) | ${ms(median(x.wall))} | ${ms(median(x.cpu))} | ${ms(q)} | ${(median(x.wall) / q).toFixed(2)}x | ${ms(boot)} | ${(median(x.wall) / boot).toFixed(3)}x |`;
     return [
       `### Snapshots, restore and fork (default guest, 1 hart, 256 MiB; median of ${rounds} rounds)`,
       "",
-      "| what | Corral | CPU of the VM's process | peer: a fresh boot to its first answered exec | ratio (Corral / peer) |",
-      "|---|---|---|---|---|",
+      `QEMU: \`qemu-system-riscv64 -incoming "exec:cat STATE"\` of the same guest (256 MiB, the agent on virtio-serial, state saved with \`migrate\`) to its agent's answer to \`exec true\`, ${range(qemu)}.`,
+      "",
+      "| what | Corral | CPU of the VM's process | peer: QEMU -incoming | ratio (Corral / QEMU) | a fresh boot to its first answered exec | ratio (Corral / boot) |",
+      "|---|---|---|---|---|---|---|",
       row("restore of a booted VM to its first answered `exec true`, a new VM process", restore),
       row("the same, taking a warm pool process (`corral pool start --warm`)", poolRestore),
       row("fork --count 2: fork call to each clone's first answered `exec true`, new VM processes", fork),
       row("the same, taking warm pool processes", poolFork),
-      `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | | |`,
+      `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | | | | |`,
       "",
     ].join("\n");
   } finally {

@@ -210,7 +210,8 @@ export class Vm {
   /**
    * `count` (default 1) running clones of this VM sharing its memory copy-on-write, each with
    * its own name (NAME-xxxxxx, also its hostname), VM generation ID (its kernel reseeds its RNG)
-   * and disk overlays. Resolves once every clone answers.
+   * and disk overlays; a NIC on a switch or a TAP gets its own MAC and DHCP lease, port forwards stay
+   * with this VM (docs/snapshots.md). Resolves once every clone answers.
    */
   async fork(o: { count?: number } = {}): Promise<Vm[]> {
     const clients = await forkVm(

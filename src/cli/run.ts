@@ -8,7 +8,6 @@ import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from ".
 import { commandArchive } from "../image/initramfs.js";
 import { SIZE_HELP } from "../size.js";
 import { composeVm } from "../vm/compose.js";
-import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
@@ -241,6 +240,8 @@ async function runDetached(opts: RunArgs): Promise<number> {
     });
   if (opts.spec.boot.firmware !== undefined)
     throw new CliError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+  // Loaded here: a run in the foreground needs none of the VM process's launcher and client.
+  const { launchVm } = await import("../vm/launch.js");
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

@@ -23,6 +23,7 @@ import { setPriority } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { corralHome } from "../image/cache.js";
+import { entryFile } from "../entry.js";
 import { VmError } from "./errors.js";
 import { DAEMON_MARKER } from "./state.js";
 import type { DaemonConfig } from "./daemon.js";
@@ -111,7 +112,9 @@ function spawnMember(home: string, cfg: PoolConfig, nodeFlags: readonly string[]
   const dir = poolDir(home);
   const id = randomBytes(6).toString("hex");
   const files = memberFiles(dir, id);
-  const script = fileURLToPath(new URL("./daemon.js", import.meta.url));
+  const script = fileURLToPath(
+    entryFile(new URL("../../bundle/daemon.js", import.meta.url), new URL("./daemon.js", import.meta.url)),
+  );
   const child = spawn(process.execPath, [...nodeFlags, script, DAEMON_MARKER, POOL_ARG, id, cfg.warm ?? ""], {
     detached: true,
     stdio: "ignore",

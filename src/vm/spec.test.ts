@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import { FieldError } from "../errors.js";
 import { vmSpec } from "./options.js";

@@ -29,6 +29,9 @@ Options:
                     with --console hvc0, console=hvc0 instead)
   --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
+  --irqchip CHIP    the board's interrupt controllers, as QEMU virt's: plic (default), or aia,
+                    the Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode
+                    and an IMSIC per hart; message-signalled interrupts)
   --image NAME      boot the root disk NAME of the image cache ('corral image build --output
                     NAME', 'corral image ls'): attached first, as /dev/vda, with root=/dev/vda
                     added to the command line; the VM writes to it
@@ -94,6 +97,7 @@ const FLAGS: Record<string, string> = {
   harts: "--cpus",
   memory: "--memory",
   console: "--console",
+  irqchip: "--irqchip",
   "boot.kernel": "--kernel",
   "boot.initrd": "--initrd",
   "boot.cmdline": "--append",
@@ -127,6 +131,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     firmware: { type: "string" },
     image: { type: "string" },
     console: { type: "string", default: "ttyS0" },
+    irqchip: { type: "string" },
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
     publish: { type: "string", multiple: true, short: "p" },
@@ -153,6 +158,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     memory: v.memory,
     cpus: Number(v.cpus),
     console: v.console,
+    irqchip: v.irqchip,
     kernel: v.kernel,
     initrd: v.initrd,
     append: v.append,

@@ -34,6 +34,12 @@ export const VIRTIO_SLOTS = 8;
 export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
 export type GuestConsole = (typeof GUEST_CONSOLES)[number];
 
+/**
+ * The board's interrupt controllers, as QEMU virt offers them: the PLIC (default), or the
+ * Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode and an IMSIC per hart).
+ */
+export const IRQCHIPS = ["plic", "aia"] as const;
+
 const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
 export const DeviceSpecSchema = z.discriminatedUnion("kind", [firstKind!, ...moreKinds], {
@@ -137,6 +143,12 @@ export const VmSpecSchema = z
       }),
       "ttyS0",
     ),
+    irqchip: z._default(
+      z.enum(IRQCHIPS, {
+        error: (iss) => `must be one of ${IRQCHIPS.join(", ")} (got '${String(iss.input)}')`,
+      }),
+      "plic",
+    ),
     /**
      * A root disk from the image cache by name (`corral image build --output NAME`): attached
      * first, as /dev/vda, and booted (root=/dev/vda) with the default kernel and initramfs.
@@ -217,6 +229,7 @@ export type SpecErrorCode =
   | "MEMORY_ALIGN"
   | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
+  | "BAD_IRQCHIP"
   | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
@@ -233,6 +246,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   memory: "BAD_SIZE",
   shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
+  irqchip: "BAD_IRQCHIP",
   image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",

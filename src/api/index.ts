@@ -63,6 +63,8 @@ export interface StartOptions {
   append?: string;
   /** The guest's console device: "ttyS0" (the UART, default) or "hvc0" (virtio-console port 0). */
   console?: GuestConsole;
+  /** The interrupt controllers, as --irqchip: "plic" (default) or "aia" (APLIC in MSI mode and IMSICs). */
+  irqchip?: "plic" | "aia";
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
   /** Offer guest RAM to the host's KSM (as --share-memory; default the host's, CORRAL_SHARE_MEMORY). */

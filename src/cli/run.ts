@@ -8,7 +8,6 @@ import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from ".
 import { commandArchive } from "../image/initramfs.js";
 import { SIZE_HELP } from "../size.js";
 import { composeVm } from "../vm/compose.js";
-import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
@@ -17,6 +16,7 @@ import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
 import { CliError } from "./errors.js";
+import { checkProfilePath, startProfile, systemMapBeside, type SymbolSource } from "../profile/profile.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -30,6 +30,9 @@ Options:
                     with --console hvc0, console=hvc0 instead)
   --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
+  --irqchip CHIP    the board's interrupt controllers, as QEMU virt's: plic (default), or aia,
+                    the Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode
+                    and an IMSIC per hart; message-signalled interrupts)
   --image NAME      boot the root disk NAME of the image cache ('corral image build --output
                     NAME', 'corral image ls'): attached first, as /dev/vda, with root=/dev/vda
                     added to the command line; the VM writes to it
@@ -75,6 +78,10 @@ Options:
   --share-memory    offer the guest's RAM to the host kernel's same-page merging (KSM; start it
                     with 'corral host ksm on'); off by default, or CORRAL_SHARE_MEMORY=1 makes
                     it the host's default: merged pages let VMs time each other's memory
+  --profile FILE    sample the guest's pc and this process's time while the VM runs, and when it
+                    stops write FILE: the hottest kernel symbols (the kernel's System.map), the
+                    time by privilege mode and by guest process, and the host's phases (compiled
+                    code, interpreter, compiling, devices, idle); see docs/benchmarks.md
   -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
   --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
@@ -95,6 +102,7 @@ const FLAGS: Record<string, string> = {
   harts: "--cpus",
   memory: "--memory",
   console: "--console",
+  irqchip: "--irqchip",
   "boot.kernel": "--kernel",
   "boot.initrd": "--initrd",
   "boot.cmdline": "--append",
@@ -116,6 +124,8 @@ export interface RunArgs {
   spec: VmSpec;
   command: string[];
   detach: boolean;
+  /** --profile FILE, as given. */
+  profile: string | undefined;
 }
 
 export function parseRunArgs(argv: string[]): RunArgs | "help" {
@@ -128,6 +138,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     firmware: { type: "string" },
     image: { type: "string" },
     console: { type: "string", default: "ttyS0" },
+    irqchip: { type: "string" },
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
     publish: { type: "string", multiple: true, short: "p" },
@@ -137,6 +148,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
     "share-memory": { type: "boolean" },
+    profile: { type: "string" },
   });
   const v = parsed.values;
   if (v.help) return "help";
@@ -154,6 +166,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     memory: v.memory,
     cpus: Number(v.cpus),
     console: v.console,
+    irqchip: v.irqchip,
     kernel: v.kernel,
     initrd: v.initrd,
     append: v.append,
@@ -166,7 +179,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,
   });
-  return { spec, command, detach: v.detach === true };
+  return { spec, command, detach: v.detach === true, profile: v.profile };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -184,6 +197,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { spec } = opts;
+  // Refused before anything else, so a typo costs no boot.
+  const profilePath = opts.profile !== undefined ? checkProfilePath(opts.profile) : undefined;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
@@ -211,6 +226,8 @@ async function run(argv: string[]): Promise<number> {
       ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) }
       : {}),
   });
+  const profiling =
+    profilePath !== undefined ? startProfile(machine, profilePath, await symbolSource(spec, defaultGuest)) : null;
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive
     ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() })
@@ -222,6 +239,7 @@ async function run(argv: string[]): Promise<number> {
   let exit: MachineExit;
   try {
     exit = await machine.run();
+    profiling?.finish(exit);
   } finally {
     out.flush();
     con?.close();
@@ -235,12 +253,18 @@ async function run(argv: string[]): Promise<number> {
 
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
+  if (opts.profile !== undefined)
+    throw new CliError("USAGE", "--profile profiles a VM run in the foreground: drop -d/--name or --profile", {
+      exitCode: 2,
+    });
   if (opts.command.length > 0)
     throw new CliError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
       exitCode: 2,
     });
   if (opts.spec.boot.firmware !== undefined)
     throw new CliError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+  // Loaded here: a run in the foreground needs none of the VM process's launcher and client.
+  const { launchVm } = await import("../vm/launch.js");
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;
@@ -270,6 +294,26 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
     case "fault":
       return commandStatus(exit, new CommandConsole(() => {}));
   }
+}
+
+/** Where the profile's kernel symbols come from: the default image's System.map, or one beside --kernel. */
+async function symbolSource(spec: VmSpec, defaultGuest: boolean): Promise<SymbolSource> {
+  if (spec.boot.kernel !== undefined) return systemMapBeside(spec.boot.kernel);
+  if (!defaultGuest) return { note: "no kernel: firmware pcs are raw addresses" };
+  const { ensureDefaultImage } = await import("../image/pull.js");
+  const { ensureSystemMap } = await import("../image/system-map.js");
+  let systemMap: string | undefined;
+  try {
+    systemMap = await ensureSystemMap(await ensureDefaultImage());
+  } catch (e) {
+    // A read-only image cache, say: the profile is still worth having, with raw addresses.
+    return {
+      note: `no System.map for the default kernel (${e instanceof Error ? e.message : String(e)}): kernel pcs are raw addresses`,
+    };
+  }
+  return systemMap !== undefined
+    ? { systemMap }
+    : { note: "the default kernel carries no symbol table: kernel pcs are raw addresses" };
 }
 
 /** Quote argv words for /bin/sh so the guest runs exactly them. */

@@ -136,6 +136,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
         : spec.boot.cmdline,
       console: o.console,
       consoleDevice: spec.console,
+      irqchip: spec.irqchip,
       virtio: [...opened.devices, ...(o.attach ?? [])],
       restore: o.restore,
     });

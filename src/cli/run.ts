@@ -75,6 +75,10 @@ Options:
   --share-memory    offer the guest's RAM to the host kernel's same-page merging (KSM; start it
                     with 'corral host ksm on'); off by default, or CORRAL_SHARE_MEMORY=1 makes
                     it the host's default: merged pages let VMs time each other's memory
+  --transport mmio|pci
+                    how the virtio devices reach the guest: virtio-mmio slots (default) or
+                    virtio-pci functions behind a PCIe host bridge (lspci lists them); one
+                    device alone with ,transport=pci on its --disk, --net, --vsock or --share
   -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
   --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
@@ -86,7 +90,7 @@ terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 ${SIZE_HELP}.
 Every VM has, after its disks, NICs (one user-mode NIC unless --net says otherwise), vsock and
 shares, a virtio-console (the guest agent's port), a virtio-balloon and a virtio-rng: at most five
-of those fit.
+of those fit on virtio-mmio; with --transport pci, up to 28.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */
@@ -100,6 +104,7 @@ const FLAGS: Record<string, string> = {
   "boot.cmdline": "--append",
   "boot.firmware": "--firmware",
   image: "--image",
+  transport: "--transport",
   devices: "--disk/--net/--vsock/--share",
 };
 
@@ -137,6 +142,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
     "share-memory": { type: "boolean" },
+    transport: { type: "string" },
   });
   const v = parsed.values;
   if (v.help) return "help";
@@ -165,6 +171,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     vsock: v.vsock,
     ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,
+    transport: v.transport,
   });
   return { spec, command, detach: v.detach === true };
 }

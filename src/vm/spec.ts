@@ -30,7 +30,22 @@ export const VIRTIO_SLOTS = 8;
 export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
 export type GuestConsole = (typeof GUEST_CONSOLES)[number];
 
-const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
+/**
+ * How a virtio device reaches the guest: virtio-mmio (virtio 1.2 §4.2, the board's eight slots)
+ * or virtio-pci (§4.1, functions behind the PCIe host bridge). The device is the same either way.
+ */
+export const TRANSPORTS = ["mmio", "pci"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+/** Devices on the PCI bus: device numbers 1..31 (0 is the host bridge). */
+export const PCI_SLOTS = 31;
+const TransportSchema = z.enum(TRANSPORTS, {
+  error: (iss) => `must be one of ${TRANSPORTS.join(", ")} (got '${String(iss.input)}')`,
+});
+
+// Every kind's entry may name its own transport; without one, the VM's (`transport`) holds.
+const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) =>
+  k.schema.extend({ transport: TransportSchema.optional() }),
+);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
 export const DeviceSpecSchema = z.discriminatedUnion("kind", [firstKind!, ...moreKinds], {
   error: (iss) =>
@@ -139,24 +154,30 @@ export const VmSpecSchema = z
           `'${String(iss.input)}' is not an image name: use letters, digits, '_', '-' ('corral image ls')`,
       })
       .optional(),
+    /** The transport of every device that names none (default mmio). */
+    transport: TransportSchema.default("mmio"),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
-    devices: z
-      .array(DeviceSpecSchema)
-      .max(VIRTIO_SLOTS, {
-        error: (iss) =>
-          `lists ${String((iss.input as unknown[]).length)} devices, but at most ${VIRTIO_SLOTS} fit on the board`,
-      })
-      .default(() => [...STANDARD_DEVICES]),
+    devices: z.array(DeviceSpecSchema).default(() => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
-    if (ctx.value.image !== undefined && ctx.value.devices.length >= VIRTIO_SLOTS)
-      ctx.issues.push({
-        code: "custom",
-        input: ctx.value.devices,
-        path: ["devices"],
-        message: `lists ${ctx.value.devices.length} devices, and the image's disk takes one more: at most ${VIRTIO_SLOTS} fit on the board`,
-        params: { code: "TOO_MANY_DEVICES" },
-      });
+    const v = ctx.value;
+    const on = (t: Transport): number =>
+      v.devices.filter((d) => (d.transport ?? v.transport) === t).length +
+      (v.image !== undefined && v.transport === t ? 1 : 0);
+    for (const [t, most, where] of [
+      ["mmio", VIRTIO_SLOTS, "virtio-mmio slots of the board"],
+      ["pci", PCI_SLOTS, "PCI bus"],
+    ] as const) {
+      const n = on(t);
+      if (n > most)
+        ctx.issues.push({
+          code: "custom",
+          input: v.devices,
+          path: ["devices"],
+          message: `puts ${n} devices${v.image !== undefined && v.transport === t ? " (with the image's disk)" : ""} on the ${where}, but at most ${most} fit: move some to ${t === "mmio" ? "transport pci" : "transport mmio"}`,
+          params: { code: "TOO_MANY_DEVICES" },
+        });
+    }
     const seen = new Map<string, number>();
     const count = new Map<string, number>();
     for (const [i, d] of ctx.value.devices.entries()) {
@@ -208,6 +229,7 @@ export type SpecErrorCode =
   | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
+  | "BAD_TRANSPORT"
   | "UNKNOWN_DEVICE"
   | "DUPLICATE_DEVICE"
   | "DUPLICATE_SHARE_TAG"
@@ -224,6 +246,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",
+  transport: "BAD_TRANSPORT",
 };
 const TOO_MANY: SpecErrorCode = "TOO_MANY_DEVICES";
 

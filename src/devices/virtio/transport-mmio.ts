@@ -49,7 +49,6 @@ export const VIRTIO_MMIO_VERSION = 2;
 export const CORRAL_VENDOR_ID = 0x4c525243;
 export const VIRTIO_MMIO_SIZE = 0x1000;
 
-
 export interface VirtioMmioOptions {
   device: VirtioDevice;
   memory: GuestMemory;

@@ -16,6 +16,7 @@ import { GoldfishRtc } from "./goldfish-rtc.js";
 import { PLIC_NUM_SOURCES, Plic } from "./plic.js";
 import { SifiveTest } from "./sifive-test.js";
 import { Uart16550, uartStdoutPath } from "./uart16550.js";
+import { PCIE_IRQ_BASE, PciHostBridge } from "./pci/host-bridge.js";
 
 /** A node as dtc prints it: property values kept as dtc's text. */
 interface DtsNode {
@@ -145,6 +146,14 @@ for (const harts of [1, 2]) {
         ["serial", new Uart16550({ irq: plic.irq(10), output: () => {} })],
         ["test", finisher],
         ["rtc", new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: plic.irq(11), irqSource: 11 })],
+        // The PCIe host bridge, with QEMU's default 128 MiB of RAM (its 64-bit window follows RAM).
+        [
+          "pci",
+          new PciHostBridge({
+            intx: [0, 1, 2, 3].map((i) => plic.irq(PCIE_IRQ_BASE + i)),
+            ramEnd: 0x8000_0000 + 128 * 2 ** 20,
+          }).ecam,
+        ],
       ];
       const soc: DtNode[] = [];
       for (const [prefix, dev] of devices) {

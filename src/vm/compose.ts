@@ -122,7 +122,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
   const specs = [...rootDisk, ...spec.devices];
   const opened = await openDevices(specs, { home });
   // Each device on its transport (its own, else the VM's); the device is the same either way.
-  const onPci = (i: number): boolean => (specs[i]?.transport ?? spec.transport) === "pci";
+  const onPci = (i: number): boolean => (specs[i]?.transport ?? spec.transport ?? "mmio") === "pci";
   if (spec.image !== undefined) opened.cmdline.push("root=/dev/vda");
   try {
     const machine = buildMachine({

@@ -154,16 +154,16 @@ export const VmSpecSchema = z
           `'${String(iss.input)}' is not an image name: use letters, digits, '_', '-' ('corral image ls')`,
       })
       .optional(),
-    /** The transport of every device that names none (default mmio). */
-    transport: TransportSchema.default("mmio"),
+    /** The transport of every device that names none (absent: mmio). */
+    transport: TransportSchema.optional(),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
     devices: z.array(DeviceSpecSchema).default(() => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
     const v = ctx.value;
+    const vmT = v.transport ?? "mmio";
     const on = (t: Transport): number =>
-      v.devices.filter((d) => (d.transport ?? v.transport) === t).length +
-      (v.image !== undefined && v.transport === t ? 1 : 0);
+      v.devices.filter((d) => (d.transport ?? vmT) === t).length + (v.image !== undefined && vmT === t ? 1 : 0);
     for (const [t, most, where] of [
       ["mmio", VIRTIO_SLOTS, "virtio-mmio slots of the board"],
       ["pci", PCI_SLOTS, "PCI bus"],
@@ -174,7 +174,7 @@ export const VmSpecSchema = z
           code: "custom",
           input: v.devices,
           path: ["devices"],
-          message: `puts ${n} devices${v.image !== undefined && v.transport === t ? " (with the image's disk)" : ""} on the ${where}, but at most ${most} fit: move some to ${t === "mmio" ? "transport pci" : "transport mmio"}`,
+          message: `puts ${n} devices${v.image !== undefined && vmT === t ? " (with the image's disk)" : ""} on the ${where}, but at most ${most} fit: move some to ${t === "mmio" ? "transport pci" : "transport mmio"}`,
           params: { code: "TOO_MANY_DEVICES" },
         });
     }

@@ -50,8 +50,8 @@ test("every device over virtio-pci in the Debian guest: disk, NIC, console, fs, 
       "0000:00:03.0 0x1af4 0x1053 0x078000 virtio-pci",
       "0000:00:04.0 0x1af4 0x105a 0x018000 virtio-pci",
       "0000:00:05.0 0x1af4 0x1043 0x078000 virtio-pci",
-      "0000:00:06.0 0x1af4 0x1045 0xff0000 virtio-pci",
-      "0000:00:07.0 0x1af4 0x1044 0xff0000 virtio-pci",
+      "0000:00:06.0 0x1af4 0x1045 0x00ff00 virtio-pci",
+      "0000:00:07.0 0x1af4 0x1044 0x00ff00 virtio-pci",
     ]);
     const r = await vm.exec([
       "sh",
@@ -119,7 +119,7 @@ test(
       const out = r.stdout;
       for (const want of [
         /00:01\.0 SCSI storage controller \[0100\]: Red Hat, Inc\. Virtio 1\.0 block device \[1af4:1042\] \(rev 01\)/,
-        /Subsystem: Red Hat, Inc\. Device \[1af4:1100\]/,
+        /Subsystem: Red Hat, Inc\. QEMU \[1af4:1100\]/,
         /Control: I\/O- Mem\+ BusMaster\+/,
         /Interrupt: pin A routed to IRQ \d+/,
         /Region 1: Memory at 4[0-9a-f]{7} \(32-bit, non-prefetchable\) \[size=4K\]/,

@@ -29,7 +29,7 @@ test("virtio-rng over PCI: IDs, a request completes, INTx rises and reading the 
   const view = new PciDriverView(new VirtioRng(), ram, irq);
   const e = view.bridge.ecam;
   assert.equal(e.read(1 << 15, 4), 0x1044_1af4, "vendor 0x1af4, device 0x1040 + 4");
-  assert.equal(e.read((1 << 15) | 8, 4) >>> 8, 0xff0000);
+  assert.equal(e.read((1 << 15) | 8, 4) >>> 8, 0x00ff00);
   assert.equal(e.read((1 << 15) | 0x3d, 1), 1, "INTA#");
   const drv = new MockDriver(ram, view, irq);
   drv.init();

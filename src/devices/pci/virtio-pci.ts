@@ -46,8 +46,8 @@ const CLASS_OF: Readonly<Record<number, number>> = {
   [DeviceId.NET]: 0x020000, // network, Ethernet
   [DeviceId.BLOCK]: 0x010000, // mass storage, SCSI
   [DeviceId.CONSOLE]: 0x078000, // communication, other
-  [DeviceId.ENTROPY]: 0xff0000, // unassigned class
-  [DeviceId.BALLOON]: 0xff0000,
+  [DeviceId.ENTROPY]: 0x00ff00, // PCI_CLASS_OTHERS (base class 0, subclass 0xff)
+  [DeviceId.BALLOON]: 0x00ff00,
   [DeviceId.SOCKET]: 0x078000,
   [DeviceId.FS]: 0x018000, // mass storage, other
 };
@@ -79,7 +79,7 @@ export class VirtioPciFunction {
     this.fn = new PciFunction(dev.name, {
       vendorId: VIRTIO_PCI_VENDOR,
       deviceId: VIRTIO_PCI_DEVICE_BASE + dev.deviceId,
-      classCode: CLASS_OF[dev.deviceId] ?? 0xff0000,
+      classCode: CLASS_OF[dev.deviceId] ?? 0x00ff00,
       // §4.1.2.1: non-transitional devices have revision 1 or higher.
       revisionId: 1,
       subsystemVendorId: VIRTIO_PCI_VENDOR,

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { cliMain, reportError } from "../dist/src/cli/main.js";
+import { entryFile } from "../dist/src/entry.js";
+// The bundle (scripts/bundle.mjs) starts faster; tsc's files when it is missing or stale.
+const { cliMain, reportError } = await import(
+  entryFile(new URL("../dist/bundle/main.js", import.meta.url), new URL("../dist/src/cli/main.js", import.meta.url))
+);
 // An exception that escapes the command (an event handler's, a promise nobody awaited) is
 // reported like any other failure: one line, no stack unless $CORRAL_DEBUG is set.
 const fail = (e) => {

@@ -26,6 +26,12 @@ test("negative numbers are taken as values, then refused by the verb in one line
   }
 });
 
+test("an unknown --irqchip is refused in one line naming the two", () => {
+  const r = corral(["run", "--irqchip", "apic"]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^corral: --irqchip must be one of plic, aia \(got 'apic'\)\n$/);
+});
+
 test("every verb that takes a size states the one size rule in its --help", () => {
   for (const verb of ["run", "container", "image", "vm"]) {
     const r = corral([verb, "--help"]);

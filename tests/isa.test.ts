@@ -6,7 +6,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -54,6 +54,15 @@ function verdict(program: string, where: string, r: Run): void {
   assert.fail(`${program} on ${where} ${why}\n--- output ---\n${r.output}`);
 }
 
+/**
+ * The board a program needs: a line "// irqchip: aia" in its source runs it on QEMU's
+ * aia=aplic-imsic board and on Corral with --irqchip aia; otherwise the default (PLIC) board.
+ */
+function board(program: string): { qemu: string; corral: string[] } {
+  const aia = /^\/\/ irqchip: aia$/m.test(readFileSync(join(ISA_DIR, `${program}.S`), "utf8"));
+  return aia ? { qemu: "virt,aia=aplic-imsic", corral: ["--irqchip", "aia"] } : { qemu: "virt", corral: [] };
+}
+
 const programs = readdirSync(ISA_DIR)
   .filter((f) => f.endsWith(".S"))
   .map((f) => f.slice(0, -2))
@@ -69,11 +78,12 @@ describe("RISC-V ISA programs", () => {
   for (const program of programs) {
     const elf = join(BUILD_DIR, `${program}.elf`);
     const qemuElf = join(BUILD_DIR, `${program}.qemu.elf`);
+    const b = board(program);
     describe(program, () => {
       test("QEMU (reference)", async () => {
         const r = await run("qemu-system-riscv64", [
           "-M",
-          "virt",
+          b.qemu,
           "-m",
           "128M",
           "-nographic",
@@ -85,7 +95,7 @@ describe("RISC-V ISA programs", () => {
         verdict(program, "QEMU", r);
       });
       test("Corral", async () => {
-        const r = await run(process.execPath, [join(ROOT, "bin", "corral.js"), "run", "--firmware", elf]);
+        const r = await run(process.execPath, [join(ROOT, "bin", "corral.js"), "run", ...b.corral, "--firmware", elf]);
         verdict(program, "Corral", r);
       });
       // Most checks run once, so the interpreter runs them; here every block is compiled before
@@ -94,7 +104,11 @@ describe("RISC-V ISA programs", () => {
       for (const tier of ["wasm", "js"]) {
         test(`Corral, every block compiled by the ${tier} tier`, async () => {
           const env = { ...process.env, CORRAL_HOT_BLOCK: "1", CORRAL_TIER: tier };
-          const r = await run(process.execPath, [join(ROOT, "bin", "corral.js"), "run", "--firmware", elf], env);
+          const r = await run(
+            process.execPath,
+            [join(ROOT, "bin", "corral.js"), "run", ...b.corral, "--firmware", elf],
+            env,
+          );
           verdict(program, `Corral with CORRAL_HOT_BLOCK=1 CORRAL_TIER=${tier}`, r);
         });
       }

@@ -63,6 +63,8 @@ export interface StartOptions {
   append?: string;
   /** The guest's console device: "ttyS0" (the UART, default) or "hvc0" (virtio-console port 0). */
   console?: GuestConsole;
+  /** The interrupt controllers, as --irqchip: "plic" (default) or "aia" (APLIC in MSI mode and IMSICs). */
+  irqchip?: "plic" | "aia";
   /** How long to wait for the guest to boot (default 300 s). */
   bootTimeoutMs?: number;
   /** Offer guest RAM to the host's KSM (as --share-memory; default the host's, CORRAL_SHARE_MEMORY). */
@@ -212,7 +214,8 @@ export class Vm {
   /**
    * `count` (default 1) running clones of this VM sharing its memory copy-on-write, each with
    * its own name (NAME-xxxxxx, also its hostname), VM generation ID (its kernel reseeds its RNG)
-   * and disk overlays. Resolves once every clone answers.
+   * and disk overlays; a NIC on a switch or a TAP gets its own MAC and DHCP lease, port forwards stay
+   * with this VM (docs/snapshots.md). Resolves once every clone answers.
    */
   async fork(o: { count?: number } = {}): Promise<Vm[]> {
     const clients = await forkVm(

@@ -10,7 +10,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      "Usage: corral fork NAME [--count N]\n\nMake N (default 1) running clones of VM NAME that share its memory copy-on-write. Each has\nits own name (printed, one a line; also its hostname), VM generation ID (its kernel reseeds\nits RNG) and disk overlays.\n",
+      "Usage: corral fork NAME [--count N]\n\nMake N (default 1) running clones of VM NAME that share its memory copy-on-write. Each has\nits own name (printed, one a line; also its hostname), VM generation ID (its kernel reseeds\nits RNG) and disk overlays; a NIC on a switch or a TAP gets its own MAC, port or TAP device\nand DHCP lease. Port forwards stay with VM NAME: the clones have none.\n",
     );
     return 0;
   }

@@ -8,7 +8,6 @@ import { CommandConsole, commandStatus, concatArchives, defaultCmdline } from ".
 import { commandArchive } from "../image/initramfs.js";
 import { SIZE_HELP } from "../size.js";
 import { composeVm } from "../vm/compose.js";
-import { launchVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
 import { parseVerbArgs } from "./args.js";
@@ -30,6 +29,9 @@ Options:
                     with --console hvc0, console=hvc0 instead)
   --console DEV     the guest's console (kernel, shell, this terminal): ttyS0, the UART
                     (default), or hvc0, virtio-console port 0; the UART stays on the board
+  --irqchip CHIP    the board's interrupt controllers, as QEMU virt's: plic (default), or aia,
+                    the Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode
+                    and an IMSIC per hart; message-signalled interrupts)
   --image NAME      boot the root disk NAME of the image cache ('corral image build --output
                     NAME', 'corral image ls'): attached first, as /dev/vda, with root=/dev/vda
                     added to the command line; the VM writes to it
@@ -99,6 +101,7 @@ const FLAGS: Record<string, string> = {
   harts: "--cpus",
   memory: "--memory",
   console: "--console",
+  irqchip: "--irqchip",
   "boot.kernel": "--kernel",
   "boot.initrd": "--initrd",
   "boot.cmdline": "--append",
@@ -133,6 +136,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     firmware: { type: "string" },
     image: { type: "string" },
     console: { type: "string", default: "ttyS0" },
+    irqchip: { type: "string" },
     disk: { type: "string", multiple: true },
     net: { type: "string", multiple: true },
     publish: { type: "string", multiple: true, short: "p" },
@@ -160,6 +164,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     memory: v.memory,
     cpus: Number(v.cpus),
     console: v.console,
+    irqchip: v.irqchip,
     kernel: v.kernel,
     initrd: v.initrd,
     append: v.append,
@@ -248,6 +253,8 @@ async function runDetached(opts: RunArgs): Promise<number> {
     });
   if (opts.spec.boot.firmware !== undefined)
     throw new CliError("USAGE", "--firmware is not supported with --detach", { exitCode: 2 });
+  // Loaded here: a run in the foreground needs none of the VM process's launcher and client.
+  const { launchVm } = await import("../vm/launch.js");
   const client = await launchVm(opts.spec);
   process.stdout.write(`${client.name}\n`);
   return 0;

@@ -212,7 +212,7 @@ test("WordRegisterDevice: narrow loads take their lanes of the word; only whole 
 });
 
 test("hartInterrupts: each hart's cpu-intc phandle with each mip bit, hart by hart", () => {
-  const ctx = { plicPhandle: 1, cpuIntcPhandles: [10, 20], timebaseHz: 1 };
+  const ctx = { irqParent: 1, irqCells: (n: number) => [n], cpuIntcPhandles: [10, 20], timebaseHz: 1 };
   assert.deepEqual(hartInterrupts(ctx, 2, [3, 7]), [10, 3, 10, 7, 20, 3, 20, 7]);
   assert.throws(() => hartInterrupts(ctx, 3, [9]), RangeError);
 });

@@ -26,6 +26,15 @@ export interface IrqLine {
 }
 
 /**
+ * The board's controller of wired interrupts, which every device with an interrupt line is
+ * given a line of: the PLIC (sources 1..95), or with --irqchip aia the M-level APLIC domain
+ * (sources 1..96), which passes each source on to the S-level domain it is delegated to.
+ */
+export interface WiredIrqController {
+  irq(source: number): IrqLine;
+}
+
+/**
  * Where interrupt controllers deliver to: a hart's `mip` register. `mask` is one or more mip bits
  * (RISC-V privileged spec, 3.1.9: MSIP=1<<3, MTIP=1<<7, MEIP=1<<11, SEIP=1<<9, ...).
  */
@@ -48,10 +57,34 @@ export interface DtNode {
 
 /** What a device needs to know to describe itself. */
 export interface DtContext {
-  /** phandle of the PLIC, for `interrupt-parent`. */
-  plicPhandle: number;
+  /**
+   * phandle of the board's wired interrupt controller (the PLIC, or the S-level APLIC with
+   * --irqchip aia), for `interrupt-parent`.
+   */
+  irqParent: number;
+  /**
+   * The interrupt specifier of wired source `n` under `irqParent`: `<n>` for the PLIC
+   * (#interrupt-cells = 1), `<n 4>` for the APLIC (#interrupt-cells = 2, level high), as QEMU writes them.
+   */
+  irqCells(n: number): number[];
+  /**
+   * phandle of the S-level IMSIC, the `msi-parent` of MSI-capable devices (a PCIe host bridge);
+   * undefined when the board has no IMSIC (--irqchip plic).
+   */
+  msiParent?: number | undefined;
+  /** The AIA controllers' phandles (--irqchip aia), and whether M-level ones are hidden (direct boot). */
+  aia?: AiaPhandles | undefined;
   /** phandle of each hart's local interrupt controller ("riscv,cpu-intc"), by hart index. */
   cpuIntcPhandles: readonly number[];
   /** Timebase frequency in Hz (mtime ticks per second). */
   timebaseHz: number;
+}
+
+/** phandles of the AIA nodes; the S-level APLIC is `irqParent`. */
+export interface AiaPhandles {
+  aplicM: number;
+  imsicM: number;
+  imsicS: number;
+  /** Direct boot: the kernel gets the tree OpenSBI would give it, with the M-level nodes disabled. */
+  hideMachineLevel: boolean;
 }

@@ -111,8 +111,8 @@ export class GoldfishRtc extends WordRegisterDevice implements Snapshottable {
     return {
       name: `rtc@${base.toString(16)}`,
       props: {
-        interrupts: [this.o.irqSource],
-        "interrupt-parent": [ctx.plicPhandle],
+        interrupts: ctx.irqCells(this.o.irqSource),
+        "interrupt-parent": [ctx.irqParent],
         reg: regCells(base, this.size),
         compatible: "google,goldfish-rtc",
       },

@@ -1,5 +1,5 @@
 import { hartInterrupts, regCells, WordRegisterDevice } from "./bus.js";
-import type { DtContext, DtNode, InterruptTarget, IrqLine } from "./device.js";
+import type { DtContext, DtNode, InterruptTarget, IrqLine, WiredIrqController } from "./device.js";
 import { arr, fill, type SavedState, type Snapshottable } from "../snapshot/state.js";
 
 /**
@@ -43,7 +43,7 @@ const WORDS = Math.ceil(PLIC_NUM_SOURCES / 32);
  * assertions are held back until the completion, after which a line that is still high makes a
  * new request at once.
  */
-export class Plic extends WordRegisterDevice implements Snapshottable {
+export class Plic extends WordRegisterDevice implements Snapshottable, WiredIrqController {
   readonly name = "plic";
   readonly size = PLIC_LAYOUT.size;
   private readonly priority = new Uint8Array(PLIC_NUM_SOURCES);
@@ -111,7 +111,7 @@ export class Plic extends WordRegisterDevice implements Snapshottable {
     return {
       name: `plic@${base.toString(16)}`,
       props: {
-        phandle: [ctx.plicPhandle],
+        phandle: [ctx.irqParent],
         // The number of usable sources, 1..95 (Linux's binding). QEMU 7.2 writes 96 here, the
         // count including source 0; later QEMU writes 95.
         "riscv,ndev": [PLIC_NUM_SOURCES - 1],

@@ -14,6 +14,9 @@ import type { DtContext, DtNode, DtValue, InterruptTarget, MmioDevice } from "./
 import { Clint } from "./clint.js";
 import { GoldfishRtc } from "./goldfish-rtc.js";
 import { PLIC_NUM_SOURCES, Plic } from "./plic.js";
+import { APLIC_M_BASE, APLIC_S_BASE, createAplic } from "./aplic.js";
+import { Imsic, IMSIC_LAYOUT, ImsicFile } from "./imsic.js";
+import { isaFor } from "../machine/devicetree.js";
 import { SifiveTest } from "./sifive-test.js";
 import { Uart16550, uartStdoutPath } from "./uart16550.js";
 import { PCIE_IRQ_BASE, PciHostBridge } from "./pci/host-bridge.js";
@@ -105,9 +108,9 @@ function viaDtc(dir: string, soc: DtNode[], rootNodes: DtNode[]): DtsNode {
   return parseDts(execFileSync("dtc", ["-q", "-I", "dtb", "-O", "dts", join(dir, "corral.dtb")], { encoding: "utf8" }));
 }
 
-function qemuTree(dir: string, harts: number): DtsNode {
-  const dtb = join(dir, `virt-${harts}.dtb`);
-  execFileSync("qemu-system-riscv64", ["-M", `virt,dumpdtb=${dtb}`, "-smp", String(harts), "-display", "none"], {
+function qemuTree(dir: string, harts: number, machine = "virt"): DtsNode {
+  const dtb = join(dir, `${machine.replace(/\W/g, "-")}-${harts}.dtb`);
+  execFileSync("qemu-system-riscv64", ["-M", `${machine},dumpdtb=${dtb}`, "-smp", String(harts), "-display", "none"], {
     stdio: "ignore",
   });
   return parseDts(execFileSync("dtc", ["-q", "-I", "dtb", "-O", "dts", dtb], { encoding: "utf8" }));
@@ -131,7 +134,8 @@ for (const harts of [1, 2]) {
       const cpus = child(qemu, "cpus");
       const test = qemuNode(qsoc, "test");
       const ctx: DtContext = {
-        plicPhandle: cell(qemuNode(qsoc, "plic").node, "phandle"),
+        irqParent: cell(qemuNode(qsoc, "plic").node, "phandle"),
+        irqCells: (n: number) => [n],
         cpuIntcPhandles: Array.from({ length: harts }, (_, h) =>
           cell(child(child(cpus, `cpu@${h}`), "interrupt-controller"), "phandle"),
         ),
@@ -186,6 +190,80 @@ for (const harts of [1, 2]) {
         `"${uartStdoutPath(qemuNode(qsoc, "serial").base)}"`,
         child(qemu, "chosen").props.get("stdout-path"),
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const harts of [1, 2]) {
+  test(`device-tree nodes of the AIA match QEMU virt,aia=aplic-imsic with ${harts} hart(s)`, { skip }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "corral-dt-"));
+    try {
+      const qemu = qemuTree(dir, harts, "virt,aia=aplic-imsic");
+      const qsoc = child(qemu, "soc");
+      const cpus = child(qemu, "cpus");
+      const phandle = (prefix: string, base: number): number =>
+        cell(child(qsoc, `${prefix}@${base.toString(16)}`), "phandle");
+      const ctx: DtContext = {
+        irqParent: phandle("aplic", APLIC_S_BASE),
+        irqCells: (n: number) => [n, 4],
+        aia: {
+          aplicM: phandle("aplic", APLIC_M_BASE),
+          imsicM: phandle("imsics", IMSIC_LAYOUT.mBase),
+          imsicS: phandle("imsics", IMSIC_LAYOUT.sBase),
+          hideMachineLevel: false,
+        },
+        cpuIntcPhandles: Array.from({ length: harts }, (_, h) =>
+          cell(child(child(cpus, `cpu@${h}`), "interrupt-controller"), "phandle"),
+        ),
+        timebaseHz: cell(cpus, "timebase-frequency"),
+      };
+      const targets = Array.from({ length: harts }, (_, h) => hart(h));
+      const aplic = createAplic(() => {});
+      const file = (h: number): ImsicFile => new ImsicFile(hart(h), 0);
+      const devices: [number, MmioDevice][] = [
+        [APLIC_M_BASE, aplic.m],
+        [APLIC_S_BASE, aplic.s],
+        [
+          IMSIC_LAYOUT.mBase,
+          new Imsic(
+            "m",
+            targets.map((_, h) => file(h)),
+            harts,
+          ),
+        ],
+        [
+          IMSIC_LAYOUT.sBase,
+          new Imsic(
+            "s",
+            targets.map((_, h) => file(h)),
+            harts,
+          ),
+        ],
+        [qemuNode(qsoc, "serial").base, new Uart16550({ irq: aplic.m.irq(10), output: () => {} })],
+        [
+          qemuNode(qsoc, "rtc").base,
+          new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: aplic.m.irq(11), irqSource: 11 }),
+        ],
+      ];
+      const soc = devices.map(([base, dev]) => dev.describe!(base, ctx));
+      const ours = child(viaDtc(dir, soc, []), "soc");
+      for (const node of soc) {
+        const q = child(qsoc, node.name);
+        assert.deepEqual(new Map(child(ours, node.name).props), new Map(q.props), `node ${node.name}`);
+      }
+      // The harts' ISA string ends in the extensions QEMU adds for the AIA, in its order.
+      const qIsa = child(cpus, "cpu@0").props.get("riscv,isa") ?? "";
+      assert.ok(qIsa.endsWith('_smaia_ssaia_sstc"'), qIsa);
+      assert.ok(isaFor(true).string.endsWith("_smaia_ssaia_sstc"));
+      assert.deepEqual(isaFor(true).extensions.slice(-3), ["smaia", "ssaia", "sstc"]);
+      // A direct boot hides the M-level nodes, as OpenSBI's fixups do for the kernel it starts.
+      const hidden: DtContext = { ...ctx, aia: { ...ctx.aia!, hideMachineLevel: true } };
+      assert.equal(aplic.m.describe(APLIC_M_BASE, hidden).props.status, "disabled");
+      assert.equal(aplic.s.describe(APLIC_S_BASE, hidden).props.status, undefined);
+      assert.equal((devices[2]![1] as Imsic).describe(IMSIC_LAYOUT.mBase, hidden).props.status, "disabled");
+      assert.equal((devices[3]![1] as Imsic).describe(IMSIC_LAYOUT.sBase, hidden).props.status, undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -231,8 +231,8 @@ export class Uart16550 implements MmioDevice, Snapshottable {
     return {
       name: `serial@${base.toString(16)}`,
       props: {
-        interrupts: [this.irqSource],
-        "interrupt-parent": [ctx.plicPhandle],
+        interrupts: ctx.irqCells(this.irqSource),
+        "interrupt-parent": [ctx.irqParent],
         "clock-frequency": [UART_CLOCK_HZ],
         reg: regCells(base, this.size),
         compatible: "ns16550a",

@@ -59,8 +59,8 @@ export class VmGenId implements MmioDevice, Snapshottable {
       props: {
         compatible: "microsoft,vmgenid",
         reg: regCells(base, VMGENID_SIZE),
-        interrupts: [this.o.irqSource],
-        "interrupt-parent": [ctx.plicPhandle],
+        interrupts: ctx.irqCells(this.o.irqSource),
+        "interrupt-parent": [ctx.irqParent],
       },
     };
   }

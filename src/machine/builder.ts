@@ -5,20 +5,24 @@
  *
  * Memory map (QEMU virt): test finisher 0x10_0000, RTC 0x10_1000, CLINT 0x200_0000, PLIC 0xc00_0000,
  * UART 0x1000_0000, RAM 0x8000_0000; and Corral's VM generation ID at 0x10_2000 (IRQ 12), free on
- * QEMU's board.
+ * QEMU's board. With --irqchip aia (QEMU's aia=aplic-imsic) the PLIC's place holds the M-level
+ * APLIC, the S-level one is at 0xd00_0000, and the harts' IMSIC pages at 0x2400_0000 (M) and
+ * 0x2800_0000 (S).
  */
 import { randomBytes } from "node:crypto";
 import { totalmem } from "node:os";
 import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
-import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, PRIV_M, PRIV_S, S_INTS } from "../cpu/isa/defs.js";
+import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, MIP_MEIP, MIP_SEIP, PRIV_M, PRIV_S, S_INTS } from "../cpu/isa/defs.js";
 import { HartState } from "../cpu/hart/hart.js";
 import { Clint } from "../devices/clint.js";
 import { GoldfishRtc } from "../devices/goldfish-rtc.js";
 import { Plic } from "../devices/plic.js";
+import { APLIC_M_BASE, APLIC_S_BASE, createAplic, type AplicDomain } from "../devices/aplic.js";
+import { HartImsic, Imsic, IMSIC_LAYOUT, ImsicFile } from "../devices/imsic.js";
 import { SifiveTest } from "../devices/sifive-test.js";
 import { Uart16550 } from "../devices/uart16550.js";
 import { VmGenId } from "../devices/vmgenid.js";
-import type { MmioDevice } from "../devices/device.js";
+import type { MmioDevice, WiredIrqController } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
@@ -34,7 +38,7 @@ import { CorralError, FieldError } from "../errors.js";
 import { formatMiB } from "../size.js";
 import { VIRTIO_SLOTS, MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, type GuestConsole } from "../vm/spec.js";
 import { encodeFdt } from "../formats/fdt.js";
-import { boardTree, phandles } from "./devicetree.js";
+import { boardTree, phandles, type IrqChip } from "./devicetree.js";
 import { Machine } from "./machine.js";
 import { GuestRam, RAM_BASE } from "./memory.js";
 import { Sbi } from "./sbi.js";
@@ -80,6 +84,8 @@ export interface MachineConfig {
   firmware?: NamedBlob | undefined;
   /** Where guest console bytes go. */
   console: (bytes: Uint8Array) => void;
+  /** The interrupt controllers: the PLIC (default) or the AIA's APLIC and IMSICs. */
+  irqchip?: IrqChip | undefined;
   /**
    * The guest's console device (default ttyS0): its output goes to `console`, and
    * Machine.consoleInput feeds it. With hvc0, port 0 of the first VirtioConsole in `virtio` is
@@ -167,29 +173,30 @@ export function buildMachine(config: MachineConfig): Machine {
 
   // 2. Devices, wired to the harts' interrupt inputs.
   const clint = new Clint(m.clock, m.harts);
-  const plic = new Plic(m.harts);
+  const chip = interruptControllers(m, c.irqchip ?? "plic");
+  const wired = chip.wired;
   // A kernel's driver opens the port when a program opens its tty: host input waits for that.
   const uart = new Uart16550({
-    irq: plic.irq(UART_IRQ),
+    irq: wired.irq(UART_IRQ),
     irqSource: UART_IRQ,
     output: (b) => m.consoleWrite(typeof b === "number" ? Uint8Array.of(b) : b),
     holdInputUntilOpen: c.kernel !== undefined || c.restore !== undefined,
   });
   // A wall clock, so the guest knows the date (QEMU virt has the same RTC at the same place).
-  const rtc = new GoldfishRtc({ clock: m.clock, irq: plic.irq(RTC_IRQ), irqSource: RTC_IRQ });
+  const rtc = new GoldfishRtc({ clock: m.clock, irq: wired.irq(RTC_IRQ), irqSource: RTC_IRQ });
   const test = new SifiveTest(
     (e) => m.finish(e.kind === "poweroff" ? { kind: "poweroff", code: e.code } : { kind: "reset" }),
     { phandle: 100 },
   );
   // The VM generation ID, which a fork's clones change (src/snapshot/fork.ts).
-  const vmgenid = new VmGenId({ irq: plic.irq(VMGENID_IRQ), irqSource: VMGENID_IRQ });
+  const vmgenid = new VmGenId({ irq: wired.irq(VMGENID_IRQ), irqSource: VMGENID_IRQ });
   const devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][] = [
     [MEMMAP.test, test],
     [MEMMAP.rtc, rtc],
     [MEMMAP.vmgenid, vmgenid],
     [MEMMAP.clint, clint],
     [MEMMAP.uart, uart],
-    [MEMMAP.plic, plic],
+    ...chip.devices,
   ];
   const virtio = [...(c.virtio ?? [])];
   const pci = [...(c.pci ?? [])];
@@ -215,7 +222,7 @@ export function buildMachine(config: MachineConfig): Machine {
     const irqNumber = 1 + i;
     devices.push([
       MEMMAP.virtio + 0x1000 * i,
-      new VirtioMmioTransport({ device, memory: ram, irq: plic.irq(irqNumber), irqNumber }),
+      new VirtioMmioTransport({ device, memory: ram, irq: wired.irq(irqNumber), irqNumber }),
     ]);
   });
   const windows: [number, MmioDevice][] = [];
@@ -226,7 +233,7 @@ export function buildMachine(config: MachineConfig): Machine {
         `at most ${PCI_DEVICES_PER_BUS - 1} PCI devices fit on the board's bus (asked for ${pci.length})`,
         { exitCode: 2 },
       );
-    const intx = Array.from({ length: PCIE_INTX_LINES }, (_, i) => plic.irq(PCIE_IRQ_BASE + i));
+    const intx = Array.from({ length: PCIE_INTX_LINES }, (_, i) => wired.irq(PCIE_IRQ_BASE + i));
     const bridge = new PciHostBridge({ intx, ramEnd: ram.end });
     // An MSI is a memory write through the system bus (PCI 3.0 §6.8.1): to a device (an IMSIC)
     // it arrives, to nothing it is dropped. Never back into the bridge's own windows, where it
@@ -291,7 +298,7 @@ export function buildMachine(config: MachineConfig): Machine {
   entry ??= ram.base;
 
   // 4. The device tree goes at the top of RAM, the initrd below it (as QEMU: half of RAM, at most 128 MiB above the kernel).
-  const ph = phandles(c.cpus);
+  const ph = phandles(c.cpus, c.irqchip ?? "plic", { hideMachineLevel: direct });
   const ctx = { ...ph, timebaseHz: m.clock.hz };
   const dtbReserve = 64 * 1024;
   const dtbAt = ram.end - dtbReserve;
@@ -313,6 +320,7 @@ export function buildMachine(config: MachineConfig): Machine {
       rootNodes: test.rootNodes(),
       stdoutPath: `/soc/serial@${MEMMAP.uart.toString(16)}`,
       rngSeed: randomBytes(32),
+      aia: chip.aplicRoot !== undefined,
     },
     ph,
   );
@@ -325,6 +333,8 @@ export function buildMachine(config: MachineConfig): Machine {
     // Documentation/arch/riscv/boot.rst: a0 = hartid, a1 = DTB, satp = 0); the others wait
     // for HSM hart_start. Everything S-mode may own is delegated, as firmware would.
     m.sbi = directSbi(m, ram);
+    // The M-level APLIC as firmware leaves it: every source delegated to the S-level domain.
+    chip.aplicRoot?.setupAsFirmware(IMSIC_LAYOUT.mBase, IMSIC_LAYOUT.sBase, c.cpus);
     for (const h of m.harts) {
       h.reset(entry);
       h.medeleg = MEDELEG_MASK & ~(1 << Exc.EcallS);
@@ -367,6 +377,39 @@ export function buildMachine(config: MachineConfig): Machine {
   }
   c.kernel = c.initrd = c.firmware = undefined;
   return m;
+}
+
+/**
+ * The board's interrupt controllers and what devices wire into: the PLIC, or (aia) an IMSIC with
+ * an M- and an S-level interrupt file per hart, reached by the harts' AIA CSRs, and the APLIC
+ * whose MSIs are 32-bit writes on the bus, as any bus master's.
+ */
+function interruptControllers(
+  m: Machine,
+  irqchip: IrqChip,
+): {
+  wired: WiredIrqController;
+  devices: [number, MmioDevice & Required<Pick<MmioDevice, "describe">>][];
+  aplicRoot?: AplicDomain;
+} {
+  if (irqchip === "plic") {
+    const plic = new Plic(m.harts);
+    return { wired: plic, devices: [[MEMMAP.plic, plic]] };
+  }
+  const mFiles = m.harts.map((h) => new ImsicFile(h, MIP_MEIP));
+  const sFiles = m.harts.map((h) => new ImsicFile(h, MIP_SEIP));
+  m.harts.forEach((h, i) => (h.aia = new HartImsic(mFiles[i]!, sFiles[i]!)));
+  const aplic = createAplic((addr, data) => void m.bus.write(addr, 4, data));
+  return {
+    wired: aplic.m,
+    aplicRoot: aplic.m,
+    devices: [
+      [APLIC_M_BASE, aplic.m],
+      [APLIC_S_BASE, aplic.s],
+      [IMSIC_LAYOUT.mBase, new Imsic("m", mFiles, m.harts.length)],
+      [IMSIC_LAYOUT.sBase, new Imsic("s", sFiles, m.harts.length)],
+    ],
+  };
 }
 
 /** Corral as the SBI of a directly booted kernel. */

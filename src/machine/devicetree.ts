@@ -21,13 +21,47 @@ export interface BoardDescription {
   stdoutPath?: string | undefined;
   /** Seed for the guest's RNG (/chosen/rng-seed): lets the kernel seed its CRNG at once. */
   rngSeed?: Uint8Array | undefined;
+  /** The harts have IMSICs: their ISA lists Smaia and Ssaia (--irqchip aia). */
+  aia?: boolean | undefined;
 }
 
-/** phandles: 1 = PLIC, then per hart: cpu node, its interrupt controller. Devices may use >= 100. */
-export function phandles(cpus: number): DtContext & { cpuPhandles: number[] } {
+/**
+ * The harts' ISA as the device tree gives it: Corral's, plus Smaia and Ssaia on a board with
+ * IMSICs, placed as QEMU places them (before sstc: the S extensions in alphabetical order).
+ */
+export function isaFor(aia: boolean): { string: string; extensions: string[] } {
+  const extensions: string[] = [...ISA_EXTENSIONS];
+  if (!aia) return { string: ISA_STRING, extensions };
+  const at = extensions.indexOf("sstc");
+  extensions.splice(at, 0, "smaia", "ssaia");
+  return { string: ISA_STRING.replace("_sstc", "_smaia_ssaia_sstc"), extensions };
+}
+
+/** The board's interrupt controllers (--irqchip): QEMU virt's default PLIC, or its aia=aplic-imsic. */
+export type IrqChip = "plic" | "aia";
+
+/**
+ * phandles: 1 = the wired interrupt controller (PLIC, or the S-level APLIC), then per hart: cpu
+ * node, its interrupt controller; with the AIA, the M-level APLIC and the M- and S-level IMSICs
+ * after the harts. Devices may use >= 100.
+ */
+export function phandles(
+  cpus: number,
+  irqchip: IrqChip = "plic",
+  opts: { hideMachineLevel?: boolean } = {},
+): DtContext & { cpuPhandles: number[] } {
   const cpuPhandles = Array.from({ length: cpus }, (_, i) => 2 + 2 * i);
+  const next = 2 + 2 * cpus;
+  const aia =
+    irqchip === "aia"
+      ? { aplicM: next, imsicM: next + 1, imsicS: next + 2, hideMachineLevel: opts.hideMachineLevel ?? false }
+      : undefined;
   return {
-    plicPhandle: 1,
+    irqParent: 1,
+    // The PLIC's specifier is the source; the APLIC's adds the trigger type, level high (4).
+    irqCells: aia ? (n) => [n, 4] : (n) => [n],
+    msiParent: aia?.imsicS,
+    aia,
     cpuIntcPhandles: cpuPhandles.map((p) => p + 1),
     cpuPhandles,
     timebaseHz: 0,
@@ -43,6 +77,7 @@ export function boardTree(b: BoardDescription, ph: ReturnType<typeof phandles>):
   }
   if (b.rngSeed) chosen.props["rng-seed"] = b.rngSeed;
 
+  const isa = isaFor(b.aia ?? false);
   const cpuNodes: DtNode[] = [];
   for (let i = 0; i < b.cpus; i++) {
     cpuNodes.push({
@@ -53,9 +88,9 @@ export function boardTree(b: BoardDescription, ph: ReturnType<typeof phandles>):
         reg: [i],
         status: "okay",
         compatible: "riscv",
-        "riscv,isa": ISA_STRING,
+        "riscv,isa": isa.string,
         "riscv,isa-base": "rv64i",
-        "riscv,isa-extensions": [...ISA_EXTENSIONS],
+        "riscv,isa-extensions": isa.extensions,
         "mmu-type": "riscv,sv48",
       },
       children: [

@@ -4,7 +4,8 @@
  * file lives in the page cache), and N restores map that file MAP_PRIVATE: every page no clone
  * writes stays one page of host memory for all of them. Each clone gets its own identity: its
  * name, that name as its hostname, a new VM generation ID (the guest's kernel reseeds its RNG,
- * src/devices/vmgenid.ts), its own disk overlays. The snapshot's directory is removed once the
+ * src/devices/vmgenid.ts), its own disk overlays, and on a switch or a TAP its own MAC, port or
+ * TAP device and DHCP lease (clone-net.ts). The snapshot's directory is removed once the
  * clones run: their mappings keep the RAM file's pages.
  */
 import { randomBytes } from "node:crypto";
@@ -16,6 +17,7 @@ import { stopVm } from "../vm/launch.js";
 import { checkName, vmDir } from "../vm/state.js";
 import { formatMiB } from "../size.js";
 import { restoreVm } from "./vm.js";
+import { cloneDevices } from "./clone-net.js";
 import { SnapshotError } from "./state.js";
 
 /** Most clones one fork makes. */
@@ -56,9 +58,9 @@ export async function forkVm(name: string, count: number, o: { home?: string } =
   const tmp = mkdtempSync(join(FORK_ROOT, `corral-fork-${name}-`));
   const dir = join(tmp, "snapshot");
   try {
-    await parent.snapshot(dir, { hashRam: false, fork: true });
+    await parent.snapshot(dir, { hashRam: false });
     const started = await Promise.allSettled(
-      names.map((n) => restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true })),
+      names.map((n) => restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices })),
     );
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {

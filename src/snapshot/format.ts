@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { SnapshotError } from "./state.js";
 
 export const SNAPSHOT_FORMAT = "corral-snapshot";
@@ -16,19 +16,29 @@ export const SNAPSHOT_VERSION = 1;
 
 export const SNAPSHOT_FILES = { manifest: "manifest.json", ram: "ram.bin", state: "state.json" } as const;
 
-const Sha = z.string().regex(/^[0-9a-f]{64}$/);
-const Digits = z.string().regex(/^\d+$/);
+const Sha = z.string().check(z.regex(/^[0-9a-f]{64}$/));
+const Digits = z.string().check(z.regex(/^\d+$/));
 
-const FilePart = z.strictObject({ name: z.string().regex(/^[a-z0-9.-]+$/), size: z.int().min(0), sha256: Sha });
+const FilePart = z.strictObject({
+  name: z.string().check(z.regex(/^[a-z0-9.-]+$/)),
+  size: z.int().check(z.minimum(0)),
+  sha256: Sha,
+});
 export type FilePart = z.infer<typeof FilePart>;
 
 /** A disk as the snapshot saw it: its frozen base (Corral's record of it, src/disk/record.ts). */
 const DiskPart = z.strictObject({
   /** Index of the blk entry in the spec's devices. */
-  device: z.int().min(0),
-  base: z.strictObject({ path: z.string().min(1), dev: Digits, ino: Digits, size: Digits, mtimeNs: Digits }),
+  device: z.int().check(z.minimum(0)),
+  base: z.strictObject({
+    path: z.string().check(z.minLength(1)),
+    dev: Digits,
+    ino: Digits,
+    size: Digits,
+    mtimeNs: Digits,
+  }),
   /** The overlay's copy in the snapshot, or null: the base itself is the disk's state. */
-  overlay: FilePart.nullable(),
+  overlay: z.nullable(FilePart),
   readOnly: z.boolean(),
 });
 export type DiskPart = z.infer<typeof DiskPart>;
@@ -45,7 +55,7 @@ export const ManifestSchema = z.strictObject({
   sbi: z.boolean(),
   ram: FilePart,
   /** The RAM file's identity when it was written and hashed: a restore re-hashes it only when it differs. */
-  ramStamp: z.strictObject({ dev: Digits, ino: Digits, mtimeNs: Digits }).nullable(),
+  ramStamp: z.nullable(z.strictObject({ dev: Digits, ino: Digits, mtimeNs: Digits })),
   state: FilePart,
   disks: z.array(DiskPart),
 });

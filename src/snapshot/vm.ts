@@ -11,6 +11,7 @@ import { launchVm, randomName } from "../vm/launch.js";
 import { checkName } from "../vm/state.js";
 import { checkSnapshot } from "./restore.js";
 import { SnapshotError } from "./state.js";
+import type { VmSpec } from "../vm/spec.js";
 
 /** Snapshot the running VM `name` into `dir` (which must not exist yet). */
 export async function snapshotVm(name: string, dir: string, o: { home?: string } = {}): Promise<SnapshotInfo> {
@@ -32,13 +33,18 @@ export interface RestoreOptions {
   hostname?: string | undefined;
   /** Do not re-hash RAM (a fork's own snapshot, just written by this host). */
   trustRam?: boolean | undefined;
+  /** The new VM's devices from the snapshot's (fork: clone-net.ts cloneDevices). */
+  devices?: ((d: VmSpec["devices"]) => VmSpec["devices"]) | undefined;
 }
 
 /** Start a VM from the snapshot in `dir`; resolves once it answers, with a client for it. */
 export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<VmClient> {
   const name = o.name ?? randomName();
   checkName(name);
-  const snap = checkSnapshot(dir, { trustRam: o.trustRam === true });
+  const checked = checkSnapshot(dir, { trustRam: o.trustRam === true });
+  const snap = o.devices
+    ? { ...checked, spec: { ...checked.spec, devices: o.devices(checked.spec.devices) } }
+    : checked;
   return launchVm(
     { ...snap.spec, name },
     {

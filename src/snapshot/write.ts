@@ -36,11 +36,6 @@ export interface SnapshotSource {
 export interface SnapshotOptions {
   /** Skip hashing RAM (a fork's private, short-lived snapshot): its part then has an empty-file hash. */
   hashRam?: boolean;
-  /**
-   * For a fork: refuse a VM with a NIC before anything is paused, since its clones would all
-   * answer to its MAC and IP address (a new MAC and lease per clone is not done yet).
-   */
-  fork?: boolean;
 }
 
 /** The machine's state as one JSON value: clock, harts, every MMIO device in bus order. */
@@ -121,22 +116,6 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
   const m = src.machine;
   checkDevices(m);
   unsupportedVirtio(src.devices);
-  // A user-mode NIC is a private network of its own VM: every clone may keep 10.0.2.15 and the
-  // MAC behind it. A NIC on a switch or a TAP would put clones with one MAC and address on one
-  // network, and a port forward would be wanted by every clone at once.
-  const shared = src.devices.find((d, i) => {
-    const s = src.spec.devices[i];
-    return (
-      d instanceof VirtioNet &&
-      (s?.kind !== "net" || s.backend.type !== "user" || (s.backend.forwards ?? []).length > 0)
-    );
-  });
-  if (o.fork && shared)
-    throw new SnapshotError(
-      "SNAPSHOT_UNSUPPORTED",
-      `VM '${src.name}' has a NIC (${shared.name}) on a switch, a TAP or with port forwards: its clones would share its MAC, address or ports, and forking such VMs is not supported yet; snapshot and restore it instead`,
-      { exitCode: 2 },
-    );
   if (m.exited)
     throw new SnapshotError("SNAPSHOT_FAILED", `VM '${src.name}' has ended: nothing to snapshot`, { exitCode: 1 });
   try {

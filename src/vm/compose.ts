@@ -139,6 +139,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
         : spec.boot.cmdline,
       console: o.console,
       consoleDevice: spec.console,
+      irqchip: spec.irqchip,
       virtio: [...opened.devices.filter((_, i) => !onPci(i)), ...(o.attach ?? [])],
       pci: opened.devices.filter((_, i) => onPci(i)),
       restore: o.restore,

@@ -127,6 +127,7 @@ async function main(argv: string[]): Promise<void> {
         `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`,
       );
     const agent = new AgentChannel(port, name);
+    let reidentify = "";
     if (cfg.restore && restoring) {
       const host = restoring.restoreMachine(m, restoring.readState(cfg.restore.dir));
       const a = host["agent"] as { ready: boolean; version: number | null; nextId: number } | undefined;
@@ -134,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
       if (cfg.restore.hostname !== undefined)
         for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
       log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
+      reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);
     }
     let stopping = false;
     // A clone counts as running once it has its own hostname (resync below).
@@ -188,7 +190,7 @@ async function main(argv: string[]): Promise<void> {
     process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
     const running = m.run();
-    if (cfg.restore) resync(agent, cfg.restore.hostname, log, () => (identity = true));
+    if (cfg.restore) resync(agent, cfg.restore.hostname, log, () => (identity = true), reidentify);
     const exit = await running;
     log.write(
       `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
@@ -212,9 +214,15 @@ async function main(argv: string[]): Promise<void> {
  * from the clock that went on from there): set it to the host's; a fork's clone also takes its
  * new hostname. Through the agent, once; a failure is logged, the VM runs on.
  */
-function resync(agent: AgentChannel, hostname: string | undefined, log: ConsoleLog, done: () => void): void {
+function resync(
+  agent: AgentChannel,
+  hostname: string | undefined,
+  log: ConsoleLog,
+  done: () => void,
+  reidentify: string,
+): void {
   const now = Math.floor(Date.now() / 1000);
-  const script = `date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}`;
+  const script = `date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}${reidentify}`;
   try {
     const h = agent.exec({ argv: ["sh", "-c", script], timeoutMs: 30_000 }, () => {});
     h.done.then(
@@ -229,6 +237,22 @@ function resync(agent: AgentChannel, hostname: string | undefined, log: ConsoleL
     // an agent of another version: nothing to set it with
     done();
   }
+}
+
+/**
+ * A fork's clone whose NICs took new MACs (src/snapshot/clone-net.ts): frames from the old ones
+ * stay in, the log says each NIC's new MAC (and TAP), and the script its guest runs to take them.
+ */
+async function cloneIdentity(dir: string, devices: readonly VirtioDevice[], log: ConsoleLog): Promise<string> {
+  const { readManifest } = await import("../snapshot/format.js");
+  const { macChanges, reidentifyScript } = await import("../snapshot/clone-net.js");
+  const changes = macChanges(parseVmSpec(readManifest(dir).spec).devices, devices);
+  for (const c of changes) {
+    c.nic.blockSource(c.from);
+    const tap = c.nic.hostIfname !== undefined ? ` on TAP ${c.nic.hostIfname}` : "";
+    log.write(`corral: ${c.nic.name} takes the MAC ${c.to} (was ${c.from})${tap}\r\n`);
+  }
+  return reidentifyScript(changes);
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

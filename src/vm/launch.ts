@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CorralError } from "../errors.js";
+import { entryFile } from "../entry.js";
 import { corralHome } from "../image/cache.js";
 import { VmClient } from "./client.js";
 import { checkDisks } from "../disk/open.js";
@@ -96,7 +97,9 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const log = openSync(logPath, "w");
   let pid: number;
   try {
-    const script = fileURLToPath(new URL("./daemon.js", import.meta.url));
+    const script = fileURLToPath(
+      entryFile(new URL("../../bundle/daemon.js", import.meta.url), new URL("./daemon.js", import.meta.url)),
+    );
     const child = spawn(
       process.execPath,
       [...daemonNodeFlags(), script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")],

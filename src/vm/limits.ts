@@ -5,6 +5,7 @@
 import { VirtioBlk } from "../devices/virtio/blk.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioNet } from "../devices/virtio/net.js";
+import * as z from "zod/mini";
 import { RateLimitSpec } from "../devices/kinds/limit.js";
 import { CorralError } from "../errors.js";
 import type { LimitBody, LimitInfo } from "./control/protocol.js";
@@ -51,7 +52,7 @@ export function setLimit(devices: readonly VirtioDevice[], body: unknown): Limit
       `no disk or NIC named '${b.device}' in this VM: it has ${names.length > 0 ? names.join(", ") : "none"}`,
     );
   }
-  const parsed = RateLimitSpec.nullable().safeParse(b.limit ?? null);
+  const parsed = z.nullable(RateLimitSpec).safeParse(b.limit ?? null);
   if (!parsed.success)
     throw new CorralError<LimitRouteErrorCode>(
       "BAD_LIMIT",

@@ -30,6 +30,8 @@ export interface VmOptions {
   cpus?: number | undefined;
   /** "ttyS0" or "hvc0"; anything else is refused with BAD_CONSOLE. */
   console?: string | undefined;
+  /** The interrupt controllers: "plic" (default) or "aia". */
+  irqchip?: string | undefined;
   kernel?: string | undefined;
   initrd?: string | undefined;
   append?: string | undefined;
@@ -173,6 +175,7 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.memory !== undefined ? { memory: o.memory } : {}),
     ...(o.cpus !== undefined ? { harts: o.cpus } : {}),
     ...(o.console !== undefined ? { console: o.console } : {}),
+    ...(o.irqchip !== undefined ? { irqchip: o.irqchip } : {}),
     ...(o.shareMemory !== undefined ? { shareMemory: o.shareMemory } : {}),
     ...(o.image !== undefined ? { image: o.image } : {}),
     ...(o.transport !== undefined ? { transport: o.transport } : {}),

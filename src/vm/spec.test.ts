@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import { CorralError, FieldError } from "../errors.js";
 import { vmSpec } from "./options.js";
@@ -28,6 +28,7 @@ test("defaults: one hart, 512M, ttyS0, the standard devices (agent console, ball
     memory: 512 * 2 ** 20,
     boot: {},
     console: "ttyS0",
+    irqchip: "plic",
     devices: [{ kind: "console", ports: ["org.corral.agent"] }, { kind: "balloon" }, { kind: "rng" }],
   });
   assert.deepEqual(s.devices, STANDARD_DEVICES);
@@ -156,6 +157,8 @@ test("unknown device kinds, unknown fields and bad device options", () => {
     readOnly: true,
   });
   refuses({ console: "foo" }, "BAD_CONSOLE", "console must be one of ttyS0, hvc0 (got 'foo')");
+  refuses({ irqchip: "apic" }, "BAD_IRQCHIP", "irqchip must be one of plic, aia (got 'apic')");
+  assert.equal(vmSpec({ irqchip: "aia" }).irqchip, "aia");
   refuses(
     { name: "a b" },
     "BAD_VM_NAME",
@@ -208,6 +211,7 @@ test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the
     "shareMemory",
     "boot",
     "console",
+    "irqchip",
     "image",
     "transport",
     "devices",

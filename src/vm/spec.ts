@@ -6,13 +6,18 @@
  *
  * Sizes are bytes or a size string (src/size.ts: a bare number there means MiB).
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { DEVICE_KINDS } from "../devices/registry.js";
+import { DeviceTransport, type Transport } from "../devices/kinds/names.js";
 import { VM_NAME } from "./name.js";
 import { FieldError } from "../errors.js";
 import { checkSize, formatMiB } from "../size.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { IMAGE_NAME } from "../image/name.js";
+
+// Zod compiles a schema to a function (new Function) on its first parse, which pays off over many
+// parses; Corral parses a spec once per process, so the interpreter is cheaper (about 5 ms).
+z.config({ jitless: true });
 
 export const MIN_CPUS = 1;
 export const MAX_CPUS = 8;
@@ -31,21 +36,16 @@ export const GUEST_CONSOLES = ["ttyS0", "hvc0"] as const;
 export type GuestConsole = (typeof GUEST_CONSOLES)[number];
 
 /**
- * How a virtio device reaches the guest: virtio-mmio (virtio 1.2 §4.2, the board's eight slots)
- * or virtio-pci (§4.1, functions behind the PCIe host bridge). The device is the same either way.
+ * The board's interrupt controllers, as QEMU virt offers them: the PLIC (default), or the
+ * Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode and an IMSIC per hart).
  */
-export const TRANSPORTS = ["mmio", "pci"] as const;
-export type Transport = (typeof TRANSPORTS)[number];
+export const IRQCHIPS = ["plic", "aia"] as const;
+
+export { TRANSPORTS, type Transport } from "../devices/kinds/names.js";
 /** Devices on the PCI bus: device numbers 1..31 (0 is the host bridge). */
 export const PCI_SLOTS = 31;
-const TransportSchema = z.enum(TRANSPORTS, {
-  error: (iss) => `must be one of ${TRANSPORTS.join(", ")} (got '${String(iss.input)}')`,
-});
 
-// Every kind's entry may name its own transport; without one, the VM's (`transport`) holds.
-const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) =>
-  k.schema.extend({ transport: TransportSchema.optional() }),
-);
+const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
 export const DeviceSpecSchema = z.discriminatedUnion("kind", [firstKind!, ...moreKinds], {
   error: (iss) =>
@@ -70,9 +70,9 @@ export const STANDARD_DEVICES: readonly DeviceSpec[] = [
   { kind: "rng" },
 ];
 
-const Memory = z
-  .union([z.int(), z.string()], { error: "must be a size in bytes or a string such as 512M" })
-  .transform((v, ctx) => {
+const Memory = z.pipe(
+  z.union([z.int(), z.string()], { error: "must be a size in bytes or a string such as 512M" }),
+  z.transform((v, ctx) => {
     const r = checkSize(v);
     if ("problem" in r)
       ctx.issues.push({
@@ -96,68 +96,80 @@ const Memory = z
         params: { code: "MEMORY_ALIGN" },
       });
     return "bytes" in r ? r.bytes : 0;
-  });
+  }),
+);
 
 const hartsError = (iss: { input?: unknown }): string =>
   `must be a whole number from ${MIN_CPUS} to ${MAX_CPUS} (got ${String(iss.input)})`;
 
-const Path = z.string().min(1, { error: "must be a file path" });
+const Path = z.string().check(z.minLength(1, { error: "must be a file path" }));
 
 export const VmSpecSchema = z
   .strictObject({
     /** Unique among running VMs (default: a random "vm-xxxxxxxx"). */
-    name: z
-      .string()
-      .regex(VM_NAME, {
-        error: (iss) =>
-          `'${String(iss.input)}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`,
-      })
-      .optional(),
-    harts: z
-      .int({ error: hartsError })
-      .min(MIN_CPUS, { error: hartsError })
-      .max(MAX_CPUS, { error: hartsError })
-      .default(1),
+    name: z.optional(
+      z.string().check(
+        z.regex(VM_NAME, {
+          error: (iss) =>
+            `'${String(iss.input)}' is not valid: use letters, digits, '_', '.', '-' (at most 63, starting with a letter or digit)`,
+        }),
+      ),
+    ),
+    harts: z._default(
+      z
+        .int({ error: hartsError })
+        .check(z.minimum(MIN_CPUS, { error: hartsError }), z.maximum(MAX_CPUS, { error: hartsError })),
+      1,
+    ),
     /** Guest RAM: bytes, or a size such as "512M". */
-    memory: Memory.default(DEFAULT_MEMORY),
+    memory: z._default(Memory, DEFAULT_MEMORY),
     /**
      * Offer guest RAM to the host kernel's same-page merging (KSM, src/vm/madvise.ts shareRam).
      * Absent: the host's default (CORRAL_SHARE_MEMORY, shareMemoryDefault). Off unless asked:
      * merged pages are a timing side channel between VMs (README, "Shared pages").
      */
-    shareMemory: z.boolean({ error: "must be true or false" }).optional(),
-    boot: z
-      .strictObject({
+    shareMemory: z.optional(z.boolean({ error: "must be true or false" })),
+    boot: z._default(
+      z.strictObject({
         /** A RISC-V Linux Image or vmlinux ELF (default: the default guest's). */
-        kernel: Path.optional(),
+        kernel: z.optional(Path),
         /** An initramfs (default: the default guest's when no kernel is given). */
-        initrd: Path.optional(),
+        initrd: z.optional(Path),
         /** The kernel command line (default: the default guest's, with console= for `console`). */
-        cmdline: z.string().optional(),
+        cmdline: z.optional(z.string()),
         /** M-mode firmware (OpenSBI fw_dynamic) that boots the kernel, or without one a bare-metal ELF. */
-        firmware: Path.optional(),
-      })
-      .default({}),
-    console: z
-      .enum(GUEST_CONSOLES, {
+        firmware: z.optional(Path),
+      }),
+      {},
+    ),
+    console: z._default(
+      z.enum(GUEST_CONSOLES, {
         error: (iss) => `must be one of ${GUEST_CONSOLES.join(", ")} (got '${String(iss.input)}')`,
-      })
-      .default("ttyS0"),
+      }),
+      "ttyS0",
+    ),
+    irqchip: z._default(
+      z.enum(IRQCHIPS, {
+        error: (iss) => `must be one of ${IRQCHIPS.join(", ")} (got '${String(iss.input)}')`,
+      }),
+      "plic",
+    ),
     /**
      * A root disk from the image cache by name (`corral image build --output NAME`): attached
      * first, as /dev/vda, and booted (root=/dev/vda) with the default kernel and initramfs.
      */
-    image: z
-      .string()
-      .regex(IMAGE_NAME, {
-        error: (iss) =>
-          `'${String(iss.input)}' is not an image name: use letters, digits, '_', '-' ('corral image ls')`,
-      })
-      .optional(),
+    image: z.optional(
+      z.string().check(
+        z.regex(IMAGE_NAME, {
+          error: (iss) =>
+            `'${String(iss.input)}' is not an image name: use letters, digits, '_', '-' ('corral image ls')`,
+        }),
+      ),
+    ),
     /** The transport of every device that names none (absent: mmio). */
-    transport: TransportSchema.optional(),
+    transport: z.optional(DeviceTransport),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
-    devices: z.array(DeviceSpecSchema).default(() => [...STANDARD_DEVICES]),
+    devices: z._default(z.array(DeviceSpecSchema), () => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
     const v = ctx.value;
@@ -226,6 +238,7 @@ export type SpecErrorCode =
   | "MEMORY_ALIGN"
   | "BAD_SHARE_MEMORY"
   | "BAD_CONSOLE"
+  | "BAD_IRQCHIP"
   | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
@@ -243,6 +256,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   memory: "BAD_SIZE",
   shareMemory: "BAD_SHARE_MEMORY",
   console: "BAD_CONSOLE",
+  irqchip: "BAD_IRQCHIP",
   image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",

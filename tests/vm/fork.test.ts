@@ -2,9 +2,12 @@
 // own name as hostname; Linux's vmgenid driver (bound to Corral's "microsoft,vmgenid" device)
 // saw the generation ID change and reseeded the kernel's RNG; what a clone writes stays in it.
 // --count 0 and more clones than the host's free memory are refused before anything starts.
+// The parent has a port forward: it keeps it, and its clones (which could not listen on the same
+// host port) start without one (src/snapshot/clone-net.ts).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Corral, type Vm } from "../../src/api/index.js";
@@ -17,10 +20,21 @@ const RESEEDED = "crng reseeded due to virtual machine fork";
 let parent: Vm;
 const vms: Vm[] = [];
 
+let port = 0;
+
 before(async () => {
-  parent = await Corral.start({ name: NAME, memory: "256M" });
+  // A free port of the host's loopback for the parent's forward.
+  const probe = createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => probe.once("listening", r));
+  port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  parent = await Corral.start({ name: NAME, memory: "256M", ports: [`${port}:8080`] });
   vms.push(parent);
-  const r = await parent.exec(["sh", "-c", "echo parent > /tmp/mark"]);
+  const r = await parent.exec([
+    "sh",
+    "-c",
+    "echo parent > /tmp/mark; mkdir /tmp/www; echo served > /tmp/www/x; httpd -p 8080 -h /tmp/www",
+  ]);
   assert.equal(r.exitCode, 0, r.stderr);
 });
 
@@ -53,6 +67,9 @@ test("fork --count 2: clones answer exec with their own hostname and a new VM ge
   assert.equal(await sh(b, "cat /tmp/mark"), "parent");
   assert.equal(await sh(parent, "cat /tmp/mark"), "parent");
   assert.equal(await sh(a, "cat /tmp/mark"), "clone-a");
+
+  // The parent's forward still reaches its httpd.
+  assert.equal(await (await fetch(`http://127.0.0.1:${port}/x`)).text(), "served\n");
 });
 
 test("--count 0, or more clones than free memory holds: refused before anything starts", () => {

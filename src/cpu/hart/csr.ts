@@ -25,6 +25,7 @@ import {
 } from "../isa/defs.js";
 import type { Hart } from "./hart.js";
 import { PMP_ENTRIES } from "./pmp.js";
+import { aiaRead, aiaWrite } from "./csr-aia.js";
 import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "../isa/int64.js";
 
 /** The value a CSR read produced (two words, to stay exact). */
@@ -188,6 +189,11 @@ export function csrRead(h: Hart, csr: number, retired = 0): boolean {
   // Unimplemented hardware performance counters and their events read as zero (3.1.10).
   if ((csr >= 0xc03 && csr <= 0xc1f) || (csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f))
     return out(0, 0);
+  // Smaia/Ssaia, on a board with IMSICs (csr-aia.ts).
+  if (h.aia !== null) {
+    const v = aiaRead(h, csr);
+    if (v !== undefined) return out(v[0], v[1]);
+  }
   return false;
 }
 
@@ -346,7 +352,7 @@ export function csrWrite(h: Hart, csr: number, lo: number, hi: number, retired =
       return true;
   }
   if ((csr >= 0xb03 && csr <= 0xb1f) || (csr >= 0x323 && csr <= 0x33f)) return true;
-  return false;
+  return h.aia !== null && aiaWrite(h, csr, lo, hi);
 }
 
 function writeMstatus(h: Hart, v: number): true {

@@ -1,4 +1,5 @@
 import type { InterruptTarget } from "../../devices/device.js";
+import type { HartImsic } from "../../devices/imsic.js";
 import type { Clock } from "../../machine/clock.js";
 import type { GuestRam } from "../../machine/memory.js";
 import {
@@ -122,6 +123,11 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   readonly pmp = new Pmp();
   /** The debug trigger module (trigger.ts): checked only in the slow paths while armed. */
   readonly trig = new Triggers();
+  /**
+   * The hart's IMSIC interrupt files and *iselect registers on a board with the AIA
+   * (--irqchip aia): the Smaia/Ssaia CSRs exist only then (csr-aia.ts).
+   */
+  aia: HartImsic | null = null;
   satpMode = SATP_BARE;
   /** satp.PPN * 4096: the root page table. */
   satpRoot = 0;
@@ -679,6 +685,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       instret: this.instret,
       cycleOffset: this.cycleOffset,
       instretOffset: this.instretOffset,
+      ...(this.aia ? { iselect: [this.aia.miselect, this.aia.siselect] } : {}),
     };
   }
 
@@ -725,6 +732,11 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     this.instret = num(s, "instret");
     this.cycleOffset = num(s, "cycleOffset");
     this.instretOffset = num(s, "instretOffset");
+    if (this.aia) {
+      const sel = nums(s, "iselect");
+      this.aia.miselect = sel[0] ?? 0;
+      this.aia.siselect = sel[1] ?? 0;
+    }
     this.reservation = -1;
     this.flushTlb();
     this.setPriv(num(s, "priv"));

@@ -106,6 +106,18 @@ export const enum Csr {
   sip = 0x144,
   stimecmp = 0x14d,
   satp = 0x180,
+  // Ssaia (AIA spec, "Supervisor-level CSRs").
+  siselect = 0x150,
+  sireg = 0x151,
+  stopei = 0x15c,
+  stopi = 0xdb0,
+  // Smaia (AIA spec, "Machine-level CSRs").
+  mvien = 0x308,
+  mvip = 0x309,
+  miselect = 0x350,
+  mireg = 0x351,
+  mtopei = 0x35c,
+  mtopi = 0xfb0,
   mvendorid = 0xf11,
   marchid = 0xf12,
   mimpid = 0xf13,

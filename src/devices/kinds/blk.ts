@@ -2,9 +2,9 @@
  * virtio-blk (virtio 1.2 section 5.2) on a raw image or a Corral overlay (src/devices/virtio/
  * src/disk/open.ts). The guest sees the disks in the order of the spec: /dev/vda, /dev/vdb, ...
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 import { RateLimitSpec } from "./limit.js";
 import type { DiskSpec } from "../../disk/open.js";
 import type { DiskFormat } from "../../disk/record.js";
@@ -27,14 +27,15 @@ const defaultName = (i: number): string => `vd${String.fromCharCode(97 + (i % 26
 export const blk = deviceKind({
   schema: z.strictObject({
     kind: z.literal("blk"),
-    name: DeviceName.optional(),
+    name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The image file on the host. */
-    path: z.string().min(1, { error: "must be the path of the disk's image" }),
-    readOnly: z.boolean().optional(),
+    path: z.string().check(z.minLength(1, { error: "must be the path of the disk's image" })),
+    readOnly: z.optional(z.boolean()),
     /** raw or overlay; without it, Corral's record of the image decides, else raw (src/disk/open.ts). */
-    format: z.enum(["raw", "overlay"], { error: "must be raw or overlay" }).optional(),
+    format: z.optional(z.enum(["raw", "overlay"], { error: "must be raw or overlay" })),
     /** Bandwidth and requests per second (kinds/limit.ts); `corral vm limit` changes them later. */
-    limit: RateLimitSpec.optional(),
+    limit: z.optional(RateLimitSpec),
   }),
   defaultName,
   async open(s, ctx) {

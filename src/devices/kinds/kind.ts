@@ -4,7 +4,7 @@
  * A kind file holds no device code of its own: `open` loads the device's module when a VM is
  * built, so that a client that only validates a spec (the API, `corral run -d`) loads none.
  */
-import type { z } from "zod";
+import type * as z from "zod/mini";
 import type { VirtioDevice } from "../virtio/device.js";
 
 /** What opening a device needs besides its own entry. */
@@ -21,7 +21,7 @@ export interface Opened {
   cmdline?: string[];
 }
 
-export interface DeviceKind<S extends z.ZodObject = z.ZodObject> {
+export interface DeviceKind<S extends z.ZodMiniObject = z.ZodMiniObject> {
   /** The spec entry: a strict object whose `kind` is this kind's literal. */
   schema: S;
   /** The device's name when its entry gives none (index as in OpenContext). */
@@ -30,6 +30,6 @@ export interface DeviceKind<S extends z.ZodObject = z.ZodObject> {
 }
 
 /** Declare a kind with its types checked against its schema. */
-export function deviceKind<S extends z.ZodObject>(k: DeviceKind<S>): DeviceKind<S> {
+export function deviceKind<S extends z.ZodMiniObject>(k: DeviceKind<S>): DeviceKind<S> {
   return k;
 }

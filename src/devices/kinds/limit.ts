@@ -4,21 +4,23 @@
  * `iops=N` (a disk's requests per second) or `pps=N` (a NIC's frames per second), `burst=SIZE`.
  * Enforced by src/devices/virtio/rate-limit.ts; changed on a running VM by `corral vm limit`.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { CorralError } from "../../errors.js";
 import { checkSize, SIZE_HELP } from "../../size.js";
 
-const PerSecond = z.number().int({ error: "must be a whole number" }).positive({ error: "must be more than 0" });
+const PerSecond = z
+  .number()
+  .check(z.int({ error: "must be a whole number" }), z.positive({ error: "must be more than 0" }));
 
 export const RateLimitSpec = z.strictObject({
   /** Bytes per second. */
-  bandwidth: PerSecond.optional(),
+  bandwidth: z.optional(PerSecond),
   /** Requests (disk) or frames (NIC) per second. */
-  ops: PerSecond.optional(),
+  ops: z.optional(PerSecond),
   /** Bytes that may go at once after a quiet spell (default: a tenth of a second of bandwidth). */
-  burst: PerSecond.optional(),
+  burst: z.optional(PerSecond),
   /** Operations that may go at once (default: a tenth of a second of ops, at least one). */
-  opsBurst: PerSecond.optional(),
+  opsBurst: z.optional(PerSecond),
 });
 export type RateLimitSpec = z.output<typeof RateLimitSpec>;
 

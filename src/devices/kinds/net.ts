@@ -3,30 +3,33 @@
  * switch with DHCP, or on a TAP interface (src/net/attach.ts). The guest sees the NICs in the
  * order of the spec: eth0, eth1, ...
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 /** ip= (Documentation/admin-guide/nfs/nfsroot.rst) for user-mode networking: 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3 (net/user/config.ts). */
 export const USER_IP_PARAM = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3";
 import { RateLimitSpec } from "./limit.js";
 
-const Mac = z
-  .string()
-  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { error: "must be written as 52:54:00:12:34:56" })
-  .refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { error: "must be a unicast MAC: its first byte even" });
+const Mac = z.string().check(
+  z.regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { error: "must be written as 52:54:00:12:34:56" }),
+  z.refine((m) => (parseInt(m.slice(0, 2), 16) & 1) === 0, { error: "must be a unicast MAC: its first byte even" }),
+);
 
-const Port = z.int({ error: "must be a port from 1 to 65535" }).min(1).max(65535);
-const Ipv4 = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, {
-  error: "must be an IPv4 address",
-});
+const Port = z.int({ error: "must be a port from 1 to 65535" }).check(z.minimum(1), z.maximum(65535));
+const Ipv4 = z
+  .string()
+  .check(
+    z.regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, { error: "must be an IPv4 address" }),
+  );
 
 const defaultName = (i: number): string => `eth${i}`;
 
 export const net = deviceKind({
   schema: z.strictObject({
     kind: z.literal("net"),
-    name: DeviceName.optional(),
+    name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The host side: a switch by name (shared by this host's VMs, DHCP served), or a TAP interface (root). */
     backend: z.discriminatedUnion(
       "type",
@@ -34,38 +37,42 @@ export const net = deviceKind({
         z.strictObject({
           type: z.literal("user"),
           /** The gateway address (10.0.2.2) reaches the host's 127.0.0.1 (default false: no host loopback). */
-          hostLoopback: z.boolean().optional(),
+          hostLoopback: z.optional(z.boolean()),
           /** The DNS server behind 10.0.2.3, "IP" or "IP:PORT" (default: the host's first nameserver). */
-          dns: z
-            .string()
-            .regex(/^\d+\.\d+\.\d+\.\d+(:\d{1,5})?$/, { error: "must be IP or IP:PORT" })
-            .optional(),
+          dns: z.optional(
+            z.string().check(z.regex(/^\d+\.\d+\.\d+\.\d+(:\d{1,5})?$/, { error: "must be IP or IP:PORT" })),
+          ),
           /** Host ports forwarded to the guest (`-p`). */
-          forwards: z
-            .array(
+          forwards: z.optional(
+            z.array(
               z.strictObject({
                 proto: z.enum(["tcp", "udp"]),
-                hostIp: Ipv4.default("127.0.0.1"),
+                hostIp: z._default(Ipv4, "127.0.0.1"),
                 hostPort: Port,
                 guestPort: Port,
               }),
-            )
-            .optional(),
+            ),
+          ),
         }),
         z.strictObject({
           type: z.literal("switch"),
-          switch: z
-            .string()
-            .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, { error: "must be 1 to 32 letters, digits, '_', '-' or '.'" }),
+          switch: z.string().check(
+            z.regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$/, {
+              error: "must be 1 to 32 letters, digits, '_', '-' or '.'",
+            }),
+          ),
           /** TCP checksum and segmentation offloads (default on). */
-          offload: z.boolean().optional(),
+          offload: z.optional(z.boolean()),
         }),
         z.strictObject({
           type: z.literal("tap"),
-          ifname: z
-            .string()
-            .regex(/^[A-Za-z0-9_.%-]{1,15}$/, { error: "must be 1 to 15 letters, digits, '_', '.', '-' or '%'" })
-            .optional(),
+          ifname: z.optional(
+            z
+              .string()
+              .check(
+                z.regex(/^[A-Za-z0-9_.%-]{1,15}$/, { error: "must be 1 to 15 letters, digits, '_', '.', '-' or '%'" }),
+              ),
+          ),
         }),
       ],
       {
@@ -74,9 +81,9 @@ export const net = deviceKind({
       },
     ),
     /** Default: from the VM process's id and the NIC's index, unique among running VMs. */
-    mac: Mac.optional(),
+    mac: z.optional(Mac),
     /** Bandwidth and frames per second, each direction on its own (kinds/limit.ts). */
-    limit: RateLimitSpec.optional(),
+    limit: z.optional(RateLimitSpec),
   }),
   defaultName,
   async open(s, ctx) {

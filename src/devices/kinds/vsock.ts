@@ -3,20 +3,21 @@
  * host Unix socket `path`, in Firecracker's convention (src/net/vsock-unix.ts).
  */
 import { isAbsolute } from "node:path";
-import { z } from "zod";
+import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 const defaultName = (i: number): string => `vsock${i}`;
 
 export const vsock = deviceKind({
   schema: z.strictObject({
     kind: z.literal("vsock"),
-    name: DeviceName.optional(),
+    name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The VM's Unix socket; guest connections to host port P reach `${path}_${P}`. */
-    path: z.string().refine((p) => isAbsolute(p), { error: "must be an absolute path" }),
+    path: z.string().check(z.refine((p) => isAbsolute(p), { error: "must be an absolute path" })),
     /** The guest's context id (default 3): 0, 1, 2 (the host) and 0xffffffff are reserved. */
-    cid: z.number().int().min(3).max(0xfffffffe).optional(),
+    cid: z.optional(z.number().check(z.int(), z.minimum(3), z.maximum(0xfffffffe))),
   }),
   defaultName,
   async open(s, ctx) {

@@ -32,7 +32,7 @@ export const PCI_DEVICES_PER_BUS = 32;
 const ALL_ONES = (size: MmioSize): number => (size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff);
 
 export interface PciHostBridgeOptions {
-  /** The PLIC sources INTA..INTD (each level-triggered, shared). */
+  /** The wired sources INTA..INTD of the PLIC or APLIC (each level-triggered, shared). */
   intx: readonly IrqLine[];
   /** Where guest RAM ends: the 64-bit window goes above it. */
   ramEnd: number;
@@ -79,9 +79,6 @@ export class PciHostBridge {
     }
     if (failure !== undefined) throw failure;
   }
-
-  /** The msi-parent phandle once the board has an MSI controller (the IMSIC); absent: INTx only. */
-  msiParent: number | undefined;
 
   constructor(o: PciHostBridgeOptions) {
     if (o.intx.length !== PCIE_INTX_LINES) throw new RangeError("the host bridge needs four INTx lines");
@@ -188,7 +185,14 @@ export class PciHostBridge {
     // number maps like one of those (the swizzle has period 4).
     for (let dev = 0; dev < PCIE_INTX_LINES; dev++)
       for (let pin = 0; pin < PCIE_INTX_LINES; pin++)
-        map.push(dev << 11, 0, 0, pin + 1, ctx.plicPhandle, PCIE_IRQ_BASE + ((pin + dev) % PCIE_INTX_LINES));
+        map.push(
+          dev << 11,
+          0,
+          0,
+          pin + 1,
+          ctx.irqParent,
+          ...ctx.irqCells(PCIE_IRQ_BASE + ((pin + dev) % PCIE_INTX_LINES)),
+        );
     const props: DtNode["props"] = {
       "interrupt-map-mask": [0x1800, 0, 0, 7],
       "interrupt-map": map,
@@ -207,7 +211,8 @@ export class PciHostBridge {
       "#interrupt-cells": [1],
       "#address-cells": [3],
     };
-    if (this.msiParent !== undefined) props["msi-parent"] = [this.msiParent];
+    // With an IMSIC (--irqchip aia) MSI-X messages reach it, and Linux uses them instead of INTx.
+    if (ctx.msiParent !== undefined) props["msi-parent"] = [ctx.msiParent];
     return { name: `pci@${PCIE_MEMMAP.ecam.base.toString(16)}`, props };
   }
 }

@@ -233,3 +233,18 @@ test("offloads: a guest without GUEST_TSO4/GUEST_CSUM gets MSS-sized complete fr
   assert.equal(sent.length, 0);
   assert.equal(B.dev.stats.txDropped, 1);
 });
+
+test("blockSource: frames from that MAC are dropped, others still leave", () => {
+  const sent: Uint8Array[] = [];
+  const backend: NetBackend = { send: (f) => void sent.push(f), onReceive: () => {} };
+  const { dev, drv } = nic(backend, "52:54:00:00:00:09");
+  const old = parseMac("52:54:00:00:00:01");
+  const own = parseMac("52:54:00:00:00:09");
+  const dst = parseMac("52:54:00:00:00:02");
+  dev.blockSource("52:54:00:00:00:01");
+  drv.request(1, [new Uint8Array(NET_HDR.size), frame(dst, old, "from the parent's MAC")], []);
+  drv.request(1, [new Uint8Array(NET_HDR.size), frame(dst, own, "from its own")], []);
+  assert.equal(sent.length, 1);
+  assert.deepEqual(sent[0]!.subarray(6, 12), own);
+  assert.equal(dev.stats.txDropped, 1);
+});

@@ -33,6 +33,8 @@ export interface NetBackend {
   onReceive(cb: (frame: Uint8Array, offload?: NetOffload) => void): void;
   /** The backend carries offload metadata to a peer that can take it (or finishes the work itself). */
   readonly offloads?: boolean;
+  /** The host's network interface behind it (a TAP device's name), for the VM's log. */
+  readonly ifname?: string;
   close?(): void;
 }
 
@@ -143,6 +145,8 @@ export class VirtioNet implements VirtioDevice {
   readonly txLimiter: RateLimiter;
   /** Host-to-guest frames beyond the limit wait in the backlog (and are dropped when it is full). */
   readonly rxLimiter: RateLimiter;
+  /** Frames from this source MAC never leave (a fork's clone: its parent's, src/snapshot/clone-net.ts). */
+  private blocked: Uint8Array | undefined;
 
   constructor(opts: NetOptions) {
     this.name = opts.name ?? "net0";
@@ -195,7 +199,7 @@ export class VirtioNet implements VirtioDevice {
     for (let chain; this.txLimiter.allows() && (chain = vq.pop());) {
       const taken = this.takeFrame(ctx, chain.readable, chain.readableLen);
       vq.push(chain.head, 0);
-      if (!taken) {
+      if (!taken || (this.blocked !== undefined && this.fromBlocked(taken.frame))) {
         this.stats.txDropped++;
         continue;
       }
@@ -204,6 +208,22 @@ export class VirtioNet implements VirtioDevice {
       this.backend.send(taken.frame, taken.offload);
     }
     ctx.signalUsed(1);
+  }
+
+  /** Drop every frame the guest sends from `mac` from now on. */
+  blockSource(mac: string): void {
+    this.blocked = parseMac(mac);
+  }
+
+  private fromBlocked(frame: Uint8Array): boolean {
+    const b = this.blocked!;
+    for (let i = 0; i < 6; i++) if (frame[6 + i] !== b[i]) return false;
+    return true;
+  }
+
+  /** The host's network interface behind this NIC, if it has one (a TAP device). */
+  get hostIfname(): string | undefined {
+    return this.backend.ifname;
   }
 
   private has(bit: number): boolean {

@@ -82,7 +82,12 @@ test("identification registers of virtio-mmio version 2", () => {
 
 test("the device tree node is the one QEMU's virt board generates", () => {
   const { t } = setup();
-  const node = t.describe(0x10001000, { plicPhandle: 3, cpuIntcPhandles: [1], timebaseHz: 10_000_000 });
+  const node = t.describe(0x10001000, {
+    irqParent: 3,
+    irqCells: (n: number) => [n],
+    cpuIntcPhandles: [1],
+    timebaseHz: 10_000_000,
+  });
   assert.deepEqual(node, {
     name: "virtio_mmio@10001000",
     props: { compatible: "virtio,mmio", reg: [0, 0x10001000, 0, 0x1000], interrupts: [5], "interrupt-parent": [3] },

@@ -95,8 +95,8 @@ export class VirtioMmioTransport implements MmioDevice, Snapshottable {
       props: {
         compatible: "virtio,mmio",
         reg: [Math.floor(base / U32), base % U32, 0, VIRTIO_MMIO_SIZE],
-        interrupts: [this.irqNumber],
-        "interrupt-parent": [ctx.plicPhandle],
+        interrupts: ctx.irqCells(this.irqNumber),
+        "interrupt-parent": [ctx.irqParent],
       },
     };
   }

@@ -153,7 +153,8 @@ export class UserNet implements NetBackend, TcpOwner {
   private readonly servers: Server[] = [];
   private readonly forwardSockets: UdpSocket[] = [];
   private nextGatewayPort = 49152;
-  private readonly timer: NodeJS.Timeout;
+  /** Runs only while a connection or flow exists: an idle VM's process is not woken four times a second. */
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private constructor(
@@ -163,6 +164,11 @@ export class UserNet implements NetBackend, TcpOwner {
     this.ends = { guestMac: parseMac(mac), ourMac: GATEWAY_MAC };
     this.dhcp = new DhcpServer(USER_SUBNET, new MemoryLeaseStore(USER_POOL), mac);
     this.resolver = hostResolver(config.dns);
+  }
+
+  /** Start the timers' tick (a connection or flow was just added). */
+  private ticking(): void {
+    if (this.timer !== undefined || this.closed) return;
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -316,6 +322,7 @@ export class UserNet implements NetBackend, TcpOwner {
       this.udpToGuest(flow.peerIp, flow.peerPort, flow.guestIp, flow.guestPort, msg);
     });
     this.udp.set(key, flow);
+    this.ticking();
     this.stats.udpFlows++;
     return flow;
   }
@@ -354,6 +361,7 @@ export class UserNet implements NetBackend, TcpOwner {
       }
       gwPort = this.gatewayPort();
       this.udpForwardPeers.set(gwPort, { socket, host, port, guestPort: f.guestPort, lastActive: Date.now() });
+      this.ticking();
     }
     this.udpForwardPeers.get(gwPort)!.lastActive = Date.now();
     this.udpToGuest(USER_GATEWAY, gwPort, this.guestIp, f.guestPort, msg);
@@ -399,6 +407,7 @@ export class UserNet implements NetBackend, TcpOwner {
       "connecting",
     );
     this.tcp.set(key, conn);
+    this.ticking();
     this.stats.tcpOpened++;
     conn.acceptSyn(seg, connect({ host: target.host, port: target.port, allowHalfOpen: true }));
   }
@@ -435,6 +444,7 @@ export class UserNet implements NetBackend, TcpOwner {
       "syn-sent",
     );
     this.tcp.set(`${f.guestPort}:${USER_GATEWAY}:${gwPort}`, conn);
+    this.ticking();
     this.stats.tcpOpened++;
     conn.openToGuest(socket);
   }
@@ -479,6 +489,10 @@ export class UserNet implements NetBackend, TcpOwner {
     for (const flow of [...this.udp.values()]) if (now - flow.lastActive > UDP_IDLE_MS) this.closeFlow(flow);
     for (const [p, peer] of this.udpForwardPeers)
       if (now - peer.lastActive > UDP_IDLE_MS) this.udpForwardPeers.delete(p);
+    if (this.tcp.size === 0 && this.udp.size === 0 && this.udpForwardPeers.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
   }
 
   /** Counts for tests and `corral ps`-style reports. */

@@ -82,8 +82,6 @@ export interface SnapshotBody {
   dir: string;
   /** Hash RAM for the manifest (default true; a fork's own short-lived snapshot skips it). */
   hashRam?: boolean;
-  /** A fork's snapshot: refused for a VM with a NIC before anything is paused. */
-  fork?: boolean;
 }
 
 export interface SnapshotInfo {

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// Bundles the two programs whose start-up a user waits for, the `corral` CLI (dist/src/cli/main.js)
+// and the VM process (dist/src/vm/daemon.js), from tsc's output into dist/bundle/ (run by
+// `npm run build`, after tsc). Node 20's ESM loader spends about 1.5 ms of CPU per module file it
+// resolves, reads, compiles and links: `corral run` reached 250 files (Zod's 95 among them), so
+// start-up cost more than the issue 15 base did (docs/benchmarks.md, "no slowdown"). One file per
+// entry plus one per lazily loaded verb or device brings that back under the base, and tree-shaking
+// keeps only the parts of Zod the spec uses.
+//
+// Every module keeps its own import.meta.url (the file tsc wrote), so paths found from it (the
+// native helpers, the guest agent, the disk writer's worker, koffi through createRequire) are the
+// same bundled or not. bin/corral.js and src/vm/launch.ts use a bundle only when it is newer than
+// its entry (src/entry.ts): after a bare `npx tsc` they run tsc's files, never a stale bundle.
+import { readFile, rm } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const outdir = join(root, "dist", "bundle");
+
+/** import.meta.url of each bundled module, as the URL of the file it came from (relative to its chunk in outdir). */
+const keepModuleUrls = {
+  name: "keep-module-urls",
+  setup(b) {
+    b.onLoad({ filter: /\/dist\/src\/.*\.js$/ }, async (args) => {
+      const text = await readFile(args.path, "utf8");
+      if (!text.includes("import.meta.url")) return { contents: text, loader: "js" };
+      const rel = relative(outdir, args.path).split("\\").join("/");
+      return {
+        contents: text.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+        loader: "js",
+      };
+    });
+  },
+};
+
+await rm(outdir, { recursive: true, force: true });
+// A tree whose node_modules predates esbuild (a devDependency since this script): one line, and
+// the programs run from tsc's files, as after a bare tsc (slower to start, nothing else differs).
+let build;
+try {
+  ({ build } = await import("esbuild"));
+} catch (e) {
+  if (e?.code !== "ERR_MODULE_NOT_FOUND") throw e;
+  console.error("bundle: esbuild is not installed (run 'npm ci'): corral starts from tsc's files, slower");
+  process.exit(0);
+}
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  // A native addon, loaded through createRequire from the module that uses it.
+  external: ["koffi"],
+  // Names and lines stay readable in a CORRAL_DEBUG stack; whitespace alone is most of the gain.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
+  logLevel: "warning",
+  plugins: [keepModuleUrls],
+});
+if (result.errors.length > 0) process.exit(1);

@@ -142,3 +142,37 @@ test(
     }
   },
 );
+
+test("with --irqchip aia the functions signal by MSI-X through the IMSIC, and the devices work", async () => {
+  const img = join(dir, "msix.img");
+  const disk = Buffer.alloc(1 << 20);
+  disk.write("msix-disk", 0);
+  writeFileSync(img, disk);
+  const vm = await Corral.start({
+    name: `t-msix-${process.pid}`,
+    memory: "256M",
+    irqchip: "aia",
+    transport: "pci",
+    disks: [img],
+  });
+  try {
+    const r = await vm.exec([
+      "sh",
+      "-c",
+      "head -c 9 /dev/vda; echo; ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; " +
+        "ls /sys/bus/pci/devices/0000:00:01.0/msi_irqs | wc -l; " +
+        "grep 'PCI-MSIX-0000:00:01.0' /proc/interrupts | awk '{s += $2} END {print (s > 0)}'; " +
+        "grep -cE 'PLIC[^ ]* +3[2-5] ' /proc/interrupts || true",
+    ]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [head, inet, vectors, fired, intx] = r.stdout.trim().split("\n");
+    assert.equal(head, "msix-disk");
+    assert.equal(inet, "inet 10.0.2.15");
+    // virtio-blk: the configuration vector and one per queue (one queue).
+    assert.equal(vectors, "2", r.stdout);
+    assert.equal(fired, "1", "the disk's MSI-X vectors took interrupts");
+    assert.equal(intx, "0", "no INTx line was requested");
+  } finally {
+    await vm.stop();
+  }
+});

@@ -208,6 +208,7 @@ for (const harts of [1, 2]) {
       const ctx: DtContext = {
         irqParent: phandle("aplic", APLIC_S_BASE),
         irqCells: (n: number) => [n, 4],
+        msiParent: phandle("imsics", IMSIC_LAYOUT.sBase),
         aia: {
           aplicM: phandle("aplic", APLIC_M_BASE),
           imsicM: phandle("imsics", IMSIC_LAYOUT.mBase),
@@ -245,6 +246,14 @@ for (const harts of [1, 2]) {
         [
           qemuNode(qsoc, "rtc").base,
           new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: aplic.m.irq(11), irqSource: 11 }),
+        ],
+        // The PCIe host bridge: INTx through the S-level APLIC, msi-parent the S-level IMSIC.
+        [
+          qemuNode(qsoc, "pci").base,
+          new PciHostBridge({
+            intx: [0, 1, 2, 3].map((i) => aplic.m.irq(PCIE_IRQ_BASE + i)),
+            ramEnd: 0x8000_0000 + 128 * 2 ** 20,
+          }).ecam,
         ],
       ];
       const soc = devices.map(([base, dev]) => dev.describe!(base, ctx));

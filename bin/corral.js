@@ -1,8 +1,12 @@
 #!/usr/bin/env node
 import { entryFile } from "../dist/src/entry.js";
-// The bundle (scripts/bundle.mjs) starts faster; tsc's files when it is missing or stale.
+// The bundle (scripts/bundle.mjs) starts faster; tsc's files when it is missing or stale, and for
+// `--profile`, whose host phases are told apart by the source file of each frame (src/profile/host.ts).
+const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
 const { cliMain, reportError } = await import(
-  entryFile(new URL("../dist/bundle/main.js", import.meta.url), new URL("../dist/src/cli/main.js", import.meta.url))
+  process.argv.includes("--profile")
+    ? compiled
+    : entryFile(new URL("../dist/bundle/main.js", import.meta.url), compiled)
 );
 // An exception that escapes the command (an event handler's, a promise nobody awaited) is
 // reported like any other failure: one line, no stack unless $CORRAL_DEBUG is set.

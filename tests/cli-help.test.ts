@@ -94,12 +94,16 @@ test("npm run bench: --help, and unknown flags and benchmarks refused before any
     /^Usage: npm run bench -- \[boot\] \[cpu\] \[disk\] \[exec\] \[net\] \[containers\] (\[[a-z]+\] )*\[--rounds N\]/,
   );
   const cases: [string[], RegExp][] = [
-    [["--bogus"], /^bench: unknown flag '--bogus': the flags are --rounds N, --minutes N, --seed S and --help$/],
+    [
+      ["--bogus"],
+      /^bench: unknown flag '--bogus': the flags are --rounds N, --minutes N, --seed S, --count N and --help$/,
+    ],
     [
       ["cpu", "bogus"],
       /^bench: unknown benchmark 'bogus': choose from boot, cpu, disk, exec, net, containers(, [a-z]+)*$/,
     ],
     [["--rounds", "0"], /^bench: --rounds needs a whole number of at least 1 \(got '0'\)$/],
+    [["clones", "--count", "65"], /^bench: --count needs a whole number from 1 to 64 \(got '65'\)$/],
   ];
   for (const [args, pattern] of cases) {
     const r = run(BENCH, args);

@@ -2,12 +2,13 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [usernet] [pci] [fuzz] [--rounds N] [--minutes N] [--seed S]
+ * [snapshot] [usernet] [pci] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BOOT_CMDLINES, benchBoot } from "./boot.js";
+import { benchClones } from "./clones.js";
 import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
@@ -42,24 +43,36 @@ const BENCHMARKS = [
   "usernet",
   "pci",
   "fuzz",
+  "clones",
 ] as const;
-const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S]
+/** Not run unless named: they take minutes (fuzz as long as asked, clones about ten). */
+const ON_REQUEST: readonly string[] = ["fuzz", "clones"];
+const USAGE = `Usage: npm run bench -- [${BENCHMARKS.join("] [")}] [--rounds N] [--minutes N] [--seed S] [--count N]
 
-Runs the named benchmarks (all but fuzz when none is named), each beside its peer, and prints
+Runs the named benchmarks (all but fuzz and clones when none is named), each beside its peer, and prints
 markdown rows for docs/benchmarks.md. --rounds: alternating rounds per benchmark (default 3).
 fuzz: random programs run on QEMU and on each of Corral's tiers, compared, for --minutes
 (default 1) from seed --seed (default: from the clock); with --seed alone, that one program.
+clones: --count clones (default 50) of one idle 256 MiB VM at once, their summed PSS with and
+without KSM (minutes; root for KSM).
 `;
 
 class UsageError extends Error {}
 
 /** The benchmarks to run and the rounds; refuses what it does not know before anything runs. */
-type BenchArgs = { only: string[]; rounds: number; minutes: number | undefined; seed: number | undefined };
+type BenchArgs = {
+  only: string[];
+  rounds: number;
+  minutes: number | undefined;
+  seed: number | undefined;
+  count: number | undefined;
+};
 function parseBenchArgs(args: string[]): BenchArgs | "help" {
   const only: string[] = [];
   let rounds = 3;
   let minutes: number | undefined;
   let seed: number | undefined;
+  let count: number | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--help" || a === "-h") return "help";
@@ -77,12 +90,19 @@ function parseBenchArgs(args: string[]): BenchArgs | "help" {
       if (!/^\d+$/.test(v) || Number(v) >= 2 ** 32)
         throw new UsageError(`--seed needs a whole number below 2^32 (got '${v}')`);
       seed = Number(v);
+    } else if (a === "--count") {
+      const v = args[++i] ?? "";
+      if (!/^[1-9]\d*$/.test(v) || Number(v) > 64)
+        throw new UsageError(`--count needs a whole number from 1 to 64 (got '${v}')`);
+      count = Number(v);
     } else if (a.startsWith("-"))
-      throw new UsageError(`unknown flag '${a}': the flags are --rounds N, --minutes N, --seed S and --help`);
+      throw new UsageError(
+        `unknown flag '${a}': the flags are --rounds N, --minutes N, --seed S, --count N and --help`,
+      );
     else if ((BENCHMARKS as readonly string[]).includes(a)) only.push(a);
     else throw new UsageError(`unknown benchmark '${a}': choose from ${BENCHMARKS.join(", ")}`);
   }
-  return { only, rounds, minutes, seed };
+  return { only, rounds, minutes, seed, count };
 }
 
 async function main(): Promise<void> {
@@ -91,8 +111,9 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const { only, rounds, minutes, seed } = parsed;
-  const want = (n: (typeof BENCHMARKS)[number]): boolean => (only.length === 0 && n !== "fuzz") || only.includes(n);
+  const { only, rounds, minutes, seed, count } = parsed;
+  const want = (n: (typeof BENCHMARKS)[number]): boolean =>
+    (only.length === 0 && !ON_REQUEST.includes(n)) || only.includes(n);
   const out: string[] = [
     `Corral benchmarks, ${new Date().toISOString().slice(0, 10)}, median of ${rounds} alternating rounds`,
     "",
@@ -143,6 +164,7 @@ async function main(): Promise<void> {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));
   }
+  if (want("clones")) out.push(await benchClones(count));
   process.stdout.write(out.join("\n") + "\n");
 }
 

@@ -3,13 +3,19 @@
  * booted, its first `exec true` answered (the peer: a fresh boot to its first answered exec,
  * timed from Corral.start), then snapshotted into a directory on tmpfs; each round restores it and
  * times Corral.restore to the first answered `exec true`, and forks it into two clones and times
- * from the fork call to each clone's first answered exec. Returns markdown for
- * docs/benchmarks.md ("Snapshots, restore and fork").
+ * from the fork call to each clone's first answered exec; both once with a new VM process each
+ * and once taking warm pool processes (src/vm/pool.ts: started and warmed up on the snapshot
+ * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
+ * and the bench's own at the end. Returns markdown for docs/benchmarks.md.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
-import { vmDir } from "../vm/state.js";
+import { listVms, vmDir } from "../vm/state.js";
+import { cpuSeconds } from "../sys/proc.js";
+import { qemuRestore } from "./qemu-restore.js";
+import { daemonNodeFlags } from "../vm/launch.js";
+import { poolMembers, startPool, stopPool } from "../vm/pool.js";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -27,7 +33,20 @@ async function remove(vm: Vm): Promise<void> {
   rmSync(vmDir(vm.name), { recursive: true, force: true });
 }
 
+/** Start (or top up) a pool of `size` processes warmed up on `dir`, and wait until all wait. */
+async function warmPool(size: number, dir: string): Promise<void> {
+  startPool({ size, warm: dir }, daemonNodeFlags());
+  for (let i = 0; i < 2400; i++) {
+    if (poolMembers().filter((m) => m.ready).length >= size) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error("the pool's processes did not warm up within 10 minutes");
+}
+
+const range = (xs: number[]): string => `min ${ms(Math.min(...xs))}, max ${ms(Math.max(...xs))}`;
+
 export async function benchSnapshot(rounds = 3): Promise<string> {
+  await stopPool();
   const tmp = mkdtempSync(join("/dev/shm", "corral-bench-snap-"));
   const name = `bench-snap-${process.pid}`;
   const t0 = performance.now();
@@ -40,37 +59,66 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     const ts = performance.now();
     await parent.snapshot(dir);
     const snap = performance.now() - ts;
-    const restore: number[] = [];
-    const fork: number[] = [];
-    for (let i = 0; i < rounds; i++) {
+    // Wall time from the call, and CPU time of the VM's process from the call (a pool process's
+    // warm-up before it was taken not counted): CPU is what this loaded machine cannot blur.
+    type Timing = { wall: number[]; cpu: number[] };
+    const timing = (): Timing => ({ wall: [], cpu: [] });
+    const [restore, fork, poolRestore, poolFork] = [timing(), timing(), timing(), timing()];
+    const cpuOf = (vm: Vm, before: Map<number, number>): number => {
+      const pid = listVms().find((r) => r.name === vm.name)?.pid ?? 0;
+      return (cpuSeconds(pid) - (before.get(pid) ?? 0)) * 1000;
+    };
+    const poolCpu = (): Map<number, number> => new Map(poolMembers().map((m) => [m.pid, cpuSeconds(m.pid)]));
+    const restoreOnce = async (i: number, into: Timing): Promise<void> => {
+      const before = poolCpu();
       const t = performance.now();
       const vm = await Corral.restore(dir, { name: `${name}-r${i}` });
       vms.push(vm);
       await answered(vm);
-      restore.push(performance.now() - t);
+      into.wall.push(performance.now() - t);
+      into.cpu.push(cpuOf(vm, before));
       await remove(vms.pop()!);
-
+    };
+    const forkOnce = async (into: Timing): Promise<void> => {
+      const before = poolCpu();
       const f = performance.now();
       const clones = await parent.fork({ count: 2 });
       vms.push(...clones);
       const each = await Promise.all(clones.map(async (c) => (await answered(c), performance.now() - f)));
-      fork.push(...each);
+      into.wall.push(...each);
+      into.cpu.push(...clones.map((c) => cpuOf(c, before)));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
+    };
+    const qemu = await qemuRestore(rounds);
+    for (let i = 0; i < rounds; i++) {
+      await restoreOnce(i, restore);
+      await forkOnce(fork);
+      await warmPool(1, dir);
+      await restoreOnce(i, poolRestore);
+      await warmPool(2, dir);
+      await forkOnce(poolFork);
+      await stopPool();
     }
-    const r = median(restore);
-    const k = median(fork);
+    const q = median(qemu);
+    const row = (what: string, x: Timing): string =>
+      `| ${what} (${range(x.wall)}) | ${ms(median(x.wall))} | ${ms(median(x.cpu))} | ${ms(q)} | ${(median(x.wall) / q).toFixed(2)}x | ${ms(boot)} | ${(median(x.wall) / boot).toFixed(3)}x |`;
     return [
       `### Snapshots, restore and fork (default guest, 1 hart, 256 MiB; median of ${rounds} rounds)`,
       "",
-      "| what | Corral | peer: a fresh boot to its first answered exec | ratio (Corral / peer) |",
-      "|---|---|---|---|",
-      `| restore of a booted VM to its first answered \`exec true\` (min ${ms(Math.min(...restore))}, max ${ms(Math.max(...restore))}) | ${ms(r)} | ${ms(boot)} | ${(r / boot).toFixed(3)}x |`,
-      `| fork --count 2: fork call to each clone's first answered \`exec true\` (min ${ms(Math.min(...fork))}, max ${ms(Math.max(...fork))}) | ${ms(k)} | ${ms(boot)} | ${(k / boot).toFixed(3)}x |`,
-      `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | |`,
+      `QEMU: \`qemu-system-riscv64 -incoming "exec:cat STATE"\` of the same guest (256 MiB, the agent on virtio-serial, state saved with \`migrate\`) to its agent's answer to \`exec true\`, ${range(qemu)}.`,
+      "",
+      "| what | Corral | CPU of the VM's process | peer: QEMU -incoming | ratio (Corral / QEMU) | a fresh boot to its first answered exec | ratio (Corral / boot) |",
+      "|---|---|---|---|---|---|---|",
+      row("restore of a booted VM to its first answered `exec true`, a new VM process", restore),
+      row("the same, taking a warm pool process (`corral pool start --warm`)", poolRestore),
+      row("fork --count 2: fork call to each clone's first answered `exec true`, new VM processes", fork),
+      row("the same, taking warm pool processes", poolFork),
+      `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | | | | |`,
       "",
     ].join("\n");
   } finally {
     for (const vm of vms.reverse()) await remove(vm);
+    await stopPool();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

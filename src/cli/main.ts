@@ -21,6 +21,7 @@ const verbs: Record<string, Verb> = {
   snapshot: { summary: "write a running VM's snapshot into a new directory", load: () => import("./snapshot.js") },
   restore: { summary: "start a VM from a snapshot", load: () => import("./restore.js") },
   fork: { summary: "make running clones of a running VM (shared memory)", load: () => import("./fork.js") },
+  pool: { summary: "warm VM processes that restore and fork take", load: () => import("./pool.js") },
 };
 
 export const USAGE = `Usage: corral <command> [options]

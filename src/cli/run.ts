@@ -16,6 +16,7 @@ import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
 import { CliError } from "./errors.js";
+import { checkProfilePath, startProfile, systemMapBeside, type SymbolSource } from "../profile/profile.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -81,6 +82,10 @@ Options:
                     how the virtio devices reach the guest: virtio-mmio slots (default) or
                     virtio-pci functions behind a PCIe host bridge (lspci lists them); one
                     device alone with ,transport=pci on its --disk, --net, --vsock or --share
+  --profile FILE    sample the guest's pc and this process's time while the VM runs, and when it
+                    stops write FILE: the hottest kernel symbols (the kernel's System.map), the
+                    time by privilege mode and by guest process, and the host's phases (compiled
+                    code, interpreter, compiling, devices, idle); see docs/benchmarks.md
   -d, --detach      run the VM in the background (see 'corral ps', 'exec', 'console', 'stop')
   --name NAME       name of a detached VM (default: a random one)
   -h, --help        show this help
@@ -124,6 +129,8 @@ export interface RunArgs {
   spec: VmSpec;
   command: string[];
   detach: boolean;
+  /** --profile FILE, as given. */
+  profile: string | undefined;
 }
 
 export function parseRunArgs(argv: string[]): RunArgs | "help" {
@@ -147,6 +154,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     name: { type: "string" },
     "share-memory": { type: "boolean" },
     transport: { type: "string" },
+    profile: { type: "string" },
   });
   const v = parsed.values;
   if (v.help) return "help";
@@ -178,7 +186,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     shares: v.share,
     transport: v.transport,
   });
-  return { spec, command, detach: v.detach === true };
+  return { spec, command, detach: v.detach === true, profile: v.profile };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -196,6 +204,8 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const { spec } = opts;
+  // Refused before anything else, so a typo costs no boot.
+  const profilePath = opts.profile !== undefined ? checkProfilePath(opts.profile) : undefined;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
@@ -223,6 +233,8 @@ async function run(argv: string[]): Promise<number> {
       ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) }
       : {}),
   });
+  const profiling =
+    profilePath !== undefined ? startProfile(machine, profilePath, await symbolSource(spec, defaultGuest)) : null;
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive
     ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() })
@@ -234,6 +246,7 @@ async function run(argv: string[]): Promise<number> {
   let exit: MachineExit;
   try {
     exit = await machine.run();
+    profiling?.finish(exit);
   } finally {
     out.flush();
     con?.close();
@@ -247,6 +260,10 @@ async function run(argv: string[]): Promise<number> {
 
 /** `corral run -d [--name NAME]`: start the VM process and return once the guest is up. */
 async function runDetached(opts: RunArgs): Promise<number> {
+  if (opts.profile !== undefined)
+    throw new CliError("USAGE", "--profile profiles a VM run in the foreground: drop -d/--name or --profile", {
+      exitCode: 2,
+    });
   if (opts.command.length > 0)
     throw new CliError("USAGE", "a detached VM takes no command: start it, then use 'corral exec NAME -- cmd'", {
       exitCode: 2,
@@ -284,6 +301,26 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
     case "fault":
       return commandStatus(exit, new CommandConsole(() => {}));
   }
+}
+
+/** Where the profile's kernel symbols come from: the default image's System.map, or one beside --kernel. */
+async function symbolSource(spec: VmSpec, defaultGuest: boolean): Promise<SymbolSource> {
+  if (spec.boot.kernel !== undefined) return systemMapBeside(spec.boot.kernel);
+  if (!defaultGuest) return { note: "no kernel: firmware pcs are raw addresses" };
+  const { ensureDefaultImage } = await import("../image/pull.js");
+  const { ensureSystemMap } = await import("../image/system-map.js");
+  let systemMap: string | undefined;
+  try {
+    systemMap = await ensureSystemMap(await ensureDefaultImage());
+  } catch (e) {
+    // A read-only image cache, say: the profile is still worth having, with raw addresses.
+    return {
+      note: `no System.map for the default kernel (${e instanceof Error ? e.message : String(e)}): kernel pcs are raw addresses`,
+    };
+  }
+  return systemMap !== undefined
+    ? { systemMap }
+    : { note: "the default kernel carries no symbol table: kernel pcs are raw addresses" };
 }
 
 /** Quote argv words for /bin/sh so the guest runs exactly them. */

@@ -26,6 +26,7 @@ import { buildInitramfs } from "./initramfs.js";
 import { findAptMirror } from "./mirror.js";
 import { createProgress, type ProgressSink } from "./progress.js";
 import { acquireLock, makeScratch, sweepStale, type Scratch } from "./staging.js";
+import { writeSystemMap } from "./system-map.js";
 import { ImageError } from "./errors.js";
 
 export const KERNEL_METAPACKAGE = "linux-image-riscv64";
@@ -40,6 +41,8 @@ export const IMAGE_FILES = {
   firmware: "fw_dynamic.bin",
   busybox: "busybox",
   kernelConfig: "config",
+  /** The kernel's symbol table (Debian's /boot/System.map-*), for `corral run --profile`. */
+  systemMap: "System.map",
   modules: "modules",
 } as const;
 
@@ -57,6 +60,11 @@ export interface ImagePaths {
   kernelConfig: string;
   /** /lib/modules/<release> tree (.ko.xz), for buildInitramfs({ modules, modulesDir }). */
   modulesDir: string;
+  /**
+   * The kernel's System.map, when the image has one (images fetched before it was kept have
+   * none: image/system-map.ts adds it on demand).
+   */
+  systemMap: string | undefined;
   manifest: Manifest;
 }
 
@@ -83,6 +91,7 @@ function pathsOf(dir: string, manifest: Manifest): ImagePaths {
     busybox: join(dir, IMAGE_FILES.busybox),
     kernelConfig: join(dir, IMAGE_FILES.kernelConfig),
     modulesDir: join(dir, IMAGE_FILES.modules, manifest.kernelRelease),
+    systemMap: manifest.files[IMAGE_FILES.systemMap] !== undefined ? join(dir, IMAGE_FILES.systemMap) : undefined,
     manifest,
   };
 }
@@ -210,6 +219,8 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   mkdirSync(join(stage, IMAGE_FILES.modules));
   renameSync(join(root, "usr/lib/modules", kernelRelease), join(stage, IMAGE_FILES.modules, kernelRelease));
   rmSync(root, { recursive: true, force: true });
+  // Debian's /boot/System.map-* is a placeholder: made from the kernel's own tables instead.
+  writeSystemMap(join(stage, IMAGE_FILES.kernel), stage);
 
   writeFileSync(
     join(stage, IMAGE_FILES.initramfs),

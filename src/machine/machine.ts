@@ -36,6 +36,13 @@ export function signalStatus(signal: StopSignal): number {
 
 /** Instructions a hart runs before the next one gets its turn. */
 const SLICE = 20_000;
+/**
+ * The least a slice shrinks to. While the guest runs code the cache has not seen (a restored VM's
+ * first exec: every block built and interpreted), 20,000 instructions took 50 to 700 ms, and the
+ * control socket and the agent's channel waited as long; the loop then shrinks the slice so that
+ * a round stays near YIELD_MS, and grows it back once the code is hot.
+ */
+const MIN_SLICE = 500;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
 /** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
@@ -64,6 +71,11 @@ export class Machine implements HartHost {
   private readonly panic = new PanicWatch((message) => this.finish({ kind: "panic", message }));
   /** Instructions retired by all harts. */
   retired = 0;
+  /**
+   * Called after each hart's slice with the instructions it retired (`corral run --profile`,
+   * src/profile/): null unless profiling, so a run without a profile pays one test per slice.
+   */
+  sampler: ((h: Hart, retired: number) => void) | null = null;
 
   constructor(
     readonly ram: GuestRam,
@@ -132,6 +144,7 @@ export class Machine implements HartHost {
           continue;
         }
         let ran = 0;
+        const roundStart = performance.now();
         for (const h of this.harts) {
           if (h.state !== HartState.Started) continue;
           if (h.sleeping) {
@@ -139,11 +152,14 @@ export class Machine implements HartHost {
             if ((h.mip & h.mie) === 0) continue;
             h.sleeping = false;
           }
-          this.retired += runHart(h, this.cache, SLICE);
+          const n = runHart(h, this.cache, this.slice);
+          this.retired += n;
+          if (this.sampler !== null) this.sampler(h, n);
           ran++;
           if (this.exitReason !== null) break;
         }
         if (ran > 1) for (const h of this.harts) h.reservation = -1;
+        if (ran > 0) this.adaptSlice(performance.now() - roundStart);
         if (this.pendingTrim.length > 0) {
           const n = this.cache.trim();
           for (const r of this.pendingTrim.splice(0)) r(n);
@@ -183,6 +199,13 @@ export class Machine implements HartHost {
       if (this.exitReason !== null) done();
       else this.wake(this.harts[0]!);
     });
+  }
+
+  /** Instructions per hart per round: SLICE, less while a round takes much longer than YIELD_MS. */
+  private slice = SLICE;
+  private adaptSlice(ms: number): void {
+    if (ms > 2 * YIELD_MS) this.slice = Math.max(MIN_SLICE, this.slice >> 1);
+    else if (ms < YIELD_MS / 2 && this.slice < SLICE) this.slice = Math.min(SLICE, this.slice << 1);
   }
 
   /** What the machine itself keeps beyond harts and devices: the guest's clock. */

@@ -17,6 +17,8 @@ import { ConsoleLog } from "./console-log.js";
 import { ReleasingBalloon } from "./madvise.js";
 import { trimMallocHeap } from "../sys/mem.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
+import { corralHome } from "../image/cache.js";
+import { POOL_ARG } from "./pool.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 import { composeVm } from "./compose.js";
@@ -73,10 +75,23 @@ function collectGarbage(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === DAEMON_MARKER && argv[1] === POOL_ARG && argv[2] !== undefined) {
+    // A warm pool process (pool.ts): warm up, wait to be taken, then run as the VM it is given.
+    const home = process.env["CORRAL_HOME"] ?? corralHome();
+    const { warmUp, waitToBeTaken } = await import("./pool-process.js");
+    if (argv[3]) await warmUp(argv[3], home).catch(() => {});
+    collectGarbage();
+    const claim = await waitToBeTaken(argv[2], home);
+    return runVm(claim.name, claim.cfg);
+  }
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
     throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
   const cfg = JSON.parse(Buffer.from(argv[2], "base64").toString("utf8")) as DaemonConfig;
-  const name = argv[1]!;
+  return runVm(argv[1]!, cfg);
+}
+
+/** Run the VM `name` of `cfg` in this process until it ends; then the process exits. */
+async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
   const dir = vmDir(name, cfg.home);
   const log = new ConsoleLog(join(dir, VM_FILES.log));
   let tail = Buffer.alloc(0);
@@ -175,10 +190,13 @@ async function main(argv: string[]): Promise<void> {
     publish(rec, cfg.home);
     // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
     // heap they held goes back to the system at once instead of when V8 next feels the need.
-    void agent
-      .whenReady()
-      .then(() => m.trimCode())
-      .then(() => collectGarbage());
+    // A restore has no boot behind it: its agent is ready at once, and a trim and a full
+    // collection then would only throw away the blocks its first exec is building.
+    if (!cfg.restore)
+      void agent
+        .whenReady()
+        .then(() => m.trimCode())
+        .then(() => collectGarbage());
     const closeAll = (): void => {
       server.close();
       server.closeAllConnections();

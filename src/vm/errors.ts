@@ -10,6 +10,7 @@ export type VmErrorCode =
   | "AGENT_TIMEOUT"
   | "AGENT_VERSION"
   | "BAD_EXEC"
+  | "BAD_POOL_SIZE"
   | "BAD_TTY_SIZE"
   | "BAD_VM_NAME"
   | "CONSOLE_REFUSED"

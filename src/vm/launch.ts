@@ -31,6 +31,7 @@ import {
   vmDir,
 } from "./state.js";
 import { VmError } from "./errors.js";
+import { refillPool, takeFromPool } from "./pool.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -56,7 +57,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=2", "--expose-gc"] as const;
 
-function daemonNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+export function daemonNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
   const own = env["CORRAL_VM_NODE_FLAGS"];
   return own !== undefined ? own.split(/\s+/).filter((f) => f !== "") : [...DAEMON_NODE_FLAGS];
 }
@@ -94,30 +95,10 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     cfg.restore = { dir: r.dir, ...(r.hostname !== undefined ? { hostname: r.hostname } : {}) };
   }
   const logPath = join(vmDir(name, home), VM_FILES.log);
-  const log = openSync(logPath, "w");
-  let pid: number;
-  try {
-    const script = fileURLToPath(
-      entryFile(new URL("../../bundle/daemon.js", import.meta.url), new URL("./daemon.js", import.meta.url)),
-    );
-    const child = spawn(
-      process.execPath,
-      [...daemonNodeFlags(), script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")],
-      {
-        detached: true,
-        stdio: ["ignore", log, log],
-        env: { ...process.env, CORRAL_HOME: home },
-      },
-    );
-    child.unref();
-    if (child.pid === undefined) throw new VmError("VM_START_FAILED", `could not start the VM process for '${name}'`);
-    pid = child.pid;
-  } catch (e) {
-    rmSync(vmDir(name, home), { recursive: true, force: true });
-    throw e;
-  } finally {
-    closeSync(log);
-  }
+  // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.
+  let pid = o.restore ? await takeFromPool({ name, cfg }, home).catch(() => undefined) : undefined;
+  if (pid !== undefined) refillPool(daemonNodeFlags(), home);
+  else pid = spawnDaemon(name, cfg, logPath);
   const client = new VmClient(name, home);
   const deadline = Date.now() + (o.bootTimeoutMs ?? 300_000);
   for (;;) {
@@ -151,6 +132,33 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     }
     // A restore answers within milliseconds: look often.
     await sleep(o.restore ? 5 : 200);
+  }
+}
+
+/** Start a new VM process for `cfg` (detached, its stdio the console log); returns its pid. */
+function spawnDaemon(name: string, cfg: DaemonConfig, logPath: string): number {
+  const log = openSync(logPath, "w");
+  try {
+    const script = fileURLToPath(
+      entryFile(new URL("../../bundle/daemon.js", import.meta.url), new URL("./daemon.js", import.meta.url)),
+    );
+    const child = spawn(
+      process.execPath,
+      [...daemonNodeFlags(), script, DAEMON_MARKER, name, Buffer.from(JSON.stringify(cfg)).toString("base64")],
+      {
+        detached: true,
+        stdio: ["ignore", log, log],
+        env: { ...process.env, CORRAL_HOME: cfg.home },
+      },
+    );
+    child.unref();
+    if (child.pid === undefined) throw new VmError("VM_START_FAILED", `could not start the VM process for '${name}'`);
+    return child.pid;
+  } catch (e) {
+    rmSync(vmDir(name, cfg.home), { recursive: true, force: true });
+    throw e;
+  } finally {
+    closeSync(log);
   }
 }
 

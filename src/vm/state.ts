@@ -58,7 +58,8 @@ export function checkName(name: string): void {
 export function isVmProcess(pid: number, name: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    return argv.includes(DAEMON_MARKER) && argv.includes(name);
+    // A warm pool process that became this VM names it in its title (src/vm/pool-process.ts).
+    return (argv.includes(DAEMON_MARKER) && argv.includes(name)) || argv[0] === `${DAEMON_MARKER} ${name}`;
   } catch {
     return false;
   }

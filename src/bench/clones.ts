@@ -1,0 +1,119 @@
+/**
+ * Fifty clones (issue 16 item 6): one idle default guest of 256 MiB, forked into COUNT clones
+ * running at once (`vm.fork({ count })`), every clone answering `exec true`; the summed PSS of
+ * the clones' host processes, first with the page sharing a fork has by itself (every clone maps
+ * the fork's RAM file MAP_PRIVATE: unwritten pages are one page-cache page for all), then once
+ * the host's KSM has merged what is identical (the parent runs with --share-memory, so its clones
+ * offer their RAM too). The reference: the parent's own PSS times COUNT, what COUNT VMs booted
+ * apart would hold. Takes minutes: not in the default set (`npm run bench -- clones`).
+ *
+ * Every clone is stopped however the run ends: on an error, and on SIGINT/SIGTERM (also while
+ * the fork is under way, when the clones' names are not known yet: every VM named after the
+ * parent, `PARENT-xxxxxx`, is one of this run's). The host's KSM settings are put back.
+ */
+import { rmSync } from "node:fs";
+import { Corral, type Vm } from "../api/index.js";
+import { ksmAvailable, ksmStatus, setKsm } from "../sys/ksm.js";
+import { pssOf } from "../sys/smaps.js";
+import { stopVm } from "../vm/launch.js";
+import { listVms, vmDir } from "../vm/state.js";
+
+const MEMORY_MIB = 256;
+/** Seconds the clones settle after their first answered exec before they are measured. */
+const SETTLE_S = 10;
+/** Longest wait for ksmd to settle, in seconds. */
+const KSM_MAX_S = 300;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** Stop every VM of this run (the parent and whatever is named after it), in parallel, and remove their directories. */
+async function stopAll(parent: string): Promise<void> {
+  const mine = listVms().filter((r) => r.name === parent || r.name.startsWith(`${parent}-`));
+  await Promise.all(
+    mine.map((r) =>
+      stopVm(r.name, { timeoutMs: 3000 })
+        .catch(() => {})
+        .then(() => rmSync(vmDir(r.name), { recursive: true, force: true })),
+    ),
+  );
+}
+
+function pidsOf(vms: readonly Vm[]): number[] {
+  const recs = new Map(listVms().map((r) => [r.name, r.pid]));
+  return vms.map((v) => {
+    const pid = recs.get(v.name);
+    if (pid === undefined) throw new Error(`VM ${v.name} is not running`);
+    return pid;
+  });
+}
+
+/** ksmd's pages_sharing once it stops rising (two equal readings 10 s apart), at most `maxS` seconds. */
+async function ksmSettled(maxS: number): Promise<number> {
+  let last = -1;
+  for (let t = 0; t < maxS; t += 10) {
+    await sleep(10_000);
+    const now = ksmStatus().pagesSharing;
+    if (now === last && now > 0) return now;
+    last = now;
+  }
+  return last;
+}
+
+export async function benchClones(count = 50): Promise<string> {
+  const name = `bench-clones-${process.pid}`;
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    process.stderr.write(`bench: interrupted, stopping the clones of ${name}\n`);
+    void stopAll(name).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const saved = ksmAvailable() ? ksmStatus() : undefined;
+  try {
+    const parent = await Corral.start({ name, memory: `${MEMORY_MIB}M`, shareMemory: saved !== undefined });
+    await parent.exec(["true"]);
+    await sleep(SETTLE_S * 1000);
+    const [parentPid] = pidsOf([parent]);
+    const parentPss = pssOf([parentPid!]);
+    const t0 = performance.now();
+    const clones = await parent.fork({ count });
+    const forked = performance.now() - t0;
+    const answered = await Promise.all(clones.map(async (c) => (await c.exec(["true"])).exitCode === 0));
+    const ready = performance.now() - t0;
+    if (answered.some((ok) => !ok)) throw new Error("a clone's exec true failed");
+    if (interrupted) return "";
+    await sleep(SETTLE_S * 1000);
+    const pids = pidsOf(clones);
+    const without = pssOf(pids);
+    const rows = [
+      `### ${count} clones of one idle ${MEMORY_MIB} MiB VM, running at once, each answering \`exec true\``,
+      "",
+      `\`vm.fork({ count: ${count} })\` took ${(forked / 1000).toFixed(1)} s to return and ${(ready / 1000).toFixed(1)} s until every clone had answered; summed PSS of the ${count} clones' processes after ${SETTLE_S} s idle (target <= 8 GiB):`,
+      "",
+      "| page sharing | total PSS | per clone | ratio (to the reference) |",
+      "|---|---|---|---|",
+      `| reference: the parent's own PSS (${mib(parentPss)}) x ${count}, ${count} VMs booted apart | ${gib(parentPss * count)} | ${mib(parentPss)} | 1.00x |`,
+      `| the fork's own (RAM mapped MAP_PRIVATE from one file) | ${gib(without)} | ${mib(without / count)} | ${(without / (parentPss * count)).toFixed(2)}x |`,
+    ];
+    if (saved !== undefined && process.getuid?.() === 0) {
+      setKsm({ run: 1, pagesToScan: 1000, sleepMs: 20 });
+      const sharing = await ksmSettled(KSM_MAX_S);
+      const withKsm = pssOf(pids);
+      rows.push(
+        `| and KSM (\`--share-memory\`, \`corral host ksm on\`, once ksmd settled: pages_sharing ${sharing}) | ${gib(withKsm)} | ${mib(withKsm / count)} | ${(withKsm / (parentPss * count)).toFixed(2)}x |`,
+      );
+    } else rows.push("| and KSM | (skipped: needs root and a kernel with KSM) | | |");
+    return [...rows, ""].join("\n");
+  } finally {
+    if (saved !== undefined && process.getuid?.() === 0) {
+      setKsm({ run: 2, pagesToScan: saved.pagesToScan, sleepMs: saved.sleepMs });
+      if (saved.run !== 2) setKsm({ run: saved.run as 0 | 1 });
+    }
+    await stopAll(name);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { checkProfilePath, systemMapBeside } from "./profile.js";
+
+const dir = mkdtempSync(join(tmpdir(), "corral-profile-unit-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("checkProfilePath: a new file is checked and not left behind; an existing one is kept as it is", () => {
+  const fresh = join(dir, "new.txt");
+  assert.equal(checkProfilePath(fresh), fresh);
+  assert.equal(existsSync(fresh), false);
+  const old = join(dir, "old.txt");
+  writeFileSync(old, "keep");
+  checkProfilePath(old);
+  assert.equal(readFileSync(old, "utf8"), "keep");
+});
+
+test("checkProfilePath refuses a directory, a missing directory and /proc with BAD_PROFILE_PATH", () => {
+  for (const bad of [dir, join(dir, "missing", "p.txt"), "/proc/version"])
+    assert.throws(
+      () => checkProfilePath(bad),
+      (e: Error & { code?: string; exitCode?: number }) => e.code === "BAD_PROFILE_PATH" && e.exitCode === 2,
+    );
+});
+
+test("systemMapBeside: System.map-<release> for vmlinux-<release>, else System.map, else a note", () => {
+  const k = join(dir, "vmlinux-6.1-x");
+  writeFileSync(k, "");
+  assert.match(systemMapBeside(k).note ?? "", /no System\.map beside/);
+  writeFileSync(join(dir, "System.map"), "");
+  assert.equal(systemMapBeside(k).systemMap, join(dir, "System.map"));
+  writeFileSync(join(dir, "System.map-6.1-x"), "");
+  assert.equal(systemMapBeside(k).systemMap, join(dir, "System.map-6.1-x"));
+});

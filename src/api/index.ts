@@ -69,6 +69,8 @@ export interface StartOptions {
   bootTimeoutMs?: number;
   /** Offer guest RAM to the host's KSM (as --share-memory; default the host's, CORRAL_SHARE_MEMORY). */
   shareMemory?: boolean;
+  /** How the virtio devices reach the guest, as --transport: "mmio" (default) or "pci" (PCIe functions). */
+  transport?: "mmio" | "pci";
 }
 
 export interface ExecOptions {

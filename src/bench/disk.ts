@@ -18,12 +18,12 @@ import { runUntilExit } from "./spawn-until.js";
  * so one tick was a tenth of its time and its rates jumped between 640, 711 and 800 MB/s. 256 MiB
  * takes it about 40 cs.
  */
-const MB = 256;
+export const MB = 256;
 // Debian's busybox dd prints no rate and its date has no %N, so the guest times each dd with
 // /proc/uptime (two decimals: centiseconds).
 export const timed = (kind: string, dd: string): string =>
   `read a _ < /proc/uptime; ${dd} 2>/dev/null; read b _ < /proc/uptime; echo "${kind}-cs: $((\${b%.*}\${b#*.} - \${a%.*}\${a#*.}))"`;
-const WORKLOAD = [
+export const WORKLOAD = [
   timed("write", `dd if=/dev/zero of=/dev/vda bs=1M count=${MB} oflag=direct`),
   timed("read", `dd if=/dev/vda of=/dev/null bs=1M count=${MB} iflag=direct`),
 ].join("; ");
@@ -45,7 +45,7 @@ export function freshImage(path: string, mib = MB + 8): void {
   }
 }
 
-function rate(out: string, kind: "write" | "read"): number {
+export function rate(out: string, kind: "write" | "read"): number {
   const m = new RegExp(`${kind}-cs: (\\d+)`).exec(out);
   if (!m) throw new Error(`no dd ${kind} result in:\n${out.slice(-800)}`);
   return MB / (Math.max(1, Number(m[1])) / 100);

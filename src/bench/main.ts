@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [usernet] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
+ * [snapshot] [usernet] [pci] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -19,6 +19,7 @@ import { benchMemory } from "./memory.js";
 import { benchNet } from "./net.js";
 import { benchSnapshot } from "./snapshot.js";
 import { benchUserNet } from "./usernet.js";
+import { benchPci } from "./pci.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -40,6 +41,7 @@ const BENCHMARKS = [
   "memory",
   "snapshot",
   "usernet",
+  "pci",
   "fuzz",
   "clones",
 ] as const;
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
   if (want("limits")) out.push(await benchLimits(rounds, CORRAL));
   if (want("memory")) out.push(await benchMemory());
   if (want("usernet")) out.push(await benchUserNet(rounds));
+  if (want("pci")) out.push(await benchPci(rounds, CORRAL));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

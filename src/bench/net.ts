@@ -47,13 +47,16 @@ function throughput(who: string, sender: Out, receiver: Out): number {
   return (PLAN.kib * 1024) / 1e6 / elapsed;
 }
 
-/** MB/s of the file copy between two Corral VMs; `senderOptions` go after the sender's --net switch (",bw=1M"). */
-export async function corralTransfer(senderOptions = ""): Promise<number> {
+/**
+ * MB/s of the file copy between two Corral VMs; `senderOptions` go after the sender's --net switch
+ * (",bw=1M"), `vmArgs` to both VMs' command lines (["--transport", "pci"]).
+ */
+export async function corralTransfer(senderOptions = "", vmArgs: readonly string[] = []): Promise<number> {
   const sw = `bench-${process.pid}`;
   const [r, s] = await Promise.all([
-    run(process.execPath, [CORRAL, "run", "--net", `switch:${sw}`, "--", "sh", "-c", receiverScript(PLAN)]),
+    run(process.execPath, [CORRAL, "run", ...vmArgs, "--net", `switch:${sw}`, "--", "sh", "-c", receiverScript(PLAN)]),
     run(process.execPath, [
-      ...[CORRAL, "run", "--net", `switch:${sw}${senderOptions}`],
+      ...[CORRAL, "run", ...vmArgs, "--net", `switch:${sw}${senderOptions}`],
       ...["--", "sh", "-c", senderScript(PLAN)],
     ]),
   ]);

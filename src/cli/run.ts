@@ -78,6 +78,10 @@ Options:
   --share-memory    offer the guest's RAM to the host kernel's same-page merging (KSM; start it
                     with 'corral host ksm on'); off by default, or CORRAL_SHARE_MEMORY=1 makes
                     it the host's default: merged pages let VMs time each other's memory
+  --transport mmio|pci
+                    how the virtio devices reach the guest: virtio-mmio slots (default) or
+                    virtio-pci functions behind a PCIe host bridge (lspci lists them); one
+                    device alone with ,transport=pci on its --disk, --net, --vsock or --share
   --profile FILE    sample the guest's pc and this process's time while the VM runs, and when it
                     stops write FILE: the hottest kernel symbols (the kernel's System.map), the
                     time by privilege mode and by guest process, and the host's phases (compiled
@@ -93,7 +97,7 @@ terminal: Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A.
 ${SIZE_HELP}.
 Every VM has, after its disks, NICs (one user-mode NIC unless --net says otherwise), vsock and
 shares, a virtio-console (the guest agent's port), a virtio-balloon and a virtio-rng: at most five
-of those fit.
+of those fit on virtio-mmio; with --transport pci, up to 28.
 `;
 
 /** The flag that sets each field of the spec (errors about a field name it so). */
@@ -108,6 +112,7 @@ const FLAGS: Record<string, string> = {
   "boot.cmdline": "--append",
   "boot.firmware": "--firmware",
   image: "--image",
+  transport: "--transport",
   devices: "--disk/--net/--vsock/--share",
 };
 
@@ -148,6 +153,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     detach: { type: "boolean", short: "d" },
     name: { type: "string" },
     "share-memory": { type: "boolean" },
+    transport: { type: "string" },
     profile: { type: "string" },
   });
   const v = parsed.values;
@@ -178,6 +184,7 @@ export function parseRunArgs(argv: string[]): RunArgs | "help" {
     vsock: v.vsock,
     ...(v["share-memory"] === true ? { shareMemory: true } : {}),
     shares: v.share,
+    transport: v.transport,
   });
   return { spec, command, detach: v.detach === true, profile: v.profile };
 }

@@ -19,6 +19,7 @@ import { Imsic, IMSIC_LAYOUT, ImsicFile } from "./imsic.js";
 import { isaFor } from "../machine/devicetree.js";
 import { SifiveTest } from "./sifive-test.js";
 import { Uart16550, uartStdoutPath } from "./uart16550.js";
+import { PCIE_IRQ_BASE, PciHostBridge } from "./pci/host-bridge.js";
 
 /** A node as dtc prints it: property values kept as dtc's text. */
 interface DtsNode {
@@ -149,6 +150,14 @@ for (const harts of [1, 2]) {
         ["serial", new Uart16550({ irq: plic.irq(10), output: () => {} })],
         ["test", finisher],
         ["rtc", new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: plic.irq(11), irqSource: 11 })],
+        // The PCIe host bridge, with QEMU's default 128 MiB of RAM (its 64-bit window follows RAM).
+        [
+          "pci",
+          new PciHostBridge({
+            intx: [0, 1, 2, 3].map((i) => plic.irq(PCIE_IRQ_BASE + i)),
+            ramEnd: 0x8000_0000 + 128 * 2 ** 20,
+          }).ecam,
+        ],
       ];
       const soc: DtNode[] = [];
       for (const [prefix, dev] of devices) {
@@ -199,6 +208,7 @@ for (const harts of [1, 2]) {
       const ctx: DtContext = {
         irqParent: phandle("aplic", APLIC_S_BASE),
         irqCells: (n: number) => [n, 4],
+        msiParent: phandle("imsics", IMSIC_LAYOUT.sBase),
         aia: {
           aplicM: phandle("aplic", APLIC_M_BASE),
           imsicM: phandle("imsics", IMSIC_LAYOUT.mBase),
@@ -236,6 +246,14 @@ for (const harts of [1, 2]) {
         [
           qemuNode(qsoc, "rtc").base,
           new GoldfishRtc({ clock: new Clock(ctx.timebaseHz), irq: aplic.m.irq(11), irqSource: 11 }),
+        ],
+        // The PCIe host bridge: INTx through the S-level APLIC, msi-parent the S-level IMSIC.
+        [
+          qemuNode(qsoc, "pci").base,
+          new PciHostBridge({
+            intx: [0, 1, 2, 3].map((i) => aplic.m.irq(PCIE_IRQ_BASE + i)),
+            ramEnd: 0x8000_0000 + 128 * 2 ** 20,
+          }).ecam,
         ],
       ];
       const soc = devices.map(([base, dev]) => dev.describe!(base, ctx));

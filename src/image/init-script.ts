@@ -55,8 +55,9 @@ mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 hostname ${GUEST_HOSTNAME}
 echo "${INIT_STARTED}"
 
-# Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices.
-if [ -s ${GUEST_MODULE_LIST} ] && ls /sys/bus/platform/devices | grep -q virtio_mmio; then
+# Virtio drivers are modules in Debian's kernel: load them only when the board has virtio devices,
+# on virtio-mmio slots or as virtio-pci functions (whose transport is built in: already on the bus).
+if [ -s ${GUEST_MODULE_LIST} ] && { ls /sys/bus/platform/devices | grep -q virtio_mmio || ls /sys/bus/virtio/devices 2>/dev/null | grep -q virtio; }; then
   while read -r m; do
     [ -d /sys/module/"\${m%.ko}" ] || insmod ${GUEST_MODULE_DIR}/"$m" || echo "corral: could not load module $m"
   done < ${GUEST_MODULE_LIST}

@@ -26,6 +26,14 @@ import type { MmioDevice, WiredIrqController } from "../devices/device.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
+import {
+  PCIE_IRQ_BASE,
+  PCIE_MEMMAP,
+  PCIE_INTX_LINES,
+  PCI_DEVICES_PER_BUS,
+  PciHostBridge,
+} from "../devices/pci/host-bridge.js";
+import { VirtioPciFunction } from "../devices/pci/virtio-pci.js";
 import { CorralError, FieldError } from "../errors.js";
 import { formatMiB } from "../size.js";
 import { VIRTIO_SLOTS, MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, type GuestConsole } from "../vm/spec.js";
@@ -87,6 +95,11 @@ export interface MachineConfig {
   consoleDevice?: GuestConsole | undefined;
   /** Paravirtual devices, each behind its own virtio-mmio transport (QEMU virt: 0x1000_1000 + 0x1000 * i, PLIC source 1 + i). */
   virtio?: readonly VirtioDevice[] | undefined;
+  /**
+   * Paravirtual devices behind virtio-pci (src/devices/pci/), at bus 0 devices 1, 2, ... of the
+   * PCIe host bridge; without any, the board has no host bridge.
+   */
+  pci?: readonly VirtioDevice[] | undefined;
   /**
    * Restore instead of boot (src/snapshot/): RAM is this file (a snapshot's RAM, mapped
    * copy-on-write), no image is loaded, no device tree written; the caller restores the harts'
@@ -186,9 +199,10 @@ export function buildMachine(config: MachineConfig): Machine {
     ...chip.devices,
   ];
   const virtio = [...(c.virtio ?? [])];
+  const pci = [...(c.pci ?? [])];
   let hvc: VirtioConsole | undefined;
   if (c.consoleDevice === "hvc0") {
-    hvc = virtio.find((d): d is VirtioConsole => d instanceof VirtioConsole);
+    hvc = [...virtio, ...pci].find((d): d is VirtioConsole => d instanceof VirtioConsole);
     if (!hvc)
       throw new FieldError<BuildErrorCode>(
         "NO_CONSOLE_DEVICE",
@@ -211,7 +225,31 @@ export function buildMachine(config: MachineConfig): Machine {
       new VirtioMmioTransport({ device, memory: ram, irq: wired.irq(irqNumber), irqNumber }),
     ]);
   });
-  for (const [base, dev] of devices) m.bus.map(base, dev);
+  const windows: [number, MmioDevice][] = [];
+  if (pci.length > 0) {
+    if (pci.length >= PCI_DEVICES_PER_BUS)
+      throw new CorralError<BuildErrorCode>(
+        "TOO_MANY_DEVICES",
+        `at most ${PCI_DEVICES_PER_BUS - 1} PCI devices fit on the board's bus (asked for ${pci.length})`,
+        { exitCode: 2 },
+      );
+    const intx = Array.from({ length: PCIE_INTX_LINES }, (_, i) => wired.irq(PCIE_IRQ_BASE + i));
+    const bridge = new PciHostBridge({ intx, ramEnd: ram.end });
+    // An MSI is a memory write through the system bus (PCI 3.0 §6.8.1): to a device (an IMSIC)
+    // it arrives, to nothing it is dropped. Never back into the bridge's own windows, where it
+    // could notify the queue that sent it, and so on.
+    const msi = (address: number, data: number): void => {
+      if (!bridge.covers(address)) m.bus.write(address, 4, data);
+    };
+    pci.forEach((device, i) => {
+      const f = new VirtioPciFunction({ device, memory: ram, msi });
+      bridge.attach(1 + i, 0, f.fn);
+      bridge.own(f);
+    });
+    devices.push([PCIE_MEMMAP.ecam.base, bridge.ecam]);
+    windows.push(...bridge.windows);
+  }
+  for (const [base, dev] of [...devices, ...windows]) m.bus.map(base, dev);
   m.timers.push(clint, rtc);
   m.uart = uart;
   const con = hvc;

@@ -13,6 +13,7 @@ import type { VirtioDevice } from "../devices/virtio/device.js";
 import { VirtioBlk } from "../devices/virtio/blk.js";
 import { VirtioNet } from "../devices/virtio/net.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
+import { Ecam, PciWindow } from "../devices/pci/host-bridge.js";
 import type { VmSpec } from "../vm/spec.js";
 import { isCorralError } from "../errors.js";
 import { freezeDisk, type FrozenDisk } from "./disks.js";
@@ -53,6 +54,11 @@ export function machineState(m: Machine, host: SavedState): SavedState {
 
 /** Refuse before pausing anything: a device that cannot save its state. */
 function checkDevices(m: Machine): void {
+  if (m.bus.devices().some((d) => d instanceof Ecam || d instanceof PciWindow))
+    throw new SnapshotError(
+      "SNAPSHOT_UNSUPPORTED",
+      "a VM with PCI devices cannot be snapshotted yet (the PCI bus's state is not saved): start it with --transport mmio to snapshot it",
+    );
   for (const d of m.bus.devices()) {
     if (d instanceof VirtioMmioTransport) continue;
     if (!isSnapshottable(d))

@@ -119,7 +119,10 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
   // An image's root disk is the first disk, /dev/vda, and the root file system.
   const rootDisk: DeviceSpec[] =
     spec.image !== undefined ? [{ kind: "blk", path: imageDisk(home, spec.image), format: "raw" }] : [];
-  const opened = await openDevices([...rootDisk, ...spec.devices], { home });
+  const specs = [...rootDisk, ...spec.devices];
+  const opened = await openDevices(specs, { home });
+  // Each device on its transport (its own, else the VM's); the device is the same either way.
+  const onPci = (i: number): boolean => (specs[i]?.transport ?? spec.transport ?? "mmio") === "pci";
   if (spec.image !== undefined) opened.cmdline.push("root=/dev/vda");
   try {
     const machine = buildMachine({
@@ -137,7 +140,8 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       console: o.console,
       consoleDevice: spec.console,
       irqchip: spec.irqchip,
-      virtio: [...opened.devices, ...(o.attach ?? [])],
+      virtio: [...opened.devices.filter((_, i) => !onPci(i)), ...(o.attach ?? [])],
+      pci: opened.devices.filter((_, i) => onPci(i)),
       restore: o.restore,
     });
     // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.

@@ -14,10 +14,12 @@ import { takeLimitOptions } from "../devices/kinds/limit.js";
 import { parseShareSpec } from "../devices/virtio/fuse/share.js";
 import {
   STANDARD_DEVICES,
+  TRANSPORTS,
   VIRTIO_SLOTS,
   parseVmSpec,
   type DeviceSpec,
   type SpecErrorCode,
+  type Transport,
   type VmSpec,
 } from "./spec.js";
 
@@ -48,19 +50,53 @@ export interface VmOptions {
   shareMemory?: boolean | undefined;
   /** As for --share: "HOST_DIR:TAG[,ro]". */
   shares?: readonly string[] | undefined;
+  /** As for --transport: "mmio" or "pci", for every device that names none (`,transport=pci`). */
+  transport?: string | undefined;
+}
+
+/**
+ * Take `,transport=mmio|pci` out of a device argument (`--disk IMG,transport=pci`): the rest, and
+ * the transport as the entry's field. Any other value is refused here, naming the flag.
+ */
+export function takeTransport(arg: string, flag: string): { rest: string; transport?: Transport } {
+  const [head = "", ...opts] = arg.split(",");
+  const kept = [head];
+  let transport: Transport | undefined;
+  for (const o of opts) {
+    if (!o.startsWith("transport=")) {
+      kept.push(o);
+      continue;
+    }
+    const v = o.slice("transport=".length);
+    if (!(TRANSPORTS as readonly string[]).includes(v))
+      throw new CorralError<SpecErrorCode>(
+        "BAD_TRANSPORT",
+        `${flag} ${arg}: transport=${v} is not a transport: use transport=mmio or transport=pci`,
+        { exitCode: 2 },
+      );
+    transport = v as Transport;
+  }
+  return { rest: kept.join(","), ...(transport ? { transport } : {}) };
 }
 
 /** A --disk argument as a device entry. */
 export function diskDevice(text: string): DeviceSpec {
-  const { rest, limit } = takeLimitOptions(text, "blk", "--disk");
-  return { kind: "blk", ...parseDiskSpec(rest), ...(limit ? { limit } : {}) };
+  const t = takeTransport(text, "--disk");
+  const { rest, limit } = takeLimitOptions(t.rest, "blk", "--disk");
+  return {
+    kind: "blk",
+    ...parseDiskSpec(rest),
+    ...(limit ? { limit } : {}),
+    ...(t.transport ? { transport: t.transport } : {}),
+  };
 }
 
 type NetDevice = Extract<DeviceSpec, { kind: "net" }>;
 
 /** A --net argument as a device entry (undefined for "none"). */
 export function netDevice(text: string): NetDevice | undefined {
-  const { rest, limit } = takeLimitOptions(text, "net", "--net");
+  const t = takeTransport(text, "--net");
+  const { rest, limit } = takeLimitOptions(t.rest, "net", "--net");
   const n = parseNetSpec(rest);
   if (n.kind === "none") return undefined;
   const backend: NetDevice["backend"] =
@@ -69,7 +105,13 @@ export function netDevice(text: string): NetDevice | undefined {
       : n.kind === "user"
         ? { type: "user" as const, ...(n.hostLoopback ? { hostLoopback: true } : {}), ...(n.dns ? { dns: n.dns } : {}) }
         : { type: "switch" as const, switch: n.name, ...(n.offload === false ? { offload: false } : {}) };
-  return { kind: "net", backend, ...(n.mac !== undefined ? { mac: n.mac } : {}), ...(limit ? { limit } : {}) };
+  return {
+    kind: "net",
+    backend,
+    ...(n.mac !== undefined ? { mac: n.mac } : {}),
+    ...(limit ? { limit } : {}),
+    ...(t.transport ? { transport: t.transport } : {}),
+  };
 }
 
 /**
@@ -107,14 +149,22 @@ export function netDevices(nets: readonly string[] = [], publish: readonly strin
 
 /** A --vsock argument as a device entry. */
 export function vsockDevice(text: string): DeviceSpec {
-  const v = parseVsockSpec(text);
-  return { kind: "vsock", path: v.path, cid: v.guestCid };
+  const t = takeTransport(text, "--vsock");
+  const v = parseVsockSpec(t.rest);
+  return { kind: "vsock", path: v.path, cid: v.guestCid, ...(t.transport ? { transport: t.transport } : {}) };
 }
 
 /** A --share argument as a device entry. */
 export function shareDevice(text: string): DeviceSpec {
-  const s = parseShareSpec(text);
-  return { kind: "fs", path: s.path, tag: s.tag, ...(s.readOnly ? { readOnly: true } : {}) };
+  const t = takeTransport(text, "--share");
+  const s = parseShareSpec(t.rest);
+  return {
+    kind: "fs",
+    path: s.path,
+    tag: s.tag,
+    ...(s.readOnly ? { readOnly: true } : {}),
+    ...(t.transport ? { transport: t.transport } : {}),
+  };
 }
 
 /** The spec `o` describes: its disks, its NICs, vsock, shares, then the standard devices; validated. */
@@ -128,6 +178,7 @@ export function vmSpec(o: VmOptions): VmSpec {
     ...(o.irqchip !== undefined ? { irqchip: o.irqchip } : {}),
     ...(o.shareMemory !== undefined ? { shareMemory: o.shareMemory } : {}),
     ...(o.image !== undefined ? { image: o.image } : {}),
+    ...(o.transport !== undefined ? { transport: o.transport } : {}),
     boot: Object.fromEntries(Object.entries(boot).filter(([, v]) => v !== undefined)),
     devices: devices(o),
   });
@@ -142,7 +193,7 @@ function devices(o: VmOptions): DeviceSpec[] {
     ...(o.shares ?? []).map(shareDevice),
     ...STANDARD_DEVICES,
   ];
-  if (list.length > VIRTIO_SLOTS && (o.nets ?? []).length === 0)
+  if (list.length > VIRTIO_SLOTS && (o.nets ?? []).length === 0 && o.transport !== "pci")
     throw new CorralError<SpecErrorCode>(
       "TOO_MANY_DEVICES",
       `${list.length} devices with the default user-mode NIC, but at most ${VIRTIO_SLOTS} fit on the board: add --net none or drop a disk`,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as z from "zod/mini";
 import { DEVICE_KINDS } from "../devices/registry.js";
-import { FieldError } from "../errors.js";
+import { CorralError, FieldError } from "../errors.js";
 import { vmSpec } from "./options.js";
 import { parseVmSpec, STANDARD_DEVICES, VmSpecSchema, vmSpecJsonSchema } from "./spec.js";
 
@@ -167,7 +167,7 @@ test("unknown device kinds, unknown fields and bad device options", () => {
   refuses(
     { devices: Array.from({ length: 9 }, (_, i) => ({ kind: "rng", name: `r${i}` })) },
     "TOO_MANY_DEVICES",
-    "devices lists 9 devices, but at most 8 fit on the board",
+    "devices puts 9 devices on the virtio-mmio slots of the board, but at most 8 fit: move some to transport pci",
   );
 });
 
@@ -213,6 +213,7 @@ test("z.toJSONSchema gives the spec's JSON Schema, with every device kind of the
     "console",
     "irqchip",
     "image",
+    "transport",
     "devices",
   ]);
   assert.equal(js.additionalProperties, false);
@@ -244,5 +245,31 @@ test("image: a name of the image cache, and its disk counts among the board's sl
   assert.throws(
     () => parseVmSpec({ image: "deb1", devices: eight.map((d, i) => ({ ...d, name: `r${i}` })) }),
     (e: unknown) => e instanceof FieldError && e.code === "TOO_MANY_DEVICES",
+  );
+});
+
+test("transport: per VM and per device, recorded in the spec; PCI has room for more devices; bad values in one line", () => {
+  const s = vmSpec({ transport: "pci", disks: ["a.img", "b.img,transport=mmio"], nets: ["none"] });
+  assert.equal(s.transport, "pci");
+  assert.deepEqual(
+    s.devices.map((d) => d.transport),
+    [undefined, "mmio", undefined, undefined, undefined],
+  );
+  assert.deepEqual(parseVmSpec(JSON.parse(JSON.stringify(s))), s);
+  assert.equal(vmSpec({ disks: ["a.img,transport=pci,ro"] }).devices[0]?.transport, "pci");
+  const nine = Array.from({ length: 9 }, (_, i) => ({ kind: "rng" as const, name: `r${i}` }));
+  assert.equal(parseVmSpec({ transport: "pci", devices: nine }).devices.length, 9);
+  refuses(
+    { transport: "pci", devices: nine.map((d) => ({ ...d, transport: "mmio" })) },
+    "TOO_MANY_DEVICES",
+    "devices puts 9 devices on the virtio-mmio slots of the board, but at most 8 fit: move some to transport pci",
+  );
+  refuses({ transport: "usb" }, "BAD_TRANSPORT", "transport must be one of mmio, pci (got 'usb')");
+  assert.throws(
+    () => vmSpec({ disks: ["a.img,transport=isa"] }),
+    (e: unknown) =>
+      e instanceof CorralError &&
+      e.code === "BAD_TRANSPORT" &&
+      e.message === "--disk a.img,transport=isa: transport=isa is not a transport: use transport=mmio or transport=pci",
   );
 });

@@ -8,6 +8,7 @@
  */
 import * as z from "zod/mini";
 import { DEVICE_KINDS } from "../devices/registry.js";
+import { DeviceTransport, type Transport } from "../devices/kinds/names.js";
 import { VM_NAME } from "./name.js";
 import { FieldError } from "../errors.js";
 import { checkSize, formatMiB } from "../size.js";
@@ -39,6 +40,10 @@ export type GuestConsole = (typeof GUEST_CONSOLES)[number];
  * Advanced Interrupt Architecture (aia=aplic-imsic: an APLIC in MSI mode and an IMSIC per hart).
  */
 export const IRQCHIPS = ["plic", "aia"] as const;
+
+export { TRANSPORTS, type Transport } from "../devices/kinds/names.js";
+/** Devices on the PCI bus: device numbers 1..31 (0 is the host bridge). */
+export const PCI_SLOTS = 31;
 
 const [firstKind, ...moreKinds] = Object.values(DEVICE_KINDS).map((k) => k.schema);
 /** One entry of `devices`: which kind (src/devices/registry.ts) and its options. */
@@ -161,26 +166,30 @@ export const VmSpecSchema = z
         }),
       ),
     ),
+    /** The transport of every device that names none (absent: mmio). */
+    transport: z.optional(DeviceTransport),
     /** The VM's virtio devices in board order (default: STANDARD_DEVICES). */
-    devices: z._default(
-      z.array(DeviceSpecSchema).check(
-        z.maxLength(VIRTIO_SLOTS, {
-          error: (iss) =>
-            `lists ${String((iss.input as unknown[]).length)} devices, but at most ${VIRTIO_SLOTS} fit on the board`,
-        }),
-      ),
-      () => [...STANDARD_DEVICES],
-    ),
+    devices: z._default(z.array(DeviceSpecSchema), () => [...STANDARD_DEVICES]),
   })
   .check((ctx) => {
-    if (ctx.value.image !== undefined && ctx.value.devices.length >= VIRTIO_SLOTS)
-      ctx.issues.push({
-        code: "custom",
-        input: ctx.value.devices,
-        path: ["devices"],
-        message: `lists ${ctx.value.devices.length} devices, and the image's disk takes one more: at most ${VIRTIO_SLOTS} fit on the board`,
-        params: { code: "TOO_MANY_DEVICES" },
-      });
+    const v = ctx.value;
+    const vmT = v.transport ?? "mmio";
+    const on = (t: Transport): number =>
+      v.devices.filter((d) => (d.transport ?? vmT) === t).length + (v.image !== undefined && vmT === t ? 1 : 0);
+    for (const [t, most, where] of [
+      ["mmio", VIRTIO_SLOTS, "virtio-mmio slots of the board"],
+      ["pci", PCI_SLOTS, "PCI bus"],
+    ] as const) {
+      const n = on(t);
+      if (n > most)
+        ctx.issues.push({
+          code: "custom",
+          input: v.devices,
+          path: ["devices"],
+          message: `puts ${n} devices${v.image !== undefined && vmT === t ? " (with the image's disk)" : ""} on the ${where}, but at most ${most} fit: move some to ${t === "mmio" ? "transport pci" : "transport mmio"}`,
+          params: { code: "TOO_MANY_DEVICES" },
+        });
+    }
     const seen = new Map<string, number>();
     const count = new Map<string, number>();
     for (const [i, d] of ctx.value.devices.entries()) {
@@ -233,6 +242,7 @@ export type SpecErrorCode =
   | "BAD_IMAGE"
   | "BAD_BOOT"
   | "BAD_DEVICE"
+  | "BAD_TRANSPORT"
   | "UNKNOWN_DEVICE"
   | "DUPLICATE_DEVICE"
   | "DUPLICATE_SHARE_TAG"
@@ -250,6 +260,7 @@ const FIELD_CODES: Record<string, SpecErrorCode> = {
   image: "BAD_IMAGE",
   boot: "BAD_BOOT",
   devices: "BAD_DEVICE",
+  transport: "BAD_TRANSPORT",
 };
 const TOO_MANY: SpecErrorCode = "TOO_MANY_DEVICES";
 

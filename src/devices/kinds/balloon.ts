@@ -4,12 +4,16 @@
  */
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 const defaultName = (i: number): string => `balloon${i}`;
 
 export const balloon = deviceKind({
-  schema: z.strictObject({ kind: z.literal("balloon"), name: z.optional(DeviceName) }),
+  schema: z.strictObject({
+    kind: z.literal("balloon"),
+    name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
+  }),
   defaultName,
   async open(s, ctx) {
     const { ReleasingBalloon } = await import("../../vm/madvise.js");

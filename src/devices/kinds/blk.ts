@@ -4,7 +4,7 @@
  */
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 import { RateLimitSpec } from "./limit.js";
 import type { DiskSpec } from "../../disk/open.js";
 import type { DiskFormat } from "../../disk/record.js";
@@ -28,6 +28,7 @@ export const blk = deviceKind({
   schema: z.strictObject({
     kind: z.literal("blk"),
     name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The image file on the host. */
     path: z.string().check(z.minLength(1, { error: "must be the path of the disk's image" })),
     readOnly: z.optional(z.boolean()),

@@ -5,7 +5,7 @@
  */
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 const defaultName = (i: number): string => `console${i}`;
 
@@ -13,6 +13,7 @@ export const consoleKind = deviceKind({
   schema: z.strictObject({
     kind: z.literal("console"),
     name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** Names of the ports after port 0 (the guest finds them under /sys/class/virtio-ports). */
     ports: z._default(
       z.array(

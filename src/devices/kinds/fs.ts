@@ -5,7 +5,7 @@
 import { isAbsolute } from "node:path";
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 const defaultName = (i: number): string => `fs${i}`;
 
@@ -22,6 +22,7 @@ export const fs = deviceKind({
   schema: z.strictObject({
     kind: z.literal("fs"),
     name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The host directory to share (absolute). */
     path: z.string().check(z.refine((p) => isAbsolute(p), { error: "must be an absolute path" })),
     /** What the guest mounts it by; unique among the VM's shares. */

@@ -6,3 +6,14 @@ export const DeviceName = z.string().check(
     error: "must be 1 to 32 lowercase letters, digits, '_' or '-', starting with a letter",
   }),
 );
+
+/**
+ * How a virtio device reaches the guest: virtio-mmio (virtio 1.2 §4.2, the board's eight slots)
+ * or virtio-pci (§4.1, functions behind the PCIe host bridge). The device is the same either way;
+ * every kind's entry may name its own, else the VM spec's `transport` holds.
+ */
+export const TRANSPORTS = ["mmio", "pci"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+export const DeviceTransport = z.enum(TRANSPORTS, {
+  error: (iss) => `must be one of ${TRANSPORTS.join(", ")} (got '${String(iss.input)}')`,
+});

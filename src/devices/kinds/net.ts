@@ -5,7 +5,7 @@
  */
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 /** ip= (Documentation/admin-guide/nfs/nfsroot.rst) for user-mode networking: 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3 (net/user/config.ts). */
 export const USER_IP_PARAM = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3";
@@ -29,6 +29,7 @@ export const net = deviceKind({
   schema: z.strictObject({
     kind: z.literal("net"),
     name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The host side: a switch by name (shared by this host's VMs, DHCP served), or a TAP interface (root). */
     backend: z.discriminatedUnion(
       "type",

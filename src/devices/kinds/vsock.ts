@@ -5,7 +5,7 @@
 import { isAbsolute } from "node:path";
 import * as z from "zod/mini";
 import { deviceKind } from "./kind.js";
-import { DeviceName } from "./names.js";
+import { DeviceName, DeviceTransport } from "./names.js";
 
 const defaultName = (i: number): string => `vsock${i}`;
 
@@ -13,6 +13,7 @@ export const vsock = deviceKind({
   schema: z.strictObject({
     kind: z.literal("vsock"),
     name: z.optional(DeviceName),
+    transport: z.optional(DeviceTransport),
     /** The VM's Unix socket; guest connections to host port P reach `${path}_${P}`. */
     path: z.string().check(z.refine((p) => isAbsolute(p), { error: "must be an absolute path" })),
     /** The guest's context id (default 3): 0, 1, 2 (the host) and 0xffffffff are reserved. */

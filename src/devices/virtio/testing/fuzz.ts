@@ -10,6 +10,7 @@
  */
 import { AssertionError } from "node:assert";
 import type { VirtioDevice } from "../device.js";
+import type { MmioDevice } from "../../device.js";
 import { RAM_BASE, type GuestRam } from "../../../machine/memory.js";
 import { VIRTQ_DESC, ringSizes } from "../layout.js";
 import { DescFlag, FeatureBit, Status, feature } from "../spec.js";
@@ -19,6 +20,11 @@ import { Prng } from "./prng.js";
 
 export interface FuzzTarget {
   device: VirtioDevice;
+  /**
+   * The transport the mock driver reaches the device through, seen at virtio-mmio's register
+   * offsets (default: virtio-mmio itself; pci/testing/driver-view.ts for virtio-pci).
+   */
+  transport?: (device: VirtioDevice, ram: GuestRam, irq: MockIrq) => MmioDevice & { reset(): void };
   /** Queues whose requests the device completes synchronously on notify. */
   queues: readonly number[];
   /** A plausible request (header and payload) to place in readable buffers. */
@@ -94,7 +100,9 @@ export function fuzzDevice(target: FuzzTarget, seed: number, cases: number): Fuz
   const rng = new Prng(seed);
   const ram = makeRam(256 * 1024);
   const irq = new MockIrq();
-  const transport = new VirtioMmioTransport({ device: target.device, memory: ram, irq, irqNumber: 1 });
+  const transport = target.transport
+    ? target.transport(target.device, ram, irq)
+    : new VirtioMmioTransport({ device: target.device, memory: ram, irq, irqNumber: 1 });
   const result: FuzzResult = { cases, needsReset: 0, completed: 0 };
   const deviceBits = target.device.features;
   for (let n = 0; n < cases; n++) {

@@ -84,9 +84,9 @@ test("an existing output is refused unless --force, and left as it was", () => {
   assert.match(bad.stderr, /is not a Debian package name/);
 });
 
-test("a Debian disk with one extra package: dpkg's database is whole, and the agent runs commands, files and a terminal", async () => {
+test("a Debian disk with extra packages: dpkg's database is whole, the agent runs commands, files and a terminal, lspci -vv over virtio-pci", async () => {
   const t0 = Date.now();
-  const b = corral(["image", "build", "--debian", "trixie", "--packages", "hello", "--output", NAME]);
+  const b = corral(["image", "build", "--debian", "trixie", "--packages", "hello,pciutils", "--output", NAME]);
   assert.equal(b.status, 0, b.stderr);
   process.stderr.write(`# debian image build: ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
   assert.deepEqual(scratches(), []);
@@ -119,6 +119,36 @@ test("a Debian disk with one extra package: dpkg's database is whole, and the ag
     assert.match(tty.stdout, /^\/dev\/pts\/\d+\r?\n33 101\r?\n$/);
   } finally {
     await vm.stop();
+  }
+  // Issue 18 items 1 and 3: over virtio-pci, `lspci -vv` (Debian's pciutils) shows what a Linux
+  // user expects of a PCIe device: its capabilities, BARs and driver.
+  const pci = await Corral.start({ image: NAME, memory: "512M", transport: "pci" });
+  try {
+    const r = await pci.exec(["lspci", "-vv", "-nn", "-s", "00:01.0"]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const out = r.stdout;
+    for (const want of [
+      /00:01\.0 SCSI storage controller \[0100\]: Red Hat, Inc\. Virtio 1\.0 block device \[1af4:1042\] \(rev 01\)/,
+      /Subsystem: Red Hat, Inc\. QEMU \[1af4:1100\]/,
+      /Control: I\/O- Mem\+ BusMaster\+/,
+      /Interrupt: pin A routed to IRQ \d+/,
+      /Region 1: Memory at 4[0-9a-f]{7} \(32-bit, non-prefetchable\) \[size=4K\]/,
+      /Region 4: Memory at 4[0-9a-f]{8} \(64-bit, prefetchable\) \[size=16K\]/,
+      /Capabilities: \[40\] Express \(v2\) Root Complex Integrated Endpoint/,
+      /MSI-X: Enable- Count=2 Masked-/,
+      /Vector table: BAR=1 offset=00000000/,
+      /PBA: BAR=1 offset=00000800/,
+      /Vendor Specific Information: VirtIO: CommonCfg/,
+      /Vendor Specific Information: VirtIO: Notify/,
+      /Vendor Specific Information: VirtIO: ISR/,
+      /Vendor Specific Information: VirtIO: DeviceCfg/,
+      /Kernel driver in use: virtio-pci/,
+    ])
+      assert.match(out, want);
+    const all = await pci.exec(["lspci"]);
+    assert.match(all.stdout, /00:00\.0 Host bridge: Red Hat, Inc\. QEMU PCIe Host bridge/);
+  } finally {
+    await pci.stop();
   }
   // The disk was left clean: e2fsck finds nothing to replay or repair.
   const fsck = spawnSync("e2fsck", ["-fn", join(home, "images", NAME, "root.img")], { encoding: "utf8" });

@@ -34,6 +34,7 @@ import {
   PciHostBridge,
 } from "../devices/pci/host-bridge.js";
 import { VirtioPciFunction } from "../devices/pci/virtio-pci.js";
+import { VirtioSriov } from "../devices/pci/virtio-sriov.js";
 import { CorralError, FieldError } from "../errors.js";
 import { formatMiB } from "../size.js";
 import { VIRTIO_SLOTS, MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, type GuestConsole } from "../vm/spec.js";
@@ -65,7 +66,8 @@ export type BuildErrorCode =
   | "MEMORY_TOO_SMALL"
   | "NO_CONSOLE_DEVICE"
   | "NO_KERNEL"
-  | "TOO_MANY_DEVICES";
+  | "TOO_MANY_DEVICES"
+  | "SRIOV_NEEDS_PCI";
 
 export interface NamedBlob {
   name: string;
@@ -218,6 +220,13 @@ export function buildMachine(config: MachineConfig): Machine {
       `at most ${VIRTIO_SLOTS} virtio devices fit on the board (asked for ${virtio.length})`,
       { exitCode: 2 },
     );
+  const sriovOnMmio = virtio.find((d) => (d.virtualFunctions?.length ?? 0) > 0);
+  if (sriovOnMmio)
+    throw new CorralError<BuildErrorCode>(
+      "SRIOV_NEEDS_PCI",
+      `${sriovOnMmio.name} has virtual functions, which only PCI carries: give it transport=pci`,
+      { exitCode: 2 },
+    );
   virtio.forEach((device, i) => {
     const irqNumber = 1 + i;
     devices.push([
@@ -241,10 +250,23 @@ export function buildMachine(config: MachineConfig): Machine {
     const msi = (address: number, data: number): void => {
       if (!bridge.covers(address)) m.bus.write(address, 4, data);
     };
+    // SR-IOV VFs go after every device number the PFs and other functions take (virtio-sriov.ts).
+    let vfDevfn = (1 + pci.length) << 3;
+    const vfCount = pci.reduce((n, d) => n + (d.virtualFunctions?.length ?? 0), 0);
+    if (vfDevfn + vfCount > 256)
+      throw new CorralError<BuildErrorCode>(
+        "TOO_MANY_DEVICES",
+        `${pci.length} PCI devices and ${vfCount} virtual functions do not fit on the board's bus (256 functions): ask for fewer vfs=`,
+        { exitCode: 2 },
+      );
     pci.forEach((device, i) => {
       const f = new VirtioPciFunction({ device, memory: ram, msi });
       bridge.attach(1 + i, 0, f.fn);
       bridge.own(f);
+      const vfs = device.virtualFunctions ?? [];
+      if (vfs.length === 0) return;
+      new VirtioSriov({ bridge, pf: f, pfDevfn: (1 + i) << 3, firstDevfn: vfDevfn, vfs, memory: ram, msi });
+      vfDevfn += vfs.length;
     });
     devices.push([PCIE_MEMMAP.ecam.base, bridge.ecam]);
     windows.push(...bridge.windows);

@@ -112,6 +112,18 @@ export function defaultMac(nic: number, pid: number = process.pid): string {
   return formatMac(Uint8Array.of(0x52, 0x54, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff));
 }
 
+/**
+ * SR-IOV VF `vf`'s MAC: its PF's with the first byte's upper six bits changed (XOR (vf + 1) << 2),
+ * so it stays unicast and locally administered, differs from the PF's and every other VF's of it,
+ * and (as default MACs all start 52) from every default PF MAC of the host. Up to 63 VFs.
+ */
+export function vfMac(pfMac: string, vf: number): string {
+  if (vf < 0 || vf > 62) throw new RangeError(`VF ${vf}`);
+  const b = parseMac(pfMac);
+  b[0] = b[0]! ^ ((vf + 1) << 2);
+  return formatMac(b);
+}
+
 export function switchDir(name: string, home: string = corralHome()): string {
   return join(home, "run", "switch", name);
 }
@@ -124,6 +136,8 @@ export interface NicOptions {
   name: string;
   mac?: string;
   offloads: boolean;
+  /** SR-IOV: the NICs behind its virtual functions (VirtioNet's option). */
+  virtualFunctions?: readonly VirtioNet[];
 }
 
 /** What opening a NIC takes: a NetSpec, or user-mode networking with its port forwards. */
@@ -146,7 +160,13 @@ export async function openNic(s: NicBackendSpec, o: NicOptions): Promise<VirtioN
     );
   }
   try {
-    return new VirtioNet({ backend, mac, name: o.name, offloads: o.offloads });
+    return new VirtioNet({
+      backend,
+      mac,
+      name: o.name,
+      offloads: o.offloads,
+      ...(o.virtualFunctions ? { virtualFunctions: o.virtualFunctions } : {}),
+    });
   } catch (e) {
     backend.close?.();
     throw e;

@@ -11,6 +11,7 @@ import { CorralError } from "../errors.js";
 import { NetError } from "../net/errors.js";
 import { parseVsockSpec } from "../net/vsock-attach.js";
 import { takeLimitOptions } from "../devices/kinds/limit.js";
+import { MAX_VFS } from "../devices/kinds/net.js";
 import { parseShareSpec } from "../devices/virtio/fuse/share.js";
 import {
   STANDARD_DEVICES,
@@ -97,7 +98,8 @@ type NetDevice = Extract<DeviceSpec, { kind: "net" }>;
 export function netDevice(text: string): NetDevice | undefined {
   const t = takeTransport(text, "--net");
   const { rest, limit } = takeLimitOptions(t.rest, "net", "--net");
-  const n = parseNetSpec(rest);
+  const v = takeVfs(rest, text);
+  const n = parseNetSpec(v.rest);
   if (n.kind === "none") return undefined;
   const backend: NetDevice["backend"] =
     n.kind === "tap"
@@ -111,7 +113,26 @@ export function netDevice(text: string): NetDevice | undefined {
     ...(n.mac !== undefined ? { mac: n.mac } : {}),
     ...(limit ? { limit } : {}),
     ...(t.transport ? { transport: t.transport } : {}),
+    ...(v.vfs !== undefined ? { vfs: v.vfs } : {}),
   };
+}
+
+/** Take `,vfs=N` (SR-IOV virtual functions) out of a --net argument. */
+function takeVfs(arg: string, whole: string): { rest: string; vfs?: number } {
+  const [head = "", ...opts] = arg.split(",");
+  const kept = [head];
+  let vfs: number | undefined;
+  for (const o of opts) {
+    if (!o.startsWith("vfs=")) {
+      kept.push(o);
+      continue;
+    }
+    const n = /^\d{1,3}$/.test(o.slice(4)) ? Number(o.slice(4)) : 0;
+    if (n < 1 || n > MAX_VFS)
+      throw new NetError("BAD_NET", `--net ${whole}: vfs= takes a number of VFs from 1 to ${MAX_VFS}`, { exitCode: 2 });
+    vfs = n;
+  }
+  return { rest: kept.join(","), ...(vfs !== undefined ? { vfs } : {}) };
 }
 
 /**

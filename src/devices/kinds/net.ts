@@ -10,6 +10,10 @@ import { DeviceName, DeviceTransport } from "./names.js";
 /** ip= (Documentation/admin-guide/nfs/nfsroot.rst) for user-mode networking: 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3 (net/user/config.ts). */
 export const USER_IP_PARAM = "ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off:10.0.2.3";
 import { RateLimitSpec } from "./limit.js";
+import { NetError } from "../../net/errors.js";
+
+/** Switch port numbers of VFs start here, apart from the NICs' own (their index). */
+const VF_PORT_BASE = 1000;
 
 const Mac = z.string().check(
   z.regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { error: "must be written as 52:54:00:12:34:56" }),
@@ -24,6 +28,8 @@ const Ipv4 = z
   );
 
 const defaultName = (i: number): string => `eth${i}`;
+/** VFs per NIC: each is a switch port of the VM process, and all must fit on PCI bus 0. */
+export const MAX_VFS = 32;
 
 export const net = deviceKind({
   schema: z.strictObject({
@@ -84,11 +90,46 @@ export const net = deviceKind({
     mac: z.optional(Mac),
     /** Bandwidth and frames per second, each direction on its own (kinds/limit.ts). */
     limit: z.optional(RateLimitSpec),
+    /**
+     * SR-IOV virtual functions the guest may enable (TotalVFs), each a NIC with its own MAC and
+     * its own port on the same switch (transport pci, switch backend only).
+     */
+    vfs: z.optional(
+      z.int({ error: `must be a number of VFs from 1 to ${MAX_VFS}` }).check(z.minimum(1), z.maximum(MAX_VFS)),
+    ),
   }),
   defaultName,
   async open(s, ctx) {
-    const { openNic } = await import("../../net/attach.js");
+    const { openNic, defaultMac, vfMac } = await import("../../net/attach.js");
     const b = s.backend;
+    const name = s.name ?? defaultName(ctx.index);
+    const mac = (s.mac ?? defaultMac(ctx.index)).toLowerCase();
+    const vfs: Awaited<ReturnType<typeof openNic>>[] = [];
+    if (s.vfs !== undefined) {
+      if (b.type !== "switch")
+        throw new NetError("BAD_NET", `${name}: vfs= needs a switch backend (--net switch:NAME,vfs=N)`, {
+          exitCode: 2,
+        });
+      try {
+        for (let k = 0; k < s.vfs; k++)
+          vfs.push(
+            await openNic(
+              { kind: "switch", name: b.switch },
+              // Each VF's switch port is its own, named apart from the NICs' (index 1000 + ...).
+              {
+                index: VF_PORT_BASE + ctx.index * MAX_VFS + k,
+                home: ctx.home,
+                name: `${name}vf${k}`,
+                mac: vfMac(mac, k),
+                offloads: b.offload !== false,
+              },
+            ),
+          );
+      } catch (e) {
+        for (const vf of vfs) vf.close();
+        throw e;
+      }
+    }
     const device = await openNic(
       b.type === "tap"
         ? { kind: "tap", ...(b.ifname ? { name: b.ifname } : {}) }
@@ -103,11 +144,15 @@ export const net = deviceKind({
       {
         index: ctx.index,
         home: ctx.home,
-        name: s.name ?? defaultName(ctx.index),
-        ...(s.mac ? { mac: s.mac.toLowerCase() } : {}),
+        name,
+        mac,
         offloads: b.type === "user" || (b.type === "switch" && b.offload !== false),
+        ...(vfs.length > 0 ? { virtualFunctions: vfs } : {}),
       },
-    );
+    ).catch((e: unknown) => {
+      for (const vf of vfs) vf.close();
+      throw e;
+    });
     if (s.limit) device.setLimit(s.limit);
     // The guest's /init configures eth0 (init-script.ts): by DHCP on a switch; on user-mode
     // networking with its fixed addresses, as its DHCP server would (udhcpc and its script cost

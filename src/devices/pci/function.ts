@@ -50,6 +50,12 @@ export interface PciFunctionIds {
   interruptPin: number;
   /** Without the PCI Express capability (a conventional function, as QEMU's host bridge function is). */
   conventional?: boolean;
+  /**
+   * An SR-IOV virtual function (PCIe §9.3.4): its Vendor and Device ID read FFFFh, its BARs and
+   * Memory Space Enable are read-only zero, and where its BARs decode is its physical function's
+   * SR-IOV capability's business (VF BARn + index * size, while VF MSE is set): `barBase`.
+   */
+  virtualFunction?: { barBase(index: number): number | undefined };
 }
 
 const HDR = TYPE0_HEADER.fields;
@@ -80,19 +86,22 @@ export class PciFunction {
   private nextExt = EXT_CAP_START;
   private lastExt = -1;
   private intxWanted = false;
+  private readonly vf: PciFunctionIds["virtualFunction"];
   /** Told when the INTx level the function drives changes (host-bridge.ts routes it to the PLIC). */
   onIntx: (level: boolean) => void = () => {};
 
   constructor(name: string, ids: PciFunctionIds) {
     this.name = name;
-    this.set(HDR.vendorId, ids.vendorId);
-    this.set(HDR.deviceId, ids.deviceId);
+    this.vf = ids.virtualFunction;
+    this.set(HDR.vendorId, this.vf ? 0xffff : ids.vendorId);
+    this.set(HDR.deviceId, this.vf ? 0xffff : ids.deviceId);
     this.set(HDR.revisionId, ids.revisionId);
     this.set(HDR.classCode, ids.classCode);
     this.set(HDR.subsystemVendorId, ids.subsystemVendorId);
     this.set(HDR.subsystemId, ids.subsystemId);
     this.set(HDR.interruptPin, ids.interruptPin);
-    const cmd = Command.IO | Command.MEMORY | Command.BUS_MASTER | Command.PARITY | Command.SERR;
+    // A VF's I/O and Memory Space Enable are read-only zero (§9.3.4.1.3): VF MSE in its PF rules.
+    const cmd = (this.vf ? 0 : Command.IO | Command.MEMORY) | Command.BUS_MASTER | Command.PARITY | Command.SERR;
     this.setMask(HDR.command, cmd | (ids.interruptPin ? Command.INTX_DISABLE : 0));
     // Interrupt Line is a scratch register for software (PCI 3.0 §6.2.4); cache line size too.
     this.setMask(HDR.interruptLine, 0xff);
@@ -185,6 +194,7 @@ export class PciFunction {
       throw new RangeError(`${this.name}: BAR ${index} of ${bar.size} bytes`);
     if (bar.kind === "mem64" && index === BAR_COUNT - 1) throw new RangeError(`${this.name}: BAR 5 cannot be 64-bit`);
     this.bars[index] = bar;
+    if (this.vf) return; // read-only zero (§9.3.4.1.11): the PF's VF BARn are sized and placed instead
     const at = HDR.bar0.offset + 4 * index;
     const low =
       bar.kind === "io" ? Bar.IO : (bar.kind === "mem64" ? Bar.MEM_64 : 0) | (bar.prefetchable ? Bar.PREFETCH : 0);
@@ -200,6 +210,7 @@ export class PciFunction {
   barBase(index: number): number | undefined {
     const bar = this.bars[index];
     if (!bar) return undefined;
+    if (this.vf) return this.vf.barBase(index);
     const cmd = this.view.getUint16(HDR.command.offset, true);
     if (!(cmd & (bar.kind === "io" ? Command.IO : Command.MEMORY))) return undefined;
     const at = HDR.bar0.offset + 4 * index;

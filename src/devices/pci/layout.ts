@@ -75,6 +75,36 @@ export const ExtCapId = {
   SRIOV: 0x0010,
 } as const;
 
+/**
+ * SR-IOV Extended Capability (PCIe Base spec 4.0 §9.3.3, figure 9-10): 64 bytes. Linux names the
+ * same offsets PCI_SRIOV_* (include/uapi/linux/pci_regs.h).
+ */
+export const SRIOV_CAP = layout(0x40, {
+  header: { offset: 0x00, size: 4 },
+  capabilities: { offset: 0x04, size: 4 },
+  control: { offset: 0x08, size: 2 },
+  status: { offset: 0x0a, size: 2 },
+  initialVfs: { offset: 0x0c, size: 2 },
+  totalVfs: { offset: 0x0e, size: 2 },
+  numVfs: { offset: 0x10, size: 2 },
+  functionDependencyLink: { offset: 0x12, size: 1 },
+  firstVfOffset: { offset: 0x14, size: 2 },
+  vfStride: { offset: 0x16, size: 2 },
+  vfDeviceId: { offset: 0x1a, size: 2 },
+  supportedPageSizes: { offset: 0x1c, size: 4 },
+  systemPageSize: { offset: 0x20, size: 4 },
+  vfBar0: { offset: 0x24, size: 4 },
+  vfMigrationState: { offset: 0x3c, size: 4 },
+});
+/** SR-IOV Control bits (§9.3.3.3). */
+export const SriovControl = {
+  VF_ENABLE: 1 << 0,
+  VF_MIGRATION_ENABLE: 1 << 1,
+  VF_MIGRATION_INTERRUPT: 1 << 2,
+  VF_MSE: 1 << 3,
+  ARI_CAPABLE_HIERARCHY: 1 << 4,
+} as const;
+
 /** PCI Express Capability structure, version 2 (PCIe §7.5.3): 60 bytes. */
 export const PCIE_CAP = layout(0x3c, {
   header: { offset: 0x00, size: 2 },

@@ -58,7 +58,15 @@ export interface VirtioPciOptions {
   /** Where MSI-X messages go (the root complex's write into the system bus). */
   msi: MsiSend;
   onError?: (message: string) => void;
+  /** An SR-IOV virtual function: where its BARs decode (sriov.ts); no INTx pin (PCIe §9.3.4.1.14). */
+  virtualFunction?: { barBase(index: number): number | undefined };
 }
+
+/** The BARs every virtio-pci function has, which an SR-IOV PF's VF BARn repeat (sriov.ts). */
+export const VIRTIO_PCI_BARS = [
+  { index: MSIX_BAR, kind: "mem32", size: 0x1000 },
+  { index: MODERN_BAR, kind: "mem64", size: 4 * REGION, prefetchable: true },
+] as const;
 
 const F = VIRTIO_PCI_COMMON.fields;
 
@@ -84,7 +92,8 @@ export class VirtioPciFunction {
       revisionId: 1,
       subsystemVendorId: VIRTIO_PCI_VENDOR,
       subsystemId: 0x1100,
-      interruptPin: 1,
+      interruptPin: o.virtualFunction ? 0 : 1,
+      ...(o.virtualFunction ? { virtualFunction: o.virtualFunction } : {}),
     });
     this.queueVectors = dev.queueMaxSizes.map(() => VIRTIO_MSI_NO_VECTOR);
     this.core = new VirtioCore({
@@ -102,8 +111,9 @@ export class VirtioPciFunction {
       pbaOffset: MSIX_PBA,
       send: o.msi,
     });
-    this.fn.setBar(MSIX_BAR, { kind: "mem32", size: 0x1000, region: this.msix });
-    this.fn.setBar(MODERN_BAR, { kind: "mem64", size: 4 * REGION, prefetchable: true, region: this.modernRegion() });
+    const [msixBar, modernBar] = VIRTIO_PCI_BARS;
+    this.fn.setBar(MSIX_BAR, { ...msixBar, region: this.msix });
+    this.fn.setBar(MODERN_BAR, { ...modernBar, region: this.modernRegion() });
     this.addCap(VirtioPciCap.COMMON, COMMON_AT, VIRTIO_PCI_COMMON.size);
     this.addCap(VirtioPciCap.ISR, ISR_AT, 1);
     this.addCap(VirtioPciCap.DEVICE, DEVICE_AT, Math.max(dev.configSize, 4));

@@ -53,6 +53,12 @@ export interface VirtioDevice {
   /** Release host resources (files, timers). Called once, when the machine is torn down. */
   close(): void;
   /**
+   * SR-IOV (over virtio-pci only): the devices behind this one's virtual functions, which its
+   * driver enables (src/devices/pci/virtio-sriov.ts); the device offers VIRTIO_F_SR_IOV and
+   * closes them with itself.
+   */
+  readonly virtualFunctions?: readonly VirtioDevice[];
+  /**
    * Snapshots (src/snapshot/state.ts): the device's own state beyond its queues and registers,
    * which the transport saves. A device without these refuses to be snapshotted.
    */

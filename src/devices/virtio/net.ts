@@ -14,7 +14,7 @@ import type { Chain, Segment, Virtqueue } from "./virtqueue.js";
 import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
 import { RateLimiter, type RateLimit } from "./rate-limit.js";
-import { DeviceId, feature } from "./spec.js";
+import { DeviceId, FeatureBit, feature } from "./spec.js";
 import {
   completeFrames,
   decodeOffload,
@@ -95,6 +95,8 @@ export interface NetOptions {
   offloads?: boolean;
   /** Bandwidth and frame-rate limits, each direction on its own (rate-limit.ts); see setLimit. */
   limit?: RateLimit | undefined;
+  /** SR-IOV: the NICs behind this one's virtual functions (over PCI; closed with this one). */
+  virtualFunctions?: readonly VirtioNet[];
 }
 
 export interface NetStats {
@@ -127,6 +129,7 @@ export class VirtioNet implements VirtioDevice {
   readonly features: bigint;
   readonly queueMaxSizes: readonly number[];
   readonly configSize = NET_CONFIG.size;
+  readonly virtualFunctions?: readonly VirtioNet[];
   readonly stats: NetStats = { txFrames: 0, rxFrames: 0, txDropped: 0, rxDropped: 0 };
   private readonly config = new ConfigSpace(NET_CONFIG.size);
   private readonly backend: NetBackend;
@@ -157,7 +160,10 @@ export class VirtioNet implements VirtioDevice {
       feature(NetFeature.MAC) |
       feature(NetFeature.STATUS) |
       feature(NetFeature.MRG_RXBUF) |
-      (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n);
+      (opts.backend.offloads && opts.offloads !== false ? OFFLOAD_FEATURES : 0n) |
+      // §6: VIRTIO_F_SR_IOV tells the driver it may enable the PF's virtual functions.
+      (opts.virtualFunctions?.length ? feature(FeatureBit.SR_IOV) : 0n);
+    if (opts.virtualFunctions?.length) this.virtualFunctions = opts.virtualFunctions;
     const qs = opts.queueSize ?? 256;
     this.queueMaxSizes = [qs, qs];
     this.config.bytes.set(parseMac(opts.mac), NET_CONFIG.mac);
@@ -415,5 +421,6 @@ export class VirtioNet implements VirtioDevice {
   close(): void {
     this.reset();
     this.backend.close?.();
+    for (const vf of this.virtualFunctions ?? []) vf.close();
   }
 }

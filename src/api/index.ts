@@ -17,7 +17,7 @@
  */
 import { parseSize } from "../size.js";
 import { VmClient, type ExecSession } from "../vm/client.js";
-import type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
+import type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.js";
 import { launchVm, stopVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { GuestConsole } from "../vm/spec.js";
@@ -30,7 +30,7 @@ import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 import { ApiError } from "./errors.js";
 
 export { CorralError } from "../errors.js";
-export type { MemoryInfo, VmInfo } from "../vm/control/protocol.js";
+export type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.js";
 export type { VmRecord } from "../vm/state.js";
 export type { TtySize } from "../vm/tty.js";
 
@@ -201,6 +201,19 @@ export class Vm {
 
   memory(): Promise<MemoryInfo> {
     return this.client.memory();
+  }
+
+  /** The SR-IOV virtual functions of the VM's NICs, with what the host set on each. */
+  vfs(): Promise<VfInfo[]> {
+    return this.client.vfs();
+  }
+
+  /**
+   * Set VF `vf` (its number under the first NIC with VFs, or its name, eth0vf1): MAC, port VLAN,
+   * rate (bytes per second each way, null for none), spoof checking, trust, link state.
+   */
+  setVf(vf: number | string, settings: Omit<VfBody, "vf">): Promise<VfInfo> {
+    return this.client.setVf({ ...settings, vf: String(vf) });
   }
 
   /**

@@ -17,6 +17,10 @@ const verbs: Record<string, Verb> = {
   stop: { summary: "power a running VM off", load: () => import("./stop.js") },
   rm: { summary: "remove VMs that ended (-f: stop them first)", load: () => import("./rm.js") },
   vm: { summary: "change a running VM (memory)", load: () => import("./vm.js") },
+  vf: {
+    summary: "SR-IOV virtual functions of a running VM's NICs (MAC, VLAN, rate, ...)",
+    load: () => import("./vf.js"),
+  },
   host: { summary: "this host's settings for VMs (KSM page sharing)", load: () => import("./host.js") },
   snapshot: { summary: "write a running VM's snapshot into a new directory", load: () => import("./snapshot.js") },
   restore: { summary: "start a VM from a snapshot", load: () => import("./restore.js") },

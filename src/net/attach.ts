@@ -138,6 +138,8 @@ export interface NicOptions {
   offloads: boolean;
   /** SR-IOV: the NICs behind its virtual functions (VirtioNet's option). */
   virtualFunctions?: readonly VirtioNet[];
+  /** The NIC is a VF (VirtioNet's option). */
+  vf?: boolean;
 }
 
 /** What opening a NIC takes: a NetSpec, or user-mode networking with its port forwards. */
@@ -166,6 +168,7 @@ export async function openNic(s: NicBackendSpec, o: NicOptions): Promise<VirtioN
       name: o.name,
       offloads: o.offloads,
       ...(o.virtualFunctions ? { virtualFunctions: o.virtualFunctions } : {}),
+      ...(o.vf ? { vf: true } : {}),
     });
   } catch (e) {
     backend.close?.();

@@ -171,7 +171,7 @@ export class DhcpServer {
   constructor(
     readonly subnet: Subnet,
     private readonly leases: LeaseStore,
-    private readonly client?: string,
+    public client?: string,
   ) {}
 
   /** The reply to a client's message, or undefined when none is due (RFC 2131 §4.3). */

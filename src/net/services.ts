@@ -69,6 +69,11 @@ export class ServicesBackend implements NetBackend {
     this.cb = cb;
   }
 
+  /** The NIC's MAC changed (an SR-IOV VF's): DHCP answers that one now. */
+  setMac(mac: string): void {
+    this.dhcp.client = mac;
+  }
+
   send(frame: Uint8Array, offload?: NetOffload): void {
     // The services parse headers only (no checksum is checked), so a frame whose checksum is
     // left to do needs no finishing here: a TCP segment is simply not theirs.

@@ -20,6 +20,8 @@ import {
   type MemoryBody,
   type LimitBody,
   type LimitInfo,
+  type VfBody,
+  type VfInfo,
   type MemoryInfo,
   type SnapshotBody,
   type SnapshotInfo,
@@ -141,6 +143,16 @@ export class VmClient {
   /** New rate limits for one disk or NIC of the running VM; undefined removes them. */
   setLimit(device: string, limit: RateLimitSpec | undefined): Promise<LimitInfo> {
     return this.jsonCall<LimitInfo>("PUT", ROUTES.limits, { device, limit: limit ?? null } satisfies LimitBody);
+  }
+
+  /** Every SR-IOV VF of the VM's NICs, with its host-side settings. */
+  vfs(): Promise<VfInfo[]> {
+    return this.jsonCall<VfInfo[]>("GET", ROUTES.vfs);
+  }
+
+  /** Change one VF's MAC, VLAN, rate, spoof checking, trust or link state. */
+  setVf(body: VfBody): Promise<VfInfo> {
+    return this.jsonCall<VfInfo>("PUT", ROUTES.vfs, body);
   }
 
   async requestStop(timeoutMs: number): Promise<void> {

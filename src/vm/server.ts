@@ -28,6 +28,7 @@ import {
 } from "./control/protocol.js";
 import { checkTtySize } from "./tty.js";
 import { limitInfo, setLimit } from "./limits.js";
+import { setVf, vfInfo } from "./vfs.js";
 
 /** How long an exec waits for a booting guest's agent. */
 const BOOT_WAIT_MS = 180_000;
@@ -142,6 +143,15 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
     } catch (e) {
       if (!isCorralError(e)) throw e;
       fail(res, e.code === "NO_SUCH_DEVICE" ? 404 : 400, e.code, e.message);
+    }
+  } else if (url === ROUTES.vfs && req.method === "GET") {
+    json(res, 200, vfInfo(vm.devices));
+  } else if (url === ROUTES.vfs && req.method === "PUT") {
+    try {
+      json(res, 200, setVf(vm.devices, await body(req)));
+    } catch (e) {
+      if (!isCorralError(e)) throw e;
+      fail(res, e.code === "NO_SUCH_VF" ? 404 : 400, e.code, e.message);
     }
   } else {
     fail(res, 404, "NOT_FOUND", `no route ${req.method ?? ""} ${url}`);

@@ -121,6 +121,7 @@ export const net = deviceKind({
                 home: ctx.home,
                 name: `${name}vf${k}`,
                 mac: vfMac(mac, k),
+                vf: true,
                 offloads: b.offload !== false,
               },
             ),

@@ -15,6 +15,7 @@ import { ConfigSpace } from "./config-space.js";
 import { gather, readSegments, writeSegments } from "./chain-io.js";
 import { RateLimiter, type RateLimit } from "./rate-limit.js";
 import { DeviceId, FeatureBit, feature } from "./spec.js";
+import { VfPort, type VfSettings } from "./net-vf.js";
 import {
   completeFrames,
   decodeOffload,
@@ -36,6 +37,8 @@ export interface NetBackend {
   /** The host's network interface behind it (a TAP device's name), for the VM's log. */
   readonly ifname?: string;
   close?(): void;
+  /** The NIC's MAC changed (an SR-IOV VF's, set by the host): whom the backend's services answer. */
+  setMac?(mac: string): void;
 }
 
 /** §5.1.3 feature bits (those used here). */
@@ -97,6 +100,8 @@ export interface NetOptions {
   limit?: RateLimit | undefined;
   /** SR-IOV: the NICs behind this one's virtual functions (over PCI; closed with this one). */
   virtualFunctions?: readonly VirtioNet[];
+  /** This NIC is a virtual function: the host's VF settings apply to its frames (net-vf.ts). */
+  vf?: boolean;
 }
 
 export interface NetStats {
@@ -130,6 +135,8 @@ export class VirtioNet implements VirtioDevice {
   readonly queueMaxSizes: readonly number[];
   readonly configSize = NET_CONFIG.size;
   readonly virtualFunctions?: readonly VirtioNet[];
+  /** A VF's host-side settings (MAC, VLAN, spoof checking, trust, link state). */
+  readonly vf?: VfPort;
   readonly stats: NetStats = { txFrames: 0, rxFrames: 0, txDropped: 0, rxDropped: 0 };
   private readonly config = new ConfigSpace(NET_CONFIG.size);
   private readonly backend: NetBackend;
@@ -164,6 +171,7 @@ export class VirtioNet implements VirtioDevice {
       // §6: VIRTIO_F_SR_IOV tells the driver it may enable the PF's virtual functions.
       (opts.virtualFunctions?.length ? feature(FeatureBit.SR_IOV) : 0n);
     if (opts.virtualFunctions?.length) this.virtualFunctions = opts.virtualFunctions;
+    if (opts.vf) this.vf = new VfPort(opts.mac.toLowerCase());
     const qs = opts.queueSize ?? 256;
     this.queueMaxSizes = [qs, qs];
     this.config.bytes.set(parseMac(opts.mac), NET_CONFIG.mac);
@@ -211,9 +219,37 @@ export class VirtioNet implements VirtioDevice {
       }
       this.stats.txFrames++;
       this.txLimiter.charge(taken.frame.length);
-      this.backend.send(taken.frame, taken.offload);
+      if (!this.vf) this.backend.send(taken.frame, taken.offload);
+      else for (const o of this.vf.egress(taken.frame, taken.offload)) this.backend.send(o.frame, o.offload);
     }
     ctx.signalUsed(1);
+  }
+
+  /**
+   * Change a VF's host-side settings. A new MAC is what spoof checking and the switch's DHCP
+   * answer from now on, and what the guest's driver reads when it next probes the VF (virtio-net
+   * reads the MAC once, §5.1.5); a link state change interrupts the driver (§5.1.4, STATUS).
+   */
+  setVf(change: Partial<VfSettings>): void {
+    const vf = this.vf;
+    if (!vf) throw new RangeError(`${this.name} is not a virtual function`);
+    if (change.mac !== undefined) {
+      const mac = change.mac.toLowerCase();
+      vf.setMac(mac);
+      this.config.bytes.set(parseMac(mac), NET_CONFIG.mac);
+      this.backend.setMac?.(mac);
+    }
+    if (change.vlan !== undefined) vf.settings.vlan = change.vlan;
+    if (change.spoofchk !== undefined) vf.settings.spoofchk = change.spoofchk;
+    if (change.trust !== undefined) vf.settings.trust = change.trust;
+    if (change.state !== undefined && change.state !== vf.settings.state) {
+      const wasUp = vf.linkUp;
+      vf.settings.state = change.state;
+      if (vf.linkUp !== wasUp) {
+        this.config.set16(NET_CONFIG.status, vf.linkUp ? VIRTIO_NET_S_LINK_UP : 0);
+        this.ctx?.configChanged();
+      }
+    }
   }
 
   /** Drop every frame the guest sends from `mac` from now on. */
@@ -270,6 +306,12 @@ export class VirtioNet implements VirtioDevice {
 
   /** A frame from the backend for the guest; finished in software when the guest cannot take the offload. */
   private receive(frame: Uint8Array, offload?: NetOffload): void {
+    if (this.vf) {
+      const r = this.vf.ingress(frame, offload);
+      if (!r) return;
+      frame = r.frame;
+      offload = r.offload;
+    }
     if (
       frame.length < MIN_FRAME ||
       frame.length > (offload ? MAX_GSO_FRAME : MAX_FRAME) ||

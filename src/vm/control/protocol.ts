@@ -12,6 +12,7 @@
  *   GET  /memory    MemoryInfo; PUT /memory body MemoryBody sets the guest's memory target
  *   POST /snapshot  body SnapshotBody: pause, write a snapshot into dir, resume; SnapshotInfo
  *   GET  /limits    LimitInfo[] (every disk and NIC); PUT /limits body LimitBody changes one device's limits
+ *   GET  /vfs       VfInfo[] (every SR-IOV VF of the VM's NICs); PUT /vfs body VfBody changes one VF's settings
  *   GET  /console   with "Upgrade: corral-console": the guest console (ttyS0 or hvc0) as raw bytes both ways
  * A failed request answers an ApiError with a 4xx or 5xx status; an exec whose status line has
  * gone out (at once, before the agent is waited for) ends its stream with the ApiError instead.
@@ -26,6 +27,7 @@ export const ROUTES = Object.freeze({
   stop: "/stop",
   memory: "/memory",
   limits: "/limits",
+  vfs: "/vfs",
   console: "/console",
   snapshot: "/snapshot",
 });
@@ -107,6 +109,38 @@ export interface LimitBody {
   device: string;
   /** The new limits; null (or {}) removes them. */
   limit: RateLimitSpec | null;
+}
+
+/** One SR-IOV virtual function of a NIC, as the host set it (src/devices/virtio/net-vf.ts). */
+export interface VfInfo {
+  /** The VF's NIC, e.g. eth0vf1; its PF, e.g. eth0; its number under the PF. */
+  device: string;
+  pf: string;
+  vf: number;
+  mac: string;
+  /** 0: no port VLAN. */
+  vlan: number;
+  /** The VF's bandwidth limit, bytes per second each way; undefined when unlimited. */
+  rate?: number | undefined;
+  spoofchk: boolean;
+  trust: boolean;
+  state: "auto" | "enable" | "disable";
+  /** Frames each way and frames the VF's settings dropped. */
+  txFrames: number;
+  rxFrames: number;
+  dropped: number;
+}
+
+export interface VfBody {
+  /** The VF's NIC name (eth0vf1) or its number under the VM's first NIC with VFs ("1"). */
+  vf: string;
+  mac?: string;
+  vlan?: number;
+  /** Bytes per second, or null to remove the limit. */
+  rate?: number | null;
+  spoofchk?: boolean;
+  trust?: boolean;
+  state?: "auto" | "enable" | "disable";
 }
 
 export interface StopBody {

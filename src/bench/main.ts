@@ -15,6 +15,7 @@ import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
 import { benchFuzz } from "./fuzz.js";
 import { benchLimits } from "./limits.js";
+import { benchSriov } from "./sriov.js";
 import { benchMemory } from "./memory.js";
 import { benchNet } from "./net.js";
 import { benchSnapshot } from "./snapshot.js";
@@ -42,6 +43,7 @@ const BENCHMARKS = [
   "snapshot",
   "usernet",
   "pci",
+  "sriov",
   "fuzz",
   "clones",
 ] as const;
@@ -160,6 +162,7 @@ async function main(): Promise<void> {
   if (want("memory")) out.push(await benchMemory());
   if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("pci")) out.push(await benchPci(rounds, CORRAL));
+  if (want("sriov")) out.push(await benchSriov(rounds));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

@@ -59,6 +59,9 @@ Options:
                     tap[:NAME][,mac=MAC]   a TAP interface on the host (root); give the guest an
                                            address with --append "... ip=ADDR::GW:MASK"
                     each with ,bw=SIZE (bytes per second each way), ,pps=N (frames per second)
+                    switch:NAME,transport=pci,vfs=N: SR-IOV, N virtual functions (1 to 32) the
+                                           guest enables with sriov_numvfs (with --irqchip aia;
+                                           the host sets each with 'corral vf')
   -p, --publish [HOSTIP:]HOSTPORT:GUESTPORT[/tcp|/udp]
                     forward a host port (on HOSTIP, default 127.0.0.1) to the guest's port,
                     through the user-mode NIC; repeat for more (TCP unless /udp)

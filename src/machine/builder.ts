@@ -67,7 +67,8 @@ export type BuildErrorCode =
   | "NO_CONSOLE_DEVICE"
   | "NO_KERNEL"
   | "TOO_MANY_DEVICES"
-  | "SRIOV_NEEDS_PCI";
+  | "SRIOV_NEEDS_PCI"
+  | "SRIOV_NEEDS_AIA";
 
 export interface NamedBlob {
   name: string;
@@ -225,6 +226,15 @@ export function buildMachine(config: MachineConfig): Machine {
     throw new CorralError<BuildErrorCode>(
       "SRIOV_NEEDS_PCI",
       `${sriovOnMmio.name} has virtual functions, which only PCI carries: give it transport=pci`,
+      { exitCode: 2 },
+    );
+  // A VF has no INTx pin (PCIe base spec, the SR-IOV chapter): without MSI-X through an IMSIC the guest's
+  // virtio-net cannot probe it ("error -524"), so say so before anything starts.
+  const sriovOnPlic = (c.irqchip ?? "plic") !== "aia" && pci.find((d) => (d.virtualFunctions?.length ?? 0) > 0);
+  if (sriovOnPlic)
+    throw new CorralError<BuildErrorCode>(
+      "SRIOV_NEEDS_AIA",
+      `${sriovOnPlic.name} has virtual functions, which signal only by MSI-X: add --irqchip aia`,
       { exitCode: 2 },
     );
   virtio.forEach((device, i) => {

@@ -10,11 +10,13 @@
 // whose driver is a PCI driver itself.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
 import { Corral, type Vm } from "../../src/api/index.js";
 import { vfMac } from "../../src/net/attach.js";
+import { vmDir } from "../../src/vm/state.js";
 
 const sw = `sriov${process.pid}`;
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -179,4 +181,14 @@ test("the host's settings per VF: link state, spoof checking and trust, port VLA
   const macs = (await sh(a, VFS)).split("\n").map((l) => l.split(" ")[2]);
   assert.equal(macs[3], "5e:54:12:34:56:78");
   await sh(a, `echo 0 > ${PF}/sriov_numvfs`);
+});
+
+test("VFs without --irqchip aia are refused before anything starts, in one line that says what to add", async () => {
+  const name = `t-sriov-plic-${process.pid}`;
+  await assert.rejects(
+    Corral.start({ name, memory: "256M", networks: [`switch:${sw},transport=pci,vfs=2`] }),
+    (e: Error) => /has virtual functions, which signal only by MSI-X: add --irqchip aia/.test(e.message),
+  );
+  // Nothing of it is left: no VM directory under that name.
+  assert.equal(existsSync(vmDir(name)), false);
 });

@@ -52,7 +52,9 @@ function command(ns: Netns, args: string[]): [string, string[]] {
 /** Maps `ip`'s message to a stable code, so callers can tell a missing driver from a missing NIC. */
 export function classify(stderr: string): string {
   if (/Unknown device type/i.test(stderr)) return "NET_DRIVER_MISSING";
-  if (/Cannot find device|does not exist/i.test(stderr)) return "NET_DEVICE_MISSING";
+  // "No such device" (ENODEV): the link went between lookup and deletion, as a veth does when the
+  // other end's namespace dies with its last process.
+  if (/Cannot find device|does not exist|No such device/i.test(stderr)) return "NET_DEVICE_MISSING";
   if (/No such process|No such file or directory/i.test(stderr)) return "NET_NO_PROCESS";
   if (/File exists/i.test(stderr)) return "NET_EXISTS";
   return "NET_SETUP_FAILED";

@@ -782,6 +782,22 @@ test("the wasm tier compiles hot blocks a batch at a time, or at once when one o
   assert.equal(entries(), 1, "the 17 blocks chained in one entry");
 });
 
+/** Run a hart from `start` for one 2000-instruction slice; what it ends with, relative to `start`. */
+function runFrom(m: Machine, h: Hart, start: number, ramSize: number) {
+  h.pc = start;
+  const ret = runHart(h, m.cache, 2000);
+  return {
+    x: Array.from(h.x.subarray(0, 64)),
+    pc: h.pc - start,
+    mepc: h.mepc - start,
+    mcause: h.mcause,
+    ret,
+    instret: h.instret,
+    data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
+    end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
+  };
+}
+
 test("random loops of one block run alike in every tier, registers held across passes in the wasm tier", () => {
   // loop: <a random block body>; addi x11, x11, -1; addi x6, x6, 64; bne x11, x0, loop;
   // j next; next: ebreak; handler: j . (mtvec). The body's own branches leave the loop now and
@@ -830,18 +846,7 @@ test("random loops of one block run alike in every tier, registers held across p
       const start = h.pc;
       h.mtvec = start + size + 20;
       compileIn(m, m.cache.lookup(h), tier);
-      h.pc = start;
-      const ret = runHart(h, m.cache, 2000);
-      return {
-        x: Array.from(h.x.subarray(0, 64)),
-        pc: h.pc - start,
-        mepc: h.mepc - start,
-        mcause: h.mcause,
-        ret,
-        instret: h.instret,
-        data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
-        end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
-      };
+      return runFrom(m, h, start, ramSize);
     });
     const what = `loop ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
     assert.deepEqual(results[1], results[0], `js: ${what}`);
@@ -924,18 +929,7 @@ test("random loops over several blocks of one page run alike in every tier, as o
         w.flush();
         if (w.sameFunction(blocks[0]!.wx, blocks[1]!.wx)) shared++;
       }
-      h.pc = start;
-      const ret = runHart(h, m.cache, 2000);
-      return {
-        x: Array.from(h.x.subarray(0, 64)),
-        pc: h.pc - start,
-        mepc: h.mepc - start,
-        mcause: h.mcause,
-        ret,
-        instret: h.instret,
-        data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
-        end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
-      };
+      return runFrom(m, h, start, ramSize);
     });
     const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
     assert.deepEqual(results[1], results[0], `js: ${what}`);

@@ -77,6 +77,9 @@ export async function main(argv: string[]): Promise<number> {
     const size = hostSize();
     if (size) session.resize(size);
   };
+  // Corral's own last line must start a line of its own even when the guest's stderr ended
+  // mid-line (a fork bomb's shells interleave their messages), so scripts can match it.
+  let stderrAtLineStart = true;
   const session = client.exec(
     {
       argv: command,
@@ -85,7 +88,10 @@ export async function main(argv: string[]): Promise<number> {
       ...(tty ? { tty: hostSize() ?? DEFAULT_TTY_SIZE } : {}),
       ...(values.timeout !== undefined ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
     },
-    (fd, data) => (fd === 1 ? process.stdout : process.stderr).write(data),
+    (fd, data) => {
+      if (fd !== 1 && data.length > 0) stderrAtLineStart = data[data.length - 1] === 0x0a;
+      (fd === 1 ? process.stdout : process.stderr).write(data);
+    },
     // Chunk by chunk as they come: a line typed reaches the command before the next is.
     values.interactive ? stdin : undefined,
   );
@@ -98,9 +104,10 @@ export async function main(argv: string[]): Promise<number> {
     // process may have ended on its own (status 0) while the rest of its group (a fork bomb's)
     // ran on until the kill.
     process.stderr.write(
-      r.unconfirmed
-        ? `corral: the command timed out after ${values.timeout ?? "?"} s; the guest did not confirm killing it (it may be overloaded: 'corral console ${name}' shows it)\n`
-        : `corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`,
+      (stderrAtLineStart ? "" : "\n") +
+        (r.unconfirmed
+          ? `corral: the command timed out after ${values.timeout ?? "?"} s; the guest did not confirm killing it (it may be overloaded: 'corral console ${name}' shows it)\n`
+          : `corral: the command timed out after ${values.timeout ?? "?"} s and was killed\n`),
     );
     return 137;
   } finally {

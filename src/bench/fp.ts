@@ -19,7 +19,8 @@ const TIMEBASE_HZ = 10_000_000;
 /** The program's one result line: energy before and after, the matrix sum, then the kernels' ticks. */
 const RESULT = /^fpbench (energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}) ticks ([0-9a-f]{16})\r?$/m;
 
-export function buildFpBench(): { elf: string; cleanup(): void } {
+/** Build the program; `size` shrinks it (fewer n-body steps and matrix rounds) for a quick check. */
+export function buildFpBench(size?: { steps: number; mmRounds: number }): { elf: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "corral-bench-fp-"));
   const elf = join(dir, "fpbench.elf");
   execFileSync("riscv64-unknown-elf-gcc", [
@@ -34,6 +35,7 @@ export function buildFpBench(): { elf: string; cleanup(): void } {
     "-nostartfiles",
     "-static",
     "-Wl,--no-warn-rwx-segments",
+    ...(size ? [`-DSTEPS=${size.steps}`, `-DMM_ROUNDS=${size.mmRounds}`] : []),
     "-T",
     join(SRC, "link.ld"),
     join(SRC, "start-fp.S"),
@@ -57,8 +59,12 @@ export interface FpResult {
   qemu: { wallMs: number[]; kernelMs: number[] };
 }
 
-export async function benchFp(rounds: number, corralBin: string): Promise<FpResult> {
-  const prog = buildFpBench();
+export async function benchFp(
+  rounds: number,
+  corralBin: string,
+  size?: { steps: number; mmRounds: number },
+): Promise<FpResult> {
+  const prog = buildFpBench(size);
   try {
     const r: FpResult = { checksum: "", corral: { wallMs: [], kernelMs: [] }, qemu: { wallMs: [], kernelMs: [] } };
     const one = async (who: "Corral" | "QEMU", cmd: string, args: string[], into: FpResult["qemu"]): Promise<void> => {

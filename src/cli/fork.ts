@@ -1,7 +1,7 @@
 /** `corral fork NAME --count N`: N running clones of a running VM, sharing its memory copy-on-write. */
 import { CliError } from "./errors.js";
 import { forkVm } from "../snapshot/fork.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 
 export async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseVerbArgs("fork", argv, {

@@ -1,7 +1,7 @@
 /** `corral restore DIR [--name N]`: start a VM from a snapshot, where the snapshot left off. */
 import { CliError } from "./errors.js";
 import { restoreVm } from "../snapshot/vm.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 
 export async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseVerbArgs("restore", argv, {

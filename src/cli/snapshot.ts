@@ -1,7 +1,7 @@
 /** `corral snapshot NAME DIR`: pause a running VM, write its snapshot into DIR, let it run on. */
 import { CliError } from "./errors.js";
 import { snapshotVm } from "../snapshot/vm.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 
 export async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseVerbArgs("snapshot", argv, {

@@ -1,6 +1,6 @@
 /** `corral stop NAME...`: graceful power-off through the guest agent, forced after a timeout. */
 import { stopVm } from "../vm/launch.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 import { CliError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<number> {

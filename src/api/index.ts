@@ -21,7 +21,7 @@ import type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.
 import { launchVm, stopVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { GuestConsole } from "../vm/spec.js";
-import { listVms, type VmRecord } from "../vm/state.js";
+import { listVms, removeVm, vmActivity, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
 import { forkVm } from "../snapshot/fork.js";
@@ -245,6 +245,16 @@ export class Vm {
       home: this.client.home,
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
+  }
+
+  /**
+   * Remove the ended VM's directory (its console log and the record of how it ended), as
+   * `corral rm`: VM_RUNNING while it runs, unless `force`, which stops it first (as `stop()`).
+   * VM_NOT_FOUND if it is already gone.
+   */
+  async remove(opts: { force?: boolean } = {}): Promise<void> {
+    if (opts.force === true && vmActivity(this.name, this.client.home) === "running") await this.stop();
+    removeVm(this.name, this.client.home);
   }
 }
 

@@ -185,6 +185,14 @@ test("API: exec with env, cwd, streaming callbacks; files write and read back", 
   await assert.rejects(apiVm.files.read("/no/such"), { code: "GUEST_FILE_READ" });
 });
 
+test("API: remove() refuses a running VM, as corral rm does", async () => {
+  await assert.rejects(apiVm.remove(), { code: "VM_RUNNING" });
+  assert.equal(
+    Corral.list().some((v) => v.name === B),
+    true,
+  );
+});
+
 test("console: attach, type a command, Ctrl-A X detaches and the VM keeps running", async () => {
   const p = spawn(process.execPath, [CORRAL, "console", A]);
   let out = "";
@@ -283,4 +291,10 @@ test("a crashed VM process: its stale state is detected and removed", async () =
   );
   assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), false);
   assert.equal(existsSync(join(vmDir(B), VM_FILES.socket)), false);
+  // What is left (its console log, how it ended) goes with remove(), as with `corral rm`.
+  assert.ok(Corral.list().every((v) => v.name !== B));
+  assert.equal(existsSync(vmDir(B)), true);
+  await apiVm.remove();
+  assert.equal(existsSync(vmDir(B)), false);
+  await assert.rejects(apiVm.remove(), { code: "VM_NOT_FOUND" });
 });

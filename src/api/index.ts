@@ -26,6 +26,7 @@ import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
 import { forkVm } from "../snapshot/fork.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
 import { ApiError, ExecOutputLimitError } from "./errors.js";
 
@@ -34,6 +35,7 @@ export { ExecOutputLimitError } from "./errors.js";
 export type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.js";
 export type { VmRecord } from "../vm/state.js";
 export type { TtySize } from "../vm/tty.js";
+export type { RateLimitSpec } from "../devices/kinds/limit.js";
 
 export interface StartOptions {
   /** Unique among running VMs; default a random "vm-xxxxxxxx". */
@@ -307,10 +309,12 @@ export const Corral = {
   /**
    * Start a VM from the snapshot in `dir` (Vm.snapshot, `corral snapshot`), where it left off:
    * RAM mapped copy-on-write from the snapshot, its disks new overlays on the snapshot's frozen
-   * ones. Resolves once its agent answers.
+   * ones. Its disks and NICs keep the rate limits in force when it was snapshotted; `limits`
+   * gives some of them others by device name ({ vda: { bandwidth: 50 * 2 ** 20 }, eth0: null }).
+   * Resolves once its agent answers.
    */
-  async restore(dir: string, o: { name?: string } = {}): Promise<Vm> {
-    return new Vm(await restoreVm(dir, { name: o.name }));
+  async restore(dir: string, o: { name?: string; limits?: Record<string, RateLimitSpec | null> } = {}): Promise<Vm> {
+    return new Vm(await restoreVm(dir, { name: o.name, limits: o.limits }));
   },
   /** A running VM by name (VM_NOT_RUNNING if there is none). */
   get(name: string): Vm {

@@ -1,9 +1,9 @@
 /** `corral restore DIR [--name N] [--limit DEVICE:LIMITS]...`: start a VM from a snapshot, where the snapshot left off. */
 import { resolve } from "node:path";
-import { CliError } from "./errors.js";
 import { restoreVm } from "../snapshot/vm.js";
 import { readManifest } from "../snapshot/format.js";
-import { parseVerbArgs, usageError } from "../args.js";
+import { usageError } from "../args.js";
+import { verbArgs } from "./verb.js";
 import { LIMIT_HELP, parseLimitText, type RateLimitSpec } from "../devices/kinds/limit.js";
 
 const USAGE = `Usage: corral restore DIR [--name N] [--limit DEVICE:LIMITS|off]...
@@ -32,17 +32,14 @@ function restoreLimits(dir: string, texts: readonly string[]): Record<string, Ra
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseVerbArgs("restore", argv, {
-    name: { type: "string" },
-    limit: { type: "string", multiple: true },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1)
-    throw new CliError("USAGE", "name the snapshot's directory: corral restore DIR [--name N]", { exitCode: 2 });
+  const args = verbArgs(
+    "restore",
+    argv,
+    { name: { type: "string" }, limit: { type: "string", multiple: true } },
+    { usage: USAGE, positionals: [1, 1], missing: "name the snapshot's directory: corral restore DIR [--name N]" },
+  );
+  if (!args) return 0;
+  const { positionals, values } = args;
   const dir = positionals[0]!;
   const limits = values.limit !== undefined ? restoreLimits(dir, values.limit) : undefined;
   const client = await restoreVm(dir, { name: values.name, limits });

@@ -3,13 +3,13 @@
  * Corral against qemu-system-riscv64 -M virt (TCG), same kernel, initrd and command line, in one
  * run, alternating so both see the same machine load.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_CMDLINE, concatArchives } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { CMD_EXIT_RE, INIT_STARTED } from "../image/init-script.js";
 import { commandArchive } from "../image/initramfs.js";
+import { tempDir } from "./cleanup.js";
 import { timeUntil } from "./spawn-until.js";
 
 /** Corral's default command line, and Debian's plain one (which also runs the crypto self-tests). */
@@ -64,7 +64,7 @@ export async function benchBoot(rounds: number, corralBin: string, cmdline: stri
  */
 export async function benchBootCommand(rounds: number, corralBin: string, initramfs?: string): Promise<BootResult> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-boot-"));
+  const dir = tempDir("corral-bench-boot-");
   try {
     const initrd = join(dir, "initrd.cpio");
     writeFileSync(

@@ -7,10 +7,10 @@
  * time of the whole run, each as Corral / QEMU.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tempDir } from "./cleanup.js";
 import { runTimed } from "./spawn-until.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
@@ -21,7 +21,7 @@ const RESULT = /^fpbench (energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}) 
 
 /** Build the program; `size` shrinks it (fewer n-body steps and matrix rounds) for a quick check. */
 export function buildFpBench(size?: { steps: number; mmRounds: number }): { elf: string; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-fp-"));
+  const dir = tempDir("corral-bench-fp-");
   const elf = join(dir, "fpbench.elf");
   execFileSync("riscv64-unknown-elf-gcc", [
     "-O2",

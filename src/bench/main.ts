@@ -24,6 +24,7 @@ import { benchUserNet } from "./usernet.js";
 import { benchPci } from "./pci.js";
 import { PYTHON_IMAGE, benchPython } from "./python.js";
 import { loadavg } from "node:os";
+import { exitOnInterrupt } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -235,6 +236,8 @@ function fpRows(r: Awaited<ReturnType<typeof benchFp>>): string {
   ].join("\n");
 }
 
+// The one signal handler of every bench: what they registered is undone, their VMs stopped.
+exitOnInterrupt();
 main().catch((e: unknown) => {
   process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = e instanceof UsageError ? 2 : 1;

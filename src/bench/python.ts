@@ -8,8 +8,7 @@
  * the guest) and a checksum of its results, which must be the same on both.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_CMDLINE, concatArchives } from "../api/guest-command.js";
@@ -18,6 +17,7 @@ import { corralHome } from "../image/cache.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { DISK_FILE, imagesDir } from "../image/store.js";
+import { tempDir } from "./cleanup.js";
 import { runTimed } from "./spawn-until.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
@@ -69,7 +69,7 @@ export interface PyResult {
 export async function benchPython(rounds: number, corralBin: string): Promise<PyResult> {
   const disk = await ensurePythonImage();
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-py-"));
+  const dir = tempDir("corral-bench-py-");
   try {
     const initrd = join(dir, "initrd.cpio");
     writeFileSync(

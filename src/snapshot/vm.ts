@@ -12,6 +12,7 @@ import { checkName } from "../vm/state.js";
 import { checkSnapshot } from "./restore.js";
 import { SnapshotError } from "./state.js";
 import type { VmSpec } from "../vm/spec.js";
+import { epochMs } from "../vm/phases.js";
 
 /** Snapshot the running VM `name` into `dir` (which must not exist yet). */
 export async function snapshotVm(name: string, dir: string, o: { home?: string } = {}): Promise<SnapshotInfo> {
@@ -35,10 +36,13 @@ export interface RestoreOptions {
   trustRam?: boolean | undefined;
   /** The new VM's devices from the snapshot's (fork: clone-net.ts cloneDevices). */
   devices?: ((d: VmSpec["devices"]) => VmSpec["devices"]) | undefined;
+  /** When the restore (or the fork it is part of) was called, epoch ms: its phase timings start there (src/vm/phases.ts). */
+  calledAt?: number | undefined;
 }
 
 /** Start a VM from the snapshot in `dir`; resolves once it answers, with a client for it. */
 export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<VmClient> {
+  const calledAt = o.calledAt ?? epochMs();
   const name = o.name ?? randomName();
   checkName(name);
   const checked = checkSnapshot(dir, { trustRam: o.trustRam === true });
@@ -49,7 +53,7 @@ export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<Vm
     { ...snap.spec, name },
     {
       home: o.home,
-      restore: { ...snap, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
+      restore: { ...snap, calledAt, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
     },
   );
 }

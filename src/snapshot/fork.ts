@@ -62,7 +62,9 @@ export async function forkVm(name: string, count: number, o: { home?: string } =
   try {
     await parent.snapshot(dir, { hashRam: false });
     const started = await Promise.allSettled(
-      names.map((n) => restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices, calledAt })),
+      names.map((n) =>
+        restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices, calledAt }),
+      ),
     );
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {

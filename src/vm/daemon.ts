@@ -137,7 +137,9 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
         const swapped = swapRam(onWarm.composed.machine, ramFd);
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
-        phases.mark(`RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed)`);
+        phases.mark(
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed)`,
+        );
       } else {
         if (warm) await dropWarm(warm);
         composed = await composeVm(spec, {

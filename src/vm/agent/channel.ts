@@ -251,7 +251,10 @@ export class AgentChannel {
   setIdentity(s: GuestIdentity, timeoutMs = AGENT_ACK_MS): Promise<void> {
     if (!this.setsIdentity)
       return Promise.reject(
-        new VmError("AGENT_VERSION", `the guest agent of VM '${this.vmName}' cannot set the clock (protocol ${String(this.version)})`),
+        new VmError(
+          "AGENT_VERSION",
+          `the guest agent of VM '${this.vmName}' cannot set the clock (protocol ${String(this.version)})`,
+        ),
       );
     const id = this.nextId++;
     let frame: string;

@@ -18,6 +18,9 @@ export interface SwapResult {
   /** Of those, the pages whose bytes the new RAM changed (their blocks dropped). */
   dropped: number;
   how: "mapped" | "copied";
+  /** Host time of the mapping, and of the comparison after it. */
+  mapMs: number;
+  compareMs: number;
 }
 
 /**
@@ -31,7 +34,9 @@ export function swapRam(m: Machine, fd: number): SwapResult {
   // The old bytes of the code pages only: a few MiB at most, not RAM.
   const before = Buffer.allocUnsafe(pages.length * PAGE_SIZE);
   pages.forEach((p, i) => before.set(ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
+  const t0 = performance.now();
   const how = ram.loadFrom(fd);
+  const mapMs = performance.now() - t0;
   let dropped = 0;
   pages.forEach((p, i) => {
     const now = ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
@@ -40,5 +45,5 @@ export function swapRam(m: Machine, fd: number): SwapResult {
       dropped++;
     }
   });
-  return { codePages: pages.length, dropped, how };
+  return { codePages: pages.length, dropped, how, mapMs, compareMs: performance.now() - t0 - mapMs };
 }

@@ -23,6 +23,7 @@ import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type 
 import { serveControl } from "./server.js";
 import { composeVm, type Composed } from "./compose.js";
 import type { WarmMachine } from "./pool-process.js";
+import { swapRam } from "../snapshot/swap.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { VmError } from "./errors.js";
 import { epochMs, Phases } from "./phases.js";
@@ -133,12 +134,11 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
     const onWarm = warm !== undefined && ramFd !== undefined && warm.fits(spec, sbi) ? warm : undefined;
     try {
       if (onWarm && ramFd !== undefined) {
-        const { swapRam } = await import("../snapshot/swap.js");
         const swapped = swapRam(onWarm.composed.machine, ramFd);
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
-          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed)`,
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms, compare ${swapped.compareMs.toFixed(1)} ms)`,
         );
       } else {
         if (warm) await dropWarm(warm);
@@ -174,7 +174,9 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
       if (cfg.restore.hostname !== undefined)
         for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
       log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
-      reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);
+      // Only NICs change identity (a clone's new MACs): without one there is nothing to read.
+      if (spec.devices.some((d) => d.kind === "net"))
+        reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);
       phases.mark("state restored");
       // The first exec answered after the restore: log where the time went.
       agent.onExec = (event) => {

@@ -138,7 +138,7 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
-          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms, compare ${swapped.compareMs.toFixed(1)} ms)`,
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms; compare ${swapped.compareMs.toFixed(1)} ms)`,
         );
       } else {
         if (warm) await dropWarm(warm);

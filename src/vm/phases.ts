@@ -19,7 +19,7 @@ export class Phases {
   private readonly marks: [string, number][] = [];
   constructor(readonly origin: number) {}
 
-  /** Mark the end of phase `name` now or `at` (epoch ms); the first mark of a name counts. */
+  /** Mark the end of phase `name` (no commas: they separate phases) now or `at` (epoch ms); the first mark of a name counts. */
   mark(name: string, at = epochMs()): void {
     if (!this.marks.some(([n]) => n === name)) this.marks.push([name, at - this.origin]);
   }

@@ -69,9 +69,20 @@ export const enum HartState {
  */
 export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   readonly x: Int32Array;
-  readonly f = new Int32Array(64);
-  fflags = 0;
-  frm = 0;
+  /** The f registers and fcsr's fields, in the hart's area: the wasm tier reads and writes them. */
+  readonly f: Int32Array;
+  get fflags(): number {
+    return this.slots[HartArea.fflags >>> 2]!;
+  }
+  set fflags(v: number) {
+    this.slots[HartArea.fflags >>> 2] = v;
+  }
+  get frm(): number {
+    return this.slots[HartArea.frm >>> 2]!;
+  }
+  set frm(v: number) {
+    this.slots[HartArea.frm >>> 2] = v;
+  }
   pc = 0;
   /** The privilege level, in the hart's area (compiled code reads it: wasm/emit.ts sstatus). */
   get priv(): number {
@@ -195,6 +206,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     this.area = area;
     if (area >= 0) {
       this.x = new Int32Array(ram.buffer, area + HartArea.x, 66);
+      this.f = new Int32Array(ram.buffer, area + HartArea.f, 64);
       this.slots = new Int32Array(ram.buffer, area, HartArea.tlb >>> 2);
       this.ctx = Array.from(
         { length: CTX_COUNT },
@@ -202,12 +214,16 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       );
     } else {
       this.x = new Int32Array(66);
+      this.f = new Int32Array(64);
       this.slots = new Int32Array(HartArea.tlb >>> 2);
       this.ctx = Array.from({ length: CTX_COUNT }, () => new TlbContext());
     }
     this.reservation = -1;
     this.priv = PRIV_M;
     this.mstatus = 0;
+    this.fflags = 0;
+    this.frm = 0;
+    this.f.fill(0);
     const c = this.ctx[CTX_M]!;
     this.rtag = c.r.tag;
     this.radd = c.r.add;

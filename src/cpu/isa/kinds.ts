@@ -419,7 +419,7 @@ export const ILLEGAL: Entry = [K.ILLEGAL, 0, 0, 0, 0, 0];
 /**
  * Decode one 32-bit instruction `len` bytes long (2 when it was expanded from a compressed one)
  * at byte `off` of its block: unprivileged spec chapter 24, "RV32/64G Instruction Set Listings".
- * OP-FP and the fused multiply-adds are `K.FP` here; fpu/decode.ts checks their fields.
+ * OP-FP and the fused multiply-adds are `K.FP` here, w1 the instruction; fpu/decode.ts checks their fields.
  */
 export function classify(inst: number, len: number, off: number): Entry {
   const opcode = inst & 0x7f;
@@ -500,7 +500,7 @@ export function classify(inst: number, len: number, off: number): Entry {
     case 0x47:
     case 0x4b:
     case 0x4f:
-      return [K.FP, 0, 0, 0, 0, 0];
+      return [K.FP, 0, 0, 0, inst, 0]; // the word itself: the wasm tier decodes it (emit-fp.ts)
   }
   return ILLEGAL;
 }

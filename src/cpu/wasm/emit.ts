@@ -23,7 +23,8 @@
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
-import { ExtEmitter, type MulDivKind } from "./emit-ext.js";
+import { type MulDivKind } from "./emit-ext.js";
+import { FpEmitter, fpIntRegs } from "./emit-fp.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** Loads by kind: the fast-path opcode, and how the slow path's int32 becomes the value. */
@@ -119,7 +120,7 @@ const IMM_KINDS = new Set<K>([
 ]);
 
 /** Emits a block: the fast subset inline, and the switch on every instruction kind. */
-class BlockEmitter extends ExtEmitter {
+class BlockEmitter extends FpEmitter {
   load(kind: K, d: number, a: number, imm: number, k: number): void {
     const [fast, widen] = LOADS[kind]!;
     const size = SIZES[kind]!;
@@ -330,9 +331,18 @@ class BlockEmitter extends ExtEmitter {
       case K.CSRRSI:
       case K.CSRRCI:
         return this.sstatus(entry, k, n, next) ? "exit" : this.call(k);
+      case K.FLW:
+      case K.FLD:
+      case K.FSW:
+      case K.FSD:
+      case K.FP:
+        return this.fp(entry, k) ? null : this.call(k);
       default: {
         // Every other kind calls its closure (the type says no inline kind was left out).
-        const _closure: Exclude<ClosureKind, MulDivKind | AtomicKind | K.CSRRS | K.CSRRC | K.CSRRSI | K.CSRRCI> = kind;
+        const _closure: Exclude<
+          ClosureKind,
+          MulDivKind | AtomicKind | K.CSRRS | K.CSRRC | K.CSRRSI | K.CSRRCI | K.FLW | K.FLD | K.FSW | K.FSD | K.FP
+        > = kind;
         return this.call(k);
       }
     }
@@ -402,7 +412,9 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
   const isReg = (p: number): boolean => p >= 2 && p <= 62 && (p & 1) === 0;
   for (const b of bs)
     for (let k = 0; k < b.ops.length; k++) {
-      const [, d, a, r2] = entryAt(b.code, k);
+      const [kind, d0, a0, r2, w1] = entryAt(b.code, k);
+      // OP-FP names f registers, and x registers only in its word (emit-fp.ts).
+      const { d, a } = kind === K.FP ? fpIntRegs(w1) : { d: d0, a: a0 };
       if (isReg(d)) {
         written.add(d);
         regs.add(d);

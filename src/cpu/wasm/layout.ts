@@ -36,6 +36,11 @@ export const HartArea = {
   /** The privilege level (Hart.priv) and mstatus (Hart.mstatus, its low word: the rest is fixed). */
   priv: 548,
   mstatus: 552,
+  /** fcsr's fields (Hart.fflags, Hart.frm), i32 each: the wasm tier's inline FP ops (emit-fp.ts). */
+  fflags: 556,
+  frm: 560,
+  /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
+  f: 1024,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;

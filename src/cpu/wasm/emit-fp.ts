@@ -1,0 +1,460 @@
+/**
+ * The wasm tier's inline forms of the common F and D instructions (emit.ts's switch calls `fp`
+ * for FLW, FLD, FSW, FSD and OP-FP): a double-precision program spent most of its host time
+ * calling their closures (docs/benchmarks.md, "Floating point in the wasm tier").
+ *
+ * The semantics are the closures' (isa/ops-mem.ts fpLoad/fpStore, fpu/ops-*.ts), bit for bit:
+ *   - every form checks mstatus.FS (Off: the closure runs and raises the illegal-instruction
+ *     exception, privileged spec 3.1.6.6) and sets FS to Dirty where the closure does;
+ *   - FADD/FSUB/FMUL/FDIV/FSQRT.D inline only with rm = RNE, or rm = DYN with frm = RNE at run
+ *     time, and only where fpu/fast.ts's fast paths hold (the same operand and result windows):
+ *     the result is wasm's IEEE double operation, NX comes from the same exact error terms
+ *     (TwoSum, Dekker's TwoProduct); NaN, infinite, huge or tiny operands or results (which may
+ *     raise NV, DZ, OF, UF or need a canonical NaN) run the closure;
+ *   - FEQ/FLT/FLE.D inline when neither operand is a NaN (then no flag can be raised);
+ *   - FSGNJ*.D and FMV between x and f registers move bits (no flags, no canonicalization).
+ * Everything else (single precision arithmetic, fused multiply-adds, conversions, FMIN/FMAX,
+ * FCLASS) calls its closure.
+ */
+import { MS_FS } from "../isa/defs.js";
+import { K, type Entry } from "../isa/kinds.js";
+import { Op } from "./encoder.js";
+import { ExtEmitter } from "./emit-ext.js";
+import { L, S_CALL } from "./emitter.js";
+import { HartArea, RAM_OFFSET } from "./layout.js";
+
+/** fflags' inexact bit (unprivileged spec, "Floating-Point Control and Status Register"). */
+const NX = 1;
+/** OP-FP's funct5 values for the D forms handled here (unprivileged spec chapter 24's listing). */
+const F_ADD = 0;
+const F_SUB = 1;
+const F_MUL = 2;
+const F_DIV = 3;
+const F_SGNJ = 4;
+const F_SQRT = 0x0b;
+const F_CMP = 0x14;
+const F_MV_X = 0x1c;
+const F_MV_F = 0x1e;
+const OP_FP = 0x53;
+const FMT_D = 1;
+const RNE = 0;
+const DYN = 7;
+/** fast.ts's constants: Veltkamp's splitter and the windows where its error terms are exact. */
+const SPLIT = 134217729;
+const TWO_M480 = 2 ** -480;
+const TWO_P480 = 2 ** 480;
+const TWO_P1000 = 2 ** 1000;
+/**
+ * Scratch doubles, held in i64 locals (reinterpreted) so that the block function's local list
+ * stays the emitter's: pseudo register pairs above the real ones (0..64).
+ */
+const enum F {
+  A = 200,
+  B,
+  R,
+  T,
+  AH,
+  AL,
+  BH,
+  BL,
+}
+
+/** The fields of an OP-FP word this file handles, or null (the closure runs it). */
+interface FpOp {
+  f5: number;
+  rd: number;
+  rm: number;
+  rs1: number;
+  rs2: number;
+}
+function opFp(inst: number): FpOp | null {
+  if ((inst & 0x7f) !== OP_FP || ((inst >>> 25) & 3) !== FMT_D) return null;
+  return {
+    f5: inst >>> 27,
+    rd: (inst >>> 7) & 31,
+    rm: (inst >>> 12) & 7,
+    rs1: (inst >>> 15) & 31,
+    rs2: (inst >>> 20) & 31,
+  };
+}
+
+/** The x registers (as pairs, 2*r) an OP-FP word inlined here writes and reads: for emit.ts heldRegs. */
+export function fpIntRegs(inst: number): { d: number; a: number } {
+  const o = opFp(inst);
+  if (o === null) return { d: 0, a: 0 };
+  if ((o.f5 === F_MV_X && o.rm === 0) || o.f5 === F_CMP) return { d: 2 * o.rd, a: 0 };
+  if (o.f5 === F_MV_F) return { d: 0, a: 2 * o.rs1 };
+  return { d: 0, a: 0 };
+}
+
+/** Emits the F and D forms above inline. */
+export class FpEmitter extends ExtEmitter {
+  /**
+   * Op `k`, entry `e` of kind FLW, FLD, FSW, FSD or FP: emit it inline and return true, or emit
+   * nothing and return false (the caller calls its closure).
+   */
+  fp(e: Entry, k: number): boolean {
+    const [kind, d, a, b, w1] = e;
+    switch (kind) {
+      case K.FLW:
+      case K.FLD:
+        this.fpLoad(kind === K.FLD, d, a, w1, k);
+        return true;
+      case K.FSW:
+      case K.FSD:
+        this.fpStore(kind === K.FSD, a, b, w1, k);
+        return true;
+      case K.FP:
+        return this.opFp(w1, k);
+      default:
+        return false;
+    }
+  }
+
+  /** Push the i32 1 when mstatus.FS is not Off (and, `dynRne`, frm is RNE), else 0. */
+  private enabled(dynRne: boolean): void {
+    const c = this.c;
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(0).op(Op.I32Ne);
+    if (dynRne) c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I32And);
+  }
+
+  /** mstatus.FS = Dirty (Hart.markFsDirty). */
+  private markDirty(): void {
+    const c = this.c;
+    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32Or);
+    c.mem(Op.I32Store, 2, HartArea.mstatus);
+  }
+
+  /**
+   * The other arm of an inline form's `if`: op `k`'s closure, with the registers dirty before
+   * the op stored first; it writes x register pair `xd` (if not 0), taken back after it.
+   */
+  private slow(k: number, dirtyBefore: ReadonlySet<number>, xd = 0): void {
+    this.flush(false, dirtyBefore);
+    this.service(S_CALL, k);
+    if (xd !== 0 && xd !== 64)
+      this.c
+        .get(L.HB)
+        .mem(Op.I64Load, 3, HartArea.x + 4 * xd)
+        .set(this.local(xd));
+  }
+
+  /** FLW/FLD (f register pair `d`) from rs1 + imm: the TLB fast path, a single NaN-boxed. */
+  private fpLoad(double: boolean, d: number, a: number, imm: number, k: number): void {
+    const c = this.c;
+    const dirtyBefore = new Set(this.dirty);
+    this.probe(a, imm, double ? 8 : 4, L.RT);
+    this.enabled(false);
+    c.op(Op.I32And).open(Op.If);
+    c.get(L.HB);
+    this.ramAddr();
+    if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
+    else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
+    c.mem(Op.I64Store, 3, HartArea.f + 4 * d);
+    this.markDirty();
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+  }
+
+  /** FSW/FSD of f register pair `b` to rs1 + imm (FS unchanged, as the closure leaves it). */
+  private fpStore(double: boolean, a: number, b: number, imm: number, k: number): void {
+    const c = this.c;
+    const dirtyBefore = new Set(this.dirty);
+    this.probe(a, imm, double ? 8 : 4, L.WT);
+    this.enabled(false);
+    c.op(Op.I32And).open(Op.If);
+    this.ramAddr();
+    c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 4 * b);
+    c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+  }
+
+  private fget(l: F): void {
+    this.c.get(this.local(l)).op(Op.F64ReinterpretI64);
+  }
+  private fset(l: F): void {
+    this.c.op(Op.I64ReinterpretF64).set(this.local(l));
+  }
+  /** Push f register r as an f64. */
+  private freg(r: number): void {
+    this.c.get(L.HB).mem(Op.F64Load, 3, HartArea.f + 8 * r);
+  }
+
+  /** OP-FP word `inst`, op `k`; false when not one of the forms inlined here. */
+  private opFp(inst: number, k: number): boolean {
+    const o = opFp(inst);
+    if (o === null) return false;
+    const { f5, rd, rm, rs1, rs2 } = o;
+    switch (f5) {
+      case F_ADD:
+      case F_SUB:
+      case F_MUL:
+      case F_DIV:
+        if (rm !== RNE && rm !== DYN) return false;
+        this.arith(f5, rd, rs1, rs2, rm === DYN, k);
+        return true;
+      case F_SQRT:
+        if (rs2 !== 0 || (rm !== RNE && rm !== DYN)) return false;
+        this.arith(f5, rd, rs1, rs1, rm === DYN, k);
+        return true;
+      case F_SGNJ:
+        if (rm > 2) return false;
+        this.sgnj(rm, rd, rs1, rs2, k);
+        return true;
+      case F_CMP:
+        if (rm > 2) return false;
+        this.compare(rm, rd, rs1, rs2, k);
+        return true;
+      case F_MV_X:
+        if (rs2 !== 0 || rm !== 0) return false;
+        this.moves(true, rd, rs1, k);
+        return true;
+      case F_MV_F:
+        if (rs2 !== 0 || rm !== 0) return false;
+        this.moves(false, rd, rs1, k);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** FSGNJ.D, FSGNJN.D, FSGNJX.D (`op` 0, 1, 2) on the raw bits, as ops-misc.ts sgnjD. */
+  private sgnj(op: number, rd: number, rs1: number, rs2: number, k: number): void {
+    const c = this.c;
+    const dirtyBefore = new Set(this.dirty);
+    const raw = (r: number): void => void c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 8 * r);
+    this.enabled(false);
+    c.open(Op.If);
+    c.get(L.HB);
+    raw(rs1);
+    c.i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // the magnitude
+    if (op === 2) raw(rs1);
+    raw(rs2);
+    if (op === 1) c.i64(-1).op(Op.I64Xor);
+    if (op === 2) c.op(Op.I64Xor);
+    c.i64(63).op(Op.I64ShrU).i64(63).op(Op.I64Shl).op(Op.I64Or); // the sign bit alone
+    c.mem(Op.I64Store, 3, HartArea.f + 8 * rd);
+    this.markDirty();
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+  }
+
+  /** FMV.X.D (`toX`) or FMV.D.X: the 64 bits unchanged; only FMV.D.X dirties FS (ops-misc.ts). */
+  private moves(toX: boolean, rd: number, rs1: number, k: number): void {
+    const c = this.c;
+    const xd = rd === 0 ? 64 : 2 * rd;
+    if (!toX) this.touch(2 * rs1);
+    const dirtyBefore = new Set(this.dirty);
+    this.enabled(false);
+    c.open(Op.If);
+    if (toX) this.setReg(xd, () => void c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 8 * rs1));
+    else {
+      c.get(L.HB);
+      this.reg(2 * rs1);
+      c.mem(Op.I64Store, 3, HartArea.f + 8 * rd);
+      this.markDirty();
+    }
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore, toX ? xd : 0);
+    c.op(Op.End);
+  }
+
+  /** FLE.D, FLT.D, FEQ.D (`op` 0, 1, 2) when neither operand is a NaN (no flag, FS unchanged). */
+  private compare(op: number, rd: number, rs1: number, rs2: number, k: number): void {
+    const c = this.c;
+    const xd = rd === 0 ? 64 : 2 * rd;
+    const dirtyBefore = new Set(this.dirty);
+    this.enabled(false);
+    this.freg(rs1);
+    this.freg(rs1);
+    c.op(Op.F64Eq).op(Op.I32And);
+    this.freg(rs2);
+    this.freg(rs2);
+    c.op(Op.F64Eq).op(Op.I32And);
+    c.open(Op.If);
+    this.setReg(xd, () => {
+      this.freg(rs1);
+      this.freg(rs2);
+      c.op(op === 0 ? Op.F64Le : op === 1 ? Op.F64Lt : Op.F64Eq).op(Op.I64ExtendI32U);
+    });
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore, xd);
+    c.op(Op.End);
+  }
+
+  /** Push i32: |l| in [2^-480, 2^480] or l is zero (fast.ts inWindow; false for NaN). */
+  private inWindow(l: F): void {
+    const c = this.c;
+    this.fget(l);
+    c.op(Op.F64Abs).f64(TWO_M480).op(Op.F64Ge);
+    this.fget(l);
+    c.op(Op.F64Abs).f64(TWO_P480).op(Op.F64Le).op(Op.I32And);
+    this.fget(l);
+    c.f64(0).op(Op.F64Eq).op(Op.I32Or);
+  }
+
+  /** hi/lo halves of `v` by Veltkamp's split (fast.ts productError). */
+  private split(v: F, hi: F, lo: F): void {
+    const c = this.c;
+    // t = SPLIT * v; hi = t - (t - v); lo = v - hi.  T is free here.
+    c.f64(SPLIT);
+    this.fget(v);
+    c.op(Op.F64Mul);
+    this.fset(F.T);
+    this.fget(F.T);
+    this.fget(F.T);
+    this.fget(v);
+    c.op(Op.F64Sub).op(Op.F64Sub);
+    this.fset(hi);
+    this.fget(v);
+    this.fget(hi);
+    c.op(Op.F64Sub);
+    this.fset(lo);
+  }
+
+  /**
+   * Push i32: the exact error a*b - p (Dekker, fast.ts productError, evaluated in its order) is
+   * non-zero. Uses T.
+   */
+  private productInexact(a: F, b: F, p: () => void): void {
+    const c = this.c;
+    this.split(a, F.AH, F.AL);
+    this.split(b, F.BH, F.BL);
+    const mul = (x: F, y: F): void => {
+      this.fget(x);
+      this.fget(y);
+      c.op(Op.F64Mul);
+    };
+    mul(F.AH, F.BH);
+    p();
+    c.op(Op.F64Sub);
+    mul(F.AH, F.BL);
+    c.op(Op.F64Add);
+    mul(F.AL, F.BH);
+    c.op(Op.F64Add);
+    mul(F.AL, F.BL);
+    c.op(Op.F64Add);
+    c.f64(0).op(Op.F64Ne);
+  }
+
+  /**
+   * FADD/FSUB/FMUL/FDIV/FSQRT.D (`f5`) in round-to-nearest-even: fpu/fast.ts addD, mulD, divD
+   * and sqrtD in wasm. OFF gets "the fast path holds", IDX "inexact".
+   */
+  private arith(f5: number, rd: number, rs1: number, rs2: number, dyn: boolean, k: number): void {
+    const c = this.c;
+    const dirtyBefore = new Set(this.dirty);
+    this.enabled(dyn);
+    c.open(Op.If);
+    this.freg(rs1);
+    this.fset(F.A);
+    this.freg(rs2);
+    if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
+    this.fset(F.B);
+    const ab = (op: Op): void => {
+      this.fget(F.A);
+      this.fget(F.B);
+      c.op(op);
+    };
+    switch (f5) {
+      case F_ADD:
+      case F_SUB:
+        // s = a + b; usable while |s| < 2^1000 (no overflow, exact TwoSum); NX: its error != 0.
+        ab(Op.F64Add);
+        this.fset(F.R);
+        this.fget(F.R);
+        c.op(Op.F64Abs).f64(TWO_P1000).op(Op.F64Lt).set(L.OFF);
+        // bv = s - a (T); av = s - bv (AH); err = (a - av) + (b - bv).
+        this.fget(F.R);
+        this.fget(F.A);
+        c.op(Op.F64Sub);
+        this.fset(F.T);
+        this.fget(F.R);
+        this.fget(F.T);
+        c.op(Op.F64Sub);
+        this.fset(F.AH);
+        this.fget(F.A);
+        this.fget(F.AH);
+        c.op(Op.F64Sub);
+        this.fget(F.B);
+        this.fget(F.T);
+        c.op(Op.F64Sub).op(Op.F64Add).f64(0).op(Op.F64Ne).set(L.IDX);
+        break;
+      case F_MUL:
+        this.inWindow(F.A);
+        this.inWindow(F.B);
+        c.op(Op.I32And).set(L.OFF);
+        ab(Op.F64Mul);
+        this.fset(F.R);
+        this.fget(F.R);
+        c.f64(0).op(Op.F64Ne);
+        this.productInexact(F.A, F.B, () => this.fget(F.R));
+        c.op(Op.I32And).set(L.IDX);
+        break;
+      case F_DIV:
+        this.fget(F.B);
+        c.f64(0).op(Op.F64Ne);
+        this.inWindow(F.A);
+        c.op(Op.I32And);
+        this.inWindow(F.B);
+        c.op(Op.I32And).set(L.OFF);
+        ab(Op.F64Div);
+        this.fset(F.R);
+        // Inexact unless q*b reproduces a exactly: q != 0 && (q*b != a || error(q, b) != 0).
+        this.fget(F.R);
+        c.f64(0).op(Op.F64Ne);
+        this.fget(F.R);
+        this.fget(F.B);
+        c.op(Op.F64Mul);
+        this.fget(F.A);
+        c.op(Op.F64Ne);
+        this.productInexact(F.R, F.B, () => {
+          this.fget(F.R);
+          this.fget(F.B);
+          c.op(Op.F64Mul);
+        });
+        c.op(Op.I32Or).op(Op.I32And).set(L.IDX);
+        break;
+      default: {
+        // FSQRT.D: ±0 gives itself exactly; otherwise a in [2^-960, 2^1000] (not NaN, not negative).
+        this.fget(F.A);
+        c.f64(0).op(Op.F64Eq);
+        this.fget(F.A);
+        c.f64(TWO_M480 * TWO_M480).op(Op.F64Ge);
+        this.fget(F.A);
+        c.f64(TWO_P1000).op(Op.F64Le).op(Op.I32And).op(Op.I32Or).set(L.OFF);
+        this.fget(F.A);
+        c.op(Op.F64Sqrt);
+        this.fset(F.R);
+        this.fget(F.R);
+        this.fget(F.R);
+        c.op(Op.F64Mul);
+        this.fget(F.A);
+        c.op(Op.F64Ne);
+        this.productInexact(F.R, F.R, () => {
+          this.fget(F.R);
+          this.fget(F.R);
+          c.op(Op.F64Mul);
+        });
+        c.op(Op.I32Or).set(L.IDX);
+      }
+    }
+    c.get(L.OFF).open(Op.If);
+    c.get(L.HB);
+    this.fget(F.R);
+    c.mem(Op.F64Store, 3, HartArea.f + 8 * rd);
+    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).get(L.IDX).i32(NX).op(Op.I32Mul).op(Op.I32Or);
+    c.mem(Op.I32Store, 2, HartArea.fflags);
+    this.markDirty();
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+  }
+}

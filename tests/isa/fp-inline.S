@@ -1,0 +1,195 @@
+// The D forms the wasm tier emits inline (src/cpu/wasm/emit-fp.ts): FLD/FSD/FLW/FSW,
+// FADD/FSUB/FMUL/FDIV/FSQRT.D in RNE (static and dynamic), FSGNJ*.D, FEQ/FLT/FLE.D, FMV between
+// x and f. Each is checked where its inline path holds (exact and inexact results) and at the
+// edges where it must hand over to the reference implementation: NaN operands (canonical NaN, NV
+// only for signaling ones), -0, subnormals, overflow and underflow, division by zero, frm other
+// than RNE; and mstatus.FS: Dirty after an f register or fflags write, unchanged by FSD, FMV.X.D
+// and flag-free compares (privileged spec 3.1.6.6).
+#include "common.h"
+#define D_ONE   0x3ff0000000000000
+#define D_TWO   0x4000000000000000
+#define D_THREE 0x4008000000000000
+#define D_QNAN  0x7ff8000000000000
+#define D_SNAN  0x7ff0000000000001
+
+.macro FSET freg, bits
+    li t6, \bits
+    fmv.d.x \freg, t6
+.endm
+.macro FCHECK n, freg, bits
+    fmv.x.d a7, \freg
+    CHECK \n, a7, \bits
+.endm
+.macro FLAGS n, val
+    frflags a7
+    CHECK \n, a7, \val
+    fsflags zero
+.endm
+.macro FS_IS n, val                     // mstatus.FS == val
+    csrr a7, mstatus
+    srli a7, a7, 13
+    andi a7, a7, 3
+    CHECK \n, a7, \val
+.endm
+.macro FS_INITIAL                       // mstatus.FS = Initial
+    li a7, MSTATUS_FS
+    csrc mstatus, a7
+    li a7, 1 << 13
+    csrs mstatus, a7
+.endm
+
+TEST_BEGIN
+    li a0, MSTATUS_FS
+    csrs mstatus, a0
+    fscsr zero
+    FSET fa1, D_ONE
+    FSET fa2, D_TWO
+    FSET fa3, D_THREE
+    // exact sums, differences, products, quotients, roots: no flags
+    fadd.d fa0, fa1, fa2
+    FCHECK 1, fa0, D_THREE
+    FLAGS 2, 0
+    fsub.d fa0, fa1, fa1
+    FCHECK 3, fa0, 0                    // x - x = +0 in RNE
+    fmul.d fa0, fa3, fa3, rne
+    FCHECK 4, fa0, 0x4022000000000000
+    fdiv.d fa0, fa2, fa1
+    FCHECK 5, fa0, D_TWO
+    fsqrt.d fa0, fa0
+    FCHECK 6, fa0, 0x3ff6a09e667f3bcd   // sqrt 2: inexact
+    FLAGS 7, 1
+    // inexact: NX only
+    FSET fa4, 0x3c30000000000000        // 2^-60
+    fadd.d fa0, fa1, fa4
+    FCHECK 8, fa0, D_ONE
+    FLAGS 9, 1
+    FSET fa5, 0x3fd5555555555555
+    fmul.d fa0, fa5, fa3
+    FCHECK 10, fa0, D_ONE
+    FLAGS 11, 1
+    fdiv.d fa0, fa1, fa3
+    FCHECK 12, fa0, 0x3fd5555555555555
+    FLAGS 13, 1
+    // dynamic rounding, frm = RUP: not the inline path's mode
+    fsrmi 3
+    fadd.d fa0, fa1, fa4
+    FCHECK 14, fa0, 0x3ff0000000000001
+    FLAGS 15, 1
+    fsrmi 0
+    fadd.d fa0, fa1, fa4
+    FCHECK 16, fa0, D_ONE
+    FLAGS 17, 1
+    // overflow, underflow, division by zero, invalid
+    FSET fa4, 0x6570000000000000        // 2^600
+    fmul.d fa0, fa4, fa4
+    FCHECK 18, fa0, 0x7ff0000000000000
+    FLAGS 19, 5                         // OF | NX
+    FSET fa4, 0x1a70000000000000        // 2^-600
+    fmul.d fa0, fa4, fa4
+    FCHECK 20, fa0, 0
+    FLAGS 21, 3                         // UF | NX
+    FSET fa4, 0
+    fdiv.d fa0, fa1, fa4
+    FCHECK 22, fa0, 0x7ff0000000000000
+    FLAGS 23, 8                         // DZ
+    fdiv.d fa0, fa4, fa4
+    FCHECK 24, fa0, D_QNAN
+    FLAGS 25, 16                        // NV
+    FSET fa4, 0xbff0000000000000
+    fsqrt.d fa0, fa4
+    FCHECK 26, fa0, D_QNAN
+    FLAGS 27, 16
+    FSET fa4, 0x8000000000000000        // -0
+    fsqrt.d fa0, fa4
+    FCHECK 28, fa0, 0x8000000000000000
+    FLAGS 29, 0
+    fadd.d fa0, fa4, fa4
+    FCHECK 30, fa0, 0x8000000000000000  // -0 + -0 = -0
+    // NaN operands: the canonical NaN; NV only for a signaling one
+    FSET fa4, 0x7ff8000000000123
+    fadd.d fa0, fa4, fa1
+    FCHECK 31, fa0, D_QNAN
+    FLAGS 32, 0
+    FSET fa4, D_SNAN
+    fmul.d fa0, fa1, fa4
+    FCHECK 33, fa0, D_QNAN
+    FLAGS 34, 16
+    // subnormals: an exact sum, an inexact product rounding to zero (ties to even)
+    FSET fa4, 1
+    fadd.d fa0, fa4, fa4
+    FCHECK 35, fa0, 2
+    FLAGS 36, 0
+    FSET fa5, 0x3fe0000000000000        // 0.5
+    fmul.d fa0, fa4, fa5
+    FCHECK 37, fa0, 0
+    FLAGS 38, 3
+    // sign injection keeps NaN payloads and raises nothing
+    FSET fa4, D_SNAN
+    fsgnjn.d fa0, fa4, fa4
+    FCHECK 39, fa0, 0xfff0000000000001
+    fsgnjx.d fa0, fa0, fa1
+    FCHECK 40, fa0, 0xfff0000000000001
+    fsgnj.d fa0, fa1, fa0
+    FCHECK 41, fa0, 0xbff0000000000000
+    FLAGS 42, 0
+    // compares: -0 == +0; a signaling NaN makes FEQ invalid, any NaN FLT and FLE
+    FSET fa4, 0x8000000000000000
+    FSET fa5, 0
+    feq.d a0, fa4, fa5
+    CHECK 43, a0, 1
+    flt.d a0, fa4, fa5
+    CHECK 44, a0, 0
+    fle.d a0, fa4, fa5
+    CHECK 45, a0, 1
+    FLAGS 46, 0
+    FSET fa4, D_QNAN
+    feq.d a0, fa4, fa4
+    CHECK 47, a0, 0
+    FLAGS 48, 0
+    flt.d a0, fa4, fa1
+    CHECK 49, a0, 0
+    FLAGS 50, 16
+    FSET fa4, D_SNAN
+    feq.d a0, fa1, fa4
+    CHECK 51, a0, 0
+    FLAGS 52, 16
+    // loads and stores: FLW NaN-boxes; a round trip keeps the bits
+    la a1, words
+    flw fa0, 0(a1)
+    FCHECK 53, fa0, 0xffffffff3f800000
+    fld fa0, 8(a1)
+    FCHECK 54, fa0, 0x7ff0000000000001
+    fsd fa0, 16(a1)
+    ld a0, 16(a1)
+    CHECK 55, a0, 0x7ff0000000000001
+    fsw fa1, 24(a1)
+    lwu a0, 24(a1)
+    CHECK 56, a0, 0
+    // mstatus.FS: what makes it Dirty and what does not
+    FS_INITIAL
+    fsd fa1, 16(a1)
+    fmv.x.d a0, fa1
+    feq.d a0, fa1, fa2
+    FS_IS 57, 1
+    fld fa0, 16(a1)
+    FS_IS 58, 3
+    FS_INITIAL
+    fadd.d fa0, fa1, fa2
+    FS_IS 59, 3
+    FS_INITIAL
+    fsgnj.d fa0, fa1, fa1
+    FS_IS 60, 3
+    FS_INITIAL
+    fmv.d.x fa0, zero
+    FS_IS 61, 3
+    feq.d a0, fa1, fa4                  // sNaN
+    FLAGS 62, 16
+TEST_PASS
+
+    .data
+    .align 3
+words:
+    .word 0x3f800000, 0
+    .dword 0x7ff0000000000001
+    .dword 0
+    .dword -1

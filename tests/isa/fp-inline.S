@@ -184,6 +184,41 @@ TEST_BEGIN
     FS_IS 61, 3
     feq.d a0, fa1, fa4                  // sNaN
     FLAGS 62, 16
+    // fused multiply-adds: one rounding (3 * RN(1/3) - 1 is exactly -2^-54), negations, NX, frm
+    FSET fa1, D_ONE
+    FSET fa2, D_TWO
+    FSET fa3, D_THREE
+    fmadd.d fa0, fa2, fa3, fa1
+    FCHECK 64, fa0, 0x401c000000000000
+    FLAGS 65, 0
+    FSET fa5, 0x3fd5555555555555
+    FSET fa6, 0xbff0000000000000
+    fmadd.d fa0, fa5, fa3, fa6
+    FCHECK 66, fa0, 0xbc90000000000000
+    FLAGS 67, 0
+    fmsub.d fa0, fa1, fa1, fa1
+    FCHECK 68, fa0, 0
+    fnmadd.d fa0, fa1, fa1, fa1
+    FCHECK 69, fa0, 0xc000000000000000
+    fnmsub.d fa0, fa1, fa1, fa1
+    FCHECK 70, fa0, 0
+    FLAGS 71, 0
+    FSET fa4, 0x3c30000000000000        // 2^-60
+    fmadd.d fa0, fa1, fa1, fa4
+    FCHECK 72, fa0, D_ONE
+    FLAGS 73, 1
+    fsrmi 3
+    fmadd.d fa0, fa1, fa1, fa4
+    FCHECK 74, fa0, 0x3ff0000000000001
+    FLAGS 75, 1
+    fsrmi 0
+    fnmsub.d fa0, fa5, fa3, fa1         // -(3 * RN(1/3)) + 1 = 2^-54
+    FCHECK 76, fa0, 0x3c90000000000000
+    FLAGS 77, 0
+    FSET fa4, D_SNAN
+    fmadd.d fa0, fa1, fa1, fa4
+    FCHECK 78, fa0, D_QNAN
+    FLAGS 79, 16
 TEST_PASS
 
     .data

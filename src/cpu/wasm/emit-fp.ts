@@ -44,6 +44,10 @@ const SPLIT = 134217729;
 const TWO_M480 = 2 ** -480;
 const TWO_P480 = 2 ** 480;
 const TWO_P1000 = 2 ** 1000;
+const MIN_NORMAL_D = 2 ** -1022;
+/** The fused multiply-add opcodes (FMADD, FMSUB, FNMSUB, FNMADD: kind 0..3 by (opcode - 0x43) >> 2). */
+const OP_FMADD = 0x43;
+const OP_FNMADD = 0x4f;
 /**
  * Scratch doubles, held in i64 locals (reinterpreted) so that the block function's local list
  * stays the emitter's: pseudo register pairs above the real ones (0..64).
@@ -57,6 +61,17 @@ const enum F {
   AL,
   BH,
   BL,
+  C,
+  UL,
+  TL,
+  S,
+  E,
+  V,
+  E3,
+  D,
+  W,
+  X1,
+  X2,
 }
 
 /** The fields of an OP-FP word this file handles, or null (the closure runs it). */
@@ -105,7 +120,7 @@ export class FpEmitter extends ExtEmitter {
         this.fpStore(kind === K.FSD, a, b, w1, k);
         return true;
       case K.FP:
-        return this.opFp(w1, k);
+        return this.fma(w1, k) || this.opFp(w1, k);
       default:
         return false;
     }
@@ -181,6 +196,23 @@ export class FpEmitter extends ExtEmitter {
   /** Push f register r as an f64. */
   private freg(r: number): void {
     this.c.get(L.HB).mem(Op.F64Load, 3, HartArea.f + 8 * r);
+  }
+
+  /**
+   * Where OFF says the fast path held: f[rd] = R, fflags |= NX if IDX, FS Dirty; else the closure.
+   */
+  private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>): void {
+    const c = this.c;
+    c.get(L.OFF).open(Op.If);
+    c.get(L.HB);
+    this.fget(F.R);
+    c.mem(Op.F64Store, 3, HartArea.f + 8 * rd);
+    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).get(L.IDX).i32(NX).op(Op.I32Mul).op(Op.I32Or);
+    c.mem(Op.I32Store, 2, HartArea.fflags);
+    this.markDirty();
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
   }
 
   /** OP-FP word `inst`, op `k`; false when not one of the forms inlined here. */
@@ -316,11 +348,14 @@ export class FpEmitter extends ExtEmitter {
     this.fset(lo);
   }
 
-  /**
-   * Push i32: the exact error a*b - p (Dekker, fast.ts productError, evaluated in its order) is
-   * non-zero. Uses T.
-   */
+  /** Push i32: the exact error a*b - p (productError) is non-zero. */
   private productInexact(a: F, b: F, p: () => void): void {
+    this.productError(a, b, p);
+    this.c.f64(0).op(Op.F64Ne);
+  }
+
+  /** Push the f64 exact error a*b - p (Dekker, fast.ts productError, evaluated in its order). Uses T. */
+  private productError(a: F, b: F, p: () => void): void {
     const c = this.c;
     this.split(a, F.AH, F.AL);
     this.split(b, F.BH, F.BL);
@@ -338,7 +373,6 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.F64Add);
     mul(F.AL, F.BL);
     c.op(Op.F64Add);
-    c.f64(0).op(Op.F64Ne);
   }
 
   /**
@@ -443,18 +477,134 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32Or).set(L.IDX);
       }
     }
-    c.get(L.OFF).open(Op.If);
-    c.get(L.HB);
+    this.result(rd, k, dirtyBefore);
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
+    c.op(Op.End);
+  }
+
+  /** Push the f64 exact error a+b - s of s = RN(a+b) (fast.ts sumError, in its order). Uses X1, X2. */
+  private sumError(a: () => void, b: () => void, s: F): void {
+    const c = this.c;
+    this.fget(s);
+    a();
+    c.op(Op.F64Sub);
+    this.fset(F.X1); // bv
+    this.fget(s);
+    this.fget(F.X1);
+    c.op(Op.F64Sub);
+    this.fset(F.X2); // av
+    a();
+    this.fget(F.X2);
+    c.op(Op.F64Sub);
+    b();
+    this.fget(F.X1);
+    c.op(Op.F64Sub).op(Op.F64Add);
+  }
+
+  /**
+   * FMADD.D, FMSUB.D, FNMSUB.D, FNMADD.D in round-to-nearest-even: fpu/fast.ts fmaD in wasm (Boldo
+   * and Melquiond's emulation with rounding to odd), with its operand windows and its exactness
+   * test from the error terms; a result of magnitude at most 2^-1022 runs the closure. False for
+   * another word or rounding mode.
+   */
+  private fma(inst: number, k: number): boolean {
+    const opcode = inst & 0x7f;
+    if (opcode < OP_FMADD || opcode > OP_FNMADD || (opcode & 3) !== 3 || ((inst >>> 25) & 3) !== FMT_D) return false;
+    const rm = (inst >>> 12) & 7;
+    if (rm !== RNE && rm !== DYN) return false;
+    const kind = (opcode - OP_FMADD) >> 2; // 0 FMADD, 1 FMSUB, 2 FNMSUB, 3 FNMADD
+    const rd = (inst >>> 7) & 31;
+    const rs1 = (inst >>> 15) & 31;
+    const rs2 = (inst >>> 20) & 31;
+    const rs3 = inst >>> 27;
+    const c = this.c;
+    const g = (l: F) => (): void => this.fget(l);
+    const dirtyBefore = new Set(this.dirty);
+    this.enabled(rm === DYN);
+    c.open(Op.If);
+    this.freg(rs1);
+    if (kind >= 2) c.op(Op.F64Neg);
+    this.fset(F.A);
+    this.freg(rs2);
+    this.fset(F.B);
+    this.freg(rs3);
+    if (kind === 1 || kind === 3) c.op(Op.F64Neg);
+    this.fset(F.C);
+    this.inWindow(F.A);
+    this.inWindow(F.B);
+    c.op(Op.I32And);
+    this.inWindow(F.C);
+    c.op(Op.I32And).set(L.OFF);
+    // uh = a*b (R); ul = uh == 0 ? 0 : error(a, b, uh).
+    this.fget(F.A);
+    this.fget(F.B);
+    c.op(Op.F64Mul);
+    this.fset(F.R);
+    this.productError(F.A, F.B, g(F.R));
+    c.f64(0);
     this.fget(F.R);
-    c.mem(Op.F64Store, 3, HartArea.f + 8 * rd);
-    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).get(L.IDX).i32(NX).op(Op.I32Mul).op(Op.I32Or);
-    c.mem(Op.I32Store, 2, HartArea.fflags);
-    this.markDirty();
+    c.f64(0).op(Op.F64Ne).op(Op.Select);
+    this.fset(F.UL);
+    // th = c + uh (T is productError's scratch: th goes to BH once that is done); tl = its error.
+    this.fget(F.C);
+    this.fget(F.R);
+    c.op(Op.F64Add);
+    this.fset(F.D);
+    this.sumError(g(F.C), g(F.R), F.D);
+    this.fset(F.TL);
+    // s = tl + ul; e = its error.
+    this.fget(F.TL);
+    this.fget(F.UL);
+    c.op(Op.F64Add);
+    this.fset(F.S);
+    this.sumError(g(F.TL), g(F.UL), F.S);
+    this.fset(F.E);
+    // v = RO(tl + ul): s, or when e != 0 and s is even, its neighbour toward e (bits +1 away from
+    // zero when e and s have one sign, -1 toward zero otherwise; s != 0 there).
+    c.get(this.local(F.S));
+    c.i64(1).i64(-1);
+    this.fget(F.E);
+    c.f64(0).op(Op.F64Gt);
+    this.fget(F.S);
+    c.f64(0).op(Op.F64Gt).op(Op.I32Eq).op(Op.Select).op(Op.I64Add);
+    c.get(this.local(F.S));
+    this.fget(F.E);
+    c.f64(0).op(Op.F64Ne);
+    c.get(this.local(F.S)).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
+    c.op(Op.Select).set(this.local(F.V));
+    // z = th + v (R); usable when |z| > 2^-1022.
+    this.fget(F.D);
+    this.fget(F.V);
+    c.op(Op.F64Add);
+    this.fset(F.R);
+    this.fget(F.R);
+    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt).get(L.OFF).op(Op.I32And).set(L.OFF);
+    this.sumError(g(F.D), g(F.V), F.R);
+    this.fset(F.E3);
+    // Exact: e == 0 ? e3 == 0 : (with d = v - s, w = d - e) error(d, -e, w) == 0 && e3 == w.
+    this.fget(F.E3);
+    c.f64(0).op(Op.F64Eq);
+    this.fget(F.V);
+    this.fget(F.S);
+    c.op(Op.F64Sub);
+    this.fset(F.D);
+    this.fget(F.D);
+    this.fget(F.E);
+    c.op(Op.F64Sub);
+    this.fset(F.W);
+    this.sumError(g(F.D), () => void (this.fget(F.E), c.op(Op.F64Neg)), F.W);
+    c.f64(0).op(Op.F64Eq);
+    this.fget(F.E3);
+    this.fget(F.W);
+    c.op(Op.F64Eq).op(Op.I32And);
+    this.fget(F.E);
+    c.f64(0).op(Op.F64Eq).op(Op.Select);
+    c.op(Op.I32Eqz).set(L.IDX);
+    this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore);
     c.op(Op.End);
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore);
-    c.op(Op.End);
+    return true;
   }
 }

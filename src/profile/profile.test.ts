@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { phaseOfFrame } from "./host.js";
 import { checkProfilePath, systemMapBeside } from "./profile.js";
 
 const dir = mkdtempSync(join(tmpdir(), "corral-profile-unit-"));
@@ -34,4 +35,13 @@ test("systemMapBeside: System.map-<release> for vmlinux-<release>, else System.m
   assert.equal(systemMapBeside(k).systemMap, join(dir, "System.map"));
   writeFileSync(join(dir, "System.map-6.1-x"), "");
   assert.equal(systemMapBeside(k).systemMap, join(dir, "System.map-6.1-x"));
+});
+
+test("phaseOfFrame: the wasm tier's services run the guest; its compiling functions compile", () => {
+  const frame = (functionName: string): Parameters<typeof phaseOfFrame>[0] => ({
+    functionName,
+    url: "file:///w/dist/src/cpu/wasm/tier.js",
+  });
+  for (const fn of ["run", "call", "load", "store"]) assert.equal(phaseOfFrame(frame(fn)), "compiled code (wasm)", fn);
+  for (const fn of ["flush", "compile"]) assert.equal(phaseOfFrame(frame(fn)), "wasm compile", fn);
 });

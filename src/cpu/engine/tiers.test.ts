@@ -154,7 +154,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compileNow(b), 1);
-    } else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
+    } else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.count, b.ops);
     else for (i = 0; i < b.ops.length; i++) if (b.ops[i]!(h) === true) break;
   } catch (e) {
     if (e !== TRAP) throw e;
@@ -397,7 +397,7 @@ test("the JIT emits common instructions inline, not as closure calls", () => {
     pack(dec.entry, code, k);
     return dec.op;
   });
-  const src = blockSource({ ops, code, offs: Int32Array.from([0, 4, 8]), n: 3 });
+  const src = blockSource({ ops, op: (k) => ops[k]!, count: 3, code, offs: Int32Array.from([0, 4, 8]), n: 3 });
   assert.doesNotMatch(src, /\bo\d+\(h\)/, src);
   assert.match(src, /h\.ld\(/);
 });

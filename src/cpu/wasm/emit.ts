@@ -401,7 +401,7 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
   const written = new Set<number>();
   const isReg = (p: number): boolean => p >= 2 && p <= 62 && (p & 1) === 0;
   for (const b of bs)
-    for (let k = 0; k < b.ops.length; k++) {
+    for (let k = 0; k < b.count; k++) {
       const [, d, a, r2] = entryAt(b.code, k);
       if (isReg(d)) {
         written.add(d);
@@ -465,14 +465,14 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
     if (n > 1) c.op(Op.End); // member j's code follows the end of its block
     e.member(ids[j]!, b.off, n - 1 - j);
     let ended = false;
-    for (let k = 0; k < b.ops.length && !ended; k++) {
+    for (let k = 0; k < b.count && !ended; k++) {
       const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
       if (r === "exit") {
         e.leave(true);
         e.toExit(0);
         ended = true;
       }
-      const last = k === b.n - 1 && b.ops.length === b.n;
+      const last = k === b.n - 1 && b.count === b.n;
       if (r === "call" && held !== null && !last) return null;
       if (r === "call" && last) {
         // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the

@@ -152,7 +152,7 @@ export class WasmTier {
       this.table.set(idx, exports[`f${fn[j]}`]);
       this.sites[idx] = {
         b,
-        sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
+        sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
         last: b.n - 1,
       };
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
@@ -228,7 +228,7 @@ export class WasmTier {
     const h = this.h!;
     const site = this.sites[id]!;
     this.at(h, site, k, done, pc);
-    site.b.ops[k]!(h);
+    site.b.op(k)(h);
     // A closure ending the block set the pc itself (xRET, ECALL, WFI...): compiled code leaves it.
     if (k === site.last) setPc(h, h.pc);
     this.stopCheck(h, site);
@@ -307,7 +307,7 @@ function regions(blocks: readonly Queued[]): number[][] {
 /** RAM offsets of block `b`'s static exits that stay in its page (branches, JAL, the fall-through). */
 function staticTargets(b: Queued): number[] {
   const out: number[] = [];
-  for (let k = 0; k < b.ops.length; k++) {
+  for (let k = 0; k < b.count; k++) {
     const [kind, , , , w1] = entryAt(b.code, k);
     if (kind !== K.JAL && kind !== K.NEXT && (kind < K.BEQ || kind > K.BGEU)) continue;
     const inPage = (b.off & 0xfff) + w1;

@@ -210,7 +210,13 @@ export function interpret(
               if (size === 8) vh = m.getInt32(r + 4, true);
             }
           } else {
-            v = h.loadSlow(at, size);
+            // The same sum as `at` (IEEE addition commutes), written so that V8 does not merge the
+            // two: when the load's and the store's slow calls shared one value, V8 boxed it (a
+            // heap number) where both paths meet, before the TLB probe, on every load and store
+            // to an address outside the small-integer range, as kernel addresses are: most of
+            // what a boot allocated (docs/benchmarks.md). Each call now boxes its own, on its
+            // slow path.
+            v = h.loadSlow(imm + (ah * TWO32 + (al >>> 0)), size);
             if (size === 8) vh = h.hiOut;
           }
           switch (kind) {

@@ -525,6 +525,25 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     if (!ok) this.raise(Exc.StoreAccess, a);
   }
 
+  /**
+   * RAM offset for an LR, SC or AMO at `a` (`lo`: its low word), through the TLB's fast path when
+   * it hits, else amoOffset. Small so that V8 inlines it into the atomics' closures, as it inlines
+   * `lw`: a call that passes the address (a double) out of line boxes it, and the atomics' calls
+   * were most of the garbage a boot made (docs/benchmarks.md). A hit implies what amoOffset
+   * checks: RAM, the permission, no armed data trigger (which keeps the data TLBs empty), and for
+   * a write no code in the page.
+   */
+  amoAt(a: number, lo: number, size: 4 | 8, isLr: boolean): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
+    if ((lo & (size - 1)) === 0) {
+      if (isLr) {
+        if (this.rtag[i] === a - off) return this.radd[i]! + off;
+      } else if (this.wtag[i] === a - off) return this.wadd[i]! + off;
+    }
+    return this.amoOffset(a, size, isLr);
+  }
+
   /** RAM offset for an AMO/SC (write permission, RAM only, naturally aligned; spec 8.4). */
   amoOffset(a: number, size: 4 | 8, isLr: boolean): number {
     // A load/store address breakpoint comes before a misaligned address (3.1.15).

@@ -158,7 +158,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (funct5 === 0x02)
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), size, true);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, size, true);
       const v = h.view;
       const lo = v.getInt32(off, true);
       x[d + 1] = double ? v.getInt32(off + 4, true) : lo >> 31;
@@ -168,7 +168,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (funct5 === 0x03)
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), size, false);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, size, false);
       const ok = h.reservation === off;
       h.reservation = -1;
       if (ok) {
@@ -183,7 +183,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
     if (!f) return null;
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), 4, false);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, 4, false);
       const v = h.view;
       const old = v.getInt32(off, true);
       v.setInt32(off, f(old, x[b]!), true);
@@ -194,7 +194,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (!(funct5 in AMO32)) return null;
   return (h) => {
     const x = h.x;
-    const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), 8, false);
+    const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, 8, false);
     const v = h.view;
     const ol = v.getInt32(off, true);
     const oh = v.getInt32(off + 4, true);

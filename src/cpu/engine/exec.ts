@@ -62,6 +62,8 @@ export class Block {
   wx = -1;
   /** Waiting to be compiled with its batch (WasmTier.compile). */
   queued = false;
+  /** Its batch is being compiled off the thread (WasmTier.flush). */
+  compiling = false;
   /**
    * Successor links (see runHart): two blocks of the same physical page that ran after this one,
    * each with the distance of its virtual pc from this block's. Null/NO_LINK when unset. The

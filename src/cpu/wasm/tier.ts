@@ -52,6 +52,10 @@ export class WasmTier {
   private queue: Queued[] = [];
   /** The imports of every block module. */
   private readonly imports: WebAssembly.Imports;
+  /** Counts CodeCache.trim's drops: a batch compiled off the thread across one is not installed. */
+  private generation = 0;
+  /** Why compiling a batch off the thread failed (a bug, as a failing `new WebAssembly.Module` is). */
+  private failure: Error | null = null;
   /** The run in progress: its hart and the hart's instret on entry. */
   private h: Hart | null = null;
   private instret0 = 0;
@@ -85,13 +89,15 @@ export class WasmTier {
    * batch is full compiles the batch as it is. Returns whether `b` was compiled (Block.wx set).
    */
   compile(b: Queued, hot: number): boolean {
+    if (this.failure !== null) throw this.failure;
+    if (b.compiling) return false;
     if (!b.queued) {
       b.queued = true;
       this.queue.push(b);
       // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
       if (this.queue.length < BATCH && hot > 1) return false;
     } else if (b.hits < 2 * hot) return false;
-    this.flush();
+    this.flush(hot > 1);
     return b.wx >= 0;
   }
 
@@ -101,8 +107,14 @@ export class WasmTier {
     return b.wx;
   }
 
-  /** Compile every queued block that is still alive, in one module. */
-  flush(): void {
+  /**
+   * Compile every queued block that is still alive, in one module. `offThread`: V8 compiles the
+   * module on a background thread (WebAssembly.compile) while the blocks go on in the
+   * interpreter; the machine's loop yields to the event loop between slices (machine.ts), where
+   * the batch is installed. `new WebAssembly.Module` compiled on the vCPU's thread: 3 % of a
+   * boot's samples (docs/benchmarks.md).
+   */
+  flush(offThread = false): void {
     const blocks = this.queue.filter((b) => !b.dead);
     for (const b of this.queue) b.queued = false;
     this.queue = [];
@@ -146,9 +158,43 @@ export class WasmTier {
         export: `f${f}`,
       })),
     });
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    if (!offThread) {
+      this.install(blocks, idxs, fn, new WebAssembly.Module(bytes));
+      return;
+    }
+    for (const b of blocks) b.compiling = true;
+    const gen = this.generation;
+    WebAssembly.compile(bytes).then(
+      (module) => {
+        for (const b of blocks) b.compiling = false;
+        // Blocks dropped meanwhile (CodeCache.trim): their slots were forgotten with them.
+        if (gen === this.generation) this.install(blocks, idxs, fn, module);
+      },
+      (e: unknown) => {
+        for (const b of blocks) b.compiling = false;
+        this.failure = e instanceof Error ? e : new Error(String(e));
+      },
+    );
+  }
+
+  /**
+   * Put a compiled batch in the table: block j's function is export `f${fn[j]}`, in slot idxs[j].
+   * A block killed while its batch compiled (its page was rewritten: every block of a region
+   * goes with it) gives its slot back instead.
+   */
+  private install(
+    blocks: readonly Queued[],
+    idxs: readonly number[],
+    fn: readonly number[],
+    module: WebAssembly.Module,
+  ): void {
+    const exports = new WebAssembly.Instance(module, this.imports).exports;
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
+      if (b.dead) {
+        this.free.push(idx);
+        return;
+      }
       this.table.set(idx, exports[`f${fn[j]}`]);
       this.sites[idx] = {
         b,
@@ -187,6 +233,7 @@ export class WasmTier {
    * the slots still remember of them, so the dead blocks and their modules can be collected.
    */
   forgetAll(): void {
+    this.generation++;
     for (const b of this.queue) b.queued = false;
     this.queue = [];
     this.sites.length = 0;
@@ -326,6 +373,8 @@ export interface Queued extends CompileInput {
   readonly hits: number;
   /** Waiting in the tier's queue. */
   queued: boolean;
+  /** In a batch being compiled off the thread (WasmTier.flush). */
+  compiling: boolean;
   /** Its table index once compiled (set by the tier), else -1. */
   wx: number;
 }

@@ -16,6 +16,8 @@
  * The constants shared with the host are checked against protocol.ts by src/image/agent.test.ts.
  */
 
+#include "riscv-syscall.h"
+
 #define AGENT_PORT_NAME "org.corral.agent"
 #define AGENT_VERSION 4
 #define OUTPUT_CHUNK 3072
@@ -163,22 +165,6 @@ struct dirent64 {
   u8 type;
   char name[];
 };
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  register long a4 __asm__("a4") = e;
-  register long a5 __asm__("a5") = f;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5) : "memory");
-  return a0;
-}
-#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
-#define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
-#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 /* gcc may emit calls to these even in a freestanding program. */
 void *memset(void *d, int c, unsigned long n) {

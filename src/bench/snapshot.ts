@@ -6,9 +6,9 @@
  * from the fork call to each clone's first answered exec; both once with a new VM process each
  * and once taking warm pool processes (src/vm/pool.ts: started and warmed up on the snapshot
  * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
- * and the bench's own at the end. Returns markdown for docs/benchmarks.md.
+ * and the bench's own at the end, or on SIGINT/SIGTERM (src/bench/cleanup.ts). Returns markdown for docs/benchmarks.md.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
 import { listVms, vmDir } from "../vm/state.js";
@@ -16,6 +16,7 @@ import { cpuSeconds } from "../sys/proc.js";
 import { qemuRestore } from "./qemu-restore.js";
 import { daemonNodeFlags } from "../vm/launch.js";
 import { poolMembers, startPool, stopPool } from "../vm/pool.js";
+import { onInterrupt, tempDir } from "./cleanup.js";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,7 +48,9 @@ const range = (xs: number[]): string => `min ${ms(Math.min(...xs))}, max ${ms(Ma
 
 export async function benchSnapshot(rounds = 3): Promise<string> {
   await stopPool();
-  const tmp = mkdtempSync(join("/dev/shm", "corral-bench-snap-"));
+  // Interrupted: the pool's processes go (the VMs are stopped by the handler, main.ts).
+  const release = onInterrupt(() => stopPool());
+  const tmp = tempDir("corral-bench-snap-", "/dev/shm");
   const name = `bench-snap-${process.pid}`;
   const t0 = performance.now();
   const parent = await Corral.start({ name, memory: "256M" });
@@ -120,5 +123,6 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     for (const vm of vms.reverse()) await remove(vm);
     await stopPool();
     rmSync(tmp, { recursive: true, force: true });
+    release();
   }
 }

@@ -15,6 +15,7 @@ import { VirtioNet } from "../devices/virtio/net.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
 import { Ecam, PciWindow } from "../devices/pci/host-bridge.js";
 import type { VmSpec } from "../vm/spec.js";
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { isCorralError } from "../errors.js";
 import { freezeDisk, type FrozenDisk } from "./disks.js";
 import { SNAPSHOT_FILES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type FilePart, type Manifest } from "./format.js";
@@ -100,14 +101,27 @@ function* slices(u8: Uint8Array, step: number): Generator<Uint8Array> {
   for (let at = 0; at < u8.length; at += step) yield u8.subarray(at, Math.min(u8.length, at + step));
 }
 
-/** The spec as JSON, each NIC with the MAC its guest was given: a restore keeps it (the guest's driver read it at boot). */
-function specWithMacs(src: SnapshotSource): Record<string, unknown> {
+/**
+ * The spec as JSON, each NIC with the MAC its guest was given (a restore keeps it: the guest's
+ * driver read it at boot), and each disk and NIC with its name and the rate limits in force now,
+ * which `corral vm limit` may have changed since the spec was written: a restore runs with those.
+ */
+function savedSpec(src: SnapshotSource): Record<string, unknown> {
   const spec = JSON.parse(JSON.stringify(src.spec)) as VmSpec;
   spec.devices = spec.devices.map((d, i) => {
     const dev = src.devices[i];
-    return d.kind === "net" && dev instanceof VirtioNet ? { ...d, mac: dev.mac } : d;
+    if (d.kind === "net" && dev instanceof VirtioNet)
+      return { ...withLimit(d, dev.txLimiter.limit), name: dev.name, mac: dev.mac };
+    if (d.kind === "blk" && dev instanceof VirtioBlk) return { ...withLimit(d, dev.limiter.limit), name: dev.name };
+    return d;
   });
   return spec as unknown as Record<string, unknown>;
+}
+
+/** `d` with `limit` as its limits (none when nothing is limited). */
+function withLimit<D extends { limit?: RateLimitSpec | undefined }>(d: D, limit: RateLimitSpec): D {
+  const { limit: _old, ...rest } = d;
+  return (Object.keys(limit).length > 0 ? { ...rest, limit } : rest) as D;
 }
 
 /** Take a snapshot of `src` into `dirArg` (which must not exist). */
@@ -150,7 +164,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       version: SNAPSHOT_VERSION,
       createdAt: Date.now(),
       source: src.name,
-      spec: specWithMacs(src),
+      spec: savedSpec(src),
       sbi: m.sbi !== null,
       ram,
       ramStamp:

@@ -13,6 +13,7 @@ import { checkSnapshot } from "./restore.js";
 import { SnapshotError } from "./state.js";
 import type { VmSpec } from "../vm/spec.js";
 import type { RateLimitSpec } from "../devices/kinds/limit.js";
+import { epochMs } from "../vm/phases.js";
 
 /** Snapshot the running VM `name` into `dir` (which must not exist yet). */
 export async function snapshotVm(name: string, dir: string, o: { home?: string } = {}): Promise<SnapshotInfo> {
@@ -41,6 +42,8 @@ export interface RestoreOptions {
    * snapshotted VM had in force; null for none. The others keep theirs.
    */
   limits?: Record<string, RateLimitSpec | null> | undefined;
+  /** When the restore (or the fork it is part of) was called, epoch ms: its phase timings start there (src/vm/phases.ts). */
+  calledAt?: number | undefined;
 }
 
 /** `devices` with the limits of `limits` (by device name); NO_SUCH_DEVICE for a name none has. */
@@ -68,6 +71,7 @@ export function withLimits(
 
 /** Start a VM from the snapshot in `dir`; resolves once it answers, with a client for it. */
 export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<VmClient> {
+  const calledAt = o.calledAt ?? epochMs();
   const name = o.name ?? randomName();
   checkName(name);
   const checked = checkSnapshot(dir, { trustRam: o.trustRam === true });
@@ -78,7 +82,7 @@ export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<Vm
     { ...snap.spec, name },
     {
       home: o.home,
-      restore: { ...snap, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
+      restore: { ...snap, calledAt, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
     },
   );
 }

@@ -6,7 +6,7 @@
  * partial directory and the VM runs on.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Machine } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -86,16 +86,27 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
   let size = 0;
   try {
     for (const c of chunks) {
-      for (let done = 0; done < c.length;) done += writeSync(fd, c, done, c.length - done);
+      // Runs of zeros are left as holes (read back as zeros): an idle guest's RAM is mostly
+      // pages it never wrote, and on tmpfs (a fork's snapshot) a hole costs neither a copy nor memory.
+      for (let at = 0; at < c.length; at += HOLE_GRAIN) {
+        const part = c.subarray(at, Math.min(c.length, at + HOLE_GRAIN));
+        if (part.length === HOLE_GRAIN && Buffer.compare(part, ZEROS) === 0) continue;
+        for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done, size + at + done);
+      }
       if (hash) h.update(c);
       size += c.length;
     }
+    ftruncateSync(fd, size);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
 }
+
+/** The unit of holes in a written part: a zero run shorter than this is written. */
+const HOLE_GRAIN = 64 * 1024;
+const ZEROS = new Uint8Array(HOLE_GRAIN);
 
 function* slices(u8: Uint8Array, step: number): Generator<Uint8Array> {
   for (let at = 0; at < u8.length; at += step) yield u8.subarray(at, Math.min(u8.length, at + step));

@@ -208,7 +208,7 @@ export class Machine implements HartHost {
   pause(): Promise<() => void> {
     if (this.pauseAsk) throw new Error("machine already paused");
     if (this.ram.shared)
-      throw new CorralError(
+      throw new CorralError<"THREADED_PAUSE">(
         "THREADED_PAUSE",
         "a VM whose harts run on threads (CORRAL_THREADS=1) cannot be snapshotted or forked yet: start it without CORRAL_THREADS",
       );

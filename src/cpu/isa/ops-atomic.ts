@@ -16,7 +16,6 @@
  * fails only when another hart's store changed the word. RVWMO (chapter 17): each Atomics
  * operation is sequentially consistent, stronger than any .aq/.rl combination asks.
  */
-import type { Hart } from "../hart/hart.js";
 import { HartArea } from "../wasm/layout.js";
 import { TWO32 } from "./int64.js";
 import { AMO32, amo64, amo64Hi } from "./ops-mem.js";

@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [usernet] [pci] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
+ * [snapshot] [usernet] [pci] [smp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -21,6 +21,7 @@ import { benchNet } from "./net.js";
 import { benchSnapshot } from "./snapshot.js";
 import { benchUserNet } from "./usernet.js";
 import { benchPci } from "./pci.js";
+import { benchSmp } from "./smp.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -44,6 +45,7 @@ const BENCHMARKS = [
   "usernet",
   "pci",
   "sriov",
+  "smp",
   "fuzz",
   "clones",
 ] as const;
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
   if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("pci")) out.push(await benchPci(rounds, CORRAL));
   if (want("sriov")) out.push(await benchSriov(rounds));
+  if (want("smp")) out.push(await benchSmp(rounds, CORRAL));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

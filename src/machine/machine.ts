@@ -16,7 +16,7 @@ import { CodeCache, runHart } from "../cpu/engine/exec.js";
 import { Hart, HartState, type HartHost } from "../cpu/hart/hart.js";
 import { MmioBus } from "../devices/bus.js";
 import type { Uart16550 } from "../devices/uart16550.js";
-import { CorralError } from "../errors.js";
+import type { SavedState } from "../snapshot/state.js";
 import { HartThreads } from "./threads/run.js";
 
 /** Why a machine stopped. */
@@ -190,10 +190,12 @@ export class Machine implements HartHost {
    */
   private async runThreaded(): Promise<MachineExit> {
     const threads = new HartThreads(this);
+    this.threads = threads;
     try {
       while (this.exitReason === null) await new Promise<void>((r) => (this.wakeUp = r));
     } finally {
       this.retired = threads.retired();
+      this.threads = null;
       await threads.close();
     }
     return this.exitReason;
@@ -207,11 +209,8 @@ export class Machine implements HartHost {
    */
   pause(): Promise<() => void> {
     if (this.pauseAsk) throw new Error("machine already paused");
-    if (this.ram.shared)
-      throw new CorralError<"THREADED_PAUSE">(
-        "THREADED_PAUSE",
-        "a VM whose harts run on threads (CORRAL_THREADS=1) cannot be snapshotted or forked yet: start it without CORRAL_THREADS",
-      );
+    const threads = this.threads;
+    if (threads !== null && this.exitReason === null) return this.pauseThreads(threads);
     let resume!: () => void;
     const resumed = new Promise<void>((r) => (resume = r));
     return new Promise((resolve) => {
@@ -225,6 +224,26 @@ export class Machine implements HartHost {
       else this.wake(this.harts[0]!);
     });
   }
+
+  /** pause() for harts on threads: their states are kept for hartStates() while paused. */
+  private async pauseThreads(threads: HartThreads): Promise<() => void> {
+    this.pauseAsk = { reached: () => {}, resumed: Promise.resolve() };
+    this.clock.freeze();
+    this.pausedStates = await threads.pause();
+    return () => {
+      this.pausedStates = null;
+      this.pauseAsk = null;
+      this.clock.thaw();
+      threads.resume();
+    };
+  }
+
+  /** The harts' architectural state (Hart.saveState), for a snapshot of a paused machine. */
+  hartStates(): SavedState[] {
+    return this.pausedStates ?? this.harts.map((h) => h.saveState());
+  }
+  private threads: HartThreads | null = null;
+  private pausedStates: SavedState[] | null = null;
 
   /** Instructions per hart per round: SLICE, less while a round takes much longer than YIELD_MS. */
   private slice = SLICE;

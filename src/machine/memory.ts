@@ -126,7 +126,8 @@ export class GuestRam implements GuestMemory {
    * Call before anything runs on RAM.
    */
   loadFrom(fd: number): "mapped" | "copied" {
-    const at = hostAddress(this.buffer);
+    // The FFI takes no SharedArrayBuffer (RAM shared between hart threads): that RAM is read in.
+    const at = this.shared ? undefined : hostAddress(this.buffer);
     if (at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0) {
       try {
         mapFilePrivate(at + this.byteOffset, this.size, fd);

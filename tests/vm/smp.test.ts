@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { runGuestCommand } from "../../src/api/guest-command.js";
+import { Corral } from "../../src/api/index.js";
+import { vmDir } from "../../src/vm/state.js";
 import { launchVm } from "../../src/vm/launch.js";
 import { vmSpec } from "../../src/vm/options.js";
 import { isVmProcess } from "../../src/vm/state.js";
@@ -152,4 +154,25 @@ test("corral stop stops a VM whose 4 harts all spin, through its control socket"
   // Stopped through its socket, not killed (stop says "(killed)" for a VM that did not answer).
   assert.equal(r.stdout, "spin\n");
   assert.equal(isVmProcess(pid, "spin"), false);
+});
+
+test("a VM on 2 hart threads is snapshotted (the harts pause at a slice boundary), runs on, and its restore answers", async () => {
+  const name = `t-smp-snap-${process.pid}`;
+  const parent = await Corral.start({ name, memory: "256M", cpus: 2 });
+  const restored: { stop(): Promise<void> }[] = [];
+  try {
+    let r = await parent.exec(["sh", "-c", "echo parent > /tmp/mark; nproc"]);
+    assert.equal(r.stdout, "2\n", r.stderr);
+    const snap = join(home, "snap");
+    await parent.snapshot(snap);
+    r = await parent.exec(["sh", "-c", "echo after > /tmp/mark; cat /tmp/mark"]);
+    assert.equal(r.stdout, "after\n", r.stderr);
+    const copy = await Corral.restore(snap, { name: `${name}-r` });
+    restored.push(copy);
+    r = await copy.exec(["sh", "-c", "cat /tmp/mark; nproc"]);
+    assert.equal(r.stdout, "parent\n2\n", r.stderr);
+  } finally {
+    for (const vm of [...restored, parent]) await vm.stop().catch(() => {});
+    for (const n of [name, `${name}-r`]) rmSync(vmDir(n), { recursive: true, force: true });
+  }
 });

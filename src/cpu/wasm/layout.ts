@@ -54,6 +54,8 @@ export const HartArea = {
   startPc: 592,
   startArg: 600,
   retired: 608,
+  /** Non-zero while the machine asks the hart to stay paused (snapshots; machine/threads/run.ts). */
+  pause: 616,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
 } as const;

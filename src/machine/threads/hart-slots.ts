@@ -25,6 +25,7 @@ const I = {
   mipSw: HartArea.mipSw >>> 2,
   startArgLo: HartArea.startArg >>> 2,
   startArgHi: (HartArea.startArg >>> 2) + 1,
+  pause: HartArea.pause >>> 2,
 } as const;
 
 /** One hart's slots, seen from any thread. */
@@ -67,6 +68,14 @@ export class HartSlots {
   }
   parked(): boolean {
     return Atomics.load(this.s, I.parked) !== 0;
+  }
+  /** Ask the hart to stay paused at its next slice boundary (true), or to go on (false). */
+  setPause(on: boolean): void {
+    Atomics.store(this.s, I.pause, on ? 1 : 0);
+    this.request(0);
+  }
+  pauseAsked(): boolean {
+    return Atomics.load(this.s, I.pause) !== 0;
   }
   hsm(): number {
     return Atomics.load(this.s, I.hsm);

@@ -43,8 +43,8 @@ export interface HartThreadInit {
   cpus: number;
   ramSize: number;
   ramBase: number;
-  /** The machine clock's origin (Clock.origin), as a decimal string. */
-  origin: string;
+  /** The machine clock's origin (Clock.origin), kept up to date across pauses by the machine's thread. */
+  origin: BigInt64Array;
   hz: number;
   /** Corral is the SBI (direct boot). */
   sbi: boolean;
@@ -53,7 +53,11 @@ export interface HartThreadInit {
 
 /** Messages to the machine's thread. */
 export type HartThreadMessage =
-  { kind: "console"; bytes: Uint8Array } | { kind: "exit"; exit: MachineExit } | { kind: "fault"; message: string };
+  | { kind: "console"; bytes: Uint8Array }
+  | { kind: "exit"; exit: MachineExit }
+  | { kind: "fault"; message: string }
+  /** Paused at a slice boundary (the machine asked, HartSlots.setPause): the hart's state then. */
+  | { kind: "paused"; hart: number; state: SavedState };
 
 /** Instructions per slice: requests and timers are looked at between slices. */
 const SLICE = 20_000;
@@ -68,7 +72,7 @@ const slots = Array.from({ length: d.cpus }, (_, i) => new HartSlots(d.memory.bu
 const me = slots[d.hartId]!;
 const codeSync = new CodeSync(ram.codePages, slots, d.dirty);
 const clock = new Clock(d.hz);
-clock.adopt(BigInt(d.origin));
+clock.adopt(Atomics.load(d.origin, 0));
 let halted = false;
 
 const host: HartHost & { sbi: ((h: Hart) => void) | null } = {
@@ -154,6 +158,13 @@ function loop(): void {
   for (;;) {
     const seen = me.doorbell();
     if (me.requests() !== 0) serve(-1);
+    if (me.pauseAsked()) {
+      post({ kind: "paused", hart: d.hartId, state: h.saveState() });
+      while (me.pauseAsked()) me.wait(me.doorbell(), MAX_WAIT_MS * 10);
+      // The guest does not see the time spent paused (Machine.pause): the clock moved on.
+      clock.adopt(Atomics.load(d.origin, 0));
+      continue;
+    }
     if (halted || h.state !== HartState.Started) {
       me.wait(seen, MAX_WAIT_MS * 10);
       continue;

@@ -8,6 +8,8 @@ import type { Hart, PhysBus } from "../../cpu/hart/hart.js";
 import type { Clock } from "../clock.js";
 import type { GuestRam } from "../memory.js";
 import type { MachineExit } from "../machine.js";
+import { HartArea } from "../../cpu/wasm/layout.js";
+import type { SavedState } from "../../snapshot/state.js";
 import { CodeSync } from "./code-sync.js";
 import { HartSlots } from "./hart-slots.js";
 import type { HartThreadInit, HartThreadMessage } from "./hart-worker.js";
@@ -33,9 +35,15 @@ export class HartThreads {
   private readonly slots: HartSlots[];
   private readonly server: MailboxServer;
   private timer: NodeJS.Timeout | null = null;
+  /** The machine clock's origin, shared with the harts' threads (it moves when a pause ends). */
+  private readonly origin = new BigInt64Array(new SharedArrayBuffer(8));
+  /** The harts' states of the current pause, by hart, and the pause's waiter. */
+  private paused: (SavedState | undefined)[] = [];
+  private onPaused: (() => void) | null = null;
 
   constructor(private readonly m: ThreadedMachine) {
     const memory = m.ram.memory!;
+    Atomics.store(this.origin, 0, m.clock.origin);
     const cpus = m.harts.length;
     this.slots = m.harts.map((_, i) => new HartSlots(memory.buffer, i));
     const sync = new CodeSync(m.ram.codePages, this.slots);
@@ -55,7 +63,7 @@ export class HartThreads {
         cpus,
         ramSize: m.ram.size,
         ramBase: m.ram.base,
-        origin: m.clock.origin.toString(),
+        origin: this.origin,
         hz: m.clock.hz,
         sbi: m.sbi !== null,
         saved: h.saveState(),
@@ -77,7 +85,36 @@ export class HartThreads {
         return this.m.finish(msg.exit);
       case "fault":
         return this.m.finish({ kind: "fault", message: msg.message });
+      case "paused":
+        this.paused[msg.hart] = msg.state;
+        if (this.paused.filter((s) => s !== undefined).length === this.slots.length) this.onPaused?.();
+        return;
     }
+  }
+
+  /**
+   * Stop every hart at its next slice boundary; resolves with their states once all have, when
+   * this thread is the only one that touches the machine. Their interrupt-pending bits are read
+   * then, not when each hart saved: devices on this thread may have changed them meanwhile.
+   */
+  async pause(): Promise<SavedState[]> {
+    this.paused = [];
+    await new Promise<void>((resolve) => {
+      this.onPaused = resolve;
+      for (const s of this.slots) s.setPause(true);
+    });
+    this.onPaused = null;
+    return this.paused.map((state, i) => ({
+      ...state!,
+      mipExt: this.slots[i]!.s[HartArea.mipExt >>> 2]!,
+      mipSw: this.slots[i]!.s[HartArea.mipSw >>> 2]!,
+    }));
+  }
+
+  /** Let the harts go on, on the machine clock's (moved) origin. */
+  resume(): void {
+    Atomics.store(this.origin, 0, this.m.clock.origin);
+    for (const s of this.slots) s.setPause(false);
   }
 
   /** Bring the devices' time-driven state up to date and sleep until the next deadline. */

@@ -24,6 +24,18 @@ export default tseslint.config(
       "no-restricted-syntax": ["error", KOFFI],
     },
   },
+  {
+    // Layers: the command line and the API sit on top of the modules, never under them. The
+    // argument parser every command line shares is src/args.ts, not the CLI's.
+    files: ["src/**/*.ts"],
+    ignores: ["src/cli/**", "src/bench/**", "src/entry.ts", "src/**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["**/cli/*", "**/cli/**"], message: "a module must not depend on the CLI (src/cli)" }] },
+      ],
+    },
+  },
   // Codes are typed per module (src/<module>/errors.ts, or a union beside the code, as
   // vm/spec.ts's): a literal code given to the generic class would escape the compiler's check.
   ...[

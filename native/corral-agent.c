@@ -16,8 +16,11 @@
  * The constants shared with the host are checked against protocol.ts by src/image/agent.test.ts.
  */
 
+#include "riscv-syscall.h"
+
 #define AGENT_PORT_NAME "org.corral.agent"
-#define AGENT_VERSION 4
+#define AGENT_VERSION 5
+#define HOSTNAME_MAX 64
 #define OUTPUT_CHUNK 3072
 #define STDIN_CHUNK 16384
 #define STDIN_WINDOW 3
@@ -59,11 +62,13 @@ typedef unsigned char u8;
 #define SYS_sync 81
 #define SYS_exit_group 94
 #define SYS_nanosleep 101
+#define SYS_clock_settime 112
 #define SYS_kill 129
 #define SYS_rt_sigaction 134
 #define SYS_rt_sigprocmask 135
 #define SYS_reboot 142
 #define SYS_setsid 157
+#define SYS_sethostname 161
 #define SYS_prctl 167
 #define SYS_getpid 172
 #define SYS_munmap 215
@@ -73,6 +78,8 @@ typedef unsigned char u8;
 #define SYS_wait4 260
 
 #define AT_FDCWD (-100)
+#define CLOCK_REALTIME 0
+#define EINVAL 22
 #define O_RDONLY 0
 #define O_WRONLY 01
 #define O_RDWR 02
@@ -163,22 +170,6 @@ struct dirent64 {
   u8 type;
   char name[];
 };
-
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  register long a4 __asm__("a4") = e;
-  register long a5 __asm__("a5") = f;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5) : "memory");
-  return a0;
-}
-#define sys1(n, a) sys6(n, (long)(a), 0, 0, 0, 0, 0)
-#define sys2(n, a, b) sys6(n, (long)(a), (long)(b), 0, 0, 0, 0)
-#define sys3(n, a, b, c) sys6(n, (long)(a), (long)(b), (long)(c), 0, 0, 0)
-#define sys4(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
 
 /* gcc may emit calls to these even in a freestanding program. */
 void *memset(void *d, int c, unsigned long n) {
@@ -810,6 +801,31 @@ static long long num(const char *s, unsigned long n) {
   return v;
 }
 
+/**
+ * The T frame: the wall clock, then the hostname, set here by the agent (clock_settime(2),
+ * sethostname(2)) instead of by `date` and `hostname` processes: a restored VM's first exec does
+ * not wait behind two cold guest processes. Returns 0 or the errno.
+ */
+static long set_identity(const char *sec, unsigned long sl, const char *nsec, unsigned long nl, const char *host,
+                         unsigned long hl) {
+  long long s = num(sec, sl), ns = num(nsec, nl);
+  u8 name[HOSTNAME_MAX + 3];
+  long r, n = 0;
+  if (s < 0 || ns < 0 || ns >= 1000000000LL) return EINVAL;
+  if (!(hl == 1 && host[0] == '-')) {
+    /* At most HOSTNAME_MAX bytes once decoded: 4 base64 characters per 3 bytes. */
+    if (hl == 0 || hl > (HOSTNAME_MAX + 2) / 3 * 4) return EINVAL;
+    n = b64dec(host, hl, name);
+    if (n <= 0 || n > HOSTNAME_MAX) return EINVAL;
+    for (long i = 0; i < n; i++)
+      if (name[i] == 0) return EINVAL;
+  }
+  struct timespec ts = {(long)s, (long)ns};
+  if ((r = sys2(SYS_clock_settime, CLOCK_REALTIME, (long)&ts)) < 0) return -r;
+  if (n > 0 && (r = sys2(SYS_sethostname, (long)name, n)) < 0) return -r;
+  return 0;
+}
+
 static void on_line(char *line, unsigned long n) {
   char *f[9];
   unsigned long fl[9];
@@ -872,6 +888,11 @@ static void on_line(char *line, unsigned long n) {
     return;
   case 'P':
     emit('P', (u64)id, 0, 0);
+    return;
+  case 'T':
+    /* T <id> <sec> <nsec> <hostname base64 | -> */
+    if (k != 5) return;
+    emit('T', (u64)id, 1, (u64)set_identity(f[2], fl[2], f[3], fl[3], f[4], fl[4]));
     return;
   }
 }

@@ -73,11 +73,12 @@ function fail(message) {
 const targets = [
   { src: "native/corral-init.c", out: "corral-init" },
   { src: "native/corral-oci.c", out: "corral-oci" },
-  { src: "native/corral-agent.c", out: "corral-agent", guest: true },
+  { src: "native/corral-agent.c", out: "corral-agent", guest: true, headers: ["native/riscv-syscall.h"] },
 ];
 const stale = targets.filter((t) => {
   try {
-    return statSync(join(outDir, t.out)).mtimeMs < statSync(join(root, t.src)).mtimeMs;
+    const built = statSync(join(outDir, t.out)).mtimeMs;
+    return [t.src, ...(t.headers ?? [])].some((f) => built < statSync(join(root, f)).mtimeMs);
   } catch {
     return true;
   }

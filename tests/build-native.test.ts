@@ -4,7 +4,7 @@
 // tree's scripts/ and native/ (it builds into the copy's dist/), with the host's real gcc.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -71,4 +71,27 @@ test("no riscv64 compiler for the guest agent: one line naming gcc-riscv64-unkno
     /^build-native: no riscv64 C compiler for the guest agent \(tried .*no-such-riscv64-gcc\): install the Debian package gcc-riscv64-unknown-elf/,
   );
   assert.equal(existsSync(join(dir, "dist", "native", "corral-agent")), false);
+});
+
+test("the guest's C programs share one system-call stub (native/riscv-syscall.h): each builds with it", () => {
+  const programs = ["native/corral-agent.c", "tests/net/guest-udp.c", "tests/vsock/guest-vsock.c"];
+  for (const p of programs) {
+    const src = readFileSync(join(ROOT, p), "utf8");
+    assert.doesNotMatch(src, /"ecall"/, `${p} has an ecall of its own: include native/riscv-syscall.h`);
+    assert.match(src, /#include "(\.\.\/\.\.\/native\/)?riscv-syscall\.h"/, p);
+    const out = join(dir, `${p.replace(/\W/g, "_")}.elf`);
+    const r = spawnSync(
+      "riscv64-unknown-elf-gcc",
+      ["-nostdlib", "-static", "-ffreestanding", "-fno-builtin", "-O2", "-Wall", "-Wextra", "-Werror"].concat([
+        "-Wl,-Ttext=0x10000",
+        "-Wl,--no-relax",
+        "-o",
+        out,
+        join(ROOT, p),
+      ]),
+      { encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, `${p}: ${r.stderr}`);
+    assert.ok(existsSync(out), p);
+  }
 });

@@ -118,7 +118,7 @@ test("a Debian disk with extra packages: dpkg's database is whole, the agent run
     const tty = await vm.exec(["sh", "-c", "tty; stty size"], { tty: { rows: 33, cols: 101 } });
     assert.match(tty.stdout, /^\/dev\/pts\/\d+\r?\n33 101\r?\n$/);
   } finally {
-    await vm.stop();
+    await vm.remove({ force: true });
   }
   // Issue 18 items 1 and 3: over virtio-pci, `lspci -vv` (Debian's pciutils) shows what a Linux
   // user expects of a PCIe device: its capabilities, BARs and driver.
@@ -148,7 +148,7 @@ test("a Debian disk with extra packages: dpkg's database is whole, the agent run
     const all = await pci.exec(["lspci"]);
     assert.match(all.stdout, /00:00\.0 Host bridge: Red Hat, Inc\. QEMU PCIe Host bridge/);
   } finally {
-    await pci.stop();
+    await pci.remove({ force: true });
   }
   // The disk was left clean: e2fsck finds nothing to replay or repair.
   const fsck = spawnSync("e2fsck", ["-fn", join(home, "images", NAME, "root.img")], { encoding: "utf8" });

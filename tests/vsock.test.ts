@@ -128,7 +128,7 @@ test("vsock on a detached VM (the API's vsock option): CONNECT reaches a guest l
     assert.match(reply, /^OK \d+\nguest got: over the API\n$/);
     // The device accepts only packets from the configured CID: the guest took cid=7 from its config space.
   } finally {
-    await vm.stop();
+    await vm.remove({ force: true });
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(existsSync(path), false);

@@ -21,18 +21,21 @@ import type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.
 import { launchVm, stopVm } from "../vm/launch.js";
 import { vmSpec } from "../vm/options.js";
 import type { GuestConsole } from "../vm/spec.js";
-import { listVms, type VmRecord } from "../vm/state.js";
+import { listVms, removeVm, vmActivity, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
 import { forkVm } from "../snapshot/fork.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
-import { ApiError } from "./errors.js";
+import { ApiError, ExecOutputLimitError } from "./errors.js";
 
 export { CorralError } from "../errors.js";
+export { ExecOutputLimitError } from "./errors.js";
 export type { MemoryInfo, VfBody, VfInfo, VmInfo } from "../vm/control/protocol.js";
 export type { VmRecord } from "../vm/state.js";
 export type { TtySize } from "../vm/tty.js";
+export type { RateLimitSpec } from "../devices/kinds/limit.js";
 
 export interface StartOptions {
   /** Unique among running VMs; default a random "vm-xxxxxxxx". */
@@ -89,9 +92,21 @@ export interface ExecOptions {
   cwd?: string;
   /** Kill the command (its whole process group, not the VM) after this long. */
   timeoutMs?: number;
+  /**
+   * The most output kept of each stream (stdout, stderr), in bytes or a size like "64M"; default
+   * 16 MiB (DEFAULT_MAX_OUTPUT). The guest is not trusted to stop writing: a command that writes
+   * more is killed (its process group, as by timeoutMs) and the exec rejects with an
+   * ExecOutputLimitError (code EXEC_OUTPUT_LIMIT) holding what was kept, as Node's execFile does
+   * past its maxBuffer. The callbacks get the same bytes as the result, nothing past the limit.
+   * `Infinity` keeps everything (only for commands you trust to end).
+   */
+  maxOutputBytes?: number | string;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
 }
+
+/** The default of ExecOptions.maxOutputBytes: 16 MiB of each stream. */
+export const DEFAULT_MAX_OUTPUT = 16 * 2 ** 20;
 
 /** A running exec: await it for the result. */
 export type ExecRun = Promise<ExecResult> & {
@@ -110,12 +125,24 @@ export interface ExecResult {
 
 const toBytes = (n: number | string): number => (typeof n === "number" ? n : parseSize(n));
 
+/** ExecOptions.maxOutputBytes as a number of bytes (BAD_OPTION unless a size, a count or Infinity). */
+function outputLimit(v: number | string | undefined): number {
+  if (v === undefined) return DEFAULT_MAX_OUTPUT;
+  const n = toBytes(v);
+  if (!(n >= 0) || (!Number.isInteger(n) && n !== Infinity))
+    throw new ApiError(
+      "BAD_OPTION",
+      `maxOutputBytes must be a whole number of bytes or a size like "64M", not ${String(v)}`,
+    );
+  return n;
+}
+
 export class Vm {
   readonly files: {
     /** Write `data` to `path` in the guest (created or truncated). */
     write(path: string, data: string | Uint8Array): Promise<void>;
-    /** The bytes of `path` in the guest. */
-    read(path: string): Promise<Buffer>;
+    /** The bytes of `path` in the guest; at most `maxBytes` (default 16 MiB), else EXEC_OUTPUT_LIMIT. */
+    read(path: string, opts?: { maxBytes?: number | string }): Promise<Buffer>;
   };
 
   constructor(private readonly client: VmClient) {
@@ -125,8 +152,8 @@ export class Vm {
         if (r.exitCode !== 0)
           throw new ApiError("GUEST_FILE_WRITE", `could not write ${path} in VM '${this.name}': ${r.stderr.trim()}`);
       },
-      read: async (path) => {
-        const r = await this.exec(["cat", path]);
+      read: async (path, opts = {}) => {
+        const r = await this.exec(["cat", path], opts.maxBytes !== undefined ? { maxOutputBytes: opts.maxBytes } : {});
         if (r.exitCode !== 0)
           throw new ApiError("GUEST_FILE_READ", `could not read ${path} in VM '${this.name}': ${r.stderr.trim()}`);
         return r.stdoutBytes;
@@ -146,9 +173,11 @@ export class Vm {
   exec(argv: string[], opts: ExecOptions = {}): ExecRun {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    const kept = { stdout: 0, stderr: 0 };
     const stdin = typeof opts.stdin === "string" ? Buffer.from(opts.stdin) : opts.stdin;
-    let session: ExecSession;
+    let session: ExecSession | undefined;
     try {
+      const limit = outputLimit(opts.maxOutputBytes);
       const tty =
         opts.tty === undefined || opts.tty === false
           ? undefined
@@ -164,13 +193,24 @@ export class Vm {
           ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         },
         (fd, data) => {
-          if (fd === 1) {
-            out.push(data);
-            opts.onStdout?.(data);
-          } else {
-            err.push(data);
-            opts.onStderr?.(data);
+          // Keep (and pass on) what fits under the limit; past it, give up on the command.
+          const stream = fd === 1 ? "stdout" : "stderr";
+          const room = limit - kept[stream];
+          const take = data.length > room ? data.subarray(0, room) : data;
+          if (take.length > 0) {
+            kept[stream] += take.length;
+            (fd === 1 ? out : err).push(take);
+            (fd === 1 ? opts.onStdout : opts.onStderr)?.(take);
           }
+          if (take.length < data.length)
+            session?.abort(
+              new ExecOutputLimitError(
+                stream,
+                limit,
+                { stdout: Buffer.concat(out), stderr: Buffer.concat(err) },
+                `${argv[0] ?? "the command"} in VM '${this.name}' wrote more than ${limit} bytes to ${stream}: it was killed; raise maxOutputBytes, or read the output in parts`,
+              ),
+            );
         },
         stdin,
       );
@@ -191,7 +231,8 @@ export class Vm {
         stdoutBytes,
       };
     });
-    return Object.assign(result, { resize: (rows: number, cols: number): void => session.resize({ rows, cols }) });
+    const s = session;
+    return Object.assign(result, { resize: (rows: number, cols: number): void => s.resize({ rows, cols }) });
   }
 
   /** Set the guest's memory target through the balloon (at most the VM's memory). */
@@ -246,6 +287,16 @@ export class Vm {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
     });
   }
+
+  /**
+   * Remove the ended VM's directory (its console log and the record of how it ended), as
+   * `corral rm`: VM_RUNNING while it runs, unless `force`, which stops it first (as `stop()`).
+   * VM_NOT_FOUND if it is already gone.
+   */
+  async remove(opts: { force?: boolean } = {}): Promise<void> {
+    if (opts.force === true && vmActivity(this.name, this.client.home) === "running") await this.stop();
+    removeVm(this.name, this.client.home);
+  }
 }
 
 export const Corral = {
@@ -258,10 +309,12 @@ export const Corral = {
   /**
    * Start a VM from the snapshot in `dir` (Vm.snapshot, `corral snapshot`), where it left off:
    * RAM mapped copy-on-write from the snapshot, its disks new overlays on the snapshot's frozen
-   * ones. Resolves once its agent answers.
+   * ones. Its disks and NICs keep the rate limits in force when it was snapshotted; `limits`
+   * gives some of them others by device name ({ vda: { bandwidth: 50 * 2 ** 20 }, eth0: null }).
+   * Resolves once its agent answers.
    */
-  async restore(dir: string, o: { name?: string } = {}): Promise<Vm> {
-    return new Vm(await restoreVm(dir, { name: o.name }));
+  async restore(dir: string, o: { name?: string; limits?: Record<string, RateLimitSpec | null> } = {}): Promise<Vm> {
+    return new Vm(await restoreVm(dir, { name: o.name, limits: o.limits }));
   },
   /** A running VM by name (VM_NOT_RUNNING if there is none). */
   get(name: string): Vm {

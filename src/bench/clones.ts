@@ -9,14 +9,14 @@
  *
  * Every clone is stopped however the run ends: on an error, and on SIGINT/SIGTERM (also while
  * the fork is under way, when the clones' names are not known yet: every VM named after the
- * parent, `PARENT-xxxxxx`, is one of this run's). The host's KSM settings are put back.
+ * parent, `PARENT-xxxxxx`, is one of this run's; src/bench/cleanup.ts). The host's KSM settings
+ * are put back.
  */
-import { rmSync } from "node:fs";
 import { Corral, type Vm } from "../api/index.js";
 import { ksmAvailable, ksmStatus, setKsm } from "../sys/ksm.js";
 import { pssOf } from "../sys/smaps.js";
-import { stopVm } from "../vm/launch.js";
-import { listVms, vmDir } from "../vm/state.js";
+import { listVms } from "../vm/state.js";
+import { onInterrupt, stopBenchVms } from "./cleanup.js";
 
 const MEMORY_MIB = 256;
 /** Seconds the clones settle after their first answered exec before they are measured. */
@@ -27,18 +27,6 @@ const KSM_MAX_S = 300;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
-
-/** Stop every VM of this run (the parent and whatever is named after it), in parallel, and remove their directories. */
-async function stopAll(parent: string): Promise<void> {
-  const mine = listVms().filter((r) => r.name === parent || r.name.startsWith(`${parent}-`));
-  await Promise.all(
-    mine.map((r) =>
-      stopVm(r.name, { timeoutMs: 3000 })
-        .catch(() => {})
-        .then(() => rmSync(vmDir(r.name), { recursive: true, force: true })),
-    ),
-  );
-}
 
 function pidsOf(vms: readonly Vm[]): number[] {
   const recs = new Map(listVms().map((r) => [r.name, r.pid]));
@@ -63,15 +51,15 @@ async function ksmSettled(maxS: number): Promise<number> {
 
 export async function benchClones(count = 50): Promise<string> {
   const name = `bench-clones-${process.pid}`;
-  let interrupted = false;
-  const onSignal = (): void => {
-    interrupted = true;
-    process.stderr.write(`bench: interrupted, stopping the clones of ${name}\n`);
-    void stopAll(name).finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   const saved = ksmAvailable() ? ksmStatus() : undefined;
+  const restoreKsm = (): void => {
+    if (saved !== undefined && process.getuid?.() === 0) {
+      setKsm({ run: 2, pagesToScan: saved.pagesToScan, sleepMs: saved.sleepMs });
+      if (saved.run !== 2) setKsm({ run: saved.run as 0 | 1 });
+    }
+  };
+  // Interrupted: the clones are stopped by the handler (main.ts), the KSM settings put back here.
+  const release = onInterrupt(restoreKsm);
   try {
     const parent = await Corral.start({ name, memory: `${MEMORY_MIB}M`, shareMemory: saved !== undefined });
     await parent.exec(["true"]);
@@ -84,7 +72,6 @@ export async function benchClones(count = 50): Promise<string> {
     const answered = await Promise.all(clones.map(async (c) => (await c.exec(["true"])).exitCode === 0));
     const ready = performance.now() - t0;
     if (answered.some((ok) => !ok)) throw new Error("a clone's exec true failed");
-    if (interrupted) return "";
     await sleep(SETTLE_S * 1000);
     const pids = pidsOf(clones);
     const without = pssOf(pids);
@@ -108,12 +95,8 @@ export async function benchClones(count = 50): Promise<string> {
     } else rows.push("| and KSM | (skipped: needs root and a kernel with KSM) | | |");
     return [...rows, ""].join("\n");
   } finally {
-    if (saved !== undefined && process.getuid?.() === 0) {
-      setKsm({ run: 2, pagesToScan: saved.pagesToScan, sleepMs: saved.sleepMs });
-      if (saved.run !== 2) setKsm({ run: saved.run as 0 | 1 });
-    }
-    await stopAll(name);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    restoreKsm();
+    await stopBenchVms();
+    release();
   }
 }

@@ -5,13 +5,13 @@
  * and Corral's in-process API (one Node process for all 100), in one run.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { busyboxRootfs } from "../containers/image/busybox.js";
 import { Runtime } from "../containers/runtime/runtime.js";
 import { defaultConfig } from "../containers/spec/defaults.js";
+import { tempDir } from "./cleanup.js";
 
 const OCI = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral-oci");
 const N = 100;
@@ -41,7 +41,7 @@ function timeCli(
 }
 
 export async function benchContainers(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
+  const dir = tempDir("corral-bench-");
   spawnSync("chmod", ["0755", dir]);
   try {
     const rootfs = busyboxRootfs(join(dir, "rootfs"));

@@ -5,18 +5,18 @@
  * deterministic, so it is the same on QEMU).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { composeVm } from "../vm/compose.js";
 import { parseVmSpec } from "../vm/spec.js";
 import { timeUntil } from "./spawn-until.js";
+import { tempDir } from "./cleanup.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
 
 export function buildCpuBound(): { elf: string; cleanup(): void } {
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-"));
+  const dir = tempDir("corral-bench-");
   const elf = join(dir, "cpubound.elf");
   execFileSync("riscv64-unknown-elf-gcc", [
     "-O2",

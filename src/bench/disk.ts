@@ -3,8 +3,7 @@
  * direct I/O on a virtio-blk disk, Corral beside QEMU (virtio-blk-device on its virtio-mmio bus),
  * same kernel, initramfs, command line and workload, alternating rounds in one run.
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, fdatasyncSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
@@ -12,6 +11,7 @@ import { fadvise } from "../sys/io.js";
 import { POSIX_FADV_DONTNEED } from "../sys/layout.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { runUntilExit } from "./spawn-until.js";
+import { tempDir } from "./cleanup.js";
 
 /**
  * Transfer size. The guest's clock reads in centiseconds (below), and QEMU moved 64 MiB in 8-10 cs,
@@ -53,7 +53,7 @@ export function rate(out: string, kind: "write" | "read"): number {
 
 export async function benchDisk(rounds: number, corralBin: string): Promise<string> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-disk-"));
+  const dir = tempDir("corral-bench-disk-");
   try {
     const disk = join(dir, "disk.img");
     const initrd = join(dir, "initrd.cpio");

@@ -8,9 +8,8 @@
  * of its own). Returns markdown for docs/benchmarks.md ("Exec").
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Corral, type Vm } from "../api/index.js";
@@ -24,7 +23,7 @@ import {
   parseAgentLine,
   SHUTDOWN_FRAME,
 } from "../vm/agent/protocol.js";
-import { vmDir } from "../vm/state.js";
+import { killOnInterrupt, tempDir } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -55,7 +54,7 @@ interface Peer {
 /** A QEMU guest whose agent is driven through its chardev socket (see the top of this file). */
 async function qemuPeer(): Promise<Peer> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-exec-"));
+  const dir = tempDir("corral-bench-exec-");
   const sock = join(dir, "agent.sock");
   const qemu = spawn(
     "qemu-system-riscv64",
@@ -68,6 +67,7 @@ async function qemuPeer(): Promise<Peer> {
     ],
     { stdio: "ignore" },
   );
+  killOnInterrupt(qemu);
   const close = async (): Promise<void> => {
     qemu.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
@@ -174,8 +174,7 @@ export async function benchExec(runs = 20, outputRuns = 5): Promise<string> {
   } finally {
     await qemu.close();
     if (vm) {
-      await vm.stop();
-      rmSync(vmDir(vm.name), { recursive: true, force: true });
+      await vm.remove({ force: true });
     }
   }
 }

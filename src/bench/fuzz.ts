@@ -4,16 +4,15 @@
  * each of Corral's tiers until the time is up; every mismatch is listed with its seed, which
  * `node dist/src/bench/main.js fuzz --seed S` reruns alone (then: a regression test).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { buildFuzz, firstDifference, runCorral, runQemu, TIERS, type Tier } from "../cpu/testing/fuzz-run.js";
+import { tempDir } from "./cleanup.js";
 
 /** Random instructions per program. */
 const COUNT = 400;
 
 export async function benchFuzz(minutes: number, firstSeed: number, onlySeed: boolean): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "corral-fuzz-"));
+  const dir = tempDir("corral-fuzz-");
   const tiers = Object.keys(TIERS) as Tier[];
   const mismatches: string[] = [];
   const until = Date.now() + minutes * 60_000;

@@ -4,8 +4,7 @@
  * was given, and beside QEMU's block throttling (`-drive throttling.bps-total / iops-total`) with
  * the same limits, same kernel, initramfs and workload, alternating rounds in one run.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
@@ -13,6 +12,7 @@ import { ensureDefaultImage } from "../image/pull.js";
 import { freshImage, timed } from "./disk.js";
 import { runUntilExit } from "./spawn-until.js";
 import { corralTransfer } from "./net.js";
+import { tempDir } from "./cleanup.js";
 
 /** 20 MiB/s over 64 MiB: about 3 s, against which the 0.1 s burst is 3 %. */
 const BW_MIB = 20;
@@ -41,7 +41,7 @@ function rates(out: string): [number, number] {
 
 export async function benchLimits(rounds: number, corralBin: string): Promise<string> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-limits-"));
+  const dir = tempDir("corral-bench-limits-");
   try {
     const [a, b] = [join(dir, "a.img"), join(dir, "b.img")];
     const initrd = join(dir, "initrd.cpio");

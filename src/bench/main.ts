@@ -22,6 +22,7 @@ import { benchSnapshot } from "./snapshot.js";
 import { benchUserNet } from "./usernet.js";
 import { benchPci } from "./pci.js";
 import { benchSmp } from "./smp.js";
+import { exitOnInterrupt } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 
@@ -174,6 +175,8 @@ async function main(): Promise<void> {
   process.stdout.write(out.join("\n") + "\n");
 }
 
+// The one signal handler of every bench: what they registered is undone, their VMs stopped.
+exitOnInterrupt();
 main().catch((e: unknown) => {
   process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = e instanceof UsageError ? 2 : 1;

@@ -7,9 +7,8 @@
  * restored at the end. Returns markdown for docs/benchmarks.md ("Lean VMs and shared pages").
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
@@ -19,6 +18,7 @@ import { cpuSeconds } from "../sys/proc.js";
 import { pssOf, readRollup } from "../sys/smaps.js";
 import { AGENT_PORT_NAME, LineSplitter, parseAgentLine } from "../vm/agent/protocol.js";
 import { listVms } from "../vm/state.js";
+import { killOnInterrupt, tempDir } from "./cleanup.js";
 
 const MEMORY_MIB = 256;
 /** Seconds an idle guest settles after its agent answered before it is measured. */
@@ -49,7 +49,7 @@ async function measureIdle(pid: number): Promise<Idle> {
 /** QEMU booted to the guest agent's hello, measured idle. */
 async function qemuIdle(): Promise<Idle> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-mem-"));
+  const dir = tempDir("corral-bench-mem-");
   const sock = join(dir, "agent.sock");
   const qemu = spawn(
     "qemu-system-riscv64",
@@ -62,6 +62,7 @@ async function qemuIdle(): Promise<Idle> {
     ],
     { stdio: "ignore" },
   );
+  killOnInterrupt(qemu);
   try {
     for (let i = 0; i < 600 && !existsSync(sock); i++) await sleep(100);
     const s = createConnection(sock);
@@ -99,7 +100,7 @@ async function withVms<T>(count: number, shareMemory: boolean, body: (vms: Vm[])
     if (failed) throw failed.reason;
     return await body(vms);
   } finally {
-    await Promise.all(vms.map((v) => v.stop()));
+    await Promise.all(vms.map((v) => v.remove({ force: true })));
   }
 }
 

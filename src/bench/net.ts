@@ -6,14 +6,14 @@
  * `-netdev socket` over loopback, static ip=, the same kernel, initramfs and scripts.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { field, receiverScript, senderScript, type TransferPlan } from "../net/testing/nc-transfer.js";
+import { killOnInterrupt, tempDir } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 const PLAN: TransferPlan = { addresses: ["10.0.2.15", "10.0.2.16"], kib: 4096 };
@@ -26,6 +26,7 @@ interface Out {
 function run(cmd: string, args: string[]): Promise<Out> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    killOnInterrupt(child);
     let out = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString("latin1")));
     child.stderr.on("data", (b: Buffer) => (out += b.toString("latin1")));
@@ -66,7 +67,7 @@ export async function corralTransfer(senderOptions = "", vmArgs: readonly string
 async function qemu(): Promise<number> {
   const img = await ensureDefaultImage();
   const base = new Uint8Array(readFileSync(img.initramfs));
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-net-"));
+  const dir = tempDir("corral-bench-net-");
   try {
     const initrd = (script: string, name: string): string => {
       const p = join(dir, name);

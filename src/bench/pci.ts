@@ -4,8 +4,7 @@
  * time to the first line of /init (PCI adds the bus scan and BAR assignment); disk the dd
  * workload of disk.ts; network the two-VM file copy of net.ts.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
@@ -14,13 +13,14 @@ import { ensureDefaultImage } from "../image/pull.js";
 import { MB, WORKLOAD, freshImage, rate } from "./disk.js";
 import { corralTransfer } from "./net.js";
 import { runUntilExit, timeUntil } from "./spawn-until.js";
+import { tempDir } from "./cleanup.js";
 
 const TRANSPORTS = ["mmio", "pci"] as const;
 type T = (typeof TRANSPORTS)[number];
 
 export async function benchPci(rounds: number, corralBin: string): Promise<string> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-pci-"));
+  const dir = tempDir("corral-bench-pci-");
   const boot: Record<T, number[]> = { mmio: [], pci: [] };
   const write: Record<T, number[]> = { mmio: [], pci: [] };
   const read: Record<T, number[]> = { mmio: [], pci: [] };

@@ -7,13 +7,13 @@
  * agent's answer to `exec true`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { AGENT_PORT_NAME, execFrame, LineSplitter, parseAgentLine, SHUTDOWN_FRAME } from "../vm/agent/protocol.js";
+import { killOnInterrupt, tempDir } from "./cleanup.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -47,7 +47,7 @@ function agentOn(s: Socket): { hello: Promise<void>; execTrue(id: number): Promi
 }
 
 function qemu(dir: string, img: { kernel: string; initramfs: string }, extra: string[]): ChildProcess {
-  return spawn(
+  const p = spawn(
     "qemu-system-riscv64",
     [
       ...["-M", "virt", "-smp", "1", "-m", "256", "-nographic", "-no-reboot"],
@@ -60,12 +60,14 @@ function qemu(dir: string, img: { kernel: string; initramfs: string }, extra: st
     ],
     { stdio: "ignore" },
   );
+  killOnInterrupt(p);
+  return p;
 }
 
 /** Milliseconds from starting QEMU with -incoming to the restored agent's answer, once per round. */
 export async function qemuRestore(rounds: number): Promise<number[]> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-qemu-restore-"));
+  const dir = tempDir("corral-bench-qemu-restore-");
   const state = join(dir, "state.bin");
   const procs: ChildProcess[] = [];
   try {

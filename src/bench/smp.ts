@@ -6,14 +6,14 @@
  * Corral runs each hart on a host thread of its own (machine/threads/) unless CORRAL_THREADS=0.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { concatArchives, DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { commandArchive } from "../image/initramfs.js";
 import { INIT_STARTED } from "../image/init-script.js";
+import { tempDir } from "./cleanup.js";
 import { runUntilExit, timeUntil } from "./spawn-until.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest/smp-spin.c");
@@ -31,7 +31,7 @@ function spinMs(out: string, who: string): number {
 
 export async function benchSmp(rounds: number, corralBin: string): Promise<string> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-smp-"));
+  const dir = tempDir("corral-bench-smp-");
   try {
     const prog = join(dir, "smp-spin");
     execFileSync("riscv64-unknown-elf-gcc", [

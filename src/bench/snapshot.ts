@@ -6,9 +6,9 @@
  * from the fork call to each clone's first answered exec; both once with a new VM process each
  * and once taking warm pool processes (src/vm/pool.ts: started and warmed up on the snapshot
  * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
- * and the bench's own at the end. Returns markdown for docs/benchmarks.md.
+ * and the bench's own at the end, or on SIGINT/SIGTERM (src/bench/cleanup.ts). Returns markdown for docs/benchmarks.md.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
 import { listVms, vmDir } from "../vm/state.js";
@@ -16,6 +16,23 @@ import { cpuSeconds } from "../sys/proc.js";
 import { qemuRestore } from "./qemu-restore.js";
 import { daemonNodeFlags } from "../vm/launch.js";
 import { poolMembers, startPool, stopPool } from "../vm/pool.js";
+import { onInterrupt, tempDir } from "./cleanup.js";
+import { readFileSync } from "node:fs";
+import { parseTimings, TIMINGS_PREFIX } from "../vm/phases.js";
+
+/** The restore's phase timings its VM process logged (src/vm/phases.ts), once its first exec was answered. */
+function phasesOf(vm: Vm): Record<string, number> {
+  try {
+    const line = readFileSync(join(vmDir(vm.name), "console.log"), "latin1")
+      .split("\n")
+      .find((l) => l.includes(TIMINGS_PREFIX));
+    // "RAM swapped into the warm machine (N of M code pages changed)": one phase, whatever N.
+    const t = parseTimings(line ?? "") ?? {};
+    return Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace(/ \(.*\)$/, ""), v]));
+  } catch {
+    return {};
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -47,7 +64,9 @@ const range = (xs: number[]): string => `min ${ms(Math.min(...xs))}, max ${ms(Ma
 
 export async function benchSnapshot(rounds = 3): Promise<string> {
   await stopPool();
-  const tmp = mkdtempSync(join("/dev/shm", "corral-bench-snap-"));
+  // Interrupted: the pool's processes go (the VMs are stopped by the handler, main.ts).
+  const release = onInterrupt(() => stopPool());
+  const tmp = tempDir("corral-bench-snap-", "/dev/shm");
   const name = `bench-snap-${process.pid}`;
   const t0 = performance.now();
   const parent = await Corral.start({ name, memory: "256M" });
@@ -61,8 +80,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     const snap = performance.now() - ts;
     // Wall time from the call, and CPU time of the VM's process from the call (a pool process's
     // warm-up before it was taken not counted): CPU is what this loaded machine cannot blur.
-    type Timing = { wall: number[]; cpu: number[] };
-    const timing = (): Timing => ({ wall: [], cpu: [] });
+    type Timing = { wall: number[]; cpu: number[]; phases: Record<string, number>[] };
+    const timing = (): Timing => ({ wall: [], cpu: [], phases: [] });
     const [restore, fork, poolRestore, poolFork] = [timing(), timing(), timing(), timing()];
     const cpuOf = (vm: Vm, before: Map<number, number>): number => {
       const pid = listVms().find((r) => r.name === vm.name)?.pid ?? 0;
@@ -77,6 +96,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       await answered(vm);
       into.wall.push(performance.now() - t);
       into.cpu.push(cpuOf(vm, before));
+      into.phases.push(phasesOf(vm));
       await remove(vms.pop()!);
     };
     const forkOnce = async (into: Timing): Promise<void> => {
@@ -87,6 +107,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       const each = await Promise.all(clones.map(async (c) => (await answered(c), performance.now() - f)));
       into.wall.push(...each);
       into.cpu.push(...clones.map((c) => cpuOf(c, before)));
+      into.phases.push(...clones.map(phasesOf));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
     const qemu = await qemuRestore(rounds);
@@ -102,8 +123,35 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     const q = median(qemu);
     const row = (what: string, x: Timing): string =>
       `| ${what} (${range(x.wall)}) | ${ms(median(x.wall))} | ${ms(median(x.cpu))} | ${ms(q)} | ${(median(x.wall) / q).toFixed(2)}x | ${ms(boot)} | ${(median(x.wall) / boot).toFixed(3)}x |`;
+    // Each phase's median end (ms from the call), in the order a restore passes them.
+    const order = [
+      "checked",
+      "taken",
+      "snapshot read",
+      "RAM swapped into the warm machine",
+      "machine built",
+      "state restored",
+      "serving",
+      "clock set",
+      "first exec sent",
+      "first exec ended",
+    ];
+    const cell = (x: Timing, p: string): string => {
+      const v = x.phases.flatMap((t) => (t[p] !== undefined ? [t[p]] : []));
+      return v.length > 0 ? ms(median(v)) : "";
+    };
+    const phaseRows = order.map(
+      (p) => `| ${p} | ${cell(restore, p)} | ${cell(poolRestore, p)} | ${cell(fork, p)} | ${cell(poolFork, p)} |`,
+    );
     return [
       `### Snapshots, restore and fork (default guest, 1 hart, 256 MiB; median of ${rounds} rounds)`,
+      "",
+      "Where the time goes: each phase's end, ms from the restore (or fork) call, as the VM process logged it",
+      "(src/vm/phases.ts; median over rounds and clones):",
+      "",
+      "| phase ends | restore, new process | restore, pool | fork, new processes | fork, pool |",
+      "|---|---|---|---|---|",
+      ...phaseRows,
       "",
       `QEMU: \`qemu-system-riscv64 -incoming "exec:cat STATE"\` of the same guest (256 MiB, the agent on virtio-serial, state saved with \`migrate\`) to its agent's answer to \`exec true\`, ${range(qemu)}.`,
       "",
@@ -120,5 +168,6 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     for (const vm of vms.reverse()) await remove(vm);
     await stopPool();
     rmSync(tmp, { recursive: true, force: true });
+    release();
   }
 }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { killOnInterrupt } from "./cleanup.js";
 
 export interface TimedRun {
   /** Milliseconds from spawn to the first output containing `marker` (or to exit without it). */
@@ -15,6 +16,7 @@ export function timeUntil(cmd: string, args: string[], marker: string | null, ti
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    killOnInterrupt(child);
     let tail = "";
     let done = false;
     const finish = (found: boolean, code: number | null): void => {
@@ -42,6 +44,7 @@ export function timeUntil(cmd: string, args: string[], marker: string | null, ti
 export function runUntilExit(cmd: string, args: string[], timeoutMs = 900_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    killOnInterrupt(child);
     let out = "";
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

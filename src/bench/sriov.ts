@@ -82,6 +82,6 @@ export async function benchSriov(rounds: number): Promise<string> {
       "",
     ].join("\n");
   } finally {
-    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([a.remove({ force: true }), b.remove({ force: true })]);
   }
 }

@@ -6,10 +6,9 @@
  * with virtio-net-device on `-netdev user` (slirp, which maps 10.0.2.2 to the host's loopback),
  * the same kernel, initramfs, script and server.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { concatArchives } from "../api/guest-command.js";
@@ -17,6 +16,7 @@ import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { field } from "../net/testing/nc-transfer.js";
 import { runUntilExit } from "./spawn-until.js";
+import { tempDir } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 const MIB = 4;
@@ -71,7 +71,7 @@ async function corral(port: number): Promise<number> {
 
 async function qemu(port: number): Promise<number> {
   const img = await ensureDefaultImage();
-  const dir = mkdtempSync(join(tmpdir(), "corral-bench-usernet-"));
+  const dir = tempDir("corral-bench-usernet-");
   try {
     const initrd = join(dir, "initrd.cpio");
     writeFileSync(initrd, concatArchives(new Uint8Array(readFileSync(img.initramfs)), commandArchive(script(port))));

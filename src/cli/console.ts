@@ -3,7 +3,7 @@
  * Ctrl-A X quits, Ctrl-A Ctrl-A sends a literal Ctrl-A (QEMU's -nographic escapes). The terminal
  * is restored however the run ends: normal exit, error, or a signal.
  */
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 
 const CTRL_A = 0x01;
 

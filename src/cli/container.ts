@@ -1,7 +1,7 @@
 import { CorralError } from "../errors.js";
 import { Containers, type RunRequest } from "../containers/front.js";
 import type { NetworkMode } from "../containers/net/index.js";
-import { parseVerbArgs, usageError, type Options } from "./args.js";
+import { parseVerbArgs, usageError, type Options } from "../args.js";
 import { parseSecurityOpts } from "../containers/seccomp/choice.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 

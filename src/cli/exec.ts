@@ -1,6 +1,6 @@
 /** `corral exec NAME -- cmd ...`: run a command in a running VM through its guest agent. */
 import { VmClient } from "../vm/client.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 import { DEFAULT_TTY_SIZE, type TtySize } from "../vm/tty.js";
 import { CliError } from "./errors.js";
 

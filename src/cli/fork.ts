@@ -1,21 +1,22 @@
 /** `corral fork NAME --count N`: N running clones of a running VM, sharing its memory copy-on-write. */
 import { CliError } from "./errors.js";
 import { forkVm } from "../snapshot/fork.js";
-import { parseVerbArgs } from "./args.js";
+import { verbArgs } from "./verb.js";
 
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseVerbArgs("fork", argv, {
-    count: { type: "string", short: "n", default: "1" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    process.stdout.write(
-      "Usage: corral fork NAME [--count N]\n\nMake N (default 1) running clones of VM NAME that share its memory copy-on-write. Each has\nits own name (printed, one a line; also its hostname), VM generation ID (its kernel reseeds\nits RNG) and disk overlays; a NIC on a switch or a TAP gets its own MAC, port or TAP device\nand DHCP lease. Port forwards stay with VM NAME: the clones have none.\n",
-    );
-    return 0;
-  }
-  if (positionals.length !== 1)
-    throw new CliError("USAGE", "name the VM to fork: corral fork NAME --count N", { exitCode: 2 });
+  const args = verbArgs(
+    "fork",
+    argv,
+    { count: { type: "string", short: "n", default: "1" } },
+    {
+      usage:
+        "Usage: corral fork NAME [--count N]\n\nMake N (default 1) running clones of VM NAME that share its memory copy-on-write. Each has\nits own name (printed, one a line; also its hostname), VM generation ID (its kernel reseeds\nits RNG) and disk overlays; a NIC on a switch or a TAP gets its own MAC, port or TAP device\nand DHCP lease. Port forwards stay with VM NAME: the clones have none.\n",
+      positionals: [1, 1],
+      missing: "name the VM to fork: corral fork NAME --count N",
+    },
+  );
+  if (!args) return 0;
+  const { positionals, values } = args;
   if (!/^\d+$/.test(values.count))
     throw new CliError("USAGE", `--count must be a whole number (got '${values.count}')`, { exitCode: 2 });
   const clones = await forkVm(positionals[0]!, Number(values.count));

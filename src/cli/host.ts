@@ -2,7 +2,7 @@
  * `corral host ksm on|off|status`: the host kernel's same-page merging (src/sys/ksm.ts). ksmd
  * merges only the RAM of VMs started with --share-memory (or with CORRAL_SHARE_MEMORY=1).
  */
-import { usageError } from "./args.js";
+import { usageError } from "../args.js";
 import { ksmStatus, setKsm, type KsmStatus } from "../sys/ksm.js";
 
 export const HOST_USAGE = `Usage: corral host ksm on|off|status

@@ -5,7 +5,7 @@ import { buildImage } from "../image/build-image.js";
 import { listImages, removeImage } from "../image/store.js";
 import { OverlayDisk } from "../disk/overlay.js";
 import { SIZE_HELP, parseSize } from "../size.js";
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 
 /** `corral image`: fetch the default guest image and show where it is cached. */
 export const IMAGE_USAGE = `Usage: corral image <command> [options]

@@ -1,6 +1,6 @@
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
-import { usageError } from "./args.js";
+import { usageError } from "../args.js";
 import { ociCall, splitGlobals } from "../containers/oci/call.js";
 import { processIO } from "../containers/oci/io.js";
 import { defaultRoot } from "../containers/runtime/rootless.js";

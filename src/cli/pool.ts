@@ -1,6 +1,6 @@
 /** `corral pool start|stop|status`: warm VM processes that restores and forks take (src/vm/pool.ts). */
 import { CliError } from "./errors.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 import { daemonNodeFlags } from "../vm/launch.js";
 import { MAX_POOL, poolMembers, startPool, stopPool } from "../vm/pool.js";
 

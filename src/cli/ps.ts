@@ -1,6 +1,6 @@
 /** `corral ps [-a]`: the running VMs, and with -a those that ended (stale state of crashed ones is cleaned on the way). */
 import { isCorralError } from "../errors.js";
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 import { VmClient } from "../vm/client.js";
 import { listEnded, listVms } from "../vm/state.js";
 

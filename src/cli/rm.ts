@@ -1,7 +1,7 @@
 /** `corral rm [-f] NAME...`: remove VMs that ended (their console log and record of how). */
 import { stopVm } from "../vm/launch.js";
 import { checkName, removeVm, vmActivity } from "../vm/state.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 import { CliError } from "./errors.js";
 
 const USAGE = `Usage: corral rm [-f] NAME...

@@ -10,7 +10,7 @@ import { SIZE_HELP } from "../size.js";
 import { composeVm } from "../vm/compose.js";
 import { vmSpec } from "../vm/options.js";
 import type { VmSpec } from "../vm/spec.js";
-import { parseVerbArgs } from "./args.js";
+import { parseVerbArgs } from "../args.js";
 import { checkDisks } from "../disk/open.js";
 import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";

@@ -1,20 +1,22 @@
 /** `corral stop NAME...`: graceful power-off through the guest agent, forced after a timeout. */
 import { stopVm } from "../vm/launch.js";
-import { parseVerbArgs } from "./args.js";
 import { CliError } from "./errors.js";
+import { verbArgs } from "./verb.js";
 
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseVerbArgs("stop", argv, {
-    time: { type: "string", short: "t", default: "10" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    process.stdout.write(
-      "Usage: corral stop [-t SECONDS] NAME...\n\nPower VMs off: the guest syncs and powers off; after SECONDS (default 10) it is stopped by force.\n",
-    );
-    return 0;
-  }
-  if (positionals.length === 0) throw new CliError("USAGE", "name the VM to stop: corral stop NAME", { exitCode: 2 });
+  const args = verbArgs(
+    "stop",
+    argv,
+    { time: { type: "string", short: "t", default: "10" } },
+    {
+      usage:
+        "Usage: corral stop [-t SECONDS] NAME...\n\nPower VMs off: the guest syncs and powers off; after SECONDS (default 10) it is stopped by force.\n",
+      positionals: [1, Infinity],
+      missing: "name the VM to stop: corral stop NAME",
+    },
+  );
+  if (!args) return 0;
+  const { positionals, values } = args;
   if (!/^\d+(\.\d+)?$/.test(values.time))
     throw new CliError("USAGE", `-t must be a number of seconds (got '${values.time}')`, { exitCode: 2 });
   for (const name of positionals) {

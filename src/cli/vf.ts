@@ -2,7 +2,7 @@
  * `corral vf NAME list|set VF SETTINGS`: the SR-IOV virtual functions of a running VM's NICs and
  * what the host sets on each, as `ip link set DEV vf N ...` on real hardware (issue 18 item 4).
  */
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 import { VmClient } from "../vm/client.js";
 import { parseSize, SIZE_HELP } from "../size.js";
 import type { VfBody, VfInfo } from "../vm/control/protocol.js";

@@ -2,7 +2,7 @@
  * `corral vm limit NAME [DEVICE LIMITS]`: show or change the rate limits of a running VM's disks
  * and NICs (issue 18 item 5), in force at once.
  */
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 import { VmClient } from "../vm/client.js";
 import { LIMIT_HELP, parseLimitText } from "../devices/kinds/limit.js";
 import type { LimitInfo } from "../vm/control/protocol.js";

@@ -2,7 +2,7 @@
  * `corral vm memory NAME SIZE`: set the memory target of a running VM through its virtio-balloon
  * (the guest gives pages back, and the host drops them).
  */
-import { parseVerbArgs, usageError } from "./args.js";
+import { parseVerbArgs, usageError } from "../args.js";
 import { VmClient } from "../vm/client.js";
 import { SIZE_HELP, parseSize } from "../size.js";
 import { limitMain } from "./vm-limit.js";

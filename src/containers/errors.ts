@@ -3,7 +3,7 @@
  * code this module throws and a caller can switch on them (src/errors.ts).
  */
 import { CorralError } from "../errors.js";
-import type { UsageErrorCode } from "../cli/args.js";
+import type { UsageErrorCode } from "../args.js";
 
 export type ContainerErrorCode =
   | UsageErrorCode

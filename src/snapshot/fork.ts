@@ -19,6 +19,7 @@ import { formatMiB } from "../size.js";
 import { restoreVm } from "./vm.js";
 import { cloneDevices } from "./clone-net.js";
 import { SnapshotError } from "./state.js";
+import { epochMs } from "../vm/phases.js";
 
 /** Most clones one fork makes. */
 export const MAX_FORK = 64;
@@ -51,6 +52,7 @@ function cloneName(name: string): string {
 
 /** Fork the running VM `name` into `count` clones; resolves with their clients once every clone runs. */
 export async function forkVm(name: string, count: number, o: { home?: string } = {}): Promise<VmClient[]> {
+  const calledAt = epochMs();
   const parent = new VmClient(name, o.home);
   const rec = parent.record();
   checkForkCount(count, rec.memory);
@@ -60,7 +62,9 @@ export async function forkVm(name: string, count: number, o: { home?: string } =
   try {
     await parent.snapshot(dir, { hashRam: false });
     const started = await Promise.allSettled(
-      names.map((n) => restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices })),
+      names.map((n) =>
+        restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices, calledAt }),
+      ),
     );
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {

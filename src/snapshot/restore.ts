@@ -58,6 +58,8 @@ export function restoreDevices(s: CheckedSnapshot, vmDisks: string): VmSpec["dev
       path: disk.path,
       format: disk.format,
       ...(disk.readOnly ? { readOnly: true } : {}),
+      // The limits it was saved with (write.ts): a restored VM runs with those, as a NIC does.
+      ...(d.limit !== undefined ? { limit: d.limit } : {}),
     };
   }
   return devices;

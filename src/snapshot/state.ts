@@ -35,6 +35,7 @@ export type SnapshotErrorCode =
   | "SNAPSHOT_CORRUPT"
   | "SNAPSHOT_DISK_CHANGED"
   | "BAD_FORK_COUNT"
+  | "NO_SUCH_DEVICE"
   | "FORK_NO_MEMORY";
 
 export class SnapshotError extends CorralError<SnapshotErrorCode> {}

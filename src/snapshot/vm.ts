@@ -12,6 +12,8 @@ import { checkName } from "../vm/state.js";
 import { checkSnapshot } from "./restore.js";
 import { SnapshotError } from "./state.js";
 import type { VmSpec } from "../vm/spec.js";
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
+import { epochMs } from "../vm/phases.js";
 
 /** Snapshot the running VM `name` into `dir` (which must not exist yet). */
 export async function snapshotVm(name: string, dir: string, o: { home?: string } = {}): Promise<SnapshotInfo> {
@@ -35,21 +37,52 @@ export interface RestoreOptions {
   trustRam?: boolean | undefined;
   /** The new VM's devices from the snapshot's (fork: clone-net.ts cloneDevices). */
   devices?: ((d: VmSpec["devices"]) => VmSpec["devices"]) | undefined;
+  /**
+   * Rate limits for the new VM's disks and NICs by device name (vda, eth0), instead of those the
+   * snapshotted VM had in force; null for none. The others keep theirs.
+   */
+  limits?: Record<string, RateLimitSpec | null> | undefined;
+  /** When the restore (or the fork it is part of) was called, epoch ms: its phase timings start there (src/vm/phases.ts). */
+  calledAt?: number | undefined;
+}
+
+/** `devices` with the limits of `limits` (by device name); NO_SUCH_DEVICE for a name none has. */
+export function withLimits(
+  devices: VmSpec["devices"],
+  limits: Record<string, RateLimitSpec | null>,
+): VmSpec["devices"] {
+  const named = devices.flatMap((d) =>
+    (d.kind === "blk" || d.kind === "net") && d.name !== undefined ? [d.name] : [],
+  );
+  for (const n of Object.keys(limits))
+    if (!named.includes(n))
+      throw new SnapshotError(
+        "NO_SUCH_DEVICE",
+        `no disk or NIC named '${n}' in this snapshot: it has ${named.length > 0 ? named.join(", ") : "none"}`,
+        { exitCode: 2 },
+      );
+  return devices.map((d) => {
+    if ((d.kind !== "blk" && d.kind !== "net") || d.name === undefined || !(d.name in limits)) return d;
+    const { limit: _old, ...rest } = d;
+    const limit = limits[d.name];
+    return limit ? { ...rest, limit } : rest;
+  });
 }
 
 /** Start a VM from the snapshot in `dir`; resolves once it answers, with a client for it. */
 export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<VmClient> {
+  const calledAt = o.calledAt ?? epochMs();
   const name = o.name ?? randomName();
   checkName(name);
   const checked = checkSnapshot(dir, { trustRam: o.trustRam === true });
-  const snap = o.devices
-    ? { ...checked, spec: { ...checked.spec, devices: o.devices(checked.spec.devices) } }
-    : checked;
+  let devices = o.devices ? o.devices(checked.spec.devices) : checked.spec.devices;
+  if (o.limits) devices = withLimits(devices, o.limits);
+  const snap = { ...checked, spec: { ...checked.spec, devices } };
   return launchVm(
     { ...snap.spec, name },
     {
       home: o.home,
-      restore: { ...snap, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
+      restore: { ...snap, calledAt, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
     },
   );
 }

@@ -6,7 +6,7 @@
  * partial directory and the VM runs on.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Machine } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -15,6 +15,7 @@ import { VirtioNet } from "../devices/virtio/net.js";
 import { VirtioMmioTransport } from "../devices/virtio/transport-mmio.js";
 import { Ecam, PciWindow } from "../devices/pci/host-bridge.js";
 import type { VmSpec } from "../vm/spec.js";
+import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { isCorralError } from "../errors.js";
 import { freezeDisk, type FrozenDisk } from "./disks.js";
 import { SNAPSHOT_FILES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type FilePart, type Manifest } from "./format.js";
@@ -85,10 +86,17 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
   let size = 0;
   try {
     for (const c of chunks) {
-      for (let done = 0; done < c.length;) done += writeSync(fd, c, done, c.length - done);
+      // Runs of zeros are left as holes (read back as zeros): an idle guest's RAM is mostly
+      // pages it never wrote, and on tmpfs (a fork's snapshot) a hole costs neither a copy nor memory.
+      for (let at = 0; at < c.length; at += HOLE_GRAIN) {
+        const part = c.subarray(at, Math.min(c.length, at + HOLE_GRAIN));
+        if (part.length === HOLE_GRAIN && Buffer.compare(part, ZEROS) === 0) continue;
+        for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done, size + at + done);
+      }
       if (hash) h.update(c);
       size += c.length;
     }
+    ftruncateSync(fd, size);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -96,18 +104,35 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
   return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
 }
 
+/** The unit of holes in a written part: a zero run shorter than this is written. */
+const HOLE_GRAIN = 64 * 1024;
+const ZEROS = new Uint8Array(HOLE_GRAIN);
+
 function* slices(u8: Uint8Array, step: number): Generator<Uint8Array> {
   for (let at = 0; at < u8.length; at += step) yield u8.subarray(at, Math.min(u8.length, at + step));
 }
 
-/** The spec as JSON, each NIC with the MAC its guest was given: a restore keeps it (the guest's driver read it at boot). */
-function specWithMacs(src: SnapshotSource): Record<string, unknown> {
+/**
+ * The spec as JSON, each NIC with the MAC its guest was given (a restore keeps it: the guest's
+ * driver read it at boot), and each disk and NIC with its name and the rate limits in force now,
+ * which `corral vm limit` may have changed since the spec was written: a restore runs with those.
+ */
+function savedSpec(src: SnapshotSource): Record<string, unknown> {
   const spec = JSON.parse(JSON.stringify(src.spec)) as VmSpec;
   spec.devices = spec.devices.map((d, i) => {
     const dev = src.devices[i];
-    return d.kind === "net" && dev instanceof VirtioNet ? { ...d, mac: dev.mac } : d;
+    if (d.kind === "net" && dev instanceof VirtioNet)
+      return { ...withLimit(d, dev.txLimiter.limit), name: dev.name, mac: dev.mac };
+    if (d.kind === "blk" && dev instanceof VirtioBlk) return { ...withLimit(d, dev.limiter.limit), name: dev.name };
+    return d;
   });
   return spec as unknown as Record<string, unknown>;
+}
+
+/** `d` with `limit` as its limits (none when nothing is limited). */
+function withLimit<D extends { limit?: RateLimitSpec | undefined }>(d: D, limit: RateLimitSpec): D {
+  const { limit: _old, ...rest } = d;
+  return (Object.keys(limit).length > 0 ? { ...rest, limit } : rest) as D;
 }
 
 /** Take a snapshot of `src` into `dirArg` (which must not exist). */
@@ -150,7 +175,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       version: SNAPSHOT_VERSION,
       createdAt: Date.now(),
       source: src.name,
-      spec: specWithMacs(src),
+      spec: savedSpec(src),
       sbi: m.sbi !== null,
       ram,
       ramStamp:

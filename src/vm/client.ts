@@ -40,6 +40,11 @@ export interface ExecSession {
   result: Promise<ExecOutcome>;
   /** Set the terminal's size (execs with a tty only): the guest command gets SIGWINCH. */
   resize(size: TtySize): void;
+  /**
+   * Give up on the command: the connection closes, which kills it in the guest (its process
+   * group, server.ts), no more output is passed on, and `result` rejects with `reason`.
+   */
+  abort(reason: CorralError): void;
 }
 
 /**
@@ -167,6 +172,7 @@ export class VmClient {
   exec(body: Omit<ExecBody, "stdin">, onOutput: (fd: 1 | 2, data: Buffer) => void, stdin?: ExecStdin): ExecSession {
     let req: ClientRequest | undefined;
     let finished = false;
+    let aborted: CorralError | undefined;
     const line = (v: ExecBody | ExecInput): boolean =>
       req !== undefined && !finished && !req.destroyed ? req.write(JSON.stringify(v) + "\n") : true;
     const result = (async (): Promise<ExecOutcome> => {
@@ -199,7 +205,19 @@ export class VmClient {
         r.end();
       };
       try {
-        return await this.readExec(await response, onOutput, last);
+        if (aborted) throw aborted;
+        const outcome = await this.readExec(
+          await response,
+          (fd, data) => {
+            if (!aborted) onOutput(fd, data);
+          },
+          last,
+          () => aborted,
+        );
+        if (aborted) throw aborted;
+        return outcome;
+      } catch (e) {
+        throw aborted ?? e;
       } finally {
         last();
         // A source still waiting for input (a terminal's stdin) is told to stop, once it can be.
@@ -211,6 +229,12 @@ export class VmClient {
       resize: (size) => {
         if (body.tty === undefined) throw new VmError("EXEC_NOT_TTY", "resize needs an exec started with a tty");
         line({ resize: checkTtySize(size) });
+      },
+      abort: (reason) => {
+        if (aborted) return;
+        aborted = reason;
+        finished = true;
+        req?.destroy();
       },
     };
   }
@@ -255,6 +279,7 @@ export class VmClient {
     res: IncomingMessage,
     onOutput: (fd: 1 | 2, data: Buffer) => void,
     onLast: () => void,
+    aborted: () => CorralError | undefined = () => undefined,
   ): Promise<ExecOutcome> {
     let buf = "";
     let result: ExecOutcome | undefined;
@@ -282,7 +307,8 @@ export class VmClient {
       }
       line(buf.trim());
     } catch (e) {
-      throw await this.lost(e, "the command finished");
+      // Given up on by the caller (abort): the broken connection is its doing, not the VM's.
+      throw aborted() ?? (await this.lost(e, "the command finished"));
     }
     if (error) throw new CorralError(error.code, error.message);
     if (!result) throw new VmError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);

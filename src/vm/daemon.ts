@@ -8,7 +8,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { CorralError, isCorralError } from "../errors.js";
-import type { Machine } from "../machine/machine.js";
+import type { Machine, MachineExit } from "../machine/machine.js";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { AgentChannel } from "./agent/channel.js";
@@ -21,9 +21,12 @@ import { corralHome } from "../image/cache.js";
 import { POOL_ARG } from "./pool.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
-import { composeVm } from "./compose.js";
+import { composeVm, type Composed } from "./compose.js";
+import type { WarmMachine } from "./pool-process.js";
+import { swapRam } from "../snapshot/swap.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { VmError } from "./errors.js";
+import { epochMs, Phases } from "./phases.js";
 import type { SnapshotOptions } from "../snapshot/write.js";
 import type { Manifest } from "../snapshot/format.js";
 import type { SavedState } from "../snapshot/state.js";
@@ -43,6 +46,9 @@ export interface RestoreConfig {
    * through the agent before the VM counts as running.
    */
   hostname?: string;
+  /** When the restore was called and when its caller handed over (epoch ms, src/vm/phases.ts). */
+  calledAt?: number;
+  checkedAt?: number;
 }
 
 export interface VmContext {
@@ -79,10 +85,10 @@ async function main(argv: string[]): Promise<void> {
     // A warm pool process (pool.ts): warm up, wait to be taken, then run as the VM it is given.
     const home = process.env["CORRAL_HOME"] ?? corralHome();
     const { warmUp, waitToBeTaken } = await import("./pool-process.js");
-    if (argv[3]) await warmUp(argv[3], home).catch(() => {});
+    const warm = argv[3] ? await warmUp(argv[3], home).catch(() => undefined) : undefined;
     collectGarbage();
     const claim = await waitToBeTaken(argv[2], home);
-    return runVm(claim.name, claim.cfg);
+    return runVm(claim.name, claim.cfg, warm);
   }
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
     throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
@@ -91,7 +97,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /** Run the VM `name` of `cfg` in this process until it ends; then the process exits. */
-async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
+async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promise<void> {
+  const phases = new Phases(cfg.restore?.calledAt ?? epochMs());
+  if (cfg.restore?.checkedAt !== undefined) phases.mark("checked", cfg.restore.checkedAt);
+  phases.mark("taken");
   const dir = vmDir(name, cfg.home);
   const log = new ConsoleLog(join(dir, VM_FILES.log));
   let tail = Buffer.alloc(0);
@@ -117,21 +126,36 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
       checkPart(cfg.restore.dir, manifest.state);
       sbi = manifest.sbi;
       ramFd = openSync(join(cfg.restore.dir, SNAPSHOT_FILES.ram), "r");
+      phases.mark("snapshot read");
     }
-    let composed;
+    let composed: Composed;
+    // A pool process's warm machine of the same spec takes the snapshot's RAM (its code cache
+    // kept where the code is the same, src/snapshot/swap.ts); otherwise a new machine is built.
+    const onWarm = warm !== undefined && ramFd !== undefined && warm.fits(spec, sbi) ? warm : undefined;
     try {
-      composed = await composeVm(spec, {
-        console: onConsole,
-        home: cfg.home,
-        imageLog: log,
-        ...(ramFd !== undefined ? { restore: { ramFile: ramFd, sbi } } : {}),
-      });
+      if (onWarm && ramFd !== undefined) {
+        const swapped = swapRam(onWarm.composed.machine, ramFd);
+        onWarm.setConsole(onConsole);
+        composed = onWarm.composed;
+        phases.mark(
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms; compare ${swapped.compareMs.toFixed(1)} ms)`,
+        );
+      } else {
+        if (warm) await dropWarm(warm);
+        composed = await composeVm(spec, {
+          console: onConsole,
+          home: cfg.home,
+          imageLog: log,
+          ...(ramFd !== undefined ? { restore: { ramFile: ramFd, sbi } } : {}),
+        });
+      }
     } finally {
       // The mapping holds the file from here on.
       if (ramFd !== undefined) closeSync(ramFd);
     }
     const m = composed.machine;
     machine = m;
+    phases.mark("machine built");
     const port = composed.devices
       .flatMap((d) => (d instanceof VirtioConsole ? [d.port(AGENT_PORT_NAME)] : []))
       .find((p) => p !== undefined);
@@ -150,7 +174,17 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
       if (cfg.restore.hostname !== undefined)
         for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
       log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
-      reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);
+      // Only NICs change identity (a clone's new MACs): without one there is nothing to read.
+      if (spec.devices.some((d) => d.kind === "net"))
+        reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);
+      phases.mark("state restored");
+      // The first exec answered after the restore: log where the time went.
+      agent.onExec = (event) => {
+        phases.mark(`first exec ${event}`);
+        if (event !== "ended") return;
+        agent.onExec = undefined;
+        log.write(`${phases.line()}\r\n`);
+      };
     }
     let stopping = false;
     // A clone counts as running once it has its own hostname (resync below).
@@ -188,6 +222,7 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
     };
     const server = await serveControl(join(dir, VM_FILES.socket), ctx);
     publish(rec, cfg.home);
+    phases.mark("serving");
     // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
     // heap they held goes back to the system at once instead of when V8 next feels the need.
     // A restore has no boot behind it: its agent is ready at once, and a trim and a full
@@ -207,8 +242,22 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
     process.on("SIGTERM", () => m.stop("SIGTERM"));
     process.on("SIGINT", () => m.stop("SIGINT"));
     process.on("SIGHUP", () => {});
-    const running = m.run();
-    if (cfg.restore) resync(agent, cfg.restore.hostname, log, () => (identity = true), reidentify);
+    let running: Promise<MachineExit>;
+    if (onWarm) {
+      onWarm.resume();
+      running = onWarm.running;
+    } else running = m.run();
+    if (cfg.restore)
+      resync(
+        agent,
+        cfg.restore.hostname,
+        log,
+        () => {
+          phases.mark("clock set");
+          identity = true;
+        },
+        reidentify,
+      );
     const exit = await running;
     log.write(
       `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
@@ -227,10 +276,21 @@ async function runVm(name: string, cfg: DaemonConfig): Promise<void> {
   process.exit();
 }
 
+/** A warm machine that does not fit the VM a pool process became: stopped and closed. */
+async function dropWarm(w: WarmMachine): Promise<void> {
+  w.composed.machine.stop();
+  w.resume();
+  await w.running;
+  w.composed.machine.close();
+}
+
 /**
  * After a restore: the guest's wall clock still reads the snapshot's time (its kernel keeps it
  * from the clock that went on from there): set it to the host's; a fork's clone also takes its
- * new hostname. Through the agent, once; a failure is logged, the VM runs on.
+ * new hostname. The agent sets both itself (its T frame, protocol 5: no guest process, so the
+ * first exec does not queue behind two cold ones); an agent of version 4 gets `date -s` and
+ * `hostname` run as a command. A clone whose NICs took new MACs runs `reidentify` after. Once;
+ * a failure is logged, the VM runs on.
  */
 function resync(
   agent: AgentChannel,
@@ -239,22 +299,23 @@ function resync(
   done: () => void,
   reidentify: string,
 ): void {
-  const now = Math.floor(Date.now() / 1000);
-  const script = `date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}${reidentify}`;
-  try {
-    const h = agent.exec({ argv: ["sh", "-c", script], timeoutMs: 30_000 }, () => {});
-    h.done.then(
-      (r) => {
-        if (r.exitCode !== 0)
-          log.write(`\r\ncorral: setting the restored guest's clock or hostname failed (${r.exitCode})\r\n`);
-        done();
-      },
-      () => done(),
-    );
-  } catch {
-    // an agent of another version: nothing to set it with
-    done();
-  }
+  const failed = (why: string): void =>
+    log.write(`\r\ncorral: setting the restored guest's clock or hostname failed (${why})\r\n`);
+  const run = async (script: string): Promise<void> => {
+    const r = await agent.exec({ argv: ["sh", "-c", script], timeoutMs: 30_000 }, () => {}).done;
+    if (r.exitCode !== 0) failed(String(r.exitCode));
+  };
+  const steps = async (): Promise<void> => {
+    if (agent.setsIdentity) {
+      await agent.setIdentity({ epochMs: epochMs(), hostname }).catch((e: unknown) => failed(String(e)));
+      if (reidentify !== "") await run(`true${reidentify}`);
+      return;
+    }
+    const now = Math.floor(Date.now() / 1000);
+    await run(`date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}${reidentify}`);
+  };
+  // An agent of another version (AGENT_VERSION from exec): nothing to set it with.
+  steps().then(done, () => done());
 }
 
 /**

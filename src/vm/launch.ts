@@ -32,6 +32,7 @@ import {
 } from "./state.js";
 import { VmError } from "./errors.js";
 import { refillPool, takeFromPool } from "./pool.js";
+import { epochMs } from "./phases.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -92,7 +93,12 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
       rmSync(vmDir(name, home), { recursive: true, force: true });
       throw e;
     }
-    cfg.restore = { dir: r.dir, ...(r.hostname !== undefined ? { hostname: r.hostname } : {}) };
+    cfg.restore = {
+      dir: r.dir,
+      ...(r.hostname !== undefined ? { hostname: r.hostname } : {}),
+      ...(r.calledAt !== undefined ? { calledAt: r.calledAt } : {}),
+      checkedAt: epochMs(),
+    };
   }
   const logPath = join(vmDir(name, home), VM_FILES.log);
   // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.

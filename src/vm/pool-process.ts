@@ -3,16 +3,20 @@
  * until a restore takes it, and hand its config to daemon.ts, which runs the VM as any VM
  * process does.
  *
- * Warming up: what makes a restored VM's first exec slow in a new process is mostly V8, not the
- * guest: the emulator's own functions (the interpreter, the block builder, the MMU, the wasm
+ * Warming up: what makes a restored VM's first exec slow in a new process is V8 and the guest's
+ * code cache. The emulator's own functions (the interpreter, the block builder, the MMU, the wasm
  * tier's code generator) start in V8's interpreter and are optimized only once hot, and the heap
- * grows in many small collections. Measured in one process (docs/benchmarks.md, "Restore from a
- * warm process"): the first `exec true` of a restore took 1350 ms of CPU in a new process and
- * 420 ms in one that had restored a snapshot before. So the pool process restores the snapshot
- * it was given into a machine of its own, runs what a restore runs (the clock and hostname
- * script, `true`), and throws the machine away. The throwaway machine has a user-mode NIC
- * without port forwards in place of any NIC (it must not take the host's ports or a switch's
- * port) and no disks (a snapshot with disks is not warmed up on).
+ * grows in many small collections; and every guest block the first exec runs is decoded,
+ * interpreted and compiled again. Measured in one process (docs/benchmarks.md, "Restore from a
+ * warm process"): the first `exec true` of a restore took 1350 ms of CPU in a new process, 420 ms
+ * in one that had restored a snapshot before, 42 to 136 ms with the guest's code cached. So the
+ * pool process restores the snapshot it was given into a machine of its own and runs what a
+ * restore runs (the clock and hostname, `true`), then keeps that machine paused (WarmMachine): a
+ * VM of the same spec that takes the process runs on it, with its snapshot's RAM swapped in
+ * (src/snapshot/swap.ts keeps the cached blocks of every page whose bytes did not change). A
+ * snapshot whose NICs must change (port forwards, a switch, a TAP: the warm-up must not take the
+ * host's ports or a switch's port) is warmed up with a user-mode NIC and its machine dropped
+ * after; one with disks is not warmed up on.
  */
 import { closeSync, existsSync, openSync, renameSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -21,60 +25,114 @@ import { setPriority } from "node:os";
 import { VirtioConsole } from "../devices/virtio/console.js";
 import { AgentChannel } from "./agent/channel.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
-import { composeVm } from "./compose.js";
+import { composeVm, type Composed } from "./compose.js";
+import type { MachineExit } from "../machine/machine.js";
 import { memberFiles, poolDir, POOL_IDLE_MS, type PoolClaim } from "./pool.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { DAEMON_MARKER } from "./state.js";
 import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js";
 import { SNAPSHOT_FILES } from "../snapshot/format.js";
+import { epochMs } from "./phases.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
 /** Execs run in the throwaway machine. */
 const WARM_EXECS = 3;
 
-/** Restore `dir` into a machine of this process, run a few execs in it, and drop it. */
-export async function warmUp(dir: string, home: string): Promise<void> {
+/**
+ * A warm-up machine kept for the VM that takes this process (daemon.ts): paused between slices,
+ * its clock frozen, its code cache full of the snapshot's hot code. Kept only when its spec is
+ * the snapshot's own (no NIC had to be replaced), so a claim of the same spec can run on it.
+ */
+export interface WarmMachine {
+  /** A VM of `spec` (its name aside) restored from a snapshot with (or without) SBI can run on this machine. */
+  fits(spec: VmSpec, sbi: boolean): boolean;
+  composed: Composed;
+  /** Lets the paused machine run on (Machine.pause). */
+  resume: () => void;
+  /** The machine's run, started in the warm-up: it ends when the VM does. */
+  running: Promise<MachineExit>;
+  /** Where the guest's console output goes from now on. */
+  setConsole(sink: (b: Uint8Array) => void): void;
+}
+
+/** What a claim must match to take a warm machine: its spec without the name, and whether it boots through SBI. */
+const warmKey = (spec: VmSpec, sbi: boolean): string => JSON.stringify({ spec: { ...spec, name: "" }, sbi });
+
+/**
+ * Restore `dir` into a machine of this process and run a few execs in it. The machine is kept,
+ * paused, when a VM of the same spec can run on it (a snapshot without NICs other than user-mode
+ * ones without port forwards, and without disks); otherwise it is dropped.
+ */
+export async function warmUp(dir: string, home: string): Promise<WarmMachine | undefined> {
   const snap = checkSnapshot(dir, { trustRam: true });
-  if (snap.manifest.disks.length > 0) return;
+  if (snap.manifest.disks.length > 0) return undefined;
   const devices: VmSpec["devices"] = snap.spec.devices.map((d) =>
     d.kind === "net" ? { kind: "net", backend: { type: "user" }, ...(d.mac !== undefined ? { mac: d.mac } : {}) } : d,
   );
+  const keep = JSON.stringify(devices) === JSON.stringify(snap.spec.devices);
   const spec = parseVmSpec({ ...snap.spec, name: "pool-warm-up", devices });
   const fd = openSync(join(snap.dir, SNAPSHOT_FILES.ram), "r");
-  let composed;
+  let sink: (b: Uint8Array) => void = () => {};
+  let composed: Composed;
   try {
-    composed = await composeVm(spec, { console: () => {}, home, restore: { ramFile: fd, sbi: snap.manifest.sbi } });
+    composed = await composeVm(spec, {
+      console: (b) => sink(b),
+      home,
+      restore: { ramFile: fd, sbi: snap.manifest.sbi },
+    });
   } finally {
     closeSync(fd);
   }
   const m = composed.machine;
+  let kept: WarmMachine | undefined;
   try {
     const port = composed.devices
       .flatMap((d) => (d instanceof VirtioConsole ? [d.port(AGENT_PORT_NAME)] : []))
       .find((p) => p !== undefined);
-    if (!port) return;
+    if (!port) return undefined;
     const agent = new AgentChannel(port, spec.name ?? "pool-warm-up");
     const host = restoreMachine(m, readState(snap.dir));
     const a = host["agent"] as { ready: boolean; version: number | null; nextId: number } | undefined;
     if (a) agent.restoreState(a);
     const running = m.run();
     const timer = setTimeout(() => m.stop(), WARM_TIMEOUT_MS);
+    let warm = false;
     try {
+      // What a restore runs (daemon.ts resync), then execs.
+      if (agent.setsIdentity) await agent.setIdentity({ epochMs: epochMs(), hostname: "pool-warm-up" });
       const script = `date -s @${Math.floor(Date.now() / 1000)} >/dev/null && hostname pool-warm-up`;
       for (let i = 0; i < WARM_EXECS && m.exited === null; i++)
-        await agent.exec({ argv: i === 0 ? ["sh", "-c", script] : ["true"], timeoutMs: WARM_TIMEOUT_MS }, () => {})
-          .done;
+        await agent.exec(
+          { argv: i === 0 && !agent.setsIdentity ? ["sh", "-c", script] : ["true"], timeoutMs: WARM_TIMEOUT_MS },
+          () => {},
+        ).done;
+      warm = m.exited === null;
     } catch {
       // an agent of another version, a guest that ended: warm as far as it went
     } finally {
       clearTimeout(timer);
       agent.close("warm-up done");
+    }
+    if (keep && warm) {
+      const resume = await m.pause();
+      if (m.exited === null)
+        kept = {
+          fits: (other, sbi) => warmKey(other, sbi) === warmKey(spec, snap.manifest.sbi),
+          composed,
+          resume,
+          running,
+          setConsole: (s) => (sink = s),
+        };
+      else resume();
+    }
+    if (!kept) {
       m.stop();
       await running;
     }
+    return kept;
   } finally {
-    m.close();
+    if (!kept) m.close();
   }
 }
 

@@ -7,6 +7,8 @@
  *   guest-udp flood A.B.C.D PORT N    one datagram to each of N ports from PORT on
  * Exit status 0 on success, else the step that failed (10 + n).
  */
+#include "../../native/riscv-syscall.h"
+
 #define SYS_close 57
 #define SYS_write 64
 #define SYS_exit 93
@@ -28,20 +30,8 @@ struct sockaddr_in {
   unsigned char zero[8];
 };
 
-static long sys(long n, long a, long b, long c, long d, long e, long f) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  register long a4 __asm__("a4") = e;
-  register long a5 __asm__("a5") = f;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3), "r"(a4), "r"(a5) : "memory");
-  return a0;
-}
-
 static void die(int code) {
-  sys(SYS_exit, code, 0, 0, 0, 0, 0);
+  sys6(SYS_exit, code, 0, 0, 0, 0, 0);
   for (;;) {
   }
 }
@@ -77,19 +67,19 @@ static int send_one(const char *ip, unsigned int port, const char *msg) {
   struct sockaddr_in a;
   long tv[2] = {3, 0};
   char buf[2048];
-  long s = sys(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0), r = -1;
+  long s = sys6(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0), r = -1;
   int tries;
   if (s < 0) return 11;
-  if (sys(SYS_setsockopt, s, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof tv, 0) < 0) return 12;
+  if (sys6(SYS_setsockopt, s, SOL_SOCKET, SO_RCVTIMEO, (long)tv, sizeof tv, 0) < 0) return 12;
   addr(&a, ip, port);
-  if (sys(SYS_connect, s, (long)&a, sizeof a, 0, 0, 0) < 0) return 13;
+  if (sys6(SYS_connect, s, (long)&a, sizeof a, 0, 0, 0) < 0) return 13;
   for (tries = 0; tries < 3 && r <= 0; tries++) {
-    if (sys(SYS_sendto, s, (long)msg, len(msg), 0, 0, 0) != len(msg)) return 14;
-    r = sys(SYS_recvfrom, s, (long)buf, sizeof buf, 0, 0, 0);
+    if (sys6(SYS_sendto, s, (long)msg, len(msg), 0, 0, 0) != len(msg)) return 14;
+    r = sys6(SYS_recvfrom, s, (long)buf, sizeof buf, 0, 0, 0);
   }
   if (r <= 0) return 15;
-  sys(SYS_write, 1, (long)buf, r, 0, 0, 0);
-  sys(SYS_write, 1, (long)"\n", 1, 0, 0, 0);
+  sys6(SYS_write, 1, (long)buf, r, 0, 0, 0);
+  sys6(SYS_write, 1, (long)"\n", 1, 0, 0, 0);
   return 0;
 }
 
@@ -98,25 +88,25 @@ static int echo_one(unsigned int port) {
   int fromlen = sizeof from;
   static const char prefix[] = "guest got: ";
   char buf[2048];
-  long s = sys(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0), r, i;
+  long s = sys6(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0), r, i;
   if (s < 0) return 21;
   addr(&a, "0.0.0.0", port);
-  if (sys(SYS_bind, s, (long)&a, sizeof a, 0, 0, 0) < 0) return 22;
+  if (sys6(SYS_bind, s, (long)&a, sizeof a, 0, 0, 0) < 0) return 22;
   for (i = 0; prefix[i]; i++) buf[i] = prefix[i];
-  r = sys(SYS_recvfrom, s, (long)(buf + i), sizeof buf - i, 0, (long)&from, (long)&fromlen);
+  r = sys6(SYS_recvfrom, s, (long)(buf + i), sizeof buf - i, 0, (long)&from, (long)&fromlen);
   if (r <= 0) return 23;
-  if (sys(SYS_sendto, s, (long)buf, i + r, 0, (long)&from, fromlen) != i + r) return 24;
+  if (sys6(SYS_sendto, s, (long)buf, i + r, 0, (long)&from, fromlen) != i + r) return 24;
   return 0;
 }
 
 static int flood(const char *ip, unsigned int port, unsigned int n) {
   struct sockaddr_in a;
   unsigned int k;
-  long s = sys(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0);
+  long s = sys6(SYS_socket, AF_INET, SOCK_DGRAM, 0, 0, 0, 0);
   if (s < 0) return 31;
   for (k = 0; k < n; k++) {
     addr(&a, ip, port + k);
-    sys(SYS_sendto, s, (long)"x", 1, 0, (long)&a, sizeof a);
+    sys6(SYS_sendto, s, (long)"x", 1, 0, (long)&a, sizeof a);
   }
   return 0;
 }

@@ -141,7 +141,6 @@ test("a guest mounts shares: POSIX behaviour as on the host, checksums, no escap
     const um = await sh("umount /mnt/rw && umount /mnt/ro && echo unmounted");
     assert.equal(um.stdout.trim(), "unmounted", um.stderr);
   } finally {
-    await vm.stop();
-    corral(["rm", name]);
+    await vm.remove({ force: true });
   }
 });

@@ -19,6 +19,7 @@ import {
   LineSplitter,
   SHUTDOWN_FRAME,
   execFrame,
+  identityFrame,
   killFrame,
   parseAgentLine,
   pingFrame,
@@ -180,3 +181,50 @@ test("bad input from the host never takes the agent down", async () => {
   // Still serving: an ordinary exec works.
   assert.deepEqual(await exec({ argv: ["echo", "still here"] }), { status: 0, stdout: "still here\n", stderr: "" });
 });
+
+/** A T frame: the agent's answer (its errno). */
+async function setIdentity(frame: string, id: number): Promise<number> {
+  const from = seen.length;
+  sock.write(frame);
+  const m = await until((x) => x.kind === "identity" && x.id === id, from);
+  return (m as { errno: number }).errno;
+}
+
+test(
+  "a T frame sets the wall clock and hostname with no guest process started; bad ones change nothing",
+  { timeout: 120_000 },
+  async () => {
+    // Five years ahead of the host, so no clock the guest kept by itself is mistaken for the one set.
+    const target = Date.now() + 5 * 365 * 86_400_000;
+    const pidBefore = Number((await exec({ argv: ["cat", "/proc/sys/kernel/ns_last_pid"] })).stdout);
+    let id = nextId++;
+    assert.equal(await setIdentity(identityFrame(id, { epochMs: target, hostname: "clone-7.example" }), id), 0);
+    const r = await exec({ argv: ["sh", "-c", "cat /proc/sys/kernel/ns_last_pid; date +%s; hostname"] });
+    const [pidAfter, secs, host] = r.stdout.trim().split("\n");
+    // The sh and its cat take the next two pids: the T frame started no process (a `date` and a
+    // `hostname` would have taken two more, and their sh one; one kernel thread in between is allowed).
+    assert.ok(Number(pidAfter) - pidBefore <= 3, `pids ${pidBefore} then ${pidAfter}`);
+    assert.ok(Math.abs(Number(secs) - target / 1000) < 60, `guest clock ${secs}, set to ${target / 1000}`);
+    assert.equal(host, "clone-7.example");
+    // Without a hostname only the clock is set.
+    id = nextId++;
+    assert.equal(await setIdentity(identityFrame(id, { epochMs: Date.now() }), id), 0);
+    const now = await exec({ argv: ["sh", "-c", "date +%s; hostname"] });
+    const [s2, h2] = now.stdout.trim().split("\n");
+    assert.ok(Math.abs(Number(s2) - Date.now() / 1000) < 60, `guest clock ${s2}`);
+    assert.equal(h2, "clone-7.example");
+    // Malformed: nanoseconds out of range, a hostname too long or not base64: EINVAL (22), nothing set.
+    const long = Buffer.alloc(65, "a").toString("base64");
+    for (const bad of [`T ${nextId} 1 1000000000 -`, `T ${nextId + 1} 1 0 ${long}`, `T ${nextId + 2} 1 0 !!`])
+      sock.write(bad + "\n");
+    for (let i = 0; i < 3; i++) {
+      const bid = nextId++;
+      const m = await until((x) => x.kind === "identity" && x.id === bid);
+      assert.deepEqual(m, { kind: "identity", id: bid, errno: 22 });
+    }
+    const after = await exec({ argv: ["sh", "-c", "date +%s; hostname"] });
+    const [s3, h3] = after.stdout.trim().split("\n");
+    assert.ok(Math.abs(Number(s3) - Date.now() / 1000) < 60, `guest clock ${s3}`);
+    assert.equal(h3, "clone-7.example");
+  },
+);

@@ -46,6 +46,6 @@ test("corral run and Corral.start build the same devices for the same spec", asy
     assert.equal(r.exitCode, 0, r.stderr);
     assert.deepEqual(ids(r.stdout), EXPECTED, r.stdout);
   } finally {
-    await vm.stop();
+    await vm.remove({ force: true });
   }
 });

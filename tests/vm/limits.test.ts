@@ -13,9 +13,9 @@ const { home, corral } = scratchHome();
 const VM = "limited";
 const disk = join(home, "data.img");
 
-/** The `corral vm limit` line of `device`. */
-function limitLine(device: string): string {
-  const r = corral(["vm", "limit", VM]);
+/** The `corral vm limit` line of `device` (of VM `vm`). */
+function limitLine(device: string, vm = VM): string {
+  const r = corral(["vm", "limit", vm]);
   assert.equal(r.status, 0, r.stderr);
   const line = r.stdout.split("\n").find((l) => l.startsWith(`${device}\t`));
   assert.ok(line, `no line for ${device} in:\n${r.stdout}`);
@@ -35,7 +35,8 @@ before(() => {
 });
 
 after(() => {
-  if (existsSync(join(vmDir(VM, home), VM_FILES.record))) corral(["rm", "-f", VM]);
+  for (const n of [VM, `${VM}-r1`, `${VM}-r2`])
+    if (existsSync(join(vmDir(n, home), VM_FILES.record))) corral(["rm", "-f", n]);
   rmSync(home, { recursive: true, force: true });
 });
 
@@ -76,4 +77,31 @@ test("bad limits are one line: unknown device, the wrong kind of limit, zero, at
   const r = corral(["run", "-d", "--name", "never", "--disk", `${disk},iops=fast`]);
   oneLineError(r, /iops 'fast' must be a whole number/);
   assert.equal(existsSync(vmDir("never", home)), false, "nothing is left of a VM that never started");
+});
+
+test("a snapshot keeps the limits in force, not the spec's: a restore runs with them unless given others", () => {
+  // Changed on the running VM since it started with iops=20 and bw=1M,pps=500.
+  assert.equal(corral(["vm", "limit", VM, "vda", "bw=32M,iops=300"]).status, 0);
+  assert.equal(corral(["vm", "limit", VM, "eth0", "bw=2M"]).status, 0);
+  const snap = join(home, "snap");
+  const s = corral(["snapshot", VM, snap]);
+  assert.equal(s.status, 0, s.stderr);
+  const r1 = corral(["restore", snap, "--name", `${VM}-r1`]);
+  assert.equal(r1.status, 0, r1.stderr);
+  assert.match(limitLine("vda", `${VM}-r1`), /^vda\tbw 32M\/s iops 300\/s\t/);
+  assert.match(limitLine("eth0", `${VM}-r1`), /^eth0\tbw 2M\/s pps -\t/);
+  assert.equal(corral(["rm", "-f", `${VM}-r1`]).status, 0);
+  // Given others: those, and only for the devices named.
+  const r2 = corral(["restore", snap, "--name", `${VM}-r2`, "--limit", "vda:off", "--limit", "eth0:bw=4M,pps=100"]);
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.match(limitLine("vda", `${VM}-r2`), /^vda\tunlimited\t/);
+  assert.match(limitLine("eth0", `${VM}-r2`), /^eth0\tbw 4M\/s pps 100\/s\t/);
+  assert.equal(corral(["rm", "-f", `${VM}-r2`]).status, 0);
+  oneLineError(
+    corral(["restore", snap, "--name", `${VM}-r3`, "--limit", "vdz:bw=1M"]),
+    /no disk or NIC named 'vdz' in this snapshot: it has vda, eth0$/,
+  );
+  oneLineError(corral(["restore", snap, "--limit", "vda"]), /--limit 'vda': give DEVICE:LIMITS/);
+  oneLineError(corral(["restore", snap, "--limit", "vda:pps=5"]), /pps is not a limit of a disk: use iops=N$/);
+  assert.equal(existsSync(vmDir(`${VM}-r3`, home)), false, "nothing is left of a restore refused");
 });

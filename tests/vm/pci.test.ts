@@ -84,7 +84,7 @@ test("every device over virtio-pci in the Debian guest: disk, NIC, console, fs, 
     ]);
     await assert.rejects(vm.snapshot(join(dir, "snap")), /PCI devices cannot be snapshotted yet.*--transport mmio/);
   } finally {
-    await vm.stop();
+    await vm.remove({ force: true });
   }
   const fd = openSync(img, "r");
   const back = Buffer.alloc(16);
@@ -123,6 +123,6 @@ test("with --irqchip aia the functions signal by MSI-X through the IMSIC, and th
     assert.equal(fired, "1", "the disk's MSI-X vectors took interrupts");
     assert.equal(intx, "0", "no INTx line was requested");
   } finally {
-    await vm.stop();
+    await vm.remove({ force: true });
   }
 });

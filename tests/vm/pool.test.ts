@@ -1,8 +1,9 @@
 // Warm VM processes (src/vm/pool.ts, issue 16 item 6) with a real guest, through the CLI in a
 // scratch $CORRAL_HOME: a pool warmed up on a snapshot; a restore takes a pool process (the VM
-// runs in it), answers exec, and holds the snapshot's memory, not what the warm-up's throwaway
-// guest did nor what the parent did after the snapshot; the pool refills; a fork takes pool
-// processes for its clones; `corral stop` and `corral pool stop` leave no process behind; bad
+// runs in it, on the machine the warm-up restored, with the snapshot's RAM swapped in), answers
+// exec, and holds the snapshot's memory, not what the warm-up's guest did nor what the parent did
+// after the snapshot; the pool refills; a fork takes pool processes for its clones (their RAM,
+// the parent's later one, swapped into the warm machines); `corral stop` and `corral pool stop` leave no process behind; bad
 // input is one line.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -10,6 +11,7 @@ import { readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { isPoolProcess } from "../../src/vm/pool.js";
+import { parseTimings, TIMINGS_PREFIX } from "../../src/vm/phases.js";
 import { oneLineError, scratchHome, type Run } from "./scratch-home.js";
 
 const h = scratchHome();
@@ -61,6 +63,22 @@ async function waitReady(n: number): Promise<void> {
 const pidOf = (name: string): number =>
   (JSON.parse(readFileSync(join(h.home, "vms", name, "vm.json"), "utf8")) as { pid: number }).pid;
 
+/**
+ * The restore's phases from its console log (src/vm/phases.ts), once its first exec was answered;
+ * asserts it ran on the pool process's warm machine (its RAM swapped in, no new machine built).
+ */
+function ranOnWarmMachine(name: string): void {
+  const line = readFileSync(join(h.home, "vms", name, "console.log"), "latin1")
+    .split("\n")
+    .find((l) => l.includes(TIMINGS_PREFIX));
+  const phases = Object.keys(parseTimings(line ?? "") ?? {});
+  assert.ok(phases.includes("first exec ended"), `${name}: timings line ${line}`);
+  assert.ok(
+    phases.some((p) => p.startsWith("RAM swapped into the warm machine")),
+    `${name} ran on the warm machine: ${line}`,
+  );
+}
+
 function alive(pid: number): boolean {
   try {
     return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
@@ -107,6 +125,7 @@ test("a restore takes a warm pool process: exec answers, memory is the snapshot'
   assert.ok(![...members().values()].includes(poolPid));
   ok(h.corral(["stop", `${PARENT}-r`]));
   assert.equal(alive(poolPid), false, "the VM's process ended with corral stop");
+  ranOnWarmMachine(`${PARENT}-r`);
 });
 
 test("a fork's clones take pool processes; pool stop leaves no process behind", async () => {
@@ -121,6 +140,9 @@ test("a fork's clones take pool processes; pool stop leaves no process behind", 
     assert.equal(sh(c, "cat /tmp/mark"), "after");
   }
   for (const c of clones) ok(h.corral(["stop", c]));
+  // The clones' RAM (the parent's after the snapshot the pool warmed up on) was swapped into the
+  // warm machines: the marks and hostnames above are the new RAM's, not the warm-up's.
+  for (const c of clones) ranOnWarmMachine(c);
   assert.match(ok(h.corral(["pool", "stop"])), /pool: stopped \d+ process/);
   for (const [id, pid] of seen) assert.equal(isPoolProcess(pid, id), false, `pool process ${pid} ended`);
   for (const pid of seen.values()) assert.equal(alive(pid), false, `process ${pid} ended`);

@@ -38,7 +38,7 @@ before(async () => {
   ]);
 });
 after(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([a?.remove({ force: true }), b?.remove({ force: true })]);
 });
 
 const PF = "/sys/class/net/eth0/device/..";

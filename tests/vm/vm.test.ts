@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Corral, type Vm } from "../../src/api/index.js";
+import { Corral, DEFAULT_MAX_OUTPUT, ExecOutputLimitError, type Vm } from "../../src/api/index.js";
 import { GUEST_AGENT_PID } from "../../src/image/agent.js";
 import { VM_FILES, vmDir } from "../../src/vm/state.js";
 
@@ -146,10 +146,23 @@ test("exec: several at once, each with its own output", async () => {
 });
 
 test("exec: a timeout kills the guest process group, not the VM", () => {
-  const r = corral(["exec", "--timeout", "2", A, "--", "sh", "-c", "sleep 300 & sleep 301; echo never"]);
+  // The guest's stderr ends mid-line: Corral's own line still starts a line of its own.
+  const r = corral([
+    "exec",
+    "--timeout",
+    "2",
+    A,
+    "--",
+    "sh",
+    "-c",
+    "printf partial >&2; sleep 300 & sleep 301; echo never",
+  ]);
   assert.equal(r.status, 137);
   assert.equal(r.stdout, "");
-  assert.match(r.stderr, /timed out/);
+  assert.match(
+    r.stderr,
+    /^partial\ncorral: the command timed out after 2 s( and was killed|; the guest did not confirm)/,
+  );
   const ps = corral(["exec", A, "--", "ps", "-o", "args"]);
   assert.equal(ps.status, 0);
   assert.doesNotMatch(ps.stdout, /sleep 30[01]/);
@@ -183,6 +196,54 @@ test("API: exec with env, cwd, streaming callbacks; files write and read back", 
     if (k !== "hung") assert.deepEqual([k.timedOut, k.exitCode], [true, 137]);
   }
   await assert.rejects(apiVm.files.read("/no/such"), { code: "GUEST_FILE_READ" });
+});
+
+test("API: exec output is bounded; past maxOutputBytes the command is killed and the exec rejects with what was kept", async () => {
+  const limited = async (run: Promise<unknown>): Promise<ExecOutputLimitError> => {
+    const e = await run.then(
+      () => assert.fail("the exec must reject"),
+      (err: unknown) => err,
+    );
+    assert.ok(e instanceof ExecOutputLimitError, String(e));
+    assert.equal(e.code, "EXEC_OUTPUT_LIMIT");
+    return e;
+  };
+  // 40 MiB of "y\n" against the default 16 MiB: exactly the limit is kept, all of it the command's.
+  const big = await limited(apiVm.exec(["sh", "-c", "yes | head -c 41943040"]));
+  assert.deepEqual(
+    [big.stream, big.limit, big.partial.stdout.length],
+    ["stdout", DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT],
+  );
+  assert.ok(big.partial.stdout.equals(Buffer.alloc(DEFAULT_MAX_OUTPUT, "y\n")));
+  // A guest writing for ever, on stderr, with a limit given as a size: killed, not left running.
+  const seen: Buffer[] = [];
+  const endless = await limited(
+    apiVm.exec(["sh", "-c", "echo started; exec yes >&2"], { maxOutputBytes: "1M", onStderr: (b) => seen.push(b) }),
+  );
+  assert.deepEqual([endless.stream, endless.limit], ["stderr", 2 ** 20]);
+  assert.equal(endless.partial.stdout.toString(), "started\n");
+  assert.equal(Buffer.concat(seen).length, 2 ** 20, "the callback gets what is kept, nothing past it");
+  let left = "";
+  for (let i = 0; i < 300; i++) {
+    left = (await apiVm.exec(["sh", "-c", "pidof yes || true"])).stdout.trim();
+    if (left === "") break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(left, "", "the command that passed the limit was killed");
+  // Exactly the limit is not past it.
+  const exact = await apiVm.exec(["head", "-c", "65536", "/dev/zero"], { maxOutputBytes: 65536 });
+  assert.deepEqual([exact.exitCode, exact.stdoutBytes.length], [0, 65536]);
+  await assert.rejects(apiVm.files.read("/dev/zero", { maxBytes: 4096 }), { code: "EXEC_OUTPUT_LIMIT" });
+  await assert.rejects(apiVm.exec(["true"], { maxOutputBytes: -1 }), { code: "BAD_OPTION" });
+  assert.equal((await apiVm.exec(["true"])).exitCode, 0, "the VM goes on");
+});
+
+test("API: remove() refuses a running VM, as corral rm does", async () => {
+  await assert.rejects(apiVm.remove(), { code: "VM_RUNNING" });
+  assert.equal(
+    Corral.list().some((v) => v.name === B),
+    true,
+  );
 });
 
 test("console: attach, type a command, Ctrl-A X detaches and the VM keeps running", async () => {
@@ -283,4 +344,10 @@ test("a crashed VM process: its stale state is detected and removed", async () =
   );
   assert.equal(existsSync(join(vmDir(B), VM_FILES.record)), false);
   assert.equal(existsSync(join(vmDir(B), VM_FILES.socket)), false);
+  // What is left (its console log, how it ended) goes with remove(), as with `corral rm`.
+  assert.ok(Corral.list().every((v) => v.name !== B));
+  assert.equal(existsSync(vmDir(B)), true);
+  await apiVm.remove();
+  assert.equal(existsSync(vmDir(B)), false);
+  await assert.rejects(apiVm.remove(), { code: "VM_NOT_FOUND" });
 });

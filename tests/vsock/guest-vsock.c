@@ -8,6 +8,8 @@
  *                                  back until the host closes
  * Exit status 0 on success, else the step that failed (10 + n).
  */
+#include "../../native/riscv-syscall.h"
+
 #define SYS_close 57
 #define SYS_read 63
 #define SYS_write 64
@@ -32,17 +34,8 @@ struct sockaddr_vm {
   unsigned char zero[3];
 };
 
-static long sys(long n, long a, long b, long c) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2) : "memory");
-  return a0;
-}
-
 static void die(int code) {
-  sys(SYS_exit, code, 0, 0);
+  sys3(SYS_exit, code, 0, 0);
   for (;;) {
   }
 }
@@ -73,36 +66,36 @@ static int listen_once(unsigned int port) {
   char buf[256];
   static const char prefix[] = "guest got: ";
   char out[sizeof prefix + sizeof buf];
-  long s = sys(SYS_socket, AF_VSOCK, SOCK_STREAM, 0), c, n = 0, r, i;
+  long s = sys3(SYS_socket, AF_VSOCK, SOCK_STREAM, 0), c, n = 0, r, i;
   if (s < 0) return 11;
   addr(&a, VMADDR_CID_ANY, port);
-  if (sys(SYS_bind, s, (long)&a, sizeof a) < 0) return 12;
-  if (sys(SYS_listen, s, 1, 0) < 0) return 13;
-  c = sys(SYS_accept, s, 0, 0);
+  if (sys3(SYS_bind, s, (long)&a, sizeof a) < 0) return 12;
+  if (sys3(SYS_listen, s, 1, 0) < 0) return 13;
+  c = sys3(SYS_accept, s, 0, 0);
   if (c < 0) return 14;
   while (n < (long)sizeof buf && (n == 0 || buf[n - 1] != '\n')) {
-    r = sys(SYS_read, c, (long)(buf + n), sizeof buf - n);
+    r = sys3(SYS_read, c, (long)(buf + n), sizeof buf - n);
     if (r <= 0) return 15;
     n += r;
   }
   for (i = 0; prefix[i]; i++) out[i] = prefix[i];
   for (r = 0; r < n; r++) out[i + r] = buf[r];
-  if (sys(SYS_write, c, (long)out, i + n) != i + n) return 16;
-  sys(SYS_close, c, 0, 0);
-  sys(SYS_close, s, 0, 0);
+  if (sys3(SYS_write, c, (long)out, i + n) != i + n) return 16;
+  sys3(SYS_close, c, 0, 0);
+  sys3(SYS_close, s, 0, 0);
   return 0;
 }
 
 static int connect_host(unsigned int port, const char *msg) {
   struct sockaddr_vm a;
   char buf[256];
-  long s = sys(SYS_socket, AF_VSOCK, SOCK_STREAM, 0), r;
+  long s = sys3(SYS_socket, AF_VSOCK, SOCK_STREAM, 0), r;
   if (s < 0) return 21;
   addr(&a, VMADDR_CID_HOST, port);
-  if (sys(SYS_connect, s, (long)&a, sizeof a) < 0) return 22;
-  if (sys(SYS_write, s, (long)msg, len(msg)) != len(msg)) return 23;
-  while ((r = sys(SYS_read, s, (long)buf, sizeof buf)) > 0) sys(SYS_write, 1, (long)buf, r);
-  sys(SYS_close, s, 0, 0);
+  if (sys3(SYS_connect, s, (long)&a, sizeof a) < 0) return 22;
+  if (sys3(SYS_write, s, (long)msg, len(msg)) != len(msg)) return 23;
+  while ((r = sys3(SYS_read, s, (long)buf, sizeof buf)) > 0) sys3(SYS_write, 1, (long)buf, r);
+  sys3(SYS_close, s, 0, 0);
   return r < 0 ? 24 : 0;
 }
 

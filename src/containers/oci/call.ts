@@ -3,7 +3,7 @@ import { CorralError, isCorralError } from "../../errors.js";
 import type { HelperRunner } from "../runtime/helper.js";
 import { Runtime } from "../runtime/runtime.js";
 import { COMMANDS } from "./commands.js";
-import { parseGlobalArgs, usageError, type Args } from "../../cli/args.js";
+import { parseGlobalArgs, usageError, type Args } from "../../args.js";
 import { callPath, type CallIO } from "./io.js";
 import { ContainerError } from "../errors.js";
 

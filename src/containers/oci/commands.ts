@@ -6,7 +6,7 @@ import { defaultConfig } from "../spec/defaults.js";
 import { obj } from "../spec/read.js";
 import { loadBundle, parseProcess } from "../spec/validate.js";
 import type { Process } from "../spec/types.js";
-import { parseVerbArgs, usageError, type Args, type Options } from "../../cli/args.js";
+import { parseVerbArgs, usageError, type Args, type Options } from "../../args.js";
 import { parseSignal } from "./signals.js";
 import { callPath, type CallIO } from "./io.js";
 import { ContainerError } from "../errors.js";

@@ -6,18 +6,22 @@
 import type { ConsolePort } from "../../devices/virtio/console.js";
 import {
   AGENT_VERSION,
+  IDENTITY_VERSION,
   LineSplitter,
+  MIN_AGENT_VERSION,
   STDIN_CHUNK,
   STDIN_WINDOW,
   SHUTDOWN_FRAME,
   eofFrame,
   execFrame,
+  identityFrame,
   killFrame,
   parseAgentLine,
   pingFrame,
   resizeFrame,
   stdinFrames,
   type AgentMessage,
+  type GuestIdentity,
 } from "./protocol.js";
 import type { TtySize } from "../tty.js";
 import { VmError } from "../errors.js";
@@ -89,6 +93,9 @@ export class AgentChannel {
   private nextId = 1;
   private readonly running = new Map<number, Running>();
   private readonly pings = new Map<number, () => void>();
+  private readonly identities = new Map<number, { done: (errno: number) => void; fail: (e: Error) => void }>();
+  /** Called when an exec is sent and when its end is reported (phase timings, src/vm/phases.ts). */
+  onExec: ((event: "sent" | "ended", id: number) => void) | undefined;
   private readyWaiters: (() => void)[] = [];
   private readonly lines = new LineSplitter((l) => this.onLine(l));
 
@@ -120,10 +127,10 @@ export class AgentChannel {
   }
 
   exec(req: ExecRequest, onOutput: (fd: 1 | 2, data: Buffer) => void): ExecHandle {
-    if (this.version !== AGENT_VERSION) {
+    if (this.version === undefined || this.version < MIN_AGENT_VERSION || this.version > AGENT_VERSION) {
       throw new VmError(
         "AGENT_VERSION",
-        `the guest agent of VM '${this.vmName}' speaks protocol ${String(this.version)}, this corral needs ${AGENT_VERSION}: restart the VM with the default image ('corral stop ${this.vmName}', then 'corral run -d')`,
+        `the guest agent of VM '${this.vmName}' speaks protocol ${String(this.version)}, this corral needs ${MIN_AGENT_VERSION} to ${AGENT_VERSION}: restart the VM with the default image ('corral stop ${this.vmName}', then 'corral run -d')`,
       );
     }
     const id = this.nextId++;
@@ -179,6 +186,7 @@ export class AgentChannel {
       }
     });
     this.send(frame);
+    this.onExec?.("sent", id);
     const live = (): boolean => this.running.get(id) === r;
     return {
       id,
@@ -230,6 +238,62 @@ export class AgentChannel {
     });
   }
 
+  /** The agent sets the guest's clock and hostname itself (T frame): it speaks IDENTITY_VERSION or later. */
+  get setsIdentity(): boolean {
+    return this.version !== undefined && this.version >= IDENTITY_VERSION && this.version <= AGENT_VERSION;
+  }
+
+  /**
+   * Set the guest's wall clock and hostname through the agent (T frame), no guest process
+   * started; rejects with AGENT_VERSION when the agent is older (check setsIdentity), with
+   * AGENT_TIMEOUT, or with IDENTITY_FAILED and the guest's errno.
+   */
+  setIdentity(s: GuestIdentity, timeoutMs = AGENT_ACK_MS): Promise<void> {
+    if (!this.setsIdentity)
+      return Promise.reject(
+        new VmError(
+          "AGENT_VERSION",
+          `the guest agent of VM '${this.vmName}' cannot set the clock (protocol ${String(this.version)})`,
+        ),
+      );
+    const id = this.nextId++;
+    let frame: string;
+    try {
+      frame = identityFrame(id, s);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.identities.delete(id);
+        reject(
+          new VmError(
+            "AGENT_TIMEOUT",
+            `the guest agent of VM '${this.vmName}' did not set the clock within ${timeoutMs / 1000} s`,
+          ),
+        );
+      }, timeoutMs);
+      this.identities.set(id, {
+        done: (errno) => {
+          clearTimeout(t);
+          if (errno === 0) resolve();
+          else
+            reject(
+              new VmError(
+                "IDENTITY_FAILED",
+                `the guest agent of VM '${this.vmName}' could not set the clock or hostname (errno ${errno})`,
+              ),
+            );
+        },
+        fail: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      });
+      this.send(frame);
+    });
+  }
+
   /** Ask the guest to sync and power off. */
   shutdown(): void {
     this.send(SHUTDOWN_FRAME);
@@ -241,6 +305,8 @@ export class AgentChannel {
       this.finish(id);
       r.reject(new VmError("VM_NOT_RUNNING", reason));
     }
+    for (const w of this.identities.values()) w.fail(new VmError("VM_NOT_RUNNING", reason));
+    this.identities.clear();
   }
 
   private send(frame: string | Buffer): void {
@@ -306,9 +372,14 @@ export class AgentChannel {
         return;
       case "exit": {
         const r = this.finish(m.id);
+        if (r) this.onExec?.("ended", m.id);
         r?.resolve({ exitCode: m.status, timedOut: r.timedOut });
         return;
       }
+      case "identity":
+        this.identities.get(m.id)?.done(m.errno);
+        this.identities.delete(m.id);
+        return;
       case "pong":
         this.pings.get(m.id)?.();
         this.pings.delete(m.id);

@@ -4,6 +4,7 @@ import {
   LineSplitter,
   eofFrame,
   execFrame,
+  identityFrame,
   parseAgentLine,
   resizeFrame,
   stdinFrames,
@@ -11,6 +12,7 @@ import {
   OUTPUT_CHUNK,
   STDIN_CHUNK,
   STDIN_WINDOW,
+  HOSTNAME_MAX,
 } from "./protocol.js";
 
 /** The strings an X frame carries, decoded as the agent reads them. */
@@ -92,4 +94,18 @@ test("lines are reassembled across arbitrary chunk boundaries", () => {
   const text = "H 1\nO 1 1 aGk=\nR 1 0\n";
   for (const ch of Buffer.from(text)) s.push(Uint8Array.of(ch));
   assert.deepEqual(got, ["H 1", "O 1 1 aGk=", "R 1 0"]);
+});
+
+test("T frames: the clock in seconds and nanoseconds, the hostname in base64 or '-'; the agent's answer parses", () => {
+  assert.equal(identityFrame(9, { epochMs: 1_700_000_000_123.456 }), "T 9 1700000000 123456000 -\n");
+  const f = identityFrame(10, { epochMs: 0, hostname: "web-1a2b3c" }).trimEnd().split(" ");
+  assert.deepEqual(f.slice(0, 4), ["T", "10", "0", "0"]);
+  assert.equal(Buffer.from(f[4]!, "base64").toString(), "web-1a2b3c");
+  // The longest name Linux takes fits; one byte more, an empty one or a NUL is refused here.
+  assert.doesNotThrow(() => identityFrame(1, { epochMs: 0, hostname: "h".repeat(HOSTNAME_MAX) }));
+  for (const bad of ["h".repeat(HOSTNAME_MAX + 1), "", "a\0b"])
+    assert.throws(() => identityFrame(1, { epochMs: 0, hostname: bad }), { code: "BAD_HOSTNAME" });
+  assert.deepEqual(parseAgentLine("T 9 0"), { kind: "identity", id: 9, errno: 0 });
+  assert.deepEqual(parseAgentLine("T 9 22"), { kind: "identity", id: 9, errno: 22 });
+  for (const bad of ["T 9", "T x 0", "T 9 -1"]) assert.equal(parseAgentLine(bad), undefined, bad);
 });

@@ -23,6 +23,12 @@
  *   W <id> <rows> <cols>      the pseudo-terminal's new size (the kernel sends SIGWINCH)
  *   K <id>                    kill exec <id>'s process group (SIGKILL)
  *   P <id>                    ping
+ *   T <id> <sec> <nsec> <hostname>
+ *                             (version 5) set the guest's wall clock (CLOCK_REALTIME) to <sec>.<nsec>
+ *                             since the epoch and, unless <hostname> is "-", its hostname to the
+ *                             base64-decoded <hostname> (1 to HOSTNAME_MAX bytes): after a
+ *                             restore or in a fork's clone, by the agent itself, no guest
+ *                             process started
  *   S                         sync and power off
  * Guest to host:
  *   H <version>               the agent is up and speaks AGENT_VERSION <version>
@@ -32,6 +38,8 @@
  *   R <id> <status>           exec <id> ended with <status> (128+N: killed by signal N; 127: not
  *                             found, 126: could not be run, with one line on its stderr saying why)
  *   P <id>                    answer to a ping
+ *   T <id> <errno>            a T frame was carried out (0) or failed with that errno (the clock
+ *                             is set first; a failed hostname leaves the clock set)
  */
 import { VmError } from "../errors.js";
 import type { TtySize } from "../tty.js";
@@ -42,7 +50,17 @@ export const AGENT_PORT_NAME = "org.corral.agent";
  * escapes. 4: the compiled agent: X carries argv, environment and directory (no shell); a
  * terminal's output is raw bytes (no telnet encoding).
  */
-export const AGENT_VERSION = 4;
+export const AGENT_VERSION = 5;
+/**
+ * 5: the T frame (clock and hostname set by the agent). X frames are the same in 4 and 5, so the
+ * host still runs commands through an agent of version 4 (a snapshot of a VM booted by an older
+ * corral) and sets its clock with a command instead (src/vm/daemon.ts).
+ */
+export const MIN_AGENT_VERSION = 4;
+/** The first version with the T frame. */
+export const IDENTITY_VERSION = 5;
+/** The longest hostname Linux takes (HOST_NAME_MAX, __NEW_UTS_LEN). */
+export const HOSTNAME_MAX = 64;
 /** Bytes of output per O line: 4 KiB of base64, far below the 32 KiB Linux sends per write. */
 export const OUTPUT_CHUNK = 3072;
 /**
@@ -60,7 +78,8 @@ export type AgentMessage =
   | { kind: "credit"; id: number }
   | { kind: "output"; id: number; fd: 1 | 2; data: Buffer }
   | { kind: "exit"; id: number; status: number }
-  | { kind: "pong"; id: number };
+  | { kind: "pong"; id: number }
+  | { kind: "identity"; id: number; errno: number };
 
 /** Parse one guest line; undefined for anything malformed (boot noise, a truncated line). */
 export function parseAgentLine(line: string): AgentMessage | undefined {
@@ -77,6 +96,10 @@ export function parseAgentLine(line: string): AgentMessage | undefined {
       return id === undefined ? undefined : { kind: "credit", id };
     case "P":
       return id === undefined ? undefined : { kind: "pong", id };
+    case "T": {
+      const errno = num(f[2]);
+      return id === undefined || errno === undefined ? undefined : { kind: "identity", id, errno };
+    }
     case "R": {
       const status = num(f[2]);
       return id === undefined || status === undefined ? undefined : { kind: "exit", id, status };
@@ -133,6 +156,30 @@ export const resizeFrame = (id: number, size: TtySize): string => `W ${id} ${siz
 export const killFrame = (id: number): string => `K ${id}\n`;
 export const pingFrame = (id: number): string => `P ${id}\n`;
 export const SHUTDOWN_FRAME = "S\n";
+
+/** What a T frame sets: the wall clock (ms since the epoch) and, if given, the hostname. */
+export interface GuestIdentity {
+  epochMs: number;
+  hostname?: string | undefined;
+}
+
+/** The T frame; BAD_HOSTNAME for a hostname Linux would not take. */
+export function identityFrame(id: number, s: GuestIdentity): string {
+  const ns = BigInt(Math.max(0, Math.round(s.epochMs * 1e6)));
+  const sec = ns / 1_000_000_000n;
+  const nsec = ns % 1_000_000_000n;
+  let host = "-";
+  if (s.hostname !== undefined) {
+    const b = Buffer.from(s.hostname, "utf8");
+    if (b.length === 0 || b.length > HOSTNAME_MAX || b.includes(0))
+      throw new VmError(
+        "BAD_HOSTNAME",
+        `hostname '${s.hostname}' is not one Linux takes (1 to ${HOSTNAME_MAX} bytes, no NUL)`,
+      );
+    host = b.toString("base64");
+  }
+  return `T ${id} ${sec} ${nsec} ${host}\n`;
+}
 
 /** Quote one word for /bin/sh. */
 export function shQuote(w: string): string {

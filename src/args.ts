@@ -13,7 +13,7 @@
  * Every usage failure is one code, USAGE, with a message that ends by naming the verb's --help.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { CorralError } from "../errors.js";
+import { CorralError } from "./errors.js";
 
 /** The code of every "the command line is wrong" failure, for every verb and dialect. */
 export const USAGE = "USAGE";

@@ -176,3 +176,15 @@ test("a VM on 2 hart threads is snapshotted (the harts pause at a slice boundary
     for (const n of [name, `${name}-r`]) rmSync(vmDir(n), { recursive: true, force: true });
   }
 });
+
+test("harts on threads with --irqchip aia are refused in one line, before anything starts", () => {
+  const r = spawnSync(process.execPath, [CORRAL, "run", "--cpus", "2", "--irqchip", "aia", "--", "true"], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 2);
+  assert.match(
+    r.stderr,
+    /^corral: harts on threads \(CORRAL_THREADS=1\) work with the PLIC only for now: drop --irqchip aia or CORRAL_THREADS\n$/,
+  );
+});

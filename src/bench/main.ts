@@ -2,17 +2,18 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [usernet] [pci] [smp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
+ * [snapshot] [usernet] [pci] [python] [fp] [smp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BOOT_CMDLINES, benchBoot } from "./boot.js";
+import { BOOT_CMDLINES, benchBoot, benchBootCommand } from "./boot.js";
 import { benchClones } from "./clones.js";
 import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
 import { benchDisk } from "./disk.js";
 import { benchExec } from "./exec.js";
+import { benchFp } from "./fp.js";
 import { benchFuzz } from "./fuzz.js";
 import { benchLimits } from "./limits.js";
 import { benchSriov } from "./sriov.js";
@@ -21,6 +22,8 @@ import { benchNet } from "./net.js";
 import { benchSnapshot } from "./snapshot.js";
 import { benchUserNet } from "./usernet.js";
 import { benchPci } from "./pci.js";
+import { PYTHON_IMAGE, benchPython } from "./python.js";
+import { loadavg } from "node:os";
 import { benchSmp } from "./smp.js";
 import { exitOnInterrupt } from "./cleanup.js";
 
@@ -46,6 +49,8 @@ const BENCHMARKS = [
   "usernet",
   "pci",
   "sriov",
+  "python",
+  "fp",
   "smp",
   "fuzz",
   "clones",
@@ -60,6 +65,9 @@ fuzz: random programs run on QEMU and on each of Corral's tiers, compared, for -
 (default 1) from seed --seed (default: from the clock); with --seed alone, that one program.
 clones: --count clones (default 50) of one idle 256 MiB VM at once, their summed PSS with and
 without KSM (minutes; root for KSM).
+python: Debian's python3 running src/bench/guest/pybench.py in a guest on a Debian root disk (the
+image cache's '${PYTHON_IMAGE}', built the first time: minutes). fp: src/bench/guest/fpbench.c,
+double-precision kernels, bare metal. Both check that Corral's and QEMU's checksums match.
 `;
 
 class UsageError extends Error {}
@@ -137,6 +145,12 @@ async function main(): Promise<void> {
       const q = median(b.qemuMs);
       out.push(`| \`${cmdline}\` | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`);
     }
+    const b = await benchBootCommand(rounds, CORRAL);
+    const c = median(b.corralMs);
+    const q = median(b.qemuMs);
+    out.push(
+      `| \`${BOOT_CMDLINES[0]}\`, to the end of a command (\`true\`: /init's module loading included) | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`,
+    );
     out.push("");
   }
   if (want("cpu")) {
@@ -166,6 +180,8 @@ async function main(): Promise<void> {
   if (want("usernet")) out.push(await benchUserNet(rounds));
   if (want("pci")) out.push(await benchPci(rounds, CORRAL));
   if (want("sriov")) out.push(await benchSriov(rounds));
+  if (want("python")) out.push(pythonRows(await benchPython(rounds, CORRAL)));
+  if (want("fp")) out.push(fpRows(await benchFp(rounds, CORRAL)));
   if (want("smp")) out.push(await benchSmp(rounds, CORRAL));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
@@ -173,6 +189,54 @@ async function main(): Promise<void> {
   }
   if (want("clones")) out.push(await benchClones(count));
   process.stdout.write(out.join("\n") + "\n");
+}
+
+/** "x s" beside "y s" and their ratio, Corral over QEMU, as a table row. */
+function ratioRow(label: string, corralMs: number[], qemuMs: number[]): string {
+  const c = median(corralMs);
+  const q = median(qemuMs);
+  return `| ${label} | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(2)}x |`;
+}
+const load = (): string => loadavg()[0]!.toFixed(1);
+
+function pythonRows(r: Awaited<ReturnType<typeof benchPython>>): string {
+  const parts = Object.keys(r.qemu.runs[0]?.partsMs ?? {});
+  return [
+    `### Interpreter: Debian's python3 (src/bench/guest/pybench.py) on a Debian trixie root disk, 1 hart, 512 MiB`,
+    "",
+    `Checksum \`${r.checksum}\` on both; load average ${load()} at the end.`,
+    "",
+    "| | Corral | qemu-system-riscv64 -M virt | ratio (Corral / QEMU) |",
+    "|---|---|---|---|",
+    ratioRow(
+      "workload (the guest's perf_counter)",
+      r.corral.runs.map((x) => x.workloadMs),
+      r.qemu.runs.map((x) => x.workloadMs),
+    ),
+    ...parts.map((p) =>
+      ratioRow(
+        `&nbsp;&nbsp;${p}`,
+        r.corral.runs.map((x) => x.partsMs[p] ?? NaN),
+        r.qemu.runs.map((x) => x.partsMs[p] ?? NaN),
+      ),
+    ),
+    ratioRow("whole run: boot, workload, poweroff (wall)", r.corral.wallMs, r.qemu.wallMs),
+    "",
+  ].join("\n");
+}
+
+function fpRows(r: Awaited<ReturnType<typeof benchFp>>): string {
+  return [
+    "### Floating point: double-precision n-body and matrix multiply (src/bench/guest/fpbench.c, -O2, bare metal)",
+    "",
+    `Checksum \`${r.checksum}\` on both; load average ${load()} at the end.`,
+    "",
+    "| | Corral | qemu-system-riscv64 (TCG) | ratio (Corral / QEMU) |",
+    "|---|---|---|---|",
+    ratioRow("kernels (the guest's time CSR)", r.corral.kernelMs, r.qemu.kernelMs),
+    ratioRow("whole run (wall)", r.corral.wallMs, r.qemu.wallMs),
+    "",
+  ].join("\n");
 }
 
 // The one signal handler of every bench: what they registered is undone, their VMs stopped.

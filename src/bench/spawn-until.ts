@@ -59,3 +59,32 @@ export function runUntilExit(cmd: string, args: string[], timeoutMs = 900_000): 
     });
   });
 }
+
+export interface FinishedRun {
+  /** Milliseconds from spawn to exit. */
+  ms: number;
+  exitCode: number | null;
+  /** Everything it printed (stdout, then stderr as it came). */
+  output: string;
+}
+
+/** Run a command to its end, timed from spawn to exit, with its output (for benches that check a result). */
+export function runTimed(cmd: string, args: string[], timeoutMs = 900_000): Promise<FinishedRun> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    killOnInterrupt(child);
+    let output = "";
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`${cmd} did not finish in ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    child.stdout.on("data", (d: Buffer) => (output += d.toString("latin1")));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString("latin1")));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ ms: performance.now() - t0, exitCode: code, output });
+    });
+  });
+}

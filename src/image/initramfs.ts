@@ -15,7 +15,7 @@ import {
   MOTD,
   PROFILE,
 } from "./init-script.js";
-import { resolveModules } from "./modules.js";
+import { closureOf, resolveModules } from "./modules.js";
 import { GUEST_AGENT_PATH, guestAgent } from "./agent.js";
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -34,9 +34,39 @@ export interface InitramfsOptions {
   /** More files, by absolute guest path; they override the defaults at the same path. */
   extraFiles?: Record<string, Uint8Array | ExtraFile>;
   /** Kernel modules for /init to load (dependencies are added), e.g. ["virtio_blk"]. */
-  modules?: readonly string[];
+  modules?: readonly (string | GuestModule)[];
   /** The /lib/modules/<version> tree to take them from; required when `modules` is not empty. */
   modulesDir?: string;
+}
+
+/** A module for /init, loaded only when the board has a virtio device of ID `forDevice` (any board if none). */
+export interface GuestModule {
+  name: string;
+  /** Virtio device ID (virtio 1.2 section 5). */
+  forDevice?: number;
+}
+
+/**
+ * The module list /init reads: "<file> <condition>" a line, dependencies first. The condition is
+ * "-" (always) or the virtio device IDs, comma-separated, as sysfs shows them
+ * (/sys/bus/virtio/devices/X/device, "0x%04x" in drivers/virtio/virtio.c), any of which makes the
+ * module needed: a dependency is needed when any module that needs it is.
+ */
+function moduleList(resolved: ReturnType<typeof resolveModules>, wanted: readonly GuestModule[]): string {
+  const when = new Map<string, Set<number> | "always">();
+  for (const w of wanted)
+    for (const n of closureOf(resolved, [w.name])) {
+      const prev = when.get(n);
+      if (w.forDevice === undefined || prev === "always") when.set(n, "always");
+      else when.set(n, new Set([...(prev ?? []), w.forDevice]));
+    }
+  return resolved
+    .map((m) => {
+      const w = when.get(m.name) ?? "always";
+      const cond = w === "always" ? "-" : [...w].map((id) => `0x${id.toString(16).padStart(4, "0")}`).join(",");
+      return `${m.name}.ko ${cond}\n`;
+    })
+    .join("");
 }
 
 /** Device numbers from the kernel's Documentation/admin-guide/devices.txt. */
@@ -73,9 +103,13 @@ export function buildInitramfs(opts: InitramfsOptions): Uint8Array {
   const modules = opts.modules ?? [];
   if (modules.length > 0) {
     if (!opts.modulesDir) throw new TypeError("buildInitramfs: modules need modulesDir");
-    const resolved = resolveModules(opts.modulesDir, modules);
+    const wanted = modules.map((m) => (typeof m === "string" ? { name: m } : m));
+    const resolved = resolveModules(
+      opts.modulesDir,
+      wanted.map((m) => m.name),
+    );
     for (const m of resolved) w.file(`${GUEST_MODULE_DIR}/${m.name}.ko`, m.data);
-    w.file(GUEST_MODULE_LIST, text(resolved.map((m) => `${m.name}.ko\n`).join("")));
+    w.file(GUEST_MODULE_LIST, text(moduleList(resolved, wanted)));
   }
 
   for (const [path, f] of Object.entries(opts.extraFiles ?? {})) {

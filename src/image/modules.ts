@@ -18,6 +18,8 @@ export interface ResolvedModule {
   path: string;
   /** The uncompressed .ko. */
   data: Uint8Array;
+  /** Canonical names of the modules it needs loaded first (built-in ones left out). */
+  deps: string[];
 }
 
 const canon = (name: string): string => name.replace(/-/g, "_");
@@ -103,8 +105,21 @@ export function resolveModules(modulesDir: string, names: readonly string[]): Re
     const deps = (modinfo(data, path).get("depends") ?? []).flatMap((d) => d.split(",")).filter(Boolean);
     for (const d of deps) visit(d, name);
     state.set(name, "done");
-    order.push({ name, path, data });
+    order.push({ name, path, data, deps: deps.map(canon).filter((d) => !builtin.has(d)) });
   };
   for (const n of names) visit(n);
   return order;
+}
+
+/** `roots` and every module they need, transitively, among `resolved` (resolveModules's result). */
+export function closureOf(resolved: readonly ResolvedModule[], roots: readonly string[]): Set<string> {
+  const byName = new Map(resolved.map((m) => [m.name, m]));
+  const out = new Set<string>();
+  const walk = (n: string): void => {
+    if (out.has(n)) return;
+    out.add(n);
+    for (const d of byName.get(n)?.deps ?? []) walk(d);
+  };
+  for (const r of roots) walk(canon(r));
+  return out;
 }

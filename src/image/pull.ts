@@ -22,7 +22,8 @@ import { PrivateApt, diskFull, requireApt, type AptPackageInfo } from "./apt.js"
 import { MANIFEST, corralHome, readManifest, verifyImage, writeAtomic, writeManifest, type Manifest } from "./cache.js";
 import { guestAgent } from "./agent.js";
 import { INIT_SCRIPT, MOTD, PROFILE } from "./init-script.js";
-import { buildInitramfs } from "./initramfs.js";
+import { buildInitramfs, type GuestModule } from "./initramfs.js";
+import { DeviceId } from "../devices/virtio/spec.js";
 import { findAptMirror } from "./mirror.js";
 import { createProgress, type ProgressSink } from "./progress.js";
 import { acquireLock, makeScratch, sweepStale, type Scratch } from "./staging.js";
@@ -96,25 +97,33 @@ function pathsOf(dir: string, manifest: Manifest): ImagePaths {
   };
 }
 
-/** Modules the default initramfs carries (Debian builds these as modules); /init loads them when virtio devices exist. */
-export const DEFAULT_MODULES = [
-  "virtio_mmio",
-  "virtio_blk",
-  "virtio_net",
-  "virtio_balloon",
-  "virtio_rng",
+/**
+ * Modules the default initramfs carries (Debian builds these as modules). /init loads each one
+ * only when the board has a virtio device it serves (`forDevice`, a virtio device ID): every
+ * module Debian signs is verified at insmod (kernel/module/signing.c: a SHA-256 of the whole file
+ * and an ECDSA check), which costs the emulated guest about 160 instructions a byte; ext4 and
+ * jbd2 alone (8.3 MB) were half of a diskless boot's 2.5 G instructions (docs/benchmarks.md,
+ * "Boot: the modules the initramfs loads"). The files stay in the initramfs for `insmod` by hand.
+ */
+export const DEFAULT_MODULES: readonly GuestModule[] = [
+  { name: "virtio_mmio" },
+  { name: "virtio_blk", forDevice: DeviceId.BLOCK },
+  { name: "virtio_net", forDevice: DeviceId.NET },
+  { name: "virtio_balloon", forDevice: DeviceId.BALLOON },
+  { name: "virtio_rng", forDevice: DeviceId.ENTROPY },
   // AF_VSOCK over virtio (--vsock): pulls in vsock and vmw_vsock_virtio_transport_common.
-  "vmw_vsock_virtio_transport",
-  "crc32c_generic",
-  "ext4",
-] as const;
+  { name: "vmw_vsock_virtio_transport", forDevice: DeviceId.SOCKET },
+  // A root disk (--image) or an ext4 --disk: only a block device can hold one here.
+  { name: "crc32c_generic", forDevice: DeviceId.BLOCK },
+  { name: "ext4", forDevice: DeviceId.BLOCK },
+];
 /**
  * Identifies the code-defined inputs of initramfs.cpio (/init, the guest agent's bytes, the
  * modules), so that a cached image made by another Corral gets its initramfs rebuilt.
  */
 export function initramfsRecipe(): string {
   return createHash("sha256")
-    .update(`3\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${DEFAULT_MODULES.join(",")}\0`)
+    .update(`3\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${JSON.stringify(DEFAULT_MODULES)}\0`)
     .update(guestAgent())
     .digest("hex")
     .slice(0, 16);

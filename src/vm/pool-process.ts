@@ -67,8 +67,10 @@ const warmKey = (spec: VmSpec, sbi: boolean): string => JSON.stringify({ spec: {
 export async function warmUp(dir: string, home: string): Promise<WarmMachine | undefined> {
   const snap = checkSnapshot(dir, { trustRam: true });
   if (snap.manifest.disks.length > 0) return undefined;
+  // Only a NIC's backend changes (its name, MAC and limits stay): a snapshot whose NICs are all
+  // user-mode ones without port forwards keeps the very spec, so its machine can be kept.
   const devices: VmSpec["devices"] = snap.spec.devices.map((d) =>
-    d.kind === "net" ? { kind: "net", backend: { type: "user" }, ...(d.mac !== undefined ? { mac: d.mac } : {}) } : d,
+    d.kind === "net" ? { ...d, backend: { type: "user" } } : d,
   );
   const keep = JSON.stringify(devices) === JSON.stringify(snap.spec.devices);
   const spec = parseVmSpec({ ...snap.spec, name: "pool-warm-up", devices });

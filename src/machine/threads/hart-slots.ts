@@ -109,12 +109,21 @@ export class HartSlots {
    */
   protectCodePage(page: number): void {
     const off = page * 4096;
-    const buffer = this.s.buffer;
-    for (let c = 0; c < CTX_COUNT; c++) {
-      const at = HART_AREA * this.hartId + HartArea.tlb + (3 * c + 1) * TLB_SET;
-      const tag = new Float64Array(buffer, at, TLB_ADD / 8);
-      const add = new Float64Array(buffer, at + TLB_ADD, TLB_ADD / 8);
-      for (let i = 0; i < add.length; i++) if (add[i] === off) tag[i] = 1;
-    }
+    for (const { tag, add } of this.writeSets()) for (let i = 0; i < add.length; i++) if (add[i] === off) tag[i] = 1;
   }
+  /** The hart's write-TLB sets, one per translation context (tags, then RAM offsets: tlb.ts). */
+  private writeSets(): { tag: Float64Array; add: Float64Array }[] {
+    if (this.wsets === null) {
+      const buffer = this.s.buffer;
+      this.wsets = Array.from({ length: CTX_COUNT }, (_, c) => {
+        const at = HART_AREA * this.hartId + HartArea.tlb + (3 * c + 1) * TLB_SET;
+        return {
+          tag: new Float64Array(buffer, at, TLB_ADD / 8),
+          add: new Float64Array(buffer, at + TLB_ADD, TLB_ADD / 8),
+        };
+      });
+    }
+    return this.wsets;
+  }
+  private wsets: { tag: Float64Array; add: Float64Array }[] | null = null;
 }

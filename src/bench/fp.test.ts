@@ -1,0 +1,29 @@
+// The FP bench's program, shrunk, run by Corral (`corral run --firmware`) and by QEMU: both
+// finish through the test finisher with the same checksum, every bit of the doubles an n-body
+// simulation and a matrix multiply produce (fadd/fmul/fdiv/fsqrt.d, fused multiply-adds), so a
+// rounding or NaN-boxing error in Corral's FPU fails here. No timing is checked.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { benchFp, parseFpResult } from "./fp.js";
+
+const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+
+test("fpbench gives the same checksum on Corral and on QEMU", async () => {
+  const r = await benchFp(1, CORRAL, { steps: 20_000, mmRounds: 4 });
+  assert.match(r.checksum, /^energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}$/);
+  assert.equal(r.corral.kernelMs.length, 1);
+  assert.equal(r.qemu.kernelMs.length, 1);
+});
+
+test("a run without the result line is reported, not taken for a result", () => {
+  const p = parseFpResult("fpbench energy 0 0 matmul 0\n");
+  assert.ok("problem" in p);
+  const ok = parseFpResult(
+    "fpbench energy bfc5b9d17a033006 bfc5b9dd963739c0 matmul 413d0ede337787be ticks 0000000000989680\r\n",
+  );
+  assert.deepEqual(ok, {
+    checksum: "energy bfc5b9d17a033006 bfc5b9dd963739c0 matmul 413d0ede337787be",
+    kernelMs: 1000,
+  });
+});

@@ -192,6 +192,17 @@ export class CodeCache {
   private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
   private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
   private readonly scratchRaws = new Int32Array(MAX_BLOCK);
+
+  /**
+   * This cache's bit in `GuestRam.codePages`: 1 for a machine's one cache; on a machine whose harts
+   * run on threads each hart's cache has bit 1 << hartId (machine/threads/code-sync.ts).
+   */
+  codeBit = 1;
+  /**
+   * Set where harts on other threads have write TLBs of their own: a page that now holds code is
+   * taken out of those too (machine/threads/hart-slots.ts).
+   */
+  protectElsewhere: ((page: number) => void) | null = null;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -260,8 +271,9 @@ export class CodeCache {
     if (!m) {
       m = new Map();
       this.pages[page] = m;
-      this.ram.codePages[page] = 1;
+      Atomics.or(this.ram.codePages, page, this.codeBit);
       for (const other of this.harts()) other.protectCodePage(page);
+      this.protectElsewhere?.(page);
     }
     return m;
   }
@@ -284,7 +296,7 @@ export class CodeCache {
     const m = this.pages[page];
     if (m) for (const b of m.values()) this.kill(b);
     this.pages[page] = undefined;
-    this.ram.codePages[page] = 0;
+    Atomics.and(this.ram.codePages, page, ~this.codeBit);
   }
 
   /** Mark `b` dead, and give its wasm function's slot back. */
@@ -297,9 +309,21 @@ export class CodeCache {
   }
 
   invalidateAll(): void {
-    for (const m of this.pages) if (m) for (const b of m.values()) this.kill(b);
-    this.pages.fill(undefined);
-    this.ram.codePages.fill(0);
+    const shared = this.ram.shared;
+    const pages = this.pages;
+    for (let p = 0; p < pages.length; p++) {
+      const m = pages[p];
+      if (!m) continue;
+      for (const b of m.values()) this.kill(b);
+      if (shared) Atomics.and(this.ram.codePages, p, ~this.codeBit);
+    }
+    pages.fill(undefined);
+    if (!shared) this.ram.codePages.fill(0);
+  }
+
+  /** Whether RAM page `page` holds blocks of this cache. */
+  holds(page: number): boolean {
+    return this.pages[page] !== undefined;
   }
 
   /**
@@ -421,7 +445,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
             prev = null;
             budget--;
           }
-          if (h.sleeping || h.state !== 0) return done;
+          if (h.sleeping || h.state !== 0 || h.yieldNow) return done;
         }
         if (done >= budget) return done;
         b = null; // a fetch fault below belongs to no block

@@ -12,6 +12,8 @@ import * as I from "./ops-int.js";
 import type { Op } from "./ops-int.js";
 import * as M from "./ops-mem.js";
 import * as S from "./ops-sys.js";
+import { amoShared } from "./ops-atomic.js";
+import { THREADS } from "./threaded.js";
 
 export interface Decoded {
   /** Kind and operands. */
@@ -205,7 +207,7 @@ function closure(entry: Entry, inst: number, raw: number, off: number, index: nu
     default: {
       // LR, SC and the AMOs (the type says no other kind was left out).
       const atomic: AtomicKind = kind;
-      return M.amo(amoFunct5(atomic), amoDouble(atomic), d, a, b);
+      return (THREADS.on ? amoShared : M.amo)(amoFunct5(atomic), amoDouble(atomic), d, a, b);
     }
   }
 }

@@ -107,8 +107,8 @@ export function fpStore(double: boolean, a: number, fs: number, imm: number, ins
   };
 }
 
-type Amo32 = (old: number, v: number) => number;
-const AMO32: Record<number, Amo32> = {
+export type Amo32 = (old: number, v: number) => number;
+export const AMO32: Record<number, Amo32> = {
   0x00: (o, v) => (o + v) | 0,
   0x01: (_o, v) => v,
   0x04: (o, v) => o ^ v,
@@ -122,7 +122,11 @@ const AMO32: Record<number, Amo32> = {
 
 /** 64-bit AMO results computed on pairs; returns the new low word and sets `amoHi`. */
 let amoHi = 0;
-function amo64(f: number, ol: number, oh: number, vl: number, vh: number): number {
+/** The high word of amo64's last result. */
+export function amo64Hi(): number {
+  return amoHi;
+}
+export function amo64(f: number, ol: number, oh: number, vl: number, vh: number): number {
   switch (f) {
     case 0x00: {
       const s = (ol >>> 0) + (vl >>> 0);

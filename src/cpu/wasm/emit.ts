@@ -20,6 +20,7 @@
  * engine/tiers.test.ts runs random blocks through the closures and every tier and compares, and
  * the ISA suite runs with every block compiled.
  */
+import { THREADS } from "../isa/threaded.js";
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
@@ -303,6 +304,8 @@ class BlockEmitter extends ExtEmitter {
       case K.SC_W:
       case K.LR_D:
       case K.SC_D:
+        // On harts with threads of their own the closures do them with host atomics (ops-atomic.ts).
+        if (THREADS.on) return this.call(k);
         this.lrsc(kind, d, a, b, k);
         return null;
       case K.AMOSWAP_W:
@@ -323,6 +326,7 @@ class BlockEmitter extends ExtEmitter {
       case K.AMOMAX_D:
       case K.AMOMINU_D:
       case K.AMOMAXU_D:
+        if (THREADS.on) return this.call(k);
         this.amo(kind, d, a, b, k);
         return null;
       case K.CSRRS:

@@ -15,7 +15,7 @@ import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
-import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
+import { HartArea, JC_ENTRIES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -60,11 +60,15 @@ export class WasmTier {
   private h: Hart | null = null;
   private instret0 = 0;
 
+  /** The memory is shared between threads (machine/threads/): modules import it as shared. */
+  private readonly shared: boolean;
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
+    this.shared = memory.buffer instanceof SharedArrayBuffer;
     const bytes = encodeModule({
       imports: [],
       memoryPages: MIN_PAGES,
+      sharedMemory: this.shared,
       table: true,
       types: [RUN_TYPE],
       funcs: [
@@ -151,6 +155,7 @@ export class WasmTier {
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
+      sharedMemory: this.shared,
       funcs: bodies.map(({ code, regLocals }, f) => ({
         type: RUN_TYPE,
         locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
@@ -249,7 +254,13 @@ export class WasmTier {
     const s = hart.slots;
     s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
     const done = this.enter(idx, hart.area, hart.pc, budget);
-    if (s[HartArea.stop >>> 2]! & STOP_IRQ) hart.irqCheck = true;
+    const stop = s[HartArea.stop >>> 2]!;
+    if (stop & STOP_IRQ) hart.irqCheck = true;
+    if (stop & STOP_REMOTE) {
+      // Another hart left requests (machine/threads/): back to the worker's loop to serve them.
+      hart.irqCheck = true;
+      hart.yieldNow = true;
+    }
     hart.instret = i0 + done;
     hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
     return done;

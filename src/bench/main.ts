@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each beside its peer, in one run, printed as markdown rows
  * for docs/benchmarks.md. Ratios, not absolute times, are what to compare: these machines are
  * noisy. Usage: node dist/src/bench/main.js [boot] [cpu] [disk] [exec] [net] [containers] [limits] [memory]
- * [snapshot] [usernet] [pci] [python] [fp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
+ * [snapshot] [usernet] [pci] [python] [fp] [smp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
 import { dirname, join } from "node:path";
@@ -24,6 +24,7 @@ import { benchUserNet } from "./usernet.js";
 import { benchPci } from "./pci.js";
 import { PYTHON_IMAGE, benchPython } from "./python.js";
 import { loadavg } from "node:os";
+import { benchSmp } from "./smp.js";
 import { exitOnInterrupt } from "./cleanup.js";
 
 const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
@@ -50,6 +51,7 @@ const BENCHMARKS = [
   "sriov",
   "python",
   "fp",
+  "smp",
   "fuzz",
   "clones",
 ] as const;
@@ -180,6 +182,7 @@ async function main(): Promise<void> {
   if (want("sriov")) out.push(await benchSriov(rounds));
   if (want("python")) out.push(pythonRows(await benchPython(rounds, CORRAL)));
   if (want("fp")) out.push(fpRows(await benchFp(rounds, CORRAL)));
+  if (want("smp")) out.push(await benchSmp(rounds, CORRAL));
   if (want("fuzz")) {
     const onlySeed = seed !== undefined && minutes === undefined;
     out.push(await benchFuzz(minutes ?? 1, seed ?? Date.now() % 2 ** 32, onlySeed));

@@ -68,7 +68,8 @@ export type BuildErrorCode =
   | "NO_KERNEL"
   | "TOO_MANY_DEVICES"
   | "SRIOV_NEEDS_PCI"
-  | "SRIOV_NEEDS_AIA";
+  | "SRIOV_NEEDS_AIA"
+  | "THREADS_NEED_PLIC";
 
 export interface NamedBlob {
   name: string;
@@ -109,6 +110,11 @@ export interface MachineConfig {
    * and devices' state before it runs the machine.
    */
   restore?: { ramFile: number; sbi: boolean } | undefined;
+  /**
+   * Run each hart on a host thread of its own (machine/threads/), when there is more than one.
+   * Experimental; default: the environment's CORRAL_THREADS=1.
+   */
+  threads?: boolean | undefined;
 }
 
 /** OpenSBI's struct fw_dynamic_info (include/sbi/fw_dynamic.h), version 2: six longs. */
@@ -170,7 +176,14 @@ export function buildMachine(config: MachineConfig): Machine {
   const c: MachineConfig = { ...config };
 
   // 1. Memory and harts.
-  const ram = new GuestRam(c.memory);
+  const threads = c.cpus > 1 && (c.threads ?? process.env["CORRAL_THREADS"] === "1");
+  if (threads && (c.irqchip ?? "plic") !== "plic")
+    throw new CorralError<BuildErrorCode>(
+      "THREADS_NEED_PLIC",
+      "harts on threads (CORRAL_THREADS=1) work with the PLIC only for now: drop --irqchip aia or CORRAL_THREADS",
+      { exitCode: 2 },
+    );
+  const ram = new GuestRam(c.memory, RAM_BASE, { shared: threads });
   if (c.restore) ram.loadFrom(c.restore.ramFile);
   const m = new Machine(ram, c.cpus, c.console);
 

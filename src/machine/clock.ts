@@ -29,6 +29,17 @@ export class Clock {
     this.frozenAt = null;
     this.originNs = process.hrtime.bigint() - BigInt(Math.round((t * 1e9) / this.hz));
   }
+  /**
+   * Where mtime 0 lies on the host's monotonic clock (hrtime, one clock for every thread of the
+   * process): a hart's thread adopts its machine's, so all harts read the same mtime.
+   */
+  get origin(): bigint {
+    return this.originNs;
+  }
+  adopt(origin: bigint): void {
+    this.originNs = origin;
+    this.frozenAt = null;
+  }
   freeze(): void {
     if (this.frozenAt === null) this.frozenAt = this.ticks();
   }

@@ -16,6 +16,8 @@ import { CodeCache, runHart } from "../cpu/engine/exec.js";
 import { Hart, HartState, type HartHost } from "../cpu/hart/hart.js";
 import { MmioBus } from "../devices/bus.js";
 import type { Uart16550 } from "../devices/uart16550.js";
+import type { SavedState } from "../snapshot/state.js";
+import { HartThreads } from "./threads/run.js";
 
 /** Why a machine stopped. */
 export type MachineExit =
@@ -110,6 +112,8 @@ export class Machine implements HartHost {
    * number of blocks dropped.
    */
   trimCode(): Promise<number> {
+    // Harts on threads keep caches of their own, which this thread cannot reach.
+    if (this.ram.shared) return Promise.resolve(0);
     return new Promise((resolve) => {
       this.pendingTrim.push(resolve);
       this.wake(this.harts[0]!);
@@ -132,6 +136,7 @@ export class Machine implements HartHost {
   }
 
   async run(): Promise<MachineExit> {
+    if (this.ram.shared) return this.runThreaded();
     let lastYield = performance.now();
     try {
       while (this.exitReason === null) {
@@ -180,6 +185,23 @@ export class Machine implements HartHost {
   }
 
   /**
+   * Run each hart on a thread of its own (threads/): this thread keeps the devices, their timers
+   * and the host's I/O, and waits here until the machine ends.
+   */
+  private async runThreaded(): Promise<MachineExit> {
+    const threads = new HartThreads(this);
+    this.threads = threads;
+    try {
+      while (this.exitReason === null) await new Promise<void>((r) => (this.wakeUp = r));
+    } finally {
+      this.retired = threads.retired();
+      this.threads = null;
+      await threads.close();
+    }
+    return this.exitReason;
+  }
+
+  /**
    * Stop the harts at the next slice boundary (every instruction whole, device state settled) with
    * the guest's clock frozen, as for a snapshot; resolves once they have stopped, with the function
    * that lets them run again. The guest does not see the time spent paused. A machine that has
@@ -187,6 +209,8 @@ export class Machine implements HartHost {
    */
   pause(): Promise<() => void> {
     if (this.pauseAsk) throw new Error("machine already paused");
+    const threads = this.threads;
+    if (threads !== null && this.exitReason === null) return this.pauseThreads(threads);
     let resume!: () => void;
     const resumed = new Promise<void>((r) => (resume = r));
     return new Promise((resolve) => {
@@ -200,6 +224,26 @@ export class Machine implements HartHost {
       else this.wake(this.harts[0]!);
     });
   }
+
+  /** pause() for harts on threads: their states are kept for hartStates() while paused. */
+  private async pauseThreads(threads: HartThreads): Promise<() => void> {
+    this.pauseAsk = { reached: () => {}, resumed: Promise.resolve() };
+    this.clock.freeze();
+    this.pausedStates = await threads.pause();
+    return () => {
+      this.pausedStates = null;
+      this.pauseAsk = null;
+      this.clock.thaw();
+      threads.resume();
+    };
+  }
+
+  /** The harts' architectural state (Hart.saveState), for a snapshot of a paused machine. */
+  hartStates(): SavedState[] {
+    return this.pausedStates ?? this.harts.map((h) => h.saveState());
+  }
+  private threads: HartThreads | null = null;
+  private pausedStates: SavedState[] | null = null;
 
   /** Instructions per hart per round: SLICE, less while a round takes much longer than YIELD_MS. */
   private slice = SLICE;

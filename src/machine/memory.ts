@@ -76,16 +76,25 @@ export class GuestRam implements GuestMemory {
   private hartAreas = 0;
   private jumpCacheClaimed = false;
 
+  /**
+   * `shared`: RAM in a shared WebAssembly.Memory (threads proposal: `shared: true` needs a fixed
+   * maximum), for a machine whose harts run on threads of their own (machine/threads/); the
+   * code-page marks are then shared too, one bit per hart (threads/code-sync.ts). `attach`: a
+   * worker's view of such RAM, made by another thread.
+   */
   constructor(
     readonly size: number,
     readonly base: number = RAM_BASE,
+    opts: { shared?: boolean; attach?: { memory: WebAssembly.Memory; codePages: Uint8Array } } = {},
   ) {
     if (size <= 0 || size % PAGE_SIZE !== 0)
       throw new RangeError(`RAM size ${size} is not a positive multiple of 4 KiB`);
+    const shared = opts.shared === true || opts.attach !== undefined;
+    if (shared && RAM_OFFSET + size > MAX_LINEAR) throw new RangeError("shared RAM must fit one wasm memory");
     if (RAM_OFFSET + size <= MAX_LINEAR) {
       const pages = Math.ceil((RAM_OFFSET + size) / WASM_PAGE);
-      this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
-      this.buffer = this.memory.buffer;
+      this.memory = opts.attach?.memory ?? new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+      this.buffer = this.memory.buffer as ArrayBuffer;
       this.byteOffset = RAM_OFFSET;
     } else {
       this.memory = undefined;
@@ -94,7 +103,19 @@ export class GuestRam implements GuestMemory {
     }
     this.u8 = new Uint8Array(this.buffer, this.byteOffset, size);
     this.view = new DataView(this.buffer, this.byteOffset, size);
-    this.codePages = new Uint8Array(size / PAGE_SIZE);
+    this.codePages =
+      opts.attach?.codePages ??
+      (shared ? new Uint8Array(new SharedArrayBuffer(size / PAGE_SIZE)) : new Uint8Array(size / PAGE_SIZE));
+    this.shared = shared;
+    // Each hart's thread has a code cache of its own; the one jump cache in the memory is for one.
+    this.jumpCacheClaimed = opts.attach !== undefined;
+  }
+  /** RAM is shared between threads (see the constructor). */
+  readonly shared: boolean;
+
+  /** A worker's hart `i` takes the area hart i was given on the machine's thread. */
+  useHartArea(i: number): void {
+    this.hartAreas = i;
   }
 
   /**
@@ -105,7 +126,8 @@ export class GuestRam implements GuestMemory {
    * Call before anything runs on RAM.
    */
   loadFrom(fd: number): "mapped" | "copied" {
-    const at = hostAddress(this.buffer);
+    // The FFI takes no SharedArrayBuffer (RAM shared between hart threads): that RAM is read in.
+    const at = this.shared ? undefined : hostAddress(this.buffer);
     if (at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0) {
       try {
         mapFilePrivate(at + this.byteOffset, this.size, fd);

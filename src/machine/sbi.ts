@@ -57,6 +57,23 @@ export interface SbiHost {
   systemReset(kind: "poweroff" | "reset", code: number): void;
   /** A hart became runnable (HSM start). */
   wake(h: Hart): void;
+  /**
+   * Set when each hart runs on a thread of its own (machine/threads/): the calls that act on
+   * other harts go through it, and `harts` holds only the calling hart's thread's view.
+   */
+  readonly remote?: SbiRemote;
+}
+
+/** What the SBI does to other harts when they run on threads of their own (threads/remote.ts). */
+export interface SbiRemote {
+  readonly count: number;
+  /** Set SSIP on hart `i` and wake it. */
+  ipi(i: number): void;
+  /** RFENCE function `fid` on hart `i`, done when this returns (SBI spec 8: the call is synchronous). */
+  fence(i: number, fid: number): void;
+  /** HSM hart_start of a stopped hart `i`: false when it is not stopped. */
+  start(i: number, pc: number, opaqueLo: number, opaqueHi: number): boolean;
+  state(i: number): HartState;
 }
 
 const A0 = 20;
@@ -100,7 +117,7 @@ export class Sbi {
         return;
       }
       case Ext.LegacyClearIpi:
-        h.mipSw &= ~MIP_SSIP;
+        h.writeMipSw(MIP_SSIP, 0);
         h.x[A0] = 0;
         h.x[A0 + 1] = 0;
         return;
@@ -115,8 +132,11 @@ export class Sbi {
         return ret(h, SbiErr.Success);
       case Ext.Ipi:
         if (fid !== 0) return ret(h, SbiErr.NotSupported);
-        return this.forHarts(h, (t) => {
-          t.mipSw |= MIP_SSIP;
+        return this.forHarts(h, (i) => {
+          const remote = this.host.remote;
+          if (remote) return remote.ipi(i);
+          const t = this.host.harts[i]!;
+          t.writeMipSw(MIP_SSIP, MIP_SSIP);
           t.irqCheck = true;
           t.wake();
         });
@@ -124,8 +144,10 @@ export class Sbi {
         // 0: FENCE.I (stores already invalidate decoded code), 1/2: SFENCE.VMA (with ASID): ASIDs
         // are not implemented, so a full flush is always correct. Hypervisor fences (3..6) are not.
         if (fid > 2) return ret(h, SbiErr.NotSupported);
-        return this.forHarts(h, (t) => {
-          if (fid !== 0) t.flushTlb();
+        return this.forHarts(h, (i) => {
+          const remote = this.host.remote;
+          if (remote) return remote.fence(i, fid);
+          if (fid !== 0) this.host.harts[i]!.flushTlb();
         });
       case Ext.Hsm:
         return this.hsm(h, fid);
@@ -163,22 +185,22 @@ export class Sbi {
   }
 
   /** Apply `f` to the harts named by (hart_mask, hart_mask_base) in a0, a1 (SBI spec 3.1). */
-  private forHarts(h: Hart, f: (t: Hart) => void): void {
-    const harts = this.host.harts;
+  private forHarts(h: Hart, f: (i: number) => void): void {
+    const count = this.host.remote?.count ?? this.host.harts.length;
     const maskLo = h.x[A0]! >>> 0;
     const maskHi = h.x[A0 + 1]! >>> 0;
     const baseAll = h.x[A1] === -1 && h.x[A1 + 1] === -1;
     if (baseAll) {
-      for (const t of harts) f(t);
+      for (let i = 0; i < count; i++) f(i);
       return ret(h, 0);
     }
     const base = argU(h, 1);
     for (let bit = 0; bit < 64; bit++) {
       const set = bit < 32 ? (maskLo >>> bit) & 1 : (maskHi >>> (bit - 32)) & 1;
       if (!set) continue;
-      const t = harts[base + bit];
-      if (!t) return ret(h, SbiErr.InvalidParam);
-      f(t);
+      const i = base + bit;
+      if (i >= count) return ret(h, SbiErr.InvalidParam);
+      f(i);
     }
     return ret(h, 0);
   }
@@ -186,9 +208,15 @@ export class Sbi {
   /** Hart state management (chapter 9). */
   private hsm(h: Hart, fid: number): void {
     const harts = this.host.harts;
+    const remote = this.host.remote;
     switch (fid) {
       case 0: {
         // hart_start(hartid, start_addr, opaque): the hart begins in S-mode, satp = 0, SIE = 0.
+        if (remote) {
+          const i = argU(h, 0);
+          if (i >= remote.count) return ret(h, SbiErr.InvalidParam);
+          return ret(h, remote.start(i, argU(h, 1), h.x[A0 + 4]!, h.x[A0 + 5]!) ? 0 : SbiErr.AlreadyAvailable);
+        }
         const t = harts[argU(h, 0)];
         if (!t) return ret(h, SbiErr.InvalidParam);
         if (t.state !== HartState.Stopped) return ret(h, SbiErr.AlreadyAvailable);
@@ -213,9 +241,10 @@ export class Sbi {
         h.irqCheck = true;
         return ret(h, 0);
       case 2: {
-        const t = harts[argU(h, 0)];
-        if (!t) return ret(h, SbiErr.InvalidParam);
-        return ret(h, 0, t.state === HartState.Started ? 0 : t.state === HartState.Stopped ? 1 : 2);
+        const i = argU(h, 0);
+        if (i >= (remote?.count ?? harts.length)) return ret(h, SbiErr.InvalidParam);
+        const st = remote ? remote.state(i) : harts[i]!.state;
+        return ret(h, 0, st === HartState.Started ? 0 : st === HartState.Stopped ? 1 : 2);
       }
       case 3:
         // hart_suspend: default retentive suspend behaves as WFI; non-retentive is not offered

@@ -43,7 +43,7 @@ export interface SnapshotOptions {
 export function machineState(m: Machine, host: SavedState): SavedState {
   return {
     machine: m.saveState(),
-    harts: m.harts.map((h) => h.saveState()),
+    harts: m.hartStates(),
     mmio: m.bus.devices().map((d) => {
       if (!isSnapshottable(d))
         throw new SnapshotError("SNAPSHOT_UNSUPPORTED", `device ${d.name} cannot be saved in a snapshot`);

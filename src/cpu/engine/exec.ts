@@ -20,8 +20,8 @@
  * the slow path, which drops the page's blocks (QEMU does the same with its TB invalidation).
  */
 import type { GuestRam } from "../../machine/memory.js";
-import { decode } from "../isa/decode.js";
-import { K, pack, WORDS, type Entry } from "../isa/kinds.js";
+import { decodeEntry, decodeOp } from "../isa/decode.js";
+import { endsBlock, entryAt, isInline, K, pack, WORDS, type Entry } from "../isa/kinds.js";
 import { interpret, OpTables } from "./interp.js";
 import { compileBlock, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "../hart/hart.js";
@@ -62,6 +62,8 @@ export class Block {
   wx = -1;
   /** Waiting to be compiled with its batch (WasmTier.compile). */
   queued = false;
+  /** Its batch is being compiled off the thread (WasmTier.flush). */
+  compiling = false;
   /**
    * Successor links (see runHart): two blocks of the same physical page that ran after this one,
    * each with the distance of its virtual pc from this block's. Null/NO_LINK when unset. The
@@ -83,11 +85,20 @@ export class Block {
   /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
   readonly tbase: number;
 
+  /** Number of ops, the fall-through op included. */
+  readonly count: number;
+
   constructor(
     /** RAM byte offset of the first instruction: the block's identity. */
     readonly off: number,
-    /** The instructions' closures, plus a final "next pc" op when the block falls through. */
-    readonly ops: Op[],
+    /**
+     * The ops' closures, plus a final "next pc" op when the block falls through. Only the kinds
+     * the interpreter calls are made when the block is built; the rest (isa/kinds.ts isInline) on
+     * first use (`op`). A closure per instruction was most of what a boot allocated and kept.
+     */
+    private readonly closures: (Op | undefined)[],
+    /** Each instruction as fetched (a 16-bit parcel or a 32-bit word), to make its closure. */
+    private readonly raws: Int32Array,
     /** Byte offset of each op from the block start (for trap pcs). */
     readonly offs: Int32Array,
     /** Every op decoded: kind and operands (isa/kinds.ts), the table every tier reads. */
@@ -102,8 +113,41 @@ export class Block {
      */
     readonly solo = false,
   ) {
+    this.count = offs.length;
     this.linkable = !solo && continues(this);
     this.tbase = tables.add(this);
+  }
+
+  /** The closures of the interpreter's kinds, by op (the interpreter's `ops`); others may be unset. */
+  get called(): readonly (Op | undefined)[] {
+    return this.closures;
+  }
+
+  /** Op `k`'s closure, made now if it was not. */
+  op(k: number): Op {
+    return this.closures[k] ?? this.makeOp(k);
+  }
+
+  /** Every op's closure (the reference semantics, for the JavaScript tier and the tests). */
+  get ops(): Op[] {
+    for (let k = 0; k < this.count; k++) this.op(k);
+    return this.closures as Op[];
+  }
+
+  private makeOp(k: number): Op {
+    let op: Op;
+    if (k === this.n) {
+      const len = this.offs[k]!;
+      op = (hh) => {
+        hh.pc += len;
+      };
+    } else {
+      const raw = this.raws[k]!;
+      const len = (raw & 3) === 3 ? 4 : 2;
+      op = decodeOp(entryAt(this.code, k), raw, len, this.offs[k]!, k);
+    }
+    this.closures[k] = op;
+    return op;
   }
 
   /**
@@ -144,6 +188,21 @@ export class CodeCache {
   readonly wasm: WasmTier | null;
   /** Runs of a block before it is compiled. */
   readonly hot: number;
+  /** Where `build` packs a block's ops, offsets and instruction words before copying them out. */
+  private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
+  private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
+  private readonly scratchRaws = new Int32Array(MAX_BLOCK);
+
+  /**
+   * This cache's bit in `GuestRam.codePages`: 1 for a machine's one cache; on a machine whose harts
+   * run on threads each hart's cache has bit 1 << hartId (machine/threads/code-sync.ts).
+   */
+  codeBit = 1;
+  /**
+   * Set where harts on other threads have write TLBs of their own: a page that now holds code is
+   * taken out of those too (machine/threads/hart-slots.ts).
+   */
+  protectElsewhere: ((page: number) => void) | null = null;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -212,8 +271,9 @@ export class CodeCache {
     if (!m) {
       m = new Map();
       this.pages[page] = m;
-      this.ram.codePages[page] = 1;
+      Atomics.or(this.ram.codePages, page, this.codeBit);
       for (const other of this.harts()) other.protectCodePage(page);
+      this.protectElsewhere?.(page);
     }
     return m;
   }
@@ -236,7 +296,7 @@ export class CodeCache {
     const m = this.pages[page];
     if (m) for (const b of m.values()) this.kill(b);
     this.pages[page] = undefined;
-    this.ram.codePages[page] = 0;
+    Atomics.and(this.ram.codePages, page, ~this.codeBit);
   }
 
   /** Mark `b` dead, and give its wasm function's slot back. */
@@ -249,9 +309,21 @@ export class CodeCache {
   }
 
   invalidateAll(): void {
-    for (const m of this.pages) if (m) for (const b of m.values()) this.kill(b);
-    this.pages.fill(undefined);
-    this.ram.codePages.fill(0);
+    const shared = this.ram.shared;
+    const pages = this.pages;
+    for (let p = 0; p < pages.length; p++) {
+      const m = pages[p];
+      if (!m) continue;
+      for (const b of m.values()) this.kill(b);
+      if (shared) Atomics.and(this.ram.codePages, p, ~this.codeBit);
+    }
+    pages.fill(undefined);
+    if (!shared) this.ram.codePages.fill(0);
+  }
+
+  /** Whether RAM page `page` holds blocks of this cache. */
+  holds(page: number): boolean {
+    return this.pages[page] !== undefined;
   }
 
   /**
@@ -272,62 +344,81 @@ export class CodeCache {
     return n;
   }
 
+  /**
+   * Build the block at RAM offset `start`. Ops are packed straight into scratch arrays and copied
+   * out at the end; closures are made only for the kinds the interpreter calls (Block.op).
+   */
   private build(h: Hart, start: number): Block {
     const u8 = this.ram.u8;
-    const ops: Op[] = [];
-    const offs: number[] = [];
-    const entries: Entry[] = [];
+    const code = this.scratchCode;
+    const offs = this.scratchOffs;
+    const raws = this.scratchRaws;
+    const closures: (Op | undefined)[] = [];
     const pageEnd = (start | 0xfff) + 1;
     let p = start;
     let ended = false;
     let hi = -1;
+    let n = 0;
     const solo = h.soloBlock(start);
     const max = solo ? 1 : MAX_BLOCK;
-    while (ops.length < max && p < pageEnd) {
+    while (n < max && p < pageEnd) {
       const lo = u8[p]! | (u8[p + 1]! << 8);
-      let dec;
+      let raw: number;
+      let len: 2 | 4;
       if ((lo & 3) !== 3) {
-        dec = decode(lo, 2, p - start, ops.length);
-        offs.push(p - start);
-        p += 2;
+        raw = lo;
+        len = 2;
       } else if (p + 4 <= pageEnd) {
-        const word = lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
-        dec = decode(word, 4, p - start, ops.length);
-        offs.push(p - start);
-        p += 4;
+        raw = lo | (u8[p + 2]! << 16) | (u8[p + 3]! << 24);
+        len = 4;
       } else {
         // A 32-bit instruction straddling two pages is a block of its own: its upper half may
         // live in any RAM page, which blockAt checks on every run.
-        if (ops.length > 0) break;
+        if (n > 0) break;
         hi = h.fetchOffset(h.pc + 2);
-        const word = lo | (u8[hi]! << 16) | (u8[hi + 1]! << 24);
-        dec = decode(word, 4, 0);
-        offs.push(0);
-        p += 4;
+        raw = lo | (u8[hi]! << 16) | (u8[hi + 1]! << 24);
+        len = 4;
       }
-      ops.push(dec.op);
-      entries.push(dec.entry);
-      if (dec.ends) {
+      const at = p - start;
+      const entry = decodeEntry(raw, len, at);
+      pack(entry, code, n);
+      offs[n] = at;
+      raws[n] = raw;
+      closures.push(isInline(entry[0]) ? undefined : decodeOp(entry, raw, len, at, n));
+      p += len;
+      n++;
+      if (endsBlock(entry[0])) {
         ended = true;
         break;
       }
     }
-    const n = ops.length;
+    let count = n;
     if (!ended) {
+      // The fall-through op; its closure is made on first use (Block.op).
       const len = p - start;
-      ops.push((hh) => {
-        hh.pc += len;
-      });
-      offs.push(len);
-      entries.push([K.NEXT, 0, 0, 0, len, 0]);
+      pack(NEXT_ENTRY, code, n);
+      code[WORDS * n + 1] = len;
+      offs[n] = len;
+      closures.push(undefined);
+      count++;
     }
-    const code = new Int32Array(WORDS * entries.length);
-    entries.forEach((e, k) => pack(e, code, k));
-    const block = new Block(start, ops, Int32Array.from(offs), code, n, this.tables, solo);
+    const block = new Block(
+      start,
+      closures,
+      raws.slice(0, n),
+      offs.slice(0, count),
+      code.slice(0, WORDS * count),
+      n,
+      this.tables,
+      solo,
+    );
     block.hi = hi;
     return block;
   }
 }
+
+/** The fall-through op's entry; its length (w1) is written after packing. */
+const NEXT_ENTRY: Entry = [K.NEXT, 0, 0, 0, 0, 0];
 
 /**
  * Run `h` for about `budget` instructions (whole blocks), delivering interrupts between blocks.
@@ -354,7 +445,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
             prev = null;
             budget--;
           }
-          if (h.sleeping || h.state !== 0) return done;
+          if (h.sleeping || h.state !== 0 || h.yieldNow) return done;
         }
         if (done >= budget) return done;
         b = null; // a fetch fault below belongs to no block
@@ -382,7 +473,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
         } else if (run !== null) {
           done += run(h, budget - done);
         } else {
-          const n = interpret(h, cache.tables.t, b.tbase, b.ops);
+          const n = interpret(h, cache.tables.t, b.tbase, b.count, b.called);
           done += n;
           h.instret += n;
         }

@@ -83,13 +83,20 @@ function taken(h: Hart, target: number, p: number, base: number): number {
 }
 
 /**
- * Run one block from its table, at word `base` of `t`. `h.pc` holds the block's virtual pc on
+ * Run one block from its table, at word `base` of `t`: `count` ops (the fall-through op included),
+ * `ops` the closures of the kinds not run inline (engine/exec.ts Block.called). `h.pc` holds the block's virtual pc on
  * entry and the next pc on return. Returns the instructions retired: all of the block's, or fewer
  * when a taken branch left it early. A trap unwinds with `h.faultIndex` naming the op that raised it.
  */
-export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op[]): number {
+export function interpret(
+  h: Hart,
+  t: Int32Array,
+  base: number,
+  count: number,
+  ops: readonly (Op | undefined)[],
+): number {
   const x = h.x;
-  const end = base + 4 * ops.length;
+  const end = base + 4 * count;
   let p = base;
   try {
     for (; p < end; p += 4) {
@@ -203,7 +210,13 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
               if (size === 8) vh = m.getInt32(r + 4, true);
             }
           } else {
-            v = h.loadSlow(at, size);
+            // The same sum as `at` (IEEE addition commutes), written so that V8 does not merge the
+            // two: when the load's and the store's slow calls shared one value, V8 boxed it (a
+            // heap number) where both paths meet, before the TLB probe, on every load and store
+            // to an address outside the small-integer range, as kernel addresses are: most of
+            // what a boot allocated (docs/benchmarks.md). Each call now boxes its own, on its
+            // slow path.
+            v = h.loadSlow(imm + (ah * TWO32 + (al >>> 0)), size);
             if (size === 8) vh = h.hiOut;
           }
           switch (kind) {
@@ -399,5 +412,5 @@ export function interpret(h: Hart, t: Int32Array, base: number, ops: readonly Op
     h.faultIndex = (p - base) >>> 2;
     throw e;
   }
-  return ops.length;
+  return count;
 }

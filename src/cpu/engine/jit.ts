@@ -234,7 +234,7 @@ function emit([kind, d, a, b, w1, w2]: Entry, k: number): Emitted | null {
  */
 export function blockSource(b: CompileInput, prefix = "o"): string {
   const lines: string[] = [];
-  for (let k = 0; k < b.ops.length; k++) {
+  for (let k = 0; k < b.count; k++) {
     if (k === b.n) {
       lines.push(`h.pc += ${b.offs[k]!};`); // the fall-through op
       break;
@@ -253,7 +253,7 @@ export function blockSource(b: CompileInput, prefix = "o"): string {
  * translation, the privilege or interrupt state, so compiled code returns after it.
  */
 export function continues(b: CompileInput): boolean {
-  if (b.ops.length > b.n) return true;
+  if (b.count > b.n) return true;
   const last = kindAt(b.code, b.n - 1);
   return last === K.JAL || last === K.JALR;
 }
@@ -296,7 +296,7 @@ export function compileBlock(b: JitBlock): Compiled {
         ${body}
         ${tail}
       }`;
-  const bind = b.ops.map((_, k) => k).filter((k) => src.includes(`o0_${k}(h)`));
+  const bind = Array.from({ length: b.count }, (_, k) => k).filter((k) => src.includes(`o0_${k}(h)`));
   const factory = `const B0 = b;
 ${bind.map((k) => `const o0_${k} = b.ops[${k}];`).join("\n")}
 return function region(h, budget) {

@@ -154,7 +154,7 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
     else if (tier === "wasm") {
       const w = new WasmTier(m.ram.memory!, -1);
       w.run(h, w.compileNow(b), 1);
-    } else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.ops);
+    } else if (tier === "interpreter") interpret(h, m.cache.tables.t, b.tbase, b.count, b.ops);
     else for (i = 0; i < b.ops.length; i++) if (b.ops[i]!(h) === true) break;
   } catch (e) {
     if (e !== TRAP) throw e;
@@ -397,7 +397,7 @@ test("the JIT emits common instructions inline, not as closure calls", () => {
     pack(dec.entry, code, k);
     return dec.op;
   });
-  const src = blockSource({ ops, code, offs: Int32Array.from([0, 4, 8]), n: 3 });
+  const src = blockSource({ ops, op: (k) => ops[k]!, count: 3, code, offs: Int32Array.from([0, 4, 8]), n: 3 });
   assert.doesNotMatch(src, /\bo\d+\(h\)/, src);
   assert.match(src, /h\.ld\(/);
 });
@@ -750,7 +750,13 @@ test("a store to another page's code drops that page's compiled block from the c
   }
 });
 
-test("the wasm tier compiles hot blocks a batch at a time, or at once when one of them stays hot", () => {
+/** Let the event loop turn until every block of `bs` is compiled (the tier installs batches there). */
+async function installed(bs: readonly Block[]): Promise<boolean> {
+  for (let i = 0; i < 5000 && !bs.every((b) => b.wx >= 0); i++) await new Promise((r) => setTimeout(r, 1));
+  return bs.every((b) => b.wx >= 0);
+}
+
+test("the wasm tier compiles hot blocks a batch at a time off the thread, or at once when one of them stays hot", async () => {
   // 17 blocks, each `addi x10, x10, 1; jal x0, next`, then `j .`.
   const prog: number[] = [];
   for (let i = 0; i < 17; i++) prog.push(I(1, 10, 0, 10, 0x13), J(4, 0));
@@ -764,15 +770,23 @@ test("the wasm tier compiles hot blocks a batch at a time, or at once when one o
   const hot = 100;
   blocks.slice(0, 15).forEach((b) => assert.equal(tier.compile(b, hot), false, "queued"));
   assert.ok(blocks.slice(0, 15).every((b) => b.wx === -1 && b.queued));
-  assert.equal(tier.compile(blocks[15]!, hot), true, "the sixteenth fills the batch");
+  assert.equal(tier.compile(blocks[15]!, hot), false, "the sixteenth fills the batch, which compiles off the thread");
+  assert.ok(
+    blocks.slice(0, 16).every((b) => b.compiling && b.wx === -1),
+    "meanwhile the blocks stay in the interpreter",
+  );
+  blocks[3]!.hits = 2 * hot;
+  assert.equal(tier.compile(blocks[3]!, hot), false, "a block being compiled is not queued again");
+  assert.ok(await installed(blocks.slice(0, 16)), "installed once compiled");
   const idx = blocks.slice(0, 16).map((b) => b.wx);
-  assert.ok(idx.every((x) => x >= 0) && new Set(idx).size === 16, "sixteen table slots");
+  assert.ok(new Set(idx).size === 16, "sixteen table slots");
   const last = blocks[16]!;
   assert.equal(tier.compile(last, hot), false);
   last.hits = 2 * hot - 1;
   assert.equal(tier.compile(last, hot), false, "not yet hot twice over");
   last.hits = 2 * hot;
-  assert.equal(tier.compile(last, hot), true, "hot twice over: its batch compiles as it is");
+  tier.compile(last, hot);
+  assert.ok(await installed([last]), "hot twice over: its batch compiles as it is");
   // And the compiled chain runs: 17 increments, then `j .`.
   h.pc = start;
   const entries = countEntries(m);
@@ -780,6 +794,40 @@ test("the wasm tier compiles hot blocks a batch at a time, or at once when one o
   assert.equal(h.x[20], 17);
   assert.equal(h.pc - start, 8 * 17);
   assert.equal(entries(), 1, "the 17 blocks chained in one entry");
+});
+
+test("a block whose code is overwritten while its batch compiles is never installed; its slot is reused", async () => {
+  const prog: number[] = [];
+  for (let i = 0; i < 16; i++) prog.push(I(1, 10, 0, 10, 0x13), J(4, 0));
+  prog.push(J(0, 0));
+  const { m, h, start } = loaded(prog);
+  const blocks = Array.from({ length: 16 }, (_, i) => {
+    h.pc = start + 8 * i;
+    return m.cache.lookup(h);
+  });
+  const tier = m.cache.wasm!;
+  blocks.forEach((b) => tier.compile(b, 100));
+  assert.ok(blocks.every((b) => b.compiling));
+  m.cache.invalidatePage((start - RAM_BASE) >>> 12); // as a store to the page does
+  for (let i = 0; i < 5000 && blocks.some((b) => b.compiling); i++) await new Promise((r) => setTimeout(r, 1));
+  assert.ok(
+    blocks.every((b) => b.dead && !b.compiling && b.wx === -1),
+    "dead blocks get no slot",
+  );
+  // The same code, built again, compiles into the slots the dead batch gave back.
+  const again = Array.from({ length: 16 }, (_, i) => {
+    h.pc = start + 8 * i;
+    return m.cache.lookup(h);
+  });
+  again.forEach((b) => tier.compile(b, 100));
+  assert.ok(await installed(again));
+  assert.ok(
+    again.every((b) => b.wx < 16),
+    `slots reused: ${again.map((b) => b.wx).join(",")}`,
+  );
+  h.pc = start;
+  runHart(h, m.cache, 1000);
+  assert.equal(h.x[20], 16);
 });
 
 /** Run a hart from `start` for one 2000-instruction slice; what it ends with, relative to `start`. */

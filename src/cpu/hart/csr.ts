@@ -242,14 +242,14 @@ export function csrWrite(h: Hart, csr: number, lo: number, hi: number, retired =
       return true;
     case Csr.sip:
       // Only SSIP is writable through sip (4.1.3).
-      h.mipSw = (h.mipSw & ~(MIP_SSIP & h.mideleg)) | (lo & MIP_SSIP & h.mideleg);
+      h.writeMipSw(MIP_SSIP & h.mideleg, lo);
       h.irqCheck = true;
       return true;
     case Csr.mip: {
       // SSIP, STIP (unless Sstc drives it) and SEIP are writable by M-mode (3.1.9).
       const stce = (h.scratch[MENVCFG + 1]! & MENVCFG_HI_STCE) !== 0;
       const mask = MIP_SSIP | MIP_SEIP | (stce ? 0 : MIP_STIP);
-      h.mipSw = (h.mipSw & ~mask) | (lo & mask);
+      h.writeMipSw(mask, lo);
       h.irqCheck = true;
       h.wake();
       return true;

@@ -91,7 +91,13 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   set priv(p: number) {
     this.slots[HartArea.priv >>> 2] = p;
   }
-  state: HartState = HartState.Started;
+  /** The HSM state, in the hart's area (other harts' SBI calls read it: threads/). */
+  get state(): HartState {
+    return this.slots[HartArea.hsm >>> 2]! as HartState;
+  }
+  set state(s: HartState) {
+    Atomics.store(this.slots, HartArea.hsm >>> 2, s);
+  }
   /** In WFI (or HSM suspend) until an enabled interrupt is pending. */
   sleeping = false;
 
@@ -109,10 +115,38 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   medeleg = 0;
   mideleg = 0;
   mie = 0;
-  /** mip bits driven by devices and timers (MSIP, MTIP, MEIP, external SEIP, Sstc STIP). */
-  mipExt = 0;
-  /** mip bits written by software (SSIP, STIP, SEIP). */
-  mipSw = 0;
+  /**
+   * mip bits driven by devices and timers (MSIP, MTIP, MEIP, external SEIP, Sstc STIP), in the
+   * hart's area: with harts on threads (machine/threads/) devices set them from another thread.
+   */
+  get mipExt(): number {
+    return this.slots[HartArea.mipExt >>> 2]!;
+  }
+  set mipExt(v: number) {
+    Atomics.store(this.slots, HartArea.mipExt >>> 2, v);
+  }
+  /** mip bits written by software (SSIP, STIP, SEIP); another hart's SBI IPI sets SSIP. */
+  get mipSw(): number {
+    return this.slots[HartArea.mipSw >>> 2]!;
+  }
+  set mipSw(v: number) {
+    Atomics.store(this.slots, HartArea.mipSw >>> 2, v);
+  }
+  /**
+   * Replace the software-written mip bits under `mask` with `bits`: clear, then set, each atomic,
+   * so an IPI that sets SSIP from another thread meanwhile is never lost (it lands before or after).
+   */
+  writeMipSw(mask: number, bits: number): void {
+    Atomics.and(this.slots, HartArea.mipSw >>> 2, ~mask | bits);
+    Atomics.or(this.slots, HartArea.mipSw >>> 2, bits & mask);
+  }
+  /**
+   * Set when another thread drives this hart's interrupts (machine/threads/): wake() rings the
+   * hart's doorbell there instead of the local scheduler.
+   */
+  remoteWake: (() => void) | null = null;
+  /** The run loop must hand back to its caller at the next block (FENCE.I on a threaded hart). */
+  yieldNow = false;
   mtvec = 0;
   stvec = 0;
   mepc = 0;
@@ -190,6 +224,8 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   readonly u8: Uint8Array;
   readonly i8: Int8Array;
   readonly i32: Int32Array;
+  /** RAM as int64s: the 64-bit atomics of harts on threads (isa/ops-atomic.ts). */
+  readonly i64: BigInt64Array;
   readonly ram: GuestRam;
 
   constructor(
@@ -202,6 +238,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     this.u8 = ram.u8;
     this.i8 = new Int8Array(ram.buffer, ram.byteOffset, ram.size);
     this.i32 = new Int32Array(ram.buffer, ram.byteOffset, ram.size >>> 2);
+    this.i64 = new BigInt64Array(ram.buffer, ram.byteOffset, ram.size >>> 3);
     const area = ram.allocHartArea();
     this.area = area;
     if (area >= 0) {
@@ -221,6 +258,9 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     this.reservation = -1;
     this.priv = PRIV_M;
     this.mstatus = 0;
+    this.mipExt = 0;
+    this.mipSw = 0;
+    this.state = HartState.Started;
     this.fflags = 0;
     this.frm = 0;
     this.f.fill(0);
@@ -236,12 +276,13 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
 
   // ---- InterruptTarget ----
   setPending(mask: number, level: boolean): void {
-    const old = this.mipExt;
-    this.mipExt = level ? old | mask : old & ~mask;
-    if (this.mipExt !== old) this.irqCheck = true;
+    const i = HartArea.mipExt >>> 2;
+    const old = level ? Atomics.or(this.slots, i, mask) : Atomics.and(this.slots, i, ~mask);
+    if ((old & mask) !== (level ? mask : 0)) this.irqCheck = true;
     if (level) this.wake();
   }
   wake(): void {
+    if (this.remoteWake !== null) return this.remoteWake();
     if (this.sleeping && (this.mip & this.mie) !== 0) {
       this.sleeping = false;
       this.host.wake(this);
@@ -520,7 +561,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     if (r >= 0) {
       const page = r >>> 12;
       if (this.ram.codePages[page]) this.host.codeWritten(page);
-      if (this.mayFill(r - inPage, PMP_W)) this.ctx[this.dataCtx()]!.w.fill(a - inPage, r - inPage);
+      if (this.mayFill(r - inPage, PMP_W)) this.fillWrite(a - inPage, r - inPage);
       const v = this.view;
       if (size === 1) v.setInt8(r, lo);
       else if (size === 2) v.setInt16(r, lo, true);
@@ -541,6 +582,25 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     if (!ok) this.raise(Exc.StoreAccess, a);
   }
 
+  /**
+   * RAM offset for an LR, SC or AMO at `a` (`lo`: its low word), through the TLB's fast path when
+   * it hits, else amoOffset. Small so that V8 inlines it into the atomics' closures, as it inlines
+   * `lw`: a call that passes the address (a double) out of line boxes it, and the atomics' calls
+   * were most of the garbage a boot made (docs/benchmarks.md). A hit implies what amoOffset
+   * checks: RAM, the permission, no armed data trigger (which keeps the data TLBs empty), and for
+   * a write no code in the page.
+   */
+  amoAt(a: number, lo: number, size: 4 | 8, isLr: boolean): number {
+    const off = lo & 0xfff;
+    const i = (lo >>> 12) & TLB_MASK;
+    if ((lo & (size - 1)) === 0) {
+      if (isLr) {
+        if (this.rtag[i] === a - off) return this.radd[i]! + off;
+      } else if (this.wtag[i] === a - off) return this.wadd[i]! + off;
+    }
+    return this.amoOffset(a, size, isLr);
+  }
+
   /** RAM offset for an AMO/SC (write permission, RAM only, naturally aligned; spec 8.4). */
   amoOffset(a: number, size: 4 | 8, isLr: boolean): number {
     // A load/store address breakpoint comes before a misaligned address (3.1.15).
@@ -556,7 +616,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     if (!isLr) {
       const page = r >>> 12;
       if (this.ram.codePages[page]) this.host.codeWritten(page);
-      if (this.mayFill(r - off, PMP_W)) this.ctx[this.dataCtx()]!.w.fill(a - off, r - off);
+      if (this.mayFill(r - off, PMP_W)) this.fillWrite(a - off, r - off);
     }
     return r;
   }
@@ -623,6 +683,17 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
 
   private dataCtx(): number {
     return ctxFor(this.dataPriv, this.mstatus);
+  }
+
+  /**
+   * A write-TLB entry for the page at virtual `base`, RAM offset `ramOff`; dropped again when the
+   * page holds code meanwhile: with harts on threads another hart may have marked it after this
+   * one looked (it then drops the entries it finds, this one drops the entry it finds it made).
+   */
+  private fillWrite(base: number, ramOff: number): void {
+    const w = this.ctx[this.dataCtx()]!.w;
+    w.fill(base, ramOff);
+    if (Atomics.load(this.ram.codePages, ramOff >>> 12) !== 0) w.flushPage(base);
   }
 
   /** Drop write-TLB entries for a RAM page that now holds code. */

@@ -12,6 +12,8 @@ import * as I from "./ops-int.js";
 import type { Op } from "./ops-int.js";
 import * as M from "./ops-mem.js";
 import * as S from "./ops-sys.js";
+import { amoShared } from "./ops-atomic.js";
+import { THREADS } from "./threaded.js";
 
 export interface Decoded {
   /** Kind and operands. */
@@ -29,20 +31,38 @@ export interface Decoded {
  * bytes into its block, after `index` other instructions of it.
  */
 export function decode(raw: number, len: 2 | 4, off: number, index = 0): Decoded {
+  const entry = decodeEntry(raw, len, off);
+  return { entry, op: decodeOp(entry, raw, len, off, index), ends: endsBlock(entry[0]) };
+}
+
+/**
+ * The kind and operands of `raw` alone (see `decode`), without its closure: blocks are built
+ * from entries, and a closure is made only for a kind a tier calls (engine/exec.ts Block.op).
+ */
+export function decodeEntry(raw: number, len: 2 | 4, off: number): Entry {
   const inst = len === 2 ? expandCompressed(raw) : raw;
-  let entry = inst === -1 ? ILLEGAL : classify(inst, len, off);
-  let op: Op | null = closure(entry, inst, raw, off, index);
-  if (op === null) {
-    // An OP-FP encoding the FPU does not implement.
-    entry = ILLEGAL;
-    op = S.illegal(raw);
-  }
-  return { entry, op, ends: endsBlock(entry[0]) };
+  if (inst === -1) return ILLEGAL;
+  const entry = classify(inst, len, off);
+  // An OP-FP encoding the FPU does not implement.
+  if (entry[0] === K.FP && !decodeFp(inst)) return ILLEGAL;
+  return entry;
+}
+
+/** The closure of `entry`, decoded by `decodeEntry` from the same `raw`, `len` and `off`. */
+export function decodeOp(entry: Entry, raw: number, len: 2 | 4, off: number, index = 0): Op {
+  const inst = len === 2 ? expandCompressed(raw) : raw;
+  return closure(entry, inst, raw, off, index) ?? S.illegal(raw);
 }
 
 /** The closure of `entry`, decoded from `inst` (expanded; `raw` as fetched, the tval of its traps). */
 function closure(entry: Entry, inst: number, raw: number, off: number, index: number): Op | null {
-  const [kind, d, a, b, w1, w2] = entry;
+  // Indexed, not destructured: destructuring runs the array iterator (garbage per instruction).
+  const kind = entry[0];
+  const d = entry[1];
+  const a = entry[2];
+  const b = entry[3];
+  const w1 = entry[4];
+  const w2 = entry[5];
   switch (kind) {
     case K.NEXT:
       throw new Error("decode: NEXT is not an instruction");
@@ -187,7 +207,7 @@ function closure(entry: Entry, inst: number, raw: number, off: number, index: nu
     default: {
       // LR, SC and the AMOs (the type says no other kind was left out).
       const atomic: AtomicKind = kind;
-      return M.amo(amoFunct5(atomic), amoDouble(atomic), d, a, b);
+      return (THREADS.on ? amoShared : M.amo)(amoFunct5(atomic), amoDouble(atomic), d, a, b);
     }
   }
 }

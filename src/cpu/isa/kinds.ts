@@ -11,6 +11,7 @@
  * Operands: d, a, b are register pair indices (2*r); d is 64, the scratch pair, when rd is x0 and
  * the op must still run (loads may trap, jumps still jump). Pure ops writing x0 are `K.NOP`.
  */
+import { THREADS } from "./threaded.js";
 import type { Op } from "./ops-int.js";
 
 /**
@@ -134,6 +135,8 @@ export const enum K {
 }
 /** Number of kinds. */
 export const KINDS = K.ILLEGAL + 1;
+/** Whether kind `k` is NEXT or of the fast subset (InlineKind): the kinds before MULH. */
+export const isInline = (k: K): boolean => k < K.MULH;
 
 /** The fast subset: the kinds every tier runs inline. */
 export type InlineKind =
@@ -385,17 +388,18 @@ const BRANCHES: Record<number, K | undefined> = { 0: K.BEQ, 1: K.BNE, 4: K.BLT, 
 const OP_IMM = [K.ADDI, K.SLLI, K.SLTI, K.SLTIU, K.XORI, K.SRLI, K.ORI, K.ANDI] as const;
 const OP = [K.ADD, K.SLL, K.SLT, K.SLTU, K.XOR, K.SRL, K.OR, K.AND] as const;
 const OP_M = [K.MUL, K.MULH, K.MULHSU, K.MULHU, K.DIV, K.DIVU, K.REM, K.REMU] as const;
-const OP_32: Record<string, K | undefined> = {
-  "0:0": K.ADDW,
-  "32:0": K.SUBW,
-  "0:1": K.SLLW,
-  "0:5": K.SRLW,
-  "32:5": K.SRAW,
-  "1:0": K.MULW,
-  "1:4": K.DIVW,
-  "1:5": K.DIVUW,
-  "1:6": K.REMW,
-  "1:7": K.REMUW,
+/** OP-32 kinds by funct7 << 3 | funct3 (funct7 0, 1 or 0x20). */
+const OP_32: Record<number, K | undefined> = {
+  [(0 << 3) | 0]: K.ADDW,
+  [(32 << 3) | 0]: K.SUBW,
+  [(0 << 3) | 1]: K.SLLW,
+  [(0 << 3) | 5]: K.SRLW,
+  [(32 << 3) | 5]: K.SRAW,
+  [(1 << 3) | 0]: K.MULW,
+  [(1 << 3) | 4]: K.DIVW,
+  [(1 << 3) | 5]: K.DIVUW,
+  [(1 << 3) | 6]: K.REMW,
+  [(1 << 3) | 7]: K.REMUW,
 };
 const CSR_OPS: Record<number, K | undefined> = {
   1: K.CSRRW,
@@ -416,6 +420,11 @@ const PRIV_OPS: Record<number, K | undefined> = {
 
 export const ILLEGAL: Entry = [K.ILLEGAL, 0, 0, 0, 0, 0];
 
+/** The entry of an instruction whose only effect is writing rd: a NOP when rd is x0. */
+function pureEntry(rd: number, k: K, d: number, a: number, b: number, w1: number): Entry {
+  return rd === 0 ? [K.NOP, 0, 0, 0, 0, 0] : [k, d, a, b, w1, 0];
+}
+
 /**
  * Decode one 32-bit instruction `len` bytes long (2 when it was expanded from a compressed one)
  * at byte `off` of its block: unprivileged spec chapter 24, "RV32/64G Instruction Set Listings".
@@ -432,23 +441,29 @@ export function classify(inst: number, len: number, off: number): Entry {
   const f7 = inst >>> 25;
   const immI = inst >> 20;
   // An instruction whose only effect is writing rd does nothing when rd is x0 (hints, chapter 2.9).
-  const pure = (k: K, w1 = 0, bb = 0): Entry => (rd === 0 ? [K.NOP, 0, 0, 0, 0, 0] : [k, d, a, bb, w1, 0]);
-  const or = (k: K | undefined, e: (k: K) => Entry): Entry => (k === undefined ? ILLEGAL : e(k));
+  // (No closures or string keys here: classify runs for every instruction of every block built,
+  // and they were a sixth of a boot's allocations.)
   switch (opcode) {
     case 0x37:
-      return pure(K.LUI, inst & 0xfffff000);
+      return pureEntry(rd, K.LUI, d, a, 0, inst & 0xfffff000);
     case 0x17:
-      return rd === 0 ? pure(K.NOP) : [K.AUIPC, d, 0, 0, inst & 0xfffff000, off];
+      return rd === 0 ? pureEntry(rd, K.NOP, d, a, 0, 0) : [K.AUIPC, d, 0, 0, inst & 0xfffff000, off];
     case 0x6f:
       return [K.JAL, d, 0, 0, off + immJ(inst), off + len];
     case 0x67:
       return f3 === 0 ? [K.JALR, d, a, 0, immI, off + len] : ILLEGAL;
-    case 0x63:
-      return or(BRANCHES[f3], (k) => [k, 0, a, b, off + immB(inst), 0]);
-    case 0x03:
-      return or(LOADS[f3], (k) => [k, d, a, 0, immI, 0]);
-    case 0x23:
-      return or(STORES[f3], (k) => [k, 0, a, b, immS(inst), 0]);
+    case 0x63: {
+      const k = BRANCHES[f3];
+      return k === undefined ? ILLEGAL : [k, 0, a, b, off + immB(inst), 0];
+    }
+    case 0x03: {
+      const k = LOADS[f3];
+      return k === undefined ? ILLEGAL : [k, d, a, 0, immI, 0];
+    }
+    case 0x23: {
+      const k = STORES[f3];
+      return k === undefined ? ILLEGAL : [k, 0, a, b, immS(inst), 0];
+    }
     case 0x07:
       return f3 === 2 || f3 === 3 ? [f3 === 2 ? K.FLW : K.FLD, rd * 2, a, 0, immI, 0] : ILLEGAL;
     case 0x27:
@@ -456,44 +471,55 @@ export function classify(inst: number, len: number, off: number): Entry {
     case 0x13: {
       const sh = (inst >>> 20) & 63;
       // A shift by 0 is a move (ADDI 0): the shift cases then never shift a word by 32.
-      if (f3 === 1) return inst >>> 26 === 0 ? pure(sh === 0 ? K.ADDI : K.SLLI, sh) : ILLEGAL;
+      if (f3 === 1) return inst >>> 26 === 0 ? pureEntry(rd, sh === 0 ? K.ADDI : K.SLLI, d, a, 0, sh) : ILLEGAL;
       if (f3 === 5) {
         const f6 = inst >>> 26;
         if (f6 !== 0 && f6 !== 0x10) return ILLEGAL;
-        return pure(sh === 0 ? K.ADDI : f6 === 0 ? K.SRLI : K.SRAI, sh);
+        return pureEntry(rd, sh === 0 ? K.ADDI : f6 === 0 ? K.SRLI : K.SRAI, d, a, 0, sh);
       }
-      return pure(OP_IMM[f3]!, immI);
+      return pureEntry(rd, OP_IMM[f3]!, d, a, 0, immI);
     }
     case 0x1b: {
       const sh = (inst >>> 20) & 31;
-      if (f3 === 0) return pure(K.ADDIW, immI);
-      if (f3 === 1 && f7 === 0) return pure(K.SLLIW, sh);
-      if (f3 === 5 && f7 === 0) return pure(K.SRLIW, sh);
-      if (f3 === 5 && f7 === 0x20) return pure(K.SRAIW, sh);
+      if (f3 === 0) return pureEntry(rd, K.ADDIW, d, a, 0, immI);
+      if (f3 === 1 && f7 === 0) return pureEntry(rd, K.SLLIW, d, a, 0, sh);
+      if (f3 === 5 && f7 === 0) return pureEntry(rd, K.SRLIW, d, a, 0, sh);
+      if (f3 === 5 && f7 === 0x20) return pureEntry(rd, K.SRAIW, d, a, 0, sh);
       return ILLEGAL;
     }
     case 0x33:
       // MUL is pure (inline everywhere); the other M ops keep rd x0 as the scratch pair.
-      if (f7 === 1) return f3 === 0 ? pure(K.MUL, 0, b) : [OP_M[f3]!, d, a, b, 0, 0];
-      if (f7 === 0x20) return f3 === 0 ? pure(K.SUB, 0, b) : f3 === 5 ? pure(K.SRA, 0, b) : ILLEGAL;
-      return f7 === 0 ? pure(OP[f3]!, 0, b) : ILLEGAL;
-    case 0x3b:
-      return or(OP_32[`${f7}:${f3}`], (k) => (f7 === 1 && f3 !== 0 ? [k, d, a, b, 0, 0] : pure(k, 0, b)));
+      if (f7 === 1) return f3 === 0 ? pureEntry(rd, K.MUL, d, a, b, 0) : [OP_M[f3]!, d, a, b, 0, 0];
+      if (f7 === 0x20)
+        return f3 === 0 ? pureEntry(rd, K.SUB, d, a, b, 0) : f3 === 5 ? pureEntry(rd, K.SRA, d, a, b, 0) : ILLEGAL;
+      return f7 === 0 ? pureEntry(rd, OP[f3]!, d, a, b, 0) : ILLEGAL;
+    case 0x3b: {
+      const k = f7 === 0 || f7 === 1 || f7 === 0x20 ? OP_32[(f7 << 3) | f3] : undefined;
+      if (k === undefined) return ILLEGAL;
+      return f7 === 1 && f3 !== 0 ? [k, d, a, b, 0, 0] : pureEntry(rd, k, d, a, b, 0);
+    }
     case 0x2f: {
       const i = AMO_FUNCT5.indexOf((inst >>> 27) as (typeof AMO_FUNCT5)[number]);
       if ((f3 !== 2 && f3 !== 3) || i < 0) return ILLEGAL;
       return [((f3 === 2 ? K.LR_W : K.LR_D) + i) as K, d, a, b, 0, 0];
     }
     case 0x0f:
-      // FENCE (and FENCE.TSO, PAUSE): this machine is sequentially consistent, nothing to do.
-      if (f3 === 0) return [K.NOP, 0, 0, 0, 0, 0];
+      // FENCE (and FENCE.TSO, PAUSE): one thread is sequentially consistent, nothing to do. Harts
+      // on threads run on a TSO host, which orders everything but a store before a later load:
+      // a FENCE whose predecessor set has W and successor set R (RVWMO, chapter 17, e.g. Linux's
+      // smp_mb) becomes the FENCE.I op, which issues a full barrier there (ops-sys.ts fenceI).
+      if (f3 === 0)
+        return THREADS.on && (inst >>> 24) & 1 && (inst >>> 21) & 1
+          ? [K.FENCE_I, 0, 0, 0, 0, off + 4]
+          : [K.NOP, 0, 0, 0, 0, 0];
       return f3 === 1 ? [K.FENCE_I, 0, 0, 0, 0, off + 4] : ILLEGAL;
     case 0x73: {
       const csr = CSR_OPS[f3];
       if (csr !== undefined) return f3 < 4 ? [csr, d, a, 0, inst >>> 20, 0] : [csr, d, 0, 0, inst >>> 20, r1];
       if (f3 !== 0 || rd !== 0) return ILLEGAL;
       if (f7 === 0x09) return [K.SFENCE_VMA, 0, a, 0, 0, off + 4];
-      return r1 === 0 ? or(PRIV_OPS[inst >>> 20], (k) => [k, 0, 0, 0, 0, off + 4]) : ILLEGAL;
+      const k = r1 === 0 ? PRIV_OPS[inst >>> 20] : undefined;
+      return k === undefined ? ILLEGAL : [k, 0, 0, 0, 0, off + 4];
     }
     case 0x53:
     case 0x43:
@@ -517,11 +543,12 @@ export const WORDS = 4;
 
 /** Write entry `e` into `code` as op `k`. */
 export function pack(e: Entry, code: Int32Array, k: number): void {
-  const [kind, d, a, b, w1, w2] = e;
+  // Indexed, not destructured: destructuring runs the array iterator, garbage per op built.
+  const kind = e[0];
   const q = WORDS * k;
-  code[q] = kind | (d << 8) | (a << 16) | (b << 24);
-  code[q + 1] = w1;
-  code[q + 2] = w2;
+  code[q] = kind | (e[1] << 8) | (e[2] << 16) | (e[3] << 24);
+  code[q + 1] = e[4];
+  code[q + 2] = e[5];
   code[q + 3] = SIZES[kind] ?? 0;
 }
 
@@ -537,8 +564,16 @@ export function entryAt(code: Int32Array, k: number): Entry {
 
 /** A block's instructions as the tiers take them (engine/exec.ts Block). */
 export interface CompileInput {
-  /** The decoded closures (the reference semantics), including a final fall-through op when the block falls through. */
+  /**
+   * Every op's closure (the reference semantics), including a final fall-through op when the
+   * block falls through. Made on first use for the kinds every tier runs inline (engine/exec.ts
+   * Block): the run loop's tiers call `op(k)` for the others.
+   */
   readonly ops: readonly Op[];
+  /** Op `k`'s closure. */
+  op(k: number): Op;
+  /** Number of ops, the fall-through op included (`ops.length`). */
+  readonly count: number;
   /** Every op decoded (WORDS words each), the fall-through op (`K.NEXT`) included. */
   readonly code: Int32Array;
   /** Byte offset of each op from the block start. */

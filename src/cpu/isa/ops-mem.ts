@@ -107,8 +107,8 @@ export function fpStore(double: boolean, a: number, fs: number, imm: number, ins
   };
 }
 
-type Amo32 = (old: number, v: number) => number;
-const AMO32: Record<number, Amo32> = {
+export type Amo32 = (old: number, v: number) => number;
+export const AMO32: Record<number, Amo32> = {
   0x00: (o, v) => (o + v) | 0,
   0x01: (_o, v) => v,
   0x04: (o, v) => o ^ v,
@@ -122,7 +122,11 @@ const AMO32: Record<number, Amo32> = {
 
 /** 64-bit AMO results computed on pairs; returns the new low word and sets `amoHi`. */
 let amoHi = 0;
-function amo64(f: number, ol: number, oh: number, vl: number, vh: number): number {
+/** The high word of amo64's last result. */
+export function amo64Hi(): number {
+  return amoHi;
+}
+export function amo64(f: number, ol: number, oh: number, vl: number, vh: number): number {
   switch (f) {
     case 0x00: {
       const s = (ol >>> 0) + (vl >>> 0);
@@ -158,7 +162,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (funct5 === 0x02)
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), size, true);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, size, true);
       const v = h.view;
       const lo = v.getInt32(off, true);
       x[d + 1] = double ? v.getInt32(off + 4, true) : lo >> 31;
@@ -168,7 +172,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (funct5 === 0x03)
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), size, false);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, size, false);
       const ok = h.reservation === off;
       h.reservation = -1;
       if (ok) {
@@ -183,7 +187,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
     if (!f) return null;
     return (h) => {
       const x = h.x;
-      const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), 4, false);
+      const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, 4, false);
       const v = h.view;
       const old = v.getInt32(off, true);
       v.setInt32(off, f(old, x[b]!), true);
@@ -194,7 +198,7 @@ export function amo(funct5: number, double: boolean, d: number, a: number, b: nu
   if (!(funct5 in AMO32)) return null;
   return (h) => {
     const x = h.x;
-    const off = h.amoOffset(x[a + 1]! * TWO32 + (x[a]! >>> 0), 8, false);
+    const off = h.amoAt(x[a + 1]! * TWO32 + (x[a]! >>> 0), x[a]!, 8, false);
     const v = h.view;
     const ol = v.getInt32(off, true);
     const oh = v.getInt32(off + 4, true);

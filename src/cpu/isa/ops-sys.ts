@@ -4,6 +4,8 @@
  * These end a block (branches only when taken): while a block runs, `h.pc` holds the block's
  * start, so each op adds its own offset `off` within the block.
  */
+import { THREADS } from "./threaded.js";
+import { HartArea } from "../wasm/layout.js";
 import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "../hart/csr.js";
 import {
@@ -174,8 +176,22 @@ export function sfenceVma(a: number, off: number, inst: number): Op {
     h.pc += off + 4;
   };
 }
-/** FENCE.I: stores to code already invalidate cached blocks (see exec.ts), so only the block ends. */
+/**
+ * FENCE.I: stores to code already invalidate cached blocks (see exec.ts), so only the block ends.
+ * On a hart with a thread of its own (THREADS) it is also a full host barrier (a locked
+ * read-modify-write), standing for FENCE RW,RW too (kinds.ts); and when other harts left requests
+ * (code they overwrote, threads/requests.ts) the run loop hands back to the worker to serve them
+ * before the next instruction, as Zifencei asks of FENCE.I.
+ */
 export function fenceI(off: number): Op {
+  if (THREADS.on)
+    return (h) => {
+      h.pc += off + 4;
+      if (Atomics.or(h.slots, HartArea.requests >>> 2, 0) !== 0) {
+        h.yieldNow = true;
+        h.irqCheck = true;
+      }
+    };
   return (h) => {
     h.pc += off + 4;
   };

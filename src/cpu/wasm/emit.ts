@@ -20,6 +20,7 @@
  * engine/tiers.test.ts runs random blocks through the closures and every tier and compares, and
  * the ISA suite runs with every block compiled.
  */
+import { THREADS } from "../isa/threaded.js";
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
@@ -304,6 +305,8 @@ class BlockEmitter extends FpEmitter {
       case K.SC_W:
       case K.LR_D:
       case K.SC_D:
+        // On harts with threads of their own the closures do them with host atomics (ops-atomic.ts).
+        if (THREADS.on) return this.call(k);
         this.lrsc(kind, d, a, b, k);
         return null;
       case K.AMOSWAP_W:
@@ -324,6 +327,7 @@ class BlockEmitter extends FpEmitter {
       case K.AMOMAX_D:
       case K.AMOMINU_D:
       case K.AMOMAXU_D:
+        if (THREADS.on) return this.call(k);
         this.amo(kind, d, a, b, k);
         return null;
       case K.CSRRS:
@@ -411,7 +415,7 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
   const written = new Set<number>();
   const isReg = (p: number): boolean => p >= 2 && p <= 62 && (p & 1) === 0;
   for (const b of bs)
-    for (let k = 0; k < b.ops.length; k++) {
+    for (let k = 0; k < b.count; k++) {
       const [kind, d0, a0, r2, w1] = entryAt(b.code, k);
       // OP-FP names f registers, and x registers only in its word (emit-fp.ts).
       const { d, a } = kind === K.FP ? fpIntRegs(w1) : { d: d0, a: a0 };
@@ -477,14 +481,14 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
     if (n > 1) c.op(Op.End); // member j's code follows the end of its block
     e.member(ids[j]!, b.off, n - 1 - j);
     let ended = false;
-    for (let k = 0; k < b.ops.length && !ended; k++) {
+    for (let k = 0; k < b.count && !ended; k++) {
       const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
       if (r === "exit") {
         e.leave(true);
         e.toExit(0);
         ended = true;
       }
-      const last = k === b.n - 1 && b.ops.length === b.n;
+      const last = k === b.n - 1 && b.count === b.n;
       if (r === "call" && held !== null && !last) return null;
       if (r === "call" && last) {
         // Ends in a closure that set the pc itself (xRET, ECALL, WFI...): it left the pc in the

@@ -266,6 +266,8 @@ export interface ModuleSpec {
   imports: readonly { name: string; type: FuncType }[];
   /** The memory imported as "i"."m" (a shared WebAssembly.Memory), with its minimum pages. */
   memoryPages: number;
+  /** The memory is shared (WebAssembly threads): its import says so. */
+  sharedMemory?: boolean;
   /** Import a function table as "i"."t" (table 0), for call_indirect. */
   table?: boolean;
   /** Types listed first (indices 0..), for call_indirect to name; the functions' own follow. */
@@ -315,8 +317,16 @@ export function encodeModule(m: ModuleSpec): Uint8Array<ArrayBuffer> {
   name(im, "i");
   name(im, "m");
   im.push(0x02);
-  im.push(0x00); // memory, limits with a minimum only
-  uleb(im, m.memoryPages);
+  if (m.sharedMemory) {
+    // A shared memory (threads proposal: limits flag 3, shared with a maximum), as RAM is when
+    // harts run on threads; the import's maximum must be at least the memory's: the largest.
+    im.push(0x03);
+    uleb(im, m.memoryPages);
+    uleb(im, 65536);
+  } else {
+    im.push(0x00); // memory, limits with a minimum only
+    uleb(im, m.memoryPages);
+  }
   if (m.table) {
     name(im, "i");
     name(im, "t");

@@ -36,9 +36,29 @@ export const HartArea = {
   /** The privilege level (Hart.priv) and mstatus (Hart.mstatus, its low word: the rest is fixed). */
   priv: 548,
   mstatus: 552,
+  /**
+   * State other threads read and write when harts run on threads of their own
+   * (machine/threads/): mip's device-driven and software-written bits (Hart.mipExt, Hart.mipSw),
+   * the HSM state (Hart.state), a doorbell counter a parked hart waits on, the requests other
+   * harts left for it (threads/requests.ts), the value LR loaded (SC compares against it), the
+   * pc and opaque an SBI hart_start hands over, and instructions retired.
+   */
+  mipExt: 556,
+  mipSw: 560,
+  hsm: 564,
+  doorbell: 568,
+  requests: 572,
+  resLo: 576,
+  resHi: 580,
+  parked: 584,
+  startPc: 592,
+  startArg: 600,
+  retired: 608,
+  /** Non-zero while the machine asks the hart to stay paused (snapshots; machine/threads/run.ts). */
+  pause: 616,
   /** fcsr's fields (Hart.fflags, Hart.frm), i32 each: the wasm tier's inline FP ops (emit-fp.ts). */
-  fflags: 556,
-  frm: 560,
+  fflags: 624,
+  frm: 628,
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
@@ -47,6 +67,8 @@ export const HartArea = {
 
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
 export const STOP_IRQ = 2;
+/** The stop slot's bit another thread sets when it left this hart requests (machine/threads/). */
+export const STOP_REMOTE = 4;
 
 /** One TLB set: a Float64Array of tags followed by a Float64Array of RAM offsets (tlb.ts). */
 export const TLB_SET = 2 * 2048 * 8;

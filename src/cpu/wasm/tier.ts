@@ -15,7 +15,7 @@ import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
-import { HartArea, JC_ENTRIES, STOP_IRQ } from "./layout.js";
+import { HartArea, JC_ENTRIES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -52,15 +52,23 @@ export class WasmTier {
   private queue: Queued[] = [];
   /** The imports of every block module. */
   private readonly imports: WebAssembly.Imports;
+  /** Counts CodeCache.trim's drops: a batch compiled off the thread across one is not installed. */
+  private generation = 0;
+  /** Why compiling a batch off the thread failed (a bug, as a failing `new WebAssembly.Module` is). */
+  private failure: Error | null = null;
   /** The run in progress: its hart and the hart's instret on entry. */
   private h: Hart | null = null;
   private instret0 = 0;
 
+  /** The memory is shared between threads (machine/threads/): modules import it as shared. */
+  private readonly shared: boolean;
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
+    this.shared = memory.buffer instanceof SharedArrayBuffer;
     const bytes = encodeModule({
       imports: [],
       memoryPages: MIN_PAGES,
+      sharedMemory: this.shared,
       table: true,
       types: [RUN_TYPE],
       funcs: [
@@ -85,13 +93,15 @@ export class WasmTier {
    * batch is full compiles the batch as it is. Returns whether `b` was compiled (Block.wx set).
    */
   compile(b: Queued, hot: number): boolean {
+    if (this.failure !== null) throw this.failure;
+    if (b.compiling) return false;
     if (!b.queued) {
       b.queued = true;
       this.queue.push(b);
       // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
       if (this.queue.length < BATCH && hot > 1) return false;
     } else if (b.hits < 2 * hot) return false;
-    this.flush();
+    this.flush(hot > 1);
     return b.wx >= 0;
   }
 
@@ -101,8 +111,14 @@ export class WasmTier {
     return b.wx;
   }
 
-  /** Compile every queued block that is still alive, in one module. */
-  flush(): void {
+  /**
+   * Compile every queued block that is still alive, in one module. `offThread`: V8 compiles the
+   * module on a background thread (WebAssembly.compile) while the blocks go on in the
+   * interpreter; the machine's loop yields to the event loop between slices (machine.ts), where
+   * the batch is installed. `new WebAssembly.Module` compiled on the vCPU's thread: 3 % of a
+   * boot's samples (docs/benchmarks.md).
+   */
+  flush(offThread = false): void {
     const blocks = this.queue.filter((b) => !b.dead);
     for (const b of this.queue) b.queued = false;
     this.queue = [];
@@ -139,6 +155,7 @@ export class WasmTier {
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
+      sharedMemory: this.shared,
       funcs: bodies.map(({ code, regLocals }, f) => ({
         type: RUN_TYPE,
         locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
@@ -146,13 +163,47 @@ export class WasmTier {
         export: `f${f}`,
       })),
     });
-    const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), this.imports).exports;
+    if (!offThread) {
+      this.install(blocks, idxs, fn, new WebAssembly.Module(bytes));
+      return;
+    }
+    for (const b of blocks) b.compiling = true;
+    const gen = this.generation;
+    WebAssembly.compile(bytes).then(
+      (module) => {
+        for (const b of blocks) b.compiling = false;
+        // Blocks dropped meanwhile (CodeCache.trim): their slots were forgotten with them.
+        if (gen === this.generation) this.install(blocks, idxs, fn, module);
+      },
+      (e: unknown) => {
+        for (const b of blocks) b.compiling = false;
+        this.failure = e instanceof Error ? e : new Error(String(e));
+      },
+    );
+  }
+
+  /**
+   * Put a compiled batch in the table: block j's function is export `f${fn[j]}`, in slot idxs[j].
+   * A block killed while its batch compiled (its page was rewritten: every block of a region
+   * goes with it) gives its slot back instead.
+   */
+  private install(
+    blocks: readonly Queued[],
+    idxs: readonly number[],
+    fn: readonly number[],
+    module: WebAssembly.Module,
+  ): void {
+    const exports = new WebAssembly.Instance(module, this.imports).exports;
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
+      if (b.dead) {
+        this.free.push(idx);
+        return;
+      }
       this.table.set(idx, exports[`f${fn[j]}`]);
       this.sites[idx] = {
         b,
-        sizes: Array.from(b.ops, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
+        sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
         last: b.n - 1,
       };
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
@@ -187,6 +238,7 @@ export class WasmTier {
    * the slots still remember of them, so the dead blocks and their modules can be collected.
    */
   forgetAll(): void {
+    this.generation++;
     for (const b of this.queue) b.queued = false;
     this.queue = [];
     this.sites.length = 0;
@@ -202,7 +254,13 @@ export class WasmTier {
     const s = hart.slots;
     s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
     const done = this.enter(idx, hart.area, hart.pc, budget);
-    if (s[HartArea.stop >>> 2]! & STOP_IRQ) hart.irqCheck = true;
+    const stop = s[HartArea.stop >>> 2]!;
+    if (stop & STOP_IRQ) hart.irqCheck = true;
+    if (stop & STOP_REMOTE) {
+      // Another hart left requests (machine/threads/): back to the worker's loop to serve them.
+      hart.irqCheck = true;
+      hart.yieldNow = true;
+    }
     hart.instret = i0 + done;
     hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
     return done;
@@ -228,7 +286,7 @@ export class WasmTier {
     const h = this.h!;
     const site = this.sites[id]!;
     this.at(h, site, k, done, pc);
-    site.b.ops[k]!(h);
+    site.b.op(k)(h);
     // A closure ending the block set the pc itself (xRET, ECALL, WFI...): compiled code leaves it.
     if (k === site.last) setPc(h, h.pc);
     this.stopCheck(h, site);
@@ -307,7 +365,7 @@ function regions(blocks: readonly Queued[]): number[][] {
 /** RAM offsets of block `b`'s static exits that stay in its page (branches, JAL, the fall-through). */
 function staticTargets(b: Queued): number[] {
   const out: number[] = [];
-  for (let k = 0; k < b.ops.length; k++) {
+  for (let k = 0; k < b.count; k++) {
     const [kind, , , , w1] = entryAt(b.code, k);
     if (kind !== K.JAL && kind !== K.NEXT && (kind < K.BEQ || kind > K.BGEU)) continue;
     const inPage = (b.off & 0xfff) + w1;
@@ -326,6 +384,8 @@ export interface Queued extends CompileInput {
   readonly hits: number;
   /** Waiting in the tier's queue. */
   queued: boolean;
+  /** In a batch being compiled off the thread (WasmTier.flush). */
+  compiling: boolean;
   /** Its table index once compiled (set by the tier), else -1. */
   wx: number;
 }

@@ -1,0 +1,190 @@
+// Issue 17 item 2: each hart on a host thread of its own (src/machine/threads/), over one shared
+// guest RAM. A bare-metal S-mode program on 4 harts (started through SBI HSM) counts with AMOs and
+// LR/SC and checks the totals; Debian's kernel on 4 harts runs a threaded guest program
+// (tests/smp/guest-hammer.c) that hammers AMOs, LR/SC counters and a futex mutex, ten times in one
+// VM, each total exact; and `corral stop` stops a VM whose every hart spins, from its control
+// socket (the VM answers: its devices and socket are on a thread no hart runs on).
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { runGuestCommand } from "../../src/api/guest-command.js";
+import { Corral } from "../../src/api/index.js";
+import { vmDir } from "../../src/vm/state.js";
+import { launchVm } from "../../src/vm/launch.js";
+import { vmSpec } from "../../src/vm/options.js";
+import { isVmProcess } from "../../src/vm/state.js";
+import { CORRAL, HAVE_CC, ROOT, buildProgram } from "../bare-metal.js";
+
+// Harts on threads, whatever the default (the VM processes launched below inherit it).
+process.env["CORRAL_THREADS"] = "1";
+const home = mkdtempSync(join(tmpdir(), "corral-smp-"));
+const pids: number[] = [];
+after(() => {
+  for (const pid of pids)
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  rmSync(home, { recursive: true, force: true });
+});
+const skip = !HAVE_CC && "riscv64-unknown-elf-gcc is not installed (Debian: gcc-riscv64-unknown-elf)";
+
+/** S-mode start (booted directly: a0 = hartid): hart 0 starts harts 1-3 (SBI HSM hart_start) at `work`. */
+const START = `
+.globl _start
+_start:
+  mv s0, a0
+  bnez s0, work
+  li s1, 1
+1:
+  mv a0, s1
+  la a1, work
+  li a2, 0
+  li a7, 0x48534D
+  li a6, 0
+  ecall
+  addi s1, s1, 1
+  li t0, 4
+  blt s1, t0, 1b
+  li s0, 0
+`;
+const ITERS = 200_000;
+
+test("4 harts count with amoadd.d and lr.d/sc.d: the totals are exact", { skip }, () => {
+  const elf = buildProgram(
+    home,
+    "count",
+    `${START}
+work:
+  li s2, ${ITERS}
+  la s3, amo
+  la s4, lrsc
+2:
+  li t0, 1
+  amoadd.d zero, t0, (s3)
+3:
+  lr.d t1, (s4)
+  addi t1, t1, 1
+  sc.d t2, t1, (s4)
+  bnez t2, 3b
+  addi s2, s2, -1
+  bnez s2, 2b
+  la t3, done
+  li t0, 1
+  amoadd.w zero, t0, (t3)
+  bnez s0, park
+4:
+  lw t0, (t3)
+  li t1, 4
+  bne t0, t1, 4b
+  li t2, ${4 * ITERS}
+  ld t0, (s3)
+  ld t1, (s4)
+  li a1, 1
+  bne t0, t2, 5f
+  bne t1, t2, 5f
+  li a1, 0
+5:
+  li a0, 0
+  li a7, 0x53525354
+  li a6, 0
+  ecall
+park:
+  wfi
+  j park
+.data
+.align 3
+amo: .dword 0
+lrsc: .dword 0
+done: .word 0
+`,
+  );
+  const r = spawnSync(process.execPath, [CORRAL, "run", "--cpus", "4", "--memory", "64M", "--kernel", elf], {
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test(
+  "Debian's kernel on 4 harts: threads hammering AMOs, LR/SC and a futex mutex get exact totals, 10 runs",
+  { skip },
+  async () => {
+    const prog = join(home, "guest-hammer");
+    execFileSync("riscv64-unknown-elf-gcc", [
+      ...["-nostdlib", "-static", "-ffreestanding", "-fno-builtin", "-O2", "-march=rv64gc"],
+      ...["-Wl,-Ttext=0x10000", "-Wl,--no-relax", "-o", prog, join(ROOT, "tests", "smp", "guest-hammer.c")],
+    ]);
+    const runs = 10;
+    const r = await runGuestCommand(
+      `for i in $(seq ${runs}); do /corral/files/hammer 4 5000 || echo FAILED; done; grep -c ^processor /proc/cpuinfo`,
+      { cpus: 4, files: { hammer: new Uint8Array(readFileSync(prog)) } },
+    );
+    assert.equal(r.status, 0, r.output);
+    const lines = r.output.trim().split("\n");
+    const want = 4 * 5000;
+    assert.deepEqual(
+      lines.slice(0, runs),
+      new Array<string>(runs).fill(`amo32=${want} amo64=${3 * want} lrsc=${want} mutex=${want} want=${want}`),
+      r.output,
+    );
+    assert.equal(lines[runs], "4");
+  },
+);
+
+test("corral stop stops a VM whose 4 harts all spin, through its control socket", { skip }, async () => {
+  const elf = buildProgram(home, "spin", `${START}\nwork:\n  j work\n`);
+  const vm = await launchVm(vmSpec({ name: "spin", memory: 64 * 2 ** 20, cpus: 4, kernel: elf }), {
+    home,
+    waitForAgent: false,
+    bootTimeoutMs: 120_000,
+  });
+  const pid = vm.record().pid;
+  pids.push(pid);
+  const r = spawnSync(process.execPath, [CORRAL, "stop", "-t", "1", "spin"], {
+    encoding: "utf8",
+    timeout: 120_000,
+    env: { ...process.env, CORRAL_HOME: home },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  // Stopped through its socket, not killed (stop says "(killed)" for a VM that did not answer).
+  assert.equal(r.stdout, "spin\n");
+  assert.equal(isVmProcess(pid, "spin"), false);
+});
+
+test("a VM on 2 hart threads is snapshotted (the harts pause at a slice boundary), runs on, and its restore answers", async () => {
+  const name = `t-smp-snap-${process.pid}`;
+  const parent = await Corral.start({ name, memory: "256M", cpus: 2 });
+  const restored: { stop(): Promise<void> }[] = [];
+  try {
+    let r = await parent.exec(["sh", "-c", "echo parent > /tmp/mark; nproc"]);
+    assert.equal(r.stdout, "2\n", r.stderr);
+    const snap = join(home, "snap");
+    await parent.snapshot(snap);
+    r = await parent.exec(["sh", "-c", "echo after > /tmp/mark; cat /tmp/mark"]);
+    assert.equal(r.stdout, "after\n", r.stderr);
+    const copy = await Corral.restore(snap, { name: `${name}-r` });
+    restored.push(copy);
+    r = await copy.exec(["sh", "-c", "cat /tmp/mark; nproc"]);
+    assert.equal(r.stdout, "parent\n2\n", r.stderr);
+  } finally {
+    for (const vm of [...restored, parent]) await vm.stop().catch(() => {});
+    for (const n of [name, `${name}-r`]) rmSync(vmDir(n), { recursive: true, force: true });
+  }
+});
+
+test("harts on threads with --irqchip aia are refused in one line, before anything starts", () => {
+  const r = spawnSync(process.execPath, [CORRAL, "run", "--cpus", "2", "--irqchip", "aia", "--", "true"], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  assert.equal(r.status, 2);
+  assert.match(
+    r.stderr,
+    /^corral: harts on threads \(CORRAL_THREADS=1\) work with the PLIC only for now: drop --irqchip aia or CORRAL_THREADS\n$/,
+  );
+});

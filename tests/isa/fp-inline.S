@@ -219,6 +219,37 @@ TEST_BEGIN
     fmadd.d fa0, fa1, fa1, fa4
     FCHECK 78, fa0, D_QNAN
     FLAGS 79, 16
+    // FMIN/FMAX: -0 below +0 in either order; a quiet NaN loses without a flag, a signaling one
+    // raises NV; two NaNs give the canonical NaN
+    FSET fa4, 0x8000000000000000
+    FSET fa5, 0
+    fmin.d fa0, fa5, fa4
+    FCHECK 80, fa0, 0x8000000000000000
+    fmin.d fa0, fa4, fa5
+    FCHECK 81, fa0, 0x8000000000000000
+    fmax.d fa0, fa4, fa5
+    FCHECK 82, fa0, 0
+    fmax.d fa0, fa5, fa4
+    FCHECK 83, fa0, 0
+    fmin.d fa0, fa3, fa1
+    FCHECK 84, fa0, D_ONE
+    fmax.d fa0, fa3, fa1
+    FCHECK 85, fa0, D_THREE
+    FLAGS 86, 0
+    FSET fa4, 0x7ff8000000000123
+    fmax.d fa0, fa4, fa1
+    FCHECK 87, fa0, D_ONE
+    FLAGS 88, 0
+    FSET fa4, D_SNAN
+    fmin.d fa0, fa1, fa4
+    FCHECK 89, fa0, D_ONE
+    FLAGS 90, 16
+    fmin.d fa0, fa4, fa4
+    FCHECK 91, fa0, D_QNAN
+    FLAGS 92, 16
+    FS_INITIAL
+    fmax.d fa0, fa1, fa1
+    FS_IS 93, 3
 TEST_PASS
 
     .data

@@ -12,9 +12,10 @@
  *     (TwoSum, Dekker's TwoProduct); NaN, infinite, huge or tiny operands or results (which may
  *     raise NV, DZ, OF, UF or need a canonical NaN) run the closure;
  *   - FEQ/FLT/FLE.D inline when neither operand is a NaN (then no flag can be raised);
+ *   - FMIN/FMAX.D likewise: wasm's f64.min and f64.max order -0 below +0 as RISC-V does;
  *   - FSGNJ*.D and FMV between x and f registers move bits (no flags, no canonicalization).
- * Everything else (single precision arithmetic, fused multiply-adds, conversions, FMIN/FMAX,
- * FCLASS) calls its closure.
+ *   - FMADD/FMSUB/FNMSUB/FNMADD.D as the arithmetic above (fast.ts fmaD).
+ * Everything else (single precision arithmetic, conversions, FCLASS) calls its closure.
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
@@ -31,6 +32,7 @@ const F_SUB = 1;
 const F_MUL = 2;
 const F_DIV = 3;
 const F_SGNJ = 4;
+const F_MINMAX = 5;
 const F_SQRT = 0x0b;
 const F_CMP = 0x14;
 const F_MV_X = 0x1c;
@@ -240,6 +242,10 @@ export class FpEmitter extends ExtEmitter {
         if (rm > 2) return false;
         this.compare(rm, rd, rs1, rs2, k);
         return true;
+      case F_MINMAX:
+        if (rm > 1) return false;
+        this.minMax(rm === 1, rd, rs1, rs2, k);
+        return true;
       case F_MV_X:
         if (rs2 !== 0 || rm !== 0) return false;
         this.moves(true, rd, rs1, k);
@@ -315,6 +321,32 @@ export class FpEmitter extends ExtEmitter {
     });
     c.op(Op.Else);
     this.slow(k, dirtyBefore, xd);
+    c.op(Op.End);
+  }
+
+  /**
+   * FMIN.D/FMAX.D (`isMax`) when neither operand is a NaN: no flag; the result is one operand's
+   * bits (equal non-zero values have equal bits), -0 below +0 (unprivileged spec, FMIN/FMAX;
+   * WebAssembly's fmin/fmax on zeros), FS Dirty as ops-misc.ts minMaxD.
+   */
+  private minMax(isMax: boolean, rd: number, rs1: number, rs2: number, k: number): void {
+    const c = this.c;
+    const dirtyBefore = new Set(this.dirty);
+    this.enabled(false);
+    this.freg(rs1);
+    this.freg(rs1);
+    c.op(Op.F64Eq).op(Op.I32And);
+    this.freg(rs2);
+    this.freg(rs2);
+    c.op(Op.F64Eq).op(Op.I32And);
+    c.open(Op.If);
+    c.get(L.HB);
+    this.freg(rs1);
+    this.freg(rs2);
+    c.op(isMax ? Op.F64Max : Op.F64Min).mem(Op.F64Store, 3, HartArea.f + 8 * rd);
+    this.markDirty();
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore);
     c.op(Op.End);
   }
 

@@ -106,6 +106,8 @@ export const enum Op {
   F64Sub = 0xa1,
   F64Mul = 0xa2,
   F64Div = 0xa3,
+  F64Min = 0xa4,
+  F64Max = 0xa5,
   I32WrapI64 = 0xa7,
   I32TruncF64U = 0xab,
   I64ExtendI32S = 0xac,

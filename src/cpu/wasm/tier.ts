@@ -62,6 +62,13 @@ export class WasmTier {
 
   /** The memory is shared between threads (machine/threads/): modules import it as shared. */
   private readonly shared: boolean;
+  /**
+   * Compile batches on V8's background threads (flush's offThread). Only where the caller's loop
+   * returns to its event loop between slices, which installs them: a hart's worker thread
+   * (machine/threads/hart-worker.ts) runs one synchronous loop, so it compiles in place.
+   */
+  compileOffThread = true;
+
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
     this.shared = memory.buffer instanceof SharedArrayBuffer;
@@ -101,7 +108,7 @@ export class WasmTier {
       // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
       if (this.queue.length < BATCH && hot > 1) return false;
     } else if (b.hits < 2 * hot) return false;
-    this.flush(hot > 1);
+    this.flush(hot > 1 && this.compileOffThread);
     return b.wx >= 0;
   }
 

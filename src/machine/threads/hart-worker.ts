@@ -96,6 +96,9 @@ h.restoreState(d.saved);
 Atomics.or(me.s, HartArea.mipExt >>> 2, ext);
 Atomics.or(me.s, HartArea.mipSw >>> 2, sw);
 const cache = new CodeCache(ram, () => [h]);
+// This thread never returns to its event loop (loop() below): a batch compiled off the thread
+// would never be installed.
+if (cache.wasm) cache.wasm.compileOffThread = false;
 cache.codeBit = 1 << d.hartId;
 cache.protectElsewhere = (page) => {
   for (const s of slots) if (s !== me) s.protectCodePage(page);

@@ -19,15 +19,7 @@
 #define MAX_THREADS 16
 #define STACK 16384
 
-static long sys(long n, long a, long b, long c, long d) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3) : "memory");
-  return a0;
-}
+#include "../../native/riscv-syscall.h"
 
 static volatile int start_flag;
 static int amo32;
@@ -91,14 +83,14 @@ static void lock(int *m) {
   if (c == 0) return;
   if (c != 2) c = amoswap_w(m, 2);
   while (c != 0) {
-    sys(SYS_futex, (long)m, FUTEX_WAIT, 2, 0);
+    sys4(SYS_futex, (long)m, FUTEX_WAIT, 2, 0);
     c = amoswap_w(m, 2);
   }
 }
 static void unlock(int *m) {
   if (amoadd_w(m, -1) != 1) {
     amoswap_w(m, 0);
-    sys(SYS_futex, (long)m, FUTEX_WAKE, 1, 0);
+    sys4(SYS_futex, (long)m, FUTEX_WAKE, 1, 0);
   }
 }
 
@@ -140,18 +132,18 @@ void start_c(long *sp) {
   char **argv = (char **)(sp + 1);
   long nt = argc > 1 ? num(argv[1]) : 4;
   iters = argc > 2 ? num(argv[2]) : 10000;
-  if (nt < 1 || nt > MAX_THREADS) sys(SYS_exit, 2, 0, 0, 0);
+  if (nt < 1 || nt > MAX_THREADS) sys4(SYS_exit, 2, 0, 0, 0);
   /* CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|CHILD_CLEARTID: a thread; its tid word is cleared
      and futex-woken when it exits. */
   long flags = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000 | 0x200000;
   for (long t = 0; t < nt; t++) {
     tids[t] = 1;
     long r = spawn(flags, stacks[t] + STACK, worker, t, &tids[t]);
-    if (r < 0) sys(SYS_exit, 3, 0, 0, 0);
+    if (r < 0) sys4(SYS_exit, 3, 0, 0, 0);
   }
   start_flag = 1;
   for (long t = 0; t < nt; t++)
-    for (int v; (v = __atomic_load_n(&tids[t], __ATOMIC_ACQUIRE)) != 0;) sys(SYS_futex, (long)&tids[t], FUTEX_WAIT, v, 0);
+    for (int v; (v = __atomic_load_n(&tids[t], __ATOMIC_ACQUIRE)) != 0;) sys4(SYS_futex, (long)&tids[t], FUTEX_WAIT, v, 0);
   long want = nt * iters;
   char buf[160];
   char *o = put(buf, "amo32=");
@@ -165,9 +157,9 @@ void start_c(long *sp) {
   o = put(o, " want=");
   o = putnum(o, want);
   *o++ = '\n';
-  sys(SYS_write, 1, (long)buf, o - buf, 0);
+  sys4(SYS_write, 1, (long)buf, o - buf, 0);
   int ok = amo32 == want && amo64 == 3 * want && lrsc64 == want && locked == want;
-  sys(SYS_exit, ok ? 0 : 1, 0, 0, 0);
+  sys4(SYS_exit, ok ? 0 : 1, 0, 0, 0);
 }
 
 __asm__(".globl _start\n_start:\n  mv a0, sp\n  call start_c\n");

@@ -12,15 +12,7 @@
 #define SYS_wait4 260
 #define SIGCHLD 17
 
-static long sys(long n, long a, long b, long c, long d) {
-  register long a7 __asm__("a7") = n;
-  register long a0 __asm__("a0") = a;
-  register long a1 __asm__("a1") = b;
-  register long a2 __asm__("a2") = c;
-  register long a3 __asm__("a3") = d;
-  __asm__ volatile("ecall" : "+r"(a0) : "r"(a7), "r"(a1), "r"(a2), "r"(a3) : "memory");
-  return a0;
-}
+#include "../../../native/riscv-syscall.h"
 
 static long num(const char *s) {
   long v = 0;
@@ -41,7 +33,7 @@ static char *put(char *o, const char *s) {
 }
 static long now_ms(void) {
   long ts[2];
-  sys(SYS_clock_gettime, 1, (long)ts, 0, 0);
+  sys4(SYS_clock_gettime, 1, (long)ts, 0, 0);
   return ts[0] * 1000 + ts[1] / 1000000;
 }
 
@@ -62,12 +54,12 @@ void start_c(long *sp) {
   long rounds = argc > 2 ? num(argv[2]) : 100000000;
   long t0 = now_ms();
   for (long p = 0; p < procs; p++) {
-    if (sys(SYS_clone, SIGCHLD, 0, 0, 0) == 0) sys(SYS_exit, (int)(spin(rounds) & 0x7f), 0, 0, 0);
+    if (sys4(SYS_clone, SIGCHLD, 0, 0, 0) == 0) sys4(SYS_exit, (int)(spin(rounds) & 0x7f), 0, 0, 0);
   }
   unsigned long sum = 0;
   for (long p = 0; p < procs; p++) {
     int status = 0;
-    sys(SYS_wait4, -1, (long)&status, 0, 0);
+    sys4(SYS_wait4, -1, (long)&status, 0, 0);
     sum += (unsigned long)((status >> 8) & 0xff);
   }
   long ms = now_ms() - t0;
@@ -77,8 +69,8 @@ void start_c(long *sp) {
   o = put(o, " sum=");
   o = putnum(o, sum);
   *o++ = '\n';
-  sys(SYS_write, 1, (long)buf, o - buf, 0);
-  sys(SYS_exit, 0, 0, 0, 0);
+  sys4(SYS_write, 1, (long)buf, o - buf, 0);
+  sys4(SYS_exit, 0, 0, 0, 0);
 }
 
 __asm__(".globl _start\n_start:\n  mv a0, sp\n  call start_c\n");

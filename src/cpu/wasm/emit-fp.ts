@@ -200,6 +200,15 @@ export class FpEmitter extends ExtEmitter {
     this.c.get(L.HB).mem(Op.F64Load, 3, HartArea.f + 8 * r);
   }
 
+  /** Pushes (i32) whether neither f[rs1] nor f[rs2] is a NaN, ANDed into the i32 below it (x == x). */
+  private neitherNaN(rs1: number, rs2: number): void {
+    for (const r of [rs1, rs2]) {
+      this.freg(r);
+      this.freg(r);
+      this.c.op(Op.F64Eq).op(Op.I32And);
+    }
+  }
+
   /**
    * Where OFF says the fast path held: f[rd] = R, fflags |= NX if IDX, FS Dirty; else the closure.
    */
@@ -307,12 +316,7 @@ export class FpEmitter extends ExtEmitter {
     const xd = rd === 0 ? 64 : 2 * rd;
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
-    this.freg(rs1);
-    this.freg(rs1);
-    c.op(Op.F64Eq).op(Op.I32And);
-    this.freg(rs2);
-    this.freg(rs2);
-    c.op(Op.F64Eq).op(Op.I32And);
+    this.neitherNaN(rs1, rs2);
     c.open(Op.If);
     this.setReg(xd, () => {
       this.freg(rs1);
@@ -333,12 +337,7 @@ export class FpEmitter extends ExtEmitter {
     const c = this.c;
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
-    this.freg(rs1);
-    this.freg(rs1);
-    c.op(Op.F64Eq).op(Op.I32And);
-    this.freg(rs2);
-    this.freg(rs2);
-    c.op(Op.F64Eq).op(Op.I32And);
+    this.neitherNaN(rs1, rs2);
     c.open(Op.If);
     c.get(L.HB);
     this.freg(rs1);

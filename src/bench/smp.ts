@@ -3,7 +3,8 @@
  * data) on `--cpus 2` against both on `--cpus 1`, as a ratio of the guest's own wall time for the
  * pair; QEMU (`-smp 2` against `-smp 1`, multi-threaded TCG) the same way in the same run. Then
  * boot to /init with `--cpus 4` against `--cpus 1`, beside QEMU's `-smp 4` against `-smp 1`.
- * Corral runs each hart on a host thread of its own (machine/threads/) unless CORRAL_THREADS=0.
+ * Run it as `CORRAL_THREADS=1 npm run bench -- smp` to measure harts on host threads of their own
+ * (machine/threads/, experimental); without it Corral runs all harts on one thread.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -15,11 +15,20 @@ import { tempDir } from "./cleanup.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
 
-export function buildCpuBound(): { elf: string; cleanup(): void } {
-  const dir = tempDir("corral-bench-");
-  const elf = join(dir, "cpubound.elf");
+/**
+ * Build a bare-metal M-mode program from guest/`program`.c with guest/start.S and guest/link.ld
+ * (for `corral run --firmware` and `qemu -bios none -kernel`); `defines` become -D flags.
+ */
+export function buildBareMetal(
+  program: string,
+  defines: Record<string, number> = {},
+): { elf: string; cleanup(): void } {
+  const dir = tempDir(`corral-bench-${program}-`);
+  const elf = join(dir, `${program}.elf`);
   execFileSync("riscv64-unknown-elf-gcc", [
     "-O2",
+    // sqrt as the fsqrt.d instruction, not a libm call that sets errno (there is no libm here).
+    "-fno-math-errno",
     "-ffreestanding",
     "-march=rv64gc",
     "-mabi=lp64d",
@@ -28,15 +37,18 @@ export function buildCpuBound(): { elf: string; cleanup(): void } {
     "-nostartfiles",
     "-static",
     "-Wl,--no-warn-rwx-segments",
+    ...Object.entries(defines).map(([k, v]) => `-D${k}=${v}`),
     "-T",
     join(SRC, "link.ld"),
     join(SRC, "start.S"),
-    join(SRC, "cpubound.c"),
+    join(SRC, `${program}.c`),
     "-o",
     elf,
   ]);
   return { elf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+export const buildCpuBound = (): { elf: string; cleanup(): void } => buildBareMetal("cpubound");
 
 /** Instructions the program retires, counted by running it in-process. */
 export async function countInstructions(elf: string): Promise<number> {

@@ -6,14 +6,9 @@
  * equal on both, or the bench fails. Reported: the kernels' time (inside the guest) and the wall
  * time of the whole run, each as Corral / QEMU.
  */
-import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { tempDir } from "./cleanup.js";
+import { buildBareMetal } from "./cpu.js";
 import { runTimed } from "./spawn-until.js";
 
-const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest");
 /** The board's timebase on both (Corral's machine/clock.ts, QEMU virt's RISCV_ACLINT_DEFAULT_TIMEBASE_FREQ). */
 const TIMEBASE_HZ = 10_000_000;
 /** The program's one result line: energy before and after, the matrix sum, then the kernels' ticks. */
@@ -21,29 +16,7 @@ const RESULT = /^fpbench (energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}) 
 
 /** Build the program; `size` shrinks it (fewer n-body steps and matrix rounds) for a quick check. */
 export function buildFpBench(size?: { steps: number; mmRounds: number }): { elf: string; cleanup(): void } {
-  const dir = tempDir("corral-bench-fp-");
-  const elf = join(dir, "fpbench.elf");
-  execFileSync("riscv64-unknown-elf-gcc", [
-    "-O2",
-    // sqrt as the fsqrt.d instruction, not a libm call that sets errno (there is no libm here).
-    "-fno-math-errno",
-    "-ffreestanding",
-    "-march=rv64gc",
-    "-mabi=lp64d",
-    "-mcmodel=medany",
-    "-nostdlib",
-    "-nostartfiles",
-    "-static",
-    "-Wl,--no-warn-rwx-segments",
-    ...(size ? [`-DSTEPS=${size.steps}`, `-DMM_ROUNDS=${size.mmRounds}`] : []),
-    "-T",
-    join(SRC, "link.ld"),
-    join(SRC, "start-fp.S"),
-    join(SRC, "fpbench.c"),
-    "-o",
-    elf,
-  ]);
-  return { elf, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return buildBareMetal("fpbench", size ? { STEPS: size.steps, MM_ROUNDS: size.mmRounds } : {});
 }
 
 /** The checksum and the kernels' milliseconds from one run's output, or why there are none. */

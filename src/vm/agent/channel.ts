@@ -85,6 +85,12 @@ interface Running {
   tty: boolean;
 }
 
+/** A request waiting for the agent's answer (a pong, or an identity frame's errno). */
+interface Waiter {
+  done(errno: number): void;
+  fail(e: Error): void;
+}
+
 export class AgentChannel {
   /** The agent said hello. */
   ready = false;
@@ -92,8 +98,8 @@ export class AgentChannel {
   version: number | undefined;
   private nextId = 1;
   private readonly running = new Map<number, Running>();
-  private readonly pings = new Map<number, () => void>();
-  private readonly identities = new Map<number, { done: (errno: number) => void; fail: (e: Error) => void }>();
+  private readonly pings = new Map<number, Waiter>();
+  private readonly identities = new Map<number, Waiter>();
   /** Called when an exec is sent and when its end is reported (phase timings, src/vm/phases.ts). */
   onExec: ((event: "sent" | "ended", id: number) => void) | undefined;
   private readyWaiters: (() => void)[] = [];
@@ -220,22 +226,7 @@ export class AgentChannel {
   /** Round trip to the agent; rejects with AGENT_TIMEOUT. */
   ping(timeoutMs = AGENT_ACK_MS): Promise<void> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.pings.delete(id);
-        reject(
-          new VmError(
-            "AGENT_TIMEOUT",
-            `the guest agent of VM '${this.vmName}' did not answer a ping within ${timeoutMs / 1000} s`,
-          ),
-        );
-      }, timeoutMs);
-      this.pings.set(id, () => {
-        clearTimeout(t);
-        resolve();
-      });
-      this.send(pingFrame(id));
-    });
+    return this.answer(this.pings, id, pingFrame(id), timeoutMs, "answer a ping").then(() => {});
   }
 
   /** The agent sets the guest's clock and hostname itself (T frame): it speaks IDENTITY_VERSION or later. */
@@ -248,42 +239,46 @@ export class AgentChannel {
    * started; rejects with AGENT_VERSION when the agent is older (check setsIdentity), with
    * AGENT_TIMEOUT, or with IDENTITY_FAILED and the guest's errno.
    */
-  setIdentity(s: GuestIdentity, timeoutMs = AGENT_ACK_MS): Promise<void> {
+  async setIdentity(s: GuestIdentity, timeoutMs = AGENT_ACK_MS): Promise<void> {
     if (!this.setsIdentity)
-      return Promise.reject(
-        new VmError(
-          "AGENT_VERSION",
-          `the guest agent of VM '${this.vmName}' cannot set the clock (protocol ${String(this.version)})`,
-        ),
+      throw new VmError(
+        "AGENT_VERSION",
+        `the guest agent of VM '${this.vmName}' cannot set the clock (protocol ${String(this.version)})`,
       );
     const id = this.nextId++;
-    let frame: string;
-    try {
-      frame = identityFrame(id, s);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    const errno = await this.answer(this.identities, id, identityFrame(id, s), timeoutMs, "set the clock");
+    if (errno !== 0)
+      throw new VmError(
+        "IDENTITY_FAILED",
+        `the guest agent of VM '${this.vmName}' could not set the clock or hostname (errno ${errno})`,
+      );
+  }
+
+  /**
+   * Send `frame` (request `id`) and wait in `waiting` for its answer (an errno, 0 for a pong);
+   * rejects with AGENT_TIMEOUT after `timeoutMs`, saying the agent did not `what`.
+   */
+  private answer(
+    waiting: Map<number, Waiter>,
+    id: number,
+    frame: string,
+    timeoutMs: number,
+    what: string,
+  ): Promise<number> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
-        this.identities.delete(id);
+        waiting.delete(id);
         reject(
           new VmError(
             "AGENT_TIMEOUT",
-            `the guest agent of VM '${this.vmName}' did not set the clock within ${timeoutMs / 1000} s`,
+            `the guest agent of VM '${this.vmName}' did not ${what} within ${timeoutMs / 1000} s`,
           ),
         );
       }, timeoutMs);
-      this.identities.set(id, {
+      waiting.set(id, {
         done: (errno) => {
           clearTimeout(t);
-          if (errno === 0) resolve();
-          else
-            reject(
-              new VmError(
-                "IDENTITY_FAILED",
-                `the guest agent of VM '${this.vmName}' could not set the clock or hostname (errno ${errno})`,
-              ),
-            );
+          resolve(errno);
         },
         fail: (e) => {
           clearTimeout(t);
@@ -381,7 +376,7 @@ export class AgentChannel {
         this.identities.delete(m.id);
         return;
       case "pong":
-        this.pings.get(m.id)?.();
+        this.pings.get(m.id)?.done(0);
         this.pings.delete(m.id);
         return;
     }

@@ -994,8 +994,8 @@ test("random programs jumping indirectly among blocks compiled one per batch run
   // addi x11, x11, -1; bne x11, x0, +8; ebreak; andi x13, x11, 3; slli x13, x13, 11;
   // add x13, x13, x14; jalr x0/x1, 0(x13): a computed jump to block (x11 & 3), as an
   // interpreter's dispatch is. Every block is compiled in a batch of its own (a module of its
-  // own), so compiled code passes from one to the next through the table (emit.ts: the inline
-  // jump-cache probe and tail call) or returns to the run loop. In half of the programs block 0
+  // own), so compiled code passes from one to the next through the table (tier.ts: the hub's
+  // execute-TLB and jump-cache lookup) or returns to the run loop. In half of the programs block 0
   // also stores an instruction into block 2 (the code page of blocks 2 and 3): each pass kills
   // them, so a compiled exit must not reach their released functions. The hart runs in slices of
   // 97 instructions, each entered afresh; results, counts and traps must agree. The bodies' own

@@ -23,7 +23,7 @@
 import { THREADS } from "../isa/threaded.js";
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Op, T } from "./encoder.js";
-import { ALIGN, compiledAt, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
+import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
 import { FpEmitter, fpIntRegs } from "./emit-fp.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
@@ -376,9 +376,9 @@ export interface Body {
  * may trap), and no closure before its end (a closure reads and writes the register file): a
  * block that breaks either rule is emitted again without held registers.
  */
-export function blockBody(b: Emittable, id: number, chain: number): Body {
+export function blockBody(b: Emittable, id: number): Body {
   const held = loopsToStart(b) ? heldRegs([b]) : null;
-  return (held && emitBody([b], [id], held, chain)) ?? emitBody([b], [id], null, chain)!;
+  return (held && emitBody([b], [id], held)) ?? emitBody([b], [id], null)!;
 }
 
 /**
@@ -391,8 +391,8 @@ export function blockBody(b: Emittable, id: number, chain: number): Body {
  * them. The CPU-bound program's loop is two blocks that branch to each other, each pass a trip
  * through the hub before (docs/benchmarks.md, "Regions").
  */
-export function regionBody(bs: readonly Emittable[], ids: readonly number[], chain: number): Body | null {
-  return emitBody(bs, ids, heldRegs(bs), chain);
+export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Body | null {
+  return emitBody(bs, ids, heldRegs(bs));
 }
 
 /** Whether a branch or JAL of block `b` targets the block's own start. */
@@ -442,13 +442,9 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
  *       end  member n-1's ops
  *     end                               (NPC, NXT and DONE set)
  *     continue at a member while the budget lasts and nothing asked to stop
- *     else call the next block's function if it is compiled (a tail call), unless `chain` < 0
  *   end
- *
- * `chain`: the jump cache's byte offset in the memory (layout.ts JC_*), or -1 where the tier has
- * none (harts on threads of their own: one cache of several has it), when exits return to the hub.
  */
-function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null, chain: number): Body | null {
+function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null): Body | null {
   const n = bs.length;
   const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
   const c = e.c;
@@ -524,21 +520,6 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
       c.br(Op.Br, 2);
       c.op(Op.End);
     }
-  if (chain >= 0) {
-    // Leaving for another block: call its compiled function from here (a tail call: the stack
-    // does not grow) instead of returning to the hub, which would look the same block up. Each
-    // exit then has an indirect branch of its own for the host CPU to predict, where the hub had
-    // one for every transition (an interpreter's bytecode dispatch is such a jump).
-    e.storeHeld();
-    c.open(Op.Block);
-    compiledAt(c, chain, L.NPC, L.NXT, L.IDX, () => c.get(L.HB).mem(Op.I32Load, 2, HartArea.xtag), 0);
-    c.get(L.HB).get(L.NPC).get(L.BUDGET).get(L.DONE).get(L.IDX).op(Op.ReturnCallIndirect, 0, 0); // RUN_TYPE, table 0
-    c.op(Op.End);
-    // Not compiled, or not in the execute TLB: back to the hub, which returns to the run loop.
-    c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
-    c.get(L.HB).i32(-1).mem(Op.I32Store, 2, HartArea.next);
-    c.get(L.DONE).op(Op.Return);
-  }
   c.op(Op.End);
   c.op(Op.End); // loop
   e.storeHeld();

@@ -5,7 +5,7 @@
  */
 import { TLB_MASK } from "../hart/tlb.js";
 import { Code, Op, T } from "./encoder.js";
-import { HartArea, JC_ENTRIES, TLB_ADD } from "./layout.js";
+import { HartArea, TLB_ADD } from "./layout.js";
 
 /**
  * The TLB probe of Hart.lw and Hart.fetchOffset, in wasm (tlb.ts: tags are page bases as doubles,
@@ -33,44 +33,6 @@ export function tlbPage(c: Code, idx: number): void {
     .op(Op.F64Add)
     .op(Op.I64ReinterpretF64)
     .op(Op.I32WrapI64);
-}
-
-/**
- * Find the compiled block at the next pc (i64 local `npc`), as the hub and a block's exit do
- * (tier.ts): its RAM offset is in i32 local `off` when the exit knew it statically (an in-page
- * target: the page's translation cannot have changed within the block), else `off` is negative
- * and the offset comes from the execute TLB whose tag array `xtag` pushes (Hart.fetchOffset's
- * fast path); then the jump cache at byte `jcAt` (layout.ts JC_*) must hold a function for that
- * offset. Leaves its table index in i32 local `t`; on a miss (not in the TLB, or not compiled)
- * branches `miss` levels out. `off` is clobbered on a TLB miss.
- */
-export function compiledAt(
-  c: Code,
-  jcAt: number,
-  npc: number,
-  off: number,
-  t: number,
-  xtag: () => void,
-  miss: number,
-): void {
-  c.get(off).i32(0).op(Op.I32LtS).open(Op.If);
-  tlbMatch(c, npc, xtag, t, off);
-  c.op(Op.I32Eqz).br(Op.BrIf, miss + 1);
-  tlbPage(c, t);
-  c.get(off).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(off);
-  c.op(Op.End);
-  c.get(off)
-    .i32(1)
-    .op(Op.I32ShrU)
-    .i32(JC_ENTRIES - 1)
-    .op(Op.I32And)
-    .i32(3)
-    .op(Op.I32Shl)
-    .tee(t);
-  c.mem(Op.I32Load, 2, jcAt).get(off).op(Op.I32Ne).br(Op.BrIf, miss);
-  c.get(t)
-    .mem(Op.I32Load, 2, jcAt + 4)
-    .set(t);
 }
 
 /** Parameters and locals of the block function. */

@@ -25,8 +25,6 @@ export const enum Op {
   Return = 0x0f,
   Call = 0x10,
   CallIndirect = 0x11,
-  /** return_call_indirect (the tail-call proposal, in V8 since 11.2): calls without growing the stack. */
-  ReturnCallIndirect = 0x13,
   Drop = 0x1a,
   Select = 0x1b,
   LocalGet = 0x20,

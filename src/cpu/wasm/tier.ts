@@ -14,7 +14,7 @@ import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
-import { compiledAt, LOCALS, MIN_PAGES, SERVICES } from "./emitter.js";
+import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, JC_ENTRIES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
@@ -34,9 +34,6 @@ export function wasmReady(h: Hart): boolean {
  * JavaScript, as QEMU chains its translated blocks. It returns when the budget is spent, when
  * anything asked the run loop to look (the stop slot), or when the next block is not compiled or
  * not in the TLB. This is what runHart would do between two compiled blocks, minus its work.
- * A compiled block does the same lookup at its own exit and calls the next block's function
- * itself (emit.ts, a tail call through the table), so the hub mostly sees the first block of an
- * entry and the last, which left for code that is not compiled.
  */
 export class WasmTier {
   private readonly table = new WebAssembly.Table({ element: "anyfunc", initial: 1024 });
@@ -72,11 +69,7 @@ export class WasmTier {
    */
   compileOffThread = true;
 
-  /** The jump cache's byte offset in the memory, or -1 when another cache has it (no chaining). */
-  private readonly jcAt: number;
-
   constructor(memory: WebAssembly.Memory, jcAt: number) {
-    this.jcAt = jcAt;
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
     this.shared = memory.buffer instanceof SharedArrayBuffer;
     const bytes = encodeModule({
@@ -88,7 +81,7 @@ export class WasmTier {
       funcs: [
         {
           type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] },
-          locals: [T.I32, T.I64, T.I32],
+          locals: [T.I32, T.I64, T.I32, T.I32],
           code: hub(jcAt),
           export: "enter",
         },
@@ -96,7 +89,7 @@ export class WasmTier {
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
-    this.imports = { i: { m: memory, t: this.table, call: this.call, load: this.load, store: this.store } };
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
   }
 
   /**
@@ -155,7 +148,6 @@ export class WasmTier {
           ? regionBody(
               group.map((j) => blocks[j]!),
               group.map((j) => idxs[j]!),
-              this.jcAt,
             )
           : null;
       if (region !== null) {
@@ -164,16 +156,13 @@ export class WasmTier {
       } else
         for (const j of group) {
           fn[j] = bodies.length;
-          bodies.push(blockBody(blocks[j]!, idxs[j]!, this.jcAt));
+          bodies.push(blockBody(blocks[j]!, idxs[j]!));
         }
     }
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
       sharedMemory: this.shared,
-      // The table and RUN_TYPE as type 0: a block calls the next block's function (emit.ts).
-      table: true,
-      types: [RUN_TYPE],
       funcs: bodies.map(({ code, regLocals }, f) => ({
         type: RUN_TYPE,
         locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
@@ -423,6 +412,8 @@ const enum H {
   BUDGET,
   DONE,
   NPC,
+  /** The execute TLB entry's address, then the jump cache entry's. */
+  T,
   /** The next block's RAM offset. */
   OFF,
 }
@@ -439,10 +430,27 @@ function hub(jcAt: number): Code {
     c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
     // The next pc's RAM offset: given by the block for a static in-page exit (emitter.ts exitTo),
-    // else through the execute TLB; then its compiled block, if any.
+    // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
-    c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).set(H.OFF);
-    compiledAt(c, jcAt, H.NPC, H.OFF, H.IDX, () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag), 0);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);
+    tlbMatch(c, H.NPC, () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag), H.T, H.OFF);
+    c.op(Op.I32Eqz).br(Op.BrIf, 1);
+    tlbPage(c, H.T);
+    c.get(H.OFF).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
+    c.op(Op.End);
+    // Its compiled block, if any.
+    c.get(H.OFF);
+    c.i32(1)
+      .op(Op.I32ShrU)
+      .i32(JC_ENTRIES - 1)
+      .op(Op.I32And)
+      .i32(3)
+      .op(Op.I32Shl)
+      .tee(H.T);
+    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
+    c.get(H.T)
+      .mem(Op.I32Load, 2, jcAt + 4)
+      .set(H.IDX);
     c.br(Op.Br, 1);
     c.op(Op.End);
   }

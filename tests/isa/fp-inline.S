@@ -383,6 +383,24 @@ TEST_BEGIN
     FCHECK 137, fa2, 0x4039000000000000 // 25
     FCHECK 138, fa3, D_THREE            // the last good load
     FS_IS 139, 3
+    // fused forms with a zero product, NX clear: uh + c exactly, no flag, IEEE 754's zero signs
+    fscsr zero
+    FSET fa3, D_THREE
+    FSET fa5, 0
+    FSET fa6, 0x8000000000000000
+    fmadd.d fa0, fa5, fa3, fa6          // +0 * 3 + -0 = +0
+    FCHECK 140, fa0, 0
+    fmadd.d fa0, fa6, fa3, fa6          // -0 * 3 + -0 = -0
+    FCHECK 141, fa0, 0x8000000000000000
+    fnmadd.d fa0, fa5, fa3, fa5         // -(+0 * 3) - +0 = -0
+    FCHECK 142, fa0, 0x8000000000000000
+    FSET fa4, 1                         // 2^-1074
+    fmsub.d fa0, fa3, fa5, fa4          // 3 * 0 - 2^-1074: exact, no UF
+    FCHECK 143, fa0, 0x8000000000000001
+    fnmsub.d fa0, fa5, fa3, fa3         // -(0 * 3) + 3 = 3
+    FCHECK 144, fa0, D_THREE
+    FLAGS 145, 0
+    FS_IS 146, 3
 TEST_PASS
 
     .data

@@ -84,6 +84,8 @@ const enum F {
   /** This pass's frm = RNE (0/1), and "FS Dirty, frm RNE, NX already set" (Mode locals). */
   RNE,
   FAST,
+  /** fma: the product a*b is zero (0/1). */
+  PZ,
 }
 
 /**
@@ -786,13 +788,22 @@ export class FpEmitter extends ExtEmitter {
     c.f64(0).op(Op.F64Ne);
     c.get(this.local(F.S)).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
     c.op(Op.Select).set(this.local(F.V));
-    // z = th + v (R); usable when |z| > 2^-1022.
+    // z = th + v (R); usable when |z| > 2^-1022. A zero product (a or b is zero: the windows
+    // leave no tiny non-zero operand) gives uh + c instead, exactly and without a flag, a zero
+    // sum's sign by IEEE 754's rule as RISC-V's (a matrix of zeros added to zeros took the closure).
+    this.fget(F.R);
+    c.f64(0).op(Op.F64Eq).op(Op.I64ExtendI32U).set(this.local(F.PZ));
+    this.fget(F.R);
+    this.fget(F.C);
+    c.op(Op.F64Add);
     this.fget(F.D);
     this.fget(F.V);
     c.op(Op.F64Add);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.Select);
     this.fset(F.R);
     this.fget(F.R);
-    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt).get(L.OFF).op(Op.I32And).set(L.OFF);
+    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Or).get(L.OFF).op(Op.I32And).set(L.OFF);
     // Whether z is exact: not needed when FAST (NX is already set; the windows leave no other flag).
     c.i32(0).set(L.IDX);
     this.fast();
@@ -817,7 +828,8 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.F64Eq).op(Op.I32And);
     this.fget(F.E);
     c.f64(0).op(Op.F64Eq).op(Op.Select);
-    c.op(Op.I32Eqz).set(L.IDX);
+    c.op(Op.I32Eqz);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
     c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);

@@ -401,6 +401,50 @@ TEST_BEGIN
     FCHECK 144, fa0, D_THREE
     FLAGS 145, 0
     FS_IS 146, 3
+    // fused forms with NX set (the host's fused multiply-add where it has one, wasm/hw-fma.ts):
+    // one rounding, an overflow of the product alone, and the results that must raise flags
+    FSET fa1, 0x3ff0000000400000        // 1 + 2^-30
+    FSET fa2, 0xbff0000000800000        // -(1 + 2^-29)
+    NXSET
+    fmadd.d fa0, fa1, fa1, fa2          // 2^-60, not 0
+    FCHECK 147, fa0, 0x3c30000000000000
+    FSET fa1, 0x5ff0000000000000        // 2^512
+    FSET fa2, 0xffe0000000000000        // -2^1023
+    fmadd.d fa0, fa1, fa1, fa2          // 2^1024 - 2^1023 = 2^1023
+    FCHECK 148, fa0, 0x7fe0000000000000
+    FLAGS 149, 1
+    NXSET
+    FSET fa2, 0x7fe0000000000000
+    fmadd.d fa0, fa1, fa1, fa2          // 2^1024 + 2^1023: OF
+    FCHECK 150, fa0, 0x7ff0000000000000
+    FLAGS 151, 5
+    NXSET
+    FSET fa1, 0x2000000000000000        // 2^-511
+    FSET fa2, 0x8000000000000001        // -2^-1074
+    fmadd.d fa0, fa1, fa1, fa2          // 2^-1022 - 2^-1074: subnormal, exact: no UF
+    FCHECK 152, fa0, 0x000fffffffffffff
+    FLAGS 153, 1
+    NXSET
+    FSET fa1, 0x1ff0000000000001        // 2^-512 (1 + 2^-52)
+    FSET fa2, 0
+    fmadd.d fa0, fa1, fa1, fa2          // 2^-1024 (1 + 2^-51 + 2^-104): tiny, inexact: UF
+    FCHECK 154, fa0, 0x0004000000000001
+    FLAGS 155, 3
+    NXSET
+    FSET fa1, D_THREE
+    FSET fa2, 0xc008000000000000        // -3
+    FSET fa3, D_ONE
+    fmadd.d fa0, fa1, fa3, fa2          // 3 - 3 = +0, exact
+    FCHECK 156, fa0, 0
+    fnmadd.d fa0, fa1, fa3, fa2         // -3 + 3 = +0
+    FCHECK 157, fa0, 0
+    FLAGS 158, 1
+    NXSET
+    FSET fa4, 0x7ff0000000000000
+    FSET fa5, 0
+    fmadd.d fa0, fa4, fa5, fa3          // inf * 0 + 1: NV
+    FCHECK 159, fa0, D_QNAN
+    FLAGS 160, 17
 TEST_PASS
 
     .data

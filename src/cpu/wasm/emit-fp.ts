@@ -29,6 +29,7 @@ import { K, type Entry } from "../isa/kinds.js";
 import { Op } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
+import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** fflags' inexact bit (unprivileged spec, "Floating-Point Control and Status Register"). */
@@ -746,6 +747,33 @@ export class FpEmitter extends ExtEmitter {
     this.freg(rs3);
     if (kind === 1 || kind === 3) c.op(Op.F64Neg);
     this.fset(F.C);
+    if (HW_FMA) {
+      // FAST: the host's one-rounding multiply-add (hw-fma.ts) gives the value; only NX may be
+      // raised (already set) where the result is normal, or an exact zero from a zero product
+      // and a zero addend (IEEE 754's sign, as RISC-V's); other results take the closure.
+      this.fast();
+      c.open(Op.If);
+      for (const l of [F.A, F.B, F.C]) {
+        this.fget(l);
+        c.op(SIMD, F64X2_SPLAT);
+      }
+      c.op(SIMD, ...F64X2_RELAXED_MADD).op(SIMD, F64X2_EXTRACT_LANE, 0);
+      this.fset(F.R);
+      this.fget(F.R);
+      c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
+      this.fget(F.R);
+      c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).op(Op.I32And);
+      this.fget(F.R);
+      c.f64(0).op(Op.F64Eq);
+      this.fget(F.A);
+      c.f64(0).op(Op.F64Eq);
+      this.fget(F.B);
+      c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
+      this.fget(F.C);
+      c.f64(0).op(Op.F64Eq).op(Op.I32And).op(Op.I32Or).set(L.OFF);
+      c.i32(0).set(L.IDX);
+      c.op(Op.Else);
+    }
     this.inWindow(F.A);
     this.inWindow(F.B);
     c.op(Op.I32And);
@@ -831,6 +859,7 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.I32Eqz);
     c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
     c.op(Op.End);
+    if (HW_FMA) c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));

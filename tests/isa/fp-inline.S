@@ -4,7 +4,10 @@
 // edges where it must hand over to the reference implementation: NaN operands (canonical NaN, NV
 // only for signaling ones), -0, subnormals, overflow and underflow, division by zero, frm other
 // than RNE; and mstatus.FS: Dirty after an f register or fflags write, unchanged by FSD, FMV.X.D
-// and flag-free compares (privileged spec 3.1.6.6).
+// and flag-free compares (privileged spec 3.1.6.6). From check 94: the same with fflags.NX already
+// set, where the wasm tier skips the inexactness test and takes fused results from the host's FMA
+// (emit-fp.ts FAST, hw-fma.ts): every other flag must still come; and f registers held in locals
+// across a looping block's passes, seen in memory by a trap in its last pass.
 #include "common.h"
 #define D_ONE   0x3ff0000000000000
 #define D_TWO   0x4000000000000000

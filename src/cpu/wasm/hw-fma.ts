@@ -45,5 +45,8 @@ function detect(): boolean {
   }
 }
 
-/** The host's relaxed_madd rounds once: emit-fp.ts may use it. */
-export const HW_FMA = detect();
+/**
+ * The host's relaxed_madd rounds once: emit-fp.ts may use it. CORRAL_HW_FMA=0 turns it off (the
+ * ISA suite checks the emulation that way on a host that has FMA).
+ */
+export const HW_FMA = process.env["CORRAL_HW_FMA"] !== "0" && detect();

@@ -89,8 +89,8 @@ export class Machine implements HartHost {
   }
 
   // ---- HartHost ----
-  codeWritten(ramPage: number): void {
-    this.cache.invalidatePage(ramPage);
+  codeWritten(ramPage: number, inPage: number, size: number): void {
+    this.cache.codeWritten(ramPage, inPage, size);
   }
   wake(_h: Hart): void {
     const w = this.wakeUp;

@@ -4,12 +4,16 @@
  * later reads see zero-filled pages (madvise(2)).
  */
 import { sys, type Libc } from "./libc.js";
+import { closeSync, ftruncateSync } from "node:fs";
 import {
   MADV_DONTNEED,
+  MADV_REMOVE,
   MADV_MERGEABLE,
   MADV_UNMERGEABLE,
   MAP_FIXED,
   MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_CLOEXEC,
   PROT_READ,
   PROT_WRITE,
 } from "./layout.js";
@@ -35,10 +39,15 @@ export function hostAddress(buf: ArrayBufferLike): number | undefined {
   return f ? Number(f.address(buf)) : undefined;
 }
 
-/** madvise(addr, len, MADV_DONTNEED) over whole host pages; true when the kernel dropped them. */
-export function dropPages(addr: number, len: number): boolean {
+/**
+ * Drop whole host pages of [addr, addr+len); true when the kernel dropped them. Private memory:
+ * madvise(MADV_DONTNEED). A shared mapping of a memory file (`shared`, mapFileShared): DONTNEED
+ * would only unmap, the file keeps the pages and their bytes; MADV_REMOVE frees them in the file
+ * too (madvise(2): a hole is punched, later reads see zeros).
+ */
+export function dropPages(addr: number, len: number, shared = false): boolean {
   const f = load();
-  return f !== null && f.madvise(BigInt(addr), len, MADV_DONTNEED) === 0;
+  return f !== null && f.madvise(BigInt(addr), len, shared ? MADV_REMOVE : MADV_DONTNEED) === 0;
 }
 
 /**
@@ -73,8 +82,41 @@ export function trimMallocHeap(): boolean {
  * Throws SysError when the FFI cannot be loaded or the kernel refuses.
  */
 export function mapFilePrivate(addr: number, len: number, fd: number): void {
+  mapFile(addr, len, fd, MAP_PRIVATE);
+}
+
+/**
+ * Map `len` bytes of the file `fd` shared over [addr, addr+len) (mmap(2) MAP_SHARED | MAP_FIXED):
+ * writes to the memory are writes to the file, and every other shared mapping sees them. Same
+ * conditions and errors as mapFilePrivate.
+ */
+export function mapFileShared(addr: number, len: number, fd: number): void {
+  mapFile(addr, len, fd, MAP_SHARED);
+}
+
+function mapFile(addr: number, len: number, fd: number, flags: number): void {
   const f = load();
   if (f === null) throw new SysError("MMAP_FAILED", "mmap of guest RAM", 38 /* ENOSYS */);
-  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
   if (got !== BigInt(addr)) throw new SysError("MMAP_FAILED", "mmap of guest RAM", f.errno());
+}
+
+/**
+ * A new file in memory of `size` bytes, all holes (memfd_create(2), close-on-exec): no page is
+ * allocated until written, as for anonymous memory, and out of memory is the OOM killer's as
+ * for anonymous memory (a file on a tmpfs mount would raise SIGBUS at its size limit). Its fd
+ * is returned; another process opens it through /proc/PID/fd/FD. Throws SysError.
+ */
+export function createMemoryFile(name: string, size: number): number {
+  const f = load();
+  if (f === null) throw new SysError("MEMFD_FAILED", `memfd_create ${name}`, 38 /* ENOSYS */);
+  const fd = f.memfdCreate(name, MFD_CLOEXEC);
+  if (fd < 0) throw new SysError("MEMFD_FAILED", `memfd_create ${name}`, f.errno());
+  try {
+    ftruncateSync(fd, size);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }

@@ -103,3 +103,19 @@ test("a fork's frozen RAM file: writes in the parent, a clone or another clone n
   // A later fork of the parent finds no live file (it writes RAM out: write.ts).
   assert.equal(parent.freezeFile(), undefined);
 });
+
+test("dataPages: the pages of RAM in a memory file that may hold data, live and after a fork froze it", () => {
+  const SIZE = 256 * 4096;
+  const anon = new GuestRam(SIZE);
+  assert.equal(anon.dataPages(), undefined);
+  const ram = new GuestRam(SIZE);
+  assert.equal(ram.backWithFile(), true);
+  ram.writeU8(RAM_BASE + 3 * 4096 + 7, 1);
+  ram.fill(RAM_BASE + 100 * 4096, 3 * 4096, 2);
+  const marked = (): number[] => [...ram.dataPages()!.entries()].filter(([, v]) => v).map(([p]) => p);
+  assert.deepEqual(marked(), [3, 100, 101, 102]);
+  ram.freezeFile();
+  // Written after the fork: pages of the parent's own, marked from /proc/self/pagemap.
+  ram.writeU8(RAM_BASE + 200 * 4096, 3);
+  assert.deepEqual(marked(), [3, 100, 101, 102, 200]);
+});

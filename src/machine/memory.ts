@@ -1,7 +1,14 @@
 import { CorralError } from "../errors.js";
 import { closeSync, readSync } from "node:fs";
 import { HART_AREA, HART_SLOTS, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
-import { createMemoryFile, hostAddress, mapFilePrivate, mapFileShared } from "../sys/mem.js";
+import {
+  createMemoryFile,
+  hostAddress,
+  mapFilePrivate,
+  mapFileShared,
+  markFileData,
+  markPrivatePages,
+} from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
 const WASM_PAGE = 65536;
@@ -132,8 +139,8 @@ export class GuestRam implements GuestMemory {
       try {
         mapFilePrivate(at, this.size, fd);
         // A memory file RAM lived in is dropped with the mapping (closed: the kernel frees it).
-        if (this.liveFile !== undefined) closeSync(this.liveFile);
-        this.liveFile = undefined;
+        for (const f of [this.liveFile, this.frozenFile]) if (f !== undefined) closeSync(f);
+        this.liveFile = this.frozenFile = undefined;
         return "mapped";
       } catch {
         // read it in below
@@ -149,6 +156,30 @@ export class GuestRam implements GuestMemory {
 
   /** The memory file RAM is a shared mapping of (backWithFile), until a fork freezes it. */
   private liveFile: number | undefined;
+  /** The memory file a fork froze (freezeFile): RAM is a private mapping of it from then on. */
+  private frozenFile: number | undefined;
+
+  /**
+   * One byte per page, 1 where the page may hold data, 0 where it surely reads as zeros; or
+   * undefined: any page may hold data. For RAM in a memory file (live or frozen by a fork) the
+   * file's holes read as zeros, but reading one allocates a page for it in the file (shmem):
+   * whoever reads all of RAM (a snapshot, src/snapshot/write.ts) asks this first, so that a
+   * snapshot does not fill the file with zero pages.
+   */
+  dataPages(): Uint8Array | undefined {
+    const file = this.liveFile ?? this.frozenFile;
+    const at = this.mappable();
+    if (file === undefined || at === undefined) return undefined;
+    const marks = new Uint8Array(this.size / PAGE_SIZE);
+    try {
+      markFileData(file, marks, PAGE_SIZE);
+      // A private mapping of a frozen file: the pages written since are copies of this process's own.
+      if (this.liveFile === undefined) markPrivatePages(at, marks, PAGE_SIZE);
+    } catch {
+      return undefined;
+    }
+    return marks;
+  }
 
   /** RAM's pages are a shared mapping of a memory file: dropping them takes MADV_REMOVE (vm/madvise.ts). */
   get fileShared(): boolean {
@@ -204,6 +235,7 @@ export class GuestRam implements GuestMemory {
     if (fd === undefined || at === undefined) return undefined;
     mapFilePrivate(at, this.size, fd);
     this.liveFile = undefined;
+    this.frozenFile = fd;
     return fd;
   }
 

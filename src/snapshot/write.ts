@@ -96,8 +96,12 @@ function unsupportedVirtio(devices: readonly VirtioDevice[]): void {
       );
 }
 
-/** Write `bytes` to a new file `path`, fsynced; returns its part (hash optional). */
-function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): FilePart {
+/**
+ * Write `chunks` to a new file `path`, fsynced; returns its part (hash optional). `dataPages`
+ * (GuestRam.dataPages, one byte per 4 KiB page of the whole part): a run with no page marked is
+ * known to be zeros, and is neither read nor written (hashed as zeros).
+ */
+function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean, dataPages?: Uint8Array): FilePart {
   const fd = openSync(path, "wx", 0o600);
   const h = createHash("sha256");
   let size = 0;
@@ -107,10 +111,14 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
       // pages it never wrote, and on tmpfs (a fork's snapshot) a hole costs neither a copy nor memory.
       for (let at = 0; at < c.length; at += HOLE_GRAIN) {
         const part = c.subarray(at, Math.min(c.length, at + HOLE_GRAIN));
+        if (dataPages && part.length === HOLE_GRAIN && noData(dataPages, (size + at) / PAGE)) {
+          if (hash) h.update(ZEROS);
+          continue;
+        }
+        if (hash) h.update(part);
         if (part.length === HOLE_GRAIN && Buffer.compare(part, ZEROS) === 0) continue;
         for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done, size + at + done);
       }
-      if (hash) h.update(c);
       size += c.length;
     }
     ftruncateSync(fd, size);
@@ -121,6 +129,14 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
   return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
 }
 
+/** The page of dataPages. */
+const PAGE = 4096;
+
+/** No page of the HOLE_GRAIN run from `page` is marked. */
+function noData(marks: Uint8Array, page: number): boolean {
+  for (let p = page; p < page + HOLE_GRAIN / PAGE; p++) if (marks[p]) return false;
+  return true;
+}
 /** The SHA-256 of no bytes: a part whose hash was not taken (SnapshotOptions). */
 const EMPTY_SHA256 = createHash("sha256").digest("hex");
 
@@ -188,7 +204,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       // Another process opens the link to get the file itself (proc(5), /proc/PID/fd).
       symlinkSync(`/proc/${process.pid}/fd/${frozenRam}`, ramPath);
       ram = { name: SNAPSHOT_FILES.ram, size: m.ram.size, sha256: EMPTY_SHA256 };
-    } else ram = writePart(ramPath, slices(m.ram.u8, 1 << 24), hashRam);
+    } else ram = writePart(ramPath, slices(m.ram.u8, 1 << 24), hashRam, m.ram.dataPages());
     const rst = hashRam ? statSync(ramPath, { bigint: true }) : undefined;
     const state = writePart(
       join(dir, SNAPSHOT_FILES.state),

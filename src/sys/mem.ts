@@ -4,7 +4,7 @@
  * later reads see zero-filled pages (madvise(2)).
  */
 import { sys, type Libc } from "./libc.js";
-import { closeSync, ftruncateSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, readSync } from "node:fs";
 import {
   MADV_DONTNEED,
   MADV_REMOVE,
@@ -16,6 +16,8 @@ import {
   MFD_CLOEXEC,
   PROT_READ,
   PROT_WRITE,
+  SEEK_DATA,
+  SEEK_HOLE,
 } from "./layout.js";
 import { SysError } from "./errno.js";
 
@@ -119,4 +121,60 @@ export function createMemoryFile(name: string, size: number): number {
     throw e;
   }
   return fd;
+}
+
+/**
+ * Mark in `marks` (one byte per page of `pageSize`) every page of the file `fd` that holds data:
+ * lseek(2) SEEK_DATA and SEEK_HOLE, which on tmpfs and memfd count swapped-out pages as data.
+ * A page left unmarked is a hole and reads as zeros. Throws SysError.
+ */
+export function markFileData(fd: number, marks: Uint8Array, pageSize: number): void {
+  const f = load();
+  if (f === null) throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", 38 /* ENOSYS */);
+  const size = BigInt(marks.length * pageSize);
+  for (let at = 0n; at < size;) {
+    const data = f.lseek(fd, at, SEEK_DATA);
+    if (data < 0n) {
+      if (f.errno() === 6 /* ENXIO: no data after `at` */) return;
+      throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", f.errno());
+    }
+    const hole = f.lseek(fd, data, SEEK_HOLE);
+    if (hole < 0n) throw new SysError("SEEK_FAILED", "lseek(SEEK_HOLE)", f.errno());
+    const end = hole < size ? hole : size;
+    marks.fill(1, Number(data / BigInt(pageSize)), Number((end + BigInt(pageSize) - 1n) / BigInt(pageSize)));
+    at = end;
+  }
+}
+
+/** /proc/self/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
+const PM_PRESENT = 1n << 63n;
+const PM_SWAPPED = 1n << 62n;
+const PM_FILE = 1n << 61n;
+
+/**
+ * Mark in `marks` every page of [addr, addr + marks.length pages) that is this process's own
+ * anonymous copy (present or swapped, not a page of a file): the pages a private mapping of a
+ * file got by being written (/proc/self/pagemap, readable without privilege for these bits).
+ */
+export function markPrivatePages(addr: number, marks: Uint8Array, pageSize: number): void {
+  const fd = openSync("/proc/self/pagemap", "r");
+  try {
+    const entries = new BigUint64Array(Math.min(marks.length, 1 << 16));
+    const bytes = new Uint8Array(entries.buffer);
+    for (let first = 0; first < marks.length; first += entries.length) {
+      const n = Math.min(entries.length, marks.length - first);
+      const pos = (addr / pageSize + first) * 8;
+      for (let done = 0; done < n * 8;) {
+        const got = readSync(fd, bytes, done, n * 8 - done, pos + done);
+        if (got === 0) break;
+        done += got;
+      }
+      for (let i = 0; i < n; i++) {
+        const e = entries[i]!;
+        if ((e & (PM_PRESENT | PM_SWAPPED)) !== 0n && (e & PM_FILE) === 0n) marks[first + i] = 1;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

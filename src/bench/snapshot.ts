@@ -114,24 +114,30 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     };
     // A VM's first fork links its RAM (a memory file, frozen: src/machine/memory.ts freezeFile);
     // a later fork of it writes RAM out. The rows with warm processes fork a parent of their own
-    // each round first (booted now, before any timer), then the same parent again.
-    const fresh: Vm[] = [];
+    // each round first (booted now, before any timer), then the same parent again; their pool is
+    // warmed on that parent's own snapshot, as a host warms its pool on the VMs it forks (a warm
+    // machine takes a VM of its very spec, its NIC's MAC included).
+    const fresh: { vm: Vm; dir: string }[] = [];
     for (let i = 0; i < rounds; i++) {
-      const p = await Corral.start({ name: `${name}-p${i}`, memory: "256M" });
-      vms.push(p);
-      fresh.push(p);
-      await answered(p);
+      const vm = await Corral.start({ name: `${name}-p${i}`, memory: "256M" });
+      vms.push(vm);
+      await answered(vm);
+      const d = join(tmp, `p${i}`);
+      await vm.snapshot(d);
+      fresh.push({ vm, dir: d });
     }
     const qemu = await qemuRestore(rounds);
     for (let i = 0; i < rounds; i++) {
+      const own = fresh[i]!;
       await restoreOnce(i, restore);
       await forkOnce(fork);
       await warmPool(1, dir);
       await restoreOnce(i, poolRestore);
-      await warmPool(2, dir);
-      await forkOnce(poolFork, fresh[i]);
-      await warmPool(2, dir);
-      await forkOnce(poolForkLater, fresh[i]);
+      await stopPool();
+      await warmPool(2, own.dir);
+      await forkOnce(poolFork, own.vm);
+      await warmPool(2, own.dir);
+      await forkOnce(poolForkLater, own.vm);
       await stopPool();
     }
     const q = median(qemu);

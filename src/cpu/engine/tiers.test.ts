@@ -988,3 +988,61 @@ test("random loops over several blocks of one page run alike in every tier, as o
   assert.ok(finished > 80, `most loops should run all their rounds (${finished} did)`);
   assert.ok(shared > 250, `A and B should share one function (${shared} of 300 did)`);
 });
+
+test("a store beside a block in a code page keeps the block, compiled or not; a store into one drops it, in every tier", () => {
+  // 0x1ff8: W: sw x13, 0(x5)       the store under test
+  // 0x1ffc:    jal x0, B
+  // 0x2000: B: addi x10, x0, 1     (compiled in the tier under test before W runs)
+  // 0x2004:    j .
+  // 0x2040:    a data word beside B and C, in their page
+  // 0x2080: C: addi x11, x0, 7     (built and run once: interpreted)
+  // 0x2084:    j .
+  // With the old rule, any store to the page dropped B and C (engine/code-writes.ts).
+  const B0 = CODE_END;
+  const C0 = CODE_END + 0x80;
+  const cases = [
+    { name: "beside", at: CODE_END + 0x40, value: 0x12345678, x10: 1, bDead: false, cDead: false },
+    { name: "into C", at: C0, value: I(9, 0, 0, 11, 0x13), x10: 1, bDead: false, cDead: true },
+    { name: "into B", at: B0, value: I(42, 0, 0, 10, 0x13), x10: 42, bDead: true, cDead: false },
+  ];
+  for (const tier of TIERS)
+    for (const c of cases) {
+      const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+      const h = m.harts[0]!;
+      const regs = new Int32Array(66);
+      regs[10] = (RAM_BASE + c.at) | 0; // x5
+      regs[26] = c.value; // x13
+      place(m, h, [S(0, 13, 5, 2), J(4, 0)], regs, 1);
+      m.ram.view.setInt32(B0, I(1, 0, 0, 10, 0x13), true);
+      m.ram.view.setInt32(B0 + 4, J(0, 0), true);
+      m.ram.view.setInt32(C0, I(7, 0, 0, 11, 0x13), true);
+      m.ram.view.setInt32(C0 + 4, J(0, 0), true);
+      const start = h.pc;
+      h.pc = RAM_BASE + C0;
+      runHart(h, m.cache, 3);
+      h.pc = RAM_BASE + C0;
+      const blockC = m.cache.lookup(h);
+      h.pc = RAM_BASE + B0;
+      const blockB = m.cache.lookup(h);
+      compileIn(m, blockB, tier);
+      h.pc = start;
+      compileIn(m, m.cache.lookup(h), tier);
+      runHart(h, m.cache, 100);
+      const what = `${tier}, ${c.name}`;
+      assert.equal(h.x[20], c.x10, `${what}: B's code as it is in memory ran`);
+      assert.equal(h.pc, RAM_BASE + B0 + 4, what);
+      assert.equal(m.ram.view.getInt32(c.at, true), c.value, `${what}: the store landed`);
+      assert.equal(blockB.dead, c.bDead, `${what}: B dropped`);
+      // A store into a compiled wasm block drops its page (a region's function may hold it).
+      assert.equal(blockC.dead, c.cDead || (c.bDead && tier === "wasm"), `${what}: C dropped`);
+      if (!c.bDead) {
+        h.pc = RAM_BASE + B0;
+        assert.equal(m.cache.lookup(h), blockB, `${what}: B is still the page's block`);
+        if (tier !== "interpreter") assert.ok(blockB.wx >= 0 || blockB.run !== null, `${what}: B is still compiled`);
+      }
+      // C, run again, runs what memory now holds.
+      h.pc = RAM_BASE + C0;
+      runHart(h, m.cache, 3);
+      assert.equal(h.x[22], c.name === "into C" ? 9 : 7, `${what}: C's code as it is in memory ran`);
+    }
+});

@@ -2,7 +2,8 @@
  * Fifty clones (issue 16 item 6): one idle default guest of 256 MiB, forked into COUNT clones
  * running at once (`vm.fork({ count })`), every clone answering `exec true`; the summed PSS of
  * the clones' host processes, first with the page sharing a fork has by itself (every clone maps
- * the fork's RAM file MAP_PRIVATE: unwritten pages are one page-cache page for all), then once
+ * the fork's RAM file MAP_PRIVATE: unwritten pages are one page-cache page for all), of a parent
+ * without --share-memory (its RAM a memory file the fork links) and of one with it, then once
  * the host's KSM has merged what is identical (the parent runs with --share-memory, so its clones
  * offer their RAM too). The reference: the parent's own PSS times COUNT, what COUNT VMs booted
  * apart would hold. Takes minutes: not in the default set (`npm run bench -- clones`).
@@ -49,6 +50,40 @@ async function ksmSettled(maxS: number): Promise<number> {
   return last;
 }
 
+interface Forked {
+  clones: Vm[];
+  parentPss: number;
+  /** The parent's PSS once its clones run (pages it shares with them are split). */
+  parentAfter: number;
+  clonesPss: number;
+  forkedMs: number;
+  readyMs: number;
+}
+
+/** Boot a parent, fork it into `count` clones that each answer `exec true`, and sum their PSS. */
+async function forkAndMeasure(name: string, count: number, shareMemory: boolean): Promise<Forked> {
+  const parent = await Corral.start({ name, memory: `${MEMORY_MIB}M`, shareMemory });
+  await parent.exec(["true"]);
+  await sleep(SETTLE_S * 1000);
+  const [parentPid] = pidsOf([parent]);
+  const parentPss = pssOf([parentPid!]);
+  const t0 = performance.now();
+  const clones = await parent.fork({ count });
+  const forkedMs = performance.now() - t0;
+  const answered = await Promise.all(clones.map(async (c) => (await c.exec(["true"])).exitCode === 0));
+  const readyMs = performance.now() - t0;
+  if (answered.some((ok) => !ok)) throw new Error("a clone's exec true failed");
+  await sleep(SETTLE_S * 1000);
+  return {
+    clones,
+    parentPss,
+    parentAfter: pssOf([parentPid!]),
+    clonesPss: pssOf(pidsOf(clones)),
+    forkedMs,
+    readyMs,
+  };
+}
+
 export async function benchClones(count = 50): Promise<string> {
   const name = `bench-clones-${process.pid}`;
   const saved = ksmAvailable() ? ksmStatus() : undefined;
@@ -61,30 +96,26 @@ export async function benchClones(count = 50): Promise<string> {
   // Interrupted: the clones are stopped by the handler (main.ts), the KSM settings put back here.
   const release = onInterrupt(restoreKsm);
   try {
-    const parent = await Corral.start({ name, memory: `${MEMORY_MIB}M`, shareMemory: saved !== undefined });
-    await parent.exec(["true"]);
-    await sleep(SETTLE_S * 1000);
-    const [parentPid] = pidsOf([parent]);
-    const parentPss = pssOf([parentPid!]);
-    const t0 = performance.now();
-    const clones = await parent.fork({ count });
-    const forked = performance.now() - t0;
-    const answered = await Promise.all(clones.map(async (c) => (await c.exec(["true"])).exitCode === 0));
-    const ready = performance.now() - t0;
-    if (answered.some((ok) => !ok)) throw new Error("a clone's exec true failed");
-    await sleep(SETTLE_S * 1000);
-    const pids = pidsOf(clones);
-    const without = pssOf(pids);
+    // First a parent without --share-memory: its RAM is a memory file, which its fork links and
+    // its clones map (src/machine/memory.ts freezeFile); then one with it (RAM anonymous and
+    // offered to KSM, written out at the fork), for the rows with and without KSM.
+    const linked = await forkAndMeasure(`${name}-linked`, count, false);
+    const linkedRow = `| the fork's own, a parent without \`--share-memory\` (its RAM a memory file, linked at the fork; the parent's own PSS went from ${mib(linked.parentPss)} to ${mib(linked.parentAfter)}) | ${gib(linked.clonesPss)} | ${mib(linked.clonesPss / count)} | ${(linked.clonesPss / (linked.parentPss * count)).toFixed(2)}x |`;
+    await stopBenchVms();
+    const f = await forkAndMeasure(name, count, saved !== undefined);
+    const { parentPss, clonesPss: without } = f;
     const rows = [
       `### ${count} clones of one idle ${MEMORY_MIB} MiB VM, running at once, each answering \`exec true\``,
       "",
-      `\`vm.fork({ count: ${count} })\` took ${(forked / 1000).toFixed(1)} s to return and ${(ready / 1000).toFixed(1)} s until every clone had answered; summed PSS of the ${count} clones' processes after ${SETTLE_S} s idle (target <= 8 GiB):`,
+      `\`vm.fork({ count: ${count} })\` took ${(f.forkedMs / 1000).toFixed(1)} s to return and ${(f.readyMs / 1000).toFixed(1)} s until every clone had answered (a parent without --share-memory: ${(linked.forkedMs / 1000).toFixed(1)} s and ${(linked.readyMs / 1000).toFixed(1)} s); summed PSS of the ${count} clones' processes after ${SETTLE_S} s idle (target <= 8 GiB):`,
       "",
       "| page sharing | total PSS | per clone | ratio (to the reference) |",
       "|---|---|---|---|",
       `| reference: the parent's own PSS (${mib(parentPss)}) x ${count}, ${count} VMs booted apart | ${gib(parentPss * count)} | ${mib(parentPss)} | 1.00x |`,
-      `| the fork's own (RAM mapped MAP_PRIVATE from one file) | ${gib(without)} | ${mib(without / count)} | ${(without / (parentPss * count)).toFixed(2)}x |`,
+      linkedRow,
+      `| the fork's own, a parent with \`--share-memory\` (RAM written out at the fork, mapped MAP_PRIVATE from one file; the parent's own PSS went from ${mib(parentPss)} to ${mib(f.parentAfter)}) | ${gib(without)} | ${mib(without / count)} | ${(without / (parentPss * count)).toFixed(2)}x |`,
     ];
+    const pids = pidsOf(f.clones);
     if (saved !== undefined && process.getuid?.() === 0) {
       setKsm({ run: 1, pagesToScan: 1000, sleepMs: 20 });
       const sharing = await ksmSettled(KSM_MAX_S);

@@ -4,7 +4,8 @@
  * timed from Corral.start), then snapshotted into a directory on tmpfs; each round restores it and
  * times Corral.restore to the first answered `exec true`, and forks it into two clones and times
  * from the fork call to each clone's first answered exec; both once with a new VM process each
- * and once taking warm pool processes (src/vm/pool.ts: started and warmed up on the snapshot
+ * and once taking warm pool processes (forks with warm processes: a parent's first fork, which
+ * links its RAM, and a later one, which writes it) (src/vm/pool.ts: started and warmed up on the snapshot
  * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
  * and the bench's own at the end, or on SIGINT/SIGTERM (src/bench/cleanup.ts). Returns markdown for docs/benchmarks.md.
  */
@@ -83,7 +84,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     // warm-up before it was taken not counted): CPU is what this loaded machine cannot blur.
     type Timing = { wall: number[]; cpu: number[]; phases: Record<string, number>[] };
     const timing = (): Timing => ({ wall: [], cpu: [], phases: [] });
-    const [restore, fork, poolRestore, poolFork] = [timing(), timing(), timing(), timing()];
+    const [restore, fork, poolRestore, poolFork, poolForkLater] = [timing(), timing(), timing(), timing(), timing()];
     const cpuOf = (vm: Vm, before: Map<number, number>): number => {
       const pid = listVms().find((r) => r.name === vm.name)?.pid ?? 0;
       return (cpuSeconds(pid) - (before.get(pid) ?? 0)) * 1000;
@@ -100,10 +101,10 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       into.phases.push(phasesOf(vm));
       await remove(vms.pop()!);
     };
-    const forkOnce = async (into: Timing): Promise<void> => {
+    const forkOnce = async (into: Timing, of = parent): Promise<void> => {
       const before = poolCpu();
       const f = performance.now();
-      const clones = await parent.fork({ count: 2 });
+      const clones = await of.fork({ count: 2 });
       vms.push(...clones);
       const each = await Promise.all(clones.map(async (c) => (await answered(c), performance.now() - f)));
       into.wall.push(...each);
@@ -111,14 +112,32 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       into.phases.push(...clones.map(phasesOf));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
+    // A VM's first fork links its RAM (a memory file, frozen: src/machine/memory.ts freezeFile);
+    // a later fork of it writes RAM out. The rows with warm processes fork a parent of their own
+    // each round first (booted now, before any timer), then the same parent again; their pool is
+    // warmed on that parent's own snapshot, as a host warms its pool on the VMs it forks (a warm
+    // machine takes a VM of its very spec, its NIC's MAC included).
+    const fresh: { vm: Vm; dir: string }[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const vm = await Corral.start({ name: `${name}-p${i}`, memory: "256M" });
+      vms.push(vm);
+      await answered(vm);
+      const d = join(tmp, `p${i}`);
+      await vm.snapshot(d);
+      fresh.push({ vm, dir: d });
+    }
     const qemu = await qemuRestore(rounds);
     for (let i = 0; i < rounds; i++) {
+      const own = fresh[i]!;
       await restoreOnce(i, restore);
       await forkOnce(fork);
       await warmPool(1, dir);
       await restoreOnce(i, poolRestore);
-      await warmPool(2, dir);
-      await forkOnce(poolFork);
+      await stopPool();
+      await warmPool(2, own.dir);
+      await forkOnce(poolFork, own.vm);
+      await warmPool(2, own.dir);
+      await forkOnce(poolForkLater, own.vm);
       await stopPool();
     }
     const q = median(qemu);
@@ -142,7 +161,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       return v.length > 0 ? ms(median(v)) : "";
     };
     const phaseRows = order.map(
-      (p) => `| ${p} | ${cell(restore, p)} | ${cell(poolRestore, p)} | ${cell(fork, p)} | ${cell(poolFork, p)} |`,
+      (p) =>
+        `| ${p} | ${cell(restore, p)} | ${cell(poolRestore, p)} | ${cell(fork, p)} | ${cell(poolFork, p)} | ${cell(poolForkLater, p)} |`,
     );
     return [
       `### Snapshots, restore and fork (default guest, 1 hart, 256 MiB; median of ${rounds} rounds)`,
@@ -150,8 +170,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       "Where the time goes: each phase's end, ms from the restore (or fork) call, as the VM process logged it",
       "(src/vm/phases.ts; median over rounds and clones):",
       "",
-      "| phase ends | restore, new process | restore, pool | fork, new processes | fork, pool |",
-      "|---|---|---|---|---|",
+      "| phase ends | restore, new process | restore, pool | fork, new processes | fork, pool (first fork) | fork, pool (later fork) |",
+      "|---|---|---|---|---|---|",
       ...phaseRows,
       "",
       `QEMU: \`qemu-system-riscv64 -incoming "exec:cat STATE"\` of the same guest (256 MiB, the agent on virtio-serial, state saved with \`migrate\`) to its agent's answer to \`exec true\`, ${range(qemu)}.`,
@@ -161,7 +181,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       row("restore of a booted VM to its first answered `exec true`, a new VM process", restore),
       row("the same, taking a warm pool process (`corral pool start --warm`)", poolRestore),
       row("fork --count 2: fork call to each clone's first answered `exec true`, new VM processes", fork),
-      row("the same, taking warm pool processes", poolFork),
+      row("the same, taking warm pool processes: a parent's first fork (its RAM linked, not written)", poolFork),
+      row("the same, a later fork of that parent (its RAM written out)", poolForkLater),
       `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | | | | |`,
       "",
     ].join("\n");

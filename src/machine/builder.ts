@@ -111,6 +111,12 @@ export interface MachineConfig {
    */
   restore?: { ramFile: number; sbi: boolean } | undefined;
   /**
+   * A booted machine's RAM in a memory file mapped shared (GuestRam.backWithFile), so a fork
+   * hands its clones that file instead of writing RAM out (src/snapshot/fork.ts). Not for RAM
+   * offered to KSM, which merges anonymous pages only.
+   */
+  ramFile?: boolean | undefined;
+  /**
    * Run each hart on a host thread of its own (machine/threads/), when there is more than one.
    * Experimental; default: the environment's CORRAL_THREADS=1.
    */
@@ -185,6 +191,7 @@ export function buildMachine(config: MachineConfig): Machine {
     );
   const ram = new GuestRam(c.memory, RAM_BASE, { shared: threads });
   if (c.restore) ram.loadFrom(c.restore.ramFile);
+  else if (c.ramFile) ram.backWithFile();
   const m = new Machine(ram, c.cpus, c.console);
 
   // 2. Devices, wired to the harts' interrupt inputs.

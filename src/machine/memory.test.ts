@@ -3,6 +3,7 @@
 // cached code cannot leave stale blocks behind (exec.ts keys blocks by RAM page).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { closeSync, openSync, readSync } from "node:fs";
 import { GuestMemoryError, GuestRam, RAM_BASE } from "./memory.js";
 
 function ramWithCode(pages: number[]): { ram: GuestRam; dropped: number[] } {
@@ -45,4 +46,76 @@ test("ranges outside guest RAM are refused before anything is touched", () => {
     assert.throws(() => ram.write(gpa, new Uint8Array(len)), GuestMemoryError);
   }
   assert.deepEqual(dropped, []);
+});
+
+// RAM in a memory file, frozen for a fork (GuestRam.backWithFile, freezeFile): real mappings of a
+// real memfd. A "clone" is a second RAM mapping the frozen file privately, opened the way a
+// clone's process opens it (/proc/PID/fd/FD), as src/snapshot/write.ts links it.
+test("a fork's frozen RAM file: writes in the parent, a clone or another clone never reach the others", () => {
+  const SIZE = 64 * 4096;
+  const parent = new GuestRam(SIZE);
+  assert.equal(parent.backWithFile(), true);
+  assert.equal(parent.fileShared, true);
+  parent.write(RAM_BASE + 0x1000, Buffer.from("before the fork"));
+  parent.writeU64(RAM_BASE + 0x3f000, 0x1122334455667788n);
+  const fd = parent.freezeFile();
+  assert.notEqual(fd, undefined);
+  assert.equal(parent.fileShared, false);
+  // Frozen once: a second call has no live file to give.
+  assert.equal(parent.freezeFile(), undefined);
+  const clone = (): GuestRam => {
+    const r = new GuestRam(SIZE);
+    const f = openSync(`/proc/${process.pid}/fd/${fd!}`, "r");
+    try {
+      assert.equal(r.loadFrom(f), "mapped");
+    } finally {
+      closeSync(f);
+    }
+    return r;
+  };
+  const a = clone();
+  const b = clone();
+  const text = (r: GuestRam): string => Buffer.from(r.slice(RAM_BASE + 0x1000, 15)).toString();
+  for (const r of [parent, a, b]) {
+    assert.equal(text(r), "before the fork");
+    assert.equal(r.readU64(RAM_BASE + 0x3f000), 0x1122334455667788n);
+  }
+  // Each writes the same page (one the file holds) and a page it never had (a hole of the file).
+  parent.write(RAM_BASE + 0x1000, Buffer.from("parent after it"));
+  a.write(RAM_BASE + 0x1000, Buffer.from("clone a wrote  "));
+  b.writeU32(RAM_BASE + 0x20000, 0xdeadbeef);
+  parent.writeU32(RAM_BASE + 0x21000, 0xfeedface);
+  assert.equal(text(parent), "parent after it");
+  assert.equal(text(a), "clone a wrote  ");
+  assert.equal(text(b), "before the fork");
+  assert.equal(a.readU32(RAM_BASE + 0x20000), 0);
+  assert.equal(parent.readU32(RAM_BASE + 0x20000), 0);
+  assert.equal(b.readU32(RAM_BASE + 0x20000), 0xdeadbeef);
+  assert.equal(a.readU32(RAM_BASE + 0x21000), 0);
+  assert.equal(b.readU32(RAM_BASE + 0x21000), 0);
+  // The file itself still holds the RAM of the moment of the fork.
+  const inFile = Buffer.alloc(15);
+  readSync(fd!, inFile, 0, 15, 0x1000);
+  assert.equal(inFile.toString(), "before the fork");
+  const hole = Buffer.alloc(4, 0xff);
+  readSync(fd!, hole, 0, 4, 0x20000);
+  assert.deepEqual([...hole], [0, 0, 0, 0]);
+  // A later fork of the parent finds no live file (it writes RAM out: write.ts).
+  assert.equal(parent.freezeFile(), undefined);
+});
+
+test("dataPages: the pages of RAM in a memory file that may hold data, live and after a fork froze it", () => {
+  const SIZE = 256 * 4096;
+  const anon = new GuestRam(SIZE);
+  assert.equal(anon.dataPages(), undefined);
+  const ram = new GuestRam(SIZE);
+  assert.equal(ram.backWithFile(), true);
+  ram.writeU8(RAM_BASE + 3 * 4096 + 7, 1);
+  ram.fill(RAM_BASE + 100 * 4096, 3 * 4096, 2);
+  const marked = (): number[] => [...ram.dataPages()!.entries()].filter(([, v]) => v).map(([p]) => p);
+  assert.deepEqual(marked(), [3, 100, 101, 102]);
+  ram.freezeFile();
+  // Written after the fork: pages of the parent's own, marked from /proc/self/pagemap.
+  ram.writeU8(RAM_BASE + 200 * 4096, 3);
+  assert.deepEqual(marked(), [3, 100, 101, 102, 200]);
 });

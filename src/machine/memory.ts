@@ -1,7 +1,14 @@
 import { CorralError } from "../errors.js";
-import { readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import { HART_AREA, HART_SLOTS, HartArea, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
-import { hostAddress, mapFilePrivate } from "../sys/mem.js";
+import {
+  createMemoryFile,
+  hostAddress,
+  mapFilePrivate,
+  mapFileShared,
+  markFileData,
+  markPrivatePages,
+} from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
 const WASM_PAGE = 65536;
@@ -130,11 +137,14 @@ export class GuestRam implements GuestMemory {
    * Call before anything runs on RAM.
    */
   loadFrom(fd: number): "mapped" | "copied" {
-    // The FFI takes no SharedArrayBuffer (RAM shared between hart threads): that RAM is read in.
-    const at = this.shared ? undefined : hostAddress(this.buffer);
-    if (at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0) {
+    // RAM shared between hart threads cannot be mapped over: it is read in.
+    const at = this.mappable();
+    if (at !== undefined) {
       try {
-        mapFilePrivate(at + this.byteOffset, this.size, fd);
+        mapFilePrivate(at, this.size, fd);
+        // A memory file RAM lived in is dropped with the mapping (closed: the kernel frees it).
+        for (const f of [this.liveFile, this.frozenFile]) if (f !== undefined) closeSync(f);
+        this.liveFile = this.frozenFile = undefined;
         return "mapped";
       } catch {
         // read it in below
@@ -146,6 +156,91 @@ export class GuestRam implements GuestMemory {
       done += n;
     }
     return "copied";
+  }
+
+  /** The memory file RAM is a shared mapping of (backWithFile), until a fork freezes it. */
+  private liveFile: number | undefined;
+  /** The memory file a fork froze (freezeFile): RAM is a private mapping of it from then on. */
+  private frozenFile: number | undefined;
+
+  /**
+   * One byte per page, 1 where the page may hold data, 0 where it surely reads as zeros; or
+   * undefined: any page may hold data. For RAM in a memory file (live or frozen by a fork) the
+   * file's holes read as zeros, but reading one allocates a page for it in the file (shmem):
+   * whoever reads all of RAM (a snapshot, src/snapshot/write.ts) asks this first, so that a
+   * snapshot does not fill the file with zero pages.
+   */
+  dataPages(): Uint8Array | undefined {
+    const file = this.liveFile ?? this.frozenFile;
+    const at = this.mappable();
+    if (file === undefined || at === undefined) return undefined;
+    const marks = new Uint8Array(this.size / PAGE_SIZE);
+    try {
+      markFileData(file, marks, PAGE_SIZE);
+      // A private mapping of a frozen file: the pages written since are copies of this process's own.
+      if (this.liveFile === undefined) markPrivatePages(at, marks, PAGE_SIZE);
+    } catch {
+      return undefined;
+    }
+    return marks;
+  }
+
+  /** RAM's pages are a shared mapping of a memory file: dropping them takes MADV_REMOVE (vm/madvise.ts). */
+  get fileShared(): boolean {
+    return this.liveFile !== undefined;
+  }
+
+  /** RAM's first byte in this process's address space, when RAM can be mapped over (page-aligned, not shared between threads). */
+  private mappable(): number | undefined {
+    // The FFI takes no SharedArrayBuffer (RAM shared between hart threads).
+    const at = this.shared ? undefined : hostAddress(this.buffer);
+    return at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0 ? at + this.byteOffset : undefined;
+  }
+
+  /**
+   * Put RAM in a memory file mapped shared over it (sys/mem.ts createMemoryFile), so that a fork
+   * hands its clones the file instead of writing RAM out (freezeFile). Costs nothing more than
+   * anonymous memory: pages are allocated on first write either way. Call before anything is
+   * written to RAM. False where RAM cannot be mapped (no FFI, RAM shared between threads): it
+   * stays anonymous memory.
+   */
+  backWithFile(): boolean {
+    const at = this.mappable();
+    if (at === undefined || this.liveFile !== undefined) return false;
+    let fd: number;
+    try {
+      fd = createMemoryFile("corral-guest-ram", this.size);
+    } catch {
+      return false;
+    }
+    try {
+      mapFileShared(at, this.size, fd);
+    } catch {
+      closeSync(fd);
+      return false;
+    }
+    this.liveFile = fd;
+    return true;
+  }
+
+  /**
+   * For a fork (src/snapshot/write.ts): freeze RAM's memory file as it is now and return its fd,
+   * or undefined when RAM is not in one (then RAM must be written out). RAM becomes a private
+   * copy-on-write mapping of the same file: the same bytes, no copy, and from now on this
+   * machine's writes land in pages of its own, never in the file. The file is written by no
+   * one after this, so clones that map it privately start from exactly this RAM, and neither
+   * they nor this machine ever see the others' writes. Call while the machine is paused. The
+   * fd stays open (clones open it through /proc/PID/fd while the fork starts them) and RAM
+   * stays a private mapping of the file: a later fork writes RAM out.
+   */
+  freezeFile(): number | undefined {
+    const fd = this.liveFile;
+    const at = this.mappable();
+    if (fd === undefined || at === undefined) return undefined;
+    mapFilePrivate(at, this.size, fd);
+    this.liveFile = undefined;
+    this.frozenFile = fd;
+    return fd;
   }
 
   /**

@@ -60,7 +60,9 @@ export async function forkVm(name: string, count: number, o: { home?: string } =
   const tmp = mkdtempSync(join(FORK_ROOT, `corral-fork-${name}-`));
   const dir = join(tmp, "snapshot");
   try {
-    await parent.snapshot(dir, { hashRam: false });
+    // RAM in a memory file is frozen and linked, not written (write.ts linkRam): the parent goes
+    // on in a private copy-on-write mapping of it, the clones map it privately too.
+    await parent.snapshot(dir, { hashRam: false, linkRam: true });
     const started = await Promise.allSettled(
       names.map((n) =>
         restoreVm(dir, { name: n, home: o.home, hostname: n, trustRam: true, devices: cloneDevices, calledAt }),

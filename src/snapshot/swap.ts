@@ -29,21 +29,35 @@ export interface SwapResult {
  */
 export function swapRam(m: Machine, fd: number): SwapResult {
   const ram = m.ram;
-  const pages: number[] = [];
-  for (let p = 0; p < ram.codePages.length; p++) if (ram.codePages[p]) pages.push(p);
+  const pages = codePages(ram.codePages);
+  // RAM as a Buffer: Buffer.copy and Buffer.compare of a page take a microsecond; a typed
+  // array's set() from a subarray of the wasm memory took 20 (measured: 570 pages, 13 ms of CPU).
+  const bytes = (): Buffer => Buffer.from(ram.buffer, ram.byteOffset, ram.size);
   // The old bytes of the code pages only: a few MiB at most, not RAM.
   const before = Buffer.allocUnsafe(pages.length * PAGE_SIZE);
-  pages.forEach((p, i) => before.set(ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
+  const old = bytes();
+  pages.forEach((p, i) => old.copy(before, i * PAGE_SIZE, p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
   const t0 = performance.now();
   const how = ram.loadFrom(fd);
   const mapMs = performance.now() - t0;
+  const now = bytes();
   let dropped = 0;
   pages.forEach((p, i) => {
-    const now = ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
-    if (Buffer.compare(before.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), now) !== 0) {
+    if (now.compare(before, i * PAGE_SIZE, (i + 1) * PAGE_SIZE, p * PAGE_SIZE, (p + 1) * PAGE_SIZE) !== 0) {
       m.cache.invalidatePage(p);
       dropped++;
     }
   });
   return { codePages: pages.length, dropped, how, mapMs, compareMs: performance.now() - t0 - mapMs };
+}
+
+/** The pages marked in `marks` (GuestRam.codePages), eight marks at a time: most are unmarked. */
+function codePages(marks: Uint8Array): number[] {
+  const pages: number[] = [];
+  const whole = marks.byteOffset % 8 === 0 ? marks.length >>> 3 : 0;
+  const words = new BigUint64Array(marks.buffer, marks.byteOffset, whole);
+  for (let w = 0; w < whole; w++)
+    if (words[w] !== 0n) for (let p = w * 8; p < w * 8 + 8; p++) if (marks[p]) pages.push(p);
+  for (let p = whole * 8; p < marks.length; p++) if (marks[p]) pages.push(p);
+  return pages;
 }

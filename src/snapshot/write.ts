@@ -6,7 +6,17 @@
  * partial directory and the VM runs on.
  */
 import { createHash } from "node:crypto";
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import type { Machine } from "../machine/machine.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -37,6 +47,13 @@ export interface SnapshotSource {
 export interface SnapshotOptions {
   /** Skip hashing RAM (a fork's private, short-lived snapshot): its part then has an empty-file hash. */
   hashRam?: boolean;
+  /**
+   * A fork's own snapshot, read only while this VM process runs: when RAM lives in a memory file
+   * (GuestRam.backWithFile), freeze that file (GuestRam.freezeFile: this VM goes on in a private
+   * copy-on-write mapping of it) and make the snapshot's RAM part a link to it,
+   * /proc/PID/fd/FD, instead of writing RAM out. Its hash is left out as for hashRam false.
+   */
+  linkRam?: boolean;
 }
 
 /** The machine's state as one JSON value: clock, harts, every MMIO device in bus order. */
@@ -79,8 +96,12 @@ function unsupportedVirtio(devices: readonly VirtioDevice[]): void {
       );
 }
 
-/** Write `bytes` to a new file `path`, fsynced; returns its part (hash optional). */
-function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): FilePart {
+/**
+ * Write `chunks` to a new file `path`, fsynced; returns its part (hash optional). `dataPages`
+ * (GuestRam.dataPages, one byte per 4 KiB page of the whole part): a run with no page marked is
+ * known to be zeros, and is neither read nor written (hashed as zeros).
+ */
+function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean, dataPages?: Uint8Array): FilePart {
   const fd = openSync(path, "wx", 0o600);
   const h = createHash("sha256");
   let size = 0;
@@ -90,10 +111,14 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
       // pages it never wrote, and on tmpfs (a fork's snapshot) a hole costs neither a copy nor memory.
       for (let at = 0; at < c.length; at += HOLE_GRAIN) {
         const part = c.subarray(at, Math.min(c.length, at + HOLE_GRAIN));
+        if (dataPages && part.length === HOLE_GRAIN && noData(dataPages, (size + at) / PAGE)) {
+          if (hash) h.update(ZEROS);
+          continue;
+        }
+        if (hash) h.update(part);
         if (part.length === HOLE_GRAIN && Buffer.compare(part, ZEROS) === 0) continue;
         for (let done = 0; done < part.length;) done += writeSync(fd, part, done, part.length - done, size + at + done);
       }
-      if (hash) h.update(c);
       size += c.length;
     }
     ftruncateSync(fd, size);
@@ -103,6 +128,17 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean): F
   }
   return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
 }
+
+/** The page of dataPages. */
+const PAGE = 4096;
+
+/** No page of the HOLE_GRAIN run from `page` is marked. */
+function noData(marks: Uint8Array, page: number): boolean {
+  for (let p = page; p < page + HOLE_GRAIN / PAGE; p++) if (marks[p]) return false;
+  return true;
+}
+/** The SHA-256 of no bytes: a part whose hash was not taken (SnapshotOptions). */
+const EMPTY_SHA256 = createHash("sha256").digest("hex");
 
 /** The unit of holes in a written part: a zero run shorter than this is written. */
 const HOLE_GRAIN = 64 * 1024;
@@ -160,8 +196,16 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
   const resume = await m.pause();
   const frozen: FrozenDisk[] = [];
   try {
-    const ram = writePart(join(dir, SNAPSHOT_FILES.ram), slices(m.ram.u8, 1 << 24), o.hashRam !== false);
-    const rst = statSync(join(dir, SNAPSHOT_FILES.ram), { bigint: true });
+    const ramPath = join(dir, SNAPSHOT_FILES.ram);
+    const frozenRam = o.linkRam === true ? m.ram.freezeFile() : undefined;
+    const hashRam = o.hashRam !== false && frozenRam === undefined;
+    let ram: FilePart;
+    if (frozenRam !== undefined) {
+      // Another process opens the link to get the file itself (proc(5), /proc/PID/fd).
+      symlinkSync(`/proc/${process.pid}/fd/${frozenRam}`, ramPath);
+      ram = { name: SNAPSHOT_FILES.ram, size: m.ram.size, sha256: EMPTY_SHA256 };
+    } else ram = writePart(ramPath, slices(m.ram.u8, 1 << 24), hashRam, m.ram.dataPages());
+    const rst = hashRam ? statSync(ramPath, { bigint: true }) : undefined;
     const state = writePart(
       join(dir, SNAPSHOT_FILES.state),
       [Buffer.from(JSON.stringify(machineState(m, src.host())))],
@@ -178,8 +222,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       spec: savedSpec(src),
       sbi: m.sbi !== null,
       ram,
-      ramStamp:
-        o.hashRam === false ? null : { dev: String(rst.dev), ino: String(rst.ino), mtimeNs: String(rst.mtimeNs) },
+      ramStamp: rst ? { dev: String(rst.dev), ino: String(rst.ino), mtimeNs: String(rst.mtimeNs) } : null,
       state,
       disks: frozen.map((f) => f.part),
     };

@@ -49,6 +49,8 @@ export const POSIX_FADV_DONTNEED = 4;
 
 /** madvise(2) advice (asm-generic/mman-common.h). */
 export const MADV_DONTNEED = 4;
+/** Free the range's pages and their backing store in a shared file mapping (shmem): later reads see zeros. */
+export const MADV_REMOVE = 9;
 /** The range may be merged with identical pages by KSM (Documentation/admin-guide/mm/ksm.rst); and back. */
 export const MADV_MERGEABLE = 12;
 export const MADV_UNMERGEABLE = 13;
@@ -56,8 +58,12 @@ export const MADV_UNMERGEABLE = 13;
 /** mmap(2) protections and flags (asm-generic/mman-common.h, linux/mman.h). */
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
+export const MAP_SHARED = 0x01;
 export const MAP_PRIVATE = 0x02;
 export const MAP_FIXED = 0x10;
+
+/** memfd_create(2) flag (linux/memfd.h): the file is closed in programs this process executes. */
+export const MFD_CLOEXEC = 1;
 
 /** umount2(2) flag (sys/mount.h). */
 export const MNT_DETACH = 2;

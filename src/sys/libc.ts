@@ -28,6 +28,8 @@ export interface Libc {
   mallocTrim(pad: number): number;
   /** mmap(2); returns the mapping's address, or MAP_FAILED (2^64 - 1) with errno. */
   mmap(addr: bigint, len: number, prot: number, flags: number, fd: number, offset: number): bigint;
+  /** memfd_create(2): an anonymous file in memory, or -1 with errno. */
+  memfdCreate(name: string, flags: number): number;
   mkfifo(path: string, mode: number): number;
   mount(src: string | null, dst: string, type: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
@@ -83,6 +85,7 @@ function bind(): Libc {
     // keep the stand-in
   }
   const mmap = f("uintptr_t mmap(uintptr_t addr, size_t length, int prot, int flags, int fd, int64_t offset)");
+  const memfdCreate = f("int memfd_create(const char *name, unsigned int flags)");
   const mkfifo = f("int mkfifo(const char *path, uint32_t mode)");
   const mount = f(
     "int mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)",
@@ -118,6 +121,7 @@ function bind(): Libc {
     madvise: (addr, len, advice) => madvise(addr, len, advice) as number,
     mallocTrim: (pad) => mallocTrim(pad) as number,
     mmap: (addr, len, prot, flags, fd, offset) => BigInt(mmap(addr, len, prot, flags, fd, offset) as number | bigint),
+    memfdCreate: (name, flags) => memfdCreate(name, flags) as number,
     mkfifo: (path, mode) => mkfifo(path, mode) as number,
     mount: (src, dst, type, flags, data) => mount(src, dst, type, flags, data) as number,
     umount2: (target, flags) => umount2(target, flags) as number,

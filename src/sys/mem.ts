@@ -4,14 +4,20 @@
  * later reads see zero-filled pages (madvise(2)).
  */
 import { sys, type Libc } from "./libc.js";
+import { closeSync, ftruncateSync, openSync, readSync } from "node:fs";
 import {
   MADV_DONTNEED,
+  MADV_REMOVE,
   MADV_MERGEABLE,
   MADV_UNMERGEABLE,
   MAP_FIXED,
   MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_CLOEXEC,
   PROT_READ,
   PROT_WRITE,
+  SEEK_DATA,
+  SEEK_HOLE,
 } from "./layout.js";
 import { SysError } from "./errno.js";
 
@@ -35,10 +41,15 @@ export function hostAddress(buf: ArrayBufferLike): number | undefined {
   return f ? Number(f.address(buf)) : undefined;
 }
 
-/** madvise(addr, len, MADV_DONTNEED) over whole host pages; true when the kernel dropped them. */
-export function dropPages(addr: number, len: number): boolean {
+/**
+ * Drop whole host pages of [addr, addr+len); true when the kernel dropped them. Private memory:
+ * madvise(MADV_DONTNEED). A shared mapping of a memory file (`shared`, mapFileShared): DONTNEED
+ * would only unmap, the file keeps the pages and their bytes; MADV_REMOVE frees them in the file
+ * too (madvise(2): a hole is punched, later reads see zeros).
+ */
+export function dropPages(addr: number, len: number, shared = false): boolean {
   const f = load();
-  return f !== null && f.madvise(BigInt(addr), len, MADV_DONTNEED) === 0;
+  return f !== null && f.madvise(BigInt(addr), len, shared ? MADV_REMOVE : MADV_DONTNEED) === 0;
 }
 
 /**
@@ -73,8 +84,97 @@ export function trimMallocHeap(): boolean {
  * Throws SysError when the FFI cannot be loaded or the kernel refuses.
  */
 export function mapFilePrivate(addr: number, len: number, fd: number): void {
+  mapFile(addr, len, fd, MAP_PRIVATE);
+}
+
+/**
+ * Map `len` bytes of the file `fd` shared over [addr, addr+len) (mmap(2) MAP_SHARED | MAP_FIXED):
+ * writes to the memory are writes to the file, and every other shared mapping sees them. Same
+ * conditions and errors as mapFilePrivate.
+ */
+export function mapFileShared(addr: number, len: number, fd: number): void {
+  mapFile(addr, len, fd, MAP_SHARED);
+}
+
+function mapFile(addr: number, len: number, fd: number, flags: number): void {
   const f = load();
   if (f === null) throw new SysError("MMAP_FAILED", "mmap of guest RAM", 38 /* ENOSYS */);
-  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
   if (got !== BigInt(addr)) throw new SysError("MMAP_FAILED", "mmap of guest RAM", f.errno());
+}
+
+/**
+ * A new file in memory of `size` bytes, all holes (memfd_create(2), close-on-exec): no page is
+ * allocated until written, as for anonymous memory, and out of memory is the OOM killer's as
+ * for anonymous memory (a file on a tmpfs mount would raise SIGBUS at its size limit). Its fd
+ * is returned; another process opens it through /proc/PID/fd/FD. Throws SysError.
+ */
+export function createMemoryFile(name: string, size: number): number {
+  const f = load();
+  if (f === null) throw new SysError("MEMFD_FAILED", `memfd_create ${name}`, 38 /* ENOSYS */);
+  const fd = f.memfdCreate(name, MFD_CLOEXEC);
+  if (fd < 0) throw new SysError("MEMFD_FAILED", `memfd_create ${name}`, f.errno());
+  try {
+    ftruncateSync(fd, size);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * Mark in `marks` (one byte per page of `pageSize`) every page of the file `fd` that holds data:
+ * lseek(2) SEEK_DATA and SEEK_HOLE, which on tmpfs and memfd count swapped-out pages as data.
+ * A page left unmarked is a hole and reads as zeros. Throws SysError.
+ */
+export function markFileData(fd: number, marks: Uint8Array, pageSize: number): void {
+  const f = load();
+  if (f === null) throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", 38 /* ENOSYS */);
+  const size = BigInt(marks.length * pageSize);
+  for (let at = 0n; at < size;) {
+    const data = f.lseek(fd, at, SEEK_DATA);
+    if (data < 0n) {
+      if (f.errno() === 6 /* ENXIO: no data after `at` */) return;
+      throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", f.errno());
+    }
+    const hole = f.lseek(fd, data, SEEK_HOLE);
+    if (hole < 0n) throw new SysError("SEEK_FAILED", "lseek(SEEK_HOLE)", f.errno());
+    const end = hole < size ? hole : size;
+    marks.fill(1, Number(data / BigInt(pageSize)), Number((end + BigInt(pageSize) - 1n) / BigInt(pageSize)));
+    at = end;
+  }
+}
+
+/** /proc/self/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
+const PM_PRESENT = 1n << 63n;
+const PM_SWAPPED = 1n << 62n;
+const PM_FILE = 1n << 61n;
+
+/**
+ * Mark in `marks` every page of [addr, addr + marks.length pages) that is this process's own
+ * anonymous copy (present or swapped, not a page of a file): the pages a private mapping of a
+ * file got by being written (/proc/self/pagemap, readable without privilege for these bits).
+ */
+export function markPrivatePages(addr: number, marks: Uint8Array, pageSize: number): void {
+  const fd = openSync("/proc/self/pagemap", "r");
+  try {
+    const entries = new BigUint64Array(Math.min(marks.length, 1 << 16));
+    const bytes = new Uint8Array(entries.buffer);
+    for (let first = 0; first < marks.length; first += entries.length) {
+      const n = Math.min(entries.length, marks.length - first);
+      const pos = (addr / pageSize + first) * 8;
+      for (let done = 0; done < n * 8;) {
+        const got = readSync(fd, bytes, done, n * 8 - done, pos + done);
+        if (got === 0) break;
+        done += got;
+      }
+      for (let i = 0; i < n; i++) {
+        const e = entries[i]!;
+        if ((e & (PM_PRESENT | PM_SWAPPED)) !== 0n && (e & PM_FILE) === 0n) marks[first + i] = 1;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

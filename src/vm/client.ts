@@ -136,7 +136,7 @@ export class VmClient {
   }
 
   /** Snapshot the VM into `dir` (absolute, not existing): src/snapshot/write.ts. */
-  snapshot(dir: string, o: { hashRam?: boolean } = {}): Promise<SnapshotInfo> {
+  snapshot(dir: string, o: { hashRam?: boolean; linkRam?: boolean } = {}): Promise<SnapshotInfo> {
     return this.jsonCall<SnapshotInfo>("POST", ROUTES.snapshot, { dir, ...o } satisfies SnapshotBody);
   }
 

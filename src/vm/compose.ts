@@ -120,6 +120,8 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
   const rootDisk: DeviceSpec[] =
     spec.image !== undefined ? [{ kind: "blk", path: imageDisk(home, spec.image), format: "raw" }] : [];
   const specs = [...rootDisk, ...spec.devices];
+  // A bad CORRAL_SHARE_MEMORY is refused before any device opens.
+  const share = spec.shareMemory ?? shareMemoryDefault();
   const opened = await openDevices(specs, { home });
   // Each device on its transport (its own, else the VM's); the device is the same either way.
   const onPci = (i: number): boolean => (specs[i]?.transport ?? spec.transport ?? "mmio") === "pci";
@@ -143,9 +145,11 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       virtio: [...opened.devices.filter((_, i) => !onPci(i)), ...(o.attach ?? [])],
       pci: opened.devices.filter((_, i) => onPci(i)),
       restore: o.restore,
+      // KSM merges anonymous pages only: RAM offered to it stays anonymous.
+      ramFile: !share,
     });
     // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
-    if (spec.shareMemory ?? shareMemoryDefault()) shareRam(machine.ram);
+    if (share) shareRam(machine.ram);
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {
     opened.close();

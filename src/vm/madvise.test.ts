@@ -1,9 +1,11 @@
-// Guest RAM offered to KSM, checked in this process's own /proc/self/smaps (no guest needed).
+// Guest RAM offered to KSM, checked in this process's own /proc/self/smaps (no guest needed);
+// pages released from RAM in a memory file, checked in the file's own blocks.
 import assert from "node:assert/strict";
+import { fstatSync } from "node:fs";
 import { test } from "node:test";
-import { GuestRam } from "../machine/memory.js";
+import { GuestRam, RAM_BASE } from "../machine/memory.js";
 import { readSmaps } from "../sys/smaps.js";
-import { ramHostRange, ramPages, shareMemoryDefault, shareRam } from "./madvise.js";
+import { ramHostRange, ramPages, releaseRange, shareMemoryDefault, shareRam } from "./madvise.js";
 
 test("shareRam marks exactly the RAM's range of the wasm memory mergeable (VmFlags mg), not the harts' area", () => {
   const ram = new GuestRam(16 * 2 ** 20);
@@ -30,4 +32,26 @@ test("CORRAL_SHARE_MEMORY: 1/on/true share by default, 0/off/unset do not, anyth
     () => shareMemoryDefault({ CORRAL_SHARE_MEMORY: "maybe" }),
     /CORRAL_SHARE_MEMORY='maybe' is not a setting/,
   );
+});
+
+// Released pages of RAM in a memory file (GuestRam.backWithFile) leave the file, not only the
+// mapping (MADV_REMOVE: DONTNEED would leave them, and their bytes, in the file).
+test("pages released from RAM in a memory file read as zeros and leave the file", () => {
+  const SIZE = 64 * 4096;
+  const filled = (): GuestRam => {
+    const ram = new GuestRam(SIZE);
+    assert.equal(ram.backWithFile(), true);
+    ram.fill(RAM_BASE, SIZE, 0x5a);
+    return ram;
+  };
+  // Freezing keeps the file's blocks as they are: only to look at them.
+  const held = fstatSync(filled().freezeFile()!).blocks;
+  const ram = filled();
+  assert.equal(releaseRange(ram, RAM_BASE + 4 * 4096, 32 * 4096), 32 * 4096);
+  // Before any read: a read of a hole of a shared mapping of a memory file allocates a page.
+  assert.equal(fstatSync(ram.freezeFile()!).blocks, held - (32 * 4096) / 512);
+  assert.equal(ram.readU8(RAM_BASE + 4 * 4096 - 1), 0x5a);
+  assert.equal(ram.readU8(RAM_BASE + 4 * 4096), 0);
+  assert.equal(ram.readU8(RAM_BASE + 36 * 4096 - 1), 0);
+  assert.equal(ram.readU8(RAM_BASE + 36 * 4096), 0x5a);
 });

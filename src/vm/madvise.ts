@@ -3,7 +3,9 @@
  * large for one, an ArrayBuffer that V8 gets from calloc); V8 maps either as private anonymous
  * memory, so its pages can be dropped with madvise(MADV_DONTNEED) (madvise(2): later reads of a
  * private anonymous mapping see zero-filled pages, which is what the balloon and free page
- * reporting promise the guest, virtio 1.2 §5.5.6). The call itself is src/sys/mem.ts.
+ * reporting promise the guest, virtio 1.2 §5.5.6). A booted VM's RAM is a shared mapping of a
+ * memory file instead (GuestRam.backWithFile, for fork): its pages are dropped from the file with
+ * MADV_REMOVE, with the same zeros after. The call itself is src/sys/mem.ts.
  */
 import { VmError } from "./errors.js";
 import { adviseMergeable, dropPages, hostAddress } from "../sys/mem.js";
@@ -30,7 +32,7 @@ export function releaseRange(ram: GuestRam, gpa: number, len: number): number {
     const base = address + ram.byteOffset;
     const a = Math.ceil((base + off) / PAGE_SIZE) * PAGE_SIZE - base;
     const b = Math.floor((base + off + len) / PAGE_SIZE) * PAGE_SIZE - base;
-    if (b > a && dropPages(base + a, b - a)) {
+    if (b > a && dropPages(base + a, b - a, ram.fileShared)) {
       ram.u8.fill(0, off, a);
       ram.u8.fill(0, b, off + len);
       released = b - a;

@@ -96,7 +96,10 @@ async function route(req: IncomingMessage, res: ServerResponse, vm: VmContext): 
       return fail(res, 400, "BAD_SNAPSHOT", 'body must be {"dir": "/absolute/path"}');
     const t0 = performance.now();
     try {
-      const m = await vm.snapshot(b.dir, b.hashRam === false ? { hashRam: false } : {});
+      const m = await vm.snapshot(b.dir, {
+        ...(b.hashRam === false ? { hashRam: false } : {}),
+        ...(b.linkRam === true ? { linkRam: true } : {}),
+      });
       json(res, 200, { dir: b.dir, ramBytes: m.ram.size, tookMs: performance.now() - t0 } satisfies SnapshotInfo);
     } catch (e) {
       if (!isCorralError(e)) throw e;

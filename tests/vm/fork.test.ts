@@ -1,7 +1,9 @@
 // Fork with a real guest (issue 16 item 4): two clones of a running VM answer exec, each with its
 // own name as hostname; Linux's vmgenid driver (bound to Corral's "microsoft,vmgenid" device)
 // saw the generation ID change and reseeded the kernel's RNG; what a clone writes stays in it.
-// --count 0 and more clones than the host's free memory are refused before anything starts.
+// --count 0, more clones than the host's free memory, and a parent that is not running are refused
+// before anything starts. Writes after the fork (the parent's, a clone's) never reach another, also
+// on a second fork of the same parent.
 // The parent has a port forward: it keeps it, and its clones (which could not listen on the same
 // host port) start without one (src/snapshot/clone-net.ts).
 import assert from "node:assert/strict";
@@ -70,6 +72,39 @@ test("fork --count 2: clones answer exec with their own hostname and a new VM ge
 
   // The parent's forward still reaches its httpd.
   assert.equal(await (await fetch(`http://127.0.0.1:${port}/x`)).text(), "served\n");
+
+  // The parent writes after the fork (a file and 4 MiB of new pages): no clone sees either; a
+  // clone's 4 MiB stay its own. The parent's RAM was a memory file its clones map (write.ts
+  // linkRam): the parent now writes into pages of its own, never into that file.
+  const big = "dd if=/dev/urandom of=/tmp/big bs=64k count=64 2>/dev/null && md5sum /tmp/big | cut -c1-32";
+  const parentSum = await sh(parent, `echo later > /tmp/after && ${big}`);
+  const bSum = await sh(b, big);
+  assert.notEqual(parentSum, bSum);
+  for (const c of clones) assert.equal(await sh(c, "cat /tmp/after 2>/dev/null || echo none"), "none");
+  assert.equal(await sh(a, "cat /tmp/big 2>/dev/null | wc -c"), "0");
+  assert.equal(await sh(parent, "md5sum /tmp/big | cut -c1-32"), parentSum);
+  assert.equal(await sh(b, "md5sum /tmp/big | cut -c1-32"), bSum);
+});
+
+test("a second fork of the same parent (its RAM now private to it): the clone starts from the parent as it is now", async () => {
+  const [c] = (await parent.fork({ count: 1 })) as [Vm];
+  vms.push(c);
+  assert.equal(await sh(c, "cat /tmp/after"), "later");
+  assert.equal(await sh(c, "cat /tmp/mark"), "parent");
+  const sum = await sh(parent, "md5sum /tmp/big | cut -c1-32");
+  assert.equal(await sh(c, "md5sum /tmp/big | cut -c1-32"), sum);
+  await sh(parent, "echo again > /tmp/after");
+  await sh(c, "echo clone-c > /tmp/mark");
+  assert.equal(await sh(c, "cat /tmp/after"), "later");
+  assert.equal(await sh(parent, "cat /tmp/mark"), "parent");
+});
+
+test("a fork of a VM that is not running: one line, nothing started", () => {
+  const r = spawnSync(process.execPath, [CORRAL, "fork", `${NAME}-none`, "--count", "1"], { encoding: "utf8" });
+  assert.notEqual(r.status, 0);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /no running VM named/);
+  assert.equal(readdirSync(vmsRoot()).filter((n) => n.startsWith(`${NAME}-none`)).length, 0);
 });
 
 test("--count 0, or more clones than free memory holds: refused before anything starts", () => {

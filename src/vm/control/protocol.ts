@@ -84,6 +84,8 @@ export interface SnapshotBody {
   dir: string;
   /** Hash RAM for the manifest (default true; a fork's own short-lived snapshot skips it). */
   hashRam?: boolean;
+  /** Link RAM's memory file instead of writing RAM (a fork's own snapshot: src/snapshot/write.ts linkRam). */
+  linkRam?: boolean;
 }
 
 export interface SnapshotInfo {

@@ -1,7 +1,7 @@
 import { CorralError } from "../errors.js";
 import { readSync } from "node:fs";
 import { HART_AREA, HART_SLOTS, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
-import { hostAddress, mapFilePrivate } from "../sys/mem.js";
+import { hostAddress, mapFilePrivate, populatePages, residentPages, type ResidentPages } from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
 const WASM_PAGE = 65536;
@@ -142,6 +142,32 @@ export class GuestRam implements GuestMemory {
       done += n;
     }
     return "copied";
+  }
+
+  /** RAM's host address when it is page-aligned memory of this thread's (not shared between threads). */
+  private hostStart(): number | undefined {
+    const at = this.shared ? undefined : hostAddress(this.buffer);
+    return at !== undefined && (at + this.byteOffset) % PAGE_SIZE === 0 ? at + this.byteOffset : undefined;
+  }
+
+  /**
+   * The RAM pages the host has mapped, read only and written (since RAM was last mapped from a
+   * file; all that were written, for RAM never mapped), ascending; none where the host does not
+   * say (sys/mem.ts residentPages).
+   */
+  residentPages(): ResidentPages {
+    const at = this.hostStart();
+    return (at !== undefined ? residentPages(at, this.size) : undefined) ?? { read: [], written: [] };
+  }
+
+  /**
+   * Fault `pages` (RAM page numbers, ascending) in now, writable or readable, in a few system
+   * calls instead of a host page fault at each first touch (sys/mem.ts populatePages); returns
+   * how many were.
+   */
+  populate(pages: readonly number[], writable: boolean): number {
+    const at = this.hostStart();
+    return at !== undefined ? populatePages(at, pages, writable) : 0;
   }
 
   /** The jump cache's bytes in `memory` for the one code cache that claims them, or -1. */

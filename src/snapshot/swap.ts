@@ -8,6 +8,14 @@
  * page that held cached code is compared before and after, and dropped from the cache only if
  * its bytes changed. Two snapshots of one image share the kernel's text, so a restore into a
  * warm machine starts with the kernel's hot paths already decoded and compiled.
+ *
+ * The pages the old RAM had mapped are mapped again right after, those it had written writable:
+ * the warm-up ran what a restore runs (the clock, execs) from a snapshot of the same kind, so the
+ * restored guest's first exec touches mostly the same pages (kernel text and data, its stacks,
+ * page tables, slab and free pages). Each first touch of a page of the new mapping is a host page
+ * fault, which on this project's hosts (themselves VMs) costs 16 to 90 us; madvise's
+ * MADV_POPULATE_READ and MADV_POPULATE_WRITE do the same work at 1 to 3 us a page
+ * (docs/benchmarks.md, "Restore to its first exec: host page faults, warm code, the launch reply").
  */
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
@@ -18,8 +26,12 @@ export interface SwapResult {
   /** Of those, the pages whose bytes the new RAM changed (their blocks dropped). */
   dropped: number;
   how: "mapped" | "copied";
-  /** Host time of the mapping, and of the comparison after it. */
+  /** Pages of the old RAM mapped (read or written), and how many were mapped again from the new. */
+  resident: number;
+  populated: number;
+  /** Host time of the mapping, of mapping the pages again, and of the comparison after it. */
   mapMs: number;
+  populateMs: number;
   compareMs: number;
 }
 
@@ -34,9 +46,12 @@ export function swapRam(m: Machine, fd: number): SwapResult {
   // The old bytes of the code pages only: a few MiB at most, not RAM.
   const before = Buffer.allocUnsafe(pages.length * PAGE_SIZE);
   pages.forEach((p, i) => before.set(ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
+  const resident = ram.residentPages();
   const t0 = performance.now();
   const how = ram.loadFrom(fd);
-  const mapMs = performance.now() - t0;
+  const t1 = performance.now();
+  const populated = how === "mapped" ? ram.populate(resident.read, false) + ram.populate(resident.written, true) : 0;
+  const t2 = performance.now();
   let dropped = 0;
   pages.forEach((p, i) => {
     const now = ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
@@ -45,5 +60,14 @@ export function swapRam(m: Machine, fd: number): SwapResult {
       dropped++;
     }
   });
-  return { codePages: pages.length, dropped, how, mapMs, compareMs: performance.now() - t0 - mapMs };
+  return {
+    codePages: pages.length,
+    dropped,
+    how,
+    resident: resident.read.length + resident.written.length,
+    populated,
+    mapMs: t1 - t0,
+    populateMs: t2 - t1,
+    compareMs: performance.now() - t2,
+  };
 }

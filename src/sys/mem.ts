@@ -3,12 +3,18 @@
  * large ArrayBuffer, as private anonymous memory, so madvise(MADV_DONTNEED) drops its pages and
  * later reads see zero-filled pages (madvise(2)).
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { sys, type Libc } from "./libc.js";
 import {
   MADV_DONTNEED,
   MADV_MERGEABLE,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
   MADV_UNMERGEABLE,
   MAP_FIXED,
+  PAGEMAP_ENTRY,
+  PAGEMAP_FILE,
+  PAGEMAP_PRESENT,
   MAP_PRIVATE,
   PROT_READ,
   PROT_WRITE,
@@ -77,4 +83,76 @@ export function mapFilePrivate(addr: number, len: number, fd: number): void {
   if (f === null) throw new SysError("MMAP_FAILED", "mmap of guest RAM", 38 /* ENOSYS */);
   const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
   if (got !== BigInt(addr)) throw new SysError("MMAP_FAILED", "mmap of guest RAM", f.errno());
+}
+
+/** The host's page size, which /proc/self/pagemap counts in (4 KiB on every host Corral runs on). */
+const HOST_PAGE = 4096;
+
+/** The pages of a range the host has mapped: read only (still the file's), and written. */
+export interface ResidentPages {
+  /** Present and still the mapped file's page (read, never written). */
+  read: number[];
+  /** Present and this process's own copy: written since the range was mapped from a file (any, for anonymous memory). */
+  written: number[];
+}
+
+/**
+ * Which pages of [addr, addr+len) are mapped, and which of them this process wrote
+ * (/proc/self/pagemap, layout.ts): host page indexes from `addr`, ascending; undefined when
+ * pagemap cannot be read. `addr` and `len` must be page-aligned.
+ */
+export function residentPages(addr: number, len: number): ResidentPages | undefined {
+  const n = Math.floor(len / HOST_PAGE);
+  const buf = Buffer.alloc(n * PAGEMAP_ENTRY);
+  let fd: number;
+  try {
+    fd = openSync("/proc/self/pagemap", "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    for (let done = 0; done < buf.length;) {
+      const got = readSync(fd, buf, done, buf.length - done, (addr / HOST_PAGE) * PAGEMAP_ENTRY + done);
+      if (got <= 0) return undefined;
+      done += got;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+  // The high 32 bits of each little-endian entry hold both flags: no BigInt per page.
+  const hi = new Uint32Array(buf.buffer, buf.byteOffset, n * 2);
+  const present = Number(PAGEMAP_PRESENT >> 32n);
+  const file = Number(PAGEMAP_FILE >> 32n);
+  const out: ResidentPages = { read: [], written: [] };
+  for (let i = 0; i < n; i++) {
+    const h = hi[i * 2 + 1]!;
+    if ((h & present) === 0) continue;
+    (h & file ? out.read : out.written).push(i);
+  }
+  return out;
+}
+
+/**
+ * Fault the pages `pages` (host page indexes from `addr`, ascending) in now, writable (as a write
+ * would: a private file mapping's page is copied) or readable, one madvise(MADV_POPULATE_WRITE or
+ * MADV_POPULATE_READ) per run of consecutive pages: a host page fault per page enters and leaves
+ * the kernel, which on a host that is itself a VM costs tens of microseconds; the kernel's own
+ * loop costs 1 to 3. Returns the pages populated; a kernel without these (before 5.14) or no FFI
+ * populates none, and the pages fault in as they are touched.
+ */
+export function populatePages(addr: number, pages: readonly number[], writable: boolean): number {
+  const f = load();
+  if (f === null) return 0;
+  const advice = writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+  let done = 0;
+  for (let i = 0; i < pages.length;) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    if (f.madvise(BigInt(addr + pages[i]! * HOST_PAGE), (j - i) * HOST_PAGE, advice) !== 0) return done;
+    done += j - i;
+    i = j;
+  }
+  return done;
 }

@@ -84,7 +84,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
   await stopPool();
   // Interrupted: the pool's processes go (the VMs are stopped by the handler, main.ts).
   const release = onInterrupt(() => stopPool());
-  const tmp = tempDir("corral-bench-snap-", "/dev/shm");
+  // Named after this process, so a test interrupting one bench can tell its directory from another's.
+  const tmp = tempDir(`corral-bench-snap-${process.pid}-`, "/dev/shm");
   const name = `bench-snap-${process.pid}`;
   const t0 = performance.now();
   const parent = await Corral.start({ name, memory: "256M" });

@@ -9,13 +9,14 @@
  * its bytes changed. Two snapshots of one image share the kernel's text, so a restore into a
  * warm machine starts with the kernel's hot paths already decoded and compiled.
  *
- * The pages the old RAM had mapped are mapped again right after, those it had written writable:
- * the warm-up ran what a restore runs (the clock, execs) from a snapshot of the same kind, so the
- * restored guest's first exec touches mostly the same pages (kernel text and data, its stacks,
- * page tables, slab and free pages). Each first touch of a page of the new mapping is a host page
- * fault, which on this project's hosts (themselves VMs) costs 16 to 90 us; madvise's
- * MADV_POPULATE_READ and MADV_POPULATE_WRITE do the same work at 1 to 3 us a page
- * (docs/benchmarks.md, "Restore to its first exec: host page faults, warm code, the launch reply").
+ * The pages the old RAM had written are faulted in writable again right after: the warm-up ran
+ * what a restore runs (the clock, execs) from a snapshot of the same kind, so the restored guest's
+ * first exec writes mostly the same pages (its kernel stacks, page tables, slab and free pages).
+ * Each first write to a page of the new copy-on-write mapping is a host page fault, which on this
+ * project's hosts (themselves VMs) costs 16 to 90 us; madvise(MADV_POPULATE_WRITE) copies the same
+ * pages at about 2.5 us each. The pages it only read (about 4,000, against about 260 written) are
+ * left to fault in: populating them too cost 10 to 30 ms more here and did not lower the first
+ * exec's faults (docs/benchmarks.md, "Restore to its first exec").
  */
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
@@ -26,10 +27,10 @@ export interface SwapResult {
   /** Of those, the pages whose bytes the new RAM changed (their blocks dropped). */
   dropped: number;
   how: "mapped" | "copied";
-  /** Pages of the old RAM mapped (read or written), and how many were mapped again from the new. */
-  resident: number;
+  /** Pages the old RAM had written, and how many of them were faulted in writable again. */
+  written: number;
   populated: number;
-  /** Host time of the mapping, of mapping the pages again, and of the comparison after it. */
+  /** Host time of the mapping, of faulting the written pages in, and of the comparison after it. */
   mapMs: number;
   populateMs: number;
   compareMs: number;
@@ -46,11 +47,11 @@ export function swapRam(m: Machine, fd: number): SwapResult {
   // The old bytes of the code pages only: a few MiB at most, not RAM.
   const before = Buffer.allocUnsafe(pages.length * PAGE_SIZE);
   pages.forEach((p, i) => before.set(ram.u8.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE), i * PAGE_SIZE));
-  const resident = ram.residentPages();
+  const written = ram.residentPages().written;
   const t0 = performance.now();
   const how = ram.loadFrom(fd);
   const t1 = performance.now();
-  const populated = how === "mapped" ? ram.populate(resident.read, false) + ram.populate(resident.written, true) : 0;
+  const populated = how === "mapped" ? ram.populate(written, true) : 0;
   const t2 = performance.now();
   let dropped = 0;
   pages.forEach((p, i) => {
@@ -64,7 +65,7 @@ export function swapRam(m: Machine, fd: number): SwapResult {
     codePages: pages.length,
     dropped,
     how,
-    resident: resident.read.length + resident.written.length,
+    written: written.length,
     populated,
     mapMs: t1 - t0,
     populateMs: t2 - t1,

@@ -36,7 +36,11 @@ import { epochMs } from "./phases.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
-/** Execs run in the throwaway machine. */
+/**
+ * Execs run in the warm-up. A restore's first exec on the warm machine cost 90 ms of host CPU after 3
+ * (the next ones 89, 80, 77, 62, 37: kernel blocks run a few hundred times an exec reach the wasm
+ * tier only after several execs), 70 ms after 20 (docs/benchmarks.md, "Restore to its first exec").
+ */
 const WARM_EXECS = 20;
 
 /**

@@ -112,6 +112,18 @@ describe("RISC-V ISA programs", () => {
           verdict(program, `Corral with CORRAL_HOT_BLOCK=1 CORRAL_TIER=${tier}`, r);
         });
       }
+      // The wasm tier takes a fused multiply-add's value from the host's FMA when it has one
+      // (src/cpu/wasm/hw-fma.ts); the emulation a host without it gets is checked here too.
+      if (program === "fp-inline")
+        test("Corral, every block compiled by the wasm tier, without the host's FMA", async () => {
+          const env = { ...process.env, CORRAL_HOT_BLOCK: "1", CORRAL_TIER: "wasm", CORRAL_HW_FMA: "0" };
+          const r = await run(
+            process.execPath,
+            [join(ROOT, "bin", "corral.js"), "run", ...b.corral, "--firmware", elf],
+            env,
+          );
+          verdict(program, "Corral with CORRAL_HOT_BLOCK=1 CORRAL_TIER=wasm CORRAL_HW_FMA=0", r);
+        });
     });
   }
 });

@@ -16,6 +16,22 @@ test("fpbench gives the same checksum on Corral and on QEMU", async () => {
   assert.equal(r.qemu.kernelMs.length, 1);
 });
 
+// Above, the kernels' first thousands of passes run in the interpreter; here every block is
+// compiled by the wasm tier before its first run (CORRAL_HOT_BLOCK=1), so every FP op of the
+// checksum comes from compiled code: its inline forms, with fflags.NX clear and then set (the
+// FAST forms of src/cpu/wasm/emit-fp.ts, and the host's fused multiply-add, wasm/hw-fma.ts).
+test("fpbench gives QEMU's checksum with every block compiled by the wasm tier from its first run", async () => {
+  const saved = process.env["CORRAL_HOT_BLOCK"];
+  process.env["CORRAL_HOT_BLOCK"] = "1";
+  try {
+    const r = await benchFp(1, CORRAL, { steps: 2_000, mmRounds: 2 });
+    assert.match(r.checksum, /^energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}$/);
+  } finally {
+    if (saved === undefined) delete process.env["CORRAL_HOT_BLOCK"];
+    else process.env["CORRAL_HOT_BLOCK"] = saved;
+  }
+});
+
 test("a run without the result line is reported, not taken for a result", () => {
   const p = parseFpResult("fpbench energy 0 0 matmul 0\n");
   assert.ok("problem" in p);

@@ -16,12 +16,20 @@
  *   - FSGNJ*.D and FMV between x and f registers move bits (no flags, no canonicalization).
  *   - FMADD/FMSUB/FNMSUB/FNMADD.D as the arithmetic above (fast.ts fmaD).
  * Everything else (single precision arithmetic, conversions, FCLASS) calls its closure.
+ *
+ * Two things make the common case cheap (docs/benchmarks.md, "Floating point in the wasm tier,
+ * second session"): once fflags.NX is set, FS Dirty and frm RNE (checked once per pass, the FAST
+ * local), the arithmetic needs no inexactness test, only a test of the result for the other
+ * flags; and the f registers live in the Emitter's register cache (fpair), in locals within a
+ * pass and across the passes of a looping block, as the x registers do. What a pass has proven
+ * about FS (on; Dirty) is known at compile time, so only its first FP op checks it.
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
 import { Op } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
+import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** fflags' inexact bit (unprivileged spec, "Floating-Point Control and Status Register"). */
@@ -74,7 +82,21 @@ const enum F {
   W,
   X1,
   X2,
+  /** This pass's frm = RNE (0/1), and "FS Dirty, frm RNE, NX already set" (Mode locals). */
+  RNE,
+  FAST,
+  /** fma: the product a*b is zero (0/1). */
+  PZ,
 }
+
+/**
+ * The register pair (the Emitter's register cache, which addresses pair p at HartArea.x + 4p) of
+ * f register r: f[r] is at HartArea.f + 8r, so its pair is (HartArea.f - HartArea.x) / 4 + 2r,
+ * clear of the x pairs (0..64) and of the scratch locals F (200 up). Held in i64 locals like
+ * the x registers, across the passes of a looping block too.
+ */
+export const fpair = (r: number): number => FPAIRS + 2 * r;
+const FPAIRS = (HartArea.f - HartArea.x) / 4;
 
 /** The fields of an OP-FP word this file handles, or null (the closure runs it). */
 interface FpOp {
@@ -104,39 +126,126 @@ export function fpIntRegs(inst: number): { d: number; a: number } {
   return { d: 0, a: 0 };
 }
 
+/**
+ * Add the f registers (as fpair) that op entry `e` may read to `regs` and those it may write to
+ * `written` too (emit.ts heldRegs); returns whether `e` is an F/D kind, whose d and b fields
+ * then name f registers, not x registers. Every OP-FP and fused form counts its rd as written:
+ * for the few whose rd is an x register that is only a needless load and store.
+ */
+export function fpHeld(e: Entry, regs: Set<number>, written: Set<number>): boolean {
+  const [kind, d, , b, w1] = e;
+  const add = (r: number, w: boolean): void => {
+    regs.add(fpair(r));
+    if (w) written.add(fpair(r));
+  };
+  switch (kind) {
+    case K.FLW:
+    case K.FLD:
+      add(d / 2, true);
+      return true;
+    case K.FSW:
+    case K.FSD:
+      add(b / 2, false);
+      return true;
+    case K.FP:
+      add((w1 >>> 7) & 31, true);
+      add((w1 >>> 15) & 31, false);
+      add((w1 >>> 20) & 31, false);
+      add(w1 >>> 27, false);
+      return true;
+    default:
+      return false;
+  }
+}
+
 /** Emits the F and D forms above inline. */
 export class FpEmitter extends ExtEmitter {
+  /**
+   * What the code emitted so far in this pass proves about the FP state (compile-time, reset at
+   * each member's start, which is also the loop's head, and after every closure, which may write
+   * mstatus, frm or fflags): FS not Off (an FP op ran without trapping: every form and its
+   * closure trap when FS is Off), FS Dirty (a form that dirties it ran), and the RNE and FAST
+   * locals computed. Only CSR writes (closures) clear FS, frm or fflags bits; FP ops only set them.
+   */
+  private fsOn = false;
+  private fsDirty = false;
+  private modeKnown = false;
+
+  override member(id: number, off: number, exitDepth: number): void {
+    super.member(id, off, exitDepth);
+    this.fsOn = this.fsDirty = this.modeKnown = false;
+  }
+  override forget(): void {
+    super.forget();
+    this.fsOn = this.fsDirty = this.modeKnown = false;
+  }
+
+  /**
+   * Compute the RNE and FAST locals once per pass (at the top level, before an op's if). FAST:
+   * FS is Dirty, frm is RNE and fflags.NX is set, so an op whose only possible flag is NX need not
+   * find out whether it is inexact, set NX or dirty FS: all three are already so (NX is sticky;
+   * QEMU's hardfloat path rests on the same fact). The state only grows within the pass.
+   */
+  private mode(): void {
+    if (this.modeKnown) return;
+    const c = this.c;
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I64ExtendI32U).set(this.local(F.RNE));
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq);
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32And).op(Op.I32And);
+    c.get(this.local(F.RNE)).op(Op.I32WrapI64).op(Op.I32And).op(Op.I64ExtendI32U).set(this.local(F.FAST));
+    this.modeKnown = true;
+  }
+  private fast(): void {
+    this.c.get(this.local(F.FAST)).op(Op.I32WrapI64);
+  }
   /**
    * Op `k`, entry `e` of kind FLW, FLD, FSW, FSD or FP: emit it inline and return true, or emit
    * nothing and return false (the caller calls its closure).
    */
   fp(e: Entry, k: number): boolean {
     const [kind, d, a, b, w1] = e;
+    let dirties = true;
     switch (kind) {
       case K.FLW:
       case K.FLD:
         this.fpLoad(kind === K.FLD, d, a, w1, k);
-        return true;
+        break;
       case K.FSW:
       case K.FSD:
         this.fpStore(kind === K.FSD, a, b, w1, k);
-        return true;
-      case K.FP:
-        return this.fma(w1, k) || this.opFp(w1, k);
+        dirties = false;
+        break;
+      case K.FP: {
+        if (this.fma(w1, k)) break;
+        const r = this.opFp(w1, k);
+        if (r === null) return false;
+        dirties = r;
+        break;
+      }
       default:
         return false;
     }
+    // Past the op, on either arm, FS is on (else it trapped) and, where it dirties FS, Dirty.
+    this.fsOn = true;
+    if (dirties) this.fsDirty = true;
+    return true;
   }
 
   /** Push the i32 1 when mstatus.FS is not Off (and, `dynRne`, frm is RNE), else 0. */
   private enabled(dynRne: boolean): void {
     const c = this.c;
-    c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(0).op(Op.I32Ne);
-    if (dynRne) c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I32And);
+    if (this.fsOn) c.i32(1);
+    else c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(0).op(Op.I32Ne);
+    if (dynRne) {
+      if (this.modeKnown) c.get(this.local(F.RNE)).op(Op.I32WrapI64);
+      else c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz);
+      c.op(Op.I32And);
+    }
   }
 
   /** mstatus.FS = Dirty (Hart.markFsDirty). */
   private markDirty(): void {
+    if (this.fsDirty) return;
     const c = this.c;
     c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32Or);
     c.mem(Op.I32Store, 2, HartArea.mstatus);
@@ -144,7 +253,8 @@ export class FpEmitter extends ExtEmitter {
 
   /**
    * The other arm of an inline form's `if`: op `k`'s closure, with the registers dirty before
-   * the op stored first; it writes x register pair `xd` (if not 0), taken back after it.
+   * the op stored first; it writes register pair `xd` (x or f, fpair; if not 0), taken back after
+   * it, so that the pair's local holds its value after the op on either arm.
    */
   private slow(k: number, dirtyBefore: ReadonlySet<number>, xd = 0): void {
     this.flush(false, dirtyBefore);
@@ -159,30 +269,35 @@ export class FpEmitter extends ExtEmitter {
   /** FLW/FLD (f register pair `d`) from rs1 + imm: the TLB fast path, a single NaN-boxed. */
   private fpLoad(double: boolean, d: number, a: number, imm: number, k: number): void {
     const c = this.c;
+    const fd = fpair(d / 2);
+    this.touch(a);
     const dirtyBefore = new Set(this.dirty);
     this.probe(a, imm, double ? 8 : 4, L.RT);
     this.enabled(false);
     c.op(Op.I32And).open(Op.If);
-    c.get(L.HB);
-    this.ramAddr();
-    if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
-    else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
-    c.mem(Op.I64Store, 3, HartArea.f + 4 * d);
+    this.setReg(fd, () => {
+      this.ramAddr();
+      if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
+      else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
+    });
     this.markDirty();
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fd);
     c.op(Op.End);
   }
 
   /** FSW/FSD of f register pair `b` to rs1 + imm (FS unchanged, as the closure leaves it). */
   private fpStore(double: boolean, a: number, b: number, imm: number, k: number): void {
     const c = this.c;
+    const fb = fpair(b / 2);
+    this.touch(a);
+    this.touch(fb);
     const dirtyBefore = new Set(this.dirty);
     this.probe(a, imm, double ? 8 : 4, L.WT);
     this.enabled(false);
     c.op(Op.I32And).open(Op.If);
     this.ramAddr();
-    c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 4 * b);
+    this.reg(fb);
     c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
     c.op(Op.Else);
     this.slow(k, dirtyBefore);
@@ -195,9 +310,20 @@ export class FpEmitter extends ExtEmitter {
   private fset(l: F): void {
     this.c.op(Op.I64ReinterpretF64).set(this.local(l));
   }
-  /** Push f register r as an f64. */
+  /** Load f registers `rs` into their locals (at an op's top level, before its if: Emitter.touch). */
+  private fsrc(...rs: number[]): void {
+    for (const r of rs) this.touch(fpair(r));
+  }
+  /** Push f register r (fsrc'd) as an f64. */
   private freg(r: number): void {
-    this.c.get(L.HB).mem(Op.F64Load, 3, HartArea.f + 8 * r);
+    this.c.get(this.local(fpair(r))).op(Op.F64ReinterpretI64);
+  }
+  /** f[rd] = the f64 `value` pushes. */
+  private fwrite(rd: number, value: () => void): void {
+    this.setReg(fpair(rd), () => {
+      value();
+      this.c.op(Op.I64ReinterpretF64);
+    });
   }
 
   /** Pushes (i32) whether neither f[rs1] nor f[rs2] is a NaN, ANDed into the i32 below it (x == x). */
@@ -215,78 +341,82 @@ export class FpEmitter extends ExtEmitter {
   private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>): void {
     const c = this.c;
     c.get(L.OFF).open(Op.If);
-    c.get(L.HB);
-    this.fget(F.R);
-    c.mem(Op.F64Store, 3, HartArea.f + 8 * rd);
-    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).get(L.IDX).i32(NX).op(Op.I32Mul).op(Op.I32Or);
+    this.setReg(fpair(rd), () => void this.c.get(this.local(F.R)));
+    c.get(L.IDX).open(Op.If);
+    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
     c.mem(Op.I32Store, 2, HartArea.fflags);
+    c.op(Op.End);
     this.markDirty();
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
   }
 
-  /** OP-FP word `inst`, op `k`; false when not one of the forms inlined here. */
-  private opFp(inst: number, k: number): boolean {
+  /**
+   * OP-FP word `inst`, op `k`: null when not one of the forms inlined here, else whether it dirties
+   * FS (as its closure does).
+   */
+  private opFp(inst: number, k: number): boolean | null {
     const o = opFp(inst);
-    if (o === null) return false;
+    if (o === null) return null;
     const { f5, rd, rm, rs1, rs2 } = o;
     switch (f5) {
       case F_ADD:
       case F_SUB:
       case F_MUL:
       case F_DIV:
-        if (rm !== RNE && rm !== DYN) return false;
+        if (rm !== RNE && rm !== DYN) return null;
         this.arith(f5, rd, rs1, rs2, rm === DYN, k);
         return true;
       case F_SQRT:
-        if (rs2 !== 0 || (rm !== RNE && rm !== DYN)) return false;
+        if (rs2 !== 0 || (rm !== RNE && rm !== DYN)) return null;
         this.arith(f5, rd, rs1, rs1, rm === DYN, k);
         return true;
       case F_SGNJ:
-        if (rm > 2) return false;
+        if (rm > 2) return null;
         this.sgnj(rm, rd, rs1, rs2, k);
         return true;
       case F_CMP:
-        if (rm > 2) return false;
+        if (rm > 2) return null;
         this.compare(rm, rd, rs1, rs2, k);
-        return true;
+        return false;
       case F_MINMAX:
-        if (rm > 1) return false;
+        if (rm > 1) return null;
         this.minMax(rm === 1, rd, rs1, rs2, k);
         return true;
       case F_MV_X:
-        if (rs2 !== 0 || rm !== 0) return false;
+        if (rs2 !== 0 || rm !== 0) return null;
         this.moves(true, rd, rs1, k);
-        return true;
+        return false;
       case F_MV_F:
-        if (rs2 !== 0 || rm !== 0) return false;
+        if (rs2 !== 0 || rm !== 0) return null;
         this.moves(false, rd, rs1, k);
         return true;
       default:
-        return false;
+        return null;
     }
   }
 
   /** FSGNJ.D, FSGNJN.D, FSGNJX.D (`op` 0, 1, 2) on the raw bits, as ops-misc.ts sgnjD. */
   private sgnj(op: number, rd: number, rs1: number, rs2: number, k: number): void {
     const c = this.c;
+    this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
-    const raw = (r: number): void => void c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 8 * r);
+    const raw = (r: number): void => void c.get(this.local(fpair(r)));
     this.enabled(false);
     c.open(Op.If);
-    c.get(L.HB);
-    raw(rs1);
-    c.i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // the magnitude
-    if (op === 2) raw(rs1);
-    raw(rs2);
-    if (op === 1) c.i64(-1).op(Op.I64Xor);
-    if (op === 2) c.op(Op.I64Xor);
-    c.i64(63).op(Op.I64ShrU).i64(63).op(Op.I64Shl).op(Op.I64Or); // the sign bit alone
-    c.mem(Op.I64Store, 3, HartArea.f + 8 * rd);
+    this.setReg(fpair(rd), () => {
+      raw(rs1);
+      c.i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // the magnitude
+      if (op === 2) raw(rs1);
+      raw(rs2);
+      if (op === 1) c.i64(-1).op(Op.I64Xor);
+      if (op === 2) c.op(Op.I64Xor);
+      c.i64(63).op(Op.I64ShrU).i64(63).op(Op.I64Shl).op(Op.I64Or); // the sign bit alone
+    });
     this.markDirty();
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
   }
 
@@ -294,19 +424,18 @@ export class FpEmitter extends ExtEmitter {
   private moves(toX: boolean, rd: number, rs1: number, k: number): void {
     const c = this.c;
     const xd = rd === 0 ? 64 : 2 * rd;
-    if (!toX) this.touch(2 * rs1);
+    if (toX) this.fsrc(rs1);
+    else this.touch(2 * rs1);
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     c.open(Op.If);
-    if (toX) this.setReg(xd, () => void c.get(L.HB).mem(Op.I64Load, 3, HartArea.f + 8 * rs1));
+    if (toX) this.setReg(xd, () => void c.get(this.local(fpair(rs1))));
     else {
-      c.get(L.HB);
-      this.reg(2 * rs1);
-      c.mem(Op.I64Store, 3, HartArea.f + 8 * rd);
+      this.setReg(fpair(rd), () => this.reg(2 * rs1));
       this.markDirty();
     }
     c.op(Op.Else);
-    this.slow(k, dirtyBefore, toX ? xd : 0);
+    this.slow(k, dirtyBefore, toX ? xd : fpair(rd));
     c.op(Op.End);
   }
 
@@ -314,6 +443,7 @@ export class FpEmitter extends ExtEmitter {
   private compare(op: number, rd: number, rs1: number, rs2: number, k: number): void {
     const c = this.c;
     const xd = rd === 0 ? 64 : 2 * rd;
+    this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     this.neitherNaN(rs1, rs2);
@@ -335,17 +465,19 @@ export class FpEmitter extends ExtEmitter {
    */
   private minMax(isMax: boolean, rd: number, rs1: number, rs2: number, k: number): void {
     const c = this.c;
+    this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     this.neitherNaN(rs1, rs2);
     c.open(Op.If);
-    c.get(L.HB);
-    this.freg(rs1);
-    this.freg(rs2);
-    c.op(isMax ? Op.F64Max : Op.F64Min).mem(Op.F64Store, 3, HartArea.f + 8 * rd);
+    this.fwrite(rd, () => {
+      this.freg(rs1);
+      this.freg(rs2);
+      c.op(isMax ? Op.F64Max : Op.F64Min);
+    });
     this.markDirty();
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
   }
 
@@ -412,7 +544,9 @@ export class FpEmitter extends ExtEmitter {
    */
   private arith(f5: number, rd: number, rs1: number, rs2: number, dyn: boolean, k: number): void {
     const c = this.c;
+    this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
+    this.mode();
     this.enabled(dyn);
     c.open(Op.If);
     this.freg(rs1);
@@ -425,14 +559,69 @@ export class FpEmitter extends ExtEmitter {
       this.fget(F.B);
       c.op(op);
     };
+    const rAbs = (): void => {
+      this.fget(F.R);
+      c.op(Op.F64Abs);
+    };
+    /** Push i32: MIN_NORMAL < |R| < inf (a normal result: no overflow, no underflow, not NaN). */
+    const normal = (): void => {
+      rAbs();
+      c.f64(MIN_NORMAL_D).op(Op.F64Gt);
+      rAbs();
+      c.f64(Infinity).op(Op.F64Lt).op(Op.I32And);
+    };
+    const isZero = (l: F): void => {
+      this.fget(l);
+      c.f64(0).op(Op.F64Eq);
+    };
+    // R: wasm's IEEE operation in round-to-nearest-even, RISC-V's value wherever it is not NaN.
+    if (f5 === F_SQRT) {
+      this.fget(F.A);
+      c.op(Op.F64Sqrt);
+    } else ab(f5 === F_MUL ? Op.F64Mul : f5 === F_DIV ? Op.F64Div : Op.F64Add);
+    this.fset(F.R);
+    c.i32(0).set(L.IDX);
+    // FAST (NX set, FS Dirty): only which results may raise a flag besides NX matters. OFF gets
+    // "the result is R with no other flag" from the result alone: a sum is exact when subnormal
+    // and overflows to infinity; a product or quotient is tiny only below the normal range
+    // (tininess after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or
+    // exactly zero from a zero operand; a square root raises NV exactly when it is NaN.
+    this.fast();
+    c.open(Op.If);
+    switch (f5) {
+      case F_ADD:
+      case F_SUB:
+        rAbs();
+        c.f64(Infinity).op(Op.F64Lt);
+        break;
+      case F_MUL:
+        normal();
+        rAbs();
+        c.f64(Infinity).op(Op.F64Lt);
+        isZero(F.A);
+        isZero(F.B);
+        c.op(Op.I32Or).op(Op.I32And).op(Op.I32Or);
+        break;
+      case F_DIV:
+        normal();
+        isZero(F.R);
+        isZero(F.A);
+        c.op(Op.I32And).op(Op.I32Or);
+        break;
+      default:
+        this.fget(F.R);
+        this.fget(F.R);
+        c.op(Op.F64Eq);
+    }
+    c.set(L.OFF);
+    c.op(Op.Else);
+    // Otherwise fpu/fast.ts's windows, where its error terms are exact, and IDX: inexact.
     switch (f5) {
       case F_ADD:
       case F_SUB:
         // s = a + b; usable while |s| < 2^1000 (no overflow, exact TwoSum); NX: its error != 0.
-        ab(Op.F64Add);
-        this.fset(F.R);
-        this.fget(F.R);
-        c.op(Op.F64Abs).f64(TWO_P1000).op(Op.F64Lt).set(L.OFF);
+        rAbs();
+        c.f64(TWO_P1000).op(Op.F64Lt).set(L.OFF);
         // bv = s - a (T); av = s - bv (AH); err = (a - av) + (b - bv).
         this.fget(F.R);
         this.fget(F.A);
@@ -453,8 +642,6 @@ export class FpEmitter extends ExtEmitter {
         this.inWindow(F.A);
         this.inWindow(F.B);
         c.op(Op.I32And).set(L.OFF);
-        ab(Op.F64Mul);
-        this.fset(F.R);
         this.fget(F.R);
         c.f64(0).op(Op.F64Ne);
         this.productInexact(F.A, F.B, () => this.fget(F.R));
@@ -467,8 +654,6 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32And);
         this.inWindow(F.B);
         c.op(Op.I32And).set(L.OFF);
-        ab(Op.F64Div);
-        this.fset(F.R);
         // Inexact unless q*b reproduces a exactly: q != 0 && (q*b != a || error(q, b) != 0).
         this.fget(F.R);
         c.f64(0).op(Op.F64Ne);
@@ -492,9 +677,6 @@ export class FpEmitter extends ExtEmitter {
         c.f64(TWO_M480 * TWO_M480).op(Op.F64Ge);
         this.fget(F.A);
         c.f64(TWO_P1000).op(Op.F64Le).op(Op.I32And).op(Op.I32Or).set(L.OFF);
-        this.fget(F.A);
-        c.op(Op.F64Sqrt);
-        this.fset(F.R);
         this.fget(F.R);
         this.fget(F.R);
         c.op(Op.F64Mul);
@@ -508,9 +690,10 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32Or).set(L.IDX);
       }
     }
+    c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
   }
 
@@ -551,7 +734,9 @@ export class FpEmitter extends ExtEmitter {
     const rs3 = inst >>> 27;
     const c = this.c;
     const g = (l: F) => (): void => this.fget(l);
+    this.fsrc(rs1, rs2, rs3);
     const dirtyBefore = new Set(this.dirty);
+    this.mode();
     this.enabled(rm === DYN);
     c.open(Op.If);
     this.freg(rs1);
@@ -562,6 +747,33 @@ export class FpEmitter extends ExtEmitter {
     this.freg(rs3);
     if (kind === 1 || kind === 3) c.op(Op.F64Neg);
     this.fset(F.C);
+    if (HW_FMA) {
+      // FAST: the host's one-rounding multiply-add (hw-fma.ts) gives the value; only NX may be
+      // raised (already set) where the result is normal, or an exact zero from a zero product
+      // and a zero addend (IEEE 754's sign, as RISC-V's); other results take the closure.
+      this.fast();
+      c.open(Op.If);
+      for (const l of [F.A, F.B, F.C]) {
+        this.fget(l);
+        c.op(SIMD, F64X2_SPLAT);
+      }
+      c.op(SIMD, ...F64X2_RELAXED_MADD).op(SIMD, F64X2_EXTRACT_LANE, 0);
+      this.fset(F.R);
+      this.fget(F.R);
+      c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
+      this.fget(F.R);
+      c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).op(Op.I32And);
+      this.fget(F.R);
+      c.f64(0).op(Op.F64Eq);
+      this.fget(F.A);
+      c.f64(0).op(Op.F64Eq);
+      this.fget(F.B);
+      c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
+      this.fget(F.C);
+      c.f64(0).op(Op.F64Eq).op(Op.I32And).op(Op.I32Or).set(L.OFF);
+      c.i32(0).set(L.IDX);
+      c.op(Op.Else);
+    }
     this.inWindow(F.A);
     this.inWindow(F.B);
     c.op(Op.I32And);
@@ -604,13 +816,26 @@ export class FpEmitter extends ExtEmitter {
     c.f64(0).op(Op.F64Ne);
     c.get(this.local(F.S)).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
     c.op(Op.Select).set(this.local(F.V));
-    // z = th + v (R); usable when |z| > 2^-1022.
+    // z = th + v (R); usable when |z| > 2^-1022. A zero product (a or b is zero: the windows
+    // leave no tiny non-zero operand) gives uh + c instead, exactly and without a flag, a zero
+    // sum's sign by IEEE 754's rule as RISC-V's (a matrix of zeros added to zeros took the closure).
+    this.fget(F.R);
+    c.f64(0).op(Op.F64Eq).op(Op.I64ExtendI32U).set(this.local(F.PZ));
+    this.fget(F.R);
+    this.fget(F.C);
+    c.op(Op.F64Add);
     this.fget(F.D);
     this.fget(F.V);
     c.op(Op.F64Add);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.Select);
     this.fset(F.R);
     this.fget(F.R);
-    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt).get(L.OFF).op(Op.I32And).set(L.OFF);
+    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Or).get(L.OFF).op(Op.I32And).set(L.OFF);
+    // Whether z is exact: not needed when FAST (NX is already set; the windows leave no other flag).
+    c.i32(0).set(L.IDX);
+    this.fast();
+    c.op(Op.I32Eqz).open(Op.If);
     this.sumError(g(F.D), g(F.V), F.R);
     this.fset(F.E3);
     // Exact: e == 0 ? e3 == 0 : (with d = v - s, w = d - e) error(d, -e, w) == 0 && e3 == w.
@@ -631,10 +856,13 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.F64Eq).op(Op.I32And);
     this.fget(F.E);
     c.f64(0).op(Op.F64Eq).op(Op.Select);
-    c.op(Op.I32Eqz).set(L.IDX);
+    c.op(Op.I32Eqz);
+    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
+    c.op(Op.End);
+    if (HW_FMA) c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
-    this.slow(k, dirtyBefore);
+    this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
     return true;
   }

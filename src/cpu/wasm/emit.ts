@@ -25,7 +25,7 @@ import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput
 import { Code, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
-import { FpEmitter, fpIntRegs } from "./emit-fp.js";
+import { FpEmitter, fpHeld, fpIntRegs } from "./emit-fp.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** Loads by kind: the fast-path opcode, and how the slow path's int32 becomes the value. */
@@ -416,9 +416,13 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
   const isReg = (p: number): boolean => p >= 2 && p <= 62 && (p & 1) === 0;
   for (const b of bs)
     for (let k = 0; k < b.count; k++) {
-      const [kind, d0, a0, r2, w1] = entryAt(b.code, k);
-      // OP-FP names f registers, and x registers only in its word (emit-fp.ts).
-      const { d, a } = kind === K.FP ? fpIntRegs(w1) : { d: d0, a: a0 };
+      const entry = entryAt(b.code, k);
+      const [kind, d0, a0, b0, w1] = entry;
+      // F/D kinds name f registers (held as emit-fp.ts fpair), and OP-FP x registers only in its
+      // word (emit-fp.ts).
+      const fp = fpHeld(entry, regs, written);
+      const { d, a } = kind === K.FP ? fpIntRegs(w1) : { d: fp ? 0 : d0, a: a0 };
+      const r2 = fp ? 0 : b0;
       if (isReg(d)) {
         written.add(d);
         regs.add(d);

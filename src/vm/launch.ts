@@ -106,13 +106,14 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.
   const taken = o.restore ? await takeFromPool({ name, cfg }, home).catch(() => undefined) : undefined;
   const pid = taken?.pid ?? spawnDaemon(name, cfg, logPath);
+  // Refilled at once: the new pool process starts (niced, pool.ts POOL_NICE) while this VM restores,
+  // not on the way from "running" to the caller's first exec.
   if (taken) {
+    refillPool(daemonNodeFlags(), home);
     // The pool process says when the VM runs (pool.ts TAKEN_REPLY): no round trips to the control
     // socket of a process whose thread the guest shares. Otherwise the loop below finds out why.
     const timer = new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref());
     const running = o.waitForAgent === false || (await Promise.race([taken.running, timer]));
-    // Refilled once this VM runs: a new pool process's start would take the CPU from it.
-    refillPool(daemonNodeFlags(), home);
     if (running && readRecord(name, home)?.pid === pid) return client;
   }
   for (;;) {

@@ -18,6 +18,7 @@ import { MmioBus } from "../devices/bus.js";
 import type { Uart16550 } from "../devices/uart16550.js";
 import type { SavedState } from "../snapshot/state.js";
 import { HartThreads } from "./threads/run.js";
+import type { SampledHart } from "../profile/guest.js";
 
 /** Why a machine stopped. */
 export type MachineExit =
@@ -74,10 +75,15 @@ export class Machine implements HartHost {
   /** Instructions retired by all harts. */
   retired = 0;
   /**
+   * Of those, by hart, the ones retired in compiled code, once a run on threads ended (the SMP
+   * tests check that each hart's thread compiles and runs code; empty otherwise).
+   */
+  retiredCompiled: number[] = [];
+  /**
    * Called after each hart's slice with the instructions it retired (`corral run --profile`,
    * src/profile/): null unless profiling, so a run without a profile pays one test per slice.
    */
-  sampler: ((h: Hart, retired: number) => void) | null = null;
+  sampler: ((h: SampledHart, retired: number) => void) | null = null;
 
   constructor(
     readonly ram: GuestRam,
@@ -89,8 +95,8 @@ export class Machine implements HartHost {
   }
 
   // ---- HartHost ----
-  codeWritten(ramPage: number): void {
-    this.cache.invalidatePage(ramPage);
+  codeWritten(ramPage: number, inPage: number, size: number): void {
+    this.cache.codeWritten(ramPage, inPage, size);
   }
   wake(_h: Hart): void {
     const w = this.wakeUp;
@@ -195,6 +201,7 @@ export class Machine implements HartHost {
       while (this.exitReason === null) await new Promise<void>((r) => (this.wakeUp = r));
     } finally {
       this.retired = threads.retired();
+      this.retiredCompiled = threads.retiredCompiled();
       this.threads = null;
       await threads.close();
     }

@@ -1,6 +1,6 @@
 import { CorralError } from "../errors.js";
 import { readSync } from "node:fs";
-import { HART_AREA, HART_SLOTS, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
+import { HART_AREA, HART_SLOTS, HartArea, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
 import { hostAddress, mapFilePrivate, populatePages, residentPages, type ResidentPages } from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
@@ -107,15 +107,19 @@ export class GuestRam implements GuestMemory {
       opts.attach?.codePages ??
       (shared ? new Uint8Array(new SharedArrayBuffer(size / PAGE_SIZE)) : new Uint8Array(size / PAGE_SIZE));
     this.shared = shared;
-    // Each hart's thread has a code cache of its own; the one jump cache in the memory is for one.
-    this.jumpCacheClaimed = opts.attach !== undefined;
+    this.attached = opts.attach !== undefined;
   }
+  /** A worker's view (the constructor's `attach`): its one hart's code cache takes its own jump cache. */
+  private readonly attached: boolean;
+  /** The hart area of a worker's hart (useHartArea). */
+  private ownArea = 0;
   /** RAM is shared between threads (see the constructor). */
   readonly shared: boolean;
 
   /** A worker's hart `i` takes the area hart i was given on the machine's thread. */
   useHartArea(i: number): void {
     this.hartAreas = i;
+    this.ownArea = i;
   }
 
   /**
@@ -170,11 +174,15 @@ export class GuestRam implements GuestMemory {
     return at !== undefined ? populatePages(at, pages, writable) : 0;
   }
 
-  /** The jump cache's bytes in `memory` for the one code cache that claims them, or -1. */
+  /**
+   * The jump cache's bytes in `memory` for the one code cache that claims them, or -1: the
+   * machine's (JC_OFFSET), or in a worker, whose hart has a code cache of its own, that hart's
+   * (HartArea.jc).
+   */
   claimJumpCache(): number {
     if (this.memory === undefined || this.jumpCacheClaimed) return -1;
     this.jumpCacheClaimed = true;
-    return JC_OFFSET;
+    return this.attached ? HART_AREA * this.ownArea + HartArea.jc : JC_OFFSET;
   }
 
   /** A hart's area in `memory` (byte offset), or -1 when there is no memory or no area left. */

@@ -20,6 +20,13 @@ const COMM_LEN = 16;
 const TASK_SCAN = 16384;
 const SWAPPER = Buffer.from("swapper", "latin1");
 
+/**
+ * What a sample reads of a hart: its pc and mode, and what names the process (tp, sscratch) and
+ * reads its memory (the page tables, RAM). A hart on a thread of its own sends these fields
+ * (machine/threads/samples.ts).
+ */
+export type SampledHart = Pick<Hart, "pc" | "priv" | "satpMode" | "satpRoot" | "x" | "scratch" | "ram">;
+
 export interface Row {
   label: string;
   weight: number;
@@ -43,7 +50,7 @@ export class GuestSamples {
   }
 
   /** Machine.sampler: hart `h` has just run a slice that retired `n` instructions. */
-  readonly sample = (h: Hart, n: number): void => {
+  readonly sample = (h: SampledHart, n: number): void => {
     if (n <= 0) return;
     this.samples++;
     this.total += n;
@@ -95,7 +102,7 @@ export class GuestSamples {
   }
 
   /** The current task's comm, or a stand-in when it cannot be read (yet). */
-  private processName(h: Hart, priv: number): string {
+  private processName(h: SampledHart, priv: number): string {
     if (h.satpMode === SATP_BARE) return "(early boot)";
     if (this.commOffset === null && !this.findComm(h)) return "(unknown)";
     // tp is x4; sscratch is the second pair of Hart.scratch (csr.ts).
@@ -111,7 +118,7 @@ export class GuestSamples {
   }
 
   /** Find comm's offset in task_struct: init_task's comm reads "swapper" (or "swapper/0"). */
-  private findComm(h: Hart): boolean {
+  private findComm(h: SampledHart): boolean {
     const at = this.symbols?.initTask;
     // A few hundred tries at most, spread out: early in boot the kernel's mapping may not be up.
     if (at === undefined || this.commTries > 200 || this.samples % 64 !== 1) return false;

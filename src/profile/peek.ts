@@ -14,8 +14,11 @@ const PTE_X = 8;
 /** Bytes below a level's VPN field: 2^(12 + 9 * level). */
 const LEVEL_SHIFT = [2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
+/** What a walk reads of a hart. */
+type Walker = Pick<Hart, "ram" | "satpMode" | "satpRoot">;
+
 /** The RAM offset virtual address `va` maps to in `h`'s current address space, or -1. */
-export function peekOffset(h: Hart, va: number): number {
+export function peekOffset(h: Walker, va: number): number {
   const ram = h.ram;
   if (h.satpMode === SATP_BARE) {
     const off = va - ram.base;
@@ -45,7 +48,7 @@ export function peekOffset(h: Hart, va: number): number {
 }
 
 /** `len` bytes at `va` (within one page), or null when they are not mapped to RAM. */
-export function peekBytes(h: Hart, va: number, len: number): Uint8Array | null {
+export function peekBytes(h: Walker, va: number, len: number): Uint8Array | null {
   const off = peekOffset(h, va);
   if (off < 0 || (off & 0xfff) + len > 4096 || off + len > h.ram.size) return null;
   return h.ram.u8.subarray(off, off + len);

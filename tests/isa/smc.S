@@ -49,6 +49,52 @@ TEST_BEGIN
     li s4, ADDI_A1(5)
     call loop_patching
     CHECK 4, a1, 124
+
+    // 5, 6: a store beside the code, to a data word in its page, changes no instruction: the
+    // loop runs as before (an emulator that drops only the blocks a store overlaps keeps them)
+    la t0, patch_site
+    li t2, ADDI_A1(1)
+    sw t2, 0(t0)
+    fence.i
+    li a1, 0
+    LOOP 40
+    la t0, page_data
+    li t2, 0x5a5a
+    sw t2, 0(t0)
+    li a1, 0
+    LOOP 40
+    CHECK 5, a1, 40
+    lw t3, 0(t0)
+    CHECK 6, t3, 0x5a5a
+
+    // 7: after stores beside it, a store into the code still reaches the next fetch
+    la t0, patch_site
+    li t2, ADDI_A1(2)
+    sw t2, 0(t0)
+    fence.i
+    li a1, 0
+    LOOP 40
+    CHECK 7, a1, 80
+
+    // 8, 9: 300 stores beside the code, 256 contiguous bytes of them (many stores to one page:
+    // an emulator may drop the whole page's blocks), then a patch back to the first form
+    la t0, page_data
+    li t4, 300
+3:  andi t5, t4, 0xfc
+    add t5, t0, t5
+    sw t4, 0(t5)
+    addi t4, t4, -1
+    bnez t4, 3b
+    li a1, 0
+    LOOP 40
+    CHECK 8, a1, 80
+    la t0, patch_site
+    li t2, ADDI_A1(1)
+    sw t2, 0(t0)
+    fence.i
+    li a1, 0
+    LOOP 40
+    CHECK 9, a1, 40
     .option pop
 TEST_PASS
 
@@ -77,3 +123,8 @@ patch_site2:
     bnez t1, loop_patching
     ret
     .option pop
+
+// Data in the code's page (checks 5-9): stores here change no instruction.
+    .align 6
+page_data:
+    .space 256

@@ -16,8 +16,9 @@
  * and the loop calls that instead.
  *
  * Self-modifying code (and DMA into code pages) is handled precisely: a page holding cached blocks
- * is marked in `GuestRam.codePages` and kept out of every write TLB, so the first store to it takes
- * the slow path, which drops the page's blocks (QEMU does the same with its TB invalidation).
+ * is marked in `GuestRam.codePages` and kept out of every write TLB, so every store to it takes
+ * the slow path, which drops the blocks it overwrites, or the page's blocks (code-writes.ts; QEMU
+ * does the same with its TB invalidation).
  */
 import type { GuestRam } from "../../machine/memory.js";
 import { decodeEntry, decodeOp } from "../isa/decode.js";
@@ -27,6 +28,7 @@ import { compileBlock, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
+import { CodeWrites, overlaps } from "./code-writes.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -80,6 +82,8 @@ export class Block {
    * every other block.
    */
   hi = -1;
+  /** RAM offset just past its last byte in its own page (CodeCache.codeWritten). */
+  end = 0;
   /** Ends in a jump or falls through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
   /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
@@ -192,6 +196,8 @@ export class CodeCache {
   private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
   private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
   private readonly scratchRaws = new Int32Array(MAX_BLOCK);
+  /** Counts stores to code pages: whether one drops a page's overwritten blocks or all of them. */
+  private readonly writes: CodeWrites;
 
   /**
    * This cache's bit in `GuestRam.codePages`: 1 for a machine's one cache; on a machine whose harts
@@ -213,6 +219,7 @@ export class CodeCache {
     this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory, ram.claimJumpCache()) : null;
     this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
+    this.writes = new CodeWrites(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
     ram.onCodeFlush = () => this.invalidateAll();
   }
@@ -271,6 +278,7 @@ export class CodeCache {
     if (!m) {
       m = new Map();
       this.pages[page] = m;
+      this.writes.reset(page);
       Atomics.or(this.ram.codePages, page, this.codeBit);
       for (const other of this.harts()) other.protectCodePage(page);
       this.protectElsewhere?.(page);
@@ -290,6 +298,27 @@ export class CodeCache {
     }
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
     else b.run = compileBlock(b);
+  }
+
+  /**
+   * The CPU stored `size` bytes at offset `inPage` of RAM page `page`, which holds code: drop the
+   * blocks holding those bytes, or every block of the page (code-writes.ts says when). Only blocks
+   * the interpreter runs are dropped alone: a compiled block may be a member of a wasm region
+   * (wasm/tier.ts), whose function runs its page's other members without looking them up, so
+   * overwriting one drops the page as before.
+   */
+  codeWritten(page: number, inPage: number, size: number): void {
+    const m = this.pages[page];
+    if (m === undefined || this.writes.wholePage(page, inPage, size)) return this.invalidatePage(page);
+    const lo = page * 4096 + inPage;
+    const hi = lo + size;
+    for (const b of m.values()) if (overlaps(b, lo, hi) && (b.wx >= 0 || b.compiling)) return this.invalidatePage(page);
+    for (const [key, b] of m)
+      if (overlaps(b, lo, hi)) {
+        this.kill(b);
+        m.delete(key);
+      }
+    if (m.size === 0) this.invalidatePage(page);
   }
 
   invalidatePage(page: number): void {
@@ -413,6 +442,7 @@ export class CodeCache {
       solo,
     );
     block.hi = hi;
+    block.end = Math.min(p, pageEnd);
     return block;
   }
 }

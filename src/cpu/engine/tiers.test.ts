@@ -988,3 +988,175 @@ test("random loops over several blocks of one page run alike in every tier, as o
   assert.ok(finished > 80, `most loops should run all their rounds (${finished} did)`);
   assert.ok(shared > 250, `A and B should share one function (${shared} of 300 did)`);
 });
+
+test("random programs jumping indirectly among blocks compiled one per batch run alike in every tier, code rewritten as they run", () => {
+  // Four blocks in three pages (RAM 0x3000, 0x3800, 0x4000, 0x4800), each: <random body>;
+  // addi x11, x11, -1; bne x11, x0, +8; ebreak; andi x13, x11, 3; slli x13, x13, 11;
+  // add x13, x13, x14; jalr x0/x1, 0(x13): a computed jump to block (x11 & 3), as an
+  // interpreter's dispatch is. Every block is compiled in a batch of its own (a module of its
+  // own), so compiled code passes from one to the next through the table (tier.ts: the hub's
+  // execute-TLB and jump-cache lookup) or returns to the run loop. In half of the programs block 0
+  // also stores an instruction into block 2's first one (block 3 shares its page): each pass kills
+  // block 2, so a compiled exit must not reach its released function. The hart runs in slices of
+  // 97 instructions, each entered afresh; results, counts and traps must agree. The bodies' own
+  // branches and accesses leave or fault now and then, as in the tests above.
+  const r = rng(20261207);
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
+  const ramSize = 1 << 20;
+  const CODE = 0x3000;
+  const put = (mem: Uint8Array, at: number, words: readonly number[]): number => {
+    for (const w of words) {
+      const n = (w & 3) !== 3 ? 2 : 4;
+      for (let k = 0; k < n; k++) mem[at + k] = (w >>> (8 * k)) & 0xff;
+      at += n;
+    }
+    return at;
+  };
+  let finished = 0;
+  let rewritten = 0;
+  let chained = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 300; n++) {
+    const writes = r() % 2 === 0;
+    const blocks = [0, 1, 2, 3].map((i) => {
+      const words = randomBlock(r);
+      const body = words.length > 1 ? words.slice(0, -1) : words;
+      const store = i === 0 && writes ? [S(0, 15, 16, 2)] : []; // sw x15, 0(x16)
+      const link = r() % 2 === 0 ? 0 : 1;
+      return [
+        ...store,
+        ...body,
+        I(-1, 11, 0, 11, 0x13),
+        B(8, 0, 11, 1),
+        0x00100073,
+        I(3, 11, 7, 13, 0x13),
+        I(11, 13, 1, 13, 0x13),
+        R(0, 14, 13, 0, 13, 0x33),
+        I(0, 13, 0, link, 0x67),
+      ];
+    });
+    const rounds = 20 + (r() % 60);
+    const regs = new Int32Array(66);
+    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
+    for (const base of BASES) {
+      const addr = r() % 16 === 0 ? 0x1000 : RAM_BASE + DATA + (r() % 0x7000);
+      regs[2 * base] = addr | 0;
+      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
+    }
+    const set = (x: number, v: number): void => {
+      regs[2 * x] = v | 0;
+      regs[2 * x + 1] = Math.floor(v / 2 ** 32);
+    };
+    set(11, rounds);
+    set(14, RAM_BASE + CODE);
+    set(15, I(7, 10, 0, 10, 0x13)); // addi x10, x10, 7
+    set(16, RAM_BASE + CODE + 0x1000);
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, [J(0, 0)], regs, seed); // the trap handler, `j .`, ends at CODE_END
+      h.mtvec = h.pc;
+      m.ram.u8.fill(0, CODE, CODE + 0x2000);
+      const ends = blocks.map((words, j) => put(m.ram.u8, CODE + 0x800 * j, words));
+      m.cache.invalidateAll();
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      // Each block and its dispatch (after the ebreak), compiled alone.
+      for (let j = 0; j < 4; j++)
+        for (const at of [CODE + 0x800 * j, ends[j]! - 16]) {
+          h.pc = RAM_BASE + at;
+          compileIn(m, m.cache.lookup(h), tier);
+        }
+      const entries = tier === "wasm" ? countEntries(m) : () => 0;
+      h.pc = RAM_BASE + CODE + 0x800 * (rounds & 3);
+      let ret = 0;
+      for (let s = 0; s < 200 && h.mcause === 0; s++) ret += runHart(h, m.cache, 97);
+      return {
+        entries: entries(),
+        out: {
+          x: Array.from(h.x.subarray(0, 64)),
+          pc: h.pc - RAM_BASE,
+          mepc: h.mepc - RAM_BASE,
+          mcause: h.mcause,
+          ret,
+          instret: h.instret,
+          data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
+          code: Buffer.from(m.ram.u8.subarray(CODE, CODE + 0x2000)).toString("base64"),
+        },
+      };
+    });
+    const what = `program ${n}: ${blocks.map((ws) => ws.map((w) => (w >>> 0).toString(16)).join(" ")).join(" | ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1]!.out, results[0]!.out, `js: ${what}`);
+    assert.deepEqual(results[2]!.out, results[0]!.out, `wasm: ${what}`);
+    const want = results[0]!.out;
+    if (want.mcause === 3 && want.x[22] === 0) {
+      finished++;
+      if (writes) rewritten++;
+      // Fewer entries from the run loop than slices-worth of dispatches: exits passed to compiled blocks.
+      else if (results[2]!.entries < rounds / 2) chained++;
+    }
+  }
+  assert.ok(finished > 40, `most programs should run all their rounds (${finished} did)`);
+  assert.ok(rewritten > 15, `some of those rewrite code as they run (${rewritten} did)`);
+  assert.ok(chained > 15, `compiled exits should reach compiled blocks without the run loop (${chained} did)`);
+});
+
+test("a store beside a block in a code page keeps the block, compiled or not; a store into one drops it, in every tier", () => {
+  // 0x1ff8: W: sw x13, 0(x5)       the store under test
+  // 0x1ffc:    jal x0, B
+  // 0x2000: B: addi x10, x0, 1     (compiled in the tier under test before W runs)
+  // 0x2004:    j .
+  // 0x2040:    a data word beside B and C, in their page
+  // 0x2080: C: addi x11, x0, 7     (built and run once: interpreted)
+  // 0x2084:    j .
+  // With the old rule, any store to the page dropped B and C (engine/code-writes.ts).
+  const B0 = CODE_END;
+  const C0 = CODE_END + 0x80;
+  const cases = [
+    { name: "beside", at: CODE_END + 0x40, value: 0x12345678, x10: 1, bDead: false, cDead: false },
+    { name: "into C", at: C0, value: I(9, 0, 0, 11, 0x13), x10: 1, bDead: false, cDead: true },
+    { name: "into B", at: B0, value: I(42, 0, 0, 10, 0x13), x10: 42, bDead: true, cDead: false },
+  ];
+  for (const tier of TIERS)
+    for (const c of cases) {
+      const m = new Machine(new GuestRam(1 << 20), 1, () => {});
+      const h = m.harts[0]!;
+      const regs = new Int32Array(66);
+      regs[10] = (RAM_BASE + c.at) | 0; // x5
+      regs[26] = c.value; // x13
+      place(m, h, [S(0, 13, 5, 2), J(4, 0)], regs, 1);
+      m.ram.view.setInt32(B0, I(1, 0, 0, 10, 0x13), true);
+      m.ram.view.setInt32(B0 + 4, J(0, 0), true);
+      m.ram.view.setInt32(C0, I(7, 0, 0, 11, 0x13), true);
+      m.ram.view.setInt32(C0 + 4, J(0, 0), true);
+      const start = h.pc;
+      h.pc = RAM_BASE + C0;
+      runHart(h, m.cache, 3);
+      h.pc = RAM_BASE + C0;
+      const blockC = m.cache.lookup(h);
+      h.pc = RAM_BASE + B0;
+      const blockB = m.cache.lookup(h);
+      compileIn(m, blockB, tier);
+      h.pc = start;
+      compileIn(m, m.cache.lookup(h), tier);
+      runHart(h, m.cache, 100);
+      const what = `${tier}, ${c.name}`;
+      assert.equal(h.x[20], c.x10, `${what}: B's code as it is in memory ran`);
+      assert.equal(h.pc, RAM_BASE + B0 + 4, what);
+      assert.equal(m.ram.view.getInt32(c.at, true), c.value, `${what}: the store landed`);
+      assert.equal(blockB.dead, c.bDead, `${what}: B dropped`);
+      // A store into a compiled wasm block drops its page (a region's function may hold it).
+      assert.equal(blockC.dead, c.cDead || (c.bDead && tier === "wasm"), `${what}: C dropped`);
+      if (!c.bDead) {
+        h.pc = RAM_BASE + B0;
+        assert.equal(m.cache.lookup(h), blockB, `${what}: B is still the page's block`);
+        if (tier !== "interpreter") assert.ok(blockB.wx >= 0 || blockB.run !== null, `${what}: B is still compiled`);
+      }
+      // C, run again, runs what memory now holds.
+      h.pc = RAM_BASE + C0;
+      runHart(h, m.cache, 3);
+      assert.equal(h.x[22], c.name === "into C" ? 9 : 7, `${what}: C's code as it is in memory ran`);
+    }
+});

@@ -40,8 +40,11 @@ export interface HartHost {
   readonly ram: GuestRam;
   readonly bus: PhysBus;
   readonly clock: Clock;
-  /** Called when a RAM page that holds decoded code is written through the CPU's slow path. */
-  codeWritten(ramPage: number): void;
+  /**
+   * Called when a RAM page that holds decoded code is written through the CPU's slow path:
+   * `size` bytes at offset `inPage` of page `ramPage` (engine/code-writes.ts).
+   */
+  codeWritten(ramPage: number, inPage: number, size: number): void;
   /** Direct boot: the hypervisor is the SBI (ecall from S lands here). Null when firmware runs in M-mode. */
   readonly sbi: ((h: Hart) => void) | null;
   /** A hart left WFI or was started: the scheduler should run it again soon. */
@@ -560,7 +563,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     const r = this.dataRamOffset(a, Access.Write, size);
     if (r >= 0) {
       const page = r >>> 12;
-      if (this.ram.codePages[page]) this.host.codeWritten(page);
+      if (this.ram.codePages[page]) this.host.codeWritten(page, inPage, size);
       if (this.mayFill(r - inPage, PMP_W)) this.fillWrite(a - inPage, r - inPage);
       const v = this.view;
       if (size === 1) v.setInt8(r, lo);
@@ -615,7 +618,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     if (r < 0) this.raise(isLr ? Exc.LoadAccess : Exc.StoreAccess, a);
     if (!isLr) {
       const page = r >>> 12;
-      if (this.ram.codePages[page]) this.host.codeWritten(page);
+      if (this.ram.codePages[page]) this.host.codeWritten(page, off, size);
       if (this.mayFill(r - off, PMP_W)) this.fillWrite(a - off, r - off);
     }
     return r;

@@ -28,6 +28,13 @@ export class TlbSet {
    * privilege change, and TypedArray.byteOffset is a builtin call.
    */
   readonly at: number;
+  /**
+   * Whether an entry was filled since the last flush. A flush of a set nothing filled is skipped:
+   * a kernel without ASIDs flushes on every address-space switch (satp write, SFENCE.VMA x0),
+   * and of the twelve sets (four contexts, three access types) most are empty then; filling all
+   * twelve tag arrays took about 13 µs a flush.
+   */
+  private used = false;
   constructor(buffer?: ArrayBuffer, at = 0) {
     this.at = at;
     this.tag = buffer ? new Float64Array(buffer, at, TLB_SIZE) : new Float64Array(TLB_SIZE);
@@ -35,19 +42,24 @@ export class TlbSet {
     this.tag.fill(EMPTY);
   }
   flush(): void {
+    if (!this.used) return;
     this.tag.fill(EMPTY);
+    this.used = false;
   }
   flushPage(pageBase: number): void {
+    if (!this.used) return;
     const i = (pageBase >>> 12) & TLB_MASK;
     if (this.tag[i] === pageBase) this.tag[i] = EMPTY;
   }
   /** Drop every entry that maps to RAM page offset `ramPage` (used when a page becomes code). */
   flushRamPage(ramOff: number): void {
+    if (!this.used) return;
     const add = this.add;
     const tag = this.tag;
     for (let i = 0; i < TLB_SIZE; i++) if (add[i] === ramOff) tag[i] = EMPTY;
   }
   fill(pageBase: number, ramOff: number): void {
+    this.used = true;
     const i = (pageBase >>> 12) & TLB_MASK;
     this.tag[i] = pageBase;
     this.add[i] = ramOff;

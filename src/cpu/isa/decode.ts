@@ -13,7 +13,7 @@ import type { Op } from "./ops-int.js";
 import * as M from "./ops-mem.js";
 import * as S from "./ops-sys.js";
 import { amoShared } from "./ops-atomic.js";
-import { THREADS } from "./threaded.js";
+import { PAUSE, THREADS } from "./threaded.js";
 
 export interface Decoded {
   /** Kind and operands. */
@@ -189,7 +189,7 @@ function closure(entry: Entry, inst: number, raw: number, off: number, index: nu
     case K.CSRRCI:
       return S.csrOp(kind - K.CSRRWI + 5, w1, d, w2, off, raw, index);
     case K.FENCE_I:
-      return S.fenceI(off);
+      return inst === PAUSE ? S.pause(off) : S.fenceI(off);
     case K.ECALL:
       return S.ecall();
     case K.EBREAK:

@@ -11,7 +11,7 @@
  * Operands: d, a, b are register pair indices (2*r); d is 64, the scratch pair, when rd is x0 and
  * the op must still run (loads may trap, jumps still jump). Pure ops writing x0 are `K.NOP`.
  */
-import { THREADS } from "./threaded.js";
+import { PAUSE, THREADS } from "./threaded.js";
 import type { Op } from "./ops-int.js";
 
 /**
@@ -508,8 +508,10 @@ export function classify(inst: number, len: number, off: number): Entry {
       // on threads run on a TSO host, which orders everything but a store before a later load:
       // a FENCE whose predecessor set has W and successor set R (RVWMO, chapter 17, e.g. Linux's
       // smp_mb) becomes the FENCE.I op, which issues a full barrier there (ops-sys.ts fenceI).
+      // PAUSE, there, is the FENCE.I op too (decode.ts tells them apart): a spin loop's hint
+      // (ops-sys.ts pause).
       if (f3 === 0)
-        return THREADS.on && (inst >>> 24) & 1 && (inst >>> 21) & 1
+        return THREADS.on && (((inst >>> 24) & 1 && (inst >>> 21) & 1) || inst === PAUSE)
           ? [K.FENCE_I, 0, 0, 0, 0, off + 4]
           : [K.NOP, 0, 0, 0, 0, 0];
       return f3 === 1 ? [K.FENCE_I, 0, 0, 0, 0, off + 4] : ILLEGAL;

@@ -4,7 +4,7 @@
  * These end a block (branches only when taken): while a block runs, `h.pc` holds the block's
  * start, so each op adds its own offset `off` within the block.
  */
-import { THREADS } from "./threaded.js";
+import { SPIN, THREADS } from "./threaded.js";
 import { HartArea } from "../wasm/layout.js";
 import { TWO32 } from "./int64.js";
 import { csrAllowed, csrOut, csrRead, csrWrite } from "../hart/csr.js";
@@ -196,5 +196,26 @@ export function fenceI(off: number): Op {
     h.pc += off + 4;
   };
 }
+
+/**
+ * PAUSE on a hart with a thread of its own (only decoded so there, kinds.ts): Linux's cpu_relax,
+ * inside every spin-wait (spinlocks, csd_lock_wait). A guest with more harts than the host has
+ * free cores spins, as often as not, on a lock whose holder's thread the host descheduled; after
+ * PAUSE_EXIT pauses in one slice the hart hands back to its worker, which sleeps a moment and
+ * lets the holder run (as KVM's pause-loop exiting does, Intel SDM 25.1.3 "PAUSE-loop exiting").
+ */
+export function pause(off: number): Op {
+  return (h) => {
+    h.pc += off + 4;
+    if (++SPIN.pauses >= PAUSE_EXIT) {
+      SPIN.exit = true;
+      h.yieldNow = true;
+      h.irqCheck = true;
+    }
+  };
+}
+
+/** PAUSEs in one slice before the hart's thread hands its core away (about 10 µs of spinning). */
+const PAUSE_EXIT = 128;
 
 export type { Hart };

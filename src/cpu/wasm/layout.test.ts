@@ -8,6 +8,7 @@ import { GuestRam, RAM_BASE } from "../../machine/memory.js";
 import { CTX_COUNT, TLB_SIZE } from "../hart/tlb.js";
 import {
   HART_AREA,
+  HART_JC_ENTRIES,
   HART_SLOTS,
   HartArea,
   JC_ENTRIES,
@@ -32,6 +33,7 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
     ["priv", HartArea.priv, 4],
     ["mstatus", HartArea.mstatus, 4],
     ["tlb", HartArea.tlb, 3 * CTX_COUNT * TLB_SET],
+    ["jc", HartArea.jc, HART_JC_ENTRIES * 8],
   ];
   spans.sort((a, b) => a[1] - b[1]);
   for (let i = 1; i < spans.length; i++) {
@@ -45,6 +47,7 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
   assert.equal(JC_OFFSET, HART_SLOTS * HART_AREA);
   assert.equal(RAM_OFFSET, JC_OFFSET + JC_ENTRIES * 8);
   assert.equal(HartArea.pc % 8, 0, "the pc is an aligned i64");
+  assert.equal(HART_JC_ENTRIES & (HART_JC_ENTRIES - 1), 0, "a hart's jump cache is direct-mapped by a mask");
 });
 
 test("a machine's harts, TLBs and RAM live in one wasm memory, where the map says", () => {

@@ -59,10 +59,17 @@ export const HartArea = {
   /** fcsr's fields (Hart.fflags, Hart.frm), i32 each: the wasm tier's inline FP ops (emit-fp.ts). */
   fflags: 624,
   frm: 628,
+  /** Of `retired`, those retired in compiled wasm code (WasmTier.retired), a float64. */
+  retiredCompiled: 632,
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
+  /**
+   * The hart's own jump cache (HART_JC_ENTRIES pairs, as at JC_OFFSET), after the TLB sets: a
+   * hart on a thread of its own has a code cache and a function table of its own (tier.ts).
+   */
+  jc: 448 * 1024,
 } as const;
 
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
@@ -85,6 +92,12 @@ export const HART_SLOTS = 8;
 export const JC_OFFSET = HART_AREA * HART_SLOTS;
 export const JC_ENTRIES = 1 << 16;
 export const JC_BYTES = JC_ENTRIES * 8;
+/** Entries of a hart's own jump cache (HartArea.jc): the rest of its area. */
+export const HART_JC_ENTRIES = 1 << 13;
+/** Entries of the jump cache at byte `at` of the memory: the machine's one, or a hart's own. */
+export function jumpCacheEntries(at: number): number {
+  return at === JC_OFFSET ? JC_ENTRIES : HART_JC_ENTRIES;
+}
 /** RAM offset 0 in the memory. */
 export const RAM_OFFSET = JC_OFFSET + JC_BYTES;
 /** The largest WebAssembly.Memory (65536 pages of 64 KiB, memory32). */

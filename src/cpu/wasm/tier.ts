@@ -15,7 +15,7 @@ import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
-import { HartArea, JC_ENTRIES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
+import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -42,6 +42,8 @@ export class WasmTier {
   private readonly enter: (idx: number, hb: number, pc: number, budget: number) => number;
   /** The jump cache as int32 pairs (RAM offset, table index), or null when another cache has it. */
   private readonly jc: Int32Array | null;
+  /** Its entries less one (direct-mapped: layout.ts jumpCacheEntries). */
+  private readonly jcMask: number;
   /**
    * What the services need of each compiled block, by table index. An entry outlives its block's
    * release until the slot is reused: a block killed by one of its own stores still finishes
@@ -68,9 +70,13 @@ export class WasmTier {
    * (machine/threads/hart-worker.ts) runs one synchronous loop, so it compiles in place.
    */
   compileOffThread = true;
+  /** Instructions retired in compiled code so far (the SMP tests check a hart's thread runs it). */
+  retired = 0;
 
   constructor(memory: WebAssembly.Memory, jcAt: number) {
-    this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * JC_ENTRIES).fill(-1) : null;
+    const entries = jumpCacheEntries(jcAt);
+    this.jcMask = entries - 1;
+    this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * entries).fill(-1) : null;
     this.shared = memory.buffer instanceof SharedArrayBuffer;
     const bytes = encodeModule({
       imports: [],
@@ -82,7 +88,7 @@ export class WasmTier {
         {
           type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] },
           locals: [T.I32, T.I64, T.I32, T.I32],
-          code: hub(jcAt),
+          code: hub(jcAt, this.jcMask),
           export: "enter",
         },
       ],
@@ -216,7 +222,7 @@ export class WasmTier {
       // A block whose instruction straddles two pages stays out of the jump cache, as it stays
       // out of CodeCache's.
       if (this.jc !== null && b.hi < 0) {
-        const e = 2 * ((b.off >>> 1) & (JC_ENTRIES - 1));
+        const e = 2 * ((b.off >>> 1) & this.jcMask);
         this.jc[e] = b.off;
         this.jc[e + 1] = idx;
       }
@@ -233,7 +239,7 @@ export class WasmTier {
   release(idx: number, off: number): void {
     const jc = this.jc;
     if (jc !== null) {
-      const e = 2 * ((off >>> 1) & (JC_ENTRIES - 1));
+      const e = 2 * ((off >>> 1) & this.jcMask);
       if (jc[e] === off && jc[e + 1] === idx) jc[e] = -1;
     }
     this.table.set(idx, null);
@@ -269,6 +275,7 @@ export class WasmTier {
       hart.yieldNow = true;
     }
     hart.instret = i0 + done;
+    this.retired += done;
     hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
     return done;
   }
@@ -419,7 +426,7 @@ const enum H {
 }
 
 /** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
-function hub(jcAt: number): Code {
+function hub(jcAt: number, jcMask: number): Code {
   const c = new Code();
   // Blocks take the pc as an i64: converted once here, not in every block's prologue.
   c.get(H.PC).op(Op.I64TruncF64S).set(H.NPC);
@@ -440,13 +447,7 @@ function hub(jcAt: number): Code {
     c.op(Op.End);
     // Its compiled block, if any.
     c.get(H.OFF);
-    c.i32(1)
-      .op(Op.I32ShrU)
-      .i32(JC_ENTRIES - 1)
-      .op(Op.I32And)
-      .i32(3)
-      .op(Op.I32Shl)
-      .tee(H.T);
+    c.i32(1).op(Op.I32ShrU).i32(jcMask).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
     c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
     c.get(H.T)
       .mem(Op.I32Load, 2, jcAt + 4)

@@ -101,6 +101,13 @@ export class HartSlots {
   set retired(n: number) {
     this.f[HartArea.retired >>> 3] = n;
   }
+  /** Of those, the instructions retired in compiled code (WasmTier.retired). */
+  get retiredCompiled(): number {
+    return this.f[HartArea.retiredCompiled >>> 3]!;
+  }
+  set retiredCompiled(n: number) {
+    this.f[HartArea.retiredCompiled >>> 3] = n;
+  }
 
   /**
    * Drop this hart's write-TLB entries that map RAM page `page` (it now holds another hart's code),

@@ -3,8 +3,8 @@
  *
  * Design (issue 17 item 2). RAM, every hart's registers, TLBs and slots are one shared
  * WebAssembly.Memory (memory.ts `shared`; wasm threads: a shared memory has a fixed maximum).
- * Each hart thread has its own decoded-block cache, JavaScript and wasm code (no jump cache: the
- * memory holds one) and TLB. What crosses threads:
+ * Each hart thread has its own decoded-block cache, JavaScript and wasm code, jump cache (in its
+ * hart's area: layout.ts HartArea.jc) and TLB. What crosses threads:
  * - AMOs and LR/SC are host atomic operations on the shared memory (cpu/isa/ops-atomic.ts; the
  *   unprivileged spec's "A" chapter, RVWMO); FENCE RW,RW is a host barrier (kinds.ts).
  * - Code written by one hart or by DMA and cached by another is dropped by that one before it
@@ -18,7 +18,7 @@
  *   the timers and the control socket stay: a guest spinning on every hart never blocks them.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { THREADS } from "../../cpu/isa/threaded.js";
+import { SPIN, THREADS } from "../../cpu/isa/threaded.js";
 import { CodeCache, runHart } from "../../cpu/engine/exec.js";
 import { Hart, HartState, type HartHost } from "../../cpu/hart/hart.js";
 import { PRIV_S } from "../../cpu/isa/defs.js";
@@ -31,6 +31,7 @@ import { CodeSync } from "./code-sync.js";
 import { HartSlots, REQ_CODE, REQ_START, REQ_SYNC, REQ_TLB } from "./hart-slots.js";
 import { allReady, MailboxBus } from "./mmio-mailbox.js";
 import { RemoteHarts } from "./remote.js";
+import { SampleBatcher } from "./samples.js";
 import type { MachineExit } from "../machine.js";
 
 /** What the machine's thread hands a hart's thread (threads/run.ts). */
@@ -49,6 +50,8 @@ export interface HartThreadInit {
   /** Corral is the SBI (direct boot). */
   sbi: boolean;
   saved: SavedState;
+  /** `corral run --profile`: post each slice's sample (samples.ts). */
+  profile: boolean;
 }
 
 /** Messages to the machine's thread. */
@@ -56,17 +59,21 @@ export type HartThreadMessage =
   | { kind: "console"; bytes: Uint8Array }
   | { kind: "exit"; exit: MachineExit }
   | { kind: "fault"; message: string }
+  /** Profile samples (samples.ts). */
+  | { kind: "samples"; records: Float64Array }
   /** Paused at a slice boundary (the machine asked, HartSlots.setPause): the hart's state then. */
   | { kind: "paused"; hart: number; state: SavedState };
 
 /** Instructions per slice: requests and timers are looked at between slices. */
 const SLICE = 20_000;
+/** A spinning hart's sleep (ops-sys.ts pause): about the host's shortest timed wait. */
+const SPIN_SLEEP_MS = 0.05;
 /** Longest sleep before a parked hart looks again on its own. */
 const MAX_WAIT_MS = 100;
 
 THREADS.on = true; // before anything decodes
 const d = workerData as HartThreadInit;
-const post = (m: HartThreadMessage): void => parentPort!.postMessage(m);
+const post = (m: HartThreadMessage, transfer: ArrayBuffer[] = []): void => parentPort!.postMessage(m, transfer);
 const ram = new GuestRam(d.ramSize, d.ramBase, { attach: { memory: d.memory, codePages: d.codePages } });
 const slots = Array.from({ length: d.cpus }, (_, i) => new HartSlots(d.memory.buffer, i));
 const me = slots[d.hartId]!;
@@ -74,6 +81,9 @@ const codeSync = new CodeSync(ram.codePages, slots, d.dirty);
 const clock = new Clock(d.hz);
 clock.adopt(Atomics.load(d.origin, 0));
 let halted = false;
+const samples = d.profile
+  ? new SampleBatcher((records) => post({ kind: "samples", records }, [records.buffer as ArrayBuffer]))
+  : null;
 
 const host: HartHost & { sbi: ((h: Hart) => void) | null } = {
   ram,
@@ -169,6 +179,7 @@ function loop(): void {
       continue;
     }
     if (halted || h.state !== HartState.Started) {
+      samples?.flush();
       me.wait(seen, MAX_WAIT_MS * 10);
       continue;
     }
@@ -176,6 +187,7 @@ function loop(): void {
     h.updateTimer(now);
     if (h.sleeping) {
       if ((h.mip & h.mie) === 0) {
+        samples?.flush();
         me.wait(seen, h.stimecmp > now ? Math.min(MAX_WAIT_MS, clock.msUntil(h.stimecmp)) : MAX_WAIT_MS);
         continue;
       }
@@ -183,8 +195,17 @@ function loop(): void {
     }
     h.irqCheck = true;
     h.yieldNow = false;
-    retired += runHart(h, cache, SLICE);
+    SPIN.pauses = 0;
+    const n = runHart(h, cache, SLICE);
+    retired += n;
     me.retired = retired;
+    if (cache.wasm !== null) me.retiredCompiled = cache.wasm.retired;
+    samples?.add(h, n);
+    if (SPIN.exit) {
+      // A spin-wait (ops-sys.ts pause): give the host core to the harts that may hold the lock.
+      SPIN.exit = false;
+      me.wait(seen, SPIN_SLEEP_MS);
+    }
   }
 }
 

@@ -14,6 +14,8 @@ import { CodeSync } from "./code-sync.js";
 import { HartSlots } from "./hart-slots.js";
 import type { HartThreadInit, HartThreadMessage } from "./hart-worker.js";
 import { MailboxServer, mailboxBuffer } from "./mmio-mailbox.js";
+import { replaySamples } from "./samples.js";
+import type { SampledHart } from "../../profile/guest.js";
 
 /** What the threads need from their machine. */
 export interface ThreadedMachine {
@@ -23,6 +25,8 @@ export interface ThreadedMachine {
   readonly clock: Clock;
   readonly timers: readonly { poll(): number }[];
   readonly sbi: unknown;
+  /** `corral run --profile`'s sampler (set before the run starts). */
+  readonly sampler: ((h: SampledHart, retired: number) => void) | null;
   consoleWrite(bytes: Uint8Array): void;
   finish(e: MachineExit): void;
 }
@@ -67,6 +71,7 @@ export class HartThreads {
         hz: m.clock.hz,
         sbi: m.sbi !== null,
         saved: h.saveState(),
+        profile: m.sampler !== null,
       };
       const w = new Worker(new URL("./hart-worker.js", import.meta.url), { workerData: init });
       w.on("message", (msg: HartThreadMessage) => this.message(msg));
@@ -85,6 +90,9 @@ export class HartThreads {
         return this.m.finish(msg.exit);
       case "fault":
         return this.m.finish({ kind: "fault", message: msg.message });
+      case "samples":
+        if (this.m.sampler !== null) replaySamples(msg.records, this.m.ram, this.m.sampler);
+        return;
       case "paused":
         this.paused[msg.hart] = msg.state;
         if (this.paused.filter((s) => s !== undefined).length === this.slots.length) this.onPaused?.();
@@ -129,6 +137,11 @@ export class HartThreads {
   /** Instructions retired by all harts so far. */
   retired(): number {
     return this.slots.reduce((n, s) => n + s.retired, 0);
+  }
+
+  /** Of those, the instructions each hart retired in compiled code, by hart. */
+  retiredCompiled(): number[] {
+    return this.slots.map((s) => s.retiredCompiled);
   }
 
   /** End every hart's thread (they may be spinning in guest code: terminate interrupts that). */

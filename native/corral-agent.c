@@ -8,7 +8,9 @@
  * It serves the virtio-console port named AGENT_PORT_NAME (virtio 1.2 5.3.6.2 PORT_NAME; the
  * guest sees /dev/vportNpM and /sys/class/virtio-ports/<dev>/name) with the line protocol of
  * src/vm/agent/protocol.ts, which documents the frames. One process, one poll() loop: each exec
- * is one fork, which sets up the command's session, stdio and directory and execs it; stdin,
+ * is one vfork-style clone (the child borrows the agent's memory until its execve, so no page
+ * tables are copied and torn down again), which sets up the command's session, stdio and
+ * directory and execs it; stdin,
  * stdout and stderr are pipes (or one pseudo-terminal) the loop reads and writes without ever
  * blocking on a command. Everything from the host is bounded (lines, counts, chunks): bad input
  * ends one exec with status 126 or is dropped, never the agent.
@@ -73,6 +75,10 @@ typedef unsigned char u8;
 #define SYS_getpid 172
 #define SYS_munmap 215
 #define SYS_clone 220
+/* clone(2) flags (include/uapi/linux/sched.h): share the memory, the parent waits until the
+   child's execve or exit; the low byte is the signal the parent gets when the child ends. */
+#define CLONE_VM 0x100
+#define CLONE_VFORK 0x4000
 #define SYS_execve 221
 #define SYS_mmap 222
 #define SYS_wait4 260
@@ -571,6 +577,44 @@ static __attribute__((noreturn)) void child(struct spawn *s) {
   run_command(s->argv, s->envp);
 }
 
+/*
+ * The child runs on a stack of its own (the agent's is the parent's, in use), in the agent's
+ * memory (CLONE_VM), while the agent waits (CLONE_VFORK): as posix_spawn does, so an exec costs no
+ * copy of the agent's page tables, no copy-on-write faults and no teardown of the copy at execve.
+ * What the child writes (its stack, argv's free slot) is the agent's memory, which the agent does
+ * not use until the child has exec'd or exited; its signal handlers, file table, directory and
+ * session are its own (no CLONE_SIGHAND, CLONE_FILES, CLONE_FS). The agent installs no signal
+ * handler (SIGPIPE is ignored, SIGCHLD blocked), so no handler can run on the borrowed memory.
+ * One stack serves every child: the agent waits until each is done with it.
+ */
+static u8 child_stack[65536] __attribute__((aligned(16)));
+
+/* long vfork_call(void (*fn)(struct spawn *), struct spawn *arg, void *stack_top): clone(2) with
+   the new stack; the child, whose registers are the parent's but a0 = 0 and sp = the new stack,
+   calls fn(arg) without touching the parent's stack; the parent returns the child's pid or -errno. */
+long vfork_call(void (*fn)(struct spawn *), struct spawn *arg, void *stack_top);
+__asm__(".text\n"
+        ".global vfork_call\n"
+        "vfork_call:\n"
+        "  mv t0, a0\n"
+        "  mv t1, a1\n"
+        "  li a0, 0x4111\n" /* CLONE_VM | CLONE_VFORK | SIGCHLD */
+        "  mv a1, a2\n"
+        "  li a2, 0\n"
+        "  li a3, 0\n"
+        "  li a4, 0\n"
+        "  li a7, 220\n" /* SYS_clone */
+        "  ecall\n"
+        "  bnez a0, 1f\n"
+        "  mv a0, t1\n"
+        "  jalr t0\n"
+        "2: j 2b\n"
+        "1: ret\n");
+
+_Static_assert((CLONE_VM | CLONE_VFORK | SIGCHLD) == 0x4111 && SYS_clone == 220, "vfork_call's constants");
+
+static long spawn_child(struct spawn *s) { return vfork_call(child, s, child_stack + sizeof child_stack); }
+
 /* Scratch for one X frame: its decoded request and the pointer arrays (slot 0 of argv is the
    free slot run_command uses for sh). */
 static u8 request[AGENT_MAX_LINE / 4 * 3 + 4];
@@ -680,8 +724,7 @@ static void start_exec(u64 id, int want_stdin, u64 rows, u64 cols, u64 envc, u64
     long m = sys6(SYS_mmap, 0, STDIN_BUF, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     e->buf = m < 0 && m > -4096 ? 0 : (u8 *)m;
   }
-  pid = sys6(SYS_clone, SIGCHLD, 0, 0, 0, 0, 0);
-  if (pid == 0) child(&s);
+  pid = spawn_child(&s);
   closefd(slave);
   closefd(p_in[0]);
   closefd(p_out[1]);

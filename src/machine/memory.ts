@@ -8,6 +8,9 @@ import {
   mapFileShared,
   markFileData,
   markPrivatePages,
+  populatePages,
+  residentPages,
+  type ResidentPages,
 } from "../sys/mem.js";
 
 /** WebAssembly page size (core spec 2.0, 2.5.5). */
@@ -241,6 +244,26 @@ export class GuestRam implements GuestMemory {
     this.liveFile = undefined;
     this.frozenFile = fd;
     return fd;
+  }
+
+  /**
+   * The RAM pages the host has mapped, read only and written (since RAM was last mapped from a
+   * file; all that were written, for RAM never mapped), ascending; none where the host does not
+   * say (sys/mem.ts residentPages).
+   */
+  residentPages(): ResidentPages {
+    const at = this.mappable();
+    return (at !== undefined ? residentPages(at, this.size) : undefined) ?? { read: [], written: [] };
+  }
+
+  /**
+   * Fault `pages` (RAM page numbers, ascending) in now, writable or readable, in a few system
+   * calls instead of a host page fault at each first touch (sys/mem.ts populatePages); returns
+   * how many were.
+   */
+  populate(pages: readonly number[], writable: boolean): number {
+    const at = this.mappable();
+    return at !== undefined ? populatePages(at, pages, writable) : 0;
   }
 
   /**

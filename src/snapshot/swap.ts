@@ -8,6 +8,15 @@
  * page that held cached code is compared before and after, and dropped from the cache only if
  * its bytes changed. Two snapshots of one image share the kernel's text, so a restore into a
  * warm machine starts with the kernel's hot paths already decoded and compiled.
+ *
+ * The pages the old RAM had written are faulted in writable again right after: the warm-up ran
+ * what a restore runs (the clock, execs) from a snapshot of the same kind, so the restored guest's
+ * first exec writes mostly the same pages (its kernel stacks, page tables, slab and free pages).
+ * Each first write to a page of the new copy-on-write mapping is a host page fault, which on this
+ * project's hosts (themselves VMs) costs 16 to 90 us; madvise(MADV_POPULATE_WRITE) copies the same
+ * pages at about 2.5 us each. The pages it only read (about 4,000, against about 260 written) are
+ * left to fault in: populating them too cost 10 to 30 ms more here and did not lower the first
+ * exec's faults (docs/benchmarks.md, "Restore to its first exec").
  */
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
@@ -18,8 +27,12 @@ export interface SwapResult {
   /** Of those, the pages whose bytes the new RAM changed (their blocks dropped). */
   dropped: number;
   how: "mapped" | "copied";
-  /** Host time of the mapping, and of the comparison after it. */
+  /** Pages the old RAM had written, and how many of them were faulted in writable again. */
+  written: number;
+  populated: number;
+  /** Host time of the mapping, of faulting the written pages in, and of the comparison after it. */
   mapMs: number;
+  populateMs: number;
   compareMs: number;
 }
 
@@ -37,9 +50,12 @@ export function swapRam(m: Machine, fd: number): SwapResult {
   const before = Buffer.allocUnsafe(pages.length * PAGE_SIZE);
   const old = bytes();
   pages.forEach((p, i) => old.copy(before, i * PAGE_SIZE, p * PAGE_SIZE, (p + 1) * PAGE_SIZE));
+  const written = ram.residentPages().written;
   const t0 = performance.now();
   const how = ram.loadFrom(fd);
-  const mapMs = performance.now() - t0;
+  const t1 = performance.now();
+  const populated = how === "mapped" ? ram.populate(written, true) : 0;
+  const t2 = performance.now();
   const now = bytes();
   let dropped = 0;
   pages.forEach((p, i) => {
@@ -48,7 +64,16 @@ export function swapRam(m: Machine, fd: number): SwapResult {
       dropped++;
     }
   });
-  return { codePages: pages.length, dropped, how, mapMs, compareMs: performance.now() - t0 - mapMs };
+  return {
+    codePages: pages.length,
+    dropped,
+    how,
+    written: written.length,
+    populated,
+    mapMs: t1 - t0,
+    populateMs: t2 - t1,
+    compareMs: performance.now() - t2,
+  };
 }
 
 /** The pages marked in `marks` (GuestRam.codePages), eight marks at a time: most are unmarked. */

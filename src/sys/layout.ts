@@ -54,6 +54,19 @@ export const MADV_REMOVE = 9;
 /** The range may be merged with identical pages by KSM (Documentation/admin-guide/mm/ksm.rst); and back. */
 export const MADV_MERGEABLE = 12;
 export const MADV_UNMERGEABLE = 13;
+/** Fault the range's pages in now, readable or writable, as reads or writes would, in one call (Linux 5.14). */
+export const MADV_POPULATE_READ = 22;
+export const MADV_POPULATE_WRITE = 23;
+
+/**
+ * /proc/PID/pagemap: one 64-bit entry per virtual page (Documentation/admin-guide/mm/pagemap.rst).
+ * Bit 63: present in RAM; bit 62: swapped out; bit 61: a file page or shared anonymous one (a page
+ * of a private file mapping that was written has been copied into an anonymous one: bit 61 clear).
+ */
+export const PAGEMAP_ENTRY = 8;
+export const PAGEMAP_PRESENT = 1n << 63n;
+export const PAGEMAP_SWAPPED = 1n << 62n;
+export const PAGEMAP_FILE = 1n << 61n;
 
 /** mmap(2) protections and flags (asm-generic/mman-common.h, linux/mman.h). */
 export const PROT_READ = 1;

@@ -9,8 +9,14 @@ import {
   MADV_DONTNEED,
   MADV_REMOVE,
   MADV_MERGEABLE,
+  MADV_POPULATE_READ,
+  MADV_POPULATE_WRITE,
   MADV_UNMERGEABLE,
   MAP_FIXED,
+  PAGEMAP_ENTRY,
+  PAGEMAP_FILE,
+  PAGEMAP_PRESENT,
+  PAGEMAP_SWAPPED,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_CLOEXEC,
@@ -146,35 +152,99 @@ export function markFileData(fd: number, marks: Uint8Array, pageSize: number): v
   }
 }
 
-/** /proc/self/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
-const PM_PRESENT = 1n << 63n;
-const PM_SWAPPED = 1n << 62n;
-const PM_FILE = 1n << 61n;
+/** The host's page size, which /proc/self/pagemap counts in (4 KiB on every host Corral runs on). */
+const HOST_PAGE = 4096;
 
 /**
- * Mark in `marks` every page of [addr, addr + marks.length pages) that is this process's own
- * anonymous copy (present or swapped, not a page of a file): the pages a private mapping of a
- * file got by being written (/proc/self/pagemap, readable without privilege for these bits).
+ * The high 32 bits of the /proc/self/pagemap entries of the `n` host pages from `addr` (layout.ts:
+ * every flag read here is among them, so no BigInt per page). Throws SysError when pagemap cannot
+ * be read.
  */
-export function markPrivatePages(addr: number, marks: Uint8Array, pageSize: number): void {
-  const fd = openSync("/proc/self/pagemap", "r");
+function pagemapFlags(addr: number, n: number): Uint32Array {
+  const buf = Buffer.alloc(n * PAGEMAP_ENTRY);
+  const fail = (errno: number): SysError => new SysError("PAGEMAP_FAILED", "read /proc/self/pagemap", errno);
+  let fd: number;
   try {
-    const entries = new BigUint64Array(Math.min(marks.length, 1 << 16));
-    const bytes = new Uint8Array(entries.buffer);
-    for (let first = 0; first < marks.length; first += entries.length) {
-      const n = Math.min(entries.length, marks.length - first);
-      const pos = (addr / pageSize + first) * 8;
-      for (let done = 0; done < n * 8;) {
-        const got = readSync(fd, bytes, done, n * 8 - done, pos + done);
-        if (got === 0) break;
-        done += got;
-      }
-      for (let i = 0; i < n; i++) {
-        const e = entries[i]!;
-        if ((e & (PM_PRESENT | PM_SWAPPED)) !== 0n && (e & PM_FILE) === 0n) marks[first + i] = 1;
-      }
+    fd = openSync("/proc/self/pagemap", "r");
+  } catch (e) {
+    throw fail((e as NodeJS.ErrnoException).errno ?? 0);
+  }
+  try {
+    for (let done = 0; done < buf.length;) {
+      const got = readSync(fd, buf, done, buf.length - done, (addr / HOST_PAGE) * PAGEMAP_ENTRY + done);
+      if (got <= 0) throw fail(5 /* EIO: short read */);
+      done += got;
     }
   } finally {
     closeSync(fd);
   }
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, n * 2);
+  return words.filter((_, i) => i % 2 === 1);
+}
+
+const high = (bit: bigint): number => Number(bit >> 32n);
+
+/**
+ * Mark in `marks` every page of [addr, addr + marks.length pages) that is this process's own
+ * anonymous copy (present or swapped, not a page of a file): the pages a private mapping of a
+ * file got by being written. Throws SysError.
+ */
+export function markPrivatePages(addr: number, marks: Uint8Array, pageSize: number): void {
+  if (pageSize !== HOST_PAGE) throw new SysError("PAGEMAP_FAILED", `pagemap in ${pageSize}-byte pages`, 22);
+  const flags = pagemapFlags(addr, marks.length);
+  const own = high(PAGEMAP_PRESENT) | high(PAGEMAP_SWAPPED);
+  const file = high(PAGEMAP_FILE);
+  for (let i = 0; i < marks.length; i++) if ((flags[i]! & own) !== 0 && (flags[i]! & file) === 0) marks[i] = 1;
+}
+
+/** The pages of a range the host has mapped: read only (still the file's), and written. */
+export interface ResidentPages {
+  /** Present and still the mapped file's page (read, never written). */
+  read: number[];
+  /** Present and this process's own copy: written since the range was mapped from a file (any, for anonymous memory). */
+  written: number[];
+}
+
+/**
+ * Which pages of [addr, addr+len) are mapped, and which of them this process wrote: host page
+ * indexes from `addr`, ascending; undefined when pagemap cannot be read. `addr` and `len` must be
+ * page-aligned.
+ */
+export function residentPages(addr: number, len: number): ResidentPages | undefined {
+  let flags: Uint32Array;
+  try {
+    flags = pagemapFlags(addr, Math.floor(len / HOST_PAGE));
+  } catch {
+    return undefined;
+  }
+  const present = high(PAGEMAP_PRESENT);
+  const file = high(PAGEMAP_FILE);
+  const out: ResidentPages = { read: [], written: [] };
+  flags.forEach((h, i) => {
+    if ((h & present) !== 0) (h & file ? out.read : out.written).push(i);
+  });
+  return out;
+}
+
+/**
+ * Fault the pages `pages` (host page indexes from `addr`, ascending) in now, writable (as a write
+ * would: a private file mapping's page is copied) or readable, one madvise(MADV_POPULATE_WRITE or
+ * MADV_POPULATE_READ) per run of consecutive pages: a host page fault per page enters and leaves
+ * the kernel, which on a host that is itself a VM costs tens of microseconds; the kernel's own
+ * loop costs 1 to 3. Returns the pages populated; a kernel without these (before 5.14) or no FFI
+ * populates none, and the pages fault in as they are touched.
+ */
+export function populatePages(addr: number, pages: readonly number[], writable: boolean): number {
+  const f = load();
+  if (f === null) return 0;
+  const advice = writable ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+  let done = 0;
+  for (let i = 0; i < pages.length;) {
+    let j = i + 1;
+    while (j < pages.length && pages[j] === pages[j - 1]! + 1) j++;
+    if (f.madvise(BigInt(addr + pages[i]! * HOST_PAGE), (j - i) * HOST_PAGE, advice) !== 0) return done;
+    done += j - i;
+    i = j;
+  }
+  return done;
 }

@@ -295,20 +295,38 @@ export class VmClient {
           timedOut: v.timedOut === true,
           ...(v.unconfirmed ? { unconfirmed: true } : {}),
         };
-      if (v.error || v.exitCode !== undefined) onLast();
-    };
-    try {
-      for await (const c of res) {
-        buf += (c as Buffer).toString("utf8");
-        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-          line(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-        }
+      if (v.error || v.exitCode !== undefined) {
+        onLast();
+        decide();
       }
-      line(buf.trim());
-    } catch (e) {
+    };
+    // The outcome is known at its line: the response's end comes only after the server has read
+    // the end of the request (onLast), one more round trip through the VM's process, which the
+    // caller need not wait for. The rest is read (and dropped) in the background.
+    let decide!: () => void;
+    const decided = new Promise<void>((r) => (decide = r));
+    let broken: unknown;
+    const reading = (async (): Promise<void> => {
+      try {
+        for await (const c of res) {
+          buf += (c as Buffer).toString("utf8");
+          for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+            line(buf.slice(0, nl));
+            buf = buf.slice(nl + 1);
+          }
+        }
+        line(buf.trim());
+      } catch (e) {
+        broken = e;
+      } finally {
+        decide();
+      }
+    })();
+    await decided;
+    if (!result && !error) {
+      await reading;
       // Given up on by the caller (abort): the broken connection is its doing, not the VM's.
-      throw aborted() ?? (await this.lost(e, "the command finished"));
+      if (broken !== undefined) throw aborted() ?? (await this.lost(broken, "the command finished"));
     }
     if (error) throw new CorralError(error.code, error.message);
     if (!result) throw new VmError("VM_NOT_RUNNING", `VM '${this.name}' stopped before the command finished`);

@@ -87,8 +87,8 @@ async function main(argv: string[]): Promise<void> {
     const { warmUp, waitToBeTaken } = await import("./pool-process.js");
     const warm = argv[3] ? await warmUp(argv[3], home).catch(() => undefined) : undefined;
     collectGarbage();
-    const claim = await waitToBeTaken(argv[2], home);
-    return runVm(claim.name, claim.cfg, warm);
+    const taken = await waitToBeTaken(argv[2], home);
+    return runVm(taken.claim.name, taken.claim.cfg, warm, taken.running);
   }
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
     throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
@@ -96,8 +96,16 @@ async function main(argv: string[]): Promise<void> {
   return runVm(argv[1]!, cfg);
 }
 
-/** Run the VM `name` of `cfg` in this process until it ends; then the process exits. */
-async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promise<void> {
+/**
+ * Run the VM `name` of `cfg` in this process until it ends; then the process exits. `onRunning`
+ * (a pool process's taker, pool.ts) hears once whether the VM got to "running".
+ */
+async function runVm(
+  name: string,
+  cfg: DaemonConfig,
+  warm?: WarmMachine,
+  onRunning: (ok: boolean) => void = () => {},
+): Promise<void> {
   const phases = new Phases(cfg.restore?.calledAt ?? epochMs());
   if (cfg.restore?.checkedAt !== undefined) phases.mark("checked", cfg.restore.checkedAt);
   phases.mark("taken");
@@ -138,7 +146,7 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
-          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms; compare ${swapped.compareMs.toFixed(1)} ms)`,
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms; ${swapped.populated} of ${swapped.written} written pages faulted in ${swapped.populateMs.toFixed(1)} ms; compare ${swapped.compareMs.toFixed(1)} ms)`,
         );
       } else {
         if (warm) await dropWarm(warm);
@@ -189,6 +197,8 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
     let stopping = false;
     // A clone counts as running once it has its own hostname (resync below).
     let identity = cfg.restore?.hostname === undefined;
+    let identitySet = (): void => {};
+    const identityDone = identity ? Promise.resolve() : new Promise<void>((r) => (identitySet = r));
     const ctx: VmContext = {
       rec,
       machine: m,
@@ -223,6 +233,8 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
     const server = await serveControl(join(dir, VM_FILES.socket), ctx);
     publish(rec, cfg.home);
     phases.mark("serving");
+    // The taker learns "running" here, the moment state() says it, without asking the socket.
+    void Promise.all([agent.whenReady(), identityDone]).then(() => onRunning(!stopping));
     // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
     // heap they held goes back to the system at once instead of when V8 next feels the need.
     // A restore has no boot behind it: its agent is ready at once, and a trim and a full
@@ -255,6 +267,7 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
         () => {
           phases.mark("clock set");
           identity = true;
+          identitySet();
         },
         reidentify,
       );
@@ -268,6 +281,7 @@ async function runVm(name: string, cfg: DaemonConfig, warm?: WarmMachine): Promi
     log.write(`\ncorral: ${isCorralError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exitCode = 1;
   } finally {
+    onRunning(false);
     machine?.close();
     cleanup();
     log.close();

@@ -101,12 +101,21 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     };
   }
   const logPath = join(vmDir(name, home), VM_FILES.log);
-  // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.
-  let pid = o.restore ? await takeFromPool({ name, cfg }, home).catch(() => undefined) : undefined;
-  if (pid !== undefined) refillPool(daemonNodeFlags(), home);
-  else pid = spawnDaemon(name, cfg, logPath);
-  const client = new VmClient(name, home);
   const deadline = Date.now() + (o.bootTimeoutMs ?? 300_000);
+  const client = new VmClient(name, home);
+  // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.
+  const taken = o.restore ? await takeFromPool({ name, cfg }, home).catch(() => undefined) : undefined;
+  const pid = taken?.pid ?? spawnDaemon(name, cfg, logPath);
+  // Refilled at once: the new pool process starts (niced, pool.ts POOL_NICE) while this VM restores,
+  // not on the way from "running" to the caller's first exec.
+  if (taken) {
+    refillPool(daemonNodeFlags(), home);
+    // The pool process says when the VM runs (pool.ts TAKEN_REPLY): no round trips to the control
+    // socket of a process whose thread the guest shares. Otherwise the loop below finds out why.
+    const timer = new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref());
+    const running = o.waitForAgent === false || (await Promise.race([taken.running, timer]));
+    if (running && readRecord(name, home)?.pid === pid) return client;
+  }
   for (;;) {
     const rec = readRecord(name, home);
     const alive = isVmProcess(pid, name);

@@ -27,7 +27,7 @@ import { AgentChannel } from "./agent/channel.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { composeVm, type Composed } from "./compose.js";
 import type { MachineExit } from "../machine/machine.js";
-import { memberFiles, poolDir, POOL_IDLE_MS, type PoolClaim } from "./pool.js";
+import { memberFiles, poolDir, POOL_IDLE_MS, TAKEN_REPLY, type PoolClaim } from "./pool.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { DAEMON_MARKER } from "./state.js";
 import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js";
@@ -36,8 +36,12 @@ import { epochMs } from "./phases.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
-/** Execs run in the throwaway machine. */
-const WARM_EXECS = 3;
+/**
+ * Execs run in the warm-up. A restore's first exec on the warm machine cost 90 ms of host CPU after 3
+ * (the next ones 89, 80, 77, 62, 37: kernel blocks run a few hundred times an exec reach the wasm
+ * tier only after several execs), 70 ms after 20 (docs/benchmarks.md, "Restore to its first exec").
+ */
+const WARM_EXECS = 20;
 
 /**
  * A warm-up machine kept for the VM that takes this process (daemon.ts): paused between slices,
@@ -139,11 +143,20 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
 }
 
 /**
+ * What a pool process was given: the VM to become, and the taker's connection, which
+ * `running(true)` answers once that VM runs (pool.ts TAKEN_REPLY; once, later calls do nothing).
+ */
+export interface Claimed {
+  claim: PoolClaim;
+  running(ok: boolean): void;
+}
+
+/**
  * Wait on this pool process's socket until a restore takes it (pool.ts takeFromPool); resolves
  * with the VM to become. Ends the process after POOL_IDLE_MS, when the socket is removed (the
  * pool was stopped), or on SIGTERM.
  */
-export function waitToBeTaken(id: string, home: string): Promise<PoolClaim> {
+export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
   const files = memberFiles(poolDir(home), id);
   const leave = (): never => {
     for (const p of [files.socket, files.record]) rmSync(p, { force: true });
@@ -179,8 +192,16 @@ export function waitToBeTaken(id: string, home: string): Promise<PoolClaim> {
           // not root: stays as it was started
         }
         rmSync(files.record, { force: true });
-        c.end("ok\n");
-        resolve(claim);
+        c.write(`${TAKEN_REPLY.taken}\n`);
+        let answered = false;
+        resolve({
+          claim,
+          running: (ok) => {
+            if (answered) return;
+            answered = true;
+            c.end(`${ok ? TAKEN_REPLY.running : TAKEN_REPLY.failed}\n`);
+          },
+        });
       });
       c.on("error", () => {});
     });

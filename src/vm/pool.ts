@@ -181,11 +181,26 @@ export interface PoolClaim {
 }
 
 /**
- * Take a warm pool process and make it the VM `claim.name`: resolves with its pid once it has
- * taken the config (it then runs as that VM's process), or undefined when no pool process is
- * free. A taken process that is found dead is skipped.
+ * The taker's side of the claim's connection: the pool process answers "ok" once it has the
+ * config, then "running" once the VM it became is running (its control socket serves, its record
+ * is published, its agent is up and, for a fork's clone, has its hostname), so the taker needs no
+ * round trips to the control socket to learn it; "failed", or the connection closing, says it did
+ * not get there (the caller then looks for itself, launch.ts).
  */
-export async function takeFromPool(claim: PoolClaim, home = corralHome()): Promise<number | undefined> {
+export const TAKEN_REPLY = { taken: "ok", running: "running", failed: "failed" } as const;
+
+/** A pool process taken: its pid, and whether the VM it became reached "running". */
+export interface Taken {
+  pid: number;
+  running: Promise<boolean>;
+}
+
+/**
+ * Take a warm pool process and make it the VM `claim.name`: resolves once it has taken the config
+ * (it then runs as that VM's process), or undefined when no pool process is free. A taken process
+ * that is found dead is skipped.
+ */
+export async function takeFromPool(claim: PoolClaim, home = corralHome()): Promise<Taken | undefined> {
   const dir = poolDir(home);
   for (const m of poolMembers(home)) {
     if (!m.ready || m.pid <= 0) continue;
@@ -196,29 +211,43 @@ export async function takeFromPool(claim: PoolClaim, home = corralHome()): Promi
     } catch {
       continue;
     }
-    const ok = await send(taken, JSON.stringify(claim) + "\n");
+    const answer = await send(taken, JSON.stringify(claim) + "\n");
     rmSync(taken, { force: true });
-    if (ok) return m.pid;
+    if (answer) return { pid: m.pid, running: answer.running };
   }
   return undefined;
 }
 
-/** Send `line` over the Unix socket at `path`; true once the other side answered "ok". */
-function send(path: string, line: string): Promise<boolean> {
-  return new Promise((done) => {
+/**
+ * Send `line` over the Unix socket at `path`; once the other side answered "ok", resolves with a
+ * promise of its second line being "running"; undefined when it did not take the line.
+ */
+function send(path: string, line: string): Promise<{ running: Promise<boolean> } | undefined> {
+  return new Promise((taken) => {
     const s = createConnection(path);
     let got = "";
-    const finish = (ok: boolean): void => {
+    let running!: (ok: boolean) => void;
+    const isRunning = new Promise<boolean>((r) => (running = r));
+    const finish = (): void => {
       s.destroy();
-      done(ok);
+      taken(undefined);
+      running(false);
     };
-    s.setTimeout(10_000, () => finish(false));
+    s.setTimeout(10_000, finish);
     s.on("connect", () => s.write(line));
     s.on("data", (b: Buffer) => {
       got += b.toString("utf8");
-      if (got.includes("\n")) finish(got.startsWith("ok"));
+      const lines = got.split("\n");
+      if (lines.length < 2) return;
+      if (lines[0] !== TAKEN_REPLY.taken) return finish();
+      // Taken: how long the VM then takes to run is launch.ts's business (its own deadline).
+      s.setTimeout(0);
+      taken({ running: isRunning });
+      if (lines.length < 3) return;
+      running(lines[1] === TAKEN_REPLY.running);
+      s.destroy();
     });
-    s.on("error", () => finish(false));
-    s.on("close", () => finish(got.startsWith("ok")));
+    s.on("error", finish);
+    s.on("close", finish);
   });
 }

@@ -4,10 +4,13 @@
 // exec, and holds the snapshot's memory, not what the warm-up's guest did nor what the parent did
 // after the snapshot; the pool refills; a fork takes pool processes for its clones (their RAM,
 // the parent's later one, swapped into the warm machines); `corral stop` and `corral pool stop` leave no process behind; bad
-// input is one line.
+// input is one line. A restore whose spec differs from the warm machine's still takes the pool
+// process, which builds a fresh machine for it; a snapshot whose agent spoke protocol 4 (no T
+// frame) gets its clock set by a command instead.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { isPoolProcess } from "../../src/vm/pool.js";
@@ -17,6 +20,14 @@ import { oneLineError, scratchHome, type Run } from "./scratch-home.js";
 const h = scratchHome();
 const PARENT = `t-pool-${process.pid}`;
 const snap = join(h.home, "snap");
+/** A VM of another spec (less memory), its guest's clock set back to 2001 before its snapshot. */
+const OTHER = `t-pool-other-${process.pid}`;
+const snapOther = join(h.home, "snap-other");
+const markOther = randomBytes(8).toString("hex");
+const CLOCK_2001 = 1_000_000_000;
+const memTotal = (name: string): number => Number(/MemTotal:\s+(\d+)/.exec(sh(name, "cat /proc/meminfo"))?.[1]);
+/** The guests' MemTotal (kB) before their snapshots. */
+const memOf = { parent: 0, other: 0 };
 const mark = randomBytes(8).toString("hex");
 /** Every pool process seen, to check that none is left at the end. */
 const seen = new Map<string, number>();
@@ -67,16 +78,23 @@ const pidOf = (name: string): number =>
  * The restore's phases from its console log (src/vm/phases.ts), once its first exec was answered;
  * asserts it ran on the pool process's warm machine (its RAM swapped in, no new machine built).
  */
-function ranOnWarmMachine(name: string): void {
+function ranOnWarmMachine(name: string, warm = true): void {
   const line = readFileSync(join(h.home, "vms", name, "console.log"), "latin1")
     .split("\n")
     .find((l) => l.includes(TIMINGS_PREFIX));
   const phases = Object.keys(parseTimings(line ?? "") ?? {});
   assert.ok(phases.includes("first exec ended"), `${name}: timings line ${line}`);
-  assert.ok(
+  assert.equal(
     phases.some((p) => p.startsWith("RAM swapped into the warm machine")),
-    `${name} ran on the warm machine: ${line}`,
+    warm,
+    `${name} ${warm ? "ran" : "did not run"} on the warm machine: ${line}`,
   );
+}
+
+/** The guest's clock is the host's (within a minute), not the snapshot's 2001. */
+function clockIsHosts(name: string): void {
+  const guest = Number(sh(name, "date +%s"));
+  assert.ok(Math.abs(guest - Date.now() / 1000) < 60, `${name}'s clock ${guest}, the host's ${Date.now() / 1000}`);
 }
 
 function alive(pid: number): boolean {
@@ -90,9 +108,15 @@ function alive(pid: number): boolean {
 before(() => {
   ok(h.corral(["run", "-d", "--name", PARENT, "--memory", "256M"]));
   sh(PARENT, `echo ${mark} > /tmp/mark && hostname before-snapshot`);
+  memOf.parent = memTotal(PARENT);
   ok(h.corral(["snapshot", PARENT, snap]));
   // The parent runs on and changes what the snapshot holds: no restore may see it.
   sh(PARENT, "echo after > /tmp/mark && hostname after-snapshot");
+  ok(h.corral(["run", "-d", "--name", OTHER, "--memory", "192M"]));
+  sh(OTHER, `echo ${markOther} > /tmp/mark && date -s @${CLOCK_2001} >/dev/null`);
+  memOf.other = memTotal(OTHER);
+  ok(h.corral(["snapshot", OTHER, snapOther]));
+  ok(h.corral(["stop", OTHER]));
 });
 
 after(() => {
@@ -151,4 +175,47 @@ test("a fork's clones take pool processes; pool stop leaves no process behind", 
     [],
     "no pool files left",
   );
+});
+
+test("a restore whose spec differs from the warm machine's gets a new machine in the pool process, and works", async () => {
+  ok(h.corral(["pool", "start", "--size", "1", "--warm", snap]));
+  await waitReady(1);
+  const poolPid = [...members().values()][0]!;
+  const name = `${OTHER}-r`;
+  ok(h.corral(["restore", snapOther, "--name", name]));
+  assert.equal(pidOf(name), poolPid, "the restore took the pool process");
+  assert.equal(sh(name, "cat /tmp/mark"), markOther);
+  // The snapshot's machine (192 MiB), not the warm one's (256 MiB).
+  assert.ok(memOf.other < memOf.parent, `MemTotal ${memOf.other} kB at 192 MiB, ${memOf.parent} kB at 256 MiB`);
+  assert.equal(memTotal(name), memOf.other);
+  clockIsHosts(name);
+  ok(h.corral(["stop", name]));
+  ranOnWarmMachine(name, false);
+  ok(h.corral(["pool", "stop"]));
+});
+
+test("a snapshot whose agent spoke protocol 4 gets its clock set by a command", () => {
+  // The host knows the agent's protocol from the snapshot's state (an agent of a corral before the
+  // T frame): a copy of the snapshot saying 4, its RAM the same file.
+  const old = join(h.home, "snap-v4");
+  mkdirSync(old);
+  linkSync(join(snapOther, "ram.bin"), join(old, "ram.bin"));
+  const state = JSON.parse(readFileSync(join(snapOther, "state.json"), "utf8")) as {
+    host: { agent: { version: number } };
+  };
+  assert.equal(state.host.agent.version, 5);
+  state.host.agent.version = 4;
+  const text = JSON.stringify(state);
+  writeFileSync(join(old, "state.json"), text);
+  const manifest = JSON.parse(readFileSync(join(snapOther, "manifest.json"), "utf8")) as {
+    state: { size: number; sha256: string };
+  };
+  manifest.state.size = statSync(join(old, "state.json")).size;
+  manifest.state.sha256 = createHash("sha256").update(text).digest("hex");
+  writeFileSync(join(old, "manifest.json"), JSON.stringify(manifest));
+  const name = `${OTHER}-v4`;
+  ok(h.corral(["restore", old, "--name", name]));
+  assert.equal(sh(name, "cat /tmp/mark"), markOther);
+  clockIsHosts(name);
+  ok(h.corral(["stop", name]));
 });

@@ -8,6 +8,14 @@
 // ADDI a1, a1, imm: the word the patches store (I-type, opcode 0x13, funct3 0, rd = rs1 = x11).
 #define ADDI_A1(imm) (((imm) << 20) | (11 << 15) | (11 << 7) | 0x13)
 
+// Store `word` at `site` and fence: the hart must fetch the new instruction from then on.
+.macro PATCH site, word
+    la t0, \site
+    li t2, \word
+    sw t2, 0(t0)
+    fence.i
+.endm
+
 .macro LOOP count
     li t1, \count
     call loop_body
@@ -22,19 +30,13 @@ TEST_BEGIN
     CHECK 1, a1, 40
 
     // 2: the successor of an in-page jump is rewritten (addi a1, a1, 1 -> 3)
-    la t0, patch_site
-    li t2, ADDI_A1(3)
-    sw t2, 0(t0)
-    fence.i
+    PATCH patch_site, ADDI_A1(3)
     li a1, 0
     LOOP 40
     CHECK 2, a1, 120
 
     // 3: rewritten again, to its first form (a page that held blocks twice)
-    la t0, patch_site
-    li t2, ADDI_A1(1)
-    sw t2, 0(t0)
-    fence.i
+    PATCH patch_site, ADDI_A1(1)
     li a1, 0
     LOOP 40
     CHECK 3, a1, 40
@@ -52,10 +54,7 @@ TEST_BEGIN
 
     // 5, 6: a store beside the code, to a data word in its page, changes no instruction: the
     // loop runs as before (an emulator that drops only the blocks a store overlaps keeps them)
-    la t0, patch_site
-    li t2, ADDI_A1(1)
-    sw t2, 0(t0)
-    fence.i
+    PATCH patch_site, ADDI_A1(1)
     li a1, 0
     LOOP 40
     la t0, page_data
@@ -68,10 +67,7 @@ TEST_BEGIN
     CHECK 6, t3, 0x5a5a
 
     // 7: after stores beside it, a store into the code still reaches the next fetch
-    la t0, patch_site
-    li t2, ADDI_A1(2)
-    sw t2, 0(t0)
-    fence.i
+    PATCH patch_site, ADDI_A1(2)
     li a1, 0
     LOOP 40
     CHECK 7, a1, 80
@@ -88,10 +84,7 @@ TEST_BEGIN
     li a1, 0
     LOOP 40
     CHECK 8, a1, 80
-    la t0, patch_site
-    li t2, ADDI_A1(1)
-    sw t2, 0(t0)
-    fence.i
+    PATCH patch_site, ADDI_A1(1)
     li a1, 0
     LOOP 40
     CHECK 9, a1, 40

@@ -830,20 +830,24 @@ test("a block whose code is overwritten while its batch compiles is never instal
   assert.equal(h.x[20], 16);
 });
 
-/** Run a hart from `start` for one 2000-instruction slice; what it ends with, relative to `start`. */
-function runFrom(m: Machine, h: Hart, start: number, ramSize: number) {
-  h.pc = start;
-  const ret = runHart(h, m.cache, 2000);
+/** What a hart ends with: registers, pcs relative to `base`, trap, counts, the data area. */
+function hartState(m: Machine, h: Hart, base: number, ret: number) {
   return {
     x: Array.from(h.x.subarray(0, 64)),
-    pc: h.pc - start,
-    mepc: h.mepc - start,
+    pc: h.pc - base,
+    mepc: h.mepc - base,
     mcause: h.mcause,
     ret,
     instret: h.instret,
     data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
-    end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64"),
   };
+}
+
+/** Run a hart from `start` for one 2000-instruction slice; what it ends with, relative to `start`. */
+function runFrom(m: Machine, h: Hart, start: number, ramSize: number) {
+  h.pc = start;
+  const ret = runHart(h, m.cache, 2000);
+  return { ...hartState(m, h, start, ret), end: Buffer.from(m.ram.u8.subarray(ramSize - 0x1000)).toString("base64") };
 }
 
 test("random loops of one block run alike in every tier, registers held across passes in the wasm tier", () => {
@@ -1076,13 +1080,7 @@ test("random programs jumping indirectly among blocks compiled one per batch run
       return {
         entries: entries(),
         out: {
-          x: Array.from(h.x.subarray(0, 64)),
-          pc: h.pc - RAM_BASE,
-          mepc: h.mepc - RAM_BASE,
-          mcause: h.mcause,
-          ret,
-          instret: h.instret,
-          data: Buffer.from(m.ram.u8.subarray(DATA - 0x1000, DATA + 0x9000)).toString("base64"),
+          ...hartState(m, h, RAM_BASE, ret),
           code: Buffer.from(m.ram.u8.subarray(CODE, CODE + 0x2000)).toString("base64"),
         },
       };

@@ -48,6 +48,26 @@ const DESTS = [0, 1, 2, 3, 4, 8, 9, 10];
 const SRCS = [0, 1, 2, 3, 4, 5, 8, 9, 10];
 const BASES = [5, 6, 7];
 
+/**
+ * Random register pairs for a differential test: each of x1-x31 random or an edge value, then the
+ * address registers (BASES) at `addr(base)`: by default near DATA, now and then somewhere unmapped
+ * (an access fault).
+ */
+function randomRegs(
+  r: () => number,
+  addr = (_base: number): number => (r() % 16 === 0 ? 0x1000 : RAM_BASE + DATA + (r() % 0x7000)),
+): Int32Array {
+  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
+  const regs = new Int32Array(66);
+  for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
+  for (const base of BASES) {
+    const a = addr(base);
+    regs[2 * base] = a | 0;
+    regs[2 * base + 1] = Math.floor(a / 2 ** 32);
+  }
+  return regs;
+}
+
 function randomBlock(r: () => number): number[] {
   const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length]!;
   const imm12 = (): number => ((r() & 0xfff) << 20) >> 20;
@@ -166,7 +186,6 @@ function runOnce(m: Machine, h: Hart, tier: Tier): Outcome {
 
 test("the interpreter and compiled blocks match the closures on random instruction mixes", () => {
   const r = rng(20261126);
-  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
   const A = new Machine(new GuestRam(1 << 20), 1, () => {});
   const B = new Machine(new GuestRam(1 << 20), 1, () => {});
   const C = new Machine(new GuestRam(1 << 20), 1, () => {});
@@ -174,14 +193,7 @@ test("the interpreter and compiled blocks match the closures on random instructi
   let traps = 0;
   for (let n = 0; n < 3000; n++) {
     const words = randomBlock(r);
-    const regs = new Int32Array(66);
-    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
-    for (const base of BASES) {
-      // An address register points near DATA, now and then somewhere unmapped (an access fault).
-      const addr = r() % 16 === 0 ? 0x1000 : RAM_BASE + DATA + (r() % 0x7000);
-      regs[2 * base] = addr | 0;
-      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
-    }
+    const regs = randomRegs(r);
     const seed = r();
     for (const m of [A, B, C, D]) place(m, m.harts[0]!, words, regs, seed);
     const want = runOnce(A, A.harts[0]!, "closures");
@@ -859,7 +871,6 @@ test("random loops of one block run alike in every tier, registers held across p
   // locals across passes (emit.ts blockBody): a register written in one pass must reach memory
   // when the loop ends, and when a later pass traps before writing it again.
   const r = rng(20261206);
-  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
   const ramSize = 1 << 20;
   let finished = 0;
   let late = 0;
@@ -872,18 +883,14 @@ test("random loops of one block run alike in every tier, registers held across p
     const size = body.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
     const tail = [I(-1, 11, 0, 11, 0x13), I(64, 6, 0, 6, 0x13), B(-(size + 8), 0, 11, 1), J(4, 0), 0x00100073, J(0, 0)];
     const prog = [...body, ...tail];
-    const regs = new Int32Array(66);
-    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
-    for (const base of BASES) {
-      const addr =
-        r() % 16 === 0
-          ? 0x1000
-          : base === 6 && r() % 2 === 0
-            ? RAM_BASE + ramSize - 64 * (1 + (r() % 30)) // off the end of RAM after a few passes
-            : RAM_BASE + DATA + (r() % 0x7000);
-      regs[2 * base] = addr | 0;
-      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
-    }
+    // x6 now and then near the end of RAM: off its end after a few passes.
+    const regs = randomRegs(r, (base) =>
+      r() % 16 === 0
+        ? 0x1000
+        : base === 6 && r() % 2 === 0
+          ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
+          : RAM_BASE + DATA + (r() % 0x7000),
+    );
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();
@@ -918,7 +925,6 @@ test("random loops over several blocks of one page run alike in every tier, as o
   // without the hub, registers held in locals throughout. The bodies' own branches leave now and
   // then, to a member's start or anywhere else; accesses fault now and then, also late.
   const r = rng(20261207);
-  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
   const ramSize = 1 << 20;
   const bytes = (ws: number[]): number => ws.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
   const bodyOf = (): number[] => {
@@ -945,18 +951,14 @@ test("random loops over several blocks of one page run alike in every tier, as o
       0x00100073,
       J(0, 0),
     ];
-    const regs = new Int32Array(66);
-    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
-    for (const base of BASES) {
-      const addr =
-        r() % 16 === 0
-          ? 0x1000
-          : base === 6 && r() % 2 === 0
-            ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
-            : RAM_BASE + DATA + (r() % 0x7000);
-      regs[2 * base] = addr | 0;
-      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
-    }
+    // x6 now and then near the end of RAM: off its end after a few passes.
+    const regs = randomRegs(r, (base) =>
+      r() % 16 === 0
+        ? 0x1000
+        : base === 6 && r() % 2 === 0
+          ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
+          : RAM_BASE + DATA + (r() % 0x7000),
+    );
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();
@@ -1005,7 +1007,6 @@ test("random programs jumping indirectly among blocks compiled one per batch run
   // 97 instructions, each entered afresh; results, counts and traps must agree. The bodies' own
   // branches and accesses leave or fault now and then, as in the tests above.
   const r = rng(20261207);
-  const edge = [0, 1, -1, 0x7fffffff, -0x80000000, 0x12345678, -0x789abcdf];
   const ramSize = 1 << 20;
   const CODE = 0x3000;
   const put = (mem: Uint8Array, at: number, words: readonly number[]): number => {
@@ -1040,13 +1041,7 @@ test("random programs jumping indirectly among blocks compiled one per batch run
       ];
     });
     const rounds = 20 + (r() % 60);
-    const regs = new Int32Array(66);
-    for (let k = 2; k < 64; k++) regs[k] = r() & 1 ? r() | 0 : edge[r() % edge.length]!;
-    for (const base of BASES) {
-      const addr = r() % 16 === 0 ? 0x1000 : RAM_BASE + DATA + (r() % 0x7000);
-      regs[2 * base] = addr | 0;
-      regs[2 * base + 1] = Math.floor(addr / 2 ** 32);
-    }
+    const regs = randomRegs(r);
     const set = (x: number, v: number): void => {
       regs[2 * x] = v | 0;
       regs[2 * x + 1] = Math.floor(v / 2 ** 32);

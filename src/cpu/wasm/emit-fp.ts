@@ -443,18 +443,29 @@ export class FpEmitter extends ExtEmitter {
   private compare(op: number, rd: number, rs1: number, rs2: number, k: number): void {
     const c = this.c;
     const xd = rd === 0 ? 64 : 2 * rd;
+    this.unlessNaN(rs1, rs2, k, xd, () =>
+      this.setReg(xd, () => {
+        this.freg(rs1);
+        this.freg(rs2);
+        c.op(op === 0 ? Op.F64Le : op === 1 ? Op.F64Lt : Op.F64Eq).op(Op.I64ExtendI32U);
+      }),
+    );
+  }
+
+  /**
+   * `fast` inline when neither f[rs1] nor f[rs2] is a NaN (no flag can be raised), else op `k`'s
+   * closure, whose result lands in register pair `dest`.
+   */
+  private unlessNaN(rs1: number, rs2: number, k: number, dest: number, fast: () => void): void {
+    const c = this.c;
     this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     this.neitherNaN(rs1, rs2);
     c.open(Op.If);
-    this.setReg(xd, () => {
-      this.freg(rs1);
-      this.freg(rs2);
-      c.op(op === 0 ? Op.F64Le : op === 1 ? Op.F64Lt : Op.F64Eq).op(Op.I64ExtendI32U);
-    });
+    fast();
     c.op(Op.Else);
-    this.slow(k, dirtyBefore, xd);
+    this.slow(k, dirtyBefore, dest);
     c.op(Op.End);
   }
 
@@ -465,20 +476,14 @@ export class FpEmitter extends ExtEmitter {
    */
   private minMax(isMax: boolean, rd: number, rs1: number, rs2: number, k: number): void {
     const c = this.c;
-    this.fsrc(rs1, rs2);
-    const dirtyBefore = new Set(this.dirty);
-    this.enabled(false);
-    this.neitherNaN(rs1, rs2);
-    c.open(Op.If);
-    this.fwrite(rd, () => {
-      this.freg(rs1);
-      this.freg(rs2);
-      c.op(isMax ? Op.F64Max : Op.F64Min);
+    this.unlessNaN(rs1, rs2, k, fpair(rd), () => {
+      this.fwrite(rd, () => {
+        this.freg(rs1);
+        this.freg(rs2);
+        c.op(isMax ? Op.F64Max : Op.F64Min);
+      });
+      this.markDirty();
     });
-    this.markDirty();
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore, fpair(rd));
-    c.op(Op.End);
   }
 
   /** Push i32: |l| in [2^-480, 2^480] or l is zero (fast.ts inWindow; false for NaN). */

@@ -34,6 +34,7 @@ import { DAEMON_MARKER } from "./state.js";
 import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js";
 import { SNAPSHOT_FILES } from "../snapshot/format.js";
 import { epochMs } from "./phases.js";
+import { swapBuffer } from "../snapshot/swap.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
@@ -141,6 +142,7 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
           setConsole: (s) => (sink = s),
           written: m.ram.residentPages().written,
         };
+      if (kept) swapBuffer();
       else resume();
     }
     if (!kept) {

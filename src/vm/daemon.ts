@@ -146,7 +146,7 @@ async function runVm(
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
-          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed, compared in ${swapped.compareMs.toFixed(1)} ms; map ${swapped.mapMs.toFixed(1)} ms; ${swapped.populated} of ${swapped.written} written pages faulted in ${swapped.populateMs.toFixed(1)} ms)`,
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; compared in ${swapped.compareMs.toFixed(1)} ms; map ${swapped.mapMs.toFixed(1)} ms; ${swapped.populated} of ${swapped.written} written pages faulted in ${swapped.populateMs.toFixed(1)} ms)`,
         );
       } else {
         if (warm) await dropWarm(warm);

@@ -42,6 +42,20 @@ const WRITE_AFTER_MS = 2000;
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname, __corral_bundle_url) {"use strict";';
 
 /**
+ * Load the built-in modules that a VM's start uses after src/cpu/wasm/hw-fma.ts has changed a V8
+ * flag (when its module loads): Node refuses its own code cache for every built-in module loaded
+ * after a flag changed, and compiles it from source (about 1.5 M instructions each: a tenth of
+ * `corral run`'s start went there). Loaded before, they come from Node's cache. The bundle loads
+ * each of them anyway: the hart threads' module, the user-mode NIC (TCP, UDP), the run loop's
+ * clock (the global `performance`), the argument parser (util.parseArgs, loaded on first use).
+ */
+function preloadBuiltins(): void {
+  const load = createRequire(import.meta.url);
+  for (const m of ["node:worker_threads", "node:net", "node:dgram", "node:perf_hooks"]) load(m);
+  void (load("node:util") as typeof import("node:util")).parseArgs;
+}
+
+/**
  * Run the CommonJS bundle `file` in this context and return its exports. `variant` names the
  * cache among those of the same bundle (the CLI's verb: each verb runs other code). The cache is
  * written once the process has run WRITE_AFTER_MS, or at its exit with status 0, if it was not a hit.
@@ -100,6 +114,7 @@ export function loadBundle(file: URL, variant = "main"): Record<string, unknown>
       if (code === 0) write();
     });
   }
+  preloadBuiltins();
   const module = { exports: {} as Record<string, unknown> };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
   wrapper.call(module.exports, module.exports, createRequire(path), module, path, dirname(path), file.href);

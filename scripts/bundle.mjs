@@ -3,15 +3,17 @@
 // and the VM process (dist/src/vm/daemon.js), from tsc's output into dist/bundle/ (run by
 // `npm run build`, after tsc). Node 20's ESM loader spends about 1.5 ms of CPU per module file it
 // resolves, reads, compiles and links: `corral run` reached 250 files (Zod's 95 among them), so
-// start-up cost more than the issue 15 base did (docs/benchmarks.md, "no slowdown"). One file per
-// entry plus one per lazily loaded verb or device brings that back under the base, and tree-shaking
-// keeps only the parts of Zod the spec uses.
+// start-up cost more than the issue 15 base did (docs/benchmarks.md, "no slowdown"). Each program
+// is one CommonJS file (main.cjs, daemon.cjs) that src/entry.ts compiles with V8's code cache
+// (src/code-cache.ts), so that a start after the first compiles nothing it ran before; modules a
+// verb or device loads lazily (import()) stay lazy: they are evaluated on first use, and V8 only
+// pre-parses the functions that never run. Tree-shaking keeps only the parts of Zod the spec uses.
 //
 // Every module keeps its own import.meta.url (the file tsc wrote), so paths found from it (the
 // native helpers, the guest agent, the disk writer's worker, koffi through createRequire) are the
 // same bundled or not. bin/corral.js and src/vm/launch.ts use a bundle only when it is newer than
 // its entry (src/entry.ts): after a bare `npx tsc` they run tsc's files, never a stale bundle.
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,7 +29,8 @@ const keepModuleUrls = {
       if (!text.includes("import.meta.url")) return { contents: text, loader: "js" };
       const rel = relative(outdir, args.path).split("\\").join("/");
       return {
-        contents: text.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, import.meta.url).href`),
+        // src/entry.ts passes the bundle's own URL to its wrapper as __corral_bundle_url.
+        contents: text.replaceAll("import.meta.url", `new URL(${JSON.stringify(rel)}, __corral_bundle_url).href`),
         loader: "js",
       };
     });
@@ -49,9 +52,9 @@ const result = await build({
   absWorkingDir: root,
   entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },
   outdir,
+  outExtension: { ".js": ".cjs" },
   bundle: true,
-  splitting: true,
-  format: "esm",
+  format: "cjs",
   platform: "node",
   target: "node20",
   // A native addon, loaded through createRequire from the module that uses it.
@@ -60,7 +63,23 @@ const result = await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "none",
+  charset: "ascii",
   logLevel: "warning",
+  metafile: true,
   plugins: [keepModuleUrls],
 });
 if (result.errors.length > 0) process.exit(1);
+// A vm.Script has no module loader behind it: an import() esbuild could not bundle would fail
+// only when reached. Every one must be of a bundled module (esbuild turns those into calls).
+for (const [out, meta] of Object.entries(result.metafile.outputs)) {
+  const left = meta.imports.filter((i) => i.kind === "dynamic-import" && i.external);
+  if (left.length > 0) {
+    console.error(`bundle: ${out} keeps import() of ${left.map((i) => i.path).join(", ")}: bundle or require() them`);
+    process.exit(1);
+  }
+}
+// The VM process is started as a script (src/vm/launch.ts): this one runs its bundle.
+await writeFile(
+  join(outdir, "daemon.js"),
+  `import { loadBundle } from "../src/entry.js";\nloadBundle(new URL("./daemon.cjs", import.meta.url), "daemon");\n`,
+);

@@ -1,7 +1,8 @@
 // Issue 15, "no slowdown": `corral run` and the VM process start from the bundle scripts/bundle.mjs
-// makes (`npm run build`), not from tsc's 300 files and Zod's 95 (docs/benchmarks.md). Which files
-// a real `corral` process loads, recorded by a module hook, while it runs a real bare-metal program
-// to its exit status. (That bundled modules find the files they locate from their own URL, the
+// makes (`npm run build`), not from tsc's 300 files and Zod's 95 (docs/benchmarks.md); since issue
+// 17 item 1, one CommonJS file each that src/entry.ts compiles with V8's code cache, so the only
+// ES modules loaded are the loader's. Which files a real `corral` process loads, recorded by a
+// module hook, while it runs a real bare-metal program to its exit status. (That bundled modules find the files they locate from their own URL, the
 // VM process script, the guest agent, the native helpers, the tests that start VMs show.)
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -20,7 +21,10 @@ const fresh = (bundled: string, compiled: string): boolean =>
   statSync(join(BUNDLE, bundled)).mtimeMs >= statSync(join(ROOT, "dist", "src", compiled)).mtimeMs;
 
 /** Every module file the node process running `args` loads, in order, as file paths or URLs. */
-function loadedModules(args: string[]): { status: number | null; stderr: string; modules: string[] } {
+function loadedModules(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): { status: number | null; stderr: string; modules: string[] } {
   const log = join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`);
   const hooks = join(dir, "hooks.mjs");
   writeFileSync(
@@ -37,6 +41,7 @@ function loadedModules(args: string[]): { status: number | null; stderr: string;
   const r = spawnSync(process.execPath, ["--import", pathToFileURL(register).href, ...args], {
     encoding: "utf8",
     timeout: 120_000,
+    env,
   });
   const modules = readFileSync(log, "utf8")
     .split("\n")
@@ -46,7 +51,8 @@ function loadedModules(args: string[]): { status: number | null; stderr: string;
 
 test("the bundle is newer than tsc's output (npm run build makes it)", () => {
   for (const [bundled, compiled] of [
-    ["main.js", "cli/main.js"],
+    ["main.cjs", "cli/main.js"],
+    ["daemon.cjs", "vm/daemon.js"],
     ["daemon.js", "vm/daemon.js"],
   ] as const)
     assert.ok(
@@ -55,8 +61,11 @@ test("the bundle is newer than tsc's output (npm run build makes it)", () => {
     );
 });
 
+/** The ES modules of tsc's output that run a bundle: the entry check and the code cache's loader. */
+const LOADER = ["entry.js", "code-cache.js", "home.js"];
+
 test(
-  "corral run loads the bundle: no module of tsc's output but the entry check, none of Zod's",
+  "corral run loads the bundle: no module of tsc's output but the loader, none of Zod's",
   { skip: !HAVE_CC && "riscv64-unknown-elf-gcc is not installed (Debian: gcc-riscv64-unknown-elf)" },
   () => {
     const elf = buildProgram(
@@ -64,13 +73,17 @@ test(
       "pass",
       `.globl _start\n_start:\n  li t0, ${FINISHER}\n  li t1, 0x5555\n  sw t1, 0(t0)\n1:\n  j 1b\n`,
     );
-    const r = loadedModules([CORRAL, "run", "--memory", "128M", "--firmware", elf]);
+    const home = mkdtempSync(join(dir, "home-"));
+    const r = loadedModules([CORRAL, "run", "--memory", "128M", "--firmware", elf], {
+      ...process.env,
+      CORRAL_HOME: home,
+      CORRAL_DEBUG_CODE_CACHE: "1",
+    });
     assert.equal(r.status, 0, `the program's run failed: ${r.stderr}`);
     const src = pathToFileURL(join(ROOT, "dist", "src")).href + "/";
-    const bundle = pathToFileURL(BUNDLE).href + "/";
     assert.deepEqual(
-      r.modules.filter((u) => u.startsWith(src)),
-      [`${src}entry.js`],
+      r.modules.filter((u) => u.startsWith(src)).sort(),
+      LOADER.map((f) => src + f).sort(),
       "corral run loaded tsc's modules: bin/corral.js did not pick the bundle",
     );
     assert.deepEqual(
@@ -78,17 +91,19 @@ test(
       [],
       "a package's own files were loaded: the bundle should hold what the run needs",
     );
-    assert.ok(r.modules.some((u) => u.startsWith(bundle)));
+    // The bundle is read and compiled by the loader, not imported: the loader says it ran it.
+    assert.match(r.stderr, /corral: code cache miss \(main, run\)/);
   },
 );
 
-test("the VM process's bundle loads no file from outside it", () => {
+test("the VM process's bundle loads no module but its launcher and the loader", () => {
   // Run without its arguments, it loads every module it imports, then refuses in one line.
-  const r = loadedModules([join(BUNDLE, "daemon.js")]);
+  const r = loadedModules([join(BUNDLE, "daemon.js")], { ...process.env, CORRAL_CODE_CACHE: "0" });
   assert.match(r.stderr, /usage: daemon\.js corral-vm-daemon NAME CONFIG/);
+  const src = pathToFileURL(join(ROOT, "dist", "src")).href + "/";
   assert.deepEqual(
-    r.modules.filter((u) => !u.startsWith(pathToFileURL(BUNDLE).href + "/")),
-    [],
-    "the VM process loaded files from outside its bundle",
+    r.modules.sort(),
+    [pathToFileURL(join(BUNDLE, "daemon.js")).href, ...LOADER.map((f) => src + f)].sort(),
+    "the VM process loaded modules from outside its bundle",
   );
 });

@@ -16,7 +16,7 @@ import { diskSpecOf } from "../devices/kinds/blk.js";
 import { checkShares } from "../devices/virtio/fuse/share.js";
 import { attachConsole } from "./console.js";
 import { CliError } from "./errors.js";
-import { checkProfilePath, startProfile, systemMapBeside, type SymbolSource } from "../profile/profile.js";
+import type { SymbolSource } from "../profile/profile.js";
 
 export const RUN_USAGE = `Usage: corral run [options] [-- command [args...]]
 
@@ -208,7 +208,9 @@ async function run(argv: string[]): Promise<number> {
   }
   const { spec } = opts;
   // Refused before anything else, so a typo costs no boot.
-  const profilePath = opts.profile !== undefined ? checkProfilePath(opts.profile) : undefined;
+  // Loaded only for a profile: the profiler's host side takes node:inspector.
+  const profiler = opts.profile !== undefined ? await import("../profile/profile.js") : undefined;
+  const profilePath = opts.profile !== undefined ? profiler?.checkProfilePath(opts.profile) : undefined;
   if (opts.detach || spec.name !== undefined) return runDetached(opts);
   // A bad disk is one line before anything else happens (the default image is not even fetched);
   // the open below warns, if there is anything to warn about.
@@ -231,13 +233,17 @@ async function run(argv: string[]): Promise<number> {
       : new CommandConsole((t) => process.stdout.write(Buffer.from(t, "latin1")));
   const { machine, defaultGuest } = await composeVm(spec, {
     console: (b) => out.write(b),
+    // A VM in the foreground has no name: nothing can fork it.
+    forkable: false,
     // The kernel unpacks concatenated cpio archives in order: the command rides in a second one.
     ...(command !== null
       ? { initrdAppend: (initrd: Uint8Array) => concatArchives(initrd, commandArchive(command)) }
       : {}),
   });
   const profiling =
-    profilePath !== undefined ? startProfile(machine, profilePath, await symbolSource(spec, defaultGuest)) : null;
+    profiler && profilePath !== undefined
+      ? profiler.startProfile(machine, profilePath, await symbolSource(spec, defaultGuest, profiler.systemMapBeside))
+      : null;
   const interactive = command === null && (defaultGuest || spec.boot.kernel !== undefined);
   const con = interactive
     ? attachConsole({ onInput: (b) => machine.consoleInput(b), onQuit: () => machine.stop() })
@@ -307,7 +313,11 @@ function exitStatus(exit: MachineExit, cmd: CommandConsole | null): number {
 }
 
 /** Where the profile's kernel symbols come from: the default image's System.map, or one beside --kernel. */
-async function symbolSource(spec: VmSpec, defaultGuest: boolean): Promise<SymbolSource> {
+async function symbolSource(
+  spec: VmSpec,
+  defaultGuest: boolean,
+  systemMapBeside: (kernel: string) => SymbolSource,
+): Promise<SymbolSource> {
   if (spec.boot.kernel !== undefined) return systemMapBeside(spec.boot.kernel);
   if (!defaultGuest) return { note: "no kernel: firmware pcs are raw addresses" };
   const { ensureDefaultImage } = await import("../image/pull.js");

@@ -10,7 +10,7 @@
  * signalled as a pulse on the PLIC line, which the PLIC's gateway holds pending until the guest
  * claims it (plic.ts), so the guest sees exactly one interrupt per change.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../sys/random.js";
 import { regCells } from "./bus.js";
 import type { DtContext, DtNode, IrqLine, MmioDevice, MmioSize } from "./device.js";
 import { corrupt, str, type SavedState, type Snapshottable } from "../snapshot/state.js";

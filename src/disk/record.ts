@@ -12,7 +12,7 @@
  * since replaced does not apply to the new file; and for an overlay, the identity of its base
  * (path, device, inode, size, modification time), checked on every open.
  */
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../builtins.js";
 import { readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from "node:fs";
 import { DiskError, type DiskErrorCode } from "./errors.js";
 
@@ -147,7 +147,7 @@ export function recordRaw(image: string): void {
 }
 
 export function headerSha256(header: Uint8Array): string {
-  return createHash("sha256").update(header).digest("hex");
+  return nodeCrypto().createHash("sha256").update(header).digest("hex");
 }
 
 /** Refuse an overlay that is not what Corral recorded: its header, its base's path and identity. */

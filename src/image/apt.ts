@@ -4,7 +4,8 @@
  * is never read or written (see docs in /work/shared/notes/guest-images.md, and apt.conf(5) for
  * the Dir::* options). apt verifies the release signature and each package's SHA256.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { childProcess } from "../builtins.js";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { join } from "node:path";
@@ -27,7 +28,7 @@ export interface AptPackageInfo {
 /** Throw APT_NOT_FOUND unless apt-get, apt-cache and dpkg-deb are on PATH. */
 export function requireApt(): void {
   for (const tool of ["apt-get", "apt-cache", "dpkg-deb"]) {
-    const r = spawnSync(tool, ["--version"], { stdio: "ignore" });
+    const r = childProcess().spawnSync(tool, ["--version"], { stdio: "ignore" });
     if (r.error || r.status !== 0) {
       throw new ImageError(
         "APT_NOT_FOUND",
@@ -102,7 +103,9 @@ export class PrivateApt {
 
   /** Fetch the suite's index; MIRROR_UNREACHABLE if any part fails (apt alone would only warn). */
   update(): void {
-    const r = spawnSync("apt-get", [...this.opts, "-q", "--error-on=any", "update"], { encoding: "utf8" });
+    const r = childProcess().spawnSync("apt-get", [...this.opts, "-q", "--error-on=any", "update"], {
+      encoding: "utf8",
+    });
     if (r.status !== 0) {
       const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${r.status}`;
       if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, why);
@@ -159,7 +162,7 @@ export class PrivateApt {
     what: string,
   ): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", ...args], {
+      const child = childProcess().spawn("apt-get", [...this.opts, "-q", "-o", "APT::Status-Fd=3", ...args], {
         ...(cwd !== undefined ? { cwd } : {}),
         stdio: ["ignore", "ignore", "pipe", "pipe"],
       });
@@ -199,7 +202,9 @@ export class PrivateApt {
    * install (unknown, virtual without a provider) is PACKAGE_NOT_FOUND with apt's own error.
    */
   simulateInstall(pkgs: readonly string[]): AptInstall[] {
-    const r = spawnSync("apt-get", [...this.opts, ...INSTALL_OPTS, "-s", "install", ...pkgs], { encoding: "utf8" });
+    const r = childProcess().spawnSync("apt-get", [...this.opts, ...INSTALL_OPTS, "-s", "install", ...pkgs], {
+      encoding: "utf8",
+    });
     if (r.status !== 0) {
       const why = lastError(r.stderr) ?? r.error?.message ?? `exit status ${String(r.status)}`;
       throw new ImageError("PACKAGE_NOT_FOUND", `apt: ${why}`, { exitCode: 2 });
@@ -231,7 +236,7 @@ export class PrivateApt {
   }
 
   private run(tool: string, args: string[]): string {
-    const r = spawnSync(tool, [...this.opts, ...args], { encoding: "utf8" });
+    const r = childProcess().spawnSync(tool, [...this.opts, ...args], { encoding: "utf8" });
     if (r.status !== 0) {
       if (/No space left on device/i.test(r.stderr)) throw diskFull(this.dir, lastError(r.stderr) ?? "");
       throw new ImageError(

@@ -6,7 +6,7 @@
  * file as (size, inode, ctime): any write, truncation, rename or utimes() changes the ctime, which
  * user space cannot set back, so a remembered check is only reused for an untouched file.
  */
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../builtins.js";
 import {
   closeSync,
   existsSync,
@@ -18,12 +18,11 @@ import {
   renameSync,
   writeFileSync,
 } from "node:fs";
-import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { CorralError } from "../errors.js";
 import { ImageError } from "./errors.js";
 
-export const HOME_ENV = "CORRAL_HOME";
+export { HOME_ENV, corralHome } from "../home.js";
 export const MANIFEST = "manifest.json";
 /** Remembered checks; not part of the image, never listed in the manifest. */
 export const VERIFIED = ".verified.json";
@@ -47,14 +46,8 @@ export interface Manifest {
   files: Record<string, ManifestFile>;
 }
 
-/** $CORRAL_HOME, or ~/.cache/corral. */
-export function corralHome(env: NodeJS.ProcessEnv = process.env): string {
-  const h = env[HOME_ENV]?.trim();
-  return h ? h : join(homedir(), ".cache", "corral");
-}
-
 export function sha256File(path: string): string {
-  const hash = createHash("sha256");
+  const hash = nodeCrypto().createHash("sha256");
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = openSync(path, "r");
   try {

@@ -5,7 +5,7 @@
  * stored as .ko.xz; they are decompressed with the host's xz here, once, rather than by the
  * emulated guest at every boot.
  */
-import { execFileSync } from "node:child_process";
+import { childProcess } from "../builtins.js";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { EM_RISCV, parseElf } from "../formats/elf.js";
@@ -56,7 +56,9 @@ export function readModule(path: string): Uint8Array {
   const tool = path.endsWith(".xz") ? "xz" : path.endsWith(".zst") ? "zstd" : path.endsWith(".gz") ? "gzip" : undefined;
   if (!tool) return new Uint8Array(readFileSync(path));
   try {
-    return new Uint8Array(execFileSync(tool, ["-dc", path], { maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "pipe"] }));
+    return new Uint8Array(
+      childProcess().execFileSync(tool, ["-dc", path], { maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "pipe"] }),
+    );
   } catch (e) {
     throw new ImageError("MODULE_UNREADABLE", `could not decompress ${path} with ${tool} (install ${tool}?)`, {
       cause: e,

@@ -3,8 +3,7 @@
  * initramfs and OpenSBI's fw_dynamic.bin, fetched with a private apt (apt.ts) and cached under
  * $CORRAL_HOME/images/default (cache.ts). Once cached it is used offline.
  */
-import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { childProcess, nodeCrypto } from "../builtins.js";
 import {
   existsSync,
   mkdirSync,
@@ -122,7 +121,8 @@ export const DEFAULT_MODULES: readonly GuestModule[] = [
  * modules), so that a cached image made by another Corral gets its initramfs rebuilt.
  */
 export function initramfsRecipe(): string {
-  return createHash("sha256")
+  return nodeCrypto()
+    .createHash("sha256")
     .update(`3\0${INIT_SCRIPT}\0${PROFILE}\0${MOTD}\0${JSON.stringify(DEFAULT_MODULES)}\0`)
     .update(guestAgent())
     .digest("hex")
@@ -206,7 +206,7 @@ async function fetchAndStage(scratch: Scratch, env: NodeJS.ProcessEnv, out: Prog
   mkdirSync(root);
   for (const deb of readdirSync(debs).filter((f) => f.endsWith(".deb"))) {
     try {
-      execFileSync("dpkg-deb", ["-x", join(debs, deb), root], { stdio: ["ignore", "ignore", "pipe"] });
+      childProcess().execFileSync("dpkg-deb", ["-x", join(debs, deb), root], { stdio: ["ignore", "ignore", "pipe"] });
     } catch (e) {
       const msg = String((e as { stderr?: unknown }).stderr ?? e);
       if (/No space left/i.test(msg)) throw diskFull(work, msg.trim());
@@ -315,7 +315,10 @@ function rebuildInitramfs(dir: string, manifest: Manifest): Manifest {
   });
   const files = {
     ...manifest.files,
-    [IMAGE_FILES.initramfs]: { size: cpio.length, sha256: createHash("sha256").update(cpio).digest("hex") },
+    [IMAGE_FILES.initramfs]: {
+      size: cpio.length,
+      sha256: nodeCrypto().createHash("sha256").update(cpio).digest("hex"),
+    },
   };
   const next: Manifest = { ...manifest, initramfsRecipe: initramfsRecipe(), files };
   // If we die between these two renames the manifest disagrees with the file: the next check

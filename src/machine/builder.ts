@@ -9,7 +9,7 @@
  * APLIC, the S-level one is at 0xd00_0000, and the harts' IMSIC pages at 0x2400_0000 (M) and
  * 0x2800_0000 (S).
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "../sys/random.js";
 import { totalmem } from "node:os";
 import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
 import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, MIP_MEIP, MIP_SEIP, PRIV_M, PRIV_S, S_INTS } from "../cpu/isa/defs.js";

@@ -132,7 +132,18 @@ export class Machine implements HartHost {
 
   /** End the run (first reason wins). */
   finish(e: MachineExit): void {
-    if (this.exitReason === null) this.exitReason = e;
+    if (this.exitReason === null) {
+      this.exitReason = e;
+      // The hart that wrote the test finisher (or called SBI SRST) stops after that instruction,
+      // as QEMU does, not at the end of its slice: its code would run on (a bare-metal program
+      // spins in a loop there), being compiled, for nothing. Compiled code returns at the next
+      // service call that sees irqCheck; runHart at the next block (exec.ts). The loop below
+      // runs no hart once the machine has ended.
+      for (const h of this.harts) {
+        h.yieldNow = true;
+        h.irqCheck = true;
+      }
+    }
     this.wake(this.harts[0]!);
   }
 

@@ -12,7 +12,7 @@ import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
 import { CorralError, FieldError } from "../errors.js";
-import { corralHome } from "../image/cache.js";
+import { corralHome } from "../home.js";
 import { imageDisk } from "../image/store.js";
 import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
@@ -99,6 +99,13 @@ export interface ComposeOptions {
   defaultCmdline?: (spec: VmSpec) => string;
   /** Build the machine to restore a snapshot into (src/snapshot/restore.ts): no boot images are read. */
   restore?: { ramFile: number; sbi: boolean };
+  /**
+   * Whether the VM may be forked (default true): its RAM then lives in a memory file that a fork
+   * hands to its clones (GuestRam.backWithFile), which takes the FFI. A VM that nothing can fork
+   * (a foreground `corral run`: no name, no control socket) keeps plain anonymous memory, and
+   * starts without loading the FFI.
+   */
+  forkable?: boolean;
 }
 
 export interface Composed {
@@ -146,7 +153,7 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
       pci: opened.devices.filter((_, i) => onPci(i)),
       restore: o.restore,
       // KSM merges anonymous pages only: RAM offered to it stays anonymous.
-      ramFile: !share,
+      ramFile: !share && o.forkable !== false,
     });
     // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
     if (share) shareRam(machine.ram);

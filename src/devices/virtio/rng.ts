@@ -2,7 +2,7 @@
  * virtio-rng, the entropy device (virtio 1.2 §5.4): one queue of device-writable buffers that the
  * device fills with random bytes from the host (node:crypto, the kernel's CSPRNG).
  */
-import { randomFillSync } from "node:crypto";
+import { nodeCrypto } from "../../builtins.js";
 import type { VirtioDevice, VirtioDeviceContext } from "./device.js";
 import { writeSegments } from "./chain-io.js";
 import { DeviceId } from "./spec.js";
@@ -29,7 +29,8 @@ export class VirtioRng implements VirtioDevice {
   constructor(opts: RngOptions = {}) {
     this.name = opts.name ?? "rng0";
     this.queueMaxSizes = [opts.queueSize ?? 64];
-    this.fill = opts.fill ?? ((b) => randomFillSync(b));
+    // node:crypto loads on the guest's first request, not with the device (src/builtins.ts).
+    this.fill = opts.fill ?? ((b) => nodeCrypto().randomFillSync(b));
   }
 
   readConfig(): number {

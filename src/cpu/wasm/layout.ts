@@ -63,6 +63,11 @@ export const HartArea = {
   retiredCompiled: 632,
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
+  /**
+   * The page caches of the compiled function running (emitter.ts cachedAccess), PAGE_CACHES pairs
+   * of i64: a page's virtual base and what turns an address in it into its RAM offset.
+   */
+  pages: 2048,
   /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
   tlb: 4096,
   /**
@@ -72,6 +77,8 @@ export const HartArea = {
   jc: 448 * 1024,
 } as const;
 
+/** Page caches in a hart's area (HartArea.pages): one per base register and TLB a function uses. */
+export const PAGE_CACHES = 64;
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
 export const STOP_IRQ = 2;
 /** The stop slot's bit another thread sets when it left this hart requests (machine/threads/). */

@@ -437,8 +437,7 @@ function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
       uses.set(key, (uses.get(key) ?? 0) + 1);
     }
   const out: [number, L.RT | L.WT][] = [];
-  for (const [key, count] of uses)
-    if (loops || count > 1) out.push(key < 0 ? [-1 - key, L.WT] : [key, L.RT]);
+  for (const [key, count] of uses) if (loops || count > 1) out.push(key < 0 ? [-1 - key, L.WT] : [key, L.RT]);
   return out;
 }
 

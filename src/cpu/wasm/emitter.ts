@@ -212,11 +212,7 @@ export class Emitter {
   }
   /** Empty every page cache: a base no aligned address has (every bit set, with offset bits). */
   forgetPages(): void {
-    for (const at of this.pages.values())
-      this.c
-        .get(L.HB)
-        .i64(-1)
-        .mem(Op.I64Store, 3, at);
+    for (const at of this.pages.values()) this.c.get(L.HB).i64(-1).mem(Op.I64Store, 3, at);
   }
 
   /**
@@ -241,7 +237,12 @@ export class Emitter {
     c.get(L.HB).get(L.ADDR).i64(-4096).op(Op.I64And).mem(Op.I64Store, 3, cache);
     c.get(L.HB);
     tlbPage(c, L.IDX);
-    c.get(L.ADDR).op(Op.I32WrapI64).i32(-4096).op(Op.I32And).op(Op.I32Sub).mem(Op.I32Store, 2, cache + 8);
+    c.get(L.ADDR)
+      .op(Op.I32WrapI64)
+      .i32(-4096)
+      .op(Op.I32And)
+      .op(Op.I32Sub)
+      .mem(Op.I32Store, 2, cache + 8);
     c.br(Op.Br, 1); // to $hit
     c.op(Op.End);
     slow();
@@ -375,7 +376,10 @@ export class Emitter {
    * so that it stays the same across a region's members (all in one page, at fixed distances).
    */
   pcRel(rel: number): void {
-    this.c.get(L.BPC).i64(this.off - this.base + rel).op(Op.I64Add);
+    this.c
+      .get(L.BPC)
+      .i64(this.off - this.base + rel)
+      .op(Op.I64Add);
   }
   /** Retire `n` instructions: DONE += n. */
   retire(n: number): void {

@@ -1153,3 +1153,97 @@ test("a store beside a block in a code page keeps the block, compiled or not; a 
       assert.equal(h.x[22], c.name === "into C" ? 9 : 7, `${what}: C's code as it is in memory ran`);
     }
 });
+
+test("random loops whose loads and stores walk across pages run alike in every tier (the wasm tier's page caches)", () => {
+  // A: <random loads and stores>; j B.  B: <random loads and stores>; addi x5, x5, STRIDE;
+  // addi x11, x11, -1; bne x11, x0, A; j C.  C: ebreak.  handler: j . (mtvec). The wasm tier
+  // compiles A and B as one region whose accesses go through page caches (emitter.ts
+  // cachedAccess): x5 walks by a stride that stays in its page for many passes, leaves it every
+  // pass, or is misaligned (an access that crosses a page); x6 stays put; x7 is now and then
+  // unmapped (a fault) or in the code's own page (a store there goes the slow way, which drops
+  // the code's blocks when it hits them), or at the start of RAM's last page. Every access must
+  // see what the interpreter sees.
+  const r = rng(20261207 + 14);
+  const ramSize = 1 << 20;
+  const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length]!;
+  const bytes = (ws: number[]): number => ws.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
+  const offset = (): number => pick([0, 8, -8, 16, 4088, -4095, 3, 4093, ((r() & 0xfff) << 20) >> 20]);
+  const body = (): number[] =>
+    Array.from(
+      { length: 1 + (r() % 6) },
+      () =>
+        r() % 3 === 0
+          ? I(r() % 2048, pick(SRCS), 0, pick(DESTS), 0x13) // ADDI
+          : r() & 1
+            ? I(offset(), pick(BASES), r() % 7, pick(DESTS), 0x03) // LB LH LW LD LBU LHU LWU
+            : S(offset(), pick(SRCS), pick(BASES), r() % 4), // SB SH SW SD
+    );
+  let finished = 0;
+  let crossed = 0;
+  let shared = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 300; n++) {
+    const a = body();
+    const b = body();
+    const stride = pick([8, -8, 24, 3, 1000, 4096, -4096, 2049]);
+    const rounds = 1 + (r() % 40);
+    // x6 now and then at the start of RAM's last page: an access through it that crosses the
+    // page's end leaves RAM (a fault).
+    const regs = randomRegs(r, (base) =>
+      base === 7 && r() % 4 === 0
+        ? pick([0x1000, RAM_BASE + 0x1000 + (r() % 0x800)])
+        : base === 6 && r() % 4 === 0
+          ? RAM_BASE + ramSize - 0x1000
+          : RAM_BASE + DATA + (r() % 0x7000),
+    );
+    regs[22] = rounds; // x11
+    regs[23] = 0;
+    const sa = bytes(a) + 4;
+    const sb = bytes(b) + 12;
+    const prog = [
+      ...a,
+      J(4, 0),
+      ...b,
+      I(stride, 5, 0, 5, 0x13),
+      I(-1, 11, 0, 11, 0x13),
+      B(-(sa + sb - 4), 0, 11, 1),
+      J(4, 0),
+      0x00100073,
+      J(0, 0),
+    ];
+    const x5 = regs[10]! >>> 0;
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, prog, regs, seed);
+      m.ram.u8.fill(0, ramSize - 0x1000);
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      const start = h.pc;
+      h.mtvec = start + sa + sb + 8;
+      const blocks = [0, sa, sa + sb + 4].map((o) => {
+        h.pc = start + o;
+        return m.cache.lookup(h);
+      });
+      if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+      if (tier === "wasm") {
+        const w = m.cache.wasm!;
+        for (const blk of blocks) w.compile(blk, 1000);
+        w.flush();
+        if (w.sameFunction(blocks[0]!.wx, blocks[1]!.wx)) shared++;
+      }
+      return runFrom(m, h, start, ramSize);
+    });
+    const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1], results[0], `js: ${what}`);
+    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
+    const want = results[0]!;
+    if (want.mcause === 3 && want.x[22] === 0) finished++;
+    if (want.x[10]! >>> 12 !== x5 >>> 12) crossed++;
+  }
+  assert.ok(finished > 60, `most loops should run all their rounds (${finished} did)`);
+  assert.ok(crossed > 40, `x5 should leave its page in many loops (${crossed} did)`);
+  assert.ok(shared > 250, `A and B should share one function (${shared} of 300 did)`);
+});

@@ -126,43 +126,67 @@ class BlockEmitter extends FpEmitter {
     const [fast, widen] = LOADS[kind]!;
     const size = SIZES[kind]!;
     const c = this.c;
-    this.probe(a, imm, size, L.RT);
-    c.open(Op.If);
-    this.ramAddr();
-    c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
-    c.op(Op.Else);
-    this.flush(false);
-    this.service(S_LOAD, k, () => this.addrWords());
-    const bits = SIGN_BITS[kind];
-    if (bits !== undefined) c.i32(bits).op(Op.I32Shl).i32(bits).op(Op.I32ShrS); // sign-extend the narrow value
-    if (widen === null) {
-      // 64 bits: the low word returned, the high word left in the hiOut slot.
-      c.op(Op.I64ExtendI32U).get(L.HB).mem(Op.I64Load32U, 2, HartArea.hiOut).i64(32).op(Op.I64Shl).op(Op.I64Or);
-    } else c.op(widen);
-    c.set(L.V);
-    c.op(Op.End);
+    const loadFast = (): void => {
+      c.mem(fast, ALIGN[size]!, RAM_OFFSET).set(L.V);
+    };
+    const loadSlow = (): void => {
+      this.flush(false);
+      this.service(S_LOAD, k, () => this.addrWords());
+      const bits = SIGN_BITS[kind];
+      if (bits !== undefined) c.i32(bits).op(Op.I32Shl).i32(bits).op(Op.I32ShrS); // sign-extend the narrow value
+      if (widen === null) {
+        // 64 bits: the low word returned, the high word left in the hiOut slot.
+        c.op(Op.I64ExtendI32U).get(L.HB).mem(Op.I64Load32U, 2, HartArea.hiOut).i64(32).op(Op.I64Shl).op(Op.I64Or);
+      } else c.op(widen);
+      c.set(L.V);
+    };
+    const cache = this.pageCache(a, L.RT);
+    if (cache !== undefined) {
+      this.address(a, imm);
+      this.cachedAccess(cache, size, L.RT, loadFast, loadSlow);
+    } else {
+      this.probe(a, imm, size, L.RT);
+      c.open(Op.If);
+      this.ramAddr();
+      loadFast();
+      c.op(Op.Else);
+      loadSlow();
+      c.op(Op.End);
+    }
     this.setReg(d, () => c.get(L.V));
   }
 
   store(kind: K, a: number, b: number, imm: number, k: number): void {
     const size = SIZES[kind]!;
     const c = this.c;
+    const storeFast = (): void => {
+      this.reg(b);
+      c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
+    };
+    const storeSlow = (): void => {
+      this.flush(false);
+      this.service(S_STORE, k, () => {
+        this.addrWords();
+        this.reg(b);
+        c.op(Op.I32WrapI64);
+        this.reg(b);
+        c.i64(32).op(Op.I64ShrU).op(Op.I32WrapI64);
+      });
+    };
     this.touch(b);
-    this.probe(a, imm, size, L.WT);
-    c.open(Op.If);
-    this.ramAddr();
-    this.reg(b);
-    c.mem(STORES[kind]!, ALIGN[size]!, RAM_OFFSET);
-    c.op(Op.Else);
-    this.flush(false);
-    this.service(S_STORE, k, () => {
-      this.addrWords();
-      this.reg(b);
-      c.op(Op.I32WrapI64);
-      this.reg(b);
-      c.i64(32).op(Op.I64ShrU).op(Op.I32WrapI64);
-    });
-    c.op(Op.End);
+    const cache = this.pageCache(a, L.WT);
+    if (cache !== undefined) {
+      this.address(a, imm);
+      this.cachedAccess(cache, size, L.WT, storeFast, storeSlow);
+    } else {
+      this.probe(a, imm, size, L.WT);
+      c.open(Op.If);
+      this.ramAddr();
+      storeFast();
+      c.op(Op.Else);
+      storeSlow();
+      c.op(Op.End);
+    }
   }
 
   /**
@@ -395,6 +419,28 @@ export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Bo
   return emitBody(bs, ids, heldRegs(bs));
 }
 
+/**
+ * The base registers and TLBs of blocks `bs`'s loads and stores that get a page cache
+ * (Emitter.cachedAccess): in a function that may loop (a region, a block that goes back to its
+ * start) every one, as each access may run again; else those that two accesses share. Stores
+ * only on harts of one thread (see Emitter's page caches).
+ */
+function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
+  const loops = bs.length > 1 || loopsToStart(bs[0]!);
+  const uses = new Map<number, number>();
+  for (const b of bs)
+    for (let k = 0; k < b.count; k++) {
+      const [kind, , a] = entryAt(b.code, k);
+      const tags = LOADS[kind] !== undefined ? L.RT : STORES[kind] !== undefined && !THREADS.on ? L.WT : null;
+      if (tags === null) continue;
+      const key = tags === L.WT ? -1 - a : a;
+      uses.set(key, (uses.get(key) ?? 0) + 1);
+    }
+  const out: [number, L.RT | L.WT][] = [];
+  for (const [key, count] of uses) if (loops || count > 1) out.push(key < 0 ? [-1 - key, L.WT] : [key, L.RT]);
+  return out;
+}
+
 /** Whether a branch or JAL of block `b` targets the block's own start. */
 function loopsToStart(b: CompileInput): boolean {
   for (let k = 0; k < b.n; k++) {
@@ -452,9 +498,13 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   const n = bs.length;
   const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
   const c = e.c;
+  e.members = new Map(bs.map((b, j) => [b.off, j]));
+  e.region = n > 1;
+  for (const [a, tags] of cachedBases(bs)) e.cachePages(a, tags);
   // Prologue.
   c.get(L.PC).set(L.BPC);
   e.tlbBases();
+  e.forgetPages();
   e.loadHeld();
   if (n > 1) {
     // The member the hub entered: the one at the pc's page offset (all share one page).
@@ -468,6 +518,10 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
         .op(Op.I32Eq)
         .open(Op.If);
       c.i32(j).set(L.CUR);
+      c.get(L.PC)
+        .i64(bs[j]!.off - bs[0]!.off)
+        .op(Op.I64Sub)
+        .set(L.BPC);
       c.op(Op.End);
     }
   }
@@ -515,15 +569,9 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS);
   c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
   c.open(Op.If);
-  c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
-  if (n > 1)
-    for (let j = 0; j < n; j++) {
-      c.get(L.NXT).i32(bs[j]!.off).op(Op.I32Eq).open(Op.If);
-      c.i32(j).set(L.CUR);
-      c.get(L.NPC).set(L.BPC);
-      c.br(Op.Br, 2);
-      c.op(Op.End);
-    }
+  // A static exit to a member continued there already (Emitter.toExit); a block's jalr back
+  // to its own start does here.
+  if (n === 1) c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
   c.op(Op.End);
   c.op(Op.End); // loop
   e.storeHeld();

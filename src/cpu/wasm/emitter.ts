@@ -5,7 +5,7 @@
  */
 import { TLB_MASK } from "../hart/tlb.js";
 import { Code, Op, T } from "./encoder.js";
-import { HartArea, TLB_ADD } from "./layout.js";
+import { HartArea, PAGE_CACHES, TLB_ADD } from "./layout.js";
 
 /**
  * The TLB probe of Hart.lw and Hart.fetchOffset, in wasm (tlb.ts: tags are page bases as doubles,
@@ -48,7 +48,7 @@ export const enum L {
    * before this one, see WasmTier; the block adds its own and returns the sum).
    */
   DONE,
-  /** The block's pc, i64. */
+  /** The pc of the function's first block, i64 (a region's members follow at fixed distances). */
   BPC,
   /** The pc to continue at, i64. */
   NPC,
@@ -100,6 +100,11 @@ export interface HeldRegs {
   readonly written: ReadonlySet<number>;
 }
 
+/** A page cache's key: the base register pair and the TLB. */
+function pageKey(a: number, tags: L.RT | L.WT): number {
+  return tags === L.WT ? 256 + a : a;
+}
+
 /** Emits one block's function body: the core every instruction uses. */
 export class Emitter {
   readonly c = new Code();
@@ -112,6 +117,8 @@ export class Emitter {
    * block: 0 for a function of one block, more for a member of a region (emit.ts regionBody).
    */
   protected exitDepth = 0;
+  /** The RAM offset of the function's first block, whose pc BPC holds. */
+  private readonly base: number;
   constructor(
     private id: number,
     private off: number,
@@ -122,6 +129,7 @@ export class Emitter {
      */
     protected readonly held: HeldRegs | null = null,
   ) {
+    this.base = off;
     this.member(id, off, 0);
   }
 
@@ -150,14 +158,103 @@ export class Emitter {
     this.pcRel(rel);
     this.c.set(L.NPC);
     const inPage = (this.off & 0xfff) + rel;
-    this.c.i32(inPage >= 0 && inPage < 4096 ? this.off + rel : -1).set(L.NXT);
+    const next = inPage >= 0 && inPage < 4096 ? this.off + rel : -1;
+    this.c.i32(next).set(L.NXT);
+    this.pendingMember = this.members.get(next) ?? -1;
   }
 
-  /** Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest. */
+  /**
+   * The function's blocks by RAM offset (emit.ts emitBody): a static exit to one of them goes on
+   * there inside the function (toExit), while the budget lasts and nothing asked to stop.
+   */
+  members: ReadonlyMap<number, number> = new Map();
+  /** The function has more than one block (a region): CUR names the one running. */
+  region = false;
+  /** The member the last exitTo names, or -1: the next toExit may continue there. */
+  private pendingMember = -1;
+
+  /**
+   * Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest.
+   * A service may change the TLBs (a closure may flush them, a slow path fills them): the page
+   * caches forget their pages after it.
+   */
   service(slot: number, k: number, args: () => void = () => {}): void {
-    this.c.i32(this.id).i32(k).get(L.DONE).get(L.BPC).op(Op.F64ConvertI64S);
+    const c = this.c;
+    c.i32(this.id).i32(k).get(L.DONE);
+    this.pcRel(0);
+    c.op(Op.F64ConvertI64S);
     args();
-    this.c.call(slot);
+    c.call(slot);
+    this.forgetPages();
+  }
+
+  // Page caches: the last page a load (or a store) through one base register found in the TLB,
+  // in two locals, the page's virtual base and what to add to an address in it to make its RAM
+  // offset. An access whose address is in that page and aligned to its size is that page's again
+  // and cannot cross it: one AND and one compare, where the TLB probe is a shift, a mask, a load
+  // of the tag as a double, a conversion of the page base to a double and their comparison, and
+  // the in-page check (docs/benchmarks.md, fourteenth session). The cache holds exactly what the
+  // TLB holds: the TLB arrays change only in services (after which every cache is forgotten),
+  // and, with harts on threads, another hart may drop this one's write entries (code-sync.ts):
+  // stores do not use one then (emit.ts).
+  /** Base register pair and TLB (pageKey) -> the byte offset of its page cache in the hart's area. */
+  private readonly pages = new Map<number, number>();
+
+  /** Give the loads or stores through base register pair `a` (TLB `tags`) a page cache, if one is left. */
+  cachePages(a: number, tags: L.RT | L.WT): void {
+    const key = pageKey(a, tags);
+    if (this.pages.has(key) || this.pages.size >= PAGE_CACHES) return;
+    this.pages.set(key, HartArea.pages + 16 * this.pages.size);
+  }
+  /** The page cache for accesses through `a` in TLB `tags`, if it has one. */
+  pageCache(a: number, tags: L.RT | L.WT): number | undefined {
+    return this.pages.get(pageKey(a, tags));
+  }
+  /** Empty every page cache: a base no aligned address has (every bit set, with offset bits). */
+  forgetPages(): void {
+    for (const at of this.pages.values()) this.c.get(L.HB).i64(-1).mem(Op.I64Store, 3, at);
+  }
+
+  /**
+   * An access of `size` bytes at ADDR through page cache `cache`: `fast` runs with the access's
+   * address in the memory pushed, `slow` (the service) when neither the cache nor the TLB `tags`
+   * has the page, with `fast`'s effect left to it.
+   */
+  cachedAccess(cache: number, size: number, tags: L.RT | L.WT, fast: () => void, slow: () => void): void {
+    const c = this.c;
+    c.open(Op.Block); // $done
+    c.open(Op.Block); // $hit
+    c.get(L.ADDR)
+      .i64(-4096 | (size - 1))
+      .op(Op.I64And)
+      .get(L.HB)
+      .mem(Op.I64Load, 3, cache)
+      .op(Op.I64Eq)
+      .br(Op.BrIf, 0);
+    this.probeAddr(size, tags);
+    c.open(Op.If);
+    // The TLB has it: the cache takes it (a misaligned address too: the next aligned one hits).
+    c.get(L.HB).get(L.ADDR).i64(-4096).op(Op.I64And).mem(Op.I64Store, 3, cache);
+    c.get(L.HB);
+    tlbPage(c, L.IDX);
+    c.get(L.ADDR)
+      .op(Op.I32WrapI64)
+      .i32(-4096)
+      .op(Op.I32And)
+      .op(Op.I32Sub)
+      .mem(Op.I32Store, 2, cache + 8);
+    c.br(Op.Br, 1); // to $hit
+    c.op(Op.End);
+    slow();
+    c.br(Op.Br, 1); // to $done
+    c.op(Op.End); // $hit
+    c.get(L.ADDR)
+      .op(Op.I32WrapI64)
+      .get(L.HB)
+      .mem(Op.I32Load, 2, cache + 8)
+      .op(Op.I32Add);
+    fast();
+    c.op(Op.End); // $done
   }
 
   // Registers are cached in locals within one pass through the block: loaded on first use,
@@ -222,9 +319,26 @@ export class Emitter {
   leave(clean: boolean): void {
     if (this.held === null) this.flush(clean);
   }
-  /** Branch from the block's top level to the end of `$exit`, `inner` blocks or ifs deeper. */
+  /**
+   * Branch from the block's top level to the end of `$exit`, `inner` blocks or ifs deeper. When
+   * the exit (exitTo) names a block of this function, first continue there at once while the
+   * budget lasts and the stop slot is clear: the check emitBody makes after `$exit`, done here
+   * with the target known, so a loop's back-edge neither sets NPC and NXT nor tests them against
+   * every member (docs/benchmarks.md, fourteenth session).
+   */
   toExit(inner: number): void {
-    if (inner + this.exitDepth > 0) this.c.br(Op.Br, inner + this.exitDepth);
+    const j = this.pendingMember;
+    this.pendingMember = -1;
+    const c = this.c;
+    if (j >= 0) {
+      c.open(Op.Block);
+      c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
+      c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
+      if (this.region) c.i32(j).set(L.CUR);
+      c.br(Op.Br, inner + this.exitDepth + 2); // the loop at the function's top
+      c.op(Op.End);
+    }
+    if (inner + this.exitDepth > 0) c.br(Op.Br, inner + this.exitDepth);
   }
   /** Before the loop: load the held registers. */
   loadHeld(): void {
@@ -257,9 +371,15 @@ export class Emitter {
     this.c.get(L.HB).mem(Op.I32Load, 2, HartArea.rtag).set(L.RT);
     this.c.get(L.HB).mem(Op.I32Load, 2, HartArea.wtag).set(L.WT);
   }
-  /** pc-relative value: the block's pc plus `rel`. */
+  /**
+   * pc-relative value: the block's pc plus `rel`. BPC holds the pc of the function's first block,
+   * so that it stays the same across a region's members (all in one page, at fixed distances).
+   */
   pcRel(rel: number): void {
-    this.c.get(L.BPC).i64(rel).op(Op.I64Add);
+    this.c
+      .get(L.BPC)
+      .i64(this.off - this.base + rel)
+      .op(Op.I64Add);
   }
   /** Retire `n` instructions: DONE += n. */
   retire(n: number): void {
@@ -271,9 +391,17 @@ export class Emitter {
    * access stays in its page", with ADDR, IDX and OFF set. Tags are page bases as doubles.
    */
   probe(a: number, imm: number, size: number, tags: L.RT | L.WT): void {
-    const c = this.c;
+    this.address(a, imm);
+    this.probeAddr(size, tags);
+  }
+  /** ADDR = register pair `a` + imm. */
+  address(a: number, imm: number): void {
     this.reg(a);
-    c.i64(imm).op(Op.I64Add).set(L.ADDR);
+    this.c.i64(imm).op(Op.I64Add).set(L.ADDR);
+  }
+  /** probe with ADDR set. */
+  probeAddr(size: number, tags: L.RT | L.WT): void {
+    const c = this.c;
     tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
     c.get(L.OFF)
       .i32(0xfff)

@@ -14,6 +14,7 @@ import {
   JC_ENTRIES,
   JC_OFFSET,
   MAX_LINEAR,
+  PAGE_CACHES,
   RAM_OFFSET,
   TLB_ADD,
   TLB_SET,
@@ -33,6 +34,7 @@ test("a hart's area holds its registers, slots and every TLB set (M, global shad
     ["next", HartArea.next, 4],
     ["priv", HartArea.priv, 4],
     ["mstatus", HartArea.mstatus, 4],
+    ["pages", HartArea.pages, PAGE_CACHES * 16],
     ["tlb", HartArea.tlb, TLB_SETS * TLB_SET],
     ["jc", HartArea.jc, HART_JC_ENTRIES * 8],
   ];

@@ -64,6 +64,11 @@ export const HartArea = {
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
   /**
+   * The page caches of the compiled function running (emitter.ts cachedAccess), PAGE_CACHES pairs
+   * of i64: a page's virtual base and what turns an address in it into its RAM offset.
+   */
+  pages: 2048,
+  /**
    * The TLB's TLB_SETS sets (tlb.ts Tlb), access s (read, write, execute) of each group of three
    * at tlb + (3g + s) * TLB_SET: group 0 the M context, 1-3 the global shadow's U, S, S+SUM, then
    * three per ASID bank. Compiled code never computes these: it reads the current arrays' offsets
@@ -77,6 +82,8 @@ export const HartArea = {
   jc: 4096 + 48 * 2 * 2048 * 8,
 } as const;
 
+/** Page caches in a hart's area (HartArea.pages): one per base register and TLB a function uses. */
+export const PAGE_CACHES = 64;
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
 export const STOP_IRQ = 2;
 /** The stop slot's bit another thread sets when it left this hart requests (machine/threads/). */

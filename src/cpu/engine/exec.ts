@@ -26,7 +26,7 @@ import { endsBlock, entryAt, isInline, K, pack, WORDS, type Entry } from "../isa
 import { interpret, OpTables } from "./interp.js";
 import { compileBlock, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "../hart/hart.js";
-import { WasmTier, wasmReady } from "../wasm/tier.js";
+import { WasmTier, wasmReady, type RegionFn } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
 
@@ -76,6 +76,17 @@ export class Block {
   d0 = NO_LINK;
   l1: Block | null = null;
   d1 = NO_LINK;
+  /**
+   * Blocks that ran after this one while it was interpreted, in any page (up to SUCCESSORS, the
+   * latest replacing the oldest): the profile from which the wasm tier builds regions across
+   * indirect jumps and page boundaries (wasm/tier.ts `plan`). Recorded where runHart looks a
+   * successor up (`link`), which is every run of a block ending in a jalr with many targets, as an
+   * interpreter's bytecode dispatch is.
+   */
+  succ: Block[] | null = null;
+  private succAt = 0;
+  /** The wasm functions holding a copy of this block's code (wasm/tier.ts RegionFn), else null. */
+  fns: RegionFn[] | null = null;
   /**
    * For a block whose one instruction straddles two pages: the RAM offset its upper half was
    * fetched from. That page's translation is checked on every lookup (CodeCache.blockAt). -1 for
@@ -160,6 +171,7 @@ export class Block {
    * a lookup). The second slot is overwritten when both are taken.
    */
   link(next: Block, d: number): void {
+    this.note(next);
     if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead || next.hi >= 0 || next.solo)
       return;
     if (this.l0 === null) {
@@ -170,7 +182,23 @@ export class Block {
       this.d1 = d | 0;
     }
   }
+
+  /** Record `next` in the successor profile (Block.succ). */
+  private note(next: Block): void {
+    if (next.hi >= 0 || next.solo || next.dead) return;
+    const s = this.succ;
+    if (s === null) {
+      this.succ = [next];
+      return;
+    }
+    for (let i = 0; i < s.length; i++) if (s[i] === next) return;
+    if (s.length < SUCCESSORS) s.push(next);
+    else s[this.succAt++ & (SUCCESSORS - 1)] = next;
+  }
 }
+
+/** Successors a block remembers for the wasm tier's regions (Block.succ). */
+const SUCCESSORS = 8;
 
 /** Entries of the jump cache (a power of two). */
 const JC_SIZE = 1 << 16;
@@ -328,13 +356,13 @@ export class CodeCache {
     Atomics.and(this.ram.codePages, page, ~this.codeBit);
   }
 
-  /** Mark `b` dead, and give its wasm function's slot back. */
+  /**
+   * Mark `b` dead, and give back its wasm function and every function holding a copy of its code
+   * (a region's other members go back to the interpreter until compiled again: wasm/tier.ts).
+   */
   private kill(b: Block): void {
     b.dead = true;
-    if (b.wx >= 0) {
-      this.wasm?.release(b.wx, b.off);
-      b.wx = -1;
-    }
+    if (b.wx >= 0 || b.fns !== null) this.wasm?.release(b);
   }
 
   invalidateAll(): void {

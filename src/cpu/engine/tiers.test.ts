@@ -1153,3 +1153,126 @@ test("a store beside a block in a code page keeps the block, compiled or not; a 
       assert.equal(h.x[22], c.name === "into C" ? 9 : 7, `${what}: C's code as it is in memory ran`);
     }
 });
+
+test("random programs dispatching through jalr among blocks of one or several pages run alike in every tier, as wasm regions across the jumps, code rewritten as they run", () => {
+  // Four blocks `spacing` bytes apart from RAM 0x3000 (all in one page, or in two or three, one
+  // of them now and then running over a page's end), each: <random body>; addi x11, x11, -1;
+  // beq x11, x0, +8 (to the ebreak); jal x0, +8 (to the dispatch); ebreak; then its dispatch:
+  // andi x13, x11, 3; mul x13, x13, x12 (the spacing); add x13, x13, x14; jalr x0/x1, 0(x13): a
+  // computed jump to block (x11 & 3), as an interpreter's bytecode dispatch is. The wasm tier
+  // compiles block 3 and its dispatch first, in a batch of their own; the hart runs interpreted a
+  // while (the other blocks record their successors, exec.ts Block.succ); then blocks 0 and 1 and
+  // their dispatches are compiled in a second batch, which grows into a region across the jalrs
+  // (tier.ts plan: block 3 joins it as a copy of a block compiled elsewhere, block 2 when its
+  // profile reaches it), and the run goes on in slices of 97 instructions. In half of the programs block 0 also stores an
+  // instruction into another block's first one on every pass: that kills the block and every
+  // function holding its code, the one running included, which must stop at its next block
+  // boundary and never be entered again. Results, counts, code and traps must agree.
+  const r = rng(20261208);
+  const ramSize = 1 << 20;
+  const CODE = 0x3000;
+  const put = (mem: Uint8Array, at: number, words: readonly number[]): number => {
+    for (const w of words) {
+      const n = (w & 3) !== 3 ? 2 : 4;
+      for (let k = 0; k < n; k++) mem[at + k] = (w >>> (8 * k)) & 0xff;
+      at += n;
+    }
+    return at;
+  };
+  let finished = 0;
+  let rewritten = 0;
+  let across = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 300; n++) {
+    const spacing = [0x100, 0x540, 0x7c0, 0x940][r() % 4]!;
+    const victim = r() % 2 === 0 ? 1 + (r() % 3) : 0; // 0: no store into code
+    const blocks = [0, 1, 2, 3].map((i) => {
+      const words = randomBlock(r);
+      const body = words.length > 1 ? words.slice(0, -1) : words;
+      const store = i === 0 && victim > 0 ? [S(0, 15, 16, 2)] : []; // sw x15, 0(x16)
+      return {
+        head: [...store, ...body, I(-1, 11, 0, 11, 0x13), B(8, 0, 11, 0), J(8, 0), 0x00100073],
+        dispatch: [
+          I(3, 11, 7, 13, 0x13),
+          R(1, 12, 13, 0, 13, 0x33),
+          R(0, 14, 13, 0, 13, 0x33),
+          I(0, 13, 0, r() % 2, 0x67),
+        ],
+      };
+    });
+    const rounds = 300 + (r() % 300);
+    const regs = randomRegs(r);
+    const set = (x: number, v: number): void => {
+      regs[2 * x] = v | 0;
+      regs[2 * x + 1] = Math.floor(v / 2 ** 32);
+    };
+    set(11, rounds);
+    set(12, spacing);
+    set(14, RAM_BASE + CODE);
+    set(15, I(7, 10, 0, 10, 0x13)); // addi x10, x10, 7
+    set(16, RAM_BASE + CODE + spacing * victim);
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, [J(0, 0)], regs, seed); // the trap handler, `j .`, ends at CODE_END
+      h.mtvec = h.pc;
+      m.ram.u8.fill(0, CODE, CODE + 0x3000);
+      const dispatchAt = blocks.map(({ head, dispatch }, j) => {
+        const at = put(m.ram.u8, CODE + spacing * j, head);
+        put(m.ram.u8, at, dispatch);
+        return at;
+      });
+      m.cache.invalidateAll();
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      // The blocks at each head and dispatch, as they are now (a rewritten one built afresh).
+      const at = (off: number): Block => {
+        const pc = h.pc;
+        h.pc = RAM_BASE + off;
+        const b = m.cache.lookup(h);
+        h.pc = pc;
+        return b;
+      };
+      const w = m.cache.wasm!;
+      if (tier === "wasm") {
+        w.compile(at(CODE + spacing * 3), 2);
+        w.compile(at(dispatchAt[3]!), 2);
+        w.flush();
+      }
+      h.pc = RAM_BASE + CODE + spacing * (rounds & 3);
+      let ret = 0;
+      for (let s = 0; s < 12 && h.mcause === 0; s++) ret += runHart(h, m.cache, 97);
+      const heads = [0, 1, 2, 3].map((j) => at(CODE + spacing * j));
+      const dispatches = dispatchAt.map(at);
+      if (tier === "js") for (const b of [...heads, ...dispatches]) b.run = compileBlock(b);
+      if (tier === "wasm" && h.mcause === 0) {
+        for (const j of [0, 1]) {
+          w.compile(heads[j]!, 2);
+          w.compile(dispatches[j]!, 2);
+        }
+        w.flush();
+        // Dispatch 1 jumps to block 0 (x11 & 3 is 0 after block 1's decrement).
+        const d1 = dispatches[1]!;
+        if (d1.wx >= 0 && w.holds(d1.wx, heads[0]!) && w.holds(d1.wx, heads[3]!)) across++;
+      }
+      for (let s = 0; s < 400 && h.mcause === 0; s++) ret += runHart(h, m.cache, 97);
+      return {
+        ...hartState(m, h, RAM_BASE, ret),
+        code: Buffer.from(m.ram.u8.subarray(CODE, CODE + 0x3000)).toString("base64"),
+      };
+    });
+    const what = `program ${n}: spacing ${spacing}, victim ${victim}: ${blocks.map(({ head, dispatch }) => [...head, ...dispatch].map((w) => (w >>> 0).toString(16)).join(" ")).join(" | ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1], results[0], `js: ${what}`);
+    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
+    const want = results[0]!;
+    if (want.mcause === 3 && want.x[22] === 0) {
+      finished++;
+      if (victim > 0) rewritten++;
+    }
+  }
+  assert.ok(finished > 40, `most programs should run all their rounds (${finished} did)`);
+  assert.ok(rewritten > 15, `some of those rewrite code as they run (${rewritten} did)`);
+  assert.ok(across > 40, `a dispatch's function should hold the blocks it jumps to (${across} of 300 did)`);
+});

@@ -284,7 +284,8 @@ class BlockEmitter extends FpEmitter {
       case K.JALR:
         this.reg(a);
         c.i64(w1).op(Op.I64Add).i64(-2).op(Op.I64And).set(L.NPC);
-        c.i32(-1).set(L.NXT);
+        if (this.cross) this.xlate(true);
+        else c.i32(-1).set(L.NXT);
         if (d !== 64) this.setReg(d, () => this.pcRel(w2));
         this.retire(n);
         return "exit";
@@ -395,6 +396,20 @@ export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Bo
   return emitBody(bs, ids, heldRegs(bs));
 }
 
+/**
+ * One function for blocks `bs` of any pages (table indices `ids`), their page offsets distinct: a
+ * region across indirect jumps (tier.ts plan). Every exit's target is translated as the hub would
+ * (the execute TLB, or the block's own page: Emitter.xlate), and the function continues at the
+ * member at that RAM offset while the budget lasts and nothing asked to stop, without the hub's
+ * return and call. The TLB probe is what a static in-page link spares: the page's translation is
+ * the one the hub would find, and a store that kills any member's code kills the function (tier.ts
+ * release) and sets the stop slot. Registers are not held across members: a member entered once
+ * and left would pay for loading all of them.
+ */
+export function crossBody(bs: readonly Emittable[], ids: readonly number[]): Body {
+  return emitBody(bs, ids, null, true)!;
+}
+
 /** Whether a branch or JAL of block `b` targets the block's own start. */
 function loopsToStart(b: CompileInput): boolean {
   for (let k = 0; k < b.n; k++) {
@@ -448,28 +463,20 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
  *     continue at a member while the budget lasts and nothing asked to stop
  *   end
  */
-function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null): Body | null {
+function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null, cross = false): Body | null {
   const n = bs.length;
   const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
+  e.cross = cross;
   const c = e.c;
   // Prologue.
   c.get(L.PC).set(L.BPC);
   e.tlbBases();
   e.loadHeld();
   if (n > 1) {
-    // The member the hub entered: the one at the pc's page offset (all share one page).
-    c.i32(0).set(L.CUR);
-    for (let j = 1; j < n; j++) {
-      c.get(L.PC)
-        .op(Op.I32WrapI64)
-        .i32(0xfff)
-        .op(Op.I32And)
-        .i32(bs[j]!.off & 0xfff)
-        .op(Op.I32Eq)
-        .open(Op.If);
-      c.i32(j).set(L.CUR);
-      c.op(Op.End);
-    }
+    // The member the hub entered: the one at the pc's page offset (members' page offsets differ).
+    c.get(L.PC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).set(L.OFF);
+    const byPageOff = bs.map((b, j) => ({ key: b.off & 0xfff, j })).sort((x, y) => x.key - y.key);
+    search(c, L.OFF, byPageOff, (j) => c.i32(j).set(L.CUR), 0);
   }
   c.open(Op.Loop);
   c.open(Op.Block);
@@ -516,14 +523,21 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
   c.open(Op.If);
   c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
-  if (n > 1)
-    for (let j = 0; j < n; j++) {
-      c.get(L.NXT).i32(bs[j]!.off).op(Op.I32Eq).open(Op.If);
-      c.i32(j).set(L.CUR);
-      c.get(L.NPC).set(L.BPC);
-      c.br(Op.Br, 2);
-      c.op(Op.End);
-    }
+  if (n > 1) {
+    // The member at NXT, found by a binary search over the members' RAM offsets.
+    const byOff = bs.map((b, j) => ({ key: b.off, j })).sort((x, y) => x.key - y.key);
+    search(
+      c,
+      L.NXT,
+      byOff,
+      (j, depth) => {
+        c.i32(j).set(L.CUR);
+        c.get(L.NPC).set(L.BPC);
+        c.br(Op.Br, depth + 1); // out of the ifs and the budget check's, to the loop
+      },
+      0,
+    );
+  }
   c.op(Op.End);
   c.op(Op.End); // loop
   e.storeHeld();
@@ -531,4 +545,32 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
   c.get(L.DONE);
   return { code: c, regLocals: e.regLocals };
+}
+
+/**
+ * Emit a binary search of i32 local `x` among `keys` (sorted, distinct): where x equals a key,
+ * `found(j, depth)` runs, `depth` the ifs open around it; elsewhere nothing. `depth`: ifs open
+ * around the search.
+ */
+function search(
+  c: Code,
+  x: number,
+  keys: readonly { key: number; j: number }[],
+  found: (j: number, depth: number) => void,
+  depth: number,
+): void {
+  if (keys.length <= 3) {
+    for (const { key, j } of keys) {
+      c.get(x).i32(key).op(Op.I32Eq).open(Op.If);
+      found(j, depth + 1);
+      c.op(Op.End);
+    }
+    return;
+  }
+  const mid = keys.length >>> 1;
+  c.get(x).i32(keys[mid]!.key).op(Op.I32LtS).open(Op.If);
+  search(c, x, keys.slice(0, mid), found, depth + 1);
+  c.op(Op.Else);
+  search(c, x, keys.slice(mid), found, depth + 1);
+  c.op(Op.End);
 }

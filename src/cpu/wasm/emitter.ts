@@ -133,7 +133,12 @@ export class Emitter {
     this.id = id;
     this.off = off;
     this.exitDepth = exitDepth;
-    if (this.held === null) return;
+    if (this.held === null) {
+      // A member is entered from any other: nothing is in its locals yet.
+      this.cached.clear();
+      this.dirty.clear();
+      return;
+    }
     this.cached.clear();
     this.dirty.clear();
     for (const p of this.held.regs) this.cached.add(p);
@@ -150,7 +155,43 @@ export class Emitter {
     this.pcRel(rel);
     this.c.set(L.NPC);
     const inPage = (this.off & 0xfff) + rel;
-    this.c.i32(inPage >= 0 && inPage < 4096 ? this.off + rel : -1).set(L.NXT);
+    if (inPage >= 0 && inPage < 4096) this.c.i32(this.off + rel).set(L.NXT);
+    else if (this.cross) this.xlate(false);
+    else this.c.i32(-1).set(L.NXT);
+  }
+
+  /**
+   * In a region across indirect jumps (emit.ts crossBody): every exit's target is looked up as
+   * the hub would, so that the function can continue at a member there.
+   */
+  cross = false;
+
+  /**
+   * Set NXT to the RAM offset of NPC's page as the execute TLB translates it now (Hart.fetchOffset's
+   * fast path, as the hub's), or -1 on a miss. `inPage`: first, a target in the block's own virtual
+   * page is in its physical page (nothing in a block changes the translation before its end).
+   */
+  xlate(inPage: boolean): void {
+    const c = this.c;
+    if (inPage) {
+      c.get(L.NPC).get(L.BPC).op(Op.I64Xor).i64(-4096).op(Op.I64And).op(Op.I64Eqz).open(Op.If);
+      c.get(L.NPC)
+        .op(Op.I32WrapI64)
+        .i32(0xfff)
+        .op(Op.I32And)
+        .i32(this.off & ~0xfff)
+        .op(Op.I32Add)
+        .set(L.NXT);
+      c.op(Op.Else);
+    }
+    tlbMatch(c, L.NPC, () => c.get(L.HB).mem(Op.I32Load, 2, HartArea.xtag), L.IDX, L.OFF);
+    c.open(Op.If);
+    tlbPage(c, L.IDX);
+    c.get(L.OFF).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(L.NXT);
+    c.op(Op.Else);
+    c.i32(-1).set(L.NXT);
+    c.op(Op.End);
+    if (inPage) c.op(Op.End);
   }
 
   /** Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest. */

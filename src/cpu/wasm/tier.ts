@@ -13,7 +13,7 @@
 import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Op, T } from "./encoder.js";
-import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
+import { blockBody, crossBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
@@ -107,6 +107,7 @@ export class WasmTier {
    */
   compile(b: Queued, hot: number): boolean {
     if (this.failure !== null) throw this.failure;
+    this.hot = hot;
     if (b.compiling) return false;
     if (!b.queued) {
       b.queued = true;
@@ -132,38 +133,28 @@ export class WasmTier {
    * boot's samples (docs/benchmarks.md).
    */
   flush(offThread = false): void {
-    const blocks = this.queue.filter((b) => !b.dead);
+    // A queued block made a region's member meanwhile (`plan`) is compiled already.
+    const blocks = this.queue.filter((b) => !b.dead && b.wx < 0);
     for (const b of this.queue) b.queued = false;
     this.queue = [];
     if (blocks.length === 0) return;
-    const idxs = blocks.map(() => {
-      let idx = this.free.pop();
-      if (idx === undefined) {
-        idx = this.next++;
-        if (idx >= this.table.length) this.table.grow(this.table.length);
-      }
-      return idx;
-    });
-    // One function per region (the batch's blocks of one physical page) or per block; fn[j]
-    // names block j's.
+    const fns: RegionFn[] = [];
     const bodies: Body[] = [];
-    const fn: number[] = [];
-    for (const group of regions(blocks)) {
-      const region =
-        group.length > 1
-          ? regionBody(
-              group.map((j) => blocks[j]!),
-              group.map((j) => idxs[j]!),
-            )
-          : null;
-      if (region !== null) {
-        for (const j of group) fn[j] = bodies.length;
-        bodies.push(region);
-      } else
-        for (const j of group) {
-          fn[j] = bodies.length;
-          bodies.push(blockBody(blocks[j]!, idxs[j]!));
-        }
+    for (const p of plan(blocks, this.hot)) {
+      const slots = p.members.map(() => this.slot());
+      let body: Body | null = null;
+      if (p.members.length > 1) body = p.extended ? crossBody(p.members, slots) : regionBody(p.members, slots);
+      if (body !== null) {
+        fns.push({ members: p.members, slots, owned: p.owned, entries: 0, dead: false });
+        bodies.push(body);
+        continue;
+      }
+      // A region that cannot hold its registers: its blocks of the batch alone.
+      p.members.forEach((b, j) => {
+        if (!p.owned[j]) return void this.free.push(slots[j]!);
+        fns.push({ members: [b], slots: [slots[j]!], owned: [true], entries: 0, dead: false });
+        bodies.push(blockBody(b, slots[j]!));
+      });
     }
     const bytes = encodeModule({
       imports: SERVICES,
@@ -177,7 +168,7 @@ export class WasmTier {
       })),
     });
     if (!offThread) {
-      this.install(blocks, idxs, fn, new WebAssembly.Module(bytes));
+      this.install(fns, new WebAssembly.Module(bytes));
       return;
     }
     for (const b of blocks) b.compiling = true;
@@ -186,7 +177,7 @@ export class WasmTier {
       (module) => {
         for (const b of blocks) b.compiling = false;
         // Blocks dropped meanwhile (CodeCache.trim): their slots were forgotten with them.
-        if (gen === this.generation) this.install(blocks, idxs, fn, module);
+        if (gen === this.generation) this.install(fns, module);
       },
       (e: unknown) => {
         for (const b of blocks) b.compiling = false;
@@ -195,39 +186,66 @@ export class WasmTier {
     );
   }
 
+  /** A free slot of the table. */
+  private slot(): number {
+    let idx = this.free.pop();
+    if (idx === undefined) {
+      idx = this.next++;
+      if (idx >= this.table.length) this.table.grow(this.table.length);
+    }
+    return idx;
+  }
+
+  /** Runs of a block before it is compiled, as the code cache last said (`compile`). */
+  private hot = 1;
+
   /**
-   * Put a compiled batch in the table: block j's function is export `f${fn[j]}`, in slot idxs[j].
-   * A block killed while its batch compiled (its page was rewritten: every block of a region
-   * goes with it) gives its slot back instead.
+   * Put a compiled batch in the table: function f is export `f${f}`, one slot per member. A
+   * function any of whose members was killed while the batch compiled (its code was rewritten) is
+   * never installed: its slots are given back, and its blocks of the batch stay interpreted (and
+   * queue again). A member becomes the function's entry for its block (Block.wx, the jump cache)
+   * when it is of the batch or not compiled yet; a member compiled elsewhere keeps its own entry,
+   * and is only a copy here, reached from the other members.
    */
-  private install(
-    blocks: readonly Queued[],
-    idxs: readonly number[],
-    fn: readonly number[],
-    module: WebAssembly.Module,
-  ): void {
+  private install(fns: readonly RegionFn[], module: WebAssembly.Module): void {
     const exports = new WebAssembly.Instance(module, this.imports).exports;
-    blocks.forEach((b, j) => {
-      const idx = idxs[j]!;
-      if (b.dead) {
-        this.free.push(idx);
+    fns.forEach((fn, f) => {
+      if (fn.members.some((b) => b.dead)) {
+        for (const idx of fn.slots) this.free.push(idx);
+        fn.dead = true;
         return;
       }
-      this.table.set(idx, exports[`f${fn[j]}`]);
-      this.sites[idx] = {
-        b,
-        sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
-        last: b.n - 1,
-      };
-      // A block whose instruction straddles two pages stays out of the jump cache, as it stays
-      // out of CodeCache's.
-      if (this.jc !== null && b.hi < 0) {
-        const e = 2 * ((b.off >>> 1) & this.jcMask);
-        this.jc[e] = b.off;
-        this.jc[e + 1] = idx;
-      }
-      b.wx = idx;
+      const func = exports[`f${f}`];
+      fn.members.forEach((b, j) => {
+        const idx = fn.slots[j]!;
+        this.table.set(idx, func);
+        this.sites[idx] = {
+          b,
+          fn,
+          sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
+          last: b.n - 1,
+        };
+        b.fns = b.fns === null ? [fn] : [...b.fns.filter((g) => !g.dead), fn];
+        if (fn.owned[j] || b.wx < 0) this.own(b, idx, fn);
+      });
     });
+  }
+
+  /** Make slot `idx` of function `fn` block `b`'s entry, instead of any it had. */
+  private own(b: Queued, idx: number, fn: RegionFn): void {
+    if (b.wx >= 0) {
+      const old = this.sites[b.wx]?.fn;
+      if (old !== undefined && --old.entries === 0) this.drop(old);
+    }
+    fn.entries++;
+    // A block whose instruction straddles two pages stays out of the jump cache, as it stays
+    // out of CodeCache's.
+    if (this.jc !== null && b.hi < 0) {
+      const e = 2 * ((b.off >>> 1) & this.jcMask);
+      this.jc[e] = b.off;
+      this.jc[e + 1] = idx;
+    }
+    b.wx = idx;
   }
 
   /** Whether table entries `a` and `b` hold the same function (one region's blocks). */
@@ -235,15 +253,39 @@ export class WasmTier {
     return this.table.get(a) === this.table.get(b);
   }
 
-  /** Forget the function at `idx`, the block at RAM offset `off` (it is dead); the slot is reused. */
-  release(idx: number, off: number): void {
+  /** Whether the function at table entry `idx` runs block `b`'s code (a region's member, or a copy of it). */
+  holds(idx: number, b: Queued): boolean {
+    const fn = this.sites[idx]?.fn;
+    return fn !== undefined && !fn.dead && fn.members.includes(b);
+  }
+
+  /**
+   * Block `b` is dead (its code was overwritten): give back every function holding its code. Their
+   * other members' entries go with them (those blocks run interpreted until compiled again); a
+   * function running one of them stops at its next block boundary (the stop slot, `stopCheck`).
+   */
+  release(b: Queued): void {
+    for (const fn of b.fns ?? []) if (!fn.dead) this.drop(fn);
+    b.fns = null;
+    b.wx = -1;
+  }
+
+  /** Give back function `fn`: its members' entries into it and its slots. */
+  private drop(fn: RegionFn): void {
+    fn.dead = true;
     const jc = this.jc;
-    if (jc !== null) {
-      const e = 2 * ((off >>> 1) & this.jcMask);
-      if (jc[e] === off && jc[e + 1] === idx) jc[e] = -1;
-    }
-    this.table.set(idx, null);
-    this.free.push(idx);
+    fn.members.forEach((m, j) => {
+      const idx = fn.slots[j]!;
+      if (m.wx === idx) {
+        m.wx = -1;
+        if (jc !== null) {
+          const e = 2 * ((m.off >>> 1) & this.jcMask);
+          if (jc[e] === m.off && jc[e + 1] === idx) jc[e] = -1;
+        }
+      }
+      this.table.set(idx, null);
+      this.free.push(idx);
+    });
   }
 
   /**
@@ -293,7 +335,7 @@ export class WasmTier {
   }
 
   private stopCheck(h: Hart, site: Site): void {
-    if (h.irqCheck || site.b.dead) h.slots[HartArea.stop >>> 2] = 1;
+    if (h.irqCheck || site.b.dead || site.fn.dead) h.slots[HartArea.stop >>> 2] = 1;
   }
 
   private readonly call = (id: number, k: number, done: number, pc: number): void => {
@@ -388,6 +430,71 @@ function staticTargets(b: Queued): number[] {
   return out;
 }
 
+/**
+ * One function of the table: the blocks whose code it holds (`members`, one slot each, every
+ * slot's table entry the function) and how many of them enter by it (their Block.wx is its slot).
+ * Dead once any member's code was overwritten, or when no block enters by it any more.
+ */
+export interface RegionFn {
+  readonly members: readonly Queued[];
+  readonly slots: readonly number[];
+  /** Members of the batch that compiled it (their entry is this function). */
+  readonly owned: readonly boolean[];
+  entries: number;
+  dead: boolean;
+}
+
+/** Most blocks in one function of a region across indirect jumps (`plan`). */
+const MAX_MEMBERS = 32;
+
+/** A function to emit: its members, whether each is of the batch, and whether it grew past the batch's static region. */
+interface Planned {
+  members: Queued[];
+  owned: boolean[];
+  extended: boolean;
+}
+
+/**
+ * The batch's functions. First its static regions (`regions`); then each grows along the
+ * successor profiles its members recorded while interpreted (Block.succ, l0, l1): the targets of
+ * their indirect jumps (a bytecode dispatch, a return) and exits to other pages, when hot (of the
+ * batch, compiled already, queued, or run at least half the compile threshold) join as members;
+ * a block compiled elsewhere, or placed in an earlier function of the batch, as a copy. Such a function (emit.ts crossBody) finds the RAM offset of every
+ * exit's target through the execute TLB, as the hub does, and continues at a member there without
+ * the hub. Members' page offsets differ: the entry finds its member by the pc's (emit.ts).
+ */
+function plan(batch: readonly Queued[], hot: number): Planned[] {
+  const inBatch = new Set(batch);
+  const placed = new Set<Queued>();
+  const out: Planned[] = [];
+  for (const group of regions(batch)) {
+    const seeds = group.map((j) => batch[j]!).filter((b) => !placed.has(b));
+    if (seeds.length === 0) continue;
+    const members = [...seeds];
+    const owned = seeds.map(() => true);
+    for (const b of seeds) placed.add(b);
+    const pageOffs = new Set(members.map((b) => b.off & 0xfff));
+    let extended = false;
+    for (let i = 0; i < members.length && members.length < MAX_MEMBERS; i++) {
+      const m = members[i]!;
+      for (const t of [m.l0, m.l1, ...(m.succ ?? [])]) {
+        if (t === null || members.length >= MAX_MEMBERS) continue;
+        if (members.includes(t) || t.dead || t.hi >= 0 || t.solo || pageOffs.has(t.off & 0xfff)) continue;
+        // A block of the batch placed in an earlier function is a copy here.
+        const own = inBatch.has(t) && !placed.has(t);
+        if (!own && !inBatch.has(t) && !(t.wx >= 0 || t.queued || t.compiling || t.hits >= hot >> 1)) continue;
+        if (own) placed.add(t);
+        members.push(t);
+        owned.push(own);
+        pageOffs.add(t.off & 0xfff);
+        extended = true;
+      }
+    }
+    out.push({ members, owned, extended });
+  }
+  return out;
+}
+
 /** A block as the tier takes it (engine/exec.ts Block). */
 export interface Queued extends CompileInput {
   /** RAM offset of its first instruction. */
@@ -402,11 +509,21 @@ export interface Queued extends CompileInput {
   compiling: boolean;
   /** Its table index once compiled (set by the tier), else -1. */
   wx: number;
+  /** Never linked or compiled (engine/exec.ts). */
+  readonly solo: boolean;
+  /** Its successor profile (engine/exec.ts Block.succ, l0, l1). */
+  readonly succ: readonly Queued[] | null;
+  readonly l0: Queued | null;
+  readonly l1: Queued | null;
+  /** The functions holding a copy of its code, kept by the tier. */
+  fns: RegionFn[] | null;
 }
 
 /** A compiled block as the services see it: its ops, access sizes and last instruction's index. */
 interface Site {
   readonly b: Queued;
+  /** The function its code is in: dead, the function must stop at its next block boundary. */
+  readonly fn: RegionFn;
   readonly sizes: readonly (1 | 2 | 4 | 8)[];
   readonly last: number;
 }

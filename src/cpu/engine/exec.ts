@@ -26,7 +26,7 @@ import { endsBlock, entryAt, isInline, K, pack, WORDS, type Entry } from "../isa
 import { interpret, OpTables } from "./interp.js";
 import { compileBlock, continues, type Compiled } from "./jit.js";
 import { TRAP, type Hart } from "../hart/hart.js";
-import { WasmTier, wasmReady, type RegionFn } from "../wasm/tier.js";
+import { JALR_REGIONS, WasmTier, wasmReady, type RegionFn } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
 
@@ -171,7 +171,7 @@ export class Block {
    * a lookup). The second slot is overwritten when both are taken.
    */
   link(next: Block, d: number): void {
-    this.note(next);
+    if (JALR_REGIONS.on) this.note(next);
     if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead || next.hi >= 0 || next.solo)
       return;
     if (this.l0 === null) {

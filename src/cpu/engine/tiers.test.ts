@@ -11,7 +11,7 @@ import { TRAP, type Hart } from "../hart/hart.js";
 import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileBlock } from "./jit.js";
-import { WasmTier } from "../wasm/tier.js";
+import { JALR_REGIONS, WasmTier } from "../wasm/tier.js";
 import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
 import { MS_FS } from "../isa/defs.js";
@@ -1154,7 +1154,7 @@ test("a store beside a block in a code page keeps the block, compiled or not; a 
     }
 });
 
-test("random programs dispatching through jalr among blocks of one or several pages run alike in every tier, as wasm regions across the jumps, code rewritten as they run", () => {
+test("random programs dispatching through jalr among blocks of one or several pages run alike in every tier, as wasm regions across the jumps, code rewritten as they run", (t) => {
   // Four blocks `spacing` bytes apart from RAM 0x3000 (all in one page, or in two or three, one
   // of them now and then running over a page's end), each: <random body>; addi x11, x11, -1;
   // beq x11, x0, +8 (to the ebreak); jal x0, +8 (to the dispatch); ebreak; then its dispatch:
@@ -1168,6 +1168,9 @@ test("random programs dispatching through jalr among blocks of one or several pa
   // instruction into another block's first one on every pass: that kills the block and every
   // function holding its code, the one running included, which must stop at its next block
   // boundary and never be entered again. Results, counts, code and traps must agree.
+  const was = { ...JALR_REGIONS };
+  Object.assign(JALR_REGIONS, { on: true, copies: 16 });
+  t.after(() => void Object.assign(JALR_REGIONS, was));
   const r = rng(20261208);
   const ramSize = 1 << 20;
   const CODE = 0x3000;

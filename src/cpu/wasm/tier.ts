@@ -444,6 +444,19 @@ export interface RegionFn {
   dead: boolean;
 }
 
+/**
+ * Whether batches grow into regions across indirect jumps and pages (`plan`), and blocks record
+ * the successors that needs (engine/exec.ts Block.succ); CORRAL_JALR_REGIONS=0 turns it off.
+ * `copies`: most blocks from outside a batch (compiled elsewhere, or hot and not yet compiled)
+ * compiled again with it as members (CORRAL_REGION_COPIES, 0 by default): on Debian's python3,
+ * 16 a batch cost more CPU (compiling, V8's threads) than the transitions they kept inside a
+ * function saved (docs/benchmarks.md, "Regions across indirect jumps"). Tests turn them on.
+ */
+export const JALR_REGIONS = {
+  on: process.env["CORRAL_JALR_REGIONS"] !== "0",
+  copies: Number(process.env["CORRAL_REGION_COPIES"] ?? 0),
+};
+
 /** Most blocks in one function of a region across indirect jumps (`plan`). */
 const MAX_MEMBERS = 32;
 
@@ -455,42 +468,71 @@ interface Planned {
 }
 
 /**
- * The batch's functions. First its static regions (`regions`); then each grows along the
- * successor profiles its members recorded while interpreted (Block.succ, l0, l1): the targets of
- * their indirect jumps (a bytecode dispatch, a return) and exits to other pages, when hot (of the
- * batch, compiled already, queued, or run at least half the compile threshold) join as members;
- * a block compiled elsewhere, or placed in an earlier function of the batch, as a copy. Such a function (emit.ts crossBody) finds the RAM offset of every
- * exit's target through the execute TLB, as the hub does, and continues at a member there without
- * the hub. Members' page offsets differ: the entry finds its member by the pc's (emit.ts).
+ * The batch's functions. Blocks of the batch that reach each other, statically in a page
+ * (`regions`) or through the successors they recorded while interpreted (Block.succ, l0, l1: the
+ * targets of indirect jumps, a bytecode dispatch or a return, and of exits to other pages), share
+ * one function; hot successors from outside the batch (compiled already, queued, or run at least
+ * half the compile threshold) join it too, as copies when compiled elsewhere. Such a function
+ * (emit.ts crossBody) finds the RAM offset of every exit's target through the execute TLB, as the
+ * hub does, and continues at a member there without the hub. Members' page offsets differ: the
+ * entry finds its member by the pc's (emit.ts).
  */
 function plan(batch: readonly Queued[], hot: number): Planned[] {
-  const inBatch = new Set(batch);
-  const placed = new Set<Queued>();
+  if (!JALR_REGIONS.on)
+    return regions(batch).map((g) => ({ members: g.map((j) => batch[j]!), owned: g.map(() => true), extended: false }));
+  const index = new Map<Queued, number>(batch.map((b, j) => [b, j]));
+  const up = batch.map((_, j) => j);
+  const root = (j: number): number => {
+    while (up[j] !== j) j = up[j] = up[up[j]!]!;
+    return j;
+  };
+  const join = (a: number, b: number): void => void (up[root(a)] = root(b));
+  const groups = regions(batch);
+  for (const g of groups) for (const j of g) join(j, g[0]!);
+  const successors = (b: Queued): Queued[] => [b.l0, b.l1, ...(b.succ ?? [])].filter((t) => t !== null);
+  batch.forEach((b, j) => {
+    for (const t of successors(b)) {
+      const k = index.get(t);
+      if (k !== undefined) join(j, k);
+    }
+  });
+  const comps = new Map<number, number[]>();
+  batch.forEach((_, j) => {
+    const r = root(j);
+    const c = comps.get(r);
+    if (c === undefined) comps.set(r, [j]);
+    else c.push(j);
+  });
   const out: Planned[] = [];
-  for (const group of regions(batch)) {
-    const seeds = group.map((j) => batch[j]!).filter((b) => !placed.has(b));
-    if (seeds.length === 0) continue;
-    const members = [...seeds];
-    const owned = seeds.map(() => true);
-    for (const b of seeds) placed.add(b);
-    const pageOffs = new Set(members.map((b) => b.off & 0xfff));
-    let extended = false;
-    for (let i = 0; i < members.length && members.length < MAX_MEMBERS; i++) {
-      const m = members[i]!;
-      for (const t of [m.l0, m.l1, ...(m.succ ?? [])]) {
-        if (t === null || members.length >= MAX_MEMBERS) continue;
-        if (members.includes(t) || t.dead || t.hi >= 0 || t.solo || pageOffs.has(t.off & 0xfff)) continue;
-        // A block of the batch placed in an earlier function is a copy here.
-        const own = inBatch.has(t) && !placed.has(t);
-        if (!own && !inBatch.has(t) && !(t.wx >= 0 || t.queued || t.compiling || t.hits >= hot >> 1)) continue;
-        if (own) placed.add(t);
-        members.push(t);
-        owned.push(own);
-        pageOffs.add(t.off & 0xfff);
-        extended = true;
+  let copies = 0;
+  for (const comp of comps.values()) {
+    // A component that is one static region (or one block) and reaches nothing else hot stays as before.
+    const members: Queued[] = [];
+    const pageOffs = new Set<number>();
+    for (const j of comp) {
+      const b = batch[j]!;
+      if (b.hi >= 0 || members.length >= MAX_MEMBERS || pageOffs.has(b.off & 0xfff))
+        out.push({ members: [b], owned: [true], extended: false });
+      else {
+        members.push(b);
+        pageOffs.add(b.off & 0xfff);
       }
     }
-    out.push({ members, owned, extended });
+    const owned = members.map(() => true);
+    const seeds = members.length;
+    for (let i = 0; i < seeds && copies < JALR_REGIONS.copies; i++)
+      for (const t of successors(members[i]!)) {
+        if (members.length >= MAX_MEMBERS || copies >= JALR_REGIONS.copies) break;
+        if (index.has(t) || members.includes(t) || t.dead || t.hi >= 0 || t.solo || pageOffs.has(t.off & 0xfff))
+          continue;
+        if (!(t.wx >= 0 || t.queued || t.compiling || t.hits >= hot >> 1)) continue;
+        members.push(t);
+        owned.push(false);
+        pageOffs.add(t.off & 0xfff);
+        copies++;
+      }
+    const oneRegion = groups.some((g) => g.length === members.length && g.every((j) => members.includes(batch[j]!)));
+    out.push({ members, owned, extended: !oneRegion });
   }
   return out;
 }

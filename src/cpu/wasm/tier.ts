@@ -446,14 +446,15 @@ export interface RegionFn {
 
 /**
  * Whether batches grow into regions across indirect jumps and pages (`plan`), and blocks record
- * the successors that needs (engine/exec.ts Block.succ); CORRAL_JALR_REGIONS=0 turns it off.
- * `copies`: most blocks from outside a batch (compiled elsewhere, or hot and not yet compiled)
- * compiled again with it as members (CORRAL_REGION_COPIES, 0 by default): on Debian's python3,
- * 16 a batch cost more CPU (compiling, V8's threads) than the transitions they kept inside a
- * function saved (docs/benchmarks.md, "Regions across indirect jumps"). Tests turn them on.
+ * the successors that needs (engine/exec.ts Block.succ): CORRAL_JALR_REGIONS=1. Off by default:
+ * on Debian's python3 bench it saved no CPU measurable on this machine (docs/benchmarks.md,
+ * "Regions across indirect jumps"). `copies`: most blocks from outside a batch (compiled
+ * elsewhere, or hot and not yet compiled) compiled again with it as members
+ * (CORRAL_REGION_COPIES, 0 by default): 16 a batch cost 1.1-1.5x the run's CPU (compiling, on
+ * V8's threads). Tests turn both on.
  */
 export const JALR_REGIONS = {
-  on: process.env["CORRAL_JALR_REGIONS"] !== "0",
+  on: process.env["CORRAL_JALR_REGIONS"] === "1",
   copies: Number(process.env["CORRAL_REGION_COPIES"] ?? 0),
 };
 

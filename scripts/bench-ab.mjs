@@ -1,8 +1,8 @@
 // A/B of two built Corral trees on this machine (issue 15: "no slowdown"), alternating the trees
 // each round so both see the same load: boot of KERNEL+INITRD to the /init marker, and the
 // CPU-bound bare-metal program (src/bench/guest, built with `npm run bench -- cpu` or by hand).
-// Reports wall time and CPU time (utime+stime of the Corral process, from /proc), which a loaded
-// shared machine disturbs far less than wall time. When a tree's Machine.run prints
+// Reports wall time and CPU time (utime+stime of the Corral process, and of its main thread alone,
+// from /proc), which a loaded shared machine disturbs far less than wall time. When a tree's Machine.run prints
 // "CPUSTART <microseconds of CPU>" on stderr (a one-line patch applied to that tree's dist for a
 // measurement, never committed), the CPU time is split into start-up and emulation.
 // The `python` job boots the python3 bench's Debian disk (src/bench/python.ts: a fresh sparse copy
@@ -22,9 +22,12 @@ if (!roundsText || !jobsText || !kernel || !initrd || !elf || trees.length < 2) 
 }
 const MARK = "corral: init started";
 const TICK = Number(execFileSync("getconf", ["CLK_TCK"]).toString());
-const cpuMs = (pid) => {
+// `thread`: the main thread's time alone (/proc/PID/task/PID), without V8's compiler and GC threads.
+const cpuMs = (pid, thread = false) => {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    const f = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, "utf8")
+      .split(") ")[1]
+      .split(" ");
     return ((Number(f[11]) + Number(f[12])) * 1000) / TICK;
   } catch {
     return NaN;
@@ -61,10 +64,13 @@ function run(args, marker) {
     let all = "";
     let done = false;
     let last = NaN;
+    let lastMain = NaN;
     let start = NaN;
     const poll = setInterval(() => {
       const v = cpuMs(c.pid);
       if (!Number.isNaN(v)) last = v;
+      const m = cpuMs(c.pid, true);
+      if (!Number.isNaN(m)) lastMain = m;
     }, 20);
     const finish = (ok) => {
       if (done) return;
@@ -72,9 +78,10 @@ function run(args, marker) {
       clearInterval(poll);
       const ms = performance.now() - t0;
       const cpu = c.exitCode === null ? cpuMs(c.pid) : last;
+      const main = c.exitCode === null ? cpuMs(c.pid, true) : lastMain;
       if (c.exitCode === null) c.kill("SIGKILL");
       const w = /^pybench checksum (\S+) workload ([0-9.]+) s/m.exec(all);
-      resolve({ ms, cpu, startup: start, ok, workload: w ? Number(w[2]) * 1000 : NaN, checksum: w?.[1] });
+      resolve({ ms, cpu, main, startup: start, ok, workload: w ? Number(w[2]) * 1000 : NaN, checksum: w?.[1] });
     };
     const watch = (d) => {
       const m = /CPUSTART (\d+)/.exec(d.toString());
@@ -144,13 +151,13 @@ for (let r = 0; r < rounds; r++)
         (Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`) +
         (Number.isNaN(x.workload) ? "" : `, workload ${(x.workload / 1000).toFixed(3)} s, checksum ${x.checksum}`);
       console.log(
-        `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s${split}${x.ok ? "" : " FAILED"}`,
+        `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s (main thread ${(x.main / 1000).toFixed(2)} s)${split}${x.ok ? "" : " FAILED"}`,
       );
     }
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
 for (const [k, v] of Object.entries(out))
   console.log(
-    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}, workload ${s(median(v.map((x) => x.workload)))} (min ${s(Math.min(...v.map((x) => x.workload)))})`,
+    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}, workload ${s(median(v.map((x) => x.workload)))} (min ${s(Math.min(...v.map((x) => x.workload)))})`,
   );
 if (py !== null) rmSync(py.dir, { recursive: true, force: true });

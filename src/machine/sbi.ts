@@ -85,6 +85,21 @@ function argU(h: Hart, i: number): number {
 function argLo(h: Hart, i: number): number {
   return h.x[A0 + 2 * i]!;
 }
+/** Argument `i` as a signed 64-bit value (a virtual address: canonical, sign-extended). */
+function argS(h: Hart, i: number): number {
+  return h.x[A0 + 2 * i + 1]! * TWO32 + (h.x[A0 + 2 * i]! >>> 0);
+}
+/** Beyond this many bytes an RFENCE drops the whole address space rather than page by page (as Linux does). */
+const RFENCE_PAGES_MAX = 64 * 4096;
+/**
+ * remote_sfence_vma[_asid] (SBI 2.0 chapter 8: start_addr, size, and the ASID or null) as the
+ * SFENCE.VMA instructions it stands for (Hart.sfence): start 0 and size 0, or size 2^64 - 1,
+ * mean everything.
+ */
+function rfence(t: Hart, start: number, size: number, asid: number | null): void {
+  if ((start === 0 && size === 0) || size > RFENCE_PAGES_MAX) return t.sfence(null, asid);
+  for (let off = 0; off < size + (start & 0xfff); off += 4096) t.sfence(start + off, asid);
+}
 function ret(h: Hart, err: number, value = 0): void {
   h.x[A0] = err;
   h.x[A0 + 1] = err < 0 ? -1 : 0;
@@ -141,13 +156,14 @@ export class Sbi {
           t.wake();
         });
       case Ext.Rfence:
-        // 0: FENCE.I (stores already invalidate decoded code), 1/2: SFENCE.VMA (with ASID): ASIDs
-        // are not implemented, so a full flush is always correct. Hypervisor fences (3..6) are not.
+        // 0: FENCE.I (stores already invalidate decoded code), 1: SFENCE.VMA over a range, 2: the
+        // same for one ASID (a4). Harts on threads of their own flush everything, which is always
+        // correct. Hypervisor fences (3..6) are not implemented.
         if (fid > 2) return ret(h, SbiErr.NotSupported);
         return this.forHarts(h, (i) => {
           const remote = this.host.remote;
           if (remote) return remote.fence(i, fid);
-          if (fid !== 0) this.host.harts[i]!.flushTlb();
+          if (fid !== 0) rfence(this.host.harts[i]!, argS(h, 2), argU(h, 3), fid === 2 ? argLo(h, 4) : null);
         });
       case Ext.Hsm:
         return this.hsm(h, fid);

@@ -11,8 +11,12 @@ import * as z from "zod/mini";
 import { SnapshotError } from "./state.js";
 
 export const SNAPSHOT_FORMAT = "corral-snapshot";
-/** Bumped whenever what a snapshot holds, or how, changes: another version is refused. */
-export const SNAPSHOT_VERSION = 1;
+/**
+ * Bumped whenever what a snapshot holds, or how, changes: another version is refused. 2: a hart's
+ * satp.ASID (a guest booted since ASIDs exist relies on them: without them it would run on
+ * another address space's translations).
+ */
+export const SNAPSHOT_VERSION = 2;
 
 export const SNAPSHOT_FILES = { manifest: "manifest.json", ram: "ram.bin", state: "state.json" } as const;
 

@@ -156,11 +156,11 @@ export function markFileData(fd: number, marks: Uint8Array, pageSize: number): v
 const HOST_PAGE = 4096;
 
 /**
- * The high 32 bits of the /proc/self/pagemap entries of the `n` host pages from `addr` (layout.ts:
- * every flag read here is among them, so no BigInt per page). Throws SysError when pagemap cannot
- * be read.
+ * The /proc/self/pagemap entries of the `n` host pages from `addr`, as 32-bit words: entry i's high
+ * half, which holds every flag read here (layout.ts), is word 2i + 1, so no BigInt per page. Throws
+ * SysError when pagemap cannot be read.
  */
-function pagemapFlags(addr: number, n: number): Uint32Array {
+function pagemapWords(addr: number, n: number): Uint32Array {
   const buf = Buffer.alloc(n * PAGEMAP_ENTRY);
   const fail = (errno: number): SysError => new SysError("PAGEMAP_FAILED", "read /proc/self/pagemap", errno);
   let fd: number;
@@ -178,8 +178,7 @@ function pagemapFlags(addr: number, n: number): Uint32Array {
   } finally {
     closeSync(fd);
   }
-  const words = new Uint32Array(buf.buffer, buf.byteOffset, n * 2);
-  return words.filter((_, i) => i % 2 === 1);
+  return new Uint32Array(buf.buffer, buf.byteOffset, n * 2);
 }
 
 const high = (bit: bigint): number => Number(bit >> 32n);
@@ -191,10 +190,13 @@ const high = (bit: bigint): number => Number(bit >> 32n);
  */
 export function markPrivatePages(addr: number, marks: Uint8Array, pageSize: number): void {
   if (pageSize !== HOST_PAGE) throw new SysError("PAGEMAP_FAILED", `pagemap in ${pageSize}-byte pages`, 22);
-  const flags = pagemapFlags(addr, marks.length);
+  const words = pagemapWords(addr, marks.length);
   const own = high(PAGEMAP_PRESENT) | high(PAGEMAP_SWAPPED);
   const file = high(PAGEMAP_FILE);
-  for (let i = 0; i < marks.length; i++) if ((flags[i]! & own) !== 0 && (flags[i]! & file) === 0) marks[i] = 1;
+  for (let i = 0; i < marks.length; i++) {
+    const h = words[2 * i + 1]!;
+    if ((h & own) !== 0 && (h & file) === 0) marks[i] = 1;
+  }
 }
 
 /** The pages of a range the host has mapped: read only (still the file's), and written. */
@@ -211,18 +213,22 @@ export interface ResidentPages {
  * page-aligned.
  */
 export function residentPages(addr: number, len: number): ResidentPages | undefined {
-  let flags: Uint32Array;
+  const n = Math.floor(len / HOST_PAGE);
+  let words: Uint32Array;
   try {
-    flags = pagemapFlags(addr, Math.floor(len / HOST_PAGE));
+    words = pagemapWords(addr, n);
   } catch {
     return undefined;
   }
   const present = high(PAGEMAP_PRESENT);
   const file = high(PAGEMAP_FILE);
   const out: ResidentPages = { read: [], written: [] };
-  flags.forEach((h, i) => {
+  // One plain loop over the 65,536 entries of 256 MiB: a TypedArray.filter and a forEach with
+  // callbacks took 30 to 70 ms of a clone's swap in a pool process, where this code runs cold.
+  for (let i = 0; i < n; i++) {
+    const h = words[2 * i + 1]!;
     if ((h & present) !== 0) (h & file ? out.read : out.written).push(i);
-  });
+  }
   return out;
 }
 

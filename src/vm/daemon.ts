@@ -142,11 +142,11 @@ async function runVm(
     const onWarm = warm !== undefined && ramFd !== undefined && warm.fits(spec, sbi) ? warm : undefined;
     try {
       if (onWarm && ramFd !== undefined) {
-        const swapped = swapRam(onWarm.composed.machine, ramFd);
+        const swapped = swapRam(onWarm.composed.machine, ramFd, onWarm.written);
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
-          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; map ${swapped.mapMs.toFixed(1)} ms; ${swapped.populated} of ${swapped.written} written pages faulted in ${swapped.populateMs.toFixed(1)} ms; compare ${swapped.compareMs.toFixed(1)} ms)`,
+          `RAM swapped into the warm machine (${swapped.dropped} of ${swapped.codePages} code pages changed; compared in ${swapped.compareMs.toFixed(1)} ms; map ${swapped.mapMs.toFixed(1)} ms; ${swapped.populated} of ${swapped.written} written pages faulted in ${swapped.populateMs.toFixed(1)} ms)`,
         );
       } else {
         if (warm) await dropWarm(warm);

@@ -23,6 +23,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setPriority } from "node:os";
 import { VirtioConsole } from "../devices/virtio/console.js";
+import { VmGenId } from "../devices/vmgenid.js";
 import { AgentChannel } from "./agent/channel.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { composeVm, type Composed } from "./compose.js";
@@ -33,6 +34,7 @@ import { DAEMON_MARKER } from "./state.js";
 import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js";
 import { SNAPSHOT_FILES } from "../snapshot/format.js";
 import { epochMs } from "./phases.js";
+import { swapBuffer } from "../snapshot/swap.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
@@ -58,6 +60,11 @@ export interface WarmMachine {
   running: Promise<MachineExit>;
   /** Where the guest's console output goes from now on. */
   setConsole(sink: (b: Uint8Array) => void): void;
+  /**
+   * The RAM pages the warm-up wrote (GuestRam.residentPages), found once it paused, so that the
+   * swap (src/snapshot/swap.ts) need not read /proc/self/pagemap once the process is taken.
+   */
+  written: readonly number[];
 }
 
 /** What a claim must match to take a warm machine: its spec without the name, and whether it boots through SBI. */
@@ -101,6 +108,10 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
     const host = restoreMachine(m, readState(snap.dir));
     const a = host["agent"] as { ready: boolean; version: number | null; nextId: number } | undefined;
     if (a) agent.restoreState(a);
+    // As a fork's clone does (daemon.ts): a new generation ID, so that the guest kernel's reseed
+    // on it (drivers/virt/vmgenid.c, about 100,000 guest instructions) is cached code by the
+    // time a clone runs it beside its first exec.
+    for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
     const running = m.run();
     const timer = setTimeout(() => m.stop(), WARM_TIMEOUT_MS);
     let warm = false;
@@ -129,7 +140,9 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
           resume,
           running,
           setConsole: (s) => (sink = s),
+          written: m.ram.residentPages().written,
         };
+      if (kept) swapBuffer();
       else resume();
     }
     if (!kept) {

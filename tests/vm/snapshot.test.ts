@@ -27,6 +27,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Corral, type Vm } from "../../src/api/index.js";
+import { SNAPSHOT_VERSION } from "../../src/snapshot/format.js";
 import { vmDir } from "../../src/vm/state.js";
 
 const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
@@ -163,12 +164,12 @@ function refused(d: string, code: RegExp): void {
 
 test("another version, a truncated part, a corrupt RAM file or a changed disk: refused, nothing left", () => {
   refused(
-    variant("v2", (d) => {
+    variant("vnext", (d) => {
       const m = JSON.parse(readFileSync(join(d, "manifest.json"), "utf8")) as { version: number };
-      m.version = 2;
+      m.version = SNAPSHOT_VERSION + 1;
       writeFileSync(join(d, "manifest.json"), JSON.stringify(m));
     }),
-    /version 2.*version 1/,
+    new RegExp(`version ${SNAPSHOT_VERSION + 1}.*version ${SNAPSHOT_VERSION}`),
   );
   refused(
     variant("trunc", (d) => truncateSync(join(d, "state.json"), 100)),

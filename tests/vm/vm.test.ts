@@ -4,6 +4,7 @@
 // VM with a crash (SIGKILL of its process), so both clean-up paths are exercised.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -143,6 +144,26 @@ test("exec: several at once, each with its own output", async () => {
   const w = await waiting;
   assert.equal(w.status, 0);
   assert.equal(w.stdout, "released\n");
+});
+
+test("many short processes, in turn and at once, each see their own memory (ASIDs: tlb.ts banks)", async () => {
+  // In turn: 100 processes, each a new address space (more than the TLB keeps banks for).
+  const seq = await apiVm.exec(["sh", "-c", "for i in $(seq 1 100); do expr $i \\* 3; done"]);
+  assert.equal(seq.exitCode, 0, seq.stderr);
+  assert.equal(seq.stdout, Array.from({ length: 100 }, (_, i) => `${3 * (i + 1)}\n`).join(""));
+  // At once: 24 forked shells with the same virtual addresses and different values, preempted
+  // by one another, each also starting md5sum and cut.
+  const par = await apiVm.exec([
+    "sh",
+    "-c",
+    'for n in $(seq 1 24); do (s=0; j=0; while [ $j -lt 40 ]; do s=$((s + n * j)); j=$((j + 1)); done; echo "$n $s $(echo $n | md5sum | cut -c1-8)") & done; wait',
+  ]);
+  assert.equal(par.exitCode, 0, par.stderr);
+  const want = Array.from({ length: 24 }, (_, i) => {
+    const n = i + 1;
+    return `${n} ${n * 780} ${createHash("md5").update(`${n}\n`).digest("hex").slice(0, 8)}`;
+  });
+  assert.deepEqual(par.stdout.trim().split("\n").sort(), want.sort());
 });
 
 test("exec: a timeout kills the guest process group, not the VM", () => {

@@ -26,6 +26,7 @@ import {
 import type { Hart } from "./hart.js";
 import { PMP_ENTRIES } from "./pmp.js";
 import { aiaRead, aiaWrite } from "./csr-aia.js";
+import { ASID_MASK } from "./tlb.js";
 import { hi32, lo32, signed64 as signed, TWO32, unsigned64 as u64 } from "../isa/int64.js";
 
 /** The value a CSR read produced (two words, to stay exact). */
@@ -143,7 +144,7 @@ export function csrRead(h: Hart, csr: number, retired = 0): boolean {
       return outU(h.stimecmp === Number.MAX_VALUE ? 2 ** 64 - 1 : h.stimecmp);
     case Csr.satp: {
       const ppn = h.satpRoot / 4096;
-      return out(ppn % TWO32, (h.satpMode << 28) | Math.floor(ppn / TWO32));
+      return out(ppn % TWO32, (h.satpMode << 28) | (h.satpAsid << 12) | Math.floor(ppn / TWO32));
     }
     case Csr.misa:
       return out(MISA_EXT, MISA_HI);
@@ -310,12 +311,12 @@ export function csrWrite(h: Hart, csr: number, lo: number, hi: number, retired =
       h.updateTimer(h.host.clock.ticks());
       return true;
     case Csr.satp: {
-      // Unsupported modes (Sv57, Sv64) leave satp unchanged (4.1.11); ASIDs are not implemented.
+      // Unsupported modes (Sv57, Sv64) leave satp unchanged (4.1.11). ASID is bits 59..44, all 16
+      // writable (tlb.ts ASID_BITS; Linux finds ASIDLEN by writing ones there and reading back),
+      // kept whatever the mode, as QEMU keeps it.
       const mode = hi >>> 28;
       if (mode !== SATP_BARE && mode !== SATP_SV39 && mode !== SATP_SV48) return true;
-      h.satpMode = mode;
-      h.satpRoot = ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096;
-      h.flushTlb();
+      h.setSatp(mode, (hi >>> 12) & ASID_MASK, ((hi & 0xfff) * TWO32 + (lo >>> 0)) * 4096);
       return true;
     }
     case Csr.misa:

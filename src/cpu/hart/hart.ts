@@ -25,8 +25,8 @@ import type { FpuHart } from "../fpu/index.js";
 import { Access, translate } from "./mmu.js";
 import { Pmp, PMP_R, PMP_W, PMP_X } from "./pmp.js";
 import { T_EXEC, T_LOAD, T_STORE, Triggers } from "./trigger.js";
-import { CTX_COUNT, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, TlbContext } from "./tlb.js";
-import { HartArea, TLB_SET } from "../wasm/layout.js";
+import { ASID_MASK, CTX_M, CTX_S, CTX_S_SUM, CTX_U, TLB_MASK, Tlb, type TlbContext } from "./tlb.js";
+import { HartArea } from "../wasm/layout.js";
 import { arr, bool, fill, num, nums, obj, type SavedState, type Snapshottable } from "../../snapshot/state.js";
 
 /** Physical accesses outside RAM. `read` returns undefined and `write` false where nothing is mapped. */
@@ -179,6 +179,10 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   satpMode = SATP_BARE;
   /** satp.PPN * 4096: the root page table. */
   satpRoot = 0;
+  /** satp.ASID (4.1.11): which of the TLB's banks is in force (tlb.ts). */
+  satpAsid = 0;
+  /** Whether the last page walk (mmu.ts translate) found a global mapping (PTE.G, 4.3.1). */
+  walkGlobal = false;
   instret = 0;
   cycleOffset = 0;
   instretOffset = 0;
@@ -214,8 +218,10 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   /** The area as int32s (slots such as HartArea.stop); an array of its own without an area. */
   readonly slots: Int32Array;
 
-  // Fast-path views of the current translation contexts.
+  /** The TLB (tlb.ts): its `ctx` are the contexts of the current address space, by context index. */
+  readonly tlb: Tlb;
   readonly ctx: TlbContext[];
+  // Fast-path views of the current translation contexts.
   rtag: Float64Array;
   radd: Float64Array;
   wtag: Float64Array;
@@ -248,16 +254,14 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       this.x = new Int32Array(ram.buffer, area + HartArea.x, 66);
       this.f = new Int32Array(ram.buffer, area + HartArea.f, 64);
       this.slots = new Int32Array(ram.buffer, area, HartArea.tlb >>> 2);
-      this.ctx = Array.from(
-        { length: CTX_COUNT },
-        (_, c) => new TlbContext(ram.buffer, area + HartArea.tlb + 3 * c * TLB_SET),
-      );
+      this.tlb = new Tlb(ram.buffer, area + HartArea.tlb, ram.shared ? ram.codePages : null);
     } else {
       this.x = new Int32Array(66);
       this.f = new Int32Array(64);
       this.slots = new Int32Array(HartArea.tlb >>> 2);
-      this.ctx = Array.from({ length: CTX_COUNT }, () => new TlbContext());
+      this.tlb = new Tlb();
     }
+    this.ctx = this.tlb.ctx;
     this.reservation = -1;
     this.priv = PRIV_M;
     this.mstatus = 0;
@@ -386,12 +390,36 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     return this.priv === PRIV_M && ms & MS_MPRV ? (ms & MS_MPP) >>> MS_MPP_SHIFT : this.priv;
   }
 
+  /** Drop every translation (SFENCE.VMA x0, x0; a MODE, MXR, PMP or trigger change). */
   flushTlb(): void {
-    for (const c of this.ctx) c.flush();
+    this.tlb.flush();
   }
-  flushTlbPage(va: number): void {
+  /**
+   * SFENCE.VMA (4.2.1) with rs1 (`va`, or null for x0) and rs2 (`asid`, or null for x0): x0, x0
+   * everything; rs1 alone that page in every address space; rs2 alone the non-global
+   * translations of that ASID; both that page in that ASID.
+   */
+  sfence(va: number | null, asid: number | null): void {
+    if (va === null) {
+      if (asid === null) this.tlb.flush();
+      else this.tlb.flushAsid(asid & ASID_MASK);
+      return;
+    }
     const base = va - (va & 0xfff);
-    for (const c of this.ctx) c.flushPage(base);
+    if (asid === null) this.tlb.flushPage(base);
+    else this.tlb.flushPageAsid(base, asid & ASID_MASK);
+  }
+  /**
+   * A satp write (csr.ts): a new MODE drops every translation (Bare to a paged mode and back take
+   * effect at once, 4.2.1); otherwise the TLB switches to the ASID's bank without a flush.
+   */
+  setSatp(mode: number, asid: number, root: number): void {
+    const modeChanged = mode !== this.satpMode;
+    this.satpMode = mode;
+    this.satpAsid = asid;
+    this.satpRoot = root;
+    if (modeChanged) this.tlb.flush();
+    if (this.tlb.select(asid, root)) this.updateContexts();
   }
 
   /** Sstc (and SBI set_timer): STIP follows time >= stimecmp. */
@@ -515,7 +543,11 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     const r = this.dataRamOffset(a, Access.Read, size);
     if (r >= 0) {
       const base = a - inPage;
-      if (this.mayFill(r - inPage, PMP_R)) this.ctx[this.dataCtx()]!.r.fill(base, r - inPage);
+      if (this.mayFill(r - inPage, PMP_R)) {
+        const c = this.dataCtx();
+        this.ctx[c]!.r.fill(base, r - inPage);
+        if (this.walkGlobal) this.tlb.global[c]!.r.fill(base, r - inPage);
+      }
       const v = this.view;
       if (size === 1) return v.getUint8(r);
       if (size === 2) return v.getUint16(r, true);
@@ -641,7 +673,11 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       if (!this.pmp.allows(pa, size, PMP_X, priv)) this.raise(Exc.InstAccess, pc);
       if (!this.pmp.allowsPage(pa - off, PMP_X, priv)) return r;
     }
-    if (!this.trig.exec) this.ctx[ctxFor(priv, this.mstatus)]!.x.fill(pc - off, r - off);
+    if (!this.trig.exec) {
+      const c = ctxFor(priv, this.mstatus);
+      this.ctx[c]!.x.fill(pc - off, r - off);
+      if (this.walkGlobal) this.tlb.global[c]!.x.fill(pc - off, r - off);
+    }
     return r;
   }
 
@@ -694,15 +730,20 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
    * one looked (it then drops the entries it finds, this one drops the entry it finds it made).
    */
   private fillWrite(base: number, ramOff: number): void {
-    const w = this.ctx[this.dataCtx()]!.w;
+    const c = this.dataCtx();
+    const w = this.ctx[c]!.w;
+    const g = this.walkGlobal ? this.tlb.global[c]!.w : null;
     w.fill(base, ramOff);
-    if (Atomics.load(this.ram.codePages, ramOff >>> 12) !== 0) w.flushPage(base);
+    g?.fill(base, ramOff);
+    if (Atomics.load(this.ram.codePages, ramOff >>> 12) !== 0) {
+      w.flushPage(base);
+      g?.flushPage(base);
+    }
   }
 
   /** Drop write-TLB entries for a RAM page that now holds code. */
   protectCodePage(ramPage: number): void {
-    const off = ramPage * 4096;
-    for (const c of this.ctx) c.w.flushRamPage(off);
+    this.tlb.protectRamPage(ramPage * 4096);
   }
 
   /** Reset to the state a hart has at power-on (privileged spec 3.4). */
@@ -720,14 +761,13 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     this.mcounteren = 0;
     this.scounteren = 0;
     this.scratch.fill(0);
-    this.satpMode = SATP_BARE;
-    this.satpRoot = 0;
     this.stimecmp = Number.MAX_VALUE;
     this.reservation = -1;
     this.sleeping = false;
     this.pmp.reset();
     this.trig.reset();
     this.flushTlb();
+    this.setSatp(SATP_BARE, 0, 0);
     this.setPriv(PRIV_M);
   }
 
@@ -772,6 +812,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       triggers: this.trig.save(),
       satpMode: this.satpMode,
       satpRoot: this.satpRoot,
+      satpAsid: this.satpAsid,
       instret: this.instret,
       cycleOffset: this.cycleOffset,
       instretOffset: this.instretOffset,
@@ -817,8 +858,6 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
       ctl: nums(trig, "ctl"),
       d2: nums(trig, "d2"),
     });
-    this.satpMode = num(s, "satpMode");
-    this.satpRoot = num(s, "satpRoot");
     this.instret = num(s, "instret");
     this.cycleOffset = num(s, "cycleOffset");
     this.instretOffset = num(s, "instretOffset");
@@ -829,6 +868,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
     }
     this.reservation = -1;
     this.flushTlb();
+    this.setSatp(num(s, "satpMode"), num(s, "satpAsid"), num(s, "satpRoot"));
     this.setPriv(num(s, "priv"));
   }
 

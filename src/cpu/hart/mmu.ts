@@ -18,6 +18,7 @@ const PTE_R = 1 << 1;
 const PTE_W = 1 << 2;
 const PTE_X = 1 << 3;
 const PTE_U = 1 << 4;
+const PTE_G = 1 << 5;
 const PTE_A = 1 << 6;
 const PTE_D = 1 << 7;
 
@@ -36,10 +37,12 @@ const LEVEL_PAGES = [1, 2 ** 9, 2 ** 18, 2 ** 27];
  * prescribes (4.3.2) through `h.raise`, which throws.
  *
  * A/D bits are updated by the walker, atomically with respect to this single-threaded machine
- * (the Svadu behaviour; 4.3.1 allows either this or a fault).
+ * (the Svadu behaviour; 4.3.1 allows either this or a fault). Leaves in `h.walkGlobal` whether the
+ * mapping is global: G set in the leaf or in any non-leaf PTE above it (4.3.1), for the TLB.
  */
 export function translate(h: Hart, va: number, access: Access, priv: number): number {
   const mode = h.satpMode;
+  h.walkGlobal = false;
   if (priv === PRIV_M || mode === SATP_BARE) {
     // Bare: the address is physical. Negative values are addresses >= 2^63: nothing lives there.
     if (va < 0) h.raise(ACCESS_FAULT[access], va);
@@ -53,6 +56,7 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
   const ram = h.ram;
   const view = ram.view;
   let table = h.satpRoot;
+  let global = 0;
   for (let level = levels - 1; level >= 0; level--) {
     const vpn = Math.floor(vu / LEVEL_SHIFT[level]!) % 512;
     const pteAddr = table + vpn * 8;
@@ -67,6 +71,7 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
     // Bits 63..54: N, PBMT and reserved. Corral advertises neither Svnapot nor Svpbmt, so all must be 0.
     if (hi & 0xffc00000) h.raise(PAGE_FAULT[access], va);
     const ppn = (hi & 0x3fffff) * 4194304 + (lo >>> 10);
+    global |= lo & PTE_G;
     if (!(lo & (PTE_R | PTE_X))) {
       table = ppn * 4096;
       continue;
@@ -95,6 +100,7 @@ export function translate(h: Hart, va: number, access: Access, priv: number): nu
       view.setInt32(off, nlo, true);
     }
     const inPage = vu % (4096 * pageSpan);
+    h.walkGlobal = global !== 0;
     return ppn * 4096 + inPage;
   }
   return h.raise(PAGE_FAULT[access], va);

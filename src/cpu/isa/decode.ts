@@ -201,7 +201,7 @@ function closure(entry: Entry, inst: number, raw: number, off: number, index: nu
     case K.WFI:
       return S.wfi(off, raw);
     case K.SFENCE_VMA:
-      return S.sfenceVma(a, off, raw);
+      return S.sfenceVma(a, b, off, raw);
     case K.ILLEGAL:
       return S.illegal(raw);
     default: {

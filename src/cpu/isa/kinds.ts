@@ -519,7 +519,7 @@ export function classify(inst: number, len: number, off: number): Entry {
       const csr = CSR_OPS[f3];
       if (csr !== undefined) return f3 < 4 ? [csr, d, a, 0, inst >>> 20, 0] : [csr, d, 0, 0, inst >>> 20, r1];
       if (f3 !== 0 || rd !== 0) return ILLEGAL;
-      if (f7 === 0x09) return [K.SFENCE_VMA, 0, a, 0, 0, off + 4];
+      if (f7 === 0x09) return [K.SFENCE_VMA, 0, a, b, 0, off + 4];
       const k = r1 === 0 ? PRIV_OPS[inst >>> 20] : undefined;
       return k === undefined ? ILLEGAL : [k, 0, 0, 0, 0, off + 4];
     }

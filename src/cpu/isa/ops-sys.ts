@@ -167,12 +167,14 @@ export function wfi(off: number, inst: number): Op {
     }
   };
 }
-/** SFENCE.VMA (4.2.1): rs1 = x0 flushes everything, otherwise the page of rs1 (ASIDs are not implemented). */
-export function sfenceVma(a: number, off: number, inst: number): Op {
+/**
+ * SFENCE.VMA rs1, rs2 (4.2.1): rs1 = x0 all addresses, else the page of rs1; rs2 = x0 all address
+ * spaces, else the ASID in rs2's low bits (Hart.sfence). `a`, `b`: rs1, rs2 as register pair indices.
+ */
+export function sfenceVma(a: number, b: number, off: number, inst: number): Op {
   return (h) => {
     if (h.priv === PRIV_U || (h.priv === PRIV_S && h.mstatus & MS_TVM)) h.raise(Exc.Illegal, inst);
-    if (a === 0) h.flushTlb();
-    else h.flushTlbPage(h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0));
+    h.sfence(a === 0 ? null : h.x[a + 1]! * TWO32 + (h.x[a]! >>> 0), b === 0 ? null : h.x[b]!);
     h.pc += off + 4;
   };
 }

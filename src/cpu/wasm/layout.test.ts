@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
-import { CTX_COUNT, TLB_SIZE } from "../hart/tlb.js";
+import { TLB_SETS_USED, TLB_SIZE } from "../hart/tlb.js";
 import {
   HART_AREA,
   HART_JC_ENTRIES,
@@ -17,9 +17,10 @@ import {
   RAM_OFFSET,
   TLB_ADD,
   TLB_SET,
+  TLB_SETS,
 } from "./layout.js";
 
-test("a hart's area holds its registers, slots and twelve TLB sets without overlap", () => {
+test("a hart's area holds its registers, slots and every TLB set (M, global shadow, ASID banks) without overlap", () => {
   const spans: [string, number, number][] = [
     ["x", HartArea.x, 66 * 4],
     ["pc", HartArea.pc, 8],
@@ -32,7 +33,7 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
     ["next", HartArea.next, 4],
     ["priv", HartArea.priv, 4],
     ["mstatus", HartArea.mstatus, 4],
-    ["tlb", HartArea.tlb, 3 * CTX_COUNT * TLB_SET],
+    ["tlb", HartArea.tlb, TLB_SETS * TLB_SET],
     ["jc", HartArea.jc, HART_JC_ENTRIES * 8],
   ];
   spans.sort((a, b) => a[1] - b[1]);
@@ -42,6 +43,8 @@ test("a hart's area holds its registers, slots and twelve TLB sets without overl
   }
   const [, la, ll] = spans[spans.length - 1]!;
   assert.ok(la + ll <= HART_AREA);
+  assert.equal(TLB_SETS, TLB_SETS_USED, "the map holds the sets tlb.ts uses");
+  assert.equal(HART_AREA % 65536, 0);
   assert.equal(TLB_SET, 2 * TLB_ADD);
   assert.equal(TLB_ADD, TLB_SIZE * 8);
   assert.equal(JC_OFFSET, HART_SLOTS * HART_AREA);

@@ -63,13 +63,18 @@ export const HartArea = {
   retiredCompiled: 632,
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
-  /** The TLB sets: context c, access s (read, write, execute) at tlb + (3c + s) * TLB_SET. */
+  /**
+   * The TLB's TLB_SETS sets (tlb.ts Tlb), access s (read, write, execute) of each group of three
+   * at tlb + (3g + s) * TLB_SET: group 0 the M context, 1-3 the global shadow's U, S, S+SUM, then
+   * three per ASID bank. Compiled code never computes these: it reads the current arrays' offsets
+   * from rtag, wtag and xtag.
+   */
   tlb: 4096,
   /**
    * The hart's own jump cache (HART_JC_ENTRIES pairs, as at JC_OFFSET), after the TLB sets: a
    * hart on a thread of its own has a code cache and a function table of its own (tier.ts).
    */
-  jc: 448 * 1024,
+  jc: 4096 + 48 * 2 * 2048 * 8,
 } as const;
 
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
@@ -81,8 +86,10 @@ export const STOP_REMOTE = 4;
 export const TLB_SET = 2 * 2048 * 8;
 /** Offset of a set's RAM offsets from its tags. */
 export const TLB_ADD = 2048 * 8;
-/** Bytes per hart area: registers, slots and 4 contexts x 3 TLB sets, rounded up. */
-export const HART_AREA = 512 * 1024;
+/** TLB sets in a hart's area: 3 (M) + 9 (global shadow) + 9 per ASID bank, 4 banks (tlb.ts TLB_SETS). */
+export const TLB_SETS = 48;
+/** Bytes per hart area: registers, slots, the TLB sets and the jump cache, rounded up to 64 KiB. */
+export const HART_AREA = 1664 * 1024;
 /** Hart areas in front of RAM: Corral's most CPUs per VM (builder.ts MAX_CPUS). */
 export const HART_SLOTS = 8;
 /**

@@ -4,8 +4,7 @@
  * Atomics.wait), its requests (bits other harts set and it serves between slices, clearing each
  * once served) and its stop slot (STOP_REMOTE makes compiled code hand back at the next block).
  */
-import { CTX_COUNT } from "../../cpu/hart/tlb.js";
-import { HartArea, HART_AREA, STOP_REMOTE, TLB_ADD, TLB_SET } from "../../cpu/wasm/layout.js";
+import { HartArea, HART_AREA, STOP_REMOTE, TLB_ADD, TLB_SET, TLB_SETS } from "../../cpu/wasm/layout.js";
 
 /** Flush the whole TLB (SBI RFENCE remote_sfence_vma, privileged spec 4.2.1). */
 export const REQ_TLB = 1;
@@ -118,12 +117,16 @@ export class HartSlots {
     const off = page * 4096;
     for (const { tag, add } of this.writeSets()) for (let i = 0; i < add.length; i++) if (add[i] === off) tag[i] = 1;
   }
-  /** The hart's write-TLB sets, one per translation context (tags, then RAM offsets: tlb.ts). */
+  /**
+   * The hart's write-TLB sets, the second of each group of three: every context of every ASID
+   * bank and the global shadow (tags, then RAM offsets: tlb.ts). A bank not yet used holds zeros:
+   * clearing its tags does no harm.
+   */
   private writeSets(): { tag: Float64Array; add: Float64Array }[] {
     if (this.wsets === null) {
       const buffer = this.s.buffer;
-      this.wsets = Array.from({ length: CTX_COUNT }, (_, c) => {
-        const at = HART_AREA * this.hartId + HartArea.tlb + (3 * c + 1) * TLB_SET;
+      this.wsets = Array.from({ length: TLB_SETS / 3 }, (_, g) => {
+        const at = HART_AREA * this.hartId + HartArea.tlb + (3 * g + 1) * TLB_SET;
         return {
           tag: new Float64Array(buffer, at, TLB_ADD / 8),
           add: new Float64Array(buffer, at + TLB_ADD, TLB_ADD / 8),

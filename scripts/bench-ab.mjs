@@ -5,9 +5,15 @@
 // from /proc), which a loaded shared machine disturbs far less than wall time. When a tree's Machine.run prints
 // "CPUSTART <microseconds of CPU>" on stderr (a one-line patch applied to that tree's dist for a
 // measurement, never committed), the CPU time is split into start-up and emulation.
-//   node scripts/bench-ab.mjs ROUNDS boot,cpu KERNEL INITRD CPUBOUND.ELF TREE_A TREE_B
+// The `python` job boots the python3 bench's Debian disk (src/bench/python.ts: a fresh sparse copy
+// of the image cache's bench-python3 each run) and runs guest/pybench.py; it also reports the
+// workload's own time (the guest's perf_counter) and its checksum; PYBENCH_SCALE=N makes the
+// workload N times larger (pybench.py's argument), so that it, not the boot, is most of the CPU time.
+//   node scripts/bench-ab.mjs ROUNDS boot,cpu,python KERNEL INITRD CPUBOUND.ELF TREE_A TREE_B
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 
 const [, , roundsText, jobsText, kernel, initrd, elf, ...trees] = process.argv;
 if (!roundsText || !jobsText || !kernel || !initrd || !elf || trees.length < 2) {
@@ -28,11 +34,34 @@ const cpuMs = (pid, thread = false) => {
   }
 };
 
+// The python job's initramfs (the default one plus the command and pybench.py) and disk copy,
+// made with tree A's modules.
+let py = null;
+async function pythonSetup() {
+  const root = resolve(trees[0]);
+  const { concatArchives } = await import(`${root}/dist/src/api/guest-command.js`);
+  const { commandArchive } = await import(`${root}/dist/src/image/initramfs.js`);
+  const dir = mkdtempSync(join(tmpdir(), "corral-ab-py-"));
+  const initrdPy = join(dir, "initrd.cpio");
+  writeFileSync(
+    initrdPy,
+    concatArchives(
+      new Uint8Array(readFileSync(initrd)),
+      commandArchive(`python3 -B /corral/files/pybench.py ${process.env.PYBENCH_SCALE ?? 1}`, {
+        "pybench.py": new Uint8Array(readFileSync(`${root}/src/bench/guest/pybench.py`)),
+      }),
+    ),
+  );
+  const disk = join(process.env.CORRAL_HOME ?? join(homedir(), ".cache/corral"), "images/bench-python3/root.img");
+  return { dir, initrd: initrdPy, disk, copy: join(dir, "root.img") };
+}
+
 function run(args, marker) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     let tail = "";
+    let all = "";
     let done = false;
     let last = NaN;
     let lastMain = NaN;
@@ -51,11 +80,13 @@ function run(args, marker) {
       const cpu = c.exitCode === null ? cpuMs(c.pid) : last;
       const main = c.exitCode === null ? cpuMs(c.pid, true) : lastMain;
       if (c.exitCode === null) c.kill("SIGKILL");
-      resolve({ ms, cpu, main, startup: start, ok });
+      const w = /^pybench checksum (\S+) workload ([0-9.]+) s/m.exec(all);
+      resolve({ ms, cpu, main, startup: start, ok, workload: w ? Number(w[2]) * 1000 : NaN, checksum: w?.[1] });
     };
     const watch = (d) => {
       const m = /CPUSTART (\d+)/.exec(d.toString());
       if (m) start = Number(m[1]) / 1000;
+      if (all.length < 1 << 20) all += d.toString("latin1");
       if (!marker) return;
       tail = (tail + d.toString("latin1")).slice(-4096);
       if (tail.includes(marker)) finish(true);
@@ -72,26 +103,53 @@ for (let r = 0; r < rounds; r++)
   for (const t of r % 2 ? [...trees].reverse() : trees)
     for (const job of jobsText.split(",")) {
       const bin = `${t}/bin/corral.js`;
+      if (job === "python" && py === null) py = await pythonSetup();
+      if (job === "python") {
+        rmSync(py.copy, { force: true });
+        execFileSync("cp", ["--sparse=always", py.disk, py.copy]);
+      }
       const x =
-        job === "boot"
+        job === "python"
           ? await run(
               [
                 bin,
                 "run",
                 "--memory",
                 "512M",
+                "--net",
+                "none",
                 "--kernel",
                 kernel,
                 "--initrd",
-                initrd,
+                py.initrd,
+                "--disk",
+                py.copy,
                 "--append",
-                "console=ttyS0 quiet cryptomgr.notests",
+                "console=ttyS0 quiet cryptomgr.notests psi=0 nowatchdog sysctl.vm.stat_interval=10 sysctl.vm.compaction_proactiveness=0 root=/dev/vda",
               ],
-              MARK,
+              null,
             )
-          : await run([bin, "run", "--memory", "128M", "--firmware", elf], null);
+          : job === "boot"
+            ? await run(
+                [
+                  bin,
+                  "run",
+                  "--memory",
+                  "512M",
+                  "--kernel",
+                  kernel,
+                  "--initrd",
+                  initrd,
+                  "--append",
+                  "console=ttyS0 quiet cryptomgr.notests",
+                ],
+                MARK,
+              )
+            : await run([bin, "run", "--memory", "128M", "--firmware", elf], null);
       (out[`${job} ${t}`] ??= []).push(x);
-      const split = Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`;
+      const split =
+        (Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`) +
+        (Number.isNaN(x.workload) ? "" : `, workload ${(x.workload / 1000).toFixed(3)} s, checksum ${x.checksum}`);
       console.log(
         `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s (main thread ${(x.main / 1000).toFixed(2)} s)${split}${x.ok ? "" : " FAILED"}`,
       );
@@ -100,5 +158,6 @@ const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
 for (const [k, v] of Object.entries(out))
   console.log(
-    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}`,
+    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}, workload ${s(median(v.map((x) => x.workload)))} (min ${s(Math.min(...v.map((x) => x.workload)))})`,
   );
+if (py !== null) rmSync(py.dir, { recursive: true, force: true });

@@ -918,6 +918,51 @@ test("random loops of one block run alike in every tier, registers held across p
   assert.ok(late > 5, `some loops should fault in a later pass (${late} did)`);
 });
 
+/**
+ * Runs a loop of blocks A (`sa` bytes), B (`sb` bytes) and C (after them) from `prog` through every
+ * tier, each block compiled by the tier in one batch; asserts every tier ends alike and returns the
+ * interpreter's end state, and whether the wasm tier put A and B in one function.
+ */
+function loopInEveryTier(
+  machines: Machine[],
+  prog: number[],
+  regs: Int32Array,
+  seed: number,
+  sa: number,
+  sb: number,
+  ramSize: number,
+  rounds: number,
+): { want: ReturnType<typeof runFrom>; together: boolean } {
+  let together = false;
+  const results = TIERS.map((tier, i) => {
+    const m = machines[i]!;
+    const h = m.harts[0]!;
+    place(m, h, prog, regs, seed);
+    m.ram.u8.fill(0, ramSize - 0x1000);
+    h.instret = 0;
+    h.mcause = 0;
+    h.mepc = 0;
+    const start = h.pc;
+    h.mtvec = start + sa + sb + 8;
+    const blocks = [0, sa, sa + sb + 4].map((o) => {
+      h.pc = start + o;
+      return m.cache.lookup(h);
+    });
+    if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+    if (tier === "wasm") {
+      const w = m.cache.wasm!;
+      for (const blk of blocks) w.compile(blk, 1000);
+      w.flush();
+      together = w.sameFunction(blocks[0]!.wx, blocks[1]!.wx);
+    }
+    return runFrom(m, h, start, ramSize);
+  });
+  const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
+  assert.deepEqual(results[1], results[0], `js: ${what}`);
+  assert.deepEqual(results[2], results[0], `wasm: ${what}`);
+  return { want: results[0]!, together };
+}
+
 test("random loops over several blocks of one page run alike in every tier, as one wasm region", () => {
   // A: <random body>; j B.  B: <random body>; addi x11, x11, -1; addi x6, x6, 64; bne x11, x0, A;
   // j C.  C: ebreak.  handler: j . (mtvec). The wasm tier compiles A, B and C in one batch: one
@@ -962,33 +1007,8 @@ test("random loops over several blocks of one page run alike in every tier, as o
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();
-    const results = TIERS.map((tier, i) => {
-      const m = machines[i]!;
-      const h = m.harts[0]!;
-      place(m, h, prog, regs, seed);
-      m.ram.u8.fill(0, ramSize - 0x1000);
-      h.instret = 0;
-      h.mcause = 0;
-      h.mepc = 0;
-      const start = h.pc;
-      h.mtvec = start + sa + sb + 8;
-      const blocks = [0, sa, sa + sb + 4].map((o) => {
-        h.pc = start + o;
-        return m.cache.lookup(h);
-      });
-      if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
-      if (tier === "wasm") {
-        const w = m.cache.wasm!;
-        for (const blk of blocks) w.compile(blk, 1000);
-        w.flush();
-        if (w.sameFunction(blocks[0]!.wx, blocks[1]!.wx)) shared++;
-      }
-      return runFrom(m, h, start, ramSize);
-    });
-    const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
-    assert.deepEqual(results[1], results[0], `js: ${what}`);
-    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
-    const want = results[0]!;
+    const { want, together } = loopInEveryTier(machines, prog, regs, seed, sa, sb, ramSize, rounds);
+    if (together) shared++;
     if (want.mcause === 3 && want.x[22] === 0) finished++;
   }
   assert.ok(finished > 80, `most loops should run all their rounds (${finished} did)`);
@@ -1213,33 +1233,8 @@ test("random loops whose loads and stores walk across pages run alike in every t
     ];
     const x5 = regs[10]! >>> 0;
     const seed = r();
-    const results = TIERS.map((tier, i) => {
-      const m = machines[i]!;
-      const h = m.harts[0]!;
-      place(m, h, prog, regs, seed);
-      m.ram.u8.fill(0, ramSize - 0x1000);
-      h.instret = 0;
-      h.mcause = 0;
-      h.mepc = 0;
-      const start = h.pc;
-      h.mtvec = start + sa + sb + 8;
-      const blocks = [0, sa, sa + sb + 4].map((o) => {
-        h.pc = start + o;
-        return m.cache.lookup(h);
-      });
-      if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
-      if (tier === "wasm") {
-        const w = m.cache.wasm!;
-        for (const blk of blocks) w.compile(blk, 1000);
-        w.flush();
-        if (w.sameFunction(blocks[0]!.wx, blocks[1]!.wx)) shared++;
-      }
-      return runFrom(m, h, start, ramSize);
-    });
-    const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
-    assert.deepEqual(results[1], results[0], `js: ${what}`);
-    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
-    const want = results[0]!;
+    const { want, together } = loopInEveryTier(machines, prog, regs, seed, sa, sb, ramSize, rounds);
+    if (together) shared++;
     if (want.mcause === 3 && want.x[22] === 0) finished++;
     if (want.x[10]! >>> 12 !== x5 >>> 12) crossed++;
   }

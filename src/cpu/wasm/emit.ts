@@ -140,19 +140,7 @@ class BlockEmitter extends FpEmitter {
       } else c.op(widen);
       c.set(L.V);
     };
-    const cache = this.pageCache(a, L.RT);
-    if (cache !== undefined) {
-      this.address(a, imm);
-      this.cachedAccess(cache, size, L.RT, loadFast, loadSlow);
-    } else {
-      this.probe(a, imm, size, L.RT);
-      c.open(Op.If);
-      this.ramAddr();
-      loadFast();
-      c.op(Op.Else);
-      loadSlow();
-      c.op(Op.End);
-    }
+    this.access(a, imm, size, L.RT, loadFast, loadSlow);
     this.setReg(d, () => c.get(L.V));
   }
 
@@ -174,19 +162,7 @@ class BlockEmitter extends FpEmitter {
       });
     };
     this.touch(b);
-    const cache = this.pageCache(a, L.WT);
-    if (cache !== undefined) {
-      this.address(a, imm);
-      this.cachedAccess(cache, size, L.WT, storeFast, storeSlow);
-    } else {
-      this.probe(a, imm, size, L.WT);
-      c.open(Op.If);
-      this.ramAddr();
-      storeFast();
-      c.op(Op.Else);
-      storeSlow();
-      c.op(Op.End);
-    }
+    this.access(a, imm, size, L.WT, storeFast, storeSlow);
   }
 
   /**

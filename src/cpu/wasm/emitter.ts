@@ -216,6 +216,27 @@ export class Emitter {
   }
 
   /**
+   * An access of `size` bytes at rs1 pair `a` + `imm` in TLB `tags`: through its page cache if it
+   * has one, else the TLB probe; `fast` and `slow` as cachedAccess takes them.
+   */
+  access(a: number, imm: number, size: number, tags: L.RT | L.WT, fast: () => void, slow: () => void): void {
+    const cache = this.pageCache(a, tags);
+    if (cache !== undefined) {
+      this.address(a, imm);
+      this.cachedAccess(cache, size, tags, fast, slow);
+      return;
+    }
+    const c = this.c;
+    this.probe(a, imm, size, tags);
+    c.open(Op.If);
+    this.ramAddr();
+    fast();
+    c.op(Op.Else);
+    slow();
+    c.op(Op.End);
+  }
+
+  /**
    * An access of `size` bytes at ADDR through page cache `cache`: `fast` runs with the access's
    * address in the memory pushed, `slow` (the service) when neither the cache nor the TLB `tags`
    * has the page, with `fast`'s effect left to it.

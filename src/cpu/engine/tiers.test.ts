@@ -894,23 +894,10 @@ test("random loops of one block run alike in every tier, registers held across p
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();
-    const results = TIERS.map((tier, i) => {
-      const m = machines[i]!;
-      const h = m.harts[0]!;
-      place(m, h, prog, regs, seed);
-      m.ram.u8.fill(0, ramSize - 0x1000);
-      h.instret = 0;
-      h.mcause = 0;
-      h.mepc = 0;
-      const start = h.pc;
-      h.mtvec = start + size + 20;
+    const want = sameInEveryTier(machines, prog, regs, seed, ramSize, `loop, ${rounds} rounds`, (m, h, tier) => {
+      h.mtvec = h.pc + size + 20;
       compileIn(m, m.cache.lookup(h), tier);
-      return runFrom(m, h, start, ramSize);
     });
-    const what = `loop ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
-    assert.deepEqual(results[1], results[0], `js: ${what}`);
-    assert.deepEqual(results[2], results[0], `wasm: ${what}`);
-    const want = results[0]!;
     if (want.mcause === 3 && want.x[22] === 0) finished++;
     if (want.mcause === 5 || want.mcause === 7) if (want.x[22]! < rounds) late++;
   }
@@ -919,9 +906,40 @@ test("random loops of one block run alike in every tier, registers held across p
 });
 
 /**
- * Runs a loop of blocks A (`sa` bytes), B (`sb` bytes) and C (after them) from `prog` through every
- * tier, each block compiled by the tier in one batch; asserts every tier ends alike and returns the
- * interpreter's end state, and whether the wasm tier put A and B in one function.
+ * Runs `prog` (placed with `regs` and data from `seed`) from its start through every tier, after
+ * `prepare` (trap vector, compiles) on each machine; asserts every tier ends alike and returns the
+ * interpreter's end state. `what` names the case in a failure.
+ */
+function sameInEveryTier(
+  machines: Machine[],
+  prog: number[],
+  regs: Int32Array,
+  seed: number,
+  ramSize: number,
+  what: string,
+  prepare: (m: Machine, h: Hart, tier: (typeof TIERS)[number]) => void,
+): ReturnType<typeof runFrom> {
+  const results = TIERS.map((tier, i) => {
+    const m = machines[i]!;
+    const h = m.harts[0]!;
+    place(m, h, prog, regs, seed);
+    m.ram.u8.fill(0, ramSize - 0x1000);
+    h.instret = 0;
+    h.mcause = 0;
+    h.mepc = 0;
+    const start = h.pc;
+    prepare(m, h, tier);
+    return runFrom(m, h, start, ramSize);
+  });
+  const where = `${prog.map((w) => (w >>> 0).toString(16)).join(" ")}: ${what}`;
+  assert.deepEqual(results[1], results[0], `js: ${where}`);
+  assert.deepEqual(results[2], results[0], `wasm: ${where}`);
+  return results[0]!;
+}
+
+/**
+ * sameInEveryTier for a loop of blocks A (`sa` bytes), B (`sb` bytes) and C (after them), each
+ * compiled by the tier in one batch; also says whether the wasm tier put A and B in one function.
  */
 function loopInEveryTier(
   machines: Machine[],
@@ -934,20 +952,14 @@ function loopInEveryTier(
   rounds: number,
 ): { want: ReturnType<typeof runFrom>; together: boolean } {
   let together = false;
-  const results = TIERS.map((tier, i) => {
-    const m = machines[i]!;
-    const h = m.harts[0]!;
-    place(m, h, prog, regs, seed);
-    m.ram.u8.fill(0, ramSize - 0x1000);
-    h.instret = 0;
-    h.mcause = 0;
-    h.mepc = 0;
+  const want = sameInEveryTier(machines, prog, regs, seed, ramSize, `blocks, ${rounds} rounds`, (m, h, tier) => {
     const start = h.pc;
     h.mtvec = start + sa + sb + 8;
     const blocks = [0, sa, sa + sb + 4].map((o) => {
       h.pc = start + o;
       return m.cache.lookup(h);
     });
+    h.pc = start;
     if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
     if (tier === "wasm") {
       const w = m.cache.wasm!;
@@ -955,12 +967,8 @@ function loopInEveryTier(
       w.flush();
       together = w.sameFunction(blocks[0]!.wx, blocks[1]!.wx);
     }
-    return runFrom(m, h, start, ramSize);
   });
-  const what = `blocks ${prog.map((w) => (w >>> 0).toString(16)).join(" ")}, ${rounds} rounds`;
-  assert.deepEqual(results[1], results[0], `js: ${what}`);
-  assert.deepEqual(results[2], results[0], `wasm: ${what}`);
-  return { want: results[0]!, together };
+  return { want, together };
 }
 
 test("random loops over several blocks of one page run alike in every tier, as one wasm region", () => {

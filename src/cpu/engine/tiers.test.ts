@@ -856,6 +856,19 @@ function hartState(m: Machine, h: Hart, base: number, ret: number) {
 }
 
 /** Run a hart from `start` for one 2000-instruction slice; what it ends with, relative to `start`. */
+/**
+ * Base registers for the loop tests: in the data area, now and then unmapped (0x1000), and x6 now
+ * and then near the end of RAM, so that it walks off its end after a few passes.
+ */
+function loopBase(r: () => number, ramSize: number): (base: number) => number {
+  return (base) =>
+    r() % 16 === 0
+      ? 0x1000
+      : base === 6 && r() % 2 === 0
+        ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
+        : RAM_BASE + DATA + (r() % 0x7000);
+}
+
 function runFrom(m: Machine, h: Hart, start: number, ramSize: number) {
   h.pc = start;
   const ret = runHart(h, m.cache, 2000);
@@ -883,14 +896,7 @@ test("random loops of one block run alike in every tier, registers held across p
     const size = body.reduce((s, w) => s + ((w & 3) !== 3 ? 2 : 4), 0);
     const tail = [I(-1, 11, 0, 11, 0x13), I(64, 6, 0, 6, 0x13), B(-(size + 8), 0, 11, 1), J(4, 0), 0x00100073, J(0, 0)];
     const prog = [...body, ...tail];
-    // x6 now and then near the end of RAM: off its end after a few passes.
-    const regs = randomRegs(r, (base) =>
-      r() % 16 === 0
-        ? 0x1000
-        : base === 6 && r() % 2 === 0
-          ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
-          : RAM_BASE + DATA + (r() % 0x7000),
-    );
+    const regs = randomRegs(r, loopBase(r, ramSize));
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();
@@ -1004,14 +1010,7 @@ test("random loops over several blocks of one page run alike in every tier, as o
       0x00100073,
       J(0, 0),
     ];
-    // x6 now and then near the end of RAM: off its end after a few passes.
-    const regs = randomRegs(r, (base) =>
-      r() % 16 === 0
-        ? 0x1000
-        : base === 6 && r() % 2 === 0
-          ? RAM_BASE + ramSize - 64 * (1 + (r() % 30))
-          : RAM_BASE + DATA + (r() % 0x7000),
-    );
+    const regs = randomRegs(r, loopBase(r, ramSize));
     regs[22] = rounds; // x11
     regs[23] = 0;
     const seed = r();

@@ -265,7 +265,13 @@ export class WasmTier {
     const i0 = hart.instret;
     this.instret0 = i0;
     const s = hart.slots;
-    s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
+    // The entry's store would overwrite a STOP_REMOTE that another hart's thread set since the
+    // worker last looked at its requests (threads/hart-slots.ts sets the requests, then the stop
+    // bit). Storing first and then reading the requests, both sequentially consistent, cannot
+    // miss one: either the store came after the other thread's, so the requests are seen here,
+    // or before it, so the stop bit stands.
+    Atomics.store(s, HartArea.stop >>> 2, hart.irqCheck ? 1 : 0);
+    if (Atomics.load(s, HartArea.requests >>> 2) !== 0) Atomics.or(s, HartArea.stop >>> 2, STOP_REMOTE);
     const done = this.enter(idx, hart.area, hart.pc, budget);
     const stop = s[HartArea.stop >>> 2]!;
     if (stop & STOP_IRQ) hart.irqCheck = true;

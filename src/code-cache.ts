@@ -32,7 +32,7 @@ import {
   type BigIntStats,
 } from "node:fs";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
+import { cachedDataVersionTag, setFlagsFromString } from "node:v8";
 
 /**
  * A cache file: magic, the key's length (u32, little-endian), the key (UTF-8), then V8's cached
@@ -63,12 +63,29 @@ const RELAXED_SIMD_PROBE = (() => {
  * V8 refuses cached data made under other flags (it hashes the flags that differ from their
  * defaults), and so does Node for its own built-in modules' caches: withCacheFlags puts these
  * at their defaults while a cache is made or read. src/cpu/wasm/hw-fma.ts sets the first (it
- * enables relaxed SIMD's validation, nothing else). src/code-cache.test.ts fails if a flag set
- * at run time is missing here: the second start's cache would be refused.
+ * enables relaxed SIMD's validation, nothing else), src/cpu/wasm/branch-hints.ts the second (V8
+ * reads the wasm tier's branch hints). tests/code-cache.test.ts fails if a flag set at run time
+ * is missing here: the second start's cache would be refused.
  */
 export const RUNTIME_V8_FLAGS: readonly { name: string; isSet: () => boolean }[] = [
   { name: "experimental-wasm-relaxed-simd", isSet: () => WebAssembly.validate(RELAXED_SIMD_PROBE) },
+  { name: "experimental-wasm-branch-hinting", isSet: () => offByDefaultIsSet("experimental-wasm-branch-hinting") },
 ];
+
+/**
+ * Whether V8 flag `name`, off by default, is on. Nothing a script can run tells branch hints
+ * apart (V8 skips the section without the flag), so this asks V8's own flag hash, which
+ * cachedDataVersionTag includes and which counts only flags that differ from their defaults:
+ * setting the flag leaves the tag as it was exactly when the flag was on already. If it was
+ * not, it is put back off.
+ */
+function offByDefaultIsSet(name: string): boolean {
+  const before = cachedDataVersionTag();
+  setFlagsFromString(`--${name}`);
+  if (cachedDataVersionTag() === before) return true;
+  setFlagsFromString(`--no-${name}`);
+  return false;
+}
 
 /**
  * Run `f` (compiling a bundle with its cache, or making the cache) under the flags every cache

@@ -5,7 +5,7 @@
  */
 import { amoDouble, K, type AtomicKind, type Entry } from "../isa/kinds.js";
 import { Csr, MS_FS, MS_SIE, PRIV_S, SSTATUS_HI_XL, SSTATUS_MASK } from "../isa/defs.js";
-import { Op } from "./encoder.js";
+import { Hint, Op } from "./encoder.js";
 import { ALIGN, Emitter, L, S_CALL, tlbMatch } from "./emitter.js";
 import { HartArea, RAM_OFFSET, STOP_IRQ } from "./layout.js";
 
@@ -61,7 +61,7 @@ export class ExtEmitter extends Emitter {
       .op(Op.I32Eqz);
     tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
     c.op(Op.I32And);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     c.get(L.OFF).i32(0xfff).op(Op.I32And).set(L.OFF);
     this.ramAddr();
     c.set(L.OFF);
@@ -293,7 +293,7 @@ export class ExtEmitter extends Emitter {
       this.reg(a);
       c.i64(~MS_SIE).op(Op.I64And).op(Op.I64Eqz).op(Op.I32And);
     }
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).set(L.OFF);
     if (src !== 0) {
       c.get(L.HB);

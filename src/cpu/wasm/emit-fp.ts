@@ -26,7 +26,7 @@
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
-import { Op } from "./encoder.js";
+import { Hint, Op } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
 import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
@@ -274,7 +274,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.probe(a, imm, double ? 8 : 4, L.RT);
     this.enabled(false);
-    c.op(Op.I32And).open(Op.If);
+    c.op(Op.I32And).open(Op.If, Hint.Likely);
     this.setReg(fd, () => {
       this.ramAddr();
       if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
@@ -295,7 +295,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.probe(a, imm, double ? 8 : 4, L.WT);
     this.enabled(false);
-    c.op(Op.I32And).open(Op.If);
+    c.op(Op.I32And).open(Op.If, Hint.Likely);
     this.ramAddr();
     this.reg(fb);
     c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
@@ -340,7 +340,7 @@ export class FpEmitter extends ExtEmitter {
    */
   private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>): void {
     const c = this.c;
-    c.get(L.OFF).open(Op.If);
+    c.get(L.OFF).open(Op.If, Hint.Likely);
     this.setReg(fpair(rd), () => void this.c.get(this.local(F.R)));
     c.get(L.IDX).open(Op.If);
     c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
@@ -404,7 +404,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     const raw = (r: number): void => void c.get(this.local(fpair(r)));
     this.enabled(false);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     this.setReg(fpair(rd), () => {
       raw(rs1);
       c.i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // the magnitude
@@ -428,7 +428,7 @@ export class FpEmitter extends ExtEmitter {
     else this.touch(2 * rs1);
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     if (toX) this.setReg(xd, () => void c.get(this.local(fpair(rs1))));
     else {
       this.setReg(fpair(rd), () => this.reg(2 * rs1));
@@ -462,7 +462,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     this.neitherNaN(rs1, rs2);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     fast();
     c.op(Op.Else);
     this.slow(k, dirtyBefore, dest);
@@ -553,7 +553,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.mode();
     this.enabled(dyn);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     this.freg(rs1);
     this.fset(F.A);
     this.freg(rs2);
@@ -592,7 +592,7 @@ export class FpEmitter extends ExtEmitter {
     // (tininess after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or
     // exactly zero from a zero operand; a square root raises NV exactly when it is NaN.
     this.fast();
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     switch (f5) {
       case F_ADD:
       case F_SUB:
@@ -743,7 +743,7 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.mode();
     this.enabled(rm === DYN);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     this.freg(rs1);
     if (kind >= 2) c.op(Op.F64Neg);
     this.fset(F.A);
@@ -757,7 +757,7 @@ export class FpEmitter extends ExtEmitter {
       // raised (already set) where the result is normal, or an exact zero from a zero product
       // and a zero addend (IEEE 754's sign, as RISC-V's); other results take the closure.
       this.fast();
-      c.open(Op.If);
+      c.open(Op.If, Hint.Likely);
       for (const l of [F.A, F.B, F.C]) {
         this.fget(l);
         c.op(SIMD, F64X2_SPLAT);
@@ -840,7 +840,7 @@ export class FpEmitter extends ExtEmitter {
     // Whether z is exact: not needed when FAST (NX is already set; the windows leave no other flag).
     c.i32(0).set(L.IDX);
     this.fast();
-    c.op(Op.I32Eqz).open(Op.If);
+    c.op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
     this.sumError(g(F.D), g(F.V), F.R);
     this.fset(F.E3);
     // Exact: e == 0 ? e3 == 0 : (with d = v - s, w = d - e) error(d, -e, w) == 0 && e3 == w.

@@ -22,7 +22,7 @@
  */
 import { THREADS } from "../isa/threaded.js";
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
-import { Code, Op, T } from "./encoder.js";
+import { Code, Hint, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
 import { FpEmitter, fpHeld, fpIntRegs } from "./emit-fp.js";
@@ -544,7 +544,7 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   // run loop.
   c.get(L.DONE).get(L.BUDGET).op(Op.I32LtS);
   c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Eqz).op(Op.I32And);
-  c.open(Op.If);
+  c.open(Op.If, Hint.Likely);
   // A static exit to a member continued there already (Emitter.toExit); a block's jalr back
   // to its own start does here.
   if (n === 1) c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);

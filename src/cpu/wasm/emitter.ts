@@ -4,7 +4,7 @@
  * emit.ts (the fast subset, the switch on instruction kinds, the block function) build on it.
  */
 import { TLB_MASK } from "../hart/tlb.js";
-import { Code, Op, T } from "./encoder.js";
+import { Code, Hint, Op, T } from "./encoder.js";
 import { HartArea, PAGE_CACHES, TLB_ADD } from "./layout.js";
 
 /**
@@ -228,7 +228,7 @@ export class Emitter {
     }
     const c = this.c;
     this.probe(a, imm, size, tags);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     this.ramAddr();
     fast();
     c.op(Op.Else);
@@ -251,9 +251,9 @@ export class Emitter {
       .get(L.HB)
       .mem(Op.I64Load, 3, cache)
       .op(Op.I64Eq)
-      .br(Op.BrIf, 0);
+      .br(Op.BrIf, 0, Hint.Likely);
     this.probeAddr(size, tags);
-    c.open(Op.If);
+    c.open(Op.If, Hint.Likely);
     // The TLB has it: the cache takes it (a misaligned address too: the next aligned one hits).
     c.get(L.HB).get(L.ADDR).i64(-4096).op(Op.I64And).mem(Op.I64Store, 3, cache);
     c.get(L.HB);
@@ -353,8 +353,8 @@ export class Emitter {
     const c = this.c;
     if (j >= 0) {
       c.open(Op.Block);
-      c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
-      c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
+      c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0, Hint.Unlikely);
+      c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0, Hint.Unlikely);
       if (this.region) c.i32(j).set(L.CUR);
       c.br(Op.Br, inner + this.exitDepth + 2); // the loop at the function's top
       c.op(Op.End);

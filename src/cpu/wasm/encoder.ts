@@ -1,8 +1,11 @@
 /**
  * A small WebAssembly binary writer: just what the wasm tier (wasm/emit.ts, wasm/tier.ts) emits. Opcodes,
  * section ids and encodings follow the WebAssembly core specification 2.0, chapter 5 ("Binary
- * Format"): 5.2.2 LEB128 integers, 5.3 types, 5.4 instructions, 5.5 modules.
+ * Format"): 5.2.2 LEB128 integers, 5.3 types, 5.4 instructions, 5.5 modules; and the branch-hinting
+ * proposal's custom section (branchHints).
  */
+// V8 reads branch hints only under a flag, which must be set before the first module compiles.
+import "./branch-hints.js";
 
 /** Value types (5.3.1). */
 export const enum T {
@@ -125,6 +128,21 @@ const F64_BYTES = new Uint8Array(F64_BITS.buffer);
 /** Block type "no result" (5.4.1). */
 export const VOID = 0x40;
 
+/**
+ * A branch hint (the WebAssembly branch-hinting proposal, "metadata.code.branch_hint"): whether
+ * an `if` is likely to enter its first arm, a `br_if` likely to branch. Only V8's optimizing
+ * compiler reads them (Node 20: under --experimental-wasm-branch-hinting, branch-hints.ts): the
+ * unlikely side becomes deferred code, laid out after the function's hot path, and values that
+ * live across a call made only there are spilled only there.
+ */
+export const enum Hint {
+  Unlikely = 0,
+  Likely = 1,
+}
+
+/** The custom section that holds a module's branch hints (encodeModule). */
+export const BRANCH_HINT_SECTION = "metadata.code.branch_hint";
+
 /** Where encoded bytes go: a Bytes buffer (or, in tests, an array). */
 export interface Sink {
   push(b: number): unknown;
@@ -191,6 +209,8 @@ export function sleb(out: Sink, v: number): void {
 /** A function body being written. */
 export class Code {
   readonly bytes = new Bytes();
+  /** Branch hints, in pairs: the hinted instruction's offset in `bytes`, and its Hint. */
+  readonly hints: number[] = [];
   op(o: number, ...more: number[]): this {
     this.bytes.push(o);
     for (const m of more) this.bytes.push(m);
@@ -236,13 +256,20 @@ export class Code {
     uleb(this.bytes, offset);
     return this;
   }
-  /** block/loop/if with no result. */
-  open(op: Op.Block | Op.Loop | Op.If): this {
+  /** block/loop/if with no result; an `if` may carry a branch hint. */
+  open(op: Op.Block | Op.Loop, hint?: undefined): this;
+  open(op: Op.If, hint?: Hint): this;
+  open(op: Op.Block | Op.Loop | Op.If, hint?: Hint): this {
+    if (hint !== undefined) this.hints.push(this.bytes.length, hint);
     this.bytes.push(op);
     this.bytes.push(VOID);
     return this;
   }
-  br(op: Op.Br | Op.BrIf, depth: number): this {
+  /** br, or br_if with an optional branch hint. */
+  br(op: Op.Br, depth: number, hint?: undefined): this;
+  br(op: Op.BrIf, depth: number, hint?: Hint): this;
+  br(op: Op.Br | Op.BrIf, depth: number, hint?: Hint): this {
+    if (hint !== undefined) this.hints.push(this.bytes.length, hint);
     return this.indexed(op, depth);
   }
   call(f: number): this {
@@ -290,6 +317,32 @@ function section(out: Bytes, id: number, body: Bytes): void {
   out.push(id);
   uleb(out, body.length);
   out.append(body);
+}
+
+/**
+ * The payload of the custom section BRANCH_HINT_SECTION (branch-hinting proposal, "Binary
+ * format"): its name, then for each function with hints, in increasing function index (imports
+ * come first in the index space, 5.5.9), its index and a vector of hints in increasing offset,
+ * each the offset of an `if` or `br_if` from the function body's start, a size (always 1) and
+ * the Hint byte. V8 drops the whole section, silently, if any of that is out of order or
+ * malformed (branch-hints.test.ts decodes it). The proposal puts the section before the code
+ * section: a streaming compiler may compile a function as soon as its body arrives.
+ */
+function branchHints(imports: number, bodies: readonly { codeAt: number; hints: readonly number[] }[]): Bytes {
+  const out = new Bytes();
+  name(out, BRANCH_HINT_SECTION);
+  uleb(out, bodies.filter((b) => b.hints.length > 0).length);
+  bodies.forEach(({ codeAt, hints }, j) => {
+    if (hints.length === 0) return;
+    uleb(out, imports + j);
+    uleb(out, hints.length / 2);
+    for (let i = 0; i < hints.length; i += 2) {
+      uleb(out, codeAt + hints[i]!);
+      uleb(out, 1);
+      out.push(hints[i + 1]!);
+    }
+  });
+  return out;
 }
 
 /** The module's bytes (5.5). Each import and function gets a type of its own (after `types`). */
@@ -347,11 +400,10 @@ export function encodeModule(m: ModuleSpec): Uint8Array<ArrayBuffer> {
     uleb(ex, m.imports.length + j);
   });
   section(out, 7, ex);
-  const code = new Bytes();
-  uleb(code, m.funcs.length);
-  for (const f of m.funcs) {
+  // Function bodies (5.5.13): the locals in runs of one type, the code, `end`. A hint's offset
+  // is from the body's start, its locals declarations (after the body's size).
+  const bodies = m.funcs.map((f) => {
     const body = new Bytes();
-    // Locals in runs of one type (5.5.13).
     const runs: [number, T][] = [];
     for (const l of f.locals) {
       const last = runs[runs.length - 1];
@@ -363,8 +415,15 @@ export function encodeModule(m: ModuleSpec): Uint8Array<ArrayBuffer> {
       uleb(body, n);
       body.push(t);
     }
+    const codeAt = body.length;
     body.append(f.code.bytes);
     body.push(Op.End);
+    return { body, codeAt, hints: f.code.hints };
+  });
+  if (bodies.some((b) => b.hints.length > 0)) section(out, 0, branchHints(m.imports.length, bodies));
+  const code = new Bytes();
+  uleb(code, bodies.length);
+  for (const { body } of bodies) {
     uleb(code, body.length);
     code.append(body);
   }

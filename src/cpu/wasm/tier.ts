@@ -12,7 +12,7 @@
  */
 import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
-import { Code, encodeModule, Op, T } from "./encoder.js";
+import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
@@ -440,21 +440,21 @@ function hub(jcAt: number, jcMask: number): Code {
   c.get(H.HB).get(H.NPC).get(H.BUDGET).get(H.DONE).get(H.IDX).op(Op.CallIndirect, 0, 0).set(H.DONE); // type 0, table 0
   if (jcAt >= 0) {
     c.open(Op.Block);
-    c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0);
-    c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0);
+    c.get(H.DONE).get(H.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0, Hint.Unlikely);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0, Hint.Unlikely);
     // The next pc's RAM offset: given by the block for a static in-page exit (emitter.ts exitTo),
     // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
     c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);
     tlbMatch(c, H.NPC, () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag), H.T, H.OFF);
-    c.op(Op.I32Eqz).br(Op.BrIf, 1);
+    c.op(Op.I32Eqz).br(Op.BrIf, 1, Hint.Unlikely);
     tlbPage(c, H.T);
     c.get(H.OFF).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
     c.op(Op.End);
     // Its compiled block, if any.
     c.get(H.OFF);
     c.i32(1).op(Op.I32ShrU).i32(jcMask).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
-    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0);
+    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0, Hint.Unlikely);
     c.get(H.T)
       .mem(Op.I32Load, 2, jcAt + 4)
       .set(H.IDX);

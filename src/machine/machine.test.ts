@@ -2,7 +2,7 @@
 // trap vector itself faults) can still be stopped, as Ctrl-A X and the signal handlers do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { asm } from "../devices/bare-metal.testkit.js";
+import { T0, T1, VIRT_UART0_BASE, asm } from "../devices/bare-metal.testkit.js";
 import { Exc } from "../cpu/isa/defs.js";
 import { buildMachine } from "./builder.js";
 
@@ -33,4 +33,47 @@ test("a trap vector at an illegal instruction: machine.stop() ends the run", { t
   assert.deepEqual(await m.run(), { kind: "stopped", signal: "SIGTERM" });
   assert.equal(m.harts[0]!.mcause, Exc.Illegal);
   m.close();
+});
+
+/** t0 = the UART; one byte to its transmit register; spin. */
+const UART_THEN_SPIN = [...asm.li(T0, VIRT_UART0_BASE), asm.addi(T1, 0, 0x41), asm.sb(T1, T0, 0), asm.spin];
+
+/**
+ * A hart that writes one byte to the UART and then spins: the console callback settles a promise
+ * (as the agent's channel settles an exec when its end arrives) and, when `serve`, asks for the
+ * event loop's turn. Resolves with the instructions the hart retired between the write and the
+ * promise's continuation.
+ */
+async function retiredBeforeAnswer(serve: boolean): Promise<number> {
+  let atWrite = -1;
+  let answer!: () => void;
+  const answered = new Promise<void>((r) => (answer = r));
+  const data = new Uint8Array(Uint32Array.from(UART_THEN_SPIN).buffer);
+  // The callback runs only once the machine runs, when `m` is set.
+  const m: ReturnType<typeof buildMachine> = buildMachine({
+    memory: 16 * 2 ** 20,
+    cpus: 1,
+    firmware: { name: "prog.bin", data },
+    console: () => {
+      if (atWrite >= 0) return;
+      atWrite = m.harts[0]!.instret;
+      answer();
+      if (serve) m.serveHost();
+    },
+  });
+  const run = m.run();
+  await answered;
+  const n = m.harts[0]!.instret - atWrite;
+  m.stop();
+  assert.deepEqual(await run, { kind: "stopped" });
+  m.close();
+  return n;
+}
+
+test("serveHost: an answer settled during a slice is seen before the guest runs on", { timeout: 120_000 }, async () => {
+  // The program is one block, counted into instret as it ends: the loop hands the thread to the
+  // event loop before the spin runs again.
+  assert.ok((await retiredBeforeAnswer(true)) <= UART_THEN_SPIN.length);
+  // Without it the answer waits for the next yield, a whole slice of the spin loop or more.
+  assert.ok((await retiredBeforeAnswer(false)) > 1000);
 });

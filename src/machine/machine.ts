@@ -106,6 +106,24 @@ export class Machine implements HartHost {
     }
   }
 
+  /**
+   * A device has handed the host something to answer now (the agent reported an exec's end): end
+   * the running slice at the next block and give the event loop its turn, where the answer goes
+   * out, instead of after the guest's next WFI or YIELD_MS. After an exec's end the guest runs on
+   * for some 8,000 instructions (the agent's reap, the kernel's exit work) before it idles, and a
+   * guest busy with other work would hold the answer for up to YIELD_MS. Harts on threads leave
+   * this thread's event loop free: nothing to do.
+   */
+  serveHost(): void {
+    if (this.threads !== null || this.exitReason !== null) return;
+    this.hostDue = true;
+    for (const h of this.harts) {
+      h.yieldNow = true;
+      h.irqCheck = true;
+    }
+  }
+  private hostDue = false;
+
   /** Guest console output (UART or SBI debug console): to the sink, and watched for a kernel panic. */
   consoleWrite(bytes: Uint8Array): void {
     this.consoleSink(bytes);
@@ -178,10 +196,17 @@ export class Machine implements HartHost {
           this.retired += n;
           if (this.sampler !== null) this.sampler(h, n);
           ran++;
-          if (this.exitReason !== null) break;
+          if (this.exitReason !== null || this.hostDue) break;
         }
         if (ran > 1) for (const h of this.harts) h.reservation = -1;
         if (ran > 0) this.adaptSlice(performance.now() - roundStart);
+        if (this.hostDue && this.exitReason === null) {
+          this.hostDue = false;
+          for (const h of this.harts) h.yieldNow = false;
+          await new Promise<void>((r) => setImmediate(r));
+          lastYield = performance.now();
+          continue;
+        }
         if (this.pendingTrim.length > 0) {
           const n = this.cache.trim();
           for (const r of this.pendingTrim.splice(0)) r(n);

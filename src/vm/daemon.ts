@@ -174,6 +174,8 @@ async function runVm(
         `VM '${name}' needs a virtio-console with the port ${AGENT_PORT_NAME} and a balloon among its devices`,
       );
     const agent = new AgentChannel(port, name);
+    // An exec's end reaches the caller at once, not after the guest's next idle (machine.ts).
+    agent.onAnswer = () => m.serveHost();
     let reidentify = "";
     if (cfg.restore && restoring) {
       const host = restoring.restoreMachine(m, restoring.readState(cfg.restore.dir));

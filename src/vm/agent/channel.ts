@@ -102,6 +102,12 @@ export class AgentChannel {
   private readonly identities = new Map<number, Waiter>();
   /** Called when an exec is sent and when its end is reported (phase timings, src/vm/phases.ts). */
   onExec: ((event: "sent" | "ended", id: number) => void) | undefined;
+  /**
+   * Called when a line has settled a request (an exec's end, a pong, an identity answer): the
+   * line arrives while the guest runs, and the caller's answer goes out only once the run loop
+   * gives the event loop its turn (Machine.serveHost asks for it at once).
+   */
+  onAnswer: (() => void) | undefined;
   private readyWaiters: (() => void)[] = [];
   private readonly lines = new LineSplitter((l) => this.onLine(l));
 
@@ -340,6 +346,15 @@ export class AgentChannel {
     return r;
   }
 
+  /** Answer request `id` of `waiting` with `errno`, if someone waits for it. */
+  private settle(waiting: Map<number, Waiter>, id: number, errno: number): void {
+    const w = waiting.get(id);
+    if (!w) return;
+    waiting.delete(id);
+    w.done(errno);
+    this.onAnswer?.();
+  }
+
   private onLine(line: string): void {
     const m: AgentMessage | undefined = parseAgentLine(line);
     if (!m) return;
@@ -369,15 +384,14 @@ export class AgentChannel {
         const r = this.finish(m.id);
         if (r) this.onExec?.("ended", m.id);
         r?.resolve({ exitCode: m.status, timedOut: r.timedOut });
+        if (r) this.onAnswer?.();
         return;
       }
       case "identity":
-        this.identities.get(m.id)?.done(m.errno);
-        this.identities.delete(m.id);
+        this.settle(this.identities, m.id, m.errno);
         return;
       case "pong":
-        this.pings.get(m.id)?.done(0);
-        this.pings.delete(m.id);
+        this.settle(this.pings, m.id, 0);
         return;
     }
   }

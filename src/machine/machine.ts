@@ -3,7 +3,9 @@
  * runs the harts in turn on this thread. Built by builder.ts; torn down by close().
  *
  * Scheduling: each runnable hart runs a slice of instructions in turn (so SMP guests see real
- * concurrency at slice granularity); LR reservations are dropped whenever another hart may have
+ * concurrency at slice granularity); a hart that spins (PAUSE, Linux's cpu_relax) ends its slice
+ * there, since what it waits for is another hart's doing and no other hart runs meanwhile
+ * (ops-sys.ts pause); LR reservations are dropped whenever another hart may have
  * run, which makes a racing SC fail as the spec permits. Timers are polled between rounds. When
  * every hart waits in WFI the loop sleeps until the next timer deadline or until a device wakes a
  * hart: an idle guest costs no host CPU. The loop yields to Node's event loop every few
@@ -192,6 +194,8 @@ export class Machine implements HartHost {
             if ((h.mip & h.mie) === 0) continue;
             h.sleeping = false;
           }
+          // A PAUSE ends the hart's slice, not its next one (ops-sys.ts pause).
+          h.yieldNow = false;
           const n = runHart(h, this.cache, this.slice);
           this.retired += n;
           if (this.sampler !== null) this.sampler(h, n);

@@ -148,7 +148,7 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
    * hart's doorbell there instead of the local scheduler.
    */
   remoteWake: (() => void) | null = null;
-  /** The run loop must hand back to its caller at the next block (FENCE.I on a threaded hart). */
+  /** The run loop must hand back to its caller at the next block (PAUSE; FENCE.I on a threaded hart). */
   yieldNow = false;
   mtvec = 0;
   stvec = 0;

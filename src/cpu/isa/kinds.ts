@@ -504,14 +504,14 @@ export function classify(inst: number, len: number, off: number): Entry {
       return [((f3 === 2 ? K.LR_W : K.LR_D) + i) as K, d, a, b, 0, 0];
     }
     case 0x0f:
-      // FENCE (and FENCE.TSO, PAUSE): one thread is sequentially consistent, nothing to do. Harts
-      // on threads run on a TSO host, which orders everything but a store before a later load:
-      // a FENCE whose predecessor set has W and successor set R (RVWMO, chapter 17, e.g. Linux's
+      // FENCE (and FENCE.TSO): one thread is sequentially consistent, nothing to do. Harts on
+      // threads run on a TSO host, which orders everything but a store before a later load: a
+      // FENCE whose predecessor set has W and successor set R (RVWMO, chapter 17, e.g. Linux's
       // smp_mb) becomes the FENCE.I op, which issues a full barrier there (ops-sys.ts fenceI).
-      // PAUSE, there, is the FENCE.I op too (decode.ts tells them apart): a spin loop's hint
-      // (ops-sys.ts pause).
+      // PAUSE is the FENCE.I op on every hart (decode.ts tells them apart): a spin loop's hint,
+      // which ends the block so the scheduler can hand the host over (ops-sys.ts pause).
       if (f3 === 0)
-        return THREADS.on && (((inst >>> 24) & 1 && (inst >>> 21) & 1) || inst === PAUSE)
+        return inst === PAUSE || (THREADS.on && (inst >>> 24) & 1 && (inst >>> 21) & 1)
           ? [K.FENCE_I, 0, 0, 0, 0, off + 4]
           : [K.NOP, 0, 0, 0, 0, 0];
       return f3 === 1 ? [K.FENCE_I, 0, 0, 0, 0, off + 4] : ILLEGAL;

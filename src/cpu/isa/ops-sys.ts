@@ -200,13 +200,22 @@ export function fenceI(off: number): Op {
 }
 
 /**
- * PAUSE on a hart with a thread of its own (only decoded so there, kinds.ts): Linux's cpu_relax,
- * inside every spin-wait (spinlocks, csd_lock_wait). A guest with more harts than the host has
- * free cores spins, as often as not, on a lock whose holder's thread the host descheduled; after
- * PAUSE_EXIT pauses in one slice the hart hands back to its worker, which sleeps a moment and
- * lets the holder run (as KVM's pause-loop exiting does, Intel SDM 25.1.3 "PAUSE-loop exiting").
+ * PAUSE (Zihintpause): Linux's cpu_relax, inside every spin-wait (spinlocks, mutex_spin_on_owner,
+ * csd_lock_wait, multi_cpu_stop). A spinning hart waits for another hart, which on one thread
+ * (Machine.run) cannot move while this one runs: the hart's slice ends at once and the next hart
+ * runs. With a thread of its own, the guest may have more harts than the host has free cores, and
+ * the lock's holder's thread is as often as not descheduled: after PAUSE_EXIT pauses in one slice
+ * the hart hands back to its worker, which sleeps a moment and lets the holder run. Both are
+ * KVM's pause-loop exiting (Intel SDM 25.1.3 "PAUSE-loop exiting"). Zihintpause lets PAUSE take
+ * any time, no time at all included, so neither changes what the guest computes.
  */
 export function pause(off: number): Op {
+  if (!THREADS.on)
+    return (h) => {
+      h.pc += off + 4;
+      h.yieldNow = true;
+      h.irqCheck = true;
+    };
   return (h) => {
     h.pc += off + 4;
     if (++SPIN.pauses >= PAUSE_EXIT) {

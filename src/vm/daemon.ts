@@ -262,17 +262,13 @@ async function runVm(
       running = onWarm.running;
     } else running = m.run();
     if (cfg.restore)
-      resync(
-        agent,
-        cfg.restore.hostname,
-        log,
-        () => {
-          phases.mark("clock set");
+      resync(agent, cfg.restore.hostname, log, reidentify, {
+        ordered: () => {
           identity = true;
           identitySet();
         },
-        reidentify,
-      );
+        done: () => phases.mark("clock set"),
+      });
     const exit = await running;
     log.write(
       `\r\ncorral: VM '${name}' ended: ${exit.kind}${exit.kind === "stopped" && exit.signal ? ` by ${exit.signal}` : ""}${"message" in exit ? ` ${exit.message.split("\n")[0]}` : ""}\n`,
@@ -307,13 +303,25 @@ async function dropWarm(w: WarmMachine): Promise<void> {
  * first exec does not queue behind two cold ones); an agent of version 4 gets `date -s` and
  * `hostname` run as a command. A clone whose NICs took new MACs runs `reidentify` after. Once;
  * a failure is logged, the VM runs on.
+ *
+ * `ordered` is called once every exec sent from then on runs with the clock and hostname set:
+ * for a T frame, as soon as it is sent. The agent reads its port in order and handles each
+ * frame before the next (one loop, native/corral-agent.c `parse`, `on_line`), and `set_identity`
+ * sets both synchronously in its T branch, so an X frame that follows a T frame starts its
+ * command only after clock_settime and sethostname returned. Waiting for the T frame's answer
+ * before a clone counts as running put the guest's whole round trip (its wake-up from idle, the
+ * new VM generation's reseed, the answer through the virtqueue: 45 ms of a first fork's 258 on
+ * a quiet machine, docs/benchmarks.md "Fork in 100 ms") in front of the caller's first exec; now
+ * the guest does that while the caller's exec is on its way. Commands (an agent of version 4, a
+ * clone's new MACs) are separate guest processes that run beside later execs: those are waited
+ * for. `done` is called once the guest answered (the "clock set" phase).
  */
 function resync(
   agent: AgentChannel,
   hostname: string | undefined,
   log: ConsoleLog,
-  done: () => void,
   reidentify: string,
+  on: { ordered: () => void; done: () => void },
 ): void {
   const failed = (why: string): void =>
     log.write(`\r\ncorral: setting the restored guest's clock or hostname failed (${why})\r\n`);
@@ -323,7 +331,9 @@ function resync(
   };
   const steps = async (): Promise<void> => {
     if (agent.setsIdentity) {
-      await agent.setIdentity({ epochMs: epochMs(), hostname }).catch((e: unknown) => failed(String(e)));
+      const set = agent.setIdentity({ epochMs: epochMs(), hostname }).catch((e: unknown) => failed(String(e)));
+      if (reidentify === "") on.ordered();
+      await set;
       if (reidentify !== "") await run(`true${reidentify}`);
       return;
     }
@@ -331,7 +341,11 @@ function resync(
     await run(`date -s @${now} >/dev/null${hostname !== undefined ? ` && hostname ${hostname}` : ""}${reidentify}`);
   };
   // An agent of another version (AGENT_VERSION from exec): nothing to set it with.
-  steps().then(done, () => done());
+  const finish = (): void => {
+    on.ordered();
+    on.done();
+  };
+  steps().then(finish, finish);
 }
 
 /**

@@ -44,6 +44,12 @@ const WARM_TIMEOUT_MS = 60_000;
  * tier only after several execs), 70 ms after 20 (docs/benchmarks.md, "Restore to its first exec").
  */
 const WARM_EXECS = 20;
+/**
+ * Guest idle time before the warm-up's last T frame: long enough for its kernel to stop the tick
+ * (a few of its 4 ms jiffies once RCU has no callbacks left), as a parent's has when it forks.
+ */
+const WARM_IDLE_MS = 200;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A warm-up machine kept for the VM that takes this process (daemon.ts): paused between slices,
@@ -119,11 +125,24 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
       // What a restore runs (daemon.ts resync), then execs.
       if (agent.setsIdentity) await agent.setIdentity({ epochMs: epochMs(), hostname: "pool-warm-up" });
       const script = `date -s @${Math.floor(Date.now() / 1000)} >/dev/null && hostname pool-warm-up`;
+      const exec = async (argv: string[]): Promise<void> => {
+        await agent.exec({ argv, timeoutMs: WARM_TIMEOUT_MS }, () => {}).done;
+      };
       for (let i = 0; i < WARM_EXECS && m.exited === null; i++)
-        await agent.exec(
-          { argv: i === 0 && !agent.setsIdentity ? ["sh", "-c", script] : ["true"], timeoutMs: WARM_TIMEOUT_MS },
-          () => {},
-        ).done;
+        await exec(i === 0 && !agent.setsIdentity ? ["sh", "-c", script] : ["true"]);
+      // A clone's guest comes from a parent that sat idle, its tick stopped; it wakes for the T
+      // frame and goes idle again before its first exec. The execs above run back to back, so
+      // their guest never stops its tick (NO_HZ), and a clone built and interpreted those paths
+      // itself (tick_nohz_idle_exit and tick_nohz_restart_sched_tick on the T frame, 60 blocks;
+      // tick_nohz_idle_stop_tick and __get_next_timer_interrupt on going idle after it, 117:
+      // docs/benchmarks.md, "Fork to its first exec"). So the warm-up idles as a parent does,
+      // then passes through what a clone runs.
+      if (agent.setsIdentity && m.exited === null) {
+        await sleep(WARM_IDLE_MS);
+        await agent.setIdentity({ epochMs: epochMs(), hostname: "pool-warm-up" });
+        await sleep(WARM_IDLE_MS / 4);
+        await exec(["true"]);
+      }
       warm = m.exited === null;
     } catch {
       // an agent of another version, a guest that ended: warm as far as it went

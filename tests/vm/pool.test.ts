@@ -156,11 +156,19 @@ test("a fork's clones take pool processes; pool stop leaves no process behind", 
   ok(h.corral(["pool", "start", "--size", "2", "--warm", snap]));
   await waitReady(2);
   const pids = new Set(members().values());
+  // The parent's clock set back to 2001: a clone whose first exec ran before its T frame set the
+  // clock and hostname (daemon.ts resync: a clone counts as running once the frame is sent)
+  // would see 2001 and the parent's hostname.
+  sh(PARENT, `date -s @${CLOCK_2001} >/dev/null`);
   const clones = ok(h.corral(["fork", PARENT, "--count", "2"])).split("\n");
   assert.equal(clones.length, 2);
   for (const c of clones) {
+    // Each clone's first exec.
+    const [host, clock] = sh(c, "hostname; date +%s").split("\n");
+    assert.equal(host, c);
+    const guest = Number(clock);
+    assert.ok(Math.abs(guest - Date.now() / 1000) < 60, `${c}'s clock ${guest} at its first exec`);
     assert.ok(pids.has(pidOf(c)), `clone ${c} runs in a pool process`);
-    assert.equal(sh(c, "hostname"), c);
     assert.equal(sh(c, "cat /tmp/mark"), "after");
   }
   for (const c of clones) ok(h.corral(["stop", c]));

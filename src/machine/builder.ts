@@ -43,7 +43,6 @@ import { boardTree, phandles, type IrqChip } from "./devicetree.js";
 import { Machine } from "./machine.js";
 import { GuestRam, RAM_BASE } from "./memory.js";
 import { Sbi } from "./sbi.js";
-import { warmUpEngine } from "./warm-up.js";
 
 export const MEMMAP = {
   test: 0x10_0000,
@@ -190,8 +189,6 @@ export function buildMachine(config: MachineConfig): Machine {
       "harts on threads (CORRAL_THREADS=1) work with the PLIC only for now: drop --irqchip aia or CORRAL_THREADS",
       { exitCode: 2 },
     );
-  // Before any machine runs: V8 then optimizes the engine once, for every path (warm-up.ts).
-  warmUpEngine();
   const ram = new GuestRam(c.memory, RAM_BASE, { shared: threads });
   if (c.restore) ram.loadFrom(c.restore.ramFile);
   else if (c.ramFile) ram.backWithFile();

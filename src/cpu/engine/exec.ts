@@ -214,12 +214,10 @@ export class CodeCache {
     private readonly harts: () => readonly Hart[],
     /** Words of table space (OpTables); the default serves real guests, tests make it small. */
     tableWords?: number,
-    /** Runs of a block before it is compiled, if not the tier's (machine/warm-up.ts). */
-    hot?: number,
   ) {
     this.tables = new OpTables(tableWords);
     this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory, ram.claimJumpCache()) : null;
-    this.hot = hot ?? Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
+    this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     this.writes = new CodeWrites(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);

@@ -189,7 +189,6 @@ export class Machine implements HartHost {
         const deadline = this.pollTimers();
         if (ran === 0 && this.exitReason === null) await this.idle(deadline);
         const now = performance.now();
-        this.cache.wasm?.flushStale(now);
         if (now - lastYield >= YIELD_MS) {
           await new Promise<void>((r) => setImmediate(r));
           lastYield = performance.now();

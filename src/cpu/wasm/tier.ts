@@ -52,8 +52,6 @@ export class WasmTier {
   private readonly sites: Site[] = [];
   /** Hot blocks waiting to be compiled together (see `compile`). */
   private queue: Queued[] = [];
-  /** When (performance.now()) the queue's first block was queued: `flushStale`. */
-  private queuedAt = 0;
   /** The imports of every block module. */
   private readonly imports: WebAssembly.Imports;
   /** Counts CodeCache.trim's drops: a batch compiled off the thread across one is not installed. */
@@ -112,23 +110,12 @@ export class WasmTier {
     if (b.compiling) return false;
     if (!b.queued) {
       b.queued = true;
-      if (this.queue.length === 0) this.queuedAt = performance.now();
       this.queue.push(b);
       // With every block compiled before it runs (hot 1, the ISA suite's mode) there is no batch.
       if (this.queue.length < BATCH && hot > 1) return false;
     } else if (b.hits < 2 * hot) return false;
     this.flush(hot > 1 && this.compileOffThread);
     return b.wx >= 0;
-  }
-
-  /**
-   * The run loop's clock reads `now` (performance.now()) between slices: a batch that has waited
-   * `STALE_MS` or more to fill compiles as it is. Blocks run in the interpreter while they wait;
-   * in a boot, 9 % of the interpreted instructions were in hot blocks waiting for their batch
-   * (docs/benchmarks.md, "Cold code"), where a partial batch's module costs little more.
-   */
-  flushStale(now: number): void {
-    if (this.queue.length > 0 && now - this.queuedAt >= STALE_MS) this.flush(this.compileOffThread);
   }
 
   /** Compile block `b` at once (with anything queued); returns its table index. */
@@ -350,12 +337,6 @@ export class WasmTier {
 
 /** Blocks compiled per module (WasmTier.compile). */
 const BATCH = 16;
-/**
- * Milliseconds a partial batch waits for more hot blocks (WasmTier.flushStale). At 5 a boot to
- * /init interpreted 7.5 % fewer instructions and compiled 3.4 times as many modules, at 20 4.9 %
- * and 2.8 times (docs/benchmarks.md, "boot-cold").
- */
-const STALE_MS = 5;
 
 /**
  * The batch's regions (emit.ts regionBody): blocks of one physical page that can reach each

@@ -7,21 +7,12 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { B, I, S } from "../cpu/isa/encode.testkit.js";
 
-// Encodings from the unprivileged spec, chapter 2 ("RV32I Base Integer Instruction Set").
-const iType = (op: number, f3: number, rd: number, rs1: number, imm: number): number =>
-  ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
-const sType = (f3: number, rs2: number, rs1: number, imm: number): number =>
-  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | 0x23;
-const bType = (f3: number, rs1: number, rs2: number, off: number): number =>
-  (((off >> 12) & 1) << 31) |
-  (((off >> 5) & 0x3f) << 25) |
-  (rs2 << 20) |
-  (rs1 << 15) |
-  (f3 << 12) |
-  (((off >> 1) & 0xf) << 8) |
-  (((off >> 11) & 1) << 7) |
-  0x63;
+// Encodings from the unprivileged spec, chapter 2 (cpu/isa/encode.testkit.ts), in this kit's order.
+const iType = (op: number, f3: number, rd: number, rs1: number, imm: number): number => I(imm, rs1, f3, rd, op);
+const sType = (f3: number, rs2: number, rs1: number, imm: number): number => S(imm, rs2, rs1, f3);
+const bType = (f3: number, rs1: number, rs2: number, off: number): number => B(off, rs2, rs1, f3);
 
 export const asm = {
   lui: (rd: number, imm20: number): number => ((imm20 & 0xfffff) << 12) | (rd << 7) | 0x37,

@@ -16,32 +16,9 @@ import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
 import { MS_FS } from "../isa/defs.js";
 import { rng } from "../testing/rng.js";
+import { B, I, J, R, S } from "../isa/encode.testkit.js";
 
 const DATA = 0x10000; // loads and stores land around here
-
-// Encoders (unprivileged spec chapter 2.3, "Immediate Encoding Variants").
-const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
-  (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
-const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
-  ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
-const S = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23;
-const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 12) & 1) << 31) |
-  (((imm >> 5) & 0x3f) << 25) |
-  (rs2 << 20) |
-  (rs1 << 15) |
-  (f3 << 12) |
-  (((imm >> 1) & 15) << 8) |
-  (((imm >> 11) & 1) << 7) |
-  0x63;
-const J = (imm: number, rd: number): number =>
-  (((imm >> 20) & 1) << 31) |
-  (((imm >> 1) & 0x3ff) << 21) |
-  (((imm >> 11) & 1) << 20) |
-  (((imm >> 12) & 0xff) << 12) |
-  (rd << 7) |
-  0x6f;
 
 /** Destinations never include the address registers x5..x7, so loads and stores stay near DATA. */
 const DESTS = [0, 1, 2, 3, 4, 8, 9, 10];

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { B, I, J, R, S } from "../isa/encode.testkit.js";
 import { Machine } from "../../machine/machine.js";
 import { GuestRam, RAM_BASE } from "../../machine/memory.js";
 import { blockBody, regionBody, RUN_TYPE, type Body, type Emittable } from "./emit.js";
@@ -231,30 +232,10 @@ test("the hint section: function indices after the imports, offsets from the bod
   assert.deepEqual([e["slow"]!(12345), e["slow"]!(1), calls.length], [12346, 2, 1]);
 });
 
-// Encoders (unprivileged spec 2.3).
-const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
-  ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
-const S = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23;
-const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 12) & 1) << 31) |
-  (((imm >> 5) & 0x3f) << 25) |
-  (rs2 << 20) |
-  (rs1 << 15) |
-  (f3 << 12) |
-  (((imm >> 1) & 15) << 8) |
-  (((imm >> 11) & 1) << 7) |
-  0x63;
-const JAL0 = (imm: number): number =>
-  (((imm >> 20) & 1) << 31) |
-  (((imm >> 1) & 0x3ff) << 21) |
-  (((imm >> 11) & 1) << 20) |
-  (((imm >> 12) & 0xff) << 12) |
-  0x6f;
-const FADD_D = (rd: number, rs1: number, rs2: number): number =>
-  (0x01 << 25) | (rs2 << 20) | (rs1 << 15) | (7 << 12) | (rd << 7) | 0x53;
-const AMOADD_D = (rd: number, rs2: number, rs1: number): number =>
-  (rs2 << 20) | (rs1 << 15) | (3 << 12) | (rd << 7) | 0x2f;
+// Instructions beyond the formats of encode.testkit.ts (unprivileged spec 2.3).
+const JAL0 = (imm: number): number => J(imm, 0);
+const FADD_D = (rd: number, rs1: number, rs2: number): number => R(0x01, rs2, rs1, 7, rd, 0x53);
+const AMOADD_D = (rd: number, rs2: number, rs1: number): number => R(0, rs2, rs1, 3, rd, 0x2f);
 
 test("the tier's own modules: a loop block and a region, every hint on an `if` or `br_if`", () => {
   // A: ld t1, 0(a0); addi a0, a0, 8; fadd.d f1, f2, f3; j B

@@ -7,7 +7,7 @@
 // devices and socket are on a thread no hart runs on).
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -139,12 +139,14 @@ done: .word 0
  */
 async function hammer(threads: boolean): Promise<void> {
   const prog = join(home, "guest-hammer");
-  execFileSync("riscv64-unknown-elf-gcc", [
-    ...["-nostdlib", "-static", "-ffreestanding", "-fno-builtin", "-O2", "-march=rv64gc"],
-    ...["-Wl,-Ttext=0x10000", "-Wl,--no-relax", "-o", prog, join(ROOT, "tests", "smp", "guest-hammer.c")],
-  ]);
+  if (!existsSync(prog))
+    execFileSync("riscv64-unknown-elf-gcc", [
+      ...["-nostdlib", "-static", "-ffreestanding", "-fno-builtin", "-O2", "-march=rv64gc"],
+      ...["-Wl,-Ttext=0x10000", "-Wl,--no-relax", "-o", prog, join(ROOT, "tests", "smp", "guest-hammer.c")],
+    ]);
   const runs = 10;
   // The VM's process inherits the environment (builder.ts reads CORRAL_THREADS).
+  const saved = process.env["CORRAL_THREADS"];
   process.env["CORRAL_THREADS"] = threads ? "1" : "0";
   try {
     const r = await runGuestCommand(
@@ -161,7 +163,8 @@ async function hammer(threads: boolean): Promise<void> {
     );
     assert.equal(lines[runs], "4");
   } finally {
-    process.env["CORRAL_THREADS"] = "1";
+    if (saved === undefined) delete process.env["CORRAL_THREADS"];
+    else process.env["CORRAL_THREADS"] = saved;
   }
 }
 

@@ -4,6 +4,8 @@
  * for, so the rest of the CPU knows only one encoding. Returns -1 for reserved/illegal encodings
  * (including the all-zero halfword, which the spec defines as illegal).
  */
+import { encB, encI, encJ, encR, encS } from "./encode.js";
+
 export function expandCompressed(c: number): number {
   const op = c & 3;
   const f3 = (c >>> 13) & 7;
@@ -150,35 +152,4 @@ function uimmSpD(c: number): number {
 function sext(v: number, bits: number): number {
   const s = 32 - bits;
   return (v << s) >> s;
-}
-function encI(op: number, rd: number, f3: number, rs1: number, imm: number): number {
-  return ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
-}
-function encR(op: number, rd: number, f3: number, rs1: number, rs2: number, f7: number): number {
-  return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
-}
-function encS(op: number, f3: number, rs1: number, rs2: number, imm: number): number {
-  return (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | op;
-}
-function encB(f3: number, rs1: number, rs2: number, imm: number): number {
-  return (
-    (((imm >> 12) & 1) << 31) |
-    (((imm >> 5) & 0x3f) << 25) |
-    (rs2 << 20) |
-    (rs1 << 15) |
-    (f3 << 12) |
-    (((imm >> 1) & 15) << 8) |
-    (((imm >> 11) & 1) << 7) |
-    0x63
-  );
-}
-function encJ(rd: number, imm: number): number {
-  return (
-    (((imm >> 20) & 1) << 31) |
-    (((imm >> 1) & 0x3ff) << 21) |
-    (((imm >> 11) & 1) << 20) |
-    (((imm >> 12) & 0xff) << 12) |
-    (rd << 7) |
-    0x6f
-  );
 }

@@ -1,28 +1,14 @@
 /**
- * Test support, not shipped behaviour: RV64 instruction encoders by format, for tests that build
- * guest code word by word (unprivileged spec 2.3, "Immediate Encoding Variants"). Immediates are
- * byte offsets or values as the assembler takes them. (Not named *.test.ts: node --test must not
- * run it by itself.)
+ * Test support, not shipped behaviour: encode.ts's RV64 format encoders in the argument order the
+ * tests write instructions in (immediate or funct7 first, opcode last), for tests that build guest
+ * code word by word. (Not named *.test.ts: node --test must not run it by itself.)
  */
+import { encB, encI, encJ, encR, encS } from "./encode.js";
+
 export const R = (f7: number, rs2: number, rs1: number, f3: number, rd: number, opc: number): number =>
-  (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
-export const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): number =>
-  ((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | opc;
-export const S = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 31) << 7) | 0x23;
-export const B = (imm: number, rs2: number, rs1: number, f3: number): number =>
-  (((imm >> 12) & 1) << 31) |
-  (((imm >> 5) & 0x3f) << 25) |
-  (rs2 << 20) |
-  (rs1 << 15) |
-  (f3 << 12) |
-  (((imm >> 1) & 15) << 8) |
-  (((imm >> 11) & 1) << 7) |
-  0x63;
-export const J = (imm: number, rd: number): number =>
-  (((imm >> 20) & 1) << 31) |
-  (((imm >> 1) & 0x3ff) << 21) |
-  (((imm >> 11) & 1) << 20) |
-  (((imm >> 12) & 0xff) << 12) |
-  (rd << 7) |
-  0x6f;
+  encR(opc, rd, f3, rs1, rs2, f7);
+export const I = (imm: number, rs1: number, f3: number, rd: number, opc: number): number => encI(opc, rd, f3, rs1, imm);
+/** A store (opcode STORE). */
+export const S = (imm: number, rs2: number, rs1: number, f3: number): number => encS(0x23, f3, rs1, rs2, imm);
+export const B = (imm: number, rs2: number, rs1: number, f3: number): number => encB(f3, rs1, rs2, imm);
+export const J = (imm: number, rd: number): number => encJ(rd, imm);

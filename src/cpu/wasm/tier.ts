@@ -13,6 +13,7 @@
 import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
+import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
@@ -270,8 +271,11 @@ export class WasmTier {
     // bit). Storing first and then reading the requests, both sequentially consistent, cannot
     // miss one: either the store came after the other thread's, so the requests are seen here,
     // or before it, so the stop bit stands.
-    Atomics.store(s, HartArea.stop >>> 2, hart.irqCheck ? 1 : 0);
-    if (Atomics.load(s, HartArea.requests >>> 2) !== 0) Atomics.or(s, HartArea.stop >>> 2, STOP_REMOTE);
+    // On one thread nobody else writes the slot: a plain store.
+    if (THREADS.on) {
+      Atomics.store(s, HartArea.stop >>> 2, hart.irqCheck ? 1 : 0);
+      if (Atomics.load(s, HartArea.requests >>> 2) !== 0) Atomics.or(s, HartArea.stop >>> 2, STOP_REMOTE);
+    } else s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
     const done = this.enter(idx, hart.area, hart.pc, budget);
     const stop = s[HartArea.stop >>> 2]!;
     if (stop & STOP_IRQ) hart.irqCheck = true;

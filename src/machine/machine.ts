@@ -146,15 +146,6 @@ export class Machine implements HartHost {
     });
   }
 
-  /**
-   * Compile blocks the guest runs often, but not often enough for the wasm tier, while every hart
-   * waits in WFI (engine/idle-compile.ts). Off by default: a boot idles little and most of what
-   * it runs never runs again. The daemon turns it on once the guest serves execs.
-   */
-  compileWhenIdle(on = true): void {
-    if (!this.ram.shared) this.cache.compileWarmBlocks(on);
-  }
-
   get exited(): MachineExit | null {
     return this.exitReason;
   }
@@ -338,15 +329,7 @@ export class Machine implements HartHost {
   private async idle(deadline: number): Promise<void> {
     // A hart that became runnable meanwhile (its interrupt is pending) needs no sleep.
     for (const h of this.harts) if (h.state === HartState.Started && (!h.sleeping || (h.mip & h.mie) !== 0)) return;
-    // Nothing to run: compile a chunk of warm blocks (engine/idle-compile.ts), then let the event
-    // loop turn and come back here, so that a device's wake-up waits for one chunk at most.
-    const warm = this.cache.compileWarm();
-    if (warm > 0) {
-      await new Promise<void>((r) => setImmediate(r));
-      return;
-    }
-    // The last chunk is still compiling: look again in a millisecond rather than at the deadline.
-    const ms = warm < 0 ? 1 : Math.min(Math.max(0, this.clock.msUntil(deadline)), MAX_TIMER_MS);
+    const ms = Math.min(Math.max(0, this.clock.msUntil(deadline)), MAX_TIMER_MS);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => this.wake(this.harts[0]!), ms);
       this.wakeUp = () => {

@@ -241,16 +241,11 @@ async function runVm(
     // heap they held goes back to the system at once instead of when V8 next feels the need.
     // A restore has no boot behind it: its agent is ready at once, and a trim and a full
     // collection then would only throw away the blocks its first exec is building.
-    // From then on the blocks its execs run often are compiled while it idles (Machine.compileWhenIdle).
     if (!cfg.restore)
       void agent
         .whenReady()
         .then(() => m.trimCode())
-        .then(() => {
-          m.compileWhenIdle();
-          collectGarbage();
-        });
-    else m.compileWhenIdle();
+        .then(() => collectGarbage());
     const closeAll = (): void => {
       server.close();
       server.closeAllConnections();

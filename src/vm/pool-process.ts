@@ -49,8 +49,6 @@ const WARM_EXECS = 20;
  * (a few of its 4 ms jiffies once RCU has no callbacks left), as a parent's has when it forks.
  */
 const WARM_IDLE_MS = 200;
-/** Longest the warm-up waits for its warm blocks to compile (engine/idle-compile.ts). */
-const WARM_COMPILE_MS = 3000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -120,9 +118,6 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
     // on it (drivers/virt/vmgenid.c, about 100,000 guest instructions) is cached code by the
     // time a clone runs it beside its first exec.
     for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
-    // As the VM that takes this process will (daemon.ts): the exec path's warm blocks compile
-    // while the warm-up's guest idles, so a clone's first exec runs them compiled.
-    m.compileWhenIdle();
     const running = m.run();
     const timer = setTimeout(() => m.stop(), WARM_TIMEOUT_MS);
     let warm = false;
@@ -142,10 +137,6 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
       // tick_nohz_idle_stop_tick and __get_next_timer_interrupt on going idle after it, 117:
       // docs/benchmarks.md, "Fork to its first exec"). So the warm-up idles as a parent does,
       // then passes through what a clone runs.
-      // Let the exec path's warm blocks compile while the guest idles (engine/idle-compile.ts):
-      // the last exec below then runs them compiled (V8 finishes a wasm function's compile at
-      // its first call), and so does a clone's first exec.
-      for (let t = 0; t < WARM_COMPILE_MS && m.cache.warmPending && m.exited === null; t += 10) await sleep(10);
       if (agent.setsIdentity && m.exited === null) {
         await sleep(WARM_IDLE_MS);
         await agent.setIdentity({ epochMs: epochMs(), hostname: "pool-warm-up" });

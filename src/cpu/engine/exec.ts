@@ -29,7 +29,6 @@ import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
-import { WARM, WarmBlocks } from "./idle-compile.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -199,12 +198,6 @@ export class CodeCache {
   private readonly scratchRaws = new Int32Array(MAX_BLOCK);
   /** Counts stores to code pages: whether one drops a page's overwritten blocks or all of them. */
   private readonly writes: CodeWrites;
-  /**
-   * Interpreted runs at which a block joins `warm`, to be compiled while the machine idles
-   * (idle-compile.ts); 0 (never) until the machine turns it on (Machine.compileWhenIdle).
-   */
-  warmMark = 0;
-  readonly warm = new WarmBlocks();
 
   /**
    * This cache's bit in `GuestRam.codePages`: 1 for a machine's one cache; on a machine whose harts
@@ -308,35 +301,6 @@ export class CodeCache {
   }
 
   /**
-   * Turn compiling warm blocks while idle on or off (idle-compile.ts): only with the wasm tier,
-   * whose batches compile off this thread.
-   */
-  compileWarmBlocks(on: boolean): void {
-    this.warmMark = on && this.wasm !== null && this.wasm.compileOffThread ? WARM : 0;
-    this.warm.clear();
-    // Blocks already past the mark will not pass it again (runHart): they join now.
-    if (this.warmMark > 0)
-      for (const m of this.pages)
-        if (m) for (const b of m.values()) if (b.hits >= this.warmMark && b.hits < this.hot) this.warm.add(b);
-  }
-
-  /** Warm blocks wait to be compiled, or a batch of them is compiling (idle-compile.ts). */
-  get warmPending(): boolean {
-    return this.warmMark > 0 && (this.warm.waiting > 0 || (this.wasm?.inFlight ?? 0) > 0);
-  }
-
-  /**
-   * Start compiling a chunk of warm blocks (the machine idles); returns how many, or -1 when the
-   * last chunk is still compiling (ask again soon).
-   */
-  compileWarm(): number {
-    if (this.warmMark === 0 || this.warm.waiting === 0 || !this.harts().every(wasmReady)) return 0;
-    // One chunk in flight at a time: its background compile must not spill into the guest's next run.
-    if (this.wasm!.inFlight > 0) return -1;
-    return this.warm.compileSome(this.wasm!);
-  }
-
-  /**
    * The CPU stored `size` bytes at offset `inPage` of RAM page `page`, which holds code: drop the
    * blocks holding those bytes, or every block of the page (code-writes.ts says when). Only blocks
    * the interpreter runs are dropped alone: a compiled block may be a member of a wasm region
@@ -406,7 +370,6 @@ export class CodeCache {
     this.jc.fill(undefined);
     this.tables.reset(true);
     this.wasm?.forgetAll();
-    this.warm.clear();
     return n;
   }
 
@@ -531,12 +494,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           b = cache.next(h);
         }
         start = h.pc;
-        if (b.run === null && b.wx < 0) {
-          const hits = ++b.hits;
-          if (hits >= cache.hot) {
-            if (!b.dead) cache.compile(b);
-          } else if (hits === cache.warmMark) cache.warm.add(b);
-        }
+        if (b.run === null && b.wx < 0 && ++b.hits >= cache.hot && !b.dead) cache.compile(b);
         const run = b.run;
         // Whether compiled code runs the block (kept: a block may be killed during its own run).
         compiled = b.wx >= 0 || run !== null;

@@ -71,8 +71,6 @@ export class WasmTier {
    * (machine/threads/hart-worker.ts) runs one synchronous loop, so it compiles in place.
    */
   compileOffThread = true;
-  /** Batches being compiled off the thread (flush): idle compiles wait for none (engine/idle-compile.ts). */
-  inFlight = 0;
   /** Instructions retired in compiled code so far (the SMP tests check a hart's thread runs it). */
   retired = 0;
 
@@ -119,16 +117,6 @@ export class WasmTier {
     } else if (b.hits < 2 * hot) return false;
     this.flush(hot > 1 && this.compileOffThread);
     return b.wx >= 0;
-  }
-
-  /**
-   * Queue block `b` for the next `flush` without compiling anything yet (engine/idle-compile.ts
-   * queues warm blocks while the machine idles, then flushes).
-   */
-  enqueue(b: Queued): void {
-    if (b.queued || b.compiling || b.wx >= 0) return;
-    b.queued = true;
-    this.queue.push(b);
   }
 
   /** Compile block `b` at once (with anything queued); returns its table index. */
@@ -195,16 +183,13 @@ export class WasmTier {
     }
     for (const b of blocks) b.compiling = true;
     const gen = this.generation;
-    this.inFlight++;
     WebAssembly.compile(bytes).then(
       (module) => {
-        this.inFlight--;
         for (const b of blocks) b.compiling = false;
         // Blocks dropped meanwhile (CodeCache.trim): their slots were forgotten with them.
         if (gen === this.generation) this.install(blocks, idxs, fn, module);
       },
       (e: unknown) => {
-        this.inFlight--;
         for (const b of blocks) b.compiling = false;
         this.failure = e instanceof Error ? e : new Error(String(e));
       },

@@ -404,7 +404,10 @@ export class CodeCache {
    */
   trim(): number {
     // The boot's warm blocks are recorded before they go, and the profile written.
-    if (this.profile !== null) this.profile.save(this);
+    if (this.profile !== null) {
+      this.profile.save(this);
+      this.profile.trimmed();
+    }
     let n = 0;
     for (const m of this.pages) if (m) n += m.size;
     this.invalidateAll();

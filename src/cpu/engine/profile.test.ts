@@ -178,3 +178,17 @@ test("CORRAL_BLOCK_PROFILE: 0 turns profiles off, a path moves them", () => {
   assert.equal(profileDir("/h", { CORRAL_BLOCK_PROFILE: "0" }), null);
   assert.equal(profileDir("/h", { CORRAL_BLOCK_PROFILE: "/elsewhere" }), "/elsewhere");
 });
+
+test("an entry is hinted once until the cache is trimmed: a rewritten page does not compile again and again", () => {
+  const m = looping(1);
+  const h = m.harts[0]!;
+  const first = m.cache.lookup(h);
+  const p = new BlockProfile([{ off: CODE, hash: blockHash(first.raws, first.n), score: 10_000 }], m.cache.hot);
+  m.cache.invalidateAll();
+  m.cache.useProfile(p);
+  assert.equal(m.cache.lookup(h).hits, m.cache.hot - 1, "hinted");
+  m.cache.invalidatePage(CODE >>> 12);
+  assert.equal(m.cache.lookup(h).hits, 0, "rebuilt after a write: not hinted again");
+  m.cache.trim();
+  assert.equal(m.cache.lookup(h).hits, m.cache.hot - 1, "hinted again after a trim");
+});

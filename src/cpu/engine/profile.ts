@@ -155,6 +155,12 @@ interface Score {
 export class BlockProfile {
   private readonly base = new Map<number, Score>();
   private readonly seen = new Map<number, Score>();
+  /**
+   * Offsets hinted since the cache was last trimmed: each is hinted once, so a block whose page
+   * keeps being rewritten (every compiled block of a page goes with it, exec.ts codeWritten) is
+   * not compiled again at each rebuild; after that it waits for the threshold like any other.
+   */
+  private readonly used = new Set<number>();
   /** Compiles noted since the file was last written. */
   private fresh = 0;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -185,8 +191,15 @@ export class BlockProfile {
 
   /** Whether block `b`, just built, was hot before with these same instruction words. */
   hinted(b: Block): boolean {
-    if (!this.base.has(b.off) && !this.seen.has(b.off)) return false;
-    return this.scoreOf(b.off, blockHash(b.raws, b.n)) >= this.hot;
+    if ((!this.base.has(b.off) && !this.seen.has(b.off)) || this.used.has(b.off)) return false;
+    if (this.scoreOf(b.off, blockHash(b.raws, b.n)) < this.hot) return false;
+    this.used.add(b.off);
+    return true;
+  }
+
+  /** Every block was dropped (CodeCache.trim): each entry may be hinted once more. */
+  trimmed(): void {
+    this.used.clear();
   }
 
   /** Block `b` is being compiled (CodeCache.compile). */

@@ -2,14 +2,8 @@
  * Boot benchmark (issue 2): wall time from process start to the guest's first line from /init,
  * Corral against qemu-system-riscv64 -M virt (TCG), same kernel, initrd and command line, in one
  * run, alternating so both see the same machine load.
- *
- * Corral is timed twice a round: a first boot, with an empty block profile (a fresh
- * CORRAL_BLOCK_PROFILE directory: nothing compiled at first sight, src/cpu/engine/profile.ts),
- * and a later boot, with the profile the bench's earlier boots of the same kernel left (one
- * directory kept for the whole bench, seeded from the first cold boot), as every boot after a
- * machine's first has. Neither touches the user's own profiles.
  */
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_CMDLINE, concatArchives } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
@@ -22,48 +16,13 @@ import { timeUntil } from "./spawn-until.js";
 export const BOOT_CMDLINES = [DEFAULT_CMDLINE, "console=ttyS0 quiet"] as const;
 
 export interface BootResult {
-  /** Later boots: the block profile of the bench's earlier boots. */
   corralMs: number[];
-  /** First boots: an empty block profile. */
-  coldMs: number[];
   qemuMs: number[];
 }
 
-/** The block-profile directories of a bench (see the top of this file). */
-export class ProfileDirs {
-  readonly warm = tempDir("corral-bench-profile-");
-
-  /** Run `f` with the environment of a first boot (an empty profile directory), then drop it. */
-  async cold<T>(f: (env: NodeJS.ProcessEnv) => Promise<T>): Promise<T> {
-    const dir = tempDir("corral-bench-profile-cold-");
-    try {
-      const r = await f({ ...process.env, CORRAL_BLOCK_PROFILE: dir });
-      // The first profile a later boot gets is a first boot's.
-      if (readdirSync(this.warm).length === 0) cpSync(dir, this.warm, { recursive: true });
-      return r;
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
-  /** The environment of a later boot. */
-  get warmEnv(): NodeJS.ProcessEnv {
-    return { ...process.env, CORRAL_BLOCK_PROFILE: this.warm };
-  }
-
-  close(): void {
-    rmSync(this.warm, { recursive: true, force: true });
-  }
-}
-
-export async function benchBoot(
-  rounds: number,
-  corralBin: string,
-  cmdline: string,
-  profiles: ProfileDirs,
-): Promise<BootResult> {
+export async function benchBoot(rounds: number, corralBin: string, cmdline: string): Promise<BootResult> {
   const img = await ensureDefaultImage();
-  const r: BootResult = { corralMs: [], coldMs: [], qemuMs: [] };
+  const r: BootResult = { corralMs: [], qemuMs: [] };
   for (let i = 0; i < rounds; i++) {
     const q = await timeUntil(
       "qemu-system-riscv64",
@@ -86,14 +45,11 @@ export async function benchBoot(
     );
     if (!q.found) throw new Error("QEMU did not reach /init");
     r.qemuMs.push(q.ms);
-    const args = [
-      ...[corralBin, "run", "--memory", "512M"],
-      ...["--kernel", img.kernel, "--initrd", img.initramfs, "--append", cmdline],
-    ];
-    const cold = await profiles.cold((env) => timeUntil(process.execPath, args, INIT_STARTED, undefined, env));
-    if (!cold.found) throw new Error("Corral did not reach /init");
-    r.coldMs.push(cold.ms);
-    const c = await timeUntil(process.execPath, args, INIT_STARTED, undefined, profiles.warmEnv);
+    const c = await timeUntil(
+      process.execPath,
+      [corralBin, "run", "--memory", "512M", "--kernel", img.kernel, "--initrd", img.initramfs, "--append", cmdline],
+      INIT_STARTED,
+    );
     if (!c.found) throw new Error("Corral did not reach /init");
     r.corralMs.push(c.ms);
   }
@@ -106,12 +62,7 @@ export async function benchBoot(
  * devices among it. Both with Corral's default command line and devices (an entropy device, a
  * balloon; no NIC on either).
  */
-export async function benchBootCommand(
-  rounds: number,
-  corralBin: string,
-  profiles: ProfileDirs,
-  initramfs?: string,
-): Promise<BootResult> {
+export async function benchBootCommand(rounds: number, corralBin: string, initramfs?: string): Promise<BootResult> {
   const img = await ensureDefaultImage();
   const dir = tempDir("corral-bench-boot-");
   try {
@@ -122,7 +73,7 @@ export async function benchBootCommand(
     );
     const marker = "@@CORRAL-EXIT 0@@";
     if (!CMD_EXIT_RE.test(marker)) throw new Error("the command's end marker changed: update benchBootCommand");
-    const r: BootResult = { corralMs: [], coldMs: [], qemuMs: [] };
+    const r: BootResult = { corralMs: [], qemuMs: [] };
     for (let i = 0; i < rounds; i++) {
       const q = await timeUntil(
         "qemu-system-riscv64",
@@ -135,14 +86,14 @@ export async function benchBootCommand(
       );
       if (!q.found) throw new Error("QEMU did not finish the command");
       r.qemuMs.push(q.ms);
-      const args = [
-        ...[corralBin, "run", "--memory", "512M", "--net", "none"],
-        ...["--kernel", img.kernel, "--initrd", initrd, "--append", DEFAULT_CMDLINE],
-      ];
-      const cold = await profiles.cold((env) => timeUntil(process.execPath, args, marker, undefined, env));
-      if (!cold.found) throw new Error("Corral did not finish the command");
-      r.coldMs.push(cold.ms);
-      const c = await timeUntil(process.execPath, args, marker, undefined, profiles.warmEnv);
+      const c = await timeUntil(
+        process.execPath,
+        [
+          ...[corralBin, "run", "--memory", "512M", "--net", "none"],
+          ...["--kernel", img.kernel, "--initrd", initrd, "--append", DEFAULT_CMDLINE],
+        ],
+        marker,
+      );
       if (!c.found) throw new Error("Corral did not finish the command");
       r.corralMs.push(c.ms);
     }

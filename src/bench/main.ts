@@ -7,7 +7,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BOOT_CMDLINES, benchBoot, benchBootCommand, ProfileDirs, type BootResult } from "./boot.js";
+import { BOOT_CMDLINES, benchBoot, benchBootCommand } from "./boot.js";
 import { benchClones } from "./clones.js";
 import { benchContainers } from "./containers.js";
 import { benchCpu } from "./cpu.js";
@@ -136,30 +136,21 @@ async function main(): Promise<void> {
     out.push(
       '### Boot to /init (default image, 1 hart, 512 MiB; wall time to the line "corral: init started")',
       "",
-      "Corral's later boot has the block profile its earlier boots of the kernel left; its first boot an empty one (src/cpu/engine/profile.ts).",
-      "",
-      "| kernel command line (both) | Corral, later boot | Corral, first boot | qemu-system-riscv64 -M virt | ratio, later (first) boot / QEMU |",
-      "|---|---|---|---|---|",
+      "| kernel command line (both) | Corral | qemu-system-riscv64 -M virt | ratio (Corral / QEMU) |",
+      "|---|---|---|---|",
     );
-    const profiles = new ProfileDirs();
-    try {
-      const row = (what: string, b: BootResult): string => {
-        const c = median(b.corralMs);
-        const f = median(b.coldMs);
-        const q = median(b.qemuMs);
-        return `| ${what} | ${sec(c)} s | ${sec(f)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x (${(f / q).toFixed(1)}x) |`;
-      };
-      for (const cmdline of BOOT_CMDLINES)
-        out.push(row(`\`${cmdline}\``, await benchBoot(rounds, CORRAL, cmdline, profiles)));
-      out.push(
-        row(
-          `\`${BOOT_CMDLINES[0]}\`, to the end of a command (\`true\`: /init's module loading included)`,
-          await benchBootCommand(rounds, CORRAL, profiles),
-        ),
-      );
-    } finally {
-      profiles.close();
+    for (const cmdline of BOOT_CMDLINES) {
+      const b = await benchBoot(rounds, CORRAL, cmdline);
+      const c = median(b.corralMs);
+      const q = median(b.qemuMs);
+      out.push(`| \`${cmdline}\` | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`);
     }
+    const b = await benchBootCommand(rounds, CORRAL);
+    const c = median(b.corralMs);
+    const q = median(b.qemuMs);
+    out.push(
+      `| \`${BOOT_CMDLINES[0]}\`, to the end of a command (\`true\`: /init's module loading included) | ${sec(c)} s | ${sec(q)} s | ${(c / q).toFixed(1)}x |`,
+    );
     out.push("");
   }
   if (want("cpu")) {

@@ -12,16 +12,10 @@ export interface TimedRun {
  * Start a command, time it until its output contains `marker` (or it exits), then stop it.
  * Both Corral and QEMU are measured this way, so the ratio compares like with like.
  */
-export function timeUntil(
-  cmd: string,
-  args: string[],
-  marker: string | null,
-  timeoutMs = 600_000,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<TimedRun> {
+export function timeUntil(cmd: string, args: string[], marker: string | null, timeoutMs = 600_000): Promise<TimedRun> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env });
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     killOnInterrupt(child);
     let tail = "";
     let done = false;

@@ -227,8 +227,6 @@ export class Machine implements HartHost {
       // A bug in Corral, never the guest's doing: stop this VM, keep the host process alive.
       this.exitReason = { kind: "fault", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
     }
-    // What ran hot is written for the next run of this kernel (cpu/engine/profile.ts).
-    this.cache.endProfile();
     return this.exitReason;
   }
 

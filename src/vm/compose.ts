@@ -17,7 +17,6 @@ import { imageDisk } from "../image/store.js";
 import type { ProgressSink } from "../image/progress.js";
 import { buildMachine, type NamedBlob } from "../machine/builder.js";
 import type { Machine } from "../machine/machine.js";
-import { attachProfile } from "../cpu/engine/profile.js";
 import { defaultCmdline, withParams } from "./cmdline.js";
 import { shareMemoryDefault, shareRam } from "./madvise.js";
 import type { DeviceSpec, VmSpec } from "./spec.js";
@@ -158,9 +157,6 @@ export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Compos
     });
     // Refused (no KSM in the host's kernel) before the guest runs: the devices close below.
     if (share) shareRam(machine.ram);
-    // Blocks hot in earlier boots of this kernel compile at first sight (cpu/engine/profile.ts);
-    // keyed by the images the host chose. Attached once their hash is computed, off this thread.
-    if (boot.kernel) void attachProfile(machine.cache, [boot.kernel.data, boot.firmware?.data], home);
     return { machine, devices: opened.devices, defaultGuest: boot.defaultGuest };
   } catch (e) {
     opened.close();

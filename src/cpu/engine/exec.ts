@@ -29,7 +29,6 @@ import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
-import type { BlockProfile } from "./profile.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -103,7 +102,7 @@ export class Block {
      */
     private readonly closures: (Op | undefined)[],
     /** Each instruction as fetched (a 16-bit parcel or a 32-bit word), to make its closure. */
-    readonly raws: Int32Array,
+    private readonly raws: Int32Array,
     /** Byte offset of each op from the block start (for trap pcs). */
     readonly offs: Int32Array,
     /** Every op decoded: kind and operands (isa/kinds.ts), the table every tier reads. */
@@ -210,10 +209,6 @@ export class CodeCache {
    * taken out of those too (machine/threads/hart-slots.ts).
    */
   protectElsewhere: ((page: number) => void) | null = null;
-  /** Blocks hot in earlier runs of the same kernel (profile.ts), once attached. */
-  profile: BlockProfile | null = null;
-  /** The run ended (endProfile): a profile that arrives later is not taken. */
-  private profileEnded = false;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -265,8 +260,6 @@ export class CodeCache {
         this.tables.reset();
       }
       b = this.build(h, off);
-      // Hot in an earlier run with these same bytes: compiled on this first run (runHart).
-      if (this.profile !== null && this.profile.hinted(b)) b.hits = this.hot - 1;
       this.pageMap(off >>> 12).set(off, b);
       if (b.hi >= 0) {
         this.pageMap(b.hi >>> 12).set(off, b);
@@ -303,8 +296,6 @@ export class CodeCache {
       b.hits = -(1 << 30); // stays interpreted: compiled code would chain past the checks
       return;
     }
-    // Noted once, not on each run while it waits for its batch (the loop calls this again).
-    if (this.profile !== null && !b.queued && !b.compiling) this.profile.compiled(b);
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
     else b.run = compileBlock(b);
   }
@@ -359,36 +350,6 @@ export class CodeCache {
     if (!shared) this.ram.codePages.fill(0);
   }
 
-  /** Whether the machine's RAM is shared with harts on threads (their caches are their own). */
-  get shared(): boolean {
-    return this.ram.shared;
-  }
-
-  /** Call `f` on every live block. */
-  forEachBlock(f: (b: Block) => void): void {
-    for (const m of this.pages) if (m) for (const b of m.values()) f(b);
-  }
-
-  /**
-   * Take profile `p` (profile.ts attachProfile): from now on blocks it names are compiled on
-   * their first run, and those built before it arrived on their next.
-   */
-  useProfile(p: BlockProfile): void {
-    if (this.profileEnded) return;
-    this.profile = p;
-    this.forEachBlock((b) => {
-      if (b.run === null && b.wx < 0 && !b.queued && b.hits >= 0 && b.hits < this.hot - 1 && p.hinted(b))
-        b.hits = this.hot - 1;
-    });
-  }
-
-  /** The run ended: the profile is written a last time (Machine.run). */
-  endProfile(): void {
-    this.profileEnded = true;
-    this.profile?.end(this);
-    this.profile = null;
-  }
-
   /** Whether RAM page `page` holds blocks of this cache. */
   holds(page: number): boolean {
     return this.pages[page] !== undefined;
@@ -403,11 +364,6 @@ export class CodeCache {
    * inside a block. Returns the number of blocks dropped.
    */
   trim(): number {
-    // The boot's warm blocks are recorded before they go, and the profile written.
-    if (this.profile !== null) {
-      this.profile.save(this);
-      this.profile.trimmed();
-    }
     let n = 0;
     for (const m of this.pages) if (m) n += m.size;
     this.invalidateAll();

@@ -383,28 +383,26 @@ export function blockBody(b: Emittable, id: number): Body {
 
 /**
  * One function for blocks `bs` of one physical page (table indices `ids`), or null when they
- * cannot share one (a closure before a block's end, with `held`). Each block's table entry is this
- * function; it finds the block it was entered for by the pc's page offset. A block that leaves for
- * a static target in the page that is another member continues there inside the function (as
- * runHart's in-page links do: the page's translation cannot change before a block's end, and a
- * store that kills the page's blocks sets the stop slot). `held`: the registers are held in locals
- * across all of them (members that reach each other both ways, a loop: the CPU-bound program's
- * loop is two blocks that branch to each other, each pass a trip through the hub before,
- * docs/benchmarks.md, "Regions"); else each member loads what it reads and stores what it wrote at
- * its exits, as a block alone does (tier.ts regions).
+ * cannot share one (a closure before a block's end). Each block's table entry is this function;
+ * it finds the block it was entered for by the pc's page offset. A block that leaves for a static
+ * target in the page that is another member continues there inside the function (as runHart's
+ * in-page links do: the page's translation cannot change before a block's end, and a store that
+ * kills the page's blocks sets the stop slot), with the registers held in locals across all of
+ * them. The CPU-bound program's loop is two blocks that branch to each other, each pass a trip
+ * through the hub before (docs/benchmarks.md, "Regions").
  */
-export function regionBody(bs: readonly Emittable[], ids: readonly number[], held = true): Body | null {
-  return emitBody(bs, ids, held ? heldRegs(bs) : null);
+export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Body | null {
+  return emitBody(bs, ids, heldRegs(bs));
 }
 
 /**
  * The base registers and TLBs of blocks `bs`'s loads and stores that get a page cache
- * (Emitter.cachedAccess): in a function that may loop (a held region, a block that goes back to
- * its start) every one, as each access may run again; else those that two accesses share (in a
- * region of blocks on no loop, its members run one after another in one entry). Stores
+ * (Emitter.cachedAccess): in a function that may loop (a region, a block that goes back to its
+ * start) every one, as each access may run again; else those that two accesses share. Stores
  * only on harts of one thread (see Emitter's page caches).
  */
-function cachedBases(bs: readonly CompileInput[], loops: boolean): [number, L.RT | L.WT][] {
+function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
+  const loops = bs.length > 1 || loopsToStart(bs[0]!);
   const uses = new Map<number, number>();
   for (const b of bs)
     for (let k = 0; k < b.count; k++) {
@@ -478,40 +476,30 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   const c = e.c;
   e.members = new Map(bs.map((b, j) => [b.off, j]));
   e.region = n > 1;
-  const loops = n > 1 ? held !== null : loopsToStart(bs[0]!);
-  for (const [a, tags] of cachedBases(bs, loops)) e.cachePages(a, tags);
+  for (const [a, tags] of cachedBases(bs)) e.cachePages(a, tags);
   // Prologue.
   c.get(L.PC).set(L.BPC);
   e.tlbBases();
   e.forgetPages();
   e.loadHeld();
   if (n > 1) {
-    // The member the hub entered: the one at the pc's page offset (all share one page), found
-    // by a binary search over the members' offsets.
-    c.get(L.PC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).set(L.OFF);
-    const order = bs.map((_, j) => j).sort((x, y) => bs[x]!.off - bs[y]!.off);
-    const pick = (lo: number, hi: number): void => {
-      if (lo === hi) {
-        const j = order[lo]!;
-        c.i32(j).set(L.CUR);
-        if (j > 0)
-          c.get(L.PC)
-            .i64(bs[j]!.off - bs[0]!.off)
-            .op(Op.I64Sub)
-            .set(L.BPC);
-        return;
-      }
-      const mid = (lo + hi + 1) >> 1;
-      c.get(L.OFF)
-        .i32(bs[order[mid]!]!.off & 0xfff)
-        .op(Op.I32LtU)
+    // The member the hub entered: the one at the pc's page offset (all share one page).
+    c.i32(0).set(L.CUR);
+    for (let j = 1; j < n; j++) {
+      c.get(L.PC)
+        .op(Op.I32WrapI64)
+        .i32(0xfff)
+        .op(Op.I32And)
+        .i32(bs[j]!.off & 0xfff)
+        .op(Op.I32Eq)
         .open(Op.If);
-      pick(lo, mid - 1);
-      c.op(Op.Else);
-      pick(mid, hi);
+      c.i32(j).set(L.CUR);
+      c.get(L.PC)
+        .i64(bs[j]!.off - bs[0]!.off)
+        .op(Op.I64Sub)
+        .set(L.BPC);
       c.op(Op.End);
-    };
-    pick(0, n - 1);
+    }
   }
   c.open(Op.Loop);
   c.open(Op.Block);

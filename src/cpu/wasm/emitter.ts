@@ -141,10 +141,9 @@ export class Emitter {
     this.id = id;
     this.off = off;
     this.exitDepth = exitDepth;
-    // Each member is entered from the function's top: nothing another member cached holds there.
+    if (this.held === null) return;
     this.cached.clear();
     this.dirty.clear();
-    if (this.held === null) return;
     for (const p of this.held.regs) this.cached.add(p);
     // Any register the block writes may hold a value of an earlier pass that memory lacks.
     for (const p of this.held.written) this.dirty.add(p);

@@ -149,13 +149,12 @@ export class WasmTier {
     // names block j's.
     const bodies: Body[] = [];
     const fn: number[] = [];
-    for (const { group, held } of regions(blocks)) {
+    for (const group of regions(blocks)) {
       const region =
         group.length > 1
           ? regionBody(
               group.map((j) => blocks[j]!),
               group.map((j) => idxs[j]!),
-              held,
             )
           : null;
       if (region !== null) {
@@ -350,75 +349,42 @@ export class WasmTier {
 const BATCH = 16;
 
 /**
- * The batch's regions (emit.ts regionBody), as indices into `blocks` with whether the region holds
- * its registers in locals; every other block alone.
- *
- * - Blocks of one physical page that can reach each other through static in-page exits (a loop
- *   over several blocks): a region whose entry loads every register its members use, held across
- *   its passes (the CPU-bound program's loop).
- * - The other blocks of one page that a static in-page exit connects, one way (a block and the
- *   blocks it falls or branches into, none on a loop): a region whose members load and store
- *   registers as a block alone does, so that blocks entered for one pass pay no more than alone,
- *   and each static exit between them continues inside the function instead of returning to the
- *   hub (docs/benchmarks.md, "Static-exit regions").
- *
- * A block on a loop (its own, or with others) stays out of the second kind: held registers are what
- * makes a loop pay. A block whose instruction straddles two pages stays alone: its upper half's
- * translation is checked on every entry (engine/exec.ts CodeCache.blockAt), which a transition
- * inside a region would skip.
+ * The batch's regions (emit.ts regionBody): blocks of one physical page that can reach each
+ * other through static in-page exits (a loop over several blocks), as indices into `blocks`;
+ * every other block alone. A region's entry loads every register its members use, so blocks
+ * that merely share a page, entered for one pass each as most kernel code is, stay apart. A
+ * block whose instruction straddles two pages stays alone too: its upper half's translation is
+ * checked on every entry (engine/exec.ts CodeCache.blockAt), which a transition inside a region
+ * would skip.
  */
-export function regions(blocks: readonly Queued[]): { group: number[]; held: boolean }[] {
+function regions(blocks: readonly Queued[]): number[][] {
   const n = blocks.length;
   const at = new Map<number, number>();
   blocks.forEach((b, j) => {
     if (b.hi < 0) at.set(b.off, j);
   });
-  // edge[i]: the blocks block i's static in-page exits name; reach[i][j]: block j can run after
-  // block i, within the page, without leaving the batch.
-  const edge = blocks.map(() => new Set<number>());
+  // reach[i][j]: block j can run after block i, within the page, without leaving the batch.
   const reach = blocks.map(() => new Array<boolean>(n).fill(false));
   blocks.forEach((b, i) => {
     if (b.hi >= 0) return;
     for (const t of staticTargets(b)) {
       const j = at.get(t);
-      if (j === undefined) continue;
-      reach[i]![j] = true;
-      edge[i]!.add(j);
+      if (j !== undefined) reach[i]![j] = true;
     }
   });
   for (let k = 0; k < n; k++)
     for (let i = 0; i < n; i++) if (reach[i]![k]) for (let j = 0; j < n; j++) if (reach[k]![j]) reach[i]![j] = true;
-  const out: { group: number[]; held: boolean }[] = [];
+  const out: number[][] = [];
   const taken = new Array<boolean>(n).fill(false);
   for (let i = 0; i < n; i++) {
-    if (taken[i] || !reach[i]![i]) continue;
+    if (taken[i]) continue;
     const group = [i];
     for (let j = i + 1; j < n; j++) if (!taken[j] && reach[i]![j] && reach[j]![i]) group.push(j);
     for (const j of group) taken[j] = true;
-    out.push({ group, held: true });
+    out.push(group);
   }
-  // The blocks on no loop: connected components of the static edges among them.
-  const root = blocks.map((_, j) => j);
-  const find = (j: number): number => {
-    while (root[j] !== j) j = root[j] = root[root[j]!]!;
-    return j;
-  };
-  if (ONE_WAY)
-    for (let i = 0; i < n; i++) if (!taken[i]) for (const j of edge[i]!) if (!taken[j]) root[find(i)] = find(j);
-  const parts = new Map<number, number[]>();
-  for (let i = 0; i < n; i++) {
-    if (taken[i]) continue;
-    const r = find(i);
-    const part = parts.get(r);
-    if (part === undefined) parts.set(r, [i]);
-    else part.push(i);
-  }
-  for (const group of parts.values()) out.push({ group, held: false });
   return out;
 }
-
-/** Static-exit regions of blocks on no loop (`regions`); CORRAL_ONE_WAY_REGIONS=0 turns them off (A/B). */
-const ONE_WAY = process.env["CORRAL_ONE_WAY_REGIONS"] !== "0";
 
 /** RAM offsets of block `b`'s static exits that stay in its page (branches, JAL, the fall-through). */
 function staticTargets(b: Queued): number[] {

@@ -81,6 +81,8 @@ export class Machine implements HartHost {
    * tests check that each hart's thread compiles and runs code; empty otherwise).
    */
   retiredCompiled: number[] = [];
+  /** Hart threads: blocks each hart ran in code another hart's thread compiled (threads/code-share.ts). */
+  adoptedBlocks: number[] = [];
   /**
    * Called after each hart's slice with the instructions it retired (`corral run --profile`,
    * src/profile/): null unless profiling, so a run without a profile pays one test per slice.
@@ -242,6 +244,7 @@ export class Machine implements HartHost {
     } finally {
       this.retired = threads.retired();
       this.retiredCompiled = threads.retiredCompiled();
+      this.adoptedBlocks = threads.adoptedBlocks();
       this.threads = null;
       await threads.close();
     }

@@ -132,6 +132,168 @@ done: .word 0
   },
 );
 
+/** Runs of f by harts 1-3 in each phase: below the wasm tier's threshold (exec.ts HOT_WASM, 5,000). */
+const FEW = 4000;
+/** Runs of f by hart 0 in each phase: hot enough to compile. */
+const MANY = 30_000;
+
+test(
+  "a block compiled on one hart's thread runs on the others; a code write by one hart drops it on every hart",
+  { skip },
+  async () => {
+    // f returns 1 through 100 instructions. Hart 0 calls it MANY times (its thread compiles f and
+    // the loop, and posts them: machine/threads/code-share.ts) while harts 1-3 sleep in WFI; then
+    // harts 1-3 call it FEW times, too few to compile it themselves. Hart 0 then patches f to
+    // return 2 (fence.i, SBI remote_fence_i to harts 1-3), calls it MANY times again, and harts
+    // 1-3 FEW times: every call on every hart must see the new code.
+    const elf = buildProgram(
+      home,
+      "share",
+      `${START}
+  j common
+work:
+  mv s0, a0             # harts 1-3 start here, a0 = hartid (SBI HSM)
+common:
+  la sp, stacks
+  addi t0, s0, 1
+  slli t0, t0, 12
+  add sp, sp, t0        # a page of stack per hart
+  li t0, 2
+  csrs sie, t0          # SSIP wakes WFI (sstatus.SIE stays clear: no trap)
+  la s3, flag
+  la s4, sum
+  la s5, done
+  bnez s0, other
+  li a0, ${MANY}
+  call calls
+  mv s6, a0
+  li a0, 1
+  call release          # phase 1 for harts 1-3
+  li a0, 3
+  call await            # ... and their calls to f are over
+  # Patch f's first instruction (addi a0, zero, 1 -> addi a0, zero, 2), for every hart.
+  la t0, f
+  li t1, 0x00200513
+  sw t1, 0(t0)
+  fence.i
+  li a0, 0xe
+  li a1, 0
+  li a7, 0x52464E43     # SBI RFENCE remote_fence_i
+  li a6, 0
+  ecall
+  li a0, ${MANY}
+  call calls
+  add s6, s6, a0
+  li a0, 2
+  call release          # phase 2 for harts 1-3
+  li a0, 6
+  call await
+  ld t0, (s4)
+  li t1, ${3 * MANY}
+  li t2, ${9 * FEW}
+  li a1, 1              # reason 1, a system failure: code 1
+  bne s6, t1, 2f
+  bne t0, t2, 2f
+  li a1, 0
+2:
+  li a0, 0
+  li a7, 0x53525354
+  li a6, 0
+  ecall
+
+# Harts 1-3: each phase, wait for hart 0, then call f FEW times and add up what it returned.
+other:
+  li s7, 1
+3:
+  wfi
+  csrc sip, 2
+  lw t0, (s3)
+  blt t0, s7, 3b
+  li a0, ${FEW}
+  call calls
+  amoadd.d zero, a0, (s4)
+  li t0, 1
+  amoadd.w zero, t0, (s5)
+  addi s7, s7, 1
+  li t0, 3
+  blt s7, t0, 3b
+park:
+  wfi
+  j park
+
+# Wait until harts 1-3 are done a0 times in all.
+await:
+  fence rw, rw
+  lw t0, (s5)
+  blt t0, a0, await
+  ret
+
+# Set the phase flag to a0 and wake harts 1-3 (SBI IPI).
+release:
+  fence rw, rw
+  sw a0, (s3)
+  li a0, 0xe
+  li a1, 0
+  li a7, 0x735049
+  li a6, 0
+  ecall
+  ret
+
+# Call f a0 times; returns the sum of what it returned.
+calls:
+  addi sp, sp, -16
+  sd ra, 0(sp)
+  mv s8, a0
+  li s9, 0
+4:
+  call f
+  add s9, s9, a0
+  addi s8, s8, -1
+  bnez s8, 4b
+  mv a0, s9
+  ld ra, 0(sp)
+  addi sp, sp, 16
+  ret
+
+.option push
+.option norvc
+.balign 4096
+f:
+  addi a0, zero, 1
+  .rept 98
+  addi t6, t6, 1
+  .endr
+  ret
+.option pop
+
+.data
+.align 3
+sum: .dword 0
+flag: .word 0
+done: .word 0
+.balign 4096
+stacks: .space 4 * 4096
+`,
+    );
+    let out = "";
+    const m = buildMachine({
+      memory: 64 * 2 ** 20,
+      cpus: 4,
+      threads: true,
+      kernel: { name: "share.elf", data: new Uint8Array(readFileSync(elf)) },
+      console: (b) => (out += Buffer.from(b).toString("latin1")),
+    });
+    const exit = await m.run();
+    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out);
+    // Harts 1-3 ran f's 100 instructions 2 * FEW times in compiled code that hart 0's thread
+    // compiled: they never ran it often enough to compile it themselves.
+    for (const hart of [1, 2, 3]) {
+      assert.ok(m.adoptedBlocks[hart]! >= 2, `hart ${hart} took ${m.adoptedBlocks[hart]} blocks`);
+      assert.ok(m.retiredCompiled[hart]! > 2 * FEW * 100, `hart ${hart}: ${m.retiredCompiled[hart]} compiled`);
+    }
+  },
+);
+
 /**
  * Debian's kernel on 4 harts runs tests/smp/guest-hammer.c ten times; every total must be exact.
  * `threads` picks hart threads or the one-thread scheduler, whose harts end their slice at a PAUSE

@@ -209,6 +209,12 @@ export class CodeCache {
    * taken out of those too (machine/threads/hart-slots.ts).
    */
   protectElsewhere: ((page: number) => void) | null = null;
+  /**
+   * Set where harts on other threads compile code of their own (machine/threads/code-share.ts): a
+   * block just built, or just hot, may run what another hart compiled for the same code. True
+   * when `b` took such code (b.wx set).
+   */
+  adopt: ((b: Block) => boolean) | null = null;
   constructor(
     private readonly ram: GuestRam,
     private readonly harts: () => readonly Hart[],
@@ -265,6 +271,7 @@ export class CodeCache {
         this.pageMap(b.hi >>> 12).set(off, b);
         return b;
       }
+      if (this.adopt !== null && !b.solo) this.adopt(b);
     } else if (b.hi >= 0) {
       return b;
     }
@@ -296,6 +303,7 @@ export class CodeCache {
       b.hits = -(1 << 30); // stays interpreted: compiled code would chain past the checks
       return;
     }
+    if (this.adopt?.(b)) return;
     if (this.wasm !== null && this.harts().every(wasmReady)) this.wasm.compile(b, this.hot);
     else b.run = compileBlock(b);
   }
@@ -348,6 +356,16 @@ export class CodeCache {
     }
     pages.fill(undefined);
     if (!shared) this.ram.codePages.fill(0);
+  }
+
+  /** The live block at RAM offset `off`, built now if missing (its page then holds code); see blockAt. */
+  blockFor(h: Hart, off: number): Block {
+    return this.blockAt(h, off);
+  }
+
+  /** The block cached at RAM offset `off`, if any. */
+  cached(off: number): Block | undefined {
+    return this.pages[off >>> 12]?.get(off);
   }
 
   /** Whether RAM page `page` holds blocks of this cache. */

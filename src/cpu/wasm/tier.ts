@@ -73,12 +73,24 @@ export class WasmTier {
   compileOffThread = true;
   /** Instructions retired in compiled code so far (the SMP tests check a hart's thread runs it). */
   retired = 0;
+  /**
+   * Hart threads: told of every batch this tier compiled, so the other harts' tiers can take its
+   * functions (adopt; machine/threads/code-share.ts). `idxs[j]` is block j's slot, `fn[j]` its
+   * function's export (`f${fn[j]}`).
+   */
+  onBatch:
+    | ((module: WebAssembly.Module, blocks: readonly Queued[], idxs: readonly number[], fn: readonly number[]) => void)
+    | null = null;
+  /** Modules of other tiers adopted here: this tier's instance, and the other tier's slots mapped to this one's. */
+  private readonly adopted = new WeakMap<WebAssembly.Module, { exports: WebAssembly.Exports; map: number[] }>();
+  private readonly memory: WebAssembly.Memory;
 
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     const entries = jumpCacheEntries(jcAt);
     this.jcMask = entries - 1;
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * entries).fill(-1) : null;
     this.shared = memory.buffer instanceof SharedArrayBuffer;
+    this.memory = memory;
     const bytes = encodeModule({
       imports: [],
       memoryPages: MIN_PAGES,
@@ -133,18 +145,12 @@ export class WasmTier {
    * boot's samples (docs/benchmarks.md).
    */
   flush(offThread = false): void {
-    const blocks = this.queue.filter((b) => !b.dead);
+    // A block may have taken another hart's code meanwhile (adopt).
+    const blocks = this.queue.filter((b) => !b.dead && b.wx < 0);
     for (const b of this.queue) b.queued = false;
     this.queue = [];
     if (blocks.length === 0) return;
-    const idxs = blocks.map(() => {
-      let idx = this.free.pop();
-      if (idx === undefined) {
-        idx = this.next++;
-        if (idx >= this.table.length) this.table.grow(this.table.length);
-      }
-      return idx;
-    });
+    const idxs = blocks.map(() => this.slot());
     // One function per region (the batch's blocks of one physical page) or per block; fn[j]
     // names block j's.
     const bodies: Body[] = [];
@@ -214,20 +220,68 @@ export class WasmTier {
         this.free.push(idx);
         return;
       }
-      this.table.set(idx, exports[`f${fn[j]}`]);
-      this.sites[idx] = {
-        b,
-        sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
-        last: b.n - 1,
+      this.place(b, idx, exports[`f${fn[j]}`]);
+    });
+    this.onBatch?.(module, blocks, idxs, fn);
+  }
+
+  /** A free slot of the table. */
+  private slot(): number {
+    let idx = this.free.pop();
+    if (idx === undefined) {
+      idx = this.next++;
+      if (idx >= this.table.length) this.table.grow(this.table.length);
+    }
+    return idx;
+  }
+
+  /** Block `b` runs function `f`, in slot `idx`. */
+  private place(b: Queued, idx: number, f: WebAssembly.ExportValue | undefined): void {
+    this.table.set(idx, f);
+    this.sites[idx] = {
+      b,
+      sizes: Array.from({ length: b.count }, (_, k) => SIZES[kindAt(b.code, k)] ?? 0) as (1 | 2 | 4 | 8)[],
+      last: b.n - 1,
+    };
+    // A block whose instruction straddles two pages stays out of the jump cache, as it stays
+    // out of CodeCache's.
+    if (this.jc !== null && b.hi < 0) {
+      const e = 2 * ((b.off >>> 1) & this.jcMask);
+      this.jc[e] = b.off;
+      this.jc[e + 1] = idx;
+    }
+    b.wx = idx;
+  }
+
+  /**
+   * Run export `name` of `module`, which another hart's tier compiled (onBatch) for blocks whose
+   * decoded code equals that of `blocks` (the caller checked: the function is then exactly what
+   * this tier would compile for them), as those blocks. The function names its blocks to the
+   * services by the other tier's slots, `ids`: this tier's instance of the module maps them to
+   * its own, so the two tables need not agree.
+   */
+  adopt(module: WebAssembly.Module, name: string, blocks: readonly Queued[], ids: readonly number[]): void {
+    let inst = this.adopted.get(module);
+    if (inst === undefined) {
+      const map: number[] = [];
+      const imports = {
+        i: {
+          m: this.memory,
+          call: (id: number, k: number, done: number, pc: number) => this.call(map[id]!, k, done, pc),
+          load: (id: number, k: number, done: number, pc: number, lo: number, hi: number) =>
+            this.load(map[id]!, k, done, pc, lo, hi),
+          store: (id: number, k: number, done: number, pc: number, lo: number, hi: number, vlo: number, vhi: number) =>
+            this.store(map[id]!, k, done, pc, lo, hi, vlo, vhi),
+        },
       };
-      // A block whose instruction straddles two pages stays out of the jump cache, as it stays
-      // out of CodeCache's.
-      if (this.jc !== null && b.hi < 0) {
-        const e = 2 * ((b.off >>> 1) & this.jcMask);
-        this.jc[e] = b.off;
-        this.jc[e + 1] = idx;
-      }
-      b.wx = idx;
+      inst = { exports: new WebAssembly.Instance(module, imports).exports, map };
+      this.adopted.set(module, inst);
+    }
+    const f = inst.exports[name];
+    blocks.forEach((b, j) => {
+      const idx = this.slot();
+      inst.map[ids[j]!] = idx;
+      this.place(b, idx, f);
     });
   }
 

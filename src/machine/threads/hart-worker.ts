@@ -17,7 +17,7 @@
  * - Device registers (MMIO) are served by the main thread (mmio-mailbox.ts), where the devices,
  *   the timers and the control socket stay: a guest spinning on every hart never blocks them.
  */
-import { parentPort, workerData } from "node:worker_threads";
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { SPIN, THREADS } from "../../cpu/isa/threaded.js";
 import { CodeCache, runHart } from "../../cpu/engine/exec.js";
 import { Hart, HartState, type HartHost } from "../../cpu/hart/hart.js";
@@ -27,6 +27,7 @@ import type { SavedState } from "../../snapshot/state.js";
 import { Clock } from "../clock.js";
 import { GuestRam } from "../memory.js";
 import { Sbi } from "../sbi.js";
+import { CodeShare } from "./code-share.js";
 import { CodeSync } from "./code-sync.js";
 import { HartSlots, REQ_CODE, REQ_START, REQ_SYNC, REQ_TLB } from "./hart-slots.js";
 import { allReady, MailboxBus } from "./mmio-mailbox.js";
@@ -52,6 +53,10 @@ export interface HartThreadInit {
   saved: SavedState;
   /** `corral run --profile`: post each slice's sample (samples.ts). */
   profile: boolean;
+  /** A port to each other hart's thread, for compiled code (code-share.ts). */
+  codePorts: MessagePort[];
+  /** Blocks each hart adopted from another (code-share.ts), by hart: this hart writes its own. */
+  shared: Float64Array;
 }
 
 /** Messages to the machine's thread. */
@@ -113,6 +118,7 @@ cache.codeBit = 1 << d.hartId;
 cache.protectElsewhere = (page) => {
   for (const s of slots) if (s !== me) s.protectCodePage(page);
 };
+const share = process.env["CORRAL_SHARE_CODE"] === "0" ? null : new CodeShare(d.codePorts, cache, h);
 
 /** Serve the requests other harts left; `fid` 0 or more: also this hart's own RFENCE (SBI 8). */
 function serve(fid: number): void {
@@ -192,6 +198,10 @@ function loop(): void {
         continue;
       }
       h.sleeping = false;
+    }
+    if (share !== null) {
+      share.poll();
+      d.shared[d.hartId] = share.adoptedBlocks;
     }
     h.irqCheck = true;
     h.yieldNow = false;

@@ -3,7 +3,7 @@
  * worker_thread per hart, the MMIO mailboxes served and the devices' timers polled here, on the
  * VM process's main thread, which stays free for the control socket and signals.
  */
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { Hart, PhysBus } from "../../cpu/hart/hart.js";
 import type { Clock } from "../clock.js";
 import type { GuestRam } from "../memory.js";
@@ -41,6 +41,8 @@ export class HartThreads {
   private timer: NodeJS.Timeout | null = null;
   /** The machine clock's origin, shared with the harts' threads (it moves when a pause ends). */
   private readonly origin = new BigInt64Array(new SharedArrayBuffer(8));
+  /** Blocks each hart runs in code another hart compiled (code-share.ts), by hart. */
+  private readonly shared = new Float64Array(new SharedArrayBuffer(8 * 8));
   /** The harts' states of the current pause, by hart, and the pause's waiter. */
   private paused: (SavedState | undefined)[] = [];
   private onPaused: (() => void) | null = null;
@@ -53,6 +55,14 @@ export class HartThreads {
     const sync = new CodeSync(m.ram.codePages, this.slots);
     // A device's DMA into a page some hart has code from.
     m.ram.onCodeWrite = (page) => sync.written(page, -1);
+    // A port between every two harts' threads, for the batches each compiles (code-share.ts).
+    const ports: MessagePort[][] = m.harts.map(() => []);
+    for (let i = 0; i < cpus; i++)
+      for (let j = i + 1; j < cpus; j++) {
+        const { port1, port2 } = new MessageChannel();
+        ports[i]!.push(port1);
+        ports[j]!.push(port2);
+      }
     const mailbox = mailboxBuffer(cpus);
     this.server = new MailboxServer(mailbox, cpus, m.bus, () => this.pollTimers());
     m.harts.forEach((h, i) => {
@@ -72,8 +82,13 @@ export class HartThreads {
         sbi: m.sbi !== null,
         saved: h.saveState(),
         profile: m.sampler !== null,
+        codePorts: ports[i]!,
+        shared: this.shared,
       };
-      const w = new Worker(new URL("./hart-worker.js", import.meta.url), { workerData: init });
+      const w = new Worker(new URL("./hart-worker.js", import.meta.url), {
+        workerData: init,
+        transferList: ports[i]!,
+      });
       w.on("message", (msg: HartThreadMessage) => this.message(msg));
       w.on("error", (e) => m.finish({ kind: "fault", message: e.stack ?? e.message }));
       this.workers.push(w);
@@ -142,6 +157,11 @@ export class HartThreads {
   /** Of those, the instructions each hart retired in compiled code, by hart. */
   retiredCompiled(): number[] {
     return this.slots.map((s) => s.retiredCompiled);
+  }
+
+  /** Of the blocks each hart compiled or took, those it took from another hart's thread (code-share.ts). */
+  adoptedBlocks(): number[] {
+    return this.slots.map((_, i) => this.shared[i]!);
   }
 
   /** End every hart's thread (they may be spinning in guest code: terminate interrupts that). */

@@ -2,7 +2,18 @@
 // trap vector itself faults) can still be stopped, as Ctrl-A X and the signal handlers do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { T0, T1, VIRT_UART0_BASE, asm } from "../devices/bare-metal.testkit.js";
+import {
+  S0,
+  S1,
+  T0,
+  T1,
+  T2,
+  VIRT_CLINT_BASE,
+  VIRT_TEST_BASE,
+  VIRT_UART0_BASE,
+  asm,
+} from "../devices/bare-metal.testkit.js";
+import { I, J, R } from "../cpu/isa/encode.testkit.js";
 import { Exc } from "../cpu/isa/defs.js";
 import { buildMachine } from "./builder.js";
 
@@ -77,3 +88,44 @@ test("serveHost: an answer settled during a slice is seen before the guest runs 
   // Without it the answer waits for the next yield, a whole slice of the spin loop or more.
   assert.ok((await retiredBeforeAnswer(false)) > 1000);
 });
+
+test(
+  "a lone hart spinning in compiled code, its slices grown past 20,000, still takes its timer interrupt",
+  { timeout: 120_000 },
+  async () => {
+    // mtvec = the handler; mtimecmp = mtime + 10 ms (the CLINT at 10 MHz); MTIE and MIE on; count in
+    // s1 in a loop of one block (compiled once hot, then run in slices of up to 320,000). The
+    // handler writes the test finisher's pass code: the run ends only if the interrupt is taken.
+    const HANDLER = 72;
+    const prog = [
+      asm.auipc(T0, 0),
+      asm.addi(T0, T0, HANDLER),
+      0x30529073, // csrw mtvec, t0
+      ...asm.li(T1, VIRT_CLINT_BASE + 0xbff8), // mtime
+      asm.lw(T2, T1, 0),
+      ...asm.li(S0, 100_000),
+      R(0, S0, T2, 0, T2, 0x33), // add t2, t2, s0
+      ...asm.li(T1, VIRT_CLINT_BASE + 0x4000), // hart 0's mtimecmp
+      asm.sw(0, T1, 4),
+      asm.sw(T2, T1, 0),
+      asm.addi(T1, 0, 0x80), // MTIE
+      I(0x304, T1, 2, 0, 0x73), // csrrs x0, mie, t1
+      I(0x300, 8, 6, 0, 0x73), // csrrsi x0, mstatus, MIE
+      asm.addi(S1, S1, 1), // 64: loop
+      J(-4, 0),
+      ...asm.li(T0, VIRT_TEST_BASE), // 72: the handler
+      ...asm.li(T1, 0x5555),
+      asm.sw(T1, T0, 0),
+      asm.spin,
+    ];
+    assert.equal(prog.indexOf(asm.addi(S1, S1, 1)) * 4, 64);
+    const m = machineOf(prog);
+    assert.deepEqual(await m.run(), { kind: "poweroff", code: 0 });
+    const h = m.harts[0]!;
+    // The machine timer interrupt (privileged spec 3.1.15: interrupt 7).
+    assert.equal(h.mcause, 7);
+    assert.equal(h.mcauseInt, true);
+    assert.ok(h.x[2 * S1]! > 0, "the loop ran");
+    m.close();
+  },
+);

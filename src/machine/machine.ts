@@ -48,6 +48,23 @@ const SLICE = 20_000;
  * a round stays near YIELD_MS, and grows it back once the code is hot.
  */
 const MIN_SLICE = 500;
+/**
+ * The most a slice grows to: one hart alone, running compiled code at 500 MIPS or more (a hot loop,
+ * not boot's mix of compiled and cold code: growing there measured 1.07x boot CPU), no timer
+ * deadline nearer.
+ * Between slices the loop reads the clock three or four times, polls the timers and checks for a
+ * yield, in baseline code for the first hundred milliseconds or so (V8 optimizes the async run()
+ * late); at SLICE that was about 4 % of a CPU-bound program's emulation (docs/benchmarks.md,
+ * "cpuloop"). A long slice still interprets at most SLICE instructions (runHart's `slow`), so cold
+ * code ends it as early as a slice of SLICE would end.
+ */
+const LONG_SLICE = 320_000;
+/** A round shorter than this (host ms) lets a lone hart's slice grow past SLICE. */
+const QUICK_MS = 0.5;
+/** Instructions per host ms a round must reach to grow (500 MIPS: compiled loops, not boot's mix). */
+const FAST_RATE = 500_000;
+/** A long slice's round over this (host ms) goes back to SLICE. */
+const LONG_MS = 1;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
 /** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
@@ -188,6 +205,8 @@ export class Machine implements HartHost {
           continue;
         }
         let ran = 0;
+        const budget = this.sliceFor();
+        const before = this.retired;
         const roundStart = performance.now();
         for (const h of this.harts) {
           if (h.state !== HartState.Started) continue;
@@ -198,14 +217,14 @@ export class Machine implements HartHost {
           }
           // A PAUSE ends the hart's slice, not its next one (ops-sys.ts pause).
           h.yieldNow = false;
-          const n = runHart(h, this.cache, this.slice);
+          const n = runHart(h, this.cache, budget, SLICE);
           this.retired += n;
           if (this.sampler !== null) this.sampler(h, n);
           ran++;
           if (this.exitReason !== null || this.hostDue) break;
         }
         if (ran > 1) for (const h of this.harts) h.reservation = -1;
-        if (ran > 0) this.adaptSlice(performance.now() - roundStart);
+        if (ran > 0) this.adaptSlice(performance.now() - roundStart, this.retired - before);
         if (this.hostDue && this.exitReason === null) {
           this.hostDue = false;
           for (const h of this.harts) h.yieldNow = false;
@@ -297,10 +316,30 @@ export class Machine implements HartHost {
 
   /** Instructions per hart per round: SLICE, less while a round takes much longer than YIELD_MS. */
   private slice = SLICE;
-  private adaptSlice(ms: number): void {
-    if (ms > 2 * YIELD_MS) this.slice = Math.max(MIN_SLICE, this.slice >> 1);
+  /** Instructions per host ms in the last round (for sliceFor's deadline bound). */
+  private rate = 0;
+  private adaptSlice(ms: number, retired: number): void {
+    this.rate = retired / Math.max(ms, 1e-3);
+    if (ms > 2 * YIELD_MS) this.slice = Math.max(MIN_SLICE, Math.min(SLICE, this.slice) >> 1);
+    else if (this.slice > SLICE && ms > LONG_MS) this.slice = SLICE;
     else if (ms < YIELD_MS / 2 && this.slice < SLICE) this.slice = Math.min(SLICE, this.slice << 1);
+    // One hart only: several take turns at SLICE (an IPI's target runs in the next round), and a
+    // profile samples once a slice.
+    else if (this.harts.length > 1 || this.sampler !== null) this.slice = Math.min(SLICE, this.slice);
+    else if (ms < QUICK_MS && this.rate >= FAST_RATE && this.slice < LONG_SLICE) this.slice <<= 1;
   }
+  /**
+   * This round's budget: the slice, past SLICE only as far as the next timer deadline (the clock
+   * read now) at the last round's speed, so that a timer interrupt is seen about as early as after
+   * a slice of SLICE.
+   */
+  private sliceFor(): number {
+    if (this.slice <= SLICE || this.deadline === Infinity) return this.slice;
+    const ms = this.clock.msUntil(this.deadline);
+    return Math.max(SLICE, Math.min(this.slice, Math.floor(ms * this.rate)));
+  }
+  /** The next timer deadline pollTimers found. */
+  private deadline = Infinity;
 
   /** What the machine itself keeps beyond harts and devices: the guest's clock. */
   saveState(): { ticks: number; retired: number } {
@@ -320,6 +359,7 @@ export class Machine implements HartHost {
       h.updateTimer(now);
       if (h.stimecmp > now && h.stimecmp < next) next = h.stimecmp;
     }
+    this.deadline = next;
     return next;
   }
 

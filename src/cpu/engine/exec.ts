@@ -477,8 +477,13 @@ const NEXT_ENTRY: Entry = [K.NEXT, 0, 0, 0, 0, 0];
  * RAM, an illegal instruction) traps again at once, forever, and must still hand the thread back
  * to the machine's loop, which serves signals, the console's Ctrl-A X and the control socket
  * between slices.
+ *
+ * `slow` bounds what the slice may spend outside compiled code: it ends once it has interpreted
+ * that many instructions or taken that many traps, whatever is left of `budget`. The machine's
+ * loop gives a hart running compiled code a long budget (Machine.sliceFor); cold code then ends
+ * the slice as soon as a slice of `slow` instructions would have.
  */
-export function runHart(h: Hart, cache: CodeCache, budget: number): number {
+export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget): number {
   let done = 0;
   let b: Block | null = null;
   // The block that ran last, if it may link to its successor, and the virtual pc it started at.
@@ -524,6 +529,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
           const n = interpret(h, cache.tables.t, b.tbase, b.count, b.called);
           done += n;
           h.instret += n;
+          if ((slow -= n) <= 0) budget = done;
         }
         // After compiled wasm code the hart may be several chained blocks further on (WasmTier).
         prev = b.linkable && b.wx < 0 ? b : null;
@@ -547,6 +553,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number): number {
       }
       b = null;
       h.enterTrap(h.trapCause, h.trapTval, false);
+      if (--slow <= 0) budget = done;
     }
   }
 }

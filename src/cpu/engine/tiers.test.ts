@@ -544,6 +544,52 @@ test("trim drops every block, compiled ones too, and the guest runs on unchanged
   assert.equal(m.ram.view.getInt32(DATA, true), 120);
 });
 
+test("runHart's slow bound: a long slice ends after that many instructions interpreted or traps taken, compiled code runs on", () => {
+  //  0: addi x11, x0, 2000
+  //  4: loop: addi x10, x10, 3
+  //  8: sd x10, 0(x5)
+  // 12: addi x11, x11, -1
+  // 16: bne x11, x0, loop
+  // 20: j .
+  const prog = [
+    I(2000, 0, 0, 11, 0x13),
+    I(3, 10, 0, 10, 0x13),
+    S(0, 10, 5, 3),
+    I(-1, 11, 0, 11, 0x13),
+    B(-12, 0, 11, 1),
+    J(0, 0),
+  ];
+  const regs = new Int32Array(66);
+  regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
+  const { m, h, start } = loaded(prog, regs);
+  const cache = new CodeCache(m.ram, () => m.harts);
+  // Interpreted (the loop's block runs far below the threshold here): each slice of a budget of a
+  // million ends once 50 instructions were interpreted, within the block that crossed 50.
+  let retired = 0;
+  for (let i = 0; i < 20; i++) {
+    const n = runHart(h, cache, 1_000_000, 50);
+    assert.ok(n >= 50 && n < 50 + 4, `a slice of ${n} instructions`);
+    retired += n;
+  }
+  // The loop's block compiled (forced) by whichever tier compiles here: the rest of its 2,000
+  // rounds run in one slice whose interpreted part (the first block run, the final `j .`) still
+  // ends it at 50.
+  const loop = cache.lookup(h);
+  cache.compile(loop);
+  if (cache.wasm) cache.wasm.flush();
+  assert.ok(loop.wx >= 0 || loop.run !== null, "the loop's block is compiled");
+  const n = runHart(h, cache, 1_000_000, 50);
+  assert.ok(n > 1 + 4 * 2000 - retired, `the compiled loop ran on: ${n}`);
+  assert.ok(n < 1 + 4 * 2000 - retired + 50 + 4, `then the slice ended: ${n}`);
+  assert.equal(h.pc - start, 20);
+  assert.equal(h.x[2 * 10], 6000);
+  assert.equal(m.ram.view.getInt32(DATA, true), 6000);
+  // Traps that make no progress (mtvec at 0, where no RAM is: every fetch faults) count too.
+  h.mtvec = 0;
+  h.pc = 0;
+  assert.equal(runHart(h, cache, 1_000_000, 30), 0);
+});
+
 test("every tier counts the instructions of superblocks left early at a taken branch", () => {
   //  0: addi x11, x0, 10
   //  4: loop: andi x12, x11, 1

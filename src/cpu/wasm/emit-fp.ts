@@ -197,6 +197,8 @@ export class FpEmitter extends ExtEmitter {
   override forget(): void {
     super.forget();
     this.fsOn = this.fsDirty = this.modeKnown = false;
+    // After a closure (Emitter.call): it may have cleared fflags, changed frm or turned FS off.
+    this.c.i64(0).set(this.local(F.FAST));
   }
 
   /**
@@ -208,10 +210,15 @@ export class FpEmitter extends ExtEmitter {
   private mode(): void {
     if (this.modeKnown) return;
     const c = this.c;
+    // FAST once found stays so until a closure that may write fcsr or mstatus (forget zeroes it):
+    // FP ops only set flags and dirty FS. So a looping block's later passes, and a region's later
+    // members, skip the three loads. Locals start at zero on every entry to the function.
+    c.get(this.local(F.FAST)).op(Op.I64Eqz).open(Op.If, Hint.Unlikely);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I64ExtendI32U).set(this.local(F.RNE));
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32And).op(Op.I32And);
     c.get(this.local(F.RNE)).op(Op.I32WrapI64).op(Op.I32And).op(Op.I64ExtendI32U).set(this.local(F.FAST));
+    c.op(Op.End);
     this.modeKnown = true;
   }
   private fast(): void {
@@ -313,7 +320,9 @@ export class FpEmitter extends ExtEmitter {
       },
       () => {
         this.slow(k, dirtyBefore);
-        c.get(L.HB).mem(Op.I64Load, 3, HartArea.x + 4 * fd).set(L.V);
+        c.get(L.HB)
+          .mem(Op.I64Load, 3, HartArea.x + 4 * fd)
+          .set(L.V);
       },
     );
     this.setReg(fd, () => void c.get(L.V));

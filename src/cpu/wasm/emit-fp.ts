@@ -26,7 +26,7 @@
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
-import { Hint, Op } from "./encoder.js";
+import { type Code, Hint, Op } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
 import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
@@ -55,6 +55,17 @@ const TWO_M480 = 2 ** -480;
 const TWO_P480 = 2 ** 480;
 const TWO_P1000 = 2 ** 1000;
 const MIN_NORMAL_D = 2 ** -1022;
+/** Bits of 2^-1022 (the least normal double) and of +infinity (IEEE 754 binary64). */
+const MIN_NORMAL_BITS = 1n << 52n;
+const INF_BITS = 0x7ffn << 52n;
+/** Push an i64 constant beyond Code.i64's safe integers (V8 folds the shift and or). */
+function i64Big(c: Code, v: bigint): void {
+  c.i64(Number(v >> 32n))
+    .i64(32)
+    .op(Op.I64Shl)
+    .i64(Number(v & 0xffffffffn))
+    .op(Op.I64Or);
+}
 /** The fused multiply-add opcodes (FMADD, FMSUB, FNMSUB, FNMADD: kind 0..3 by (opcode - 0x43) >> 2). */
 const OP_FMADD = 0x43;
 const OP_FNMADD = 0x4f;
@@ -97,6 +108,14 @@ const enum F {
  */
 export const fpair = (r: number): number => FPAIRS + 2 * r;
 const FPAIRS = (HartArea.f - HartArea.x) / 4;
+
+/**
+ * The TLB an F/D load or store of kind `kind` goes through (emit.ts cachedBases gives its base
+ * register a page cache, as for integer accesses), or null for any other kind.
+ */
+export function fpAccessTlb(kind: number): L.RT | L.WT | null {
+  return kind === K.FLW || kind === K.FLD ? L.RT : kind === K.FSW || kind === K.FSD ? L.WT : null;
+}
 
 /** The fields of an OP-FP word this file handles, or null (the closure runs it). */
 interface FpOp {
@@ -178,6 +197,8 @@ export class FpEmitter extends ExtEmitter {
   override forget(): void {
     super.forget();
     this.fsOn = this.fsDirty = this.modeKnown = false;
+    // After a closure (Emitter.call): it may have cleared fflags, changed frm or turned FS off.
+    this.c.i64(0).set(this.local(F.FAST));
   }
 
   /**
@@ -189,10 +210,15 @@ export class FpEmitter extends ExtEmitter {
   private mode(): void {
     if (this.modeKnown) return;
     const c = this.c;
+    // FAST once found stays so until a closure that may write fcsr or mstatus (forget zeroes it):
+    // FP ops only set flags and dirty FS. So a looping block's later passes, and a region's later
+    // members, skip the three loads. Locals start at zero on every entry to the function.
+    c.get(this.local(F.FAST)).op(Op.I64Eqz).open(Op.If, Hint.Unlikely);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I64ExtendI32U).set(this.local(F.RNE));
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32And).op(Op.I32And);
     c.get(this.local(F.RNE)).op(Op.I32WrapI64).op(Op.I32And).op(Op.I64ExtendI32U).set(this.local(F.FAST));
+    c.op(Op.End);
     this.modeKnown = true;
   }
   private fast(): void {
@@ -266,42 +292,75 @@ export class FpEmitter extends ExtEmitter {
         .set(this.local(xd));
   }
 
-  /** FLW/FLD (f register pair `d`) from rs1 + imm: the TLB fast path, a single NaN-boxed. */
+  /**
+   * FLW/FLD (f register pair `d`) from rs1 + imm, a single NaN-boxed: through the base register's
+   * page cache or the TLB (Emitter.access, as integer loads); a miss runs the closure, which also
+   * raises the access's exception. FS is tested first (once a pass: fsOn), as the closure does.
+   */
   private fpLoad(double: boolean, d: number, a: number, imm: number, k: number): void {
     const c = this.c;
     const fd = fpair(d / 2);
     this.touch(a);
     const dirtyBefore = new Set(this.dirty);
-    this.probe(a, imm, double ? 8 : 4, L.RT);
-    this.enabled(false);
-    c.op(Op.I32And).open(Op.If, Hint.Likely);
-    this.setReg(fd, () => {
-      this.ramAddr();
-      if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
-      else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
-    });
-    this.markDirty();
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore, fd);
-    c.op(Op.End);
+    const checked = !this.fsOn;
+    if (checked) {
+      this.enabled(false);
+      c.open(Op.If, Hint.Likely);
+    }
+    this.access(
+      a,
+      imm,
+      double ? 8 : 4,
+      L.RT,
+      () => {
+        if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
+        else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
+        c.set(L.V);
+        this.markDirty();
+      },
+      () => {
+        this.slow(k, dirtyBefore);
+        c.get(L.HB)
+          .mem(Op.I64Load, 3, HartArea.x + 4 * fd)
+          .set(L.V);
+      },
+    );
+    this.setReg(fd, () => void c.get(L.V));
+    if (checked) {
+      c.op(Op.Else);
+      this.slow(k, dirtyBefore, fd);
+      c.op(Op.End);
+    }
   }
 
-  /** FSW/FSD of f register pair `b` to rs1 + imm (FS unchanged, as the closure leaves it). */
+  /** FSW/FSD of f register pair `b` to rs1 + imm, as fpLoad (FS unchanged, as the closure leaves it). */
   private fpStore(double: boolean, a: number, b: number, imm: number, k: number): void {
     const c = this.c;
     const fb = fpair(b / 2);
     this.touch(a);
     this.touch(fb);
     const dirtyBefore = new Set(this.dirty);
-    this.probe(a, imm, double ? 8 : 4, L.WT);
-    this.enabled(false);
-    c.op(Op.I32And).open(Op.If, Hint.Likely);
-    this.ramAddr();
-    this.reg(fb);
-    c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore);
-    c.op(Op.End);
+    const checked = !this.fsOn;
+    if (checked) {
+      this.enabled(false);
+      c.open(Op.If, Hint.Likely);
+    }
+    this.access(
+      a,
+      imm,
+      double ? 8 : 4,
+      L.WT,
+      () => {
+        this.reg(fb);
+        c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
+      },
+      () => this.slow(k, dirtyBefore),
+    );
+    if (checked) {
+      c.op(Op.Else);
+      this.slow(k, dirtyBefore);
+      c.op(Op.End);
+    }
   }
 
   private fget(l: F): void {
@@ -486,6 +545,23 @@ export class FpEmitter extends ExtEmitter {
     });
   }
 
+  /**
+   * OFF = R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess is
+   * detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
+   * NaN): one unsigned range test on R's magnitude bits. Else, off the hot path, OFF =
+   * `exactZero` (an i32: R is a zero the operation gives exactly, raising no flag).
+   */
+  private fastNormal(exactZero: () => void): void {
+    const c = this.c;
+    c.get(this.local(F.R)).i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // |R|'s bits
+    c.i64(Number(MIN_NORMAL_BITS + 1n)).op(Op.I64Sub);
+    i64Big(c, INF_BITS - MIN_NORMAL_BITS - 1n);
+    c.op(Op.I64LtU).tee(L.OFF).op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
+    exactZero();
+    c.set(L.OFF);
+    c.op(Op.End);
+  }
+
   /** Push i32: |l| in [2^-480, 2^480] or l is zero (fast.ts inWindow; false for NaN). */
   private inWindow(l: F): void {
     const c = this.c;
@@ -568,13 +644,6 @@ export class FpEmitter extends ExtEmitter {
       this.fget(F.R);
       c.op(Op.F64Abs);
     };
-    /** Push i32: MIN_NORMAL < |R| < inf (a normal result: no overflow, no underflow, not NaN). */
-    const normal = (): void => {
-      rAbs();
-      c.f64(MIN_NORMAL_D).op(Op.F64Gt);
-      rAbs();
-      c.f64(Infinity).op(Op.F64Lt).op(Op.I32And);
-    };
     const isZero = (l: F): void => {
       this.fget(l);
       c.f64(0).op(Op.F64Eq);
@@ -596,29 +665,30 @@ export class FpEmitter extends ExtEmitter {
     switch (f5) {
       case F_ADD:
       case F_SUB:
-        rAbs();
-        c.f64(Infinity).op(Op.F64Lt);
+        this.fget(F.R);
+        c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).set(L.OFF);
         break;
       case F_MUL:
-        normal();
-        rAbs();
-        c.f64(Infinity).op(Op.F64Lt);
-        isZero(F.A);
-        isZero(F.B);
-        c.op(Op.I32Or).op(Op.I32And).op(Op.I32Or);
+        this.fastNormal(() => {
+          this.fget(F.R);
+          c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt);
+          isZero(F.A);
+          isZero(F.B);
+          c.op(Op.I32Or).op(Op.I32And);
+        });
         break;
       case F_DIV:
-        normal();
-        isZero(F.R);
-        isZero(F.A);
-        c.op(Op.I32And).op(Op.I32Or);
+        this.fastNormal(() => {
+          isZero(F.R);
+          isZero(F.A);
+          c.op(Op.I32And);
+        });
         break;
       default:
         this.fget(F.R);
         this.fget(F.R);
-        c.op(Op.F64Eq);
+        c.op(Op.F64Eq).set(L.OFF);
     }
-    c.set(L.OFF);
     c.op(Op.Else);
     // Otherwise fpu/fast.ts's windows, where its error terms are exact, and IDX: inexact.
     switch (f5) {
@@ -764,18 +834,16 @@ export class FpEmitter extends ExtEmitter {
       }
       c.op(SIMD, ...F64X2_RELAXED_MADD).op(SIMD, F64X2_EXTRACT_LANE, 0);
       this.fset(F.R);
-      this.fget(F.R);
-      c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
-      this.fget(F.R);
-      c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).op(Op.I32And);
-      this.fget(F.R);
-      c.f64(0).op(Op.F64Eq);
-      this.fget(F.A);
-      c.f64(0).op(Op.F64Eq);
-      this.fget(F.B);
-      c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
-      this.fget(F.C);
-      c.f64(0).op(Op.F64Eq).op(Op.I32And).op(Op.I32Or).set(L.OFF);
+      this.fastNormal(() => {
+        this.fget(F.R);
+        c.f64(0).op(Op.F64Eq);
+        this.fget(F.A);
+        c.f64(0).op(Op.F64Eq);
+        this.fget(F.B);
+        c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
+        this.fget(F.C);
+        c.f64(0).op(Op.F64Eq).op(Op.I32And);
+      });
       c.i32(0).set(L.IDX);
       c.op(Op.Else);
     }

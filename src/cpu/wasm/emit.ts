@@ -25,7 +25,7 @@ import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput
 import { Code, Hint, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
-import { FpEmitter, fpHeld, fpIntRegs } from "./emit-fp.js";
+import { FpEmitter, fpAccessTlb, fpHeld, fpIntRegs } from "./emit-fp.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** Loads by kind: the fast-path opcode, and how the slow path's int32 becomes the value. */
@@ -407,7 +407,13 @@ function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
   for (const b of bs)
     for (let k = 0; k < b.count; k++) {
       const [kind, , a] = entryAt(b.code, k);
-      const tags = LOADS[kind] !== undefined ? L.RT : STORES[kind] !== undefined && !THREADS.on ? L.WT : null;
+      const fp = fpAccessTlb(kind);
+      const tags =
+        LOADS[kind] !== undefined || fp === L.RT
+          ? L.RT
+          : (STORES[kind] !== undefined || fp === L.WT) && !THREADS.on
+            ? L.WT
+            : null;
       if (tags === null) continue;
       const key = tags === L.WT ? -1 - a : a;
       uses.set(key, (uses.get(key) ?? 0) + 1);

@@ -20,6 +20,7 @@ import type { CheckedSnapshot } from "../snapshot/restore.js";
 import type { VmSpec } from "./spec.js";
 import {
   DAEMON_MARKER,
+  vmProcessEnv,
   VM_FILES,
   checkName,
   claimName,
@@ -163,7 +164,7 @@ function spawnDaemon(name: string, cfg: DaemonConfig, logPath: string): number {
       {
         detached: true,
         stdio: ["ignore", log, log],
-        env: { ...process.env, CORRAL_HOME: cfg.home },
+        env: vmProcessEnv(cfg.home),
       },
     );
     child.unref();

@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { corralHome } from "../image/cache.js";
 import { entryFile } from "../entry.js";
 import { VmError } from "./errors.js";
-import { DAEMON_MARKER } from "./state.js";
+import { DAEMON_MARKER, vmProcessEnv } from "./state.js";
 import type { DaemonConfig } from "./daemon.js";
 
 /** argv[1] of a pool process (after DAEMON_MARKER): `daemon.js corral-vm-daemon --pool ID`. */
@@ -118,7 +118,7 @@ function spawnMember(home: string, cfg: PoolConfig, nodeFlags: readonly string[]
   const child = spawn(process.execPath, [...nodeFlags, script, DAEMON_MARKER, POOL_ARG, id, cfg.warm ?? ""], {
     detached: true,
     stdio: "ignore",
-    env: { ...process.env, CORRAL_HOME: home },
+    env: vmProcessEnv(home),
   });
   child.unref();
   if (child.pid === undefined) throw new VmError("VM_START_FAILED", "could not start a pool process");

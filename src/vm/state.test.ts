@@ -17,6 +17,7 @@ import {
   requireVm,
   vmActivity,
   vmDir,
+  vmProcessEnv,
 } from "./state.js";
 
 const home = mkdtempSync(join(tmpdir(), "corral-vmstate-"));
@@ -89,4 +90,12 @@ test("a crash is recorded as how the VM ended; rm refuses a VM being started and
   assert.throws(() => removeVm("starting", home), { code: "VM_RUNNING" });
   assert.equal(existsSync(join(vmDir("starting", home), VM_FILES.record)), true, "the claim stays");
   assert.throws(() => removeVm("never", home), { code: "VM_NOT_FOUND" });
+});
+
+test("a VM process's environment: CORRAL_HOME set, NODE_EXTRA_CA_CERTS left out, the caller's untouched", () => {
+  const caller = { PATH: "/usr/bin", NODE_EXTRA_CA_CERTS: "/etc/ssl/certs/ca-certificates.crt", CORRAL_HOME: "/old" };
+  const env = vmProcessEnv("/new", caller);
+  assert.deepEqual(env, { PATH: "/usr/bin", CORRAL_HOME: "/new" });
+  assert.equal(caller.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt");
+  assert.equal(caller.CORRAL_HOME, "/old");
 });

@@ -37,6 +37,18 @@ export interface VmExit extends VmRecord {
 /** The VM process's argv carries this marker, so a reused pid is not mistaken for a VM. */
 export const DAEMON_MARKER = "corral-vm-daemon";
 
+/**
+ * The environment a VM or pool process starts with: the caller's, CORRAL_HOME set, without
+ * NODE_EXTRA_CA_CERTS. Node reads and parses that bundle while it starts, before any of Corral
+ * runs (about 40 ms a process on these machines, whose environment points it at the system's
+ * 225 KB bundle: docs/benchmarks.md, "VM processes start without the extra CA bundle"), and a VM
+ * process never opens a TLS connection of its own.
+ */
+export function vmProcessEnv(home: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _unused, ...rest } = env;
+  return { ...rest, CORRAL_HOME: home };
+}
+
 export function vmsRoot(home = corralHome()): string {
   return join(home, "vms");
 }

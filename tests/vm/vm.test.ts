@@ -27,9 +27,12 @@ function corral(args: string[], input?: string): { status: number | null; stdout
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function corralAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function corralAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CORRAL, ...args]);
+    const p = spawn(process.execPath, [CORRAL, ...args], { env });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
@@ -61,8 +64,14 @@ function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
 }
 
+/** The CLI VM's caller has an extra CA bundle set, as the machines this runs on do (vmProcessEnv). */
+const CA_BUNDLE = process.env["NODE_EXTRA_CA_CERTS"] ?? "/etc/ssl/certs/ca-certificates.crt";
+
 before(async () => {
-  const cli = corralAsync(["run", "-d", "--name", A, "--memory", "512M"]);
+  const cli = corralAsync(["run", "-d", "--name", A, "--memory", "512M"], {
+    ...process.env,
+    NODE_EXTRA_CA_CERTS: CA_BUNDLE,
+  });
   apiVm = await Corral.start({ name: B, memory: "256M" });
   const r = await cli;
   assert.equal(r.status, 0, r.stderr);
@@ -84,6 +93,16 @@ test("ps lists both VMs as running with their sizes", () => {
   assert.ok(row, r.stdout);
   assert.match(row, new RegExp(`^${A}\\s+${daemonPid(A)}\\s+1\\s+512M\\s+running\\s+\\d+[smh]$`));
   assert.ok(Corral.list().some((v) => v.name === B && v.memory === 256 * 2 ** 20));
+});
+
+test("the VM process starts without the caller's NODE_EXTRA_CA_CERTS, with its CORRAL_HOME", () => {
+  const env = readFileSync(`/proc/${daemonPid(A)}/environ`, "utf8").split("\0");
+  assert.ok(!env.some((e) => e.startsWith("NODE_EXTRA_CA_CERTS=")), "the bundle is not read again");
+  assert.ok(env.some((e) => e.startsWith("CORRAL_HOME=")));
+  assert.ok(
+    env.some((e) => e.startsWith("PATH=")),
+    "the rest of the environment is kept",
+  );
 });
 
 test("exec: stdout and stderr apart, the exit status, argv without shell parsing", () => {

@@ -8,7 +8,7 @@ import type { Hart, PhysBus } from "../../cpu/hart/hart.js";
 import type { Clock } from "../clock.js";
 import type { GuestRam } from "../memory.js";
 import type { MachineExit } from "../machine.js";
-import { HartArea } from "../../cpu/wasm/layout.js";
+import { HART_SLOTS, HartArea } from "../../cpu/wasm/layout.js";
 import type { SavedState } from "../../snapshot/state.js";
 import { CodeSync } from "./code-sync.js";
 import { HartSlots } from "./hart-slots.js";
@@ -42,7 +42,7 @@ export class HartThreads {
   /** The machine clock's origin, shared with the harts' threads (it moves when a pause ends). */
   private readonly origin = new BigInt64Array(new SharedArrayBuffer(8));
   /** Blocks each hart runs in code another hart compiled (code-share.ts), by hart. */
-  private readonly shared = new Float64Array(new SharedArrayBuffer(8 * 8));
+  private readonly shared = new Float64Array(new SharedArrayBuffer(8 * HART_SLOTS));
   /** The harts' states of the current pause, by hart, and the pause's waiter. */
   private paused: (SavedState | undefined)[] = [];
   private onPaused: (() => void) | null = null;

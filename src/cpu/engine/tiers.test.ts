@@ -502,15 +502,14 @@ test("the interpreter's table space, when full, flushes the code cache and the g
   assert.equal(h.pc - start, 24); // at the final `j .`
 });
 
-test("trim drops every block, compiled ones too, and the guest runs on unchanged (the VM process's trim after boot)", () => {
-  //  0: addi x11, x0, 40
-  //  4: loop: addi x10, x10, 3
-  //  8: sd x10, 0(x5)
-  // 12: addi x11, x11, -1
-  // 16: bne x11, x0, loop
-  // 20: j .
+/**
+ * A loop of `rounds` passes adding 3 to x10 and storing it at DATA, then `j .` at byte 20:
+ *  0: addi x11, x0, rounds; 4: loop: addi x10, x10, 3; 8: sd x10, 0(x5); 12: addi x11, x11, -1;
+ * 16: bne x11, x0, loop; 20: j .
+ */
+function storeLoop(rounds: number): ReturnType<typeof loaded> {
   const prog = [
-    I(40, 0, 0, 11, 0x13),
+    I(rounds, 0, 0, 11, 0x13),
     I(3, 10, 0, 10, 0x13),
     S(0, 10, 5, 3),
     I(-1, 11, 0, 11, 0x13),
@@ -519,7 +518,11 @@ test("trim drops every block, compiled ones too, and the guest runs on unchanged
   ];
   const regs = new Int32Array(66);
   regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
-  const { m, h, start } = loaded(prog, regs);
+  return loaded(prog, regs);
+}
+
+test("trim drops every block, compiled ones too, and the guest runs on unchanged (the VM process's trim after boot)", () => {
+  const { m, h, start } = storeLoop(40);
   const cache = new CodeCache(m.ram, () => m.harts);
   // Twenty rounds of the loop in the interpreter, then its block compiled by whichever tier
   // compiles here (forced: it has not run the default threshold's times).
@@ -545,23 +548,7 @@ test("trim drops every block, compiled ones too, and the guest runs on unchanged
 });
 
 test("runHart's slow bound: a long slice ends after that many instructions interpreted or traps taken, compiled code runs on", () => {
-  //  0: addi x11, x0, 2000
-  //  4: loop: addi x10, x10, 3
-  //  8: sd x10, 0(x5)
-  // 12: addi x11, x11, -1
-  // 16: bne x11, x0, loop
-  // 20: j .
-  const prog = [
-    I(2000, 0, 0, 11, 0x13),
-    I(3, 10, 0, 10, 0x13),
-    S(0, 10, 5, 3),
-    I(-1, 11, 0, 11, 0x13),
-    B(-12, 0, 11, 1),
-    J(0, 0),
-  ];
-  const regs = new Int32Array(66);
-  regs[2 * 5] = (RAM_BASE + DATA) | 0; // x5
-  const { m, h, start } = loaded(prog, regs);
+  const { m, h, start } = storeLoop(2000);
   const cache = new CodeCache(m.ram, () => m.harts);
   // Interpreted (the loop's block runs far below the threshold here): each slice of a budget of a
   // million ends once 50 instructions were interpreted, within the block that crossed 50.

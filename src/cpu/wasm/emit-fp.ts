@@ -302,33 +302,45 @@ export class FpEmitter extends ExtEmitter {
     const fd = fpair(d / 2);
     this.touch(a);
     const dirtyBefore = new Set(this.dirty);
+    this.whenFsOn(k, dirtyBefore, fd, () => {
+      this.access(
+        a,
+        imm,
+        double ? 8 : 4,
+        L.RT,
+        () => {
+          if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
+          else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
+          c.set(L.V);
+          this.markDirty();
+        },
+        () => {
+          this.slow(k, dirtyBefore);
+          c.get(L.HB)
+            .mem(Op.I64Load, 3, HartArea.x + 4 * fd)
+            .set(L.V);
+        },
+      );
+      this.setReg(fd, () => void c.get(L.V));
+    });
+  }
+
+  /**
+   * `body` (an F/D access), where FS is on; else the closure of op `k`, which raises the illegal
+   * instruction exception (privileged spec 3.1.6.6: FS Off). Tested once a pass (fsOn): later
+   * accesses of the pass emit `body` alone. `xd`: the register the closure writes, reloaded.
+   */
+  private whenFsOn(k: number, dirtyBefore: ReadonlySet<number>, xd: number, body: () => void): void {
+    const c = this.c;
     const checked = !this.fsOn;
     if (checked) {
       this.enabled(false);
       c.open(Op.If, Hint.Likely);
     }
-    this.access(
-      a,
-      imm,
-      double ? 8 : 4,
-      L.RT,
-      () => {
-        if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
-        else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
-        c.set(L.V);
-        this.markDirty();
-      },
-      () => {
-        this.slow(k, dirtyBefore);
-        c.get(L.HB)
-          .mem(Op.I64Load, 3, HartArea.x + 4 * fd)
-          .set(L.V);
-      },
-    );
-    this.setReg(fd, () => void c.get(L.V));
+    body();
     if (checked) {
       c.op(Op.Else);
-      this.slow(k, dirtyBefore, fd);
+      this.slow(k, dirtyBefore, xd);
       c.op(Op.End);
     }
   }
@@ -340,27 +352,19 @@ export class FpEmitter extends ExtEmitter {
     this.touch(a);
     this.touch(fb);
     const dirtyBefore = new Set(this.dirty);
-    const checked = !this.fsOn;
-    if (checked) {
-      this.enabled(false);
-      c.open(Op.If, Hint.Likely);
-    }
-    this.access(
-      a,
-      imm,
-      double ? 8 : 4,
-      L.WT,
-      () => {
-        this.reg(fb);
-        c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
-      },
-      () => this.slow(k, dirtyBefore),
+    this.whenFsOn(k, dirtyBefore, 0, () =>
+      this.access(
+        a,
+        imm,
+        double ? 8 : 4,
+        L.WT,
+        () => {
+          this.reg(fb);
+          c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
+        },
+        () => this.slow(k, dirtyBefore),
+      ),
     );
-    if (checked) {
-      c.op(Op.Else);
-      this.slow(k, dirtyBefore);
-      c.op(Op.End);
-    }
   }
 
   private fget(l: F): void {

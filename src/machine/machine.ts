@@ -323,10 +323,10 @@ export class Machine implements HartHost {
     if (ms > 2 * YIELD_MS) this.slice = Math.max(MIN_SLICE, Math.min(SLICE, this.slice) >> 1);
     else if (this.slice > SLICE && ms > LONG_MS) this.slice = SLICE;
     else if (ms < YIELD_MS / 2 && this.slice < SLICE) this.slice = Math.min(SLICE, this.slice << 1);
-    // One hart only: several take turns at SLICE (an IPI's target runs in the next round), and a
-    // profile samples once a slice.
-    else if (this.harts.length > 1 || this.sampler !== null) this.slice = Math.min(SLICE, this.slice);
-    else if (ms < QUICK_MS && this.rate >= FAST_RATE && this.slice < LONG_SLICE) this.slice <<= 1;
+    // Past SLICE for one hart only: several take turns at SLICE (an IPI's target runs in the next
+    // round), and a profile samples once a slice.
+    else if (this.harts.length === 1 && this.sampler === null && ms < QUICK_MS && this.rate >= FAST_RATE)
+      this.slice = Math.min(LONG_SLICE, this.slice << 1);
   }
   /**
    * This round's budget: the slice, past SLICE only as far as the next timer deadline (the clock

@@ -358,7 +358,11 @@ export class CodeCache {
     if (!shared) this.ram.codePages.fill(0);
   }
 
-  /** The live block at RAM offset `off`, built now if missing (its page then holds code); see blockAt. */
+  /**
+   * The live block at RAM offset `off`, built now if missing (its page then holds code), for a
+   * hart whose pc is elsewhere (threads/code-share.ts). `off` must not be a page's last two bytes:
+   * blockAt translates the upper half of an instruction straddling two pages through the hart's pc.
+   */
   blockFor(h: Hart, off: number): Block {
     return this.blockAt(h, off);
   }

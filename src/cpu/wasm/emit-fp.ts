@@ -559,20 +559,46 @@ export class FpEmitter extends ExtEmitter {
   }
 
   /**
-   * OFF = R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess is
-   * detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
-   * NaN): one unsigned range test on R's magnitude bits. Else, off the hot path, OFF =
-   * `exactZero` (an i32: R is a zero the operation gives exactly, raising no flag).
+   * Push i32: R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess
+   * is detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
+   * NaN): one unsigned range test on R's magnitude bits.
    */
-  private fastNormal(exactZero: () => void): void {
+  private isNormal(): void {
     const c = this.c;
     this.fget(F.R);
     c.op(Op.I64ReinterpretF64).i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // |R|'s bits
     c.i64(Number(MIN_NORMAL_BITS + 1n)).op(Op.I64Sub);
     i64Big(c, INF_BITS - MIN_NORMAL_BITS - 1n);
-    c.op(Op.I64LtU).tee(L.OFF).op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
-    exactZero();
-    c.set(L.OFF);
+    c.op(Op.I64LtU);
+  }
+
+  /**
+   * The FAST arm's end (FS Dirty, frm RNE, NX set: an op whose only flag would be NX changes
+   * nothing but rd): f[rd] = R where `keep` (an i32) holds, else, off the hot path, where
+   * `exactZero` (if given: R is a zero the operation gives exactly, raising no flag) holds; else
+   * the closure of op `k`. No OFF or IDX local and no flag or FS write on the hot path (V8 kept
+   * OFF and IDX in stack slots across the op's merges).
+   */
+  private fastKeep(
+    rd: number,
+    k: number,
+    dirtyBefore: ReadonlySet<number>,
+    keep: () => void,
+    exactZero?: () => void,
+  ): void {
+    const c = this.c;
+    keep();
+    c.open(Op.If, Hint.Likely);
+    this.setReg(fpair(rd), () => this.fget(F.R));
+    c.op(Op.Else);
+    if (exactZero) {
+      exactZero();
+      c.open(Op.If);
+      this.setReg(fpair(rd), () => this.fget(F.R));
+      c.op(Op.Else);
+    }
+    this.slow(k, dirtyBefore, fpair(rd));
+    if (exactZero) c.op(Op.End);
     c.op(Op.End);
   }
 
@@ -642,18 +668,6 @@ export class FpEmitter extends ExtEmitter {
     this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
     this.mode();
-    this.enabled(dyn);
-    c.open(Op.If, Hint.Likely);
-    this.freg(rs1);
-    this.fset(F.A);
-    this.freg(rs2);
-    if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
-    this.fset(F.B);
-    const ab = (op: Op): void => {
-      this.fget(F.A);
-      this.fget(F.B);
-      c.op(op);
-    };
     const rAbs = (): void => {
       this.fget(F.R);
       c.op(Op.F64Abs);
@@ -662,49 +676,79 @@ export class FpEmitter extends ExtEmitter {
       this.fget(l);
       c.f64(0).op(Op.F64Eq);
     };
-    // R: wasm's IEEE operation in round-to-nearest-even, RISC-V's value wherever it is not NaN.
-    if (f5 === F_SQRT) {
+    // A, B and R: wasm's IEEE operation in round-to-nearest-even, RISC-V's value wherever it is
+    // not NaN.
+    const value = (): void => {
+      this.freg(rs1);
+      this.fset(F.A);
+      this.freg(rs2);
+      if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
+      this.fset(F.B);
       this.fget(F.A);
-      c.op(Op.F64Sqrt);
-    } else ab(f5 === F_MUL ? Op.F64Mul : f5 === F_DIV ? Op.F64Div : Op.F64Add);
-    this.fset(F.R);
-    c.i32(0).set(L.IDX);
-    // FAST (NX set, FS Dirty): only which results may raise a flag besides NX matters. OFF gets
-    // "the result is R with no other flag" from the result alone: a sum is exact when subnormal
-    // and overflows to infinity; a product or quotient is tiny only below the normal range
-    // (tininess after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or
-    // exactly zero from a zero operand; a square root raises NV exactly when it is NaN.
+      if (f5 === F_SQRT) c.op(Op.F64Sqrt);
+      else {
+        this.fget(F.B);
+        c.op(f5 === F_MUL ? Op.F64Mul : f5 === F_DIV ? Op.F64Div : Op.F64Add);
+      }
+      this.fset(F.R);
+    };
+    // FAST (FS Dirty, frm RNE, NX set; so FS is on and DYN is RNE): only which results may raise
+    // a flag besides NX matters, found from the result alone: a sum is exact when subnormal and
+    // overflows to infinity; a product or quotient is tiny only below the normal range (tininess
+    // after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or exactly zero
+    // from a zero operand; a square root raises NV exactly when it is NaN.
     this.fast();
     c.open(Op.If, Hint.Likely);
+    value();
     switch (f5) {
       case F_ADD:
       case F_SUB:
-        this.fget(F.R);
-        c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).set(L.OFF);
+        this.fastKeep(rd, k, dirtyBefore, () => {
+          rAbs();
+          c.f64(Infinity).op(Op.F64Lt);
+        });
         break;
       case F_MUL:
-        this.fastNormal(() => {
-          this.fget(F.R);
-          c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt);
-          isZero(F.A);
-          isZero(F.B);
-          c.op(Op.I32Or).op(Op.I32And);
-        });
+        this.fastKeep(
+          rd,
+          k,
+          dirtyBefore,
+          () => this.isNormal(),
+          () => {
+            rAbs();
+            c.f64(Infinity).op(Op.F64Lt);
+            isZero(F.A);
+            isZero(F.B);
+            c.op(Op.I32Or).op(Op.I32And);
+          },
+        );
         break;
       case F_DIV:
-        this.fastNormal(() => {
-          isZero(F.R);
-          isZero(F.A);
-          c.op(Op.I32And);
-        });
+        this.fastKeep(
+          rd,
+          k,
+          dirtyBefore,
+          () => this.isNormal(),
+          () => {
+            isZero(F.R);
+            isZero(F.A);
+            c.op(Op.I32And);
+          },
+        );
         break;
       default:
-        this.fget(F.R);
-        this.fget(F.R);
-        c.op(Op.F64Eq).set(L.OFF);
+        this.fastKeep(rd, k, dirtyBefore, () => {
+          this.fget(F.R);
+          this.fget(F.R);
+          c.op(Op.F64Eq);
+        });
     }
     c.op(Op.Else);
-    // Otherwise fpu/fast.ts's windows, where its error terms are exact, and IDX: inexact.
+    // Otherwise FS and frm as the op needs them, fpu/fast.ts's windows, where its error terms
+    // are exact, and IDX: inexact.
+    this.enabled(dyn);
+    c.open(Op.If, Hint.Likely);
+    value();
     switch (f5) {
       case F_ADD:
       case F_SUB:
@@ -779,10 +823,10 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32Or).set(L.IDX);
       }
     }
-    c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
+    c.op(Op.End);
     c.op(Op.End);
   }
 
@@ -826,41 +870,51 @@ export class FpEmitter extends ExtEmitter {
     this.fsrc(rs1, rs2, rs3);
     const dirtyBefore = new Set(this.dirty);
     this.mode();
-    this.enabled(rm === DYN);
-    c.open(Op.If, Hint.Likely);
-    this.freg(rs1);
-    if (kind >= 2) c.op(Op.F64Neg);
-    this.fset(F.A);
-    this.freg(rs2);
-    this.fset(F.B);
-    this.freg(rs3);
-    if (kind === 1 || kind === 3) c.op(Op.F64Neg);
-    this.fset(F.C);
+    const operands = (): void => {
+      this.freg(rs1);
+      if (kind >= 2) c.op(Op.F64Neg);
+      this.fset(F.A);
+      this.freg(rs2);
+      this.fset(F.B);
+      this.freg(rs3);
+      if (kind === 1 || kind === 3) c.op(Op.F64Neg);
+      this.fset(F.C);
+    };
     if (HW_FMA) {
-      // FAST: the host's one-rounding multiply-add (hw-fma.ts) gives the value; only NX may be
-      // raised (already set) where the result is normal, or an exact zero from a zero product
-      // and a zero addend (IEEE 754's sign, as RISC-V's); other results take the closure.
+      // FAST (so FS on and DYN is RNE): the host's one-rounding multiply-add (hw-fma.ts) gives
+      // the value; only NX may be raised (already set) where the result is normal, or an exact
+      // zero from a zero product and a zero addend (IEEE 754's sign, as RISC-V's); other results
+      // take the closure.
       this.fast();
       c.open(Op.If, Hint.Likely);
+      operands();
       for (const l of [F.A, F.B, F.C]) {
         this.fget(l);
         c.op(SIMD, F64X2_SPLAT);
       }
       c.op(SIMD, ...F64X2_RELAXED_MADD).op(SIMD, F64X2_EXTRACT_LANE, 0);
       this.fset(F.R);
-      this.fastNormal(() => {
-        this.fget(F.R);
-        c.f64(0).op(Op.F64Eq);
-        this.fget(F.A);
-        c.f64(0).op(Op.F64Eq);
-        this.fget(F.B);
-        c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
-        this.fget(F.C);
-        c.f64(0).op(Op.F64Eq).op(Op.I32And);
-      });
-      c.i32(0).set(L.IDX);
+      this.fastKeep(
+        rd,
+        k,
+        dirtyBefore,
+        () => this.isNormal(),
+        () => {
+          this.fget(F.R);
+          c.f64(0).op(Op.F64Eq);
+          this.fget(F.A);
+          c.f64(0).op(Op.F64Eq);
+          this.fget(F.B);
+          c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
+          this.fget(F.C);
+          c.f64(0).op(Op.F64Eq).op(Op.I32And);
+        },
+      );
       c.op(Op.Else);
     }
+    this.enabled(rm === DYN);
+    c.open(Op.If, Hint.Likely);
+    operands();
     this.inWindow(F.A);
     this.inWindow(F.B);
     c.op(Op.I32And);
@@ -949,11 +1003,11 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.I32Eqz);
     c.get(this.local(F.PZ)).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
     c.op(Op.End);
-    if (HW_FMA) c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
+    if (HW_FMA) c.op(Op.End);
     return true;
   }
 }

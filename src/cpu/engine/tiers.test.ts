@@ -12,6 +12,7 @@ import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileBlock } from "./jit.js";
 import { WasmTier } from "../wasm/tier.js";
+import { branchShape } from "../wasm/emit-select.js";
 import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
 import { MS_FS } from "../isa/defs.js";
@@ -1258,4 +1259,134 @@ test("random loops whose loads and stores walk across pages run alike in every t
   assert.ok(finished > 60, `most loops should run all their rounds (${finished} did)`);
   assert.ok(crossed > 40, `x5 should leave its page in many loops (${crossed} did)`);
   assert.ok(shared > 250, `A and B should share one function (${shared} of 300 did)`);
+});
+
+test("random short diamonds and triangles run alike in every tier (the wasm tier's if-conversion)", () => {
+  //   S: j J
+  //   T: <taken arm>                    (the diamond's taken side: falls through into J)
+  //   J: <pre>; andi x13, x6, MASK; [b<cc> ..., MID]; b<cc> x13, rs, L
+  //      <triangle arm: up to 4 ops, MID the start of one of them>
+  //   L: addi x11, x11, -1; addi x6, x6, 64; beq x11, x0, OUT; b<cc> x13, rs, T
+  //      <fall arm>; j J
+  // OUT: ebreak.  handler: csrr x14, minstret; j . (mtvec)
+  // The wasm tier compiles S, T and J in one batch (T and J one region). Its if-conversion
+  // (emit-select.ts) runs the triangle's arm and both arms of the diamond under guards: each
+  // arm a few ALU ops and at most one store, now and then one that cannot be converted (five
+  // ops, two stores). The conditions follow x6, which walks by 64 a pass, and random registers;
+  // a store on an arm faults now and then (x7 unmapped, x6 walking off the end of RAM) or does
+  // not happen on the other; a branch now and then enters the triangle's arm in its middle;
+  // slices of 2000 instructions end mid-loop in the longer runs, where every tier must end alike.
+  const r = rng(20261207 + 17);
+  const ramSize = 1 << 20;
+  const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length]!;
+  const imm12 = (): number => ((r() & 0xfff) << 20) >> 20;
+  const size = (w: number): number => ((w & 3) !== 3 ? 2 : 4);
+  const alu = (): number =>
+    pick([
+      () => I(imm12(), pick(SRCS), pick([0, 2, 3, 4, 6, 7]), pick(DESTS), 0x13), // ADDI SLTI SLTIU XORI ORI ANDI
+      () => R(pick([0, 0x20]), pick(SRCS), pick(SRCS), 0, pick(DESTS), 0x33), // ADD SUB
+      () => R(1, pick(SRCS), pick(SRCS), 0, pick(DESTS), 0x33), // MUL
+      () => I(r() % 32, pick(SRCS), 1, pick(DESTS), 0x1b), // SLLIW
+      () => (r() & 0xfffff000) | (pick(DESTS) << 7) | pick([0x37, 0x17]), // LUI AUIPC
+      () => 0x0001 | ((pick(DESTS) || 1) << 7) | ((r() & 31) << 2), // C.ADDI
+    ])();
+  const store = (): number => S(pick([0, 8, -8, 16, 4092, 3]), pick(SRCS), pick(BASES), r() % 4);
+  /** An arm of `n` ops: ALU ops and at most one store, or now and then two (not converted). */
+  const armOf = (n: number): number[] => {
+    const ops = Array.from({ length: n }, alu);
+    const stores = n === 0 ? 0 : r() % 8 === 0 ? 2 : r() % 3 === 0 ? 0 : 1;
+    for (let s = 0; s < stores; s++) ops[r() % n] = store();
+    return ops;
+  };
+  const armLength = (): number => (r() % 10 === 0 ? 5 : r() % 5);
+  const cc = (): number => pick([0, 1, 4, 5, 6, 7]);
+  let finished = 0;
+  let diamonds = 0;
+  let triangles = 0;
+  let stopped = 0;
+  let takenFaults = 0;
+  let fallFaults = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  for (let n = 0; n < 300; n++) {
+    const taken = armOf(armLength());
+    const fall = armOf(armLength());
+    const tri = armOf(1 + (r() % 4));
+    const pre = Array.from({ length: r() % 3 }, () => (r() & 1 ? store() : alu()));
+    const rs = pick([0, 0, ...SRCS]);
+    const mid = r() % 4 === 0 ? r() % tri.length : -1;
+    // Offsets, then the words: the branches' displacements need the arms' sizes.
+    const bytes = (ws: number[]): number => ws.reduce((s, w) => s + size(w), 0);
+    const T = 4;
+    const Jo = T + bytes(taken);
+    const mask = 64 << (r() % 3);
+    const triBranch = Jo + bytes(pre) + 4 + (mid >= 0 ? 4 : 0);
+    const L = triBranch + 4 + bytes(tri);
+    const dBranch = L + 12;
+    const out = dBranch + 4 + bytes(fall) + 4;
+    const prog = [
+      J(Jo, 0),
+      ...taken,
+      ...pre,
+      I(mask, 6, 7, 13, 0x13), // andi x13, x6, mask
+      ...(mid >= 0
+        ? [B(triBranch + 4 + bytes(tri.slice(0, mid)) - (triBranch - 4), pick(SRCS), pick(SRCS), cc())]
+        : []),
+      B(L - triBranch, rs, 13, cc()),
+      ...tri,
+      I(-1, 11, 0, 11, 0x13),
+      I(64, 6, 0, 6, 0x13),
+      B(out - (L + 8), 0, 11, 0), // beq x11, x0, OUT
+      B(T - dBranch, rs, 13, cc()),
+      ...fall,
+      J(Jo - (out - 4), 0),
+      0x00100073,
+      I(0xb02, 0, 2, 14, 0x73), // csrr x14, minstret: the count at the trap, which the spin hides
+      J(0, 0),
+    ];
+    const rounds = r() % 4 === 0 ? 150 + (r() % 200) : 1 + (r() % 40);
+    const regs = randomRegs(r, loopBase(r, ramSize));
+    regs[22] = rounds; // x11
+    regs[23] = 0;
+    const seed = r();
+    const want = sameInEveryTier(
+      machines,
+      prog,
+      regs,
+      seed,
+      ramSize,
+      `if-conversion, ${rounds} rounds`,
+      (m, h, tier) => {
+        const start = h.pc;
+        h.mtvec = start + out + 4;
+        const blocks = [0, T, Jo].map((o) => {
+          h.pc = start + o;
+          return m.cache.lookup(h);
+        });
+        h.pc = start;
+        if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+        if (tier === "wasm") {
+          const w = m.cache.wasm!;
+          for (const blk of blocks) w.compile(blk, 1000);
+          w.flush();
+          // The shapes the conversion sees (every store given a page cache, as in a region).
+          const members = new Map([blocks[1]!, blocks[2]!].map((b, j) => [b.off, j]));
+          const j = blocks[2]!;
+          for (let k = 0; k < j.count; k++) {
+            const shape = branchShape([blocks[1]!, j], 1, k, members, () => true);
+            if (shape?.kind === "diamond") diamonds++;
+            if (shape?.kind === "triangle") triangles++;
+          }
+        }
+      },
+    );
+    if (want.mcause === 3 && want.x[22] === 0) finished++;
+    if (want.mcause === 0) stopped++;
+    if (want.mcause === 7 && want.mepc >= T && want.mepc < Jo) takenFaults++;
+    if (want.mcause === 7 && want.mepc >= dBranch) fallFaults++;
+  }
+  assert.ok(finished > 100, `most loops should run all their rounds (${finished} did)`);
+  assert.ok(diamonds > 150, `most programs should hold a diamond the wasm tier converts (${diamonds} did)`);
+  assert.ok(triangles > 150, `most programs should hold a triangle the wasm tier converts (${triangles} did)`);
+  assert.ok(stopped > 10, `some runs should end their slice mid-loop (${stopped} did)`);
+  assert.ok(takenFaults > 10 && fallFaults > 5, `stores on both arms should fault (${takenFaults}, ${fallFaults} did)`);
 });

@@ -26,6 +26,7 @@ import { Code, Hint, Op, T } from "./encoder.js";
 import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
 import { FpEmitter, fpAccessTlb, fpHeld, fpIntRegs } from "./emit-fp.js";
+import { branchShape, guardedStore } from "./emit-select.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
 /** Loads by kind: the fast-path opcode, and how the slow path's int32 becomes the value. */
@@ -162,7 +163,91 @@ class BlockEmitter extends FpEmitter {
       });
     };
     this.touch(b);
+    if (this.guard !== null) {
+      this.touch(a);
+      const value = (): void => this.reg(b);
+      guardedStore(this, a, imm, size, STORES[kind]!, this.pageCache(a, L.WT)!, value, storeFast, storeSlow);
+      return;
+    }
     this.access(a, imm, size, L.WT, storeFast, storeSlow);
+  }
+
+  /**
+   * Set P to the condition of the branch at op `k` of `b` (taken: 1). Where it is taken and the
+   * budget is spent or the stop slot set, leave at the branch as an unconverted one does, so that
+   * a slice ends where it ends in every other tier (and a block whose code a store overwrote runs
+   * none of its target's code from the function).
+   */
+  private condition(b: Emittable, k: number): void {
+    const [kind, , a, r2, w1] = entryAt(b.code, k);
+    const c = this.c;
+    this.reg(a);
+    this.reg(r2);
+    c.op(BR[kind as keyof typeof BR]).set(L.P);
+    c.get(L.DONE)
+      .i32(k + 1)
+      .op(Op.I32Add)
+      .get(L.BUDGET)
+      .op(Op.I32GeS)
+      .get(L.HB)
+      .mem(Op.I32Load, 2, HartArea.stop)
+      .op(Op.I32Or)
+      .i32(0)
+      .get(L.P)
+      .op(Op.Select)
+      .open(Op.If, Hint.Unlikely);
+    this.exitTo(w1);
+    this.retire(k + 1);
+    this.leave(false);
+    this.toExit(1);
+    c.op(Op.End);
+  }
+
+  /**
+   * The branch at op `k` of block `b` over its ops k+1 .. to-1 (emit-select.ts, a triangle):
+   * they run where it is not taken, and DONE takes back what they would have retired where it is.
+   */
+  triangle(b: Emittable, k: number, to: number): void {
+    const c = this.c;
+    this.condition(b, k);
+    this.guard = false;
+    for (let i = k + 1; i < to; i++) this.op(entryAt(b.code, i), i, b.n, b.offs[i]! + 4);
+    this.guard = null;
+    c.get(L.DONE)
+      .i32(to - k - 1)
+      .i32(0)
+      .get(L.P)
+      .op(Op.Select)
+      .op(Op.I32Sub)
+      .set(L.DONE);
+  }
+
+  /**
+   * The branch at op `k` of block `b` to member `t` (`bt`, table index `tid`) whose ops 0 .. p-1
+   * fall through into the join that b's op `end` jumps to (emit-select.ts, a diamond): both arms
+   * run under their guards, the taken one named to the services as member t's ops, entered with
+   * k + 1 instructions retired; then b leaves for the join with the arm's count retired.
+   */
+  diamond(b: Emittable, k: number, end: number, bt: Emittable, tid: number, p: number): void {
+    const c = this.c;
+    this.condition(b, k);
+    this.guard = false;
+    for (let i = k + 1; i < end; i++) this.op(entryAt(b.code, i), i, b.n, b.offs[i]! + 4);
+    const was = this.site(tid, bt.off);
+    this.doneBias = k + 1;
+    this.guard = true;
+    for (let i = 0; i < p; i++) this.op(entryAt(bt.code, i), i, bt.n, bt.offs[i]! + 4);
+    this.guard = null;
+    this.doneBias = 0;
+    this.site(...was);
+    c.get(L.DONE)
+      .i32(k + 1 + p)
+      .i32(b.n)
+      .get(L.P)
+      .op(Op.Select)
+      .op(Op.I32Add)
+      .set(L.DONE);
+    this.exitTo(entryAt(b.code, end)[4]);
   }
 
   /**
@@ -521,7 +606,21 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
     if (n > 1) c.op(Op.End); // member j's code follows the end of its block
     e.member(ids[j]!, b.off, n - 1 - j);
     let ended = false;
+    const storable = (a: number): boolean => e.pageCache(a, L.WT) !== undefined;
     for (let k = 0; k < b.count && !ended; k++) {
+      const shape = branchShape(bs, j, k, e.members, storable);
+      if (shape?.kind === "triangle") {
+        e.triangle(b, k, shape.to);
+        k = shape.to - 1;
+        continue;
+      }
+      if (shape?.kind === "diamond") {
+        e.diamond(b, k, shape.end, bs[shape.t]!, ids[shape.t]!, shape.p);
+        e.leave(true);
+        e.toExit(0, true);
+        ended = true;
+        continue;
+      }
       const r = e.op(entryAt(b.code, k), k, b.n, b.offs[k]! + 4);
       if (r === "exit") {
         e.leave(true);

@@ -68,8 +68,10 @@ export const enum L {
   TB,
   /** In a region (emit.ts regionBody): the index of the member block running. */
   CUR,
+  /** An if-converted branch's condition, i32 0 or 1 (emit-select.ts). */
+  P,
 }
-export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32, T.I64, T.I64, T.I32];
+export const LOCALS = [T.I64, T.I64, T.I32, T.I32, T.I64, T.I32, T.I32, T.I64, T.I32, T.I64, T.I64, T.I32, T.I32];
 
 /**
  * The services compiled code calls: a closure, the slow load path, the slow store path. Each
@@ -181,6 +183,7 @@ export class Emitter {
   service(slot: number, k: number, args: () => void = () => {}): void {
     const c = this.c;
     c.i32(this.id).i32(k).get(L.DONE);
+    if (this.doneBias !== 0) c.i32(this.doneBias).op(Op.I32Add);
     this.pcRel(0);
     c.op(Op.F64ConvertI64S);
     args();
@@ -285,6 +288,26 @@ export class Emitter {
   // every instruction loaded its sources from memory and stored its result there.
   /** Pair index -> its local, for every register given one. */
   private readonly localOf = new Map<number, number>();
+  // If-conversion (emit-select.ts): the ops of a branch's arm run under a guard, P or its
+  // negation, each taking effect only where it holds; an arm that is another member's code
+  // names that member to the services (`site`) with the instructions retired before it.
+  /** Whether the ops emitted take effect where P is non-zero (true), zero (false), or always (null). */
+  guard: boolean | null = null;
+  /** Added to DONE in a service's arguments: the instructions retired before the arm's member. */
+  doneBias = 0;
+  /** Push the guard as an i32, non-zero where it holds. */
+  pushGuard(): void {
+    this.c.get(L.P);
+    if (this.guard === false) this.c.op(Op.I32Eqz);
+  }
+  /** Name block `id` at RAM offset `off` to the services from now on; returns the former pair. */
+  site(id: number, off: number): [number, number] {
+    const was: [number, number] = [this.id, this.off];
+    this.id = id;
+    this.off = off;
+    return was;
+  }
+
   /** Registers whose local holds the current value, and those of them not yet stored back. */
   private readonly cached = new Set<number>();
   protected readonly dirty = new Set<number>();
@@ -296,7 +319,7 @@ export class Emitter {
   protected local(p: number): number {
     let l = this.localOf.get(p);
     if (l === undefined) {
-      l = L.CUR + 1 + this.regLocals.length;
+      l = L.P + 1 + this.regLocals.length;
       this.regLocals.push(this.localType(p));
       this.localOf.set(p, l);
     }
@@ -337,12 +360,20 @@ export class Emitter {
       this.c.get(this.local(p));
     }
   }
-  /** Set register pair `d` to the i64 `value` pushes (for the scratch pair, rd = x0, drop it). */
+  /**
+   * Set register pair `d` to the i64 `value` pushes (for the scratch pair, rd = x0, drop it).
+   * Under a guard (emit-select.ts), the new value only where the guard holds, the old elsewhere.
+   */
   setReg(d: number, value: () => void): void {
     value();
     if (d === 64) {
       this.c.op(Op.Drop);
       return;
+    }
+    if (this.guard !== null) {
+      this.reg(d);
+      this.pushGuard();
+      this.c.op(Op.Select);
     }
     this.c.set(this.local(d));
     this.cached.add(d);
@@ -361,16 +392,26 @@ export class Emitter {
    * the exit (exitTo) names a block of this function, first continue there at once while the
    * budget lasts and the stop slot is clear: the check emitBody makes after `$exit`, done here
    * with the target known, so a loop's back-edge neither sets NPC and NXT nor tests them against
-   * every member (docs/benchmarks.md, fourteenth session).
+   * every member (docs/benchmarks.md, fourteenth session). `unlessTaken`: see below.
    */
-  toExit(inner: number): void {
+  toExit(inner: number, unlessTaken = false): void {
     const j = this.pendingMember;
     this.pendingMember = -1;
     const c = this.c;
     if (j >= 0) {
       c.open(Op.Block);
-      c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0, Hint.Unlikely);
-      c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0, Hint.Unlikely);
+      if (unlessTaken) {
+        // After an if-converted diamond (emit-select.ts): where its branch was taken (P), the
+        // unconverted code tested the budget and the stop slot at the branch, then ran the
+        // taken arm's member through the join without a test; so does this (its test at the
+        // branch is the condition's, emit.ts).
+        c.i32(0);
+        c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).get(L.HB).mem(Op.I32Load, 2, HartArea.stop).op(Op.I32Or);
+        c.get(L.P).op(Op.Select).br(Op.BrIf, 0, Hint.Unlikely);
+      } else {
+        c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0, Hint.Unlikely);
+        c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0, Hint.Unlikely);
+      }
       if (this.region) c.i32(j).set(L.CUR);
       c.br(Op.Br, inner + this.exitDepth + 2); // the loop at the function's top
       c.op(Op.End);

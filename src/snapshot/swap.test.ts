@@ -2,7 +2,8 @@
 // cached blocks and a real memory file mapped over RAM: a code page whose bytes the new RAM
 // changes loses its blocks and the hart runs the new code; a code page whose bytes stay keeps its
 // very blocks; every other page reads as the file; the pages given as written are faulted in;
-// and RAM is a private copy of the file: writes after the swap never reach it.
+// and RAM is a private copy of the file: writes after the swap never reach it. A later fork's
+// overlay is compared and mapped together with its base.
 import assert from "node:assert/strict";
 import { closeSync, readSync, writeSync } from "node:fs";
 import { test } from "node:test";

@@ -5,7 +5,7 @@
  * times Corral.restore to the first answered `exec true`, and forks it into two clones and times
  * from the fork call to each clone's first answered exec; both once with a new VM process each
  * and once taking warm pool processes (forks with warm processes: a parent's first fork, which
- * links its RAM, and a later one, which writes it) (src/vm/pool.ts: started and warmed up on the snapshot
+ * links its RAM, and a later one, which links it again with the pages written since) (src/vm/pool.ts: started and warmed up on the snapshot
  * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
  * and the bench's own at the end, or on SIGINT/SIGTERM (src/bench/cleanup.ts). Returns markdown for docs/benchmarks.md.
  */
@@ -132,7 +132,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
     // A VM's first fork links its RAM (a memory file, frozen: src/machine/memory.ts freezeFile);
-    // a later fork of it writes RAM out. The rows with warm processes fork a parent of their own
+    // a later fork of it links that file again, with the pages written since beside it. The rows with warm processes fork a parent of their own
     // each round first (booted now, before any timer), then the same parent again; their pool is
     // warmed on that parent's own snapshot, as a host warms its pool on the VMs it forks (a warm
     // machine takes a VM of its very spec, its NIC's MAC included).
@@ -201,7 +201,10 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       row("the same, taking a warm pool process (`corral pool start --warm`)", poolRestore),
       row("fork --count 2: fork call to each clone's first answered `exec true`, new VM processes", fork),
       row("the same, taking warm pool processes: a parent's first fork (its RAM linked, not written)", poolFork),
-      row("the same, a later fork of that parent (its RAM written out)", poolForkLater),
+      row(
+        "the same, a later fork of that parent (its RAM linked again, the pages written since beside it)",
+        poolForkLater,
+      ),
       `| snapshot of the running VM to tmpfs (RAM hashed) | ${ms(snap)} | | | | | |`,
       "",
     ].join("\n");

@@ -106,10 +106,10 @@ export interface MachineConfig {
   pci?: readonly VirtioDevice[] | undefined;
   /**
    * Restore instead of boot (src/snapshot/): RAM is this file (a snapshot's RAM, mapped
-   * copy-on-write), no image is loaded, no device tree written; the caller restores the harts'
+   * copy-on-write; a later fork's overlay laid over it, GuestRam.loadFrom), no image is loaded, no device tree written; the caller restores the harts'
    * and devices' state before it runs the machine.
    */
-  restore?: { ramFile: number; sbi: boolean } | undefined;
+  restore?: { ramFile: number; ramOverlay?: number | undefined; sbi: boolean } | undefined;
   /**
    * A booted machine's RAM in a memory file mapped shared (GuestRam.backWithFile), so a fork
    * hands its clones that file instead of writing RAM out (src/snapshot/fork.ts). Not for RAM
@@ -190,7 +190,7 @@ export function buildMachine(config: MachineConfig): Machine {
       { exitCode: 2 },
     );
   const ram = new GuestRam(c.memory, RAM_BASE, { shared: threads });
-  if (c.restore) ram.loadFrom(c.restore.ramFile);
+  if (c.restore) ram.loadFrom(c.restore.ramFile, c.restore.ramOverlay);
   else if (c.ramFile) ram.backWithFile();
   const m = new Machine(ram, c.cpus, c.console);
 

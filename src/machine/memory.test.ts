@@ -3,8 +3,10 @@
 // cached code cannot leave stale blocks behind (exec.ts keys blocks by RAM page).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { GuestMemoryError, GuestRam, RAM_BASE } from "./memory.js";
+import { pageRuns, writeOverlay } from "../snapshot/write.js";
 
 function ramWithCode(pages: number[]): { ram: GuestRam; dropped: number[] } {
   const ram = new GuestRam(16 * 4096);
@@ -100,7 +102,7 @@ test("a fork's frozen RAM file: writes in the parent, a clone or another clone n
   const hole = Buffer.alloc(4, 0xff);
   readSync(fd!, hole, 0, 4, 0x20000);
   assert.deepEqual([...hole], [0, 0, 0, 0]);
-  // A later fork of the parent finds no live file (it writes RAM out: write.ts).
+  // A later fork of the parent finds no live file (it links the frozen one again: the test below).
   assert.equal(parent.freezeFile(), undefined);
 });
 
@@ -118,4 +120,85 @@ test("dataPages: the pages of RAM in a memory file that may hold data, live and 
   // Written after the fork: pages of the parent's own, marked from /proc/self/pagemap.
   ram.writeU8(RAM_BASE + 200 * 4096, 3);
   assert.deepEqual(marked(), [3, 100, 101, 102, 200]);
+});
+
+// A later fork (src/snapshot/write.ts): the file the first fork froze, which no one wrote since,
+// and an overlay of the pages the parent wrote since, laid over it in each clone. Real mappings,
+// a real memfd and a real overlay file on tmpfs, as a fork's snapshot has them.
+test("a later fork: the frozen file and the pages written since are the parent's RAM, and no one's writes reach another", () => {
+  const SIZE = 64 * 4096;
+  const page = (r: GuestRam, p: number): Buffer => Buffer.from(r.slice(RAM_BASE + p * 4096, 4096));
+  const parent = new GuestRam(SIZE);
+  assert.equal(parent.backWithFile(), true);
+  assert.equal(parent.frozenBase(), undefined, "a live file is frozen, not a base");
+  parent.write(RAM_BASE + 0x1000, Buffer.from("first fork"));
+  parent.fill(RAM_BASE + 5 * 4096, 4096, 7);
+  parent.fill(RAM_BASE + 3 * 4096, 4096, 3);
+  const fd = parent.freezeFile()!;
+  // Since the first fork: a page the file holds, a page of it zeroed, a hole of it, a run of three.
+  parent.write(RAM_BASE + 0x1000, Buffer.from("later fork"));
+  parent.fill(RAM_BASE + 5 * 4096, 4096, 0);
+  parent.writeU32(RAM_BASE + 9 * 4096 + 8, 0xabcd1234);
+  parent.fill(RAM_BASE + 20 * 4096, 3 * 4096, 0x5a);
+  const base = parent.frozenBase()!;
+  assert.equal(base.fd, fd);
+  const runs = pageRuns(base.written);
+  assert.deepEqual(runs, [
+    [1, 1],
+    [5, 1],
+    [9, 1],
+    [20, 3],
+  ]);
+  const dir = mkdtempSync(join("/dev/shm", "corral-overlay-test-"));
+  try {
+    const part = writeOverlay(join(dir, "ram-overlay.bin"), parent.u8, runs);
+    // tmpfs reports exactly the runs written (SEEK_DATA), so the overlay is taken.
+    assert.equal(part?.size, SIZE);
+    const clone = (shared = false): GuestRam => {
+      const r = new GuestRam(SIZE, RAM_BASE, { shared });
+      const f = openSync(`/proc/${process.pid}/fd/${fd}`, "r");
+      const o = openSync(join(dir, "ram-overlay.bin"), "r");
+      try {
+        // RAM shared between hart threads cannot be mapped: both files are read in.
+        assert.equal(r.loadFrom(f, o), shared ? "copied" : "mapped");
+      } finally {
+        closeSync(f);
+        closeSync(o);
+      }
+      return r;
+    };
+    const a = clone();
+    const b = clone();
+    const c = clone(true);
+    for (const r of [a, b, c])
+      for (let p = 0; p < SIZE / 4096; p++) assert.deepEqual(page(r, p), page(parent, p), `page ${p}`);
+    // Writes after the later fork: in the parent, in a clone on an overlay page and on a base page.
+    parent.fill(RAM_BASE + 21 * 4096, 4096, 1);
+    a.fill(RAM_BASE + 9 * 4096, 4096, 2);
+    a.fill(RAM_BASE + 3 * 4096, 4096, 4);
+    assert.equal(page(b, 21)[0], 0x5a);
+    assert.equal(page(a, 21)[0], 0x5a);
+    assert.equal(page(parent, 9).readUInt32LE(8), 0xabcd1234);
+    assert.equal(page(b, 9).readUInt32LE(8), 0xabcd1234);
+    assert.equal(page(parent, 3)[0], 3);
+    assert.equal(page(b, 3)[0], 3);
+    assert.equal(page(a, 21)[0], 0x5a);
+    // Neither file changed: the base still holds the first fork's RAM, the overlay the later one's.
+    const read = (f: number, at: number, n: number): Buffer => {
+      const buf = Buffer.alloc(n);
+      readSync(f, buf, 0, n, at);
+      return buf;
+    };
+    assert.equal(read(fd, 0x1000, 10).toString(), "first fork");
+    assert.equal(read(fd, 3 * 4096, 1)[0], 3);
+    const o = openSync(join(dir, "ram-overlay.bin"), "r");
+    try {
+      assert.equal(read(o, 9 * 4096 + 8, 4).readUInt32LE(0), 0xabcd1234);
+      assert.equal(read(o, 21 * 4096, 1)[0], 0x5a);
+    } finally {
+      closeSync(o);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -3,8 +3,10 @@ import { closeSync, readSync } from "node:fs";
 import { HART_AREA, HART_SLOTS, HartArea, JC_OFFSET, MAX_LINEAR, RAM_OFFSET } from "../cpu/wasm/layout.js";
 import {
   createMemoryFile,
+  fileDataRuns,
   hostAddress,
   mapFilePrivate,
+  mapFileRangePrivate,
   mapFileShared,
   markFileData,
   markPrivatePages,
@@ -137,28 +139,49 @@ export class GuestRam implements GuestMemory {
    * copy-on-write over RAM's pages (sys/mem.ts), so pages load on first touch and restores of
    * one snapshot share the pages none of them wrote through the host's page cache. Where RAM
    * cannot be mapped (no FFI, RAM not page-aligned in an ArrayBuffer) the file is read in.
-   * Call before anything runs on RAM.
+   * `overlay` (a later fork's, frozenBase): a file of RAM's size whose data runs replace the
+   * same bytes of `fd`; each run is mapped copy-on-write over its place too, so clones share its
+   * pages as they share the base's. Call before anything runs on RAM.
    */
-  loadFrom(fd: number): "mapped" | "copied" {
+  loadFrom(fd: number, overlay?: number): "mapped" | "copied" {
+    const runs = overlay !== undefined ? fileDataRuns(overlay, this.size) : [];
     // RAM shared between hart threads cannot be mapped over: it is read in.
     const at = this.mappable();
+    let mapped = false;
     if (at !== undefined) {
       try {
         mapFilePrivate(at, this.size, fd);
         // A memory file RAM lived in is dropped with the mapping (closed: the kernel frees it).
         for (const f of [this.liveFile, this.frozenFile]) if (f !== undefined) closeSync(f);
         this.liveFile = this.frozenFile = undefined;
-        return "mapped";
+        mapped = true;
       } catch {
         // read it in below
       }
     }
-    for (let done = 0; done < this.size;) {
-      const n = readSync(fd, this.u8, done, Math.min(1 << 24, this.size - done), done);
-      if (n === 0) throw new RangeError("RAM file shorter than RAM");
-      done += n;
+    if (mapped && overlay !== undefined) {
+      let i = 0;
+      try {
+        for (; i < runs.length; i++) mapFileRangePrivate(at! + runs[i]![0], runs[i]![1], overlay, runs[i]![0]);
+      } catch {
+        // The host refused a mapping (too many): the remaining runs are read in, as copies.
+        this.readRuns(overlay, runs.slice(i));
+      }
     }
+    if (mapped) return "mapped";
+    this.readRuns(fd, [[0, this.size]]);
+    if (overlay !== undefined) this.readRuns(overlay, runs);
     return "copied";
+  }
+
+  /** Read the [offset, length] runs of the file `fd` into the same bytes of RAM. */
+  private readRuns(fd: number, runs: readonly (readonly [number, number])[]): void {
+    for (const [from, len] of runs)
+      for (let done = 0; done < len;) {
+        const n = readSync(fd, this.u8, from + done, Math.min(1 << 24, len - done), from + done);
+        if (n === 0) throw new RangeError("RAM file shorter than RAM");
+        done += n;
+      }
   }
 
   /** The memory file RAM is a shared mapping of (backWithFile), until a fork freezes it. */
@@ -234,7 +257,7 @@ export class GuestRam implements GuestMemory {
    * one after this, so clones that map it privately start from exactly this RAM, and neither
    * they nor this machine ever see the others' writes. Call while the machine is paused. The
    * fd stays open (clones open it through /proc/PID/fd while the fork starts them) and RAM
-   * stays a private mapping of the file: a later fork writes RAM out.
+   * stays a private mapping of the file: a later fork links it again, with the pages written since beside it (frozenBase).
    */
   freezeFile(): number | undefined {
     const fd = this.liveFile;
@@ -244,6 +267,27 @@ export class GuestRam implements GuestMemory {
     this.liveFile = undefined;
     this.frozenFile = fd;
     return fd;
+  }
+
+  /**
+   * For a later fork of a VM whose RAM an earlier fork froze (freezeFile): the frozen file, which
+   * no one has written since, and one byte per page, 1 where this machine wrote the page since
+   * (its own copy in the private mapping), so that the fork's snapshot is that file plus those
+   * pages (src/snapshot/write.ts) instead of all of RAM written out. Undefined when RAM is not a
+   * frozen file's private mapping or the host cannot say which pages were written. Call while
+   * the machine is paused.
+   */
+  frozenBase(): { fd: number; written: Uint8Array } | undefined {
+    const fd = this.frozenFile;
+    const at = this.mappable();
+    if (fd === undefined || at === undefined) return undefined;
+    const written = new Uint8Array(this.size / PAGE_SIZE);
+    try {
+      markPrivatePages(at, written, PAGE_SIZE);
+    } catch {
+      return undefined;
+    }
+    return { fd, written };
   }
 
   /**

@@ -18,7 +18,12 @@ export const SNAPSHOT_FORMAT = "corral-snapshot";
  */
 export const SNAPSHOT_VERSION = 2;
 
-export const SNAPSHOT_FILES = { manifest: "manifest.json", ram: "ram.bin", state: "state.json" } as const;
+export const SNAPSHOT_FILES = {
+  manifest: "manifest.json",
+  ram: "ram.bin",
+  state: "state.json",
+  ramOverlay: "ram-overlay.bin",
+} as const;
 
 const Sha = z.string().check(z.regex(/^[0-9a-f]{64}$/));
 const Digits = z.string().check(z.regex(/^\d+$/));
@@ -58,6 +63,11 @@ export const ManifestSchema = z.strictObject({
   /** Corral was the SBI (direct boot), not firmware in M-mode. */
   sbi: z.boolean(),
   ram: FilePart,
+  /**
+   * A later fork's own snapshot only (write.ts): a file of RAM's size whose data runs (SEEK_DATA)
+   * are the pages the VM wrote since its first fork froze `ram`, to lay over those bytes of it.
+   */
+  ramOverlay: z.optional(FilePart),
   /** The RAM file's identity when it was written and hashed: a restore re-hashes it only when it differs. */
   ramStamp: z.nullable(z.strictObject({ dev: Digits, ino: Digits, mtimeNs: Digits })),
   state: FilePart,

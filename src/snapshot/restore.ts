@@ -30,6 +30,7 @@ export function checkSnapshot(dirArg: string, o: { trustRam?: boolean } = {}): C
   const manifest = readManifest(dir);
   checkPart(dir, manifest.state);
   checkPart(dir, manifest.ram, o.trustRam === true || ramUnchanged(dir, manifest));
+  if (manifest.ramOverlay) checkPart(dir, manifest.ramOverlay, o.trustRam === true);
   for (const d of manifest.disks) if (d.overlay) checkPart(dir, d.overlay);
   let spec: VmSpec;
   try {

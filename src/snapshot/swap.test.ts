@@ -2,7 +2,8 @@
 // cached blocks and a real memory file mapped over RAM: a code page whose bytes the new RAM
 // changes loses its blocks and the hart runs the new code; a code page whose bytes stay keeps its
 // very blocks; every other page reads as the file; the pages given as written are faulted in;
-// and RAM is a private copy of the file: writes after the swap never reach it.
+// and RAM is a private copy of the file: writes after the swap never reach it. A later fork's
+// overlay is compared and mapped together with its base.
 import assert from "node:assert/strict";
 import { closeSync, readSync, writeSync } from "node:fs";
 import { test } from "node:test";
@@ -72,5 +73,49 @@ test("swapRam keeps the blocks of unchanged code pages, drops changed ones, and 
     assert.deepEqual([...back], new Array<number>(16).fill(0x5a));
   } finally {
     closeSync(fd);
+  }
+});
+
+// A later fork's snapshot (src/snapshot/write.ts): the base file, and an overlay of the pages the
+// parent wrote since. A code page is compared against what the two make together: the base alone
+// keeps CHANGED and changes KEPT, the overlay changes CHANGED and puts KEPT back.
+test("swapRam with a later fork's overlay compares and maps the base and the overlay together", () => {
+  const m = new Machine(new GuestRam(SIZE), 1, () => {});
+  m.harts[0]!.openPmp();
+  program(m.ram.u8, CHANGED, 1);
+  program(m.ram.u8, KEPT, 3);
+  m.cache.invalidateAll();
+  assert.equal(runFrom(m, CHANGED), 1);
+  assert.equal(runFrom(m, KEPT), 3);
+  const kept = m.cache.lookup(m.harts[0]!);
+
+  const base = new Uint8Array(SIZE);
+  program(base, CHANGED, 1);
+  program(base, KEPT, 5);
+  base.fill(0x5a, DATA * PAGE_SIZE, (DATA + 2) * PAGE_SIZE);
+  const want = Uint8Array.from(base);
+  program(want, CHANGED, 2);
+  program(want, KEPT, 3);
+  want.fill(0x77, (DATA + 1) * PAGE_SIZE, (DATA + 2) * PAGE_SIZE);
+  const fd = createMemoryFile("swap-test-base", SIZE);
+  const overlay = createMemoryFile("swap-test-overlay", SIZE);
+  try {
+    writeSync(fd, base, 0, SIZE, 0);
+    for (const p of [CHANGED, KEPT, DATA + 1]) writeSync(overlay, want, p * PAGE_SIZE, PAGE_SIZE, p * PAGE_SIZE);
+    const r = swapRam(m, fd, [], overlay);
+    assert.equal(r.how, "mapped");
+    assert.equal(r.dropped, 1);
+    assert.equal(Buffer.compare(Buffer.from(m.ram.u8), Buffer.from(want)), 0, "RAM reads as base and overlay");
+    assert.equal(runFrom(m, CHANGED), 2, "the overlay's code runs");
+    assert.equal(runFrom(m, KEPT), 3);
+    assert.equal(m.cache.lookup(m.harts[0]!), kept, "the page the overlay put back keeps its block");
+    // Writes after the swap reach neither file.
+    m.ram.fill(RAM_BASE + (DATA + 1) * PAGE_SIZE, 16, 0xee);
+    const back = Buffer.alloc(16);
+    readSync(overlay, back, 0, 16, (DATA + 1) * PAGE_SIZE);
+    assert.deepEqual([...back], new Array<number>(16).fill(0x77));
+  } finally {
+    closeSync(fd);
+    closeSync(overlay);
   }
 });

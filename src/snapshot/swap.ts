@@ -25,6 +25,7 @@
 import { readSync } from "node:fs";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
+import { markFileData } from "../sys/mem.js";
 
 export interface SwapResult {
   /** Pages that held cached code. */
@@ -45,19 +46,27 @@ export interface SwapResult {
  * Make `m`'s RAM the contents of `fd` (a snapshot's RAM file, exactly RAM's size). Call while
  * the machine is paused; its harts' and devices' state is restored after (restore.ts).
  * `written`: the RAM pages the machine wrote since its RAM was last mapped (GuestRam.residentPages),
- * when the caller found them ahead of time; found now otherwise.
+ * when the caller found them ahead of time; found now otherwise. `overlay`: a later fork's pages
+ * written since its first (format.ts ramOverlay), laid over `fd`'s.
  */
-export function swapRam(m: Machine, fd: number, written?: readonly number[]): SwapResult {
+export function swapRam(m: Machine, fd: number, written?: readonly number[], overlay?: number): SwapResult {
   const ram = m.ram;
   const t0 = performance.now();
   const pages = codePages(ram.codePages);
   // RAM as a Buffer: Buffer.compare of a page takes a microsecond; a typed array's element loop
   // or set() from a subarray of the wasm memory took 20 (measured: 570 pages, 13 ms of CPU).
   const old = Buffer.from(ram.buffer, ram.byteOffset, ram.size);
-  const changed = changedPages(fd, pages, old);
+  let over: Uint8Array | undefined;
+  if (overlay !== undefined) markFileData(overlay, (over = new Uint8Array(ram.size / PAGE_SIZE)), PAGE_SIZE);
+  const changed = changedPages(
+    fd,
+    pages,
+    old,
+    overlay !== undefined && over ? { fd: overlay, pages: over } : undefined,
+  );
   const toPopulate = written ?? ram.residentPages().written;
   const t1 = performance.now();
-  const how = ram.loadFrom(fd);
+  const how = ram.loadFrom(fd, overlay);
   const t2 = performance.now();
   const populated = how === "mapped" ? ram.populate(toPopulate, true) : 0;
   const t3 = performance.now();
@@ -95,9 +104,15 @@ export function swapBuffer(): Buffer {
 
 /**
  * The pages of `pages` (ascending) whose bytes in the file `fd` differ from `old`'s (RAM now),
- * one pread per span of nearby pages. A page the file cannot give whole counts as changed.
+ * one pread per span of nearby pages; a page `overlay` marks is read from its file instead (a
+ * later fork's: few pages). A page the file cannot give whole counts as changed.
  */
-function changedPages(fd: number, pages: readonly number[], old: Buffer): number[] {
+function changedPages(
+  fd: number,
+  pages: readonly number[],
+  old: Buffer,
+  overlay?: { fd: number; pages: Uint8Array },
+): number[] {
   const buf = swapBuffer();
   const changed: number[] = [];
   for (let i = 0; i < pages.length;) {
@@ -114,6 +129,14 @@ function changedPages(fd: number, pages: readonly number[], old: Buffer): number
     for (let k = i; k < j; k++) {
       const p = pages[k]!;
       const o = (p - first) * PAGE_SIZE;
+      if (
+        overlay?.pages[p] &&
+        o + PAGE_SIZE <= got &&
+        readSync(overlay.fd, buf, o, PAGE_SIZE, p * PAGE_SIZE) !== PAGE_SIZE
+      ) {
+        changed.push(p);
+        continue;
+      }
       if (o + PAGE_SIZE > got || buf.compare(old, p * PAGE_SIZE, (p + 1) * PAGE_SIZE, o, o + PAGE_SIZE) !== 0)
         changed.push(p);
     }

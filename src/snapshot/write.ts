@@ -30,6 +30,7 @@ import { isCorralError } from "../errors.js";
 import { freezeDisk, type FrozenDisk } from "./disks.js";
 import { SNAPSHOT_FILES, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type FilePart, type Manifest } from "./format.js";
 import { isSnapshottable, SnapshotError, type SavedState } from "./state.js";
+import { fileDataRuns } from "../sys/mem.js";
 
 /** What the VM process hands over: its machine, its devices in spec order, and host-side state. */
 export interface SnapshotSource {
@@ -129,6 +130,57 @@ function writePart(path: string, chunks: Iterable<Uint8Array>, hash: boolean, da
   return { name: path.slice(path.lastIndexOf("/") + 1), size, sha256: h.digest("hex") };
 }
 
+/**
+ * Most runs of written pages a later fork's overlay may hold: each clone maps each run (a system
+ * call and up to two more mappings in its address space, GuestRam.loadFrom). Past this the fork
+ * writes RAM out whole, as a VM whose RAM is not in a memory file does.
+ */
+const MAX_OVERLAY_RUNS = 1024;
+
+/** The runs of marked pages of `marks` (one byte a page), as [first page, pages] pairs. */
+export function pageRuns(marks: Uint8Array): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let p = marks.indexOf(1); p >= 0 && p < marks.length;) {
+    let q = p + 1;
+    while (q < marks.length && marks[q]) q++;
+    runs.push([p, q - p]);
+    p = marks.indexOf(1, q);
+  }
+  return runs;
+}
+
+/**
+ * A later fork's overlay (format.ts ramOverlay): a new file of RAM's size holding, at their own
+ * offsets, the pages of `runs` (written since the first fork froze RAM's file) and holes
+ * elsewhere. Every page of a run is written, zeros too: that allocates it, so the restore's
+ * SEEK_DATA finds exactly these runs. Those pages are this process's own copies, resident: no
+ * fault, and the rest of RAM is never read. Not hashed (a fork's private part). Undefined, and no
+ * file left, where the file system does not report those very runs (one without SEEK_DATA
+ * counts the whole file as data): the fork then writes RAM out whole.
+ */
+export function writeOverlay(path: string, ram: Uint8Array, runs: readonly [number, number][]): FilePart | undefined {
+  const fd = openSync(path, "wx", 0o600);
+  let found: [number, number][] = [];
+  try {
+    ftruncateSync(fd, ram.length);
+    for (const [first, pages] of runs) {
+      const from = first * PAGE;
+      const len = pages * PAGE;
+      for (let done = 0; done < len;) done += writeSync(fd, ram, from + done, len - done, from + done);
+    }
+    found = fileDataRuns(fd, ram.length);
+  } catch {
+    found = [];
+  } finally {
+    closeSync(fd);
+  }
+  const same =
+    found.length === runs.length && runs.every(([p, n], i) => found[i]![0] === p * PAGE && found[i]![1] === n * PAGE);
+  if (same) return { name: SNAPSHOT_FILES.ramOverlay, size: ram.length, sha256: EMPTY_SHA256 };
+  rmSync(path, { force: true });
+  return undefined;
+}
+
 /** The page of dataPages. */
 const PAGE = 4096;
 
@@ -198,11 +250,19 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
   try {
     const ramPath = join(dir, SNAPSHOT_FILES.ram);
     const frozenRam = o.linkRam === true ? m.ram.freezeFile() : undefined;
-    const hashRam = o.hashRam !== false && frozenRam === undefined;
+    // A later fork: the file the first one froze, and the pages written since beside it.
+    const base = o.linkRam === true && frozenRam === undefined ? m.ram.frozenBase() : undefined;
+    const runs = base !== undefined ? pageRuns(base.written) : [];
+    const ramOverlay =
+      base !== undefined && runs.length <= MAX_OVERLAY_RUNS
+        ? writeOverlay(join(dir, SNAPSHOT_FILES.ramOverlay), m.ram.u8, runs)
+        : undefined;
+    const linked = frozenRam ?? (ramOverlay !== undefined ? base?.fd : undefined);
+    const hashRam = o.hashRam !== false && linked === undefined;
     let ram: FilePart;
-    if (frozenRam !== undefined) {
+    if (linked !== undefined) {
       // Another process opens the link to get the file itself (proc(5), /proc/PID/fd).
-      symlinkSync(`/proc/${process.pid}/fd/${frozenRam}`, ramPath);
+      symlinkSync(`/proc/${process.pid}/fd/${linked}`, ramPath);
       ram = { name: SNAPSHOT_FILES.ram, size: m.ram.size, sha256: EMPTY_SHA256 };
     } else ram = writePart(ramPath, slices(m.ram.u8, 1 << 24), hashRam, m.ram.dataPages());
     const rst = hashRam ? statSync(ramPath, { bigint: true }) : undefined;
@@ -222,6 +282,7 @@ export async function takeSnapshot(src: SnapshotSource, dirArg: string, o: Snaps
       spec: savedSpec(src),
       sbi: m.sbi !== null,
       ram,
+      ...(ramOverlay ? { ramOverlay } : {}),
       ramStamp: rst ? { dev: String(rst.dev), ino: String(rst.ino), mtimeNs: String(rst.mtimeNs) } : null,
       state,
       disks: frozen.map((f) => f.part),

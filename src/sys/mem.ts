@@ -102,10 +102,19 @@ export function mapFileShared(addr: number, len: number, fd: number): void {
   mapFile(addr, len, fd, MAP_SHARED);
 }
 
-function mapFile(addr: number, len: number, fd: number, flags: number): void {
+/**
+ * Map `len` bytes of the file `fd` from `offset` copy-on-write over [addr, addr+len), as
+ * mapFilePrivate does for a whole file: a run of pages laid over part of a mapping (a later
+ * fork's overlay, GuestRam.loadFrom). `offset` and `len` must be page-aligned.
+ */
+export function mapFileRangePrivate(addr: number, len: number, fd: number, offset: number): void {
+  mapFile(addr, len, fd, MAP_PRIVATE, offset);
+}
+
+function mapFile(addr: number, len: number, fd: number, flags: number, offset = 0): void {
   const f = load();
   if (f === null) throw new SysError("MMAP_FAILED", "mmap of guest RAM", 38 /* ENOSYS */);
-  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0);
+  const got = f.mmap(BigInt(addr), len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, offset);
   if (got !== BigInt(addr)) throw new SysError("MMAP_FAILED", "mmap of guest RAM", f.errno());
 }
 
@@ -130,26 +139,39 @@ export function createMemoryFile(name: string, size: number): number {
 }
 
 /**
- * Mark in `marks` (one byte per page of `pageSize`) every page of the file `fd` that holds data:
- * lseek(2) SEEK_DATA and SEEK_HOLE, which on tmpfs and memfd count swapped-out pages as data.
- * A page left unmarked is a hole and reads as zeros. Throws SysError.
+ * The runs of the first `size` bytes of the file `fd` that hold data, as [offset, length] pairs
+ * in ascending order: lseek(2) SEEK_DATA and SEEK_HOLE, which on tmpfs and memfd count every
+ * allocated page (swapped out or not) as data, a page written with zeros included. Anything else
+ * reads as zeros. Throws SysError.
  */
-export function markFileData(fd: number, marks: Uint8Array, pageSize: number): void {
+export function fileDataRuns(fd: number, size: number): [number, number][] {
   const f = load();
   if (f === null) throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", 38 /* ENOSYS */);
-  const size = BigInt(marks.length * pageSize);
-  for (let at = 0n; at < size;) {
+  const end = BigInt(size);
+  const runs: [number, number][] = [];
+  for (let at = 0n; at < end;) {
     const data = f.lseek(fd, at, SEEK_DATA);
     if (data < 0n) {
-      if (f.errno() === 6 /* ENXIO: no data after `at` */) return;
+      if (f.errno() === 6 /* ENXIO: no data after `at` */) break;
       throw new SysError("SEEK_FAILED", "lseek(SEEK_DATA)", f.errno());
     }
+    if (data >= end) break;
     const hole = f.lseek(fd, data, SEEK_HOLE);
     if (hole < 0n) throw new SysError("SEEK_FAILED", "lseek(SEEK_HOLE)", f.errno());
-    const end = hole < size ? hole : size;
-    marks.fill(1, Number(data / BigInt(pageSize)), Number((end + BigInt(pageSize) - 1n) / BigInt(pageSize)));
-    at = end;
+    const stop = hole < end ? hole : end;
+    runs.push([Number(data), Number(stop - data)]);
+    at = stop;
   }
+  return runs;
+}
+
+/**
+ * Mark in `marks` (one byte per page of `pageSize`) every page of the file `fd` that holds data
+ * (fileDataRuns). A page left unmarked is a hole and reads as zeros. Throws SysError.
+ */
+export function markFileData(fd: number, marks: Uint8Array, pageSize: number): void {
+  for (const [at, len] of fileDataRuns(fd, marks.length * pageSize))
+    marks.fill(1, Math.floor(at / pageSize), Math.ceil((at + len) / pageSize));
 }
 
 /** The host's page size, which /proc/self/pagemap counts in (4 KiB on every host Corral runs on). */

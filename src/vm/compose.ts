@@ -98,7 +98,7 @@ export interface ComposeOptions {
   /** The command line when the spec gives none (default: the default guest's for its console, api/guest-command.ts). */
   defaultCmdline?: (spec: VmSpec) => string;
   /** Build the machine to restore a snapshot into (src/snapshot/restore.ts): no boot images are read. */
-  restore?: { ramFile: number; sbi: boolean };
+  restore?: { ramFile: number; ramOverlay?: number | undefined; sbi: boolean };
   /**
    * Whether the VM may be forked (default true): its RAM then lives in a memory file that a fork
    * hands to its clones (GuestRam.backWithFile), which takes the FFI. A VM that nothing can fork

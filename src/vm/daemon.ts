@@ -26,7 +26,7 @@ import type { WarmMachine } from "./pool-process.js";
 import { swapRam } from "../snapshot/swap.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { VmError } from "./errors.js";
-import { epochMs, Phases } from "./phases.js";
+import { epochMs, LATER_FORK_NOTE, Phases } from "./phases.js";
 import type { SnapshotOptions } from "../snapshot/write.js";
 import type { Manifest } from "../snapshot/format.js";
 import type { SavedState } from "../snapshot/state.js";
@@ -127,6 +127,7 @@ async function runVm(
     const rec: VmRecord = { name, pid: process.pid, cpus: spec.harts, memory: spec.memory, startedAt: Date.now() };
     const restoring = cfg.restore ? await import("../snapshot/restore.js") : undefined;
     let ramFd: number | undefined;
+    let overlayFd: number | undefined;
     let sbi = true;
     if (cfg.restore) {
       const { readManifest, checkPart, SNAPSHOT_FILES } = await import("../snapshot/format.js");
@@ -134,6 +135,8 @@ async function runVm(
       checkPart(cfg.restore.dir, manifest.state);
       sbi = manifest.sbi;
       ramFd = openSync(join(cfg.restore.dir, SNAPSHOT_FILES.ram), "r");
+      // A later fork's pages written since its first (src/snapshot/write.ts), laid over RAM's.
+      if (manifest.ramOverlay) overlayFd = openSync(join(cfg.restore.dir, manifest.ramOverlay.name), "r");
       phases.mark("snapshot read");
     }
     let composed: Composed;
@@ -142,7 +145,7 @@ async function runVm(
     const onWarm = warm !== undefined && ramFd !== undefined && warm.fits(spec, sbi) ? warm : undefined;
     try {
       if (onWarm && ramFd !== undefined) {
-        const swapped = swapRam(onWarm.composed.machine, ramFd, onWarm.written);
+        const swapped = swapRam(onWarm.composed.machine, ramFd, onWarm.written, overlayFd);
         onWarm.setConsole(onConsole);
         composed = onWarm.composed;
         phases.mark(
@@ -154,12 +157,12 @@ async function runVm(
           console: onConsole,
           home: cfg.home,
           imageLog: log,
-          ...(ramFd !== undefined ? { restore: { ramFile: ramFd, sbi } } : {}),
+          ...(ramFd !== undefined ? { restore: { ramFile: ramFd, ramOverlay: overlayFd, sbi } } : {}),
         });
       }
     } finally {
       // The mapping holds the file from here on.
-      if (ramFd !== undefined) closeSync(ramFd);
+      for (const f of [ramFd, overlayFd]) if (f !== undefined) closeSync(f);
     }
     const m = composed.machine;
     machine = m;
@@ -183,7 +186,10 @@ async function runVm(
       if (a) agent.restoreState(a);
       if (cfg.restore.hostname !== undefined)
         for (const d of m.bus.devices()) if (d instanceof VmGenId) d.newGeneration();
-      log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}\r\n`);
+      // A later fork's clone says so: its RAM is the file the parent's first fork froze, with the
+      // pages written since laid over it (tests/vm/fork.test.ts reads this).
+      const later = overlayFd !== undefined ? ` (${LATER_FORK_NOTE})` : "";
+      log.write(`\r\ncorral: VM '${name}' restored from ${cfg.restore.dir}${later}\r\n`);
       // Only NICs change identity (a clone's new MACs): without one there is nothing to read.
       if (spec.devices.some((d) => d.kind === "net"))
         reidentify = await cloneIdentity(cfg.restore.dir, composed.devices, log);

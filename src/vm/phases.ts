@@ -12,6 +12,9 @@
 /** Milliseconds since the epoch with fractions (performance.now is per process). */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
 
+/** What a later fork's clone logs after its restore line (daemon.ts; src/snapshot/write.ts links its RAM). */
+export const LATER_FORK_NOTE = "RAM: the first fork's frozen file, the pages written since laid over it";
+
 /** The prefix of the timings line in a VM's console log. */
 export const TIMINGS_PREFIX = "corral: restore timings (ms from the restore call):";
 

@@ -92,16 +92,17 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
   const keep = JSON.stringify(devices) === JSON.stringify(snap.spec.devices);
   const spec = parseVmSpec({ ...snap.spec, name: "pool-warm-up", devices });
   const fd = openSync(join(snap.dir, SNAPSHOT_FILES.ram), "r");
+  const overlay = snap.manifest.ramOverlay ? openSync(join(snap.dir, snap.manifest.ramOverlay.name), "r") : undefined;
   let sink: (b: Uint8Array) => void = () => {};
   let composed: Composed;
   try {
     composed = await composeVm(spec, {
       console: (b) => sink(b),
       home,
-      restore: { ramFile: fd, sbi: snap.manifest.sbi },
+      restore: { ramFile: fd, ramOverlay: overlay, sbi: snap.manifest.sbi },
     });
   } finally {
-    closeSync(fd);
+    for (const f of [fd, overlay]) if (f !== undefined) closeSync(f);
   }
   const m = composed.machine;
   let kept: WarmMachine | undefined;

@@ -8,13 +8,15 @@
 // host port) start without one (src/snapshot/clone-net.ts).
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Corral, type Vm } from "../../src/api/index.js";
 import { checkForkCount } from "../../src/snapshot/fork.js";
 import { vmDir, vmsRoot } from "../../src/vm/state.js";
+import { LATER_FORK_NOTE } from "../../src/vm/phases.js";
 
 const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
 const NAME = `t-fork-${process.pid}`;
@@ -86,9 +88,12 @@ test("fork --count 2: clones answer exec with their own hostname and a new VM ge
   assert.equal(await sh(b, "md5sum /tmp/big | cut -c1-32"), bSum);
 });
 
-test("a second fork of the same parent (its RAM now private to it): the clone starts from the parent as it is now", async () => {
+test("a second fork of the same parent (its RAM now private to it, linked with the pages written since): the clone starts from the parent as it is now", async () => {
   const [c] = (await parent.fork({ count: 1 })) as [Vm];
   vms.push(c);
+  // Linked again, not written out: the first fork's frozen file and the pages written since
+  // (src/snapshot/write.ts), among them the parent's 4 MiB written after the first fork.
+  assert.match(readFileSync(join(vmDir(c.name), "console.log"), "latin1"), new RegExp(LATER_FORK_NOTE));
   assert.equal(await sh(c, "cat /tmp/after"), "later");
   assert.equal(await sh(c, "cat /tmp/mark"), "parent");
   const sum = await sh(parent, "md5sum /tmp/big | cut -c1-32");

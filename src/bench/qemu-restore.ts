@@ -17,6 +17,24 @@ import { killOnInterrupt, tempDir } from "./cleanup.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * `p`, or an error once `ms` have passed or QEMU `proc` has exited: a QEMU whose restore fails
+ * (or a socket that never answers) would otherwise leave the bench waiting for ever.
+ */
+function within<T>(p: Promise<T>, ms: number, proc: ChildProcess, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onExit: (() => void) | undefined;
+  const fail = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`QEMU: no ${what} within ${ms / 1000} s`)), ms);
+    onExit = () => reject(new Error(`QEMU exited before ${what}`));
+    proc.once("exit", onExit);
+  });
+  return Promise.race([p, fail]).finally(() => {
+    clearTimeout(timer);
+    if (onExit) proc.off("exit", onExit);
+  });
+}
+
 async function connect(path: string): Promise<Socket> {
   for (let i = 0; i < 3000 && !existsSync(path); i++) await sleep(10);
   return createConnection(path);
@@ -75,8 +93,9 @@ export async function qemuRestore(rounds: number): Promise<number[]> {
     procs.push(boot);
     const s = await connect(join(dir, "agent.sock"));
     const agent = agentOn(s);
-    await agent.hello;
-    if ((await agent.execTrue(1)) !== 0) throw new Error("QEMU: exec true failed");
+    await within(agent.hello, 600_000, boot, "agent hello after boot");
+    if ((await within(agent.execTrue(1), 60_000, boot, "answer to exec true")) !== 0)
+      throw new Error("QEMU: exec true failed");
     const mon = await connect(join(dir, "mon.sock"));
     let out = "";
     mon.on("data", (b: Buffer) => (out += b.toString("latin1")));
@@ -102,7 +121,7 @@ export async function qemuRestore(rounds: number): Promise<number[]> {
       const p = qemu(dir, img, ["-incoming", `exec:cat ${state}`]);
       procs.push(p);
       const a = await connect(join(dir, "agent.sock"));
-      const status = await agentOn(a).execTrue(100 + r);
+      const status = await within(agentOn(a).execTrue(100 + r), 120_000, p, "answer to exec true after -incoming");
       times.push(performance.now() - t);
       if (status !== 0) throw new Error("QEMU: exec true after -incoming failed");
       a.write(SHUTDOWN_FRAME);

@@ -52,23 +52,27 @@ try {
   console.error("bundle: esbuild is not installed (run 'npm ci'): corral starts from tsc's files, slower");
   process.exit(0);
 }
-const result = await build({
+// What both builds below share: CommonJS files for Node 20, named .cjs, whitespace minified.
+const common = {
   absWorkingDir: root,
-  entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },
   outdir,
   outExtension: { ".js": ".cjs" },
   bundle: true,
   format: "cjs",
   platform: "node",
   target: "node20",
-  // A native addon, loaded through createRequire from the module that uses it.
-  external: ["koffi"],
-  // Names and lines stay readable in a CORRAL_DEBUG stack; whitespace alone is most of the gain.
   minifyWhitespace: true,
-  minifySyntax: true,
   legalComments: "none",
   charset: "ascii",
   logLevel: "warning",
+};
+const result = await build({
+  ...common,
+  entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },
+  // A native addon, loaded through createRequire from the module that uses it.
+  external: ["koffi"],
+  // Names and lines stay readable in a CORRAL_DEBUG stack; whitespace alone is most of the gain.
+  minifySyntax: true,
   metafile: true,
   plugins: [keepModuleUrls],
   banner: { js: WRAPPER_HEAD },
@@ -81,18 +85,8 @@ if (result.errors.length > 0) process.exit(1);
 // own modules, then resolving, reading and linking four modules; docs/benchmarks.md, "Start-up,
 // seventeenth session").
 const loader = await build({
-  absWorkingDir: root,
+  ...common,
   entryPoints: { entry: "dist/src/entry.js" },
-  outdir,
-  outExtension: { ".js": ".cjs" },
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  minifyWhitespace: true,
-  legalComments: "none",
-  charset: "ascii",
-  logLevel: "warning",
   // Nothing in it may need import.meta: a CommonJS file has none (esbuild would make it {}).
   define: { "import.meta.url": "__corral_no_import_meta" },
 });

@@ -36,7 +36,8 @@ function runFrom(m: Machine, p: number): number {
   return h.x[20]!;
 }
 
-test("swapRam keeps the blocks of unchanged code pages, drops changed ones, and maps the file privately", () => {
+/** A machine that has run code at CHANGED (x20 = 1) and KEPT (x20 = 3), and KEPT's cached block. */
+function ranBoth(): { m: Machine; kept: ReturnType<Machine["cache"]["lookup"]> } {
   const m = new Machine(new GuestRam(SIZE), 1, () => {});
   m.harts[0]!.openPmp();
   program(m.ram.u8, CHANGED, 1);
@@ -44,7 +45,11 @@ test("swapRam keeps the blocks of unchanged code pages, drops changed ones, and 
   m.cache.invalidateAll();
   assert.equal(runFrom(m, CHANGED), 1);
   assert.equal(runFrom(m, KEPT), 3);
-  const kept = m.cache.lookup(m.harts[0]!);
+  return { m, kept: m.cache.lookup(m.harts[0]!) };
+}
+
+test("swapRam keeps the blocks of unchanged code pages, drops changed ones, and maps the file privately", () => {
+  const { m, kept } = ranBoth();
   assert.ok(m.ram.codePages[CHANGED] && m.ram.codePages[KEPT], "both pages hold cached code");
 
   // The snapshot's RAM: the same bytes at KEPT, new code at CHANGED, data at DATA.
@@ -80,14 +85,7 @@ test("swapRam keeps the blocks of unchanged code pages, drops changed ones, and 
 // parent wrote since. A code page is compared against what the two make together: the base alone
 // keeps CHANGED and changes KEPT, the overlay changes CHANGED and puts KEPT back.
 test("swapRam with a later fork's overlay compares and maps the base and the overlay together", () => {
-  const m = new Machine(new GuestRam(SIZE), 1, () => {});
-  m.harts[0]!.openPmp();
-  program(m.ram.u8, CHANGED, 1);
-  program(m.ram.u8, KEPT, 3);
-  m.cache.invalidateAll();
-  assert.equal(runFrom(m, CHANGED), 1);
-  assert.equal(runFrom(m, KEPT), 3);
-  const kept = m.cache.lookup(m.harts[0]!);
+  const { m, kept } = ranBoth();
 
   const base = new Uint8Array(SIZE);
   program(base, CHANGED, 1);

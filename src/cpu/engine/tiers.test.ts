@@ -955,6 +955,26 @@ function sameInEveryTier(
 }
 
 /**
+ * The blocks at `offsets` from the hart's pc, compiled by `tier` (the wasm tier's in one batch);
+ * the pc is left where it was.
+ */
+function blocksIn(m: Machine, h: Hart, tier: (typeof TIERS)[number], offsets: readonly number[]): Block[] {
+  const start = h.pc;
+  const blocks = offsets.map((o) => {
+    h.pc = start + o;
+    return m.cache.lookup(h);
+  });
+  h.pc = start;
+  if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+  if (tier === "wasm") {
+    const w = m.cache.wasm!;
+    for (const blk of blocks) w.compile(blk, 1000);
+    w.flush();
+  }
+  return blocks;
+}
+
+/**
  * sameInEveryTier for a loop of blocks A (`sa` bytes), B (`sb` bytes) and C (after them), each
  * compiled by the tier in one batch; also says whether the wasm tier put A and B in one function.
  */
@@ -970,20 +990,9 @@ function loopInEveryTier(
 ): { want: ReturnType<typeof runFrom>; together: boolean } {
   let together = false;
   const want = sameInEveryTier(machines, prog, regs, seed, ramSize, `blocks, ${rounds} rounds`, (m, h, tier) => {
-    const start = h.pc;
-    h.mtvec = start + sa + sb + 8;
-    const blocks = [0, sa, sa + sb + 4].map((o) => {
-      h.pc = start + o;
-      return m.cache.lookup(h);
-    });
-    h.pc = start;
-    if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
-    if (tier === "wasm") {
-      const w = m.cache.wasm!;
-      for (const blk of blocks) w.compile(blk, 1000);
-      w.flush();
-      together = w.sameFunction(blocks[0]!.wx, blocks[1]!.wx);
-    }
+    h.mtvec = h.pc + sa + sb + 8;
+    const blocks = blocksIn(m, h, tier, [0, sa, sa + sb + 4]);
+    if (tier === "wasm") together = m.cache.wasm!.sameFunction(blocks[0]!.wx, blocks[1]!.wx);
   });
   return { want, together };
 }
@@ -1356,18 +1365,9 @@ test("random short diamonds and triangles run alike in every tier (the wasm tier
       ramSize,
       `if-conversion, ${rounds} rounds`,
       (m, h, tier) => {
-        const start = h.pc;
-        h.mtvec = start + out + 4;
-        const blocks = [0, T, Jo].map((o) => {
-          h.pc = start + o;
-          return m.cache.lookup(h);
-        });
-        h.pc = start;
-        if (tier === "js") for (const blk of blocks) blk.run = compileBlock(blk);
+        h.mtvec = h.pc + out + 4;
+        const blocks = blocksIn(m, h, tier, [0, T, Jo]);
         if (tier === "wasm") {
-          const w = m.cache.wasm!;
-          for (const blk of blocks) w.compile(blk, 1000);
-          w.flush();
           // The shapes the conversion sees (every store given a page cache, as in a region).
           const members = new Map([blocks[1]!, blocks[2]!].map((b, j) => [b.off, j]));
           const j = blocks[2]!;

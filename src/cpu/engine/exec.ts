@@ -77,6 +77,13 @@ export class Block {
   l1: Block | null = null;
   d1 = NO_LINK;
   /**
+   * The last successor that no in-page link could hold (another page, or a third target in this
+   * one), checked on use against the execute TLB (runHart): the same check the jump cache's entry
+   * gets (CodeCache.next), so it is right exactly when the jump cache would be, without the jump
+   * cache's load (a cache miss: 64 Ki entries).
+   */
+  lx: Block | null = null;
+  /**
    * For a block whose one instruction straddles two pages: the RAM offset its upper half was
    * fetched from. That page's translation is checked on every lookup (CodeCache.blockAt). -1 for
    * every other block.
@@ -155,13 +162,22 @@ export class Block {
   }
 
   /**
+   * Remember `next` as the successor checked against the execute TLB (`lx`). Not a block whose
+   * instruction straddles two pages (its upper half's translation is checked by blockAt) or a
+   * solo block (always through the slow fetch path).
+   */
+  linkFar(next: Block): void {
+    if (!next.dead && next.hi < 0 && !next.solo) this.lx = next;
+  }
+
+  /**
    * Remember `next`, which ran after this block with its pc `d` bytes from this one's, if it is in
    * the same physical page at that same distance (the only successors runHart may follow without
    * a lookup). The second slot is overwritten when both are taken.
    */
   link(next: Block, d: number): void {
-    if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12 || next.dead || next.hi >= 0 || next.solo)
-      return;
+    if (next.off - this.off !== d || next.off >>> 12 !== this.off >>> 12) return this.linkFar(next);
+    if (next.dead || next.hi >= 0 || next.solo) return;
     if (this.l0 === null) {
       this.l0 = next;
       this.d0 = d | 0;
@@ -235,7 +251,11 @@ export class CodeCache {
    * path is the exec TLB (Hart.fetchOffset) and the jump cache.
    */
   next(h: Hart): Block {
-    const off = h.fetchOffset(h.pc);
+    return this.at(h, h.fetchOffset(h.pc));
+  }
+
+  /** The block at RAM offset `off`, the hart's pc's translation: the jump cache, else blockAt. */
+  at(h: Hart, off: number): Block {
     const b = this.jc[(off >>> 1) & JC_MASK];
     if (b !== undefined && b.off === off && !b.dead) return b;
     return this.blockAt(h, off);
@@ -490,8 +510,10 @@ const NEXT_ENTRY: Entry = [K.NEXT, 0, 0, 0, 0, 0];
 export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget): number {
   let done = 0;
   let b: Block | null = null;
-  // The block that ran last, if it may link to its successor, and the virtual pc it started at.
+  // The block that ran last and the virtual pc it started at; `near` when its in-page links may
+  // be followed (it ends in a jump or falls through, and ran in the interpreter or the JS tier).
   let prev: Block | null = null;
+  let near = false;
   let start = 0;
   let compiled = false;
   for (;;) {
@@ -512,10 +534,18 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
           // translation cannot have changed since `prev` was fetched (it ends in a branch, a
           // jump or a fall-through), and a dead successor means the page was rewritten.
           const d = h.pc - start;
-          b = d === prev.d0 ? prev.l0 : d === prev.d1 ? prev.l1 : null;
+          if (near) b = d === prev.d0 ? prev.l0 : d === prev.d1 ? prev.l1 : null;
           if (b === null || b.dead) {
-            b = cache.next(h);
-            prev.link(b, d);
+            // Any other successor, after any block: the execute TLB says which RAM offset the pc
+            // runs from now (a new translation, address space or privilege included), and the
+            // last such successor is taken when it is the live block there (Block.lx).
+            const off = h.fetchOffset(h.pc);
+            b = prev.lx;
+            if (b === null || b.off !== off || b.dead) {
+              b = cache.at(h, off);
+              if (near) prev.link(b, d);
+              else prev.linkFar(b);
+            }
           }
         } else {
           b = cache.next(h);
@@ -525,6 +555,9 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
         const run = b.run;
         // Whether compiled code runs the block (kept: a block may be killed during its own run).
         compiled = b.wx >= 0 || run !== null;
+        // After compiled wasm code the hart may be several chained blocks further on (WasmTier):
+        // only the TLB-checked link may follow it.
+        near = b.linkable && b.wx < 0;
         if (b.wx >= 0) {
           done += cache.wasm!.run(h, b.wx, budget - done);
         } else if (run !== null) {
@@ -535,8 +568,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
           h.instret += n;
           if ((slow -= n) <= 0) budget = done;
         }
-        // After compiled wasm code the hart may be several chained blocks further on (WasmTier).
-        prev = b.linkable && b.wx < 0 ? b : null;
+        prev = b;
       }
     } catch (e) {
       if (e !== TRAP) throw e;

@@ -356,9 +356,13 @@ export class CodeCache {
     Atomics.and(this.ram.codePages, page, ~this.codeBit);
   }
 
-  /** Mark `b` dead, and give its wasm function's slot back. */
+  /**
+   * Mark `b` dead, and give its wasm function's slot back. Its links are cut, so that a dead block
+   * (which a live block's link may still hold until it is replaced) keeps no chain of others alive.
+   */
   private kill(b: Block): void {
     b.dead = true;
+    b.l0 = b.l1 = b.lx = null;
     if (b.wx >= 0) {
       this.wasm?.release(b.wx, b.off);
       b.wx = -1;

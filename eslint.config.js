@@ -10,6 +10,12 @@ export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "tests/**/build/"] },
   ...tseslint.configs.recommended,
   {
+    // The CLI's entry is CommonJS (bin/package.json): Node starts it without its ES module loader.
+    files: ["bin/*.js"],
+    languageOptions: { sourceType: "commonjs" },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],

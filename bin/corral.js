@@ -1,28 +1,55 @@
 #!/usr/bin/env node
-import { entryFile, loadBundle } from "../dist/src/entry.js";
+"use strict";
+// CommonJS (bin/package.json says so): Node runs a CommonJS main without starting its ES module
+// loader, and this file requires the bundle's loader, dist/bundle/entry.cjs (scripts/bundle.mjs),
+// rather than importing src/entry.ts's modules: about 25 ms of CPU less before the first guest
+// instruction (docs/benchmarks.md, "Start-up, seventeenth session").
+//
 // The bundle (scripts/bundle.mjs) starts faster, with V8's code cache (src/entry.ts); tsc's files
 // when it is missing or stale, and for `--profile`, whose host phases are told apart by the source
-// file of each frame (src/profile/host.ts).
-const compiled = new URL("../dist/src/cli/main.js", import.meta.url);
-const bundled = new URL("../dist/bundle/main.cjs", import.meta.url);
-const { cliMain, reportError } =
-  !process.argv.includes("--profile") && entryFile(bundled, compiled) === bundled
-    ? // Each verb runs code of its own: a code cache each.
-      loadBundle(bundled, /^[a-z]{1,12}$/.test(process.argv[2] ?? "") ? process.argv[2] : "main")
-    : await import(compiled);
-// An exception that escapes the command (an event handler's, a promise nobody awaited) is
-// reported like any other failure: one line, no stack unless $CORRAL_DEBUG is set.
-const fail = (e) => {
-  process.exitCode = reportError(e);
-  process.exit();
+// file of each frame (src/profile/host.ts). "Stale" as src/entry.ts entryFile says: older than
+// the file tsc wrote for it, as after a bare `npx tsc`.
+const { statSync } = require("node:fs");
+const { join } = require("node:path");
+const { pathToFileURL } = require("node:url");
+
+const dist = join(__dirname, "..", "dist");
+const fresh = (bundled, compiled) => {
+  try {
+    return statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs;
+  } catch {
+    return false;
+  }
 };
-process.on("uncaughtException", fail);
-process.on("unhandledRejection", fail);
-cliMain(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
+const bundled = join(dist, "bundle", "main.cjs");
+const loader = join(dist, "bundle", "entry.cjs");
+const cli =
+  !process.argv.includes("--profile") &&
+  fresh(bundled, join(dist, "src", "cli", "main.js")) &&
+  fresh(loader, join(dist, "src", "entry.js"))
+    ? // Each verb runs code of its own: a code cache each.
+      Promise.resolve(
+        require(loader).loadBundle(
+          pathToFileURL(bundled),
+          /^[a-z]{1,12}$/.test(process.argv[2] ?? "") ? process.argv[2] : "main",
+        ),
+      )
+    : import(pathToFileURL(join(dist, "src", "cli", "main.js")).href);
+cli.then(({ cliMain, reportError }) => {
+  // An exception that escapes the command (an event handler's, a promise nobody awaited) is
+  // reported like any other failure: one line, no stack unless $CORRAL_DEBUG is set.
+  const fail = (e) => {
     process.exitCode = reportError(e);
-  },
-);
+    process.exit();
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+  return cliMain(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.exitCode = reportError(e);
+    },
+  );
+});

@@ -37,6 +37,10 @@ const keepModuleUrls = {
   },
 };
 
+// The wrapper src/entry.ts compiles a bundle in, written into the file itself: V8 then gets the
+// file's text as it is, not a second copy with the wrapper around it (entry.ts wrappedSource).
+const { WRAPPER_HEAD, WRAPPER_TAIL } = await import("../dist/src/entry.js");
+
 await rm(outdir, { recursive: true, force: true });
 // A tree whose node_modules predates esbuild (a devDependency since this script): one line, and
 // the programs run from tsc's files, as after a bare tsc (slower to start, nothing else differs).
@@ -67,8 +71,36 @@ const result = await build({
   logLevel: "warning",
   metafile: true,
   plugins: [keepModuleUrls],
+  banner: { js: WRAPPER_HEAD },
+  footer: { js: WRAPPER_TAIL },
 });
 if (result.errors.length > 0) process.exit(1);
+// The loader that runs them, src/entry.ts (with the code cache's module and $CORRAL_HOME's), as
+// one CommonJS file that bin/corral.js and the VM process's script require(): a CommonJS main
+// that requires CommonJS starts without Node's ES module loader (about 25 ms of CPU: the loader's
+// own modules, then resolving, reading and linking four modules; docs/benchmarks.md, "Start-up,
+// seventeenth session").
+const loader = await build({
+  absWorkingDir: root,
+  entryPoints: { entry: "dist/src/entry.js" },
+  outdir,
+  outExtension: { ".js": ".cjs" },
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  minifyWhitespace: true,
+  legalComments: "none",
+  charset: "ascii",
+  logLevel: "warning",
+  // Nothing in it may need import.meta: a CommonJS file has none (esbuild would make it {}).
+  define: { "import.meta.url": "__corral_no_import_meta" },
+});
+if (loader.errors.length > 0) process.exit(1);
+if ((await readFile(join(outdir, "entry.cjs"), "utf8")).includes("__corral_no_import_meta")) {
+  console.error("bundle: src/entry.ts (or a module it imports) uses import.meta.url: the CommonJS loader has none");
+  process.exit(1);
+}
 // A vm.Script has no module loader behind it: an import() esbuild could not bundle would fail
 // only when reached. Every one must be of a bundled module (esbuild turns those into calls).
 for (const [out, meta] of Object.entries(result.metafile.outputs)) {
@@ -78,8 +110,10 @@ for (const [out, meta] of Object.entries(result.metafile.outputs)) {
     process.exit(1);
   }
 }
-// The VM process is started as a script (src/vm/launch.ts): this one runs its bundle.
+// The VM process is started as a script (src/vm/launch.ts): this one runs its bundle, CommonJS
+// as bin/corral.js (this directory's package.json says so).
+await writeFile(join(outdir, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);
 await writeFile(
   join(outdir, "daemon.js"),
-  `import { loadBundle } from "../src/entry.js";\nloadBundle(new URL("./daemon.cjs", import.meta.url), "daemon");\n`,
+  `"use strict";\nrequire("./entry.cjs").loadBundle(require("node:url").pathToFileURL(require("node:path").join(__dirname, "daemon.cjs")), "daemon");\n`,
 );

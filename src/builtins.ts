@@ -7,7 +7,9 @@
  */
 import { createRequire } from "node:module";
 
-const load = createRequire(import.meta.url);
+/** Made on first use too: createRequire resolves this file's module paths (a few ms of a start). */
+let require: NodeJS.Require | undefined;
+const load = (id: string): unknown => (require ??= createRequire(import.meta.url))(id);
 
 export const nodeCrypto = (): typeof import("node:crypto") => load("node:crypto") as typeof import("node:crypto");
 export const childProcess = (): typeof import("node:child_process") =>

@@ -39,7 +39,31 @@ const WRITE_AFTER_MS = 2000;
  * (scripts/bundle.mjs writes each module's import.meta.url relative to it); strict, as the ES
  * modules it was bundled from are.
  */
-const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname, __corral_bundle_url) {"use strict";';
+export const WRAPPER_HEAD =
+  '(function (exports, require, module, __filename, __dirname, __corral_bundle_url) {"use strict";';
+/** The end of the wrapper. */
+export const WRAPPER_TAIL = "})";
+
+/**
+ * The source V8 compiles for bundle bytes `source`: the bytes themselves when scripts/bundle.mjs
+ * wrote the wrapper into the file (its head on the first line, its tail on the last), else
+ * wrapped here. A wrapper added here is a second copy of the whole source (V8 flattens the
+ * concatenation before it compiles), and each fresh page of memory is a page fault, which costs
+ * 15 to 40 us on a virtual machine whose host backs its memory lazily: about 200 of them for an
+ * 850 KB bundle (docs/benchmarks.md, "Start-up, seventeenth session").
+ */
+export function wrappedSource(source: Buffer): { text: string; lineOffset: number } {
+  const head = `${WRAPPER_HEAD}\n`;
+  const tail = `\n${WRAPPER_TAIL}\n`;
+  if (
+    source.length > head.length + tail.length &&
+    source.toString("latin1", 0, head.length) === head &&
+    source.toString("latin1", source.length - tail.length) === tail
+  )
+    return { text: source.toString("utf8"), lineOffset: 0 };
+  // The head on a line of its own: line numbers in stacks are the bundle file's own.
+  return { text: `${head}${source.toString("utf8")}\n${WRAPPER_TAIL}`, lineOffset: -1 };
+}
 
 /**
  * Load the built-in modules that a VM's start uses after src/cpu/wasm/hw-fma.ts has changed a V8
@@ -49,8 +73,7 @@ const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname
  * each of them anyway: the hart threads' module, the user-mode NIC (TCP, UDP), the run loop's
  * clock (the global `performance`), the argument parser (util.parseArgs, loaded on first use).
  */
-function preloadBuiltins(): void {
-  const load = createRequire(import.meta.url);
+function preloadBuiltins(load: NodeJS.Require): void {
   for (const m of ["node:worker_threads", "node:net", "node:dgram", "node:perf_hooks"]) load(m);
   void (load("node:util") as typeof import("node:util")).parseArgs;
 }
@@ -79,12 +102,12 @@ export function loadBundle(file: URL, variant = "main"): Record<string, unknown>
   }
   const cacheFile = key && cachePath(join(corralHome(), "code-cache"), name, variant.replace(/[^a-z]/g, ""), key);
   const cached = cacheFile && key ? readCache(cacheFile, key) : "miss";
-  // The head on a line of its own: line numbers in stacks are the bundle's own.
+  const { text, lineOffset } = wrappedSource(source);
   const script = withCacheFlags(
     () =>
-      new Script(`${WRAPPER_HEAD}\n${source.toString("utf8")}\n})`, {
+      new Script(text, {
         filename: path,
-        lineOffset: -1,
+        lineOffset,
         ...(typeof cached === "object" ? { cachedData: cached } : {}),
       }),
   );
@@ -114,9 +137,10 @@ export function loadBundle(file: URL, variant = "main"): Record<string, unknown>
       if (code === 0) write();
     });
   }
-  preloadBuiltins();
+  const load = createRequire(path);
+  preloadBuiltins(load);
   const module = { exports: {} as Record<string, unknown> };
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
-  wrapper.call(module.exports, module.exports, createRequire(path), module, path, dirname(path), file.href);
+  wrapper.call(module.exports, module.exports, load, module, path, dirname(path), file.href);
   return module.exports;
 }

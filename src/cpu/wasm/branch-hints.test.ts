@@ -264,7 +264,7 @@ test("the tier's own modules: a loop block and a region, every hint on an `if` o
     memoryPages: MIN_PAGES,
     funcs: bodies.map(({ code, regLocals }, f) => ({
       type: RUN_TYPE,
-      locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
+      locals: [...LOCALS, ...regLocals],
       code,
       export: `f${f}`,
     })),

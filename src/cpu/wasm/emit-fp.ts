@@ -26,7 +26,7 @@
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
-import { type Code, Hint, Op } from "./encoder.js";
+import { type Code, Hint, Op, T } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
 import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
@@ -70,8 +70,8 @@ function i64Big(c: Code, v: bigint): void {
 const OP_FMADD = 0x43;
 const OP_FNMADD = 0x4f;
 /**
- * Scratch doubles, held in i64 locals (reinterpreted) so that the block function's local list
- * stays the emitter's: pseudo register pairs above the real ones (0..64).
+ * Scratch doubles in f64 locals (FpEmitter.localType), pseudo register pairs above the real ones
+ * (0..64); RNE, FAST and PZ are i32 flags.
  */
 const enum F {
   A = 200,
@@ -93,7 +93,7 @@ const enum F {
   W,
   X1,
   X2,
-  /** This pass's frm = RNE (0/1), and "FS Dirty, frm RNE, NX already set" (Mode locals). */
+  /** This pass's frm = RNE (0/1), and "FS Dirty, frm RNE, NX already set" (i32 mode locals). */
   RNE,
   FAST,
   /** fma: the product a*b is zero (0/1). */
@@ -103,8 +103,11 @@ const enum F {
 /**
  * The register pair (the Emitter's register cache, which addresses pair p at HartArea.x + 4p) of
  * f register r: f[r] is at HartArea.f + 8r, so its pair is (HartArea.f - HartArea.x) / 4 + 2r,
- * clear of the x pairs (0..64) and of the scratch locals F (200 up). Held in i64 locals like
- * the x registers, across the passes of a looping block too.
+ * clear of the x pairs (0..64) and of the scratch locals F (200 up). Held in f64 locals (the x
+ * registers' are i64), across the passes of a looping block too: the values are doubles to every
+ * inline form but the bit moves (FSGNJ, FMV, FLW, FSW), and an i64 local made V8 move each one
+ * between a vector and a general register at every use, result and merge. f64 locals, loads and
+ * stores keep every bit (WebAssembly spec 4.3.3: only arithmetic may change a NaN's payload).
  */
 export const fpair = (r: number): number => FPAIRS + 2 * r;
 const FPAIRS = (HartArea.f - HartArea.x) / 4;
@@ -198,7 +201,13 @@ export class FpEmitter extends ExtEmitter {
     super.forget();
     this.fsOn = this.fsDirty = this.modeKnown = false;
     // After a closure (Emitter.call): it may have cleared fflags, changed frm or turned FS off.
-    this.c.i64(0).set(this.local(F.FAST));
+    this.c.i32(0).set(this.local(F.FAST));
+  }
+  /** f registers and the scratch doubles in f64 locals, the mode flags in i32 ones. */
+  protected override localType(p: number): T {
+    if (p >= FPAIRS) return T.F64;
+    if (p === F.RNE || p === F.FAST || p === F.PZ) return T.I32;
+    return p >= F.A ? T.F64 : T.I64;
   }
 
   /**
@@ -213,16 +222,16 @@ export class FpEmitter extends ExtEmitter {
     // FAST once found stays so until a closure that may write fcsr or mstatus (forget zeroes it):
     // FP ops only set flags and dirty FS. So a looping block's later passes, and a region's later
     // members, skip the three loads. Locals start at zero on every entry to the function.
-    c.get(this.local(F.FAST)).op(Op.I64Eqz).open(Op.If, Hint.Unlikely);
-    c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).op(Op.I64ExtendI32U).set(this.local(F.RNE));
+    c.get(this.local(F.FAST)).op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
+    c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz).set(this.local(F.RNE));
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(MS_FS).op(Op.I32Eq);
     c.get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32And).op(Op.I32And);
-    c.get(this.local(F.RNE)).op(Op.I32WrapI64).op(Op.I32And).op(Op.I64ExtendI32U).set(this.local(F.FAST));
+    c.get(this.local(F.RNE)).op(Op.I32And).set(this.local(F.FAST));
     c.op(Op.End);
     this.modeKnown = true;
   }
   private fast(): void {
-    this.c.get(this.local(F.FAST)).op(Op.I32WrapI64);
+    this.c.get(this.local(F.FAST));
   }
   /**
    * Op `k`, entry `e` of kind FLW, FLD, FSW, FSD or FP: emit it inline and return true, or emit
@@ -263,7 +272,7 @@ export class FpEmitter extends ExtEmitter {
     if (this.fsOn) c.i32(1);
     else c.get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32And).i32(0).op(Op.I32Ne);
     if (dynRne) {
-      if (this.modeKnown) c.get(this.local(F.RNE)).op(Op.I32WrapI64);
+      if (this.modeKnown) c.get(this.local(F.RNE));
       else c.get(L.HB).mem(Op.I32Load, 2, HartArea.frm).op(Op.I32Eqz);
       c.op(Op.I32And);
     }
@@ -285,11 +294,7 @@ export class FpEmitter extends ExtEmitter {
   private slow(k: number, dirtyBefore: ReadonlySet<number>, xd = 0): void {
     this.flush(false, dirtyBefore);
     this.service(S_CALL, k);
-    if (xd !== 0 && xd !== 64)
-      this.c
-        .get(L.HB)
-        .mem(Op.I64Load, 3, HartArea.x + 4 * xd)
-        .set(this.local(xd));
+    if (xd !== 0 && xd !== 64) this.reload(xd);
   }
 
   /**
@@ -302,27 +307,24 @@ export class FpEmitter extends ExtEmitter {
     const fd = fpair(d / 2);
     this.touch(a);
     const dirtyBefore = new Set(this.dirty);
-    this.whenFsOn(k, dirtyBefore, fd, () => {
+    this.whenFsOn(k, dirtyBefore, fd, () =>
       this.access(
         a,
         imm,
         double ? 8 : 4,
         L.RT,
         () => {
-          if (double) c.mem(Op.I64Load, 3, RAM_OFFSET);
-          else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or); // NaN-boxed
-          c.set(L.V);
+          this.setReg(fd, () => {
+            if (double) c.mem(Op.F64Load, 3, RAM_OFFSET);
+            else c.mem(Op.I64Load32U, 2, RAM_OFFSET).i64(-0x100000000).op(Op.I64Or).op(Op.F64ReinterpretI64); // NaN-boxed
+          });
           this.markDirty();
         },
-        () => {
-          this.slow(k, dirtyBefore);
-          c.get(L.HB)
-            .mem(Op.I64Load, 3, HartArea.x + 4 * fd)
-            .set(L.V);
-        },
-      );
-      this.setReg(fd, () => void c.get(L.V));
-    });
+        () => this.slow(k, dirtyBefore, fd),
+      ),
+    );
+    // Either arm leaves f[rd] in its local: the register is cached (and, as written, dirty).
+    this.setReg(fd, () => void c.get(this.local(fd)));
   }
 
   /**
@@ -360,7 +362,8 @@ export class FpEmitter extends ExtEmitter {
         L.WT,
         () => {
           this.reg(fb);
-          c.mem(double ? Op.I64Store : Op.I64Store32, double ? 3 : 2, RAM_OFFSET);
+          if (double) c.mem(Op.F64Store, 3, RAM_OFFSET);
+          else c.op(Op.I64ReinterpretF64).mem(Op.I64Store32, 2, RAM_OFFSET);
         },
         () => this.slow(k, dirtyBefore),
       ),
@@ -368,10 +371,10 @@ export class FpEmitter extends ExtEmitter {
   }
 
   private fget(l: F): void {
-    this.c.get(this.local(l)).op(Op.F64ReinterpretI64);
+    this.c.get(this.local(l));
   }
   private fset(l: F): void {
-    this.c.op(Op.I64ReinterpretF64).set(this.local(l));
+    this.c.set(this.local(l));
   }
   /** Load f registers `rs` into their locals (at an op's top level, before its if: Emitter.touch). */
   private fsrc(...rs: number[]): void {
@@ -379,14 +382,16 @@ export class FpEmitter extends ExtEmitter {
   }
   /** Push f register r (fsrc'd) as an f64. */
   private freg(r: number): void {
-    this.c.get(this.local(fpair(r))).op(Op.F64ReinterpretI64);
+    this.c.get(this.local(fpair(r)));
+  }
+  /** Push f register r (fsrc'd) as its bits, an i64. */
+  private fbits(r: number): void {
+    this.freg(r);
+    this.c.op(Op.I64ReinterpretF64);
   }
   /** f[rd] = the f64 `value` pushes. */
   private fwrite(rd: number, value: () => void): void {
-    this.setReg(fpair(rd), () => {
-      value();
-      this.c.op(Op.I64ReinterpretF64);
-    });
+    this.setReg(fpair(rd), value);
   }
 
   /** Pushes (i32) whether neither f[rs1] nor f[rs2] is a NaN, ANDed into the i32 below it (x == x). */
@@ -465,7 +470,7 @@ export class FpEmitter extends ExtEmitter {
     const c = this.c;
     this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
-    const raw = (r: number): void => void c.get(this.local(fpair(r)));
+    const raw = (r: number): void => this.fbits(r);
     this.enabled(false);
     c.open(Op.If, Hint.Likely);
     this.setReg(fpair(rd), () => {
@@ -476,6 +481,7 @@ export class FpEmitter extends ExtEmitter {
       if (op === 1) c.i64(-1).op(Op.I64Xor);
       if (op === 2) c.op(Op.I64Xor);
       c.i64(63).op(Op.I64ShrU).i64(63).op(Op.I64Shl).op(Op.I64Or); // the sign bit alone
+      c.op(Op.F64ReinterpretI64);
     });
     this.markDirty();
     c.op(Op.Else);
@@ -492,9 +498,12 @@ export class FpEmitter extends ExtEmitter {
     const dirtyBefore = new Set(this.dirty);
     this.enabled(false);
     c.open(Op.If, Hint.Likely);
-    if (toX) this.setReg(xd, () => void c.get(this.local(fpair(rs1))));
+    if (toX) this.setReg(xd, () => this.fbits(rs1));
     else {
-      this.setReg(fpair(rd), () => this.reg(2 * rs1));
+      this.setReg(fpair(rd), () => {
+        this.reg(2 * rs1);
+        c.op(Op.F64ReinterpretI64);
+      });
       this.markDirty();
     }
     c.op(Op.Else);
@@ -550,19 +559,46 @@ export class FpEmitter extends ExtEmitter {
   }
 
   /**
-   * OFF = R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess is
-   * detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
-   * NaN): one unsigned range test on R's magnitude bits. Else, off the hot path, OFF =
-   * `exactZero` (an i32: R is a zero the operation gives exactly, raising no flag).
+   * Push i32: R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess
+   * is detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
+   * NaN): one unsigned range test on R's magnitude bits.
    */
-  private fastNormal(exactZero: () => void): void {
+  private isNormal(): void {
     const c = this.c;
-    c.get(this.local(F.R)).i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // |R|'s bits
+    this.fget(F.R);
+    c.op(Op.I64ReinterpretF64).i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // |R|'s bits
     c.i64(Number(MIN_NORMAL_BITS + 1n)).op(Op.I64Sub);
     i64Big(c, INF_BITS - MIN_NORMAL_BITS - 1n);
-    c.op(Op.I64LtU).tee(L.OFF).op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
-    exactZero();
-    c.set(L.OFF);
+    c.op(Op.I64LtU);
+  }
+
+  /**
+   * The FAST arm's end (FS Dirty, frm RNE, NX set: an op whose only flag would be NX changes
+   * nothing but rd): f[rd] = R where `keep` (an i32) holds, else, off the hot path, where
+   * `exactZero` (if given: R is a zero the operation gives exactly, raising no flag) holds; else
+   * the closure of op `k`. No OFF or IDX local and no flag or FS write on the hot path (V8 kept
+   * OFF and IDX in stack slots across the op's merges).
+   */
+  private fastKeep(
+    rd: number,
+    k: number,
+    dirtyBefore: ReadonlySet<number>,
+    keep: () => void,
+    exactZero?: () => void,
+  ): void {
+    const c = this.c;
+    keep();
+    c.open(Op.If, Hint.Likely);
+    this.setReg(fpair(rd), () => this.fget(F.R));
+    c.op(Op.Else);
+    if (exactZero) {
+      exactZero();
+      c.open(Op.If);
+      this.setReg(fpair(rd), () => this.fget(F.R));
+      c.op(Op.Else);
+    }
+    this.slow(k, dirtyBefore, fpair(rd));
+    if (exactZero) c.op(Op.End);
     c.op(Op.End);
   }
 
@@ -632,18 +668,6 @@ export class FpEmitter extends ExtEmitter {
     this.fsrc(rs1, rs2);
     const dirtyBefore = new Set(this.dirty);
     this.mode();
-    this.enabled(dyn);
-    c.open(Op.If, Hint.Likely);
-    this.freg(rs1);
-    this.fset(F.A);
-    this.freg(rs2);
-    if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
-    this.fset(F.B);
-    const ab = (op: Op): void => {
-      this.fget(F.A);
-      this.fget(F.B);
-      c.op(op);
-    };
     const rAbs = (): void => {
       this.fget(F.R);
       c.op(Op.F64Abs);
@@ -652,49 +676,79 @@ export class FpEmitter extends ExtEmitter {
       this.fget(l);
       c.f64(0).op(Op.F64Eq);
     };
-    // R: wasm's IEEE operation in round-to-nearest-even, RISC-V's value wherever it is not NaN.
-    if (f5 === F_SQRT) {
+    // A, B and R: wasm's IEEE operation in round-to-nearest-even, RISC-V's value wherever it is
+    // not NaN.
+    const value = (): void => {
+      this.freg(rs1);
+      this.fset(F.A);
+      this.freg(rs2);
+      if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
+      this.fset(F.B);
       this.fget(F.A);
-      c.op(Op.F64Sqrt);
-    } else ab(f5 === F_MUL ? Op.F64Mul : f5 === F_DIV ? Op.F64Div : Op.F64Add);
-    this.fset(F.R);
-    c.i32(0).set(L.IDX);
-    // FAST (NX set, FS Dirty): only which results may raise a flag besides NX matters. OFF gets
-    // "the result is R with no other flag" from the result alone: a sum is exact when subnormal
-    // and overflows to infinity; a product or quotient is tiny only below the normal range
-    // (tininess after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or
-    // exactly zero from a zero operand; a square root raises NV exactly when it is NaN.
+      if (f5 === F_SQRT) c.op(Op.F64Sqrt);
+      else {
+        this.fget(F.B);
+        c.op(f5 === F_MUL ? Op.F64Mul : f5 === F_DIV ? Op.F64Div : Op.F64Add);
+      }
+      this.fset(F.R);
+    };
+    // FAST (FS Dirty, frm RNE, NX set; so FS is on and DYN is RNE): only which results may raise
+    // a flag besides NX matters, found from the result alone: a sum is exact when subnormal and
+    // overflows to infinity; a product or quotient is tiny only below the normal range (tininess
+    // after rounding: a result of exactly 2^-1022 may be tiny, so it is excluded), or exactly zero
+    // from a zero operand; a square root raises NV exactly when it is NaN.
     this.fast();
     c.open(Op.If, Hint.Likely);
+    value();
     switch (f5) {
       case F_ADD:
       case F_SUB:
-        this.fget(F.R);
-        c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt).set(L.OFF);
+        this.fastKeep(rd, k, dirtyBefore, () => {
+          rAbs();
+          c.f64(Infinity).op(Op.F64Lt);
+        });
         break;
       case F_MUL:
-        this.fastNormal(() => {
-          this.fget(F.R);
-          c.op(Op.F64Abs).f64(Infinity).op(Op.F64Lt);
-          isZero(F.A);
-          isZero(F.B);
-          c.op(Op.I32Or).op(Op.I32And);
-        });
+        this.fastKeep(
+          rd,
+          k,
+          dirtyBefore,
+          () => this.isNormal(),
+          () => {
+            rAbs();
+            c.f64(Infinity).op(Op.F64Lt);
+            isZero(F.A);
+            isZero(F.B);
+            c.op(Op.I32Or).op(Op.I32And);
+          },
+        );
         break;
       case F_DIV:
-        this.fastNormal(() => {
-          isZero(F.R);
-          isZero(F.A);
-          c.op(Op.I32And);
-        });
+        this.fastKeep(
+          rd,
+          k,
+          dirtyBefore,
+          () => this.isNormal(),
+          () => {
+            isZero(F.R);
+            isZero(F.A);
+            c.op(Op.I32And);
+          },
+        );
         break;
       default:
-        this.fget(F.R);
-        this.fget(F.R);
-        c.op(Op.F64Eq).set(L.OFF);
+        this.fastKeep(rd, k, dirtyBefore, () => {
+          this.fget(F.R);
+          this.fget(F.R);
+          c.op(Op.F64Eq);
+        });
     }
     c.op(Op.Else);
-    // Otherwise fpu/fast.ts's windows, where its error terms are exact, and IDX: inexact.
+    // Otherwise FS and frm as the op needs them, fpu/fast.ts's windows, where its error terms
+    // are exact, and IDX: inexact.
+    this.enabled(dyn);
+    c.open(Op.If, Hint.Likely);
+    value();
     switch (f5) {
       case F_ADD:
       case F_SUB:
@@ -769,10 +823,10 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32Or).set(L.IDX);
       }
     }
-    c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
+    c.op(Op.End);
     c.op(Op.End);
   }
 
@@ -816,41 +870,51 @@ export class FpEmitter extends ExtEmitter {
     this.fsrc(rs1, rs2, rs3);
     const dirtyBefore = new Set(this.dirty);
     this.mode();
-    this.enabled(rm === DYN);
-    c.open(Op.If, Hint.Likely);
-    this.freg(rs1);
-    if (kind >= 2) c.op(Op.F64Neg);
-    this.fset(F.A);
-    this.freg(rs2);
-    this.fset(F.B);
-    this.freg(rs3);
-    if (kind === 1 || kind === 3) c.op(Op.F64Neg);
-    this.fset(F.C);
+    const operands = (): void => {
+      this.freg(rs1);
+      if (kind >= 2) c.op(Op.F64Neg);
+      this.fset(F.A);
+      this.freg(rs2);
+      this.fset(F.B);
+      this.freg(rs3);
+      if (kind === 1 || kind === 3) c.op(Op.F64Neg);
+      this.fset(F.C);
+    };
     if (HW_FMA) {
-      // FAST: the host's one-rounding multiply-add (hw-fma.ts) gives the value; only NX may be
-      // raised (already set) where the result is normal, or an exact zero from a zero product
-      // and a zero addend (IEEE 754's sign, as RISC-V's); other results take the closure.
+      // FAST (so FS on and DYN is RNE): the host's one-rounding multiply-add (hw-fma.ts) gives
+      // the value; only NX may be raised (already set) where the result is normal, or an exact
+      // zero from a zero product and a zero addend (IEEE 754's sign, as RISC-V's); other results
+      // take the closure.
       this.fast();
       c.open(Op.If, Hint.Likely);
+      operands();
       for (const l of [F.A, F.B, F.C]) {
         this.fget(l);
         c.op(SIMD, F64X2_SPLAT);
       }
       c.op(SIMD, ...F64X2_RELAXED_MADD).op(SIMD, F64X2_EXTRACT_LANE, 0);
       this.fset(F.R);
-      this.fastNormal(() => {
-        this.fget(F.R);
-        c.f64(0).op(Op.F64Eq);
-        this.fget(F.A);
-        c.f64(0).op(Op.F64Eq);
-        this.fget(F.B);
-        c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
-        this.fget(F.C);
-        c.f64(0).op(Op.F64Eq).op(Op.I32And);
-      });
-      c.i32(0).set(L.IDX);
+      this.fastKeep(
+        rd,
+        k,
+        dirtyBefore,
+        () => this.isNormal(),
+        () => {
+          this.fget(F.R);
+          c.f64(0).op(Op.F64Eq);
+          this.fget(F.A);
+          c.f64(0).op(Op.F64Eq);
+          this.fget(F.B);
+          c.f64(0).op(Op.F64Eq).op(Op.I32Or).op(Op.I32And);
+          this.fget(F.C);
+          c.f64(0).op(Op.F64Eq).op(Op.I32And);
+        },
+      );
       c.op(Op.Else);
     }
+    this.enabled(rm === DYN);
+    c.open(Op.If, Hint.Likely);
+    operands();
     this.inWindow(F.A);
     this.inWindow(F.B);
     c.op(Op.I32And);
@@ -882,33 +946,36 @@ export class FpEmitter extends ExtEmitter {
     this.fset(F.E);
     // v = RO(tl + ul): s, or when e != 0 and s is even, its neighbour toward e (bits +1 away from
     // zero when e and s have one sign, -1 toward zero otherwise; s != 0 there).
-    c.get(this.local(F.S));
+    this.fget(F.S);
+    c.op(Op.I64ReinterpretF64);
     c.i64(1).i64(-1);
     this.fget(F.E);
     c.f64(0).op(Op.F64Gt);
     this.fget(F.S);
     c.f64(0).op(Op.F64Gt).op(Op.I32Eq).op(Op.Select).op(Op.I64Add);
-    c.get(this.local(F.S));
+    this.fget(F.S);
+    c.op(Op.I64ReinterpretF64);
     this.fget(F.E);
     c.f64(0).op(Op.F64Ne);
-    c.get(this.local(F.S)).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
-    c.op(Op.Select).set(this.local(F.V));
+    this.fget(F.S);
+    c.op(Op.I64ReinterpretF64).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
+    c.op(Op.Select).op(Op.F64ReinterpretI64).set(this.local(F.V));
     // z = th + v (R); usable when |z| > 2^-1022. A zero product (a or b is zero: the windows
     // leave no tiny non-zero operand) gives uh + c instead, exactly and without a flag, a zero
     // sum's sign by IEEE 754's rule as RISC-V's (a matrix of zeros added to zeros took the closure).
     this.fget(F.R);
-    c.f64(0).op(Op.F64Eq).op(Op.I64ExtendI32U).set(this.local(F.PZ));
+    c.f64(0).op(Op.F64Eq).set(this.local(F.PZ));
     this.fget(F.R);
     this.fget(F.C);
     c.op(Op.F64Add);
     this.fget(F.D);
     this.fget(F.V);
     c.op(Op.F64Add);
-    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.Select);
+    c.get(this.local(F.PZ)).op(Op.Select);
     this.fset(F.R);
     this.fget(F.R);
     c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
-    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Or).get(L.OFF).op(Op.I32And).set(L.OFF);
+    c.get(this.local(F.PZ)).op(Op.I32Or).get(L.OFF).op(Op.I32And).set(L.OFF);
     // Whether z is exact: not needed when FAST (NX is already set; the windows leave no other flag).
     c.i32(0).set(L.IDX);
     this.fast();
@@ -934,13 +1001,13 @@ export class FpEmitter extends ExtEmitter {
     this.fget(F.E);
     c.f64(0).op(Op.F64Eq).op(Op.Select);
     c.op(Op.I32Eqz);
-    c.get(this.local(F.PZ)).op(Op.I32WrapI64).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
+    c.get(this.local(F.PZ)).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
     c.op(Op.End);
-    if (HW_FMA) c.op(Op.End);
     this.result(rd, k, dirtyBefore);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
+    if (HW_FMA) c.op(Op.End);
     return true;
   }
 }

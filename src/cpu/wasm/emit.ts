@@ -359,10 +359,10 @@ export const RUN_TYPE = { params: [T.I32, T.I64, T.I32, T.I32], results: [T.I32]
 /** A block as the code generator takes it: its decoded ops and its RAM offset. */
 export type Emittable = CompileInput & { readonly off: number };
 
-/** A function body and the number of i64 locals its registers need (after LOCALS). */
+/** A function body and the types of the locals its registers need (after LOCALS). */
 export interface Body {
   code: Code;
-  regLocals: number;
+  regLocals: readonly T[];
 }
 
 /**

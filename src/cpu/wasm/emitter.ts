@@ -288,18 +288,37 @@ export class Emitter {
   /** Registers whose local holds the current value, and those of them not yet stored back. */
   private readonly cached = new Set<number>();
   protected readonly dirty = new Set<number>();
-  /** Locals given to registers so far (they follow LOCALS). */
-  regLocals = 0;
+  /** The types of the locals given to registers so far (they follow LOCALS). */
+  readonly regLocals: T[] = [];
   /** Every register pair the code sets (setReg): with `held`, it must be one of held.written. */
   readonly written = new Set<number>();
 
   protected local(p: number): number {
     let l = this.localOf.get(p);
     if (l === undefined) {
-      l = L.CUR + 1 + this.regLocals++;
+      l = L.CUR + 1 + this.regLocals.length;
+      this.regLocals.push(this.localType(p));
       this.localOf.set(p, l);
     }
     return l;
+  }
+  /**
+   * The type of pair `p`'s local: i64 for the x registers; emit-fp.ts gives the f registers (and
+   * its scratch doubles) f64 locals, so V8 keeps them in vector registers without moving each
+   * value to a general register and back at every use and every merge.
+   */
+  protected localType(_p: number): T {
+    return T.I64;
+  }
+  /** Push register pair `p`'s value from the hart's area, in its local's type. */
+  private loadPair(p: number): void {
+    const f = this.localType(p) === T.F64;
+    this.c.get(L.HB).mem(f ? Op.F64Load : Op.I64Load, 3, HartArea.x + 4 * p);
+  }
+  /** Reload register pair `p`'s local from the hart's area (after a closure wrote it). */
+  protected reload(p: number): void {
+    this.loadPair(p);
+    this.c.set(this.local(p));
   }
   /**
    * Make register pair `p` cached. Must not be first done inside one arm of an if: the other
@@ -307,13 +326,10 @@ export class Emitter {
    */
   touch(p: number): void {
     if (p === 0 || p === 64 || this.cached.has(p)) return;
-    this.c
-      .get(L.HB)
-      .mem(Op.I64Load, 3, HartArea.x + 4 * p)
-      .set(this.local(p));
+    this.reload(p);
     this.cached.add(p);
   }
-  /** Push register pair `p` (2*r) as an i64; x0 is 0. */
+  /** Push register pair `p` (2*r) as an i64 (an f register's pair: in its local's type); x0 is 0. */
   reg(p: number): void {
     if (p === 0) this.c.i64(0);
     else {
@@ -363,11 +379,7 @@ export class Emitter {
   }
   /** Before the loop: load the held registers. */
   loadHeld(): void {
-    for (const p of this.held?.regs ?? [])
-      this.c
-        .get(L.HB)
-        .mem(Op.I64Load, 3, HartArea.x + 4 * p)
-        .set(this.local(p));
+    for (const p of this.held?.regs ?? []) this.reload(p);
   }
   /** After the loop: store the held registers the block may have written. */
   storeHeld(): void {
@@ -375,11 +387,13 @@ export class Emitter {
   }
   /** Store registers `regs` (by default the dirty ones) back; `clean`: they are then clean. */
   flush(clean: boolean, regs: ReadonlySet<number> = this.dirty): void {
-    for (const p of regs)
+    for (const p of regs) {
+      const f = this.localType(p) === T.F64;
       this.c
         .get(L.HB)
         .get(this.local(p))
-        .mem(Op.I64Store, 3, HartArea.x + 4 * p);
+        .mem(f ? Op.F64Store : Op.I64Store, 3, HartArea.x + 4 * p);
+    }
     if (clean) this.dirty.clear();
   }
   /** After a closure: memory holds the registers; no local may be trusted. */

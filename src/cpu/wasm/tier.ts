@@ -178,7 +178,7 @@ export class WasmTier {
       sharedMemory: this.shared,
       funcs: bodies.map(({ code, regLocals }, f) => ({
         type: RUN_TYPE,
-        locals: [...LOCALS, ...new Array<T>(regLocals).fill(T.I64)],
+        locals: [...LOCALS, ...regLocals],
         code,
         export: `f${f}`,
       })),

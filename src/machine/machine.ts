@@ -67,6 +67,13 @@ const FAST_RATE = 500_000;
 const LONG_MS = 1;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
+/**
+ * Experimental, `CORRAL_HART_TIME=1`: on one thread, several harts' slices in a round are time the
+ * guest would have seen once (their longest), not once per hart, and Machine.run skips the rest of
+ * it on the guest's clock. Off by default: the guest's clock then lags the host's while several
+ * harts are busy, which a guest that times itself sees (docs/benchmarks.md, "seventeenth session").
+ */
+const HART_TIME = process.env.CORRAL_HART_TIME === "1";
 /** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -194,6 +201,7 @@ export class Machine implements HartHost {
   async run(): Promise<MachineExit> {
     if (this.ram.shared) return this.runThreaded();
     let lastYield = performance.now();
+    const parallel = this.harts.length > 1 && HART_TIME;
     try {
       while (this.exitReason === null) {
         const ask = this.pauseAsk;
@@ -205,6 +213,9 @@ export class Machine implements HartHost {
           continue;
         }
         let ran = 0;
+        // Host time of this round's slices, and of its longest (see the skip below).
+        let slices = 0;
+        let longest = 0;
         const budget = this.sliceFor();
         const before = this.retired;
         const roundStart = performance.now();
@@ -217,13 +228,27 @@ export class Machine implements HartHost {
           }
           // A PAUSE ends the hart's slice, not its next one (ops-sys.ts pause).
           h.yieldNow = false;
+          const t0 = parallel ? performance.now() : 0;
           const n = runHart(h, this.cache, budget, SLICE);
+          if (parallel) {
+            const ms = performance.now() - t0;
+            slices += ms;
+            if (ms > longest) longest = ms;
+          }
           this.retired += n;
           if (this.sampler !== null) this.sampler(h, n);
           ran++;
           if (this.exitReason !== null || this.hostDue) break;
         }
-        if (ran > 1) for (const h of this.harts) h.reservation = -1;
+        if (ran > 1) {
+          for (const h of this.harts) h.reservation = -1;
+          // The harts ran one after the other; on a machine of their own they would have run
+          // side by side, the round taking its longest slice. The guest sees that much time pass
+          // (HART_TIME): each busy hart gets as many instructions per guest second as a lone
+          // hart, so the kernel's work that follows time (every busy CPU's tick, the scheduler's
+          // load balancing from it, RCU) does not grow with the number of harts sharing the thread.
+          this.clock.skip(slices - longest);
+        }
         if (ran > 0) this.adaptSlice(performance.now() - roundStart, this.retired - before);
         if (this.hostDue && this.exitReason === null) {
           this.hostDue = false;

@@ -14,27 +14,23 @@ const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");
 
 const dist = join(__dirname, "..", "dist");
-const fresh = (bundled, compiled) => {
-  try {
-    return statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs;
-  } catch {
-    return false;
-  }
-};
-const bundled = join(dist, "bundle", "main.cjs");
-const loader = join(dist, "bundle", "entry.cjs");
+const compiled = pathToFileURL(join(dist, "src", "cli", "main.js"));
+const bundled = pathToFileURL(join(dist, "bundle", "main.cjs"));
+// The loader itself is checked here (entryFile is in it); the bundle by the loader's entryFile.
+const loaderFile = join(dist, "bundle", "entry.cjs");
+let loader;
+try {
+  if (statSync(loaderFile).mtimeMs >= statSync(join(dist, "src", "entry.js")).mtimeMs) loader = require(loaderFile);
+} catch {
+  // no loader bundle: tsc's files
+}
 const cli =
-  !process.argv.includes("--profile") &&
-  fresh(bundled, join(dist, "src", "cli", "main.js")) &&
-  fresh(loader, join(dist, "src", "entry.js"))
+  loader && !process.argv.includes("--profile") && loader.entryFile(bundled, compiled) === bundled
     ? // Each verb runs code of its own: a code cache each.
       Promise.resolve(
-        require(loader).loadBundle(
-          pathToFileURL(bundled),
-          /^[a-z]{1,12}$/.test(process.argv[2] ?? "") ? process.argv[2] : "main",
-        ),
+        loader.loadBundle(bundled, /^[a-z]{1,12}$/.test(process.argv[2] ?? "") ? process.argv[2] : "main"),
       )
-    : import(pathToFileURL(join(dist, "src", "cli", "main.js")).href);
+    : import(compiled.href);
 cli.then(({ cliMain, reportError }) => {
   // An exception that escapes the command (an event handler's, a promise nobody awaited) is
   // reported like any other failure: one line, no stack unless $CORRAL_DEBUG is set.

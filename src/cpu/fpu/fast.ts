@@ -50,6 +50,17 @@ function inWindow(v: number): boolean {
   return (m >= TWO_M480 && m <= TWO_P480) || m === 0;
 }
 
+/**
+ * Whether fflags.NX is still clear. Inside the binary64 kernels' windows NX is the only flag an
+ * operation can raise, and fflags accrue (unprivileged spec, "Floating-Point Control and Status
+ * Register": flags are only set by arithmetic), so once NX is set the exact error terms that decide
+ * NX change nothing and are skipped: the interpreter's share of the wasm tier's FAST arm
+ * (emit-fp.ts). The probe sink of the directed modes starts each use at 0, so it still measures.
+ */
+function nxClear(env: FlagSink): boolean {
+  return (env.fflags & NX) === 0;
+}
+
 // ---- binary64 ----
 
 /** An exact sum in the subnormal range cannot be inexact, so addition never underflows. */
@@ -61,14 +72,14 @@ export function addD(a: number, b: number, env: FlagSink): number {
     return s;
   }
   if (m >= TWO_P1000) return NaN;
-  if (sumError(a, b, s) !== 0) env.fflags |= NX;
+  if (nxClear(env) && sumError(a, b, s) !== 0) env.fflags |= NX;
   return s;
 }
 
 export function mulD(a: number, b: number, env: FlagSink): number {
   if (!inWindow(a) || !inWindow(b)) return NaN;
   const p = a * b;
-  if (p !== 0 && productError(a, b, p) !== 0) env.fflags |= NX;
+  if (p !== 0 && nxClear(env) && productError(a, b, p) !== 0) env.fflags |= NX;
   return p;
 }
 
@@ -76,7 +87,7 @@ export function divD(a: number, b: number, env: FlagSink): number {
   if (b === 0 || !inWindow(a) || !inWindow(b)) return NaN;
   const q = a / b;
   // q is exact iff q*b reproduces a exactly.
-  if (q !== 0 && (q * b !== a || productError(q, b, q * b) !== 0)) env.fflags |= NX;
+  if (q !== 0 && nxClear(env) && (q * b !== a || productError(q, b, q * b) !== 0)) env.fflags |= NX;
   return q;
 }
 
@@ -85,7 +96,7 @@ export function sqrtD(a: number, env: FlagSink): number {
   if (!(a >= TWO_M480 * TWO_M480 && a <= TWO_P1000)) return NaN;
   const r = Math.sqrt(a);
   const rr = r * r;
-  if (rr !== a || productError(r, r, rr) !== 0) env.fflags |= NX;
+  if (nxClear(env) && (rr !== a || productError(r, r, rr) !== 0)) env.fflags |= NX;
   return r;
 }
 
@@ -133,6 +144,7 @@ export function fmaD(a: number, b: number, c: number, env: FlagSink): number {
     // when every term is zero, so leave all of this to the general path.
     return NaN;
   }
+  if (!nxClear(env)) return z; // the windows leave NX the only flag possible, and it is set
   const e3 = sumError(th, v, z);
   // Residual (a*b + c) - z = e3 + (s - v) + e.
   let exact: boolean;

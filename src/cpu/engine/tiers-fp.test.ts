@@ -47,6 +47,7 @@ const D_BITS: bigint[] = [
   0x1ff0000000000000n, // 2^-512
   0x1ff0000000000001n, // just above 2^-512: products round to 2^-1022 or below
   0x3cb0000000000000n, // 2^-52
+  0x3fefffffffffffffn, // 1 - 2^-53: times 2^-1022, rounds up to 2^-1022 yet is tiny (UF)
   0x7fefffffffffffffn, // the greatest finite
   0xffefffffffffffffn,
   0x5fe0000000000000n, // 2^511
@@ -273,4 +274,34 @@ test("random loops of F and D instructions run alike in every tier (all rounding
   assert.ok(finished > 150, `many loops should run all their rounds (${finished} did)`);
   assert.ok(late > 10, `some loops should trap in a later pass (${late} did)`);
   assert.ok(flagsSeen.size > 12, `the loops should end with many sets of flags (${flagsSeen.size})`);
+});
+
+test("a product that rounds up to 2^-1022 raises UF on every tier, in the FAST state too (tininess after rounding)", () => {
+  // f2 = f0 * f1 and f3 = f0 * f1 + f4 with f0 = 1 - 2^-53, f1 = 2^-1022, f4 = +0: the exact value
+  // 2^-1022 - 2^-1075 is a tie between the greatest subnormal and 2^-1022 and goes to 2^-1022 (even),
+  // but with an unbounded exponent it is representable and below 2^-1022: tiny, so UF | NX
+  // (unprivileged spec, "Floating-Point Control and Status Register": tininess after rounding).
+  // fflags NX, frm RNE and FS Dirty are the wasm tier's FAST state, whose arm tests the result alone
+  // (emit-fp.ts isNormal); its high-word test must send this 2^-1022 to the closure.
+  const machines = TIERS.map(() => new Machine(new GuestRam(RAM_SIZE), 1, () => {}));
+  const body = [
+    R((2 << 2) | 1, 1, 0, 7, 2, 0x53),
+    (4 << 27) | (1 << 25) | (1 << 20) | (0 << 15) | (7 << 12) | (3 << 7) | 0x43,
+  ];
+  const size = bytes(body);
+  const prog = [...body, I(-1, 11, 0, 11, 0x13), B(-(size + 4), 0, 11, 1), J(4, 0), 0x00100073, J(0, 0)];
+  for (const fflags of [0, 1]) {
+    const x = new Int32Array(66);
+    x[22] = 3; // x11: three passes
+    const f = Array.from({ length: 32 }, () => 0n);
+    f[0] = 0x3fefffffffffffffn;
+    f[1] = 0x0010000000000000n;
+    const s: Start = { prog, x, f, fflags, frm: 0, fs: 3, seed: 1, mtvec: size + 16 };
+    const results = TIERS.map((tier, i) => runIn(machines[i]!, tier, s));
+    const want = results[0]!;
+    assert.equal(want.fflags, 3, "UF | NX");
+    assert.deepEqual([want.f[4], want.f[5], want.f[6], want.f[7]], [0, 0x00100000, 0, 0x00100000], "f2 = f3 = 2^-1022");
+    assert.deepEqual(results[1], want, `js, fflags ${fflags}`);
+    assert.deepEqual(results[2], want, `wasm, fflags ${fflags}`);
+  }
 });

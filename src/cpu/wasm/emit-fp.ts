@@ -26,7 +26,7 @@
  */
 import { MS_FS } from "../isa/defs.js";
 import { K, type Entry } from "../isa/kinds.js";
-import { type Code, Hint, Op, T } from "./encoder.js";
+import { Hint, Op, T } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
 import { L, S_CALL } from "./emitter.js";
 import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
@@ -55,17 +55,11 @@ const TWO_M480 = 2 ** -480;
 const TWO_P480 = 2 ** 480;
 const TWO_P1000 = 2 ** 1000;
 const MIN_NORMAL_D = 2 ** -1022;
-/** Bits of 2^-1022 (the least normal double) and of +infinity (IEEE 754 binary64). */
-const MIN_NORMAL_BITS = 1n << 52n;
-const INF_BITS = 0x7ffn << 52n;
-/** Push an i64 constant beyond Code.i64's safe integers (V8 folds the shift and or). */
-function i64Big(c: Code, v: bigint): void {
-  c.i64(Number(v >> 32n))
-    .i64(32)
-    .op(Op.I64Shl)
-    .i64(Number(v & 0xffffffffn))
-    .op(Op.I64Or);
-}
+/** High words of 2^-1022 (the least normal double) and of +infinity, and the magnitude mask of a
+ *  high word (IEEE 754 binary64: sign, 11 exponent bits, the mantissa's top 20). */
+const HI_MIN_NORMAL = 0x00100000;
+const HI_INF = 0x7ff00000;
+const HI_MAGNITUDE = 0x7fffffff;
 /** The fused multiply-add opcodes (FMADD, FMSUB, FNMSUB, FNMADD: kind 0..3 by (opcode - 0x43) >> 2). */
 const OP_FMADD = 0x43;
 const OP_FNMADD = 0x4f;
@@ -278,12 +272,19 @@ export class FpEmitter extends ExtEmitter {
     }
   }
 
-  /** mstatus.FS = Dirty (Hart.markFsDirty). */
-  private markDirty(): void {
+  /**
+   * mstatus.FS = Dirty (Hart.markFsDirty), unless this pass has already made it so (fsDirty) or,
+   * at run time, the FAST local says it is (FAST holds only while FS is Dirty: mode). A looping
+   * block's first FP load used to rewrite mstatus on every pass. `guarded` false: the caller's
+   * arm runs only where FAST is 0 (the careful arms), so the test would be dead.
+   */
+  private markDirty(guarded = true): void {
     if (this.fsDirty) return;
     const c = this.c;
+    if (guarded) c.get(this.local(F.FAST)).op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
     c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32Or);
     c.mem(Op.I32Store, 2, HartArea.mstatus);
+    if (guarded) c.op(Op.End);
   }
 
   /**
@@ -405,8 +406,9 @@ export class FpEmitter extends ExtEmitter {
 
   /**
    * Where OFF says the fast path held: f[rd] = R, fflags |= NX if IDX, FS Dirty; else the closure.
+   * `underFast`: this is the else arm of a FAST test (FAST is 0 here).
    */
-  private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>): void {
+  private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>, underFast: boolean): void {
     const c = this.c;
     c.get(L.OFF).open(Op.If, Hint.Likely);
     this.setReg(fpair(rd), () => void this.c.get(this.local(F.R)));
@@ -414,7 +416,7 @@ export class FpEmitter extends ExtEmitter {
     c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
     c.mem(Op.I32Store, 2, HartArea.fflags);
     c.op(Op.End);
-    this.markDirty();
+    this.markDirty(!underFast);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
@@ -561,15 +563,19 @@ export class FpEmitter extends ExtEmitter {
   /**
    * Push i32: R is normal and finite, 2^-1022 < |R| < inf (no overflow; not tiny, since tininess
    * is detected after rounding and a result of exactly 2^-1022 may have been tiny before it; not
-   * NaN): one unsigned range test on R's magnitude bits.
+   * NaN), tested on the high word of R's bits alone: its magnitude h = hi & 0x7fffffff in
+   * [0x00100001, 0x7ff00000). That keeps a subset of the full test's values (it also sends the
+   * normal results below 2^-1022 * (1 + 2^-20) to the closure, which is exact for them too) with
+   * 32-bit immediates: the 64-bit test's three 64-bit constants took three of the loop's general
+   * registers or a load each from the code's constant pool.
    */
   private isNormal(): void {
     const c = this.c;
     this.fget(F.R);
-    c.op(Op.I64ReinterpretF64).i64(-1).i64(1).op(Op.I64ShrU).op(Op.I64And); // |R|'s bits
-    c.i64(Number(MIN_NORMAL_BITS + 1n)).op(Op.I64Sub);
-    i64Big(c, INF_BITS - MIN_NORMAL_BITS - 1n);
-    c.op(Op.I64LtU);
+    c.op(Op.I64ReinterpretF64).i64(32).op(Op.I64ShrU).op(Op.I32WrapI64);
+    c.i32(HI_MAGNITUDE).op(Op.I32And);
+    c.i32(HI_MIN_NORMAL + 1).op(Op.I32Sub);
+    c.i32(HI_INF - HI_MIN_NORMAL - 1).op(Op.I32LtU);
   }
 
   /**
@@ -823,7 +829,7 @@ export class FpEmitter extends ExtEmitter {
         c.op(Op.I32Or).set(L.IDX);
       }
     }
-    this.result(rd, k, dirtyBefore);
+    this.result(rd, k, dirtyBefore, true);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);
@@ -1003,7 +1009,7 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.I32Eqz);
     c.get(this.local(F.PZ)).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
     c.op(Op.End);
-    this.result(rd, k, dirtyBefore);
+    this.result(rd, k, dirtyBefore, HW_FMA);
     c.op(Op.Else);
     this.slow(k, dirtyBefore, fpair(rd));
     c.op(Op.End);

@@ -9,6 +9,17 @@
 // when it is missing or stale, and for `--profile`, whose host phases are told apart by the source
 // file of each frame (src/profile/host.ts). "Stale" as src/entry.ts entryFile says: older than
 // the file tsc wrote for it, as after a bare `npx tsc`.
+// bin/corral, the launcher, moved NODE_EXTRA_CA_CERTS aside so that Node would not parse the CA
+// bundle it names while starting; back it goes before anything else runs, so every process the CLI
+// starts gets the caller's environment unchanged. Node reads the variable only at its start: this
+// process trusts the extra CAs no more than one started without it (none of Corral's code in it
+// opens a TLS connection: image pulls are apt's, a child process).
+const moved = process.env.CORRAL_MOVED_CA_CERTS;
+if (moved !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = moved;
+  delete process.env.CORRAL_MOVED_CA_CERTS;
+}
+
 const { statSync } = require("node:fs");
 const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");

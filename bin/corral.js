@@ -26,7 +26,10 @@ const { pathToFileURL } = require("node:url");
 
 const dist = join(__dirname, "..", "dist");
 const compiled = pathToFileURL(join(dist, "src", "cli", "main.js"));
-const bundled = pathToFileURL(join(dist, "bundle", "main.cjs"));
+// `corral run` has a bundle of its own, without the other verbs' code (src/cli/run-main.ts).
+const verb = process.argv[2] ?? "";
+const [bundleName, entryName] = verb === "run" ? ["run.cjs", "run-main.js"] : ["main.cjs", "main.js"];
+const bundled = pathToFileURL(join(dist, "bundle", bundleName));
 // The loader itself is checked here (entryFile is in it); the bundle by the loader's entryFile.
 const loaderFile = join(dist, "bundle", "entry.cjs");
 let loader;
@@ -36,11 +39,11 @@ try {
   // no loader bundle: tsc's files
 }
 const cli =
-  loader && !process.argv.includes("--profile") && loader.entryFile(bundled, compiled) === bundled
+  loader &&
+  !process.argv.includes("--profile") &&
+  loader.entryFile(bundled, pathToFileURL(join(dist, "src", "cli", entryName))) === bundled
     ? // Each verb runs code of its own: a code cache each.
-      Promise.resolve(
-        loader.loadBundle(bundled, /^[a-z]{1,12}$/.test(process.argv[2] ?? "") ? process.argv[2] : "main"),
-      )
+      Promise.resolve(loader.loadBundle(bundled, /^[a-z]{1,12}$/.test(verb) ? verb : "main"))
     : import(compiled.href);
 cli.then(({ cliMain, reportError }) => {
   // An exception that escapes the command (an event handler's, a promise nobody awaited) is

@@ -55,19 +55,21 @@ static void restore_signals(void) {
   sigaction(SIGPIPE, &old_pipe, NULL);
 }
 
-/* Run the call with Node, as bin/corral-oci did before this client existed. */
+/*
+ * Run the call with Node, as bin/corral-oci did before this client existed: through bin/corral,
+ * the launcher, which starts Node without parsing NODE_EXTRA_CA_CERTS and hands it back.
+ */
 static void fallback(void) {
-  char script[PATH_MAX + 32];
-  snprintf(script, sizeof script, "%s/../../bin/corral.js", here);
-  char **av = calloc((size_t)nargs + 4, sizeof *av);
+  char launcher[PATH_MAX + 32];
+  snprintf(launcher, sizeof launcher, "%s/../../bin/corral", here);
+  char **av = calloc((size_t)nargs + 3, sizeof *av);
   if (!av) _exit(70);
   restore_signals();
-  av[0] = "node";
-  av[1] = script;
-  av[2] = "oci";
-  for (int i = 0; i < nargs; i++) av[3 + i] = args[i];
-  execvp("node", av);
-  fprintf(stderr, "corral: cannot run node: %s\n", strerror(errno));
+  av[0] = launcher;
+  av[1] = "oci";
+  for (int i = 0; i < nargs; i++) av[2 + i] = args[i];
+  execv(launcher, av);
+  fprintf(stderr, "corral: cannot run %s: %s\n", launcher, strerror(errno));
   _exit(127);
 }
 
@@ -154,7 +156,7 @@ static int try_connect(const char *sock) {
 }
 
 /*
- * Start `node bin/corral.js oci --root R server run` detached: its own session, stdio on
+ * Start `bin/corral oci --root R server run` detached: its own session, stdio on
  * /dev/null, cwd /, no inherited descriptors (an engine's pipes must not be held open by it),
  * default signal dispositions. The lock makes concurrent first calls start one server.
  */
@@ -178,9 +180,9 @@ static int start_server(const char *root, const char *sock) {
     if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); dup2(nul, 2); }
     close_range(3, ~0u, 0);
     if (chdir("/") < 0) _exit(1);
-    char script[PATH_MAX + 32];
-    snprintf(script, sizeof script, "%s/../../bin/corral.js", here);
-    execlp("node", "node", script, "oci", "--root", root, "server", "run", (char *)NULL);
+    char launcher[PATH_MAX + 32];
+    snprintf(launcher, sizeof launcher, "%s/../../bin/corral", here);
+    execl(launcher, launcher, "oci", "--root", root, "server", "run", (char *)NULL);
     _exit(127);
   }
   waitpid(p, NULL, 0);

@@ -11,7 +11,7 @@
 // workload N times larger (pybench.py's argument), so that it, not the boot, is most of the CPU time.
 //   node scripts/bench-ab.mjs ROUNDS boot,cpu,python KERNEL INITRD CPUBOUND.ELF TREE_A TREE_B
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -56,10 +56,15 @@ async function pythonSetup() {
   return { dir, initrd: initrdPy, disk, copy: join(dir, "root.img") };
 }
 
-function run(args, marker) {
+// A tree's CLI as a user's `corral` starts it: bin/corral, the launcher (Node without parsing
+// NODE_EXTRA_CA_CERTS), where the tree has one; `node bin/corral.js` in older trees.
+const cli = (t) => (existsSync(`${t}/bin/corral`) ? [`${t}/bin/corral`] : [process.execPath, `${t}/bin/corral.js`]);
+for (const t of trees) console.log(`${t}: ${cli(t).join(" ")}`);
+
+function run([cmd, ...args], marker) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let tail = "";
     let all = "";
     let done = false;
@@ -102,7 +107,7 @@ const rounds = Number(roundsText);
 for (let r = 0; r < rounds; r++)
   for (const t of r % 2 ? [...trees].reverse() : trees)
     for (const job of jobsText.split(",")) {
-      const bin = `${t}/bin/corral.js`;
+      const bin = cli(t);
       if (job === "python" && py === null) py = await pythonSetup();
       if (job === "python") {
         rmSync(py.copy, { force: true });
@@ -112,7 +117,7 @@ for (let r = 0; r < rounds; r++)
         job === "python"
           ? await run(
               [
-                bin,
+                ...bin,
                 "run",
                 "--memory",
                 "512M",
@@ -132,7 +137,7 @@ for (let r = 0; r < rounds; r++)
           : job === "boot"
             ? await run(
                 [
-                  bin,
+                  ...bin,
                   "run",
                   "--memory",
                   "512M",
@@ -145,7 +150,7 @@ for (let r = 0; r < rounds; r++)
                 ],
                 MARK,
               )
-            : await run([bin, "run", "--memory", "128M", "--firmware", elf], null);
+            : await run([...bin, "run", "--memory", "128M", "--firmware", elf], null);
       (out[`${job} ${t}`] ??= []).push(x);
       const split =
         (Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`) +

@@ -4,8 +4,8 @@
 // `npm run build`, after tsc). Node 20's ESM loader spends about 1.5 ms of CPU per module file it
 // resolves, reads, compiles and links: `corral run` reached 250 files (Zod's 95 among them), so
 // start-up cost more than the issue 15 base did (docs/benchmarks.md, "no slowdown"). Each program
-// is one CommonJS file (main.cjs, daemon.cjs) that src/entry.ts compiles with V8's code cache
-// (src/code-cache.ts), so that a start after the first compiles nothing it ran before; modules a
+// is one CommonJS file (main.cjs, daemon.cjs; run.cjs is `corral run` alone) that src/entry.ts
+// compiles with V8's code cache (src/code-cache.ts), so that a start after the first compiles nothing it ran before; modules a
 // verb or device loads lazily (import()) stay lazy: they are evaluated on first use, and V8 only
 // pre-parses the functions that never run. Tree-shaking keeps only the parts of Zod the spec uses.
 //
@@ -68,7 +68,9 @@ const common = {
 };
 const result = await build({
   ...common,
-  entryPoints: { main: "dist/src/cli/main.js", daemon: "dist/src/vm/daemon.js" },
+  // run: `corral run` alone (src/cli/run-main.ts), 70 % of the whole CLI's source: less to read,
+  // decode and deserialize at every start of the verb a user waits on most.
+  entryPoints: { main: "dist/src/cli/main.js", run: "dist/src/cli/run-main.js", daemon: "dist/src/vm/daemon.js" },
   // A native addon, loaded through createRequire from the module that uses it.
   external: ["koffi"],
   // Names and lines stay readable in a CORRAL_DEBUG stack; whitespace alone is most of the gain.

@@ -46,8 +46,8 @@ export async function benchBoot(rounds: number, corralBin: string, cmdline: stri
     if (!q.found) throw new Error("QEMU did not reach /init");
     r.qemuMs.push(q.ms);
     const c = await timeUntil(
-      process.execPath,
-      [corralBin, "run", "--memory", "512M", "--kernel", img.kernel, "--initrd", img.initramfs, "--append", cmdline],
+      corralBin,
+      ["run", "--memory", "512M", "--kernel", img.kernel, "--initrd", img.initramfs, "--append", cmdline],
       INIT_STARTED,
     );
     if (!c.found) throw new Error("Corral did not reach /init");
@@ -87,9 +87,9 @@ export async function benchBootCommand(rounds: number, corralBin: string, initra
       if (!q.found) throw new Error("QEMU did not finish the command");
       r.qemuMs.push(q.ms);
       const c = await timeUntil(
-        process.execPath,
+        corralBin,
         [
-          ...[corralBin, "run", "--memory", "512M", "--net", "none"],
+          ...["run", "--memory", "512M", "--net", "none"],
           ...["--kernel", img.kernel, "--initrd", initrd, "--append", DEFAULT_CMDLINE],
         ],
         marker,

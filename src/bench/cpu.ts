@@ -79,7 +79,7 @@ export async function benchCpu(rounds: number, corralBin: string): Promise<CpuRe
       );
       if (q.exitCode !== 0) throw new Error(`QEMU: cpubound exited ${q.exitCode}`);
       r.qemuMs.push(q.ms);
-      const c = await timeUntil(process.execPath, [corralBin, "run", "--memory", "128M", "--firmware", prog.elf], null);
+      const c = await timeUntil(corralBin, ["run", "--memory", "128M", "--firmware", prog.elf], null);
       if (c.exitCode !== 0) throw new Error(`Corral: cpubound exited ${c.exitCode}`);
       r.corralMs.push(c.ms);
     }

@@ -81,8 +81,7 @@ export async function benchDisk(rounds: number, corralBin: string): Promise<stri
         "virtio-blk-device,drive=d0",
       ]);
       freshImage(disk);
-      const c = await runUntilExit(process.execPath, [
-        corralBin,
+      const c = await runUntilExit(corralBin, [
         "run",
         "--memory",
         "512M",

@@ -10,8 +10,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Corral, type Vm } from "../api/index.js";
 import { DEFAULT_CMDLINE } from "../api/guest-command.js";
 import { ensureDefaultImage } from "../image/pull.js";
@@ -24,8 +23,7 @@ import {
   SHUTDOWN_FRAME,
 } from "../vm/agent/protocol.js";
 import { killOnInterrupt, tempDir } from "./cleanup.js";
-
-const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
+import { CORRAL } from "./launcher.js";
 
 function stats(xs: number[]): { median: number; p90: number; min: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -146,7 +144,7 @@ export async function benchExec(runs = 20, outputRuns = 5): Promise<string> {
     const cli: number[] = [];
     for (let i = 0; i < Math.min(runs, 10); i++) {
       const t = performance.now();
-      const r = spawnSync(process.execPath, [CORRAL, "exec", vm.name, "--", "true"]);
+      const r = spawnSync(CORRAL, ["exec", vm.name, "--", "true"]);
       cli.push(performance.now() - t);
       if (r.status !== 0) throw new Error(`corral exec true exited ${String(r.status)}: ${r.stderr.toString()}`);
     }

@@ -4,10 +4,8 @@
 // rounding or NaN-boxing error in Corral's FPU fails here. No timing is checked.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { benchFp, parseFpResult } from "./fp.js";
-
-const CORRAL = fileURLToPath(new URL("../../../bin/corral.js", import.meta.url));
+import { CORRAL } from "./launcher.js";
 
 test("fpbench gives the same checksum on Corral and on QEMU", async () => {
   const r = await benchFp(1, CORRAL, { steps: 20_000, mmRounds: 4 });

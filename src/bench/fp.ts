@@ -58,7 +58,7 @@ export async function benchFp(
         ["-M", "virt", "-m", "128M", "-nographic", "-bios", "none", "-kernel", prog.elf],
         r.qemu,
       );
-      await one("Corral", process.execPath, [corralBin, "run", "--memory", "128M", "--firmware", prog.elf], r.corral);
+      await one("Corral", corralBin, ["run", "--memory", "128M", "--firmware", prog.elf], r.corral);
     }
     return r;
   } finally {

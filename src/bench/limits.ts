@@ -60,8 +60,8 @@ export async function benchLimits(rounds: number, corralBin: string): Promise<st
         ...["-drive", `file=${b},if=none,id=d1,format=raw,cache=none,throttling.iops-total=${IOPS}`],
         ...["-device", "virtio-blk-device,drive=d1"],
       ]);
-      const c = await runUntilExit(process.execPath, [
-        ...[corralBin, "run", "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd],
+      const c = await runUntilExit(corralBin, [
+        ...["run", "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd],
         ...["--append", DEFAULT_CMDLINE, "--disk", `${a},bw=${BW_MIB}M`, "--disk", `${b},iops=${IOPS}`],
       ]);
       rows.push({ c: rates(c), q: rates(q) });

@@ -5,8 +5,6 @@
  * [snapshot] [usernet] [pci] [python] [fp] [smp] [fuzz] [clones] [--rounds N] [--minutes N] [--seed S] [--count N]
  * (--help; an unknown flag or benchmark is refused before anything runs).
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { BOOT_CMDLINES, benchBoot, benchBootCommand } from "./boot.js";
 import { benchClones } from "./clones.js";
 import { benchContainers } from "./containers.js";
@@ -26,8 +24,7 @@ import { PYTHON_IMAGE, benchPython } from "./python.js";
 import { loadavg } from "node:os";
 import { benchSmp } from "./smp.js";
 import { exitOnInterrupt } from "./cleanup.js";
-
-const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
+import { CORRAL } from "./launcher.js";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

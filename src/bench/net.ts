@@ -7,15 +7,14 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { field, receiverScript, senderScript, type TransferPlan } from "../net/testing/nc-transfer.js";
 import { killOnInterrupt, tempDir } from "./cleanup.js";
+import { CORRAL } from "./launcher.js";
 
-const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 const PLAN: TransferPlan = { addresses: ["10.0.2.15", "10.0.2.16"], kib: 4096 };
 
 interface Out {
@@ -55,9 +54,9 @@ function throughput(who: string, sender: Out, receiver: Out): number {
 export async function corralTransfer(senderOptions = "", vmArgs: readonly string[] = []): Promise<number> {
   const sw = `bench-${process.pid}`;
   const [r, s] = await Promise.all([
-    run(process.execPath, [CORRAL, "run", ...vmArgs, "--net", `switch:${sw}`, "--", "sh", "-c", receiverScript(PLAN)]),
-    run(process.execPath, [
-      ...[CORRAL, "run", ...vmArgs, "--net", `switch:${sw}${senderOptions}`],
+    run(CORRAL, ["run", ...vmArgs, "--net", `switch:${sw}`, "--", "sh", "-c", receiverScript(PLAN)]),
+    run(CORRAL, [
+      ...["run", ...vmArgs, "--net", `switch:${sw}${senderOptions}`],
       ...["--", "sh", "-c", senderScript(PLAN)],
     ]),
   ]);

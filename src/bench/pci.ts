@@ -32,15 +32,15 @@ export async function benchPci(rounds: number, corralBin: string): Promise<strin
     for (let i = 0; i < rounds; i++) {
       for (const t of TRANSPORTS) {
         const b = await timeUntil(
-          process.execPath,
-          [corralBin, "run", "--transport", t, "--memory", "512M", "--kernel", img.kernel, "--initrd", img.initramfs],
+          corralBin,
+          ["run", "--transport", t, "--memory", "512M", "--kernel", img.kernel, "--initrd", img.initramfs],
           INIT_STARTED,
         );
         if (!b.found) throw new Error(`Corral with --transport ${t} did not reach /init`);
         boot[t].push(b.ms);
         freshImage(disk);
-        const out = await runUntilExit(process.execPath, [
-          ...[corralBin, "run", "--transport", t, "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd],
+        const out = await runUntilExit(corralBin, [
+          ...["run", "--transport", t, "--memory", "512M", "--kernel", img.kernel, "--initrd", initrd],
           ...["--append", DEFAULT_CMDLINE, "--disk", disk],
         ]);
         write[t].push(rate(out, "write"));

@@ -113,9 +113,9 @@ export async function benchPython(rounds: number, corralBin: string): Promise<Py
       );
       await one(
         "Corral",
-        process.execPath,
+        corralBin,
         [
-          ...[corralBin, "run", "--memory", `${MEMORY_MIB}M`, "--net", "none"],
+          ...["run", "--memory", `${MEMORY_MIB}M`, "--net", "none"],
           ...["--kernel", img.kernel, "--initrd", initrd, "--disk", copy, "--append", cmdline],
         ],
         r.corral,

@@ -49,7 +49,6 @@ export async function benchSmp(rounds: number, corralBin: string): Promise<strin
       ...["-kernel", img.kernel, "-initrd", initrdFile, "-append", DEFAULT_CMDLINE],
     ];
     const corral = (cpus: number, initrdFile: string): string[] => [
-      corralBin,
       ...["run", "--cpus", String(cpus), "--memory", "512M"],
       ...["--kernel", img.kernel, "--initrd", initrdFile, "--append", DEFAULT_CMDLINE],
     ];
@@ -58,8 +57,8 @@ export async function benchSmp(rounds: number, corralBin: string): Promise<strin
     for (let i = 0; i < rounds; i++) {
       spin.q1.push(spinMs(await runUntilExit("qemu-system-riscv64", qemu(1, initrd)), "QEMU -smp 1"));
       spin.q2.push(spinMs(await runUntilExit("qemu-system-riscv64", qemu(2, initrd)), "QEMU -smp 2"));
-      spin.c1.push(spinMs(await runUntilExit(process.execPath, corral(1, initrd)), "Corral --cpus 1"));
-      spin.c2.push(spinMs(await runUntilExit(process.execPath, corral(2, initrd)), "Corral --cpus 2"));
+      spin.c1.push(spinMs(await runUntilExit(corralBin, corral(1, initrd)), "Corral --cpus 1"));
+      spin.c2.push(spinMs(await runUntilExit(corralBin, corral(2, initrd)), "Corral --cpus 2"));
       for (const [n, into] of [
         [1, boot.q1],
         [4, boot.q4],
@@ -72,7 +71,7 @@ export async function benchSmp(rounds: number, corralBin: string): Promise<strin
         [1, boot.c1],
         [4, boot.c4],
       ] as const) {
-        const r = await timeUntil(process.execPath, corral(n, img.initramfs), INIT_STARTED);
+        const r = await timeUntil(corralBin, corral(n, img.initramfs), INIT_STARTED);
         if (!r.found) throw new Error(`Corral --cpus ${n} did not reach /init`);
         into.push(r.ms);
       }

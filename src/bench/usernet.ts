@@ -9,16 +9,15 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { concatArchives } from "../api/guest-command.js";
 import { commandArchive } from "../image/initramfs.js";
 import { ensureDefaultImage } from "../image/pull.js";
 import { field } from "../net/testing/nc-transfer.js";
 import { runUntilExit } from "./spawn-until.js";
 import { tempDir } from "./cleanup.js";
+import { CORRAL } from "./launcher.js";
 
-const CORRAL = join(dirname(fileURLToPath(import.meta.url)), "../../../bin/corral.js");
 const MIB = 4;
 
 /**
@@ -56,16 +55,7 @@ function throughput(who: string, out: string): number {
 }
 
 async function corral(port: number): Promise<number> {
-  const out = await runUntilExit(process.execPath, [
-    CORRAL,
-    "run",
-    "--net",
-    "user,host-loopback=on",
-    "--",
-    "sh",
-    "-c",
-    script(port),
-  ]);
+  const out = await runUntilExit(CORRAL, ["run", "--net", "user,host-loopback=on", "--", "sh", "-c", script(port)]);
   return throughput("Corral", out);
 }
 

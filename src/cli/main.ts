@@ -1,4 +1,4 @@
-import { describeFailure } from "../errors.js";
+export { reportError } from "./report.js";
 
 /**
  * `corral` entry point: one verb per module (kvmtool's builtin-*.c), loaded lazily so that a
@@ -54,11 +54,4 @@ export async function cliMain(argv: string[]): Promise<number> {
   }
   const mod = await v.load();
   return mod.main(rest);
-}
-
-/** Print a failure as one line (errors.ts describeFailure); returns the exit status. */
-export function reportError(e: unknown): number {
-  const { text, code } = describeFailure(e);
-  process.stderr.write(text);
-  return code;
 }

@@ -29,6 +29,7 @@ import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
+import { loopOf } from "./loops.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -52,6 +53,14 @@ export const TIER: "wasm" | "js" = process.env["CORRAL_TIER"] === "js" ? "js" : 
 const HOT_JS = 60_000;
 const HOT_WASM = 5_000;
 const HOT_OVERRIDE = process.env["CORRAL_HOT_BLOCK"];
+/**
+ * Runs of a block after which, if it lies on a loop of its page's blocks (loops.ts), the wasm
+ * tier compiles that loop at once (CodeCache.loopMarked); CORRAL_LOOP_BLOCK overrides it, 0 turns
+ * the rule off. docs/benchmarks.md ("warmup") has the measurements behind the figure.
+ */
+const LOOP_MARK = Number(process.env["CORRAL_LOOP_BLOCK"] ?? 500);
+/** How far apart a loop's passes may be, in instructions per instruction of a pass (CodeCache.loopMarked). */
+const LOOP_SPAN = Number(process.env["CORRAL_LOOP_SPAN"] ?? 2);
 
 export class Block {
   /** Set when the page's code was overwritten: the block must never run again. */
@@ -84,6 +93,11 @@ export class Block {
   hi = -1;
   /** RAM offset just past its last byte in its own page (CodeCache.codeWritten). */
   end = 0;
+  /**
+   * The building hart's instret when the block was built, modulo 2^30 (a small integer, see
+   * l0): the loop rule (CodeCache.loopMarked) asks whether its passes ran back to back.
+   */
+  born = 0;
   /** Ends in a jump or falls through: nothing in it changes translation or privilege. */
   readonly linkable: boolean;
   /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
@@ -192,6 +206,8 @@ export class CodeCache {
   readonly wasm: WasmTier | null;
   /** Runs of a block before it is compiled. */
   readonly hot: number;
+  /** Runs of a block before its loop, if it is on one, is compiled (LOOP_MARK); 0 when off. */
+  readonly loopMark: number;
   /** Where `build` packs a block's ops, offsets and instruction words before copying them out. */
   private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
   private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
@@ -220,10 +236,13 @@ export class CodeCache {
     private readonly harts: () => readonly Hart[],
     /** Words of table space (OpTables); the default serves real guests, tests make it small. */
     tableWords?: number,
+    /** The loop mark (LOOP_MARK; 0 turns the loop rule off). */
+    loopMark = LOOP_MARK,
   ) {
     this.tables = new OpTables(tableWords);
     this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory, ram.claimJumpCache()) : null;
     this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
+    this.loopMark = this.wasm !== null && loopMark < this.hot ? loopMark : 0;
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     this.writes = new CodeWrites(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
@@ -291,6 +310,24 @@ export class CodeCache {
       this.protectElsewhere?.(page);
     }
     return m;
+  }
+
+  /**
+   * Block `b` has run `loopMark` times on hart `h` (runHart): if it lies on a loop of its page's
+   * blocks (loops.ts) whose passes ran back to back (at most LOOP_SPAN times the loop's
+   * instructions retired on `h` since `b` was built: a tight loop, not code called now and then),
+   * the wasm tier compiles the loop at once; other blocks wait for `hot`. A boot's loops are mostly
+   * of the second kind (docs/benchmarks.md, "warmup").
+   */
+  loopMarked(b: Block, h: Hart): void {
+    if (b.solo || this.wasm === null || b.queued || b.compiling || !this.harts().every(wasmReady)) return;
+    const loop = loopOf(b, (off) => this.pages[b.off >>> 12]?.get(off));
+    if (loop.length === 0) return;
+    const since = (h.instret - b.born) % SPAN_MOD;
+    if (since > LOOP_SPAN * b.hits * loop.reduce((n, x) => n + x.n, 0)) return;
+    // Another hart's code for them, where harts run on threads (adopt sets wx).
+    if (this.adopt !== null) for (const x of loop) this.adopt(x);
+    this.wasm.compileLoop(loop);
   }
 
   /**
@@ -465,9 +502,13 @@ export class CodeCache {
     );
     block.hi = hi;
     block.end = Math.min(p, pageEnd);
+    block.born = (h.instret % SPAN_MOD) | 0;
     return block;
   }
 }
+
+/** Block.born's modulus. */
+const SPAN_MOD = 1 << 30;
 
 /** The fall-through op's entry; its length (w1) is written after packing. */
 const NEXT_ENTRY: Entry = [K.NEXT, 0, 0, 0, 0, 0];
@@ -521,7 +562,11 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
           b = cache.next(h);
         }
         start = h.pc;
-        if (b.run === null && b.wx < 0 && ++b.hits >= cache.hot && !b.dead) cache.compile(b);
+        // One compare more than `hot` alone on the interpreter's path: the loop mark's.
+        if (b.run === null && b.wx < 0 && (++b.hits >= cache.hot || b.hits === cache.loopMark) && !b.dead) {
+          if (b.hits >= cache.hot) cache.compile(b);
+          else cache.loopMarked(b, h);
+        }
         const run = b.run;
         // Whether compiled code runs the block (kept: a block may be killed during its own run).
         compiled = b.wx >= 0 || run !== null;

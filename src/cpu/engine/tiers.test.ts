@@ -681,7 +681,8 @@ test("compiled code runs a loop in place when its block ends in a closure (a CSR
       b.run = (...a) => (jsCalls++, run(...a));
     }
     const entries = tier === "wasm" ? countEntries(m) : () => jsCalls;
-    runHart(h, m.cache, 1000);
+    // A budget that leaves the `j .` below the loop mark (exec.ts LOOP_MARK): it stays interpreted.
+    runHart(h, m.cache, 500);
     assert.equal(h.x[26], 100, `${tier}: minstret after 50 rounds of 2`);
     assert.equal(h.pc - start, 12, tier);
     assert.equal(entries(), 1, `${tier}: the loop ran inside one call of compiled code`);
@@ -715,10 +716,11 @@ test("compiled wasm blocks chain into each other without the run loop, and stop 
     }
     h.pc = start;
     const entries = tier === "wasm" ? countEntries(m) : () => 1;
-    const ret = runHart(h, m.cache, 1000);
+    // D runs 400 times, below the loop mark (exec.ts LOOP_MARK): it stays interpreted.
+    const ret = runHart(h, m.cache, 600);
     assert.deepEqual(
       { x10: h.x[20], x11: h.x[22], pc: h.pc - start, ret, instret: h.instret },
-      { x10: 50, x11: 150, pc: 20, ret: 1000, instret: 1000 },
+      { x10: 50, x11: 150, pc: 20, ret: 600, instret: 600 },
       tier,
     );
     assert.equal(entries(), 1, `${tier}: 100 blocks in one entry`);
@@ -742,7 +744,7 @@ test("a chain follows a return (JALR) through the execute TLB as well as in-page
   }
   h.pc = start;
   const entries = countEntries(m);
-  runHart(h, m.cache, 1000);
+  runHart(h, m.cache, 500); // the `j .` runs below the loop mark (exec.ts LOOP_MARK)
   assert.deepEqual({ x10: h.x[20], x11: h.x[22], pc: h.pc - start }, { x10: 50, x11: 150, pc: 12 });
   assert.equal(entries(), 1, "150 blocks in one entry");
 });
@@ -813,7 +815,7 @@ test("the wasm tier compiles hot blocks a batch at a time off the thread, or at 
   // And the compiled chain runs: 17 increments, then `j .`.
   h.pc = start;
   const entries = countEntries(m);
-  runHart(h, m.cache, 1000);
+  runHart(h, m.cache, 500); // the `j .` runs below the loop mark (exec.ts LOOP_MARK)
   assert.equal(h.x[20], 17);
   assert.equal(h.pc - start, 8 * 17);
   assert.equal(entries(), 1, "the 17 blocks chained in one entry");

@@ -131,6 +131,24 @@ export class WasmTier {
     return b.wx >= 0;
   }
 
+  /**
+   * Compile the blocks of a loop (engine/loops.ts) at once, with anything queued, on this thread:
+   * the loop runs compiled from its next pass, where a batch compiled off the thread would be
+   * installed only at the machine's next yield to the event loop. Members compiled already or
+   * in a batch being compiled stay as they are.
+   */
+  compileLoop(blocks: readonly Queued[]): void {
+    if (this.failure !== null) throw this.failure;
+    let added = false;
+    for (const b of blocks)
+      if (!b.queued && !b.compiling && b.wx < 0 && !b.dead) {
+        b.queued = true;
+        this.queue.push(b);
+        added = true;
+      }
+    if (added) this.flush(false);
+  }
+
   /** Compile block `b` at once (with anything queued); returns its table index. */
   compileNow(b: Queued): number {
     this.compile(b, 1);
@@ -441,7 +459,7 @@ function regions(blocks: readonly Queued[]): number[][] {
 }
 
 /** RAM offsets of block `b`'s static exits that stay in its page (branches, JAL, the fall-through). */
-function staticTargets(b: Queued): number[] {
+export function staticTargets(b: Queued): number[] {
   const out: number[] = [];
   for (let k = 0; k < b.count; k++) {
     const [kind, , , , w1] = entryAt(b.code, k);

@@ -261,11 +261,14 @@ export class Machine implements HartHost {
     try {
       while (this.exitReason === null) await new Promise<void>((r) => (this.wakeUp = r));
     } finally {
+      this.threads = null;
+      // The totals once every hart's thread has ended: until then the other harts run on past the
+      // exit, and their last sample batches (posted after their totals) are replayed during close,
+      // so totals read before it could count fewer instructions than the profile was given.
+      await threads.close();
       this.retired = threads.retired();
       this.retiredCompiled = threads.retiredCompiled();
       this.adoptedBlocks = threads.adoptedBlocks();
-      this.threads = null;
-      await threads.close();
     }
     return this.exitReason;
   }

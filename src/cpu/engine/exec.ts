@@ -63,18 +63,22 @@ const LOOP_MARK = Number(process.env["CORRAL_LOOP_BLOCK"] ?? 500);
 const LOOP_SPAN = Number(process.env["CORRAL_LOOP_SPAN"] ?? 2);
 
 export class Block {
+  // Field order is the object's layout (V8 lays fields out in the order they are first set): the
+  // fields the run loop reads on every block transition come first, so that they share the
+  // object's first two cache lines. runHart and CodeCache.next spend most of their time waiting
+  // for the next block's fields to arrive from memory (perf annotate: the loads of its map and
+  // `dead`), and the exec path runs thousands of different blocks, each a few times an exec
+  // (docs/benchmarks.md, "execpath").
+  /** RAM byte offset of the first instruction: the block's identity. */
+  readonly off: number;
   /** Set when the page's code was overwritten: the block must never run again. */
   dead = false;
-  /** Times the block ran in the interpreter; at CodeCache.hot it is compiled (CodeCache.compile). */
-  hits = 0;
-  /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
-  run: Compiled | null = null;
   /** Its index in the wasm tier's table once compiled there (WasmTier.compile), else -1. */
   wx = -1;
-  /** Waiting to be compiled with its batch (WasmTier.compile). */
-  queued = false;
-  /** Its batch is being compiled off the thread (WasmTier.flush). */
-  compiling = false;
+  /** The compiled form once hot (jit.ts); it counts its own instructions into h.instret. */
+  run: Compiled | null = null;
+  /** Times the block ran in the interpreter; at CodeCache.hot it is compiled (CodeCache.compile). */
+  hits = 0;
   /**
    * Successor links (see runHart): two blocks of the same physical page that ran after this one,
    * each with the distance of its virtual pc from this block's. Null/NO_LINK when unset. The
@@ -85,12 +89,33 @@ export class Block {
   d0 = NO_LINK;
   l1: Block | null = null;
   d1 = NO_LINK;
+  /** Ends in a jump or falls through: nothing in it changes translation or privilege. */
+  readonly linkable: boolean;
+  /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
+  readonly tbase: number;
+  /** Number of ops, the fall-through op included. */
+  readonly count: number;
+  /**
+   * The ops' closures, plus a final "next pc" op when the block falls through. Only the kinds
+   * the interpreter calls are made when the block is built; the rest (isa/kinds.ts isInline) on
+   * first use (`op`). A closure per instruction was most of what a boot allocated and kept.
+   */
+  private readonly closures: (Op | undefined)[];
   /**
    * For a block whose one instruction straddles two pages: the RAM offset its upper half was
    * fetched from. That page's translation is checked on every lookup (CodeCache.blockAt). -1 for
    * every other block.
    */
   hi = -1;
+  /**
+   * One instruction, always reached through the execute TLB's slow path (Hart.soloBlock: an
+   * execute trigger is armed, or PMP splits the page): never linked or compiled.
+   */
+  readonly solo: boolean;
+  /** Waiting to be compiled with its batch (WasmTier.compile). */
+  queued = false;
+  /** Its batch is being compiled off the thread (WasmTier.flush). */
+  compiling = false;
   /** RAM offset just past its last byte in its own page (CodeCache.codeWritten). */
   end = 0;
   /**
@@ -98,39 +123,33 @@ export class Block {
    * l0): the loop rule (CodeCache.loopMarked) asks whether its passes ran back to back.
    */
   born = 0;
-  /** Ends in a jump or falls through: nothing in it changes translation or privilege. */
-  readonly linkable: boolean;
-  /** Where its interpreter table starts in `CodeCache.tables` (interp.ts). */
-  readonly tbase: number;
-
-  /** Number of ops, the fall-through op included. */
-  readonly count: number;
+  /** Each instruction as fetched (a 16-bit parcel or a 32-bit word), to make its closure. */
+  private readonly raws: Int32Array;
+  /** Byte offset of each op from the block start (for trap pcs). */
+  readonly offs: Int32Array;
+  /** Every op decoded: kind and operands (isa/kinds.ts), the table every tier reads. */
+  readonly code: Int32Array;
+  /** Number of guest instructions (the fall-through op is not one). */
+  readonly n: number;
 
   constructor(
-    /** RAM byte offset of the first instruction: the block's identity. */
-    readonly off: number,
-    /**
-     * The ops' closures, plus a final "next pc" op when the block falls through. Only the kinds
-     * the interpreter calls are made when the block is built; the rest (isa/kinds.ts isInline) on
-     * first use (`op`). A closure per instruction was most of what a boot allocated and kept.
-     */
-    private readonly closures: (Op | undefined)[],
-    /** Each instruction as fetched (a 16-bit parcel or a 32-bit word), to make its closure. */
-    private readonly raws: Int32Array,
-    /** Byte offset of each op from the block start (for trap pcs). */
-    readonly offs: Int32Array,
-    /** Every op decoded: kind and operands (isa/kinds.ts), the table every tier reads. */
-    readonly code: Int32Array,
-    /** Number of guest instructions (the fall-through op is not one). */
-    readonly n: number,
+    off: number,
+    closures: (Op | undefined)[],
+    raws: Int32Array,
+    offs: Int32Array,
+    code: Int32Array,
+    n: number,
     /** The space its interpreter table is written to (CodeCache.tables). */
     tables: OpTables,
-    /**
-     * One instruction, always reached through the execute TLB's slow path (Hart.soloBlock: an
-     * execute trigger is armed, or PMP splits the page): never linked or compiled.
-     */
-    readonly solo = false,
+    solo = false,
   ) {
+    this.off = off;
+    this.closures = closures;
+    this.solo = solo;
+    this.raws = raws;
+    this.offs = offs;
+    this.code = code;
+    this.n = n;
     this.count = offs.length;
     this.linkable = !solo && continues(this);
     this.tbase = tables.add(this);

@@ -23,7 +23,7 @@
 import { THREADS } from "../isa/threaded.js";
 import { entryAt, K, SIZES, type AtomicKind, type ClosureKind, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Code, Hint, Op, T } from "./encoder.js";
-import { ALIGN, compiledAt, L, S_LOAD, S_STORE, type Chain, type HeldRegs } from "./emitter.js";
+import { ALIGN, L, S_LOAD, S_STORE, type HeldRegs } from "./emitter.js";
 import { type MulDivKind } from "./emit-ext.js";
 import { FpEmitter, fpAccessTlb, fpHeld, fpIntRegs } from "./emit-fp.js";
 import { branchShape, guardedStore } from "./emit-select.js";
@@ -461,9 +461,9 @@ export interface Body {
  * may trap), and no closure before its end (a closure reads and writes the register file): a
  * block that breaks either rule is emitted again without held registers.
  */
-export function blockBody(b: Emittable, id: number, chain: Chain | null = null): Body {
+export function blockBody(b: Emittable, id: number): Body {
   const held = loopsToStart(b) ? heldRegs([b]) : null;
-  return (held && emitBody([b], [id], held, chain)) ?? emitBody([b], [id], null, chain)!;
+  return (held && emitBody([b], [id], held)) ?? emitBody([b], [id], null)!;
 }
 
 /**
@@ -476,8 +476,8 @@ export function blockBody(b: Emittable, id: number, chain: Chain | null = null):
  * them. The CPU-bound program's loop is two blocks that branch to each other, each pass a trip
  * through the hub before (docs/benchmarks.md, "Regions").
  */
-export function regionBody(bs: readonly Emittable[], ids: readonly number[], chain: Chain | null = null): Body | null {
-  return emitBody(bs, ids, heldRegs(bs), chain);
+export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Body | null {
+  return emitBody(bs, ids, heldRegs(bs));
 }
 
 /**
@@ -559,15 +559,9 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
  *       end  member n-1's ops
  *     end                               (NPC, NXT and DONE set)
  *     continue at a member while the budget lasts and nothing asked to stop
- *   end                                 (a loop only where a static exit reaches a member)
- *   tail-call the next block's function if it is compiled (`chain`, chainOn)
+ *   end
  */
-function emitBody(
-  bs: readonly Emittable[],
-  ids: readonly number[],
-  held: HeldRegs | null,
-  chain: Chain | null,
-): Body | null {
+function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null): Body | null {
   const n = bs.length;
   const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
   const c = e.c;
@@ -598,12 +592,7 @@ function emitBody(
       c.op(Op.End);
     }
   }
-  // A lone block without a static exit to its own start has nothing to loop on (a jalr back to
-  // its start goes through the hub, which tests the budget and the stop slot as the loop would):
-  // no loop, so V8 emits no back edge, stack check or loop-carried values, and hoists nothing
-  // the slow paths need (the services' pc as a double, their targets) into the prologue.
-  const loops = n > 1 || loopsToStart(bs[0]!);
-  c.open(loops ? Op.Loop : Op.Block);
+  c.open(Op.Loop);
   c.open(Op.Block);
   if (n > 1) {
     for (let j = 0; j < n; j++) c.open(Op.Block);
@@ -653,40 +642,6 @@ function emitBody(
   }
   if (held !== null) for (const p of e.written) if (!held.written.has(p)) return null;
   c.op(Op.End); // $exit: NPC, NXT and DONE are set
-  if (loops) loopCheck(e, n);
-  c.op(Op.End); // loop
-  e.storeHeld();
-  if (chain !== null) chainOn(e, chain);
-  c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
-  c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
-  c.get(L.DONE);
-  return { code: c, regLocals: e.regLocals };
-}
-
-/**
- * Leaving for a block outside the function: while the budget lasts and nothing asked to stop,
- * find the next block's function as the hub would (tier.ts `enter`: the static exit's RAM offset
- * or the execute TLB, then the jump cache) and call it from here, a tail call through the table
- * (return_call_indirect, on in Node 20's V8 11.3: the stack does not grow). Each exit then has an
- * indirect branch of its own for the host CPU to predict, where the hub had one for every
- * transition, and the hub's return, reloads and stores of pc and next go (docs/benchmarks.md,
- * branch blockcost). Not compiled, or not in the TLB: back to the hub with NPC and NXT.
- */
-function chainOn(e: BlockEmitter, chain: Chain): void {
-  const c = e.c;
-  c.open(Op.Block);
-  c.get(L.DONE).get(L.BUDGET).op(Op.I32GeS).br(Op.BrIf, 0, Hint.Unlikely);
-  c.get(L.HB).mem(Op.I32Load, 2, HartArea.stop).br(Op.BrIf, 0, Hint.Unlikely);
-  // OFF and IDX are free here (they serve memory accesses); NXT stays for the hub.
-  c.get(L.NXT).set(L.OFF);
-  compiledAt(c, chain, L.NPC, L.OFF, L.IDX, () => c.get(L.HB).mem(Op.I32Load, 2, HartArea.xtag), 0);
-  c.get(L.HB).get(L.NPC).get(L.BUDGET).get(L.DONE).get(L.IDX).op(Op.ReturnCallIndirect, 0, 0); // RUN_TYPE, table 0
-  c.op(Op.End);
-}
-
-/** After `$exit` in a function that loops: go on at its top, or fall out of the loop to return. */
-function loopCheck(e: BlockEmitter, n: number): void {
-  const c = e.c;
   // Run on while the budget lasts and nothing asked to stop: again when the block goes back to
   // its own start, at the member a static in-page exit names in a region. Taken branches come
   // here too, also in a block that ends in a closure (a copy loop followed by `csrc sstatus`, as
@@ -699,4 +654,10 @@ function loopCheck(e: BlockEmitter, n: number): void {
   // to its own start does here.
   if (n === 1) c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
   c.op(Op.End);
+  c.op(Op.End); // loop
+  e.storeHeld();
+  c.get(L.HB).get(L.NPC).mem(Op.I64Store, 3, HartArea.pc);
+  c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
+  c.get(L.DONE);
+  return { code: c, regLocals: e.regLocals };
 }

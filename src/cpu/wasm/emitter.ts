@@ -35,45 +35,6 @@ export function tlbPage(c: Code, idx: number): void {
     .op(Op.I32WrapI64);
 }
 
-/** The jump cache a block function looks its successor up in (emit.ts chainOn; tier.ts WasmTier). */
-export interface Chain {
-  /** Its byte offset in the memory (layout.ts JC_OFFSET). */
-  readonly jc: number;
-  /** Its entries less one (direct-mapped by RAM offset / 2). */
-  readonly mask: number;
-}
-
-/**
- * Find the compiled block at the next pc (i64 local `npc`), as the hub and a block's exit do
- * (tier.ts enter, emit.ts chainOn): its RAM offset is in i32 local `off` when the exit knew it
- * statically (an in-page target: the page's translation cannot have changed within the block),
- * else `off` is negative and the offset comes from the execute TLB whose tag array `xtag` pushes
- * (Hart.fetchOffset's fast path); then the jump cache must hold a function for that offset.
- * Leaves its table index in i32 local `t`; on a miss (not in the TLB, or not compiled) branches
- * `miss` levels out, `off` and `t` clobbered.
- */
-export function compiledAt(
-  c: Code,
-  jc: Chain,
-  npc: number,
-  off: number,
-  t: number,
-  xtag: () => void,
-  miss: number,
-): void {
-  c.get(off).i32(0).op(Op.I32LtS).open(Op.If);
-  tlbMatch(c, npc, xtag, t, off);
-  c.op(Op.I32Eqz).br(Op.BrIf, miss + 1, Hint.Unlikely);
-  tlbPage(c, t);
-  c.get(off).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(off);
-  c.op(Op.End);
-  c.get(off).i32(1).op(Op.I32ShrU).i32(jc.mask).op(Op.I32And).i32(3).op(Op.I32Shl).tee(t);
-  c.mem(Op.I32Load, 2, jc.jc).get(off).op(Op.I32Ne).br(Op.BrIf, miss, Hint.Unlikely);
-  c.get(t)
-    .mem(Op.I32Load, 2, jc.jc + 4)
-    .set(t);
-}
-
 /** Parameters and locals of the block function. */
 export const enum L {
   /** Byte offset of the hart's area (param). */
@@ -269,16 +230,13 @@ export class Emitter {
       return;
     }
     const c = this.c;
-    c.open(Op.Block); // $done
-    c.open(Op.Block); // $miss
-    this.address(a, imm);
-    this.probeTo(size, tags, 0);
+    this.probe(a, imm, size, tags);
+    c.open(Op.If, Hint.Likely);
     this.ramAddr();
     fast();
-    c.br(Op.Br, 1); // to $done
-    c.op(Op.End); // $miss
+    c.op(Op.Else);
     slow();
-    c.op(Op.End); // $done
+    c.op(Op.End);
   }
 
   /**
@@ -290,15 +248,15 @@ export class Emitter {
     const c = this.c;
     c.open(Op.Block); // $done
     c.open(Op.Block); // $hit
-    c.open(Op.Block); // $miss
     c.get(L.ADDR)
       .i64(-4096 | (size - 1))
       .op(Op.I64And)
       .get(L.HB)
       .mem(Op.I64Load, 3, cache)
       .op(Op.I64Eq)
-      .br(Op.BrIf, 1, Hint.Likely);
-    this.probeTo(size, tags, 0);
+      .br(Op.BrIf, 0, Hint.Likely);
+    this.probeAddr(size, tags);
+    c.open(Op.If, Hint.Likely);
     // The TLB has it: the cache takes it (a misaligned address too: the next aligned one hits).
     c.get(L.HB).get(L.ADDR).i64(-4096).op(Op.I64And).mem(Op.I64Store, 3, cache);
     c.get(L.HB);
@@ -310,7 +268,7 @@ export class Emitter {
       .op(Op.I32Sub)
       .mem(Op.I32Store, 2, cache + 8);
     c.br(Op.Br, 1); // to $hit
-    c.op(Op.End); // $miss
+    c.op(Op.End);
     slow();
     c.br(Op.Br, 1); // to $done
     c.op(Op.End); // $hit
@@ -516,23 +474,6 @@ export class Emitter {
   address(a: number, imm: number): void {
     this.reg(a);
     this.c.i64(imm).op(Op.I64Add).set(L.ADDR);
-  }
-  /**
-   * probe with ADDR set, as two branches `miss` levels out (the TLB lacks the page; the access
-   * crosses its end) instead of one on the AND of two conditions: V8 then branches on the float
-   * compare's flags rather than making 0 or 1 of each and testing their AND.
-   */
-  probeTo(size: number, tags: L.RT | L.WT, miss: number): void {
-    const c = this.c;
-    tlbMatch(c, L.ADDR, () => c.get(tags), L.IDX, L.OFF);
-    c.op(Op.I32Eqz).br(Op.BrIf, miss, Hint.Unlikely);
-    c.get(L.OFF)
-      .i32(0xfff)
-      .op(Op.I32And)
-      .tee(L.OFF)
-      .i32(4096 - size)
-      .op(Op.I32GtU)
-      .br(Op.BrIf, miss, Hint.Unlikely);
   }
   /** probe with ADDR set. */
   probeAddr(size: number, tags: L.RT | L.WT): void {

@@ -28,7 +28,6 @@ export const enum Op {
   Return = 0x0f,
   Call = 0x10,
   CallIndirect = 0x11,
-  ReturnCallIndirect = 0x13,
   Drop = 0x1a,
   Select = 0x1b,
   LocalGet = 0x20,

@@ -15,7 +15,7 @@ import type { Hart } from "../hart/hart.js";
 import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
-import { compiledAt, LOCALS, MIN_PAGES, SERVICES, type Chain } from "./emitter.js";
+import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
@@ -84,8 +84,6 @@ export class WasmTier {
   /** Modules of other tiers adopted here: this tier's instance, and the other tier's slots mapped to this one's. */
   private readonly adopted = new WeakMap<WebAssembly.Module, { exports: WebAssembly.Exports; map: number[] }>();
   private readonly memory: WebAssembly.Memory;
-  /** Where compiled blocks find their successors' functions themselves (emit.ts chainOn), or null. */
-  private readonly chain: Chain | null;
 
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     const entries = jumpCacheEntries(jcAt);
@@ -110,10 +108,7 @@ export class WasmTier {
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
-    this.imports = { i: { m: memory, t: this.table, call: this.call, load: this.load, store: this.store } };
-    // Harts on threads of their own share modules (adopt), which must then not name one tier's
-    // jump cache and table slots: their blocks return to each tier's hub instead.
-    this.chain = jcAt >= 0 && !this.shared ? { jc: jcAt, mask: this.jcMask } : null;
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
   }
 
   /**
@@ -166,7 +161,6 @@ export class WasmTier {
           ? regionBody(
               group.map((j) => blocks[j]!),
               group.map((j) => idxs[j]!),
-              this.chain,
             )
           : null;
       if (region !== null) {
@@ -175,16 +169,13 @@ export class WasmTier {
       } else
         for (const j of group) {
           fn[j] = bodies.length;
-          bodies.push(blockBody(blocks[j]!, idxs[j]!, this.chain));
+          bodies.push(blockBody(blocks[j]!, idxs[j]!));
         }
     }
     const bytes = encodeModule({
       imports: SERVICES,
       memoryPages: MIN_PAGES,
       sharedMemory: this.shared,
-      // The table and RUN_TYPE as type 0, for the blocks' tail calls.
-      table: this.chain !== null,
-      types: this.chain !== null ? [RUN_TYPE] : [],
       funcs: bodies.map(({ code, regLocals }, f) => ({
         type: RUN_TYPE,
         locals: [...LOCALS, ...regLocals],
@@ -512,17 +503,19 @@ function hub(jcAt: number, jcMask: number): Code {
     // The next pc's RAM offset: given by the block for a static in-page exit (emitter.ts exitTo),
     // else through the execute TLB (Hart.fetchOffset's fast path).
     c.get(H.HB).mem(Op.I64Load, 3, HartArea.pc).set(H.NPC);
-    c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).set(H.OFF);
-    compiledAt(
-      c,
-      { jc: jcAt, mask: jcMask },
-      H.NPC,
-      H.OFF,
-      H.T,
-      () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag),
-      0,
-    );
-    c.get(H.T).set(H.IDX);
+    c.get(H.HB).mem(Op.I32Load, 2, HartArea.next).tee(H.OFF).i32(0).op(Op.I32LtS).open(Op.If);
+    tlbMatch(c, H.NPC, () => c.get(H.HB).mem(Op.I32Load, 2, HartArea.xtag), H.T, H.OFF);
+    c.op(Op.I32Eqz).br(Op.BrIf, 1, Hint.Unlikely);
+    tlbPage(c, H.T);
+    c.get(H.OFF).i32(0xfff).op(Op.I32And).op(Op.I32Add).set(H.OFF);
+    c.op(Op.End);
+    // Its compiled block, if any.
+    c.get(H.OFF);
+    c.i32(1).op(Op.I32ShrU).i32(jcMask).op(Op.I32And).i32(3).op(Op.I32Shl).tee(H.T);
+    c.mem(Op.I32Load, 2, jcAt).get(H.OFF).op(Op.I32Ne).br(Op.BrIf, 0, Hint.Unlikely);
+    c.get(H.T)
+      .mem(Op.I32Load, 2, jcAt + 4)
+      .set(H.IDX);
     c.br(Op.Br, 1);
     c.op(Op.End);
   }

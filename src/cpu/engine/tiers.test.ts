@@ -12,6 +12,7 @@ import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileBlock } from "./jit.js";
 import { WasmTier } from "../wasm/tier.js";
+import { HartArea } from "../wasm/layout.js";
 import { branchShape } from "../wasm/emit-select.js";
 import { decode } from "../isa/decode.js";
 import { K, KIND_INFO, KINDS, kindAt, pack, WORDS } from "../isa/kinds.js";
@@ -725,6 +726,34 @@ test("compiled wasm blocks chain into each other without the run loop, and stop 
     );
     assert.equal(entries(), 1, `${tier}: 100 blocks in one entry`);
   }
+});
+
+test("compiled code trusts no page cache the hart's area holds when it is entered", () => {
+  // Page caches are slots of the hart's area that every compiled function shares (emitter.ts);
+  // anything may change the TLBs outside compiled code, so WasmTier.run empties them at entry.
+  //  0: ld x10, 0(x5)
+  //  4: add x12, x12, x10
+  //  8: addi x11, x11, -1
+  // 12: bne x11, x0, 0       (one block looping on itself, compiled)
+  // 16: j .
+  const prog = [I(0, 5, 3, 10, 0x03), R(0, 10, 12, 0, 12, 0x33), I(-1, 11, 0, 11, 0x13), B(-12, 0, 11, 1), J(0, 0)];
+  const at = 0x40000; // the page x5 points into; the next one holds another value
+  const regs = new Int32Array(66);
+  regs[10] = (RAM_BASE + at) | 0; // x5 (its high word 0)
+  regs[22] = 100; // x11
+  const { m, h, start } = loaded(prog, regs);
+  m.ram.view.setInt32(at, 7, true);
+  m.ram.view.setInt32(at + 0x1000, 1000, true);
+  m.cache.wasm!.compileNow(m.cache.lookup(h));
+  h.pc = start;
+  runHart(h, m.cache, 40);
+  // What a stale cache of x5's reads would hold: x5's page, found at the next page's RAM offset.
+  const slot = (HartArea.pages + 16 * 5) >>> 2;
+  h.slots[slot] = (RAM_BASE + at) | 0;
+  h.slots[slot + 1] = 0;
+  h.slots[slot + 2] = (at + 0x1000 - ((RAM_BASE + at) | 0)) | 0;
+  runHart(h, m.cache, 1000);
+  assert.deepEqual({ x11: h.x[22], x12: h.x[24], pc: h.pc - start }, { x11: 0, x12: 700, pc: 16 });
 });
 
 test("a chain follows a return (JALR) through the execute TLB as well as in-page jumps", () => {

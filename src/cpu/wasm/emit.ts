@@ -481,14 +481,12 @@ export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Bo
 }
 
 /**
- * The base registers and TLBs of blocks `bs`'s loads and stores that get a page cache
- * (Emitter.cachedAccess): in a function that may loop (a region, a block that goes back to its
- * start) every one, as each access may run again; else those that two accesses share. Stores
- * only on harts of one thread (see Emitter's page caches).
+ * The base registers and TLBs of blocks `bs`'s loads and stores, each of which gets its page
+ * cache (Emitter.cachedAccess; the slots outlive the function, so even one access may hit a page
+ * an earlier block found). Stores only on harts of one thread (see Emitter's page caches).
  */
 function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
-  const loops = bs.length > 1 || loopsToStart(bs[0]!);
-  const uses = new Map<number, number>();
+  const uses = new Set<number>();
   for (const b of bs)
     for (let k = 0; k < b.count; k++) {
       const [kind, , a] = entryAt(b.code, k);
@@ -500,11 +498,10 @@ function cachedBases(bs: readonly CompileInput[]): [number, L.RT | L.WT][] {
             ? L.WT
             : null;
       if (tags === null) continue;
-      const key = tags === L.WT ? -1 - a : a;
-      uses.set(key, (uses.get(key) ?? 0) + 1);
+      uses.add(tags === L.WT ? -1 - a : a);
     }
   const out: [number, L.RT | L.WT][] = [];
-  for (const [key, count] of uses) if (loops || count > 1) out.push(key < 0 ? [-1 - key, L.WT] : [key, L.RT]);
+  for (const key of uses) out.push(key < 0 ? [-1 - key, L.WT] : [key, L.RT]);
   return out;
 }
 
@@ -571,7 +568,6 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   // Prologue.
   c.get(L.PC).set(L.BPC);
   e.tlbBases();
-  e.forgetPages();
   e.loadHeld();
   if (n > 1) {
     // The member the hub entered: the one at the pc's page offset (all share one page).

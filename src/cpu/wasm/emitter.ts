@@ -102,6 +102,14 @@ export interface HeldRegs {
   readonly written: ReadonlySet<number>;
 }
 
+/**
+ * The byte offset in the hart's area of the page cache for base register pair `a` (2r) and TLB
+ * `tags`: slot r for reads, 32 + r for writes (PAGE_CACHES), the same in every compiled function.
+ */
+export function pageSlot(a: number, tags: L.RT | L.WT): number {
+  return HartArea.pages + 16 * ((a >>> 1) + (tags === L.WT ? PAGE_CACHES / 2 : 0));
+}
+
 /** A page cache's key: the base register pair and the TLB. */
 function pageKey(a: number, tags: L.RT | L.WT): number {
   return tags === L.WT ? 256 + a : a;
@@ -177,8 +185,8 @@ export class Emitter {
 
   /**
    * Call service `slot` (S_*) for op `k`: pushes its leading arguments; `args` pushes the rest.
-   * A service may change the TLBs (a closure may flush them, a slow path fills them): the page
-   * caches forget their pages after it.
+   * A service may change the TLBs (a closure may flush them, a slow path fills them): it forgets
+   * every page cache first (WasmTier.at).
    */
   service(slot: number, k: number, args: () => void = () => {}): void {
     const c = this.c;
@@ -188,34 +196,30 @@ export class Emitter {
     c.op(Op.F64ConvertI64S);
     args();
     c.call(slot);
-    this.forgetPages();
   }
 
   // Page caches: the last page a load (or a store) through one base register found in the TLB,
-  // in two locals, the page's virtual base and what to add to an address in it to make its RAM
-  // offset. An access whose address is in that page and aligned to its size is that page's again
-  // and cannot cross it: one AND and one compare, where the TLB probe is a shift, a mask, a load
-  // of the tag as a double, a conversion of the page base to a double and their comparison, and
-  // the in-page check (docs/benchmarks.md, fourteenth session). The cache holds exactly what the
-  // TLB holds: the TLB arrays change only in services (after which every cache is forgotten),
-  // and, with harts on threads, another hart may drop this one's write entries (code-sync.ts):
-  // stores do not use one then (emit.ts).
+  // the page's virtual base and what to add to an address in it to make its RAM offset, in a
+  // slot of the hart's area per base register and TLB (HartArea.pages). An access whose address
+  // is in that page and aligned to its size is that page's again and cannot cross it: one AND and
+  // one compare, where the TLB probe is a shift, a mask, a load of the tag as a double, a
+  // conversion of the page base to a double and their comparison, and the in-page check
+  // (docs/benchmarks.md, fourteenth session). Every compiled function shares the slots, so a page
+  // found by one block hits in the next (the stack pointer's, an interpreter's bytecode and
+  // frame pointers; branch blockcost). The caches hold exactly what the TLB holds: the TLB arrays
+  // change only in services and outside compiled code, and WasmTier forgets every slot at each
+  // entry (`run`) and at the start of every service (`at`); with harts on threads, another hart
+  // may drop this one's write entries (code-sync.ts): stores do not use one then (emit.ts).
   /** Base register pair and TLB (pageKey) -> the byte offset of its page cache in the hart's area. */
   private readonly pages = new Map<number, number>();
 
-  /** Give the loads or stores through base register pair `a` (TLB `tags`) a page cache, if one is left. */
+  /** Give the loads or stores through base register pair `a` (TLB `tags`) their page cache. */
   cachePages(a: number, tags: L.RT | L.WT): void {
-    const key = pageKey(a, tags);
-    if (this.pages.has(key) || this.pages.size >= PAGE_CACHES) return;
-    this.pages.set(key, HartArea.pages + 16 * this.pages.size);
+    this.pages.set(pageKey(a, tags), pageSlot(a, tags));
   }
   /** The page cache for accesses through `a` in TLB `tags`, if it has one. */
   pageCache(a: number, tags: L.RT | L.WT): number | undefined {
     return this.pages.get(pageKey(a, tags));
-  }
-  /** Empty every page cache: a base no aligned address has (every bit set, with offset bits). */
-  forgetPages(): void {
-    for (const at of this.pages.values()) this.c.get(L.HB).i64(-1).mem(Op.I64Store, 3, at);
   }
 
   /**

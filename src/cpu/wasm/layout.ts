@@ -64,8 +64,9 @@ export const HartArea = {
   /** The f registers (Hart.f), 32 little-endian (low, high) int32 pairs: an f64 or i64 each. */
   f: 1024,
   /**
-   * The page caches of the compiled function running (emitter.ts cachedAccess), PAGE_CACHES pairs
-   * of i64: a page's virtual base and what turns an address in it into its RAM offset.
+   * The page caches every compiled function shares (emitter.ts cachedAccess, pageSlot),
+   * PAGE_CACHES pairs of i64, one per base register and TLB: a page's virtual base and what turns
+   * an address in it into its RAM offset. WasmTier empties them at each entry and service.
    */
   pages: 2048,
   /**
@@ -82,7 +83,7 @@ export const HartArea = {
   jc: 4096 + 48 * 2 * 2048 * 8,
 } as const;
 
-/** Page caches in a hart's area (HartArea.pages): one per base register and TLB a function uses. */
+/** Page caches in a hart's area (HartArea.pages): one per base register (x1..x31) and TLB (read, write). */
 export const PAGE_CACHES = 64;
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */
 export const STOP_IRQ = 2;

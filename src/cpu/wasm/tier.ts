@@ -16,7 +16,7 @@ import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
-import { HartArea, jumpCacheEntries, STOP_IRQ, STOP_REMOTE } from "./layout.js";
+import { HartArea, jumpCacheEntries, PAGE_CACHES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -348,6 +348,8 @@ export class WasmTier {
       Atomics.store(s, HartArea.stop >>> 2, hart.irqCheck ? 1 : 0);
       if (Atomics.load(s, HartArea.requests >>> 2) !== 0) Atomics.or(s, HartArea.stop >>> 2, STOP_REMOTE);
     } else s[HartArea.stop >>> 2] = hart.irqCheck ? 1 : 0;
+    // Outside compiled code anything may have changed the TLBs: no page cache holds a page.
+    forgetPages(s);
     const done = this.enter(idx, hart.area, hart.pc, budget);
     const stop = s[HartArea.stop >>> 2]!;
     if (stop & STOP_IRQ) hart.irqCheck = true;
@@ -367,6 +369,8 @@ export class WasmTier {
   // asks compiled code to return if an interrupt may be pending or the block was overwritten.
 
   private at(h: Hart, site: Site, k: number, done: number, pc: number): void {
+    // The service may change the TLBs (a closure may flush them, a slow path fills them).
+    forgetPages(h.slots);
     h.pc = pc;
     h.instret = this.instret0 + done;
     h.faultIndex = k;
@@ -540,6 +544,14 @@ function hub(jcAt: number, jcMask: number): Code {
   c.op(Op.End);
   c.get(H.DONE);
   return c;
+}
+
+/**
+ * Empty every page cache in the hart area whose slots `s` views (emitter.ts): a base no aligned
+ * address has (every bit set, with offset bits).
+ */
+function forgetPages(s: Int32Array): void {
+  s.fill(-1, HartArea.pages >>> 2, (HartArea.pages >>> 2) + 4 * PAGE_CACHES);
 }
 
 /** A virtual address from its low and high words, as the hart holds addresses (hart.ts). */

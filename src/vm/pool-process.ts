@@ -35,6 +35,7 @@ import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js
 import { SNAPSHOT_FILES } from "../snapshot/format.js";
 import { epochMs } from "./phases.js";
 import { swapBuffer } from "../snapshot/swap.js";
+import { checkFirstExec, type FirstExecResult } from "./first-exec.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
@@ -182,6 +183,8 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
 export interface Claimed {
   claim: PoolClaim;
   running(ok: boolean): void;
+  /** The claim's first command's outcome (first-exec.ts), on the same connection, which it ends. */
+  first(r: FirstExecResult): void;
 }
 
 /**
@@ -212,6 +215,9 @@ export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
           c.destroy();
           return;
         }
+        const first = checkFirstExec(claim.first);
+        if (first) claim.first = first;
+        else delete claim.first;
         clearTimeout(idle);
         clearInterval(watch);
         server.close();
@@ -232,8 +238,12 @@ export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
           running: (ok) => {
             if (answered) return;
             answered = true;
-            c.end(`${ok ? TAKEN_REPLY.running : TAKEN_REPLY.failed}\n`);
+            const line = `${ok ? TAKEN_REPLY.running : TAKEN_REPLY.failed}\n`;
+            // A first command's outcome follows on this connection (Claimed.first).
+            if (ok && first) c.write(line);
+            else c.end(line);
           },
+          first: (r) => c.end(`${JSON.stringify(r)}\n`),
         });
       });
       c.on("error", () => {});

@@ -319,7 +319,10 @@ export class Vm {
    * the loop early stops and removes the clones not yet handed over.
    */
   async *forkEach(
-    o: { count?: number; first?: { argv: string[] } & Pick<ExecOptions, "env" | "cwd" | "timeoutMs" | "maxOutputBytes"> } = {},
+    o: {
+      count?: number;
+      first?: { argv: string[] } & Pick<ExecOptions, "env" | "cwd" | "timeoutMs" | "maxOutputBytes">;
+    } = {},
   ): AsyncGenerator<{ vm: Vm; first?: Promise<ExecResult> }, void, undefined> {
     const f = o.first;
     const req: FirstExec | undefined = f && {

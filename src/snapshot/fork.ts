@@ -130,10 +130,12 @@ export async function* forkEach(
     }
   } finally {
     // Left early: the clones not handed over are the fork's to stop.
-    await Promise.all([...waiting.values()].map(async (p) => {
-      const s = await p;
-      if ("clone" in s) await discard(s.clone.client.name, o.home);
-    }));
+    await Promise.all(
+      [...waiting.values()].map(async (p) => {
+        const s = await p;
+        if ("clone" in s) await discard(s.clone.client.name, o.home);
+      }),
+    );
     await removed;
   }
   if (failure) throw failure.error;

@@ -232,11 +232,7 @@ export async function takeFromPool(claim: PoolClaim, home = corralHome()): Promi
  * promise of its second line being "running" (and, `withFirst`, of its third, the first command's
  * outcome); undefined when it did not take the line.
  */
-function send(
-  path: string,
-  line: string,
-  withFirst: boolean,
-): Promise<Omit<Taken, "pid"> | undefined> {
+function send(path: string, line: string, withFirst: boolean): Promise<Omit<Taken, "pid"> | undefined> {
   return new Promise((taken) => {
     const s = createConnection(path);
     let got = "";

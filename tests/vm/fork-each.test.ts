@@ -74,7 +74,9 @@ test("forkEach hands each clone over as it runs; its first command, sent with th
   // would print 2001 and the parent's hostname.
   await sh(parent, `date -s @${CLOCK_2001} >/dev/null`);
   const got: { vm: Vm; own: string }[] = [];
-  const first = { argv: ["sh", "-c", "hostname; date +%s; head -c 8 /dev/urandom | od -An -tx1 | tr -d ' ' > /tmp/own; cat /tmp/own"] };
+  const first = {
+    argv: ["sh", "-c", "hostname; date +%s; head -c 8 /dev/urandom | od -An -tx1 | tr -d ' ' > /tmp/own; cat /tmp/own"],
+  };
   for await (const c of parent.forkEach({ count: 2, first })) {
     vms.push(c.vm);
     // Handed over while the fork goes on: it answers now, before the next clone is asked for.
@@ -83,7 +85,10 @@ test("forkEach hands each clone over as it runs; its first command, sent with th
     const [host, clock, own] = r.stdout.trim().split("\n") as [string, string, string];
     assert.equal(host, c.vm.name);
     assert.ok(Math.abs(Number(clock) - Date.now() / 1000) < 60, `${c.vm.name}'s clock ${clock} at its first command`);
-    assert.ok(poolPids.has(pidOf(c.vm.name)), `clone ${c.vm.name} runs in a pool process (its claim carried the command)`);
+    assert.ok(
+      poolPids.has(pidOf(c.vm.name)),
+      `clone ${c.vm.name} runs in a pool process (its claim carried the command)`,
+    );
     assert.equal(await sh(c.vm, "cat /tmp/mark"), "parent");
     got.push({ vm: c.vm, own });
   }

@@ -142,7 +142,11 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     if (rec && rec.pid === pid) {
       try {
         const info = await client.info();
-        if (o.waitForAgent === false || info.state === "running") return client;
+        if (o.waitForAgent === false || info.state === "running") {
+          // A pool process that took a first command runs it whichever way "running" was learnt.
+          if (taken) o.first?.sent(taken.first);
+          return client;
+        }
       } catch {
         // the socket is not up yet
       }

@@ -18,7 +18,7 @@ import { ReleasingBalloon } from "./madvise.js";
 import { trimMallocHeap } from "../sys/mem.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { corralHome } from "../image/cache.js";
-import { POOL_ARG } from "./pool.js";
+import { memberFiles, poolDir, POOL_ARG } from "./pool.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 import { composeVm, type Composed } from "./compose.js";
@@ -86,7 +86,8 @@ async function main(argv: string[]): Promise<void> {
     // A warm pool process (pool.ts): warm up, wait to be taken, then run as the VM it is given.
     const home = process.env["CORRAL_HOME"] ?? corralHome();
     const { warmUp, waitToBeTaken } = await import("./pool-process.js");
-    const warm = argv[3] ? await warmUp(argv[3], home).catch(() => undefined) : undefined;
+    const control = memberFiles(poolDir(home), argv[2]).warm;
+    const warm = argv[3] ? await warmUp(argv[3], home, control).catch(() => undefined) : undefined;
     collectGarbage();
     const taken = await waitToBeTaken(argv[2], home);
     const first = taken.claim.first;

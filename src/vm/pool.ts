@@ -55,9 +55,11 @@ export interface PoolMember {
 }
 
 export const poolDir = (home?: string): string => join(home ?? corralHome(), "pool");
-export const memberFiles = (dir: string, id: string): { record: string; socket: string } => ({
+export const memberFiles = (dir: string, id: string): { record: string; socket: string; warm: string } => ({
   record: join(dir, `${id}.json`),
   socket: join(dir, `${id}.sock`),
+  // The warm-up's own control server (pool-process.ts warmControl): removed with the others if it ends there.
+  warm: join(dir, `${id}.warm`),
 });
 
 /** The pool process `pid` with id `id` is alive (its argv names it; a taken one has become a VM). */

@@ -150,7 +150,8 @@ export async function warmUp(dir: string, home: string, control: string): Promis
         await sleep(WARM_IDLE_MS / 4);
         await exec(["true"]);
       }
-      if (m.exited === null) await warmControl(composed, agent, control);
+      // A control server that cannot listen (a socket path too long) costs only its own warming.
+      if (m.exited === null) await warmControl(composed, agent, control).catch(() => {});
       warm = m.exited === null;
     } catch {
       // an agent of another version, a guest that ended: warm as far as it went

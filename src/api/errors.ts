@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | "BAD_OPTION"
   | "EMULATOR_FAULT"
   | "EXEC_OUTPUT_LIMIT"
+  | "FIRST_EXEC_LOST"
   | "GUEST_FILE_READ"
   | "GUEST_FILE_WRITE"
   | "GUEST_NO_STATUS"

@@ -24,7 +24,9 @@ import type { GuestConsole } from "../vm/spec.js";
 import { listVms, removeVm, vmActivity, type VmRecord } from "../vm/state.js";
 import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
-import { forkVm } from "../snapshot/fork.js";
+import { forkEach, forkVm } from "../snapshot/fork.js";
+import type { FirstExec, FirstExecResult } from "../vm/first-exec.js";
+import { CorralError } from "../errors.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
 import type { RateLimitSpec } from "../devices/kinds/limit.js";
 import { DEFAULT_TTY_SIZE, checkTtySize, type TtySize } from "../vm/tty.js";
@@ -135,6 +137,28 @@ function outputLimit(v: number | string | undefined): number {
       `maxOutputBytes must be a whole number of bytes or a size like "64M", not ${String(v)}`,
     );
   return n;
+}
+
+/** The ExecResult (or the error) of a first command answered over a pool process's claim (src/vm/first-exec.ts). */
+function firstResult(name: string, argv: string[], limit: number, r: FirstExecResult | undefined): ExecResult {
+  if (!r) throw new ApiError("FIRST_EXEC_LOST", `VM '${name}' ended before its first command (${argv[0]}) answered`);
+  if ("error" in r) throw new CorralError(r.error.code, r.error.message);
+  const stdoutBytes = Buffer.from(r.stdout, "base64");
+  const stderr = Buffer.from(r.stderr, "base64");
+  if (r.limit)
+    throw new ExecOutputLimitError(
+      r.limit,
+      limit,
+      { stdout: stdoutBytes, stderr },
+      `${argv[0] ?? "the command"} in VM '${name}' wrote more than ${limit} bytes to ${r.limit}: it was killed; raise maxOutputBytes, or read the output in parts`,
+    );
+  return {
+    exitCode: r.exitCode,
+    timedOut: r.timedOut,
+    stdout: stdoutBytes.toString("utf8"),
+    stderr: stderr.toString("utf8"),
+    stdoutBytes,
+  };
 }
 
 export class Vm {
@@ -278,6 +302,53 @@ export class Vm {
       this.client.home !== undefined ? { home: this.client.home } : {},
     );
     return clients.map((c) => new Vm(c));
+  }
+
+  /**
+   * Fork as `fork()` does, handing each clone over the moment it runs (they restore side by side):
+   *
+   *   for await (const { vm, first } of parent.forkEach({ count: 4, first: { argv: ["make", "test"] } }))
+   *     void first!.then((r) => console.log(vm.name, r.exitCode));
+   *
+   * `first`: a command each clone runs as soon as it runs; a warm pool process (`corral pool
+   * start`) gets it with its claim and starts it right behind setting the clock and hostname, no
+   * request to the clone needed; otherwise it is sent as `exec` does. Its output is kept whole
+   * (maxOutputBytes, as exec's), not streamed. Bad input (count, memory, a VM not running) throws
+   * before any clone starts. A clone that fails leaves nothing behind: the others come as they
+   * run, then the iteration throws its error; the clones handed over and this VM run on. Leaving
+   * the loop early stops and removes the clones not yet handed over.
+   */
+  async *forkEach(
+    o: {
+      count?: number;
+      first?: { argv: string[] } & Pick<ExecOptions, "env" | "cwd" | "timeoutMs" | "maxOutputBytes">;
+    } = {},
+  ): AsyncGenerator<{ vm: Vm; first?: Promise<ExecResult> }, void, undefined> {
+    const f = o.first;
+    const req: FirstExec | undefined = f && {
+      argv: f.argv,
+      ...(f.env ? { env: f.env } : {}),
+      ...(f.cwd !== undefined ? { cwd: f.cwd } : {}),
+      ...(f.timeoutMs !== undefined ? { timeoutMs: f.timeoutMs } : {}),
+      maxOutputBytes: outputLimit(f.maxOutputBytes),
+    };
+    if (f && (!Array.isArray(f.argv) || f.argv.length === 0))
+      throw new ApiError("BAD_OPTION", "first.argv must be a non-empty array of strings");
+    const home = this.client.home !== undefined ? { home: this.client.home } : {};
+    for await (const c of forkEach(this.name, o.count ?? 1, { ...home, first: req })) {
+      const vm = new Vm(c.client);
+      if (!f || !req) {
+        yield { vm };
+        continue;
+      }
+      const { argv, ...opts } = f;
+      const first = c.first
+        ? c.first.then((r) => firstResult(vm.name, argv, req.maxOutputBytes!, r))
+        : Promise.resolve(vm.exec(argv, opts));
+      // Rejections are the caller's to read when it awaits `first`; none goes unhandled meanwhile.
+      first.catch(() => {});
+      yield { vm, first };
+    }
   }
 
   /** Power off: graceful through the agent, forced after `timeoutMs` (default 10 s). */

@@ -3,7 +3,8 @@
  * booted, its first `exec true` answered (the peer: a fresh boot to its first answered exec,
  * timed from Corral.start), then snapshotted into a directory on tmpfs; each round restores it and
  * times Corral.restore to the first answered `exec true`, and forks it into two clones and times
- * from the fork call to each clone's first answered exec; both once with a new VM process each
+ * from the fork call to each clone's first answered exec (Vm.forkEach: each clone as it runs,
+ * `true` its first command, which a pool process gets with its claim); both once with a new VM process each
  * and once taking warm pool processes (forks with warm processes: a parent's first fork, which
  * links its RAM, and a later one, which links it again with the pages written since) (src/vm/pool.ts: started and warmed up on the snapshot
  * before the timer starts, as a host keeps them). Any pool of this $CORRAL_HOME is stopped first
@@ -123,10 +124,21 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     const forkOnce = async (into: Timing, of = parent): Promise<void> => {
       const before = poolCpu();
       const f = performance.now();
-      const clones = await of.fork({ count: 2 });
-      vms.push(...clones);
-      const each = await Promise.all(clones.map(async (c) => (await answered(c), performance.now() - f)));
-      into.wall.push(...each);
+      // Each clone as it runs (Vm.forkEach), its `exec true` sent with its claim to a pool process
+      // (src/vm/first-exec.ts: run right behind its T frame), as an exec request otherwise.
+      const clones: Vm[] = [];
+      const each: Promise<number>[] = [];
+      for await (const c of of.forkEach({ count: 2, first: { argv: ["true"] } })) {
+        vms.push(c.vm);
+        clones.push(c.vm);
+        each.push(
+          c.first!.then((r) => {
+            if (r.exitCode !== 0) throw new Error(`exec true in ${c.vm.name} exited ${r.exitCode}`);
+            return performance.now() - f;
+          }),
+        );
+      }
+      into.wall.push(...(await Promise.all(each)));
       into.cpu.push(...clones.map((c) => cpuOf(c, before)));
       into.phases.push(...clones.map(phasesOf));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
@@ -199,8 +211,14 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       "|---|---|---|---|---|---|---|",
       row("restore of a booted VM to its first answered `exec true`, a new VM process", restore),
       row("the same, taking a warm pool process (`corral pool start --warm`)", poolRestore),
-      row("fork --count 2: fork call to each clone's first answered `exec true`, new VM processes", fork),
-      row("the same, taking warm pool processes: a parent's first fork (its RAM linked, not written)", poolFork),
+      row(
+        "fork --count 2 (`vm.forkEach`, each clone as it runs, `true` its first command): fork call to each clone's first answered `exec true`, new VM processes",
+        fork,
+      ),
+      row(
+        "the same, taking warm pool processes (`true` sent with each claim): a parent's first fork (its RAM linked, not written)",
+        poolFork,
+      ),
       row(
         "the same, a later fork of that parent (its RAM linked again, the pages written since beside it)",
         poolForkLater,

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { VmClient } from "../vm/client.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
-import { launchVm, randomName } from "../vm/launch.js";
+import { launchVm, randomName, type LaunchOptions } from "../vm/launch.js";
 import { checkName } from "../vm/state.js";
 import { checkSnapshot } from "./restore.js";
 import { SnapshotError } from "./state.js";
@@ -44,6 +44,8 @@ export interface RestoreOptions {
   limits?: Record<string, RateLimitSpec | null> | undefined;
   /** When the restore (or the fork it is part of) was called, epoch ms: its phase timings start there (src/vm/phases.ts). */
   calledAt?: number | undefined;
+  /** A first command sent with a pool process's claim (src/vm/first-exec.ts, launch.ts LaunchOptions.first). */
+  first?: LaunchOptions["first"];
 }
 
 /** `devices` with the limits of `limits` (by device name); NO_SUCH_DEVICE for a name none has. */
@@ -82,6 +84,7 @@ export async function restoreVm(dir: string, o: RestoreOptions = {}): Promise<Vm
     { ...snap.spec, name },
     {
       home: o.home,
+      first: o.first,
       restore: { ...snap, calledAt, ...(o.hostname !== undefined ? { hostname: o.hostname } : {}) },
     },
   );

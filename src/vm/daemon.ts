@@ -18,11 +18,12 @@ import { ReleasingBalloon } from "./madvise.js";
 import { trimMallocHeap } from "../sys/mem.js";
 import { AGENT_PORT_NAME } from "./agent/protocol.js";
 import { corralHome } from "../image/cache.js";
-import { POOL_ARG } from "./pool.js";
+import { memberFiles, poolDir, POOL_ARG } from "./pool.js";
 import { DAEMON_MARKER, VM_FILES, publish, recordExit, removeState, vmDir, type VmRecord } from "./state.js";
 import { serveControl } from "./server.js";
 import { composeVm, type Composed } from "./compose.js";
 import type { WarmMachine } from "./pool-process.js";
+import { runFirstExec, type FirstExec, type FirstExecResult } from "./first-exec.js";
 import { swapRam } from "../snapshot/swap.js";
 import { parseVmSpec, type VmSpec } from "./spec.js";
 import { VmError } from "./errors.js";
@@ -85,10 +86,18 @@ async function main(argv: string[]): Promise<void> {
     // A warm pool process (pool.ts): warm up, wait to be taken, then run as the VM it is given.
     const home = process.env["CORRAL_HOME"] ?? corralHome();
     const { warmUp, waitToBeTaken } = await import("./pool-process.js");
-    const warm = argv[3] ? await warmUp(argv[3], home).catch(() => undefined) : undefined;
+    const control = memberFiles(poolDir(home), argv[2]).warm;
+    const warm = argv[3] ? await warmUp(argv[3], home, control).catch(() => undefined) : undefined;
     collectGarbage();
     const taken = await waitToBeTaken(argv[2], home);
-    return runVm(taken.claim.name, taken.claim.cfg, warm, taken.running);
+    const first = taken.claim.first;
+    return runVm(
+      taken.claim.name,
+      taken.claim.cfg,
+      warm,
+      taken.running,
+      first ? { req: first, answer: taken.first } : undefined,
+    );
   }
   if (argv[0] !== DAEMON_MARKER || argv[2] === undefined)
     throw new Error("usage: daemon.js corral-vm-daemon NAME CONFIG");
@@ -98,13 +107,16 @@ async function main(argv: string[]): Promise<void> {
 
 /**
  * Run the VM `name` of `cfg` in this process until it ends; then the process exits. `onRunning`
- * (a pool process's taker, pool.ts) hears once whether the VM got to "running".
+ * (a pool process's taker, pool.ts) hears once whether the VM got to "running"; `first`, the
+ * claim's first command, is sent to the agent at that moment and its outcome answered
+ * (first-exec.ts).
  */
 async function runVm(
   name: string,
   cfg: DaemonConfig,
   warm?: WarmMachine,
   onRunning: (ok: boolean) => void = () => {},
+  first?: { req: FirstExec; answer: (r: FirstExecResult) => void },
 ): Promise<void> {
   const phases = new Phases(cfg.restore?.calledAt ?? epochMs());
   if (cfg.restore?.checkedAt !== undefined) phases.mark("checked", cfg.restore.checkedAt);
@@ -242,7 +254,11 @@ async function runVm(
     publish(rec, cfg.home);
     phases.mark("serving");
     // The taker learns "running" here, the moment state() says it, without asking the socket.
-    void Promise.all([agent.whenReady(), identityDone]).then(() => onRunning(!stopping));
+    // A first command goes out behind the T frame (resync: the agent handles frames in order).
+    void Promise.all([agent.whenReady(), identityDone]).then(() => {
+      if (first && !stopping) void runFirstExec(agent, first.req).then(first.answer);
+      onRunning(!stopping);
+    });
     // Booted: the blocks the boot built are mostly dead weight now (CodeCache.trim), and the
     // heap they held goes back to the system at once instead of when V8 next feels the need.
     // A restore has no boot behind it: its agent is ready at once, and a trim and a full

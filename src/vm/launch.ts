@@ -34,6 +34,7 @@ import {
 import { VmError } from "./errors.js";
 import { refillPool, takeFromPool } from "./pool.js";
 import { epochMs } from "./phases.js";
+import type { FirstExec, FirstExecResult } from "./first-exec.js";
 
 export interface LaunchOptions {
   home?: string | undefined;
@@ -45,6 +46,12 @@ export interface LaunchOptions {
    * disks (new overlays in its directory) made once its name is claimed.
    */
   restore?: (CheckedSnapshot & Omit<RestoreConfig, "dir">) | undefined;
+  /**
+   * A restore's first command, sent with a pool process's claim (first-exec.ts): `sent` gets its
+   * outcome's promise when a pool process took it and its VM runs; otherwise it is not called and
+   * the caller runs the command itself.
+   */
+  first?: { req: FirstExec; sent(result: Promise<FirstExecResult | undefined>): void } | undefined;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -105,7 +112,8 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const deadline = Date.now() + (o.bootTimeoutMs ?? 300_000);
   const client = new VmClient(name, home);
   // A restore takes a warm pool process when there is one (pool.ts), and refills the pool.
-  const taken = o.restore ? await takeFromPool({ name, cfg }, home).catch(() => undefined) : undefined;
+  const claim = { name, cfg, ...(o.first ? { first: o.first.req } : {}) };
+  const taken = o.restore ? await takeFromPool(claim, home).catch(() => undefined) : undefined;
   const pid = taken?.pid ?? spawnDaemon(name, cfg, logPath);
   // Refilled at once: the new pool process starts (niced, pool.ts POOL_NICE) while this VM restores,
   // not on the way from "running" to the caller's first exec.
@@ -115,7 +123,10 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     // socket of a process whose thread the guest shares. Otherwise the loop below finds out why.
     const timer = new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref());
     const running = o.waitForAgent === false || (await Promise.race([taken.running, timer]));
-    if (running && readRecord(name, home)?.pid === pid) return client;
+    if (running && readRecord(name, home)?.pid === pid) {
+      o.first?.sent(taken.first);
+      return client;
+    }
   }
   for (;;) {
     const rec = readRecord(name, home);
@@ -131,7 +142,11 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     if (rec && rec.pid === pid) {
       try {
         const info = await client.info();
-        if (o.waitForAgent === false || info.state === "running") return client;
+        if (o.waitForAgent === false || info.state === "running") {
+          // A pool process that took a first command runs it whichever way "running" was learnt.
+          if (taken) o.first?.sent(taken.first);
+          return client;
+        }
       } catch {
         // the socket is not up yet
       }

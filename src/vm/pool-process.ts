@@ -35,6 +35,11 @@ import { checkSnapshot, readState, restoreMachine } from "../snapshot/restore.js
 import { SNAPSHOT_FILES } from "../snapshot/format.js";
 import { epochMs } from "./phases.js";
 import { swapBuffer } from "../snapshot/swap.js";
+import { request } from "node:http";
+import { serveControl } from "./server.js";
+import { NDJSON, ROUTES } from "./control/protocol.js";
+import type { VmContext } from "./daemon.js";
+import { checkFirstExec, type FirstExecResult } from "./first-exec.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
 const WARM_TIMEOUT_MS = 60_000;
@@ -77,11 +82,12 @@ export interface WarmMachine {
 const warmKey = (spec: VmSpec, sbi: boolean): string => JSON.stringify({ spec: { ...spec, name: "" }, sbi });
 
 /**
- * Restore `dir` into a machine of this process and run a few execs in it. The machine is kept,
+ * Restore `dir` into a machine of this process and run a few execs in it, the last ones through a
+ * control server on the socket `control` (warmControl), removed after. The machine is kept,
  * paused, when a VM of the same spec can run on it (a snapshot without NICs other than user-mode
  * ones without port forwards, and without disks); otherwise it is dropped.
  */
-export async function warmUp(dir: string, home: string): Promise<WarmMachine | undefined> {
+export async function warmUp(dir: string, home: string, control: string): Promise<WarmMachine | undefined> {
   const snap = checkSnapshot(dir, { trustRam: true });
   if (snap.manifest.disks.length > 0) return undefined;
   // Only a NIC's backend changes (its name, MAC and limits stay): a snapshot whose NICs are all
@@ -144,6 +150,8 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
         await sleep(WARM_IDLE_MS / 4);
         await exec(["true"]);
       }
+      // A control server that cannot listen (a socket path too long) costs only its own warming.
+      if (m.exited === null) await warmControl(composed, agent, control).catch(() => {});
       warm = m.exited === null;
     } catch {
       // an agent of another version, a guest that ended: warm as far as it went
@@ -175,6 +183,50 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
   }
 }
 
+/** Exec requests sent through the control server in the warm-up (warmControl). */
+const WARM_HTTP_EXECS = 3;
+
+/**
+ * Run the control server's exec route (server.ts) a few times on a socket of its own: a VM
+ * process's first exec request otherwise runs Node's HTTP server and the route cold, about 40 ms
+ * of its CPU and 1.1 MB of young-generation allocation that brings its first scavenge into that
+ * exec (docs/benchmarks.md, "Fork to its first exec, eighteenth session").
+ */
+async function warmControl(composed: Composed, agent: AgentChannel, path: string): Promise<void> {
+  const ctx: VmContext = {
+    rec: { name: "pool-warm-up", pid: process.pid, cpus: 1, memory: 0, startedAt: Date.now() },
+    machine: composed.machine,
+    agent,
+    balloon: undefined as unknown as VmContext["balloon"],
+    devices: composed.devices,
+    consoleListeners: new Set(),
+    consoleTail: () => Buffer.alloc(0),
+    state: () => "running",
+    stop: () => {},
+    snapshot: () => Promise.reject(new Error("no snapshot in a warm-up")),
+  };
+  const server = await serveControl(path, ctx);
+  try {
+    for (let i = 0; i < WARM_HTTP_EXECS; i++)
+      await new Promise<void>((resolve, reject) => {
+        const req = request(
+          { socketPath: path, method: "POST", path: ROUTES.exec, agent: false, headers: { "content-type": NDJSON } },
+          (res) => {
+            res.resume();
+            res.on("end", resolve);
+            res.on("error", reject);
+          },
+        );
+        req.on("error", reject);
+        req.end(`${JSON.stringify({ argv: ["true"] })}\n`);
+      });
+  } finally {
+    server.close();
+    server.closeAllConnections();
+    rmSync(path, { force: true });
+  }
+}
+
 /**
  * What a pool process was given: the VM to become, and the taker's connection, which
  * `running(true)` answers once that VM runs (pool.ts TAKEN_REPLY; once, later calls do nothing).
@@ -182,6 +234,8 @@ export async function warmUp(dir: string, home: string): Promise<WarmMachine | u
 export interface Claimed {
   claim: PoolClaim;
   running(ok: boolean): void;
+  /** The claim's first command's outcome (first-exec.ts), on the same connection, which it ends. */
+  first(r: FirstExecResult): void;
 }
 
 /**
@@ -192,7 +246,7 @@ export interface Claimed {
 export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
   const files = memberFiles(poolDir(home), id);
   const leave = (): never => {
-    for (const p of [files.socket, files.record]) rmSync(p, { force: true });
+    for (const p of Object.values(files)) rmSync(p, { force: true });
     process.exit(0);
   };
   process.on("SIGTERM", leave);
@@ -212,6 +266,9 @@ export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
           c.destroy();
           return;
         }
+        const first = checkFirstExec(claim.first);
+        if (first) claim.first = first;
+        else delete claim.first;
         clearTimeout(idle);
         clearInterval(watch);
         server.close();
@@ -232,8 +289,12 @@ export function waitToBeTaken(id: string, home: string): Promise<Claimed> {
           running: (ok) => {
             if (answered) return;
             answered = true;
-            c.end(`${ok ? TAKEN_REPLY.running : TAKEN_REPLY.failed}\n`);
+            const line = `${ok ? TAKEN_REPLY.running : TAKEN_REPLY.failed}\n`;
+            // A first command's outcome follows on this connection (Claimed.first).
+            if (ok && first) c.write(line);
+            else c.end(line);
           },
+          first: (r) => c.end(`${JSON.stringify(r)}\n`),
         });
       });
       c.on("error", () => {});

@@ -27,6 +27,7 @@ import { entryFile } from "../entry.js";
 import { VmError } from "./errors.js";
 import { DAEMON_MARKER, vmProcessEnv } from "./state.js";
 import type { DaemonConfig } from "./daemon.js";
+import type { FirstExec, FirstExecResult } from "./first-exec.js";
 
 /** argv[1] of a pool process (after DAEMON_MARKER): `daemon.js corral-vm-daemon --pool ID`. */
 export const POOL_ARG = "--pool";
@@ -54,9 +55,11 @@ export interface PoolMember {
 }
 
 export const poolDir = (home?: string): string => join(home ?? corralHome(), "pool");
-export const memberFiles = (dir: string, id: string): { record: string; socket: string } => ({
+export const memberFiles = (dir: string, id: string): { record: string; socket: string; warm: string } => ({
   record: join(dir, `${id}.json`),
   socket: join(dir, `${id}.sock`),
+  // The warm-up's own control server (pool-process.ts warmControl): removed with the others if it ends there.
+  warm: join(dir, `${id}.warm`),
 });
 
 /** The pool process `pid` with id `id` is alive (its argv names it; a taken one has become a VM). */
@@ -178,6 +181,8 @@ export async function stopPool(home = corralHome()): Promise<number> {
 export interface PoolClaim {
   name: string;
   cfg: DaemonConfig;
+  /** A command to run the moment the VM runs, its outcome answered on the claim's connection (first-exec.ts). */
+  first?: FirstExec;
 }
 
 /**
@@ -185,7 +190,8 @@ export interface PoolClaim {
  * config, then "running" once the VM it became is running (its control socket serves, its record
  * is published, its agent is up and, for a fork's clone, has its hostname), so the taker needs no
  * round trips to the control socket to learn it; "failed", or the connection closing, says it did
- * not get there (the caller then looks for itself, launch.ts).
+ * not get there (the caller then looks for itself, launch.ts). A claim with a first command gets
+ * a third line, that command's outcome (first-exec.ts FirstExecResult, JSON).
  */
 export const TAKEN_REPLY = { taken: "ok", running: "running", failed: "failed" } as const;
 
@@ -193,6 +199,11 @@ export const TAKEN_REPLY = { taken: "ok", running: "running", failed: "failed" }
 export interface Taken {
   pid: number;
   running: Promise<boolean>;
+  /**
+   * The claim's first command's outcome; undefined when the connection ended without it (the VM
+   * did not run, or its process ended first).
+   */
+  first: Promise<FirstExecResult | undefined>;
 }
 
 /**
@@ -211,40 +222,54 @@ export async function takeFromPool(claim: PoolClaim, home = corralHome()): Promi
     } catch {
       continue;
     }
-    const answer = await send(taken, JSON.stringify(claim) + "\n");
+    const answer = await send(taken, JSON.stringify(claim) + "\n", claim.first !== undefined);
     rmSync(taken, { force: true });
-    if (answer) return { pid: m.pid, running: answer.running };
+    if (answer) return { pid: m.pid, ...answer };
   }
   return undefined;
 }
 
 /**
  * Send `line` over the Unix socket at `path`; once the other side answered "ok", resolves with a
- * promise of its second line being "running"; undefined when it did not take the line.
+ * promise of its second line being "running" (and, `withFirst`, of its third, the first command's
+ * outcome); undefined when it did not take the line.
  */
-function send(path: string, line: string): Promise<{ running: Promise<boolean> } | undefined> {
+function send(path: string, line: string, withFirst: boolean): Promise<Omit<Taken, "pid"> | undefined> {
   return new Promise((taken) => {
     const s = createConnection(path);
     let got = "";
     let running!: (ok: boolean) => void;
     const isRunning = new Promise<boolean>((r) => (running = r));
+    let first!: (r: FirstExecResult | undefined) => void;
+    const firstDone = new Promise<FirstExecResult | undefined>((r) => (first = r));
     const finish = (): void => {
       s.destroy();
       taken(undefined);
       running(false);
+      first(undefined);
     };
     s.setTimeout(10_000, finish);
     s.on("connect", () => s.write(line));
     s.on("data", (b: Buffer) => {
       got += b.toString("utf8");
+      // A first command's output comes as one long line: split only once a line has ended.
+      if (!b.includes(10)) return;
       const lines = got.split("\n");
       if (lines.length < 2) return;
       if (lines[0] !== TAKEN_REPLY.taken) return finish();
       // Taken: how long the VM then takes to run is launch.ts's business (its own deadline).
       s.setTimeout(0);
-      taken({ running: isRunning });
+      taken({ running: isRunning, first: firstDone });
       if (lines.length < 3) return;
       running(lines[1] === TAKEN_REPLY.running);
+      if (withFirst && lines[1] === TAKEN_REPLY.running) {
+        if (lines.length < 4) return;
+        try {
+          first(JSON.parse(lines[2]!) as FirstExecResult);
+        } catch {
+          first(undefined);
+        }
+      }
       s.destroy();
     });
     s.on("error", finish);

@@ -574,6 +574,7 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
           const d = h.pc - start;
           b = d === prev.d0 ? prev.l0 : d === prev.d1 ? prev.l1 : null;
           if (b === null || b.dead) {
+            b = null; // a dead successor's offsets must not place a fetch fault of next()'s
             b = cache.next(h);
             prev.link(b, d);
           }

@@ -18,8 +18,12 @@ import { tempDir } from "./cleanup.js";
 import { runUntilExit, timeUntil } from "./spawn-until.js";
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "../../../src/bench/guest/smp-spin.c");
-/** Rounds of each process's loop: a few seconds of guest time on either emulator. */
-const ROUNDS = 60_000_000;
+/**
+ * Rounds of each process's loop: a few seconds of guest time on either emulator, so that the
+ * row measures the loop and not a hart thread's start (60 M rounds, the first figure, ran in
+ * 0.2 s on both once compiled loops got faster: docs/benchmarks.md, eighteenth session).
+ */
+const ROUNDS = 600_000_000;
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const sec = (ms: number): string => (ms / 1000).toFixed(2);

@@ -32,6 +32,14 @@ export function buildProgram(dir: string, name: string, source: string, link: st
   return elf;
 }
 
+/** Assembly that powers off at once with a pass (0x5555 to the test finisher). */
+export const POWER_OFF = `  li t0, ${FINISHER}\n  li t1, 0x5555\n  sw t1, 0(t0)\n1:\n  j 1b\n`;
+
+/** A program that powers off at once (POWER_OFF), built as `dir/pass.elf`: start-up alone. */
+export function buildPass(dir: string): string {
+  return buildProgram(dir, "pass", `.globl _start\n_start:\n${POWER_OFF}`);
+}
+
 /** Assembly that prints `c` on UART0 (clobbers t0, t1). */
 export function printChar(c: string): string {
   return `  li t0, ${UART0}\n  li t1, ${c.charCodeAt(0)}\n  sb t1, 0(t0)\n`;

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after as afterAll, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { CACHE_LAYOUT } from "../src/code-cache.js";
-import { CORRAL, FINISHER, HAVE_CC, ROOT, UART0, buildProgram, printChar } from "./bare-metal.js";
+import { CORRAL, HAVE_CC, POWER_OFF, ROOT, UART0, buildProgram, printChar } from "./bare-metal.js";
 
 const dir = mkdtempSync(join(tmpdir(), "corral-code-cache-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,12 +20,7 @@ const skip = !HAVE_CC && "riscv64-unknown-elf-gcc is not installed (Debian: gcc-
 
 /** Prints "ok" and exits with status 0 through the test finisher. */
 const program = (): string =>
-  buildProgram(
-    dir,
-    "ok",
-    `.globl _start\n_start:\n  li t0, ${UART0}\n${printChar("o")}${printChar("k")}` +
-      `  li t0, ${FINISHER}\n  li t1, 0x5555\n  sw t1, 0(t0)\n1:\n  j 1b\n`,
-  );
+  buildProgram(dir, "ok", `.globl _start\n_start:\n  li t0, ${UART0}\n${printChar("o")}${printChar("k")}${POWER_OFF}`);
 
 /** Every file under `home`, relative to it. */
 function files(home: string): string[] {

@@ -9,7 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after as afterAll, test } from "node:test";
-import { CORRAL, FINISHER, HAVE_CC, ROOT, buildProgram } from "./bare-metal.js";
+import { CORRAL, HAVE_CC, ROOT, buildPass } from "./bare-metal.js";
 
 const LAUNCHER = join(ROOT, "bin", "corral");
 const dir = mkdtempSync(join(tmpdir(), "corral-launcher-"));
@@ -30,11 +30,7 @@ test(
   "a run through the launcher: Node does not parse NODE_EXTRA_CA_CERTS; run as node bin/corral.js, it does",
   { skip: !HAVE_CC && "riscv64-unknown-elf-gcc is not installed (Debian: gcc-riscv64-unknown-elf)" },
   () => {
-    const elf = buildProgram(
-      dir,
-      "pass",
-      `.globl _start\n_start:\n  li t0, ${FINISHER}\n  li t1, 0x5555\n  sw t1, 0(t0)\n1:\n  j 1b\n`,
-    );
+    const elf = buildPass(dir);
     const env = envWith({ NODE_EXTRA_CA_CERTS: BAD_PEM });
     const args = ["run", "--memory", "128M", "--firmware", elf];
     const launched = spawnSync(LAUNCHER, args, { env, encoding: "utf8", timeout: 120_000 });

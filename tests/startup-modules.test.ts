@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after as afterAll, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { CORRAL, FINISHER, HAVE_CC, ROOT, buildProgram } from "./bare-metal.js";
+import { CORRAL, HAVE_CC, ROOT, buildPass } from "./bare-metal.js";
 
 const dir = mkdtempSync(join(tmpdir(), "corral-startup-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -92,11 +92,7 @@ test(
   "corral run loads the bundle through CommonJS: no module of tsc's output, none of Zod's, no ES module loader",
   { skip: !HAVE_CC && "riscv64-unknown-elf-gcc is not installed (Debian: gcc-riscv64-unknown-elf)" },
   () => {
-    const elf = buildProgram(
-      dir,
-      "pass",
-      `.globl _start\n_start:\n  li t0, ${FINISHER}\n  li t1, 0x5555\n  sw t1, 0(t0)\n1:\n  j 1b\n`,
-    );
+    const elf = buildPass(dir);
     const home = mkdtempSync(join(dir, "home-"));
     const env = { ...process.env, CORRAL_HOME: home, CORRAL_DEBUG_CODE_CACHE: "1" };
     for (const esm of [true, false]) {

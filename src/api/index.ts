@@ -26,6 +26,7 @@ import { shQuote } from "../vm/agent/protocol.js";
 import { restoreVm, snapshotVm } from "../snapshot/vm.js";
 import { forkEach, forkVm } from "../snapshot/fork.js";
 import type { FirstExec, FirstExecResult } from "../vm/first-exec.js";
+import { DEFAULT_MAX_OUTPUT, OutputCap } from "../vm/agent/output-cap.js";
 import { CorralError } from "../errors.js";
 import type { SnapshotInfo } from "../vm/control/protocol.js";
 import type { RateLimitSpec } from "../devices/kinds/limit.js";
@@ -108,7 +109,12 @@ export interface ExecOptions {
 }
 
 /** The default of ExecOptions.maxOutputBytes: 16 MiB of each stream. */
-export const DEFAULT_MAX_OUTPUT = 16 * 2 ** 20;
+export { DEFAULT_MAX_OUTPUT };
+
+/** What an exec that went past maxOutputBytes is told. */
+function overLimit(name: string, argv: string[], limit: number, stream: "stdout" | "stderr"): string {
+  return `${argv[0] ?? "the command"} in VM '${name}' wrote more than ${limit} bytes to ${stream}: it was killed; raise maxOutputBytes, or read the output in parts`;
+}
 
 /** A running exec: await it for the result. */
 export type ExecRun = Promise<ExecResult> & {
@@ -150,7 +156,7 @@ function firstResult(name: string, argv: string[], limit: number, r: FirstExecRe
       r.limit,
       limit,
       { stdout: stdoutBytes, stderr },
-      `${argv[0] ?? "the command"} in VM '${name}' wrote more than ${limit} bytes to ${r.limit}: it was killed; raise maxOutputBytes, or read the output in parts`,
+      overLimit(name, argv, limit, r.limit),
     );
   return {
     exitCode: r.exitCode,
@@ -195,13 +201,12 @@ export class Vm {
 
   /** Run argv in the guest (no shell: pass ["sh", "-c", "..."] for one). */
   exec(argv: string[], opts: ExecOptions = {}): ExecRun {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const kept = { stdout: 0, stderr: 0 };
+    let kept: OutputCap;
     const stdin = typeof opts.stdin === "string" ? Buffer.from(opts.stdin) : opts.stdin;
     let session: ExecSession | undefined;
     try {
       const limit = outputLimit(opts.maxOutputBytes);
+      kept = new OutputCap(limit);
       const tty =
         opts.tty === undefined || opts.tty === false
           ? undefined
@@ -219,20 +224,15 @@ export class Vm {
         (fd, data) => {
           // Keep (and pass on) what fits under the limit; past it, give up on the command.
           const stream = fd === 1 ? "stdout" : "stderr";
-          const room = limit - kept[stream];
-          const take = data.length > room ? data.subarray(0, room) : data;
-          if (take.length > 0) {
-            kept[stream] += take.length;
-            (fd === 1 ? out : err).push(take);
-            (fd === 1 ? opts.onStdout : opts.onStderr)?.(take);
-          }
+          const take = kept.add(fd, data);
+          if (take.length > 0) (fd === 1 ? opts.onStdout : opts.onStderr)?.(take);
           if (take.length < data.length)
             session?.abort(
               new ExecOutputLimitError(
                 stream,
                 limit,
-                { stdout: Buffer.concat(out), stderr: Buffer.concat(err) },
-                `${argv[0] ?? "the command"} in VM '${this.name}' wrote more than ${limit} bytes to ${stream}: it was killed; raise maxOutputBytes, or read the output in parts`,
+                { stdout: kept.bytes(1), stderr: kept.bytes(2) },
+                overLimit(this.name, argv, limit, stream),
               ),
             );
         },
@@ -246,12 +246,12 @@ export class Vm {
       });
     }
     const result = session.result.then((r): ExecResult => {
-      const stdoutBytes = Buffer.concat(out);
+      const stdoutBytes = kept.bytes(1);
       return {
         exitCode: r.exitCode,
         timedOut: r.timedOut,
         stdout: stdoutBytes.toString("utf8"),
-        stderr: Buffer.concat(err).toString("utf8"),
+        stderr: kept.bytes(2).toString("utf8"),
         stdoutBytes,
       };
     });

@@ -11,6 +11,7 @@
  */
 import type { AgentChannel } from "./agent/channel.js";
 import { isCorralError } from "../errors.js";
+import { DEFAULT_MAX_OUTPUT, OutputCap } from "./agent/output-cap.js";
 
 /** The command: argv and what an API exec without stdin or a terminal takes. */
 export interface FirstExec {
@@ -34,8 +35,6 @@ export type FirstExecResult =
     }
   | { error: { code: string; message: string } };
 
-export const FIRST_EXEC_MAX_OUTPUT = 16 * 2 ** 20;
-
 /** A FirstExec from the untrusted line a claim carried, or undefined when it is not one. */
 export function checkFirstExec(v: unknown): FirstExec | undefined {
   if (typeof v !== "object" || v === null) return undefined;
@@ -51,10 +50,7 @@ export function checkFirstExec(v: unknown): FirstExec | undefined {
 
 /** Run `f` through `agent` (already up) and collect its outcome. */
 export async function runFirstExec(agent: AgentChannel, f: FirstExec): Promise<FirstExecResult> {
-  const limit = f.maxOutputBytes ?? FIRST_EXEC_MAX_OUTPUT;
-  const kept: [Buffer[], Buffer[]] = [[], []];
-  const size = [0, 0];
-  let over: "stdout" | "stderr" | undefined;
+  const cap = new OutputCap(f.maxOutputBytes ?? DEFAULT_MAX_OUTPUT);
   try {
     const h = agent.exec(
       {
@@ -64,26 +60,18 @@ export async function runFirstExec(agent: AgentChannel, f: FirstExec): Promise<F
         ...(f.timeoutMs !== undefined ? { timeoutMs: f.timeoutMs } : {}),
       },
       (fd, data) => {
-        const i = fd - 1;
-        const room = limit - size[i]!;
-        const take = data.length > room ? data.subarray(0, room) : data;
-        if (take.length > 0) {
-          kept[i]!.push(take);
-          size[i]! += take.length;
-        }
-        if (take.length < data.length && over === undefined) {
-          over = fd === 1 ? "stdout" : "stderr";
-          agent.kill(h.id);
-        }
+        const wasOver = cap.over;
+        cap.add(fd, data);
+        if (cap.over !== undefined && wasOver === undefined) agent.kill(h.id);
       },
     );
     const r = await h.done;
     return {
       exitCode: r.exitCode,
       timedOut: r.timedOut,
-      stdout: Buffer.concat(kept[0]).toString("base64"),
-      stderr: Buffer.concat(kept[1]).toString("base64"),
-      ...(over !== undefined ? { limit: over } : {}),
+      stdout: cap.bytes(1).toString("base64"),
+      stderr: cap.bytes(2).toString("base64"),
+      ...(cap.over !== undefined ? { limit: cap.over } : {}),
     };
   } catch (e) {
     return {

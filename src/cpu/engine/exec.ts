@@ -434,53 +434,20 @@ export class CodeCache {
   }
 
   /**
-   * Drop every block the interpreter runs, and the memory they hold: their closures and tables,
-   * the jump cache's references. The daemon calls this once the guest has booted
-   * (src/vm/daemon.ts): most of the tens of thousands of blocks a boot builds (kernel init code,
-   * the initramfs's scripts) never run again, and they were most of an idle VM's V8 heap
-   * (docs/benchmarks.md, "Lean VMs"). Blocks the wasm tier compiled are kept, with their pages:
-   * they passed CodeCache.hot runs in the boot (the kernel's syscall, fault, scheduler and copy
-   * paths among them), the exec path runs many of them again, and compiling them afresh (5,000
-   * interpreted runs each, then a batch and V8's tier-up) cost the first execs after the boot
-   * (docs/benchmarks.md, "exec3"). A compiled block runs only its compiled code, so the
-   * interpreter's tables can go. Call it between runs only (Machine.trimCode), never from inside
-   * a block. Returns the number of blocks dropped.
+   * Drop every block, compiled or not, and the memory they hold: their closures and tables, the
+   * jump cache's references, the wasm tier's slots. The daemon calls this once the guest has
+   * booted (src/vm/daemon.ts): most of the tens of thousands of blocks a boot builds (kernel init
+   * code, the initramfs's scripts) never run again, and they were most of an idle VM's V8 heap
+   * (docs/benchmarks.md, "Lean VMs"). Call it between runs only (Machine.trimCode), never from
+   * inside a block. Returns the number of blocks dropped.
    */
   trim(): number {
-    const wasm = this.wasm;
-    if (wasm === null) {
-      let all = 0;
-      for (const m of this.pages) if (m) all += m.size;
-      this.invalidateAll();
-      this.jc.fill(undefined);
-      this.tables.reset(true);
-      return all;
-    }
     let n = 0;
-    const pages = this.pages;
-    for (let p = 0; p < pages.length; p++) {
-      const m = pages[p];
-      if (!m) continue;
-      // Kept whole or not at all per block: a region's function runs its page's other compiled
-      // members without looking them up, and those are all compiled (wx set together).
-      for (const [key, b] of m)
-        if (b.wx < 0 || b.dead) {
-          this.kill(b);
-          m.delete(key);
-          n++;
-        } else {
-          // Its links (from its interpreted runs) would keep dropped blocks, and theirs, alive.
-          b.l0 = b.l1 = null;
-          b.d0 = b.d1 = NO_LINK;
-        }
-      if (m.size === 0) {
-        pages[p] = undefined;
-        Atomics.and(this.ram.codePages, p, ~this.codeBit);
-      }
-    }
+    for (const m of this.pages) if (m) n += m.size;
+    this.invalidateAll();
     this.jc.fill(undefined);
     this.tables.reset(true);
-    wasm.forgetFreed();
+    this.wasm?.forgetAll();
     return n;
   }
 

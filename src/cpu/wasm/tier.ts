@@ -332,17 +332,6 @@ export class WasmTier {
     this.next = 0;
   }
 
-  /**
-   * CodeCache.trim dropped every block but the compiled ones (released, between runs): forget the
-   * queue and what the freed slots remember, so the dead blocks can be collected. A batch still
-   * compiling installs as before: its blocks are dead, so it gives their slots back.
-   */
-  forgetFreed(): void {
-    for (const b of this.queue) b.queued = false;
-    this.queue = [];
-    for (const idx of this.free) delete this.sites[idx];
-  }
-
   /** Run the block at `idx` on hart `hart` (the JIT's Compiled contract, see the file comment). */
   run(hart: Hart, idx: number, budget: number): number {
     if (this.h !== hart) this.h = hart;

@@ -59,11 +59,6 @@ const HOT_OVERRIDE = process.env["CORRAL_HOT_BLOCK"];
  * the rule off. docs/benchmarks.md ("warmup") has the measurements behind the figure.
  */
 const LOOP_MARK = Number(process.env["CORRAL_LOOP_BLOCK"] ?? 500);
-/**
- * Runs after which a block the wasm tier had compiled before the post-boot trim (CodeCache.trim)
- * is compiled again when it is built anew; CORRAL_WARM_MARK overrides it.
- */
-const WARM_MARK = Number(process.env["CORRAL_WARM_MARK"] ?? 50);
 /** How far apart a loop's passes may be, in instructions per instruction of a pass (CodeCache.loopMarked). */
 const LOOP_SPAN = Number(process.env["CORRAL_LOOP_SPAN"] ?? 2);
 
@@ -236,11 +231,6 @@ export class CodeCache {
   private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
   private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
   private readonly scratchRaws = new Int32Array(MAX_BLOCK);
-  /**
-   * RAM offsets of the blocks the wasm tier had compiled when the cache was last trimmed (trim):
-   * built again, such a block is compiled after WARM_MARK runs instead of `hot`.
-   */
-  private warm: Set<number> | null = null;
   /** Counts stores to code pages: whether one drops a page's overwritten blocks or all of them. */
   private readonly writes: CodeWrites;
 
@@ -314,7 +304,6 @@ export class CodeCache {
         this.tables.reset();
       }
       b = this.build(h, off);
-      if (this.warm !== null && this.warm.delete(off) && b.hits < this.hot - WARM_MARK) b.hits = this.hot - WARM_MARK;
       this.pageMap(off >>> 12).set(off, b);
       if (b.hi >= 0) {
         this.pageMap(b.hi >>> 12).set(off, b);
@@ -454,13 +443,7 @@ export class CodeCache {
    */
   trim(): number {
     let n = 0;
-    const warm = new Set<number>();
-    for (const m of this.pages)
-      if (m) {
-        n += m.size;
-        for (const b of m.values()) if (b.wx >= 0 && b.hi < 0) warm.add(b.off);
-      }
-    this.warm = warm.size > 0 ? warm : null;
+    for (const m of this.pages) if (m) n += m.size;
     this.invalidateAll();
     this.jc.fill(undefined);
     this.tables.reset(true);

@@ -549,31 +549,6 @@ test("trim drops every block, compiled ones too, and the guest runs on unchanged
   assert.equal(m.ram.view.getInt32(DATA, true), 120);
 });
 
-test("after trim, a block the wasm tier had compiled is compiled again after a few runs, not the threshold's", (t) => {
-  const { m, h, start } = storeLoop(200);
-  const cache = new CodeCache(m.ram, () => m.harts);
-  if (!cache.wasm) return t.skip("no wasm tier here");
-  let retired = 0;
-  while (retired < 1 + 4 * 20) retired += runHart(h, cache, 1 + 4 * 20 - retired);
-  const loop = cache.lookup(h);
-  cache.compile(loop);
-  cache.wasm.flush();
-  assert.ok(loop.wx >= 0, "the loop's block is compiled");
-  cache.trim();
-  // Sixty more rounds: the loop's block is built again, and queued for the wasm tier at its
-  // WARM_MARK-th run (50), where the threshold is 5,000 runs.
-  while (retired < 1 + 4 * 80) retired += runHart(h, cache, 1 + 4 * 80 - retired);
-  const again = cache.lookup(h);
-  assert.notEqual(again, loop);
-  assert.equal(again.off, loop.off);
-  assert.ok(again.queued || again.wx >= 0, `queued for the wasm tier after ${again.hits} runs`);
-  // A block built for the first time after the trim counts from 0: this one started near `hot`.
-  assert.ok(again.hits >= cache.hot - 50, `${again.hits} runs counted of ${cache.hot}`);
-  while (h.pc - start !== 20) runHart(h, cache, 1000);
-  assert.equal(h.x[2 * 10], 600);
-  assert.equal(m.ram.view.getInt32(DATA, true), 600);
-});
-
 test("runHart's slow bound: a long slice ends after that many instructions interpreted or traps taken, compiled code runs on", () => {
   const { m, h, start } = storeLoop(2000);
   const cache = new CodeCache(m.ram, () => m.harts);

@@ -20,16 +20,19 @@ import { daemonNodeFlags } from "../vm/launch.js";
 import { poolMembers, startPool, stopPool } from "../vm/pool.js";
 import { onInterrupt, tempDir } from "./cleanup.js";
 import { readFileSync } from "node:fs";
-import { parseTimings, TIMINGS_PREFIX } from "../vm/phases.js";
+import { CPU_PREFIX, parseTimings, TIMINGS_PREFIX } from "../vm/phases.js";
 
-/** The restore's phase timings its VM process logged (src/vm/phases.ts), once its first exec was answered. */
-function phasesOf(vm: Vm): Record<string, number> {
+/**
+ * The restore's phase timings its VM process logged (src/vm/phases.ts), once its first exec was
+ * answered; with CPU_PREFIX, the CPU that process had used at each phase's end.
+ */
+function phasesOf(vm: Vm, prefix = TIMINGS_PREFIX): Record<string, number> {
   try {
     const line = readFileSync(join(vmDir(vm.name), "console.log"), "latin1")
       .split("\n")
-      .find((l) => l.includes(TIMINGS_PREFIX));
+      .find((l) => l.includes(prefix));
     // "RAM swapped into the warm machine (N of M code pages changed)": one phase, whatever N.
-    const t = parseTimings(line ?? "") ?? {};
+    const t = parseTimings(line ?? "", prefix) ?? {};
     return Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace(/ \(.*\)$/, ""), v]));
   } catch {
     return {};
@@ -102,8 +105,13 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
     const snap = performance.now() - ts;
     // Wall time from the call, and CPU time of the VM's process from the call (a pool process's
     // warm-up before it was taken not counted): CPU is what this loaded machine cannot blur.
-    type Timing = { wall: number[]; cpu: number[]; phases: Record<string, number>[] };
-    const timing = (): Timing => ({ wall: [], cpu: [], phases: [] });
+    type Timing = {
+      wall: number[];
+      cpu: number[];
+      phases: Record<string, number>[];
+      phaseCpu: Record<string, number>[];
+    };
+    const timing = (): Timing => ({ wall: [], cpu: [], phases: [], phaseCpu: [] });
     const [restore, fork, poolRestore, poolFork, poolForkLater] = [timing(), timing(), timing(), timing(), timing()];
     const cpuOf = (vm: Vm, before: Map<number, number>): number => {
       const pid = listVms().find((r) => r.name === vm.name)?.pid ?? 0;
@@ -119,6 +127,7 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       into.wall.push(performance.now() - t);
       into.cpu.push(cpuOf(vm, before));
       into.phases.push(phasesOf(vm));
+      into.phaseCpu.push(phasesOf(vm, CPU_PREFIX));
       await remove(vms.pop()!);
     };
     const forkOnce = async (into: Timing, of = parent): Promise<void> => {
@@ -140,7 +149,8 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       }
       into.wall.push(...(await Promise.all(each)));
       into.cpu.push(...clones.map((c) => cpuOf(c, before)));
-      into.phases.push(...clones.map(phasesOf));
+      into.phases.push(...clones.map((c) => phasesOf(c)));
+      into.phaseCpu.push(...clones.map((c) => phasesOf(c, CPU_PREFIX)));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
     // A VM's first fork links its RAM (a memory file, frozen: src/machine/memory.ts freezeFile);
@@ -187,14 +197,16 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       "first exec sent",
       "first exec ended",
     ];
-    const cell = (x: Timing, p: string): string => {
-      const v = x.phases.flatMap((t) => (t[p] !== undefined ? [t[p]] : []));
+    const cell = (x: Timing, p: string, cpu = false): string => {
+      const v = (cpu ? x.phaseCpu : x.phases).flatMap((t) => (t[p] !== undefined ? [t[p]] : []));
       return v.length > 0 ? ms(median(v)) : "";
     };
-    const phaseRows = order.map(
-      (p) =>
-        `| ${p} | ${cell(restore, p)} | ${cell(poolRestore, p)} | ${cell(fork, p)} | ${cell(poolFork, p)} | ${cell(poolForkLater, p)} |`,
-    );
+    // A phase no VM process marked itself ("checked": the caller's) has no CPU row.
+    const phaseRows = (cpu: boolean): string[] =>
+      order.flatMap((p) => {
+        const cells = [restore, poolRestore, fork, poolFork, poolForkLater].map((x) => cell(x, p, cpu));
+        return cells.some((c) => c !== "") ? [`| ${p} | ${cells.join(" | ")} |`] : [];
+      });
     return [
       `### Snapshots, restore and fork (default guest, 1 hart, 256 MiB; median of ${rounds} rounds)`,
       "",
@@ -203,7 +215,14 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       "",
       "| phase ends | restore, new process | restore, pool | fork, new processes | fork, pool (first fork) | fork, pool (later fork) |",
       "|---|---|---|---|---|---|",
-      ...phaseRows,
+      ...phaseRows(false),
+      "",
+      "The VM process's own CPU at each phase's end, ms since it began the restore (a pool process: since taken;",
+      "src/vm/phases.ts CPU_PREFIX; median): what a loaded host's wall times above cannot tell.",
+      "",
+      "| phase ends | restore, new process | restore, pool | fork, new processes | fork, pool (first fork) | fork, pool (later fork) |",
+      "|---|---|---|---|---|---|",
+      ...phaseRows(true),
       "",
       `QEMU: \`qemu-system-riscv64 -incoming "exec:cat STATE"\` of the same guest (256 MiB, the agent on virtio-serial, state saved with \`migrate\`) to its agent's answer to \`exec true\`, ${range(qemu)}.`,
       "",

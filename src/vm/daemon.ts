@@ -211,7 +211,7 @@ async function runVm(
         phases.mark(`first exec ${event}`);
         if (event !== "ended") return;
         agent.onExec = undefined;
-        log.write(`${phases.line()}\r\n`);
+        log.write(`${[phases.line(), ...phases.usageLines()].join("\r\n")}\r\n`);
       };
     }
     let stopping = false;

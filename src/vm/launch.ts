@@ -115,10 +115,16 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   const claim = { name, cfg, ...(o.first ? { first: o.first.req } : {}) };
   const taken = o.restore ? await takeFromPool(claim, home).catch(() => undefined) : undefined;
   const pid = taken?.pid ?? spawnDaemon(name, cfg, logPath);
-  // Refilled at once: the new pool process starts (niced, pool.ts POOL_NICE) while this VM restores,
-  // not on the way from "running" to the caller's first exec.
+  // Refilled while this VM restores, not on the way from "running" to the caller's first exec;
+  // with a first command in the claim, once its outcome is in: spawning a pool process costs this
+  // process 20 to 140 ms of its thread (fork and exec of a large process) and the new process's
+  // start takes the cores the clones' first commands need (docs/benchmarks.md, "Fork to its first
+  // exec, nineteenth session"). A caller that calls process.exit before then leaves the pool
+  // short until the next take refills it.
   if (taken) {
-    refillPool(daemonNodeFlags(), home);
+    const refill = (): void => refillPool(daemonNodeFlags(), home);
+    if (o.first) void taken.first.then(() => setImmediate(refill));
+    else refill();
     // The pool process says when the VM runs (pool.ts TAKEN_REPLY): no round trips to the control
     // socket of a process whose thread the guest shares. Otherwise the loop below finds out why.
     const timer = new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref());

@@ -104,6 +104,10 @@ test("forkEach hands each clone over as it runs; its first command, sent with th
   assert.equal(await sh(b.vm, "cat /tmp/mark"), "parent");
   assert.equal(await sh(parent, "cat /tmp/mark"), "parent");
   assert.equal(forkDirs().length, 0, "the fork's snapshot directory is removed");
+  // The pool refills once each first command's outcome is in (launch.ts): two new processes.
+  const refilled = poolMembers().map((m) => m.pid);
+  assert.equal(refilled.length, 2, `the pool refilled to its size: ${refilled.join(", ")}`);
+  for (const p of refilled) assert.ok(!poolPids.has(p), `pool process ${p} is a new one`);
   for (const { vm } of got) await vm.stop();
   await stopPool();
 });

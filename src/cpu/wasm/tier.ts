@@ -12,6 +12,7 @@
  */
 import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
+import { carefulExports } from "./careful-fp.js";
 import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
@@ -108,7 +109,7 @@ export class WasmTier {
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
-    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store, ...carefulExports(memory) } };
   }
 
   /**
@@ -285,6 +286,7 @@ export class WasmTier {
       const imports = {
         i: {
           m: this.memory,
+          ...carefulExports(this.memory),
           call: (id: number, k: number, done: number, pc: number) => this.call(map[id]!, k, done, pc),
           load: (id: number, k: number, done: number, pc: number, lo: number, hi: number) =>
             this.load(map[id]!, k, done, pc, lo, hi),

@@ -190,25 +190,36 @@ class Gen {
     this.orClosure();
   }
 
-  /** Operation `op`'s whole body: the test of FS (and frm), the arithmetic, the flags. */
-  body(op: Careful, dyn: boolean): void {
-    this.enabled(dyn);
+  /**
+   * Operation `op`'s whole body: the test of FS (and frm: `enabled`, or the caller's test that
+   * pushes it as an i32), the arithmetic, the flags (FS Dirty too unless `fsDirty`).
+   */
+  body(op: Careful, enabled: boolean | (() => void), fsDirty = false): void {
+    if (typeof enabled === "boolean") this.enabled(enabled);
+    else {
+      enabled();
+      this.orClosure();
+    }
     if (op === Careful.FMA) this.fma();
     else this.arith(op);
-    this.finish();
+    this.finish(fsDirty);
   }
 
-  /** The end where the windows held (OFF): fflags |= NX if IDX, FS Dirty, return R. */
-  finish(): void {
+  /** The end where the windows held (OFF): fflags |= NX if IDX, FS Dirty (unless already), give R. */
+  private finish(fsDirty: boolean): void {
     const c = this.c;
+    const hb = this.loc(V.HB);
     this.get(V.OFF);
     this.orClosure();
-    this.c.get(this.loc(V.IDX)).open(Op.If);
-    this.c.get(this.loc(V.HB)).get(this.loc(V.HB)).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
+    this.get(V.IDX);
+    c.open(Op.If);
+    c.get(hb).get(hb).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
     c.mem(Op.I32Store, 2, HartArea.fflags);
     c.op(Op.End);
-    this.c.get(this.loc(V.HB)).get(this.loc(V.HB)).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32Or);
-    c.mem(Op.I32Store, 2, HartArea.mstatus);
+    if (!fsDirty) {
+      c.get(hb).get(hb).mem(Op.I32Load, 2, HartArea.mstatus).i32(MS_FS).op(Op.I32Or);
+      c.mem(Op.I32Store, 2, HartArea.mstatus);
+    }
     this.get(V.R);
   }
 
@@ -406,15 +417,24 @@ export const carefulType = (v: number): T => (v >= V.OFF ? T.I32 : T.F64);
  * that the caller pushed (three doubles, negated as for the function form): it leaves the result
  * on the stack, or a NaN (the caller runs the closure), with the flags and FS as the function sets
  * them. `loc` gives the block function's local for each value 1 .. CAREFUL_VALUES (of
- * carefulType); `hb` is its local holding the hart area's offset. For a member that loops on
- * itself (emit-fp.ts): a call there costs the loop's held registers a spill and a reload around
- * it (V8's wasm calls save no register), where the inline code keeps them in registers.
+ * carefulType); `hb` is its local holding the hart area's offset. What the block's code already
+ * knows is passed in: `enabled` pushes the i32 "FS on (and frm RNE, for DYN)" from what the pass
+ * has proven (emit-fp.ts enabled), and `fsDirty` says FS is Dirty already. For a member with few
+ * careful arms (emit-fp.ts carefulFor): a call costs a loop's held registers a spill and a reload
+ * around it (V8's wasm calls save no register), where the inline code keeps them in registers.
  */
-export function emitCarefulInline(c: Code, op: Careful, dyn: boolean, hb: number, loc: (v: number) => number): void {
+export function emitCarefulInline(
+  c: Code,
+  op: Careful,
+  hb: number,
+  loc: (v: number) => number,
+  enabled: () => void,
+  fsDirty: boolean,
+): void {
   const at = (v: V): number => (v === V.HB ? hb : loc(v));
   c.set(at(V.C)).set(at(V.B)).set(at(V.A));
   c.op(Op.Block, T.F64);
-  new Gen(c, at, true).body(op, dyn);
+  new Gen(c, at, true).body(op, enabled, fsDirty);
   c.op(Op.End);
 }
 

@@ -718,7 +718,8 @@ export class FpEmitter extends ExtEmitter {
     const c = this.c;
     if (this.carefulInline) {
       args();
-      emitCarefulInline(c, op, dyn, L.HB, (v) => this.local(CAREFUL_LOCALS + v));
+      const enabled = (): void => this.enabled(dyn);
+      emitCarefulInline(c, op, L.HB, (v) => this.local(CAREFUL_LOCALS + v), enabled, this.fsDirty);
     } else {
       c.get(L.HB);
       args();

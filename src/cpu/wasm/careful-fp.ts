@@ -45,6 +45,9 @@ const name = (op: Careful, dyn: boolean): string => `c${op}${dyn ? "d" : "r"}`;
 export const CAREFUL_IMPORTS = OPS.flatMap((op) =>
   [false, true].map((dyn) => ({ name: name(op, dyn), type: CAREFUL_TYPE })),
 );
+/** Whether block module `m` imports the careful functions (tier.ts: only where its code calls them). */
+export const importsCareful = (m: WebAssembly.Module): boolean =>
+  WebAssembly.Module.imports(m).some((i) => i.name === CAREFUL_IMPORTS[0]!.name);
 /** Index of operation `op`'s function among CAREFUL_IMPORTS. */
 export const carefulIndex = (op: Careful, dyn: boolean): number => 2 * op + (dyn ? 1 : 0);
 

@@ -133,6 +133,20 @@ function hasCarefulArm(inst: number): boolean {
  */
 const CAREFUL_INLINE_MAX = 4;
 
+/**
+ * Whether block `b`'s code calls the careful functions (more than CAREFUL_INLINE_MAX careful
+ * arms): tier.ts imports them only into modules that do, so a VM whose code never calls them
+ * never builds their module (about 10 ms of CPU at its first use).
+ */
+export function callsCareful(b: CompileInput): boolean {
+  let n = 0;
+  for (let k = 0; k < b.count; k++) {
+    const [kind, , , , w1] = entryAt(b.code, k);
+    if (kind === K.FP && hasCarefulArm(w1) && ++n > CAREFUL_INLINE_MAX) return true;
+  }
+  return false;
+}
+
 /** The x registers (as pairs, 2*r) an OP-FP word inlined here writes and reads: for emit.ts heldRegs. */
 export function fpIntRegs(inst: number): { d: number; a: number } {
   const o = opFp(inst);
@@ -195,12 +209,7 @@ export class FpEmitter extends ExtEmitter {
 
   /** Choose, at member `b`'s start (emit.ts), whether its careful arms are inline: CAREFUL_INLINE_MAX. */
   carefulFor(b: CompileInput): void {
-    let n = 0;
-    for (let k = 0; k < b.count; k++) {
-      const [kind, , , , w1] = entryAt(b.code, k);
-      if (kind === K.FP && hasCarefulArm(w1)) n++;
-    }
-    this.carefulInline = n <= CAREFUL_INLINE_MAX;
+    this.carefulInline = !callsCareful(b);
   }
   private fsDirty = false;
   private modeKnown = false;

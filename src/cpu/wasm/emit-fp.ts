@@ -128,7 +128,7 @@ function hasCarefulArm(inst: number): boolean {
 /**
  * A member with at most this many careful arms has them inline; one with more calls their
  * functions (careful-fp.ts). Measured (docs/benchmarks.md, "Floating point, seventh session"):
- * the bench's n-body loop (one block, 20 such ops) is where the size is, the loops a program whose
+ * the bench's n-body loop (one block, 21 such ops) is where the size is, the loops a program whose
  * FP stays exact spends its time in (a matrix multiply's FMADD.D, a sum, a scale) have one to three.
  */
 const CAREFUL_INLINE_MAX = 4;

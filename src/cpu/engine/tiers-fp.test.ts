@@ -210,19 +210,28 @@ function runIn(m: Machine, tier: (typeof TIERS)[number], s: Start) {
   };
 }
 
-test("random loops of F and D instructions run alike in every tier (all rounding modes, NaN payloads, subnormals, fflags, FS)", () => {
+/**
+ * `loops` random loops from seed `seed`, each run on every tier, which must agree; `more` adds ops
+ * to each body. Counts of how they ended, for the callers' checks that the loops reached their paths.
+ */
+function randomLoops(
+  seed: number,
+  loops: number,
+  more: (r: () => number) => number[] = () => [],
+): { finished: number; late: number; flagsSeen: Set<number> } {
   // loop: <random FP body>; addi x11, x11, -1; addi x6, x6, STRIDE; bne x11, x0, loop; j next;
   // next: ebreak; handler: j . (mtvec). x6 walks (now and then off the end of RAM: a fault in a
   // later pass); x7 is now and then unmapped.
-  const r = rng(20261207 + 1000);
+  const r = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[r() % xs.length]!;
   const machines = TIERS.map(() => new Machine(new GuestRam(RAM_SIZE), 1, () => {}));
   let finished = 0;
   let late = 0;
   const flagsSeen = new Set<number>();
-  for (let n = 0; n < 500; n++) {
+  for (let n = 0; n < loops; n++) {
     const moves = r() % 6 === 0;
     const body = Array.from({ length: 1 + (r() % 12) }, () => randomFp(r, moves));
+    body.push(...more(r));
     // Now and then fflags cleared or frm set in the middle of the body: the ops after it, in this
     // pass and the next, must not trust what the ops before it found (emit-fp.ts FAST).
     if (r() % 6 === 0)
@@ -271,9 +280,78 @@ test("random loops of F and D instructions run alike in every tier (all rounding
     if (want.mcause !== 3 && want.x[22]! < rounds) late++;
     flagsSeen.add(want.fflags);
   }
+  return { finished, late, flagsSeen };
+}
+
+test("random loops of F and D instructions run alike in every tier (all rounding modes, NaN payloads, subnormals, fflags, FS)", () => {
+  const { finished, late, flagsSeen } = randomLoops(20261207 + 1000, 500);
   assert.ok(finished > 150, `many loops should run all their rounds (${finished} did)`);
   assert.ok(late > 10, `some loops should trap in a later pass (${late} did)`);
   assert.ok(flagsSeen.size > 12, `the loops should end with many sets of flags (${flagsSeen.size})`);
+});
+
+test("random loops with more careful arms than a member keeps inline (emit-fp.ts CAREFUL_INLINE_MAX) run alike in every tier", () => {
+  // Five D ops in RNE or DYN with a careful arm (FADD/FSUB/FMUL/FDIV/FSQRT.D, the fused forms) on
+  // top of the random body: more than CAREFUL_INLINE_MAX, so the wasm tier calls their functions
+  // (careful-fp.ts) where the first test's shorter bodies mostly keep them inline. fflags starts
+  // clear in a quarter of the loops: FAST is 0 there and the careful functions decide NX.
+  const careful = (r: () => number): number => {
+    const f = (): number => FREGS[r() % FREGS.length]!;
+    const rm = [0, 7][r() % 2]!;
+    if (r() % 3 === 0)
+      return (
+        (f() << 27) |
+        (1 << 25) |
+        (f() << 20) |
+        (f() << 15) |
+        (rm << 12) |
+        (f() << 7) |
+        [0x43, 0x47, 0x4b, 0x4f][r() % 4]!
+      );
+    const f5 = [0, 1, 2, 3, 0x0b][r() % 5]!;
+    return R((f5 << 2) | 1, f5 === 0x0b ? 0 : f(), f(), rm, f(), 0x53);
+  };
+  const { finished, flagsSeen } = randomLoops(20261207 + 2000, 250, (r) => Array.from({ length: 5 }, () => careful(r)));
+  assert.ok(finished > 60, `many loops should run all their rounds (${finished} did)`);
+  assert.ok(flagsSeen.size > 8, `the loops should end with many sets of flags (${flagsSeen.size})`);
+});
+
+test("the careful arms, inline and called, set NX exactly when a result is inexact (fflags clear: FAST is 0)", () => {
+  // RNE D ops with fflags clear and FS Dirty, three passes: the wasm tier's FAST local is 0 in the
+  // first pass, so its careful arms (careful-fp.ts) decide NX. Four exact ones keep their arms
+  // inline (CAREFUL_INLINE_MAX); with a fifth, 1 / 3, the member calls their functions.
+  const machines = TIERS.map(() => new Machine(new GuestRam(RAM_SIZE), 1, () => {}));
+  const d = (f5: number, rd: number, rs1: number, rs2: number): number => R((f5 << 2) | 1, rs2, rs1, 0, rd, 0x53);
+  const exact = [
+    d(3, 5, 3, 4), // FDIV.D f5 = 6 / 3 = 2
+    d(1, 6, 3, 4), // FSUB.D f6 = 6 - 3 = 3
+    (0 << 27) | (1 << 25) | (4 << 20) | (3 << 15) | (7 << 7) | 0x43, // FMADD.D f7 = 6 * 3 + 1 = 19
+    d(0x0b, 8, 9, 0), // FSQRT.D f8 = sqrt(16) = 4
+  ];
+  const third = d(3, 2, 0, 4); // FDIV.D f2 = 1 / 3, inexact
+  const bits = (v: number): bigint => new BigUint64Array(new Float64Array([v]).buffer)[0]!;
+  for (const [body, fflags, values] of [
+    [exact, 0, { 5: 2, 6: 3, 7: 19, 8: 4 }],
+    [[third], 1, { 2: 1 / 3 }],
+    [[...exact, third], 1, { 2: 1 / 3, 5: 2, 6: 3, 7: 19, 8: 4 }],
+  ] as const) {
+    const size = bytes([...body]);
+    const prog = [...body, I(-1, 11, 0, 11, 0x13), B(-(size + 4), 0, 11, 1), J(4, 0), 0x00100073, J(0, 0)];
+    const x = new Int32Array(66);
+    x[22] = 3; // x11: three passes
+    const f = Array.from({ length: 32 }, () => 0n);
+    [f[0], f[3], f[4], f[9]] = [bits(1), bits(6), bits(3), bits(16)];
+    const s: Start = { prog, x, f, fflags: 0, frm: 0, fs: 3, seed: 1, mtvec: size + 16 };
+    const results = TIERS.map((tier, i) => runIn(machines[i]!, tier, s));
+    const want = results[0]!;
+    assert.equal(want.fflags, fflags, `fflags, ${body.length} ops`);
+    for (const [r, v] of Object.entries(values)) {
+      const got = (BigInt(want.f[2 * Number(r) + 1]! >>> 0) << 32n) | BigInt(want.f[2 * Number(r)]! >>> 0);
+      assert.equal(got, bits(v), `f${r}, ${body.length} ops`);
+    }
+    assert.deepEqual(results[1], want, `js, ${body.length} ops`);
+    assert.deepEqual(results[2], want, `wasm, ${body.length} ops`);
+  }
 });
 
 test("a product that rounds up to 2^-1022 raises UF on every tier, in the FAST state too (tininess after rounding)", () => {

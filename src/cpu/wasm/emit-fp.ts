@@ -22,13 +22,16 @@
  * local), the arithmetic needs no inexactness test, only a test of the result for the other
  * flags; and the f registers live in the Emitter's register cache (fpair), in locals within a
  * pass and across the passes of a looping block, as the x registers do. What a pass has proven
- * about FS (on; Dirty) is known at compile time, so only its first FP op checks it.
+ * about FS (on; Dirty) is known at compile time, so only its first FP op checks it. Where FAST is
+ * 0 the arithmetic calls its careful function (careful-fp.ts), out of line: inline, those arms
+ * were most of a region function's size (docs/benchmarks.md, "Floating point, sixth session").
  */
 import { MS_FS } from "../isa/defs.js";
-import { K, type Entry } from "../isa/kinds.js";
+import { entryAt, K, type CompileInput, type Entry } from "../isa/kinds.js";
 import { Hint, Op, T } from "./encoder.js";
 import { ExtEmitter } from "./emit-ext.js";
-import { L, S_CALL } from "./emitter.js";
+import { Careful, carefulIndex, carefulType, emitCarefulInline } from "./careful-fp.js";
+import { L, S_CALL, S_CAREFUL } from "./emitter.js";
 import { F64X2_EXTRACT_LANE, F64X2_RELAXED_MADD, F64X2_SPLAT, HW_FMA, SIMD } from "./hw-fma.js";
 import { HartArea, RAM_OFFSET } from "./layout.js";
 
@@ -49,12 +52,6 @@ const OP_FP = 0x53;
 const FMT_D = 1;
 const RNE = 0;
 const DYN = 7;
-/** fast.ts's constants: Veltkamp's splitter and the windows where its error terms are exact. */
-const SPLIT = 134217729;
-const TWO_M480 = 2 ** -480;
-const TWO_P480 = 2 ** 480;
-const TWO_P1000 = 2 ** 1000;
-const MIN_NORMAL_D = 2 ** -1022;
 /** High words of 2^-1022 (the least normal double) and of +infinity, and the magnitude mask of a
  *  high word (IEEE 754 binary64: sign, 11 exponent bits, the mantissa's top 20). */
 const HI_MIN_NORMAL = 0x00100000;
@@ -65,33 +62,16 @@ const OP_FMADD = 0x43;
 const OP_FNMADD = 0x4f;
 /**
  * Scratch doubles in f64 locals (FpEmitter.localType), pseudo register pairs above the real ones
- * (0..64); RNE, FAST and PZ are i32 flags.
+ * (0..64); RNE and FAST are i32 flags.
  */
 const enum F {
   A = 200,
   B,
   R,
-  T,
-  AH,
-  AL,
-  BH,
-  BL,
   C,
-  UL,
-  TL,
-  S,
-  E,
-  V,
-  E3,
-  D,
-  W,
-  X1,
-  X2,
   /** This pass's frm = RNE (0/1), and "FS Dirty, frm RNE, NX already set" (i32 mode locals). */
   RNE,
   FAST,
-  /** fma: the product a*b is zero (0/1). */
-  PZ,
 }
 
 /**
@@ -105,6 +85,8 @@ const enum F {
  */
 export const fpair = (r: number): number => FPAIRS + 2 * r;
 const FPAIRS = (HartArea.f - HartArea.x) / 4;
+/** Pseudo register pairs above this one hold the inline careful code's values (careful-fp.ts V). */
+const CAREFUL_LOCALS = FPAIRS + 64;
 
 /**
  * The TLB an F/D load or store of kind `kind` goes through (emit.ts cachedBases gives its base
@@ -131,6 +113,38 @@ function opFp(inst: number): FpOp | null {
     rs1: (inst >>> 15) & 31,
     rs2: (inst >>> 20) & 31,
   };
+}
+
+/** Whether word `inst` is one of the forms inlined here with a careful arm (FpEmitter.arith, fma). */
+function hasCarefulArm(inst: number): boolean {
+  const rm = (inst >>> 12) & 7;
+  if (rm !== RNE && rm !== DYN) return false;
+  const opcode = inst & 0x7f;
+  if (opcode >= OP_FMADD && opcode <= OP_FNMADD && (opcode & 3) === 3) return ((inst >>> 25) & 3) === FMT_D;
+  const o = opFp(inst);
+  return o !== null && (o.f5 <= F_DIV || (o.f5 === F_SQRT && o.rs2 === 0));
+}
+
+/**
+ * A member with at most this many careful arms has them inline; one with more calls their
+ * functions (careful-fp.ts). Measured (docs/benchmarks.md, "Floating point, seventh session"):
+ * the bench's n-body loop (one block, 21 such ops) is where the size is, the loops a program whose
+ * FP stays exact spends its time in (a matrix multiply's FMADD.D, a sum, a scale) have one to three.
+ */
+const CAREFUL_INLINE_MAX = 4;
+
+/**
+ * Whether block `b`'s code calls the careful functions (more than CAREFUL_INLINE_MAX careful
+ * arms): tier.ts imports them only into modules that do, so a VM whose code never calls them
+ * never builds their module (about 10 ms of CPU at its first use).
+ */
+export function callsCareful(b: CompileInput): boolean {
+  let n = 0;
+  for (let k = 0; k < b.count; k++) {
+    const [kind, , , , w1] = entryAt(b.code, k);
+    if (kind === K.FP && hasCarefulArm(w1) && ++n > CAREFUL_INLINE_MAX) return true;
+  }
+  return false;
 }
 
 /** The x registers (as pairs, 2*r) an OP-FP word inlined here writes and reads: for emit.ts heldRegs. */
@@ -184,6 +198,19 @@ export class FpEmitter extends ExtEmitter {
    * locals computed. Only CSR writes (closures) clear FS, frm or fflags bits; FP ops only set them.
    */
   private fsOn = false;
+  /**
+   * This member's careful arms inline (careful-fp.ts emitCarefulInline) instead of calls to their
+   * functions (carefulFor). A call spills and reloads the registers a loop holds around it, on
+   * every pass of a program whose FP stays exact (an exact matrix multiply ran 14 % slower with
+   * every arm a call); inline, the arms were most of a large member's size, which Liftoff and
+   * TurboFan compile (docs/benchmarks.md, "Floating point, sixth session" and "seventh").
+   */
+  private carefulInline = true;
+
+  /** Choose, at member `b`'s start (emit.ts), whether its careful arms are inline: CAREFUL_INLINE_MAX. */
+  carefulFor(b: CompileInput): void {
+    this.carefulInline = !callsCareful(b);
+  }
   private fsDirty = false;
   private modeKnown = false;
 
@@ -199,8 +226,9 @@ export class FpEmitter extends ExtEmitter {
   }
   /** f registers and the scratch doubles in f64 locals, the mode flags in i32 ones. */
   protected override localType(p: number): T {
+    if (p > CAREFUL_LOCALS) return carefulType(p - CAREFUL_LOCALS);
     if (p >= FPAIRS) return T.F64;
-    if (p === F.RNE || p === F.FAST || p === F.PZ) return T.I32;
+    if (p === F.RNE || p === F.FAST) return T.I32;
     return p >= F.A ? T.F64 : T.I64;
   }
 
@@ -405,24 +433,6 @@ export class FpEmitter extends ExtEmitter {
   }
 
   /**
-   * Where OFF says the fast path held: f[rd] = R, fflags |= NX if IDX, FS Dirty; else the closure.
-   * `underFast`: this is the else arm of a FAST test (FAST is 0 here).
-   */
-  private result(rd: number, k: number, dirtyBefore: ReadonlySet<number>, underFast: boolean): void {
-    const c = this.c;
-    c.get(L.OFF).open(Op.If, Hint.Likely);
-    this.setReg(fpair(rd), () => void this.c.get(this.local(F.R)));
-    c.get(L.IDX).open(Op.If);
-    c.get(L.HB).get(L.HB).mem(Op.I32Load, 2, HartArea.fflags).i32(NX).op(Op.I32Or);
-    c.mem(Op.I32Store, 2, HartArea.fflags);
-    c.op(Op.End);
-    this.markDirty(!underFast);
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore, fpair(rd));
-    c.op(Op.End);
-  }
-
-  /**
    * OP-FP word `inst`, op `k`: null when not one of the forms inlined here, else whether it dirties
    * FS (as its closure does).
    */
@@ -608,63 +618,6 @@ export class FpEmitter extends ExtEmitter {
     c.op(Op.End);
   }
 
-  /** Push i32: |l| in [2^-480, 2^480] or l is zero (fast.ts inWindow; false for NaN). */
-  private inWindow(l: F): void {
-    const c = this.c;
-    this.fget(l);
-    c.op(Op.F64Abs).f64(TWO_M480).op(Op.F64Ge);
-    this.fget(l);
-    c.op(Op.F64Abs).f64(TWO_P480).op(Op.F64Le).op(Op.I32And);
-    this.fget(l);
-    c.f64(0).op(Op.F64Eq).op(Op.I32Or);
-  }
-
-  /** hi/lo halves of `v` by Veltkamp's split (fast.ts productError). */
-  private split(v: F, hi: F, lo: F): void {
-    const c = this.c;
-    // t = SPLIT * v; hi = t - (t - v); lo = v - hi.  T is free here.
-    c.f64(SPLIT);
-    this.fget(v);
-    c.op(Op.F64Mul);
-    this.fset(F.T);
-    this.fget(F.T);
-    this.fget(F.T);
-    this.fget(v);
-    c.op(Op.F64Sub).op(Op.F64Sub);
-    this.fset(hi);
-    this.fget(v);
-    this.fget(hi);
-    c.op(Op.F64Sub);
-    this.fset(lo);
-  }
-
-  /** Push i32: the exact error a*b - p (productError) is non-zero. */
-  private productInexact(a: F, b: F, p: () => void): void {
-    this.productError(a, b, p);
-    this.c.f64(0).op(Op.F64Ne);
-  }
-
-  /** Push the f64 exact error a*b - p (Dekker, fast.ts productError, evaluated in its order). Uses T. */
-  private productError(a: F, b: F, p: () => void): void {
-    const c = this.c;
-    this.split(a, F.AH, F.AL);
-    this.split(b, F.BH, F.BL);
-    const mul = (x: F, y: F): void => {
-      this.fget(x);
-      this.fget(y);
-      c.op(Op.F64Mul);
-    };
-    mul(F.AH, F.BH);
-    p();
-    c.op(Op.F64Sub);
-    mul(F.AH, F.BL);
-    c.op(Op.F64Add);
-    mul(F.AL, F.BH);
-    c.op(Op.F64Add);
-    mul(F.AL, F.BL);
-    c.op(Op.F64Add);
-  }
-
   /**
    * FADD/FSUB/FMUL/FDIV/FSQRT.D (`f5`) in round-to-nearest-even: fpu/fast.ts addD, mulD, divD
    * and sqrtD in wasm. OFF gets "the fast path holds", IDX "inexact".
@@ -750,109 +703,50 @@ export class FpEmitter extends ExtEmitter {
         });
     }
     c.op(Op.Else);
-    // Otherwise FS and frm as the op needs them, fpu/fast.ts's windows, where its error terms
-    // are exact, and IDX: inexact.
-    this.enabled(dyn);
-    c.open(Op.If, Hint.Likely);
-    value();
-    switch (f5) {
-      case F_ADD:
-      case F_SUB:
-        // s = a + b; usable while |s| < 2^1000 (no overflow, exact TwoSum); NX: its error != 0.
-        rAbs();
-        c.f64(TWO_P1000).op(Op.F64Lt).set(L.OFF);
-        // bv = s - a (T); av = s - bv (AH); err = (a - av) + (b - bv).
-        this.fget(F.R);
-        this.fget(F.A);
-        c.op(Op.F64Sub);
-        this.fset(F.T);
-        this.fget(F.R);
-        this.fget(F.T);
-        c.op(Op.F64Sub);
-        this.fset(F.AH);
-        this.fget(F.A);
-        this.fget(F.AH);
-        c.op(Op.F64Sub);
-        this.fget(F.B);
-        this.fget(F.T);
-        c.op(Op.F64Sub).op(Op.F64Add).f64(0).op(Op.F64Ne).set(L.IDX);
-        break;
-      case F_MUL:
-        this.inWindow(F.A);
-        this.inWindow(F.B);
-        c.op(Op.I32And).set(L.OFF);
-        this.fget(F.R);
-        c.f64(0).op(Op.F64Ne);
-        this.productInexact(F.A, F.B, () => this.fget(F.R));
-        c.op(Op.I32And).set(L.IDX);
-        break;
-      case F_DIV:
-        this.fget(F.B);
-        c.f64(0).op(Op.F64Ne);
-        this.inWindow(F.A);
-        c.op(Op.I32And);
-        this.inWindow(F.B);
-        c.op(Op.I32And).set(L.OFF);
-        // Inexact unless q*b reproduces a exactly: q != 0 && (q*b != a || error(q, b) != 0).
-        this.fget(F.R);
-        c.f64(0).op(Op.F64Ne);
-        this.fget(F.R);
-        this.fget(F.B);
-        c.op(Op.F64Mul);
-        this.fget(F.A);
-        c.op(Op.F64Ne);
-        this.productInexact(F.R, F.B, () => {
-          this.fget(F.R);
-          this.fget(F.B);
-          c.op(Op.F64Mul);
-        });
-        c.op(Op.I32Or).op(Op.I32And).set(L.IDX);
-        break;
-      default: {
-        // FSQRT.D: ±0 gives itself exactly; otherwise a in [2^-960, 2^1000] (not NaN, not negative).
-        this.fget(F.A);
-        c.f64(0).op(Op.F64Eq);
-        this.fget(F.A);
-        c.f64(TWO_M480 * TWO_M480).op(Op.F64Ge);
-        this.fget(F.A);
-        c.f64(TWO_P1000).op(Op.F64Le).op(Op.I32And).op(Op.I32Or).set(L.OFF);
-        this.fget(F.R);
-        this.fget(F.R);
-        c.op(Op.F64Mul);
-        this.fget(F.A);
-        c.op(Op.F64Ne);
-        this.productInexact(F.R, F.R, () => {
-          this.fget(F.R);
-          this.fget(F.R);
-          c.op(Op.F64Mul);
-        });
-        c.op(Op.I32Or).set(L.IDX);
-      }
-    }
-    this.result(rd, k, dirtyBefore, true);
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore, fpair(rd));
-    c.op(Op.End);
+    // Otherwise the careful function (careful-fp.ts): FS and frm as the op needs them, fpu/fast.ts's
+    // windows, NX from the exact error terms; a NaN from it says the closure.
+    this.careful(
+      f5 === F_MUL ? Careful.MUL : f5 === F_DIV ? Careful.DIV : f5 === F_SQRT ? Careful.SQRT : Careful.ADD,
+      dyn,
+      () => {
+        this.freg(rs1);
+        this.freg(rs2);
+        if (f5 === F_SUB) c.op(Op.F64Neg); // a - b is a + (-b) exactly, as subD does
+        c.f64(0);
+      },
+    );
+    this.carefulResult(rd, k, dirtyBefore);
     c.op(Op.End);
   }
 
-  /** Push the f64 exact error a+b - s of s = RN(a+b) (fast.ts sumError, in its order). Uses X1, X2. */
-  private sumError(a: () => void, b: () => void, s: F): void {
+  /**
+   * Operation `op`'s careful code on the operands `args` pushes (three doubles): R. A call to its
+   * function (careful-fp.ts), or the same code inline where `carefulInline` says so.
+   */
+  private careful(op: Careful, dyn: boolean, args: () => void): void {
     const c = this.c;
-    this.fget(s);
-    a();
-    c.op(Op.F64Sub);
-    this.fset(F.X1); // bv
-    this.fget(s);
-    this.fget(F.X1);
-    c.op(Op.F64Sub);
-    this.fset(F.X2); // av
-    a();
-    this.fget(F.X2);
-    c.op(Op.F64Sub);
-    b();
-    this.fget(F.X1);
-    c.op(Op.F64Sub).op(Op.F64Add);
+    if (this.carefulInline) {
+      args();
+      const enabled = (): void => this.enabled(dyn);
+      emitCarefulInline(c, op, L.HB, (v) => this.local(CAREFUL_LOCALS + v), enabled, this.fsDirty);
+    } else {
+      c.get(L.HB);
+      args();
+      c.call(S_CAREFUL + carefulIndex(op, dyn));
+    }
+    this.fset(F.R);
+  }
+
+  /** f[rd] = R unless R is a NaN (the careful function's "closure"), else op `k`'s closure. */
+  private carefulResult(rd: number, k: number, dirtyBefore: ReadonlySet<number>): void {
+    const c = this.c;
+    this.fget(F.R);
+    this.fget(F.R);
+    c.op(Op.F64Eq).open(Op.If, Hint.Likely);
+    this.setReg(fpair(rd), () => this.fget(F.R));
+    c.op(Op.Else);
+    this.slow(k, dirtyBefore, fpair(rd));
+    c.op(Op.End);
   }
 
   /**
@@ -872,7 +766,6 @@ export class FpEmitter extends ExtEmitter {
     const rs2 = (inst >>> 20) & 31;
     const rs3 = inst >>> 27;
     const c = this.c;
-    const g = (l: F) => (): void => this.fget(l);
     this.fsrc(rs1, rs2, rs3);
     const dirtyBefore = new Set(this.dirty);
     this.mode();
@@ -918,101 +811,15 @@ export class FpEmitter extends ExtEmitter {
       );
       c.op(Op.Else);
     }
-    this.enabled(rm === DYN);
-    c.open(Op.If, Hint.Likely);
-    operands();
-    this.inWindow(F.A);
-    this.inWindow(F.B);
-    c.op(Op.I32And);
-    this.inWindow(F.C);
-    c.op(Op.I32And).set(L.OFF);
-    // uh = a*b (R); ul = uh == 0 ? 0 : error(a, b, uh).
-    this.fget(F.A);
-    this.fget(F.B);
-    c.op(Op.F64Mul);
-    this.fset(F.R);
-    this.productError(F.A, F.B, g(F.R));
-    c.f64(0);
-    this.fget(F.R);
-    c.f64(0).op(Op.F64Ne).op(Op.Select);
-    this.fset(F.UL);
-    // th = c + uh (T is productError's scratch: th goes to BH once that is done); tl = its error.
-    this.fget(F.C);
-    this.fget(F.R);
-    c.op(Op.F64Add);
-    this.fset(F.D);
-    this.sumError(g(F.C), g(F.R), F.D);
-    this.fset(F.TL);
-    // s = tl + ul; e = its error.
-    this.fget(F.TL);
-    this.fget(F.UL);
-    c.op(Op.F64Add);
-    this.fset(F.S);
-    this.sumError(g(F.TL), g(F.UL), F.S);
-    this.fset(F.E);
-    // v = RO(tl + ul): s, or when e != 0 and s is even, its neighbour toward e (bits +1 away from
-    // zero when e and s have one sign, -1 toward zero otherwise; s != 0 there).
-    this.fget(F.S);
-    c.op(Op.I64ReinterpretF64);
-    c.i64(1).i64(-1);
-    this.fget(F.E);
-    c.f64(0).op(Op.F64Gt);
-    this.fget(F.S);
-    c.f64(0).op(Op.F64Gt).op(Op.I32Eq).op(Op.Select).op(Op.I64Add);
-    this.fget(F.S);
-    c.op(Op.I64ReinterpretF64);
-    this.fget(F.E);
-    c.f64(0).op(Op.F64Ne);
-    this.fget(F.S);
-    c.op(Op.I64ReinterpretF64).op(Op.I32WrapI64).i32(1).op(Op.I32And).op(Op.I32Eqz).op(Op.I32And);
-    c.op(Op.Select).op(Op.F64ReinterpretI64).set(this.local(F.V));
-    // z = th + v (R); usable when |z| > 2^-1022. A zero product (a or b is zero: the windows
-    // leave no tiny non-zero operand) gives uh + c instead, exactly and without a flag, a zero
-    // sum's sign by IEEE 754's rule as RISC-V's (a matrix of zeros added to zeros took the closure).
-    this.fget(F.R);
-    c.f64(0).op(Op.F64Eq).set(this.local(F.PZ));
-    this.fget(F.R);
-    this.fget(F.C);
-    c.op(Op.F64Add);
-    this.fget(F.D);
-    this.fget(F.V);
-    c.op(Op.F64Add);
-    c.get(this.local(F.PZ)).op(Op.Select);
-    this.fset(F.R);
-    this.fget(F.R);
-    c.op(Op.F64Abs).f64(MIN_NORMAL_D).op(Op.F64Gt);
-    c.get(this.local(F.PZ)).op(Op.I32Or).get(L.OFF).op(Op.I32And).set(L.OFF);
-    // Whether z is exact: not needed when FAST (NX is already set; the windows leave no other flag).
-    c.i32(0).set(L.IDX);
-    this.fast();
-    c.op(Op.I32Eqz).open(Op.If, Hint.Unlikely);
-    this.sumError(g(F.D), g(F.V), F.R);
-    this.fset(F.E3);
-    // Exact: e == 0 ? e3 == 0 : (with d = v - s, w = d - e) error(d, -e, w) == 0 && e3 == w.
-    this.fget(F.E3);
-    c.f64(0).op(Op.F64Eq);
-    this.fget(F.V);
-    this.fget(F.S);
-    c.op(Op.F64Sub);
-    this.fset(F.D);
-    this.fget(F.D);
-    this.fget(F.E);
-    c.op(Op.F64Sub);
-    this.fset(F.W);
-    this.sumError(g(F.D), () => void (this.fget(F.E), c.op(Op.F64Neg)), F.W);
-    c.f64(0).op(Op.F64Eq);
-    this.fget(F.E3);
-    this.fget(F.W);
-    c.op(Op.F64Eq).op(Op.I32And);
-    this.fget(F.E);
-    c.f64(0).op(Op.F64Eq).op(Op.Select);
-    c.op(Op.I32Eqz);
-    c.get(this.local(F.PZ)).op(Op.I32Eqz).op(Op.I32And).set(L.IDX);
-    c.op(Op.End);
-    this.result(rd, k, dirtyBefore, HW_FMA);
-    c.op(Op.Else);
-    this.slow(k, dirtyBefore, fpair(rd));
-    c.op(Op.End);
+    // Otherwise the careful function (careful-fp.ts), which needs FS on and, DYN, frm RNE.
+    this.careful(Careful.FMA, rm === DYN, () => {
+      this.freg(rs1);
+      if (kind >= 2) c.op(Op.F64Neg);
+      this.freg(rs2);
+      this.freg(rs3);
+      if (kind === 1 || kind === 3) c.op(Op.F64Neg);
+    });
+    this.carefulResult(rd, k, dirtyBefore);
     if (HW_FMA) c.op(Op.End);
     return true;
   }

@@ -601,6 +601,7 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
     const b = bs[j]!;
     if (n > 1) c.op(Op.End); // member j's code follows the end of its block
     e.member(ids[j]!, b.off, n - 1 - j);
+    e.carefulFor(b); // FP's careful arms inline or out of line (emit-fp.ts)
     let ended = false;
     const storable = (a: number): boolean => e.pageCache(a, L.WT) !== undefined;
     for (let k = 0; k < b.count && !ended; k++) {

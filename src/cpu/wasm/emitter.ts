@@ -6,6 +6,7 @@
 import { TLB_MASK } from "../hart/tlb.js";
 import { Code, Hint, Op, T } from "./encoder.js";
 import { HartArea, PAGE_CACHES, TLB_ADD } from "./layout.js";
+import { CAREFUL_IMPORTS } from "./careful-fp.js";
 
 /**
  * The TLB probe of Hart.lw and Hart.fetchOffset, in wasm (tlb.ts: tags are page bases as doubles,
@@ -83,11 +84,15 @@ export const SERVICES = [
   { name: "call", type: { params: [T.I32, T.I32, T.I32, T.F64], results: [] } },
   { name: "load", type: { params: [T.I32, T.I32, T.I32, T.F64, T.I32, T.I32], results: [T.I32] } },
   { name: "store", type: { params: [T.I32, T.I32, T.I32, T.F64, T.I32, T.I32, T.I32, T.I32], results: [] } },
+  // The careful arms of the inline D arithmetic, wasm functions of their own (careful-fp.ts).
+  ...CAREFUL_IMPORTS,
 ];
 /** Function indices of the services in block modules (their imports). */
 export const S_CALL = 0;
 export const S_LOAD = 1;
 export const S_STORE = 2;
+/** The first careful function's index (careful-fp.ts carefulIndex gives the rest). */
+export const S_CAREFUL = 3;
 
 /** Memory pages the modules declare as their minimum: any machine's memory is larger. */
 export const MIN_PAGES = 1;

@@ -12,10 +12,12 @@
  */
 import { entryAt, K, kindAt, SIZES, type CompileInput } from "../isa/kinds.js";
 import type { Hart } from "../hart/hart.js";
+import { carefulExports, importsCareful } from "./careful-fp.js";
+import { callsCareful } from "./emit-fp.js";
 import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
-import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
+import { LOCALS, MIN_PAGES, S_CAREFUL, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
 import { HartArea, jumpCacheEntries, PAGE_CACHES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
@@ -53,8 +55,9 @@ export class WasmTier {
   private readonly sites: Site[] = [];
   /** Hot blocks waiting to be compiled together (see `compile`). */
   private queue: Queued[] = [];
-  /** The imports of every block module. */
+  /** The imports of every block module; the careful FP functions join them at first need (carefulIn). */
   private readonly imports: WebAssembly.Imports;
+  private carefulIn = false;
   /** Counts CodeCache.trim's drops: a batch compiled off the thread across one is not installed. */
   private generation = 0;
   /** Why compiling a batch off the thread failed (a bug, as a failing `new WebAssembly.Module` is). */
@@ -191,7 +194,8 @@ export class WasmTier {
         }
     }
     const bytes = encodeModule({
-      imports: SERVICES,
+      // The careful FP functions only where a block calls them (emit-fp.ts callsCareful).
+      imports: blocks.some(callsCareful) ? SERVICES : SERVICES.slice(0, S_CAREFUL),
       memoryPages: MIN_PAGES,
       sharedMemory: this.shared,
       funcs: bodies.map(({ code, regLocals }, f) => ({
@@ -231,6 +235,10 @@ export class WasmTier {
     fn: readonly number[],
     module: WebAssembly.Module,
   ): void {
+    if (!this.carefulIn && importsCareful(module)) {
+      Object.assign(this.imports["i"]!, carefulExports(this.memory));
+      this.carefulIn = true;
+    }
     const exports = new WebAssembly.Instance(module, this.imports).exports;
     blocks.forEach((b, j) => {
       const idx = idxs[j]!;
@@ -285,6 +293,7 @@ export class WasmTier {
       const imports = {
         i: {
           m: this.memory,
+          ...(importsCareful(module) ? carefulExports(this.memory) : {}),
           call: (id: number, k: number, done: number, pc: number) => this.call(map[id]!, k, done, pc),
           load: (id: number, k: number, done: number, pc: number, lo: number, hi: number) =>
             this.load(map[id]!, k, done, pc, lo, hi),

@@ -294,6 +294,116 @@ stacks: .space 4 * 4096
   },
 );
 
+test(
+  "a hart thread in a hot compiled loop (its slices grown: threads/slice.ts) still takes its timer and an IPI",
+  { skip, timeout: 120_000 },
+  async () => {
+    // Hart 1 first counts 5 M rounds of a loop of three instructions, compiled at once and fast
+    // enough that its thread grows its slices (to 16x SLICE on an idle host). Then it runs two
+    // loops that end only by an interrupt: the first at the timer it sets 1 ms ahead (SBI TIME
+    // set_timer: a grown slice must stop by the hart's own deadline, as nothing else rings it);
+    // the second at an IPI from hart 0 (SBI IPI), sent once hart 1 is past the first. Hart 1 then
+    // powers off; a lost interrupt hangs the test until its timeout.
+    const elf = buildProgram(
+      home,
+      "slices",
+      `
+.globl _start
+_start:
+  bnez a0, hart1
+  li a0, 1                # SBI HSM hart_start(1, hart1, 0)
+  la a1, hart1
+  li a2, 0
+  li a7, 0x48534D
+  li a6, 0
+  ecall
+  la t3, phase
+1:
+  .word 0x0100000f        # pause
+  lw t0, (t3)
+  beqz t0, 1b
+  li a0, 2                # SBI IPI send_ipi(mask 0b10, base 0)
+  li a1, 0
+  li a7, 0x735049
+  li a6, 0
+  ecall
+2:
+  wfi
+  j 2b
+hart1:
+  la t0, handler
+  csrw stvec, t0
+  li t0, 0x22             # sie.SSIE | sie.STIE
+  csrs sie, t0
+  li t0, 5000000
+0:
+  addi s4, s4, 1
+  addi t0, t0, -1
+  bnez t0, 0b
+  rdtime a0
+  li t0, 10000            # 1 ms at the 10 MHz timebase
+  add a0, a0, t0
+  li a7, 0x54494D45       # SBI TIME set_timer
+  li a6, 0
+  ecall
+  csrsi sstatus, 2        # sstatus.SIE
+  li s2, 0
+loop1:
+  addi s2, s2, 1
+  j loop1
+loop2:
+  addi s3, s3, 1
+  j loop2
+.align 2
+handler:
+  csrr t0, scause
+  li t1, 0x8000000000000005
+  beq t0, t1, timer
+  li t1, 0x8000000000000001
+  beq t0, t1, soft
+  li a1, 1                # anything else: fail
+  j off
+timer:
+  li a0, -1               # disarm
+  li a7, 0x54494D45
+  li a6, 0
+  ecall
+  la t3, phase
+  li t0, 1
+  sw t0, (t3)
+  la t0, loop2
+  csrw sepc, t0
+  sret
+soft:
+  li a1, 0
+  beqz s2, 3f             # both loops must have run
+  bnez s3, off
+3:
+  li a1, 2
+off:
+  li a0, 0                # SBI SRST: shutdown, reason a1
+  li a7, 0x53525354
+  li a6, 0
+  ecall
+.data
+.align 3
+phase: .word 0
+`,
+    );
+    let out = "";
+    const m = buildMachine({
+      memory: 64 * 2 ** 20,
+      cpus: 2,
+      threads: true,
+      kernel: { name: "slices.elf", data: new Uint8Array(readFileSync(elf)) },
+      console: (b) => (out += Buffer.from(b).toString("latin1")),
+    });
+    assert.deepEqual(await m.run(), { kind: "poweroff", code: 0 }, out);
+    // The counted loop ran in compiled code on hart 1's thread.
+    assert.ok(m.retiredCompiled[1]! > 10_000_000, `hart 1: ${m.retiredCompiled[1]} of ${m.retired} compiled`);
+  },
+);
+
 /**
  * Debian's kernel on 4 harts runs tests/smp/guest-hammer.c ten times; every total must be exact.
  * `threads` picks hart threads or the one-thread scheduler, whose harts end their slice at a PAUSE

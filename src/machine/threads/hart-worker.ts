@@ -33,6 +33,7 @@ import { HartSlots, REQ_CODE, REQ_START, REQ_SYNC, REQ_TLB } from "./hart-slots.
 import { allReady, MailboxBus } from "./mmio-mailbox.js";
 import { RemoteHarts } from "./remote.js";
 import { SampleBatcher } from "./samples.js";
+import { SLICE, SliceSize } from "./slice.js";
 import type { MachineExit } from "../machine.js";
 
 /** What the machine's thread hands a hart's thread (threads/run.ts). */
@@ -69,8 +70,6 @@ export type HartThreadMessage =
   /** Paused at a slice boundary (the machine asked, HartSlots.setPause): the hart's state then. */
   | { kind: "paused"; hart: number; state: SavedState };
 
-/** Instructions per slice: requests and timers are looked at between slices. */
-const SLICE = 20_000;
 /** A spinning hart's sleep (ops-sys.ts pause): about the host's shortest timed wait. */
 const SPIN_SLEEP_MS = 0.05;
 /** Longest sleep before a parked hart looks again on its own. */
@@ -172,6 +171,9 @@ if (d.sbi) {
   host.sbi = (x) => sbi.call(x);
 }
 
+// A profile samples once a slice (samples.ts): its slices stay at SLICE.
+const slices = new SliceSize(!d.profile);
+
 function loop(): void {
   let retired = 0;
   for (;;) {
@@ -206,7 +208,9 @@ function loop(): void {
     h.irqCheck = true;
     h.yieldNow = false;
     SPIN.pauses = 0;
-    const n = runHart(h, cache, SLICE);
+    const t0 = performance.now();
+    const n = runHart(h, cache, slices.budget(h.stimecmp, clock), SLICE);
+    slices.after(performance.now() - t0, n);
     retired += n;
     me.retired = retired;
     if (cache.wasm !== null) me.retiredCompiled = cache.wasm.retired;

@@ -12,6 +12,7 @@ import { CodeCache, MAX_BLOCK, runHart, type Block } from "./exec.js";
 import { interpret } from "./interp.js";
 import { blockSource, compileBlock } from "./jit.js";
 import { WasmTier } from "../wasm/tier.js";
+import { TIER2 } from "../wasm/tier2.js";
 import { HartArea } from "../wasm/layout.js";
 import { branchShape } from "../wasm/emit-select.js";
 import { decode } from "../isa/decode.js";
@@ -1420,4 +1421,129 @@ test("random short diamonds and triangles run alike in every tier (the wasm tier
   assert.ok(triangles > 150, `most programs should hold a triangle the wasm tier converts (${triangles} did)`);
   assert.ok(stopped > 10, `some runs should end their slice mid-loop (${stopped} did)`);
   assert.ok(takenFaults > 10 && fallFaults > 5, `stores on both arms should fault (${takenFaults}, ${fallFaults} did)`);
+});
+
+test("random programs dispatching through jalr among the blocks of one page run alike in every tier, as one second-tier function, code rewritten as they run", () => {
+  // Blocks 0-2 at RAM 0x3000, 0x3400, 0x3800 (one page) and block 3 at 0x3c00, each: <random
+  // body>; addi x11, x11, -1; bne x11, x0, +8; ebreak; andi x13, x11, 3; slli x13, x13, 10;
+  // add x13, x13, x14; jalr x0/x1, 0(x13): a computed jump to block (x11 & 3), as an
+  // interpreter's dispatch is. In the wasm tier blocks 0-2 and their dispatches are compiled, then
+  // compiled again as one second-tier function (tier2.ts): their jalr exits to each other go on
+  // inside it, registers held; block 3 is left to the interpreter (a jalr to a non-member leaves
+  // the function). In half of the programs block 0 stores an instruction into block 2's first one
+  // on every pass: that drops the page's blocks, the function with them, while it runs. Slices of
+  // 97 instructions, each entered afresh; results, counts, code and traps must agree.
+  TIER2.on = true;
+  const r = rng(20261208);
+  const ramSize = 1 << 20;
+  const CODE = 0x3000;
+  const put = (mem: Uint8Array, at: number, words: readonly number[]): number => {
+    for (const w of words) {
+      const n = (w & 3) !== 3 ? 2 : 4;
+      for (let k = 0; k < n; k++) mem[at + k] = (w >>> (8 * k)) & 0xff;
+      at += n;
+    }
+    return at;
+  };
+  let finished = 0;
+  let rewritten = 0;
+  let together = 0;
+  let inside = 0;
+  let outside = 0;
+  const machines = TIERS.map(() => new Machine(new GuestRam(ramSize), 1, () => {}));
+  TIER2.on = false;
+  for (let n = 0; n < 300; n++) {
+    const writes = r() % 2 === 0;
+    const blocks = [0, 1, 2, 3].map((i) => {
+      const words = randomBlock(r);
+      const body = words.length > 1 ? words.slice(0, -1) : words;
+      const store = i === 0 && writes ? [S(0, 15, 16, 2)] : []; // sw x15, 0(x16)
+      const link = r() % 2 === 0 ? 0 : 1;
+      return [
+        ...store,
+        ...body,
+        I(-1, 11, 0, 11, 0x13),
+        B(8, 0, 11, 1),
+        0x00100073,
+        I(3, 11, 7, 13, 0x13),
+        I(10, 13, 1, 13, 0x13),
+        R(0, 14, 13, 0, 13, 0x33),
+        I(0, 13, 0, link, 0x67),
+      ];
+    });
+    const rounds = 20 + (r() % 60);
+    const regs = randomRegs(r);
+    const set = (x: number, v: number): void => {
+      regs[2 * x] = v | 0;
+      regs[2 * x + 1] = Math.floor(v / 2 ** 32);
+    };
+    set(11, rounds);
+    set(14, RAM_BASE + CODE);
+    set(15, I(7, 10, 0, 10, 0x13)); // addi x10, x10, 7
+    set(16, RAM_BASE + CODE + 0x800);
+    const seed = r();
+    const results = TIERS.map((tier, i) => {
+      const m = machines[i]!;
+      const h = m.harts[0]!;
+      place(m, h, [J(0, 0)], regs, seed); // the trap handler, `j .`, ends at CODE_END
+      h.mtvec = h.pc;
+      m.ram.u8.fill(0, CODE, CODE + 0x1000);
+      const ends = blocks.map((words, j) => put(m.ram.u8, CODE + 0x400 * j, words));
+      m.cache.invalidateAll();
+      h.instret = 0;
+      h.mcause = 0;
+      h.mepc = 0;
+      // Blocks 0-2 and their dispatches (after the ebreak) compiled; block 3 interpreted.
+      const compiled: Block[] = [];
+      for (let j = 0; j < 3; j++)
+        for (const at of [CODE + 0x400 * j, ends[j]! - 16]) {
+          h.pc = RAM_BASE + at;
+          const b = m.cache.lookup(h);
+          compileIn(m, b, tier);
+          compiled.push(b);
+        }
+      let one = false;
+      if (tier === "wasm") {
+        const w = m.cache.wasm!;
+        w.second!.compilePage(compiled[0]!.off >>> 12, false);
+        one = compiled.every((b) => b.wx >= 0 && w.sameFunction(b.wx, compiled[0]!.wx));
+      }
+      // The hub's count of chainings between blocks of the page (tier.ts countTransition).
+      const bucket = (HartArea.t2 >>> 2) + 2 * (CODE >>> 12);
+      h.slots[bucket + 1] = 0;
+      h.pc = RAM_BASE + CODE + 0x400 * (rounds & 3);
+      let ret = 0;
+      for (let s = 0; s < 200 && h.mcause === 0; s++) ret += runHart(h, m.cache, 97);
+      return {
+        one,
+        hubChains: h.slots[bucket] === CODE >>> 12 ? h.slots[bucket + 1]! : 0,
+        out: {
+          ...hartState(m, h, RAM_BASE, ret),
+          code: Buffer.from(m.ram.u8.subarray(CODE, CODE + 0x1000)).toString("base64"),
+        },
+      };
+    });
+    const what = `program ${n}: ${blocks.map((ws) => ws.map((w) => (w >>> 0).toString(16)).join(" ")).join(" | ")}, ${rounds} rounds`;
+    assert.deepEqual(results[1]!.out, results[0]!.out, `js: ${what}`);
+    assert.deepEqual(results[2]!.out, results[0]!.out, `wasm: ${what}`);
+    if (results[2]!.one) together++;
+    const want = results[0]!.out;
+    if (want.mcause === 3 && want.x[22] === 0) {
+      finished++;
+      if (writes) rewritten++;
+      // Every exit from a member to a member goes on inside the function: the hub chains none
+      // within the page (without the jalr's continuation it chains some in most programs).
+      else if (results[2]!.one) {
+        if (results[2]!.hubChains === 0) inside++;
+        else outside++;
+      }
+    }
+  }
+  assert.ok(together > 100, `blocks 0-2 should share one second-tier function (${together} programs did)`);
+  assert.ok(finished > 40, `most programs should run all their rounds (${finished} did)`);
+  assert.ok(rewritten > 15, `some of those rewrite code as they run (${rewritten} did)`);
+  assert.ok(
+    inside > 10 && outside === 0,
+    `jalr exits to members should go on inside the function (${inside} did, ${outside} not)`,
+  );
 });

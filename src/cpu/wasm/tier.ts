@@ -557,9 +557,33 @@ function countTransition(c: Code): void {
     .i32(1)
     .mem(Op.I32Store, 2, HartArea.t2 + 4);
   c.op(Op.End);
+  c.op(Op.Else);
+  // Leaving the page counts against it: a page is hot where its blocks chain among themselves
+  // LEAVE times more often than they leave it.
+  c.get(H.HB)
+    .get(H.PREV)
+    .i32(12)
+    .op(Op.I32ShrU)
+    .i32(T2_BUCKETS - 1)
+    .op(Op.I32And)
+    .i32(3)
+    .op(Op.I32Shl)
+    .op(Op.I32Add)
+    .tee(H.B);
+  c.mem(Op.I32Load, 2, HartArea.t2).get(H.PREV).i32(12).op(Op.I32ShrU).op(Op.I32Eq).open(Op.If);
+  c.get(H.B)
+    .get(H.B)
+    .mem(Op.I32Load, 2, HartArea.t2 + 4)
+    .i32(LEAVE)
+    .op(Op.I32Sub)
+    .mem(Op.I32Store, 2, HartArea.t2 + 4);
+  c.op(Op.End);
   c.op(Op.End);
   c.get(H.OFF).set(H.PREV);
 }
+
+/** What a chaining out of a page takes from its count (countTransition). */
+const LEAVE = Number(process.env["CORRAL_TIER2_LEAVE"] ?? 4);
 
 /** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
 function hub(jcAt: number, jcMask: number, count: boolean): Code {

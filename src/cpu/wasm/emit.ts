@@ -481,17 +481,6 @@ export function regionBody(bs: readonly Emittable[], ids: readonly number[]): Bo
 }
 
 /**
- * A second-tier function (tier2.ts) for compiled blocks `bs` of one physical page that run after
- * each other: a region (regionBody, registers held across members) whose members' jalr exits
- * also go on inside it when the target is a member (tested by the target's page offset, in the
- * virtual page the function runs in: the page's translation cannot change before a block's end,
- * as for static in-page exits). Null when the registers cannot be held.
- */
-export function tier2Body(bs: readonly Emittable[], ids: readonly number[]): Body | null {
-  return emitBody(bs, ids, heldRegs(bs), true);
-}
-
-/**
  * The base registers and TLBs of blocks `bs`'s loads and stores, each of which gets its page
  * cache (Emitter.cachedAccess; the slots outlive the function, so even one access may hit a page
  * an earlier block found). Stores only on harts of one thread (see Emitter's page caches).
@@ -569,7 +558,7 @@ function heldRegs(bs: readonly CompileInput[]): HeldRegs {
  *     continue at a member while the budget lasts and nothing asked to stop
  *   end
  */
-function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null, jalr = false): Body | null {
+function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRegs | null): Body | null {
   const n = bs.length;
   const e = new BlockEmitter(ids[0]!, bs[0]!.off, held);
   const c = e.c;
@@ -660,7 +649,6 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   // A static exit to a member continued there already (Emitter.toExit); a block's jalr back
   // to its own start does here.
   if (n === 1) c.get(L.NPC).get(L.BPC).op(Op.I64Eq).br(Op.BrIf, 1);
-  if (jalr && n > 1) jalrToMember(c, bs);
   c.op(Op.End);
   c.op(Op.End); // loop
   e.storeHeld();
@@ -668,27 +656,4 @@ function emitBody(bs: readonly Emittable[], ids: readonly number[], held: HeldRe
   c.get(L.HB).get(L.NXT).mem(Op.I32Store, 2, HartArea.next);
   c.get(L.DONE);
   return { code: c, regLocals: e.regLocals };
-}
-
-/**
- * In emitBody's loop check (inside its `if`, the loop two levels out): after a jalr (NXT -1) to
- * the virtual page the function runs in (BPC's), go on at the member at the target's page offset,
- * if one is there: a br_table over the page's 2,048 halfword offsets.
- */
-function jalrToMember(c: Code, bs: readonly Emittable[]): void {
-  const n = bs.length;
-  c.open(Op.Block); // $miss
-  c.get(L.NXT).i32(0).op(Op.I32GeS);
-  c.get(L.NPC).get(L.BPC).op(Op.I64Xor).i64(12).op(Op.I64ShrU).op(Op.I64Eqz).op(Op.I32Eqz);
-  c.op(Op.I32Or).br(Op.BrIf, 0);
-  for (let j = 0; j < n; j++) c.open(Op.Block);
-  const at = new Array<number>(2048).fill(n); // $miss, n blocks out
-  bs.forEach((b, j) => (at[(b.off & 0xfff) >>> 1] = j));
-  c.get(L.NPC).op(Op.I32WrapI64).i32(0xfff).op(Op.I32And).i32(1).op(Op.I32ShrU).brTable(at, n);
-  for (let j = 0; j < n; j++) {
-    c.op(Op.End); // member j's arm
-    c.i32(j).set(L.CUR);
-    c.br(Op.Br, n - j + 1); // the loop: past the blocks left, $miss and the if
-  }
-  c.op(Op.End); // $miss
 }

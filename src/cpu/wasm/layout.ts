@@ -70,11 +70,6 @@ export const HartArea = {
    */
   pages: 2048,
   /**
-   * The second tier's transition counts (tier2.ts): T2_BUCKETS pairs of i32, a RAM page number and
-   * how many times the hub chained from a block of that page to another of it, after the page caches.
-   */
-  t2: 3072,
-  /**
    * The TLB's TLB_SETS sets (tlb.ts Tlb), access s (read, write, execute) of each group of three
    * at tlb + (3g + s) * TLB_SET: group 0 the M context, 1-3 the global shadow's U, S, S+SUM, then
    * three per ASID bank. Compiled code never computes these: it reads the current arrays' offsets
@@ -88,8 +83,6 @@ export const HartArea = {
   jc: 4096 + 48 * 2 * 2048 * 8,
 } as const;
 
-/** Buckets of HartArea.t2 (8 bytes each, up to the TLB sets). */
-export const T2_BUCKETS = 128;
 /** Page caches in a hart's area (HartArea.pages): one per base register (x1..x31) and TLB (read, write). */
 export const PAGE_CACHES = 64;
 /** The stop slot's bit for "interrupts were enabled, look for a pending one" (Hart.irqCheck). */

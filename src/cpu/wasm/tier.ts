@@ -16,8 +16,7 @@ import { Code, encodeModule, Hint, Op, T } from "./encoder.js";
 import { THREADS } from "../isa/threaded.js";
 import { blockBody, regionBody, RUN_TYPE, type Body } from "./emit.js";
 import { LOCALS, MIN_PAGES, SERVICES, tlbMatch, tlbPage } from "./emitter.js";
-import { HartArea, jumpCacheEntries, PAGE_CACHES, STOP_IRQ, STOP_REMOTE, T2_BUCKETS } from "./layout.js";
-import { SecondTier, TIER2 } from "./tier2.js";
+import { HartArea, jumpCacheEntries, PAGE_CACHES, STOP_IRQ, STOP_REMOTE } from "./layout.js";
 
 /** Whether the wasm tier can run on this hart's machine (its registers and TLBs are in the memory). */
 export function wasmReady(h: Hart): boolean {
@@ -85,8 +84,6 @@ export class WasmTier {
   /** Modules of other tiers adopted here: this tier's instance, and the other tier's slots mapped to this one's. */
   private readonly adopted = new WeakMap<WebAssembly.Module, { exports: WebAssembly.Exports; map: number[] }>();
   private readonly memory: WebAssembly.Memory;
-  /** The second tier (tier2.ts), when on. */
-  readonly second: SecondTier | null;
 
   constructor(memory: WebAssembly.Memory, jcAt: number) {
     const entries = jumpCacheEntries(jcAt);
@@ -94,12 +91,6 @@ export class WasmTier {
     this.jc = jcAt >= 0 ? new Int32Array(memory.buffer, jcAt, 2 * entries).fill(-1) : null;
     this.shared = memory.buffer instanceof SharedArrayBuffer;
     this.memory = memory;
-    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
-    // Hart threads adopt each other's batches (onBatch), not second-tier functions: off there.
-    this.second =
-      TIER2.on && !this.shared && jcAt >= 0
-        ? new SecondTier({ table: this.table, imports: this.imports, generation: () => this.generation })
-        : null;
     const bytes = encodeModule({
       imports: [],
       memoryPages: MIN_PAGES,
@@ -109,14 +100,15 @@ export class WasmTier {
       funcs: [
         {
           type: { params: [T.I32, T.I32, T.F64, T.I32], results: [T.I32] },
-          locals: [T.I32, T.I64, T.I32, T.I32, T.I32, T.I32],
-          code: hub(jcAt, this.jcMask, this.second !== null),
+          locals: [T.I32, T.I64, T.I32, T.I32],
+          code: hub(jcAt, this.jcMask),
           export: "enter",
         },
       ],
     });
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { i: { m: memory, t: this.table } });
     this.enter = (inst.exports as { enter: WasmTier["enter"] }).enter;
+    this.imports = { i: { m: memory, call: this.call, load: this.load, store: this.store } };
   }
 
   /**
@@ -277,7 +269,6 @@ export class WasmTier {
       this.jc[e + 1] = idx;
     }
     b.wx = idx;
-    this.second?.placed(b);
   }
 
   /**
@@ -324,8 +315,6 @@ export class WasmTier {
       const e = 2 * ((off >>> 1) & this.jcMask);
       if (jc[e] === off && jc[e + 1] === idx) jc[e] = -1;
     }
-    const site = this.sites[idx];
-    if (site !== undefined) this.second?.released(site.b);
     this.table.set(idx, null);
     this.free.push(idx);
   }
@@ -340,7 +329,6 @@ export class WasmTier {
     this.queue = [];
     this.sites.length = 0;
     this.free.length = 0;
-    this.second?.forgetAll();
     this.next = 0;
   }
 
@@ -373,7 +361,6 @@ export class WasmTier {
     hart.instret = i0 + done;
     this.retired += done;
     hart.pc = address(s[HartArea.pc >>> 2]!, s[(HartArea.pc >>> 2) + 1]!);
-    this.second?.afterRun(s);
     return done;
   }
 
@@ -522,73 +509,11 @@ const enum H {
   T,
   /** The next block's RAM offset. */
   OFF,
-  /** With the second tier on: the RAM offset of the block that ran, and a bucket's address. */
-  PREV,
-  B,
 }
-
-/**
- * The hub with the second tier on (tier2.ts): a chaining from a block to another of the same RAM
- * page counts in that page's bucket of the hart's HartArea.t2 (a page taking a bucket another
- * holds starts it again at 1).
- */
-function countTransition(c: Code): void {
-  c.get(H.OFF).get(H.PREV).op(Op.I32Xor).i32(12).op(Op.I32ShrU).op(Op.I32Eqz).open(Op.If);
-  c.get(H.HB)
-    .get(H.OFF)
-    .i32(12)
-    .op(Op.I32ShrU)
-    .i32(T2_BUCKETS - 1)
-    .op(Op.I32And)
-    .i32(3)
-    .op(Op.I32Shl)
-    .op(Op.I32Add)
-    .tee(H.B);
-  c.mem(Op.I32Load, 2, HartArea.t2).get(H.OFF).i32(12).op(Op.I32ShrU).op(Op.I32Eq).open(Op.If);
-  c.get(H.B)
-    .get(H.B)
-    .mem(Op.I32Load, 2, HartArea.t2 + 4)
-    .i32(1)
-    .op(Op.I32Add)
-    .mem(Op.I32Store, 2, HartArea.t2 + 4);
-  c.op(Op.Else);
-  c.get(H.B).get(H.OFF).i32(12).op(Op.I32ShrU).mem(Op.I32Store, 2, HartArea.t2);
-  c.get(H.B)
-    .i32(1)
-    .mem(Op.I32Store, 2, HartArea.t2 + 4);
-  c.op(Op.End);
-  c.op(Op.Else);
-  // Leaving the page counts against it: a page is hot where its blocks chain among themselves
-  // LEAVE times more often than they leave it.
-  c.get(H.HB)
-    .get(H.PREV)
-    .i32(12)
-    .op(Op.I32ShrU)
-    .i32(T2_BUCKETS - 1)
-    .op(Op.I32And)
-    .i32(3)
-    .op(Op.I32Shl)
-    .op(Op.I32Add)
-    .tee(H.B);
-  c.mem(Op.I32Load, 2, HartArea.t2).get(H.PREV).i32(12).op(Op.I32ShrU).op(Op.I32Eq).open(Op.If);
-  c.get(H.B)
-    .get(H.B)
-    .mem(Op.I32Load, 2, HartArea.t2 + 4)
-    .i32(LEAVE)
-    .op(Op.I32Sub)
-    .mem(Op.I32Store, 2, HartArea.t2 + 4);
-  c.op(Op.End);
-  c.op(Op.End);
-  c.get(H.OFF).set(H.PREV);
-}
-
-/** What a chaining out of a page takes from its count (countTransition). */
-const LEAVE = Number(process.env["CORRAL_TIER2_LEAVE"] ?? 4);
 
 /** The body of `enter(idx, hb, pc, budget)`: run block idx, then chain (WasmTier) unless `jcAt` < 0. */
-function hub(jcAt: number, jcMask: number, count: boolean): Code {
+function hub(jcAt: number, jcMask: number): Code {
   const c = new Code();
-  if (count) c.i32(-1).set(H.PREV);
   // Blocks take the pc as an i64: converted once here, not in every block's prologue.
   c.get(H.PC).op(Op.I64TruncF64S).set(H.NPC);
   c.open(Op.Loop);
@@ -613,7 +538,6 @@ function hub(jcAt: number, jcMask: number, count: boolean): Code {
     c.get(H.T)
       .mem(Op.I32Load, 2, jcAt + 4)
       .set(H.IDX);
-    if (count) countTransition(c);
     c.br(Op.Br, 1);
     c.op(Op.End);
   }

@@ -29,7 +29,7 @@ import { TRAP, type Hart } from "../hart/hart.js";
 import { WasmTier, wasmReady } from "../wasm/tier.js";
 import type { Op } from "../isa/ops-int.js";
 import { CodeWrites, overlaps } from "./code-writes.js";
-import { loopOf } from "./loops.js";
+import { loopOf, warmNeighbours } from "./loops.js";
 
 export const MAX_BLOCK = 128;
 /** An unset link's distance: no two blocks of one page are this far apart. */
@@ -61,6 +61,13 @@ const HOT_OVERRIDE = process.env["CORRAL_HOT_BLOCK"];
 const LOOP_MARK = Number(process.env["CORRAL_LOOP_BLOCK"] ?? 500);
 /** How far apart a loop's passes may be, in instructions per instruction of a pass (CodeCache.loopMarked). */
 const LOOP_SPAN = Number(process.env["CORRAL_LOOP_SPAN"] ?? 2);
+/**
+ * Runs after which a block of a tight loop's page is compiled with the loop (loops.ts
+ * warmNeighbours); CORRAL_LOOP_WARM overrides it, 0 turns it off. docs/benchmarks.md ("warmstep").
+ */
+const LOOP_WARM = Number(process.env["CORRAL_LOOP_WARM"] ?? 64);
+/** At most this many blocks compiled at a loop's mark, the loop's and its warm neighbours (wasm/tier.ts BATCH). */
+const LOOP_BATCH = 16;
 
 export class Block {
   // Field order is the object's layout (V8 lays fields out in the order they are first set): the
@@ -227,6 +234,8 @@ export class CodeCache {
   readonly hot: number;
   /** Runs of a block before its loop, if it is on one, is compiled (LOOP_MARK); 0 when off. */
   readonly loopMark: number;
+  /** Runs after which a block of a loop's page compiles with the loop (LOOP_WARM); 0 when off. */
+  readonly loopWarm: number;
   /** Where `build` packs a block's ops, offsets and instruction words before copying them out. */
   private readonly scratchCode = new Int32Array(WORDS * (MAX_BLOCK + 1));
   private readonly scratchOffs = new Int32Array(MAX_BLOCK + 1);
@@ -257,11 +266,14 @@ export class CodeCache {
     tableWords?: number,
     /** The loop mark (LOOP_MARK; 0 turns the loop rule off). */
     loopMark = LOOP_MARK,
+    /** The warm mark of a loop's neighbours (LOOP_WARM; 0 turns it off). */
+    loopWarm = LOOP_WARM,
   ) {
     this.tables = new OpTables(tableWords);
     this.wasm = TIER === "wasm" && ram.memory !== undefined ? new WasmTier(ram.memory, ram.claimJumpCache()) : null;
     this.hot = Number(HOT_OVERRIDE ?? (this.wasm ? HOT_WASM : HOT_JS));
     this.loopMark = this.wasm !== null && loopMark < this.hot ? loopMark : 0;
+    this.loopWarm = loopWarm;
     this.pages = new Array<Map<number, Block> | undefined>(ram.size >>> 12);
     this.writes = new CodeWrites(ram.size >>> 12);
     ram.onCodeWrite = (p) => this.invalidatePage(p);
@@ -335,8 +347,9 @@ export class CodeCache {
    * Block `b` has run `loopMark` times on hart `h` (runHart): if it lies on a loop of its page's
    * blocks (loops.ts) whose passes ran back to back (at most LOOP_SPAN times the loop's
    * instructions retired on `h` since `b` was built: a tight loop, not code called now and then),
-   * the wasm tier compiles the loop at once; other blocks wait for `hot`. A boot's loops are mostly
-   * of the second kind (docs/benchmarks.md, "warmup").
+   * the wasm tier compiles the loop at once, with the page's blocks that have run `loopWarm` times
+   * (loops.ts warmNeighbours: the code around the loop); other blocks wait for `hot`. A boot's loops
+   * are mostly of the second kind (docs/benchmarks.md, "warmup" and "warmstep").
    */
   loopMarked(b: Block, h: Hart): void {
     if (b.solo || this.wasm === null || b.queued || b.compiling || !this.harts().every(wasmReady)) return;
@@ -344,9 +357,12 @@ export class CodeCache {
     if (loop.length === 0) return;
     const since = (h.instret - b.born) % SPAN_MOD;
     if (since > LOOP_SPAN * b.hits * loop.reduce((n, x) => n + x.n, 0)) return;
+    // The page's warm blocks come too: the code around the loop runs nearly as often.
+    const page = this.pages[b.off >>> 12]!;
+    const all = [...loop, ...warmNeighbours(loop, page.values(), this.loopWarm, LOOP_BATCH)];
     // Another hart's code for them, where harts run on threads (adopt sets wx).
-    if (this.adopt !== null) for (const x of loop) this.adopt(x);
-    this.wasm.compileLoop(loop);
+    if (this.adopt !== null) for (const x of all) this.adopt(x);
+    this.wasm.compileLoop(all);
   }
 
   /**

@@ -141,3 +141,70 @@ test("a loop whose passes are far apart (one pass a call, from another page) wai
   assert.equal(at(c2, 0x4000).hits, 100, "interpreted up to the mark, then compiled");
   assert.equal(tight.h.x[24], 0);
 });
+
+/**
+ * A page whose inner loop reaches its mark while the outer loop's block has run 50 times (byte
+ * offsets from LOOP):
+ *  0: addi x11, x0, 200
+ *  4: outer: addi x10, x10, 7    (block 4: the neighbour, rewritten below)
+ *  8:   addi x12, x0, 10
+ * 12:   jal x0, inner
+ * 16: inner: addi x13, x13, 1    (block 16: the loop, through the bne's and the j .)
+ * 20:   addi x12, x12, -1
+ * 24:   bne x12, x0, inner
+ * 28:   addi x11, x11, -1
+ * 32:   bne x11, x0, outer
+ * 36:   j .
+ */
+const nested = [
+  I(200, 0, 0, 11, 0x13),
+  I(7, 10, 0, 10, 0x13),
+  I(10, 0, 0, 12, 0x13),
+  J(4, 0),
+  I(1, 13, 0, 13, 0x13),
+  I(-1, 12, 0, 12, 0x13),
+  B(-8, 0, 12, 1),
+  I(-1, 11, 0, 11, 0x13),
+  B(-28, 0, 11, 1),
+  J(0, 0),
+];
+const ADD9 = I(9, 10, 0, 10, 0x13);
+
+/**
+ * Run `nested` a block at a time with neighbours' warm mark `warm`; once block 4 is compiled and
+ * the hart is between blocks, rewrite its first instruction as the CPU's store does (RAM, then
+ * CodeCache.codeWritten). Returns what the run saw and the outer block's runs left at the rewrite.
+ */
+function runNested(warm: number) {
+  const { m, h } = machine([[LOOP, nested]], LOOP);
+  const cache = new CodeCache(m.ram, () => m.harts, undefined, 500, warm);
+  let outerAtMark = -2;
+  let leftAtWrite = -1;
+  while (h.pc !== RAM_BASE + LOOP + 36) {
+    runHart(h, cache, 1);
+    const head = cache.cached(LOOP + 16);
+    if (outerAtMark === -2 && head !== undefined && head.wx >= 0) outerAtMark = at(cache, LOOP + 4).wx;
+    if (leftAtWrite < 0 && (cache.cached(LOOP + 4)?.wx ?? -1) >= 0) {
+      leftAtWrite = 200 - Number(h.x[20]) / 7; // the passes whose addi at 4 is still to run
+      m.ram.view.setInt32(LOOP + 4, ADD9, true);
+      cache.codeWritten(LOOP >>> 12, 4, 4);
+    }
+  }
+  return { cache, h, outerAtMark, leftAtWrite };
+}
+
+test("a loop compiled at its mark brings its page's warm blocks with it, and a neighbour rewritten after runs the new code", () => {
+  const on = runNested(32);
+  assert.ok(on.outerAtMark >= 0, "the outer block (50 runs, past the warm mark 32) compiled with the inner loop");
+  assert.ok(on.leftAtWrite > 0 && on.leftAtWrite < 200, "rewritten mid-run, while compiled");
+  // Each pass adds 7 before the rewrite and 9 after: the new code ran, not the compiled old one.
+  assert.equal(Number(on.h.x[20]), 7 * (200 - on.leftAtWrite) + 9 * on.leftAtWrite);
+  assert.equal(Number(on.h.x[26]), 200 * 10);
+  // With the rule off the outer block waits (it never reaches `hot`), and the same program computes the same.
+  const off = runNested(0);
+  assert.equal(off.outerAtMark, -1, "not compiled with the loop");
+  assert.equal(off.leftAtWrite, -1);
+  assert.equal(Number(off.h.x[20]), 7 * 200);
+  // A block cold at the mark stays out: the warm mark above the outer block's 50 runs.
+  assert.equal(runNested(64).outerAtMark, -1);
+});

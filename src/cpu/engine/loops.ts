@@ -58,3 +58,33 @@ export function loopOf(b: Block, at: (off: number) => Block | undefined): Block[
   if (!onCycle.has(b.off)) return [];
   return [b, ...[...onCycle].filter((off) => off !== b.off).map((off) => seen.get(off)!)];
 }
+
+/**
+ * The blocks of a loop's page, other than the loop's (`loop`, from loopOf), that have run at least
+ * `min` times and are still interpreted: compiled with the loop (CodeCache.loopMarked), so that the
+ * code around a tight loop (the rest of an n-body step: the loops that feed it and the updates
+ * after it) stops running interpreted closures at the loop's mark rather than at the batch rule's
+ * `hot` runs (docs/benchmarks.md, "warmstep"). Blocks compiled, queued, in a batch being compiled,
+ * dead, run alone (solo) or straddling a page are skipped, as the batch rule skips them; at most
+ * `max` in all with the loop (a batch's worth), the most run first.
+ */
+export function warmNeighbours(loop: readonly Block[], page: Iterable<Block>, min: number, max: number): Block[] {
+  if (min <= 0 || loop.length >= max) return [];
+  const inLoop = new Set(loop);
+  const warm: Block[] = [];
+  for (const x of page)
+    if (
+      x.hits >= min &&
+      !inLoop.has(x) &&
+      x.run === null &&
+      x.wx < 0 &&
+      !x.queued &&
+      !x.compiling &&
+      !x.dead &&
+      !x.solo &&
+      x.hi < 0
+    )
+      warm.push(x);
+  warm.sort((a, c) => c.hits - a.hits);
+  return warm.slice(0, max - loop.length);
+}

@@ -161,8 +161,22 @@ for (let r = 0; r < rounds; r++)
     }
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const s = (ms) => `${(ms / 1000).toFixed(2)} s`;
-for (const [k, v] of Object.entries(out))
-  console.log(
-    `${k}: median wall ${s(median(v.map((x) => x.ms)))}, cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))}), main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))}), start-up ${s(median(v.map((x) => x.startup)))}, emulation ${s(median(v.map((x) => x.cpu - x.startup)))}, workload ${s(median(v.map((x) => x.workload)))} (min ${s(Math.min(...v.map((x) => x.workload)))})`,
-  );
+// Start-up (only an instrumented tree reports it) and the workload (the python job's) are left
+// out of the summary when no run measured them.
+const measured = (v, f) => v.every((x) => !Number.isNaN(f(x)));
+for (const [k, v] of Object.entries(out)) {
+  const parts = [
+    `median wall ${s(median(v.map((x) => x.ms)))}`,
+    `cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))})`,
+    `main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))})`,
+  ];
+  if (measured(v, (x) => x.startup))
+    parts.push(
+      `start-up ${s(median(v.map((x) => x.startup)))}`,
+      `emulation ${s(median(v.map((x) => x.cpu - x.startup)))}`,
+    );
+  if (measured(v, (x) => x.workload))
+    parts.push(`workload ${s(median(v.map((x) => x.workload)))} (min ${s(Math.min(...v.map((x) => x.workload)))})`);
+  console.log(`${k}: ${parts.join(", ")}`);
+}
 if (py !== null) rmSync(py.dir, { recursive: true, force: true });

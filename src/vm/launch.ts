@@ -119,12 +119,22 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
   // with a first command in the claim, once its outcome is in: spawning a pool process costs this
   // process 20 to 140 ms of its thread (fork and exec of a large process) and the new process's
   // start takes the cores the clones' first commands need (docs/benchmarks.md, "Fork to its first
-  // exec, nineteenth session"). A caller that calls process.exit before then leaves the pool
-  // short until the next take refills it.
+  // exec, nineteenth session"); with several such takes under way (a fork's clones), once the
+  // last outcome is in, so that no clone's answer waits behind the spawns. A caller that calls
+  // process.exit before then leaves the pool short until the next take refills it.
   if (taken) {
     const refill = (): void => refillPool(daemonNodeFlags(), home);
-    if (o.first) void taken.first.then(() => setImmediate(refill));
-    else refill();
+    if (o.first) {
+      firstPending.set(home, (firstPending.get(home) ?? 0) + 1);
+      void taken.first.then(() => {
+        const left = firstPending.get(home)! - 1;
+        if (left > 0) firstPending.set(home, left);
+        else {
+          firstPending.delete(home);
+          setImmediate(refill);
+        }
+      });
+    } else refill();
     // The pool process says when the VM runs (pool.ts TAKEN_REPLY): no round trips to the control
     // socket of a process whose thread the guest shares. Otherwise the loop below finds out why.
     const timer = new Promise<false>((r) => setTimeout(() => r(false), Math.max(0, deadline - Date.now())).unref());
@@ -171,6 +181,9 @@ export async function launchVm(spec: VmSpec, o: LaunchOptions = {}): Promise<VmC
     await sleep(o.restore ? 5 : 200);
   }
 }
+
+/** Takes by CORRAL_HOME whose first command's outcome is still to come (launchVm refills after the last). */
+const firstPending = new Map<string, number>();
 
 /** Start a new VM process for `cfg` (detached, its stdio the console log); returns its pid. */
 function spawnDaemon(name: string, cfg: DaemonConfig, logPath: string): number {

@@ -24,19 +24,21 @@ import { CPU_PREFIX, parseTimings, TIMINGS_PREFIX } from "../vm/phases.js";
 
 /**
  * The restore's phase timings its VM process logged (src/vm/phases.ts), once its first exec was
- * answered; with CPU_PREFIX, the CPU that process had used at each phase's end.
+ * answered, and the CPU that process had used at each phase's end (CPU_PREFIX): one read of its log.
  */
-function phasesOf(vm: Vm, prefix = TIMINGS_PREFIX): Record<string, number> {
+function phasesOf(vm: Vm): { wall: Record<string, number>; cpu: Record<string, number> } {
+  let lines: string[] = [];
   try {
-    const line = readFileSync(join(vmDir(vm.name), "console.log"), "latin1")
-      .split("\n")
-      .find((l) => l.includes(prefix));
-    // "RAM swapped into the warm machine (N of M code pages changed)": one phase, whatever N.
-    const t = parseTimings(line ?? "", prefix) ?? {};
-    return Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace(/ \(.*\)$/, ""), v]));
+    lines = readFileSync(join(vmDir(vm.name), "console.log"), "latin1").split("\n");
   } catch {
-    return {};
+    // no log: no phases
   }
+  const parse = (prefix: string): Record<string, number> => {
+    // "RAM swapped into the warm machine (N of M code pages changed)": one phase, whatever N.
+    const t = parseTimings(lines.find((l) => l.includes(prefix)) ?? "", prefix) ?? {};
+    return Object.fromEntries(Object.entries(t).map(([k, v]) => [k.replace(/ \(.*\)$/, ""), v]));
+  };
+  return { wall: parse(TIMINGS_PREFIX), cpu: parse(CPU_PREFIX) };
 }
 
 function median(xs: number[]): number {
@@ -126,8 +128,9 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       await answered(vm);
       into.wall.push(performance.now() - t);
       into.cpu.push(cpuOf(vm, before));
-      into.phases.push(phasesOf(vm));
-      into.phaseCpu.push(phasesOf(vm, CPU_PREFIX));
+      const ph = phasesOf(vm);
+      into.phases.push(ph.wall);
+      into.phaseCpu.push(ph.cpu);
       await remove(vms.pop()!);
     };
     const forkOnce = async (into: Timing, of = parent): Promise<void> => {
@@ -149,8 +152,9 @@ export async function benchSnapshot(rounds = 3): Promise<string> {
       }
       into.wall.push(...(await Promise.all(each)));
       into.cpu.push(...clones.map((c) => cpuOf(c, before)));
-      into.phases.push(...clones.map((c) => phasesOf(c)));
-      into.phaseCpu.push(...clones.map((c) => phasesOf(c, CPU_PREFIX)));
+      const ph = clones.map(phasesOf);
+      into.phases.push(...ph.map((x) => x.wall));
+      into.phaseCpu.push(...ph.map((x) => x.cpu));
       for (const c of clones) await remove(vms.splice(vms.indexOf(c), 1)[0]!);
     };
     // A VM's first fork links its RAM (a memory file, frozen: src/machine/memory.ts freezeFile);

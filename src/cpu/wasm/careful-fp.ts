@@ -81,7 +81,7 @@ const LOCALS = [...Array<T>(V.OFF - V.R).fill(T.F64), T.I32, T.I32, T.I32];
 
 /**
  * The body of one careful function, or the same code inline in a block function (emit-fp.ts, in
- * a member that loops on itself): there `loc` maps V to the block function's locals, and the code
+ * a member with few careful arms: carefulFor): there `loc` maps V to the block function's locals, and the code
  * is a `block (result f64)` that a NaN leaves by `br` where the function form returns it.
  */
 class Gen {

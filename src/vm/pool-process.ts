@@ -39,6 +39,7 @@ import { request } from "node:http";
 import { serveControl } from "./server.js";
 import { NDJSON, ROUTES } from "./control/protocol.js";
 import type { VmContext } from "./daemon.js";
+import { ReleasingBalloon } from "./madvise.js";
 import { checkFirstExec, type FirstExecResult } from "./first-exec.js";
 
 /** Longest a warm-up may take; a guest that does not answer by then is dropped unwarmed. */
@@ -193,11 +194,14 @@ const WARM_HTTP_EXECS = 3;
  * exec (docs/benchmarks.md, "Fork to its first exec, eighteenth session").
  */
 async function warmControl(composed: Composed, agent: AgentChannel, path: string): Promise<void> {
+  // The daemon refuses a VM without a balloon (daemon.ts), so such a VM has no route to warm.
+  const balloon = composed.devices.find((d): d is ReleasingBalloon => d instanceof ReleasingBalloon);
+  if (!balloon) return;
   const ctx: VmContext = {
     rec: { name: "pool-warm-up", pid: process.pid, cpus: 1, memory: 0, startedAt: Date.now() },
     machine: composed.machine,
     agent,
-    balloon: undefined as unknown as VmContext["balloon"],
+    balloon,
     devices: composed.devices,
     consoleListeners: new Set(),
     consoleTail: () => Buffer.alloc(0),

@@ -231,7 +231,18 @@ function fpRows(r: Awaited<ReturnType<typeof benchFp>>): string {
     "| | Corral | qemu-system-riscv64 (TCG) | ratio (Corral / QEMU) |",
     "|---|---|---|---|",
     ratioRow("kernels (the guest's time CSR)", r.corral.kernelMs, r.qemu.kernelMs),
+    ratioRow("&nbsp;&nbsp;n-body", r.corral.nbodyMs, r.qemu.nbodyMs),
+    ratioRow("&nbsp;&nbsp;matrix multiply", r.corral.matmulMs, r.qemu.matmulMs),
+    ratioRow("process CPU, whole run (user + system)", r.corral.cpuMs, r.qemu.cpuMs),
     ratioRow("whole run (wall)", r.corral.wallMs, r.qemu.wallMs),
+    "",
+    // Each round's, as the medians hide how far a loaded host moved either side.
+    "Rounds (kernels, n-body + matrix multiply; process CPU), Corral / QEMU:",
+    ...r.load.map((l, i) => {
+      const one = (x: typeof r.qemu): string =>
+        `${sec(x.kernelMs[i]!)} s (${sec(x.nbodyMs[i]!)} + ${sec(x.matmulMs[i]!)}; CPU ${sec(x.cpuMs[i]!)} s)`;
+      return `- round ${i + 1}, load ${l.toFixed(1)}: ${one(r.corral)} / ${one(r.qemu)}`;
+    }),
     "",
   ].join("\n");
 }

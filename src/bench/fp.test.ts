@@ -4,14 +4,18 @@
 // rounding or NaN-boxing error in Corral's FPU fails here. No timing is checked.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { benchFp, parseFpResult } from "./fp.js";
+import { benchFp, parseFpResult, parseTimes } from "./fp.js";
 import { CORRAL } from "./launcher.js";
 
 test("fpbench gives the same checksum on Corral and on QEMU", async () => {
   const r = await benchFp(1, CORRAL, { steps: 20_000, mmRounds: 4 });
   assert.match(r.checksum, /^energy [0-9a-f]{16} [0-9a-f]{16} matmul [0-9a-f]{16}$/);
-  assert.equal(r.corral.kernelMs.length, 1);
-  assert.equal(r.qemu.kernelMs.length, 1);
+  for (const side of [r.corral, r.qemu]) {
+    assert.equal(side.kernelMs.length, 1);
+    // The n-body part is within the kernels' time, and the whole process took CPU time.
+    assert.ok(side.nbodyMs[0]! > 0 && side.nbodyMs[0]! <= side.kernelMs[0]!, JSON.stringify(side));
+    assert.ok(side.cpuMs[0]! > 0, JSON.stringify(side));
+  }
 });
 
 // Above, the kernels' first thousands of passes run in the interpreter; here every block is
@@ -40,4 +44,17 @@ test("a run without the result line is reported, not taken for a result", () => 
     checksum: "energy bfc5b9d17a033006 bfc5b9dd963739c0 matmul 413d0ede337787be",
     kernelMs: 1000,
   });
+  const split = parseFpResult(
+    "fpbench energy bfc5b9d17a033006 bfc5b9dd963739c0 matmul 413d0ede337787be ticks 0000000000989680 nbody 00000000004c4b40\n",
+  );
+  assert.deepEqual(split, {
+    checksum: "energy bfc5b9d17a033006 bfc5b9dd963739c0 matmul 413d0ede337787be",
+    kernelMs: 1000,
+    nbodyMs: 500,
+  });
+});
+
+test("the process's CPU time is read from its shell's times, the children's line", () => {
+  assert.equal(parseTimes("fpbench ...\n0m0.004s 0m0.002s\n0m1.250s 1m0.500s\n"), 1250 + 60_500);
+  assert.equal(parseTimes("fpbench ...\n"), undefined);
 });

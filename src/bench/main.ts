@@ -222,6 +222,9 @@ function pythonRows(r: Awaited<ReturnType<typeof benchPython>>): string {
   ].join("\n");
 }
 
+/** The median of the pairs' ratios a[i] / b[i], as "0.85x". */
+const paired = (a: number[], b: number[]): string => `${median(a.map((x, i) => x / b[i]!)).toFixed(2)}x`;
+
 function fpRows(r: Awaited<ReturnType<typeof benchFp>>): string {
   return [
     "### Floating point: double-precision n-body and matrix multiply (src/bench/guest/fpbench.c, -O2, bare metal)",
@@ -231,7 +234,24 @@ function fpRows(r: Awaited<ReturnType<typeof benchFp>>): string {
     "| | Corral | qemu-system-riscv64 (TCG) | ratio (Corral / QEMU) |",
     "|---|---|---|---|",
     ratioRow("kernels (the guest's time CSR)", r.corral.kernelMs, r.qemu.kernelMs),
+    ratioRow("&nbsp;&nbsp;n-body", r.corral.nbodyMs, r.qemu.nbodyMs),
+    ratioRow("&nbsp;&nbsp;matrix multiply", r.corral.matmulMs, r.qemu.matmulMs),
+    ratioRow("process CPU, whole run (user + system)", r.corral.cpuMs, r.qemu.cpuMs),
     ratioRow("whole run (wall)", r.corral.wallMs, r.qemu.wallMs),
+    "",
+    // A round's two runs are next to each other, so they saw much the same load: the median of
+    // the rounds' own ratios moves less with the host than the ratio of the two medians.
+    `Paired (the median of each round's Corral / QEMU): kernels ${paired(r.corral.kernelMs, r.qemu.kernelMs)}, ` +
+      `n-body ${paired(r.corral.nbodyMs, r.qemu.nbodyMs)}, matrix multiply ${paired(r.corral.matmulMs, r.qemu.matmulMs)}, ` +
+      `process CPU ${paired(r.corral.cpuMs, r.qemu.cpuMs)}.`,
+    "",
+    // Each round's, as the medians hide how far a loaded host moved either side.
+    "Rounds (kernels, n-body + matrix multiply; process CPU), Corral / QEMU:",
+    ...r.load.map((l, i) => {
+      const one = (x: typeof r.qemu): string =>
+        `${sec(x.kernelMs[i]!)} s (${sec(x.nbodyMs[i]!)} + ${sec(x.matmulMs[i]!)}; CPU ${sec(x.cpuMs[i]!)} s)`;
+      return `- round ${i + 1}, load ${l.toFixed(1)}: ${one(r.corral)} / ${one(r.qemu)}`;
+    }),
     "",
   ].join("\n");
 }

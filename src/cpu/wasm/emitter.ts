@@ -427,6 +427,14 @@ export class Emitter {
     }
     if (inner + this.exitDepth > 0) c.br(Op.Br, inner + this.exitDepth);
   }
+  /**
+   * From the block's top level, go on at member `j` of this function at once: no budget or stop
+   * test, as the block itself would have run on into the same instructions (emit.ts cutAt).
+   */
+  continueAt(j: number): void {
+    if (this.region) this.c.i32(j).set(L.CUR);
+    this.c.br(Op.Br, this.exitDepth + 1); // the loop at the function's top
+  }
   /** Before the loop: load the held registers. */
   loadHeld(): void {
     for (const p of this.held?.regs ?? []) this.reload(p);

@@ -37,6 +37,16 @@ const cpuMs = (pid, thread = false) => {
   }
 };
 
+// Minor page faults of the whole process (/proc/PID/stat field 10): loading the boot images faults
+// every page they land in (docs/benchmarks.md, imgload section).
+const minflt = (pid) => {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[7]);
+  } catch {
+    return NaN;
+  }
+};
+
 // The python job's initramfs (the default one plus the command and pybench.py) and disk copy,
 // made with tree A's modules.
 let py = null;
@@ -73,12 +83,15 @@ function run([cmd, ...args], marker) {
     let done = false;
     let last = NaN;
     let lastMain = NaN;
+    let lastFlt = NaN;
     let start = NaN;
     const poll = setInterval(() => {
       const v = cpuMs(c.pid);
       if (!Number.isNaN(v)) last = v;
       const m = cpuMs(c.pid, true);
       if (!Number.isNaN(m)) lastMain = m;
+      const f = minflt(c.pid);
+      if (!Number.isNaN(f)) lastFlt = f;
     }, 20);
     const finish = (ok) => {
       if (done) return;
@@ -87,9 +100,10 @@ function run([cmd, ...args], marker) {
       const ms = performance.now() - t0;
       const cpu = c.exitCode === null ? cpuMs(c.pid) : last;
       const main = c.exitCode === null ? cpuMs(c.pid, true) : lastMain;
+      const faults = c.exitCode === null ? minflt(c.pid) : lastFlt;
       if (c.exitCode === null) c.kill("SIGKILL");
       const w = /^pybench checksum (\S+) workload ([0-9.]+) s/m.exec(all);
-      resolve({ ms, cpu, main, startup: start, ok, workload: w ? Number(w[2]) * 1000 : NaN, checksum: w?.[1] });
+      resolve({ ms, cpu, main, faults, startup: start, ok, workload: w ? Number(w[2]) * 1000 : NaN, checksum: w?.[1] });
     };
     const watch = (d) => {
       const m = /CPUSTART (\d+)/.exec(d.toString());
@@ -148,7 +162,7 @@ for (let r = 0; r < rounds; r++)
         (Number.isNaN(x.startup) ? "" : ` (start-up ${(x.startup / 1000).toFixed(2)} s)`) +
         (Number.isNaN(x.workload) ? "" : `, workload ${(x.workload / 1000).toFixed(3)} s, checksum ${x.checksum}`);
       console.log(
-        `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s (main thread ${(x.main / 1000).toFixed(2)} s)${split}${x.ok ? "" : " FAILED"}`,
+        `${job} ${t} round ${r}: wall ${(x.ms / 1000).toFixed(2)} s, cpu ${(x.cpu / 1000).toFixed(2)} s (main thread ${(x.main / 1000).toFixed(2)} s), minor faults ${x.faults}${split}${x.ok ? "" : " FAILED"}`,
       );
     }
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -161,6 +175,7 @@ for (const [k, v] of Object.entries(out)) {
     `median wall ${s(median(v.map((x) => x.ms)))}`,
     `cpu ${s(median(v.map((x) => x.cpu)))} (min ${s(Math.min(...v.map((x) => x.cpu)))})`,
     `main thread ${s(median(v.map((x) => x.main)))} (min ${s(Math.min(...v.map((x) => x.main)))})`,
+    `minor faults ${median(v.map((x) => x.faults))}`,
   ];
   if (measured(v, (x) => x.startup))
     parts.push(

@@ -5,7 +5,13 @@
 import { CorralError } from "../errors.js";
 
 export type BootErrorCode =
-  "ELF_NO_SEGMENTS" | "FIRMWARE_EMPTY" | "IMAGE_OUTSIDE_RAM" | "IMAGE_TOO_LARGE" | "KERNEL_EMPTY" | "KERNEL_FORMAT";
+  | "ELF_NO_SEGMENTS"
+  | "FIRMWARE_EMPTY"
+  | "IMAGE_CHANGED"
+  | "IMAGE_OUTSIDE_RAM"
+  | "IMAGE_TOO_LARGE"
+  | "KERNEL_EMPTY"
+  | "KERNEL_FORMAT";
 
 /** An error of kernel and firmware loading (src/boot): a CorralError whose code is a BootErrorCode. */
 export class BootError extends CorralError<BootErrorCode> {}

@@ -6,6 +6,7 @@
 import { CorralError, FieldError } from "../errors.js";
 import { EM_RISCV, parseElf, PT, SHF, type ElfFile, type ElfSegment } from "../formats/elf.js";
 import type { GuestRam } from "../machine/memory.js";
+import { blobBytes, blobHead, blobSize, readBlobInto, type BlobData } from "./blob.js";
 import { BootError, type BootErrorCode } from "./errors.js";
 
 /** Linux Documentation/arch/riscv/boot-image-header.rst: "RISCV\0\0\0" at 0x30, "RSC\x05" at 0x38. */
@@ -57,22 +58,27 @@ function fits(ram: GuestRam, start: number, len: number, what: string, name: str
 }
 
 /** Load a Linux kernel: a flat Image at RAM base + text_offset, or an ELF vmlinux. */
-export function loadKernel(ram: GuestRam, b: Uint8Array, name: string): Loaded {
-  if (b.length === 0)
+export function loadKernel(ram: GuestRam, blob: BlobData, name: string): Loaded {
+  const size = blobSize(blob);
+  if (size === 0)
     throw new FieldError<BootErrorCode>(
       "KERNEL_EMPTY",
       "boot.kernel",
       (n) => `${name} is empty: pass a RISC-V Linux Image or vmlinux with ${n}`,
     );
-  if (isLinuxImage(b)) {
-    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const head = blobHead(blob, IMAGE_HEADER.size, name);
+  if (isLinuxImage(head)) {
+    const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
     const textOffset = Number(dv.getBigUint64(IMAGE_HEADER.textOffset, true));
-    const imageSize = Math.max(Number(dv.getBigUint64(IMAGE_HEADER.imageSize, true)), b.length);
+    const imageSize = Math.max(Number(dv.getBigUint64(IMAGE_HEADER.imageSize, true)), size);
     const start = ram.base + textOffset;
     fits(ram, start, imageSize, "kernel", name);
-    ram.write(start, b);
+    // Straight from the file into RAM (dmaTarget tells the code cache, as write() does).
+    readBlobInto(blob, ram.dmaTarget(start, size), name);
     return { entry: start, start, end: start + imageSize };
   }
+  // An ELF is parsed whole, from a buffer of its own.
+  const b = blobBytes(blob, name);
   if (isElf(b)) return loadElf(ram, b, name, true);
   throw new BootError(
     "KERNEL_FORMAT",
@@ -195,23 +201,25 @@ export function loadFirmware(ram: GuestRam, b: Uint8Array, name: string): Loaded
   return { entry: ram.base, start: ram.base, end: ram.base + b.length };
 }
 
-/** Copy a blob (initrd, DTB) to `at`, checking it fits below `limit`; `hint(n)` says what to do, the memory field called `n`. */
+/** Copy or read a blob (initrd, DTB) to `at`, checking it fits below `limit`; `hint(n)` says what to do, the memory field called `n`. */
 export function placeBlob(
   ram: GuestRam,
-  b: Uint8Array,
+  b: BlobData,
+  name: string,
   at: number,
   limit: number,
   what: string,
   hint: (n: string) => string,
 ): { start: number; end: number } {
-  if (at < ram.base || at + b.length > limit) {
+  const size = blobSize(b);
+  if (at < ram.base || at + size > limit) {
     throw new FieldError<BootErrorCode>(
       "IMAGE_TOO_LARGE",
       "memory",
       (n) =>
-        `the ${what} (${(b.length / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint(n)}`,
+        `the ${what} (${(size / 2 ** 20).toFixed(1)} MiB) does not fit in guest memory (${ram.size / 2 ** 20} MiB); ${hint(n)}`,
     );
   }
-  ram.write(at, b);
-  return { start: at, end: at + b.length };
+  readBlobInto(b, ram.dmaTarget(at, size), name);
+  return { start: at, end: at + size };
 }

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from "../sys/random.js";
 import { totalmem } from "node:os";
+import { blobBytes, blobSize, type BlobData } from "../boot/blob.js";
 import { loadFirmware, loadKernel, placeBlob } from "../boot/kernel.js";
 import { Exc, MEDELEG_MASK, MENVCFG_HI_STCE, MIP_MEIP, MIP_SEIP, PRIV_M, PRIV_S, S_INTS } from "../cpu/isa/defs.js";
 import { HartState } from "../cpu/hart/hart.js";
@@ -71,9 +72,13 @@ export type BuildErrorCode =
   | "SRIOV_NEEDS_AIA"
   | "THREADS_NEED_PLIC";
 
+/**
+ * A boot image and the name its errors give: its bytes, or an open file the builder reads straight
+ * into guest RAM where it goes (src/boot/blob.ts; the caller closes the file after buildMachine).
+ */
 export interface NamedBlob {
   name: string;
-  data: Uint8Array;
+  data: BlobData;
 }
 
 export interface MachineConfig {
@@ -318,7 +323,7 @@ export function buildMachine(config: MachineConfig): Machine {
   let entry: number;
   let kernelEnd = ram.base;
   if (c.firmware) {
-    const fw = loadFirmware(ram, c.firmware.data, c.firmware.name);
+    const fw = loadFirmware(ram, blobBytes(c.firmware.data, c.firmware.name), c.firmware.name);
     entry = fw.entry;
     kernelEnd = fw.end;
   }
@@ -334,7 +339,7 @@ export function buildMachine(config: MachineConfig): Machine {
     kernelEntry = k.entry;
     kernelEnd = k.end;
     // Linux needs room beyond its image for page tables, memmap and its first allocations.
-    const need = k.end - ram.base + (c.initrd?.data.length ?? 0) + LINUX_HEADROOM;
+    const need = k.end - ram.base + (c.initrd ? blobSize(c.initrd.data) : 0) + LINUX_HEADROOM;
     if (c.memory < need) {
       const name = c.kernel.name;
       throw new FieldError<BuildErrorCode>(
@@ -357,8 +362,16 @@ export function buildMachine(config: MachineConfig): Machine {
   let initrd: { start: number; end: number } | undefined;
   if (c.initrd) {
     const want = Math.max(align(kernelEnd, 2 ** 20), ram.base + KERNEL_OFFSET + Math.min(c.memory / 2, 128 * 2 ** 20));
-    const at = want + c.initrd.data.length <= dtbAt ? want : align(kernelEnd, 4096);
-    initrd = placeBlob(ram, c.initrd.data, at, dtbAt, "initrd", (n) => `raise ${n} or use a smaller initrd`);
+    const at = want + blobSize(c.initrd.data) <= dtbAt ? want : align(kernelEnd, 4096);
+    initrd = placeBlob(
+      ram,
+      c.initrd.data,
+      c.initrd.name,
+      at,
+      dtbAt,
+      "initrd",
+      (n) => `raise ${n} or use a smaller initrd`,
+    );
   }
   const tree = boardTree(
     {
@@ -377,7 +390,7 @@ export function buildMachine(config: MachineConfig): Machine {
     ph,
   );
   const dtb = encodeFdt(tree);
-  placeBlob(ram, dtb, dtbAt, ram.end, "device tree", (n) => `raise ${n}`);
+  placeBlob(ram, dtb, "device tree", dtbAt, ram.end, "device tree", (n) => `raise ${n}`);
 
   // 5. Initial hart state.
   if (direct) {

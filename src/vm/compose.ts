@@ -7,7 +7,8 @@
  * halfway or the machine cannot be built; once built, the machine owns them (its bus closes them
  * in reverse order of mapping, which is the same order).
  */
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
+import { blobBytes } from "../boot/blob.js";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
 import type { VirtioDevice } from "../devices/virtio/device.js";
@@ -118,10 +119,28 @@ export interface Composed {
 /** Load the boot images, open the devices and build the machine. */
 export async function composeVm(spec: VmSpec, o: ComposeOptions): Promise<Composed> {
   const boot: BootImages = o.restore
-    ? { kernel: undefined, initrd: undefined, firmware: undefined, defaultGuest: spec.boot.kernel === undefined }
+    ? {
+        kernel: undefined,
+        initrd: undefined,
+        firmware: undefined,
+        defaultGuest: spec.boot.kernel === undefined,
+        files: [],
+      }
     : await bootImages(spec, o);
   if (o.firmware) boot.firmware = o.firmware;
-  if (boot.initrd && o.initrdAppend) boot.initrd = { name: boot.initrd.name, data: o.initrdAppend(boot.initrd.data) };
+  try {
+    return await composeWith(spec, o, boot);
+  } finally {
+    // The machine holds RAM, not the files: the images are in it (or it was never built).
+    for (const fd of boot.files) closeSync(fd);
+  }
+}
+
+async function composeWith(spec: VmSpec, o: ComposeOptions, boot: BootImages): Promise<Composed> {
+  if (boot.initrd && o.initrdAppend) {
+    const { name, data } = boot.initrd;
+    boot.initrd = { name, data: o.initrdAppend(blobBytes(data, name)) };
+  }
   const home = o.home ?? corralHome();
   // An image's root disk is the first disk, /dev/vda, and the root file system.
   const rootDisk: DeviceSpec[] =
@@ -169,49 +188,75 @@ interface BootImages {
   initrd: NamedBlob | undefined;
   firmware: NamedBlob | undefined;
   defaultGuest: boolean;
+  /** The image files opened (read into RAM by the builder), closed once the machine is built or refused. */
+  files: number[];
 }
 
 /** The spec's kernel, initrd and firmware; without a kernel or firmware, the default guest's (fetched on first use). */
 async function bootImages(spec: VmSpec, o: ComposeOptions): Promise<BootImages> {
   const b = spec.boot;
-  const kernel = b.kernel !== undefined ? readBlob(b.kernel, "kernel", "boot.kernel") : undefined;
-  const initrd = b.initrd !== undefined ? readBlob(b.initrd, "initrd", "boot.initrd") : undefined;
-  const firmware = b.firmware !== undefined ? readBlob(b.firmware, "firmware", "boot.firmware") : undefined;
-  if (kernel || firmware) return { kernel, initrd, firmware, defaultGuest: false };
-  const { ensureDefaultImage } = await import("../image/pull.js");
-  const img = await ensureDefaultImage({
-    ...(o.home !== undefined ? { home: o.home } : {}),
-    ...(o.imageLog ? { out: o.imageLog } : {}),
-  });
-  return {
-    kernel: { name: img.kernel, data: readBytes(img.kernel) },
-    initrd: initrd ?? { name: img.initramfs, data: readBytes(img.initramfs) },
-    firmware: undefined,
-    defaultGuest: true,
-  };
+  const files: number[] = [];
+  try {
+    const kernel = b.kernel !== undefined ? openBlob(b.kernel, "kernel", "boot.kernel", files) : undefined;
+    const initrd = b.initrd !== undefined ? openBlob(b.initrd, "initrd", "boot.initrd", files) : undefined;
+    const firmware = b.firmware !== undefined ? openBlob(b.firmware, "firmware", "boot.firmware", files) : undefined;
+    if (kernel || firmware) return { kernel, initrd, firmware, defaultGuest: false, files };
+    const { ensureDefaultImage } = await import("../image/pull.js");
+    const img = await ensureDefaultImage({
+      ...(o.home !== undefined ? { home: o.home } : {}),
+      ...(o.imageLog ? { out: o.imageLog } : {}),
+    });
+    return {
+      kernel: openBlob(img.kernel, "kernel", "boot.kernel", files),
+      initrd: initrd ?? openBlob(img.initramfs, "initrd", "boot.initrd", files),
+      firmware: undefined,
+      defaultGuest: true,
+      files,
+    };
+  } catch (e) {
+    for (const fd of files) closeSync(fd);
+    throw e;
+  }
 }
 
-function readBlob(path: string, what: string, field: string): NamedBlob {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile())
-      throw new FieldError<ComposeErrorCode>(
-        "NOT_A_FILE",
-        field,
-        (n) => `${what} ${path} is not a regular file: pass a file to ${n}`,
-        { exitCode: 2 },
-      );
-    size = st.size;
-  } catch (e) {
-    if (e instanceof CorralError) throw e;
-    throw new FieldError<ComposeErrorCode>(
+/**
+ * Open a boot image (its fd is pushed on `files` for the caller to close): the builder reads it
+ * straight into guest RAM, without a Node buffer between (src/boot/blob.ts).
+ */
+function openBlob(path: string, what: string, field: string, files: number[]): NamedBlob {
+  const unreadable = (): FieldError<ComposeErrorCode> =>
+    new FieldError<ComposeErrorCode>(
       "FILE_NOT_FOUND",
       field,
       (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`,
       { exitCode: 2 },
     );
+  const notFile = (): FieldError<ComposeErrorCode> =>
+    new FieldError<ComposeErrorCode>(
+      "NOT_A_FILE",
+      field,
+      (n) => `${what} ${path} is not a regular file: pass a file to ${n}`,
+      { exitCode: 2 },
+    );
+  // stat before open: opening a FIFO would wait for a writer.
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw unreadable();
   }
+  if (!isFile) throw notFile();
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    throw unreadable();
+  }
+  files.push(fd);
+  // The size of what was opened (the path may have been replaced since the stat).
+  const st = fstatSync(fd);
+  if (!st.isFile()) throw notFile();
+  const size = st.size;
   if (size === 0)
     throw new FieldError<ComposeErrorCode>(
       "FILE_EMPTY",
@@ -219,15 +264,5 @@ function readBlob(path: string, what: string, field: string): NamedBlob {
       (n) => `${what} ${path} is empty: pass a real ${what} to ${n}`,
       { exitCode: 2 },
     );
-  return { name: path, data: readBytes(path) };
-}
-
-/**
- * A file's bytes, read once. `new Uint8Array(buffer)` would copy them: for the default kernel
- * and initramfs (43 MB) that copy was about 4 % of a boot's host time (docs/benchmarks.md,
- * issue 17 section).
- */
-function readBytes(path: string): Uint8Array {
-  const b = readFileSync(path);
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return { name: path, data: { fd, size } };
 }

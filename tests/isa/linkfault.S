@@ -7,8 +7,9 @@
 // its page; B's parcel is rewritten into the low half of a 32-bit instruction whose upper half
 // lies in the next virtual page, which is then unmapped. Running A again must fault on B's
 // address (mepc = B, mtval = the next page), not on a pc moved by the stale block's offsets. The
-// trap just before it (an ECALL, the second instruction of its block) leaves a non-zero op index
-// behind for a run loop that would wrongly apply it to the dead block.
+// trap just before it (an EBREAK, the second instruction of its block) leaves a non-zero op index
+// behind for a run loop that would wrongly apply it to the dead block. Not an ECALL: Corral takes
+// an ECALL's trap without a throw (isa/ops-sys.ts), which leaves no op index behind.
 #include "common.h"
 #include "vm.h"
 #define FLAGS (PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D)
@@ -52,9 +53,9 @@ s_main:
     li t1, 0x0013
     sh t1, 0(t0)
     fence.i
-    // A trap at op index 1 of its block (the handler returns after the ECALL).
+    // A trap at op index 1 of its block (the handler returns after the EBREAK).
     addi x0, x0, 0
-    ecall
+    ebreak
     la t6, 3f
     sd t6, TI_RESUME(tp)
     TRAP_RESET

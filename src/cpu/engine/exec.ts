@@ -574,6 +574,17 @@ export function runHart(h: Hart, cache: CodeCache, budget: number, slow = budget
     try {
       for (;;) {
         if (h.irqCheck) {
+          if (h.trapPending) {
+            // An ECALL ended the last block (isa/ops-sys.ts ecall): its trap, taken as the catch
+            // below takes a thrown one; the block counted the ECALL, which does not retire.
+            h.trapPending = false;
+            prev = null;
+            done--;
+            h.instret--;
+            budget--;
+            h.enterTrap(h.trapCause, h.trapTval, false);
+            if (--slow <= 0) budget = done;
+          }
           if (h.pollInterrupts()) {
             prev = null;
             budget--;

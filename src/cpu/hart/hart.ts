@@ -200,6 +200,11 @@ export class Hart implements InterruptTarget, FpuHart, Snapshottable {
   /** Cause and tval of the trap being raised (read by the run loop after catching TRAP). */
   trapCause = 0;
   trapTval = 0;
+  /**
+   * An ECALL's trap, raised without a throw (isa/ops-sys.ts ecall): trapCause holds it, the pc is
+   * the ECALL's, and the run loop takes it at its next look at irqCheck (engine/exec.ts runHart).
+   */
+  trapPending = false;
   /** High word of the last 64-bit load. */
   hiOut = 0;
   /**

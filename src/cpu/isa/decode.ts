@@ -191,7 +191,7 @@ function closure(entry: Entry, inst: number, raw: number, off: number, index: nu
     case K.FENCE_I:
       return inst === PAUSE ? S.pause(off) : S.fenceI(off);
     case K.ECALL:
-      return S.ecall();
+      return S.ecall(off);
     case K.EBREAK:
       return S.ebreak(off);
     case K.SRET:

@@ -65,17 +65,6 @@ const QUICK_MS = 0.5;
 const FAST_RATE = 500_000;
 /** A long slice's round over this (host ms) goes back to SLICE. */
 const LONG_MS = 1;
-/**
- * Host milliseconds a hart's turn lasts on a machine of several harts, one thread: slices of SLICE
- * until then. The guest's clock is the host's, and each busy CPU takes its tick (4 ms at the
- * default kernel's HZ=250) and the work hung on it (RCU, the load balancer) every 4 ms of that
- * clock: with k busy harts taking turns of one slice (0.1-0.5 ms) each saw every tick while it got
- * 1/k of the host, k times a lone hart's ticks per instruction of progress. A turn as long as the
- * tick gives each busy hart about one tick per turn, per 4 ms of its own running, as a lone hart.
- * (docs/benchmarks.md, "smp5".) A hart woken by another (IPI) waits for the turns before its own,
- * at most (harts - 1) * TURN_MS; a hart that spins for another (PAUSE) or sleeps ends its turn.
- */
-const TURN_MS = 4;
 /** Host milliseconds between yields to the event loop. */
 const YIELD_MS = 8;
 /** The longest delay setTimeout takes (a signed 32-bit count of milliseconds). */
@@ -216,7 +205,6 @@ export class Machine implements HartHost {
           continue;
         }
         let ran = 0;
-        let slices = 0;
         const budget = this.sliceFor();
         const before = this.retired;
         const roundStart = performance.now();
@@ -227,24 +215,16 @@ export class Machine implements HartHost {
             if ((h.mip & h.mie) === 0) continue;
             h.sleeping = false;
           }
-          const turnStart = ran === 0 ? roundStart : performance.now();
-          // A hart's turn: slices until TURN_MS of host time has passed, on a machine of several
-          // harts; one slice on a machine of one (it has no turn to share: its slice grows instead).
-          for (;;) {
-            // A PAUSE ends the hart's slice, not its next one (ops-sys.ts pause).
-            h.yieldNow = false;
-            const n = runHart(h, this.cache, budget, SLICE);
-            this.retired += n;
-            if (this.sampler !== null) this.sampler(h, n);
-            slices++;
-            if (this.harts.length === 1 || !this.turnGoesOn(h, turnStart)) break;
-          }
+          // A PAUSE ends the hart's slice, not its next one (ops-sys.ts pause).
+          h.yieldNow = false;
+          const n = runHart(h, this.cache, budget, SLICE);
+          this.retired += n;
+          if (this.sampler !== null) this.sampler(h, n);
           ran++;
           if (this.exitReason !== null || this.hostDue) break;
         }
         if (ran > 1) for (const h of this.harts) h.reservation = -1;
-        // As if each hart that ran had run one slice: the slice adapts to a slice's cost, not a turn's.
-        if (ran > 0) this.adaptSlice(((performance.now() - roundStart) * ran) / slices, this.retired - before);
+        if (ran > 0) this.adaptSlice(performance.now() - roundStart, this.retired - before);
         if (this.hostDue && this.exitReason === null) {
           this.hostDue = false;
           for (const h of this.harts) h.yieldNow = false;
@@ -336,19 +316,6 @@ export class Machine implements HartHost {
   }
   private threads: HartThreads | null = null;
   private pausedStates: SavedState[] | null = null;
-
-  /**
-   * Whether hart `h`'s turn, begun at host time `start` (ms), goes on with another slice: not once
-   * the hart waits (WFI, or a PAUSE: what it waits for is another hart's doing), stops, or the
-   * machine must stop or serve the host; not past TURN_MS; not once the hart's own timer is due
-   * (time >= stimecmp: pollTimers raises STIP after the round, as it would after one slice).
-   */
-  private turnGoesOn(h: Hart, start: number): boolean {
-    if (h.sleeping || h.yieldNow || h.state !== HartState.Started) return false;
-    if (this.exitReason !== null || this.hostDue || this.pauseAsk !== null || this.pendingTrim.length > 0) return false;
-    if (performance.now() - start >= TURN_MS) return false;
-    return h.stimecmp > this.clock.ticks();
-  }
 
   /** Instructions per hart per round: SLICE, less while a round takes much longer than YIELD_MS. */
   private slice = SLICE;

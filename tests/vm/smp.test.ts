@@ -297,21 +297,7 @@ stacks: .space 4 * 4096
 test(
   "a hart thread in a hot compiled loop (its slices grown: threads/slice.ts) still takes its timer and an IPI",
   { skip, timeout: 120_000 },
-  () => hotLoopTakesInterrupts(true),
-);
-
-test(
-  "a hart on one thread in a hot compiled loop (its turn of several slices: machine.ts TURN_MS) still takes its timer and an IPI",
-  { skip, timeout: 120_000 },
-  () => hotLoopTakesInterrupts(false),
-);
-
-/**
- * Hart 1 in a compiled loop, on a thread of its own (`threads`) or taking turns on one thread,
- * must still see its own timer and an IPI from hart 0.
- */
-async function hotLoopTakesInterrupts(threads: boolean): Promise<void> {
-  {
+  async () => {
     // Hart 1 first counts 5 M rounds of a loop of three instructions, compiled at once and fast
     // enough that its thread grows its slices (to 16x SLICE on an idle host). Then it runs two
     // loops that end only by an interrupt: the first at the timer it sets 1 ms ahead (SBI TIME
@@ -408,16 +394,15 @@ phase: .word 0
     const m = buildMachine({
       memory: 64 * 2 ** 20,
       cpus: 2,
-      threads,
+      threads: true,
       kernel: { name: "slices.elf", data: new Uint8Array(readFileSync(elf)) },
       console: (b) => (out += Buffer.from(b).toString("latin1")),
     });
     assert.deepEqual(await m.run(), { kind: "poweroff", code: 0 }, out);
     // The counted loop ran in compiled code on hart 1's thread.
-    if (threads)
-      assert.ok(m.retiredCompiled[1]! > 10_000_000, `hart 1: ${m.retiredCompiled[1]} of ${m.retired} compiled`);
-  }
-}
+    assert.ok(m.retiredCompiled[1]! > 10_000_000, `hart 1: ${m.retiredCompiled[1]} of ${m.retired} compiled`);
+  },
+);
 
 /**
  * Debian's kernel on 4 harts runs tests/smp/guest-hammer.c ten times; every total must be exact.

@@ -106,6 +106,22 @@ for (const [out, meta] of Object.entries(result.metafile.outputs)) {
     process.exit(1);
   }
 }
+// A hart's worker thread (src/machine/threads/hart-worker.ts, one per hart with CORRAL_THREADS=1)
+// loads its 69 modules through the ESM loader again in each new isolate: about 50 ms of CPU a
+// worker more than one ES module file (docs/benchmarks.md, "smp5"). One file, ES module (a
+// Worker runs it by URL), each module keeping its import.meta.url as above; threads/run.ts takes it
+// when it is newer than tsc's hart-worker.js (src/entry.ts entryFile), as the programs above are.
+const worker = await build({
+  ...common,
+  entryPoints: { "hart-worker": "dist/src/machine/threads/hart-worker.js" },
+  outExtension: { ".js": ".mjs" },
+  format: "esm",
+  external: ["koffi"],
+  minifySyntax: true,
+  plugins: [keepModuleUrls],
+  banner: { js: "const __corral_bundle_url = import.meta.url;" },
+});
+if (worker.errors.length > 0) process.exit(1);
 // The VM process is started as a script (src/vm/launch.ts): this one runs its bundle, CommonJS
 // as bin/corral.js (this directory's package.json says so).
 await writeFile(join(outdir, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);

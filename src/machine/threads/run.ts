@@ -3,6 +3,7 @@
  * worker_thread per hart, the MMIO mailboxes served and the devices' timers polled here, on the
  * VM process's main thread, which stays free for the control socket and signals.
  */
+import { statSync } from "node:fs";
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { Hart, PhysBus } from "../../cpu/hart/hart.js";
 import type { Clock } from "../clock.js";
@@ -29,6 +30,22 @@ export interface ThreadedMachine {
   readonly sampler: ((h: SampledHart, retired: number) => void) | null;
   consoleWrite(bytes: Uint8Array): void;
   finish(e: MachineExit): void;
+}
+
+/**
+ * The hart worker's module: scripts/bundle.mjs's one-file build of hart-worker.js when it is not
+ * older than tsc's (the rule of src/entry.ts entryFile, which this module does not import: it
+ * would bring the code cache's modules into every VM that runs harts on threads), so that each
+ * worker's isolate loads one file, not 69 (docs/benchmarks.md, "smp5").
+ */
+function workerFile(): URL {
+  const compiled = new URL("./hart-worker.js", import.meta.url);
+  const bundled = new URL("../../../bundle/hart-worker.mjs", import.meta.url);
+  try {
+    return statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs ? bundled : compiled;
+  } catch {
+    return compiled;
+  }
 }
 
 /** The longest the device timers go unpolled (a deadline may have been set meanwhile). */
@@ -64,6 +81,7 @@ export class HartThreads {
         ports[j]!.push(port2);
       }
     const mailbox = mailboxBuffer(cpus);
+    const file = workerFile();
     this.server = new MailboxServer(mailbox, cpus, m.bus, () => this.pollTimers());
     m.harts.forEach((h, i) => {
       const slot = this.slots[i]!;
@@ -85,7 +103,7 @@ export class HartThreads {
         codePorts: ports[i]!,
         shared: this.shared,
       };
-      const w = new Worker(new URL("./hart-worker.js", import.meta.url), {
+      const w = new Worker(file, {
         workerData: init,
         transferList: ports[i]!,
       });

@@ -7,6 +7,7 @@ import { CorralError } from "../errors.js";
 export type VmErrorCode =
   | "SHARE_MEMORY_FAILED"
   | "BAD_SHARE_MEMORY"
+  | "AGENT_RESTARTED"
   | "AGENT_TIMEOUT"
   | "AGENT_VERSION"
   | "BAD_EXEC"

@@ -310,6 +310,21 @@ export class AgentChannel {
     this.identities.clear();
   }
 
+  /** Fail the execs the agent acknowledged: a new agent said hello, so they ended with the old one. */
+  private failAcked(): void {
+    for (const [id, r] of this.running) {
+      if (!r.acked) continue;
+      this.finish(id);
+      r.reject(
+        new VmError(
+          "AGENT_RESTARTED",
+          `the guest agent of VM '${this.vmName}' ended and was restarted while the command ran (killed, or the guest ran out of memory), so its outcome is unknown: run it again, and 'corral console ${this.vmName}' shows why`,
+        ),
+      );
+      this.onAnswer?.();
+    }
+  }
+
   private send(frame: string | Buffer): void {
     this.port.write(typeof frame === "string" ? Buffer.from(frame, "latin1") : frame);
   }
@@ -360,6 +375,11 @@ export class AgentChannel {
     if (!m) return;
     switch (m.kind) {
       case "hello":
+        // A hello after the first comes from a new agent: init restarts one that ended (killed,
+        // or out of memory; src/image/init-script.ts). What the old one acknowledged died with it:
+        // its exit line will never come. An exec not yet acknowledged may be the new agent's
+        // (it acknowledges after its hello), or is left to AGENT_ACK_MS.
+        if (this.ready) this.failAcked();
         this.ready = true;
         this.version = m.version;
         for (const w of this.readyWaiters.splice(0)) w();

@@ -7,12 +7,12 @@
 // here in JavaScript, whose arithmetic is IEEE 754 binary64 with round-to-nearest-even, the
 // rounding the guest's ops use (DYN with frm = RNE; unprivileged ISA, "D" Standard Extension).
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { buildMachine } from "../../src/machine/builder.js";
 import { HAVE_CC, buildProgram } from "../bare-metal.js";
+import { threadedMachine } from "./threaded-machine.js";
 
 const home = mkdtempSync(join(tmpdir(), "corral-smp-fp-"));
 after(() => rmSync(home, { recursive: true, force: true }));
@@ -166,16 +166,9 @@ flag: .word 0, 0
 stacks: .space 2 * 4096
 `,
     );
-    let out = "";
-    const m = buildMachine({
-      memory: 64 * 2 ** 20,
-      cpus: 2,
-      threads: true,
-      kernel: { name: "smpfp.elf", data: new Uint8Array(readFileSync(elf)) },
-      console: (b) => (out += Buffer.from(b).toString("latin1")),
-    });
+    const { m, out } = threadedMachine(elf, 2);
     const exit = await m.run();
-    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out);
+    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out());
     // Hart 1 ran f in code hart 0's thread compiled (it never ran f often enough to compile it).
     assert.ok(m.adoptedBlocks[1]! >= 1, `hart 1 took ${m.adoptedBlocks[1]} blocks`);
     assert.ok(m.retiredCompiled[1]! > FEW * 10, `hart 1: ${m.retiredCompiled[1]} compiled`);

@@ -17,9 +17,9 @@ import { vmDir } from "../../src/vm/state.js";
 import { launchVm } from "../../src/vm/launch.js";
 import { vmSpec } from "../../src/vm/options.js";
 import { isVmProcess } from "../../src/vm/state.js";
-import { buildMachine } from "../../src/machine/builder.js";
 import { GuestSamples } from "../../src/profile/guest.js";
 import { CORRAL, HAVE_CC, ROOT, buildProgram } from "../bare-metal.js";
+import { threadedMachine } from "./threaded-machine.js";
 
 // Harts on threads, whatever the default (the VM processes launched below inherit it).
 process.env["CORRAL_THREADS"] = "1";
@@ -111,19 +111,12 @@ done: .word 0
     );
     // In this process, to see where the instructions ran: each hart's loop is hot enough that its
     // thread compiles it (the wasm tier), so most of each hart's instructions retire in compiled code.
-    let out = "";
-    const m = buildMachine({
-      memory: 64 * 2 ** 20,
-      cpus: 4,
-      threads: true,
-      kernel: { name: "count.elf", data: new Uint8Array(readFileSync(elf)) },
-      console: (b) => (out += Buffer.from(b).toString("latin1")),
-    });
+    const { m, out } = threadedMachine(elf, 4);
     // `corral run --profile`'s guest half, fed by the harts' threads (machine/threads/samples.ts).
     const guest = new GuestSamples(null);
     m.sampler = guest.sample;
     const exit = await m.run();
-    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out);
+    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out());
     assert.equal(m.retiredCompiled.length, 4);
     for (const [hart, n] of m.retiredCompiled.entries())
       assert.ok(n > ITERS, `hart ${hart} retired ${n} instructions in compiled code (of ${m.retired} in all)`);
@@ -275,16 +268,9 @@ done: .word 0
 stacks: .space 4 * 4096
 `,
     );
-    let out = "";
-    const m = buildMachine({
-      memory: 64 * 2 ** 20,
-      cpus: 4,
-      threads: true,
-      kernel: { name: "share.elf", data: new Uint8Array(readFileSync(elf)) },
-      console: (b) => (out += Buffer.from(b).toString("latin1")),
-    });
+    const { m, out } = threadedMachine(elf, 4);
     const exit = await m.run();
-    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out);
+    assert.deepEqual(exit, { kind: "poweroff", code: 0 }, out());
     // Harts 1-3 ran f's 100 instructions 2 * FEW times in compiled code that hart 0's thread
     // compiled: they never ran it often enough to compile it themselves.
     for (const hart of [1, 2, 3]) {
@@ -390,15 +376,8 @@ off:
 phase: .word 0
 `,
     );
-    let out = "";
-    const m = buildMachine({
-      memory: 64 * 2 ** 20,
-      cpus: 2,
-      threads: true,
-      kernel: { name: "slices.elf", data: new Uint8Array(readFileSync(elf)) },
-      console: (b) => (out += Buffer.from(b).toString("latin1")),
-    });
-    assert.deepEqual(await m.run(), { kind: "poweroff", code: 0 }, out);
+    const { m, out } = threadedMachine(elf, 2);
+    assert.deepEqual(await m.run(), { kind: "poweroff", code: 0 }, out());
     // The counted loop ran in compiled code on hart 1's thread.
     assert.ok(m.retiredCompiled[1]! > 10_000_000, `hart 1: ${m.retiredCompiled[1]} of ${m.retired} compiled`);
   },

@@ -3,6 +3,7 @@
 // in the reverse order of opening, and a failure halfway (a device, or the machine itself)
 // closes what was opened.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -144,3 +145,19 @@ test("a machine that cannot be built closes the devices opened for it", async ()
   await assert.rejects(composeVm(spec, { console: () => {}, home }), { code: "IMAGE_TOO_LARGE" });
   assert.ok(!imageInUse(), "the disk was closed");
 });
+
+test(
+  "a boot image that is a FIFO or a directory is refused at once (never waits for a writer), its file closed",
+  { timeout: 30_000 },
+  async () => {
+    const fifo = join(home, "kernel.fifo");
+    assert.equal(spawnSync("mkfifo", [fifo]).status, 0, "mkfifo");
+    const fds = (): number => readdirSync("/proc/self/fd").length;
+    const before = fds();
+    for (const kernel of [fifo, home]) {
+      const spec = parseVmSpec({ memory: "32M", boot: { kernel }, devices: [] });
+      await assert.rejects(composeVm(spec, { console: () => {}, home }), { code: "NOT_A_FILE" });
+    }
+    assert.equal(fds(), before, "no file left open");
+  },
+);

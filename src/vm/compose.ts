@@ -7,7 +7,7 @@
  * halfway or the machine cannot be built; once built, the machine owns them (its bus closes them
  * in reverse order of mapping, which is the same order).
  */
-import { closeSync, fstatSync, openSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { blobBytes } from "../boot/blob.js";
 import { DEVICE_KINDS } from "../devices/registry.js";
 import type { DeviceKind } from "../devices/kinds/kind.js";
@@ -231,31 +231,23 @@ function openBlob(path: string, what: string, field: string, files: number[]): N
       (n) => `${what} ${path} does not exist or cannot be read: check the path given to ${n}`,
       { exitCode: 2 },
     );
-  const notFile = (): FieldError<ComposeErrorCode> =>
-    new FieldError<ComposeErrorCode>(
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO opens at once (instead of waiting for a writer) and is refused below;
+    // a regular file reads as without it. One fstat of what was opened decides, with no race.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    throw unreadable();
+  }
+  files.push(fd);
+  const st = fstatSync(fd);
+  if (!st.isFile())
+    throw new FieldError<ComposeErrorCode>(
       "NOT_A_FILE",
       field,
       (n) => `${what} ${path} is not a regular file: pass a file to ${n}`,
       { exitCode: 2 },
     );
-  // stat before open: opening a FIFO would wait for a writer.
-  let isFile: boolean;
-  try {
-    isFile = statSync(path).isFile();
-  } catch {
-    throw unreadable();
-  }
-  if (!isFile) throw notFile();
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch {
-    throw unreadable();
-  }
-  files.push(fd);
-  // The size of what was opened (the path may have been replaced since the stat).
-  const st = fstatSync(fd);
-  if (!st.isFile()) throw notFile();
   const size = st.size;
   if (size === 0)
     throw new FieldError<ComposeErrorCode>(
